@@ -1,0 +1,240 @@
+#include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+
+#include <nlohmann/json.hpp>
+#include <optional>
+
+#include "json_strict.h"
+#include "omnirelay/config/digest.h"
+#include "omnirelay/config/files.h"
+#include "omnirelay/config/signing.h"
+#include "openssl_util.h"
+
+namespace omnirelay {
+namespace {
+
+using internal::CryptoError;
+using internal::MdCtxPtr;
+using internal::TakeOpensslError;
+using internal::VerifyEd25519;
+using simdjson::dom::element;
+using simdjson::dom::element_type;
+
+constexpr std::size_t kEnvelopeMaxDepth = 16;
+// Bounds the work one envelope can ask for: each signature of a trusted key
+// costs a hash of the whole payload.
+constexpr std::size_t kMaxSignatures = 16;
+// Envelopes up to this size are parsed with a per-thread parser whose buffers
+// are kept between calls (repeat verifications then touch no new pages);
+// larger ones get a parser of their own, so no thread keeps a huge buffer.
+constexpr std::size_t kReusableParserBytes = 4 << 20;
+
+// DSSE pre-authentication encoding: "DSSEv1 <len(type)> <type> <len(body)> <body>".
+std::string PaeHeader(std::string_view payload_type, std::size_t payload_size) {
+  std::string header = "DSSEv1 ";
+  header += std::to_string(payload_type.size());
+  header += ' ';
+  header += payload_type;
+  header += ' ';
+  header += std::to_string(payload_size);
+  header += ' ';
+  return header;
+}
+
+Status Malformed(std::string message) {
+  return Status(StatusCode::kInvalidArgument, "malformed envelope: " + std::move(message));
+}
+
+struct EnvelopeSignature {
+  std::string_view key_id;
+  std::string_view sig_b64;
+};
+
+struct EnvelopeFields {
+  std::string_view payload_type;
+  std::string_view payload_b64;
+  std::vector<EnvelopeSignature> signatures;
+};
+
+Status WantString(element value, std::string_view name, std::string_view* out) {
+  if (value.type() != element_type::STRING) {
+    return Malformed("\"" + std::string(name) + "\" must be a string, got " +
+                     std::string(internal::JsonTypeName(value.type())));
+  }
+  *out = value.get_string().value_unsafe();
+  return Status::Ok();
+}
+
+Status DecodeSignatureEntry(element entry, std::size_t index, EnvelopeSignature* out) {
+  const std::string where = "signatures[" + std::to_string(index) + "]";
+  if (entry.type() != element_type::OBJECT) {
+    return Malformed(where + " must be an object, got " +
+                     std::string(internal::JsonTypeName(entry.type())));
+  }
+  bool have_key_id = false, have_sig = false;
+  for (auto field : internal::ObjectOf(entry)) {
+    if (field.key == "keyid") {
+      OMNI_RETURN_IF_ERROR(WantString(field.value, where + ".keyid", &out->key_id));
+      have_key_id = true;
+    } else if (field.key == "sig") {
+      OMNI_RETURN_IF_ERROR(WantString(field.value, where + ".sig", &out->sig_b64));
+      have_sig = true;
+    } else {
+      return Malformed("unknown field \"" + std::string(field.key) + "\" in " + where);
+    }
+  }
+  if (!have_key_id) return Malformed(where + " lacks \"keyid\"");
+  if (!have_sig) return Malformed(where + " lacks \"sig\"");
+  return Status::Ok();
+}
+
+Status DecodeEnvelopeFields(element root, EnvelopeFields* out) {
+  if (root.type() != element_type::OBJECT) {
+    return Malformed("expected an object, got " + std::string(internal::JsonTypeName(root.type())));
+  }
+  bool have_type = false, have_payload = false, have_signatures = false;
+  for (auto field : internal::ObjectOf(root)) {
+    if (field.key == "payloadType") {
+      OMNI_RETURN_IF_ERROR(WantString(field.value, "payloadType", &out->payload_type));
+      have_type = true;
+    } else if (field.key == "payload") {
+      OMNI_RETURN_IF_ERROR(WantString(field.value, "payload", &out->payload_b64));
+      have_payload = true;
+    } else if (field.key == "signatures") {
+      if (field.value.type() != element_type::ARRAY) {
+        return Malformed("\"signatures\" must be an array, got " +
+                         std::string(internal::JsonTypeName(field.value.type())));
+      }
+      simdjson::dom::array list = internal::ArrayOf(field.value);
+      if (list.size() == 0) return Malformed("\"signatures\" is empty");
+      if (list.size() > kMaxSignatures) {
+        return Malformed("more than " + std::to_string(kMaxSignatures) + " signatures");
+      }
+      out->signatures.resize(list.size());
+      std::size_t i = 0;
+      for (element entry : list) {
+        OMNI_RETURN_IF_ERROR(DecodeSignatureEntry(entry, i, &out->signatures[i]));
+        ++i;
+      }
+      have_signatures = true;
+    } else {
+      return Malformed("unknown field \"" + std::string(field.key) + "\"");
+    }
+  }
+  if (!have_type) return Malformed("missing \"payloadType\"");
+  if (!have_payload) return Malformed("missing \"payload\"");
+  if (!have_signatures) return Malformed("missing \"signatures\"");
+  return Status::Ok();
+}
+
+}  // namespace
+
+Result<std::string> SignEnvelope(const SigningKey& key, std::string_view payload_type,
+                                 std::string_view payload) {
+  // Escaping goes through nlohmann; it throws on invalid UTF-8, which must
+  // not cross this API. The base64 texts need no escaping.
+  std::string type_json, key_id_json;
+  try {
+    type_json = nlohmann::json(payload_type).dump();
+    key_id_json = nlohmann::json(key.key_id()).dump();
+  } catch (const nlohmann::json::exception&) {
+    return Status(StatusCode::kInvalidArgument, "payload type is not valid UTF-8");
+  }
+  std::string pae = PaeHeader(payload_type, payload.size());
+  pae.reserve(pae.size() + payload.size());
+  pae += payload;
+  Result<std::string> sig = key.Sign(pae);
+  if (!sig.ok()) return sig.status();
+  pae.clear();
+  pae.shrink_to_fit();
+
+  const std::string payload_b64 = Base64Encode(payload);
+  const std::string sig_b64 = Base64Encode(*sig);
+  std::string out;
+  out.reserve(payload_b64.size() + type_json.size() + key_id_json.size() + sig_b64.size() + 80);
+  out += "{\"payloadType\":";
+  out += type_json;
+  out += ",\"payload\":\"";
+  out += payload_b64;
+  out += "\",\"signatures\":[{\"keyid\":";
+  out += key_id_json;
+  out += ",\"sig\":\"";
+  out += sig_b64;
+  out += "\"}]}";
+  return out;
+}
+
+Result<VerifiedPayload> VerifyEnvelope(std::string_view envelope_json, const TrustedKeySet& keys,
+                                       std::string_view expected_payload_type,
+                                       std::size_t max_envelope_bytes) {
+  if (envelope_json.size() > max_envelope_bytes) {
+    return Status(StatusCode::kTooLarge, "envelope of " + std::to_string(envelope_json.size()) +
+                                             " bytes is over the limit of " +
+                                             std::to_string(max_envelope_bytes));
+  }
+  thread_local simdjson::dom::parser thread_parser;
+  std::optional<simdjson::dom::parser> own_parser;
+  simdjson::dom::parser* parser = &thread_parser;
+  if (envelope_json.size() > kReusableParserBytes) parser = &own_parser.emplace();
+
+  element root;
+  if (auto diag = internal::ParseStrict(envelope_json, {max_envelope_bytes, kEnvelopeMaxDepth},
+                                        *parser, &root)) {
+    return Malformed(diag->path.empty() ? diag->message : diag->message + " at " + diag->path);
+  }
+  EnvelopeFields env;
+  OMNI_RETURN_IF_ERROR(DecodeEnvelopeFields(root, &env));
+  if (env.payload_type != expected_payload_type) {
+    return Status(StatusCode::kInvalidArgument, "payload type \"" + std::string(env.payload_type) +
+                                                    "\" is not the expected \"" +
+                                                    std::string(expected_payload_type) + "\"");
+  }
+
+  // PAE(type, payload) in one buffer, the payload decoded in place after the
+  // header: the signed bytes are exactly the bytes returned.
+  const std::size_t payload_size = Base64DecodedSize(env.payload_b64);
+  std::string pae = PaeHeader(env.payload_type, payload_size);
+  const std::size_t header_size = pae.size();
+  pae.reserve(header_size + payload_size);
+  if (Status s = Base64DecodeAppend(env.payload_b64, pae); !s.ok()) {
+    return Malformed("payload: " + s.message());
+  }
+  std::vector<std::string> sigs(env.signatures.size());
+  for (std::size_t i = 0; i < sigs.size(); ++i) {
+    Result<std::string> sig = Base64Decode(env.signatures[i].sig_b64);
+    if (!sig.ok()) {
+      return Malformed("signatures[" + std::to_string(i) + "].sig: " + sig.status().message());
+    }
+    sigs[i] = std::move(sig).value();
+  }
+
+  // The most specific failure wins: bad_signature, then revoked_key, then unknown_key.
+  std::optional<Status> failure;
+  auto note = [&failure](StatusCode code, std::string message) {
+    auto rank = [](StatusCode c) {
+      return c == StatusCode::kBadSignature ? 3 : c == StatusCode::kRevokedKey ? 2 : 1;
+    };
+    if (!failure || rank(code) > rank(failure->code())) failure = Status(code, std::move(message));
+  };
+  for (std::size_t i = 0; i < sigs.size(); ++i) {
+    const std::string_view key_id = env.signatures[i].key_id;
+    const TrustedKey* key = keys.Find(key_id);
+    if (key == nullptr) {
+      note(StatusCode::kUnknownKey,
+           "signed by key \"" + std::string(key_id) + "\", which is not in the trusted key set");
+    } else if (key->revoked) {
+      note(StatusCode::kRevokedKey, "signed by key " + key->key_id + ", which is revoked");
+    } else if (!VerifyEd25519(key->public_key, sigs[i], pae)) {
+      note(StatusCode::kBadSignature,
+           "the signature of key " + key->key_id + " does not verify over the payload");
+    } else {
+      // In place: no second buffer, no new pages.
+      pae.erase(0, header_size);
+      return VerifiedPayload{std::move(pae), key->key_id};
+    }
+  }
+  return *failure;
+}
+
+}  // namespace omnirelay

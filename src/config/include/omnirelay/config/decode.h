@@ -1,0 +1,67 @@
+// Strict decoding of config documents (DESIGN.md §3.1, §3.2).
+//
+// Every function here rejects, with a Status of code kInvalid whose
+// diagnostics carry JSON Pointers and stable codes: text that is not JSON,
+// invalid UTF-8, duplicate object keys, nesting deeper than max_depth,
+// documents over max_bytes (all parse_error), and any schema problem
+// (unknown_field, type_mismatch, missing_field, invalid_name, out_of_range,
+// unknown_feature, invalid_scope). Decoding never crashes on any input and
+// never recurses deeper than max_depth.
+//
+// Graph rules (dangling references, cycles, weights...) are validate.h's job.
+//
+// Thread safety: all functions are reentrant.
+#pragma once
+
+#include <cstddef>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "omnirelay/config/model.h"
+#include "omnirelay/config/status.h"
+
+namespace omnirelay {
+
+inline constexpr std::size_t kDefaultMaxDocumentBytes = 8u << 20;  // 8 MiB
+inline constexpr std::size_t kDefaultMaxDepth = 64;
+
+struct DecodeOptions {
+  std::size_t max_bytes = kDefaultMaxDocumentBytes;
+  std::size_t max_depth = kDefaultMaxDepth;
+};
+
+// The "kind" a document declares, read without checking the rest.
+// kInvalid (parse_error / missing_field / type_mismatch) when it has none.
+Result<std::string> PeekKind(std::string_view json, const DecodeOptions& options = {});
+
+// A layer as stored and merged: its checked metadata and its spec kept as
+// canonical JSON text, because a layer's spec is an RFC 7386 merge patch
+// (null deletes) and is only schema-checked once merged (document_set.h).
+struct ParsedLayer {
+  LayerMetadata metadata;
+  std::string spec_json;  // canonical: sorted keys, no insignificant whitespace
+};
+
+// Checks apiVersion, kind == ConfigLayer, metadata (scope, author, features)
+// and that spec is an object.
+Result<ParsedLayer> ParseLayer(std::string_view json, const DecodeOptions& options = {});
+
+// Decodes and schema-checks a whole Snapshot document (no graph validation).
+Result<Snapshot> DecodeSnapshot(std::string_view json, const DecodeOptions& options = {});
+
+// Decodes and schema-checks a bare spec object. Diagnostics are reported under
+// `pointer_prefix` (e.g. "/spec"); `features` are the enabled feature gates.
+Result<Spec> DecodeSpec(std::string_view spec_json, const std::vector<std::string>& features,
+                        const DecodeOptions& options = {},
+                        std::string_view pointer_prefix = "/spec");
+
+// True when `feature` is one this build knows (model.h lists them).
+bool IsKnownFeature(std::string_view feature);
+
+// RFC 3339 UTC timestamps ("2026-11-27T07:31:49Z", optional fraction, no leap
+// second) <-> unix seconds. Formatting clamps to years 0000-9999.
+Result<std::int64_t> ParseRfc3339(std::string_view text);
+std::string FormatRfc3339(std::int64_t unix_seconds);
+
+}  // namespace omnirelay

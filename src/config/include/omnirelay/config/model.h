@@ -1,0 +1,129 @@
+// The typed document model (DESIGN.md §3.1). Plain values: build them with
+// DecodeLayer/DecodeSnapshot (decode.h), check them with Validate (validate.h).
+//
+// Named things (clusters, routes, regions, bridges) are maps keyed by name in
+// JSON; here they are vectors of Named<T> in document order, so decoding stays
+// allocation-light and the hot paths that need lookups build their own index.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace omnirelay {
+
+inline constexpr std::string_view kApiVersion = "omnirelay.config/v1";
+inline constexpr std::string_view kKindLayer = "ConfigLayer";
+inline constexpr std::string_view kKindSnapshot = "Snapshot";
+
+// Features a document may enable (metadata.features / requiredFeatures).
+// "shadowing" gates routes.*.shadow.
+inline constexpr std::string_view kFeatureShadowing = "shadowing";
+
+template <typename T>
+struct Named {
+  std::string name;
+  T value;
+  friend bool operator==(const Named&, const Named&) = default;
+};
+
+struct Cluster {
+  std::string service;
+  std::string region;                 // "" when absent
+  std::string cell;                   // "" when absent
+  std::vector<std::string> failover;  // cluster names, in order of preference
+  std::optional<std::int64_t> timeout_ms;
+  friend bool operator==(const Cluster&, const Cluster&) = default;
+};
+
+// Shadow (mirror) a percent of a route's requests to another cluster.
+struct Shadow {
+  std::string cluster;
+  // Percent in hundredths: 0..10000 (the document allows two decimals: 12.34% -> 1234).
+  std::uint32_t basis_points = 0;
+  friend bool operator==(const Shadow&, const Shadow&) = default;
+};
+
+struct RouteWeight {
+  std::string cluster;
+  std::int64_t weight = 0;
+  friend bool operator==(const RouteWeight&, const RouteWeight&) = default;
+};
+
+struct Route {
+  std::string service;
+  std::string procedure = "*";
+  std::vector<RouteWeight> weights;
+  std::optional<Shadow> shadow;  // feature-gated: "shadowing"
+  friend bool operator==(const Route&, const Route&) = default;
+};
+
+struct Dispatcher {
+  std::optional<std::int64_t> max_concurrent_requests;
+  friend bool operator==(const Dispatcher&, const Dispatcher&) = default;
+};
+
+struct Region {
+  std::vector<std::string> cells;
+  friend bool operator==(const Region&, const Region&) = default;
+};
+
+struct Bridge {
+  std::vector<std::string> cells;
+  std::vector<std::string> export_services;
+  std::vector<std::string> deny_services;
+  std::int64_t quota_rps = 0;
+  friend bool operator==(const Bridge&, const Bridge&) = default;
+};
+
+struct Topology {
+  std::vector<Named<Region>> regions;
+  std::vector<Named<Bridge>> bridges;
+  friend bool operator==(const Topology&, const Topology&) = default;
+};
+
+struct Security {
+  std::string jwks_uri;  // "" when absent
+  friend bool operator==(const Security&, const Security&) = default;
+};
+
+struct Spec {
+  std::vector<Named<Cluster>> clusters;
+  std::vector<Named<Route>> routes;
+  Dispatcher dispatcher;
+  Topology topology;
+  Security security;
+  friend bool operator==(const Spec&, const Spec&) = default;
+};
+
+struct LayerMetadata {
+  std::string scope;
+  std::string author;
+  std::vector<std::string> features;
+  friend bool operator==(const LayerMetadata&, const LayerMetadata&) = default;
+};
+
+struct ConfigLayer {
+  LayerMetadata metadata;
+  Spec spec;
+  friend bool operator==(const ConfigLayer&, const ConfigLayer&) = default;
+};
+
+struct SnapshotMetadata {
+  std::int64_t version = 0;
+  std::vector<std::string> scope_chain;
+  std::int64_t created_at = 0;  // unix seconds (RFC 3339 UTC in JSON)
+  std::int64_t expires_at = 0;  // unix seconds (RFC 3339 UTC in JSON)
+  std::string author;
+  std::vector<std::string> required_features;
+  friend bool operator==(const SnapshotMetadata&, const SnapshotMetadata&) = default;
+};
+
+struct Snapshot {
+  SnapshotMetadata metadata;
+  Spec spec;
+  friend bool operator==(const Snapshot&, const Snapshot&) = default;
+};
+
+}  // namespace omnirelay

@@ -1,0 +1,42 @@
+// Scopes and scope chains (DESIGN.md §3.1).
+//
+// Precedence, least to most specific: global < region:<r> < cell:<c> <
+// cluster:<k> < node:<id>. A chain lists scopes in strictly increasing
+// precedence, e.g. "global,region:us-east,cell:use1-a,node:n-1".
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "omnirelay/config/status.h"
+
+namespace omnirelay {
+
+enum class ScopeLevel { kGlobal = 0, kRegion = 1, kCell = 2, kCluster = 3, kNode = 4 };
+
+struct Scope {
+  ScopeLevel level = ScopeLevel::kGlobal;
+  std::string name;  // empty for global
+
+  std::string ToString() const;  // "global", "region:us-east", ...
+  friend bool operator==(const Scope&, const Scope&) = default;
+};
+
+// Names of clusters, routes, regions, cells, bridges, services: lowercase
+// DNS-label style, 1-63 characters of [a-z0-9-], starting and ending alphanumeric.
+bool IsValidName(std::string_view name);
+
+// Node ids: 1-253 characters of [a-z0-9.-], starting and ending alphanumeric.
+bool IsValidNodeId(std::string_view id);
+
+// Parses "global", "region:us-east", ...; kInvalidArgument with a message otherwise.
+Result<Scope> ParseScope(std::string_view text);
+
+// Parses a comma-separated chain and checks that precedence strictly increases.
+Result<std::vector<Scope>> ParseScopeChain(std::string_view comma_separated);
+Status CheckScopeChain(const std::vector<Scope>& chain);
+
+std::string ScopeChainToString(const std::vector<Scope>& chain);
+
+}  // namespace omnirelay
