@@ -1,5 +1,7 @@
 #include "omnirelay/config/validate.h"
 
+#include <algorithm>
+#include <cstdint>
 #include <string>
 #include <unordered_map>
 #include <unordered_set>
@@ -99,55 +101,109 @@ class GraphValidator {
     }
   }
 
-  // Iterative three-colour DFS over failover edges; each cycle is reported
-  // once, at the failover entry that closes it.
+  // One failover_cycle per cyclic strongly connected component of the
+  // failover graph (Tarjan's algorithm, iterative), reported at the entry that
+  // closes a concrete cycle through the component's first cluster.
   void CheckFailoverCycles() {
-    enum : std::uint8_t { kWhite, kGrey, kBlack };
     const std::size_t n = spec_.clusters.size();
-    std::vector<std::uint8_t> colour(n, kWhite);
+    constexpr std::size_t kUnvisited = SIZE_MAX;
+    std::vector<std::size_t> index(n, kUnvisited), low(n, 0), component(n, kUnvisited);
+    std::vector<bool> on_stack(n, false);
+    std::vector<std::size_t> stack;
     struct Frame {
       std::size_t node;
       std::size_t next_edge;
     };
-    std::vector<Frame> stack;
-    for (std::size_t start = 0; start < n; ++start) {
-      if (colour[start] != kWhite) continue;
-      stack.push_back({start, 0});
-      colour[start] = kGrey;
-      while (!stack.empty()) {
-        Frame& top = stack.back();
-        const auto& failover = spec_.clusters[top.node].value.failover;
-        if (top.next_edge == failover.size()) {
-          colour[top.node] = kBlack;
-          stack.pop_back();
+    std::vector<Frame> dfs;
+    std::size_t counter = 0, components = 0;
+    for (std::size_t root = 0; root < n; ++root) {
+      if (index[root] != kUnvisited) continue;
+      dfs.push_back({root, 0});
+      index[root] = low[root] = counter++;
+      stack.push_back(root);
+      on_stack[root] = true;
+      while (!dfs.empty()) {
+        Frame& top = dfs.back();
+        const std::size_t v = top.node;
+        const auto& failover = spec_.clusters[v].value.failover;
+        if (top.next_edge < failover.size()) {
+          auto it = clusters_.find(failover[top.next_edge++]);
+          if (it == clusters_.end()) continue;  // dangling: reported elsewhere
+          const std::size_t w = it->second;
+          if (index[w] == kUnvisited) {
+            index[w] = low[w] = counter++;
+            stack.push_back(w);
+            on_stack[w] = true;
+            dfs.push_back({w, 0});
+          } else if (on_stack[w]) {
+            low[v] = std::min(low[v], index[w]);
+          }
           continue;
         }
-        const std::size_t edge = top.next_edge++;
-        auto it = clusters_.find(failover[edge]);
-        if (it == clusters_.end()) continue;  // dangling: reported elsewhere
-        const std::size_t next = it->second;
-        if (colour[next] == kGrey) {
-          ReportCycle(stack, next, edge);
-        } else if (colour[next] == kWhite) {
-          colour[next] = kGrey;
-          stack.push_back({next, 0});
+        if (low[v] == index[v]) {  // v roots a component: pop it
+          std::size_t w;
+          do {
+            w = stack.back();
+            stack.pop_back();
+            on_stack[w] = false;
+            component[w] = components;
+          } while (w != v);
+          ++components;
         }
+        dfs.pop_back();
+        if (!dfs.empty()) low[dfs.back().node] = std::min(low[dfs.back().node], low[v]);
       }
+    }
+    // Report each cyclic component once, from its first cluster in document order.
+    std::vector<bool> reported(components, false);
+    for (std::size_t u = 0; u < n; ++u) {
+      if (reported[component[u]]) continue;
+      std::size_t first_edge = 0;
+      if (!EdgeWithin(u, component, &first_edge)) continue;  // acyclic singleton
+      reported[component[u]] = true;
+      ReportCycleFrom(u, component);
     }
   }
 
-  template <typename Stack>
-  void ReportCycle(const Stack& stack, std::size_t entry, std::size_t closing_edge) {
-    std::string cycle;
-    bool in_cycle = false;
-    for (const auto& frame : stack) {
-      if (frame.node == entry) in_cycle = true;
-      if (in_cycle) cycle += spec_.clusters[frame.node].name + " -> ";
+  // The first failover entry of `v` that stays inside v's component.
+  bool EdgeWithin(std::size_t v, const std::vector<std::size_t>& component,
+                  std::size_t* edge) const {
+    const auto& failover = spec_.clusters[v].value.failover;
+    for (std::size_t e = 0; e < failover.size(); ++e) {
+      auto it = clusters_.find(failover[e]);
+      if (it != clusters_.end() && component[it->second] == component[v]) {
+        *edge = e;
+        return true;
+      }
     }
-    cycle += spec_.clusters[entry].name;
-    const std::string& from = spec_.clusters[stack.back().node].name;
-    Add(Ptr(kClusters, from, "failover", std::to_string(closing_edge)), DiagCode::kFailoverCycle,
-        "failover cycle: " + cycle);
+    return false;
+  }
+
+  // Walks first in-component edges from `start` until a cluster repeats; that
+  // closes a cycle (every member of a cyclic component has such an edge).
+  void ReportCycleFrom(std::size_t start, const std::vector<std::size_t>& component) {
+    std::vector<std::size_t> path{start};
+    std::unordered_map<std::size_t, std::size_t> position{{start, 0}};
+    while (true) {
+      std::size_t edge = 0;
+      const std::size_t v = path.back();
+      EdgeWithin(v, component, &edge);
+      const std::size_t w = clusters_.find(spec_.clusters[v].value.failover[edge])->second;
+      auto seen = position.find(w);
+      if (seen == position.end()) {
+        position.emplace(w, path.size());
+        path.push_back(w);
+        continue;
+      }
+      std::string cycle;
+      for (std::size_t i = seen->second; i < path.size(); ++i) {
+        cycle += spec_.clusters[path[i]].name + " -> ";
+      }
+      cycle += spec_.clusters[w].name;
+      Add(Ptr(kClusters, spec_.clusters[v].name, "failover", std::to_string(edge)),
+          DiagCode::kFailoverCycle, "failover cycle: " + cycle);
+      return;
+    }
   }
 
   void CheckRoutes() {
