@@ -26,6 +26,8 @@ std::string_view status_code_name(StatusCode code) {
       return "io_error";
     case StatusCode::kInternal:
       return "internal";
+    case StatusCode::kUnimplemented:
+      return "unimplemented";
     case StatusCode::kBadSignature:
       return "bad_signature";
     case StatusCode::kUnknownKey:

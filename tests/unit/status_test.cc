@@ -43,6 +43,7 @@ TEST(StatusTest, StatusCodeWireNamesAreStable) {
       {StatusCode::kUnavailable, "unavailable"},
       {StatusCode::kIoError, "io_error"},
       {StatusCode::kInternal, "internal"},
+      {StatusCode::kUnimplemented, "unimplemented"},
       {StatusCode::kBadSignature, "bad_signature"},
       {StatusCode::kUnknownKey, "unknown_key"},
       {StatusCode::kRevokedKey, "revoked_key"},

@@ -35,6 +35,7 @@ enum class StatusCode {
   kUnavailable,       // "unavailable": a peer or server could not be reached
   kIoError,           // "io_error": a file could not be read or written
   kInternal,          // "internal"
+  kUnimplemented,     // "unimplemented": this build does not offer the operation yet
   // Reasons a node refuses a snapshot (DESIGN.md §3.3); they double as NACK reasons.
   kBadSignature,    // "bad_signature": no signature verifies over the exact bytes
   kUnknownKey,      // "unknown_key": signed by a key id the trusted set lacks

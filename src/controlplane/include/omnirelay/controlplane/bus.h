@@ -1,0 +1,41 @@
+// Change events after each commit (DESIGN.md §4 Bus): {revision, scopes,
+// hashes}. Every replica consumes them and wakes the node streams it holds.
+// Adapters: in-process (default, this file), Redis Streams and Kafka (later).
+//
+// Thread safety: Publish and Subscribe may be called from any thread.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "omnirelay/config/status.h"
+
+namespace omnirelay::cp {
+
+struct ChangeEvent {
+  std::int64_t revision = 0;
+  std::vector<std::string> scopes;  // the scopes whose layers changed
+  std::vector<std::string> hashes;  // snapshot hashes already rendered, if any
+};
+
+class Bus {
+ public:
+  using Handler = std::function<void(const ChangeEvent&)>;
+  virtual ~Bus() = default;
+  virtual Status Publish(const ChangeEvent& event) = 0;
+  // Handlers run on a bus-owned thread, in publish order; they should hand
+  // heavy work elsewhere. Subscribing returns an id for Unsubscribe.
+  virtual int Subscribe(Handler handler) = 0;
+  virtual void Unsubscribe(int id) = 0;
+};
+
+// The embedded default: one process, one dispatcher thread.
+std::unique_ptr<Bus> MakeInprocBus();
+
+// "inproc" today; "redis://..." and "kafka://..." arrive with their adapters.
+Result<std::unique_ptr<Bus>> OpenBus(std::string_view url);
+
+}  // namespace omnirelay::cp

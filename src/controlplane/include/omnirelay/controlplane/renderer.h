@@ -1,0 +1,77 @@
+// Renders, validates and signs the snapshot of a scope chain (DESIGN.md §3.3,
+// §4 Snapshots). A chain's version is the newest revision that touched any
+// scope on it, so an unrelated write never changes a chain's snapshot, and
+// identical content is rendered once (cached by chain and version). Cached
+// snapshots are re-rendered and re-signed before they expire.
+//
+// Thread safety: all methods may be called from any thread.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "omnirelay/config/clock.h"
+#include "omnirelay/config/metrics.h"
+#include "omnirelay/config/model.h"
+#include "omnirelay/config/scope.h"
+#include "omnirelay/config/signing.h"
+#include "omnirelay/controlplane/store.h"
+
+namespace omnirelay::cp {
+
+struct RendererOptions {
+  std::int64_t ttl_seconds = 7 * 24 * 3600;  // snapshot expiresAt = createdAt + ttl
+  // Re-sign when less than this fraction of the TTL remains.
+  double refresh_fraction = 0.25;
+};
+
+// The merged layers of a chain, before signing.
+struct EffectiveConfig {
+  std::int64_t version = 0;  // newest revision touching the chain; 0 when no layer exists
+  std::string spec_json;     // canonical merged spec
+  std::vector<std::string> features;
+  Spec spec;  // decoded and validated
+};
+
+class SnapshotRenderer {
+ public:
+  SnapshotRenderer(Store& store, const SigningKey& key, const Clock& clock,
+                   MetricsRegistry& metrics, RendererOptions options = {});
+
+  // The merged, validated config of `chain` as stored now. kInvalid (with
+  // diagnostics) when the combination does not validate.
+  Result<EffectiveConfig> Effective(const std::vector<Scope>& chain);
+
+  // Like Effective, but with `scope`'s layer replaced by `document` (or
+  // removed when nullopt): what a write would produce, for validation and dry-runs.
+  Result<EffectiveConfig> EffectiveWith(const std::vector<Scope>& chain, const std::string& scope,
+                                        const std::optional<std::string>& document);
+
+  // The signed snapshot for `chain`: from the cache when the chain's version
+  // is unchanged and the signature is fresh, otherwise rendered, signed and
+  // stored (PutSnapshot) first.
+  Result<std::shared_ptr<const SnapshotRecord>> Current(const std::vector<Scope>& chain);
+
+ private:
+  Result<EffectiveConfig> Merge(const std::vector<Scope>& chain, const std::string* override_scope,
+                                const std::optional<std::string>* override_document);
+  Result<std::shared_ptr<const SnapshotRecord>> Render(const std::vector<Scope>& chain,
+                                                       EffectiveConfig effective);
+
+  Store& store_;
+  const SigningKey& key_;
+  const Clock& clock_;
+  RendererOptions options_;
+  Counter& renders_;
+  Histogram& render_seconds_;
+  Histogram& sign_seconds_;
+
+  std::mutex mu_;
+  std::map<std::string, std::shared_ptr<const SnapshotRecord>> cache_;  // GUARDED_BY(mu_)
+};
+
+}  // namespace omnirelay::cp

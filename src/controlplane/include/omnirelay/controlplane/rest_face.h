@@ -1,0 +1,41 @@
+// The REST/JSON face of the control plane (DESIGN.md §4 REST routes), served
+// by cpp-httplib, plus /healthz, /readyz and /metrics. Every /v1 route needs
+// a bearer token; errors are 4xx/5xx with {"code","message","details"}.
+//
+// Thread safety: port() from any thread; Shutdown() once, from any thread.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "omnirelay/config/metrics.h"
+#include "omnirelay/config/status.h"
+#include "omnirelay/controlplane/service.h"
+
+namespace omnirelay::cp {
+
+struct RestFaceOptions {
+  std::string listen = "127.0.0.1:7080";  // port 0 picks a free port (tests)
+  std::size_t max_body_bytes = 16u << 20;
+  int max_follow_seconds = 3600;  // audit ?follow=true streams at most this long
+};
+
+class RestFace {
+ public:
+  virtual ~RestFace() = default;
+  virtual int port() const = 0;
+  virtual void Shutdown() = 0;
+};
+
+// `ready` backs /readyz (store open, keys loaded). kUnavailable when the
+// address cannot be bound.
+Result<std::unique_ptr<RestFace>> StartRestFace(const RestFaceOptions& options,
+                                                ControlPlaneService& service,
+                                                MetricsRegistry& metrics,
+                                                std::function<bool()> ready);
+
+// "15m", "2h", "30s", "7d" -> milliseconds; kInvalidArgument otherwise.
+Result<std::int64_t> ParseDurationMs(std::string_view text);
+
+}  // namespace omnirelay::cp

@@ -1,0 +1,160 @@
+// The control plane's one service layer. The gRPC face and the REST face
+// (DESIGN.md §4) are thin translations onto these methods: authorization,
+// validation, guardrails, audit and publishing all happen here, once.
+//
+// Every method takes the authenticated Principal, checks its scope first
+// (kPermissionDenied) and appends an audit entry for what it did — in the
+// write's transaction for mutations, batched for reads.
+//
+// Thread safety: all methods may be called concurrently from any thread.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "omnirelay/config/clock.h"
+#include "omnirelay/config/diagnostic.h"
+#include "omnirelay/config/metrics.h"
+#include "omnirelay/config/signing.h"
+#include "omnirelay/controlplane/auth.h"
+#include "omnirelay/controlplane/bus.h"
+#include "omnirelay/controlplane/renderer.h"
+#include "omnirelay/controlplane/store.h"
+
+namespace omnirelay::cp {
+
+class AuditLog;
+
+struct ServiceOptions {
+  std::size_t max_layer_bytes = 4u << 20;  // larger layers are refused with too_large
+  std::size_t history_limit = 100;
+  std::size_t audit_limit = 1000;
+};
+
+// A node blocked by capability gating: it lacks what the new snapshot needs.
+struct BlockedNode {
+  std::string node_id;
+  std::string scope_chain;
+  std::string reason;  // CapabilityGap::ToString()
+};
+
+// The outcome of a layer write or its dry run.
+struct WriteOutcome {
+  bool dry_run = false;
+  std::int64_t revision = 0;            // the new revision (0 for a dry run)
+  std::vector<Diagnostic> diagnostics;  // validation problems, when refused
+  std::string diff_summary;             // against the current effective config
+  std::vector<BlockedNode> blocked_nodes;
+  std::vector<std::string> chains_checked;  // scope chains validated
+};
+
+struct ScopeSummary {
+  std::string scope;
+  std::int64_t revision = 0;
+  std::int64_t updated_at_ms = 0;
+  std::string author;
+};
+
+struct StatusSummary {
+  std::int64_t head_revision = 0;
+  std::size_t nodes_total = 0;
+  std::size_t nodes_connected = 0;
+  std::size_t nodes_drifted = 0;  // applied version != assigned version
+  std::vector<std::pair<std::int64_t, std::size_t>> nodes_by_applied_version;
+};
+
+struct EffectiveView {
+  std::int64_t version = 0;
+  std::string spec_json;
+  std::vector<std::string> features;
+};
+
+class ControlPlaneService {
+ public:
+  ControlPlaneService(Store& store, Bus& bus, const SigningKey& key,
+                      const TrustedKeySet& trusted_keys, const Clock& clock,
+                      MetricsRegistry& metrics, ServiceOptions options = {},
+                      RendererOptions renderer_options = {});
+  ~ControlPlaneService();
+
+  const Authenticator& authenticator() const { return auth_; }
+  SnapshotRenderer& renderer() { return renderer_; }
+
+  // ---- layers
+  Result<std::vector<ScopeSummary>> ListLayers(const Principal& who);
+  Result<LayerRecord> GetLayer(const Principal& who, const std::string& scope,
+                               std::optional<std::int64_t> revision);
+  // Validates `document` (a ConfigLayer for `scope`) in every scope chain it
+  // affects, applies guardrails (destructive changes need `confirm`;
+  // capability gating), then writes with CAS unless `dry_run`.
+  // Refusals: kInvalid (diagnostics in the status; destructive_change among
+  // them when unconfirmed), kConflict, kMissingFeature (blocked nodes listed
+  // in the message), kTooLarge, kInvalidArgument.
+  Result<WriteOutcome> PutLayer(const Principal& who, const std::string& scope,
+                                const std::string& document,
+                                std::optional<std::int64_t> expected_revision, bool dry_run,
+                                bool confirm);
+  Result<WriteOutcome> DeleteLayer(const Principal& who, const std::string& scope,
+                                   std::optional<std::int64_t> expected_revision, bool dry_run,
+                                   bool confirm);
+  Result<std::vector<RevisionRecord>> History(const Principal& who, const std::string& scope);
+
+  // ---- validation and effective config
+  // Validates a ConfigLayer or Snapshot document offline-style (no store access).
+  Result<std::vector<Diagnostic>> Validate(const Principal& who, const std::string& document);
+  Result<EffectiveView> Effective(const Principal& who, const std::string& scope_chain);
+
+  // ---- nodes
+  Result<std::vector<NodeRecord>> ListNodes(const Principal& who);
+  Result<NodeRecord> GetNode(const Principal& who, const std::string& node_id);
+  // The node's signed envelope (pull fallback). Node tokens: their own only.
+  Result<std::shared_ptr<const SnapshotRecord>> NodeSnapshot(const Principal& who,
+                                                             const std::string& node_id,
+                                                             const std::string& scope_chain);
+  Result<std::shared_ptr<const SnapshotRecord>> SnapshotByHash(const Principal& who,
+                                                               const std::string& hash);
+  Result<std::string> TrustedKeys(const Principal& who);
+
+  // ---- audit, status
+  Result<std::vector<AuditEntry>> Audit(const Principal& who, std::int64_t since_ms,
+                                        std::int64_t after_id);
+  Result<StatusSummary> GetStatus(const Principal& who);
+
+  // ---- tokens (admin)
+  Result<IssuedToken> CreateToken(const Principal& who, const std::string& name,
+                                  const std::vector<std::string>& scopes, std::int64_t ttl_seconds);
+  Result<std::vector<TokenRecord>> ListTokens(const Principal& who);
+  Status RevokeToken(const Principal& who, const std::string& token_id);
+
+  // Records a refused request (e.g. 401 before a principal exists).
+  void AuditRefusal(std::string_view principal, std::string_view action, std::string_view scope,
+                    const Status& why);
+  // Writes batched read entries now (tests, shutdown).
+  void FlushAudit();
+
+ private:
+  Result<WriteOutcome> Write(const Principal& who, const std::string& scope,
+                             const std::optional<std::string>& document,
+                             std::optional<std::int64_t> expected_revision, bool dry_run,
+                             bool confirm);
+  AuditEntry Entry(const Principal& who, std::string_view action, std::string_view scope) const;
+  void AuditRead(const Principal& who, std::string_view action, std::string_view scope,
+                 std::int64_t revision, const Status& outcome);
+
+  Store& store_;
+  Bus& bus_;
+  const TrustedKeySet& trusted_keys_;
+  const Clock& clock_;
+  ServiceOptions options_;
+  Authenticator auth_;
+  SnapshotRenderer renderer_;
+  std::unique_ptr<AuditLog> audit_;
+  Counter& writes_;
+  Counter& conflicts_;
+  Counter& validation_failures_;
+};
+
+}  // namespace omnirelay::cp

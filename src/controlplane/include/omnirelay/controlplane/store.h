@@ -1,0 +1,171 @@
+// Store: the control plane's durable state behind one small interface, with
+// adapters for SQLite (embedded default) and Postgres (at scale). One contract
+// test suite (tests/unit/store_contract_test.cc) runs against every adapter.
+//
+// Contract:
+// - Revisions are int64, strictly increasing and gap-free across the whole
+//   store, assigned inside the write's transaction. Every layer put or delete
+//   is one revision.
+// - CAS: a layer write may name the revision it expects for its scope (0 =
+//   the scope must not exist). If the scope's current revision differs, the
+//   write fails with StatusCode::kConflict and a message naming the current
+//   revision; nothing is written.
+// - A mutation and its audit entry commit in the same transaction.
+// - A write that returned OK survives a crash of the process (and, with the
+//   default durability, of the machine).
+//
+// Thread safety: every method may be called from any thread concurrently;
+// adapters serialise writes internally.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "omnirelay/config/status.h"
+
+namespace omnirelay::cp {
+
+struct AuditEntry {
+  std::int64_t id = 0;       // assigned by the store, increasing
+  std::int64_t time_ms = 0;  // unix milliseconds
+  std::string principal;     // token name, e.g. "admin" or "node:relay-1"
+  std::string token_id;
+  std::string action;         // e.g. "layer.put", "layer.get", "token.create"
+  std::string scope;          // the scope acted on, "" when none
+  std::int64_t revision = 0;  // the revision written or read, 0 when none
+  std::string outcome;        // "ok" or a status code name such as "conflict"
+  std::string summary;        // diff summary or other short text; never documents or secrets
+};
+
+struct LayerRecord {
+  std::string scope;
+  std::int64_t revision = 0;  // the revision that wrote this version of the layer
+  std::string document;       // the ConfigLayer JSON as accepted
+  std::int64_t updated_at_ms = 0;
+  std::string author;
+};
+
+// One entry of a scope's history: a put (document set) or a delete.
+struct RevisionRecord {
+  std::int64_t revision = 0;
+  std::string scope;
+  bool deleted = false;
+  std::string document;  // empty for deletes
+  std::string author;
+  std::int64_t created_at_ms = 0;
+};
+
+struct LayerWrite {
+  std::string scope;
+  std::optional<std::string> document;            // nullopt deletes the layer
+  std::optional<std::int64_t> expected_revision;  // CAS; 0 = must not exist; nullopt = any
+  std::string author;
+  std::int64_t now_ms = 0;
+  AuditEntry audit;  // appended in the same transaction, revision filled in
+};
+
+struct SnapshotRecord {
+  std::string hash;      // "sha256:<hex>" of `snapshot`
+  std::string snapshot;  // the exact rendered Snapshot JSON bytes
+  std::string envelope;  // the signed DSSE envelope JSON
+  std::int64_t version = 0;
+  std::string scope_chain;  // "global,region:us-east,..."
+  std::int64_t created_at_ms = 0;
+  std::int64_t expires_at_ms = 0;
+};
+
+struct NodeRecord {
+  std::string node_id;
+  std::string scope_chain;
+  std::string api_version;
+  std::vector<std::string> features;
+  std::int64_t assigned_version = 0;  // what the control plane last notified
+  std::string assigned_hash;
+  std::int64_t applied_version = 0;  // what the node last ACKed
+  std::string applied_hash;
+  std::int64_t discovery_generation = 0;
+  std::string last_error;   // last NACK reason, "" after an ACK
+  std::string health_json;  // the node's reported health figures, "{}" when none
+  bool connected = false;
+  std::int64_t last_seen_ms = 0;
+};
+
+struct TokenRecord {
+  std::string id;           // public id, shown in lists and audit
+  std::string secret_hash;  // sha256 hex of the secret; the secret is never stored
+  std::string name;         // principal name
+  std::vector<std::string> scopes;
+  std::int64_t created_at_ms = 0;
+  std::int64_t expires_at_ms = 0;  // 0 = never
+  std::int64_t revoked_at_ms = 0;  // 0 = active
+};
+
+struct RolloutRecord {
+  std::string id;
+  std::string state_json;
+  std::int64_t updated_at_ms = 0;
+};
+
+class Store {
+ public:
+  virtual ~Store() = default;
+
+  // ---- layers and revisions
+  virtual Result<std::int64_t> WriteLayer(const LayerWrite& write) = 0;
+  // The current layer, or the version in force at `at_revision`. kNotFound if none.
+  virtual Result<LayerRecord> GetLayer(std::string_view scope,
+                                       std::optional<std::int64_t> at_revision = std::nullopt) = 0;
+  // Current layers (not deleted), ordered by scope.
+  virtual Result<std::vector<LayerRecord>> ListLayers() = 0;
+  // Newest first, at most `limit`.
+  virtual Result<std::vector<RevisionRecord>> History(std::string_view scope,
+                                                      std::size_t limit) = 0;
+  // Revisions after `after`, oldest first, at most `limit` (replication / catch-up).
+  virtual Result<std::vector<RevisionRecord>> RevisionsSince(std::int64_t after,
+                                                             std::size_t limit) = 0;
+  virtual Result<std::int64_t> HeadRevision() = 0;
+
+  // ---- rendered snapshots, by hash; putting an existing hash is a no-op
+  virtual Status PutSnapshot(const SnapshotRecord& snapshot) = 0;
+  virtual Result<SnapshotRecord> GetSnapshot(std::string_view hash) = 0;
+
+  // ---- node status
+  virtual Status UpsertNode(const NodeRecord& node) = 0;
+  virtual Result<NodeRecord> GetNode(std::string_view node_id) = 0;
+  virtual Result<std::vector<NodeRecord>> ListNodes() = 0;
+
+  // ---- tokens (hashed); each mutation carries its audit entry
+  virtual Status CreateToken(const TokenRecord& token, const AuditEntry& audit) = 0;
+  virtual Result<TokenRecord> FindTokenBySecretHash(std::string_view secret_hash) = 0;
+  virtual Result<std::vector<TokenRecord>> ListTokens() = 0;
+  virtual Status RevokeToken(std::string_view id, std::int64_t now_ms, const AuditEntry& audit) = 0;
+
+  // ---- audit
+  virtual Status AppendAudit(const std::vector<AuditEntry>& entries) = 0;
+  // Entries with time_ms >= since_ms and id > after_id, oldest first, at most `limit`.
+  virtual Result<std::vector<AuditEntry>> QueryAudit(std::int64_t since_ms, std::int64_t after_id,
+                                                     std::size_t limit) = 0;
+
+  // ---- rollouts (room for the rollout issue) and leases
+  virtual Status PutRollout(const RolloutRecord& rollout) = 0;
+  virtual Result<RolloutRecord> GetRollout(std::string_view id) = 0;
+  virtual Result<std::vector<RolloutRecord>> ListRollouts() = 0;
+};
+
+struct SqliteOptions {
+  std::string path;              // file path; ":memory:" for tests
+  bool synchronous_full = true;  // PRAGMA synchronous=FULL (else NORMAL)
+  int busy_timeout_ms = 5000;
+};
+
+// Opens (creating and migrating as needed) a SQLite store in WAL mode.
+Result<std::unique_ptr<Store>> OpenSqliteStore(const SqliteOptions& options);
+
+// Parses "sqlite://<path>" (and later "postgres://...") and opens the store.
+Result<std::unique_ptr<Store>> OpenStore(std::string_view url);
+
+}  // namespace omnirelay::cp

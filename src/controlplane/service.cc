@@ -1,0 +1,438 @@
+#include "omnirelay/controlplane/service.h"
+
+#include <algorithm>
+#include <map>
+#include <set>
+
+#include "audit_log.h"
+#include "omnirelay/config/capability.h"
+#include "omnirelay/config/decode.h"
+#include "omnirelay/config/diff.h"
+#include "omnirelay/config/document_set.h"
+#include "omnirelay/config/scope.h"
+
+namespace omnirelay::cp {
+namespace {
+
+std::string Outcome(const Status& s) {
+  return s.ok() ? "ok" : std::string(s.code_name());
+}
+
+// The scope chains a write to `scope` must keep valid: every chain a known
+// node uses that contains the scope, plus the scope on top of global.
+std::vector<std::vector<Scope>> AffectedChains(const Scope& scope,
+                                               const std::vector<NodeRecord>& nodes) {
+  std::vector<std::vector<Scope>> chains;
+  std::set<std::string> seen;
+  auto add = [&](std::vector<Scope> chain) {
+    if (seen.insert(ScopeChainToString(chain)).second) chains.push_back(std::move(chain));
+  };
+  std::vector<Scope> base{Scope{ScopeLevel::kGlobal, ""}};
+  if (scope.level != ScopeLevel::kGlobal) base.push_back(scope);
+  add(base);
+  for (const auto& node : nodes) {
+    auto chain = ParseScopeChain(node.scope_chain);
+    if (!chain.ok()) continue;
+    if (std::find(chain->begin(), chain->end(), scope) != chain->end()) add(*chain);
+  }
+  return chains;
+}
+
+NodeCapabilities CapabilitiesOf(const NodeRecord& node) {
+  return NodeCapabilities{{node.api_version}, node.features};
+}
+
+}  // namespace
+
+ControlPlaneService::ControlPlaneService(Store& store, Bus& bus, const SigningKey& key,
+                                         const TrustedKeySet& trusted_keys, const Clock& clock,
+                                         MetricsRegistry& metrics, ServiceOptions options,
+                                         RendererOptions renderer_options)
+    : store_(store),
+      bus_(bus),
+      trusted_keys_(trusted_keys),
+      clock_(clock),
+      options_(options),
+      auth_(store, clock),
+      renderer_(store, key, clock, metrics, renderer_options),
+      audit_(std::make_unique<AuditLog>(store, metrics)),
+      writes_(metrics.counter("omnirelay_cp_layer_writes_total", "Layer writes committed")),
+      conflicts_(metrics.counter("omnirelay_cp_cas_conflicts_total",
+                                 "Layer writes refused by a CAS conflict")),
+      validation_failures_(metrics.counter("omnirelay_cp_validation_failures_total",
+                                           "Layer writes refused by validation or guardrails")) {
+  metrics.gauge_fn("omnirelay_cp_head_revision", "Newest store revision", [this] {
+    auto head = store_.HeadRevision();
+    return head.ok() ? static_cast<double>(*head) : -1.0;
+  });
+}
+
+ControlPlaneService::~ControlPlaneService() = default;
+
+AuditEntry ControlPlaneService::Entry(const Principal& who, std::string_view action,
+                                      std::string_view scope) const {
+  AuditEntry e;
+  e.time_ms = clock_.NowUnixMs();
+  e.principal = who.name;
+  e.token_id = who.token_id;
+  e.action = std::string(action);
+  e.scope = std::string(scope);
+  return e;
+}
+
+void ControlPlaneService::AuditRead(const Principal& who, std::string_view action,
+                                    std::string_view scope, std::int64_t revision,
+                                    const Status& outcome) {
+  AuditEntry e = Entry(who, action, scope);
+  e.revision = revision;
+  e.outcome = Outcome(outcome);
+  if (!outcome.ok()) e.summary = outcome.message().substr(0, 200);
+  audit_->Record(std::move(e));
+}
+
+void ControlPlaneService::AuditRefusal(std::string_view principal, std::string_view action,
+                                       std::string_view scope, const Status& why) {
+  AuditEntry e;
+  e.time_ms = clock_.NowUnixMs();
+  e.principal = std::string(principal);
+  e.action = std::string(action);
+  e.scope = std::string(scope);
+  e.outcome = Outcome(why);
+  e.summary = why.message().substr(0, 200);
+  audit_->Record(std::move(e));
+}
+
+void ControlPlaneService::FlushAudit() {
+  audit_->Flush();
+}
+
+// Runs `body` after the scope check, auditing the read whatever its outcome.
+#define OMNI_READ(who, scope_needed, action, audited_scope, revision_expr, body)   \
+  do {                                                                             \
+    if (Status denied = Require(who, scope_needed); !denied.ok()) {                \
+      AuditRead(who, action, audited_scope, 0, denied);                            \
+      return denied;                                                               \
+    }                                                                              \
+    auto omni_result_ = (body);                                                    \
+    AuditRead(who, action, audited_scope, omni_result_.ok() ? (revision_expr) : 0, \
+              omni_result_.status());                                              \
+    return omni_result_;                                                           \
+  } while (0)
+
+Result<std::vector<ScopeSummary>> ControlPlaneService::ListLayers(const Principal& who) {
+  auto list = [&]() -> Result<std::vector<ScopeSummary>> {
+    auto layers = store_.ListLayers();
+    if (!layers.ok()) return layers.status();
+    std::vector<ScopeSummary> out;
+    for (auto& l : *layers) out.push_back({l.scope, l.revision, l.updated_at_ms, l.author});
+    return out;
+  };
+  OMNI_READ(who, kScopeConfigRead, "layer.list", "", 0, list());
+}
+
+Result<LayerRecord> ControlPlaneService::GetLayer(const Principal& who, const std::string& scope,
+                                                  std::optional<std::int64_t> revision) {
+  auto get = [&]() -> Result<LayerRecord> {
+    if (auto s = ParseScope(scope); !s.ok()) return s.status();
+    return store_.GetLayer(scope, revision);
+  };
+  OMNI_READ(who, kScopeConfigRead, "layer.get", scope, omni_result_->revision, get());
+}
+
+Result<std::vector<RevisionRecord>> ControlPlaneService::History(const Principal& who,
+                                                                 const std::string& scope) {
+  auto get = [&]() -> Result<std::vector<RevisionRecord>> {
+    if (auto s = ParseScope(scope); !s.ok()) return s.status();
+    auto history = store_.History(scope, options_.history_limit);
+    if (!history.ok()) return history.status();
+    for (auto& r : *history) r.document.clear();  // history lists revisions, not documents
+    return history;
+  };
+  OMNI_READ(who, kScopeConfigRead, "layer.history", scope, 0, get());
+}
+
+Result<WriteOutcome> ControlPlaneService::PutLayer(const Principal& who, const std::string& scope,
+                                                   const std::string& document,
+                                                   std::optional<std::int64_t> expected_revision,
+                                                   bool dry_run, bool confirm) {
+  return Write(who, scope, document, expected_revision, dry_run, confirm);
+}
+
+Result<WriteOutcome> ControlPlaneService::DeleteLayer(const Principal& who,
+                                                      const std::string& scope,
+                                                      std::optional<std::int64_t> expected_revision,
+                                                      bool dry_run, bool confirm) {
+  return Write(who, scope, std::nullopt, expected_revision, dry_run, confirm);
+}
+
+Result<WriteOutcome> ControlPlaneService::Write(const Principal& who, const std::string& scope_text,
+                                                const std::optional<std::string>& document,
+                                                std::optional<std::int64_t> expected_revision,
+                                                bool dry_run, bool confirm) {
+  const std::string action = document ? "layer.put" : "layer.delete";
+  AuditEntry audit = Entry(who, dry_run ? action + ".dry_run" : action, scope_text);
+  auto refuse = [&](Status why) -> Status {
+    audit.outcome = Outcome(why);
+    audit.summary = why.message().substr(0, 200);
+    audit_->Record(audit);
+    return why;
+  };
+  if (Status denied = Require(who, kScopeConfigWrite); !denied.ok()) return refuse(denied);
+  auto scope = ParseScope(scope_text);
+  if (!scope.ok()) return refuse(scope.status());
+
+  if (document) {
+    if (document->size() > options_.max_layer_bytes) {
+      return refuse(Status(StatusCode::kTooLarge, "layer of " + std::to_string(document->size()) +
+                                                      " bytes is over the limit of " +
+                                                      std::to_string(options_.max_layer_bytes)));
+    }
+    auto parsed = ParseLayer(*document);
+    if (!parsed.ok()) {
+      validation_failures_.Inc();
+      return refuse(parsed.status());
+    }
+    if (parsed->metadata.scope != scope_text) {
+      validation_failures_.Inc();
+      return refuse(Status(StatusCode::kInvalid, "document scope does not match the URL",
+                           {{"/metadata/scope", DiagCode::kInvalidScope,
+                             "document is for scope \"" + parsed->metadata.scope +
+                                 "\" but is written to \"" + scope_text + "\""}}));
+    }
+  }
+
+  auto nodes = store_.ListNodes();
+  if (!nodes.ok()) return refuse(nodes.status());
+  WriteOutcome outcome;
+  outcome.dry_run = dry_run;
+  std::set<std::pair<std::string, int>> seen_diags;
+  std::string summary;
+  for (const auto& chain : AffectedChains(*scope, *nodes)) {
+    const std::string chain_text = ScopeChainToString(chain);
+    outcome.chains_checked.push_back(chain_text);
+    auto after = renderer_.EffectiveWith(chain, scope_text, document);
+    if (!after.ok()) {
+      for (const auto& d : after.status().diagnostics()) {
+        if (seen_diags.insert({d.path, static_cast<int>(d.code)}).second) {
+          outcome.diagnostics.push_back(d);
+        }
+      }
+      if (after.status().diagnostics().empty()) return refuse(after.status());
+      continue;
+    }
+    auto before = renderer_.Effective(chain);
+    if (before.ok()) {
+      if (summary.empty()) summary = DiffSpecs(before->spec, after->spec).Summary();
+      if (!confirm) {
+        for (auto& d : CheckDestructive(before->spec, after->spec)) {
+          if (seen_diags.insert({d.path, static_cast<int>(d.code)}).second) {
+            outcome.diagnostics.push_back(std::move(d));
+          }
+        }
+      }
+    }
+    for (const auto& node : *nodes) {
+      if (node.scope_chain != chain_text) continue;
+      CapabilityGap gap = CheckCapabilities(kApiVersion, after->features, CapabilitiesOf(node));
+      if (!gap.ok()) outcome.blocked_nodes.push_back({node.node_id, chain_text, gap.ToString()});
+    }
+  }
+  outcome.diff_summary = summary.empty() ? "no changes" : summary;
+  audit.summary = outcome.diff_summary;
+
+  if (dry_run) {
+    audit.outcome = outcome.diagnostics.empty() && outcome.blocked_nodes.empty() ? "ok" : "invalid";
+    audit_->Record(audit);
+    return outcome;
+  }
+  if (!outcome.diagnostics.empty()) {
+    validation_failures_.Inc();
+    const std::size_t n = outcome.diagnostics.size();
+    return refuse(Status(StatusCode::kInvalid,
+                         "the write would leave " + std::to_string(n) +
+                             (n == 1 ? " problem" : " problems") +
+                             " (destructive changes need confirm)",
+                         std::move(outcome.diagnostics)));
+  }
+  if (!outcome.blocked_nodes.empty()) {
+    validation_failures_.Inc();
+    std::string msg = std::to_string(outcome.blocked_nodes.size()) +
+                      " node(s) lack a capability the new config needs: ";
+    for (std::size_t i = 0; i < outcome.blocked_nodes.size() && i < 5; ++i) {
+      if (i > 0) msg += "; ";
+      msg += outcome.blocked_nodes[i].node_id + " (" + outcome.blocked_nodes[i].reason + ")";
+    }
+    return refuse(Status(StatusCode::kMissingFeature, msg));
+  }
+
+  LayerWrite write;
+  write.scope = scope_text;
+  write.document = document;
+  write.expected_revision = expected_revision;
+  write.author = who.name;
+  write.now_ms = clock_.NowUnixMs();
+  write.audit = audit;
+  write.audit.outcome = "ok";
+  auto revision = store_.WriteLayer(write);
+  if (!revision.ok()) {
+    if (revision.status().code() == StatusCode::kConflict) conflicts_.Inc();
+    return refuse(revision.status());
+  }
+  writes_.Inc();
+  outcome.revision = *revision;
+  (void)bus_.Publish(ChangeEvent{*revision, {scope_text}, {}});
+  return outcome;
+}
+
+Result<std::vector<Diagnostic>> ControlPlaneService::Validate(const Principal& who,
+                                                              const std::string& document) {
+  auto validate = [&]() -> Result<std::vector<Diagnostic>> {
+    DocumentSetReport report = ValidateDocuments({{"request", document}});
+    std::vector<Diagnostic> out;
+    for (auto& e : report.errors) out.push_back(std::move(e.diagnostic));
+    return out;
+  };
+  OMNI_READ(who, kScopeConfigRead, "validate", "", 0, validate());
+}
+
+Result<EffectiveView> ControlPlaneService::Effective(const Principal& who,
+                                                     const std::string& scope_chain) {
+  auto effective = [&]() -> Result<EffectiveView> {
+    auto chain = ParseScopeChain(scope_chain);
+    if (!chain.ok()) return chain.status();
+    auto e = renderer_.Effective(*chain);
+    if (!e.ok()) return e.status();
+    return EffectiveView{e->version, std::move(e->spec_json), std::move(e->features)};
+  };
+  OMNI_READ(who, kScopeConfigRead, "effective", scope_chain, omni_result_->version, effective());
+}
+
+Result<std::vector<NodeRecord>> ControlPlaneService::ListNodes(const Principal& who) {
+  OMNI_READ(who, kScopeConfigRead, "node.list", "", 0, store_.ListNodes());
+}
+
+Result<NodeRecord> ControlPlaneService::GetNode(const Principal& who, const std::string& node_id) {
+  OMNI_READ(who, kScopeConfigRead, "node.get", "node:" + node_id, 0, store_.GetNode(node_id));
+}
+
+Result<std::shared_ptr<const SnapshotRecord>> ControlPlaneService::NodeSnapshot(
+    const Principal& who, const std::string& node_id, const std::string& scope_chain) {
+  const std::string scope = "node:" + node_id;
+  Status allowed = who.node_id() == node_id ? Status::Ok() : Require(who, kScopeConfigRead);
+  if (!allowed.ok()) {
+    AuditRead(who, "node.snapshot", scope, 0, allowed);
+    return allowed;
+  }
+  auto fetch = [&]() -> Result<std::shared_ptr<const SnapshotRecord>> {
+    std::string chain_text = scope_chain;
+    if (chain_text.empty()) {
+      auto node = store_.GetNode(node_id);
+      if (!node.ok()) {
+        if (node.status().code() != StatusCode::kNotFound) return node.status();
+        return Status(StatusCode::kNotFound, "node \"" + node_id +
+                                                 "\" has not said hello yet; pass its scope "
+                                                 "chain with ?chain=global,region:...");
+      }
+      chain_text = node->scope_chain;
+    }
+    auto chain = ParseScopeChain(chain_text);
+    if (!chain.ok()) return chain.status();
+    return renderer_.Current(*chain);
+  };
+  auto result = fetch();
+  AuditRead(who, "node.snapshot", scope, result.ok() ? (*result)->version : 0, result.status());
+  return result;
+}
+
+Result<std::shared_ptr<const SnapshotRecord>> ControlPlaneService::SnapshotByHash(
+    const Principal& who, const std::string& hash) {
+  Status allowed = who.Has(kScopeNode) ? Status::Ok() : Require(who, kScopeConfigRead);
+  if (!allowed.ok()) {
+    AuditRead(who, "snapshot.fetch", "", 0, allowed);
+    return allowed;
+  }
+  auto record = store_.GetSnapshot(hash);
+  AuditRead(who, "snapshot.fetch", "", record.ok() ? record->version : 0, record.status());
+  if (!record.ok()) return record.status();
+  return std::make_shared<const SnapshotRecord>(std::move(record).value());
+}
+
+Result<std::string> ControlPlaneService::TrustedKeys(const Principal& who) {
+  Status allowed = who.Has(kScopeNode) ? Status::Ok() : Require(who, kScopeConfigRead);
+  AuditRead(who, "keys.get", "", 0, allowed);
+  if (!allowed.ok()) return allowed;
+  return trusted_keys_.ToJson();
+}
+
+Result<std::vector<AuditEntry>> ControlPlaneService::Audit(const Principal& who,
+                                                           std::int64_t since_ms,
+                                                           std::int64_t after_id) {
+  if (Status denied = Require(who, kScopeAuditRead); !denied.ok()) {
+    AuditRead(who, "audit.query", "", 0, denied);
+    return denied;
+  }
+  audit_->Flush();  // a reader sees every read audited before its query
+  auto entries = store_.QueryAudit(since_ms, after_id, options_.audit_limit);
+  AuditRead(who, "audit.query", "", 0, entries.status());
+  return entries;
+}
+
+Result<StatusSummary> ControlPlaneService::GetStatus(const Principal& who) {
+  auto status = [&]() -> Result<StatusSummary> {
+    StatusSummary out;
+    auto head = store_.HeadRevision();
+    if (!head.ok()) return head.status();
+    out.head_revision = *head;
+    auto nodes = store_.ListNodes();
+    if (!nodes.ok()) return nodes.status();
+    std::map<std::int64_t, std::size_t> by_version;
+    for (const auto& n : *nodes) {
+      ++out.nodes_total;
+      if (n.connected) ++out.nodes_connected;
+      if (n.applied_version != n.assigned_version) ++out.nodes_drifted;
+      ++by_version[n.applied_version];
+    }
+    out.nodes_by_applied_version.assign(by_version.begin(), by_version.end());
+    return out;
+  };
+  OMNI_READ(who, kScopeConfigRead, "status", "", omni_result_->head_revision, status());
+}
+
+Result<IssuedToken> ControlPlaneService::CreateToken(const Principal& who, const std::string& name,
+                                                     const std::vector<std::string>& scopes,
+                                                     std::int64_t ttl_seconds) {
+  AuditEntry audit = Entry(who, "token.create", "");
+  audit.outcome = "ok";
+  if (Status denied = Require(who, kScopeAdmin); !denied.ok()) {
+    AuditRead(who, "token.create", "", 0, denied);
+    return denied;
+  }
+  auto issued = auth_.Issue(name, scopes, ttl_seconds, audit);
+  if (!issued.ok()) AuditRead(who, "token.create", "", 0, issued.status());
+  return issued;
+}
+
+Result<std::vector<TokenRecord>> ControlPlaneService::ListTokens(const Principal& who) {
+  auto list = [&]() -> Result<std::vector<TokenRecord>> {
+    auto tokens = store_.ListTokens();
+    if (!tokens.ok()) return tokens.status();
+    for (auto& t : *tokens) t.secret_hash.clear();  // never leaves the store
+    return tokens;
+  };
+  OMNI_READ(who, kScopeAdmin, "token.list", "", 0, list());
+}
+
+Status ControlPlaneService::RevokeToken(const Principal& who, const std::string& token_id) {
+  if (Status denied = Require(who, kScopeAdmin); !denied.ok()) {
+    AuditRead(who, "token.revoke", "", 0, denied);
+    return denied;
+  }
+  AuditEntry audit = Entry(who, "token.revoke", "");
+  audit.outcome = "ok";
+  audit.summary = "token " + token_id;
+  Status s = store_.RevokeToken(token_id, clock_.NowUnixMs(), audit);
+  if (!s.ok()) AuditRead(who, "token.revoke", "", 0, s);
+  return s;
+}
+
+}  // namespace omnirelay::cp

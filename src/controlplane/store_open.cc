@@ -1,0 +1,32 @@
+// OpenStore: the --store URL to a Store adapter.
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "omnirelay/config/status.h"
+#include "omnirelay/controlplane/store.h"
+
+namespace omnirelay::cp {
+
+Result<std::unique_ptr<Store>> OpenStore(std::string_view url) {
+  constexpr std::string_view kSqlite = "sqlite://";
+  constexpr std::string_view kAccepted =
+      "accepted: sqlite://<path> (e.g. sqlite://./var/controlplane/state.db or "
+      "sqlite:///abs/state.db), sqlite::memory:, postgres://...";
+  if (url == "sqlite::memory:") return OpenSqliteStore(SqliteOptions{.path = ":memory:"});
+  if (url.starts_with(kSqlite)) {
+    std::string path(url.substr(kSqlite.size()));
+    if (path.empty()) {
+      return Status(StatusCode::kInvalidArgument, "store url \"" + std::string(url) +
+                                                      "\" has no path; " + std::string(kAccepted));
+    }
+    return OpenSqliteStore(SqliteOptions{.path = std::move(path)});
+  }
+  if (url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+    return Status(StatusCode::kInvalidArgument, "postgres store not built yet");
+  }
+  return Status(StatusCode::kInvalidArgument,
+                "unsupported store url \"" + std::string(url) + "\"; " + std::string(kAccepted));
+}
+
+}  // namespace omnirelay::cp

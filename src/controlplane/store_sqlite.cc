@@ -1,0 +1,546 @@
+// The SQLite adapter of Store (store.h).
+//
+// Concurrency (store_sqlite_access.h): every mutation is one closure run by
+// the GroupWriter on the single writer connection, inside a BEGIN IMMEDIATE
+// transaction (which also fences off other processes), so writes are
+// serialised; concurrent writes share one commit and its sync. Reads use a
+// small pool of separate read connections, which WAL lets run concurrently
+// with the writer and with each other; each read is a single statement or one
+// read transaction, so it sees one committed state. A private in-memory
+// database (":memory:") cannot be shared between connections, so there reads
+// use the writer's connection between write groups.
+#include <cstdint>
+#include <filesystem>
+#include <limits>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "omnirelay/config/status.h"
+#include "omnirelay/controlplane/store.h"
+#include "store_sqlite_access.h"
+#include "store_sqlite_db.h"
+#include "store_sqlite_rows.h"
+#include "store_sqlite_schema.h"
+
+namespace omnirelay::cp {
+namespace {
+
+using sqlite::Collect;
+using sqlite::Connection;
+using sqlite::EncodeStrings;
+using sqlite::kNodeColumns;
+using sqlite::kRevisionColumns;
+using sqlite::kSnapshotColumns;
+using sqlite::kTokenColumns;
+using sqlite::LayerFromRevision;
+using sqlite::One;
+using sqlite::Quoted;
+using sqlite::ReadAudit;
+using sqlite::ReaderPool;
+using sqlite::ReadNode;
+using sqlite::ReadRevision;
+using sqlite::ReadRollout;
+using sqlite::ReadSnapshot;
+using sqlite::ReadToken;
+using sqlite::Statement;
+using sqlite::Transaction;
+
+constexpr std::size_t kMaxReaders = 4;
+
+std::int64_t LimitParam(std::size_t limit) {
+  constexpr auto kMax = static_cast<std::size_t>(std::numeric_limits<std::int64_t>::max());
+  return static_cast<std::int64_t>(limit < kMax ? limit : kMax);
+}
+
+Status Invalid(std::string message) {
+  return Status(StatusCode::kInvalidArgument, std::move(message));
+}
+
+Result<std::int64_t> QueryHead(Connection& conn) {
+  Result<Statement> stmt = conn.Prepare("SELECT COALESCE(MAX(revision), 0) FROM revisions");
+  if (!stmt.ok()) return stmt.status();
+  Result<bool> row = stmt->Step();
+  if (!row.ok()) return row.status();
+  return *row ? stmt->Int(0) : 0;
+}
+
+Status InsertAudit(Connection& conn, const AuditEntry& a) {
+  Result<Statement> stmt = conn.Prepare(
+      "INSERT INTO audit (time_ms, principal, token_id, action, scope, revision, outcome, summary) "
+      "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)");
+  if (!stmt.ok()) return stmt.status();
+  stmt->Bind(1, a.time_ms)
+      .Bind(2, a.principal)
+      .Bind(3, a.token_id)
+      .Bind(4, a.action)
+      .Bind(5, a.scope)
+      .Bind(6, a.revision)
+      .Bind(7, a.outcome)
+      .Bind(8, a.summary);
+  return stmt->Run();
+}
+
+// The CAS rule of store.h; the message names the scope's current revision.
+Status CheckExpectation(std::string_view scope, std::optional<std::int64_t> current,
+                        std::optional<std::int64_t> expected) {
+  if (!expected || current.value_or(0) == *expected) return Status::Ok();
+  const std::string who = "scope " + Quoted(scope);
+  std::string message;
+  if (*expected == 0) {
+    message = who + " already exists at revision " + std::to_string(*current);
+  } else if (!current) {
+    message = who + " has no layer, not revision " + std::to_string(*expected);
+  } else {
+    message =
+        who + " is at revision " + std::to_string(*current) + ", not " + std::to_string(*expected);
+  }
+  return Status(StatusCode::kConflict, std::move(message));
+}
+
+class SqliteStore final : public Store {
+ public:
+  SqliteStore(std::unique_ptr<Connection> writer, std::unique_ptr<ReaderPool> readers)
+      : writer_(std::move(writer)), readers_(std::move(readers)) {}
+
+  // ---- layers and revisions
+
+  Result<std::int64_t> WriteLayer(const LayerWrite& w) override {
+    if (w.scope.empty()) return Invalid("layer write needs a scope");
+    if (w.expected_revision && *w.expected_revision < 0) {
+      return Invalid("expected revision must be >= 0, got " + std::to_string(*w.expected_revision));
+    }
+    return Write([&](Connection& conn) -> Result<std::int64_t> {
+      Result<std::optional<std::int64_t>> current = CurrentRevision(conn, w.scope);
+      if (!current.ok()) return current.status();
+      OMNI_RETURN_IF_ERROR(CheckExpectation(w.scope, *current, w.expected_revision));
+      if (!w.document && !*current) {
+        return Status(StatusCode::kNotFound, "scope " + Quoted(w.scope) + " has no layer");
+      }
+      Result<std::int64_t> head = QueryHead(conn);
+      if (!head.ok()) return head.status();
+      const std::int64_t revision = *head + 1;
+
+      {
+        Result<Statement> insert = conn.Prepare(
+            "INSERT INTO revisions (revision, scope, deleted, document, author, created_at_ms) "
+            "VALUES (?1, ?2, ?3, ?4, ?5, ?6)");
+        if (!insert.ok()) return insert.status();
+        insert->Bind(1, revision).Bind(2, w.scope).Bind(3, std::int64_t{w.document ? 0 : 1});
+        if (w.document) {
+          insert->Bind(4, *w.document);
+        } else {
+          insert->BindNull(4);
+        }
+        insert->Bind(5, w.author).Bind(6, w.now_ms);
+        OMNI_RETURN_IF_ERROR(insert->Run());
+      }
+      {
+        Result<Statement> head_row =
+            w.document ? conn.Prepare(
+                             "INSERT INTO layers (scope, revision) VALUES (?1, ?2) "
+                             "ON CONFLICT (scope) DO UPDATE SET revision = excluded.revision")
+                       : conn.Prepare("DELETE FROM layers WHERE scope = ?1");
+        if (!head_row.ok()) return head_row.status();
+        head_row->Bind(1, w.scope);
+        if (w.document) head_row->Bind(2, revision);
+        OMNI_RETURN_IF_ERROR(head_row->Run());
+      }
+      AuditEntry audit = w.audit;
+      audit.revision = revision;
+      OMNI_RETURN_IF_ERROR(InsertAudit(conn, audit));
+      return revision;
+    });
+  }
+
+  Result<LayerRecord> GetLayer(std::string_view scope,
+                               std::optional<std::int64_t> at_revision) override {
+    if (!at_revision) {
+      return Read([&](Connection& conn) -> Result<LayerRecord> {
+        Result<RevisionRecord> r = One<RevisionRecord>(
+            conn,
+            "SELECT r.revision, r.scope, r.deleted, COALESCE(r.document, ''), r.author, "
+            "r.created_at_ms FROM layers l JOIN revisions r ON r.revision = l.revision "
+            "WHERE l.scope = ?1",
+            [&](Statement& s) { s.Bind(1, scope); }, ReadRevision,
+            "scope " + Quoted(scope) + " has no layer");
+        if (!r.ok()) return r.status();
+        return LayerFromRevision(std::move(*r));
+      });
+    }
+    const std::int64_t at = *at_revision;
+    if (at < 0) return Invalid("revision must be >= 0, got " + std::to_string(at));
+    return Read([&](Connection& conn) -> Result<LayerRecord> {
+      // One read transaction: the head and the version come from one state.
+      Result<Transaction> txn = Transaction::Begin(conn, Transaction::Mode::kDeferred);
+      if (!txn.ok()) return txn.status();
+      Result<std::int64_t> head = QueryHead(conn);
+      if (!head.ok()) return head.status();
+      if (at > *head) {
+        return Status(StatusCode::kNotFound, "revision " + std::to_string(at) +
+                                                 " does not exist yet (head is " +
+                                                 std::to_string(*head) + ")");
+      }
+      const std::string absent =
+          "scope " + Quoted(scope) + " has no layer at revision " + std::to_string(at);
+      Result<RevisionRecord> r = One<RevisionRecord>(
+          conn,
+          std::string("SELECT ") + kRevisionColumns +
+              " FROM revisions WHERE scope = ?1 AND revision <= ?2 "
+              "ORDER BY revision DESC LIMIT 1",
+          [&](Statement& s) { s.Bind(1, scope).Bind(2, at); }, ReadRevision, absent);
+      if (!r.ok()) return r.status();
+      if (r->deleted) return Status(StatusCode::kNotFound, absent);
+      return LayerFromRevision(std::move(*r));
+    });
+  }
+
+  Result<std::vector<LayerRecord>> ListLayers() override {
+    return Read([&](Connection& conn) {
+      return Collect<LayerRecord>(
+          conn,
+          "SELECT r.revision, r.scope, r.deleted, COALESCE(r.document, ''), r.author, "
+          "r.created_at_ms FROM layers l JOIN revisions r ON r.revision = l.revision "
+          "ORDER BY l.scope",
+          [](Statement&) {},
+          [](const Statement& row) { return LayerFromRevision(ReadRevision(row)); });
+    });
+  }
+
+  Result<std::vector<RevisionRecord>> History(std::string_view scope, std::size_t limit) override {
+    return Read([&](Connection& conn) {
+      return Collect<RevisionRecord>(
+          conn,
+          std::string("SELECT ") + kRevisionColumns +
+              " FROM revisions WHERE scope = ?1 ORDER BY revision DESC LIMIT ?2",
+          [&](Statement& s) { s.Bind(1, scope).Bind(2, LimitParam(limit)); }, ReadRevision);
+    });
+  }
+
+  Result<std::vector<RevisionRecord>> RevisionsSince(std::int64_t after,
+                                                     std::size_t limit) override {
+    return Read([&](Connection& conn) {
+      return Collect<RevisionRecord>(
+          conn,
+          std::string("SELECT ") + kRevisionColumns +
+              " FROM revisions WHERE revision > ?1 ORDER BY revision LIMIT ?2",
+          [&](Statement& s) { s.Bind(1, after).Bind(2, LimitParam(limit)); }, ReadRevision);
+    });
+  }
+
+  Result<std::int64_t> HeadRevision() override {
+    return Read([](Connection& conn) { return QueryHead(conn); });
+  }
+
+  // ---- snapshots
+
+  Status PutSnapshot(const SnapshotRecord& s) override {
+    if (s.hash.empty()) return Invalid("snapshot needs a hash");
+    return Write([&](Connection& conn) -> Status {
+      Result<Statement> stmt =
+          conn.Prepare(std::string("INSERT INTO snapshots (") + kSnapshotColumns +
+                       ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (hash) DO NOTHING");
+      if (!stmt.ok()) return stmt.status();
+      stmt->Bind(1, s.hash)
+          .BindBlob(2, s.snapshot)
+          .BindBlob(3, s.envelope)
+          .Bind(4, s.version)
+          .Bind(5, s.scope_chain)
+          .Bind(6, s.created_at_ms)
+          .Bind(7, s.expires_at_ms);
+      return stmt->Run();
+    });
+  }
+
+  Result<SnapshotRecord> GetSnapshot(std::string_view hash) override {
+    return Read([&](Connection& conn) {
+      return One<SnapshotRecord>(
+          conn, std::string("SELECT ") + kSnapshotColumns + " FROM snapshots WHERE hash = ?1",
+          [&](Statement& s) { s.Bind(1, hash); }, ReadSnapshot,
+          "no snapshot with hash " + Quoted(hash));
+    });
+  }
+
+  // ---- nodes
+
+  Status UpsertNode(const NodeRecord& n) override {
+    if (n.node_id.empty()) return Invalid("node needs a node id");
+    Result<std::string> features = EncodeStrings(n.features, "node features");
+    if (!features.ok()) return features.status();
+    return Write([&](Connection& conn) -> Status {
+      Result<Statement> stmt = conn.Prepare(
+          std::string("INSERT INTO nodes (") + kNodeColumns +
+          ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13) "
+          "ON CONFLICT (node_id) DO UPDATE SET scope_chain = excluded.scope_chain, "
+          "api_version = excluded.api_version, features = excluded.features, "
+          "assigned_version = excluded.assigned_version, assigned_hash = excluded.assigned_hash, "
+          "applied_version = excluded.applied_version, applied_hash = excluded.applied_hash, "
+          "discovery_generation = excluded.discovery_generation, "
+          "last_error = excluded.last_error, health_json = excluded.health_json, "
+          "connected = excluded.connected, last_seen_ms = excluded.last_seen_ms");
+      if (!stmt.ok()) return stmt.status();
+      stmt->Bind(1, n.node_id)
+          .Bind(2, n.scope_chain)
+          .Bind(3, n.api_version)
+          .Bind(4, *features)
+          .Bind(5, n.assigned_version)
+          .Bind(6, n.assigned_hash)
+          .Bind(7, n.applied_version)
+          .Bind(8, n.applied_hash)
+          .Bind(9, n.discovery_generation)
+          .Bind(10, n.last_error)
+          .Bind(11, n.health_json)
+          .Bind(12, std::int64_t{n.connected ? 1 : 0})
+          .Bind(13, n.last_seen_ms);
+      return stmt->Run();
+    });
+  }
+
+  Result<NodeRecord> GetNode(std::string_view node_id) override {
+    return Read([&](Connection& conn) {
+      return One<NodeRecord>(
+          conn, std::string("SELECT ") + kNodeColumns + " FROM nodes WHERE node_id = ?1",
+          [&](Statement& s) { s.Bind(1, node_id); }, ReadNode,
+          "no node with id " + Quoted(node_id));
+    });
+  }
+
+  Result<std::vector<NodeRecord>> ListNodes() override {
+    return Read([&](Connection& conn) {
+      return Collect<NodeRecord>(
+          conn, std::string("SELECT ") + kNodeColumns + " FROM nodes ORDER BY node_id",
+          [](Statement&) {}, ReadNode);
+    });
+  }
+
+  // ---- tokens
+
+  Status CreateToken(const TokenRecord& t, const AuditEntry& audit) override {
+    if (t.id.empty() || t.secret_hash.empty())
+      return Invalid("token needs an id and a secret hash");
+    Result<std::string> scopes = EncodeStrings(t.scopes, "token scopes");
+    if (!scopes.ok()) return scopes.status();
+    return Write([&](Connection& conn) -> Status {
+      {
+        Result<Statement> clash =
+            conn.Prepare("SELECT id = ?1 FROM tokens WHERE id = ?1 OR secret_hash = ?2 LIMIT 1");
+        if (!clash.ok()) return clash.status();
+        clash->Bind(1, t.id).Bind(2, t.secret_hash);
+        Result<bool> row = clash->Step();
+        if (!row.ok()) return row.status();
+        if (*row) {
+          return Status(StatusCode::kConflict, clash->Int(0) != 0
+                                                   ? "token " + Quoted(t.id) + " already exists"
+                                                   : "a token with this secret already exists");
+        }
+      }
+      {
+        Result<Statement> insert =
+            conn.Prepare(std::string("INSERT INTO tokens (") + kTokenColumns +
+                         ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)");
+        if (!insert.ok()) return insert.status();
+        insert->Bind(1, t.id)
+            .Bind(2, t.secret_hash)
+            .Bind(3, t.name)
+            .Bind(4, *scopes)
+            .Bind(5, t.created_at_ms)
+            .Bind(6, t.expires_at_ms)
+            .Bind(7, t.revoked_at_ms);
+        OMNI_RETURN_IF_ERROR(insert->Run());
+      }
+      return InsertAudit(conn, audit);
+    });
+  }
+
+  Result<TokenRecord> FindTokenBySecretHash(std::string_view secret_hash) override {
+    return Read([&](Connection& conn) {
+      // The hash is not echoed: it is as good as the secret for a lookup.
+      return One<TokenRecord>(
+          conn, std::string("SELECT ") + kTokenColumns + " FROM tokens WHERE secret_hash = ?1",
+          [&](Statement& s) { s.Bind(1, secret_hash); }, ReadToken, "no token with that secret");
+    });
+  }
+
+  Result<std::vector<TokenRecord>> ListTokens() override {
+    return Read([&](Connection& conn) {
+      return Collect<TokenRecord>(
+          conn, std::string("SELECT ") + kTokenColumns + " FROM tokens ORDER BY created_at_ms, id",
+          [](Statement&) {}, ReadToken);
+    });
+  }
+
+  Status RevokeToken(std::string_view id, std::int64_t now_ms, const AuditEntry& audit) override {
+    return Write([&](Connection& conn) -> Status {
+      {
+        // An already revoked token keeps its first revocation time.
+        Result<Statement> revoke = conn.Prepare(
+            "UPDATE tokens SET revoked_at_ms = CASE WHEN revoked_at_ms = 0 THEN ?2 "
+            "ELSE revoked_at_ms END WHERE id = ?1");
+        if (!revoke.ok()) return revoke.status();
+        revoke->Bind(1, id).Bind(2, now_ms);
+        OMNI_RETURN_IF_ERROR(revoke->Run());
+        if (sqlite3_changes(conn.handle()) == 0) {
+          return Status(StatusCode::kNotFound, "no token " + Quoted(id));
+        }
+      }
+      return InsertAudit(conn, audit);
+    });
+  }
+
+  // ---- audit
+
+  Status AppendAudit(const std::vector<AuditEntry>& entries) override {
+    if (entries.empty()) return Status::Ok();
+    return Write([&](Connection& conn) -> Status {
+      for (const AuditEntry& entry : entries) OMNI_RETURN_IF_ERROR(InsertAudit(conn, entry));
+      return Status::Ok();
+    });
+  }
+
+  Result<std::vector<AuditEntry>> QueryAudit(std::int64_t since_ms, std::int64_t after_id,
+                                             std::size_t limit) override {
+    return Read([&](Connection& conn) {
+      return Collect<AuditEntry>(
+          conn,
+          "SELECT id, time_ms, principal, token_id, action, scope, revision, outcome, summary "
+          "FROM audit WHERE id > ?1 AND time_ms >= ?2 ORDER BY id LIMIT ?3",
+          [&](Statement& s) { s.Bind(1, after_id).Bind(2, since_ms).Bind(3, LimitParam(limit)); },
+          ReadAudit);
+    });
+  }
+
+  // ---- rollouts
+
+  Status PutRollout(const RolloutRecord& r) override {
+    if (r.id.empty()) return Invalid("rollout needs an id");
+    return Write([&](Connection& conn) -> Status {
+      Result<Statement> stmt = conn.Prepare(
+          "INSERT INTO rollouts (id, state_json, updated_at_ms) VALUES (?1, ?2, ?3) "
+          "ON CONFLICT (id) DO UPDATE SET state_json = excluded.state_json, "
+          "updated_at_ms = excluded.updated_at_ms");
+      if (!stmt.ok()) return stmt.status();
+      stmt->Bind(1, r.id).Bind(2, r.state_json).Bind(3, r.updated_at_ms);
+      return stmt->Run();
+    });
+  }
+
+  Result<RolloutRecord> GetRollout(std::string_view id) override {
+    return Read([&](Connection& conn) {
+      return One<RolloutRecord>(
+          conn, "SELECT id, state_json, updated_at_ms FROM rollouts WHERE id = ?1",
+          [&](Statement& s) { s.Bind(1, id); }, ReadRollout, "no rollout " + Quoted(id));
+    });
+  }
+
+  Result<std::vector<RolloutRecord>> ListRollouts() override {
+    return Read([&](Connection& conn) {
+      return Collect<RolloutRecord>(
+          conn, "SELECT id, state_json, updated_at_ms FROM rollouts ORDER BY id", [](Statement&) {},
+          ReadRollout);
+    });
+  }
+
+ private:
+  static Result<std::optional<std::int64_t>> CurrentRevision(Connection& conn,
+                                                             std::string_view scope) {
+    Result<Statement> stmt = conn.Prepare("SELECT revision FROM layers WHERE scope = ?1");
+    if (!stmt.ok()) return stmt.status();
+    stmt->Bind(1, scope);
+    Result<bool> row = stmt->Step();
+    if (!row.ok()) return row.status();
+    if (!*row) return std::optional<std::int64_t>();
+    return std::optional<std::int64_t>(stmt->Int(0));
+  }
+
+  // Runs `fn(Connection&)` (returning Status or Result<T>) as one atomic,
+  // durable write through the group writer.
+  template <typename Fn>
+  auto Write(Fn&& fn) -> std::invoke_result_t<Fn&, Connection&> {
+    using R = std::invoke_result_t<Fn&, Connection&>;
+    if constexpr (std::is_same_v<R, Status>) {
+      return writer_.Write(fn);
+    } else {
+      std::optional<R> out;
+      auto run = [&](Connection& conn) -> Status {
+        R result = fn(conn);
+        Status status = result.status();
+        out.emplace(std::move(result));
+        return status;
+      };
+      Status status = writer_.Write(run);
+      if (!status.ok()) return status;  // also when the group failed to commit
+      return std::move(*out);
+    }
+  }
+
+  // Runs `fn` on a read connection.
+  template <typename Fn>
+  auto Read(Fn&& fn) -> std::invoke_result_t<Fn&, Connection&> {
+    if (!readers_) return writer_.Exclusive(fn);
+    Result<ReaderPool::Lease> lease = readers_->Acquire();
+    if (!lease.ok()) return lease.status();
+    return fn(lease->connection());
+  }
+
+  sqlite::GroupWriter writer_;
+  // Null for ":memory:", which cannot be shared between connections; its
+  // reads then use the writer's connection between write groups.
+  const std::unique_ptr<ReaderPool> readers_;
+};
+
+Result<std::string> PragmaText(Connection& conn, const char* sql) {
+  Result<Statement> stmt = conn.Prepare(sql);
+  if (!stmt.ok()) return stmt.status();
+  Result<bool> row = stmt->Step();
+  if (!row.ok()) return row.status();
+  return *row ? stmt->Text(0) : std::string();
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Store>> OpenSqliteStore(const SqliteOptions& options) {
+  if (options.path.empty()) return Invalid("sqlite store needs a path (or \":memory:\")");
+  const bool in_memory = options.path == ":memory:";
+  Result<std::unique_ptr<Connection>> writer = Connection::Open(
+      options.path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, options.busy_timeout_ms);
+  if (!writer.ok()) return writer.status();
+  Connection& conn = **writer;
+
+  // Every failure from here on names the file.
+  auto at_path = [&](const Status& status) {
+    return Status(status.code(), "sqlite store " + Quoted(options.path) + ": " + status.message());
+  };
+  if (!in_memory) {
+    Result<std::string> mode = PragmaText(conn, "PRAGMA journal_mode = WAL");
+    if (!mode.ok()) return at_path(mode.status());
+    if (*mode != "wal") {
+      return at_path(Status(StatusCode::kIoError,
+                            "cannot use WAL mode (journal mode is " + Quoted(*mode) + ")"));
+    }
+  }
+  for (const char* pragma :
+       {options.synchronous_full ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL",
+        "PRAGMA foreign_keys = ON"}) {
+    if (Status set = conn.Exec(pragma); !set.ok()) return at_path(set);
+  }
+  if (Status migrated = sqlite::Migrate(conn); !migrated.ok()) return at_path(migrated);
+
+  std::unique_ptr<ReaderPool> readers;
+  if (!in_memory) {
+    // Readers open lazily; an absolute path keeps them on this file even if
+    // the working directory changes later.
+    std::error_code error;
+    std::filesystem::path absolute = std::filesystem::absolute(options.path, error);
+    readers = std::make_unique<ReaderPool>(error ? options.path : absolute.string(),
+                                           options.busy_timeout_ms, kMaxReaders);
+  }
+  return std::unique_ptr<Store>(
+      std::make_unique<SqliteStore>(std::move(*writer), std::move(readers)));
+}
+
+}  // namespace omnirelay::cp

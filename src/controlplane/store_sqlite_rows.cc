@@ -1,0 +1,124 @@
+#include "store_sqlite_rows.h"
+
+#include <nlohmann/json.hpp>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace omnirelay::cp::sqlite {
+
+// Vectors of strings are stored as JSON arrays.
+Result<std::string> EncodeStrings(const std::vector<std::string>& values, std::string_view what) {
+  try {
+    return nlohmann::json(values).dump();
+  } catch (const nlohmann::json::exception&) {
+    return Status(StatusCode::kInvalidArgument, std::string(what) + " must be valid UTF-8");
+  }
+}
+
+Result<std::vector<std::string>> DecodeStrings(const std::string& text, std::string_view what) {
+  const nlohmann::json json = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+  std::vector<std::string> values;
+  if (json.is_array()) {
+    for (const nlohmann::json& item : json) {
+      if (!item.is_string()) break;
+      values.push_back(item.get<std::string>());
+    }
+    if (values.size() == json.size()) return values;
+  }
+  return Status(StatusCode::kInternal,
+                "sqlite store: " + std::string(what) + " is not a JSON array of strings");
+}
+
+RevisionRecord ReadRevision(const Statement& row) {
+  RevisionRecord r;
+  r.revision = row.Int(0);
+  r.scope = row.Text(1);
+  r.deleted = row.Int(2) != 0;
+  r.document = row.Text(3);
+  r.author = row.Text(4);
+  r.created_at_ms = row.Int(5);
+  return r;
+}
+
+LayerRecord LayerFromRevision(RevisionRecord&& r) {
+  LayerRecord layer;
+  layer.scope = std::move(r.scope);
+  layer.revision = r.revision;
+  layer.document = std::move(r.document);
+  layer.updated_at_ms = r.created_at_ms;
+  layer.author = std::move(r.author);
+  return layer;
+}
+
+SnapshotRecord ReadSnapshot(const Statement& row) {
+  SnapshotRecord s;
+  s.hash = row.Text(0);
+  s.snapshot = row.Text(1);
+  s.envelope = row.Text(2);
+  s.version = row.Int(3);
+  s.scope_chain = row.Text(4);
+  s.created_at_ms = row.Int(5);
+  s.expires_at_ms = row.Int(6);
+  return s;
+}
+
+Result<NodeRecord> ReadNode(const Statement& row) {
+  NodeRecord n;
+  n.node_id = row.Text(0);
+  n.scope_chain = row.Text(1);
+  n.api_version = row.Text(2);
+  Result<std::vector<std::string>> features =
+      DecodeStrings(row.Text(3), "features of node " + Quoted(n.node_id));
+  if (!features.ok()) return features.status();
+  n.features = std::move(*features);
+  n.assigned_version = row.Int(4);
+  n.assigned_hash = row.Text(5);
+  n.applied_version = row.Int(6);
+  n.applied_hash = row.Text(7);
+  n.discovery_generation = row.Int(8);
+  n.last_error = row.Text(9);
+  n.health_json = row.Text(10);
+  n.connected = row.Int(11) != 0;
+  n.last_seen_ms = row.Int(12);
+  return n;
+}
+
+Result<TokenRecord> ReadToken(const Statement& row) {
+  TokenRecord t;
+  t.id = row.Text(0);
+  t.secret_hash = row.Text(1);
+  t.name = row.Text(2);
+  Result<std::vector<std::string>> scopes =
+      DecodeStrings(row.Text(3), "scopes of token " + Quoted(t.id));
+  if (!scopes.ok()) return scopes.status();
+  t.scopes = std::move(*scopes);
+  t.created_at_ms = row.Int(4);
+  t.expires_at_ms = row.Int(5);
+  t.revoked_at_ms = row.Int(6);
+  return t;
+}
+
+AuditEntry ReadAudit(const Statement& row) {
+  AuditEntry a;
+  a.id = row.Int(0);
+  a.time_ms = row.Int(1);
+  a.principal = row.Text(2);
+  a.token_id = row.Text(3);
+  a.action = row.Text(4);
+  a.scope = row.Text(5);
+  a.revision = row.Int(6);
+  a.outcome = row.Text(7);
+  a.summary = row.Text(8);
+  return a;
+}
+
+RolloutRecord ReadRollout(const Statement& row) {
+  RolloutRecord r;
+  r.id = row.Text(0);
+  r.state_json = row.Text(1);
+  r.updated_at_ms = row.Int(2);
+  return r;
+}
+
+}  // namespace omnirelay::cp::sqlite

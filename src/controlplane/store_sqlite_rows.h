@@ -1,0 +1,83 @@
+// Row codecs of the SQLite store: how each record maps to its table's
+// columns, and helpers that run a SELECT and decode its rows. Each SELECT
+// lists its columns with the k*Columns constant of its record, in that order.
+//
+// Thread safety: stateless functions; a Statement belongs to one thread.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "omnirelay/config/status.h"
+#include "omnirelay/controlplane/store.h"
+#include "store_sqlite_db.h"
+
+namespace omnirelay::cp::sqlite {
+
+// `s` in double quotes, for messages.
+inline std::string Quoted(std::string_view s) {
+  return "\"" + std::string(s) + "\"";
+}
+
+inline constexpr char kRevisionColumns[] =
+    "revision, scope, deleted, COALESCE(document, ''), author, created_at_ms";
+inline constexpr char kSnapshotColumns[] =
+    "hash, snapshot, envelope, version, scope_chain, created_at_ms, expires_at_ms";
+inline constexpr char kNodeColumns[] =
+    "node_id, scope_chain, api_version, features, assigned_version, assigned_hash, "
+    "applied_version, applied_hash, discovery_generation, last_error, health_json, connected, "
+    "last_seen_ms";
+inline constexpr char kTokenColumns[] =
+    "id, secret_hash, name, scopes, created_at_ms, expires_at_ms, revoked_at_ms";
+
+// Vectors of strings are stored as JSON arrays; kInvalidArgument if a
+// string is not valid UTF-8.
+Result<std::string> EncodeStrings(const std::vector<std::string>& values, std::string_view what);
+// kInternal if `text` is not a JSON array of strings.
+Result<std::vector<std::string>> DecodeStrings(const std::string& text, std::string_view what);
+
+RevisionRecord ReadRevision(const Statement& row);
+LayerRecord LayerFromRevision(RevisionRecord&& r);
+SnapshotRecord ReadSnapshot(const Statement& row);
+Result<NodeRecord> ReadNode(const Statement& row);
+Result<TokenRecord> ReadToken(const Statement& row);
+AuditEntry ReadAudit(const Statement& row);
+RolloutRecord ReadRollout(const Statement& row);
+
+// Runs `sql` (bound by `bind`) and decodes every row with `read`, which
+// returns either a record or a Result of one.
+template <typename T, typename Bind, typename Read>
+Result<std::vector<T>> Collect(Connection& conn, std::string_view sql, Bind&& bind, Read&& read) {
+  Result<Statement> stmt = conn.Prepare(sql);
+  if (!stmt.ok()) return stmt.status();
+  bind(*stmt);
+  std::vector<T> out;
+  for (;;) {
+    Result<bool> row = stmt->Step();
+    if (!row.ok()) return row.status();
+    if (!*row) return out;
+    auto record = read(*stmt);
+    if constexpr (std::is_same_v<decltype(record), T>) {
+      out.push_back(std::move(record));
+    } else {
+      if (!record.ok()) return record.status();
+      out.push_back(std::move(*record));
+    }
+  }
+}
+
+// Like Collect, for at most one row; kNotFound with `not_found` if none.
+template <typename T, typename Bind, typename Read>
+Result<T> One(Connection& conn, std::string_view sql, Bind&& bind, Read&& read,
+              std::string not_found) {
+  Result<std::vector<T>> rows =
+      Collect<T>(conn, sql, std::forward<Bind>(bind), std::forward<Read>(read));
+  if (!rows.ok()) return rows.status();
+  if (rows->empty()) return Status(StatusCode::kNotFound, std::move(not_found));
+  return std::move(rows->front());
+}
+
+}  // namespace omnirelay::cp::sqlite

@@ -1,0 +1,88 @@
+#include "api_harness.h"
+
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+
+namespace omnirelay::cp::testing {
+
+Stack::Stack() {
+  char tmpl[] = "/tmp/omnirelay-api-XXXXXX";
+  dir_ = ::mkdtemp(tmpl);
+  key_ = std::make_unique<SigningKey>(std::move(SigningKey::Generate().value()));
+  EXPECT_TRUE(trusted_.Add(key_->public_key_raw()).ok());
+  SqliteOptions so;
+  so.path = dir_ + "/state.db";
+  so.synchronous_full = false;
+  store_ = std::move(OpenSqliteStore(so).value());
+  bus_ = MakeInprocBus();
+  service_ =
+      std::make_unique<ControlPlaneService>(*store_, *bus_, *key_, trusted_, clock_, metrics_);
+}
+
+Stack::~Stack() {
+  service_.reset();
+  bus_.reset();
+  store_.reset();
+  std::filesystem::remove_all(dir_);
+}
+
+std::string Stack::Token(const std::vector<std::string>& scopes, const std::string& name) {
+  const Principal admin{"bootstrap", "admin", {"admin"}};
+  auto issued = service_->CreateToken(admin, name, scopes, 0);
+  EXPECT_TRUE(issued.ok()) << issued.status().ToString();
+  return issued.ok() ? issued->secret : "";
+}
+
+std::string LayerDoc(const std::string& scope,
+                     const std::function<void(nlohmann::json& spec)>& edit) {
+  std::ifstream in(std::string(OMNI_SAMPLES_DIR) + "/layers/00-global.json");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  nlohmann::json doc = nlohmann::json::parse(ss.str());
+  doc["metadata"]["scope"] = scope;
+  if (edit) edit(doc["spec"]);
+  return doc.dump();
+}
+
+const char* OpName(Op op) {
+  switch (op) {
+    case Op::kListLayers:
+      return "ListLayers";
+    case Op::kGetLayer:
+      return "GetLayer";
+    case Op::kPutLayer:
+      return "PutLayer";
+    case Op::kDeleteLayer:
+      return "DeleteLayer";
+    case Op::kHistory:
+      return "History";
+    case Op::kValidate:
+      return "Validate";
+    case Op::kEffective:
+      return "Effective";
+    case Op::kListNodes:
+      return "ListNodes";
+    case Op::kGetNode:
+      return "GetNode";
+    case Op::kNodeSnapshot:
+      return "NodeSnapshot";
+    case Op::kKeys:
+      return "Keys";
+    case Op::kAudit:
+      return "Audit";
+    case Op::kStatus:
+      return "Status";
+    case Op::kCreateToken:
+      return "CreateToken";
+    case Op::kListTokens:
+      return "ListTokens";
+    case Op::kRevokeToken:
+      return "RevokeToken";
+  }
+  return "?";
+}
+
+}  // namespace omnirelay::cp::testing

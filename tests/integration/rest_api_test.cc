@@ -1,0 +1,225 @@
+// The API cases (api_cases.cc) through the REST face, plus the REST-only
+// behaviours: ETags, If-None-Match, health endpoints, error bodies.
+#include <gtest/gtest.h>
+#include <httplib.h>
+
+#include "api_cases.h"
+#include "omnirelay/controlplane/rest_face.h"
+
+namespace omnirelay::cp::testing {
+namespace {
+
+using Json = nlohmann::json;
+
+StatusCode FromHttp(int http, const std::string& code) {
+  switch (http) {
+    case 200:
+    case 201:
+    case 304:
+      return StatusCode::kOk;
+    case 400:
+      return code == "invalid_argument" ? StatusCode::kInvalidArgument : StatusCode::kInvalid;
+    case 401:
+      return StatusCode::kUnauthenticated;
+    case 403:
+      return StatusCode::kPermissionDenied;
+    case 404:
+      return StatusCode::kNotFound;
+    case 409:
+      return code == "missing_feature" ? StatusCode::kMissingFeature : StatusCode::kConflict;
+    case 413:
+      return StatusCode::kTooLarge;
+    case 501:
+      return StatusCode::kUnimplemented;
+    case 503:
+      return StatusCode::kUnavailable;
+    default:
+      return StatusCode::kInternal;
+  }
+}
+
+class RestClient final : public ApiClient {
+ public:
+  explicit RestClient(int port) : http_("127.0.0.1", port) { http_.set_read_timeout(30, 0); }
+
+  Reply Do(const Call& c, const std::string& token) override {
+    httplib::Headers headers;
+    if (!token.empty()) headers.emplace("Authorization", "Bearer " + token);
+    if (c.expected_revision && (c.op == Op::kPutLayer || c.op == Op::kDeleteLayer)) {
+      headers.emplace("If-Match", "\"" + std::to_string(*c.expected_revision) + "\"");
+    }
+    std::string flags;
+    if (c.dry_run) flags += "dryRun=true&";
+    if (c.confirm) flags += "confirm=true&";
+    const std::string layer = "/v1/layers/" + c.scope;
+    httplib::Result res = Send(c, headers, flags, layer);
+    Reply r;
+    if (!res) {
+      r.code = StatusCode::kUnavailable;
+      return r;
+    }
+    r.body = Json::parse(res->body, nullptr, false);
+    if (r.body.is_discarded()) r.body = Json(res->body);
+    if (res->status >= 400) {
+      EXPECT_TRUE(r.body.is_object() && r.body.contains("code") && r.body.contains("message"))
+          << "error responses carry a JSON body: " << res->body;
+      r.error_code = r.body.value("code", "");
+    }
+    r.code = FromHttp(res->status, r.error_code);
+    return r;
+  }
+
+  httplib::Client& http() { return http_; }
+
+ private:
+  httplib::Result Send(const Call& c, const httplib::Headers& headers, const std::string& flags,
+                       const std::string& layer) {
+    switch (c.op) {
+      case Op::kListLayers:
+        return http_.Get("/v1/layers", headers);
+      case Op::kGetLayer:
+        return http_.Get(
+            layer +
+                (c.expected_revision ? "?revision=" + std::to_string(*c.expected_revision) : ""),
+            headers);
+      case Op::kPutLayer:
+        return http_.Put(layer + "?" + flags, headers, c.body, "application/json");
+      case Op::kDeleteLayer:
+        return http_.Delete(layer + "?" + flags, headers);
+      case Op::kHistory:
+        return http_.Get(layer + "/history", headers);
+      case Op::kValidate:
+        return http_.Post("/v1/validate", headers, c.body, "application/json");
+      case Op::kEffective:
+        return http_.Get("/v1/effective?chain=" + c.scope, headers);
+      case Op::kListNodes:
+        return http_.Get("/v1/nodes", headers);
+      case Op::kGetNode:
+        return http_.Get("/v1/nodes/" + c.scope, headers);
+      case Op::kNodeSnapshot:
+        return http_.Get("/v1/nodes/" + c.scope + "/snapshot?chain=" + c.body, headers);
+      case Op::kKeys:
+        return http_.Get("/v1/keys", headers);
+      case Op::kAudit:
+        return http_.Get("/v1/audit", headers);
+      case Op::kStatus:
+        return http_.Get("/v1/status", headers);
+      case Op::kCreateToken: {
+        Json body = {{"name", c.scope}, {"scopes", Json::parse(c.body)}};
+        return http_.Post("/v1/tokens", headers, body.dump(), "application/json");
+      }
+      case Op::kListTokens:
+        return http_.Get("/v1/tokens", headers);
+      case Op::kRevokeToken:
+        return http_.Delete("/v1/tokens/" + c.scope, headers);
+    }
+    return http_.Get("/", headers);
+  }
+
+  httplib::Client http_;
+};
+
+class RestApiTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    RestFaceOptions options;
+    options.listen = "127.0.0.1:0";
+    auto face = StartRestFace(options, stack_.service(), stack_.metrics(), [] { return true; });
+    ASSERT_TRUE(face.ok()) << face.status().ToString();
+    face_ = std::move(face).value();
+    client_ = std::make_unique<RestClient>(face_->port());
+  }
+  void TearDown() override { face_->Shutdown(); }
+
+  Stack stack_;
+  std::unique_ptr<RestFace> face_;
+  std::unique_ptr<RestClient> client_;
+};
+
+// The shared behaviour table passes through REST.
+TEST_F(RestApiTest, BehaviourTable) {
+  RunBehaviourCases(stack_, *client_);
+}
+
+// The shared authorization matrix passes through REST, and every refusal is audited.
+TEST_F(RestApiTest, AuthzMatrix) {
+  RunAuthzMatrix(stack_, *client_);
+}
+
+// GET of a layer carries ETag "<revision>"; PUT with a stale If-Match is a 409 with a JSON body.
+TEST_F(RestApiTest, LayerEtagAndIfMatch) {
+  const std::string admin = stack_.Token({"admin"});
+  httplib::Headers auth = {{"Authorization", "Bearer " + admin}};
+  auto put = client_->http().Put("/v1/layers/global", auth, LayerDoc("global"), "application/json");
+  ASSERT_EQ(put->status, 200);
+  auto get = client_->http().Get("/v1/layers/global", auth);
+  ASSERT_EQ(get->status, 200);
+  EXPECT_EQ(get->get_header_value("ETag"), "\"1\"");
+  httplib::Headers stale = auth;
+  stale.emplace("If-Match", "\"0\"");
+  auto conflict =
+      client_->http().Put("/v1/layers/global", stale, LayerDoc("global"), "application/json");
+  ASSERT_EQ(conflict->status, 409);
+  EXPECT_EQ(Json::parse(conflict->body)["code"], "conflict");
+  EXPECT_NE(Json::parse(conflict->body)["message"].get<std::string>().find("revision 1"),
+            std::string::npos);
+}
+
+// The pull fallback honours If-None-Match with a 304 and serves a verifiable envelope.
+TEST_F(RestApiTest, SnapshotPullHonoursIfNoneMatch) {
+  const std::string admin = stack_.Token({"admin"});
+  const std::string node = stack_.Token({"node"}, "node:n-7");
+  httplib::Headers auth = {{"Authorization", "Bearer " + admin}};
+  ASSERT_EQ(client_->http()
+                .Put("/v1/layers/global", auth, LayerDoc("global"), "application/json")
+                ->status,
+            200);
+  httplib::Headers node_auth = {{"Authorization", "Bearer " + node}};
+  auto first = client_->http().Get("/v1/nodes/n-7/snapshot?chain=global", node_auth);
+  ASSERT_EQ(first->status, 200);
+  const std::string etag = first->get_header_value("ETag");
+  ASSERT_EQ(etag.rfind("\"sha256:", 0), 0u);
+  auto verified = VerifyEnvelope(first->body, stack_.trusted_keys(), kSnapshotPayloadType);
+  ASSERT_TRUE(verified.ok()) << verified.status().ToString();
+  httplib::Headers again = node_auth;
+  again.emplace("If-None-Match", etag);
+  auto second = client_->http().Get("/v1/nodes/n-7/snapshot?chain=global", again);
+  EXPECT_EQ(second->status, 304);
+  EXPECT_TRUE(second->body.empty());
+}
+
+// /healthz, /readyz and /metrics answer without a token; unknown routes are JSON 404s.
+TEST_F(RestApiTest, HealthReadyMetricsAndUnknownRoutes) {
+  EXPECT_EQ(client_->http().Get("/healthz")->status, 200);
+  EXPECT_EQ(client_->http().Get("/readyz")->status, 200);
+  auto metrics = client_->http().Get("/metrics");
+  ASSERT_EQ(metrics->status, 200);
+  EXPECT_NE(metrics->body.find("omnirelay_cp_head_revision"), std::string::npos);
+  auto missing = client_->http().Get("/v2/nothing");
+  EXPECT_EQ(missing->status, 404);
+  EXPECT_EQ(Json::parse(missing->body)["code"], "not_found");
+}
+
+// Rollout routes exist and say clearly that this build lacks the feature.
+TEST_F(RestApiTest, RolloutsAreUnimplemented) {
+  httplib::Headers auth = {{"Authorization", "Bearer " + stack_.Token({"admin"})}};
+  auto res = client_->http().Get("/v1/rollouts", auth);
+  EXPECT_EQ(res->status, 501);
+  EXPECT_EQ(Json::parse(res->body)["code"], "unimplemented");
+}
+
+// A bad If-Match or revision query is a 400 invalid_argument, not a crash or a write.
+TEST_F(RestApiTest, MalformedHeadersAndQueries) {
+  httplib::Headers auth = {{"Authorization", "Bearer " + stack_.Token({"admin"})}};
+  httplib::Headers bad = auth;
+  bad.emplace("If-Match", "\"seven\"");
+  EXPECT_EQ(
+      client_->http().Put("/v1/layers/global", bad, LayerDoc("global"), "application/json")->status,
+      400);
+  EXPECT_EQ(client_->http().Get("/v1/layers/global?revision=x", auth)->status, 400);
+  EXPECT_EQ(client_->http().Get("/v1/audit?since=yesterday", auth)->status, 400);
+  EXPECT_EQ(client_->http().Get("/v1/layers", auth)->status, 200);
+}
+
+}  // namespace
+}  // namespace omnirelay::cp::testing

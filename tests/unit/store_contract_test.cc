@@ -1,0 +1,791 @@
+// The Store contract (store.h), written only against the Store interface and
+// run against every adapter factory listed in kAdapters. Adapter-specific
+// behaviour (SQLite schema versions, OpenStore URLs) is tested at the end.
+#include <gtest/gtest.h>
+#include <sqlite3.h>
+#include <stdlib.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstdint>
+#include <cstdio>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "omnirelay/config/status.h"
+#include "omnirelay/controlplane/store.h"
+
+namespace omnirelay::cp {
+namespace {
+
+// A fresh directory under /tmp, removed on destruction.
+class TempDir {
+ public:
+  TempDir() {
+    std::string pattern = (std::filesystem::temp_directory_path() / "omni-store-XXXXXX").string();
+    if (mkdtemp(pattern.data()) != nullptr) path_ = pattern;
+  }
+  ~TempDir() {
+    std::error_code ignored;
+    if (!path_.empty()) std::filesystem::remove_all(path_, ignored);
+  }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+struct AdapterFactory {
+  std::string name;
+  // Opens the store kept in `dir`; the same dir reopens the same data when
+  // `durable`. `full_sync` asks for the strongest durability setting.
+  std::function<Result<std::unique_ptr<Store>>(const std::string& dir, bool full_sync)> open;
+  bool durable = true;
+};
+
+const std::vector<AdapterFactory>& Adapters() {
+  static const std::vector<AdapterFactory> kAdapters = {
+      {"SqliteFile",
+       [](const std::string& dir, bool full_sync) {
+         return OpenSqliteStore({.path = dir + "/state.db", .synchronous_full = full_sync});
+       },
+       true},
+      {"SqliteMemory",
+       [](const std::string&, bool full_sync) {
+         return OpenSqliteStore({.path = ":memory:", .synchronous_full = full_sync});
+       },
+       false},
+  };
+  return kAdapters;
+}
+
+LayerWrite Put(std::string scope, std::string document, std::optional<std::int64_t> expected) {
+  LayerWrite w;
+  w.scope = std::move(scope);
+  w.document = std::move(document);
+  w.expected_revision = expected;
+  w.author = "alice";
+  w.now_ms = 1000;
+  w.audit.time_ms = 1000;
+  w.audit.principal = "alice";
+  w.audit.token_id = "tok-1";
+  w.audit.action = "layer.put";
+  w.audit.scope = w.scope;
+  w.audit.outcome = "ok";
+  w.audit.summary = "1 field changed";
+  return w;
+}
+
+LayerWrite Delete(std::string scope, std::optional<std::int64_t> expected) {
+  LayerWrite w = Put(std::move(scope), "", expected);
+  w.document.reset();
+  w.audit.action = "layer.delete";
+  return w;
+}
+
+AuditEntry Audit(std::string action, std::int64_t time_ms) {
+  AuditEntry a;
+  a.time_ms = time_ms;
+  a.principal = "admin";
+  a.token_id = "tok-admin";
+  a.action = std::move(action);
+  a.outcome = "ok";
+  return a;
+}
+
+TokenRecord Token(std::string id, std::string secret_hash, std::int64_t created_at_ms) {
+  TokenRecord t;
+  t.id = std::move(id);
+  t.secret_hash = std::move(secret_hash);
+  t.name = "ci-bot";
+  t.scopes = {"config:read", "config:write"};
+  t.created_at_ms = created_at_ms;
+  t.expires_at_ms = created_at_ms + 3600000;
+  return t;
+}
+
+class StoreContractTest : public ::testing::TestWithParam<AdapterFactory> {
+ protected:
+  void SetUp() override {
+    ASSERT_FALSE(dir_.path().empty()) << "cannot create a temp dir";
+    Open();
+  }
+
+  void Open(bool full_sync = false) {
+    store_.reset();
+    Result<std::unique_ptr<Store>> opened = GetParam().open(dir_.path(), full_sync);
+    ASSERT_TRUE(opened.ok()) << opened.status().ToString();
+    store_ = std::move(*opened);
+  }
+
+  // Writes and asserts success; returns the revision.
+  std::int64_t MustWrite(const LayerWrite& w) {
+    Result<std::int64_t> r = store_->WriteLayer(w);
+    EXPECT_TRUE(r.ok()) << r.status().ToString();
+    return r.ok() ? *r : -1;
+  }
+
+  std::vector<AuditEntry> AllAudit() {
+    Result<std::vector<AuditEntry>> entries = store_->QueryAudit(0, 0, 10000);
+    EXPECT_TRUE(entries.ok()) << entries.status().ToString();
+    return entries.ok() ? *entries : std::vector<AuditEntry>{};
+  }
+
+  std::int64_t Head() {
+    Result<std::int64_t> head = store_->HeadRevision();
+    EXPECT_TRUE(head.ok()) << head.status().ToString();
+    return head.ok() ? *head : -1;
+  }
+
+  TempDir dir_;
+  std::unique_ptr<Store> store_;
+};
+
+// ---- revisions
+
+// An empty store is at revision 0 and has no layers.
+TEST_P(StoreContractTest, EmptyStoreIsAtRevisionZero) {
+  EXPECT_EQ(Head(), 0);
+  Result<std::vector<LayerRecord>> layers = store_->ListLayers();
+  ASSERT_TRUE(layers.ok());
+  EXPECT_TRUE(layers->empty());
+}
+
+// Revisions are global, strictly increasing and gap-free across scopes and deletes.
+TEST_P(StoreContractTest, RevisionsAreGapFreeAcrossScopesAndDeletes) {
+  EXPECT_EQ(MustWrite(Put("global", "{\"a\":1}", std::nullopt)), 1);
+  EXPECT_EQ(MustWrite(Put("region:us-east", "{\"b\":1}", std::nullopt)), 2);
+  EXPECT_EQ(MustWrite(Delete("global", std::nullopt)), 3);
+  EXPECT_EQ(MustWrite(Put("global", "{\"a\":2}", std::nullopt)), 4);
+  EXPECT_EQ(Head(), 4);
+  Result<std::vector<RevisionRecord>> all = store_->RevisionsSince(0, 100);
+  ASSERT_TRUE(all.ok());
+  ASSERT_EQ(all->size(), 4u);
+  for (std::size_t i = 0; i < all->size(); ++i) EXPECT_EQ((*all)[i].revision, std::int64_t(i + 1));
+}
+
+// A write that fails (here: deleting a missing scope) consumes no revision.
+TEST_P(StoreContractTest, FailedWriteConsumesNoRevision) {
+  MustWrite(Put("global", "{}", std::nullopt));
+  Result<std::int64_t> missing = store_->WriteLayer(Delete("zone:a", std::nullopt));
+  EXPECT_EQ(missing.status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(MustWrite(Put("zone:a", "{}", std::nullopt)), 2);
+}
+
+// ---- CAS
+
+// Expected revision 0 creates a scope that has no layer.
+TEST_P(StoreContractTest, CasZeroCreatesMissingScope) {
+  EXPECT_EQ(MustWrite(Put("global", "{}", 0)), 1);
+}
+
+// Expected revision 0 on an existing scope conflicts, naming its revision.
+TEST_P(StoreContractTest, CasZeroOnExistingScopeConflicts) {
+  MustWrite(Put("region:us-east", "{}", std::nullopt));
+  Result<std::int64_t> r = store_->WriteLayer(Put("region:us-east", "{\"x\":1}", 0));
+  EXPECT_EQ(r.status().code(), StatusCode::kConflict);
+  EXPECT_EQ(r.status().message(), "scope \"region:us-east\" already exists at revision 1");
+}
+
+// Expected revision N matching the scope's head succeeds.
+TEST_P(StoreContractTest, CasMatchingRevisionSucceeds) {
+  MustWrite(Put("global", "{}", std::nullopt));
+  MustWrite(Put("region:us-east", "{}", std::nullopt));
+  EXPECT_EQ(MustWrite(Put("region:us-east", "{\"x\":2}", 2)), 3);
+}
+
+// A stale expected revision conflicts with a message naming the current one.
+TEST_P(StoreContractTest, CasStaleRevisionConflictsNamingCurrent) {
+  for (int i = 0; i < 7; ++i) MustWrite(Put("region:us-east", "{}", std::nullopt));
+  Result<std::int64_t> r = store_->WriteLayer(Put("region:us-east", "{\"x\":1}", 5));
+  EXPECT_EQ(r.status().code(), StatusCode::kConflict);
+  EXPECT_EQ(r.status().message(), "scope \"region:us-east\" is at revision 7, not 5");
+}
+
+// Expected revision N on a scope without a layer conflicts.
+TEST_P(StoreContractTest, CasRevisionOnMissingScopeConflicts) {
+  Result<std::int64_t> r = store_->WriteLayer(Put("region:us-east", "{}", 5));
+  EXPECT_EQ(r.status().code(), StatusCode::kConflict);
+  EXPECT_EQ(r.status().message(), "scope \"region:us-east\" has no layer, not revision 5");
+}
+
+// A conflicting write writes nothing: no revision, no layer change, no audit entry.
+TEST_P(StoreContractTest, ConflictWritesNothing) {
+  MustWrite(Put("global", "{\"v\":1}", std::nullopt));
+  const std::size_t audit_before = AllAudit().size();
+  EXPECT_EQ(store_->WriteLayer(Put("global", "{\"v\":2}", 9)).status().code(),
+            StatusCode::kConflict);
+  EXPECT_EQ(store_->WriteLayer(Delete("global", 9)).status().code(), StatusCode::kConflict);
+  EXPECT_EQ(Head(), 1);
+  EXPECT_EQ(AllAudit().size(), audit_before);
+  Result<LayerRecord> layer = store_->GetLayer("global");
+  ASSERT_TRUE(layer.ok());
+  EXPECT_EQ(layer->document, "{\"v\":1}");
+}
+
+// A delete that names a revision is CAS-guarded like a put.
+TEST_P(StoreContractTest, CasDeleteWithMatchingRevisionSucceeds) {
+  MustWrite(Put("global", "{}", std::nullopt));
+  EXPECT_EQ(MustWrite(Delete("global", 1)), 2);
+  EXPECT_EQ(store_->GetLayer("global").status().code(), StatusCode::kNotFound);
+}
+
+// Deleting a scope with no layer (unconditionally) is kNotFound.
+TEST_P(StoreContractTest, DeleteMissingScopeIsNotFound) {
+  EXPECT_EQ(store_->WriteLayer(Delete("global", std::nullopt)).status().code(),
+            StatusCode::kNotFound);
+}
+
+// A deleted scope has no layer again: expected revision 0 recreates it.
+TEST_P(StoreContractTest, DeletedScopeCanBeRecreatedWithCasZero) {
+  MustWrite(Put("global", "{}", std::nullopt));
+  MustWrite(Delete("global", std::nullopt));
+  EXPECT_EQ(MustWrite(Put("global", "{\"again\":true}", 0)), 3);
+}
+
+// ---- reading layers
+
+// GetLayer returns the current document with its revision, author and time.
+TEST_P(StoreContractTest, GetLayerReturnsCurrentVersion) {
+  LayerWrite w = Put("region:us-east", "{\"a\":1}", std::nullopt);
+  w.author = "bob";
+  w.now_ms = 4242;
+  MustWrite(w);
+  MustWrite(Put("region:us-east", "{\"a\":2}", 1));
+  Result<LayerRecord> layer = store_->GetLayer("region:us-east");
+  ASSERT_TRUE(layer.ok()) << layer.status().ToString();
+  EXPECT_EQ(layer->scope, "region:us-east");
+  EXPECT_EQ(layer->revision, 2);
+  EXPECT_EQ(layer->document, "{\"a\":2}");
+  EXPECT_EQ(layer->author, "alice");
+  EXPECT_EQ(layer->updated_at_ms, 1000);
+}
+
+// GetLayer of a scope never written is kNotFound.
+TEST_P(StoreContractTest, GetMissingLayerIsNotFound) {
+  EXPECT_EQ(store_->GetLayer("global").status().code(), StatusCode::kNotFound);
+}
+
+// GetLayer at a revision before the scope was created is kNotFound.
+TEST_P(StoreContractTest, GetLayerAtRevisionBeforeCreationIsNotFound) {
+  MustWrite(Put("global", "{}", std::nullopt));
+  MustWrite(Put("zone:a", "{}", std::nullopt));
+  EXPECT_EQ(store_->GetLayer("zone:a", 1).status().code(), StatusCode::kNotFound);
+}
+
+// GetLayer at a revision between two puts returns the earlier one.
+TEST_P(StoreContractTest, GetLayerAtRevisionBetweenPutsReturnsVersionInForce) {
+  MustWrite(Put("zone:a", "{\"v\":1}", std::nullopt));  // 1
+  MustWrite(Put("global", "{}", std::nullopt));         // 2
+  MustWrite(Put("zone:a", "{\"v\":3}", std::nullopt));  // 3
+  Result<LayerRecord> at2 = store_->GetLayer("zone:a", 2);
+  ASSERT_TRUE(at2.ok()) << at2.status().ToString();
+  EXPECT_EQ(at2->revision, 1);
+  EXPECT_EQ(at2->document, "{\"v\":1}");
+  Result<LayerRecord> at3 = store_->GetLayer("zone:a", 3);
+  ASSERT_TRUE(at3.ok());
+  EXPECT_EQ(at3->document, "{\"v\":3}");
+}
+
+// GetLayer at a revision after a delete is kNotFound; before it, the old version.
+TEST_P(StoreContractTest, GetLayerAtRevisionAfterDeleteIsNotFound) {
+  MustWrite(Put("zone:a", "{\"v\":1}", std::nullopt));  // 1
+  MustWrite(Delete("zone:a", std::nullopt));            // 2
+  MustWrite(Put("global", "{}", std::nullopt));         // 3
+  EXPECT_EQ(store_->GetLayer("zone:a", 2).status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(store_->GetLayer("zone:a", 3).status().code(), StatusCode::kNotFound);
+  EXPECT_TRUE(store_->GetLayer("zone:a", 1).ok());
+}
+
+// GetLayer at a revision beyond the head is kNotFound (that state does not exist yet).
+TEST_P(StoreContractTest, GetLayerAtFutureRevisionIsNotFound) {
+  MustWrite(Put("zone:a", "{}", std::nullopt));
+  EXPECT_EQ(store_->GetLayer("zone:a", 2).status().code(), StatusCode::kNotFound);
+}
+
+// ListLayers returns current layers ordered by scope, excluding deleted ones.
+TEST_P(StoreContractTest, ListLayersExcludesDeletedAndOrdersByScope) {
+  MustWrite(Put("zone:b", "{}", std::nullopt));
+  MustWrite(Put("global", "{}", std::nullopt));
+  MustWrite(Put("region:us-east", "{}", std::nullopt));
+  MustWrite(Delete("region:us-east", std::nullopt));
+  MustWrite(Put("zone:b", "{\"v\":2}", std::nullopt));
+  Result<std::vector<LayerRecord>> layers = store_->ListLayers();
+  ASSERT_TRUE(layers.ok()) << layers.status().ToString();
+  ASSERT_EQ(layers->size(), 2u);
+  EXPECT_EQ((*layers)[0].scope, "global");
+  EXPECT_EQ((*layers)[0].revision, 2);
+  EXPECT_EQ((*layers)[1].scope, "zone:b");
+  EXPECT_EQ((*layers)[1].revision, 5);
+  EXPECT_EQ((*layers)[1].document, "{\"v\":2}");
+}
+
+// History lists a scope's puts and deletes newest first, at most `limit`.
+TEST_P(StoreContractTest, HistoryIsNewestFirstWithLimit) {
+  MustWrite(Put("zone:a", "{\"v\":1}", std::nullopt));  // 1
+  MustWrite(Put("global", "{}", std::nullopt));         // 2
+  MustWrite(Put("zone:a", "{\"v\":3}", std::nullopt));  // 3
+  MustWrite(Delete("zone:a", std::nullopt));            // 4
+  Result<std::vector<RevisionRecord>> all = store_->History("zone:a", 10);
+  ASSERT_TRUE(all.ok()) << all.status().ToString();
+  ASSERT_EQ(all->size(), 3u);
+  EXPECT_EQ((*all)[0].revision, 4);
+  EXPECT_TRUE((*all)[0].deleted);
+  EXPECT_EQ((*all)[0].document, "");
+  EXPECT_EQ((*all)[1].revision, 3);
+  EXPECT_FALSE((*all)[1].deleted);
+  EXPECT_EQ((*all)[1].document, "{\"v\":3}");
+  EXPECT_EQ((*all)[1].scope, "zone:a");
+  EXPECT_EQ((*all)[1].author, "alice");
+  EXPECT_EQ((*all)[1].created_at_ms, 1000);
+  EXPECT_EQ((*all)[2].revision, 1);
+  Result<std::vector<RevisionRecord>> two = store_->History("zone:a", 2);
+  ASSERT_TRUE(two.ok());
+  ASSERT_EQ(two->size(), 2u);
+  EXPECT_EQ((*two)[1].revision, 3);
+}
+
+// RevisionsSince returns revisions after `after`, oldest first, at most `limit`.
+TEST_P(StoreContractTest, RevisionsSinceIsOldestFirstWithLimit) {
+  for (int i = 0; i < 5; ++i) MustWrite(Put("zone:" + std::to_string(i), "{}", std::nullopt));
+  Result<std::vector<RevisionRecord>> page = store_->RevisionsSince(2, 2);
+  ASSERT_TRUE(page.ok()) << page.status().ToString();
+  ASSERT_EQ(page->size(), 2u);
+  EXPECT_EQ((*page)[0].revision, 3);
+  EXPECT_EQ((*page)[0].scope, "zone:2");
+  EXPECT_EQ((*page)[1].revision, 4);
+  Result<std::vector<RevisionRecord>> rest = store_->RevisionsSince(4, 100);
+  ASSERT_TRUE(rest.ok());
+  ASSERT_EQ(rest->size(), 1u);
+  EXPECT_EQ((*rest)[0].revision, 5);
+  Result<std::vector<RevisionRecord>> none = store_->RevisionsSince(5, 100);
+  ASSERT_TRUE(none.ok());
+  EXPECT_TRUE(none->empty());
+}
+
+// ---- audit
+
+// A layer write appends its audit entry, with the new revision filled in.
+TEST_P(StoreContractTest, LayerWriteAppendsAuditWithItsRevision) {
+  MustWrite(Put("global", "{}", std::nullopt));
+  const std::int64_t revision = MustWrite(Delete("global", std::nullopt));
+  std::vector<AuditEntry> entries = AllAudit();
+  ASSERT_EQ(entries.size(), 2u);
+  const AuditEntry& e = entries[1];
+  EXPECT_EQ(e.revision, revision);
+  EXPECT_EQ(e.action, "layer.delete");
+  EXPECT_EQ(e.principal, "alice");
+  EXPECT_EQ(e.token_id, "tok-1");
+  EXPECT_EQ(e.scope, "global");
+  EXPECT_EQ(e.outcome, "ok");
+  EXPECT_EQ(e.summary, "1 field changed");
+  EXPECT_EQ(e.time_ms, 1000);
+  EXPECT_GT(e.id, entries[0].id);
+}
+
+// A failed layer write appends no audit entry (the caller records failures itself).
+TEST_P(StoreContractTest, FailedLayerWriteAppendsNoAudit) {
+  EXPECT_FALSE(store_->WriteLayer(Delete("global", std::nullopt)).ok());
+  EXPECT_TRUE(AllAudit().empty());
+}
+
+// AppendAudit stores entries verbatim, assigning increasing ids.
+TEST_P(StoreContractTest, AppendAuditAssignsIncreasingIds) {
+  AuditEntry failed = Audit("layer.put", 10);
+  failed.scope = "global";
+  failed.outcome = "conflict";
+  failed.summary = "expected 3";
+  ASSERT_TRUE(store_->AppendAudit({failed, Audit("layer.get", 11)}).ok());
+  std::vector<AuditEntry> entries = AllAudit();
+  ASSERT_EQ(entries.size(), 2u);
+  EXPECT_LT(entries[0].id, entries[1].id);
+  EXPECT_EQ(entries[0].outcome, "conflict");
+  EXPECT_EQ(entries[0].summary, "expected 3");
+  EXPECT_EQ(entries[0].revision, 0);
+  EXPECT_EQ(entries[1].action, "layer.get");
+}
+
+// QueryAudit filters by time and id and pages oldest first.
+TEST_P(StoreContractTest, QueryAuditFiltersAndPages) {
+  ASSERT_TRUE(store_
+                  ->AppendAudit({Audit("a", 100), Audit("b", 200), Audit("c", 300), Audit("d", 400),
+                                 Audit("e", 500)})
+                  .ok());
+  Result<std::vector<AuditEntry>> since = store_->QueryAudit(300, 0, 100);
+  ASSERT_TRUE(since.ok()) << since.status().ToString();
+  ASSERT_EQ(since->size(), 3u);
+  EXPECT_EQ((*since)[0].action, "c");
+  EXPECT_EQ((*since)[2].action, "e");
+
+  Result<std::vector<AuditEntry>> first = store_->QueryAudit(0, 0, 2);
+  ASSERT_TRUE(first.ok());
+  ASSERT_EQ(first->size(), 2u);
+  EXPECT_EQ((*first)[0].action, "a");
+  EXPECT_EQ((*first)[1].action, "b");
+  Result<std::vector<AuditEntry>> next = store_->QueryAudit(0, first->back().id, 2);
+  ASSERT_TRUE(next.ok());
+  ASSERT_EQ(next->size(), 2u);
+  EXPECT_EQ((*next)[0].action, "c");
+  EXPECT_EQ((*next)[1].action, "d");
+}
+
+// ---- snapshots
+
+// A snapshot is fetched by hash with every field byte for byte.
+TEST_P(StoreContractTest, SnapshotRoundTripsByHash) {
+  SnapshotRecord s;
+  s.hash = "sha256:abc";
+  s.snapshot = std::string("{\"x\":\"\xc3\xa9\"}\n\0tail", 17);
+  s.envelope = "{\"payload\":\"...\"}";
+  s.version = 12;
+  s.scope_chain = "global,region:us-east";
+  s.created_at_ms = 5;
+  s.expires_at_ms = 6;
+  ASSERT_TRUE(store_->PutSnapshot(s).ok());
+  Result<SnapshotRecord> got = store_->GetSnapshot("sha256:abc");
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  EXPECT_EQ(got->hash, s.hash);
+  EXPECT_EQ(got->snapshot, s.snapshot);
+  EXPECT_EQ(got->envelope, s.envelope);
+  EXPECT_EQ(got->version, 12);
+  EXPECT_EQ(got->scope_chain, s.scope_chain);
+  EXPECT_EQ(got->created_at_ms, 5);
+  EXPECT_EQ(got->expires_at_ms, 6);
+}
+
+// Putting an existing hash again is a no-op that succeeds.
+TEST_P(StoreContractTest, PutSnapshotIsIdempotentByHash) {
+  SnapshotRecord s;
+  s.hash = "sha256:abc";
+  s.snapshot = "first";
+  ASSERT_TRUE(store_->PutSnapshot(s).ok());
+  s.snapshot = "second";
+  ASSERT_TRUE(store_->PutSnapshot(s).ok());
+  Result<SnapshotRecord> got = store_->GetSnapshot("sha256:abc");
+  ASSERT_TRUE(got.ok());
+  EXPECT_EQ(got->snapshot, "first");
+}
+
+// An unknown snapshot hash is kNotFound.
+TEST_P(StoreContractTest, GetUnknownSnapshotIsNotFound) {
+  EXPECT_EQ(store_->GetSnapshot("sha256:none").status().code(), StatusCode::kNotFound);
+}
+
+// ---- nodes
+
+// UpsertNode stores every field, GetNode returns them, a second upsert replaces them.
+TEST_P(StoreContractTest, NodeUpsertRoundTripsAllFields) {
+  NodeRecord n;
+  n.node_id = "relay-1";
+  n.scope_chain = "global,region:us-east";
+  n.api_version = "v1";
+  n.features = {"shadow", "retry-budget"};
+  n.assigned_version = 7;
+  n.assigned_hash = "sha256:7";
+  n.applied_version = 6;
+  n.applied_hash = "sha256:6";
+  n.discovery_generation = 42;
+  n.last_error = "missing_feature: shadow";
+  n.health_json = "{\"p99_ms\":12}";
+  n.connected = true;
+  n.last_seen_ms = 99;
+  ASSERT_TRUE(store_->UpsertNode(n).ok());
+  Result<NodeRecord> got = store_->GetNode("relay-1");
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  EXPECT_EQ(got->scope_chain, n.scope_chain);
+  EXPECT_EQ(got->api_version, "v1");
+  EXPECT_EQ(got->features, n.features);
+  EXPECT_EQ(got->assigned_version, 7);
+  EXPECT_EQ(got->assigned_hash, "sha256:7");
+  EXPECT_EQ(got->applied_version, 6);
+  EXPECT_EQ(got->applied_hash, "sha256:6");
+  EXPECT_EQ(got->discovery_generation, 42);
+  EXPECT_EQ(got->last_error, n.last_error);
+  EXPECT_EQ(got->health_json, n.health_json);
+  EXPECT_TRUE(got->connected);
+  EXPECT_EQ(got->last_seen_ms, 99);
+
+  n.features.clear();
+  n.applied_version = 7;
+  n.last_error = "";
+  n.connected = false;
+  ASSERT_TRUE(store_->UpsertNode(n).ok());
+  got = store_->GetNode("relay-1");
+  ASSERT_TRUE(got.ok());
+  EXPECT_TRUE(got->features.empty());
+  EXPECT_EQ(got->applied_version, 7);
+  EXPECT_EQ(got->last_error, "");
+  EXPECT_FALSE(got->connected);
+}
+
+// ListNodes returns every node ordered by id; an unknown node is kNotFound.
+TEST_P(StoreContractTest, ListNodesOrdersById) {
+  for (const char* id : {"relay-2", "relay-1", "relay-3"}) {
+    NodeRecord n;
+    n.node_id = id;
+    n.health_json = "{}";
+    ASSERT_TRUE(store_->UpsertNode(n).ok());
+  }
+  Result<std::vector<NodeRecord>> nodes = store_->ListNodes();
+  ASSERT_TRUE(nodes.ok()) << nodes.status().ToString();
+  ASSERT_EQ(nodes->size(), 3u);
+  EXPECT_EQ((*nodes)[0].node_id, "relay-1");
+  EXPECT_EQ((*nodes)[2].node_id, "relay-3");
+  EXPECT_EQ(store_->GetNode("relay-9").status().code(), StatusCode::kNotFound);
+}
+
+// ---- tokens
+
+// A created token is found by its secret hash with all fields, and audited.
+TEST_P(StoreContractTest, CreateTokenFindsBySecretHash) {
+  ASSERT_TRUE(store_->CreateToken(Token("t1", "hash-1", 10), Audit("token.create", 10)).ok());
+  Result<TokenRecord> got = store_->FindTokenBySecretHash("hash-1");
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  EXPECT_EQ(got->id, "t1");
+  EXPECT_EQ(got->name, "ci-bot");
+  EXPECT_EQ(got->scopes, (std::vector<std::string>{"config:read", "config:write"}));
+  EXPECT_EQ(got->created_at_ms, 10);
+  EXPECT_EQ(got->expires_at_ms, 3600010);
+  EXPECT_EQ(got->revoked_at_ms, 0);
+  EXPECT_EQ(store_->FindTokenBySecretHash("hash-2").status().code(), StatusCode::kNotFound);
+  std::vector<AuditEntry> entries = AllAudit();
+  ASSERT_EQ(entries.size(), 1u);
+  EXPECT_EQ(entries[0].action, "token.create");
+}
+
+// A token id or secret hash already in use conflicts and writes nothing.
+TEST_P(StoreContractTest, DuplicateTokenConflicts) {
+  ASSERT_TRUE(store_->CreateToken(Token("t1", "hash-1", 10), Audit("token.create", 10)).ok());
+  EXPECT_EQ(store_->CreateToken(Token("t1", "hash-2", 11), Audit("token.create", 11)).code(),
+            StatusCode::kConflict);
+  EXPECT_EQ(store_->CreateToken(Token("t2", "hash-1", 12), Audit("token.create", 12)).code(),
+            StatusCode::kConflict);
+  Result<std::vector<TokenRecord>> tokens = store_->ListTokens();
+  ASSERT_TRUE(tokens.ok());
+  EXPECT_EQ(tokens->size(), 1u);
+  EXPECT_EQ(AllAudit().size(), 1u);
+}
+
+// ListTokens returns every token, oldest first.
+TEST_P(StoreContractTest, ListTokensOldestFirst) {
+  ASSERT_TRUE(store_->CreateToken(Token("b", "hash-b", 20), Audit("token.create", 20)).ok());
+  ASSERT_TRUE(store_->CreateToken(Token("a", "hash-a", 30), Audit("token.create", 30)).ok());
+  Result<std::vector<TokenRecord>> tokens = store_->ListTokens();
+  ASSERT_TRUE(tokens.ok()) << tokens.status().ToString();
+  ASSERT_EQ(tokens->size(), 2u);
+  EXPECT_EQ((*tokens)[0].id, "b");
+  EXPECT_EQ((*tokens)[1].id, "a");
+}
+
+// RevokeToken sets revoked_at and appends its audit entry.
+TEST_P(StoreContractTest, RevokeTokenSetsRevokedAtAndAudits) {
+  ASSERT_TRUE(store_->CreateToken(Token("t1", "hash-1", 10), Audit("token.create", 10)).ok());
+  ASSERT_TRUE(store_->RevokeToken("t1", 77, Audit("token.revoke", 77)).ok());
+  Result<TokenRecord> got = store_->FindTokenBySecretHash("hash-1");
+  ASSERT_TRUE(got.ok());
+  EXPECT_EQ(got->revoked_at_ms, 77);
+  std::vector<AuditEntry> entries = AllAudit();
+  ASSERT_EQ(entries.size(), 2u);
+  EXPECT_EQ(entries[1].action, "token.revoke");
+}
+
+// Revoking an unknown token is kNotFound and appends no audit entry.
+TEST_P(StoreContractTest, RevokeUnknownTokenIsNotFound) {
+  EXPECT_EQ(store_->RevokeToken("nope", 77, Audit("token.revoke", 77)).code(),
+            StatusCode::kNotFound);
+  EXPECT_TRUE(AllAudit().empty());
+}
+
+// ---- rollouts
+
+// Rollouts are upserted by id, fetched, and listed by id.
+TEST_P(StoreContractTest, RolloutsPutGetList) {
+  ASSERT_TRUE(store_->PutRollout({"r2", "{\"wave\":0}", 1}).ok());
+  ASSERT_TRUE(store_->PutRollout({"r1", "{\"wave\":0}", 2}).ok());
+  ASSERT_TRUE(store_->PutRollout({"r2", "{\"wave\":1}", 3}).ok());
+  Result<RolloutRecord> r2 = store_->GetRollout("r2");
+  ASSERT_TRUE(r2.ok()) << r2.status().ToString();
+  EXPECT_EQ(r2->state_json, "{\"wave\":1}");
+  EXPECT_EQ(r2->updated_at_ms, 3);
+  Result<std::vector<RolloutRecord>> all = store_->ListRollouts();
+  ASSERT_TRUE(all.ok());
+  ASSERT_EQ(all->size(), 2u);
+  EXPECT_EQ((*all)[0].id, "r1");
+  EXPECT_EQ((*all)[1].id, "r2");
+  EXPECT_EQ(store_->GetRollout("r9").status().code(), StatusCode::kNotFound);
+}
+
+// ---- durability and concurrency
+
+// With full durability, everything written is there after closing and reopening.
+TEST_P(StoreContractTest, ReopenKeepsEverything) {
+  if (!GetParam().durable) GTEST_SKIP() << "adapter is not durable";
+  Open(/*full_sync=*/true);
+  MustWrite(Put("global", "{\"a\":1}", 0));
+  MustWrite(Put("region:us-east", "{\"b\":1}", 0));
+  MustWrite(Delete("region:us-east", 2));
+  SnapshotRecord s;
+  s.hash = "sha256:abc";
+  s.snapshot = "snap";
+  ASSERT_TRUE(store_->PutSnapshot(s).ok());
+  NodeRecord n;
+  n.node_id = "relay-1";
+  n.features = {"shadow"};
+  ASSERT_TRUE(store_->UpsertNode(n).ok());
+  ASSERT_TRUE(store_->CreateToken(Token("t1", "hash-1", 10), Audit("token.create", 10)).ok());
+  ASSERT_TRUE(store_->PutRollout({"r1", "{}", 1}).ok());
+
+  Open(/*full_sync=*/true);
+  EXPECT_EQ(Head(), 3);
+  Result<LayerRecord> global = store_->GetLayer("global");
+  ASSERT_TRUE(global.ok());
+  EXPECT_EQ(global->document, "{\"a\":1}");
+  EXPECT_EQ(store_->GetLayer("region:us-east").status().code(), StatusCode::kNotFound);
+  EXPECT_TRUE(store_->GetLayer("region:us-east", 2).ok());
+  EXPECT_TRUE(store_->GetSnapshot("sha256:abc").ok());
+  Result<NodeRecord> node = store_->GetNode("relay-1");
+  ASSERT_TRUE(node.ok());
+  EXPECT_EQ(node->features, std::vector<std::string>{"shadow"});
+  EXPECT_TRUE(store_->FindTokenBySecretHash("hash-1").ok());
+  EXPECT_TRUE(store_->GetRollout("r1").ok());
+  EXPECT_EQ(AllAudit().size(), 4u);
+  EXPECT_EQ(MustWrite(Put("global", "{\"a\":2}", 1)), 4);
+}
+
+// 8 threads x 200 CAS-retry increments on one scope: exactly 1,600 writes, revisions 1..1600.
+TEST_P(StoreContractTest, ConcurrentCasIncrementsAreSerialisable) {
+  constexpr int kThreads = 8;
+  constexpr int kIncrements = 200;
+  std::atomic<int> successes{0};
+  std::atomic<int> unexpected{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&] {
+      for (int done = 0; done < kIncrements;) {
+        Result<LayerRecord> current = store_->GetLayer("global");
+        std::int64_t expected = 0;
+        int count = 0;
+        if (current.ok()) {
+          expected = current->revision;
+          count = std::stoi(current->document);
+        } else if (current.status().code() != StatusCode::kNotFound) {
+          ++unexpected;
+          return;
+        }
+        Result<std::int64_t> written =
+            store_->WriteLayer(Put("global", std::to_string(count + 1), expected));
+        if (written.ok()) {
+          ++done;
+          ++successes;
+        } else if (written.status().code() != StatusCode::kConflict) {
+          ++unexpected;
+          return;
+        }
+      }
+    });
+  }
+  for (std::thread& thread : threads) thread.join();
+  ASSERT_EQ(unexpected.load(), 0);
+  EXPECT_EQ(successes.load(), kThreads * kIncrements);
+  Result<LayerRecord> final_layer = store_->GetLayer("global");
+  ASSERT_TRUE(final_layer.ok());
+  EXPECT_EQ(final_layer->document, std::to_string(kThreads * kIncrements));
+  EXPECT_EQ(Head(), kThreads * kIncrements);
+  Result<std::vector<RevisionRecord>> all = store_->RevisionsSince(0, 10000);
+  ASSERT_TRUE(all.ok());
+  ASSERT_EQ(all->size(), std::size_t{kThreads * kIncrements});
+  for (std::size_t i = 0; i < all->size(); ++i) {
+    ASSERT_EQ((*all)[i].revision, std::int64_t(i + 1));
+    ASSERT_EQ((*all)[i].document, std::to_string(i + 1));
+  }
+}
+
+std::string AdapterName(const ::testing::TestParamInfo<AdapterFactory>& info) {
+  return info.param.name;
+}
+
+INSTANTIATE_TEST_SUITE_P(Adapters, StoreContractTest, ::testing::ValuesIn(Adapters()), AdapterName);
+
+// ---- SQLite adapter specifics
+
+// Opening a database whose schema version is newer than this build knows fails cleanly.
+TEST(SqliteStoreTest, NewerSchemaVersionIsRefused) {
+  TempDir dir;
+  const std::string path = dir.path() + "/state.db";
+  ASSERT_TRUE(OpenSqliteStore({.path = path, .synchronous_full = false}).ok());
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(db,
+                         "INSERT INTO schema_migrations (version, description, applied_at_ms) "
+                         "VALUES (999, 'from the future', 0)",
+                         nullptr, nullptr, nullptr),
+            SQLITE_OK);
+  sqlite3_close(db);
+  Result<std::unique_ptr<Store>> opened = OpenSqliteStore({.path = path});
+  ASSERT_FALSE(opened.ok());
+  EXPECT_EQ(opened.status().code(), StatusCode::kInternal);
+  EXPECT_NE(opened.status().message().find("schema version 999 is newer than this build knows (1)"),
+            std::string::npos)
+      << opened.status().message();
+}
+
+// A file that is not a SQLite database is refused, not overwritten.
+TEST(SqliteStoreTest, ForeignFileIsRefused) {
+  TempDir dir;
+  const std::string path = dir.path() + "/state.db";
+  {
+    FILE* f = fopen(path.c_str(), "w");
+    ASSERT_NE(f, nullptr);
+    fputs("this is not a database, just some text long enough to have a header......\n", f);
+    fclose(f);
+  }
+  Result<std::unique_ptr<Store>> opened = OpenSqliteStore({.path = path});
+  EXPECT_EQ(opened.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(opened.status().message().find("not a database"), std::string::npos);
+  EXPECT_NE(opened.status().message().find(path), std::string::npos);
+  EXPECT_EQ(std::filesystem::file_size(path), 74u);
+}
+
+// ---- OpenStore URLs
+
+// sqlite:// URLs open a file store; the in-memory forms open a private store.
+TEST(OpenStoreTest, SqliteUrlsOpen) {
+  TempDir dir;
+  Result<std::unique_ptr<Store>> file = OpenStore("sqlite://" + dir.path() + "/state.db");
+  ASSERT_TRUE(file.ok()) << file.status().ToString();
+  EXPECT_TRUE(std::filesystem::exists(dir.path() + "/state.db"));
+  EXPECT_TRUE(OpenStore("sqlite::memory:").ok());
+  EXPECT_TRUE(OpenStore("sqlite://:memory:").ok());
+}
+
+// A sqlite file that cannot be created is kIoError.
+TEST(OpenStoreTest, UnopenableFileIsIoError) {
+  TempDir dir;
+  Result<std::unique_ptr<Store>> opened = OpenStore("sqlite://" + dir.path() + "/missing/state.db");
+  EXPECT_EQ(opened.status().code(), StatusCode::kIoError);
+  EXPECT_NE(opened.status().message().find("missing/state.db"), std::string::npos);
+}
+
+// postgres:// is recognised but not built yet.
+TEST(OpenStoreTest, PostgresNotBuiltYet) {
+  Result<std::unique_ptr<Store>> opened = OpenStore("postgres://db.internal/omni");
+  EXPECT_EQ(opened.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(opened.status().message(), "postgres store not built yet");
+}
+
+// Any other URL is kInvalidArgument listing the accepted forms.
+TEST(OpenStoreTest, UnknownSchemeListsAcceptedForms) {
+  for (const char* url : {"mysql://x", "state.db", "sqlite://", ""}) {
+    Result<std::unique_ptr<Store>> opened = OpenStore(url);
+    EXPECT_EQ(opened.status().code(), StatusCode::kInvalidArgument) << url;
+    EXPECT_NE(opened.status().message().find("sqlite://<path>"), std::string::npos) << url;
+  }
+}
+
+}  // namespace
+}  // namespace omnirelay::cp
