@@ -67,6 +67,12 @@ class RestFaceImpl final : public RestFace {
     auto port = ParseInt(std::string_view(options_.listen).substr(colon + 1), "port");
     if (!port.ok()) return port.status();
     server_.set_payload_max_length(options_.max_body_bytes);
+    // httplib's default also sets SO_REUSEPORT, which would let a second
+    // daemon share the port silently; "address in use" must be an error.
+    server_.set_socket_options([](socket_t sock) {
+      int yes = 1;
+      ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+    });
     Routes();
     if (*port == 0) {
       port_ = server_.bind_to_any_port(host);

@@ -221,5 +221,14 @@ TEST_F(RestApiTest, MalformedHeadersAndQueries) {
   EXPECT_EQ(client_->http().Get("/v1/layers", auth)->status, 200);
 }
 
+// A port already in use is an error, never silently shared.
+TEST_F(RestApiTest, PortInUseIsRefused) {
+  RestFaceOptions options;
+  options.listen = "127.0.0.1:" + std::to_string(face_->port());
+  auto second = StartRestFace(options, stack_.service(), stack_.metrics(), [] { return true; });
+  ASSERT_FALSE(second.ok());
+  EXPECT_EQ(second.status().code(), StatusCode::kUnavailable);
+}
+
 }  // namespace
 }  // namespace omnirelay::cp::testing

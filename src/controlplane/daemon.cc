@@ -1,0 +1,194 @@
+#include "omnirelay/controlplane/daemon.h"
+
+#include <spdlog/spdlog.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
+
+#include "omnirelay/config/clock.h"
+#include "omnirelay/config/files.h"
+#include "omnirelay/config/metrics.h"
+#include "omnirelay/config/signing.h"
+#include "omnirelay/controlplane/bus.h"
+#include "omnirelay/controlplane/grpc_face.h"
+#include "omnirelay/controlplane/rest_face.h"
+#include "omnirelay/controlplane/service.h"
+#include "omnirelay/controlplane/store.h"
+
+namespace omnirelay::cp {
+namespace {
+
+namespace fs = std::filesystem;
+
+Status PrepareDataDir(const std::string& dir) {
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) {
+    return Status(StatusCode::kIoError, "cannot create data dir " + dir + ": " + ec.message());
+  }
+  // Probe: a data dir we cannot write is an error now, not at the first write.
+  const std::string probe = dir + "/.write-probe";
+  if (Status s = WriteFileAtomically(probe, "ok", 0600); !s.ok()) {
+    return Status(StatusCode::kIoError, "data dir " + dir + " is not writable: " + s.message());
+  }
+  ::unlink(probe.c_str());
+  return Status::Ok();
+}
+
+Result<SigningKey> LoadOrCreateKey(const std::string& path) {
+  if (fs::exists(path)) {
+    struct stat st {};
+    if (::stat(path.c_str(), &st) == 0 && (st.st_mode & 077) != 0) {
+      return Status(StatusCode::kPermissionDenied,
+                    "signing key " + path + " is readable by other users; chmod 600 it");
+    }
+    return SigningKey::LoadPem(path);
+  }
+  auto key = SigningKey::Generate();
+  if (!key.ok()) return key.status();
+  OMNI_RETURN_IF_ERROR(key->SavePem(path));
+  spdlog::info("generated signing key {} at {}", key->key_id(), path);
+  return key;
+}
+
+// Keeps trusted-keys.json listing the current key (and any older ones it held).
+Result<TrustedKeySet> EnsureTrustedKeys(const std::string& path, const SigningKey& key) {
+  TrustedKeySet set;
+  if (fs::exists(path)) {
+    auto loaded = TrustedKeySet::Load(path);
+    if (!loaded.ok()) return loaded.status();
+    set = std::move(loaded).value();
+  }
+  if (const TrustedKey* k = set.Find(key.key_id())) {
+    if (k->revoked) {
+      return Status(StatusCode::kPermissionDenied,
+                    "the signing key " + key.key_id() + " is revoked in " + path);
+    }
+    return set;
+  }
+  OMNI_RETURN_IF_ERROR(set.Add(key.public_key_raw()));
+  OMNI_RETURN_IF_ERROR(set.Save(path));
+  return set;
+}
+
+class DaemonImpl final : public Daemon {
+ public:
+  int http_port() const override { return rest_ ? rest_->port() : -1; }
+  int grpc_port() const override { return grpc_ ? grpc_->port() : -1; }
+  std::string admin_token_path() const override { return data_dir_ + "/admin.token"; }
+  std::string trusted_keys_path() const override { return data_dir_ + "/trusted-keys.json"; }
+
+  ~DaemonImpl() override { Shutdown(); }
+
+  Status Init(const DaemonOptions& o) {
+    data_dir_ = o.data_dir;
+    ::umask(077);  // the store and anything else we create is ours alone
+    OMNI_RETURN_IF_ERROR(PrepareDataDir(data_dir_));
+
+    auto key = LoadOrCreateKey(data_dir_ + "/signing-key.pem");
+    if (!key.ok()) return key.status();
+    key_ = std::make_unique<SigningKey>(std::move(key).value());
+    auto trusted = EnsureTrustedKeys(trusted_keys_path(), *key_);
+    if (!trusted.ok()) return trusted.status();
+    trusted_ = std::move(trusted).value();
+    ::chmod(trusted_keys_path().c_str(), 0644);  // public: meant to be copied to nodes
+
+    const std::string store_url =
+        o.store_url.empty() ? "sqlite://" + data_dir_ + "/state.db" : o.store_url;
+    if (store_url.rfind("sqlite://", 0) == 0) {
+      SqliteOptions so;
+      so.path = store_url.substr(std::string_view("sqlite://").size());
+      so.synchronous_full = o.sqlite_synchronous_full;
+      auto store = OpenSqliteStore(so);
+      if (!store.ok()) return store.status();
+      store_ = std::move(store).value();
+    } else {
+      auto store = OpenStore(store_url);
+      if (!store.ok()) return store.status();
+      store_ = std::move(store).value();
+    }
+    auto bus = OpenBus(o.bus_url);
+    if (!bus.ok()) return bus.status();
+    bus_ = std::move(bus).value();
+
+    RendererOptions ro;
+    ro.ttl_seconds = o.snapshot_ttl_seconds;
+    service_ = std::make_unique<ControlPlaneService>(*store_, *bus_, *key_, trusted_, clock_,
+                                                     metrics_, ServiceOptions{}, ro);
+    OMNI_RETURN_IF_ERROR(EnsureAdminToken());
+
+    RestFaceOptions rest_options;
+    rest_options.listen = o.http_listen;
+    auto rest = StartRestFace(rest_options, *service_, metrics_,
+                              [this] { return store_ && store_->HeadRevision().ok() && key_; });
+    if (!rest.ok()) return rest.status();
+    rest_ = std::move(rest).value();
+
+    GrpcFaceOptions grpc_options;
+    grpc_options.listen = o.grpc_listen;
+    grpc_options.announce_http = "127.0.0.1:" + std::to_string(rest_->port());
+    auto grpc = StartGrpcFace(grpc_options, *service_, *store_, *bus_, metrics_, clock_);
+    if (!grpc.ok()) return grpc.status();
+    grpc_ = std::move(grpc).value();
+    spdlog::info("controlplane ready: gRPC {} (port {}), HTTP {} (port {}), data dir {}",
+                 o.grpc_listen, grpc_->port(), o.http_listen, rest_->port(), data_dir_);
+    return Status::Ok();
+  }
+
+  void Shutdown() override {
+    if (stopped_) return;
+    stopped_ = true;
+    if (rest_) rest_->Shutdown();
+    if (grpc_) grpc_->Shutdown();
+    if (service_) service_->FlushAudit();
+    grpc_.reset();
+    rest_.reset();
+    service_.reset();
+    bus_.reset();
+    store_.reset();  // closes the database (WAL checkpoint)
+  }
+
+ private:
+  // On first start (no admin.token file) an admin token is issued and written
+  // 0600; the log names the file, never the token.
+  Status EnsureAdminToken() {
+    const std::string path = admin_token_path();
+    if (fs::exists(path)) return Status::Ok();
+    AuditEntry audit;
+    audit.time_ms = clock_.NowUnixMs();
+    audit.principal = "controlplane";
+    audit.action = "token.create";
+    audit.outcome = "ok";
+    auto issued = service_->authenticator().Issue("admin", {"admin"}, 0, audit);
+    if (!issued.ok()) return issued.status();
+    OMNI_RETURN_IF_ERROR(WriteFileAtomically(path, issued->secret + "\n", 0600));
+    spdlog::info("created admin token {}; it is in {} (mode 0600)", issued->record.id, path);
+    return Status::Ok();
+  }
+
+  std::string data_dir_;
+  SystemClock clock_;
+  MetricsRegistry metrics_;
+  std::unique_ptr<SigningKey> key_;
+  TrustedKeySet trusted_;
+  std::unique_ptr<Store> store_;
+  std::unique_ptr<Bus> bus_;
+  std::unique_ptr<ControlPlaneService> service_;
+  std::unique_ptr<RestFace> rest_;
+  std::unique_ptr<GrpcFace> grpc_;
+  bool stopped_ = false;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<Daemon>> Daemon::Start(const DaemonOptions& options) {
+  auto daemon = std::make_unique<DaemonImpl>();
+  if (Status s = daemon->Init(options); !s.ok()) {
+    daemon->Shutdown();
+    return s;
+  }
+  return std::unique_ptr<Daemon>(std::move(daemon));
+}
+
+}  // namespace omnirelay::cp

@@ -1,0 +1,318 @@
+#include "grpc_config_service.h"
+
+#include <chrono>
+
+#include "grpc_errors.h"
+
+namespace omnirelay::cp {
+
+namespace v1 = controlplane::v1;
+
+namespace {
+
+using ::omnirelay::cp::ToProto;  // the Diagnostic overload, beside the ones below
+
+// How often an audit follow looks for new entries, and how many it reads at once.
+constexpr auto kFollowPoll = std::chrono::milliseconds(250);
+constexpr std::size_t kFollowBatch = 1000;
+
+void ToProto(const WriteOutcome& o, v1::WriteResult* out) {
+  out->set_dry_run(o.dry_run);
+  out->set_revision(o.revision);
+  for (const auto& d : o.diagnostics) ToProto(d, out->add_diagnostics());
+  out->set_diff_summary(o.diff_summary);
+  for (const auto& b : o.blocked_nodes) {
+    v1::BlockedNode* node = out->add_blocked_nodes();
+    node->set_node_id(b.node_id);
+    node->set_scope_chain(b.scope_chain);
+    node->set_reason(b.reason);
+  }
+  for (const auto& c : o.chains_checked) out->add_chains_checked(c);
+  out->set_valid(o.diagnostics.empty());
+}
+
+void ToProto(const NodeRecord& n, v1::Node* out) {
+  out->set_node_id(n.node_id);
+  out->set_scope_chain(n.scope_chain);
+  out->set_api_version(n.api_version);
+  for (const auto& f : n.features) out->add_features(f);
+  out->set_assigned_version(n.assigned_version);
+  out->set_assigned_hash(n.assigned_hash);
+  out->set_applied_version(n.applied_version);
+  out->set_applied_hash(n.applied_hash);
+  out->set_discovery_generation(n.discovery_generation);
+  out->set_last_error(n.last_error);
+  out->set_health(n.health_json.empty() ? "{}" : n.health_json);
+  out->set_connected(n.connected);
+  out->set_last_seen_ms(n.last_seen_ms);
+  out->set_drifted(n.applied_version != n.assigned_version);
+}
+
+void ToProto(const TokenRecord& t, v1::Token* out) {
+  out->set_id(t.id);
+  out->set_name(t.name);
+  for (const auto& s : t.scopes) out->add_scopes(s);
+  out->set_created_at_ms(t.created_at_ms);
+  out->set_expires_at_ms(t.expires_at_ms);
+  out->set_revoked_at_ms(t.revoked_at_ms);
+}
+
+void ToProto(const AuditEntry& a, v1::AuditEntry* out) {
+  out->set_id(a.id);
+  out->set_time_ms(a.time_ms);
+  out->set_principal(a.principal);
+  out->set_token_id(a.token_id);
+  out->set_action(a.action);
+  out->set_scope(a.scope);
+  out->set_revision(a.revision);
+  out->set_outcome(a.outcome);
+  out->set_summary(a.summary);
+}
+
+std::string JoinChain(const google::protobuf::RepeatedPtrField<std::string>& parts) {
+  std::string out;
+  for (const auto& p : parts) {
+    if (!out.empty()) out += ',';
+    out += p;
+  }
+  return out;
+}
+
+template <typename T>
+std::optional<std::int64_t> Expected(const T& req) {
+  if (!req.has_expected_revision()) return std::nullopt;
+  return req.expected_revision();
+}
+
+}  // namespace
+
+ConfigServiceImpl::ConfigServiceImpl(ControlPlaneService& service, Store& store)
+    : service_(service), store_(store) {}
+
+void ConfigServiceImpl::BeginShutdown() {
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+}
+
+Result<Principal> ConfigServiceImpl::Authenticate(const Ctx& ctx, std::string_view action) {
+  auto who = service_.authenticator().Authenticate(BearerTokenOf(ctx));
+  if (!who.ok()) service_.AuditRefusal("", action, "", who.status());
+  return who;
+}
+
+// Authenticates the call as `action` or returns its refusal.
+#define OMNI_AUTH(who, action)           \
+  auto who = Authenticate(*ctx, action); \
+  if (!who.ok()) return ToGrpcStatus(who.status())
+
+grpc::Status ConfigServiceImpl::ListLayers(Ctx* ctx, const v1::ListLayersRequest*,
+                                           v1::ListLayersResponse* resp) {
+  OMNI_AUTH(who, "layer.list");
+  auto layers = service_.ListLayers(*who);
+  if (!layers.ok()) return ToGrpcStatus(layers.status());
+  for (const auto& l : *layers) {
+    v1::ScopeSummary* s = resp->add_layers();
+    s->set_scope(l.scope);
+    s->set_revision(l.revision);
+    s->set_updated_at_ms(l.updated_at_ms);
+    s->set_author(l.author);
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status ConfigServiceImpl::GetLayer(Ctx* ctx, const v1::GetLayerRequest* req,
+                                         v1::Layer* resp) {
+  OMNI_AUTH(who, "layer.get");
+  std::optional<std::int64_t> revision;
+  if (req->has_revision()) revision = req->revision();
+  auto layer = service_.GetLayer(*who, req->scope(), revision);
+  if (!layer.ok()) return ToGrpcStatus(layer.status());
+  resp->set_scope(layer->scope);
+  resp->set_revision(layer->revision);
+  resp->set_document(layer->document);
+  resp->set_updated_at_ms(layer->updated_at_ms);
+  resp->set_author(layer->author);
+  return grpc::Status::OK;
+}
+
+grpc::Status ConfigServiceImpl::SetLayer(Ctx* ctx, const v1::SetLayerRequest* req,
+                                         v1::WriteResult* resp) {
+  OMNI_AUTH(who, "layer.put");
+  auto outcome = service_.PutLayer(*who, req->scope(), req->document(), Expected(*req),
+                                   req->dry_run(), req->confirm());
+  if (!outcome.ok()) return ToGrpcStatus(outcome.status());
+  ToProto(*outcome, resp);
+  return grpc::Status::OK;
+}
+
+grpc::Status ConfigServiceImpl::DeleteLayer(Ctx* ctx, const v1::DeleteLayerRequest* req,
+                                            v1::WriteResult* resp) {
+  OMNI_AUTH(who, "layer.delete");
+  auto outcome =
+      service_.DeleteLayer(*who, req->scope(), Expected(*req), req->dry_run(), req->confirm());
+  if (!outcome.ok()) return ToGrpcStatus(outcome.status());
+  ToProto(*outcome, resp);
+  return grpc::Status::OK;
+}
+
+grpc::Status ConfigServiceImpl::History(Ctx* ctx, const v1::HistoryRequest* req,
+                                        v1::HistoryResponse* resp) {
+  OMNI_AUTH(who, "layer.history");
+  auto history = service_.History(*who, req->scope());
+  if (!history.ok()) return ToGrpcStatus(history.status());
+  for (const auto& r : *history) {
+    v1::Revision* out = resp->add_revisions();
+    out->set_revision(r.revision);
+    out->set_scope(r.scope);
+    out->set_deleted(r.deleted);
+    out->set_author(r.author);
+    out->set_created_at_ms(r.created_at_ms);
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status ConfigServiceImpl::Validate(Ctx* ctx, const v1::ValidateRequest* req,
+                                         v1::ValidateResponse* resp) {
+  OMNI_AUTH(who, "validate");
+  auto diagnostics = service_.Validate(*who, req->document());
+  if (!diagnostics.ok()) return ToGrpcStatus(diagnostics.status());
+  resp->set_valid(diagnostics->empty());
+  for (const auto& d : *diagnostics) ToProto(d, resp->add_errors());
+  return grpc::Status::OK;
+}
+
+grpc::Status ConfigServiceImpl::Effective(Ctx* ctx, const v1::EffectiveRequest* req,
+                                          v1::EffectiveResponse* resp) {
+  OMNI_AUTH(who, "effective");
+  auto view = service_.Effective(*who, JoinChain(req->scope_chain()));
+  if (!view.ok()) return ToGrpcStatus(view.status());
+  resp->set_version(view->version);
+  resp->set_spec(view->spec_json);
+  for (const auto& f : view->features) resp->add_features(f);
+  return grpc::Status::OK;
+}
+
+grpc::Status ConfigServiceImpl::ListNodes(Ctx* ctx, const v1::ListNodesRequest*,
+                                          v1::ListNodesResponse* resp) {
+  OMNI_AUTH(who, "node.list");
+  auto nodes = service_.ListNodes(*who);
+  if (!nodes.ok()) return ToGrpcStatus(nodes.status());
+  for (const auto& n : *nodes) ToProto(n, resp->add_nodes());
+  return grpc::Status::OK;
+}
+
+grpc::Status ConfigServiceImpl::GetNode(Ctx* ctx, const v1::GetNodeRequest* req, v1::Node* resp) {
+  OMNI_AUTH(who, "node.get");
+  auto node = service_.GetNode(*who, req->node_id());
+  if (!node.ok()) return ToGrpcStatus(node.status());
+  ToProto(*node, resp);
+  return grpc::Status::OK;
+}
+
+grpc::Status ConfigServiceImpl::GetNodeSnapshot(Ctx* ctx, const v1::GetNodeSnapshotRequest* req,
+                                                v1::SignedSnapshot* resp) {
+  OMNI_AUTH(who, "node.snapshot");
+  auto snapshot = service_.NodeSnapshot(*who, req->node_id(), JoinChain(req->scope_chain()));
+  if (!snapshot.ok()) return ToGrpcStatus(snapshot.status());
+  const SnapshotRecord& s = **snapshot;
+  resp->set_version(s.version);
+  resp->set_hash(s.hash);
+  resp->set_envelope(s.envelope);
+  resp->set_scope_chain(s.scope_chain);
+  resp->set_expires_at_ms(s.expires_at_ms);
+  return grpc::Status::OK;
+}
+
+grpc::Status ConfigServiceImpl::GetStatus(Ctx* ctx, const v1::GetStatusRequest*,
+                                          v1::StatusResponse* resp) {
+  OMNI_AUTH(who, "status");
+  auto status = service_.GetStatus(*who);
+  if (!status.ok()) return ToGrpcStatus(status.status());
+  resp->set_head_revision(status->head_revision);
+  resp->set_nodes_total(static_cast<std::int64_t>(status->nodes_total));
+  resp->set_nodes_connected(static_cast<std::int64_t>(status->nodes_connected));
+  resp->set_nodes_drifted(static_cast<std::int64_t>(status->nodes_drifted));
+  for (const auto& [version, count] : status->nodes_by_applied_version) {
+    v1::VersionCount* vc = resp->add_nodes_by_applied_version();
+    vc->set_version(version);
+    vc->set_nodes(static_cast<std::int64_t>(count));
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status ConfigServiceImpl::Audit(Ctx* ctx, const v1::AuditRequest* req,
+                                      grpc::ServerWriter<v1::AuditEntry>* writer) {
+  OMNI_AUTH(who, "audit.query");
+  // The service authorizes and audits the query once; a follow then tails
+  // the store directly, so that following the audit log does not itself
+  // write an audit entry every poll.
+  auto entries = service_.Audit(*who, req->since_ms(), req->after_id());
+  if (!entries.ok()) return ToGrpcStatus(entries.status());
+  std::int64_t last_id = req->after_id();
+  v1::AuditEntry out;
+  for (const auto& e : *entries) {
+    ToProto(e, &out);
+    if (!writer->Write(out)) return grpc::Status::OK;
+    last_id = e.id;
+  }
+  if (!req->follow()) return grpc::Status::OK;
+  while (true) {
+    {
+      std::unique_lock lock(mu_);
+      if (cv_.wait_for(lock, kFollowPoll, [&] { return stopping_; })) {
+        return ToGrpcStatus(Status(StatusCode::kUnavailable, "shutting down"));
+      }
+    }
+    if (ctx->IsCancelled()) return grpc::Status::CANCELLED;
+    service_.FlushAudit();
+    auto more = store_.QueryAudit(req->since_ms(), last_id, kFollowBatch);
+    if (!more.ok()) return ToGrpcStatus(more.status());
+    for (const auto& e : *more) {
+      ToProto(e, &out);
+      if (!writer->Write(out)) return grpc::Status::OK;
+      last_id = e.id;
+    }
+  }
+}
+
+grpc::Status ConfigServiceImpl::CreateToken(Ctx* ctx, const v1::CreateTokenRequest* req,
+                                            v1::CreateTokenResponse* resp) {
+  OMNI_AUTH(who, "token.create");
+  std::vector<std::string> scopes(req->scopes().begin(), req->scopes().end());
+  auto issued = service_.CreateToken(*who, req->name(), scopes, req->ttl_seconds());
+  if (!issued.ok()) return ToGrpcStatus(issued.status());
+  ToProto(issued->record, resp->mutable_token());
+  resp->set_secret(issued->secret);
+  return grpc::Status::OK;
+}
+
+grpc::Status ConfigServiceImpl::ListTokens(Ctx* ctx, const v1::ListTokensRequest*,
+                                           v1::ListTokensResponse* resp) {
+  OMNI_AUTH(who, "token.list");
+  auto tokens = service_.ListTokens(*who);
+  if (!tokens.ok()) return ToGrpcStatus(tokens.status());
+  for (const auto& t : *tokens) ToProto(t, resp->add_tokens());
+  return grpc::Status::OK;
+}
+
+grpc::Status ConfigServiceImpl::RevokeToken(Ctx* ctx, const v1::RevokeTokenRequest* req,
+                                            v1::RevokeTokenResponse*) {
+  OMNI_AUTH(who, "token.revoke");
+  return ToGrpcStatus(service_.RevokeToken(*who, req->id()));
+}
+
+grpc::Status ConfigServiceImpl::GetKeys(Ctx* ctx, const v1::GetKeysRequest*,
+                                        v1::GetKeysResponse* resp) {
+  OMNI_AUTH(who, "keys.get");
+  auto keys = service_.TrustedKeys(*who);
+  if (!keys.ok()) return ToGrpcStatus(keys.status());
+  resp->set_trusted_keys(*keys);
+  return grpc::Status::OK;
+}
+
+#undef OMNI_AUTH
+
+}  // namespace omnirelay::cp

@@ -1,0 +1,31 @@
+// Internal: translation between the project's Status and gRPC's, and the
+// bearer token of a call (proto/omnirelay/controlplane/v1/errors.proto).
+//
+// Thread safety: pure functions.
+#pragma once
+
+#include <grpcpp/grpcpp.h>
+
+#include <string>
+#include <string_view>
+
+#include "omnirelay/config/diagnostic.h"
+#include "omnirelay/config/status.h"
+#include "omnirelay/controlplane/v1/errors.pb.h"
+
+namespace omnirelay::cp {
+
+// The gRPC code for a StatusCode (the table in errors.proto).
+grpc::StatusCode ToGrpcCode(StatusCode code);
+
+// grpc::Status with the mapped code, the message, and a serialized
+// v1::ErrorDetail {code, status, message, diagnostics} as its details (the
+// code as in the REST error body). OK maps to OK.
+grpc::Status ToGrpcStatus(const Status& status);
+
+void ToProto(const Diagnostic& diagnostic, controlplane::v1::Diagnostic* out);
+
+// The token of the call's "authorization: Bearer <token>" metadata; "" if absent.
+std::string BearerTokenOf(const grpc::ServerContextBase& context);
+
+}  // namespace omnirelay::cp

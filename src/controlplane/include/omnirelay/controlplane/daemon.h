@@ -1,0 +1,43 @@
+// The controlplane daemon, assembled: data dir, signing key, trusted keys,
+// store, bus, service, REST and gRPC faces. main.cc parses flags into
+// DaemonOptions; integration tests start a Daemon in-process on port 0.
+//
+// First start in an empty data dir creates (modes in brackets):
+//   state.db (store, 0600 via umask), signing-key.pem [0600],
+//   trusted-keys.json [0644: public keys to hand to nodes], admin.token [0600].
+//
+// Thread safety: Start on one thread; Shutdown from any thread, once.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "omnirelay/config/status.h"
+
+namespace omnirelay::cp {
+
+struct DaemonOptions {
+  std::string grpc_listen = "127.0.0.1:7443";
+  std::string http_listen = "127.0.0.1:7080";
+  std::string data_dir = "./var/controlplane";
+  std::string store_url;  // default: sqlite://<data_dir>/state.db
+  std::string bus_url = "inproc";
+  bool sqlite_synchronous_full = true;
+  std::int64_t snapshot_ttl_seconds = 7 * 24 * 3600;
+};
+
+class Daemon {
+ public:
+  static Result<std::unique_ptr<Daemon>> Start(const DaemonOptions& options);
+  virtual ~Daemon() = default;
+
+  virtual int http_port() const = 0;
+  virtual int grpc_port() const = 0;
+  virtual std::string admin_token_path() const = 0;
+  virtual std::string trusted_keys_path() const = 0;
+  // Stops accepting, closes node streams, flushes audit, closes the store.
+  virtual void Shutdown() = 0;
+};
+
+}  // namespace omnirelay::cp

@@ -1,0 +1,82 @@
+// controlplane: the OmniRelay runtime-config control plane daemon.
+#include <signal.h>
+#include <spdlog/spdlog.h>
+
+#include <CLI/CLI.hpp>
+#include <cstdio>
+
+#include "logging.h"
+#include "omnirelay/controlplane/daemon.h"
+#include "omnirelay/controlplane/rest_face.h"
+
+int main(int argc, char** argv) {
+  using namespace omnirelay::cp;
+  DaemonOptions o;
+  std::string log_format = "text", log_level = "info", sqlite_sync = "full", ttl = "7d";
+  CLI::App app{
+      "controlplane - the OmniRelay runtime-config control plane.\n"
+      "Holds config layers per scope, validates and stores them as CAS revisions, signs\n"
+      "one snapshot per scope chain and pushes it to nodes. Serves gRPC (operators and\n"
+      "the node feed) and REST/JSON (/v1/..., /healthz, /readyz, /metrics)."};
+  app.name("controlplane");
+  app.set_config("--config", "", "Read options from a TOML file (keys as the long flags)");
+  app.add_option("--grpc-listen", o.grpc_listen, "gRPC address")->capture_default_str();
+  app.add_option("--http-listen", o.http_listen, "REST address")->capture_default_str();
+  app.add_option("--data-dir", o.data_dir,
+                 "State directory: state.db, signing-key.pem, trusted-keys.json, admin.token")
+      ->capture_default_str();
+  app.add_option("--store", o.store_url, "Store URL (default sqlite://<data-dir>/state.db)");
+  app.add_option("--bus", o.bus_url, "Change bus: inproc")->capture_default_str();
+  app.add_option("--sqlite-sync", sqlite_sync,
+                 "SQLite durability: full (survives power loss) or normal (survives a crash)")
+      ->check(CLI::IsMember({"full", "normal"}))
+      ->capture_default_str();
+  app.add_option("--snapshot-ttl", ttl, "Snapshot lifetime (e.g. 12h, 7d); re-signed before")
+      ->capture_default_str();
+  app.add_option("--log-format", log_format, "Log format")
+      ->check(CLI::IsMember({"text", "json"}))
+      ->capture_default_str();
+  app.add_option("--log-level", log_level, "trace, debug, info, warn, error")
+      ->capture_default_str();
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::Success& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    app.exit(e);
+    return 2;
+  }
+  if (auto s = SetupLogging(log_format, log_level); !s.ok()) {
+    std::fprintf(stderr, "controlplane: %s\n", s.message().c_str());
+    return 2;
+  }
+  auto ttl_ms = ParseDurationMs(ttl);
+  if (!ttl_ms.ok() || *ttl_ms < 60'000) {
+    std::fprintf(stderr, "controlplane: --snapshot-ttl \"%s\" must be a duration of at least 1m\n",
+                 ttl.c_str());
+    return 2;
+  }
+  o.snapshot_ttl_seconds = *ttl_ms / 1000;
+  o.sqlite_synchronous_full = sqlite_sync == "full";
+
+  // Signals are taken synchronously by this thread; block them before any
+  // other thread starts so none of those threads receives them.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  auto daemon = Daemon::Start(o);
+  if (!daemon.ok()) {
+    spdlog::error("cannot start: {}", daemon.status().ToString());
+    return 1;
+  }
+  int sig = 0;
+  sigwait(&signals, &sig);
+  spdlog::info("received {}, shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
+  (*daemon)->Shutdown();
+  spdlog::info("stopped");
+  return 0;
+}

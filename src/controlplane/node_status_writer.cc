@@ -1,0 +1,79 @@
+#include "node_status_writer.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+
+namespace omnirelay::cp {
+
+NodeStatusWriter::NodeStatusWriter(Store& store, MetricsRegistry& metrics,
+                                   std::chrono::milliseconds delay)
+    : store_(store),
+      writes_(metrics.counter("omnirelay_cp_node_status_writes_total",
+                              "Node status records written to the store")),
+      failures_(metrics.counter("omnirelay_cp_node_status_write_failures_total",
+                                "Node status records that could not be written")),
+      delay_(delay),
+      thread_([this] { Run(); }) {}
+
+NodeStatusWriter::~NodeStatusWriter() {
+  Stop();
+}
+
+void NodeStatusWriter::MarkDirty(const std::shared_ptr<NodeState>& state) {
+  if (state->dirty_.exchange(true, std::memory_order_acq_rel)) return;  // already queued
+  std::lock_guard lock(mu_);
+  pending_.emplace_back(Steady::now(), state);
+}
+
+void NodeStatusWriter::Flush() {
+  WriteDue(Steady::time_point::max());
+}
+
+void NodeStatusWriter::Stop() {
+  {
+    std::lock_guard lock(mu_);
+    if (stopping_) return;
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  thread_.join();
+  Flush();
+}
+
+void NodeStatusWriter::Run() {
+  const auto tick = std::max(delay_ / 4, std::chrono::milliseconds(1));
+  std::unique_lock lock(mu_);
+  while (!stopping_) {
+    cv_.wait_for(lock, tick, [&] { return stopping_; });
+    lock.unlock();
+    WriteDue(Steady::now() - delay_);
+    lock.lock();
+  }
+}
+
+void NodeStatusWriter::WriteDue(Steady::time_point cutoff) {
+  std::lock_guard write_lock(write_mu_);
+  std::vector<std::shared_ptr<NodeState>> batch;
+  {
+    std::lock_guard lock(mu_);
+    while (!pending_.empty() && pending_.front().first <= cutoff) {
+      batch.push_back(std::move(pending_.front().second));
+      pending_.pop_front();
+    }
+  }
+  for (const auto& state : batch) {
+    // Cleared before the copy: a change made after it marks the state again.
+    state->dirty_.store(false, std::memory_order_release);
+    NodeRecord record = state->Copy();
+    Status s = store_.UpsertNode(record);
+    if (s.ok()) {
+      writes_.Inc();
+    } else {
+      failures_.Inc();
+      spdlog::warn("node status of {} not written: {}", record.node_id, s.ToString());
+    }
+  }
+}
+
+}  // namespace omnirelay::cp

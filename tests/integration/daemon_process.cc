@@ -1,0 +1,94 @@
+#include "daemon_process.h"
+
+#include <httplib.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+#include <vector>
+
+extern char** environ;
+
+namespace omnirelay::cp::testing {
+
+int FreeLoopbackPort() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = 0;
+  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+  socklen_t len = sizeof addr;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  ::close(fd);
+  return ntohs(addr.sin_port);
+}
+
+DaemonProcess::DaemonProcess(std::string data_dir) : data_dir_(std::move(data_dir)) {
+  std::filesystem::create_directories(data_dir_);
+}
+
+DaemonProcess::~DaemonProcess() {
+  if (pid_ > 0) Stop();
+}
+
+bool DaemonProcess::Start() {
+  http_port_ = FreeLoopbackPort();
+  grpc_port_ = FreeLoopbackPort();
+  std::vector<std::string> args = {OMNI_CONTROLPLANE_BIN, "--data-dir=" + data_dir_,
+                                   "--http-listen=127.0.0.1:" + std::to_string(http_port_),
+                                   "--grpc-listen=127.0.0.1:" + std::to_string(grpc_port_),
+                                   "--log-level=warn"};
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  if (::posix_spawn(&pid_, argv[0], nullptr, nullptr, argv.data(), environ) != 0) {
+    pid_ = -1;
+    return false;
+  }
+  httplib::Client client("127.0.0.1", http_port_);
+  client.set_connection_timeout(0, 200'000);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (std::chrono::steady_clock::now() < deadline) {
+    int status = 0;
+    if (::waitpid(pid_, &status, WNOHANG) == pid_) {  // died during start
+      pid_ = -1;
+      return false;
+    }
+    if (auto res = client.Get("/readyz"); res && res->status == 200) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));  // polling a child process
+  }
+  return false;
+}
+
+void DaemonProcess::Kill9() {
+  if (pid_ <= 0) return;
+  ::kill(pid_, SIGKILL);
+  ::waitpid(pid_, nullptr, 0);
+  pid_ = -1;
+}
+
+int DaemonProcess::Stop() {
+  if (pid_ <= 0) return -1;
+  ::kill(pid_, SIGTERM);
+  int status = 0;
+  ::waitpid(pid_, &status, 0);
+  pid_ = -1;
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+std::string DaemonProcess::admin_token() const {
+  std::ifstream in(data_dir_ + "/admin.token");
+  std::string token;
+  std::getline(in, token);
+  return token;
+}
+
+}  // namespace omnirelay::cp::testing

@@ -1,0 +1,40 @@
+// Runs the real `controlplane` binary as a child process on free loopback
+// ports with its own data dir, for tests that need a real process (crash
+// tests, CLI tests).
+#pragma once
+
+#include <sys/types.h>
+
+#include <string>
+
+namespace omnirelay::cp::testing {
+
+class DaemonProcess {
+ public:
+  // `data_dir` is created if missing and kept (the caller removes it).
+  explicit DaemonProcess(std::string data_dir);
+  ~DaemonProcess();  // SIGTERM + wait, if still running
+
+  // Starts the binary and waits (up to 20 s) until /readyz answers 200.
+  bool Start();
+  // SIGKILL, no shutdown of any kind; waits for the process to be reaped.
+  void Kill9();
+  // SIGTERM; returns the exit status (or -1).
+  int Stop();
+
+  int http_port() const { return http_port_; }
+  int grpc_port() const { return grpc_port_; }
+  std::string admin_token() const;  // read from <data-dir>/admin.token
+  const std::string& data_dir() const { return data_dir_; }
+
+ private:
+  std::string data_dir_;
+  int http_port_ = 0;
+  int grpc_port_ = 0;
+  pid_t pid_ = -1;
+};
+
+// A free TCP port on 127.0.0.1 (bound once and released).
+int FreeLoopbackPort();
+
+}  // namespace omnirelay::cp::testing

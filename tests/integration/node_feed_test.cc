@@ -1,0 +1,514 @@
+// The node feed through the gRPC face: an in-process control plane (real
+// SQLite store, in-process bus, real keys) and raw gRPC node clients built
+// on the generated stub — what a relay node speaks, without the relay library.
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <optional>
+#include <thread>
+
+#include "api_harness.h"
+#include "omnirelay/config/digest.h"
+#include "omnirelay/controlplane/grpc_face.h"
+#include "omnirelay/controlplane/v1/config_service.grpc.pb.h"
+#include "omnirelay/controlplane/v1/node_feed.grpc.pb.h"
+
+namespace omnirelay::cp::testing {
+namespace {
+
+namespace v1 = controlplane::v1;
+using Json = nlohmann::json;
+using std::chrono::milliseconds;
+
+constexpr auto kWait = std::chrono::seconds(20);
+
+// Polls `done` until it holds or `timeout` passes (for figures the server
+// updates asynchronously, such as counters and coalesced status writes).
+template <typename Pred>
+bool Eventually(Pred done, std::chrono::milliseconds timeout = kWait) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (!done()) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(milliseconds(5));
+  }
+  return true;
+}
+
+std::vector<std::string> Split(const std::string& chain) {
+  std::vector<std::string> out;
+  std::size_t start = 0;
+  while (start <= chain.size()) {
+    std::size_t end = chain.find(',', start);
+    if (end == std::string::npos) end = chain.size();
+    out.push_back(chain.substr(start, end - start));
+    start = end + 1;
+  }
+  return out;
+}
+
+// One raw node: its own channel (connection), a bidi stream, and a reader
+// thread queueing what the server sends.
+class FakeNode {
+ public:
+  FakeNode(int port, std::string token, std::string node_id, std::string chain)
+      : token_(std::move(token)), node_id_(std::move(node_id)), chain_(std::move(chain)) {
+    grpc::ChannelArguments args;
+    args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);  // a connection of its own
+    channel_ = grpc::CreateCustomChannel("127.0.0.1:" + std::to_string(port),
+                                         grpc::InsecureChannelCredentials(), args);
+    stub_ = v1::NodeFeed::NewStub(channel_);
+  }
+  ~FakeNode() { Close(); }
+
+  const std::string& id() const { return node_id_; }
+
+  void Hello(std::int64_t current_version = 0, const std::string& current_hash = "",
+             const std::string& as_node = "") {
+    ctx_.AddMetadata("authorization", "Bearer " + token_);
+    stream_ = stub_->Stream(&ctx_);
+    v1::NodeMessage hello;
+    v1::Hello* h = hello.mutable_hello();
+    h->set_node_id(as_node.empty() ? node_id_ : as_node);
+    for (const auto& s : Split(chain_)) h->add_scope_chain(s);
+    h->set_api_version("omnirelay.config/v1");
+    h->add_features("shadowing");
+    h->set_current_version(current_version);
+    h->set_current_hash(current_hash);
+    stream_->Write(hello);
+    reader_ = std::thread([this] {
+      v1::ServerMessage m;
+      while (stream_->Read(&m)) {
+        std::lock_guard lock(mu_);
+        inbox_.push_back(m);
+        cv_.notify_all();
+      }
+      std::lock_guard lock(mu_);
+      ended_ = true;
+      cv_.notify_all();
+    });
+  }
+
+  // The next message from the server, or nullopt when the stream ended or
+  // nothing came within `timeout`.
+  std::optional<v1::ServerMessage> Next(std::chrono::milliseconds timeout = kWait) {
+    std::unique_lock lock(mu_);
+    cv_.wait_for(lock, timeout, [&] { return !inbox_.empty() || ended_; });
+    if (inbox_.empty()) return std::nullopt;
+    v1::ServerMessage m = std::move(inbox_.front());
+    inbox_.pop_front();
+    return m;
+  }
+
+  // The next Notify, skipping the Welcome.
+  std::optional<v1::Notify> NextNotify(std::chrono::milliseconds timeout = kWait) {
+    while (auto m = Next(timeout)) {
+      if (m->has_notify()) return m->notify();
+    }
+    return std::nullopt;
+  }
+
+  bool Send(const v1::NodeMessage& m) { return stream_->Write(m); }
+  bool Ack(const v1::Notify& n) {
+    v1::NodeMessage m;
+    m.mutable_ack()->set_version(n.version());
+    m.mutable_ack()->set_hash(n.hash());
+    return Send(m);
+  }
+
+  // Half-closes and waits for the server's status.
+  grpc::Status Close() {
+    if (!stream_ || closed_) return final_;
+    closed_ = true;
+    stream_->WritesDone();
+    if (reader_.joinable()) reader_.join();
+    final_ = stream_->Finish();
+    return final_;
+  }
+  // Waits for the server to end the stream and returns its status.
+  grpc::Status WaitEnded() {
+    if (reader_.joinable()) reader_.join();
+    closed_ = true;
+    final_ = stream_->Finish();
+    return final_;
+  }
+
+  v1::NodeFeed::Stub& stub() { return *stub_; }
+  const std::string& token() const { return token_; }
+
+ private:
+  std::string token_, node_id_, chain_;
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<v1::NodeFeed::Stub> stub_;
+  grpc::ClientContext ctx_;
+  std::unique_ptr<grpc::ClientReaderWriter<v1::NodeMessage, v1::ServerMessage>> stream_;
+  std::thread reader_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<v1::ServerMessage> inbox_;  // GUARDED_BY(mu_)
+  bool ended_ = false;                   // GUARDED_BY(mu_)
+  bool closed_ = false;
+  grpc::Status final_;
+};
+
+class NodeFeedTest : public ::testing::Test {
+ protected:
+  void SetUp() override { StartFace(GrpcFaceOptions{}); }
+  void TearDown() override {
+    if (face_) face_->Shutdown();
+  }
+
+  void StartFace(GrpcFaceOptions options) {
+    options.listen = "127.0.0.1:0";
+    options.announce_http = "127.0.0.1:7080";
+    auto face = StartGrpcFace(options, stack_.service(), stack_.store(), stack_.bus(),
+                              stack_.metrics(), stack_.clock());
+    ASSERT_TRUE(face.ok()) << face.status().ToString();
+    face_ = std::move(face).value();
+  }
+
+  std::unique_ptr<FakeNode> Node(const std::string& id, const std::string& chain) {
+    return std::make_unique<FakeNode>(face_->port(), stack_.Token({"node"}, "node:" + id), id,
+                                      chain);
+  }
+
+  std::int64_t Put(const std::string& scope, const std::string& document) {
+    auto out = stack_.service().PutLayer(admin_, scope, document, std::nullopt, false, true);
+    EXPECT_TRUE(out.ok()) << out.status().ToString();
+    return out.ok() ? out->revision : 0;
+  }
+
+  // Verifies a Notify as a node must: signature by a trusted key over the
+  // exact bytes, hash of those bytes, version inside them. Returns the payload.
+  Json Verify(const v1::Notify& n) {
+    auto verified = VerifyEnvelope(n.envelope(), stack_.trusted_keys(), kSnapshotPayloadType);
+    EXPECT_TRUE(verified.ok()) << verified.status().ToString();
+    if (!verified.ok()) return nullptr;
+    EXPECT_EQ(ContentId(verified->payload), n.hash());
+    Json snapshot = Json::parse(verified->payload);
+    EXPECT_EQ(snapshot["metadata"]["version"], n.version());
+    return snapshot;
+  }
+
+  NodeRecord StoredNode(const std::string& id) {
+    face_->FlushNodeStatusForTest();
+    auto node = stack_.service().GetNode(admin_, id);
+    EXPECT_TRUE(node.ok()) << node.status().ToString();
+    return node.ok() ? *node : NodeRecord{};
+  }
+
+  std::uint64_t CounterValue(const std::string& name, const std::string& labels = "") {
+    return stack_.metrics().counter(name, "", labels).value();
+  }
+
+  const Principal admin_{"t", "admin", {"admin"}};
+  Stack stack_;
+  std::unique_ptr<GrpcFace> face_;
+};
+
+const char kUsEast[] = "global,region:us-east";
+const char kEuWest[] = "global,region:eu-west";
+
+std::string RegionLayer(const std::string& region, int max_requests) {
+  return Json{{"apiVersion", "omnirelay.config/v1"},
+              {"kind", "ConfigLayer"},
+              {"metadata", {{"scope", "region:" + region}}},
+              {"spec", {{"dispatcher", {{"maxConcurrentRequests", max_requests}}}}}}
+      .dump();
+}
+
+// 100 raw node clients: one layer write reaches each as a Notify carrying a
+// verifiable envelope (also fetched by hash); their ACKs show up as
+// applied_version in node status.
+TEST_F(NodeFeedTest, WriteReachesHundredNodesWhichAck) {
+  constexpr int kNodes = 100;
+  std::vector<std::unique_ptr<FakeNode>> nodes;
+  for (int i = 0; i < kNodes; ++i) {
+    nodes.push_back(Node("n-" + std::to_string(i), i % 2 == 0 ? kUsEast : kEuWest));
+  }
+  for (auto& n : nodes) n->Hello();
+  for (auto& n : nodes) {
+    auto welcome = n->Next();
+    ASSERT_TRUE(welcome && welcome->has_welcome()) << n->id();
+    EXPECT_EQ(welcome->welcome().http_endpoints(0), "127.0.0.1:7080");
+  }
+  ASSERT_TRUE(Eventually([&] { return face_->connected_nodes() == kNodes; }));
+
+  const std::int64_t revision = Put("global", LayerDoc("global"));
+  std::vector<std::thread> threads;
+  std::vector<std::string> hashes(kNodes);
+  for (int i = 0; i < kNodes; ++i) {
+    threads.emplace_back([&, i] {
+      auto notify = nodes[i]->NextNotify();
+      ASSERT_TRUE(notify) << nodes[i]->id();
+      EXPECT_EQ(notify->version(), revision);
+      Json snapshot = Verify(*notify);
+      EXPECT_EQ(snapshot["metadata"]["scopeChain"][1],
+                i % 2 == 0 ? "region:us-east" : "region:eu-west");
+      hashes[i] = notify->hash();
+      // Fetch by hash serves the same signed bytes the notify carried inline.
+      grpc::ClientContext ctx;
+      ctx.AddMetadata("authorization", "Bearer " + nodes[i]->token());
+      v1::FetchRequest fetch;
+      fetch.set_hash(notify->hash());
+      v1::SignedSnapshot fetched;
+      ASSERT_TRUE(nodes[i]->stub().Fetch(&ctx, fetch, &fetched).ok());
+      EXPECT_EQ(fetched.envelope(), notify->envelope());
+      EXPECT_EQ(fetched.version(), revision);
+      EXPECT_TRUE(nodes[i]->Ack(*notify));
+    });
+  }
+  for (auto& t : threads) t.join();
+  // One render per chain: the nodes of a chain share one hash.
+  EXPECT_EQ(hashes[0], hashes[2]);
+  EXPECT_NE(hashes[0], hashes[1]);
+
+  ASSERT_TRUE(Eventually(
+      [&] { return CounterValue("omnirelay_cp_node_acks_total") == std::uint64_t{kNodes}; }));
+  for (int i = 0; i < kNodes; ++i) {
+    NodeRecord r = StoredNode(nodes[i]->id());
+    EXPECT_EQ(r.applied_version, revision) << r.node_id;
+    EXPECT_EQ(r.assigned_version, revision);
+    EXPECT_EQ(r.applied_hash, hashes[i]);
+    EXPECT_TRUE(r.connected);
+    EXPECT_EQ(r.scope_chain, i % 2 == 0 ? kUsEast : kEuWest);
+  }
+  // The operator view through the gRPC ConfigService says the same.
+  auto config = v1::ConfigService::NewStub(grpc::CreateChannel(
+      "127.0.0.1:" + std::to_string(face_->port()), grpc::InsecureChannelCredentials()));
+  grpc::ClientContext ctx;
+  ctx.AddMetadata("authorization", "Bearer " + stack_.Token({"config:read"}, "reader"));
+  v1::GetNodeRequest req;
+  req.set_node_id("n-7");
+  v1::Node node;
+  ASSERT_TRUE(config->GetNode(&ctx, req, &node).ok());
+  EXPECT_EQ(node.applied_version(), revision);
+  EXPECT_FALSE(node.drifted());
+  EXPECT_GE(CounterValue("omnirelay_cp_notifies_sent_total"), std::uint64_t{kNodes});
+}
+
+// A node token speaks only for its own node id: another id is refused.
+TEST_F(NodeFeedTest, NodeTokenForAnotherNodeIsRefused) {
+  auto node = Node("n-1", kUsEast);
+  node->Hello(0, "", /*as_node=*/"n-2");
+  auto error = node->Next();
+  ASSERT_TRUE(error && error->has_error());
+  EXPECT_EQ(error->error().code(), "permission_denied");
+  EXPECT_EQ(node->WaitEnded().error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(face_->connected_nodes(), 0u);
+}
+
+// A stream without a valid token is refused as unauthenticated.
+TEST_F(NodeFeedTest, UnknownTokenIsUnauthenticated) {
+  FakeNode node(face_->port(), "omr_000000000000_nope", "n-1", kUsEast);
+  node.Hello();
+  EXPECT_EQ(node.WaitEnded().error_code(), grpc::StatusCode::UNAUTHENTICATED);
+}
+
+// An admin token may open a stream for any node (tools, tests).
+TEST_F(NodeFeedTest, AdminTokenMayActForANode) {
+  FakeNode node(face_->port(), stack_.Token({"admin"}, "ops"), "n-9", kUsEast);
+  node.Hello();
+  auto welcome = node.Next();
+  ASSERT_TRUE(welcome && welcome->has_welcome());
+}
+
+// The first message must be a hello; a malformed chain is refused.
+TEST_F(NodeFeedTest, ProtocolErrorsEndTheStream) {
+  auto wrong_order = Node("n-1", kUsEast);
+  grpc::ClientContext ctx;
+  ctx.AddMetadata("authorization", "Bearer " + wrong_order->token());
+  auto stream = wrong_order->stub().Stream(&ctx);
+  v1::NodeMessage ack;
+  ack.mutable_ack()->set_version(1);
+  stream->Write(ack);
+  v1::ServerMessage m;
+  ASSERT_TRUE(stream->Read(&m));
+  EXPECT_EQ(m.error().code(), "invalid_argument");
+  while (stream->Read(&m)) {
+  }
+  EXPECT_EQ(stream->Finish().error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+
+  auto bad_chain = Node("n-2", "region:us-east,global");
+  bad_chain->Hello();
+  EXPECT_EQ(bad_chain->WaitEnded().error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+}
+
+// A NACK is recorded as the node's last_error and counted by reason; an ACK clears it.
+TEST_F(NodeFeedTest, NackIsRecordedAsLastError) {
+  Put("global", LayerDoc("global"));
+  auto node = Node("n-1", kUsEast);
+  node->Hello();
+  auto notify = node->NextNotify();
+  ASSERT_TRUE(notify);
+  v1::NodeMessage nack;
+  nack.mutable_nack()->set_version(notify->version());
+  nack.mutable_nack()->set_hash(notify->hash());
+  nack.mutable_nack()->set_reason("expired");
+  nack.mutable_nack()->set_message("expiresAt is in the past");
+  ASSERT_TRUE(node->Send(nack));
+  ASSERT_TRUE(Eventually(
+      [&] { return CounterValue("omnirelay_cp_node_nacks_total", "reason=\"expired\"") == 1; }));
+  NodeRecord r = StoredNode("n-1");
+  EXPECT_EQ(r.last_error, "expired: expiresAt is in the past");
+  EXPECT_EQ(r.applied_version, 0);
+  EXPECT_EQ(r.assigned_version, notify->version());
+
+  ASSERT_TRUE(node->Ack(*notify));
+  ASSERT_TRUE(Eventually([&] { return CounterValue("omnirelay_cp_node_acks_total") == 1; }));
+  EXPECT_EQ(StoredNode("n-1").last_error, "");
+}
+
+// A status report lands in the node record: discovery generation and health figures.
+TEST_F(NodeFeedTest, StatusReportIsRecorded) {
+  auto node = Node("n-1", kUsEast);
+  node->Hello();
+  ASSERT_TRUE(node->Next());  // welcome
+  v1::NodeMessage status;
+  status.mutable_status()->set_config_version(0);
+  status.mutable_status()->set_discovery_generation(42);
+  (*status.mutable_status()->mutable_health())["error_rate"] = 0.25;
+  ASSERT_TRUE(node->Send(status));
+  ASSERT_TRUE(
+      Eventually([&] { return CounterValue("omnirelay_cp_node_status_reports_total") == 1; }));
+  NodeRecord r = StoredNode("n-1");
+  EXPECT_EQ(r.discovery_generation, 42);
+  EXPECT_EQ(Json::parse(r.health_json)["error_rate"], 0.25);
+}
+
+// A write to a scope off a node's chain does not notify it; the next notify
+// it gets is the one for its own chain's write.
+TEST_F(NodeFeedTest, UnrelatedScopeWritesDoNotNotify) {
+  const std::int64_t first = Put("global", LayerDoc("global"));
+  auto east = Node("n-east", kUsEast);
+  auto west = Node("n-west", kEuWest);
+  east->Hello();
+  west->Hello();
+  ASSERT_EQ(east->NextNotify()->version(), first);
+  ASSERT_EQ(west->NextNotify()->version(), first);
+
+  const std::int64_t west_write = Put("region:eu-west", RegionLayer("eu-west", 600));
+  auto west_notify = west->NextNotify();
+  ASSERT_TRUE(west_notify);
+  EXPECT_EQ(west_notify->version(), west_write);
+  const std::int64_t east_write = Put("region:us-east", RegionLayer("us-east", 700));
+  // Events are handled in order: a notify for the eu-west write would come first.
+  auto east_notify = east->NextNotify();
+  ASSERT_TRUE(east_notify);
+  EXPECT_EQ(east_notify->version(), east_write);
+  EXPECT_EQ(Verify(*east_notify)["spec"]["dispatcher"]["maxConcurrentRequests"], 700);
+}
+
+// A node that already has the current snapshot gets a Welcome and no Notify.
+TEST_F(NodeFeedTest, UpToDateNodeIsNotNotifiedAgain) {
+  const std::int64_t first = Put("global", LayerDoc("global"));
+  auto node = Node("n-1", kUsEast);
+  node->Hello();
+  auto notify = node->NextNotify();
+  ASSERT_TRUE(notify);
+  ASSERT_EQ(notify->version(), first);
+  node->Close();
+
+  auto again = Node("n-1", kUsEast);
+  again->Hello(notify->version(), notify->hash());
+  ASSERT_TRUE(again->Next()->has_welcome());
+  const std::int64_t second = Put("region:us-east", RegionLayer("us-east", 700));
+  auto next = again->NextNotify();
+  ASSERT_TRUE(next);
+  EXPECT_EQ(next->version(), second);  // not `first` again
+}
+
+// No layer yet: the node waits; the first write then reaches it.
+TEST_F(NodeFeedTest, NodeWaitsForTheFirstLayer) {
+  auto node = Node("n-1", kUsEast);
+  node->Hello();
+  ASSERT_TRUE(node->Next()->has_welcome());
+  const std::int64_t revision = Put("global", LayerDoc("global"));
+  auto notify = node->NextNotify();
+  ASSERT_TRUE(notify);
+  EXPECT_EQ(notify->version(), revision);
+}
+
+// Envelopes over the inline limit travel by Fetch(hash); a node token fetches
+// only its own chain's snapshots.
+TEST_F(NodeFeedTest, LargeEnvelopesAreFetchedByHash) {
+  face_->Shutdown();
+  GrpcFaceOptions options;
+  options.inline_envelope_bytes = 0;
+  StartFace(options);
+  Put("global", LayerDoc("global"));
+  Put("region:eu-west", RegionLayer("eu-west", 600));
+  auto node = Node("n-1", kUsEast);
+  node->Hello();
+  auto notify = node->NextNotify();
+  ASSERT_TRUE(notify);
+  EXPECT_TRUE(notify->envelope().empty());
+
+  grpc::ClientContext ctx;
+  ctx.AddMetadata("authorization", "Bearer " + node->token());
+  v1::FetchRequest req;
+  req.set_hash(notify->hash());
+  v1::SignedSnapshot fetched;
+  ASSERT_TRUE(node->stub().Fetch(&ctx, req, &fetched).ok());
+  v1::Notify full = *notify;
+  full.set_envelope(fetched.envelope());
+  Verify(full);
+  EXPECT_GE(CounterValue("omnirelay_cp_snapshot_fetches_total"), 1u);
+
+  // The eu-west snapshot is not this node's to read.
+  auto west = stack_.service().NodeSnapshot(admin_, "n-west", kEuWest);
+  ASSERT_TRUE(west.ok());
+  grpc::ClientContext other;
+  other.AddMetadata("authorization", "Bearer " + node->token());
+  req.set_hash((*west)->hash);
+  EXPECT_EQ(node->stub().Fetch(&other, req, &fetched).error_code(),
+            grpc::StatusCode::PERMISSION_DENIED);
+}
+
+// Closing a stream marks the node disconnected; a newer stream of the same
+// node replaces an older one.
+TEST_F(NodeFeedTest, StreamEndAndReplacement) {
+  auto node = Node("n-1", kUsEast);
+  node->Hello();
+  ASSERT_TRUE(node->Next());
+  ASSERT_TRUE(Eventually([&] { return CounterValue("omnirelay_cp_node_hellos_total") == 1; }));
+  EXPECT_EQ(face_->connected_nodes(), 1u);
+  EXPECT_TRUE(StoredNode("n-1").connected);
+
+  FakeNode second(face_->port(), node->token(), "n-1", kUsEast);
+  second.Hello();
+  ASSERT_TRUE(second.Next()->has_welcome());
+  EXPECT_EQ(node->WaitEnded().error_code(), grpc::StatusCode::UNAVAILABLE);
+  ASSERT_TRUE(Eventually([&] { return CounterValue("omnirelay_cp_node_hellos_total") == 2; }));
+  EXPECT_EQ(face_->connected_nodes(), 1u);
+  EXPECT_TRUE(StoredNode("n-1").connected);
+
+  EXPECT_TRUE(second.Close().ok());
+  ASSERT_TRUE(Eventually([&] { return face_->connected_nodes() == 0; }));
+  EXPECT_FALSE(StoredNode("n-1").connected);
+}
+
+// Shutdown ends every node stream with UNAVAILABLE "shutting down".
+TEST_F(NodeFeedTest, ShutdownClosesStreams) {
+  auto a = Node("n-1", kUsEast);
+  auto b = Node("n-2", kEuWest);
+  a->Hello();
+  b->Hello();
+  ASSERT_TRUE(a->Next());
+  ASSERT_TRUE(b->Next());
+  face_->Shutdown();
+  for (auto* n : {a.get(), b.get()}) {
+    grpc::Status s = n->WaitEnded();
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAVAILABLE);
+    EXPECT_EQ(s.error_message(), "shutting down");
+  }
+  auto record = stack_.store().GetNode("n-1");
+  ASSERT_TRUE(record.ok());
+  EXPECT_FALSE(record->connected);
+}
+
+}  // namespace
+}  // namespace omnirelay::cp::testing
