@@ -15,13 +15,13 @@ start=$SECONDS
 echo "== release build"
 ./scripts/build.sh release
 echo "== release tests"
-ctest --test-dir build/release -j "$jobs" --timeout 600
+ctest --test-dir build/release -j "$jobs" --timeout 300
 
 if [[ ${OMNI_TEST_SANITIZERS:-1} != 0 ]]; then
   echo "== asan build (ASan + UBSan)"
   ./scripts/build.sh asan
   echo "== asan tests"
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-    ctest --test-dir build/asan -j "$jobs" --timeout 900
+    ctest --test-dir build/asan -j "$jobs" --timeout 600
 fi
 echo "== all tests passed in $((SECONDS - start)) s"

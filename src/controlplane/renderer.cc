@@ -85,12 +85,22 @@ Result<EffectiveConfig> SnapshotRenderer::EffectiveWith(const std::vector<Scope>
   return Merge(chain, &scope, &doc);
 }
 
+Result<std::int64_t> SnapshotRenderer::ChainVersion(const std::vector<Scope>& chain) {
+  std::int64_t version = 0;
+  for (const Scope& scope : chain) {
+    auto history = store_.History(scope.ToString(), 1);
+    if (!history.ok()) return history.status();
+    if (!history->empty()) version = std::max(version, history->front().revision);
+  }
+  return version;
+}
+
 Result<std::shared_ptr<const SnapshotRecord>> SnapshotRenderer::Current(
     const std::vector<Scope>& chain) {
   const auto start = std::chrono::steady_clock::now();
-  auto effective = Effective(chain);
-  if (!effective.ok()) return effective.status();
-  if (effective->version == 0) {
+  auto version = ChainVersion(chain);
+  if (!version.ok()) return version.status();
+  if (*version == 0) {
     return Status(StatusCode::kNotFound,
                   "no layer has been written for " + ScopeChainToString(chain) + " yet");
   }
@@ -98,14 +108,25 @@ Result<std::shared_ptr<const SnapshotRecord>> SnapshotRenderer::Current(
   const std::int64_t now = clock_.NowUnixMs();
   const auto refresh_ms =
       static_cast<std::int64_t>(options_.ttl_seconds * 1000.0 * options_.refresh_fraction);
+  auto fresh = [&](const SnapshotRecord& r) {
+    return r.version == *version && r.expires_at_ms - now > refresh_ms;
+  };
   {
     std::lock_guard lock(mu_);
     auto it = cache_.find(key);
-    if (it != cache_.end() && it->second->version == effective->version &&
-        it->second->expires_at_ms - now > refresh_ms) {
-      return it->second;
-    }
+    if (it != cache_.end() && fresh(*it->second)) return it->second;
   }
+  // What this control plane (or a previous run of it) already signed for this
+  // version: re-using it keeps the bytes, and so the hash, stable.
+  if (auto stored = store_.LatestSnapshot(key); stored.ok() && fresh(*stored)) {
+    std::shared_ptr<const SnapshotRecord> out =
+        std::make_shared<const SnapshotRecord>(std::move(stored).value());
+    std::lock_guard lock(mu_);
+    cache_[key] = out;
+    return out;
+  }
+  auto effective = Effective(chain);
+  if (!effective.ok()) return effective.status();
   auto rendered = Render(chain, std::move(effective).value());
   render_seconds_.Observe(SecondsSince(start));
   return rendered;

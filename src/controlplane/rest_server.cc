@@ -84,6 +84,16 @@ class RestFaceImpl final : public RestFace {
                     "cannot listen on " + options_.listen + " (address in use or not local?)");
     }
     thread_ = std::thread([this] { server_.listen_after_bind(); });
+    // httplib's stop() is lost if it runs before the listener loop has begun
+    // (the loop would then never end), and httplib offers nothing to wait on
+    // but is_running(): wait for it, briefly, so Shutdown() is always safe.
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (!server_.is_running()) {
+      if (std::chrono::steady_clock::now() > deadline) {
+        return Status(StatusCode::kUnavailable, "REST listener did not start");
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
     return Status::Ok();
   }
 
@@ -361,7 +371,7 @@ class RestFaceImpl final : public RestFace {
             return true;
           }
           std::this_thread::sleep_for(std::chrono::milliseconds(250));  // poll interval
-          auto next = service_.Audit(who, since_ms, last_id);
+          auto next = service_.Audit(who, since_ms, last_id, /*follow_up=*/true);
           if (!next.ok()) {
             sink.done();
             return true;

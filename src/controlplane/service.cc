@@ -345,13 +345,25 @@ Result<std::shared_ptr<const SnapshotRecord>> ControlPlaneService::NodeSnapshot(
 }
 
 Result<std::shared_ptr<const SnapshotRecord>> ControlPlaneService::SnapshotByHash(
-    const Principal& who, const std::string& hash) {
+    const Principal& who, const std::string& hash, const std::string& node_chain) {
   Status allowed = who.Has(kScopeNode) ? Status::Ok() : Require(who, kScopeConfigRead);
   if (!allowed.ok()) {
     AuditRead(who, "snapshot.fetch", "", 0, allowed);
     return allowed;
   }
   auto record = store_.GetSnapshot(hash);
+  if (record.ok() && !who.Has(kScopeConfigRead)) {
+    // A node token reads only snapshots of its own node's scope chain.
+    std::string chain = node_chain;
+    if (chain.empty()) {
+      auto node = store_.GetNode(who.node_id());
+      if (node.ok()) chain = node->scope_chain;
+    }
+    if (chain != record->scope_chain) {
+      record = Status(StatusCode::kPermissionDenied, "snapshot " + hash + " is not for node \"" +
+                                                         std::string(who.node_id()) + "\"");
+    }
+  }
   AuditRead(who, "snapshot.fetch", "", record.ok() ? record->version : 0, record.status());
   if (!record.ok()) return record.status();
   return std::make_shared<const SnapshotRecord>(std::move(record).value());
@@ -366,14 +378,14 @@ Result<std::string> ControlPlaneService::TrustedKeys(const Principal& who) {
 
 Result<std::vector<AuditEntry>> ControlPlaneService::Audit(const Principal& who,
                                                            std::int64_t since_ms,
-                                                           std::int64_t after_id) {
+                                                           std::int64_t after_id, bool follow_up) {
   if (Status denied = Require(who, kScopeAuditRead); !denied.ok()) {
     AuditRead(who, "audit.query", "", 0, denied);
     return denied;
   }
   audit_->Flush();  // a reader sees every read audited before its query
   auto entries = store_.QueryAudit(since_ms, after_id, options_.audit_limit);
-  AuditRead(who, "audit.query", "", 0, entries.status());
+  if (!follow_up) AuditRead(who, "audit.query", "", 0, entries.status());
   return entries;
 }
 

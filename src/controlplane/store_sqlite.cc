@@ -266,6 +266,18 @@ class SqliteStore final : public Store {
     });
   }
 
+  Result<SnapshotRecord> LatestSnapshot(std::string_view scope_chain) override {
+    return Read([&](Connection& conn) {
+      return One<SnapshotRecord>(
+          conn,
+          std::string("SELECT ") + kSnapshotColumns +
+              " FROM snapshots WHERE scope_chain = ?1"
+              " ORDER BY version DESC, expires_at_ms DESC LIMIT 1",
+          [&](Statement& s) { s.Bind(1, scope_chain); }, ReadSnapshot,
+          "no snapshot for scope chain " + Quoted(scope_chain));
+    });
+  }
+
   // ---- nodes
 
   Status UpsertNode(const NodeRecord& n) override {

@@ -96,6 +96,10 @@ CREATE TABLE leases (
   expires_at_ms INTEGER NOT NULL
 );
 )sql"},
+    {"snapshots by scope chain", R"sql(
+-- LatestSnapshot: a restarted control plane re-uses what it signed before.
+CREATE INDEX snapshots_by_chain ON snapshots (scope_chain, version, expires_at_ms);
+)sql"},
 };
 
 constexpr char kCreateMigrationsTable[] = R"sql(

@@ -499,6 +499,9 @@ TEST_F(NodeFeedTest, ShutdownClosesStreams) {
   b->Hello();
   ASSERT_TRUE(a->Next());
   ASSERT_TRUE(b->Next());
+  // The welcome can precede the hub's registration of the hello; a hello still
+  // queued at shutdown is refused, never recorded. Wait until both are in.
+  ASSERT_TRUE(Eventually([&] { return face_->connected_nodes() == 2; }));
   face_->Shutdown();
   for (auto* n : {a.get(), b.get()}) {
     grpc::Status s = n->WaitEnded();

@@ -458,6 +458,26 @@ TEST_P(StoreContractTest, SnapshotRoundTripsByHash) {
   EXPECT_EQ(got->expires_at_ms, 6);
 }
 
+// LatestSnapshot picks the highest version of a chain, then the latest expiry.
+TEST_P(StoreContractTest, LatestSnapshotOfAChain) {
+  auto put = [&](std::string hash, std::string chain, std::int64_t version, std::int64_t expires) {
+    SnapshotRecord s;
+    s.hash = std::move(hash);
+    s.scope_chain = std::move(chain);
+    s.version = version;
+    s.expires_at_ms = expires;
+    ASSERT_TRUE(store_->PutSnapshot(s).ok());
+  };
+  EXPECT_EQ(store_->LatestSnapshot("global").status().code(), StatusCode::kNotFound);
+  put("sha256:a", "global", 3, 100);
+  put("sha256:b", "global", 5, 100);
+  put("sha256:c", "global", 5, 200);  // re-signed: same version, later expiry
+  put("sha256:d", "global,region:x", 9, 100);
+  Result<SnapshotRecord> latest = store_->LatestSnapshot("global");
+  ASSERT_TRUE(latest.ok()) << latest.status().ToString();
+  EXPECT_EQ(latest->hash, "sha256:c");
+}
+
 // Putting an existing hash again is a no-op that succeeds.
 TEST_P(StoreContractTest, PutSnapshotIsIdempotentByHash) {
   SnapshotRecord s;
@@ -729,7 +749,7 @@ TEST(SqliteStoreTest, NewerSchemaVersionIsRefused) {
   Result<std::unique_ptr<Store>> opened = OpenSqliteStore({.path = path});
   ASSERT_FALSE(opened.ok());
   EXPECT_EQ(opened.status().code(), StatusCode::kInternal);
-  EXPECT_NE(opened.status().message().find("schema version 999 is newer than this build knows (1)"),
+  EXPECT_NE(opened.status().message().find("schema version 999 is newer than this build knows (2)"),
             std::string::npos)
       << opened.status().message();
 }

@@ -1,8 +1,9 @@
 // Renders, validates and signs the snapshot of a scope chain (DESIGN.md §3.3,
 // §4 Snapshots). A chain's version is the newest revision that touched any
 // scope on it, so an unrelated write never changes a chain's snapshot, and
-// identical content is rendered once (cached by chain and version). Cached
-// snapshots are re-rendered and re-signed before they expire.
+// identical content is rendered once: cached by chain and version in memory,
+// and found again in the store after a restart, so the same version keeps the
+// same bytes and hash. Snapshots are re-rendered and re-signed before they expire.
 //
 // Thread safety: all methods may be called from any thread.
 #pragma once
@@ -57,6 +58,9 @@ class SnapshotRenderer {
   Result<std::shared_ptr<const SnapshotRecord>> Current(const std::vector<Scope>& chain);
 
  private:
+  // The newest revision that touched any scope on `chain` (0 if none): cheap,
+  // one indexed lookup per scope, so an unchanged chain is never re-merged.
+  Result<std::int64_t> ChainVersion(const std::vector<Scope>& chain);
   Result<EffectiveConfig> Merge(const std::vector<Scope>& chain, const std::string* override_scope,
                                 const std::optional<std::string>* override_document);
   Result<std::shared_ptr<const SnapshotRecord>> Render(const std::vector<Scope>& chain,

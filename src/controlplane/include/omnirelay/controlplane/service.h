@@ -114,13 +114,18 @@ class ControlPlaneService {
   Result<std::shared_ptr<const SnapshotRecord>> NodeSnapshot(const Principal& who,
                                                              const std::string& node_id,
                                                              const std::string& scope_chain);
+  // A snapshot by content id. Node tokens: only snapshots of their own scope
+  // chain (`node_chain` when the caller knows it, else the stored node record).
   Result<std::shared_ptr<const SnapshotRecord>> SnapshotByHash(const Principal& who,
-                                                               const std::string& hash);
+                                                               const std::string& hash,
+                                                               const std::string& node_chain = "");
   Result<std::string> TrustedKeys(const Principal& who);
 
   // ---- audit, status
+  // `follow_up`: a later poll of the same follow request, which is not
+  // audited again (a follower would otherwise read its own polls forever).
   Result<std::vector<AuditEntry>> Audit(const Principal& who, std::int64_t since_ms,
-                                        std::int64_t after_id);
+                                        std::int64_t after_id, bool follow_up = false);
   Result<StatusSummary> GetStatus(const Principal& who);
 
   // ---- tokens (admin)

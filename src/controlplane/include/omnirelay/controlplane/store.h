@@ -132,6 +132,9 @@ class Store {
   // ---- rendered snapshots, by hash; putting an existing hash is a no-op
   virtual Status PutSnapshot(const SnapshotRecord& snapshot) = 0;
   virtual Result<SnapshotRecord> GetSnapshot(std::string_view hash) = 0;
+  // The newest snapshot stored for a scope chain (highest version, then
+  // latest expiry); kNotFound if none.
+  virtual Result<SnapshotRecord> LatestSnapshot(std::string_view scope_chain) = 0;
 
   // ---- node status
   virtual Status UpsertNode(const NodeRecord& node) = 0;

@@ -1,0 +1,281 @@
+#include "omnirelay/relay/config_host.h"
+
+#include <algorithm>
+#include <chrono>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "lkg_store.h"
+#include "relay_metrics.h"
+#include "thread_cache.h"
+
+namespace omnirelay::relay {
+namespace {
+
+using SnapshotPtr = std::shared_ptr<const AppliedSnapshot>;
+
+std::string VersionText(std::int64_t version) {
+  return "version " + std::to_string(version);
+}
+
+// `status` with `context` in front of its message (code and diagnostics kept).
+Status WithContext(const Status& status, const std::string& context) {
+  std::string message = context + ": " + status.message();
+  if (status.diagnostics().empty()) return Status(status.code(), std::move(message));
+  return Status(status.code(), std::move(message), status.diagnostics());
+}
+
+}  // namespace
+
+struct ConfigHost::Impl {
+  Impl(ConfigHostOptions options, const Clock& clock_in, MetricsRegistry& registry)
+      : clock(clock_in),
+        metrics(registry, options.node_id),
+        verifier(std::move(options.trusted_keys), clock_in, std::move(options.verify)) {
+    if (!options.lkg_path.empty()) lkg.emplace(std::move(options.lkg_path));
+  }
+
+  const Clock& clock;
+  RelayMetrics metrics;
+
+  // Applies, listener registration and key changes, one at a time.
+  std::mutex apply_mu;
+  SnapshotVerifier verifier;                                // GUARDED_BY(apply_mu)
+  std::optional<LkgStore> lkg;                              // set at construction
+  std::vector<std::shared_ptr<IConfigListener>> listeners;  // GUARDED_BY(apply_mu)
+  std::int64_t version_floor = 0;                           // GUARDED_BY(apply_mu)
+  std::uint64_t last_generation = 0;                        // GUARDED_BY(apply_mu)
+
+  // The published snapshot; it and ConfigHost::generation_ change together.
+  mutable std::mutex publish_mu;
+  SnapshotPtr current;  // GUARDED_BY(publish_mu)
+
+  std::atomic<std::int64_t> discovery_generation{0};
+  std::atomic<std::int64_t> fresh_mono_ms{0};
+
+  mutable std::mutex health_mu;
+  Status last_error;                    // GUARDED_BY(health_mu)
+  std::int64_t last_error_unix_ms = 0;  // GUARDED_BY(health_mu)
+  Status last_lkg_error;                // GUARDED_BY(health_mu)
+
+  SnapshotPtr CurrentCopy() const {
+    std::lock_guard lock(publish_mu);
+    return current;
+  }
+
+  void MarkFresh() { fresh_mono_ms.store(clock.MonotonicMs(), std::memory_order_relaxed); }
+
+  Status Refuse(Status status) {
+    metrics.CountRefusal(status.code());
+    std::lock_guard lock(health_mu);
+    last_error = status;
+    last_error_unix_ms = clock.NowUnixMs();
+    return status;
+  }
+
+  std::shared_ptr<AppliedSnapshot> NewCandidate(AppliedSnapshot::Parts parts) {
+    return std::make_shared<AppliedSnapshot>(AppliedSnapshot::Private{}, std::move(parts),
+                                             last_generation + 1);
+  }
+
+  // Phase 1 for every listener; on the first failure, aborts those prepared.
+  Status PrepareAll(AppliedSnapshot& candidate) {
+    candidate.states_.assign(listeners.size(), nullptr);
+    for (std::size_t i = 0; i < listeners.size(); ++i) {
+      Result<std::shared_ptr<const void>> state = listeners[i]->Prepare(candidate);
+      if (!state.ok()) {
+        for (std::size_t j = i; j-- > 0;) listeners[j]->Abort(candidate);
+        candidate.states_.clear();
+        return WithContext(state.status(), "listener \"" + std::string(listeners[i]->name()) +
+                                               "\" refused " + VersionText(candidate.version()));
+      }
+      candidate.states_[i] = std::move(state).value();
+    }
+    return Status::Ok();
+  }
+
+  void CommitAll(const AppliedSnapshot& applied) {
+    for (const auto& listener : listeners) listener->Commit(applied);
+  }
+
+  void Publish(ConfigHost& host, SnapshotPtr next) {
+    last_generation = next->generation();
+    const std::int64_t version = next->version();
+    SnapshotPtr previous;  // released after the lock, on this thread
+    {
+      std::lock_guard lock(publish_mu);
+      previous = std::exchange(current, std::move(next));
+      host.generation_.store(last_generation, std::memory_order_release);
+    }
+    host.ready_.store(true, std::memory_order_release);
+    version_floor = std::max(version_floor, version);
+    MarkFresh();
+    metrics.Published(version);
+  }
+
+  void SaveLastKnownGood(const AppliedSnapshot& applied) {
+    if (!lkg) return;
+    Status saved = lkg->Write(LkgState{version_floor, applied.hash()}, applied.envelope());
+    if (saved.ok()) return;
+    metrics.lkg_write_failures.Inc();
+    std::lock_guard lock(health_mu);
+    last_lkg_error = std::move(saved);
+  }
+
+  Result<ApplyOutcome> ApplyLocked(ConfigHost& host, std::string_view envelope_json,
+                                   std::string_view announced_hash, bool save) {
+    const SnapshotPtr current_snapshot = CurrentCopy();
+    Result<VerifiedSnapshot> verified =
+        verifier.Verify(envelope_json, announced_hash, current_snapshot.get(), version_floor);
+    if (!verified.ok()) return Refuse(verified.status());
+    if (verified->verdict == Verdict::kAlreadyApplied) {
+      MarkFresh();
+      metrics.CountApply(ApplyKind::kAlreadyApplied);
+      return ApplyOutcome{ApplyKind::kAlreadyApplied, current_snapshot};
+    }
+    const ApplyKind kind =
+        verified->verdict == Verdict::kResigned ? ApplyKind::kResigned : ApplyKind::kApplied;
+    std::shared_ptr<AppliedSnapshot> candidate = NewCandidate(AppliedSnapshot::Parts{
+        std::move(verified->snapshot), std::move(verified->payload), std::string(envelope_json),
+        std::move(verified->hash), std::move(verified->key_id)});
+    if (kind == ApplyKind::kResigned) {
+      // Same spec: the listeners' states still hold (and own their data).
+      candidate->states_ = current_snapshot->states_;
+    } else if (Status prepared = PrepareAll(*candidate); !prepared.ok()) {
+      return Refuse(std::move(prepared));
+    }
+    Publish(host, candidate);
+    if (kind == ApplyKind::kApplied) CommitAll(*candidate);
+    metrics.CountApply(kind);
+    if (save) SaveLastKnownGood(*candidate);
+    return ApplyOutcome{kind, std::move(candidate)};
+  }
+};
+
+ConfigHost::ConfigHost(ConfigHostOptions options, const Clock& clock, MetricsRegistry& metrics)
+    : uid_(internal::NextHostUid()),
+      cache_index_(internal::AcquireCacheIndex()),
+      impl_(std::make_unique<Impl>(std::move(options), clock, metrics)) {}
+
+ConfigHost::~ConfigHost() {
+  internal::ReleaseCacheIndex(cache_index_);
+}
+
+const std::shared_ptr<const AppliedSnapshot>& ConfigHost::CurrentSlow() const {
+  internal::CacheSlot& slot = internal::ThreadCacheSlot(cache_index_);
+  SnapshotPtr previous;  // released after the lock
+  {
+    std::lock_guard lock(impl_->publish_mu);
+    previous = std::exchange(slot.snapshot, impl_->current);
+    slot.generation = generation_.load(std::memory_order_relaxed);
+    slot.owner = uid_;
+  }
+  return slot.snapshot;
+}
+
+Result<ApplyOutcome> ConfigHost::Apply(std::string_view envelope_json,
+                                       std::string_view announced_hash) {
+  const auto start = std::chrono::steady_clock::now();
+  std::lock_guard lock(impl_->apply_mu);
+  Result<ApplyOutcome> outcome = impl_->ApplyLocked(*this, envelope_json, announced_hash, true);
+  impl_->metrics.apply_seconds.Observe(
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+  return outcome;
+}
+
+Result<ApplyOutcome> ConfigHost::LoadLastKnownGood() {
+  std::lock_guard lock(impl_->apply_mu);
+  if (!impl_->lkg) return Status(StatusCode::kNotFound, "no last-known-good path configured");
+  Result<LkgState> state = impl_->lkg->ReadState();
+  if (state.ok()) {
+    impl_->version_floor = std::max(impl_->version_floor, state->highest_version);
+  } else if (state.status().code() != StatusCode::kNotFound) {
+    // Without the recorded floor a replayed envelope cannot be told apart.
+    return impl_->Refuse(state.status());
+  }
+  Result<std::string> envelope =
+      impl_->lkg->ReadEnvelope(impl_->verifier.options().max_envelope_bytes);
+  if (!envelope.ok()) {
+    if (envelope.status().code() == StatusCode::kNotFound) return envelope.status();
+    return impl_->Refuse(envelope.status());
+  }
+  Result<ApplyOutcome> outcome = impl_->ApplyLocked(*this, *envelope, {}, /*save=*/false);
+  if (!outcome.ok()) {
+    return WithContext(outcome.status(), "last-known-good " + impl_->lkg->envelope_path());
+  }
+  return outcome;
+}
+
+Result<std::size_t> ConfigHost::AddListener(std::shared_ptr<IConfigListener> listener) {
+  if (listener == nullptr) return Status(StatusCode::kInvalidArgument, "null listener");
+  std::lock_guard lock(impl_->apply_mu);
+  const std::size_t index = impl_->listeners.size();
+  const SnapshotPtr current_snapshot = impl_->CurrentCopy();
+  if (current_snapshot == nullptr) {
+    impl_->listeners.push_back(std::move(listener));
+    return index;
+  }
+  // Republish the current snapshot with the new listener's state attached.
+  std::shared_ptr<AppliedSnapshot> candidate = impl_->NewCandidate(current_snapshot->parts_);
+  candidate->states_ = current_snapshot->states_;
+  candidate->states_.resize(index + 1);
+  Result<std::shared_ptr<const void>> state = listener->Prepare(*candidate);
+  if (!state.ok()) {
+    return WithContext(state.status(), "listener \"" + std::string(listener->name()) +
+                                           "\" refused the current " +
+                                           VersionText(candidate->version()));
+  }
+  candidate->states_[index] = std::move(state).value();
+  impl_->listeners.push_back(listener);
+  impl_->Publish(*this, candidate);
+  listener->Commit(*candidate);
+  return index;
+}
+
+void ConfigHost::SetTrustedKeys(TrustedKeySet keys) {
+  std::lock_guard lock(impl_->apply_mu);
+  impl_->verifier.set_trusted_keys(std::move(keys));
+}
+
+void ConfigHost::MarkFresh() {
+  impl_->MarkFresh();
+}
+
+void ConfigHost::SetDiscoveryGeneration(std::int64_t generation) {
+  impl_->discovery_generation.store(generation, std::memory_order_relaxed);
+}
+
+HealthReport ConfigHost::health() const {
+  HealthReport h;
+  if (const SnapshotPtr current_snapshot = impl_->CurrentCopy()) {
+    h.ready = true;
+    h.config_version = current_snapshot->version();
+    h.hash = current_snapshot->hash();
+    h.generation = current_snapshot->generation();
+    h.expires_at_ms = current_snapshot->expires_at_ms();
+    h.staleness_ms = std::max<std::int64_t>(
+        0, impl_->clock.MonotonicMs() - impl_->fresh_mono_ms.load(std::memory_order_relaxed));
+  }
+  h.discovery_generation = impl_->discovery_generation.load(std::memory_order_relaxed);
+  std::lock_guard lock(impl_->health_mu);
+  h.last_error = impl_->last_error;
+  h.last_error_unix_ms = impl_->last_error_unix_ms;
+  h.last_lkg_error = impl_->last_lkg_error;
+  return h;
+}
+
+Result<ApplyOutcome> ConfigHost::ApplyDecodedForTest(Snapshot snapshot) {
+  std::lock_guard lock(impl_->apply_mu);
+  std::string hash = "test:" + std::to_string(snapshot.metadata.version);
+  std::shared_ptr<AppliedSnapshot> candidate =
+      impl_->NewCandidate(AppliedSnapshot::Parts{std::move(snapshot), {}, {}, std::move(hash), {}});
+  OMNI_RETURN_IF_ERROR(impl_->PrepareAll(*candidate));
+  impl_->Publish(*this, candidate);
+  impl_->CommitAll(*candidate);
+  return ApplyOutcome{ApplyKind::kApplied, std::move(candidate)};
+}
+
+}  // namespace omnirelay::relay

@@ -1,0 +1,184 @@
+// ConfigHost: the node's current snapshot, how it changes (verified, two-phase
+// applies) and how the request path reads it (DESIGN.md §5).
+//
+//   ConfigHost host(options, SystemClock::Instance(), metrics);
+//   host.LoadLastKnownGood();                        // ready without a control plane
+//   host.Apply(envelope_json, announced_hash);       // ACK, or NACK with status_code_name
+//   const auto& snap = host.Current();               // request path: ~1 ns, no lock
+//
+// Reading. Current() returns this thread's cached shared_ptr to the current
+// snapshot (null until ready()). The cache is per thread and per host, tagged
+// with the host's generation; a read is one atomic load of the generation plus
+// a compare, and writes nothing shared. A thread refreshes its cache (under
+// a mutex, once per swap) the first time it reads after a swap.
+//   - The returned reference is to the thread's cache entry: `const auto& s =
+//     host.Current()` is the fastest and stays valid until this thread's next
+//     Current() on this host; `auto s = host.Current()` copies (one atomic
+//     increment) and keeps the snapshot as long as the copy lives. Read once
+//     per request and pass the snapshot down.
+//   - Old snapshots are freed when their last reader lets go: a thread that
+//     stops reading keeps (pins) the one snapshot it last read until it reads
+//     again or exits, so at most one old snapshot per idle thread and host
+//     stays in memory. The thread that drops the last reference frees it.
+//   - Do not call Current() from thread_local destructors.
+//
+// Applying. Apply, LoadLastKnownGood, AddListener and SetTrustedKeys are
+// serialised (one at a time, any thread); each refusal leaves the current
+// snapshot in force, bumps omnirelay_relay_snapshot_refusals_total{reason=}
+// and is remembered as health().last_error. After each successful apply the
+// envelope and the highest version applied are written atomically to the
+// last-known-good path (state file first: a crash between the two writes
+// makes the older envelope look replayed, and the node waits for the control
+// plane rather than accept it).
+//
+// Thread safety: every method may be called from any thread. The host must
+// outlive every thread's last call; several hosts per process are fine.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "omnirelay/config/clock.h"
+#include "omnirelay/config/metrics.h"
+#include "omnirelay/config/signing.h"
+#include "omnirelay/config/status.h"
+#include "omnirelay/relay/applied_snapshot.h"
+#include "omnirelay/relay/config_listener.h"
+#include "omnirelay/relay/snapshot_verifier.h"
+
+namespace omnirelay::relay {
+
+struct ConfigHostOptions {
+  TrustedKeySet trusted_keys;
+  VerifierOptions verify;
+  // Where the last applied envelope is kept ("" = nowhere); the highest
+  // applied version goes to lkg_path + ".state".
+  std::string lkg_path;
+  // Added as node="<id>" to this host's metrics when several hosts share a
+  // registry; "" adds no label.
+  std::string node_id;
+};
+
+enum class ApplyKind {
+  kApplied,         // a new version is current
+  kAlreadyApplied,  // it was current already (counts as a freshness confirmation)
+  kResigned,        // the current version, re-signed with a later expiry, is current
+};
+
+struct ApplyOutcome {
+  ApplyKind kind = ApplyKind::kApplied;
+  std::shared_ptr<const AppliedSnapshot> snapshot;  // the current one after the apply
+};
+
+struct HealthReport {
+  bool ready = false;
+  std::int64_t config_version = 0;  // 0 before the first snapshot
+  std::string hash;                 // "sha256:<hex>", "" before the first snapshot
+  std::uint64_t generation = 0;
+  std::int64_t expires_at_ms = 0;
+  std::int64_t discovery_generation = 0;
+  // Since the last successful apply or MarkFresh(); -1 while not ready.
+  std::int64_t staleness_ms = -1;
+  Status last_error;  // the most recent refusal (OK when none yet); kept after later successes
+  std::int64_t last_error_unix_ms = 0;
+  Status last_lkg_error;  // the most recent failure to write the last-known-good files
+};
+
+namespace internal {
+
+// One thread's cache of one host's current snapshot.
+struct CacheSlot {
+  std::uint64_t owner = 0;       // the host's uid; 0 = empty
+  std::uint64_t generation = 0;  // of `snapshot`
+  std::shared_ptr<const AppliedSnapshot> snapshot;
+};
+
+// This thread's slots, by host cache index; the slots never move. Trivial, so
+// reading it costs no TLS initialisation check.
+struct ThreadCacheTable {
+  CacheSlot* const* slots = nullptr;
+  std::size_t size = 0;
+};
+inline thread_local constinit ThreadCacheTable tls_cache_table{};
+
+}  // namespace internal
+
+class ConfigHost {
+ public:
+  // `clock` and `metrics` must outlive the host.
+  ConfigHost(ConfigHostOptions options, const Clock& clock, MetricsRegistry& metrics);
+  ~ConfigHost();
+  ConfigHost(const ConfigHost&) = delete;
+  ConfigHost& operator=(const ConfigHost&) = delete;
+
+  // The hot path: the current snapshot, null until ready(). See the top.
+  const std::shared_ptr<const AppliedSnapshot>& Current() const {
+    const std::uint64_t generation = generation_.load(std::memory_order_acquire);
+    const internal::ThreadCacheTable& table = internal::tls_cache_table;
+    if (cache_index_ < table.size) [[likely]] {
+      const internal::CacheSlot& slot = *table.slots[cache_index_];
+      if (slot.owner == uid_ && slot.generation == generation) [[likely]]
+        return slot.snapshot;
+    }
+    return CurrentSlow();
+  }
+  // Increases by one per swap; 0 before the first snapshot.
+  std::uint64_t generation() const { return generation_.load(std::memory_order_acquire); }
+  bool ready() const { return ready_.load(std::memory_order_acquire); }
+
+  // Verifies (snapshot_verifier.h), prepares every listener, swaps, commits,
+  // and persists the last-known-good. An error is the NACK: its code name is
+  // the reason. `announced_hash` is the control plane's "sha256:<hex>" or "".
+  Result<ApplyOutcome> Apply(std::string_view envelope_json, std::string_view announced_hash = {});
+
+  // Start-up: reads the recorded highest version (from then on a floor for
+  // every apply) and re-verifies and applies the last-known-good envelope.
+  // kNotFound when no path is configured or nothing was saved yet; a refusal
+  // (rollback for a replayed older envelope, expired, ...) otherwise.
+  Result<ApplyOutcome> LoadLastKnownGood();
+
+  // Registers a listener for the host's lifetime, called after those before
+  // it. Returns its slot index. When a snapshot is current, the listener
+  // prepares it at once (an error leaves the listener out) and the snapshot
+  // is republished with the listener's state under the next generation.
+  Result<std::size_t> AddListener(std::shared_ptr<IConfigListener> listener);
+  template <typename T>
+  Result<StateSlot<T>> AddStateListener(std::shared_ptr<ConfigListener<T>> listener) {
+    Result<std::size_t> index = AddListener(std::move(listener));
+    if (!index.ok()) return index.status();
+    return StateSlot<T>(*index);
+  }
+
+  // Replaces the trusted key set (key rotation); applies after this use it.
+  void SetTrustedKeys(TrustedKeySet keys);
+
+  // The control plane confirmed the current snapshot is up to date.
+  void MarkFresh();
+  // The MeshKit feed generation this node routes with (reported in health).
+  void SetDiscoveryGeneration(std::int64_t generation);
+  HealthReport health() const;
+
+  // Test hook: publishes `snapshot` as if verified (no signature, hash, LKG or
+  // metrics), running the listeners two-phase; for tests of the read/swap
+  // protocol and of listeners.
+  Result<ApplyOutcome> ApplyDecodedForTest(Snapshot snapshot);
+
+ private:
+  struct Impl;
+
+  const std::shared_ptr<const AppliedSnapshot>& CurrentSlow() const;
+
+  // Read by every Current(); written once per swap. Alone on its cache line.
+  alignas(64) std::atomic<std::uint64_t> generation_{0};
+  const std::uint64_t uid_;
+  const std::size_t cache_index_;
+  std::atomic<bool> ready_{false};
+
+  alignas(64) std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace omnirelay::relay

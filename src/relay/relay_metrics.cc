@@ -1,0 +1,95 @@
+#include "relay_metrics.h"
+
+namespace omnirelay::relay {
+namespace {
+
+constexpr std::string_view kRefusals = "omnirelay_relay_snapshot_refusals_total";
+constexpr std::string_view kRefusalsHelp =
+    "Snapshots this node refused (NACKed), by reason; the current snapshot stayed in force.";
+constexpr std::string_view kApplies = "omnirelay_relay_snapshot_applies_total";
+constexpr std::string_view kAppliesHelp = "Snapshots accepted, by outcome.";
+
+// Prometheus label value escaping: backslash, double quote, newline.
+std::string Escape(std::string_view value) {
+  std::string out;
+  for (char c : value) {
+    if (c == '\\' || c == '"') out += '\\';
+    if (c == '\n') {
+      out += "\\n";
+      continue;
+    }
+    out += c;
+  }
+  return out;
+}
+
+std::string NodeLabel(std::string_view node_id) {
+  return node_id.empty() ? std::string() : "node=\"" + Escape(node_id) + "\"";
+}
+
+// Registered up front so dashboards see every reason at 0.
+constexpr StatusCode kRefusalReasons[] = {
+    StatusCode::kBadSignature,   StatusCode::kUnknownKey, StatusCode::kRevokedKey,
+    StatusCode::kHashMismatch,   StatusCode::kRollback,   StatusCode::kExpired,
+    StatusCode::kMissingFeature, StatusCode::kInvalid,    StatusCode::kInvalidArgument,
+};
+
+}  // namespace
+
+RelayMetrics::RelayMetrics(MetricsRegistry& registry, std::string_view node_id)
+    : apply_seconds(registry.histogram("omnirelay_relay_snapshot_apply_seconds",
+                                       "Time to verify, decode, validate, prepare and swap a "
+                                       "snapshot (every Apply call).",
+                                       DefaultLatencyBuckets(), NodeLabel(node_id))),
+      lkg_write_failures(registry.counter("omnirelay_relay_lkg_write_failures_total",
+                                          "Failures to write the last-known-good files.",
+                                          NodeLabel(node_id))),
+      registry_(registry),
+      node_label_(NodeLabel(node_id)),
+      applied_(registry.counter(kApplies, kAppliesHelp, Labels("outcome", "applied"))),
+      already_applied_(
+          registry.counter(kApplies, kAppliesHelp, Labels("outcome", "already_applied"))),
+      resigned_(registry.counter(kApplies, kAppliesHelp, Labels("outcome", "resigned"))),
+      version_(registry.gauge("omnirelay_relay_config_version",
+                              "Version of the snapshot this node applied (0: none).", node_label_)),
+      ready_(registry.gauge("omnirelay_relay_ready", "1 once this node has a valid snapshot.",
+                            node_label_)) {
+  for (StatusCode reason : kRefusalReasons) {
+    registry_.counter(kRefusals, kRefusalsHelp, Labels("reason", status_code_name(reason)));
+  }
+}
+
+std::string RelayMetrics::Labels(std::string_view name, std::string_view value) const {
+  std::string out = node_label_;
+  if (!out.empty()) out += ',';
+  out += name;
+  out += "=\"";
+  out += Escape(value);
+  out += '"';
+  return out;
+}
+
+void RelayMetrics::CountRefusal(StatusCode reason) {
+  registry_.counter(kRefusals, kRefusalsHelp, Labels("reason", status_code_name(reason))).Inc();
+}
+
+void RelayMetrics::CountApply(ApplyKind kind) {
+  switch (kind) {
+    case ApplyKind::kApplied:
+      applied_.Inc();
+      return;
+    case ApplyKind::kAlreadyApplied:
+      already_applied_.Inc();
+      return;
+    case ApplyKind::kResigned:
+      resigned_.Inc();
+      return;
+  }
+}
+
+void RelayMetrics::Published(std::int64_t version) {
+  version_.Set(version);
+  ready_.Set(1);
+}
+
+}  // namespace omnirelay::relay

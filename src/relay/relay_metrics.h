@@ -1,0 +1,48 @@
+// The figures a ConfigHost exposes through the process's MetricsRegistry:
+//
+//   omnirelay_relay_snapshot_refusals_total{reason="<status code name>"}
+//   omnirelay_relay_snapshot_applies_total{outcome="applied|already_applied|resigned"}
+//   omnirelay_relay_snapshot_apply_seconds   histogram of Apply() calls (any outcome)
+//   omnirelay_relay_config_version           the applied version
+//   omnirelay_relay_ready                    1 once a snapshot is applied
+//   omnirelay_relay_lkg_write_failures_total
+//
+// Each carries node="<id>" first when the host was given a node id.
+//
+// Thread safety: all methods may be called from any thread.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "omnirelay/config/metrics.h"
+#include "omnirelay/config/status.h"
+#include "omnirelay/relay/config_host.h"
+
+namespace omnirelay::relay {
+
+class RelayMetrics {
+ public:
+  RelayMetrics(MetricsRegistry& registry, std::string_view node_id);
+
+  void CountRefusal(StatusCode reason);
+  void CountApply(ApplyKind kind);
+  void Published(std::int64_t version);
+
+  Histogram& apply_seconds;
+  Counter& lkg_write_failures;
+
+ private:
+  std::string Labels(std::string_view name, std::string_view value) const;
+
+  MetricsRegistry& registry_;
+  const std::string node_label_;  // `node="<id>"` or ""
+  Counter& applied_;
+  Counter& already_applied_;
+  Counter& resigned_;
+  Gauge& version_;
+  Gauge& ready_;
+};
+
+}  // namespace omnirelay::relay
