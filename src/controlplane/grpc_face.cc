@@ -53,11 +53,10 @@ using NodeFeedBase = v1::NodeFeed::WithCallbackMethod_Fetch<
 // The NodeFeed service: streams go to the hub; fetches run on the workers.
 class NodeFeedService final : public NodeFeedBase {
  public:
-  NodeFeedService(NodeHub& hub, ControlPlaneService& service, Store& store, NodeWorkers& workers,
+  NodeFeedService(NodeHub& hub, ControlPlaneService& service, NodeWorkers& workers,
                   MetricsRegistry& metrics)
       : hub_(hub),
         service_(service),
-        store_(store),
         workers_(workers),
         fetches_(metrics.counter("omnirelay_cp_snapshot_fetches_total",
                                  "Snapshot envelopes fetched by hash over gRPC")),
@@ -110,7 +109,6 @@ class NodeFeedService final : public NodeFeedBase {
 
   NodeHub& hub_;
   ControlPlaneService& service_;
-  Store& store_;
   NodeWorkers& workers_;
   Counter& fetches_;
   Histogram& fetch_seconds_;
@@ -132,7 +130,7 @@ class GrpcFaceImpl final : public GrpcFace {
         workers_(FeedThreads(options.feed_threads)),
         writer_(store, metrics),
         hub_(HubOptions(options), service, store, metrics, clock, workers_, writer_),
-        feed_(hub_, service, store, workers_, metrics),
+        feed_(hub_, service, workers_, metrics),
         config_(service, store) {}
 
   ~GrpcFaceImpl() override { Shutdown(); }
