@@ -92,7 +92,6 @@ class DaemonImpl final : public Daemon {
     auto trusted = EnsureTrustedKeys(trusted_keys_path(), *key_);
     if (!trusted.ok()) return trusted.status();
     trusted_ = std::move(trusted).value();
-    ::chmod(trusted_keys_path().c_str(), 0644);  // public: meant to be copied to nodes
 
     const std::string store_url =
         o.store_url.empty() ? "sqlite://" + data_dir_ + "/state.db" : o.store_url;

@@ -31,16 +31,14 @@ SnapshotRenderer::SnapshotRenderer(Store& store, const SigningKey& key, const Cl
       sign_seconds_(metrics.histogram("omnirelay_cp_sign_seconds", "Time to sign a snapshot")) {}
 
 Result<EffectiveConfig> SnapshotRenderer::Merge(const std::vector<Scope>& chain,
+                                                std::int64_t version,
                                                 const std::string* override_scope,
                                                 const std::optional<std::string>* override_doc) {
   EffectiveConfig out;
+  out.version = version;
   std::vector<ParsedLayer> layers;
   for (const Scope& scope : chain) {
     const std::string name = scope.ToString();
-    auto history = store_.History(name, 1);
-    if (!history.ok()) return history.status();
-    if (!history->empty()) out.version = std::max(out.version, history->front().revision);
-
     std::optional<std::string> document;
     if (override_scope != nullptr && *override_scope == name) {
       document = *override_doc;
@@ -76,13 +74,17 @@ Result<EffectiveConfig> SnapshotRenderer::Merge(const std::vector<Scope>& chain,
 }
 
 Result<EffectiveConfig> SnapshotRenderer::Effective(const std::vector<Scope>& chain) {
-  return Merge(chain, nullptr, nullptr);
+  auto version = ChainVersion(chain);
+  if (!version.ok()) return version.status();
+  return Merge(chain, *version, nullptr, nullptr);
 }
 
 Result<EffectiveConfig> SnapshotRenderer::EffectiveWith(const std::vector<Scope>& chain,
                                                         const std::string& scope,
                                                         const std::optional<std::string>& doc) {
-  return Merge(chain, &scope, &doc);
+  auto version = ChainVersion(chain);
+  if (!version.ok()) return version.status();
+  return Merge(chain, *version, &scope, &doc);
 }
 
 Result<std::int64_t> SnapshotRenderer::ChainVersion(const std::vector<Scope>& chain) {
@@ -125,7 +127,7 @@ Result<std::shared_ptr<const SnapshotRecord>> SnapshotRenderer::Current(
     cache_[key] = out;
     return out;
   }
-  auto effective = Effective(chain);
+  auto effective = Merge(chain, *version, nullptr, nullptr);  // version already known
   if (!effective.ok()) return effective.status();
   auto rendered = Render(chain, std::move(effective).value());
   render_seconds_.Observe(SecondsSince(start));

@@ -61,7 +61,8 @@ class SnapshotRenderer {
   // The newest revision that touched any scope on `chain` (0 if none): cheap,
   // one indexed lookup per scope, so an unchanged chain is never re-merged.
   Result<std::int64_t> ChainVersion(const std::vector<Scope>& chain);
-  Result<EffectiveConfig> Merge(const std::vector<Scope>& chain, const std::string* override_scope,
+  Result<EffectiveConfig> Merge(const std::vector<Scope>& chain, std::int64_t version,
+                                const std::string* override_scope,
                                 const std::optional<std::string>* override_document);
   Result<std::shared_ptr<const SnapshotRecord>> Render(const std::vector<Scope>& chain,
                                                        EffectiveConfig effective);
