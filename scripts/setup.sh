@@ -17,7 +17,7 @@ PACKAGES=(
   # tests and benchmarks
   libgtest-dev libgmock-dev librapidcheck-dev libbenchmark-dev
   # tools the test scripts use
-  curl python3 procps
+  curl python3 procps openssl
 )
 
 missing=()

@@ -19,6 +19,12 @@
 namespace omnirelay::cp {
 namespace {
 
+// "127.0.0.1:7443", "localhost:0", "[::1]:7443" -> true.
+bool IsLoopbackListen(const std::string& listen) {
+  const std::string host = listen.substr(0, listen.rfind(':'));
+  return host == "localhost" || host == "[::1]" || host.rfind("127.", 0) == 0;
+}
+
 namespace fs = std::filesystem;
 
 Status PrepareDataDir(const std::string& dir) {
@@ -83,6 +89,15 @@ class DaemonImpl final : public Daemon {
 
   Status Init(const DaemonOptions& o) {
     data_dir_ = o.data_dir;
+    // Flags first: a wrong TLS setup must not leave a half-made data dir behind.
+    auto tls = LoadTls(o.tls);
+    if (!tls.ok()) return tls.status();
+    if (!o.tls.enabled() && !IsLoopbackListen(o.grpc_listen)) {
+      spdlog::warn(
+          "gRPC listens on {} without TLS: bearer tokens cross the network in clear "
+          "(set --tls-cert/--tls-key)",
+          o.grpc_listen);
+    }
     ::umask(077);  // the store and anything else we create is ours alone
     OMNI_RETURN_IF_ERROR(PrepareDataDir(data_dir_));
 
@@ -119,6 +134,7 @@ class DaemonImpl final : public Daemon {
 
     RestFaceOptions rest_options;
     rest_options.listen = o.http_listen;
+    rest_options.tls = o.tls;
     auto rest = StartRestFace(rest_options, *service_, metrics_,
                               [this] { return store_ && store_->HeadRevision().ok() && key_; });
     if (!rest.ok()) return rest.status();
@@ -126,6 +142,7 @@ class DaemonImpl final : public Daemon {
 
     GrpcFaceOptions grpc_options;
     grpc_options.listen = o.grpc_listen;
+    grpc_options.tls = std::move(tls).value();
     grpc_options.announce_http = "127.0.0.1:" + std::to_string(rest_->port());
     auto grpc = StartGrpcFace(grpc_options, *service_, *store_, *bus_, metrics_, clock_);
     if (!grpc.ok()) return grpc.status();

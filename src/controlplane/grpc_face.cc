@@ -121,6 +121,16 @@ NodeHubOptions HubOptions(const GrpcFaceOptions& options) {
   return out;
 }
 
+std::shared_ptr<grpc::ServerCredentials> ServerCredentials(const TlsMaterial& tls) {
+  if (!tls.files.enabled()) return grpc::InsecureServerCredentials();
+  grpc::SslServerCredentialsOptions ssl(
+      tls.files.mutual() ? GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY
+                         : GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE);
+  ssl.pem_root_certs = tls.client_ca_pem;
+  ssl.pem_key_cert_pairs.push_back({tls.key_pem, tls.cert_pem});
+  return grpc::SslServerCredentials(ssl);
+}
+
 class GrpcFaceImpl final : public GrpcFace {
  public:
   GrpcFaceImpl(const GrpcFaceOptions& options, ControlPlaneService& service, Store& store, Bus& bus,
@@ -139,7 +149,7 @@ class GrpcFaceImpl final : public GrpcFace {
     subscription_ = bus_.Subscribe([this](const ChangeEvent& event) { hub_.OnChange(event); });
     subscribed_ = true;
     grpc::ServerBuilder builder;
-    builder.AddListeningPort(options_.listen, grpc::InsecureServerCredentials(), &port_);
+    builder.AddListeningPort(options_.listen, ServerCredentials(options_.tls), &port_);
     builder.RegisterService(&feed_);
     builder.RegisterService(&config_);
     // A port in use must fail the bind, not be shared with another process.
@@ -162,7 +172,10 @@ class GrpcFaceImpl final : public GrpcFace {
       return Status(StatusCode::kUnavailable, "gRPC: cannot listen on " + options_.listen +
                                                   " (address in use, not permitted, or malformed)");
     }
-    spdlog::info("gRPC listening on {} (port {})", options_.listen, port_);
+    spdlog::info("gRPC listening on {} (port {}, {})", options_.listen, port_,
+                 !options_.tls.files.enabled() ? "plaintext"
+                 : options_.tls.files.mutual() ? "mTLS"
+                                               : "TLS");
     return Status::Ok();
   }
 

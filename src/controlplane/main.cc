@@ -33,6 +33,11 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--snapshot-ttl", ttl, "Snapshot lifetime (e.g. 12h, 7d); re-signed before")
       ->capture_default_str();
+  app.add_option("--tls-cert", o.tls.cert_file,
+                 "PEM server certificate: serve gRPC and REST over TLS (needs --tls-key)");
+  app.add_option("--tls-key", o.tls.key_file, "PEM private key of --tls-cert");
+  app.add_option("--tls-client-ca", o.tls.client_ca_file,
+                 "PEM CA bundle: require client certificates signed by it (mTLS)");
   app.add_option("--log-format", log_format, "Log format")
       ->check(CLI::IsMember({"text", "json"}))
       ->capture_default_str();
@@ -71,7 +76,8 @@ int main(int argc, char** argv) {
   auto daemon = Daemon::Start(o);
   if (!daemon.ok()) {
     spdlog::error("cannot start: {}", daemon.status().ToString());
-    return 1;
+    // A wrong combination of flags is a usage error, like a bad flag.
+    return daemon.status().code() == omnirelay::StatusCode::kInvalidArgument ? 2 : 1;
   }
   int sig = 0;
   sigwait(&signals, &sig);

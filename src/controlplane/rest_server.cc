@@ -1,6 +1,7 @@
 #include <httplib.h>
 
 #include <charconv>
+#include <memory>
 #include <thread>
 
 #include "api_json.h"
@@ -66,29 +67,44 @@ class RestFaceImpl final : public RestFace {
     const std::string host = options_.listen.substr(0, colon);
     auto port = ParseInt(std::string_view(options_.listen).substr(colon + 1), "port");
     if (!port.ok()) return port.status();
-    server_.set_payload_max_length(options_.max_body_bytes);
+    if (options_.tls.enabled()) {
+      const TlsOptions& tls = options_.tls;
+      auto ssl =
+          std::make_unique<httplib::SSLServer>(tls.cert_file.c_str(), tls.key_file.c_str(),
+                                               tls.mutual() ? tls.client_ca_file.c_str() : nullptr);
+      if (!ssl->is_valid()) {
+        return Status(StatusCode::kInvalidArgument,
+                      "REST: the TLS certificate \"" + tls.cert_file + "\" and key \"" +
+                          tls.key_file + "\" do not form a usable pair" +
+                          (tls.mutual() ? " (or the client CA is unusable)" : ""));
+      }
+      server_ = std::move(ssl);
+    } else {
+      server_ = std::make_unique<httplib::Server>();
+    }
+    server_->set_payload_max_length(options_.max_body_bytes);
     // httplib's default also sets SO_REUSEPORT, which would let a second
     // daemon share the port silently; "address in use" must be an error.
-    server_.set_socket_options([](socket_t sock) {
+    server_->set_socket_options([](socket_t sock) {
       int yes = 1;
       ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
     });
     Routes();
     if (*port == 0) {
-      port_ = server_.bind_to_any_port(host);
+      port_ = server_->bind_to_any_port(host);
     } else {
-      port_ = server_.bind_to_port(host, static_cast<int>(*port)) ? static_cast<int>(*port) : -1;
+      port_ = server_->bind_to_port(host, static_cast<int>(*port)) ? static_cast<int>(*port) : -1;
     }
     if (port_ < 0) {
       return Status(StatusCode::kUnavailable,
                     "cannot listen on " + options_.listen + " (address in use or not local?)");
     }
-    thread_ = std::thread([this] { server_.listen_after_bind(); });
+    thread_ = std::thread([this] { server_->listen_after_bind(); });
     // httplib's stop() is lost if it runs before the listener loop has begun
     // (the loop would then never end), and httplib offers nothing to wait on
     // but is_running(): wait for it, briefly, so Shutdown() is always safe.
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-    while (!server_.is_running()) {
+    while (!server_->is_running()) {
       if (std::chrono::steady_clock::now() > deadline) {
         return Status(StatusCode::kUnavailable, "REST listener did not start");
       }
@@ -101,7 +117,7 @@ class RestFaceImpl final : public RestFace {
 
   void Shutdown() override {
     if (stopped_.exchange(true)) return;
-    server_.stop();
+    if (server_) server_->stop();
     if (thread_.joinable()) thread_.join();
   }
 
@@ -128,13 +144,13 @@ class RestFaceImpl final : public RestFace {
       fn(*who, req, res);
     };
     if (std::string_view(method) == "GET")
-      server_.Get(pattern, handler);
+      server_->Get(pattern, handler);
     else if (std::string_view(method) == "PUT")
-      server_.Put(pattern, handler);
+      server_->Put(pattern, handler);
     else if (std::string_view(method) == "POST")
-      server_.Post(pattern, handler);
+      server_->Post(pattern, handler);
     else if (std::string_view(method) == "DELETE")
-      server_.Delete(pattern, handler);
+      server_->Delete(pattern, handler);
   }
 
   void Routes() {
@@ -142,11 +158,11 @@ class RestFaceImpl final : public RestFace {
         metrics_.counter("omnirelay_cp_http_requests_total", "REST requests served");
     Counter& errors = metrics_.counter("omnirelay_cp_http_errors_total",
                                        "REST requests answered with a 4xx or 5xx");
-    server_.set_logger([&requests, &errors](const Request&, const Response& res) {
+    server_->set_logger([&requests, &errors](const Request&, const Response& res) {
       requests.Inc();
       if (res.status >= 400) errors.Inc();
     });
-    server_.set_error_handler([](const Request&, Response& res) {
+    server_->set_error_handler([](const Request&, Response& res) {
       if (!res.body.empty()) return;
       const Status s(res.status == 404   ? StatusCode::kNotFound
                      : res.status == 413 ? StatusCode::kTooLarge
@@ -155,14 +171,14 @@ class RestFaceImpl final : public RestFace {
       res.set_content(ErrorJson(s).dump() + "\n", kJson);
     });
 
-    server_.Get("/healthz", [](const Request&, Response& res) {
+    server_->Get("/healthz", [](const Request&, Response& res) {
       Reply(res, 200, {{"status", "ok"}});
     });
-    server_.Get("/readyz", [this](const Request&, Response& res) {
+    server_->Get("/readyz", [this](const Request&, Response& res) {
       const bool ok = ready_();
       Reply(res, ok ? 200 : 503, {{"status", ok ? "ready" : "not ready"}});
     });
-    server_.Get("/metrics", [this](const Request&, Response& res) {
+    server_->Get("/metrics", [this](const Request&, Response& res) {
       res.set_content(metrics_.RenderPrometheus(), "text/plain; version=0.0.4");
     });
 
@@ -385,7 +401,7 @@ class RestFaceImpl final : public RestFace {
   ControlPlaneService& service_;
   MetricsRegistry& metrics_;
   std::function<bool()> ready_;
-  httplib::Server server_;
+  std::unique_ptr<httplib::Server> server_;
   int port_ = -1;
   std::atomic<bool> stopped_{false};
   std::thread thread_;

@@ -280,36 +280,49 @@ class SqliteStore final : public Store {
 
   // ---- nodes
 
-  Status UpsertNode(const NodeRecord& n) override {
-    if (n.node_id.empty()) return Invalid("node needs a node id");
-    Result<std::string> features = EncodeStrings(n.features, "node features");
-    if (!features.ok()) return features.status();
+  Status UpsertNode(const NodeRecord& n) override { return UpsertNodes({n}); }
+
+  Status UpsertNodes(const std::vector<NodeRecord>& nodes) override {
+    std::vector<std::string> features;
+    features.reserve(nodes.size());
+    for (const NodeRecord& n : nodes) {
+      if (n.node_id.empty()) return Invalid("node needs a node id");
+      Result<std::string> encoded = EncodeStrings(n.features, "node features");
+      if (!encoded.ok()) return encoded.status();
+      features.push_back(std::move(encoded).value());
+    }
+    if (nodes.empty()) return Status::Ok();
+    static const std::string sql =
+        std::string("INSERT INTO nodes (") + kNodeColumns +
+        ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13) "
+        "ON CONFLICT (node_id) DO UPDATE SET scope_chain = excluded.scope_chain, "
+        "api_version = excluded.api_version, features = excluded.features, "
+        "assigned_version = excluded.assigned_version, assigned_hash = excluded.assigned_hash, "
+        "applied_version = excluded.applied_version, applied_hash = excluded.applied_hash, "
+        "discovery_generation = excluded.discovery_generation, "
+        "last_error = excluded.last_error, health_json = excluded.health_json, "
+        "connected = excluded.connected, last_seen_ms = excluded.last_seen_ms";
     return Write([&](Connection& conn) -> Status {
-      Result<Statement> stmt = conn.Prepare(
-          std::string("INSERT INTO nodes (") + kNodeColumns +
-          ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13) "
-          "ON CONFLICT (node_id) DO UPDATE SET scope_chain = excluded.scope_chain, "
-          "api_version = excluded.api_version, features = excluded.features, "
-          "assigned_version = excluded.assigned_version, assigned_hash = excluded.assigned_hash, "
-          "applied_version = excluded.applied_version, applied_hash = excluded.applied_hash, "
-          "discovery_generation = excluded.discovery_generation, "
-          "last_error = excluded.last_error, health_json = excluded.health_json, "
-          "connected = excluded.connected, last_seen_ms = excluded.last_seen_ms");
-      if (!stmt.ok()) return stmt.status();
-      stmt->Bind(1, n.node_id)
-          .Bind(2, n.scope_chain)
-          .Bind(3, n.api_version)
-          .Bind(4, *features)
-          .Bind(5, n.assigned_version)
-          .Bind(6, n.assigned_hash)
-          .Bind(7, n.applied_version)
-          .Bind(8, n.applied_hash)
-          .Bind(9, n.discovery_generation)
-          .Bind(10, n.last_error)
-          .Bind(11, n.health_json)
-          .Bind(12, std::int64_t{n.connected ? 1 : 0})
-          .Bind(13, n.last_seen_ms);
-      return stmt->Run();
+      for (std::size_t i = 0; i < nodes.size(); ++i) {
+        const NodeRecord& n = nodes[i];
+        Result<Statement> stmt = conn.Prepare(sql);  // cached: prepared once per connection
+        if (!stmt.ok()) return stmt.status();
+        stmt->Bind(1, n.node_id)
+            .Bind(2, n.scope_chain)
+            .Bind(3, n.api_version)
+            .Bind(4, features[i])
+            .Bind(5, n.assigned_version)
+            .Bind(6, n.assigned_hash)
+            .Bind(7, n.applied_version)
+            .Bind(8, n.applied_hash)
+            .Bind(9, n.discovery_generation)
+            .Bind(10, n.last_error)
+            .Bind(11, n.health_json)
+            .Bind(12, std::int64_t{n.connected ? 1 : 0})
+            .Bind(13, n.last_seen_ms);
+        if (Status s = stmt->Run(); !s.ok()) return s;
+      }
+      return Status::Ok();
     });
   }
 

@@ -543,6 +543,38 @@ TEST_P(StoreContractTest, NodeUpsertRoundTripsAllFields) {
   EXPECT_FALSE(got->connected);
 }
 
+// UpsertNodes writes a batch as one unit: inserts and updates land together,
+// and a batch holding an invalid record writes none of it.
+TEST_P(StoreContractTest, UpsertNodesIsAllOrNothing) {
+  std::vector<NodeRecord> batch;
+  for (int i = 0; i < 50; ++i) {
+    NodeRecord n;
+    n.node_id = "relay-" + std::to_string(i);
+    n.scope_chain = "global";
+    n.applied_version = i;
+    n.health_json = "{}";
+    batch.push_back(n);
+  }
+  ASSERT_TRUE(store_->UpsertNodes(batch).ok());
+  ASSERT_TRUE(store_->UpsertNodes({}).ok());
+  Result<std::vector<NodeRecord>> nodes = store_->ListNodes();
+  ASSERT_TRUE(nodes.ok());
+  EXPECT_EQ(nodes->size(), 50u);
+  EXPECT_EQ(store_->GetNode("relay-7")->applied_version, 7);
+
+  batch[7].applied_version = 70;
+  batch.resize(10);
+  NodeRecord bad;  // no node id
+  batch.push_back(bad);
+  EXPECT_EQ(store_->UpsertNodes(batch).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(store_->GetNode("relay-7")->applied_version, 7);
+
+  batch.pop_back();
+  ASSERT_TRUE(store_->UpsertNodes(batch).ok());
+  EXPECT_EQ(store_->GetNode("relay-7")->applied_version, 70);
+  EXPECT_EQ(store_->ListNodes()->size(), 50u);
+}
+
 // ListNodes returns every node ordered by id; an unknown node is kNotFound.
 TEST_P(StoreContractTest, ListNodesOrdersById) {
   for (const char* id : {"relay-2", "relay-1", "relay-3"}) {

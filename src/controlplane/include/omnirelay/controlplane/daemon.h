@@ -14,6 +14,7 @@
 #include <string>
 
 #include "omnirelay/config/status.h"
+#include "omnirelay/controlplane/tls.h"
 
 namespace omnirelay::cp {
 
@@ -25,6 +26,7 @@ struct DaemonOptions {
   std::string bus_url = "inproc";
   bool sqlite_synchronous_full = true;
   std::int64_t snapshot_ttl_seconds = 7 * 24 * 3600;
+  TlsOptions tls;  // both faces; empty = plaintext (loopback only)
 };
 
 class Daemon {

@@ -16,6 +16,7 @@
 #include "omnirelay/controlplane/bus.h"
 #include "omnirelay/controlplane/service.h"
 #include "omnirelay/controlplane/store.h"
+#include "omnirelay/controlplane/tls.h"
 
 namespace omnirelay::cp {
 
@@ -28,6 +29,8 @@ struct GrpcFaceOptions {
   // Threads for hellos, fetches and spreading a notify fan-out; 0 = one per
   // core, at least 2.
   std::size_t feed_threads = 0;
+  // Certificates and keys (see tls.h); empty = plaintext.
+  TlsMaterial tls;
 };
 
 class GrpcFace {

@@ -12,6 +12,7 @@
 #include "omnirelay/config/metrics.h"
 #include "omnirelay/config/status.h"
 #include "omnirelay/controlplane/service.h"
+#include "omnirelay/controlplane/tls.h"
 
 namespace omnirelay::cp {
 
@@ -19,6 +20,7 @@ struct RestFaceOptions {
   std::string listen = "127.0.0.1:7080";  // port 0 picks a free port (tests)
   std::size_t max_body_bytes = 16u << 20;
   int max_follow_seconds = 3600;  // audit ?follow=true streams at most this long
+  TlsOptions tls;                 // certificate files (see tls.h); empty = plaintext
 };
 
 class RestFace {

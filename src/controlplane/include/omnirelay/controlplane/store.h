@@ -138,6 +138,8 @@ class Store {
 
   // ---- node status
   virtual Status UpsertNode(const NodeRecord& node) = 0;
+  // Many records in one transaction (one commit, one fsync): all or none.
+  virtual Status UpsertNodes(const std::vector<NodeRecord>& nodes) = 0;
   virtual Result<NodeRecord> GetNode(std::string_view node_id) = 0;
   virtual Result<std::vector<NodeRecord>> ListNodes() = 0;
 
