@@ -78,7 +78,7 @@ Result<Principal> Authenticator::Authenticate(std::string_view token) const {
   if (record->expires_at_ms != 0 && record->expires_at_ms <= now) {
     return Unauthenticated("token " + record->id + " has expired");
   }
-  return Principal{record->id, record->name, record->scopes};
+  return Principal{record->id, record->name, record->scopes, record->expires_at_ms};
 }
 
 Result<IssuedToken> Authenticator::Issue(std::string_view name,

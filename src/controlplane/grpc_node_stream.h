@@ -64,6 +64,8 @@ class NodeStream final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::
 
   // ---- owned by the hub, set while it processes the hello (under its lock)
   std::string node_id;
+  std::string token_id;                  // GUARDED_BY(hub mu): the token that opened it
+  std::int64_t token_expires_at_ms = 0;  // GUARDED_BY(hub mu): 0 = never
   std::shared_ptr<NodeState> state;
   std::shared_ptr<ChainGroup> group;
   std::size_t member_index = 0;  // GUARDED_BY(group->mu)

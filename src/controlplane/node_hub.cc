@@ -140,13 +140,15 @@ void NodeHub::OnHello(std::shared_ptr<NodeStream> stream, v1::Hello hello) {
   if (!queued) stream->Close(Status(StatusCode::kUnavailable, "shutting down"));
 }
 
-Result<std::vector<Scope>> NodeHub::Admit(NodeStream& stream, const v1::Hello& hello) {
+Result<std::vector<Scope>> NodeHub::Admit(NodeStream& stream, const v1::Hello& hello,
+                                          Principal& principal) {
   const std::string& id = hello.node_id();
   auto who = service_.authenticator().Authenticate(stream.TakeToken());
   if (!who.ok()) {
     service_.AuditRefusal("", "node.hello", "node:" + id, who.status());
     return who.status();
   }
+  principal = *who;
   if (who->node_id() != id && !who->Has(kScopeConfigRead)) {
     Status denied(StatusCode::kPermissionDenied,
                   "token \"" + who->token_id + "\" may not speak for node \"" + id + "\"");
@@ -178,7 +180,8 @@ void NodeHub::HandleHello(const std::shared_ptr<NodeStream>& stream, const v1::H
     stream->Close(Status(StatusCode::kUnavailable, "shutting down"));
     return;
   }
-  auto chain = Admit(*stream, hello);
+  Principal who;
+  auto chain = Admit(*stream, hello, who);
   if (!chain.ok()) {
     stream_errors_.Inc();
     stream->Close(chain.status());
@@ -229,6 +232,8 @@ void NodeHub::HandleHello(const std::shared_ptr<NodeStream>& stream, const v1::H
         connected_gauge_.Add(1);
       }
       stream->node_id = id;
+      stream->token_id = who.token_id;
+      stream->token_expires_at_ms = who.expires_at_ms;
       stream->state = state;
       state->Update([&](NodeRecord& r) {
         r.scope_chain = key;
@@ -453,6 +458,8 @@ std::string NodeHub::ChainOf(const std::string& node_id) {
 }
 
 void NodeHub::OnChange(const ChangeEvent& event) {
+  if (!event.revoked_tokens.empty()) CloseUnauthorized(event.revoked_tokens);
+  if (event.scopes.empty() && event.revision == 0) return;  // nothing to render
   {
     std::lock_guard lock(events_mu_);
     events_.any = true;
@@ -462,14 +469,31 @@ void NodeHub::OnChange(const ChangeEvent& event) {
 }
 
 void NodeHub::RunDispatcher() {
+  using Steady = std::chrono::steady_clock;
+  // Streams whose token expired are ended within this long.
+  constexpr auto kTokenSweep = std::chrono::seconds(5);
+  auto next_refresh = Steady::now() + options_.refresh_interval;
+  auto next_sweep = Steady::now() + kTokenSweep;
   std::unique_lock lock(events_mu_);
   while (!events_stop_) {
-    const bool woke = events_cv_.wait_for(lock, options_.refresh_interval,
-                                          [&] { return events_stop_ || events_.any; });
+    events_cv_.wait_until(lock, std::min(next_refresh, next_sweep),
+                          [&] { return events_stop_ || events_.any; });
     if (events_stop_) return;
+    const auto now = Steady::now();
+    const bool refresh = now >= next_refresh;
+    if (refresh) next_refresh = now + options_.refresh_interval;
+    const bool sweep = now >= next_sweep;
+    if (sweep) next_sweep = now + kTokenSweep;
+    if (!events_.any && !refresh) {
+      lock.unlock();
+      if (sweep) CloseUnauthorized({});  // tokens that expired since the last sweep
+      lock.lock();
+      continue;
+    }
     PendingEvents events = std::move(events_);
     events_ = PendingEvents{};
     lock.unlock();
+    if (sweep) CloseUnauthorized({});
 
     std::vector<std::shared_ptr<ChainGroup>> groups;
     {
@@ -479,14 +503,37 @@ void NodeHub::RunDispatcher() {
     }
     for (const auto& group : groups) {
       // A chain is affected when a changed scope is on it; a timed refresh
-      // (no event) re-renders every chain, which re-signs before expiry.
+      // re-renders every chain, which re-signs before expiry and heals a
+      // missed event.
       const bool affected =
-          !woke || std::any_of(events.scopes.begin(), events.scopes.end(), [&](const auto& s) {
+          refresh || std::any_of(events.scopes.begin(), events.scopes.end(), [&](const auto& s) {
             return std::find(group->scopes.begin(), group->scopes.end(), s) != group->scopes.end();
           });
       if (affected) Refresh(group);
     }
     lock.lock();
+  }
+}
+
+void NodeHub::CloseUnauthorized(const std::vector<std::string>& revoked) {
+  const std::int64_t now = clock_.NowUnixMs();
+  std::vector<std::pair<std::shared_ptr<NodeStream>, Status>> doomed;
+  {
+    std::lock_guard lock(mu_);
+    for (const auto& stream : streams_) {
+      if (stream->token_id.empty()) continue;  // hello not admitted yet
+      if (std::find(revoked.begin(), revoked.end(), stream->token_id) != revoked.end()) {
+        doomed.emplace_back(stream, Status(StatusCode::kUnauthenticated,
+                                           "token " + stream->token_id + " was revoked"));
+      } else if (stream->token_expires_at_ms != 0 && stream->token_expires_at_ms <= now) {
+        doomed.emplace_back(stream, Status(StatusCode::kUnauthenticated,
+                                           "token " + stream->token_id + " has expired"));
+      }
+    }
+  }
+  for (const auto& [stream, why] : doomed) {
+    spdlog::info("closing the node stream of {}: {}", stream->node_id, why.message());
+    stream->Close(why);
   }
 }
 

@@ -116,7 +116,11 @@ class NodeHub {
 
   void HandleHello(const std::shared_ptr<NodeStream>& stream, const controlplane::v1::Hello& hello);
   // Authenticates and checks a hello; the parsed chain on success.
-  Result<std::vector<Scope>> Admit(NodeStream& stream, const controlplane::v1::Hello& hello);
+  Result<std::vector<Scope>> Admit(NodeStream& stream, const controlplane::v1::Hello& hello,
+                                   Principal& who);
+  // Ends the streams opened with a revoked token (`revoked`) or with one that
+  // has expired by now.
+  void CloseUnauthorized(const std::vector<std::string>& revoked);
   void Refresh(const std::shared_ptr<ChainGroup>& group);
   std::shared_ptr<const Assignment> Encode(const SnapshotRecord& snapshot) const;
   void FanOut(const std::shared_ptr<const Assignment>& assignment,

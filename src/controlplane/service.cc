@@ -280,7 +280,7 @@ Result<WriteOutcome> ControlPlaneService::Write(const Principal& who, const std:
   }
   writes_.Inc();
   outcome.revision = *revision;
-  (void)bus_.Publish(ChangeEvent{*revision, {scope_text}, {}});
+  (void)bus_.Publish(ChangeEvent{*revision, {scope_text}, {}, {}});
   return outcome;
 }
 
@@ -443,7 +443,13 @@ Status ControlPlaneService::RevokeToken(const Principal& who, const std::string&
   audit.outcome = "ok";
   audit.summary = "token " + token_id;
   Status s = store_.RevokeToken(token_id, clock_.NowUnixMs(), audit);
-  if (!s.ok()) AuditRead(who, "token.revoke", "", 0, s);
+  if (!s.ok()) {
+    AuditRead(who, "token.revoke", "", 0, s);
+    return s;
+  }
+  ChangeEvent revoked;
+  revoked.revoked_tokens.push_back(token_id);
+  (void)bus_.Publish(revoked);  // ends the node streams opened with it
   return s;
 }
 

@@ -308,6 +308,42 @@ TEST_F(NodeFeedTest, UnknownTokenIsUnauthenticated) {
   EXPECT_EQ(node.WaitEnded().error_code(), grpc::StatusCode::UNAUTHENTICATED);
 }
 
+// Revoking a node's token ends the stream it already holds open (the bus
+// carries the revocation to every replica); a token that expires while its
+// stream is open ends it within the hub's sweep interval (5 s).
+TEST_F(NodeFeedTest, RevokedOrExpiredTokenEndsAnOpenStream) {
+  auto issued = stack_.service().CreateToken(admin_, "node:n-r", {"node"}, 0);
+  ASSERT_TRUE(issued.ok()) << issued.status().ToString();
+  FakeNode revoked(face_->port(), issued->secret, "n-r", kUsEast);
+  revoked.Hello();
+  auto welcome = revoked.Next();
+  ASSERT_TRUE(welcome && welcome->has_welcome());
+
+  auto short_lived = stack_.service().CreateToken(admin_, "node:n-e", {"node"}, 1);
+  ASSERT_TRUE(short_lived.ok()) << short_lived.status().ToString();
+  FakeNode expiring(face_->port(), short_lived->secret, "n-e", kUsEast);
+  expiring.Hello();
+  welcome = expiring.Next();
+  ASSERT_TRUE(welcome && welcome->has_welcome());
+
+  ASSERT_TRUE(stack_.service().RevokeToken(admin_, issued->record.id).ok());
+  auto error = revoked.Next();
+  ASSERT_TRUE(error && error->has_error());
+  EXPECT_EQ(error->error().code(), "unauthenticated");
+  EXPECT_NE(error->error().message().find("revoked"), std::string::npos);
+  EXPECT_EQ(revoked.WaitEnded().error_code(), grpc::StatusCode::UNAUTHENTICATED);
+
+  const auto started = std::chrono::steady_clock::now();
+  EXPECT_EQ(expiring.WaitEnded().error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(10));
+  // The hub forgets a stream when gRPC reports it done, just after the client saw the end.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (face_->connected_nodes() != 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_EQ(face_->connected_nodes(), 0u);
+}
+
 // An admin token may open a stream for any node (tools, tests).
 TEST_F(NodeFeedTest, AdminTokenMayActForANode) {
   FakeNode node(face_->port(), stack_.Token({"admin"}, "ops"), "n-9", kUsEast);

@@ -34,6 +34,7 @@ struct Principal {
   std::string token_id;
   std::string name;  // "admin", "ci-deployer", "node:relay-1", ...
   std::vector<std::string> scopes;
+  std::int64_t expires_at_ms = 0;  // 0 = never
 
   // True when the token carries `scope` directly or through an implication.
   bool Has(std::string_view scope) const;

@@ -19,6 +19,9 @@ struct ChangeEvent {
   std::int64_t revision = 0;
   std::vector<std::string> scopes;  // the scopes whose layers changed
   std::vector<std::string> hashes;  // snapshot hashes already rendered, if any
+  // Tokens revoked by this commit: every replica ends the node streams that
+  // were opened with them.
+  std::vector<std::string> revoked_tokens;
 };
 
 class Bus {
