@@ -10,9 +10,25 @@ cd "$(dirname "$0")/.."
 ./scripts/build.sh release >/dev/null
 mkdir -p out/bench
 filter=${1:-}
+# Load generators (own flags, JSON lines on stdout) and the runs that
+# reproduce docs/benchmarks.md; every other bench_* is a Google Benchmark.
+declare -A LOADGEN_RUNS=(
+  [bench_cas_writes]="--seconds 5 --writers 1,4,8"
+  [bench_fanout]="--nodes 1000 --rounds 20 --verify every|--nodes 1000 --rounds 20 --verify distinct|--nodes 5000 --rounds 20 --verify every|--nodes 5000 --rounds 20 --verify distinct"
+)
 for bin in build/release/bench/bench_*; do
   name=$(basename "$bin")
   [[ -n $filter && $name != *"$filter"* ]] && continue
+  if [[ -n ${LOADGEN_RUNS[$name]:-} ]]; then
+    IFS='|' read -ra runs <<<"${LOADGEN_RUNS[$name]}"
+    : >"out/bench/$name.json"
+    for args in "${runs[@]}"; do
+      echo "== $name $args"
+      # shellcheck disable=SC2086 # args are words on purpose
+      "$bin" $args | tee /dev/stderr | grep '^{' >>"out/bench/$name.json"
+    done
+    continue
+  fi
   echo "== $name"
   "$bin" --benchmark_out="out/bench/$name.json" \
     --benchmark_out_format=json --benchmark_repetitions="${OMNI_BENCH_REPETITIONS:-5}" \
