@@ -21,7 +21,7 @@ std::string Outcome(const Status& s) {
 // The scope chains a write to `scope` must keep valid: every chain a known
 // node uses that contains the scope, plus the scope on top of global.
 std::vector<std::vector<Scope>> AffectedChains(const Scope& scope,
-                                               const std::vector<NodeRecord>& nodes) {
+                                               const std::vector<NodeProfile>& nodes) {
   std::vector<std::vector<Scope>> chains;
   std::set<std::string> seen;
   auto add = [&](std::vector<Scope> chain) {
@@ -38,8 +38,8 @@ std::vector<std::vector<Scope>> AffectedChains(const Scope& scope,
   return chains;
 }
 
-NodeCapabilities CapabilitiesOf(const NodeRecord& node) {
-  return NodeCapabilities{{node.api_version}, node.features};
+NodeCapabilities CapabilitiesOf(const NodeProfile& profile) {
+  return NodeCapabilities{{profile.api_version}, profile.features};
 }
 
 }  // namespace
@@ -201,7 +201,9 @@ Result<WriteOutcome> ControlPlaneService::Write(const Principal& who, const std:
     }
   }
 
-  auto nodes = store_.ListNodes();
+  // The fleet by profile (chain, api version, features): what the checks
+  // below need, at a cost that does not grow with the number of nodes.
+  auto nodes = store_.NodeProfiles();
   if (!nodes.ok()) return refuse(nodes.status());
   WriteOutcome outcome;
   outcome.dry_run = dry_run;
@@ -231,10 +233,14 @@ Result<WriteOutcome> ControlPlaneService::Write(const Principal& who, const std:
         }
       }
     }
-    for (const auto& node : *nodes) {
-      if (node.scope_chain != chain_text) continue;
-      CapabilityGap gap = CheckCapabilities(kApiVersion, after->features, CapabilitiesOf(node));
-      if (!gap.ok()) outcome.blocked_nodes.push_back({node.node_id, chain_text, gap.ToString()});
+    for (const auto& profile : *nodes) {
+      if (profile.scope_chain != chain_text) continue;
+      CapabilityGap gap = CheckCapabilities(kApiVersion, after->features, CapabilitiesOf(profile));
+      if (gap.ok()) continue;
+      auto ids = store_.NodesWithProfile(profile);
+      if (!ids.ok()) return refuse(ids.status());
+      for (auto& id : *ids)
+        outcome.blocked_nodes.push_back({std::move(id), chain_text, gap.ToString()});
     }
   }
   outcome.diff_summary = summary.empty() ? "no changes" : summary;

@@ -33,6 +33,7 @@ namespace {
 
 using sqlite::Collect;
 using sqlite::Connection;
+using sqlite::DecodeStrings;
 using sqlite::EncodeStrings;
 using sqlite::kNodeColumns;
 using sqlite::kRevisionColumns;
@@ -340,6 +341,49 @@ class SqliteStore final : public Store {
       return Collect<NodeRecord>(
           conn, std::string("SELECT ") + kNodeColumns + " FROM nodes ORDER BY node_id",
           [](Statement&) {}, ReadNode);
+    });
+  }
+
+  Result<std::vector<NodeProfile>> NodeProfiles() override {
+    return Read([&](Connection& conn) -> Result<std::vector<NodeProfile>> {
+      Result<Statement> stmt = conn.Prepare(
+          "SELECT scope_chain, api_version, features, COUNT(*) FROM nodes "
+          "GROUP BY scope_chain, api_version, features "
+          "ORDER BY scope_chain, api_version, features");
+      if (!stmt.ok()) return stmt.status();
+      std::vector<NodeProfile> out;
+      for (;;) {
+        Result<bool> row = stmt->Step();
+        if (!row.ok()) return row.status();
+        if (!*row) return out;
+        NodeProfile p;
+        p.scope_chain = stmt->Text(0);
+        p.api_version = stmt->Text(1);
+        Result<std::vector<std::string>> features = DecodeStrings(stmt->Text(2), "node features");
+        if (!features.ok()) return features.status();
+        p.features = std::move(features).value();
+        p.nodes = stmt->Int(3);
+        out.push_back(std::move(p));
+      }
+    });
+  }
+
+  Result<std::vector<std::string>> NodesWithProfile(const NodeProfile& profile) override {
+    Result<std::string> features = EncodeStrings(profile.features, "node features");
+    if (!features.ok()) return features.status();
+    return Read([&](Connection& conn) -> Result<std::vector<std::string>> {
+      Result<Statement> stmt = conn.Prepare(
+          "SELECT node_id FROM nodes WHERE scope_chain = ?1 AND api_version = ?2 "
+          "AND features = ?3 ORDER BY node_id");
+      if (!stmt.ok()) return stmt.status();
+      stmt->Bind(1, profile.scope_chain).Bind(2, profile.api_version).Bind(3, *features);
+      std::vector<std::string> out;
+      for (;;) {
+        Result<bool> row = stmt->Step();
+        if (!row.ok()) return row.status();
+        if (!*row) return out;
+        out.push_back(stmt->Text(0));
+      }
     });
   }
 

@@ -100,6 +100,11 @@ CREATE TABLE leases (
 -- LatestSnapshot: a restarted control plane re-uses what it signed before.
 CREATE INDEX snapshots_by_chain ON snapshots (scope_chain, version, expires_at_ms);
 )sql"},
+    {"node profiles", R"sql(
+-- NodeProfiles: a write's capability check groups the fleet by what a node
+-- is (chain, api version, features) instead of reading every node record.
+CREATE INDEX nodes_by_profile ON nodes (scope_chain, api_version, features);
+)sql"},
 };
 
 constexpr char kCreateMigrationsTable[] = R"sql(

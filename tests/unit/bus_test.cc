@@ -30,7 +30,7 @@ TEST(InprocBusTest, DeliversInOrderToEverySubscriber) {
   Collector a, b;
   bus->Subscribe([&](const ChangeEvent& e) { a.Add(e); });
   bus->Subscribe([&](const ChangeEvent& e) { b.Add(e); });
-  for (std::int64_t r = 1; r <= 100; ++r) ASSERT_TRUE(bus->Publish({r, {"global"}, {}}).ok());
+  for (std::int64_t r = 1; r <= 100; ++r) ASSERT_TRUE(bus->Publish({r, {"global"}, {}, {}}).ok());
   ASSERT_TRUE(a.WaitFor(100));
   ASSERT_TRUE(b.WaitFor(100));
   for (std::int64_t r = 1; r <= 100; ++r) {
@@ -45,11 +45,11 @@ TEST(InprocBusTest, UnsubscribeStopsDelivery) {
   Collector kept, dropped;
   bus->Subscribe([&](const ChangeEvent& e) { kept.Add(e); });
   const int id = bus->Subscribe([&](const ChangeEvent& e) { dropped.Add(e); });
-  ASSERT_TRUE(bus->Publish({1, {}, {}}).ok());
+  ASSERT_TRUE(bus->Publish({1, {}, {}, {}}).ok());
   ASSERT_TRUE(kept.WaitFor(1));
   ASSERT_TRUE(dropped.WaitFor(1));
   bus->Unsubscribe(id);
-  ASSERT_TRUE(bus->Publish({2, {}, {}}).ok());
+  ASSERT_TRUE(bus->Publish({2, {}, {}, {}}).ok());
   ASSERT_TRUE(kept.WaitFor(2));
   std::lock_guard lock(dropped.mu);
   EXPECT_EQ(dropped.revisions.size(), 1u);

@@ -575,6 +575,45 @@ TEST_P(StoreContractTest, UpsertNodesIsAllOrNothing) {
   EXPECT_EQ(store_->ListNodes()->size(), 50u);
 }
 
+// NodeProfiles groups nodes by (chain, api version, features) with counts;
+// NodesWithProfile lists the ids of one group.
+TEST_P(StoreContractTest, NodeProfilesGroupTheFleet) {
+  auto add = [&](const std::string& id, const std::string& chain,
+                 std::vector<std::string> features) {
+    NodeRecord n;
+    n.node_id = id;
+    n.scope_chain = chain;
+    n.api_version = "omnirelay.config/v1";
+    n.features = std::move(features);
+    n.health_json = "{}";
+    ASSERT_TRUE(store_->UpsertNode(n).ok());
+  };
+  add("a-1", "global,region:eu", {"shadowing"});
+  add("a-2", "global,region:eu", {"shadowing"});
+  add("a-3", "global,region:eu", {});
+  add("b-1", "global", {"shadowing"});
+  Result<std::vector<NodeProfile>> profiles = store_->NodeProfiles();
+  ASSERT_TRUE(profiles.ok()) << profiles.status().ToString();
+  ASSERT_EQ(profiles->size(), 3u);
+  EXPECT_EQ((*profiles)[0].scope_chain, "global");
+  EXPECT_EQ((*profiles)[0].nodes, 1);
+  std::int64_t total = 0;
+  for (const auto& p : *profiles) total += p.nodes;
+  EXPECT_EQ(total, 4);
+
+  NodeProfile eu_shadow;
+  eu_shadow.scope_chain = "global,region:eu";
+  eu_shadow.api_version = "omnirelay.config/v1";
+  eu_shadow.features = {"shadowing"};
+  Result<std::vector<std::string>> ids = store_->NodesWithProfile(eu_shadow);
+  ASSERT_TRUE(ids.ok()) << ids.status().ToString();
+  EXPECT_EQ(*ids, (std::vector<std::string>{"a-1", "a-2"}));
+  eu_shadow.features.clear();
+  EXPECT_EQ(*store_->NodesWithProfile(eu_shadow), std::vector<std::string>{"a-3"});
+  eu_shadow.scope_chain = "global,region:none";
+  EXPECT_TRUE(store_->NodesWithProfile(eu_shadow)->empty());
+}
+
 // ListNodes returns every node ordered by id; an unknown node is kNotFound.
 TEST_P(StoreContractTest, ListNodesOrdersById) {
   for (const char* id : {"relay-2", "relay-1", "relay-3"}) {
@@ -781,7 +820,7 @@ TEST(SqliteStoreTest, NewerSchemaVersionIsRefused) {
   Result<std::unique_ptr<Store>> opened = OpenSqliteStore({.path = path});
   ASSERT_FALSE(opened.ok());
   EXPECT_EQ(opened.status().code(), StatusCode::kInternal);
-  EXPECT_NE(opened.status().message().find("schema version 999 is newer than this build knows (2)"),
+  EXPECT_NE(opened.status().message().find("schema version 999 is newer than this build knows (3)"),
             std::string::npos)
       << opened.status().message();
 }

@@ -94,6 +94,15 @@ struct NodeRecord {
   std::int64_t last_seen_ms = 0;
 };
 
+// The nodes that share a scope chain, api version and feature set: what a
+// write's capability check needs to know about the fleet.
+struct NodeProfile {
+  std::string scope_chain;
+  std::string api_version;
+  std::vector<std::string> features;
+  std::int64_t nodes = 0;
+};
+
 struct TokenRecord {
   std::string id;           // public id, shown in lists and audit
   std::string secret_hash;  // sha256 hex of the secret; the secret is never stored
@@ -142,6 +151,12 @@ class Store {
   virtual Status UpsertNodes(const std::vector<NodeRecord>& nodes) = 0;
   virtual Result<NodeRecord> GetNode(std::string_view node_id) = 0;
   virtual Result<std::vector<NodeRecord>> ListNodes() = 0;
+  // The distinct profiles of the known nodes with their counts, ordered by
+  // (scope_chain, api_version, features). Cost grows with the number of
+  // profiles, not with the fleet (an index covers it).
+  virtual Result<std::vector<NodeProfile>> NodeProfiles() = 0;
+  // The ids of the nodes with exactly `profile` (its `nodes` is ignored), by id.
+  virtual Result<std::vector<std::string>> NodesWithProfile(const NodeProfile& profile) = 0;
 
   // ---- tokens (hashed); each mutation carries its audit entry
   virtual Status CreateToken(const TokenRecord& token, const AuditEntry& audit) = 0;
