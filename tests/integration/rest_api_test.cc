@@ -3,6 +3,10 @@
 #include <gtest/gtest.h>
 #include <httplib.h>
 
+#include <fstream>
+#include <set>
+#include <sstream>
+
 #include "api_cases.h"
 #include "omnirelay/controlplane/rest_face.h"
 
@@ -206,6 +210,61 @@ TEST_F(RestApiTest, RolloutsAreUnimplemented) {
   auto res = client_->http().Get("/v1/rollouts", auth);
   EXPECT_EQ(res->status, 501);
   EXPECT_EQ(Json::parse(res->body)["code"], "unimplemented");
+}
+
+std::string ReadSample(const std::string& relative) {
+  std::ifstream in(std::string(OMNI_SAMPLES_DIR) + "/" + relative);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// Capability gating: a layer needing `shadowing` is refused while a known
+// node of an affected chain lacks it; the dry run names exactly the nodes of
+// that profile; nodes that have the feature or sit on other chains do not block.
+TEST_F(RestApiTest, CapabilityGapBlocksTheWriteAndDryRunNamesTheNodes) {
+  const std::string cell_chain = "global,region:eu-west,cell:euw1-a";
+  auto node = [&](const std::string& id, const std::string& chain,
+                  std::vector<std::string> features) {
+    NodeRecord n;
+    n.node_id = id;
+    n.scope_chain = chain;
+    n.api_version = "omnirelay.config/v1";
+    n.features = std::move(features);
+    n.health_json = "{}";
+    ASSERT_TRUE(stack_.store().UpsertNode(n).ok());
+  };
+  node("old-1", cell_chain, {});
+  node("old-2", cell_chain, {});
+  node("new-1", cell_chain, {"shadowing"});
+  node("other", "global,region:us-east", {});  // does not carry the cell layer
+  httplib::Headers auth = {{"Authorization", "Bearer " + stack_.Token({"admin"})}};
+  auto put = [&](const std::string& scope, const std::string& query, const Json& doc) {
+    return client_->http().Put("/v1/layers/" + scope + query, auth, doc.dump(), "application/json");
+  };
+  // Global and region without any shadow: fine for every node.
+  Json global = Json::parse(ReadSample("layers/00-global.json"));
+  for (auto& [name, route] : global["spec"]["routes"].items()) route.erase("shadow");
+  global["metadata"]["features"] = Json::array();
+  ASSERT_EQ(put("global", "", global)->status, 200);
+  ASSERT_EQ(
+      put("region:eu-west", "", Json::parse(ReadSample("layers/10-region-eu-west.json")))->status,
+      200);
+
+  Json cell = Json::parse(ReadSample("layers/20-cell-euw1-a.json"));  // shadows billing
+  cell["metadata"]["features"] = {"shadowing"};
+  auto dry = put("cell:euw1-a", "?dryRun=true", cell);
+  ASSERT_EQ(dry->status, 200) << dry->body;
+  std::set<std::string> ids;
+  const Json reply = Json::parse(dry->body);
+  for (const auto& b : reply["blockedNodes"]) ids.insert(b["nodeId"].get<std::string>());
+  EXPECT_EQ(ids, (std::set<std::string>{"old-1", "old-2"})) << dry->body;
+
+  auto refused = put("cell:euw1-a", "", cell);
+  EXPECT_EQ(refused->status, 409) << refused->body;
+  EXPECT_EQ(Json::parse(refused->body)["code"], "missing_feature");
+  EXPECT_NE(refused->body.find("old-1"), std::string::npos);
+  EXPECT_EQ(stack_.store().GetLayer("cell:euw1-a").status().code(), StatusCode::kNotFound);
 }
 
 // A bad If-Match or revision query is a 400 invalid_argument, not a crash or a write.
