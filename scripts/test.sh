@@ -2,8 +2,10 @@
 # Quickstart, second command: install what is missing, build, run every test.
 #   1. release build (gcc): unit, property, fuzz-corpus and integration tests;
 #   2. asan build (clang, ASan+UBSan): the same suites under sanitizers, plus a
-#      short libFuzzer run of each fuzz target.
-# OMNI_TEST_SANITIZERS=0 skips step 2 for a quicker local loop.
+#      short libFuzzer run of each fuzz target;
+#   3. tsan build (clang, ThreadSanitizer) of the concurrency tests (label
+#      "concurrency"): readers against 100,000 snapshot swaps.
+# OMNI_TEST_SANITIZERS=0 skips steps 2 and 3 for a quicker local loop.
 # Exits non-zero on any failure; ctest prints its summary for each step.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,5 +25,11 @@ if [[ ${OMNI_TEST_SANITIZERS:-1} != 0 ]]; then
   echo "== asan tests"
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     ctest --test-dir build/asan -j "$jobs" --timeout 600
+
+  echo "== tsan build (ThreadSanitizer: the concurrency tests)"
+  ./scripts/build.sh tsan omni_relay_concurrency_tests
+  echo "== tsan tests"
+  TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
+    ctest --test-dir build/tsan -L concurrency -j "$jobs" --timeout 900
 fi
 echo "== all tests passed in $((SECONDS - start)) s"
