@@ -1,8 +1,7 @@
 // omnirctl: the OmniRelay operators' CLI.
 #include <CLI/CLI.hpp>
-#include <iostream>
 
-#include "commands.h"
+#include "cli.h"
 #include "exit_codes.h"
 
 int main(int argc, char** argv) {
@@ -13,12 +12,19 @@ int main(int argc, char** argv) {
       "5 unauthenticated/permission denied, 6 server unreachable."};
   app.name("omnirctl");
   app.require_subcommand(1);
-  app.set_version_flag("--version", "omnirctl 0.1.0");
+  app.set_version_flag("--version", "omnirctl 0.2.0");
+  // Global flags may come after the subcommand: `omnirctl status -o json`.
+  app.fallthrough();
 
-  int exit_code = kExitOk;
-  CLI::App* config = app.add_subcommand("config", "Work with config documents and layers");
-  config->require_subcommand(1);
-  AddValidateCommand(*config, &exit_code);
+  Cli cli;
+  cli.AddGlobalFlags(app);
+  AddConfigCommands(app, cli);
+  AddRolloutCommands(app, cli);
+  AddShadowCommands(app, cli);
+  AddOpsCommands(app, cli);
+  AddTokenCommands(app, cli);
+  // Commands run from their callbacks, after every flag is parsed.
+  app.parse_complete_callback([&cli] { cli.Prepare(); });
 
   try {
     app.parse(argc, argv);
@@ -28,5 +34,5 @@ int main(int argc, char** argv) {
     app.exit(e);
     return kExitUsage;
   }
-  return exit_code;
+  return cli.exit_code();
 }

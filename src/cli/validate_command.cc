@@ -1,75 +1,65 @@
-// `omnirctl config validate -f FILE [-f FILE...] [-o text|json]`: offline
-// validation with the same library the control plane and the nodes run.
+// `omnirctl config validate -f FILE [-f FILE...] [--scope S] [--offline]`.
+//
+// Offline (no server configured, or --offline): the same library the control
+// plane and the nodes run; several files are merged in order as layers.
+// With a server configured: one document, validated by the server — with
+// --scope as a dry-run write of that scope (the document against the current
+// layers, the nodes' chains and their capabilities), else alone.
 #include <CLI/CLI.hpp>
-#include <cerrno>
-#include <cstdio>
-#include <cstring>
 #include <iostream>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
-#include "commands.h"
+#include "cli.h"
+#include "documents.h"
 #include "exit_codes.h"
 #include "omnirelay/config/document_set.h"
+#include "omnirelay/config/scope.h"
 
 namespace omnirelay::cli {
 namespace {
 
 struct ValidateArgs {
   std::vector<std::string> files;
-  std::string output = "text";
+  std::string scope;
+  bool offline = false;
 };
 
-// Reads at most limit + 1 bytes so that an oversize input is reported by the
-// decoder (parse_error) without reading all of it.
-Result<std::string> ReadInput(const std::string& name, std::size_t limit) {
-  std::FILE* f = name == "-" ? stdin : std::fopen(name.c_str(), "rb");
-  if (f == nullptr) {
-    return Status(StatusCode::kIoError, "cannot read " + name + ": " + std::strerror(errno));
-  }
-  std::unique_ptr<std::FILE, int (*)(std::FILE*)> closer(
-      f, name == "-" ? [](std::FILE*) { return 0; } : &std::fclose);
-  std::string out;
-  char buf[1 << 16];
-  while (out.size() <= limit) {
-    const std::size_t n = std::fread(buf, 1, sizeof buf, f);
-    out.append(buf, n);
-    if (n < sizeof buf) break;
-  }
-  if (std::ferror(f)) {
-    return Status(StatusCode::kIoError, "cannot read " + name + ": " + std::strerror(errno));
-  }
-  return out;
+// The scope a document names in metadata.scope ("" when it names none).
+std::string DocumentScope(const std::string& text) {
+  const nlohmann::json doc = nlohmann::json::parse(text, nullptr, false);
+  if (!doc.is_object() || !doc.contains("metadata") || !doc["metadata"].is_object()) return {};
+  const auto& scope = doc["metadata"].value("scope", nlohmann::json());
+  return scope.is_string() ? scope.get<std::string>() : std::string();
 }
 
 std::string ShownPath(const std::string& pointer) {
   return pointer.empty() ? "(root)" : pointer;
 }
 
-int Run(const ValidateArgs& args) {
-  const bool json = args.output == "json";
+int RunOffline(const ValidateArgs& args, const Output& out) {
+  const bool json = out.json();
   const DecodeOptions options;
   std::vector<DocumentInput> inputs;
   for (const auto& file : args.files) {
     auto text = ReadInput(file, options.max_bytes);
-    if (!text.ok()) {
-      if (json) {
-        std::cerr << nlohmann::json{{"error",
-                                     {{"code", std::string(text.status().code_name())},
-                                      {"message", text.status().message()}}}}
-                         .dump()
-                  << "\n";
-      } else {
-        std::cerr << "omnirctl: " << text.status().message() << "\n";
-      }
-      return kExitError;
-    }
+    if (!text.ok()) return out.Fail(text.status());
     inputs.push_back({file, std::move(text).value()});
   }
 
-  const DocumentSetReport report = ValidateDocuments(inputs, options);
+  DocumentSetReport report = ValidateDocuments(inputs, options);
+  // --scope offline: the most specific document must be for that scope.
+  if (!args.scope.empty()) {
+    const std::string named = DocumentScope(inputs.back().text);
+    if (named != args.scope) {
+      report.errors.push_back(
+          {inputs.back().source,
+           {"/metadata/scope", DiagCode::kInvalidScope,
+            "document is for scope \"" + named + "\", not \"" + args.scope + "\""}});
+    }
+  }
   if (json) {
     nlohmann::json errors = nlohmann::json::array();
     for (const auto& e : report.errors) {
@@ -93,22 +83,66 @@ int Run(const ValidateArgs& args) {
   return report.valid() ? kExitOk : kExitInvalid;
 }
 
+int RunOnServer(Session& s, const ValidateArgs& args) {
+  auto text = ReadInput(args.files.front(), DecodeOptions{}.max_bytes);
+  if (!text.ok()) return s.out.Fail(text.status());
+  if (!args.scope.empty()) {
+    auto result = s.client.SetLayer({args.scope, *text, std::nullopt, /*dry_run=*/true, false});
+    if (!result.ok()) return s.out.Fail(result.status());
+    return PrintWriteResult(args.scope, *result, s.out);
+  }
+  auto diagnostics = s.client.Validate(*text);
+  if (!diagnostics.ok()) return s.out.Fail(diagnostics.status());
+  const std::string& file = args.files.front();
+  if (s.out.json()) {
+    nlohmann::json errors = DiagnosticsJson(*diagnostics);
+    for (auto& e : errors) e["file"] = file;
+    std::cout << nlohmann::json{{"valid", diagnostics->empty()}, {"errors", errors}}.dump() << "\n";
+  } else if (diagnostics->empty()) {
+    std::cout << file << ": valid (checked by the server)\n";
+  } else {
+    for (const auto& d : *diagnostics) {
+      std::cout << file << ": " << ShownPath(d.path) << ": " << diag_code_name(d.code) << ": "
+                << d.message << "\n";
+    }
+  }
+  return diagnostics->empty() ? kExitOk : kExitInvalid;
+}
+
 }  // namespace
 
-void AddValidateCommand(CLI::App& config, int* exit_code) {
+void AddValidateCommand(CLI::App& config, Cli& cli) {
   auto args = std::make_shared<ValidateArgs>();
   CLI::App* cmd = config.add_subcommand(
-      "validate",
-      "Validate config documents offline (schema + graph).\n"
-      "Several -f files are merged in the order given as scope layers (least to most\n"
-      "specific), and the merged result is validated. A Snapshot is validated alone.\n"
-      "Exit: 0 valid, 3 invalid, 2 usage, 1 I/O error.");
+      "validate", "Validate documents: offline, or by the server when one is configured");
+  cmd->footer(
+      "Offline when no server is configured (no --server, OMNIRCTL_SERVER or context) or with\n"
+      "--offline: several -f files are merged in the order given as scope layers (least to\n"
+      "most specific) and the result is validated; a Snapshot is validated alone.\n"
+      "With a server: one file, validated by the server; with --scope, as a dry-run write of\n"
+      "that scope (current layers, nodes' chains and capabilities).\n"
+      "Exit: 0 valid, 3 invalid, 2 usage, 1 I/O error, 5 denied, 6 unreachable.");
   cmd->add_option("-f,--file", args->files, "Document to validate ('-' reads stdin); repeatable")
       ->required();
-  cmd->add_option("-o,--output", args->output, "Output format")
-      ->check(CLI::IsMember({"text", "json"}))
-      ->capture_default_str();
-  cmd->callback([args, exit_code] { *exit_code = Run(*args); });
+  cmd->add_option("--scope", args->scope, "Scope the document is meant for")
+      ->check(CLI::Validator(
+          [](std::string& s) {
+            auto parsed = ParseScope(s);
+            return parsed.ok() ? std::string() : parsed.status().message();
+          },
+          "SCOPE"));
+  cmd->add_flag("--offline", args->offline, "Validate locally even when a server is configured");
+  cmd->callback([&cli, args] {
+    if (args->offline || !cli.ServerConfigured()) {
+      cli.set_exit_code(RunOffline(*args, cli.out()));
+      return;
+    }
+    if (args->files.size() != 1) {
+      cli.UsageError("server-side validation takes one -f; add --offline to merge several layers");
+      return;
+    }
+    cli.RunWithServer([&](Session& s) { return RunOnServer(s, *args); });
+  });
 }
 
 }  // namespace omnirelay::cli

@@ -3,6 +3,9 @@
 # exits 0, every broken sample exits 3 with the code its file is named after,
 # and the usage / I/O exit codes are the documented ones.
 set -uo pipefail
+# Offline validation: no server or context may leak in from the caller.
+unset OMNIRCTL_SERVER OMNIRCTL_TOKEN
+export OMNIRCTL_CONFIG=/dev/null
 omnirctl=$1
 samples=$2
 pass=0

@@ -40,12 +40,32 @@ DaemonProcess::~DaemonProcess() {
 }
 
 bool DaemonProcess::Start() {
+  return StartWithArgs({}, /*tls=*/false);
+}
+
+namespace {
+
+bool AcceptsConnections(int port) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = htons(static_cast<std::uint16_t>(port));
+  const bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+  ::close(fd);
+  return ok;
+}
+
+}  // namespace
+
+bool DaemonProcess::StartWithArgs(const std::vector<std::string>& extra_args, bool tls) {
   http_port_ = FreeLoopbackPort();
   grpc_port_ = FreeLoopbackPort();
   std::vector<std::string> args = {OMNI_CONTROLPLANE_BIN, "--data-dir=" + data_dir_,
                                    "--http-listen=127.0.0.1:" + std::to_string(http_port_),
                                    "--grpc-listen=127.0.0.1:" + std::to_string(grpc_port_),
                                    "--log-level=warn"};
+  args.insert(args.end(), extra_args.begin(), extra_args.end());
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
@@ -62,7 +82,13 @@ bool DaemonProcess::Start() {
       pid_ = -1;
       return false;
     }
-    if (auto res = client.Get("/readyz"); res && res->status == 200) return true;
+    if (tls) {
+      if (std::filesystem::exists(data_dir_ + "/admin.token") && AcceptsConnections(grpc_port_)) {
+        return true;
+      }
+    } else if (auto res = client.Get("/readyz"); res && res->status == 200) {
+      return true;
+    }
     std::this_thread::sleep_for(std::chrono::milliseconds(50));  // polling a child process
   }
   return false;

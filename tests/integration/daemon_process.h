@@ -6,6 +6,7 @@
 #include <sys/types.h>
 
 #include <string>
+#include <vector>
 
 namespace omnirelay::cp::testing {
 
@@ -17,6 +18,13 @@ class DaemonProcess {
 
   // Starts the binary and waits (up to 20 s) until /readyz answers 200.
   bool Start();
+  // Start() with `extra_args` appended to the command line (e.g. the TLS
+  // flags). With `tls`, /readyz is served over HTTPS, so readiness is the
+  // admin token written and the gRPC port accepting connections instead.
+  bool StartWithArgs(const std::vector<std::string>& extra_args, bool tls);
+  // The gRPC address, "127.0.0.1:<port>".
+  std::string grpc_address() const { return "127.0.0.1:" + std::to_string(grpc_port_); }
+
   // SIGKILL, no shutdown of any kind; waits for the process to be reaped.
   void Kill9();
   // SIGTERM; returns the exit status (or -1).

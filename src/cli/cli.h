@@ -1,0 +1,81 @@
+// What every omnirctl command shares: the global flags, how they resolve
+// (flag > environment > context file > default) into connection settings,
+// the output printer and the exit code.
+//
+// Thread safety: used from main's thread only.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "client.h"
+#include "output.h"
+
+namespace CLI {
+class App;
+}
+
+namespace omnirelay::cli {
+
+// The global flags as parsed; empty = not given.
+struct GlobalFlags {
+  std::string server;
+  std::string token;
+  std::string token_file;
+  std::string output = "table";
+  std::string timeout;
+  std::string ca, cert, key, tls_server_name;
+  std::string context;
+};
+
+// What a server command runs with.
+struct Session {
+  ControlClient& client;
+  Output& out;
+};
+
+class Cli {
+ public:
+  // Adds the global flags to `app`.
+  void AddGlobalFlags(CLI::App& app);
+
+  const GlobalFlags& flags() const { return flags_; }
+  Output& out() { return *out_; }
+  int exit_code() const { return exit_code_; }
+  void set_exit_code(int code) { exit_code_ = code; }
+
+  // Builds the Output for the parsed -o flag; call before running commands.
+  void Prepare();
+
+  // True when a server is configured: --server, OMNIRCTL_SERVER, --context
+  // or a current context in the contexts file. `config validate` runs
+  // offline otherwise.
+  bool ServerConfigured();
+
+  // Resolves the settings, builds a client and runs `body` with it; stores
+  // the exit code `body` returns, or the code of the error that prevented
+  // the run (printed on stderr).
+  void RunWithServer(const std::function<int(Session&)>& body);
+
+  // Sets the exit code for a usage error found after parsing and prints it.
+  void UsageError(const std::string& message);
+
+  // The connection settings after flag > environment > context > default.
+  Result<ConnectionSettings> ResolveSettings();
+
+ private:
+  GlobalFlags flags_;
+  std::unique_ptr<Output> out_;
+  int exit_code_ = 0;
+};
+
+// Registration of the command groups (one file each).
+void AddConfigCommands(CLI::App& app, Cli& cli);
+void AddValidateCommand(CLI::App& config, Cli& cli);
+void AddRolloutCommands(CLI::App& app, Cli& cli);
+void AddShadowCommands(CLI::App& app, Cli& cli);
+void AddOpsCommands(CLI::App& app, Cli& cli);  // audit, status, nodes
+void AddTokenCommands(CLI::App& app, Cli& cli);
+
+}  // namespace omnirelay::cli

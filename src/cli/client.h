@@ -1,0 +1,213 @@
+// The control plane as omnirctl's commands see it: plain values in, plain
+// values out, errors as Status. grpc_client.cc is the only file that knows
+// gRPC and the generated stubs; commands never include them.
+//
+// A failed call returns a Status whose code is the server's (conflict,
+// permission_denied, invalid with diagnostics, ...) or kUnavailable when the
+// server could not be reached or did not answer in time.
+//
+// Thread safety: one ControlClient is used by one thread at a time.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "omnirelay/config/status.h"
+
+namespace omnirelay::cli {
+
+struct LayerInfo {
+  std::string scope;
+  std::int64_t revision = 0;
+  std::string document;  // ConfigLayer JSON as accepted
+  std::int64_t updated_at_ms = 0;
+  std::string author;
+};
+
+struct BlockedNodeInfo {
+  std::string node_id;
+  std::string scope_chain;
+  std::string reason;
+};
+
+struct WriteResultInfo {
+  bool dry_run = false;
+  std::int64_t revision = 0;
+  std::vector<Diagnostic> diagnostics;
+  std::string diff_summary;
+  std::vector<BlockedNodeInfo> blocked_nodes;
+  std::vector<std::string> chains_checked;
+  bool valid = true;
+};
+
+struct SetLayerArgs {
+  std::string scope;
+  std::string document;
+  std::optional<std::int64_t> expected_revision;
+  bool dry_run = false;
+  bool confirm = false;
+};
+
+struct RevisionInfo {
+  std::int64_t revision = 0;
+  std::string scope;
+  bool deleted = false;
+  std::string author;
+  std::int64_t created_at_ms = 0;
+};
+
+struct EffectiveInfo {
+  std::int64_t version = 0;
+  std::string spec;  // merged spec JSON
+  std::vector<std::string> features;
+};
+
+struct NodeInfo {
+  std::string node_id;
+  std::string scope_chain;
+  std::string api_version;
+  std::vector<std::string> features;
+  std::int64_t assigned_version = 0;
+  std::int64_t applied_version = 0;
+  std::int64_t discovery_generation = 0;
+  std::string last_error;
+  bool connected = false;
+  std::int64_t last_seen_ms = 0;
+  bool drifted = false;
+};
+
+struct StatusInfo {
+  std::int64_t head_revision = 0;
+  std::int64_t nodes_total = 0;
+  std::int64_t nodes_connected = 0;
+  std::int64_t nodes_drifted = 0;
+  std::vector<std::pair<std::int64_t, std::int64_t>> nodes_by_applied_version;
+};
+
+struct ScopeSummaryInfo {
+  std::string scope;
+  std::int64_t revision = 0;
+  std::int64_t updated_at_ms = 0;
+  std::string author;
+};
+
+struct AuditInfo {
+  std::int64_t id = 0;
+  std::int64_t time_ms = 0;
+  std::string principal;
+  std::string token_id;
+  std::string action;
+  std::string scope;
+  std::int64_t revision = 0;
+  std::string outcome;
+  std::string summary;
+};
+
+struct TokenInfo {
+  std::string id;
+  std::string name;
+  std::vector<std::string> scopes;
+  std::int64_t created_at_ms = 0;
+  std::int64_t expires_at_ms = 0;
+  std::int64_t revoked_at_ms = 0;
+};
+
+struct IssuedTokenInfo {
+  TokenInfo token;
+  std::string secret;  // the bearer token: shown once, never logged
+};
+
+// Rollouts (rollout_service.proto), by name rather than proto enum.
+struct WaveInfo {
+  std::string kind;  // "canary", "scopes", "global"
+  double canary_percent = 0;
+  std::vector<std::string> scopes;
+  std::int64_t bake_seconds = 0;
+  double min_ack_ratio = 0;
+  // Status only:
+  std::string state;  // "waiting", "notifying", "baking", "passed", "breached"
+  std::int64_t nodes_targeted = 0, nodes_acked = 0, nodes_nacked = 0;
+  std::int64_t bake_until_ms = 0;
+  std::string gate_message;
+};
+
+struct RolloutInfo {
+  std::string id;
+  std::int64_t version = 0;
+  std::int64_t previous_version = 0;
+  std::string state;  // "running", "paused", "succeeded", "rolled_back", ...
+  std::vector<WaveInfo> waves;
+  int current_wave = 0;
+  std::string author;
+  std::int64_t created_at_ms = 0;
+  std::int64_t updated_at_ms = 0;
+  bool dry_run = false;
+  std::vector<BlockedNodeInfo> blocked_nodes;
+};
+
+struct StartRolloutArgs {
+  std::int64_t version = 0;
+  std::vector<WaveInfo> waves;
+  bool dry_run = false;
+  std::string reason;
+};
+
+// The rollout actions that name one rollout.
+enum class RolloutAction { kRollback, kPause, kResume, kPromote, kAbort };
+
+class ControlClient {
+ public:
+  virtual ~ControlClient() = default;
+
+  virtual Result<std::vector<ScopeSummaryInfo>> ListLayers() = 0;
+  virtual Result<LayerInfo> GetLayer(const std::string& scope,
+                                     std::optional<std::int64_t> revision) = 0;
+  virtual Result<WriteResultInfo> SetLayer(const SetLayerArgs& args) = 0;
+  virtual Result<WriteResultInfo> DeleteLayer(const std::string& scope,
+                                              std::optional<std::int64_t> expected_revision,
+                                              bool dry_run, bool confirm) = 0;
+  virtual Result<std::vector<RevisionInfo>> History(const std::string& scope) = 0;
+  virtual Result<std::vector<Diagnostic>> Validate(const std::string& document) = 0;
+  virtual Result<EffectiveInfo> Effective(const std::vector<std::string>& chain) = 0;
+  virtual Result<std::vector<NodeInfo>> ListNodes() = 0;
+  virtual Result<StatusInfo> GetStatus() = 0;
+  // Calls `on_entry` for each entry, oldest first; with `follow`, keeps the
+  // stream open until `on_entry` returns false or the stream ends. The call
+  // deadline applies only without `follow`.
+  virtual Status Audit(std::int64_t since_ms, bool follow,
+                       const std::function<bool(const AuditInfo&)>& on_entry) = 0;
+  virtual Result<IssuedTokenInfo> CreateToken(const std::string& name,
+                                              const std::vector<std::string>& scopes,
+                                              std::int64_t ttl_seconds) = 0;
+  virtual Result<std::vector<TokenInfo>> ListTokens() = 0;
+  virtual Status RevokeToken(const std::string& id) = 0;
+
+  virtual Result<RolloutInfo> StartRollout(const StartRolloutArgs& args) = 0;
+  // Empty id and version 0: the active rollouts.
+  virtual Result<std::vector<RolloutInfo>> RolloutStatus(const std::string& id,
+                                                         std::int64_t version) = 0;
+  virtual Result<RolloutInfo> ActOnRollout(RolloutAction action, const std::string& id,
+                                           std::int64_t version, bool dry_run) = 0;
+};
+
+// Where and how to reach the control plane.
+struct ConnectionSettings {
+  std::string server;  // host:port
+  std::string token;   // bearer secret; empty = none
+  std::chrono::milliseconds timeout{10'000};
+  // TLS: all empty = plaintext. ca alone = TLS verifying the server;
+  // cert + key add a client certificate (mTLS).
+  std::string ca_file, cert_file, key_file;
+  std::string tls_server_name;  // overrides the name checked in the server cert
+};
+
+// Builds a client (no connection is made until the first call). Fails only
+// when a TLS file cannot be read.
+Result<std::unique_ptr<ControlClient>> NewGrpcClient(const ConnectionSettings& settings);
+
+}  // namespace omnirelay::cli

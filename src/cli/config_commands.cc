@@ -1,0 +1,319 @@
+// `omnirctl config get|set|delete|list|diff|history|effective`: the layers
+// of desired state (DESIGN.md §3.1) through the control plane.
+#include <CLI/CLI.hpp>
+#include <iostream>
+#include <memory>
+
+#include "cli.h"
+#include "documents.h"
+#include "exit_codes.h"
+#include "omnirelay/config/decode.h"
+#include "omnirelay/config/scope.h"
+
+namespace omnirelay::cli {
+namespace {
+
+using Json = nlohmann::json;
+
+// `--scope` values are checked before any call, as usage errors.
+CLI::Validator ScopeValidator() {
+  return CLI::Validator(
+      [](std::string& s) {
+        auto parsed = ParseScope(s);
+        return parsed.ok() ? std::string() : parsed.status().message();
+      },
+      "SCOPE");
+}
+
+std::vector<std::string> SplitChain(const std::string& chain) {
+  std::vector<std::string> out;
+  std::size_t start = 0;
+  while (start <= chain.size()) {
+    std::size_t end = chain.find(',', start);
+    if (end == std::string::npos) end = chain.size();
+    out.push_back(chain.substr(start, end - start));
+    start = end + 1;
+  }
+  return out;
+}
+
+// The document as JSON (for -o json), or a string when it is not JSON.
+Json DocumentJson(const std::string& text) {
+  Json j = Json::parse(text, nullptr, false);
+  return j.is_discarded() ? Json(text) : j;
+}
+
+struct GetArgs {
+  std::string scope;
+  std::int64_t revision = 0;
+};
+
+int RunGet(Session& s, const GetArgs& a) {
+  std::optional<std::int64_t> revision;
+  if (a.revision > 0) revision = a.revision;
+  auto layer = s.client.GetLayer(a.scope, revision);
+  if (!layer.ok()) return s.out.Fail(layer.status());
+  if (s.out.json()) {
+    std::cout << Json{{"scope", layer->scope},
+                      {"revision", layer->revision},
+                      {"updatedAt", Rfc3339(layer->updated_at_ms)},
+                      {"author", layer->author},
+                      {"document", DocumentJson(layer->document)}}
+                     .dump()
+              << "\n";
+  } else {
+    // Only the document, so that `config get > f.json` round-trips to `config set`.
+    const Json doc = DocumentJson(layer->document);
+    std::cout << (doc.is_string() ? layer->document : doc.dump(2)) << "\n";
+  }
+  return kExitOk;
+}
+
+struct SetArgs {
+  std::string scope;
+  std::string file;
+  std::int64_t expect_revision = -1;
+  bool dry_run = false;
+  bool confirm = false;
+};
+
+int RunSet(Session& s, const SetArgs& a) {
+  auto text = ReadInput(a.file, DecodeOptions{}.max_bytes);
+  if (!text.ok()) return s.out.Fail(text.status());
+  SetLayerArgs args{a.scope, std::move(text).value(), std::nullopt, a.dry_run, a.confirm};
+  if (a.expect_revision >= 0) args.expected_revision = a.expect_revision;
+  auto result = s.client.SetLayer(args);
+  if (!result.ok()) return s.out.Fail(result.status());
+  return PrintWriteResult(a.scope, *result, s.out);
+}
+
+struct DeleteArgs {
+  std::string scope;
+  std::int64_t expect_revision = -1;
+  bool dry_run = false;
+  bool confirm = false;
+};
+
+int RunList(Session& s) {
+  auto layers = s.client.ListLayers();
+  if (!layers.ok()) return s.out.Fail(layers.status());
+  if (s.out.json()) {
+    Json out = Json::array();
+    for (const auto& l : *layers) {
+      out.push_back({{"scope", l.scope},
+                     {"revision", l.revision},
+                     {"updatedAt", Rfc3339(l.updated_at_ms)},
+                     {"author", l.author}});
+    }
+    std::cout << Json{{"layers", out}}.dump() << "\n";
+    return kExitOk;
+  }
+  const std::int64_t now = NowUnixMs();
+  Table t({"SCOPE", "REVISION", "UPDATED", "AUTHOR"});
+  for (const auto& l : *layers) {
+    t.Row({l.scope, std::to_string(l.revision), RelativeTime(l.updated_at_ms, now), l.author});
+  }
+  t.Print(std::cout, s.out);
+  return kExitOk;
+}
+
+struct DiffArgs {
+  std::string scope;
+  std::string file;
+};
+
+std::string Short(const Json& j) {
+  std::string text = j.dump();
+  return text.size() > 80 ? text.substr(0, 77) + "..." : text;
+}
+
+int RunDiff(Session& s, const DiffArgs& a) {
+  auto text = ReadInput(a.file, DecodeOptions{}.max_bytes);
+  if (!text.ok()) return s.out.Fail(text.status());
+  const Json proposed = Json::parse(*text, nullptr, false);
+  if (proposed.is_discarded()) {
+    return s.out.Fail(Status(StatusCode::kInvalid, a.file + " is not JSON",
+                             {{"", DiagCode::kParseError, "not a JSON document"}}));
+  }
+  std::int64_t current_revision = 0;
+  Json current = Json::object();
+  auto layer = s.client.GetLayer(a.scope, std::nullopt);
+  if (layer.ok()) {
+    current_revision = layer->revision;
+    current = DocumentJson(layer->document);
+  } else if (layer.status().code() != StatusCode::kNotFound) {
+    return s.out.Fail(layer.status());
+  }
+  // The server's view: validation against every affected chain, the
+  // effective change and the nodes that would refuse it.
+  auto check = s.client.SetLayer({a.scope, *text, std::nullopt, /*dry_run=*/true, false});
+  if (!check.ok()) return s.out.Fail(check.status());
+  const auto changes = DiffJson(current, proposed);
+  const bool ok = check->diagnostics.empty() && check->blocked_nodes.empty();
+  if (s.out.json()) {
+    Json list = Json::array();
+    for (const auto& c : changes) {
+      list.push_back({{"op", c.op == '+'   ? "add"
+                             : c.op == '-' ? "remove"
+                                           : "change"},
+                      {"path", c.path},
+                      {"before", c.before},
+                      {"after", c.after}});
+    }
+    std::cout << Json{{"scope", a.scope},
+                      {"currentRevision", current_revision},
+                      {"changes", list},
+                      {"diffSummary", check->diff_summary},
+                      {"valid", check->diagnostics.empty()},
+                      {"diagnostics", DiagnosticsJson(check->diagnostics)},
+                      {"blockedNodes", BlockedNodesJson(check->blocked_nodes)}}
+                     .dump()
+              << "\n";
+    return ok ? kExitOk : kExitInvalid;
+  }
+  std::cout << "--- " << a.scope
+            << (current_revision > 0 ? " (revision " + std::to_string(current_revision) + ")"
+                                     : " (no layer yet)")
+            << "\n+++ " << a.file << "\n";
+  if (changes.empty()) std::cout << "(no differences)\n";
+  for (const auto& c : changes) {
+    if (c.op == '+') {
+      std::cout << s.out.Paint("+ " + c.path + ": " + Short(c.after), Colour::kGreen) << "\n";
+    } else if (c.op == '-') {
+      std::cout << s.out.Paint("- " + c.path + ": " + Short(c.before), Colour::kRed) << "\n";
+    } else {
+      std::cout << s.out.Paint("~ " + c.path + ": " + Short(c.before) + " -> " + Short(c.after),
+                               Colour::kYellow)
+                << "\n";
+    }
+  }
+  std::cout << "\n";
+  WriteResultInfo shown = *check;
+  PrintWriteResult(a.scope, shown, s.out);
+  return ok ? kExitOk : kExitInvalid;
+}
+
+int RunHistory(Session& s, const std::string& scope) {
+  auto history = s.client.History(scope);
+  if (!history.ok()) return s.out.Fail(history.status());
+  if (s.out.json()) {
+    Json out = Json::array();
+    for (const auto& r : *history) {
+      out.push_back({{"revision", r.revision},
+                     {"scope", r.scope},
+                     {"deleted", r.deleted},
+                     {"author", r.author},
+                     {"createdAt", Rfc3339(r.created_at_ms)}});
+    }
+    std::cout << Json{{"revisions", out}}.dump() << "\n";
+    return kExitOk;
+  }
+  const std::int64_t now = NowUnixMs();
+  Table t({"REVISION", "WHEN", "AUTHOR", "CHANGE"});
+  for (const auto& r : *history) {
+    t.Row({std::to_string(r.revision), RelativeTime(r.created_at_ms, now), r.author,
+           r.deleted ? Table::Cell("deleted", Colour::kRed) : Table::Cell("written")});
+  }
+  t.Print(std::cout, s.out);
+  return kExitOk;
+}
+
+int RunEffective(Session& s, const std::string& chain) {
+  auto view = s.client.Effective(SplitChain(chain));
+  if (!view.ok()) return s.out.Fail(view.status());
+  if (s.out.json()) {
+    std::cout << Json{{"scopeChain", chain},
+                      {"version", view->version},
+                      {"features", view->features},
+                      {"spec", DocumentJson(view->spec)}}
+                     .dump()
+              << "\n";
+  } else {
+    const Json spec = DocumentJson(view->spec);
+    std::cout << (spec.is_string() ? view->spec : spec.dump(2)) << "\n";
+  }
+  return kExitOk;
+}
+
+}  // namespace
+
+void AddConfigCommands(CLI::App& app, Cli& cli) {
+  CLI::App* config = app.add_subcommand("config", "Work with config documents and layers");
+  config->require_subcommand(1);
+  AddValidateCommand(*config, cli);
+
+  auto get = std::make_shared<GetArgs>();
+  CLI::App* cmd = config->add_subcommand(
+      "get", "Print the layer of a scope (-o json adds revision, author, time)");
+  cmd->add_option("--scope", get->scope, "global, region:R, cell:C, cluster:K or node:ID")
+      ->required()
+      ->check(ScopeValidator());
+  cmd->add_option("--revision", get->revision, "The layer as it was at this store revision")
+      ->check(CLI::PositiveNumber);
+  cmd->callback([&cli, get] { cli.RunWithServer([&](Session& s) { return RunGet(s, *get); }); });
+
+  auto set = std::make_shared<SetArgs>();
+  cmd = config->add_subcommand("set", "Write the layer of a scope (CAS, validated, audited)");
+  cmd->add_option("--scope", set->scope, "Scope to write")->required()->check(ScopeValidator());
+  cmd->add_option("-f,--file", set->file, "ConfigLayer JSON ('-' reads stdin)")->required();
+  cmd->add_option("--expect-revision", set->expect_revision,
+                  "CAS: fail with exit 4 unless the scope is at this revision (0 = must not exist)")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_flag("--dry-run", set->dry_run,
+                "Validate, show the change and blocking nodes; write nothing");
+  cmd->add_flag("--confirm", set->confirm, "Allow destructive changes");
+  cmd->callback([&cli, set] { cli.RunWithServer([&](Session& s) { return RunSet(s, *set); }); });
+
+  auto del = std::make_shared<DeleteArgs>();
+  cmd = config->add_subcommand("delete", "Remove the layer of a scope (CAS, guarded)");
+  cmd->add_option("--scope", del->scope, "Scope to remove")->required()->check(ScopeValidator());
+  cmd->add_option("--expect-revision", del->expect_revision, "CAS: the scope's current revision")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_flag("--dry-run", del->dry_run, "Show what the removal would do; write nothing");
+  cmd->add_flag("--confirm", del->confirm, "Allow destructive changes");
+  cmd->callback([&cli, del] {
+    cli.RunWithServer([&](Session& s) {
+      auto r = s.client.DeleteLayer(del->scope,
+                                    del->expect_revision >= 0
+                                        ? std::optional<std::int64_t>(del->expect_revision)
+                                        : std::nullopt,
+                                    del->dry_run, del->confirm);
+      if (!r.ok()) return s.out.Fail(r.status());
+      return PrintWriteResult(del->scope, *r, s.out);
+    });
+  });
+
+  cmd = config->add_subcommand("list", "List the scopes that have a layer, with their revision");
+  cmd->callback([&cli] { cli.RunWithServer(RunList); });
+
+  auto diff = std::make_shared<DiffArgs>();
+  cmd = config->add_subcommand(
+      "diff", "Show what writing FILE to a scope would change (server-side dry run)");
+  cmd->add_option("--scope", diff->scope, "Scope to compare with")
+      ->required()
+      ->check(ScopeValidator());
+  cmd->add_option("-f,--file", diff->file, "Proposed ConfigLayer JSON ('-' reads stdin)")
+      ->required();
+  cmd->callback([&cli, diff] { cli.RunWithServer([&](Session& s) { return RunDiff(s, *diff); }); });
+
+  auto scope = std::make_shared<std::string>();
+  cmd = config->add_subcommand("history", "List the revisions of a scope, newest first");
+  cmd->add_option("--scope", *scope, "Scope")->required()->check(ScopeValidator());
+  cmd->callback(
+      [&cli, scope] { cli.RunWithServer([&](Session& s) { return RunHistory(s, *scope); }); });
+
+  auto chain = std::make_shared<std::string>();
+  cmd = config->add_subcommand("effective", "Print the merged spec of a scope chain");
+  cmd->add_option("--scope-chain", *chain, "e.g. global,region:us-east,cell:use1-a")
+      ->required()
+      ->check(CLI::Validator(
+          [](std::string& s) {
+            auto parsed = ParseScopeChain(s);
+            return parsed.ok() ? std::string() : parsed.status().message();
+          },
+          "CHAIN"));
+  cmd->callback(
+      [&cli, chain] { cli.RunWithServer([&](Session& s) { return RunEffective(s, *chain); }); });
+}
+
+}  // namespace omnirelay::cli

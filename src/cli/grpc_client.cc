@@ -1,0 +1,495 @@
+// ControlClient over gRPC: the one file of omnirctl that includes gRPC and
+// the generated stubs.
+#include <grpc/support/log.h>
+#include <grpcpp/grpcpp.h>
+
+#include <cstdlib>
+
+#include "client.h"
+#include "omnirelay/config/files.h"
+#include "omnirelay/controlplane/v1/config_service.grpc.pb.h"
+#include "omnirelay/controlplane/v1/errors.pb.h"
+#include "omnirelay/controlplane/v1/rollout_service.grpc.pb.h"
+
+namespace omnirelay::cli {
+namespace {
+
+namespace v1 = controlplane::v1;
+
+constexpr std::size_t kMaxPemBytes = 1 << 20;
+
+// Diagnostic codes travel by name; false for a name this build does not know.
+bool ParseDiagCode(const std::string& name, DiagCode* out) {
+  for (int i = 0; i <= static_cast<int>(DiagCode::kInvalidScope); ++i) {
+    if (diag_code_name(static_cast<DiagCode>(i)) == name) {
+      *out = static_cast<DiagCode>(i);
+      return true;
+    }
+  }
+  return false;
+}
+
+std::vector<Diagnostic> FromProto(const google::protobuf::RepeatedPtrField<v1::Diagnostic>& in);
+
+// A hint for connections a TLS mismatch most likely closed.
+std::string TlsHint(const grpc::Status& s, const ConnectionSettings& tls) {
+  const std::string& m = s.error_message();
+  if (m.find("Socket closed") == std::string::npos && m.find("andshake") == std::string::npos &&
+      m.find("SSL") == std::string::npos) {
+    return "";
+  }
+  if (tls.ca_file.empty() && tls.cert_file.empty()) {
+    return " (if the server uses TLS, pass --ca)";
+  }
+  if (m.find("wrong version number") != std::string::npos) {
+    return " (the server does not seem to speak TLS; drop --ca/--cert/--key)";
+  }
+  if (tls.cert_file.empty() && m.find("Socket closed") != std::string::npos) {
+    return " (if the server requires client certificates, pass --cert and --key)";
+  }
+  return " (check --ca, --cert, --key and the names in the server certificate)";
+}
+
+// Maps a gRPC status (and the ErrorDetail in its details) to a Status.
+Status FromGrpc(const grpc::Status& s, const ConnectionSettings& settings) {
+  const std::string& server = settings.server;
+  const std::chrono::milliseconds timeout = settings.timeout;
+  v1::ErrorDetail detail;
+  const bool has_detail = !s.error_details().empty() && detail.ParseFromString(s.error_details());
+  std::string message =
+      has_detail && !detail.message().empty() ? detail.message() : s.error_message();
+  std::vector<Diagnostic> diagnostics;
+  if (has_detail) diagnostics = FromProto(detail.diagnostics());
+  switch (s.error_code()) {
+    case grpc::StatusCode::UNAVAILABLE:
+      if (has_detail) return Status(StatusCode::kUnavailable, message);
+      return Status(StatusCode::kUnavailable, "cannot reach the control plane at " + server + ": " +
+                                                  s.error_message() + TlsHint(s, settings));
+    case grpc::StatusCode::DEADLINE_EXCEEDED:
+      return Status(StatusCode::kUnavailable, "no answer from the control plane at " + server +
+                                                  " within " + std::to_string(timeout.count()) +
+                                                  " ms (see --timeout)");
+    case grpc::StatusCode::INVALID_ARGUMENT:
+      if ((has_detail && detail.status() == "invalid") || !diagnostics.empty()) {
+        return Status(StatusCode::kInvalid, message, std::move(diagnostics));
+      }
+      return Status(StatusCode::kInvalidArgument, message);
+    case grpc::StatusCode::NOT_FOUND:
+      return Status(StatusCode::kNotFound, message);
+    case grpc::StatusCode::ABORTED:
+      return Status(StatusCode::kConflict, message);
+    case grpc::StatusCode::UNAUTHENTICATED:
+      return Status(StatusCode::kUnauthenticated, message);
+    case grpc::StatusCode::PERMISSION_DENIED:
+      return Status(StatusCode::kPermissionDenied, message);
+    case grpc::StatusCode::RESOURCE_EXHAUSTED:
+      return Status(StatusCode::kTooLarge, message);
+    case grpc::StatusCode::FAILED_PRECONDITION:
+      return Status(StatusCode::kMissingFeature, message, std::move(diagnostics));
+    case grpc::StatusCode::UNIMPLEMENTED:
+      return Status(StatusCode::kUnimplemented, message);
+    default:
+      return Status(StatusCode::kInternal, message.empty() ? "internal error" : message);
+  }
+}
+
+std::vector<Diagnostic> FromProto(const google::protobuf::RepeatedPtrField<v1::Diagnostic>& in) {
+  std::vector<Diagnostic> out;
+  for (const auto& d : in) {
+    DiagCode code = DiagCode::kParseError;
+    // A code this build does not know keeps its name in the message.
+    const bool known = ParseDiagCode(d.code(), &code);
+    out.push_back({d.path(), code, known ? d.message() : d.code() + ": " + d.message()});
+  }
+  return out;
+}
+
+std::vector<BlockedNodeInfo> FromProto(
+    const google::protobuf::RepeatedPtrField<v1::BlockedNode>& in) {
+  std::vector<BlockedNodeInfo> out;
+  for (const auto& b : in) out.push_back({b.node_id(), b.scope_chain(), b.reason()});
+  return out;
+}
+
+TokenInfo FromProto(const v1::Token& t) {
+  return {t.id(),
+          t.name(),
+          {t.scopes().begin(), t.scopes().end()},
+          t.created_at_ms(),
+          t.expires_at_ms(),
+          t.revoked_at_ms()};
+}
+
+std::string WaveKindName(v1::WaveKind kind) {
+  switch (kind) {
+    case v1::WAVE_KIND_CANARY:
+      return "canary";
+    case v1::WAVE_KIND_SCOPES:
+      return "scopes";
+    case v1::WAVE_KIND_GLOBAL:
+      return "global";
+    default:
+      return "unknown";
+  }
+}
+
+v1::WaveKind WaveKindOf(const std::string& name) {
+  if (name == "canary") return v1::WAVE_KIND_CANARY;
+  if (name == "scopes") return v1::WAVE_KIND_SCOPES;
+  if (name == "global") return v1::WAVE_KIND_GLOBAL;
+  return v1::WAVE_KIND_UNSPECIFIED;
+}
+
+// "ROLLOUT_STATE_ROLLED_BACK" -> "rolled_back".
+std::string EnumSuffix(const std::string& full, const std::string& prefix) {
+  std::string out = full.rfind(prefix, 0) == 0 ? full.substr(prefix.size()) : full;
+  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+RolloutInfo FromProto(const v1::Rollout& r) {
+  RolloutInfo out;
+  out.id = r.id();
+  out.version = r.version();
+  out.previous_version = r.previous_version();
+  out.state = EnumSuffix(v1::RolloutState_Name(r.state()), "ROLLOUT_STATE_");
+  for (const auto& w : r.waves()) {
+    WaveInfo wave;
+    wave.kind = WaveKindName(w.spec().kind());
+    wave.canary_percent = w.spec().canary_percent();
+    wave.scopes.assign(w.spec().scopes().begin(), w.spec().scopes().end());
+    wave.bake_seconds = w.spec().bake_seconds();
+    wave.min_ack_ratio = w.spec().min_ack_ratio();
+    wave.state = EnumSuffix(v1::WaveState_Name(w.state()), "WAVE_STATE_");
+    wave.nodes_targeted = w.nodes_targeted();
+    wave.nodes_acked = w.nodes_acked();
+    wave.nodes_nacked = w.nodes_nacked();
+    wave.bake_until_ms = w.bake_until_ms();
+    wave.gate_message = w.gate_message();
+    out.waves.push_back(std::move(wave));
+  }
+  out.current_wave = r.current_wave();
+  out.author = r.author();
+  out.created_at_ms = r.created_at_ms();
+  out.updated_at_ms = r.updated_at_ms();
+  out.dry_run = r.dry_run();
+  out.blocked_nodes = FromProto(r.blocked_nodes());
+  return out;
+}
+
+class GrpcClient final : public ControlClient {
+ public:
+  GrpcClient(ConnectionSettings settings, std::shared_ptr<grpc::Channel> channel)
+      : settings_(std::move(settings)),
+        config_(v1::ConfigService::NewStub(channel)),
+        rollouts_(v1::RolloutService::NewStub(channel)) {}
+
+  Result<std::vector<ScopeSummaryInfo>> ListLayers() override {
+    v1::ListLayersResponse resp;
+    auto ctx = Context();
+    if (auto s = Check(config_->ListLayers(ctx.get(), {}, &resp)); !s.ok()) return s;
+    std::vector<ScopeSummaryInfo> out;
+    for (const auto& l : resp.layers()) {
+      out.push_back({l.scope(), l.revision(), l.updated_at_ms(), l.author()});
+    }
+    return out;
+  }
+
+  Result<LayerInfo> GetLayer(const std::string& scope,
+                             std::optional<std::int64_t> revision) override {
+    v1::GetLayerRequest req;
+    req.set_scope(scope);
+    if (revision) req.set_revision(*revision);
+    v1::Layer resp;
+    auto ctx = Context();
+    if (auto s = Check(config_->GetLayer(ctx.get(), req, &resp)); !s.ok()) return s;
+    return LayerInfo{resp.scope(), resp.revision(), resp.document(), resp.updated_at_ms(),
+                     resp.author()};
+  }
+
+  Result<WriteResultInfo> SetLayer(const SetLayerArgs& args) override {
+    v1::SetLayerRequest req;
+    req.set_scope(args.scope);
+    req.set_document(args.document);
+    if (args.expected_revision) req.set_expected_revision(*args.expected_revision);
+    req.set_dry_run(args.dry_run);
+    req.set_confirm(args.confirm);
+    v1::WriteResult resp;
+    auto ctx = Context();
+    if (auto s = Check(config_->SetLayer(ctx.get(), req, &resp)); !s.ok()) return s;
+    return ToWriteResult(resp);
+  }
+
+  Result<WriteResultInfo> DeleteLayer(const std::string& scope,
+                                      std::optional<std::int64_t> expected_revision, bool dry_run,
+                                      bool confirm) override {
+    v1::DeleteLayerRequest req;
+    req.set_scope(scope);
+    if (expected_revision) req.set_expected_revision(*expected_revision);
+    req.set_dry_run(dry_run);
+    req.set_confirm(confirm);
+    v1::WriteResult resp;
+    auto ctx = Context();
+    if (auto s = Check(config_->DeleteLayer(ctx.get(), req, &resp)); !s.ok()) return s;
+    return ToWriteResult(resp);
+  }
+
+  static WriteResultInfo ToWriteResult(const v1::WriteResult& resp) {
+    WriteResultInfo out;
+    out.dry_run = resp.dry_run();
+    out.revision = resp.revision();
+    out.diagnostics = FromProto(resp.diagnostics());
+    out.diff_summary = resp.diff_summary();
+    out.blocked_nodes = FromProto(resp.blocked_nodes());
+    out.chains_checked.assign(resp.chains_checked().begin(), resp.chains_checked().end());
+    out.valid = resp.valid();
+    return out;
+  }
+
+  Result<std::vector<RevisionInfo>> History(const std::string& scope) override {
+    v1::HistoryRequest req;
+    req.set_scope(scope);
+    v1::HistoryResponse resp;
+    auto ctx = Context();
+    if (auto s = Check(config_->History(ctx.get(), req, &resp)); !s.ok()) return s;
+    std::vector<RevisionInfo> out;
+    for (const auto& r : resp.revisions()) {
+      out.push_back({r.revision(), r.scope(), r.deleted(), r.author(), r.created_at_ms()});
+    }
+    return out;
+  }
+
+  Result<std::vector<Diagnostic>> Validate(const std::string& document) override {
+    v1::ValidateRequest req;
+    req.set_document(document);
+    v1::ValidateResponse resp;
+    auto ctx = Context();
+    if (auto s = Check(config_->Validate(ctx.get(), req, &resp)); !s.ok()) return s;
+    return FromProto(resp.errors());
+  }
+
+  Result<EffectiveInfo> Effective(const std::vector<std::string>& chain) override {
+    v1::EffectiveRequest req;
+    for (const auto& s : chain) req.add_scope_chain(s);
+    v1::EffectiveResponse resp;
+    auto ctx = Context();
+    if (auto s = Check(config_->Effective(ctx.get(), req, &resp)); !s.ok()) return s;
+    return EffectiveInfo{
+        resp.version(), resp.spec(), {resp.features().begin(), resp.features().end()}};
+  }
+
+  Result<std::vector<NodeInfo>> ListNodes() override {
+    v1::ListNodesResponse resp;
+    auto ctx = Context();
+    if (auto s = Check(config_->ListNodes(ctx.get(), {}, &resp)); !s.ok()) return s;
+    std::vector<NodeInfo> out;
+    for (const auto& n : resp.nodes()) {
+      NodeInfo node;
+      node.node_id = n.node_id();
+      node.scope_chain = n.scope_chain();
+      node.api_version = n.api_version();
+      node.features.assign(n.features().begin(), n.features().end());
+      node.assigned_version = n.assigned_version();
+      node.applied_version = n.applied_version();
+      node.discovery_generation = n.discovery_generation();
+      node.last_error = n.last_error();
+      node.connected = n.connected();
+      node.last_seen_ms = n.last_seen_ms();
+      node.drifted = n.drifted();
+      out.push_back(std::move(node));
+    }
+    return out;
+  }
+
+  Result<StatusInfo> GetStatus() override {
+    v1::StatusResponse resp;
+    auto ctx = Context();
+    if (auto s = Check(config_->GetStatus(ctx.get(), {}, &resp)); !s.ok()) return s;
+    StatusInfo out{
+        resp.head_revision(), resp.nodes_total(), resp.nodes_connected(), resp.nodes_drifted(), {}};
+    for (const auto& vc : resp.nodes_by_applied_version()) {
+      out.nodes_by_applied_version.emplace_back(vc.version(), vc.nodes());
+    }
+    return out;
+  }
+
+  Status Audit(std::int64_t since_ms, bool follow,
+               const std::function<bool(const AuditInfo&)>& on_entry) override {
+    v1::AuditRequest req;
+    req.set_since_ms(since_ms);
+    req.set_follow(follow);
+    auto ctx = Context(/*deadline=*/!follow);
+    auto reader = config_->Audit(ctx.get(), req);
+    v1::AuditEntry e;
+    while (reader->Read(&e)) {
+      AuditInfo info{e.id(),    e.time_ms(),  e.principal(), e.token_id(), e.action(),
+                     e.scope(), e.revision(), e.outcome(),   e.summary()};
+      if (!on_entry(info)) {
+        ctx->TryCancel();
+        reader->Finish();
+        return Status::Ok();
+      }
+    }
+    return Check(reader->Finish());
+  }
+
+  Result<IssuedTokenInfo> CreateToken(const std::string& name,
+                                      const std::vector<std::string>& scopes,
+                                      std::int64_t ttl_seconds) override {
+    v1::CreateTokenRequest req;
+    req.set_name(name);
+    for (const auto& s : scopes) req.add_scopes(s);
+    req.set_ttl_seconds(ttl_seconds);
+    v1::CreateTokenResponse resp;
+    auto ctx = Context();
+    if (auto s = Check(config_->CreateToken(ctx.get(), req, &resp)); !s.ok()) return s;
+    return IssuedTokenInfo{FromProto(resp.token()), resp.secret()};
+  }
+
+  Result<std::vector<TokenInfo>> ListTokens() override {
+    v1::ListTokensResponse resp;
+    auto ctx = Context();
+    if (auto s = Check(config_->ListTokens(ctx.get(), {}, &resp)); !s.ok()) return s;
+    std::vector<TokenInfo> out;
+    for (const auto& t : resp.tokens()) out.push_back(FromProto(t));
+    return out;
+  }
+
+  Status RevokeToken(const std::string& id) override {
+    v1::RevokeTokenRequest req;
+    req.set_id(id);
+    v1::RevokeTokenResponse resp;
+    auto ctx = Context();
+    return Check(config_->RevokeToken(ctx.get(), req, &resp));
+  }
+
+  Result<RolloutInfo> StartRollout(const StartRolloutArgs& args) override {
+    v1::StartRolloutRequest req;
+    req.set_version(args.version);
+    for (const auto& w : args.waves) {
+      v1::WaveSpec* spec = req.add_waves();
+      spec->set_kind(WaveKindOf(w.kind));
+      spec->set_canary_percent(w.canary_percent);
+      for (const auto& s : w.scopes) spec->add_scopes(s);
+      spec->set_bake_seconds(w.bake_seconds);
+      spec->set_min_ack_ratio(w.min_ack_ratio);
+    }
+    req.set_dry_run(args.dry_run);
+    req.set_reason(args.reason);
+    v1::Rollout resp;
+    auto ctx = Context();
+    if (auto s = Check(rollouts_->Start(ctx.get(), req, &resp)); !s.ok()) return s;
+    return FromProto(resp);
+  }
+
+  Result<std::vector<RolloutInfo>> RolloutStatus(const std::string& id,
+                                                 std::int64_t version) override {
+    v1::RolloutStatusRequest req;
+    req.set_id(id);
+    req.set_version(version);
+    v1::RolloutStatusResponse resp;
+    auto ctx = Context();
+    if (auto s = Check(rollouts_->Status(ctx.get(), req, &resp)); !s.ok()) return s;
+    std::vector<RolloutInfo> out;
+    for (const auto& r : resp.rollouts()) out.push_back(FromProto(r));
+    return out;
+  }
+
+  Result<RolloutInfo> ActOnRollout(RolloutAction action, const std::string& id,
+                                   std::int64_t version, bool dry_run) override {
+    v1::RolloutActionRequest req;
+    req.set_id(id);
+    req.set_version(version);
+    req.set_dry_run(dry_run);
+    v1::Rollout resp;
+    auto ctx = Context();
+    grpc::Status s;
+    switch (action) {
+      case RolloutAction::kRollback:
+        s = rollouts_->Rollback(ctx.get(), req, &resp);
+        break;
+      case RolloutAction::kPause:
+        s = rollouts_->Pause(ctx.get(), req, &resp);
+        break;
+      case RolloutAction::kResume:
+        s = rollouts_->Resume(ctx.get(), req, &resp);
+        break;
+      case RolloutAction::kPromote:
+        s = rollouts_->Promote(ctx.get(), req, &resp);
+        break;
+      case RolloutAction::kAbort:
+        s = rollouts_->Abort(ctx.get(), req, &resp);
+        break;
+    }
+    if (auto st = Check(s); !st.ok()) return st;
+    return FromProto(resp);
+  }
+
+ private:
+  std::unique_ptr<grpc::ClientContext> Context(bool deadline = true) const {
+    auto ctx = std::make_unique<grpc::ClientContext>();
+    if (deadline) ctx->set_deadline(std::chrono::system_clock::now() + settings_.timeout);
+    if (!settings_.token.empty()) ctx->AddMetadata("authorization", "Bearer " + settings_.token);
+    return ctx;
+  }
+
+  Status Check(const grpc::Status& s) const {
+    if (s.ok()) return Status::Ok();
+    return FromGrpc(s, settings_);
+  }
+
+  ConnectionSettings settings_;
+  std::unique_ptr<v1::ConfigService::Stub> config_;
+  std::unique_ptr<v1::RolloutService::Stub> rollouts_;
+};
+
+Result<std::string> ReadPem(const std::string& path, const char* what) {
+  auto pem = ReadFileLimited(path, kMaxPemBytes);
+  if (!pem.ok()) {
+    return Status(StatusCode::kIoError,
+                  std::string("cannot read ") + what + " " + path + ": " + pem.status().message());
+  }
+  return pem;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<ControlClient>> NewGrpcClient(const ConnectionSettings& settings) {
+  // gRPC's own log lines would break the one-line (or JSON) error contract on
+  // stderr; every failure reaches the user through the call's status. Set
+  // GRPC_VERBOSITY to see them when debugging.
+  if (std::getenv("GRPC_VERBOSITY") == nullptr) gpr_set_log_function([](gpr_log_func_args*) {});
+  std::shared_ptr<grpc::ChannelCredentials> creds;
+  const bool tls =
+      !settings.ca_file.empty() || !settings.cert_file.empty() || !settings.key_file.empty();
+  if (!tls) {
+    creds = grpc::InsecureChannelCredentials();
+  } else {
+    if (settings.cert_file.empty() != settings.key_file.empty()) {
+      return Status(StatusCode::kInvalidArgument, "--cert and --key go together");
+    }
+    grpc::SslCredentialsOptions options;
+    if (!settings.ca_file.empty()) {
+      auto ca = ReadPem(settings.ca_file, "CA bundle");
+      if (!ca.ok()) return ca.status();
+      options.pem_root_certs = *ca;
+    }
+    if (!settings.cert_file.empty()) {
+      auto cert = ReadPem(settings.cert_file, "client certificate");
+      if (!cert.ok()) return cert.status();
+      auto key = ReadPem(settings.key_file, "client key");
+      if (!key.ok()) return key.status();
+      options.pem_cert_chain = *cert;
+      options.pem_private_key = *key;
+    }
+    creds = grpc::SslCredentials(options);
+  }
+  grpc::ChannelArguments args;
+  if (!settings.tls_server_name.empty()) {
+    args.SetSslTargetNameOverride(settings.tls_server_name);
+  }
+  auto channel = grpc::CreateCustomChannel(settings.server, creds, args);
+  return std::unique_ptr<ControlClient>(std::make_unique<GrpcClient>(settings, channel));
+}
+
+}  // namespace omnirelay::cli

@@ -1,0 +1,229 @@
+// `omnirctl audit tail`, `omnirctl status`, `omnirctl nodes list`: what the
+// control plane did, where it stands, and which nodes run what.
+#include <CLI/CLI.hpp>
+#include <iostream>
+#include <memory>
+#include <nlohmann/json.hpp>
+
+#include "cli.h"
+#include "exit_codes.h"
+
+namespace omnirelay::cli {
+namespace {
+
+using Json = nlohmann::json;
+
+struct AuditArgs {
+  std::string since = "15m";
+  bool follow = false;
+};
+
+Json AuditJson(const AuditInfo& e) {
+  return {{"id", e.id},
+          {"time", Rfc3339(e.time_ms)},
+          {"timeMs", e.time_ms},
+          {"principal", e.principal},
+          {"tokenId", e.token_id},
+          {"action", e.action},
+          {"scope", e.scope},
+          {"revision", e.revision},
+          {"outcome", e.outcome},
+          {"summary", e.summary}};
+}
+
+Colour OutcomeColour(const std::string& outcome) {
+  if (outcome == "ok") return Colour::kGreen;
+  if (outcome == "unauthenticated" || outcome == "permission_denied") return Colour::kRed;
+  return Colour::kYellow;
+}
+
+int RunAudit(Session& s, const AuditArgs& a) {
+  auto window = ParseDurationMs(a.since);
+  if (!window.ok()) return s.out.Fail(window.status());
+  const std::int64_t now = NowUnixMs();
+  const std::int64_t since_ms = now - *window;
+  const std::vector<std::string> headers = {"TIME",     "PRINCIPAL", "ACTION", "SCOPE",
+                                            "REVISION", "OUTCOME",   "SUMMARY"};
+  auto row = [&](const AuditInfo& e) -> std::vector<Table::Cell> {
+    return {a.follow ? Rfc3339(e.time_ms) : RelativeTime(e.time_ms, now),
+            e.principal.empty() ? "-" : e.principal,
+            e.action,
+            e.scope.empty() ? "-" : e.scope,
+            e.revision == 0 ? "-" : std::to_string(e.revision),
+            {e.outcome, OutcomeColour(e.outcome)},
+            e.summary};
+  };
+  if (a.follow) {
+    // Streamed: one line (or one JSON object) per entry as it arrives.
+    if (!s.out.json()) {
+      std::cerr << "following the audit log since " << Rfc3339(since_ms) << " (Ctrl-C to stop)\n";
+    }
+    Status st = s.client.Audit(since_ms, true, [&](const AuditInfo& e) {
+      if (s.out.json()) {
+        std::cout << AuditJson(e).dump() << std::endl;
+      } else {
+        std::string line;
+        for (const auto& cell : row(e)) line += (line.empty() ? "" : "  ") + cell.text;
+        std::cout << line << std::endl;
+      }
+      return true;
+    });
+    return st.ok() ? kExitOk : s.out.Fail(st);
+  }
+  std::vector<AuditInfo> entries;
+  Status st = s.client.Audit(since_ms, false, [&](const AuditInfo& e) {
+    entries.push_back(e);
+    return true;
+  });
+  if (!st.ok()) return s.out.Fail(st);
+  if (s.out.json()) {
+    Json out = Json::array();
+    for (const auto& e : entries) out.push_back(AuditJson(e));
+    std::cout << Json{{"entries", out}}.dump() << "\n";
+    return kExitOk;
+  }
+  Table t(headers);
+  for (const auto& e : entries) t.Row(row(e));
+  t.Print(std::cout, s.out);
+  return kExitOk;
+}
+
+Json NodeJson(const NodeInfo& n) {
+  return {{"nodeId", n.node_id},
+          {"scopeChain", n.scope_chain},
+          {"apiVersion", n.api_version},
+          {"features", n.features},
+          {"assignedVersion", n.assigned_version},
+          {"appliedVersion", n.applied_version},
+          {"discoveryGeneration", n.discovery_generation},
+          {"lastError", n.last_error},
+          {"connected", n.connected},
+          {"lastSeen", Rfc3339(n.last_seen_ms)},
+          {"drifted", n.drifted}};
+}
+
+int RunNodes(Session& s, bool drift_only) {
+  auto nodes = s.client.ListNodes();
+  if (!nodes.ok()) return s.out.Fail(nodes.status());
+  std::vector<NodeInfo> shown;
+  for (auto& n : *nodes) {
+    if (!drift_only || n.drifted) shown.push_back(std::move(n));
+  }
+  if (s.out.json()) {
+    Json out = Json::array();
+    for (const auto& n : shown) out.push_back(NodeJson(n));
+    std::cout << Json{{"nodes", out}}.dump() << "\n";
+    return kExitOk;
+  }
+  if (shown.empty()) {
+    std::cout << (drift_only ? "no drifted nodes\n" : "no nodes have said hello yet\n");
+    return kExitOk;
+  }
+  const std::int64_t now = NowUnixMs();
+  Table t({"NODE", "SCOPE CHAIN", "ASSIGNED", "APPLIED", "DRIFT", "CONNECTED", "LAST SEEN",
+           "LAST ERROR"});
+  for (const auto& n : shown) {
+    t.Row({n.node_id, n.scope_chain, "v" + std::to_string(n.assigned_version),
+           "v" + std::to_string(n.applied_version),
+           n.drifted ? Table::Cell("yes", Colour::kRed) : Table::Cell("no", Colour::kGreen),
+           n.connected ? Table::Cell("yes") : Table::Cell("no", Colour::kYellow),
+           RelativeTime(n.last_seen_ms, now), n.last_error.empty() ? "-" : n.last_error});
+  }
+  t.Print(std::cout, s.out);
+  return kExitOk;
+}
+
+int RunStatus(Session& s) {
+  auto status = s.client.GetStatus();
+  if (!status.ok()) return s.out.Fail(status.status());
+  auto layers = s.client.ListLayers();
+  if (!layers.ok()) return s.out.Fail(layers.status());
+  // Rollouts are optional: a server without them still has a status.
+  auto rollouts = s.client.RolloutStatus("", 0);
+  const bool has_rollouts = rollouts.ok();
+  if (!rollouts.ok() && rollouts.status().code() != StatusCode::kUnimplemented) {
+    return s.out.Fail(rollouts.status());
+  }
+  if (s.out.json()) {
+    Json by_version = Json::array();
+    for (const auto& [version, count] : status->nodes_by_applied_version) {
+      by_version.push_back({{"version", version}, {"nodes", count}});
+    }
+    Json scopes = Json::array();
+    for (const auto& l : *layers) scopes.push_back({{"scope", l.scope}, {"revision", l.revision}});
+    Json out = {{"headRevision", status->head_revision},
+                {"nodes",
+                 {{"total", status->nodes_total},
+                  {"connected", status->nodes_connected},
+                  {"drifted", status->nodes_drifted},
+                  {"byAppliedVersion", by_version}}},
+                {"layers", scopes},
+                {"rolloutsSupported", has_rollouts}};
+    if (has_rollouts) {
+      Json list = Json::array();
+      for (const auto& r : *rollouts) {
+        list.push_back({{"id", r.id}, {"version", r.version}, {"state", r.state}});
+      }
+      out["rollouts"] = list;
+    }
+    std::cout << out.dump() << "\n";
+    return kExitOk;
+  }
+  std::cout << "head revision:  " << status->head_revision << "\n";
+  std::cout << "nodes:          " << status->nodes_total << " total, " << status->nodes_connected
+            << " connected, "
+            << s.out.Paint(std::to_string(status->nodes_drifted) + " drifted",
+                           status->nodes_drifted > 0 ? Colour::kRed : Colour::kGreen)
+            << "\n";
+  std::string versions;
+  for (const auto& [version, count] : status->nodes_by_applied_version) {
+    versions += (versions.empty() ? "" : ", ") + ("v" + std::to_string(version)) + ": " +
+                std::to_string(count);
+  }
+  std::cout << "applied:        " << (versions.empty() ? "-" : versions) << "\n";
+  std::string scopes;
+  for (const auto& l : *layers) {
+    scopes += (scopes.empty() ? "" : ", ") + l.scope + " r" + std::to_string(l.revision);
+  }
+  std::cout << "layers:         " << (scopes.empty() ? "none" : scopes) << "\n";
+  if (!has_rollouts) {
+    std::cout << "rollouts:       " << s.out.Paint("not supported by this server", Colour::kDim)
+              << "\n";
+  } else if (rollouts->empty()) {
+    std::cout << "rollouts:       none active\n";
+  } else {
+    for (const auto& r : *rollouts) {
+      std::cout << "rollout:        v" << r.version << " " << r.state << " (wave "
+                << r.current_wave + 1 << "/" << r.waves.size() << ")\n";
+    }
+  }
+  return kExitOk;
+}
+
+}  // namespace
+
+void AddOpsCommands(CLI::App& app, Cli& cli) {
+  CLI::App* audit = app.add_subcommand("audit", "Read the audit log");
+  audit->require_subcommand(1);
+  auto args = std::make_shared<AuditArgs>();
+  CLI::App* cmd = audit->add_subcommand(
+      "tail", "Audit entries since a time; --follow streams new ones (-o json: one per line)");
+  cmd->add_option("--since", args->since, "How far back, e.g. 30s, 15m, 2h, 7d")
+      ->capture_default_str();
+  cmd->add_flag("-f,--follow", args->follow, "Keep streaming new entries until interrupted");
+  cmd->callback(
+      [&cli, args] { cli.RunWithServer([&](Session& s) { return RunAudit(s, *args); }); });
+
+  cmd = app.add_subcommand("status", "Head revision, nodes by version, drift, layers, rollouts");
+  cmd->callback([&cli] { cli.RunWithServer(RunStatus); });
+
+  CLI::App* nodes = app.add_subcommand("nodes", "Nodes known to the control plane");
+  nodes->require_subcommand(1);
+  auto drift = std::make_shared<bool>(false);
+  cmd = nodes->add_subcommand("list", "Assigned vs applied version per node");
+  cmd->add_flag("--drift", *drift, "Only nodes whose applied version is not the assigned one");
+  cmd->callback(
+      [&cli, drift] { cli.RunWithServer([&](Session& s) { return RunNodes(s, *drift); }); });
+}
+
+}  // namespace omnirelay::cli

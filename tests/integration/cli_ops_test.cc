@@ -1,0 +1,314 @@
+// omnirctl status, nodes, audit, token, rollout, and the global options
+// (contexts, token files, exit codes) against a real control plane process.
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
+
+#include <thread>
+
+#include "cli_harness.h"
+#include "omnirelay/controlplane/v1/node_feed.grpc.pb.h"
+
+namespace omnirelay::cli::testing {
+namespace {
+
+using Json = nlohmann::json;
+namespace v1 = controlplane::v1;
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+
+class CliOpsTest : public CliServerTest {
+ protected:
+  // Issues a token through omnirctl; returns {id, secret}.
+  std::pair<std::string, std::string> IssueToken(const std::string& scopes,
+                                                 const std::string& name) {
+    CliResult r = Admin({"token", "create", "--scopes", scopes, "--name", name, "-o", "json"});
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    const Json j = r.Json();
+    if (!j.is_object()) return {};
+    return {j["token"]["id"], j["secret"]};
+  }
+};
+
+// A raw node on the node feed: says hello (without the "shadowing" feature)
+// and never ACKs, so it stays drifted and would block shadowing configs.
+class SilentNode {
+ public:
+  SilentNode(const std::string& address, const std::string& token, const std::string& id) {
+    channel_ = grpc::CreateChannel(address, grpc::InsecureChannelCredentials());
+    stub_ = v1::NodeFeed::NewStub(channel_);
+    ctx_.AddMetadata("authorization", "Bearer " + token);
+    stream_ = stub_->Stream(&ctx_);
+    v1::NodeMessage hello;
+    hello.mutable_hello()->set_node_id(id);
+    hello.mutable_hello()->add_scope_chain("global");
+    hello.mutable_hello()->set_api_version("omnirelay.config/v1");
+    stream_->Write(hello);
+    reader_ = std::thread([this] {
+      v1::ServerMessage m;
+      while (stream_->Read(&m)) {
+      }
+    });
+  }
+  ~SilentNode() {
+    ctx_.TryCancel();
+    reader_.join();
+    stream_->Finish();
+  }
+
+ private:
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<v1::NodeFeed::Stub> stub_;
+  grpc::ClientContext ctx_;
+  std::unique_ptr<grpc::ClientReaderWriter<v1::NodeMessage, v1::ServerMessage>> stream_;
+  std::thread reader_;
+};
+
+template <typename Pred>
+bool Eventually(Pred done, milliseconds timeout = seconds(20)) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (!done()) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(milliseconds(100));  // polling another process
+  }
+  return true;
+}
+
+// status: head revision, nodes, layers; rollouts reported as unsupported.
+TEST_F(CliOpsTest, StatusSummarises) {
+  ASSERT_EQ(WriteGlobal(), 1);
+  CliResult r = Admin({"status", "-o", "json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const Json j = r.Json();
+  EXPECT_EQ(j["headRevision"], 1);
+  EXPECT_EQ(j["nodes"]["total"], 0);
+  EXPECT_EQ(j["layers"][0]["scope"], "global");
+  EXPECT_EQ(j["rolloutsSupported"], false);
+  CliResult text = Admin({"status"});
+  EXPECT_NE(text.out.find("head revision:  1"), std::string::npos) << text.out;
+  EXPECT_NE(text.out.find("rollouts:       not supported by this server"), std::string::npos);
+}
+
+// nodes list shows a connected node; --drift keeps only drifted ones; a
+// dry run names the node a shadowing config would be blocked by.
+TEST_F(CliOpsTest, NodesDriftAndBlockedNodes) {
+  ASSERT_EQ(WriteGlobal(), 1);
+  CliResult none = Admin({"nodes", "list"});
+  EXPECT_EQ(none.exit_code, 0);
+  EXPECT_EQ(none.out, "no nodes have said hello yet\n");
+
+  auto [id, secret] = IssueToken("node", "node:n-1");
+  ASSERT_FALSE(secret.empty());
+  SilentNode node(daemon_->grpc_address(), secret, "n-1");
+  Json nodes;
+  ASSERT_TRUE(Eventually([&] {
+    nodes = Admin({"nodes", "list", "--drift", "-o", "json"}).Json();
+    return nodes.is_object() && nodes["nodes"].size() == 1;
+  })) << nodes.dump();
+  EXPECT_EQ(nodes["nodes"][0]["nodeId"], "n-1");
+  EXPECT_EQ(nodes["nodes"][0]["scopeChain"], "global");
+  EXPECT_EQ(nodes["nodes"][0]["drifted"], true);
+
+  CliResult table = Admin({"nodes", "list"});
+  EXPECT_EQ(table.out.rfind("NODE  SCOPE CHAIN  ASSIGNED", 0), 0u) << table.out;
+
+  CliResult dry = Admin(
+      {"shadow", "enable", "--service", "billing", "--percent", "20", "--dry-run", "-o", "json"});
+  EXPECT_EQ(dry.exit_code, 3) << dry.err;  // the write would be refused
+  ASSERT_EQ(dry.Json()["blockedNodes"].size(), 1u) << dry.out;
+  EXPECT_EQ(dry.Json()["blockedNodes"][0]["nodeId"], "n-1");
+
+  CliResult write = Admin({"shadow", "enable", "--service", "billing", "--percent", "20"});
+  EXPECT_EQ(write.exit_code, 3);
+  EXPECT_EQ(write.err.rfind("error: missing_feature: ", 0), 0u) << write.err;
+}
+
+// audit tail lists what happened, never a token secret.
+TEST_F(CliOpsTest, AuditTailListsEntries) {
+  ASSERT_EQ(WriteGlobal(), 1);
+  auto [id, secret] = IssueToken("config:read", "reader");
+  CliResult r = Admin({"audit", "tail", "--since", "5m", "-o", "json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  bool saw_put = false;
+  const Json entries = r.Json()["entries"];
+  for (const auto& e : entries) {
+    if (e["action"] == "layer.put" && e["scope"] == "global" && e["revision"] == 1) saw_put = true;
+  }
+  EXPECT_TRUE(saw_put) << r.out;
+  EXPECT_EQ(r.out.find(secret), std::string::npos);
+  CliResult text = Admin({"audit", "tail"});
+  EXPECT_EQ(text.out.rfind("TIME", 0), 0u);
+  EXPECT_NE(text.out.find("layer.put"), std::string::npos);
+  EXPECT_EQ(Admin({"audit", "tail", "--since", "soon"}).exit_code, 2);
+}
+
+// audit tail --follow streams entries written after it started.
+TEST_F(CliOpsTest, AuditFollowStreams) {
+  CliProcess follow({"--server", daemon_->grpc_address(), "--token-file",
+                     dir_ + "/data/admin.token", "audit", "tail", "--follow", "-o", "json"},
+                    {});
+  ASSERT_EQ(WriteGlobal(), 1);
+  EXPECT_TRUE(follow.WaitForLine("\"layer.put\"", seconds(20))) << follow.out();
+  follow.Stop();
+  // One JSON object per line.
+  const std::string first = follow.out().substr(0, follow.out().find('\n'));
+  EXPECT_TRUE(Json::parse(first, nullptr, false).is_object()) << first;
+}
+
+// token create / list / revoke; a token's scopes are enforced (exit 5).
+TEST_F(CliOpsTest, TokenLifecycle) {
+  CliResult created =
+      Admin({"token", "create", "--scopes", "config:read", "--name", "reader", "--ttl", "1h"});
+  ASSERT_EQ(created.exit_code, 0) << created.err;
+  EXPECT_NE(created.out.find("shown once"), std::string::npos);
+  auto [id, secret] = IssueToken("config:read,audit:read", "ci");
+  ASSERT_EQ(secret.rfind("omr_", 0), 0u);
+
+  ASSERT_EQ(WriteGlobal(), 1);
+  CliResult read = Anonymous({"--token", secret, "config", "get", "--scope", "global"});
+  EXPECT_EQ(read.exit_code, 0) << read.err;
+  CliResult write =
+      Anonymous({"config", "set", "--scope", "global", "-f", Sample("layers/00-global.json")},
+                {{"OMNIRCTL_TOKEN", secret}});
+  EXPECT_EQ(write.exit_code, 5);
+  EXPECT_EQ(write.err.rfind("error: permission_denied: ", 0), 0u) << write.err;
+
+  CliResult list = Admin({"token", "list", "-o", "json"});
+  ASSERT_EQ(list.exit_code, 0);
+  EXPECT_EQ(list.Json()["tokens"].size(), 3u);  // admin, reader, ci
+  EXPECT_EQ(list.out.find(secret), std::string::npos);
+
+  EXPECT_EQ(Admin({"token", "revoke", id, "--dry-run"}).exit_code, 0);
+  EXPECT_EQ(Anonymous({"--token", secret, "status"}).exit_code, 0);
+  CliResult revoked = Admin({"token", "revoke", id});
+  EXPECT_EQ(revoked.exit_code, 0) << revoked.err;
+  CliResult after = Anonymous({"--token", secret, "status", "-o", "json"});
+  EXPECT_EQ(after.exit_code, 5);
+  EXPECT_EQ(after.ErrJson()["error"]["code"], "unauthenticated");
+  CliResult table = Admin({"token", "list"});
+  EXPECT_NE(table.out.find("revoked"), std::string::npos) << table.out;
+  // Only admins manage tokens.
+  EXPECT_EQ(Anonymous({"--token", secret, "token", "list"}).exit_code, 5);
+  EXPECT_EQ(Admin({"token", "create", "--scopes", "root"}).exit_code, 2);
+}
+
+// token create --secret-file writes the secret 0600 and does not print it.
+TEST_F(CliOpsTest, TokenSecretFile) {
+  CliResult r = Admin({"token", "create", "--scopes", "config:read", "--secret-file",
+                       Scratch("reader.token"), "-o", "json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const std::string secret = ReadFile(Scratch("reader.token"));
+  ASSERT_EQ(secret.rfind("omr_", 0), 0u);
+  EXPECT_EQ(r.out.find(secret.substr(0, secret.size() - 1)), std::string::npos);
+  EXPECT_EQ(Anonymous({"--token-file", Scratch("reader.token"), "status"}).exit_code, 0);
+}
+
+// No token, a bad token, an unreadable or loose token file.
+TEST_F(CliOpsTest, TokenErrors) {
+  CliResult none = Anonymous({"status"});
+  EXPECT_EQ(none.exit_code, 5);
+  EXPECT_EQ(none.err, "error: unauthenticated: a bearer token is required\n");
+  EXPECT_EQ(Anonymous({"--token", "omr_nope", "status"}).exit_code, 5);
+  EXPECT_EQ(Anonymous({"--token-file", Scratch("missing"), "status"}).exit_code, 1);
+  WriteFile(Scratch("loose.token"), ReadFile(dir_ + "/data/admin.token"), 0644);
+  CliResult loose = Anonymous({"--token-file", Scratch("loose.token"), "status"});
+  EXPECT_EQ(loose.exit_code, 0) << loose.err;
+  EXPECT_NE(loose.err.find("warning: token file"), std::string::npos) << loose.err;
+  EXPECT_EQ(Anonymous({"--token", "x", "--token-file", Scratch("loose.token"), "status"}).exit_code,
+            2);
+}
+
+// Every rollout command says the server lacks the feature (exit 1).
+TEST_F(CliOpsTest, RolloutsReportMissingFeature) {
+  const std::vector<std::vector<std::string>> commands = {
+      {"rollout", "start", "--version", "v1", "--wave", "canary:5", "--wave", "global"},
+      {"rollout", "status"},
+      {"rollout", "status", "--version", "v1", "--watch"},
+      {"rollout", "rollback", "--version", "v1"},
+      {"rollout", "pause"},
+      {"rollout", "resume"},
+      {"rollout", "promote"},
+      {"rollout", "abort"}};
+  for (const auto& c : commands) {
+    CliResult r = Admin(c);
+    EXPECT_EQ(r.exit_code, 1) << c[1];
+    EXPECT_NE(r.err.find("does not offer rollouts"), std::string::npos) << r.err;
+    std::vector<std::string> json = c;
+    json.insert(json.end(), {"-o", "json"});
+    EXPECT_EQ(Admin(json).ErrJson()["error"]["code"], "unimplemented") << c[1];
+  }
+  EXPECT_EQ(Admin({"rollout", "start", "--version", "vX"}).exit_code, 2);
+  EXPECT_EQ(Admin({"rollout", "start", "--version", "v1", "--wave", "blue:1"}).exit_code, 2);
+  EXPECT_EQ(Admin({"rollout", "rollback"}).exit_code, 2);  // --version is required
+}
+
+// Unreachable server: exit 6 with a clear message, as text or JSON; a tiny
+// timeout is reported the same way.
+TEST_F(CliOpsTest, UnreachableExits6) {
+  CliResult r = RunCli({"--server", "127.0.0.1:1", "--token", "omr_x", "status"});
+  EXPECT_EQ(r.exit_code, 6);
+  EXPECT_EQ(r.err.rfind("error: unavailable: cannot reach the control plane at 127.0.0.1:1", 0), 0u)
+      << r.err;
+  CliResult j = RunCli({"status", "-o", "json"}, {{"OMNIRCTL_SERVER", "127.0.0.1:1"}});
+  EXPECT_EQ(j.exit_code, 6);
+  EXPECT_EQ(j.ErrJson()["error"]["exitCode"], 6);
+  CliResult slow = Admin({"--timeout", "1ms", "audit", "tail", "--since", "1d"});
+  EXPECT_EQ(slow.exit_code, 6) << slow.err;
+}
+
+// Usage errors exit 2: bad scope, missing flag, bad duration, unknown command.
+TEST_F(CliOpsTest, UsageErrorsExit2) {
+  EXPECT_EQ(Admin({"config", "get", "--scope", "galaxy:far"}).exit_code, 2);
+  EXPECT_EQ(Admin({"config", "get"}).exit_code, 2);
+  EXPECT_EQ(Admin({"config", "effective", "--scope-chain", "region:a,global"}).exit_code, 2);
+  EXPECT_EQ(Admin({"--timeout", "soon", "status"}).exit_code, 2);
+  EXPECT_EQ(Admin({"frobnicate"}).exit_code, 2);
+  EXPECT_EQ(Admin({"status", "-o", "yaml"}).exit_code, 2);
+  EXPECT_EQ(Admin({"--cert", "c.pem", "status"}).exit_code, 2);  // --key missing
+}
+
+// Colour only on a terminal, and not with NO_COLOR; errors are coloured on a terminal too.
+TEST_F(CliOpsTest, ColourOnlyOnATerminal) {
+  const std::vector<std::string> args = {"--server",     daemon_->grpc_address(),
+                                         "--token-file", dir_ + "/data/admin.token",
+                                         "token",        "list"};
+  CliResult tty = RunCliOnTty(args, {{"TERM", "xterm"}});
+  EXPECT_EQ(tty.exit_code, 0) << tty.out;
+  EXPECT_NE(tty.out.find("\033[1mID\033[0m"), std::string::npos) << tty.out;
+  EXPECT_NE(tty.out.find("\033[32mactive\033[0m"), std::string::npos) << tty.out;
+  CliResult no_colour = RunCliOnTty(args, {{"TERM", "xterm"}, {"NO_COLOR", "1"}});
+  EXPECT_EQ(no_colour.out.find('\033'), std::string::npos) << no_colour.out;
+  CliResult piped = RunCli(args);
+  EXPECT_EQ(piped.out.find('\033'), std::string::npos) << piped.out;
+  CliResult error = RunCliOnTty({"--server", "127.0.0.1:1", "status"}, {{"TERM", "xterm"}});
+  EXPECT_EQ(error.exit_code, 6);
+  EXPECT_EQ(error.out.rfind("\033[31merror\033[0m: unavailable: ", 0), 0u) << error.out;
+}
+
+// The contexts file picks server and token file; --context selects another.
+TEST_F(CliOpsTest, ContextsFile) {
+  const Json contexts = {
+      {"currentContext", "local"},
+      {"contexts",
+       {{"local", {{"server", daemon_->grpc_address()}, {"tokenFile", "admin.token"}}},
+        {"dead", {{"server", "127.0.0.1:1"}, {"timeout", "2s"}}}}}};
+  WriteFile(Scratch("admin.token"), ReadFile(dir_ + "/data/admin.token"));
+  WriteFile(Scratch("config"), contexts.dump());
+  const Env env = {{"OMNIRCTL_CONFIG", Scratch("config")}};
+  CliResult r = RunCli({"status", "-o", "json"}, env);
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(RunCli({"--context", "dead", "status"}, env).exit_code, 6);
+  EXPECT_EQ(RunCli({"--context", "nope", "status"}, env).exit_code, 2);
+  // With a context, validate asks the server (which is unreachable here).
+  EXPECT_EQ(
+      RunCli({"--context", "dead", "config", "validate", "-f", Sample("layers/00-global.json")},
+             env)
+          .exit_code,
+      6);
+  // A flag beats the context; a malformed file is a usage error.
+  EXPECT_EQ(RunCli({"--server", "127.0.0.1:1", "status"}, env).exit_code, 6);
+  WriteFile(Scratch("bad"), "{\"contexts\": 1, \"currentContext\": \"x\"}");
+  EXPECT_EQ(RunCli({"status"}, {{"OMNIRCTL_CONFIG", Scratch("bad")}}).exit_code, 2);
+}
+
+}  // namespace
+}  // namespace omnirelay::cli::testing
