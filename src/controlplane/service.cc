@@ -254,10 +254,13 @@ Result<WriteOutcome> ControlPlaneService::Write(const Principal& who, const std:
   if (!outcome.diagnostics.empty()) {
     validation_failures_.Inc();
     const std::size_t n = outcome.diagnostics.size();
+    const bool destructive =
+        std::any_of(outcome.diagnostics.begin(), outcome.diagnostics.end(),
+                    [](const Diagnostic& d) { return d.code == DiagCode::kDestructiveChange; });
     return refuse(Status(StatusCode::kInvalid,
                          "the write would leave " + std::to_string(n) +
                              (n == 1 ? " problem" : " problems") +
-                             " (destructive changes need confirm)",
+                             (destructive ? " (a destructive change needs confirm)" : ""),
                          std::move(outcome.diagnostics)));
   }
   if (!outcome.blocked_nodes.empty()) {
