@@ -42,6 +42,8 @@ std::string_view status_code_name(StatusCode code) {
       return "expired";
     case StatusCode::kMissingFeature:
       return "missing_feature";
+    case StatusCode::kScopeMismatch:
+      return "scope_mismatch";
   }
   return "internal";
 }

@@ -32,6 +32,7 @@ constexpr StatusCode kRefusalReasons[] = {
     StatusCode::kBadSignature,   StatusCode::kUnknownKey, StatusCode::kRevokedKey,
     StatusCode::kHashMismatch,   StatusCode::kRollback,   StatusCode::kExpired,
     StatusCode::kMissingFeature, StatusCode::kInvalid,    StatusCode::kInvalidArgument,
+    StatusCode::kScopeMismatch,
 };
 
 }  // namespace

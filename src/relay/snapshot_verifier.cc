@@ -38,6 +38,15 @@ std::string VersionText(std::int64_t v) {
   return "version " + std::to_string(v);
 }
 
+std::string JoinChain(const std::vector<std::string>& chain) {
+  std::string out;
+  for (const std::string& scope : chain) {
+    if (!out.empty()) out += ',';
+    out += scope;
+  }
+  return out.empty() ? "(empty)" : out;
+}
+
 // A re-signing: the same snapshot content under a later expiry.
 bool IsResigningOf(const Snapshot& candidate, const Snapshot& applied) {
   return candidate.metadata.expires_at > applied.metadata.expires_at &&
@@ -79,6 +88,13 @@ Result<VerifiedSnapshot> SnapshotVerifier::Verify(std::string_view envelope_json
   if (!decoded.ok()) return ClassifyDecodeFailure(decoded.status());
   out.snapshot = std::move(decoded).value();
   const SnapshotMetadata& meta = out.snapshot.metadata;
+
+  // 3b. Scope chain: rendered for this node's chain.
+  if (!options_.scope_chain.empty() && meta.scope_chain != options_.scope_chain) {
+    return Status(StatusCode::kScopeMismatch, VersionText(meta.version) + " is for scope chain " +
+                                                  JoinChain(meta.scope_chain) + ", this node is " +
+                                                  JoinChain(options_.scope_chain));
+  }
 
   // 4. Version.
   if (meta.version < version_floor) {

@@ -44,7 +44,12 @@ enum class StatusCode {
   kRollback,        // "rollback": older than the snapshot already applied
   kExpired,         // "expired": expiresAt is in the past
   kMissingFeature,  // "missing_feature": needs a feature or apiVersion the node lacks
+  kScopeMismatch,   // "scope_mismatch": rendered for another scope chain than the node's
 };
+
+// The last code: loops over every code end here (a new code goes before it
+// in the enum and this follows the enum's end).
+inline constexpr StatusCode kLastStatusCode = StatusCode::kScopeMismatch;
 
 // The stable wire name of a code, e.g. "conflict".
 std::string_view status_code_name(StatusCode code);

@@ -10,6 +10,9 @@
 //   3. decoding (schema): invalid; but a snapshot this build cannot read
 //      because of its apiVersion or a required feature it does not know is
 //      missing_feature, as in step 6;
+//   3b. scope chain: when the node configured its own chain
+//      (VerifierOptions::scope_chain), the snapshot's metadata.scopeChain
+//      must equal it: scope_mismatch (a snapshot rendered for another node);
 //   4. version, never lower than the applied one nor than `version_floor`
 //      (the highest version this node ever applied, persisted across
 //      restarts): rollback. The applied version with other content is
@@ -32,6 +35,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "omnirelay/config/capability.h"
 #include "omnirelay/config/clock.h"
@@ -54,6 +58,9 @@ struct VerifierOptions {
   // Envelope size limit; the payload limit is decode.max_bytes.
   std::size_t max_envelope_bytes = 16u << 20;
   DecodeOptions decode;
+  // The node's own scope chain, e.g. {"global", "region:us-east"}; when not
+  // empty, a snapshot rendered for another chain is refused (scope_mismatch).
+  std::vector<std::string> scope_chain;
 };
 
 enum class Verdict {

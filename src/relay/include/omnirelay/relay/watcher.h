@@ -1,0 +1,156 @@
+// Watcher: keeps a ConfigHost up to date from the control plane (DESIGN.md §5).
+//
+//   Watcher watcher(options, host, SystemClock::Instance(), metrics);
+//   watcher.Start();       // returns at once; the host becomes ready on the first snapshot
+//   ...
+//   watcher.Stop();        // prompt: cancels the stream, joins its threads
+//
+// What it does, all from one worker thread (plus one reader thread per open
+// stream that only queues what the server sends):
+//   - stream: connects to grpc_endpoints[i] (NodeFeed.Stream), says Hello
+//     (node id, scope chain, apiVersion, features, current version + hash);
+//     on Notify applies the inline envelope, or Fetch(hash) when none rides
+//     along, through ConfigHost::Apply, and answers Ack or Nack{reason = the
+//     status code name, message}; sends NodeStatus (configVersion,
+//     discoveryGeneration, health figures) after Welcome, after each apply and
+//     every status_interval_ms;
+//   - failover: when a stream cannot be opened or ends, the next endpoint of
+//     the list is tried after a backoff delay drawn with full jitter,
+//     uniform in [0, min(backoff_max_ms, backoff_initial_ms * 2^failures)];
+//     a stream that got its Welcome resets the backoff;
+//   - pull fallback: while no stream is up, GET /v1/nodes/{id}/snapshot with
+//     If-None-Match every poll_interval_ms (first at once) against the
+//     configured http_endpoints, then those announced in Welcome, rotating on
+//     failure; 304 confirms freshness, 200 is applied;
+//   - reconcile: while a stream is up, the same pull whenever the host's
+//     staleness exceeds the threshold: staleness_threshold_ms, or the
+//     Welcome's reconcile_interval_ms when that is shorter (before the first
+//     snapshot: that long after the Welcome, then every poll_interval_ms).
+// A refused snapshot keeps the current one (ConfigHost) and is not applied
+// again from the pull while the control plane keeps serving the same bytes.
+//
+// All timing goes through the injected Clock and Waiter, so tests of backoff
+// and rotation move a FakeClock instead of sleeping.
+//
+// Figures (the host's registry): omnirelay_relay_watcher_stream_connected,
+// omnirelay_relay_watcher_streams_total{outcome="welcomed|failed"},
+// omnirelay_relay_watcher_pulls_total{result="applied|not_modified|refused|failed"},
+// omnirelay_relay_watcher_acks_total, omnirelay_relay_watcher_nacks_total.
+//
+// Thread safety: Start and Stop from one owning thread; the accessors from
+// any thread. The host, clock, waiter and registry must outlive the watcher.
+// Give the watcher the host's clock: staleness (reconcile) is the host's.
+// Start once; a stopped watcher is not restarted (make a new one).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "omnirelay/config/clock.h"
+#include "omnirelay/config/metrics.h"
+#include "omnirelay/relay/config_host.h"
+
+namespace omnirelay::relay {
+
+// How the watcher waits: up to `ms` of the clock's time, returning early once
+// Interrupt() was called (Stop). A test waiter advances a FakeClock instead.
+class Waiter {
+ public:
+  virtual ~Waiter() = default;
+  // Returns false once interrupted (then at once, every time).
+  virtual bool WaitMs(std::int64_t ms) = 0;
+  // Wakes WaitMs now, for this and every later call.
+  virtual void Interrupt() = 0;
+  // Wakes WaitMs now, once (new work arrived); later waits wait again.
+  virtual void Notify() = 0;
+};
+
+// Real waiting on a condition variable (steady time).
+std::unique_ptr<Waiter> MakeSystemWaiter();
+
+// Exponential backoff with full jitter ("Exponential Backoff And Jitter",
+// AWS architecture blog): the n-th delay after a failure is uniform in
+// [0, min(max_ms, initial_ms * 2^(n-1))].
+class Backoff {
+ public:
+  Backoff(std::int64_t initial_ms, std::int64_t max_ms, std::uint64_t seed);
+  std::int64_t NextDelayMs();
+  // The ceiling of the next delay.
+  std::int64_t CeilingMs() const;
+  void Reset() { failures_ = 0; }
+  int failures() const { return failures_; }
+
+ private:
+  std::int64_t initial_ms_;
+  std::int64_t max_ms_;
+  int failures_ = 0;
+  std::mt19937_64 rng_;
+};
+
+struct WatcherOptions {
+  std::string node_id;
+  std::vector<std::string> scope_chain;     // e.g. {"global", "region:us-east"}
+  std::vector<std::string> grpc_endpoints;  // "host:port", tried in turn
+  std::vector<std::string> http_endpoints;  // "host:port" for the pull; Welcome may add more
+  std::string token;                        // bearer token, a "node:<id>" token with scope node
+  std::string api_version = "omnirelay.config/v1";
+  std::vector<std::string> features;  // announced in Hello; default: LocalCapabilities()
+  std::int64_t backoff_initial_ms = 250;
+  std::int64_t backoff_max_ms = 15'000;
+  std::int64_t poll_interval_ms = 5'000;         // pull period while no stream is up
+  std::int64_t staleness_threshold_ms = 60'000;  // reconcile when staler (Welcome may lower)
+  std::int64_t status_interval_ms = 15'000;      // NodeStatus period on the stream
+  std::int64_t rpc_timeout_ms = 5'000;           // Fetch, and each pull request
+  std::int64_t connect_timeout_ms = 3'000;       // a stream without Welcome by then fails
+  std::uint64_t jitter_seed = 0;                 // 0: from std::random_device
+  int max_receive_message_bytes = 64 << 20;      // the node channel's receive limit
+  // Extra health/SLO figures for NodeStatus (e.g. "error_rate"); called on the worker.
+  std::function<std::map<std::string, double>()> health_figures;
+};
+
+struct WatcherStats {
+  bool stream_connected = false;
+  std::string grpc_endpoint;                 // the one in use or last tried
+  std::vector<std::string> endpoints_tried;  // the last 64 stream attempts, in order
+  std::uint64_t streams_welcomed = 0;
+  std::uint64_t streams_failed = 0;
+  std::uint64_t pulls_applied = 0;
+  std::uint64_t pulls_not_modified = 0;
+  std::uint64_t pulls_failed = 0;
+  std::uint64_t fetch_failures = 0;  // Fetch(hash) for a Notify without envelope
+  std::string last_fetch_error;
+  std::uint64_t acks = 0;
+  std::uint64_t nacks = 0;
+  std::vector<std::int64_t> backoff_delays_ms;  // the last 64 reconnect delays drawn
+  std::string last_stream_error;                // the server's Error: "code: message"
+  std::string last_pull_error;
+};
+
+class Watcher {
+ public:
+  // `waiter` null: a system waiter.
+  Watcher(WatcherOptions options, ConfigHost& host, const Clock& clock, MetricsRegistry& metrics,
+          std::unique_ptr<Waiter> waiter = nullptr);
+  ~Watcher();  // Stop()s
+  Watcher(const Watcher&) = delete;
+  Watcher& operator=(const Watcher&) = delete;
+
+  // kInvalidArgument for options it cannot work with (no node id, no endpoint).
+  Status Start();
+  // Cancels the stream and any wait, joins the threads; idempotent. An HTTP
+  // pull in flight finishes first (bounded by rpc_timeout_ms).
+  void Stop();
+
+  WatcherStats stats() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace omnirelay::relay

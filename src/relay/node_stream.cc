@@ -1,0 +1,198 @@
+#include "node_stream.h"
+
+#include <grpcpp/grpcpp.h>
+
+#include <chrono>
+#include <mutex>
+#include <thread>
+#include <utility>
+
+#include "omnirelay/controlplane/v1/node_feed.grpc.pb.h"
+
+namespace omnirelay::relay::internal {
+namespace {
+
+namespace v1 = controlplane::v1;
+
+std::shared_ptr<grpc::Channel> MakeChannel(const StreamOptions& options) {
+  grpc::ChannelArguments args;
+  // One connection per stream attempt: a failed-over or restarted control
+  // plane is dialled afresh rather than through a shared, backed-off subchannel.
+  args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+  // Snapshots are large and rare; BDP probing only adds pings to idle streams.
+  args.SetInt(GRPC_ARG_HTTP2_BDP_PROBE, 0);
+  args.SetMaxReceiveMessageSize(options.max_receive_message_bytes);
+  // Notice a dead peer on an idle stream (no notify for hours is normal).
+  args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 30'000);
+  args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 10'000);
+  // Reconnection pacing is the watcher's (backoff + jitter across endpoints).
+  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
+  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1'000);
+  return grpc::CreateCustomChannel(options.endpoint, grpc::InsecureChannelCredentials(), args);
+}
+
+}  // namespace
+
+struct NodeStream::Impl {
+  StreamOptions options;
+  StreamHello hello;
+  std::function<void()> wake;
+  std::shared_ptr<grpc::Channel> channel;
+  std::unique_ptr<v1::NodeFeed::Stub> stub;
+  grpc::ClientContext context;
+  std::unique_ptr<grpc::ClientReaderWriter<v1::NodeMessage, v1::ServerMessage>> stream;
+  std::thread reader;
+
+  std::mutex write_mu;  // one Write at a time, and none once Finish starts
+  mutable std::mutex mu;
+  std::deque<StreamEvent> events;  // GUARDED_BY(mu)
+  bool ended = false;              // GUARDED_BY(mu)
+  bool open = false;               // GUARDED_BY(mu): `stream` is set and writable
+
+  void Push(StreamEvent event) {
+    {
+      std::lock_guard lock(mu);
+      if (event.kind == StreamEvent::Kind::kEnded) {
+        ended = true;
+        open = false;
+      }
+      events.push_back(std::move(event));
+    }
+    wake();
+  }
+
+  void Read() {
+    context.AddMetadata("authorization", "Bearer " + options.token);
+    auto call = stub->Stream(&context);
+    v1::NodeMessage first;
+    v1::Hello* h = first.mutable_hello();
+    h->set_node_id(hello.node_id);
+    for (const auto& s : hello.scope_chain) h->add_scope_chain(s);
+    h->set_api_version(hello.api_version);
+    for (const auto& f : hello.features) h->add_features(f);
+    h->set_current_version(hello.current_version);
+    h->set_current_hash(hello.current_hash);
+    const bool said_hello = call->Write(first);
+    {
+      std::lock_guard lock(mu);
+      stream = std::move(call);
+      open = said_hello;
+    }
+    v1::ServerMessage m;
+    while (said_hello && stream->Read(&m)) {
+      StreamEvent event;
+      if (m.has_welcome()) {
+        event.kind = StreamEvent::Kind::kWelcome;
+        for (const auto& e : m.welcome().http_endpoints()) event.http_endpoints.push_back(e);
+        event.reconcile_interval_ms = m.welcome().reconcile_interval_ms();
+      } else if (m.has_notify()) {
+        event.kind = StreamEvent::Kind::kNotify;
+        event.version = m.notify().version();
+        event.hash = m.notify().hash();
+        event.envelope = m.notify().envelope();
+      } else if (m.has_error()) {
+        event.kind = StreamEvent::Kind::kError;
+        event.code = m.error().code();
+        event.message = m.error().message();
+      } else {
+        continue;  // a message kind from a newer control plane
+      }
+      Push(std::move(event));
+    }
+    if (!said_hello) context.TryCancel();
+    std::unique_lock write_lock(write_mu);
+    {
+      std::lock_guard lock(mu);
+      open = false;
+    }
+    const grpc::Status status = stream->Finish();
+    StreamEvent end;
+    end.kind = StreamEvent::Kind::kEnded;
+    end.code = std::to_string(static_cast<int>(status.error_code()));
+    end.message = status.error_message();
+    Push(std::move(end));
+  }
+
+  bool Write(const v1::NodeMessage& m) {
+    std::lock_guard write_lock(write_mu);
+    {
+      std::lock_guard lock(mu);
+      if (!open) return false;  // not started, or Finish is (about to be) running
+    }
+    return stream->Write(m);
+  }
+};
+
+NodeStream::NodeStream(const StreamOptions& options, StreamHello hello, std::function<void()> wake)
+    : impl_(std::make_unique<Impl>()) {
+  impl_->options = options;
+  impl_->hello = std::move(hello);
+  impl_->wake = std::move(wake);
+  impl_->channel = MakeChannel(options);
+  impl_->stub = v1::NodeFeed::NewStub(impl_->channel);
+  impl_->reader = std::thread([impl = impl_.get()] { impl->Read(); });
+}
+
+NodeStream::~NodeStream() {
+  impl_->context.TryCancel();
+  if (impl_->reader.joinable()) impl_->reader.join();
+}
+
+std::deque<StreamEvent> NodeStream::TakeEvents() {
+  std::lock_guard lock(impl_->mu);
+  return std::exchange(impl_->events, {});
+}
+
+bool NodeStream::ended() const {
+  std::lock_guard lock(impl_->mu);
+  return impl_->ended;
+}
+
+bool NodeStream::SendAck(std::int64_t version, const std::string& hash) {
+  v1::NodeMessage m;
+  m.mutable_ack()->set_version(version);
+  m.mutable_ack()->set_hash(hash);
+  return impl_->Write(m);
+}
+
+bool NodeStream::SendNack(std::int64_t version, const std::string& hash, const std::string& reason,
+                          const std::string& message) {
+  v1::NodeMessage m;
+  v1::Nack* n = m.mutable_nack();
+  n->set_version(version);
+  n->set_hash(hash);
+  n->set_reason(reason);
+  n->set_message(message.size() > 1024 ? message.substr(0, 1024) : message);
+  return impl_->Write(m);
+}
+
+bool NodeStream::SendStatus(std::int64_t config_version, std::int64_t discovery_generation,
+                            const std::map<std::string, double>& health) {
+  v1::NodeMessage m;
+  v1::NodeStatus* s = m.mutable_status();
+  s->set_config_version(config_version);
+  s->set_discovery_generation(discovery_generation);
+  for (const auto& [name, value] : health) (*s->mutable_health())[name] = value;
+  return impl_->Write(m);
+}
+
+Result<std::string> NodeStream::Fetch(const std::string& hash, std::int64_t timeout_ms) {
+  grpc::ClientContext context;
+  context.AddMetadata("authorization", "Bearer " + impl_->options.token);
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(timeout_ms));
+  v1::FetchRequest request;
+  request.set_hash(hash);
+  v1::SignedSnapshot reply;
+  const grpc::Status status = impl_->stub->Fetch(&context, request, &reply);
+  if (!status.ok()) {
+    return Status(StatusCode::kUnavailable, "fetch " + hash + ": " + status.error_message());
+  }
+  return std::move(*reply.mutable_envelope());
+}
+
+void NodeStream::Cancel() {
+  impl_->context.TryCancel();
+}
+
+}  // namespace omnirelay::relay::internal

@@ -1,0 +1,115 @@
+#include "snapshot_puller.h"
+
+#include <httplib.h>
+
+#include <algorithm>
+#include <cctype>
+#include <utility>
+
+namespace omnirelay::relay::internal {
+namespace {
+
+std::string Unquote(std::string value) {
+  if (value.size() >= 2 && value.front() == '"' && value.back() == '"') {
+    value = value.substr(1, value.size() - 2);
+  }
+  return value;
+}
+
+// Percent-encodes what may not stand in a query value as is.
+std::string QueryEscape(const std::string& text) {
+  static const char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : text) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~' || c == ',' || c == ':') {
+      out += static_cast<char>(c);
+    } else {
+      out += '%';
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+    }
+  }
+  return out;
+}
+
+StatusCode CodeForHttp(int status) {
+  switch (status) {
+    case 401:
+      return StatusCode::kUnauthenticated;
+    case 403:
+      return StatusCode::kPermissionDenied;
+    case 404:
+      return StatusCode::kNotFound;
+    case 400:
+      return StatusCode::kInvalidArgument;
+    default:
+      return StatusCode::kUnavailable;
+  }
+}
+
+}  // namespace
+
+SnapshotPuller::SnapshotPuller(std::string node_id, std::string scope_chain_csv, std::string token,
+                               std::int64_t timeout_ms)
+    : node_id_(std::move(node_id)),
+      chain_(std::move(scope_chain_csv)),
+      token_(std::move(token)),
+      timeout_ms_(timeout_ms) {}
+
+void SnapshotPuller::AddEndpoints(const std::vector<std::string>& endpoints) {
+  for (const std::string& e : endpoints) {
+    if (!e.empty() && std::find(endpoints_.begin(), endpoints_.end(), e) == endpoints_.end()) {
+      endpoints_.push_back(e);
+    }
+  }
+}
+
+Result<PullReply> SnapshotPuller::Pull(const std::string& current_hash) {
+  if (endpoints_.empty()) return Status(StatusCode::kUnavailable, "no control-plane HTTP endpoint");
+  Status last(StatusCode::kUnavailable, "no control-plane HTTP endpoint answered");
+  for (std::size_t tried = 0; tried < endpoints_.size(); ++tried) {
+    const std::size_t index = next_ % endpoints_.size();
+    Result<PullReply> reply = PullFrom(endpoints_[index], current_hash);
+    if (reply.ok() || reply.status().code() != StatusCode::kUnavailable) return reply;
+    last = reply.status();
+    next_ = index + 1;  // this one failed: start with the next one from now on
+  }
+  return last;
+}
+
+Result<PullReply> SnapshotPuller::PullFrom(const std::string& endpoint,
+                                           const std::string& current_hash) {
+  httplib::Client client("http://" + endpoint);
+  const auto seconds = static_cast<time_t>(timeout_ms_ / 1000);
+  const auto micros = static_cast<time_t>((timeout_ms_ % 1000) * 1000);
+  client.set_connection_timeout(std::min<time_t>(seconds, 2), seconds >= 2 ? 0 : micros);
+  client.set_read_timeout(seconds, micros);
+  client.set_write_timeout(seconds, micros);
+  client.set_keep_alive(false);
+  httplib::Headers headers = {{"Authorization", "Bearer " + token_}};
+  if (!current_hash.empty()) headers.emplace("If-None-Match", "\"" + current_hash + "\"");
+  const std::string path =
+      "/v1/nodes/" + QueryEscape(node_id_) + "/snapshot?chain=" + QueryEscape(chain_);
+  httplib::Result res = client.Get(path, headers);
+  if (!res) {
+    return Status(StatusCode::kUnavailable,
+                  "GET " + endpoint + path + ": " + httplib::to_string(res.error()));
+  }
+  PullReply out;
+  out.endpoint = endpoint;
+  out.hash = Unquote(res->get_header_value("ETag"));
+  if (res->status == 304) {
+    out.kind = PullReply::Kind::kNotModified;
+    return out;
+  }
+  if (res->status != 200) {
+    return Status(CodeForHttp(res->status), "GET " + endpoint + path + ": HTTP " +
+                                                std::to_string(res->status) + " " +
+                                                res->body.substr(0, 512));
+  }
+  out.kind = PullReply::Kind::kSnapshot;
+  out.envelope = std::move(res->body);
+  return out;
+}
+
+}  // namespace omnirelay::relay::internal

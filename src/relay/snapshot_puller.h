@@ -1,0 +1,50 @@
+// SnapshotPuller: the ETag pull fallback, GET /v1/nodes/{id}/snapshot?chain=...
+// with If-None-Match, rotating through the control plane's HTTP endpoints on
+// failure. cpp-httplib stays in snapshot_puller.cc.
+//
+// Thread safety: one thread at a time (the watcher's worker).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "omnirelay/config/status.h"
+
+namespace omnirelay::relay::internal {
+
+struct PullReply {
+  enum class Kind { kNotModified, kSnapshot };
+  Kind kind = Kind::kNotModified;
+  std::string hash;      // the ETag, unquoted ("sha256:<hex>")
+  std::string envelope;  // kSnapshot: the signed envelope
+  std::string endpoint;  // the endpoint that answered
+};
+
+class SnapshotPuller {
+ public:
+  SnapshotPuller(std::string node_id, std::string scope_chain_csv, std::string token,
+                 std::int64_t timeout_ms);
+
+  // Configured endpoints first, announced ones appended (deduplicated).
+  void AddEndpoints(const std::vector<std::string>& endpoints);
+  bool has_endpoints() const { return !endpoints_.empty(); }
+
+  // Tries each endpoint once, starting with the one that answered last.
+  // kUnavailable when none answered; the control plane's refusal (e.g.
+  // kPermissionDenied, kNotFound) when one answered with an error.
+  Result<PullReply> Pull(const std::string& current_hash);
+
+ private:
+  Result<PullReply> PullFrom(const std::string& endpoint, const std::string& current_hash);
+
+  std::string node_id_;
+  std::string chain_;
+  std::string token_;
+  std::int64_t timeout_ms_;
+  std::vector<std::string> endpoints_;
+  std::size_t next_ = 0;
+};
+
+}  // namespace omnirelay::relay::internal

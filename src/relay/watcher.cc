@@ -1,0 +1,433 @@
+#include "omnirelay/relay/watcher.h"
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <limits>
+#include <mutex>
+#include <thread>
+#include <utility>
+
+#include "node_stream.h"
+#include "omnirelay/config/capability.h"
+#include "snapshot_puller.h"
+
+namespace omnirelay::relay {
+namespace {
+
+using internal::NodeStream;
+using internal::PullReply;
+using internal::SnapshotPuller;
+using internal::StreamEvent;
+
+constexpr std::size_t kKept = 64;
+
+class SystemWaiter final : public Waiter {
+ public:
+  bool WaitMs(std::int64_t ms) override {
+    std::unique_lock lock(mu_);
+    cv_.wait_for(lock, std::chrono::milliseconds(std::max<std::int64_t>(ms, 0)),
+                 [&] { return interrupted_ || notified_; });
+    notified_ = false;
+    return !interrupted_;
+  }
+  void Interrupt() override {
+    std::lock_guard lock(mu_);
+    interrupted_ = true;
+    cv_.notify_all();
+  }
+  void Notify() override {
+    std::lock_guard lock(mu_);
+    notified_ = true;
+    cv_.notify_all();
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool interrupted_ = false;  // GUARDED_BY(mu_)
+  bool notified_ = false;     // GUARDED_BY(mu_)
+};
+
+std::string JoinCsv(const std::vector<std::string>& parts) {
+  std::string out;
+  for (const auto& p : parts) {
+    if (!out.empty()) out += ',';
+    out += p;
+  }
+  return out;
+}
+
+std::string NodeLabel(const std::string& node_id) {
+  return node_id.empty() ? std::string() : "node=\"" + node_id + "\"";
+}
+
+std::string Labels(const std::string& node_id, std::string_view name, std::string_view value) {
+  std::string out = NodeLabel(node_id);
+  if (!out.empty()) out += ',';
+  out += std::string(name) + "=\"" + std::string(value) + "\"";
+  return out;
+}
+
+}  // namespace
+
+std::unique_ptr<Waiter> MakeSystemWaiter() {
+  return std::make_unique<SystemWaiter>();
+}
+
+Backoff::Backoff(std::int64_t initial_ms, std::int64_t max_ms, std::uint64_t seed)
+    : initial_ms_(std::max<std::int64_t>(initial_ms, 1)),
+      max_ms_(std::max(max_ms, std::max<std::int64_t>(initial_ms, 1))),
+      rng_(seed != 0 ? seed : std::random_device{}()) {}
+
+std::int64_t Backoff::CeilingMs() const {
+  std::int64_t ceiling = initial_ms_;
+  for (int i = 0; i < failures_ && ceiling < max_ms_; ++i) ceiling *= 2;
+  return std::min(ceiling, max_ms_);
+}
+
+std::int64_t Backoff::NextDelayMs() {
+  const std::int64_t ceiling = CeilingMs();
+  if (failures_ < 62) ++failures_;
+  return std::uniform_int_distribution<std::int64_t>(0, ceiling)(rng_);
+}
+
+struct Watcher::Impl {
+  Impl(WatcherOptions o, ConfigHost& h, const Clock& c, MetricsRegistry& m,
+       std::unique_ptr<Waiter> w)
+      : options(std::move(o)),
+        host(h),
+        clock(c),
+        waiter(w ? std::move(w) : MakeSystemWaiter()),
+        backoff(options.backoff_initial_ms, options.backoff_max_ms, options.jitter_seed),
+        puller(options.node_id, JoinCsv(options.scope_chain), options.token,
+               options.rpc_timeout_ms),
+        connected_gauge(m.gauge("omnirelay_relay_watcher_stream_connected",
+                                "1 while the node stream to the control plane is up",
+                                NodeLabel(options.node_id))),
+        welcomed_counter(m.counter("omnirelay_relay_watcher_streams_total",
+                                   "Node streams opened, by outcome",
+                                   Labels(options.node_id, "outcome", "welcomed"))),
+        failed_counter(m.counter("omnirelay_relay_watcher_streams_total",
+                                 "Node streams opened, by outcome",
+                                 Labels(options.node_id, "outcome", "failed"))),
+        pull_applied(PullCounter(m, "applied")),
+        pull_not_modified(PullCounter(m, "not_modified")),
+        pull_refused(PullCounter(m, "refused")),
+        pull_failed(PullCounter(m, "failed")),
+        acks_counter(m.counter("omnirelay_relay_watcher_acks_total", "Notifies ACKed",
+                               NodeLabel(options.node_id))),
+        nacks_counter(m.counter("omnirelay_relay_watcher_nacks_total", "Notifies NACKed",
+                                NodeLabel(options.node_id))) {
+    puller.AddEndpoints(options.http_endpoints);
+  }
+
+  Counter& PullCounter(MetricsRegistry& m, std::string_view result) {
+    return m.counter("omnirelay_relay_watcher_pulls_total",
+                     "Snapshot pulls over HTTP (fallback and reconcile), by result",
+                     Labels(options.node_id, "result", result));
+  }
+
+  void Run();
+  void OpenStream();
+  void HandleEvent(StreamEvent& event);
+  void HandleNotify(const StreamEvent& event);
+  void StreamEnded();
+  void SendStatus();
+  void PullNow();
+  std::int64_t ReconcileThresholdMs() const {
+    return reconcile_ms > 0 ? std::min(reconcile_ms, options.staleness_threshold_ms)
+                            : options.staleness_threshold_ms;
+  }
+  // When the next pull is due (the worker's monotonic ms).
+  std::int64_t NextPullAt(std::int64_t now) const;
+
+  template <typename F>
+  void UpdateStats(F f) {
+    std::lock_guard lock(stats_mu);
+    f(stats);
+  }
+
+  const WatcherOptions options;
+  ConfigHost& host;
+  const Clock& clock;
+  std::unique_ptr<Waiter> waiter;
+  Backoff backoff;
+  SnapshotPuller puller;
+  Gauge& connected_gauge;
+  Counter& welcomed_counter;
+  Counter& failed_counter;
+  Counter& pull_applied;
+  Counter& pull_not_modified;
+  Counter& pull_refused;
+  Counter& pull_failed;
+  Counter& acks_counter;
+  Counter& nacks_counter;
+
+  std::thread worker;
+  std::atomic<bool> stopping{false};
+  bool started = false;
+
+  // Worker-thread state.
+  std::unique_ptr<NodeStream> stream;
+  std::size_t endpoint_index = 0;
+  bool welcomed = false;
+  std::int64_t stream_opened_at = 0;
+  std::int64_t welcomed_at = 0;
+  std::int64_t next_connect_at = 0;
+  std::int64_t next_status_at = 0;
+  std::int64_t next_pull_at = 0;
+  std::int64_t reconcile_ms = 0;
+  std::string refused_hash;  // the last envelope refused: not applied again from a pull
+
+  mutable std::mutex stats_mu;
+  WatcherStats stats;  // GUARDED_BY(stats_mu)
+};
+
+void Watcher::Impl::Run() {
+  next_connect_at = clock.MonotonicMs();
+  // Give the stream a moment before the first pull (if there is a stream).
+  next_pull_at =
+      next_connect_at + (options.grpc_endpoints.empty() ? 0 : options.connect_timeout_ms);
+  while (!stopping.load()) {
+    std::int64_t now = clock.MonotonicMs();
+    if (stream) {
+      bool ended = false;
+      for (StreamEvent& event : stream->TakeEvents()) {
+        HandleEvent(event);
+        ended = ended || event.kind == StreamEvent::Kind::kEnded;  // always the last one
+      }
+      if (ended) {
+        StreamEnded();
+      } else if (stream && !welcomed && now - stream_opened_at >= options.connect_timeout_ms) {
+        stream->Cancel();  // its end arrives as an event
+      }
+    }
+    if (stopping.load()) break;
+    now = clock.MonotonicMs();
+    if (!stream && !options.grpc_endpoints.empty() && now >= next_connect_at) OpenStream();
+    if (welcomed && now >= next_status_at) SendStatus();
+    if (puller.has_endpoints() && now >= NextPullAt(now)) PullNow();
+
+    now = clock.MonotonicMs();
+    std::int64_t wake_at = std::numeric_limits<std::int64_t>::max();
+    if (!stream && !options.grpc_endpoints.empty()) wake_at = std::min(wake_at, next_connect_at);
+    if (stream && !welcomed)
+      wake_at = std::min(wake_at, stream_opened_at + options.connect_timeout_ms);
+    if (welcomed) wake_at = std::min(wake_at, next_status_at);
+    if (puller.has_endpoints()) wake_at = std::min(wake_at, NextPullAt(now));
+    if (wake_at == std::numeric_limits<std::int64_t>::max()) wake_at = now + 60'000;
+    if (!waiter->WaitMs(std::max<std::int64_t>(wake_at - now, 0))) break;
+  }
+  stream.reset();  // cancels the call and joins its reader
+  connected_gauge.Set(0);
+  UpdateStats([](WatcherStats& s) { s.stream_connected = false; });
+}
+
+std::int64_t Watcher::Impl::NextPullAt(std::int64_t now) const {
+  if (!welcomed) return next_pull_at;
+  // Stream up: reconcile once the host is staler than the threshold.
+  const HealthReport health = host.health();
+  if (!health.ready || health.staleness_ms < 0) {
+    // Nothing applied yet: the control plane notifies once it has a snapshot.
+    return std::max(next_pull_at, welcomed_at + ReconcileThresholdMs());
+  }
+  const std::int64_t fresh_in = ReconcileThresholdMs() - health.staleness_ms;
+  return std::max(next_pull_at, now + std::max<std::int64_t>(fresh_in, 0));
+}
+
+void Watcher::Impl::OpenStream() {
+  const std::string& endpoint =
+      options.grpc_endpoints[endpoint_index % options.grpc_endpoints.size()];
+  internal::StreamHello hello;
+  hello.node_id = options.node_id;
+  hello.scope_chain = options.scope_chain;
+  hello.api_version = options.api_version;
+  hello.features = options.features;
+  if (hello.features.empty()) hello.features = LocalCapabilities().features;
+  const HealthReport health = host.health();
+  hello.current_version = health.config_version;
+  hello.current_hash = health.hash;
+  internal::StreamOptions stream_options;
+  stream_options.endpoint = endpoint;
+  stream_options.token = options.token;
+  stream_options.max_receive_message_bytes = options.max_receive_message_bytes;
+  welcomed = false;
+  stream_opened_at = clock.MonotonicMs();
+  stream = std::make_unique<NodeStream>(stream_options, std::move(hello),
+                                        [w = waiter.get()] { w->Notify(); });
+  UpdateStats([&](WatcherStats& s) {
+    s.grpc_endpoint = endpoint;
+    s.endpoints_tried.push_back(endpoint);
+    if (s.endpoints_tried.size() > kKept) s.endpoints_tried.erase(s.endpoints_tried.begin());
+  });
+}
+
+void Watcher::Impl::HandleEvent(StreamEvent& event) {
+  switch (event.kind) {
+    case StreamEvent::Kind::kWelcome:
+      welcomed = true;
+      welcomed_at = clock.MonotonicMs();
+      backoff.Reset();
+      welcomed_counter.Inc();
+      connected_gauge.Set(1);
+      puller.AddEndpoints(event.http_endpoints);
+      reconcile_ms = event.reconcile_interval_ms;
+      // The control plane notifies at once when the node's hash is not its
+      // snapshot; a Welcome alone confirms what the node has.
+      if (host.ready()) host.MarkFresh();
+      next_pull_at = clock.MonotonicMs() + options.poll_interval_ms;
+      UpdateStats([](WatcherStats& s) {
+        s.stream_connected = true;
+        ++s.streams_welcomed;
+      });
+      SendStatus();
+      break;
+    case StreamEvent::Kind::kNotify:
+      HandleNotify(event);
+      break;
+    case StreamEvent::Kind::kError:
+      UpdateStats(
+          [&](WatcherStats& s) { s.last_stream_error = event.code + ": " + event.message; });
+      break;
+    case StreamEvent::Kind::kEnded:
+      break;  // handled once the queue is drained (StreamEnded)
+  }
+}
+
+void Watcher::Impl::HandleNotify(const StreamEvent& event) {
+  std::string envelope = event.envelope;
+  if (envelope.empty()) {
+    Result<std::string> fetched = stream->Fetch(event.hash, options.rpc_timeout_ms);
+    if (!fetched.ok()) {
+      // Not a refusal of the snapshot: the next pull gets it.
+      next_pull_at = clock.MonotonicMs();
+      UpdateStats([&](WatcherStats& s) {
+        ++s.fetch_failures;
+        s.last_fetch_error = fetched.status().ToString();
+      });
+      return;
+    }
+    envelope = std::move(fetched).value();
+  }
+  Result<ApplyOutcome> outcome = host.Apply(envelope, event.hash);
+  if (outcome.ok()) {
+    refused_hash.clear();
+    stream->SendAck(event.version, event.hash);
+    acks_counter.Inc();
+    UpdateStats([](WatcherStats& s) { ++s.acks; });
+  } else {
+    refused_hash = event.hash;
+    stream->SendNack(event.version, event.hash, std::string(outcome.status().code_name()),
+                     outcome.status().message());
+    nacks_counter.Inc();
+    UpdateStats([](WatcherStats& s) { ++s.nacks; });
+  }
+  SendStatus();
+}
+
+void Watcher::Impl::StreamEnded() {
+  const bool was_welcomed = welcomed;
+  stream.reset();
+  welcomed = false;
+  connected_gauge.Set(0);
+  if (!was_welcomed) failed_counter.Inc();
+  // Next endpoint of the list, after a jittered, growing delay; pull now.
+  endpoint_index = (endpoint_index + 1) % options.grpc_endpoints.size();
+  const std::int64_t delay = backoff.NextDelayMs();
+  const std::int64_t now = clock.MonotonicMs();
+  next_connect_at = now + delay;
+  next_pull_at = now;
+  UpdateStats([&](WatcherStats& s) {
+    s.stream_connected = false;
+    if (!was_welcomed) ++s.streams_failed;
+    s.backoff_delays_ms.push_back(delay);
+    if (s.backoff_delays_ms.size() > kKept) s.backoff_delays_ms.erase(s.backoff_delays_ms.begin());
+  });
+}
+
+void Watcher::Impl::SendStatus() {
+  next_status_at = clock.MonotonicMs() + options.status_interval_ms;
+  if (!stream || !welcomed) return;
+  const HealthReport health = host.health();
+  std::map<std::string, double> figures;
+  if (options.health_figures) figures = options.health_figures();
+  figures["ready"] = health.ready ? 1 : 0;
+  figures["staleness_ms"] = static_cast<double>(health.staleness_ms);
+  figures["expires_at_ms"] = static_cast<double>(health.expires_at_ms);
+  stream->SendStatus(health.config_version, health.discovery_generation, figures);
+}
+
+void Watcher::Impl::PullNow() {
+  next_pull_at = clock.MonotonicMs() + options.poll_interval_ms;
+  const HealthReport health = host.health();
+  Result<PullReply> reply = puller.Pull(health.hash);
+  if (!reply.ok()) {
+    pull_failed.Inc();
+    UpdateStats([&](WatcherStats& s) {
+      ++s.pulls_failed;
+      s.last_pull_error = reply.status().ToString();
+    });
+    return;
+  }
+  if (reply->kind == PullReply::Kind::kNotModified) {
+    host.MarkFresh();
+    pull_not_modified.Inc();
+    UpdateStats([](WatcherStats& s) { ++s.pulls_not_modified; });
+    return;
+  }
+  if (!reply->hash.empty() && reply->hash == refused_hash) {
+    pull_refused.Inc();  // refused already; the control plane has nothing newer
+    return;
+  }
+  Result<ApplyOutcome> outcome = host.Apply(reply->envelope, reply->hash);
+  if (!outcome.ok()) {
+    refused_hash = reply->hash;
+    pull_refused.Inc();
+    return;
+  }
+  refused_hash.clear();
+  pull_applied.Inc();
+  UpdateStats([](WatcherStats& s) { ++s.pulls_applied; });
+  if (welcomed) {
+    stream->SendAck(outcome->snapshot->version(), outcome->snapshot->hash());
+    SendStatus();
+  }
+}
+
+Watcher::Watcher(WatcherOptions options, ConfigHost& host, const Clock& clock,
+                 MetricsRegistry& metrics, std::unique_ptr<Waiter> waiter)
+    : impl_(std::make_unique<Impl>(std::move(options), host, clock, metrics, std::move(waiter))) {}
+
+Watcher::~Watcher() {
+  Stop();
+}
+
+Status Watcher::Start() {
+  const WatcherOptions& o = impl_->options;
+  if (impl_->started) return Status(StatusCode::kInvalidArgument, "watcher already started");
+  if (o.node_id.empty()) return Status(StatusCode::kInvalidArgument, "watcher needs a node id");
+  if (o.scope_chain.empty()) {
+    return Status(StatusCode::kInvalidArgument, "watcher needs the node's scope chain");
+  }
+  if (o.grpc_endpoints.empty() && o.http_endpoints.empty()) {
+    return Status(StatusCode::kInvalidArgument, "watcher needs a control-plane endpoint");
+  }
+  impl_->started = true;
+  impl_->worker = std::thread([impl = impl_.get()] { impl->Run(); });
+  return Status::Ok();
+}
+
+void Watcher::Stop() {
+  impl_->stopping.store(true);
+  impl_->waiter->Interrupt();
+  if (impl_->worker.joinable()) impl_->worker.join();
+}
+
+WatcherStats Watcher::stats() const {
+  std::lock_guard lock(impl_->stats_mu);
+  return impl_->stats;
+}
+
+}  // namespace omnirelay::relay

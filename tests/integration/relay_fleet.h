@@ -1,0 +1,122 @@
+// Relay integration test plumbing: the real control-plane daemon in-process
+// (a temp data dir that survives restarts, optionally fixed ports), and a
+// fleet of relays (ConfigHost + Watcher each, own LKG file, node token)
+// sharing one metrics registry.
+#pragma once
+
+#include <chrono>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "omnirelay/config/clock.h"
+#include "omnirelay/config/metrics.h"
+#include "omnirelay/config/signing.h"
+#include "omnirelay/controlplane/daemon.h"
+#include "omnirelay/relay/config_host.h"
+#include "omnirelay/relay/watcher.h"
+
+namespace omnirelay::relay::testing {
+
+using Json = nlohmann::json;
+
+inline constexpr char kChain[] = "global,region:us-east";
+
+template <typename Pred>
+bool Eventually(Pred done, std::chrono::milliseconds timeout = std::chrono::seconds(20)) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (!done()) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return true;
+}
+
+std::vector<std::string> SplitCsv(const std::string& text);
+
+// The daemon on a temp data dir (removed by the destructor).
+class ControlPlane {
+ public:
+  ControlPlane();
+  ~ControlPlane();
+
+  // grpc_port / http_port 0: any free port.
+  void Start(int grpc_port = 0, int http_port = 0);
+  void Stop();
+  bool running() const { return daemon_ != nullptr; }
+
+  int grpc_port() const { return grpc_port_; }
+  int http_port() const { return http_port_; }
+  std::string grpc_endpoint() const { return "127.0.0.1:" + std::to_string(grpc_port_); }
+  std::string http_endpoint() const { return "127.0.0.1:" + std::to_string(http_port_); }
+  const std::string& data_dir() const { return dir_; }
+  std::string trusted_keys_path() const { return dir_ + "/trusted-keys.json"; }
+  TrustedKeySet TrustedKeys() const;
+  const std::string& admin_token() const { return admin_token_; }
+
+  // PUT /v1/layers/{scope} (the global sample with `edit` applied) → revision.
+  std::int64_t PutLayer(const std::string& scope, const std::function<void(Json&)>& edit = {});
+  // A "node:<id>" token with scope node.
+  std::string NodeToken(const std::string& node_id);
+  // GET /v1/nodes/{id} (null when not 200).
+  Json Node(const std::string& node_id);
+  // GET /v1/nodes/{id}/snapshot as admin: the envelope.
+  std::string SnapshotEnvelope(const std::string& node_id, const std::string& chain = kChain);
+
+ private:
+  std::string dir_;
+  std::unique_ptr<cp::Daemon> daemon_;
+  int grpc_port_ = 0;
+  int http_port_ = 0;
+  std::string admin_token_;
+};
+
+struct RelayConfig {
+  std::vector<std::string> grpc_endpoints;
+  std::vector<std::string> http_endpoints;
+  std::int64_t poll_interval_ms = 300;
+  std::int64_t staleness_threshold_ms = 60'000;
+  const Clock* clock = nullptr;  // default SystemClock
+};
+
+// One relay: host + watcher, LKG at <dir>/<id>.lkg.
+class Relay {
+ public:
+  Relay(std::string id, std::string token, const std::string& lkg_dir, TrustedKeySet keys,
+        MetricsRegistry& metrics, const RelayConfig& config);
+  ~Relay();
+  // Restarts the process' view: a new host (LoadLastKnownGood) and watcher.
+  void Restart();
+  void StartWatcher();
+  void StopWatcher();
+
+  const std::string& id() const { return id_; }
+  ConfigHost& host() { return *host_; }
+  Watcher* watcher() { return watcher_.get(); }
+  std::int64_t version() const { return host_->health().config_version; }
+  Status lkg_load_status() const { return lkg_status_; }
+
+ private:
+  void Build();
+  std::string id_, token_, lkg_path_;
+  TrustedKeySet keys_;
+  MetricsRegistry& metrics_;
+  RelayConfig config_;
+  std::unique_ptr<ConfigHost> host_;
+  std::unique_ptr<Watcher> watcher_;
+  Status lkg_status_;
+};
+
+// `n` relays "relay-<i>" with tokens from `cp`, started.
+std::vector<std::unique_ptr<Relay>> StartFleet(ControlPlane& cp, int n, const RelayConfig& config,
+                                               MetricsRegistry& metrics,
+                                               const std::string& lkg_dir);
+
+// Every relay reached `version` (polling up to 20 s).
+bool AllAt(const std::vector<std::unique_ptr<Relay>>& fleet, std::int64_t version);
+
+}  // namespace omnirelay::relay::testing
