@@ -150,6 +150,7 @@ int HttpStatusFor(const Status& status) {
       return 404;
     case StatusCode::kConflict:
     case StatusCode::kMissingFeature:
+    case StatusCode::kScopeMismatch:
       return 409;
     case StatusCode::kTooLarge:
       return 413;

@@ -19,6 +19,15 @@
 namespace omnirelay::cp {
 namespace {
 
+// What nodes are told to pull from: --advertise-http, else the listen host
+// (a wildcard means "this machine": 127.0.0.1) with the port actually bound.
+std::string AdvertisedHttp(const DaemonOptions& o, int bound_port) {
+  if (!o.advertise_http.empty()) return o.advertise_http;
+  std::string host = o.http_listen.substr(0, o.http_listen.rfind(':'));
+  if (host.empty() || host == "0.0.0.0" || host == "[::]" || host == "::") host = "127.0.0.1";
+  return host + ":" + std::to_string(bound_port);
+}
+
 // "127.0.0.1:7443", "localhost:0", "[::1]:7443" -> true.
 bool IsLoopbackListen(const std::string& listen) {
   const std::string host = listen.substr(0, listen.rfind(':'));
@@ -143,7 +152,7 @@ class DaemonImpl final : public Daemon {
     GrpcFaceOptions grpc_options;
     grpc_options.listen = o.grpc_listen;
     grpc_options.tls = std::move(tls).value();
-    grpc_options.announce_http = "127.0.0.1:" + std::to_string(rest_->port());
+    grpc_options.announce_http = AdvertisedHttp(o, rest_->port());
     auto grpc = StartGrpcFace(grpc_options, *service_, *store_, *bus_, metrics_, clock_);
     if (!grpc.ok()) return grpc.status();
     grpc_ = std::move(grpc).value();

@@ -22,6 +22,7 @@ grpc::StatusCode ToGrpcCode(StatusCode code) {
     case StatusCode::kTooLarge:
       return grpc::StatusCode::RESOURCE_EXHAUSTED;
     case StatusCode::kMissingFeature:
+    case StatusCode::kScopeMismatch:
       return grpc::StatusCode::FAILED_PRECONDITION;
     case StatusCode::kUnavailable:
       return grpc::StatusCode::UNAVAILABLE;

@@ -33,6 +33,9 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--snapshot-ttl", ttl, "Snapshot lifetime (e.g. 12h, 7d); re-signed before")
       ->capture_default_str();
+  app.add_option("--advertise-http", o.advertise_http,
+                 "REST host:port announced to nodes for the pull fallback "
+                 "(default: the --http-listen host and port)");
   app.add_option("--tls-cert", o.tls.cert_file,
                  "PEM server certificate: serve gRPC and REST over TLS (needs --tls-key)");
   app.add_option("--tls-key", o.tls.key_file, "PEM private key of --tls-cert");

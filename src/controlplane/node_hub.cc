@@ -53,7 +53,7 @@ std::string Truncated(std::string text) {
 std::vector<std::string> KnownNackReasons() {
   std::vector<std::string> out;
   for (int c = static_cast<int>(StatusCode::kInvalidArgument);
-       c <= static_cast<int>(StatusCode::kMissingFeature); ++c) {
+       c <= static_cast<int>(kLastStatusCode); ++c) {
     out.emplace_back(status_code_name(static_cast<StatusCode>(c)));
   }
   return out;

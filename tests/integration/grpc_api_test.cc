@@ -31,7 +31,7 @@ Json DiagnosticsJson(const google::protobuf::RepeatedPtrField<v1::Diagnostic>& d
 }
 
 StatusCode CodeNamed(const std::string& name) {
-  for (int c = 0; c <= static_cast<int>(StatusCode::kMissingFeature); ++c) {
+  for (int c = 0; c <= static_cast<int>(kLastStatusCode); ++c) {
     if (status_code_name(static_cast<StatusCode>(c)) == name) return static_cast<StatusCode>(c);
   }
   return StatusCode::kInternal;

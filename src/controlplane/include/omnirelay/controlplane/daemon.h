@@ -24,6 +24,9 @@ struct DaemonOptions {
   std::string data_dir = "./var/controlplane";
   std::string store_url;  // default: sqlite://<data_dir>/state.db
   std::string bus_url = "inproc";
+  // The REST address announced to nodes for the pull fallback; default: the
+  // --http-listen host (127.0.0.1 when it is a wildcard) and the bound port.
+  std::string advertise_http;
   bool sqlite_synchronous_full = true;
   std::int64_t snapshot_ttl_seconds = 7 * 24 * 3600;
   TlsOptions tls;  // both faces; empty = plaintext (loopback only)
