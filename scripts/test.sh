@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Quickstart, second command: install what is missing, build, run every test.
-#   1. release build (gcc): unit, property, fuzz-corpus and integration tests;
+#   1. release build (gcc): every ctest label (unit, property, fuzz corpora,
+#      integration, concurrency, a 20 s soak);
 #   2. asan build (clang, ASan+UBSan): the same suites under sanitizers, plus a
 #      short libFuzzer run of each fuzz target;
 #   3. tsan build (clang, ThreadSanitizer) of the concurrency tests (label

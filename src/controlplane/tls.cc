@@ -1,6 +1,8 @@
 #include "omnirelay/controlplane/tls.h"
 
 #include <openssl/bio.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
@@ -27,15 +29,38 @@ Result<std::string> ReadPem(const std::string& path, const char* what) {
   return text;
 }
 
-// True when `pem` starts with a parsable X.509 certificate.
+using BioPtr = std::unique_ptr<BIO, decltype(&BIO_free)>;
+using X509Ptr = std::unique_ptr<X509, decltype(&X509_free)>;
+using PkeyPtr = std::unique_ptr<EVP_PKEY, decltype(&EVP_PKEY_free)>;
+
+BioPtr MemBio(const std::string& pem) {
+  return BioPtr(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())), &BIO_free);
+}
+
+// The first X.509 certificate in `pem`, or null.
+X509Ptr FirstCertificate(const std::string& pem) {
+  BioPtr bio = MemBio(pem);
+  return X509Ptr(bio ? PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr) : nullptr,
+                 &X509_free);
+}
+
 bool HasCertificate(const std::string& pem) {
-  std::unique_ptr<BIO, decltype(&BIO_free)> bio(
-      BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())), &BIO_free);
-  if (!bio) return false;
-  X509* cert = PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr);
-  if (cert == nullptr) return false;
-  X509_free(cert);
-  return true;
+  return FirstCertificate(pem) != nullptr;
+}
+
+// True when `key_pem` is an unencrypted private key matching `cert_pem`'s
+// first certificate (the leaf).
+bool KeyMatchesCertificate(const std::string& cert_pem, const std::string& key_pem) {
+  X509Ptr cert = FirstCertificate(cert_pem);
+  BioPtr bio = MemBio(key_pem);
+  // An empty passphrase callback: an encrypted key fails instead of prompting.
+  PkeyPtr key(bio ? PEM_read_bio_PrivateKey(
+                        bio.get(), nullptr, [](char*, int, int, void*) { return -1; }, nullptr)
+                  : nullptr,
+              &EVP_PKEY_free);
+  const bool ok = cert && key && X509_check_private_key(cert.get(), key.get()) == 1;
+  ERR_clear_error();
+  return ok;
 }
 
 }  // namespace
@@ -64,6 +89,12 @@ Result<TlsMaterial> LoadTls(const TlsOptions& options) {
   auto key = ReadPem(options.key_file, "key");
   if (!key.ok()) return key.status();
   out.key_pem = std::move(key).value();
+  if (!KeyMatchesCertificate(out.cert_pem, out.key_pem)) {
+    return Status(StatusCode::kInvalid, "the TLS key \"" + options.key_file +
+                                            "\" is not an unencrypted private key of the "
+                                            "certificate \"" +
+                                            options.cert_file + "\"");
+  }
   if (options.mutual()) {
     auto ca = ReadPem(options.client_ca_file, "client CA");
     if (!ca.ok()) return ca.status();

@@ -199,6 +199,13 @@ TEST(TlsOptionsTest, WrongCombinationsAndFilesAreClearErrors) {
   o.key_file = pki.path("server.key");
   o.cert_file = pki.path("server.key");  // PEM, but not a certificate
   EXPECT_EQ(LoadTls(o).status().code(), StatusCode::kInvalid);
+  o.cert_file = pki.path("server.crt");
+  o.key_file = pki.path("client.key");  // a key, but not this certificate's
+  auto mismatch = LoadTls(o);
+  EXPECT_EQ(mismatch.status().code(), StatusCode::kInvalid);
+  EXPECT_NE(mismatch.status().message().find("not an unencrypted private key of the"),
+            std::string::npos)
+      << mismatch.status().ToString();
 }
 
 TEST_F(TlsTest, AKeyThatDoesNotMatchTheCertificateFailsTheStart) {
@@ -211,6 +218,7 @@ TEST_F(TlsTest, AKeyThatDoesNotMatchTheCertificateFailsTheStart) {
   auto d = Daemon::Start(o);
   ASSERT_FALSE(d.ok());
   EXPECT_NE(d.status().message().find("TLS"), std::string::npos) << d.status().ToString();
+  EXPECT_FALSE(fs::exists(data_dir_)) << "checked before the data dir is made";
 }
 
 }  // namespace
