@@ -67,6 +67,7 @@ struct Flags {
   std::int64_t backoff_max_ms = 15'000;
   std::int64_t poll_interval_ms = 5'000;
   std::int64_t staleness_threshold_ms = 60'000;
+  relay::WatcherTls tls;
 };
 
 int Run(const Flags& flags) {
@@ -109,6 +110,7 @@ int Run(const Flags& flags) {
   watch.grpc_endpoints = SplitCsv(flags.controlplane);
   watch.http_endpoints = SplitCsv(flags.controlplane_http);
   watch.token = *token;
+  watch.tls = flags.tls;
   watch.backoff_max_ms = flags.backoff_max_ms;
   watch.poll_interval_ms = flags.poll_interval_ms;
   watch.staleness_threshold_ms = flags.staleness_threshold_ms;
@@ -167,6 +169,13 @@ int main(int argc, char** argv) {
   app.add_option("--staleness-threshold-ms", flags.staleness_threshold_ms,
                  "Reconcile by pull when the snapshot was not confirmed for this long")
       ->capture_default_str();
+  app.add_option("--tls-ca", flags.tls.ca_file,
+                 "PEM CA of the control plane's certificate: speak TLS (gRPC and https pull)");
+  app.add_option("--tls-cert", flags.tls.cert_file,
+                 "PEM client certificate, for a control plane that requires mTLS");
+  app.add_option("--tls-key", flags.tls.key_file, "PEM private key of --tls-cert");
+  app.add_option("--tls-server-name", flags.tls.server_name,
+                 "Name to verify in the gRPC server certificate (default: the endpoint host)");
   CLI11_PARSE(app, argc, argv);
   if (flags.controlplane.empty() && flags.controlplane_http.empty()) {
     std::fprintf(stderr, "relay-node: give --controlplane and/or --controlplane-http\n");

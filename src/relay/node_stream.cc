@@ -7,6 +7,7 @@
 #include <thread>
 #include <utility>
 
+#include "omnirelay/config/files.h"
 #include "omnirelay/controlplane/v1/node_feed.grpc.pb.h"
 
 namespace omnirelay::relay::internal {
@@ -14,7 +15,31 @@ namespace {
 
 namespace v1 = controlplane::v1;
 
-std::shared_ptr<grpc::Channel> MakeChannel(const StreamOptions& options) {
+// The channel credentials for `tls`: TLS with the given CA (and a client
+// certificate for mTLS), or plaintext when no CA is configured. The files are
+// read now, on every connection attempt, so rotated ones are picked up.
+Result<std::shared_ptr<grpc::ChannelCredentials>> Credentials(const WatcherTls& tls) {
+  if (!tls.enabled()) return grpc::InsecureChannelCredentials();
+  constexpr std::size_t kMaxPem = 1 << 20;
+  grpc::SslCredentialsOptions ssl;
+  auto read = [&](const std::string& path, std::string& out) -> Status {
+    auto text = ReadFileLimited(path, kMaxPem);
+    if (!text.ok()) {
+      return Status(StatusCode::kIoError, "TLS file " + path + ": " + text.status().message());
+    }
+    out = std::move(text).value();
+    return Status::Ok();
+  };
+  OMNI_RETURN_IF_ERROR(read(tls.ca_file, ssl.pem_root_certs));
+  if (!tls.cert_file.empty() || !tls.key_file.empty()) {
+    OMNI_RETURN_IF_ERROR(read(tls.cert_file, ssl.pem_cert_chain));
+    OMNI_RETURN_IF_ERROR(read(tls.key_file, ssl.pem_private_key));
+  }
+  return grpc::SslCredentials(ssl);
+}
+
+std::shared_ptr<grpc::Channel> MakeChannel(const StreamOptions& options,
+                                           std::shared_ptr<grpc::ChannelCredentials> creds) {
   grpc::ChannelArguments args;
   // One connection per stream attempt: a failed-over or restarted control
   // plane is dialled afresh rather than through a shared, backed-off subchannel.
@@ -29,7 +54,8 @@ std::shared_ptr<grpc::Channel> MakeChannel(const StreamOptions& options) {
   args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1'000);
-  return grpc::CreateCustomChannel(options.endpoint, grpc::InsecureChannelCredentials(), args);
+  if (!options.tls.server_name.empty()) args.SetSslTargetNameOverride(options.tls.server_name);
+  return grpc::CreateCustomChannel(options.endpoint, std::move(creds), args);
 }
 
 }  // namespace
@@ -129,7 +155,19 @@ NodeStream::NodeStream(const StreamOptions& options, StreamHello hello, std::fun
   impl_->options = options;
   impl_->hello = std::move(hello);
   impl_->wake = std::move(wake);
-  impl_->channel = MakeChannel(options);
+  auto creds = Credentials(options.tls);
+  if (!creds.ok()) {
+    // Nothing to dial with: the attempt ends at once, like a refused connection.
+    impl_->reader = std::thread([impl = impl_.get(), why = creds.status().message()] {
+      StreamEvent end;
+      end.kind = StreamEvent::Kind::kEnded;
+      end.code = std::to_string(static_cast<int>(grpc::StatusCode::UNAVAILABLE));
+      end.message = why;
+      impl->Push(std::move(end));
+    });
+    return;
+  }
+  impl_->channel = MakeChannel(options, std::move(creds).value());
   impl_->stub = v1::NodeFeed::NewStub(impl_->channel);
   impl_->reader = std::thread([impl = impl_.get()] { impl->Read(); });
 }

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "omnirelay/config/status.h"
+#include "omnirelay/relay/watcher.h"
 
 namespace omnirelay::relay::internal {
 
@@ -50,6 +51,7 @@ struct StreamEvent {
 struct StreamOptions {
   std::string endpoint;  // host:port
   std::string token;
+  WatcherTls tls;
   int max_receive_message_bytes = 64 << 20;
 };
 

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <memory>
 #include <utility>
 
 namespace omnirelay::relay::internal {
@@ -50,11 +51,12 @@ StatusCode CodeForHttp(int status) {
 }  // namespace
 
 SnapshotPuller::SnapshotPuller(std::string node_id, std::string scope_chain_csv, std::string token,
-                               std::int64_t timeout_ms)
+                               std::int64_t timeout_ms, WatcherTls tls)
     : node_id_(std::move(node_id)),
       chain_(std::move(scope_chain_csv)),
       token_(std::move(token)),
-      timeout_ms_(timeout_ms) {}
+      timeout_ms_(timeout_ms),
+      tls_(std::move(tls)) {}
 
 void SnapshotPuller::AddEndpoints(const std::vector<std::string>& endpoints) {
   for (const std::string& e : endpoints) {
@@ -79,7 +81,15 @@ Result<PullReply> SnapshotPuller::Pull(const std::string& current_hash) {
 
 Result<PullReply> SnapshotPuller::PullFrom(const std::string& endpoint,
                                            const std::string& current_hash) {
-  httplib::Client client("http://" + endpoint);
+  std::unique_ptr<httplib::Client> made =
+      tls_.enabled()
+          ? std::make_unique<httplib::Client>("https://" + endpoint, tls_.cert_file, tls_.key_file)
+          : std::make_unique<httplib::Client>("http://" + endpoint);
+  httplib::Client& client = *made;
+  if (tls_.enabled()) {
+    client.set_ca_cert_path(tls_.ca_file.c_str());
+    client.enable_server_certificate_verification(true);
+  }
   const auto seconds = static_cast<time_t>(timeout_ms_ / 1000);
   const auto micros = static_cast<time_t>((timeout_ms_ % 1000) * 1000);
   client.set_connection_timeout(std::min<time_t>(seconds, 2), seconds >= 2 ? 0 : micros);

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "omnirelay/config/status.h"
+#include "omnirelay/relay/watcher.h"
 
 namespace omnirelay::relay::internal {
 
@@ -24,8 +25,10 @@ struct PullReply {
 
 class SnapshotPuller {
  public:
+  // With `tls` enabled the pull is https, verified against tls.ca_file (and
+  // presents tls.cert_file for mTLS); the endpoint's host is what is verified.
   SnapshotPuller(std::string node_id, std::string scope_chain_csv, std::string token,
-                 std::int64_t timeout_ms);
+                 std::int64_t timeout_ms, WatcherTls tls = {});
 
   // Configured endpoints first, announced ones appended (deduplicated).
   void AddEndpoints(const std::vector<std::string>& endpoints);
@@ -43,6 +46,7 @@ class SnapshotPuller {
   std::string chain_;
   std::string token_;
   std::int64_t timeout_ms_;
+  WatcherTls tls_;
   std::vector<std::string> endpoints_;
   std::size_t next_ = 0;
 };

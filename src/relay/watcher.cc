@@ -11,6 +11,7 @@
 
 #include "node_stream.h"
 #include "omnirelay/config/capability.h"
+#include "omnirelay/config/files.h"
 #include "snapshot_puller.h"
 
 namespace omnirelay::relay {
@@ -101,8 +102,8 @@ struct Watcher::Impl {
         clock(c),
         waiter(w ? std::move(w) : MakeSystemWaiter()),
         backoff(options.backoff_initial_ms, options.backoff_max_ms, options.jitter_seed),
-        puller(options.node_id, JoinCsv(options.scope_chain), options.token,
-               options.rpc_timeout_ms),
+        puller(options.node_id, JoinCsv(options.scope_chain), options.token, options.rpc_timeout_ms,
+               options.tls),
         connected_gauge(m.gauge("omnirelay_relay_watcher_stream_connected",
                                 "1 while the node stream to the control plane is up",
                                 NodeLabel(options.node_id))),
@@ -252,6 +253,7 @@ void Watcher::Impl::OpenStream() {
   internal::StreamOptions stream_options;
   stream_options.endpoint = endpoint;
   stream_options.token = options.token;
+  stream_options.tls = options.tls;
   stream_options.max_receive_message_bytes = options.max_receive_message_bytes;
   welcomed = false;
   stream_opened_at = clock.MonotonicMs();
@@ -413,6 +415,22 @@ Status Watcher::Start() {
   }
   if (o.grpc_endpoints.empty() && o.http_endpoints.empty()) {
     return Status(StatusCode::kInvalidArgument, "watcher needs a control-plane endpoint");
+  }
+  if (o.tls.cert_file.empty() != o.tls.key_file.empty()) {
+    return Status(StatusCode::kInvalidArgument,
+                  "a TLS client certificate needs its key (and the reverse)");
+  }
+  if (!o.tls.enabled() && (!o.tls.cert_file.empty() || !o.tls.server_name.empty())) {
+    return Status(StatusCode::kInvalidArgument,
+                  "TLS client options need the CA of the control plane (tls.ca_file)");
+  }
+  for (const std::string* file : {&o.tls.ca_file, &o.tls.cert_file, &o.tls.key_file}) {
+    if (file->empty()) continue;
+    // Read once here so a typo fails the start, not every reconnect.
+    if (auto text = ReadFileLimited(*file, 1 << 20); !text.ok()) {
+      return Status(StatusCode::kInvalidArgument,
+                    "TLS file " + *file + ": " + text.status().message());
+    }
   }
   impl_->started = true;
   impl_->worker = std::thread([impl = impl_.get()] { impl->Run(); });

@@ -147,6 +147,7 @@ void Relay::StartWatcher() {
   o.grpc_endpoints = config_.grpc_endpoints;
   o.http_endpoints = config_.http_endpoints;
   o.token = token_;
+  o.tls = config_.tls;
   o.backoff_initial_ms = 50;
   o.backoff_max_ms = 500;
   o.poll_interval_ms = config_.poll_interval_ms;

@@ -81,6 +81,7 @@ struct RelayConfig {
   std::int64_t poll_interval_ms = 300;
   std::int64_t staleness_threshold_ms = 60'000;
   const Clock* clock = nullptr;  // default SystemClock
+  WatcherTls tls;                // default: plaintext
 };
 
 // One relay: host + watcher, LKG at <dir>/<id>.lkg.

@@ -92,12 +92,26 @@ class Backoff {
   std::mt19937_64 rng_;
 };
 
+// TLS to the control plane, for both the node stream and the pull fallback.
+// Empty ca_file: plaintext (loopback / trusted networks only). The files are
+// read on every connection attempt, so rotated certificates are picked up on
+// the next reconnect.
+struct WatcherTls {
+  std::string ca_file;      // PEM CA bundle that signed the control plane's certificate
+  std::string cert_file;    // PEM client certificate, for a daemon that requires mTLS
+  std::string key_file;     // its private key
+  std::string server_name;  // name to verify in the gRPC server certificate ("" = the host)
+
+  bool enabled() const { return !ca_file.empty(); }
+};
+
 struct WatcherOptions {
   std::string node_id;
   std::vector<std::string> scope_chain;     // e.g. {"global", "region:us-east"}
   std::vector<std::string> grpc_endpoints;  // "host:port", tried in turn
   std::vector<std::string> http_endpoints;  // "host:port" for the pull; Welcome may add more
   std::string token;                        // bearer token, a "node:<id>" token with scope node
+  WatcherTls tls;                           // default: plaintext
   std::string api_version = "omnirelay.config/v1";
   std::vector<std::string> features;  // announced in Hello; default: LocalCapabilities()
   std::int64_t backoff_initial_ms = 250;
