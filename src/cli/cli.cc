@@ -182,6 +182,18 @@ void Cli::Prepare() {
                                   colour && ::isatty(2) == 1);
 }
 
+int Cli::ParseFailure(const std::string& message, const std::vector<std::string>& args) {
+  // The parse failed, so -o may not have been read: look for it in argv.
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    if ((a == "-o" || a == "--output") && i + 1 < args.size()) flags_.output = args[i + 1];
+    if (a == "-ojson" || a == "--output=json") flags_.output = "json";
+  }
+  Prepare();
+  UsageError(message + " (see omnirctl --help)");
+  return exit_code_;
+}
+
 void Cli::UsageError(const std::string& message) {
   exit_code_ = out_->Fail(Status(StatusCode::kInvalidArgument, message));
 }

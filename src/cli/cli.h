@@ -8,6 +8,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "client.h"
 #include "output.h"
@@ -60,6 +61,11 @@ class Cli {
 
   // Sets the exit code for a usage error found after parsing and prints it.
   void UsageError(const std::string& message);
+
+  // A command line the parser refused: printed like every other error
+  // (`error: invalid_argument: ...`, or JSON when argv asks for -o json);
+  // returns the usage exit code.
+  int ParseFailure(const std::string& message, const std::vector<std::string>& args);
 
   // The connection settings after flag > environment > context > default.
   Result<ConnectionSettings> ResolveSettings();

@@ -1,5 +1,7 @@
 // omnirctl: the OmniRelay operators' CLI.
 #include <CLI/CLI.hpp>
+#include <string>
+#include <vector>
 
 #include "cli.h"
 #include "exit_codes.h"
@@ -31,8 +33,18 @@ int main(int argc, char** argv) {
   } catch (const CLI::Success& e) {
     return app.exit(e);  // --help, --version
   } catch (const CLI::ParseError& e) {
-    app.exit(e);
-    return kExitUsage;
+    std::vector<std::string> args(argv + 1, argv + argc);
+    std::string message = e.what();
+    // "omnirctl frobnicate": CLI11 only says a subcommand is required.
+    if (!args.empty() && !args[0].empty() && args[0][0] != '-' &&
+        app.get_subcommands([&](CLI::App* sub) { return sub->get_name() == args[0]; }).empty()) {
+      std::string names;
+      for (const CLI::App* sub : app.get_subcommands([](CLI::App*) { return true; })) {
+        names += (names.empty() ? "" : ", ") + sub->get_name();
+      }
+      message = "unknown command \"" + args[0] + "\" (commands: " + names + ")";
+    }
+    return cli.ParseFailure(message, args);
   }
   return cli.exit_code();
 }

@@ -9,6 +9,7 @@
 #include <CLI/CLI.hpp>
 #include <chrono>
 #include <cmath>
+#include <cstdlib>
 #include <iostream>
 #include <memory>
 #include <thread>
@@ -222,9 +223,22 @@ void AddShadowCommands(CLI::App& app, Cli& cli) {
   auto on = std::make_shared<ShadowArgs>();
   CLI::App* cmd = shadow->add_subcommand("enable", "Shadow PERCENT of the service's requests");
   AddScopeOptions(*cmd, *on);
-  cmd->add_option("--percent", on->percent, "Percent of requests to mirror (0.01-100)")
+  cmd->add_option("--percent", on->percent,
+                  "Percent of requests to mirror: 0.01 to 100, at most two decimals")
       ->required()
-      ->check(CLI::Range(0.01, 100.0));
+      ->check(CLI::Validator(
+          [](std::string& text) -> std::string {
+            char* end = nullptr;
+            const double p = std::strtod(text.c_str(), &end);
+            if (end == text.c_str() || *end != '\0') return "not a number: " + text;
+            if (!(p >= 0.01 && p <= 100)) return "must be between 0.01 and 100, got " + text;
+            // The document model holds at most two decimals: refuse, never round.
+            if (std::abs(p * 100 - std::round(p * 100)) > 1e-6) {
+              return "takes at most two decimals (e.g. 12.5), got " + text;
+            }
+            return {};
+          },
+          "PERCENT"));
   cmd->add_option("--cluster", on->cluster,
                   "Cluster receiving the mirrored requests (default: the route's current one)");
   cmd->callback([&cli, on] {

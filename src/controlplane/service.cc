@@ -18,10 +18,16 @@ std::string Outcome(const Status& s) {
   return s.ok() ? "ok" : std::string(s.code_name());
 }
 
-// The scope chains a write to `scope` must keep valid: every chain a known
-// node uses that contains the scope, plus the scope on top of global.
+// The scope chains a write to `scope` must keep valid: the scope on top of
+// global; every chain a known node uses that contains the scope, and each of
+// its prefixes that does (a node with that shorter chain would get it); and,
+// for a write to global, every stored region layer on top of global — the
+// first chain a region's first node will use, even before any node exists.
+// (Deeper stored layers are only checked through node chains: which region
+// a cell or cluster belongs to is known only from the nodes.)
 std::vector<std::vector<Scope>> AffectedChains(const Scope& scope,
-                                               const std::vector<NodeProfile>& nodes) {
+                                               const std::vector<NodeProfile>& nodes,
+                                               const std::vector<LayerRecord>& layers) {
   std::vector<std::vector<Scope>> chains;
   std::set<std::string> seen;
   auto add = [&](std::vector<Scope> chain) {
@@ -33,7 +39,17 @@ std::vector<std::vector<Scope>> AffectedChains(const Scope& scope,
   for (const auto& node : nodes) {
     auto chain = ParseScopeChain(node.scope_chain);
     if (!chain.ok()) continue;
-    if (std::find(chain->begin(), chain->end(), scope) != chain->end()) add(*chain);
+    auto at = std::find(chain->begin(), chain->end(), scope);
+    if (at == chain->end()) continue;
+    for (auto end = at + 1; end <= chain->end(); ++end) {
+      add(std::vector<Scope>(chain->begin(), end));
+    }
+  }
+  if (scope.level == ScopeLevel::kGlobal) {
+    for (const auto& layer : layers) {
+      auto stored = ParseScope(layer.scope);
+      if (stored.ok() && stored->level == ScopeLevel::kRegion) add({scope, *stored});
+    }
   }
   return chains;
 }
@@ -194,10 +210,12 @@ Result<WriteOutcome> ControlPlaneService::Write(const Principal& who, const std:
     }
     if (parsed->metadata.scope != scope_text) {
       validation_failures_.Inc();
-      return refuse(Status(StatusCode::kInvalid, "document scope does not match the URL",
-                           {{"/metadata/scope", DiagCode::kInvalidScope,
-                             "document is for scope \"" + parsed->metadata.scope +
-                                 "\" but is written to \"" + scope_text + "\""}}));
+      return refuse(
+          Status(StatusCode::kInvalid,
+                 "the document's metadata.scope does not match the scope it is written to",
+                 {{"/metadata/scope", DiagCode::kInvalidScope,
+                   "document is for scope \"" + parsed->metadata.scope + "\" but is written to \"" +
+                       scope_text + "\""}}));
     }
   }
 
@@ -205,11 +223,14 @@ Result<WriteOutcome> ControlPlaneService::Write(const Principal& who, const std:
   // below need, at a cost that does not grow with the number of nodes.
   auto nodes = store_.NodeProfiles();
   if (!nodes.ok()) return refuse(nodes.status());
+  Result<std::vector<LayerRecord>> layers = std::vector<LayerRecord>{};
+  if (scope->level == ScopeLevel::kGlobal) layers = store_.ListLayers();
+  if (!layers.ok()) return refuse(layers.status());
   WriteOutcome outcome;
   outcome.dry_run = dry_run;
   std::set<std::pair<std::string, int>> seen_diags;
   std::string summary;
-  for (const auto& chain : AffectedChains(*scope, *nodes)) {
+  for (const auto& chain : AffectedChains(*scope, *nodes, *layers)) {
     const std::string chain_text = ScopeChainToString(chain);
     outcome.chains_checked.push_back(chain_text);
     auto after = renderer_.EffectiveWith(chain, scope_text, document);

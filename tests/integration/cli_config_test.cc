@@ -281,3 +281,31 @@ TEST_F(CliConfigTest, ShadowErrorsAndDryRun) {
 
 }  // namespace
 }  // namespace omnirelay::cli::testing
+
+namespace omnirelay::cli::testing {
+namespace {
+
+// A command line the parser refuses is reported like every other error: one
+// `error: invalid_argument: ...` line, or JSON on stderr with -o json; exit 2.
+// No server is needed for any of these.
+TEST(CliUsage, ParseErrorsUseTheErrorFormat) {
+  CliResult bogus = RunCli({"status", "--bogus", "-o", "json"});
+  EXPECT_EQ(bogus.exit_code, 2);
+  EXPECT_EQ(bogus.ErrJson()["error"]["code"], "invalid_argument") << bogus.err;
+  EXPECT_NE(bogus.ErrJson()["error"]["message"].get<std::string>().find("--bogus"),
+            std::string::npos);
+
+  CliResult unknown = RunCli({"frobnicate"});
+  EXPECT_EQ(unknown.exit_code, 2);
+  EXPECT_EQ(unknown.err.rfind("error: invalid_argument: unknown command \"frobnicate\"", 0), 0u)
+      << unknown.err;
+
+  // Percents hold two decimals in the document model: more is refused, not rounded.
+  CliResult precise = RunCli({"shadow", "enable", "--service", "billing", "--percent", "10.555",
+                              "--server", "127.0.0.1:1"});
+  EXPECT_EQ(precise.exit_code, 2);
+  EXPECT_NE(precise.err.find("at most two decimals"), std::string::npos) << precise.err;
+}
+
+}  // namespace
+}  // namespace omnirelay::cli::testing

@@ -267,6 +267,37 @@ TEST_F(RestApiTest, CapabilityGapBlocksTheWriteAndDryRunNamesTheNodes) {
   EXPECT_EQ(stack_.store().GetLayer("cell:euw1-a").status().code(), StatusCode::kNotFound);
 }
 
+// A global write is validated against every stored region layer on top of
+// global, even before any node uses that chain, and against the prefixes of
+// node chains: removing a cluster a region layer still routes to is refused.
+TEST_F(RestApiTest, GlobalWriteKeepsStoredRegionLayersValid) {
+  httplib::Headers auth = {{"Authorization", "Bearer " + stack_.Token({"admin"})}};
+  auto put = [&](const std::string& scope, const std::string& query, const Json& doc) {
+    return client_->http().Put("/v1/layers/" + scope + query, auth, doc.dump(), "application/json");
+  };
+  Json global = Json::parse(ReadSample("layers/00-global.json"));
+  ASSERT_EQ(put("global", "", global)->status, 200);
+  const Json region = Json::parse(ReadSample("layers/10-region-eu-west.json"));
+  ASSERT_EQ(put("region:eu-west", "", region)->status,
+            200);  // its billing-eu fails over to billing-dr
+
+  // Drop billing-dr from global, and every reference global itself makes to it.
+  global["spec"]["clusters"].erase("billing-dr");
+  for (auto& [name, cluster] : global["spec"]["clusters"].items()) cluster.erase("failover");
+  for (auto& [name, route] : global["spec"]["routes"].items()) route.erase("shadow");
+  auto refused = put("global", "?confirm=true", global);
+  ASSERT_EQ(refused->status, 400) << refused->body;
+  const Json body = Json::parse(refused->body);
+  EXPECT_EQ(body["code"], "dangling_cluster") << refused->body;
+  EXPECT_NE(refused->body.find("billing-dr"), std::string::npos);
+
+  auto dry = put("global", "?dryRun=true&confirm=true", global);
+  ASSERT_EQ(dry->status, 200) << dry->body;
+  const Json checked = Json::parse(dry->body)["chainsChecked"];
+  EXPECT_NE(std::find(checked.begin(), checked.end(), Json("global,region:eu-west")), checked.end())
+      << dry->body;
+}
+
 // A bad If-Match or revision query is a 400 invalid_argument, not a crash or a write.
 TEST_F(RestApiTest, MalformedHeadersAndQueries) {
   httplib::Headers auth = {{"Authorization", "Bearer " + stack_.Token({"admin"})}};
