@@ -8,6 +8,7 @@
 // SIGTERM / SIGINT stop it cleanly (exit 0).
 #include <pthread.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -40,7 +41,13 @@ std::vector<std::string> SplitCsv(const std::string& text) {
   return out;
 }
 
+void Log(const std::string& line);
+
 Result<std::string> ReadToken(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) == 0 && (st.st_mode & 077) != 0) {
+    Log("warning: token file " + path + " is readable by group or others (chmod 600 it)");
+  }
   std::ifstream in(path);
   if (!in) return Status(StatusCode::kIoError, "cannot read token file " + path);
   std::string token;

@@ -34,6 +34,9 @@ std::vector<Diagnostic> FromProto(const google::protobuf::RepeatedPtrField<v1::D
 // A hint for connections a TLS mismatch most likely closed.
 std::string TlsHint(const grpc::Status& s, const ConnectionSettings& tls) {
   const std::string& m = s.error_message();
+  if (m.find("http1.x server") != std::string::npos) {
+    return " (that looks like the REST port; omnirctl speaks gRPC, by default on :7443)";
+  }
   if (m.find("Socket closed") == std::string::npos && m.find("andshake") == std::string::npos &&
       m.find("SSL") == std::string::npos) {
     return "";
@@ -79,6 +82,9 @@ Status FromGrpc(const grpc::Status& s, const ConnectionSettings& settings) {
     case grpc::StatusCode::ABORTED:
       return Status(StatusCode::kConflict, message);
     case grpc::StatusCode::UNAUTHENTICATED:
+      if (settings.token.empty()) {
+        message += " (pass --token-file FILE, or set OMNIRCTL_TOKEN or a context's tokenFile)";
+      }
       return Status(StatusCode::kUnauthenticated, message);
     case grpc::StatusCode::PERMISSION_DENIED:
       return Status(StatusCode::kPermissionDenied, message);
