@@ -206,7 +206,9 @@ TEST_F(CliOpsTest, TokenSecretFile) {
 TEST_F(CliOpsTest, TokenErrors) {
   CliResult none = Anonymous({"status"});
   EXPECT_EQ(none.exit_code, 5);
-  EXPECT_EQ(none.err, "error: unauthenticated: a bearer token is required\n");
+  EXPECT_EQ(none.err,
+            "error: unauthenticated: a bearer token is required (pass --token-file FILE, or set "
+            "OMNIRCTL_TOKEN or a context's tokenFile)\n");
   EXPECT_EQ(Anonymous({"--token", "omr_nope", "status"}).exit_code, 5);
   EXPECT_EQ(Anonymous({"--token-file", Scratch("missing"), "status"}).exit_code, 1);
   WriteFile(Scratch("loose.token"), ReadFile(dir_ + "/data/admin.token"), 0644);
