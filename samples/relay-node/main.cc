@@ -118,6 +118,7 @@ int Run(const Flags& flags) {
   watch.http_endpoints = SplitCsv(flags.controlplane_http);
   watch.token = *token;
   watch.tls = flags.tls;
+  watch.log = [](const std::string& line) { Log(line); };
   watch.backoff_max_ms = flags.backoff_max_ms;
   watch.poll_interval_ms = flags.poll_interval_ms;
   watch.staleness_threshold_ms = flags.staleness_threshold_ms;

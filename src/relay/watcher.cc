@@ -133,6 +133,16 @@ struct Watcher::Impl {
   void Run();
   void OpenStream();
   void HandleEvent(StreamEvent& event);
+  void Log(const std::string& line) const {
+    if (options.log) options.log(line);
+  }
+  void LogApply(const Result<ApplyOutcome>& outcome, const std::string& how) const {
+    if (!outcome.ok()) {
+      Log("snapshot refused (" + how + "): " + outcome.status().ToString());
+    } else if (outcome->kind == ApplyKind::kApplied) {
+      Log("applied version " + std::to_string(outcome->snapshot->version()) + " (" + how + ")");
+    }
+  }
   void HandleNotify(const StreamEvent& event);
   void StreamEnded();
   void SendStatus();
@@ -174,6 +184,9 @@ struct Watcher::Impl {
   std::unique_ptr<NodeStream> stream;
   std::size_t endpoint_index = 0;
   bool welcomed = false;
+  std::string stream_endpoint;  // the endpoint of the current (or last) stream
+  std::string last_end;         // why the last stream ended (gRPC message)
+  bool down_logged = false;     // "cannot reach" was logged since the last Welcome
   std::int64_t stream_opened_at = 0;
   std::int64_t welcomed_at = 0;
   std::int64_t next_connect_at = 0;
@@ -256,6 +269,7 @@ void Watcher::Impl::OpenStream() {
   stream_options.tls = options.tls;
   stream_options.max_receive_message_bytes = options.max_receive_message_bytes;
   welcomed = false;
+  stream_endpoint = endpoint;
   stream_opened_at = clock.MonotonicMs();
   stream = std::make_unique<NodeStream>(stream_options, std::move(hello),
                                         [w = waiter.get()] { w->Notify(); });
@@ -284,6 +298,8 @@ void Watcher::Impl::HandleEvent(StreamEvent& event) {
         s.stream_connected = true;
         ++s.streams_welcomed;
       });
+      Log("node stream up to " + stream_endpoint);
+      down_logged = false;
       SendStatus();
       break;
     case StreamEvent::Kind::kNotify:
@@ -294,6 +310,7 @@ void Watcher::Impl::HandleEvent(StreamEvent& event) {
           [&](WatcherStats& s) { s.last_stream_error = event.code + ": " + event.message; });
       break;
     case StreamEvent::Kind::kEnded:
+      last_end = event.message;
       break;  // handled once the queue is drained (StreamEnded)
   }
 }
@@ -314,6 +331,7 @@ void Watcher::Impl::HandleNotify(const StreamEvent& event) {
     envelope = std::move(fetched).value();
   }
   Result<ApplyOutcome> outcome = host.Apply(envelope, event.hash);
+  LogApply(outcome, "notify");
   if (outcome.ok()) {
     refused_hash.clear();
     stream->SendAck(event.version, event.hash);
@@ -331,6 +349,15 @@ void Watcher::Impl::HandleNotify(const StreamEvent& event) {
 
 void Watcher::Impl::StreamEnded() {
   const bool was_welcomed = welcomed;
+  if (was_welcomed) {
+    Log("node stream to " + stream_endpoint + " lost; serving version " +
+        std::to_string(host.health().config_version) + ", retrying with backoff and pulling");
+    down_logged = true;
+  } else if (!down_logged) {
+    down_logged = true;  // once per outage, not once per retry
+    Log("cannot open the node stream to " + stream_endpoint + " (" + last_end +
+        "); retrying across the endpoint list with backoff");
+  }
   stream.reset();
   welcomed = false;
   connected_gauge.Set(0);
@@ -384,6 +411,7 @@ void Watcher::Impl::PullNow() {
     return;
   }
   Result<ApplyOutcome> outcome = host.Apply(reply->envelope, reply->hash);
+  LogApply(outcome, "pull from " + reply->endpoint);
   if (!outcome.ok()) {
     refused_hash = reply->hash;
     pull_refused.Inc();

@@ -1,6 +1,7 @@
 // samples/relay-node as a real process against the in-process control plane:
 // not ready before a snapshot exists, ready and routing after a write, its
 // metrics rendered, 4xx JSON errors, clean exit on SIGTERM.
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <httplib.h>
 #include <signal.h>
@@ -19,12 +20,17 @@ namespace {
 
 class RelayNodeProcess {
  public:
-  explicit RelayNodeProcess(std::vector<std::string> args) {
+  // stderr goes to `stderr_path` when given.
+  explicit RelayNodeProcess(std::vector<std::string> args, const std::string& stderr_path = "") {
     port_ = cp::testing::FreeLoopbackPort();
     args.insert(args.begin(), OMNI_RELAY_NODE_BIN);
     args.push_back("--listen=127.0.0.1:" + std::to_string(port_));
     pid_ = fork();
     if (pid_ == 0) {
+      if (!stderr_path.empty()) {
+        const int fd = ::open(stderr_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        if (fd >= 0) ::dup2(fd, 2);
+      }
       std::vector<char*> argv;
       for (auto& a : args) argv.push_back(a.data());
       argv.push_back(nullptr);
@@ -65,11 +71,12 @@ TEST(RelayNodeProcessTest, ServesReadinessAndRoutesFromTheControlPlane) {
   const std::string token_file = (dir.path() / "node.token").string();
   std::ofstream(token_file) << cp.NodeToken("edge-1") << "\n";
 
-  RelayNodeProcess node({"--node-id=edge-1", std::string("--scope-chain=") + kChain,
-                         "--controlplane=" + cp.grpc_endpoint(),
-                         "--controlplane-http=" + cp.http_endpoint(), "--token-file=" + token_file,
-                         "--trusted-keys=" + cp.trusted_keys_path(),
-                         "--lkg=" + (dir.path() / "edge-1.lkg").string()});
+  RelayNodeProcess node(
+      {"--node-id=edge-1", std::string("--scope-chain=") + kChain,
+       "--controlplane=" + cp.grpc_endpoint(), "--controlplane-http=" + cp.http_endpoint(),
+       "--token-file=" + token_file, "--trusted-keys=" + cp.trusted_keys_path(),
+       "--lkg=" + (dir.path() / "edge-1.lkg").string()},
+      (dir.path() / "node.log").string());
   ASSERT_TRUE(Eventually([&] {
     auto res = node.Get("/healthz");
     return res && res->status == 200;
@@ -120,6 +127,14 @@ TEST(RelayNodeProcessTest, ServesReadinessAndRoutesFromTheControlPlane) {
     return n.is_object() && n.value("appliedVersion", 0) == v1;
   }));
   EXPECT_EQ(node.Stop(), 0);
+  // One line per state change on stderr.
+  std::ifstream in(dir.path() / "node.log");
+  const std::string log((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_NE(log.find("relay-node: node stream up to " + cp.grpc_endpoint()), std::string::npos)
+      << log;
+  EXPECT_NE(log.find("relay-node: applied version " + std::to_string(v1) + " (notify)"),
+            std::string::npos)
+      << log;
 }
 
 }  // namespace

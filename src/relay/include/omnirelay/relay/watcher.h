@@ -125,6 +125,10 @@ struct WatcherOptions {
   int max_receive_message_bytes = 64 << 20;      // the node channel's receive limit
   // Extra health/SLO figures for NodeStatus (e.g. "error_rate"); called on the worker.
   std::function<std::map<std::string, double>()> health_figures;
+  // One line per state change worth an operator's attention, called on the
+  // worker: stream up (endpoint), stream lost, a version applied (and how), a
+  // snapshot refused (reason). Retries while down are not repeated. Null: silent.
+  std::function<void(const std::string&)> log;
 };
 
 struct WatcherStats {
