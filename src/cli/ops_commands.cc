@@ -37,6 +37,16 @@ Colour OutcomeColour(const std::string& outcome) {
   return Colour::kYellow;
 }
 
+// A table cell keeps long diff summaries to one readable width; -o json
+// carries them whole.
+std::string Shortened(const std::string& text) {
+  constexpr std::size_t kMax = 48;
+  if (text.size() <= kMax) return text;
+  std::size_t cut = kMax - 4;
+  while (cut > 0 && (static_cast<unsigned char>(text[cut]) & 0xC0) == 0x80) --cut;  // UTF-8
+  return text.substr(0, cut) + " ...";
+}
+
 int RunAudit(Session& s, const AuditArgs& a) {
   auto window = ParseDurationMs(a.since);
   if (!window.ok()) return s.out.Fail(window.status());
@@ -51,7 +61,7 @@ int RunAudit(Session& s, const AuditArgs& a) {
             e.scope.empty() ? "-" : e.scope,
             e.revision == 0 ? "-" : std::to_string(e.revision),
             {e.outcome, OutcomeColour(e.outcome)},
-            e.summary};
+            Shortened(e.summary)};
   };
   if (a.follow) {
     // Streamed: one line (or one JSON object) per entry as it arrives.
