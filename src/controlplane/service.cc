@@ -264,7 +264,12 @@ Result<WriteOutcome> ControlPlaneService::Write(const Principal& who, const std:
         outcome.blocked_nodes.push_back({std::move(id), chain_text, gap.ToString()});
     }
   }
-  outcome.diff_summary = summary.empty() ? "no changes" : summary;
+  // A chain that does not validate has no effective config to diff against:
+  // say so rather than "no changes".
+  outcome.diff_summary = !summary.empty() ? summary
+                         : outcome.diagnostics.empty()
+                             ? "no changes"
+                             : "not computed: the result does not validate";
   audit.summary = outcome.diff_summary;
 
   if (dry_run) {

@@ -296,6 +296,15 @@ TEST_F(RestApiTest, GlobalWriteKeepsStoredRegionLayersValid) {
   const Json checked = Json::parse(dry->body)["chainsChecked"];
   EXPECT_NE(std::find(checked.begin(), checked.end(), Json("global,region:eu-west")), checked.end())
       << dry->body;
+
+  // When no affected chain validates there is nothing to diff: said, not "no changes".
+  Json broken = Json::parse(ReadSample("layers/00-global.json"));
+  broken["spec"]["routes"]["billing"]["shadow"]["cluster"] = "nosuch";
+  auto undiffable = put("global", "?dryRun=true", broken);
+  ASSERT_EQ(undiffable->status, 200) << undiffable->body;
+  const Json reply = Json::parse(undiffable->body);
+  EXPECT_EQ(reply["valid"], false);
+  EXPECT_EQ(reply["diff"].get<std::string>().rfind("not computed", 0), 0u) << undiffable->body;
 }
 
 // A bad If-Match or revision query is a 400 invalid_argument, not a crash or a write.
