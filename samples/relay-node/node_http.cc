@@ -2,7 +2,10 @@
 
 #include <httplib.h>
 
+#include <atomic>
+#include <chrono>
 #include <nlohmann/json.hpp>
+#include <thread>
 
 namespace omnirelay::relay_node {
 namespace {
@@ -51,6 +54,7 @@ struct NodeHttp::Impl {
   const relay::Router& router;
   MetricsRegistry& metrics;
   httplib::Server server;
+  std::atomic<bool> serve_returned{false};
 
   Impl(relay::ConfigHost& h, const relay::Router& r, MetricsRegistry& m)
       : host(h), router(r), metrics(m) {}
@@ -123,9 +127,17 @@ Result<int> NodeHttp::Bind(const std::string& listen) {
 
 void NodeHttp::Serve() {
   impl_->server.listen_after_bind();
+  impl_->serve_returned.store(true);
 }
 
 void NodeHttp::Stop() {
+  // httplib drops a stop() that comes before its listen loop has started (the
+  // loop would then never end): wait for the loop, or for Serve to be over.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (!impl_->server.is_running() && !impl_->serve_returned.load() &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
   impl_->server.stop();
 }
 

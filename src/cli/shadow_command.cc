@@ -12,6 +12,7 @@
 #include <cstdlib>
 #include <iostream>
 #include <memory>
+#include <sstream>
 #include <thread>
 
 #include "cli.h"
@@ -89,13 +90,29 @@ Result<Edit> PrepareEdit(ControlClient& client, const ShadowArgs& a, bool enable
     return layer.status();
   }
   // The spec this scope sees, and the one it would see without its own layer.
-  std::vector<std::string> chain = {"global"};
-  if (a.scope != "global") chain.push_back(a.scope);
+  std::vector<std::string> chain;
+  if (!a.scope_chain.empty()) {
+    std::stringstream parts(a.scope_chain);
+    for (std::string part; std::getline(parts, part, ',');) chain.push_back(part);
+    if (chain.empty() || chain.back() != a.scope) {
+      return Status(StatusCode::kInvalidArgument,
+                    "--scope-chain must end with the --scope being edited (" + a.scope + ")");
+    }
+  } else {
+    auto level = ParseScope(a.scope);
+    if (level.ok() && level->level != ScopeLevel::kGlobal && level->level != ScopeLevel::kRegion) {
+      return Status(StatusCode::kInvalidArgument,
+                    "--scope " + a.scope + " needs --scope-chain (e.g. global,region:eu-west," +
+                        a.scope + "): the layers above it are not known from its name");
+    }
+    chain.push_back("global");
+    if (a.scope != "global") chain.push_back(a.scope);
+  }
   auto seen = EffectiveSpec(client, chain);
   if (!seen.ok()) return seen.status();
   Json below = Json::object();
   if (chain.size() > 1) {
-    auto b = EffectiveSpec(client, {"global"});
+    auto b = EffectiveSpec(client, std::vector<std::string>(chain.begin(), chain.end() - 1));
     if (!b.ok()) return b.status();
     below = std::move(b).value();
   }
@@ -207,6 +224,9 @@ void AddScopeOptions(CLI::App& cmd, ShadowArgs& a) {
             return parsed.ok() ? std::string() : parsed.status().message();
           },
           "SCOPE"));
+  cmd.add_option("--scope-chain", a.scope_chain,
+                 "Chain the scope is seen through, ending with it; required below region level "
+                 "(e.g. global,region:eu-west,cell:euw1-a)");
   cmd.add_option("--route", a.route, "Only this route of the service (default: all of them)");
   cmd.add_flag("--dry-run", a.dry_run,
                "Validate, show the change and blocking nodes; write nothing");

@@ -217,10 +217,13 @@ void NodeHub::HandleHello(const std::shared_ptr<NodeStream>& stream, const v1::H
   std::shared_ptr<const Assignment> current;
   bool must_load = false;
   bool refused = false;
+  bool revoked = false;
   {
     std::lock_guard lock(mu_);
     if (stopping_ || stream->done) {
       refused = true;
+    } else if (revoked_tokens_.count(who.token_id) != 0) {
+      revoked = true;  // revoked between Admit and now: CloseUnauthorized missed it
     } else {
       NodeEntry& entry = nodes_[id];
       if (entry.state) state = entry.state;  // another hello of this node won the race
@@ -260,6 +263,10 @@ void NodeHub::HandleHello(const std::shared_ptr<NodeStream>& stream, const v1::H
         must_load = true;
       }
     }
+  }
+  if (revoked) {
+    stream->Close(Status(StatusCode::kUnauthenticated, "token " + who.token_id + " was revoked"));
+    return;
   }
   if (refused) {
     stream->Close(Status(StatusCode::kUnavailable, "shutting down"));
@@ -520,6 +527,7 @@ void NodeHub::CloseUnauthorized(const std::vector<std::string>& revoked) {
   std::vector<std::pair<std::shared_ptr<NodeStream>, Status>> doomed;
   {
     std::lock_guard lock(mu_);
+    revoked_tokens_.insert(revoked.begin(), revoked.end());
     for (const auto& stream : streams_) {
       if (stream->token_id.empty()) continue;  // hello not admitted yet
       if (std::find(revoked.begin(), revoked.end(), stream->token_id) != revoked.end()) {

@@ -152,9 +152,12 @@ class NodeHub {
   std::atomic<std::size_t> connected_{0};
 
   std::mutex mu_;
-  bool stopping_ = false;                                      // GUARDED_BY(mu_)
-  std::unordered_set<std::shared_ptr<NodeStream>> streams_;    // GUARDED_BY(mu_)
-  std::unordered_map<std::string, NodeEntry> nodes_;           // GUARDED_BY(mu_)
+  bool stopping_ = false;                                    // GUARDED_BY(mu_)
+  std::unordered_set<std::shared_ptr<NodeStream>> streams_;  // GUARDED_BY(mu_)
+  std::unordered_map<std::string, NodeEntry> nodes_;         // GUARDED_BY(mu_)
+  // Token ids revoked while this hub runs: a hello admitted just before its
+  // token's revocation arrived is refused when it joins (GUARDED_BY(mu_)).
+  std::unordered_set<std::string> revoked_tokens_;
   std::map<std::string, std::shared_ptr<ChainGroup>> groups_;  // GUARDED_BY(mu_)
 
   std::mutex events_mu_;

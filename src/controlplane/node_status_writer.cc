@@ -88,8 +88,12 @@ void NodeStatusWriter::WriteDue(Steady::time_point cutoff) {
       writes_.Inc(chunk.size());
     } else {
       failures_.Inc(chunk.size());
-      spdlog::warn("status of {} node(s) (first {}) not written: {}", chunk.size(),
+      spdlog::warn("status of {} node(s) (first {}) not written, retrying: {}", chunk.size(),
                    chunk.front().node_id, s.ToString());
+      // Queue them again (marked from now, so the retry waits one delay):
+      // their dirty flags were cleared above, and a node that does not change
+      // again would otherwise keep its stale record (e.g. connected=true).
+      for (std::size_t i = at; i < end; ++i) MarkDirty(batch[i]);
     }
   }
 }

@@ -259,6 +259,32 @@ TEST_F(CliConfigTest, ShadowAtRegionScope) {
   EXPECT_EQ(eff["spec"]["routes"]["billing"]["shadow"]["percent"], 1);
 }
 
+// Below region level the chain must be given: a cell's region is not in its
+// name. With --scope-chain, routes defined in the region layer are seen.
+TEST_F(CliConfigTest, ShadowBelowRegionNeedsTheChain) {
+  ASSERT_EQ(WriteGlobal(), 1);
+  CliResult region = Admin({"config", "set", "--scope", "region:eu-west", "-f",
+                            Sample("layers/10-region-eu-west.json")});
+  ASSERT_EQ(region.exit_code, 0) << region.err;
+  CliResult guessed = Admin({"shadow", "enable", "--service", "billing", "--percent", "2",
+                             "--scope", "cell:euw1-a", "--cluster", "billing-dr"});
+  EXPECT_EQ(guessed.exit_code, 2) << guessed.err;
+  EXPECT_NE(guessed.err.find("needs --scope-chain"), std::string::npos) << guessed.err;
+
+  CliResult on =
+      Admin({"shadow", "enable", "--service", "billing", "--percent", "2", "--scope", "cell:euw1-a",
+             "--scope-chain", "global,region:eu-west,cell:euw1-a", "--cluster", "billing-dr"});
+  ASSERT_EQ(on.exit_code, 0) << on.err;
+  Json eff = Admin({"config", "effective", "--scope-chain", "global,region:eu-west,cell:euw1-a",
+                    "-o", "json"})
+                 .Json();
+  EXPECT_EQ(eff["spec"]["routes"]["billing"]["shadow"]["percent"], 2) << eff.dump();
+
+  CliResult wrong_end = Admin({"shadow", "disable", "--service", "billing", "--scope",
+                               "cell:euw1-a", "--scope-chain", "global,region:eu-west"});
+  EXPECT_EQ(wrong_end.exit_code, 2) << wrong_end.err;
+}
+
 // shadow of a service no route serves is not_found (exit 1); --dry-run writes nothing.
 TEST_F(CliConfigTest, ShadowErrorsAndDryRun) {
   ASSERT_EQ(WriteGlobal(), 1);

@@ -103,7 +103,8 @@ TEST_F(RelayFleetTest, WriteReachesAllRelays) {
     }
     return true;
   })) << cp_.Node(fleet[0]->id()).dump();
-  EXPECT_GE(fleet[0]->watcher()->stats().acks, 1u);  // the daemon saw it: counted already
+  // The watcher counts an ACK just after sending it: wait for the count too.
+  EXPECT_TRUE(Eventually([&] { return fleet[0]->watcher()->stats().acks >= 1; }));
   // NodeStatus reached the daemon: config version and health figures.
   Json node;
   EXPECT_TRUE(Eventually([&] {

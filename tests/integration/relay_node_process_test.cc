@@ -46,6 +46,7 @@ class RelayNodeProcess {
   }
   // SIGTERM; the exit status, or -1.
   int Stop() {
+    if (pid_ <= 0) return -1;  // never kill(-1, ...): that is every process of ours
     kill(pid_, SIGTERM);
     int status = 0;
     waitpid(pid_, &status, 0);
