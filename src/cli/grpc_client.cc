@@ -4,6 +4,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include <cstdlib>
+#include <optional>
 
 #include "client.h"
 #include "omnirelay/config/files.h"
@@ -20,7 +21,7 @@ constexpr std::size_t kMaxPemBytes = 1 << 20;
 
 // Diagnostic codes travel by name; false for a name this build does not know.
 bool ParseDiagCode(const std::string& name, DiagCode* out) {
-  for (int i = 0; i <= static_cast<int>(DiagCode::kInvalidScope); ++i) {
+  for (int i = 0; i <= static_cast<int>(kLastDiagCode); ++i) {
     if (diag_code_name(static_cast<DiagCode>(i)) == name) {
       *out = static_cast<DiagCode>(i);
       return true;
@@ -30,6 +31,15 @@ bool ParseDiagCode(const std::string& name, DiagCode* out) {
 }
 
 std::vector<Diagnostic> FromProto(const google::protobuf::RepeatedPtrField<v1::Diagnostic>& in);
+
+// The status code the server named in ErrorDetail.status; nullopt for a name
+// this build does not know.
+std::optional<StatusCode> StatusCodeNamed(const std::string& name) {
+  for (int i = 0; i <= static_cast<int>(kLastStatusCode); ++i) {
+    if (status_code_name(static_cast<StatusCode>(i)) == name) return static_cast<StatusCode>(i);
+  }
+  return std::nullopt;
+}
 
 // A hint for connections a TLS mismatch most likely closed.
 std::string TlsHint(const grpc::Status& s, const ConnectionSettings& tls) {
@@ -90,8 +100,11 @@ Status FromGrpc(const grpc::Status& s, const ConnectionSettings& settings) {
       return Status(StatusCode::kPermissionDenied, message);
     case grpc::StatusCode::RESOURCE_EXHAUSTED:
       return Status(StatusCode::kTooLarge, message);
-    case grpc::StatusCode::FAILED_PRECONDITION:
-      return Status(StatusCode::kMissingFeature, message, std::move(diagnostics));
+    case grpc::StatusCode::FAILED_PRECONDITION: {
+      // Several codes share FAILED_PRECONDITION: the detail names which.
+      const auto named = has_detail ? StatusCodeNamed(detail.status()) : std::nullopt;
+      return Status(named.value_or(StatusCode::kMissingFeature), message, std::move(diagnostics));
+    }
     case grpc::StatusCode::UNIMPLEMENTED:
       return Status(StatusCode::kUnimplemented, message);
     default:

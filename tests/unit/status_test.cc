@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <memory>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -224,6 +225,23 @@ TEST(PointerTest, JoinOntoRoot) {
 // An empty token is a valid reference token: "/a/".
 TEST(PointerTest, EmptyToken) {
   EXPECT_EQ(JoinPointer("/a", ""), "/a/");
+}
+
+// kLastStatusCode / kLastDiagCode really are the last codes: every code up
+// to them has its own name, and the value after them has none (the fallback).
+TEST(StatusCodeTest, LastCodesEndTheEnums) {
+  std::set<std::string_view> status_names;
+  for (int c = 0; c <= static_cast<int>(kLastStatusCode); ++c) {
+    status_names.insert(status_code_name(static_cast<StatusCode>(c)));
+  }
+  EXPECT_EQ(status_names.size(), static_cast<std::size_t>(kLastStatusCode) + 1);
+  EXPECT_EQ(status_code_name(static_cast<StatusCode>(static_cast<int>(kLastStatusCode) + 1)),
+            "internal");
+  std::set<std::string_view> diag_names;
+  for (int c = 0; c <= static_cast<int>(kLastDiagCode); ++c) {
+    diag_names.insert(diag_code_name(static_cast<DiagCode>(c)));
+  }
+  EXPECT_EQ(diag_names.size(), static_cast<std::size_t>(kLastDiagCode) + 1);
 }
 
 // A Result built from an OK status is an internal error, never a silent success.

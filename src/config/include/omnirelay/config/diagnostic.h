@@ -28,6 +28,9 @@ enum class DiagCode {
   kInvalidScope,       // invalid_scope: a scope string or scope chain is malformed
 };
 
+// The last code: loops over every code end here.
+inline constexpr DiagCode kLastDiagCode = DiagCode::kInvalidScope;
+
 std::string_view diag_code_name(DiagCode code);
 
 struct Diagnostic {
