@@ -6,10 +6,8 @@ preset=${1:-release}
 shift || true
 export CCACHE_DIR=${CCACHE_DIR:-$HOME/.cache/omnirelay-ccache}
 export CCACHE_MAXSIZE=${CCACHE_MAXSIZE:-5G}
-# Hash paths relative to the checkout (and not the build dir), so a fresh
-# clone somewhere else still hits the cache of an earlier one.
-export CCACHE_BASEDIR=${CCACHE_BASEDIR:-$PWD}
-export CCACHE_NOHASHDIR=${CCACHE_NOHASHDIR:-1}
+# No CCACHE_BASEDIR: it would make __FILE__ relative, and tests find their
+# fixtures from __FILE__. A clone at a new path therefore starts its cache cold.
 if [[ ! -f build/$preset/build.ninja ]]; then
   cmake --preset "$preset" >/dev/null
 fi
