@@ -143,7 +143,7 @@ struct Watcher::Impl {
       Log("applied version " + std::to_string(outcome->snapshot->version()) + " (" + how + ")");
     }
   }
-  void HandleNotify(const StreamEvent& event);
+  void HandleNotify(StreamEvent& event);  // takes the event's envelope
   void StreamEnded();
   void SendStatus();
   void PullNow();
@@ -315,8 +315,8 @@ void Watcher::Impl::HandleEvent(StreamEvent& event) {
   }
 }
 
-void Watcher::Impl::HandleNotify(const StreamEvent& event) {
-  std::string envelope = event.envelope;
+void Watcher::Impl::HandleNotify(StreamEvent& event) {
+  std::string envelope = std::move(event.envelope);  // up to 64 KiB inline: no copy
   if (envelope.empty()) {
     Result<std::string> fetched = stream->Fetch(event.hash, options.rpc_timeout_ms);
     if (!fetched.ok()) {

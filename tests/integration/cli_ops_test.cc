@@ -6,6 +6,7 @@
 #include <thread>
 
 #include "cli_harness.h"
+#include "eventually.h"
 #include "omnirelay/controlplane/v1/node_feed.grpc.pb.h"
 
 namespace omnirelay::cli::testing {
@@ -63,14 +64,10 @@ class SilentNode {
   std::thread reader_;
 };
 
+// Polls another process: every 100 ms, not the shared default.
 template <typename Pred>
-bool Eventually(Pred done, milliseconds timeout = seconds(20)) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (!done()) {
-    if (std::chrono::steady_clock::now() > deadline) return false;
-    std::this_thread::sleep_for(milliseconds(100));  // polling another process
-  }
-  return true;
+bool Eventually(Pred done) {
+  return test_support::Eventually(done, seconds(20), milliseconds(100));
 }
 
 // status: head revision, nodes, layers; rollouts reported as unsupported.

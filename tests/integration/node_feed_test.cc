@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "api_harness.h"
+#include "eventually.h"
 #include "omnirelay/config/digest.h"
 #include "omnirelay/controlplane/grpc_face.h"
 #include "omnirelay/controlplane/v1/config_service.grpc.pb.h"
@@ -26,17 +27,7 @@ using std::chrono::milliseconds;
 
 constexpr auto kWait = std::chrono::seconds(20);
 
-// Polls `done` until it holds or `timeout` passes (for figures the server
-// updates asynchronously, such as counters and coalesced status writes).
-template <typename Pred>
-bool Eventually(Pred done, std::chrono::milliseconds timeout = kWait) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (!done()) {
-    if (std::chrono::steady_clock::now() > deadline) return false;
-    std::this_thread::sleep_for(milliseconds(5));
-  }
-  return true;
-}
+using test_support::Eventually;
 
 std::vector<std::string> Split(const std::string& chain) {
   std::vector<std::string> out;

@@ -13,6 +13,7 @@
 #include <thread>
 #include <vector>
 
+#include "eventually.h"
 #include "omnirelay/config/clock.h"
 #include "omnirelay/config/metrics.h"
 #include "omnirelay/config/signing.h"
@@ -26,15 +27,7 @@ using Json = nlohmann::json;
 
 inline constexpr char kChain[] = "global,region:us-east";
 
-template <typename Pred>
-bool Eventually(Pred done, std::chrono::milliseconds timeout = std::chrono::seconds(20)) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (!done()) {
-    if (std::chrono::steady_clock::now() > deadline) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  return true;
-}
+using test_support::Eventually;
 
 std::vector<std::string> SplitCsv(const std::string& text);
 

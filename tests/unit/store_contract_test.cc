@@ -544,7 +544,9 @@ TEST_P(StoreContractTest, NodeUpsertRoundTripsAllFields) {
 }
 
 // UpsertNodes writes a batch as one unit: inserts and updates land together,
-// and a batch holding an invalid record writes none of it.
+// and a batch holding an invalid record writes none of it (the adapter checks
+// the whole batch before its transaction; atomicity of the transaction itself
+// is the store's group commit, covered by the CAS and crash tests).
 TEST_P(StoreContractTest, UpsertNodesIsAllOrNothing) {
   std::vector<NodeRecord> batch;
   for (int i = 0; i < 50; ++i) {
