@@ -32,7 +32,9 @@ function(omni_target_defaults target)
   if(CMAKE_CXX_COMPILER_ID STREQUAL "GNU")
     target_compile_options(${target} PRIVATE -Wshadow=local)
   else()
-    target_compile_options(${target} PRIVATE -Wshadow-uncaptured-local)
+    # clang checks the lock annotations of omnirelay/config/mutex.h; with
+    # OMNI_WERROR (every preset) a missing lock fails the clang builds.
+    target_compile_options(${target} PRIVATE -Wshadow-uncaptured-local -Wthread-safety)
   endif()
   if(OMNI_WERROR)
     target_compile_options(${target} PRIVATE -Werror)

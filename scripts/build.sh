@@ -6,8 +6,11 @@ preset=${1:-release}
 shift || true
 export CCACHE_DIR=${CCACHE_DIR:-$HOME/.cache/omnirelay-ccache}
 export CCACHE_MAXSIZE=${CCACHE_MAXSIZE:-5G}
-# No CCACHE_BASEDIR: it would make __FILE__ relative, and tests find their
-# fixtures from __FILE__. A clone at a new path therefore starts its cache cold.
+# Paths under the checkout are hashed relative to it, so a second clone or
+# worktree at another path reuses the cache. (Nothing relies on __FILE__
+# being absolute: tests get fixture paths from CMake definitions.)
+export CCACHE_BASEDIR=${CCACHE_BASEDIR:-$PWD}
+export CCACHE_NOHASHDIR=${CCACHE_NOHASHDIR:-1}
 if [[ ! -f build/$preset/build.ninja ]]; then
   cmake --preset "$preset" >/dev/null
 fi

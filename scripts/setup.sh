@@ -7,6 +7,9 @@ set -euo pipefail
 PACKAGES=(
   # toolchain
   build-essential cmake ninja-build pkg-config ccache clang clang-format
+  # clang's sanitizer and libFuzzer runtimes: a recommends of clang, which
+  # --no-install-recommends below leaves out
+  libclang-rt-14-dev
   # APIs
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   # documents, crypto, storage
@@ -14,6 +17,8 @@ PACKAGES=(
   libpqxx-dev libpq-dev
   # buses, REST, logs, CLI
   librdkafka-dev libhiredis-dev libcpp-httplib-dev libspdlog-dev libfmt-dev libcli11-dev
+  # the event-driven HTTP server (Boost.Beast on Asio, header-only)
+  libboost-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev librapidcheck-dev libbenchmark-dev
   # tools the test scripts use

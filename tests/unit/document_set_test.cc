@@ -20,10 +20,9 @@ using testdocs::ValidSpecJson;
 
 using Strings = std::vector<std::string>;
 
-// samples/layers of this source tree, found from this file's path.
+// samples/layers of this source tree (OMNI_SAMPLES_DIR is set by CMake).
 std::filesystem::path SamplesDir() {
-  return std::filesystem::path(__FILE__).parent_path().parent_path().parent_path() / "samples" /
-         "layers";
+  return std::filesystem::path(OMNI_SAMPLES_DIR) / "layers";
 }
 
 DocumentInput Sample(const std::string& file) {
