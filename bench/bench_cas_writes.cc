@@ -20,6 +20,7 @@
 
 #include "omnirelay/config/clock.h"
 #include "omnirelay/config/metrics.h"
+#include "omnirelay/config/scope.h"
 #include "omnirelay/config/signing.h"
 #include "omnirelay/controlplane/bus.h"
 #include "omnirelay/controlplane/rest_face.h"
@@ -104,8 +105,7 @@ int main(int argc, char** argv) {
       seconds = std::atof(argv[i + 1]);
     } else if (flag == "--writers") {
       writer_counts.clear();
-      std::stringstream list(argv[i + 1]);
-      for (std::string item; std::getline(list, item, ',');)
+      for (const std::string& item : SplitCommaList(argv[i + 1]))
         writer_counts.push_back(std::stoi(item));
     } else {
       std::fprintf(stderr, "usage: bench_cas_writes [--seconds S] [--writers 1,4,8]\n");

@@ -51,6 +51,7 @@
 #include <vector>
 
 #include "omnirelay/config/digest.h"
+#include "omnirelay/config/scope.h"
 #include "omnirelay/config/signing.h"
 #include "omnirelay/controlplane/v1/config_service.grpc.pb.h"
 #include "omnirelay/controlplane/v1/node_feed.grpc.pb.h"
@@ -234,8 +235,7 @@ class Node final : public grpc::ClientBidiReactor<v1::NodeMessage, v1::ServerMes
     ctx_.AddMetadata("authorization", "Bearer " + token);
     v1::Hello* hello = hello_.mutable_hello();
     hello->set_node_id("bench-" + std::to_string(index));
-    std::stringstream parts(chain);
-    for (std::string s; std::getline(parts, s, ',');) hello->add_scope_chain(s);
+    for (const std::string& scope : SplitCommaList(chain)) hello->add_scope_chain(scope);
     hello->set_api_version("omnirelay.config/v1");
     hello->add_features("shadowing");
   }

@@ -101,16 +101,23 @@ Status CheckScopeChain(const std::vector<Scope>& chain) {
   return Status::Ok();
 }
 
+std::vector<std::string> SplitCommaList(std::string_view text) {
+  std::vector<std::string> items;
+  if (text.empty()) return items;
+  std::size_t start = 0;
+  while (true) {
+    const std::size_t comma = text.find(',', start);
+    items.emplace_back(text.substr(start, comma - start));
+    if (comma == std::string_view::npos) return items;
+    start = comma + 1;
+  }
+}
+
 Result<std::vector<Scope>> ParseScopeChain(std::string_view text) {
   std::vector<Scope> chain;
-  std::size_t start = 0;
-  while (start <= text.size()) {
-    std::size_t end = text.find(',', start);
-    if (end == std::string_view::npos) end = text.size();
-    auto scope = ParseScope(text.substr(start, end - start));
-    if (!scope.ok()) return scope.status();
-    chain.push_back(std::move(scope).value());
-    start = end + 1;
+  for (const std::string& item : SplitCommaList(text)) {
+    OMNI_ASSIGN_OR_RETURN(Scope scope, ParseScope(item));
+    chain.push_back(std::move(scope));
   }
   OMNI_RETURN_IF_ERROR(CheckScopeChain(chain));
   return chain;

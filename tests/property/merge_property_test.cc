@@ -76,5 +76,35 @@ RC_GTEST_PROP(MergeProperty, MergedSpecsHaveNoNulls, ()) {
   RC_ASSERT(merged->find("null") == std::string::npos);
 }
 
+// RFC 7386 §2 as the RFC writes it, kept here as the reference the library's
+// merge (nlohmann::json::merge_patch since it proved equal) is checked against.
+Json ReferenceMergePatch(Json target, const Json& patch) {
+  if (!patch.is_object()) return patch;
+  if (!target.is_object()) target = Json::object();
+  for (const auto& [key, value] : patch.items()) {
+    if (value.is_null()) {
+      target.erase(key);
+    } else {
+      Json current = target.contains(key) ? target[key] : Json(nullptr);
+      target[key] = ReferenceMergePatch(std::move(current), value);
+    }
+  }
+  return target;
+}
+
+// MergePatch equals the RFC's algorithm on random targets and patches of any
+// JSON type (objects, arrays, scalars, nulls), and so does nlohmann's merge_patch.
+RC_GTEST_PROP(MergeProperty, EqualsRfc7386Reference, ()) {
+  const Json target = *rc::gen::element(0, 1, 2) == 0 ? GenJson(3, false) : GenObject(false);
+  const Json patch = *rc::gen::element(0, 1, 2) == 0 ? GenJson(3, true) : GenObject(true);
+  const std::string expected = ReferenceMergePatch(target, patch).dump();
+  auto merged = MergePatch(target.dump(), patch.dump());
+  RC_ASSERT(merged.ok());
+  RC_ASSERT(*merged == expected);
+  Json library = target;
+  library.merge_patch(patch);
+  RC_ASSERT(library.dump() == expected);
+}
+
 }  // namespace
 }  // namespace omnirelay

@@ -171,6 +171,22 @@ TEST(ScopeChainTest, EmptyMembersRejected) {
   EXPECT_FALSE(ParseScopeChain("global,,region:us-east").ok());
 }
 
+// SplitCommaList keeps every item verbatim, empty ones included.
+TEST(SplitCommaListTest, KeepsEveryItem) {
+  using V = std::vector<std::string>;
+  EXPECT_EQ(SplitCommaList("global,region:us-east"), (V{"global", "region:us-east"}));
+  EXPECT_EQ(SplitCommaList("a"), (V{"a"}));
+  EXPECT_EQ(SplitCommaList("a,,b"), (V{"a", "", "b"}));
+  EXPECT_EQ(SplitCommaList("a,"), (V{"a", ""}));
+  EXPECT_EQ(SplitCommaList(","), (V{"", ""}));
+  EXPECT_EQ(SplitCommaList(" a , b"), (V{" a ", " b"}));
+}
+
+// The empty string is the empty list, not one empty item.
+TEST(SplitCommaListTest, EmptyTextHasNoItems) {
+  EXPECT_TRUE(SplitCommaList("").empty());
+}
+
 // CheckScopeChain rejects an empty chain.
 TEST(ScopeChainTest, CheckRejectsEmpty) {
   EXPECT_EQ(CheckScopeChain({}).code(), StatusCode::kInvalidArgument);

@@ -251,5 +251,67 @@ TEST(ResultTest, FromOkStatusIsInternalError) {
   EXPECT_EQ(r.status().code(), StatusCode::kInternal);
 }
 
+// Helpers for the OMNI_ASSIGN_OR_RETURN tests: `steps` counts the
+// statements reached after the macro, so a test sees whether it returned.
+Result<std::string> Named(bool ok) {
+  if (!ok) return Status(StatusCode::kNotFound, "no such name");
+  return std::string("billing");
+}
+
+Result<std::size_t> NameLength(bool ok, int* steps) {
+  OMNI_ASSIGN_OR_RETURN(std::string name, Named(ok));
+  ++*steps;
+  return name.size();
+}
+
+Status AssignExisting(bool ok, std::string* out, int* steps) {
+  OMNI_ASSIGN_OR_RETURN(*out, Named(ok));
+  ++*steps;
+  return Status::Ok();
+}
+
+// On a value, OMNI_ASSIGN_OR_RETURN declares the variable and carries on.
+TEST(AssignOrReturnTest, ValueIsDeclaredAndExecutionContinues) {
+  int steps = 0;
+  auto length = NameLength(true, &steps);
+  ASSERT_TRUE(length.ok());
+  EXPECT_EQ(*length, 7u);
+  EXPECT_EQ(steps, 1);
+}
+
+// On an error, it returns that very Status (code and message) from the caller.
+TEST(AssignOrReturnTest, ErrorIsReturnedUnchanged) {
+  int steps = 0;
+  auto length = NameLength(false, &steps);
+  ASSERT_FALSE(length.ok());
+  EXPECT_EQ(length.status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(length.status().message(), "no such name");
+  EXPECT_EQ(steps, 0);
+}
+
+// It also assigns to an existing lvalue, inside a function returning Status.
+TEST(AssignOrReturnTest, AssignsToExistingVariable) {
+  int steps = 0;
+  std::string out = "unset";
+  EXPECT_TRUE(AssignExisting(true, &out, &steps).ok());
+  EXPECT_EQ(out, "billing");
+  EXPECT_EQ(steps, 1);
+  out = "unset";
+  EXPECT_EQ(AssignExisting(false, &out, &steps).code(), StatusCode::kNotFound);
+  EXPECT_EQ(out, "unset");
+  EXPECT_EQ(steps, 1);
+}
+
+// Two uses in one scope do not collide (each has its own hidden temporary).
+TEST(AssignOrReturnTest, TwoUsesInOneFunction) {
+  auto both = []() -> Result<std::string> {
+    OMNI_ASSIGN_OR_RETURN(std::string a, Named(true));
+    OMNI_ASSIGN_OR_RETURN(std::string b, Named(true));
+    return a + "+" + b;
+  };
+  ASSERT_TRUE(both().ok());
+  EXPECT_EQ(*both(), "billing+billing");
+}
+
 }  // namespace
 }  // namespace omnirelay

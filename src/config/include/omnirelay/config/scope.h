@@ -33,7 +33,13 @@ bool IsValidNodeId(std::string_view id);
 // Parses "global", "region:us-east", ...; kInvalidArgument with a message otherwise.
 Result<Scope> ParseScope(std::string_view text);
 
-// Parses a comma-separated chain and checks that precedence strictly increases.
+// The one comma-list splitter of the project (scope chains, feature lists,
+// flag values): the items between commas, verbatim and in order, empty ones
+// included so a caller can refuse "a,,b" or a trailing comma. "" has no items.
+std::vector<std::string> SplitCommaList(std::string_view text);
+
+// Parses a comma-separated chain (SplitCommaList, then ParseScope per item)
+// and checks that precedence strictly increases. An empty item is refused.
 Result<std::vector<Scope>> ParseScopeChain(std::string_view comma_separated);
 Status CheckScopeChain(const std::vector<Scope>& chain);
 

@@ -119,3 +119,19 @@ class [[nodiscard]] Result {
     ::omnirelay::Status omni_status_ = (expr);   \
     if (!omni_status_.ok()) return omni_status_; \
   } while (0)
+
+// `OMNI_ASSIGN_OR_RETURN(auto x, ComputeX());` evaluates a Result<T>; on an
+// error it returns that Status from the enclosing function (which returns
+// Status or any Result<U>), otherwise it moves the value into `lhs` — a new
+// declaration or an existing variable. A macro, as in Abseil, because only a
+// macro can return from its caller; the name says it may return.
+#define OMNI_ASSIGN_OR_RETURN(lhs, rexpr) \
+  OMNI_ASSIGN_OR_RETURN_IMPL_(OMNI_STATUS_CONCAT_(omni_result_, __LINE__), lhs, rexpr)
+
+#define OMNI_ASSIGN_OR_RETURN_IMPL_(result, lhs, rexpr) \
+  auto result = (rexpr);                                \
+  if (!result.ok()) return result.status();             \
+  lhs = std::move(result).value()
+
+#define OMNI_STATUS_CONCAT_INNER_(a, b) a##b
+#define OMNI_STATUS_CONCAT_(a, b) OMNI_STATUS_CONCAT_INNER_(a, b)
