@@ -72,6 +72,21 @@ Result<EffectiveSpec> MergeLayers(const std::vector<ParsedLayer>& layers,
   return out;
 }
 
+Result<RenderedSpec> RenderLayers(const std::vector<ParsedLayer>& layers, std::string_view subject,
+                                  const DecodeOptions& options) {
+  OMNI_ASSIGN_OR_RETURN(EffectiveSpec merged, MergeLayers(layers, options));
+  OMNI_ASSIGN_OR_RETURN(Spec spec, DecodeSpec(merged.spec_json, merged.features, options));
+  auto diags = ValidateSpec(spec);
+  if (!diags.empty()) {
+    const std::size_t n = diags.size();
+    return Status(StatusCode::kInvalid,
+                  "the effective config of " + std::string(subject) +
+                      " is invalid: " + std::to_string(n) + (n == 1 ? " problem" : " problems"),
+                  std::move(diags));
+  }
+  return RenderedSpec{std::move(merged.spec_json), std::move(merged.features), std::move(spec)};
+}
+
 DocumentSetReport ValidateDocuments(const std::vector<DocumentInput>& inputs,
                                     const DecodeOptions& options) {
   DocumentSetReport report;

@@ -103,14 +103,10 @@ Result<Principal> ConfigServiceImpl::Authenticate(const Ctx& ctx, std::string_vi
   return who;
 }
 
-// Authenticates the call as `action` or returns its refusal.
-#define OMNI_AUTH(who, action)           \
-  auto who = Authenticate(*ctx, action); \
-  if (!who.ok()) return ToGrpcStatus(who.status())
-
 grpc::Status ConfigServiceImpl::ListLayers(Ctx* ctx, const v1::ListLayersRequest*,
                                            v1::ListLayersResponse* resp) {
-  OMNI_AUTH(who, "layer.list");
+  auto who = Authenticate(*ctx, "layer.list");
+  if (!who.ok()) return ToGrpcStatus(who.status());
   auto layers = service_.ListLayers(*who);
   if (!layers.ok()) return ToGrpcStatus(layers.status());
   for (const auto& l : *layers) {
@@ -125,7 +121,8 @@ grpc::Status ConfigServiceImpl::ListLayers(Ctx* ctx, const v1::ListLayersRequest
 
 grpc::Status ConfigServiceImpl::GetLayer(Ctx* ctx, const v1::GetLayerRequest* req,
                                          v1::Layer* resp) {
-  OMNI_AUTH(who, "layer.get");
+  auto who = Authenticate(*ctx, "layer.get");
+  if (!who.ok()) return ToGrpcStatus(who.status());
   std::optional<std::int64_t> revision;
   if (req->has_revision()) revision = req->revision();
   auto layer = service_.GetLayer(*who, req->scope(), revision);
@@ -140,7 +137,8 @@ grpc::Status ConfigServiceImpl::GetLayer(Ctx* ctx, const v1::GetLayerRequest* re
 
 grpc::Status ConfigServiceImpl::SetLayer(Ctx* ctx, const v1::SetLayerRequest* req,
                                          v1::WriteResult* resp) {
-  OMNI_AUTH(who, "layer.put");
+  auto who = Authenticate(*ctx, "layer.put");
+  if (!who.ok()) return ToGrpcStatus(who.status());
   auto outcome = service_.PutLayer(*who, req->scope(), req->document(), Expected(*req),
                                    req->dry_run(), req->confirm());
   if (!outcome.ok()) return ToGrpcStatus(outcome.status());
@@ -150,7 +148,8 @@ grpc::Status ConfigServiceImpl::SetLayer(Ctx* ctx, const v1::SetLayerRequest* re
 
 grpc::Status ConfigServiceImpl::DeleteLayer(Ctx* ctx, const v1::DeleteLayerRequest* req,
                                             v1::WriteResult* resp) {
-  OMNI_AUTH(who, "layer.delete");
+  auto who = Authenticate(*ctx, "layer.delete");
+  if (!who.ok()) return ToGrpcStatus(who.status());
   auto outcome =
       service_.DeleteLayer(*who, req->scope(), Expected(*req), req->dry_run(), req->confirm());
   if (!outcome.ok()) return ToGrpcStatus(outcome.status());
@@ -160,7 +159,8 @@ grpc::Status ConfigServiceImpl::DeleteLayer(Ctx* ctx, const v1::DeleteLayerReque
 
 grpc::Status ConfigServiceImpl::History(Ctx* ctx, const v1::HistoryRequest* req,
                                         v1::HistoryResponse* resp) {
-  OMNI_AUTH(who, "layer.history");
+  auto who = Authenticate(*ctx, "layer.history");
+  if (!who.ok()) return ToGrpcStatus(who.status());
   auto history = service_.History(*who, req->scope());
   if (!history.ok()) return ToGrpcStatus(history.status());
   for (const auto& r : *history) {
@@ -176,7 +176,8 @@ grpc::Status ConfigServiceImpl::History(Ctx* ctx, const v1::HistoryRequest* req,
 
 grpc::Status ConfigServiceImpl::Validate(Ctx* ctx, const v1::ValidateRequest* req,
                                          v1::ValidateResponse* resp) {
-  OMNI_AUTH(who, "validate");
+  auto who = Authenticate(*ctx, "validate");
+  if (!who.ok()) return ToGrpcStatus(who.status());
   auto diagnostics = service_.Validate(*who, req->document());
   if (!diagnostics.ok()) return ToGrpcStatus(diagnostics.status());
   resp->set_valid(diagnostics->empty());
@@ -186,7 +187,8 @@ grpc::Status ConfigServiceImpl::Validate(Ctx* ctx, const v1::ValidateRequest* re
 
 grpc::Status ConfigServiceImpl::Effective(Ctx* ctx, const v1::EffectiveRequest* req,
                                           v1::EffectiveResponse* resp) {
-  OMNI_AUTH(who, "effective");
+  auto who = Authenticate(*ctx, "effective");
+  if (!who.ok()) return ToGrpcStatus(who.status());
   auto view = service_.Effective(*who, JoinChain(req->scope_chain()));
   if (!view.ok()) return ToGrpcStatus(view.status());
   resp->set_version(view->version);
@@ -197,7 +199,8 @@ grpc::Status ConfigServiceImpl::Effective(Ctx* ctx, const v1::EffectiveRequest* 
 
 grpc::Status ConfigServiceImpl::ListNodes(Ctx* ctx, const v1::ListNodesRequest*,
                                           v1::ListNodesResponse* resp) {
-  OMNI_AUTH(who, "node.list");
+  auto who = Authenticate(*ctx, "node.list");
+  if (!who.ok()) return ToGrpcStatus(who.status());
   auto nodes = service_.ListNodes(*who);
   if (!nodes.ok()) return ToGrpcStatus(nodes.status());
   for (const auto& n : *nodes) ToProto(n, resp->add_nodes());
@@ -205,7 +208,8 @@ grpc::Status ConfigServiceImpl::ListNodes(Ctx* ctx, const v1::ListNodesRequest*,
 }
 
 grpc::Status ConfigServiceImpl::GetNode(Ctx* ctx, const v1::GetNodeRequest* req, v1::Node* resp) {
-  OMNI_AUTH(who, "node.get");
+  auto who = Authenticate(*ctx, "node.get");
+  if (!who.ok()) return ToGrpcStatus(who.status());
   auto node = service_.GetNode(*who, req->node_id());
   if (!node.ok()) return ToGrpcStatus(node.status());
   ToProto(*node, resp);
@@ -214,7 +218,8 @@ grpc::Status ConfigServiceImpl::GetNode(Ctx* ctx, const v1::GetNodeRequest* req,
 
 grpc::Status ConfigServiceImpl::GetNodeSnapshot(Ctx* ctx, const v1::GetNodeSnapshotRequest* req,
                                                 v1::SignedSnapshot* resp) {
-  OMNI_AUTH(who, "node.snapshot");
+  auto who = Authenticate(*ctx, "node.snapshot");
+  if (!who.ok()) return ToGrpcStatus(who.status());
   auto snapshot = service_.NodeSnapshot(*who, req->node_id(), JoinChain(req->scope_chain()));
   if (!snapshot.ok()) return ToGrpcStatus(snapshot.status());
   const SnapshotRecord& s = **snapshot;
@@ -228,7 +233,8 @@ grpc::Status ConfigServiceImpl::GetNodeSnapshot(Ctx* ctx, const v1::GetNodeSnaps
 
 grpc::Status ConfigServiceImpl::GetStatus(Ctx* ctx, const v1::GetStatusRequest*,
                                           v1::StatusResponse* resp) {
-  OMNI_AUTH(who, "status");
+  auto who = Authenticate(*ctx, "status");
+  if (!who.ok()) return ToGrpcStatus(who.status());
   auto status = service_.GetStatus(*who);
   if (!status.ok()) return ToGrpcStatus(status.status());
   resp->set_head_revision(status->head_revision);
@@ -245,7 +251,8 @@ grpc::Status ConfigServiceImpl::GetStatus(Ctx* ctx, const v1::GetStatusRequest*,
 
 grpc::Status ConfigServiceImpl::Audit(Ctx* ctx, const v1::AuditRequest* req,
                                       grpc::ServerWriter<v1::AuditEntry>* writer) {
-  OMNI_AUTH(who, "audit.query");
+  auto who = Authenticate(*ctx, "audit.query");
+  if (!who.ok()) return ToGrpcStatus(who.status());
   // The service authorizes and audits the query once; a follow then tails
   // the store directly, so that following the audit log does not itself
   // write an audit entry every poll.
@@ -280,7 +287,8 @@ grpc::Status ConfigServiceImpl::Audit(Ctx* ctx, const v1::AuditRequest* req,
 
 grpc::Status ConfigServiceImpl::CreateToken(Ctx* ctx, const v1::CreateTokenRequest* req,
                                             v1::CreateTokenResponse* resp) {
-  OMNI_AUTH(who, "token.create");
+  auto who = Authenticate(*ctx, "token.create");
+  if (!who.ok()) return ToGrpcStatus(who.status());
   std::vector<std::string> scopes(req->scopes().begin(), req->scopes().end());
   auto issued = service_.CreateToken(*who, req->name(), scopes, req->ttl_seconds());
   if (!issued.ok()) return ToGrpcStatus(issued.status());
@@ -291,7 +299,8 @@ grpc::Status ConfigServiceImpl::CreateToken(Ctx* ctx, const v1::CreateTokenReque
 
 grpc::Status ConfigServiceImpl::ListTokens(Ctx* ctx, const v1::ListTokensRequest*,
                                            v1::ListTokensResponse* resp) {
-  OMNI_AUTH(who, "token.list");
+  auto who = Authenticate(*ctx, "token.list");
+  if (!who.ok()) return ToGrpcStatus(who.status());
   auto tokens = service_.ListTokens(*who);
   if (!tokens.ok()) return ToGrpcStatus(tokens.status());
   for (const auto& t : *tokens) ToProto(t, resp->add_tokens());
@@ -300,19 +309,19 @@ grpc::Status ConfigServiceImpl::ListTokens(Ctx* ctx, const v1::ListTokensRequest
 
 grpc::Status ConfigServiceImpl::RevokeToken(Ctx* ctx, const v1::RevokeTokenRequest* req,
                                             v1::RevokeTokenResponse*) {
-  OMNI_AUTH(who, "token.revoke");
+  auto who = Authenticate(*ctx, "token.revoke");
+  if (!who.ok()) return ToGrpcStatus(who.status());
   return ToGrpcStatus(service_.RevokeToken(*who, req->id()));
 }
 
 grpc::Status ConfigServiceImpl::GetKeys(Ctx* ctx, const v1::GetKeysRequest*,
                                         v1::GetKeysResponse* resp) {
-  OMNI_AUTH(who, "keys.get");
+  auto who = Authenticate(*ctx, "keys.get");
+  if (!who.ok()) return ToGrpcStatus(who.status());
   auto keys = service_.TrustedKeys(*who);
   if (!keys.ok()) return ToGrpcStatus(keys.status());
   resp->set_trusted_keys(*keys);
   return grpc::Status::OK;
 }
-
-#undef OMNI_AUTH
 
 }  // namespace omnirelay::cp

@@ -7,7 +7,6 @@
 #include "omnirelay/config/decode.h"
 #include "omnirelay/config/digest.h"
 #include "omnirelay/config/document_set.h"
-#include "omnirelay/config/validate.h"
 
 namespace omnirelay::cp {
 namespace {
@@ -31,60 +30,30 @@ SnapshotRenderer::SnapshotRenderer(Store& store, const SigningKey& key, const Cl
       sign_seconds_(metrics.histogram("omnirelay_cp_sign_seconds", "Time to sign a snapshot")) {}
 
 Result<EffectiveConfig> SnapshotRenderer::Merge(const std::vector<Scope>& chain,
-                                                std::int64_t version,
-                                                const std::string* override_scope,
-                                                const std::optional<std::string>* override_doc) {
+                                                std::int64_t version) {
   EffectiveConfig out;
   out.version = version;
   std::vector<ParsedLayer> layers;
   for (const Scope& scope : chain) {
-    const std::string name = scope.ToString();
-    std::optional<std::string> document;
-    if (override_scope != nullptr && *override_scope == name) {
-      document = *override_doc;
-    } else {
-      auto layer = store_.GetLayer(name);
-      if (layer.ok()) {
-        document = std::move(layer->document);
-      } else if (layer.status().code() != StatusCode::kNotFound) {
-        return layer.status();
-      }
+    auto layer = store_.GetLayer(scope.ToString());
+    if (!layer.ok()) {
+      if (layer.status().code() == StatusCode::kNotFound) continue;
+      return layer.status();
     }
-    if (!document) continue;
-    auto parsed = ParseLayer(*document);
-    if (!parsed.ok()) return parsed.status();
-    layers.push_back(std::move(parsed).value());
+    OMNI_ASSIGN_OR_RETURN(ParsedLayer parsed, ParseLayer(layer->document));
+    layers.push_back(std::move(parsed));
   }
-  auto merged = MergeLayers(layers);
-  if (!merged.ok()) return merged.status();
-  auto spec = DecodeSpec(merged->spec_json, merged->features);
-  if (!spec.ok()) return spec.status();
-  auto diags = ValidateSpec(*spec);
-  if (!diags.empty()) {
-    const std::size_t n = diags.size();
-    return Status(StatusCode::kInvalid,
-                  "the effective config of " + ScopeChainToString(chain) +
-                      " is invalid: " + std::to_string(n) + (n == 1 ? " problem" : " problems"),
-                  std::move(diags));
-  }
-  out.spec_json = std::move(merged->spec_json);
-  out.features = std::move(merged->features);
-  out.spec = std::move(spec).value();
+  OMNI_ASSIGN_OR_RETURN(RenderedSpec rendered, RenderLayers(layers, ScopeChainToString(chain)));
+  out.spec_json = std::move(rendered.spec_json);
+  out.features = std::move(rendered.features);
+  out.spec = std::move(rendered.spec);
   return out;
 }
 
 Result<EffectiveConfig> SnapshotRenderer::Effective(const std::vector<Scope>& chain) {
   auto version = ChainVersion(chain);
   if (!version.ok()) return version.status();
-  return Merge(chain, *version, nullptr, nullptr);
-}
-
-Result<EffectiveConfig> SnapshotRenderer::EffectiveWith(const std::vector<Scope>& chain,
-                                                        const std::string& scope,
-                                                        const std::optional<std::string>& doc) {
-  auto version = ChainVersion(chain);
-  if (!version.ok()) return version.status();
-  return Merge(chain, *version, &scope, &doc);
+  return Merge(chain, *version);
 }
 
 Result<std::int64_t> SnapshotRenderer::ChainVersion(const std::vector<Scope>& chain) {
@@ -127,7 +96,7 @@ Result<std::shared_ptr<const SnapshotRecord>> SnapshotRenderer::Current(
     cache_[key] = out;
     return out;
   }
-  auto effective = Merge(chain, *version, nullptr, nullptr);  // version already known
+  auto effective = Merge(chain, *version);  // version already known
   if (!effective.ok()) return effective.status();
   auto rendered = Render(chain, std::move(effective).value());
   render_seconds_.Observe(SecondsSince(start));

@@ -1,15 +1,16 @@
 #include "omnirelay/controlplane/service.h"
 
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
 #include <map>
 #include <set>
 
 #include "audit_log.h"
-#include "omnirelay/config/capability.h"
-#include "omnirelay/config/decode.h"
-#include "omnirelay/config/diff.h"
+#include "omnirelay/config/digest.h"
 #include "omnirelay/config/document_set.h"
 #include "omnirelay/config/scope.h"
+#include "write_plan.h"
 
 namespace omnirelay::cp {
 namespace {
@@ -17,6 +18,9 @@ namespace {
 std::string Outcome(const Status& s) {
   return s.ok() ? "ok" : std::string(s.code_name());
 }
+
+// For reads whose audit entry names no revision.
+constexpr auto kNoRevision = [](const auto&) -> std::int64_t { return 0; };
 
 // The scope chains a write to `scope` must keep valid: the scope on top of
 // global; every chain a known node uses that contains the scope, and each of
@@ -54,8 +58,34 @@ std::vector<std::vector<Scope>> AffectedChains(const Scope& scope,
   return chains;
 }
 
-NodeCapabilities CapabilitiesOf(const NodeProfile& profile) {
-  return NodeCapabilities{{profile.api_version}, profile.features};
+// What PlanWrite needs from the store: the fleet by profile (chain, api
+// version, features — a cost that does not grow with the number of nodes),
+// the chains the write affects, and the stored layer of every scope on them.
+Result<WritePlanInput> GatherWriteInput(Store& store, const Scope& scope,
+                                        const std::optional<std::string>& document, bool confirm) {
+  WritePlanInput input;
+  input.scope = scope;
+  input.document = document;
+  input.confirm = confirm;
+  OMNI_ASSIGN_OR_RETURN(input.profiles, store.NodeProfiles());
+  std::vector<LayerRecord> layers;
+  if (scope.level == ScopeLevel::kGlobal) {
+    OMNI_ASSIGN_OR_RETURN(layers, store.ListLayers());
+  }
+  input.chains = AffectedChains(scope, input.profiles, layers);
+  for (const auto& chain : input.chains) {
+    for (const Scope& member : chain) {
+      const std::string name = member.ToString();
+      if (input.current_layers.count(name) > 0) continue;
+      auto layer = store.GetLayer(name);
+      if (layer.ok()) {
+        input.current_layers.emplace(name, std::move(layer->document));
+      } else if (layer.status().code() != StatusCode::kNotFound) {
+        return layer.status();
+      }
+    }
+  }
+  return input;
 }
 
 }  // namespace
@@ -76,7 +106,9 @@ ControlPlaneService::ControlPlaneService(Store& store, Bus& bus, const SigningKe
       conflicts_(metrics.counter("omnirelay_cp_cas_conflicts_total",
                                  "Layer writes refused by a CAS conflict")),
       validation_failures_(metrics.counter("omnirelay_cp_validation_failures_total",
-                                           "Layer writes refused by validation or guardrails")) {
+                                           "Layer writes refused by validation or guardrails")),
+      publish_failures_(metrics.counter("omnirelay_cp_bus_publish_failures_total",
+                                        "Change events the bus refused to publish")) {
   metrics.gauge_fn("omnirelay_cp_head_revision", "Newest store revision", [this] {
     auto head = store_.HeadRevision();
     return head.ok() ? static_cast<double>(*head) : -1.0;
@@ -122,28 +154,42 @@ void ControlPlaneService::FlushAudit() {
   audit_->Flush();
 }
 
-// Runs `body` after the scope check, auditing the read whatever its outcome.
-#define OMNI_READ(who, scope_needed, action, audited_scope, revision_expr, body)   \
-  do {                                                                             \
-    if (Status denied = Require(who, scope_needed); !denied.ok()) {                \
-      AuditRead(who, action, audited_scope, 0, denied);                            \
-      return denied;                                                               \
-    }                                                                              \
-    auto omni_result_ = (body);                                                    \
-    AuditRead(who, action, audited_scope, omni_result_.ok() ? (revision_expr) : 0, \
-              omni_result_.status());                                              \
-    return omni_result_;                                                           \
-  } while (0)
+template <typename Read, typename RevisionOf>
+std::invoke_result_t<Read> ControlPlaneService::ReadAudited(const Principal& who,
+                                                            std::string_view needed_scope,
+                                                            std::string_view action,
+                                                            std::string_view audited_scope,
+                                                            Read&& read, RevisionOf&& revision_of) {
+  if (Status denied = Require(who, needed_scope); !denied.ok()) {
+    AuditRead(who, action, audited_scope, 0, denied);
+    return denied;
+  }
+  std::invoke_result_t<Read> result = read();
+  AuditRead(who, action, audited_scope, result.ok() ? revision_of(*result) : 0, result.status());
+  return result;
+}
+
+void ControlPlaneService::Publish(const ChangeEvent& event) {
+  Status published = bus_.Publish(event);
+  if (published.ok()) return;
+  publish_failures_.Inc();
+  const std::string what =
+      event.revision > 0 ? "revision " + std::to_string(event.revision)
+                         : std::to_string(event.revoked_tokens.size()) + " token revocation(s)";
+  spdlog::warn(
+      "bus: change event ({}) not published; other replicas miss it until a later "
+      "event: {}",
+      what, published.ToString());
+}
 
 Result<std::vector<ScopeSummary>> ControlPlaneService::ListLayers(const Principal& who) {
   auto list = [&]() -> Result<std::vector<ScopeSummary>> {
-    auto layers = store_.ListLayers();
-    if (!layers.ok()) return layers.status();
+    OMNI_ASSIGN_OR_RETURN(auto layers, store_.ListLayers());
     std::vector<ScopeSummary> out;
-    for (auto& l : *layers) out.push_back({l.scope, l.revision, l.updated_at_ms, l.author});
+    for (auto& l : layers) out.push_back({l.scope, l.revision, l.updated_at_ms, l.author});
     return out;
   };
-  OMNI_READ(who, kScopeConfigRead, "layer.list", "", 0, list());
+  return ReadAudited(who, kScopeConfigRead, "layer.list", "", list, kNoRevision);
 }
 
 Result<LayerRecord> ControlPlaneService::GetLayer(const Principal& who, const std::string& scope,
@@ -152,7 +198,8 @@ Result<LayerRecord> ControlPlaneService::GetLayer(const Principal& who, const st
     if (auto s = ParseScope(scope); !s.ok()) return s.status();
     return store_.GetLayer(scope, revision);
   };
-  OMNI_READ(who, kScopeConfigRead, "layer.get", scope, omni_result_->revision, get());
+  return ReadAudited(who, kScopeConfigRead, "layer.get", scope, get,
+                     [](const LayerRecord& layer) { return layer.revision; });
 }
 
 Result<std::vector<RevisionRecord>> ControlPlaneService::History(const Principal& who,
@@ -164,7 +211,7 @@ Result<std::vector<RevisionRecord>> ControlPlaneService::History(const Principal
     for (auto& r : *history) r.document.clear();  // history lists revisions, not documents
     return history;
   };
-  OMNI_READ(who, kScopeConfigRead, "layer.history", scope, 0, get());
+  return ReadAudited(who, kScopeConfigRead, "layer.history", scope, get, kNoRevision);
 }
 
 Result<WriteOutcome> ControlPlaneService::PutLayer(const Principal& who, const std::string& scope,
@@ -197,79 +244,24 @@ Result<WriteOutcome> ControlPlaneService::Write(const Principal& who, const std:
   auto scope = ParseScope(scope_text);
   if (!scope.ok()) return refuse(scope.status());
 
-  if (document) {
-    if (document->size() > options_.max_layer_bytes) {
-      return refuse(Status(StatusCode::kTooLarge, "layer of " + std::to_string(document->size()) +
-                                                      " bytes is over the limit of " +
-                                                      std::to_string(options_.max_layer_bytes)));
-    }
-    auto parsed = ParseLayer(*document);
-    if (!parsed.ok()) {
-      validation_failures_.Inc();
-      return refuse(parsed.status());
-    }
-    if (parsed->metadata.scope != scope_text) {
-      validation_failures_.Inc();
-      return refuse(
-          Status(StatusCode::kInvalid,
-                 "the document's metadata.scope does not match the scope it is written to",
-                 {{"/metadata/scope", DiagCode::kInvalidScope,
-                   "document is for scope \"" + parsed->metadata.scope + "\" but is written to \"" +
-                       scope_text + "\""}}));
-    }
+  auto input = GatherWriteInput(store_, *scope, document, confirm);
+  if (!input.ok()) return refuse(input.status());
+  auto plan = PlanWrite(*input);
+  if (!plan.ok()) {
+    if (plan.status().code() == StatusCode::kInvalid) validation_failures_.Inc();
+    return refuse(plan.status());
   }
-
-  // The fleet by profile (chain, api version, features): what the checks
-  // below need, at a cost that does not grow with the number of nodes.
-  auto nodes = store_.NodeProfiles();
-  if (!nodes.ok()) return refuse(nodes.status());
-  Result<std::vector<LayerRecord>> layers = std::vector<LayerRecord>{};
-  if (scope->level == ScopeLevel::kGlobal) layers = store_.ListLayers();
-  if (!layers.ok()) return refuse(layers.status());
   WriteOutcome outcome;
   outcome.dry_run = dry_run;
-  std::set<std::pair<std::string, int>> seen_diags;
-  std::string summary;
-  for (const auto& chain : AffectedChains(*scope, *nodes, *layers)) {
-    const std::string chain_text = ScopeChainToString(chain);
-    outcome.chains_checked.push_back(chain_text);
-    auto after = renderer_.EffectiveWith(chain, scope_text, document);
-    if (!after.ok()) {
-      for (const auto& d : after.status().diagnostics()) {
-        if (seen_diags.insert({d.path, static_cast<int>(d.code)}).second) {
-          outcome.diagnostics.push_back(d);
-        }
-      }
-      if (after.status().diagnostics().empty()) return refuse(after.status());
-      continue;
-    }
-    auto before = renderer_.Effective(chain);
-    if (before.ok()) {
-      if (summary.empty()) summary = DiffSpecs(before->spec, after->spec).Summary();
-      if (!confirm) {
-        for (auto& d : CheckDestructive(before->spec, after->spec)) {
-          if (seen_diags.insert({d.path, static_cast<int>(d.code)}).second) {
-            outcome.diagnostics.push_back(std::move(d));
-          }
-        }
-      }
-    }
-    for (const auto& profile : *nodes) {
-      if (profile.scope_chain != chain_text) continue;
-      CapabilityGap gap = CheckCapabilities(kApiVersion, after->features, CapabilitiesOf(profile));
-      if (gap.ok()) continue;
-      auto ids = store_.NodesWithProfile(profile);
-      if (!ids.ok()) return refuse(ids.status());
-      for (auto& id : *ids)
-        outcome.blocked_nodes.push_back({std::move(id), chain_text, gap.ToString()});
-    }
+  outcome.diagnostics = std::move(plan->diagnostics);
+  outcome.diff_summary = std::move(plan->diff_summary);
+  for (const auto& chain : plan->chains) outcome.chains_checked.push_back(chain.chain);
+  for (const auto& blocked : plan->blocked) {
+    auto ids = store_.NodesWithProfile(blocked.profile);
+    if (!ids.ok()) return refuse(ids.status());
+    for (auto& id : *ids)
+      outcome.blocked_nodes.push_back({std::move(id), blocked.chain, blocked.reason});
   }
-  // A chain that does not validate has no effective config to diff against:
-  // say so rather than "no changes".
-  outcome.diff_summary = !summary.empty() ? summary
-                         : outcome.diagnostics.empty()
-                             ? "no changes"
-                             : "not computed: the result does not validate";
   audit.summary = outcome.diff_summary;
 
   if (dry_run) {
@@ -315,7 +307,7 @@ Result<WriteOutcome> ControlPlaneService::Write(const Principal& who, const std:
   }
   writes_.Inc();
   outcome.revision = *revision;
-  (void)bus_.Publish(ChangeEvent{*revision, {scope_text}, {}, {}});
+  Publish(ChangeEvent{*revision, {scope_text}, {document ? ContentId(*document) : ""}, {}});
   return outcome;
 }
 
@@ -327,27 +319,29 @@ Result<std::vector<Diagnostic>> ControlPlaneService::Validate(const Principal& w
     for (auto& e : report.errors) out.push_back(std::move(e.diagnostic));
     return out;
   };
-  OMNI_READ(who, kScopeConfigRead, "validate", "", 0, validate());
+  return ReadAudited(who, kScopeConfigRead, "validate", "", validate, kNoRevision);
 }
 
 Result<EffectiveView> ControlPlaneService::Effective(const Principal& who,
                                                      const std::string& scope_chain) {
   auto effective = [&]() -> Result<EffectiveView> {
-    auto chain = ParseScopeChain(scope_chain);
-    if (!chain.ok()) return chain.status();
-    auto e = renderer_.Effective(*chain);
-    if (!e.ok()) return e.status();
-    return EffectiveView{e->version, std::move(e->spec_json), std::move(e->features)};
+    OMNI_ASSIGN_OR_RETURN(auto chain, ParseScopeChain(scope_chain));
+    OMNI_ASSIGN_OR_RETURN(EffectiveConfig e, renderer_.Effective(chain));
+    return EffectiveView{e.version, std::move(e.spec_json), std::move(e.features)};
   };
-  OMNI_READ(who, kScopeConfigRead, "effective", scope_chain, omni_result_->version, effective());
+  return ReadAudited(who, kScopeConfigRead, "effective", scope_chain, effective,
+                     [](const EffectiveView& view) { return view.version; });
 }
 
 Result<std::vector<NodeRecord>> ControlPlaneService::ListNodes(const Principal& who) {
-  OMNI_READ(who, kScopeConfigRead, "node.list", "", 0, store_.ListNodes());
+  return ReadAudited(
+      who, kScopeConfigRead, "node.list", "", [&] { return store_.ListNodes(); }, kNoRevision);
 }
 
 Result<NodeRecord> ControlPlaneService::GetNode(const Principal& who, const std::string& node_id) {
-  OMNI_READ(who, kScopeConfigRead, "node.get", "node:" + node_id, 0, store_.GetNode(node_id));
+  return ReadAudited(
+      who, kScopeConfigRead, "node.get", "node:" + node_id, [&] { return store_.GetNode(node_id); },
+      kNoRevision);
 }
 
 Result<std::shared_ptr<const SnapshotRecord>> ControlPlaneService::NodeSnapshot(
@@ -427,13 +421,10 @@ Result<std::vector<AuditEntry>> ControlPlaneService::Audit(const Principal& who,
 Result<StatusSummary> ControlPlaneService::GetStatus(const Principal& who) {
   auto status = [&]() -> Result<StatusSummary> {
     StatusSummary out;
-    auto head = store_.HeadRevision();
-    if (!head.ok()) return head.status();
-    out.head_revision = *head;
-    auto nodes = store_.ListNodes();
-    if (!nodes.ok()) return nodes.status();
+    OMNI_ASSIGN_OR_RETURN(out.head_revision, store_.HeadRevision());
+    OMNI_ASSIGN_OR_RETURN(auto nodes, store_.ListNodes());
     std::map<std::int64_t, std::size_t> by_version;
-    for (const auto& n : *nodes) {
+    for (const auto& n : nodes) {
       ++out.nodes_total;
       if (n.connected) ++out.nodes_connected;
       if (n.applied_version != n.assigned_version) ++out.nodes_drifted;
@@ -442,7 +433,8 @@ Result<StatusSummary> ControlPlaneService::GetStatus(const Principal& who) {
     out.nodes_by_applied_version.assign(by_version.begin(), by_version.end());
     return out;
   };
-  OMNI_READ(who, kScopeConfigRead, "status", "", omni_result_->head_revision, status());
+  return ReadAudited(who, kScopeConfigRead, "status", "", status,
+                     [](const StatusSummary& summary) { return summary.head_revision; });
 }
 
 Result<IssuedToken> ControlPlaneService::CreateToken(const Principal& who, const std::string& name,
@@ -466,7 +458,7 @@ Result<std::vector<TokenRecord>> ControlPlaneService::ListTokens(const Principal
     for (auto& t : *tokens) t.secret_hash.clear();  // never leaves the store
     return tokens;
   };
-  OMNI_READ(who, kScopeAdmin, "token.list", "", 0, list());
+  return ReadAudited(who, kScopeAdmin, "token.list", "", list, kNoRevision);
 }
 
 Status ControlPlaneService::RevokeToken(const Principal& who, const std::string& token_id) {
@@ -484,7 +476,7 @@ Status ControlPlaneService::RevokeToken(const Principal& who, const std::string&
   }
   ChangeEvent revoked;
   revoked.revoked_tokens.push_back(token_id);
-  (void)bus_.Publish(revoked);  // ends the node streams opened with it
+  Publish(revoked);  // ends the node streams opened with it
   return s;
 }
 

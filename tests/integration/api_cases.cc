@@ -222,9 +222,10 @@ void RunBehaviourCases(Stack& stack, ApiClient& client) {
            "not_found"},
       });
 
-  // A too-large layer is refused without being parsed.
+  // A layer over the one document size limit (8 MiB, decode.h) is refused
+  // without being parsed.
   const std::string huge = LayerDoc("global", [](Json& spec) {
-    spec["security"]["jwksUri"] = "https://idp.example/" + std::string(5 << 20, 'a');
+    spec["security"]["jwksUri"] = "https://idp.example/" + std::string(9 << 20, 'a');
   });
   Run(client, admin,
       {{"too large", {Op::kPutLayer, "global", huge}, StatusCode::kTooLarge, "too_large"}});

@@ -7,6 +7,7 @@
 
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "omnirelay/config/decode.h"
@@ -39,6 +40,18 @@ struct EffectiveSpec {
   std::vector<std::string> features;
 };
 Result<EffectiveSpec> MergeLayers(const std::vector<ParsedLayer>& layers,
+                                  const DecodeOptions& options = {});
+
+// The effective config of layers in precedence order, merged, decoded and
+// validated: the one render path of the control plane (its snapshot renderer
+// and its write planning). kInvalid with the diagnostics when it does not
+// validate; `subject` names it in that message (e.g. the scope chain).
+struct RenderedSpec {
+  std::string spec_json;  // canonical merged spec
+  std::vector<std::string> features;
+  Spec spec;
+};
+Result<RenderedSpec> RenderLayers(const std::vector<ParsedLayer>& layers, std::string_view subject,
                                   const DecodeOptions& options = {});
 
 // Validates one Snapshot, or one or more ConfigLayers merged in order (their

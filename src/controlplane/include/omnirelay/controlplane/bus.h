@@ -18,7 +18,12 @@ namespace omnirelay::cp {
 struct ChangeEvent {
   std::int64_t revision = 0;
   std::vector<std::string> scopes;  // the scopes whose layers changed
-  std::vector<std::string> hashes;  // snapshot hashes already rendered, if any
+  // One per entry of `scopes`, in the same order: the content id
+  // ("sha256:<hex>", digest.h ContentId) of the layer document the commit
+  // wrote for that scope, or "" when it deleted the layer. (Snapshots are
+  // rendered per chain after the commit, so their hashes are not known here;
+  // a consumer compares these to skip a layer it has already seen.)
+  std::vector<std::string> hashes;
   // Tokens revoked by this commit: every replica ends the node streams that
   // were opened with them.
   std::vector<std::string> revoked_tokens;

@@ -47,11 +47,6 @@ class SnapshotRenderer {
   // diagnostics) when the combination does not validate.
   Result<EffectiveConfig> Effective(const std::vector<Scope>& chain);
 
-  // Like Effective, but with `scope`'s layer replaced by `document` (or
-  // removed when nullopt): what a write would produce, for validation and dry-runs.
-  Result<EffectiveConfig> EffectiveWith(const std::vector<Scope>& chain, const std::string& scope,
-                                        const std::optional<std::string>& document);
-
   // The signed snapshot for `chain`: from the cache when the chain's version
   // is unchanged and the signature is fresh, otherwise rendered, signed and
   // stored (PutSnapshot) first.
@@ -61,9 +56,7 @@ class SnapshotRenderer {
   // The newest revision that touched any scope on `chain` (0 if none): cheap,
   // one indexed lookup per scope, so an unchanged chain is never re-merged.
   Result<std::int64_t> ChainVersion(const std::vector<Scope>& chain);
-  Result<EffectiveConfig> Merge(const std::vector<Scope>& chain, std::int64_t version,
-                                const std::string* override_scope,
-                                const std::optional<std::string>* override_document);
+  Result<EffectiveConfig> Merge(const std::vector<Scope>& chain, std::int64_t version);
   Result<std::shared_ptr<const SnapshotRecord>> Render(const std::vector<Scope>& chain,
                                                        EffectiveConfig effective);
 

@@ -13,6 +13,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "omnirelay/config/clock.h"
@@ -28,8 +29,10 @@ namespace omnirelay::cp {
 
 class AuditLog;
 
+// A layer over the one document size limit of omni_config
+// (decode.h kDefaultMaxDocumentBytes, which offline validation applies too) is
+// refused with too_large, carrying the parse_error diagnostic validation gives.
 struct ServiceOptions {
-  std::size_t max_layer_bytes = 4u << 20;  // larger layers are refused with too_large
   std::size_t history_limit = 100;
   std::size_t audit_limit = 1000;
 };
@@ -148,6 +151,15 @@ class ControlPlaneService {
   AuditEntry Entry(const Principal& who, std::string_view action, std::string_view scope) const;
   void AuditRead(const Principal& who, std::string_view action, std::string_view scope,
                  std::int64_t revision, const Status& outcome);
+  // Runs `read` after the scope check and audits the read whatever its
+  // outcome; a success is audited with the revision revision_of(value) names.
+  template <typename Read, typename RevisionOf>
+  std::invoke_result_t<Read> ReadAudited(const Principal& who, std::string_view needed_scope,
+                                         std::string_view action, std::string_view audited_scope,
+                                         Read&& read, RevisionOf&& revision_of);
+  // Publishes on the bus; a failure is counted and logged, not returned (the
+  // commit stands; replicas catch up at the next change).
+  void Publish(const ChangeEvent& event);
 
   Store& store_;
   Bus& bus_;
@@ -160,6 +172,7 @@ class ControlPlaneService {
   Counter& writes_;
   Counter& conflicts_;
   Counter& validation_failures_;
+  Counter& publish_failures_;
 };
 
 }  // namespace omnirelay::cp

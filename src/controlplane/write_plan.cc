@@ -1,0 +1,136 @@
+#include "write_plan.h"
+
+#include <set>
+#include <utility>
+
+#include "omnirelay/config/capability.h"
+#include "omnirelay/config/decode.h"
+#include "omnirelay/config/diff.h"
+#include "omnirelay/config/document_set.h"
+
+namespace omnirelay::cp {
+namespace {
+
+// Rule 1: the new document, checked and parsed once.
+Result<ParsedLayer> ParseWrittenLayer(const std::string& document, const std::string& scope) {
+  auto parsed = ParseLayer(document);
+  if (!parsed.ok()) {
+    if (document.size() > kDefaultMaxDocumentBytes) {
+      return Status(StatusCode::kTooLarge,
+                    "layer of " + std::to_string(document.size()) + " bytes is over the limit of " +
+                        std::to_string(kDefaultMaxDocumentBytes),
+                    parsed.status().diagnostics());
+    }
+    return parsed.status();
+  }
+  if (parsed->metadata.scope != scope) {
+    return Status(StatusCode::kInvalid,
+                  "the document's metadata.scope does not match the scope it is written to",
+                  {{"/metadata/scope", DiagCode::kInvalidScope,
+                    "document is for scope \"" + parsed->metadata.scope +
+                        "\" but is written to \"" + scope + "\""}});
+  }
+  return parsed;
+}
+
+// Every layer a chain may need, parsed once: the stored ones, and the
+// written scope's new layer (or its absence) for the state after the write.
+class Layers {
+ public:
+  Layers(const WritePlanInput& input, std::optional<ParsedLayer> written)
+      : written_scope_(input.scope.ToString()), written_(std::move(written)) {
+    for (const auto& [scope, document] : input.current_layers) {
+      stored_.emplace(scope, ParseLayer(document));
+    }
+  }
+
+  // The layers of `chain` in precedence order, before or after the write.
+  Result<std::vector<ParsedLayer>> Of(const std::vector<Scope>& chain, bool after) const {
+    std::vector<ParsedLayer> out;
+    for (const Scope& scope : chain) {
+      const std::string name = scope.ToString();
+      if (after && name == written_scope_) {
+        if (written_) out.push_back(*written_);
+        continue;
+      }
+      auto it = stored_.find(name);
+      if (it == stored_.end()) continue;
+      if (!it->second.ok()) return it->second.status();
+      out.push_back(*it->second);
+    }
+    return out;
+  }
+
+ private:
+  std::string written_scope_;
+  std::optional<ParsedLayer> written_;
+  std::map<std::string, Result<ParsedLayer>> stored_;
+};
+
+Result<RenderedSpec> Render(const Layers& layers, const std::vector<Scope>& chain,
+                            const std::string& chain_text, bool after) {
+  OMNI_ASSIGN_OR_RETURN(std::vector<ParsedLayer> parsed, layers.Of(chain, after));
+  return RenderLayers(parsed, chain_text);
+}
+
+// The first diagnostic of each (path, code) over all chains (rule 4).
+class FirstOfEach {
+ public:
+  explicit FirstOfEach(std::vector<Diagnostic>& out) : out_(out) {}
+  void Add(const Diagnostic& d) {
+    if (seen_.insert({d.path, static_cast<int>(d.code)}).second) out_.push_back(d);
+  }
+
+ private:
+  std::vector<Diagnostic>& out_;
+  std::set<std::pair<std::string, int>> seen_;
+};
+
+}  // namespace
+
+Result<WritePlan> PlanWrite(const WritePlanInput& input) {
+  std::optional<ParsedLayer> written;
+  if (input.document) {
+    OMNI_ASSIGN_OR_RETURN(written, ParseWrittenLayer(*input.document, input.scope.ToString()));
+  }
+  const Layers layers(input, std::move(written));
+
+  WritePlan plan;
+  FirstOfEach problems(plan.diagnostics);
+  std::string summary;
+  for (const auto& chain : input.chains) {
+    ChainPlan& chain_plan = plan.chains.emplace_back();
+    chain_plan.chain = ScopeChainToString(chain);
+    auto after = Render(layers, chain, chain_plan.chain, /*after=*/true);
+    if (!after.ok()) {
+      if (after.status().diagnostics().empty()) return after.status();
+      chain_plan.diagnostics = after.status().diagnostics();
+      for (const auto& d : chain_plan.diagnostics) problems.Add(d);
+      continue;
+    }
+    auto before = Render(layers, chain, chain_plan.chain, /*after=*/false);
+    if (before.ok()) {
+      if (summary.empty()) summary = DiffSpecs(before->spec, after->spec).Summary();
+      chain_plan.destructive = CheckDestructive(before->spec, after->spec);
+      if (!input.confirm) {
+        for (const auto& d : chain_plan.destructive) problems.Add(d);
+      }
+    }
+    for (const auto& profile : input.profiles) {
+      if (profile.scope_chain != chain_plan.chain) continue;
+      const CapabilityGap gap = CheckCapabilities(
+          kApiVersion, after->features, NodeCapabilities{{profile.api_version}, profile.features});
+      if (!gap.ok()) plan.blocked.push_back({profile, chain_plan.chain, gap.ToString()});
+    }
+    chain_plan.spec_json = std::move(after->spec_json);
+    chain_plan.features = std::move(after->features);
+  }
+  // A chain that does not validate has no effective config to diff against:
+  // say so rather than "no changes".
+  plan.diff_summary = !summary.empty()           ? summary
+                      : plan.diagnostics.empty() ? "no changes"
+                                                 : "not computed: the result does not validate";
+  return plan;
+}
+
+}  // namespace omnirelay::cp

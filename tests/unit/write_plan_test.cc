@@ -1,0 +1,270 @@
+// PlanWrite: the pure planning step of a layer write (write_plan.h), tested
+// without a store: the chains, layers and fleet are handed in.
+#include "write_plan.h"
+
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "omnirelay/config/decode.h"
+#include "omnirelay/config/document_set.h"
+
+namespace omnirelay::cp {
+namespace {
+
+using Json = nlohmann::json;
+
+std::string Layer(const std::string& scope, Json spec, std::vector<std::string> features = {}) {
+  return Json{{"apiVersion", "omnirelay.config/v1"},
+              {"kind", "ConfigLayer"},
+              {"metadata", {{"scope", scope}, {"author", "test"}, {"features", features}}},
+              {"spec", std::move(spec)}}
+      .dump();
+}
+
+// Service "a" served by cluster a-v1 (and more clusters when asked).
+Json BaseSpec() {
+  return Json{{"clusters", {{"a-v1", {{"service", "a"}}}, {"a-v2", {{"service", "a"}}}}},
+              {"routes", {{"a", {{"service", "a"}, {"weights", {{"a-v1", 100}}}}}}}};
+}
+
+std::vector<Scope> Chain(const std::string& text) {
+  return ParseScopeChain(text).value();
+}
+
+Scope ScopeOf(const std::string& text) {
+  return ParseScope(text).value();
+}
+
+bool HasCode(const std::vector<Diagnostic>& diags, DiagCode code) {
+  for (const auto& d : diags) {
+    if (d.code == code) return true;
+  }
+  return false;
+}
+
+// A valid write is planned ok over every chain given, each with its new effective spec.
+TEST(WritePlanTest, ValidWritePlansEveryChain) {
+  Json spec = BaseSpec();
+  spec["routes"]["a"]["weights"] = {{"a-v1", 50}, {"a-v2", 50}};
+  WritePlanInput in;
+  in.scope = ScopeOf("global");
+  in.document = Layer("global", spec);
+  in.current_layers["global"] = Layer("global", BaseSpec());
+  in.current_layers["region:r1"] = Layer("region:r1", Json::object());
+  in.chains = {Chain("global"), Chain("global,region:r1")};
+  auto plan = PlanWrite(in);
+  ASSERT_TRUE(plan.ok()) << plan.status().ToString();
+  EXPECT_TRUE(plan->ok());
+  ASSERT_EQ(plan->chains.size(), 2u);
+  EXPECT_EQ(plan->chains[0].chain, "global");
+  EXPECT_EQ(plan->chains[1].chain, "global,region:r1");
+  for (const auto& chain : plan->chains) {
+    EXPECT_TRUE(chain.diagnostics.empty());
+    EXPECT_EQ(Json::parse(chain.spec_json)["routes"]["a"]["weights"]["a-v2"], 50);
+  }
+}
+
+// A write that breaks only one of several chains is refused, naming that chain.
+TEST(WritePlanTest, InvalidInOneChainNamesTheChain) {
+  // region:r2 routes to a-v2; the global write removes a-v2.
+  Json region = {{"routes", {{"a", {{"weights", {{"a-v1", 0}, {"a-v2", 100}}}}}}}};
+  Json spec = BaseSpec();
+  spec["clusters"].erase("a-v2");
+  WritePlanInput in;
+  in.scope = ScopeOf("global");
+  in.document = Layer("global", spec);
+  in.current_layers["global"] = Layer("global", BaseSpec());
+  in.current_layers["region:r2"] = Layer("region:r2", region);
+  in.chains = {Chain("global"), Chain("global,region:r2")};
+  auto plan = PlanWrite(in);
+  ASSERT_TRUE(plan.ok()) << plan.status().ToString();
+  EXPECT_FALSE(plan->ok());
+  EXPECT_TRUE(plan->chains[0].diagnostics.empty());
+  EXPECT_EQ(plan->chains[1].chain, "global,region:r2");
+  ASSERT_FALSE(plan->chains[1].diagnostics.empty());
+  EXPECT_EQ(plan->chains[1].diagnostics[0].code, DiagCode::kDanglingCluster);
+  EXPECT_EQ(plan->diagnostics, plan->chains[1].diagnostics);
+}
+
+// The same problem found in several chains is reported once in the plan's list.
+TEST(WritePlanTest, SameProblemInTwoChainsReportedOnce) {
+  Json spec = BaseSpec();
+  spec["routes"]["a"]["weights"] = {{"a-v1", 100}, {"missing", 0}};
+  WritePlanInput in;
+  in.scope = ScopeOf("global");
+  in.document = Layer("global", spec);
+  in.chains = {Chain("global"), Chain("global,region:r1")};
+  auto plan = PlanWrite(in);
+  ASSERT_TRUE(plan.ok());
+  EXPECT_EQ(plan->chains[0].diagnostics.size(), 1u);
+  EXPECT_EQ(plan->chains[1].diagnostics.size(), 1u);
+  EXPECT_EQ(plan->diagnostics.size(), 1u);
+  EXPECT_EQ(plan->diff_summary, "not computed: the result does not validate");
+}
+
+WritePlanInput RemoveRoutedCluster(bool confirm) {
+  // a-v1 takes all the traffic today; the write moves it to a-v2 and drops a-v1.
+  Json spec = BaseSpec();
+  spec["clusters"].erase("a-v1");
+  spec["routes"]["a"]["weights"] = {{"a-v2", 100}};
+  WritePlanInput in;
+  in.scope = ScopeOf("global");
+  in.document = Layer("global", spec);
+  in.confirm = confirm;
+  in.current_layers["global"] = Layer("global", BaseSpec());
+  in.chains = {Chain("global")};
+  return in;
+}
+
+// Removing a cluster that receives traffic is destructive_change without confirm.
+TEST(WritePlanTest, DestructiveWithoutConfirmIsRefused) {
+  auto plan = PlanWrite(RemoveRoutedCluster(/*confirm=*/false));
+  ASSERT_TRUE(plan.ok());
+  EXPECT_FALSE(plan->ok());
+  EXPECT_TRUE(HasCode(plan->diagnostics, DiagCode::kDestructiveChange));
+  EXPECT_EQ(plan->diagnostics[0].path, "/spec/clusters/a-v1");
+}
+
+// With confirm, the same change is planned ok, the finding still listed on its chain.
+TEST(WritePlanTest, DestructiveWithConfirmIsAllowed) {
+  auto plan = PlanWrite(RemoveRoutedCluster(/*confirm=*/true));
+  ASSERT_TRUE(plan.ok());
+  EXPECT_TRUE(plan->ok());
+  EXPECT_TRUE(HasCode(plan->chains[0].destructive, DiagCode::kDestructiveChange));
+}
+
+// A node profile on a checked chain that lacks a feature the new config needs is
+// blocked; a profile on a chain not given is not looked at.
+TEST(WritePlanTest, CapabilityGapBlocksProfile) {
+  Json spec = BaseSpec();
+  spec["routes"]["a"]["shadow"] = {{"cluster", "a-v2"}, {"percent", 5}};
+  WritePlanInput in;
+  in.scope = ScopeOf("global");
+  in.document = Layer("global", spec, {"shadowing"});
+  in.current_layers["global"] = Layer("global", BaseSpec());
+  in.chains = {Chain("global")};
+  in.profiles = {{"global", "omnirelay.config/v1", {}, 3},
+                 {"global", "omnirelay.config/v1", {"shadowing"}, 2},
+                 {"global,region:r9", "omnirelay.config/v1", {}, 1}};
+  auto plan = PlanWrite(in);
+  ASSERT_TRUE(plan.ok()) << plan.status().ToString();
+  EXPECT_FALSE(plan->ok());
+  EXPECT_TRUE(plan->diagnostics.empty());
+  ASSERT_EQ(plan->blocked.size(), 1u);
+  EXPECT_EQ(plan->blocked[0].chain, "global");
+  EXPECT_EQ(plan->blocked[0].profile.nodes, 3);
+  EXPECT_NE(plan->blocked[0].reason.find("shadowing"), std::string::npos);
+}
+
+// Deleting a layer plans the chains without it: the region's override disappears.
+TEST(WritePlanTest, DeletionDropsTheLayer) {
+  Json region = {{"routes", {{"a", {{"weights", {{"a-v1", 0}, {"a-v2", 100}}}}}}}};
+  WritePlanInput in;
+  in.scope = ScopeOf("region:r1");
+  in.document = std::nullopt;
+  in.current_layers["global"] = Layer("global", BaseSpec());
+  in.current_layers["region:r1"] = Layer("region:r1", region);
+  in.chains = {Chain("global,region:r1")};
+  auto plan = PlanWrite(in);
+  ASSERT_TRUE(plan.ok()) << plan.status().ToString();
+  ASSERT_TRUE(plan->ok());
+  const Json after = Json::parse(plan->chains[0].spec_json);
+  EXPECT_EQ(after["routes"]["a"]["weights"], (Json{{"a-v1", 100}}));
+  EXPECT_EQ(plan->diff_summary, "routes +0 -0 ~1 (~a)");
+}
+
+// Deleting a layer that a deeper chain depends on is refused like any write.
+TEST(WritePlanTest, DeletionThatBreaksAChainIsRefused) {
+  Json region = {{"clusters", {{"b-v1", {{"service", "a"}}}}}};
+  Json node = {{"routes", {{"a", {{"weights", {{"a-v1", 0}, {"b-v1", 100}}}}}}}};
+  WritePlanInput in;
+  in.scope = ScopeOf("region:r1");
+  in.current_layers["global"] = Layer("global", BaseSpec());
+  in.current_layers["region:r1"] = Layer("region:r1", region);
+  in.current_layers["node:n1"] = Layer("node:n1", node);
+  in.chains = {Chain("global,region:r1"), Chain("global,region:r1,node:n1")};
+  auto plan = PlanWrite(in);
+  ASSERT_TRUE(plan.ok());
+  EXPECT_TRUE(plan->chains[0].diagnostics.empty());
+  EXPECT_TRUE(HasCode(plan->chains[1].diagnostics, DiagCode::kDanglingCluster));
+}
+
+// The diff summary is that of the first chain, naming what changed.
+TEST(WritePlanTest, DiffSummaryNamesTheChanges) {
+  Json spec = BaseSpec();
+  spec["clusters"]["a-v3"] = {{"service", "a"}};
+  WritePlanInput in;
+  in.scope = ScopeOf("global");
+  in.document = Layer("global", spec);
+  in.current_layers["global"] = Layer("global", BaseSpec());
+  in.chains = {Chain("global")};
+  auto plan = PlanWrite(in);
+  ASSERT_TRUE(plan.ok());
+  EXPECT_EQ(plan->diff_summary.rfind("clusters +1 -0 ~0 (+a-v3)", 0), 0u) << plan->diff_summary;
+}
+
+// Rewriting the same content plans "no changes".
+TEST(WritePlanTest, SameContentIsNoChange) {
+  WritePlanInput in;
+  in.scope = ScopeOf("global");
+  in.document = Layer("global", BaseSpec());
+  in.current_layers["global"] = Layer("global", BaseSpec());
+  in.chains = {Chain("global")};
+  auto plan = PlanWrite(in);
+  ASSERT_TRUE(plan.ok());
+  EXPECT_EQ(plan->diff_summary, "no changes");
+}
+
+// A document for another scope than the one written is refused before any chain.
+TEST(WritePlanTest, ScopeMismatchIsRefused) {
+  WritePlanInput in;
+  in.scope = ScopeOf("region:r1");
+  in.document = Layer("global", BaseSpec());
+  in.chains = {Chain("global,region:r1")};
+  auto plan = PlanWrite(in);
+  ASSERT_FALSE(plan.ok());
+  EXPECT_EQ(plan.status().code(), StatusCode::kInvalid);
+  ASSERT_EQ(plan.status().diagnostics().size(), 1u);
+  EXPECT_EQ(plan.status().diagnostics()[0].code, DiagCode::kInvalidScope);
+}
+
+// A layer over the one document size limit is too_large, carrying exactly the
+// parse_error diagnostic offline validation reports for it.
+TEST(WritePlanTest, OversizedLayerRefusedLikeOfflineValidation) {
+  Json spec = BaseSpec();
+  spec["security"]["jwksUri"] = "https://idp.example/";
+  std::string document = Layer("global", spec);
+  document.append(kDefaultMaxDocumentBytes + 1 - document.size(), ' ');
+  WritePlanInput in;
+  in.scope = ScopeOf("global");
+  in.document = document;
+  in.chains = {Chain("global")};
+  auto plan = PlanWrite(in);
+  ASSERT_FALSE(plan.ok());
+  EXPECT_EQ(plan.status().code(), StatusCode::kTooLarge);
+
+  DocumentSetReport offline = ValidateDocuments({{"layer.json", document}});
+  ASSERT_EQ(offline.errors.size(), 1u);
+  ASSERT_EQ(plan.status().diagnostics().size(), 1u);
+  EXPECT_EQ(plan.status().diagnostics()[0], offline.errors[0].diagnostic);
+  EXPECT_EQ(offline.errors[0].diagnostic.code, DiagCode::kParseError);
+}
+
+// A layer exactly at the limit is not refused for its size.
+TEST(WritePlanTest, LayerAtTheLimitIsAccepted) {
+  std::string document = Layer("global", BaseSpec());
+  document.append(kDefaultMaxDocumentBytes - document.size(), ' ');
+  WritePlanInput in;
+  in.scope = ScopeOf("global");
+  in.document = document;
+  in.chains = {Chain("global")};
+  auto plan = PlanWrite(in);
+  ASSERT_TRUE(plan.ok()) << plan.status().ToString();
+  EXPECT_TRUE(plan->ok());
+}
+
+}  // namespace
+}  // namespace omnirelay::cp
