@@ -235,7 +235,7 @@ class Node final : public grpc::ClientBidiReactor<v1::NodeMessage, v1::ServerMes
     ctx_.AddMetadata("authorization", "Bearer " + token);
     v1::Hello* hello = hello_.mutable_hello();
     hello->set_node_id("bench-" + std::to_string(index));
-    for (const std::string& scope : SplitCommaList(chain)) hello->add_scope_chain(scope);
+    for (const std::string& scope : omnirelay::SplitCommaList(chain)) hello->add_scope_chain(scope);
     hello->set_api_version("omnirelay.config/v1");
     hello->add_features("shadowing");
   }
