@@ -82,7 +82,9 @@ Result<std::unique_ptr<Bus>> OpenBus(std::string_view url) {
         "bus \"" + std::string(url) + "\": the Redis and Kafka adapters are not built yet");
   }
   return Status(StatusCode::kInvalidArgument,
-                "bus \"" + std::string(url) + "\" is not one of inproc, redis://..., kafka://...");
+                "bus \"" + std::string(url) +
+                    "\" is not supported; accepted: inproc (Redis and Kafka adapters are "
+                    "not built yet)");
 }
 
 }  // namespace omnirelay::cp

@@ -12,7 +12,7 @@ Result<std::unique_ptr<Store>> OpenStore(std::string_view url) {
   constexpr std::string_view kSqlite = "sqlite://";
   constexpr std::string_view kAccepted =
       "accepted: sqlite://<path> (e.g. sqlite://./var/controlplane/state.db or "
-      "sqlite:///abs/state.db), sqlite::memory:, postgres://...";
+      "sqlite:///abs/state.db) or sqlite::memory: (a postgres:// store is not built yet)";
   if (url == "sqlite::memory:") return OpenSqliteStore(SqliteOptions{.path = ":memory:"});
   if (url.starts_with(kSqlite)) {
     std::string path(url.substr(kSqlite.size()));
@@ -23,7 +23,9 @@ Result<std::unique_ptr<Store>> OpenStore(std::string_view url) {
     return OpenSqliteStore(SqliteOptions{.path = std::move(path)});
   }
   if (url.starts_with("postgres://") || url.starts_with("postgresql://")) {
-    return Status(StatusCode::kInvalidArgument, "postgres store not built yet");
+    // The url is not echoed: a postgres url may carry a password.
+    return Status(StatusCode::kInvalidArgument,
+                  "the Postgres store adapter is not built yet; " + std::string(kAccepted));
   }
   return Status(StatusCode::kInvalidArgument,
                 "unsupported store url \"" + std::string(url) + "\"; " + std::string(kAccepted));

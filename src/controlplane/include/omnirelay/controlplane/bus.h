@@ -1,6 +1,7 @@
 // Change events after each commit (DESIGN.md §4 Bus): {revision, scopes,
 // hashes}. Every replica consumes them and wakes the node streams it holds.
-// Adapters: in-process (default, this file), Redis Streams and Kafka (later).
+// The one adapter today is in-process (bus_inproc.cc, the default); Redis
+// Streams and Kafka adapters are planned (the scale-out issue).
 //
 // Thread safety: Publish and Subscribe may be called from any thread.
 #pragma once
@@ -43,7 +44,7 @@ class Bus {
 // The embedded default: one process, one dispatcher thread.
 std::unique_ptr<Bus> MakeInprocBus();
 
-// "inproc" today; "redis://..." and "kafka://..." arrive with their adapters.
+// Only "inproc" is accepted; anything else is refused with a clear error.
 Result<std::unique_ptr<Bus>> OpenBus(std::string_view url);
 
 }  // namespace omnirelay::cp

@@ -1,6 +1,7 @@
-// Store: the control plane's durable state behind one small interface, with
-// adapters for SQLite (embedded default) and Postgres (at scale). One contract
-// test suite (tests/unit/store_contract_test.cc) runs against every adapter.
+// Store: the control plane's durable state behind one small interface. The one
+// adapter today is SQLite (store_sqlite*.cc, the embedded default); a Postgres
+// adapter is planned (the scale-out issue) and must pass the same contract
+// suite (tests/unit/store_contract_test.cc) that SQLite passes.
 //
 // Contract:
 // - Revisions are int64, strictly increasing and gap-free across the whole
@@ -185,7 +186,8 @@ struct SqliteOptions {
 // Opens (creating and migrating as needed) a SQLite store in WAL mode.
 Result<std::unique_ptr<Store>> OpenSqliteStore(const SqliteOptions& options);
 
-// Parses "sqlite://<path>" (and later "postgres://...") and opens the store.
+// Parses "sqlite://<path>" and opens the store; any other scheme is refused
+// with a message naming the supported one.
 Result<std::unique_ptr<Store>> OpenStore(std::string_view url);
 
 }  // namespace omnirelay::cp
