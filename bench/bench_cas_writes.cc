@@ -123,10 +123,13 @@ int main(int argc, char** argv) {
     auto store =
         std::move(OpenSqliteStore({.path = dir + "/state.db", .synchronous_full = true}).value());
     auto bus = MakeInprocBus();
-    ControlPlaneService service(*store, *bus, key, trusted, clock, metrics);
+    Authenticator auth(*store, clock);
+    SnapshotRenderer renderer(*store, key, clock, metrics);
+    ControlPlaneService service(*store, *bus, auth, renderer, trusted, clock, metrics);
     RestFaceOptions options;
     options.listen = "127.0.0.1:0";
-    auto face = std::move(StartRestFace(options, service, metrics, [] { return true; }).value());
+    auto face =
+        std::move(StartRestFace(options, service, auth, metrics, [] { return true; }).value());
     nlohmann::json results = nlohmann::json::array();
     for (int writers : writer_counts)
       results.push_back(Run(service, face->port(), writers, seconds));

@@ -10,8 +10,11 @@
 #include "omnirelay/config/files.h"
 #include "omnirelay/config/metrics.h"
 #include "omnirelay/config/signing.h"
+#include "omnirelay/controlplane/auth.h"
 #include "omnirelay/controlplane/bus.h"
 #include "omnirelay/controlplane/grpc_face.h"
+#include "omnirelay/controlplane/node_feed.h"
+#include "omnirelay/controlplane/renderer.h"
 #include "omnirelay/controlplane/rest_face.h"
 #include "omnirelay/controlplane/service.h"
 #include "omnirelay/controlplane/store.h"
@@ -137,23 +140,34 @@ class DaemonImpl final : public Daemon {
 
     RendererOptions ro;
     ro.ttl_seconds = o.snapshot_ttl_seconds;
-    service_ = std::make_unique<ControlPlaneService>(*store_, *bus_, *key_, trusted_, clock_,
-                                                     metrics_, ServiceOptions{}, ro);
+    auth_ = std::make_unique<Authenticator>(*store_, clock_);
+    renderer_ = std::make_unique<SnapshotRenderer>(*store_, *key_, clock_, metrics_, ro);
+    service_ = std::make_unique<ControlPlaneService>(*store_, *bus_, *auth_, *renderer_, trusted_,
+                                                     clock_, metrics_);
     OMNI_RETURN_IF_ERROR(EnsureAdminToken());
 
     RestFaceOptions rest_options;
     rest_options.listen = o.http_listen;
     rest_options.tls = o.tls;
-    auto rest = StartRestFace(rest_options, *service_, metrics_,
+    auto rest = StartRestFace(rest_options, *service_, *auth_, metrics_,
                               [this] { return store_ && store_->HeadRevision().ok() && key_; });
     if (!rest.ok()) return rest.status();
     rest_ = std::move(rest).value();
 
+    NodeFeedOptions feed_options;
+    feed_options.http_endpoints = {AdvertisedHttp(o, rest_->port())};
+    feed_options.audit_refusal = [this](std::string_view principal, std::string_view action,
+                                        std::string_view scope, const Status& why) {
+      service_->AuditRefusal(principal, action, scope, why);
+    };
+    assignments_ = std::make_unique<NewestOnChain>(*renderer_);
+    feed_ = MakeNodeFeed(std::move(feed_options), *auth_, *assignments_, *store_, *bus_, clock_,
+                         metrics_);
+
     GrpcFaceOptions grpc_options;
     grpc_options.listen = o.grpc_listen;
     grpc_options.tls = std::move(tls).value();
-    grpc_options.announce_http = AdvertisedHttp(o, rest_->port());
-    auto grpc = StartGrpcFace(grpc_options, *service_, *store_, *bus_, metrics_, clock_);
+    auto grpc = StartGrpcFace(grpc_options, *service_, *auth_, *feed_, *store_, metrics_);
     if (!grpc.ok()) return grpc.status();
     grpc_ = std::move(grpc).value();
     spdlog::info("controlplane ready: gRPC {} (port {}), HTTP {} (port {}), data dir {}",
@@ -166,10 +180,15 @@ class DaemonImpl final : public Daemon {
     stopped_ = true;
     if (rest_) rest_->Shutdown();
     if (grpc_) grpc_->Shutdown();
+    if (feed_) feed_->Stop();  // after the transports: writes the last node status
     if (service_) service_->FlushAudit();
     grpc_.reset();
     rest_.reset();
+    feed_.reset();
+    assignments_.reset();
     service_.reset();
+    renderer_.reset();
+    auth_.reset();
     bus_.reset();
     store_.reset();  // closes the database (WAL checkpoint)
   }
@@ -185,7 +204,7 @@ class DaemonImpl final : public Daemon {
     audit.principal = "controlplane";
     audit.action = "token.create";
     audit.outcome = "ok";
-    auto issued = service_->authenticator().Issue("admin", {"admin"}, 0, audit);
+    auto issued = auth_->Issue("admin", {"admin"}, 0, audit);
     if (!issued.ok()) return issued.status();
     OMNI_RETURN_IF_ERROR(WriteFileAtomically(path, issued->secret + "\n", 0600));
     spdlog::info("created admin token {}; it is in {} (mode 0600)", issued->record.id, path);
@@ -199,7 +218,11 @@ class DaemonImpl final : public Daemon {
   TrustedKeySet trusted_;
   std::unique_ptr<Store> store_;
   std::unique_ptr<Bus> bus_;
+  std::unique_ptr<Authenticator> auth_;
+  std::unique_ptr<SnapshotRenderer> renderer_;
   std::unique_ptr<ControlPlaneService> service_;
+  std::unique_ptr<AssignmentSource> assignments_;
+  std::unique_ptr<NodeFeed> feed_;
   std::unique_ptr<RestFace> rest_;
   std::unique_ptr<GrpcFace> grpc_;
   bool stopped_ = false;

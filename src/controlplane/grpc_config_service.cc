@@ -86,8 +86,9 @@ std::optional<std::int64_t> Expected(const T& req) {
 
 }  // namespace
 
-ConfigServiceImpl::ConfigServiceImpl(ControlPlaneService& service, Store& store)
-    : service_(service), store_(store) {}
+ConfigServiceImpl::ConfigServiceImpl(ControlPlaneService& service, const Authenticator& auth,
+                                     Store& store)
+    : service_(service), auth_(auth), store_(store) {}
 
 void ConfigServiceImpl::BeginShutdown() {
   {
@@ -98,7 +99,7 @@ void ConfigServiceImpl::BeginShutdown() {
 }
 
 Result<Principal> ConfigServiceImpl::Authenticate(const Ctx& ctx, std::string_view action) {
-  auto who = service_.authenticator().Authenticate(BearerTokenOf(ctx));
+  auto who = auth_.Authenticate(BearerTokenOf(ctx));
   if (!who.ok()) service_.AuditRefusal("", action, "", who.status());
   return who;
 }

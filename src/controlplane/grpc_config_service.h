@@ -4,7 +4,7 @@
 // are few and may block on the store.
 //
 // Auth: the "authorization: Bearer <token>" metadata of every call, through
-// the service's Authenticator; a refused token is audited (AuditRefusal).
+// the Authenticator the daemon injects; a refused token is audited (AuditRefusal).
 //
 // Thread safety: gRPC calls the handlers from its threads concurrently;
 // BeginShutdown from any thread.
@@ -22,7 +22,7 @@ namespace omnirelay::cp {
 
 class ConfigServiceImpl final : public controlplane::v1::ConfigService::Service {
  public:
-  ConfigServiceImpl(ControlPlaneService& service, Store& store);
+  ConfigServiceImpl(ControlPlaneService& service, const Authenticator& auth, Store& store);
 
   // Ends audit follows so that the server can shut down.
   void BeginShutdown();
@@ -66,6 +66,7 @@ class ConfigServiceImpl final : public controlplane::v1::ConfigService::Service 
   Result<Principal> Authenticate(const Ctx& ctx, std::string_view action);
 
   ControlPlaneService& service_;
+  const Authenticator& auth_;
   Store& store_;
   std::mutex mu_;
   std::condition_variable cv_;

@@ -1,21 +1,18 @@
-// StartGrpcFace: one grpc::Server carrying the NodeFeed (callback API, node
-// streams in NodeHub) and the ConfigService (synchronous API, operators).
+// StartGrpcFace: one grpc::Server carrying the NodeFeed service (callback
+// API; each stream a NodeStream adapting it to the NodeFeed) and the
+// ConfigService (synchronous API, operators).
 #include "omnirelay/controlplane/grpc_face.h"
 
 #include <absl/synchronization/mutex.h>
 #include <grpcpp/grpcpp.h>
 #include <spdlog/spdlog.h>
 
-#include <algorithm>
 #include <chrono>
 #include <mutex>
-#include <thread>
 
 #include "grpc_config_service.h"
 #include "grpc_errors.h"
-#include "node_hub.h"
-#include "node_status_writer.h"
-#include "node_workers.h"
+#include "grpc_node_stream.h"
 #include "omnirelay/controlplane/v1/node_feed.grpc.pb.h"
 
 namespace omnirelay::cp {
@@ -30,34 +27,22 @@ constexpr auto kShutdownGrace = std::chrono::seconds(5);
 // refuses anything larger (RESOURCE_EXHAUSTED) before buffering it whole.
 constexpr int kMaxReceiveBytes = 16 << 20;
 
-std::vector<std::string> SplitCommas(const std::string& text) {
-  std::vector<std::string> out;
-  std::size_t start = 0;
-  while (start <= text.size()) {
-    std::size_t end = text.find(',', start);
-    if (end == std::string::npos) end = text.size();
-    if (end > start) out.push_back(text.substr(start, end - start));
-    start = end + 1;
-  }
-  return out;
-}
-
-std::size_t FeedThreads(std::size_t requested) {
-  if (requested != 0) return requested;
-  return std::max<std::size_t>(2, std::thread::hardware_concurrency());
-}
-
 using NodeFeedBase = v1::NodeFeed::WithCallbackMethod_Fetch<
     v1::NodeFeed::WithRawCallbackMethod_Stream<v1::NodeFeed::Service>>;
 
-// The NodeFeed service: streams go to the hub; fetches run on the workers.
+// The NodeFeed service: streams go to the feed; fetches run on its workers.
 class NodeFeedService final : public NodeFeedBase {
  public:
-  NodeFeedService(NodeHub& hub, ControlPlaneService& service, NodeWorkers& workers,
-                  MetricsRegistry& metrics)
-      : hub_(hub),
+  NodeFeedService(NodeFeed& feed, ControlPlaneService& service, const Authenticator& auth,
+                  std::size_t inline_envelope_bytes, MetricsRegistry& metrics)
+      : feed_(feed),
         service_(service),
-        workers_(workers),
+        auth_(auth),
+        streams_{feed, inline_envelope_bytes,
+                 metrics.counter("omnirelay_cp_node_stream_errors_total",
+                                 "Node streams ended by an error or refused"),
+                 metrics.counter("omnirelay_cp_node_streams_cancelled_total",
+                                 "Node streams cancelled by the peer or the server")},
         fetches_(metrics.counter("omnirelay_cp_snapshot_fetches_total",
                                  "Snapshot envelopes fetched by hash over gRPC")),
         fetch_seconds_(metrics.histogram("omnirelay_cp_fetch_seconds",
@@ -65,7 +50,9 @@ class NodeFeedService final : public NodeFeedBase {
 
   grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* Stream(
       grpc::CallbackServerContext* context) override {
-    return hub_.Open(context);
+    auto stream = std::make_shared<NodeStream>(streams_);
+    stream->Start(BearerTokenOf(*context));  // keeps itself alive until OnDone
+    return stream.get();
   }
 
   grpc::ServerUnaryReactor* Fetch(grpc::CallbackServerContext* context,
@@ -74,7 +61,7 @@ class NodeFeedService final : public NodeFeedBase {
     grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
     std::string token = BearerTokenOf(*context);
     const bool queued =
-        workers_.Submit([this, reactor, request, response, token = std::move(token)] {
+        feed_.RunOnWorker([this, reactor, request, response, token = std::move(token)] {
           reactor->Finish(DoFetch(token, *request, response));
         });
     if (!queued) reactor->Finish(ToGrpcStatus(Status(StatusCode::kUnavailable, "shutting down")));
@@ -86,14 +73,14 @@ class NodeFeedService final : public NodeFeedBase {
                        v1::SignedSnapshot* response) {
     const auto started = std::chrono::steady_clock::now();
     fetches_.Inc();
-    auto who = service_.authenticator().Authenticate(token);
+    auto who = auth_.Authenticate(token);
     if (!who.ok()) {
       service_.AuditRefusal("", "snapshot.fetch", "", who.status());
       return ToGrpcStatus(who.status());
     }
-    // The hub knows a connected node's chain before its status is stored.
+    // The feed knows a connected node's chain before its status is stored.
     const std::string chain =
-        who->node_id().empty() ? "" : hub_.ChainOf(std::string(who->node_id()));
+        who->node_id().empty() ? "" : feed_.ChainOf(std::string(who->node_id()));
     auto snapshot = service_.SnapshotByHash(*who, request.hash(), chain);
     if (!snapshot.ok()) return ToGrpcStatus(snapshot.status());
     const SnapshotRecord& s = **snapshot;
@@ -107,19 +94,13 @@ class NodeFeedService final : public NodeFeedBase {
     return grpc::Status::OK;
   }
 
-  NodeHub& hub_;
+  NodeFeed& feed_;
   ControlPlaneService& service_;
-  NodeWorkers& workers_;
+  const Authenticator& auth_;
+  const NodeStreamContext streams_;
   Counter& fetches_;
   Histogram& fetch_seconds_;
 };
-
-NodeHubOptions HubOptions(const GrpcFaceOptions& options) {
-  NodeHubOptions out;
-  out.http_endpoints = SplitCommas(options.announce_http);
-  out.inline_envelope_bytes = options.inline_envelope_bytes;
-  return out;
-}
 
 std::shared_ptr<grpc::ServerCredentials> ServerCredentials(const TlsMaterial& tls) {
   if (!tls.files.enabled()) return grpc::InsecureServerCredentials();
@@ -133,24 +114,19 @@ std::shared_ptr<grpc::ServerCredentials> ServerCredentials(const TlsMaterial& tl
 
 class GrpcFaceImpl final : public GrpcFace {
  public:
-  GrpcFaceImpl(const GrpcFaceOptions& options, ControlPlaneService& service, Store& store, Bus& bus,
-               MetricsRegistry& metrics, const Clock& clock)
+  GrpcFaceImpl(const GrpcFaceOptions& options, ControlPlaneService& service,
+               const Authenticator& auth, NodeFeed& feed, Store& store, MetricsRegistry& metrics)
       : options_(options),
-        bus_(bus),
-        workers_(FeedThreads(options.feed_threads)),
-        writer_(store, metrics),
-        hub_(HubOptions(options), service, store, metrics, clock, workers_, writer_),
-        feed_(hub_, service, workers_, metrics),
-        config_(service, store) {}
+        feed_(feed),
+        feed_service_(feed, service, auth, options.inline_envelope_bytes, metrics),
+        config_(service, auth, store) {}
 
   ~GrpcFaceImpl() override { Shutdown(); }
 
   Status Start() {
-    subscription_ = bus_.Subscribe([this](const ChangeEvent& event) { hub_.OnChange(event); });
-    subscribed_ = true;
     grpc::ServerBuilder builder;
     builder.AddListeningPort(options_.listen, ServerCredentials(options_.tls), &port_);
-    builder.RegisterService(&feed_);
+    builder.RegisterService(&feed_service_);
     builder.RegisterService(&config_);
     // A port in use must fail the bind, not be shared with another process.
     builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
@@ -180,31 +156,21 @@ class GrpcFaceImpl final : public GrpcFace {
   }
 
   int port() const override { return port_; }
-  std::size_t connected_nodes() const override { return hub_.connected(); }
-  void FlushNodeStatusForTest() override { writer_.Flush(); }
 
   void Shutdown() override {
     std::call_once(shutdown_once_, [this] {
-      if (subscribed_) bus_.Unsubscribe(subscription_);
-      hub_.Stop();  // no more renders or fan-outs
-      hub_.CloseAll();
+      if (!server_) return;  // never served: the feed is another face's, if anyone's
+      feed_.CloseAll();      // ends the node streams, so the server need not wait for them
       config_.BeginShutdown();
-      if (server_) server_->Shutdown(std::chrono::system_clock::now() + kShutdownGrace);
-      workers_.Stop();
-      writer_.Stop();  // writes the disconnected nodes' records
+      server_->Shutdown(std::chrono::system_clock::now() + kShutdownGrace);
     });
   }
 
  private:
   const GrpcFaceOptions options_;
-  Bus& bus_;
-  NodeWorkers workers_;
-  NodeStatusWriter writer_;
-  NodeHub hub_;
-  NodeFeedService feed_;
+  NodeFeed& feed_;
+  NodeFeedService feed_service_;
   ConfigServiceImpl config_;
-  int subscription_ = 0;
-  bool subscribed_ = false;
   int port_ = 0;
   std::once_flag shutdown_once_;
   std::unique_ptr<grpc::Server> server_;  // last: destroyed first
@@ -213,16 +179,16 @@ class GrpcFaceImpl final : public GrpcFace {
 }  // namespace
 
 Result<std::unique_ptr<GrpcFace>> StartGrpcFace(const GrpcFaceOptions& options,
-                                                ControlPlaneService& service, Store& store,
-                                                Bus& bus, MetricsRegistry& metrics,
-                                                const Clock& clock) {
+                                                ControlPlaneService& service,
+                                                const Authenticator& auth, NodeFeed& feed,
+                                                Store& store, MetricsRegistry& metrics) {
   // Debian's absl is built without NDEBUG, which leaves absl::Mutex deadlock
   // detection on for gRPC's internal mutexes: a lock-order graph over every
   // mutex, measured at ~7% of the daemon's CPU with 5,000 node streams.
   static std::once_flag absl_once;
   std::call_once(absl_once,
                  [] { absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore); });
-  auto face = std::make_unique<GrpcFaceImpl>(options, service, store, bus, metrics, clock);
+  auto face = std::make_unique<GrpcFaceImpl>(options, service, auth, feed, store, metrics);
   OMNI_RETURN_IF_ERROR(face->Start());
   return std::unique_ptr<GrpcFace>(std::move(face));
 }

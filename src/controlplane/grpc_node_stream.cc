@@ -2,117 +2,185 @@
 
 #include <grpcpp/impl/codegen/proto_utils.h>
 
+#include <utility>
+
 #include "grpc_errors.h"
-#include "node_hub.h"
 #include "omnirelay/controlplane/v1/node_feed.pb.h"
 
 namespace omnirelay::cp {
 
 namespace v1 = controlplane::v1;
 
-NodeStream::NodeStream(NodeHub& hub, std::string bearer_token)
-    : hub_(hub), token_(std::move(bearer_token)) {}
+namespace {
+
+grpc::ByteBuffer Serialize(const v1::ServerMessage& message) {
+  grpc::ByteBuffer buffer;
+  bool own = false;
+  (void)grpc::SerializationTraits<v1::ServerMessage>::Serialize(message, &buffer, &own);
+  return buffer;
+}
+
+grpc::ByteBuffer EncodeError(const Status& why) {
+  v1::ServerMessage message;
+  message.mutable_error()->set_code(std::string(why.code_name()));
+  message.mutable_error()->set_message(why.message());
+  return Serialize(message);
+}
+
+grpc::ByteBuffer EncodeNotify(const Assignment& a, std::size_t inline_envelope_bytes) {
+  v1::ServerMessage message;
+  v1::Notify* notify = message.mutable_notify();
+  notify->set_version(a.version);
+  notify->set_hash(a.hash);
+  if (a.snapshot && a.snapshot->envelope.size() <= inline_envelope_bytes) {
+    notify->set_envelope(a.snapshot->envelope);
+  }
+  return Serialize(message);
+}
+
+HelloMsg ToHello(v1::Hello& h) {
+  HelloMsg out;
+  out.node_id = std::move(*h.mutable_node_id());
+  out.scope_chain.assign(h.scope_chain().begin(), h.scope_chain().end());
+  out.api_version = std::move(*h.mutable_api_version());
+  out.features.assign(h.features().begin(), h.features().end());
+  out.current_version = h.current_version();
+  out.current_hash = std::move(*h.mutable_current_hash());
+  return out;
+}
+
+StatusMsg ToStatus(const v1::NodeStatus& s) {
+  StatusMsg out;
+  out.discovery_generation = s.discovery_generation();
+  out.health.assign(s.health().begin(), s.health().end());
+  return out;
+}
+
+}  // namespace
+
+NodeStream::NodeStream(const NodeStreamContext& context) : context_(context) {}
 
 NodeStream::~NodeStream() = default;
 
-void NodeStream::Start() {
+void NodeStream::Start(std::string bearer_token) {
+  {
+    MutexLock lock(mu_);
+    self_ = shared_from_this();
+  }
+  session_ = context_.feed.Connect(shared_from_this(), std::move(bearer_token));
+  if (!session_) {
+    Close(Status(StatusCode::kUnavailable, "shutting down"));
+    return;
+  }
   StartRead(&read_buf_);
 }
 
-void NodeStream::ContinueReading() {
+void NodeStream::ResumeReading() {
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     if (closing_ || finished_) return;
   }
   StartRead(&read_buf_);
 }
 
-std::string NodeStream::TakeToken() {
-  std::lock_guard lock(mu_);
-  std::string token = std::move(token_);
-  token_.clear();
-  token_.shrink_to_fit();
-  return token;
-}
-
-void NodeStream::SetReported(std::int64_t version, std::string hash) {
-  auto reported = std::make_shared<Assignment>();
-  reported->version = version;
-  reported->hash = std::move(hash);
-  std::lock_guard lock(mu_);
-  if (!assigned_) assigned_ = std::move(reported);
-}
-
-bool NodeStream::Offer(const std::shared_ptr<const Assignment>& assignment) {
-  std::unique_lock lock(mu_);
-  if (closing_ || finished_) return false;
-  if (assigned_ &&
-      (assigned_->hash == assignment->hash || assignment->version < assigned_->version)) {
-    return false;
+void NodeStream::Welcome(const WelcomeMsg& welcome) {
+  v1::ServerMessage message;
+  for (const auto& endpoint : welcome.http_endpoints) {
+    message.mutable_welcome()->add_http_endpoints(endpoint);
   }
-  assigned_ = assignment;
-  queued_notify_ = assignment;  // replaces an older one not yet sent
-  Pump(std::move(lock));
-  return true;
+  message.mutable_welcome()->set_reconcile_interval_ms(welcome.reconcile_interval_ms);
+  Send(Serialize(message));
 }
 
-void NodeStream::Send(const grpc::ByteBuffer& message) {
-  std::unique_lock lock(mu_);
-  if (closing_ || finished_) return;
-  control_.push_back(message);
-  Pump(std::move(lock));
+void NodeStream::Notify(std::shared_ptr<const Assignment> assignment) {
+  // Encoded by the first stream that sends it, outside any stream lock.
+  const std::size_t inline_bytes = context_.inline_envelope_bytes;
+  const grpc::ByteBuffer& wire = assignment->EncodedOnce<grpc::ByteBuffer>(
+      [inline_bytes](const Assignment& a) { return EncodeNotify(a, inline_bytes); });
+  mu_.Lock();
+  if (closing_ || finished_) {
+    mu_.Unlock();
+    return;
+  }
+  notify_ = wire;  // shares the slices
+  has_notify_ = true;
+  Pump();
+}
+
+void NodeStream::Send(grpc::ByteBuffer message) {
+  mu_.Lock();
+  if (closing_ || finished_) {
+    mu_.Unlock();
+    return;
+  }
+  control_.push_back(std::move(message));
+  Pump();
 }
 
 void NodeStream::Close(const Status& why) {
-  std::unique_lock lock(mu_);
-  if (closing_ || finished_) return;
+  mu_.Lock();
+  if (closing_ || finished_) {
+    mu_.Unlock();
+    return;
+  }
   closing_ = true;
-  queued_notify_.reset();
+  has_notify_ = false;
+  notify_.Clear();
   control_.clear();
   finish_status_ = ToGrpcStatus(why);
-  if (!why.ok()) control_.push_back(NodeHub::EncodeError(why));
-  Pump(std::move(lock));
+  if (!why.ok()) control_.push_back(EncodeError(why));
+  Pump();
 }
 
-void NodeStream::Pump(std::unique_lock<std::mutex> lock) {
-  if (writing_ || finished_) return;
+void NodeStream::Pump() {
+  if (writing_ || finished_) {
+    mu_.Unlock();
+    return;
+  }
   bool notify = false;
   if (!control_.empty()) {
     in_flight_ = std::move(control_.front());
     control_.erase(control_.begin());
-  } else if (queued_notify_) {
-    in_flight_ = queued_notify_->wire;
-    queued_notify_.reset();
+  } else if (has_notify_) {
+    in_flight_ = std::move(notify_);
+    notify_.Clear();
+    has_notify_ = false;
     notify = true;
   } else if (closing_) {
     finished_ = true;
     grpc::Status status = finish_status_;
-    lock.unlock();
+    mu_.Unlock();
     Finish(std::move(status));
     return;
   } else {
+    mu_.Unlock();
     return;
   }
   writing_ = true;
-  lock.unlock();
+  writing_notify_ = notify;
+  mu_.Unlock();
   // Never under mu_: the library may run OnWriteDone on this thread.
-  if (notify) hub_.CountNotifySent();
   StartWrite(&in_flight_);
 }
 
 void NodeStream::OnWriteDone(bool ok) {
-  std::unique_lock lock(mu_);
+  mu_.Lock();
   writing_ = false;
+  const bool was_notify = writing_notify_;
+  writing_notify_ = false;
   in_flight_.Clear();
   if (!ok && !closing_) {
     // The peer is gone or the call was cancelled: nothing more can be sent.
     closing_ = true;
-    queued_notify_.reset();
+    has_notify_ = false;
+    notify_.Clear();
     control_.clear();
     finish_status_ = grpc::Status(grpc::StatusCode::UNAVAILABLE, "write failed");
-    hub_.CountStreamError();  // a lock-free counter
+    context_.stream_errors.Inc();  // a lock-free counter
   }
-  Pump(std::move(lock));
+  Pump();
+  // The feed hands over its waiting Notify, if any (it calls Notify()).
+  if (was_notify && ok) context_.feed.OnNotifyWritten(*session_);
 }
 
 void NodeStream::OnReadDone(bool ok) {
@@ -125,49 +193,53 @@ void NodeStream::OnReadDone(bool ok) {
   grpc::Status parsed =
       grpc::SerializationTraits<v1::NodeMessage>::Deserialize(&read_buf_, &message);
   if (!parsed.ok()) {
-    hub_.CountStreamError();
+    context_.stream_errors.Inc();
     Close(Status(StatusCode::kInvalidArgument, "malformed NodeMessage"));
     return;
   }
   if (!hello_seen_) {
     if (!message.has_hello()) {
-      hub_.CountStreamError();
+      context_.stream_errors.Inc();
       Close(Status(StatusCode::kInvalidArgument, "the first message of a stream must be a hello"));
       return;
     }
     hello_seen_ = true;
-    // The hub resumes reading (ContinueReading) once it has processed the hello.
-    hub_.OnHello(shared_from_this(), std::move(*message.mutable_hello()));
+    // The feed resumes reading (ResumeReading) once it has processed the hello.
+    context_.feed.OnHello(session_, ToHello(*message.mutable_hello()));
     return;
   }
   switch (message.msg_case()) {
     case v1::NodeMessage::kAck:
-      hub_.OnAck(*this, message.ack());
+      context_.feed.OnAck(*session_, AckMsg{message.ack().version(), message.ack().hash()});
       break;
-    case v1::NodeMessage::kNack:
-      hub_.OnNack(*this, message.nack());
+    case v1::NodeMessage::kNack: {
+      const v1::Nack& n = message.nack();
+      context_.feed.OnNack(*session_, NackMsg{n.version(), n.hash(), n.reason(), n.message()});
       break;
+    }
     case v1::NodeMessage::kStatus:
-      hub_.OnStatus(*this, message.status());
+      context_.feed.OnStatus(*session_, ToStatus(message.status()));
       break;
     case v1::NodeMessage::kHello:
-      hub_.CountStreamError();
+      context_.stream_errors.Inc();
       Close(Status(StatusCode::kInvalidArgument, "hello may be sent only once per stream"));
       return;
     case v1::NodeMessage::MSG_NOT_SET:
       break;  // a message kind this server does not know yet: ignored
   }
-  ContinueReading();
+  ResumeReading();
 }
 
 void NodeStream::OnCancel() {
-  hub_.CountCancelled();
+  context_.cancelled.Inc();
 }
 
 void NodeStream::OnDone() {
-  // The hub drops its reference; `self` keeps this alive to the end of the call.
-  std::shared_ptr<NodeStream> self = shared_from_this();
-  hub_.OnStreamDone(self);
+  if (session_) context_.feed.OnClosed(session_);
+  std::shared_ptr<NodeStream> self;  // released last, after the lock
+  MutexLock lock(mu_);
+  self = std::move(self_);
+  self_.reset();
 }
 
 }  // namespace omnirelay::cp

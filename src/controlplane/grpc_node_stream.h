@@ -1,75 +1,59 @@
-// Internal: one node's feed stream — a gRPC callback-API bidi reactor over
-// raw ByteBuffers, so that a Notify is serialized once per chain and version
-// and shared by every stream that sends it (NodeHub, node_hub.h).
+// Internal: one node's feed stream over gRPC — a callback-API bidi reactor
+// over raw ByteBuffers that adapts the stream to the node feed
+// (FeedConnection, node_feed.h): it decodes NodeMessages into the feed's
+// plain structs and encodes what the feed sends. A Notify is serialized once
+// per Assignment (Assignment::EncodedOnce) and shared by every stream that
+// sends it.
 //
-// Writes: at most one in flight. Control messages (Welcome, Error) queue in
-// order; a Notify waits in a one-slot mailbox where a newer one replaces an
-// older one, so a slow node gets only the newest snapshot. Reads: one at a
-// time; the first message must be Hello, handed to the hub, which resumes
-// reading once it has processed it.
+// Writes: at most one in flight; control messages (Welcome, Error) first, in
+// order, then the Notify the feed handed over (the feed keeps at most one
+// outstanding and tells it apart from newer ones). Reads: one at a time; the
+// first message must be Hello, handed to the feed, which resumes reading
+// once it has processed it.
 //
-// Lifetime: owned by NodeHub (shared_ptr) from Open until OnDone.
+// Lifetime: keeps itself alive from Start() until OnDone.
 //
-// Thread safety: Offer, Send, Close and ContinueReading may be called from
-// any thread; the reactions run on gRPC's threads and never block.
+// Thread safety: the FeedConnection methods may be called from any thread;
+// the reactions run on gRPC's threads and never block.
 #pragma once
 
 #include <grpcpp/grpcpp.h>
 
-#include <cstdint>
+#include <cstddef>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <vector>
 
+#include "omnirelay/config/metrics.h"
+#include "omnirelay/config/mutex.h"
 #include "omnirelay/config/status.h"
+#include "omnirelay/controlplane/node_feed.h"
 
 namespace omnirelay::cp {
 
-class NodeHub;
-class NodeState;
-struct ChainGroup;
-
-// A snapshot assigned to a chain, as every stream of that chain sends it.
-struct Assignment {
-  std::int64_t version = 0;
-  std::string hash;
-  std::int64_t expires_at_ms = 0;
-  grpc::ByteBuffer wire;  // the encoded ServerMessage{notify}; empty for a node's report
+// What every node stream of one face shares.
+struct NodeStreamContext {
+  NodeFeed& feed;
+  std::size_t inline_envelope_bytes;  // larger envelopes are fetched by hash
+  Counter& stream_errors;
+  Counter& cancelled;
 };
 
 class NodeStream final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>,
+                         public FeedConnection,
                          public std::enable_shared_from_this<NodeStream> {
  public:
-  NodeStream(NodeHub& hub, std::string bearer_token);
+  explicit NodeStream(const NodeStreamContext& context);
   ~NodeStream() override;
 
-  // Starts reading (the hello). Called once, by the hub, after construction.
-  void Start();
-  // Sends `assignment` unless the node already has it or something newer.
-  // Returns true when it was queued.
-  bool Offer(const std::shared_ptr<const Assignment>& assignment);
-  // What the node reported having in its hello.
-  void SetReported(std::int64_t version, std::string hash);
-  // Queues a control message (Welcome).
-  void Send(const grpc::ByteBuffer& message);
-  // Ends the stream: drops a pending Notify, sends an Error for a non-OK
-  // `why` (after what is in flight), then finishes with `why` mapped to gRPC.
-  void Close(const Status& why);
-  // Resumes reading after the hub processed the hello.
-  void ContinueReading();
+  // Opens the stream to the feed and starts reading (the hello). Once.
+  void Start(std::string bearer_token);
 
-  // The bearer token of the call; cleared by TakeToken().
-  std::string TakeToken();
-
-  // ---- owned by the hub, set while it processes the hello (under its lock)
-  std::string node_id;
-  std::string token_id;                  // GUARDED_BY(hub mu): the token that opened it
-  std::int64_t token_expires_at_ms = 0;  // GUARDED_BY(hub mu): 0 = never
-  std::shared_ptr<NodeState> state;
-  std::shared_ptr<ChainGroup> group;
-  std::size_t member_index = 0;  // GUARDED_BY(group->mu)
-  bool done = false;             // GUARDED_BY(hub mu): OnDone happened
+  // ---- FeedConnection
+  void Welcome(const WelcomeMsg& welcome) override;
+  void Notify(std::shared_ptr<const Assignment> assignment) override;
+  void Close(const Status& why) override;
+  void ResumeReading() override;
 
   // ---- reactions
   void OnReadDone(bool ok) override;
@@ -78,23 +62,28 @@ class NodeStream final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::
   void OnDone() override;
 
  private:
-  // Starts the next write or the finish if nothing is in flight; releases `lock`.
-  void Pump(std::unique_lock<std::mutex> lock);
+  void Send(grpc::ByteBuffer message) EXCLUDES(mu_);
+  // Starts the next write, or the finish, if nothing is in flight; called
+  // with mu_ held, returns with it released.
+  void Pump() RELEASE(mu_);
 
-  NodeHub& hub_;
+  const NodeStreamContext& context_;
+  // Set by Start, before the first read; read by the reactions.
+  std::shared_ptr<FeedSession> session_;
   grpc::ByteBuffer read_buf_;  // touched only by the read chain
   bool hello_seen_ = false;    // touched only by the read chain
 
-  std::mutex mu_;
-  std::string token_;                                // GUARDED_BY(mu_)
-  bool writing_ = false;                             // GUARDED_BY(mu_)
-  bool closing_ = false;                             // GUARDED_BY(mu_)
-  bool finished_ = false;                            // GUARDED_BY(mu_)
-  grpc::ByteBuffer in_flight_;                       // GUARDED_BY(mu_); stable while writing_
-  std::vector<grpc::ByteBuffer> control_;            // GUARDED_BY(mu_)
-  std::shared_ptr<const Assignment> queued_notify_;  // GUARDED_BY(mu_)
-  std::shared_ptr<const Assignment> assigned_;       // GUARDED_BY(mu_)
-  grpc::Status finish_status_;                       // GUARDED_BY(mu_)
+  Mutex mu_;
+  std::shared_ptr<NodeStream> self_ GUARDED_BY(mu_);  // from Start until OnDone
+  bool writing_ GUARDED_BY(mu_) = false;
+  bool writing_notify_ GUARDED_BY(mu_) = false;
+  bool closing_ GUARDED_BY(mu_) = false;
+  bool finished_ GUARDED_BY(mu_) = false;
+  grpc::ByteBuffer in_flight_ GUARDED_BY(mu_);  // stable while writing_
+  std::vector<grpc::ByteBuffer> control_ GUARDED_BY(mu_);
+  grpc::ByteBuffer notify_ GUARDED_BY(mu_);
+  bool has_notify_ GUARDED_BY(mu_) = false;
+  grpc::Status finish_status_ GUARDED_BY(mu_);
 };
 
 }  // namespace omnirelay::cp

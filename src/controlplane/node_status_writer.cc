@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <iterator>
+#include <limits>
 
 namespace omnirelay::cp {
 namespace {
@@ -13,15 +14,17 @@ constexpr std::size_t kMaxBatch = 1000;
 
 }  // namespace
 
-NodeStatusWriter::NodeStatusWriter(Store& store, MetricsRegistry& metrics,
-                                   std::chrono::milliseconds delay)
+NodeStatusWriter::NodeStatusWriter(Store& store, MetricsRegistry& metrics, const Clock& clock,
+                                   std::chrono::milliseconds delay, bool threaded)
     : store_(store),
       writes_(metrics.counter("omnirelay_cp_node_status_writes_total",
                               "Node status records written to the store")),
       failures_(metrics.counter("omnirelay_cp_node_status_write_failures_total",
                                 "Node status records that could not be written")),
-      delay_(delay),
-      thread_([this] { Run(); }) {}
+      clock_(clock),
+      delay_(delay) {
+  if (threaded) thread_ = std::thread([this] { Run(); });
+}
 
 NodeStatusWriter::~NodeStatusWriter() {
   Stop();
@@ -29,42 +32,49 @@ NodeStatusWriter::~NodeStatusWriter() {
 
 void NodeStatusWriter::MarkDirty(const std::shared_ptr<NodeState>& state) {
   if (state->dirty_.exchange(true, std::memory_order_acq_rel)) return;  // already queued
-  std::lock_guard lock(mu_);
-  pending_.emplace_back(Steady::now(), state);
+  const std::int64_t now = clock_.MonotonicMs();
+  MutexLock lock(mu_);
+  pending_.emplace_back(now, state);
+}
+
+void NodeStatusWriter::WriteDue() {
+  WriteMarkedBy(clock_.MonotonicMs() - delay_.count());
 }
 
 void NodeStatusWriter::Flush() {
-  WriteDue(Steady::time_point::max());
+  WriteMarkedBy(std::numeric_limits<std::int64_t>::max());
 }
 
 void NodeStatusWriter::Stop() {
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     if (stopping_) return;
     stopping_ = true;
   }
-  cv_.notify_all();
-  thread_.join();
+  cv_.NotifyAll();
+  if (thread_.joinable()) thread_.join();
   Flush();
 }
 
 void NodeStatusWriter::Run() {
   const auto tick = std::max(delay_ / 4, std::chrono::milliseconds(1));
-  std::unique_lock lock(mu_);
+  MutexLock lock(mu_);
   while (!stopping_) {
-    cv_.wait_for(lock, tick, [&] { return stopping_; });
-    lock.unlock();
-    WriteDue(Steady::now() - delay_);
-    lock.lock();
+    cv_.WaitUntil(mu_, std::chrono::steady_clock::now() + tick);
+    lock.Unlock();
+    WriteDue();
+    lock.Lock();
   }
 }
 
-void NodeStatusWriter::WriteDue(Steady::time_point cutoff) {
-  std::lock_guard write_lock(write_mu_);
+void NodeStatusWriter::WriteMarkedBy(std::int64_t cutoff_ms) {
+  MutexLock write_lock(write_mu_);
   std::vector<std::shared_ptr<NodeState>> batch;
   {
-    std::lock_guard lock(mu_);
-    while (!pending_.empty() && pending_.front().first <= cutoff) {
+    MutexLock lock(mu_);
+    // Marking times are clock readings in marking order; a clock that went
+    // backwards only delays a write.
+    while (!pending_.empty() && pending_.front().first <= cutoff_ms) {
       batch.push_back(std::move(pending_.front().second));
       pending_.pop_front();
     }

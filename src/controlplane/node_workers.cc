@@ -2,7 +2,7 @@
 
 namespace omnirelay::cp {
 
-NodeWorkers::NodeWorkers(std::size_t threads) : count_(threads == 0 ? 1 : threads) {
+NodeWorkers::NodeWorkers(std::size_t threads) : count_(threads) {
   threads_.reserve(count_);
   for (std::size_t i = 0; i < count_; ++i) threads_.emplace_back([this] { Run(); });
 }
@@ -13,37 +13,39 @@ NodeWorkers::~NodeWorkers() {
 
 bool NodeWorkers::Submit(std::function<void()> task) {
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     if (stopping_) return false;
-    queue_.push_back(std::move(task));
+    if (count_ != 0) queue_.push_back(std::move(task));
   }
-  cv_.notify_one();
+  if (count_ == 0) {
+    task();
+    return true;
+  }
+  cv_.NotifyOne();
   return true;
 }
 
 void NodeWorkers::Stop() {
   {
-    std::lock_guard lock(mu_);
-    if (stopping_ && threads_.empty()) return;
+    MutexLock lock(mu_);
     stopping_ = true;
   }
-  cv_.notify_all();
+  cv_.NotifyAll();
   for (auto& t : threads_) {
     if (t.joinable()) t.join();
   }
-  threads_.clear();
 }
 
 void NodeWorkers::Run() {
-  std::unique_lock lock(mu_);
+  MutexLock lock(mu_);
   while (true) {
-    cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+    while (!stopping_ && queue_.empty()) cv_.Wait(mu_);
     if (queue_.empty()) return;  // stopping and drained
     std::function<void()> task = std::move(queue_.front());
     queue_.pop_front();
-    lock.unlock();
+    lock.Unlock();
     task();
-    lock.lock();
+    lock.Lock();
   }
 }
 

@@ -1,18 +1,19 @@
 // Internal: a fixed pool of threads running queued tasks in FIFO order. The
-// node feed uses it for work that must not run on gRPC's callback threads
-// (hello: token lookup and rendering; fetch) and to spread a fan-out.
+// node feed uses it for work that must not run on a transport's callback
+// threads (hello: token lookup and rendering; fetch) and to spread a fan-out.
+// A pool of 0 threads runs each task on the caller of Submit (tests).
 //
 // Thread safety: Submit from any thread; Stop once (runs what is queued,
 // then joins). Tasks submitted after Stop are dropped.
 #pragma once
 
-#include <condition_variable>
 #include <cstddef>
 #include <deque>
 #include <functional>
-#include <mutex>
 #include <thread>
 #include <vector>
+
+#include "omnirelay/config/mutex.h"
 
 namespace omnirelay::cp {
 
@@ -24,19 +25,20 @@ class NodeWorkers {
   NodeWorkers& operator=(const NodeWorkers&) = delete;
 
   // False (and `task` dropped) once stopping.
-  bool Submit(std::function<void()> task);
-  void Stop();
-  std::size_t size() const { return count_; }
+  bool Submit(std::function<void()> task) EXCLUDES(mu_);
+  void Stop() EXCLUDES(mu_);
+  // How many tasks run at once (1 for the inline pool).
+  std::size_t size() const { return count_ == 0 ? 1 : count_; }
 
  private:
-  void Run();
+  void Run() EXCLUDES(mu_);
 
   const std::size_t count_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<std::function<void()>> queue_;  // GUARDED_BY(mu_)
-  bool stopping_ = false;                    // GUARDED_BY(mu_)
-  std::vector<std::thread> threads_;
+  Mutex mu_;
+  CondVar cv_;
+  std::deque<std::function<void()>> queue_ GUARDED_BY(mu_);
+  bool stopping_ GUARDED_BY(mu_) = false;
+  std::vector<std::thread> threads_;  // started in the constructor, joined by Stop
 };
 
 }  // namespace omnirelay::cp

@@ -53,8 +53,12 @@ bool BoolParam(const Request& req, const char* name) {
 class RestFaceImpl final : public RestFace {
  public:
   RestFaceImpl(const RestFaceOptions& options, ControlPlaneService& service,
-               MetricsRegistry& metrics, std::function<bool()> ready)
-      : options_(options), service_(service), metrics_(metrics), ready_(std::move(ready)) {}
+               const Authenticator& auth, MetricsRegistry& metrics, std::function<bool()> ready)
+      : options_(options),
+        service_(service),
+        auth_(auth),
+        metrics_(metrics),
+        ready_(std::move(ready)) {}
 
   ~RestFaceImpl() override { Shutdown(); }
 
@@ -125,8 +129,7 @@ class RestFaceImpl final : public RestFace {
   // Authenticates the request; on failure replies 401 and audits the refusal.
   std::optional<Principal> Authenticate(const Request& req, Response& res,
                                         std::string_view action) {
-    auto principal =
-        service_.authenticator().Authenticate(BearerToken(req.get_header_value("Authorization")));
+    auto principal = auth_.Authenticate(BearerToken(req.get_header_value("Authorization")));
     if (!principal.ok()) {
       service_.AuditRefusal("", action, "", principal.status());
       res.set_header("WWW-Authenticate", "Bearer");
@@ -399,6 +402,7 @@ class RestFaceImpl final : public RestFace {
 
   RestFaceOptions options_;
   ControlPlaneService& service_;
+  const Authenticator& auth_;
   MetricsRegistry& metrics_;
   std::function<bool()> ready_;
   std::unique_ptr<httplib::Server> server_;
@@ -441,9 +445,9 @@ Result<std::int64_t> ParseDurationMs(std::string_view text) {
 
 Result<std::unique_ptr<RestFace>> StartRestFace(const RestFaceOptions& options,
                                                 ControlPlaneService& service,
-                                                MetricsRegistry& metrics,
+                                                const Authenticator& auth, MetricsRegistry& metrics,
                                                 std::function<bool()> ready) {
-  auto face = std::make_unique<RestFaceImpl>(options, service, metrics, std::move(ready));
+  auto face = std::make_unique<RestFaceImpl>(options, service, auth, metrics, std::move(ready));
   OMNI_RETURN_IF_ERROR(face->Start());
   return std::unique_ptr<RestFace>(std::move(face));
 }

@@ -90,17 +90,17 @@ Result<WritePlanInput> GatherWriteInput(Store& store, const Scope& scope,
 
 }  // namespace
 
-ControlPlaneService::ControlPlaneService(Store& store, Bus& bus, const SigningKey& key,
+ControlPlaneService::ControlPlaneService(Store& store, Bus& bus, const Authenticator& auth,
+                                         SnapshotRenderer& renderer,
                                          const TrustedKeySet& trusted_keys, const Clock& clock,
-                                         MetricsRegistry& metrics, ServiceOptions options,
-                                         RendererOptions renderer_options)
+                                         MetricsRegistry& metrics, ServiceOptions options)
     : store_(store),
       bus_(bus),
       trusted_keys_(trusted_keys),
       clock_(clock),
       options_(options),
-      auth_(store, clock),
-      renderer_(store, key, clock, metrics, renderer_options),
+      auth_(auth),
+      renderer_(renderer),
       audit_(std::make_unique<AuditLog>(store, metrics)),
       writes_(metrics.counter("omnirelay_cp_layer_writes_total", "Layer writes committed")),
       conflicts_(metrics.counter("omnirelay_cp_cas_conflicts_total",

@@ -18,12 +18,16 @@ Stack::Stack() {
   so.synchronous_full = false;
   store_ = std::move(OpenSqliteStore(so).value());
   bus_ = MakeInprocBus();
-  service_ =
-      std::make_unique<ControlPlaneService>(*store_, *bus_, *key_, trusted_, clock_, metrics_);
+  auth_ = std::make_unique<Authenticator>(*store_, clock_);
+  renderer_ = std::make_unique<SnapshotRenderer>(*store_, *key_, clock_, metrics_);
+  service_ = std::make_unique<ControlPlaneService>(*store_, *bus_, *auth_, *renderer_, trusted_,
+                                                   clock_, metrics_);
 }
 
 Stack::~Stack() {
   service_.reset();
+  renderer_.reset();
+  auth_.reset();
   bus_.reset();
   store_.reset();
   std::filesystem::remove_all(dir_);

@@ -12,7 +12,9 @@
 #include "omnirelay/config/clock.h"
 #include "omnirelay/config/metrics.h"
 #include "omnirelay/config/signing.h"
+#include "omnirelay/controlplane/auth.h"
 #include "omnirelay/controlplane/bus.h"
+#include "omnirelay/controlplane/renderer.h"
 #include "omnirelay/controlplane/service.h"
 #include "omnirelay/controlplane/store.h"
 
@@ -25,6 +27,8 @@ class Stack {
   ~Stack();
 
   ControlPlaneService& service() { return *service_; }
+  const Authenticator& auth() const { return *auth_; }
+  SnapshotRenderer& renderer() { return *renderer_; }
   Store& store() { return *store_; }
   Bus& bus() { return *bus_; }
   MetricsRegistry& metrics() { return metrics_; }
@@ -43,6 +47,8 @@ class Stack {
   TrustedKeySet trusted_;
   std::unique_ptr<Store> store_;
   std::unique_ptr<Bus> bus_;
+  std::unique_ptr<Authenticator> auth_;
+  std::unique_ptr<SnapshotRenderer> renderer_;
   std::unique_ptr<ControlPlaneService> service_;
 };
 

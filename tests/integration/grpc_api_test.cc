@@ -9,6 +9,7 @@
 
 #include "api_cases.h"
 #include "omnirelay/controlplane/grpc_face.h"
+#include "omnirelay/controlplane/node_feed.h"
 #include "omnirelay/controlplane/v1/config_service.grpc.pb.h"
 
 namespace omnirelay::cp::testing {
@@ -244,19 +245,24 @@ class GrpcClient final : public ApiClient {
 class GrpcApiTest : public ::testing::Test {
  protected:
   void SetUp() override {
+    feed_ = MakeNodeFeed(NodeFeedOptions{}, stack_.auth(), assignments_, stack_.store(),
+                         stack_.bus(), stack_.clock(), stack_.metrics());
     GrpcFaceOptions options;
     options.listen = "127.0.0.1:0";
-    auto face = StartGrpcFace(options, stack_.service(), stack_.store(), stack_.bus(),
-                              stack_.metrics(), stack_.clock());
+    auto face = StartGrpcFace(options, stack_.service(), stack_.auth(), *feed_, stack_.store(),
+                              stack_.metrics());
     ASSERT_TRUE(face.ok()) << face.status().ToString();
     face_ = std::move(face).value();
     client_ = std::make_unique<GrpcClient>(face_->port());
   }
   void TearDown() override {
     if (face_) face_->Shutdown();
+    if (feed_) feed_->Stop();
   }
 
   Stack stack_;
+  NewestOnChain assignments_{stack_.renderer()};
+  std::unique_ptr<NodeFeed> feed_;
   std::unique_ptr<GrpcFace> face_;
   std::unique_ptr<GrpcClient> client_;
 };
@@ -379,8 +385,8 @@ TEST_F(GrpcApiTest, AuditFollowStreamsNewEntries) {
 TEST_F(GrpcApiTest, PortInUseFailsToStart) {
   GrpcFaceOptions options;
   options.listen = "127.0.0.1:" + std::to_string(face_->port());
-  auto second = StartGrpcFace(options, stack_.service(), stack_.store(), stack_.bus(),
-                              stack_.metrics(), stack_.clock());
+  auto second = StartGrpcFace(options, stack_.service(), stack_.auth(), *feed_, stack_.store(),
+                              stack_.metrics());
   ASSERT_FALSE(second.ok());
   EXPECT_EQ(second.status().code(), StatusCode::kUnavailable);
 }

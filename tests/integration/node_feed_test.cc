@@ -1,6 +1,8 @@
 // The node feed through the gRPC face: an in-process control plane (real
 // SQLite store, in-process bus, real keys) and raw gRPC node clients built
 // on the generated stub — what a relay node speaks, without the relay library.
+#include "omnirelay/controlplane/node_feed.h"
+
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
@@ -148,17 +150,24 @@ class FakeNode {
 class NodeFeedTest : public ::testing::Test {
  protected:
   void SetUp() override { StartFace(GrpcFaceOptions{}); }
-  void TearDown() override {
-    if (face_) face_->Shutdown();
-  }
+  void TearDown() override { Shutdown(); }
 
+  // A fresh feed and a gRPC face serving it.
   void StartFace(GrpcFaceOptions options) {
+    NodeFeedOptions feed_options;
+    feed_options.http_endpoints = {"127.0.0.1:7080"};
+    feed_ = MakeNodeFeed(feed_options, stack_.auth(), assignments_, stack_.store(), stack_.bus(),
+                         stack_.clock(), stack_.metrics());
     options.listen = "127.0.0.1:0";
-    options.announce_http = "127.0.0.1:7080";
-    auto face = StartGrpcFace(options, stack_.service(), stack_.store(), stack_.bus(),
-                              stack_.metrics(), stack_.clock());
+    auto face = StartGrpcFace(options, stack_.service(), stack_.auth(), *feed_, stack_.store(),
+                              stack_.metrics());
     ASSERT_TRUE(face.ok()) << face.status().ToString();
     face_ = std::move(face).value();
+  }
+  // As the daemon stops: the face, then the feed (which writes the last status).
+  void Shutdown() {
+    if (face_) face_->Shutdown();
+    if (feed_) feed_->Stop();
   }
 
   std::unique_ptr<FakeNode> Node(const std::string& id, const std::string& chain) {
@@ -185,7 +194,7 @@ class NodeFeedTest : public ::testing::Test {
   }
 
   NodeRecord StoredNode(const std::string& id) {
-    face_->FlushNodeStatusForTest();
+    feed_->FlushStatusForTest();
     auto node = stack_.service().GetNode(admin_, id);
     EXPECT_TRUE(node.ok()) << node.status().ToString();
     return node.ok() ? *node : NodeRecord{};
@@ -197,6 +206,8 @@ class NodeFeedTest : public ::testing::Test {
 
   const Principal admin_{"t", "admin", {"admin"}};
   Stack stack_;
+  NewestOnChain assignments_{stack_.renderer()};
+  std::unique_ptr<NodeFeed> feed_;
   std::unique_ptr<GrpcFace> face_;
 };
 
@@ -226,7 +237,7 @@ TEST_F(NodeFeedTest, WriteReachesHundredNodesWhichAck) {
     ASSERT_TRUE(welcome && welcome->has_welcome()) << n->id();
     EXPECT_EQ(welcome->welcome().http_endpoints(0), "127.0.0.1:7080");
   }
-  ASSERT_TRUE(Eventually([&] { return face_->connected_nodes() == kNodes; }));
+  ASSERT_TRUE(Eventually([&] { return feed_->connected() == kNodes; }));
 
   const std::int64_t revision = Put("global", LayerDoc("global"));
   std::vector<std::thread> threads;
@@ -289,7 +300,7 @@ TEST_F(NodeFeedTest, NodeTokenForAnotherNodeIsRefused) {
   ASSERT_TRUE(error && error->has_error());
   EXPECT_EQ(error->error().code(), "permission_denied");
   EXPECT_EQ(node->WaitEnded().error_code(), grpc::StatusCode::PERMISSION_DENIED);
-  EXPECT_EQ(face_->connected_nodes(), 0u);
+  EXPECT_EQ(feed_->connected(), 0u);
 }
 
 // A stream without a valid token is refused as unauthenticated.
@@ -331,10 +342,10 @@ TEST_F(NodeFeedTest, RevokedOrExpiredTokenEndsAnOpenStream) {
   EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(12));
   // The hub forgets a stream when gRPC reports it done, just after the client saw the end.
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-  while (face_->connected_nodes() != 0 && std::chrono::steady_clock::now() < deadline) {
+  while (feed_->connected() != 0 && std::chrono::steady_clock::now() < deadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
-  EXPECT_EQ(face_->connected_nodes(), 0u);
+  EXPECT_EQ(feed_->connected(), 0u);
 }
 
 // An admin token may open a stream for any node (tools, tests).
@@ -464,7 +475,7 @@ TEST_F(NodeFeedTest, NodeWaitsForTheFirstLayer) {
 // Envelopes over the inline limit travel by Fetch(hash); a node token fetches
 // only its own chain's snapshots.
 TEST_F(NodeFeedTest, LargeEnvelopesAreFetchedByHash) {
-  face_->Shutdown();
+  Shutdown();
   GrpcFaceOptions options;
   options.inline_envelope_bytes = 0;
   StartFace(options);
@@ -504,7 +515,7 @@ TEST_F(NodeFeedTest, StreamEndAndReplacement) {
   node->Hello();
   ASSERT_TRUE(node->Next());
   ASSERT_TRUE(Eventually([&] { return CounterValue("omnirelay_cp_node_hellos_total") == 1; }));
-  EXPECT_EQ(face_->connected_nodes(), 1u);
+  EXPECT_EQ(feed_->connected(), 1u);
   EXPECT_TRUE(StoredNode("n-1").connected);
 
   FakeNode second(face_->port(), node->token(), "n-1", kUsEast);
@@ -512,11 +523,11 @@ TEST_F(NodeFeedTest, StreamEndAndReplacement) {
   ASSERT_TRUE(second.Next()->has_welcome());
   EXPECT_EQ(node->WaitEnded().error_code(), grpc::StatusCode::UNAVAILABLE);
   ASSERT_TRUE(Eventually([&] { return CounterValue("omnirelay_cp_node_hellos_total") == 2; }));
-  EXPECT_EQ(face_->connected_nodes(), 1u);
+  EXPECT_EQ(feed_->connected(), 1u);
   EXPECT_TRUE(StoredNode("n-1").connected);
 
   EXPECT_TRUE(second.Close().ok());
-  ASSERT_TRUE(Eventually([&] { return face_->connected_nodes() == 0; }));
+  ASSERT_TRUE(Eventually([&] { return feed_->connected() == 0; }));
   EXPECT_FALSE(StoredNode("n-1").connected);
 }
 
@@ -530,8 +541,8 @@ TEST_F(NodeFeedTest, ShutdownClosesStreams) {
   ASSERT_TRUE(b->Next());
   // The welcome can precede the hub's registration of the hello; a hello still
   // queued at shutdown is refused, never recorded. Wait until both are in.
-  ASSERT_TRUE(Eventually([&] { return face_->connected_nodes() == 2; }));
-  face_->Shutdown();
+  ASSERT_TRUE(Eventually([&] { return feed_->connected() == 2; }));
+  Shutdown();
   for (auto* n : {a.get(), b.get()}) {
     grpc::Status s = n->WaitEnded();
     EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAVAILABLE);

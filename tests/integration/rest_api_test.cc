@@ -128,7 +128,8 @@ class RestApiTest : public ::testing::Test {
   void SetUp() override {
     RestFaceOptions options;
     options.listen = "127.0.0.1:0";
-    auto face = StartRestFace(options, stack_.service(), stack_.metrics(), [] { return true; });
+    auto face = StartRestFace(options, stack_.service(), stack_.auth(), stack_.metrics(),
+                              [] { return true; });
     ASSERT_TRUE(face.ok()) << face.status().ToString();
     face_ = std::move(face).value();
     client_ = std::make_unique<RestClient>(face_->port());
@@ -324,7 +325,8 @@ TEST_F(RestApiTest, MalformedHeadersAndQueries) {
 TEST_F(RestApiTest, PortInUseIsRefused) {
   RestFaceOptions options;
   options.listen = "127.0.0.1:" + std::to_string(face_->port());
-  auto second = StartRestFace(options, stack_.service(), stack_.metrics(), [] { return true; });
+  auto second = StartRestFace(options, stack_.service(), stack_.auth(), stack_.metrics(),
+                              [] { return true; });
   ASSERT_FALSE(second.ok());
   EXPECT_EQ(second.status().code(), StatusCode::kUnavailable);
 }

@@ -61,11 +61,15 @@ class ServiceWriteTest : public ::testing::Test {
     so.path = dir_ + "/state.db";
     so.synchronous_full = false;
     store_ = std::move(OpenSqliteStore(so).value());
-    service_ =
-        std::make_unique<ControlPlaneService>(*store_, bus_, *key_, trusted_, clock_, metrics_);
+    auth_ = std::make_unique<Authenticator>(*store_, clock_);
+    renderer_ = std::make_unique<SnapshotRenderer>(*store_, *key_, clock_, metrics_);
+    service_ = std::make_unique<ControlPlaneService>(*store_, bus_, *auth_, *renderer_, trusted_,
+                                                     clock_, metrics_);
   }
   ~ServiceWriteTest() override {
     service_.reset();
+    renderer_.reset();
+    auth_.reset();
     store_.reset();
     std::filesystem::remove_all(dir_);
   }
@@ -89,6 +93,8 @@ class ServiceWriteTest : public ::testing::Test {
   TrustedKeySet trusted_;
   std::unique_ptr<Store> store_;
   FakeBus bus_;
+  std::unique_ptr<Authenticator> auth_;
+  std::unique_ptr<SnapshotRenderer> renderer_;
   std::unique_ptr<ControlPlaneService> service_;
 };
 

@@ -27,6 +27,22 @@
 #define OMNI_TSA(x)
 #endif
 
+// Abseil (pulled in by gRPC) defines some of these names with the same
+// meaning; ours replace them, so both may be included in either order.
+#undef CAPABILITY
+#undef SCOPED_CAPABILITY
+#undef GUARDED_BY
+#undef PT_GUARDED_BY
+#undef ACQUIRED_BEFORE
+#undef ACQUIRED_AFTER
+#undef REQUIRES
+#undef ACQUIRE
+#undef RELEASE
+#undef TRY_ACQUIRE
+#undef EXCLUDES
+#undef ASSERT_CAPABILITY
+#undef RETURN_CAPABILITY
+#undef NO_THREAD_SAFETY_ANALYSIS
 #define CAPABILITY(x) OMNI_TSA(capability(x))
 #define SCOPED_CAPABILITY OMNI_TSA(scoped_lockable)
 #define GUARDED_BY(x) OMNI_TSA(guarded_by(x))

@@ -30,11 +30,11 @@ class RestFace {
   virtual void Shutdown() = 0;
 };
 
-// `ready` backs /readyz (store open, keys loaded). kUnavailable when the
-// address cannot be bound.
+// `ready` backs /readyz (store open, keys loaded); `auth` checks bearer
+// tokens. kUnavailable when the address cannot be bound.
 Result<std::unique_ptr<RestFace>> StartRestFace(const RestFaceOptions& options,
                                                 ControlPlaneService& service,
-                                                MetricsRegistry& metrics,
+                                                const Authenticator& auth, MetricsRegistry& metrics,
                                                 std::function<bool()> ready);
 
 // "15m", "2h", "30s", "7d" -> milliseconds; kInvalidArgument otherwise.

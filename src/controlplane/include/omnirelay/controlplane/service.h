@@ -77,14 +77,12 @@ struct EffectiveView {
 
 class ControlPlaneService {
  public:
-  ControlPlaneService(Store& store, Bus& bus, const SigningKey& key,
+  // `auth` and `renderer` are the daemon's, shared with the faces and the
+  // node feed; every reference must outlive the service.
+  ControlPlaneService(Store& store, Bus& bus, const Authenticator& auth, SnapshotRenderer& renderer,
                       const TrustedKeySet& trusted_keys, const Clock& clock,
-                      MetricsRegistry& metrics, ServiceOptions options = {},
-                      RendererOptions renderer_options = {});
+                      MetricsRegistry& metrics, ServiceOptions options = {});
   ~ControlPlaneService();
-
-  const Authenticator& authenticator() const { return auth_; }
-  SnapshotRenderer& renderer() { return renderer_; }
 
   // ---- layers
   Result<std::vector<ScopeSummary>> ListLayers(const Principal& who);
@@ -166,8 +164,8 @@ class ControlPlaneService {
   const TrustedKeySet& trusted_keys_;
   const Clock& clock_;
   ServiceOptions options_;
-  Authenticator auth_;
-  SnapshotRenderer renderer_;
+  const Authenticator& auth_;
+  SnapshotRenderer& renderer_;
   std::unique_ptr<AuditLog> audit_;
   Counter& writes_;
   Counter& conflicts_;

@@ -1,0 +1,82 @@
+#include "feed_dispatcher.h"
+
+#include <algorithm>
+#include <utility>
+
+namespace omnirelay::cp {
+
+FeedDispatcher::FeedDispatcher(const Clock& clock, Timing timing, Handlers handlers, bool threaded)
+    : clock_(clock),
+      timing_(timing),
+      handlers_(std::move(handlers)),
+      next_refresh_ms_(clock.MonotonicMs() + timing.refresh_interval.count()),
+      next_sweep_ms_(clock.MonotonicMs() + timing.sweep_interval.count()) {
+  if (threaded) thread_ = std::thread([this] { Run(); });
+}
+
+FeedDispatcher::~FeedDispatcher() {
+  Stop();
+}
+
+void FeedDispatcher::Post(const std::vector<std::string>& scopes) {
+  {
+    MutexLock lock(mu_);
+    pending_ = true;
+    scopes_.insert(scopes_.end(), scopes.begin(), scopes.end());
+  }
+  cv_.NotifyOne();
+}
+
+void FeedDispatcher::RunDue() {
+  MutexLock run(run_mu_);
+  const std::int64_t now = clock_.MonotonicMs();
+  Round round;
+  bool run_round = false;
+  bool sweep = false;
+  {
+    MutexLock lock(mu_);
+    if (now >= next_refresh_ms_) {
+      next_refresh_ms_ = now + timing_.refresh_interval.count();
+      round.all = true;
+      run_round = true;
+    }
+    if (now >= next_sweep_ms_) {
+      next_sweep_ms_ = now + timing_.sweep_interval.count();
+      sweep = true;
+    }
+    if (pending_) {
+      round.scopes = std::move(scopes_);
+      scopes_.clear();
+      pending_ = false;
+      run_round = true;
+    }
+  }
+  // Expired tokens first: their streams are not worth a notify.
+  if (sweep && handlers_.sweep) handlers_.sweep();
+  if (run_round && handlers_.round) handlers_.round(round);
+}
+
+void FeedDispatcher::Run() {
+  MutexLock lock(mu_);
+  while (!stop_) {
+    const std::int64_t wait_ms = std::min(next_refresh_ms_, next_sweep_ms_) - clock_.MonotonicMs();
+    if (!pending_ && wait_ms > 0) {
+      cv_.WaitUntil(mu_, std::chrono::steady_clock::now() + std::chrono::milliseconds(wait_ms));
+      continue;  // re-checks stop_, events and deadlines
+    }
+    lock.Unlock();
+    RunDue();
+    lock.Lock();
+  }
+}
+
+void FeedDispatcher::Stop() {
+  {
+    MutexLock lock(mu_);
+    stop_ = true;
+  }
+  cv_.NotifyAll();
+  if (thread_.joinable()) thread_.join();
+}
+
+}  // namespace omnirelay::cp

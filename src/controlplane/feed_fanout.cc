@@ -1,0 +1,85 @@
+#include "feed_fanout.h"
+
+#include <algorithm>
+#include <atomic>
+#include <utility>
+
+namespace omnirelay::cp {
+namespace {
+
+// Below this many members a fan-out runs on one thread: a slice handed to a
+// worker must be worth the hand-off.
+constexpr std::size_t kMinSlice = 64;
+
+double SecondsSince(std::chrono::steady_clock::time_point started) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+}
+
+}  // namespace
+
+FeedFanOut::FeedFanOut(AssignmentSource& source, NodeWorkers& workers, NodeStatusWriter& writer,
+                       MetricsRegistry& metrics)
+    : source_(source),
+      workers_(workers),
+      writer_(writer),
+      notifies_(metrics.counter("omnirelay_cp_notifies_sent_total", "Notify messages sent")),
+      fanout_seconds_(metrics.histogram(
+          "omnirelay_cp_fanout_seconds",
+          "From a change event to the last notify of its fan-out handed to the transport")) {}
+
+bool FeedFanOut::Deliver(FeedSession& session, const ChainGroup& group,
+                         const std::shared_ptr<const Assignment>& chain_assignment) {
+  const FeedSession::Identity who = session.identity();
+  if (!who.state) return false;  // not admitted (or closed before it was)
+  std::shared_ptr<const Assignment> assignment = chain_assignment;
+  auto assigned = source_.Assigned(who.node_id, group.chain, chain_assignment->snapshot);
+  if (!assigned) return false;
+  if (assigned != chain_assignment->snapshot) {
+    // Held back on another snapshot (a rollout): its own, encoded per node.
+    assignment = std::make_shared<const Assignment>(assigned->version, assigned->hash,
+                                                    assigned->expires_at_ms, assigned);
+  }
+  const auto offered = session.Offer(assignment);
+  if (offered == FeedSession::Offered::kRefused) return false;
+  if (offered == FeedSession::Offered::kSent) notifies_.Inc();
+  who.state->Update([&](NodeRecord& r) {
+    r.assigned_version = assignment->version;
+    r.assigned_hash = assignment->hash;
+  });
+  writer_.MarkDirty(who.state);
+  return true;
+}
+
+void FeedFanOut::FanOut(std::shared_ptr<const ChainGroup> group,
+                        std::shared_ptr<const Assignment> chain_assignment,
+                        std::vector<std::shared_ptr<FeedSession>> members,
+                        std::chrono::steady_clock::time_point started) {
+  const std::size_t n = members.size();
+  const std::size_t slices = std::min(workers_.size(), (n + kMinSlice - 1) / kMinSlice);
+  if (slices <= 1) {
+    for (const auto& session : members) Deliver(*session, *group, chain_assignment);
+    fanout_seconds_.Observe(SecondsSince(started));
+    return;
+  }
+  struct Shared {
+    std::vector<std::shared_ptr<FeedSession>> members;
+    std::atomic<std::size_t> remaining;
+  };
+  auto shared = std::make_shared<Shared>();
+  shared->members = std::move(members);
+  shared->remaining = slices;
+  for (std::size_t i = 0; i < slices; ++i) {
+    const std::size_t begin = n * i / slices;
+    const std::size_t end = n * (i + 1) / slices;
+    (void)workers_.Submit([this, shared, group, chain_assignment, begin, end, started] {
+      for (std::size_t k = begin; k < end; ++k) {
+        Deliver(*shared->members[k], *group, chain_assignment);
+      }
+      if (shared->remaining.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+        fanout_seconds_.Observe(SecondsSince(started));
+      }
+    });
+  }
+}
+
+}  // namespace omnirelay::cp

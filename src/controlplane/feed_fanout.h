@@ -1,0 +1,49 @@
+// Internal: hands a chain's new assignment to every member of its group.
+// The members are split into contiguous slices, one per worker, so the
+// per-connection cost (the transport's write) runs in parallel; per member it
+// asks the AssignmentSource which snapshot the node is to run, offers it to
+// the session (deduplicated there) and marks the node's status dirty.
+//
+// Thread safety: Deliver and FanOut may be called from any thread.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <vector>
+
+#include "feed_groups.h"
+#include "feed_session.h"
+#include "node_status_writer.h"
+#include "node_workers.h"
+#include "omnirelay/config/metrics.h"
+#include "omnirelay/controlplane/node_feed.h"
+
+namespace omnirelay::cp {
+
+class FeedFanOut {
+ public:
+  FeedFanOut(AssignmentSource& source, NodeWorkers& workers, NodeStatusWriter& writer,
+             MetricsRegistry& metrics);
+
+  // Offers `group`'s assignment `chain_assignment` to each of `members`.
+  void FanOut(std::shared_ptr<const ChainGroup> group,
+              std::shared_ptr<const Assignment> chain_assignment,
+              std::vector<std::shared_ptr<FeedSession>> members,
+              std::chrono::steady_clock::time_point started);
+  // Offers to one session what its node is assigned, given the chain's
+  // assignment. True when it was handed over or queued.
+  bool Deliver(FeedSession& session, const ChainGroup& group,
+               const std::shared_ptr<const Assignment>& chain_assignment);
+
+  // A Notify handed to a connection.
+  void CountNotifySent() { notifies_.Inc(); }
+
+ private:
+  AssignmentSource& source_;
+  NodeWorkers& workers_;
+  NodeStatusWriter& writer_;
+  Counter& notifies_;
+  Histogram& fanout_seconds_;
+};
+
+}  // namespace omnirelay::cp

@@ -1,0 +1,145 @@
+#include "feed_groups.h"
+
+#include <utility>
+
+#include "feed_session.h"
+
+namespace omnirelay::cp {
+namespace {
+
+std::vector<std::string> ScopeNames(const std::vector<Scope>& chain) {
+  std::vector<std::string> out;
+  out.reserve(chain.size());
+  for (const auto& s : chain) out.push_back(s.ToString());
+  return out;
+}
+
+}  // namespace
+
+ChainGroup::ChainGroup(std::vector<Scope> c, std::string k)
+    : chain(std::move(c)), key(std::move(k)), scopes(ScopeNames(chain)) {}
+
+std::vector<std::shared_ptr<FeedSession>> ChainGroup::Members() const {
+  MutexLock lock(mu_);
+  return members_;
+}
+
+std::size_t ChainGroup::size() const {
+  MutexLock lock(mu_);
+  return members_.size();
+}
+
+bool ChainGroup::StartLoading() {
+  MutexLock lock(mu_);
+  if (loaded_ || loading_) return false;
+  loading_ = true;
+  return true;
+}
+
+bool ChainGroup::IsNewer(std::int64_t version, const std::string& hash,
+                         std::int64_t expires_at_ms) const {
+  MutexLock lock(mu_);
+  const auto& cur = current_;
+  return !cur || version > cur->version ||
+         (version == cur->version && hash != cur->hash && expires_at_ms > cur->expires_at_ms);
+}
+
+bool ChainGroup::Advance(const std::shared_ptr<const Assignment>& assignment) {
+  MutexLock lock(mu_);
+  loading_ = false;
+  loaded_ = true;  // a failed render is retried by the next event or refresh
+  if (!assignment) return false;
+  if (current_ && (current_->version > assignment->version || current_->hash == assignment->hash)) {
+    return false;
+  }
+  current_ = assignment;
+  return true;
+}
+
+std::shared_ptr<const Assignment> ChainGroup::current() const {
+  MutexLock lock(mu_);
+  return current_;
+}
+
+void ChainGroup::Add(const std::shared_ptr<FeedSession>& session) {
+  MutexLock lock(mu_);
+  index_[session.get()] = members_.size();
+  members_.push_back(session);
+}
+
+bool ChainGroup::Remove(const FeedSession* session) {
+  MutexLock lock(mu_);
+  auto it = index_.find(session);
+  if (it != index_.end()) {
+    const std::size_t i = it->second;
+    index_.erase(it);
+    if (i + 1 != members_.size()) {  // swap-remove: move the last member into the hole
+      members_[i] = std::move(members_.back());
+      index_[members_[i].get()] = i;
+    }
+    members_.pop_back();
+  }
+  return members_.empty();
+}
+
+std::shared_ptr<NodeState> FeedGroups::StateOf(const std::string& node_id) const {
+  MutexLock lock(mu_);
+  auto it = nodes_.find(node_id);
+  return it == nodes_.end() ? nullptr : it->second.state;
+}
+
+FeedGroups::Joined FeedGroups::Join(const std::shared_ptr<FeedSession>& session,
+                                    const std::string& node_id, const std::vector<Scope>& chain,
+                                    const std::string& key, std::shared_ptr<NodeState> state) {
+  Joined out;
+  MutexLock lock(mu_);
+  // Checked under mu_: OnClosed closes the session before it calls Leave, so
+  // either this sees it closed or Leave sees it joined.
+  if (session->closed()) return out;
+  Node& node = nodes_[node_id];
+  if (node.state) state = node.state;  // another hello of this node won the race
+  node.state = state;
+  out.replaced = node.session.lock();
+  out.first = !out.replaced;
+  node.session = session;
+
+  auto& slot = groups_[key];
+  if (!slot) slot = std::make_shared<ChainGroup>(chain, key);
+  out.group = slot;
+  out.state = std::move(state);
+  session->SetIdentity(FeedSession::Identity{node_id, out.state, out.group});
+  out.group->Add(session);
+  out.ok = true;
+  return out;
+}
+
+bool FeedGroups::Leave(const std::shared_ptr<FeedSession>& session) {
+  MutexLock lock(mu_);  // before reading the identity: Join sets it under mu_
+  const FeedSession::Identity who = session->identity();
+  if (!who.group) return false;  // never joined
+  if (who.group->Remove(session.get())) {
+    auto it = groups_.find(who.group->key);
+    if (it != groups_.end() && it->second == who.group) groups_.erase(it);
+  }
+  auto it = nodes_.find(who.node_id);
+  if (it != nodes_.end() && it->second.session.lock() == session) {
+    nodes_.erase(it);
+    return true;
+  }
+  return false;
+}
+
+std::vector<std::shared_ptr<ChainGroup>> FeedGroups::All() const {
+  std::vector<std::shared_ptr<ChainGroup>> out;
+  MutexLock lock(mu_);
+  out.reserve(groups_.size());
+  for (const auto& [key, group] : groups_) out.push_back(group);
+  return out;
+}
+
+std::string FeedGroups::ChainOf(const std::string& node_id) const {
+  std::shared_ptr<NodeState> state = StateOf(node_id);
+  return state ? state->Copy().scope_chain : std::string();
+}
+
+}  // namespace omnirelay::cp

@@ -1,0 +1,101 @@
+// Internal: the node feed's connected nodes, grouped by scope chain. A group
+// holds its members and the assignment of its chain; the registry maps chain
+// text to group and node id to the node's status record and active session
+// (a node's newer stream replaces the older one).
+//
+// Lock order: FeedGroups::mu_ before ChainGroup::mu_ before FeedSession's.
+//
+// Thread safety: every method may be called from any thread.
+#pragma once
+
+#include <cstddef>
+#include <map>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "node_status_writer.h"
+#include "omnirelay/config/mutex.h"
+#include "omnirelay/config/scope.h"
+#include "omnirelay/controlplane/node_feed.h"
+
+namespace omnirelay::cp {
+
+class FeedSession;
+
+// The sessions of one scope chain and the snapshot the chain is at.
+class ChainGroup {
+ public:
+  ChainGroup(std::vector<Scope> chain, std::string key);
+
+  const std::vector<Scope> chain;
+  const std::string key;                  // canonical chain text
+  const std::vector<std::string> scopes;  // chain[i].ToString()
+
+  // A copy of the members, for a fan-out.
+  std::vector<std::shared_ptr<FeedSession>> Members() const EXCLUDES(mu_);
+  std::size_t size() const EXCLUDES(mu_);
+
+  // Begins a render of the chain unless one ran or runs: true when the caller
+  // must Refresh (the first hello of a new group).
+  bool StartLoading() EXCLUDES(mu_);
+  // Records the newest assignment of the chain (null: none, e.g. a failed
+  // render). Returns true when it replaced the current one, which is then
+  // what the members are to be offered.
+  bool Advance(const std::shared_ptr<const Assignment>& assignment) EXCLUDES(mu_);
+  // Whether `version`/`hash` (renewed at `expires_at_ms`) is newer than the
+  // current assignment.
+  bool IsNewer(std::int64_t version, const std::string& hash, std::int64_t expires_at_ms) const
+      EXCLUDES(mu_);
+  std::shared_ptr<const Assignment> current() const EXCLUDES(mu_);
+
+ private:
+  friend class FeedGroups;
+  // Adds or removes a member (FeedGroups, under its lock).
+  void Add(const std::shared_ptr<FeedSession>& session) EXCLUDES(mu_);
+  bool Remove(const FeedSession* session) EXCLUDES(mu_);  // true when now empty
+
+  mutable Mutex mu_;
+  std::vector<std::shared_ptr<FeedSession>> members_ GUARDED_BY(mu_);
+  std::unordered_map<const FeedSession*, std::size_t> index_ GUARDED_BY(mu_);
+  std::shared_ptr<const Assignment> current_ GUARDED_BY(mu_);
+  bool loaded_ GUARDED_BY(mu_) = false;   // current_ is known
+  bool loading_ GUARDED_BY(mu_) = false;  // a hello renders it
+};
+
+class FeedGroups {
+ public:
+  // The status record of a node connected here, else null.
+  std::shared_ptr<NodeState> StateOf(const std::string& node_id) const EXCLUDES(mu_);
+
+  struct Joined {
+    bool ok = false;                   // false: the session was already closed
+    std::shared_ptr<NodeState> state;  // the node's record (another hello's, when it won a race)
+    std::shared_ptr<ChainGroup> group;
+    std::shared_ptr<FeedSession> replaced;  // the node's previous session
+    bool first = false;                     // the node was not connected before
+  };
+  // Makes `session` the active one of `node_id` and a member of the group of
+  // `chain`. Refused when the session is closed (Leave ran or will run).
+  Joined Join(const std::shared_ptr<FeedSession>& session, const std::string& node_id,
+              const std::vector<Scope>& chain, const std::string& key,
+              std::shared_ptr<NodeState> state) EXCLUDES(mu_);
+  // Removes `session` from its group and the node registry; true when it was
+  // the node's active session (the node is now disconnected).
+  bool Leave(const std::shared_ptr<FeedSession>& session) EXCLUDES(mu_);
+
+  std::vector<std::shared_ptr<ChainGroup>> All() const EXCLUDES(mu_);
+  std::string ChainOf(const std::string& node_id) const EXCLUDES(mu_);
+
+ private:
+  struct Node {
+    std::shared_ptr<NodeState> state;
+    std::weak_ptr<FeedSession> session;  // the active session of the node
+  };
+  mutable Mutex mu_;
+  std::unordered_map<std::string, Node> nodes_ GUARDED_BY(mu_);
+  std::map<std::string, std::shared_ptr<ChainGroup>> groups_ GUARDED_BY(mu_);
+};
+
+}  // namespace omnirelay::cp

@@ -1,0 +1,364 @@
+// NodeFeedImpl: wires the feed's parts (node_feed.h) — admission
+// (feed_admission), chain groups (feed_groups), the dispatcher
+// (feed_dispatcher), the fan-out (feed_fanout), the status writer and the
+// worker pool — and handles what nodes say.
+#include "omnirelay/controlplane/node_feed.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <atomic>
+#include <map>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <thread>
+#include <utility>
+
+#include "feed_admission.h"
+#include "feed_dispatcher.h"
+#include "feed_fanout.h"
+#include "feed_groups.h"
+#include "feed_session.h"
+#include "node_status_writer.h"
+#include "node_workers.h"
+
+namespace omnirelay::cp {
+namespace {
+
+constexpr std::size_t kMaxErrorText = 512;
+
+std::string Truncated(std::string text) {
+  if (text.size() > kMaxErrorText) text.resize(kMaxErrorText);
+  return text;
+}
+
+// Every status code name; NACK reasons outside this set count as "other".
+std::vector<std::string> KnownNackReasons() {
+  std::vector<std::string> out;
+  for (int c = static_cast<int>(StatusCode::kInvalidArgument);
+       c <= static_cast<int>(kLastStatusCode); ++c) {
+    out.emplace_back(status_code_name(static_cast<StatusCode>(c)));
+  }
+  return out;
+}
+
+std::size_t WorkerThreads(const NodeFeedOptions& o) {
+  if (o.manual_for_test) return 0;
+  if (o.worker_threads != 0) return o.worker_threads;
+  return std::max<std::size_t>(2, std::thread::hardware_concurrency());
+}
+
+class NodeFeedImpl final : public NodeFeed {
+ public:
+  NodeFeedImpl(NodeFeedOptions options, const Authenticator& auth, AssignmentSource& assignments,
+               Store& store, Bus& bus, const Clock& clock, MetricsRegistry& metrics)
+      : options_(std::move(options)),
+        source_(assignments),
+        store_(store),
+        bus_(bus),
+        clock_(clock),
+        connected_gauge_(
+            metrics.gauge("omnirelay_cp_connected_nodes", "Nodes with an open feed stream")),
+        hellos_(metrics.counter("omnirelay_cp_node_hellos_total", "Node hellos accepted")),
+        acks_(metrics.counter("omnirelay_cp_node_acks_total", "Snapshot ACKs received")),
+        status_reports_(metrics.counter("omnirelay_cp_node_status_reports_total",
+                                        "Node status reports received")),
+        refused_(metrics.counter("omnirelay_cp_node_stream_errors_total",
+                                 "Node streams ended by an error or refused")),
+        render_failures_(metrics.counter("omnirelay_cp_node_render_failures_total",
+                                         "Chain snapshots the node feed could not render")),
+        admission_(auth, options_.audit_refusal),
+        workers_(WorkerThreads(options_)),
+        writer_(store, metrics, clock, options_.status_delay, !options_.manual_for_test),
+        fanout_(assignments, workers_, writer_, metrics),
+        dispatcher_(
+            clock, FeedDispatcher::Timing{options_.refresh_interval, options_.token_sweep_interval},
+            FeedDispatcher::Handlers{[this](const FeedDispatcher::Round& r) { Round(r); },
+                                     [this] { CloseUnauthorized({}); }},
+            !options_.manual_for_test) {
+    for (const std::string& reason : KnownNackReasons()) {
+      nacks_.emplace(reason, &metrics.counter("omnirelay_cp_node_nacks_total",
+                                              "Snapshot NACKs received, by reason",
+                                              "reason=\"" + reason + "\""));
+    }
+    nack_other_ = &metrics.counter("omnirelay_cp_node_nacks_total",
+                                   "Snapshot NACKs received, by reason", "reason=\"other\"");
+    welcome_.http_endpoints = options_.http_endpoints;
+    welcome_.reconcile_interval_ms = options_.reconcile_interval_ms;
+    subscription_ = bus_.Subscribe([this](const ChangeEvent& event) { OnChange(event); });
+  }
+
+  ~NodeFeedImpl() override { Stop(); }
+
+  std::shared_ptr<FeedSession> Connect(std::shared_ptr<FeedConnection> connection,
+                                       std::string bearer_token) override {
+    auto session = std::make_shared<FeedSession>(std::move(connection), std::move(bearer_token));
+    if (admission_.Open(session)) return session;
+    session->Close();
+    return nullptr;
+  }
+
+  void OnHello(const std::shared_ptr<FeedSession>& session, HelloMsg hello) override {
+    // Token lookup, store reads and rendering do not belong on a transport thread.
+    const bool queued =
+        workers_.Submit([this, session, hello = std::move(hello)] { HandleHello(session, hello); });
+    if (!queued) CloseSession(*session, Status(StatusCode::kUnavailable, "shutting down"));
+  }
+
+  // The report counters move after the record did: a reader who sees the
+  // count has its effect in the next status write (tests rely on it).
+  void OnAck(FeedSession& session, const AckMsg& ack) override {
+    auto state = session.state();
+    if (!state) return;
+    const std::int64_t now = clock_.NowUnixMs();
+    state->Update([&](NodeRecord& r) {
+      r.applied_version = ack.version;
+      r.applied_hash = ack.hash;
+      r.last_error.clear();
+      r.last_seen_ms = now;
+    });
+    writer_.MarkDirty(state);
+    acks_.Inc();
+  }
+
+  void OnNack(FeedSession& session, const NackMsg& nack) override {
+    auto state = session.state();
+    if (!state) return;
+    const std::int64_t now = clock_.NowUnixMs();
+    std::string error = nack.reason.empty() ? "unknown" : nack.reason;
+    if (!nack.message.empty()) error += ": " + nack.message;
+    error = Truncated(std::move(error));
+    state->Update([&](NodeRecord& r) {
+      r.last_error = std::move(error);
+      r.last_seen_ms = now;
+    });
+    writer_.MarkDirty(state);
+    auto it = nacks_.find(nack.reason);
+    (it != nacks_.end() ? *it->second : *nack_other_).Inc();
+  }
+
+  void OnStatus(FeedSession& session, const StatusMsg& status) override {
+    auto state = session.state();
+    if (!state) return;
+    nlohmann::json health = nlohmann::json::object();
+    for (const auto& [name, value] : status.health) health[name] = value;
+    std::string health_json = health.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    const std::int64_t now = clock_.NowUnixMs();
+    state->Update([&](NodeRecord& r) {
+      r.discovery_generation = status.discovery_generation;
+      r.health_json = std::move(health_json);
+      r.last_seen_ms = now;
+    });
+    writer_.MarkDirty(state);
+    status_reports_.Inc();
+  }
+
+  void OnNotifyWritten(FeedSession& session) override {
+    if (session.Written()) fanout_.CountNotifySent();
+  }
+
+  void OnClosed(const std::shared_ptr<FeedSession>& session) override {
+    session->Close();  // before Leave: a concurrent Join then refuses it
+    admission_.Remove(session);
+    auto state = session->state();
+    if (!groups_.Leave(session)) return;
+    connected_.fetch_sub(1, std::memory_order_relaxed);
+    connected_gauge_.Add(-1);
+    const std::int64_t now = clock_.NowUnixMs();
+    state->Update([&](NodeRecord& r) {
+      r.connected = false;
+      r.last_seen_ms = now;
+    });
+    writer_.MarkDirty(state);
+  }
+
+  bool RunOnWorker(std::function<void()> task) override { return workers_.Submit(std::move(task)); }
+
+  std::size_t connected() const override { return connected_.load(std::memory_order_relaxed); }
+  std::string ChainOf(const std::string& node_id) const override {
+    return groups_.ChainOf(node_id);
+  }
+
+  void CloseAll() override {
+    std::call_once(close_once_, [this] {
+      bus_.Unsubscribe(subscription_);
+      dispatcher_.Stop();  // no more renders or fan-outs
+      for (const auto& session : admission_.StopAll()) {
+        CloseSession(*session, Status(StatusCode::kUnavailable, "shutting down"));
+      }
+    });
+  }
+
+  void Stop() override {
+    CloseAll();
+    std::call_once(stop_once_, [this] {
+      workers_.Stop();
+      writer_.Stop();  // writes the disconnected nodes' records
+    });
+  }
+
+  void FlushStatusForTest() override { writer_.Flush(); }
+
+  void RunDueForTest() override {
+    dispatcher_.RunDue();
+    writer_.WriteDue();
+  }
+
+ private:
+  // Closes the transport's stream; the session itself is closed by OnClosed.
+  static void CloseSession(FeedSession& session, const Status& why) {
+    if (auto connection = session.connection()) connection->Close(why);
+  }
+
+  void HandleHello(const std::shared_ptr<FeedSession>& session, const HelloMsg& hello) {
+    if (admission_.stopping()) {
+      CloseSession(*session, Status(StatusCode::kUnavailable, "shutting down"));
+      return;
+    }
+    Principal who;
+    auto chain = admission_.Check(session->TakeToken(), hello, who);
+    if (!chain.ok()) {
+      refused_.Inc();
+      CloseSession(*session, chain.status());
+      return;
+    }
+    const std::string& id = hello.node_id;
+    const std::string key = ScopeChainToString(*chain);
+
+    // The node's status record: the one held for a session of this node
+    // still open here, else the stored one, so fields the hello does not
+    // carry (discovery generation, health) survive a reconnect.
+    std::shared_ptr<NodeState> state = groups_.StateOf(id);
+    if (!state) {
+      NodeRecord record;
+      auto stored = store_.GetNode(id);
+      if (stored.ok()) record = std::move(stored).value();
+      record.node_id = id;
+      state = std::make_shared<NodeState>(std::move(record));
+    }
+
+    // Welcome goes out before any Notify: the session joins its group below.
+    session->SetReported(hello.current_version, hello.current_hash);
+    std::shared_ptr<FeedConnection> connection = session->connection();
+    if (!connection) return;  // closed meanwhile
+    connection->Welcome(welcome_);
+
+    if (Status entered = admission_.Enter(session, who); !entered.ok()) {
+      CloseSession(*session, entered);
+      return;
+    }
+    FeedGroups::Joined joined = groups_.Join(session, id, *chain, key, state);
+    if (!joined.ok) return;  // the stream ended meanwhile
+    if (joined.first) {
+      connected_.fetch_add(1, std::memory_order_relaxed);
+      connected_gauge_.Add(1);
+    }
+    joined.state->Update([&](NodeRecord& r) {
+      r.scope_chain = key;
+      r.api_version = hello.api_version;
+      r.features = hello.features;
+      r.applied_version = hello.current_version;
+      r.applied_hash = hello.current_hash;
+      r.connected = true;
+      r.last_seen_ms = clock_.NowUnixMs();
+      if (r.health_json.empty()) r.health_json = "{}";
+    });
+    writer_.MarkDirty(joined.state);
+    hellos_.Inc();
+    if (joined.replaced && joined.replaced != session) {
+      CloseSession(*joined.replaced, Status(StatusCode::kUnavailable,
+                                            "replaced by a newer stream of node \"" + id + "\""));
+    }
+    connection->ResumeReading();
+    if (auto current = joined.group->current()) fanout_.Deliver(*session, *joined.group, current);
+    if (joined.group->StartLoading()) Refresh(joined.group);
+  }
+
+  void OnChange(const ChangeEvent& event) {
+    if (!event.revoked_tokens.empty()) CloseUnauthorized(event.revoked_tokens);
+    if (event.scopes.empty() && event.revision == 0) return;  // nothing to render
+    dispatcher_.Post(event.scopes);
+  }
+
+  void Round(const FeedDispatcher::Round& round) {
+    for (const auto& group : groups_.All()) {
+      // A chain is affected when a changed scope is on it; a timed refresh
+      // re-renders every chain, which re-signs before expiry and heals a
+      // missed event.
+      const bool affected =
+          round.all || std::any_of(round.scopes.begin(), round.scopes.end(), [&](const auto& s) {
+            return std::find(group->scopes.begin(), group->scopes.end(), s) != group->scopes.end();
+          });
+      if (affected) Refresh(group);
+    }
+  }
+
+  void Refresh(const std::shared_ptr<ChainGroup>& group) {
+    const auto started = std::chrono::steady_clock::now();
+    auto snapshot = source_.Newest(group->chain);
+    if (!snapshot.ok() && snapshot.status().code() != StatusCode::kNotFound) {
+      render_failures_.Inc();
+      spdlog::warn("node feed: cannot render {}: {}", group->key, snapshot.status().ToString());
+    }
+    if (!snapshot.ok()) {
+      group->Advance(nullptr);
+      return;
+    }
+    const SnapshotRecord& s = **snapshot;
+    if (!group->IsNewer(s.version, s.hash, s.expires_at_ms)) {
+      group->Advance(nullptr);
+      return;
+    }
+    auto assignment =
+        std::make_shared<const Assignment>(s.version, s.hash, s.expires_at_ms, *snapshot);
+    if (!group->Advance(assignment)) return;
+    fanout_.FanOut(group, std::move(assignment), group->Members(), started);
+  }
+
+  // Ends the sessions opened with a revoked token (`revoked`) or with one
+  // that has expired by now.
+  void CloseUnauthorized(const std::vector<std::string>& revoked) {
+    for (const auto& [session, why] : admission_.Unauthorized(revoked, clock_.NowUnixMs())) {
+      spdlog::info("closing the node stream of {}: {}", session->identity().node_id, why.message());
+      CloseSession(*session, why);
+    }
+  }
+
+  const NodeFeedOptions options_;
+  AssignmentSource& source_;
+  Store& store_;
+  Bus& bus_;
+  const Clock& clock_;
+  WelcomeMsg welcome_;
+
+  Gauge& connected_gauge_;
+  Counter& hellos_;
+  Counter& acks_;
+  Counter& status_reports_;
+  Counter& refused_;
+  Counter& render_failures_;
+  std::map<std::string, Counter*, std::less<>> nacks_;  // immutable after construction
+  Counter* nack_other_ = nullptr;
+  std::atomic<std::size_t> connected_{0};
+
+  FeedAdmission admission_;
+  FeedGroups groups_;
+  NodeWorkers workers_;
+  NodeStatusWriter writer_;
+  FeedFanOut fanout_;
+  std::once_flag close_once_;
+  std::once_flag stop_once_;
+  int subscription_ = 0;
+  FeedDispatcher dispatcher_;  // last: its thread starts after the members it uses
+};
+
+}  // namespace
+
+std::unique_ptr<NodeFeed> MakeNodeFeed(NodeFeedOptions options, const Authenticator& auth,
+                                       AssignmentSource& assignments, Store& store, Bus& bus,
+                                       const Clock& clock, MetricsRegistry& metrics) {
+  return std::make_unique<NodeFeedImpl>(std::move(options), auth, assignments, store, bus, clock,
+                                        metrics);
+}
+
+}  // namespace omnirelay::cp

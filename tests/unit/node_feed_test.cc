@@ -1,0 +1,466 @@
+// The node feed without a transport (node_feed.h): fake connections, a fake
+// assignment source, a synchronous bus and a FakeClock; the feed runs with no
+// threads (manual_for_test), so every step is driven from the test.
+#include "omnirelay/controlplane/node_feed.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace omnirelay::cp {
+namespace {
+
+constexpr const char* kUsEast = "global,region:us-east";
+constexpr const char* kEuWest = "global,region:eu-west";
+
+// Records what the feed does to one stream; a Notify stays "in flight" until
+// the test reports it written.
+class FakeConnection final : public FeedConnection {
+ public:
+  void Welcome(const WelcomeMsg& welcome) override { welcomes.push_back(welcome); }
+  void Notify(std::shared_ptr<const Assignment> assignment) override {
+    notifies.push_back(std::move(assignment));
+  }
+  void Close(const Status& why) override {
+    if (!closed) closed = why;
+  }
+  void ResumeReading() override { reading = true; }
+
+  std::vector<std::int64_t> versions() const {
+    std::vector<std::int64_t> out;
+    for (const auto& a : notifies) out.push_back(a->version);
+    return out;
+  }
+
+  std::vector<WelcomeMsg> welcomes;
+  std::vector<std::shared_ptr<const Assignment>> notifies;
+  std::optional<Status> closed;
+  bool reading = false;
+};
+
+// Snapshots set by the test; counts how often each chain was asked for.
+class FakeSource final : public AssignmentSource {
+ public:
+  Result<std::shared_ptr<const SnapshotRecord>> Newest(const std::vector<Scope>& chain) override {
+    const std::string key = ScopeChainToString(chain);
+    ++asked[key];
+    auto it = newest.find(key);
+    if (it == newest.end()) return Status(StatusCode::kNotFound, "nothing for " + key);
+    return it->second;
+  }
+  std::shared_ptr<const SnapshotRecord> Assigned(
+      const std::string& node_id, const std::vector<Scope>& /*chain*/,
+      const std::shared_ptr<const SnapshotRecord>& chain_newest) override {
+    auto it = held.find(node_id);
+    return it != held.end() ? it->second : chain_newest;
+  }
+
+  void Set(const std::string& chain, std::int64_t version, std::int64_t expires_at_ms = 0) {
+    newest[chain] = Snapshot(chain, version, expires_at_ms);
+  }
+  static std::shared_ptr<const SnapshotRecord> Snapshot(const std::string& chain,
+                                                        std::int64_t version,
+                                                        std::int64_t expires_at_ms = 0) {
+    auto s = std::make_shared<SnapshotRecord>();
+    s->version = version;
+    s->hash =
+        "sha256:" + chain + "@" + std::to_string(version) + "/" + std::to_string(expires_at_ms);
+    s->envelope = "{}";
+    s->scope_chain = chain;
+    s->expires_at_ms = expires_at_ms;
+    return s;
+  }
+
+  std::map<std::string, std::shared_ptr<const SnapshotRecord>> newest;
+  std::map<std::string, std::shared_ptr<const SnapshotRecord>> held;  // node id -> snapshot
+  std::map<std::string, int> asked;
+};
+
+// Delivers on the publishing thread, so a test sees the effect at once.
+class SyncBus final : public Bus {
+ public:
+  Status Publish(const ChangeEvent& event) override {
+    for (const auto& [id, handler] : handlers_) handler(event);
+    return Status::Ok();
+  }
+  int Subscribe(Handler handler) override {
+    handlers_[++next_] = std::move(handler);
+    return next_;
+  }
+  void Unsubscribe(int id) override { handlers_.erase(id); }
+
+ private:
+  std::map<int, Handler> handlers_;
+  int next_ = 0;
+};
+
+struct Stream {
+  std::shared_ptr<FakeConnection> conn;
+  std::shared_ptr<FeedSession> session;
+};
+
+class NodeFeedUnitTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/omnirelay-feed-XXXXXX";
+    dir_ = ::mkdtemp(tmpl);
+    SqliteOptions o;
+    o.path = dir_ + "/state.db";
+    o.synchronous_full = false;
+    store_ = std::move(OpenSqliteStore(o).value());
+    auth_ = std::make_unique<Authenticator>(*store_, clock_);
+    NodeFeedOptions options;
+    options.http_endpoints = {"127.0.0.1:7080"};
+    options.refresh_interval = std::chrono::seconds(60);
+    options.token_sweep_interval = std::chrono::seconds(5);
+    options.status_delay = std::chrono::milliseconds(250);
+    options.manual_for_test = true;
+    feed_ = MakeNodeFeed(options, *auth_, source_, *store_, bus_, clock_, metrics_);
+  }
+  void TearDown() override {
+    feed_->Stop();
+    feed_.reset();
+    store_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+
+  IssuedToken Issue(const std::string& name, const std::vector<std::string>& scopes,
+                    std::int64_t ttl_seconds = 0) {
+    auto t = auth_->Issue(name, scopes, ttl_seconds, AuditEntry{});
+    EXPECT_TRUE(t.ok()) << t.status().ToString();
+    return t.ok() ? std::move(t).value() : IssuedToken{};
+  }
+
+  Stream Connect(const std::string& token) {
+    Stream s;
+    s.conn = std::make_shared<FakeConnection>();
+    s.session = feed_->Connect(s.conn, token);
+    return s;
+  }
+
+  // A stream of `node` (with its own node token) that said hello.
+  Stream Hello(const std::string& node, const std::string& chain, std::int64_t current_version = 0,
+               const std::string& current_hash = "") {
+    Stream s = Connect(Issue("node:" + node, {"node"}).secret);
+    SayHello(s, node, chain, current_version, current_hash);
+    return s;
+  }
+
+  void SayHello(const Stream& s, const std::string& node, const std::string& chain,
+                std::int64_t current_version = 0, const std::string& current_hash = "") {
+    HelloMsg hello;
+    hello.node_id = node;
+    std::string rest = chain;
+    for (std::size_t at; (at = rest.find(',')) != std::string::npos; rest.erase(0, at + 1)) {
+      hello.scope_chain.push_back(rest.substr(0, at));
+    }
+    hello.scope_chain.push_back(rest);
+    hello.api_version = "omnirelay.config/v1";
+    hello.current_version = current_version;
+    hello.current_hash = current_hash;
+    feed_->OnHello(s.session, hello);
+  }
+
+  // What a transport does when the feed closed its stream.
+  void Ended(const Stream& s) { feed_->OnClosed(s.session); }
+
+  void Advance(std::chrono::milliseconds by) {
+    clock_.AdvanceMs(by.count());
+    feed_->RunDueForTest();
+  }
+
+  std::uint64_t StatusWrites() {
+    return metrics_.counter("omnirelay_cp_node_status_writes_total", "").value();
+  }
+
+  std::string dir_;
+  FakeClock clock_;
+  MetricsRegistry metrics_;
+  std::unique_ptr<Store> store_;
+  std::unique_ptr<Authenticator> auth_;
+  FakeSource source_;
+  SyncBus bus_;
+  std::unique_ptr<NodeFeed> feed_;
+};
+
+// An admitted hello gets the Welcome, reading resumes, and the chain's newest snapshot follows.
+TEST_F(NodeFeedUnitTest, AdmittedHelloIsWelcomedAndSentTheNewest) {
+  source_.Set(kUsEast, 7);
+  Stream s = Hello("n-1", kUsEast);
+  ASSERT_EQ(s.conn->welcomes.size(), 1u);
+  EXPECT_EQ(s.conn->welcomes[0].http_endpoints, std::vector<std::string>{"127.0.0.1:7080"});
+  EXPECT_TRUE(s.conn->reading);
+  EXPECT_FALSE(s.conn->closed);
+  EXPECT_EQ(s.conn->versions(), std::vector<std::int64_t>{7});
+  EXPECT_EQ(feed_->connected(), 1u);
+  EXPECT_EQ(feed_->ChainOf("n-1"), kUsEast);
+}
+
+// A node token may not speak for another node: permission denied, no welcome.
+TEST_F(NodeFeedUnitTest, HelloWithAnotherNodesTokenIsDenied) {
+  Stream s = Connect(Issue("node:n-2", {"node"}).secret);
+  SayHello(s, "n-1", kUsEast);
+  ASSERT_TRUE(s.conn->closed);
+  EXPECT_EQ(s.conn->closed->code(), StatusCode::kPermissionDenied);
+  EXPECT_TRUE(s.conn->welcomes.empty());
+  EXPECT_EQ(feed_->connected(), 0u);
+}
+
+// A chain naming another node's scope is refused as an invalid argument.
+TEST_F(NodeFeedUnitTest, HelloWithAnotherNodesScopeIsRefused) {
+  Stream s = Connect(Issue("node:n-1", {"node"}).secret);
+  SayHello(s, "n-1", "global,node:n-2");
+  ASSERT_TRUE(s.conn->closed);
+  EXPECT_EQ(s.conn->closed->code(), StatusCode::kInvalidArgument);
+}
+
+// An unknown bearer token is unauthenticated.
+TEST_F(NodeFeedUnitTest, HelloWithUnknownTokenIsUnauthenticated) {
+  Stream s = Connect("omr_000000000000_nope");
+  SayHello(s, "n-1", kUsEast);
+  ASSERT_TRUE(s.conn->closed);
+  EXPECT_EQ(s.conn->closed->code(), StatusCode::kUnauthenticated);
+}
+
+// A bus event revoking a token ends exactly the streams opened with it.
+TEST_F(NodeFeedUnitTest, RevocationEndsTheStreamsOfThatToken) {
+  IssuedToken doomed = Issue("node:n-1", {"node"});
+  Stream a = Connect(doomed.secret);
+  SayHello(a, "n-1", kUsEast);
+  Stream b = Hello("n-2", kUsEast);
+  ChangeEvent revoke;
+  revoke.revoked_tokens = {doomed.record.id};
+  ASSERT_TRUE(bus_.Publish(revoke).ok());
+  ASSERT_TRUE(a.conn->closed);
+  EXPECT_EQ(a.conn->closed->code(), StatusCode::kUnauthenticated);
+  EXPECT_FALSE(b.conn->closed);
+}
+
+// A hello admitted before its token's revocation arrived cannot join after it.
+TEST_F(NodeFeedUnitTest, RevokedTokenCannotJoinLater) {
+  IssuedToken doomed = Issue("node:n-1", {"node"});
+  ChangeEvent revoke;
+  revoke.revoked_tokens = {doomed.record.id};
+  ASSERT_TRUE(bus_.Publish(revoke).ok());
+  Stream s = Connect(doomed.secret);
+  SayHello(s, "n-1", kUsEast);  // the store does not know of the revocation here
+  ASSERT_TRUE(s.conn->closed);
+  EXPECT_EQ(s.conn->closed->code(), StatusCode::kUnauthenticated);
+  EXPECT_EQ(feed_->connected(), 0u);
+}
+
+// A stream whose token expires is ended by the first sweep at or after the expiry.
+TEST_F(NodeFeedUnitTest, ExpiredTokenEndsTheStreamAtTheSweep) {
+  Stream s = Connect(Issue("node:n-1", {"node"}, /*ttl_seconds=*/10).secret);
+  SayHello(s, "n-1", kUsEast);
+  ASSERT_FALSE(s.conn->closed);
+  Advance(std::chrono::seconds(5));  // sweep at 5 s: 5 s left
+  EXPECT_FALSE(s.conn->closed);
+  Advance(std::chrono::seconds(4));  // no sweep due
+  EXPECT_FALSE(s.conn->closed);
+  Advance(std::chrono::seconds(1));  // sweep at 10 s: expired
+  ASSERT_TRUE(s.conn->closed);
+  EXPECT_EQ(s.conn->closed->code(), StatusCode::kUnauthenticated);
+}
+
+// Chains are re-rendered by the timed refresh only once refresh_interval has passed.
+TEST_F(NodeFeedUnitTest, RefreshRunsEveryInterval) {
+  source_.Set(kUsEast, 1);
+  Stream s = Hello("n-1", kUsEast);
+  ASSERT_EQ(source_.asked[kUsEast], 1);
+  Advance(std::chrono::seconds(59));
+  EXPECT_EQ(source_.asked[kUsEast], 1);
+  Advance(std::chrono::seconds(1));
+  EXPECT_EQ(source_.asked[kUsEast], 2);
+  Advance(std::chrono::seconds(60));
+  EXPECT_EQ(source_.asked[kUsEast], 3);
+}
+
+// A re-signed snapshot (same version, new hash, later expiry) reaches nodes at the refresh.
+TEST_F(NodeFeedUnitTest, RefreshSendsTheResignedSnapshot) {
+  source_.Set(kUsEast, 1, /*expires_at_ms=*/1000);
+  Stream s = Hello("n-1", kUsEast);
+  feed_->OnNotifyWritten(*s.session);
+  source_.Set(kUsEast, 1, /*expires_at_ms=*/2000);
+  Advance(std::chrono::seconds(60));
+  ASSERT_EQ(s.conn->notifies.size(), 2u);
+  EXPECT_EQ(s.conn->notifies[1]->expires_at_ms, 2000);
+}
+
+// A change event re-renders the chains containing a changed scope, and no others.
+TEST_F(NodeFeedUnitTest, ChangeEventRendersOnlyAffectedChains) {
+  source_.Set(kUsEast, 1);
+  source_.Set(kEuWest, 1);
+  Stream east = Hello("n-1", kUsEast);
+  Stream west = Hello("n-2", kEuWest);
+  feed_->OnNotifyWritten(*east.session);
+  feed_->OnNotifyWritten(*west.session);
+  source_.Set(kEuWest, 2);
+  ChangeEvent event;
+  event.revision = 2;
+  event.scopes = {"region:eu-west"};
+  ASSERT_TRUE(bus_.Publish(event).ok());
+  feed_->RunDueForTest();
+  EXPECT_EQ(source_.asked[kUsEast], 1);
+  EXPECT_EQ(source_.asked[kEuWest], 2);
+  EXPECT_EQ(west.conn->versions(), (std::vector<std::int64_t>{1, 2}));
+  EXPECT_EQ(east.conn->versions(), std::vector<std::int64_t>{1});
+}
+
+// A node that reported the assigned hash in its hello is not sent it again.
+TEST_F(NodeFeedUnitTest, SnapshotTheNodeHasIsNotSent) {
+  source_.Set(kUsEast, 3);
+  Stream s = Hello("n-1", kUsEast, 3, source_.newest[kUsEast]->hash);
+  EXPECT_TRUE(s.conn->notifies.empty());
+  Advance(std::chrono::seconds(60));  // the refresh finds the same snapshot
+  EXPECT_TRUE(s.conn->notifies.empty());
+}
+
+// The same assignment is sent once, however many events touch its chain.
+TEST_F(NodeFeedUnitTest, RepeatedEventsDoNotResend) {
+  source_.Set(kUsEast, 1);
+  Stream s = Hello("n-1", kUsEast);
+  feed_->OnNotifyWritten(*s.session);
+  ChangeEvent event;
+  event.revision = 5;
+  event.scopes = {"global"};
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(bus_.Publish(event).ok());
+    feed_->RunDueForTest();
+  }
+  EXPECT_EQ(s.conn->versions(), std::vector<std::int64_t>{1});
+}
+
+// A node is never sent a version older than one it was sent (even if the source says so).
+TEST_F(NodeFeedUnitTest, OlderVersionIsNeverSentAfterNewer) {
+  source_.Set(kUsEast, 5);
+  Stream s = Hello("n-1", kUsEast);
+  feed_->OnNotifyWritten(*s.session);
+  source_.Set(kUsEast, 6);
+  source_.held["n-1"] = FakeSource::Snapshot(kUsEast, 4);
+  Advance(std::chrono::seconds(60));
+  EXPECT_EQ(s.conn->versions(), std::vector<std::int64_t>{5});
+}
+
+// The source decides per node: a held node keeps its snapshot while others move on.
+TEST_F(NodeFeedUnitTest, AssignmentSourceDecidesPerNode) {
+  source_.Set(kUsEast, 1);
+  Stream held = Hello("n-1", kUsEast);
+  Stream moving = Hello("n-2", kUsEast);
+  feed_->OnNotifyWritten(*held.session);
+  feed_->OnNotifyWritten(*moving.session);
+  source_.held["n-1"] = source_.newest[kUsEast];
+  source_.Set(kUsEast, 2);
+  Advance(std::chrono::seconds(60));
+  EXPECT_EQ(held.conn->versions(), std::vector<std::int64_t>{1});
+  EXPECT_EQ(moving.conn->versions(), (std::vector<std::int64_t>{1, 2}));
+}
+
+// A connection still writing a Notify gets only the newest of those assigned meanwhile.
+TEST_F(NodeFeedUnitTest, SlowConsumerGetsOnlyTheNewest) {
+  source_.Set(kUsEast, 1);
+  Stream s = Hello("n-1", kUsEast);
+  ASSERT_EQ(s.conn->versions(), std::vector<std::int64_t>{1});  // not written yet
+  ChangeEvent event;
+  event.scopes = {"global"};
+  event.revision = 2;
+  for (std::int64_t v : {2, 3, 4}) {
+    source_.Set(kUsEast, v);
+    ASSERT_TRUE(bus_.Publish(event).ok());
+    feed_->RunDueForTest();
+  }
+  EXPECT_EQ(s.conn->versions(), std::vector<std::int64_t>{1});
+  feed_->OnNotifyWritten(*s.session);
+  EXPECT_EQ(s.conn->versions(), (std::vector<std::int64_t>{1, 4}));
+  feed_->OnNotifyWritten(*s.session);
+  EXPECT_EQ(s.conn->versions(), (std::vector<std::int64_t>{1, 4}));
+}
+
+// One Assignment object is shared by every node of a chain (encoded once by the transport).
+TEST_F(NodeFeedUnitTest, NodesOfAChainShareOneAssignment) {
+  source_.Set(kUsEast, 1);
+  Stream a = Hello("n-1", kUsEast);
+  Stream b = Hello("n-2", kUsEast);
+  feed_->OnNotifyWritten(*a.session);
+  feed_->OnNotifyWritten(*b.session);
+  source_.Set(kUsEast, 2);
+  Advance(std::chrono::seconds(60));
+  ASSERT_EQ(a.conn->notifies.size(), 2u);
+  ASSERT_EQ(b.conn->notifies.size(), 2u);
+  EXPECT_EQ(a.conn->notifies[1].get(), b.conn->notifies[1].get());
+  int encoded = 0;
+  for (const auto& n : {a.conn->notifies[1], b.conn->notifies[1]}) {
+    n->EncodedOnce<std::string>([&](const Assignment& x) {
+      ++encoded;
+      return x.hash;
+    });
+  }
+  EXPECT_EQ(encoded, 1);
+}
+
+// Many changes of one node's status cost one store write, made once status_delay has passed.
+TEST_F(NodeFeedUnitTest, StatusWritesAreCoalesced) {
+  Stream s = Hello("n-1", kUsEast);
+  for (std::int64_t v = 1; v <= 20; ++v)
+    feed_->OnAck(*s.session, AckMsg{v, "sha256:" + std::to_string(v)});
+  feed_->OnStatus(*s.session, StatusMsg{9, {{"error_rate", 0.5}}});
+  Advance(std::chrono::milliseconds(249));
+  EXPECT_EQ(StatusWrites(), 0u);
+  Advance(std::chrono::milliseconds(1));
+  EXPECT_EQ(StatusWrites(), 1u);
+  auto stored = store_->GetNode("n-1");
+  ASSERT_TRUE(stored.ok());
+  EXPECT_EQ(stored->applied_version, 20);
+  EXPECT_EQ(stored->discovery_generation, 9);
+  EXPECT_TRUE(stored->connected);
+}
+
+// A NACK is recorded as the node's last error, reason first.
+TEST_F(NodeFeedUnitTest, NackIsRecordedAsLastError) {
+  Stream s = Hello("n-1", kUsEast);
+  feed_->OnNack(*s.session, NackMsg{1, "sha256:x", "invalid", "bad route"});
+  feed_->FlushStatusForTest();
+  auto stored = store_->GetNode("n-1");
+  ASSERT_TRUE(stored.ok());
+  EXPECT_EQ(stored->last_error, "invalid: bad route");
+}
+
+// A second stream of a node replaces the first, which is closed as unavailable.
+TEST_F(NodeFeedUnitTest, NewerStreamOfANodeReplacesTheOlder) {
+  Stream first = Hello("n-1", kUsEast);
+  Stream second = Hello("n-1", kUsEast);
+  ASSERT_TRUE(first.conn->closed);
+  EXPECT_EQ(first.conn->closed->code(), StatusCode::kUnavailable);
+  Ended(first);
+  EXPECT_FALSE(second.conn->closed);
+  EXPECT_EQ(feed_->connected(), 1u);
+}
+
+// A node whose stream ends is disconnected, and its record says so.
+TEST_F(NodeFeedUnitTest, EndedStreamDisconnectsTheNode) {
+  Stream s = Hello("n-1", kUsEast);
+  Ended(s);
+  EXPECT_EQ(feed_->connected(), 0u);
+  EXPECT_EQ(feed_->ChainOf("n-1"), "");
+  feed_->FlushStatusForTest();
+  auto stored = store_->GetNode("n-1");
+  ASSERT_TRUE(stored.ok());
+  EXPECT_FALSE(stored->connected);
+}
+
+// CloseAll ends every stream as unavailable and refuses new ones.
+TEST_F(NodeFeedUnitTest, CloseAllEndsStreamsAndRefusesNewOnes) {
+  Stream s = Hello("n-1", kUsEast);
+  feed_->CloseAll();
+  ASSERT_TRUE(s.conn->closed);
+  EXPECT_EQ(s.conn->closed->code(), StatusCode::kUnavailable);
+  auto conn = std::make_shared<FakeConnection>();
+  EXPECT_EQ(feed_->Connect(conn, "token"), nullptr);
+}
+
+}  // namespace
+}  // namespace omnirelay::cp
