@@ -25,13 +25,13 @@ void PutTime(Json& j, const char* key, std::int64_t unix_ms) {
 }
 
 // A stored JSON document embedded as JSON (as text when it is not JSON);
-// nothing for an empty or "{}" one when `empty_is_none`.
+// nothing for an empty or null one, nor for "{}" when `empty_is_none`.
 void PutDocument(Json& j, const char* key, const std::string& text, bool empty_is_none = false) {
   if (text.empty()) return;
   Json parsed = Json::parse(text, nullptr, /*allow_exceptions=*/false);
   if (parsed.is_discarded()) {
     j[key] = text;
-  } else if (!(empty_is_none && parsed.is_object() && parsed.empty())) {
+  } else if (!parsed.is_null() && !(empty_is_none && parsed.is_object() && parsed.empty())) {
     j[key] = std::move(parsed);
   }
 }
