@@ -229,7 +229,7 @@ Result<ConnectionSettings> Cli::ResolveSettings() {
     return Status(StatusCode::kInvalidArgument, "--cert and --key go together");
   }
   if (const std::string t = pick({flags_.timeout, context.timeout}); !t.empty()) {
-    auto ms = ParseDurationMs(t);
+    auto ms = api::ParseDurationMs(t);
     if (!ms.ok())
       return Status(StatusCode::kInvalidArgument, "--timeout: " + ms.status().message());
     if (*ms <= 0) return Status(StatusCode::kInvalidArgument, "--timeout must be positive");

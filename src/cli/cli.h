@@ -11,6 +11,8 @@
 #include <vector>
 
 #include "client.h"
+#include "omnirelay/api/duration.h"
+#include "omnirelay/config/rfc3339.h"
 #include "output.h"
 
 namespace CLI {

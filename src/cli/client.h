@@ -17,33 +17,24 @@
 #include <string>
 #include <vector>
 
+#include "omnirelay/api/types.h"
 #include "omnirelay/config/status.h"
 
 namespace omnirelay::cli {
 
-struct LayerInfo {
-  std::string scope;
-  std::int64_t revision = 0;
-  std::string document;  // ConfigLayer JSON as accepted
-  std::int64_t updated_at_ms = 0;
-  std::string author;
-};
-
-struct BlockedNodeInfo {
-  std::string node_id;
-  std::string scope_chain;
-  std::string reason;
-};
-
-struct WriteResultInfo {
-  bool dry_run = false;
-  std::int64_t revision = 0;
-  std::vector<Diagnostic> diagnostics;
-  std::string diff_summary;
-  std::vector<BlockedNodeInfo> blocked_nodes;
-  std::vector<std::string> chains_checked;
-  bool valid = true;
-};
+// The API's values (omnirelay/api/types.h) are what the calls return; the
+// rollout types below are omnirctl's own until the REST face has rollouts.
+using api::AuditEntry;
+using api::BlockedNode;
+using api::EffectiveView;
+using api::IssuedToken;
+using api::Layer;
+using api::LayerSummary;
+using api::Node;
+using api::Revision;
+using api::StatusSummary;
+using api::Token;
+using api::WriteResult;
 
 struct SetLayerArgs {
   std::string scope;
@@ -51,75 +42,6 @@ struct SetLayerArgs {
   std::optional<std::int64_t> expected_revision;
   bool dry_run = false;
   bool confirm = false;
-};
-
-struct RevisionInfo {
-  std::int64_t revision = 0;
-  std::string scope;
-  bool deleted = false;
-  std::string author;
-  std::int64_t created_at_ms = 0;
-};
-
-struct EffectiveInfo {
-  std::int64_t version = 0;
-  std::string spec;  // merged spec JSON
-  std::vector<std::string> features;
-};
-
-struct NodeInfo {
-  std::string node_id;
-  std::string scope_chain;
-  std::string api_version;
-  std::vector<std::string> features;
-  std::int64_t assigned_version = 0;
-  std::int64_t applied_version = 0;
-  std::int64_t discovery_generation = 0;
-  std::string last_error;
-  bool connected = false;
-  std::int64_t last_seen_ms = 0;
-  bool drifted = false;
-};
-
-struct StatusInfo {
-  std::int64_t head_revision = 0;
-  std::int64_t nodes_total = 0;
-  std::int64_t nodes_connected = 0;
-  std::int64_t nodes_drifted = 0;
-  std::vector<std::pair<std::int64_t, std::int64_t>> nodes_by_applied_version;
-};
-
-struct ScopeSummaryInfo {
-  std::string scope;
-  std::int64_t revision = 0;
-  std::int64_t updated_at_ms = 0;
-  std::string author;
-};
-
-struct AuditInfo {
-  std::int64_t id = 0;
-  std::int64_t time_ms = 0;
-  std::string principal;
-  std::string token_id;
-  std::string action;
-  std::string scope;
-  std::int64_t revision = 0;
-  std::string outcome;
-  std::string summary;
-};
-
-struct TokenInfo {
-  std::string id;
-  std::string name;
-  std::vector<std::string> scopes;
-  std::int64_t created_at_ms = 0;
-  std::int64_t expires_at_ms = 0;
-  std::int64_t revoked_at_ms = 0;
-};
-
-struct IssuedTokenInfo {
-  TokenInfo token;
-  std::string secret;  // the bearer token: shown once, never logged
 };
 
 // Rollouts (rollout_service.proto), by name rather than proto enum.
@@ -147,7 +69,7 @@ struct RolloutInfo {
   std::int64_t created_at_ms = 0;
   std::int64_t updated_at_ms = 0;
   bool dry_run = false;
-  std::vector<BlockedNodeInfo> blocked_nodes;
+  std::vector<BlockedNode> blocked_nodes;
 };
 
 struct StartRolloutArgs {
@@ -164,27 +86,27 @@ class ControlClient {
  public:
   virtual ~ControlClient() = default;
 
-  virtual Result<std::vector<ScopeSummaryInfo>> ListLayers() = 0;
-  virtual Result<LayerInfo> GetLayer(const std::string& scope,
-                                     std::optional<std::int64_t> revision) = 0;
-  virtual Result<WriteResultInfo> SetLayer(const SetLayerArgs& args) = 0;
-  virtual Result<WriteResultInfo> DeleteLayer(const std::string& scope,
-                                              std::optional<std::int64_t> expected_revision,
-                                              bool dry_run, bool confirm) = 0;
-  virtual Result<std::vector<RevisionInfo>> History(const std::string& scope) = 0;
+  virtual Result<std::vector<LayerSummary>> ListLayers() = 0;
+  virtual Result<Layer> GetLayer(const std::string& scope,
+                                 std::optional<std::int64_t> revision) = 0;
+  virtual Result<WriteResult> SetLayer(const SetLayerArgs& args) = 0;
+  virtual Result<WriteResult> DeleteLayer(const std::string& scope,
+                                          std::optional<std::int64_t> expected_revision,
+                                          bool dry_run, bool confirm) = 0;
+  virtual Result<std::vector<Revision>> History(const std::string& scope) = 0;
   virtual Result<std::vector<Diagnostic>> Validate(const std::string& document) = 0;
-  virtual Result<EffectiveInfo> Effective(const std::vector<std::string>& chain) = 0;
-  virtual Result<std::vector<NodeInfo>> ListNodes() = 0;
-  virtual Result<StatusInfo> GetStatus() = 0;
+  virtual Result<EffectiveView> Effective(const std::vector<std::string>& chain) = 0;
+  virtual Result<std::vector<Node>> ListNodes() = 0;
+  virtual Result<StatusSummary> GetStatus() = 0;
   // Calls `on_entry` for each entry, oldest first; with `follow`, keeps the
   // stream open until `on_entry` returns false or the stream ends. The call
   // deadline applies only without `follow`.
   virtual Status Audit(std::int64_t since_ms, bool follow,
-                       const std::function<bool(const AuditInfo&)>& on_entry) = 0;
-  virtual Result<IssuedTokenInfo> CreateToken(const std::string& name,
-                                              const std::vector<std::string>& scopes,
-                                              std::int64_t ttl_seconds) = 0;
-  virtual Result<std::vector<TokenInfo>> ListTokens() = 0;
+                       const std::function<bool(const AuditEntry&)>& on_entry) = 0;
+  virtual Result<IssuedToken> CreateToken(const std::string& name,
+                                          const std::vector<std::string>& scopes,
+                                          std::int64_t ttl_seconds) = 0;
+  virtual Result<std::vector<Token>> ListTokens() = 0;
   virtual Status RevokeToken(const std::string& id) = 0;
 
   virtual Result<RolloutInfo> StartRollout(const StartRolloutArgs& args) = 0;

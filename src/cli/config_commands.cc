@@ -7,6 +7,7 @@
 #include "cli.h"
 #include "documents.h"
 #include "exit_codes.h"
+#include "omnirelay/api/json.h"
 #include "omnirelay/config/decode.h"
 #include "omnirelay/config/scope.h"
 
@@ -54,13 +55,7 @@ int RunGet(Session& s, const GetArgs& a) {
   auto layer = s.client.GetLayer(a.scope, revision);
   if (!layer.ok()) return s.out.Fail(layer.status());
   if (s.out.json()) {
-    std::cout << Json{{"scope", layer->scope},
-                      {"revision", layer->revision},
-                      {"updatedAt", Rfc3339(layer->updated_at_ms)},
-                      {"author", layer->author},
-                      {"document", DocumentJson(layer->document)}}
-                     .dump()
-              << "\n";
+    std::cout << api::ToJson(*layer).dump() << "\n";
   } else {
     // Only the document, so that `config get > f.json` round-trips to `config set`.
     const Json doc = DocumentJson(layer->document);
@@ -99,12 +94,7 @@ int RunList(Session& s) {
   if (!layers.ok()) return s.out.Fail(layers.status());
   if (s.out.json()) {
     Json out = Json::array();
-    for (const auto& l : *layers) {
-      out.push_back({{"scope", l.scope},
-                     {"revision", l.revision},
-                     {"updatedAt", Rfc3339(l.updated_at_ms)},
-                     {"author", l.author}});
-    }
+    for (const auto& l : *layers) out.push_back(api::ToJson(l));
     std::cout << Json{{"layers", out}}.dump() << "\n";
     return kExitOk;
   }
@@ -151,24 +141,22 @@ int RunDiff(Session& s, const DiffArgs& a) {
   const auto changes = DiffJson(current, proposed);
   const bool ok = check->diagnostics.empty() && check->blocked_nodes.empty();
   if (s.out.json()) {
-    Json list = Json::array();
+    // The server's dry run (a write result), with the structural changes
+    // beside it; "before" / "after" are absent where the value is.
+    Json out = api::ToJson(*check);
+    out["scope"] = a.scope;
+    if (current_revision > 0) out["currentRevision"] = current_revision;
+    out["changes"] = Json::array();
     for (const auto& c : changes) {
-      list.push_back({{"op", c.op == '+'   ? "add"
-                             : c.op == '-' ? "remove"
-                                           : "change"},
-                      {"path", c.path},
-                      {"before", c.before},
-                      {"after", c.after}});
+      Json change = {{"op", c.op == '+'   ? "add"
+                            : c.op == '-' ? "remove"
+                                          : "change"},
+                     {"path", c.path}};
+      if (c.op != '+') change["before"] = c.before;
+      if (c.op != '-') change["after"] = c.after;
+      out["changes"].push_back(std::move(change));
     }
-    std::cout << Json{{"scope", a.scope},
-                      {"currentRevision", current_revision},
-                      {"changes", list},
-                      {"diffSummary", check->diff_summary},
-                      {"valid", check->diagnostics.empty()},
-                      {"diagnostics", DiagnosticsJson(check->diagnostics)},
-                      {"blockedNodes", BlockedNodesJson(check->blocked_nodes)}}
-                     .dump()
-              << "\n";
+    std::cout << out.dump() << "\n";
     return ok ? kExitOk : kExitInvalid;
   }
   std::cout << "--- " << a.scope
@@ -188,8 +176,7 @@ int RunDiff(Session& s, const DiffArgs& a) {
     }
   }
   std::cout << "\n";
-  WriteResultInfo shown = *check;
-  PrintWriteResult(a.scope, shown, s.out);
+  PrintWriteResult(a.scope, *check, s.out);
   return ok ? kExitOk : kExitInvalid;
 }
 
@@ -198,14 +185,8 @@ int RunHistory(Session& s, const std::string& scope) {
   if (!history.ok()) return s.out.Fail(history.status());
   if (s.out.json()) {
     Json out = Json::array();
-    for (const auto& r : *history) {
-      out.push_back({{"revision", r.revision},
-                     {"scope", r.scope},
-                     {"deleted", r.deleted},
-                     {"author", r.author},
-                     {"createdAt", Rfc3339(r.created_at_ms)}});
-    }
-    std::cout << Json{{"revisions", out}}.dump() << "\n";
+    for (const auto& r : *history) out.push_back(api::ToJson(r));
+    std::cout << Json{{"scope", scope}, {"revisions", out}}.dump() << "\n";
     return kExitOk;
   }
   const std::int64_t now = NowUnixMs();
@@ -222,15 +203,10 @@ int RunEffective(Session& s, const std::string& chain) {
   auto view = s.client.Effective(SplitChain(chain));
   if (!view.ok()) return s.out.Fail(view.status());
   if (s.out.json()) {
-    std::cout << Json{{"scopeChain", chain},
-                      {"version", view->version},
-                      {"features", view->features},
-                      {"spec", DocumentJson(view->spec)}}
-                     .dump()
-              << "\n";
+    std::cout << api::ToJson(*view).dump() << "\n";
   } else {
-    const Json spec = DocumentJson(view->spec);
-    std::cout << (spec.is_string() ? view->spec : spec.dump(2)) << "\n";
+    const Json spec = DocumentJson(view->spec_json);
+    std::cout << (spec.is_string() ? view->spec_json : spec.dump(2)) << "\n";
   }
   return kExitOk;
 }

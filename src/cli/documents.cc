@@ -7,6 +7,7 @@
 #include <memory>
 
 #include "exit_codes.h"
+#include "omnirelay/api/json.h"
 
 namespace omnirelay::cli {
 
@@ -59,36 +60,12 @@ std::vector<JsonChange> DiffJson(const nlohmann::json& before, const nlohmann::j
   return out;
 }
 
-nlohmann::json DiagnosticsJson(const std::vector<Diagnostic>& diagnostics) {
-  nlohmann::json out = nlohmann::json::array();
-  for (const auto& d : diagnostics) {
-    out.push_back(
-        {{"path", d.path}, {"code", std::string(diag_code_name(d.code))}, {"message", d.message}});
-  }
-  return out;
-}
-
-nlohmann::json BlockedNodesJson(const std::vector<BlockedNodeInfo>& nodes) {
-  nlohmann::json out = nlohmann::json::array();
-  for (const auto& b : nodes) {
-    out.push_back({{"nodeId", b.node_id}, {"scopeChain", b.scope_chain}, {"reason", b.reason}});
-  }
-  return out;
-}
-
-int PrintWriteResult(const std::string& scope, const WriteResultInfo& r, const Output& out,
+int PrintWriteResult(const std::string& scope, const WriteResult& r, const Output& out,
                      nlohmann::json extra) {
   const bool ok = r.diagnostics.empty() && r.blocked_nodes.empty();
   const int code = r.dry_run && !ok ? kExitInvalid : kExitOk;
   if (out.json()) {
-    nlohmann::json j = {{"scope", scope},
-                        {"dryRun", r.dry_run},
-                        {"revision", r.revision},
-                        {"valid", r.diagnostics.empty()},
-                        {"diagnostics", DiagnosticsJson(r.diagnostics)},
-                        {"diffSummary", r.diff_summary},
-                        {"blockedNodes", BlockedNodesJson(r.blocked_nodes)},
-                        {"chainsChecked", r.chains_checked}};
+    nlohmann::json j = api::ToJson(r);
     j.update(extra);
     std::cout << j.dump() << "\n";
     return code;

@@ -29,11 +29,8 @@ std::vector<JsonChange> DiffJson(const nlohmann::json& before, const nlohmann::j
 
 // Prints the outcome of SetLayer (dry run or write) for `scope` and returns
 // the exit code: 0, or 3 when a dry run found problems or blocking nodes.
-int PrintWriteResult(const std::string& scope, const WriteResultInfo& result, const Output& out,
+// -o json prints the write result as REST answers it, with `extra` merged in.
+int PrintWriteResult(const std::string& scope, const WriteResult& result, const Output& out,
                      nlohmann::json extra = nlohmann::json::object());
-
-// The JSON form of diagnostics and blocked nodes, as printed by -o json.
-nlohmann::json DiagnosticsJson(const std::vector<Diagnostic>& diagnostics);
-nlohmann::json BlockedNodesJson(const std::vector<BlockedNodeInfo>& nodes);
 
 }  // namespace omnirelay::cli

@@ -7,6 +7,7 @@
 #include <optional>
 
 #include "client.h"
+#include "omnirelay/api/status_mapping.h"
 #include "omnirelay/config/files.h"
 #include "omnirelay/controlplane/v1/config_service.grpc.pb.h"
 #include "omnirelay/controlplane/v1/errors.pb.h"
@@ -19,27 +20,7 @@ namespace v1 = controlplane::v1;
 
 constexpr std::size_t kMaxPemBytes = 1 << 20;
 
-// Diagnostic codes travel by name; false for a name this build does not know.
-bool ParseDiagCode(const std::string& name, DiagCode* out) {
-  for (int i = 0; i <= static_cast<int>(kLastDiagCode); ++i) {
-    if (diag_code_name(static_cast<DiagCode>(i)) == name) {
-      *out = static_cast<DiagCode>(i);
-      return true;
-    }
-  }
-  return false;
-}
-
 std::vector<Diagnostic> FromProto(const google::protobuf::RepeatedPtrField<v1::Diagnostic>& in);
-
-// The status code the server named in ErrorDetail.status; nullopt for a name
-// this build does not know.
-std::optional<StatusCode> StatusCodeNamed(const std::string& name) {
-  for (int i = 0; i <= static_cast<int>(kLastStatusCode); ++i) {
-    if (status_code_name(static_cast<StatusCode>(i)) == name) return static_cast<StatusCode>(i);
-  }
-  return std::nullopt;
-}
 
 // A hint for connections a TLS mismatch most likely closed.
 std::string TlsHint(const grpc::Status& s, const ConnectionSettings& tls) {
@@ -73,9 +54,11 @@ Status FromGrpc(const grpc::Status& s, const ConnectionSettings& settings) {
       has_detail && !detail.message().empty() ? detail.message() : s.error_message();
   std::vector<Diagnostic> diagnostics;
   if (has_detail) diagnostics = FromProto(detail.diagnostics());
+  const auto grpc_code = static_cast<api::GrpcCode>(s.error_code());  // the same integers
+  StatusCode code = api::StatusCodeForGrpc(grpc_code, has_detail ? detail.status() : "");
   switch (s.error_code()) {
     case grpc::StatusCode::UNAVAILABLE:
-      if (has_detail) return Status(StatusCode::kUnavailable, message);
+      if (has_detail) break;
       return Status(StatusCode::kUnavailable, "cannot reach the control plane at " + server + ": " +
                                                   s.error_message() + TlsHint(s, settings));
     case grpc::StatusCode::DEADLINE_EXCEEDED:
@@ -83,54 +66,39 @@ Status FromGrpc(const grpc::Status& s, const ConnectionSettings& settings) {
                                                   " within " + std::to_string(timeout.count()) +
                                                   " ms (see --timeout)");
     case grpc::StatusCode::INVALID_ARGUMENT:
-      if ((has_detail && detail.status() == "invalid") || !diagnostics.empty()) {
-        return Status(StatusCode::kInvalid, message, std::move(diagnostics));
-      }
-      return Status(StatusCode::kInvalidArgument, message);
-    case grpc::StatusCode::NOT_FOUND:
-      return Status(StatusCode::kNotFound, message);
-    case grpc::StatusCode::ABORTED:
-      return Status(StatusCode::kConflict, message);
+      // A refused document, even from a server that names no status.
+      if (!diagnostics.empty()) code = StatusCode::kInvalid;
+      break;
     case grpc::StatusCode::UNAUTHENTICATED:
       if (settings.token.empty()) {
         message += " (pass --token-file FILE, or set OMNIRCTL_TOKEN or a context's tokenFile)";
       }
-      return Status(StatusCode::kUnauthenticated, message);
-    case grpc::StatusCode::PERMISSION_DENIED:
-      return Status(StatusCode::kPermissionDenied, message);
-    case grpc::StatusCode::RESOURCE_EXHAUSTED:
-      return Status(StatusCode::kTooLarge, message);
-    case grpc::StatusCode::FAILED_PRECONDITION: {
-      // Several codes share FAILED_PRECONDITION: the detail names which.
-      const auto named = has_detail ? StatusCodeNamed(detail.status()) : std::nullopt;
-      return Status(named.value_or(StatusCode::kMissingFeature), message, std::move(diagnostics));
-    }
-    case grpc::StatusCode::UNIMPLEMENTED:
-      return Status(StatusCode::kUnimplemented, message);
+      break;
     default:
-      return Status(StatusCode::kInternal, message.empty() ? "internal error" : message);
+      break;
   }
+  if (code == StatusCode::kInternal && message.empty()) message = "internal error";
+  return Status(code, message, std::move(diagnostics));
 }
 
 std::vector<Diagnostic> FromProto(const google::protobuf::RepeatedPtrField<v1::Diagnostic>& in) {
   std::vector<Diagnostic> out;
   for (const auto& d : in) {
-    DiagCode code = DiagCode::kParseError;
     // A code this build does not know keeps its name in the message.
-    const bool known = ParseDiagCode(d.code(), &code);
-    out.push_back({d.path(), code, known ? d.message() : d.code() + ": " + d.message()});
+    const auto code = ParseDiagCodeName(d.code());
+    out.push_back({d.path(), code.value_or(DiagCode::kParseError),
+                   code ? d.message() : d.code() + ": " + d.message()});
   }
   return out;
 }
 
-std::vector<BlockedNodeInfo> FromProto(
-    const google::protobuf::RepeatedPtrField<v1::BlockedNode>& in) {
-  std::vector<BlockedNodeInfo> out;
+std::vector<BlockedNode> FromProto(const google::protobuf::RepeatedPtrField<v1::BlockedNode>& in) {
+  std::vector<BlockedNode> out;
   for (const auto& b : in) out.push_back({b.node_id(), b.scope_chain(), b.reason()});
   return out;
 }
 
-TokenInfo FromProto(const v1::Token& t) {
+Token FromProto(const v1::Token& t) {
   return {t.id(),
           t.name(),
           {t.scopes().begin(), t.scopes().end()},
@@ -203,30 +171,29 @@ class GrpcClient final : public ControlClient {
         config_(v1::ConfigService::NewStub(channel)),
         rollouts_(v1::RolloutService::NewStub(channel)) {}
 
-  Result<std::vector<ScopeSummaryInfo>> ListLayers() override {
+  Result<std::vector<LayerSummary>> ListLayers() override {
     v1::ListLayersResponse resp;
     auto ctx = Context();
     if (auto s = Check(config_->ListLayers(ctx.get(), {}, &resp)); !s.ok()) return s;
-    std::vector<ScopeSummaryInfo> out;
+    std::vector<LayerSummary> out;
     for (const auto& l : resp.layers()) {
       out.push_back({l.scope(), l.revision(), l.updated_at_ms(), l.author()});
     }
     return out;
   }
 
-  Result<LayerInfo> GetLayer(const std::string& scope,
-                             std::optional<std::int64_t> revision) override {
+  Result<Layer> GetLayer(const std::string& scope, std::optional<std::int64_t> revision) override {
     v1::GetLayerRequest req;
     req.set_scope(scope);
     if (revision) req.set_revision(*revision);
     v1::Layer resp;
     auto ctx = Context();
     if (auto s = Check(config_->GetLayer(ctx.get(), req, &resp)); !s.ok()) return s;
-    return LayerInfo{resp.scope(), resp.revision(), resp.document(), resp.updated_at_ms(),
-                     resp.author()};
+    return Layer{resp.scope(), resp.revision(), resp.document(), resp.updated_at_ms(),
+                 resp.author()};
   }
 
-  Result<WriteResultInfo> SetLayer(const SetLayerArgs& args) override {
+  Result<WriteResult> SetLayer(const SetLayerArgs& args) override {
     v1::SetLayerRequest req;
     req.set_scope(args.scope);
     req.set_document(args.document);
@@ -239,9 +206,9 @@ class GrpcClient final : public ControlClient {
     return ToWriteResult(resp);
   }
 
-  Result<WriteResultInfo> DeleteLayer(const std::string& scope,
-                                      std::optional<std::int64_t> expected_revision, bool dry_run,
-                                      bool confirm) override {
+  Result<WriteResult> DeleteLayer(const std::string& scope,
+                                  std::optional<std::int64_t> expected_revision, bool dry_run,
+                                  bool confirm) override {
     v1::DeleteLayerRequest req;
     req.set_scope(scope);
     if (expected_revision) req.set_expected_revision(*expected_revision);
@@ -253,25 +220,24 @@ class GrpcClient final : public ControlClient {
     return ToWriteResult(resp);
   }
 
-  static WriteResultInfo ToWriteResult(const v1::WriteResult& resp) {
-    WriteResultInfo out;
+  static WriteResult ToWriteResult(const v1::WriteResult& resp) {
+    WriteResult out;
     out.dry_run = resp.dry_run();
     out.revision = resp.revision();
     out.diagnostics = FromProto(resp.diagnostics());
     out.diff_summary = resp.diff_summary();
     out.blocked_nodes = FromProto(resp.blocked_nodes());
     out.chains_checked.assign(resp.chains_checked().begin(), resp.chains_checked().end());
-    out.valid = resp.valid();
     return out;
   }
 
-  Result<std::vector<RevisionInfo>> History(const std::string& scope) override {
+  Result<std::vector<Revision>> History(const std::string& scope) override {
     v1::HistoryRequest req;
     req.set_scope(scope);
     v1::HistoryResponse resp;
     auto ctx = Context();
     if (auto s = Check(config_->History(ctx.get(), req, &resp)); !s.ok()) return s;
-    std::vector<RevisionInfo> out;
+    std::vector<Revision> out;
     for (const auto& r : resp.revisions()) {
       out.push_back({r.revision(), r.scope(), r.deleted(), r.author(), r.created_at_ms()});
     }
@@ -287,44 +253,46 @@ class GrpcClient final : public ControlClient {
     return FromProto(resp.errors());
   }
 
-  Result<EffectiveInfo> Effective(const std::vector<std::string>& chain) override {
+  Result<EffectiveView> Effective(const std::vector<std::string>& chain) override {
     v1::EffectiveRequest req;
     for (const auto& s : chain) req.add_scope_chain(s);
     v1::EffectiveResponse resp;
     auto ctx = Context();
     if (auto s = Check(config_->Effective(ctx.get(), req, &resp)); !s.ok()) return s;
-    return EffectiveInfo{
+    return EffectiveView{
         resp.version(), resp.spec(), {resp.features().begin(), resp.features().end()}};
   }
 
-  Result<std::vector<NodeInfo>> ListNodes() override {
+  Result<std::vector<Node>> ListNodes() override {
     v1::ListNodesResponse resp;
     auto ctx = Context();
     if (auto s = Check(config_->ListNodes(ctx.get(), {}, &resp)); !s.ok()) return s;
-    std::vector<NodeInfo> out;
+    std::vector<Node> out;
     for (const auto& n : resp.nodes()) {
-      NodeInfo node;
+      Node node;
       node.node_id = n.node_id();
       node.scope_chain = n.scope_chain();
       node.api_version = n.api_version();
       node.features.assign(n.features().begin(), n.features().end());
       node.assigned_version = n.assigned_version();
+      node.assigned_hash = n.assigned_hash();
       node.applied_version = n.applied_version();
+      node.applied_hash = n.applied_hash();
       node.discovery_generation = n.discovery_generation();
       node.last_error = n.last_error();
+      node.health_json = n.health();
       node.connected = n.connected();
       node.last_seen_ms = n.last_seen_ms();
-      node.drifted = n.drifted();
       out.push_back(std::move(node));
     }
     return out;
   }
 
-  Result<StatusInfo> GetStatus() override {
+  Result<StatusSummary> GetStatus() override {
     v1::StatusResponse resp;
     auto ctx = Context();
     if (auto s = Check(config_->GetStatus(ctx.get(), {}, &resp)); !s.ok()) return s;
-    StatusInfo out{
+    StatusSummary out{
         resp.head_revision(), resp.nodes_total(), resp.nodes_connected(), resp.nodes_drifted(), {}};
     for (const auto& vc : resp.nodes_by_applied_version()) {
       out.nodes_by_applied_version.emplace_back(vc.version(), vc.nodes());
@@ -333,7 +301,7 @@ class GrpcClient final : public ControlClient {
   }
 
   Status Audit(std::int64_t since_ms, bool follow,
-               const std::function<bool(const AuditInfo&)>& on_entry) override {
+               const std::function<bool(const AuditEntry&)>& on_entry) override {
     v1::AuditRequest req;
     req.set_since_ms(since_ms);
     req.set_follow(follow);
@@ -341,8 +309,8 @@ class GrpcClient final : public ControlClient {
     auto reader = config_->Audit(ctx.get(), req);
     v1::AuditEntry e;
     while (reader->Read(&e)) {
-      AuditInfo info{e.id(),    e.time_ms(),  e.principal(), e.token_id(), e.action(),
-                     e.scope(), e.revision(), e.outcome(),   e.summary()};
+      const AuditEntry info{e.id(),    e.time_ms(),  e.principal(), e.token_id(), e.action(),
+                            e.scope(), e.revision(), e.outcome(),   e.summary()};
       if (!on_entry(info)) {
         ctx->TryCancel();
         reader->Finish();
@@ -352,9 +320,8 @@ class GrpcClient final : public ControlClient {
     return Check(reader->Finish());
   }
 
-  Result<IssuedTokenInfo> CreateToken(const std::string& name,
-                                      const std::vector<std::string>& scopes,
-                                      std::int64_t ttl_seconds) override {
+  Result<IssuedToken> CreateToken(const std::string& name, const std::vector<std::string>& scopes,
+                                  std::int64_t ttl_seconds) override {
     v1::CreateTokenRequest req;
     req.set_name(name);
     for (const auto& s : scopes) req.add_scopes(s);
@@ -362,14 +329,14 @@ class GrpcClient final : public ControlClient {
     v1::CreateTokenResponse resp;
     auto ctx = Context();
     if (auto s = Check(config_->CreateToken(ctx.get(), req, &resp)); !s.ok()) return s;
-    return IssuedTokenInfo{FromProto(resp.token()), resp.secret()};
+    return IssuedToken{FromProto(resp.token()), resp.secret()};
   }
 
-  Result<std::vector<TokenInfo>> ListTokens() override {
+  Result<std::vector<Token>> ListTokens() override {
     v1::ListTokensResponse resp;
     auto ctx = Context();
     if (auto s = Check(config_->ListTokens(ctx.get(), {}, &resp)); !s.ok()) return s;
-    std::vector<TokenInfo> out;
+    std::vector<Token> out;
     for (const auto& t : resp.tokens()) out.push_back(FromProto(t));
     return out;
   }

@@ -7,6 +7,7 @@
 
 #include "cli.h"
 #include "exit_codes.h"
+#include "omnirelay/api/json.h"
 
 namespace omnirelay::cli {
 namespace {
@@ -17,19 +18,6 @@ struct AuditArgs {
   std::string since = "15m";
   bool follow = false;
 };
-
-Json AuditJson(const AuditInfo& e) {
-  return {{"id", e.id},
-          {"time", Rfc3339(e.time_ms)},
-          {"timeMs", e.time_ms},
-          {"principal", e.principal},
-          {"tokenId", e.token_id},
-          {"action", e.action},
-          {"scope", e.scope},
-          {"revision", e.revision},
-          {"outcome", e.outcome},
-          {"summary", e.summary}};
-}
 
 Colour OutcomeColour(const std::string& outcome) {
   if (outcome == "ok") return Colour::kGreen;
@@ -48,14 +36,14 @@ std::string Shortened(const std::string& text) {
 }
 
 int RunAudit(Session& s, const AuditArgs& a) {
-  auto window = ParseDurationMs(a.since);
+  auto window = api::ParseDurationMs(a.since);
   if (!window.ok()) return s.out.Fail(window.status());
   const std::int64_t now = NowUnixMs();
   const std::int64_t since_ms = now - *window;
   const std::vector<std::string> headers = {"TIME",     "PRINCIPAL", "ACTION", "SCOPE",
                                             "REVISION", "OUTCOME",   "SUMMARY"};
-  auto row = [&](const AuditInfo& e) -> std::vector<Table::Cell> {
-    return {a.follow ? Rfc3339(e.time_ms) : RelativeTime(e.time_ms, now),
+  auto row = [&](const AuditEntry& e) -> std::vector<Table::Cell> {
+    return {a.follow ? FormatRfc3339Ms(e.time_ms) : RelativeTime(e.time_ms, now),
             e.principal.empty() ? "-" : e.principal,
             e.action,
             e.scope.empty() ? "-" : e.scope,
@@ -66,11 +54,12 @@ int RunAudit(Session& s, const AuditArgs& a) {
   if (a.follow) {
     // Streamed: one line (or one JSON object) per entry as it arrives.
     if (!s.out.json()) {
-      std::cerr << "following the audit log since " << Rfc3339(since_ms) << " (Ctrl-C to stop)\n";
+      std::cerr << "following the audit log since " << FormatRfc3339Ms(since_ms)
+                << " (Ctrl-C to stop)\n";
     }
-    Status st = s.client.Audit(since_ms, true, [&](const AuditInfo& e) {
+    Status st = s.client.Audit(since_ms, true, [&](const AuditEntry& e) {
       if (s.out.json()) {
-        std::cout << AuditJson(e).dump() << std::endl;
+        std::cout << api::ToJson(e).dump() << std::endl;
       } else {
         std::string line;
         for (const auto& cell : row(e)) line += (line.empty() ? "" : "  ") + cell.text;
@@ -80,15 +69,15 @@ int RunAudit(Session& s, const AuditArgs& a) {
     });
     return st.ok() ? kExitOk : s.out.Fail(st);
   }
-  std::vector<AuditInfo> entries;
-  Status st = s.client.Audit(since_ms, false, [&](const AuditInfo& e) {
+  std::vector<AuditEntry> entries;
+  Status st = s.client.Audit(since_ms, false, [&](const AuditEntry& e) {
     entries.push_back(e);
     return true;
   });
   if (!st.ok()) return s.out.Fail(st);
   if (s.out.json()) {
     Json out = Json::array();
-    for (const auto& e : entries) out.push_back(AuditJson(e));
+    for (const auto& e : entries) out.push_back(api::ToJson(e));
     std::cout << Json{{"entries", out}}.dump() << "\n";
     return kExitOk;
   }
@@ -98,30 +87,16 @@ int RunAudit(Session& s, const AuditArgs& a) {
   return kExitOk;
 }
 
-Json NodeJson(const NodeInfo& n) {
-  return {{"nodeId", n.node_id},
-          {"scopeChain", n.scope_chain},
-          {"apiVersion", n.api_version},
-          {"features", n.features},
-          {"assignedVersion", n.assigned_version},
-          {"appliedVersion", n.applied_version},
-          {"discoveryGeneration", n.discovery_generation},
-          {"lastError", n.last_error},
-          {"connected", n.connected},
-          {"lastSeen", Rfc3339(n.last_seen_ms)},
-          {"drifted", n.drifted}};
-}
-
 int RunNodes(Session& s, bool drift_only) {
   auto nodes = s.client.ListNodes();
   if (!nodes.ok()) return s.out.Fail(nodes.status());
-  std::vector<NodeInfo> shown;
+  std::vector<Node> shown;
   for (auto& n : *nodes) {
-    if (!drift_only || n.drifted) shown.push_back(std::move(n));
+    if (!drift_only || n.drift()) shown.push_back(std::move(n));
   }
   if (s.out.json()) {
     Json out = Json::array();
-    for (const auto& n : shown) out.push_back(NodeJson(n));
+    for (const auto& n : shown) out.push_back(api::ToJson(n));
     std::cout << Json{{"nodes", out}}.dump() << "\n";
     return kExitOk;
   }
@@ -135,7 +110,7 @@ int RunNodes(Session& s, bool drift_only) {
   for (const auto& n : shown) {
     t.Row({n.node_id, n.scope_chain, "v" + std::to_string(n.assigned_version),
            "v" + std::to_string(n.applied_version),
-           n.drifted ? Table::Cell("yes", Colour::kRed) : Table::Cell("no", Colour::kGreen),
+           n.drift() ? Table::Cell("yes", Colour::kRed) : Table::Cell("no", Colour::kGreen),
            n.connected ? Table::Cell("yes") : Table::Cell("no", Colour::kYellow),
            RelativeTime(n.last_seen_ms, now), n.last_error.empty() ? "-" : n.last_error});
   }
@@ -155,26 +130,12 @@ int RunStatus(Session& s) {
     return s.out.Fail(rollouts.status());
   }
   if (s.out.json()) {
-    Json by_version = Json::array();
-    for (const auto& [version, count] : status->nodes_by_applied_version) {
-      by_version.push_back({{"version", version}, {"nodes", count}});
-    }
-    Json scopes = Json::array();
-    for (const auto& l : *layers) scopes.push_back({{"scope", l.scope}, {"revision", l.revision}});
-    Json out = {{"headRevision", status->head_revision},
-                {"nodes",
-                 {{"total", status->nodes_total},
-                  {"connected", status->nodes_connected},
-                  {"drifted", status->nodes_drifted},
-                  {"byAppliedVersion", by_version}}},
-                {"layers", scopes},
-                {"rolloutsSupported", has_rollouts}};
+    // GET /v1/status, with the rollouts of a server that has them.
+    Json out = api::ToJson(*status);
     if (has_rollouts) {
-      Json list = Json::array();
       for (const auto& r : *rollouts) {
-        list.push_back({{"id", r.id}, {"version", r.version}, {"state", r.state}});
+        out["rollouts"].push_back({{"id", r.id}, {"version", r.version}, {"state", r.state}});
       }
-      out["rollouts"] = list;
     }
     std::cout << out.dump() << "\n";
     return kExitOk;

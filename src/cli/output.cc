@@ -1,13 +1,13 @@
 #include "output.h"
 
 #include <algorithm>
-#include <charconv>
 #include <chrono>
-#include <ctime>
 #include <iostream>
 #include <nlohmann/json.hpp>
 
 #include "exit_codes.h"
+#include "omnirelay/api/json.h"
+#include "omnirelay/api/status_mapping.h"
 
 namespace omnirelay::cli {
 namespace {
@@ -70,29 +70,15 @@ int ExitCodeFor(const Status& status) {
   }
 }
 
-std::string ErrorCodeName(const Status& status) {
-  if (status.code() == StatusCode::kInvalid && !status.diagnostics().empty()) {
-    return std::string(diag_code_name(status.diagnostics().front().code));
-  }
-  return std::string(status.code_name());
-}
-
 int Output::Fail(const Status& status) const {
   if (json_) {
-    nlohmann::json diagnostics = nlohmann::json::array();
-    for (const auto& d : status.diagnostics()) {
-      diagnostics.push_back({{"path", d.path},
-                             {"code", std::string(diag_code_name(d.code))},
-                             {"message", d.message}});
-    }
-    nlohmann::json error = {{"code", ErrorCodeName(status)},
-                            {"status", std::string(status.code_name())},
-                            {"message", status.message()},
-                            {"exitCode", ExitCodeFor(status)}};
-    if (!diagnostics.empty()) error["diagnostics"] = std::move(diagnostics);
+    // The REST error body, with the status name and the exit code beside it.
+    nlohmann::json error = api::ErrorJson(status);
+    error["status"] = std::string(status.code_name());
+    error["exitCode"] = ExitCodeFor(status);
     std::cerr << nlohmann::json{{"error", std::move(error)}}.dump() << "\n";
   } else {
-    std::cerr << PaintIf(colour_stderr_, "error", Colour::kRed) << ": " << ErrorCodeName(status)
+    std::cerr << PaintIf(colour_stderr_, "error", Colour::kRed) << ": " << api::ErrorCode(status)
               << ": " << status.message() << "\n";
     for (const auto& d : status.diagnostics()) {
       std::cerr << "  " << ShownPath(d.path) << ": " << diag_code_name(d.code) << ": " << d.message
@@ -160,43 +146,6 @@ std::string RelativeTime(std::int64_t unix_ms, std::int64_t now_ms) {
     amount = std::to_string(s / 86400) + "d";
   }
   return future ? "in " + amount : amount + " ago";
-}
-
-std::string Rfc3339(std::int64_t unix_ms) {
-  if (unix_ms == 0) return "";
-  const std::time_t t = static_cast<std::time_t>(unix_ms / 1000);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
-
-Result<std::int64_t> ParseDurationMs(std::string_view text) {
-  auto bad = [&] {
-    return Status(StatusCode::kInvalidArgument,
-                  "\"" + std::string(text) + "\" is not a duration (e.g. 30s, 15m, 2h, 7d)");
-  };
-  std::int64_t n = 0;
-  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
-  if (ec != std::errc() || n < 0 || end == text.data()) return bad();
-  const std::string_view unit(end, static_cast<std::size_t>(text.data() + text.size() - end));
-  std::int64_t scale = 0;
-  if (unit.empty() || unit == "s") {
-    scale = 1000;
-  } else if (unit == "ms") {
-    scale = 1;
-  } else if (unit == "m") {
-    scale = 60'000;
-  } else if (unit == "h") {
-    scale = 3'600'000;
-  } else if (unit == "d") {
-    scale = 86'400'000;
-  } else {
-    return bad();
-  }
-  if (n > INT64_MAX / scale) return bad();
-  return n * scale;
 }
 
 }  // namespace omnirelay::cli

@@ -42,10 +42,6 @@ class Output {
 // The exit code for an error status (exit_codes.h).
 int ExitCodeFor(const Status& status);
 
-// The code printed for an error: the first diagnostic's code for a refused
-// document (as the server's ErrorDetail.code), else the status code name.
-std::string ErrorCodeName(const Status& status);
-
 // A table printed with columns padded to their widest cell. Cells may carry
 // a colour; padding is computed on the text, so colour never skews columns.
 class Table {
@@ -72,10 +68,5 @@ class Table {
 std::int64_t NowUnixMs();
 // "12s ago", "3m ago", "2h ago", "5d ago", "in 3h"; "-" for 0.
 std::string RelativeTime(std::int64_t unix_ms, std::int64_t now_ms);
-// RFC 3339 UTC, e.g. "2026-11-27T10:23:24Z"; "" for 0.
-std::string Rfc3339(std::int64_t unix_ms);
-// Parses "90s", "15m", "2h", "7d", "500ms" (a plain number is seconds) into
-// milliseconds; kInvalidArgument otherwise.
-Result<std::int64_t> ParseDurationMs(std::string_view text);
 
 }  // namespace omnirelay::cli

@@ -11,6 +11,7 @@
 
 #include "cli.h"
 #include "exit_codes.h"
+#include "omnirelay/api/json.h"
 
 namespace omnirelay::cli {
 namespace {
@@ -100,20 +101,20 @@ Json RolloutJson(const RolloutInfo& r) {
                      {"gateMessage", w.gate_message}});
   }
   Json blocked = Json::array();
-  for (const auto& b : r.blocked_nodes) {
-    blocked.push_back({{"nodeId", b.node_id}, {"scopeChain", b.scope_chain}, {"reason", b.reason}});
-  }
-  return {{"id", r.id},
-          {"version", r.version},
-          {"previousVersion", r.previous_version},
-          {"state", r.state},
-          {"currentWave", r.current_wave},
-          {"waves", waves},
-          {"author", r.author},
-          {"createdAt", Rfc3339(r.created_at_ms)},
-          {"updatedAt", Rfc3339(r.updated_at_ms)},
-          {"dryRun", r.dry_run},
-          {"blockedNodes", blocked}};
+  for (const auto& b : r.blocked_nodes) blocked.push_back(api::ToJson(b));
+  Json out = {{"id", r.id},
+              {"version", r.version},
+              {"previousVersion", r.previous_version},
+              {"state", r.state},
+              {"currentWave", r.current_wave},
+              {"waves", waves},
+              {"author", r.author},
+              {"dryRun", r.dry_run},
+              {"blockedNodes", blocked}};
+  // As in the API's JSON, a time that is not there is left out.
+  if (r.created_at_ms != 0) out["createdAt"] = FormatRfc3339Ms(r.created_at_ms);
+  if (r.updated_at_ms != 0) out["updatedAt"] = FormatRfc3339Ms(r.updated_at_ms);
+  return out;
 }
 
 void PrintRollout(const RolloutInfo& r, const Output& out) {
@@ -162,7 +163,7 @@ int RunStart(Session& s, const StartArgs& a) {
   args.reason = a.reason;
   std::int64_t bake_seconds = 0;
   if (!a.bake.empty()) {
-    auto ms = ParseDurationMs(a.bake);
+    auto ms = api::ParseDurationMs(a.bake);
     if (!ms.ok()) return s.out.Fail(ms.status());
     bake_seconds = *ms / 1000;
   }
@@ -191,7 +192,7 @@ struct StatusArgs {
 };
 
 int RunStatus(Session& s, const StatusArgs& a) {
-  auto interval = ParseDurationMs(a.interval);
+  auto interval = api::ParseDurationMs(a.interval);
   if (!interval.ok() || *interval <= 0) {
     return s.out.Fail(Status(StatusCode::kInvalidArgument, "--interval must be a duration > 0"));
   }
@@ -222,7 +223,7 @@ int RunStatus(Session& s, const StatusArgs& a) {
       if (s.out.json()) {
         std::cout << now_json << std::endl;
       } else {
-        std::cout << "[" << Rfc3339(NowUnixMs()) << "]\n";
+        std::cout << "[" << FormatRfc3339Ms(NowUnixMs()) << "]\n";
         PrintRollout(r, s.out);
         std::cout << std::flush;
       }

@@ -59,7 +59,7 @@ Result<Json> EffectiveSpec(ControlClient& client, const std::vector<std::string>
     if (view.status().code() == StatusCode::kNotFound) return Json::object();
     return view.status();
   }
-  Json spec = Json::parse(view->spec, nullptr, false);
+  Json spec = Json::parse(view->spec_json, nullptr, false);
   return spec.is_discarded() ? Json::object() : spec;
 }
 

@@ -8,6 +8,7 @@
 
 #include "cli.h"
 #include "exit_codes.h"
+#include "omnirelay/api/json.h"
 #include "omnirelay/config/files.h"
 
 namespace omnirelay::cli {
@@ -26,15 +27,6 @@ struct CreateArgs {
   bool dry_run = false;
 };
 
-Json TokenJson(const TokenInfo& t) {
-  return {{"id", t.id},
-          {"name", t.name},
-          {"scopes", t.scopes},
-          {"createdAt", Rfc3339(t.created_at_ms)},
-          {"expiresAt", Rfc3339(t.expires_at_ms)},
-          {"revokedAt", Rfc3339(t.revoked_at_ms)}};
-}
-
 std::string Join(const std::vector<std::string>& parts, const char* sep = ",") {
   std::string out;
   for (const auto& p : parts) out += (out.empty() ? "" : sep) + p;
@@ -44,7 +36,7 @@ std::string Join(const std::vector<std::string>& parts, const char* sep = ",") {
 int RunCreate(Session& s, const CreateArgs& a) {
   std::int64_t ttl_seconds = 0;
   if (!a.ttl.empty()) {
-    auto ms = ParseDurationMs(a.ttl);
+    auto ms = api::ParseDurationMs(a.ttl);
     if (!ms.ok())
       return s.out.Fail(Status(StatusCode::kInvalidArgument, "--ttl: " + ms.status().message()));
     ttl_seconds = *ms / 1000;
@@ -81,9 +73,11 @@ int RunCreate(Session& s, const CreateArgs& a) {
     }
   }
   if (s.out.json()) {
-    Json out = {{"token", TokenJson(issued->token)}};
+    // POST /v1/tokens: the token's fields and its secret as "token"; with
+    // --secret-file, where the secret went instead.
+    Json out = api::ToJson(issued->token);
     if (a.secret_file.empty()) {
-      out["secret"] = issued->secret;
+      out = api::ToJson(*issued);
     } else {
       out["secretFile"] = a.secret_file;
     }
@@ -98,7 +92,7 @@ int RunCreate(Session& s, const CreateArgs& a) {
             << (issued->token.expires_at_ms == 0
                     ? std::string("never")
                     : RelativeTime(issued->token.expires_at_ms, now) + " (" +
-                          Rfc3339(issued->token.expires_at_ms) + ")")
+                          FormatRfc3339Ms(issued->token.expires_at_ms) + ")")
             << "\n";
   if (a.secret_file.empty()) {
     std::cout << "secret:   " << s.out.Paint(issued->secret, Colour::kBold) << "\n"
@@ -114,7 +108,7 @@ int RunList(Session& s) {
   if (!tokens.ok()) return s.out.Fail(tokens.status());
   if (s.out.json()) {
     Json out = Json::array();
-    for (const auto& t : *tokens) out.push_back(TokenJson(t));
+    for (const auto& t : *tokens) out.push_back(api::ToJson(t));
     std::cout << Json{{"tokens", out}}.dump() << "\n";
     return kExitOk;
   }
@@ -138,15 +132,14 @@ int RunRevoke(Session& s, const std::string& id, bool dry_run) {
   if (dry_run) {
     auto tokens = s.client.ListTokens();
     if (!tokens.ok()) return s.out.Fail(tokens.status());
-    auto it = std::find_if(tokens->begin(), tokens->end(),
-                           [&](const TokenInfo& t) { return t.id == id; });
+    auto it =
+        std::find_if(tokens->begin(), tokens->end(), [&](const Token& t) { return t.id == id; });
     if (it == tokens->end()) return s.out.Fail(Status(StatusCode::kNotFound, "no token " + id));
     if (s.out.json()) {
-      std::cout << Json{{"dryRun", true},
-                        {"token", TokenJson(*it)},
-                        {"alreadyRevoked", it->revoked_at_ms != 0}}
-                       .dump()
-                << "\n";
+      // The token as listed ("revoked" says whether it already is).
+      Json out = api::ToJson(*it);
+      out["dryRun"] = true;
+      std::cout << out.dump() << "\n";
     } else {
       std::cout << "dry run: would revoke token " << id << " (" << it->name << ")"
                 << (it->revoked_at_ms != 0 ? "; it is already revoked" : "") << "\n";

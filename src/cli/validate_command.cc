@@ -15,6 +15,7 @@
 #include "cli.h"
 #include "documents.h"
 #include "exit_codes.h"
+#include "omnirelay/api/json.h"
 #include "omnirelay/config/document_set.h"
 #include "omnirelay/config/scope.h"
 
@@ -95,7 +96,7 @@ int RunOnServer(Session& s, const ValidateArgs& args) {
   if (!diagnostics.ok()) return s.out.Fail(diagnostics.status());
   const std::string& file = args.files.front();
   if (s.out.json()) {
-    nlohmann::json errors = DiagnosticsJson(*diagnostics);
+    nlohmann::json errors = api::ToJson(*diagnostics);
     for (auto& e : errors) e["file"] = file;
     std::cout << nlohmann::json{{"valid", diagnostics->empty()}, {"errors", errors}}.dump() << "\n";
   } else if (diagnostics->empty()) {

@@ -48,6 +48,14 @@ std::string_view status_code_name(StatusCode code) {
   return "internal";
 }
 
+std::optional<StatusCode> ParseStatusCodeName(std::string_view name) {
+  for (int i = 0; i <= static_cast<int>(kLastStatusCode); ++i) {
+    const auto code = static_cast<StatusCode>(i);
+    if (status_code_name(code) == name) return code;
+  }
+  return std::nullopt;
+}
+
 Status::Status(StatusCode code, std::string message) : code_(code), message_(std::move(message)) {}
 
 Status::Status(StatusCode code, std::string message, std::vector<Diagnostic> diagnostics)
@@ -109,6 +117,14 @@ std::string_view diag_code_name(DiagCode code) {
       return "invalid_scope";
   }
   return "parse_error";
+}
+
+std::optional<DiagCode> ParseDiagCodeName(std::string_view name) {
+  for (int i = 0; i <= static_cast<int>(kLastDiagCode); ++i) {
+    const auto code = static_cast<DiagCode>(i);
+    if (diag_code_name(code) == name) return code;
+  }
+  return std::nullopt;
 }
 
 void AppendPointerToken(std::string& pointer, std::string_view token) {

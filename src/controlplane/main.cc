@@ -6,8 +6,8 @@
 #include <cstdio>
 
 #include "logging.h"
+#include "omnirelay/api/duration.h"
 #include "omnirelay/controlplane/daemon.h"
-#include "omnirelay/controlplane/rest_face.h"
 
 int main(int argc, char** argv) {
   using namespace omnirelay::cp;
@@ -58,7 +58,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "controlplane: %s\n", s.message().c_str());
     return 2;
   }
-  auto ttl_ms = ParseDurationMs(ttl);
+  auto ttl_ms = omnirelay::api::ParseDurationMs(ttl);
   if (!ttl_ms.ok() || *ttl_ms < 60'000) {
     std::fprintf(stderr, "controlplane: --snapshot-ttl \"%s\" must be a duration of at least 1m\n",
                  ttl.c_str());

@@ -311,9 +311,7 @@ class RestFaceImpl final : public RestFace {
              const std::int64_t ttl = body.value("ttlSeconds", std::int64_t{0});
              auto issued = service_.CreateToken(who, body["name"].get<std::string>(), scopes, ttl);
              if (!issued.ok()) return Fail(res, issued.status());
-             Json out = ToJson(issued->record);
-             out["token"] = issued->secret;
-             Reply(res, 201, out);
+             Reply(res, 201, ToJson(*issued));
            });
     Handle("/v1/tokens", "GET", "token.list",
            [this](const Principal& who, const Request&, Response& res) {
@@ -412,36 +410,6 @@ class RestFaceImpl final : public RestFace {
 };
 
 }  // namespace
-
-Result<std::int64_t> ParseDurationMs(std::string_view text) {
-  if (text.size() < 2) {
-    return Status(StatusCode::kInvalidArgument,
-                  "duration \"" + std::string(text) + "\" is not like 30s, 15m, 2h or 7d");
-  }
-  auto n = ParseInt(text.substr(0, text.size() - 1), "duration");
-  std::int64_t unit = 0;
-  switch (text.back()) {
-    case 's':
-      unit = 1000;
-      break;
-    case 'm':
-      unit = 60'000;
-      break;
-    case 'h':
-      unit = 3'600'000;
-      break;
-    case 'd':
-      unit = 86'400'000;
-      break;
-    default:
-      break;
-  }
-  if (!n.ok() || unit == 0 || *n < 0) {
-    return Status(StatusCode::kInvalidArgument,
-                  "duration \"" + std::string(text) + "\" is not like 30s, 15m, 2h or 7d");
-  }
-  return *n * unit;
-}
 
 Result<std::unique_ptr<RestFace>> StartRestFace(const RestFaceOptions& options,
                                                 ControlPlaneService& service,

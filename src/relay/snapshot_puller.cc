@@ -7,6 +7,8 @@
 #include <memory>
 #include <utility>
 
+#include "omnirelay/api/status_mapping.h"
+
 namespace omnirelay::relay::internal {
 namespace {
 
@@ -31,21 +33,6 @@ std::string QueryEscape(const std::string& text) {
     }
   }
   return out;
-}
-
-StatusCode CodeForHttp(int status) {
-  switch (status) {
-    case 401:
-      return StatusCode::kUnauthenticated;
-    case 403:
-      return StatusCode::kPermissionDenied;
-    case 404:
-      return StatusCode::kNotFound;
-    case 400:
-      return StatusCode::kInvalidArgument;
-    default:
-      return StatusCode::kUnavailable;
-  }
 }
 
 }  // namespace
@@ -113,9 +100,9 @@ Result<PullReply> SnapshotPuller::PullFrom(const std::string& endpoint,
     return out;
   }
   if (res->status != 200) {
-    return Status(CodeForHttp(res->status), "GET " + endpoint + path + ": HTTP " +
-                                                std::to_string(res->status) + " " +
-                                                res->body.substr(0, 512));
+    return Status(api::StatusCodeForHttp(res->status), "GET " + endpoint + path + ": HTTP " +
+                                                           std::to_string(res->status) + " " +
+                                                           res->body.substr(0, 512));
   }
   out.kind = PullReply::Kind::kSnapshot;
   out.envelope = std::move(res->body);

@@ -43,9 +43,9 @@ TEST_F(CliConfigTest, SetDryRunWritesNothing) {
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const Json j = r.Json();
   EXPECT_EQ(j["dryRun"], true);
-  EXPECT_EQ(j["revision"], 0);
+  EXPECT_FALSE(j.contains("revision")) << r.out;  // none: nothing was written
   EXPECT_EQ(j["valid"], true);
-  EXPECT_NE(j["diffSummary"].get<std::string>().find("clusters +6"), std::string::npos);
+  EXPECT_NE(j["diff"].get<std::string>().find("clusters +6"), std::string::npos);
   EXPECT_TRUE(j["blockedNodes"].empty());
 
   CliResult text = Admin(
@@ -74,7 +74,8 @@ TEST_F(CliConfigTest, SetInvalidDocumentExits3WithPointers) {
   ASSERT_TRUE(e.is_object()) << j.err;
   EXPECT_EQ(e["error"]["code"], "weights_sum");
   EXPECT_EQ(e["error"]["status"], "invalid");
-  EXPECT_EQ(e["error"]["diagnostics"][0]["path"].get<std::string>().rfind("/spec/routes/", 0), 0u);
+  EXPECT_EQ(e["error"]["details"]["errors"][0]["path"].get<std::string>().rfind("/spec/routes/", 0),
+            0u);
   EXPECT_TRUE(j.out.empty());
 }
 
@@ -109,7 +110,7 @@ TEST_F(CliConfigTest, DiffShowsChangesByPointer) {
   EXPECT_EQ(j["changes"][0]["path"], "/spec/routes/billing/weights/billing-v1");
   EXPECT_EQ(j["changes"][0]["before"], 90);
   EXPECT_EQ(j["changes"][0]["after"], 80);
-  EXPECT_EQ(j["diffSummary"], "routes +0 -0 ~1 (~billing)");
+  EXPECT_EQ(j["diff"], "routes +0 -0 ~1 (~billing)");
 
   CliResult text = Admin({"config", "diff", "--scope", "global", "-f", Scratch("g.json")});
   EXPECT_NE(text.out.find("~ /spec/routes/billing/weights/billing-v1: 90 -> 80"), std::string::npos)
@@ -133,7 +134,10 @@ TEST_F(CliConfigTest, HistoryAndGetAtRevision) {
 
   CliResult text = Admin({"config", "history", "--scope", "global"});
   EXPECT_EQ(text.out.rfind("REVISION  WHEN", 0), 0u) << text.out;
-  EXPECT_NE(text.out.find("just now"), std::string::npos) << text.out;  // a relative time
+  // A relative time: "just now", or a few seconds on a loaded machine.
+  EXPECT_TRUE(text.out.find("just now") != std::string::npos ||
+              text.out.find("s ago") != std::string::npos)
+      << text.out;
 
   CliResult old = Admin({"config", "get", "--scope", "global", "--revision", "1", "-o", "json"});
   EXPECT_EQ(old.exit_code, 0) << old.err;
@@ -171,7 +175,7 @@ TEST_F(CliConfigTest, DeleteLayer) {
       Admin({"config", "delete", "--scope", "region:eu-west", "--dry-run", "-o", "json"});
   EXPECT_EQ(dry.exit_code, 3) << dry.err;
   EXPECT_EQ(dry.Json()["dryRun"], true);
-  EXPECT_EQ(dry.Json()["diagnostics"][0]["code"], "destructive_change");
+  EXPECT_EQ(dry.Json()["errors"][0]["code"], "destructive_change");
   CliResult refused = Admin({"config", "delete", "--scope", "region:eu-west"});
   EXPECT_EQ(refused.exit_code, 3);
   EXPECT_EQ(refused.err.rfind("error: destructive_change: ", 0), 0u) << refused.err;
@@ -297,7 +301,7 @@ TEST_F(CliConfigTest, ShadowErrorsAndDryRun) {
       {"shadow", "enable", "--service", "billing", "--percent", "50", "--dry-run", "-o", "json"});
   ASSERT_EQ(dry.exit_code, 0) << dry.err;
   EXPECT_EQ(dry.Json()["dryRun"], true);
-  EXPECT_EQ(dry.Json()["diffSummary"], "routes +0 -0 ~1 (~billing)");
+  EXPECT_EQ(dry.Json()["diff"], "routes +0 -0 ~1 (~billing)");
   Json doc = Admin({"config", "get", "--scope", "global"}).Json();
   EXPECT_EQ(doc["spec"]["routes"]["billing"]["shadow"]["percent"], 5);  // unchanged
 

@@ -7,13 +7,11 @@
 
 #include "cli_harness.h"
 #include "eventually.h"
-#include "omnirelay/controlplane/v1/node_feed.grpc.pb.h"
 
 namespace omnirelay::cli::testing {
 namespace {
 
 using Json = nlohmann::json;
-namespace v1 = controlplane::v1;
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 
@@ -26,42 +24,8 @@ class CliOpsTest : public CliServerTest {
     EXPECT_EQ(r.exit_code, 0) << r.err;
     const Json j = r.Json();
     if (!j.is_object()) return {};
-    return {j["token"]["id"], j["secret"]};
+    return {j["id"], j["token"]};
   }
-};
-
-// A raw node on the node feed: says hello (without the "shadowing" feature)
-// and never ACKs, so it stays drifted and would block shadowing configs.
-class SilentNode {
- public:
-  SilentNode(const std::string& address, const std::string& token, const std::string& id) {
-    channel_ = grpc::CreateChannel(address, grpc::InsecureChannelCredentials());
-    stub_ = v1::NodeFeed::NewStub(channel_);
-    ctx_.AddMetadata("authorization", "Bearer " + token);
-    stream_ = stub_->Stream(&ctx_);
-    v1::NodeMessage hello;
-    hello.mutable_hello()->set_node_id(id);
-    hello.mutable_hello()->add_scope_chain("global");
-    hello.mutable_hello()->set_api_version("omnirelay.config/v1");
-    stream_->Write(hello);
-    reader_ = std::thread([this] {
-      v1::ServerMessage m;
-      while (stream_->Read(&m)) {
-      }
-    });
-  }
-  ~SilentNode() {
-    ctx_.TryCancel();
-    reader_.join();
-    stream_->Finish();
-  }
-
- private:
-  std::shared_ptr<grpc::Channel> channel_;
-  std::unique_ptr<v1::NodeFeed::Stub> stub_;
-  grpc::ClientContext ctx_;
-  std::unique_ptr<grpc::ClientReaderWriter<v1::NodeMessage, v1::ServerMessage>> stream_;
-  std::thread reader_;
 };
 
 // Polls another process: every 100 ms, not the shared default.
@@ -78,8 +42,7 @@ TEST_F(CliOpsTest, StatusSummarises) {
   const Json j = r.Json();
   EXPECT_EQ(j["headRevision"], 1);
   EXPECT_EQ(j["nodes"]["total"], 0);
-  EXPECT_EQ(j["layers"][0]["scope"], "global");
-  EXPECT_EQ(j["rolloutsSupported"], false);
+  EXPECT_EQ(j["rollouts"], Json::array());  // none: the server has no rollouts
   CliResult text = Admin({"status"});
   EXPECT_NE(text.out.find("head revision:  1"), std::string::npos) << text.out;
   EXPECT_NE(text.out.find("rollouts:       not supported by this server"), std::string::npos);
@@ -103,7 +66,7 @@ TEST_F(CliOpsTest, NodesDriftAndBlockedNodes) {
   })) << nodes.dump();
   EXPECT_EQ(nodes["nodes"][0]["nodeId"], "n-1");
   EXPECT_EQ(nodes["nodes"][0]["scopeChain"], "global");
-  EXPECT_EQ(nodes["nodes"][0]["drifted"], true);
+  EXPECT_EQ(nodes["nodes"][0]["drift"], true);
 
   CliResult table = Admin({"nodes", "list"});
   EXPECT_EQ(table.out.rfind("NODE  SCOPE CHAIN  ASSIGNED", 0), 0u) << table.out;

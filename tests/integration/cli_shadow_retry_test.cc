@@ -22,14 +22,14 @@ class FakeClient : public ControlClient {
  public:
   explicit FakeClient(int conflicts) : conflicts_left_(conflicts) {}
 
-  Result<LayerInfo> GetLayer(const std::string& scope, std::optional<std::int64_t>) override {
+  Result<Layer> GetLayer(const std::string& scope, std::optional<std::int64_t>) override {
     ++reads;
-    return LayerInfo{scope, revision, document.dump(), 0, "ops"};
+    return Layer{scope, revision, document.dump(), 0, "ops"};
   }
-  Result<EffectiveInfo> Effective(const std::vector<std::string>&) override {
-    return EffectiveInfo{revision, document["spec"].dump(), {}};
+  Result<EffectiveView> Effective(const std::vector<std::string>&) override {
+    return EffectiveView{revision, document["spec"].dump(), {}};
   }
-  Result<WriteResultInfo> SetLayer(const SetLayerArgs& args) override {
+  Result<WriteResult> SetLayer(const SetLayerArgs& args) override {
     expected.push_back(args.expected_revision.value_or(-1));
     if (conflicts_left_ > 0) {
       --conflicts_left_;
@@ -37,29 +37,29 @@ class FakeClient : public ControlClient {
       return Status(StatusCode::kConflict, "scope moved on");
     }
     document = Json::parse(args.document);
-    WriteResultInfo r;
+    WriteResult r;
     r.revision = ++revision;
     r.diff_summary = "routes +0 -0 ~1 (~billing)";
     return r;
   }
 
-  Result<std::vector<ScopeSummaryInfo>> ListLayers() override { return Unused(); }
-  Result<WriteResultInfo> DeleteLayer(const std::string&, std::optional<std::int64_t>, bool,
-                                      bool) override {
+  Result<std::vector<LayerSummary>> ListLayers() override { return Unused(); }
+  Result<WriteResult> DeleteLayer(const std::string&, std::optional<std::int64_t>, bool,
+                                  bool) override {
     return Unused();
   }
-  Result<std::vector<RevisionInfo>> History(const std::string&) override { return Unused(); }
+  Result<std::vector<Revision>> History(const std::string&) override { return Unused(); }
   Result<std::vector<Diagnostic>> Validate(const std::string&) override { return Unused(); }
-  Result<std::vector<NodeInfo>> ListNodes() override { return Unused(); }
-  Result<StatusInfo> GetStatus() override { return Unused(); }
-  Status Audit(std::int64_t, bool, const std::function<bool(const AuditInfo&)>&) override {
+  Result<std::vector<Node>> ListNodes() override { return Unused(); }
+  Result<StatusSummary> GetStatus() override { return Unused(); }
+  Status Audit(std::int64_t, bool, const std::function<bool(const AuditEntry&)>&) override {
     return Unused();
   }
-  Result<IssuedTokenInfo> CreateToken(const std::string&, const std::vector<std::string>&,
-                                      std::int64_t) override {
+  Result<IssuedToken> CreateToken(const std::string&, const std::vector<std::string>&,
+                                  std::int64_t) override {
     return Unused();
   }
-  Result<std::vector<TokenInfo>> ListTokens() override { return Unused(); }
+  Result<std::vector<Token>> ListTokens() override { return Unused(); }
   Status RevokeToken(const std::string&) override { return Unused(); }
   Result<RolloutInfo> StartRollout(const StartRolloutArgs&) override { return Unused(); }
   Result<std::vector<RolloutInfo>> RolloutStatus(const std::string&, std::int64_t) override {

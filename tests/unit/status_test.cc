@@ -311,6 +311,23 @@ TEST(AssignOrReturnTest, TwoUsesInOneFunction) {
   };
   ASSERT_TRUE(both().ok());
   EXPECT_EQ(*both(), "billing+billing");
+// Every status code name parses back to its code; unknown names do not.
+TEST(StatusTest, StatusCodeNamesParseBack) {
+  for (int i = 0; i <= static_cast<int>(kLastStatusCode); ++i) {
+    const auto code = static_cast<StatusCode>(i);
+    EXPECT_EQ(ParseStatusCodeName(status_code_name(code)), code) << status_code_name(code);
+  }
+  EXPECT_EQ(ParseStatusCodeName("no_such_code"), std::nullopt);
+  EXPECT_EQ(ParseStatusCodeName(""), std::nullopt);
+}
+
+// Every diagnostic code name parses back to its code; unknown names do not.
+TEST(StatusTest, DiagCodeNamesParseBack) {
+  for (int i = 0; i <= static_cast<int>(kLastDiagCode); ++i) {
+    const auto code = static_cast<DiagCode>(i);
+    EXPECT_EQ(ParseDiagCodeName(diag_code_name(code)), code) << diag_code_name(code);
+  }
+  EXPECT_EQ(ParseDiagCodeName("Dangling_Cluster"), std::nullopt);
 }
 
 }  // namespace

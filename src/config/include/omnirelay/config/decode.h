@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "omnirelay/config/model.h"
+#include "omnirelay/config/rfc3339.h"  // snapshot times; kept here for decode.h users
 #include "omnirelay/config/status.h"
 
 namespace omnirelay {
@@ -58,10 +59,5 @@ Result<Spec> DecodeSpec(std::string_view spec_json, const std::vector<std::strin
 
 // True when `feature` is one this build knows (model.h lists them).
 bool IsKnownFeature(std::string_view feature);
-
-// RFC 3339 UTC timestamps ("2026-11-27T07:31:49Z", optional fraction, no leap
-// second) <-> unix seconds. Formatting clamps to years 0000-9999.
-Result<std::int64_t> ParseRfc3339(std::string_view text);
-std::string FormatRfc3339(std::int64_t unix_seconds);
 
 }  // namespace omnirelay

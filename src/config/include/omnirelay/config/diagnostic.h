@@ -3,6 +3,7 @@
 // never renamed: CI scripts match on them.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -32,6 +33,8 @@ enum class DiagCode {
 inline constexpr DiagCode kLastDiagCode = DiagCode::kInvalidScope;
 
 std::string_view diag_code_name(DiagCode code);
+// The code with that stable name; nullopt for a name this build does not know.
+std::optional<DiagCode> ParseDiagCodeName(std::string_view name);
 
 struct Diagnostic {
   std::string path;  // RFC 6901 JSON Pointer into the document; "" is the whole document

@@ -13,6 +13,7 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -53,6 +54,8 @@ inline constexpr StatusCode kLastStatusCode = StatusCode::kScopeMismatch;
 
 // The stable wire name of a code, e.g. "conflict".
 std::string_view status_code_name(StatusCode code);
+// The code with that wire name; nullopt for a name this build does not know.
+std::optional<StatusCode> ParseStatusCodeName(std::string_view name);
 
 class [[nodiscard]] Status {
  public:

@@ -37,7 +37,4 @@ Result<std::unique_ptr<RestFace>> StartRestFace(const RestFaceOptions& options,
                                                 const Authenticator& auth, MetricsRegistry& metrics,
                                                 std::function<bool()> ready);
 
-// "15m", "2h", "30s", "7d" -> milliseconds; kInvalidArgument otherwise.
-Result<std::int64_t> ParseDurationMs(std::string_view text);
-
 }  // namespace omnirelay::cp

@@ -16,6 +16,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "omnirelay/api/types.h"
 #include "omnirelay/config/clock.h"
 #include "omnirelay/config/diagnostic.h"
 #include "omnirelay/config/metrics.h"
@@ -37,43 +38,13 @@ struct ServiceOptions {
   std::size_t audit_limit = 1000;
 };
 
-// A node blocked by capability gating: it lacks what the new snapshot needs.
-struct BlockedNode {
-  std::string node_id;
-  std::string scope_chain;
-  std::string reason;  // CapabilityGap::ToString()
-};
-
-// The outcome of a layer write or its dry run.
-struct WriteOutcome {
-  bool dry_run = false;
-  std::int64_t revision = 0;            // the new revision (0 for a dry run)
-  std::vector<Diagnostic> diagnostics;  // validation problems, when refused
-  std::string diff_summary;             // against the current effective config
-  std::vector<BlockedNode> blocked_nodes;
-  std::vector<std::string> chains_checked;  // scope chains validated
-};
-
-struct ScopeSummary {
-  std::string scope;
-  std::int64_t revision = 0;
-  std::int64_t updated_at_ms = 0;
-  std::string author;
-};
-
-struct StatusSummary {
-  std::int64_t head_revision = 0;
-  std::size_t nodes_total = 0;
-  std::size_t nodes_connected = 0;
-  std::size_t nodes_drifted = 0;  // applied version != assigned version
-  std::vector<std::pair<std::int64_t, std::size_t>> nodes_by_applied_version;
-};
-
-struct EffectiveView {
-  std::int64_t version = 0;
-  std::string spec_json;
-  std::vector<std::string> features;
-};
+// The API's value types (omnirelay/api/types.h) under the names the
+// service has always used.
+using BlockedNode = api::BlockedNode;
+using WriteOutcome = api::WriteResult;  // a layer write or its dry run
+using ScopeSummary = api::LayerSummary;
+using StatusSummary = api::StatusSummary;
+using EffectiveView = api::EffectiveView;
 
 class ControlPlaneService {
  public:

@@ -26,21 +26,13 @@
 #include <string_view>
 #include <vector>
 
+#include "omnirelay/api/types.h"
 #include "omnirelay/config/status.h"
 
 namespace omnirelay::cp {
 
-struct AuditEntry {
-  std::int64_t id = 0;       // assigned by the store, increasing
-  std::int64_t time_ms = 0;  // unix milliseconds
-  std::string principal;     // token name, e.g. "admin" or "node:relay-1"
-  std::string token_id;
-  std::string action;         // e.g. "layer.put", "layer.get", "token.create"
-  std::string scope;          // the scope acted on, "" when none
-  std::int64_t revision = 0;  // the revision written or read, 0 when none
-  std::string outcome;        // "ok" or a status code name such as "conflict"
-  std::string summary;        // diff summary or other short text; never documents or secrets
-};
+// An audit entry is an API value (omnirelay/api/types.h).
+using AuditEntry = api::AuditEntry;
 
 struct LayerRecord {
   std::string scope;

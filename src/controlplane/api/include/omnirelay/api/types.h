@@ -1,0 +1,134 @@
+// The control plane's API as values: what the service layer returns, what
+// the REST and gRPC faces carry, and what omnirctl prints. One set of types,
+// one JSON codec (json.h) — the REST field names of
+// docs/knowledge-base/controlplane.md are their vocabulary.
+//
+// "None" is a zero or empty field here (0 for a time, a version or a
+// revision that names nothing, "" for a text); the codec leaves such a field
+// out of the JSON rather than printing 0 or "".
+//
+// Times are unix milliseconds. Thread safety: plain values.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "omnirelay/config/diagnostic.h"
+
+namespace omnirelay::api {
+
+// One scope that has a layer (GET /v1/layers).
+struct LayerSummary {
+  std::string scope;
+  std::int64_t revision = 0;
+  std::int64_t updated_at_ms = 0;
+  std::string author;
+};
+
+// A layer with its document (GET /v1/layers/{scope}).
+struct Layer {
+  std::string scope;
+  std::int64_t revision = 0;  // the revision that wrote this version of the layer
+  std::string document;       // the ConfigLayer JSON as accepted
+  std::int64_t updated_at_ms = 0;
+  std::string author;
+};
+
+// One entry of a scope's history: a put or a delete.
+struct Revision {
+  std::int64_t revision = 0;
+  std::string scope;
+  bool deleted = false;  // JSON "action": "put" | "delete"
+  std::string author;
+  std::int64_t created_at_ms = 0;
+};
+
+// A node blocked by capability gating: it lacks what the new snapshot needs.
+struct BlockedNode {
+  std::string node_id;
+  std::string scope_chain;
+  std::string reason;  // CapabilityGap::ToString()
+};
+
+// The outcome of a layer write or its dry run.
+struct WriteResult {
+  bool dry_run = false;
+  std::int64_t revision = 0;            // the new revision (0 for a dry run)
+  std::vector<Diagnostic> diagnostics;  // JSON "errors": validation problems
+  std::string diff_summary;             // JSON "diff": against the current effective config
+  std::vector<BlockedNode> blocked_nodes;
+  std::vector<std::string> chains_checked;  // scope chains validated
+
+  bool valid() const { return diagnostics.empty(); }
+};
+
+// What the control plane knows of one node (GET /v1/nodes).
+struct Node {
+  std::string node_id;
+  std::string scope_chain;  // "global,region:us-east,..."
+  std::string api_version;
+  std::vector<std::string> features;
+  std::int64_t assigned_version = 0;  // what the control plane last notified
+  std::string assigned_hash;
+  std::int64_t applied_version = 0;  // what the node last ACKed
+  std::string applied_hash;
+  std::int64_t discovery_generation = 0;
+  std::string last_error;   // last NACK reason, "" after an ACK
+  std::string health_json;  // the node's reported figures (a JSON object), "" or "{}" when none
+  bool connected = false;
+  std::int64_t last_seen_ms = 0;
+
+  // Applied version is not the assigned one.
+  bool drift() const { return applied_version != assigned_version; }
+};
+
+// GET /v1/status.
+struct StatusSummary {
+  std::int64_t head_revision = 0;
+  std::int64_t nodes_total = 0;
+  std::int64_t nodes_connected = 0;
+  std::int64_t nodes_drifted = 0;  // applied version != assigned version
+  // (applied version, nodes), by version.
+  std::vector<std::pair<std::int64_t, std::int64_t>> nodes_by_applied_version;
+};
+
+// One audit log entry (GET /v1/audit).
+struct AuditEntry {
+  std::int64_t id = 0;       // assigned by the store, increasing
+  std::int64_t time_ms = 0;  // unix milliseconds
+  std::string principal;     // token name, e.g. "admin" or "node:relay-1"
+  std::string token_id;
+  std::string action;         // e.g. "layer.put", "layer.get", "token.create"
+  std::string scope;          // the scope acted on, "" when none
+  std::int64_t revision = 0;  // the revision written or read, 0 when none
+  std::string outcome;        // "ok" or a status code name such as "conflict"
+  std::string summary;        // diff summary or other short text; never documents or secrets
+};
+
+// A bearer token as listed: never its secret (GET /v1/tokens).
+struct Token {
+  std::string id;    // public id, shown in lists and audit
+  std::string name;  // principal name
+  std::vector<std::string> scopes;
+  std::int64_t created_at_ms = 0;
+  std::int64_t expires_at_ms = 0;  // 0 = never
+  std::int64_t revoked_at_ms = 0;  // 0 = active
+};
+
+// A token just created, with its secret: shown once (POST /v1/tokens; the
+// secret is the JSON field "token").
+struct IssuedToken {
+  Token token;
+  std::string secret;
+};
+
+// The merged spec of a scope chain (GET /v1/effective).
+struct EffectiveView {
+  std::int64_t version = 0;
+  std::string spec_json;
+  std::vector<std::string> features;
+};
+
+}  // namespace omnirelay::api
