@@ -311,6 +311,8 @@ TEST(AssignOrReturnTest, TwoUsesInOneFunction) {
   };
   ASSERT_TRUE(both().ok());
   EXPECT_EQ(*both(), "billing+billing");
+}
+
 // Every status code name parses back to its code; unknown names do not.
 TEST(StatusTest, StatusCodeNamesParseBack) {
   for (int i = 0; i <= static_cast<int>(kLastStatusCode); ++i) {
