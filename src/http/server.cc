@@ -195,6 +195,20 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     if (length && *length > limits().max_body_bytes) return TooLarge();
     if (parser_->is_done()) return Dispatch();
     Lowest().expires_after(limits().body_timeout);
+    if (beast::iequals(parser_->get()[bhttp::field::expect], "100-continue")) {
+      // The client waits for a go-ahead before it sends the body.
+      static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+      return net::async_write(
+          stream_, net::buffer(kContinue.data(), kContinue.size()),
+          [self = this->shared_from_this()](const error_code& write_ec, std::size_t) {
+            if (write_ec) return self->Close();
+            self->ReadBody();
+          });
+    }
+    ReadBody();
+  }
+
+  void ReadBody() {
     bhttp::async_read(stream_, buffer_, *parser_,
                       [self = this->shared_from_this()](const error_code& read_ec, std::size_t) {
                         if (read_ec == bhttp::error::body_limit) return self->TooLarge();

@@ -139,6 +139,23 @@ TEST_F(ServerTest, ConnectionLimitAnswers503Json) {
   EXPECT_EQ(ok->status, 200);
 }
 
+// A client that sends "Expect: 100-continue" is told to go on, then answered.
+TEST_F(ServerTest, ExpectContinueIsAnswered) {
+  Start();
+  Fd fd(Connect(port()));
+  ASSERT_TRUE(SendAll(
+      fd, "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n"));
+  auto go = testing::ReadSome(fd, 5s);
+  ASSERT_TRUE(go);
+  EXPECT_EQ(go->rfind("HTTP/1.1 100 Continue\r\n\r\n", 0), 0u) << *go;
+  ASSERT_TRUE(SendAll(fd, "hello"));
+  std::string carry =
+      go->substr(std::min(go->size(), std::string("HTTP/1.1 100 Continue\r\n\r\n").size()));
+  auto r = testing::ReadResponse(fd, carry, 5s);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->body, "hello");
+}
+
 // Rule 4: a body over max_body_bytes is refused with 413 JSON before it is read.
 TEST_F(ServerTest, OversizedBodyIs413) {
   ServerOptions o;
