@@ -113,14 +113,8 @@ Result<int> NodeHttp::Bind(const std::string& listen) {
   };
   impl_->server = std::make_unique<http::Server>(std::move(o));
   impl_->Routes();
-  Status started = impl_->server->Start();
-  if (!started.ok()) {
-    if (started.code() == StatusCode::kUnavailable) {
-      return Status(StatusCode::kUnavailable,
-                    "cannot listen on " + listen + " (port in use?): " + started.message());
-    }
-    return started;
-  }
+  // A port in use: "cannot listen on HOST:PORT: Address already in use".
+  OMNI_RETURN_IF_ERROR(impl_->server->Start());
   return impl_->server->port();
 }
 

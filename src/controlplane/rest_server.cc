@@ -139,15 +139,9 @@ class RestFaceImpl final : public RestFace {
     };
     server_ = std::make_unique<http::Server>(std::move(o));
     Routes();
+    // A port in use: kUnavailable "cannot listen on HOST:PORT: Address already in use".
     Status started = server_->Start();
-    if (!started.ok()) {
-      if (started.code() != StatusCode::kUnavailable) {
-        return Status(started.code(), "REST: " + started.message());
-      }
-      return Status(StatusCode::kUnavailable,
-                    "cannot listen on " + options_.listen +
-                        " (address in use or not local?): " + started.message());
-    }
+    if (!started.ok()) return Status(started.code(), "REST: " + started.message());
     port_ = server_->port();
     return Status::Ok();
   }
