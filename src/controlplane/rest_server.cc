@@ -137,6 +137,14 @@ class RestFaceImpl final : public RestFace {
       requests.Inc();
       if (status >= 400) errors.Inc();
     };
+    o.connections_open =
+        &metrics_.gauge("omnirelay_cp_http_connections_open", "REST connections open now");
+    o.connections_refused =
+        &metrics_.counter("omnirelay_cp_http_connections_refused_total",
+                          "REST connections answered 503 and closed at the connection limit");
+    o.connections_timed_out =
+        &metrics_.counter("omnirelay_cp_http_connections_timed_out_total",
+                          "REST connections closed by the header, body or idle timeout");
     server_ = std::make_unique<http::Server>(std::move(o));
     Routes();
     // A port in use: kUnavailable "cannot listen on HOST:PORT: Address already in use".

@@ -115,7 +115,10 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
         stream_timer_(stream_.get_executor()),
         reject_(reject) {}
 
-  ~Session() { server_.open.fetch_sub(1); }
+  ~Session() {
+    server_.open.fetch_sub(1);
+    if (server_.options.connections_open) server_.options.connections_open->Add(-1);
+  }
 
   void Begin() {
     Lowest().expires_after(server_.options.limits.header_timeout);
@@ -143,6 +146,7 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
 
   void AfterHandshake() {
     if (reject_) {
+      if (server_.options.connections_refused) server_.options.connections_refused->Inc();
       keep_alive_ = false;
       return SendError(503, "unavailable", "the server is at its connection limit; retry later");
     }
@@ -163,7 +167,7 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     Lowest().expires_after(limits().idle_timeout);
     stream_.async_read_some(buffer_.prepare(1024),
                             [self = this->shared_from_this()](const error_code& ec, std::size_t n) {
-                              if (ec) return self->Close();
+                              if (ec) return self->Closed(ec);
                               self->buffer_.commit(n);
                               self->Lowest().expires_after(self->limits().header_timeout);
                               self->ReadHeader();
@@ -187,7 +191,7 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
       if (ec == beast::error::timeout || ec == net::error::eof ||
           ec == bhttp::error::end_of_stream || ec == net::error::connection_reset ||
           ec == net::error::operation_aborted) {
-        return Close();
+        return Closed(ec);
       }
       return SendError(400, "invalid_argument", "malformed HTTP request");
     }
@@ -212,7 +216,7 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     bhttp::async_read(stream_, buffer_, *parser_,
                       [self = this->shared_from_this()](const error_code& read_ec, std::size_t) {
                         if (read_ec == bhttp::error::body_limit) return self->TooLarge();
-                        if (read_ec) return self->Close();
+                        if (read_ec) return self->Closed(read_ec);
                         self->Dispatch();
                       });
   }
@@ -408,6 +412,14 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
                              });
   }
 
+  // A read ended by `ec`: counts a timeout, then closes.
+  void Closed(const error_code& ec) {
+    if (ec == beast::error::timeout && server_.options.connections_timed_out) {
+      server_.options.connections_timed_out->Inc();
+    }
+    Close();
+  }
+
   void Close() {
     error_code ignored;
     Lowest().socket().shutdown(tcp::socket::shutdown_both, ignored);
@@ -503,9 +515,12 @@ void ServerImpl::OnAccept(const error_code& ec, tcp::socket socket) {
     return;
   }
   const std::size_t now_open = open.fetch_add(1) + 1;
+  if (options.connections_open) options.connections_open->Add(1);
   const bool reject = now_open > options.limits.max_connections;
   if (now_open > options.limits.max_connections + kRejectSlots) {
     open.fetch_sub(1);
+    if (options.connections_open) options.connections_open->Add(-1);
+    if (options.connections_refused) options.connections_refused->Inc();
     error_code ignored;
     socket.close(ignored);
     return Accept();

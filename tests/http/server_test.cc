@@ -98,16 +98,19 @@ TEST_F(ServerTest, IdleKeepAliveConnectionIsClosed) {
   EXPECT_TRUE(WaitClosed(fd, 3s));
 }
 
-// Rule 3: a request head that never completes is cut off after header_timeout.
+// Rule 3: a request head that never completes is cut off after header_timeout (and counted).
 TEST_F(ServerTest, HalfSentHeadIsClosedAfterTheHeaderTimeout) {
+  Counter timed_out;
   ServerOptions o;
   o.limits.header_timeout = 200ms;
+  o.connections_timed_out = &timed_out;
   Start(o);
   Fd fd(Connect(port()));
   ASSERT_TRUE(SendAll(fd, "GET /healthz HTTP/1.1\r\nHost: x\r\n"));
   EXPECT_TRUE(WaitClosed(fd, 3s));
   Fd silent(Connect(port()));  // sends nothing at all
   EXPECT_TRUE(WaitClosed(silent, 3s));
+  EXPECT_TRUE(Eventually([&] { return timed_out.value() == 2; }, 5s)) << timed_out.value();
 }
 
 // Rule 3: a body that stops arriving is cut off after body_timeout.
@@ -122,8 +125,12 @@ TEST_F(ServerTest, HalfSentBodyIsClosedAfterTheBodyTimeout) {
 
 // Rule 4: past max_connections a new connection gets 503 JSON and is closed.
 TEST_F(ServerTest, ConnectionLimitAnswers503Json) {
+  Gauge open;
+  Counter refused;
   ServerOptions o;
   o.limits.max_connections = 2;
+  o.connections_open = &open;
+  o.connections_refused = &refused;
   Start(o);
   Fd a(Connect(port())), b(Connect(port()));
   ASSERT_TRUE(Eventually([&] { return server_->open_connections() == 2; }, 5s));
@@ -133,6 +140,8 @@ TEST_F(ServerTest, ConnectionLimitAnswers503Json) {
   EXPECT_EQ(r->status, 503);
   EXPECT_NE(r->body.find("\"code\":\"unavailable\""), std::string::npos) << r->body;
   EXPECT_TRUE(WaitClosed(c, 3s));
+  EXPECT_EQ(refused.value(), 1u);
+  EXPECT_TRUE(Eventually([&] { return open.value() == 2; }, 5s)) << open.value();
   // The connections within the limit are still served.
   auto ok = Get(a, "/healthz");
   ASSERT_TRUE(ok);

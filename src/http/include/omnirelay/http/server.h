@@ -38,6 +38,7 @@
 #include <utility>
 #include <vector>
 
+#include "omnirelay/config/metrics.h"
 #include "omnirelay/config/status.h"
 
 namespace omnirelay::http {
@@ -118,6 +119,11 @@ struct ServerOptions {
   ErrorRenderer render_error;  // empty: the default shape
   // Called after every response is written (counters); on an I/O thread.
   std::function<void(const Request&, int status)> on_response;
+  // Connection figures, when given (owned by a MetricsRegistry that outlives
+  // the server): open now, refused at the limit, closed by a read timeout.
+  Gauge* connections_open = nullptr;
+  Counter* connections_refused = nullptr;
+  Counter* connections_timed_out = nullptr;
 };
 
 struct RouteOptions {
