@@ -138,9 +138,9 @@ int Run(const Flags& flags) {
     Log(std::string("stopping on ") + (received == SIGTERM ? "SIGTERM" : "SIGINT"));
     http.Stop();
   });
-  http.Serve();
+  http.Serve();  // until the signal waiter calls Stop()
   watcher.Stop();
-  // Serve() also returns when the server fails; wake the waiter if needed.
+  // Wakes the waiter should Serve() ever return without it.
   kill(getpid(), SIGTERM);
   signal_waiter.join();
   Log("stopped");

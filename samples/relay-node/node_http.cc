@@ -1,11 +1,9 @@
 #include "node_http.h"
 
-#include <httplib.h>
-
-#include <atomic>
-#include <chrono>
 #include <nlohmann/json.hpp>
-#include <thread>
+
+#include "omnirelay/config/mutex.h"
+#include "omnirelay/http/server.h"
 
 namespace omnirelay::relay_node {
 namespace {
@@ -25,12 +23,12 @@ int HttpStatusFor(StatusCode code) {
   }
 }
 
-void ReplyJson(httplib::Response& res, int status, const Json& body) {
+void ReplyJson(http::Response& res, int status, const Json& body) {
   res.status = status;
   res.set_content(body.dump() + "\n", "application/json");
 }
 
-void ReplyError(httplib::Response& res, const Status& status) {
+void ReplyError(http::Response& res, const Status& status) {
   ReplyJson(res, HttpStatusFor(status.code()),
             {{"error", {{"code", status.code_name()}, {"message", status.message()}}}});
 }
@@ -53,24 +51,27 @@ struct NodeHttp::Impl {
   relay::ConfigHost& host;
   const relay::Router& router;
   MetricsRegistry& metrics;
-  httplib::Server server;
-  std::atomic<bool> serve_returned{false};
+  std::unique_ptr<http::Server> server;
+  Mutex mu;
+  CondVar stopped_cv;
+  bool stopped GUARDED_BY(mu) = false;
 
   Impl(relay::ConfigHost& h, const relay::Router& r, MetricsRegistry& m)
       : host(h), router(r), metrics(m) {}
 
   void Routes() {
-    server.Get("/healthz", [](const httplib::Request&, httplib::Response& res) {
-      res.set_content("ok\n", "text/plain");
-    });
-    server.Get("/readyz", [this](const httplib::Request&, httplib::Response& res) {
+    server->Route(
+        "GET", "/healthz",
+        [](const http::Request&, http::Response& res) { res.set_content("ok\n", "text/plain"); },
+        {.on_io_thread = true});
+    server->Route("GET", "/readyz", [this](const http::Request&, http::Response& res) {
       const relay::HealthReport h = host.health();
       ReplyJson(res, h.ready ? 200 : 503, HealthJson(h));
     });
-    server.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
+    server->Route("GET", "/metrics", [this](const http::Request&, http::Response& res) {
       res.set_content(metrics.RenderPrometheus(), "text/plain; version=0.0.4");
     });
-    server.Get("/route", [this](const httplib::Request& req, httplib::Response& res) {
+    server->Route("GET", "/route", [this](const http::Request& req, http::Response& res) {
       if (!req.has_param("route") || !req.has_param("key")) {
         return ReplyError(res,
                           Status(StatusCode::kInvalidArgument, "usage: /route?route=NAME&key=KEY"));
@@ -96,49 +97,39 @@ struct NodeHttp::Impl {
 };
 
 NodeHttp::NodeHttp(relay::ConfigHost& host, const relay::Router& router, MetricsRegistry& metrics)
-    : impl_(std::make_unique<Impl>(host, router, metrics)) {
-  impl_->Routes();
+    : impl_(std::make_unique<Impl>(host, router, metrics)) {}
+
+NodeHttp::~NodeHttp() {
+  Stop();
 }
 
-NodeHttp::~NodeHttp() = default;
-
 Result<int> NodeHttp::Bind(const std::string& listen) {
-  const auto colon = listen.rfind(':');
-  if (colon == std::string::npos) {
-    return Status(StatusCode::kInvalidArgument, "--listen wants host:port, got " + listen);
-  }
-  const std::string host = listen.substr(0, colon);
-  int port = 0;
-  try {
-    port = std::stoi(listen.substr(colon + 1));
-  } catch (const std::exception&) {
-    return Status(StatusCode::kInvalidArgument, "--listen wants host:port, got " + listen);
-  }
-  if (port == 0) {
-    const int bound = impl_->server.bind_to_any_port(host);
-    if (bound <= 0) return Status(StatusCode::kUnavailable, "cannot listen on " + listen);
-    return bound;
-  }
-  if (!impl_->server.bind_to_port(host, port)) {
-    return Status(StatusCode::kUnavailable, "cannot listen on " + listen);
-  }
-  return port;
+  http::ServerOptions o;
+  o.listen = listen;
+  // The server's own refusals (404, 413, 431, 503) in this node's error shape.
+  o.render_error = [](int status, std::string_view code, std::string_view message,
+                      http::Response& res) {
+    ReplyJson(res, status, {{"error", {{"code", code}, {"message", message}}}});
+  };
+  impl_->server = std::make_unique<http::Server>(std::move(o));
+  impl_->Routes();
+  // A port in use: "cannot listen on HOST:PORT: Address already in use".
+  OMNI_RETURN_IF_ERROR(impl_->server->Start());
+  return impl_->server->port();
 }
 
 void NodeHttp::Serve() {
-  impl_->server.listen_after_bind();
-  impl_->serve_returned.store(true);
+  MutexLock lock(impl_->mu);
+  while (!impl_->stopped) impl_->stopped_cv.Wait(impl_->mu);
 }
 
 void NodeHttp::Stop() {
-  // httplib drops a stop() that comes before its listen loop has started (the
-  // loop would then never end): wait for the loop, or for Serve to be over.
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-  while (!impl_->server.is_running() && !impl_->serve_returned.load() &&
-         std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  {
+    MutexLock lock(impl_->mu);
+    impl_->stopped = true;
+    impl_->stopped_cv.NotifyAll();
   }
-  impl_->server.stop();
+  if (impl_->server) impl_->server->Shutdown();
 }
 
 }  // namespace omnirelay::relay_node

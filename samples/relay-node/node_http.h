@@ -1,7 +1,11 @@
 // The relay node's HTTP face: /healthz, /readyz, /metrics, /route.
 //
-// Thread safety: handlers run on cpp-httplib's worker threads; everything
+// Served by omni_http (omnirelay/http/server.h): event-driven, with its
+// timeouts and connection limits; /healthz answers on the I/O thread.
+//
+// Thread safety: handlers run on the server's worker threads; everything
 // they read (ConfigHost::Current, health, the registry) is thread-safe.
+// Stop() from any thread (a signal waiter), also before Serve().
 #pragma once
 
 #include <memory>
@@ -19,9 +23,10 @@ class NodeHttp {
   NodeHttp(relay::ConfigHost& host, const relay::Router& router, MetricsRegistry& metrics);
   ~NodeHttp();
 
-  // Binds host:port (port 0: any); the bound port after.
+  // Binds host:port (port 0: any) and starts serving; the bound port after.
+  // kUnavailable when the port is in use.
   Result<int> Bind(const std::string& listen);
-  // Serves until Stop() (blocking).
+  // Blocks until Stop().
   void Serve();
   void Stop();
 

@@ -149,6 +149,7 @@ class DaemonImpl final : public Daemon {
     RestFaceOptions rest_options;
     rest_options.listen = o.http_listen;
     rest_options.tls = o.tls;
+    rest_options.limits = o.http_limits;
     auto rest = StartRestFace(rest_options, *service_, *auth_, metrics_,
                               [this] { return store_ && store_->HeadRevision().ok() && key_; });
     if (!rest.ok()) return rest.status();
@@ -173,6 +174,10 @@ class DaemonImpl final : public Daemon {
     spdlog::info("controlplane ready: gRPC {} (port {}), HTTP {} (port {}), data dir {}",
                  o.grpc_listen, grpc_->port(), o.http_listen, rest_->port(), data_dir_);
     return Status::Ok();
+  }
+
+  Status ReloadTls() override {
+    return rest_ ? rest_->ReloadTls() : Status(StatusCode::kUnavailable, "REST face not started");
   }
 
   void Shutdown() override {

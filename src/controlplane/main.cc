@@ -3,7 +3,9 @@
 #include <spdlog/spdlog.h>
 
 #include <CLI/CLI.hpp>
+#include <chrono>
 #include <cstdio>
+#include <tuple>
 
 #include "logging.h"
 #include "omnirelay/api/duration.h"
@@ -13,6 +15,7 @@ int main(int argc, char** argv) {
   using namespace omnirelay::cp;
   DaemonOptions o;
   std::string log_format = "text", log_level = "info", sqlite_sync = "full", ttl = "7d";
+  std::string header_timeout = "10s", body_timeout = "30s", idle_timeout = "60s";
   CLI::App app{
       "controlplane - the OmniRelay runtime-config control plane.\n"
       "Holds config layers per scope, validates and stores them as CAS revisions, signs\n"
@@ -41,6 +44,23 @@ int main(int argc, char** argv) {
   app.add_option("--tls-key", o.tls.key_file, "PEM private key of --tls-cert");
   app.add_option("--tls-client-ca", o.tls.client_ca_file,
                  "PEM CA bundle: require client certificates signed by it (mTLS)");
+  app.add_option("--http-max-connections", o.http_limits.max_connections,
+                 "REST connections open at once; past it a new one is answered 503 and closed")
+      ->capture_default_str();
+  app.add_option("--http-header-timeout", header_timeout,
+                 "REST: time to receive a request head (from the accept or its first byte)")
+      ->capture_default_str();
+  app.add_option("--http-body-timeout", body_timeout, "REST: time to receive a request body")
+      ->capture_default_str();
+  app.add_option("--http-idle-timeout", idle_timeout,
+                 "REST: an idle keep-alive connection is closed after this long")
+      ->capture_default_str();
+  app.add_option("--http-max-header-bytes", o.http_limits.max_header_bytes,
+                 "REST: larger request heads are answered 431")
+      ->capture_default_str();
+  app.add_option("--http-max-body-bytes", o.http_limits.max_body_bytes,
+                 "REST: larger request bodies are answered 413")
+      ->capture_default_str();
   app.add_option("--log-format", log_format, "Log format")
       ->check(CLI::IsMember({"text", "json"}))
       ->capture_default_str();
@@ -65,6 +85,18 @@ int main(int argc, char** argv) {
     return 2;
   }
   o.snapshot_ttl_seconds = *ttl_ms / 1000;
+  for (auto [flag, text, out] :
+       {std::tuple{"--http-header-timeout", &header_timeout, &o.http_limits.header_timeout},
+        std::tuple{"--http-body-timeout", &body_timeout, &o.http_limits.body_timeout},
+        std::tuple{"--http-idle-timeout", &idle_timeout, &o.http_limits.idle_timeout}}) {
+    auto ms = ParseDurationMs(*text);
+    if (!ms.ok() || *ms < 1000) {
+      std::fprintf(stderr, "controlplane: %s \"%s\" must be a duration of at least 1s\n", flag,
+                   text->c_str());
+      return 2;
+    }
+    *out = std::chrono::milliseconds(*ms);
+  }
   o.sqlite_synchronous_full = sqlite_sync == "full";
 
   // Signals are taken synchronously by this thread; block them before any
@@ -73,6 +105,7 @@ int main(int argc, char** argv) {
   sigemptyset(&signals);
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
@@ -83,7 +116,15 @@ int main(int argc, char** argv) {
     return daemon.status().code() == omnirelay::StatusCode::kInvalidArgument ? 2 : 1;
   }
   int sig = 0;
-  sigwait(&signals, &sig);
+  // SIGHUP: re-read the TLS certificate and key for new REST connections.
+  while (sigwait(&signals, &sig) == 0 && sig == SIGHUP) {
+    const omnirelay::Status reloaded = (*daemon)->ReloadTls();
+    if (reloaded.ok()) {
+      spdlog::info("SIGHUP: REST TLS material reloaded");
+    } else {
+      spdlog::warn("SIGHUP: TLS not reloaded: {}", reloaded.ToString());
+    }
+  }
   spdlog::info("received {}, shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
   (*daemon)->Shutdown();
   spdlog::info("stopped");

@@ -1,19 +1,17 @@
-#include <httplib.h>
-
 #include <charconv>
 #include <memory>
-#include <thread>
 
 #include "api_json.h"
 #include "omnirelay/controlplane/auth.h"
 #include "omnirelay/controlplane/rest_face.h"
+#include "omnirelay/http/server.h"
 
 namespace omnirelay::cp {
 namespace {
 
 using Json = nlohmann::json;
-using httplib::Request;
-using httplib::Response;
+using http::Request;
+using http::Response;
 
 constexpr const char* kJson = "application/json";
 
@@ -50,6 +48,63 @@ bool BoolParam(const Request& req, const char* name) {
   return v.empty() || v == "true" || v == "1";
 }
 
+http::TlsConfig PemOf(const TlsMaterial& tls) {
+  return http::TlsConfig{tls.cert_pem, tls.key_pem, tls.client_ca_pem};
+}
+
+constexpr std::chrono::milliseconds kFollowPollInterval{250};
+
+// The body of GET /v1/audit?follow=true: the entries found so far, then
+// whatever is new at each poll (on the server's worker pool), until the
+// deadline.
+class AuditFollow final : public http::BodyStream {
+ public:
+  AuditFollow(ControlPlaneService& service, Principal who, std::int64_t since_ms,
+              std::vector<AuditEntry> first, std::chrono::steady_clock::time_point deadline)
+      : service_(service),
+        who_(std::move(who)),
+        since_ms_(since_ms),
+        first_(std::move(first)),
+        deadline_(deadline) {}
+
+  Chunk Next() override {
+    Chunk chunk;
+    if (!started_) {
+      started_ = true;
+      Append(first_, chunk);
+      first_.clear();
+      return chunk;
+    }
+    if (std::chrono::steady_clock::now() > deadline_) {
+      chunk.done = true;
+      return chunk;
+    }
+    auto next = service_.Audit(who_, since_ms_, last_id_, /*follow_up=*/true);
+    if (!next.ok()) {
+      chunk.done = true;
+      return chunk;
+    }
+    Append(*next, chunk);
+    return chunk;
+  }
+
+ private:
+  void Append(const std::vector<AuditEntry>& entries, Chunk& chunk) {
+    for (const auto& e : entries) {
+      chunk.data += ToJson(e).dump() + "\n";
+      last_id_ = std::max(last_id_, e.id);
+    }
+  }
+
+  ControlPlaneService& service_;
+  const Principal who_;
+  const std::int64_t since_ms_;
+  std::vector<AuditEntry> first_;
+  const std::chrono::steady_clock::time_point deadline_;
+  std::int64_t last_id_ = 0;
+  bool started_ = false;
+};
+
 class RestFaceImpl final : public RestFace {
  public:
   RestFaceImpl(const RestFaceOptions& options, ControlPlaneService& service,
@@ -63,66 +118,60 @@ class RestFaceImpl final : public RestFace {
   ~RestFaceImpl() override { Shutdown(); }
 
   Status Start() {
-    const auto colon = options_.listen.rfind(':');
-    if (colon == std::string::npos) {
-      return Status(StatusCode::kInvalidArgument,
-                    "--http-listen \"" + options_.listen + "\" is not host:port");
-    }
-    const std::string host = options_.listen.substr(0, colon);
-    auto port = ParseInt(std::string_view(options_.listen).substr(colon + 1), "port");
-    if (!port.ok()) return port.status();
-    if (options_.tls.enabled()) {
-      const TlsOptions& tls = options_.tls;
-      auto ssl =
-          std::make_unique<httplib::SSLServer>(tls.cert_file.c_str(), tls.key_file.c_str(),
-                                               tls.mutual() ? tls.client_ca_file.c_str() : nullptr);
-      if (!ssl->is_valid()) {
-        return Status(StatusCode::kInvalidArgument,
-                      "REST: the TLS certificate \"" + tls.cert_file + "\" and key \"" +
-                          tls.key_file + "\" do not form a usable pair" +
-                          (tls.mutual() ? " (or the client CA is unusable)" : ""));
-      }
-      server_ = std::move(ssl);
-    } else {
-      server_ = std::make_unique<httplib::Server>();
-    }
-    server_->set_payload_max_length(options_.max_body_bytes);
-    // httplib's default also sets SO_REUSEPORT, which would let a second
-    // daemon share the port silently; "address in use" must be an error.
-    server_->set_socket_options([](socket_t sock) {
-      int yes = 1;
-      ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
-    });
+    auto tls = LoadTls(options_.tls);
+    if (!tls.ok()) return tls.status();
+    http::ServerOptions o;
+    o.listen = options_.listen;
+    o.limits = options_.limits;
+    o.io_threads = options_.io_threads;
+    o.worker_threads = options_.worker_threads;
+    o.tls = PemOf(*tls);
+    o.render_error = [](int, std::string_view code, std::string_view message, Response& res) {
+      const StatusCode c = code == "not_found"     ? StatusCode::kNotFound
+                           : code == "too_large"   ? StatusCode::kTooLarge
+                           : code == "unavailable" ? StatusCode::kUnavailable
+                                                   : StatusCode::kInvalidArgument;
+      res.set_content(ErrorJson(Status(c, std::string(message))).dump() + "\n", kJson);
+    };
+    Counter& requests =
+        metrics_.counter("omnirelay_cp_http_requests_total", "REST requests served");
+    Counter& errors = metrics_.counter("omnirelay_cp_http_errors_total",
+                                       "REST requests answered with a 4xx or 5xx");
+    o.on_response = [&requests, &errors](const Request&, int status) {
+      requests.Inc();
+      if (status >= 400) errors.Inc();
+    };
+    o.connections_open =
+        &metrics_.gauge("omnirelay_cp_http_connections_open", "REST connections open now");
+    o.connections_refused =
+        &metrics_.counter("omnirelay_cp_http_connections_refused_total",
+                          "REST connections answered 503 and closed at the connection limit");
+    o.connections_timed_out =
+        &metrics_.counter("omnirelay_cp_http_connections_timed_out_total",
+                          "REST connections closed by the header, body or idle timeout");
+    server_ = std::make_unique<http::Server>(std::move(o));
     Routes();
-    if (*port == 0) {
-      port_ = server_->bind_to_any_port(host);
-    } else {
-      port_ = server_->bind_to_port(host, static_cast<int>(*port)) ? static_cast<int>(*port) : -1;
-    }
-    if (port_ < 0) {
-      return Status(StatusCode::kUnavailable,
-                    "cannot listen on " + options_.listen + " (address in use or not local?)");
-    }
-    thread_ = std::thread([this] { server_->listen_after_bind(); });
-    // httplib's stop() is lost if it runs before the listener loop has begun
-    // (the loop would then never end), and httplib offers nothing to wait on
-    // but is_running(): wait for it, briefly, so Shutdown() is always safe.
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-    while (!server_->is_running()) {
-      if (std::chrono::steady_clock::now() > deadline) {
-        return Status(StatusCode::kUnavailable, "REST listener did not start");
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    }
+    // A port in use: kUnavailable "cannot listen on HOST:PORT: Address already in use".
+    Status started = server_->Start();
+    if (!started.ok()) return Status(started.code(), "REST: " + started.message());
+    port_ = server_->port();
     return Status::Ok();
   }
 
   int port() const override { return port_; }
 
+  Status ReloadTls() override {
+    if (!options_.tls.enabled()) {
+      return Status(StatusCode::kInvalidArgument, "REST: no TLS configured to reload");
+    }
+    auto tls = LoadTls(options_.tls);
+    if (!tls.ok()) return tls.status();
+    return server_->ReloadTls(PemOf(*tls));
+  }
+
   void Shutdown() override {
     if (stopped_.exchange(true)) return;
-    if (server_) server_->stop();
-    if (thread_.joinable()) thread_.join();
+    if (server_) server_->Shutdown();
   }
 
  private:
@@ -146,42 +195,21 @@ class RestFaceImpl final : public RestFace {
       if (!who) return;
       fn(*who, req, res);
     };
-    if (std::string_view(method) == "GET")
-      server_->Get(pattern, handler);
-    else if (std::string_view(method) == "PUT")
-      server_->Put(pattern, handler);
-    else if (std::string_view(method) == "POST")
-      server_->Post(pattern, handler);
-    else if (std::string_view(method) == "DELETE")
-      server_->Delete(pattern, handler);
+    server_->Route(method, pattern, handler);
   }
 
   void Routes() {
-    Counter& requests =
-        metrics_.counter("omnirelay_cp_http_requests_total", "REST requests served");
-    Counter& errors = metrics_.counter("omnirelay_cp_http_errors_total",
-                                       "REST requests answered with a 4xx or 5xx");
-    server_->set_logger([&requests, &errors](const Request&, const Response& res) {
-      requests.Inc();
-      if (res.status >= 400) errors.Inc();
-    });
-    server_->set_error_handler([](const Request&, Response& res) {
-      if (!res.body.empty()) return;
-      const Status s(res.status == 404   ? StatusCode::kNotFound
-                     : res.status == 413 ? StatusCode::kTooLarge
-                                         : StatusCode::kInvalidArgument,
-                     res.status == 404 ? "no such route" : "request refused");
-      res.set_content(ErrorJson(s).dump() + "\n", kJson);
-    });
-
-    server_->Get("/healthz", [](const Request&, Response& res) {
-      Reply(res, 200, {{"status", "ok"}});
-    });
-    server_->Get("/readyz", [this](const Request&, Response& res) {
+    // On the I/O thread: the liveness probe never waits behind a slow handler.
+    server_->Route("GET", "/healthz",
+                   [](const Request&, Response& res) {
+                     Reply(res, 200, {{"status", "ok"}});
+                   },
+                   {.on_io_thread = true});
+    server_->Route("GET", "/readyz", [this](const Request&, Response& res) {
       const bool ok = ready_();
       Reply(res, ok ? 200 : 503, {{"status", ok ? "ready" : "not ready"}});
     });
-    server_->Get("/metrics", [this](const Request&, Response& res) {
+    server_->Route("GET", "/metrics", [this](const Request&, Response& res) {
       res.set_content(metrics_.RenderPrometheus(), "text/plain; version=0.0.4");
     });
 
@@ -370,32 +398,13 @@ class RestFaceImpl final : public RestFace {
       return Reply(res, 200, {{"entries", out}});
     }
     // Follow: newline-delimited JSON, one entry per line, until the client
-    // goes away or max_follow_seconds pass.
-    auto pending = std::make_shared<std::vector<AuditEntry>>(std::move(first).value());
-    const auto deadline =
-        std::chrono::steady_clock::now() + std::chrono::seconds(options_.max_follow_seconds);
-    res.set_chunked_content_provider(
-        "application/x-ndjson", [this, who, since_ms, pending, deadline, last_id = std::int64_t{0}](
-                                    std::size_t, httplib::DataSink& sink) mutable {
-          for (const auto& e : *pending) {
-            const std::string line = ToJson(e).dump() + "\n";
-            if (!sink.write(line.data(), line.size())) return false;
-            last_id = std::max(last_id, e.id);
-          }
-          pending->clear();
-          if (stopped_ || std::chrono::steady_clock::now() > deadline) {
-            sink.done();
-            return true;
-          }
-          std::this_thread::sleep_for(std::chrono::milliseconds(250));  // poll interval
-          auto next = service_.Audit(who, since_ms, last_id, /*follow_up=*/true);
-          if (!next.ok()) {
-            sink.done();
-            return true;
-          }
-          *pending = std::move(next).value();
-          return true;
-        });
+    // goes away, max_follow_seconds pass or the server shuts down; polled
+    // from a timer, so a follower holds no thread while it waits.
+    res.set_stream(
+        std::make_unique<AuditFollow>(
+            service_, who, since_ms, std::move(first).value(),
+            std::chrono::steady_clock::now() + std::chrono::seconds(options_.max_follow_seconds)),
+        "application/x-ndjson", kFollowPollInterval);
   }
 
   RestFaceOptions options_;
@@ -403,10 +412,9 @@ class RestFaceImpl final : public RestFace {
   const Authenticator& auth_;
   MetricsRegistry& metrics_;
   std::function<bool()> ready_;
-  std::unique_ptr<httplib::Server> server_;
+  std::unique_ptr<http::Server> server_;
   int port_ = -1;
   std::atomic<bool> stopped_{false};
-  std::thread thread_;
 };
 
 }  // namespace

@@ -1,15 +1,20 @@
 // samples/relay-node as a real process against the in-process control plane:
 // not ready before a snapshot exists, ready and routing after a write, its
-// metrics rendered, 4xx JSON errors, clean exit on SIGTERM.
+// metrics rendered, 4xx JSON errors, clean exit on SIGTERM, exit 1 on a port
+// in use.
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <httplib.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
+#include <optional>
 
 #include "daemon_process.h"
 #include "relay_fleet.h"
@@ -20,9 +25,10 @@ namespace {
 
 class RelayNodeProcess {
  public:
-  // stderr goes to `stderr_path` when given.
-  explicit RelayNodeProcess(std::vector<std::string> args, const std::string& stderr_path = "") {
-    port_ = cp::testing::FreeLoopbackPort();
+  // stderr goes to `stderr_path` when given; `port` 0 picks a free one.
+  explicit RelayNodeProcess(std::vector<std::string> args, const std::string& stderr_path = "",
+                            int port = 0) {
+    port_ = port != 0 ? port : cp::testing::FreeLoopbackPort();
     args.insert(args.begin(), OMNI_RELAY_NODE_BIN);
     args.push_back("--listen=127.0.0.1:" + std::to_string(port_));
     pid_ = fork();
@@ -50,6 +56,13 @@ class RelayNodeProcess {
     kill(pid_, SIGTERM);
     int status = 0;
     waitpid(pid_, &status, 0);
+    pid_ = -1;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  }
+  // The exit status once the process has exited by itself, else nullopt.
+  std::optional<int> Exited() {
+    int status = 0;
+    if (pid_ <= 0 || waitpid(pid_, &status, WNOHANG) != pid_) return std::nullopt;
     pid_ = -1;
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   }
@@ -136,6 +149,39 @@ TEST(RelayNodeProcessTest, ServesReadinessAndRoutesFromTheControlPlane) {
   EXPECT_NE(log.find("relay-node: applied version " + std::to_string(v1) + " (notify)"),
             std::string::npos)
       << log;
+}
+
+// A --listen port already in use ends relay-node with exit 1 and a message naming it.
+TEST(RelayNodeProcessTest, ExitsOneWhenItsPortIsInUse) {
+  ControlPlane cp;
+  cp.Start();
+  TempDir dir;
+  const std::string token_file = (dir.path() / "node.token").string();
+  std::ofstream(token_file) << cp.NodeToken("edge-1") << "\n";
+  // Hold a port with a listening socket of our own.
+  const int holder = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::bind(holder, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  ASSERT_EQ(::listen(holder, 1), 0);
+  socklen_t len = sizeof addr;
+  ASSERT_EQ(::getsockname(holder, reinterpret_cast<sockaddr*>(&addr), &len), 0);
+  const int port = ntohs(addr.sin_port);
+
+  RelayNodeProcess node({"--node-id=edge-1", std::string("--scope-chain=") + kChain,
+                         "--controlplane=" + cp.grpc_endpoint(), "--token-file=" + token_file,
+                         "--trusted-keys=" + cp.trusted_keys_path()},
+                        (dir.path() / "node.log").string(), port);
+  std::optional<int> status;
+  ASSERT_TRUE(Eventually([&] { return (status = node.Exited()).has_value(); }));
+  EXPECT_EQ(*status, 1);
+  std::ifstream in(dir.path() / "node.log");
+  const std::string log((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_NE(log.find("cannot listen on 127.0.0.1:" + std::to_string(port)), std::string::npos)
+      << log;
+  EXPECT_NE(log.find("in use"), std::string::npos) << log;
+  ::close(holder);
 }
 
 }  // namespace

@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "api_cases.h"
+#include "http/raw_client.h"
 #include "omnirelay/controlplane/rest_face.h"
 
 namespace omnirelay::cp::testing {
@@ -329,6 +330,74 @@ TEST_F(RestApiTest, PortInUseIsRefused) {
                               [] { return true; });
   ASSERT_FALSE(second.ok());
   EXPECT_EQ(second.status().code(), StatusCode::kUnavailable);
+}
+
+// Audit follow streams entries written after it started, and two followers
+// hold no worker: with a single worker thread a write still goes through.
+TEST_F(RestApiTest, AuditFollowStreamsWithoutHoldingAWorker) {
+  face_->Shutdown();
+  RestFaceOptions options;
+  options.listen = "127.0.0.1:0";
+  options.worker_threads = 1;
+  auto face = StartRestFace(options, stack_.service(), stack_.metrics(), [] { return true; });
+  ASSERT_TRUE(face.ok()) << face.status().ToString();
+  face_ = std::move(face).value();
+  httplib::Client client("127.0.0.1", face_->port());
+  client.set_read_timeout(10, 0);
+  const std::string admin = stack_.Token({"admin"});
+  const std::string follow =
+      "GET /v1/audit?follow=true HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + admin +
+      "\r\n\r\n";
+  const int a = http::testing::Connect(face_->port());
+  const int b = http::testing::Connect(face_->port());
+  ASSERT_TRUE(http::testing::SendAll(a, follow) && http::testing::SendAll(b, follow));
+  auto head = http::testing::ReadSome(a, std::chrono::seconds(10));
+  ASSERT_TRUE(head && head->find("200 OK") != std::string::npos) << head.value_or("(nothing)");
+  EXPECT_NE(head->find("application/x-ndjson"), std::string::npos);
+  httplib::Headers auth = {{"Authorization", "Bearer " + admin}};
+  auto put = client.Put("/v1/layers/global", auth, LayerDoc("global"), "application/json");
+  ASSERT_TRUE(put);
+  EXPECT_EQ(put->status, 200);
+  std::string got = *head;
+  while (got.find("\"layer.put\"") == std::string::npos) {
+    auto more = http::testing::ReadSome(a, std::chrono::seconds(10));
+    ASSERT_TRUE(more && !more->empty()) << got;
+    got += *more;
+  }
+  ::close(a);
+  ::close(b);
+}
+
+// The server's own refusals keep the REST error shape: 503 past the
+// connection limit, 413 for a body over the limit.
+TEST_F(RestApiTest, LimitRefusalsUseTheErrorShape) {
+  face_->Shutdown();
+  RestFaceOptions options;
+  options.listen = "127.0.0.1:0";
+  options.limits.max_body_bytes = 1024;
+  options.limits.max_connections = 1;
+  auto face = StartRestFace(options, stack_.service(), stack_.metrics(), [] { return true; });
+  ASSERT_TRUE(face.ok()) << face.status().ToString();
+  face_ = std::move(face).value();
+  const int held = http::testing::Connect(face_->port());
+  auto ok = http::testing::Get(held, "/healthz");
+  ASSERT_TRUE(ok);
+  EXPECT_EQ(ok->status, 200);
+  const int over = http::testing::Connect(face_->port());
+  auto refused = http::testing::Get(over, "/healthz");
+  ASSERT_TRUE(refused);
+  EXPECT_EQ(refused->status, 503);
+  EXPECT_EQ(Json::parse(refused->body)["code"], "unavailable");
+  EXPECT_TRUE(Json::parse(refused->body).contains("details"));
+  ::close(over);
+  ASSERT_TRUE(http::testing::SendAll(
+      held, "PUT /v1/layers/global HTTP/1.1\r\nHost: x\r\nContent-Length: 4096\r\n\r\n"));
+  std::string carry;
+  auto too_large = http::testing::ReadResponse(held, carry, std::chrono::seconds(5));
+  ASSERT_TRUE(too_large);
+  EXPECT_EQ(too_large->status, 413);
+  EXPECT_EQ(Json::parse(too_large->body)["code"], "too_large");
+  ::close(held);
 }
 
 }  // namespace

@@ -175,5 +175,55 @@ TEST_F(TlsTest, AKeyThatDoesNotMatchTheCertificateFailsTheStart) {
   EXPECT_FALSE(fs::exists(data_dir_)) << "checked before the data dir is made";
 }
 
+// GET /healthz over HTTPS trusting only `pki`'s CA; the status, or -1 when refused.
+int HealthzTrusting(int port, const Pki& pki) {
+  httplib::SSLClient cli("127.0.0.1", port);
+  cli.set_ca_cert_path(pki.path("ca.crt").c_str());
+  cli.enable_server_certificate_verification(true);
+  cli.set_connection_timeout(5);
+  auto res = cli.Get("/healthz");
+  return res ? res->status : -1;
+}
+
+// ReloadTls (SIGHUP): new REST connections get the certificate now in the
+// files; files that do not load leave the current certificate in use.
+TEST_F(TlsTest, ReloadTlsServesTheNewCertificateOverRest) {
+  Pki next;
+  ASSERT_TRUE(next.ok());
+  const fs::path certs = data_dir_.string() + "-certs";
+  fs::remove_all(certs);
+  fs::create_directories(certs);
+  const auto install = [&](const Pki& from) {
+    fs::copy_file(from.path("server.crt"), certs / "server.crt",
+                  fs::copy_options::overwrite_existing);
+    fs::copy_file(from.path("server.key"), certs / "server.key",
+                  fs::copy_options::overwrite_existing);
+  };
+  install(pki_);
+  DaemonOptions o;
+  o.grpc_listen = "127.0.0.1:0";
+  o.http_listen = "127.0.0.1:0";
+  o.data_dir = data_dir_.string();
+  o.sqlite_synchronous_full = false;
+  o.tls.cert_file = (certs / "server.crt").string();
+  o.tls.key_file = (certs / "server.key").string();
+  auto d = Daemon::Start(o);
+  ASSERT_TRUE(d.ok()) << d.status().ToString();
+  daemon_ = std::move(d).value();
+  const int port = daemon_->http_port();
+  EXPECT_EQ(HealthzTrusting(port, pki_), 200);
+  EXPECT_EQ(HealthzTrusting(port, next), -1);
+
+  std::ofstream(certs / "server.key") << "not a key\n";
+  EXPECT_FALSE(daemon_->ReloadTls().ok());
+  EXPECT_EQ(HealthzTrusting(port, pki_), 200);
+
+  install(next);
+  ASSERT_TRUE(daemon_->ReloadTls().ok());
+  EXPECT_EQ(HealthzTrusting(port, next), 200);
+  EXPECT_EQ(HealthzTrusting(port, pki_), -1);
+  fs::remove_all(certs);
+}
+
 }  // namespace
 }  // namespace omnirelay::cp

@@ -15,6 +15,7 @@
 
 #include "omnirelay/config/status.h"
 #include "omnirelay/controlplane/tls.h"
+#include "omnirelay/http/server.h"
 
 namespace omnirelay::cp {
 
@@ -30,6 +31,8 @@ struct DaemonOptions {
   bool sqlite_synchronous_full = true;
   std::int64_t snapshot_ttl_seconds = 7 * 24 * 3600;
   TlsOptions tls;  // both faces; empty = plaintext (loopback only)
+  // REST timeouts and limits (--http-* flags; defaults in http/server.h).
+  http::Limits http_limits;
 };
 
 class Daemon {
@@ -41,6 +44,9 @@ class Daemon {
   virtual int grpc_port() const = 0;
   virtual std::string admin_token_path() const = 0;
   virtual std::string trusted_keys_path() const = 0;
+  // Re-reads the TLS files for the REST face (SIGHUP); new connections use
+  // them. kInvalidArgument without TLS; the old material stays on an error.
+  virtual Status ReloadTls() = 0;
   // Stops accepting, closes node streams, flushes audit, closes the store.
   virtual void Shutdown() = 0;
 };

@@ -1,8 +1,11 @@
 // The REST/JSON face of the control plane (DESIGN.md §4 REST routes), served
-// by cpp-httplib, plus /healthz, /readyz and /metrics. Every /v1 route needs
-// a bearer token; errors are 4xx/5xx with {"code","message","details"}.
+// by omni_http (event-driven; see omnirelay/http/server.h for the timeouts and
+// limits), plus /healthz, /readyz and /metrics. Every /v1 route needs a
+// bearer token; errors are 4xx/5xx with {"code","message","details"}, the
+// server's own refusals (404, 413, 431, 503) included.
 //
-// Thread safety: port() from any thread; Shutdown() once, from any thread.
+// Thread safety: port() and ReloadTls() from any thread; Shutdown() once,
+// from any thread.
 #pragma once
 
 #include <functional>
@@ -13,20 +16,26 @@
 #include "omnirelay/config/status.h"
 #include "omnirelay/controlplane/service.h"
 #include "omnirelay/controlplane/tls.h"
+#include "omnirelay/http/server.h"
 
 namespace omnirelay::cp {
 
 struct RestFaceOptions {
   std::string listen = "127.0.0.1:7080";  // port 0 picks a free port (tests)
-  std::size_t max_body_bytes = 16u << 20;
-  int max_follow_seconds = 3600;  // audit ?follow=true streams at most this long
-  TlsOptions tls;                 // certificate files (see tls.h); empty = plaintext
+  http::Limits limits;                    // timeouts, connection/header/body limits
+  int io_threads = 1;                     // connections are multiplexed on these
+  int worker_threads = 4;                 // handlers (store calls) run on these
+  int max_follow_seconds = 3600;          // audit ?follow=true streams at most this long
+  TlsOptions tls;                         // certificate files (see tls.h); empty = plaintext
 };
 
 class RestFace {
  public:
   virtual ~RestFace() = default;
   virtual int port() const = 0;
+  // Re-reads the TLS files; connections accepted afterwards use them. On an
+  // error the current certificate stays in use.
+  virtual Status ReloadTls() = 0;
   virtual void Shutdown() = 0;
 };
 
