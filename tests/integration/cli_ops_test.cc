@@ -7,7 +7,7 @@
 
 #include "cli_harness.h"
 #include "eventually.h"
-#include "omnirelay/controlplane/v1/node_feed.grpc.pb.h"
+#include "fake_node.h"
 
 namespace omnirelay::cli::testing {
 namespace {
@@ -28,40 +28,6 @@ class CliOpsTest : public CliServerTest {
     if (!j.is_object()) return {};
     return {j["token"]["id"], j["secret"]};
   }
-};
-
-// A raw node on the node feed: says hello (without the "shadowing" feature)
-// and never ACKs, so it stays drifted and would block shadowing configs.
-class SilentNode {
- public:
-  SilentNode(const std::string& address, const std::string& token, const std::string& id) {
-    channel_ = grpc::CreateChannel(address, grpc::InsecureChannelCredentials());
-    stub_ = v1::NodeFeed::NewStub(channel_);
-    ctx_.AddMetadata("authorization", "Bearer " + token);
-    stream_ = stub_->Stream(&ctx_);
-    v1::NodeMessage hello;
-    hello.mutable_hello()->set_node_id(id);
-    hello.mutable_hello()->add_scope_chain("global");
-    hello.mutable_hello()->set_api_version("omnirelay.config/v1");
-    stream_->Write(hello);
-    reader_ = std::thread([this] {
-      v1::ServerMessage m;
-      while (stream_->Read(&m)) {
-      }
-    });
-  }
-  ~SilentNode() {
-    ctx_.TryCancel();
-    reader_.join();
-    stream_->Finish();
-  }
-
- private:
-  std::shared_ptr<grpc::Channel> channel_;
-  std::unique_ptr<v1::NodeFeed::Stub> stub_;
-  grpc::ClientContext ctx_;
-  std::unique_ptr<grpc::ClientReaderWriter<v1::NodeMessage, v1::ServerMessage>> stream_;
-  std::thread reader_;
 };
 
 // Polls another process: every 100 ms, not the shared default.
@@ -95,7 +61,10 @@ TEST_F(CliOpsTest, NodesDriftAndBlockedNodes) {
 
   auto [id, secret] = IssueToken("node", "node:n-1");
   ASSERT_FALSE(secret.empty());
-  SilentNode node(daemon_->grpc_address(), secret, "n-1");
+  // Says hello without the "shadowing" feature and never ACKs, so it stays
+  // drifted and would block shadowing configs.
+  test_support::FakeNode node(daemon_->grpc_address(), secret, "n-1", "global", {});
+  node.Hello();
   Json nodes;
   ASSERT_TRUE(Eventually([&] {
     nodes = Admin({"nodes", "list", "--drift", "-o", "json"}).Json();

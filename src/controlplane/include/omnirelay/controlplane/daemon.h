@@ -13,6 +13,7 @@
 #include <memory>
 #include <string>
 
+#include "omnirelay/config/file_system.h"
 #include "omnirelay/config/status.h"
 #include "omnirelay/controlplane/tls.h"
 
@@ -30,6 +31,9 @@ struct DaemonOptions {
   bool sqlite_synchronous_full = true;
   std::int64_t snapshot_ttl_seconds = 7 * 24 * 3600;
   TlsOptions tls;  // both faces; empty = plaintext (loopback only)
+  // Where the data dir's files (key, trusted keys, admin token) are written;
+  // null = the real file system. Must outlive the daemon (tests inject faults).
+  FileSystem* file_system = nullptr;
 };
 
 class Daemon {
