@@ -99,7 +99,7 @@ MetricsRegistry::Family& MetricsRegistry::FamilyFor(std::string_view name, std::
 
 Counter& MetricsRegistry::counter(std::string_view name, std::string_view help,
                                   std::string_view labels) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   Family& f = FamilyFor(name, help, kCounter);
   if (auto* s = f.Find(labels)) return *s->counter;
   f.series.push_back({std::string(labels), std::make_unique<Counter>(), nullptr, nullptr, {}});
@@ -108,7 +108,7 @@ Counter& MetricsRegistry::counter(std::string_view name, std::string_view help,
 
 Gauge& MetricsRegistry::gauge(std::string_view name, std::string_view help,
                               std::string_view labels) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   Family& f = FamilyFor(name, help, kGauge);
   if (auto* s = f.Find(labels)) return *s->gauge;
   f.series.push_back({std::string(labels), nullptr, std::make_unique<Gauge>(), nullptr, {}});
@@ -117,7 +117,7 @@ Gauge& MetricsRegistry::gauge(std::string_view name, std::string_view help,
 
 Histogram& MetricsRegistry::histogram(std::string_view name, std::string_view help,
                                       std::vector<double> upper_bounds, std::string_view labels) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   Family& f = FamilyFor(name, help, kHistogram);
   if (auto* s = f.Find(labels)) return *s->histogram;
   f.series.push_back({std::string(labels),
@@ -130,7 +130,7 @@ Histogram& MetricsRegistry::histogram(std::string_view name, std::string_view he
 
 void MetricsRegistry::gauge_fn(std::string_view name, std::string_view help,
                                std::function<double()> fn) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   Family& f = FamilyFor(name, help, kGaugeFn);
   if (auto* s = f.Find("")) {
     s->fn = std::move(fn);
@@ -140,7 +140,7 @@ void MetricsRegistry::gauge_fn(std::string_view name, std::string_view help,
 }
 
 std::string MetricsRegistry::RenderPrometheus() const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   std::string out;
   for (const auto& f : families_) {
     const char* type = f->type == kCounter     ? "counter"

@@ -5,7 +5,7 @@
 #include <openssl/pem.h>
 
 #include "omnirelay/config/digest.h"
-#include "omnirelay/config/files.h"
+#include "omnirelay/config/file_system.h"
 #include "omnirelay/config/signing.h"
 #include "openssl_util.h"
 
@@ -76,8 +76,8 @@ Result<SigningKey> SigningKey::FromPem(std::string_view pem) {
   return FromPkey(PkeyPtr(pkey));
 }
 
-Result<SigningKey> SigningKey::LoadPem(const std::string& path) {
-  Result<std::string> pem = ReadFileLimited(path, kMaxPemBytes);
+Result<SigningKey> SigningKey::LoadPem(const std::string& path, FileSystem& fs) {
+  Result<std::string> pem = fs.ReadFile(path, kMaxPemBytes);
   if (!pem.ok()) return pem.status();
   Result<SigningKey> key = FromPem(*pem);
   OPENSSL_cleanse(pem->data(), pem->size());
@@ -85,7 +85,7 @@ Result<SigningKey> SigningKey::LoadPem(const std::string& path) {
   return key;
 }
 
-Status SigningKey::SavePem(const std::string& path) const {
+Status SigningKey::SavePem(const std::string& path, FileSystem& fs) const {
   if (!pkey_) return Status(StatusCode::kInvalidArgument, "empty signing key");
   // A secure-memory BIO is wiped when freed.
   BioPtr bio(BIO_new(BIO_s_secmem()));
@@ -96,7 +96,7 @@ Status SigningKey::SavePem(const std::string& path) const {
   char* data = nullptr;
   const long len = BIO_get_mem_data(bio.get(), &data);
   if (len <= 0 || data == nullptr) return CryptoError("cannot encode the key as PEM");
-  return WriteFileAtomically(path, std::string_view(data, static_cast<std::size_t>(len)), 0600);
+  return WriteFileAtomically(fs, path, std::string_view(data, static_cast<std::size_t>(len)), 0600);
 }
 
 Result<std::string> SigningKey::Sign(std::string_view message) const {

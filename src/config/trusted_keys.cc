@@ -7,7 +7,7 @@
 
 #include "json_strict.h"
 #include "omnirelay/config/digest.h"
-#include "omnirelay/config/files.h"
+#include "omnirelay/config/file_system.h"
 #include "omnirelay/config/signing.h"
 #include "openssl_util.h"
 
@@ -176,8 +176,8 @@ Result<TrustedKeySet> TrustedKeySet::FromJson(std::string_view json) {
   return set;
 }
 
-Result<TrustedKeySet> TrustedKeySet::Load(const std::string& path) {
-  Result<std::string> text = ReadFileLimited(path, kMaxKeyFileBytes);
+Result<TrustedKeySet> TrustedKeySet::Load(const std::string& path, FileSystem& fs) {
+  Result<std::string> text = fs.ReadFile(path, kMaxKeyFileBytes);
   if (!text.ok()) return text.status();
   Result<TrustedKeySet> set = FromJson(*text);
   if (!set.ok()) {
@@ -199,8 +199,8 @@ std::string TrustedKeySet::ToJson() const {
   return doc.dump(2) + "\n";
 }
 
-Status TrustedKeySet::Save(const std::string& path) const {
-  return WriteFileAtomically(path, ToJson(), 0644);
+Status TrustedKeySet::Save(const std::string& path, FileSystem& fs) const {
+  return WriteFileAtomically(fs, path, ToJson(), 0644);
 }
 
 }  // namespace omnirelay

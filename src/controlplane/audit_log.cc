@@ -14,10 +14,10 @@ AuditLog::AuditLog(Store& store, MetricsRegistry& metrics, std::chrono::millisec
 
 AuditLog::~AuditLog() {
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     stopping_ = true;
   }
-  cv_.notify_all();
+  cv_.NotifyAll();
   thread_.join();
   Flush();
 }
@@ -25,24 +25,24 @@ AuditLog::~AuditLog() {
 void AuditLog::Record(AuditEntry entry) {
   bool full;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     queue_.push_back(std::move(entry));
     full = queue_.size() >= max_batch_;
   }
-  if (full) cv_.notify_one();
+  if (full) cv_.NotifyOne();
 }
 
 void AuditLog::Flush() {
   std::vector<AuditEntry> batch;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     batch.swap(queue_);
   }
   WriteBatch(std::move(batch));
 }
 
 void AuditLog::WriteBatch(std::vector<AuditEntry> batch) {
-  std::lock_guard lock(write_mu_);
+  MutexLock lock(write_mu_);
   if (batch.empty()) return;
   if (store_.AppendAudit(batch).ok()) {
     appended_.Inc(batch.size());
@@ -52,14 +52,18 @@ void AuditLog::WriteBatch(std::vector<AuditEntry> batch) {
 }
 
 void AuditLog::Run() {
-  std::unique_lock lock(mu_);
+  MutexLock lock(mu_);
   while (!stopping_) {
-    cv_.wait_for(lock, flush_interval_, [&] { return stopping_ || queue_.size() >= max_batch_; });
+    // Flush every interval, or as soon as a batch is full.
+    const auto deadline = std::chrono::steady_clock::now() + flush_interval_;
+    while (!stopping_ && queue_.size() < max_batch_) {
+      if (!cv_.WaitUntil(mu_, deadline)) break;
+    }
     std::vector<AuditEntry> batch;
     batch.swap(queue_);
-    lock.unlock();
+    lock.Unlock();
     WriteBatch(std::move(batch));
-    lock.lock();
+    lock.Lock();
   }
 }
 

@@ -7,12 +7,11 @@
 #pragma once
 
 #include <chrono>
-#include <condition_variable>
-#include <mutex>
 #include <thread>
 #include <vector>
 
 #include "omnirelay/config/metrics.h"
+#include "omnirelay/config/mutex.h"
 #include "omnirelay/controlplane/store.h"
 
 namespace omnirelay::cp {
@@ -36,11 +35,11 @@ class AuditLog {
   Counter& failures_;
   const std::chrono::milliseconds flush_interval_;
   const std::size_t max_batch_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::vector<AuditEntry> queue_;  // GUARDED_BY(mu_)
-  bool stopping_ = false;          // GUARDED_BY(mu_)
-  std::mutex write_mu_;            // serialises batches so entries keep their order
+  Mutex mu_;
+  CondVar cv_;
+  std::vector<AuditEntry> queue_ GUARDED_BY(mu_);
+  bool stopping_ GUARDED_BY(mu_) = false;
+  Mutex write_mu_;  // serialises batches so entries keep their order
   std::thread thread_;
 };
 

@@ -1,9 +1,8 @@
-#include <condition_variable>
 #include <deque>
 #include <map>
-#include <mutex>
 #include <thread>
 
+#include "omnirelay/config/mutex.h"
 #include "omnirelay/controlplane/bus.h"
 
 namespace omnirelay::cp {
@@ -14,58 +13,58 @@ class InprocBus final : public Bus {
   InprocBus() : thread_([this] { Run(); }) {}
   ~InprocBus() override {
     {
-      std::lock_guard lock(mu_);
+      MutexLock lock(mu_);
       stopping_ = true;
     }
-    cv_.notify_all();
+    cv_.NotifyAll();
     thread_.join();
   }
 
   Status Publish(const ChangeEvent& event) override {
     {
-      std::lock_guard lock(mu_);
+      MutexLock lock(mu_);
       queue_.push_back(event);
     }
-    cv_.notify_one();
+    cv_.NotifyOne();
     return Status::Ok();
   }
 
   int Subscribe(Handler handler) override {
-    std::lock_guard lock(handlers_mu_);
+    MutexLock lock(handlers_mu_);
     handlers_.emplace(next_id_, std::move(handler));
     return next_id_++;
   }
 
   void Unsubscribe(int id) override {
-    std::lock_guard lock(handlers_mu_);
+    MutexLock lock(handlers_mu_);
     handlers_.erase(id);
   }
 
  private:
   void Run() {
-    std::unique_lock lock(mu_);
+    MutexLock lock(mu_);
     while (true) {
-      cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+      while (!stopping_ && queue_.empty()) cv_.Wait(mu_);
       if (queue_.empty()) return;  // stopping and drained
       ChangeEvent event = std::move(queue_.front());
       queue_.pop_front();
-      lock.unlock();
+      lock.Unlock();
       {
-        std::lock_guard handlers_lock(handlers_mu_);
+        MutexLock handlers_lock(handlers_mu_);
         for (auto& [id, handler] : handlers_) handler(event);
       }
-      lock.lock();
+      lock.Lock();
     }
   }
 
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<ChangeEvent> queue_;  // GUARDED_BY(mu_)
-  bool stopping_ = false;          // GUARDED_BY(mu_)
-  std::mutex handlers_mu_;
-  std::map<int, Handler> handlers_;  // GUARDED_BY(handlers_mu_)
-  int next_id_ = 1;                  // GUARDED_BY(handlers_mu_)
-  std::thread thread_;               // last: starts after the members it uses
+  Mutex mu_;
+  CondVar cv_;
+  std::deque<ChangeEvent> queue_ GUARDED_BY(mu_);
+  bool stopping_ GUARDED_BY(mu_) = false;
+  Mutex handlers_mu_;
+  std::map<int, Handler> handlers_ GUARDED_BY(handlers_mu_);
+  int next_id_ GUARDED_BY(handlers_mu_) = 1;
+  std::thread thread_;  // last: starts after the members it uses
 };
 
 }  // namespace

@@ -4,10 +4,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <filesystem>
-
 #include "omnirelay/config/clock.h"
-#include "omnirelay/config/files.h"
+#include "omnirelay/config/file_system.h"
 #include "omnirelay/config/metrics.h"
 #include "omnirelay/config/signing.h"
 #include "omnirelay/controlplane/auth.h"
@@ -37,44 +35,39 @@ bool IsLoopbackListen(const std::string& listen) {
   return host == "localhost" || host == "[::1]" || host.rfind("127.", 0) == 0;
 }
 
-namespace fs = std::filesystem;
-
-Status PrepareDataDir(const std::string& dir) {
-  std::error_code ec;
-  fs::create_directories(dir, ec);
-  if (ec) {
-    return Status(StatusCode::kIoError, "cannot create data dir " + dir + ": " + ec.message());
-  }
+Status PrepareDataDir(FileSystem& files, const std::string& dir) {
+  OMNI_RETURN_IF_ERROR(files.CreateDirectories(dir));
   // Probe: a data dir we cannot write is an error now, not at the first write.
   const std::string probe = dir + "/.write-probe";
-  if (Status s = WriteFileAtomically(probe, "ok", 0600); !s.ok()) {
+  if (Status s = WriteFileAtomically(files, probe, "ok", 0600); !s.ok()) {
     return Status(StatusCode::kIoError, "data dir " + dir + " is not writable: " + s.message());
   }
-  ::unlink(probe.c_str());
+  (void)files.Remove(probe);
   return Status::Ok();
 }
 
-Result<SigningKey> LoadOrCreateKey(const std::string& path) {
-  if (fs::exists(path)) {
+Result<SigningKey> LoadOrCreateKey(FileSystem& files, const std::string& path) {
+  if (files.Exists(path)) {
     struct stat st {};
     if (::stat(path.c_str(), &st) == 0 && (st.st_mode & 077) != 0) {
       return Status(StatusCode::kPermissionDenied,
                     "signing key " + path + " is readable by other users; chmod 600 it");
     }
-    return SigningKey::LoadPem(path);
+    return SigningKey::LoadPem(path, files);
   }
   auto key = SigningKey::Generate();
   if (!key.ok()) return key.status();
-  OMNI_RETURN_IF_ERROR(key->SavePem(path));
+  OMNI_RETURN_IF_ERROR(key->SavePem(path, files));
   spdlog::info("generated signing key {} at {}", key->key_id(), path);
   return key;
 }
 
 // Keeps trusted-keys.json listing the current key (and any older ones it held).
-Result<TrustedKeySet> EnsureTrustedKeys(const std::string& path, const SigningKey& key) {
+Result<TrustedKeySet> EnsureTrustedKeys(FileSystem& files, const std::string& path,
+                                        const SigningKey& key) {
   TrustedKeySet set;
-  if (fs::exists(path)) {
-    auto loaded = TrustedKeySet::Load(path);
+  if (files.Exists(path)) {
+    auto loaded = TrustedKeySet::Load(path, files);
     if (!loaded.ok()) return loaded.status();
     set = std::move(loaded).value();
   }
@@ -86,7 +79,7 @@ Result<TrustedKeySet> EnsureTrustedKeys(const std::string& path, const SigningKe
     return set;
   }
   OMNI_RETURN_IF_ERROR(set.Add(key.public_key_raw()));
-  OMNI_RETURN_IF_ERROR(set.Save(path));
+  OMNI_RETURN_IF_ERROR(set.Save(path, files));
   return set;
 }
 
@@ -101,6 +94,7 @@ class DaemonImpl final : public Daemon {
 
   Status Init(const DaemonOptions& o) {
     data_dir_ = o.data_dir;
+    files_ = o.file_system ? o.file_system : &RealFileSystem();
     // Flags first: a wrong TLS setup must not leave a half-made data dir behind.
     auto tls = LoadTls(o.tls);
     if (!tls.ok()) return tls.status();
@@ -111,12 +105,12 @@ class DaemonImpl final : public Daemon {
           o.grpc_listen);
     }
     ::umask(077);  // the store and anything else we create is ours alone
-    OMNI_RETURN_IF_ERROR(PrepareDataDir(data_dir_));
+    OMNI_RETURN_IF_ERROR(PrepareDataDir(*files_, data_dir_));
 
-    auto key = LoadOrCreateKey(data_dir_ + "/signing-key.pem");
+    auto key = LoadOrCreateKey(*files_, data_dir_ + "/signing-key.pem");
     if (!key.ok()) return key.status();
     key_ = std::make_unique<SigningKey>(std::move(key).value());
-    auto trusted = EnsureTrustedKeys(trusted_keys_path(), *key_);
+    auto trusted = EnsureTrustedKeys(*files_, trusted_keys_path(), *key_);
     if (!trusted.ok()) return trusted.status();
     trusted_ = std::move(trusted).value();
 
@@ -203,7 +197,7 @@ class DaemonImpl final : public Daemon {
   // 0600; the log names the file, never the token.
   Status EnsureAdminToken() {
     const std::string path = admin_token_path();
-    if (fs::exists(path)) return Status::Ok();
+    if (files_->Exists(path)) return Status::Ok();
     AuditEntry audit;
     audit.time_ms = clock_.NowUnixMs();
     audit.principal = "controlplane";
@@ -211,12 +205,13 @@ class DaemonImpl final : public Daemon {
     audit.outcome = "ok";
     auto issued = auth_->Issue("admin", {"admin"}, 0, audit);
     if (!issued.ok()) return issued.status();
-    OMNI_RETURN_IF_ERROR(WriteFileAtomically(path, issued->secret + "\n", 0600));
+    OMNI_RETURN_IF_ERROR(WriteFileAtomically(*files_, path, issued->secret + "\n", 0600));
     spdlog::info("created admin token {}; it is in {} (mode 0600)", issued->record.id, path);
     return Status::Ok();
   }
 
   std::string data_dir_;
+  FileSystem* files_ = nullptr;  // set by Init
   SystemClock clock_;
   MetricsRegistry metrics_;
   std::unique_ptr<SigningKey> key_;

@@ -83,7 +83,7 @@ Result<std::shared_ptr<const SnapshotRecord>> SnapshotRenderer::Current(
     return r.version == *version && r.expires_at_ms - now > refresh_ms;
   };
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     auto it = cache_.find(key);
     if (it != cache_.end() && fresh(*it->second)) return it->second;
   }
@@ -92,7 +92,7 @@ Result<std::shared_ptr<const SnapshotRecord>> SnapshotRenderer::Current(
   if (auto stored = store_.LatestSnapshot(key); stored.ok() && fresh(*stored)) {
     std::shared_ptr<const SnapshotRecord> out =
         std::make_shared<const SnapshotRecord>(std::move(stored).value());
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     cache_[key] = out;
     return out;
   }
@@ -136,7 +136,7 @@ Result<std::shared_ptr<const SnapshotRecord>> SnapshotRenderer::Render(
   OMNI_RETURN_IF_ERROR(store_.PutSnapshot(*record));
   renders_.Inc();
   std::shared_ptr<const SnapshotRecord> out = std::move(record);
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   cache_[out->scope_chain] = out;
   return out;
 }

@@ -15,29 +15,30 @@ constexpr std::size_t kMaxGroup = 128;
 // ---- GroupWriter
 
 Status GroupWriter::Submit(Pending& pending) {
-  std::unique_lock<std::mutex> lock(queue_mu_);
+  MutexLock lock(queue_mu_);
+  pending.ticket = next_ticket_++;
   queue_.push_back(&pending);
-  while (!pending.done && queue_.front() != &pending) pending.cv.wait(lock);
-  if (pending.done) return std::move(pending.status);
+  while (completed_ < pending.ticket && queue_.front() != &pending) pending.cv.Wait(queue_mu_);
+  if (completed_ >= pending.ticket) return std::move(pending.status);
 
   // Leader: take the group from the front; later arrivals wait behind it.
   const std::size_t size = std::min(queue_.size(), kMaxGroup);
   std::vector<Pending*> group(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(size));
-  lock.unlock();
+  lock.Unlock();
   RunGroup(group);
-  lock.lock();
+  lock.Lock();
+  completed_ = group.back()->ticket;
   for (Pending* member : group) {
     queue_.pop_front();
-    member->done = true;
     // The member cannot return (and destroy its cv) before this lock is released.
-    if (member != &pending) member->cv.notify_one();
+    if (member != &pending) member->cv.NotifyOne();
   }
-  if (!queue_.empty()) queue_.front()->cv.notify_one();
+  if (!queue_.empty()) queue_.front()->cv.NotifyOne();
   return std::move(pending.status);
 }
 
 void GroupWriter::RunGroup(const std::vector<Pending*>& group) {
-  std::lock_guard<std::mutex> conn_lock(conn_mu_);
+  MutexLock conn_lock(conn_mu_);
   Connection& conn = *conn_;
   auto fail_all = [&](const Status& cause) {
     for (Pending* member : group) member->status = cause;
@@ -81,8 +82,8 @@ void GroupWriter::RunGroup(const std::vector<Pending*>& group) {
 
 Result<ReaderPool::Lease> ReaderPool::Acquire() {
   {
-    std::unique_lock<std::mutex> lock(mu_);
-    cv_.wait(lock, [&] { return !idle_.empty() || open_ < max_open_; });
+    MutexLock lock(mu_);
+    while (idle_.empty() && open_ >= max_open_) cv_.Wait(mu_);
     if (!idle_.empty()) {
       std::unique_ptr<Connection> conn = std::move(idle_.back());
       idle_.pop_back();
@@ -92,9 +93,9 @@ Result<ReaderPool::Lease> ReaderPool::Acquire() {
   }
   Result<std::unique_ptr<Connection>> conn = OpenReader();
   if (!conn.ok()) {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     --open_;
-    cv_.notify_one();
+    cv_.NotifyOne();
     return conn.status();
   }
   return Lease(this, std::move(*conn));
@@ -110,9 +111,9 @@ Result<std::unique_ptr<Connection>> ReaderPool::OpenReader() {
 }
 
 void ReaderPool::Release(std::unique_ptr<Connection> conn) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   idle_.push_back(std::move(conn));
-  cv_.notify_one();
+  cv_.NotifyOne();
 }
 
 }  // namespace omnirelay::cp::sqlite

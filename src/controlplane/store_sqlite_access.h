@@ -19,15 +19,15 @@
 // Thread safety: both classes may be used from any thread concurrently.
 #pragma once
 
-#include <condition_variable>
 #include <cstddef>
+#include <cstdint>
 #include <deque>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <type_traits>
 #include <vector>
 
+#include "omnirelay/config/mutex.h"
 #include "omnirelay/config/status.h"
 #include "store_sqlite_db.h"
 
@@ -53,28 +53,33 @@ class GroupWriter {
   // For reads of a database that has no reader pool (":memory:").
   template <typename Fn>
   auto Exclusive(Fn&& fn) -> std::invoke_result_t<Fn&, Connection&> {
-    std::lock_guard<std::mutex> lock(conn_mu_);
+    MutexLock lock(conn_mu_);
     return fn(*conn_);
   }
 
  private:
+  // One queued write, on its caller's stack. `status` is handed over, not
+  // shared: the leader fills it in while the caller waits, and the caller
+  // reads it once `completed_` has reached its `ticket` (both under queue_mu_).
   struct Pending {
     void* fn = nullptr;
     Status (*invoke)(void*, Connection&) = nullptr;
-    Status status;               // GUARDED_BY(queue_mu_) once queued
-    bool done = false;           // GUARDED_BY(queue_mu_)
-    std::condition_variable cv;  // signalled when done or when at the front
+    std::uint64_t ticket = 0;  // position in the queue, set when queued
+    Status status;
+    CondVar cv;  // signalled when done or when at the front
   };
 
   Status Submit(Pending& pending);
   // Runs `group` in one transaction and fills in each status.
   void RunGroup(const std::vector<Pending*>& group);
 
-  std::mutex queue_mu_;
-  std::deque<Pending*> queue_;  // GUARDED_BY(queue_mu_); the front is the leader's group
+  Mutex queue_mu_;
+  std::deque<Pending*> queue_ GUARDED_BY(queue_mu_);  // the front is the leader's group
+  std::uint64_t next_ticket_ GUARDED_BY(queue_mu_) = 1;
+  std::uint64_t completed_ GUARDED_BY(queue_mu_) = 0;  // every ticket up to here is done
 
-  std::mutex conn_mu_;                      // held by the leader while it runs a group
-  const std::unique_ptr<Connection> conn_;  // GUARDED_BY(conn_mu_)
+  Mutex conn_mu_;  // held by the leader while it runs a group
+  const std::unique_ptr<Connection> conn_ PT_GUARDED_BY(conn_mu_);
 };
 
 class ReaderPool {
@@ -108,10 +113,10 @@ class ReaderPool {
   const std::string path_;
   const int busy_timeout_ms_;
   const std::size_t max_open_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::vector<std::unique_ptr<Connection>> idle_;  // GUARDED_BY(mu_)
-  std::size_t open_ = 0;                           // GUARDED_BY(mu_): idle + leased
+  Mutex mu_;
+  CondVar cv_;
+  std::vector<std::unique_ptr<Connection>> idle_ GUARDED_BY(mu_);
+  std::size_t open_ GUARDED_BY(mu_) = 0;  // idle + leased
 };
 
 }  // namespace omnirelay::cp::sqlite

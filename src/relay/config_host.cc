@@ -2,13 +2,13 @@
 
 #include <algorithm>
 #include <chrono>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "lkg_store.h"
+#include "omnirelay/config/mutex.h"
 #include "relay_metrics.h"
 #include "thread_cache.h"
 
@@ -35,34 +35,37 @@ struct ConfigHost::Impl {
       : clock(clock_in),
         metrics(registry, options.node_id),
         verifier(std::move(options.trusted_keys), clock_in, std::move(options.verify)) {
-    if (!options.lkg_path.empty()) lkg.emplace(std::move(options.lkg_path));
+    if (!options.lkg_path.empty()) {
+      FileSystem& fs = options.file_system ? *options.file_system : RealFileSystem();
+      lkg.emplace(std::move(options.lkg_path), fs);
+    }
   }
 
   const Clock& clock;
   RelayMetrics metrics;
 
   // Applies, listener registration and key changes, one at a time.
-  std::mutex apply_mu;
-  SnapshotVerifier verifier;                                // GUARDED_BY(apply_mu)
-  std::optional<LkgStore> lkg;                              // set at construction
-  std::vector<std::shared_ptr<IConfigListener>> listeners;  // GUARDED_BY(apply_mu)
-  std::int64_t version_floor = 0;                           // GUARDED_BY(apply_mu)
-  std::uint64_t last_generation = 0;                        // GUARDED_BY(apply_mu)
+  Mutex apply_mu;
+  SnapshotVerifier verifier GUARDED_BY(apply_mu);
+  std::optional<LkgStore> lkg GUARDED_BY(apply_mu);  // set at construction
+  std::vector<std::shared_ptr<IConfigListener>> listeners GUARDED_BY(apply_mu);
+  std::int64_t version_floor GUARDED_BY(apply_mu) = 0;
+  std::uint64_t last_generation GUARDED_BY(apply_mu) = 0;
 
   // The published snapshot; it and ConfigHost::generation_ change together.
-  mutable std::mutex publish_mu;
-  SnapshotPtr current;  // GUARDED_BY(publish_mu)
+  mutable Mutex publish_mu;
+  SnapshotPtr current GUARDED_BY(publish_mu);
 
   std::atomic<std::int64_t> discovery_generation{0};
   std::atomic<std::int64_t> fresh_mono_ms{0};
 
-  mutable std::mutex health_mu;
-  Status last_error;                    // GUARDED_BY(health_mu)
-  std::int64_t last_error_unix_ms = 0;  // GUARDED_BY(health_mu)
-  Status last_lkg_error;                // GUARDED_BY(health_mu)
+  mutable Mutex health_mu;
+  Status last_error GUARDED_BY(health_mu);
+  std::int64_t last_error_unix_ms GUARDED_BY(health_mu) = 0;
+  Status last_lkg_error GUARDED_BY(health_mu);
 
   SnapshotPtr CurrentCopy() const {
-    std::lock_guard lock(publish_mu);
+    MutexLock lock(publish_mu);
     return current;
   }
 
@@ -70,19 +73,19 @@ struct ConfigHost::Impl {
 
   Status Refuse(Status status) {
     metrics.CountRefusal(status.code());
-    std::lock_guard lock(health_mu);
+    MutexLock lock(health_mu);
     last_error = status;
     last_error_unix_ms = clock.NowUnixMs();
     return status;
   }
 
-  std::shared_ptr<AppliedSnapshot> NewCandidate(AppliedSnapshot::Parts parts) {
+  std::shared_ptr<AppliedSnapshot> NewCandidate(AppliedSnapshot::Parts parts) REQUIRES(apply_mu) {
     return std::make_shared<AppliedSnapshot>(AppliedSnapshot::Private{}, std::move(parts),
                                              last_generation + 1);
   }
 
   // Phase 1 for every listener; on the first failure, aborts those prepared.
-  Status PrepareAll(AppliedSnapshot& candidate) {
+  Status PrepareAll(AppliedSnapshot& candidate) REQUIRES(apply_mu) {
     candidate.states_.assign(listeners.size(), nullptr);
     for (std::size_t i = 0; i < listeners.size(); ++i) {
       Result<std::shared_ptr<const void>> state = listeners[i]->Prepare(candidate);
@@ -97,16 +100,16 @@ struct ConfigHost::Impl {
     return Status::Ok();
   }
 
-  void CommitAll(const AppliedSnapshot& applied) {
+  void CommitAll(const AppliedSnapshot& applied) REQUIRES(apply_mu) {
     for (const auto& listener : listeners) listener->Commit(applied);
   }
 
-  void Publish(ConfigHost& host, SnapshotPtr next) {
+  void Publish(ConfigHost& host, SnapshotPtr next) REQUIRES(apply_mu) {
     last_generation = next->generation();
     const std::int64_t version = next->version();
     SnapshotPtr previous;  // released after the lock, on this thread
     {
-      std::lock_guard lock(publish_mu);
+      MutexLock lock(publish_mu);
       previous = std::exchange(current, std::move(next));
       host.generation_.store(last_generation, std::memory_order_release);
     }
@@ -116,17 +119,17 @@ struct ConfigHost::Impl {
     metrics.Published(version);
   }
 
-  void SaveLastKnownGood(const AppliedSnapshot& applied) {
+  void SaveLastKnownGood(const AppliedSnapshot& applied) REQUIRES(apply_mu) {
     if (!lkg) return;
     Status saved = lkg->Write(LkgState{version_floor, applied.hash()}, applied.envelope());
     if (saved.ok()) return;
     metrics.lkg_write_failures.Inc();
-    std::lock_guard lock(health_mu);
+    MutexLock lock(health_mu);
     last_lkg_error = std::move(saved);
   }
 
   Result<ApplyOutcome> ApplyLocked(ConfigHost& host, std::string_view envelope_json,
-                                   std::string_view announced_hash, bool save) {
+                                   std::string_view announced_hash, bool save) REQUIRES(apply_mu) {
     const SnapshotPtr current_snapshot = CurrentCopy();
     Result<VerifiedSnapshot> verified =
         verifier.Verify(envelope_json, announced_hash, current_snapshot.get(), version_floor);
@@ -168,7 +171,7 @@ const std::shared_ptr<const AppliedSnapshot>& ConfigHost::CurrentSlow() const {
   internal::CacheSlot& slot = internal::ThreadCacheSlot(cache_index_);
   SnapshotPtr previous;  // released after the lock
   {
-    std::lock_guard lock(impl_->publish_mu);
+    MutexLock lock(impl_->publish_mu);
     previous = std::exchange(slot.snapshot, impl_->current);
     slot.generation = generation_.load(std::memory_order_relaxed);
     slot.owner = uid_;
@@ -179,7 +182,7 @@ const std::shared_ptr<const AppliedSnapshot>& ConfigHost::CurrentSlow() const {
 Result<ApplyOutcome> ConfigHost::Apply(std::string_view envelope_json,
                                        std::string_view announced_hash) {
   const auto start = std::chrono::steady_clock::now();
-  std::lock_guard lock(impl_->apply_mu);
+  MutexLock lock(impl_->apply_mu);
   Result<ApplyOutcome> outcome = impl_->ApplyLocked(*this, envelope_json, announced_hash, true);
   impl_->metrics.apply_seconds.Observe(
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
@@ -187,7 +190,7 @@ Result<ApplyOutcome> ConfigHost::Apply(std::string_view envelope_json,
 }
 
 Result<ApplyOutcome> ConfigHost::LoadLastKnownGood() {
-  std::lock_guard lock(impl_->apply_mu);
+  MutexLock lock(impl_->apply_mu);
   if (!impl_->lkg) return Status(StatusCode::kNotFound, "no last-known-good path configured");
   Result<LkgState> state = impl_->lkg->ReadState();
   if (state.ok()) {
@@ -211,7 +214,7 @@ Result<ApplyOutcome> ConfigHost::LoadLastKnownGood() {
 
 Result<std::size_t> ConfigHost::AddListener(std::shared_ptr<IConfigListener> listener) {
   if (listener == nullptr) return Status(StatusCode::kInvalidArgument, "null listener");
-  std::lock_guard lock(impl_->apply_mu);
+  MutexLock lock(impl_->apply_mu);
   const std::size_t index = impl_->listeners.size();
   const SnapshotPtr current_snapshot = impl_->CurrentCopy();
   if (current_snapshot == nullptr) {
@@ -236,7 +239,7 @@ Result<std::size_t> ConfigHost::AddListener(std::shared_ptr<IConfigListener> lis
 }
 
 void ConfigHost::SetTrustedKeys(TrustedKeySet keys) {
-  std::lock_guard lock(impl_->apply_mu);
+  MutexLock lock(impl_->apply_mu);
   impl_->verifier.set_trusted_keys(std::move(keys));
 }
 
@@ -260,7 +263,7 @@ HealthReport ConfigHost::health() const {
         0, impl_->clock.MonotonicMs() - impl_->fresh_mono_ms.load(std::memory_order_relaxed));
   }
   h.discovery_generation = impl_->discovery_generation.load(std::memory_order_relaxed);
-  std::lock_guard lock(impl_->health_mu);
+  MutexLock lock(impl_->health_mu);
   h.last_error = impl_->last_error;
   h.last_error_unix_ms = impl_->last_error_unix_ms;
   h.last_lkg_error = impl_->last_lkg_error;
@@ -268,7 +271,7 @@ HealthReport ConfigHost::health() const {
 }
 
 Result<ApplyOutcome> ConfigHost::ApplyDecodedForTest(Snapshot snapshot) {
-  std::lock_guard lock(impl_->apply_mu);
+  MutexLock lock(impl_->apply_mu);
   std::string hash = "test:" + std::to_string(snapshot.metadata.version);
   std::shared_ptr<AppliedSnapshot> candidate =
       impl_->NewCandidate(AppliedSnapshot::Parts{std::move(snapshot), {}, {}, std::move(hash), {}});

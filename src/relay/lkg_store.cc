@@ -2,10 +2,7 @@
 
 #include <filesystem>
 #include <nlohmann/json.hpp>
-#include <system_error>
 #include <utility>
-
-#include "omnirelay/config/files.h"
 
 namespace omnirelay::relay {
 namespace {
@@ -17,11 +14,6 @@ Status NotFound(const std::string& path) {
   return Status(StatusCode::kNotFound, path + " does not exist");
 }
 
-bool Exists(const std::string& path) {
-  std::error_code ec;
-  return std::filesystem::exists(path, ec);
-}
-
 Status CorruptState(std::string why) {
   return Status(StatusCode::kInvalid, "last-known-good state file is corrupt: " + std::move(why),
                 {{"", DiagCode::kParseError, "not a last-known-good state document"}});
@@ -29,8 +21,8 @@ Status CorruptState(std::string why) {
 
 }  // namespace
 
-LkgStore::LkgStore(std::string envelope_path)
-    : envelope_path_(std::move(envelope_path)), state_path_(envelope_path_ + ".state") {}
+LkgStore::LkgStore(std::string envelope_path, FileSystem& fs)
+    : fs_(fs), envelope_path_(std::move(envelope_path)), state_path_(envelope_path_ + ".state") {}
 
 std::string LkgStore::FormatState(const LkgState& state) {
   return nlohmann::json{{"highestVersion", state.highest_version}, {"hash", state.hash}}.dump() +
@@ -57,29 +49,22 @@ Result<LkgState> LkgStore::ParseState(std::string_view text) {
 }
 
 Result<LkgState> LkgStore::ReadState() const {
-  if (!Exists(state_path_)) return NotFound(state_path_);
-  Result<std::string> text = ReadFileLimited(state_path_, kMaxStateBytes);
+  if (!fs_.Exists(state_path_)) return NotFound(state_path_);
+  Result<std::string> text = fs_.ReadFile(state_path_, kMaxStateBytes);
   if (!text.ok()) return text.status();
   return ParseState(*text);
 }
 
 Result<std::string> LkgStore::ReadEnvelope(std::size_t max_bytes) const {
-  if (!Exists(envelope_path_)) return NotFound(envelope_path_);
-  return ReadFileLimited(envelope_path_, max_bytes);
+  if (!fs_.Exists(envelope_path_)) return NotFound(envelope_path_);
+  return fs_.ReadFile(envelope_path_, max_bytes);
 }
 
 Status LkgStore::Write(const LkgState& state, std::string_view envelope) const {
   const std::filesystem::path dir = std::filesystem::path(envelope_path_).parent_path();
-  if (!dir.empty()) {
-    std::error_code ec;
-    std::filesystem::create_directories(dir, ec);
-    if (ec) {
-      return Status(StatusCode::kIoError,
-                    "cannot create directory " + dir.string() + ": " + ec.message());
-    }
-  }
-  OMNI_RETURN_IF_ERROR(WriteFileAtomically(state_path_, FormatState(state), kFileMode));
-  return WriteFileAtomically(envelope_path_, envelope, kFileMode);
+  if (!dir.empty()) OMNI_RETURN_IF_ERROR(fs_.CreateDirectories(dir.string()));
+  OMNI_RETURN_IF_ERROR(WriteFileAtomically(fs_, state_path_, FormatState(state), kFileMode));
+  return WriteFileAtomically(fs_, envelope_path_, envelope, kFileMode);
 }
 
 }  // namespace omnirelay::relay

@@ -6,7 +6,9 @@
 //
 // Both are replaced atomically (WriteFileAtomically: temp file, fsync,
 // rename, directory fsync), the state file first, so at any instant the
-// recorded highest version is at least that of the saved envelope.
+// recorded highest version is at least that of the saved envelope. A failed
+// write (disk full, permissions, a failed rename) leaves both files as they
+// were, or the state file alone advanced, which is still consistent.
 //
 // Thread safety: reentrant; concurrent writers of one path must be serialised
 // by the caller (ConfigHost writes under its apply lock).
@@ -17,6 +19,7 @@
 #include <string>
 #include <string_view>
 
+#include "omnirelay/config/file_system.h"
 #include "omnirelay/config/status.h"
 
 namespace omnirelay::relay {
@@ -28,7 +31,8 @@ struct LkgState {
 
 class LkgStore {
  public:
-  explicit LkgStore(std::string envelope_path);
+  // `fs` must outlive the store.
+  explicit LkgStore(std::string envelope_path, FileSystem& fs = RealFileSystem());
 
   const std::string& envelope_path() const { return envelope_path_; }
   const std::string& state_path() const { return state_path_; }
@@ -44,6 +48,7 @@ class LkgStore {
   static Result<LkgState> ParseState(std::string_view text);
 
  private:
+  FileSystem& fs_;
   std::string envelope_path_;
   std::string state_path_;
 };

@@ -3,11 +3,11 @@
 #include <grpcpp/grpcpp.h>
 
 #include <chrono>
-#include <mutex>
 #include <thread>
 #include <utility>
 
 #include "omnirelay/config/files.h"
+#include "omnirelay/config/mutex.h"
 #include "omnirelay/controlplane/v1/node_feed.grpc.pb.h"
 
 namespace omnirelay::relay::internal {
@@ -61,24 +61,29 @@ std::shared_ptr<grpc::Channel> MakeChannel(const StreamOptions& options,
 }  // namespace
 
 struct NodeStream::Impl {
+  using Stream = grpc::ClientReaderWriter<v1::NodeMessage, v1::ServerMessage>;
+
   StreamOptions options;
   StreamHello hello;
   std::function<void()> wake;
   std::shared_ptr<grpc::Channel> channel;
   std::unique_ptr<v1::NodeFeed::Stub> stub;
   grpc::ClientContext context;
-  std::unique_ptr<grpc::ClientReaderWriter<v1::NodeMessage, v1::ServerMessage>> stream;
   std::thread reader;
 
-  std::mutex write_mu;  // one Write at a time, and none once Finish starts
-  mutable std::mutex mu;
-  std::deque<StreamEvent> events;  // GUARDED_BY(mu)
-  bool ended = false;              // GUARDED_BY(mu)
-  bool open = false;               // GUARDED_BY(mu): `stream` is set and writable
+  // One Write at a time, and none once Finish starts; taken before `mu`.
+  Mutex write_mu;
+  mutable Mutex mu;
+  // Set once by the reader thread, which then reads and finishes it; the
+  // owner writes to it (under write_mu) only while `open`.
+  std::unique_ptr<Stream> stream GUARDED_BY(mu);
+  std::deque<StreamEvent> events GUARDED_BY(mu);
+  bool ended GUARDED_BY(mu) = false;
+  bool open GUARDED_BY(mu) = false;  // `stream` is set and writable
 
   void Push(StreamEvent event) {
     {
-      std::lock_guard lock(mu);
+      MutexLock lock(mu);
       if (event.kind == StreamEvent::Kind::kEnded) {
         ended = true;
         open = false;
@@ -100,13 +105,14 @@ struct NodeStream::Impl {
     h->set_current_version(hello.current_version);
     h->set_current_hash(hello.current_hash);
     const bool said_hello = call->Write(first);
+    Stream* const rw = call.get();
     {
-      std::lock_guard lock(mu);
+      MutexLock lock(mu);
       stream = std::move(call);
       open = said_hello;
     }
     v1::ServerMessage m;
-    while (said_hello && stream->Read(&m)) {
+    while (said_hello && rw->Read(&m)) {
       StreamEvent event;
       if (m.has_welcome()) {
         event.kind = StreamEvent::Kind::kWelcome;
@@ -127,12 +133,12 @@ struct NodeStream::Impl {
       Push(std::move(event));
     }
     if (!said_hello) context.TryCancel();
-    std::unique_lock write_lock(write_mu);
+    MutexLock write_lock(write_mu);
     {
-      std::lock_guard lock(mu);
+      MutexLock lock(mu);
       open = false;
     }
-    const grpc::Status status = stream->Finish();
+    const grpc::Status status = rw->Finish();
     StreamEvent end;
     end.kind = StreamEvent::Kind::kEnded;
     end.code = std::to_string(static_cast<int>(status.error_code()));
@@ -141,12 +147,14 @@ struct NodeStream::Impl {
   }
 
   bool Write(const v1::NodeMessage& m) {
-    std::lock_guard write_lock(write_mu);
+    MutexLock write_lock(write_mu);
+    Stream* rw = nullptr;
     {
-      std::lock_guard lock(mu);
+      MutexLock lock(mu);
       if (!open) return false;  // not started, or Finish is (about to be) running
+      rw = stream.get();
     }
-    return stream->Write(m);
+    return rw->Write(m);
   }
 };
 
@@ -178,12 +186,12 @@ NodeStream::~NodeStream() {
 }
 
 std::deque<StreamEvent> NodeStream::TakeEvents() {
-  std::lock_guard lock(impl_->mu);
+  MutexLock lock(impl_->mu);
   return std::exchange(impl_->events, {});
 }
 
 bool NodeStream::ended() const {
-  std::lock_guard lock(impl_->mu);
+  MutexLock lock(impl_->mu);
   return impl_->ended;
 }
 

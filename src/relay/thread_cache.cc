@@ -3,8 +3,9 @@
 #include <algorithm>
 #include <atomic>
 #include <memory>
-#include <mutex>
 #include <vector>
+
+#include "omnirelay/config/mutex.h"
 
 namespace omnirelay::relay::internal {
 namespace {
@@ -12,9 +13,9 @@ namespace {
 std::atomic<std::uint64_t> g_next_uid{1};
 
 struct IndexRegistry {
-  std::mutex mu;
-  std::size_t next = 0;               // GUARDED_BY(mu)
-  std::vector<std::size_t> released;  // GUARDED_BY(mu)
+  Mutex mu;
+  std::size_t next GUARDED_BY(mu) = 0;
+  std::vector<std::size_t> released GUARDED_BY(mu);
 };
 
 IndexRegistry& Registry() {
@@ -61,7 +62,7 @@ std::uint64_t NextHostUid() {
 
 std::size_t AcquireCacheIndex() {
   IndexRegistry& r = Registry();
-  std::lock_guard lock(r.mu);
+  MutexLock lock(r.mu);
   if (!r.released.empty()) {
     const std::size_t index = r.released.back();
     r.released.pop_back();
@@ -72,7 +73,7 @@ std::size_t AcquireCacheIndex() {
 
 void ReleaseCacheIndex(std::size_t index) {
   IndexRegistry& r = Registry();
-  std::lock_guard lock(r.mu);
+  MutexLock lock(r.mu);
   r.released.push_back(index);
 }
 

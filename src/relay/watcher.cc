@@ -2,16 +2,15 @@
 
 #include <algorithm>
 #include <atomic>
-#include <condition_variable>
 #include <deque>
 #include <limits>
-#include <mutex>
 #include <thread>
 #include <utility>
 
 #include "node_stream.h"
 #include "omnirelay/config/capability.h"
 #include "omnirelay/config/files.h"
+#include "omnirelay/config/mutex.h"
 #include "snapshot_puller.h"
 
 namespace omnirelay::relay {
@@ -27,28 +26,31 @@ constexpr std::size_t kKept = 64;
 class SystemWaiter final : public Waiter {
  public:
   bool WaitMs(std::int64_t ms) override {
-    std::unique_lock lock(mu_);
-    cv_.wait_for(lock, std::chrono::milliseconds(std::max<std::int64_t>(ms, 0)),
-                 [&] { return interrupted_ || notified_; });
+    const auto deadline =
+        std::chrono::steady_clock::now() + std::chrono::milliseconds(std::max<std::int64_t>(ms, 0));
+    MutexLock lock(mu_);
+    while (!interrupted_ && !notified_) {
+      if (!cv_.WaitUntil(mu_, deadline)) break;
+    }
     notified_ = false;
     return !interrupted_;
   }
   void Interrupt() override {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     interrupted_ = true;
-    cv_.notify_all();
+    cv_.NotifyAll();
   }
   void Notify() override {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     notified_ = true;
-    cv_.notify_all();
+    cv_.NotifyAll();
   }
 
  private:
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool interrupted_ = false;  // GUARDED_BY(mu_)
-  bool notified_ = false;     // GUARDED_BY(mu_)
+  Mutex mu_;
+  CondVar cv_;
+  bool interrupted_ GUARDED_BY(mu_) = false;
+  bool notified_ GUARDED_BY(mu_) = false;
 };
 
 std::string JoinCsv(const std::vector<std::string>& parts) {
@@ -156,7 +158,7 @@ struct Watcher::Impl {
 
   template <typename F>
   void UpdateStats(F f) {
-    std::lock_guard lock(stats_mu);
+    MutexLock lock(stats_mu);
     f(stats);
   }
 
@@ -195,8 +197,8 @@ struct Watcher::Impl {
   std::int64_t reconcile_ms = 0;
   std::string refused_hash;  // the last envelope refused: not applied again from a pull
 
-  mutable std::mutex stats_mu;
-  WatcherStats stats;  // GUARDED_BY(stats_mu)
+  mutable Mutex stats_mu;
+  WatcherStats stats GUARDED_BY(stats_mu);
 };
 
 void Watcher::Impl::Run() {
@@ -472,7 +474,7 @@ void Watcher::Stop() {
 }
 
 WatcherStats Watcher::stats() const {
-  std::lock_guard lock(impl_->stats_mu);
+  MutexLock lock(impl_->stats_mu);
   return impl_->stats;
 }
 

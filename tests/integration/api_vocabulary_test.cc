@@ -9,6 +9,7 @@
 
 #include "cli_harness.h"
 #include "eventually.h"
+#include "fake_node.h"
 #include "omnirelay/config/rfc3339.h"
 
 namespace omnirelay::cli::testing {
@@ -100,7 +101,8 @@ TEST_F(ApiVocabularyTest, RestAndCliPrintTheSameJson) {
   // A node that said hello and never ACKed: drifted, nothing applied.
   const Json node_token = Rest("POST", "/v1/tokens", R"({"name":"node:n-1","scopes":["node"]})");
   ASSERT_TRUE(node_token.contains("token")) << node_token.dump();
-  SilentNode node(daemon_->grpc_address(), node_token["token"], "n-1");
+  test_support::FakeNode node(daemon_->grpc_address(), node_token["token"], "n-1", "global", {});
+  node.Hello();
   Json rest_nodes;
   ASSERT_TRUE(test_support::Eventually(
       [&] {

@@ -1,7 +1,6 @@
 #include "cli_harness.h"
 
 #include <fcntl.h>
-#include <grpcpp/grpcpp.h>
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
@@ -14,8 +13,6 @@
 #include <fstream>
 #include <sstream>
 #include <thread>
-
-#include "omnirelay/controlplane/v1/node_feed.grpc.pb.h"
 
 extern char** environ;
 
@@ -231,42 +228,6 @@ int CliProcess::Stop() {
   ::waitpid(pid_, &status, 0);
   pid_ = -1;
   return DecodeWait(status);
-}
-
-struct SilentNode::Stream {
-  std::shared_ptr<grpc::Channel> channel;
-  std::unique_ptr<controlplane::v1::NodeFeed::Stub> stub;
-  grpc::ClientContext ctx;
-  std::unique_ptr<
-      grpc::ClientReaderWriter<controlplane::v1::NodeMessage, controlplane::v1::ServerMessage>>
-      rw;
-  std::thread reader;
-};
-
-SilentNode::SilentNode(const std::string& address, const std::string& token, const std::string& id)
-    : stream_(std::make_unique<Stream>()) {
-  namespace v1 = controlplane::v1;
-  Stream& s = *stream_;
-  s.channel = grpc::CreateChannel(address, grpc::InsecureChannelCredentials());
-  s.stub = v1::NodeFeed::NewStub(s.channel);
-  s.ctx.AddMetadata("authorization", "Bearer " + token);
-  s.rw = s.stub->Stream(&s.ctx);
-  v1::NodeMessage hello;
-  hello.mutable_hello()->set_node_id(id);
-  hello.mutable_hello()->add_scope_chain("global");
-  hello.mutable_hello()->set_api_version("omnirelay.config/v1");
-  s.rw->Write(hello);
-  s.reader = std::thread([&s] {
-    v1::ServerMessage m;
-    while (s.rw->Read(&m)) {
-    }
-  });
-}
-
-SilentNode::~SilentNode() {
-  stream_->ctx.TryCancel();
-  stream_->reader.join();
-  (void)stream_->rw->Finish();
 }
 
 void WriteFile(const std::string& path, const std::string& text, unsigned mode) {

@@ -59,19 +59,6 @@ class CliProcess {
   std::string out_;
 };
 
-// A raw node on the node feed (gRPC): says hello with `id`, scope chain
-// "global" and no features, then never ACKs — so it stays drifted and would
-// block a config that needs "shadowing".
-class SilentNode {
- public:
-  SilentNode(const std::string& address, const std::string& token, const std::string& id);
-  ~SilentNode();  // cancels the stream
-
- private:
-  struct Stream;
-  std::unique_ptr<Stream> stream_;
-};
-
 // Writes `text` to `path` with `mode`.
 void WriteFile(const std::string& path, const std::string& text, unsigned mode = 0600);
 std::string ReadFile(const std::string& path);

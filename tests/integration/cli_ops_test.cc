@@ -7,6 +7,7 @@
 
 #include "cli_harness.h"
 #include "eventually.h"
+#include "fake_node.h"
 
 namespace omnirelay::cli::testing {
 namespace {
@@ -58,7 +59,10 @@ TEST_F(CliOpsTest, NodesDriftAndBlockedNodes) {
 
   auto [id, secret] = IssueToken("node", "node:n-1");
   ASSERT_FALSE(secret.empty());
-  SilentNode node(daemon_->grpc_address(), secret, "n-1");
+  // Says hello without the "shadowing" feature and never ACKs, so it stays
+  // drifted and would block shadowing configs.
+  test_support::FakeNode node(daemon_->grpc_address(), secret, "n-1", "global", {});
+  node.Hello();
   Json nodes;
   ASSERT_TRUE(Eventually([&] {
     nodes = Admin({"nodes", "list", "--drift", "-o", "json"}).Json();

@@ -7,14 +7,12 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
-#include <condition_variable>
-#include <deque>
-#include <mutex>
 #include <optional>
 #include <thread>
 
 #include "api_harness.h"
 #include "eventually.h"
+#include "fake_node.h"
 #include "omnirelay/config/digest.h"
 #include "omnirelay/controlplane/grpc_face.h"
 #include "omnirelay/controlplane/v1/config_service.grpc.pb.h"
@@ -27,125 +25,8 @@ namespace v1 = controlplane::v1;
 using Json = nlohmann::json;
 using std::chrono::milliseconds;
 
-constexpr auto kWait = std::chrono::seconds(20);
-
 using test_support::Eventually;
-
-std::vector<std::string> Split(const std::string& chain) {
-  std::vector<std::string> out;
-  std::size_t start = 0;
-  while (start <= chain.size()) {
-    std::size_t end = chain.find(',', start);
-    if (end == std::string::npos) end = chain.size();
-    out.push_back(chain.substr(start, end - start));
-    start = end + 1;
-  }
-  return out;
-}
-
-// One raw node: its own channel (connection), a bidi stream, and a reader
-// thread queueing what the server sends.
-class FakeNode {
- public:
-  FakeNode(int port, std::string token, std::string node_id, std::string chain)
-      : token_(std::move(token)), node_id_(std::move(node_id)), chain_(std::move(chain)) {
-    grpc::ChannelArguments args;
-    args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);  // a connection of its own
-    channel_ = grpc::CreateCustomChannel("127.0.0.1:" + std::to_string(port),
-                                         grpc::InsecureChannelCredentials(), args);
-    stub_ = v1::NodeFeed::NewStub(channel_);
-  }
-  ~FakeNode() { Close(); }
-
-  const std::string& id() const { return node_id_; }
-
-  void Hello(std::int64_t current_version = 0, const std::string& current_hash = "",
-             const std::string& as_node = "") {
-    ctx_.AddMetadata("authorization", "Bearer " + token_);
-    stream_ = stub_->Stream(&ctx_);
-    v1::NodeMessage hello;
-    v1::Hello* h = hello.mutable_hello();
-    h->set_node_id(as_node.empty() ? node_id_ : as_node);
-    for (const auto& s : Split(chain_)) h->add_scope_chain(s);
-    h->set_api_version("omnirelay.config/v1");
-    h->add_features("shadowing");
-    h->set_current_version(current_version);
-    h->set_current_hash(current_hash);
-    stream_->Write(hello);
-    reader_ = std::thread([this] {
-      v1::ServerMessage m;
-      while (stream_->Read(&m)) {
-        std::lock_guard lock(mu_);
-        inbox_.push_back(m);
-        cv_.notify_all();
-      }
-      std::lock_guard lock(mu_);
-      ended_ = true;
-      cv_.notify_all();
-    });
-  }
-
-  // The next message from the server, or nullopt when the stream ended or
-  // nothing came within `timeout`.
-  std::optional<v1::ServerMessage> Next(std::chrono::milliseconds timeout = kWait) {
-    std::unique_lock lock(mu_);
-    cv_.wait_for(lock, timeout, [&] { return !inbox_.empty() || ended_; });
-    if (inbox_.empty()) return std::nullopt;
-    v1::ServerMessage m = std::move(inbox_.front());
-    inbox_.pop_front();
-    return m;
-  }
-
-  // The next Notify, skipping the Welcome.
-  std::optional<v1::Notify> NextNotify(std::chrono::milliseconds timeout = kWait) {
-    while (auto m = Next(timeout)) {
-      if (m->has_notify()) return m->notify();
-    }
-    return std::nullopt;
-  }
-
-  bool Send(const v1::NodeMessage& m) { return stream_->Write(m); }
-  bool Ack(const v1::Notify& n) {
-    v1::NodeMessage m;
-    m.mutable_ack()->set_version(n.version());
-    m.mutable_ack()->set_hash(n.hash());
-    return Send(m);
-  }
-
-  // Half-closes and waits for the server's status.
-  grpc::Status Close() {
-    if (!stream_ || closed_) return final_;
-    closed_ = true;
-    stream_->WritesDone();
-    if (reader_.joinable()) reader_.join();
-    final_ = stream_->Finish();
-    return final_;
-  }
-  // Waits for the server to end the stream and returns its status.
-  grpc::Status WaitEnded() {
-    if (reader_.joinable()) reader_.join();
-    closed_ = true;
-    final_ = stream_->Finish();
-    return final_;
-  }
-
-  v1::NodeFeed::Stub& stub() { return *stub_; }
-  const std::string& token() const { return token_; }
-
- private:
-  std::string token_, node_id_, chain_;
-  std::shared_ptr<grpc::Channel> channel_;
-  std::unique_ptr<v1::NodeFeed::Stub> stub_;
-  grpc::ClientContext ctx_;
-  std::unique_ptr<grpc::ClientReaderWriter<v1::NodeMessage, v1::ServerMessage>> stream_;
-  std::thread reader_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<v1::ServerMessage> inbox_;  // GUARDED_BY(mu_)
-  bool ended_ = false;                   // GUARDED_BY(mu_)
-  bool closed_ = false;
-  grpc::Status final_;
-};
+using test_support::FakeNode;
 
 class NodeFeedTest : public ::testing::Test {
  protected:
@@ -341,10 +222,7 @@ TEST_F(NodeFeedTest, RevokedOrExpiredTokenEndsAnOpenStream) {
   EXPECT_EQ(expiring.WaitEnded().error_code(), grpc::StatusCode::UNAUTHENTICATED);
   EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(12));
   // The hub forgets a stream when gRPC reports it done, just after the client saw the end.
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-  while (feed_->connected() != 0 && std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
+  EXPECT_TRUE(Eventually([&] { return feed_->connected() == 0; }, std::chrono::seconds(5)));
   EXPECT_EQ(feed_->connected(), 0u);
 }
 

@@ -77,8 +77,7 @@ void TcpProxy::SetBlocked(bool blocked) {
 }
 
 int TcpProxy::open_connections() const {
-  std::lock_guard lock(mu_);
-  return static_cast<int>(pairs_.size());
+  return open_.load();
 }
 
 void TcpProxy::ClosePair(Pair& pair) {
@@ -90,9 +89,9 @@ void TcpProxy::ClosePair(Pair& pair) {
 void TcpProxy::Loop() {
   while (!stopping_) {
     if (cut_.exchange(false)) {
-      std::lock_guard lock(mu_);
       for (Pair& p : pairs_) ClosePair(p);
       pairs_.clear();
+      open_ = 0;
     }
     std::vector<pollfd> fds;
     fds.push_back({wake_[0], POLLIN, 0});
@@ -115,8 +114,8 @@ void TcpProxy::Loop() {
         } else {
           int one = 1;
           ::setsockopt(client, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-          std::lock_guard lock(mu_);
           pairs_.push_back({client, server});
+          open_ = static_cast<int>(pairs_.size());
         }
       }
     }
@@ -127,7 +126,6 @@ void TcpProxy::Loop() {
       if ((c.revents & (POLLIN | POLLHUP | POLLERR)) && !Forward(c.fd, s.fd)) dead[i] = true;
       if ((s.revents & (POLLIN | POLLHUP | POLLERR)) && !Forward(s.fd, c.fd)) dead[i] = true;
     }
-    std::lock_guard lock(mu_);
     std::vector<Pair> alive;
     for (std::size_t i = 0; i < pairs_.size(); ++i) {
       if (i < dead.size() && dead[i]) {
@@ -137,6 +135,7 @@ void TcpProxy::Loop() {
       }
     }
     pairs_ = std::move(alive);
+    open_ = static_cast<int>(pairs_.size());
   }
 }
 

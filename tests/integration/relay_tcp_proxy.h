@@ -6,7 +6,6 @@
 #pragma once
 
 #include <atomic>
-#include <mutex>
 #include <thread>
 #include <vector>
 
@@ -39,8 +38,8 @@ class TcpProxy {
   std::atomic<bool> stopping_{false};
   std::atomic<bool> blocked_{false};
   std::atomic<bool> cut_{false};
-  mutable std::mutex mu_;
-  std::vector<Pair> pairs_;  // GUARDED_BY(mu_) for readers; the loop thread writes
+  std::vector<Pair> pairs_;   // the loop thread's alone
+  std::atomic<int> open_{0};  // pairs_.size(), published by the loop thread
   std::thread thread_;
 };
 

@@ -3,25 +3,39 @@
 
 #include <gtest/gtest.h>
 
-#include <condition_variable>
-#include <mutex>
+#include <chrono>
+#include <vector>
+
+#include "omnirelay/config/mutex.h"
 
 namespace omnirelay::cp {
 namespace {
 
-struct Collector {
-  std::mutex mu;
-  std::condition_variable cv;
-  std::vector<std::int64_t> revisions;
+class Collector {
+ public:
   void Add(const ChangeEvent& e) {
-    std::lock_guard lock(mu);
-    revisions.push_back(e.revision);
-    cv.notify_all();
+    MutexLock lock(mu_);
+    revisions_.push_back(e.revision);
+    cv_.NotifyAll();
   }
+  // Waits up to 5 s for `n` events.
   bool WaitFor(std::size_t n) {
-    std::unique_lock lock(mu);
-    return cv.wait_for(lock, std::chrono::seconds(5), [&] { return revisions.size() >= n; });
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    MutexLock lock(mu_);
+    while (revisions_.size() < n) {
+      if (!cv_.WaitUntil(mu_, deadline)) return revisions_.size() >= n;
+    }
+    return true;
   }
+  std::vector<std::int64_t> revisions() {
+    MutexLock lock(mu_);
+    return revisions_;
+  }
+
+ private:
+  Mutex mu_;
+  CondVar cv_;
+  std::vector<std::int64_t> revisions_ GUARDED_BY(mu_);
 };
 
 // Every subscriber gets every event, in publish order.
@@ -33,9 +47,10 @@ TEST(InprocBusTest, DeliversInOrderToEverySubscriber) {
   for (std::int64_t r = 1; r <= 100; ++r) ASSERT_TRUE(bus->Publish({r, {"global"}, {}, {}}).ok());
   ASSERT_TRUE(a.WaitFor(100));
   ASSERT_TRUE(b.WaitFor(100));
+  const std::vector<std::int64_t> got_a = a.revisions(), got_b = b.revisions();
   for (std::int64_t r = 1; r <= 100; ++r) {
-    EXPECT_EQ(a.revisions[r - 1], r);
-    EXPECT_EQ(b.revisions[r - 1], r);
+    EXPECT_EQ(got_a[r - 1], r);
+    EXPECT_EQ(got_b[r - 1], r);
   }
 }
 
@@ -51,8 +66,7 @@ TEST(InprocBusTest, UnsubscribeStopsDelivery) {
   bus->Unsubscribe(id);
   ASSERT_TRUE(bus->Publish({2, {}, {}, {}}).ok());
   ASSERT_TRUE(kept.WaitFor(2));
-  std::lock_guard lock(dropped.mu);
-  EXPECT_EQ(dropped.revisions.size(), 1u);
+  EXPECT_EQ(dropped.revisions().size(), 1u);
 }
 
 // Only inproc is available; other URLs explain themselves.

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <thread>
 
+#include "eventually.h"
 #include "omnirelay/config/clock.h"
 #include "omnirelay/config/metrics.h"
 #include "omnirelay/relay/watcher.h"
@@ -31,15 +32,7 @@ class FakeWaiter final : public Waiter {
   std::atomic<bool> interrupted_{false};
 };
 
-template <typename Pred>
-bool Eventually(Pred done, std::chrono::milliseconds timeout = std::chrono::seconds(20)) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (!done()) {
-    if (std::chrono::steady_clock::now() > deadline) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(2));
-  }
-  return true;
-}
+using test_support::Eventually;
 
 // The ceiling doubles per failure from the initial delay up to the cap, and
 // every delay lies in [0, ceiling].

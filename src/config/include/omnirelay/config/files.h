@@ -1,5 +1,7 @@
 // Small-file I/O with the durability and secrecy rules the project needs:
 // key files, token files, trusted key sets and last-known-good snapshots.
+// Shorthands for the same calls on RealFileSystem() (file_system.h); code
+// whose write failures are tested takes a FileSystem& instead.
 //
 // Thread safety: reentrant.
 #pragma once

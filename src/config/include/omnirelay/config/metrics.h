@@ -12,10 +12,11 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include "omnirelay/config/mutex.h"
 
 namespace omnirelay {
 
@@ -80,10 +81,10 @@ class MetricsRegistry {
 
  private:
   struct Family;
-  Family& FamilyFor(std::string_view name, std::string_view help, int type);
+  Family& FamilyFor(std::string_view name, std::string_view help, int type) REQUIRES(mu_);
 
-  mutable std::mutex mu_;
-  std::vector<std::unique_ptr<Family>> families_;  // GUARDED_BY(mu_), registration order
+  mutable Mutex mu_;
+  std::vector<std::unique_ptr<Family>> families_ GUARDED_BY(mu_);  // registration order
 };
 
 }  // namespace omnirelay

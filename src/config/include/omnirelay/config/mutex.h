@@ -27,36 +27,50 @@
 #define OMNI_TSA(x)
 #endif
 
-// Abseil (pulled in by gRPC) defines some of these names with the same
-// meaning; ours replace them, so both may be included in either order.
-#undef CAPABILITY
-#undef SCOPED_CAPABILITY
-#undef GUARDED_BY
-#undef PT_GUARDED_BY
-#undef ACQUIRED_BEFORE
-#undef ACQUIRED_AFTER
-#undef REQUIRES
-#undef ACQUIRE
-#undef RELEASE
-#undef TRY_ACQUIRE
-#undef EXCLUDES
-#undef ASSERT_CAPABILITY
-#undef RETURN_CAPABILITY
-#undef NO_THREAD_SAFETY_ANALYSIS
+// Abseil's legacy thread_annotations.h (pulled in by gRPC headers) defines
+// some of the same names with the same meaning; whichever comes first wins.
+#ifndef CAPABILITY
 #define CAPABILITY(x) OMNI_TSA(capability(x))
+#endif
+#ifndef SCOPED_CAPABILITY
 #define SCOPED_CAPABILITY OMNI_TSA(scoped_lockable)
+#endif
+#ifndef GUARDED_BY
 #define GUARDED_BY(x) OMNI_TSA(guarded_by(x))
+#endif
+#ifndef PT_GUARDED_BY
 #define PT_GUARDED_BY(x) OMNI_TSA(pt_guarded_by(x))
+#endif
+#ifndef ACQUIRED_BEFORE
 #define ACQUIRED_BEFORE(...) OMNI_TSA(acquired_before(__VA_ARGS__))
+#endif
+#ifndef ACQUIRED_AFTER
 #define ACQUIRED_AFTER(...) OMNI_TSA(acquired_after(__VA_ARGS__))
+#endif
+#ifndef REQUIRES
 #define REQUIRES(...) OMNI_TSA(requires_capability(__VA_ARGS__))
+#endif
+#ifndef ACQUIRE
 #define ACQUIRE(...) OMNI_TSA(acquire_capability(__VA_ARGS__))
+#endif
+#ifndef RELEASE
 #define RELEASE(...) OMNI_TSA(release_capability(__VA_ARGS__))
+#endif
+#ifndef TRY_ACQUIRE
 #define TRY_ACQUIRE(...) OMNI_TSA(try_acquire_capability(__VA_ARGS__))
+#endif
+#ifndef EXCLUDES
 #define EXCLUDES(...) OMNI_TSA(locks_excluded(__VA_ARGS__))
+#endif
+#ifndef ASSERT_CAPABILITY
 #define ASSERT_CAPABILITY(x) OMNI_TSA(assert_capability(x))
+#endif
+#ifndef RETURN_CAPABILITY
 #define RETURN_CAPABILITY(x) OMNI_TSA(lock_returned(x))
+#endif
+#ifndef NO_THREAD_SAFETY_ANALYSIS
 #define NO_THREAD_SAFETY_ANALYSIS OMNI_TSA(no_thread_safety_analysis)
+#endif
 
 namespace omnirelay {
 
@@ -119,8 +133,7 @@ class CondVar {
   }
   // False on timeout.
   template <typename Clock, typename Duration>
-  bool WaitUntil(Mutex& mu, const std::chrono::time_point<Clock, Duration>& deadline)
-      REQUIRES(mu) {
+  bool WaitUntil(Mutex& mu, const std::chrono::time_point<Clock, Duration>& deadline) REQUIRES(mu) {
     std::unique_lock<std::mutex> lock(mu.mu_, std::adopt_lock);
     const bool woken = cv_.wait_until(lock, deadline) == std::cv_status::no_timeout;
     lock.release();

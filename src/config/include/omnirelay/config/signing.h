@@ -19,6 +19,7 @@
 #include <string_view>
 #include <vector>
 
+#include "omnirelay/config/file_system.h"
 #include "omnirelay/config/status.h"
 
 struct evp_pkey_st;  // OpenSSL's EVP_PKEY
@@ -44,7 +45,7 @@ class SigningKey {
   static Result<SigningKey> FromSeed(std::string_view seed);
   // An unencrypted PKCS#8 PEM ("BEGIN PRIVATE KEY") holding an Ed25519 key.
   static Result<SigningKey> FromPem(std::string_view pem);
-  static Result<SigningKey> LoadPem(const std::string& path);
+  static Result<SigningKey> LoadPem(const std::string& path, FileSystem& fs = RealFileSystem());
 
   SigningKey(SigningKey&&) noexcept = default;
   SigningKey& operator=(SigningKey&&) noexcept = default;
@@ -55,7 +56,7 @@ class SigningKey {
   // Writes the key as unencrypted PKCS#8 PEM: to a temporary file created
   // with mode 0600 in the same directory, fsync'd, then renamed over `path`.
   // The file is never readable by others, not even briefly.
-  Status SavePem(const std::string& path) const;
+  Status SavePem(const std::string& path, FileSystem& fs = RealFileSystem()) const;
 
   const std::string& key_id() const { return key_id_; }
   // The 32-byte raw public key.
@@ -100,11 +101,11 @@ class TrustedKeySet {
 
   static Result<TrustedKeySet> FromJson(std::string_view json);
   // Reads and parses a trusted-keys.json file (kIoError when unreadable).
-  static Result<TrustedKeySet> Load(const std::string& path);
+  static Result<TrustedKeySet> Load(const std::string& path, FileSystem& fs = RealFileSystem());
   // The canonical file form: keys in insertion order, all fields written.
   std::string ToJson() const;
   // Writes ToJson() atomically (temporary file, fsync, rename; mode 0644).
-  Status Save(const std::string& path) const;
+  Status Save(const std::string& path, FileSystem& fs = RealFileSystem()) const;
 
   // Trusts a 32-byte Ed25519 public key. kInvalidArgument for a wrong
   // length; kConflict if the key is already listed (revoked or not: a revoked

@@ -13,6 +13,7 @@
 #include <memory>
 #include <string>
 
+#include "omnirelay/config/file_system.h"
 #include "omnirelay/config/status.h"
 #include "omnirelay/controlplane/tls.h"
 #include "omnirelay/http/server.h"
@@ -33,6 +34,9 @@ struct DaemonOptions {
   TlsOptions tls;  // both faces; empty = plaintext (loopback only)
   // REST timeouts and limits (--http-* flags; defaults in http/server.h).
   http::Limits http_limits;
+  // Where the data dir's files (key, trusted keys, admin token) are written;
+  // null = the real file system. Must outlive the daemon (tests inject faults).
+  FileSystem* file_system = nullptr;
 };
 
 class Daemon {

@@ -11,13 +11,13 @@
 #include <cstdint>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <vector>
 
 #include "omnirelay/config/clock.h"
 #include "omnirelay/config/metrics.h"
 #include "omnirelay/config/model.h"
+#include "omnirelay/config/mutex.h"
 #include "omnirelay/config/scope.h"
 #include "omnirelay/config/signing.h"
 #include "omnirelay/controlplane/store.h"
@@ -68,8 +68,8 @@ class SnapshotRenderer {
   Histogram& render_seconds_;
   Histogram& sign_seconds_;
 
-  std::mutex mu_;
-  std::map<std::string, std::shared_ptr<const SnapshotRecord>> cache_;  // GUARDED_BY(mu_)
+  Mutex mu_;
+  std::map<std::string, std::shared_ptr<const SnapshotRecord>> cache_ GUARDED_BY(mu_);
 };
 
 }  // namespace omnirelay::cp

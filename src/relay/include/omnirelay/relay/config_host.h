@@ -43,6 +43,7 @@
 #include <string_view>
 
 #include "omnirelay/config/clock.h"
+#include "omnirelay/config/file_system.h"
 #include "omnirelay/config/metrics.h"
 #include "omnirelay/config/signing.h"
 #include "omnirelay/config/status.h"
@@ -58,6 +59,9 @@ struct ConfigHostOptions {
   // Where the last applied envelope is kept ("" = nowhere); the highest
   // applied version goes to lkg_path + ".state".
   std::string lkg_path;
+  // Where the last-known-good files are written and read; null = the real
+  // file system. Must outlive the host (tests pass a fault-injecting one).
+  FileSystem* file_system = nullptr;
   // Added as node="<id>" to this host's metrics when several hosts share a
   // registry; "" adds no label.
   std::string node_id;

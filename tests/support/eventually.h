@@ -1,6 +1,6 @@
 // Eventually: polls a predicate until it holds or a timeout passes, for state
 // another thread or process updates asynchronously (counters, coalesced
-// status writes, a child process's answers). Shared by the integration tests.
+// status writes, a child process's answers). The one polling wait of the tests.
 #pragma once
 
 #include <chrono>
