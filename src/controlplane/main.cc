@@ -89,7 +89,7 @@ int main(int argc, char** argv) {
        {std::tuple{"--http-header-timeout", &header_timeout, &o.http_limits.header_timeout},
         std::tuple{"--http-body-timeout", &body_timeout, &o.http_limits.body_timeout},
         std::tuple{"--http-idle-timeout", &idle_timeout, &o.http_limits.idle_timeout}}) {
-    auto ms = ParseDurationMs(*text);
+    auto ms = omnirelay::api::ParseDurationMs(*text);
     if (!ms.ok() || *ms < 1000) {
       std::fprintf(stderr, "controlplane: %s \"%s\" must be a duration of at least 1s\n", flag,
                    text->c_str());

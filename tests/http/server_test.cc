@@ -10,7 +10,7 @@
 #include <memory>
 #include <thread>
 
-#include "integration/eventually.h"
+#include "eventually.h"
 #include "integration/test_pki.h"
 #include "raw_client.h"
 

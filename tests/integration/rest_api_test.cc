@@ -339,7 +339,8 @@ TEST_F(RestApiTest, AuditFollowStreamsWithoutHoldingAWorker) {
   RestFaceOptions options;
   options.listen = "127.0.0.1:0";
   options.worker_threads = 1;
-  auto face = StartRestFace(options, stack_.service(), stack_.metrics(), [] { return true; });
+  auto face = StartRestFace(options, stack_.service(), stack_.auth(), stack_.metrics(),
+                            [] { return true; });
   ASSERT_TRUE(face.ok()) << face.status().ToString();
   face_ = std::move(face).value();
   httplib::Client client("127.0.0.1", face_->port());
@@ -376,7 +377,8 @@ TEST_F(RestApiTest, LimitRefusalsUseTheErrorShape) {
   options.listen = "127.0.0.1:0";
   options.limits.max_body_bytes = 1024;
   options.limits.max_connections = 1;
-  auto face = StartRestFace(options, stack_.service(), stack_.metrics(), [] { return true; });
+  auto face = StartRestFace(options, stack_.service(), stack_.auth(), stack_.metrics(),
+                            [] { return true; });
   ASSERT_TRUE(face.ok()) << face.status().ToString();
   face_ = std::move(face).value();
   const int held = http::testing::Connect(face_->port());

@@ -68,7 +68,7 @@ TEST(HttpLoadTest, ProbesAndReadsStayFastUnderIdleAndSlowConnections) {
   Stack stack;
   RestFaceOptions options;
   options.listen = "127.0.0.1:0";
-  auto face = StartRestFace(options, stack.service(), stack.metrics(), [] { return true; });
+  auto face = StartRestFace(options, stack.service(), stack.auth(), stack.metrics(), [] { return true; });
   ASSERT_TRUE(face.ok()) << face.status().ToString();
   const int port = (*face)->port();
   const std::string token = stack.Token({"config:read", "config:write"});
