@@ -22,6 +22,7 @@
 #include "node_http.h"
 #include "omnirelay/config/clock.h"
 #include "omnirelay/config/metrics.h"
+#include "omnirelay/config/scope.h"
 #include "omnirelay/config/signing.h"
 #include "omnirelay/relay/config_host.h"
 #include "omnirelay/relay/router.h"
@@ -31,14 +32,16 @@ namespace {
 
 using namespace omnirelay;
 
-std::vector<std::string> SplitCsv(const std::string& text) {
-  std::vector<std::string> out;
-  std::stringstream ss(text);
-  std::string part;
-  while (std::getline(ss, part, ',')) {
-    if (!part.empty()) out.push_back(part);
+// A comma-separated flag value whose items must all be non-empty.
+Result<std::vector<std::string>> ListFlag(const char* flag, const std::string& text) {
+  std::vector<std::string> items = SplitCommaList(text);
+  for (const std::string& item : items) {
+    if (item.empty()) {
+      return Status(StatusCode::kInvalidArgument,
+                    std::string(flag) + " \"" + text + "\" has an empty item");
+    }
   }
-  return out;
+  return items;
 }
 
 void Log(const std::string& line);
@@ -82,7 +85,14 @@ int Run(const Flags& flags) {
   if (!token.ok()) return Log(token.status().ToString()), 2;
   auto keys = TrustedKeySet::Load(flags.trusted_keys);
   if (!keys.ok()) return Log(keys.status().ToString()), 2;
-  const std::vector<std::string> chain = SplitCsv(flags.scope_chain);
+  if (auto parsed = ParseScopeChain(flags.scope_chain); !parsed.ok()) {
+    return Log("--scope-chain: " + parsed.status().ToString()), 2;
+  }
+  const std::vector<std::string> chain = SplitCommaList(flags.scope_chain);
+  auto grpc_endpoints = ListFlag("--controlplane", flags.controlplane);
+  if (!grpc_endpoints.ok()) return Log(grpc_endpoints.status().ToString()), 2;
+  auto http_endpoints = ListFlag("--controlplane-http", flags.controlplane_http);
+  if (!http_endpoints.ok()) return Log(http_endpoints.status().ToString()), 2;
 
   // Signals go to the waiting thread below only: block them before any
   // thread starts (threads inherit the mask).
@@ -114,8 +124,8 @@ int Run(const Flags& flags) {
   relay::WatcherOptions watch;
   watch.node_id = flags.node_id;
   watch.scope_chain = chain;
-  watch.grpc_endpoints = SplitCsv(flags.controlplane);
-  watch.http_endpoints = SplitCsv(flags.controlplane_http);
+  watch.grpc_endpoints = std::move(grpc_endpoints).value();
+  watch.http_endpoints = std::move(http_endpoints).value();
   watch.token = *token;
   watch.tls = flags.tls;
   watch.log = [](const std::string& line) { Log(line); };

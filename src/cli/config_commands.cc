@@ -26,18 +26,6 @@ CLI::Validator ScopeValidator() {
       "SCOPE");
 }
 
-std::vector<std::string> SplitChain(const std::string& chain) {
-  std::vector<std::string> out;
-  std::size_t start = 0;
-  while (start <= chain.size()) {
-    std::size_t end = chain.find(',', start);
-    if (end == std::string::npos) end = chain.size();
-    out.push_back(chain.substr(start, end - start));
-    start = end + 1;
-  }
-  return out;
-}
-
 // The document as JSON (for -o json), or a string when it is not JSON.
 Json DocumentJson(const std::string& text) {
   Json j = Json::parse(text, nullptr, false);
@@ -200,7 +188,7 @@ int RunHistory(Session& s, const std::string& scope) {
 }
 
 int RunEffective(Session& s, const std::string& chain) {
-  auto view = s.client.Effective(SplitChain(chain));
+  auto view = s.client.Effective(SplitCommaList(chain));
   if (!view.ok()) return s.out.Fail(view.status());
   if (s.out.json()) {
     std::cout << api::ToJson(*view).dump() << "\n";

@@ -3,6 +3,7 @@
 // §4) through RolloutService. A server without rollouts answers
 // UNIMPLEMENTED, which these commands report as such (exit 1).
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <chrono>
 #include <iostream>
 #include <memory>
@@ -12,6 +13,7 @@
 #include "cli.h"
 #include "exit_codes.h"
 #include "omnirelay/api/json.h"
+#include "omnirelay/config/scope.h"
 
 namespace omnirelay::cli {
 namespace {
@@ -56,14 +58,10 @@ Result<WaveInfo> ParseWave(const std::string& text) {
       return bad("canary takes a percent in (0, 100], e.g. canary:5");
     }
   } else if (w.kind == "scopes") {
-    std::size_t start = 0;
-    while (start < rest.size()) {
-      std::size_t end = rest.find(',', start);
-      if (end == std::string::npos) end = rest.size();
-      w.scopes.push_back(rest.substr(start, end - start));
-      start = end + 1;
+    w.scopes = SplitCommaList(rest);
+    if (w.scopes.empty() || std::find(w.scopes.begin(), w.scopes.end(), "") != w.scopes.end()) {
+      return bad("scopes takes a list, e.g. scopes:region:us-east,cell:c1");
     }
-    if (w.scopes.empty()) return bad("scopes takes a list, e.g. scopes:region:us-east,cell:c1");
   } else if (w.kind == "global") {
     if (!rest.empty()) return bad("global takes no argument");
   } else {

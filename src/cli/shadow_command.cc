@@ -92,8 +92,7 @@ Result<Edit> PrepareEdit(ControlClient& client, const ShadowArgs& a, bool enable
   // The spec this scope sees, and the one it would see without its own layer.
   std::vector<std::string> chain;
   if (!a.scope_chain.empty()) {
-    std::stringstream parts(a.scope_chain);
-    for (std::string part; std::getline(parts, part, ',');) chain.push_back(part);
+    chain = SplitCommaList(a.scope_chain);
     if (chain.empty() || chain.back() != a.scope) {
       return Status(StatusCode::kInvalidArgument,
                     "--scope-chain must end with the --scope being edited (" + a.scope + ")");

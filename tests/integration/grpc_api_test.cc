@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "api_cases.h"
+#include "omnirelay/config/scope.h"
 #include "omnirelay/controlplane/grpc_face.h"
 #include "omnirelay/controlplane/node_feed.h"
 #include "omnirelay/controlplane/v1/config_service.grpc.pb.h"
@@ -84,13 +85,7 @@ class GrpcClient final : public ApiClient {
 
   static void SetChain(const std::string& text,
                        google::protobuf::RepeatedPtrField<std::string>* out) {
-    std::size_t start = 0;
-    while (start <= text.size()) {
-      std::size_t end = text.find(',', start);
-      if (end == std::string::npos) end = text.size();
-      if (end > start) out->Add(text.substr(start, end - start));
-      start = end + 1;
-    }
+    for (std::string& scope : SplitCommaList(text)) out->Add(std::move(scope));
   }
 
   grpc::Status Send(grpc::ClientContext& ctx, const Call& c, Json& body) {

@@ -7,6 +7,8 @@
 #include <random>
 #include <sstream>
 
+#include "omnirelay/config/scope.h"
+
 namespace omnirelay::relay::testing {
 namespace {
 
@@ -24,14 +26,6 @@ Json SampleGlobalLayer() {
 }
 
 }  // namespace
-
-std::vector<std::string> SplitCsv(const std::string& text) {
-  std::vector<std::string> out;
-  std::stringstream ss(text);
-  std::string part;
-  while (std::getline(ss, part, ',')) out.push_back(part);
-  return out;
-}
 
 ControlPlane::ControlPlane() {
   std::random_device rd;
@@ -133,7 +127,7 @@ void Relay::Build() {
   options.trusted_keys = keys_;
   options.lkg_path = lkg_path_;
   options.node_id = id_;
-  options.verify.scope_chain = SplitCsv(kChain);
+  options.verify.scope_chain = SplitCommaList(kChain);
   const Clock& clock = config_.clock ? *config_.clock : SystemClock::Instance();
   host_ = std::make_unique<ConfigHost>(std::move(options), clock, metrics_);
   auto loaded = host_->LoadLastKnownGood();
@@ -143,7 +137,7 @@ void Relay::Build() {
 void Relay::StartWatcher() {
   WatcherOptions o;
   o.node_id = id_;
-  o.scope_chain = SplitCsv(kChain);
+  o.scope_chain = SplitCommaList(kChain);
   o.grpc_endpoints = config_.grpc_endpoints;
   o.http_endpoints = config_.http_endpoints;
   o.token = token_;

@@ -29,8 +29,6 @@ inline constexpr char kChain[] = "global,region:us-east";
 
 using test_support::Eventually;
 
-std::vector<std::string> SplitCsv(const std::string& text);
-
 // The daemon on a temp data dir (removed by the destructor).
 class ControlPlane {
  public:

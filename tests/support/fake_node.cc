@@ -2,22 +2,12 @@
 
 #include <utility>
 
+#include "omnirelay/config/scope.h"
+
 namespace omnirelay::test_support {
 namespace {
 
 namespace v1 = controlplane::v1;
-
-std::vector<std::string> Split(const std::string& chain) {
-  std::vector<std::string> out;
-  std::size_t start = 0;
-  while (start <= chain.size()) {
-    std::size_t end = chain.find(',', start);
-    if (end == std::string::npos) end = chain.size();
-    out.push_back(chain.substr(start, end - start));
-    start = end + 1;
-  }
-  return out;
-}
 
 }  // namespace
 
@@ -49,7 +39,7 @@ void FakeNode::Hello(std::int64_t current_version, const std::string& current_ha
   v1::NodeMessage hello;
   v1::Hello* h = hello.mutable_hello();
   h->set_node_id(as_node.empty() ? node_id_ : as_node);
-  for (const auto& s : Split(chain_)) h->add_scope_chain(s);
+  for (const auto& s : SplitCommaList(chain_)) h->add_scope_chain(s);
   h->set_api_version("omnirelay.config/v1");
   for (const auto& f : features_) h->add_features(f);
   h->set_current_version(current_version);

@@ -11,6 +11,8 @@
 #include <string>
 #include <vector>
 
+#include "omnirelay/config/scope.h"
+
 namespace omnirelay::cp {
 namespace {
 
@@ -154,11 +156,7 @@ class NodeFeedUnitTest : public ::testing::Test {
                 std::int64_t current_version = 0, const std::string& current_hash = "") {
     HelloMsg hello;
     hello.node_id = node;
-    std::string rest = chain;
-    for (std::size_t at; (at = rest.find(',')) != std::string::npos; rest.erase(0, at + 1)) {
-      hello.scope_chain.push_back(rest.substr(0, at));
-    }
-    hello.scope_chain.push_back(rest);
+    hello.scope_chain = SplitCommaList(chain);
     hello.api_version = "omnirelay.config/v1";
     hello.current_version = current_version;
     hello.current_hash = current_hash;
