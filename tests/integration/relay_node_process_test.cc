@@ -184,5 +184,34 @@ TEST(RelayNodeProcessTest, ExitsOneWhenItsPortIsInUse) {
   ::close(holder);
 }
 
+// A malformed --scope-chain or an empty endpoint in a list is a usage error
+// (exit 2, the flag named), before anything connects.
+TEST(RelayNodeProcessTest, MalformedListFlagsExitTwo) {
+  ControlPlane cp;
+  cp.Start();
+  TempDir dir;
+  const std::string token_file = (dir.path() / "node.token").string();
+  std::ofstream(token_file) << cp.NodeToken("edge-1") << "\n";
+  const std::vector<std::pair<std::vector<std::string>, std::string>> cases = {
+      {{"--scope-chain=global,,region:eu-west", "--controlplane=" + cp.grpc_endpoint()},
+       "--scope-chain"},
+      {{std::string("--scope-chain=") + kChain, "--controlplane=" + cp.grpc_endpoint() + ","},
+       "--controlplane"},
+  };
+  for (const auto& [flags, named] : cases) {
+    std::vector<std::string> args = {"--node-id=edge-1", "--token-file=" + token_file,
+                                     "--trusted-keys=" + cp.trusted_keys_path()};
+    args.insert(args.end(), flags.begin(), flags.end());
+    const std::string log_path = (dir.path() / "node.log").string();
+    RelayNodeProcess node(args, log_path);
+    std::optional<int> status;
+    ASSERT_TRUE(Eventually([&] { return (status = node.Exited()).has_value(); }));
+    EXPECT_EQ(*status, 2) << named;
+    std::ifstream in(log_path);
+    const std::string log((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    EXPECT_NE(log.find(named), std::string::npos) << log;
+  }
+}
+
 }  // namespace
 }  // namespace omnirelay::relay::testing
