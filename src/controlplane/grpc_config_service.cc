@@ -92,10 +92,10 @@ ConfigServiceImpl::ConfigServiceImpl(ControlPlaneService& service, const Authent
 
 void ConfigServiceImpl::BeginShutdown() {
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     stopping_ = true;
   }
-  cv_.notify_all();
+  cv_.NotifyAll();
 }
 
 Result<Principal> ConfigServiceImpl::Authenticate(const Ctx& ctx, std::string_view action) {
@@ -269,10 +269,11 @@ grpc::Status ConfigServiceImpl::Audit(Ctx* ctx, const v1::AuditRequest* req,
   if (!req->follow()) return grpc::Status::OK;
   while (true) {
     {
-      std::unique_lock lock(mu_);
-      if (cv_.wait_for(lock, kFollowPoll, [&] { return stopping_; })) {
-        return ToGrpcStatus(Status(StatusCode::kUnavailable, "shutting down"));
+      MutexLock lock(mu_);
+      const auto deadline = std::chrono::steady_clock::now() + kFollowPoll;
+      while (!stopping_ && cv_.WaitUntil(mu_, deadline)) {
       }
+      if (stopping_) return ToGrpcStatus(Status(StatusCode::kUnavailable, "shutting down"));
     }
     if (ctx->IsCancelled()) return grpc::Status::CANCELLED;
     service_.FlushAudit();

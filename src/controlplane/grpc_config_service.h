@@ -14,6 +14,7 @@
 #include <condition_variable>
 #include <mutex>
 
+#include "omnirelay/config/mutex.h"
 #include "omnirelay/controlplane/service.h"
 #include "omnirelay/controlplane/store.h"
 #include "omnirelay/controlplane/v1/config_service.grpc.pb.h"
@@ -68,9 +69,9 @@ class ConfigServiceImpl final : public controlplane::v1::ConfigService::Service 
   ControlPlaneService& service_;
   const Authenticator& auth_;
   Store& store_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool stopping_ = false;  // GUARDED_BY(mu_)
+  Mutex mu_;
+  CondVar cv_;
+  bool stopping_ GUARDED_BY(mu_) = false;
 };
 
 }  // namespace omnirelay::cp
