@@ -322,22 +322,9 @@ class RestFaceImpl final : public RestFace {
         [this](const Principal& who, const Request& req, Response& res) { Audit(who, req, res); });
     Handle("/v1/tokens", "POST", "token.create",
            [this](const Principal& who, const Request& req, Response& res) {
-             const Json body = Json::parse(req.body, nullptr, false);
-             if (body.is_discarded() || !body.is_object() || !body.contains("name") ||
-                 !body["name"].is_string() || !body.contains("scopes") ||
-                 !body["scopes"].is_array()) {
-               return Fail(res, Status(StatusCode::kInvalidArgument,
-                                       "body must be {\"name\": \"...\", \"scopes\": [...], "
-                                       "\"ttlSeconds\": N (optional)}"));
-             }
-             std::vector<std::string> scopes;
-             for (const auto& s : body["scopes"]) {
-               if (!s.is_string())
-                 return Fail(res, Status(StatusCode::kInvalidArgument, "scopes are strings"));
-               scopes.push_back(s.get<std::string>());
-             }
-             const std::int64_t ttl = body.value("ttlSeconds", std::int64_t{0});
-             auto issued = service_.CreateToken(who, body["name"].get<std::string>(), scopes, ttl);
+             auto body = api::ParseCreateTokenRequest(req.body);
+             if (!body.ok()) return Fail(res, body.status());
+             auto issued = service_.CreateToken(who, body->name, body->scopes, body->ttl_seconds);
              if (!issued.ok()) return Fail(res, issued.status());
              Reply(res, 201, ToJson(*issued));
            });

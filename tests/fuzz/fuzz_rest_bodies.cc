@@ -4,15 +4,16 @@
 //                            (ControlPlaneService::PutLayer's first steps);
 //   POST /v1/validate        ValidateDocuments({body});
 //   GET  /v1/effective?chain=, /v1/nodes/{id}/snapshot?chain=  ParseScopeChain.
-// Not covered here: the POST /v1/tokens body, parsed inline in
-// rest_server.cc. Whatever the input, each returns a value or an error; none
-// crashes or hangs.
+//   POST /v1/tokens          api::ParseCreateTokenRequest(body).
+// Whatever the input, each returns a value or an error; none crashes, throws
+// or hangs.
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
 #include <string>
 #include <string_view>
 
+#include "omnirelay/api/json.h"
 #include "omnirelay/config/decode.h"
 #include "omnirelay/config/document_set.h"
 #include "omnirelay/config/scope.h"
@@ -29,5 +30,6 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   (void)ValidateDocuments({{"request", std::string(text)}}, options);
   (void)ParseScope(text);
   (void)ParseScopeChain(text);
+  (void)api::ParseCreateTokenRequest(text);
   return 0;
 }

@@ -214,6 +214,27 @@ TEST_F(RestApiTest, RolloutsAreUnimplemented) {
   EXPECT_EQ(Json::parse(res->body)["code"], "unimplemented");
 }
 
+// A token request of the wrong shape (a ttl that is not a whole number, an
+// unknown field, not JSON) is a 400 invalid_argument naming the shape, never
+// a 5xx, and creates nothing.
+TEST_F(RestApiTest, MalformedTokenRequestIsA400) {
+  httplib::Headers auth = {{"Authorization", "Bearer " + stack_.Token({"admin"})}};
+  for (const std::string body : {R"({"name":"a","scopes":["config:read"],"ttlSeconds":"x"})",
+                                 R"({"name":"a","scopes":["config:read"],"ttlSeconds":1.5})",
+                                 R"({"name":"a","scopes":["config:read"],"owner":"me"})",
+                                 R"({"name":"a"})", "", "not json"}) {
+    auto res = client_->http().Post("/v1/tokens", auth, body, "application/json");
+    ASSERT_TRUE(res) << body;
+    EXPECT_EQ(res->status, 400) << body << " -> " << res->body;
+    const Json error = Json::parse(res->body, nullptr, false);
+    EXPECT_EQ(error.value("code", ""), "invalid_argument") << res->body;
+    EXPECT_NE(error.value("message", "").find("body must be"), std::string::npos) << res->body;
+  }
+  auto list = client_->http().Get("/v1/tokens", auth);
+  ASSERT_TRUE(list);
+  for (const auto& t : Json::parse(list->body)["tokens"]) EXPECT_NE(t.value("name", ""), "a");
+}
+
 std::string ReadSample(const std::string& relative) {
   std::ifstream in(std::string(OMNI_SAMPLES_DIR) + "/" + relative);
   std::stringstream ss;

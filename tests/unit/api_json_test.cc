@@ -206,5 +206,27 @@ TEST(ApiJsonTest, FromJsonRefusesWrongTypes) {
   EXPECT_FALSE(FromJson(Json{{"errors", {{{"code", 1}}}}}, &w).ok());
 }
 
+// The token request body: name and scopes required, ttlSeconds optional
+// (a whole number >= 0); anything else is invalid_argument, never a throw.
+TEST(ApiJsonTest, CreateTokenRequestParsesOnlyItsShape) {
+  auto ok = ParseCreateTokenRequest(R"({"name":"ci","scopes":["config:read"],"ttlSeconds":60})");
+  ASSERT_TRUE(ok.ok()) << ok.status().ToString();
+  EXPECT_EQ(ok->name, "ci");
+  EXPECT_EQ(ok->scopes, std::vector<std::string>{"config:read"});
+  EXPECT_EQ(ok->ttl_seconds, 60);
+  auto no_ttl = ParseCreateTokenRequest(R"({"name":"ci","scopes":[]})");
+  ASSERT_TRUE(no_ttl.ok());
+  EXPECT_EQ(no_ttl->ttl_seconds, 0);
+  for (const char* bad :
+       {R"({"name":"ci","scopes":["a"],"ttlSeconds":"60"})",
+        R"({"name":"ci","scopes":["a"],"ttlSeconds":-1})",
+        R"({"name":"ci","scopes":["a"],"ttlSeconds":1.5})", R"({"name":"ci","scopes":[1]})",
+        R"({"name":1,"scopes":[]})", R"({"scopes":[]})",
+        R"({"name":"ci","scopes":[],"extra":true})", "[]", "", "{"}) {
+    auto r = ParseCreateTokenRequest(bad);
+    EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument) << bad;
+  }
+}
+
 }  // namespace
 }  // namespace omnirelay::api

@@ -393,4 +393,35 @@ Status FromJson(const Json& j, EffectiveView* out) {
   return r.status();
 }
 
+Result<CreateTokenRequest> ParseCreateTokenRequest(std::string_view body) {
+  const Status shape(StatusCode::kInvalidArgument,
+                     "body must be {\"name\": \"...\", \"scopes\": [\"...\"], "
+                     "\"ttlSeconds\": N (optional, whole seconds >= 0)}");
+  const nlohmann::json j = nlohmann::json::parse(body, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded() || !j.is_object()) return shape;
+  const auto name = j.find("name");
+  const auto scopes = j.find("scopes");
+  if (name == j.end() || !name->is_string() || scopes == j.end() || !scopes->is_array()) {
+    return shape;
+  }
+  CreateTokenRequest out;
+  out.name = name->get<std::string>();
+  for (const auto& scope : *scopes) {
+    if (!scope.is_string()) return shape;
+    out.scopes.push_back(scope.get<std::string>());
+  }
+  if (const auto ttl = j.find("ttlSeconds"); ttl != j.end()) {
+    if (!ttl->is_number_integer() || ttl->get<std::int64_t>() < 0) return shape;
+    out.ttl_seconds = ttl->get<std::int64_t>();
+  }
+  for (const auto& [key, value] : j.items()) {
+    (void)value;
+    if (key != "name" && key != "scopes" && key != "ttlSeconds") {
+      return Status(StatusCode::kInvalidArgument,
+                    "unknown field \"" + key + "\" in the token request; " + shape.message());
+    }
+  }
+  return out;
+}
+
 }  // namespace omnirelay::api

@@ -10,6 +10,7 @@
 #pragma once
 
 #include <nlohmann/json.hpp>
+#include <string_view>
 #include <vector>
 
 #include "omnirelay/api/types.h"
@@ -49,5 +50,9 @@ Status FromJson(const nlohmann::json& j, AuditEntry* out);
 Status FromJson(const nlohmann::json& j, Token* out);
 Status FromJson(const nlohmann::json& j, IssuedToken* out);
 Status FromJson(const nlohmann::json& j, EffectiveView* out);
+
+// A request body as the server receives it (any bytes): kInvalidArgument with
+// a message that shows the expected shape when it is not one.
+Result<CreateTokenRequest> ParseCreateTokenRequest(std::string_view body);
 
 }  // namespace omnirelay::api

@@ -124,6 +124,13 @@ struct IssuedToken {
   std::string secret;
 };
 
+// The body of POST /v1/tokens: {"name", "scopes": [...], "ttlSeconds"?}.
+struct CreateTokenRequest {
+  std::string name;
+  std::vector<std::string> scopes;
+  std::int64_t ttl_seconds = 0;  // 0 = never expires
+};
+
 // The merged spec of a scope chain (GET /v1/effective).
 struct EffectiveView {
   std::int64_t version = 0;
