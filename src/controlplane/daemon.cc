@@ -7,6 +7,7 @@
 #include "omnirelay/config/clock.h"
 #include "omnirelay/config/file_system.h"
 #include "omnirelay/config/metrics.h"
+#include "omnirelay/config/scope.h"
 #include "omnirelay/config/signing.h"
 #include "omnirelay/controlplane/auth.h"
 #include "omnirelay/controlplane/bus.h"
@@ -150,7 +151,14 @@ class DaemonImpl final : public Daemon {
     rest_ = std::move(rest).value();
 
     NodeFeedOptions feed_options;
-    feed_options.http_endpoints = {AdvertisedHttp(o, rest_->port())};
+    // --advertise-http may list several endpoints (comma-separated).
+    for (std::string& endpoint : SplitCommaList(AdvertisedHttp(o, rest_->port()))) {
+      if (endpoint.empty()) {
+        return Status(StatusCode::kInvalidArgument,
+                      "--advertise-http \"" + o.advertise_http + "\" has an empty item");
+      }
+      feed_options.http_endpoints.push_back(std::move(endpoint));
+    }
     feed_options.audit_refusal = [this](std::string_view principal, std::string_view action,
                                         std::string_view scope, const Status& why) {
       service_->AuditRefusal(principal, action, scope, why);

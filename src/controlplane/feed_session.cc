@@ -47,7 +47,7 @@ FeedSession::Offered FeedSession::Offer(const std::shared_ptr<const Assignment>&
   std::shared_ptr<FeedConnection> connection;
   {
     MutexLock lock(mu_);
-    if (closed_) return Offered::kRefused;
+    if (closed_ || closing_) return Offered::kRefused;
     if (assigned_ &&
         (assigned_hash_ == assignment->hash || assignment->version < assigned_version_)) {
       return Offered::kRefused;
@@ -72,7 +72,7 @@ bool FeedSession::Written() {
   {
     MutexLock lock(mu_);
     writing_ = false;
-    if (closed_ || !waiting_) return false;
+    if (closed_ || closing_ || !waiting_) return false;
     next = std::move(waiting_);
     waiting_.reset();
     writing_ = true;
@@ -80,6 +80,12 @@ bool FeedSession::Written() {
   }
   connection->Notify(std::move(next));
   return true;
+}
+
+void FeedSession::MarkClosing() {
+  MutexLock lock(mu_);
+  closing_ = true;
+  waiting_.reset();
 }
 
 void FeedSession::Close() {

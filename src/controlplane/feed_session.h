@@ -51,6 +51,10 @@ class FeedSession {
   // waiting one, if any. True when one was handed over.
   bool Written() EXCLUDES(mu_);
 
+  // The feed asked the transport to end the stream: from now on offers fail
+  // (nothing is recorded as assigned to a stream that is going away), while
+  // the connection stays reachable until the transport reports OnClosed.
+  void MarkClosing() EXCLUDES(mu_);
   // After Close() the session is inert: offers fail, the connection is
   // released (which breaks the session <-> connection cycle).
   void Close() EXCLUDES(mu_);
@@ -62,6 +66,7 @@ class FeedSession {
   std::string token_ GUARDED_BY(mu_);
   Identity identity_ GUARDED_BY(mu_);
   bool closed_ GUARDED_BY(mu_) = false;
+  bool closing_ GUARDED_BY(mu_) = false;
   // Dedup base: the newest handed over (or reported by the node).
   std::int64_t assigned_version_ GUARDED_BY(mu_) = 0;
   std::string assigned_hash_ GUARDED_BY(mu_);

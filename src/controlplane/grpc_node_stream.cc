@@ -79,8 +79,15 @@ void NodeStream::ResumeReading() {
   {
     MutexLock lock(mu_);
     if (closing_ || finished_) return;
+    // Until StartRead has returned, Pump defers a Finish: a Finish (and so
+    // OnDone, which frees the call) between the check above and StartRead
+    // would start a read on a finished call.
+    ++starting_reads_;
   }
   StartRead(&read_buf_);
+  mu_.Lock();
+  --starting_reads_;
+  Pump();  // releases mu_; finishes a close deferred meanwhile
 }
 
 void NodeStream::Welcome(const WelcomeMsg& welcome) {
@@ -147,6 +154,10 @@ void NodeStream::Pump() {
     has_notify_ = false;
     notify = true;
   } else if (closing_) {
+    if (starting_reads_ > 0) {  // ResumeReading finishes it once its StartRead returned
+      mu_.Unlock();
+      return;
+    }
     finished_ = true;
     grpc::Status status = finish_status_;
     mu_.Unlock();

@@ -79,6 +79,7 @@ class NodeStream final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::
   bool writing_notify_ GUARDED_BY(mu_) = false;
   bool closing_ GUARDED_BY(mu_) = false;
   bool finished_ GUARDED_BY(mu_) = false;
+  int starting_reads_ GUARDED_BY(mu_) = 0;      // ResumeReading calls inside StartRead
   grpc::ByteBuffer in_flight_ GUARDED_BY(mu_);  // stable while writing_
   std::vector<grpc::ByteBuffer> control_ GUARDED_BY(mu_);
   grpc::ByteBuffer notify_ GUARDED_BY(mu_);

@@ -207,6 +207,7 @@ class NodeFeedImpl final : public NodeFeed {
  private:
   // Closes the transport's stream; the session itself is closed by OnClosed.
   static void CloseSession(FeedSession& session, const Status& why) {
+    session.MarkClosing();
     if (auto connection = session.connection()) connection->Close(why);
   }
 

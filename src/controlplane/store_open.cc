@@ -27,8 +27,10 @@ Result<std::unique_ptr<Store>> OpenStore(std::string_view url) {
     return Status(StatusCode::kInvalidArgument,
                   "the Postgres store adapter is not built yet; " + std::string(kAccepted));
   }
-  return Status(StatusCode::kInvalidArgument,
-                "unsupported store url \"" + std::string(url) + "\"; " + std::string(kAccepted));
+  // Only the scheme is quoted back: a store url may carry a password.
+  return Status(StatusCode::kInvalidArgument, "unsupported store url scheme \"" +
+                                                  std::string(url.substr(0, url.find("://"))) +
+                                                  "\"; " + std::string(kAccepted));
 }
 
 }  // namespace omnirelay::cp

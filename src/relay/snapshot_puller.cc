@@ -100,9 +100,15 @@ Result<PullReply> SnapshotPuller::PullFrom(const std::string& endpoint,
     return out;
   }
   if (res->status != 200) {
-    return Status(api::StatusCodeForHttp(res->status), "GET " + endpoint + path + ": HTTP " +
-                                                           std::to_string(res->status) + " " +
-                                                           res->body.substr(0, 512));
+    // Only an answer about this node (bad request, token, permission, no such
+    // node) is final; anything else (429, 5xx, a proxy's 4xx) is this
+    // endpoint's trouble, so the next endpoint is tried (kUnavailable).
+    const bool about_node =
+        res->status == 400 || res->status == 401 || res->status == 403 || res->status == 404;
+    const StatusCode code =
+        about_node ? api::StatusCodeForHttp(res->status) : StatusCode::kUnavailable;
+    return Status(code, "GET " + endpoint + path + ": HTTP " + std::to_string(res->status) + " " +
+                            res->body.substr(0, 512));
   }
   out.kind = PullReply::Kind::kSnapshot;
   out.envelope = std::move(res->body);

@@ -74,6 +74,13 @@ TEST(InprocBusTest, OpenBusUrls) {
   EXPECT_TRUE(OpenBus("inproc").ok());
   EXPECT_EQ(OpenBus("redis://127.0.0.1:6379").status().code(), StatusCode::kInvalidArgument);
   EXPECT_EQ(OpenBus("carrier-pigeon").status().code(), StatusCode::kInvalidArgument);
+  // Refusals quote the scheme only, never credentials in the url.
+  for (const char* url :
+       {"redis://:hunter2@127.0.0.1:6379/s", "kafka://u:hunter2@b/t", "amqp://u:hunter2@b"}) {
+    const Status s = OpenBus(url).status();
+    EXPECT_EQ(s.code(), StatusCode::kInvalidArgument) << url;
+    EXPECT_EQ(s.message().find("hunter2"), std::string::npos) << s.message();
+  }
 }
 
 }  // namespace

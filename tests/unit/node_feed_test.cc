@@ -290,6 +290,29 @@ TEST_F(NodeFeedUnitTest, RefreshSendsTheResignedSnapshot) {
 }
 
 // A change event re-renders the chains containing a changed scope, and no others.
+// A stream the feed has asked the transport to close is offered nothing more,
+// even before the transport reports it closed: no Notify is handed over and
+// no assignment is recorded for a stream that is going away.
+TEST_F(NodeFeedUnitTest, ClosingStreamIsOfferedNothing) {
+  source_.Set(kUsEast, 1);
+  IssuedToken doomed = Issue("node:n-1", {"node"});
+  Stream a = Connect(doomed.secret);
+  SayHello(a, "n-1", kUsEast);
+  feed_->OnNotifyWritten(*a.session);
+  ASSERT_EQ(a.conn->versions(), std::vector<std::int64_t>{1});
+  ChangeEvent revoke;
+  revoke.revoked_tokens = {doomed.record.id};
+  ASSERT_TRUE(bus_.Publish(revoke).ok());
+  ASSERT_TRUE(a.conn->closed);  // the fake transport never reports OnClosed
+  source_.Set(kUsEast, 2);
+  ChangeEvent event;
+  event.revision = 2;
+  event.scopes = {"region:us-east"};
+  ASSERT_TRUE(bus_.Publish(event).ok());
+  feed_->RunDueForTest();
+  EXPECT_EQ(a.conn->versions(), std::vector<std::int64_t>{1});
+}
+
 TEST_F(NodeFeedUnitTest, ChangeEventRendersOnlyAffectedChains) {
   source_.Set(kUsEast, 1);
   source_.Set(kEuWest, 1);

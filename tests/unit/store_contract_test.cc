@@ -881,6 +881,10 @@ TEST(OpenStoreTest, UnknownSchemeListsAcceptedForms) {
     EXPECT_EQ(opened.status().code(), StatusCode::kInvalidArgument) << url;
     EXPECT_NE(opened.status().message().find("sqlite://<path>"), std::string::npos) << url;
   }
+  // The refusal quotes the scheme only, never credentials in the url.
+  Result<std::unique_ptr<Store>> opened = OpenStore("mysql://admin:hunter2@db/x");
+  EXPECT_NE(opened.status().message().find("\"mysql\""), std::string::npos);
+  EXPECT_EQ(opened.status().message().find("hunter2"), std::string::npos);
 }
 
 }  // namespace
