@@ -161,6 +161,9 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     parser_->body_limit(limits().max_body_bytes);
     request_ = std::make_shared<Request>();
     if (first_ || buffer_.size() > 0) {
+      // A pipelined head (bytes already buffered) gets its own header
+      // deadline; a fresh connection's was set when it was accepted.
+      if (!first_) Lowest().expires_after(limits().header_timeout);
       first_ = false;
       return ReadHeader();
     }
