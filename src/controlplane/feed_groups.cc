@@ -142,4 +142,24 @@ std::string FeedGroups::ChainOf(const std::string& node_id) const {
   return state ? state->Copy().scope_chain : std::string();
 }
 
+void ChainGroup::Clear() {
+  std::vector<std::shared_ptr<FeedSession>> members;
+  {
+    MutexLock lock(mu_);
+    members.swap(members_);
+    index_.clear();
+  }
+  // `members` is released here, outside the lock.
+}
+
+FeedGroups::~FeedGroups() {
+  std::map<std::string, std::shared_ptr<ChainGroup>> groups;
+  {
+    MutexLock lock(mu_);
+    groups.swap(groups_);
+    nodes_.clear();
+  }
+  for (const auto& [key, group] : groups) group->Clear();
+}
+
 }  // namespace omnirelay::cp

@@ -232,7 +232,8 @@ TEST_F(RestApiTest, MalformedTokenRequestIsA400) {
   }
   auto list = client_->http().Get("/v1/tokens", auth);
   ASSERT_TRUE(list);
-  for (const auto& t : Json::parse(list->body)["tokens"]) EXPECT_NE(t.value("name", ""), "a");
+  const Json tokens = Json::parse(list->body);
+  for (const auto& t : tokens["tokens"]) EXPECT_NE(t.value("name", ""), "a");
 }
 
 std::string ReadSample(const std::string& relative) {
