@@ -37,7 +37,7 @@ int main(int argc, char** argv) {
   app.add_option("--snapshot-ttl", ttl, "Snapshot lifetime (e.g. 12h, 7d); re-signed before")
       ->capture_default_str();
   app.add_option("--advertise-http", o.advertise_http,
-                 "REST host:port announced to nodes for the pull fallback "
+                 "REST host:port[,host:port...] announced to nodes for the pull fallback "
                  "(default: the --http-listen host and port)");
   app.add_option("--tls-cert", o.tls.cert_file,
                  "PEM server certificate: serve gRPC and REST over TLS (needs --tls-key)");

@@ -276,5 +276,19 @@ TEST_F(CliOpsTest, ContextsFile) {
   EXPECT_EQ(RunCli({"status"}, {{"OMNIRCTL_CONFIG", Scratch("bad")}}).exit_code, 2);
 }
 
+// --advertise-http may list several endpoints: a node's Welcome carries each
+// of them, in order (they were once announced as one "a,b" string).
+TEST_F(CliOpsTest, AdvertisedHttpListReachesTheWelcome) {
+  cp::testing::DaemonProcess daemon(Scratch("advertise"));
+  ASSERT_TRUE(daemon.StartWithArgs({"--advertise-http", "cp-a:7080,cp-b:7080"}, /*tls=*/false));
+  test_support::FakeNode node(daemon.grpc_address(), daemon.admin_token(), "n-1", "global", {});
+  node.Hello();
+  auto first = node.Next();
+  ASSERT_TRUE(first && first->has_welcome()) << (first ? first->DebugString() : "no message");
+  ASSERT_EQ(first->welcome().http_endpoints_size(), 2);
+  EXPECT_EQ(first->welcome().http_endpoints(0), "cp-a:7080");
+  EXPECT_EQ(first->welcome().http_endpoints(1), "cp-b:7080");
+}
+
 }  // namespace
 }  // namespace omnirelay::cli::testing
