@@ -32,18 +32,6 @@ namespace {
 
 using namespace omnirelay;
 
-// A comma-separated flag value whose items must all be non-empty.
-Result<std::vector<std::string>> ListFlag(const char* flag, const std::string& text) {
-  std::vector<std::string> items = SplitCommaList(text);
-  for (const std::string& item : items) {
-    if (item.empty()) {
-      return Status(StatusCode::kInvalidArgument,
-                    std::string(flag) + " \"" + text + "\" has an empty item");
-    }
-  }
-  return items;
-}
-
 void Log(const std::string& line);
 
 Result<std::string> ReadToken(const std::string& path) {
@@ -89,9 +77,9 @@ int Run(const Flags& flags) {
     return Log("--scope-chain: " + parsed.status().ToString()), 2;
   }
   const std::vector<std::string> chain = SplitCommaList(flags.scope_chain);
-  auto grpc_endpoints = ListFlag("--controlplane", flags.controlplane);
+  auto grpc_endpoints = SplitNonEmptyCommaList(flags.controlplane, "--controlplane");
   if (!grpc_endpoints.ok()) return Log(grpc_endpoints.status().ToString()), 2;
-  auto http_endpoints = ListFlag("--controlplane-http", flags.controlplane_http);
+  auto http_endpoints = SplitNonEmptyCommaList(flags.controlplane_http, "--controlplane-http");
   if (!http_endpoints.ok()) return Log(http_endpoints.status().ToString()), 2;
 
   // Signals go to the waiting thread below only: block them before any

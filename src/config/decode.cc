@@ -86,30 +86,24 @@ constexpr FieldRule<LayerMetadata> kLayerMetadataRules[] = {
 // ---- snapshot metadata
 
 void DecodeScopeChain(Decoder& d, element el, std::vector<std::string>* out) {
-  if (el.type() != element_type::ARRAY) {
-    d.TypeMismatch(el, "array");
-    return;
-  }
   std::vector<Scope> chain;
-  std::size_t i = 0;
   bool all_ok = true;
-  for (element item : internal::ArrayOf(el)) {
-    Decoder::PathGuard g(d, i++);
+  const bool is_array = d.Items(el, [&](element item) {
     std::string s;
     if (!d.AsString(item, &s)) {
       all_ok = false;
-      continue;
+      return;
     }
     auto scope = ParseScope(s);
     if (!scope.ok()) {
       d.Error(DiagCode::kInvalidScope, scope.status().message());
       all_ok = false;
-      continue;
+      return;
     }
     chain.push_back(std::move(scope).value());
     out->push_back(std::move(s));
-  }
-  if (all_ok) {
+  });
+  if (is_array && all_ok) {
     if (Status st = CheckScopeChain(chain); !st.ok()) {
       d.Error(DiagCode::kInvalidScope, st.message());
     }

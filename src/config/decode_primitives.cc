@@ -106,34 +106,22 @@ bool Decoder::Timestamp(element el, std::int64_t* out) {
 }
 
 void Decoder::NameList(element el, std::vector<std::string>* out) {
-  if (el.type() != element_type::ARRAY) {
-    TypeMismatch(el, "array");
-    return;
-  }
-  std::size_t i = 0;
-  for (element item : ArrayOf(el)) {
-    PathGuard g(*this, i++);
+  Items(el, [&](element item) {
     std::string name;
     if (AsName(item, &name)) out->push_back(std::move(name));
-  }
+  });
 }
 
 void Decoder::FeatureList(element el, std::vector<std::string>* out) {
-  if (el.type() != element_type::ARRAY) {
-    TypeMismatch(el, "array");
-    return;
-  }
-  std::size_t i = 0;
-  for (element item : ArrayOf(el)) {
-    PathGuard g(*this, i++);
+  Items(el, [&](element item) {
     std::string feature;
-    if (!AsString(item, &feature)) continue;
+    if (!AsString(item, &feature)) return;
     if (!IsKnownFeature(feature)) {
       Error(DiagCode::kUnknownFeature, "unknown feature \"" + feature + "\"");
-      continue;
+      return;
     }
     out->push_back(std::move(feature));
-  }
+  });
 }
 
 void Decoder::DecodePercent(element el, std::uint32_t* basis_points) {

@@ -63,6 +63,22 @@ class Decoder {
   void FeatureList(element el, std::vector<std::string>* out);  // known features only
   void DecodePercent(element el, std::uint32_t* basis_points);  // 0-100, two decimals
 
+  // An array: calls fn(item) for each item with the pointer at its index;
+  // false (type_mismatch reported) when `el` is not an array.
+  template <typename Fn>
+  bool Items(element el, Fn&& fn) {
+    if (el.type() != simdjson::dom::element_type::ARRAY) {
+      TypeMismatch(el, "array");
+      return false;
+    }
+    std::size_t i = 0;
+    for (element item : ArrayOf(el)) {
+      PathGuard g(*this, i++);
+      fn(item);
+    }
+    return true;
+  }
+
   // A map whose keys are names: checks each key, then calls fn(name, value)
   // with the pointer at that key.
   template <typename Fn>

@@ -113,6 +113,18 @@ std::vector<std::string> SplitCommaList(std::string_view text) {
   }
 }
 
+Result<std::vector<std::string>> SplitNonEmptyCommaList(std::string_view text,
+                                                        std::string_view what) {
+  std::vector<std::string> items = SplitCommaList(text);
+  for (const std::string& item : items) {
+    if (item.empty()) {
+      return Status(StatusCode::kInvalidArgument,
+                    std::string(what) + " \"" + std::string(text) + "\" has an empty item");
+    }
+  }
+  return items;
+}
+
 Result<std::vector<Scope>> ParseScopeChain(std::string_view text) {
   std::vector<Scope> chain;
   for (const std::string& item : SplitCommaList(text)) {

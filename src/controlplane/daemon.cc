@@ -21,13 +21,15 @@
 namespace omnirelay::cp {
 namespace {
 
-// What nodes are told to pull from: --advertise-http, else the listen host
-// (a wildcard means "this machine": 127.0.0.1) with the port actually bound.
-std::string AdvertisedHttp(const DaemonOptions& o, int bound_port) {
-  if (!o.advertise_http.empty()) return o.advertise_http;
+// What nodes are told to pull from: the --advertise-http list (`listed`),
+// else the listen host (a wildcard means "this machine": 127.0.0.1) with the
+// port actually bound.
+std::vector<std::string> AdvertisedHttp(const DaemonOptions& o, std::vector<std::string> listed,
+                                        int bound_port) {
+  if (!listed.empty()) return listed;
   std::string host = o.http_listen.substr(0, o.http_listen.rfind(':'));
   if (host.empty() || host == "0.0.0.0" || host == "[::]" || host == "::") host = "127.0.0.1";
-  return host + ":" + std::to_string(bound_port);
+  return {host + ":" + std::to_string(bound_port)};
 }
 
 // "127.0.0.1:7443", "localhost:0", "[::1]:7443" -> true.
@@ -99,6 +101,8 @@ class DaemonImpl final : public Daemon {
     // Flags first: a wrong TLS setup must not leave a half-made data dir behind.
     auto tls = LoadTls(o.tls);
     if (!tls.ok()) return tls.status();
+    auto advertised = SplitNonEmptyCommaList(o.advertise_http, "--advertise-http");
+    if (!advertised.ok()) return advertised.status();
     if (!o.tls.enabled() && !IsLoopbackListen(o.grpc_listen)) {
       spdlog::warn(
           "gRPC listens on {} without TLS: bearer tokens cross the network in clear "
@@ -151,14 +155,7 @@ class DaemonImpl final : public Daemon {
     rest_ = std::move(rest).value();
 
     NodeFeedOptions feed_options;
-    // --advertise-http may list several endpoints (comma-separated).
-    for (std::string& endpoint : SplitCommaList(AdvertisedHttp(o, rest_->port()))) {
-      if (endpoint.empty()) {
-        return Status(StatusCode::kInvalidArgument,
-                      "--advertise-http \"" + o.advertise_http + "\" has an empty item");
-      }
-      feed_options.http_endpoints.push_back(std::move(endpoint));
-    }
+    feed_options.http_endpoints = AdvertisedHttp(o, std::move(advertised).value(), rest_->port());
     feed_options.audit_refusal = [this](std::string_view principal, std::string_view action,
                                         std::string_view scope, const Status& why) {
       service_->AuditRefusal(principal, action, scope, why);

@@ -116,10 +116,10 @@ FeedGroups::Joined FeedGroups::Join(const std::shared_ptr<FeedSession>& session,
 bool FeedGroups::Leave(const std::shared_ptr<FeedSession>& session) {
   MutexLock lock(mu_);  // before reading the identity: Join sets it under mu_
   const FeedSession::Identity who = session->identity();
-  if (!who.group) return false;  // never joined
-  if (who.group->Remove(session.get())) {
-    auto it = groups_.find(who.group->key);
-    if (it != groups_.end() && it->second == who.group) groups_.erase(it);
+  if (who.node_id.empty()) return false;  // never joined
+  if (const auto group = who.group.lock(); group && group->Remove(session.get())) {
+    auto it = groups_.find(group->key);
+    if (it != groups_.end() && it->second == group) groups_.erase(it);
   }
   auto it = nodes_.find(who.node_id);
   if (it != nodes_.end() && it->second.session.lock() == session) {
@@ -140,26 +140,6 @@ std::vector<std::shared_ptr<ChainGroup>> FeedGroups::All() const {
 std::string FeedGroups::ChainOf(const std::string& node_id) const {
   std::shared_ptr<NodeState> state = StateOf(node_id);
   return state ? state->Copy().scope_chain : std::string();
-}
-
-void ChainGroup::Clear() {
-  std::vector<std::shared_ptr<FeedSession>> members;
-  {
-    MutexLock lock(mu_);
-    members.swap(members_);
-    index_.clear();
-  }
-  // `members` is released here, outside the lock.
-}
-
-FeedGroups::~FeedGroups() {
-  std::map<std::string, std::shared_ptr<ChainGroup>> groups;
-  {
-    MutexLock lock(mu_);
-    groups.swap(groups_);
-    nodes_.clear();
-  }
-  for (const auto& [key, group] : groups) group->Clear();
 }
 
 }  // namespace omnirelay::cp

@@ -55,7 +55,6 @@ class ChainGroup {
   // Adds or removes a member (FeedGroups, under its lock).
   void Add(const std::shared_ptr<FeedSession>& session) EXCLUDES(mu_);
   bool Remove(const FeedSession* session) EXCLUDES(mu_);  // true when now empty
-  void Clear() EXCLUDES(mu_);
 
   mutable Mutex mu_;
   std::vector<std::shared_ptr<FeedSession>> members_ GUARDED_BY(mu_);
@@ -88,11 +87,6 @@ class FeedGroups {
 
   std::vector<std::shared_ptr<ChainGroup>> All() const EXCLUDES(mu_);
   std::string ChainOf(const std::string& node_id) const EXCLUDES(mu_);
-
-  // Drops every group and member: the feed's last act, so the session ->
-  // group -> members references of sessions whose transport never reported
-  // them closed do not outlive the feed.
-  ~FeedGroups();
 
  private:
   struct Node {

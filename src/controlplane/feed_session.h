@@ -32,7 +32,9 @@ class FeedSession {
   struct Identity {
     std::string node_id;
     std::shared_ptr<NodeState> state;
-    std::shared_ptr<ChainGroup> group;
+    // Weak: the group owns its members; while this session is one, the
+    // registry (FeedGroups) keeps the group alive.
+    std::weak_ptr<ChainGroup> group;
   };
   void SetIdentity(Identity identity) EXCLUDES(mu_);
   // Empty fields until admitted.

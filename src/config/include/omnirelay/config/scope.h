@@ -37,6 +37,10 @@ Result<Scope> ParseScope(std::string_view text);
 // flag values): the items between commas, verbatim and in order, empty ones
 // included so a caller can refuse "a,,b" or a trailing comma. "" has no items.
 std::vector<std::string> SplitCommaList(std::string_view text);
+// SplitCommaList for a value whose items must all be non-empty (a list of
+// endpoints, say): kInvalidArgument `<what> "<text>" has an empty item`.
+Result<std::vector<std::string>> SplitNonEmptyCommaList(std::string_view text,
+                                                        std::string_view what);
 
 // Parses a comma-separated chain (SplitCommaList, then ParseScope per item)
 // and checks that precedence strictly increases. An empty item is refused.
