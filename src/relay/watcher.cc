@@ -372,6 +372,7 @@ void Watcher::Impl::StreamEnded() {
   next_pull_at = now;
   UpdateStats([&](WatcherStats& s) {
     s.stream_connected = false;
+    s.last_stream_end = last_end;
     if (!was_welcomed) ++s.streams_failed;
     s.backoff_delays_ms.push_back(delay);
     if (s.backoff_delays_ms.size() > kKept) s.backoff_delays_ms.erase(s.backoff_delays_ms.begin());

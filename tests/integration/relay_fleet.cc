@@ -197,4 +197,25 @@ bool AllAt(const std::vector<std::unique_ptr<Relay>>& fleet, std::int64_t versio
   return ok;
 }
 
+std::string Unconnected(const std::vector<std::unique_ptr<Relay>>& fleet,
+                        const std::function<bool(const WatcherStats&)>& ok) {
+  std::ostringstream out;
+  int failing = 0;
+  for (const auto& r : fleet) {
+    const WatcherStats s = r->watcher()->stats();
+    if (ok(s)) continue;
+    if (++failing > 5) continue;  // the first five tell the story
+    out << r->id() << ": connected=" << s.stream_connected << " endpoint=" << s.grpc_endpoint
+        << " welcomed=" << s.streams_welcomed << " failed=" << s.streams_failed << " last_end=\""
+        << s.last_stream_end << "\" last_error=\"" << s.last_stream_error
+        << "\" pulls_failed=" << s.pulls_failed << " tried=";
+    for (const auto& e : s.endpoints_tried) out << e << ' ';
+    out << "delays=";
+    for (auto d : s.backoff_delays_ms) out << d << ' ';
+    out << '\n';
+  }
+  out << failing << " of " << fleet.size() << " relays not there\n";
+  return out.str();
+}
+
 }  // namespace omnirelay::relay::testing

@@ -111,4 +111,9 @@ std::vector<std::unique_ptr<Relay>> StartFleet(ControlPlane& cp, int n, const Re
 // Every relay reached `version` (polling up to 20 s).
 bool AllAt(const std::vector<std::unique_ptr<Relay>>& fleet, std::int64_t version);
 
+// For a failure message: the relays whose watcher stats fail `ok`, each with
+// what its watcher saw (endpoint, attempts, why the last stream ended).
+std::string Unconnected(const std::vector<std::unique_ptr<Relay>>& fleet,
+                        const std::function<bool(const WatcherStats&)>& ok);
+
 }  // namespace omnirelay::relay::testing

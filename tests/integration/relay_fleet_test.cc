@@ -226,13 +226,18 @@ TEST_F(RelayFleetTest, DaemonStopAndRestartOnFailoverEndpoint) {
   EXPECT_GE(fleet[0]->watcher()->stats().streams_failed, 1u);
 
   cp_.Start(second, 0);  // another REST port too: announced in Welcome
-  ASSERT_TRUE(Eventually([&] {
-    for (const auto& r : fleet) {
-      const WatcherStats s = r->watcher()->stats();
-      if (!s.stream_connected || s.grpc_endpoint != cp_.grpc_endpoint()) return false;
-    }
-    return true;
-  }));
+  auto on_second = [&](const WatcherStats& s) {
+    return s.stream_connected && s.grpc_endpoint == cp_.grpc_endpoint();
+  };
+  ASSERT_TRUE(Eventually(
+      [&] {
+        for (const auto& r : fleet) {
+          if (!on_second(r->watcher()->stats())) return false;
+        }
+        return true;
+      },
+      std::chrono::seconds(40)))
+      << Unconnected(fleet, on_second);
   const std::int64_t v2 = cp_.PutLayer("global", [](Json& s) { SetMaxRequests(s, 4000); });
   EXPECT_TRUE(AllAt(fleet, v2));
 }
