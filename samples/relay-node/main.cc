@@ -24,6 +24,7 @@
 #include "omnirelay/config/metrics.h"
 #include "omnirelay/config/scope.h"
 #include "omnirelay/config/signing.h"
+#include "omnirelay/config/version.h"
 #include "omnirelay/relay/config_host.h"
 #include "omnirelay/relay/router.h"
 #include "omnirelay/relay/watcher.h"
@@ -122,7 +123,7 @@ int Run(const Flags& flags) {
   watch.staleness_threshold_ms = flags.staleness_threshold_ms;
   relay::Watcher watcher(watch, host, clock, metrics);
 
-  relay_node::NodeHttp http(host, *router, metrics);
+  relay_node::NodeHttp http(host, *router, metrics, [&watcher] { return watcher.stats(); });
   auto port = http.Bind(flags.listen);
   if (!port.ok()) return Log(port.status().ToString()), 1;
   Status started = watcher.Start();
@@ -150,6 +151,7 @@ int Run(const Flags& flags) {
 int main(int argc, char** argv) {
   Flags flags;
   CLI::App app{"relay-node: a sample OmniRelay node following the control plane"};
+  app.set_version_flag("--version", omnirelay::VersionText("relay-node"));
   app.add_option("--node-id", flags.node_id, "This node's id (its token is named node:<id>)")
       ->required();
   app.add_option("--scope-chain", flags.scope_chain,

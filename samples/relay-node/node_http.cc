@@ -33,14 +33,24 @@ void ReplyError(http::Response& res, const Status& status) {
             {{"error", {{"code", status.code_name()}, {"message", status.message()}}}});
 }
 
-Json HealthJson(const relay::HealthReport& h) {
+// `stream` is the watcher's: while its stream is down, what the control
+// plane last said (e.g. "unauthenticated: token ... was revoked") is the
+// lastError when the host has none of its own.
+Json HealthJson(const relay::HealthReport& h, const relay::WatcherStats& stream) {
   Json out = {{"ready", h.ready},
               {"configVersion", h.config_version},
               {"hash", h.hash},
               {"discoveryGeneration", h.discovery_generation},
               {"stalenessMs", h.staleness_ms}};
+  out["controlPlane"] = {{"connected", stream.stream_connected},
+                         {"endpoint", stream.grpc_endpoint}};
   if (!h.last_error.ok()) {
     out["lastError"] = {{"code", h.last_error.code_name()}, {"message", h.last_error.message()}};
+  } else if (!stream.stream_connected && !stream.last_stream_error.empty()) {
+    const std::string& e = stream.last_stream_error;  // "code: message"
+    const auto colon = e.find(": ");
+    out["lastError"] = {{"code", colon == std::string::npos ? "unavailable" : e.substr(0, colon)},
+                        {"message", colon == std::string::npos ? e : e.substr(colon + 2)}};
   }
   return out;
 }
@@ -56,8 +66,11 @@ struct NodeHttp::Impl {
   CondVar stopped_cv;
   bool stopped GUARDED_BY(mu) = false;
 
-  Impl(relay::ConfigHost& h, const relay::Router& r, MetricsRegistry& m)
-      : host(h), router(r), metrics(m) {}
+  std::function<relay::WatcherStats()> stream;
+
+  Impl(relay::ConfigHost& h, const relay::Router& r, MetricsRegistry& m,
+       std::function<relay::WatcherStats()> s)
+      : host(h), router(r), metrics(m), stream(std::move(s)) {}
 
   void Routes() {
     server->Route(
@@ -66,7 +79,7 @@ struct NodeHttp::Impl {
         {.on_io_thread = true});
     server->Route("GET", "/readyz", [this](const http::Request&, http::Response& res) {
       const relay::HealthReport h = host.health();
-      ReplyJson(res, h.ready ? 200 : 503, HealthJson(h));
+      ReplyJson(res, h.ready ? 200 : 503, HealthJson(h, stream ? stream() : relay::WatcherStats{}));
     });
     server->Route("GET", "/metrics", [this](const http::Request&, http::Response& res) {
       res.set_content(metrics.RenderPrometheus(), "text/plain; version=0.0.4");
@@ -96,8 +109,9 @@ struct NodeHttp::Impl {
   }
 };
 
-NodeHttp::NodeHttp(relay::ConfigHost& host, const relay::Router& router, MetricsRegistry& metrics)
-    : impl_(std::make_unique<Impl>(host, router, metrics)) {}
+NodeHttp::NodeHttp(relay::ConfigHost& host, const relay::Router& router, MetricsRegistry& metrics,
+                   std::function<relay::WatcherStats()> stream)
+    : impl_(std::make_unique<Impl>(host, router, metrics, std::move(stream))) {}
 
 NodeHttp::~NodeHttp() {
   Stop();

@@ -8,6 +8,7 @@
 // Stop() from any thread (a signal waiter), also before Serve().
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -15,12 +16,16 @@
 #include "omnirelay/config/status.h"
 #include "omnirelay/relay/config_host.h"
 #include "omnirelay/relay/router.h"
+#include "omnirelay/relay/watcher.h"
 
 namespace omnirelay::relay_node {
 
 class NodeHttp {
  public:
-  NodeHttp(relay::ConfigHost& host, const relay::Router& router, MetricsRegistry& metrics);
+  // `stream`: the watcher's view of its control-plane stream, shown by
+  // /readyz (a refusal such as a revoked token is its lastError).
+  NodeHttp(relay::ConfigHost& host, const relay::Router& router, MetricsRegistry& metrics,
+           std::function<relay::WatcherStats()> stream);
   ~NodeHttp();
 
   // Binds host:port (port 0: any) and starts serving; the bound port after.

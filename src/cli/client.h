@@ -42,6 +42,7 @@ struct SetLayerArgs {
   std::optional<std::int64_t> expected_revision;
   bool dry_run = false;
   bool confirm = false;
+  bool allow_unknown_node = false;  // stage a node: layer before the node is seen
 };
 
 // Rollouts (rollout_service.proto), by name rather than proto enum.

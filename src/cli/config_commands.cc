@@ -58,12 +58,14 @@ struct SetArgs {
   std::int64_t expect_revision = -1;
   bool dry_run = false;
   bool confirm = false;
+  bool allow_unknown_node = false;
 };
 
 int RunSet(Session& s, const SetArgs& a) {
   auto text = ReadInput(a.file, DecodeOptions{}.max_bytes);
   if (!text.ok()) return s.out.Fail(text.status());
-  SetLayerArgs args{a.scope, std::move(text).value(), std::nullopt, a.dry_run, a.confirm};
+  SetLayerArgs args{a.scope,   std::move(text).value(), std::nullopt, a.dry_run,
+                    a.confirm, a.allow_unknown_node};
   if (a.expect_revision >= 0) args.expected_revision = a.expect_revision;
   auto result = s.client.SetLayer(args);
   if (!result.ok()) return s.out.Fail(result.status());
@@ -226,6 +228,9 @@ void AddConfigCommands(CLI::App& app, Cli& cli) {
   cmd->add_flag("--dry-run", set->dry_run,
                 "Validate, show the change and blocking nodes; write nothing");
   cmd->add_flag("--confirm", set->confirm, "Allow destructive changes");
+  cmd->add_flag("--allow-unknown-node", set->allow_unknown_node,
+                "For a node:<id> scope: stage the layer before the node has been seen (it is "
+                "checked when the node joins and shows as render_failed if bad)");
   cmd->callback([&cli, set] { cli.RunWithServer([&](Session& s) { return RunSet(s, *set); }); });
 
   auto del = std::make_shared<DeleteArgs>();

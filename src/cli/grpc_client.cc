@@ -200,6 +200,7 @@ class GrpcClient final : public ControlClient {
     if (args.expected_revision) req.set_expected_revision(*args.expected_revision);
     req.set_dry_run(args.dry_run);
     req.set_confirm(args.confirm);
+    req.set_allow_unknown_node(args.allow_unknown_node);
     v1::WriteResult resp;
     auto ctx = Context();
     if (auto s = Check(config_->SetLayer(ctx.get(), req, &resp)); !s.ok()) return s;

@@ -5,6 +5,7 @@
 
 #include "cli.h"
 #include "exit_codes.h"
+#include "omnirelay/config/version.h"
 
 int main(int argc, char** argv) {
   using namespace omnirelay::cli;
@@ -14,7 +15,7 @@ int main(int argc, char** argv) {
       "5 unauthenticated/permission denied, 6 server unreachable."};
   app.name("omnirctl");
   app.require_subcommand(1);
-  app.set_version_flag("--version", "omnirctl 0.2.0");
+  app.set_version_flag("--version", omnirelay::VersionText("omnirctl"));
   // Global flags may come after the subcommand: `omnirctl status -o json`.
   app.fallthrough();
 

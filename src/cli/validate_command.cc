@@ -26,6 +26,7 @@ struct ValidateArgs {
   std::vector<std::string> files;
   std::string scope;
   bool offline = false;
+  bool remote = false;
 };
 
 // The scope a document names in metadata.scope ("" when it names none).
@@ -115,13 +116,15 @@ int RunOnServer(Session& s, const ValidateArgs& args) {
 void AddValidateCommand(CLI::App& config, Cli& cli) {
   auto args = std::make_shared<ValidateArgs>();
   CLI::App* cmd = config.add_subcommand(
-      "validate", "Validate documents: offline, or by the server when one is configured");
+      "validate", "Validate documents offline, or on the server with --remote or --scope");
   cmd->footer(
-      "Offline when no server is configured (no --server, OMNIRCTL_SERVER or context) or with\n"
-      "--offline: several -f files are merged in the order given as scope layers (least to\n"
-      "most specific) and the result is validated; a Snapshot is validated alone.\n"
-      "With a server: one file, validated by the server; with --scope, as a dry-run write of\n"
-      "that scope (current layers, nodes' chains and capabilities).\n"
+      "Offline by default, whatever server or context is configured, so a CI script behaves\n"
+      "the same everywhere: several -f files are merged in the order given as scope layers\n"
+      "(least to most specific; when the first is the global layer, its topology must place\n"
+      "the others) and the result is validated; a Snapshot is validated alone.\n"
+      "--remote: one file, validated by the server. --scope S: one file, as a dry-run write\n"
+      "of S on the server (current layers, every chain S sits in, nodes' capabilities);\n"
+      "with --offline, --scope only checks that the last file is for S.\n"
       "Exit: 0 valid, 3 invalid, 2 usage, 1 I/O error, 5 denied, 6 unreachable.");
   cmd->add_option("-f,--file", args->files, "Document to validate ('-' reads stdin); repeatable")
       ->required();
@@ -132,14 +135,19 @@ void AddValidateCommand(CLI::App& config, Cli& cli) {
             return parsed.ok() ? std::string() : parsed.status().message();
           },
           "SCOPE"));
-  cmd->add_flag("--offline", args->offline, "Validate locally even when a server is configured");
+  cmd->add_flag("--remote", args->remote, "Validate on the server (one -f)");
+  cmd->add_flag("--offline", args->offline, "Validate locally (the default), even with --scope")
+      ->excludes("--remote");
   cmd->callback([&cli, args] {
-    if (args->offline || !cli.ServerConfigured()) {
+    const bool on_server = args->remote || !args->scope.empty();
+    if (args->offline || !on_server) {
       cli.set_exit_code(RunOffline(*args, cli.out()));
       return;
     }
     if (args->files.size() != 1) {
-      cli.UsageError("server-side validation takes one -f; add --offline to merge several layers");
+      cli.UsageError(
+          "server-side validation (--remote, --scope) takes one -f; without them several "
+          "layers are merged offline");
       return;
     }
     cli.RunWithServer([&](Session& s) { return RunOnServer(s, *args); });

@@ -113,11 +113,21 @@ bool DecodeBridge(Decoder& d, element el, Bridge& b) {
   return DecodeObject<Bridge>(d, el, "bridge", kBridgeRules, b);
 }
 
+constexpr FieldRule<Placement> kPlacementRules[] = {
+    {"cell", [](Decoder& d, element v, Placement& p) { d.AsName(v, &p.cell); }, true},
+};
+
+bool DecodePlacement(Decoder& d, element el, Placement& p) {
+  return DecodeObject<Placement>(d, el, "placement", kPlacementRules, p);
+}
+
 constexpr FieldRule<Topology> kTopologyRules[] = {
     {"regions",
      [](Decoder& d, element v, Topology& t) { ReadNamedEntries(d, v, DecodeRegion, t.regions); }},
     {"bridges",
      [](Decoder& d, element v, Topology& t) { ReadNamedEntries(d, v, DecodeBridge, t.bridges); }},
+    {"placements", [](Decoder& d, element v,
+                      Topology& t) { ReadNamedEntries(d, v, DecodePlacement, t.placements); }},
 };
 
 // ---- spec

@@ -5,6 +5,7 @@
 
 #include "omnirelay/config/merge.h"
 #include "omnirelay/config/scope.h"
+#include "omnirelay/config/scope_map.h"
 #include "omnirelay/config/validate.h"
 
 namespace omnirelay {
@@ -49,6 +50,40 @@ const std::string& Attribute(const std::vector<DocumentInput>& inputs,
     }
   }
   return inputs[best].source;
+}
+
+// Several layers starting with global form a chain: each scope must sit
+// where the global layer's topology places it (DESIGN.md §3.1). A level
+// without a file is taken to have no layer.
+void CheckPlacement(const std::vector<DocumentInput>& inputs, const std::vector<Scope>& scopes,
+                    DocumentSetReport& report) {
+  if (inputs.size() < 2 || scopes.size() != inputs.size()) return;
+  if (scopes.front().level != ScopeLevel::kGlobal) return;
+  auto map = ScopeMap::FromGlobalLayer(inputs.front().text);
+  if (!map.ok()) return;  // the merge reports what is wrong with the global layer
+  for (std::size_t i = 1; i < scopes.size(); ++i) {
+    const Scope& s = scopes[i];
+    if (s.level == ScopeLevel::kNode) continue;
+    auto placed = map->ChainOf(s);
+    if (!placed.ok()) {
+      report.errors.push_back(
+          {inputs[i].source,
+           {"/metadata/scope", DiagCode::kUnknownScope, placed.status().message()}});
+      continue;
+    }
+    for (std::size_t j = 1; j < i; ++j) {
+      const Scope& above = scopes[j];
+      const auto at = static_cast<std::size_t>(above.level);
+      if (above.level == ScopeLevel::kNode || at >= placed->size()) continue;
+      if ((*placed)[at] != above) {
+        report.errors.push_back({inputs[i].source,
+                                 {"/metadata/scope", DiagCode::kScopeMismatch,
+                                  s.ToString() + " is placed under " + ScopeChainToString(*placed) +
+                                      ", not under " + above.ToString()}});
+        break;
+      }
+    }
+  }
 }
 
 }  // namespace
@@ -145,6 +180,8 @@ DocumentSetReport ValidateDocuments(const std::vector<DocumentInput>& inputs,
     }
     layers.push_back(std::move(layer).value());
   }
+  if (!report.valid()) return report;
+  CheckPlacement(inputs, scopes, report);
   if (!report.valid()) return report;
 
   auto effective = MergeLayers(layers, options);

@@ -17,7 +17,9 @@ constexpr std::array<std::pair<std::string_view, ScopeLevel>, 4> kPrefixes = {{
     {"node", ScopeLevel::kNode},
 }};
 
-std::string_view LevelName(ScopeLevel level) {
+}  // namespace
+
+std::string_view ScopeLevelName(ScopeLevel level) {
   switch (level) {
     case ScopeLevel::kGlobal:
       return "global";
@@ -32,8 +34,6 @@ std::string_view LevelName(ScopeLevel level) {
   }
   return "global";
 }
-
-}  // namespace
 
 bool IsValidName(std::string_view name) {
   if (name.empty() || name.size() > 63) return false;
@@ -55,7 +55,7 @@ bool IsValidNodeId(std::string_view id) {
 
 std::string Scope::ToString() const {
   if (level == ScopeLevel::kGlobal) return "global";
-  std::string out(LevelName(level));
+  std::string out(ScopeLevelName(level));
   out.push_back(':');
   out += name;
   return out;

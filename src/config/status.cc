@@ -115,6 +115,12 @@ std::string_view diag_code_name(DiagCode code) {
       return "unknown_feature";
     case DiagCode::kInvalidScope:
       return "invalid_scope";
+    case DiagCode::kUnknownScope:
+      return "unknown_scope";
+    case DiagCode::kScopeMismatch:
+      return "scope_mismatch";
+    case DiagCode::kRenderFailed:
+      return "render_failed";
   }
   return "parse_error";
 }

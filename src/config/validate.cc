@@ -13,6 +13,7 @@ constexpr std::string_view kClusters = "/spec/clusters";
 constexpr std::string_view kRoutes = "/spec/routes";
 constexpr std::string_view kBridges = "/spec/topology/bridges";
 constexpr std::string_view kRegions = "/spec/topology/regions";
+constexpr std::string_view kPlacements = "/spec/topology/placements";
 
 std::string Ptr(std::string_view base, std::string_view a, std::string_view b, std::string_view c);
 std::string Ptr(std::string_view base, std::string_view a, std::string_view b) {
@@ -32,6 +33,7 @@ class GraphValidator {
     CheckFailoverCycles();
     CheckRoutes();
     CheckBridges();
+    CheckPlacements();
     return std::move(diags_);
   }
 
@@ -277,6 +279,16 @@ class GraphValidator {
       if (b.quota_rps <= 0) {
         Add(Ptr(kBridges, name, "quotaRps"), DiagCode::kBridgeInvalid,
             "bridge \"" + name + "\" needs quotaRps > 0, got " + std::to_string(b.quota_rps));
+      }
+    }
+  }
+
+  void CheckPlacements() {
+    for (const auto& [name, p] : spec_.topology.placements) {
+      if (!cells_.contains(p.cell)) {
+        Add(Ptr(kPlacements, name, "cell"), DiagCode::kUnknownCell,
+            "placement of cluster scope \"" + name + "\" names cell \"" + p.cell +
+                "\" which no region of spec.topology lists");
       }
     }
   }

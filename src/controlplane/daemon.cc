@@ -1,8 +1,12 @@
 #include "omnirelay/controlplane/daemon.h"
 
+#include <fcntl.h>
 #include <spdlog/spdlog.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include <cstring>
 
 #include "omnirelay/config/clock.h"
 #include "omnirelay/config/file_system.h"
@@ -17,6 +21,8 @@
 #include "omnirelay/controlplane/rest_face.h"
 #include "omnirelay/controlplane/service.h"
 #include "omnirelay/controlplane/store.h"
+#include "omnirelay/http/server.h"
+#include "placement_cache.h"
 
 namespace omnirelay::cp {
 namespace {
@@ -47,6 +53,37 @@ Status PrepareDataDir(FileSystem& files, const std::string& dir) {
   }
   (void)files.Remove(probe);
   return Status::Ok();
+}
+
+// One daemon per data dir (DESIGN.md §4): an exclusive flock on
+// <dir>/controlplane.lock, held for the daemon's life, naming its pid. The
+// lock goes with the process, so a crashed daemon never leaves it stale.
+Result<int> LockDataDir(const std::string& dir) {
+  const std::string path = dir + "/controlplane.lock";
+  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    return Status(StatusCode::kIoError, "cannot open " + path + ": " + std::strerror(errno));
+  }
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    const int err = errno;
+    char holder[64] = {};
+    const ssize_t n = ::pread(fd, holder, sizeof(holder) - 1, 0);
+    ::close(fd);
+    std::string who = n > 0 ? std::string(holder, static_cast<std::size_t>(n)) : "";
+    while (!who.empty() && (who.back() == '\n' || who.back() == ' ')) who.pop_back();
+    if (err == EWOULDBLOCK) {
+      return Status(StatusCode::kUnavailable, "data dir " + dir +
+                                                  " is in use by another controlplane (" +
+                                                  (who.empty() ? std::string("pid unknown") : who) +
+                                                  ", lock " + path + "); one daemon per data dir");
+    }
+    return Status(StatusCode::kIoError, "cannot lock " + path + ": " + std::strerror(err));
+  }
+  const std::string me = "pid " + std::to_string(::getpid()) + "\n";
+  if (::ftruncate(fd, 0) != 0 || ::pwrite(fd, me.data(), me.size(), 0) < 0) {
+    spdlog::warn("cannot write the pid into {}: {}", path, std::strerror(errno));
+  }
+  return fd;
 }
 
 Result<SigningKey> LoadOrCreateKey(FileSystem& files, const std::string& path) {
@@ -98,6 +135,15 @@ class DaemonImpl final : public Daemon {
   Status Init(const DaemonOptions& o) {
     data_dir_ = o.data_dir;
     files_ = o.file_system ? o.file_system : &RealFileSystem();
+    // Addresses are checked before anything is created (a usage error).
+    for (const auto& [flag, listen] :
+         {std::pair{"--grpc-listen", &o.grpc_listen}, std::pair{"--http-listen", &o.http_listen}}) {
+      if (auto hp = http::SplitHostPort(*listen); !hp.ok() || hp->first.empty()) {
+        return Status(StatusCode::kInvalidArgument,
+                      std::string(flag) + " \"" + *listen +
+                          "\" is not host:port (e.g. 127.0.0.1:7443, 0.0.0.0:7443, [::1]:7443)");
+      }
+    }
     // Flags first: a wrong TLS setup must not leave a half-made data dir behind.
     auto tls = LoadTls(o.tls);
     if (!tls.ok()) return tls.status();
@@ -111,6 +157,13 @@ class DaemonImpl final : public Daemon {
     }
     ::umask(077);  // the store and anything else we create is ours alone
     OMNI_RETURN_IF_ERROR(PrepareDataDir(*files_, data_dir_));
+    OMNI_ASSIGN_OR_RETURN(lock_fd_, LockDataDir(data_dir_));
+    // A data dir with none of our state is new: a start that fails leaves it
+    // as it found it (RollBack).
+    fresh_ = true;
+    for (const char* name : {"/signing-key.pem", "/admin.token", "/state.db"}) {
+      if (files_->Exists(data_dir_ + name)) fresh_ = false;
+    }
 
     auto key = LoadOrCreateKey(*files_, data_dir_ + "/signing-key.pem");
     if (!key.ok()) return key.status();
@@ -160,6 +213,10 @@ class DaemonImpl final : public Daemon {
                                         std::string_view scope, const Status& why) {
       service_->AuditRefusal(principal, action, scope, why);
     };
+    placements_ = std::make_unique<PlacementCache>(*store_);
+    feed_options.check_chain = [this](const std::vector<Scope>& chain, const std::string& id) {
+      return placements_->CheckNodeChain(chain, id);
+    };
     assignments_ = std::make_unique<NewestOnChain>(*renderer_);
     feed_ = MakeNodeFeed(std::move(feed_options), *auth_, *assignments_, *store_, *bus_, clock_,
                          metrics_);
@@ -195,8 +252,34 @@ class DaemonImpl final : public Daemon {
     auth_.reset();
     bus_.reset();
     store_.reset();  // closes the database (WAL checkpoint)
+    if (!rolling_back_) ReleaseLock();
   }
 
+  // After a failed start in a new data dir: removes the state it created
+  // (signing key, trusted keys, admin token, database), so a retry with
+  // fixed flags starts from scratch rather than from a half-made dir.
+  // Called with the daemon stopped but the lock still held (Start).
+  void RollBack() {
+    if (fresh_) {
+      for (const char* name : {"/signing-key.pem", "/trusted-keys.json", "/admin.token",
+                               "/state.db", "/state.db-wal", "/state.db-shm"}) {
+        (void)files_->Remove(data_dir_ + name);
+      }
+      spdlog::info("the start failed: removed the state it created in {}", data_dir_);
+    }
+    ReleaseLock();
+  }
+  bool rolling_back_ = false;  // Shutdown keeps the lock for RollBack
+
+ private:
+  void ReleaseLock() {
+    if (lock_fd_ >= 0) {
+      ::close(lock_fd_);  // releases the data-dir lock
+      lock_fd_ = -1;
+    }
+  }
+
+ public:
  private:
   // On first start (no admin.token file) an admin token is issued and written
   // 0600; the log names the file, never the token.
@@ -217,6 +300,8 @@ class DaemonImpl final : public Daemon {
 
   std::string data_dir_;
   FileSystem* files_ = nullptr;  // set by Init
+  int lock_fd_ = -1;             // the data-dir lock, held until Shutdown
+  bool fresh_ = false;           // Init found none of our state in the data dir
   SystemClock clock_;
   MetricsRegistry metrics_;
   std::unique_ptr<SigningKey> key_;
@@ -226,6 +311,7 @@ class DaemonImpl final : public Daemon {
   std::unique_ptr<Authenticator> auth_;
   std::unique_ptr<SnapshotRenderer> renderer_;
   std::unique_ptr<ControlPlaneService> service_;
+  std::unique_ptr<PlacementCache> placements_;
   std::unique_ptr<AssignmentSource> assignments_;
   std::unique_ptr<NodeFeed> feed_;
   std::unique_ptr<RestFace> rest_;
@@ -238,7 +324,9 @@ class DaemonImpl final : public Daemon {
 Result<std::unique_ptr<Daemon>> Daemon::Start(const DaemonOptions& options) {
   auto daemon = std::make_unique<DaemonImpl>();
   if (Status s = daemon->Init(options); !s.ok()) {
+    daemon->rolling_back_ = true;
     daemon->Shutdown();
+    daemon->RollBack();
     return s;
   }
   return std::unique_ptr<Daemon>(std::move(daemon));

@@ -30,9 +30,11 @@ Result<std::vector<Scope>> FeedAdmission::Check(std::string_view bearer_token,
     return principal.status();
   }
   who = *principal;
-  if (who.node_id() != id && !who.Has(kScopeConfigRead)) {
+  // Only a node token bound to this id (or an admin token) speaks for a node.
+  if (who.node_id() != id && !who.Has(kScopeAdmin)) {
     Status denied(StatusCode::kPermissionDenied,
-                  "token \"" + who.token_id + "\" may not speak for node \"" + id + "\"");
+                  "token \"" + who.token_id + "\" may not speak for node \"" + id +
+                      "\": a node token named node:" + id + " (or an admin token) is needed");
     if (audit_refusal_) audit_refusal_(who.name, "node.hello", "node:" + id, denied);
     return denied;
   }

@@ -55,6 +55,8 @@ FeedSession::Offered FeedSession::Offer(const std::shared_ptr<const Assignment>&
     assigned_ = true;
     assigned_version_ = assignment->version;
     assigned_hash_ = assignment->hash;
+    offered_.emplace_back(assignment->version, assignment->hash);
+    if (offered_.size() > kRemembered) offered_.pop_front();
     if (writing_) {
       waiting_ = assignment;  // replaces an older one not yet handed over
       return Offered::kQueued;
@@ -64,6 +66,14 @@ FeedSession::Offered FeedSession::Offer(const std::shared_ptr<const Assignment>&
   }
   connection->Notify(assignment);
   return Offered::kSent;
+}
+
+bool FeedSession::WasAssigned(std::int64_t version, std::string_view hash) const {
+  MutexLock lock(mu_);
+  for (const auto& [v, h] : offered_) {
+    if (v == version && h == hash) return true;
+  }
+  return false;
 }
 
 bool FeedSession::Written() {

@@ -7,8 +7,11 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
 
 #include "node_status_writer.h"
@@ -49,6 +52,12 @@ class FeedSession {
   // now, or replaces the one waiting while a Notify is being written.
   enum class Offered { kRefused, kSent, kQueued };
   Offered Offer(const std::shared_ptr<const Assignment>& assignment) EXCLUDES(mu_);
+  // True when (version, hash) is among the last kRemembered assignments
+  // this session offered (sent or queued): the only ones an ACK or NACK may
+  // name.
+  bool WasAssigned(std::int64_t version, std::string_view hash) const EXCLUDES(mu_);
+  static constexpr std::size_t kRemembered = 16;
+
   // The transport wrote (or dropped) the outstanding Notify: hands over the
   // waiting one, if any. True when one was handed over.
   bool Written() EXCLUDES(mu_);
@@ -75,6 +84,8 @@ class FeedSession {
   bool assigned_ GUARDED_BY(mu_) = false;
   bool writing_ GUARDED_BY(mu_) = false;  // a Notify is in the transport's hands
   std::shared_ptr<const Assignment> waiting_ GUARDED_BY(mu_);
+  // The last kRemembered assignments offered, oldest first.
+  std::deque<std::pair<std::int64_t, std::string>> offered_ GUARDED_BY(mu_);
 };
 
 }  // namespace omnirelay::cp

@@ -141,7 +141,7 @@ grpc::Status ConfigServiceImpl::SetLayer(Ctx* ctx, const v1::SetLayerRequest* re
   auto who = Authenticate(*ctx, "layer.put");
   if (!who.ok()) return ToGrpcStatus(who.status());
   auto outcome = service_.PutLayer(*who, req->scope(), req->document(), Expected(*req),
-                                   req->dry_run(), req->confirm());
+                                   req->dry_run(), req->confirm(), req->allow_unknown_node());
   if (!outcome.ok()) return ToGrpcStatus(outcome.status());
   ToProto(*outcome, resp);
   return grpc::Status::OK;

@@ -1,5 +1,6 @@
 #include "logging.h"
 
+#include <grpc/support/log.h>
 #include <spdlog/sinks/base_sink.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
@@ -27,6 +28,14 @@ class JsonLineSink final : public spdlog::sinks::base_sink<std::mutex> {
   void flush_() override { std::fflush(stderr); }
 };
 
+// gRPC's own log lines (e.g. chttp2_server.cc on a failed bind) are internal
+// detail: the daemon reports what failed in its own words. They go through
+// the daemon's logger at debug level, prefixed "grpc:".
+void GrpcLogLine(gpr_log_func_args* args) {
+  if (args == nullptr || args->message == nullptr) return;
+  spdlog::debug("grpc: {} ({}:{})", args->message, args->file ? args->file : "?", args->line);
+}
+
 }  // namespace
 
 Status SetupLogging(const std::string& format, const std::string& level) {
@@ -47,6 +56,9 @@ Status SetupLogging(const std::string& format, const std::string& level) {
   logger->set_level(lvl);
   logger->flush_on(spdlog::level::info);
   spdlog::set_default_logger(logger);
+  gpr_set_log_verbosity(lvl <= spdlog::level::debug ? GPR_LOG_SEVERITY_DEBUG
+                                                    : GPR_LOG_SEVERITY_ERROR);
+  gpr_set_log_function(GrpcLogLine);
   return Status::Ok();
 }
 

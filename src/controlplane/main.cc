@@ -9,6 +9,7 @@
 
 #include "logging.h"
 #include "omnirelay/api/duration.h"
+#include "omnirelay/config/version.h"
 #include "omnirelay/controlplane/daemon.h"
 
 int main(int argc, char** argv) {
@@ -22,6 +23,7 @@ int main(int argc, char** argv) {
       "one snapshot per scope chain and pushes it to nodes. Serves gRPC (operators and\n"
       "the node feed) and REST/JSON (/v1/..., /healthz, /readyz, /metrics)."};
   app.name("controlplane");
+  app.set_version_flag("--version", omnirelay::VersionText("controlplane"));
   app.set_config("--config", "", "Read options from a TOML file (keys as the long flags)");
   app.add_option("--grpc-listen", o.grpc_listen, "gRPC address")->capture_default_str();
   app.add_option("--http-listen", o.http_listen, "REST address")->capture_default_str();

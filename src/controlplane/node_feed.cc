@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cmath>
 #include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -65,6 +66,15 @@ class NodeFeedImpl final : public NodeFeed {
                                         "Node status reports received")),
         refused_(metrics.counter("omnirelay_cp_node_stream_errors_total",
                                  "Node streams ended by an error or refused")),
+        refused_acks_(&metrics.counter("omnirelay_cp_node_reports_refused_total",
+                                       "Node reports refused (never assigned, or invalid)",
+                                       "kind=\"ack\"")),
+        refused_nacks_(&metrics.counter("omnirelay_cp_node_reports_refused_total",
+                                        "Node reports refused (never assigned, or invalid)",
+                                        "kind=\"nack\"")),
+        refused_status_(&metrics.counter("omnirelay_cp_node_reports_refused_total",
+                                         "Node reports refused (never assigned, or invalid)",
+                                         "kind=\"status\"")),
         render_failures_(metrics.counter("omnirelay_cp_node_render_failures_total",
                                          "Chain snapshots the node feed could not render")),
         admission_(auth, options_.audit_refusal),
@@ -110,6 +120,9 @@ class NodeFeedImpl final : public NodeFeed {
   void OnAck(FeedSession& session, const AckMsg& ack) override {
     auto state = session.state();
     if (!state) return;
+    if (!session.WasAssigned(ack.version, ack.hash)) {
+      return RefuseReport(state, *refused_acks_, "ack", ack.version, ack.hash);
+    }
     const std::int64_t now = clock_.NowUnixMs();
     state->Update([&](NodeRecord& r) {
       r.applied_version = ack.version;
@@ -124,6 +137,9 @@ class NodeFeedImpl final : public NodeFeed {
   void OnNack(FeedSession& session, const NackMsg& nack) override {
     auto state = session.state();
     if (!state) return;
+    if (!session.WasAssigned(nack.version, nack.hash)) {
+      return RefuseReport(state, *refused_nacks_, "nack", nack.version, nack.hash);
+    }
     const std::int64_t now = clock_.NowUnixMs();
     std::string error = nack.reason.empty() ? "unknown" : nack.reason;
     if (!nack.message.empty()) error += ": " + nack.message;
@@ -140,6 +156,16 @@ class NodeFeedImpl final : public NodeFeed {
   void OnStatus(FeedSession& session, const StatusMsg& status) override {
     auto state = session.state();
     if (!state) return;
+    if (std::string why = InvalidStatus(status); !why.empty()) {
+      refused_status_->Inc();
+      const std::int64_t now = clock_.NowUnixMs();
+      state->Update([&](NodeRecord& r) {
+        r.last_error = Truncated("invalid_argument: status report refused: " + why);
+        r.last_seen_ms = now;
+      });
+      writer_.MarkDirty(state);
+      return;
+    }
     nlohmann::json health = nlohmann::json::object();
     for (const auto& [name, value] : status.health) health[name] = value;
     std::string health_json = health.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
@@ -205,6 +231,48 @@ class NodeFeedImpl final : public NodeFeed {
   }
 
  private:
+  // An ACK or NACK naming a (version, hash) never assigned to this session:
+  // counted and shown as the node's last error, never recorded as applied.
+  void RefuseReport(const std::shared_ptr<NodeState>& state, Counter& counter, const char* kind,
+                    std::int64_t version, const std::string& hash) {
+    counter.Inc();
+    const std::int64_t now = clock_.NowUnixMs();
+    std::string error = std::string("invalid_argument: ") + kind + " refused: version " +
+                        std::to_string(version) + " hash \"" + hash.substr(0, 80) +
+                        "\" was never assigned to this node";
+    state->Update([&](NodeRecord& r) {
+      r.last_error = Truncated(std::move(error));
+      r.last_seen_ms = now;
+    });
+    writer_.MarkDirty(state);
+  }
+
+  // Why a status report cannot be stored, or "": the discovery generation
+  // is non-negative; health figures are at most kMaxFigures, named by at
+  // most kMaxFigureName bytes, finite and within [0, kMaxFigure].
+  static std::string InvalidStatus(const StatusMsg& status) {
+    constexpr std::size_t kMaxFigures = 64, kMaxFigureName = 64;
+    constexpr double kMaxFigure = 1e15;
+    if (status.discovery_generation < 0) {
+      return "discoveryGeneration " + std::to_string(status.discovery_generation) + " is negative";
+    }
+    if (status.health.size() > kMaxFigures) {
+      return std::to_string(status.health.size()) + " health figures (at most " +
+             std::to_string(kMaxFigures) + ")";
+    }
+    for (const auto& [name, value] : status.health) {
+      if (name.empty() || name.size() > kMaxFigureName) {
+        return "a health figure name of " + std::to_string(name.size()) + " bytes";
+      }
+      if (!std::isfinite(value)) return "health figure \"" + name + "\" is not finite";
+      if (value < 0 || value > kMaxFigure) {
+        return "health figure \"" + name + "\" = " + std::to_string(value) +
+               " is outside [0, 1e15]";
+      }
+    }
+    return "";
+  }
+
   // Closes the transport's stream; the session itself is closed by OnClosed.
   static void CloseSession(FeedSession& session, const Status& why) {
     session.MarkClosing();
@@ -225,6 +293,16 @@ class NodeFeedImpl final : public NodeFeed {
     }
     const std::string& id = hello.node_id;
     const std::string key = ScopeChainToString(*chain);
+    if (options_.check_chain) {
+      if (Status placed = options_.check_chain(*chain, id); !placed.ok()) {
+        refused_.Inc();
+        if (options_.audit_refusal) {
+          options_.audit_refusal(who.name, "node.hello", "node:" + id, placed);
+        }
+        CloseSession(*session, placed);
+        return;
+      }
+    }
 
     // The node's status record: the one held for a session of this node
     // still open here, else the stored one, so fields the hello does not
@@ -337,6 +415,9 @@ class NodeFeedImpl final : public NodeFeed {
   Counter& acks_;
   Counter& status_reports_;
   Counter& refused_;
+  Counter* refused_acks_;
+  Counter* refused_nacks_;
+  Counter* refused_status_;
   Counter& render_failures_;
   std::map<std::string, Counter*, std::less<>> nacks_;  // immutable after construction
   Counter* nack_other_ = nullptr;

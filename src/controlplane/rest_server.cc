@@ -362,9 +362,10 @@ class RestFaceImpl final : public RestFace {
     }
     const bool dry_run = BoolParam(req, "dryRun");
     const bool confirm = BoolParam(req, "confirm");
-    auto outcome =
-        document ? service_.PutLayer(who, req.matches[1], *document, expected, dry_run, confirm)
-                 : service_.DeleteLayer(who, req.matches[1], expected, dry_run, confirm);
+    const bool allow_unknown_node = BoolParam(req, "allowUnknownNode");
+    auto outcome = document ? service_.PutLayer(who, req.matches[1], *document, expected, dry_run,
+                                                confirm, allow_unknown_node)
+                            : service_.DeleteLayer(who, req.matches[1], expected, dry_run, confirm);
     if (!outcome.ok()) return Fail(res, outcome.status());
     if (!dry_run) res.set_header("ETag", "\"" + std::to_string(outcome->revision) + "\"");
     Reply(res, 200, ToJson(*outcome));

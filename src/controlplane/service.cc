@@ -10,6 +10,7 @@
 #include "omnirelay/config/digest.h"
 #include "omnirelay/config/document_set.h"
 #include "omnirelay/config/scope.h"
+#include "omnirelay/config/scope_map.h"
 #include "write_plan.h"
 
 namespace omnirelay::cp {
@@ -22,57 +23,122 @@ std::string Outcome(const Status& s) {
 // For reads whose audit entry names no revision.
 constexpr auto kNoRevision = [](const auto&) -> std::int64_t { return 0; };
 
-// The scope chains a write to `scope` must keep valid: the scope on top of
-// global; every chain a known node uses that contains the scope, and each of
-// its prefixes that does (a node with that shorter chain would get it); and,
-// for a write to global, every stored region layer on top of global — the
-// first chain a region's first node will use, even before any node exists.
-// (Deeper stored layers are only checked through node chains: which region
-// a cell or cluster belongs to is known only from the nodes.)
-std::vector<std::vector<Scope>> AffectedChains(const Scope& scope,
-                                               const std::vector<NodeProfile>& nodes,
-                                               const std::vector<LayerRecord>& layers) {
-  std::vector<std::vector<Scope>> chains;
-  std::set<std::string> seen;
-  auto add = [&](std::vector<Scope> chain) {
-    if (seen.insert(ScopeChainToString(chain)).second) chains.push_back(std::move(chain));
-  };
-  std::vector<Scope> base{Scope{ScopeLevel::kGlobal, ""}};
-  if (scope.level != ScopeLevel::kGlobal) base.push_back(scope);
-  add(base);
-  for (const auto& node : nodes) {
-    auto chain = ParseScopeChain(node.scope_chain);
-    if (!chain.ok()) continue;
-    auto at = std::find(chain->begin(), chain->end(), scope);
-    if (at == chain->end()) continue;
-    for (auto end = at + 1; end <= chain->end(); ++end) {
-      add(std::vector<Scope>(chain->begin(), end));
-    }
-  }
-  if (scope.level == ScopeLevel::kGlobal) {
-    for (const auto& layer : layers) {
-      auto stored = ParseScope(layer.scope);
-      if (stored.ok() && stored->level == ScopeLevel::kRegion) add({scope, *stored});
-    }
-  }
-  return chains;
+// The stored global layer's document; "" when there is none.
+Result<std::string> StoredGlobal(Store& store) {
+  auto global = store.GetLayer("global");
+  if (global.ok()) return std::move(global->document);
+  if (global.status().code() == StatusCode::kNotFound) return std::string();
+  return global.status();
 }
 
-// What PlanWrite needs from the store: the fleet by profile (chain, api
-// version, features — a cost that does not grow with the number of nodes),
-// the chains the write affects, and the stored layer of every scope on them.
+// The chains of known nodes that pass through `scope` and agree with `map`.
+void AddNodeChains(const Scope& scope, const ScopeMap& map,
+                   const std::vector<NodeProfile>& profiles,
+                   std::vector<std::vector<Scope>>& chains, std::set<std::string>& seen) {
+  for (const auto& profile : profiles) {
+    auto chain = ParseScopeChain(profile.scope_chain);
+    if (!chain.ok() || std::find(chain->begin(), chain->end(), scope) == chain->end()) continue;
+    const std::string node = chain->back().level == ScopeLevel::kNode ? chain->back().name : "";
+    if (!map.CheckNodeChain(*chain, node).ok()) continue;
+    if (seen.insert(profile.scope_chain).second) chains.push_back(std::move(chain).value());
+  }
+}
+
+// A global write that un-places a stored layer or the chain of a known node
+// strands it (DESIGN.md §3.1): destructive, named.
+std::vector<Diagnostic> Stranded(const ScopeMap& before, const ScopeMap& after,
+                                 const std::vector<LayerRecord>& layers,
+                                 const std::vector<NodeProfile>& profiles) {
+  std::vector<Diagnostic> out;
+  for (const auto& layer : layers) {
+    auto scope = ParseScope(layer.scope);
+    if (!scope.ok() || scope->level == ScopeLevel::kGlobal || scope->level == ScopeLevel::kNode) {
+      continue;
+    }
+    if (before.Places(*scope) && !after.Places(*scope)) {
+      out.push_back({"/spec/topology", DiagCode::kDestructiveChange,
+                     "the new topology no longer places " + layer.scope +
+                         ", which has a stored layer (revision " + std::to_string(layer.revision) +
+                         "); delete that layer first"});
+    }
+  }
+  for (const auto& profile : profiles) {
+    auto chain = ParseScopeChain(profile.scope_chain);
+    if (!chain.ok()) continue;
+    const std::string node = chain->back().level == ScopeLevel::kNode ? chain->back().name : "";
+    if (before.CheckNodeChain(*chain, node).ok() && !after.CheckNodeChain(*chain, node).ok()) {
+      out.push_back({"/spec/topology", DiagCode::kDestructiveChange,
+                     "the new topology strands " + std::to_string(profile.nodes) +
+                         " node(s) on chain " + profile.scope_chain + " (" +
+                         after.CheckNodeChain(*chain, node).message() + ")"});
+    }
+  }
+  return out;
+}
+
+// What PlanWrite needs from the store (DESIGN.md §3.1): the fleet by profile
+// (chain, api version, features — a cost that does not grow with the number
+// of nodes); the chains the write affects: every chain the topology forms
+// through the scope (for a global write, the new topology's) plus the known
+// nodes' chains through it, never one that skips a level; and the stored
+// layer of every scope on them. A region, cell or cluster scope the topology
+// does not place, or a node never seen (unless `allow_unknown_node`), is
+// unknown_scope.
 Result<WritePlanInput> GatherWriteInput(Store& store, const Scope& scope,
-                                        const std::optional<std::string>& document, bool confirm) {
+                                        const std::optional<std::string>& document, bool confirm,
+                                        bool allow_unknown_node) {
   WritePlanInput input;
   input.scope = scope;
   input.document = document;
   input.confirm = confirm;
   OMNI_ASSIGN_OR_RETURN(input.profiles, store.NodeProfiles());
-  std::vector<LayerRecord> layers;
+  OMNI_ASSIGN_OR_RETURN(const std::string stored_global, StoredGlobal(store));
+  auto before = ScopeMap::FromGlobalLayer(stored_global);
+  if (!before.ok()) before = ScopeMap();  // a stored global that no longer decodes places nothing
+  ScopeMap map = *before;
   if (scope.level == ScopeLevel::kGlobal) {
-    OMNI_ASSIGN_OR_RETURN(layers, store.ListLayers());
+    // The new topology decides; a document that does not decode is refused
+    // by PlanWrite with its diagnostics.
+    auto after = document ? ScopeMap::FromGlobalLayer(*document) : Result<ScopeMap>(ScopeMap());
+    map = after.ok() ? *after : ScopeMap();
+    OMNI_ASSIGN_OR_RETURN(std::vector<LayerRecord> layers, store.ListLayers());
+    if (after.ok()) input.stranded = Stranded(*before, map, layers, input.profiles);
   }
-  input.chains = AffectedChains(scope, input.profiles, layers);
+
+  std::set<std::string> seen;
+  if (scope.level == ScopeLevel::kNode) {
+    auto node = store.GetNode(scope.name);
+    if (!node.ok() && node.status().code() != StatusCode::kNotFound) return node.status();
+    if (!node.ok()) {
+      if (document && !allow_unknown_node) {
+        const std::string why = "no node \"" + scope.name +
+                                "\" has been seen; write with allowUnknownNode to stage its "
+                                "layer (it is checked when the node joins)";
+        return Status(StatusCode::kInvalid, why,
+                      {{"/metadata/scope", DiagCode::kUnknownScope, why}});
+      }
+    } else {
+      auto chain = ParseScopeChain(node->scope_chain);
+      if (!chain.ok() || std::find(chain->begin(), chain->end(), scope) == chain->end()) {
+        const std::string why = "node \"" + scope.name + "\" uses the chain " + node->scope_chain +
+                                ", which has no " + scope.ToString() +
+                                ": its layer would not reach it";
+        return Status(StatusCode::kInvalid, why,
+                      {{"/metadata/scope", DiagCode::kUnknownScope, why}});
+      }
+      seen.insert(node->scope_chain);
+      input.chains.push_back(std::move(chain).value());
+    }
+  } else {
+    if (!map.Places(scope)) {
+      // unknown_scope naming the missing placement; a stranded layer may go.
+      if (document) return map.ChainOf(scope).status();
+    }
+    for (auto& chain : map.ChainsThrough(scope)) {
+      if (seen.insert(ScopeChainToString(chain)).second) input.chains.push_back(std::move(chain));
+    }
+    AddNodeChains(scope, map, input.profiles, input.chains, seen);
+  }
   for (const auto& chain : input.chains) {
     for (const Scope& member : chain) {
       const std::string name = member.ToString();
@@ -217,21 +283,23 @@ Result<std::vector<RevisionRecord>> ControlPlaneService::History(const Principal
 Result<WriteOutcome> ControlPlaneService::PutLayer(const Principal& who, const std::string& scope,
                                                    const std::string& document,
                                                    std::optional<std::int64_t> expected_revision,
-                                                   bool dry_run, bool confirm) {
-  return Write(who, scope, document, expected_revision, dry_run, confirm);
+                                                   bool dry_run, bool confirm,
+                                                   bool allow_unknown_node) {
+  return Write(who, scope, document, expected_revision, dry_run, confirm, allow_unknown_node);
 }
 
 Result<WriteOutcome> ControlPlaneService::DeleteLayer(const Principal& who,
                                                       const std::string& scope,
                                                       std::optional<std::int64_t> expected_revision,
                                                       bool dry_run, bool confirm) {
-  return Write(who, scope, std::nullopt, expected_revision, dry_run, confirm);
+  return Write(who, scope, std::nullopt, expected_revision, dry_run, confirm, false);
 }
 
 Result<WriteOutcome> ControlPlaneService::Write(const Principal& who, const std::string& scope_text,
                                                 const std::optional<std::string>& document,
                                                 std::optional<std::int64_t> expected_revision,
-                                                bool dry_run, bool confirm) {
+                                                bool dry_run, bool confirm,
+                                                bool allow_unknown_node) {
   const std::string action = document ? "layer.put" : "layer.delete";
   AuditEntry audit = Entry(who, dry_run ? action + ".dry_run" : action, scope_text);
   auto refuse = [&](Status why) -> Status {
@@ -244,13 +312,28 @@ Result<WriteOutcome> ControlPlaneService::Write(const Principal& who, const std:
   auto scope = ParseScope(scope_text);
   if (!scope.ok()) return refuse(scope.status());
 
-  auto input = GatherWriteInput(store_, *scope, document, confirm);
+  if (dry_run && expected_revision) {
+    // A dry run answers what the real write would: a stale expectation is a conflict.
+    auto current = store_.GetLayer(scope_text);
+    if (!current.ok() && current.status().code() != StatusCode::kNotFound) {
+      return refuse(current.status());
+    }
+    std::optional<std::int64_t> at;
+    if (current.ok()) at = current->revision;
+    if (Status cas = CheckExpectedRevision(scope_text, at, expected_revision); !cas.ok()) {
+      conflicts_.Inc();
+      return refuse(cas);
+    }
+  }
+  auto input = GatherWriteInput(store_, *scope, document, confirm, allow_unknown_node);
   if (!input.ok()) return refuse(input.status());
   auto plan = PlanWrite(*input);
   if (!plan.ok()) {
     if (plan.status().code() == StatusCode::kInvalid) validation_failures_.Inc();
     return refuse(plan.status());
   }
+  const ChainPlan* failing = FirstFailingChain(*plan);
+  const std::string failing_chain = failing ? " in chain " + failing->chain : "";
   WriteOutcome outcome;
   outcome.dry_run = dry_run;
   outcome.diagnostics = std::move(plan->diagnostics);
@@ -277,7 +360,7 @@ Result<WriteOutcome> ControlPlaneService::Write(const Principal& who, const std:
                     [](const Diagnostic& d) { return d.code == DiagCode::kDestructiveChange; });
     return refuse(Status(StatusCode::kInvalid,
                          "the write would leave " + std::to_string(n) +
-                             (n == 1 ? " problem" : " problems") +
+                             (n == 1 ? " problem" : " problems") + failing_chain +
                              (destructive ? " (a destructive change needs confirm)" : ""),
                          std::move(outcome.diagnostics)));
   }
@@ -326,6 +409,15 @@ Result<EffectiveView> ControlPlaneService::Effective(const Principal& who,
                                                      const std::string& scope_chain) {
   auto effective = [&]() -> Result<EffectiveView> {
     OMNI_ASSIGN_OR_RETURN(auto chain, ParseScopeChain(scope_chain));
+    // Only a chain the topology forms has an effective config (a typo in a
+    // scope name is an error, not an empty layer).
+    OMNI_ASSIGN_OR_RETURN(const std::string global, StoredGlobal(store_));
+    auto map = ScopeMap::FromGlobalLayer(global);
+    if (map.ok()) {
+      const std::string node =
+          !chain.empty() && chain.back().level == ScopeLevel::kNode ? chain.back().name : "";
+      OMNI_RETURN_IF_ERROR(map->CheckNodeChain(chain, node));
+    }
     OMNI_ASSIGN_OR_RETURN(EffectiveConfig e, renderer_.Effective(chain));
     return EffectiveView{e.version, std::move(e.spec_json), std::move(e.features)};
   };

@@ -1,5 +1,6 @@
 // OpenStore: the --store URL to a Store adapter.
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -7,6 +8,22 @@
 #include "omnirelay/controlplane/store.h"
 
 namespace omnirelay::cp {
+
+Status CheckExpectedRevision(std::string_view scope, std::optional<std::int64_t> current,
+                             std::optional<std::int64_t> expected) {
+  if (!expected || current.value_or(0) == *expected) return Status::Ok();
+  const std::string who = "scope \"" + std::string(scope) + "\"";
+  std::string message;
+  if (*expected == 0) {
+    message = who + " already exists at revision " + std::to_string(*current);
+  } else if (!current) {
+    message = who + " has no layer, not revision " + std::to_string(*expected);
+  } else {
+    message =
+        who + " is at revision " + std::to_string(*current) + ", not " + std::to_string(*expected);
+  }
+  return Status(StatusCode::kConflict, std::move(message));
+}
 
 Result<std::unique_ptr<Store>> OpenStore(std::string_view url) {
   constexpr std::string_view kSqlite = "sqlite://";

@@ -87,23 +87,6 @@ Status InsertAudit(Connection& conn, const AuditEntry& a) {
   return stmt->Run();
 }
 
-// The CAS rule of store.h; the message names the scope's current revision.
-Status CheckExpectation(std::string_view scope, std::optional<std::int64_t> current,
-                        std::optional<std::int64_t> expected) {
-  if (!expected || current.value_or(0) == *expected) return Status::Ok();
-  const std::string who = "scope " + Quoted(scope);
-  std::string message;
-  if (*expected == 0) {
-    message = who + " already exists at revision " + std::to_string(*current);
-  } else if (!current) {
-    message = who + " has no layer, not revision " + std::to_string(*expected);
-  } else {
-    message =
-        who + " is at revision " + std::to_string(*current) + ", not " + std::to_string(*expected);
-  }
-  return Status(StatusCode::kConflict, std::move(message));
-}
-
 class SqliteStore final : public Store {
  public:
   SqliteStore(std::unique_ptr<Connection> writer, std::unique_ptr<ReaderPool> readers)
@@ -119,7 +102,7 @@ class SqliteStore final : public Store {
     return Write([&](Connection& conn) -> Result<std::int64_t> {
       Result<std::optional<std::int64_t>> current = CurrentRevision(conn, w.scope);
       if (!current.ok()) return current.status();
-      OMNI_RETURN_IF_ERROR(CheckExpectation(w.scope, *current, w.expected_revision));
+      OMNI_RETURN_IF_ERROR(CheckExpectedRevision(w.scope, *current, w.expected_revision));
       if (!w.document && !*current) {
         return Status(StatusCode::kNotFound, "scope " + Quoted(w.scope) + " has no layer");
       }

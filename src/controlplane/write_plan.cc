@@ -1,5 +1,7 @@
 #include "write_plan.h"
 
+#include <deque>
+#include <map>
 #include <set>
 #include <utility>
 
@@ -44,19 +46,26 @@ class Layers {
     }
   }
 
-  // The layers of `chain` in precedence order, before or after the write.
-  Result<std::vector<ParsedLayer>> Of(const std::vector<Scope>& chain, bool after) const {
+  // The layers of `chain` in precedence order, before or after the write,
+  // and the key naming them (the scopes that have a layer, in order): two
+  // chains with one key render the same spec.
+  Result<std::vector<ParsedLayer>> Of(const std::vector<Scope>& chain, bool after,
+                                      std::string* key) const {
     std::vector<ParsedLayer> out;
     for (const Scope& scope : chain) {
       const std::string name = scope.ToString();
       if (after && name == written_scope_) {
-        if (written_) out.push_back(*written_);
+        if (written_) {
+          out.push_back(*written_);
+          key->append(name).push_back(',');
+        }
         continue;
       }
       auto it = stored_.find(name);
       if (it == stored_.end()) continue;
       if (!it->second.ok()) return it->second.status();
       out.push_back(*it->second);
+      key->append(name).push_back(',');
     }
     return out;
   }
@@ -67,10 +76,37 @@ class Layers {
   std::map<std::string, Result<ParsedLayer>> stored_;
 };
 
-Result<RenderedSpec> Render(const Layers& layers, const std::vector<Scope>& chain,
-                            const std::string& chain_text, bool after) {
-  OMNI_ASSIGN_OR_RETURN(std::vector<ParsedLayer> parsed, layers.Of(chain, after));
-  return RenderLayers(parsed, chain_text);
+// Renders chains, once per set of layers (rule 3).
+class Renders {
+ public:
+  explicit Renders(const Layers& layers) : layers_(layers) {}
+
+  // The render of `chain` and the key of its layer set.
+  std::pair<const Result<RenderedSpec>*, std::string> Of(const std::vector<Scope>& chain,
+                                                         const std::string& chain_text,
+                                                         bool after) {
+    std::string key(after ? "after:" : "before:");
+    auto parsed = layers_.Of(chain, after, &key);
+    if (!parsed.ok()) {
+      failures_.push_back(parsed.status());
+      return {&failures_.back(), key};
+    }
+    auto it = cache_.find(key);
+    if (it == cache_.end()) it = cache_.emplace(key, RenderLayers(*parsed, chain_text)).first;
+    return {&it->second, key};
+  }
+
+ private:
+  const Layers& layers_;
+  std::map<std::string, Result<RenderedSpec>> cache_;
+  std::deque<Result<RenderedSpec>> failures_;
+};
+
+// "message" -> "message (chain global,region:eu-west)": what an operator
+// needs to find the failing combination.
+Diagnostic InChain(Diagnostic d, const std::string& chain) {
+  d.message += " (chain " + chain + ")";
+  return d;
 }
 
 // The first diagnostic of each (path, code) over all chains (rule 4).
@@ -97,23 +133,37 @@ Result<WritePlan> PlanWrite(const WritePlanInput& input) {
 
   WritePlan plan;
   FirstOfEach problems(plan.diagnostics);
+  for (const auto& d : input.stranded) {
+    if (!input.confirm) problems.Add(d);
+  }
+  Renders renders(layers);
+  std::map<std::string, std::vector<Diagnostic>> destructive_by_pair;
   std::string summary;
   for (const auto& chain : input.chains) {
     ChainPlan& chain_plan = plan.chains.emplace_back();
     chain_plan.chain = ScopeChainToString(chain);
-    auto after = Render(layers, chain, chain_plan.chain, /*after=*/true);
+    auto [after_result, after_key] = renders.Of(chain, chain_plan.chain, /*after=*/true);
+    const Result<RenderedSpec>& after = *after_result;
     if (!after.ok()) {
       if (after.status().diagnostics().empty()) return after.status();
       chain_plan.diagnostics = after.status().diagnostics();
-      for (const auto& d : chain_plan.diagnostics) problems.Add(d);
+      for (const auto& d : chain_plan.diagnostics) problems.Add(InChain(d, chain_plan.chain));
       continue;
     }
-    auto before = Render(layers, chain, chain_plan.chain, /*after=*/false);
+    auto [before_result, before_key] = renders.Of(chain, chain_plan.chain, /*after=*/false);
+    const Result<RenderedSpec>& before = *before_result;
     if (before.ok()) {
       if (summary.empty()) summary = DiffSpecs(before->spec, after->spec).Summary();
-      chain_plan.destructive = CheckDestructive(before->spec, after->spec);
+      auto pair = destructive_by_pair.find(before_key + "|" + after_key);
+      if (pair == destructive_by_pair.end()) {
+        pair =
+            destructive_by_pair
+                .emplace(before_key + "|" + after_key, CheckDestructive(before->spec, after->spec))
+                .first;
+      }
+      chain_plan.destructive = pair->second;
       if (!input.confirm) {
-        for (const auto& d : chain_plan.destructive) problems.Add(d);
+        for (const auto& d : chain_plan.destructive) problems.Add(InChain(d, chain_plan.chain));
       }
     }
     for (const auto& profile : input.profiles) {
@@ -122,8 +172,8 @@ Result<WritePlan> PlanWrite(const WritePlanInput& input) {
           kApiVersion, after->features, NodeCapabilities{{profile.api_version}, profile.features});
       if (!gap.ok()) plan.blocked.push_back({profile, chain_plan.chain, gap.ToString()});
     }
-    chain_plan.spec_json = std::move(after->spec_json);
-    chain_plan.features = std::move(after->features);
+    chain_plan.spec_json = after->spec_json;
+    chain_plan.features = after->features;
   }
   // A chain that does not validate has no effective config to diff against:
   // say so rather than "no changes".
@@ -131,6 +181,13 @@ Result<WritePlan> PlanWrite(const WritePlanInput& input) {
                       : plan.diagnostics.empty() ? "no changes"
                                                  : "not computed: the result does not validate";
   return plan;
+}
+
+const ChainPlan* FirstFailingChain(const WritePlan& plan) {
+  for (const auto& chain : plan.chains) {
+    if (!chain.diagnostics.empty()) return &chain;
+  }
+  return nullptr;
 }
 
 }  // namespace omnirelay::cp

@@ -9,13 +9,18 @@
 //     offline validation reports; then it is parsed once, and its
 //     metadata.scope must be the scope written to (kInvalid otherwise).
 //  2. Only the chains given are checked; how they are found is the caller's.
-//  3. Each chain is rendered (merged, decoded, validated) once with the write
-//     applied and once as it stands; each layer document is parsed once.
+//  3. Each chain is rendered (merged, decoded, validated) with the write
+//     applied and as it stands; each layer document is parsed once. Chains
+//     whose scopes with a layer are the same render the same spec, so each
+//     such set is rendered once (a fleet of 1,000 chains over a few layered
+//     scopes costs a few renders).
 //  4. A problem in a chain is kept with that chain (ChainPlan); the plan's
-//     diagnostics hold the first of each (path, code) over all chains.
+//     diagnostics hold the first of each (path, code) over all chains, its
+//     message naming the first chain it was found in.
 //  5. A change that removes a cluster or region still receiving traffic
-//     (diff.h CheckDestructive) is a destructive_change diagnostic unless
-//     `confirm`; the findings are listed either way.
+//     (diff.h CheckDestructive), and each `stranded` finding, is a
+//     destructive_change diagnostic unless `confirm`; the findings are listed
+//     either way.
 //  6. A node profile whose chain is checked and which lacks the apiVersion or
 //     a feature the chain's new config needs is blocked.
 //  7. The diff summary is that of the first chain valid both before and
@@ -44,6 +49,9 @@ struct WritePlanInput {
   std::map<std::string, std::string> current_layers;
   std::vector<std::vector<Scope>> chains;  // the chains to keep valid
   std::vector<NodeProfile> profiles;       // the fleet, for capability gating
+  // Destructive findings the caller made (a global write that un-places
+  // stored layers or nodes, DESIGN.md §3.1).
+  std::vector<Diagnostic> stranded;
 };
 
 // One chain, rendered with the write applied.
@@ -74,5 +82,8 @@ struct WritePlan {
 // A refusal before any chain is checked (rule 1, or a failure that is not a
 // document problem) is the error; a plan that is not ok() says why in full.
 Result<WritePlan> PlanWrite(const WritePlanInput& input);
+
+// The first chain with a problem (the one refusal messages name), or null.
+const ChainPlan* FirstFailingChain(const WritePlan& plan);
 
 }  // namespace omnirelay::cp

@@ -298,6 +298,7 @@ void Watcher::Impl::HandleEvent(StreamEvent& event) {
       next_pull_at = clock.MonotonicMs() + options.poll_interval_ms;
       UpdateStats([](WatcherStats& s) {
         s.stream_connected = true;
+        s.last_stream_error.clear();  // what the control plane said is settled
         ++s.streams_welcomed;
       });
       Log("node stream up to " + stream_endpoint);
@@ -352,7 +353,15 @@ void Watcher::Impl::HandleNotify(StreamEvent& event) {
 void Watcher::Impl::StreamEnded() {
   const bool was_welcomed = welcomed;
   if (was_welcomed) {
-    Log("node stream to " + stream_endpoint + " lost; serving version " +
+    // What the control plane said last (a revoked token, a refused chain)
+    // is the reason; without one it is the transport's.
+    std::string why;
+    {
+      MutexLock lock(stats_mu);
+      why = stats.last_stream_error;
+    }
+    if (why.empty()) why = last_end;
+    Log("node stream to " + stream_endpoint + " lost (" + why + "); serving version " +
         std::to_string(host.health().config_version) + ", retrying with backoff and pulling");
     down_logged = true;
   } else if (!down_logged) {
@@ -386,8 +395,10 @@ void Watcher::Impl::SendStatus() {
   std::map<std::string, double> figures;
   if (options.health_figures) figures = options.health_figures();
   figures["ready"] = health.ready ? 1 : 0;
-  figures["staleness_ms"] = static_cast<double>(health.staleness_ms);
-  figures["expires_at_ms"] = static_cast<double>(health.expires_at_ms);
+  // Only what is known: the control plane refuses negative figures.
+  if (health.staleness_ms >= 0) figures["staleness_ms"] = static_cast<double>(health.staleness_ms);
+  if (health.expires_at_ms > 0)
+    figures["expires_at_ms"] = static_cast<double>(health.expires_at_ms);
   stream->SendStatus(health.config_version, health.discovery_generation, figures);
 }
 

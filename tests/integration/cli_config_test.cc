@@ -192,28 +192,30 @@ TEST_F(CliConfigTest, ValidateOfflineOrOnServer) {
   EXPECT_EQ(offline.exit_code, 3);
   EXPECT_EQ(offline.Json()["errors"][0]["code"], "dangling_cluster");
 
-  CliResult server =
-      Admin({"config", "validate", "-f", Sample("broken/dangling_cluster.json"), "-o", "json"});
+  CliResult server = Admin({"config", "validate", "--remote", "-f",
+                            Sample("broken/dangling_cluster.json"), "-o", "json"});
   EXPECT_EQ(server.exit_code, 3) << server.err;
   EXPECT_EQ(server.Json()["valid"], false);
   EXPECT_EQ(server.Json()["errors"][0]["code"], "dangling_cluster");
 
-  CliResult good = Admin({"config", "validate", "-f", Sample("layers/00-global.json")});
+  CliResult good = Admin({"config", "validate", "--remote", "-f", Sample("layers/00-global.json")});
   EXPECT_EQ(good.exit_code, 0) << good.err;
   EXPECT_NE(good.out.find("valid (checked by the server)"), std::string::npos);
 
   // With --scope: a dry-run write of that scope, against the current layers.
+  // No global layer yet: the topology places no region (unknown_scope).
   CliResult scoped = Admin({"config", "validate", "-f", Sample("layers/10-region-eu-west.json"),
                             "--scope", "region:eu-west", "-o", "json"});
-  EXPECT_EQ(scoped.exit_code, 3) << scoped.out;  // no global layer: its clusters dangle
-  EXPECT_EQ(scoped.Json()["valid"], false);
+  EXPECT_EQ(scoped.exit_code, 3) << scoped.out << scoped.err;
+  EXPECT_NE(scoped.err.find("unknown_scope"), std::string::npos) << scoped.err;
 
-  CliResult unreachable = RunCli(
+  // Offline by default, even with a server given (finding 7).
+  CliResult offline_default = RunCli(
       {"--server", "127.0.0.1:1", "config", "validate", "-f", Sample("layers/00-global.json")});
+  EXPECT_EQ(offline_default.exit_code, 0) << offline_default.err;
+  CliResult unreachable = RunCli({"--server", "127.0.0.1:1", "config", "validate", "--remote", "-f",
+                                  Sample("layers/00-global.json")});
   EXPECT_EQ(unreachable.exit_code, 6);
-  CliResult forced = RunCli({"--server", "127.0.0.1:1", "config", "validate", "--offline", "-f",
-                             Sample("layers/00-global.json")});
-  EXPECT_EQ(forced.exit_code, 0) << forced.err;
 }
 
 // shadow enable / disable edit the layer with CAS; a second disable has nothing to do.

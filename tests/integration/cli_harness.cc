@@ -61,8 +61,8 @@ std::vector<char*> CStrings(std::vector<std::string>& v) {
 }
 
 // Spawns omnirctl with pipes for stdin, stdout, stderr; returns the pid.
-pid_t Spawn(const std::vector<std::string>& args, const Env& env, int* in_fd, int* out_fd,
-            int* err_fd) {
+pid_t Spawn(const std::string& binary, const std::vector<std::string>& args, const Env& env,
+            int* in_fd, int* out_fd, int* err_fd) {
   int in[2], out[2], err[2];
   if (::pipe(in) != 0 || ::pipe(out) != 0 || ::pipe(err) != 0) return -1;
   posix_spawn_file_actions_t fa;
@@ -73,7 +73,7 @@ pid_t Spawn(const std::vector<std::string>& args, const Env& env, int* in_fd, in
   for (int fd : {in[0], in[1], out[0], out[1], err[0], err[1]}) {
     posix_spawn_file_actions_addclose(&fa, fd);
   }
-  std::vector<std::string> argv_s = {OMNIRCTL_BIN};
+  std::vector<std::string> argv_s = {binary};
   argv_s.insert(argv_s.end(), args.begin(), args.end());
   std::vector<std::string> env_s = ChildEnv(env);
   auto argv = CStrings(argv_s);
@@ -108,9 +108,14 @@ nlohmann::json CliResult::ErrJson() const {
 
 CliResult RunCli(const std::vector<std::string>& args, const Env& env,
                  const std::string& stdin_text) {
+  return RunBinary(OMNIRCTL_BIN, args, env, stdin_text);
+}
+
+CliResult RunBinary(const std::string& binary, const std::vector<std::string>& args, const Env& env,
+                    const std::string& stdin_text) {
   CliResult r;
   int in_fd = -1, out_fd = -1, err_fd = -1;
-  const pid_t pid = Spawn(args, env, &in_fd, &out_fd, &err_fd);
+  const pid_t pid = Spawn(binary, args, env, &in_fd, &out_fd, &err_fd);
   if (pid < 0) {
     r.err = "spawn failed";
     return r;
@@ -195,7 +200,7 @@ CliResult RunCliOnTty(const std::vector<std::string>& args, const Env& env) {
 
 CliProcess::CliProcess(const std::vector<std::string>& args, const Env& env) {
   int in_fd = -1, err_fd = -1;
-  pid_ = Spawn(args, env, &in_fd, &out_fd_, &err_fd);
+  pid_ = Spawn(OMNIRCTL_BIN, args, env, &in_fd, &out_fd_, &err_fd);
   ::close(in_fd);
   ::close(err_fd);  // the child's warnings are not needed; it never blocks on a closed pipe
 }

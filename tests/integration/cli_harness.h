@@ -35,6 +35,9 @@ using Env = std::map<std::string, std::string>;
 // contexts file is found), then `env` applied.
 CliResult RunCli(const std::vector<std::string>& args, const Env& env = {},
                  const std::string& stdin_text = "");
+// The same for another binary of the project (e.g. OMNI_CONTROLPLANE_BIN).
+CliResult RunBinary(const std::string& binary, const std::vector<std::string>& args,
+                    const Env& env = {}, const std::string& stdin_text = "");
 
 // RunCli with stdout and stderr on a pseudo-terminal (both land in `out`,
 // with the terminal's "\r\n" line ends).

@@ -24,7 +24,7 @@ L=$samples/layers
 "$omnirctl" config validate -f "$L/00-global.json" >/dev/null
 check "global layer is valid" 0 $?
 "$omnirctl" config validate -f "$L/00-global.json" -f "$L/10-region-eu-west.json" \
-  -f "$L/20-cell-euw1-a.json" -f "$L/30-cluster-billing-eu.json" >/dev/null
+  -f "$L/20-cell-euw1-a.json" -f "$L/30-cluster-euw1-a-prod.json" >/dev/null
 check "four layers merged are valid" 0 $?
 "$omnirctl" config validate -f "$samples/snapshot-euw1-a.json" >/dev/null
 check "snapshot is valid" 0 $?

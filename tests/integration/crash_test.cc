@@ -28,6 +28,21 @@ TEST(CrashTest, AcknowledgedWritesSurviveKill9) {
     const std::string token = daemon.admin_token();
     ASSERT_FALSE(token.empty());
 
+    {
+      // The global layer places the writers' cluster scopes (DESIGN.md §3.1).
+      httplib::Client client("127.0.0.1", daemon.http_port());
+      const std::string global = LayerDoc("global", [](nlohmann::json& spec) {
+        for (int w = 0; w < 4; ++w) {
+          spec["topology"]["placements"]["writer-" + std::to_string(w)] = {{"cell", "use1-a"}};
+        }
+      });
+      auto res = client.Put("/v1/layers/global", {{"Authorization", "Bearer " + token}}, global,
+                            "application/json");
+      ASSERT_TRUE(res);
+      ASSERT_EQ(res->status, 200) << res->body;
+      acknowledged.insert(nlohmann::json::parse(res->body)["revision"].get<std::int64_t>());
+    }
+
     std::mutex mu;
     std::atomic<bool> stop{false};
     std::vector<std::thread> writers;

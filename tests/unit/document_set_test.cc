@@ -66,7 +66,7 @@ TEST(ValidateDocumentsTest, GlobalSampleAlone) {
 TEST(ValidateDocumentsTest, AllSamplesInOrder) {
   DocumentSetReport report =
       ValidateDocuments({Sample("00-global.json"), Sample("10-region-eu-west.json"),
-                         Sample("20-cell-euw1-a.json"), Sample("30-cluster-billing-eu.json")});
+                         Sample("20-cell-euw1-a.json"), Sample("30-cluster-euw1-a-prod.json")});
   EXPECT_EQ(Errors(report), Strings{});
   ASSERT_TRUE(report.spec.has_value());
   Spec& spec = *report.spec;
@@ -77,6 +77,27 @@ TEST(ValidateDocumentsTest, AllSamplesInOrder) {
   EXPECT_EQ(Entry(spec.clusters, "billing-eu").timeout_ms, 350);
   EXPECT_EQ(spec.dispatcher.max_concurrent_requests, 400);
   EXPECT_EQ(Entry(spec.topology.bridges, "use1-euw1").quota_rps, 250);
+}
+
+// Files starting with the global layer form a chain by its topology: a
+// cluster scope placed in another cell than the one given is
+// scope_mismatch; one it does not place is unknown_scope.
+TEST(ValidateDocumentsTest, SeveralFilesFollowTheGlobalTopology) {
+  const DocumentInput use1_cell{"use1.json",
+                                R"({"apiVersion": "omnirelay.config/v1", "kind": "ConfigLayer",
+                      "metadata": {"scope": "cell:use1-a", "author": "t"}, "spec": {}})"};
+  DocumentSetReport mismatch = ValidateDocuments(
+      {Sample("00-global.json"), use1_cell, Sample("30-cluster-euw1-a-prod.json")});
+  EXPECT_EQ(Errors(mismatch),
+            Strings{"30-cluster-euw1-a-prod.json: scope_mismatch /metadata/scope"});
+  const DocumentInput unplaced{"k.json",
+                               R"({"apiVersion": "omnirelay.config/v1", "kind": "ConfigLayer",
+                   "metadata": {"scope": "cluster:billing-eu", "author": "t"}, "spec": {}})"};
+  DocumentSetReport unknown = ValidateDocuments({Sample("00-global.json"), unplaced});
+  EXPECT_EQ(Errors(unknown), Strings{"k.json: unknown_scope /metadata/scope"});
+  // A level without a file has no layer: global + cell is fine.
+  EXPECT_EQ(Errors(ValidateDocuments({Sample("00-global.json"), Sample("20-cell-euw1-a.json")})),
+            Strings{});
 }
 
 // Layers given out of precedence order are invalid_scope at /metadata/scope of the later file.
@@ -188,8 +209,8 @@ TEST(ValidateDocumentsTest, DeletionAttributedToDeletingLayer) {
   const Json patch = R"({"clusters":{"auth-v1":{"service":null}}})"_json;
   DocumentSetReport report =
       ValidateDocuments({{"global.json", testdocs::ValidLayerJson()},
-                         {"cluster.json", LayerDoc("cluster:auth-v1", patch).dump()}});
-  EXPECT_EQ(Errors(report), Strings{"cluster.json: missing_field /spec/clusters/auth-v1/service"});
+                         {"cell.json", LayerDoc("cell:use1-a", patch).dump()}});
+  EXPECT_EQ(Errors(report), Strings{"cell.json: missing_field /spec/clusters/auth-v1/service"});
 }
 
 // A schema problem in the merged spec is attributed to the layer that wrote it.
@@ -197,9 +218,9 @@ TEST(ValidateDocumentsTest, SchemaProblemAttributed) {
   const Json patch = R"({"clusters":{"billing-v1":{"timeoutMs":"fast"}}})"_json;
   DocumentSetReport report =
       ValidateDocuments({{"global.json", testdocs::ValidLayerJson()},
-                         {"cluster.json", LayerDoc("cluster:billing-v1", patch).dump()}});
+                         {"cell.json", LayerDoc("cell:use1-a", patch).dump()}});
   EXPECT_EQ(Errors(report),
-            Strings{"cluster.json: type_mismatch /spec/clusters/billing-v1/timeoutMs"});
+            Strings{"cell.json: type_mismatch /spec/clusters/billing-v1/timeoutMs"});
 }
 
 // A problem in one layer's own header is reported under that layer.

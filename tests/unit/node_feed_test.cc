@@ -5,7 +5,9 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -121,6 +123,9 @@ class NodeFeedUnitTest : public ::testing::Test {
     options.token_sweep_interval = std::chrono::seconds(5);
     options.status_delay = std::chrono::milliseconds(250);
     options.manual_for_test = true;
+    options.check_chain = [this](const std::vector<Scope>& chain, const std::string& id) {
+      return chain_check_ ? chain_check_(chain, id) : Status::Ok();
+    };
     feed_ = MakeNodeFeed(options, *auth_, source_, *store_, bus_, clock_, metrics_);
   }
   void TearDown() override {
@@ -183,6 +188,7 @@ class NodeFeedUnitTest : public ::testing::Test {
   FakeSource source_;
   SyncBus bus_;
   std::unique_ptr<NodeFeed> feed_;
+  std::function<Status(const std::vector<Scope>&, const std::string&)> chain_check_;
 };
 
 // An admitted hello gets the Welcome, reading resumes, and the chain's newest snapshot follows.
@@ -426,8 +432,14 @@ TEST_F(NodeFeedUnitTest, NodesOfAChainShareOneAssignment) {
 // Many changes of one node's status cost one store write, made once status_delay has passed.
 TEST_F(NodeFeedUnitTest, StatusWritesAreCoalesced) {
   Stream s = Hello("n-1", kUsEast);
-  for (std::int64_t v = 1; v <= 20; ++v)
-    feed_->OnAck(*s.session, AckMsg{v, "sha256:" + std::to_string(v)});
+  for (std::int64_t v = 1; v <= 20; ++v) {
+    source_.Set(kUsEast, v);
+    ASSERT_TRUE(bus_.Publish(ChangeEvent{v, {"global"}, {}, {}}).ok());
+    feed_->RunDueForTest();
+    ASSERT_EQ(s.conn->notifies.size(), static_cast<std::size_t>(v));
+    feed_->OnNotifyWritten(*s.session);
+    feed_->OnAck(*s.session, AckMsg{v, s.conn->notifies.back()->hash});
+  }
   feed_->OnStatus(*s.session, StatusMsg{9, {{"error_rate", 0.5}}});
   Advance(std::chrono::milliseconds(249));
   EXPECT_EQ(StatusWrites(), 0u);
@@ -442,12 +454,100 @@ TEST_F(NodeFeedUnitTest, StatusWritesAreCoalesced) {
 
 // A NACK is recorded as the node's last error, reason first.
 TEST_F(NodeFeedUnitTest, NackIsRecordedAsLastError) {
+  source_.Set(kUsEast, 1);
   Stream s = Hello("n-1", kUsEast);
-  feed_->OnNack(*s.session, NackMsg{1, "sha256:x", "invalid", "bad route"});
+  ASSERT_EQ(s.conn->notifies.size(), 1u);
+  feed_->OnNack(*s.session, NackMsg{1, s.conn->notifies[0]->hash, "invalid", "bad route"});
   feed_->FlushStatusForTest();
   auto stored = store_->GetNode("n-1");
   ASSERT_TRUE(stored.ok());
   EXPECT_EQ(stored->last_error, "invalid: bad route");
+}
+
+// Finding 8: an ACK or NACK for a (version, hash) never assigned to the
+// node is refused, counted and shown as its last error; the applied version
+// stays what it was.
+TEST_F(NodeFeedUnitTest, ReportsForWhatWasNeverAssignedAreRefused) {
+  source_.Set(kUsEast, 3);
+  Stream s = Hello("n-1", kUsEast);
+  ASSERT_EQ(s.conn->notifies.size(), 1u);
+  feed_->OnAck(*s.session, AckMsg{1'000'000'000'000'000, "sha256:fff"});
+  feed_->OnAck(*s.session, AckMsg{3, "sha256:not-the-hash-sent"});
+  feed_->OnNack(*s.session, NackMsg{2, "sha256:zzz", "invalid", "made up"});
+  feed_->FlushStatusForTest();
+  auto stored = store_->GetNode("n-1");
+  ASSERT_TRUE(stored.ok());
+  EXPECT_EQ(stored->applied_version, 0);
+  EXPECT_NE(stored->last_error.find("was never assigned to this node"), std::string::npos)
+      << stored->last_error;
+  EXPECT_EQ(metrics_.counter("omnirelay_cp_node_reports_refused_total", "", "kind=\"ack\"").value(),
+            2u);
+  EXPECT_EQ(
+      metrics_.counter("omnirelay_cp_node_reports_refused_total", "", "kind=\"nack\"").value(), 1u);
+  // The real one counts.
+  feed_->OnAck(*s.session, AckMsg{3, s.conn->notifies[0]->hash});
+  feed_->FlushStatusForTest();
+  EXPECT_EQ(store_->GetNode("n-1")->applied_version, 3);
+}
+
+// Finding 8: a status report with a negative generation, a NaN or a huge
+// figure is refused with its reason and never stored.
+TEST_F(NodeFeedUnitTest, InvalidStatusReportsAreRefused) {
+  Stream s = Hello("n-1", kUsEast);
+  feed_->OnStatus(*s.session, StatusMsg{4, {{"error_rate", 0.25}}});
+  feed_->FlushStatusForTest();
+  struct Bad {
+    StatusMsg status;
+    const char* says;
+  };
+  for (const Bad& bad : {Bad{StatusMsg{-1, {}}, "discoveryGeneration -1 is negative"},
+                         Bad{StatusMsg{5, {{"error_rate", std::nan("")}}}, "is not finite"},
+                         Bad{StatusMsg{5, {{"p99_ms", 1e308}}}, "outside [0, 1e15]"},
+                         Bad{StatusMsg{5, {{"p99_ms", -3}}}, "outside [0, 1e15]"}}) {
+    feed_->OnStatus(*s.session, bad.status);
+    feed_->FlushStatusForTest();
+    auto stored = store_->GetNode("n-1");
+    ASSERT_TRUE(stored.ok());
+    EXPECT_EQ(stored->discovery_generation, 4) << bad.says;
+    EXPECT_EQ(stored->health_json, R"({"error_rate":0.25})") << bad.says;
+    EXPECT_NE(stored->last_error.find(bad.says), std::string::npos) << stored->last_error;
+  }
+  EXPECT_EQ(
+      metrics_.counter("omnirelay_cp_node_reports_refused_total", "", "kind=\"status\"").value(),
+      4u);
+}
+
+// Finding 8: only a node token bound to the id (or an admin token) may say
+// hello as a node; a config:read token may not.
+TEST_F(NodeFeedUnitTest, OnlyTheNodesOwnTokenSpeaksForIt) {
+  Stream reader = Connect(Issue("ci", {"config:read"}).secret);
+  SayHello(reader, "n-1", kUsEast);
+  ASSERT_TRUE(reader.conn->closed.has_value());
+  EXPECT_EQ(reader.conn->closed->code(), StatusCode::kPermissionDenied);
+  Stream other = Connect(Issue("node:n-2", {"node"}).secret);
+  SayHello(other, "n-1", kUsEast);
+  ASSERT_TRUE(other.conn->closed.has_value());
+  EXPECT_EQ(other.conn->closed->code(), StatusCode::kPermissionDenied);
+  Stream admin = Connect(Issue("ops", {"admin"}).secret);
+  SayHello(admin, "n-1", kUsEast);
+  EXPECT_FALSE(admin.conn->closed.has_value());
+}
+
+// A hello whose chain the topology refuses (check_chain) is closed with
+// that refusal and never joins a group.
+TEST_F(NodeFeedUnitTest, HelloWithAChainTheTopologyRefusesIsClosed) {
+  chain_check_ = [](const std::vector<Scope>& chain, const std::string&) {
+    return chain.size() > 1 && chain[1].level != ScopeLevel::kRegion
+               ? Status(StatusCode::kScopeMismatch, "skips the region level")
+               : Status::Ok();
+  };
+  Stream s = Hello("n-1", "global,cell:euw1-a");
+  ASSERT_TRUE(s.conn->closed.has_value());
+  EXPECT_EQ(s.conn->closed->code(), StatusCode::kScopeMismatch);
+  EXPECT_TRUE(s.conn->welcomes.empty());
+  EXPECT_EQ(feed_->connected(), 0u);
+  Stream ok = Hello("n-2", kUsEast);
+  EXPECT_FALSE(ok.conn->closed.has_value());
 }
 
 // A second stream of a node replaces the first, which is closed as unavailable.

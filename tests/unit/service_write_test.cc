@@ -74,11 +74,31 @@ class ServiceWriteTest : public ::testing::Test {
     std::filesystem::remove_all(dir_);
   }
 
-  static std::string GlobalLayer() {
-    std::ifstream in(std::string(OMNI_SAMPLES_DIR) + "/layers/00-global.json");
+  static std::string Sample(const std::string& name) {
+    std::ifstream in(std::string(OMNI_SAMPLES_DIR) + "/layers/" + name);
     std::stringstream ss;
     ss << in.rdbuf();
     return ss.str();
+  }
+  static std::string GlobalLayer() { return Sample("00-global.json"); }
+
+  // A layer document for `scope` with `spec` (JSON text).
+  static std::string Layer(const std::string& scope, const std::string& spec) {
+    return R"({"apiVersion": "omnirelay.config/v1", "kind": "ConfigLayer",
+               "metadata": {"scope": ")" +
+           scope + R"(", "author": "test"}, "spec": )" + spec + "}";
+  }
+
+  Result<WriteOutcome> Put(const std::string& scope, const std::string& doc, bool confirm = false,
+                           bool allow_unknown_node = false) {
+    return service_->PutLayer(admin_, scope, doc, std::nullopt, false, confirm, allow_unknown_node);
+  }
+
+  static bool HasDiag(const Status& s, DiagCode code, const std::string& text = "") {
+    for (const auto& d : s.diagnostics()) {
+      if (d.code == code && d.message.find(text) != std::string::npos) return true;
+    }
+    return false;
   }
 
   std::uint64_t PublishFailures() {
@@ -173,6 +193,129 @@ TEST_F(ServiceWriteTest, LayerAtTheLimitAcceptedLikeOffline) {
   auto put = service_->PutLayer(admin_, "global", doc, std::nullopt, true, false);
   ASSERT_TRUE(put.ok()) << put.status().ToString();
   EXPECT_TRUE(put->diagnostics.empty());
+}
+
+// ---- Sound scope chains (DESIGN.md §3.1)
+
+// Finding 1: the documented layers store in order with no node at all; the
+// cluster layer is checked against its real chain, never one that skips
+// the region and cell where its routing cluster is defined.
+TEST_F(ServiceWriteTest, SampleLayersStoreAlongTheirRealChains) {
+  ASSERT_TRUE(Put("global", GlobalLayer()).ok());
+  ASSERT_TRUE(Put("region:eu-west", Sample("10-region-eu-west.json")).ok());
+  ASSERT_TRUE(Put("cell:euw1-a", Sample("20-cell-euw1-a.json")).ok());
+  auto cluster = Put("cluster:euw1-a-prod", Sample("30-cluster-euw1-a-prod.json"));
+  ASSERT_TRUE(cluster.ok()) << cluster.status().ToString();
+  EXPECT_EQ(cluster->chains_checked,
+            std::vector<std::string>{"global,region:eu-west,cell:euw1-a,cluster:euw1-a-prod"});
+  // A region write is checked along every chain below it the topology forms.
+  auto region = service_->PutLayer(admin_, "region:eu-west", Sample("10-region-eu-west.json"),
+                                   std::nullopt, true, false);
+  ASSERT_TRUE(region.ok()) << region.status().ToString();
+  EXPECT_EQ(region->chains_checked,
+            (std::vector<std::string>{"global,region:eu-west", "global,region:eu-west,cell:euw1-a",
+                                      "global,region:eu-west,cell:euw1-a,cluster:euw1-a-prod"}));
+}
+
+// A region, cell or cluster scope the topology does not place is
+// unknown_scope naming the missing placement; nothing is stored.
+TEST_F(ServiceWriteTest, UnplacedScopesAreUnknownScope) {
+  ASSERT_TRUE(Put("global", GlobalLayer()).ok());
+  auto region = Put("region:eu-wset", Layer("region:eu-wset", "{}"));
+  ASSERT_FALSE(region.ok());
+  EXPECT_EQ(region.status().code(), StatusCode::kInvalid);
+  EXPECT_TRUE(HasDiag(region.status(), DiagCode::kUnknownScope, "topology.regions.eu-wset"));
+  auto cluster = Put("cluster:billing-eu", Layer("cluster:billing-eu", "{}"));
+  ASSERT_FALSE(cluster.ok());
+  EXPECT_TRUE(
+      HasDiag(cluster.status(), DiagCode::kUnknownScope, "topology.placements.billing-eu.cell"));
+  auto cell = Put("cell:nowhere-1", Layer("cell:nowhere-1", "{}"));
+  EXPECT_TRUE(HasDiag(cell.status(), DiagCode::kUnknownScope, "cell \"nowhere-1\""));
+  auto layers = store_->ListLayers();
+  ASSERT_TRUE(layers.ok());
+  EXPECT_EQ(layers->size(), 1u);
+}
+
+// Finding 2: a node layer for a node never seen is refused unless the write
+// says allowUnknownNode; then no chain is made up for it.
+TEST_F(ServiceWriteTest, NodeLayerForAnUnseenNodeNeedsAllowUnknownNode) {
+  ASSERT_TRUE(Put("global", GlobalLayer()).ok());
+  const std::string doc = Layer("node:edge-10", R"({"dispatcher": {"maxConcurrentRequests": 10}})");
+  auto refused = Put("node:edge-10", doc);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_TRUE(HasDiag(refused.status(), DiagCode::kUnknownScope, "allowUnknownNode"));
+  auto staged = Put("node:edge-10", doc, false, /*allow_unknown_node=*/true);
+  ASSERT_TRUE(staged.ok()) << staged.status().ToString();
+  EXPECT_TRUE(staged->chains_checked.empty());
+  // Deleting it needs no flag.
+  EXPECT_TRUE(service_->DeleteLayer(admin_, "node:edge-10", std::nullopt, false, false).ok());
+}
+
+// A global write whose topology no longer places a scope with a stored
+// layer strands it: destructive_change naming it, unless confirmed.
+TEST_F(ServiceWriteTest, UnplacingAStoredLayerIsDestructive) {
+  ASSERT_TRUE(Put("global", GlobalLayer()).ok());
+  ASSERT_TRUE(Put("region:eu-west", Sample("10-region-eu-west.json")).ok());
+  ASSERT_TRUE(Put("cell:euw1-a", Sample("20-cell-euw1-a.json")).ok());
+  ASSERT_TRUE(Put("cluster:euw1-a-prod", Sample("30-cluster-euw1-a-prod.json")).ok());
+  // The same global without the placement of euw1-a-prod.
+  std::string global = GlobalLayer();
+  const std::string placement = R"("euw1-a-prod": { "cell": "euw1-a" })";
+  const auto at = global.find(placement);
+  ASSERT_NE(at, std::string::npos);
+  global.erase(at, placement.size());
+  const auto comma = global.rfind(',', at);
+  global.erase(comma, 1);  // the comma before it
+  auto refused = Put("global", global);
+  ASSERT_FALSE(refused.ok()) << "unplacing was accepted";
+  EXPECT_TRUE(HasDiag(refused.status(), DiagCode::kDestructiveChange, "cluster:euw1-a-prod"));
+  auto confirmed = Put("global", global, /*confirm=*/true);
+  ASSERT_TRUE(confirmed.ok()) << confirmed.status().ToString();
+  // The stranded layer can still be deleted.
+  EXPECT_TRUE(
+      service_->DeleteLayer(admin_, "cluster:euw1-a-prod", std::nullopt, false, false).ok());
+}
+
+// Finding 6: a refused write names the chain that failed, in its message
+// and in each diagnostic.
+TEST_F(ServiceWriteTest, RefusalNamesTheFailingChain) {
+  ASSERT_TRUE(Put("global", GlobalLayer()).ok());
+  auto bad = Put("cell:euw1-a",
+                 Layer("cell:euw1-a", R"({"routes": {"auth": {"weights": {"auth-zz": 100}}}})"));
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("in chain global,region:eu-west,cell:euw1-a"),
+            std::string::npos)
+      << bad.status().message();
+  EXPECT_TRUE(HasDiag(bad.status(), DiagCode::kDanglingCluster,
+                      "(chain global,region:eu-west,cell:euw1-a)"));
+}
+
+// Finding 7: a dry run with a stale expected revision says conflict, as the
+// real write would.
+TEST_F(ServiceWriteTest, DryRunHonoursExpectedRevision) {
+  auto put = Put("global", GlobalLayer());
+  ASSERT_TRUE(put.ok());
+  auto stale = service_->PutLayer(admin_, "global", GlobalLayer(), put->revision + 7, true, false);
+  ASSERT_FALSE(stale.ok());
+  EXPECT_EQ(stale.status().code(), StatusCode::kConflict);
+  auto fresh = service_->PutLayer(admin_, "global", GlobalLayer(), put->revision, true, false);
+  EXPECT_TRUE(fresh.ok()) << fresh.status().ToString();
+  auto absent = service_->PutLayer(admin_, "region:eu-west", Sample("10-region-eu-west.json"), 3,
+                                   true, false);
+  EXPECT_EQ(absent.status().code(), StatusCode::kConflict);
+}
+
+// Finding 7: the effective config of a chain the topology does not form is
+// an error, not the global layer alone.
+TEST_F(ServiceWriteTest, EffectiveOfAChainWithATypoIsRefused) {
+  ASSERT_TRUE(Put("global", GlobalLayer()).ok());
+  auto typo = service_->Effective(admin_, "global,region:nowhere");
+  ASSERT_FALSE(typo.ok());
+  EXPECT_EQ(typo.status().code(), StatusCode::kScopeMismatch);
+  auto skip = service_->Effective(admin_, "global,cell:euw1-a");
+  EXPECT_EQ(skip.status().code(), StatusCode::kScopeMismatch);
+  EXPECT_NE(skip.status().message().find("skips the region level"), std::string::npos);
+  EXPECT_TRUE(service_->Effective(admin_, "global,region:eu-west,cell:euw1-a").ok());
 }
 
 }  // namespace

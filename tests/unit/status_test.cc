@@ -84,6 +84,9 @@ TEST(StatusTest, DiagCodeNamesAreStable) {
       {DiagCode::kDestructiveChange, "destructive_change"},
       {DiagCode::kUnknownFeature, "unknown_feature"},
       {DiagCode::kInvalidScope, "invalid_scope"},
+      {DiagCode::kUnknownScope, "unknown_scope"},
+      {DiagCode::kScopeMismatch, "scope_mismatch"},
+      {DiagCode::kRenderFailed, "render_failed"},
   };
   for (const auto& [code, name] : expected) {
     EXPECT_EQ(diag_code_name(code), name);

@@ -86,7 +86,12 @@ TEST(WritePlanTest, InvalidInOneChainNamesTheChain) {
   EXPECT_EQ(plan->chains[1].chain, "global,region:r2");
   ASSERT_FALSE(plan->chains[1].diagnostics.empty());
   EXPECT_EQ(plan->chains[1].diagnostics[0].code, DiagCode::kDanglingCluster);
-  EXPECT_EQ(plan->diagnostics, plan->chains[1].diagnostics);
+  // The plan's list names the chain each problem was found in.
+  ASSERT_EQ(plan->diagnostics.size(), plan->chains[1].diagnostics.size());
+  EXPECT_EQ(plan->diagnostics[0].path, plan->chains[1].diagnostics[0].path);
+  EXPECT_EQ(plan->diagnostics[0].message,
+            plan->chains[1].diagnostics[0].message + " (chain global,region:r2)");
+  EXPECT_EQ(FirstFailingChain(*plan), &plan->chains[1]);
 }
 
 // The same problem found in several chains is reported once in the plan's list.

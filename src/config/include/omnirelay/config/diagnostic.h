@@ -27,10 +27,13 @@ enum class DiagCode {
   kDestructiveChange,  // destructive_change
   kUnknownFeature,     // unknown_feature: metadata names a feature this build does not know
   kInvalidScope,       // invalid_scope: a scope string or scope chain is malformed
+  kUnknownScope,       // unknown_scope: a scope the topology (or the fleet) does not place
+  kScopeMismatch,      // scope_mismatch: a chain that disagrees with the topology
+  kRenderFailed,       // render_failed: a node's chain merges to an invalid spec
 };
 
 // The last code: loops over every code end here.
-inline constexpr DiagCode kLastDiagCode = DiagCode::kInvalidScope;
+inline constexpr DiagCode kLastDiagCode = DiagCode::kRenderFailed;
 
 std::string_view diag_code_name(DiagCode code);
 // The code with that stable name; nullopt for a name this build does not know.

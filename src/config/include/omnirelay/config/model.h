@@ -77,9 +77,17 @@ struct Bridge {
   friend bool operator==(const Bridge&, const Bridge&) = default;
 };
 
+// Where a deployment cluster (the `cluster:` scope, not a routing cluster)
+// sits: its cell (DESIGN.md §3.1).
+struct Placement {
+  std::string cell;
+  friend bool operator==(const Placement&, const Placement&) = default;
+};
+
 struct Topology {
   std::vector<Named<Region>> regions;
   std::vector<Named<Bridge>> bridges;
+  std::vector<Named<Placement>> placements;  // keyed by cluster-scope name
   friend bool operator==(const Topology&, const Topology&) = default;
 };
 

@@ -23,6 +23,9 @@ struct Scope {
   friend bool operator==(const Scope&, const Scope&) = default;
 };
 
+// "global", "region", "cell", "cluster", "node".
+std::string_view ScopeLevelName(ScopeLevel level);
+
 // Names of clusters, routes, regions, cells, bridges, services: lowercase
 // DNS-label style, 1-63 characters of [a-z0-9-], starting and ending alphanumeric.
 bool IsValidName(std::string_view name);

@@ -178,6 +178,9 @@ struct NodeFeedOptions {
   std::function<void(std::string_view principal, std::string_view action, std::string_view scope,
                      const Status& why)>
       audit_refusal;
+  // Checks a hello's scope chain against the topology (DESIGN.md §3.1); a
+  // refusal (scope_mismatch) ends the stream with it. Optional.
+  std::function<Status(const std::vector<Scope>& chain, const std::string& node_id)> check_chain;
 };
 
 class NodeFeed {

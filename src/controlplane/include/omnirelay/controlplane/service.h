@@ -62,13 +62,17 @@ class ControlPlaneService {
   // Validates `document` (a ConfigLayer for `scope`) in every scope chain it
   // affects, applies guardrails (destructive changes need `confirm`;
   // capability gating), then writes with CAS unless `dry_run`.
+  // The chains checked are the real ones (DESIGN.md §3.1): those the global
+  // layer's topology forms through the scope, and known nodes' chains.
   // Refusals: kInvalid (diagnostics in the status; destructive_change among
-  // them when unconfirmed), kConflict, kMissingFeature (blocked nodes listed
-  // in the message), kTooLarge, kInvalidArgument.
+  // them when unconfirmed; unknown_scope for a scope the topology does not
+  // place, or a node never seen unless `allow_unknown_node`), kConflict
+  // (also for a dry run whose expected revision is stale), kMissingFeature
+  // (blocked nodes listed in the message), kTooLarge, kInvalidArgument.
   Result<WriteOutcome> PutLayer(const Principal& who, const std::string& scope,
                                 const std::string& document,
                                 std::optional<std::int64_t> expected_revision, bool dry_run,
-                                bool confirm);
+                                bool confirm, bool allow_unknown_node = false);
   Result<WriteOutcome> DeleteLayer(const Principal& who, const std::string& scope,
                                    std::optional<std::int64_t> expected_revision, bool dry_run,
                                    bool confirm);
@@ -116,7 +120,7 @@ class ControlPlaneService {
   Result<WriteOutcome> Write(const Principal& who, const std::string& scope,
                              const std::optional<std::string>& document,
                              std::optional<std::int64_t> expected_revision, bool dry_run,
-                             bool confirm);
+                             bool confirm, bool allow_unknown_node);
   AuditEntry Entry(const Principal& who, std::string_view action, std::string_view scope) const;
   void AuditRead(const Principal& who, std::string_view action, std::string_view scope,
                  std::int64_t revision, const Status& outcome);

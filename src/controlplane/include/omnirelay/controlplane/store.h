@@ -89,6 +89,12 @@ struct NodeRecord {
 
 // The nodes that share a scope chain, api version and feature set: what a
 // write's capability check needs to know about the fleet.
+// The CAS rule every adapter applies (and a dry run checks): `expected`
+// absent passes; 0 means the scope has no layer; else it must be the
+// scope's current revision. kConflict naming the current revision otherwise.
+Status CheckExpectedRevision(std::string_view scope, std::optional<std::int64_t> current,
+                             std::optional<std::int64_t> expected);
+
 struct NodeProfile {
   std::string scope_chain;
   std::string api_version;

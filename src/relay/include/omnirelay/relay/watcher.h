@@ -145,8 +145,8 @@ struct WatcherStats {
   std::uint64_t acks = 0;
   std::uint64_t nacks = 0;
   std::vector<std::int64_t> backoff_delays_ms;  // the last 64 reconnect delays drawn
-  std::string last_stream_error;                // the server's Error: "code: message"
-  std::string last_stream_end;                  // why the last stream ended (gRPC status)
+  std::string last_stream_error;  // the server's last Error ("code: message"); cleared by a Welcome
+  std::string last_stream_end;    // why the last stream ended (gRPC status)
   std::string last_pull_error;
 };
 

@@ -1,0 +1,41 @@
+#include "placement_cache.h"
+
+#include <algorithm>
+#include <utility>
+
+namespace omnirelay::cp {
+
+Result<std::shared_ptr<const ScopeMap>> PlacementCache::Current() {
+  OMNI_ASSIGN_OR_RETURN(const std::int64_t head, store_.HeadRevision());
+  {
+    MutexLock lock(mu_);
+    if (map_ && head == head_) return map_;
+  }
+  // Outside the lock: a store read, maybe a parse.
+  auto global = store_.GetLayer("global");
+  if (!global.ok() && global.status().code() != StatusCode::kNotFound) return global.status();
+  const std::int64_t revision = global.ok() ? global->revision : 0;
+  {
+    MutexLock lock(mu_);
+    if (map_ && revision == global_revision_) {
+      head_ = std::max(head_, head);
+      return map_;
+    }
+  }
+  auto parsed = ScopeMap::FromGlobalLayer(global.ok() ? global->document : std::string());
+  auto map = std::make_shared<const ScopeMap>(parsed.ok() ? std::move(parsed).value() : ScopeMap());
+  MutexLock lock(mu_);
+  if (head >= head_) {
+    head_ = head;
+    global_revision_ = revision;
+    map_ = map;
+  }
+  return map;
+}
+
+Status PlacementCache::CheckNodeChain(const std::vector<Scope>& chain, const std::string& node_id) {
+  OMNI_ASSIGN_OR_RETURN(std::shared_ptr<const ScopeMap> map, Current());
+  return map->CheckNodeChain(chain, node_id);
+}
+
+}  // namespace omnirelay::cp

@@ -1,0 +1,41 @@
+// The placement of scopes (ScopeMap, DESIGN.md §3.1) as the stored global
+// layer says now, re-read only when the store's head revision moved and
+// re-parsed only when the global layer itself changed: a check per node
+// hello costs one head-revision read.
+//
+// Thread safety: all methods may be called concurrently.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "omnirelay/config/mutex.h"
+#include "omnirelay/config/scope.h"
+#include "omnirelay/config/scope_map.h"
+#include "omnirelay/config/status.h"
+#include "omnirelay/controlplane/store.h"
+
+namespace omnirelay::cp {
+
+class PlacementCache {
+ public:
+  explicit PlacementCache(Store& store) : store_(store) {}
+
+  // The current map; a store error is returned as is. A stored global layer
+  // that does not decode places nothing.
+  Result<std::shared_ptr<const ScopeMap>> Current() EXCLUDES(mu_);
+
+  // ScopeMap::CheckNodeChain against the current map.
+  Status CheckNodeChain(const std::vector<Scope>& chain, const std::string& node_id) EXCLUDES(mu_);
+
+ private:
+  Store& store_;
+  Mutex mu_;
+  std::int64_t head_ GUARDED_BY(mu_) = -1;             // head revision last looked at
+  std::int64_t global_revision_ GUARDED_BY(mu_) = -1;  // 0: no global layer
+  std::shared_ptr<const ScopeMap> map_ GUARDED_BY(mu_);
+};
+
+}  // namespace omnirelay::cp
