@@ -6,6 +6,7 @@
 // Loopback only; stops by itself.
 #include <httplib.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -130,6 +131,23 @@ int main(int argc, char** argv) {
     options.listen = "127.0.0.1:0";
     auto face =
         std::move(StartRestFace(options, service, auth, metrics, [] { return true; }).value());
+    {
+      // The global layer places every writer's cluster scope (DESIGN.md §3.1).
+      nlohmann::json global = nlohmann::json::parse(Layer("global", 500));
+      const int most = *std::max_element(writer_counts.begin(), writer_counts.end());
+      for (std::size_t r = 0; r < writer_counts.size(); ++r) {
+        for (int w = 0; w < most; ++w) {
+          global["spec"]["topology"]["placements"]["bench-" + std::to_string(r) + "-" +
+                                                   std::to_string(w)] = {{"cell", "use1-a"}};
+        }
+      }
+      auto put = service.PutLayer(Principal{"bench", "admin", {"admin"}}, "global", global.dump(),
+                                  std::nullopt, false, false);
+      if (!put.ok()) {
+        std::fprintf(stderr, "global layer: %s\n", put.status().ToString().c_str());
+        return 1;
+      }
+    }
     nlohmann::json results = nlohmann::json::array();
     for (int writers : writer_counts)
       results.push_back(Run(service, face->port(), writers, seconds));

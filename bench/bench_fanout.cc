@@ -359,18 +359,35 @@ pid_t StartDaemon(const Options& o, const std::string& dir, int grpc_port, int h
   return pid;
 }
 
-std::string GlobalLayer(int round) {
+// The sample global layer, its topology extended to place every region and
+// cell of `chains` (the control plane refuses a node chain it does not place).
+std::string GlobalLayer(int round, const std::vector<std::string>& chains) {
   Json doc = Json::parse(ReadFile(std::string(OMNI_SAMPLES_DIR) + "/layers/00-global.json"));
   doc["spec"]["dispatcher"]["maxConcurrentRequests"] = 1000 + round;
+  Json& regions = doc["spec"]["topology"]["regions"];
+  for (const std::string& chain : chains) {
+    std::string region;
+    for (const std::string& scope : omnirelay::SplitCommaList(chain)) {
+      if (scope.rfind("region:", 0) == 0) {
+        region = scope.substr(7);
+        if (!regions.contains(region)) regions[region] = {{"cells", Json::array()}};
+      } else if (scope.rfind("cell:", 0) == 0 && !region.empty()) {
+        Json& cells = regions[region]["cells"];
+        const std::string cell = scope.substr(5);
+        if (std::find(cells.begin(), cells.end(), cell) == cells.end()) cells.push_back(cell);
+      }
+    }
+  }
   return doc.dump();
 }
 
-std::int64_t Write(v1::ConfigService::Stub& config, const std::string& admin, int round) {
+std::int64_t Write(v1::ConfigService::Stub& config, const std::string& admin, int round,
+                   const std::vector<std::string>& chains) {
   grpc::ClientContext ctx;
   ctx.AddMetadata("authorization", "Bearer " + admin);
   v1::SetLayerRequest req;
   req.set_scope("global");
-  req.set_document(GlobalLayer(round));
+  req.set_document(GlobalLayer(round, chains));
   v1::WriteResult result;
   grpc::Status s = config.SetLayer(&ctx, req, &result);
   if (!s.ok()) Die("SetLayer: " + s.error_message());
@@ -411,7 +428,7 @@ int main(int argc, char** argv) {
                      (c > static_cast<int>(regions.size()) ? ",cell:c" + std::to_string(c) : ""));
   }
 
-  Write(*config, admin, 0);
+  Write(*config, admin, 0, chains);
   std::this_thread::sleep_for(std::chrono::milliseconds(500));
   const long rss_before = RssKiB(daemon);
 
@@ -443,7 +460,7 @@ int main(int argc, char** argv) {
   for (int r = 1; r <= o.rounds; ++r) {
     const auto round_start = Clock::now();
     const std::int64_t before = fleet.verified_total.load();
-    const std::int64_t revision = Write(*config, admin, r);
+    const std::int64_t revision = Write(*config, admin, r, chains);
     const std::int64_t acked_ns = Clock::now().time_since_epoch().count();
     if (!fleet.WaitTotal(before + o.nodes, std::chrono::seconds(60))) ++incomplete;
     double worst = 0;

@@ -11,6 +11,7 @@
 #include "omnirelay/config/document_set.h"
 #include "omnirelay/config/scope.h"
 #include "omnirelay/config/scope_map.h"
+#include "placement_cache.h"
 #include "write_plan.h"
 
 namespace omnirelay::cp {
@@ -22,14 +23,6 @@ std::string Outcome(const Status& s) {
 
 // For reads whose audit entry names no revision.
 constexpr auto kNoRevision = [](const auto&) -> std::int64_t { return 0; };
-
-// The stored global layer's document; "" when there is none.
-Result<std::string> StoredGlobal(Store& store) {
-  auto global = store.GetLayer("global");
-  if (global.ok()) return std::move(global->document);
-  if (global.status().code() == StatusCode::kNotFound) return std::string();
-  return global.status();
-}
 
 // The chains of known nodes that pass through `scope` and agree with `map`.
 void AddNodeChains(const Scope& scope, const ScopeMap& map,
@@ -84,7 +77,8 @@ std::vector<Diagnostic> Stranded(const ScopeMap& before, const ScopeMap& after,
 // layer of every scope on them. A region, cell or cluster scope the topology
 // does not place, or a node never seen (unless `allow_unknown_node`), is
 // unknown_scope.
-Result<WritePlanInput> GatherWriteInput(Store& store, const Scope& scope,
+Result<WritePlanInput> GatherWriteInput(Store& store, PlacementCache& placements,
+                                        const Scope& scope,
                                         const std::optional<std::string>& document, bool confirm,
                                         bool allow_unknown_node) {
   WritePlanInput input;
@@ -92,9 +86,9 @@ Result<WritePlanInput> GatherWriteInput(Store& store, const Scope& scope,
   input.document = document;
   input.confirm = confirm;
   OMNI_ASSIGN_OR_RETURN(input.profiles, store.NodeProfiles());
-  OMNI_ASSIGN_OR_RETURN(const std::string stored_global, StoredGlobal(store));
-  auto before = ScopeMap::FromGlobalLayer(stored_global);
-  if (!before.ok()) before = ScopeMap();  // a stored global that no longer decodes places nothing
+  // The stored global layer's placement (a stored global that no longer
+  // decodes places nothing), parsed once per global revision.
+  OMNI_ASSIGN_OR_RETURN(std::shared_ptr<const ScopeMap> before, placements.Current());
   ScopeMap map = *before;
   if (scope.level == ScopeLevel::kGlobal) {
     // The new topology decides; a document that does not decode is refused
@@ -168,6 +162,7 @@ ControlPlaneService::ControlPlaneService(Store& store, Bus& bus, const Authentic
       auth_(auth),
       renderer_(renderer),
       audit_(std::make_unique<AuditLog>(store, metrics)),
+      placements_(std::make_unique<PlacementCache>(store)),
       writes_(metrics.counter("omnirelay_cp_layer_writes_total", "Layer writes committed")),
       conflicts_(metrics.counter("omnirelay_cp_cas_conflicts_total",
                                  "Layer writes refused by a CAS conflict")),
@@ -325,7 +320,8 @@ Result<WriteOutcome> ControlPlaneService::Write(const Principal& who, const std:
       return refuse(cas);
     }
   }
-  auto input = GatherWriteInput(store_, *scope, document, confirm, allow_unknown_node);
+  auto input =
+      GatherWriteInput(store_, *placements_, *scope, document, confirm, allow_unknown_node);
   if (!input.ok()) return refuse(input.status());
   auto plan = PlanWrite(*input);
   if (!plan.ok()) {
@@ -411,13 +407,9 @@ Result<EffectiveView> ControlPlaneService::Effective(const Principal& who,
     OMNI_ASSIGN_OR_RETURN(auto chain, ParseScopeChain(scope_chain));
     // Only a chain the topology forms has an effective config (a typo in a
     // scope name is an error, not an empty layer).
-    OMNI_ASSIGN_OR_RETURN(const std::string global, StoredGlobal(store_));
-    auto map = ScopeMap::FromGlobalLayer(global);
-    if (map.ok()) {
-      const std::string node =
-          !chain.empty() && chain.back().level == ScopeLevel::kNode ? chain.back().name : "";
-      OMNI_RETURN_IF_ERROR(map->CheckNodeChain(chain, node));
-    }
+    const std::string node =
+        !chain.empty() && chain.back().level == ScopeLevel::kNode ? chain.back().name : "";
+    OMNI_RETURN_IF_ERROR(placements_->CheckNodeChain(chain, node));
     OMNI_ASSIGN_OR_RETURN(EffectiveConfig e, renderer_.Effective(chain));
     return EffectiveView{e.version, std::move(e.spec_json), std::move(e.features)};
   };

@@ -29,6 +29,7 @@
 namespace omnirelay::cp {
 
 class AuditLog;
+class PlacementCache;
 
 // A layer over the one document size limit of omni_config
 // (decode.h kDefaultMaxDocumentBytes, which offline validation applies too) is
@@ -142,6 +143,7 @@ class ControlPlaneService {
   const Authenticator& auth_;
   SnapshotRenderer& renderer_;
   std::unique_ptr<AuditLog> audit_;
+  std::unique_ptr<PlacementCache> placements_;  // the stored global layer's ScopeMap
   Counter& writes_;
   Counter& conflicts_;
   Counter& validation_failures_;
