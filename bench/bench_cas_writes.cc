@@ -137,8 +137,8 @@ int main(int argc, char** argv) {
       const int most = *std::max_element(writer_counts.begin(), writer_counts.end());
       for (std::size_t r = 0; r < writer_counts.size(); ++r) {
         for (int w = 0; w < most; ++w) {
-          global["spec"]["topology"]["placements"]["bench-" + std::to_string(r) + "-" +
-                                                   std::to_string(w)] = {{"cell", "use1-a"}};
+          global["spec"]["topology"]["placements"]
+                ["bench-" + std::to_string(r) + "-" + std::to_string(w)] = {{"cell", "use1-a"}};
         }
       }
       auto put = service.PutLayer(Principal{"bench", "admin", {"admin"}}, "global", global.dump(),
@@ -151,7 +151,7 @@ int main(int argc, char** argv) {
     nlohmann::json results = nlohmann::json::array();
     for (int writers : writer_counts)
       results.push_back(Run(service, face->port(), writers, seconds));
-    std::printf("%s\n", results.dump(2).c_str());
+    for (const auto& result : results) std::printf("%s\n", result.dump().c_str());
     face->Shutdown();
   }
   std::filesystem::remove_all(dir);

@@ -14,6 +14,7 @@ filter=${1:-}
 # reproduce docs/benchmarks.md; every other bench_* is a Google Benchmark.
 declare -A LOADGEN_RUNS=(
   [bench_cas_writes]="--seconds 5 --writers 1,4,8"
+  [bench_chain_validation]="--iterations 20"
   [bench_fanout]="--nodes 1000 --rounds 20 --verify every|--nodes 1000 --rounds 20 --verify distinct|--nodes 5000 --rounds 20 --verify every|--nodes 5000 --rounds 20 --verify distinct"
 )
 for bin in build/release/bench/bench_*; do
