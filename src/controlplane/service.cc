@@ -269,6 +269,16 @@ Result<std::vector<RevisionRecord>> ControlPlaneService::History(const Principal
     if (auto s = ParseScope(scope); !s.ok()) return s.status();
     auto history = store_.History(scope, options_.history_limit);
     if (!history.ok()) return history.status();
+    if (history->empty()) {
+      // A typo must not look like a scope that was never changed.
+      std::string known;
+      if (auto layers = store_.ListLayers(); layers.ok()) {
+        for (const auto& l : *layers) known += (known.empty() ? "" : ", ") + l.scope;
+      }
+      return Status(StatusCode::kNotFound,
+                    "scope \"" + scope + "\" has no revisions" +
+                        (known.empty() ? "" : " (scopes with a layer: " + known + ")"));
+    }
     for (auto& r : *history) r.document.clear();  // history lists revisions, not documents
     return history;
   };

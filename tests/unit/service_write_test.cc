@@ -318,5 +318,19 @@ TEST_F(ServiceWriteTest, EffectiveOfAChainWithATypoIsRefused) {
   EXPECT_TRUE(service_->Effective(admin_, "global,region:eu-west,cell:euw1-a").ok());
 }
 
+// Finding 7: the history of a scope with no revisions (a typo) is
+// not_found naming the scopes that have a layer, not an empty list.
+TEST_F(ServiceWriteTest, HistoryOfAScopeWithoutRevisionsIsNotFound) {
+  ASSERT_TRUE(Put("global", GlobalLayer()).ok());
+  auto typo = service_->History(admin_, "region:eu-wset");
+  ASSERT_FALSE(typo.ok());
+  EXPECT_EQ(typo.status().code(), StatusCode::kNotFound);
+  EXPECT_NE(typo.status().message().find("scopes with a layer: global"), std::string::npos)
+      << typo.status().message();
+  auto real = service_->History(admin_, "global");
+  ASSERT_TRUE(real.ok());
+  EXPECT_EQ(real->size(), 1u);
+}
+
 }  // namespace
 }  // namespace omnirelay::cp
