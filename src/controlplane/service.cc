@@ -460,6 +460,9 @@ Result<std::shared_ptr<const SnapshotRecord>> ControlPlaneService::NodeSnapshot(
     }
     auto chain = ParseScopeChain(chain_text);
     if (!chain.ok()) return chain.status();
+    // The pull fallback answers only what the stream would: a chain the
+    // topology places (DESIGN.md §3.1), with this node's node scope if any.
+    OMNI_RETURN_IF_ERROR(placements_->CheckNodeChain(*chain, node_id));
     return renderer_.Current(*chain);
   };
   auto result = fetch();

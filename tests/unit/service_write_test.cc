@@ -318,6 +318,21 @@ TEST_F(ServiceWriteTest, EffectiveOfAChainWithATypoIsRefused) {
   EXPECT_TRUE(service_->Effective(admin_, "global,region:eu-west,cell:euw1-a").ok());
 }
 
+// The pull fallback answers only a chain the topology places, as the
+// stream does (a node refused at hello must not be served by pull).
+TEST_F(ServiceWriteTest, PullOfAChainTheTopologyRefusesIsRefused) {
+  ASSERT_TRUE(Put("global", GlobalLayer()).ok());
+  auto skip = service_->NodeSnapshot(admin_, "edge-3", "global,cell:euw1-a");
+  ASSERT_FALSE(skip.ok());
+  EXPECT_EQ(skip.status().code(), StatusCode::kScopeMismatch);
+  auto nowhere = service_->NodeSnapshot(admin_, "edge-3", "global,region:nowhere");
+  EXPECT_EQ(nowhere.status().code(), StatusCode::kScopeMismatch);
+  auto other_node = service_->NodeSnapshot(admin_, "edge-3", "global,node:edge-4");
+  EXPECT_EQ(other_node.status().code(), StatusCode::kScopeMismatch);
+  auto good = service_->NodeSnapshot(admin_, "edge-3", "global,region:eu-west,cell:euw1-a");
+  EXPECT_TRUE(good.ok()) << good.status().ToString();
+}
+
 // Finding 7: the history of a scope with no revisions (a typo) is
 // not_found naming the scopes that have a layer, not an empty list.
 TEST_F(ServiceWriteTest, HistoryOfAScopeWithoutRevisionsIsNotFound) {
