@@ -106,8 +106,9 @@ Result<WritePlanInput> GatherWriteInput(Store& store, PlacementCache& placements
     if (!node.ok()) {
       if (document && !allow_unknown_node) {
         const std::string why = "no node \"" + scope.name +
-                                "\" has been seen; write with allowUnknownNode to stage its "
-                                "layer (it is checked when the node joins)";
+                                "\" has been seen; to stage its layer anyway (checked when the "
+                                "node joins) write with --allow-unknown-node (REST "
+                                "?allowUnknownNode=true)";
         return Status(StatusCode::kInvalid, why,
                       {{"/metadata/scope", DiagCode::kUnknownScope, why}});
       }
