@@ -245,6 +245,11 @@ Result<WritePlan> PlanWrite(const WritePlanInput& input) {
   }
   // A chain that does not validate has no effective config to diff against:
   // say so rather than "no changes".
+  if (input.chains.empty()) {
+    // A node layer staged for a node never seen: nothing renders it yet.
+    plan.diff_summary = "not computed: no chain holds this scope yet";
+    return plan;
+  }
   plan.diff_summary = !summary.empty()           ? summary
                       : plan.diagnostics.empty() ? "no changes"
                                                  : "not computed: the result does not validate";

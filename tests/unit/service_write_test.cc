@@ -247,6 +247,7 @@ TEST_F(ServiceWriteTest, NodeLayerForAnUnseenNodeNeedsAllowUnknownNode) {
   auto staged = Put("node:edge-10", doc, false, /*allow_unknown_node=*/true);
   ASSERT_TRUE(staged.ok()) << staged.status().ToString();
   EXPECT_TRUE(staged->chains_checked.empty());
+  EXPECT_EQ(staged->diff_summary, "not computed: no chain holds this scope yet");
   // Deleting it needs no flag.
   EXPECT_TRUE(service_->DeleteLayer(admin_, "node:edge-10", std::nullopt, false, false).ok());
 }
