@@ -319,6 +319,26 @@ TEST_F(ServiceWriteTest, EffectiveOfAChainWithATypoIsRefused) {
   EXPECT_TRUE(service_->Effective(admin_, "global,region:eu-west,cell:euw1-a").ok());
 }
 
+// Finding 7: deleting a known node's layer shows what changes for it (its
+// own chain is the one checked), not "no changes".
+TEST_F(ServiceWriteTest, DeletingANodeLayerShowsTheNodesChange) {
+  ASSERT_TRUE(Put("global", GlobalLayer()).ok());
+  NodeRecord node;
+  node.node_id = "edge-1";
+  node.scope_chain = "global,region:eu-west,node:edge-1";
+  node.api_version = "omnirelay.config/v1";
+  node.features = {"shadowing"};
+  node.health_json = "{}";
+  ASSERT_TRUE(store_->UpsertNode(node).ok());
+  auto put = Put("node:edge-1",
+                 Layer("node:edge-1", R"({"dispatcher": {"maxConcurrentRequests": 10}})"));
+  ASSERT_TRUE(put.ok()) << put.status().ToString();
+  EXPECT_EQ(put->chains_checked, std::vector<std::string>{"global,region:eu-west,node:edge-1"});
+  auto del = service_->DeleteLayer(admin_, "node:edge-1", std::nullopt, false, false);
+  ASSERT_TRUE(del.ok()) << del.status().ToString();
+  EXPECT_NE(del->diff_summary.find("dispatcher changed"), std::string::npos) << del->diff_summary;
+}
+
 // The pull fallback answers only a chain the topology places, as the
 // stream does (a node refused at hello must not be served by pull).
 TEST_F(ServiceWriteTest, PullOfAChainTheTopologyRefusesIsRefused) {
