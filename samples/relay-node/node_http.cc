@@ -34,8 +34,8 @@ void ReplyError(http::Response& res, const Status& status) {
 }
 
 // `stream` is the watcher's: while its stream is down, what the control
-// plane last said (e.g. "unauthenticated: token ... was revoked") is the
-// lastError when the host has none of its own.
+// plane last said when it ended it (e.g. "unauthenticated: token ... was
+// revoked") is the lastError; otherwise the last snapshot the host refused.
 Json HealthJson(const relay::HealthReport& h, const relay::WatcherStats& stream) {
   Json out = {{"ready", h.ready},
               {"configVersion", h.config_version},
@@ -44,13 +44,14 @@ Json HealthJson(const relay::HealthReport& h, const relay::WatcherStats& stream)
               {"stalenessMs", h.staleness_ms}};
   out["controlPlane"] = {{"connected", stream.stream_connected},
                          {"endpoint", stream.grpc_endpoint}};
-  if (!h.last_error.ok()) {
-    out["lastError"] = {{"code", h.last_error.code_name()}, {"message", h.last_error.message()}};
-  } else if (!stream.stream_connected && !stream.last_stream_error.empty()) {
+  if (!stream.stream_connected && !stream.last_stream_error.empty()) {
+    // Current: the control plane ended the stream and said why.
     const std::string& e = stream.last_stream_error;  // "code: message"
     const auto colon = e.find(": ");
     out["lastError"] = {{"code", colon == std::string::npos ? "unavailable" : e.substr(0, colon)},
                         {"message", colon == std::string::npos ? e : e.substr(colon + 2)}};
+  } else if (!h.last_error.ok()) {
+    out["lastError"] = {{"code", h.last_error.code_name()}, {"message", h.last_error.message()}};
   }
   return out;
 }

@@ -15,7 +15,7 @@ namespace {
 using Json = nlohmann::json;
 
 struct AuditArgs {
-  std::string since = "15m";
+  std::string since;  // "" = 15m, or now with --follow
   bool follow = false;
 };
 
@@ -36,10 +36,15 @@ std::string Shortened(const std::string& text) {
 }
 
 int RunAudit(Session& s, const AuditArgs& a) {
-  auto window = api::ParseDurationMs(a.since);
-  if (!window.ok()) return s.out.Fail(window.status());
+  // --follow starts now (what happens from here on) unless --since says
+  // otherwise; a one-off tail looks back 15 minutes.
   const std::int64_t now = NowUnixMs();
-  const std::int64_t since_ms = now - *window;
+  std::int64_t since_ms = now;
+  if (!a.since.empty() || !a.follow) {
+    auto window = api::ParseDurationMs(a.since.empty() ? "15m" : a.since);
+    if (!window.ok()) return s.out.Fail(window.status());
+    since_ms = now - *window;
+  }
   const std::vector<std::string> headers = {"TIME",     "PRINCIPAL", "ACTION", "SCOPE",
                                             "REVISION", "OUTCOME",   "SUMMARY"};
   auto row = [&](const AuditEntry& e) -> std::vector<Table::Cell> {
@@ -179,8 +184,8 @@ void AddOpsCommands(CLI::App& app, Cli& cli) {
   auto args = std::make_shared<AuditArgs>();
   CLI::App* cmd = audit->add_subcommand(
       "tail", "Audit entries since a time; --follow streams new ones (-o json: one per line)");
-  cmd->add_option("--since", args->since, "How far back, e.g. 30s, 15m, 2h, 7d")
-      ->capture_default_str();
+  cmd->add_option("--since", args->since,
+                  "How far back, e.g. 30s, 15m, 2h, 7d (default 15m; with --follow: from now)");
   cmd->add_flag("-f,--follow", args->follow, "Keep streaming new entries until interrupted");
   cmd->callback(
       [&cli, args] { cli.RunWithServer([&](Session& s) { return RunAudit(s, *args); }); });

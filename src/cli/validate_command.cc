@@ -128,14 +128,15 @@ void AddValidateCommand(CLI::App& config, Cli& cli) {
       "Exit: 0 valid, 3 invalid, 2 usage, 1 I/O error, 5 denied, 6 unreachable.");
   cmd->add_option("-f,--file", args->files, "Document to validate ('-' reads stdin); repeatable")
       ->required();
-  cmd->add_option("--scope", args->scope, "Scope the document is meant for")
-      ->check(CLI::Validator(
-          [](std::string& s) {
-            auto parsed = ParseScope(s);
-            return parsed.ok() ? std::string() : parsed.status().message();
-          },
-          "SCOPE"));
-  cmd->add_flag("--remote", args->remote, "Validate on the server (one -f)");
+  CLI::Option* scope = cmd->add_option("--scope", args->scope, "Scope the document is meant for")
+                           ->check(CLI::Validator(
+                               [](std::string& s) {
+                                 auto parsed = ParseScope(s);
+                                 return parsed.ok() ? std::string() : parsed.status().message();
+                               },
+                               "SCOPE"));
+  cmd->add_flag("--remote", args->remote, "Validate the one -f on the server, alone")
+      ->excludes(scope);
   cmd->add_flag("--offline", args->offline, "Validate locally (the default), even with --scope")
       ->excludes("--remote");
   cmd->callback([&cli, args] {

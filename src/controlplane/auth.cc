@@ -105,6 +105,10 @@ Result<IssuedToken> Authenticator::Issue(std::string_view name,
     }
   } else if (name.empty() || name.size() > 128) {
     return Status(StatusCode::kInvalidArgument, "a token name is 1-128 characters");
+  } else if (name.rfind("node:", 0) == 0) {
+    // The name node:<id> says "this node": it may carry nothing else.
+    return Status(StatusCode::kInvalidArgument,
+                  "a token named node:<id> is a node token: it carries only the \"node\" scope");
   }
   if (ttl_seconds < 0) return Status(StatusCode::kInvalidArgument, "ttl must not be negative");
 

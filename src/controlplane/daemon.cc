@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <tuple>
 
 #include "omnirelay/config/clock.h"
 #include "omnirelay/config/file_system.h"
@@ -136,12 +137,13 @@ class DaemonImpl final : public Daemon {
     data_dir_ = o.data_dir;
     files_ = o.file_system ? o.file_system : &RealFileSystem();
     // Addresses are checked before anything is created (a usage error).
-    for (const auto& [flag, listen] :
-         {std::pair{"--grpc-listen", &o.grpc_listen}, std::pair{"--http-listen", &o.http_listen}}) {
+    for (const auto& [flag, listen, port] : {std::tuple{"--grpc-listen", &o.grpc_listen, "7443"},
+                                             std::tuple{"--http-listen", &o.http_listen, "7080"}}) {
       if (auto hp = http::SplitHostPort(*listen); !hp.ok() || hp->first.empty()) {
-        return Status(StatusCode::kInvalidArgument,
-                      std::string(flag) + " \"" + *listen +
-                          "\" is not host:port (e.g. 127.0.0.1:7443, 0.0.0.0:7443, [::1]:7443)");
+        const std::string p(port);
+        return Status(StatusCode::kInvalidArgument, std::string(flag) + " \"" + *listen +
+                                                        "\" is not host:port (e.g. 127.0.0.1:" + p +
+                                                        ", 0.0.0.0:" + p + ", [::1]:" + p + ")");
       }
     }
     // Flags first: a wrong TLS setup must not leave a half-made data dir behind.

@@ -399,6 +399,12 @@ class NodeFeedImpl final : public NodeFeed {
   void CloseUnauthorized(const std::vector<std::string>& revoked) {
     for (const auto& [session, why] : admission_.Unauthorized(revoked, clock_.NowUnixMs())) {
       spdlog::info("closing the node stream of {}: {}", session->identity().node_id, why.message());
+      // `nodes list` shows why the node went away, not a network blip.
+      if (auto state = session->state()) {
+        const std::string error = Truncated(std::string(why.code_name()) + ": " + why.message());
+        state->Update([&](NodeRecord& r) { r.last_error = error; });
+        writer_.MarkDirty(state);
+      }
       CloseSession(*session, why);
     }
   }

@@ -106,8 +106,9 @@ Result<WritePlanInput> GatherWriteInput(Store& store, PlacementCache& placements
     if (!node.ok()) {
       if (document && !allow_unknown_node) {
         const std::string why = "no node \"" + scope.name +
-                                "\" has been seen; write with allowUnknownNode to stage its "
-                                "layer (it is checked when the node joins)";
+                                "\" has been seen; to stage its layer anyway (checked when the "
+                                "node joins) write with --allow-unknown-node (REST "
+                                "?allowUnknownNode=true)";
         return Status(StatusCode::kInvalid, why,
                       {{"/metadata/scope", DiagCode::kUnknownScope, why}});
       }
@@ -269,6 +270,16 @@ Result<std::vector<RevisionRecord>> ControlPlaneService::History(const Principal
     if (auto s = ParseScope(scope); !s.ok()) return s.status();
     auto history = store_.History(scope, options_.history_limit);
     if (!history.ok()) return history.status();
+    if (history->empty()) {
+      // A typo must not look like a scope that was never changed.
+      std::string known;
+      if (auto layers = store_.ListLayers(); layers.ok()) {
+        for (const auto& l : *layers) known += (known.empty() ? "" : ", ") + l.scope;
+      }
+      return Status(StatusCode::kNotFound,
+                    "scope \"" + scope + "\" has no revisions" +
+                        (known.empty() ? "" : " (scopes with a layer: " + known + ")"));
+    }
     for (auto& r : *history) r.document.clear();  // history lists revisions, not documents
     return history;
   };
@@ -450,6 +461,9 @@ Result<std::shared_ptr<const SnapshotRecord>> ControlPlaneService::NodeSnapshot(
     }
     auto chain = ParseScopeChain(chain_text);
     if (!chain.ok()) return chain.status();
+    // The pull fallback answers only what the stream would: a chain the
+    // topology places (DESIGN.md §3.1), with this node's node scope if any.
+    OMNI_RETURN_IF_ERROR(placements_->CheckNodeChain(*chain, node_id));
     return renderer_.Current(*chain);
   };
   auto result = fetch();

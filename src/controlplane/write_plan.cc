@@ -2,6 +2,7 @@
 
 #include <deque>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <utility>
 
@@ -45,6 +46,14 @@ class Layers {
       stored_.emplace(scope, ParseLayer(document));
     }
   }
+
+  // The written scope's layer as stored (nullptr when it has none) and as
+  // written (nullptr for a deletion).
+  const ParsedLayer* StoredWritten() const {
+    auto it = stored_.find(written_scope_);
+    return it != stored_.end() && it->second.ok() ? &*it->second : nullptr;
+  }
+  const ParsedLayer* Written() const { return written_ ? &*written_ : nullptr; }
 
   // The layers of `chain` in precedence order, before or after the write,
   // and the key naming them (the scopes that have a layer, in order): two
@@ -102,6 +111,61 @@ class Renders {
   std::deque<Result<RenderedSpec>> failures_;
 };
 
+// Whether replacing the layer `before` with `after` (null: none) can take a
+// cluster or region name out of any merged spec — the only thing
+// CheckDestructive looks for. It cannot when the new layer keeps every
+// cluster and region the old one had and deletes (null) none that the old
+// one did not; then no chain needs its "before" render for rule 5 (RFC 7386:
+// the deeper layers are the same before and after, so a name present in a
+// merged spec before is present after).
+bool MayRemoveNames(const ParsedLayer* before, const ParsedLayer* after) {
+  if (after == nullptr) return before != nullptr;
+  const nlohmann::json empty = nlohmann::json::object();
+  const nlohmann::json old_spec =
+      before ? nlohmann::json::parse(before->spec_json, nullptr, false) : empty;
+  const nlohmann::json new_spec = nlohmann::json::parse(after->spec_json, nullptr, false);
+  if (old_spec.is_discarded() || new_spec.is_discarded()) return true;
+  auto at = [](const nlohmann::json& spec, bool regions) -> const nlohmann::json* {
+    if (!regions) return spec.contains("clusters") ? &spec["clusters"] : nullptr;
+    if (!spec.contains("topology")) return nullptr;
+    const nlohmann::json& topology = spec["topology"];
+    if (!topology.is_object()) return &topology;  // null or wrong: treated as a removal
+    return topology.contains("regions") ? &topology["regions"] : nullptr;
+  };
+  for (const bool regions : {false, true}) {
+    const nlohmann::json* old_map = at(old_spec, regions);
+    const nlohmann::json* new_map = at(new_spec, regions);
+    if (new_map != nullptr && !new_map->is_object()) return true;  // null deletes them all
+    if (new_map != nullptr) {
+      for (const auto& [name, value] : new_map->items()) {
+        const bool was_null = old_map != nullptr && old_map->is_object() &&
+                              old_map->contains(name) && (*old_map)[name].is_null();
+        if (value.is_null() && !was_null) return true;
+      }
+    }
+    if (old_map != nullptr && old_map->is_object()) {
+      for (const auto& [name, value] : old_map->items()) {
+        if (value.is_null()) continue;
+        if (new_map == nullptr || !new_map->contains(name) || (*new_map)[name].is_null()) {
+          return true;
+        }
+      }
+    }
+  }
+  return false;
+}
+
+// Rule 6 for one chain: the node profiles on it that lack what it needs.
+void AddBlocked(const WritePlanInput& input, const ChainPlan& chain_plan, const RenderedSpec& after,
+                std::vector<BlockedProfile>& blocked) {
+  for (const auto& profile : input.profiles) {
+    if (profile.scope_chain != chain_plan.chain) continue;
+    const CapabilityGap gap = CheckCapabilities(
+        kApiVersion, after.features, NodeCapabilities{{profile.api_version}, profile.features});
+    if (!gap.ok()) blocked.push_back({profile, chain_plan.chain, gap.ToString()});
+  }
+}
+
 // "message" -> "message (chain global,region:eu-west)": what an operator
 // needs to find the failing combination.
 Diagnostic InChain(Diagnostic d, const std::string& chain) {
@@ -137,6 +201,9 @@ Result<WritePlan> PlanWrite(const WritePlanInput& input) {
     if (!input.confirm) problems.Add(d);
   }
   Renders renders(layers);
+  // Rule 5 needs each chain's "before" render only when the write can remove
+  // a name; otherwise only the first valid chain's, for the diff (rule 7).
+  const bool may_remove = MayRemoveNames(layers.StoredWritten(), layers.Written());
   std::map<std::string, std::vector<Diagnostic>> destructive_by_pair;
   std::string summary;
   for (const auto& chain : input.chains) {
@@ -148,6 +215,12 @@ Result<WritePlan> PlanWrite(const WritePlanInput& input) {
       if (after.status().diagnostics().empty()) return after.status();
       chain_plan.diagnostics = after.status().diagnostics();
       for (const auto& d : chain_plan.diagnostics) problems.Add(InChain(d, chain_plan.chain));
+      continue;
+    }
+    if (!may_remove && !summary.empty()) {
+      AddBlocked(input, chain_plan, *after, plan.blocked);
+      chain_plan.spec_json = after->spec_json;
+      chain_plan.features = after->features;
       continue;
     }
     auto [before_result, before_key] = renders.Of(chain, chain_plan.chain, /*after=*/false);
@@ -166,17 +239,17 @@ Result<WritePlan> PlanWrite(const WritePlanInput& input) {
         for (const auto& d : chain_plan.destructive) problems.Add(InChain(d, chain_plan.chain));
       }
     }
-    for (const auto& profile : input.profiles) {
-      if (profile.scope_chain != chain_plan.chain) continue;
-      const CapabilityGap gap = CheckCapabilities(
-          kApiVersion, after->features, NodeCapabilities{{profile.api_version}, profile.features});
-      if (!gap.ok()) plan.blocked.push_back({profile, chain_plan.chain, gap.ToString()});
-    }
+    AddBlocked(input, chain_plan, *after, plan.blocked);
     chain_plan.spec_json = after->spec_json;
     chain_plan.features = after->features;
   }
   // A chain that does not validate has no effective config to diff against:
   // say so rather than "no changes".
+  if (input.chains.empty()) {
+    // A node layer staged for a node never seen: nothing renders it yet.
+    plan.diff_summary = "not computed: no chain holds this scope yet";
+    return plan;
+  }
   plan.diff_summary = !summary.empty()           ? summary
                       : plan.diagnostics.empty() ? "no changes"
                                                  : "not computed: the result does not validate";

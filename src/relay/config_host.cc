@@ -209,6 +209,13 @@ Result<ApplyOutcome> ConfigHost::LoadLastKnownGood() {
   if (!outcome.ok()) {
     return WithContext(outcome.status(), "last-known-good " + impl_->lkg->envelope_path());
   }
+  // A config restored from disk is as fresh as when the control plane
+  // rendered it, not as the restart: staleness counts from its createdAt.
+  if (outcome->snapshot) {
+    const std::int64_t age_ms = std::max<std::int64_t>(
+        0, impl_->clock.NowUnixMs() - outcome->snapshot->snapshot().metadata.created_at * 1000);
+    impl_->fresh_mono_ms.store(impl_->clock.MonotonicMs() - age_ms, std::memory_order_relaxed);
+  }
   return outcome;
 }
 

@@ -332,6 +332,13 @@ TEST(CliUsage, ParseErrorsUseTheErrorFormat) {
   EXPECT_EQ(unknown.err.rfind("error: invalid_argument: unknown command \"frobnicate\"", 0), 0u)
       << unknown.err;
 
+  // Finding 6: a typo in a subcommand names it and the closest one.
+  CliResult typo = RunCli({"config", "sett", "--scope", "global", "-f", "x.json"});
+  EXPECT_EQ(typo.exit_code, 2);
+  EXPECT_NE(typo.err.find("unknown config command \"sett\" (did you mean \"set\"?)"),
+            std::string::npos)
+      << typo.err;
+
   // Percents hold two decimals in the document model: more is refused, not rounded.
   CliResult precise = RunCli({"shadow", "enable", "--service", "billing", "--percent", "10.555",
                               "--server", "127.0.0.1:1"});

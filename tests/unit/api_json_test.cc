@@ -168,6 +168,11 @@ TEST(ApiJsonTest, Tokens) {
   EXPECT_EQ(back.token.expires_at_ms, kT + 3'600'000);
   const Token revoked{"tok3", "old", {}, kT, 0, kT};
   EXPECT_EQ(ToJson(revoked)["revoked"], true);
+  // Finding 7: the list says each token's state.
+  EXPECT_EQ(j["state"], "active");
+  EXPECT_EQ(ToJson(revoked)["state"], "revoked");
+  const Token expired{"tok4", "old", {}, 1'000, 2'000, 0};  // expired in 1970
+  EXPECT_EQ(ToJson(expired)["state"], "expired");
   EXPECT_EQ(RoundTrip(revoked).revoked_at_ms, kT);
 }
 

@@ -93,6 +93,8 @@ TEST_F(AuthTest, NodeTokensAreBoundToOneNode) {
   EXPECT_EQ(p->node_id(), "relay-1");
   EXPECT_FALSE(auth().Issue("relay-1", {"node"}, 0, AuditEntry{}).ok());
   EXPECT_FALSE(auth().Issue("node:relay-1", {"node", "admin"}, 0, AuditEntry{}).ok());
+  // Finding 7: a node:<id> name cannot carry other scopes.
+  EXPECT_FALSE(auth().Issue("node:foo", {"config:write"}, 0, AuditEntry{}).ok());
   EXPECT_EQ(Principal({"x", "node:relay-1", {"config:read"}}).node_id(), "");
 }
 

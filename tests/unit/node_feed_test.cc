@@ -242,6 +242,13 @@ TEST_F(NodeFeedUnitTest, RevocationEndsTheStreamsOfThatToken) {
   ASSERT_TRUE(a.conn->closed);
   EXPECT_EQ(a.conn->closed->code(), StatusCode::kUnauthenticated);
   EXPECT_FALSE(b.conn->closed);
+  // Finding 6: the node's record says why it went away (nodes list LAST ERROR).
+  Ended(a);
+  feed_->FlushStatusForTest();
+  auto stored = store_->GetNode("n-1");
+  ASSERT_TRUE(stored.ok());
+  EXPECT_EQ(stored->last_error.rfind("unauthenticated: ", 0), 0u) << stored->last_error;
+  EXPECT_NE(stored->last_error.find("revoked"), std::string::npos) << stored->last_error;
 }
 
 // A hello admitted before its token's revocation arrived cannot join after it.

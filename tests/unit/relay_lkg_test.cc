@@ -88,6 +88,21 @@ TEST_F(RelayLkgTest, RestartBecomesReadyFromLastKnownGood) {
   EXPECT_EQ(restarted->Current()->hash(), hash);
 }
 
+// Finding 7: a config restored from last-known-good is as stale as it is
+// old (counted from its createdAt), not fresh because the process restarted.
+TEST_F(RelayLkgTest, StalenessAfterARestartCountsFromCreatedAt) {
+  {
+    auto node = StartNode();
+    ASSERT_TRUE(node->Apply(signer_.Sign(SnapshotDoc(4))).ok());  // createdAt = now
+  }
+  clock_.AdvanceMs(20 * 60 * 1000);  // 20 minutes later (it expires after an hour)
+  auto restarted = StartNode();
+  ASSERT_TRUE(restarted->LoadLastKnownGood().ok());
+  EXPECT_EQ(restarted->health().staleness_ms, 20 * 60 * 1000);
+  restarted->MarkFresh();  // the control plane confirms it
+  EXPECT_EQ(restarted->health().staleness_ms, 0);
+}
+
 // An older envelope placed at the LKG path is refused after a restart as a rollback.
 TEST_F(RelayLkgTest, ReplayedOlderEnvelopeIsRefused) {
   const std::string old_envelope = signer_.Sign(SnapshotDoc(3));

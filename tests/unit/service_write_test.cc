@@ -247,6 +247,7 @@ TEST_F(ServiceWriteTest, NodeLayerForAnUnseenNodeNeedsAllowUnknownNode) {
   auto staged = Put("node:edge-10", doc, false, /*allow_unknown_node=*/true);
   ASSERT_TRUE(staged.ok()) << staged.status().ToString();
   EXPECT_TRUE(staged->chains_checked.empty());
+  EXPECT_EQ(staged->diff_summary, "not computed: no chain holds this scope yet");
   // Deleting it needs no flag.
   EXPECT_TRUE(service_->DeleteLayer(admin_, "node:edge-10", std::nullopt, false, false).ok());
 }
@@ -316,6 +317,55 @@ TEST_F(ServiceWriteTest, EffectiveOfAChainWithATypoIsRefused) {
   EXPECT_EQ(skip.status().code(), StatusCode::kScopeMismatch);
   EXPECT_NE(skip.status().message().find("skips the region level"), std::string::npos);
   EXPECT_TRUE(service_->Effective(admin_, "global,region:eu-west,cell:euw1-a").ok());
+}
+
+// Finding 7: deleting a known node's layer shows what changes for it (its
+// own chain is the one checked), not "no changes".
+TEST_F(ServiceWriteTest, DeletingANodeLayerShowsTheNodesChange) {
+  ASSERT_TRUE(Put("global", GlobalLayer()).ok());
+  NodeRecord node;
+  node.node_id = "edge-1";
+  node.scope_chain = "global,region:eu-west,node:edge-1";
+  node.api_version = "omnirelay.config/v1";
+  node.features = {"shadowing"};
+  node.health_json = "{}";
+  ASSERT_TRUE(store_->UpsertNode(node).ok());
+  auto put = Put("node:edge-1",
+                 Layer("node:edge-1", R"({"dispatcher": {"maxConcurrentRequests": 10}})"));
+  ASSERT_TRUE(put.ok()) << put.status().ToString();
+  EXPECT_EQ(put->chains_checked, std::vector<std::string>{"global,region:eu-west,node:edge-1"});
+  auto del = service_->DeleteLayer(admin_, "node:edge-1", std::nullopt, false, false);
+  ASSERT_TRUE(del.ok()) << del.status().ToString();
+  EXPECT_NE(del->diff_summary.find("dispatcher changed"), std::string::npos) << del->diff_summary;
+}
+
+// The pull fallback answers only a chain the topology places, as the
+// stream does (a node refused at hello must not be served by pull).
+TEST_F(ServiceWriteTest, PullOfAChainTheTopologyRefusesIsRefused) {
+  ASSERT_TRUE(Put("global", GlobalLayer()).ok());
+  auto skip = service_->NodeSnapshot(admin_, "edge-3", "global,cell:euw1-a");
+  ASSERT_FALSE(skip.ok());
+  EXPECT_EQ(skip.status().code(), StatusCode::kScopeMismatch);
+  auto nowhere = service_->NodeSnapshot(admin_, "edge-3", "global,region:nowhere");
+  EXPECT_EQ(nowhere.status().code(), StatusCode::kScopeMismatch);
+  auto other_node = service_->NodeSnapshot(admin_, "edge-3", "global,node:edge-4");
+  EXPECT_EQ(other_node.status().code(), StatusCode::kScopeMismatch);
+  auto good = service_->NodeSnapshot(admin_, "edge-3", "global,region:eu-west,cell:euw1-a");
+  EXPECT_TRUE(good.ok()) << good.status().ToString();
+}
+
+// Finding 7: the history of a scope with no revisions (a typo) is
+// not_found naming the scopes that have a layer, not an empty list.
+TEST_F(ServiceWriteTest, HistoryOfAScopeWithoutRevisionsIsNotFound) {
+  ASSERT_TRUE(Put("global", GlobalLayer()).ok());
+  auto typo = service_->History(admin_, "region:eu-wset");
+  ASSERT_FALSE(typo.ok());
+  EXPECT_EQ(typo.status().code(), StatusCode::kNotFound);
+  EXPECT_NE(typo.status().message().find("scopes with a layer: global"), std::string::npos)
+      << typo.status().message();
+  auto real = service_->History(admin_, "global");
+  ASSERT_TRUE(real.ok());
+  EXPECT_EQ(real->size(), 1u);
 }
 
 }  // namespace

@@ -1,5 +1,6 @@
 #include "omnirelay/api/json.h"
 
+#include <chrono>
 #include <string>
 
 #include "omnirelay/api/status_mapping.h"
@@ -215,9 +216,21 @@ Json ToJson(const AuditEntry& a) {
   return j;
 }
 
+// "active", "revoked" or "expired" (by the wall clock at the time of the answer).
+std::string TokenState(const Token& t) {
+  if (t.revoked_at_ms != 0) return "revoked";
+  const auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                       std::chrono::system_clock::now().time_since_epoch())
+                       .count();
+  return t.expires_at_ms != 0 && t.expires_at_ms <= now ? "expired" : "active";
+}
+
 Json ToJson(const Token& t) {
-  Json j = {
-      {"id", t.id}, {"name", t.name}, {"scopes", t.scopes}, {"revoked", t.revoked_at_ms != 0}};
+  Json j = {{"id", t.id},
+            {"name", t.name},
+            {"scopes", t.scopes},
+            {"revoked", t.revoked_at_ms != 0},
+            {"state", TokenState(t)}};
   PutTime(j, "createdAt", t.created_at_ms);
   PutTime(j, "expiresAt", t.expires_at_ms);
   PutTime(j, "revokedAt", t.revoked_at_ms);
