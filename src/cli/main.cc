@@ -85,9 +85,9 @@ int main(int argc, char** argv) {
       } else if (args.size() > 1) {
         auto found = app.get_subcommands([&](CLI::App* s) { return s->get_name() == args[0]; });
         if (!found.empty() && !found[0]->get_subcommands([](CLI::App*) { return true; }).empty()) {
-          if (std::string unknown = UnknownSubcommand(*found[0], args[1], args[0] + " command");
-              !unknown.empty()) {
-            message = unknown;
+          if (std::string nested = UnknownSubcommand(*found[0], args[1], args[0] + " command");
+              !nested.empty()) {
+            message = nested;
           }
         }
       }
