@@ -36,14 +36,52 @@ Result<ParsedLayer> ParseWrittenLayer(const std::string& document, const std::st
   return parsed;
 }
 
+// True when a layer's spec says anything about topology.regions or
+// topology.placements (or replaces topology as a whole).
+bool TouchesPlacement(const ParsedLayer& layer) {
+  const nlohmann::json spec = nlohmann::json::parse(layer.spec_json, nullptr, false);
+  if (spec.is_discarded() || !spec.is_object()) return true;
+  auto topology = spec.find("topology");
+  if (topology == spec.end()) return false;
+  return !topology->is_object() || topology->contains("regions") ||
+         topology->contains("placements");
+}
+
+// The global layer without topology.placements.
+ParsedLayer WithoutPlacements(const ParsedLayer& global) {
+  nlohmann::json spec = nlohmann::json::parse(global.spec_json, nullptr, false);
+  ParsedLayer out = global;
+  if (spec.is_object() && spec.contains("topology") && spec["topology"].is_object()) {
+    spec["topology"].erase("placements");
+    out.spec_json = spec.dump();
+  }
+  return out;
+}
+
 // Every layer a chain may need, parsed once: the stored ones, and the
 // written scope's new layer (or its absence) for the state after the write.
+//
+// Placements are checked once (rule 3, cost): only the global layer places
+// scopes, so a chain whose deeper layers say nothing about topology.regions
+// or topology.placements has exactly the global layer's placements and
+// regions, whose validity the chain [global] decides. Such chains render
+// with a global layer stripped of its placements — with a thousand cluster
+// scopes, the bulk of every spec.
 class Layers {
  public:
   Layers(const WritePlanInput& input, std::optional<ParsedLayer> written)
       : written_scope_(input.scope.ToString()), written_(std::move(written)) {
     for (const auto& [scope, document] : input.current_layers) {
-      stored_.emplace(scope, ParseLayer(document));
+      auto parsed = ParseLayer(document);
+      if (parsed.ok()) touches_[scope] = TouchesPlacement(*parsed);
+      stored_.emplace(scope, std::move(parsed));
+    }
+    written_touches_ = written_ && TouchesPlacement(*written_);
+    if (written_scope_ == "global" && written_) lean_global_after_ = WithoutPlacements(*written_);
+    auto global = stored_.find("global");
+    if (global != stored_.end() && global->second.ok()) {
+      lean_global_before_ = WithoutPlacements(*global->second);
+      if (written_scope_ != "global") lean_global_after_ = lean_global_before_;
     }
   }
 
@@ -61,12 +99,14 @@ class Layers {
   Result<std::vector<ParsedLayer>> Of(const std::vector<Scope>& chain, bool after,
                                       std::string* key) const {
     std::vector<ParsedLayer> out;
+    bool deeper_touch = false;
     for (const Scope& scope : chain) {
       const std::string name = scope.ToString();
       if (after && name == written_scope_) {
         if (written_) {
           out.push_back(*written_);
           key->append(name).push_back(',');
+          if (name != "global") deeper_touch = deeper_touch || written_touches_;
         }
         continue;
       }
@@ -75,6 +115,13 @@ class Layers {
       if (!it->second.ok()) return it->second.status();
       out.push_back(*it->second);
       key->append(name).push_back(',');
+      if (name != "global") deeper_touch = deeper_touch || touches_.at(name);
+    }
+    const auto& lean = after ? lean_global_after_ : lean_global_before_;
+    if (out.size() > 1 && chain.front().level == ScopeLevel::kGlobal && !deeper_touch && lean &&
+        out.front().metadata.scope == "global") {
+      out.front() = *lean;
+      key->insert(0, "lean:");
     }
     return out;
   }
@@ -83,6 +130,9 @@ class Layers {
   std::string written_scope_;
   std::optional<ParsedLayer> written_;
   std::map<std::string, Result<ParsedLayer>> stored_;
+  std::map<std::string, bool> touches_;  // stored layer -> TouchesPlacement
+  bool written_touches_ = false;
+  std::optional<ParsedLayer> lean_global_before_, lean_global_after_;
 };
 
 // Renders chains, once per set of layers (rule 3).

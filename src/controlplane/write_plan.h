@@ -13,7 +13,10 @@
 //     applied and as it stands; each layer document is parsed once. Chains
 //     whose scopes with a layer are the same render the same spec, so each
 //     such set is rendered once (a fleet of 1,000 chains over a few layered
-//     scopes costs a few renders).
+//     scopes costs a few renders). Placements are validated once: a chain
+//     whose deeper layers say nothing about topology.regions or
+//     topology.placements renders without the global layer's placements
+//     (the chain [global], when checked, validates them).
 //  4. A problem in a chain is kept with that chain (ChainPlan); the plan's
 //     diagnostics hold the first of each (path, code) over all chains, its
 //     message naming the first chain it was found in.
@@ -58,7 +61,8 @@ struct WritePlanInput {
 struct ChainPlan {
   std::string chain;                    // "global,region:eu-west"
   std::vector<Diagnostic> diagnostics;  // why it does not validate; empty when it does
-  std::string spec_json;                // the new effective spec (when valid)
+  std::string spec_json;                // the new effective spec (when valid; without
+                                        // topology.placements when rule 3 left them out)
   std::vector<std::string> features;    // the features it requires (when valid)
   std::vector<Diagnostic> destructive;  // destructive findings against the current one
 };

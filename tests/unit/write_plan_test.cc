@@ -46,6 +46,49 @@ bool HasCode(const std::vector<Diagnostic>& diags, DiagCode code) {
 }
 
 // A valid write is planned ok over every chain given, each with its new effective spec.
+// Rule 3, placements checked once: a chain whose deeper layers leave the
+// topology alone renders without the global layer's placements (the chain
+// [global] validates them) — and a deeper layer that does touch regions is
+// validated with them, so a placement it strands is caught there.
+Json PlacedSpec() {
+  Json spec = BaseSpec();
+  spec["topology"]["regions"]["r1"]["cells"] = Json::array({"c1", "c2"});
+  spec["topology"]["placements"]["k1"]["cell"] = "c2";
+  return spec;
+}
+
+TEST(WritePlanTest, PlacementsAreValidatedOnceAndWhereADeeperLayerTouchesThem) {
+  // A global write with a placement in an unknown cell: the [global] chain says so.
+  Json bad = PlacedSpec();
+  bad["topology"]["placements"]["k2"]["cell"] = "c9";
+  WritePlanInput in;
+  in.scope = ScopeOf("global");
+  in.document = Layer("global", bad);
+  in.current_layers["global"] = Layer("global", PlacedSpec());
+  in.current_layers["cluster:k1"] =
+      Layer("cluster:k1", Json{{"dispatcher", {{"maxConcurrentRequests", 5}}}});
+  in.chains = {Chain("global"), Chain("global,region:r1,cell:c2,cluster:k1")};
+  auto plan = PlanWrite(in);
+  ASSERT_TRUE(plan.ok()) << plan.status().ToString();
+  EXPECT_TRUE(HasCode(plan->chains[0].diagnostics, DiagCode::kUnknownCell));
+  EXPECT_TRUE(plan->chains[1].diagnostics.empty());  // lean: placements left to [global]
+  EXPECT_FALSE(Json::parse(plan->chains[1].spec_json)["topology"].contains("placements"));
+
+  // A cell layer that redefines region r1 without c2 strands placement k1:
+  // its chain keeps the placements and fails.
+  WritePlanInput cell;
+  cell.scope = ScopeOf("cell:c1");
+  Json shrink;
+  shrink["topology"]["regions"]["r1"]["cells"] = Json::array({"c1"});
+  cell.document = Layer("cell:c1", shrink);
+  cell.current_layers["global"] = Layer("global", PlacedSpec());
+  cell.chains = {Chain("global,region:r1,cell:c1")};
+  auto stranded = PlanWrite(cell);
+  ASSERT_TRUE(stranded.ok()) << stranded.status().ToString();
+  EXPECT_TRUE(HasCode(stranded->chains[0].diagnostics, DiagCode::kUnknownCell))
+      << stranded->chains[0].diagnostics.size();
+}
+
 TEST(WritePlanTest, ValidWritePlansEveryChain) {
   Json spec = BaseSpec();
   spec["routes"]["a"]["weights"] = {{"a-v1", 50}, {"a-v2", 50}};
