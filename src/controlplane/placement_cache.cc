@@ -22,7 +22,9 @@ Result<std::shared_ptr<const ScopeMap>> PlacementCache::Current() {
       return map_;
     }
   }
-  auto parsed = ScopeMap::FromGlobalLayer(global.ok() ? global->document : std::string());
+  // No global layer yet: nothing to disagree with (ScopeMap::Unrestricted).
+  auto parsed = global.ok() ? ScopeMap::FromGlobalLayer(global->document)
+                            : Result<ScopeMap>(ScopeMap::Unrestricted());
   auto map = std::make_shared<const ScopeMap>(parsed.ok() ? std::move(parsed).value() : ScopeMap());
   MutexLock lock(mu_);
   if (head >= head_) {

@@ -23,8 +23,9 @@ class PlacementCache {
  public:
   explicit PlacementCache(Store& store) : store_(store) {}
 
-  // The current map; a store error is returned as is. A stored global layer
-  // that does not decode places nothing.
+  // The current map; a store error is returned as is. Without a global
+  // layer it is ScopeMap::Unrestricted(); a stored global layer that does
+  // not decode places nothing.
   Result<std::shared_ptr<const ScopeMap>> Current() EXCLUDES(mu_);
 
   // ScopeMap::CheckNodeChain against the current map.

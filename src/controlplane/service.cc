@@ -89,7 +89,8 @@ Result<WritePlanInput> GatherWriteInput(Store& store, PlacementCache& placements
   // The stored global layer's placement (a stored global that no longer
   // decodes places nothing), parsed once per global revision.
   OMNI_ASSIGN_OR_RETURN(std::shared_ptr<const ScopeMap> before, placements.Current());
-  ScopeMap map = *before;
+  // Writes are placed by a real topology only (no global layer: none).
+  ScopeMap map = before->unrestricted() ? ScopeMap() : *before;
   if (scope.level == ScopeLevel::kGlobal) {
     // The new topology decides; a document that does not decode is refused
     // by PlanWrite with its diagnostics.

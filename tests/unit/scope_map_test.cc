@@ -82,6 +82,17 @@ TEST(ScopeMapTest, NodeChainsAreGapFreeTopDownPrefixes) {
   }
 }
 
+// Before any global layer: a node chain is checked for its shape only.
+TEST(ScopeMapTest, UnrestrictedChecksTheShapeOnly) {
+  const ScopeMap map = ScopeMap::Unrestricted();
+  EXPECT_TRUE(map.CheckNodeChain(Chain("global,region:anywhere,cell:c1,node:n1"), "n1").ok());
+  EXPECT_EQ(map.CheckNodeChain(Chain("global,cell:c1"), "n1").code(), StatusCode::kScopeMismatch);
+  EXPECT_EQ(map.CheckNodeChain(Chain("global,node:n2"), "n1").code(), StatusCode::kScopeMismatch);
+  EXPECT_TRUE(map.Places(Scope{ScopeLevel::kCell, "c1"}));
+  EXPECT_TRUE(map.unrestricted());
+  EXPECT_FALSE(ScopeMap().unrestricted());
+}
+
 TEST(ScopeMapTest, FromGlobalLayerReadsPlacements) {
   auto map = ScopeMap::FromGlobalLayer(R"({"apiVersion": "omnirelay.config/v1",
       "kind": "ConfigLayer", "metadata": {"scope": "global", "author": "t"},

@@ -277,6 +277,22 @@ TEST_F(ServiceWriteTest, UnplacingAStoredLayerIsDestructive) {
       service_->DeleteLayer(admin_, "cluster:euw1-a-prod", std::nullopt, false, false).ok());
 }
 
+// A node that joined before any global layer (shape-checked only) is
+// stranded by a first global layer that does not place it: destructive.
+TEST_F(ServiceWriteTest, FirstGlobalThatDoesNotPlaceAKnownNodeIsDestructive) {
+  NodeRecord node;
+  node.node_id = "early-1";
+  node.scope_chain = "global,region:ap-south";
+  node.api_version = "omnirelay.config/v1";
+  node.features = {"shadowing"};
+  node.health_json = "{}";
+  ASSERT_TRUE(store_->UpsertNode(node).ok());
+  auto refused = Put("global", GlobalLayer());
+  ASSERT_FALSE(refused.ok());
+  EXPECT_TRUE(HasDiag(refused.status(), DiagCode::kDestructiveChange, "global,region:ap-south"));
+  EXPECT_TRUE(Put("global", GlobalLayer(), /*confirm=*/true).ok());
+}
+
 // Finding 6: a refused write names the chain that failed, in its message
 // and in each diagnostic.
 TEST_F(ServiceWriteTest, RefusalNamesTheFailingChain) {
@@ -330,8 +346,8 @@ TEST_F(ServiceWriteTest, DeletingANodeLayerShowsTheNodesChange) {
   node.features = {"shadowing"};
   node.health_json = "{}";
   ASSERT_TRUE(store_->UpsertNode(node).ok());
-  auto put = Put("node:edge-1",
-                 Layer("node:edge-1", R"({"dispatcher": {"maxConcurrentRequests": 10}})"));
+  auto put =
+      Put("node:edge-1", Layer("node:edge-1", R"({"dispatcher": {"maxConcurrentRequests": 10}})"));
   ASSERT_TRUE(put.ok()) << put.status().ToString();
   EXPECT_EQ(put->chains_checked, std::vector<std::string>{"global,region:eu-west,node:edge-1"});
   auto del = service_->DeleteLayer(admin_, "node:edge-1", std::nullopt, false, false);

@@ -33,6 +33,14 @@ class ScopeMap {
   ScopeMap() = default;  // places nothing: only `global` and node chains on it
   explicit ScopeMap(const Topology& topology);
 
+  // Before any global layer exists there is no topology to disagree with: a
+  // node chain is checked for its shape only (global first, no level
+  // skipped, node:<id> last), and every scope counts as placed. Used for
+  // node chains (hello, pull) and for what a first global write strands —
+  // never to place a write.
+  static ScopeMap Unrestricted();
+  bool unrestricted() const { return unrestricted_; }
+
   // From the global layer document as stored (a ConfigLayer). "" (no global
   // layer) places nothing. kInvalid with the layer's diagnostics when it does
   // not decode.
@@ -66,6 +74,7 @@ class ScopeMap {
   std::map<std::string, std::string, std::less<>> cell_region_;
   std::map<std::string, std::vector<std::string>, std::less<>> cell_clusters_;
   std::map<std::string, std::string, std::less<>> cluster_cell_;
+  bool unrestricted_ = false;
 };
 
 }  // namespace omnirelay
