@@ -19,6 +19,7 @@
 #include <thread>
 #include <vector>
 
+#include "inproc_control_plane.h"
 #include "omnirelay/config/clock.h"
 #include "omnirelay/config/metrics.h"
 #include "omnirelay/config/scope.h"
@@ -113,24 +114,13 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
-  char tmpl[] = "/tmp/omnirelay-bench-cas-XXXXXX";
-  const std::string dir = ::mkdtemp(tmpl);
   {
-    SystemClock clock;
-    MetricsRegistry metrics;
-    auto key = std::move(SigningKey::Generate().value());
-    TrustedKeySet trusted;
-    (void)trusted.Add(key.public_key_raw());
-    auto store =
-        std::move(OpenSqliteStore({.path = dir + "/state.db", .synchronous_full = true}).value());
-    auto bus = MakeInprocBus();
-    Authenticator auth(*store, clock);
-    SnapshotRenderer renderer(*store, key, clock, metrics);
-    ControlPlaneService service(*store, *bus, auth, renderer, trusted, clock, metrics);
+    bench::InprocControlPlane cp(/*synchronous_full=*/true);
+    ControlPlaneService& service = cp.service;
     RestFaceOptions options;
     options.listen = "127.0.0.1:0";
-    auto face =
-        std::move(StartRestFace(options, service, auth, metrics, [] { return true; }).value());
+    auto face = std::move(
+        StartRestFace(options, service, cp.auth, cp.metrics, [] { return true; }).value());
     {
       // The global layer places every writer's cluster scope (DESIGN.md §3.1).
       nlohmann::json global = nlohmann::json::parse(Layer("global", 500));
@@ -141,8 +131,7 @@ int main(int argc, char** argv) {
                 ["bench-" + std::to_string(r) + "-" + std::to_string(w)] = {{"cell", "use1-a"}};
         }
       }
-      auto put = service.PutLayer(Principal{"bench", "admin", {"admin"}}, "global", global.dump(),
-                                  std::nullopt, false, false);
+      auto put = service.PutLayer(cp.admin, "global", global.dump(), std::nullopt, false, false);
       if (!put.ok()) {
         std::fprintf(stderr, "global layer: %s\n", put.status().ToString().c_str());
         return 1;
@@ -154,6 +143,5 @@ int main(int argc, char** argv) {
     for (const auto& result : results) std::printf("%s\n", result.dump().c_str());
     face->Shutdown();
   }
-  std::filesystem::remove_all(dir);
   return 0;
 }

@@ -161,7 +161,7 @@ class DaemonImpl final : public Daemon {
     OMNI_RETURN_IF_ERROR(PrepareDataDir(*files_, data_dir_));
     OMNI_ASSIGN_OR_RETURN(lock_fd_, LockDataDir(data_dir_));
     // A data dir with none of our state is new: a start that fails leaves it
-    // as it found it (RollBack).
+    // as it found it (AbandonStart).
     fresh_ = true;
     for (const char* name : {"/signing-key.pem", "/admin.token", "/state.db"}) {
       if (files_->Exists(data_dir_ + name)) fresh_ = false;
@@ -239,6 +239,29 @@ class DaemonImpl final : public Daemon {
   }
 
   void Shutdown() override {
+    StopParts();
+    ReleaseLock();
+  }
+
+  // A failed start: stops what Init made, then — still holding the data-dir
+  // lock — removes the state it created in a new data dir (signing key,
+  // trusted keys, admin token, database), so a retry with fixed flags starts
+  // from scratch rather than from a half-made dir; then lets the lock go.
+  void AbandonStart() {
+    StopParts();
+    if (fresh_) {
+      for (const char* name : {"/signing-key.pem", "/trusted-keys.json", "/admin.token",
+                               "/state.db", "/state.db-wal", "/state.db-shm"}) {
+        (void)files_->Remove(data_dir_ + name);
+      }
+      spdlog::info("the start failed: removed the state it created in {}", data_dir_);
+    }
+    ReleaseLock();
+  }
+
+ private:
+  // Everything but the data-dir lock, in dependency order; idempotent.
+  void StopParts() {
     if (stopped_) return;
     stopped_ = true;
     if (rest_) rest_->Shutdown();
@@ -254,26 +277,8 @@ class DaemonImpl final : public Daemon {
     auth_.reset();
     bus_.reset();
     store_.reset();  // closes the database (WAL checkpoint)
-    if (!rolling_back_) ReleaseLock();
   }
 
-  // After a failed start in a new data dir: removes the state it created
-  // (signing key, trusted keys, admin token, database), so a retry with
-  // fixed flags starts from scratch rather than from a half-made dir.
-  // Called with the daemon stopped but the lock still held (Start).
-  void RollBack() {
-    if (fresh_) {
-      for (const char* name : {"/signing-key.pem", "/trusted-keys.json", "/admin.token",
-                               "/state.db", "/state.db-wal", "/state.db-shm"}) {
-        (void)files_->Remove(data_dir_ + name);
-      }
-      spdlog::info("the start failed: removed the state it created in {}", data_dir_);
-    }
-    ReleaseLock();
-  }
-  bool rolling_back_ = false;  // Shutdown keeps the lock for RollBack
-
- private:
   void ReleaseLock() {
     if (lock_fd_ >= 0) {
       ::close(lock_fd_);  // releases the data-dir lock
@@ -281,8 +286,6 @@ class DaemonImpl final : public Daemon {
     }
   }
 
- public:
- private:
   // On first start (no admin.token file) an admin token is issued and written
   // 0600; the log names the file, never the token.
   Status EnsureAdminToken() {
@@ -326,9 +329,7 @@ class DaemonImpl final : public Daemon {
 Result<std::unique_ptr<Daemon>> Daemon::Start(const DaemonOptions& options) {
   auto daemon = std::make_unique<DaemonImpl>();
   if (Status s = daemon->Init(options); !s.ok()) {
-    daemon->rolling_back_ = true;
-    daemon->Shutdown();
-    daemon->RollBack();
+    daemon->AbandonStart();
     return s;
   }
   return std::unique_ptr<Daemon>(std::move(daemon));

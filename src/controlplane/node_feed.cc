@@ -140,15 +140,9 @@ class NodeFeedImpl final : public NodeFeed {
     if (!session.WasAssigned(nack.version, nack.hash)) {
       return RefuseReport(state, *refused_nacks_, "nack", nack.version, nack.hash);
     }
-    const std::int64_t now = clock_.NowUnixMs();
     std::string error = nack.reason.empty() ? "unknown" : nack.reason;
     if (!nack.message.empty()) error += ": " + nack.message;
-    error = Truncated(std::move(error));
-    state->Update([&](NodeRecord& r) {
-      r.last_error = std::move(error);
-      r.last_seen_ms = now;
-    });
-    writer_.MarkDirty(state);
+    RecordError(state, std::move(error));
     auto it = nacks_.find(nack.reason);
     (it != nacks_.end() ? *it->second : *nack_other_).Inc();
   }
@@ -158,12 +152,7 @@ class NodeFeedImpl final : public NodeFeed {
     if (!state) return;
     if (std::string why = InvalidStatus(status); !why.empty()) {
       refused_status_->Inc();
-      const std::int64_t now = clock_.NowUnixMs();
-      state->Update([&](NodeRecord& r) {
-        r.last_error = Truncated("invalid_argument: status report refused: " + why);
-        r.last_seen_ms = now;
-      });
-      writer_.MarkDirty(state);
+      RecordError(state, "invalid_argument: status report refused: " + why);
       return;
     }
     nlohmann::json health = nlohmann::json::object();
@@ -236,12 +225,17 @@ class NodeFeedImpl final : public NodeFeed {
   void RefuseReport(const std::shared_ptr<NodeState>& state, Counter& counter, const char* kind,
                     std::int64_t version, const std::string& hash) {
     counter.Inc();
+    RecordError(state, std::string("invalid_argument: ") + kind + " refused: version " +
+                           std::to_string(version) + " hash \"" + hash.substr(0, 80) +
+                           "\" was never assigned to this node");
+  }
+
+  // The node's last error (truncated), seen now; written with the next batch.
+  void RecordError(const std::shared_ptr<NodeState>& state, std::string error) {
     const std::int64_t now = clock_.NowUnixMs();
-    std::string error = std::string("invalid_argument: ") + kind + " refused: version " +
-                        std::to_string(version) + " hash \"" + hash.substr(0, 80) +
-                        "\" was never assigned to this node";
+    error = Truncated(std::move(error));
     state->Update([&](NodeRecord& r) {
-      r.last_error = Truncated(std::move(error));
+      r.last_error = std::move(error);
       r.last_seen_ms = now;
     });
     writer_.MarkDirty(state);
@@ -401,9 +395,7 @@ class NodeFeedImpl final : public NodeFeed {
       spdlog::info("closing the node stream of {}: {}", session->identity().node_id, why.message());
       // `nodes list` shows why the node went away, not a network blip.
       if (auto state = session->state()) {
-        const std::string error = Truncated(std::string(why.code_name()) + ": " + why.message());
-        state->Update([&](NodeRecord& r) { r.last_error = error; });
-        writer_.MarkDirty(state);
+        RecordError(state, std::string(why.code_name()) + ": " + why.message());
       }
       CloseSession(*session, why);
     }

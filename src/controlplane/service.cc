@@ -24,6 +24,11 @@ std::string Outcome(const Status& s) {
 // For reads whose audit entry names no revision.
 constexpr auto kNoRevision = [](const auto&) -> std::int64_t { return 0; };
 
+// The node id a chain ends with ("" when it has no node scope).
+std::string NodeIdOf(const std::vector<Scope>& chain) {
+  return !chain.empty() && chain.back().level == ScopeLevel::kNode ? chain.back().name : "";
+}
+
 // The chains of known nodes that pass through `scope` and agree with `map`.
 void AddNodeChains(const Scope& scope, const ScopeMap& map,
                    const std::vector<NodeProfile>& profiles,
@@ -31,7 +36,7 @@ void AddNodeChains(const Scope& scope, const ScopeMap& map,
   for (const auto& profile : profiles) {
     auto chain = ParseScopeChain(profile.scope_chain);
     if (!chain.ok() || std::find(chain->begin(), chain->end(), scope) == chain->end()) continue;
-    const std::string node = chain->back().level == ScopeLevel::kNode ? chain->back().name : "";
+    const std::string node = NodeIdOf(*chain);
     if (!map.CheckNodeChain(*chain, node).ok()) continue;
     if (seen.insert(profile.scope_chain).second) chains.push_back(std::move(chain).value());
   }
@@ -58,12 +63,12 @@ std::vector<Diagnostic> Stranded(const ScopeMap& before, const ScopeMap& after,
   for (const auto& profile : profiles) {
     auto chain = ParseScopeChain(profile.scope_chain);
     if (!chain.ok()) continue;
-    const std::string node = chain->back().level == ScopeLevel::kNode ? chain->back().name : "";
-    if (before.CheckNodeChain(*chain, node).ok() && !after.CheckNodeChain(*chain, node).ok()) {
+    const std::string node = NodeIdOf(*chain);
+    if (!before.CheckNodeChain(*chain, node).ok()) continue;
+    if (Status now = after.CheckNodeChain(*chain, node); !now.ok()) {
       out.push_back({"/spec/topology", DiagCode::kDestructiveChange,
                      "the new topology strands " + std::to_string(profile.nodes) +
-                         " node(s) on chain " + profile.scope_chain + " (" +
-                         after.CheckNodeChain(*chain, node).message() + ")"});
+                         " node(s) on chain " + profile.scope_chain + " (" + now.message() + ")"});
     }
   }
   return out;
@@ -90,15 +95,19 @@ Result<WritePlanInput> GatherWriteInput(Store& store, PlacementCache& placements
   // decodes places nothing), parsed once per global revision.
   OMNI_ASSIGN_OR_RETURN(std::shared_ptr<const ScopeMap> before, placements.Current());
   // Writes are placed by a real topology only (no global layer: none).
-  ScopeMap map = before->unrestricted() ? ScopeMap() : *before;
+  // (Shared, not copied: the map of a large topology is not small.)
+  std::shared_ptr<const ScopeMap> placed =
+      before->unrestricted() ? std::make_shared<const ScopeMap>() : before;
   if (scope.level == ScopeLevel::kGlobal) {
     // The new topology decides; a document that does not decode is refused
     // by PlanWrite with its diagnostics.
     auto after = document ? ScopeMap::FromGlobalLayer(*document) : Result<ScopeMap>(ScopeMap());
-    map = after.ok() ? *after : ScopeMap();
+    const bool decoded = after.ok();
+    placed = std::make_shared<const ScopeMap>(decoded ? std::move(after).value() : ScopeMap());
     OMNI_ASSIGN_OR_RETURN(std::vector<LayerRecord> layers, store.ListLayers());
-    if (after.ok()) input.stranded = Stranded(*before, map, layers, input.profiles);
+    if (decoded) input.stranded = Stranded(*before, *placed, layers, input.profiles);
   }
+  const ScopeMap& map = *placed;
 
   std::set<std::string> seen;
   if (scope.level == ScopeLevel::kNode) {
@@ -419,8 +428,7 @@ Result<EffectiveView> ControlPlaneService::Effective(const Principal& who,
     OMNI_ASSIGN_OR_RETURN(auto chain, ParseScopeChain(scope_chain));
     // Only a chain the topology forms has an effective config (a typo in a
     // scope name is an error, not an empty layer).
-    const std::string node =
-        !chain.empty() && chain.back().level == ScopeLevel::kNode ? chain.back().name : "";
+    const std::string node = NodeIdOf(chain);
     OMNI_RETURN_IF_ERROR(placements_->CheckNodeChain(chain, node));
     OMNI_ASSIGN_OR_RETURN(EffectiveConfig e, renderer_.Effective(chain));
     return EffectiveView{e.version, std::move(e.spec_json), std::move(e.features)};

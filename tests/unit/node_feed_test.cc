@@ -176,6 +176,11 @@ class NodeFeedUnitTest : public ::testing::Test {
     feed_->RunDueForTest();
   }
 
+  std::uint64_t RefusedReports(const std::string& kind) {
+    return metrics_.counter("omnirelay_cp_node_reports_refused_total", "", "kind=\"" + kind + "\"")
+        .value();
+  }
+
   std::uint64_t StatusWrites() {
     return metrics_.counter("omnirelay_cp_node_status_writes_total", "").value();
   }
@@ -487,10 +492,8 @@ TEST_F(NodeFeedUnitTest, ReportsForWhatWasNeverAssignedAreRefused) {
   EXPECT_EQ(stored->applied_version, 0);
   EXPECT_NE(stored->last_error.find("was never assigned to this node"), std::string::npos)
       << stored->last_error;
-  EXPECT_EQ(metrics_.counter("omnirelay_cp_node_reports_refused_total", "", "kind=\"ack\"").value(),
-            2u);
-  EXPECT_EQ(
-      metrics_.counter("omnirelay_cp_node_reports_refused_total", "", "kind=\"nack\"").value(), 1u);
+  EXPECT_EQ(RefusedReports("ack"), 2u);
+  EXPECT_EQ(RefusedReports("nack"), 1u);
   // The real one counts.
   feed_->OnAck(*s.session, AckMsg{3, s.conn->notifies[0]->hash});
   feed_->FlushStatusForTest();
@@ -519,9 +522,7 @@ TEST_F(NodeFeedUnitTest, InvalidStatusReportsAreRefused) {
     EXPECT_EQ(stored->health_json, R"({"error_rate":0.25})") << bad.says;
     EXPECT_NE(stored->last_error.find(bad.says), std::string::npos) << stored->last_error;
   }
-  EXPECT_EQ(
-      metrics_.counter("omnirelay_cp_node_reports_refused_total", "", "kind=\"status\"").value(),
-      4u);
+  EXPECT_EQ(RefusedReports("status"), 4u);
 }
 
 // Finding 8: only a node token bound to the id (or an admin token) may say

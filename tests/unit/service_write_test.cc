@@ -94,6 +94,17 @@ class ServiceWriteTest : public ::testing::Test {
     return service_->PutLayer(admin_, scope, doc, std::nullopt, false, confirm, allow_unknown_node);
   }
 
+  // A node the store knows (as a hello would leave it), on `chain`.
+  Status AddKnownNode(const std::string& id, const std::string& chain) {
+    NodeRecord node;
+    node.node_id = id;
+    node.scope_chain = chain;
+    node.api_version = "omnirelay.config/v1";
+    node.features = {"shadowing"};
+    node.health_json = "{}";
+    return store_->UpsertNode(node);
+  }
+
   static bool HasDiag(const Status& s, DiagCode code, const std::string& text = "") {
     for (const auto& d : s.diagnostics()) {
       if (d.code == code && d.message.find(text) != std::string::npos) return true;
@@ -280,13 +291,7 @@ TEST_F(ServiceWriteTest, UnplacingAStoredLayerIsDestructive) {
 // A node that joined before any global layer (shape-checked only) is
 // stranded by a first global layer that does not place it: destructive.
 TEST_F(ServiceWriteTest, FirstGlobalThatDoesNotPlaceAKnownNodeIsDestructive) {
-  NodeRecord node;
-  node.node_id = "early-1";
-  node.scope_chain = "global,region:ap-south";
-  node.api_version = "omnirelay.config/v1";
-  node.features = {"shadowing"};
-  node.health_json = "{}";
-  ASSERT_TRUE(store_->UpsertNode(node).ok());
+  ASSERT_TRUE(AddKnownNode("early-1", "global,region:ap-south").ok());
   auto refused = Put("global", GlobalLayer());
   ASSERT_FALSE(refused.ok());
   EXPECT_TRUE(HasDiag(refused.status(), DiagCode::kDestructiveChange, "global,region:ap-south"));
@@ -339,13 +344,7 @@ TEST_F(ServiceWriteTest, EffectiveOfAChainWithATypoIsRefused) {
 // own chain is the one checked), not "no changes".
 TEST_F(ServiceWriteTest, DeletingANodeLayerShowsTheNodesChange) {
   ASSERT_TRUE(Put("global", GlobalLayer()).ok());
-  NodeRecord node;
-  node.node_id = "edge-1";
-  node.scope_chain = "global,region:eu-west,node:edge-1";
-  node.api_version = "omnirelay.config/v1";
-  node.features = {"shadowing"};
-  node.health_json = "{}";
-  ASSERT_TRUE(store_->UpsertNode(node).ok());
+  ASSERT_TRUE(AddKnownNode("edge-1", "global,region:eu-west,node:edge-1").ok());
   auto put =
       Put("node:edge-1", Layer("node:edge-1", R"({"dispatcher": {"maxConcurrentRequests": 10}})"));
   ASSERT_TRUE(put.ok()) << put.status().ToString();
