@@ -14,21 +14,27 @@ Result<std::shared_ptr<const ScopeMap>> PlacementCache::Current() {
   // Outside the lock: a store read, maybe a parse.
   auto global = store_.GetLayer("global");
   if (!global.ok() && global.status().code() != StatusCode::kNotFound) return global.status();
+  auto map = Of(global);
+  if (map.ok()) {
+    MutexLock lock(mu_);
+    if (map_ == *map) head_ = std::max(head_, head);
+  }
+  return map;
+}
+
+Result<std::shared_ptr<const ScopeMap>> PlacementCache::Of(const Result<LayerRecord>& global) {
+  if (!global.ok() && global.status().code() != StatusCode::kNotFound) return global.status();
   const std::int64_t revision = global.ok() ? global->revision : 0;
   {
     MutexLock lock(mu_);
-    if (map_ && revision == global_revision_) {
-      head_ = std::max(head_, head);
-      return map_;
-    }
+    if (map_ && revision == global_revision_) return map_;
   }
   // No global layer yet: nothing to disagree with (ScopeMap::Unrestricted).
   auto parsed = global.ok() ? ScopeMap::FromGlobalLayer(global->document)
                             : Result<ScopeMap>(ScopeMap::Unrestricted());
   auto map = std::make_shared<const ScopeMap>(parsed.ok() ? std::move(parsed).value() : ScopeMap());
   MutexLock lock(mu_);
-  if (head >= head_) {
-    head_ = head;
+  if (!map_ || revision >= global_revision_) {
     global_revision_ = revision;
     map_ = map;
   }

@@ -28,6 +28,11 @@ class PlacementCache {
   // not decode places nothing.
   Result<std::shared_ptr<const ScopeMap>> Current() EXCLUDES(mu_);
 
+  // The map of `global` (the stored global layer as just read, or
+  // kNotFound), parsed only when its revision is not the cached one; the
+  // cache keeps it only when it is not older than what it holds.
+  Result<std::shared_ptr<const ScopeMap>> Of(const Result<LayerRecord>& global) EXCLUDES(mu_);
+
   // ScopeMap::CheckNodeChain against the current map.
   Status CheckNodeChain(const std::vector<Scope>& chain, const std::string& node_id) EXCLUDES(mu_);
 

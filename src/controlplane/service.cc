@@ -82,7 +82,7 @@ std::vector<Diagnostic> Stranded(const ScopeMap& before, const ScopeMap& after,
 // layer of every scope on them. A region, cell or cluster scope the topology
 // does not place, or a node never seen (unless `allow_unknown_node`), is
 // unknown_scope.
-Result<WritePlanInput> GatherWriteInput(Store& store, PlacementCache& placements,
+Result<WritePlanInput> GatherWriteInput(Store& store, PlacementCache& placements, PlanMemo& memo,
                                         const Scope& scope,
                                         const std::optional<std::string>& document, bool confirm,
                                         bool allow_unknown_node) {
@@ -90,10 +90,17 @@ Result<WritePlanInput> GatherWriteInput(Store& store, PlacementCache& placements
   input.scope = scope;
   input.document = document;
   input.confirm = confirm;
+  input.memo = &memo;
   OMNI_ASSIGN_OR_RETURN(input.profiles, store.NodeProfiles());
   // The stored global layer's placement (a stored global that no longer
   // decodes places nothing), parsed once per global revision.
-  OMNI_ASSIGN_OR_RETURN(std::shared_ptr<const ScopeMap> before, placements.Current());
+  auto global = store.GetLayer("global");
+  if (!global.ok() && global.status().code() != StatusCode::kNotFound) return global.status();
+  OMNI_ASSIGN_OR_RETURN(std::shared_ptr<const ScopeMap> before, placements.Of(global));
+  if (global.ok()) {
+    input.current_layers.emplace("global",
+                                 memo.Stored("global", global->revision, global->document));
+  }
   // Writes are placed by a real topology only (no global layer: none).
   // (Shared, not copied: the map of a large topology is not small.)
   std::shared_ptr<const ScopeMap> placed =
@@ -150,7 +157,7 @@ Result<WritePlanInput> GatherWriteInput(Store& store, PlacementCache& placements
       if (input.current_layers.count(name) > 0) continue;
       auto layer = store.GetLayer(name);
       if (layer.ok()) {
-        input.current_layers.emplace(name, std::move(layer->document));
+        input.current_layers.emplace(name, memo.Stored(name, layer->revision, layer->document));
       } else if (layer.status().code() != StatusCode::kNotFound) {
         return layer.status();
       }
@@ -174,6 +181,7 @@ ControlPlaneService::ControlPlaneService(Store& store, Bus& bus, const Authentic
       renderer_(renderer),
       audit_(std::make_unique<AuditLog>(store, metrics)),
       placements_(std::make_unique<PlacementCache>(store)),
+      plan_memo_(std::make_unique<PlanMemo>()),
       writes_(metrics.counter("omnirelay_cp_layer_writes_total", "Layer writes committed")),
       conflicts_(metrics.counter("omnirelay_cp_cas_conflicts_total",
                                  "Layer writes refused by a CAS conflict")),
@@ -341,8 +349,8 @@ Result<WriteOutcome> ControlPlaneService::Write(const Principal& who, const std:
       return refuse(cas);
     }
   }
-  auto input =
-      GatherWriteInput(store_, *placements_, *scope, document, confirm, allow_unknown_node);
+  auto input = GatherWriteInput(store_, *placements_, *plan_memo_, *scope, document, confirm,
+                                allow_unknown_node);
   if (!input.ok()) return refuse(input.status());
   auto plan = PlanWrite(*input);
   if (!plan.ok()) {
@@ -406,6 +414,7 @@ Result<WriteOutcome> ControlPlaneService::Write(const Principal& who, const std:
     return refuse(revision.status());
   }
   writes_.Inc();
+  if (plan->written) plan_memo_->Remember(scope_text, *revision, plan->written);
   outcome.revision = *revision;
   Publish(ChangeEvent{*revision, {scope_text}, {document ? ContentId(*document) : ""}, {}});
   return outcome;

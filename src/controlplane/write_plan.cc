@@ -9,6 +9,7 @@
 #include "omnirelay/config/capability.h"
 #include "omnirelay/config/decode.h"
 #include "omnirelay/config/diff.h"
+#include "omnirelay/config/digest.h"
 #include "omnirelay/config/document_set.h"
 
 namespace omnirelay::cp {
@@ -36,26 +37,49 @@ Result<ParsedLayer> ParseWrittenLayer(const std::string& document, const std::st
   return parsed;
 }
 
-// True when a layer's spec says anything about topology.regions or
-// topology.placements (or replaces topology as a whole).
-bool TouchesPlacement(const ParsedLayer& layer) {
-  const nlohmann::json spec = nlohmann::json::parse(layer.spec_json, nullptr, false);
-  if (spec.is_discarded() || !spec.is_object()) return true;
-  auto topology = spec.find("topology");
-  if (topology == spec.end()) return false;
-  return !topology->is_object() || topology->contains("regions") ||
-         topology->contains("placements");
-}
-
-// The global layer without topology.placements.
-ParsedLayer WithoutPlacements(const ParsedLayer& global) {
-  nlohmann::json spec = nlohmann::json::parse(global.spec_json, nullptr, false);
-  ParsedLayer out = global;
-  if (spec.is_object() && spec.contains("topology") && spec["topology"].is_object()) {
-    spec["topology"].erase("placements");
-    out.spec_json = spec.dump();
+// Prepares a layer: one parse of its spec answers whether it says anything
+// about topology.regions or topology.placements (or replaces topology as a
+// whole), which cluster and region names it sets or deletes, and (for the
+// global layer) the spec without topology.placements.
+std::shared_ptr<const PreparedLayer> Prepare(const std::string& scope, const std::string& document,
+                                             Result<ParsedLayer> parsed) {
+  PreparedLayer layer{ContentId(document), std::move(parsed), false, std::nullopt, {}, {}};
+  if (!layer.parsed.ok()) return std::make_shared<const PreparedLayer>(std::move(layer));
+  nlohmann::json spec = nlohmann::json::parse(layer.parsed->spec_json, nullptr, false);
+  if (spec.is_discarded() || !spec.is_object()) {
+    layer.touches_placement = true;
+    layer.clusters.replaced = layer.regions.replaced = true;
+    return std::make_shared<const PreparedLayer>(std::move(layer));
   }
-  return out;
+  auto names = [](const nlohmann::json& map) {
+    PreparedLayer::Names out;
+    if (!map.is_object()) {
+      out.replaced = true;
+      return out;
+    }
+    out.map.emplace();
+    for (const auto& [name, value] : map.items()) out.map->emplace(name, value.is_null());
+    return out;
+  };
+  if (auto clusters = spec.find("clusters"); clusters != spec.end())
+    layer.clusters = names(*clusters);
+  if (auto topology = spec.find("topology"); topology != spec.end()) {
+    layer.touches_placement =
+        !topology->is_object() || topology->contains("regions") || topology->contains("placements");
+    if (!topology->is_object()) {
+      layer.regions.replaced = true;
+    } else if (auto regions = topology->find("regions"); regions != topology->end()) {
+      layer.regions = names(*regions);
+    }
+    if (scope == "global") {
+      ParsedLayer lean = *layer.parsed;
+      if (topology->is_object() && topology->erase("placements") > 0) lean.spec_json = spec.dump();
+      layer.lean = std::move(lean);
+    }
+  } else if (scope == "global") {
+    layer.lean = *layer.parsed;
+  }
+  return std::make_shared<const PreparedLayer>(std::move(layer));
 }
 
 // Every layer a chain may need, parsed once: the stored ones, and the
@@ -69,96 +93,106 @@ ParsedLayer WithoutPlacements(const ParsedLayer& global) {
 // scopes, the bulk of every spec.
 class Layers {
  public:
-  Layers(const WritePlanInput& input, std::optional<ParsedLayer> written)
-      : written_scope_(input.scope.ToString()), written_(std::move(written)) {
-    for (const auto& [scope, document] : input.current_layers) {
-      auto parsed = ParseLayer(document);
-      if (parsed.ok()) touches_[scope] = TouchesPlacement(*parsed);
-      stored_.emplace(scope, std::move(parsed));
-    }
-    written_touches_ = written_ && TouchesPlacement(*written_);
-    if (written_scope_ == "global" && written_) lean_global_after_ = WithoutPlacements(*written_);
-    auto global = stored_.find("global");
-    if (global != stored_.end() && global->second.ok()) {
-      lean_global_before_ = WithoutPlacements(*global->second);
-      if (written_scope_ != "global") lean_global_after_ = lean_global_before_;
-    }
-  }
+  Layers(const WritePlanInput& input, std::shared_ptr<const PreparedLayer> written)
+      : written_scope_(input.scope.ToString()),
+        written_(std::move(written)),
+        stored_(input.current_layers) {}
 
   // The written scope's layer as stored (nullptr when it has none) and as
   // written (nullptr for a deletion).
-  const ParsedLayer* StoredWritten() const {
+  const PreparedLayer* StoredWritten() const {
     auto it = stored_.find(written_scope_);
-    return it != stored_.end() && it->second.ok() ? &*it->second : nullptr;
+    return it != stored_.end() && it->second->parsed.ok() ? it->second.get() : nullptr;
   }
-  const ParsedLayer* Written() const { return written_ ? &*written_ : nullptr; }
+  const PreparedLayer* Written() const { return written_.get(); }
+  const std::shared_ptr<const PreparedLayer>& WrittenShared() const { return written_; }
 
   // The layers of `chain` in precedence order, before or after the write,
-  // and the key naming them (the scopes that have a layer, in order): two
-  // chains with one key render the same spec.
+  // and the key naming them (each layer's scope and content id, in order):
+  // two chains with one key render the same spec.
   Result<std::vector<ParsedLayer>> Of(const std::vector<Scope>& chain, bool after,
                                       std::string* key) const {
-    std::vector<ParsedLayer> out;
+    std::vector<const PreparedLayer*> layers;
+    std::vector<std::string> names;
     bool deeper_touch = false;
     for (const Scope& scope : chain) {
-      const std::string name = scope.ToString();
+      std::string name = scope.ToString();
+      const PreparedLayer* layer = nullptr;
       if (after && name == written_scope_) {
-        if (written_) {
-          out.push_back(*written_);
-          key->append(name).push_back(',');
-          if (name != "global") deeper_touch = deeper_touch || written_touches_;
-        }
-        continue;
+        layer = written_.get();
+      } else if (auto it = stored_.find(name); it != stored_.end()) {
+        layer = it->second.get();
       }
-      auto it = stored_.find(name);
-      if (it == stored_.end()) continue;
-      if (!it->second.ok()) return it->second.status();
-      out.push_back(*it->second);
-      key->append(name).push_back(',');
-      if (name != "global") deeper_touch = deeper_touch || touches_.at(name);
+      if (layer == nullptr) continue;
+      if (!layer->parsed.ok()) return layer->parsed.status();
+      if (name != "global") deeper_touch = deeper_touch || layer->touches_placement;
+      layers.push_back(layer);
+      names.push_back(std::move(name));
     }
-    const auto& lean = after ? lean_global_after_ : lean_global_before_;
-    if (out.size() > 1 && chain.front().level == ScopeLevel::kGlobal && !deeper_touch && lean &&
-        out.front().metadata.scope == "global") {
-      out.front() = *lean;
-      key->insert(0, "lean:");
+    const bool lean = layers.size() > 1 && chain.front().level == ScopeLevel::kGlobal &&
+                      !deeper_touch && names.front() == "global" && layers.front()->lean;
+    std::vector<ParsedLayer> out;
+    out.reserve(layers.size());
+    if (lean) key->append("lean:");
+    for (std::size_t i = 0; i < layers.size(); ++i) {
+      out.push_back(i == 0 && lean ? *layers[i]->lean : *layers[i]->parsed);
+      key->append(names[i]).append("#").append(layers[i]->content_id).push_back(',');
     }
     return out;
   }
 
  private:
   std::string written_scope_;
-  std::optional<ParsedLayer> written_;
-  std::map<std::string, Result<ParsedLayer>> stored_;
-  std::map<std::string, bool> touches_;  // stored layer -> TouchesPlacement
-  bool written_touches_ = false;
-  std::optional<ParsedLayer> lean_global_before_, lean_global_after_;
+  std::shared_ptr<const PreparedLayer> written_;  // null: a deletion
+  const std::map<std::string, std::shared_ptr<const PreparedLayer>>& stored_;
 };
 
-// Renders chains, once per set of layers (rule 3).
+// A render, or why there is none.
+struct Render {
+  std::shared_ptr<const RenderedSpec> spec;  // null when it failed
+  Status status;
+  bool ok() const { return spec != nullptr; }
+};
+
+// Renders chains, once per set of layers (rule 3), and through the memo
+// once per set of layer contents across writes.
 class Renders {
  public:
-  explicit Renders(const Layers& layers) : layers_(layers) {}
+  Renders(const Layers& layers, PlanMemo* memo) : layers_(layers), memo_(memo) {}
 
   // The render of `chain` and the key of its layer set.
-  std::pair<const Result<RenderedSpec>*, std::string> Of(const std::vector<Scope>& chain,
-                                                         const std::string& chain_text,
-                                                         bool after) {
-    std::string key(after ? "after:" : "before:");
+  std::pair<const Render*, std::string> Of(const std::vector<Scope>& chain,
+                                           const std::string& chain_text, bool after) {
+    std::string key;
     auto parsed = layers_.Of(chain, after, &key);
     if (!parsed.ok()) {
-      failures_.push_back(parsed.status());
+      failures_.push_back({nullptr, parsed.status()});
       return {&failures_.back(), key};
     }
     auto it = cache_.find(key);
-    if (it == cache_.end()) it = cache_.emplace(key, RenderLayers(*parsed, chain_text)).first;
+    if (it == cache_.end()) {
+      Render render;
+      if (memo_ != nullptr) render.spec = memo_->FindRender(key);
+      if (!render.ok()) {
+        auto rendered = RenderLayers(*parsed, chain_text);
+        if (rendered.ok()) {
+          render.spec = std::make_shared<const RenderedSpec>(std::move(rendered).value());
+          // Failures are not kept: their messages name the chain.
+          if (memo_ != nullptr) memo_->KeepRender(key, render.spec);
+        } else {
+          render.status = rendered.status();
+        }
+      }
+      it = cache_.emplace(key, std::move(render)).first;
+    }
     return {&it->second, key};
   }
 
  private:
   const Layers& layers_;
-  std::map<std::string, Result<RenderedSpec>> cache_;
-  std::deque<Result<RenderedSpec>> failures_;
+  PlanMemo* memo_;
+  std::map<std::string, Render> cache_;
+  std::deque<Render> failures_;
 };
 
 // Whether replacing the layer `before` with `after` (null: none) can take a
@@ -168,37 +202,31 @@ class Renders {
 // one did not; then no chain needs its "before" render for rule 5 (RFC 7386:
 // the deeper layers are the same before and after, so a name present in a
 // merged spec before is present after).
-bool MayRemoveNames(const ParsedLayer* before, const ParsedLayer* after) {
+bool MayRemoveNames(const PreparedLayer* before, const PreparedLayer* after) {
   if (after == nullptr) return before != nullptr;
-  const nlohmann::json empty = nlohmann::json::object();
-  const nlohmann::json old_spec =
-      before ? nlohmann::json::parse(before->spec_json, nullptr, false) : empty;
-  const nlohmann::json new_spec = nlohmann::json::parse(after->spec_json, nullptr, false);
-  if (old_spec.is_discarded() || new_spec.is_discarded()) return true;
-  auto at = [](const nlohmann::json& spec, bool regions) -> const nlohmann::json* {
-    if (!regions) return spec.contains("clusters") ? &spec["clusters"] : nullptr;
-    if (!spec.contains("topology")) return nullptr;
-    const nlohmann::json& topology = spec["topology"];
-    if (!topology.is_object()) return &topology;  // null or wrong: treated as a removal
-    return topology.contains("regions") ? &topology["regions"] : nullptr;
-  };
+  const PreparedLayer::Names none;
   for (const bool regions : {false, true}) {
-    const nlohmann::json* old_map = at(old_spec, regions);
-    const nlohmann::json* new_map = at(new_spec, regions);
-    if (new_map != nullptr && !new_map->is_object()) return true;  // null deletes them all
-    if (new_map != nullptr) {
-      for (const auto& [name, value] : new_map->items()) {
-        const bool was_null = old_map != nullptr && old_map->is_object() &&
-                              old_map->contains(name) && (*old_map)[name].is_null();
-        if (value.is_null() && !was_null) return true;
+    const PreparedLayer::Names& old_names =
+        before == nullptr ? none : (regions ? before->regions : before->clusters);
+    const PreparedLayer::Names& new_names = regions ? after->regions : after->clusters;
+    if (new_names.replaced) return true;  // null deletes them all
+    if (new_names.map) {
+      for (const auto& [name, is_null] : *new_names.map) {
+        if (!is_null) continue;
+        bool was_null = false;
+        if (old_names.map) {
+          auto old = old_names.map->find(name);
+          was_null = old != old_names.map->end() && old->second;
+        }
+        if (!was_null) return true;
       }
     }
-    if (old_map != nullptr && old_map->is_object()) {
-      for (const auto& [name, value] : old_map->items()) {
-        if (value.is_null()) continue;
-        if (new_map == nullptr || !new_map->contains(name) || (*new_map)[name].is_null()) {
-          return true;
-        }
+    if (old_names.map) {
+      for (const auto& [name, is_null] : *old_names.map) {
+        if (is_null) continue;
+        if (!new_names.map) return true;
+        auto now = new_names.map->find(name);
+        if (now == new_names.map->end() || now->second) return true;
       }
     }
   }
@@ -239,9 +267,11 @@ class FirstOfEach {
 }  // namespace
 
 Result<WritePlan> PlanWrite(const WritePlanInput& input) {
-  std::optional<ParsedLayer> written;
+  std::shared_ptr<const PreparedLayer> written;
   if (input.document) {
-    OMNI_ASSIGN_OR_RETURN(written, ParseWrittenLayer(*input.document, input.scope.ToString()));
+    const std::string scope = input.scope.ToString();
+    OMNI_ASSIGN_OR_RETURN(ParsedLayer parsed, ParseWrittenLayer(*input.document, scope));
+    written = Prepare(scope, *input.document, std::move(parsed));
   }
   const Layers layers(input, std::move(written));
 
@@ -250,7 +280,7 @@ Result<WritePlan> PlanWrite(const WritePlanInput& input) {
   for (const auto& d : input.stranded) {
     if (!input.confirm) problems.Add(d);
   }
-  Renders renders(layers);
+  Renders renders(layers, input.memo);
   // Rule 5 needs each chain's "before" render only when the write can remove
   // a name; otherwise only the first valid chain's, for the diff (rule 7).
   const bool may_remove = MayRemoveNames(layers.StoredWritten(), layers.Written());
@@ -260,50 +290,112 @@ Result<WritePlan> PlanWrite(const WritePlanInput& input) {
     ChainPlan& chain_plan = plan.chains.emplace_back();
     chain_plan.chain = ScopeChainToString(chain);
     auto [after_result, after_key] = renders.Of(chain, chain_plan.chain, /*after=*/true);
-    const Result<RenderedSpec>& after = *after_result;
+    const Render& after = *after_result;
     if (!after.ok()) {
-      if (after.status().diagnostics().empty()) return after.status();
-      chain_plan.diagnostics = after.status().diagnostics();
+      if (after.status.diagnostics().empty()) return after.status;
+      chain_plan.diagnostics = after.status.diagnostics();
       for (const auto& d : chain_plan.diagnostics) problems.Add(InChain(d, chain_plan.chain));
       continue;
     }
     if (!may_remove && !summary.empty()) {
-      AddBlocked(input, chain_plan, *after, plan.blocked);
-      chain_plan.spec_json = after->spec_json;
-      chain_plan.features = after->features;
+      AddBlocked(input, chain_plan, *after.spec, plan.blocked);
+      chain_plan.spec_json = after.spec->spec_json;
+      chain_plan.features = after.spec->features;
       continue;
     }
     auto [before_result, before_key] = renders.Of(chain, chain_plan.chain, /*after=*/false);
-    const Result<RenderedSpec>& before = *before_result;
+    const Render& before = *before_result;
     if (before.ok()) {
-      if (summary.empty()) summary = DiffSpecs(before->spec, after->spec).Summary();
+      if (summary.empty()) summary = DiffSpecs(before.spec->spec, after.spec->spec).Summary();
       auto pair = destructive_by_pair.find(before_key + "|" + after_key);
       if (pair == destructive_by_pair.end()) {
-        pair =
-            destructive_by_pair
-                .emplace(before_key + "|" + after_key, CheckDestructive(before->spec, after->spec))
-                .first;
+        pair = destructive_by_pair
+                   .emplace(before_key + "|" + after_key,
+                            CheckDestructive(before.spec->spec, after.spec->spec))
+                   .first;
       }
       chain_plan.destructive = pair->second;
       if (!input.confirm) {
         for (const auto& d : chain_plan.destructive) problems.Add(InChain(d, chain_plan.chain));
       }
     }
-    AddBlocked(input, chain_plan, *after, plan.blocked);
-    chain_plan.spec_json = after->spec_json;
-    chain_plan.features = after->features;
+    AddBlocked(input, chain_plan, *after.spec, plan.blocked);
+    chain_plan.spec_json = after.spec->spec_json;
+    chain_plan.features = after.spec->features;
   }
   // A chain that does not validate has no effective config to diff against:
   // say so rather than "no changes".
   if (input.chains.empty()) {
     // A node layer staged for a node never seen: nothing renders it yet.
+    plan.written = layers.WrittenShared();
     plan.diff_summary = "not computed: no chain holds this scope yet";
     return plan;
   }
+  plan.written = layers.WrittenShared();
   plan.diff_summary = !summary.empty()           ? summary
                       : plan.diagnostics.empty() ? "no changes"
                                                  : "not computed: the result does not validate";
   return plan;
+}
+
+std::shared_ptr<const PreparedLayer> PrepareLayer(const std::string& scope,
+                                                  const std::string& document) {
+  return Prepare(scope, document, ParseLayer(document));
+}
+
+std::shared_ptr<const PreparedLayer> PlanMemo::Stored(const std::string& scope,
+                                                      std::int64_t revision,
+                                                      const std::string& document) {
+  {
+    MutexLock lock(mu_);
+    auto it = stored_.find(scope);
+    if (it != stored_.end() && it->second.revision == revision) return it->second.layer;
+  }
+  auto layer = PrepareLayer(scope, document);  // outside the lock: a parse
+  MutexLock lock(mu_);
+  if (stored_.size() >= max_layers_ && stored_.count(scope) == 0) stored_.clear();
+  StoredEntry& entry = stored_[scope];
+  if (revision >= entry.revision) entry = {revision, layer};
+  return layer;
+}
+
+void PlanMemo::Remember(const std::string& scope, std::int64_t revision,
+                        std::shared_ptr<const PreparedLayer> layer) {
+  MutexLock lock(mu_);
+  if (stored_.size() >= max_layers_ && stored_.count(scope) == 0) stored_.clear();
+  StoredEntry& entry = stored_[scope];
+  if (revision >= entry.revision) entry = {revision, std::move(layer)};
+}
+
+std::shared_ptr<const RenderedSpec> PlanMemo::FindRender(const std::string& key) {
+  MutexLock lock(mu_);
+  auto it = renders_.find(key);
+  if (it == renders_.end()) {
+    ++render_misses_;
+    return nullptr;
+  }
+  ++render_hits_;
+  return it->second;
+}
+
+PlanMemo::Counts PlanMemo::counts() {
+  MutexLock lock(mu_);
+  return {render_hits_, render_misses_, renders_.size(), render_bytes_, stored_.size()};
+}
+
+void PlanMemo::KeepRender(const std::string& key, std::shared_ptr<const RenderedSpec> render) {
+  const std::size_t bytes = render->spec_json.size() + key.size();
+  if (bytes > max_render_bytes_) return;
+  MutexLock lock(mu_);
+  if (!renders_.emplace(key, std::move(render)).second) return;
+  render_order_.push_back(key);
+  render_bytes_ += bytes;
+  while (render_bytes_ > max_render_bytes_ && !render_order_.empty()) {
+    auto oldest = renders_.find(render_order_.front());
+    render_bytes_ -= oldest->second->spec_json.size() + oldest->first.size();
+    renders_.erase(oldest);
+    render_order_.pop_front();
+  }
 }
 
 const ChainPlan* FirstFailingChain(const WritePlan& plan) {

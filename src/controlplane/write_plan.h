@@ -29,32 +29,108 @@
 //  7. The diff summary is that of the first chain valid both before and
 //     after; "no changes", or "not computed: ..." when nothing validated.
 //
-// Thread safety: reentrant.
+// Cost: a service plans every write with one PlanMemo, which keeps each
+// stored layer parsed per (scope, revision) and the successful renders by the
+// content of their layers, so a write's "before" render is usually the one
+// the previous write on that chain made as its "after" (memoisation only: a
+// plan is the same with or without it).
+//
+// Thread safety: PlanWrite is reentrant; PlanMemo may be used concurrently.
 #pragma once
 
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
+#include "omnirelay/config/decode.h"
 #include "omnirelay/config/diagnostic.h"
+#include "omnirelay/config/document_set.h"
+#include "omnirelay/config/mutex.h"
 #include "omnirelay/config/scope.h"
 #include "omnirelay/config/status.h"
 #include "omnirelay/controlplane/store.h"
 
 namespace omnirelay::cp {
 
+// A layer document as the planner uses it, prepared once.
+struct PreparedLayer {
+  // The names a layer's spec gives in one map (clusters, topology.regions):
+  // name -> whether it is set to null (a deletion in RFC 7386 terms).
+  struct Names {
+    std::optional<std::map<std::string, bool>> map;  // nullopt: the spec has no such map
+    bool replaced = false;  // the map (or topology) is null or not an object
+  };
+  std::string content_id;           // ContentId of the document: its identity in render keys
+  Result<ParsedLayer> parsed;       // a stored layer that no longer parses fails its chains
+  bool touches_placement = false;   // says anything about topology.regions/placements
+  std::optional<ParsedLayer> lean;  // a global layer without topology.placements
+  Names clusters, regions;
+};
+std::shared_ptr<const PreparedLayer> PrepareLayer(const std::string& scope,
+                                                  const std::string& document);
+
+// Prepared stored layers and successful renders, shared by one service's
+// writes. Bounded: past `max_layers` prepared layers they are all dropped
+// (they are re-prepared on use); past `max_render_bytes` of rendered spec
+// text the oldest renders go first.
+class PlanMemo {
+ public:
+  explicit PlanMemo(std::size_t max_layers = 4096, std::size_t max_render_bytes = 32u << 20)
+      : max_layers_(max_layers), max_render_bytes_(max_render_bytes) {}
+
+  // The stored layer of `scope` at `revision`, prepared on first use.
+  std::shared_ptr<const PreparedLayer> Stored(const std::string& scope, std::int64_t revision,
+                                              const std::string& document) EXCLUDES(mu_);
+  // `layer` is what `scope` holds from `revision` on (a write just committed).
+  void Remember(const std::string& scope, std::int64_t revision,
+                std::shared_ptr<const PreparedLayer> layer) EXCLUDES(mu_);
+
+  // The render keyed `key`, or null.
+  std::shared_ptr<const RenderedSpec> FindRender(const std::string& key) EXCLUDES(mu_);
+  void KeepRender(const std::string& key, std::shared_ptr<const RenderedSpec> render) EXCLUDES(mu_);
+
+  struct Counts {
+    std::uint64_t render_hits = 0, render_misses = 0;
+    std::size_t renders = 0, render_bytes = 0, layers = 0;
+  };
+  Counts counts() EXCLUDES(mu_);
+
+ private:
+  struct StoredEntry {
+    std::int64_t revision = 0;
+    std::shared_ptr<const PreparedLayer> layer;
+  };
+  const std::size_t max_layers_, max_render_bytes_;
+  Mutex mu_;
+  std::unordered_map<std::string, StoredEntry> stored_ GUARDED_BY(mu_);
+  std::unordered_map<std::string, std::shared_ptr<const RenderedSpec>> renders_ GUARDED_BY(mu_);
+  std::deque<std::string> render_order_ GUARDED_BY(mu_);  // oldest first
+  std::size_t render_bytes_ GUARDED_BY(mu_) = 0;
+  std::uint64_t render_hits_ GUARDED_BY(mu_) = 0, render_misses_ GUARDED_BY(mu_) = 0;
+};
+
 struct WritePlanInput {
   Scope scope;                          // where the write goes
   std::optional<std::string> document;  // the new layer; nullopt deletes it
   bool confirm = false;                 // destructive changes are intended
-  // The stored layer document of every scope on `chains` that has one.
-  std::map<std::string, std::string> current_layers;
+  // The stored layer of every scope on `chains` that has one.
+  std::map<std::string, std::shared_ptr<const PreparedLayer>> current_layers;
+  void SetCurrentLayer(const std::string& scope, const std::string& document) {
+    current_layers[scope] = PrepareLayer(scope, document);
+  }
   std::vector<std::vector<Scope>> chains;  // the chains to keep valid
   std::vector<NodeProfile> profiles;       // the fleet, for capability gating
   // Destructive findings the caller made (a global write that un-places
   // stored layers or nodes, DESIGN.md §3.1).
   std::vector<Diagnostic> stranded;
+  PlanMemo* memo = nullptr;  // optional: see "Cost" above
 };
 
 // One chain, rendered with the write applied.
@@ -78,6 +154,9 @@ struct WritePlan {
   std::vector<Diagnostic> diagnostics;  // rule 4 and 5: what refuses the write
   std::vector<BlockedProfile> blocked;  // rule 6
   std::string diff_summary;             // rule 7
+  // The written layer as prepared (null for a deletion): once committed at a
+  // revision, PlanMemo::Remember spares the next write its preparation.
+  std::shared_ptr<const PreparedLayer> written;
 
   bool ok() const { return diagnostics.empty() && blocked.empty(); }
 };

@@ -64,9 +64,9 @@ TEST(WritePlanTest, PlacementsAreValidatedOnceAndWhereADeeperLayerTouchesThem) {
   WritePlanInput in;
   in.scope = ScopeOf("global");
   in.document = Layer("global", bad);
-  in.current_layers["global"] = Layer("global", PlacedSpec());
-  in.current_layers["cluster:k1"] =
-      Layer("cluster:k1", Json{{"dispatcher", {{"maxConcurrentRequests", 5}}}});
+  in.SetCurrentLayer("global", Layer("global", PlacedSpec()));
+  in.SetCurrentLayer("cluster:k1",
+                     Layer("cluster:k1", Json{{"dispatcher", {{"maxConcurrentRequests", 5}}}}));
   in.chains = {Chain("global"), Chain("global,region:r1,cell:c2,cluster:k1")};
   auto plan = PlanWrite(in);
   ASSERT_TRUE(plan.ok()) << plan.status().ToString();
@@ -81,7 +81,7 @@ TEST(WritePlanTest, PlacementsAreValidatedOnceAndWhereADeeperLayerTouchesThem) {
   Json shrink;
   shrink["topology"]["regions"]["r1"]["cells"] = Json::array({"c1"});
   cell.document = Layer("cell:c1", shrink);
-  cell.current_layers["global"] = Layer("global", PlacedSpec());
+  cell.SetCurrentLayer("global", Layer("global", PlacedSpec()));
   cell.chains = {Chain("global,region:r1,cell:c1")};
   auto stranded = PlanWrite(cell);
   ASSERT_TRUE(stranded.ok()) << stranded.status().ToString();
@@ -95,8 +95,8 @@ TEST(WritePlanTest, ValidWritePlansEveryChain) {
   WritePlanInput in;
   in.scope = ScopeOf("global");
   in.document = Layer("global", spec);
-  in.current_layers["global"] = Layer("global", BaseSpec());
-  in.current_layers["region:r1"] = Layer("region:r1", Json::object());
+  in.SetCurrentLayer("global", Layer("global", BaseSpec()));
+  in.SetCurrentLayer("region:r1", Layer("region:r1", Json::object()));
   in.chains = {Chain("global"), Chain("global,region:r1")};
   auto plan = PlanWrite(in);
   ASSERT_TRUE(plan.ok()) << plan.status().ToString();
@@ -119,8 +119,8 @@ TEST(WritePlanTest, InvalidInOneChainNamesTheChain) {
   WritePlanInput in;
   in.scope = ScopeOf("global");
   in.document = Layer("global", spec);
-  in.current_layers["global"] = Layer("global", BaseSpec());
-  in.current_layers["region:r2"] = Layer("region:r2", region);
+  in.SetCurrentLayer("global", Layer("global", BaseSpec()));
+  in.SetCurrentLayer("region:r2", Layer("region:r2", region));
   in.chains = {Chain("global"), Chain("global,region:r2")};
   auto plan = PlanWrite(in);
   ASSERT_TRUE(plan.ok()) << plan.status().ToString();
@@ -162,7 +162,7 @@ WritePlanInput RemoveRoutedCluster(bool confirm) {
   in.scope = ScopeOf("global");
   in.document = Layer("global", spec);
   in.confirm = confirm;
-  in.current_layers["global"] = Layer("global", BaseSpec());
+  in.SetCurrentLayer("global", Layer("global", BaseSpec()));
   in.chains = {Chain("global")};
   return in;
 }
@@ -192,7 +192,7 @@ TEST(WritePlanTest, CapabilityGapBlocksProfile) {
   WritePlanInput in;
   in.scope = ScopeOf("global");
   in.document = Layer("global", spec, {"shadowing"});
-  in.current_layers["global"] = Layer("global", BaseSpec());
+  in.SetCurrentLayer("global", Layer("global", BaseSpec()));
   in.chains = {Chain("global")};
   in.profiles = {{"global", "omnirelay.config/v1", {}, 3},
                  {"global", "omnirelay.config/v1", {"shadowing"}, 2},
@@ -213,8 +213,8 @@ TEST(WritePlanTest, DeletionDropsTheLayer) {
   WritePlanInput in;
   in.scope = ScopeOf("region:r1");
   in.document = std::nullopt;
-  in.current_layers["global"] = Layer("global", BaseSpec());
-  in.current_layers["region:r1"] = Layer("region:r1", region);
+  in.SetCurrentLayer("global", Layer("global", BaseSpec()));
+  in.SetCurrentLayer("region:r1", Layer("region:r1", region));
   in.chains = {Chain("global,region:r1")};
   auto plan = PlanWrite(in);
   ASSERT_TRUE(plan.ok()) << plan.status().ToString();
@@ -230,9 +230,9 @@ TEST(WritePlanTest, DeletionThatBreaksAChainIsRefused) {
   Json node = {{"routes", {{"a", {{"weights", {{"a-v1", 0}, {"b-v1", 100}}}}}}}};
   WritePlanInput in;
   in.scope = ScopeOf("region:r1");
-  in.current_layers["global"] = Layer("global", BaseSpec());
-  in.current_layers["region:r1"] = Layer("region:r1", region);
-  in.current_layers["node:n1"] = Layer("node:n1", node);
+  in.SetCurrentLayer("global", Layer("global", BaseSpec()));
+  in.SetCurrentLayer("region:r1", Layer("region:r1", region));
+  in.SetCurrentLayer("node:n1", Layer("node:n1", node));
   in.chains = {Chain("global,region:r1"), Chain("global,region:r1,node:n1")};
   auto plan = PlanWrite(in);
   ASSERT_TRUE(plan.ok());
@@ -247,7 +247,7 @@ TEST(WritePlanTest, DiffSummaryNamesTheChanges) {
   WritePlanInput in;
   in.scope = ScopeOf("global");
   in.document = Layer("global", spec);
-  in.current_layers["global"] = Layer("global", BaseSpec());
+  in.SetCurrentLayer("global", Layer("global", BaseSpec()));
   in.chains = {Chain("global")};
   auto plan = PlanWrite(in);
   ASSERT_TRUE(plan.ok());
@@ -259,7 +259,7 @@ TEST(WritePlanTest, SameContentIsNoChange) {
   WritePlanInput in;
   in.scope = ScopeOf("global");
   in.document = Layer("global", BaseSpec());
-  in.current_layers["global"] = Layer("global", BaseSpec());
+  in.SetCurrentLayer("global", Layer("global", BaseSpec()));
   in.chains = {Chain("global")};
   auto plan = PlanWrite(in);
   ASSERT_TRUE(plan.ok());
@@ -312,6 +312,92 @@ TEST(WritePlanTest, LayerAtTheLimitIsAccepted) {
   auto plan = PlanWrite(in);
   ASSERT_TRUE(plan.ok()) << plan.status().ToString();
   EXPECT_TRUE(plan->ok());
+}
+
+// The memo is memoisation only: a run of writes planned with one memo plans
+// exactly as without it, and a write's "before" render is the previous
+// write's "after" (one render per write, not two).
+TEST(WritePlanMemoTest, PlansAreTheSameAndEachWriteRendersOnce) {
+  PlanMemo memo;
+  std::string stored_region;  // the region layer as the previous write left it
+  std::int64_t revision = 1;
+  for (int i = 0; i < 6; ++i) {
+    Json region = {{"routes", {{"a", {{"weights", {{"a-v1", 100 - i}, {"a-v2", i}}}}}}}};
+    if (i == 4) region["routes"]["a"]["weights"]["a-v9"] = 1;  // invalid: a-v9 is not a cluster
+    auto input = [&](PlanMemo* m) {
+      WritePlanInput in;
+      in.scope = ScopeOf("region:r1");
+      in.document = Layer("region:r1", region);
+      in.memo = m;
+      if (m != nullptr) {
+        in.current_layers["global"] = m->Stored("global", 1, Layer("global", BaseSpec()));
+        if (!stored_region.empty())
+          in.current_layers["region:r1"] = m->Stored("region:r1", revision, stored_region);
+      } else {
+        in.SetCurrentLayer("global", Layer("global", BaseSpec()));
+        if (!stored_region.empty()) in.SetCurrentLayer("region:r1", stored_region);
+      }
+      in.chains = {Chain("global,region:r1"), Chain("global,region:r1,node:n1")};
+      return in;
+    };
+    const auto before = memo.counts();
+    auto with = PlanWrite(input(&memo));
+    auto without = PlanWrite(input(nullptr));
+    ASSERT_TRUE(with.ok() && without.ok());
+    ASSERT_EQ(with->chains.size(), without->chains.size());
+    for (std::size_t c = 0; c < with->chains.size(); ++c) {
+      EXPECT_EQ(with->chains[c].spec_json, without->chains[c].spec_json);
+      EXPECT_EQ(with->chains[c].diagnostics, without->chains[c].diagnostics);
+    }
+    EXPECT_EQ(with->diagnostics, without->diagnostics);
+    EXPECT_EQ(with->diff_summary, without->diff_summary);
+    const auto after = memo.counts();
+    if (i == 4) {
+      EXPECT_FALSE(with->ok());  // refused: the region layer stays as it was
+      continue;
+    }
+    if (i > 0) {
+      // Both chains share one layer set: one lookup for "after" (a miss,
+      // rendered), one for "before" (the previous write's "after": a hit).
+      EXPECT_EQ(after.render_hits - before.render_hits, 1u) << "write " << i;
+      EXPECT_EQ(after.render_misses - before.render_misses, 1u) << "write " << i;
+    }
+    stored_region = *input(nullptr).document;
+    ++revision;
+  }
+  EXPECT_EQ(memo.counts().layers, 2u);  // global and region:r1, each at its latest revision
+}
+
+// A failed render is not kept (its messages name the chain it failed in);
+// the renders kept stay within the byte budget, oldest dropped first.
+TEST(WritePlanMemoTest, KeepsOnlySuccessfulRendersWithinItsBudget) {
+  PlanMemo memo(/*max_layers=*/16, /*max_render_bytes=*/2000);
+  for (int i = 0; i < 20; ++i) {
+    Json spec = BaseSpec();
+    spec["clusters"]["c" + std::to_string(i)] = {{"service", "a"}};
+    WritePlanInput in;
+    in.scope = ScopeOf("global");
+    in.document = Layer("global", spec);
+    in.memo = &memo;
+    in.chains = {Chain("global")};
+    ASSERT_TRUE(PlanWrite(in).ok());
+    EXPECT_LE(memo.counts().render_bytes, 2000u);
+  }
+  const auto kept = memo.counts();
+  EXPECT_GT(kept.renders, 0u);
+  EXPECT_LT(kept.renders, 20u);
+
+  Json bad = BaseSpec();
+  bad["routes"]["a"]["weights"]["nowhere"] = 1;
+  WritePlanInput in;
+  in.scope = ScopeOf("global");
+  in.document = Layer("global", bad);
+  in.memo = &memo;
+  in.chains = {Chain("global")};
+  auto plan = PlanWrite(in);
+  ASSERT_TRUE(plan.ok());
+  EXPECT_FALSE(plan->ok());
+  EXPECT_EQ(memo.counts().renders, kept.renders);
 }
 
 }  // namespace

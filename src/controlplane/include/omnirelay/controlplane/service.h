@@ -30,6 +30,7 @@ namespace omnirelay::cp {
 
 class AuditLog;
 class PlacementCache;
+class PlanMemo;
 
 // A layer over the one document size limit of omni_config
 // (decode.h kDefaultMaxDocumentBytes, which offline validation applies too) is
@@ -144,6 +145,7 @@ class ControlPlaneService {
   SnapshotRenderer& renderer_;
   std::unique_ptr<AuditLog> audit_;
   std::unique_ptr<PlacementCache> placements_;  // the stored global layer's ScopeMap
+  std::unique_ptr<PlanMemo> plan_memo_;         // parsed layers and renders across writes
   Counter& writes_;
   Counter& conflicts_;
   Counter& validation_failures_;
