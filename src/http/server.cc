@@ -1,6 +1,7 @@
 // The event-driven server behind omnirelay/http/server.h: an Asio
 // io_context on a few threads, one Session per connection (plain or TLS),
-// handlers on an asio::thread_pool. See the header for the contract.
+// handlers where their request was read or, when those threads are taken, on
+// an asio::thread_pool. See the header for the contract.
 #include "omnirelay/http/server.h"
 
 #include <atomic>
@@ -56,6 +57,7 @@ class ServerImpl {
   std::vector<RouteEntry> routes;  // fixed once Start() ran
   std::atomic<std::size_t> open{0};
   std::atomic<bool> stopping{false};
+  std::atomic<int> inline_handlers{0};  // handlers running on I/O threads now
   int port = -1;
 
   Mutex mu;
@@ -73,6 +75,16 @@ class ServerImpl {
   std::optional<net::executor_work_guard<net::io_context::executor_type>> work;
   std::unique_ptr<net::thread_pool> workers;
   std::vector<std::thread> io_threads;
+
+  // Claims one of the `worker_threads` slots for a handler on an I/O thread.
+  bool TryRunInline() {
+    int busy = inline_handlers.load();
+    const int slots = std::max(1, options.worker_threads);
+    while (busy < slots) {
+      if (inline_handlers.compare_exchange_weak(busy, busy + 1)) return true;
+    }
+    return false;
+  }
 
   Status Start();
   void Accept();
@@ -249,6 +261,12 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     if (route->options.on_io_thread) {
       auto res = std::make_shared<Response>();
       Run(*route, req, *res);
+      return Write(std::move(res));
+    }
+    if (server_.TryRunInline()) {
+      auto res = std::make_shared<Response>();
+      Run(*route, req, *res);
+      server_.inline_handlers.fetch_sub(1);
       return Write(std::move(res));
     }
     net::post(*server_.workers, [self = this->shared_from_this(), route] {
@@ -463,7 +481,8 @@ Status ServerImpl::Start() {
     if (!made.ok()) return made.status();
     context = std::move(made).value();
   }
-  ioc = std::make_unique<net::io_context>(options.io_threads);
+  const int threads = std::max(1, options.io_threads) + std::max(1, options.worker_threads);
+  ioc = std::make_unique<net::io_context>(threads);
   error_code ec;
   tcp::resolver resolver(*ioc);
   auto endpoints = resolver.resolve(address->first, std::to_string(address->second),
@@ -495,7 +514,7 @@ Status ServerImpl::Start() {
   work.emplace(ioc->get_executor());
   workers = std::make_unique<net::thread_pool>(std::max(1, options.worker_threads));
   Accept();
-  for (int i = 0; i < std::max(1, options.io_threads); ++i) {
+  for (int i = 0; i < threads; ++i) {
     io_threads.emplace_back([this] { ioc->run(); });
   }
   return Status::Ok();

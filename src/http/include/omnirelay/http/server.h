@@ -4,10 +4,14 @@
 //  1. I/O runs on `io_threads` threads (default 1) however many connections
 //     are open: an idle, half-open or slow client costs a socket and a few
 //     hundred bytes, never a thread.
-//  2. Handlers run on a pool of `worker_threads` (default 4) so that one that
-//     blocks (a store call) delays no I/O; a route registered with
-//     `on_io_thread` (health probes) runs on the I/O thread and so never
-//     waits behind slow handlers.
+//  2. A handler that may block (a store call) delays no I/O: the io_context
+//     runs on `io_threads` + `worker_threads` threads, and a handler runs on
+//     the thread that read its request (no hand-off, no thread switch) while
+//     fewer than `worker_threads` handlers run that way; beyond that it is
+//     queued to a pool of `worker_threads`. So `io_threads` threads are always
+//     left for I/O, and at most 2 x `worker_threads` handlers run at once. A
+//     route registered with `on_io_thread` (health probes) always runs where
+//     its request was read and so never waits behind slow handlers.
 //  3. Every wait has a deadline: the request head must arrive within
 //     header_timeout of its first byte (or of the accept), the body within
 //     body_timeout, and an idle keep-alive connection is closed after
