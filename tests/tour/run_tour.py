@@ -304,7 +304,8 @@ class Tour:
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
             preexec_fn=_die_with_parent)
         # Helper for setup blocks: retry a command until it succeeds (20 s).
-        self._send("tour_until() { local i; for i in $(seq 200); do \"$@\" >/dev/null 2>&1 && return 0;"
+        self._send("__tour_rc=0; __tour_status() { return \"$1\"; }\n"
+                   "tour_until() { local i; for i in $(seq 200); do \"$@\" >/dev/null 2>&1 && return 0;"
                    " sleep 0.1; done; echo \"tour_until: gave up on: $*\"; return 1; }\n"
                    f"echo {SENTINEL} 0\n")
         self._await_sentinel(COMMAND_TIMEOUT_S)
@@ -359,7 +360,9 @@ class Tour:
             text = re.sub(rf"(?<![0-9]){doc_port}(?![0-9])", str(self.ports[name]), text)
         # stdout and stderr together, as a terminal shows them; a background
         # job started here keeps writing to this command's file, not the next.
-        self._send(f"{{ {text}\n}} >'{out}' 2>&1 </dev/null\necho {SENTINEL} $?\n")
+        # `$?` carries over from the previous command, as in a terminal.
+        self._send(f"{{ __tour_status $__tour_rc; {text}\n}} >'{out}' 2>&1 </dev/null\n"
+                   f"__tour_rc=$?; echo {SENTINEL} $__tour_rc\n")
         status, stray = self._await_sentinel(COMMAND_TIMEOUT_S)
         with open(out, encoding="utf-8", errors="replace") as f:
             output = f.read()
