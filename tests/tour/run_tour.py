@@ -158,12 +158,13 @@ def parse_page(path):
 # Normalisation and matching
 
 RULES = [
-    # RFC 3339 times, any precision and offset.
-    (re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:\d\d)"), "<time>"),
-    (re.compile(r"sha256:[0-9a-f]{64}"), "sha256:<hash>"),
-    (re.compile(r"ed25519:[0-9a-f]{32}"), "ed25519:<keyid>"),
+    # RFC 3339 times, any precision and offset (log lines: local, no offset).
+    (re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:\d\d)?"), "<time>"),
+    # Hashes, key ids and secrets, whole or shortened on a page (`sha256:3b0c…`).
+    (re.compile(r"sha256:(?:[0-9a-f]{64}|[0-9a-f]*…)"), "sha256:<hash>"),
+    (re.compile(r"ed25519:(?:[0-9a-f]{32}|[0-9a-f]*…)"), "ed25519:<keyid>"),
     # Token secrets, then token ids (12 hex digits).
-    (re.compile(r"omr_[0-9a-f]{12}_[0-9A-Za-z_-]+"), "<secret>"),
+    (re.compile(r"omr_[0-9a-f]{12}_(?:[0-9A-Za-z_-]+…?|…)"), "<secret>"),
     (re.compile(r"(?<![0-9A-Za-z_])[0-9a-f]{12}(?![0-9A-Za-z_])"), "<id>"),
     # Git commits (12 hex digits are ids above; a commit may be any length).
     (re.compile(r"\(commit [0-9a-f]+"), "(commit <commit>"),
