@@ -258,7 +258,8 @@ class Tour:
         root, work = self.args.root, self.work
         os.makedirs(os.path.join(work, "var"))
         os.makedirs(os.path.join(self.tmp, "home"))
-        os.symlink(os.path.join(root, "samples"), os.path.join(work, "samples"))
+        # A copy, so `cd samples/layers; ... ../../var` resolves as in a checkout.
+        shutil.copytree(os.path.join(root, "samples"), os.path.join(work, "samples"))
         binaries = {
             "controlplane": ("src/controlplane", self.args.controlplane),
             "omnirctl": ("src/cli", self.args.omnirctl),
