@@ -468,16 +468,20 @@ def run_page(args, page):
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--root", required=True, help="the repository root")
-    p.add_argument("--controlplane", required=True)
-    p.add_argument("--omnirctl", required=True)
-    p.add_argument("--relay-node", required=True)
+    p.add_argument("--controlplane")
+    p.add_argument("--omnirctl")
+    p.add_argument("--relay-node")
+    p.add_argument("--list", action="store_true",
+                   help="only parse the pages: print each one's commands and skipped blocks")
     p.add_argument("--page", action="append", default=[], help="run only this page (repeatable)")
     p.add_argument("-v", "--verbose", action="store_true", help="print every command and its output")
     p.add_argument("--fail-fast", action="store_true", help="stop a page at its first mismatch")
     p.add_argument("paths", nargs="*", help="Markdown files or directories of them")
     args = p.parse_args()
     args.root = os.path.abspath(args.root)
-    for b in ("controlplane", "omnirctl", "relay_node"):
+    for b in ("controlplane", "omnirctl", "relay_node") if not args.list else ():
+        if not getattr(args, b):
+            sys.exit(f"--{b.replace('_', '-')} is required")
         setattr(args, b, os.path.abspath(getattr(args, b)))
         if not os.access(getattr(args, b), os.X_OK):
             sys.exit(f"not an executable: {getattr(args, b)}")
@@ -493,6 +497,19 @@ def main():
             sys.exit(f"no such page: {path}")
     if not pages:
         sys.exit("no pages given")
+
+    if args.list:
+        bad = 0
+        for page in pages:
+            try:
+                commands, skipped = parse_page(page)
+                shown = sum(1 for c in commands if not c.silent)
+                print(f"{os.path.relpath(page, args.root)}: {shown} command(s),"
+                      f" {len(commands) - shown} setup, {skipped} block(s) skipped")
+            except PageError as e:
+                print(f"malformed tour: {e}")
+                bad += 1
+        return 1 if bad else 0
 
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # run the finally blocks
     start = time.monotonic()

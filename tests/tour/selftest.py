@@ -70,6 +70,20 @@ class ParseTest(unittest.TestCase):
         self.assertEqual([c.background for c in commands], [True, False])
 
 
+class PagesTest(unittest.TestCase):
+    def test_every_toured_page_parses(self):
+        # Validates: README.md and every knowledge-base page are well-formed tours
+        # (every shell block run or skipped with a reason), so tour_docs visits them all.
+        root = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
+        kb = os.path.join(root, "docs", "knowledge-base")
+        pages = [os.path.join(root, "README.md")] + sorted(
+            os.path.join(kb, n) for n in os.listdir(kb) if n.endswith(".md"))
+        self.assertGreaterEqual(len(pages), 9)
+        for page in pages:
+            with self.subTest(page=os.path.relpath(page, root)):
+                run_tour.parse_page(page)  # raises PageError when malformed
+
+
 class NormaliseTest(unittest.TestCase):
     def norm(self, line, ports=None):
         return run_tour.normalise(line, "/tmp/omni-tour-x", ports or {})
