@@ -231,6 +231,29 @@ def _die_with_parent():
         pass
 
 
+# Cleans up after a runner killed outright (ctest's timeout, SIGKILL): PDEATHSIG
+# reaches the daemon and the shell, not the jobs the shell started. It reads
+# "pg N" / "pid N" / "dir D" lines; on EOF it kills and removes them, on "done"
+# it just exits.
+WATCHDOG = r"""
+import os, shutil, signal, sys
+groups, pids, dirs = [], [], []
+for line in sys.stdin:
+    kind, _, value = line.strip().partition(" ")
+    if kind == "done":
+        sys.exit(0)
+    {"pg": groups, "pid": pids, "dir": dirs}[kind].append(value)
+for g in groups:
+    try: os.killpg(int(g), signal.SIGKILL)
+    except OSError: pass
+for p in pids:
+    try: os.kill(int(p), signal.SIGKILL)
+    except OSError: pass
+for d in dirs:
+    shutil.rmtree(d, ignore_errors=True)
+"""
+
+
 def free_port(taken):
     while True:
         with socket.socket() as s:
@@ -250,9 +273,14 @@ class Tour:
         self.tmp = tempfile.mkdtemp(prefix="omni-tour-")
         self.work = os.path.join(self.tmp, "work")
         self.daemon = None
+        self.watchdog = None
         self.shell = None
         self.ports = {}
         self.counter = 0
+
+    def _watch(self, kind, value):
+        self.watchdog.stdin.write(f"{kind} {value}\n".encode())
+        self.watchdog.stdin.flush()
 
     def _layout(self):
         root, work = self.args.root, self.work
@@ -275,6 +303,9 @@ class Tour:
         return bindir
 
     def start(self):
+        self.watchdog = subprocess.Popen([sys.executable, "-c", WATCHDOG], stdin=subprocess.PIPE,
+                                         start_new_session=True)
+        self._watch("dir", self.tmp)
         bindir = self._layout()
         taken = set(DOC_PORTS.values())
         for name, doc_port in DOC_PORTS.items():
@@ -299,12 +330,14 @@ class Tour:
              "--http-listen", f"127.0.0.1:{self.ports['http']}"],
             cwd=self.work, env=env, stdin=subprocess.DEVNULL, stdout=self.daemon_log,
             stderr=subprocess.STDOUT, preexec_fn=_die_with_parent)
+        self._watch("pid", self.daemon.pid)
         self._await_daemon()
 
         self.shell = subprocess.Popen(
             ["bash", "--noprofile", "--norc"], cwd=self.work, env=env, stdin=subprocess.PIPE,
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
             preexec_fn=_die_with_parent)
+        self._watch("pg", self.shell.pid)
         # Helper for setup blocks: retry a command until it succeeds (20 s).
         self._send("__tour_rc=0; __tour_status() { return \"$1\"; }\n"
                    "tour_until() { local i; for i in $(seq 200); do \"$@\" >/dev/null 2>&1 && return 0;"
@@ -402,6 +435,11 @@ class Tour:
         if self.daemon:
             self.daemon_log.close()
         shutil.rmtree(self.tmp, ignore_errors=True)
+        if self.watchdog:
+            with contextlib.suppress(OSError):
+                self._watch("done", "")
+                self.watchdog.stdin.close()
+            self.watchdog.wait()
 
 
 # ---------------------------------------------------------------------------
@@ -428,7 +466,8 @@ def run_page(args, page):
                 status, actual = tour.run(c)
             except (TimeoutError, RuntimeError) as e:
                 print(f"{rel}:{c.line}: {show_command(c)}\n  {e}")
-                return checked, failures + 1
+                failures += 1
+                break  # the session is stuck or gone: the page ends here
             if c.silent:
                 if status != 0:
                     failures += 1
