@@ -163,11 +163,11 @@ RULES = [
     # Hashes, key ids and secrets, whole or shortened on a page (`sha256:3b0c…`).
     (re.compile(r"sha256:(?:[0-9a-f]{64}|[0-9a-f]*…)"), "sha256:<hash>"),
     (re.compile(r"ed25519:(?:[0-9a-f]{32}|[0-9a-f]*…)"), "ed25519:<keyid>"),
+    # The build's commit (`--version`), whatever its form.
+    (re.compile(r"\(commit [^,)]+"), "(commit <commit>"),
     # Token secrets, then token ids (12 hex digits).
     (re.compile(r"omr_[0-9a-f]{12}_(?:[0-9A-Za-z_-]+…?|…)"), "<secret>"),
     (re.compile(r"(?<![0-9A-Za-z_])[0-9a-f]{12}(?![0-9A-Za-z_])"), "<id>"),
-    # Git commits (12 hex digits are ids above; a commit may be any length).
-    (re.compile(r"\(commit [0-9a-f]+"), "(commit <commit>"),
     # Base64 blobs (keys, signatures, payloads).
     (re.compile(r"[A-Za-z0-9+/]{40,}={0,2}"), "<base64>"),
     # Relative times in tables.
