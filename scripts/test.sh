@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Quickstart, second command: install what is missing, build, run every test.
 #   1. release build (gcc): every ctest label (unit, property, fuzz corpora,
-#      integration, concurrency, a 20 s soak);
+#      integration, concurrency, a 20 s soak, and "tour": the README's and the
+#      knowledge base's examples run against the real binaries);
 #   2. asan build (clang, ASan+UBSan): the same suites under sanitizers, plus a
 #      short libFuzzer run of each fuzz target;
 #   3. tsan build (clang, ThreadSanitizer) of the concurrency tests (label
