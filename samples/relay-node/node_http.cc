@@ -50,6 +50,10 @@ Json HealthJson(const relay::HealthReport& h, const relay::WatcherStats& stream)
     const auto colon = e.find(": ");
     out["lastError"] = {{"code", colon == std::string::npos ? "unavailable" : e.substr(0, colon)},
                         {"message", colon == std::string::npos ? e : e.substr(colon + 2)}};
+  } else if (!stream.problem_code.empty()) {
+    // The control plane cannot give this node a snapshot now (render_failed).
+    out["lastError"] = {{"code", stream.problem_code}, {"message", stream.problem_message}};
+    if (!stream.problem_path.empty()) out["lastError"]["path"] = stream.problem_path;
   } else if (!h.last_error.ok()) {
     out["lastError"] = {{"code", h.last_error.code_name()}, {"message", h.last_error.message()}};
   }

@@ -99,6 +99,7 @@ class ControlClient {
   virtual Result<EffectiveView> Effective(const std::vector<std::string>& chain) = 0;
   virtual Result<std::vector<Node>> ListNodes() = 0;
   virtual Result<StatusSummary> GetStatus() = 0;
+  virtual Status ForgetNode(const std::string& node_id) = 0;
   // Calls `on_entry` for each entry, oldest first; with `follow`, keeps the
   // stream open until `on_entry` returns false or the stream ends. The call
   // deadline applies only without `follow`.

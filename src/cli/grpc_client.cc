@@ -284,6 +284,9 @@ class GrpcClient final : public ControlClient {
       node.health_json = n.health();
       node.connected = n.connected();
       node.last_seen_ms = n.last_seen_ms();
+      node.state = n.state();
+      node.last_error_code = n.last_error_code();
+      node.last_error_path = n.last_error_path();
       out.push_back(std::move(node));
     }
     return out;
@@ -293,11 +296,17 @@ class GrpcClient final : public ControlClient {
     v1::StatusResponse resp;
     auto ctx = Context();
     if (auto s = Check(config_->GetStatus(ctx.get(), {}, &resp)); !s.ok()) return s;
-    StatusSummary out{
-        resp.head_revision(), resp.nodes_total(), resp.nodes_connected(), resp.nodes_drifted(), {}};
+    StatusSummary out{resp.head_revision(),
+                      resp.nodes_total(),
+                      resp.nodes_connected(),
+                      resp.nodes_drifted(),
+                      {},
+                      {}};
     for (const auto& vc : resp.nodes_by_applied_version()) {
       out.nodes_by_applied_version.emplace_back(vc.version(), vc.nodes());
     }
+    for (const auto& sc : resp.nodes_by_state())
+      out.nodes_by_state.emplace_back(sc.state(), sc.nodes());
     return out;
   }
 
@@ -340,6 +349,14 @@ class GrpcClient final : public ControlClient {
     std::vector<Token> out;
     for (const auto& t : resp.tokens()) out.push_back(FromProto(t));
     return out;
+  }
+
+  Status ForgetNode(const std::string& node_id) override {
+    v1::ForgetNodeRequest req;
+    req.set_node_id(node_id);
+    v1::ForgetNodeResponse resp;
+    auto ctx = Context();
+    return Check(config_->ForgetNode(ctx.get(), req, &resp));
   }
 
   Status RevokeToken(const std::string& id) override {

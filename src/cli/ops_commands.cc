@@ -92,12 +92,25 @@ int RunAudit(Session& s, const AuditArgs& a) {
   return kExitOk;
 }
 
-int RunNodes(Session& s, bool drift_only) {
+struct NodesArgs {
+  bool drift_only = false;
+  std::string state;  // "" = every state
+};
+
+Colour StateColour(const std::string& state) {
+  if (state == "current") return Colour::kGreen;
+  if (state == "updating" || state == "offline") return Colour::kYellow;
+  return Colour::kRed;
+}
+
+int RunNodes(Session& s, const NodesArgs& args) {
   auto nodes = s.client.ListNodes();
   if (!nodes.ok()) return s.out.Fail(nodes.status());
   std::vector<Node> shown;
   for (auto& n : *nodes) {
-    if (!drift_only || n.drift()) shown.push_back(std::move(n));
+    if (args.drift_only && !n.drift()) continue;
+    if (!args.state.empty() && n.state != args.state) continue;
+    shown.push_back(std::move(n));
   }
   if (s.out.json()) {
     Json out = Json::array();
@@ -106,18 +119,22 @@ int RunNodes(Session& s, bool drift_only) {
     return kExitOk;
   }
   if (shown.empty()) {
-    std::cout << (drift_only ? "no drifted nodes\n" : "no nodes have said hello yet\n");
+    std::cout << (args.drift_only       ? "no drifted nodes\n"
+                  : !args.state.empty() ? "no nodes are " + args.state + "\n"
+                                        : std::string("no nodes have said hello yet\n"));
     return kExitOk;
   }
   const std::int64_t now = NowUnixMs();
-  Table t({"NODE", "SCOPE CHAIN", "ASSIGNED", "APPLIED", "DRIFT", "CONNECTED", "LAST SEEN",
-           "LAST ERROR"});
+  Table t(
+      {"NODE", "STATE", "SCOPE CHAIN", "ASSIGNED", "APPLIED", "DRIFT", "LAST SEEN", "LAST ERROR"});
+  auto version = [](std::int64_t v) { return v == 0 ? std::string("-") : "v" + std::to_string(v); };
   for (const auto& n : shown) {
-    t.Row({n.node_id, n.scope_chain, "v" + std::to_string(n.assigned_version),
-           "v" + std::to_string(n.applied_version),
+    std::string error = n.last_error.empty() ? "-" : n.last_error;
+    if (!n.last_error_path.empty()) error += " (at " + n.last_error_path + ")";
+    t.Row({n.node_id, Table::Cell(n.state, StateColour(n.state)), n.scope_chain,
+           version(n.assigned_version), version(n.applied_version),
            n.drift() ? Table::Cell("yes", Colour::kRed) : Table::Cell("no", Colour::kGreen),
-           n.connected ? Table::Cell("yes") : Table::Cell("no", Colour::kYellow),
-           RelativeTime(n.last_seen_ms, now), n.last_error.empty() ? "-" : n.last_error});
+           RelativeTime(n.last_seen_ms, now), error});
   }
   t.Print(std::cout, s.out);
   return kExitOk;
@@ -157,6 +174,13 @@ int RunStatus(Session& s) {
                 std::to_string(count);
   }
   std::cout << "applied:        " << (versions.empty() ? "-" : versions) << "\n";
+  std::string states;
+  for (const auto& [state, count] : status->nodes_by_state) {
+    if (count == 0) continue;
+    states += (states.empty() ? "" : ", ") +
+              s.out.Paint(std::to_string(count) + " " + state, StateColour(state));
+  }
+  std::cout << "states:         " << (states.empty() ? "-" : states) << "\n";
   std::string scopes;
   for (const auto& l : *layers) {
     scopes += (scopes.empty() ? "" : ", ") + l.scope + " r" + std::to_string(l.revision);
@@ -195,11 +219,33 @@ void AddOpsCommands(CLI::App& app, Cli& cli) {
 
   CLI::App* nodes = app.add_subcommand("nodes", "Nodes known to the control plane");
   nodes->require_subcommand(1);
-  auto drift = std::make_shared<bool>(false);
-  cmd = nodes->add_subcommand("list", "Assigned vs applied version per node");
-  cmd->add_flag("--drift", *drift, "Only nodes whose applied version is not the assigned one");
-  cmd->callback(
-      [&cli, drift] { cli.RunWithServer([&](Session& s) { return RunNodes(s, *drift); }); });
+  auto nodes_args = std::make_shared<NodesArgs>();
+  cmd = nodes->add_subcommand("list", "State, assigned vs applied version and last error per node");
+  cmd->add_flag("--drift", nodes_args->drift_only,
+                "Only nodes whose applied version is not the assigned one (offline ones too)");
+  std::vector<std::string> states(std::begin(api::kNodeStates), std::end(api::kNodeStates));
+  cmd->add_option("--state", nodes_args->state, "Only nodes in this state")
+      ->check(CLI::IsMember(states));
+  cmd->callback([&cli, nodes_args] {
+    cli.RunWithServer([&](Session& s) { return RunNodes(s, *nodes_args); });
+  });
+  auto forget_id = std::make_shared<std::string>();
+  cmd = nodes->add_subcommand(
+      "forget",
+      "Remove a disconnected node at once: it leaves the totals and no longer constrains writes "
+      "(admin; disconnected nodes also expire by themselves, see controlplane --node-expiry)");
+  cmd->add_option("NODE", *forget_id, "The node id")->required();
+  cmd->callback([&cli, forget_id] {
+    cli.RunWithServer([&](Session& s) {
+      if (Status st = s.client.ForgetNode(*forget_id); !st.ok()) return s.out.Fail(st);
+      if (s.out.json()) {
+        std::cout << Json{{"nodeId", *forget_id}, {"forgotten", true}}.dump() << "\n";
+      } else {
+        std::cout << "forgot node " << *forget_id << "\n";
+      }
+      return kExitOk;
+    });
+  });
 }
 
 }  // namespace omnirelay::cli

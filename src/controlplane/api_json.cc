@@ -25,6 +25,8 @@ api::Node ToApi(const NodeRecord& n) {
   out.health_json = n.health_json;
   out.connected = n.connected;
   out.last_seen_ms = n.last_seen_ms;
+  out.last_error_code = n.last_error_code;
+  out.last_error_path = n.last_error_path;
   return out;
 }
 

@@ -18,8 +18,9 @@ double SecondsSince(std::chrono::steady_clock::time_point started) {
 }  // namespace
 
 FeedFanOut::FeedFanOut(AssignmentSource& source, NodeWorkers& workers, NodeStatusWriter& writer,
-                       MetricsRegistry& metrics)
+                       const Clock& clock, MetricsRegistry& metrics)
     : source_(source),
+      clock_(clock),
       workers_(workers),
       writer_(writer),
       notifies_(metrics.counter("omnirelay_cp_notifies_sent_total", "Notify messages sent")),
@@ -42,9 +43,20 @@ bool FeedFanOut::Deliver(FeedSession& session, const ChainGroup& group,
   const auto offered = session.Offer(assignment);
   if (offered == FeedSession::Offered::kRefused) return false;
   if (offered == FeedSession::Offered::kSent) notifies_.Inc();
+  const std::int64_t now = clock_.NowUnixMs();
   who.state->Update([&](NodeRecord& r) {
+    if (r.assigned_version != assignment->version || r.assigned_hash != assignment->hash) {
+      r.assigned_at_ms = now;  // `updating` from here (node_state.h)
+    }
     r.assigned_version = assignment->version;
     r.assigned_hash = assignment->hash;
+    r.assigned_expires_at_ms = assignment->expires_at_ms;
+    // A chain that renders again is no longer the node's problem.
+    if (r.last_error_code == "render_failed") {
+      r.last_error.clear();
+      r.last_error_code.clear();
+      r.last_error_path.clear();
+    }
   });
   writer_.MarkDirty(who.state);
   return true;

@@ -15,6 +15,7 @@
 #include "feed_session.h"
 #include "node_status_writer.h"
 #include "node_workers.h"
+#include "omnirelay/config/clock.h"
 #include "omnirelay/config/metrics.h"
 #include "omnirelay/controlplane/node_feed.h"
 
@@ -23,7 +24,7 @@ namespace omnirelay::cp {
 class FeedFanOut {
  public:
   FeedFanOut(AssignmentSource& source, NodeWorkers& workers, NodeStatusWriter& writer,
-             MetricsRegistry& metrics);
+             const Clock& clock, MetricsRegistry& metrics);
 
   // Offers `group`'s assignment `chain_assignment` to each of `members`.
   void FanOut(std::shared_ptr<const ChainGroup> group,
@@ -40,6 +41,7 @@ class FeedFanOut {
 
  private:
   AssignmentSource& source_;
+  const Clock& clock_;
   NodeWorkers& workers_;
   NodeStatusWriter& writer_;
   Counter& notifies_;

@@ -61,6 +61,20 @@ std::shared_ptr<const Assignment> ChainGroup::current() const {
   return current_;
 }
 
+bool ChainGroup::SetProblem(std::shared_ptr<const ProblemMsg> problem) {
+  MutexLock lock(mu_);
+  const bool same = (problem_ == nullptr && problem == nullptr) ||
+                    (problem_ != nullptr && problem != nullptr &&
+                     problem_->message == problem->message && problem_->path == problem->path);
+  problem_ = std::move(problem);
+  return !same;
+}
+
+std::shared_ptr<const ProblemMsg> ChainGroup::problem() const {
+  MutexLock lock(mu_);
+  return problem_;
+}
+
 void ChainGroup::Add(const std::shared_ptr<FeedSession>& session) {
   MutexLock lock(mu_);
   index_[session.get()] = members_.size();

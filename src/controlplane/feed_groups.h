@@ -50,6 +50,11 @@ class ChainGroup {
       EXCLUDES(mu_);
   std::shared_ptr<const Assignment> current() const EXCLUDES(mu_);
 
+  // Why the chain has no assignment now (a failed render), or null. Setting
+  // one returns true when it differs from the one before (log it once).
+  bool SetProblem(std::shared_ptr<const ProblemMsg> problem) EXCLUDES(mu_);
+  std::shared_ptr<const ProblemMsg> problem() const EXCLUDES(mu_);
+
  private:
   friend class FeedGroups;
   // Adds or removes a member (FeedGroups, under its lock).
@@ -62,6 +67,7 @@ class ChainGroup {
   std::shared_ptr<const Assignment> current_ GUARDED_BY(mu_);
   bool loaded_ GUARDED_BY(mu_) = false;   // current_ is known
   bool loading_ GUARDED_BY(mu_) = false;  // a hello renders it
+  std::shared_ptr<const ProblemMsg> problem_ GUARDED_BY(mu_);
 };
 
 class FeedGroups {

@@ -31,7 +31,7 @@ void ToProto(const WriteOutcome& o, v1::WriteResult* out) {
   out->set_valid(o.diagnostics.empty());
 }
 
-void ToProto(const NodeRecord& n, v1::Node* out) {
+void ToProto(const api::Node& n, v1::Node* out) {
   out->set_node_id(n.node_id);
   out->set_scope_chain(n.scope_chain);
   out->set_api_version(n.api_version);
@@ -45,7 +45,10 @@ void ToProto(const NodeRecord& n, v1::Node* out) {
   out->set_health(n.health_json.empty() ? "{}" : n.health_json);
   out->set_connected(n.connected);
   out->set_last_seen_ms(n.last_seen_ms);
-  out->set_drifted(n.applied_version != n.assigned_version);
+  out->set_drifted(n.drift());
+  out->set_state(n.state);
+  out->set_last_error_code(n.last_error_code);
+  out->set_last_error_path(n.last_error_path);
 }
 
 void ToProto(const TokenRecord& t, v1::Token* out) {
@@ -217,6 +220,13 @@ grpc::Status ConfigServiceImpl::GetNode(Ctx* ctx, const v1::GetNodeRequest* req,
   return grpc::Status::OK;
 }
 
+grpc::Status ConfigServiceImpl::ForgetNode(Ctx* ctx, const v1::ForgetNodeRequest* req,
+                                           v1::ForgetNodeResponse*) {
+  auto who = Authenticate(*ctx, "node.forget");
+  if (!who.ok()) return ToGrpcStatus(who.status());
+  return ToGrpcStatus(service_.ForgetNode(*who, req->node_id()));
+}
+
 grpc::Status ConfigServiceImpl::GetNodeSnapshot(Ctx* ctx, const v1::GetNodeSnapshotRequest* req,
                                                 v1::SignedSnapshot* resp) {
   auto who = Authenticate(*ctx, "node.snapshot");
@@ -246,6 +256,11 @@ grpc::Status ConfigServiceImpl::GetStatus(Ctx* ctx, const v1::GetStatusRequest*,
     v1::VersionCount* vc = resp->add_nodes_by_applied_version();
     vc->set_version(version);
     vc->set_nodes(static_cast<std::int64_t>(count));
+  }
+  for (const auto& [state, count] : status->nodes_by_state) {
+    v1::StateCount* sc = resp->add_nodes_by_state();
+    sc->set_state(state);
+    sc->set_nodes(count);
   }
   return grpc::Status::OK;
 }

@@ -47,6 +47,8 @@ class ConfigServiceImpl final : public controlplane::v1::ConfigService::Service 
                          controlplane::v1::ListNodesResponse* resp) override;
   grpc::Status GetNode(Ctx* ctx, const controlplane::v1::GetNodeRequest* req,
                        controlplane::v1::Node* resp) override;
+  grpc::Status ForgetNode(Ctx* ctx, const controlplane::v1::ForgetNodeRequest* req,
+                          controlplane::v1::ForgetNodeResponse* resp) override;
   grpc::Status GetNodeSnapshot(Ctx* ctx, const controlplane::v1::GetNodeSnapshotRequest* req,
                                controlplane::v1::SignedSnapshot* resp) override;
   grpc::Status GetStatus(Ctx* ctx, const controlplane::v1::GetStatusRequest* req,

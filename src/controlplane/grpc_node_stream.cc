@@ -99,6 +99,14 @@ void NodeStream::Welcome(const WelcomeMsg& welcome) {
   Send(Serialize(message));
 }
 
+void NodeStream::Problem(const ProblemMsg& problem) {
+  v1::ServerMessage message;
+  message.mutable_problem()->set_code(problem.code);
+  message.mutable_problem()->set_message(problem.message);
+  message.mutable_problem()->set_path(problem.path);
+  Send(Serialize(message));
+}
+
 void NodeStream::Notify(std::shared_ptr<const Assignment> assignment) {
   // Encoded by the first stream that sends it, outside any stream lock.
   const std::size_t inline_bytes = context_.inline_envelope_bytes;

@@ -51,6 +51,7 @@ class NodeStream final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::
 
   // ---- FeedConnection
   void Welcome(const WelcomeMsg& welcome) override;
+  void Problem(const ProblemMsg& problem) override;
   void Notify(std::shared_ptr<const Assignment> assignment) override;
   void Close(const Status& why) override;
   void ResumeReading() override;

@@ -80,7 +80,7 @@ class NodeFeedImpl final : public NodeFeed {
         admission_(auth, options_.audit_refusal),
         workers_(WorkerThreads(options_)),
         writer_(store, metrics, clock, options_.status_delay, !options_.manual_for_test),
-        fanout_(assignments, workers_, writer_, metrics),
+        fanout_(assignments, workers_, writer_, clock, metrics),
         dispatcher_(
             clock, FeedDispatcher::Timing{options_.refresh_interval, options_.token_sweep_interval},
             FeedDispatcher::Handlers{[this](const FeedDispatcher::Round& r) { Round(r); },
@@ -128,6 +128,8 @@ class NodeFeedImpl final : public NodeFeed {
       r.applied_version = ack.version;
       r.applied_hash = ack.hash;
       r.last_error.clear();
+      r.last_error_code.clear();
+      r.last_error_path.clear();
       r.last_seen_ms = now;
     });
     writer_.MarkDirty(state);
@@ -140,9 +142,7 @@ class NodeFeedImpl final : public NodeFeed {
     if (!session.WasAssigned(nack.version, nack.hash)) {
       return RefuseReport(state, *refused_nacks_, "nack", nack.version, nack.hash);
     }
-    std::string error = nack.reason.empty() ? "unknown" : nack.reason;
-    if (!nack.message.empty()) error += ": " + nack.message;
-    RecordError(state, std::move(error));
+    RecordError(state, nack.reason.empty() ? "unknown" : nack.reason, nack.message);
     auto it = nacks_.find(nack.reason);
     (it != nacks_.end() ? *it->second : *nack_other_).Inc();
   }
@@ -152,7 +152,7 @@ class NodeFeedImpl final : public NodeFeed {
     if (!state) return;
     if (std::string why = InvalidStatus(status); !why.empty()) {
       refused_status_->Inc();
-      RecordError(state, "invalid_argument: status report refused: " + why);
+      RecordError(state, "invalid_argument", "status report refused: " + why);
       return;
     }
     nlohmann::json health = nlohmann::json::object();
@@ -231,14 +231,25 @@ class NodeFeedImpl final : public NodeFeed {
   }
 
   // The node's last error (truncated), seen now; written with the next batch.
-  void RecordError(const std::shared_ptr<NodeState>& state, std::string error) {
+  // A node's last problem: its code (a status code name), what happened and,
+  // when it has one, the JSON Pointer it is about. Shown until the next ACK.
+  void RecordError(const std::shared_ptr<NodeState>& state, std::string_view code,
+                   std::string_view message, std::string path = "") {
     const std::int64_t now = clock_.NowUnixMs();
-    error = Truncated(std::move(error));
+    std::string error = Truncated(std::string(code) + ": " + std::string(message));
     state->Update([&](NodeRecord& r) {
       r.last_error = std::move(error);
+      r.last_error_code = std::string(code);
+      r.last_error_path = std::move(path);
       r.last_seen_ms = now;
     });
     writer_.MarkDirty(state);
+  }
+  // The same from "code: message".
+  void RecordError(const std::shared_ptr<NodeState>& state, std::string_view error) {
+    const std::size_t colon = error.find(": ");
+    if (colon == std::string_view::npos) return RecordError(state, error, "");
+    RecordError(state, error.substr(0, colon), error.substr(colon + 2));
   }
 
   // Why a status report cannot be stored, or "": the discovery generation
@@ -343,7 +354,11 @@ class NodeFeedImpl final : public NodeFeed {
                                             "replaced by a newer stream of node \"" + id + "\""));
     }
     connection->ResumeReading();
-    if (auto current = joined.group->current()) fanout_.Deliver(*session, *joined.group, current);
+    if (auto current = joined.group->current()) {
+      fanout_.Deliver(*session, *joined.group, current);
+    } else if (auto problem = joined.group->problem()) {
+      TellProblem(*session, *problem);
+    }
     if (joined.group->StartLoading()) Refresh(joined.group);
   }
 
@@ -371,7 +386,9 @@ class NodeFeedImpl final : public NodeFeed {
     auto snapshot = source_.Newest(group->chain);
     if (!snapshot.ok() && snapshot.status().code() != StatusCode::kNotFound) {
       render_failures_.Inc();
-      spdlog::warn("node feed: cannot render {}: {}", group->key, snapshot.status().ToString());
+      ReportRenderFailure(group, snapshot.status());
+    } else {
+      group->SetProblem(nullptr);
     }
     if (!snapshot.ok()) {
       group->Advance(nullptr);
@@ -388,6 +405,33 @@ class NodeFeedImpl final : public NodeFeed {
     fanout_.FanOut(group, std::move(assignment), group->Members(), started);
   }
 
+  // A chain that does not render: each node on it is told (Problem) and its
+  // record shows render_failed with the first problem's pointer; the daemon
+  // log says it once per distinct problem.
+  void ReportRenderFailure(const std::shared_ptr<ChainGroup>& group, const Status& why) {
+    auto problem = std::make_shared<ProblemMsg>();
+    problem->code = "render_failed";
+    const auto& diagnostics = why.diagnostics();
+    const std::string what = diagnostics.empty() ? why.message() : diagnostics.front().message;
+    problem->message = "the chain " + group->key + " does not render: " + what;
+    if (!diagnostics.empty()) problem->path = diagnostics.front().path;
+    if (diagnostics.size() > 1) {
+      problem->message += " (and " + std::to_string(diagnostics.size() - 1) + " more)";
+    }
+    if (group->SetProblem(problem)) {
+      spdlog::warn("node feed: {}{}", problem->message,
+                   problem->path.empty() ? "" : " at " + problem->path);
+    }
+    for (const auto& session : group->Members()) TellProblem(*session, *problem);
+  }
+
+  void TellProblem(FeedSession& session, const ProblemMsg& problem) {
+    if (auto state = session.state()) {
+      RecordError(state, problem.code, problem.message, problem.path);
+    }
+    if (auto connection = session.connection()) connection->Problem(problem);
+  }
+
   // Ends the sessions opened with a revoked token (`revoked`) or with one
   // that has expired by now.
   void CloseUnauthorized(const std::vector<std::string>& revoked) {
@@ -395,7 +439,7 @@ class NodeFeedImpl final : public NodeFeed {
       spdlog::info("closing the node stream of {}: {}", session->identity().node_id, why.message());
       // `nodes list` shows why the node went away, not a network blip.
       if (auto state = session->state()) {
-        RecordError(state, std::string(why.code_name()) + ": " + why.message());
+        RecordError(state, why.code_name(), why.message());
       }
       CloseSession(*session, why);
     }

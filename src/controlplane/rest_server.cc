@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <charconv>
 #include <memory>
 
@@ -271,9 +272,21 @@ class RestFaceImpl final : public RestFace {
              auto nodes = service_.ListNodes(who);
              if (!nodes.ok()) return Fail(res, nodes.status());
              const bool drift_only = BoolParam(req, "drift");
+             const std::string state = req.get_param_value("state");
+             if (!state.empty() && std::find_if(std::begin(api::kNodeStates),
+                                                std::end(api::kNodeStates), [&](const char* s) {
+                                                  return state == s;
+                                                }) == std::end(api::kNodeStates)) {
+               return Fail(res, Status(StatusCode::kInvalidArgument,
+                                       "unknown node state \"" + state +
+                                           "\": current, updating, drifted, render_failed, "
+                                           "stale, offline or superseded"));
+             }
              Json out = Json::array();
              for (const auto& n : *nodes) {
-               if (!drift_only || n.applied_version != n.assigned_version) out.push_back(ToJson(n));
+               if (drift_only && !n.drift()) continue;
+               if (!state.empty() && n.state != state) continue;
+               out.push_back(api::ToJson(n));
              }
              Reply(res, 200, {{"nodes", out}});
            });
@@ -296,7 +309,13 @@ class RestFaceImpl final : public RestFace {
            [this](const Principal& who, const Request& req, Response& res) {
              auto node = service_.GetNode(who, req.matches[1]);
              if (!node.ok()) return Fail(res, node.status());
-             Reply(res, 200, ToJson(*node));
+             Reply(res, 200, api::ToJson(*node));
+           });
+    Handle(R"(/v1/nodes/([^/]+))", "DELETE", "node.forget",
+           [this](const Principal& who, const Request& req, Response& res) {
+             const std::string id = req.matches[1];
+             if (Status s = service_.ForgetNode(who, id); !s.ok()) return Fail(res, s);
+             Reply(res, 200, {{"nodeId", id}, {"forgotten", true}});
            });
     Handle(R"(/v1/snapshots/([^/]+))", "GET", "snapshot.fetch",
            [this](const Principal& who, const Request& req, Response& res) {

@@ -9,6 +9,7 @@
 // read transaction, so it sees one committed state. A private in-memory
 // database (":memory:") cannot be shared between connections, so there reads
 // use the writer's connection between write groups.
+#include <algorithm>
 #include <cstdint>
 #include <filesystem>
 #include <limits>
@@ -278,14 +279,17 @@ class SqliteStore final : public Store {
     if (nodes.empty()) return Status::Ok();
     static const std::string sql =
         std::string("INSERT INTO nodes (") + kNodeColumns +
-        ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13) "
+        ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17) "
         "ON CONFLICT (node_id) DO UPDATE SET scope_chain = excluded.scope_chain, "
         "api_version = excluded.api_version, features = excluded.features, "
         "assigned_version = excluded.assigned_version, assigned_hash = excluded.assigned_hash, "
         "applied_version = excluded.applied_version, applied_hash = excluded.applied_hash, "
         "discovery_generation = excluded.discovery_generation, "
         "last_error = excluded.last_error, health_json = excluded.health_json, "
-        "connected = excluded.connected, last_seen_ms = excluded.last_seen_ms";
+        "connected = excluded.connected, last_seen_ms = excluded.last_seen_ms, "
+        "last_error_code = excluded.last_error_code, last_error_path = excluded.last_error_path, "
+        "assigned_at_ms = excluded.assigned_at_ms, "
+        "assigned_expires_at_ms = excluded.assigned_expires_at_ms";
     return Write([&](Connection& conn) -> Status {
       for (std::size_t i = 0; i < nodes.size(); ++i) {
         const NodeRecord& n = nodes[i];
@@ -303,7 +307,11 @@ class SqliteStore final : public Store {
             .Bind(10, n.last_error)
             .Bind(11, n.health_json)
             .Bind(12, std::int64_t{n.connected ? 1 : 0})
-            .Bind(13, n.last_seen_ms);
+            .Bind(13, n.last_seen_ms)
+            .Bind(14, n.last_error_code)
+            .Bind(15, n.last_error_path)
+            .Bind(16, n.assigned_at_ms)
+            .Bind(17, n.assigned_expires_at_ms);
         if (Status s = stmt->Run(); !s.ok()) return s;
       }
       return Status::Ok();
@@ -324,6 +332,37 @@ class SqliteStore final : public Store {
       return Collect<NodeRecord>(
           conn, std::string("SELECT ") + kNodeColumns + " FROM nodes ORDER BY node_id",
           [](Statement&) {}, ReadNode);
+    });
+  }
+
+  Status DeleteNode(std::string_view node_id) override {
+    return Write([&](Connection& conn) -> Status {
+      Result<Statement> stmt = conn.Prepare("DELETE FROM nodes WHERE node_id = ?1");
+      if (!stmt.ok()) return stmt.status();
+      stmt->Bind(1, node_id);
+      if (Status s = stmt->Run(); !s.ok()) return s;
+      if (sqlite3_changes(conn.handle()) == 0) {
+        return Status(StatusCode::kNotFound, "no node with id " + Quoted(node_id));
+      }
+      return Status::Ok();
+    });
+  }
+
+  Result<std::vector<std::string>> DeleteNodesOfflineSince(std::int64_t cutoff_ms) override {
+    return Write([&](Connection& conn) -> Result<std::vector<std::string>> {
+      Result<Statement> stmt = conn.Prepare(
+          "DELETE FROM nodes WHERE connected = 0 AND last_seen_ms < ?1 RETURNING node_id");
+      if (!stmt.ok()) return stmt.status();
+      stmt->Bind(1, cutoff_ms);
+      std::vector<std::string> ids;
+      for (;;) {
+        Result<bool> row = stmt->Step();
+        if (!row.ok()) return row.status();
+        if (!*row) break;
+        ids.push_back(stmt->Text(0));
+      }
+      std::sort(ids.begin(), ids.end());
+      return ids;
     });
   }
 

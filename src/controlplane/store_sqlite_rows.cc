@@ -81,6 +81,10 @@ Result<NodeRecord> ReadNode(const Statement& row) {
   n.health_json = row.Text(10);
   n.connected = row.Int(11) != 0;
   n.last_seen_ms = row.Int(12);
+  n.last_error_code = row.Text(13);
+  n.last_error_path = row.Text(14);
+  n.assigned_at_ms = row.Int(15);
+  n.assigned_expires_at_ms = row.Int(16);
   return n;
 }
 

@@ -29,7 +29,7 @@ inline constexpr char kSnapshotColumns[] =
 inline constexpr char kNodeColumns[] =
     "node_id, scope_chain, api_version, features, assigned_version, assigned_hash, "
     "applied_version, applied_hash, discovery_generation, last_error, health_json, connected, "
-    "last_seen_ms";
+    "last_seen_ms, last_error_code, last_error_path, assigned_at_ms, assigned_expires_at_ms";
 inline constexpr char kTokenColumns[] =
     "id, secret_hash, name, scopes, created_at_ms, expires_at_ms, revoked_at_ms";
 

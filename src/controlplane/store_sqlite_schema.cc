@@ -105,6 +105,17 @@ CREATE INDEX snapshots_by_chain ON snapshots (scope_chain, version, expires_at_m
 -- is (chain, api version, features) instead of reading every node record.
 CREATE INDEX nodes_by_profile ON nodes (scope_chain, api_version, features);
 )sql"},
+    {"node state", R"sql(
+-- One node state (DESIGN.md §4 Drift): the last problem's code and JSON
+-- Pointer apart from its text, and when the node's assignment last changed
+-- and expires (updating vs drifted, stale).
+ALTER TABLE nodes ADD COLUMN last_error_code TEXT NOT NULL DEFAULT '';
+ALTER TABLE nodes ADD COLUMN last_error_path TEXT NOT NULL DEFAULT '';
+ALTER TABLE nodes ADD COLUMN assigned_at_ms INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE nodes ADD COLUMN assigned_expires_at_ms INTEGER NOT NULL DEFAULT 0;
+-- Expiry: the disconnected nodes last seen before a cutoff.
+CREATE INDEX nodes_by_last_seen ON nodes (connected, last_seen_ms);
+)sql"},
 };
 
 constexpr char kCreateMigrationsTable[] = R"sql(

@@ -123,6 +123,11 @@ struct NodeStream::Impl {
         event.version = m.notify().version();
         event.hash = m.notify().hash();
         event.envelope = m.notify().envelope();
+      } else if (m.has_problem()) {
+        event.kind = StreamEvent::Kind::kProblem;
+        event.code = m.problem().code();
+        event.message = m.problem().message();
+        event.path = m.problem().path();
       } else if (m.has_error()) {
         event.kind = StreamEvent::Kind::kError;
         event.code = m.error().code();

@@ -34,7 +34,7 @@ struct StreamHello {
 };
 
 struct StreamEvent {
-  enum class Kind { kWelcome, kNotify, kError, kEnded };
+  enum class Kind { kWelcome, kNotify, kProblem, kError, kEnded };
   Kind kind = Kind::kEnded;
   // kWelcome
   std::vector<std::string> http_endpoints;
@@ -43,9 +43,11 @@ struct StreamEvent {
   std::int64_t version = 0;
   std::string hash;
   std::string envelope;  // "" when the node must Fetch(hash)
-  // kError (code: the server's stable code name) and kEnded (the gRPC status)
+  // kProblem and kError (code: the server's stable code name) and kEnded
+  // (the gRPC status)
   std::string code;
   std::string message;
+  std::string path;  // kProblem: the JSON Pointer, when it has one
 };
 
 struct StreamOptions {

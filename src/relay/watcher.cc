@@ -122,7 +122,10 @@ struct Watcher::Impl {
         acks_counter(m.counter("omnirelay_relay_watcher_acks_total", "Notifies ACKed",
                                NodeLabel(options.node_id))),
         nacks_counter(m.counter("omnirelay_relay_watcher_nacks_total", "Notifies NACKed",
-                                NodeLabel(options.node_id))) {
+                                NodeLabel(options.node_id))),
+        problems_counter(m.counter("omnirelay_relay_watcher_problems_total",
+                                   "Problems the control plane reported (it sends nothing now)",
+                                   NodeLabel(options.node_id))) {
     puller.AddEndpoints(options.http_endpoints);
   }
 
@@ -177,6 +180,7 @@ struct Watcher::Impl {
   Counter& pull_failed;
   Counter& acks_counter;
   Counter& nacks_counter;
+  Counter& problems_counter;
 
   std::thread worker;
   std::atomic<bool> stopping{false};
@@ -308,6 +312,25 @@ void Watcher::Impl::HandleEvent(StreamEvent& event) {
     case StreamEvent::Kind::kNotify:
       HandleNotify(event);
       break;
+    case StreamEvent::Kind::kProblem: {
+      problems_counter.Inc();
+      bool changed = false;
+      UpdateStats([&](WatcherStats& s) {
+        changed = s.problem_code != event.code || s.problem_message != event.message ||
+                  s.problem_path != event.path;
+        s.problem_code = event.code;
+        s.problem_message = event.message;
+        s.problem_path = event.path;
+        ++s.problems;
+      });
+      // Once per distinct problem: it is repeated at every refresh.
+      if (changed) {
+        Log("control plane sends nothing now: " + event.code + ": " + event.message +
+            (event.path.empty() ? "" : " (at " + event.path + ")") +
+            "; keeping the snapshot this node has");
+      }
+      break;
+    }
     case StreamEvent::Kind::kError:
       UpdateStats(
           [&](WatcherStats& s) { s.last_stream_error = event.code + ": " + event.message; });
@@ -339,7 +362,12 @@ void Watcher::Impl::HandleNotify(StreamEvent& event) {
     refused_hash.clear();
     stream->SendAck(event.version, event.hash);
     acks_counter.Inc();
-    UpdateStats([](WatcherStats& s) { ++s.acks; });
+    UpdateStats([](WatcherStats& s) {
+      ++s.acks;
+      s.problem_code.clear();  // a snapshot again: the problem is over
+      s.problem_message.clear();
+      s.problem_path.clear();
+    });
   } else {
     refused_hash = event.hash;
     stream->SendNack(event.version, event.hash, std::string(outcome.status().code_name()),

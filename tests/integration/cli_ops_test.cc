@@ -71,9 +71,11 @@ TEST_F(CliOpsTest, NodesDriftAndBlockedNodes) {
   EXPECT_EQ(nodes["nodes"][0]["nodeId"], "n-1");
   EXPECT_EQ(nodes["nodes"][0]["scopeChain"], "global");
   EXPECT_EQ(nodes["nodes"][0]["drift"], true);
+  // Assigned moments ago and not ACKed yet: updating (drifted after the grace).
+  EXPECT_EQ(nodes["nodes"][0]["state"], "updating");
 
   CliResult table = Admin({"nodes", "list"});
-  EXPECT_EQ(table.out.rfind("NODE  SCOPE CHAIN  ASSIGNED", 0), 0u) << table.out;
+  EXPECT_EQ(table.out.rfind("NODE  STATE     SCOPE CHAIN  ASSIGNED", 0), 0u) << table.out;
 
   CliResult dry = Admin(
       {"shadow", "enable", "--service", "billing", "--percent", "20", "--dry-run", "-o", "json"});

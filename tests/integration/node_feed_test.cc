@@ -74,11 +74,11 @@ class NodeFeedTest : public ::testing::Test {
     return snapshot;
   }
 
-  NodeRecord StoredNode(const std::string& id) {
+  api::Node StoredNode(const std::string& id) {
     feed_->FlushStatusForTest();
     auto node = stack_.service().GetNode(admin_, id);
     EXPECT_TRUE(node.ok()) << node.status().ToString();
-    return node.ok() ? *node : NodeRecord{};
+    return node.ok() ? *node : api::Node{};
   }
 
   std::uint64_t CounterValue(const std::string& name, const std::string& labels = "") {
@@ -152,7 +152,7 @@ TEST_F(NodeFeedTest, WriteReachesHundredNodesWhichAck) {
   ASSERT_TRUE(Eventually(
       [&] { return CounterValue("omnirelay_cp_node_acks_total") == std::uint64_t{kNodes}; }));
   for (int i = 0; i < kNodes; ++i) {
-    NodeRecord r = StoredNode(nodes[i]->id());
+    api::Node r = StoredNode(nodes[i]->id());
     EXPECT_EQ(r.applied_version, revision) << r.node_id;
     EXPECT_EQ(r.assigned_version, revision);
     EXPECT_EQ(r.applied_hash, hashes[i]);
@@ -270,7 +270,7 @@ TEST_F(NodeFeedTest, NackIsRecordedAsLastError) {
   ASSERT_TRUE(node->Send(nack));
   ASSERT_TRUE(Eventually(
       [&] { return CounterValue("omnirelay_cp_node_nacks_total", "reason=\"expired\"") == 1; }));
-  NodeRecord r = StoredNode("n-1");
+  api::Node r = StoredNode("n-1");
   EXPECT_EQ(r.last_error, "expired: expiresAt is in the past");
   EXPECT_EQ(r.applied_version, 0);
   EXPECT_EQ(r.assigned_version, notify->version());
@@ -292,7 +292,7 @@ TEST_F(NodeFeedTest, StatusReportIsRecorded) {
   ASSERT_TRUE(node->Send(status));
   ASSERT_TRUE(
       Eventually([&] { return CounterValue("omnirelay_cp_node_status_reports_total") == 1; }));
-  NodeRecord r = StoredNode("n-1");
+  api::Node r = StoredNode("n-1");
   EXPECT_EQ(r.discovery_generation, 42);
   EXPECT_EQ(Json::parse(r.health_json)["error_rate"], 0.25);
 }

@@ -128,12 +128,18 @@ TEST(ApiJsonTest, LayersAndHistoryRoundTrip) {
 
 // A status summary round-trips with its per-version counts.
 TEST(ApiJsonTest, StatusRoundTrips) {
-  const StatusSummary s{9, 3, 2, 1, {{8, 1}, {9, 2}}};
+  StatusSummary s{9, 3, 2, 1, {{8, 1}, {9, 2}}, {}};
+  for (const char* state : kNodeStates) s.nodes_by_state.emplace_back(state, 0);
+  s.nodes_by_state[2].second = 1;  // drifted
+  s.nodes_by_state[5].second = 1;  // offline
   const Json j = ToJson(s);
   EXPECT_EQ(j["nodes"]["drifted"], 1);
   EXPECT_EQ(j["nodes"]["byAppliedVersion"][1]["nodes"], 2);
+  EXPECT_EQ(j["nodes"]["byState"]["offline"], 1);
+  EXPECT_EQ(j["nodes"]["byState"]["render_failed"], 0);
   const StatusSummary back = RoundTrip(s);
   EXPECT_EQ(back.nodes_by_applied_version, s.nodes_by_applied_version);
+  EXPECT_EQ(back.nodes_by_state, s.nodes_by_state);  // in the documented order
   EXPECT_EQ(ToJson(back), j);
 }
 

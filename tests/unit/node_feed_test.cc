@@ -29,6 +29,7 @@ class FakeConnection final : public FeedConnection {
   void Notify(std::shared_ptr<const Assignment> assignment) override {
     notifies.push_back(std::move(assignment));
   }
+  void Problem(const ProblemMsg& problem) override { problems.push_back(problem); }
   void Close(const Status& why) override {
     if (!closed) closed = why;
   }
@@ -42,6 +43,7 @@ class FakeConnection final : public FeedConnection {
 
   std::vector<WelcomeMsg> welcomes;
   std::vector<std::shared_ptr<const Assignment>> notifies;
+  std::vector<ProblemMsg> problems;
   std::optional<Status> closed;
   bool reading = false;
 };

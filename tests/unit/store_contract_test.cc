@@ -514,8 +514,16 @@ TEST_P(StoreContractTest, NodeUpsertRoundTripsAllFields) {
   n.health_json = "{\"p99_ms\":12}";
   n.connected = true;
   n.last_seen_ms = 99;
+  n.last_error_code = "missing_feature";
+  n.last_error_path = "/spec/shadows/a";
+  n.assigned_at_ms = 123;
+  n.assigned_expires_at_ms = 456;
   ASSERT_TRUE(store_->UpsertNode(n).ok());
   Result<NodeRecord> got = store_->GetNode("relay-1");
+  EXPECT_EQ(got->last_error_code, "missing_feature");
+  EXPECT_EQ(got->last_error_path, "/spec/shadows/a");
+  EXPECT_EQ(got->assigned_at_ms, 123);
+  EXPECT_EQ(got->assigned_expires_at_ms, 456);
   ASSERT_TRUE(got.ok()) << got.status().ToString();
   EXPECT_EQ(got->scope_chain, n.scope_chain);
   EXPECT_EQ(got->api_version, "v1");
@@ -547,6 +555,37 @@ TEST_P(StoreContractTest, NodeUpsertRoundTripsAllFields) {
 // and a batch holding an invalid record writes none of it (the adapter checks
 // the whole batch before its transaction; atomicity of the transaction itself
 // is the store's group commit, covered by the CAS and crash tests).
+// Forgetting a node removes its record (and its profile); expiry removes the
+// disconnected nodes last seen before a cutoff, never a connected one.
+TEST_P(StoreContractTest, NodesAreForgottenAndExpired) {
+  auto node = [](const std::string& id, bool connected, std::int64_t seen) {
+    NodeRecord n;
+    n.node_id = id;
+    n.scope_chain = "global";
+    n.health_json = "{}";
+    n.connected = connected;
+    n.last_seen_ms = seen;
+    return n;
+  };
+  ASSERT_TRUE(store_
+                  ->UpsertNodes({node("a", false, 100), node("b", false, 300), node("c", true, 50),
+                                 node("d", false, 99)})
+                  .ok());
+  EXPECT_EQ(store_->DeleteNode("zz").code(), StatusCode::kNotFound);
+  ASSERT_TRUE(store_->DeleteNode("d").ok());
+  EXPECT_EQ(store_->GetNode("d").status().code(), StatusCode::kNotFound);
+  auto expired = store_->DeleteNodesOfflineSince(200);
+  ASSERT_TRUE(expired.ok()) << expired.status().ToString();
+  EXPECT_EQ(*expired, std::vector<std::string>{"a"});
+  auto left = store_->ListNodes();
+  ASSERT_TRUE(left.ok());
+  ASSERT_EQ(left->size(), 2u);
+  EXPECT_EQ((*left)[0].node_id, "b");
+  EXPECT_EQ((*left)[1].node_id, "c");  // connected: never expired
+  EXPECT_EQ(store_->NodeProfiles()->at(0).nodes, 2);
+  EXPECT_TRUE(store_->DeleteNodesOfflineSince(200)->empty());
+}
+
 TEST_P(StoreContractTest, UpsertNodesIsAllOrNothing) {
   std::vector<NodeRecord> batch;
   for (int i = 0; i < 50; ++i) {

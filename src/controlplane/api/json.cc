@@ -1,5 +1,6 @@
 #include "omnirelay/api/json.h"
 
+#include <algorithm>
 #include <chrono>
 #include <string>
 
@@ -184,7 +185,10 @@ Json ToJson(const Node& n) {
   PutNumber(j, "appliedVersion", n.applied_version);
   PutText(j, "appliedHash", n.applied_hash);
   PutNumber(j, "discoveryGeneration", n.discovery_generation);
+  PutText(j, "state", n.state);
   PutText(j, "lastError", n.last_error);
+  PutText(j, "lastErrorCode", n.last_error_code);
+  PutText(j, "lastErrorPath", n.last_error_path);
   PutDocument(j, "health", n.health_json, /*empty_is_none=*/true);
   PutTime(j, "lastSeen", n.last_seen_ms);
   return j;
@@ -195,12 +199,15 @@ Json ToJson(const StatusSummary& s) {
   for (const auto& [version, count] : s.nodes_by_applied_version) {
     by_version.push_back({{"version", version}, {"nodes", count}});
   }
+  Json by_state = Json::object();
+  for (const auto& [state, count] : s.nodes_by_state) by_state[state] = count;
   return {{"headRevision", s.head_revision},
           {"nodes",
            {{"total", s.nodes_total},
             {"connected", s.nodes_connected},
             {"drifted", s.nodes_drifted},
-            {"byAppliedVersion", std::move(by_version)}}},
+            {"byAppliedVersion", std::move(by_version)},
+            {"byState", std::move(by_state)}}},
           {"rollouts", Json::array()}};
 }
 
@@ -331,7 +338,10 @@ Status FromJson(const Json& j, Node* out) {
   r.Number("appliedVersion", &out->applied_version);
   r.Text("appliedHash", &out->applied_hash);
   r.Number("discoveryGeneration", &out->discovery_generation);
+  r.Text("state", &out->state);
   r.Text("lastError", &out->last_error);
+  r.Text("lastErrorCode", &out->last_error_code);
+  r.Text("lastErrorPath", &out->last_error_path);
   r.Document("health", &out->health_json);
   r.Flag("connected", &out->connected);
   r.Time("lastSeen", &out->last_seen_ms);
@@ -348,6 +358,26 @@ Status FromJson(const Json& j, StatusSummary* out) {
   n.Number("connected", &out->nodes_connected);
   n.Number("drifted", &out->nodes_drifted);
   if (!n.status().ok()) return n.status();
+  if (auto by_state = nodes->find("byState"); by_state != nodes->end() && by_state->is_object()) {
+    out->nodes_by_state.clear();
+    for (const auto& [state, count] : by_state->items()) {
+      if (!count.is_number_integer()) {
+        return Status(StatusCode::kInvalidArgument, "\"byState\" counts must be integers");
+      }
+      out->nodes_by_state.emplace_back(state, count.get<std::int64_t>());
+    }
+    // In kNodeStates order (a JSON object has none).
+    auto rank = [](const std::string& state) {
+      int i = 0;
+      for (const char* known : kNodeStates) {
+        if (state == known) return i;
+        ++i;
+      }
+      return i;
+    };
+    std::stable_sort(out->nodes_by_state.begin(), out->nodes_by_state.end(),
+                     [&](const auto& a, const auto& b) { return rank(a.first) < rank(b.first); });
+  }
   auto by_version = nodes->find("byAppliedVersion");
   if (by_version == nodes->end() || by_version->is_null()) return Status::Ok();
   if (!by_version->is_array()) {

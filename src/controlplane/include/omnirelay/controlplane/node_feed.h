@@ -19,7 +19,10 @@
 //      only the newest.
 //   5. A change event re-renders only the chains it touches; every
 //      `refresh_interval` of the clock all chains in use are re-rendered
-//      (re-signing before expiry, healing a missed event).
+//      (re-signing before expiry, healing a missed event). A chain that does
+//      not render is a `render_failed` problem of each node on it: recorded
+//      as its last error (code, message, JSON Pointer) and sent to it as a
+//      Problem (once per distinct problem); a later assignment clears it.
 //   6. Node status is persisted coalesced: one store write per node at most
 //      every `status_delay`.
 //
@@ -77,6 +80,12 @@ struct StatusMsg {
 };
 
 // ---- what a node is told
+// Why the node is sent nothing now, though its stream stays open.
+struct ProblemMsg {
+  std::string code;  // e.g. "render_failed"
+  std::string message;
+  std::string path;  // JSON Pointer, when it has one
+};
 struct WelcomeMsg {
   std::vector<std::string> http_endpoints;  // REST pull fallback
   std::int64_t reconcile_interval_ms = 0;
@@ -153,6 +162,8 @@ class FeedConnection {
   // Writes a Notify; the transport calls NodeFeed::OnNotifyWritten once it
   // is written (or dropped). The feed has at most one outstanding.
   virtual void Notify(std::shared_ptr<const Assignment> assignment) = 0;
+  // Tells the node why it is sent nothing now (its stream stays open).
+  virtual void Problem(const ProblemMsg& problem) = 0;
   // Ends the stream: drops what is not yet written, sends an error for a
   // non-OK `why`, then finishes. Idempotent.
   virtual void Close(const Status& why) = 0;

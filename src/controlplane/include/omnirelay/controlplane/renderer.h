@@ -52,10 +52,12 @@ class SnapshotRenderer {
   // stored (PutSnapshot) first.
   Result<std::shared_ptr<const SnapshotRecord>> Current(const std::vector<Scope>& chain);
 
- private:
   // The newest revision that touched any scope on `chain` (0 if none): cheap,
-  // one indexed lookup per scope, so an unchanged chain is never re-merged.
+  // one indexed lookup per scope, so an unchanged chain is never re-merged;
+  // the version its snapshot has (the node state of a disconnected node).
   Result<std::int64_t> ChainVersion(const std::vector<Scope>& chain);
+
+ private:
   Result<EffectiveConfig> Merge(const std::vector<Scope>& chain, std::int64_t version);
   Result<std::shared_ptr<const SnapshotRecord>> Render(const std::vector<Scope>& chain,
                                                        EffectiveConfig effective);

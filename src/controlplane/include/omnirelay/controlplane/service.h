@@ -9,6 +9,7 @@
 // Thread safety: all methods may be called concurrently from any thread.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -38,6 +39,10 @@ class PlanMemo;
 struct ServiceOptions {
   std::size_t history_limit = 100;
   std::size_t audit_limit = 1000;
+  // A node assigned a snapshot is `updating` this long, then `drifted`.
+  std::chrono::milliseconds node_updating_grace{30'000};
+  // A node disconnected longer than this is forgotten (0: never).
+  std::chrono::milliseconds node_expiry{24LL * 3600 * 1000};
 };
 
 // The API's value types (omnirelay/api/types.h) under the names the
@@ -86,8 +91,17 @@ class ControlPlaneService {
   Result<EffectiveView> Effective(const Principal& who, const std::string& scope_chain);
 
   // ---- nodes
-  Result<std::vector<NodeRecord>> ListNodes(const Principal& who);
-  Result<NodeRecord> GetNode(const Principal& who, const std::string& node_id);
+  // Nodes with their state (node_state.h), connected or not.
+  Result<std::vector<api::Node>> ListNodes(const Principal& who);
+  Result<api::Node> GetNode(const Principal& who, const std::string& node_id);
+  // Removes a disconnected node's record at once (admin): it leaves the
+  // totals and no longer constrains writes. kFailedPrecondition while it is
+  // connected, kNotFound when unknown.
+  Status ForgetNode(const Principal& who, const std::string& node_id);
+  // Forgets the nodes disconnected longer than options.node_expiry (audited
+  // as the system) and sets the per-state node gauges. The daemon calls it
+  // periodically.
+  Status SweepNodes();
   // The node's signed envelope (pull fallback). Node tokens: their own only.
   Result<std::shared_ptr<const SnapshotRecord>> NodeSnapshot(const Principal& who,
                                                              const std::string& node_id,
@@ -124,6 +138,7 @@ class ControlPlaneService {
                              std::optional<std::int64_t> expected_revision, bool dry_run,
                              bool confirm, bool allow_unknown_node);
   AuditEntry Entry(const Principal& who, std::string_view action, std::string_view scope) const;
+  Result<std::vector<api::Node>> NodeViews(std::vector<NodeRecord> records);
   void AuditRead(const Principal& who, std::string_view action, std::string_view scope,
                  std::int64_t revision, const Status& outcome);
   // Runs `read` after the scope check and audits the read whatever its
@@ -150,6 +165,8 @@ class ControlPlaneService {
   Counter& conflicts_;
   Counter& validation_failures_;
   Counter& publish_failures_;
+  Counter& nodes_expired_;
+  std::vector<Gauge*> node_state_gauges_;  // one per api::kNodeStates entry
 };
 
 }  // namespace omnirelay::cp

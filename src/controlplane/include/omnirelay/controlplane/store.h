@@ -81,10 +81,14 @@ struct NodeRecord {
   std::int64_t applied_version = 0;  // what the node last ACKed
   std::string applied_hash;
   std::int64_t discovery_generation = 0;
-  std::string last_error;   // last NACK reason, "" after an ACK
+  std::string last_error;   // "code: message" of the last problem, "" after an ACK
   std::string health_json;  // the node's reported health figures, "{}" when none
   bool connected = false;
   std::int64_t last_seen_ms = 0;
+  std::string last_error_code;      // the code of last_error (e.g. "render_failed"), "" when none
+  std::string last_error_path;      // its JSON Pointer, "" when none
+  std::int64_t assigned_at_ms = 0;  // when the assignment was last changed
+  std::int64_t assigned_expires_at_ms = 0;  // when the assigned snapshot expires
 };
 
 // The nodes that share a scope chain, api version and feature set: what a
@@ -150,6 +154,10 @@ class Store {
   virtual Status UpsertNodes(const std::vector<NodeRecord>& nodes) = 0;
   virtual Result<NodeRecord> GetNode(std::string_view node_id) = 0;
   virtual Result<std::vector<NodeRecord>> ListNodes() = 0;
+  // Removes a node's record: kNotFound when there is none.
+  virtual Status DeleteNode(std::string_view node_id) = 0;
+  // Removes every disconnected node last seen before `cutoff_ms`; their ids.
+  virtual Result<std::vector<std::string>> DeleteNodesOfflineSince(std::int64_t cutoff_ms) = 0;
   // The distinct profiles of the known nodes with their counts, ordered by
   // (scope_chain, api_version, features). Cost grows with the number of
   // profiles, not with the fleet (an index covers it).

@@ -146,7 +146,11 @@ struct WatcherStats {
   std::uint64_t nacks = 0;
   std::vector<std::int64_t> backoff_delays_ms;  // the last 64 reconnect delays drawn
   std::string last_stream_error;  // the server's last Error ("code: message"); cleared by a Welcome
-  std::string last_stream_end;    // why the last stream ended (gRPC status)
+  // Why the control plane sends this node nothing now, though its stream is
+  // up (a Problem, e.g. render_failed); cleared by the next applied Notify.
+  std::string problem_code, problem_message, problem_path;
+  std::uint64_t problems = 0;
+  std::string last_stream_end;  // why the last stream ended (gRPC status)
   std::string last_pull_error;
 };
 

@@ -75,14 +75,26 @@ struct Node {
   std::int64_t applied_version = 0;  // what the node last ACKed
   std::string applied_hash;
   std::int64_t discovery_generation = 0;
-  std::string last_error;   // last NACK reason, "" after an ACK
+  std::string last_error;   // "code: message" of the last problem, "" after an ACK
   std::string health_json;  // the node's reported figures (a JSON object), "" or "{}" when none
   bool connected = false;
   std::int64_t last_seen_ms = 0;
+  std::string state;            // one of kNodeStates (node_state.h in the daemon decides)
+  std::string last_error_code;  // the code of last_error, e.g. "render_failed"
+  std::string last_error_path;  // its JSON Pointer, when it has one
 
   // Applied version is not the assigned one.
   bool drift() const { return applied_version != assigned_version; }
 };
+
+// The states of a node, in the order they are listed (DESIGN.md §4 Drift):
+// current: runs what it is assigned; updating: assigned a newer snapshot
+// moments ago; drifted: still not running it (or refused it); render_failed:
+// its chain does not render; stale: the snapshot it runs has expired;
+// offline: not connected; superseded: not connected since another instance
+// with its node id took over.
+inline constexpr const char* kNodeStates[] = {"current", "updating", "drifted",   "render_failed",
+                                              "stale",   "offline",  "superseded"};
 
 // GET /v1/status.
 struct StatusSummary {
@@ -92,6 +104,8 @@ struct StatusSummary {
   std::int64_t nodes_drifted = 0;  // applied version != assigned version
   // (applied version, nodes), by version.
   std::vector<std::pair<std::int64_t, std::int64_t>> nodes_by_applied_version;
+  // (state, nodes) for every state of kNodeStates, in that order.
+  std::vector<std::pair<std::string, std::int64_t>> nodes_by_state;
 };
 
 // One audit log entry (GET /v1/audit).
