@@ -4,6 +4,7 @@
 #pragma once
 
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -85,6 +86,9 @@ struct Call {
   std::optional<std::int64_t> expected_revision;
   bool dry_run = false;
   bool confirm = false;
+  // Named request options, as REST query parameters ("limit" -> ?limit=);
+  // the gRPC client sets the request field of the same meaning.
+  std::map<std::string, std::string> params = {};
 };
 
 struct Reply {
