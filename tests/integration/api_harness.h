@@ -37,7 +37,9 @@ class Stack {
   const Clock& clock() const { return clock_; }
   const std::string& dir() const { return dir_; }
 
-  // A fresh bearer token carrying `scopes` (admin-issued).
+  // A fresh bearer token carrying `scopes` (admin-issued). A name names one
+  // live token: a taken name gets a number ("tester-2"), except a node's
+  // ("node:<id>"), whose one token is returned again.
   std::string Token(const std::vector<std::string>& scopes, const std::string& name = "tester");
 
  private:
@@ -51,6 +53,7 @@ class Stack {
   std::unique_ptr<Authenticator> auth_;
   std::unique_ptr<SnapshotRenderer> renderer_;
   std::unique_ptr<ControlPlaneService> service_;
+  std::map<std::string, std::string> node_tokens_;  // name -> secret
 };
 
 // A valid ConfigLayer for `scope` (the global sample, re-scoped), with an
