@@ -25,8 +25,11 @@ namespace omnirelay::cli {
 // The API's values (omnirelay/api/types.h) are what the calls return; the
 // rollout types below are omnirctl's own until the REST face has rollouts.
 using api::AuditEntry;
+using api::AuditFilter;
 using api::BlockedNode;
 using api::EffectiveView;
+using api::HistoryPage;
+using api::HistoryQuery;
 using api::IssuedToken;
 using api::Layer;
 using api::LayerSummary;
@@ -94,22 +97,24 @@ class ControlClient {
   virtual Result<WriteResult> DeleteLayer(const std::string& scope,
                                           std::optional<std::int64_t> expected_revision,
                                           bool dry_run, bool confirm) = 0;
-  virtual Result<std::vector<Revision>> History(const std::string& scope) = 0;
+  virtual Result<HistoryPage> History(const std::string& scope, const HistoryQuery& query) = 0;
   virtual Result<std::vector<Diagnostic>> Validate(const std::string& document) = 0;
   virtual Result<EffectiveView> Effective(const std::vector<std::string>& chain) = 0;
   virtual Result<std::vector<Node>> ListNodes() = 0;
   virtual Result<StatusSummary> GetStatus() = 0;
   virtual Status ForgetNode(const std::string& node_id) = 0;
-  // Calls `on_entry` for each entry, oldest first; with `follow`, keeps the
-  // stream open until `on_entry` returns false or the stream ends. The call
-  // deadline applies only without `follow`.
-  virtual Status Audit(std::int64_t since_ms, bool follow,
+  // Calls `on_entry` for each entry that matches `filter`, oldest first;
+  // with `follow`, keeps the stream open until `on_entry` returns false or
+  // the stream ends. The call deadline applies only without `follow`.
+  virtual Status Audit(std::int64_t since_ms, bool follow, const AuditFilter& filter,
                        const std::function<bool(const AuditEntry&)>& on_entry) = 0;
   virtual Result<IssuedToken> CreateToken(const std::string& name,
                                           const std::vector<std::string>& scopes,
                                           std::int64_t ttl_seconds) = 0;
   virtual Result<std::vector<Token>> ListTokens() = 0;
-  virtual Status RevokeToken(const std::string& id) = 0;
+  // By id, or by the name of one live token; the token as revoked (as it
+  // would be, with dry_run). Already revoked: kConflict.
+  virtual Result<Token> RevokeToken(const std::string& name_or_id, bool dry_run) = 0;
 
   virtual Result<RolloutInfo> StartRollout(const StartRolloutArgs& args) = 0;
   // Empty id and version 0: the active rollouts.

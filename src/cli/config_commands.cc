@@ -170,22 +170,36 @@ int RunDiff(Session& s, const DiffArgs& a) {
   return ok ? kExitOk : kExitInvalid;
 }
 
-int RunHistory(Session& s, const std::string& scope) {
-  auto history = s.client.History(scope);
-  if (!history.ok()) return s.out.Fail(history.status());
+struct HistoryArgs {
+  std::string scope;
+  std::int64_t before = 0;  // 0 = from the newest
+  std::int64_t limit = 0;   // 0 = the server's default
+};
+
+int RunHistory(Session& s, const HistoryArgs& a) {
+  HistoryQuery query;
+  if (a.before != 0) query.before = a.before;
+  if (a.limit != 0) query.limit = a.limit;
+  auto page = s.client.History(a.scope, query);
+  if (!page.ok()) return s.out.Fail(page.status());
   if (s.out.json()) {
-    Json out = Json::array();
-    for (const auto& r : *history) out.push_back(api::ToJson(r));
-    std::cout << Json{{"scope", scope}, {"revisions", out}}.dump() << "\n";
+    std::cout << api::ToJson(*page).dump() << "\n";
     return kExitOk;
   }
   const std::int64_t now = NowUnixMs();
   Table t({"REVISION", "WHEN", "AUTHOR", "CHANGE"});
-  for (const auto& r : *history) {
+  for (const auto& r : page->revisions) {
     t.Row({std::to_string(r.revision), RelativeTime(r.created_at_ms, now), r.author,
            r.deleted ? Table::Cell("deleted", Colour::kRed) : Table::Cell("written")});
   }
   t.Print(std::cout, s.out);
+  if (page->next_before != 0) {
+    std::cout << s.out.Paint("older revisions: omnirctl config history --scope " + a.scope +
+                                 " --before " + std::to_string(page->next_before) +
+                                 (a.limit != 0 ? " --limit " + std::to_string(a.limit) : ""),
+                             Colour::kDim)
+              << "\n";
+  }
   return kExitOk;
 }
 
@@ -265,11 +279,18 @@ void AddConfigCommands(CLI::App& app, Cli& cli) {
       ->required();
   cmd->callback([&cli, diff] { cli.RunWithServer([&](Session& s) { return RunDiff(s, *diff); }); });
 
-  auto scope = std::make_shared<std::string>();
-  cmd = config->add_subcommand("history", "List the revisions of a scope, newest first");
-  cmd->add_option("--scope", *scope, "Scope")->required()->check(ScopeValidator());
+  auto history = std::make_shared<HistoryArgs>();
+  cmd = config->add_subcommand(
+      "history", "List the revisions of a scope, newest first, one page (100) at a time");
+  cmd->add_option("--scope", history->scope, "Scope")->required()->check(ScopeValidator());
+  cmd->add_option("--before", history->before,
+                  "Only revisions older than this one (the next page: the revision the previous "
+                  "page says)")
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--limit", history->limit, "Revisions per page, 1 to 1000 (default 100)")
+      ->check(CLI::Range(std::int64_t{1}, api::kHistoryMaxLimit));
   cmd->callback(
-      [&cli, scope] { cli.RunWithServer([&](Session& s) { return RunHistory(s, *scope); }); });
+      [&cli, history] { cli.RunWithServer([&](Session& s) { return RunHistory(s, *history); }); });
 
   auto chain = std::make_shared<std::string>();
   cmd = config->add_subcommand("effective", "Print the merged spec of a scope chain");

@@ -232,16 +232,21 @@ class GrpcClient final : public ControlClient {
     return out;
   }
 
-  Result<std::vector<Revision>> History(const std::string& scope) override {
+  Result<HistoryPage> History(const std::string& scope, const HistoryQuery& query) override {
     v1::HistoryRequest req;
     req.set_scope(scope);
+    if (query.before) req.set_before(*query.before);
+    if (query.limit) req.set_limit(*query.limit);
     v1::HistoryResponse resp;
     auto ctx = Context();
     if (auto s = Check(config_->History(ctx.get(), req, &resp)); !s.ok()) return s;
-    std::vector<Revision> out;
+    HistoryPage out;
+    out.scope = scope;
     for (const auto& r : resp.revisions()) {
-      out.push_back({r.revision(), r.scope(), r.deleted(), r.author(), r.created_at_ms()});
+      out.revisions.push_back(
+          {r.revision(), r.scope(), r.deleted(), r.author(), r.created_at_ms()});
     }
+    out.next_before = resp.next_before();
     return out;
   }
 
@@ -310,11 +315,15 @@ class GrpcClient final : public ControlClient {
     return out;
   }
 
-  Status Audit(std::int64_t since_ms, bool follow,
+  Status Audit(std::int64_t since_ms, bool follow, const AuditFilter& filter,
                const std::function<bool(const AuditEntry&)>& on_entry) override {
     v1::AuditRequest req;
     req.set_since_ms(since_ms);
     req.set_follow(follow);
+    req.set_scope(filter.scope);
+    req.set_principal(filter.principal);
+    req.set_action(filter.action);
+    req.set_writes_only(filter.writes_only);
     auto ctx = Context(/*deadline=*/!follow);
     auto reader = config_->Audit(ctx.get(), req);
     v1::AuditEntry e;
@@ -359,12 +368,14 @@ class GrpcClient final : public ControlClient {
     return Check(config_->ForgetNode(ctx.get(), req, &resp));
   }
 
-  Status RevokeToken(const std::string& id) override {
+  Result<Token> RevokeToken(const std::string& name_or_id, bool dry_run) override {
     v1::RevokeTokenRequest req;
-    req.set_id(id);
+    req.set_id(name_or_id);
+    req.set_dry_run(dry_run);
     v1::RevokeTokenResponse resp;
     auto ctx = Context();
-    return Check(config_->RevokeToken(ctx.get(), req, &resp));
+    if (auto s = Check(config_->RevokeToken(ctx.get(), req, &resp)); !s.ok()) return s;
+    return FromProto(resp.token());
   }
 
   Result<RolloutInfo> StartRollout(const StartRolloutArgs& args) override {

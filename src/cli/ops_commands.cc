@@ -8,6 +8,7 @@
 #include "cli.h"
 #include "exit_codes.h"
 #include "omnirelay/api/json.h"
+#include "omnirelay/config/scope.h"
 
 namespace omnirelay::cli {
 namespace {
@@ -17,6 +18,7 @@ using Json = nlohmann::json;
 struct AuditArgs {
   std::string since;  // "" = 15m, or now with --follow
   bool follow = false;
+  AuditFilter filter;
 };
 
 Colour OutcomeColour(const std::string& outcome) {
@@ -62,7 +64,7 @@ int RunAudit(Session& s, const AuditArgs& a) {
       std::cerr << "following the audit log since " << FormatRfc3339Ms(since_ms)
                 << " (Ctrl-C to stop)\n";
     }
-    Status st = s.client.Audit(since_ms, true, [&](const AuditEntry& e) {
+    Status st = s.client.Audit(since_ms, true, a.filter, [&](const AuditEntry& e) {
       if (s.out.json()) {
         std::cout << api::ToJson(e).dump() << std::endl;
       } else {
@@ -75,7 +77,7 @@ int RunAudit(Session& s, const AuditArgs& a) {
     return st.ok() ? kExitOk : s.out.Fail(st);
   }
   std::vector<AuditEntry> entries;
-  Status st = s.client.Audit(since_ms, false, [&](const AuditEntry& e) {
+  Status st = s.client.Audit(since_ms, false, a.filter, [&](const AuditEntry& e) {
     entries.push_back(e);
     return true;
   });
@@ -211,6 +213,23 @@ void AddOpsCommands(CLI::App& app, Cli& cli) {
   cmd->add_option("--since", args->since,
                   "How far back, e.g. 30s, 15m, 2h, 7d (default 15m; with --follow: from now)");
   cmd->add_flag("-f,--follow", args->follow, "Keep streaming new entries until interrupted");
+  cmd->add_option("--scope", args->filter.scope, "Only entries for this scope, e.g. global")
+      ->check(CLI::Validator(
+          [](std::string& text) {
+            auto parsed = ParseScope(text);
+            return parsed.ok() ? std::string() : parsed.status().message();
+          },
+          "SCOPE"));
+  cmd->add_option("--principal", args->filter.principal,
+                  "Only entries of this principal (token name), e.g. admin or node:relay-1");
+  cmd->add_option("--action", args->filter.action,
+                  "Only entries of this action, e.g. layer.put, token.revoke, layer.get");
+  std::string writes;
+  for (std::string_view action : api::kWriteActions) {
+    writes += (writes.empty() ? "" : ", ") + std::string(action);
+  }
+  cmd->add_flag("--writes-only", args->filter.writes_only,
+                "Only writes (" + writes + "), refused ones included; no reads or dry runs");
   cmd->callback(
       [&cli, args] { cli.RunWithServer([&](Session& s) { return RunAudit(s, *args); }); });
 

@@ -128,29 +128,19 @@ int RunList(Session& s) {
   return kExitOk;
 }
 
-int RunRevoke(Session& s, const std::string& id, bool dry_run) {
-  if (dry_run) {
-    auto tokens = s.client.ListTokens();
-    if (!tokens.ok()) return s.out.Fail(tokens.status());
-    auto it =
-        std::find_if(tokens->begin(), tokens->end(), [&](const Token& t) { return t.id == id; });
-    if (it == tokens->end()) return s.out.Fail(Status(StatusCode::kNotFound, "no token " + id));
-    if (s.out.json()) {
-      // The token as listed ("revoked" says whether it already is).
-      Json out = api::ToJson(*it);
-      out["dryRun"] = true;
-      std::cout << out.dump() << "\n";
-    } else {
-      std::cout << "dry run: would revoke token " << id << " (" << it->name << ")"
-                << (it->revoked_at_ms != 0 ? "; it is already revoked" : "") << "\n";
-    }
-    return kExitOk;
-  }
-  if (Status st = s.client.RevokeToken(id); !st.ok()) return s.out.Fail(st);
+int RunRevoke(Session& s, const std::string& name_or_id, bool dry_run) {
+  // The server resolves the name and checks the state, for a dry run too:
+  // an already revoked token is a conflict (exit 4) either way.
+  auto token = s.client.RevokeToken(name_or_id, dry_run);
+  if (!token.ok()) return s.out.Fail(token.status());
   if (s.out.json()) {
-    std::cout << Json{{"id", id}, {"revoked", true}}.dump() << "\n";
+    // DELETE /v1/tokens/{id or name}: the token as revoked.
+    Json out = api::ToJson(*token);
+    if (dry_run) out["dryRun"] = true;
+    std::cout << out.dump() << "\n";
   } else {
-    std::cout << "token " << id << " revoked\n";
+    std::cout << (dry_run ? "dry run: would revoke token " : "token ") << token->id << " ("
+              << token->name << ")" << (dry_run ? "" : " revoked") << "\n";
   }
   return kExitOk;
 }
@@ -182,8 +172,9 @@ void AddTokenCommands(CLI::App& app, Cli& cli) {
 
   auto id = std::make_shared<std::string>();
   auto dry_run = std::make_shared<bool>(false);
-  cmd = token->add_subcommand("revoke", "Revoke a token by id");
-  cmd->add_option("id", *id, "Token id (see token list)")->required();
+  cmd = token->add_subcommand(
+      "revoke", "Revoke a token by id or name (an already revoked one is a conflict, exit 4)");
+  cmd->add_option("token", *id, "Token id or name (see token list)")->required();
   cmd->add_flag("--dry-run", *dry_run, "Show the token that would be revoked; revoke nothing");
   cmd->callback([&cli, id, dry_run] {
     cli.RunWithServer([&](Session& s) { return RunRevoke(s, *id, *dry_run); });

@@ -32,6 +32,32 @@ Status Unauthenticated(std::string message) {
 
 }  // namespace
 
+Status CheckTokenName(std::string_view name, bool node_token) {
+  constexpr std::string_view kNodePrefix = "node:";
+  auto refuse = [&](const std::string& why) {
+    const std::string message = "token name \"" + std::string(name) + "\": " + why;
+    return Status(StatusCode::kInvalid, message, {{"/name", DiagCode::kInvalidName, message}});
+  };
+  const bool node_name = name.rfind(kNodePrefix, 0) == 0;
+  if (node_token) {
+    if (!node_name || !IsValidNodeId(name.substr(kNodePrefix.size()))) {
+      return refuse("a node token is named node:<node id> (the node it speaks for)");
+    }
+    return Status::Ok();
+  }
+  // node:<id> says "this node": only a node token bound to it may carry it.
+  if (node_name) return refuse("node:<id> names a node token; only a \"node\" token may use it");
+  if (name.empty() || name.size() > kMaxTokenNameBytes) {
+    return refuse("a token name is 1-" + std::to_string(kMaxTokenNameBytes) + " characters");
+  }
+  for (char c : name) {
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                    c == '-' || c == '_' || c == '.' || c == ':' || c == '@';
+    if (!ok) return refuse("use letters, digits and - _ . : @ only");
+  }
+  return Status::Ok();
+}
+
 bool IsKnownTokenScope(std::string_view scope) {
   return scope == kScopeConfigRead || scope == kScopeConfigWrite || scope == kScopeRolloutWrite ||
          scope == kScopeAuditRead || scope == kScopeNode || scope == kScopeAdmin;
@@ -96,20 +122,10 @@ Result<IssuedToken> Authenticator::Issue(std::string_view name,
     }
   }
   const bool is_node = std::find(scopes.begin(), scopes.end(), kScopeNode) != scopes.end();
-  if (is_node) {
-    constexpr std::string_view kNodePrefix = "node:";
-    if (scopes.size() != 1 || name.rfind(kNodePrefix, 0) != 0 ||
-        !IsValidNodeId(name.substr(kNodePrefix.size()))) {
-      return Status(StatusCode::kInvalidArgument,
-                    "a node token carries only the \"node\" scope and is named node:<node id>");
-    }
-  } else if (name.empty() || name.size() > 128) {
-    return Status(StatusCode::kInvalidArgument, "a token name is 1-128 characters");
-  } else if (name.rfind("node:", 0) == 0) {
-    // The name node:<id> says "this node": it may carry nothing else.
-    return Status(StatusCode::kInvalidArgument,
-                  "a token named node:<id> is a node token: it carries only the \"node\" scope");
+  if (is_node && scopes.size() != 1) {
+    return Status(StatusCode::kInvalidArgument, "a node token carries only the \"node\" scope");
   }
+  OMNI_RETURN_IF_ERROR(CheckTokenName(name, is_node));
   if (ttl_seconds < 0) return Status(StatusCode::kInvalidArgument, "ttl must not be negative");
 
   IssuedToken issued;

@@ -297,9 +297,15 @@ class DaemonImpl final : public Daemon {
     audit.action = "token.create";
     audit.outcome = "ok";
     auto issued = auth_->Issue("admin", {"admin"}, 0, audit);
+    if (!issued.ok() && issued.status().code() == StatusCode::kConflict) {
+      // admin.token was deleted to mint another while the first admin token
+      // lives: a name names one live token, so this one is admin-<time>.
+      issued = auth_->Issue("admin-" + std::to_string(audit.time_ms / 1000), {"admin"}, 0, audit);
+    }
     if (!issued.ok()) return issued.status();
     OMNI_RETURN_IF_ERROR(WriteFileAtomically(*files_, path, issued->secret + "\n", 0600));
-    spdlog::info("created admin token {}; it is in {} (mode 0600)", issued->record.id, path);
+    spdlog::info("created admin token {} ({}); it is in {} (mode 0600)", issued->record.id,
+                 issued->record.name, path);
     return Status::Ok();
   }
 

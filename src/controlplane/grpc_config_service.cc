@@ -165,9 +165,13 @@ grpc::Status ConfigServiceImpl::History(Ctx* ctx, const v1::HistoryRequest* req,
                                         v1::HistoryResponse* resp) {
   auto who = Authenticate(*ctx, "layer.history");
   if (!who.ok()) return ToGrpcStatus(who.status());
-  auto history = service_.History(*who, req->scope());
-  if (!history.ok()) return ToGrpcStatus(history.status());
-  for (const auto& r : *history) {
+  HistoryQuery query;
+  if (req->has_before()) query.before = req->before();
+  if (req->has_limit()) query.limit = req->limit();
+  auto page = service_.History(*who, req->scope(), query);
+  if (!page.ok()) return ToGrpcStatus(page.status());
+  resp->set_next_before(page->next_before);
+  for (const auto& r : page->revisions) {
     v1::Revision* out = resp->add_revisions();
     out->set_revision(r.revision);
     out->set_scope(r.scope);
@@ -272,7 +276,12 @@ grpc::Status ConfigServiceImpl::Audit(Ctx* ctx, const v1::AuditRequest* req,
   // The service authorizes and audits the query once; a follow then tails
   // the store directly, so that following the audit log does not itself
   // write an audit entry every poll.
-  auto entries = service_.Audit(*who, req->since_ms(), req->after_id());
+  AuditFilter filter;
+  filter.scope = req->scope();
+  filter.principal = req->principal();
+  filter.action = req->action();
+  filter.writes_only = req->writes_only();
+  auto entries = service_.Audit(*who, req->since_ms(), req->after_id(), filter);
   if (!entries.ok()) return ToGrpcStatus(entries.status());
   std::int64_t last_id = req->after_id();
   v1::AuditEntry out;
@@ -292,7 +301,7 @@ grpc::Status ConfigServiceImpl::Audit(Ctx* ctx, const v1::AuditRequest* req,
     }
     if (ctx->IsCancelled()) return grpc::Status::CANCELLED;
     service_.FlushAudit();
-    auto more = store_.QueryAudit(req->since_ms(), last_id, kFollowBatch);
+    auto more = store_.QueryAudit(req->since_ms(), last_id, kFollowBatch, filter);
     if (!more.ok()) return ToGrpcStatus(more.status());
     for (const auto& e : *more) {
       ToProto(e, &out);
@@ -325,10 +334,13 @@ grpc::Status ConfigServiceImpl::ListTokens(Ctx* ctx, const v1::ListTokensRequest
 }
 
 grpc::Status ConfigServiceImpl::RevokeToken(Ctx* ctx, const v1::RevokeTokenRequest* req,
-                                            v1::RevokeTokenResponse*) {
+                                            v1::RevokeTokenResponse* resp) {
   auto who = Authenticate(*ctx, "token.revoke");
   if (!who.ok()) return ToGrpcStatus(who.status());
-  return ToGrpcStatus(service_.RevokeToken(*who, req->id()));
+  auto revoked = service_.RevokeToken(*who, req->id(), req->dry_run());
+  if (!revoked.ok()) return ToGrpcStatus(revoked.status());
+  ToProto(*revoked, resp->mutable_token());
+  return grpc::Status::OK;
 }
 
 grpc::Status ConfigServiceImpl::GetKeys(Ctx* ctx, const v1::GetKeysRequest*,

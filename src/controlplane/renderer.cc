@@ -59,7 +59,7 @@ Result<EffectiveConfig> SnapshotRenderer::Effective(const std::vector<Scope>& ch
 Result<std::int64_t> SnapshotRenderer::ChainVersion(const std::vector<Scope>& chain) {
   std::int64_t version = 0;
   for (const Scope& scope : chain) {
-    auto history = store_.History(scope.ToString(), 1);
+    auto history = store_.History(scope.ToString(), 0, 1);
     if (!history.ok()) return history.status();
     if (!history->empty()) version = std::max(version, history->front().revision);
   }

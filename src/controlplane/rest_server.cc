@@ -61,10 +61,12 @@ constexpr std::chrono::milliseconds kFollowPollInterval{250};
 class AuditFollow final : public http::BodyStream {
  public:
   AuditFollow(ControlPlaneService& service, Principal who, std::int64_t since_ms,
-              std::vector<AuditEntry> first, std::chrono::steady_clock::time_point deadline)
+              AuditFilter filter, std::vector<AuditEntry> first,
+              std::chrono::steady_clock::time_point deadline)
       : service_(service),
         who_(std::move(who)),
         since_ms_(since_ms),
+        filter_(std::move(filter)),
         first_(std::move(first)),
         deadline_(deadline) {}
 
@@ -80,7 +82,7 @@ class AuditFollow final : public http::BodyStream {
       chunk.done = true;
       return chunk;
     }
-    auto next = service_.Audit(who_, since_ms_, last_id_, /*follow_up=*/true);
+    auto next = service_.Audit(who_, since_ms_, last_id_, filter_, /*follow_up=*/true);
     if (!next.ok()) {
       chunk.done = true;
       return chunk;
@@ -100,6 +102,7 @@ class AuditFollow final : public http::BodyStream {
   ControlPlaneService& service_;
   const Principal who_;
   const std::int64_t since_ms_;
+  const AuditFilter filter_;
   std::vector<AuditEntry> first_;
   const std::chrono::steady_clock::time_point deadline_;
   std::int64_t last_id_ = 0;
@@ -224,11 +227,17 @@ class RestFaceImpl final : public RestFace {
            });
     Handle(R"(/v1/layers/([^/]+)/history)", "GET", "layer.history",
            [this](const Principal& who, const Request& req, Response& res) {
-             auto history = service_.History(who, req.matches[1]);
-             if (!history.ok()) return Fail(res, history.status());
-             Json out = Json::array();
-             for (const auto& r : *history) out.push_back(ToJson(r));
-             Reply(res, 200, {{"scope", std::string(req.matches[1])}, {"revisions", out}});
+             HistoryQuery query;
+             for (auto [name, field] :
+                  {std::pair{"before", &query.before}, std::pair{"limit", &query.limit}}) {
+               if (!req.has_param(name)) continue;
+               auto value = ParseInt(req.get_param_value(name), name);
+               if (!value.ok()) return Fail(res, value.status());
+               *field = *value;
+             }
+             auto page = service_.History(who, req.matches[1], query);
+             if (!page.ok()) return Fail(res, page.status());
+             Reply(res, 200, ToJson(*page));
            });
     Handle(R"(/v1/layers/([^/]+))", "GET", "layer.get",
            [this](const Principal& who, const Request& req, Response& res) {
@@ -357,9 +366,12 @@ class RestFaceImpl final : public RestFace {
            });
     Handle(R"(/v1/tokens/([^/]+))", "DELETE", "token.revoke",
            [this](const Principal& who, const Request& req, Response& res) {
-             Status s = service_.RevokeToken(who, req.matches[1]);
-             if (!s.ok()) return Fail(res, s);
-             Reply(res, 200, {{"id", std::string(req.matches[1])}, {"revoked", true}});
+             const bool dry_run = BoolParam(req, "dryRun");
+             auto revoked = service_.RevokeToken(who, req.matches[1], dry_run);
+             if (!revoked.ok()) return Fail(res, revoked.status());
+             Json out = ToJson(*revoked);
+             if (dry_run) out["dryRun"] = true;
+             Reply(res, 200, out);
            });
     auto no_rollouts = [](const Principal&, const Request&, Response& res) {
       Fail(res, Status(StatusCode::kUnimplemented,
@@ -397,7 +409,12 @@ class RestFaceImpl final : public RestFace {
       if (!d.ok()) return Fail(res, d.status());
       since_ms = SystemClock::Instance().NowUnixMs() - *d;
     }
-    auto first = service_.Audit(who, since_ms, 0);
+    AuditFilter filter;
+    if (req.has_param("scope")) filter.scope = req.get_param_value("scope");
+    if (req.has_param("principal")) filter.principal = req.get_param_value("principal");
+    if (req.has_param("action")) filter.action = req.get_param_value("action");
+    filter.writes_only = BoolParam(req, "writesOnly");
+    auto first = service_.Audit(who, since_ms, 0, filter);
     if (!first.ok()) return Fail(res, first.status());
     if (!BoolParam(req, "follow")) {
       Json out = Json::array();
@@ -409,7 +426,7 @@ class RestFaceImpl final : public RestFace {
     // from a timer, so a follower holds no thread while it waits.
     res.set_stream(
         std::make_unique<AuditFollow>(
-            service_, who, since_ms, std::move(first).value(),
+            service_, who, since_ms, filter, std::move(first).value(),
             std::chrono::steady_clock::now() + std::chrono::seconds(options_.max_follow_seconds)),
         "application/x-ndjson", kFollowPollInterval);
   }

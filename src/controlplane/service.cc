@@ -6,6 +6,7 @@
 #include <map>
 #include <set>
 
+#include "api_json.h"
 #include "audit_log.h"
 #include "node_state.h"
 #include "omnirelay/config/digest.h"
@@ -290,24 +291,45 @@ Result<LayerRecord> ControlPlaneService::GetLayer(const Principal& who, const st
                      [](const LayerRecord& layer) { return layer.revision; });
 }
 
-Result<std::vector<RevisionRecord>> ControlPlaneService::History(const Principal& who,
-                                                                 const std::string& scope) {
-  auto get = [&]() -> Result<std::vector<RevisionRecord>> {
+Result<HistoryPage> ControlPlaneService::History(const Principal& who, const std::string& scope,
+                                                 const HistoryQuery& query) {
+  auto get = [&]() -> Result<HistoryPage> {
     if (auto s = ParseScope(scope); !s.ok()) return s.status();
-    auto history = store_.History(scope, options_.history_limit);
-    if (!history.ok()) return history.status();
-    if (history->empty()) {
-      // A typo must not look like a scope that was never changed.
-      std::string known;
-      if (auto layers = store_.ListLayers(); layers.ok()) {
-        for (const auto& l : *layers) known += (known.empty() ? "" : ", ") + l.scope;
-      }
-      return Status(StatusCode::kNotFound,
-                    "scope \"" + scope + "\" has no revisions" +
-                        (known.empty() ? "" : " (scopes with a layer: " + known + ")"));
+    const std::int64_t limit = query.limit.value_or(api::kHistoryDefaultLimit);
+    if (limit < 1 || limit > api::kHistoryMaxLimit) {
+      return Status(StatusCode::kInvalidArgument, "limit must be 1.." +
+                                                      std::to_string(api::kHistoryMaxLimit) +
+                                                      ", got " + std::to_string(limit));
     }
-    for (auto& r : *history) r.document.clear();  // history lists revisions, not documents
-    return history;
+    if (query.before && *query.before < 1) {
+      return Status(StatusCode::kInvalidArgument,
+                    "before must be a revision (1 or more), got " + std::to_string(*query.before));
+    }
+    // One row past the page says whether an older page exists.
+    OMNI_ASSIGN_OR_RETURN(auto history, store_.History(scope, query.before.value_or(0),
+                                                       static_cast<std::size_t>(limit) + 1));
+    if (history.empty()) {
+      auto any = query.before ? store_.History(scope, 0, 1) : history;
+      if (!any.ok()) return any.status();
+      if (any->empty()) {
+        // A typo must not look like a scope that was never changed.
+        std::string known;
+        if (auto layers = store_.ListLayers(); layers.ok()) {
+          for (const auto& l : *layers) known += (known.empty() ? "" : ", ") + l.scope;
+        }
+        return Status(StatusCode::kNotFound,
+                      "scope \"" + scope + "\" has no revisions" +
+                          (known.empty() ? "" : " (scopes with a layer: " + known + ")"));
+      }
+    }
+    HistoryPage page;
+    page.scope = scope;
+    const bool more = history.size() > static_cast<std::size_t>(limit);
+    if (more) history.resize(static_cast<std::size_t>(limit));
+    // The page lists revisions, not documents.
+    for (const auto& r : history) page.revisions.push_back(ToApi(r));
+    if (more) page.next_before = history.back().revision;
+    return page;
   };
   return ReadAudited(who, kScopeConfigRead, "layer.history", scope, get, kNoRevision);
 }
@@ -343,6 +365,15 @@ Result<WriteOutcome> ControlPlaneService::Write(const Principal& who, const std:
   if (Status denied = Require(who, kScopeConfigWrite); !denied.ok()) return refuse(denied);
   auto scope = ParseScope(scope_text);
   if (!scope.ok()) return refuse(scope.status());
+  if (document && document->find_first_not_of(" \t\r\n") == std::string::npos) {
+    // Said plainly: a PUT without a body is a mistake of the request (an
+    // empty file, a lost pipe), not a document to decode.
+    const std::string why =
+        "empty body: send a ConfigLayer JSON document ({\"apiVersion\": "
+        "\"omnirelay.config/v1\", \"kind\": \"ConfigLayer\", \"metadata\": {\"scope\": \"" +
+        scope_text + "\"}, \"spec\": {...}}); to remove the layer, DELETE it";
+    return refuse(Status(StatusCode::kInvalid, why, {{"", DiagCode::kParseError, why}}));
+  }
 
   if (dry_run && expected_revision) {
     // A dry run answers what the real write would: a stale expectation is a conflict.
@@ -612,13 +643,22 @@ Result<std::string> ControlPlaneService::TrustedKeys(const Principal& who) {
 
 Result<std::vector<AuditEntry>> ControlPlaneService::Audit(const Principal& who,
                                                            std::int64_t since_ms,
-                                                           std::int64_t after_id, bool follow_up) {
+                                                           std::int64_t after_id,
+                                                           const AuditFilter& filter,
+                                                           bool follow_up) {
   if (Status denied = Require(who, kScopeAuditRead); !denied.ok()) {
     AuditRead(who, "audit.query", "", 0, denied);
     return denied;
   }
+  if (!filter.scope.empty()) {
+    if (auto scope = ParseScope(filter.scope); !scope.ok()) {
+      Status bad(StatusCode::kInvalidArgument, "scope filter: " + scope.status().message());
+      if (!follow_up) AuditRead(who, "audit.query", "", 0, bad);
+      return bad;
+    }
+  }
   audit_->Flush();  // a reader sees every read audited before its query
-  auto entries = store_.QueryAudit(since_ms, after_id, options_.audit_limit);
+  auto entries = store_.QueryAudit(since_ms, after_id, options_.audit_limit, filter);
   if (!follow_up) AuditRead(who, "audit.query", "", 0, entries.status());
   return entries;
 }
@@ -672,23 +712,69 @@ Result<std::vector<TokenRecord>> ControlPlaneService::ListTokens(const Principal
   return ReadAudited(who, kScopeAdmin, "token.list", "", list, kNoRevision);
 }
 
-Status ControlPlaneService::RevokeToken(const Principal& who, const std::string& token_id) {
+namespace {
+
+// The token `name_or_id` names (ControlPlaneService::RevokeToken).
+Result<TokenRecord> FindToken(const std::vector<TokenRecord>& tokens,
+                              const std::string& name_or_id) {
+  for (const auto& t : tokens) {
+    if (t.id == name_or_id) return t;
+  }
+  std::vector<const TokenRecord*> live, revoked;
+  for (const auto& t : tokens) {
+    if (t.name == name_or_id) (t.revoked_at_ms == 0 ? live : revoked).push_back(&t);
+  }
+  if (live.size() == 1) return *live.front();
+  if (live.size() > 1) {
+    std::string ids;
+    for (const TokenRecord* t : live) ids += (ids.empty() ? "" : ", ") + t->id;
+    return Status(StatusCode::kInvalidArgument, "several live tokens are named \"" + name_or_id +
+                                                    "\" (" + ids + "): revoke one by its id");
+  }
+  if (!revoked.empty()) return *revoked.back();
+  return Status(StatusCode::kNotFound, "no token has the id or name \"" + name_or_id + "\"");
+}
+
+}  // namespace
+
+Result<TokenRecord> ControlPlaneService::RevokeToken(const Principal& who,
+                                                     const std::string& name_or_id, bool dry_run) {
+  const std::string action = dry_run ? "token.revoke.dry_run" : "token.revoke";
   if (Status denied = Require(who, kScopeAdmin); !denied.ok()) {
-    AuditRead(who, "token.revoke", "", 0, denied);
+    AuditRead(who, action, "", 0, denied);
     return denied;
   }
-  AuditEntry audit = Entry(who, "token.revoke", "");
-  audit.outcome = "ok";
-  audit.summary = "token " + token_id;
-  Status s = store_.RevokeToken(token_id, clock_.NowUnixMs(), audit);
-  if (!s.ok()) {
-    AuditRead(who, "token.revoke", "", 0, s);
-    return s;
+  auto refuse = [&](Status why) -> Status {
+    AuditEntry e = Entry(who, action, "");
+    e.outcome = Outcome(why);
+    e.summary = ("token " + name_or_id + ": " + why.message()).substr(0, 200);
+    audit_->Record(std::move(e));
+    return why;
+  };
+  auto tokens = store_.ListTokens();
+  if (!tokens.ok()) return refuse(tokens.status());
+  auto found = FindToken(*tokens, name_or_id);
+  if (!found.ok()) return refuse(found.status());
+  TokenRecord token = std::move(found).value();
+  token.secret_hash.clear();  // never leaves the store
+  if (token.revoked_at_ms != 0) {
+    return refuse(Status(StatusCode::kConflict,
+                         "token " + token.id + " (" + token.name + ") is already revoked"));
   }
+  const std::int64_t now = clock_.NowUnixMs();
+  AuditEntry audit = Entry(who, action, "");
+  audit.outcome = "ok";
+  audit.summary = "token " + token.id + " (" + token.name + ")";
+  if (dry_run) {
+    audit_->Record(std::move(audit));
+    return token;
+  }
+  if (Status s = store_.RevokeToken(token.id, now, audit); !s.ok()) return refuse(s);
+  token.revoked_at_ms = now;
   ChangeEvent revoked;
-  revoked.revoked_tokens.push_back(token_id);
+  revoked.revoked_tokens.push_back(token.id);
   Publish(revoked);  // ends the node streams opened with it
-  return s;
+  return token;
 }
 
 }  // namespace omnirelay::cp

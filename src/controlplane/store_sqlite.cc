@@ -197,13 +197,17 @@ class SqliteStore final : public Store {
     });
   }
 
-  Result<std::vector<RevisionRecord>> History(std::string_view scope, std::size_t limit) override {
+  Result<std::vector<RevisionRecord>> History(std::string_view scope, std::int64_t before,
+                                              std::size_t limit) override {
+    // A range scan of revisions_by_scope (scope, revision), backwards.
+    const std::int64_t below = before > 0 ? before : std::numeric_limits<std::int64_t>::max();
     return Read([&](Connection& conn) {
       return Collect<RevisionRecord>(
           conn,
           std::string("SELECT ") + kRevisionColumns +
-              " FROM revisions WHERE scope = ?1 ORDER BY revision DESC LIMIT ?2",
-          [&](Statement& s) { s.Bind(1, scope).Bind(2, LimitParam(limit)); }, ReadRevision);
+              " FROM revisions WHERE scope = ?1 AND revision < ?2 ORDER BY revision DESC LIMIT ?3",
+          [&](Statement& s) { s.Bind(1, scope).Bind(2, below).Bind(3, LimitParam(limit)); },
+          ReadRevision);
     });
   }
 
@@ -431,6 +435,20 @@ class SqliteStore final : public Store {
         }
       }
       {
+        // A name names one live token: revoked ones free it (tokens_by_name).
+        Result<Statement> named = conn.Prepare(
+            "SELECT id FROM tokens WHERE name = ?1 AND revoked_at_ms = 0 ORDER BY id LIMIT 1");
+        if (!named.ok()) return named.status();
+        named->Bind(1, t.name);
+        Result<bool> row = named->Step();
+        if (!row.ok()) return row.status();
+        if (*row) {
+          return Status(StatusCode::kConflict, "a token named " + Quoted(t.name) +
+                                                   " already exists (id " + named->Text(0) +
+                                                   "); revoke it first or choose another name");
+        }
+      }
+      {
         Result<Statement> insert =
             conn.Prepare(std::string("INSERT INTO tokens (") + kTokenColumns +
                          ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)");
@@ -470,14 +488,19 @@ class SqliteStore final : public Store {
       {
         // An already revoked token keeps its first revocation time.
         Result<Statement> revoke = conn.Prepare(
-            "UPDATE tokens SET revoked_at_ms = CASE WHEN revoked_at_ms = 0 THEN ?2 "
-            "ELSE revoked_at_ms END WHERE id = ?1");
+            "UPDATE tokens SET revoked_at_ms = ?2 WHERE id = ?1 AND revoked_at_ms = 0");
         if (!revoke.ok()) return revoke.status();
         revoke->Bind(1, id).Bind(2, now_ms);
         OMNI_RETURN_IF_ERROR(revoke->Run());
-        if (sqlite3_changes(conn.handle()) == 0) {
-          return Status(StatusCode::kNotFound, "no token " + Quoted(id));
-        }
+      }
+      if (sqlite3_changes(conn.handle()) == 0) {
+        Result<Statement> known = conn.Prepare("SELECT revoked_at_ms FROM tokens WHERE id = ?1");
+        if (!known.ok()) return known.status();
+        known->Bind(1, id);
+        Result<bool> row = known->Step();
+        if (!row.ok()) return row.status();
+        if (!*row) return Status(StatusCode::kNotFound, "no token " + Quoted(id));
+        return Status(StatusCode::kConflict, "token " + Quoted(id) + " is already revoked");
       }
       return InsertAudit(conn, audit);
     });
@@ -494,13 +517,40 @@ class SqliteStore final : public Store {
   }
 
   Result<std::vector<AuditEntry>> QueryAudit(std::int64_t since_ms, std::int64_t after_id,
-                                             std::size_t limit) override {
+                                             std::size_t limit,
+                                             const api::AuditFilter& filter) override {
+    // Only the filters asked for are in the statement, so each can use its
+    // index (audit_by_scope, _by_principal, _by_action: (column, id)).
+    std::string sql =
+        "SELECT id, time_ms, principal, token_id, action, scope, revision, outcome, summary "
+        "FROM audit WHERE id > ?1 AND time_ms >= ?2";
+    std::vector<std::string_view> texts;  // bound from ?4 on
+    auto match = [&](const char* column, std::string_view value) {
+      if (value.empty()) return;
+      texts.push_back(value);
+      sql += std::string(" AND ") + column + " = ?" + std::to_string(texts.size() + 3);
+    };
+    match("scope", filter.scope);
+    match("principal", filter.principal);
+    match("action", filter.action);
+    if (filter.writes_only) {
+      sql += " AND action IN (";
+      for (std::string_view action : api::kWriteActions) {
+        texts.push_back(action);
+        sql += (sql.back() == '(' ? "?" : ", ?") + std::to_string(texts.size() + 3);
+      }
+      sql += ")";
+    }
+    sql += " ORDER BY id LIMIT ?3";
     return Read([&](Connection& conn) {
       return Collect<AuditEntry>(
-          conn,
-          "SELECT id, time_ms, principal, token_id, action, scope, revision, outcome, summary "
-          "FROM audit WHERE id > ?1 AND time_ms >= ?2 ORDER BY id LIMIT ?3",
-          [&](Statement& s) { s.Bind(1, after_id).Bind(2, since_ms).Bind(3, LimitParam(limit)); },
+          conn, sql,
+          [&](Statement& s) {
+            s.Bind(1, after_id).Bind(2, since_ms).Bind(3, LimitParam(limit));
+            for (std::size_t i = 0; i < texts.size(); ++i) {
+              s.Bind(static_cast<int>(i + 4), texts[i]);
+            }
+          },
           ReadAudit);
     });
   }

@@ -105,6 +105,18 @@ CREATE INDEX snapshots_by_chain ON snapshots (scope_chain, version, expires_at_m
 -- is (chain, api version, features) instead of reading every node record.
 CREATE INDEX nodes_by_profile ON nodes (scope_chain, api_version, features);
 )sql"},
+    {"audit filters", R"sql(
+-- QueryAudit with a filter (GET /v1/audit?scope=&principal=&action=&writesOnly=)
+-- seeks the matching entries in id order instead of scanning the log.
+CREATE INDEX audit_by_scope ON audit (scope, id);
+CREATE INDEX audit_by_principal ON audit (principal, id);
+CREATE INDEX audit_by_action ON audit (action, id);
+)sql"},
+    {"token names", R"sql(
+-- CreateToken refuses a name a live token already has; RevokeToken finds a
+-- token by name.
+CREATE INDEX tokens_by_name ON tokens (name);
+)sql"},
     {"node state", R"sql(
 -- One node state (DESIGN.md §4 Drift): the last problem's code and JSON
 -- Pointer apart from its text, and when the node's assignment last changed

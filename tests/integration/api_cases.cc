@@ -99,6 +99,17 @@ void RunBehaviourCases(Stack& stack, ApiClient& client) {
            {Op::kPutLayer, "global", "{\"apiVersion\":"},
            StatusCode::kInvalid,
            "parse_error"},
+          {"an empty body says what is wrong and what to send",
+           {Op::kPutLayer, "global", ""},
+           StatusCode::kInvalid,
+           "parse_error",
+           [](const Reply& r) {
+             ASSERT_EQ(r.body["details"]["errors"].size(), 1u) << r.body.dump();
+             EXPECT_EQ(r.body["details"]["errors"][0]["path"], "");
+             const std::string message = r.body["message"];
+             EXPECT_EQ(message.rfind("empty body: send a ConfigLayer JSON document", 0), 0u)
+                 << message;
+           }},
           {"an unknown scope level is invalid_argument",
            {Op::kPutLayer, "zone:x", global},
            StatusCode::kInvalidArgument,
@@ -136,6 +147,43 @@ void RunBehaviourCases(Stack& stack, ApiClient& client) {
              ASSERT_EQ(r.body["revisions"].size(), 3u);
              EXPECT_EQ(r.body["revisions"][0]["revision"], 3);
            }},
+          {"a history page of 2 names the next one",
+           {Op::kHistory, "global", "", std::nullopt, false, false, {{"limit", "2"}}},
+           StatusCode::kOk,
+           "",
+           [](const Reply& r) {
+             ASSERT_EQ(r.body["revisions"].size(), 2u);
+             EXPECT_EQ(r.body["revisions"][0]["revision"], 3);
+             EXPECT_EQ(r.body["revisions"][1]["revision"], 2);
+             EXPECT_EQ(r.body["nextBefore"], 2);
+           }},
+          {"the last page has no next cursor",
+           {Op::kHistory,
+            "global",
+            "",
+            std::nullopt,
+            false,
+            false,
+            {{"before", "2"}, {"limit", "2"}}},
+           StatusCode::kOk,
+           "",
+           [](const Reply& r) {
+             ASSERT_EQ(r.body["revisions"].size(), 1u);
+             EXPECT_EQ(r.body["revisions"][0]["revision"], 1);
+             EXPECT_FALSE(r.body.contains("nextBefore")) << r.body.dump();
+           }},
+          {"a history limit of 0 is refused",
+           {Op::kHistory, "global", "", std::nullopt, false, false, {{"limit", "0"}}},
+           StatusCode::kInvalidArgument,
+           "invalid_argument"},
+          {"a history limit over 1000 is refused",
+           {Op::kHistory, "global", "", std::nullopt, false, false, {{"limit", "1001"}}},
+           StatusCode::kInvalidArgument,
+           "invalid_argument"},
+          {"a history cursor below 1 is refused",
+           {Op::kHistory, "global", "", std::nullopt, false, false, {{"before", "0"}}},
+           StatusCode::kInvalidArgument,
+           "invalid_argument"},
           {"list layers",
            {Op::kListLayers},
            StatusCode::kOk,
@@ -198,6 +246,52 @@ void RunBehaviourCases(Stack& stack, ApiClient& client) {
            StatusCode::kOk,
            "",
            [](const Reply& r) { EXPECT_GT(r.body["entries"].size(), 10u); }},
+          {"audit: writes only",
+           {Op::kAudit, "", "", std::nullopt, false, false, {{"writesOnly", "true"}}},
+           StatusCode::kOk,
+           "",
+           [](const Reply& r) {
+             std::size_t puts = 0;
+             for (const auto& e : r.body["entries"]) {
+               EXPECT_TRUE(api::IsWriteAction(e.value("action", ""))) << e.dump();
+               if (e["action"] == "layer.put") ++puts;
+             }
+             EXPECT_GE(puts, 5u) << "refused writes are writes too";
+           }},
+          {"audit: one scope",
+           {Op::kAudit, "", "", std::nullopt, false, false, {{"scope", "region:eu-west"}}},
+           StatusCode::kOk,
+           "",
+           [](const Reply& r) {
+             ASSERT_FALSE(r.body["entries"].empty());
+             for (const auto& e : r.body["entries"]) EXPECT_EQ(e["scope"], "region:eu-west");
+           }},
+          {"audit: one action of one principal",
+           {Op::kAudit,
+            "",
+            "",
+            std::nullopt,
+            false,
+            false,
+            {{"action", "layer.history"}, {"principal", "tester"}}},
+           StatusCode::kOk,
+           "",
+           [](const Reply& r) {
+             ASSERT_FALSE(r.body["entries"].empty());
+             for (const auto& e : r.body["entries"]) {
+               EXPECT_EQ(e["action"], "layer.history");
+               EXPECT_EQ(e["principal"], "tester");
+             }
+           }},
+          {"audit: a principal with no entries",
+           {Op::kAudit, "", "", std::nullopt, false, false, {{"principal", "nobody"}}},
+           StatusCode::kOk,
+           "",
+           [](const Reply& r) { EXPECT_TRUE(r.body["entries"].empty()); }},
+          {"audit: a scope filter that is no scope",
+           {Op::kAudit, "", "", std::nullopt, false, false, {{"scope", "galaxy:far"}}},
+           StatusCode::kInvalidArgument,
+           "invalid_argument"},
           {"a token with an unknown scope",
            {Op::kCreateToken, "ci", R"(["config:everything"])"},
            StatusCode::kInvalidArgument,
@@ -239,7 +333,77 @@ void RunBehaviourCases(Stack& stack, ApiClient& client) {
     if (t["name"] == "ci") ci_id = t["id"];
   }
   ASSERT_FALSE(ci_id.empty());
-  Run(client, admin, {{"revoke the ci token", {Op::kRevokeToken, ci_id}, StatusCode::kOk, ""}});
+  Run(client, admin,
+      {{"revoke the ci token",
+        {Op::kRevokeToken, ci_id},
+        StatusCode::kOk,
+        "",
+        [&](const Reply& r) {
+          EXPECT_EQ(r.body["id"], ci_id);
+          EXPECT_EQ(r.body["name"], "ci");
+          EXPECT_EQ(r.body["revoked"], true);
+        }},
+       {"revoking it again is a conflict",
+        {Op::kRevokeToken, ci_id},
+        StatusCode::kConflict,
+        "conflict"},
+       {"an admin token may not be named node:<id>",
+        {Op::kCreateToken, "node:foo", R"(["admin"])"},
+        StatusCode::kInvalid,
+        "invalid_name",
+        [](const Reply& r) { EXPECT_EQ(FirstPath(r), "/name"); }},
+       {"a config:write token may not be named node:<id>",
+        {Op::kCreateToken, "node:foo", R"(["config:write"])"},
+        StatusCode::kInvalid,
+        "invalid_name"},
+       {"a node token is named node:<id>",
+        {Op::kCreateToken, "relay-1", R"(["node"])"},
+        StatusCode::kInvalid,
+        "invalid_name"},
+       {"a name with a space",
+        {Op::kCreateToken, "ci bot", R"(["config:read"])"},
+        StatusCode::kInvalid,
+        "invalid_name"},
+       {"a deployer token",
+        {Op::kCreateToken, "deployer", R"(["config:write"])"},
+        StatusCode::kOk,
+        ""},
+       {"a second live deployer is a conflict",
+        {Op::kCreateToken, "deployer", R"(["config:read"])"},
+        StatusCode::kConflict,
+        "conflict"},
+       {"a dry-run revoke by name names the token and revokes nothing",
+        {Op::kRevokeToken, "deployer", "", std::nullopt, /*dry_run=*/true},
+        StatusCode::kOk,
+        "",
+        [](const Reply& r) {
+          EXPECT_EQ(r.body["name"], "deployer");
+          EXPECT_EQ(r.body["revoked"], false);
+        }},
+       {"revoke by name",
+        {Op::kRevokeToken, "deployer"},
+        StatusCode::kOk,
+        "",
+        [](const Reply& r) {
+          EXPECT_EQ(r.body["name"], "deployer");
+          EXPECT_EQ(r.body["revoked"], true);
+        }},
+       {"revoking the name again is a conflict",
+        {Op::kRevokeToken, "deployer"},
+        StatusCode::kConflict,
+        "conflict"},
+       {"a dry run of that says so too",
+        {Op::kRevokeToken, "deployer", "", std::nullopt, /*dry_run=*/true},
+        StatusCode::kConflict,
+        "conflict"},
+       {"the name is free once revoked",
+        {Op::kCreateToken, "deployer", R"(["config:read"])"},
+        StatusCode::kOk,
+        ""},
+       {"an unknown token",
+        {Op::kRevokeToken, "nobody-at-all"},
+        StatusCode::kNotFound,
+        "not_found"}});
   Run(client, ci,
       {{"a revoked token is unauthenticated",
         {Op::kListLayers},

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -36,7 +37,9 @@ class Stack {
   const Clock& clock() const { return clock_; }
   const std::string& dir() const { return dir_; }
 
-  // A fresh bearer token carrying `scopes` (admin-issued).
+  // A fresh bearer token carrying `scopes` (admin-issued). A name names one
+  // live token: a taken name gets a number ("tester-2"), except a node's
+  // ("node:<id>"), whose one token is returned again.
   std::string Token(const std::vector<std::string>& scopes, const std::string& name = "tester");
 
  private:
@@ -50,6 +53,7 @@ class Stack {
   std::unique_ptr<Authenticator> auth_;
   std::unique_ptr<SnapshotRenderer> renderer_;
   std::unique_ptr<ControlPlaneService> service_;
+  std::map<std::string, std::string> node_tokens_;  // name -> secret
 };
 
 // A valid ConfigLayer for `scope` (the global sample, re-scoped), with an
@@ -85,6 +89,9 @@ struct Call {
   std::optional<std::int64_t> expected_revision;
   bool dry_run = false;
   bool confirm = false;
+  // Named request options, as REST query parameters ("limit" -> ?limit=);
+  // the gRPC client sets the request field of the same meaning.
+  std::map<std::string, std::string> params = {};
 };
 
 struct Reply {

@@ -144,6 +144,36 @@ TEST_F(CliConfigTest, HistoryAndGetAtRevision) {
   EXPECT_EQ(old.Json()["revision"], 1);
 }
 
+// config history pages: --limit, --before, the next cursor in JSON
+// ("nextBefore", absent on the last page) and as a hint under the table.
+TEST_F(CliConfigTest, HistoryPages) {
+  for (int i = 1; i <= 5; ++i) ASSERT_EQ(WriteGlobal(), i);
+  CliResult first = Admin({"config", "history", "--scope", "global", "--limit", "2", "-o", "json"});
+  ASSERT_EQ(first.exit_code, 0) << first.err;
+  EXPECT_EQ(first.Json()["revisions"].size(), 2u);
+  EXPECT_EQ(first.Json()["revisions"][0]["revision"], 5);
+  EXPECT_EQ(first.Json()["nextBefore"], 4);
+
+  CliResult last = Admin(
+      {"config", "history", "--scope", "global", "--before", "2", "--limit", "2", "-o", "json"});
+  ASSERT_EQ(last.exit_code, 0) << last.err;
+  ASSERT_EQ(last.Json()["revisions"].size(), 1u);
+  EXPECT_EQ(last.Json()["revisions"][0]["revision"], 1);
+  EXPECT_FALSE(last.Json().contains("nextBefore")) << last.out;
+
+  CliResult table = Admin({"config", "history", "--scope", "global", "--limit", "2"});
+  EXPECT_NE(table.out.find("older revisions: omnirctl config history --scope global --before 4 "
+                           "--limit 2"),
+            std::string::npos)
+      << table.out;
+  CliResult whole = Admin({"config", "history", "--scope", "global"});
+  EXPECT_EQ(whole.out.find("older revisions"), std::string::npos) << whole.out;
+
+  EXPECT_EQ(Admin({"config", "history", "--scope", "global", "--limit", "0"}).exit_code, 2);
+  EXPECT_EQ(Admin({"config", "history", "--scope", "global", "--limit", "1001"}).exit_code, 2);
+  EXPECT_EQ(Admin({"config", "history", "--scope", "global", "--before", "x"}).exit_code, 2);
+}
+
 // effective merges a scope chain; a scope without a layer is not_found (exit 1).
 TEST_F(CliConfigTest, EffectiveMergesTheChain) {
   ASSERT_EQ(WriteGlobal(), 1);

@@ -107,6 +107,43 @@ TEST_F(CliOpsTest, AuditTailListsEntries) {
   EXPECT_EQ(Admin({"audit", "tail", "--since", "soon"}).exit_code, 2);
 }
 
+// audit tail --scope/--principal/--action/--writes-only narrow the entries
+// (in the server's query); --follow takes the same filters.
+TEST_F(CliOpsTest, AuditTailFilters) {
+  ASSERT_EQ(WriteGlobal(), 1);
+  auto [id, secret] = IssueToken("config:read", "reader");
+  ASSERT_EQ(Anonymous({"--token", secret, "config", "get", "--scope", "global"}).exit_code, 0);
+  auto entries = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), {"audit", "tail", "--since", "5m", "-o", "json"});
+    CliResult r = Admin(args);
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    return r.Json()["entries"];
+  };
+  const Json writes = entries({"--writes-only"});
+  ASSERT_FALSE(writes.empty());
+  for (const auto& e : writes) {
+    EXPECT_TRUE(e["action"] == "layer.put" || e["action"] == "token.create") << e.dump();
+  }
+  const Json reads = entries({"--principal", "reader"});
+  ASSERT_EQ(reads.size(), 1u) << reads.dump();
+  EXPECT_EQ(reads[0]["action"], "layer.get");
+  const Json puts = entries({"--scope", "global", "--action", "layer.put"});
+  ASSERT_EQ(puts.size(), 1u) << puts.dump();
+  EXPECT_EQ(puts[0]["revision"], 1);
+  EXPECT_EQ(Admin({"audit", "tail", "--scope", "galaxy:x"}).exit_code, 2);
+
+  CliProcess follow(
+      {"--server", daemon_->grpc_address(), "--token-file", dir_ + "/data/admin.token", "audit",
+       "tail", "--follow", "--writes-only", "-o", "json"},
+      {});
+  ASSERT_EQ(Anonymous({"--token", secret, "config", "list"}).exit_code, 0);  // a read: not shown
+  ASSERT_EQ(WriteGlobal(), 2);
+  EXPECT_TRUE(follow.WaitForLine("\"layer.put\"", seconds(20))) << follow.out();
+  follow.Stop();
+  EXPECT_EQ(follow.out().find("layer.list"), std::string::npos) << follow.out();
+  EXPECT_EQ(follow.out().find("audit.query"), std::string::npos) << follow.out();
+}
+
 // audit tail --follow streams entries written after it started, and (finding
 // 7) starts now: a write from before it is not replayed.
 TEST_F(CliOpsTest, AuditFollowStreams) {
@@ -152,6 +189,12 @@ TEST_F(CliOpsTest, TokenLifecycle) {
   EXPECT_EQ(Anonymous({"--token", secret, "status"}).exit_code, 0);
   CliResult revoked = Admin({"token", "revoke", id});
   EXPECT_EQ(revoked.exit_code, 0) << revoked.err;
+  EXPECT_EQ(revoked.out, "token " + id + " (ci) revoked\n");
+  // Revoking it again is a conflict, exit 4, dry run or not.
+  CliResult again = Admin({"token", "revoke", id, "-o", "json"});
+  EXPECT_EQ(again.exit_code, 4) << again.err;
+  EXPECT_EQ(again.ErrJson()["error"]["code"], "conflict");
+  EXPECT_EQ(Admin({"token", "revoke", "ci", "--dry-run"}).exit_code, 4);
   CliResult after = Anonymous({"--token", secret, "status", "-o", "json"});
   EXPECT_EQ(after.exit_code, 5);
   EXPECT_EQ(after.ErrJson()["error"]["code"], "unauthenticated");
@@ -160,6 +203,38 @@ TEST_F(CliOpsTest, TokenLifecycle) {
   // Only admins manage tokens.
   EXPECT_EQ(Anonymous({"--token", secret, "token", "list"}).exit_code, 5);
   EXPECT_EQ(Admin({"token", "create", "--scopes", "root"}).exit_code, 2);
+}
+
+// Token names: node:<id> only for a node token (invalid_name, exit 3), one
+// live token per name (conflict, exit 4), revoke by name.
+TEST_F(CliOpsTest, TokenNamesAndRevokeByName) {
+  CliResult claims =
+      Admin({"token", "create", "--scopes", "config:write", "--name", "node:edge-1", "-o", "json"});
+  EXPECT_EQ(claims.exit_code, 3) << claims.err;
+  EXPECT_EQ(claims.ErrJson()["error"]["code"], "invalid_name");
+  EXPECT_EQ(claims.ErrJson()["error"]["details"]["errors"][0]["path"], "/name");
+  EXPECT_EQ(Admin({"token", "create", "--scopes", "node", "--name", "edge-1"}).exit_code, 3);
+
+  auto [id, secret] = IssueToken("config:read", "grafana");
+  CliResult twice = Admin({"token", "create", "--scopes", "config:read", "--name", "grafana"});
+  EXPECT_EQ(twice.exit_code, 4) << twice.err;
+  EXPECT_NE(twice.err.find("already exists (id " + id + ")"), std::string::npos) << twice.err;
+
+  CliResult dry = Admin({"token", "revoke", "grafana", "--dry-run", "-o", "json"});
+  ASSERT_EQ(dry.exit_code, 0) << dry.err;
+  EXPECT_EQ(dry.Json()["id"], id);
+  EXPECT_EQ(dry.Json()["dryRun"], true);
+  EXPECT_EQ(Anonymous({"--token", secret, "status"}).exit_code, 0);
+  CliResult by_name = Admin({"token", "revoke", "grafana", "-o", "json"});
+  ASSERT_EQ(by_name.exit_code, 0) << by_name.err;
+  EXPECT_EQ(by_name.Json()["id"], id);
+  EXPECT_EQ(by_name.Json()["revoked"], true);
+  EXPECT_EQ(Anonymous({"--token", secret, "status"}).exit_code, 5);
+  EXPECT_EQ(Admin({"token", "revoke", "grafana"}).exit_code, 4);
+  EXPECT_EQ(Admin({"token", "revoke", "nobody"}).exit_code, 1);
+  // The name is free again.
+  EXPECT_EQ(Admin({"token", "create", "--scopes", "config:read", "--name", "grafana"}).exit_code,
+            0);
 }
 
 // token create --secret-file writes the secret 0600 and does not print it.

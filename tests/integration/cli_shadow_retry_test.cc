@@ -48,12 +48,13 @@ class FakeClient : public ControlClient {
                                   bool) override {
     return Unused();
   }
-  Result<std::vector<Revision>> History(const std::string&) override { return Unused(); }
+  Result<HistoryPage> History(const std::string&, const HistoryQuery&) override { return Unused(); }
   Result<std::vector<Diagnostic>> Validate(const std::string&) override { return Unused(); }
   Result<std::vector<Node>> ListNodes() override { return Unused(); }
   Result<StatusSummary> GetStatus() override { return Unused(); }
   Status ForgetNode(const std::string&) override { return Unused(); }
-  Status Audit(std::int64_t, bool, const std::function<bool(const AuditEntry&)>&) override {
+  Status Audit(std::int64_t, bool, const AuditFilter&,
+               const std::function<bool(const AuditEntry&)>&) override {
     return Unused();
   }
   Result<IssuedToken> CreateToken(const std::string&, const std::vector<std::string>&,
@@ -61,7 +62,7 @@ class FakeClient : public ControlClient {
     return Unused();
   }
   Result<std::vector<Token>> ListTokens() override { return Unused(); }
-  Status RevokeToken(const std::string&) override { return Unused(); }
+  Result<Token> RevokeToken(const std::string&, bool) override { return Unused(); }
   Result<RolloutInfo> StartRollout(const StartRolloutArgs&) override { return Unused(); }
   Result<std::vector<RolloutInfo>> RolloutStatus(const std::string&, std::int64_t) override {
     return Unused();

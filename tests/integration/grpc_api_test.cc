@@ -83,6 +83,13 @@ class GrpcClient final : public ApiClient {
     return out;
   }
 
+  // An integer request option of the call, when given.
+  static std::optional<std::int64_t> Param(const Call& c, const std::string& name) {
+    auto it = c.params.find(name);
+    if (it == c.params.end()) return std::nullopt;
+    return std::stoll(it->second);
+  }
+
   static void SetChain(const std::string& text,
                        google::protobuf::RepeatedPtrField<std::string>* out) {
     for (std::string& scope : SplitCommaList(text)) out->Add(std::move(scope));
@@ -136,6 +143,8 @@ class GrpcClient final : public ApiClient {
       case Op::kHistory: {
         v1::HistoryRequest req;
         req.set_scope(c.scope);
+        if (auto before = Param(c, "before")) req.set_before(*before);
+        if (auto limit = Param(c, "limit")) req.set_limit(*limit);
         v1::HistoryResponse resp;
         auto s = stub_->History(&ctx, req, &resp);
         body = {{"revisions", Json::array()}};
@@ -143,6 +152,7 @@ class GrpcClient final : public ApiClient {
           body["revisions"].push_back(
               {{"revision", r.revision()}, {"action", r.deleted() ? "delete" : "put"}});
         }
+        if (resp.next_before() != 0) body["nextBefore"] = resp.next_before();
         return s;
       }
       case Op::kValidate: {
@@ -192,11 +202,23 @@ class GrpcClient final : public ApiClient {
         return s;
       }
       case Op::kAudit: {
-        auto reader = stub_->Audit(&ctx, {});
+        v1::AuditRequest req;
+        auto text = [&](const char* name) {
+          auto it = c.params.find(name);
+          return it == c.params.end() ? std::string() : it->second;
+        };
+        req.set_scope(text("scope"));
+        req.set_principal(text("principal"));
+        req.set_action(text("action"));
+        req.set_writes_only(text("writesOnly") == "true");
+        auto reader = stub_->Audit(&ctx, req);
         v1::AuditEntry entry;
         body = {{"entries", Json::array()}};
         while (reader->Read(&entry)) {
-          body["entries"].push_back({{"id", entry.id()}, {"action", entry.action()}});
+          body["entries"].push_back({{"id", entry.id()},
+                                     {"action", entry.action()},
+                                     {"scope", entry.scope()},
+                                     {"principal", entry.principal()}});
         }
         return reader->Finish();
       }
@@ -227,8 +249,13 @@ class GrpcClient final : public ApiClient {
       case Op::kRevokeToken: {
         v1::RevokeTokenRequest req;
         req.set_id(c.scope);
+        req.set_dry_run(c.dry_run);
         v1::RevokeTokenResponse resp;
-        return stub_->RevokeToken(&ctx, req, &resp);
+        auto s = stub_->RevokeToken(&ctx, req, &resp);
+        body = {{"id", resp.token().id()},
+                {"name", resp.token().name()},
+                {"revoked", resp.token().revoked_at_ms() != 0}};
+        return s;
       }
     }
     return grpc::Status(grpc::StatusCode::UNIMPLEMENTED, "unknown op");

@@ -83,13 +83,16 @@ std::int64_t ControlPlane::PutLayer(const std::string& scope,
 }
 
 std::string ControlPlane::NodeToken(const std::string& node_id) {
+  std::string& cached = node_tokens_[node_id];
+  if (!cached.empty()) return cached;
   httplib::Client client("127.0.0.1", http_port_);
   Json request = {{"name", "node:" + node_id}, {"scopes", {"node"}}};
   auto res = client.Post("/v1/tokens", {{"Authorization", "Bearer " + admin_token_}},
                          request.dump(), "application/json");
   EXPECT_TRUE(res && res->status == 201) << (res ? res->body : "no answer");
   if (!res || res->status != 201) return "";
-  return Json::parse(res->body).value("token", "");
+  cached = Json::parse(res->body).value("token", "");
+  return cached;
 }
 
 Json ControlPlane::Node(const std::string& node_id) {

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -52,6 +53,8 @@ class ControlPlane {
   // PUT /v1/layers/{scope} (the global sample with `edit` applied) → revision.
   std::int64_t PutLayer(const std::string& scope, const std::function<void(Json&)>& edit = {});
   // A "node:<id>" token with scope node.
+  // The node's token (node:<id>), issued on first use: a name names one live
+  // token, so a node's later relays share it.
   std::string NodeToken(const std::string& node_id);
   // GET /v1/nodes/{id} (null when not 200).
   Json Node(const std::string& node_id);
@@ -64,6 +67,7 @@ class ControlPlane {
   int grpc_port_ = 0;
   int http_port_ = 0;
   std::string admin_token_;
+  std::map<std::string, std::string> node_tokens_;  // node id -> secret
 };
 
 struct RelayConfig {

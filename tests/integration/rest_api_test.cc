@@ -56,6 +56,7 @@ class RestClient final : public ApiClient {
     std::string flags;
     if (c.dry_run) flags += "dryRun=true&";
     if (c.confirm) flags += "confirm=true&";
+    for (const auto& [name, value] : c.params) flags += name + "=" + value + "&";
     const std::string layer = "/v1/layers/" + c.scope;
     httplib::Result res = Send(c, headers, flags, layer);
     Reply r;
@@ -92,7 +93,7 @@ class RestClient final : public ApiClient {
       case Op::kDeleteLayer:
         return http_.Delete(layer + "?" + flags, headers);
       case Op::kHistory:
-        return http_.Get(layer + "/history", headers);
+        return http_.Get(layer + "/history?" + flags, headers);
       case Op::kValidate:
         return http_.Post("/v1/validate", headers, c.body, "application/json");
       case Op::kEffective:
@@ -106,7 +107,7 @@ class RestClient final : public ApiClient {
       case Op::kKeys:
         return http_.Get("/v1/keys", headers);
       case Op::kAudit:
-        return http_.Get("/v1/audit", headers);
+        return http_.Get("/v1/audit?" + flags, headers);
       case Op::kStatus:
         return http_.Get("/v1/status", headers);
       case Op::kCreateToken: {
@@ -116,7 +117,7 @@ class RestClient final : public ApiClient {
       case Op::kListTokens:
         return http_.Get("/v1/tokens", headers);
       case Op::kRevokeToken:
-        return http_.Delete("/v1/tokens/" + c.scope, headers);
+        return http_.Delete("/v1/tokens/" + c.scope + "?" + flags, headers);
     }
     return http_.Get("/", headers);
   }
@@ -341,6 +342,11 @@ TEST_F(RestApiTest, MalformedHeadersAndQueries) {
       400);
   EXPECT_EQ(client_->http().Get("/v1/layers/global?revision=x", auth)->status, 400);
   EXPECT_EQ(client_->http().Get("/v1/audit?since=yesterday", auth)->status, 400);
+  for (const char* query : {"before=abc", "limit=ten", "limit=", "before=-1"}) {
+    auto res = client_->http().Get(std::string("/v1/layers/global/history?") + query, auth);
+    EXPECT_EQ(res->status, 400) << query;
+    EXPECT_EQ(Json::parse(res->body).value("code", ""), "invalid_argument") << res->body;
+  }
   EXPECT_EQ(client_->http().Get("/v1/layers", auth)->status, 200);
 }
 

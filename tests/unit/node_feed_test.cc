@@ -137,6 +137,8 @@ class NodeFeedUnitTest : public ::testing::Test {
     std::filesystem::remove_all(dir_);
   }
 
+  std::map<std::string, std::string> node_tokens_;  // name -> secret, for Hello
+
   IssuedToken Issue(const std::string& name, const std::vector<std::string>& scopes,
                     std::int64_t ttl_seconds = 0) {
     auto t = auth_->Issue(name, scopes, ttl_seconds, AuditEntry{});
@@ -154,7 +156,10 @@ class NodeFeedUnitTest : public ::testing::Test {
   // A stream of `node` (with its own node token) that said hello.
   Stream Hello(const std::string& node, const std::string& chain, std::int64_t current_version = 0,
                const std::string& current_hash = "") {
-    Stream s = Connect(Issue("node:" + node, {"node"}).secret);
+    // One live token per name: a node's later hellos reuse its token.
+    std::string& secret = node_tokens_["node:" + node];
+    if (secret.empty()) secret = Issue("node:" + node, {"node"}).secret;
+    Stream s = Connect(secret);
     SayHello(s, node, chain, current_version, current_hash);
     return s;
   }

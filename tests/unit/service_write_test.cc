@@ -380,7 +380,7 @@ TEST_F(ServiceWriteTest, HistoryOfAScopeWithoutRevisionsIsNotFound) {
       << typo.status().message();
   auto real = service_->History(admin_, "global");
   ASSERT_TRUE(real.ok());
-  EXPECT_EQ(real->size(), 1u);
+  EXPECT_EQ(real->revisions.size(), 1u);
 }
 
 }  // namespace

@@ -102,7 +102,7 @@ TokenRecord Token(std::string id, std::string secret_hash, std::int64_t created_
   TokenRecord t;
   t.id = std::move(id);
   t.secret_hash = std::move(secret_hash);
-  t.name = "ci-bot";
+  t.name = "ci-" + t.id;
   t.scopes = {"config:read", "config:write"};
   t.created_at_ms = created_at_ms;
   t.expires_at_ms = created_at_ms + 3600000;
@@ -331,7 +331,7 @@ TEST_P(StoreContractTest, HistoryIsNewestFirstWithLimit) {
   MustWrite(Put("global", "{}", std::nullopt));         // 2
   MustWrite(Put("zone:a", "{\"v\":3}", std::nullopt));  // 3
   MustWrite(Delete("zone:a", std::nullopt));            // 4
-  Result<std::vector<RevisionRecord>> all = store_->History("zone:a", 10);
+  Result<std::vector<RevisionRecord>> all = store_->History("zone:a", 0, 10);
   ASSERT_TRUE(all.ok()) << all.status().ToString();
   ASSERT_EQ(all->size(), 3u);
   EXPECT_EQ((*all)[0].revision, 4);
@@ -344,10 +344,38 @@ TEST_P(StoreContractTest, HistoryIsNewestFirstWithLimit) {
   EXPECT_EQ((*all)[1].author, "alice");
   EXPECT_EQ((*all)[1].created_at_ms, 1000);
   EXPECT_EQ((*all)[2].revision, 1);
-  Result<std::vector<RevisionRecord>> two = store_->History("zone:a", 2);
+  Result<std::vector<RevisionRecord>> two = store_->History("zone:a", 0, 2);
   ASSERT_TRUE(two.ok());
   ASSERT_EQ(two->size(), 2u);
   EXPECT_EQ((*two)[1].revision, 3);
+}
+
+// History pages: `before` starts a page below that revision, newest first;
+// the pages together list every revision of the scope once.
+TEST_P(StoreContractTest, HistoryPagesWithBefore) {
+  for (int i = 1; i <= 7; ++i) {
+    MustWrite(Put("zone:a", "{\"v\":" + std::to_string(i) + "}", std::nullopt));  // 1, 3, ...
+    MustWrite(Put("zone:b", "{}", std::nullopt));                                 // 2, 4, ...
+  }
+  std::vector<std::int64_t> seen;
+  std::int64_t before = 0;
+  for (int page = 0; page < 10; ++page) {
+    Result<std::vector<RevisionRecord>> got = store_->History("zone:a", before, 3);
+    ASSERT_TRUE(got.ok()) << got.status().ToString();
+    if (got->empty()) break;
+    for (const auto& r : *got) {
+      EXPECT_EQ(r.scope, "zone:a");
+      if (before > 0) {
+        EXPECT_LT(r.revision, before);
+      }
+      seen.push_back(r.revision);
+    }
+    before = got->back().revision;
+  }
+  EXPECT_EQ(seen, (std::vector<std::int64_t>{13, 11, 9, 7, 5, 3, 1}));
+  Result<std::vector<RevisionRecord>> below_first = store_->History("zone:a", 1, 3);
+  ASSERT_TRUE(below_first.ok());
+  EXPECT_TRUE(below_first->empty());
 }
 
 // RevisionsSince returns revisions after `after`, oldest first, at most `limit`.
@@ -432,6 +460,47 @@ TEST_P(StoreContractTest, QueryAuditFiltersAndPages) {
   ASSERT_EQ(next->size(), 2u);
   EXPECT_EQ((*next)[0].action, "c");
   EXPECT_EQ((*next)[1].action, "d");
+}
+
+// A filter applies before the limit: a page of 2 holds the first 2 matches
+// even when thousands of entries that do not match come first.
+TEST_P(StoreContractTest, QueryAuditFiltersBeforeTheLimit) {
+  std::vector<AuditEntry> noise(2000, Audit("layer.get", 100));
+  for (auto& e : noise) e.scope = "global";
+  ASSERT_TRUE(store_->AppendAudit(noise).ok());
+  AuditEntry put = Audit("layer.put", 200);
+  put.scope = "region:eu-west";
+  AuditEntry revoke = Audit("token.revoke", 300);
+  revoke.principal = "ops";
+  AuditEntry dry = Audit("layer.put.dry_run", 400);
+  dry.scope = "region:eu-west";
+  ASSERT_TRUE(store_->AppendAudit({put, revoke, dry}).ok());
+
+  auto actions = [&](const api::AuditFilter& filter) {
+    std::vector<std::string> out;
+    auto got = store_->QueryAudit(0, 0, 2, filter);
+    EXPECT_TRUE(got.ok()) << got.status().ToString();
+    if (got.ok()) {
+      for (const auto& e : *got) out.push_back(e.action);
+    }
+    return out;
+  };
+  auto filter = [](std::string scope, std::string principal, std::string action, bool writes) {
+    api::AuditFilter f;
+    f.scope = std::move(scope);
+    f.principal = std::move(principal);
+    f.action = std::move(action);
+    f.writes_only = writes;
+    return f;
+  };
+  using V = std::vector<std::string>;
+  EXPECT_EQ(actions(filter("", "", "", true)), (V{"layer.put", "token.revoke"}));
+  EXPECT_EQ(actions(filter("region:eu-west", "", "", false)),
+            (V{"layer.put", "layer.put.dry_run"}));
+  EXPECT_EQ(actions(filter("region:eu-west", "", "", true)), (V{"layer.put"}));
+  EXPECT_EQ(actions(filter("", "ops", "", false)), (V{"token.revoke"}));
+  EXPECT_EQ(actions(filter("", "", "layer.put.dry_run", false)), (V{"layer.put.dry_run"}));
+  EXPECT_EQ(actions(filter("", "nobody", "", false)), V{});
 }
 
 // ---- snapshots
@@ -679,7 +748,7 @@ TEST_P(StoreContractTest, CreateTokenFindsBySecretHash) {
   Result<TokenRecord> got = store_->FindTokenBySecretHash("hash-1");
   ASSERT_TRUE(got.ok()) << got.status().ToString();
   EXPECT_EQ(got->id, "t1");
-  EXPECT_EQ(got->name, "ci-bot");
+  EXPECT_EQ(got->name, "ci-t1");
   EXPECT_EQ(got->scopes, (std::vector<std::string>{"config:read", "config:write"}));
   EXPECT_EQ(got->created_at_ms, 10);
   EXPECT_EQ(got->expires_at_ms, 3600010);
@@ -724,6 +793,31 @@ TEST_P(StoreContractTest, RevokeTokenSetsRevokedAtAndAudits) {
   std::vector<AuditEntry> entries = AllAudit();
   ASSERT_EQ(entries.size(), 2u);
   EXPECT_EQ(entries[1].action, "token.revoke");
+}
+
+// A name names one live token: a second one is a conflict until the first
+// is revoked.
+TEST_P(StoreContractTest, TokenNameIsTakenUntilRevoked) {
+  TokenRecord first = Token("t1", "hash-1", 10);
+  first.name = "deployer";
+  TokenRecord second = Token("t2", "hash-2", 11);
+  second.name = "deployer";
+  ASSERT_TRUE(store_->CreateToken(first, Audit("token.create", 10)).ok());
+  Status taken = store_->CreateToken(second, Audit("token.create", 11));
+  EXPECT_EQ(taken.code(), StatusCode::kConflict);
+  EXPECT_NE(taken.message().find("t1"), std::string::npos) << taken.message();
+  ASSERT_TRUE(store_->RevokeToken("t1", 12, Audit("token.revoke", 12)).ok());
+  EXPECT_TRUE(store_->CreateToken(second, Audit("token.create", 13)).ok());
+}
+
+// Revoking a revoked token is kConflict, keeps the first revocation time and
+// appends no audit entry.
+TEST_P(StoreContractTest, RevokingARevokedTokenConflicts) {
+  ASSERT_TRUE(store_->CreateToken(Token("t1", "hash-1", 10), Audit("token.create", 10)).ok());
+  ASSERT_TRUE(store_->RevokeToken("t1", 77, Audit("token.revoke", 77)).ok());
+  EXPECT_EQ(store_->RevokeToken("t1", 88, Audit("token.revoke", 88)).code(), StatusCode::kConflict);
+  EXPECT_EQ(store_->FindTokenBySecretHash("hash-1")->revoked_at_ms, 77);
+  EXPECT_EQ(AllAudit().size(), 2u);
 }
 
 // Revoking an unknown token is kNotFound and appends no audit entry.
@@ -861,9 +955,43 @@ TEST(SqliteStoreTest, NewerSchemaVersionIsRefused) {
   Result<std::unique_ptr<Store>> opened = OpenSqliteStore({.path = path});
   ASSERT_FALSE(opened.ok());
   EXPECT_EQ(opened.status().code(), StatusCode::kInternal);
-  EXPECT_NE(opened.status().message().find("schema version 999 is newer than this build knows (3)"),
+  EXPECT_NE(opened.status().message().find("schema version 999 is newer than this build knows (5)"),
             std::string::npos)
       << opened.status().message();
+}
+
+// A history page and a filtered audit query seek an index; neither scans
+// its table (the statements have the shape store_sqlite.cc runs).
+TEST(SqliteStoreTest, HistoryPagesAndAuditFiltersUseAnIndex) {
+  TempDir dir;
+  const std::string path = dir.path() + "/state.db";
+  ASSERT_TRUE(OpenSqliteStore({.path = path, .synchronous_full = false}).ok());
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+  auto plan = [&](const std::string& sql) {
+    std::string out;
+    sqlite3_stmt* stmt = nullptr;
+    EXPECT_EQ(sqlite3_prepare_v2(db, ("EXPLAIN QUERY PLAN " + sql).c_str(), -1, &stmt, nullptr),
+              SQLITE_OK);
+    while (stmt && sqlite3_step(stmt) == SQLITE_ROW) {
+      out += reinterpret_cast<const char*>(sqlite3_column_text(stmt, 3));
+      out += "; ";
+    }
+    sqlite3_finalize(stmt);
+    return out;
+  };
+  const std::string history = plan(
+      "SELECT revision, document FROM revisions WHERE scope = 'global' AND revision < 50 "
+      "ORDER BY revision DESC LIMIT 101");
+  EXPECT_NE(history.find("revisions_by_scope"), std::string::npos) << history;
+  EXPECT_EQ(history.find("TEMP B-TREE"), std::string::npos) << history;
+  for (const char* column : {"scope", "principal", "action"}) {
+    const std::string audit = plan(std::string("SELECT id, summary FROM audit WHERE id > 0 AND "
+                                               "time_ms >= 0 AND ") +
+                                   column + " = 'x' ORDER BY id LIMIT 1000");
+    EXPECT_NE(audit.find(std::string("audit_by_") + column), std::string::npos) << audit;
+  }
+  sqlite3_close(db);
 }
 
 // A file that is not a SQLite database is refused, not overwritten.

@@ -158,6 +158,12 @@ Json ToJson(const Revision& r) {
   return j;
 }
 
+Json ToJson(const HistoryPage& h) {
+  Json j = {{"scope", h.scope}, {"revisions", List(h.revisions)}};
+  PutNumber(j, "nextBefore", h.next_before);
+  return j;
+}
+
 Json ToJson(const BlockedNode& b) {
   return {{"nodeId", b.node_id}, {"scopeChain", b.scope_chain}, {"reason", b.reason}};
 }
@@ -305,6 +311,14 @@ Status FromJson(const Json& j, Revision* out) {
   r.Time("createdAt", &out->created_at_ms);
   if (r.status().ok() && action != "put" && action != "delete") r.Fail("action", "put or delete");
   out->deleted = action == "delete";
+  return r.status();
+}
+
+Status FromJson(const Json& j, HistoryPage* out) {
+  Reader r(j, "a history page");
+  r.Text("scope", &out->scope);
+  r.Items("revisions", &out->revisions);
+  r.Number("nextBefore", &out->next_before);
   return r.status();
 }
 

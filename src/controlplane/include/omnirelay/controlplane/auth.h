@@ -30,6 +30,19 @@ inline constexpr std::string_view kScopeAdmin = "admin";
 
 bool IsKnownTokenScope(std::string_view scope);
 
+// Token names (the principal of every audit entry) follow one rule:
+//  1. A `node` token is named node:<node id> (a valid node id): the node it
+//     speaks for.
+//  2. No other token may be named node:...; the name would claim a node.
+//  3. Otherwise 1-128 characters of letters, digits and - _ . : @ (a name
+//     fits in a URL path segment and a table cell).
+//  4. A name names one live token (the store refuses a second while the
+//     first is not revoked).
+// Rules 1-3 are checked here: kInvalid with an invalid_name diagnostic at
+// "/name" (the token request's field), else OK.
+inline constexpr std::size_t kMaxTokenNameBytes = 128;
+Status CheckTokenName(std::string_view name, bool node_token);
+
 struct Principal {
   std::string token_id;
   std::string name;  // "admin", "ci-deployer", "node:relay-1", ...
@@ -57,8 +70,9 @@ class Authenticator {
   // kUnauthenticated for a missing, malformed, unknown, revoked or expired token.
   Result<Principal> Authenticate(std::string_view bearer_token) const;
 
-  // Validates name and scopes, creates and stores a token (with its audit entry).
-  // ttl_seconds 0 = no expiry. A `node` token's name must be "node:<node id>".
+  // Validates name (CheckTokenName) and scopes, creates and stores a token
+  // (with its audit entry); kConflict when a live token has the name.
+  // ttl_seconds 0 = no expiry.
   Result<IssuedToken> Issue(std::string_view name, const std::vector<std::string>& scopes,
                             std::int64_t ttl_seconds, const AuditEntry& audit) const;
 

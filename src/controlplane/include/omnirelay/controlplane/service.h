@@ -37,7 +37,6 @@ class PlanMemo;
 // (decode.h kDefaultMaxDocumentBytes, which offline validation applies too) is
 // refused with too_large, carrying the parse_error diagnostic validation gives.
 struct ServiceOptions {
-  std::size_t history_limit = 100;
   std::size_t audit_limit = 1000;
   // A node assigned a snapshot is `updating` this long, then `drifted`.
   std::chrono::milliseconds node_updating_grace{30'000};
@@ -52,6 +51,9 @@ using WriteOutcome = api::WriteResult;  // a layer write or its dry run
 using ScopeSummary = api::LayerSummary;
 using StatusSummary = api::StatusSummary;
 using EffectiveView = api::EffectiveView;
+using HistoryQuery = api::HistoryQuery;
+using HistoryPage = api::HistoryPage;
+using AuditFilter = api::AuditFilter;
 
 class ControlPlaneService {
  public:
@@ -83,7 +85,11 @@ class ControlPlaneService {
   Result<WriteOutcome> DeleteLayer(const Principal& who, const std::string& scope,
                                    std::optional<std::int64_t> expected_revision, bool dry_run,
                                    bool confirm);
-  Result<std::vector<RevisionRecord>> History(const Principal& who, const std::string& scope);
+  // One page of the scope's revisions, newest first (api::HistoryQuery);
+  // kInvalidArgument for a limit outside 1..kHistoryMaxLimit or a `before`
+  // below 1, kNotFound for a scope that has no revisions at all.
+  Result<HistoryPage> History(const Principal& who, const std::string& scope,
+                              const HistoryQuery& query = {});
 
   // ---- validation and effective config
   // Validates a ConfigLayer or Snapshot document offline-style (no store access).
@@ -116,15 +122,25 @@ class ControlPlaneService {
   // ---- audit, status
   // `follow_up`: a later poll of the same follow request, which is not
   // audited again (a follower would otherwise read its own polls forever).
+  // `filter` narrows the entries in the store's query (api::AuditFilter);
+  // a filter scope that is not a scope is kInvalidArgument.
   Result<std::vector<AuditEntry>> Audit(const Principal& who, std::int64_t since_ms,
-                                        std::int64_t after_id, bool follow_up = false);
+                                        std::int64_t after_id, const AuditFilter& filter = {},
+                                        bool follow_up = false);
   Result<StatusSummary> GetStatus(const Principal& who);
 
   // ---- tokens (admin)
   Result<IssuedToken> CreateToken(const Principal& who, const std::string& name,
                                   const std::vector<std::string>& scopes, std::int64_t ttl_seconds);
   Result<std::vector<TokenRecord>> ListTokens(const Principal& who);
-  Status RevokeToken(const Principal& who, const std::string& token_id);
+  // Revokes the token `name_or_id` names: its id, else the one live token
+  // of that name (a name only revoked tokens had is kConflict "already
+  // revoked"). Returns the token as revoked — as it would be, for a dry run,
+  // which checks everything and writes nothing. kNotFound for no such token;
+  // kConflict for one already revoked; kInvalidArgument for a name several
+  // live tokens share (made before names were unique: revoke by id).
+  Result<TokenRecord> RevokeToken(const Principal& who, const std::string& name_or_id,
+                                  bool dry_run = false);
 
   // Records a refused request (e.g. 401 before a principal exists).
   void AuditRefusal(std::string_view principal, std::string_view action, std::string_view scope,

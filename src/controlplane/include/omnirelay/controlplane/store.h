@@ -133,8 +133,10 @@ class Store {
                                        std::optional<std::int64_t> at_revision = std::nullopt) = 0;
   // Current layers (not deleted), ordered by scope.
   virtual Result<std::vector<LayerRecord>> ListLayers() = 0;
-  // Newest first, at most `limit`.
-  virtual Result<std::vector<RevisionRecord>> History(std::string_view scope,
+  // The scope's revisions below `before` (0 = from the newest), newest
+  // first, at most `limit`: one page of its history. Cost grows with the
+  // page, not with the history (an index on (scope, revision) covers it).
+  virtual Result<std::vector<RevisionRecord>> History(std::string_view scope, std::int64_t before,
                                                       std::size_t limit) = 0;
   // Revisions after `after`, oldest first, at most `limit` (replication / catch-up).
   virtual Result<std::vector<RevisionRecord>> RevisionsSince(std::int64_t after,
@@ -166,16 +168,23 @@ class Store {
   virtual Result<std::vector<std::string>> NodesWithProfile(const NodeProfile& profile) = 0;
 
   // ---- tokens (hashed); each mutation carries its audit entry
+  // kConflict when the id or secret is taken, or when a token that is not
+  // revoked already has the name (a name names one live token).
   virtual Status CreateToken(const TokenRecord& token, const AuditEntry& audit) = 0;
   virtual Result<TokenRecord> FindTokenBySecretHash(std::string_view secret_hash) = 0;
   virtual Result<std::vector<TokenRecord>> ListTokens() = 0;
+  // kNotFound for an unknown id; kConflict, writing nothing, for a token
+  // already revoked (it keeps its first revocation time).
   virtual Status RevokeToken(std::string_view id, std::int64_t now_ms, const AuditEntry& audit) = 0;
 
   // ---- audit
   virtual Status AppendAudit(const std::vector<AuditEntry>& entries) = 0;
-  // Entries with time_ms >= since_ms and id > after_id, oldest first, at most `limit`.
+  // Entries with time_ms >= since_ms and id > after_id that match `filter`,
+  // oldest first, at most `limit`. The filter is applied by the query itself
+  // (indexed), so a page is never emptied by filtering after the limit.
   virtual Result<std::vector<AuditEntry>> QueryAudit(std::int64_t since_ms, std::int64_t after_id,
-                                                     std::size_t limit) = 0;
+                                                     std::size_t limit,
+                                                     const api::AuditFilter& filter = {}) = 0;
 
   // ---- rollouts (room for the rollout issue) and leases
   virtual Status PutRollout(const RolloutRecord& rollout) = 0;

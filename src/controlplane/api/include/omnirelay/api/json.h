@@ -23,6 +23,7 @@ nlohmann::json ToJson(const std::vector<Diagnostic>& diagnostics);
 nlohmann::json ToJson(const LayerSummary& l);
 nlohmann::json ToJson(const Layer& l);  // the document embedded as JSON
 nlohmann::json ToJson(const Revision& r);
+nlohmann::json ToJson(const HistoryPage& h);  // {"scope", "revisions", "nextBefore"?}
 nlohmann::json ToJson(const BlockedNode& b);
 nlohmann::json ToJson(const WriteResult& w);
 nlohmann::json ToJson(const Node& n);
@@ -42,6 +43,7 @@ Status FromJson(const nlohmann::json& j, Diagnostic* out);
 Status FromJson(const nlohmann::json& j, LayerSummary* out);
 Status FromJson(const nlohmann::json& j, Layer* out);
 Status FromJson(const nlohmann::json& j, Revision* out);
+Status FromJson(const nlohmann::json& j, HistoryPage* out);
 Status FromJson(const nlohmann::json& j, BlockedNode* out);
 Status FromJson(const nlohmann::json& j, WriteResult* out);
 Status FromJson(const nlohmann::json& j, Node* out);

@@ -10,8 +10,11 @@
 // Times are unix milliseconds. Thread safety: plain values.
 #pragma once
 
+#include <array>
 #include <cstdint>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -43,6 +46,24 @@ struct Revision {
   bool deleted = false;  // JSON "action": "put" | "delete"
   std::string author;
   std::int64_t created_at_ms = 0;
+};
+
+// One page of a scope's history (GET /v1/layers/{scope}/history?before=&limit=):
+// revisions newest first, older than `before` when a page was asked for.
+inline constexpr std::int64_t kHistoryDefaultLimit = 100;
+inline constexpr std::int64_t kHistoryMaxLimit = 1000;
+
+struct HistoryQuery {
+  std::optional<std::int64_t> before;  // only revisions below this one; absent = from the newest
+  std::optional<std::int64_t> limit;   // 1..kHistoryMaxLimit; absent = kHistoryDefaultLimit
+};
+
+struct HistoryPage {
+  std::string scope;
+  std::vector<Revision> revisions;  // newest first
+  // The `before` that asks for the next (older) page; 0 on the last page
+  // (JSON "nextBefore", absent then).
+  std::int64_t next_before = 0;
 };
 
 // A node blocked by capability gating: it lacks what the new snapshot needs.
@@ -119,6 +140,30 @@ struct AuditEntry {
   std::int64_t revision = 0;  // the revision written or read, 0 when none
   std::string outcome;        // "ok" or a status code name such as "conflict"
   std::string summary;        // diff summary or other short text; never documents or secrets
+};
+
+// The audit actions that change something: layer writes and deletes, token
+// creation and revocation, rollout starts and steering — whatever their
+// outcome (a refused write is still a write attempt). Reads, dry runs
+// ("layer.put.dry_run") and node hellos are not writes. GET
+// /v1/audit?writesOnly=true (omnirctl audit tail --writes-only) keeps these.
+inline constexpr std::array<std::string_view, 6> kWriteActions = {
+    "layer.put", "layer.delete", "token.create", "token.revoke", "rollout.start", "rollout.action"};
+
+inline bool IsWriteAction(std::string_view action) {
+  for (std::string_view write : kWriteActions) {
+    if (action == write) return true;
+  }
+  return false;
+}
+
+// Which audit entries a query returns; every field set narrows it (exact
+// matches; "" and false = any).
+struct AuditFilter {
+  std::string scope;         // JSON/REST "scope": e.g. "region:eu-west"
+  std::string principal;     // "principal": the token name, e.g. "admin", "node:relay-1"
+  std::string action;        // "action": e.g. "layer.put"
+  bool writes_only = false;  // "writesOnly": only kWriteActions
 };
 
 // A bearer token as listed: never its secret (GET /v1/tokens).
