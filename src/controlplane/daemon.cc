@@ -196,8 +196,11 @@ class DaemonImpl final : public Daemon {
     ro.ttl_seconds = o.snapshot_ttl_seconds;
     auth_ = std::make_unique<Authenticator>(*store_, clock_);
     renderer_ = std::make_unique<SnapshotRenderer>(*store_, *key_, clock_, metrics_, ro);
+    ServiceOptions service_options;
+    service_options.node_expiry = o.node_expiry;
+    service_options.node_updating_grace = o.node_updating_grace;
     service_ = std::make_unique<ControlPlaneService>(*store_, *bus_, *auth_, *renderer_, trusted_,
-                                                     clock_, metrics_);
+                                                     clock_, metrics_, service_options);
     OMNI_RETURN_IF_ERROR(EnsureAdminToken());
 
     RestFaceOptions rest_options;
@@ -210,6 +213,11 @@ class DaemonImpl final : public Daemon {
     rest_ = std::move(rest).value();
 
     NodeFeedOptions feed_options;
+    feed_options.node_sweep = [this] {
+      if (Status s = service_->SweepNodes(); !s.ok()) {
+        spdlog::warn("node sweep (expiry, state gauges): {}", s.ToString());
+      }
+    };
     feed_options.http_endpoints = AdvertisedHttp(o, std::move(advertised).value(), rest_->port());
     feed_options.audit_refusal = [this](std::string_view principal, std::string_view action,
                                         std::string_view scope, const Status& why) {

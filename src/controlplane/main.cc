@@ -38,6 +38,13 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--snapshot-ttl", ttl, "Snapshot lifetime (e.g. 12h, 7d); re-signed before")
       ->capture_default_str();
+  std::string node_expiry = "24h", node_grace = "30s";
+  app.add_option("--node-expiry", node_expiry,
+                 "Forget a node disconnected this long (e.g. 24h, 7d; 0 = never)")
+      ->capture_default_str();
+  app.add_option("--node-updating-grace", node_grace,
+                 "A node assigned a snapshot is 'updating' this long, then 'drifted'")
+      ->capture_default_str();
   app.add_option("--advertise-http", o.advertise_http,
                  "REST host:port[,host:port...] announced to nodes for the pull fallback "
                  "(default: the --http-listen host and port)");
@@ -100,6 +107,25 @@ int main(int argc, char** argv) {
     *out = std::chrono::milliseconds(*ms);
   }
   o.sqlite_synchronous_full = sqlite_sync == "full";
+  if (node_expiry == "0") {
+    o.node_expiry = std::chrono::milliseconds(0);
+  } else if (auto ms = omnirelay::api::ParseDurationMs(node_expiry); ms.ok() && *ms >= 60'000) {
+    o.node_expiry = std::chrono::milliseconds(*ms);
+  } else {
+    std::fprintf(stderr,
+                 "controlplane: --node-expiry \"%s\" must be 0 (never) or a duration of at least "
+                 "1m\n",
+                 node_expiry.c_str());
+    return 2;
+  }
+  if (auto ms = omnirelay::api::ParseDurationMs(node_grace); ms.ok() && *ms >= 1000) {
+    o.node_updating_grace = std::chrono::milliseconds(*ms);
+  } else {
+    std::fprintf(stderr,
+                 "controlplane: --node-updating-grace \"%s\" must be a duration of at least 1s\n",
+                 node_grace.c_str());
+    return 2;
+  }
 
   // Signals are taken synchronously by this thread; block them before any
   // other thread starts so none of those threads receives them.

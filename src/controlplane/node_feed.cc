@@ -84,7 +84,10 @@ class NodeFeedImpl final : public NodeFeed {
         dispatcher_(
             clock, FeedDispatcher::Timing{options_.refresh_interval, options_.token_sweep_interval},
             FeedDispatcher::Handlers{[this](const FeedDispatcher::Round& r) { Round(r); },
-                                     [this] { CloseUnauthorized({}); }},
+                                     [this] {
+                                       CloseUnauthorized({});
+                                       SweepNodesWhenDue();
+                                     }},
             !options_.manual_for_test) {
     for (const std::string& reason : KnownNackReasons()) {
       nacks_.emplace(reason, &metrics.counter("omnirelay_cp_node_nacks_total",
@@ -405,6 +408,15 @@ class NodeFeedImpl final : public NodeFeed {
     fanout_.FanOut(group, std::move(assignment), group->Members(), started);
   }
 
+  // On the dispatcher only (one handler at a time): node_sweep_ms_ needs no lock.
+  void SweepNodesWhenDue() {
+    if (!options_.node_sweep) return;
+    const std::int64_t now = clock_.NowUnixMs();
+    if (node_sweep_ms_ != 0 && now - node_sweep_ms_ < options_.node_sweep_interval.count()) return;
+    node_sweep_ms_ = now;
+    options_.node_sweep();
+  }
+
   // A chain that does not render: each node on it is told (Problem) and its
   // record shows render_failed with the first problem's pointer; the daemon
   // log says it once per distinct problem.
@@ -464,6 +476,7 @@ class NodeFeedImpl final : public NodeFeed {
   std::map<std::string, Counter*, std::less<>> nacks_;  // immutable after construction
   Counter* nack_other_ = nullptr;
   std::atomic<std::size_t> connected_{0};
+  std::int64_t node_sweep_ms_ = 0;  // the last node sweep (dispatcher only)
 
   FeedAdmission admission_;
   FeedGroups groups_;

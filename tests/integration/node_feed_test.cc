@@ -409,6 +409,112 @@ TEST_F(NodeFeedTest, StreamEndAndReplacement) {
   EXPECT_FALSE(StoredNode("n-1").connected);
 }
 
+// Finding 2 of "fleet truth": a node layer staged before the node existed
+// that makes its chain invalid. The node is told on its open stream (a
+// Problem with code and pointer, the stream stays up); its record and state
+// say render_failed with the pointer; the status counts it. Removing the
+// layer sends it a snapshot and clears the problem.
+TEST_F(NodeFeedTest, RenderFailureReachesTheNodeAndItsState) {
+  Put("global", LayerDoc("global"));
+  std::string bad = LayerDoc("node:n-1", [](Json& spec) {
+    spec = Json{{"routes", {{"auth", {{"weights", {{"nope", 100}}}}}}}};
+  });
+  auto staged = stack_.service().PutLayer(admin_, "node:n-1", bad, std::nullopt, false, true,
+                                          /*allow_unknown_node=*/true);
+  ASSERT_TRUE(staged.ok()) << staged.status().ToString();
+
+  auto node = Node("n-1", std::string(kUsEast) + ",node:n-1");
+  node->Hello();
+  std::optional<v1::ServerMessage> m = node->Next();
+  ASSERT_TRUE(m && m->has_welcome());
+  m = node->Next();
+  ASSERT_TRUE(m && m->has_problem()) << (m ? m->DebugString() : "nothing");
+  EXPECT_EQ(m->problem().code(), "render_failed");
+  EXPECT_EQ(m->problem().path(), "/spec/routes/auth/weights/nope");
+  EXPECT_NE(m->problem().message().find("global,region:us-east,node:n-1"), std::string::npos)
+      << m->problem().message();
+
+  api::Node r = StoredNode("n-1");
+  EXPECT_EQ(r.state, "render_failed");
+  EXPECT_EQ(r.last_error_code, "render_failed");
+  EXPECT_EQ(r.last_error_path, "/spec/routes/auth/weights/nope");
+  auto status = stack_.service().GetStatus(admin_);
+  ASSERT_TRUE(status.ok());
+  for (const auto& [state, count] : status->nodes_by_state) {
+    EXPECT_EQ(count, state == "render_failed" ? 1 : 0) << state;
+  }
+
+  auto removed = stack_.service().DeleteLayer(admin_, "node:n-1", std::nullopt, false, true);
+  ASSERT_TRUE(removed.ok()) << removed.status().ToString();
+  auto notify = node->NextNotify();
+  ASSERT_TRUE(notify);
+  ASSERT_TRUE(node->Ack(*notify));
+  ASSERT_TRUE(Eventually([&] { return StoredNode("n-1").state == "current"; }));
+  EXPECT_EQ(StoredNode("n-1").last_error, "");
+}
+
+// Finding 3: drift is computed for a disconnected node (its assigned version
+// follows its chain); a dead node can be forgotten (not while connected) and
+// expires by itself; either way it leaves the totals and the profiles that
+// constrain writes.
+TEST_F(NodeFeedTest, OfflineNodesDriftAndAreForgottenOrExpired) {
+  const std::int64_t v1 = Put("global", LayerDoc("global"));
+  auto node = Node("n-1", kUsEast);
+  node->Hello();
+  auto notify = node->NextNotify();
+  ASSERT_TRUE(notify);
+  ASSERT_TRUE(node->Ack(*notify));
+  ASSERT_TRUE(Eventually([&] { return StoredNode("n-1").state == "current"; }));
+  EXPECT_TRUE(node->Close().ok());
+  ASSERT_TRUE(Eventually([&] { return StoredNode("n-1").state == "offline"; }));
+  EXPECT_FALSE(StoredNode("n-1").drift());
+
+  const std::int64_t v2 =
+      Put("global",
+          LayerDoc("global", [](Json& spec) { spec["dispatcher"]["maxConcurrentRequests"] = 7; }));
+  api::Node offline = StoredNode("n-1");
+  EXPECT_EQ(offline.state, "offline");
+  EXPECT_EQ(offline.applied_version, v1);
+  EXPECT_EQ(offline.assigned_version, v2);
+  EXPECT_TRUE(offline.drift());
+  auto status = stack_.service().GetStatus(admin_);
+  ASSERT_TRUE(status.ok());
+  EXPECT_EQ(status->nodes_drifted, 1);
+
+  // A connected node is not forgotten; a disconnected one is, at once.
+  auto other = Node("n-2", kEuWest);
+  other->Hello();
+  ASSERT_TRUE(other->Next());
+  ASSERT_TRUE(Eventually([&] {
+    feed_->FlushStatusForTest();
+    auto n2 = stack_.store().GetNode("n-2");  // not there until its hello is processed
+    return n2.ok() && n2->connected;
+  }));
+  EXPECT_EQ(stack_.service().ForgetNode(admin_, "n-2").code(), StatusCode::kConflict);
+  const Principal reader{"r", "r", {"config:read"}};
+  EXPECT_EQ(stack_.service().ForgetNode(reader, "n-1").code(), StatusCode::kPermissionDenied);
+  ASSERT_TRUE(stack_.service().ForgetNode(admin_, "n-1").ok());
+  EXPECT_EQ(stack_.service().GetNode(admin_, "n-1").status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(stack_.service().ForgetNode(admin_, "n-1").code(), StatusCode::kNotFound);
+  auto profiles = stack_.store().NodeProfiles();
+  ASSERT_TRUE(profiles.ok());
+  for (const auto& profile : *profiles) {
+    EXPECT_NE(profile.scope_chain, kUsEast);  // n-1 no longer constrains writes
+  }
+
+  // Expiry: a node disconnected longer than the expiry (24 h by default)
+  // goes at the next sweep; a connected one stays however old its last word.
+  EXPECT_TRUE(other->Close().ok());
+  ASSERT_TRUE(Eventually([&] { return !StoredNode("n-2").connected; }));
+  NodeRecord old = *stack_.store().GetNode("n-2");
+  old.last_seen_ms -= 25LL * 3600 * 1000;
+  ASSERT_TRUE(stack_.store().UpsertNode(old).ok());
+  ASSERT_TRUE(stack_.service().SweepNodes().ok());
+  EXPECT_EQ(stack_.store().GetNode("n-2").status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(CounterValue("omnirelay_cp_nodes_expired_total"), 1u);
+  EXPECT_EQ(stack_.metrics().gauge("omnirelay_cp_nodes", "", "state=\"offline\"").value(), 0);
+}
+
 // Shutdown ends every node stream with UNAVAILABLE "shutting down".
 TEST_F(NodeFeedTest, ShutdownClosesStreams) {
   auto a = Node("n-1", kUsEast);

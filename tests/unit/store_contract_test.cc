@@ -955,7 +955,7 @@ TEST(SqliteStoreTest, NewerSchemaVersionIsRefused) {
   Result<std::unique_ptr<Store>> opened = OpenSqliteStore({.path = path});
   ASSERT_FALSE(opened.ok());
   EXPECT_EQ(opened.status().code(), StatusCode::kInternal);
-  EXPECT_NE(opened.status().message().find("schema version 999 is newer than this build knows (5)"),
+  EXPECT_NE(opened.status().message().find("schema version 999 is newer than this build knows (6)"),
             std::string::npos)
       << opened.status().message();
 }

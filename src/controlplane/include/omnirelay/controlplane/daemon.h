@@ -9,6 +9,7 @@
 // Thread safety: Start on one thread; Shutdown from any thread, once.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -31,6 +32,9 @@ struct DaemonOptions {
   std::string advertise_http;
   bool sqlite_synchronous_full = true;
   std::int64_t snapshot_ttl_seconds = 7 * 24 * 3600;
+  // Nodes (--node-expiry, --node-updating-grace; see ServiceOptions).
+  std::chrono::milliseconds node_expiry{24LL * 3600 * 1000};
+  std::chrono::milliseconds node_updating_grace{30'000};
   TlsOptions tls;  // both faces; empty = plaintext (loopback only)
   // REST timeouts and limits (--http-* flags; defaults in http/server.h).
   http::Limits http_limits;

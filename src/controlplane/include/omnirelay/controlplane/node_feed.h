@@ -192,6 +192,11 @@ struct NodeFeedOptions {
   // Checks a hello's scope chain against the topology (DESIGN.md §3.1); a
   // refusal (scope_mismatch) ends the stream with it. Optional.
   std::function<Status(const std::vector<Scope>& chain, const std::string& node_id)> check_chain;
+  // Called on the dispatcher at most every `node_sweep_interval` (checked
+  // with the token sweep): node expiry and the per-state node gauges
+  // (ControlPlaneService::SweepNodes). Optional.
+  std::function<void()> node_sweep;
+  std::chrono::milliseconds node_sweep_interval{30'000};
 };
 
 class NodeFeed {
