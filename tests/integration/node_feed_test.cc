@@ -16,6 +16,7 @@
 #include "omnirelay/config/digest.h"
 #include "omnirelay/controlplane/grpc_face.h"
 #include "omnirelay/controlplane/v1/config_service.grpc.pb.h"
+#include "omnirelay/controlplane/v1/errors.pb.h"
 #include "omnirelay/controlplane/v1/node_feed.grpc.pb.h"
 
 namespace omnirelay::cp::testing {
@@ -407,6 +408,41 @@ TEST_F(NodeFeedTest, StreamEndAndReplacement) {
   EXPECT_TRUE(second.Close().ok());
   ASSERT_TRUE(Eventually([&] { return feed_->connected() == 0; }));
   EXPECT_FALSE(StoredNode("n-1").connected);
+}
+
+// Over gRPC, a second process of a node (another instance id) supersedes the
+// first: the older stream gets Error{superseded} and ends ABORTED with an
+// ErrorDetail naming superseded; the node's status shows it, counted once.
+TEST_F(NodeFeedTest, NewerInstanceSupersedesTheOlderOverGrpc) {
+  auto older = Node("n-1", kUsEast);
+  older->set_instance_id("a1a1a1a1");
+  older->Hello();
+  ASSERT_TRUE(older->Next()->has_welcome());
+  ASSERT_TRUE(Eventually([&] { return feed_->connected() == 1; }));
+
+  FakeNode newer(face_->port(), older->token(), "n-1", kUsEast);
+  newer.set_instance_id("b2b2b2b2");
+  newer.Hello();
+  ASSERT_TRUE(newer.Next()->has_welcome());
+  std::optional<v1::ServerMessage> said;
+  while ((said = older->Next()) && !said->has_error()) {
+  }
+  ASSERT_TRUE(said.has_value());
+  EXPECT_EQ(said->error().code(), "superseded");
+  EXPECT_NE(said->error().message().find("b2b2b2b2"), std::string::npos);
+  const grpc::Status ended = older->WaitEnded();
+  EXPECT_EQ(ended.error_code(), grpc::StatusCode::ABORTED);
+  v1::ErrorDetail detail;
+  ASSERT_TRUE(detail.ParseFromString(ended.error_details()));
+  EXPECT_EQ(detail.code(), "superseded");
+  EXPECT_EQ(detail.status(), "superseded");
+
+  EXPECT_EQ(CounterValue("omnirelay_cp_node_superseded_total"), 1u);
+  ASSERT_TRUE(Eventually([&] { return CounterValue("omnirelay_cp_node_hellos_total") == 2; }));
+  EXPECT_EQ(feed_->connected(), 1u);
+  const NodeRecord node = StoredNode("n-1");
+  EXPECT_TRUE(node.connected);
+  EXPECT_EQ(node.last_error.rfind("superseded: instance a1a1a1a1", 0), 0u) << node.last_error;
 }
 
 // Shutdown ends every node stream with UNAVAILABLE "shutting down".
