@@ -31,6 +31,7 @@ struct StreamHello {
   std::vector<std::string> features;
   std::int64_t current_version = 0;
   std::string current_hash;
+  std::string instance_id;
 };
 
 struct StreamEvent {
@@ -46,6 +47,9 @@ struct StreamEvent {
   // kError (code: the server's stable code name) and kEnded (the gRPC status)
   std::string code;
   std::string message;
+  // kEnded: the ErrorDetail's status name when the server sent one
+  // (e.g. "superseded"), else "".
+  std::string status_name;
 };
 
 struct StreamOptions {
