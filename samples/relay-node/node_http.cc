@@ -35,7 +35,8 @@ void ReplyError(http::Response& res, const Status& status) {
 
 // `stream` is the watcher's: while its stream is down, what the control
 // plane last said when it ended it (e.g. "unauthenticated: token ... was
-// revoked") is the lastError; otherwise the last snapshot the host refused.
+// revoked", "superseded: instance ... was superseded by ...") is the
+// lastError; otherwise the last snapshot the host refused.
 Json HealthJson(const relay::HealthReport& h, const relay::WatcherStats& stream) {
   Json out = {{"ready", h.ready},
               {"configVersion", h.config_version},
@@ -44,6 +45,9 @@ Json HealthJson(const relay::HealthReport& h, const relay::WatcherStats& stream)
               {"stalenessMs", h.staleness_ms}};
   out["controlPlane"] = {{"connected", stream.stream_connected},
                          {"endpoint", stream.grpc_endpoint}};
+  // Another process with this node id took over: this one follows no more
+  // (no stream, no pull) and serves what it has until restarted.
+  if (stream.superseded) out["controlPlane"]["superseded"] = true;
   if (!stream.stream_connected && !stream.last_stream_error.empty()) {
     // Current: the control plane ended the stream and said why.
     const std::string& e = stream.last_stream_error;  // "code: message"

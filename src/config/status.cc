@@ -44,6 +44,8 @@ std::string_view status_code_name(StatusCode code) {
       return "missing_feature";
     case StatusCode::kScopeMismatch:
       return "scope_mismatch";
+    case StatusCode::kSuperseded:
+      return "superseded";
   }
   return "internal";
 }

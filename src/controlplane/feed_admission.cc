@@ -41,6 +41,14 @@ Result<std::vector<Scope>> FeedAdmission::Check(std::string_view bearer_token,
   if (!IsValidNodeId(id)) {
     return Status(StatusCode::kInvalidArgument, "invalid node id \"" + id + "\"");
   }
+  // Logged and shown in node status: short and printable.
+  constexpr std::size_t kMaxInstanceId = 64;
+  const std::string& instance = hello.instance_id;
+  if (instance.size() > kMaxInstanceId ||
+      !std::all_of(instance.begin(), instance.end(), [](char c) { return c > ' ' && c < 127; })) {
+    return Status(StatusCode::kInvalidArgument,
+                  "invalid instance id (at most 64 printable ASCII characters)");
+  }
   auto chain = ParseScopeChain(Join(hello.scope_chain));
   if (!chain.ok()) return chain.status();
   if (chain->empty()) return Status(StatusCode::kInvalidArgument, "the scope chain is empty");

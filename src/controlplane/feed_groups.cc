@@ -1,5 +1,6 @@
 #include "feed_groups.h"
 
+#include <algorithm>
 #include <utility>
 
 #include "feed_session.h"
@@ -103,19 +104,38 @@ std::shared_ptr<NodeState> FeedGroups::StateOf(const std::string& node_id) const
 }
 
 FeedGroups::Joined FeedGroups::Join(const std::shared_ptr<FeedSession>& session,
-                                    const std::string& node_id, const std::vector<Scope>& chain,
-                                    const std::string& key, std::shared_ptr<NodeState> state) {
+                                    const std::string& node_id, const std::string& instance_id,
+                                    const std::vector<Scope>& chain, const std::string& key,
+                                    std::shared_ptr<NodeState> state) {
   Joined out;
   MutexLock lock(mu_);
   // Checked under mu_: OnClosed closes the session before it calls Leave, so
   // either this sees it closed or Leave sees it joined.
   if (session->closed()) return out;
+  if (auto it = nodes_.find(node_id);
+      it != nodes_.end() && !instance_id.empty() && it->second.session.lock() &&
+      std::find(it->second.superseded.begin(), it->second.superseded.end(), instance_id) !=
+          it->second.superseded.end()) {
+    out.stale = true;  // the newest instance wins, and stays
+    out.other_instance = it->second.instance_id;
+    return out;
+  }
   Node& node = nodes_[node_id];
   if (node.state) state = node.state;  // another hello of this node won the race
   node.state = state;
   out.replaced = node.session.lock();
   out.first = !out.replaced;
+  if (out.replaced) {
+    out.other_instance = node.instance_id;
+    out.superseded =
+        !instance_id.empty() && !node.instance_id.empty() && instance_id != node.instance_id;
+    if (out.superseded) {
+      node.superseded.push_back(node.instance_id);
+      if (node.superseded.size() > kRememberedInstances) node.superseded.pop_front();
+    }
+  }
   node.session = session;
+  node.instance_id = instance_id;
 
   auto& slot = groups_[key];
   if (!slot) slot = std::make_shared<ChainGroup>(chain, key);

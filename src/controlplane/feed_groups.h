@@ -1,7 +1,8 @@
 // Internal: the node feed's connected nodes, grouped by scope chain. A group
 // holds its members and the assignment of its chain; the registry maps chain
-// text to group and node id to the node's status record and active session
-// (a node's newer stream replaces the older one).
+// text to group and node id to the node's status record, active session and
+// its instance (a node's newer stream replaces the older one; node_feed.h,
+// contract 7).
 //
 // Lock order: FeedGroups::mu_ before ChainGroup::mu_ before FeedSession's.
 //
@@ -9,6 +10,7 @@
 #pragma once
 
 #include <cstddef>
+#include <deque>
 #include <map>
 #include <memory>
 #include <string>
@@ -76,17 +78,26 @@ class FeedGroups {
   std::shared_ptr<NodeState> StateOf(const std::string& node_id) const EXCLUDES(mu_);
 
   struct Joined {
-    bool ok = false;                   // false: the session was already closed
+    bool ok = false;  // false: the session was already closed, or `stale`
+    // Refused: `instance_id` is one the node's connected instance superseded
+    // (`other_instance` names the winner).
+    bool stale = false;
     std::shared_ptr<NodeState> state;  // the node's record (another hello's, when it won a race)
     std::shared_ptr<ChainGroup> group;
     std::shared_ptr<FeedSession> replaced;  // the node's previous session
-    bool first = false;                     // the node was not connected before
+    std::string other_instance;             // the instance id of `replaced` ("" when none)
+    // `replaced` is another instance (both ids set and different): it is to
+    // be closed kSuperseded rather than quietly.
+    bool superseded = false;
+    bool first = false;  // the node was not connected before
   };
-  // Makes `session` the active one of `node_id` and a member of the group of
-  // `chain`. Refused when the session is closed (Leave ran or will run).
+  // Makes `session` (of process `instance_id`, "" when unknown) the active
+  // one of `node_id` and a member of the group of `chain`. Refused when the
+  // session is closed (Leave ran or will run) or its instance was superseded
+  // by the node's connected one.
   Joined Join(const std::shared_ptr<FeedSession>& session, const std::string& node_id,
-              const std::vector<Scope>& chain, const std::string& key,
-              std::shared_ptr<NodeState> state) EXCLUDES(mu_);
+              const std::string& instance_id, const std::vector<Scope>& chain,
+              const std::string& key, std::shared_ptr<NodeState> state) EXCLUDES(mu_);
   // Removes `session` from its group and the node registry; true when it was
   // the node's active session (the node is now disconnected).
   bool Leave(const std::shared_ptr<FeedSession>& session) EXCLUDES(mu_);
@@ -98,7 +109,12 @@ class FeedGroups {
   struct Node {
     std::shared_ptr<NodeState> state;
     std::weak_ptr<FeedSession> session;  // the active session of the node
+    std::string instance_id;             // its instance ("" when unknown)
+    // Instances the active one (or one before it, while connected) superseded,
+    // newest last; at most kRememberedInstances.
+    std::deque<std::string> superseded;
   };
+  static constexpr std::size_t kRememberedInstances = 8;
   mutable Mutex mu_;
   std::unordered_map<std::string, Node> nodes_ GUARDED_BY(mu_);
   std::map<std::string, std::shared_ptr<ChainGroup>> groups_ GUARDED_BY(mu_);

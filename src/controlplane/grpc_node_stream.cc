@@ -46,6 +46,7 @@ HelloMsg ToHello(v1::Hello& h) {
   out.features.assign(h.features().begin(), h.features().end());
   out.current_version = h.current_version();
   out.current_hash = std::move(*h.mutable_current_hash());
+  out.instance_id = std::move(*h.mutable_instance_id());
   return out;
 }
 

@@ -66,6 +66,9 @@ class NodeFeedImpl final : public NodeFeed {
                                         "Node status reports received")),
         refused_(metrics.counter("omnirelay_cp_node_stream_errors_total",
                                  "Node streams ended by an error or refused")),
+        superseded_(metrics.counter(
+            "omnirelay_cp_node_superseded_total",
+            "Node streams closed because another instance of the node id said hello")),
         refused_acks_(&metrics.counter("omnirelay_cp_node_reports_refused_total",
                                        "Node reports refused (never assigned, or invalid)",
                                        "kind=\"ack\"")),
@@ -130,9 +133,11 @@ class NodeFeedImpl final : public NodeFeed {
     state->Update([&](NodeRecord& r) {
       r.applied_version = ack.version;
       r.applied_hash = ack.hash;
-      r.last_error.clear();
-      r.last_error_code.clear();
-      r.last_error_path.clear();
+      if (r.last_error_code != "superseded") {  // that note outlives ACKs
+        r.last_error.clear();
+        r.last_error_code.clear();
+        r.last_error_path.clear();
+      }
       r.last_seen_ms = now;
     });
     writer_.MarkDirty(state);
@@ -281,6 +286,14 @@ class NodeFeedImpl final : public NodeFeed {
     return "";
   }
 
+  // What a superseded instance's stream is closed with.
+  static Status Superseded(const std::string& node_id, const std::string& older,
+                           const std::string& newer) {
+    return Status(StatusCode::kSuperseded,
+                  "instance " + older + " of node \"" + node_id + "\" was superseded by instance " +
+                      newer + ", a newer process with the same node id; do not reconnect");
+  }
+
   // Closes the transport's stream; the session itself is closed by OnClosed.
   static void CloseSession(FeedSession& session, const Status& why) {
     session.MarkClosing();
@@ -334,7 +347,15 @@ class NodeFeedImpl final : public NodeFeed {
       CloseSession(*session, entered);
       return;
     }
-    FeedGroups::Joined joined = groups_.Join(session, id, *chain, key, state);
+    FeedGroups::Joined joined = groups_.Join(session, id, hello.instance_id, *chain, key, state);
+    if (joined.stale) {
+      // A superseded instance trying again: the newest instance keeps the node.
+      refused_.Inc();
+      spdlog::debug("node feed: node \"{}\": instance {} was superseded by {}, refused again", id,
+                    hello.instance_id, joined.other_instance);
+      CloseSession(*session, Superseded(id, hello.instance_id, joined.other_instance));
+      return;
+    }
     if (!joined.ok) return;  // the stream ended meanwhile
     if (joined.first) {
       connected_.fetch_add(1, std::memory_order_relaxed);
@@ -349,12 +370,33 @@ class NodeFeedImpl final : public NodeFeed {
       r.connected = true;
       r.last_seen_ms = clock_.NowUnixMs();
       if (r.health_json.empty()) r.health_json = "{}";
+      if (joined.first && r.last_error_code == "superseded") {
+        r.last_error.clear();
+        r.last_error_code.clear();
+        r.last_error_path.clear();
+      }
     });
     writer_.MarkDirty(joined.state);
     hellos_.Inc();
     if (joined.replaced && joined.replaced != session) {
-      CloseSession(*joined.replaced, Status(StatusCode::kUnavailable,
-                                            "replaced by a newer stream of node \"" + id + "\""));
+      if (joined.superseded) {
+        // Two processes with one node id: the newer wins; the older is told
+        // so and stops instead of knocking this one off in turn.
+        const std::string& older = joined.other_instance;
+        spdlog::warn(
+            "node feed: node \"{}\": instance {} superseded by instance {} (a second process "
+            "with this node id, or a restart before its old stream ended); the older one stops "
+            "following the control plane",
+            id, older, hello.instance_id);
+        superseded_.Inc();
+        RecordError(joined.state, "superseded: instance " + older + " was replaced by instance " +
+                                      hello.instance_id +
+                                      ", a newer process with this node id; if both run, stop one");
+        CloseSession(*joined.replaced, Superseded(id, older, hello.instance_id));
+      } else {
+        CloseSession(*joined.replaced, Status(StatusCode::kUnavailable,
+                                              "replaced by a newer stream of node \"" + id + "\""));
+      }
     }
     connection->ResumeReading();
     if (auto current = joined.group->current()) {
@@ -469,6 +511,7 @@ class NodeFeedImpl final : public NodeFeed {
   Counter& acks_;
   Counter& status_reports_;
   Counter& refused_;
+  Counter& superseded_;
   Counter* refused_acks_;
   Counter* refused_nacks_;
   Counter* refused_status_;

@@ -8,6 +8,7 @@
 
 #include "omnirelay/config/files.h"
 #include "omnirelay/config/mutex.h"
+#include "omnirelay/controlplane/v1/errors.pb.h"
 #include "omnirelay/controlplane/v1/node_feed.grpc.pb.h"
 
 namespace omnirelay::relay::internal {
@@ -104,6 +105,7 @@ struct NodeStream::Impl {
     for (const auto& f : hello.features) h->add_features(f);
     h->set_current_version(hello.current_version);
     h->set_current_hash(hello.current_hash);
+    h->set_instance_id(hello.instance_id);
     const bool said_hello = call->Write(first);
     Stream* const rw = call.get();
     {
@@ -148,6 +150,10 @@ struct NodeStream::Impl {
     end.kind = StreamEvent::Kind::kEnded;
     end.code = std::to_string(static_cast<int>(status.error_code()));
     end.message = status.error_message();
+    if (v1::ErrorDetail detail; !status.ok() && !status.error_details().empty() &&
+                                detail.ParseFromString(status.error_details())) {
+      end.status_name = detail.status();
+    }
     Push(std::move(end));
   }
 

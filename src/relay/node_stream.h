@@ -31,6 +31,7 @@ struct StreamHello {
   std::vector<std::string> features;
   std::int64_t current_version = 0;
   std::string current_hash;
+  std::string instance_id;
 };
 
 struct StreamEvent {
@@ -48,6 +49,9 @@ struct StreamEvent {
   std::string code;
   std::string message;
   std::string path;  // kProblem: the JSON Pointer, when it has one
+  // kEnded: the ErrorDetail's status name when the server sent one
+  // (e.g. "superseded"), else "".
+  std::string status_name;
 };
 
 struct StreamOptions {

@@ -22,6 +22,11 @@ using internal::SnapshotPuller;
 using internal::StreamEvent;
 
 constexpr std::size_t kKept = 64;
+// The code the control plane ends a stream with when another instance
+// (process) of the node id took over.
+std::string_view SupersededCode() {
+  return status_code_name(StatusCode::kSuperseded);
+}
 
 class SystemWaiter final : public Waiter {
  public:
@@ -66,6 +71,16 @@ std::string NodeLabel(const std::string& node_id) {
   return node_id.empty() ? std::string() : "node=\"" + node_id + "\"";
 }
 
+// 64 random bits in hex: tells this process's streams from another's.
+std::string RandomInstanceId() {
+  std::random_device rd;
+  const std::uint64_t bits = (static_cast<std::uint64_t>(rd()) << 32) ^ rd();
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out(16, '0');
+  for (int i = 0; i < 16; ++i) out[i] = kHex[(bits >> (60 - 4 * i)) & 0xf];
+  return out;
+}
+
 std::string Labels(const std::string& node_id, std::string_view name, std::string_view value) {
   std::string out = NodeLabel(node_id);
   if (!out.empty()) out += ',';
@@ -100,6 +115,7 @@ struct Watcher::Impl {
   Impl(WatcherOptions o, ConfigHost& h, const Clock& c, MetricsRegistry& m,
        std::unique_ptr<Waiter> w)
       : options(std::move(o)),
+        instance_id(options.instance_id.empty() ? RandomInstanceId() : options.instance_id),
         host(h),
         clock(c),
         waiter(w ? std::move(w) : MakeSystemWaiter()),
@@ -125,8 +141,13 @@ struct Watcher::Impl {
                                 NodeLabel(options.node_id))),
         problems_counter(m.counter("omnirelay_relay_watcher_problems_total",
                                    "Problems the control plane reported (it sends nothing now)",
-                                   NodeLabel(options.node_id))) {
+                                   NodeLabel(options.node_id))),
+        superseded_counter(m.counter("omnirelay_relay_watcher_superseded_total",
+                                     "Node streams ended because another instance of this node id "
+                                     "took over (the watcher then stops following)",
+                                     NodeLabel(options.node_id))) {
     puller.AddEndpoints(options.http_endpoints);
+    UpdateStats([&](WatcherStats& s) { s.instance_id = instance_id; });
   }
 
   Counter& PullCounter(MetricsRegistry& m, std::string_view result) {
@@ -150,6 +171,8 @@ struct Watcher::Impl {
   }
   void HandleNotify(StreamEvent& event);  // takes the event's envelope
   void StreamEnded();
+  // Superseded: the stream ended and no other follows (no pulls either).
+  void StopFollowing();
   void SendStatus();
   void PullNow();
   std::int64_t ReconcileThresholdMs() const {
@@ -166,6 +189,7 @@ struct Watcher::Impl {
   }
 
   const WatcherOptions options;
+  const std::string instance_id;
   ConfigHost& host;
   const Clock& clock;
   std::unique_ptr<Waiter> waiter;
@@ -181,6 +205,7 @@ struct Watcher::Impl {
   Counter& acks_counter;
   Counter& nacks_counter;
   Counter& problems_counter;
+  Counter& superseded_counter;
 
   std::thread worker;
   std::atomic<bool> stopping{false};
@@ -200,6 +225,8 @@ struct Watcher::Impl {
   std::int64_t next_pull_at = 0;
   std::int64_t reconcile_ms = 0;
   std::string refused_hash;  // the last envelope refused: not applied again from a pull
+  // The control plane said another instance took over: follow no more.
+  bool superseded = false;
 
   mutable Mutex stats_mu;
   WatcherStats stats GUARDED_BY(stats_mu);
@@ -226,17 +253,22 @@ void Watcher::Impl::Run() {
     }
     if (stopping.load()) break;
     now = clock.MonotonicMs();
-    if (!stream && !options.grpc_endpoints.empty() && now >= next_connect_at) OpenStream();
+    const bool follow = !superseded;
+    if (follow && !stream && !options.grpc_endpoints.empty() && now >= next_connect_at) {
+      OpenStream();
+    }
     if (welcomed && now >= next_status_at) SendStatus();
-    if (puller.has_endpoints() && now >= NextPullAt(now)) PullNow();
+    if (follow && puller.has_endpoints() && now >= NextPullAt(now)) PullNow();
 
     now = clock.MonotonicMs();
     std::int64_t wake_at = std::numeric_limits<std::int64_t>::max();
-    if (!stream && !options.grpc_endpoints.empty()) wake_at = std::min(wake_at, next_connect_at);
+    if (follow && !stream && !options.grpc_endpoints.empty()) {
+      wake_at = std::min(wake_at, next_connect_at);
+    }
     if (stream && !welcomed)
       wake_at = std::min(wake_at, stream_opened_at + options.connect_timeout_ms);
     if (welcomed) wake_at = std::min(wake_at, next_status_at);
-    if (puller.has_endpoints()) wake_at = std::min(wake_at, NextPullAt(now));
+    if (follow && puller.has_endpoints()) wake_at = std::min(wake_at, NextPullAt(now));
     if (wake_at == std::numeric_limits<std::int64_t>::max()) wake_at = now + 60'000;
     if (!waiter->WaitMs(std::max<std::int64_t>(wake_at - now, 0))) break;
   }
@@ -269,6 +301,7 @@ void Watcher::Impl::OpenStream() {
   const HealthReport health = host.health();
   hello.current_version = health.config_version;
   hello.current_hash = health.hash;
+  hello.instance_id = instance_id;
   internal::StreamOptions stream_options;
   stream_options.endpoint = endpoint;
   stream_options.token = options.token;
@@ -332,11 +365,19 @@ void Watcher::Impl::HandleEvent(StreamEvent& event) {
       break;
     }
     case StreamEvent::Kind::kError:
+      superseded = superseded || event.code == SupersededCode();
       UpdateStats(
           [&](WatcherStats& s) { s.last_stream_error = event.code + ": " + event.message; });
       break;
     case StreamEvent::Kind::kEnded:
       last_end = event.message;
+      if (event.status_name == SupersededCode() && !superseded) {
+        // The Error message was lost; the status details say the same.
+        superseded = true;
+        UpdateStats([&](WatcherStats& s) {
+          s.last_stream_error = std::string(SupersededCode()) + ": " + event.message;
+        });
+      }
       break;  // handled once the queue is drained (StreamEnded)
   }
 }
@@ -380,6 +421,7 @@ void Watcher::Impl::HandleNotify(StreamEvent& event) {
 
 void Watcher::Impl::StreamEnded() {
   const bool was_welcomed = welcomed;
+  if (superseded) return StopFollowing();
   if (was_welcomed) {
     // What the control plane said last (a revoked token, a refused chain)
     // is the reason; without one it is the transport's.
@@ -413,6 +455,27 @@ void Watcher::Impl::StreamEnded() {
     if (!was_welcomed) ++s.streams_failed;
     s.backoff_delays_ms.push_back(delay);
     if (s.backoff_delays_ms.size() > kKept) s.backoff_delays_ms.erase(s.backoff_delays_ms.begin());
+  });
+}
+
+void Watcher::Impl::StopFollowing() {
+  std::string why;
+  {
+    MutexLock lock(stats_mu);
+    why = stats.last_stream_error;
+  }
+  Log("node stream to " + stream_endpoint + " ended (" + why +
+      "): another process with node id \"" + options.node_id +
+      "\" took over; not reconnecting and not pulling, serving version " +
+      std::to_string(host.health().config_version) + " until this process restarts");
+  superseded_counter.Inc();
+  stream.reset();
+  welcomed = false;
+  connected_gauge.Set(0);
+  UpdateStats([&](WatcherStats& s) {
+    s.stream_connected = false;
+    s.superseded = true;
+    s.last_stream_end = last_end;
   });
 }
 

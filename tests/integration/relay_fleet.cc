@@ -102,6 +102,20 @@ Json ControlPlane::Node(const std::string& node_id) {
   return Json::parse(res->body, nullptr, false);
 }
 
+double ControlPlane::Metric(const std::string& series) {
+  httplib::Client client("127.0.0.1", http_port_);
+  auto res = client.Get("/metrics", {{"Authorization", "Bearer " + admin_token_}});
+  if (!res || res->status != 200) return -1;
+  std::istringstream lines(res->body);
+  for (std::string line; std::getline(lines, line);) {
+    if (line.size() > series.size() && line.compare(0, series.size(), series) == 0 &&
+        line[series.size()] == ' ') {
+      return std::stod(line.substr(series.size() + 1));
+    }
+  }
+  return -1;
+}
+
 std::string ControlPlane::SnapshotEnvelope(const std::string& node_id, const std::string& chain) {
   httplib::Client client("127.0.0.1", http_port_);
   auto res = client.Get("/v1/nodes/" + node_id + "/snapshot?chain=" + chain,

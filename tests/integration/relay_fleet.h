@@ -58,6 +58,9 @@ class ControlPlane {
   std::string NodeToken(const std::string& node_id);
   // GET /v1/nodes/{id} (null when not 200).
   Json Node(const std::string& node_id);
+  // The value of `series` (name and labels as rendered, e.g.
+  // `omnirelay_cp_node_hellos_total`) in the daemon's /metrics; -1 when absent.
+  double Metric(const std::string& series);
   // GET /v1/nodes/{id}/snapshot as admin: the envelope.
   std::string SnapshotEnvelope(const std::string& node_id, const std::string& chain = kChain);
 

@@ -12,9 +12,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <optional>
+#include <thread>
 
 #include "daemon_process.h"
 #include "relay_fleet.h"
@@ -149,6 +152,97 @@ TEST(RelayNodeProcessTest, ServesReadinessAndRoutesFromTheControlPlane) {
   EXPECT_NE(log.find("relay-node: applied version " + std::to_string(v1) + " (notify)"),
             std::string::npos)
       << log;
+}
+
+// Two relay-node processes with one --node-id: the newer instance keeps the
+// node's stream; the older is superseded — /readyz, its metrics, its log and
+// the daemon's node status say so — keeps serving its snapshot, and neither
+// reconnects in a loop. Restarting the older one makes it the newest again.
+TEST(RelayNodeProcessTest, DuplicateNodeIdIsSupersededInsteadOfFlapping) {
+  ControlPlane cp;
+  cp.Start();
+  TempDir dir;
+  const std::string token_file = (dir.path() / "node.token").string();
+  std::ofstream(token_file) << cp.NodeToken("edge-1") << "\n";
+  const std::int64_t v1 = cp.PutLayer("global");
+  const auto start = [&](const std::string& name) {
+    // A short backoff cap: a reconnect loop would show within the window below.
+    return std::make_unique<RelayNodeProcess>(
+        std::vector<std::string>{
+            "--node-id=edge-1", std::string("--scope-chain=") + kChain,
+            "--controlplane=" + cp.grpc_endpoint(), "--controlplane-http=" + cp.http_endpoint(),
+            "--token-file=" + token_file, "--trusted-keys=" + cp.trusted_keys_path(),
+            "--lkg=" + (dir.path() / (name + ".lkg")).string(), "--backoff-max-ms=500",
+            "--poll-interval-ms=300"},
+        (dir.path() / (name + ".log")).string());
+  };
+  const auto readyz = [](RelayNodeProcess& node) {
+    auto res = node.Get("/readyz");
+    return res ? Json::parse(res->body, nullptr, false) : Json();
+  };
+  const auto superseded = [&](RelayNodeProcess& node) {
+    const Json r = readyz(node);
+    return r.is_object() && r["controlPlane"].value("superseded", false);
+  };
+  const auto following = [&](RelayNodeProcess& node) {
+    const Json r = readyz(node);
+    return r.is_object() && r.value("configVersion", 0) == v1 &&
+           r["controlPlane"].value("connected", false);
+  };
+
+  auto older = start("older");
+  ASSERT_TRUE(Eventually([&] { return following(*older); }));
+  auto newer = start("newer");
+  ASSERT_TRUE(Eventually([&] { return superseded(*older); })) << readyz(*older).dump();
+  ASSERT_TRUE(Eventually([&] { return following(*newer); })) << readyz(*newer).dump();
+
+  // The loser keeps serving what it has, and says why it no longer follows.
+  auto ready = older->Get("/readyz");
+  ASSERT_TRUE(ready);
+  EXPECT_EQ(ready->status, 200) << ready->body;
+  const Json lost = Json::parse(ready->body);
+  EXPECT_EQ(lost["configVersion"], v1);
+  EXPECT_FALSE(lost["controlPlane"]["connected"]);
+  EXPECT_EQ(lost["lastError"]["code"], "superseded") << lost;
+  EXPECT_EQ(older->Get("/route?route=billing&key=user-42")->status, 200);
+  EXPECT_NE(older->Get("/metrics")
+                ->body.find("omnirelay_relay_watcher_superseded_total{node=\"edge-1\"} 1"),
+            std::string::npos);
+  EXPECT_FALSE(readyz(*newer).contains("lastError")) << readyz(*newer);
+
+  // The daemon counted it once and shows it on the node; one stream is left.
+  EXPECT_EQ(cp.Metric("omnirelay_cp_node_superseded_total"), 1);
+  EXPECT_EQ(cp.Metric("omnirelay_cp_connected_nodes"), 1);
+  // (Node status is written coalesced, a moment later.)
+  Json node;
+  EXPECT_TRUE(Eventually([&] {
+    node = cp.Node("edge-1");
+    return node.is_object() && node.value("lastError", "").rfind("superseded: ", 0) == 0;
+  })) << node;
+  EXPECT_TRUE(node.value("connected", false)) << node;
+
+  // No flapping: over 3 s not one more hello (a measured window, not a wait).
+  const double hellos = cp.Metric("omnirelay_cp_node_hellos_total");
+  EXPECT_LT(hellos, 5);
+  std::this_thread::sleep_for(std::chrono::seconds(3));
+  EXPECT_EQ(cp.Metric("omnirelay_cp_node_hellos_total"), hellos);
+  EXPECT_EQ(cp.Metric("omnirelay_cp_node_superseded_total"), 1);
+  EXPECT_TRUE(following(*newer));
+
+  // Logged once on the node's side.
+  std::ifstream in(dir.path() / "older.log");
+  const std::string log((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const std::string took_over = "another process with node id \"edge-1\" took over";
+  const auto first = log.find(took_over);
+  EXPECT_NE(first, std::string::npos) << log;
+  EXPECT_EQ(log.find(took_over, first + 1), std::string::npos) << log;
+
+  // A restarted process has a new instance id, so it is the newest again.
+  EXPECT_EQ(older->Stop(), 0);
+  auto restarted = start("older");
+  ASSERT_TRUE(Eventually([&] { return superseded(*newer); })) << readyz(*newer).dump();
+  ASSERT_TRUE(Eventually([&] { return following(*restarted); })) << readyz(*restarted).dump();
+  EXPECT_EQ(cp.Metric("omnirelay_cp_node_superseded_total"), 2);
 }
 
 // A --listen port already in use ends relay-node with exit 1 and a message naming it.

@@ -44,6 +44,7 @@ void FakeNode::Hello(std::int64_t current_version, const std::string& current_ha
   for (const auto& f : features_) h->add_features(f);
   h->set_current_version(current_version);
   h->set_current_hash(current_hash);
+  h->set_instance_id(instance_id_);
   stream_->Write(hello);
   reader_ = std::thread([this] {
     v1::ServerMessage m;

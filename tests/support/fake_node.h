@@ -20,6 +20,7 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "omnirelay/config/mutex.h"
@@ -41,6 +42,8 @@ class FakeNode {
   FakeNode& operator=(const FakeNode&) = delete;
 
   const std::string& id() const { return node_id_; }
+  // The instance id the next Hello carries ("" by default, as older nodes).
+  void set_instance_id(std::string instance_id) { instance_id_ = std::move(instance_id); }
 
   // Opens the stream and says hello (as `as_node` when given).
   void Hello(std::int64_t current_version = 0, const std::string& current_hash = "",
@@ -69,6 +72,7 @@ class FakeNode {
 
   const std::string token_, node_id_, chain_;
   const std::vector<std::string> features_;
+  std::string instance_id_;
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<controlplane::v1::NodeFeed::Stub> stub_;
   grpc::ClientContext ctx_;

@@ -18,6 +18,7 @@ TEST(StatusMappingTest, HttpStatusOfEachCode) {
   EXPECT_EQ(HttpStatusFor(StatusCode::kConflict), 409);
   EXPECT_EQ(HttpStatusFor(StatusCode::kMissingFeature), 409);
   EXPECT_EQ(HttpStatusFor(StatusCode::kScopeMismatch), 409);
+  EXPECT_EQ(HttpStatusFor(StatusCode::kSuperseded), 409);
   EXPECT_EQ(HttpStatusFor(StatusCode::kTooLarge), 413);
   EXPECT_EQ(HttpStatusFor(StatusCode::kUnimplemented), 501);
   EXPECT_EQ(HttpStatusFor(StatusCode::kUnavailable), 503);
@@ -54,6 +55,7 @@ TEST(StatusMappingTest, GrpcCodeOfEachCode) {
   EXPECT_EQ(static_cast<int>(GrpcCodeFor(StatusCode::kTooLarge)), 8);
   EXPECT_EQ(static_cast<int>(GrpcCodeFor(StatusCode::kMissingFeature)), 9);
   EXPECT_EQ(static_cast<int>(GrpcCodeFor(StatusCode::kConflict)), 10);
+  EXPECT_EQ(static_cast<int>(GrpcCodeFor(StatusCode::kSuperseded)), 10);
   EXPECT_EQ(static_cast<int>(GrpcCodeFor(StatusCode::kUnimplemented)), 12);
   EXPECT_EQ(static_cast<int>(GrpcCodeFor(StatusCode::kInternal)), 13);
   EXPECT_EQ(static_cast<int>(GrpcCodeFor(StatusCode::kUnavailable)), 14);

@@ -165,14 +165,34 @@ class NodeFeedUnitTest : public ::testing::Test {
   }
 
   void SayHello(const Stream& s, const std::string& node, const std::string& chain,
-                std::int64_t current_version = 0, const std::string& current_hash = "") {
+                std::int64_t current_version = 0, const std::string& current_hash = "",
+                const std::string& instance_id = "") {
     HelloMsg hello;
     hello.node_id = node;
     hello.scope_chain = SplitCommaList(chain);
     hello.api_version = "omnirelay.config/v1";
     hello.current_version = current_version;
     hello.current_hash = current_hash;
+    hello.instance_id = instance_id;
     feed_->OnHello(s.session, hello);
+  }
+
+  // A stream of `node` from the process `instance_id` that said hello.
+  Stream HelloFrom(const std::string& node, const std::string& instance_id) {
+    Stream s = Connect(Issue("node:" + node, {"node"}).secret);
+    SayHello(s, node, kUsEast, 0, "", instance_id);
+    return s;
+  }
+
+  std::uint64_t Superseded() {
+    return metrics_.counter("omnirelay_cp_node_superseded_total", "").value();
+  }
+
+  NodeRecord StoredNode(const std::string& id) {
+    feed_->FlushStatusForTest();
+    auto stored = store_->GetNode(id);
+    EXPECT_TRUE(stored.ok()) << stored.status().ToString();
+    return stored.ok() ? *stored : NodeRecord{};
   }
 
   // What a transport does when the feed closed its stream.
@@ -574,6 +594,92 @@ TEST_F(NodeFeedUnitTest, NewerStreamOfANodeReplacesTheOlder) {
   Ended(first);
   EXPECT_FALSE(second.conn->closed);
   EXPECT_EQ(feed_->connected(), 1u);
+}
+
+// Two processes with one node id (different instance ids): the newer wins;
+// the older is closed superseded, counted once, and the node's status says so.
+TEST_F(NodeFeedUnitTest, NewerInstanceSupersedesTheOlder) {
+  source_.Set(kUsEast, 3);
+  Stream older = HelloFrom("n-1", "inst-a");
+  Stream newer = HelloFrom("n-1", "inst-b");
+  // The winner's ACK does not hide what happened.
+  ASSERT_EQ(newer.conn->notifies.size(), 1u);
+  feed_->OnAck(*newer.session, AckMsg{3, newer.conn->notifies[0]->hash});
+  ASSERT_TRUE(older.conn->closed);
+  EXPECT_EQ(older.conn->closed->code(), StatusCode::kSuperseded);
+  EXPECT_NE(older.conn->closed->message().find("inst-b"), std::string::npos);
+  Ended(older);
+  EXPECT_FALSE(newer.conn->closed);
+  EXPECT_EQ(feed_->connected(), 1u);
+  EXPECT_EQ(Superseded(), 1u);
+  const NodeRecord node = StoredNode("n-1");
+  EXPECT_TRUE(node.connected);
+  EXPECT_EQ(node.applied_version, 3);
+  EXPECT_EQ(node.last_error.rfind("superseded: ", 0), 0u) << node.last_error;
+  EXPECT_NE(node.last_error.find("inst-a"), std::string::npos) << node.last_error;
+  EXPECT_NE(node.last_error.find("inst-b"), std::string::npos) << node.last_error;
+  // The node's next hello while none of its streams is open clears it.
+  Ended(newer);
+  HelloFrom("n-1", "inst-c");
+  EXPECT_EQ(StoredNode("n-1").last_error, "");
+}
+
+// While the winner is connected, a superseded instance saying hello again is
+// closed superseded at once: it cannot knock the newer one off.
+TEST_F(NodeFeedUnitTest, SupersededInstanceDoesNotComeBack) {
+  Stream older = HelloFrom("n-1", "inst-a");
+  Stream newer = HelloFrom("n-1", "inst-b");
+  Ended(older);
+  Stream again = HelloFrom("n-1", "inst-a");
+  ASSERT_TRUE(again.conn->closed);
+  EXPECT_EQ(again.conn->closed->code(), StatusCode::kSuperseded);
+  Ended(again);
+  EXPECT_FALSE(newer.conn->closed);
+  EXPECT_EQ(feed_->connected(), 1u);
+  EXPECT_EQ(Superseded(), 1u);
+  // Once the winner is gone there is nobody to fight: it may connect.
+  Ended(newer);
+  Stream alone = HelloFrom("n-1", "inst-a");
+  EXPECT_FALSE(alone.conn->closed);
+  EXPECT_EQ(feed_->connected(), 1u);
+}
+
+// The same process reconnecting (same instance id) replaces its older stream
+// quietly: unavailable, not counted, no last error.
+TEST_F(NodeFeedUnitTest, SameInstanceReconnectReplacesQuietly) {
+  Stream first = HelloFrom("n-1", "inst-a");
+  Stream second = HelloFrom("n-1", "inst-a");
+  ASSERT_TRUE(first.conn->closed);
+  EXPECT_EQ(first.conn->closed->code(), StatusCode::kUnavailable);
+  Ended(first);
+  EXPECT_FALSE(second.conn->closed);
+  EXPECT_EQ(Superseded(), 0u);
+  EXPECT_EQ(StoredNode("n-1").last_error, "");
+}
+
+// A hello without an instance id (an older node) replaces, and is replaced,
+// quietly as before, whatever the other stream says.
+TEST_F(NodeFeedUnitTest, HelloWithoutInstanceIdReplacesQuietly) {
+  Stream old_node = HelloFrom("n-1", "");
+  Stream new_node = HelloFrom("n-1", "inst-a");
+  Stream old_again = HelloFrom("n-1", "");
+  for (const Stream* s : {&old_node, &new_node}) {
+    ASSERT_TRUE(s->conn->closed);
+    EXPECT_EQ(s->conn->closed->code(), StatusCode::kUnavailable);
+    Ended(*s);
+  }
+  EXPECT_FALSE(old_again.conn->closed);
+  EXPECT_EQ(Superseded(), 0u);
+}
+
+// An instance id that is too long or not printable is refused.
+TEST_F(NodeFeedUnitTest, MalformedInstanceIdIsRefused) {
+  for (const std::string& bad : {std::string(65, 'a'), std::string("a b"), std::string("a\nb")}) {
+    Stream s = HelloFrom("n-1", bad);
+    ASSERT_TRUE(s.conn->closed);
+    EXPECT_EQ(s.conn->closed->code(), StatusCode::kInvalidArgument);
+  }
+  EXPECT_EQ(feed_->connected(), 0u);
 }
 
 // A node whose stream ends is disconnected, and its record says so.

@@ -18,6 +18,7 @@ int HttpStatusFor(StatusCode code) {
     case StatusCode::kConflict:
     case StatusCode::kMissingFeature:
     case StatusCode::kScopeMismatch:
+    case StatusCode::kSuperseded:
       return 409;
     case StatusCode::kTooLarge:
       return 413;
@@ -64,6 +65,7 @@ GrpcCode GrpcCodeFor(StatusCode code) {
     case StatusCode::kNotFound:
       return GrpcCode::kNotFound;
     case StatusCode::kConflict:
+    case StatusCode::kSuperseded:
       return GrpcCode::kAborted;
     case StatusCode::kUnauthenticated:
       return GrpcCode::kUnauthenticated;

@@ -46,11 +46,15 @@ enum class StatusCode {
   kExpired,         // "expired": expiresAt is in the past
   kMissingFeature,  // "missing_feature": needs a feature or apiVersion the node lacks
   kScopeMismatch,   // "scope_mismatch": rendered for another scope chain than the node's
+  // A node stream ended because another instance (process) of the same node
+  // id said hello after it (DESIGN.md §4, exclusivity): the node stops
+  // reconnecting instead of knocking the other one off.
+  kSuperseded,  // "superseded"
 };
 
 // The last code: loops over every code end here (a new code goes before it
 // in the enum and this follows the enum's end).
-inline constexpr StatusCode kLastStatusCode = StatusCode::kScopeMismatch;
+inline constexpr StatusCode kLastStatusCode = StatusCode::kSuperseded;
 
 // The stable wire name of a code, e.g. "conflict".
 std::string_view status_code_name(StatusCode code);

@@ -25,6 +25,14 @@
 //      Problem (once per distinct problem); a later assignment clears it.
 //   6. Node status is persisted coalesced: one store write per node at most
 //      every `status_delay`.
+//   7. One stream per node id. A newer hello replaces the node's open stream:
+//      quietly (kUnavailable) when it is the same instance reconnecting or
+//      either hello lacks an instance id; when the instance ids differ (two
+//      processes with one node id) the newer wins and the older is closed
+//      kSuperseded, logged once (warn), counted in
+//      omnirelay_cp_node_superseded_total and recorded as the node's last
+//      error ("superseded: ..."). While the winner is connected, a hello of
+//      an instance it superseded is closed kSuperseded at once.
 //
 // Threads: the bus thread queues events for the dispatcher thread (rounds,
 // timers); hellos and fan-out slices run on the feed's worker pool; On* may
@@ -63,6 +71,8 @@ struct HelloMsg {
   std::vector<std::string> features;
   std::int64_t current_version = 0;  // what the node has applied; 0 when none
   std::string current_hash;
+  // Random per node process, the same on its reconnects; "" from older nodes.
+  std::string instance_id;
 };
 struct AckMsg {
   std::int64_t version = 0;

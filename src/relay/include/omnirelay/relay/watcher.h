@@ -28,6 +28,14 @@
 //     snapshot: that long after the Welcome, then every poll_interval_ms).
 // A refused snapshot keeps the current one (ConfigHost) and is not applied
 // again from the pull while the control plane keeps serving the same bytes.
+//   - superseded: every Hello carries the watcher's instance id (random per
+//     Watcher, i.e. per process start; the same on its reconnects). When the
+//     control plane ends the stream as "superseded" (another process with
+//     the same node id said hello after this one) the watcher logs it once,
+//     counts it, and stops following the control plane: no reconnect, no
+//     pull, so the two never knock each other off in a loop. The host keeps
+//     serving what it has; stats().superseded says so. A new Watcher (a
+//     process restart) has a new instance id and wins again.
 //
 // All timing goes through the injected Clock and Waiter, so tests of backoff
 // and rotation move a FakeClock instead of sleeping.
@@ -35,7 +43,8 @@
 // Figures (the host's registry): omnirelay_relay_watcher_stream_connected,
 // omnirelay_relay_watcher_streams_total{outcome="welcomed|failed"},
 // omnirelay_relay_watcher_pulls_total{result="applied|not_modified|refused|failed"},
-// omnirelay_relay_watcher_acks_total, omnirelay_relay_watcher_nacks_total.
+// omnirelay_relay_watcher_acks_total, omnirelay_relay_watcher_nacks_total,
+// omnirelay_relay_watcher_superseded_total.
 //
 // Thread safety: Start and Stop from one owning thread; the accessors from
 // any thread. The host, clock, waiter and registry must outlive the watcher.
@@ -114,6 +123,8 @@ struct WatcherOptions {
   WatcherTls tls;                           // default: plaintext
   std::string api_version = "omnirelay.config/v1";
   std::vector<std::string> features;  // announced in Hello; default: LocalCapabilities()
+  // This process's id in Hello; "" (the default): a random one per Watcher.
+  std::string instance_id;
   std::int64_t backoff_initial_ms = 250;
   std::int64_t backoff_max_ms = 15'000;
   std::int64_t poll_interval_ms = 5'000;         // pull period while no stream is up
@@ -152,6 +163,9 @@ struct WatcherStats {
   std::uint64_t problems = 0;
   std::string last_stream_end;  // why the last stream ended (gRPC status)
   std::string last_pull_error;
+  std::string instance_id;  // the one this watcher says hello with
+  // Another instance of the node id took over: no more streams or pulls.
+  bool superseded = false;
 };
 
 class Watcher {

@@ -17,7 +17,7 @@ namespace omnirelay::api {
 
 // The HTTP status of an answer with this code: 200 for kOk; 400
 // invalid_argument/invalid, 401, 403, 404, 409 conflict/missing_feature/
-// scope_mismatch, 413 too_large, 501 unimplemented, 503 unavailable; 500
+// scope_mismatch/superseded, 413 too_large, 501 unimplemented, 503 unavailable; 500
 // for anything else.
 int HttpStatusFor(StatusCode code);
 
