@@ -45,9 +45,14 @@ std::string Layer(const std::string& scope, int timeout_ms) {
 }
 
 nlohmann::json Run(ControlPlaneService& service, int port, int writers, double seconds) {
+  // A name names one live token: one per round.
+  static std::atomic<int> tokens{0};
   const std::string token =
-      service.CreateToken(Principal{"bench", "admin", {"admin"}}, "bench", {"config:write"}, 0)
-          ->secret;
+      service
+          .CreateToken(Principal{"bench", "admin", {"admin"}}, "bench-" + std::to_string(tokens++),
+                       {"config:write"}, 0)
+          .value()
+          .secret;
   std::atomic<long> writes{0}, conflicts{0}, errors{0};
   const auto deadline = std::chrono::steady_clock::now() +
                         std::chrono::milliseconds(static_cast<long>(seconds * 1000));
