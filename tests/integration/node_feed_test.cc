@@ -514,62 +514,64 @@ TEST_F(NodeFeedTest, OfflineNodesDriftAndAreForgottenOrExpired) {
   EXPECT_EQ(stack_.store().GetNode("n-2").status().code(), StatusCode::kNotFound);
   EXPECT_EQ(CounterValue("omnirelay_cp_nodes_expired_total"), 1u);
   EXPECT_EQ(stack_.metrics().gauge("omnirelay_cp_nodes", "", "state=\"offline\"").value(), 0);
-  // Over gRPC, a second process of a node (another instance id) supersedes the
-  // first: the older stream gets Error{superseded} and ends ABORTED with an
-  // ErrorDetail naming superseded; the node's status shows it, counted once.
-  TEST_F(NodeFeedTest, NewerInstanceSupersedesTheOlderOverGrpc) {
-    auto older = Node("n-1", kUsEast);
-    older->set_instance_id("a1a1a1a1");
-    older->Hello();
-    ASSERT_TRUE(older->Next()->has_welcome());
-    ASSERT_TRUE(Eventually([&] { return feed_->connected() == 1; }));
+}
 
-    FakeNode newer(face_->port(), older->token(), "n-1", kUsEast);
-    newer.set_instance_id("b2b2b2b2");
-    newer.Hello();
-    ASSERT_TRUE(newer.Next()->has_welcome());
-    std::optional<v1::ServerMessage> said;
-    while ((said = older->Next()) && !said->has_error()) {
-    }
-    ASSERT_TRUE(said.has_value());
-    EXPECT_EQ(said->error().code(), "superseded");
-    EXPECT_NE(said->error().message().find("b2b2b2b2"), std::string::npos);
-    const grpc::Status ended = older->WaitEnded();
-    EXPECT_EQ(ended.error_code(), grpc::StatusCode::ABORTED);
-    v1::ErrorDetail detail;
-    ASSERT_TRUE(detail.ParseFromString(ended.error_details()));
-    EXPECT_EQ(detail.code(), "superseded");
-    EXPECT_EQ(detail.status(), "superseded");
+// Over gRPC, a second process of a node (another instance id) supersedes the
+// first: the older stream gets Error{superseded} and ends ABORTED with an
+// ErrorDetail naming superseded; the node's status shows it, counted once.
+TEST_F(NodeFeedTest, NewerInstanceSupersedesTheOlderOverGrpc) {
+  auto older = Node("n-1", kUsEast);
+  older->set_instance_id("a1a1a1a1");
+  older->Hello();
+  ASSERT_TRUE(older->Next()->has_welcome());
+  ASSERT_TRUE(Eventually([&] { return feed_->connected() == 1; }));
 
-    EXPECT_EQ(CounterValue("omnirelay_cp_node_superseded_total"), 1u);
-    ASSERT_TRUE(Eventually([&] { return CounterValue("omnirelay_cp_node_hellos_total") == 2; }));
-    EXPECT_EQ(feed_->connected(), 1u);
-    const NodeRecord node = StoredNode("n-1");
-    EXPECT_TRUE(node.connected);
-    EXPECT_EQ(node.last_error.rfind("superseded: instance a1a1a1a1", 0), 0u) << node.last_error;
+  FakeNode newer(face_->port(), older->token(), "n-1", kUsEast);
+  newer.set_instance_id("b2b2b2b2");
+  newer.Hello();
+  ASSERT_TRUE(newer.Next()->has_welcome());
+  std::optional<v1::ServerMessage> said;
+  while ((said = older->Next()) && !said->has_error()) {
   }
+  ASSERT_TRUE(said.has_value());
+  EXPECT_EQ(said->error().code(), "superseded");
+  EXPECT_NE(said->error().message().find("b2b2b2b2"), std::string::npos);
+  const grpc::Status ended = older->WaitEnded();
+  EXPECT_EQ(ended.error_code(), grpc::StatusCode::ABORTED);
+  v1::ErrorDetail detail;
+  ASSERT_TRUE(detail.ParseFromString(ended.error_details()));
+  EXPECT_EQ(detail.code(), "superseded");
+  EXPECT_EQ(detail.status(), "superseded");
 
-  // Shutdown ends every node stream with UNAVAILABLE "shutting down".
-  TEST_F(NodeFeedTest, ShutdownClosesStreams) {
-    auto a = Node("n-1", kUsEast);
-    auto b = Node("n-2", kEuWest);
-    a->Hello();
-    b->Hello();
-    ASSERT_TRUE(a->Next());
-    ASSERT_TRUE(b->Next());
-    // The welcome can precede the hub's registration of the hello; a hello still
-    // queued at shutdown is refused, never recorded. Wait until both are in.
-    ASSERT_TRUE(Eventually([&] { return feed_->connected() == 2; }));
-    Shutdown();
-    for (auto* n : {a.get(), b.get()}) {
-      grpc::Status s = n->WaitEnded();
-      EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAVAILABLE);
-      EXPECT_EQ(s.error_message(), "shutting down");
-    }
-    auto record = stack_.store().GetNode("n-1");
-    ASSERT_TRUE(record.ok());
-    EXPECT_FALSE(record->connected);
+  EXPECT_EQ(CounterValue("omnirelay_cp_node_superseded_total"), 1u);
+  ASSERT_TRUE(Eventually([&] { return CounterValue("omnirelay_cp_node_hellos_total") == 2; }));
+  EXPECT_EQ(feed_->connected(), 1u);
+  const api::Node node = StoredNode("n-1");
+  EXPECT_TRUE(node.connected);
+  EXPECT_EQ(node.last_error.rfind("superseded: instance a1a1a1a1", 0), 0u) << node.last_error;
+}
+
+// Shutdown ends every node stream with UNAVAILABLE "shutting down".
+TEST_F(NodeFeedTest, ShutdownClosesStreams) {
+  auto a = Node("n-1", kUsEast);
+  auto b = Node("n-2", kEuWest);
+  a->Hello();
+  b->Hello();
+  ASSERT_TRUE(a->Next());
+  ASSERT_TRUE(b->Next());
+  // The welcome can precede the hub's registration of the hello; a hello still
+  // queued at shutdown is refused, never recorded. Wait until both are in.
+  ASSERT_TRUE(Eventually([&] { return feed_->connected() == 2; }));
+  Shutdown();
+  for (auto* n : {a.get(), b.get()}) {
+    grpc::Status s = n->WaitEnded();
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAVAILABLE);
+    EXPECT_EQ(s.error_message(), "shutting down");
   }
+  auto record = stack_.store().GetNode("n-1");
+  ASSERT_TRUE(record.ok());
+  EXPECT_FALSE(record->connected);
+}
 
 }  // namespace
 }  // namespace omnirelay::cp::testing

@@ -179,7 +179,9 @@ class NodeFeedUnitTest : public ::testing::Test {
 
   // A stream of `node` from the process `instance_id` that said hello.
   Stream HelloFrom(const std::string& node, const std::string& instance_id) {
-    Stream s = Connect(Issue("node:" + node, {"node"}).secret);
+    std::string& secret = node_tokens_["node:" + node];  // one live token per name
+    if (secret.empty()) secret = Issue("node:" + node, {"node"}).secret;
+    Stream s = Connect(secret);
     SayHello(s, node, kUsEast, 0, "", instance_id);
     return s;
   }
