@@ -188,11 +188,14 @@ TEST_F(RelayFleetTest, StreamLossFallsBackToPull) {
   // relay whose first attempt was slow under a sanitizer may leave one more
   // that its channel has not closed yet; blocking cuts them all.)
   int connected = 0;
-  ASSERT_TRUE(Eventually([&] {
-    connected = 0;
-    for (const auto& r : fleet) connected += r->watcher()->stats().stream_connected ? 1 : 0;
-    return connected == kFleet && proxy.open_connections() >= kFleet;
-  })) << connected << " of " << kFleet << " streams up, " << proxy.open_connections()
+  ASSERT_TRUE(Eventually(
+      [&] {
+        connected = 0;
+        for (const auto& r : fleet) connected += r->watcher()->stats().stream_connected ? 1 : 0;
+        return connected == kFleet && proxy.open_connections() >= kFleet;
+      },
+      std::chrono::seconds(60)))
+      << connected << " of " << kFleet << " streams up, " << proxy.open_connections()
       << " proxied connections";
 
   proxy.SetBlocked(true);
@@ -213,12 +216,17 @@ TEST_F(RelayFleetTest, StreamLossFallsBackToPull) {
   }));
 
   proxy.SetBlocked(false);
-  EXPECT_TRUE(Eventually([&] {
-    for (const auto& r : fleet) {
-      if (!r->watcher()->stats().stream_connected) return false;
-    }
-    return true;
-  }));
+  // 50 relays reconnect with capped backoff; under a sanitizer on a loaded
+  // 2-core machine that takes longer than the usual 20 s wait.
+  int up = 0;
+  EXPECT_TRUE(Eventually(
+      [&] {
+        up = 0;
+        for (const auto& r : fleet) up += r->watcher()->stats().stream_connected ? 1 : 0;
+        return up == kFleet;
+      },
+      std::chrono::seconds(60)))
+      << up << " of " << kFleet << " streams back";
   const std::int64_t v3 = cp_.PutLayer("global", [](Json& s) { SetMaxRequests(s, 3001); });
   EXPECT_TRUE(AllAt(fleet, v3));
 }
