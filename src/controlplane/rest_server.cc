@@ -282,14 +282,14 @@ class RestFaceImpl final : public RestFace {
              if (!nodes.ok()) return Fail(res, nodes.status());
              const bool drift_only = BoolParam(req, "drift");
              const std::string state = req.get_param_value("state");
-             if (!state.empty() && std::find_if(std::begin(api::kNodeStates),
-                                                std::end(api::kNodeStates), [&](const char* s) {
-                                                  return state == s;
-                                                }) == std::end(api::kNodeStates)) {
+             if (!state.empty() &&
+                 std::find(std::begin(api::kNodeStates), std::end(api::kNodeStates), state) ==
+                     std::end(api::kNodeStates)) {
+               std::string known;
+               for (const char* s : api::kNodeStates)
+                 known += (known.empty() ? "" : ", ") + std::string(s);
                return Fail(res, Status(StatusCode::kInvalidArgument,
-                                       "unknown node state \"" + state +
-                                           "\": current, updating, drifted, render_failed, "
-                                           "stale, offline or superseded"));
+                                       "unknown node state \"" + state + "\": one of " + known));
              }
              Json out = Json::array();
              for (const auto& n : *nodes) {

@@ -8,23 +8,16 @@
 
 #include "api_json.h"
 #include "audit_log.h"
-#include "node_state.h"
 #include "omnirelay/config/digest.h"
 #include "omnirelay/config/document_set.h"
 #include "omnirelay/config/scope.h"
 #include "omnirelay/config/scope_map.h"
 #include "placement_cache.h"
+#include "service_read.h"
 #include "write_plan.h"
 
 namespace omnirelay::cp {
 namespace {
-
-std::string Outcome(const Status& s) {
-  return s.ok() ? "ok" : std::string(s.code_name());
-}
-
-// For reads whose audit entry names no revision.
-constexpr auto kNoRevision = [](const auto&) -> std::int64_t { return 0; };
 
 // The node id a chain ends with ("" when it has no node scope).
 std::string NodeIdOf(const std::vector<Scope>& chain) {
@@ -241,21 +234,6 @@ void ControlPlaneService::AuditRefusal(std::string_view principal, std::string_v
 
 void ControlPlaneService::FlushAudit() {
   audit_->Flush();
-}
-
-template <typename Read, typename RevisionOf>
-std::invoke_result_t<Read> ControlPlaneService::ReadAudited(const Principal& who,
-                                                            std::string_view needed_scope,
-                                                            std::string_view action,
-                                                            std::string_view audited_scope,
-                                                            Read&& read, RevisionOf&& revision_of) {
-  if (Status denied = Require(who, needed_scope); !denied.ok()) {
-    AuditRead(who, action, audited_scope, 0, denied);
-    return denied;
-  }
-  std::invoke_result_t<Read> result = read();
-  AuditRead(who, action, audited_scope, result.ok() ? revision_of(*result) : 0, result.status());
-  return result;
 }
 
 void ControlPlaneService::Publish(const ChangeEvent& event) {
@@ -485,98 +463,6 @@ Result<EffectiveView> ControlPlaneService::Effective(const Principal& who,
                      [](const EffectiveView& view) { return view.version; });
 }
 
-Result<std::vector<api::Node>> ControlPlaneService::NodeViews(std::vector<NodeRecord> records) {
-  // The version each disconnected node's chain would render now, once per chain.
-  std::map<std::string, std::int64_t> chain_versions;
-  const std::int64_t now = clock_.NowUnixMs();
-  const NodeStateOptions state_options{options_.node_updating_grace};
-  std::vector<api::Node> out;
-  out.reserve(records.size());
-  for (const NodeRecord& record : records) {
-    std::int64_t chain_version = 0;
-    if (!record.connected) {
-      auto known = chain_versions.find(record.scope_chain);
-      if (known == chain_versions.end()) {
-        std::int64_t version = 0;
-        if (auto chain = ParseScopeChain(record.scope_chain); chain.ok()) {
-          OMNI_ASSIGN_OR_RETURN(version, renderer_.ChainVersion(*chain));
-        }
-        known = chain_versions.emplace(record.scope_chain, version).first;
-      }
-      chain_version = known->second;
-    }
-    out.push_back(NodeView(record, chain_version, now, state_options));
-  }
-  return out;
-}
-
-Result<std::vector<api::Node>> ControlPlaneService::ListNodes(const Principal& who) {
-  return ReadAudited(
-      who, kScopeConfigRead, "node.list", "",
-      [&]() -> Result<std::vector<api::Node>> {
-        OMNI_ASSIGN_OR_RETURN(std::vector<NodeRecord> records, store_.ListNodes());
-        return NodeViews(std::move(records));
-      },
-      kNoRevision);
-}
-
-Result<api::Node> ControlPlaneService::GetNode(const Principal& who, const std::string& node_id) {
-  return ReadAudited(
-      who, kScopeConfigRead, "node.get", "node:" + node_id,
-      [&]() -> Result<api::Node> {
-        OMNI_ASSIGN_OR_RETURN(NodeRecord record, store_.GetNode(node_id));
-        std::vector<NodeRecord> one;
-        one.push_back(std::move(record));
-        OMNI_ASSIGN_OR_RETURN(std::vector<api::Node> views, NodeViews(std::move(one)));
-        return std::move(views.front());
-      },
-      kNoRevision);
-}
-
-Status ControlPlaneService::ForgetNode(const Principal& who, const std::string& node_id) {
-  const std::string scope = "node:" + node_id;
-  auto forget = [&]() -> Status {
-    OMNI_RETURN_IF_ERROR(Require(who, kScopeAdmin));
-    OMNI_ASSIGN_OR_RETURN(NodeRecord record, store_.GetNode(node_id));
-    if (record.connected) {
-      return Status(StatusCode::kConflict,
-                    "node \"" + node_id +
-                        "\" is connected; stop it first (a connected node is not forgotten)");
-    }
-    return store_.DeleteNode(node_id);
-  };
-  Status s = forget();
-  AuditEntry audit = Entry(who, "node.forget", scope);
-  audit.outcome = s.ok() ? "ok" : std::string(s.code_name());
-  audit_->Record(audit);
-  if (s.ok()) spdlog::info("forgot node {} (asked by {})", node_id, who.name);
-  return s;
-}
-
-Status ControlPlaneService::SweepNodes() {
-  if (options_.node_expiry.count() > 0) {
-    const std::int64_t cutoff = clock_.NowUnixMs() - options_.node_expiry.count();
-    OMNI_ASSIGN_OR_RETURN(std::vector<std::string> expired, store_.DeleteNodesOfflineSince(cutoff));
-    for (const auto& id : expired) {
-      AuditEntry audit = Entry(Principal{"controlplane", "", {}}, "node.expire", "node:" + id);
-      audit.outcome = "ok";
-      audit.summary = "disconnected longer than the node expiry";
-      audit_->Record(audit);
-      spdlog::info("node {} expired: disconnected longer than {} s", id,
-                   options_.node_expiry.count() / 1000);
-    }
-    nodes_expired_.Inc(expired.size());
-  }
-  OMNI_ASSIGN_OR_RETURN(std::vector<NodeRecord> records, store_.ListNodes());
-  OMNI_ASSIGN_OR_RETURN(std::vector<api::Node> views, NodeViews(std::move(records)));
-  std::map<std::string, std::int64_t> by_state;
-  for (const auto& view : views) ++by_state[view.state];
-  for (std::size_t i = 0; i < std::size(api::kNodeStates); ++i) {
-    node_state_gauges_[i]->Set(static_cast<double>(by_state[api::kNodeStates[i]]));
-  }
-  return Status::Ok();
-}
-
 Result<std::shared_ptr<const SnapshotRecord>> ControlPlaneService::NodeSnapshot(
     const Principal& who, const std::string& node_id, const std::string& scope_chain) {
   const std::string scope = "node:" + node_id;
@@ -661,31 +547,6 @@ Result<std::vector<AuditEntry>> ControlPlaneService::Audit(const Principal& who,
   auto entries = store_.QueryAudit(since_ms, after_id, options_.audit_limit, filter);
   if (!follow_up) AuditRead(who, "audit.query", "", 0, entries.status());
   return entries;
-}
-
-Result<StatusSummary> ControlPlaneService::GetStatus(const Principal& who) {
-  auto status = [&]() -> Result<StatusSummary> {
-    StatusSummary out;
-    OMNI_ASSIGN_OR_RETURN(out.head_revision, store_.HeadRevision());
-    OMNI_ASSIGN_OR_RETURN(auto records, store_.ListNodes());
-    OMNI_ASSIGN_OR_RETURN(std::vector<api::Node> nodes, NodeViews(std::move(records)));
-    std::map<std::int64_t, std::size_t> by_version;
-    std::map<std::string, std::int64_t> by_state;
-    for (const auto& n : nodes) {
-      ++out.nodes_total;
-      if (n.connected) ++out.nodes_connected;
-      if (n.drift()) ++out.nodes_drifted;
-      // A node that has applied nothing has no applied version (not "v0").
-      if (n.applied_version > 0) ++by_version[n.applied_version];
-      ++by_state[n.state];
-    }
-    out.nodes_by_applied_version.assign(by_version.begin(), by_version.end());
-    for (const char* state : api::kNodeStates)
-      out.nodes_by_state.emplace_back(state, by_state[state]);
-    return out;
-  };
-  return ReadAudited(who, kScopeConfigRead, "status", "", status,
-                     [](const StatusSummary& summary) { return summary.head_revision; });
 }
 
 Result<IssuedToken> ControlPlaneService::CreateToken(const Principal& who, const std::string& name,

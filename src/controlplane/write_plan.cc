@@ -352,10 +352,7 @@ std::shared_ptr<const PreparedLayer> PlanMemo::Stored(const std::string& scope,
     if (it != stored_.end() && it->second.revision == revision) return it->second.layer;
   }
   auto layer = PrepareLayer(scope, document);  // outside the lock: a parse
-  MutexLock lock(mu_);
-  if (stored_.size() >= max_layers_ && stored_.count(scope) == 0) stored_.clear();
-  StoredEntry& entry = stored_[scope];
-  if (revision >= entry.revision) entry = {revision, layer};
+  Remember(scope, revision, layer);
   return layer;
 }
 

@@ -1,0 +1,36 @@
+// Internal to the service's .cc files: the audited-read helper they share.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <type_traits>
+
+#include "omnirelay/controlplane/service.h"
+
+namespace omnirelay::cp {
+
+// An audit entry's outcome: "ok" or the status code's name.
+inline std::string Outcome(const Status& s) {
+  return s.ok() ? "ok" : std::string(s.code_name());
+}
+
+// For reads whose audit entry names no revision.
+inline constexpr auto kNoRevision = [](const auto&) -> std::int64_t { return 0; };
+
+template <typename Read, typename RevisionOf>
+std::invoke_result_t<Read> ControlPlaneService::ReadAudited(const Principal& who,
+                                                            std::string_view needed_scope,
+                                                            std::string_view action,
+                                                            std::string_view audited_scope,
+                                                            Read&& read, RevisionOf&& revision_of) {
+  if (Status denied = Require(who, needed_scope); !denied.ok()) {
+    AuditRead(who, action, audited_scope, 0, denied);
+    return denied;
+  }
+  std::invoke_result_t<Read> result = read();
+  AuditRead(who, action, audited_scope, result.ok() ? revision_of(*result) : 0, result.status());
+  return result;
+}
+
+}  // namespace omnirelay::cp
