@@ -33,13 +33,15 @@ Result<EffectiveConfig> SnapshotRenderer::Merge(const std::vector<Scope>& chain,
                                                 std::int64_t version) {
   EffectiveConfig out;
   out.version = version;
+  // The chain's stored layers in one read (one state), merged in chain order.
+  std::vector<std::string> names;
+  for (const Scope& scope : chain) names.push_back(scope.ToString());
+  OMNI_ASSIGN_OR_RETURN(std::vector<LayerRecord> stored, store_.GetLayers(names));
   std::vector<ParsedLayer> layers;
-  for (const Scope& scope : chain) {
-    auto layer = store_.GetLayer(scope.ToString());
-    if (!layer.ok()) {
-      if (layer.status().code() == StatusCode::kNotFound) continue;
-      return layer.status();
-    }
+  for (const std::string& name : names) {
+    auto layer = std::find_if(stored.begin(), stored.end(),
+                              [&](const LayerRecord& r) { return r.scope == name; });
+    if (layer == stored.end()) continue;
     OMNI_ASSIGN_OR_RETURN(ParsedLayer parsed, ParseLayer(layer->document));
     layers.push_back(std::move(parsed));
   }

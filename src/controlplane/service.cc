@@ -146,17 +146,21 @@ Result<WritePlanInput> GatherWriteInput(Store& store, PlacementCache& placements
     }
     AddNodeChains(scope, map, input.profiles, input.chains, seen);
   }
+  // The chains' other stored layers, in one read.
+  std::vector<std::string> wanted;
   for (const auto& chain : input.chains) {
     for (const Scope& member : chain) {
-      const std::string name = member.ToString();
+      std::string name = member.ToString();
       if (input.current_layers.count(name) > 0) continue;
-      auto layer = store.GetLayer(name);
-      if (layer.ok()) {
-        input.current_layers.emplace(name, memo.Stored(name, layer->revision, layer->document));
-      } else if (layer.status().code() != StatusCode::kNotFound) {
-        return layer.status();
+      if (std::find(wanted.begin(), wanted.end(), name) == wanted.end()) {
+        wanted.push_back(std::move(name));
       }
     }
+  }
+  OMNI_ASSIGN_OR_RETURN(std::vector<LayerRecord> stored, store.GetLayers(wanted));
+  for (const LayerRecord& layer : stored) {
+    input.current_layers.emplace(layer.scope,
+                                 memo.Stored(layer.scope, layer.revision, layer.document));
   }
   return input;
 }

@@ -197,6 +197,28 @@ class SqliteStore final : public Store {
     });
   }
 
+  Result<std::vector<LayerRecord>> GetLayers(const std::vector<std::string>& scopes) override {
+    if (scopes.empty()) return std::vector<LayerRecord>{};
+    std::string sql =
+        "SELECT r.revision, r.scope, r.deleted, COALESCE(r.document, ''), r.author, "
+        "r.created_at_ms FROM layers l JOIN revisions r ON r.revision = l.revision "
+        "WHERE l.scope IN (";
+    for (std::size_t i = 0; i < scopes.size(); ++i) {
+      sql += (i == 0 ? "?" : ", ?") + std::to_string(i + 1);
+    }
+    sql += ") ORDER BY l.scope";
+    return Read([&](Connection& conn) {
+      return Collect<LayerRecord>(
+          conn, sql,
+          [&](Statement& s) {
+            for (std::size_t i = 0; i < scopes.size(); ++i) {
+              s.Bind(static_cast<int>(i + 1), scopes[i]);
+            }
+          },
+          [](const Statement& row) { return LayerFromRevision(ReadRevision(row)); });
+    });
+  }
+
   Result<std::vector<RevisionRecord>> History(std::string_view scope, std::int64_t before,
                                               std::size_t limit) override {
     // A range scan of revisions_by_scope (scope, revision), backwards.
@@ -519,8 +541,9 @@ class SqliteStore final : public Store {
   Result<std::vector<AuditEntry>> QueryAudit(std::int64_t since_ms, std::int64_t after_id,
                                              std::size_t limit,
                                              const api::AuditFilter& filter) override {
-    // Only the filters asked for are in the statement, so each can use its
-    // index (audit_by_scope, _by_principal, _by_action: (column, id)).
+    // Only the filters asked for are in the statement, so a scope filter can
+    // use its index (audit_by_scope: (scope, id)); the others are checked on
+    // the rows the id and time bounds select.
     std::string sql =
         "SELECT id, time_ms, principal, token_id, action, scope, revision, outcome, summary "
         "FROM audit WHERE id > ?1 AND time_ms >= ?2";

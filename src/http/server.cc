@@ -1,7 +1,9 @@
-// The event-driven server behind omnirelay/http/server.h: an Asio
-// io_context on a few threads, one Session per connection (plain or TLS),
-// handlers where their request was read or, when those threads are taken, on
-// an asio::thread_pool. See the header for the contract.
+// The event-driven server behind omnirelay/http/server.h: one
+// single-threaded Asio io_context per I/O thread (a Loop), an accept loop of
+// its own, one Session per connection (plain or TLS) living on one Loop for
+// its whole life, handlers on that Loop's thread when nothing else lives
+// there or, otherwise, on an asio::thread_pool. See the header for the
+// contract.
 #include "omnirelay/http/server.h"
 
 #include <atomic>
@@ -9,7 +11,6 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/ssl.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <boost/asio/strand.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
@@ -38,6 +39,16 @@ constexpr std::chrono::seconds kLingerTimeout{1};
 // many more, an accepted connection is closed at once.
 constexpr std::size_t kRejectSlots = 1024;
 
+// One thread running one io_context (concurrency hint 1: no locking, no
+// cross-thread wake-ups inside Asio's scheduler).
+struct Loop {
+  std::atomic<int> connections{0};  // sessions living here
+  std::atomic<bool> busy{false};    // a handler runs on this thread now
+  net::io_context ioc{1};
+  std::optional<net::executor_work_guard<net::io_context::executor_type>> work;
+  std::thread thread;
+};
+
 struct RouteEntry {
   std::string method;
   std::regex pattern;
@@ -57,7 +68,7 @@ class ServerImpl {
   std::vector<RouteEntry> routes;  // fixed once Start() ran
   std::atomic<std::size_t> open{0};
   std::atomic<bool> stopping{false};
-  std::atomic<int> inline_handlers{0};  // handlers running on I/O threads now
+  std::atomic<int> inline_handlers{0};  // handlers running on loop threads now
   int port = -1;
 
   Mutex mu;
@@ -67,16 +78,32 @@ class ServerImpl {
   bool started GUARDED_BY(mu) = false;
   bool shut_down GUARDED_BY(mu) = false;
 
-  // Declared after the fields above: destroying the io_context destroys the
-  // sessions, whose destructors touch `open` and `streams`.
-  std::unique_ptr<net::io_context> ioc;
+  // Declared after the fields above: destroying a loop's io_context destroys
+  // its sessions, whose destructors touch `open` and `streams`.
+  std::unique_ptr<Loop> accept_loop;
+  std::vector<std::unique_ptr<Loop>> loops;  // connections live on these
   std::optional<tcp::acceptor> acceptor;
   std::optional<net::steady_timer> accept_retry;
-  std::optional<net::executor_work_guard<net::io_context::executor_type>> work;
   std::unique_ptr<net::thread_pool> workers;
-  std::vector<std::thread> io_threads;
 
-  // Claims one of the `worker_threads` slots for a handler on an I/O thread.
+  // Where a new connection goes: the loop with the fewest connections among
+  // those not running a handler (there is always one: at most
+  // `worker_threads` of the `io_threads + worker_threads` loops run one).
+  Loop& Pick() {
+    Loop* best = nullptr;
+    for (const auto& loop : loops) {
+      if (loop->busy.load()) continue;
+      if (best == nullptr || loop->connections.load() < best->connections.load()) best = loop.get();
+    }
+    if (best != nullptr) return *best;
+    best = loops.front().get();
+    for (const auto& loop : loops) {
+      if (loop->connections.load() < best->connections.load()) best = loop.get();
+    }
+    return *best;
+  }
+
+  // Claims one of the `worker_threads` slots for a handler on a loop thread.
   bool TryRunInline() {
     int busy = inline_handlers.load();
     const int slots = std::max(1, options.worker_threads);
@@ -86,9 +113,15 @@ class ServerImpl {
     return false;
   }
 
+  std::vector<Loop*> AllLoops() {
+    std::vector<Loop*> all{accept_loop.get()};
+    for (const auto& loop : loops) all.push_back(loop.get());
+    return all;
+  }
+
   Status Start();
   void Accept();
-  void OnAccept(const error_code& ec, tcp::socket socket);
+  void OnAccept(const error_code& ec, tcp::socket socket, Loop& target);
   void Shutdown();
 
   const RouteEntry* Find(Request& req) const {
@@ -120,14 +153,17 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
  public:
   static constexpr bool kTls = !std::is_same_v<Stream, beast::tcp_stream>;
 
-  Session(ServerImpl& server, tcp::socket socket, std::shared_ptr<ssl::context> tls, bool reject)
+  Session(ServerImpl& server, Loop& loop, tcp::socket socket, std::shared_ptr<ssl::context> tls,
+          bool reject)
       : server_(server),
+        loop_(loop),
         tls_(std::move(tls)),
         stream_(MakeStream(std::move(socket))),
         stream_timer_(stream_.get_executor()),
         reject_(reject) {}
 
   ~Session() {
+    loop_.connections.fetch_sub(1);
     server_.open.fetch_sub(1);
     if (server_.options.connections_open) server_.options.connections_open->Add(-1);
   }
@@ -168,6 +204,7 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
   // Idle until a first byte (idle_timeout, or header_timeout on a fresh
   // connection), then the rest of the head within header_timeout.
   void ReadRequest() {
+    client_closes_ = false;
     parser_.emplace();
     parser_->header_limit(static_cast<std::uint32_t>(limits().max_header_bytes));
     parser_->body_limit(limits().max_body_bytes);
@@ -252,6 +289,7 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     }
     req.body = std::move(msg.body());
     keep_alive_ = msg.keep_alive();
+    client_closes_ = !keep_alive_;
     if (!ParseTarget(req.target, req)) {
       keep_alive_ = false;
       return SendError(400, "invalid_argument", "the request target cannot be decoded");
@@ -263,9 +301,13 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
       Run(*route, req, *res);
       return Write(std::move(res));
     }
-    if (server_.TryRunInline()) {
+    // Alone on this loop, a handler that blocks delays no other connection:
+    // run it here (no thread switch) while a worker slot is free.
+    if (loop_.connections.load() == 1 && server_.TryRunInline()) {
+      loop_.busy.store(true);
       auto res = std::make_shared<Response>();
       Run(*route, req, *res);
+      loop_.busy.store(false);
       server_.inline_handlers.fetch_sub(1);
       return Write(std::move(res));
     }
@@ -313,8 +355,13 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
                        [self = this->shared_from_this(), out](const error_code& ec, std::size_t) {
                          self->Responded();
                          if (ec) return self->Close();
-                         if (!self->keep_alive_ || out->need_eof()) return self->Linger();
-                         self->ReadRequest();
+                         if (self->keep_alive_ && !out->need_eof()) return self->ReadRequest();
+                         // The client asked to close after a request read
+                         // whole, and sent nothing more: nothing to drain.
+                         if (!kTls && self->client_closes_ && self->buffer_.size() == 0) {
+                           return self->Lowest().close();
+                         }
+                         self->Linger();
                        });
   }
 
@@ -448,6 +495,7 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
   }
 
   ServerImpl& server_;
+  Loop& loop_;
   std::shared_ptr<ssl::context> tls_;  // keeps the context this connection uses
   Stream stream_;
   net::steady_timer stream_timer_;
@@ -457,8 +505,9 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
   std::shared_ptr<Request> request_;
   bool first_ = true;
   bool keep_alive_ = false;
+  bool client_closes_ = false;  // the last request whole, with "Connection: close"
   int status_ = 0;
-  // Streaming state (I/O thread only).
+  // Streaming state (its loop thread only).
   std::unique_ptr<BodyStream> body_;
   std::chrono::milliseconds interval_{250};
   std::string pending_;
@@ -481,10 +530,11 @@ Status ServerImpl::Start() {
     if (!made.ok()) return made.status();
     context = std::move(made).value();
   }
+  accept_loop = std::make_unique<Loop>();
   const int threads = std::max(1, options.io_threads) + std::max(1, options.worker_threads);
-  ioc = std::make_unique<net::io_context>(threads);
+  for (int i = 0; i < threads; ++i) loops.push_back(std::make_unique<Loop>());
   error_code ec;
-  tcp::resolver resolver(*ioc);
+  tcp::resolver resolver(accept_loop->ioc);
   auto endpoints = resolver.resolve(address->first, std::to_string(address->second),
                                     tcp::resolver::passive | tcp::resolver::numeric_service, ec);
   if (ec || endpoints.empty()) {
@@ -492,7 +542,7 @@ Status ServerImpl::Start() {
                   "cannot resolve the listen host of " + options.listen + ": " + ec.message());
   }
   const tcp::endpoint endpoint = endpoints.begin()->endpoint();
-  acceptor.emplace(*ioc);
+  acceptor.emplace(accept_loop->ioc);
   acceptor->open(endpoint.protocol(), ec);
   // SO_REUSEADDR only (a restart may bind over TIME_WAIT); never SO_REUSEPORT,
   // which would let a second server share the port silently.
@@ -510,23 +560,26 @@ Status ServerImpl::Start() {
     tls = std::move(context);
     started = true;
   }
-  accept_retry.emplace(*ioc);
-  work.emplace(ioc->get_executor());
+  accept_retry.emplace(accept_loop->ioc);
   workers = std::make_unique<net::thread_pool>(std::max(1, options.worker_threads));
   Accept();
-  for (int i = 0; i < threads; ++i) {
-    io_threads.emplace_back([this] { ioc->run(); });
+  for (Loop* loop : AllLoops()) {
+    loop->work.emplace(loop->ioc.get_executor());
+    loop->thread = std::thread([loop] { loop->ioc.run(); });
   }
   return Status::Ok();
 }
 
 void ServerImpl::Accept() {
-  acceptor->async_accept(net::make_strand(*ioc), [this](const error_code& ec, tcp::socket s) {
-    OnAccept(ec, std::move(s));
+  // The next connection is accepted straight onto the loop that looks best
+  // now (no descriptor moves between loops on the common path).
+  Loop& target = Pick();
+  acceptor->async_accept(target.ioc, [this, &target](const error_code& ec, tcp::socket s) {
+    OnAccept(ec, std::move(s), target);
   });
 }
 
-void ServerImpl::OnAccept(const error_code& ec, tcp::socket socket) {
+void ServerImpl::OnAccept(const error_code& ec, tcp::socket socket, Loop& target) {
   if (stopping.load() || !acceptor->is_open()) return;
   if (ec) {
     // Out of descriptors (or a transient error): pause instead of spinning.
@@ -554,11 +607,34 @@ void ServerImpl::OnAccept(const error_code& ec, tcp::socket socket) {
     MutexLock lock(mu);
     context = tls;
   }
-  if (context) {
-    std::make_shared<TlsSession>(*this, std::move(socket), std::move(context), reject)->Begin();
-  } else {
-    std::make_shared<PlainSession>(*this, std::move(socket), nullptr, reject)->Begin();
+  // The connection lives on one loop for the rest of its life: the one it
+  // was accepted onto, unless a handler took that loop since (then the best
+  // loop now, the descriptor moved over).
+  Loop* loop = &target;
+  if (target.busy.load()) {
+    Loop& now = Pick();
+    error_code moved_ec;
+    if (&now != &target) {
+      const auto handle = socket.release(moved_ec);
+      if (moved_ec) {
+        open.fetch_sub(1);
+        if (options.connections_open) options.connections_open->Add(-1);
+        return Accept();
+      }
+      socket = tcp::socket(now.ioc, acceptor->local_endpoint().protocol(), handle);
+      loop = &now;
+    }
   }
+  loop->connections.fetch_add(1);
+  net::post(loop->ioc, [this, loop, reject, context = std::move(context),
+                        socket = std::move(socket)]() mutable {
+    if (context) {
+      std::make_shared<TlsSession>(*this, *loop, std::move(socket), std::move(context), reject)
+          ->Begin();
+    } else {
+      std::make_shared<PlainSession>(*this, *loop, std::move(socket), nullptr, reject)->Begin();
+    }
+  });
   Accept();
 }
 
@@ -572,7 +648,7 @@ void ServerImpl::Shutdown() {
     shut_down = true;
   }
   stopping.store(true);
-  net::post(*ioc, [this] {
+  net::post(accept_loop->ioc, [this] {
     error_code ignored;
     acceptor->close(ignored);
     accept_retry->cancel();
@@ -586,16 +662,20 @@ void ServerImpl::Shutdown() {
       if (!streams_done.WaitUntil(mu, deadline)) break;
     }
   }
-  work.reset();
-  ioc->stop();
-  for (auto& t : io_threads) t.join();
-  io_threads.clear();
-  // Handlers still running post into the stopped io_context; harmless.
+  for (Loop* loop : AllLoops()) {
+    loop->work.reset();
+    loop->ioc.stop();
+  }
+  for (Loop* loop : AllLoops()) {
+    if (loop->thread.joinable()) loop->thread.join();
+  }
+  // Handlers still running post into the stopped io_contexts; harmless.
   workers->join();
   // Destroys the remaining sessions, closing their sockets.
   acceptor.reset();
   accept_retry.reset();
-  ioc.reset();
+  loops.clear();
+  accept_loop.reset();
 }
 
 Server::Server(ServerOptions options) : impl_(std::make_unique<ServerImpl>(std::move(options))) {}

@@ -23,8 +23,8 @@ namespace omnirelay::cp {
 struct RestFaceOptions {
   std::string listen = "127.0.0.1:7080";  // port 0 picks a free port (tests)
   http::Limits limits;                    // timeouts, connection/header/body limits
-  int io_threads = 1;                     // connections are multiplexed on these
-  int worker_threads = 4;                 // handlers (store calls) run on these
+  int io_threads = 1;                     // connections are spread over these loops
+  int worker_threads = 8;                 // handlers (store calls) at once, up to 2x this
   int max_follow_seconds = 3600;          // audit ?follow=true streams at most this long
   TlsOptions tls;                         // certificate files (see tls.h); empty = plaintext
 };

@@ -133,6 +133,9 @@ class Store {
                                        std::optional<std::int64_t> at_revision = std::nullopt) = 0;
   // Current layers (not deleted), ordered by scope.
   virtual Result<std::vector<LayerRecord>> ListLayers() = 0;
+  // The current layers of `scopes` that exist, ordered by scope, read in one
+  // go (one consistent state; a write plans from these).
+  virtual Result<std::vector<LayerRecord>> GetLayers(const std::vector<std::string>& scopes) = 0;
   // The scope's revisions below `before` (0 = from the newest), newest
   // first, at most `limit`: one page of its history. Cost grows with the
   // page, not with the history (an index on (scope, revision) covers it).

@@ -1,17 +1,23 @@
 // omni_http: a small event-driven HTTP/1.1 server (Boost.Beast on Asio,
 // OpenSSL for TLS; Boost stays inside the .cc files). What it promises:
 //
-//  1. I/O runs on `io_threads` threads (default 1) however many connections
-//     are open: an idle, half-open or slow client costs a socket and a few
-//     hundred bytes, never a thread.
-//  2. A handler that may block (a store call) delays no I/O: the io_context
-//     runs on `io_threads` + `worker_threads` threads, and a handler runs on
-//     the thread that read its request (no hand-off, no thread switch) while
-//     fewer than `worker_threads` handlers run that way; beyond that it is
-//     queued to a pool of `worker_threads`. So `io_threads` threads are always
-//     left for I/O, and at most 2 x `worker_threads` handlers run at once. A
-//     route registered with `on_io_thread` (health probes) always runs where
-//     its request was read and so never waits behind slow handlers.
+//  1. I/O runs on `io_threads + worker_threads` event loops (a thread and a
+//     single-threaded io_context each) plus one loop that only accepts,
+//     however many connections are open: an idle, half-open or slow client
+//     costs a socket and a few hundred bytes, never a thread. A connection
+//     lives on one loop for its whole life (no locks, no cross-thread
+//     wake-ups on its path).
+//  2. A handler that may block (a store call) delays no other connection's
+//     I/O: it runs on its connection's loop thread (no hand-off, no thread
+//     switch) only while that connection is the loop's only one and fewer
+//     than `worker_threads` handlers run that way; otherwise it is queued to
+//     a pool of `worker_threads`. At most 2 x `worker_threads` handlers run
+//     at once. A new connection goes to the loop with the fewest connections
+//     among those not running a handler (at most `worker_threads` of the
+//     loops do, so there always is one); the one exception, a connection
+//     accepted in the very instant its loop's only other connection starts a
+//     handler, waits for that handler. A route registered with
+//     `on_io_thread` (health probes) always runs on its connection's loop.
 //  3. Every wait has a deadline: the request head must arrive within
 //     header_timeout of its first byte (or of the accept), the body within
 //     body_timeout, and an idle keep-alive connection is closed after
@@ -30,7 +36,7 @@
 //     error from Start().
 //
 // Thread safety: Server's methods may be called from any thread; Shutdown()
-// (also run by the destructor) waits for the I/O threads and workers.
+// (also run by the destructor) waits for the loops and the workers.
 #pragma once
 
 #include <chrono>
@@ -118,8 +124,8 @@ struct ServerOptions {
   std::string listen = "127.0.0.1:0";  // host:port; port 0 picks a free one
   Limits limits;
   TlsConfig tls;
-  int io_threads = 1;
-  int worker_threads = 4;
+  int io_threads = 1;          // event loops beyond those `worker_threads` may take
+  int worker_threads = 4;      // handlers on the pool; as many more on their loops
   ErrorRenderer render_error;  // empty: the default shape
   // Called after every response is written (counters); on an I/O thread.
   std::function<void(const Request&, int status)> on_response;
