@@ -36,6 +36,7 @@ using sqlite::Collect;
 using sqlite::Connection;
 using sqlite::DecodeStrings;
 using sqlite::EncodeStrings;
+using sqlite::kCurrentLayerQuery;
 using sqlite::kNodeColumns;
 using sqlite::kRevisionColumns;
 using sqlite::kSnapshotColumns;
@@ -148,11 +149,7 @@ class SqliteStore final : public Store {
     if (!at_revision) {
       return Read([&](Connection& conn) -> Result<LayerRecord> {
         Result<RevisionRecord> r = One<RevisionRecord>(
-            conn,
-            "SELECT r.revision, r.scope, r.deleted, COALESCE(r.document, ''), r.author, "
-            "r.created_at_ms FROM layers l JOIN revisions r ON r.revision = l.revision "
-            "WHERE l.scope = ?1",
-            [&](Statement& s) { s.Bind(1, scope); }, ReadRevision,
+            conn, kCurrentLayerQuery, [&](Statement& s) { s.Bind(1, scope); }, ReadRevision,
             "scope " + Quoted(scope) + " has no layer");
         if (!r.ok()) return r.status();
         return LayerFromRevision(std::move(*r));
@@ -199,23 +196,23 @@ class SqliteStore final : public Store {
 
   Result<std::vector<LayerRecord>> GetLayers(const std::vector<std::string>& scopes) override {
     if (scopes.empty()) return std::vector<LayerRecord>{};
-    std::string sql =
-        "SELECT r.revision, r.scope, r.deleted, COALESCE(r.document, ''), r.author, "
-        "r.created_at_ms FROM layers l JOIN revisions r ON r.revision = l.revision "
-        "WHERE l.scope IN (";
-    for (std::size_t i = 0; i < scopes.size(); ++i) {
-      sql += (i == 0 ? "?" : ", ?") + std::to_string(i + 1);
-    }
-    sql += ") ORDER BY l.scope";
-    return Read([&](Connection& conn) {
-      return Collect<LayerRecord>(
-          conn, sql,
-          [&](Statement& s) {
-            for (std::size_t i = 0; i < scopes.size(); ++i) {
-              s.Bind(static_cast<int>(i + 1), scopes[i]);
-            }
-          },
-          [](const Statement& row) { return LayerFromRevision(ReadRevision(row)); });
+    // One read transaction of point look-ups through the cached statement
+    // (an IN list would build a temporary b-tree on every call).
+    std::vector<std::string> sorted = scopes;
+    std::sort(sorted.begin(), sorted.end());
+    sorted.erase(std::unique(sorted.begin(), sorted.end()), sorted.end());
+    return Read([&](Connection& conn) -> Result<std::vector<LayerRecord>> {
+      Result<Transaction> txn = Transaction::Begin(conn, Transaction::Mode::kDeferred);
+      if (!txn.ok()) return txn.status();
+      std::vector<LayerRecord> out;
+      for (const std::string& scope : sorted) {
+        Result<std::vector<LayerRecord>> found = Collect<LayerRecord>(
+            conn, kCurrentLayerQuery, [&](Statement& s) { s.Bind(1, scope); },
+            [](const Statement& row) { return LayerFromRevision(ReadRevision(row)); });
+        if (!found.ok()) return found.status();
+        for (LayerRecord& layer : *found) out.push_back(std::move(layer));
+      }
+      return out;
     });
   }
 

@@ -24,6 +24,11 @@ inline std::string Quoted(std::string_view s) {
 
 inline constexpr char kRevisionColumns[] =
     "revision, scope, deleted, COALESCE(document, ''), author, created_at_ms";
+// A scope's current layer (its head revision), one row or none.
+inline constexpr char kCurrentLayerQuery[] =
+    "SELECT r.revision, r.scope, r.deleted, COALESCE(r.document, ''), r.author, "
+    "r.created_at_ms FROM layers l JOIN revisions r ON r.revision = l.revision "
+    "WHERE l.scope = ?1";
 inline constexpr char kSnapshotColumns[] =
     "hash, snapshot, envelope, version, scope_chain, created_at_ms, expires_at_ms";
 inline constexpr char kNodeColumns[] =
