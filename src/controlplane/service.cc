@@ -373,6 +373,7 @@ Result<WriteOutcome> ControlPlaneService::Write(const Principal& who, const std:
   auto input = GatherWriteInput(store_, *placements_, *plan_memo_, *scope, document, confirm,
                                 allow_unknown_node);
   if (!input.ok()) return refuse(input.status());
+  input->keep_renders = !dry_run;
   auto plan = PlanWrite(*input);
   if (!plan.ok()) {
     if (plan.status().code() == StatusCode::kInvalid) validation_failures_.Inc();

@@ -158,7 +158,8 @@ struct Render {
 // once per set of layer contents across writes.
 class Renders {
  public:
-  Renders(const Layers& layers, PlanMemo* memo) : layers_(layers), memo_(memo) {}
+  Renders(const Layers& layers, PlanMemo* memo, bool keep)
+      : layers_(layers), memo_(memo), keep_(keep) {}
 
   // The render of `chain` and the key of its layer set.
   std::pair<const Render*, std::string> Of(const std::vector<Scope>& chain,
@@ -178,7 +179,7 @@ class Renders {
         if (rendered.ok()) {
           render.spec = std::make_shared<const RenderedSpec>(std::move(rendered).value());
           // Failures are not kept: their messages name the chain.
-          if (memo_ != nullptr) memo_->KeepRender(key, render.spec);
+          if (memo_ != nullptr && keep_) memo_->KeepRender(key, render.spec);
         } else {
           render.status = rendered.status();
         }
@@ -191,6 +192,7 @@ class Renders {
  private:
   const Layers& layers_;
   PlanMemo* memo_;
+  const bool keep_;
   std::map<std::string, Render> cache_;
   std::deque<Render> failures_;
 };
@@ -280,7 +282,7 @@ Result<WritePlan> PlanWrite(const WritePlanInput& input) {
   for (const auto& d : input.stranded) {
     if (!input.confirm) problems.Add(d);
   }
-  Renders renders(layers, input.memo);
+  Renders renders(layers, input.memo, input.keep_renders);
   // Rule 5 needs each chain's "before" render only when the write can remove
   // a name; otherwise only the first valid chain's, for the diff (rule 7).
   const bool may_remove = MayRemoveNames(layers.StoredWritten(), layers.Written());

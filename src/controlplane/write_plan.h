@@ -131,6 +131,10 @@ struct WritePlanInput {
   // stored layers or nodes, DESIGN.md §3.1).
   std::vector<Diagnostic> stranded;
   PlanMemo* memo = nullptr;  // optional: see "Cost" above
+  // false: renders are looked up in the memo but this plan's are not kept (a
+  // dry run: its layers are never stored, so its renders are nobody's
+  // "before", and a large one would evict those that are).
+  bool keep_renders = true;
 };
 
 // One chain, rendered with the write applied.

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cctype>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <utility>
 
 #include "omnirelay/api/status_mapping.h"
@@ -51,6 +52,20 @@ void SnapshotPuller::AddEndpoints(const std::vector<std::string>& endpoints) {
       endpoints_.push_back(e);
     }
   }
+}
+
+StatusCode RefusalCode(int http_status, const std::string& body) {
+  if (http_status < 400 || http_status >= 500 || http_status == 408 || http_status == 429) {
+    return StatusCode::kUnavailable;
+  }
+  const nlohmann::json parsed = nlohmann::json::parse(body, nullptr, false);
+  if (parsed.is_object() && parsed.contains("code") && parsed["code"].is_string()) {
+    const auto code = ParseStatusCodeName(parsed["code"].get<std::string>());
+    if (code && *code != StatusCode::kOk) return *code;
+  }
+  const bool about_node =
+      http_status == 400 || http_status == 401 || http_status == 403 || http_status == 404;
+  return about_node ? api::StatusCodeForHttp(http_status) : StatusCode::kUnavailable;
 }
 
 Result<PullReply> SnapshotPuller::Pull(const std::string& current_hash) {
@@ -100,15 +115,9 @@ Result<PullReply> SnapshotPuller::PullFrom(const std::string& endpoint,
     return out;
   }
   if (res->status != 200) {
-    // Only an answer about this node (bad request, token, permission, no such
-    // node) is final; anything else (429, 5xx, a proxy's 4xx) is this
-    // endpoint's trouble, so the next endpoint is tried (kUnavailable).
-    const bool about_node =
-        res->status == 400 || res->status == 401 || res->status == 403 || res->status == 404;
-    const StatusCode code =
-        about_node ? api::StatusCodeForHttp(res->status) : StatusCode::kUnavailable;
-    return Status(code, "GET " + endpoint + path + ": HTTP " + std::to_string(res->status) + " " +
-                            res->body.substr(0, 512));
+    return Status(RefusalCode(res->status, res->body), "GET " + endpoint + path + ": HTTP " +
+                                                           std::to_string(res->status) + " " +
+                                                           res->body.substr(0, 512));
   }
   out.kind = PullReply::Kind::kSnapshot;
   out.envelope = std::move(res->body);

@@ -23,6 +23,12 @@ struct PullReply {
   std::string endpoint;  // the endpoint that answered
 };
 
+// What a non-200 answer to a pull means: the control plane's own refusal
+// (a 4xx whose JSON body names a code) and 400/401/403/404 are about this
+// node and final; anything else (408, 429, 5xx, a proxy's page) is the
+// endpoint's trouble, kUnavailable, and the next endpoint is tried.
+StatusCode RefusalCode(int http_status, const std::string& body);
+
 class SnapshotPuller {
  public:
   // With `tls` enabled the pull is https, verified against tls.ca_file (and

@@ -400,5 +400,35 @@ TEST(WritePlanMemoTest, KeepsOnlySuccessfulRendersWithinItsBudget) {
   EXPECT_EQ(memo.counts().renders, kept.renders);
 }
 
+// A dry run's plan (keep_renders false) uses what the memo has but adds
+// nothing to it: its layers are never stored, so its renders are nobody's
+// "before", and a large dry run must not evict those that are.
+TEST(WritePlanMemoTest, DryRunsReadTheMemoButKeepNothing) {
+  PlanMemo memo;
+  auto input = [&](int weight, bool keep) {
+    WritePlanInput in;
+    in.scope = ScopeOf("region:r1");
+    in.document = Layer("region:r1", {{"routes", {{"a", {{"weights", {{"a-v1", weight}}}}}}}});
+    in.memo = &memo;
+    in.keep_renders = keep;
+    in.current_layers["global"] = memo.Stored("global", 1, Layer("global", BaseSpec()));
+    in.chains = {Chain("global,region:r1")};
+    return in;
+  };
+  ASSERT_TRUE(PlanWrite(input(100, /*keep=*/true)).ok());
+  const auto kept = memo.counts();
+  ASSERT_GE(kept.renders, 1u);
+  // Another content, dry: rendered (a miss) and not kept.
+  ASSERT_TRUE(PlanWrite(input(90, /*keep=*/false)).ok());
+  const auto dry = memo.counts();
+  EXPECT_EQ(dry.renders, kept.renders);
+  EXPECT_EQ(dry.render_misses, kept.render_misses + 1);
+  // The kept content, dry: everything found in the memo, nothing added.
+  ASSERT_TRUE(PlanWrite(input(100, /*keep=*/false)).ok());
+  EXPECT_EQ(memo.counts().render_misses, dry.render_misses);
+  EXPECT_GT(memo.counts().render_hits, dry.render_hits);
+  EXPECT_EQ(memo.counts().renders, kept.renders);
+}
+
 }  // namespace
 }  // namespace omnirelay::cp
