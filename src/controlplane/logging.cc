@@ -48,7 +48,8 @@ Status SetupLogging(const std::string& format, const std::string& level) {
     logger = std::make_shared<spdlog::logger>("controlplane", std::make_shared<JsonLineSink>());
   } else if (format == "text") {
     logger = spdlog::stderr_color_mt("controlplane");
-    logger->set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
+    // RFC 3339 in UTC, like every time the API writes.
+    logger->set_pattern("%Y-%m-%dT%H:%M:%S.%eZ %^%l%$ %v", spdlog::pattern_time_type::utc);
   } else {
     return Status(StatusCode::kInvalidArgument,
                   "unknown log format \"" + format + "\" (text or json)");
