@@ -1,0 +1,217 @@
+#include "rollout_gates.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <limits>
+
+namespace omnirelay::cp {
+namespace {
+
+// Figures in messages: fixed precision, no locale.
+std::string Fixed(double v, int digits = 2) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.*f", digits, v);
+  return buf;
+}
+
+GateVerdict Rollback(RollbackReason reason, std::string gate, std::string message,
+                     const GateFigures& f) {
+  return GateVerdict{Verdict::kRollback, std::move(gate), reason, std::move(message), f};
+}
+
+GateVerdict Hold(std::string gate, std::string message, const GateFigures& f) {
+  return GateVerdict{Verdict::kHold, std::move(gate), RollbackReason::kNone, std::move(message), f};
+}
+
+}  // namespace
+
+void LatencyHistogram::Record(double ms, std::uint64_t n) {
+  const auto it = std::lower_bound(kLatencyBoundsMs.begin(), kLatencyBoundsMs.end(), ms);
+  counts[static_cast<std::size_t>(it - kLatencyBoundsMs.begin())] += n;
+}
+
+void LatencyHistogram::Merge(const LatencyHistogram& other) {
+  for (std::size_t i = 0; i < kLatencyBuckets; ++i) counts[i] += other.counts[i];
+}
+
+std::uint64_t LatencyHistogram::Total() const {
+  std::uint64_t n = 0;
+  for (auto c : counts) n += c;
+  return n;
+}
+
+double LatencyHistogram::QuantileMs(double q) const {
+  const std::uint64_t total = Total();
+  if (total == 0) return 0;
+  const auto rank = std::max<std::uint64_t>(
+      1, static_cast<std::uint64_t>(std::ceil(std::clamp(q, 0.0, 1.0) * total)));
+  std::uint64_t below = 0;
+  for (std::size_t i = 0; i < kLatencyBuckets; ++i) {
+    if (below + counts[i] >= rank) {
+      if (i == kLatencyBoundsMs.size()) return kLatencyBoundsMs.back();
+      const double lower = i == 0 ? 0.0 : kLatencyBoundsMs[i - 1];
+      const double upper = kLatencyBoundsMs[i];
+      return lower +
+             (upper - lower) * static_cast<double>(rank - below) / static_cast<double>(counts[i]);
+    }
+    below += counts[i];
+  }
+  return kLatencyBoundsMs.back();
+}
+
+void SloWindow::Merge(const SloWindow& other) {
+  requests += other.requests;
+  errors += other.errors;
+  latency.Merge(other.latency);
+}
+
+double SloWindow::ErrorRate() const {
+  return requests == 0 ? 0.0 : static_cast<double>(errors) / static_cast<double>(requests);
+}
+
+std::string_view RollbackReasonName(RollbackReason reason) {
+  switch (reason) {
+    case RollbackReason::kNone:
+      return "";
+    case RollbackReason::kSloBreach:
+      return "slo_breach";
+    case RollbackReason::kNackRatio:
+      return "nack_ratio";
+    case RollbackReason::kAckDeadline:
+      return "ack_deadline";
+    case RollbackReason::kDivergence:
+      return "divergence";
+  }
+  return "";
+}
+
+GateVerdict EvaluateWave(const WaveGateInput& in) {
+  const RolloutPolicy& p = *in.policy;
+  GateFigures f;
+  f.nodes = static_cast<std::int64_t>(in.node_ids->size());
+  SloWindow window;
+  std::int64_t gen_min = std::numeric_limits<std::int64_t>::max();
+  std::int64_t gen_max = std::numeric_limits<std::int64_t>::min();
+  std::string diverged;
+  for (const auto& id : *in.node_ids) {
+    const auto it = in.reports->find(id);
+    const NodeReport* r = it == in.reports->end() ? nullptr : &it->second;
+    const bool acked = r != nullptr && r->acked_version == in.assigned_version;
+    if (!acked) {  // rule 1: offline past the grace leaves the denominator
+      const bool connected = r != nullptr && r->connected;
+      const std::int64_t since =
+          r == nullptr ? in.wave_started_ms : std::max(r->offline_since_ms, std::int64_t{0});
+      if (!connected && in.now_ms - since >= p.offline_grace_ms) {
+        ++f.offline_excluded;
+        continue;
+      }
+    }
+    ++f.counted;
+    if (r == nullptr) continue;
+    if (acked) ++f.acked;
+    if (!acked && r->nacked_version == in.assigned_version) ++f.nacked;
+    if (r->applied_version == in.assigned_version) {
+      ++f.applied;
+      const std::string* want = nullptr;
+      if (in.assigned_hashes != nullptr) {
+        if (const auto h = in.assigned_hashes->find(id); h != in.assigned_hashes->end()) {
+          want = &h->second;
+        }
+      }
+      if (want != nullptr && !r->applied_hash.empty() && r->applied_hash != *want &&
+          diverged.empty()) {
+        diverged = id + " applies v" + std::to_string(r->applied_version) + " with hash " +
+                   r->applied_hash;
+      }
+    } else if (r->applied_version > in.assigned_version && diverged.empty()) {
+      diverged = id + " applies v" + std::to_string(r->applied_version) + " above the assigned v" +
+                 std::to_string(in.assigned_version);
+    }
+    if (r->has_discovery_generation) {
+      gen_min = std::min(gen_min, r->discovery_generation);
+      gen_max = std::max(gen_max, r->discovery_generation);
+    }
+    window.Merge(r->slo);
+  }
+  if (gen_max >= gen_min) f.discovery_skew = gen_max - gen_min;
+  const double counted = static_cast<double>(f.counted);
+  f.ack_ratio = f.counted == 0 ? 0.0 : static_cast<double>(f.acked) / counted;
+  f.nack_ratio = f.counted == 0 ? 0.0 : static_cast<double>(f.nacked) / counted;
+  f.requests = window.requests;
+  f.baseline_requests = in.baseline.requests;
+  f.error_rate = window.ErrorRate();
+  f.baseline_error_rate = in.baseline.ErrorRate();
+  f.p99_ms = window.latency.QuantileMs(0.99);
+  f.baseline_p99_ms = in.baseline.latency.QuantileMs(0.99);
+  const std::int64_t elapsed = in.now_ms - in.wave_started_ms;
+  f.bake_remaining_ms = std::max<std::int64_t>(0, p.bake_ms - elapsed);
+
+  const std::string acks = std::to_string(f.acked) + "/" + std::to_string(f.counted) +
+                           " counted nodes acked (" + Fixed(f.ack_ratio) + " < " +
+                           Fixed(p.min_ack_ratio) + "), " + std::to_string(f.offline_excluded) +
+                           " offline excluded";
+
+  // Rule 2: rollbacks.
+  if (f.nack_ratio > p.max_nack_ratio) {
+    return Rollback(RollbackReason::kNackRatio, "ack",
+                    "nack_ratio: " + std::to_string(f.nacked) + "/" + std::to_string(f.counted) +
+                        " counted nodes nacked (" + Fixed(f.nack_ratio) + " > " +
+                        Fixed(p.max_nack_ratio) + ")",
+                    f);
+  }
+  if (!diverged.empty()) {
+    return Rollback(RollbackReason::kDivergence, "coherence", "divergence: " + diverged, f);
+  }
+  const auto min_requests = static_cast<std::uint64_t>(p.min_requests);
+  const bool slo_judgeable = f.requests >= min_requests && f.baseline_requests >= min_requests;
+  if (slo_judgeable) {
+    const double delta = f.error_rate - f.baseline_error_rate;
+    if (delta > p.max_error_rate_delta) {
+      return Rollback(RollbackReason::kSloBreach, "slo",
+                      "slo_breach: error rate " + Fixed(f.error_rate, 4) + " vs baseline " +
+                          Fixed(f.baseline_error_rate, 4) + " (+" + Fixed(delta, 4) + " > " +
+                          Fixed(p.max_error_rate_delta, 4) + ")",
+                      f);
+    }
+    if (f.p99_ms > p.max_p99_ratio * f.baseline_p99_ms) {
+      return Rollback(RollbackReason::kSloBreach, "slo",
+                      "slo_breach: p99 " + Fixed(f.p99_ms, 1) + " ms vs baseline " +
+                          Fixed(f.baseline_p99_ms, 1) + " ms (ratio over " +
+                          Fixed(p.max_p99_ratio) + ")",
+                      f);
+    }
+  }
+  const bool acks_short = f.counted == 0 || f.ack_ratio < p.min_ack_ratio;
+  if (acks_short && elapsed >= p.ack_deadline_ms) {
+    return Rollback(RollbackReason::kAckDeadline, "ack", "ack_deadline: " + acks, f);
+  }
+
+  // Rule 3: holds.
+  if (acks_short) return Hold("ack", "ack: " + acks, f);
+  if (f.applied < f.acked) {
+    return Hold("coherence",
+                "coherence: " + std::to_string(f.applied) + "/" + std::to_string(f.acked) +
+                    " acked nodes apply v" + std::to_string(in.assigned_version),
+                f);
+  }
+  if (f.discovery_skew > p.max_discovery_generation_skew) {
+    return Hold("coherence",
+                "coherence: discoveryGeneration skew " + std::to_string(f.discovery_skew) + " > " +
+                    std::to_string(p.max_discovery_generation_skew),
+                f);
+  }
+  if (!slo_judgeable) {
+    return Hold("slo",
+                "slo: " + std::to_string(f.requests) + " requests in the wave, " +
+                    std::to_string(f.baseline_requests) + " in the baseline (need " +
+                    std::to_string(p.min_requests) + " each)",
+                f);
+  }
+  if (f.bake_remaining_ms > 0) {
+    return Hold("bake", "bake: " + std::to_string(f.bake_remaining_ms / 1000) + "s left", f);
+  }
+  return GateVerdict{Verdict::kPromote, "", RollbackReason::kNone, "all gates pass", f};
+}
+
+}  // namespace omnirelay::cp

@@ -1,0 +1,109 @@
+#include "rollout_plan.h"
+
+#include <algorithm>
+#include <cmath>
+#include <tuple>
+
+#include "omnirelay/config/shadow.h"
+
+namespace omnirelay::cp {
+namespace {
+
+bool ChainContains(const std::vector<Scope>& chain, const std::vector<Scope>& scopes) {
+  for (const auto& s : scopes) {
+    if (std::find(chain.begin(), chain.end(), s) != chain.end()) return true;
+  }
+  return false;
+}
+
+std::uint32_t CanaryBasisPoints(const RolloutPolicy& policy) {
+  return static_cast<std::uint32_t>(std::lround(policy.canary_percent * 100.0));
+}
+
+}  // namespace
+
+std::string_view WaveKindName(WaveKind kind) {
+  switch (kind) {
+    case WaveKind::kCanary:
+      return "canary";
+    case WaveKind::kScopes:
+      return "scopes";
+    case WaveKind::kRest:
+      return "global";
+  }
+  return "global";
+}
+
+std::optional<WaveKind> ParseWaveKind(std::string_view name) {
+  for (WaveKind k : {WaveKind::kCanary, WaveKind::kScopes, WaveKind::kRest}) {
+    if (WaveKindName(k) == name) return k;
+  }
+  return std::nullopt;
+}
+
+std::uint32_t CanaryBucket(std::string_view rollout_id, std::string_view node_id) {
+  return ShadowBucket(node_id, "rollout:" + std::string(rollout_id));
+}
+
+bool IsTargeted(const std::vector<Scope>& chain, const RolloutPolicy& policy) {
+  return ChainContains(chain, policy.target_scopes);
+}
+
+std::vector<Wave> WaveShapes(const RolloutPolicy& policy) {
+  std::vector<Wave> waves;
+  if (CanaryBasisPoints(policy) > 0) waves.push_back(Wave{WaveKind::kCanary, {}, {}});
+  for (const auto& scopes : policy.scope_waves) {
+    waves.push_back(Wave{WaveKind::kScopes, scopes, {}});
+  }
+  waves.push_back(Wave{WaveKind::kRest, {}, {}});
+  return waves;
+}
+
+std::optional<std::size_t> WaveOfNode(const RolloutNode& node, const RolloutPolicy& policy,
+                                      std::string_view rollout_id) {
+  if (!IsTargeted(node.chain, policy)) return std::nullopt;
+  std::size_t index = 0;
+  if (const std::uint32_t bp = CanaryBasisPoints(policy); bp > 0) {
+    if (CanaryBucket(rollout_id, node.id) < bp) return 0;
+    index = 1;
+  }
+  for (const auto& scopes : policy.scope_waves) {
+    if (ChainContains(node.chain, scopes)) return index;
+    ++index;
+  }
+  return index;  // the last wave
+}
+
+WavePlan PlanWaves(const std::vector<RolloutNode>& nodes, const RolloutPolicy& policy,
+                   std::string_view rollout_id) {
+  WavePlan plan;
+  plan.waves = WaveShapes(policy);
+  for (const auto& node : nodes) {
+    if (auto wave = WaveOfNode(node, policy, rollout_id)) {
+      plan.waves[*wave].node_ids.push_back(node.id);
+    } else {
+      plan.untargeted.push_back(node.id);
+    }
+  }
+  // Rule 4: a canary that the hash left empty takes the node with the
+  // smallest (bucket, id) from wherever the plan put it.
+  if (plan.waves.front().kind == WaveKind::kCanary && plan.waves.front().node_ids.empty()) {
+    std::optional<std::tuple<std::uint32_t, std::string, std::size_t>> best;
+    for (std::size_t w = 1; w < plan.waves.size(); ++w) {
+      for (const auto& id : plan.waves[w].node_ids) {
+        auto candidate = std::make_tuple(CanaryBucket(rollout_id, id), id, w);
+        if (!best || candidate < *best) best = std::move(candidate);
+      }
+    }
+    if (best) {
+      auto& from = plan.waves[std::get<2>(*best)].node_ids;
+      from.erase(std::find(from.begin(), from.end(), std::get<1>(*best)));
+      plan.waves.front().node_ids.push_back(std::get<1>(*best));
+    }
+  }
+  for (auto& wave : plan.waves) std::sort(wave.node_ids.begin(), wave.node_ids.end());
+  std::sort(plan.untargeted.begin(), plan.untargeted.end());
+  return plan;
+}
+
+}  // namespace omnirelay::cp

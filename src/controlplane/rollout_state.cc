@@ -1,0 +1,289 @@
+#include "rollout_state.h"
+
+#include <algorithm>
+#include <utility>
+
+namespace omnirelay::cp {
+namespace {
+
+constexpr RolloutPhase kPhases[] = {
+    RolloutPhase::kPending,    RolloutPhase::kRunning,     RolloutPhase::kAwaitingPromote,
+    RolloutPhase::kPaused,     RolloutPhase::kRollingBack, RolloutPhase::kSucceeded,
+    RolloutPhase::kRolledBack, RolloutPhase::kAborted,
+};
+
+void Touch(RolloutState& s, std::int64_t now_ms) {
+  ++s.generation;
+  s.updated_at_ms = now_ms;
+}
+
+Status Refuse(const RolloutState& s, std::string_view what) {
+  return Status(StatusCode::kConflict, "rollout " + s.id + " is " +
+                                           std::string(RolloutPhaseName(s.phase)) + ": cannot " +
+                                           std::string(what));
+}
+
+void Assign(RolloutState& s, const std::string& id, std::int64_t version,
+            AssignmentChanges& changes) {
+  NodeAssignment& a = s.nodes.at(id);
+  if (a.assigned_version >= version) return;  // never lower (contract 1)
+  changes.push_back({id, a.assigned_version, version});
+  a.assigned_version = version;
+}
+
+// Enters wave `index` (passing through empty ones) or ends the rollout.
+void EnterWave(RolloutState& s, std::size_t index, std::int64_t now_ms,
+               AssignmentChanges& changes) {
+  while (index < s.waves.size() && s.waves[index].node_ids.empty()) ++index;
+  if (index >= s.waves.size()) {
+    s.current_wave = s.waves.empty() ? 0 : s.waves.size() - 1;
+    s.phase = RolloutPhase::kSucceeded;
+    return;
+  }
+  s.current_wave = index;
+  s.wave_started_ms = now_ms;
+  s.phase = RolloutPhase::kRunning;
+  for (const auto& id : s.waves[index].node_ids) Assign(s, id, s.new_version, changes);
+}
+
+// Contract 3.
+SloWindow BaselineOf(const RolloutState& s, const NodeReports& reports) {
+  SloWindow live;
+  for (const auto& [id, a] : s.nodes) {
+    if (a.assigned_version != a.previous_version) continue;
+    const auto it = reports.find(id);
+    if (it != reports.end() && it->second.connected) live.Merge(it->second.slo);
+  }
+  if (live.requests >= static_cast<std::uint64_t>(s.policy.min_requests)) return live;
+  return s.wave_baselines.at(s.current_wave);
+}
+
+}  // namespace
+
+std::string_view RolloutPhaseName(RolloutPhase phase) {
+  switch (phase) {
+    case RolloutPhase::kPending:
+      return "pending";
+    case RolloutPhase::kRunning:
+      return "running";
+    case RolloutPhase::kAwaitingPromote:
+      return "awaiting_promote";
+    case RolloutPhase::kPaused:
+      return "paused";
+    case RolloutPhase::kRollingBack:
+      return "rolling_back";
+    case RolloutPhase::kSucceeded:
+      return "succeeded";
+    case RolloutPhase::kRolledBack:
+      return "rolled_back";
+    case RolloutPhase::kAborted:
+      return "aborted";
+  }
+  return "pending";
+}
+
+std::optional<RolloutPhase> ParseRolloutPhase(std::string_view name) {
+  for (RolloutPhase p : kPhases) {
+    if (RolloutPhaseName(p) == name) return p;
+  }
+  return std::nullopt;
+}
+
+bool IsTerminal(RolloutPhase phase) {
+  return phase == RolloutPhase::kSucceeded || phase == RolloutPhase::kRolledBack ||
+         phase == RolloutPhase::kAborted;
+}
+
+std::string_view RolloutActionName(RolloutAction action) {
+  switch (action) {
+    case RolloutAction::kPromote:
+      return "promote";
+    case RolloutAction::kPause:
+      return "pause";
+    case RolloutAction::kResume:
+      return "resume";
+    case RolloutAction::kRollback:
+      return "rollback";
+    case RolloutAction::kAbort:
+      return "abort";
+  }
+  return "promote";
+}
+
+Result<RolloutState> CreateRollout(std::string id, const RolloutPolicy& policy,
+                                   const std::vector<RolloutMember>& members,
+                                   std::int64_t new_version, const NodeReports& reports,
+                                   std::int64_t now_ms) {
+  std::vector<RolloutNode> nodes;
+  nodes.reserve(members.size());
+  for (const auto& m : members) {
+    if (m.previous_version >= new_version) {
+      return Status(StatusCode::kInvalidArgument,
+                    "node " + m.node.id + " is on v" + std::to_string(m.previous_version) +
+                        ", not below the rolled-out v" + std::to_string(new_version));
+    }
+    nodes.push_back(m.node);
+  }
+  WavePlan plan = PlanWaves(nodes, policy, id);
+  RolloutState s;
+  s.id = std::move(id);
+  s.policy = policy;
+  s.new_version = new_version;
+  s.untargeted = std::move(plan.untargeted);
+  s.waves = std::move(plan.waves);
+  s.wave_baselines.resize(s.waves.size());
+  std::unordered_map<std::string, std::int64_t> previous;
+  for (const auto& m : members) previous[m.node.id] = m.previous_version;
+  for (std::size_t w = 0; w < s.waves.size(); ++w) {
+    for (const auto& node_id : s.waves[w].node_ids) {
+      const std::int64_t v = previous.at(node_id);
+      s.nodes[node_id] = NodeAssignment{w, v, v};
+      if (const auto it = reports.find(node_id); it != reports.end()) {
+        s.wave_baselines[w].Merge(it->second.slo);
+      }
+    }
+  }
+  s.created_at_ms = s.updated_at_ms = now_ms;
+  return s;
+}
+
+Result<AssignmentChanges> StartRollout(RolloutState& s, std::int64_t now_ms) {
+  if (s.phase != RolloutPhase::kPending) return Refuse(s, "start");
+  AssignmentChanges changes;
+  EnterWave(s, 0, now_ms, changes);
+  Touch(s, now_ms);
+  return changes;
+}
+
+TickResult TickRollout(RolloutState& s, std::int64_t now_ms, const NodeReports& reports,
+                       const std::unordered_map<std::string, std::string>* assigned_hashes) {
+  TickResult out;
+  if (s.phase != RolloutPhase::kRunning && s.phase != RolloutPhase::kAwaitingPromote &&
+      s.phase != RolloutPhase::kPaused) {
+    out.verdict = s.last_verdict;
+    return out;
+  }
+  const Wave& wave = s.waves[s.current_wave];
+  WaveGateInput in;
+  in.policy = &s.policy;
+  in.node_ids = &wave.node_ids;
+  in.reports = &reports;
+  in.assigned_version = s.new_version;
+  in.assigned_hashes = assigned_hashes;
+  in.baseline = BaselineOf(s, reports);
+  in.wave_started_ms = s.wave_started_ms;
+  in.now_ms = now_ms;
+  const GateVerdict v = EvaluateWave(in);
+  s.last_verdict = VerdictRecord{v.verdict, v.gate, std::string(RollbackReasonName(v.reason)),
+                                 v.message, v.figures};
+  out.verdict = s.last_verdict;
+
+  const RolloutPhase before = s.phase;
+  const std::size_t wave_before = s.current_wave;
+  if (v.verdict == Verdict::kRollback) {
+    s.phase = RolloutPhase::kRollingBack;
+    s.rollback_reason = std::string(RollbackReasonName(v.reason));
+  } else if (s.phase == RolloutPhase::kPaused) {
+    // Held where it is: only a rollback moves a paused rollout.
+  } else if (v.verdict == Verdict::kPromote) {
+    if (s.policy.promotion == Promotion::kManual) {
+      s.phase = RolloutPhase::kAwaitingPromote;
+    } else {
+      EnterWave(s, s.current_wave + 1, now_ms, out.changes);
+    }
+  } else {
+    s.phase = RolloutPhase::kRunning;  // a gate that passed may hold again
+  }
+  out.changed = s.phase != before || s.current_wave != wave_before || !out.changes.empty();
+  if (out.changed) Touch(s, now_ms);
+  return out;
+}
+
+Result<AssignmentChanges> ActOnRollout(RolloutState& s, RolloutAction action, std::int64_t now_ms) {
+  const bool live = s.phase == RolloutPhase::kRunning || s.phase == RolloutPhase::kAwaitingPromote;
+  AssignmentChanges changes;
+  switch (action) {
+    case RolloutAction::kPromote:
+      if (!live) return Refuse(s, "promote");
+      EnterWave(s, s.current_wave + 1, now_ms, changes);
+      break;
+    case RolloutAction::kPause:
+      if (!live) return Refuse(s, "pause");
+      s.paused_from = s.phase;
+      s.phase = RolloutPhase::kPaused;
+      break;
+    case RolloutAction::kResume:
+      if (s.phase != RolloutPhase::kPaused) return Refuse(s, "resume");
+      s.phase = s.paused_from;
+      break;
+    case RolloutAction::kRollback:
+      if (!live && s.phase != RolloutPhase::kPaused) return Refuse(s, "roll back");
+      s.phase = RolloutPhase::kRollingBack;
+      s.rollback_reason = "operator";
+      break;
+    case RolloutAction::kAbort:
+      if (!live && s.phase != RolloutPhase::kPaused && s.phase != RolloutPhase::kPending) {
+        return Refuse(s, "abort");
+      }
+      s.phase = RolloutPhase::kAborted;
+      break;
+  }
+  Touch(s, now_ms);
+  return changes;
+}
+
+Result<AssignmentChanges> CommitRollback(RolloutState& s, std::int64_t rollback_version,
+                                         std::int64_t now_ms) {
+  if (s.phase != RolloutPhase::kRollingBack) return Refuse(s, "commit a rollback");
+  if (rollback_version <= s.new_version) {
+    return Status(StatusCode::kInvalidArgument,
+                  "rollback revision v" + std::to_string(rollback_version) +
+                      " is not above the rolled-out v" + std::to_string(s.new_version));
+  }
+  AssignmentChanges changes;
+  for (auto& [id, a] : s.nodes) {
+    if (a.assigned_version == s.new_version) Assign(s, id, rollback_version, changes);
+  }
+  s.rollback_version = rollback_version;
+  s.phase = RolloutPhase::kRolledBack;
+  Touch(s, now_ms);
+  return changes;
+}
+
+Result<AssignmentChanges> AddRolloutNode(RolloutState& s, const RolloutMember& member,
+                                         std::int64_t now_ms) {
+  if (IsTerminal(s.phase) || s.phase == RolloutPhase::kRollingBack) {
+    return Refuse(s, "add node " + member.node.id);
+  }
+  if (s.nodes.contains(member.node.id)) {
+    return Status(StatusCode::kConflict,
+                  "node " + member.node.id + " is already in rollout " + s.id);
+  }
+  const auto wave = WaveOfNode(member.node, s.policy, s.id);
+  if (!wave) {
+    return Status(StatusCode::kInvalidArgument,
+                  "node " + member.node.id + " is not targeted by rollout " + s.id);
+  }
+  if (member.previous_version >= s.new_version) {
+    return Status(StatusCode::kInvalidArgument,
+                  "node " + member.node.id + " is on v" + std::to_string(member.previous_version) +
+                      ", not below the rolled-out v" + std::to_string(s.new_version));
+  }
+  auto& ids = s.waves[*wave].node_ids;
+  ids.insert(std::lower_bound(ids.begin(), ids.end(), member.node.id), member.node.id);
+  s.nodes[member.node.id] = NodeAssignment{*wave, member.previous_version, member.previous_version};
+  AssignmentChanges changes;
+  if (s.phase != RolloutPhase::kPending && *wave <= s.current_wave) {
+    Assign(s, member.node.id, s.new_version, changes);
+  }
+  Touch(s, now_ms);
+  return changes;
+}
+
+std::optional<Content> ContentOf(const RolloutState& s, std::string_view node_id) {
+  const auto it = s.nodes.find(std::string(node_id));
+  if (it == s.nodes.end()) return std::nullopt;
+  return it->second.assigned_version == s.new_version ? Content::kNew : Content::kOld;
+}
+
+}  // namespace omnirelay::cp

@@ -1,0 +1,180 @@
+// The rollout state machine (DESIGN.md §4 Rollouts): one rollout's durable
+// state, the operator's actions on it, the tick that advances it by the gate
+// verdicts, and the version each node is assigned. Pure: the caller stages
+// revisions, persists the state (by CAS on `generation`) and notifies nodes.
+//
+// Phases: pending -> running <-> awaiting_promote; running/awaiting_promote
+// <-> paused; running/awaiting_promote/paused -> rolling_back -> rolled_back;
+// pending/running/awaiting_promote/paused -> aborted; the last wave promoted
+// -> succeeded. succeeded, rolled_back and aborted are terminal.
+//
+// Contract:
+//  1. Assignment. A node is assigned its previous version until its wave is
+//     reached, then new_version; on rollback every node assigned new_version
+//     moves to rollback_version, a new, higher revision carrying the old
+//     content. So a node is only ever on old content (previous or
+//     rollback_version) or new content (new_version), and the versions
+//     assigned to a node never decrease. Every function that changes
+//     assignments returns exactly the changed ones: only those nodes are
+//     notified.
+//  2. Tick evaluates the current wave (rollout_gates.h) in running,
+//     awaiting_promote and paused. A rollback verdict moves to rolling_back in
+//     any of them; a promote verdict advances the wave in running with auto
+//     promotion, moves to awaiting_promote with manual promotion, and does
+//     nothing while paused (bake time keeps running). A wave without nodes is
+//     passed through when reached, ungated.
+//  3. The SLO baseline of a wave is the merged window of the targeted nodes
+//     still assigned their previous version (connected ones); when those have
+//     fewer than min_requests (always so for the last wave) it is the wave's
+//     own nodes' window captured when the rollout was created.
+//  4. Actions: promote (running, awaiting_promote: advance now, whatever the
+//     gates hold), pause (running, awaiting_promote), resume (paused), rollback
+//     (running, awaiting_promote, paused), abort (pending, running,
+//     awaiting_promote, paused; nodes keep what they are assigned). Any other
+//     is refused with kConflict naming the phase; nothing changes.
+//  5. CommitRollback(v) in rolling_back, with v > new_version: the rollback
+//     revision the caller committed; kInvalidArgument for a lower one.
+//  6. `generation` increases by one with every change of phase, wave or
+//     assignment: the CAS token of the stored state. The last verdict is
+//     refreshed on every tick without it (status, not progress).
+//  7. RolloutStateToJson is deterministic (sorted keys, nodes by id);
+//     RolloutStateFromJson(RolloutStateToJson(s)) == s.
+//
+// Thread safety: values and pure functions; the caller serialises changes to
+// one rollout (one replica drives rollouts: a lease in the store).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "omnirelay/config/status.h"
+#include "rollout_gates.h"
+#include "rollout_plan.h"
+#include "rollout_policy.h"
+
+namespace omnirelay::cp {
+
+enum class RolloutPhase {
+  kPending,
+  kRunning,
+  kAwaitingPromote,
+  kPaused,
+  kRollingBack,
+  kSucceeded,
+  kRolledBack,
+  kAborted,
+};
+// "pending", "running", "awaiting_promote", "paused", "rolling_back",
+// "succeeded", "rolled_back", "aborted".
+std::string_view RolloutPhaseName(RolloutPhase phase);
+std::optional<RolloutPhase> ParseRolloutPhase(std::string_view name);
+bool IsTerminal(RolloutPhase phase);
+
+enum class RolloutAction { kPromote, kPause, kResume, kRollback, kAbort };
+std::string_view RolloutActionName(RolloutAction action);
+
+struct NodeAssignment {
+  std::size_t wave = 0;
+  std::int64_t previous_version = 0;  // what it had when it joined the rollout
+  std::int64_t assigned_version = 0;
+
+  friend bool operator==(const NodeAssignment&, const NodeAssignment&) = default;
+};
+
+struct AssignmentChange {
+  std::string node_id;
+  std::int64_t from = 0;
+  std::int64_t to = 0;
+
+  friend bool operator==(const AssignmentChange&, const AssignmentChange&) = default;
+};
+using AssignmentChanges = std::vector<AssignmentChange>;
+
+// The last gate verdict, as status shows it.
+struct VerdictRecord {
+  Verdict verdict = Verdict::kHold;
+  std::string gate;
+  std::string reason;
+  std::string message;
+  GateFigures figures;
+
+  friend bool operator==(const VerdictRecord&, const VerdictRecord&) = default;
+};
+
+struct RolloutState {
+  std::string id;
+  std::int64_t generation = 0;
+  RolloutPolicy policy;
+  std::int64_t new_version = 0;
+  std::int64_t rollback_version = 0;  // 0 until CommitRollback
+  RolloutPhase phase = RolloutPhase::kPending;
+  RolloutPhase paused_from = RolloutPhase::kRunning;
+  std::vector<Wave> waves;
+  std::vector<SloWindow> wave_baselines;  // per wave, captured at creation
+  std::size_t current_wave = 0;
+  std::int64_t wave_started_ms = 0;
+  std::map<std::string, NodeAssignment> nodes;
+  std::vector<std::string> untargeted;
+  std::string rollback_reason;  // RollbackReasonName, or "operator"
+  VerdictRecord last_verdict;
+  std::int64_t created_at_ms = 0;
+  std::int64_t updated_at_ms = 0;
+
+  friend bool operator==(const RolloutState&, const RolloutState&) = default;
+};
+
+struct RolloutMember {
+  RolloutNode node;
+  std::int64_t previous_version = 0;
+};
+
+// A pending rollout of `new_version` over `members`, planned by PlanWaves.
+// `reports` give each wave's pre-rollout SLO window (contract 3).
+// kInvalidArgument when a member's previous version is not below new_version.
+Result<RolloutState> CreateRollout(std::string id, const RolloutPolicy& policy,
+                                   const std::vector<RolloutMember>& members,
+                                   std::int64_t new_version, const NodeReports& reports,
+                                   std::int64_t now_ms);
+
+// pending -> running: the first non-empty wave's nodes are assigned new_version.
+Result<AssignmentChanges> StartRollout(RolloutState& s, std::int64_t now_ms);
+
+struct TickResult {
+  VerdictRecord verdict;
+  AssignmentChanges changes;
+  bool changed = false;  // phase, wave or assignment (the generation moved)
+};
+// Contract 2. `assigned_hashes` (node id -> the hash rendered for its
+// assigned version), when given, lets the divergence gate compare hashes.
+TickResult TickRollout(
+    RolloutState& s, std::int64_t now_ms, const NodeReports& reports,
+    const std::unordered_map<std::string, std::string>* assigned_hashes = nullptr);
+
+// Contract 4.
+Result<AssignmentChanges> ActOnRollout(RolloutState& s, RolloutAction action, std::int64_t now_ms);
+
+// Contract 5.
+Result<AssignmentChanges> CommitRollback(RolloutState& s, std::int64_t rollback_version,
+                                         std::int64_t now_ms);
+
+// A node that joins while the rollout runs goes to WaveOfNode's wave and is
+// assigned new_version at once when that wave has been reached. kConflict in
+// a terminal or rolling_back phase or for a node already in; kInvalidArgument
+// for an untargeted node or a previous version not below new_version.
+Result<AssignmentChanges> AddRolloutNode(RolloutState& s, const RolloutMember& member,
+                                         std::int64_t now_ms);
+
+enum class Content { kOld, kNew };
+// Which content the node's assigned version carries; nullopt for a node not in the rollout.
+std::optional<Content> ContentOf(const RolloutState& s, std::string_view node_id);
+
+std::string RolloutStateToJson(const RolloutState& s);
+Result<RolloutState> RolloutStateFromJson(std::string_view json);
+
+}  // namespace omnirelay::cp

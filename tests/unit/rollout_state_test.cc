@@ -1,0 +1,245 @@
+// The rollout state machine (rollout_state.h) driven with fake time and
+// scripted node reports: promotion, automatic and operator rollback, manual
+// promotion, pause/resume/abort, refusals and the stored form.
+#include "rollout_state.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "omnirelay/config/clock.h"
+
+namespace omnirelay::cp {
+namespace {
+
+constexpr std::int64_t kOld = 40;
+constexpr std::int64_t kNew = 41;
+
+// 40 nodes: half in region r1, half in r2; waves canary 10% -> region r1 -> rest.
+class RolloutStateTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    policy_.canary_percent = 10;
+    policy_.scope_waves = {{ParseScope("region:r1").value()}};
+    policy_.min_requests = 10;
+    for (int i = 0; i < 40; ++i) {
+      const std::string id = "n-" + std::to_string(i);
+      const std::string region = i % 2 == 0 ? "r1" : "r2";
+      members_.push_back(
+          {{id, ParseScopeChain("global,region:" + region + ",node:" + id).value()}, kOld});
+      reports_[id] = Healthy(kOld);
+    }
+  }
+
+  static NodeReport Healthy(std::int64_t version) {
+    NodeReport r;
+    r.connected = true;
+    r.applied_version = r.acked_version = version;
+    r.slo.requests = 100;
+    r.slo.errors = 1;
+    r.slo.latency.Record(30, 100);
+    return r;
+  }
+
+  RolloutState Create() {
+    auto s = CreateRollout("r-1", policy_, members_, kNew, reports_, clock_.NowUnixMs());
+    EXPECT_TRUE(s.ok()) << s.status().ToString();
+    return *std::move(s);
+  }
+
+  // Nodes do what they are told: every assigned version is applied and ACKed.
+  void Obey(const RolloutState& s) {
+    for (const auto& [id, a] : s.nodes) {
+      reports_[id].applied_version = reports_[id].acked_version = a.assigned_version;
+    }
+  }
+
+  TickResult TickAfter(RolloutState& s, std::int64_t ms) {
+    clock_.AdvanceMs(ms);
+    return TickRollout(s, clock_.NowUnixMs(), reports_);
+  }
+
+  FakeClock clock_;
+  RolloutPolicy policy_;
+  std::vector<RolloutMember> members_;
+  NodeReports reports_;
+};
+
+// A healthy rollout passes all three waves and ends with every node on the new version.
+TEST_F(RolloutStateTest, ThreeWavesPromoteToCompletion) {
+  RolloutState s = Create();
+  ASSERT_EQ(s.waves.size(), 3u);
+  auto started = StartRollout(s, clock_.NowUnixMs());
+  ASSERT_TRUE(started.ok());
+  EXPECT_EQ(started->size(), s.waves[0].node_ids.size());  // only the canary is notified
+  for (int wave = 0; wave < 3; ++wave) {
+    EXPECT_EQ(s.current_wave, static_cast<std::size_t>(wave));
+    Obey(s);
+    EXPECT_EQ(TickAfter(s, 1000).verdict.gate, "bake");
+    const TickResult t = TickAfter(s, policy_.bake_ms);
+    EXPECT_TRUE(t.changed);
+    if (wave < 2) {
+      EXPECT_EQ(t.changes.size(), s.waves[wave + 1].node_ids.size());
+    }
+  }
+  EXPECT_EQ(s.phase, RolloutPhase::kSucceeded);
+  for (const auto& [id, a] : s.nodes) EXPECT_EQ(a.assigned_version, kNew) << id;
+}
+
+// An SLO breach in the canary rolls back: the canary moves to a higher
+// revision carrying the old content, the rest never leave the old version.
+TEST_F(RolloutStateTest, SloBreachInCanaryRollsBackToHigherVersion) {
+  RolloutState s = Create();
+  ASSERT_TRUE(StartRollout(s, clock_.NowUnixMs()).ok());
+  Obey(s);
+  for (const auto& id : s.waves[0].node_ids) reports_[id].slo.errors = 50;
+  const TickResult t = TickAfter(s, 1000);
+  EXPECT_EQ(t.verdict.reason, "slo_breach");
+  EXPECT_EQ(s.phase, RolloutPhase::kRollingBack);
+  EXPECT_FALSE(CommitRollback(s, kNew, clock_.NowUnixMs()).ok());  // not above the new one
+  auto changes = CommitRollback(s, kNew + 5, clock_.NowUnixMs());
+  ASSERT_TRUE(changes.ok());
+  EXPECT_EQ(changes->size(), s.waves[0].node_ids.size());
+  EXPECT_EQ(s.phase, RolloutPhase::kRolledBack);
+  for (const auto& [id, a] : s.nodes) {
+    EXPECT_EQ(ContentOf(s, id), Content::kOld) << id;
+    EXPECT_GE(a.assigned_version, a.previous_version);
+  }
+  for (const auto& id : s.waves[0].node_ids) EXPECT_EQ(s.nodes[id].assigned_version, kNew + 5);
+}
+
+// NACKs over the ratio, and a missed ACK deadline, each roll back automatically.
+TEST_F(RolloutStateTest, NackRatioAndAckDeadlineRollBack) {
+  RolloutState s = Create();
+  ASSERT_TRUE(StartRollout(s, clock_.NowUnixMs()).ok());
+  reports_[s.waves[0].node_ids[0]].nacked_version = kNew;
+  EXPECT_EQ(TickAfter(s, 10).verdict.reason, "nack_ratio");
+  EXPECT_EQ(s.rollback_reason, "nack_ratio");
+
+  reports_[s.waves[0].node_ids[0]].nacked_version = 0;
+  RolloutState late = Create();
+  ASSERT_TRUE(StartRollout(late, clock_.NowUnixMs()).ok());
+  EXPECT_EQ(TickAfter(late, 1000).verdict.gate, "ack");  // nobody ACKed yet
+  EXPECT_EQ(late.phase, RolloutPhase::kRunning);
+  EXPECT_EQ(TickAfter(late, policy_.ack_deadline_ms).verdict.reason, "ack_deadline");
+  EXPECT_EQ(late.phase, RolloutPhase::kRollingBack);
+}
+
+// Manual promotion: passing gates wait in awaiting_promote until an operator promotes.
+TEST_F(RolloutStateTest, ManualModeWaitsForPromote) {
+  policy_.promotion = Promotion::kManual;
+  RolloutState s = Create();
+  ASSERT_TRUE(StartRollout(s, clock_.NowUnixMs()).ok());
+  Obey(s);
+  TickAfter(s, policy_.bake_ms);
+  EXPECT_EQ(s.phase, RolloutPhase::kAwaitingPromote);
+  EXPECT_EQ(s.current_wave, 0u);
+  TickAfter(s, policy_.bake_ms);
+  EXPECT_EQ(s.current_wave, 0u);  // still waiting
+  auto promoted = ActOnRollout(s, RolloutAction::kPromote, clock_.NowUnixMs());
+  ASSERT_TRUE(promoted.ok());
+  EXPECT_EQ(s.current_wave, 1u);
+  EXPECT_EQ(promoted->size(), s.waves[1].node_ids.size());
+}
+
+// Pause holds the wave, resume continues, abort ends with assignments kept.
+TEST_F(RolloutStateTest, PauseResumeAbort) {
+  RolloutState s = Create();
+  ASSERT_TRUE(StartRollout(s, clock_.NowUnixMs()).ok());
+  Obey(s);
+  ASSERT_TRUE(ActOnRollout(s, RolloutAction::kPause, clock_.NowUnixMs()).ok());
+  TickAfter(s, policy_.bake_ms);
+  EXPECT_EQ(s.phase, RolloutPhase::kPaused);
+  EXPECT_EQ(s.current_wave, 0u);
+  ASSERT_TRUE(ActOnRollout(s, RolloutAction::kResume, clock_.NowUnixMs()).ok());
+  TickAfter(s, 1);
+  EXPECT_EQ(s.current_wave, 1u);
+  const auto before = s.nodes;
+  ASSERT_TRUE(ActOnRollout(s, RolloutAction::kAbort, clock_.NowUnixMs()).ok());
+  EXPECT_EQ(s.phase, RolloutPhase::kAborted);
+  EXPECT_EQ(s.nodes, before);
+}
+
+// Actions that make no sense in a phase are refused with conflict, changing nothing.
+TEST_F(RolloutStateTest, InvalidTransitionsAreRefused) {
+  RolloutState s = Create();
+  const auto expect_refused = [&](RolloutAction action) {
+    const RolloutState before = s;
+    auto r = ActOnRollout(s, action, clock_.NowUnixMs());
+    EXPECT_EQ(r.status().code(), StatusCode::kConflict) << RolloutActionName(action);
+    EXPECT_EQ(s, before);
+  };
+  expect_refused(RolloutAction::kPromote);  // pending
+  expect_refused(RolloutAction::kResume);
+  expect_refused(RolloutAction::kRollback);
+  ASSERT_TRUE(StartRollout(s, clock_.NowUnixMs()).ok());
+  EXPECT_EQ(StartRollout(s, clock_.NowUnixMs()).status().code(), StatusCode::kConflict);
+  expect_refused(RolloutAction::kResume);  // running
+  ASSERT_TRUE(ActOnRollout(s, RolloutAction::kRollback, clock_.NowUnixMs()).ok());
+  expect_refused(RolloutAction::kAbort);  // rolling back
+  expect_refused(RolloutAction::kPause);
+  ASSERT_TRUE(CommitRollback(s, kNew + 1, clock_.NowUnixMs()).ok());
+  for (auto a : {RolloutAction::kPromote, RolloutAction::kPause, RolloutAction::kResume,
+                 RolloutAction::kRollback, RolloutAction::kAbort}) {
+    expect_refused(a);  // terminal
+  }
+  EXPECT_EQ(s.rollback_reason, "operator");
+}
+
+// Every change moves the generation (the CAS token); a quiet tick does not.
+TEST_F(RolloutStateTest, GenerationMovesWithChanges) {
+  RolloutState s = Create();
+  const std::int64_t g0 = s.generation;
+  ASSERT_TRUE(StartRollout(s, clock_.NowUnixMs()).ok());
+  EXPECT_EQ(s.generation, g0 + 1);
+  Obey(s);
+  EXPECT_FALSE(TickAfter(s, 1000).changed);
+  EXPECT_EQ(s.generation, g0 + 1);
+  TickAfter(s, policy_.bake_ms);
+  EXPECT_EQ(s.generation, g0 + 2);
+}
+
+// A node joining mid-rollout: into a reached wave it gets the new version at once.
+TEST_F(RolloutStateTest, JoinerIsPlacedAndAssigned) {
+  RolloutState s = Create();
+  ASSERT_TRUE(StartRollout(s, clock_.NowUnixMs()).ok());
+  Obey(s);
+  TickAfter(s, policy_.bake_ms);  // into region r1
+  ASSERT_EQ(s.current_wave, 1u);
+  RolloutMember late{{"late-r1", ParseScopeChain("global,region:r1,node:late-r1").value()}, kOld};
+  const std::size_t wave = *WaveOfNode(late.node, policy_, "r-1");
+  auto changes = AddRolloutNode(s, late, clock_.NowUnixMs());
+  ASSERT_TRUE(changes.ok());
+  EXPECT_EQ(changes->size(), wave <= 1 ? 1u : 0u);
+  EXPECT_EQ(AddRolloutNode(s, late, clock_.NowUnixMs()).status().code(), StatusCode::kConflict);
+  RolloutMember ahead{{"ahead", ParseScopeChain("global,node:ahead").value()}, kNew};
+  EXPECT_EQ(AddRolloutNode(s, ahead, clock_.NowUnixMs()).status().code(),
+            StatusCode::kInvalidArgument);
+}
+
+// The stored form reads back equal, in every phase reached here.
+TEST_F(RolloutStateTest, StateJsonRoundTrips) {
+  policy_.promotion = Promotion::kManual;
+  RolloutState s = Create();
+  const auto round_trip = [](const RolloutState& st) {
+    const std::string json = RolloutStateToJson(st);
+    auto back = RolloutStateFromJson(json);
+    ASSERT_TRUE(back.ok()) << back.status().ToString();
+    EXPECT_EQ(*back, st);
+    EXPECT_EQ(RolloutStateToJson(*back), json);
+  };
+  round_trip(s);
+  ASSERT_TRUE(StartRollout(s, clock_.NowUnixMs()).ok());
+  Obey(s);
+  TickAfter(s, 1234);
+  round_trip(s);
+  ASSERT_TRUE(ActOnRollout(s, RolloutAction::kRollback, clock_.NowUnixMs()).ok());
+  ASSERT_TRUE(CommitRollback(s, kNew + 2, clock_.NowUnixMs()).ok());
+  round_trip(s);
+  EXPECT_EQ(RolloutStateFromJson("{\"format\": 1}").status().code(), StatusCode::kInternal);
+  EXPECT_FALSE(RolloutStateFromJson("nope").ok());
+}
+
+}  // namespace
+}  // namespace omnirelay::cp
