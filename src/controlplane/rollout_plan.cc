@@ -20,6 +20,26 @@ std::uint32_t CanaryBasisPoints(const RolloutPolicy& policy) {
   return static_cast<std::uint32_t>(std::lround(policy.canary_percent * 100.0));
 }
 
+std::string CanarySalt(std::string_view rollout_id) {
+  return "rollout:" + std::string(rollout_id);
+}
+
+// WaveOfNode with the salt made once per plan rather than once per node.
+std::optional<std::size_t> WaveIndex(const RolloutNode& node, const RolloutPolicy& policy,
+                                     const std::string& salt) {
+  if (!IsTargeted(node.chain, policy)) return std::nullopt;
+  std::size_t index = 0;
+  if (const std::uint32_t bp = CanaryBasisPoints(policy); bp > 0) {
+    if (ShadowBucket(node.id, salt) < bp) return 0;
+    index = 1;
+  }
+  for (const auto& scopes : policy.scope_waves) {
+    if (ChainContains(node.chain, scopes)) return index;
+    ++index;
+  }
+  return index;  // the last wave
+}
+
 }  // namespace
 
 std::string_view WaveKindName(WaveKind kind) {
@@ -42,7 +62,7 @@ std::optional<WaveKind> ParseWaveKind(std::string_view name) {
 }
 
 std::uint32_t CanaryBucket(std::string_view rollout_id, std::string_view node_id) {
-  return ShadowBucket(node_id, "rollout:" + std::string(rollout_id));
+  return ShadowBucket(node_id, CanarySalt(rollout_id));
 }
 
 bool IsTargeted(const std::vector<Scope>& chain, const RolloutPolicy& policy) {
@@ -61,25 +81,16 @@ std::vector<Wave> WaveShapes(const RolloutPolicy& policy) {
 
 std::optional<std::size_t> WaveOfNode(const RolloutNode& node, const RolloutPolicy& policy,
                                       std::string_view rollout_id) {
-  if (!IsTargeted(node.chain, policy)) return std::nullopt;
-  std::size_t index = 0;
-  if (const std::uint32_t bp = CanaryBasisPoints(policy); bp > 0) {
-    if (CanaryBucket(rollout_id, node.id) < bp) return 0;
-    index = 1;
-  }
-  for (const auto& scopes : policy.scope_waves) {
-    if (ChainContains(node.chain, scopes)) return index;
-    ++index;
-  }
-  return index;  // the last wave
+  return WaveIndex(node, policy, CanarySalt(rollout_id));
 }
 
 WavePlan PlanWaves(const std::vector<RolloutNode>& nodes, const RolloutPolicy& policy,
                    std::string_view rollout_id) {
   WavePlan plan;
   plan.waves = WaveShapes(policy);
+  const std::string salt = CanarySalt(rollout_id);
   for (const auto& node : nodes) {
-    if (auto wave = WaveOfNode(node, policy, rollout_id)) {
+    if (auto wave = WaveIndex(node, policy, salt)) {
       plan.waves[*wave].node_ids.push_back(node.id);
     } else {
       plan.untargeted.push_back(node.id);
