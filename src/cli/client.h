@@ -32,6 +32,7 @@ using api::HistoryPage;
 using api::HistoryQuery;
 using api::IssuedToken;
 using api::Layer;
+using api::LayerContext;
 using api::LayerSummary;
 using api::Node;
 using api::Revision;
@@ -93,6 +94,10 @@ class ControlClient {
   virtual Result<std::vector<LayerSummary>> ListLayers() = 0;
   virtual Result<Layer> GetLayer(const std::string& scope,
                                  std::optional<std::int64_t> revision) = 0;
+  // The scope's chain as the server places it, its layer (if any) and the
+  // specs it sees and inherits, in one read (a scope the server does not
+  // place: kInvalid unknown_scope).
+  virtual Result<LayerContext> GetLayerContext(const std::string& scope) = 0;
   virtual Result<WriteResult> SetLayer(const SetLayerArgs& args) = 0;
   virtual Result<WriteResult> DeleteLayer(const std::string& scope,
                                           std::optional<std::int64_t> expected_revision,

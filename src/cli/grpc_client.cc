@@ -189,8 +189,22 @@ class GrpcClient final : public ControlClient {
     v1::Layer resp;
     auto ctx = Context();
     if (auto s = Check(config_->GetLayer(ctx.get(), req, &resp)); !s.ok()) return s;
-    return Layer{resp.scope(), resp.revision(), resp.document(), resp.updated_at_ms(),
-                 resp.author()};
+    return ToLayer(resp);
+  }
+
+  Result<LayerContext> GetLayerContext(const std::string& scope) override {
+    v1::GetLayerContextRequest req;
+    req.set_scope(scope);
+    v1::LayerContext resp;
+    auto ctx = Context();
+    if (auto s = Check(config_->GetLayerContext(ctx.get(), req, &resp)); !s.ok()) return s;
+    LayerContext out;
+    out.scope = resp.scope();
+    out.scope_chain = resp.scope_chain();
+    if (resp.has_layer()) out.layer = ToLayer(resp.layer());
+    out.effective_spec_json = resp.effective_spec();
+    out.inherited_spec_json = resp.inherited_spec();
+    return out;
   }
 
   Result<WriteResult> SetLayer(const SetLayerArgs& args) override {
@@ -219,6 +233,10 @@ class GrpcClient final : public ControlClient {
     auto ctx = Context();
     if (auto s = Check(config_->DeleteLayer(ctx.get(), req, &resp)); !s.ok()) return s;
     return ToWriteResult(resp);
+  }
+
+  static Layer ToLayer(const v1::Layer& l) {
+    return Layer{l.scope(), l.revision(), l.document(), l.updated_at_ms(), l.author()};
   }
 
   static WriteResult ToWriteResult(const v1::WriteResult& resp) {

@@ -19,10 +19,6 @@ inline constexpr int kShadowMaxAttempts = 5;
 struct ShadowArgs {
   std::string service;
   std::string scope = "global";
-  // The chain the scope is seen through, ending with it; needed below region
-  // level (which region a cell sits under is not in its name). "" = global
-  // (+ the scope).
-  std::string scope_chain;
   std::string cluster;  // enable: default = the route's current shadow cluster
   std::string route;    // only this route of the service; "" = all of them
   double percent = 0;   // enable: 0.01..100

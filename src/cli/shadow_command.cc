@@ -2,10 +2,12 @@
 // percent of a service's route traffic to another cluster (routes.*.shadow,
 // gated by the "shadowing" feature; DESIGN.md §3.1).
 //
-// A read-modify-write of one layer: read it with its revision, edit the
-// routes of the service, write it back naming that revision (CAS). When
-// another writer got there first the server says conflict; the edit is then
-// redone on the new revision, a bounded number of times.
+// A read-modify-write of one layer: read its context in one call (the layer
+// with its revision, and the specs the scope sees and inherits through the
+// chain the server places it in), edit the routes of the service, write the
+// layer back naming that revision (CAS). When another writer got there
+// first the server says conflict; the edit is then redone on a fresh read,
+// a bounded number of times.
 #include <CLI/CLI.hpp>
 #include <chrono>
 #include <cmath>
@@ -53,14 +55,10 @@ Json PercentJson(double p) {
   return rounded;
 }
 
-Result<Json> EffectiveSpec(ControlClient& client, const std::vector<std::string>& chain) {
-  auto view = client.Effective(chain);
-  if (!view.ok()) {
-    if (view.status().code() == StatusCode::kNotFound) return Json::object();
-    return view.status();
-  }
-  Json spec = Json::parse(view->spec_json, nullptr, false);
-  return spec.is_discarded() ? Json::object() : spec;
+// A spec the server sent (a JSON object text); an empty object when it is not one.
+Json SpecOf(const std::string& text) {
+  Json spec = Json::parse(text, nullptr, false);
+  return spec.is_object() ? spec : Json::object();
 }
 
 struct Edit {
@@ -70,53 +68,28 @@ struct Edit {
   bool changed = false;
 };
 
-// Reads the layer and the effective specs and applies the edit to a copy.
+// Reads the layer's context (one read) and applies the edit to a copy.
 Result<Edit> PrepareEdit(ControlClient& client, const ShadowArgs& a, bool enable) {
+  auto context = client.GetLayerContext(a.scope);
+  if (!context.ok()) return context.status();
   Edit edit;
-  auto layer = client.GetLayer(a.scope, std::nullopt);
-  if (layer.ok()) {
-    edit.document = Json::parse(layer->document, nullptr, false);
+  if (context->layer) {
+    edit.document = Json::parse(context->layer->document, nullptr, false);
     if (!edit.document.is_object()) {
       return Status(StatusCode::kInternal, "the layer of " + a.scope + " is not a JSON object");
     }
-    edit.expected_revision = layer->revision;
-  } else if (layer.status().code() == StatusCode::kNotFound && a.scope != "global") {
+    edit.expected_revision = context->layer->revision;
+  } else {
     edit.document = {{"apiVersion", std::string(kApiVersion)},
                      {"kind", std::string(kKindLayer)},
                      {"metadata", {{"scope", a.scope}}},
                      {"spec", Json::object()}};
     edit.expected_revision = 0;  // the scope must still not exist when written
-  } else {
-    return layer.status();
   }
-  // The spec this scope sees, and the one it would see without its own layer.
-  std::vector<std::string> chain;
-  if (!a.scope_chain.empty()) {
-    chain = SplitCommaList(a.scope_chain);
-    if (chain.empty() || chain.back() != a.scope) {
-      return Status(StatusCode::kInvalidArgument,
-                    "--scope-chain must end with the --scope being edited (" + a.scope + ")");
-    }
-  } else {
-    auto level = ParseScope(a.scope);
-    if (level.ok() && level->level != ScopeLevel::kGlobal && level->level != ScopeLevel::kRegion) {
-      return Status(StatusCode::kInvalidArgument,
-                    "--scope " + a.scope + " needs --scope-chain (e.g. global,region:eu-west," +
-                        a.scope + "): the layers above it are not known from its name");
-    }
-    chain.push_back("global");
-    if (a.scope != "global") chain.push_back(a.scope);
-  }
-  auto seen = EffectiveSpec(client, chain);
-  if (!seen.ok()) return seen.status();
-  Json below = Json::object();
-  if (chain.size() > 1) {
-    auto b = EffectiveSpec(client, std::vector<std::string>(chain.begin(), chain.end() - 1));
-    if (!b.ok()) return b.status();
-    below = std::move(b).value();
-  }
+  const Json seen = SpecOf(context->effective_spec_json);
+  const Json below = SpecOf(context->inherited_spec_json);
 
-  std::vector<std::string> routes = RoutesOf(*seen, a.service);
+  std::vector<std::string> routes = RoutesOf(seen, a.service);
   if (!a.route.empty()) {
     if (std::find(routes.begin(), routes.end(), a.route) == routes.end()) {
       return Status(StatusCode::kNotFound, "route \"" + a.route + "\" of service \"" + a.service +
@@ -141,7 +114,7 @@ Result<Edit> PrepareEdit(ControlClient& client, const ShadowArgs& a, bool enable
     if (enable) {
       std::string cluster = a.cluster;
       if (cluster.empty()) {
-        if (const Json* current = ShadowOf(*seen, name); current && current->contains("cluster")) {
+        if (const Json* current = ShadowOf(seen, name); current && current->contains("cluster")) {
           cluster = (*current)["cluster"].get<std::string>();
         }
       }
@@ -215,7 +188,9 @@ namespace {
 
 void AddScopeOptions(CLI::App& cmd, ShadowArgs& a) {
   cmd.add_option("--service", a.service, "Service whose routes to change")->required();
-  cmd.add_option("--scope", a.scope, "Layer to edit")
+  cmd.add_option("--scope", a.scope,
+                 "Layer to edit: any scope the server places (global, region:, cell:, "
+                 "cluster:, or node: of a node that has connected)")
       ->capture_default_str()
       ->check(CLI::Validator(
           [](std::string& s) {
@@ -223,9 +198,6 @@ void AddScopeOptions(CLI::App& cmd, ShadowArgs& a) {
             return parsed.ok() ? std::string() : parsed.status().message();
           },
           "SCOPE"));
-  cmd.add_option("--scope-chain", a.scope_chain,
-                 "Chain the scope is seen through, ending with it; required below region level "
-                 "(e.g. global,region:eu-west,cell:euw1-a)");
   cmd.add_option("--route", a.route, "Only this route of the service (default: all of them)");
   cmd.add_flag("--dry-run", a.dry_run,
                "Validate, show the change and blocking nodes; write nothing");

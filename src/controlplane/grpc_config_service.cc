@@ -2,6 +2,7 @@
 
 #include <chrono>
 
+#include "api_json.h"
 #include "grpc_errors.h"
 
 namespace omnirelay::cp {
@@ -29,6 +30,14 @@ void ToProto(const WriteOutcome& o, v1::WriteResult* out) {
   }
   for (const auto& c : o.chains_checked) out->add_chains_checked(c);
   out->set_valid(o.diagnostics.empty());
+}
+
+void ToProto(const api::Layer& l, v1::Layer* out) {
+  out->set_scope(l.scope);
+  out->set_revision(l.revision);
+  out->set_document(l.document);
+  out->set_updated_at_ms(l.updated_at_ms);
+  out->set_author(l.author);
 }
 
 void ToProto(const api::Node& n, v1::Node* out) {
@@ -131,11 +140,21 @@ grpc::Status ConfigServiceImpl::GetLayer(Ctx* ctx, const v1::GetLayerRequest* re
   if (req->has_revision()) revision = req->revision();
   auto layer = service_.GetLayer(*who, req->scope(), revision);
   if (!layer.ok()) return ToGrpcStatus(layer.status());
-  resp->set_scope(layer->scope);
-  resp->set_revision(layer->revision);
-  resp->set_document(layer->document);
-  resp->set_updated_at_ms(layer->updated_at_ms);
-  resp->set_author(layer->author);
+  ToProto(ToApi(*layer), resp);
+  return grpc::Status::OK;
+}
+
+grpc::Status ConfigServiceImpl::GetLayerContext(Ctx* ctx, const v1::GetLayerContextRequest* req,
+                                                v1::LayerContext* resp) {
+  auto who = Authenticate(*ctx, "layer.context");
+  if (!who.ok()) return ToGrpcStatus(who.status());
+  auto context = service_.GetLayerContext(*who, req->scope());
+  if (!context.ok()) return ToGrpcStatus(context.status());
+  resp->set_scope(context->scope);
+  resp->set_scope_chain(context->scope_chain);
+  if (context->layer) ToProto(*context->layer, resp->mutable_layer());
+  resp->set_effective_spec(context->effective_spec_json);
+  resp->set_inherited_spec(context->inherited_spec_json);
   return grpc::Status::OK;
 }
 

@@ -39,6 +39,8 @@ class ConfigServiceImpl final : public controlplane::v1::ConfigService::Service 
                            controlplane::v1::WriteResult* resp) override;
   grpc::Status History(Ctx* ctx, const controlplane::v1::HistoryRequest* req,
                        controlplane::v1::HistoryResponse* resp) override;
+  grpc::Status GetLayerContext(Ctx* ctx, const controlplane::v1::GetLayerContextRequest* req,
+                               controlplane::v1::LayerContext* resp) override;
   grpc::Status Validate(Ctx* ctx, const controlplane::v1::ValidateRequest* req,
                         controlplane::v1::ValidateResponse* resp) override;
   grpc::Status Effective(Ctx* ctx, const controlplane::v1::EffectiveRequest* req,

@@ -17,6 +17,19 @@ double SecondsSince(std::chrono::steady_clock::time_point start) {
 
 }  // namespace
 
+Result<std::vector<LayerRecord>> ChainLayers(Store& store, const std::vector<Scope>& chain) {
+  std::vector<std::string> names;
+  for (const Scope& scope : chain) names.push_back(scope.ToString());
+  OMNI_ASSIGN_OR_RETURN(std::vector<LayerRecord> stored, store.GetLayers(names));
+  std::vector<LayerRecord> out;
+  for (const std::string& name : names) {
+    auto layer = std::find_if(stored.begin(), stored.end(),
+                              [&](const LayerRecord& r) { return r.scope == name; });
+    if (layer != stored.end()) out.push_back(std::move(*layer));
+  }
+  return out;
+}
+
 SnapshotRenderer::SnapshotRenderer(Store& store, const SigningKey& key, const Clock& clock,
                                    MetricsRegistry& metrics, RendererOptions options)
     : store_(store),
@@ -33,16 +46,10 @@ Result<EffectiveConfig> SnapshotRenderer::Merge(const std::vector<Scope>& chain,
                                                 std::int64_t version) {
   EffectiveConfig out;
   out.version = version;
-  // The chain's stored layers in one read (one state), merged in chain order.
-  std::vector<std::string> names;
-  for (const Scope& scope : chain) names.push_back(scope.ToString());
-  OMNI_ASSIGN_OR_RETURN(std::vector<LayerRecord> stored, store_.GetLayers(names));
+  OMNI_ASSIGN_OR_RETURN(std::vector<LayerRecord> stored, ChainLayers(store_, chain));
   std::vector<ParsedLayer> layers;
-  for (const std::string& name : names) {
-    auto layer = std::find_if(stored.begin(), stored.end(),
-                              [&](const LayerRecord& r) { return r.scope == name; });
-    if (layer == stored.end()) continue;
-    OMNI_ASSIGN_OR_RETURN(ParsedLayer parsed, ParseLayer(layer->document));
+  for (const LayerRecord& layer : stored) {
+    OMNI_ASSIGN_OR_RETURN(ParsedLayer parsed, ParseLayer(layer.document));
     layers.push_back(std::move(parsed));
   }
   OMNI_ASSIGN_OR_RETURN(RenderedSpec rendered, RenderLayers(layers, ScopeChainToString(chain)));

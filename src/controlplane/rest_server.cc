@@ -239,6 +239,12 @@ class RestFaceImpl final : public RestFace {
              if (!page.ok()) return Fail(res, page.status());
              Reply(res, 200, ToJson(*page));
            });
+    Handle(R"(/v1/layers/([^/]+)/context)", "GET", "layer.context",
+           [this](const Principal& who, const Request& req, Response& res) {
+             auto context = service_.GetLayerContext(who, req.matches[1]);
+             if (!context.ok()) return Fail(res, context.status());
+             Reply(res, 200, ToJson(*context));
+           });
     Handle(R"(/v1/layers/([^/]+))", "GET", "layer.get",
            [this](const Principal& who, const Request& req, Response& res) {
              std::optional<std::int64_t> revision;

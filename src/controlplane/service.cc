@@ -113,27 +113,17 @@ Result<WritePlanInput> GatherWriteInput(Store& store, PlacementCache& placements
 
   std::set<std::string> seen;
   if (scope.level == ScopeLevel::kNode) {
-    auto node = store.GetNode(scope.name);
-    if (!node.ok() && node.status().code() != StatusCode::kNotFound) return node.status();
-    if (!node.ok()) {
+    auto chain = StoredNodeChain(store, scope);
+    if (!chain.ok() && chain.status().code() != StatusCode::kNotFound) return chain.status();
+    if (!chain.ok()) {
       if (document && !allow_unknown_node) {
-        const std::string why = "no node \"" + scope.name +
-                                "\" has been seen; to stage its layer anyway (checked when the "
-                                "node joins) write with --allow-unknown-node (REST "
-                                "?allowUnknownNode=true)";
-        return Status(StatusCode::kInvalid, why,
-                      {{"/metadata/scope", DiagCode::kUnknownScope, why}});
+        return UnknownScope("no node \"" + scope.name +
+                            "\" has been seen; to stage its layer anyway (checked when the "
+                            "node joins) write with --allow-unknown-node (REST "
+                            "?allowUnknownNode=true)");
       }
     } else {
-      auto chain = ParseScopeChain(node->scope_chain);
-      if (!chain.ok() || std::find(chain->begin(), chain->end(), scope) == chain->end()) {
-        const std::string why = "node \"" + scope.name + "\" uses the chain " + node->scope_chain +
-                                ", which has no " + scope.ToString() +
-                                ": its layer would not reach it";
-        return Status(StatusCode::kInvalid, why,
-                      {{"/metadata/scope", DiagCode::kUnknownScope, why}});
-      }
-      seen.insert(node->scope_chain);
+      seen.insert(ScopeChainToString(*chain));
       input.chains.push_back(std::move(chain).value());
     }
   } else {

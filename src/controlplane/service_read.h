@@ -1,11 +1,14 @@
-// Internal to the service's .cc files: the audited-read helper they share.
+// Internal to the service's .cc files: the audited-read helper and the
+// scope look-ups they share.
 #pragma once
 
 #include <cstdint>
 #include <string>
 #include <string_view>
 #include <type_traits>
+#include <vector>
 
+#include "omnirelay/config/scope.h"
 #include "omnirelay/controlplane/service.h"
 
 namespace omnirelay::cp {
@@ -17,6 +20,14 @@ inline std::string Outcome(const Status& s) {
 
 // For reads whose audit entry names no revision.
 inline constexpr auto kNoRevision = [](const auto&) -> std::int64_t { return 0; };
+
+// kInvalid with one unknown_scope diagnostic at /metadata/scope saying `why`.
+Status UnknownScope(const std::string& why);
+
+// The chain the node of `scope` (node:<id>) said when it connected; the
+// store's kNotFound for a node never seen, UnknownScope when that chain has
+// no `scope` (a layer there would not reach the node). service_context.cc.
+Result<std::vector<Scope>> StoredNodeChain(Store& store, const Scope& scope);
 
 template <typename Read, typename RevisionOf>
 std::invoke_result_t<Read> ControlPlaneService::ReadAudited(const Principal& who,

@@ -49,5 +49,6 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   ReadBack<api::AuditEntry>(j);
   ReadBack<api::IssuedToken>(j);
   ReadBack<api::EffectiveView>(j);
+  ReadBack<api::LayerContext>(j);
   return 0;
 }

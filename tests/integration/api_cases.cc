@@ -6,17 +6,6 @@
 #include <set>
 
 namespace omnirelay::cp::testing {
-namespace {
-
-using Json = nlohmann::json;
-
-struct Case {
-  const char* what;
-  Call call;
-  StatusCode want;
-  std::string want_error_code;  // checked when not empty
-  std::function<void(const Reply&)> check;
-};
 
 void Run(ApiClient& client, const std::string& token, const std::vector<Case>& cases) {
   for (const auto& c : cases) {
@@ -29,6 +18,10 @@ void Run(ApiClient& client, const std::string& token, const std::vector<Case>& c
     if (c.check && r.code == c.want) c.check(r);
   }
 }
+
+namespace {
+
+using Json = nlohmann::json;
 
 // The first error's pointer in a reply's details.
 std::string FirstPath(const Reply& r) {
@@ -440,6 +433,7 @@ void RunAuthzMatrix(Stack& stack, ApiClient& client) {
   const std::vector<Row> rows = {
       {{Op::kListLayers}, readers},
       {{Op::kGetLayer, "global"}, readers},
+      {{Op::kLayerContext, "global"}, readers},
       {{Op::kPutLayer, "global", LayerDoc("global"), std::nullopt, /*dry_run=*/true}, writers},
       {{Op::kDeleteLayer, "cell:nothing-here"}, writers},
       {{Op::kHistory, "global"}, readers},

@@ -2,13 +2,34 @@
 // every face (rest_api_test.cc, grpc_api_test.cc).
 #pragma once
 
+#include <functional>
+#include <string>
+#include <vector>
+
 #include "api_harness.h"
 
 namespace omnirelay::cp::testing {
 
+// One row of a table: a call, the status it must get, and what else to check.
+struct Case {
+  const char* what;
+  Call call;
+  StatusCode want;
+  std::string want_error_code;  // checked when not empty
+  std::function<void(const Reply&)> check;
+};
+
+// Runs each case with `token`, tracing its `what`.
+void Run(ApiClient& client, const std::string& token, const std::vector<Case>& cases);
+
 // The behaviour table: writes, CAS, validation errors with pointers,
 // guardrails, dry runs, reads, tokens. Uses GoogleTest expectations.
 void RunBehaviourCases(Stack& stack, ApiClient& client);
+
+// The layer context read (GET /v1/layers/{scope}/context): chains placed by
+// the topology and by a node's record, the specs seen and inherited, the
+// refusals of a scope nothing places; one audit entry per call.
+void RunLayerContextCases(Stack& stack, ApiClient& client);
 
 // Every operation x every token scope: allowed or permission_denied, and
 // unauthenticated without a token; each refusal is audited.

@@ -66,6 +66,8 @@ const char* OpName(Op op) {
       return "ListLayers";
     case Op::kGetLayer:
       return "GetLayer";
+    case Op::kLayerContext:
+      return "LayerContext";
     case Op::kPutLayer:
       return "PutLayer";
     case Op::kDeleteLayer:

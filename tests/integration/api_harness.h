@@ -65,6 +65,7 @@ std::string LayerDoc(const std::string& scope,
 enum class Op {
   kListLayers,
   kGetLayer,
+  kLayerContext,
   kPutLayer,
   kDeleteLayer,
   kHistory,

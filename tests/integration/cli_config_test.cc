@@ -295,30 +295,50 @@ TEST_F(CliConfigTest, ShadowAtRegionScope) {
   EXPECT_EQ(eff["spec"]["routes"]["billing"]["shadow"]["percent"], 1);
 }
 
-// Below region level the chain must be given: a cell's region is not in its
-// name. With --scope-chain, routes defined in the region layer are seen.
-TEST_F(CliConfigTest, ShadowBelowRegionNeedsTheChain) {
+// Below region level the server places the scope (DESIGN.md §3.1): shadow
+// on a cluster scope needs no chain, sees the routes the layers above it
+// define, and makes one audited read (layer.context) before its one write.
+TEST_F(CliConfigTest, ShadowAtClusterScopeReadsOnce) {
   ASSERT_EQ(WriteGlobal(), 1);
   CliResult region = Admin({"config", "set", "--scope", "region:eu-west", "-f",
                             Sample("layers/10-region-eu-west.json")});
   ASSERT_EQ(region.exit_code, 0) << region.err;
-  CliResult guessed = Admin({"shadow", "enable", "--service", "billing", "--percent", "2",
-                             "--scope", "cell:euw1-a", "--cluster", "billing-dr"});
-  EXPECT_EQ(guessed.exit_code, 2) << guessed.err;
-  EXPECT_NE(guessed.err.find("needs --scope-chain"), std::string::npos) << guessed.err;
+  CliResult token =
+      Admin({"token", "create", "--scopes", "config:write", "--name", "shadower", "-o", "json"});
+  ASSERT_EQ(token.exit_code, 0) << token.err;
+  const std::string secret = token.Json()["token"];
 
   CliResult on =
-      Admin({"shadow", "enable", "--service", "billing", "--percent", "2", "--scope", "cell:euw1-a",
-             "--scope-chain", "global,region:eu-west,cell:euw1-a", "--cluster", "billing-dr"});
+      Anonymous({"--token", secret, "shadow", "enable", "--service", "billing", "--percent", "2",
+                 "--scope", "cluster:euw1-a-prod", "--cluster", "billing-dr", "-o", "json"});
   ASSERT_EQ(on.exit_code, 0) << on.err;
-  Json eff = Admin({"config", "effective", "--scope-chain", "global,region:eu-west,cell:euw1-a",
-                    "-o", "json"})
+  EXPECT_EQ(on.Json()["routes"], Json({"billing"}));
+  Json eff = Admin({"config", "effective", "--scope-chain",
+                    "global,region:eu-west,cell:euw1-a,cluster:euw1-a-prod", "-o", "json"})
                  .Json();
   EXPECT_EQ(eff["spec"]["routes"]["billing"]["shadow"]["percent"], 2) << eff.dump();
 
-  CliResult wrong_end = Admin({"shadow", "disable", "--service", "billing", "--scope",
-                               "cell:euw1-a", "--scope-chain", "global,region:eu-west"});
-  EXPECT_EQ(wrong_end.exit_code, 2) << wrong_end.err;
+  CliResult audit =
+      Admin({"audit", "tail", "--since", "5m", "--principal", "shadower", "-o", "json"});
+  ASSERT_EQ(audit.exit_code, 0) << audit.err;
+  const Json entries = audit.Json()["entries"];
+  std::vector<std::string> reads, writes;
+  for (const auto& e : entries) {
+    EXPECT_EQ(e["scope"], "cluster:euw1-a-prod") << e.dump();
+    (e.value("action", "") == "layer.put" ? writes : reads).push_back(e["action"]);
+  }
+  EXPECT_EQ(reads, std::vector<std::string>{"layer.context"}) << audit.out;
+  EXPECT_EQ(writes, std::vector<std::string>{"layer.put"}) << audit.out;
+
+  // The chain is the server's to know: the option is gone.
+  CliResult chained = Admin({"shadow", "disable", "--service", "billing", "--scope", "cell:euw1-a",
+                             "--scope-chain", "global,region:eu-west,cell:euw1-a"});
+  EXPECT_EQ(chained.exit_code, 2) << chained.err;
+  // A scope the topology does not place is refused before anything is written.
+  CliResult nowhere = Admin(
+      {"shadow", "disable", "--service", "billing", "--scope", "cluster:nowhere", "-o", "json"});
+  EXPECT_EQ(nowhere.exit_code, 3) << nowhere.err;
+  EXPECT_EQ(nowhere.ErrJson()["error"]["code"], "unknown_scope") << nowhere.err;
 }
 
 // shadow of a service no route serves is not_found (exit 1); --dry-run writes nothing.

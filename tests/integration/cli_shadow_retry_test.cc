@@ -16,18 +16,17 @@ Status Unused() {
   return Status(StatusCode::kUnimplemented, "not used by shadow");
 }
 
-// A layer store of one scope: every successful SetLayer bumps the revision;
-// the first `conflicts` writes fail as if another writer got there first.
+// A layer store of one scope (global), read only through its context: every
+// successful SetLayer bumps the revision; the first `conflicts` writes fail
+// as if another writer got there first.
 class FakeClient : public ControlClient {
  public:
   explicit FakeClient(int conflicts) : conflicts_left_(conflicts) {}
 
-  Result<Layer> GetLayer(const std::string& scope, std::optional<std::int64_t>) override {
+  Result<LayerContext> GetLayerContext(const std::string& scope) override {
     ++reads;
-    return Layer{scope, revision, document.dump(), 0, "ops"};
-  }
-  Result<EffectiveView> Effective(const std::vector<std::string>&) override {
-    return EffectiveView{revision, document["spec"].dump(), {}};
+    return LayerContext{scope, scope, Layer{scope, revision, document.dump(), 0, "ops"},
+                        document["spec"].dump(), "{}"};
   }
   Result<WriteResult> SetLayer(const SetLayerArgs& args) override {
     expected.push_back(args.expected_revision.value_or(-1));
@@ -44,6 +43,10 @@ class FakeClient : public ControlClient {
   }
 
   Result<std::vector<LayerSummary>> ListLayers() override { return Unused(); }
+  Result<Layer> GetLayer(const std::string&, std::optional<std::int64_t>) override {
+    return Unused();
+  }
+  Result<EffectiveView> Effective(const std::vector<std::string>&) override { return Unused(); }
   Result<WriteResult> DeleteLayer(const std::string&, std::optional<std::int64_t>, bool,
                                   bool) override {
     return Unused();

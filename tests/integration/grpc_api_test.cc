@@ -117,6 +117,23 @@ class GrpcClient final : public ApiClient {
                 {"document", Parsed(resp.document())}};
         return s;
       }
+      case Op::kLayerContext: {
+        v1::GetLayerContextRequest req;
+        req.set_scope(c.scope);
+        v1::LayerContext resp;
+        auto s = stub_->GetLayerContext(&ctx, req, &resp);
+        body = {{"scope", resp.scope()},
+                {"scopeChain", resp.scope_chain()},
+                {"effectiveSpec", Parsed(resp.effective_spec())},
+                {"inheritedSpec", Parsed(resp.inherited_spec())}};
+        if (resp.has_layer()) {
+          body["layer"] = {{"scope", resp.layer().scope()},
+                           {"revision", resp.layer().revision()},
+                           {"author", resp.layer().author()},
+                           {"document", Parsed(resp.layer().document())}};
+        }
+        return s;
+      }
       case Op::kPutLayer: {
         v1::SetLayerRequest req;
         req.set_scope(c.scope);
@@ -292,6 +309,11 @@ class GrpcApiTest : public ::testing::Test {
 // The shared behaviour table passes through gRPC.
 TEST_F(GrpcApiTest, BehaviourTable) {
   RunBehaviourCases(stack_, *client_);
+}
+
+// The layer context cases pass through gRPC.
+TEST_F(GrpcApiTest, LayerContext) {
+  RunLayerContextCases(stack_, *client_);
 }
 
 // The shared authorization matrix passes through gRPC, and every refusal is audited.

@@ -88,6 +88,8 @@ class RestClient final : public ApiClient {
             layer +
                 (c.expected_revision ? "?revision=" + std::to_string(*c.expected_revision) : ""),
             headers);
+      case Op::kLayerContext:
+        return http_.Get(layer + "/context", headers);
       case Op::kPutLayer:
         return http_.Put(layer + "?" + flags, headers, c.body, "application/json");
       case Op::kDeleteLayer:
@@ -146,6 +148,11 @@ class RestApiTest : public ::testing::Test {
 // The shared behaviour table passes through REST.
 TEST_F(RestApiTest, BehaviourTable) {
   RunBehaviourCases(stack_, *client_);
+}
+
+// The layer context cases pass through REST.
+TEST_F(RestApiTest, LayerContext) {
+  RunLayerContextCases(stack_, *client_);
 }
 
 // The shared authorization matrix passes through REST, and every refusal is audited.

@@ -189,6 +189,27 @@ TEST(ApiJsonTest, EffectiveView) {
   EXPECT_EQ(ToJson(RoundTrip(e)), ToJson(e));
 }
 
+// A layer context: the chain as one comma string, the layer as GET
+// /v1/layers/{scope} answers it (left out when there is none), both specs
+// always present as JSON objects.
+TEST(ApiJsonTest, LayerContext) {
+  LayerContext c{"cell:euw1-a", "global,region:eu-west,cell:euw1-a",
+                 Layer{"cell:euw1-a", 4, R"({"kind":"ConfigLayer"})", kT, "ops"},
+                 R"({"dispatcher":{"maxConcurrentRequests":600}})", "{}"};
+  const Json j = ToJson(c);
+  EXPECT_EQ(j["scopeChain"], "global,region:eu-west,cell:euw1-a");
+  EXPECT_EQ(j["layer"], ToJson(*c.layer));
+  EXPECT_EQ(j["effectiveSpec"]["dispatcher"]["maxConcurrentRequests"], 600);
+  EXPECT_EQ(j["inheritedSpec"], Json::object());
+  EXPECT_EQ(ToJson(RoundTrip(c)), j);
+
+  c.layer.reset();
+  c.inherited_spec_json.clear();  // "none" is still an empty object
+  EXPECT_FALSE(ToJson(c).contains("layer"));
+  EXPECT_EQ(ToJson(c)["inheritedSpec"], Json::object());
+  EXPECT_FALSE(RoundTrip(c).layer.has_value());
+}
+
 // An error body: the first diagnostic's code, details only with diagnostics.
 TEST(ApiJsonTest, ErrorJson) {
   const Json invalid = ErrorJson(

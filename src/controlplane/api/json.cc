@@ -100,6 +100,18 @@ class Reader {
       out->push_back(std::move(value));
     }
   }
+  // One nested object; absent (or null) leaves `out` as it is.
+  template <typename T>
+  void Item(const char* key, std::optional<T>* out) {
+    const Json* v = Field(key, &Json::is_object, "an object");
+    if (v == nullptr) return;
+    T value;
+    if (Status s = FromJson(*v, &value); !s.ok()) {
+      status_ = Status(StatusCode::kInvalidArgument, std::string(key) + ": " + s.message());
+      return;
+    }
+    *out = std::move(value);
+  }
   void Fail(const char* key, const char* expected) {
     if (status_.ok()) {
       status_ =
@@ -259,6 +271,16 @@ Json ToJson(const IssuedToken& t) {
 Json ToJson(const EffectiveView& e) {
   Json j = {{"version", e.version}, {"features", e.features}};
   PutDocument(j, "spec", e.spec_json);
+  return j;
+}
+
+Json ToJson(const LayerContext& c) {
+  Json j = {{"scope", c.scope}, {"scopeChain", c.scope_chain}};
+  if (c.layer) j["layer"] = ToJson(*c.layer);
+  j["effectiveSpec"] = Json::object();
+  j["inheritedSpec"] = Json::object();
+  PutDocument(j, "effectiveSpec", c.effective_spec_json);
+  PutDocument(j, "inheritedSpec", c.inherited_spec_json);
   return j;
 }
 
@@ -447,6 +469,16 @@ Status FromJson(const Json& j, EffectiveView* out) {
   r.Number("version", &out->version);
   r.Texts("features", &out->features);
   r.Document("spec", &out->spec_json);
+  return r.status();
+}
+
+Status FromJson(const Json& j, LayerContext* out) {
+  Reader r(j, "a layer context");
+  r.Text("scope", &out->scope);
+  r.Text("scopeChain", &out->scope_chain);
+  r.Document("effectiveSpec", &out->effective_spec_json);
+  r.Document("inheritedSpec", &out->inherited_spec_json);
+  r.Item("layer", &out->layer);
   return r.status();
 }
 

@@ -38,6 +38,10 @@ struct EffectiveConfig {
   Spec spec;  // decoded and validated
 };
 
+// The stored layers of `chain`'s scopes in chain order (a scope without a
+// layer is left out), in one read (Store::GetLayers: one state).
+Result<std::vector<LayerRecord>> ChainLayers(Store& store, const std::vector<Scope>& chain);
+
 class SnapshotRenderer {
  public:
   SnapshotRenderer(Store& store, const SigningKey& key, const Clock& clock,

@@ -51,6 +51,7 @@ using WriteOutcome = api::WriteResult;  // a layer write or its dry run
 using ScopeSummary = api::LayerSummary;
 using StatusSummary = api::StatusSummary;
 using EffectiveView = api::EffectiveView;
+using LayerContext = api::LayerContext;
 using HistoryQuery = api::HistoryQuery;
 using HistoryPage = api::HistoryPage;
 using AuditFilter = api::AuditFilter;
@@ -68,6 +69,15 @@ class ControlPlaneService {
   Result<std::vector<ScopeSummary>> ListLayers(const Principal& who);
   Result<LayerRecord> GetLayer(const Principal& who, const std::string& scope,
                                std::optional<std::int64_t> revision);
+  // What a read-modify-write of `scope`'s layer needs, as one read audited
+  // once (action layer.context): the scope's chain as the server places it
+  // (global; the topology's chain of a region, cell or cluster scope; the
+  // chain a node said when it connected), its layer if any, and the merged
+  // spec of the chain with and without that layer ("{}" when nothing is on
+  // it). A scope the topology does not place, or a node never seen, is
+  // kInvalid with unknown_scope, as a write to it would be; a chain that
+  // does not validate is kInvalid with its diagnostics, as Effective says.
+  Result<LayerContext> GetLayerContext(const Principal& who, const std::string& scope);
   // Validates `document` (a ConfigLayer for `scope`) in every scope chain it
   // affects, applies guardrails (destructive changes need `confirm`;
   // capability gating), then writes with CAS unless `dry_run`.

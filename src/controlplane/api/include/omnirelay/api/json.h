@@ -32,6 +32,8 @@ nlohmann::json ToJson(const AuditEntry& a);
 nlohmann::json ToJson(const Token& t);        // never the secret
 nlohmann::json ToJson(const IssuedToken& t);  // the token's fields + "token": the secret
 nlohmann::json ToJson(const EffectiveView& e);
+// {"scope", "scopeChain", "layer"? (as ToJson(Layer)), "effectiveSpec", "inheritedSpec"}
+nlohmann::json ToJson(const LayerContext& c);
 
 // An error body: {"code", "message", "details": {"errors": [...]}}; `code`
 // is ErrorCode(status); `details` only when the status has diagnostics.
@@ -52,6 +54,7 @@ Status FromJson(const nlohmann::json& j, AuditEntry* out);
 Status FromJson(const nlohmann::json& j, Token* out);
 Status FromJson(const nlohmann::json& j, IssuedToken* out);
 Status FromJson(const nlohmann::json& j, EffectiveView* out);
+Status FromJson(const nlohmann::json& j, LayerContext* out);
 
 // A request body as the server receives it (any bytes): kInvalidArgument with
 // a message that shows the expected shape when it is not one.

@@ -197,4 +197,17 @@ struct EffectiveView {
   std::vector<std::string> features;
 };
 
+// What a read-modify-write of one layer needs, in one read (GET
+// /v1/layers/{scope}/context): the scope's chain as the server places it
+// (DESIGN.md §3.1: global; the topology's chain of a region, cell or
+// cluster scope; a node's chain as it said when it connected), the scope's
+// own layer, and the merged spec of the chain with and without that layer.
+struct LayerContext {
+  std::string scope;
+  std::string scope_chain;          // "global,region:eu-west,...", ending with `scope`
+  std::optional<Layer> layer;       // absent (JSON: left out) when the scope has no layer
+  std::string effective_spec_json;  // the chain's merged spec; "{}" when no layer is on it
+  std::string inherited_spec_json;  // the same without the scope's own layer ("{}" for global)
+};
+
 }  // namespace omnirelay::api
