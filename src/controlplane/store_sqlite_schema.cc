@@ -128,11 +128,12 @@ ALTER TABLE nodes ADD COLUMN assigned_expires_at_ms INTEGER NOT NULL DEFAULT 0;
 -- Expiry: the disconnected nodes last seen before a cutoff.
 CREATE INDEX nodes_by_last_seen ON nodes (connected, last_seen_ms);
 )sql"},
-    {"audit filter indexes trimmed", R"sql(
--- Every index on the audit table costs each write transaction a page more
--- to write and sync (about 0.05 ms apiece, docs/benchmarks.md). A filter by
--- scope keeps its index; principal and action filters (few distinct values,
--- and always bounded by id and time) scan the log in id order instead.
+    {"audit filter indexes dropped", R"sql(
+-- Every index on the audit table costs each write transaction pages more to
+-- write and sync, inside the one writer's critical section (docs/benchmarks.md,
+-- CAS). Filters (scope, principal, action) are checked on the rows the id
+-- cursor and the time bound (audit_by_time) select, in id order.
+DROP INDEX IF EXISTS audit_by_scope;
 DROP INDEX IF EXISTS audit_by_principal;
 DROP INDEX IF EXISTS audit_by_action;
 )sql"},
