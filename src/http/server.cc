@@ -80,8 +80,9 @@ class ServerImpl {
 
   // Declared after the fields above: destroying a loop's io_context destroys
   // its sessions, whose destructors touch `open` and `streams`.
-  std::unique_ptr<Loop> accept_loop;
   std::vector<std::unique_ptr<Loop>> loops;  // connections live on these
+  // Destroyed before `loops`: its pending accept holds a socket of one of them.
+  std::unique_ptr<Loop> accept_loop;
   std::optional<tcp::acceptor> acceptor;
   std::optional<net::steady_timer> accept_retry;
   std::unique_ptr<net::thread_pool> workers;
@@ -671,11 +672,13 @@ void ServerImpl::Shutdown() {
   }
   // Handlers still running post into the stopped io_contexts; harmless.
   workers->join();
-  // Destroys the remaining sessions, closing their sockets.
+  // The accept loop first: a pending accept holds the socket it would accept
+  // into, which belongs to a connection loop. Then the remaining sessions,
+  // closing their sockets.
   acceptor.reset();
   accept_retry.reset();
-  loops.clear();
   accept_loop.reset();
+  loops.clear();
 }
 
 Server::Server(ServerOptions options) : impl_(std::make_unique<ServerImpl>(std::move(options))) {}
