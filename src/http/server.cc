@@ -39,8 +39,9 @@ constexpr std::chrono::seconds kLingerTimeout{1};
 // many more, an accepted connection is closed at once.
 constexpr std::size_t kRejectSlots = 1024;
 
-// One thread running one io_context (concurrency hint 1: no locking, no
-// cross-thread wake-ups inside Asio's scheduler).
+// One thread running one io_context (concurrency hint 1: Asio's one-thread
+// fast paths, no other thread to wake; its locks stay on, as the accept loop
+// and the workers post into it).
 struct Loop {
   std::atomic<int> connections{0};  // sessions living here
   std::atomic<bool> busy{false};    // a handler runs on this thread now
@@ -114,6 +115,7 @@ class ServerImpl {
     return false;
   }
 
+  // The accept loop, then the connection loops.
   std::vector<Loop*> AllLoops() {
     std::vector<Loop*> all{accept_loop.get()};
     for (const auto& loop : loops) all.push_back(loop.get());
