@@ -32,6 +32,8 @@
 namespace omnirelay::cp {
 namespace {
 
+using sqlite::AuditQuery;
+using sqlite::BuildAuditQuery;
 using sqlite::Collect;
 using sqlite::Connection;
 using sqlite::DecodeStrings;
@@ -538,37 +540,14 @@ class SqliteStore final : public Store {
   Result<std::vector<AuditEntry>> QueryAudit(std::int64_t since_ms, std::int64_t after_id,
                                              std::size_t limit,
                                              const api::AuditFilter& filter) override {
-    // Only the filters asked for are in the statement; they are checked on
-    // the rows the id cursor and the time bound select (no index of their
-    // own: each would cost every write, migration 7).
-    std::string sql =
-        "SELECT id, time_ms, principal, token_id, action, scope, revision, outcome, summary "
-        "FROM audit WHERE id > ?1 AND time_ms >= ?2";
-    std::vector<std::string_view> texts;  // bound from ?4 on
-    auto match = [&](const char* column, std::string_view value) {
-      if (value.empty()) return;
-      texts.push_back(value);
-      sql += std::string(" AND ") + column + " = ?" + std::to_string(texts.size() + 3);
-    };
-    match("scope", filter.scope);
-    match("principal", filter.principal);
-    match("action", filter.action);
-    if (filter.writes_only) {
-      sql += " AND action IN (";
-      for (std::string_view action : api::kWriteActions) {
-        texts.push_back(action);
-        sql += (sql.back() == '(' ? "?" : ", ?") + std::to_string(texts.size() + 3);
-      }
-      sql += ")";
-    }
-    sql += " ORDER BY id LIMIT ?3";
+    const AuditQuery query = BuildAuditQuery(filter);
     return Read([&](Connection& conn) {
       return Collect<AuditEntry>(
-          conn, sql,
+          conn, query.sql,
           [&](Statement& s) {
             s.Bind(1, after_id).Bind(2, since_ms).Bind(3, LimitParam(limit));
-            for (std::size_t i = 0; i < texts.size(); ++i) {
-              s.Bind(static_cast<int>(i + 4), texts[i]);
+            for (std::size_t i = 0; i < query.texts.size(); ++i) {
+              s.Bind(static_cast<int>(i + 4), query.texts[i]);
             }
           },
           ReadAudit);

@@ -74,6 +74,41 @@ Result<std::vector<T>> Collect(Connection& conn, std::string_view sql, Bind&& bi
   }
 }
 
+// An audit query: ?1 after this id, ?2 since this time (ms), ?3 the limit,
+// then one text parameter per entry of `texts` (views into the filter and
+// api::kWriteActions). Only the filters asked for are in the statement; they
+// are checked on the rows the id cursor and the time bound select (no index
+// of their own: each would cost every write, migration 7).
+struct AuditQuery {
+  std::string sql;
+  std::vector<std::string_view> texts;
+};
+
+inline AuditQuery BuildAuditQuery(const api::AuditFilter& filter) {
+  AuditQuery q;
+  q.sql =
+      "SELECT id, time_ms, principal, token_id, action, scope, revision, outcome, summary "
+      "FROM audit WHERE id > ?1 AND time_ms >= ?2";
+  auto match = [&](const char* column, std::string_view value) {
+    if (value.empty()) return;
+    q.texts.push_back(value);
+    q.sql += std::string(" AND ") + column + " = ?" + std::to_string(q.texts.size() + 3);
+  };
+  match("scope", filter.scope);
+  match("principal", filter.principal);
+  match("action", filter.action);
+  if (filter.writes_only) {
+    q.sql += " AND action IN (";
+    for (std::string_view action : api::kWriteActions) {
+      q.texts.push_back(action);
+      q.sql += (q.sql.back() == '(' ? "?" : ", ?") + std::to_string(q.texts.size() + 3);
+    }
+    q.sql += ")";
+  }
+  q.sql += " ORDER BY id LIMIT ?3";
+  return q;
+}
+
 // Like Collect, for at most one row; kNotFound with `not_found` if none.
 template <typename T, typename Bind, typename Read>
 Result<T> One(Connection& conn, std::string_view sql, Bind&& bind, Read&& read,
