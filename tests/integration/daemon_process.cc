@@ -11,6 +11,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <random>
 #include <thread>
 #include <vector>
 
@@ -19,16 +20,23 @@ extern char** environ;
 namespace omnirelay::cp::testing {
 
 int FreeLoopbackPort() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-  socklen_t len = sizeof addr;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  ::close(fd);
-  return ntohs(addr.sin_port);
+  // A random port below Linux's ephemeral range (32768-60999), checked by a
+  // bind: the kernel hands ephemeral ports to outgoing connections too, so a
+  // port from bind(0) may be taken again before the child binds it.
+  static std::mt19937 rng(std::random_device{}());
+  std::uniform_int_distribution<int> pick(20000, 32000);
+  for (int attempt = 0; attempt < 100; ++attempt) {
+    const int port = pick(rng);
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    addr.sin_port = htons(static_cast<std::uint16_t>(port));
+    const bool free = ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+    ::close(fd);
+    if (free) return port;
+  }
+  return 0;
 }
 
 DaemonProcess::DaemonProcess(std::string data_dir) : data_dir_(std::move(data_dir)) {
@@ -59,6 +67,18 @@ bool AcceptsConnections(int port) {
 }  // namespace
 
 bool DaemonProcess::StartWithArgs(const std::vector<std::string>& extra_args, bool tls) {
+  // A port can still be taken between the pick and the child's bind (another
+  // test's daemon, an outgoing connection): the child then exits 1 or, worse,
+  // another daemon answers our /readyz. Both are detected and retried on new
+  // ports.
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    if (StartOnce(extra_args, tls)) return true;
+    if (pid_ > 0) Kill9();
+  }
+  return false;
+}
+
+bool DaemonProcess::StartOnce(const std::vector<std::string>& extra_args, bool tls) {
   http_port_ = FreeLoopbackPort();
   grpc_port_ = FreeLoopbackPort();
   std::vector<std::string> args = {OMNI_CONTROLPLANE_BIN, "--data-dir=" + data_dir_,
@@ -78,7 +98,7 @@ bool DaemonProcess::StartWithArgs(const std::vector<std::string>& extra_args, bo
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
   while (std::chrono::steady_clock::now() < deadline) {
     int status = 0;
-    if (::waitpid(pid_, &status, WNOHANG) == pid_) {  // died during start
+    if (::waitpid(pid_, &status, WNOHANG) == pid_) {  // died during start (a port taken?)
       pid_ = -1;
       return false;
     }
@@ -87,7 +107,11 @@ bool DaemonProcess::StartWithArgs(const std::vector<std::string>& extra_args, bo
         return true;
       }
     } else if (auto res = client.Get("/readyz"); res && res->status == 200) {
-      return true;
+      // Ours only if it knows our admin token: a daemon of another test that
+      // holds this port answers 401.
+      const httplib::Headers auth = {{"Authorization", "Bearer " + admin_token()}};
+      auto who = client.Get("/v1/status", auth);
+      return who && who->status == 200 && ::waitpid(pid_, &status, WNOHANG) == 0;
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(50));  // polling a child process
   }

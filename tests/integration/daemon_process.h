@@ -36,13 +36,16 @@ class DaemonProcess {
   const std::string& data_dir() const { return data_dir_; }
 
  private:
+  bool StartOnce(const std::vector<std::string>& extra_args, bool tls);
+
   std::string data_dir_;
   int http_port_ = 0;
   int grpc_port_ = 0;
   pid_t pid_ = -1;
 };
 
-// A free TCP port on 127.0.0.1 (bound once and released).
+// A free TCP port on 127.0.0.1 below the ephemeral range (bound once and
+// released).
 int FreeLoopbackPort();
 
 }  // namespace omnirelay::cp::testing
