@@ -58,6 +58,8 @@ int ExitCodeFor(const Status& status) {
     case StatusCode::kPermissionDenied:
       return kExitDenied;
     case StatusCode::kConflict:
+    case StatusCode::kRolloutInProgress:
+    case StatusCode::kFrozen:
       return kExitConflict;
     case StatusCode::kInvalid:
     case StatusCode::kMissingFeature:

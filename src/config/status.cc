@@ -46,6 +46,10 @@ std::string_view status_code_name(StatusCode code) {
       return "scope_mismatch";
     case StatusCode::kSuperseded:
       return "superseded";
+    case StatusCode::kRolloutInProgress:
+      return "rollout_in_progress";
+    case StatusCode::kFrozen:
+      return "frozen";
   }
   return "internal";
 }
@@ -123,6 +127,8 @@ std::string_view diag_code_name(DiagCode code) {
       return "scope_mismatch";
     case DiagCode::kRenderFailed:
       return "render_failed";
+    case DiagCode::kChangeTooLarge:
+      return "change_too_large";
   }
   return "parse_error";
 }

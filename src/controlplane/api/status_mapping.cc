@@ -19,6 +19,8 @@ int HttpStatusFor(StatusCode code) {
     case StatusCode::kMissingFeature:
     case StatusCode::kScopeMismatch:
     case StatusCode::kSuperseded:
+    case StatusCode::kRolloutInProgress:
+    case StatusCode::kFrozen:
       return 409;
     case StatusCode::kTooLarge:
       return 413;
@@ -75,6 +77,8 @@ GrpcCode GrpcCodeFor(StatusCode code) {
       return GrpcCode::kResourceExhausted;
     case StatusCode::kMissingFeature:
     case StatusCode::kScopeMismatch:
+    case StatusCode::kRolloutInProgress:
+    case StatusCode::kFrozen:
       return GrpcCode::kFailedPrecondition;
     case StatusCode::kUnavailable:
       return GrpcCode::kUnavailable;

@@ -30,10 +30,11 @@ enum class DiagCode {
   kUnknownScope,       // unknown_scope: a scope the topology (or the fleet) does not place
   kScopeMismatch,      // scope_mismatch: a chain that disagrees with the topology
   kRenderFailed,       // render_failed: a node's chain merges to an invalid spec
+  kChangeTooLarge,     // change_too_large: more entries changed than the limit allows
 };
 
 // The last code: loops over every code end here.
-inline constexpr DiagCode kLastDiagCode = DiagCode::kRenderFailed;
+inline constexpr DiagCode kLastDiagCode = DiagCode::kChangeTooLarge;
 
 std::string_view diag_code_name(DiagCode code);
 // The code with that stable name; nullopt for a name this build does not know.

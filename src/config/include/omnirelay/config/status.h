@@ -50,11 +50,17 @@ enum class StatusCode {
   // id said hello after it (DESIGN.md §4, exclusivity): the node stops
   // reconnecting instead of knocking the other one off.
   kSuperseded,  // "superseded"
+  // A write or rollout refused because a rollout holds a chain it touches
+  // (DESIGN.md §4 Rollouts); a plain write may pass with force.
+  kRolloutInProgress,  // "rollout_in_progress"
+  // Writes and new rollouts are frozen (an incident switch); rollbacks and
+  // reverts still pass.
+  kFrozen,  // "frozen"
 };
 
 // The last code: loops over every code end here (a new code goes before it
 // in the enum and this follows the enum's end).
-inline constexpr StatusCode kLastStatusCode = StatusCode::kSuperseded;
+inline constexpr StatusCode kLastStatusCode = StatusCode::kFrozen;
 
 // The stable wire name of a code, e.g. "conflict".
 std::string_view status_code_name(StatusCode code);
