@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstring>
 #include <tuple>
 
@@ -24,6 +25,7 @@
 #include "omnirelay/controlplane/store.h"
 #include "omnirelay/http/server.h"
 #include "placement_cache.h"
+#include "rollout_engine.h"
 
 namespace omnirelay::cp {
 namespace {
@@ -202,13 +204,24 @@ class DaemonImpl final : public Daemon {
     service_ = std::make_unique<ControlPlaneService>(*store_, *bus_, *auth_, *renderer_, trusted_,
                                                      clock_, metrics_, service_options);
     OMNI_RETURN_IF_ERROR(EnsureAdminToken());
+    RolloutEngineOptions rollout_options;
+    rollout_options.publish = [this](std::int64_t revision,
+                                     const std::vector<std::string>& scopes) {
+      service_->PublishCommit(revision, scopes);
+    };
+    rollouts_ = std::make_unique<RolloutEngine>(*store_, *renderer_, clock_, metrics_,
+                                                std::move(rollout_options));
+    OMNI_RETURN_IF_ERROR(rollouts_->Load());
+    service_->AttachRollouts(rollouts_.get());
 
     RestFaceOptions rest_options;
     rest_options.listen = o.http_listen;
     rest_options.tls = o.tls;
     rest_options.limits = o.http_limits;
-    auto rest = StartRestFace(rest_options, *service_, *auth_, metrics_,
-                              [this] { return store_ && store_->HeadRevision().ok() && key_; });
+    auto rest = StartRestFace(rest_options, *service_, *auth_, metrics_, [this] {
+      return serving_.load(std::memory_order_acquire) && store_ && store_->HeadRevision().ok() &&
+             key_;
+    });
     if (!rest.ok()) return rest.status();
     rest_ = std::move(rest).value();
 
@@ -227,9 +240,10 @@ class DaemonImpl final : public Daemon {
     feed_options.check_chain = [this](const std::vector<Scope>& chain, const std::string& id) {
       return placements_->CheckNodeChain(chain, id);
     };
-    assignments_ = std::make_unique<NewestOnChain>(*renderer_);
-    feed_ = MakeNodeFeed(std::move(feed_options), *auth_, *assignments_, *store_, *bus_, clock_,
-                         metrics_);
+    feed_options.observer = rollouts_.get();
+    feed_ =
+        MakeNodeFeed(std::move(feed_options), *auth_, *rollouts_, *store_, *bus_, clock_, metrics_);
+    rollouts_->Start(feed_.get());
 
     GrpcFaceOptions grpc_options;
     grpc_options.listen = o.grpc_listen;
@@ -237,6 +251,9 @@ class DaemonImpl final : public Daemon {
     auto grpc = StartGrpcFace(grpc_options, *service_, *auth_, *feed_, *store_, metrics_);
     if (!grpc.ok()) return grpc.status();
     grpc_ = std::move(grpc).value();
+    // Ready only now: a probe that passed before the gRPC face listened
+    // would send nodes to a port that refuses them.
+    serving_.store(true, std::memory_order_release);
     spdlog::info("controlplane ready: gRPC {} (port {}), HTTP {} (port {}), data dir {}",
                  o.grpc_listen, grpc_->port(), o.http_listen, rest_->port(), data_dir_);
     return Status::Ok();
@@ -274,13 +291,14 @@ class DaemonImpl final : public Daemon {
     stopped_ = true;
     if (rest_) rest_->Shutdown();
     if (grpc_) grpc_->Shutdown();
-    if (feed_) feed_->Stop();  // after the transports: writes the last node status
+    if (rollouts_) rollouts_->Stop();  // no driver pass re-offers to a closing feed
+    if (feed_) feed_->Stop();          // after the transports: writes the last node status
     if (service_) service_->FlushAudit();
     grpc_.reset();
     rest_.reset();
     feed_.reset();
-    assignments_.reset();
     service_.reset();
+    rollouts_.reset();
     renderer_.reset();
     auth_.reset();
     bus_.reset();
@@ -331,11 +349,12 @@ class DaemonImpl final : public Daemon {
   std::unique_ptr<SnapshotRenderer> renderer_;
   std::unique_ptr<ControlPlaneService> service_;
   std::unique_ptr<PlacementCache> placements_;
-  std::unique_ptr<AssignmentSource> assignments_;
+  std::unique_ptr<RolloutEngine> rollouts_;  // the feed's AssignmentSource
   std::unique_ptr<NodeFeed> feed_;
   std::unique_ptr<RestFace> rest_;
   std::unique_ptr<GrpcFace> grpc_;
   bool stopped_ = false;
+  std::atomic<bool> serving_{false};  // every face is up (backs /readyz)
 };
 
 }  // namespace

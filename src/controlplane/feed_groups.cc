@@ -171,6 +171,20 @@ std::vector<std::shared_ptr<ChainGroup>> FeedGroups::All() const {
   return out;
 }
 
+std::pair<std::shared_ptr<FeedSession>, std::shared_ptr<ChainGroup>> FeedGroups::SessionOf(
+    const std::string& node_id) const {
+  std::shared_ptr<FeedSession> session;
+  {
+    MutexLock lock(mu_);
+    auto it = nodes_.find(node_id);
+    if (it == nodes_.end()) return {};
+    session = it->second.session.lock();
+  }
+  if (!session) return {};
+  std::shared_ptr<ChainGroup> group = session->identity().group.lock();
+  return {std::move(session), std::move(group)};
+}
+
 std::string FeedGroups::ChainOf(const std::string& node_id) const {
   std::shared_ptr<NodeState> state = StateOf(node_id);
   return state ? state->Copy().scope_chain : std::string();

@@ -103,6 +103,9 @@ class FeedGroups {
   bool Leave(const std::shared_ptr<FeedSession>& session) EXCLUDES(mu_);
 
   std::vector<std::shared_ptr<ChainGroup>> All() const EXCLUDES(mu_);
+  // The node's active session and its group; nulls when not connected here.
+  std::pair<std::shared_ptr<FeedSession>, std::shared_ptr<ChainGroup>> SessionOf(
+      const std::string& node_id) const EXCLUDES(mu_);
   std::string ChainOf(const std::string& node_id) const EXCLUDES(mu_);
 
  private:

@@ -142,6 +142,7 @@ class NodeFeedImpl final : public NodeFeed {
     });
     writer_.MarkDirty(state);
     acks_.Inc();
+    if (options_.observer) options_.observer->OnNodeAck(NodeIdOf(session), ack.version, ack.hash);
   }
 
   void OnNack(FeedSession& session, const NackMsg& nack) override {
@@ -151,6 +152,9 @@ class NodeFeedImpl final : public NodeFeed {
       return RefuseReport(state, *refused_nacks_, "nack", nack.version, nack.hash);
     }
     RecordError(state, nack.reason.empty() ? "unknown" : nack.reason, nack.message);
+    if (options_.observer) {
+      options_.observer->OnNodeNack(NodeIdOf(session), nack.version, nack.hash);
+    }
     auto it = nacks_.find(nack.reason);
     (it != nacks_.end() ? *it->second : *nack_other_).Inc();
   }
@@ -174,6 +178,7 @@ class NodeFeedImpl final : public NodeFeed {
     });
     writer_.MarkDirty(state);
     status_reports_.Inc();
+    if (options_.observer) options_.observer->OnNodeStatus(NodeIdOf(session), status);
   }
 
   void OnNotifyWritten(FeedSession& session) override {
@@ -193,6 +198,22 @@ class NodeFeedImpl final : public NodeFeed {
       r.last_seen_ms = now;
     });
     writer_.MarkDirty(state);
+    if (options_.observer) options_.observer->OnNodeGone(session->identity().node_id);
+  }
+
+  void Reassign(const std::vector<std::string>& node_ids) override {
+    std::vector<std::pair<std::shared_ptr<FeedSession>, std::shared_ptr<ChainGroup>>> targets;
+    for (const std::string& id : node_ids) {
+      auto [session, group] = groups_.SessionOf(id);
+      if (session && group) targets.emplace_back(std::move(session), std::move(group));
+    }
+    if (targets.empty()) return;
+    auto deliver = [this, targets = std::move(targets)] {
+      for (const auto& [session, group] : targets) {
+        if (auto current = group->current()) fanout_.Deliver(*session, *group, current);
+      }
+    };
+    if (!workers_.Submit(deliver)) return;  // stopping
   }
 
   bool RunOnWorker(std::function<void()> task) override { return workers_.Submit(std::move(task)); }
@@ -228,6 +249,8 @@ class NodeFeedImpl final : public NodeFeed {
   }
 
  private:
+  static std::string NodeIdOf(const FeedSession& session) { return session.identity().node_id; }
+
   // An ACK or NACK naming a (version, hash) never assigned to this session:
   // counted and shown as the node's last error, never recorded as applied.
   void RefuseReport(const std::shared_ptr<NodeState>& state, Counter& counter, const char* kind,
@@ -378,6 +401,9 @@ class NodeFeedImpl final : public NodeFeed {
     });
     writer_.MarkDirty(joined.state);
     hellos_.Inc();
+    if (options_.observer) {
+      options_.observer->OnNodeHello(id, key, hello.current_version, hello.current_hash);
+    }
     if (joined.replaced && joined.replaced != session) {
       if (joined.superseded) {
         // Two processes with one node id: the newer wins; the older is told

@@ -44,12 +44,20 @@ SnapshotRenderer::SnapshotRenderer(Store& store, const SigningKey& key, const Cl
 
 Result<EffectiveConfig> SnapshotRenderer::Merge(const std::vector<Scope>& chain,
                                                 std::int64_t version) {
+  OMNI_ASSIGN_OR_RETURN(std::vector<LayerRecord> stored, ChainLayers(store_, chain));
+  std::vector<std::string> documents;
+  for (LayerRecord& layer : stored) documents.push_back(std::move(layer.document));
+  return MergeDocuments(chain, version, documents);
+}
+
+Result<EffectiveConfig> SnapshotRenderer::MergeDocuments(
+    const std::vector<Scope>& chain, std::int64_t version,
+    const std::vector<std::string>& documents) {
   EffectiveConfig out;
   out.version = version;
-  OMNI_ASSIGN_OR_RETURN(std::vector<LayerRecord> stored, ChainLayers(store_, chain));
   std::vector<ParsedLayer> layers;
-  for (const LayerRecord& layer : stored) {
-    OMNI_ASSIGN_OR_RETURN(ParsedLayer parsed, ParseLayer(layer.document));
+  for (const std::string& document : documents) {
+    OMNI_ASSIGN_OR_RETURN(ParsedLayer parsed, ParseLayer(document));
     layers.push_back(std::move(parsed));
   }
   OMNI_ASSIGN_OR_RETURN(RenderedSpec rendered, RenderLayers(layers, ScopeChainToString(chain)));
@@ -96,6 +104,15 @@ Result<std::shared_ptr<const SnapshotRecord>> SnapshotRenderer::Current(
     auto it = cache_.find(key);
     if (it != cache_.end() && fresh(*it->second)) return it->second;
   }
+  // One render at a time: two callers missing the cache together would sign
+  // two different copies (createdAt) of one version, and nodes holding one
+  // would be sent the other. The second finds the first's in the cache.
+  MutexLock rendering(render_mu_);
+  {
+    MutexLock lock(mu_);
+    auto it = cache_.find(key);
+    if (it != cache_.end() && fresh(*it->second)) return it->second;
+  }
   // What this control plane (or a previous run of it) already signed for this
   // version: re-using it keeps the bytes, and so the hash, stable.
   if (auto stored = store_.LatestSnapshot(key); stored.ok() && fresh(*stored)) {
@@ -113,7 +130,7 @@ Result<std::shared_ptr<const SnapshotRecord>> SnapshotRenderer::Current(
 }
 
 Result<std::shared_ptr<const SnapshotRecord>> SnapshotRenderer::Render(
-    const std::vector<Scope>& chain, EffectiveConfig effective) {
+    const std::vector<Scope>& chain, EffectiveConfig effective, bool current) {
   const std::int64_t now_ms = clock_.NowUnixMs();
   const std::int64_t created_s = now_ms / 1000;
   const std::int64_t expires_s = created_s + options_.ttl_seconds;
@@ -146,7 +163,12 @@ Result<std::shared_ptr<const SnapshotRecord>> SnapshotRenderer::Render(
   renders_.Inc();
   std::shared_ptr<const SnapshotRecord> out = std::move(record);
   MutexLock lock(mu_);
-  cache_[out->scope_chain] = out;
+  if (current) {
+    cache_[out->scope_chain] = out;
+  } else {
+    if (older_.size() >= kMaxOlder) older_.clear();
+    older_[out->scope_chain + "@" + std::to_string(out->version)] = out;
+  }
   return out;
 }
 

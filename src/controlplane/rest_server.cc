@@ -6,6 +6,8 @@
 #include "omnirelay/controlplane/auth.h"
 #include "omnirelay/controlplane/rest_face.h"
 #include "omnirelay/http/server.h"
+#include "rollout_api_json.h"
+#include "rollout_engine.h"
 
 namespace omnirelay::cp {
 namespace {
@@ -379,14 +381,52 @@ class RestFaceImpl final : public RestFace {
              if (dry_run) out["dryRun"] = true;
              Reply(res, 200, out);
            });
-    auto no_rollouts = [](const Principal&, const Request&, Response& res) {
-      Fail(res, Status(StatusCode::kUnimplemented,
-                       "rollouts are not available in this build of the control plane"));
-    };
-    Handle("/v1/rollouts", "GET", "rollout.list", no_rollouts);
-    Handle("/v1/rollouts", "POST", "rollout.start", no_rollouts);
-    Handle(R"(/v1/rollouts/(.+))", "GET", "rollout.get", no_rollouts);
-    Handle(R"(/v1/rollouts/(.+))", "POST", "rollout.action", no_rollouts);
+    Handle("/v1/rollouts", "GET", "rollout.list",
+           [this](const Principal& who, const Request&, Response& res) {
+             auto runs = service_.ListRollouts(who);
+             if (!runs.ok()) return Fail(res, runs.status());
+             Json out = Json::array();
+             for (const auto& run : *runs) out.push_back(Json::parse(RolloutApiJson(run)));
+             Reply(res, 200, {{"rollouts", out}});
+           });
+    Handle("/v1/rollouts", "POST", "rollout.start",
+           [this](const Principal& who, const Request& req, Response& res) {
+             auto request = ParseRolloutStartBody(req.body);
+             if (!request.ok()) return Fail(res, request.status());
+             request->dry_run = BoolParam(req, "dryRun");
+             request->confirm = BoolParam(req, "confirm");
+             auto run = service_.StartRollout(who, *request);
+             if (!run.ok()) return Fail(res, run.status());
+             Json out = Json::parse(RolloutApiJson(*run));
+             if (request->dry_run) out["dryRun"] = true;
+             Reply(res, request->dry_run ? 200 : 201, out);
+           });
+    Handle(R"(/v1/rollouts/([^/:]+))", "GET", "rollout.get",
+           [this](const Principal& who, const Request& req, Response& res) {
+             auto run = service_.GetRollout(who, req.matches[1]);
+             if (!run.ok()) return Fail(res, run.status());
+             Reply(res, 200, Json::parse(RolloutApiJson(*run)));
+           });
+    // POST /v1/rollouts/{id}:{promote|pause|resume|rollback|abort}
+    Handle(R"(/v1/rollouts/([^/:]+):([a-z]+))", "POST", "rollout.action",
+           [this](const Principal& who, const Request& req, Response& res) {
+             auto action = ParseRolloutAction(req.matches[2]);
+             if (!action) {
+               return Fail(res, Status(StatusCode::kNotFound,
+                                       "no rollout action \"" + std::string(req.matches[2]) +
+                                           "\" (promote, pause, resume, rollback, abort)"));
+             }
+             std::string reason;
+             if (!req.body.empty()) {
+               const Json body = Json::parse(req.body, nullptr, false);
+               if (body.is_object() && body.contains("reason") && body["reason"].is_string()) {
+                 reason = body["reason"].get<std::string>();
+               }
+             }
+             auto run = service_.ActOnRollout(who, req.matches[1], *action, reason);
+             if (!run.ok()) return Fail(res, run.status());
+             Reply(res, 200, Json::parse(RolloutApiJson(*run)));
+           });
   }
 
   void Write(const Principal& who, const Request& req, Response& res,
@@ -400,9 +440,11 @@ class RestFaceImpl final : public RestFace {
     const bool dry_run = BoolParam(req, "dryRun");
     const bool confirm = BoolParam(req, "confirm");
     const bool allow_unknown_node = BoolParam(req, "allowUnknownNode");
-    auto outcome = document ? service_.PutLayer(who, req.matches[1], *document, expected, dry_run,
-                                                confirm, allow_unknown_node)
-                            : service_.DeleteLayer(who, req.matches[1], expected, dry_run, confirm);
+    const bool force = BoolParam(req, "force");
+    auto outcome =
+        document ? service_.PutLayer(who, req.matches[1], *document, expected, dry_run, confirm,
+                                     allow_unknown_node, force)
+                 : service_.DeleteLayer(who, req.matches[1], expected, dry_run, confirm, force);
     if (!outcome.ok()) return Fail(res, outcome.status());
     if (!dry_run) res.set_header("ETag", "\"" + std::to_string(outcome->revision) + "\"");
     Reply(res, 200, ToJson(*outcome));

@@ -110,6 +110,14 @@ std::string_view RolloutActionName(RolloutAction action) {
   return "promote";
 }
 
+std::optional<RolloutAction> ParseRolloutAction(std::string_view name) {
+  for (RolloutAction a : {RolloutAction::kPromote, RolloutAction::kPause, RolloutAction::kResume,
+                          RolloutAction::kRollback, RolloutAction::kAbort}) {
+    if (RolloutActionName(a) == name) return a;
+  }
+  return std::nullopt;
+}
+
 Result<RolloutState> CreateRollout(std::string id, const RolloutPolicy& policy,
                                    const std::vector<RolloutMember>& members,
                                    std::int64_t new_version, const NodeReports& reports,

@@ -78,6 +78,7 @@ bool IsTerminal(RolloutPhase phase);
 
 enum class RolloutAction { kPromote, kPause, kResume, kRollback, kAbort };
 std::string_view RolloutActionName(RolloutAction action);
+std::optional<RolloutAction> ParseRolloutAction(std::string_view name);
 
 struct NodeAssignment {
   std::size_t wave = 0;

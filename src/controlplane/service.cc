@@ -13,7 +13,9 @@
 #include "omnirelay/config/scope.h"
 #include "omnirelay/config/scope_map.h"
 #include "placement_cache.h"
+#include "rollout_engine.h"
 #include "service_read.h"
+#include "service_write.h"
 #include "write_plan.h"
 
 namespace omnirelay::cp {
@@ -310,22 +312,23 @@ Result<WriteOutcome> ControlPlaneService::PutLayer(const Principal& who, const s
                                                    const std::string& document,
                                                    std::optional<std::int64_t> expected_revision,
                                                    bool dry_run, bool confirm,
-                                                   bool allow_unknown_node) {
-  return Write(who, scope, document, expected_revision, dry_run, confirm, allow_unknown_node);
+                                                   bool allow_unknown_node, bool force) {
+  return Write(who, scope, document, expected_revision, dry_run, confirm, allow_unknown_node,
+               force);
 }
 
 Result<WriteOutcome> ControlPlaneService::DeleteLayer(const Principal& who,
                                                       const std::string& scope,
                                                       std::optional<std::int64_t> expected_revision,
-                                                      bool dry_run, bool confirm) {
-  return Write(who, scope, std::nullopt, expected_revision, dry_run, confirm, false);
+                                                      bool dry_run, bool confirm, bool force) {
+  return Write(who, scope, std::nullopt, expected_revision, dry_run, confirm, false, force);
 }
 
 Result<WriteOutcome> ControlPlaneService::Write(const Principal& who, const std::string& scope_text,
                                                 const std::optional<std::string>& document,
                                                 std::optional<std::int64_t> expected_revision,
-                                                bool dry_run, bool confirm,
-                                                bool allow_unknown_node) {
+                                                bool dry_run, bool confirm, bool allow_unknown_node,
+                                                bool force) {
   const std::string action = document ? "layer.put" : "layer.delete";
   AuditEntry audit = Entry(who, dry_run ? action + ".dry_run" : action, scope_text);
   auto refuse = [&](Status why) -> Status {
@@ -360,56 +363,32 @@ Result<WriteOutcome> ControlPlaneService::Write(const Principal& who, const std:
       return refuse(cas);
     }
   }
-  auto input = GatherWriteInput(store_, *placements_, *plan_memo_, *scope, document, confirm,
-                                allow_unknown_node);
-  if (!input.ok()) return refuse(input.status());
-  input->keep_renders = !dry_run;
-  auto plan = PlanWrite(*input);
-  if (!plan.ok()) {
-    if (plan.status().code() == StatusCode::kInvalid) validation_failures_.Inc();
-    return refuse(plan.status());
-  }
-  const ChainPlan* failing = FirstFailingChain(*plan);
-  const std::string failing_chain = failing ? " in chain " + failing->chain : "";
-  WriteOutcome outcome;
+  auto planned = PlanLayerWrite(*scope, document, confirm, allow_unknown_node, !dry_run);
+  if (!planned.ok()) return refuse(planned.status());
+  WriteOutcome& outcome = planned->outcome;
   outcome.dry_run = dry_run;
-  outcome.diagnostics = std::move(plan->diagnostics);
-  outcome.diff_summary = std::move(plan->diff_summary);
-  for (const auto& chain : plan->chains) outcome.chains_checked.push_back(chain.chain);
-  for (const auto& blocked : plan->blocked) {
-    auto ids = store_.NodesWithProfile(blocked.profile);
-    if (!ids.ok()) return refuse(ids.status());
-    for (auto& id : *ids)
-      outcome.blocked_nodes.push_back({std::move(id), blocked.chain, blocked.reason});
-  }
   audit.summary = outcome.diff_summary;
+  // A rollout holds the chains it stages (DESIGN.md §4 Rollouts): a plain
+  // write there would reach nodes the rollout keeps back.
+  if (rollouts_ != nullptr) {
+    const std::string holder = rollouts_->HolderOf({scope_text}, outcome.chains_checked);
+    if (!holder.empty() && !force) {
+      return refuse(Status(StatusCode::kRolloutInProgress,
+                           "rollout " + holder +
+                               " holds a chain this write touches; wait for it, "
+                               "roll it back or abort it, or pass force to write anyway"));
+    }
+    if (!holder.empty()) audit.summary += " (forced past rollout " + holder + ")";
+  }
 
   if (dry_run) {
     audit.outcome = outcome.diagnostics.empty() && outcome.blocked_nodes.empty() ? "ok" : "invalid";
     audit_->Record(audit);
     return outcome;
   }
-  if (!outcome.diagnostics.empty()) {
+  if (Status refused = PlanRefusal(outcome, planned->failing_chain); !refused.ok()) {
     validation_failures_.Inc();
-    const std::size_t n = outcome.diagnostics.size();
-    const bool destructive =
-        std::any_of(outcome.diagnostics.begin(), outcome.diagnostics.end(),
-                    [](const Diagnostic& d) { return d.code == DiagCode::kDestructiveChange; });
-    return refuse(Status(StatusCode::kInvalid,
-                         "the write would leave " + std::to_string(n) +
-                             (n == 1 ? " problem" : " problems") + failing_chain +
-                             (destructive ? " (a destructive change needs confirm)" : ""),
-                         std::move(outcome.diagnostics)));
-  }
-  if (!outcome.blocked_nodes.empty()) {
-    validation_failures_.Inc();
-    std::string msg = std::to_string(outcome.blocked_nodes.size()) +
-                      " node(s) lack a capability the new config needs: ";
-    for (std::size_t i = 0; i < outcome.blocked_nodes.size() && i < 5; ++i) {
-      if (i > 0) msg += "; ";
-      msg += outcome.blocked_nodes[i].node_id + " (" + outcome.blocked_nodes[i].reason + ")";
-    }
-    return refuse(Status(StatusCode::kMissingFeature, msg));
+    return refuse(refused);
   }
 
   LayerWrite write;
@@ -426,10 +405,63 @@ Result<WriteOutcome> ControlPlaneService::Write(const Principal& who, const std:
     return refuse(revision.status());
   }
   writes_.Inc();
-  if (plan->written) plan_memo_->Remember(scope_text, *revision, plan->written);
+  if (planned->written) plan_memo_->Remember(scope_text, *revision, planned->written);
   outcome.revision = *revision;
   Publish(ChangeEvent{*revision, {scope_text}, {document ? ContentId(*document) : ""}, {}});
   return outcome;
+}
+
+Result<PlannedWrite> ControlPlaneService::PlanLayerWrite(const Scope& scope,
+                                                         const std::optional<std::string>& document,
+                                                         bool confirm, bool allow_unknown_node,
+                                                         bool keep_renders) {
+  auto input = GatherWriteInput(store_, *placements_, *plan_memo_, scope, document, confirm,
+                                allow_unknown_node);
+  if (!input.ok()) return input.status();
+  input->keep_renders = keep_renders;
+  auto plan = PlanWrite(*input);
+  if (!plan.ok()) {
+    if (plan.status().code() == StatusCode::kInvalid) validation_failures_.Inc();
+    return plan.status();
+  }
+  PlannedWrite out;
+  const ChainPlan* failing = FirstFailingChain(*plan);
+  out.failing_chain = failing ? " in chain " + failing->chain : "";
+  out.outcome.diagnostics = std::move(plan->diagnostics);
+  out.outcome.diff_summary = std::move(plan->diff_summary);
+  for (const auto& chain : plan->chains) out.outcome.chains_checked.push_back(chain.chain);
+  for (const auto& blocked : plan->blocked) {
+    auto ids = store_.NodesWithProfile(blocked.profile);
+    if (!ids.ok()) return ids.status();
+    for (auto& id : *ids)
+      out.outcome.blocked_nodes.push_back({std::move(id), blocked.chain, blocked.reason});
+  }
+  out.written = std::move(plan->written);
+  return out;
+}
+
+Status PlanRefusal(WriteOutcome& outcome, const std::string& failing_chain) {
+  if (!outcome.diagnostics.empty()) {
+    const std::size_t n = outcome.diagnostics.size();
+    const bool destructive =
+        std::any_of(outcome.diagnostics.begin(), outcome.diagnostics.end(),
+                    [](const Diagnostic& d) { return d.code == DiagCode::kDestructiveChange; });
+    return Status(StatusCode::kInvalid,
+                  "the write would leave " + std::to_string(n) +
+                      (n == 1 ? " problem" : " problems") + failing_chain +
+                      (destructive ? " (a destructive change needs confirm)" : ""),
+                  std::move(outcome.diagnostics));
+  }
+  if (!outcome.blocked_nodes.empty()) {
+    std::string msg = std::to_string(outcome.blocked_nodes.size()) +
+                      " node(s) lack a capability the new config needs: ";
+    for (std::size_t i = 0; i < outcome.blocked_nodes.size() && i < 5; ++i) {
+      if (i > 0) msg += "; ";
+      msg += outcome.blocked_nodes[i].node_id + " (" + outcome.blocked_nodes[i].reason + ")";
+    }
+    return Status(StatusCode::kMissingFeature, msg);
+  }
+  return Status::Ok();
 }
 
 Result<std::vector<Diagnostic>> ControlPlaneService::Validate(const Principal& who,
@@ -483,7 +515,15 @@ Result<std::shared_ptr<const SnapshotRecord>> ControlPlaneService::NodeSnapshot(
     // The pull fallback answers only what the stream would: a chain the
     // topology places (DESIGN.md §3.1), with this node's node scope if any.
     OMNI_RETURN_IF_ERROR(placements_->CheckNodeChain(*chain, node_id));
-    return renderer_.Current(*chain);
+    auto current = renderer_.Current(*chain);
+    if (!current.ok() || rollouts_ == nullptr) return current;
+    // What the stream would send it: a rollout may hold it on an older one.
+    auto assigned = rollouts_->Assigned(node_id, *chain, *current);
+    if (!assigned) {
+      return Status(StatusCode::kNotFound,
+                    "no snapshot is assigned to node \"" + node_id + "\" yet");
+    }
+    return assigned;
   };
   auto result = fetch();
   AuditRead(who, "node.snapshot", scope, result.ok() ? (*result)->version : 0, result.status());

@@ -28,6 +28,7 @@
 #include "store_sqlite_db.h"
 #include "store_sqlite_rows.h"
 #include "store_sqlite_schema.h"
+#include "store_sqlite_writes.h"
 
 namespace omnirelay::cp {
 namespace {
@@ -38,6 +39,7 @@ using sqlite::Collect;
 using sqlite::Connection;
 using sqlite::DecodeStrings;
 using sqlite::EncodeStrings;
+using sqlite::InsertAudit;
 using sqlite::kCurrentLayerQuery;
 using sqlite::kNodeColumns;
 using sqlite::kRevisionColumns;
@@ -45,6 +47,7 @@ using sqlite::kSnapshotColumns;
 using sqlite::kTokenColumns;
 using sqlite::LayerFromRevision;
 using sqlite::One;
+using sqlite::QueryHead;
 using sqlite::Quoted;
 using sqlite::ReadAudit;
 using sqlite::ReaderPool;
@@ -67,30 +70,6 @@ Status Invalid(std::string message) {
   return Status(StatusCode::kInvalidArgument, std::move(message));
 }
 
-Result<std::int64_t> QueryHead(Connection& conn) {
-  Result<Statement> stmt = conn.Prepare("SELECT COALESCE(MAX(revision), 0) FROM revisions");
-  if (!stmt.ok()) return stmt.status();
-  Result<bool> row = stmt->Step();
-  if (!row.ok()) return row.status();
-  return *row ? stmt->Int(0) : 0;
-}
-
-Status InsertAudit(Connection& conn, const AuditEntry& a) {
-  Result<Statement> stmt = conn.Prepare(
-      "INSERT INTO audit (time_ms, principal, token_id, action, scope, revision, outcome, summary) "
-      "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)");
-  if (!stmt.ok()) return stmt.status();
-  stmt->Bind(1, a.time_ms)
-      .Bind(2, a.principal)
-      .Bind(3, a.token_id)
-      .Bind(4, a.action)
-      .Bind(5, a.scope)
-      .Bind(6, a.revision)
-      .Bind(7, a.outcome)
-      .Bind(8, a.summary);
-  return stmt->Run();
-}
-
 class SqliteStore final : public Store {
  public:
   SqliteStore(std::unique_ptr<Connection> writer, std::unique_ptr<ReaderPool> readers)
@@ -99,50 +78,25 @@ class SqliteStore final : public Store {
   // ---- layers and revisions
 
   Result<std::int64_t> WriteLayer(const LayerWrite& w) override {
-    if (w.scope.empty()) return Invalid("layer write needs a scope");
-    if (w.expected_revision && *w.expected_revision < 0) {
-      return Invalid("expected revision must be >= 0, got " + std::to_string(*w.expected_revision));
-    }
-    return Write([&](Connection& conn) -> Result<std::int64_t> {
-      Result<std::optional<std::int64_t>> current = CurrentRevision(conn, w.scope);
-      if (!current.ok()) return current.status();
-      OMNI_RETURN_IF_ERROR(CheckExpectedRevision(w.scope, *current, w.expected_revision));
-      if (!w.document && !*current) {
-        return Status(StatusCode::kNotFound, "scope " + Quoted(w.scope) + " has no layer");
-      }
-      Result<std::int64_t> head = QueryHead(conn);
-      if (!head.ok()) return head.status();
-      const std::int64_t revision = *head + 1;
+    return Write([&](Connection& conn) { return sqlite::ApplyLayerWrite(conn, w); });
+  }
 
-      {
-        Result<Statement> insert = conn.Prepare(
-            "INSERT INTO revisions (revision, scope, deleted, document, author, created_at_ms) "
-            "VALUES (?1, ?2, ?3, ?4, ?5, ?6)");
-        if (!insert.ok()) return insert.status();
-        insert->Bind(1, revision).Bind(2, w.scope).Bind(3, std::int64_t{w.document ? 0 : 1});
-        if (w.document) {
-          insert->Bind(4, *w.document);
-        } else {
-          insert->BindNull(4);
-        }
-        insert->Bind(5, w.author).Bind(6, w.now_ms);
-        OMNI_RETURN_IF_ERROR(insert->Run());
+  Result<std::vector<std::int64_t>> WriteLayers(
+      const std::vector<LayerWrite>& writes, const MakeRollout& make_rollout,
+      std::optional<std::int64_t> expected_generation) override {
+    if (writes.empty()) return Invalid("a change set needs at least one layer write");
+    return Write([&](Connection& conn) -> Result<std::vector<std::int64_t>> {
+      std::vector<std::int64_t> revisions;
+      for (const LayerWrite& w : writes) {
+        OMNI_ASSIGN_OR_RETURN(std::int64_t revision, sqlite::ApplyLayerWrite(conn, w));
+        revisions.push_back(revision);
       }
-      {
-        Result<Statement> head_row =
-            w.document ? conn.Prepare(
-                             "INSERT INTO layers (scope, revision) VALUES (?1, ?2) "
-                             "ON CONFLICT (scope) DO UPDATE SET revision = excluded.revision")
-                       : conn.Prepare("DELETE FROM layers WHERE scope = ?1");
-        if (!head_row.ok()) return head_row.status();
-        head_row->Bind(1, w.scope);
-        if (w.document) head_row->Bind(2, revision);
-        OMNI_RETURN_IF_ERROR(head_row->Run());
+      if (make_rollout) {
+        OMNI_ASSIGN_OR_RETURN(RolloutRecord rollout, make_rollout(revisions));
+        OMNI_RETURN_IF_ERROR(sqlite::ApplyRolloutPut(conn, rollout, expected_generation,
+                                                     !expected_generation.has_value()));
       }
-      AuditEntry audit = w.audit;
-      audit.revision = revision;
-      OMNI_RETURN_IF_ERROR(InsertAudit(conn, audit));
-      return revision;
+      return revisions;
     });
   }
 
@@ -273,6 +227,20 @@ class SqliteStore final : public Store {
           conn, std::string("SELECT ") + kSnapshotColumns + " FROM snapshots WHERE hash = ?1",
           [&](Statement& s) { s.Bind(1, hash); }, ReadSnapshot,
           "no snapshot with hash " + Quoted(hash));
+    });
+  }
+
+  Result<SnapshotRecord> SnapshotOfVersion(std::string_view scope_chain,
+                                           std::int64_t version) override {
+    return Read([&](Connection& conn) {
+      return One<SnapshotRecord>(
+          conn,
+          std::string("SELECT ") + kSnapshotColumns +
+              " FROM snapshots WHERE scope_chain = ?1 AND version = ?2"
+              " ORDER BY expires_at_ms DESC LIMIT 1",
+          [&](Statement& s) { s.Bind(1, scope_chain).Bind(2, version); }, ReadSnapshot,
+          "no snapshot of version " + std::to_string(version) + " for scope chain " +
+              Quoted(scope_chain));
     });
   }
 
@@ -556,23 +524,17 @@ class SqliteStore final : public Store {
 
   // ---- rollouts
 
-  Status PutRollout(const RolloutRecord& r) override {
-    if (r.id.empty()) return Invalid("rollout needs an id");
-    return Write([&](Connection& conn) -> Status {
-      Result<Statement> stmt = conn.Prepare(
-          "INSERT INTO rollouts (id, state_json, updated_at_ms) VALUES (?1, ?2, ?3) "
-          "ON CONFLICT (id) DO UPDATE SET state_json = excluded.state_json, "
-          "updated_at_ms = excluded.updated_at_ms");
-      if (!stmt.ok()) return stmt.status();
-      stmt->Bind(1, r.id).Bind(2, r.state_json).Bind(3, r.updated_at_ms);
-      return stmt->Run();
+  Status PutRollout(const RolloutRecord& r,
+                    std::optional<std::int64_t> expected_generation) override {
+    return Write([&](Connection& conn) {
+      return sqlite::ApplyRolloutPut(conn, r, expected_generation, false);
     });
   }
 
   Result<RolloutRecord> GetRollout(std::string_view id) override {
     return Read([&](Connection& conn) {
       return One<RolloutRecord>(
-          conn, "SELECT id, state_json, updated_at_ms FROM rollouts WHERE id = ?1",
+          conn, "SELECT id, state_json, updated_at_ms, generation FROM rollouts WHERE id = ?1",
           [&](Statement& s) { s.Bind(1, id); }, ReadRollout, "no rollout " + Quoted(id));
     });
   }
@@ -580,23 +542,18 @@ class SqliteStore final : public Store {
   Result<std::vector<RolloutRecord>> ListRollouts() override {
     return Read([&](Connection& conn) {
       return Collect<RolloutRecord>(
-          conn, "SELECT id, state_json, updated_at_ms FROM rollouts ORDER BY id", [](Statement&) {},
-          ReadRollout);
+          conn, "SELECT id, state_json, updated_at_ms, generation FROM rollouts ORDER BY id",
+          [](Statement&) {}, ReadRollout);
     });
   }
 
- private:
-  static Result<std::optional<std::int64_t>> CurrentRevision(Connection& conn,
-                                                             std::string_view scope) {
-    Result<Statement> stmt = conn.Prepare("SELECT revision FROM layers WHERE scope = ?1");
-    if (!stmt.ok()) return stmt.status();
-    stmt->Bind(1, scope);
-    Result<bool> row = stmt->Step();
-    if (!row.ok()) return row.status();
-    if (!*row) return std::optional<std::int64_t>();
-    return std::optional<std::int64_t>(stmt->Int(0));
+  Result<bool> AcquireLease(std::string_view name, std::string_view holder, std::int64_t now_ms,
+                            std::int64_t ttl_ms) override {
+    return Write(
+        [&](Connection& conn) { return sqlite::ApplyLease(conn, name, holder, now_ms, ttl_ms); });
   }
 
+ private:
   // Runs `fn(Connection&)` (returning Status or Result<T>) as one atomic,
   // durable write through the group writer.
   template <typename Fn>

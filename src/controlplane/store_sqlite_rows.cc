@@ -122,6 +122,7 @@ RolloutRecord ReadRollout(const Statement& row) {
   r.id = row.Text(0);
   r.state_json = row.Text(1);
   r.updated_at_ms = row.Int(2);
+  r.generation = row.Int(3);
   return r;
 }
 

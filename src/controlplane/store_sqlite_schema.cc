@@ -137,6 +137,11 @@ DROP INDEX IF EXISTS audit_by_scope;
 DROP INDEX IF EXISTS audit_by_principal;
 DROP INDEX IF EXISTS audit_by_action;
 )sql"},
+    {"rollout generations", R"sql(
+-- A rollout advances by CAS on its generation (DESIGN.md §4 Rollouts): the
+-- put names the generation it read.
+ALTER TABLE rollouts ADD COLUMN generation INTEGER NOT NULL DEFAULT 0;
+)sql"},
 };
 
 constexpr char kCreateMigrationsTable[] = R"sql(

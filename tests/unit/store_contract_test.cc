@@ -974,7 +974,7 @@ TEST(SqliteStoreTest, NewerSchemaVersionIsRefused) {
   Result<std::unique_ptr<Store>> opened = OpenSqliteStore({.path = path});
   ASSERT_FALSE(opened.ok());
   EXPECT_EQ(opened.status().code(), StatusCode::kInternal);
-  EXPECT_NE(opened.status().message().find("schema version 999 is newer than this build knows (7)"),
+  EXPECT_NE(opened.status().message().find("schema version 999 is newer than this build knows (8)"),
             std::string::npos)
       << opened.status().message();
 }

@@ -145,6 +145,24 @@ class AssignmentSource {
       const std::shared_ptr<const SnapshotRecord>& newest) = 0;
 };
 
+// What nodes say, as the rollout engine's gates need it. Called on feed
+// threads after the feed has accepted the report (an ACK or NACK of a
+// version never assigned is not passed on); must not block.
+class NodeObserver {
+ public:
+  virtual ~NodeObserver() = default;
+  // An admitted hello: the node's canonical chain and what it runs.
+  virtual void OnNodeHello(const std::string& node_id, const std::string& chain,
+                           std::int64_t version, const std::string& hash) = 0;
+  virtual void OnNodeAck(const std::string& node_id, std::int64_t version,
+                         const std::string& hash) = 0;
+  virtual void OnNodeNack(const std::string& node_id, std::int64_t version,
+                          const std::string& hash) = 0;
+  virtual void OnNodeStatus(const std::string& node_id, const StatusMsg& status) = 0;
+  // The node's stream ended (it is offline from now).
+  virtual void OnNodeGone(const std::string& node_id) = 0;
+};
+
 // Today's rule: every node runs the newest snapshot of its chain.
 class NewestOnChain final : public AssignmentSource {
  public:
@@ -207,6 +225,8 @@ struct NodeFeedOptions {
   // (ControlPlaneService::SweepNodes). Optional.
   std::function<void()> node_sweep;
   std::chrono::milliseconds node_sweep_interval{30'000};
+  // Told what nodes say (the rollout engine); optional, must outlive the feed.
+  NodeObserver* observer = nullptr;
 };
 
 class NodeFeed {
@@ -229,6 +249,11 @@ class NodeFeed {
   // Runs `task` on the feed's workers (transport work that must not run on
   // its callback threads). False once stopping.
   virtual bool RunOnWorker(std::function<void()> task) = 0;
+
+  // Asks AssignmentSource again for these nodes (those connected here) and
+  // offers what it answers now: a rollout moved their assignment. Runs on
+  // the feed's workers; nodes already holding the answer are sent nothing.
+  virtual void Reassign(const std::vector<std::string>& node_ids) = 0;
 
   // ---- queries
   virtual std::size_t connected() const = 0;

@@ -61,10 +61,25 @@ class SnapshotRenderer {
   // the version its snapshot has (the node state of a disconnected node).
   Result<std::int64_t> ChainVersion(const std::vector<Scope>& chain);
 
+  // The signed snapshot of `chain` as it stood at revision `bound` (a
+  // rollout holds nodes there): the layers in force at that revision; its
+  // version is the newest revision <= bound that touched the chain (puts and
+  // deletes). kNotFound when no layer existed by then. The chain's current
+  // version is answered by Current(); older ones are cached by (chain,
+  // version) and found again in the store, so their bytes stay the same.
+  Result<std::shared_ptr<const SnapshotRecord>> AtRevision(const std::vector<Scope>& chain,
+                                                           std::int64_t bound);
+  // The version AtRevision(chain, bound) has (0 when none), without rendering.
+  Result<std::int64_t> ChainVersionAt(const std::vector<Scope>& chain, std::int64_t bound);
+
  private:
   Result<EffectiveConfig> Merge(const std::vector<Scope>& chain, std::int64_t version);
+  Result<EffectiveConfig> MergeDocuments(const std::vector<Scope>& chain, std::int64_t version,
+                                         const std::vector<std::string>& documents);
+  // Signs and stores; `current` caches it as the chain's newest.
   Result<std::shared_ptr<const SnapshotRecord>> Render(const std::vector<Scope>& chain,
-                                                       EffectiveConfig effective);
+                                                       EffectiveConfig effective,
+                                                       bool current = true);
 
   Store& store_;
   const SigningKey& key_;
@@ -74,8 +89,13 @@ class SnapshotRenderer {
   Histogram& render_seconds_;
   Histogram& sign_seconds_;
 
+  Mutex render_mu_ ACQUIRED_BEFORE(mu_);  // serialises renders (Current, AtRevision)
   Mutex mu_;
   std::map<std::string, std::shared_ptr<const SnapshotRecord>> cache_ GUARDED_BY(mu_);
+  // AtRevision's older versions, by "<chain>@<version>"; cleared when it
+  // passes kMaxOlder entries.
+  std::map<std::string, std::shared_ptr<const SnapshotRecord>> older_ GUARDED_BY(mu_);
+  static constexpr std::size_t kMaxOlder = 1024;
 };
 
 }  // namespace omnirelay::cp

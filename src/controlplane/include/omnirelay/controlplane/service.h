@@ -32,6 +32,23 @@ namespace omnirelay::cp {
 class AuditLog;
 class PlacementCache;
 class PlanMemo;
+class RolloutEngine;
+struct RolloutRun;
+struct PlannedWrite;
+enum class RolloutAction;  // rollout_state.h
+
+// One layer of a rollout's change set: put `document`, or delete (nullopt).
+struct RolloutChange {
+  std::string scope;
+  std::optional<std::string> document;
+};
+struct RolloutStartRequest {
+  std::vector<RolloutChange> changes;
+  std::string policy_json;  // the `rollout` block (rollout_policy.h); "" = the defaults
+  bool dry_run = false;
+  bool confirm = false;  // destructive changes
+  std::string reason;    // audited, shown in status
+};
 
 // A layer over the one document size limit of omni_config
 // (decode.h kDefaultMaxDocumentBytes, which offline validation applies too) is
@@ -91,10 +108,29 @@ class ControlPlaneService {
   Result<WriteOutcome> PutLayer(const Principal& who, const std::string& scope,
                                 const std::string& document,
                                 std::optional<std::int64_t> expected_revision, bool dry_run,
-                                bool confirm, bool allow_unknown_node = false);
+                                bool confirm, bool allow_unknown_node = false, bool force = false);
+  // `force` (PutLayer too): write even where a rollout holds the chain (else
+  // kRolloutInProgress), audited as forced.
   Result<WriteOutcome> DeleteLayer(const Principal& who, const std::string& scope,
                                    std::optional<std::int64_t> expected_revision, bool dry_run,
-                                   bool confirm);
+                                   bool confirm, bool force = false);
+
+  // ---- rollouts (DESIGN.md §4 Rollouts; rollout_engine.h). kUnimplemented
+  // until AttachRollouts.
+  void AttachRollouts(RolloutEngine* engine) { rollouts_ = engine; }
+  // Validates the change set like writes (every chain each layer touches,
+  // guardrails, capability gating), refuses it while a rollout holds one of
+  // its chains (kRolloutInProgress), then commits it as new revisions in one
+  // transaction with the started rollout, whose first wave is notified. A
+  // dry run plans the waves and writes nothing.
+  Result<RolloutRun> StartRollout(const Principal& who, const RolloutStartRequest& request);
+  Result<RolloutRun> ActOnRollout(const Principal& who, const std::string& id, RolloutAction action,
+                                  const std::string& reason);
+  Result<RolloutRun> GetRollout(const Principal& who, const std::string& id);
+  Result<std::vector<RolloutRun>> ListRollouts(const Principal& who);
+  // Announces a commit made outside a write (a rollback): the node feed and
+  // the bus's other subscribers hear of it.
+  void PublishCommit(std::int64_t revision, const std::vector<std::string>& scopes);
   // One page of the scope's revisions, newest first (api::HistoryQuery);
   // kInvalidArgument for a limit outside 1..kHistoryMaxLimit or a `before`
   // below 1, kNotFound for a scope that has no revisions at all.
@@ -162,7 +198,12 @@ class ControlPlaneService {
   Result<WriteOutcome> Write(const Principal& who, const std::string& scope,
                              const std::optional<std::string>& document,
                              std::optional<std::int64_t> expected_revision, bool dry_run,
-                             bool confirm, bool allow_unknown_node);
+                             bool confirm, bool allow_unknown_node, bool force);
+  // Plans one layer write (no CAS, no commit): WriteOutcome's diagnostics,
+  // blocked nodes, diff and chains.
+  Result<PlannedWrite> PlanLayerWrite(const Scope& scope,
+                                      const std::optional<std::string>& document, bool confirm,
+                                      bool allow_unknown_node, bool keep_renders);
   AuditEntry Entry(const Principal& who, std::string_view action, std::string_view scope) const;
   Result<std::vector<api::Node>> NodeViews(std::vector<NodeRecord> records);
   void AuditRead(const Principal& who, std::string_view action, std::string_view scope,
@@ -193,6 +234,7 @@ class ControlPlaneService {
   Counter& publish_failures_;
   Counter& nodes_expired_;
   std::vector<Gauge*> node_state_gauges_;  // one per api::kNodeStates entry
+  RolloutEngine* rollouts_ = nullptr;      // set once, before the faces start
 };
 
 }  // namespace omnirelay::cp

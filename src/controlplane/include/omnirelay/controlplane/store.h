@@ -20,6 +20,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -120,7 +121,16 @@ struct RolloutRecord {
   std::string id;
   std::string state_json;
   std::int64_t updated_at_ms = 0;
+  // The CAS token of the state (RolloutState::generation): a put may name
+  // the generation it expects the stored record to have.
+  std::int64_t generation = 0;
 };
+
+// Makes the rollout record of a change set inside its transaction, from the
+// revisions the writes got (in order). Runs under the store's write lock:
+// pure and quick, no store calls.
+using MakeRollout =
+    std::function<Result<RolloutRecord>(const std::vector<std::int64_t>& revisions)>;
 
 class Store {
  public:
@@ -128,6 +138,14 @@ class Store {
 
   // ---- layers and revisions
   virtual Result<std::int64_t> WriteLayer(const LayerWrite& write) = 0;
+  // A change set: every write in order, each its own revision (and audit
+  // entry), in one transaction — all or none; the first refused write (CAS,
+  // a delete of a missing layer) refuses the set. With `make_rollout`, its
+  // record is put in the same transaction: a new one (kConflict if the id
+  // exists) without `expected_generation`, else by CAS as PutRollout.
+  virtual Result<std::vector<std::int64_t>> WriteLayers(
+      const std::vector<LayerWrite>& writes, const MakeRollout& make_rollout,
+      std::optional<std::int64_t> expected_generation = std::nullopt) = 0;
   // The current layer, or the version in force at `at_revision`. kNotFound if none.
   virtual Result<LayerRecord> GetLayer(std::string_view scope,
                                        std::optional<std::int64_t> at_revision = std::nullopt) = 0;
@@ -152,6 +170,9 @@ class Store {
   // The newest snapshot stored for a scope chain (highest version, then
   // latest expiry); kNotFound if none.
   virtual Result<SnapshotRecord> LatestSnapshot(std::string_view scope_chain) = 0;
+  // The snapshot of a chain at `version` that expires last; kNotFound if none.
+  virtual Result<SnapshotRecord> SnapshotOfVersion(std::string_view scope_chain,
+                                                   std::int64_t version) = 0;
 
   // ---- node status
   virtual Status UpsertNode(const NodeRecord& node) = 0;
@@ -189,10 +210,19 @@ class Store {
                                                      std::size_t limit,
                                                      const api::AuditFilter& filter = {}) = 0;
 
-  // ---- rollouts (room for the rollout issue) and leases
-  virtual Status PutRollout(const RolloutRecord& rollout) = 0;
+  // ---- rollouts and leases
+  // Inserts or replaces. With `expected_generation`, the stored record must
+  // exist with that generation (else kConflict naming the stored one, or
+  // kNotFound): the CAS by which a rollout advances.
+  virtual Status PutRollout(const RolloutRecord& rollout,
+                            std::optional<std::int64_t> expected_generation = std::nullopt) = 0;
   virtual Result<RolloutRecord> GetRollout(std::string_view id) = 0;
   virtual Result<std::vector<RolloutRecord>> ListRollouts() = 0;
+  // Takes or renews the lease `name` for `holder` until now_ms + ttl_ms:
+  // true when `holder` holds it now (it was free, expired, or already its),
+  // false while another holder's lease runs.
+  virtual Result<bool> AcquireLease(std::string_view name, std::string_view holder,
+                                    std::int64_t now_ms, std::int64_t ttl_ms) = 0;
 };
 
 struct SqliteOptions {

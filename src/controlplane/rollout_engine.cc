@@ -1,0 +1,404 @@
+#include "rollout_engine.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <nlohmann/json.hpp>
+#include <utility>
+
+namespace omnirelay::cp {
+namespace {
+
+constexpr char kLease[] = "rollout-driver";
+
+// The scopes of a canonical chain text ("global,region:eu-west,...").
+std::vector<std::string> SplitChain(const std::string& chain) {
+  std::vector<std::string> out;
+  std::size_t start = 0;
+  while (start <= chain.size()) {
+    const std::size_t comma = chain.find(',', start);
+    const std::size_t end = comma == std::string::npos ? chain.size() : comma;
+    if (end > start) out.push_back(chain.substr(start, end - start));
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+  return out;
+}
+
+bool SharesScope(const std::vector<std::string>& a, const std::vector<std::string>& b) {
+  return std::any_of(a.begin(), a.end(), [&](const std::string& s) {
+    return std::find(b.begin(), b.end(), s) != b.end();
+  });
+}
+
+bool IsActive(const RolloutRun& run) {
+  return !IsTerminal(run.state.phase);
+}
+
+// Holds nodes: active ones (contract 1) and aborted ones (contract 2).
+bool Holds(const RolloutRun& run) {
+  return IsActive(run) || run.state.phase == RolloutPhase::kAborted;
+}
+
+}  // namespace
+
+std::string RolloutRunToJson(const RolloutRun& run) {
+  nlohmann::json j = {{"state", nlohmann::json::parse(RolloutStateToJson(run.state))},
+                      {"scopes", run.scopes},
+                      {"base", run.base},
+                      {"author", run.author},
+                      {"reason", run.reason},
+                      {"chains", run.chains}};
+  return j.dump();
+}
+
+Result<RolloutRun> RolloutRunFromJson(std::string_view json) {
+  auto j = nlohmann::json::parse(json, nullptr, false);
+  if (j.is_discarded() || !j.is_object() || !j.contains("state")) {
+    return Status(StatusCode::kInternal, "stored rollout is not a rollout record");
+  }
+  RolloutRun run;
+  OMNI_ASSIGN_OR_RETURN(run.state, RolloutStateFromJson(j["state"].dump()));
+  try {
+    run.scopes = j.value("scopes", std::vector<std::string>{});
+    run.base = j.value("base", std::int64_t{0});
+    run.author = j.value("author", std::string());
+    run.reason = j.value("reason", std::string());
+    run.chains = j.value("chains", std::map<std::string, std::string>{});
+  } catch (const nlohmann::json::exception& e) {
+    return Status(StatusCode::kInternal, std::string("stored rollout: ") + e.what());
+  }
+  return run;
+}
+
+RolloutEngine::RolloutEngine(Store& store, SnapshotRenderer& renderer, const Clock& clock,
+                             MetricsRegistry& metrics, RolloutEngineOptions options)
+    : store_(store),
+      renderer_(renderer),
+      clock_(clock),
+      options_(std::move(options)),
+      ticks_(metrics.counter("omnirelay_cp_rollout_ticks_total", "Rollout driver passes")),
+      rollbacks_(metrics.counter("omnirelay_cp_rollout_rollbacks_total",
+                                 "Rollouts rolled back (automatically or by an operator)")) {}
+
+RolloutEngine::~RolloutEngine() {
+  Stop();
+}
+
+Status RolloutEngine::Load() {
+  OMNI_ASSIGN_OR_RETURN(std::vector<RolloutRecord> stored, store_.ListRollouts());
+  {
+    MutexLock lock(mu_);
+    for (const RolloutRecord& record : stored) {
+      auto run = RolloutRunFromJson(record.state_json);
+      if (!run.ok()) {
+        spdlog::error("rollout {}: {} (left alone)", record.id, run.status().ToString());
+        continue;
+      }
+      if (IsActive(*run)) {
+        spdlog::info("rollout {}: resuming in phase {} at wave {}", record.id,
+                     RolloutPhaseName(run->state.phase), run->state.current_wave);
+      }
+      if (Holds(*run)) holding_.insert(record.id);
+      runs_[record.id] = std::move(run).value();
+    }
+  }
+  return Status::Ok();
+}
+
+void RolloutEngine::Start(NodeFeed* feed) {
+  feed_ = feed;
+  if (!options_.manual_for_test) thread_ = std::thread([this] { Run(); });
+}
+
+void RolloutEngine::Stop() {
+  {
+    MutexLock lock(stop_mu_);
+    stop_ = true;
+  }
+  stop_cv_.NotifyAll();
+  if (thread_.joinable()) thread_.join();
+}
+
+void RolloutEngine::Run() {
+  for (;;) {
+    {
+      MutexLock lock(stop_mu_);
+      if (stop_cv_.WaitFor(stop_mu_, options_.tick_interval,
+                           [this]() REQUIRES(stop_mu_) { return stop_; })) {
+        return;
+      }
+    }
+    Tick();
+  }
+}
+
+// ---- staging
+
+bool RolloutEngine::Hold(const std::string& hold_id, const std::vector<std::string>& scopes,
+                         std::int64_t base) {
+  MutexLock lock(mu_);
+  for (const auto& [id, hold] : holds_) {
+    if (SharesScope(hold.scopes, scopes)) return false;
+  }
+  for (const std::string& id : holding_) {
+    const RolloutRun& run = runs_.at(id);
+    if (IsActive(run) && SharesScope(run.scopes, scopes)) return false;
+  }
+  holds_[hold_id] = {scopes, base};
+  return true;
+}
+
+void RolloutEngine::Release(const std::string& hold_id) {
+  MutexLock lock(mu_);
+  holds_.erase(hold_id);
+}
+
+void RolloutEngine::Register(RolloutRun run, const AssignmentChanges& first_wave) {
+  {
+    MutexLock lock(mu_);
+    const std::string id = run.state.id;
+    holds_.erase(id);
+    if (Holds(run)) holding_.insert(id);
+    runs_[id] = std::move(run);
+  }
+  Reoffer(first_wave);
+}
+
+std::string RolloutEngine::HolderOf(const std::vector<std::string>& scopes,
+                                    const std::vector<std::string>& chains) const {
+  auto overlaps = [&](const std::vector<std::string>& held) {
+    if (SharesScope(held, scopes)) return true;
+    for (const std::string& chain : chains) {
+      const auto on_chain = SplitChain(chain);
+      if (SharesScope(on_chain, held) && SharesScope(on_chain, scopes)) return true;
+    }
+    return false;
+  };
+  MutexLock lock(mu_);
+  for (const auto& [id, hold] : holds_) {
+    if (overlaps(hold.scopes)) return id;
+  }
+  for (const std::string& id : holding_) {
+    const RolloutRun& run = runs_.at(id);
+    if (IsActive(run) && overlaps(run.scopes)) return id;
+  }
+  return "";
+}
+
+// ---- operators
+
+Result<RolloutRun> RolloutEngine::Get(const std::string& id) const {
+  MutexLock lock(mu_);
+  auto it = runs_.find(id);
+  if (it == runs_.end()) return Status(StatusCode::kNotFound, "no rollout \"" + id + "\"");
+  return it->second;
+}
+
+std::vector<RolloutRun> RolloutEngine::List() const {
+  std::vector<RolloutRun> out;
+  {
+    MutexLock lock(mu_);
+    for (const auto& [id, run] : runs_) out.push_back(run);
+  }
+  std::sort(out.begin(), out.end(), [](const RolloutRun& a, const RolloutRun& b) {
+    return std::tie(b.state.created_at_ms, b.state.id) <
+           std::tie(a.state.created_at_ms, a.state.id);
+  });
+  return out;
+}
+
+Result<RolloutRun> RolloutEngine::Act(const std::string& id, RolloutAction action) {
+  OMNI_ASSIGN_OR_RETURN(RolloutRun run, Get(id));
+  const std::int64_t expected = run.state.generation;
+  OMNI_ASSIGN_OR_RETURN(AssignmentChanges changes,
+                        ActOnRollout(run.state, action, clock_.NowUnixMs()));
+  if (!Persist(run, expected, changes)) {
+    return Status(StatusCode::kConflict,
+                  "rollout " + id + " changed while acting on it; look at it again and retry");
+  }
+  if (run.state.phase == RolloutPhase::kRollingBack) {
+    OMNI_RETURN_IF_ERROR(CommitRollbackOf(id));
+  }
+  return Get(id);
+}
+
+// ---- the driver
+
+void RolloutEngine::Tick() {
+  auto held =
+      store_.AcquireLease(kLease, options_.holder, clock_.NowUnixMs(), options_.lease_ttl_ms);
+  if (!held.ok()) {
+    spdlog::warn("rollout driver: lease: {}", held.status().ToString());
+    return;
+  }
+  if (!*held) return;  // another replica drives
+  ticks_.Inc();
+  std::vector<std::string> active;
+  {
+    MutexLock lock(mu_);
+    for (const std::string& id : holding_) {
+      if (IsActive(runs_.at(id))) active.push_back(id);
+    }
+  }
+  for (const std::string& id : active) {
+    AddNewcomers(id);
+    auto run = Get(id);
+    if (!run.ok()) continue;
+    if (run->state.phase == RolloutPhase::kRollingBack) {
+      if (Status s = CommitRollbackOf(id); !s.ok()) {
+        spdlog::error("rollout {}: rollback commit failed: {}", id, s.ToString());
+      }
+      continue;
+    }
+    std::unordered_map<std::string, std::string> hashes;
+    const NodeReports reports = ReportsFor(*run, hashes);
+    const std::int64_t expected = run->state.generation;
+    TickResult tick = TickRollout(run->state, clock_.NowUnixMs(), reports, &hashes);
+    if (!tick.changed) {
+      MutexLock lock(mu_);  // status, not progress: no generation, not stored
+      auto it = runs_.find(id);
+      if (it != runs_.end() && it->second.state.generation == expected) {
+        it->second.state.last_verdict = run->state.last_verdict;
+      }
+      continue;
+    }
+    if (!Persist(*run, expected, tick.changes)) continue;
+    if (run->state.phase == RolloutPhase::kRollingBack) {
+      spdlog::warn("rollout {}: rolling back ({}: {})", id, run->state.rollback_reason,
+                   tick.verdict.message);
+      if (Status s = CommitRollbackOf(id); !s.ok()) {
+        spdlog::error("rollout {}: rollback commit failed: {}", id, s.ToString());
+      }
+    }
+  }
+}
+
+bool RolloutEngine::Persist(RolloutRun run, std::int64_t expected,
+                            const AssignmentChanges& changes) {
+  RolloutRecord record{run.state.id, RolloutRunToJson(run), clock_.NowUnixMs(),
+                       run.state.generation};
+  if (Status put = store_.PutRollout(record, expected); !put.ok()) {
+    spdlog::warn("rollout {}: not persisted ({}); reloading it", run.state.id, put.ToString());
+    if (auto stored = store_.GetRollout(run.state.id); stored.ok()) {
+      if (auto reloaded = RolloutRunFromJson(stored->state_json); reloaded.ok()) {
+        MutexLock lock(mu_);
+        runs_[run.state.id] = std::move(reloaded).value();
+      }
+    }
+    return false;
+  }
+  const bool released = !Holds(run);
+  std::vector<std::string> scopes = run.scopes;
+  {
+    MutexLock lock(mu_);
+    if (released) holding_.erase(run.state.id);
+    runs_[run.state.id] = std::move(run);
+  }
+  Reoffer(changes);
+  if (released && feed_ != nullptr) {
+    // Nodes it held off its change set (newcomers, untargeted) follow their
+    // chain's newest from now.
+    std::vector<std::string> ids;
+    {
+      MutexLock lock(reports_mu_);
+      for (const auto& [id, seen] : seen_) {
+        if (SharesScope(SplitChain(seen.chain), scopes)) ids.push_back(id);
+      }
+    }
+    feed_->Reassign(ids);
+  }
+  return true;
+}
+
+Status RolloutEngine::CommitRollbackOf(const std::string& id) {
+  OMNI_ASSIGN_OR_RETURN(RolloutRun run, Get(id));
+  if (run.state.phase != RolloutPhase::kRollingBack) return Status::Ok();
+  const std::int64_t now = clock_.NowUnixMs();
+  std::vector<LayerWrite> writes;
+  for (const std::string& scope : run.scopes) {
+    LayerWrite w;
+    w.scope = scope;
+    auto before = store_.GetLayer(scope, run.base);
+    if (before.ok()) {
+      w.document = before->document;
+    } else if (before.status().code() != StatusCode::kNotFound) {
+      return before.status();
+    } else if (!store_.GetLayer(scope).ok()) {
+      continue;  // absent before and now: nothing to restore
+    }
+    w.author = "rollout:" + id;
+    w.now_ms = now;
+    w.audit.time_ms = now;
+    w.audit.principal = "rollout:" + id;
+    w.audit.action = "rollout.rollback";
+    w.audit.scope = scope;
+    w.audit.outcome = "ok";
+    w.audit.summary = "restores revision " + std::to_string(run.base) + " content (" +
+                      run.state.rollback_reason + ")";
+    writes.push_back(std::move(w));
+  }
+  const std::int64_t expected = run.state.generation;
+  RolloutRun committed = run;
+  AssignmentChanges changes;
+  auto make = [&](const std::vector<std::int64_t>& revisions) -> Result<RolloutRecord> {
+    committed = run;
+    OMNI_ASSIGN_OR_RETURN(changes, CommitRollback(committed.state, revisions.back(), now));
+    return RolloutRecord{id, RolloutRunToJson(committed), now, committed.state.generation};
+  };
+  if (writes.empty()) {
+    return Status(StatusCode::kInternal, "rollout " + id + " has nothing to roll back");
+  }
+  auto revisions = store_.WriteLayers(writes, make, expected);
+  if (!revisions.ok()) return revisions.status();
+  rollbacks_.Inc();
+  {
+    MutexLock lock(mu_);
+    holding_.erase(id);
+    runs_[id] = committed;
+  }
+  if (options_.publish) options_.publish(revisions->back(), run.scopes);
+  Reoffer(changes);
+  return Status::Ok();
+}
+
+void RolloutEngine::AddNewcomers(const std::string& id) {
+  auto run = Get(id);
+  if (!run.ok() || run->state.phase == RolloutPhase::kRollingBack) return;
+  std::vector<std::pair<std::string, std::string>> newcomers;  // id, chain
+  {
+    MutexLock lock(reports_mu_);
+    for (const auto& [node, seen] : seen_) {
+      if (run->state.nodes.count(node) != 0 || run->chains.count(node) != 0) continue;
+      if (SharesScope(SplitChain(seen.chain), run->scopes))
+        newcomers.emplace_back(node, seen.chain);
+    }
+  }
+  if (newcomers.empty()) return;
+  const std::int64_t expected = run->state.generation;
+  AssignmentChanges changes;
+  bool added = false;
+  for (const auto& [node, chain_text] : newcomers) {
+    auto chain = ParseScopeChain(chain_text);
+    if (!chain.ok()) continue;
+    RolloutMember member{RolloutNode{node, std::move(chain).value()}, run->base};
+    run->chains[node] = chain_text;  // remembered even when untargeted: asked once
+    added = true;
+    auto joined = AddRolloutNode(run->state, member, clock_.NowUnixMs());
+    if (joined.ok()) changes.insert(changes.end(), joined->begin(), joined->end());
+  }
+  if (added) {
+    if (run->state.generation == expected) ++run->state.generation;  // the chains moved
+    Persist(std::move(run).value(), expected, changes);
+  }
+}
+
+void RolloutEngine::Reoffer(const AssignmentChanges& changes) {
+  if (feed_ == nullptr || changes.empty()) return;
+  std::vector<std::string> ids;
+  ids.reserve(changes.size());
+  for (const auto& c : changes) ids.push_back(c.node_id);
+  feed_->Reassign(ids);
+}
+
+}  // namespace omnirelay::cp

@@ -1,0 +1,201 @@
+// The rollout engine (DESIGN.md §4 Rollouts): the rollouts in force, what
+// each node is assigned while one holds its chain, the driver that ticks
+// them, and the node reports the gates read. The state machine itself is
+// rollout_state.h; this is its home in the daemon.
+//
+// Versions in a rollout are revision bounds: a node assigned bound B runs
+// its chain as it stood at revision B (SnapshotRenderer::AtRevision), whose
+// snapshot version is the newest revision <= B touching the chain. The
+// previous bound of every member is `base`, the head revision just before the
+// change set; the new bound is the change set's last revision; a rollback's
+// bound is its commit's last revision. Reports are translated back: a node
+// that ACKs the snapshot of its assigned bound has ACKed the bound.
+//
+// Contract:
+//  1. Holds. While a rollout is active (not terminal), every node on a chain
+//     containing one of its change-set scopes is assigned by the rollout:
+//     members their bound; a node not (yet) a member its previous bound
+//     `base`. Between Hold() and the rollout's registration (the change set
+//     commit) the same scopes are held at `base`, so no node ever sees a
+//     staged revision before its wave.
+//  2. An aborted rollout keeps its nodes where they are until a later write
+//     moves their chain past its new bound; succeeded and rolled-back ones
+//     hold nothing (their bound is the chain's newest).
+//  3. Conflicts: `HolderOf` names the active rollout (or pending hold) whose
+//     scopes share a known chain with the given scopes: a plain write or a
+//     second rollout there is refused rollout_in_progress.
+//  4. The driver ticks every `tick_interval` while it holds the store lease
+//     "rollout-driver": reports in, TickRollout, CAS-persist, then the nodes
+//     whose assignment changed are re-offered (feed Reassign). A rollback
+//     verdict commits the old contents as new revisions and the state in one
+//     store transaction. A CAS conflict reloads the rollout from the store.
+//  5. Start/Act persist (CAS) before any node is told.
+//
+// Thread safety: every method may be called from any thread. The engine's
+// lock is never held across store, renderer or feed calls.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "omnirelay/config/clock.h"
+#include "omnirelay/config/metrics.h"
+#include "omnirelay/config/mutex.h"
+#include "omnirelay/controlplane/node_feed.h"
+#include "omnirelay/controlplane/renderer.h"
+#include "omnirelay/controlplane/store.h"
+#include "rollout_state.h"
+
+namespace omnirelay::cp {
+
+// A rollout as the engine keeps and stores it: the state machine's state and
+// what the daemon needs beside it.
+struct RolloutRun {
+  RolloutState state;
+  std::vector<std::string> scopes;  // the change set's scopes, in order
+  std::int64_t base = 0;            // the head revision before the change set
+  std::string author;
+  std::string reason;
+  // Per member node: its chain (canonical text), to render its bound.
+  std::map<std::string, std::string> chains;
+
+  friend bool operator==(const RolloutRun&, const RolloutRun&) = default;
+};
+std::string RolloutRunToJson(const RolloutRun& run);
+Result<RolloutRun> RolloutRunFromJson(std::string_view json);
+
+struct RolloutEngineOptions {
+  std::chrono::milliseconds tick_interval{1000};
+  std::int64_t lease_ttl_ms = 15'000;
+  std::string holder = "controlplane";  // this process, for the lease
+  bool manual_for_test = false;         // no thread: RunDueForTest() ticks
+  // Announces a commit the engine made (a rollback): the service's Publish.
+  std::function<void(std::int64_t revision, const std::vector<std::string>& scopes)> publish;
+};
+
+class RolloutEngine final : public AssignmentSource, public NodeObserver {
+ public:
+  RolloutEngine(Store& store, SnapshotRenderer& renderer, const Clock& clock,
+                MetricsRegistry& metrics, RolloutEngineOptions options = {});
+  ~RolloutEngine() override;  // Stop()
+  RolloutEngine(const RolloutEngine&) = delete;
+  RolloutEngine& operator=(const RolloutEngine&) = delete;
+
+  // Loads the stored rollouts (active and aborted ones hold nodes): before
+  // any face serves. Then Start (once the feed exists) starts the driver.
+  Status Load() EXCLUDES(mu_);
+  void Start(NodeFeed* feed);
+  void Stop();
+
+  // ---- staging (the service)
+  // Contract 1: holds `scopes` at `base` until Release or Register. False
+  // when a rollout or another hold already holds one of them (HolderOf).
+  bool Hold(const std::string& hold_id, const std::vector<std::string>& scopes, std::int64_t base)
+      EXCLUDES(mu_);
+  void Release(const std::string& hold_id) EXCLUDES(mu_);
+  // Replaces the hold `run.state.id` by the committed, started rollout and
+  // re-offers its first wave.
+  void Register(RolloutRun run, const AssignmentChanges& first_wave) EXCLUDES(mu_);
+  // Contract 3: the id of the active rollout or hold whose scopes share one
+  // of `chains` (canonical texts of known chains) with `scopes`; "" if none.
+  std::string HolderOf(const std::vector<std::string>& scopes,
+                       const std::vector<std::string>& chains) const EXCLUDES(mu_);
+
+  // ---- operators
+  Result<RolloutRun> Act(const std::string& id, RolloutAction action) EXCLUDES(mu_);
+  Result<RolloutRun> Get(const std::string& id) const EXCLUDES(mu_);
+  std::vector<RolloutRun> List() const EXCLUDES(mu_);  // newest first
+  // The reports the gates read, for status (connected nodes and those seen).
+  NodeReports Reports() const EXCLUDES(reports_mu_);
+  // node id -> canonical chain of every node that said hello to this process.
+  std::map<std::string, std::string> SeenChains() const EXCLUDES(reports_mu_);
+
+  // ---- AssignmentSource
+  Result<std::shared_ptr<const SnapshotRecord>> Newest(const std::vector<Scope>& chain) override;
+  std::shared_ptr<const SnapshotRecord> Assigned(
+      const std::string& node_id, const std::vector<Scope>& chain,
+      const std::shared_ptr<const SnapshotRecord>& newest) override;
+
+  // ---- NodeObserver
+  void OnNodeHello(const std::string& node_id, const std::string& chain, std::int64_t version,
+                   const std::string& hash) override;
+  void OnNodeAck(const std::string& node_id, std::int64_t version,
+                 const std::string& hash) override;
+  void OnNodeNack(const std::string& node_id, std::int64_t version,
+                  const std::string& hash) override;
+  void OnNodeStatus(const std::string& node_id, const StatusMsg& status) override;
+  void OnNodeGone(const std::string& node_id) override;
+
+  // One driver pass now (what the thread does every tick_interval).
+  void Tick();
+  void RunDueForTest() { Tick(); }
+
+ private:
+  struct HeldScopes {
+    std::vector<std::string> scopes;
+    std::int64_t base = 0;
+  };
+  // What Assigned answers for a node, decided under the lock.
+  struct Pin {
+    bool held = false;
+    std::int64_t bound = 0;
+  };
+  Pin PinOf(const std::string& node_id, const std::vector<std::string>& chain_scopes,
+            std::int64_t newest_version) const REQUIRES(mu_);
+  bool NothingHeld() const EXCLUDES(mu_);
+  // The snapshot of `chain` (canonical text) at `bound`; null when none.
+  std::shared_ptr<const SnapshotRecord> SnapshotAt(const std::string& chain, std::int64_t bound)
+      EXCLUDES(cache_mu_);
+  // Reports of `run`'s members translated to bounds (see the header comment).
+  NodeReports ReportsFor(const RolloutRun& run,
+                         std::unordered_map<std::string, std::string>& assigned_hashes);
+  // Persists `run` (CAS on `expected`) and re-offers `changes`; on a
+  // conflict reloads the stored run. False when not persisted.
+  bool Persist(RolloutRun run, std::int64_t expected, const AssignmentChanges& changes);
+  // Commits the old contents of a rolling-back run as new revisions.
+  Status CommitRollbackOf(const std::string& id);
+  // Joins nodes that said hello on a held chain since they were planned.
+  void AddNewcomers(const std::string& id);
+  void Reoffer(const AssignmentChanges& changes);
+  void Run();
+
+  Store& store_;
+  SnapshotRenderer& renderer_;
+  const Clock& clock_;
+  const RolloutEngineOptions options_;
+  Counter& ticks_;
+  Counter& rollbacks_;
+  NodeFeed* feed_ = nullptr;  // set by Start, before the thread
+
+  mutable Mutex mu_;
+  std::map<std::string, RolloutRun> runs_ GUARDED_BY(mu_);  // every stored rollout
+  std::map<std::string, HeldScopes> holds_ GUARDED_BY(mu_);
+  // Active or aborted rollouts by id (those that may hold nodes).
+  std::set<std::string> holding_ GUARDED_BY(mu_);
+
+  mutable Mutex reports_mu_;
+  struct Seen {
+    NodeReport report;
+    std::string chain;
+  };
+  std::unordered_map<std::string, Seen> seen_ GUARDED_BY(reports_mu_);
+
+  Mutex cache_mu_;
+  std::map<std::string, std::shared_ptr<const SnapshotRecord>> at_cache_ GUARDED_BY(cache_mu_);
+
+  Mutex stop_mu_;
+  CondVar stop_cv_;
+  bool stop_ GUARDED_BY(stop_mu_) = false;
+  std::thread thread_;
+};
+
+}  // namespace omnirelay::cp

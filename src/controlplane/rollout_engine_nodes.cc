@@ -1,0 +1,191 @@
+// RolloutEngine: what a node is assigned while a rollout holds its chain,
+// and what nodes report (rollout_engine.h).
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+
+#include "rollout_engine.h"
+
+namespace omnirelay::cp {
+namespace {
+
+bool OnChain(const std::vector<std::string>& chain_scopes, const std::vector<std::string>& scopes) {
+  return std::any_of(scopes.begin(), scopes.end(), [&](const std::string& s) {
+    return std::find(chain_scopes.begin(), chain_scopes.end(), s) != chain_scopes.end();
+  });
+}
+
+}  // namespace
+
+Result<std::shared_ptr<const SnapshotRecord>> RolloutEngine::Newest(
+    const std::vector<Scope>& chain) {
+  return renderer_.Current(chain);
+}
+
+bool RolloutEngine::NothingHeld() const {
+  MutexLock lock(mu_);
+  return holding_.empty() && holds_.empty();
+}
+
+RolloutEngine::Pin RolloutEngine::PinOf(const std::string& node_id,
+                                        const std::vector<std::string>& chain_scopes,
+                                        std::int64_t newest_version) const {
+  for (const auto& [id, hold] : holds_) {
+    if (OnChain(chain_scopes, hold.scopes)) return {true, hold.base};
+  }
+  for (const std::string& id : holding_) {
+    const RolloutRun& run = runs_.at(id);
+    if (!OnChain(chain_scopes, run.scopes)) continue;
+    const auto member = run.state.nodes.find(node_id);
+    if (run.state.phase == RolloutPhase::kAborted) {
+      // Contract 2: where the abort left it, until a later write moves the chain.
+      if (member == run.state.nodes.end() || newest_version > run.state.new_version) continue;
+      return {true, member->second.assigned_version};
+    }
+    if (member != run.state.nodes.end()) return {true, member->second.assigned_version};
+    return {true, run.base};  // not (yet) a member: what it had
+  }
+  return {};
+}
+
+std::shared_ptr<const SnapshotRecord> RolloutEngine::Assigned(
+    const std::string& node_id, const std::vector<Scope>& chain,
+    const std::shared_ptr<const SnapshotRecord>& newest) {
+  if (NothingHeld()) return newest;
+  std::vector<std::string> scopes;
+  scopes.reserve(chain.size());
+  for (const Scope& s : chain) scopes.push_back(s.ToString());
+  Pin pin;
+  {
+    MutexLock lock(mu_);
+    pin = PinOf(node_id, scopes, newest ? newest->version : 0);
+  }
+  if (!pin.held) return newest;
+  if (newest && newest->version <= pin.bound) return newest;  // nothing staged past it
+  return SnapshotAt(ScopeChainToString(chain), pin.bound);
+}
+
+std::shared_ptr<const SnapshotRecord> RolloutEngine::SnapshotAt(const std::string& chain,
+                                                                std::int64_t bound) {
+  const std::string key = chain + "@" + std::to_string(bound);
+  const std::int64_t now = clock_.NowUnixMs();
+  {
+    MutexLock lock(cache_mu_);
+    auto it = at_cache_.find(key);
+    // Re-asked once a quarter of its lifetime is left: the renderer re-signs.
+    if (it != at_cache_.end() && (it->second->expires_at_ms - now) * 4 >
+                                     it->second->expires_at_ms - it->second->created_at_ms) {
+      return it->second;
+    }
+  }
+  auto parsed = ParseScopeChain(chain);
+  if (!parsed.ok()) return nullptr;
+  auto snapshot = renderer_.AtRevision(*parsed, bound);
+  if (!snapshot.ok()) {
+    if (snapshot.status().code() != StatusCode::kNotFound) {
+      spdlog::warn("rollout: cannot render {} at revision {}: {}", chain, bound,
+                   snapshot.status().ToString());
+    }
+    return nullptr;
+  }
+  MutexLock lock(cache_mu_);
+  if (at_cache_.size() >= 4096) at_cache_.clear();
+  at_cache_[key] = *snapshot;
+  return *snapshot;
+}
+
+NodeReports RolloutEngine::ReportsFor(
+    const RolloutRun& run, std::unordered_map<std::string, std::string>& assigned_hashes) {
+  NodeReports out;
+  std::unordered_map<std::string, Seen> seen;
+  {
+    MutexLock lock(reports_mu_);
+    for (const auto& [id, a] : run.state.nodes) {
+      auto it = seen_.find(id);
+      if (it != seen_.end()) seen.emplace(id, it->second);
+    }
+  }
+  for (const auto& [id, a] : run.state.nodes) {
+    auto it = seen.find(id);
+    if (it == seen.end()) continue;  // never reported: offline since the wave began
+    NodeReport report = it->second.report;
+    const auto chain = run.chains.find(id);
+    if (chain != run.chains.end()) {
+      if (auto snapshot = SnapshotAt(chain->second, a.assigned_version)) {
+        assigned_hashes[id] = snapshot->hash;
+        // In bounds: the snapshot of the assigned bound is the bound.
+        auto translate = [&](std::int64_t& version) {
+          if (version == snapshot->version) version = a.assigned_version;
+        };
+        translate(report.applied_version);
+        translate(report.acked_version);
+        translate(report.nacked_version);
+      }
+    }
+    out.emplace(id, std::move(report));
+  }
+  return out;
+}
+
+NodeReports RolloutEngine::Reports() const {
+  NodeReports out;
+  MutexLock lock(reports_mu_);
+  for (const auto& [id, seen] : seen_) out.emplace(id, seen.report);
+  return out;
+}
+
+std::map<std::string, std::string> RolloutEngine::SeenChains() const {
+  std::map<std::string, std::string> out;
+  MutexLock lock(reports_mu_);
+  for (const auto& [id, seen] : seen_) out.emplace(id, seen.chain);
+  return out;
+}
+
+void RolloutEngine::OnNodeHello(const std::string& node_id, const std::string& chain,
+                                std::int64_t version, const std::string& hash) {
+  MutexLock lock(reports_mu_);
+  Seen& s = seen_[node_id];
+  s.chain = chain;
+  s.report.connected = true;
+  s.report.offline_since_ms = 0;
+  s.report.applied_version = version;
+  s.report.applied_hash = hash;
+  // A node that comes back running a version has applied it: as an ACK (a
+  // restarted control plane learns it this way).
+  if (version > s.report.acked_version) s.report.acked_version = version;
+}
+
+void RolloutEngine::OnNodeAck(const std::string& node_id, std::int64_t version,
+                              const std::string& hash) {
+  MutexLock lock(reports_mu_);
+  Seen& s = seen_[node_id];
+  s.report.acked_version = version;
+  s.report.applied_version = version;
+  s.report.applied_hash = hash;
+}
+
+void RolloutEngine::OnNodeNack(const std::string& node_id, std::int64_t version,
+                               const std::string& /*hash*/) {
+  MutexLock lock(reports_mu_);
+  seen_[node_id].report.nacked_version = version;
+}
+
+void RolloutEngine::OnNodeStatus(const std::string& node_id, const StatusMsg& status) {
+  MutexLock lock(reports_mu_);
+  Seen& s = seen_[node_id];
+  if (status.discovery_generation > 0) {
+    s.report.has_discovery_generation = true;
+    s.report.discovery_generation = status.discovery_generation;
+  }
+}
+
+void RolloutEngine::OnNodeGone(const std::string& node_id) {
+  const std::int64_t now = clock_.NowUnixMs();
+  MutexLock lock(reports_mu_);
+  auto it = seen_.find(node_id);
+  if (it == seen_.end()) return;
+  it->second.report.connected = false;
+  it->second.report.offline_since_ms = now;
+}
+
+}  // namespace omnirelay::cp

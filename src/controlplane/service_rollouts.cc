@@ -1,0 +1,228 @@
+// ControlPlaneService's rollouts (service.h): start a change set as a
+// rollout, act on one, read them. The engine (rollout_engine.h) holds and
+// drives them; this is the audited, authorised door to it.
+#include <openssl/rand.h>
+
+#include <algorithm>
+#include <set>
+
+#include "audit_log.h"
+#include "omnirelay/config/digest.h"
+#include "rollout_engine.h"
+#include "service_read.h"
+#include "service_write.h"
+
+namespace omnirelay::cp {
+namespace {
+
+// "ro-" and 10 random hex digits: unique enough to name, short enough to type.
+std::string NewRolloutId() {
+  unsigned char raw[5];
+  RAND_bytes(raw, sizeof raw);
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string id = "ro-";
+  for (unsigned char b : raw) {
+    id += kHex[b >> 4];
+    id += kHex[b & 0xf];
+  }
+  return id;
+}
+
+bool OnChainOf(const std::string& chain, const std::vector<std::string>& scopes) {
+  std::size_t start = 0;
+  while (start <= chain.size()) {
+    std::size_t comma = chain.find(',', start);
+    if (comma == std::string::npos) comma = chain.size();
+    const std::string scope = chain.substr(start, comma - start);
+    if (std::find(scopes.begin(), scopes.end(), scope) != scopes.end()) return true;
+    start = comma + 1;
+  }
+  return false;
+}
+
+}  // namespace
+
+void ControlPlaneService::PublishCommit(std::int64_t revision,
+                                        const std::vector<std::string>& scopes) {
+  std::vector<std::string> hashes(scopes.size());
+  Publish(ChangeEvent{revision, scopes, std::move(hashes), {}});
+}
+
+Result<RolloutRun> ControlPlaneService::StartRollout(const Principal& who,
+                                                     const RolloutStartRequest& request) {
+  AuditEntry audit = Entry(who, request.dry_run ? "rollout.start.dry_run" : "rollout.start", "");
+  auto refuse = [&](Status why) -> Status {
+    audit.outcome = Outcome(why);
+    audit.summary = why.message().substr(0, 200);
+    audit_->Record(audit);
+    return why;
+  };
+  for (std::string_view needed : {kScopeRolloutWrite, kScopeConfigWrite}) {
+    if (Status denied = Require(who, needed); !denied.ok()) return refuse(denied);
+  }
+  if (rollouts_ == nullptr) {
+    return refuse(Status(StatusCode::kUnimplemented, "this server runs no rollout engine"));
+  }
+  if (request.changes.empty()) {
+    return refuse(Status(StatusCode::kInvalidArgument,
+                         "a rollout needs at least one layer (a document to put or a scope to "
+                         "delete)"));
+  }
+  auto policy = ParseRolloutPolicy(request.policy_json.empty() ? "{}" : request.policy_json);
+  if (!policy.ok()) return refuse(policy.status());
+
+  // Each layer is checked as a write would be, against every chain it touches.
+  std::vector<std::string> scopes;
+  std::vector<std::string> chains;
+  std::vector<std::string> summaries;
+  for (const RolloutChange& change : request.changes) {
+    auto scope = ParseScope(change.scope);
+    if (!scope.ok()) return refuse(scope.status());
+    if (std::find(scopes.begin(), scopes.end(), change.scope) != scopes.end()) {
+      return refuse(Status(StatusCode::kInvalidArgument,
+                           "scope " + change.scope + " appears twice in the change set"));
+    }
+    scopes.push_back(change.scope);
+    auto planned = PlanLayerWrite(*scope, change.document, request.confirm, false, false);
+    if (!planned.ok()) return refuse(planned.status());
+    if (Status refused = PlanRefusal(planned->outcome, planned->failing_chain); !refused.ok()) {
+      return refuse(refused);
+    }
+    summaries.push_back(change.scope + ": " + planned->outcome.diff_summary);
+    for (auto& chain : planned->outcome.chains_checked) chains.push_back(std::move(chain));
+  }
+  audit.scope = scopes.front();
+  if (const std::string holder = rollouts_->HolderOf(scopes, chains); !holder.empty()) {
+    return refuse(Status(StatusCode::kRolloutInProgress,
+                         "rollout " + holder + " holds a chain this change set touches"));
+  }
+
+  // The members: every known node whose chain the change set touches — the
+  // stored records and the nodes connected here (their record may not be
+  // written yet); the chain a node said last wins.
+  OMNI_ASSIGN_OR_RETURN(std::vector<NodeRecord> nodes, store_.ListNodes());
+  std::map<std::string, std::string> known = rollouts_->SeenChains();
+  for (const NodeRecord& node : nodes) known.emplace(node.node_id, node.scope_chain);
+  std::vector<RolloutMember> members;
+  std::map<std::string, std::string> member_chains;
+  OMNI_ASSIGN_OR_RETURN(const std::int64_t base, store_.HeadRevision());
+  for (const auto& [node_id, chain_text] : known) {
+    if (!OnChainOf(chain_text, scopes)) continue;
+    auto chain = ParseScopeChain(chain_text);
+    if (!chain.ok()) continue;
+    members.push_back({RolloutNode{node_id, std::move(chain).value()}, base});
+    member_chains[node_id] = chain_text;
+  }
+  const NodeReports reports = rollouts_->Reports();
+  const std::int64_t now = clock_.NowUnixMs();
+  const std::string id = NewRolloutId();
+  auto plan_run = [&](std::int64_t new_version) -> Result<RolloutRun> {
+    RolloutRun run;
+    OMNI_ASSIGN_OR_RETURN(run.state,
+                          CreateRollout(id, *policy, members, new_version, reports, now));
+    run.scopes = scopes;
+    run.base = base;
+    run.author = who.name;
+    run.reason = request.reason;
+    run.chains = member_chains;
+    return run;
+  };
+  audit.summary = "rollout " + id + " of " + std::to_string(scopes.size()) + " layer(s) to " +
+                  std::to_string(members.size()) + " node(s)";
+  if (request.dry_run) {
+    auto run = plan_run(base + static_cast<std::int64_t>(request.changes.size()));
+    if (!run.ok()) return refuse(run.status());
+    audit.outcome = "ok";
+    audit_->Record(audit);
+    return run;
+  }
+
+  // Held from before the commit: no node sees a staged revision early.
+  if (!rollouts_->Hold(id, scopes, base)) {
+    return refuse(Status(StatusCode::kRolloutInProgress,
+                         "another rollout is starting on a chain this change set touches"));
+  }
+  std::vector<LayerWrite> writes;
+  for (std::size_t i = 0; i < request.changes.size(); ++i) {
+    const RolloutChange& change = request.changes[i];
+    LayerWrite w;
+    w.scope = change.scope;
+    w.document = change.document;
+    w.author = who.name;
+    w.now_ms = now;
+    w.audit = Entry(who, change.document ? "layer.put" : "layer.delete", change.scope);
+    w.audit.outcome = "ok";
+    w.audit.summary = ("staged by rollout " + id + ": " + summaries[i]).substr(0, 200);
+    writes.push_back(std::move(w));
+  }
+  RolloutRun started;
+  AssignmentChanges first_wave;
+  auto make = [&](const std::vector<std::int64_t>& revisions) -> Result<RolloutRecord> {
+    if (revisions.front() != base + 1) {
+      return Status(StatusCode::kConflict,
+                    "another write committed while the rollout was planned; start it again");
+    }
+    OMNI_ASSIGN_OR_RETURN(started, plan_run(revisions.back()));
+    OMNI_ASSIGN_OR_RETURN(first_wave, cp::StartRollout(started.state, now));
+    return RolloutRecord{id, RolloutRunToJson(started), now, started.state.generation};
+  };
+  auto revisions = store_.WriteLayers(writes, make);
+  if (!revisions.ok()) {
+    rollouts_->Release(id);
+    if (revisions.status().code() == StatusCode::kConflict) conflicts_.Inc();
+    return refuse(revisions.status());
+  }
+  writes_.Inc();
+  rollouts_->Register(started, first_wave);
+  std::vector<std::string> hashes;
+  for (const RolloutChange& change : request.changes) {
+    hashes.push_back(change.document ? ContentId(*change.document) : "");
+  }
+  Publish(ChangeEvent{revisions->back(), scopes, std::move(hashes), {}});
+  audit.revision = revisions->back();
+  audit.outcome = "ok";
+  audit_->Record(audit);
+  return started;
+}
+
+Result<RolloutRun> ControlPlaneService::ActOnRollout(const Principal& who, const std::string& id,
+                                                     RolloutAction action,
+                                                     const std::string& reason) {
+  AuditEntry audit = Entry(who, "rollout." + std::string(RolloutActionName(action)), "");
+  audit.summary = ("rollout " + id + (reason.empty() ? "" : ": " + reason)).substr(0, 200);
+  Result<RolloutRun> result = [&]() -> Result<RolloutRun> {
+    OMNI_RETURN_IF_ERROR(Require(who, kScopeRolloutWrite));
+    if (rollouts_ == nullptr) {
+      return Status(StatusCode::kUnimplemented, "this server runs no rollout engine");
+    }
+    return rollouts_->Act(id, action);
+  }();
+  if (result.ok() && !result->scopes.empty()) audit.scope = result->scopes.front();
+  audit.outcome = Outcome(result.status());
+  if (!result.ok()) audit.summary = result.status().message().substr(0, 200);
+  audit_->Record(audit);
+  return result;
+}
+
+Result<RolloutRun> ControlPlaneService::GetRollout(const Principal& who, const std::string& id) {
+  auto get = [&]() -> Result<RolloutRun> {
+    if (rollouts_ == nullptr) {
+      return Status(StatusCode::kUnimplemented, "this server runs no rollout engine");
+    }
+    return rollouts_->Get(id);
+  };
+  return ReadAudited(who, kScopeConfigRead, "rollout.get", "", get,
+                     [](const RolloutRun& run) { return run.state.new_version; });
+}
+
+Result<std::vector<RolloutRun>> ControlPlaneService::ListRollouts(const Principal& who) {
+  auto list = [&]() -> Result<std::vector<RolloutRun>> {
+    if (rollouts_ == nullptr) {
+      return Status(StatusCode::kUnimplemented, "this server runs no rollout engine");
+    }
+    return rollouts_->List();
+  };
+  return ReadAudited(who, kScopeConfigRead, "rollout.list", "", list, kNoRevision);
+}
+
+}  // namespace omnirelay::cp

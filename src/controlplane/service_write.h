@@ -1,0 +1,23 @@
+// Internal: a planned layer write, shared by plain writes (service.cc) and a
+// rollout's change set (service_rollouts.cc).
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "omnirelay/controlplane/service.h"
+#include "write_plan.h"
+
+namespace omnirelay::cp {
+
+struct PlannedWrite {
+  WriteOutcome outcome;                          // diagnostics, blocked nodes, diff, chains checked
+  std::string failing_chain;                     // " in chain <chain>" of the first problem, or ""
+  std::shared_ptr<const PreparedLayer> written;  // for PlanMemo::Remember
+};
+
+// Why a planned write is refused (kInvalid with its diagnostics, moved out of
+// `outcome`; kMissingFeature naming blocked nodes), or OK.
+Status PlanRefusal(WriteOutcome& outcome, const std::string& failing_chain);
+
+}  // namespace omnirelay::cp

@@ -1,0 +1,35 @@
+// Write transactions of the SQLite store that more than one Store method
+// runs (a layer write alone or in a change set), and the rollout and lease
+// rows. Each runs on the writer connection inside the caller's transaction.
+//
+// Thread safety: stateless; the writer connection is the caller's.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string_view>
+
+#include "omnirelay/config/status.h"
+#include "omnirelay/controlplane/store.h"
+#include "store_sqlite_db.h"
+
+namespace omnirelay::cp::sqlite {
+
+Result<std::int64_t> QueryHead(Connection& conn);
+Status InsertAudit(Connection& conn, const AuditEntry& a);
+// The scope's current revision, nullopt when it has no layer.
+Result<std::optional<std::int64_t>> CurrentRevision(Connection& conn, std::string_view scope);
+
+// One layer put or delete: CAS, the revision row, the head row, its audit
+// entry (revision filled in). The new revision.
+Result<std::int64_t> ApplyLayerWrite(Connection& conn, const LayerWrite& w);
+
+// Store::PutRollout's statement; `insert_only` refuses an existing id.
+Status ApplyRolloutPut(Connection& conn, const RolloutRecord& r,
+                       std::optional<std::int64_t> expected_generation, bool insert_only);
+
+// Store::AcquireLease's statements.
+Result<bool> ApplyLease(Connection& conn, std::string_view name, std::string_view holder,
+                        std::int64_t now_ms, std::int64_t ttl_ms);
+
+}  // namespace omnirelay::cp::sqlite
