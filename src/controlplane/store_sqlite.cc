@@ -38,6 +38,7 @@ using sqlite::Collect;
 using sqlite::Connection;
 using sqlite::DecodeStrings;
 using sqlite::EncodeStrings;
+using sqlite::InsertAudit;
 using sqlite::kCurrentLayerQuery;
 using sqlite::kNodeColumns;
 using sqlite::kRevisionColumns;
@@ -51,10 +52,12 @@ using sqlite::ReaderPool;
 using sqlite::ReadNode;
 using sqlite::ReadRevision;
 using sqlite::ReadRollout;
+using sqlite::ReadSetting;
 using sqlite::ReadSnapshot;
 using sqlite::ReadToken;
 using sqlite::Statement;
 using sqlite::Transaction;
+using sqlite::WriteSetting;
 
 constexpr std::size_t kMaxReaders = 4;
 
@@ -73,22 +76,6 @@ Result<std::int64_t> QueryHead(Connection& conn) {
   Result<bool> row = stmt->Step();
   if (!row.ok()) return row.status();
   return *row ? stmt->Int(0) : 0;
-}
-
-Status InsertAudit(Connection& conn, const AuditEntry& a) {
-  Result<Statement> stmt = conn.Prepare(
-      "INSERT INTO audit (time_ms, principal, token_id, action, scope, revision, outcome, summary) "
-      "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)");
-  if (!stmt.ok()) return stmt.status();
-  stmt->Bind(1, a.time_ms)
-      .Bind(2, a.principal)
-      .Bind(3, a.token_id)
-      .Bind(4, a.action)
-      .Bind(5, a.scope)
-      .Bind(6, a.revision)
-      .Bind(7, a.outcome)
-      .Bind(8, a.summary);
-  return stmt->Run();
 }
 
 class SqliteStore final : public Store {
@@ -551,6 +538,21 @@ class SqliteStore final : public Store {
             }
           },
           ReadAudit);
+    });
+  }
+
+  // ---- settings
+
+  Result<SettingRecord> GetSetting(std::string_view key) override {
+    return Read([&](Connection& conn) { return ReadSetting(conn, key); });
+  }
+
+  Status PutSetting(std::string_view key, const std::optional<std::string>& value,
+                    std::int64_t now_ms, const AuditEntry& audit) override {
+    if (key.empty()) return Invalid("a setting needs a key");
+    return Write([&](Connection& conn) -> Status {
+      OMNI_RETURN_IF_ERROR(WriteSetting(conn, key, value, now_ms));
+      return InsertAudit(conn, audit);
     });
   }
 

@@ -137,6 +137,15 @@ DROP INDEX IF EXISTS audit_by_scope;
 DROP INDEX IF EXISTS audit_by_principal;
 DROP INDEX IF EXISTS audit_by_action;
 )sql"},
+    {"settings", R"sql(
+-- Small durable values by key (Store::GetSetting / PutSetting), e.g. the
+-- freeze switch: one row per key that has a value.
+CREATE TABLE settings (
+  key           TEXT    PRIMARY KEY,
+  value         TEXT    NOT NULL,
+  updated_at_ms INTEGER NOT NULL
+) WITHOUT ROWID;
+)sql"},
 };
 
 constexpr char kCreateMigrationsTable[] = R"sql(
