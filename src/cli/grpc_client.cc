@@ -319,12 +319,11 @@ class GrpcClient final : public ControlClient {
     v1::StatusResponse resp;
     auto ctx = Context();
     if (auto s = Check(config_->GetStatus(ctx.get(), {}, &resp)); !s.ok()) return s;
-    StatusSummary out{resp.head_revision(),
-                      resp.nodes_total(),
-                      resp.nodes_connected(),
-                      resp.nodes_drifted(),
-                      {},
-                      {}};
+    StatusSummary out;
+    out.head_revision = resp.head_revision();
+    out.nodes_total = resp.nodes_total();
+    out.nodes_connected = resp.nodes_connected();
+    out.nodes_drifted = resp.nodes_drifted();
     for (const auto& vc : resp.nodes_by_applied_version()) {
       out.nodes_by_applied_version.emplace_back(vc.version(), vc.nodes());
     }
