@@ -235,6 +235,41 @@ class GrpcClient final : public ControlClient {
     return ToWriteResult(resp);
   }
 
+  Result<WriteResult> RevertLayer(const RevertLayerArgs& args) override {
+    v1::RevertLayerRequest req;
+    req.set_scope(args.scope);
+    req.set_to_revision(args.to_revision);
+    req.set_reason(args.reason);
+    if (args.expected_revision) req.set_expected_revision(*args.expected_revision);
+    req.set_dry_run(args.dry_run);
+    req.set_confirm(args.confirm);
+    v1::WriteResult resp;
+    auto ctx = Context();
+    if (auto s = Check(config_->RevertLayer(ctx.get(), req, &resp)); !s.ok()) return s;
+    return ToWriteResult(resp);
+  }
+
+  Result<FreezeState> GetFreeze() override {
+    v1::Freeze resp;
+    auto ctx = Context();
+    if (auto s = Check(config_->GetFreeze(ctx.get(), {}, &resp)); !s.ok()) return s;
+    return ToFreeze(resp);
+  }
+
+  Result<FreezeState> SetFreeze(bool frozen, const std::string& reason) override {
+    v1::SetFreezeRequest req;
+    req.set_frozen(frozen);
+    req.set_reason(reason);
+    v1::Freeze resp;
+    auto ctx = Context();
+    if (auto s = Check(config_->SetFreeze(ctx.get(), req, &resp)); !s.ok()) return s;
+    return ToFreeze(resp);
+  }
+
+  static FreezeState ToFreeze(const v1::Freeze& f) {
+    return FreezeState{f.frozen(), f.reason(), f.by(), f.since_ms()};
+  }
+
   static Layer ToLayer(const v1::Layer& l) {
     return Layer{l.scope(), l.revision(), l.document(), l.updated_at_ms(), l.author()};
   }
@@ -329,6 +364,7 @@ class GrpcClient final : public ControlClient {
     }
     for (const auto& sc : resp.nodes_by_state())
       out.nodes_by_state.emplace_back(sc.state(), sc.nodes());
+    if (resp.has_freeze()) out.freeze = ToFreeze(resp.freeze());
     return out;
   }
 
