@@ -389,7 +389,8 @@ Status FromJson(const Json& j, Node* out) {
 Status FromJson(const Json& j, StatusSummary* out) {
   Reader r(j, "a status");
   r.Number("headRevision", &out->head_revision);
-  if (auto freeze = j.is_object() ? j.find("freeze") : j.end(); freeze != j.end()) {
+  if (auto freeze = j.is_object() ? j.find("freeze") : j.end();
+      freeze != j.end() && !freeze->is_null()) {
     OMNI_RETURN_IF_ERROR(FromJson(*freeze, &out->freeze));
   }
   auto nodes = j.is_object() ? j.find("nodes") : j.end();
