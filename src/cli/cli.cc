@@ -20,6 +20,7 @@
 
 #include "exit_codes.h"
 #include "omnirelay/config/files.h"
+#include "omnirelay/config/scope.h"
 
 namespace omnirelay::cli {
 namespace {
@@ -267,6 +268,15 @@ void Cli::RunWithServer(const std::function<int(Session&)>& body) {
   }
   Session session{**client, *out_};
   exit_code_ = body(session);
+}
+
+CLI::Validator ScopeValidator() {
+  return CLI::Validator(
+      [](std::string& s) {
+        auto parsed = ParseScope(s);
+        return parsed.ok() ? std::string() : parsed.status().message();
+      },
+      "SCOPE");
 }
 
 }  // namespace omnirelay::cli

@@ -17,7 +17,8 @@
 
 namespace CLI {
 class App;
-}
+class Validator;
+}  // namespace CLI
 
 namespace omnirelay::cli {
 
@@ -78,10 +79,15 @@ class Cli {
   int exit_code_ = 0;
 };
 
+// `--scope` values are checked before any call, as usage errors.
+CLI::Validator ScopeValidator();
+
 // Registration of the command groups (one file each).
 void AddConfigCommands(CLI::App& app, Cli& cli);
 void AddValidateCommand(CLI::App& config, Cli& cli);
 void AddRolloutCommands(CLI::App& app, Cli& cli);
+void AddRevertCommand(CLI::App& config, Cli& cli);    // config revert (freeze_commands.cc)
+void AddFreezeCommands(CLI::App& rollout, Cli& cli);  // rollout freeze|unfreeze
 void AddShadowCommands(CLI::App& app, Cli& cli);
 void AddOpsCommands(CLI::App& app, Cli& cli);  // audit, status, nodes
 void AddTokenCommands(CLI::App& app, Cli& cli);

@@ -28,6 +28,7 @@ using api::AuditEntry;
 using api::AuditFilter;
 using api::BlockedNode;
 using api::EffectiveView;
+using api::FreezeState;
 using api::HistoryPage;
 using api::HistoryQuery;
 using api::IssuedToken;
@@ -47,6 +48,17 @@ struct SetLayerArgs {
   bool dry_run = false;
   bool confirm = false;
   bool allow_unknown_node = false;  // stage a node: layer before the node is seen
+};
+
+// `config revert`: the content revision `to_revision` of `scope` had,
+// committed as a new revision (validated and guarded as SetLayer).
+struct RevertLayerArgs {
+  std::string scope;
+  std::int64_t to_revision = 0;
+  std::string reason;
+  std::optional<std::int64_t> expected_revision;
+  bool dry_run = false;
+  bool confirm = false;
 };
 
 // Rollouts (rollout_service.proto), by name rather than proto enum.
@@ -102,6 +114,11 @@ class ControlClient {
   virtual Result<WriteResult> DeleteLayer(const std::string& scope,
                                           std::optional<std::int64_t> expected_revision,
                                           bool dry_run, bool confirm) = 0;
+  // Not a revision of the scope: kNotFound. Passes while frozen.
+  virtual Result<WriteResult> RevertLayer(const RevertLayerArgs& args) = 0;
+  // The freeze switch: while on, SetLayer and DeleteLayer are kFrozen.
+  virtual Result<FreezeState> GetFreeze() = 0;
+  virtual Result<FreezeState> SetFreeze(bool frozen, const std::string& reason) = 0;
   virtual Result<HistoryPage> History(const std::string& scope, const HistoryQuery& query) = 0;
   virtual Result<std::vector<Diagnostic>> Validate(const std::string& document) = 0;
   virtual Result<EffectiveView> Effective(const std::vector<std::string>& chain) = 0;

@@ -1,4 +1,5 @@
-// `omnirctl config get|set|delete|list|diff|history|effective`: the layers
+// `omnirctl config get|set|delete|list|diff|history|effective` (validate
+// and revert have their own files): the layers
 // of desired state (DESIGN.md §3.1) through the control plane.
 #include <CLI/CLI.hpp>
 #include <iostream>
@@ -15,16 +16,6 @@ namespace omnirelay::cli {
 namespace {
 
 using Json = nlohmann::json;
-
-// `--scope` values are checked before any call, as usage errors.
-CLI::Validator ScopeValidator() {
-  return CLI::Validator(
-      [](std::string& s) {
-        auto parsed = ParseScope(s);
-        return parsed.ok() ? std::string() : parsed.status().message();
-      },
-      "SCOPE");
-}
 
 // The document as JSON (for -o json), or a string when it is not JSON.
 Json DocumentJson(const std::string& text) {
@@ -304,6 +295,8 @@ void AddConfigCommands(CLI::App& app, Cli& cli) {
           "CHAIN"));
   cmd->callback(
       [&cli, chain] { cli.RunWithServer([&](Session& s) { return RunEffective(s, *chain); }); });
+
+  AddRevertCommand(*config, cli);
 }
 
 }  // namespace omnirelay::cli

@@ -235,6 +235,41 @@ class GrpcClient final : public ControlClient {
     return ToWriteResult(resp);
   }
 
+  Result<WriteResult> RevertLayer(const RevertLayerArgs& args) override {
+    v1::RevertLayerRequest req;
+    req.set_scope(args.scope);
+    req.set_to_revision(args.to_revision);
+    req.set_reason(args.reason);
+    if (args.expected_revision) req.set_expected_revision(*args.expected_revision);
+    req.set_dry_run(args.dry_run);
+    req.set_confirm(args.confirm);
+    v1::WriteResult resp;
+    auto ctx = Context();
+    if (auto s = Check(config_->RevertLayer(ctx.get(), req, &resp)); !s.ok()) return s;
+    return ToWriteResult(resp);
+  }
+
+  Result<FreezeState> GetFreeze() override {
+    v1::Freeze resp;
+    auto ctx = Context();
+    if (auto s = Check(config_->GetFreeze(ctx.get(), {}, &resp)); !s.ok()) return s;
+    return ToFreeze(resp);
+  }
+
+  Result<FreezeState> SetFreeze(bool frozen, const std::string& reason) override {
+    v1::SetFreezeRequest req;
+    req.set_frozen(frozen);
+    req.set_reason(reason);
+    v1::Freeze resp;
+    auto ctx = Context();
+    if (auto s = Check(config_->SetFreeze(ctx.get(), req, &resp)); !s.ok()) return s;
+    return ToFreeze(resp);
+  }
+
+  static FreezeState ToFreeze(const v1::Freeze& f) {
+    return FreezeState{f.frozen(), f.reason(), f.by(), f.since_ms()};
+  }
+
   static Layer ToLayer(const v1::Layer& l) {
     return Layer{l.scope(), l.revision(), l.document(), l.updated_at_ms(), l.author()};
   }
@@ -319,17 +354,17 @@ class GrpcClient final : public ControlClient {
     v1::StatusResponse resp;
     auto ctx = Context();
     if (auto s = Check(config_->GetStatus(ctx.get(), {}, &resp)); !s.ok()) return s;
-    StatusSummary out{resp.head_revision(),
-                      resp.nodes_total(),
-                      resp.nodes_connected(),
-                      resp.nodes_drifted(),
-                      {},
-                      {}};
+    StatusSummary out;
+    out.head_revision = resp.head_revision();
+    out.nodes_total = resp.nodes_total();
+    out.nodes_connected = resp.nodes_connected();
+    out.nodes_drifted = resp.nodes_drifted();
     for (const auto& vc : resp.nodes_by_applied_version()) {
       out.nodes_by_applied_version.emplace_back(vc.version(), vc.nodes());
     }
     for (const auto& sc : resp.nodes_by_state())
       out.nodes_by_state.emplace_back(sc.state(), sc.nodes());
+    if (resp.has_freeze()) out.freeze = ToFreeze(resp.freeze());
     return out;
   }
 

@@ -8,7 +8,6 @@
 #include "cli.h"
 #include "exit_codes.h"
 #include "omnirelay/api/json.h"
-#include "omnirelay/config/scope.h"
 
 namespace omnirelay::cli {
 namespace {
@@ -165,6 +164,13 @@ int RunStatus(Session& s) {
     return kExitOk;
   }
   std::cout << "head revision:  " << status->head_revision << "\n";
+  if (status->freeze.frozen) {
+    const auto& f = status->freeze;
+    std::cout << "freeze:         "
+              << s.out.Paint("FROZEN by " + f.by + " since " + FormatRfc3339Ms(f.since_ms),
+                             Colour::kRed)
+              << ": " << f.reason << " (`omnirctl rollout unfreeze` lifts it)\n";
+  }
   std::cout << "nodes:          " << status->nodes_total << " total, " << status->nodes_connected
             << " connected, "
             << s.out.Paint(std::to_string(status->nodes_drifted) + " drifted",
@@ -214,12 +220,7 @@ void AddOpsCommands(CLI::App& app, Cli& cli) {
                   "How far back, e.g. 30s, 15m, 2h, 7d (default 15m; with --follow: from now)");
   cmd->add_flag("-f,--follow", args->follow, "Keep streaming new entries until interrupted");
   cmd->add_option("--scope", args->filter.scope, "Only entries for this scope, e.g. global")
-      ->check(CLI::Validator(
-          [](std::string& text) {
-            auto parsed = ParseScope(text);
-            return parsed.ok() ? std::string() : parsed.status().message();
-          },
-          "SCOPE"));
+      ->check(ScopeValidator());
   cmd->add_option("--principal", args->filter.principal,
                   "Only entries of this principal (token name), e.g. admin or node:relay-1");
   cmd->add_option("--action", args->filter.action,

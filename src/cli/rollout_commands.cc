@@ -312,6 +312,7 @@ void AddRolloutCommands(CLI::App& app, Cli& cli) {
       cli.RunWithServer([&](Session& s) { return RunAction(s, action, *args); });
     });
   }
+  AddFreezeCommands(*rollout, cli);
 }
 
 }  // namespace omnirelay::cli

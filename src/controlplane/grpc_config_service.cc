@@ -81,6 +81,13 @@ void ToProto(const AuditEntry& a, v1::AuditEntry* out) {
   out->set_summary(a.summary);
 }
 
+void ToProto(const api::FreezeState& f, v1::Freeze* out) {
+  out->set_frozen(f.frozen);
+  out->set_reason(f.reason);
+  out->set_by(f.by);
+  out->set_since_ms(f.since_ms);
+}
+
 std::string JoinChain(const google::protobuf::RepeatedPtrField<std::string>& parts) {
   std::string out;
   for (const auto& p : parts) {
@@ -177,6 +184,36 @@ grpc::Status ConfigServiceImpl::DeleteLayer(Ctx* ctx, const v1::DeleteLayerReque
       service_.DeleteLayer(*who, req->scope(), Expected(*req), req->dry_run(), req->confirm());
   if (!outcome.ok()) return ToGrpcStatus(outcome.status());
   ToProto(*outcome, resp);
+  return grpc::Status::OK;
+}
+
+grpc::Status ConfigServiceImpl::RevertLayer(Ctx* ctx, const v1::RevertLayerRequest* req,
+                                            v1::WriteResult* resp) {
+  auto who = Authenticate(*ctx, "layer.revert");
+  if (!who.ok()) return ToGrpcStatus(who.status());
+  auto outcome = service_.RevertLayer(*who, req->scope(), req->to_revision(), req->reason(),
+                                      Expected(*req), req->dry_run(), req->confirm());
+  if (!outcome.ok()) return ToGrpcStatus(outcome.status());
+  ToProto(*outcome, resp);
+  return grpc::Status::OK;
+}
+
+grpc::Status ConfigServiceImpl::GetFreeze(Ctx* ctx, const v1::GetFreezeRequest*, v1::Freeze* resp) {
+  auto who = Authenticate(*ctx, "freeze.get");
+  if (!who.ok()) return ToGrpcStatus(who.status());
+  auto freeze = service_.GetFreeze(*who);
+  if (!freeze.ok()) return ToGrpcStatus(freeze.status());
+  ToProto(*freeze, resp);
+  return grpc::Status::OK;
+}
+
+grpc::Status ConfigServiceImpl::SetFreeze(Ctx* ctx, const v1::SetFreezeRequest* req,
+                                          v1::Freeze* resp) {
+  auto who = Authenticate(*ctx, "freeze.set");
+  if (!who.ok()) return ToGrpcStatus(who.status());
+  auto freeze = service_.SetFreeze(*who, req->frozen(), req->reason());
+  if (!freeze.ok()) return ToGrpcStatus(freeze.status());
+  ToProto(*freeze, resp);
   return grpc::Status::OK;
 }
 
@@ -285,6 +322,7 @@ grpc::Status ConfigServiceImpl::GetStatus(Ctx* ctx, const v1::GetStatusRequest*,
     sc->set_state(state);
     sc->set_nodes(count);
   }
+  if (status->freeze.frozen) ToProto(status->freeze, resp->mutable_freeze());
   return grpc::Status::OK;
 }
 

@@ -41,6 +41,12 @@ class ConfigServiceImpl final : public controlplane::v1::ConfigService::Service 
                        controlplane::v1::HistoryResponse* resp) override;
   grpc::Status GetLayerContext(Ctx* ctx, const controlplane::v1::GetLayerContextRequest* req,
                                controlplane::v1::LayerContext* resp) override;
+  grpc::Status RevertLayer(Ctx* ctx, const controlplane::v1::RevertLayerRequest* req,
+                           controlplane::v1::WriteResult* resp) override;
+  grpc::Status GetFreeze(Ctx* ctx, const controlplane::v1::GetFreezeRequest* req,
+                         controlplane::v1::Freeze* resp) override;
+  grpc::Status SetFreeze(Ctx* ctx, const controlplane::v1::SetFreezeRequest* req,
+                         controlplane::v1::Freeze* resp) override;
   grpc::Status Validate(Ctx* ctx, const controlplane::v1::ValidateRequest* req,
                         controlplane::v1::ValidateResponse* resp) override;
   grpc::Status Effective(Ctx* ctx, const controlplane::v1::EffectiveRequest* req,

@@ -45,6 +45,13 @@ Result<std::int64_t> ParseRevisionTag(std::string text) {
   return ParseInt(text, "If-Match revision");
 }
 
+// A write's CAS revision: If-Match, absent = any.
+Result<std::optional<std::int64_t>> IfMatchRevision(const Request& req) {
+  if (!req.has_header("If-Match")) return std::optional<std::int64_t>();
+  OMNI_ASSIGN_OR_RETURN(std::int64_t revision, ParseRevisionTag(req.get_header_value("If-Match")));
+  return std::optional<std::int64_t>(revision);
+}
+
 bool BoolParam(const Request& req, const char* name) {
   if (!req.has_param(name)) return false;
   const std::string v = req.get_param_value(name);
@@ -268,6 +275,23 @@ class RestFaceImpl final : public RestFace {
            [this](const Principal& who, const Request& req, Response& res) {
              Write(who, req, res, std::nullopt);
            });
+    Handle(
+        R"(/v1/layers/([^/]+)/revert)", "POST", "layer.revert",
+        [this](const Principal& who, const Request& req, Response& res) { Revert(who, req, res); });
+    Handle("/v1/freeze", "GET", "freeze.get",
+           [this](const Principal& who, const Request&, Response& res) {
+             auto freeze = service_.GetFreeze(who);
+             if (!freeze.ok()) return Fail(res, freeze.status());
+             Reply(res, 200, ToJson(*freeze));
+           });
+    Handle("/v1/freeze", "PUT", "freeze.set",
+           [this](const Principal& who, const Request& req, Response& res) {
+             auto body = api::ParseSetFreezeRequest(req.body);
+             if (!body.ok()) return Fail(res, body.status());
+             auto freeze = service_.SetFreeze(who, body->frozen, body->reason);
+             if (!freeze.ok()) return Fail(res, freeze.status());
+             Reply(res, 200, ToJson(*freeze));
+           });
     Handle("/v1/validate", "POST", "validate",
            [this](const Principal& who, const Request& req, Response& res) {
              auto diags = service_.Validate(who, req.body);
@@ -431,20 +455,32 @@ class RestFaceImpl final : public RestFace {
 
   void Write(const Principal& who, const Request& req, Response& res,
              const std::optional<std::string>& document) {
-    std::optional<std::int64_t> expected;
-    if (req.has_header("If-Match")) {
-      auto r = ParseRevisionTag(req.get_header_value("If-Match"));
-      if (!r.ok()) return Fail(res, r.status());
-      expected = *r;
-    }
+    auto expected = IfMatchRevision(req);
+    if (!expected.ok()) return Fail(res, expected.status());
     const bool dry_run = BoolParam(req, "dryRun");
     const bool confirm = BoolParam(req, "confirm");
     const bool allow_unknown_node = BoolParam(req, "allowUnknownNode");
     const bool force = BoolParam(req, "force");
-    auto outcome =
-        document ? service_.PutLayer(who, req.matches[1], *document, expected, dry_run, confirm,
-                                     allow_unknown_node, force)
-                 : service_.DeleteLayer(who, req.matches[1], expected, dry_run, confirm, force);
+    auto outcome = document
+                       ? service_.PutLayer(who, req.matches[1], *document, *expected, dry_run,
+                                           confirm, allow_unknown_node, force)
+                       : service_.DeleteLayer(who, req.matches[1], *expected, dry_run, confirm,
+                                              force);
+    if (!outcome.ok()) return Fail(res, outcome.status());
+    if (!dry_run) res.set_header("ETag", "\"" + std::to_string(outcome->revision) + "\"");
+    Reply(res, 200, ToJson(*outcome));
+  }
+
+  // POST /v1/layers/{scope}/revert {"toRevision", "reason"?}: the write's
+  // If-Match and ?dryRun / ?confirm, and its result.
+  void Revert(const Principal& who, const Request& req, Response& res) {
+    auto expected = IfMatchRevision(req);
+    if (!expected.ok()) return Fail(res, expected.status());
+    auto body = api::ParseRevertRequest(req.body);
+    if (!body.ok()) return Fail(res, body.status());
+    const bool dry_run = BoolParam(req, "dryRun");
+    auto outcome = service_.RevertLayer(who, req.matches[1], body->to_revision, body->reason,
+                                        *expected, dry_run, BoolParam(req, "confirm"));
     if (!outcome.ok()) return Fail(res, outcome.status());
     if (!dry_run) res.set_header("ETag", "\"" + std::to_string(outcome->revision) + "\"");
     Reply(res, 200, ToJson(*outcome));

@@ -8,6 +8,7 @@
 
 #include "api_json.h"
 #include "audit_log.h"
+#include "freeze_switch.h"
 #include "omnirelay/config/digest.h"
 #include "omnirelay/config/document_set.h"
 #include "omnirelay/config/scope.h"
@@ -173,6 +174,7 @@ ControlPlaneService::ControlPlaneService(Store& store, Bus& bus, const Authentic
       audit_(std::make_unique<AuditLog>(store, metrics)),
       placements_(std::make_unique<PlacementCache>(store)),
       plan_memo_(std::make_unique<PlanMemo>()),
+      freeze_(std::make_unique<FreezeSwitch>(store, clock)),
       writes_(metrics.counter("omnirelay_cp_layer_writes_total", "Layer writes committed")),
       conflicts_(metrics.counter("omnirelay_cp_cas_conflicts_total",
                                  "Layer writes refused by a CAS conflict")),
@@ -186,6 +188,10 @@ ControlPlaneService::ControlPlaneService(Store& store, Bus& bus, const Authentic
     node_state_gauges_.push_back(&metrics.gauge("omnirelay_cp_nodes",
                                                 "Nodes by state (set by the periodic node sweep)",
                                                 std::string("state=\"") + state + "\""));
+  }
+  if (auto freeze = freeze_->Current(); !freeze.ok()) {
+    spdlog::warn("freeze: cannot read the stored freeze switch (writes check it again): {}",
+                 freeze.status().ToString());
   }
   metrics.gauge_fn("omnirelay_cp_head_revision", "Newest store revision", [this] {
     auto head = store_.HeadRevision();
@@ -314,32 +320,39 @@ Result<WriteOutcome> ControlPlaneService::PutLayer(const Principal& who, const s
                                                    bool dry_run, bool confirm,
                                                    bool allow_unknown_node, bool force) {
   return Write(who, scope, document, expected_revision, dry_run, confirm, allow_unknown_node,
-               force);
+               {"layer.put", true, "", force});
 }
 
 Result<WriteOutcome> ControlPlaneService::DeleteLayer(const Principal& who,
                                                       const std::string& scope,
                                                       std::optional<std::int64_t> expected_revision,
                                                       bool dry_run, bool confirm, bool force) {
-  return Write(who, scope, std::nullopt, expected_revision, dry_run, confirm, false, force);
+  return Write(who, scope, std::nullopt, expected_revision, dry_run, confirm, false,
+               {"layer.delete", true, "", force});
 }
 
 Result<WriteOutcome> ControlPlaneService::Write(const Principal& who, const std::string& scope_text,
                                                 const std::optional<std::string>& document,
                                                 std::optional<std::int64_t> expected_revision,
                                                 bool dry_run, bool confirm, bool allow_unknown_node,
-                                                bool force) {
-  const std::string action = document ? "layer.put" : "layer.delete";
-  AuditEntry audit = Entry(who, dry_run ? action + ".dry_run" : action, scope_text);
+                                                const WriteMode& mode) {
+  AuditEntry audit = Entry(who, dry_run ? mode.action + ".dry_run" : mode.action, scope_text);
   auto refuse = [&](Status why) -> Status {
     audit.outcome = Outcome(why);
-    audit.summary = why.message().substr(0, 200);
+    audit.summary = (mode.note + why.message()).substr(0, 200);
     audit_->Record(audit);
     return why;
   };
   if (Status denied = Require(who, kScopeConfigWrite); !denied.ok()) return refuse(denied);
   auto scope = ParseScope(scope_text);
   if (!scope.ok()) return refuse(scope.status());
+  if (mode.frozen_refuses) {
+    // The stored state (a freeze set through another replica counts at once).
+    auto freeze = freeze_->Current();
+    if (!freeze.ok()) return refuse(freeze.status());
+    const char* what = document ? "a layer write" : "a layer delete";
+    if (Status frozen = FreezeSwitch::Refusal(*freeze, what); !frozen.ok()) return refuse(frozen);
+  }
   if (document && document->find_first_not_of(" \t\r\n") == std::string::npos) {
     // Said plainly: a PUT without a body is a mistake of the request (an
     // empty file, a lost pipe), not a document to decode.
@@ -367,12 +380,12 @@ Result<WriteOutcome> ControlPlaneService::Write(const Principal& who, const std:
   if (!planned.ok()) return refuse(planned.status());
   WriteOutcome& outcome = planned->outcome;
   outcome.dry_run = dry_run;
-  audit.summary = outcome.diff_summary;
+  audit.summary = mode.note + outcome.diff_summary;
   // A rollout holds the chains it stages (DESIGN.md §4 Rollouts): a plain
   // write there would reach nodes the rollout keeps back.
   if (rollouts_ != nullptr) {
     const std::string holder = rollouts_->HolderOf({scope_text}, outcome.chains_checked);
-    if (!holder.empty() && !force) {
+    if (!holder.empty() && !mode.force) {
       return refuse(Status(StatusCode::kRolloutInProgress,
                            "rollout " + holder +
                                " holds a chain this write touches; wait for it, "

@@ -5,6 +5,7 @@
 #include <map>
 
 #include "audit_log.h"
+#include "freeze_switch.h"
 #include "node_state.h"
 #include "omnirelay/config/scope.h"
 #include "service_read.h"
@@ -131,6 +132,7 @@ Result<StatusSummary> ControlPlaneService::GetStatus(const Principal& who) {
     }
     out.nodes_by_applied_version.assign(by_version.begin(), by_version.end());
     out.nodes_by_state = CountByState(nodes);
+    OMNI_ASSIGN_OR_RETURN(out.freeze, freeze_->Current());
     return out;
   };
   return ReadAudited(who, kScopeConfigRead, "status", "", status,

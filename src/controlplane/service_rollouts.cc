@@ -63,6 +63,8 @@ Result<RolloutRun> ControlPlaneService::StartRollout(const Principal& who,
   if (rollouts_ == nullptr) {
     return refuse(Status(StatusCode::kUnimplemented, "this server runs no rollout engine"));
   }
+  // Frozen: no new rollouts (rollbacks and reverts still pass).
+  if (Status frozen = CheckNotFrozen(); !frozen.ok()) return refuse(frozen);
   if (request.changes.empty()) {
     return refuse(Status(StatusCode::kInvalidArgument,
                          "a rollout needs at least one layer (a document to put or a scope to "

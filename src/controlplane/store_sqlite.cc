@@ -54,10 +54,12 @@ using sqlite::ReaderPool;
 using sqlite::ReadNode;
 using sqlite::ReadRevision;
 using sqlite::ReadRollout;
+using sqlite::ReadSetting;
 using sqlite::ReadSnapshot;
 using sqlite::ReadToken;
 using sqlite::Statement;
 using sqlite::Transaction;
+using sqlite::WriteSetting;
 
 constexpr std::size_t kMaxReaders = 4;
 
@@ -519,6 +521,21 @@ class SqliteStore final : public Store {
             }
           },
           ReadAudit);
+    });
+  }
+
+  // ---- settings
+
+  Result<SettingRecord> GetSetting(std::string_view key) override {
+    return Read([&](Connection& conn) { return ReadSetting(conn, key); });
+  }
+
+  Status PutSetting(std::string_view key, const std::optional<std::string>& value,
+                    std::int64_t now_ms, const AuditEntry& audit) override {
+    if (key.empty()) return Invalid("a setting needs a key");
+    return Write([&](Connection& conn) -> Status {
+      OMNI_RETURN_IF_ERROR(WriteSetting(conn, key, value, now_ms));
+      return InsertAudit(conn, audit);
     });
   }
 

@@ -126,4 +126,44 @@ RolloutRecord ReadRollout(const Statement& row) {
   return r;
 }
 
+Status InsertAudit(Connection& conn, const AuditEntry& a) {
+  Result<Statement> stmt = conn.Prepare(
+      "INSERT INTO audit (time_ms, principal, token_id, action, scope, revision, outcome, summary) "
+      "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)");
+  if (!stmt.ok()) return stmt.status();
+  stmt->Bind(1, a.time_ms)
+      .Bind(2, a.principal)
+      .Bind(3, a.token_id)
+      .Bind(4, a.action)
+      .Bind(5, a.scope)
+      .Bind(6, a.revision)
+      .Bind(7, a.outcome)
+      .Bind(8, a.summary);
+  return stmt->Run();
+}
+
+Result<SettingRecord> ReadSetting(Connection& conn, std::string_view key) {
+  return One<SettingRecord>(
+      conn, "SELECT key, value, updated_at_ms FROM settings WHERE key = ?1",
+      [&](Statement& s) { s.Bind(1, key); },
+      [](const Statement& row) {
+        return SettingRecord{row.Text(0), row.Text(1), row.Int(2)};
+      },
+      "no setting " + Quoted(key));
+}
+
+Status WriteSetting(Connection& conn, std::string_view key, const std::optional<std::string>& value,
+                    std::int64_t now_ms) {
+  Result<Statement> stmt =
+      value ? conn.Prepare(
+                  "INSERT INTO settings (key, value, updated_at_ms) VALUES (?1, ?2, ?3) "
+                  "ON CONFLICT (key) DO UPDATE SET value = excluded.value, "
+                  "updated_at_ms = excluded.updated_at_ms")
+            : conn.Prepare("DELETE FROM settings WHERE key = ?1");
+  if (!stmt.ok()) return stmt.status();
+  stmt->Bind(1, key);
+  if (value) stmt->Bind(2, *value).Bind(3, now_ms);
+  return stmt->Run();
+}
+
 }  // namespace omnirelay::cp::sqlite

@@ -5,6 +5,7 @@
 // Thread safety: stateless functions; a Statement belongs to one thread.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <string_view>
 #include <type_traits>
@@ -51,6 +52,15 @@ Result<NodeRecord> ReadNode(const Statement& row);
 Result<TokenRecord> ReadToken(const Statement& row);
 AuditEntry ReadAudit(const Statement& row);
 RolloutRecord ReadRollout(const Statement& row);
+
+// Appends one audit entry (its id assigned by the table).
+Status InsertAudit(Connection& conn, const AuditEntry& a);
+
+// The settings table (Store::GetSetting / PutSetting): one row per key that
+// has a value; a nullopt value deletes the row.
+Result<SettingRecord> ReadSetting(Connection& conn, std::string_view key);
+Status WriteSetting(Connection& conn, std::string_view key, const std::optional<std::string>& value,
+                    std::int64_t now_ms);
 
 // Runs `sql` (bound by `bind`) and decodes every row with `read`, which
 // returns either a record or a Result of one.

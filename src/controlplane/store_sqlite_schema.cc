@@ -137,6 +137,15 @@ DROP INDEX IF EXISTS audit_by_scope;
 DROP INDEX IF EXISTS audit_by_principal;
 DROP INDEX IF EXISTS audit_by_action;
 )sql"},
+    {"settings", R"sql(
+-- Small durable values by key (Store::GetSetting / PutSetting), e.g. the
+-- freeze switch: one row per key that has a value.
+CREATE TABLE settings (
+  key           TEXT    PRIMARY KEY,
+  value         TEXT    NOT NULL,
+  updated_at_ms INTEGER NOT NULL
+) WITHOUT ROWID;
+)sql"},
     {"rollout generations", R"sql(
 -- A rollout advances by CAS on its generation (DESIGN.md §4 Rollouts): the
 -- put names the generation it read.

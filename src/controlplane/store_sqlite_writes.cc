@@ -14,22 +14,6 @@ Result<std::int64_t> QueryHead(Connection& conn) {
   return *row ? stmt->Int(0) : 0;
 }
 
-Status InsertAudit(Connection& conn, const AuditEntry& a) {
-  Result<Statement> stmt = conn.Prepare(
-      "INSERT INTO audit (time_ms, principal, token_id, action, scope, revision, outcome, summary) "
-      "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)");
-  if (!stmt.ok()) return stmt.status();
-  stmt->Bind(1, a.time_ms)
-      .Bind(2, a.principal)
-      .Bind(3, a.token_id)
-      .Bind(4, a.action)
-      .Bind(5, a.scope)
-      .Bind(6, a.revision)
-      .Bind(7, a.outcome)
-      .Bind(8, a.summary);
-  return stmt->Run();
-}
-
 Result<std::optional<std::int64_t>> CurrentRevision(Connection& conn, std::string_view scope) {
   Result<Statement> stmt = conn.Prepare("SELECT revision FROM layers WHERE scope = ?1");
   if (!stmt.ok()) return stmt.status();

@@ -16,7 +16,6 @@
 namespace omnirelay::cp::sqlite {
 
 Result<std::int64_t> QueryHead(Connection& conn);
-Status InsertAudit(Connection& conn, const AuditEntry& a);
 // The scope's current revision, nullopt when it has no layer.
 Result<std::optional<std::int64_t>> CurrentRevision(Connection& conn, std::string_view scope);
 

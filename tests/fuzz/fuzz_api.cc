@@ -50,5 +50,6 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   ReadBack<api::IssuedToken>(j);
   ReadBack<api::EffectiveView>(j);
   ReadBack<api::LayerContext>(j);
+  ReadBack<api::FreezeState>(j);
   return 0;
 }

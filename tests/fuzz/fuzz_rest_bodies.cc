@@ -4,7 +4,9 @@
 //                            (ControlPlaneService::PutLayer's first steps);
 //   POST /v1/validate        ValidateDocuments({body});
 //   GET  /v1/effective?chain=, /v1/nodes/{id}/snapshot?chain=  ParseScopeChain.
-//   POST /v1/tokens          api::ParseCreateTokenRequest(body).
+//   POST /v1/tokens          api::ParseCreateTokenRequest(body);
+//   PUT  /v1/freeze          api::ParseSetFreezeRequest(body);
+//   POST /v1/layers/{scope}/revert  api::ParseRevertRequest(body).
 // Whatever the input, each returns a value or an error; none crashes, throws
 // or hangs.
 #include <cstddef>
@@ -31,5 +33,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   (void)ParseScope(text);
   (void)ParseScopeChain(text);
   (void)api::ParseCreateTokenRequest(text);
+  (void)api::ParseSetFreezeRequest(text);
+  (void)api::ParseRevertRequest(text);
   return 0;
 }

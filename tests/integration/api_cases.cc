@@ -423,6 +423,7 @@ void RunAuthzMatrix(Stack& stack, ApiClient& client) {
   const std::set<std::string> writers = {"config:write", "admin"};
   const std::set<std::string> auditors = {"audit:read", "admin"};
   const std::set<std::string> admins = {"admin"};
+  const std::set<std::string> rollout_writers = {"rollout:write", "admin"};
   std::set<std::string> readers_and_node = readers;
   readers_and_node.insert("node");
 
@@ -449,6 +450,10 @@ void RunAuthzMatrix(Stack& stack, ApiClient& client) {
       {{Op::kCreateToken, "matrix-made", R"(["config:read"])"}, admins},
       {{Op::kListTokens}, admins},
       {{Op::kRevokeToken, "no-such-token"}, admins},
+      {{Op::kRevertLayer, "global", R"({"toRevision": 1})", std::nullopt, /*dry_run=*/true},
+       writers},
+      {{Op::kGetFreeze}, readers},
+      {{Op::kSetFreeze, "", R"({"frozen": false})"}, rollout_writers},
   };
   for (const auto& row : rows) {
     for (const auto& scope : scopes) {

@@ -31,6 +31,13 @@ void RunBehaviourCases(Stack& stack, ApiClient& client);
 // refusals of a scope nothing places; one audit entry per call.
 void RunLayerContextCases(Stack& stack, ApiClient& client);
 
+// config revert (a past revision's content as a new revision, a delete
+// reverted, foreign and unknown revisions refused) and the freeze switch
+// (plain writes, deletes and their dry runs refused with `frozen` naming
+// who and why, reverts let through, idempotent, shown in status), audited.
+// api_cases_freeze.cc.
+void RunRevertAndFreezeCases(Stack& stack, ApiClient& client);
+
 // Every operation x every token scope: allowed or permission_denied, and
 // unauthenticated without a token; each refusal is audited.
 void RunAuthzMatrix(Stack& stack, ApiClient& client);

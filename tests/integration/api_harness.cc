@@ -96,6 +96,12 @@ const char* OpName(Op op) {
       return "ListTokens";
     case Op::kRevokeToken:
       return "RevokeToken";
+    case Op::kRevertLayer:
+      return "RevertLayer";
+    case Op::kGetFreeze:
+      return "GetFreeze";
+    case Op::kSetFreeze:
+      return "SetFreeze";
   }
   return "?";
 }

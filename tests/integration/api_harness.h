@@ -80,6 +80,9 @@ enum class Op {
   kCreateToken,
   kListTokens,
   kRevokeToken,
+  kRevertLayer,  // body: {"toRevision", "reason"?} (the REST body)
+  kGetFreeze,
+  kSetFreeze,  // body: {"frozen", "reason"?} (the REST body)
 };
 const char* OpName(Op op);
 

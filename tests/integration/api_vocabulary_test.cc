@@ -134,5 +134,43 @@ TEST_F(ApiVocabularyTest, RestAndCliPrintTheSameJson) {
                            Sample("layers/00-global.json"), "--dry-run"}));
 }
 
+// A revert answers the write's object; the freeze switch and the status
+// that shows it answer the same through REST and omnirctl.
+TEST_F(ApiVocabularyTest, RevertAndFreezeAnswerTheSameJson) {
+  cp::testing::DaemonProcess twin(Scratch("twin"));
+  ASSERT_TRUE(twin.Start()) << "the second control plane did not start";
+  Json busier = Json::parse(ReadFile(Sample("layers/00-global.json")));
+  busier["spec"]["dispatcher"]["maxConcurrentRequests"] = 7;
+  WriteFile(Scratch("busier.json"), busier.dump());
+  for (const std::string& file : {Sample("layers/00-global.json"), Scratch("busier.json")}) {
+    EXPECT_TRUE(Rest("PUT", "/v1/layers/global", ReadFile(file)).contains("revision"));
+    EXPECT_TRUE(Cli(twin, {"config", "set", "--scope", "global", "-f", file}).contains("revision"));
+  }
+
+  const Json rest_revert =
+      Rest("POST", "/v1/layers/global/revert", R"({"toRevision": 1, "reason": "drill"})");
+  EXPECT_EQ(rest_revert["revision"], 3) << rest_revert.dump();
+  EXPECT_EQ(rest_revert, Cli(twin, {"config", "revert", "--scope", "global", "--to-revision", "1",
+                                    "--reason", "drill"}));
+
+  // Frozen a moment apart: "since" checked for shape, then set aside.
+  Json rest_freeze = Rest("PUT", "/v1/freeze", R"({"frozen": true, "reason": "drill"})");
+  Json cli_freeze = Cli(twin, {"rollout", "freeze", "--reason", "drill"});
+  for (Json* f : {&rest_freeze, &cli_freeze}) {
+    ASSERT_TRUE(f->is_object()) << f->dump();
+    EXPECT_TRUE(ParseRfc3339((*f)["since"].get<std::string>()).ok()) << f->dump();
+    f->erase("since");
+  }
+  EXPECT_EQ(rest_freeze, Json({{"frozen", true}, {"reason", "drill"}, {"by", "admin"}}));
+  EXPECT_EQ(rest_freeze, cli_freeze);
+  const Json rest_status = Rest("GET", "/v1/status");
+  EXPECT_EQ(rest_status["freeze"]["reason"], "drill") << rest_status.dump();
+  EXPECT_EQ(rest_status, Cli({"status"}));
+  EXPECT_EQ(Rest("GET", "/v1/freeze"), rest_status["freeze"]);
+
+  EXPECT_EQ(Rest("PUT", "/v1/freeze", R"({"frozen": false})"), Json({{"frozen", false}}));
+  EXPECT_EQ(Cli(twin, {"rollout", "unfreeze"}), Json({{"frozen", false}}));
+}
+
 }  // namespace
 }  // namespace omnirelay::cli::testing

@@ -51,6 +51,9 @@ class FakeClient : public ControlClient {
                                   bool) override {
     return Unused();
   }
+  Result<WriteResult> RevertLayer(const RevertLayerArgs&) override { return Unused(); }
+  Result<FreezeState> GetFreeze() override { return Unused(); }
+  Result<FreezeState> SetFreeze(bool, const std::string&) override { return Unused(); }
   Result<HistoryPage> History(const std::string&, const HistoryQuery&) override { return Unused(); }
   Result<std::vector<Diagnostic>> Validate(const std::string&) override { return Unused(); }
   Result<std::vector<Node>> ListNodes() override { return Unused(); }

@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "api_cases.h"
+#include "omnirelay/api/json.h"
 #include "omnirelay/config/scope.h"
 #include "omnirelay/controlplane/grpc_face.h"
 #include "omnirelay/controlplane/node_feed.h"
@@ -81,6 +82,11 @@ class GrpcClient final : public ApiClient {
                 {"diff", w.diff_summary()}};
     if (!w.dry_run()) out["revision"] = w.revision();
     return out;
+  }
+
+  // The REST shape of a freeze (api::ToJson of the same fields).
+  static Json FreezeJson(const v1::Freeze& f) {
+    return api::ToJson(api::FreezeState{f.frozen(), f.reason(), f.by(), f.since_ms()});
   }
 
   // An integer request option of the call, when given.
@@ -243,6 +249,7 @@ class GrpcClient final : public ApiClient {
         v1::StatusResponse resp;
         auto s = stub_->GetStatus(&ctx, {}, &resp);
         body = {{"headRevision", resp.head_revision()}};
+        if (resp.has_freeze()) body["freeze"] = FreezeJson(resp.freeze());
         return s;
       }
       case Op::kCreateToken: {
@@ -272,6 +279,36 @@ class GrpcClient final : public ApiClient {
         body = {{"id", resp.token().id()},
                 {"name", resp.token().name()},
                 {"revoked", resp.token().revoked_at_ms() != 0}};
+        return s;
+      }
+      case Op::kRevertLayer: {
+        const Json request = Json::parse(c.body);
+        v1::RevertLayerRequest req;
+        req.set_scope(c.scope);
+        req.set_to_revision(request.value("toRevision", std::int64_t{0}));
+        req.set_reason(request.value("reason", ""));
+        if (c.expected_revision) req.set_expected_revision(*c.expected_revision);
+        req.set_dry_run(c.dry_run);
+        req.set_confirm(c.confirm);
+        v1::WriteResult resp;
+        auto s = stub_->RevertLayer(&ctx, req, &resp);
+        body = WriteJson(resp);
+        return s;
+      }
+      case Op::kGetFreeze: {
+        v1::Freeze resp;
+        auto s = stub_->GetFreeze(&ctx, {}, &resp);
+        body = FreezeJson(resp);
+        return s;
+      }
+      case Op::kSetFreeze: {
+        const Json request = Json::parse(c.body);
+        v1::SetFreezeRequest req;
+        req.set_frozen(request.value("frozen", false));
+        req.set_reason(request.value("reason", ""));
+        v1::Freeze resp;
+        auto s = stub_->SetFreeze(&ctx, req, &resp);
+        body = FreezeJson(resp);
         return s;
       }
     }
@@ -317,6 +354,11 @@ TEST_F(GrpcApiTest, LayerContext) {
 }
 
 // The shared authorization matrix passes through gRPC, and every refusal is audited.
+// The revert and freeze cases pass through gRPC.
+TEST_F(GrpcApiTest, RevertAndFreeze) {
+  RunRevertAndFreezeCases(stack_, *client_);
+}
+
 TEST_F(GrpcApiTest, AuthzMatrix) {
   RunAuthzMatrix(stack_, *client_);
 }

@@ -31,7 +31,9 @@ StatusCode FromHttp(int http, const std::string& code) {
     case 404:
       return StatusCode::kNotFound;
     case 409:
-      return code == "missing_feature" ? StatusCode::kMissingFeature : StatusCode::kConflict;
+      return code == "missing_feature" ? StatusCode::kMissingFeature
+             : code == "frozen"        ? StatusCode::kFrozen
+                                       : StatusCode::kConflict;
     case 413:
       return StatusCode::kTooLarge;
     case 501:
@@ -50,7 +52,8 @@ class RestClient final : public ApiClient {
   Reply Do(const Call& c, const std::string& token) override {
     httplib::Headers headers;
     if (!token.empty()) headers.emplace("Authorization", "Bearer " + token);
-    if (c.expected_revision && (c.op == Op::kPutLayer || c.op == Op::kDeleteLayer)) {
+    if (c.expected_revision &&
+        (c.op == Op::kPutLayer || c.op == Op::kDeleteLayer || c.op == Op::kRevertLayer)) {
       headers.emplace("If-Match", "\"" + std::to_string(*c.expected_revision) + "\"");
     }
     std::string flags;
@@ -120,6 +123,12 @@ class RestClient final : public ApiClient {
         return http_.Get("/v1/tokens", headers);
       case Op::kRevokeToken:
         return http_.Delete("/v1/tokens/" + c.scope + "?" + flags, headers);
+      case Op::kRevertLayer:
+        return http_.Post(layer + "/revert?" + flags, headers, c.body, "application/json");
+      case Op::kGetFreeze:
+        return http_.Get("/v1/freeze", headers);
+      case Op::kSetFreeze:
+        return http_.Put("/v1/freeze", headers, c.body, "application/json");
     }
     return http_.Get("/", headers);
   }
@@ -153,6 +162,11 @@ TEST_F(RestApiTest, BehaviourTable) {
 // The layer context cases pass through REST.
 TEST_F(RestApiTest, LayerContext) {
   RunLayerContextCases(stack_, *client_);
+}
+
+// The revert and freeze cases pass through REST.
+TEST_F(RestApiTest, RevertAndFreeze) {
+  RunRevertAndFreezeCases(stack_, *client_);
 }
 
 // The shared authorization matrix passes through REST, and every refusal is audited.

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "omnirelay/api/json.h"
+#include "omnirelay/config/rfc3339.h"
 
 namespace omnirelay::api {
 namespace {
@@ -128,7 +129,7 @@ TEST(ApiJsonTest, LayersAndHistoryRoundTrip) {
 
 // A status summary round-trips with its per-version counts.
 TEST(ApiJsonTest, StatusRoundTrips) {
-  StatusSummary s{9, 3, 2, 1, {{8, 1}, {9, 2}}, {}};
+  StatusSummary s{9, 3, 2, 1, {{8, 1}, {9, 2}}, {}, {}};
   for (const char* state : kNodeStates) s.nodes_by_state.emplace_back(state, 0);
   s.nodes_by_state[2].second = 1;  // drifted
   s.nodes_by_state[5].second = 1;  // offline
@@ -141,6 +142,46 @@ TEST(ApiJsonTest, StatusRoundTrips) {
   EXPECT_EQ(back.nodes_by_applied_version, s.nodes_by_applied_version);
   EXPECT_EQ(back.nodes_by_state, s.nodes_by_state);  // in the documented order
   EXPECT_EQ(ToJson(back), j);
+  EXPECT_FALSE(j.contains("freeze")) << "only while frozen";
+}
+
+// The freeze switch: off is {"frozen": false} alone; on carries reason, by
+// and since, in a status too, and round-trips.
+TEST(ApiJsonTest, FreezeRoundTrips) {
+  EXPECT_EQ(ToJson(FreezeState{}), Json({{"frozen", false}}));
+  const FreezeState on{true, "incident 7", "oncall", kT};
+  const Json j = ToJson(on);
+  EXPECT_EQ(j, Json({{"frozen", true},
+                     {"reason", "incident 7"},
+                     {"by", "oncall"},
+                     {"since", FormatRfc3339Ms(kT)}}));
+  EXPECT_EQ(ToJson(RoundTrip(on)), j);
+  StatusSummary s;
+  s.freeze = on;
+  EXPECT_EQ(ToJson(s)["freeze"], j);
+  EXPECT_EQ(RoundTrip(s).freeze.reason, "incident 7");
+}
+
+// The request bodies of PUT /v1/freeze and POST /v1/layers/{scope}/revert:
+// the expected shape, or invalid_argument showing it.
+TEST(ApiJsonTest, FreezeAndRevertRequests) {
+  auto freeze = ParseSetFreezeRequest(R"({"frozen": true, "reason": "x"})");
+  ASSERT_TRUE(freeze.ok());
+  EXPECT_TRUE(freeze->frozen);
+  EXPECT_EQ(freeze->reason, "x");
+  EXPECT_FALSE(ParseSetFreezeRequest(R"({"frozen": false})")->frozen);
+  for (const char* bad : {"", "[]", R"({"reason": "x"})", R"({"frozen": "yes"})",
+                          R"({"frozen": true, "why": "x"})"}) {
+    EXPECT_EQ(ParseSetFreezeRequest(bad).status().code(), StatusCode::kInvalidArgument) << bad;
+  }
+  auto revert = ParseRevertRequest(R"({"toRevision": 3, "reason": "x"})");
+  ASSERT_TRUE(revert.ok());
+  EXPECT_EQ(revert->to_revision, 3);
+  EXPECT_EQ(revert->reason, "x");
+  for (const char* bad : {"{}", R"({"toRevision": 0})", R"({"toRevision": "3"})",
+                          R"({"toRevision": 1.5})", R"({"toRevision": 2, "scope": "global"})"}) {
+    EXPECT_EQ(ParseRevertRequest(bad).status().code(), StatusCode::kInvalidArgument) << bad;
+  }
 }
 
 // An audit entry without scope, revision or token leaves those keys out and

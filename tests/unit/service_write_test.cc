@@ -383,5 +383,41 @@ TEST_F(ServiceWriteTest, HistoryOfAScopeWithoutRevisionsIsNotFound) {
   EXPECT_EQ(real->revisions.size(), 1u);
 }
 
+// CheckNotFrozen (what the rollout driver asks) follows the freeze switch:
+// OK, then frozen naming who and why, then OK again.
+TEST_F(ServiceWriteTest, CheckNotFrozenFollowsTheSwitch) {
+  EXPECT_TRUE(service_->CheckNotFrozen().ok());
+  ASSERT_TRUE(service_->SetFreeze(admin_, true, "incident 7").ok());
+  Status frozen = service_->CheckNotFrozen();
+  EXPECT_EQ(frozen.code(), StatusCode::kFrozen);
+  EXPECT_NE(frozen.message().find("a new rollout refused: changes are frozen by " + admin_.name),
+            std::string::npos)
+      << frozen.message();
+  EXPECT_NE(frozen.message().find("incident 7"), std::string::npos) << frozen.message();
+  ASSERT_TRUE(service_->SetFreeze(admin_, false, "").ok());
+  EXPECT_TRUE(service_->CheckNotFrozen().ok());
+}
+
+// A freeze set through another replica (another service on the same store)
+// refuses this one's new rollouts once its cached flag is older than
+// kFreezeMaxAgeMs (a second), and its writes at once.
+TEST_F(ServiceWriteTest, AFreezeSetElsewhereCountsHere) {
+  ASSERT_TRUE(Put("global", GlobalLayer()).ok());
+  MetricsRegistry other_metrics;
+  ControlPlaneService other(*store_, bus_, *auth_, *renderer_, trusted_, clock_, other_metrics);
+  EXPECT_TRUE(service_->CheckNotFrozen().ok());
+  ASSERT_TRUE(other.SetFreeze(admin_, true, "incident 8").ok());
+
+  EXPECT_TRUE(service_->CheckNotFrozen().ok());  // the cached flag, read a moment ago
+  clock_.AdvanceMs(1001);
+  EXPECT_EQ(service_->CheckNotFrozen().code(), StatusCode::kFrozen);
+  ASSERT_TRUE(service_->SetFreeze(admin_, false, "").ok());
+  ASSERT_TRUE(other.SetFreeze(admin_, true, "incident 8").ok());
+  EXPECT_EQ(Put("global", GlobalLayer()).status().code(), StatusCode::kFrozen);  // at once
+  auto seen = service_->GetFreeze(admin_);
+  ASSERT_TRUE(seen.ok());
+  EXPECT_EQ(seen->reason, "incident 8");
+}
+
 }  // namespace
 }  // namespace omnirelay::cp

@@ -219,14 +219,16 @@ Json ToJson(const StatusSummary& s) {
   }
   Json by_state = Json::object();
   for (const auto& [state, count] : s.nodes_by_state) by_state[state] = count;
-  return {{"headRevision", s.head_revision},
-          {"nodes",
-           {{"total", s.nodes_total},
-            {"connected", s.nodes_connected},
-            {"drifted", s.nodes_drifted},
-            {"byAppliedVersion", std::move(by_version)},
-            {"byState", std::move(by_state)}}},
-          {"rollouts", Json::array()}};
+  Json j = {{"headRevision", s.head_revision},
+            {"nodes",
+             {{"total", s.nodes_total},
+              {"connected", s.nodes_connected},
+              {"drifted", s.nodes_drifted},
+              {"byAppliedVersion", std::move(by_version)},
+              {"byState", std::move(by_state)}}},
+            {"rollouts", Json::array()}};
+  if (s.freeze.frozen) j["freeze"] = ToJson(s.freeze);
+  return j;
 }
 
 Json ToJson(const AuditEntry& a) {
@@ -387,6 +389,10 @@ Status FromJson(const Json& j, Node* out) {
 Status FromJson(const Json& j, StatusSummary* out) {
   Reader r(j, "a status");
   r.Number("headRevision", &out->head_revision);
+  if (auto freeze = j.is_object() ? j.find("freeze") : j.end();
+      freeze != j.end() && !freeze->is_null()) {
+    OMNI_RETURN_IF_ERROR(FromJson(*freeze, &out->freeze));
+  }
   auto nodes = j.is_object() ? j.find("nodes") : j.end();
   if (!r.status().ok() || nodes == j.end()) return r.status();
   Reader n(*nodes, "nodes");

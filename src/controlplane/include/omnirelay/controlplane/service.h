@@ -30,6 +30,7 @@
 namespace omnirelay::cp {
 
 class AuditLog;
+class FreezeSwitch;
 class PlacementCache;
 class PlanMemo;
 class RolloutEngine;
@@ -114,6 +115,20 @@ class ControlPlaneService {
   Result<WriteOutcome> DeleteLayer(const Principal& who, const std::string& scope,
                                    std::optional<std::int64_t> expected_revision, bool dry_run,
                                    bool confirm, bool force = false);
+  // Commits the content that revision `to_revision` of `scope` had as a new,
+  // higher revision of `scope` (versions only go up, DESIGN.md §3.3); if that
+  // revision deleted the layer, the revert deletes it. Goes through what
+  // PutLayer / DeleteLayer go through (validation in every chain, guardrails,
+  // CAS, dry run) and is audited as layer.revert, naming both revisions and
+  // `reason`. The freeze does not refuse it: it is how an incident is fixed.
+  // Refusals: those of PutLayer and DeleteLayer; kInvalidArgument for a
+  // revision below 1; kNotFound when `to_revision` is not a revision of
+  // `scope` (naming what it is), or was a delete and the scope has no layer
+  // now (as DeleteLayer says).
+  Result<WriteOutcome> RevertLayer(const Principal& who, const std::string& scope,
+                                   std::int64_t to_revision, const std::string& reason,
+                                   std::optional<std::int64_t> expected_revision, bool dry_run,
+                                   bool confirm);
 
   // ---- rollouts (DESIGN.md §4 Rollouts; rollout_engine.h). kUnimplemented
   // until AttachRollouts.
@@ -136,6 +151,20 @@ class ControlPlaneService {
   // below 1, kNotFound for a scope that has no revisions at all.
   Result<HistoryPage> History(const Principal& who, const std::string& scope,
                               const HistoryQuery& query = {});
+
+  // ---- the freeze switch (api::FreezeState), for incidents
+  // While frozen, PutLayer and DeleteLayer (dry runs too) are refused with
+  // kFrozen naming who froze, when and why; RevertLayer passes.
+  Result<api::FreezeState> GetFreeze(const Principal& who);  // config:read
+  // Freezes (rollout:write; a reason is required) or unfreezes; audited as
+  // freeze.set / freeze.clear in the change's transaction. Freezing again
+  // keeps `since` and records the new reason and principal; unfreezing when
+  // not frozen is OK. Returns the state now in force.
+  Result<api::FreezeState> SetFreeze(const Principal& who, bool frozen, const std::string& reason);
+  // kFrozen while frozen, OK otherwise: what the rollout driver asks before
+  // starting a rollout. Cheap (a cached flag, refreshed on every change made
+  // through this service and every write's check).
+  Status CheckNotFrozen() const;
 
   // ---- validation and effective config
   // Validates a ConfigLayer or Snapshot document offline-style (no store access).
@@ -195,10 +224,18 @@ class ControlPlaneService {
   void FlushAudit();
 
  private:
+  // How Write audits and guards a write: plain puts and deletes are refused
+  // while frozen; a revert is not, and its audit summary names what it restores.
+  struct WriteMode {
+    std::string action;  // "layer.put", "layer.delete", "layer.revert"
+    bool frozen_refuses = true;
+    std::string note;    // prefixed to the audit summary
+    bool force = false;  // past a rollout holding the chain (audited)
+  };
   Result<WriteOutcome> Write(const Principal& who, const std::string& scope,
                              const std::optional<std::string>& document,
                              std::optional<std::int64_t> expected_revision, bool dry_run,
-                             bool confirm, bool allow_unknown_node, bool force);
+                             bool confirm, bool allow_unknown_node, const WriteMode& mode);
   // Plans one layer write (no CAS, no commit): WriteOutcome's diagnostics,
   // blocked nodes, diff and chains.
   Result<PlannedWrite> PlanLayerWrite(const Scope& scope,
@@ -228,6 +265,7 @@ class ControlPlaneService {
   std::unique_ptr<AuditLog> audit_;
   std::unique_ptr<PlacementCache> placements_;  // the stored global layer's ScopeMap
   std::unique_ptr<PlanMemo> plan_memo_;         // parsed layers and renders across writes
+  std::unique_ptr<FreezeSwitch> freeze_;        // the stored freeze, cached
   Counter& writes_;
   Counter& conflicts_;
   Counter& validation_failures_;

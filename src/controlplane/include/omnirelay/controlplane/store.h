@@ -117,6 +117,14 @@ struct TokenRecord {
   std::int64_t revoked_at_ms = 0;  // 0 = active
 };
 
+// A small durable value by key (e.g. the freeze switch, "freeze"): JSON text
+// that the service reads and writes whole.
+struct SettingRecord {
+  std::string key;
+  std::string value;
+  std::int64_t updated_at_ms = 0;
+};
+
 struct RolloutRecord {
   std::string id;
   std::string state_json;
@@ -209,6 +217,16 @@ class Store {
   virtual Result<std::vector<AuditEntry>> QueryAudit(std::int64_t since_ms, std::int64_t after_id,
                                                      std::size_t limit,
                                                      const api::AuditFilter& filter = {}) = 0;
+
+  // ---- settings; each mutation carries its audit entry
+  // kNotFound when `key` has no value.
+  virtual Result<SettingRecord> GetSetting(std::string_view key) = 0;
+  // Sets `key` to `value`, or removes it when `value` is nullopt (removing a
+  // key that has none is not an error); `audit` commits in the same
+  // transaction.
+  virtual Status PutSetting(std::string_view key, const std::optional<std::string>& value,
+                            std::int64_t now_ms, const AuditEntry& audit) = 0;
+
 
   // ---- rollouts and leases
   // Inserts or replaces. With `expected_generation`, the stored record must

@@ -34,6 +34,8 @@ nlohmann::json ToJson(const IssuedToken& t);  // the token's fields + "token": t
 nlohmann::json ToJson(const EffectiveView& e);
 // {"scope", "scopeChain", "layer"? (as ToJson(Layer)), "effectiveSpec", "inheritedSpec"}
 nlohmann::json ToJson(const LayerContext& c);
+// {"frozen", "reason"?, "by"?, "since"?} (json_freeze.cc)
+nlohmann::json ToJson(const FreezeState& f);
 
 // An error body: {"code", "message", "details": {"errors": [...]}}; `code`
 // is ErrorCode(status); `details` only when the status has diagnostics.
@@ -55,9 +57,12 @@ Status FromJson(const nlohmann::json& j, Token* out);
 Status FromJson(const nlohmann::json& j, IssuedToken* out);
 Status FromJson(const nlohmann::json& j, EffectiveView* out);
 Status FromJson(const nlohmann::json& j, LayerContext* out);
+Status FromJson(const nlohmann::json& j, FreezeState* out);
 
 // A request body as the server receives it (any bytes): kInvalidArgument with
 // a message that shows the expected shape when it is not one.
 Result<CreateTokenRequest> ParseCreateTokenRequest(std::string_view body);
+Result<SetFreezeRequest> ParseSetFreezeRequest(std::string_view body);
+Result<RevertRequest> ParseRevertRequest(std::string_view body);
 
 }  // namespace omnirelay::api

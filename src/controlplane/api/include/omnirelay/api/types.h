@@ -117,6 +117,28 @@ struct Node {
 inline constexpr const char* kNodeStates[] = {"current", "updating", "drifted",   "render_failed",
                                               "stale",   "offline",  "superseded"};
 
+// The freeze switch (GET /v1/freeze), for incidents: while it is on, plain
+// layer writes and deletes, and new rollouts, are refused with `frozen`;
+// `config revert` still passes. Durable (the store), audited.
+struct FreezeState {
+  bool frozen = false;
+  std::string reason;         // why; "" (absent) when not frozen
+  std::string by;             // the principal that froze it
+  std::int64_t since_ms = 0;  // when (JSON "since", RFC 3339)
+};
+
+// The body of PUT /v1/freeze: {"frozen": bool, "reason"?}.
+struct SetFreezeRequest {
+  bool frozen = false;
+  std::string reason;
+};
+
+// The body of POST /v1/layers/{scope}/revert: {"toRevision": N, "reason"?}.
+struct RevertRequest {
+  std::int64_t to_revision = 0;
+  std::string reason;
+};
+
 // GET /v1/status.
 struct StatusSummary {
   std::int64_t head_revision = 0;
@@ -127,6 +149,7 @@ struct StatusSummary {
   std::vector<std::pair<std::int64_t, std::int64_t>> nodes_by_applied_version;
   // (state, nodes) for every state of kNodeStates, in that order.
   std::vector<std::pair<std::string, std::int64_t>> nodes_by_state;
+  FreezeState freeze;  // JSON "freeze": present only while frozen
 };
 
 // One audit log entry (GET /v1/audit).
@@ -142,13 +165,15 @@ struct AuditEntry {
   std::string summary;        // diff summary or other short text; never documents or secrets
 };
 
-// The audit actions that change something: layer writes and deletes, token
-// creation and revocation, rollout starts and steering — whatever their
+// The audit actions that change something: layer writes, deletes and
+// reverts, token creation and revocation, rollout starts and steering, the
+// freeze switch — whatever their
 // outcome (a refused write is still a write attempt). Reads, dry runs
 // ("layer.put.dry_run") and node hellos are not writes. GET
 // /v1/audit?writesOnly=true (omnirctl audit tail --writes-only) keeps these.
-inline constexpr std::array<std::string_view, 6> kWriteActions = {
-    "layer.put", "layer.delete", "token.create", "token.revoke", "rollout.start", "rollout.action"};
+inline constexpr std::array<std::string_view, 9> kWriteActions = {
+    "layer.put",     "layer.delete",   "layer.revert", "token.create", "token.revoke",
+    "rollout.start", "rollout.action", "freeze.set",   "freeze.clear"};
 
 inline bool IsWriteAction(std::string_view action) {
   for (std::string_view write : kWriteActions) {
