@@ -490,7 +490,11 @@ void Watcher::Impl::SendStatus() {
   if (health.staleness_ms >= 0) figures["staleness_ms"] = static_cast<double>(health.staleness_ms);
   if (health.expires_at_ms > 0)
     figures["expires_at_ms"] = static_cast<double>(health.expires_at_ms);
-  stream->SendStatus(health.config_version, health.discovery_generation, figures);
+  // The recorder's window goes once (taken and reset): a write that fails on
+  // a broken stream loses it rather than risk counting it twice.
+  const std::vector<SloReport> slo = host.slo().TakeWindow();
+  stream->SendStatus(health.config_version, health.discovery_generation, figures, slo);
+  if (!slo.empty()) UpdateStats([&](WatcherStats& s) { s.slo_reports_sent += slo.size(); });
 }
 
 void Watcher::Impl::PullNow() {
