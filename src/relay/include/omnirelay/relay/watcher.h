@@ -47,7 +47,9 @@
 // omnirelay_relay_watcher_streams_total{outcome="welcomed|failed"},
 // omnirelay_relay_watcher_pulls_total{result="applied|not_modified|refused|failed"},
 // omnirelay_relay_watcher_acks_total, omnirelay_relay_watcher_nacks_total,
-// omnirelay_relay_watcher_superseded_total.
+// omnirelay_relay_watcher_superseded_total,
+// omnirelay_relay_watcher_slo_requests_total and
+// omnirelay_relay_watcher_slo_errors_total (what the SLO windows sent said).
 //
 // Thread safety: Start and Stop from one owning thread; the accessors from
 // any thread. The host, clock, waiter and registry must outlive the watcher.
@@ -158,7 +160,8 @@ struct WatcherStats {
   std::string last_fetch_error;
   std::uint64_t acks = 0;
   std::uint64_t nacks = 0;
-  std::uint64_t slo_reports_sent = 0;  // SloReports (one per version and window) in NodeStatus
+  // SloReports (one per version and window) in NodeStatus writes that succeeded.
+  std::uint64_t slo_reports_sent = 0;
   std::vector<std::int64_t> backoff_delays_ms;  // the last 64 reconnect delays drawn
   std::string last_stream_error;  // the server's last Error ("code: message"); cleared by a Welcome
   // Why the control plane sends this node nothing now, though its stream is
