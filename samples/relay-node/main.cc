@@ -156,10 +156,10 @@ int Run(const Flags& flags) {
     int received = 0;
     sigwait(&signals, &received);
     Log(std::string("stopping on ") + (received == SIGTERM ? "SIGTERM" : "SIGINT"));
+    load.Stop();  // first: its requests would wait out their timeouts on a stopped server
     http.Stop();
   });
   http.Serve();  // until the signal waiter calls Stop()
-  load.Stop();
   watcher.Stop();
   // Wakes the waiter should Serve() ever return without it.
   kill(getpid(), SIGTERM);

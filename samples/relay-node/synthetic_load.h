@@ -4,8 +4,10 @@
 // of the version that routed it). Keys vary ("synthetic-<n>") so weighted
 // routes spread over their clusters.
 //
-// Thread safety: Start and Stop from one owning thread; one sender thread
-// inside. Stop (or the destructor) ends it promptly.
+// Thread safety: Start, Stop and the destructor one at a time (any thread;
+// relay-node stops it from its signal waiter); one sender thread inside.
+// Stop ends it promptly, after the request in flight (timeouts 1 s connect,
+// 2 s read).
 #pragma once
 
 #include <cstdint>
