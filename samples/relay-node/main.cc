@@ -5,6 +5,10 @@
 //   /readyz   200 once a valid snapshot is applied (503 before), with health
 //   /metrics  Prometheus text: relay and watcher figures
 //   /route?route=NAME&key=KEY  {"version", "cluster", "shadow", "failover"}
+// Every /route answer is recorded for the rollout gates (ConfigHost::
+// RecordOutcome) and reported with the node's status. --fail-cluster makes
+// the requests routed to a cluster fail (503); --synthetic-rps sends the node
+// its own traffic, so a demo shows a canary rolling itself back unaided.
 // SIGTERM / SIGINT stop it cleanly (exit 0).
 #include <pthread.h>
 #include <signal.h>
@@ -28,6 +32,7 @@
 #include "omnirelay/relay/config_host.h"
 #include "omnirelay/relay/router.h"
 #include "omnirelay/relay/watcher.h"
+#include "synthetic_load.h"
 
 namespace {
 
@@ -66,7 +71,11 @@ struct Flags {
   std::int64_t backoff_max_ms = 15'000;
   std::int64_t poll_interval_ms = 5'000;
   std::int64_t staleness_threshold_ms = 60'000;
+  std::int64_t status_interval_ms = 15'000;
   relay::WatcherTls tls;
+  std::vector<std::string> fail_clusters;
+  double synthetic_rps = 0;
+  std::string synthetic_route;
 };
 
 int Run(const Flags& flags) {
@@ -121,20 +130,33 @@ int Run(const Flags& flags) {
   watch.backoff_max_ms = flags.backoff_max_ms;
   watch.poll_interval_ms = flags.poll_interval_ms;
   watch.staleness_threshold_ms = flags.staleness_threshold_ms;
+  watch.status_interval_ms = flags.status_interval_ms;
   relay::Watcher watcher(watch, host, clock, metrics);
 
-  relay_node::NodeHttp http(host, *router, metrics, [&watcher] { return watcher.stats(); });
+  relay_node::NodeHttp http(
+      host, *router, metrics, [&watcher] { return watcher.stats(); }, flags.fail_clusters);
   auto port = http.Bind(flags.listen);
   if (!port.ok()) return Log(port.status().ToString()), 1;
   Status started = watcher.Start();
   if (!started.ok()) return Log(started.ToString()), 2;
   Log("node " + flags.node_id + " listening on " + flags.listen.substr(0, flags.listen.rfind(':')) +
       ":" + std::to_string(*port));
+  for (const std::string& cluster : flags.fail_clusters) {
+    Log("requests routed to cluster " + cluster + " are answered 503 (--fail-cluster)");
+  }
+  relay_node::SyntheticLoad load;
+  if (flags.synthetic_rps > 0) {
+    load.Start(*port, flags.synthetic_route, flags.synthetic_rps);
+    char rps[32];
+    std::snprintf(rps, sizeof rps, "%g", flags.synthetic_rps);
+    Log(std::string("sending itself ") + rps + " requests/s on route " + flags.synthetic_route);
+  }
 
   std::thread signal_waiter([&] {
     int received = 0;
     sigwait(&signals, &received);
     Log(std::string("stopping on ") + (received == SIGTERM ? "SIGTERM" : "SIGINT"));
+    load.Stop();  // first: its requests would wait out their timeouts on a stopped server
     http.Stop();
   });
   http.Serve();  // until the signal waiter calls Stop()
@@ -184,7 +206,26 @@ int main(int argc, char** argv) {
   app.add_option("--tls-key", flags.tls.key_file, "PEM private key of --tls-cert");
   app.add_option("--tls-server-name", flags.tls.server_name,
                  "Name to verify in the gRPC server certificate (default: the endpoint host)");
+  app.add_option("--status-interval-ms", flags.status_interval_ms,
+                 "How often the node reports its status and SLO window to the control plane")
+      ->capture_default_str();
+  app.add_option("--fail-cluster", flags.fail_clusters,
+                 "Answer 503 to requests routed to this cluster (repeatable): recorded as errors "
+                 "for the rollout gates");
+  app.add_option("--synthetic-rps", flags.synthetic_rps,
+                 "Send itself this many /route requests per second on loopback (0: none)")
+      ->capture_default_str();
+  app.add_option("--synthetic-route", flags.synthetic_route,
+                 "The route of the synthetic requests (with --synthetic-rps)");
   CLI11_PARSE(app, argc, argv);
+  if (flags.synthetic_rps > 0 && flags.synthetic_route.empty()) {
+    std::fprintf(stderr, "relay-node: --synthetic-rps needs --synthetic-route\n");
+    return 2;
+  }
+  if (flags.status_interval_ms <= 0) {
+    std::fprintf(stderr, "relay-node: --status-interval-ms must be positive\n");
+    return 2;
+  }
   if (flags.controlplane.empty() && flags.controlplane_http.empty()) {
     std::fprintf(stderr, "relay-node: give --controlplane and/or --controlplane-http\n");
     return 2;

@@ -1,6 +1,9 @@
 #include "node_http.h"
 
+#include <chrono>
+#include <functional>
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "omnirelay/config/mutex.h"
 #include "omnirelay/http/server.h"
@@ -76,10 +79,37 @@ struct NodeHttp::Impl {
   bool stopped GUARDED_BY(mu) = false;
 
   std::function<relay::WatcherStats()> stream;
+  const std::set<std::string, std::less<>> fail_clusters;
 
   Impl(relay::ConfigHost& h, const relay::Router& r, MetricsRegistry& m,
-       std::function<relay::WatcherStats()> s)
-      : host(h), router(r), metrics(m), stream(std::move(s)) {}
+       std::function<relay::WatcherStats()> s, std::vector<std::string> fail)
+      : host(h),
+        router(r),
+        metrics(m),
+        stream(std::move(s)),
+        fail_clusters(fail.begin(), fail.end()) {}
+
+  // The answer to /route for `snapshot`; the caller records its outcome.
+  void Route(const relay::AppliedSnapshot& snapshot, const http::Request& req,
+             http::Response& res) {
+    auto decision =
+        router.Route(snapshot, req.get_param_value("route"), req.get_param_value("key"));
+    if (!decision.ok()) return ReplyError(res, decision.status());
+    if (fail_clusters.contains(decision->cluster)) {
+      return ReplyError(
+          res, Status(StatusCode::kUnavailable, "cluster " + std::string(decision->cluster) +
+                                                    " is failing (--fail-cluster)"));
+    }
+    Json failover = Json::array();
+    for (const std::string& c : decision->failover) failover.push_back(c);
+    Json shadow = decision->shadow_cluster.empty() ? Json(nullptr)
+                                                   : Json(std::string(decision->shadow_cluster));
+    ReplyJson(res, 200,
+              {{"version", snapshot.version()},
+               {"cluster", std::string(decision->cluster)},
+               {"shadow", shadow},
+               {"failover", failover}});
+  }
 
   void Routes() {
     server->Route(
@@ -98,29 +128,25 @@ struct NodeHttp::Impl {
         return ReplyError(res,
                           Status(StatusCode::kInvalidArgument, "usage: /route?route=NAME&key=KEY"));
       }
+      const auto started = std::chrono::steady_clock::now();
       const auto& snapshot = host.Current();
       if (!snapshot) {
+        // Not recorded: no version served it.
         return ReplyError(res, Status(StatusCode::kUnavailable, "no snapshot yet (not ready)"));
       }
-      auto decision =
-          router.Route(*snapshot, req.get_param_value("route"), req.get_param_value("key"));
-      if (!decision.ok()) return ReplyError(res, decision.status());
-      Json failover = Json::array();
-      for (const std::string& c : decision->failover) failover.push_back(c);
-      Json shadow = decision->shadow_cluster.empty() ? Json(nullptr)
-                                                     : Json(std::string(decision->shadow_cluster));
-      ReplyJson(res, 200,
-                {{"version", snapshot->version()},
-                 {"cluster", std::string(decision->cluster)},
-                 {"shadow", shadow},
-                 {"failover", failover}});
+      Route(*snapshot, req, res);
+      const std::chrono::duration<double, std::milli> took =
+          std::chrono::steady_clock::now() - started;
+      host.RecordOutcome(snapshot->version(), res.status >= 500, took.count());
     });
   }
 };
 
 NodeHttp::NodeHttp(relay::ConfigHost& host, const relay::Router& router, MetricsRegistry& metrics,
-                   std::function<relay::WatcherStats()> stream)
-    : impl_(std::make_unique<Impl>(host, router, metrics, std::move(stream))) {}
+                   std::function<relay::WatcherStats()> stream,
+                   std::vector<std::string> fail_clusters)
+    : impl_(std::make_unique<Impl>(host, router, metrics, std::move(stream),
+                                   std::move(fail_clusters))) {}
 
 NodeHttp::~NodeHttp() {
   Stop();

@@ -1,5 +1,11 @@
 // The relay node's HTTP face: /healthz, /readyz, /metrics, /route.
 //
+// /route reports each answer it gives with a snapshot to the rollout gates
+// (ConfigHost::RecordOutcome: the version that routed it, error = a 5xx,
+// latency = its handling time). Requests whose route resolves to one of
+// `fail_clusters` are answered 503 (and so recorded as errors): the switch
+// that lets a demo make one cluster fail and watch a canary roll back.
+//
 // Served by omni_http (omnirelay/http/server.h): event-driven, with its
 // timeouts and connection limits; /healthz answers on the I/O thread.
 //
@@ -11,6 +17,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "omnirelay/config/metrics.h"
 #include "omnirelay/config/status.h"
@@ -25,7 +32,8 @@ class NodeHttp {
   // `stream`: the watcher's view of its control-plane stream, shown by
   // /readyz (a refusal such as a revoked token is its lastError).
   NodeHttp(relay::ConfigHost& host, const relay::Router& router, MetricsRegistry& metrics,
-           std::function<relay::WatcherStats()> stream);
+           std::function<relay::WatcherStats()> stream,
+           std::vector<std::string> fail_clusters = {});
   ~NodeHttp();
 
   // Binds host:port (port 0: any) and starts serving; the bound port after.

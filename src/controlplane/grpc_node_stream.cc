@@ -50,14 +50,31 @@ HelloMsg ToHello(v1::Hello& h) {
   return out;
 }
 
+}  // namespace
+
 StatusMsg ToStatus(const v1::NodeStatus& s) {
   StatusMsg out;
   out.discovery_generation = s.discovery_generation();
   out.health.assign(s.health().begin(), s.health().end());
+  out.slo.reserve(static_cast<std::size_t>(s.slo_size()));
+  for (const v1::SloReport& r : s.slo()) {
+    SloReport report;
+    report.config_version = r.config_version();
+    report.window_start_ms = r.window_start_ms();
+    report.window_ms = r.window_ms();
+    report.window.requests = r.requests();
+    report.window.errors = r.errors();
+    // Buckets are positional: a list of another length has other bounds (or
+    // is broken), so the counts are kept and the histogram left empty.
+    if (static_cast<std::size_t>(r.latency_buckets_size()) == kLatencyBuckets) {
+      for (std::size_t i = 0; i < kLatencyBuckets; ++i) {
+        report.window.latency.counts[i] = r.latency_buckets(static_cast<int>(i));
+      }
+    }
+    out.slo.push_back(report);
+  }
   return out;
 }
-
-}  // namespace
 
 NodeStream::NodeStream(const NodeStreamContext& context) : context_(context) {}
 

@@ -29,7 +29,16 @@
 #include "omnirelay/config/status.h"
 #include "omnirelay/controlplane/node_feed.h"
 
+namespace omnirelay::controlplane::v1 {
+class NodeStatus;
+}
+
 namespace omnirelay::cp {
+
+// The wire NodeStatus as the feed's StatusMsg. Refuses nothing: an SloReport
+// whose latency_buckets is not kLatencyBuckets long keeps requests and errors
+// and gets an empty histogram.
+StatusMsg ToStatus(const controlplane::v1::NodeStatus& status);
 
 // What every node stream of one face shares.
 struct NodeStreamContext {

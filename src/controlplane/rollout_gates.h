@@ -27,55 +27,27 @@
 //  5. The SLO window of a wave merges its counted nodes' windows: request and
 //     error counts add, histograms add bucket by bucket.
 //
-// Latency histograms have fixed bucket bounds (kLatencyBoundsMs; a last
-// bucket for everything above). A quantile q of n samples is the sample of
-// rank ceil(q * n); within its bucket (lower, upper] it is placed by linear
-// interpolation, lower + (upper - lower) * (rank - below) / in_bucket, where
-// the first bucket's lower bound is 0 and the overflow bucket answers its
-// lower bound (the largest finite bound). An empty histogram answers 0.
+// Latency histograms and quantiles: omnirelay/config/slo_window.h.
 //
 // Thread safety: values and pure functions.
 #pragma once
 
-#include <array>
-#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <string_view>
 #include <unordered_map>
 #include <vector>
 
+#include "omnirelay/config/slo_window.h"
 #include "rollout_policy.h"
 
 namespace omnirelay::cp {
 
-inline constexpr std::array<double, 16> kLatencyBoundsMs = {
-    1, 2, 5, 10, 20, 50, 100, 200, 300, 500, 750, 1000, 2000, 5000, 10000, 30000};
-inline constexpr std::size_t kLatencyBuckets = kLatencyBoundsMs.size() + 1;
-
-struct LatencyHistogram {
-  // counts[i]: samples in (bound[i-1], bound[i]]; the last: above the last bound.
-  std::array<std::uint64_t, kLatencyBuckets> counts{};
-
-  void Record(double ms, std::uint64_t n = 1);
-  void Merge(const LatencyHistogram& other);
-  std::uint64_t Total() const;
-  double QuantileMs(double q) const;
-
-  friend bool operator==(const LatencyHistogram&, const LatencyHistogram&) = default;
-};
-
-// One reporting window of a node (or a merge of several).
-struct SloWindow {
-  std::uint64_t requests = 0;
-  std::uint64_t errors = 0;
-  LatencyHistogram latency;
-
-  void Merge(const SloWindow& other);
-  double ErrorRate() const;  // 0 without requests
-
-  friend bool operator==(const SloWindow&, const SloWindow&) = default;
-};
+// The SLO figures nodes report, shared with librelay (omnirelay/config/slo_window.h).
+using omnirelay::kLatencyBoundsMs;
+using omnirelay::kLatencyBuckets;
+using omnirelay::LatencyHistogram;
+using omnirelay::SloWindow;
 
 // What a node last said about itself (its stream's hello, ACK/NACK and status).
 struct NodeReport {

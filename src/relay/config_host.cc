@@ -34,7 +34,8 @@ struct ConfigHost::Impl {
   Impl(ConfigHostOptions options, const Clock& clock_in, MetricsRegistry& registry)
       : clock(clock_in),
         metrics(registry, options.node_id),
-        verifier(std::move(options.trusted_keys), clock_in, std::move(options.verify)) {
+        verifier(std::move(options.trusted_keys), clock_in, std::move(options.verify)),
+        slo(clock_in, &metrics.slo_dropped) {
     if (!options.lkg_path.empty()) {
       FileSystem& fs = options.file_system ? *options.file_system : RealFileSystem();
       lkg.emplace(std::move(options.lkg_path), fs);
@@ -58,6 +59,8 @@ struct ConfigHost::Impl {
 
   std::atomic<std::int64_t> discovery_generation{0};
   std::atomic<std::int64_t> fresh_mono_ms{0};
+
+  SloRecorder slo;  // thread-safe on its own
 
   mutable Mutex health_mu;
   Status last_error GUARDED_BY(health_mu);
@@ -256,6 +259,14 @@ void ConfigHost::MarkFresh() {
 
 void ConfigHost::SetDiscoveryGeneration(std::int64_t generation) {
   impl_->discovery_generation.store(generation, std::memory_order_relaxed);
+}
+
+void ConfigHost::RecordOutcome(std::int64_t config_version, bool error, double latency_ms) {
+  impl_->slo.Record(config_version, error, latency_ms);
+}
+
+SloRecorder& ConfigHost::slo() {
+  return impl_->slo;
 }
 
 HealthReport ConfigHost::health() const {

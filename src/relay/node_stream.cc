@@ -225,12 +225,22 @@ bool NodeStream::SendNack(std::int64_t version, const std::string& hash, const s
 }
 
 bool NodeStream::SendStatus(std::int64_t config_version, std::int64_t discovery_generation,
-                            const std::map<std::string, double>& health) {
+                            const std::map<std::string, double>& health,
+                            const std::vector<SloReport>& slo) {
   v1::NodeMessage m;
   v1::NodeStatus* s = m.mutable_status();
   s->set_config_version(config_version);
   s->set_discovery_generation(discovery_generation);
   for (const auto& [name, value] : health) (*s->mutable_health())[name] = value;
+  for (const SloReport& r : slo) {
+    v1::SloReport* out = s->add_slo();
+    out->set_config_version(r.config_version);
+    out->set_window_start_ms(r.window_start_ms);
+    out->set_window_ms(r.window_ms);
+    out->set_requests(r.window.requests);
+    out->set_errors(r.window.errors);
+    for (std::uint64_t count : r.window.latency.counts) out->add_latency_buckets(count);
+  }
   return impl_->Write(m);
 }
 

@@ -19,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "omnirelay/config/slo_window.h"
 #include "omnirelay/config/status.h"
 #include "omnirelay/relay/watcher.h"
 
@@ -78,7 +79,8 @@ class NodeStream {
   bool SendNack(std::int64_t version, const std::string& hash, const std::string& reason,
                 const std::string& message);
   bool SendStatus(std::int64_t config_version, std::int64_t discovery_generation,
-                  const std::map<std::string, double>& health);
+                  const std::map<std::string, double>& health,
+                  const std::vector<SloReport>& slo = {});
 
   // NodeFeed.Fetch on this stream's channel: the signed envelope of `hash`.
   Result<std::string> Fetch(const std::string& hash, std::int64_t timeout_ms);

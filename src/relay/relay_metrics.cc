@@ -45,6 +45,10 @@ RelayMetrics::RelayMetrics(MetricsRegistry& registry, std::string_view node_id)
       lkg_write_failures(registry.counter("omnirelay_relay_lkg_write_failures_total",
                                           "Failures to write the last-known-good files.",
                                           NodeLabel(node_id))),
+      slo_dropped(registry.counter("omnirelay_relay_slo_dropped_total",
+                                   "Request outcomes not reported for the rollout gates: more "
+                                   "config versions in one window than the recorder keeps.",
+                                   NodeLabel(node_id))),
       registry_(registry),
       node_label_(NodeLabel(node_id)),
       applied_(registry.counter(kApplies, kAppliesHelp, Labels("outcome", "applied"))),

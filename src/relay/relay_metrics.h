@@ -6,6 +6,7 @@
 //   omnirelay_relay_config_version           the applied version
 //   omnirelay_relay_ready                    1 once a snapshot is applied
 //   omnirelay_relay_lkg_write_failures_total
+//   omnirelay_relay_slo_dropped_total        outcomes SloRecorder dropped (slo_recorder.h, rule 4)
 //
 // Each carries node="<id>" first when the host was given a node id.
 //
@@ -32,6 +33,7 @@ class RelayMetrics {
 
   Histogram& apply_seconds;
   Counter& lkg_write_failures;
+  Counter& slo_dropped;
 
  private:
   std::string Labels(std::string_view name, std::string_view value) const;

@@ -145,6 +145,12 @@ struct Watcher::Impl {
         superseded_counter(m.counter("omnirelay_relay_watcher_superseded_total",
                                      "Node streams ended because another instance of this node id "
                                      "took over (the watcher then stops following)",
+                                     NodeLabel(options.node_id))),
+        slo_requests_counter(m.counter("omnirelay_relay_watcher_slo_requests_total",
+                                       "Requests reported to the control plane in SLO windows",
+                                       NodeLabel(options.node_id))),
+        slo_errors_counter(m.counter("omnirelay_relay_watcher_slo_errors_total",
+                                     "Failed requests reported to the control plane in SLO windows",
                                      NodeLabel(options.node_id))) {
     puller.AddEndpoints(options.http_endpoints);
     UpdateStats([&](WatcherStats& s) { s.instance_id = instance_id; });
@@ -206,6 +212,8 @@ struct Watcher::Impl {
   Counter& nacks_counter;
   Counter& problems_counter;
   Counter& superseded_counter;
+  Counter& slo_requests_counter;
+  Counter& slo_errors_counter;
 
   std::thread worker;
   std::atomic<bool> stopping{false};
@@ -490,7 +498,15 @@ void Watcher::Impl::SendStatus() {
   if (health.staleness_ms >= 0) figures["staleness_ms"] = static_cast<double>(health.staleness_ms);
   if (health.expires_at_ms > 0)
     figures["expires_at_ms"] = static_cast<double>(health.expires_at_ms);
-  stream->SendStatus(health.config_version, health.discovery_generation, figures);
+  // The recorder's window goes once (taken and reset): a write that fails on
+  // a broken stream loses it rather than risk counting it twice.
+  const std::vector<SloReport> slo = host.slo().TakeWindow();
+  if (!stream->SendStatus(health.config_version, health.discovery_generation, figures, slo)) return;
+  for (const SloReport& r : slo) {
+    slo_requests_counter.Inc(r.window.requests);
+    slo_errors_counter.Inc(r.window.errors);
+  }
+  if (!slo.empty()) UpdateStats([&](WatcherStats& s) { s.slo_reports_sent += slo.size(); });
 }
 
 void Watcher::Impl::PullNow() {

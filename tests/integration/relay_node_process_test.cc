@@ -154,6 +154,59 @@ TEST(RelayNodeProcessTest, ServesReadinessAndRoutesFromTheControlPlane) {
       << log;
 }
 
+// The value of the series `name` (labels included) in Prometheus text; -1 when absent.
+double Series(const std::string& text, const std::string& name) {
+  const auto at = text.find("\n" + name + " ");
+  if (at == std::string::npos) return -1;
+  return std::stod(text.substr(at + name.size() + 2));
+}
+
+// --fail-cluster answers 503 to requests routed to the cluster while other
+// routes answer; both reach the control plane as the node's SLO window
+// (errors = the 503s), here with --synthetic-rps sending the traffic.
+TEST(RelayNodeProcessTest, FailClusterAnswers503AndReportsThemAsErrors) {
+  ControlPlane cp;
+  cp.Start();
+  TempDir dir;
+  const std::string token_file = (dir.path() / "node.token").string();
+  std::ofstream(token_file) << cp.NodeToken("edge-1") << "\n";
+  cp.PutLayer("global");
+  RelayNodeProcess node({"--node-id=edge-1", std::string("--scope-chain=") + kChain,
+                         "--controlplane=" + cp.grpc_endpoint(), "--token-file=" + token_file,
+                         "--trusted-keys=" + cp.trusted_keys_path(), "--fail-cluster=billing-v1",
+                         "--fail-cluster=billing-v2", "--status-interval-ms=100",
+                         "--synthetic-rps=40", "--synthetic-route=billing"},
+                        (dir.path() / "node.log").string());
+  ASSERT_TRUE(Eventually([&] {
+    auto res = node.Get("/readyz");
+    return res && res->status == 200;
+  }));
+  auto failed = node.Get("/route?route=billing&key=user-42");
+  ASSERT_TRUE(failed);
+  EXPECT_EQ(failed->status, 503) << failed->body;
+  const Json error = Json::parse(failed->body)["error"];
+  EXPECT_EQ(error["code"], "unavailable");
+  EXPECT_NE(error["message"].get<std::string>().find("is failing (--fail-cluster)"),
+            std::string::npos)
+      << error;
+  for (int i = 0; i < 5; ++i) {
+    auto ok = node.Get("/route?route=auth&key=k" + std::to_string(i));
+    ASSERT_TRUE(ok);
+    EXPECT_EQ(ok->status, 200) << ok->body;
+  }
+  // The windows sent: the synthetic billing requests as errors, auth as not.
+  const std::string requests = "omnirelay_relay_watcher_slo_requests_total{node=\"edge-1\"}";
+  const std::string errors = "omnirelay_relay_watcher_slo_errors_total{node=\"edge-1\"}";
+  std::string text;
+  EXPECT_TRUE(Eventually([&] {
+    auto m = node.Get("/metrics");
+    if (!m) return false;
+    text = m->body;
+    return Series(text, errors) >= 20 && Series(text, requests) >= Series(text, errors) + 5;
+  })) << text;
+  EXPECT_EQ(node.Stop(), 0);  // the synthetic sender stops with the process
+}
+
 // Two relay-node processes with one --node-id: the newer instance keeps the
 // node's stream; the older is superseded — /readyz, its metrics, its log and
 // the daemon's node status say so — keeps serving its snapshot, and neither

@@ -55,6 +55,7 @@
 #include "omnirelay/config/clock.h"
 #include "omnirelay/config/metrics.h"
 #include "omnirelay/config/scope.h"
+#include "omnirelay/config/slo_window.h"
 #include "omnirelay/config/status.h"
 #include "omnirelay/controlplane/auth.h"
 #include "omnirelay/controlplane/bus.h"
@@ -84,9 +85,18 @@ struct NackMsg {
   std::string reason;  // a status code name
   std::string message;
 };
+// One version's window of request outcomes: {config_version, window_start_ms,
+// window_ms, SloWindow window} (omnirelay/config/slo_window.h, the struct
+// librelay's recorder produces; one definition for both sides).
+using omnirelay::SloReport;
 struct StatusMsg {
   std::int64_t discovery_generation = 0;
   std::vector<std::pair<std::string, double>> health;
+  // The node's windows since its previous status, one per version that served
+  // requests; each window arrives once (the node resets after sending), so
+  // they add up. A report whose histogram had the wrong number of buckets
+  // keeps its counts with an empty histogram (window.latency all zero).
+  std::vector<SloReport> slo{};  // {}: aggregate initialisers may leave it out
 };
 
 // ---- what a node is told

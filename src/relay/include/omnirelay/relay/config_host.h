@@ -5,6 +5,7 @@
 //   host.LoadLastKnownGood();                        // ready without a control plane
 //   host.Apply(envelope_json, announced_hash);       // ACK, or NACK with status_code_name
 //   const auto& snap = host.Current();               // request path: ~1 ns, no lock
+//   host.RecordOutcome(snap->version(), failed, ms); // per request: for the rollout gates
 //
 // Reading. Current() returns this thread's cached shared_ptr to the current
 // snapshot (null until ready()). The cache is per thread and per host, tagged
@@ -49,6 +50,7 @@
 #include "omnirelay/config/status.h"
 #include "omnirelay/relay/applied_snapshot.h"
 #include "omnirelay/relay/config_listener.h"
+#include "omnirelay/relay/slo_recorder.h"
 #include "omnirelay/relay/snapshot_verifier.h"
 
 namespace omnirelay::relay {
@@ -165,6 +167,14 @@ class ConfigHost {
   // The MeshKit feed generation this node routes with (reported in health).
   void SetDiscoveryGeneration(std::int64_t generation);
   HealthReport health() const;
+
+  // Request outcomes for the rollout gates (slo_recorder.h): one call per
+  // request, naming the version of the snapshot that served it
+  // (Current()->version()), whether it failed (e.g. answered 5xx) and how
+  // long it took. Cheap and thread-safe; the Watcher reports the windows.
+  void RecordOutcome(std::int64_t config_version, bool error, double latency_ms);
+  // The recorder itself (the Watcher takes its window with each NodeStatus).
+  SloRecorder& slo();
 
   // Test hook: publishes `snapshot` as if verified (no signature, hash, LKG or
   // metrics), running the listeners two-phase; for tests of the read/swap

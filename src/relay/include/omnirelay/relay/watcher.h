@@ -12,8 +12,11 @@
 //     on Notify applies the inline envelope, or Fetch(hash) when none rides
 //     along, through ConfigHost::Apply, and answers Ack or Nack{reason = the
 //     status code name, message}; sends NodeStatus (configVersion,
-//     discoveryGeneration, health figures) after Welcome, after each apply and
-//     every status_interval_ms;
+//     discoveryGeneration, health figures, and the host's SLO window: one
+//     SloReport per version that served requests since the previous status,
+//     taken from ConfigHost::slo() and reset, so each window is sent once;
+//     none while no stream is up, where the window grows until the next
+//     status) after Welcome, after each apply and every status_interval_ms;
 //   - failover: when a stream cannot be opened or ends, the next endpoint of
 //     the list is tried after a backoff delay drawn with full jitter,
 //     uniform in [0, min(backoff_max_ms, backoff_initial_ms * 2^failures)];
@@ -44,7 +47,9 @@
 // omnirelay_relay_watcher_streams_total{outcome="welcomed|failed"},
 // omnirelay_relay_watcher_pulls_total{result="applied|not_modified|refused|failed"},
 // omnirelay_relay_watcher_acks_total, omnirelay_relay_watcher_nacks_total,
-// omnirelay_relay_watcher_superseded_total.
+// omnirelay_relay_watcher_superseded_total,
+// omnirelay_relay_watcher_slo_requests_total and
+// omnirelay_relay_watcher_slo_errors_total (what the SLO windows sent said).
 //
 // Thread safety: Start and Stop from one owning thread; the accessors from
 // any thread. The host, clock, waiter and registry must outlive the watcher.
@@ -155,6 +160,8 @@ struct WatcherStats {
   std::string last_fetch_error;
   std::uint64_t acks = 0;
   std::uint64_t nacks = 0;
+  // SloReports (one per version and window) in NodeStatus writes that succeeded.
+  std::uint64_t slo_reports_sent = 0;
   std::vector<std::int64_t> backoff_delays_ms;  // the last 64 reconnect delays drawn
   std::string last_stream_error;  // the server's last Error ("code: message"); cleared by a Welcome
   // Why the control plane sends this node nothing now, though its stream is
