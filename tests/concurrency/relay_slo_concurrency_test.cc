@@ -20,11 +20,17 @@ TEST(SloRecorderConcurrencyTest, TakesWhileRecordingLoseAndDoubleNothing) {
   constexpr int kThreads = 6;
   constexpr int kPerThread = 40'000;
   std::atomic<int> running{kThreads};
+  // The swap waits for one take, so a take always overlaps recording (on a
+  // loaded machine the threads could otherwise finish before the first).
+  std::atomic<bool> taken{false};
   std::vector<std::thread> threads;
   for (int t = 0; t < kThreads; ++t) {
     threads.emplace_back([&, t] {
       for (int i = 0; i < kPerThread; ++i) {
         // Halfway through, "the swap": the thread's requests move to v2.
+        if (i == kPerThread / 2) {
+          while (!taken.load()) std::this_thread::yield();
+        }
         const std::int64_t version = i < kPerThread / 2 ? 1 : 2;
         recorder.Record(version, (i + t) % 4 == 0, static_cast<double>(i % 700));
       }
@@ -43,8 +49,11 @@ TEST(SloRecorderConcurrencyTest, TakesWhileRecordingLoseAndDoubleNothing) {
       errors += r.window.errors;
     }
     ++takes;
+    taken.store(true);
   };
-  while (running.load() > 0) take();
+  do {
+    take();
+  } while (running.load() > 0);
   for (auto& t : threads) t.join();
   take();
   EXPECT_EQ(requests[1], std::uint64_t{kThreads} * kPerThread / 2);
