@@ -124,10 +124,11 @@ void RolloutEngine::Run() {
   for (;;) {
     {
       MutexLock lock(stop_mu_);
-      if (stop_cv_.WaitFor(stop_mu_, options_.tick_interval,
-                           [this]() REQUIRES(stop_mu_) { return stop_; })) {
-        return;
+      const auto deadline = std::chrono::steady_clock::now() + options_.tick_interval;
+      while (!stop_) {
+        if (!stop_cv_.WaitUntil(stop_mu_, deadline)) break;  // the tick is due
       }
+      if (stop_) return;
     }
     Tick();
   }

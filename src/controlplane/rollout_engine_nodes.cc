@@ -111,11 +111,12 @@ NodeReports RolloutEngine::ReportsFor(
     NodeReport report = it->second.report;
     const auto chain = run.chains.find(id);
     if (chain != run.chains.end()) {
-      if (auto snapshot = SnapshotAt(chain->second, a.assigned_version)) {
+      const std::int64_t bound = a.assigned_version;  // (clang 14: no capture of a binding)
+      if (auto snapshot = SnapshotAt(chain->second, bound)) {
         assigned_hashes[id] = snapshot->hash;
         // In bounds: the snapshot of the assigned bound is the bound.
         auto translate = [&](std::int64_t& version) {
-          if (version == snapshot->version) version = a.assigned_version;
+          if (version == snapshot->version) version = bound;
         };
         translate(report.applied_version);
         translate(report.acked_version);
