@@ -265,5 +265,57 @@ TEST_F(RolloutDaemonTest, OperatorActionsAndOverlap) {
   EXPECT_EQ(Json::parse(list->body)["rollouts"][0]["id"], id);
 }
 
+// A daemon killed (SIGKILL) mid-wave resumes from the stored state: the
+// rollout is still running at its wave, nodes that reconnect are held where
+// they were (the canary on v2, the others on v1), and it promotes afterwards.
+TEST_F(RolloutDaemonTest, KilledMidWaveResumes) {
+  const Json policy = {{"canaryPercent", 10},      {"bakeMs", 3000},
+                       {"minAckRatio", 1.0},       {"ackDeadlineMs", 120000},
+                       {"offlineGraceMs", 120000}, {"slo", {{"minRequests", 0}}}};
+  const Json started = StartRollout(policy);
+  const std::string id = started.value("id", "");
+  ASSERT_FALSE(id.empty()) << started.dump();
+  const std::vector<std::string> canary = started["waves"][0]["nodeIds"];
+  const std::int64_t v2 = started["version"];
+  std::map<std::string, std::pair<std::int64_t, std::string>> running;  // id -> (version, hash)
+  for (auto& node : nodes_) {
+    running[node->id()] = {v1_, hashes_[node->id()]};
+    if (std::find(canary.begin(), canary.end(), node->id()) == canary.end()) continue;
+    auto n = node->NextNotify(std::chrono::seconds(10));
+    ASSERT_TRUE(n);
+    ASSERT_EQ(n->version(), v2);
+    ASSERT_TRUE(node->Ack(*n));
+    running[node->id()] = {n->version(), n->hash()};
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // the ACKs reach the daemon
+
+  daemon_->Kill9();
+  nodes_.clear();
+  ASSERT_TRUE(daemon_->Start());  // the same data dir, new ports
+  http_ = std::make_unique<httplib::Client>("127.0.0.1", daemon_->http_port());
+  http_->set_read_timeout(20, 0);
+  const Json resumed = Rollout(id);
+  EXPECT_EQ(resumed["state"], "running") << resumed.dump();
+  EXPECT_EQ(resumed["currentWave"], 0);
+
+  // Every node comes back saying what it runs; the non-canary ones must not
+  // be sent v2 before the promotion, and the promotion still happens.
+  for (const auto& [node_id, have] : running) {
+    nodes_.push_back(std::make_unique<FakeNode>(daemon_->grpc_address(), daemon_->admin_token(),
+                                                node_id, "global"));
+    nodes_.back()->Hello(have.first, have.second);
+  }
+  for (auto& node : nodes_) {
+    if (std::find(canary.begin(), canary.end(), node->id()) != canary.end()) continue;
+    auto n = node->NextNotify(std::chrono::seconds(20));
+    while (n && n->version() == v1_) n = node->NextNotify(std::chrono::seconds(20));
+    ASSERT_TRUE(n) << node->id() << " never got the last wave after the restart";
+    EXPECT_EQ(n->version(), v2);
+    ASSERT_TRUE(node->Ack(*n));
+  }
+  const Json done = AwaitState(id, "succeeded");
+  EXPECT_EQ(done["version"], v2);
+}
+
 }  // namespace
 }  // namespace omnirelay::cp::testing
