@@ -11,6 +11,7 @@
 #include "decode_spec.h"
 #include "json_convert.h"
 #include "json_strict.h"
+#include "omnirelay/config/rollout_policy.h"
 #include "omnirelay/config/scope.h"
 
 namespace omnirelay {
@@ -26,8 +27,8 @@ using simdjson::dom::element_type;
 
 struct Header {
   std::string_view want_kind;
-  element metadata{}, spec{};
-  bool has_metadata = false, has_spec = false;
+  element metadata{}, spec{}, rollout{};
+  bool has_metadata = false, has_spec = false, has_rollout = false;
 };
 
 constexpr FieldRule<Header> kHeaderRules[] = {
@@ -61,6 +62,13 @@ constexpr FieldRule<Header> kHeaderRules[] = {
        h.has_spec = true;
      },
      true},
+    // A layer's default rollout policy (rollout_policy.h); layers only.
+    {"rollout",
+     [](Decoder&, element v, Header& h) {
+       h.rollout = v;
+       h.has_rollout = true;
+     },
+     false},
 };
 
 // Checks apiVersion and kind; true when metadata and spec are present.
@@ -223,7 +231,17 @@ Result<ParsedLayer> ParseLayer(std::string_view json, const DecodeOptions& optio
       d.TypeMismatch(header.spec, "object");
     }
   }
-  if (d.failed()) return Invalid(d.TakeDiagnostics());
+  std::vector<Diagnostic> diagnostics = d.TakeDiagnostics();
+  if (header.has_rollout) {
+    const std::string block = internal::ToNlohmann(header.rollout).dump();
+    auto policy = ParseRolloutPolicy(block, "/rollout");
+    if (policy.ok()) {
+      layer.rollout_json = RolloutPolicyToJson(*policy);
+    } else {
+      for (const Diagnostic& diag : policy.status().diagnostics()) diagnostics.push_back(diag);
+    }
+  }
+  if (!diagnostics.empty()) return Invalid(std::move(diagnostics));
   layer.spec_json = internal::ToNlohmann(header.spec).dump();
   return layer;
 }
@@ -238,6 +256,10 @@ Result<Snapshot> DecodeSnapshot(std::string_view json, const DecodeOptions& opti
   Header header{kKindSnapshot};
   Snapshot snap;
   if (DecodeHeader(d, root, header)) {
+    if (header.has_rollout) {
+      Decoder::PathGuard g(d, "rollout");
+      d.Error(DiagCode::kUnknownField, "a snapshot has no rollout block (layers carry it)");
+    }
     DecodeSnapshotMetadata(d, header.metadata, snap.metadata);
     d.SetFeatures(snap.metadata.required_features);
     Decoder::PathGuard g(d, "spec");

@@ -4,9 +4,11 @@
 #include <openssl/rand.h>
 
 #include <algorithm>
+#include <nlohmann/json.hpp>
 #include <set>
 
 #include "audit_log.h"
+#include "omnirelay/config/decode.h"
 #include "omnirelay/config/digest.h"
 #include "rollout_engine.h"
 #include "service_read.h"
@@ -40,6 +42,32 @@ bool OnChainOf(const std::string& chain, const std::vector<std::string>& scopes)
   return false;
 }
 
+// The policy a rollout runs: the first layer's own `rollout` block (if it
+// has one), with the request's keys over it ("slo" merged key by key), so
+// `rollout start --canary 10` changes the canary and keeps the rest.
+std::string MergedPolicy(const RolloutStartRequest& request) {
+  nlohmann::json merged = nlohmann::json::object();
+  for (const RolloutChange& change : request.changes) {
+    if (!change.document) continue;
+    auto layer = ParseLayer(*change.document);
+    if (layer.ok() && !layer->rollout_json.empty()) {
+      merged = nlohmann::json::parse(layer->rollout_json);
+    }
+    break;  // the first layer's block only
+  }
+  if (request.policy_json.empty()) return merged.dump();
+  nlohmann::json over = nlohmann::json::parse(request.policy_json, nullptr, false);
+  if (!over.is_object()) return request.policy_json;  // the parser says what is wrong
+  for (auto& [key, value] : over.items()) {
+    if (key == "slo" && value.is_object() && merged.contains("slo") && merged["slo"].is_object()) {
+      for (auto& [k, v] : value.items()) merged["slo"][k] = v;
+    } else {
+      merged[key] = value;
+    }
+  }
+  return merged.dump();
+}
+
 }  // namespace
 
 void ControlPlaneService::PublishCommit(std::int64_t revision,
@@ -70,7 +98,7 @@ Result<RolloutRun> ControlPlaneService::StartRollout(const Principal& who,
                          "a rollout needs at least one layer (a document to put or a scope to "
                          "delete)"));
   }
-  auto policy = ParseRolloutPolicy(request.policy_json.empty() ? "{}" : request.policy_json);
+  auto policy = ParseRolloutPolicy(MergedPolicy(request));
   if (!policy.ok()) return refuse(policy.status());
 
   // Each layer is checked as a write would be, against every chain it touches.

@@ -317,5 +317,38 @@ TEST_F(RolloutDaemonTest, KilledMidWaveResumes) {
   EXPECT_EQ(done["version"], v2);
 }
 
+// A layer's own `rollout` block is the rollout's default policy; the
+// request's keys go over it (a dry run shows the policy it would run).
+TEST_F(RolloutDaemonTest, TheLayersRolloutBlockIsTheDefaultPolicy) {
+  Json layer = Json::parse(ChangedGlobal());
+  layer["rollout"] = {
+      {"canaryPercent", 10}, {"promotion", "manual"}, {"slo", {{"minRequests", 7}}}};
+  const Json body = {{"layers", Json::array({layer})},
+                     {"policy", {{"bakeMs", 0}, {"slo", {{"maxP99Ratio", 2.0}}}}}};
+  auto res = http_->Post("/v1/rollouts?dryRun=true", auth_, body.dump(), "application/json");
+  ASSERT_TRUE(res && res->status == 200) << (res ? res->body : "no answer");
+  const Json planned = Json::parse(res->body);
+  EXPECT_EQ(planned["dryRun"], true);
+  EXPECT_EQ(planned["state"], "pending");
+  EXPECT_EQ(planned["policy"]["canaryPercent"], 10.0);
+  EXPECT_EQ(planned["policy"]["promotion"], "manual");
+  EXPECT_EQ(planned["policy"]["bakeMs"], 0);
+  EXPECT_EQ(planned["policy"]["slo"]["minRequests"], 7);
+  EXPECT_EQ(planned["policy"]["slo"]["maxP99Ratio"], 2.0);
+  EXPECT_EQ(planned["waves"][0]["nodes"].get<int>() + planned["waves"][1]["nodes"].get<int>(),
+            kNodes);
+  // Nothing was written.
+  auto list = http_->Get("/v1/rollouts", auth_);
+  ASSERT_TRUE(list && list->status == 200);
+  EXPECT_TRUE(Json::parse(list->body)["rollouts"].empty());
+  // A bad block is refused with a pointer into it.
+  layer["rollout"] = {{"canaryPercent", 150}};
+  res = http_->Post("/v1/rollouts", auth_, Json{{"layers", Json::array({layer})}}.dump(),
+                    "application/json");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 400) << res->body;
+  EXPECT_NE(res->body.find("/rollout/canaryPercent"), std::string::npos) << res->body;
+}
+
 }  // namespace
 }  // namespace omnirelay::cp::testing

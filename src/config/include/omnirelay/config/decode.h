@@ -42,10 +42,14 @@ Result<std::string> PeekKind(std::string_view json, const DecodeOptions& options
 struct ParsedLayer {
   LayerMetadata metadata;
   std::string spec_json;  // canonical: sorted keys, no insignificant whitespace
+  // The layer's `rollout` block (its default rollout policy, every field
+  // written: RolloutPolicyToJson); "" when it has none.
+  std::string rollout_json;
 };
 
-// Checks apiVersion, kind == ConfigLayer, metadata (scope, author, features)
-// and that spec is an object.
+// Checks apiVersion, kind == ConfigLayer, metadata (scope, author, features),
+// that spec is an object, and the optional `rollout` block (rollout_policy.h;
+// its problems point under /rollout).
 Result<ParsedLayer> ParseLayer(std::string_view json, const DecodeOptions& options = {});
 
 // Decodes and schema-checks a whole Snapshot document (no graph validation).

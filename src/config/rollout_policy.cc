@@ -1,10 +1,10 @@
-#include "rollout_policy.h"
+#include "omnirelay/config/rollout_policy.h"
 
 #include <cmath>
 #include <nlohmann/json.hpp>
 #include <utility>
 
-namespace omnirelay::cp {
+namespace omnirelay {
 namespace {
 
 using Json = nlohmann::json;
@@ -203,4 +203,4 @@ std::string RolloutPolicyToJson(const RolloutPolicy& p) {
   return j.dump();
 }
 
-}  // namespace omnirelay::cp
+}  // namespace omnirelay
