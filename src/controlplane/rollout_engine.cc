@@ -77,9 +77,51 @@ RolloutEngine::RolloutEngine(Store& store, SnapshotRenderer& renderer, const Clo
       renderer_(renderer),
       clock_(clock),
       options_(std::move(options)),
-      ticks_(metrics.counter("omnirelay_cp_rollout_ticks_total", "Rollout driver passes")),
-      rollbacks_(metrics.counter("omnirelay_cp_rollout_rollbacks_total",
-                                 "Rollouts rolled back (automatically or by an operator)")) {}
+      ticks_(metrics.counter("omnirelay_cp_rollout_ticks_total", "Rollout driver passes")) {
+  for (const char* reason :
+       {"slo_breach", "nack_ratio", "ack_deadline", "divergence", "operator"}) {
+    rollbacks_[reason] =
+        &metrics.counter("omnirelay_cp_rollout_rollbacks_total", "Rollouts rolled back, by reason",
+                         std::string("reason=\"") + reason + "\"");
+  }
+  for (const char* verdict : {"hold", "promote", "rollback"}) {
+    evaluations_[verdict] = &metrics.counter("omnirelay_cp_rollout_gate_evaluations_total",
+                                             "Wave gate evaluations by the driver, by verdict",
+                                             std::string("verdict=\"") + verdict + "\"");
+  }
+  for (RolloutPhase phase :
+       {RolloutPhase::kPending, RolloutPhase::kRunning, RolloutPhase::kAwaitingPromote,
+        RolloutPhase::kPaused, RolloutPhase::kRollingBack, RolloutPhase::kSucceeded,
+        RolloutPhase::kRolledBack, RolloutPhase::kAborted}) {
+    const std::string name(RolloutPhaseName(phase));
+    by_state_[name] = &metrics.gauge("omnirelay_cp_rollouts", "Rollouts known, by state",
+                                     "state=\"" + name + "\"");
+  }
+}
+
+void RolloutEngine::UpdateStateGauges() {
+  std::map<std::string, std::int64_t> counts;
+  {
+    MutexLock lock(mu_);
+    for (const auto& [id, run] : runs_) ++counts[std::string(RolloutPhaseName(run.state.phase))];
+  }
+  for (const auto& [state, gauge] : by_state_) gauge->Set(counts[state]);
+}
+
+void RolloutEngine::AuditDriver(const RolloutRun& run, std::string_view action,
+                                const std::string& summary) {
+  AuditEntry e;
+  e.time_ms = clock_.NowUnixMs();
+  e.principal = "rollout-driver";
+  e.action = std::string(action);
+  e.scope = run.scopes.empty() ? "" : run.scopes.front();
+  e.revision = run.state.new_version;
+  e.outcome = "ok";
+  e.summary = ("rollout " + run.state.id + ": " + summary).substr(0, 200);
+  if (Status s = store_.AppendAudit({e}); !s.ok()) {
+    spdlog::warn("rollout {}: audit entry not written: {}", run.state.id, s.ToString());
+  }
+}
 
 RolloutEngine::~RolloutEngine() {
   Stop();
@@ -103,6 +145,7 @@ Status RolloutEngine::Load() {
       runs_[record.id] = std::move(run).value();
     }
   }
+  UpdateStateGauges();
   return Status::Ok();
 }
 
@@ -163,6 +206,7 @@ void RolloutEngine::Register(RolloutRun run, const AssignmentChanges& first_wave
     if (Holds(run)) holding_.insert(id);
     runs_[id] = std::move(run);
   }
+  UpdateStateGauges();
   Reoffer(first_wave);
 }
 
@@ -255,7 +299,12 @@ void RolloutEngine::Tick() {
     std::unordered_map<std::string, std::string> hashes;
     const NodeReports reports = ReportsFor(*run, hashes);
     const std::int64_t expected = run->state.generation;
+    const std::size_t wave_before = run->state.current_wave;
     TickResult tick = TickRollout(run->state, clock_.NowUnixMs(), reports, &hashes);
+    const char* verdict = tick.verdict.verdict == Verdict::kPromote    ? "promote"
+                          : tick.verdict.verdict == Verdict::kRollback ? "rollback"
+                                                                       : "hold";
+    evaluations_.at(verdict)->Inc();
     if (!tick.changed) {
       MutexLock lock(mu_);  // status, not progress: no generation, not stored
       auto it = runs_.find(id);
@@ -265,7 +314,19 @@ void RolloutEngine::Tick() {
       continue;
     }
     if (!Persist(*run, expected, tick.changes)) continue;
+    if (run->state.phase == RolloutPhase::kSucceeded) {
+      AuditDriver(*run, "rollout.succeeded", "every wave passed");
+    } else if (run->state.current_wave != wave_before) {
+      AuditDriver(*run, "rollout.promote",
+                  "wave " + std::to_string(wave_before) + " passed its gates; wave " +
+                      std::to_string(run->state.current_wave) + " assigned");
+    } else if (run->state.phase == RolloutPhase::kAwaitingPromote) {
+      AuditDriver(*run, "rollout.awaiting_promote",
+                  "wave " + std::to_string(wave_before) + " passed its gates (manual promotion)");
+    }
     if (run->state.phase == RolloutPhase::kRollingBack) {
+      AuditDriver(*run, "rollout.rollback",
+                  run->state.rollback_reason + ": " + tick.verdict.message);
       spdlog::warn("rollout {}: rolling back ({}: {})", id, run->state.rollback_reason,
                    tick.verdict.message);
       if (Status s = CommitRollbackOf(id); !s.ok()) {
@@ -296,6 +357,7 @@ bool RolloutEngine::Persist(RolloutRun run, std::int64_t expected,
     if (released) holding_.erase(run.state.id);
     runs_[run.state.id] = std::move(run);
   }
+  UpdateStateGauges();
   Reoffer(changes);
   if (released && feed_ != nullptr) {
     // Nodes it held off its change set (newcomers, untargeted) follow their
@@ -352,12 +414,15 @@ Status RolloutEngine::CommitRollbackOf(const std::string& id) {
   }
   auto revisions = store_.WriteLayers(writes, make, expected);
   if (!revisions.ok()) return revisions.status();
-  rollbacks_.Inc();
+  if (auto it = rollbacks_.find(run.state.rollback_reason); it != rollbacks_.end()) {
+    it->second->Inc();
+  }
   {
     MutexLock lock(mu_);
     holding_.erase(id);
     runs_[id] = committed;
   }
+  UpdateStateGauges();
   if (options_.publish) options_.publish(revisions->back(), run.scopes);
   Reoffer(changes);
   return Status::Ok();

@@ -172,9 +172,16 @@ class RolloutEngine final : public AssignmentSource, public NodeObserver {
   SnapshotRenderer& renderer_;
   const Clock& clock_;
   const RolloutEngineOptions options_;
+  // Recounts the per-state gauges from runs_.
+  void UpdateStateGauges() EXCLUDES(mu_);
+  // The driver's own steps in the audit log (principal "rollout-driver").
+  void AuditDriver(const RolloutRun& run, std::string_view action, const std::string& summary);
+
   Counter& ticks_;
-  Counter& rollbacks_;
-  NodeFeed* feed_ = nullptr;  // set by Start, before the thread
+  std::map<std::string, Counter*> rollbacks_;    // by reason; fixed after construction
+  std::map<std::string, Counter*> evaluations_;  // by verdict; fixed after construction
+  std::map<std::string, Gauge*> by_state_;       // by phase; fixed after construction
+  NodeFeed* feed_ = nullptr;                     // set by Start, before the thread
 
   mutable Mutex mu_;
   std::map<std::string, RolloutRun> runs_ GUARDED_BY(mu_);  // every stored rollout

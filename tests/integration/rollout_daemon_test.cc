@@ -226,6 +226,18 @@ TEST_F(RolloutDaemonTest, NackingCanaryRollsBack) {
   EXPECT_EQ(stored["revision"], v3) << layer->body;
   EXPECT_EQ(stored["document"]["spec"]["routes"]["billing"]["weights"],
             global_["spec"]["routes"]["billing"]["weights"]);
+  // Counted by reason, and the driver's step is in the audit log.
+  auto metrics = http_->Get("/metrics");
+  ASSERT_TRUE(metrics && metrics->status == 200);
+  EXPECT_NE(metrics->body.find("omnirelay_cp_rollout_rollbacks_total{reason=\"nack_ratio\"} 1"),
+            std::string::npos);
+  EXPECT_NE(metrics->body.find("omnirelay_cp_rollouts{state=\"rolled_back\"} 1"),
+            std::string::npos);
+  auto audit = http_->Get("/v1/audit?action=rollout.rollback", auth_);
+  ASSERT_TRUE(audit && audit->status == 200);
+  const Json entries = Json::parse(audit->body)["entries"];
+  ASSERT_FALSE(entries.empty()) << audit->body;
+  EXPECT_EQ(entries[0]["principal"], "rollout-driver");
 }
 
 // Operators: pause holds, resume and promote move on; abort ends it with
