@@ -75,7 +75,10 @@ void PrintRollout(const RolloutInfo& r, const Output& out) {
            Table::Cell(w.state, StateColour(w.state))});
   }
   t.Print(std::cout, out);
-  if (!r.gate_message.empty()) std::cout << "gate: " << r.gate_message << "\n";
+  // The last verdict (the gate that holds) means something only while it runs.
+  if (!r.gate_message.empty() && !Finished(r.state) && r.state != "rolling_back") {
+    std::cout << "gate: " << r.gate_message << "\n";
+  }
   if (r.rollback_version != 0) {
     std::cout << "rolled back (" << r.rollback_reason << "): the old contents as "
               << Version(r.rollback_version) << "\n";
