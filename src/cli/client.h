@@ -23,7 +23,7 @@
 namespace omnirelay::cli {
 
 // The API's values (omnirelay/api/types.h) are what the calls return; the
-// rollout types below are omnirctl's own until the REST face has rollouts.
+// rollout types below carry the API's JSON of a rollout beside their fields.
 using api::AuditEntry;
 using api::AuditFilter;
 using api::BlockedNode;
@@ -61,38 +61,45 @@ struct RevertLayerArgs {
   bool confirm = false;
 };
 
-// Rollouts (rollout_service.proto), by name rather than proto enum.
-struct WaveInfo {
+// Rollouts (rollout_service.proto): a change set of layers reaching the
+// nodes in waves (docs/knowledge-base/rollouts.md).
+struct RolloutWaveInfo {
+  int index = 0;
   std::string kind;  // "canary", "scopes", "global"
-  double canary_percent = 0;
   std::vector<std::string> scopes;
-  std::int64_t bake_seconds = 0;
-  double min_ack_ratio = 0;
-  // Status only:
-  std::string state;  // "waiting", "notifying", "baking", "passed", "breached"
-  std::int64_t nodes_targeted = 0, nodes_acked = 0, nodes_nacked = 0;
-  std::int64_t bake_until_ms = 0;
-  std::string gate_message;
+  std::int64_t nodes = 0;
+  std::int64_t assigned_new = 0;
+  std::string state;  // "waiting", "baking", "passed", "breached", "aborted"
 };
 
 struct RolloutInfo {
   std::string id;
+  std::string state;  // "running", "awaiting_promote", "paused", "succeeded", ...
   std::int64_t version = 0;
   std::int64_t previous_version = 0;
-  std::string state;  // "running", "paused", "succeeded", "rolled_back", ...
-  std::vector<WaveInfo> waves;
+  std::int64_t rollback_version = 0;  // 0 = none
+  std::string rollback_reason;
   int current_wave = 0;
-  std::string author;
+  std::vector<RolloutWaveInfo> waves;
+  std::string gate, gate_message;  // the last verdict, if any
+  std::string author, reason;
   std::int64_t created_at_ms = 0;
   std::int64_t updated_at_ms = 0;
   bool dry_run = false;
-  std::vector<BlockedNode> blocked_nodes;
+  std::string json;  // the rollout as REST answers it (GET /v1/rollouts/{id})
+};
+
+// One layer of a change set: put `document` on `scope`, or delete (nullopt).
+struct LayerChangeArg {
+  std::string scope;
+  std::optional<std::string> document;
 };
 
 struct StartRolloutArgs {
-  std::int64_t version = 0;
-  std::vector<WaveInfo> waves;
+  std::vector<LayerChangeArg> changes;
+  std::string policy_json;  // the rollout block; "" = the server's defaults
   bool dry_run = false;
+  bool confirm = false;
   std::string reason;
 };
 
@@ -139,11 +146,11 @@ class ControlClient {
   virtual Result<Token> RevokeToken(const std::string& name_or_id, bool dry_run) = 0;
 
   virtual Result<RolloutInfo> StartRollout(const StartRolloutArgs& args) = 0;
-  // Empty id and version 0: the active rollouts.
-  virtual Result<std::vector<RolloutInfo>> RolloutStatus(const std::string& id,
-                                                         std::int64_t version) = 0;
+  // One rollout by id (unknown: kNotFound), or all of them, newest first,
+  // for an empty id. A server without rollouts: kUnimplemented.
+  virtual Result<std::vector<RolloutInfo>> RolloutStatus(const std::string& id) = 0;
   virtual Result<RolloutInfo> ActOnRollout(RolloutAction action, const std::string& id,
-                                           std::int64_t version, bool dry_run) = 0;
+                                           const std::string& reason) = 0;
 };
 
 // Where and how to reach the control plane.

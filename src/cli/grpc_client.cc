@@ -107,60 +107,31 @@ Token FromProto(const v1::Token& t) {
           t.revoked_at_ms()};
 }
 
-std::string WaveKindName(v1::WaveKind kind) {
-  switch (kind) {
-    case v1::WAVE_KIND_CANARY:
-      return "canary";
-    case v1::WAVE_KIND_SCOPES:
-      return "scopes";
-    case v1::WAVE_KIND_GLOBAL:
-      return "global";
-    default:
-      return "unknown";
-  }
-}
-
-v1::WaveKind WaveKindOf(const std::string& name) {
-  if (name == "canary") return v1::WAVE_KIND_CANARY;
-  if (name == "scopes") return v1::WAVE_KIND_SCOPES;
-  if (name == "global") return v1::WAVE_KIND_GLOBAL;
-  return v1::WAVE_KIND_UNSPECIFIED;
-}
-
-// "ROLLOUT_STATE_ROLLED_BACK" -> "rolled_back".
-std::string EnumSuffix(const std::string& full, const std::string& prefix) {
-  std::string out = full.rfind(prefix, 0) == 0 ? full.substr(prefix.size()) : full;
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
-
 RolloutInfo FromProto(const v1::Rollout& r) {
   RolloutInfo out;
   out.id = r.id();
+  out.state = r.state();
   out.version = r.version();
   out.previous_version = r.previous_version();
-  out.state = EnumSuffix(v1::RolloutState_Name(r.state()), "ROLLOUT_STATE_");
-  for (const auto& w : r.waves()) {
-    WaveInfo wave;
-    wave.kind = WaveKindName(w.spec().kind());
-    wave.canary_percent = w.spec().canary_percent();
-    wave.scopes.assign(w.spec().scopes().begin(), w.spec().scopes().end());
-    wave.bake_seconds = w.spec().bake_seconds();
-    wave.min_ack_ratio = w.spec().min_ack_ratio();
-    wave.state = EnumSuffix(v1::WaveState_Name(w.state()), "WAVE_STATE_");
-    wave.nodes_targeted = w.nodes_targeted();
-    wave.nodes_acked = w.nodes_acked();
-    wave.nodes_nacked = w.nodes_nacked();
-    wave.bake_until_ms = w.bake_until_ms();
-    wave.gate_message = w.gate_message();
-    out.waves.push_back(std::move(wave));
-  }
+  out.rollback_version = r.rollback_version();
+  out.rollback_reason = r.rollback_reason();
   out.current_wave = r.current_wave();
+  for (const auto& w : r.waves()) {
+    out.waves.push_back({w.index(),
+                         w.kind(),
+                         {w.scopes().begin(), w.scopes().end()},
+                         w.nodes(),
+                         w.assigned_new(),
+                         w.state()});
+  }
+  out.gate = r.gate();
+  out.gate_message = r.gate_message();
   out.author = r.author();
+  out.reason = r.reason();
   out.created_at_ms = r.created_at_ms();
   out.updated_at_ms = r.updated_at_ms();
   out.dry_run = r.dry_run();
-  out.blocked_nodes = FromProto(r.blocked_nodes());
+  out.json = r.json();
   return out;
 }
 
@@ -433,16 +404,14 @@ class GrpcClient final : public ControlClient {
 
   Result<RolloutInfo> StartRollout(const StartRolloutArgs& args) override {
     v1::StartRolloutRequest req;
-    req.set_version(args.version);
-    for (const auto& w : args.waves) {
-      v1::WaveSpec* spec = req.add_waves();
-      spec->set_kind(WaveKindOf(w.kind));
-      spec->set_canary_percent(w.canary_percent);
-      for (const auto& s : w.scopes) spec->add_scopes(s);
-      spec->set_bake_seconds(w.bake_seconds);
-      spec->set_min_ack_ratio(w.min_ack_ratio);
+    for (const auto& change : args.changes) {
+      v1::LayerChange* c = req.add_changes();
+      c->set_scope(change.scope);
+      if (change.document) c->set_document(*change.document);
     }
+    req.set_policy_json(args.policy_json);
     req.set_dry_run(args.dry_run);
+    req.set_confirm(args.confirm);
     req.set_reason(args.reason);
     v1::Rollout resp;
     auto ctx = Context();
@@ -450,11 +419,9 @@ class GrpcClient final : public ControlClient {
     return FromProto(resp);
   }
 
-  Result<std::vector<RolloutInfo>> RolloutStatus(const std::string& id,
-                                                 std::int64_t version) override {
+  Result<std::vector<RolloutInfo>> RolloutStatus(const std::string& id) override {
     v1::RolloutStatusRequest req;
     req.set_id(id);
-    req.set_version(version);
     v1::RolloutStatusResponse resp;
     auto ctx = Context();
     if (auto s = Check(rollouts_->Status(ctx.get(), req, &resp)); !s.ok()) return s;
@@ -464,11 +431,10 @@ class GrpcClient final : public ControlClient {
   }
 
   Result<RolloutInfo> ActOnRollout(RolloutAction action, const std::string& id,
-                                   std::int64_t version, bool dry_run) override {
+                                   const std::string& reason) override {
     v1::RolloutActionRequest req;
     req.set_id(id);
-    req.set_version(version);
-    req.set_dry_run(dry_run);
+    req.set_reason(reason);
     v1::Rollout resp;
     auto ctx = Context();
     grpc::Status s;

@@ -146,11 +146,17 @@ int RunStatus(Session& s) {
   if (!status.ok()) return s.out.Fail(status.status());
   auto layers = s.client.ListLayers();
   if (!layers.ok()) return s.out.Fail(layers.status());
-  // Rollouts are optional: a server without them still has a status.
-  auto rollouts = s.client.RolloutStatus("", 0);
+  // Rollouts are optional: a server without them still has a status. Only
+  // the active ones are shown (`rollout status` lists them all).
+  auto rollouts = s.client.RolloutStatus("");
   const bool has_rollouts = rollouts.ok();
   if (!rollouts.ok() && rollouts.status().code() != StatusCode::kUnimplemented) {
     return s.out.Fail(rollouts.status());
+  }
+  if (has_rollouts) {
+    std::erase_if(*rollouts, [](const RolloutInfo& r) {
+      return r.state == "succeeded" || r.state == "rolled_back" || r.state == "aborted";
+    });
   }
   if (s.out.json()) {
     // GET /v1/status, with the rollouts of a server that has them.
@@ -201,7 +207,7 @@ int RunStatus(Session& s) {
     std::cout << "rollouts:       none active\n";
   } else {
     for (const auto& r : *rollouts) {
-      std::cout << "rollout:        v" << r.version << " " << r.state << " (wave "
+      std::cout << "rollout:        " << r.id << " v" << r.version << " " << r.state << " (wave "
                 << r.current_wave + 1 << "/" << r.waves.size() << ")\n";
     }
   }

@@ -118,9 +118,7 @@ void ConfigServiceImpl::BeginShutdown() {
 }
 
 Result<Principal> ConfigServiceImpl::Authenticate(const Ctx& ctx, std::string_view action) {
-  auto who = auth_.Authenticate(BearerTokenOf(ctx));
-  if (!who.ok()) service_.AuditRefusal("", action, "", who.status());
-  return who;
+  return AuthenticateCall(ctx, auth_, service_, action);
 }
 
 grpc::Status ConfigServiceImpl::ListLayers(Ctx* ctx, const v1::ListLayersRequest*,

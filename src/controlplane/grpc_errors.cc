@@ -34,4 +34,12 @@ std::string BearerTokenOf(const grpc::ServerContextBase& context) {
   return std::string(BearerToken(std::string_view(it->second.data(), it->second.size())));
 }
 
+Result<Principal> AuthenticateCall(const grpc::ServerContextBase& context,
+                                   const Authenticator& auth, ControlPlaneService& service,
+                                   std::string_view action) {
+  auto who = auth.Authenticate(BearerTokenOf(context));
+  if (!who.ok()) service.AuditRefusal("", action, "", who.status());
+  return who;
+}
+
 }  // namespace omnirelay::cp

@@ -1,5 +1,5 @@
 // Internal: translation between the project's Status and gRPC's, and the
-// bearer token of a call (proto/omnirelay/controlplane/v1/errors.proto).
+// caller of an operator call (proto/omnirelay/controlplane/v1/errors.proto).
 //
 // Thread safety: pure functions.
 #pragma once
@@ -11,6 +11,7 @@
 
 #include "omnirelay/config/diagnostic.h"
 #include "omnirelay/config/status.h"
+#include "omnirelay/controlplane/service.h"
 #include "omnirelay/controlplane/v1/errors.pb.h"
 
 namespace omnirelay::cp {
@@ -27,5 +28,11 @@ void ToProto(const Diagnostic& diagnostic, controlplane::v1::Diagnostic* out);
 
 // The token of the call's "authorization: Bearer <token>" metadata; "" if absent.
 std::string BearerTokenOf(const grpc::ServerContextBase& context);
+
+// The principal of the call's bearer token; a refusal is audited under
+// `action` (ControlPlaneService::AuditRefusal).
+Result<Principal> AuthenticateCall(const grpc::ServerContextBase& context,
+                                   const Authenticator& auth, ControlPlaneService& service,
+                                   std::string_view action);
 
 }  // namespace omnirelay::cp

@@ -1,6 +1,6 @@
 // StartGrpcFace: one grpc::Server carrying the NodeFeed service (callback
-// API; each stream a NodeStream adapting it to the NodeFeed) and the
-// ConfigService (synchronous API, operators).
+// API; each stream a NodeStream adapting it to the NodeFeed), the
+// ConfigService and the RolloutService (synchronous API, operators).
 #include "omnirelay/controlplane/grpc_face.h"
 
 #include <absl/synchronization/mutex.h>
@@ -13,6 +13,7 @@
 #include "grpc_config_service.h"
 #include "grpc_errors.h"
 #include "grpc_node_stream.h"
+#include "grpc_rollout_service.h"
 #include "omnirelay/controlplane/v1/node_feed.grpc.pb.h"
 
 namespace omnirelay::cp {
@@ -119,7 +120,8 @@ class GrpcFaceImpl final : public GrpcFace {
       : options_(options),
         feed_(feed),
         feed_service_(feed, service, auth, options.inline_envelope_bytes, metrics),
-        config_(service, auth, store) {}
+        config_(service, auth, store),
+        rollouts_(service, auth) {}
 
   ~GrpcFaceImpl() override { Shutdown(); }
 
@@ -128,6 +130,7 @@ class GrpcFaceImpl final : public GrpcFace {
     builder.AddListeningPort(options_.listen, ServerCredentials(options_.tls), &port_);
     builder.RegisterService(&feed_service_);
     builder.RegisterService(&config_);
+    builder.RegisterService(&rollouts_);
     // A port in use must fail the bind, not be shared with another process.
     builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
     builder.SetMaxReceiveMessageSize(kMaxReceiveBytes);
@@ -171,6 +174,7 @@ class GrpcFaceImpl final : public GrpcFace {
   NodeFeed& feed_;
   NodeFeedService feed_service_;
   ConfigServiceImpl config_;
+  RolloutServiceImpl rollouts_;
   int port_ = 0;
   std::once_flag shutdown_once_;
   std::unique_ptr<grpc::Server> server_;  // last: destroyed first

@@ -410,6 +410,7 @@ void RunBehaviourCases(Stack& stack, ApiClient& client) {
 }
 
 void RunAuthzMatrix(Stack& stack, ApiClient& client) {
+  stack.EnableRollouts();
   const std::string admin = stack.Token({"admin"});
   ASSERT_EQ(client.Do({Op::kPutLayer, "global", LayerDoc("global")}, admin).code, StatusCode::kOk);
 
@@ -454,6 +455,14 @@ void RunAuthzMatrix(Stack& stack, ApiClient& client) {
        writers},
       {{Op::kGetFreeze}, readers},
       {{Op::kSetFreeze, "", R"({"frozen": false})"}, rollout_writers},
+      // A rollout writes layers: it needs rollout:write and config:write.
+      {{Op::kStartRollout, "",
+        Json{{"layers", Json::array({Json::parse(LayerDoc("global"))})}}.dump(), std::nullopt,
+        /*dry_run=*/true},
+       admins},
+      {{Op::kListRollouts}, readers},
+      {{Op::kGetRollout, "ro-0000000000"}, readers},
+      {{Op::kRolloutAction, "ro-0000000000", "pause"}, rollout_writers},
   };
   for (const auto& row : rows) {
     for (const auto& scope : scopes) {

@@ -38,6 +38,13 @@ void RunLayerContextCases(Stack& stack, ApiClient& client);
 // api_cases_freeze.cc.
 void RunRevertAndFreezeCases(Stack& stack, ApiClient& client);
 
+// Rollouts (api_cases_rollouts.cc): a dry run commits nothing; a start
+// answers the rollout GET then answers; list; a second rollout and a plain
+// write on the held chain are refused rollout_in_progress; pause, resume,
+// promote, rollback (committed by the driver as a new revision); unknown ids
+// not_found; a read token reads but may not act; audited.
+void RunRolloutCases(Stack& stack, ApiClient& client);
+
 // Every operation x every token scope: allowed or permission_denied, and
 // unauthenticated without a token; each refusal is audited.
 void RunAuthzMatrix(Stack& stack, ApiClient& client);

@@ -6,6 +6,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "rollout_engine.h"
+
 namespace omnirelay::cp::testing {
 
 Stack::Stack() {
@@ -25,7 +27,9 @@ Stack::Stack() {
 }
 
 Stack::~Stack() {
+  if (rollouts_) rollouts_->Stop();
   service_.reset();
+  rollouts_.reset();
   renderer_.reset();
   auth_.reset();
   bus_.reset();
@@ -47,6 +51,22 @@ std::string Stack::Token(const std::vector<std::string>& scopes, const std::stri
   if (!issued.ok()) return "";
   if (node) node_tokens_[name] = issued->secret;
   return issued->secret;
+}
+
+void Stack::EnableRollouts() {
+  if (rollouts_) return;
+  RolloutEngineOptions options;
+  options.manual_for_test = true;
+  options.publish = [this](std::int64_t revision, const std::vector<std::string>& scopes) {
+    service_->PublishCommit(revision, scopes);
+  };
+  rollouts_ = std::make_unique<RolloutEngine>(*store_, *renderer_, clock_, metrics_, options);
+  EXPECT_TRUE(rollouts_->Load().ok());
+  service_->AttachRollouts(rollouts_.get());
+}
+
+void Stack::TickRollouts() {
+  if (rollouts_) rollouts_->RunDueForTest();
 }
 
 std::string LayerDoc(const std::string& scope,
@@ -102,6 +122,14 @@ const char* OpName(Op op) {
       return "GetFreeze";
     case Op::kSetFreeze:
       return "SetFreeze";
+    case Op::kStartRollout:
+      return "StartRollout";
+    case Op::kListRollouts:
+      return "ListRollouts";
+    case Op::kGetRollout:
+      return "GetRollout";
+    case Op::kRolloutAction:
+      return "RolloutAction";
   }
   return "?";
 }

@@ -19,6 +19,10 @@
 #include "omnirelay/controlplane/service.h"
 #include "omnirelay/controlplane/store.h"
 
+namespace omnirelay::cp {
+class RolloutEngine;
+}  // namespace omnirelay::cp
+
 namespace omnirelay::cp::testing {
 
 // A control plane without faces; each face test starts its own on top.
@@ -42,6 +46,11 @@ class Stack {
   // ("node:<id>"), whose one token is returned again.
   std::string Token(const std::vector<std::string>& scopes, const std::string& name = "tester");
 
+  // Attaches a rollout engine without a driver thread (once; later calls do
+  // nothing); TickRollouts runs one driver pass, as the daemon does each second.
+  void EnableRollouts();
+  void TickRollouts();
+
  private:
   std::string dir_;
   SystemClock clock_;
@@ -53,6 +62,7 @@ class Stack {
   std::unique_ptr<Authenticator> auth_;
   std::unique_ptr<SnapshotRenderer> renderer_;
   std::unique_ptr<ControlPlaneService> service_;
+  std::unique_ptr<RolloutEngine> rollouts_;
   std::map<std::string, std::string> node_tokens_;  // name -> secret
 };
 
@@ -83,6 +93,11 @@ enum class Op {
   kRevertLayer,  // body: {"toRevision", "reason"?} (the REST body)
   kGetFreeze,
   kSetFreeze,  // body: {"frozen", "reason"?} (the REST body)
+  // body: the POST /v1/rollouts body {"layers", "deletes"?, "policy"?, "reason"?}
+  kStartRollout,
+  kListRollouts,
+  kGetRollout,     // scope: the rollout id
+  kRolloutAction,  // scope: the rollout id; body: "promote", "pause", ...; params: "reason"
 };
 const char* OpName(Op op);
 

@@ -35,7 +35,7 @@ bool Eventually(Pred done) {
   return test_support::Eventually(done, seconds(20), milliseconds(100));
 }
 
-// status: head revision, nodes, layers; rollouts reported as unsupported.
+// status: head revision, nodes, layers; no rollout active.
 TEST_F(CliOpsTest, StatusSummarises) {
   ASSERT_EQ(WriteGlobal(), 1);
   CliResult r = Admin({"status", "-o", "json"});
@@ -43,10 +43,10 @@ TEST_F(CliOpsTest, StatusSummarises) {
   const Json j = r.Json();
   EXPECT_EQ(j["headRevision"], 1);
   EXPECT_EQ(j["nodes"]["total"], 0);
-  EXPECT_EQ(j["rollouts"], Json::array());  // none: the server has no rollouts
+  EXPECT_EQ(j["rollouts"], Json::array());  // none active
   CliResult text = Admin({"status"});
   EXPECT_NE(text.out.find("head revision:  1"), std::string::npos) << text.out;
-  EXPECT_NE(text.out.find("rollouts:       not supported by this server"), std::string::npos);
+  EXPECT_NE(text.out.find("rollouts:       none active"), std::string::npos) << text.out;
 }
 
 // nodes list shows a connected node; --drift keeps only drifted ones; a
@@ -265,28 +265,28 @@ TEST_F(CliOpsTest, TokenErrors) {
             2);
 }
 
-// Every rollout command says the server lacks the feature (exit 1).
-TEST_F(CliOpsTest, RolloutsReportMissingFeature) {
+// The rollout commands' usage errors exit 2: the old shape's --wave is gone,
+// an action names its rollout, a change set is needed. (The rollouts
+// themselves: cli_rollout_test.cc.)
+TEST_F(CliOpsTest, RolloutUsageErrors) {
   const std::vector<std::vector<std::string>> commands = {
-      {"rollout", "start", "--version", "v1", "--wave", "canary:5", "--wave", "global"},
-      {"rollout", "status"},
-      {"rollout", "status", "--version", "v1", "--watch"},
-      {"rollout", "rollback", "--version", "v1"},
+      {"rollout", "start", "-f", Sample("layers/00-global.json"), "--wave", "canary:5"},
+      {"rollout", "start"},
+      {"rollout", "start", "-f", Sample("layers/00-global.json"), "--canary", "101"},
+      {"rollout", "start", "-f", Sample("layers/00-global.json"), "--bake", "soon"},
+      {"rollout", "status", "--interval", "0s"},
+      {"rollout", "rollback"},
       {"rollout", "pause"},
       {"rollout", "resume"},
       {"rollout", "promote"},
       {"rollout", "abort"}};
   for (const auto& c : commands) {
     CliResult r = Admin(c);
-    EXPECT_EQ(r.exit_code, 1) << c[1];
-    EXPECT_NE(r.err.find("does not offer rollouts"), std::string::npos) << r.err;
+    EXPECT_EQ(r.exit_code, 2) << c[1] << " " << r.err;
     std::vector<std::string> json = c;
     json.insert(json.end(), {"-o", "json"});
-    EXPECT_EQ(Admin(json).ErrJson()["error"]["code"], "unimplemented") << c[1];
+    EXPECT_EQ(Admin(json).ErrJson()["error"]["code"], "invalid_argument") << c[1];
   }
-  EXPECT_EQ(Admin({"rollout", "start", "--version", "vX"}).exit_code, 2);
-  EXPECT_EQ(Admin({"rollout", "start", "--version", "v1", "--wave", "blue:1"}).exit_code, 2);
-  EXPECT_EQ(Admin({"rollout", "rollback"}).exit_code, 2);  // --version is required
 }
 
 // Unreachable server: exit 6 with a clear message, as text or JSON; a tiny

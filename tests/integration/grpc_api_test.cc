@@ -9,10 +9,12 @@
 
 #include "api_cases.h"
 #include "omnirelay/api/json.h"
+#include "omnirelay/config/rfc3339.h"
 #include "omnirelay/config/scope.h"
 #include "omnirelay/controlplane/grpc_face.h"
 #include "omnirelay/controlplane/node_feed.h"
 #include "omnirelay/controlplane/v1/config_service.grpc.pb.h"
+#include "omnirelay/controlplane/v1/rollout_service.grpc.pb.h"
 
 namespace omnirelay::cp::testing {
 namespace {
@@ -45,10 +47,13 @@ StatusCode CodeNamed(const std::string& name) {
 class GrpcClient final : public ApiClient {
  public:
   explicit GrpcClient(int port)
-      : stub_(v1::ConfigService::NewStub(grpc::CreateChannel(
-            "127.0.0.1:" + std::to_string(port), grpc::InsecureChannelCredentials()))) {}
+      : channel_(grpc::CreateChannel("127.0.0.1:" + std::to_string(port),
+                                     grpc::InsecureChannelCredentials())),
+        stub_(v1::ConfigService::NewStub(channel_)),
+        rollouts_(v1::RolloutService::NewStub(channel_)) {}
 
   v1::ConfigService::Stub& stub() { return *stub_; }
+  v1::RolloutService::Stub& rollouts() { return *rollouts_; }
 
   Reply Do(const Call& c, const std::string& token) override {
     grpc::ClientContext ctx;
@@ -87,6 +92,45 @@ class GrpcClient final : public ApiClient {
   // The REST shape of a freeze (api::ToJson of the same fields).
   static Json FreezeJson(const v1::Freeze& f) {
     return api::ToJson(api::FreezeState{f.frozen(), f.reason(), f.by(), f.since_ms()});
+  }
+
+  // A rollout as REST answers it: the `json` field, marked as a dry run as
+  // REST marks it.
+  static Json RolloutJson(const v1::Rollout& r) {
+    Json out = Parsed(r.json());
+    if (r.dry_run()) out["dryRun"] = true;
+    return out;
+  }
+
+  // The POST /v1/rollouts body as a StartRolloutRequest.
+  static v1::StartRolloutRequest StartRequest(const Call& c) {
+    const Json body = Json::parse(c.body);
+    v1::StartRolloutRequest req;
+    for (const Json& layer : body.value("layers", Json::array())) {
+      v1::LayerChange* change = req.add_changes();
+      change->set_scope(layer["metadata"]["scope"].get<std::string>());
+      change->set_document(layer.dump());
+    }
+    for (const Json& scope : body.value("deletes", Json::array())) {
+      req.add_changes()->set_scope(scope.get<std::string>());
+    }
+    if (body.contains("policy")) req.set_policy_json(body["policy"].dump());
+    req.set_reason(body.value("reason", ""));
+    req.set_dry_run(c.dry_run);
+    req.set_confirm(c.confirm);
+    return req;
+  }
+
+  grpc::Status Act(grpc::ClientContext& ctx, const Call& c, v1::Rollout* resp) {
+    v1::RolloutActionRequest req;
+    req.set_id(c.scope);
+    if (auto it = c.params.find("reason"); it != c.params.end()) req.set_reason(it->second);
+    if (c.body == "promote") return rollouts_->Promote(&ctx, req, resp);
+    if (c.body == "pause") return rollouts_->Pause(&ctx, req, resp);
+    if (c.body == "resume") return rollouts_->Resume(&ctx, req, resp);
+    if (c.body == "rollback") return rollouts_->Rollback(&ctx, req, resp);
+    if (c.body == "abort") return rollouts_->Abort(&ctx, req, resp);
+    return grpc::Status(grpc::StatusCode::UNIMPLEMENTED, "no action " + c.body);
   }
 
   // An integer request option of the call, when given.
@@ -311,11 +355,40 @@ class GrpcClient final : public ApiClient {
         body = FreezeJson(resp);
         return s;
       }
+      case Op::kStartRollout: {
+        v1::Rollout resp;
+        auto s = rollouts_->Start(&ctx, StartRequest(c), &resp);
+        body = RolloutJson(resp);
+        return s;
+      }
+      case Op::kListRollouts:
+      case Op::kGetRollout: {
+        v1::RolloutStatusRequest req;
+        if (c.op == Op::kGetRollout) req.set_id(c.scope);
+        v1::RolloutStatusResponse resp;
+        auto s = rollouts_->Status(&ctx, req, &resp);
+        if (c.op == Op::kGetRollout) {
+          EXPECT_TRUE(!s.ok() || resp.rollouts_size() == 1) << resp.DebugString();
+          body = resp.rollouts_size() == 1 ? RolloutJson(resp.rollouts(0)) : Json();
+          return s;
+        }
+        body = {{"rollouts", Json::array()}};
+        for (const auto& r : resp.rollouts()) body["rollouts"].push_back(RolloutJson(r));
+        return s;
+      }
+      case Op::kRolloutAction: {
+        v1::Rollout resp;
+        auto s = Act(ctx, c, &resp);
+        body = RolloutJson(resp);
+        return s;
+      }
     }
     return grpc::Status(grpc::StatusCode::UNIMPLEMENTED, "unknown op");
   }
 
+  std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<v1::ConfigService::Stub> stub_;
+  std::unique_ptr<v1::RolloutService::Stub> rollouts_;
 };
 
 class GrpcApiTest : public ::testing::Test {
@@ -353,12 +426,17 @@ TEST_F(GrpcApiTest, LayerContext) {
   RunLayerContextCases(stack_, *client_);
 }
 
-// The shared authorization matrix passes through gRPC, and every refusal is audited.
 // The revert and freeze cases pass through gRPC.
 TEST_F(GrpcApiTest, RevertAndFreeze) {
   RunRevertAndFreezeCases(stack_, *client_);
 }
 
+// The rollout cases pass through gRPC.
+TEST_F(GrpcApiTest, Rollouts) {
+  RunRolloutCases(stack_, *client_);
+}
+
+// The shared authorization matrix passes through gRPC, and every refusal is audited.
 TEST_F(GrpcApiTest, AuthzMatrix) {
   RunAuthzMatrix(stack_, *client_);
 }
@@ -465,6 +543,82 @@ TEST_F(GrpcApiTest, AuditFollowStreamsNewEntries) {
   while (reader->Read(&entry)) {
   }
   EXPECT_EQ(reader->Finish().error_code(), grpc::StatusCode::CANCELLED);
+}
+
+// A Rollout's typed fields say what its `json` (the REST object) says;
+// rollout_in_progress is FAILED_PRECONDITION naming its status.
+TEST_F(GrpcApiTest, RolloutFieldsMatchTheirJson) {
+  stack_.EnableRollouts();
+  const std::string admin = stack_.Token({"admin"});
+  ASSERT_EQ(client_->Do({Op::kPutLayer, "global", LayerDoc("global")}, admin).code,
+            StatusCode::kOk);
+  for (const char* id : {"n-1", "n-2"}) {  // members: else every wave is empty and passes
+    NodeRecord node;
+    node.node_id = id;
+    node.scope_chain = "global";
+    node.api_version = "omnirelay.config/v1";
+    node.features = {"shadowing"};
+    ASSERT_TRUE(stack_.store().UpsertNode(node).ok());
+  }
+  v1::StartRolloutRequest req;
+  v1::LayerChange* change = req.add_changes();
+  change->set_scope("global");
+  change->set_document(
+      LayerDoc("global", [](Json& spec) { spec["dispatcher"]["maxConcurrentRequests"] = 7; }));
+  req.set_policy_json(R"({"canaryPercent": 10, "promotion": "manual"})");
+  req.set_reason("typed");
+  auto start = [&](v1::Rollout* resp) {
+    grpc::ClientContext ctx;
+    ctx.AddMetadata("authorization", "Bearer " + admin);
+    return client_->rollouts().Start(&ctx, req, resp);
+  };
+  v1::Rollout r;
+  ASSERT_TRUE(start(&r).ok());
+  const Json j = Json::parse(r.json());
+  EXPECT_EQ(r.id(), j["id"]);
+  EXPECT_EQ(r.state(), "running");
+  EXPECT_EQ(r.state(), j["state"]);
+  EXPECT_EQ(r.version(), 2);
+  EXPECT_EQ(r.previous_version(), 1);
+  EXPECT_EQ(r.rollback_version(), 0);
+  EXPECT_EQ(r.scopes_size(), 1);
+  EXPECT_EQ(r.current_wave(), j["currentWave"]);
+  EXPECT_EQ(r.author(), j["author"]);
+  EXPECT_EQ(r.reason(), "typed");
+  EXPECT_FALSE(r.dry_run());
+  EXPECT_GT(r.created_at_ms(), 0);
+  EXPECT_EQ(j["createdAt"], FormatRfc3339Ms(r.created_at_ms()));
+  ASSERT_EQ(r.waves_size(), static_cast<int>(j["waves"].size()));
+  for (int i = 0; i < r.waves_size(); ++i) {
+    const auto& w = r.waves(i);
+    const Json& jw = j["waves"][i];
+    EXPECT_EQ(w.index(), jw["index"]);
+    EXPECT_EQ(w.kind(), jw["kind"]);
+    EXPECT_EQ(w.nodes(), jw["nodes"]);
+    EXPECT_EQ(w.assigned_new(), jw["assignedNew"]);
+    EXPECT_EQ(w.state(), jw["state"]);
+  }
+
+  v1::Rollout second;
+  const grpc::Status refused = start(&second);
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  v1::ErrorDetail detail;
+  ASSERT_TRUE(detail.ParseFromString(refused.error_details()));
+  EXPECT_EQ(detail.code(), "rollout_in_progress");
+  EXPECT_EQ(detail.status(), "rollout_in_progress");
+  EXPECT_NE(detail.message().find(r.id()), std::string::npos) << detail.message();
+}
+
+// A control plane without a rollout engine answers UNIMPLEMENTED, with its detail.
+TEST_F(GrpcApiTest, RolloutsWithoutAnEngineAreUnimplemented) {
+  grpc::ClientContext ctx;
+  ctx.AddMetadata("authorization", "Bearer " + stack_.Token({"admin"}));
+  v1::RolloutStatusResponse resp;
+  const grpc::Status s = client_->rollouts().Status(&ctx, {}, &resp);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::UNIMPLEMENTED);
+  v1::ErrorDetail detail;
+  ASSERT_TRUE(detail.ParseFromString(s.error_details()));
+  EXPECT_EQ(detail.code(), "unimplemented");
 }
 
 // A second face on the port in use fails to start with unavailable, not a shared port.

@@ -31,9 +31,10 @@ StatusCode FromHttp(int http, const std::string& code) {
     case 404:
       return StatusCode::kNotFound;
     case 409:
-      return code == "missing_feature" ? StatusCode::kMissingFeature
-             : code == "frozen"        ? StatusCode::kFrozen
-                                       : StatusCode::kConflict;
+      return code == "missing_feature"       ? StatusCode::kMissingFeature
+             : code == "frozen"              ? StatusCode::kFrozen
+             : code == "rollout_in_progress" ? StatusCode::kRolloutInProgress
+                                             : StatusCode::kConflict;
     case 413:
       return StatusCode::kTooLarge;
     case 501:
@@ -129,6 +130,18 @@ class RestClient final : public ApiClient {
         return http_.Get("/v1/freeze", headers);
       case Op::kSetFreeze:
         return http_.Put("/v1/freeze", headers, c.body, "application/json");
+      case Op::kStartRollout:
+        return http_.Post("/v1/rollouts?" + flags, headers, c.body, "application/json");
+      case Op::kListRollouts:
+        return http_.Get("/v1/rollouts", headers);
+      case Op::kGetRollout:
+        return http_.Get("/v1/rollouts/" + c.scope, headers);
+      case Op::kRolloutAction: {
+        Json body = Json::object();
+        if (auto it = c.params.find("reason"); it != c.params.end()) body["reason"] = it->second;
+        return http_.Post("/v1/rollouts/" + c.scope + ":" + c.body, headers, body.dump(),
+                          "application/json");
+      }
     }
     return http_.Get("/", headers);
   }
@@ -167,6 +180,11 @@ TEST_F(RestApiTest, LayerContext) {
 // The revert and freeze cases pass through REST.
 TEST_F(RestApiTest, RevertAndFreeze) {
   RunRevertAndFreezeCases(stack_, *client_);
+}
+
+// The rollout cases pass through REST.
+TEST_F(RestApiTest, Rollouts) {
+  RunRolloutCases(stack_, *client_);
 }
 
 // The shared authorization matrix passes through REST, and every refusal is audited.
@@ -228,7 +246,7 @@ TEST_F(RestApiTest, HealthReadyMetricsAndUnknownRoutes) {
   EXPECT_EQ(Json::parse(missing->body)["code"], "not_found");
 }
 
-// Rollout routes exist and say clearly that this build lacks the feature.
+// A control plane without a rollout engine answers the rollout routes 501 unimplemented.
 TEST_F(RestApiTest, RolloutsAreUnimplemented) {
   httplib::Headers auth = {{"Authorization", "Bearer " + stack_.Token({"admin"})}};
   auto res = client_->http().Get("/v1/rollouts", auth);
