@@ -386,10 +386,11 @@ Result<WriteOutcome> ControlPlaneService::Write(const Principal& who, const std:
   if (rollouts_ != nullptr) {
     const std::string holder = rollouts_->HolderOf({scope_text}, outcome.chains_checked);
     if (!holder.empty() && !mode.force) {
-      return refuse(Status(StatusCode::kRolloutInProgress,
-                           "rollout " + holder +
-                               " holds a chain this write touches; wait for it, "
-                               "roll it back or abort it, or pass force to write anyway"));
+      return refuse(
+          Status(StatusCode::kRolloutInProgress,
+                 "rollout " + holder +
+                     " holds a chain this write touches; wait for it, "
+                     "roll it back or abort it (REST PUT/DELETE ?force=true writes anyway)"));
     }
     if (!holder.empty()) audit.summary += " (forced past rollout " + holder + ")";
   }
