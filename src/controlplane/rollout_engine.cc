@@ -11,8 +11,18 @@ namespace {
 
 constexpr char kLease[] = "rollout-driver";
 
-// The scopes of a canonical chain text ("global,region:eu-west,...").
-std::vector<std::string> SplitChain(const std::string& chain) {
+bool IsActive(const RolloutRun& run) {
+  return !IsTerminal(run.state.phase);
+}
+
+// Holds nodes: active ones (contract 1) and aborted ones (contract 2).
+bool Holds(const RolloutRun& run) {
+  return IsActive(run) || run.state.phase == RolloutPhase::kAborted;
+}
+
+}  // namespace
+
+std::vector<std::string> ScopesOfChain(const std::string& chain) {
   std::vector<std::string> out;
   std::size_t start = 0;
   while (start <= chain.size()) {
@@ -30,17 +40,6 @@ bool SharesScope(const std::vector<std::string>& a, const std::vector<std::strin
     return std::find(b.begin(), b.end(), s) != b.end();
   });
 }
-
-bool IsActive(const RolloutRun& run) {
-  return !IsTerminal(run.state.phase);
-}
-
-// Holds nodes: active ones (contract 1) and aborted ones (contract 2).
-bool Holds(const RolloutRun& run) {
-  return IsActive(run) || run.state.phase == RolloutPhase::kAborted;
-}
-
-}  // namespace
 
 std::string RolloutRunToJson(const RolloutRun& run) {
   nlohmann::json j = {{"state", nlohmann::json::parse(RolloutStateToJson(run.state))},
@@ -215,7 +214,7 @@ std::string RolloutEngine::HolderOf(const std::vector<std::string>& scopes,
   auto overlaps = [&](const std::vector<std::string>& held) {
     if (SharesScope(held, scopes)) return true;
     for (const std::string& chain : chains) {
-      const auto on_chain = SplitChain(chain);
+      const auto on_chain = ScopesOfChain(chain);
       if (SharesScope(on_chain, held) && SharesScope(on_chain, scopes)) return true;
     }
     return false;
@@ -366,7 +365,7 @@ bool RolloutEngine::Persist(RolloutRun run, std::int64_t expected,
     {
       MutexLock lock(reports_mu_);
       for (const auto& [id, seen] : seen_) {
-        if (SharesScope(SplitChain(seen.chain), scopes)) ids.push_back(id);
+        if (ChainTouches(seen.chain, scopes)) ids.push_back(id);
       }
     }
     feed_->Reassign(ids);
@@ -436,8 +435,7 @@ void RolloutEngine::AddNewcomers(const std::string& id) {
     MutexLock lock(reports_mu_);
     for (const auto& [node, seen] : seen_) {
       if (run->state.nodes.count(node) != 0 || run->chains.count(node) != 0) continue;
-      if (SharesScope(SplitChain(seen.chain), run->scopes))
-        newcomers.emplace_back(node, seen.chain);
+      if (ChainTouches(seen.chain, run->scopes)) newcomers.emplace_back(node, seen.chain);
     }
   }
   if (newcomers.empty()) return;

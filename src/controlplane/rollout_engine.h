@@ -71,6 +71,16 @@ struct RolloutRun {
   friend bool operator==(const RolloutRun&, const RolloutRun&) = default;
 };
 std::string RolloutRunToJson(const RolloutRun& run);
+
+// The scopes of a canonical chain text ("global,region:eu-west,...").
+std::vector<std::string> ScopesOfChain(const std::string& chain);
+// Whether the two scope lists have a scope in common.
+bool SharesScope(const std::vector<std::string>& a, const std::vector<std::string>& b);
+// Whether a chain (canonical text) contains one of `scopes`: a change set
+// touching them touches it.
+inline bool ChainTouches(const std::string& chain, const std::vector<std::string>& scopes) {
+  return SharesScope(ScopesOfChain(chain), scopes);
+}
 Result<RolloutRun> RolloutRunFromJson(std::string_view json);
 
 struct RolloutEngineOptions {

@@ -7,15 +7,6 @@
 #include "rollout_engine.h"
 
 namespace omnirelay::cp {
-namespace {
-
-bool OnChain(const std::vector<std::string>& chain_scopes, const std::vector<std::string>& scopes) {
-  return std::any_of(scopes.begin(), scopes.end(), [&](const std::string& s) {
-    return std::find(chain_scopes.begin(), chain_scopes.end(), s) != chain_scopes.end();
-  });
-}
-
-}  // namespace
 
 Result<std::shared_ptr<const SnapshotRecord>> RolloutEngine::Newest(
     const std::vector<Scope>& chain) {
@@ -31,11 +22,11 @@ RolloutEngine::Pin RolloutEngine::PinOf(const std::string& node_id,
                                         const std::vector<std::string>& chain_scopes,
                                         std::int64_t newest_version) const {
   for (const auto& [id, hold] : holds_) {
-    if (OnChain(chain_scopes, hold.scopes)) return {true, hold.base};
+    if (SharesScope(chain_scopes, hold.scopes)) return {true, hold.base};
   }
   for (const std::string& id : holding_) {
     const RolloutRun& run = runs_.at(id);
-    if (!OnChain(chain_scopes, run.scopes)) continue;
+    if (!SharesScope(chain_scopes, run.scopes)) continue;
     const auto member = run.state.nodes.find(node_id);
     if (run.state.phase == RolloutPhase::kAborted) {
       // Contract 2: where the abort left it, until a later write moves the chain.

@@ -30,18 +30,6 @@ std::string NewRolloutId() {
   return id;
 }
 
-bool OnChainOf(const std::string& chain, const std::vector<std::string>& scopes) {
-  std::size_t start = 0;
-  while (start <= chain.size()) {
-    std::size_t comma = chain.find(',', start);
-    if (comma == std::string::npos) comma = chain.size();
-    const std::string scope = chain.substr(start, comma - start);
-    if (std::find(scopes.begin(), scopes.end(), scope) != scopes.end()) return true;
-    start = comma + 1;
-  }
-  return false;
-}
-
 // The policy a rollout runs: the first layer's own `rollout` block (if it
 // has one), with the request's keys over it ("slo" merged key by key), so
 // `rollout start --canary 10` changes the canary and keeps the rest.
@@ -137,7 +125,7 @@ Result<RolloutRun> ControlPlaneService::StartRollout(const Principal& who,
   std::map<std::string, std::string> member_chains;
   OMNI_ASSIGN_OR_RETURN(const std::int64_t base, store_.HeadRevision());
   for (const auto& [node_id, chain_text] : known) {
-    if (!OnChainOf(chain_text, scopes)) continue;
+    if (!ChainTouches(chain_text, scopes)) continue;
     auto chain = ParseScopeChain(chain_text);
     if (!chain.ok()) continue;
     members.push_back({RolloutNode{node_id, std::move(chain).value()}, base});
