@@ -270,6 +270,16 @@ Result<RolloutRun> RolloutEngine::Act(const std::string& id, RolloutAction actio
 // ---- the driver
 
 void RolloutEngine::Tick() {
+  std::vector<std::string> active;
+  {
+    MutexLock lock(mu_);
+    for (const std::string& id : holding_) {
+      if (IsActive(runs_.at(id))) active.push_back(id);
+    }
+  }
+  // Nothing to drive: no lease write (a store commit, an fsync) every tick
+  // of an idle daemon.
+  if (active.empty()) return;
   auto held =
       store_.AcquireLease(kLease, options_.holder, clock_.NowUnixMs(), options_.lease_ttl_ms);
   if (!held.ok()) {
@@ -278,13 +288,6 @@ void RolloutEngine::Tick() {
   }
   if (!*held) return;  // another replica drives
   ticks_.Inc();
-  std::vector<std::string> active;
-  {
-    MutexLock lock(mu_);
-    for (const std::string& id : holding_) {
-      if (IsActive(runs_.at(id))) active.push_back(id);
-    }
-  }
   for (const std::string& id : active) {
     AddNewcomers(id);
     auto run = Get(id);
