@@ -2,6 +2,7 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <algorithm>
 #include <chrono>
 #include <thread>
 #include <utility>
@@ -51,8 +52,13 @@ std::shared_ptr<grpc::Channel> MakeChannel(const StreamOptions& options,
   // Notice a dead peer on an idle stream (no notify for hours is normal).
   args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 30'000);
   args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 10'000);
-  // Reconnection pacing is the watcher's (backoff + jitter across endpoints).
-  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
+  // Reconnection pacing is the watcher's (backoff + jitter across endpoints);
+  // the channel lives for one attempt. gRPC core reads its minimum connect
+  // timeout from MIN_RECONNECT_BACKOFF: that is the time a connection may
+  // take, so it is the watcher's connect timeout (a short one here made every
+  // attempt fail on a loaded host or a distant control plane).
+  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS,
+              static_cast<int>(std::clamp<std::int64_t>(options.connect_timeout_ms, 100, 600'000)));
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1'000);
   if (!options.tls.server_name.empty()) args.SetSslTargetNameOverride(options.tls.server_name);

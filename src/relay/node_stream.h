@@ -60,6 +60,9 @@ struct StreamOptions {
   std::string token;
   WatcherTls tls;
   int max_receive_message_bytes = 64 << 20;
+  // How long the connection (TCP, TLS, HTTP/2 settings) may take; the
+  // watcher cancels a stream without Welcome at the same bound.
+  std::int64_t connect_timeout_ms = 3'000;
 };
 
 class NodeStream {

@@ -187,6 +187,7 @@ struct Watcher::Impl {
   }
   // When the next pull is due (the worker's monotonic ms).
   std::int64_t NextPullAt(std::int64_t now) const;
+  std::int64_t ConnectTimeoutMs() const;
 
   template <typename F>
   void UpdateStats(F f) {
@@ -255,7 +256,7 @@ void Watcher::Impl::Run() {
       }
       if (ended) {
         StreamEnded();
-      } else if (stream && !welcomed && now - stream_opened_at >= options.connect_timeout_ms) {
+      } else if (stream && !welcomed && now - stream_opened_at >= ConnectTimeoutMs()) {
         stream->Cancel();  // its end arrives as an event
       }
     }
@@ -273,8 +274,7 @@ void Watcher::Impl::Run() {
     if (follow && !stream && !options.grpc_endpoints.empty()) {
       wake_at = std::min(wake_at, next_connect_at);
     }
-    if (stream && !welcomed)
-      wake_at = std::min(wake_at, stream_opened_at + options.connect_timeout_ms);
+    if (stream && !welcomed) wake_at = std::min(wake_at, stream_opened_at + ConnectTimeoutMs());
     if (welcomed) wake_at = std::min(wake_at, next_status_at);
     if (follow && puller.has_endpoints()) wake_at = std::min(wake_at, NextPullAt(now));
     if (wake_at == std::numeric_limits<std::int64_t>::max()) wake_at = now + 60'000;
@@ -283,6 +283,13 @@ void Watcher::Impl::Run() {
   stream.reset();  // cancels the call and joins its reader
   connected_gauge.Set(0);
   UpdateStats([](WatcherStats& s) { s.stream_connected = false; });
+}
+
+std::int64_t Watcher::Impl::ConnectTimeoutMs() const {
+  // Doubled per failure since the last Welcome, up to 8x: an overloaded
+  // control plane (a whole fleet reconnecting after a partition) gets the
+  // time to answer instead of a herd of attempts cancelled just before.
+  return options.connect_timeout_ms << std::min(backoff.failures(), 3);
 }
 
 std::int64_t Watcher::Impl::NextPullAt(std::int64_t now) const {
@@ -315,6 +322,7 @@ void Watcher::Impl::OpenStream() {
   stream_options.token = options.token;
   stream_options.tls = options.tls;
   stream_options.max_receive_message_bytes = options.max_receive_message_bytes;
+  stream_options.connect_timeout_ms = ConnectTimeoutMs();
   welcomed = false;
   stream_endpoint = endpoint;
   stream_opened_at = clock.MonotonicMs();

@@ -226,7 +226,8 @@ TEST_F(RelayFleetTest, StreamLossFallsBackToPull) {
         return up == kFleet;
       },
       std::chrono::seconds(60)))
-      << up << " of " << kFleet << " streams back";
+      << up << " of " << kFleet << " streams back\n"
+      << Unconnected(fleet, [](const WatcherStats& s) { return s.stream_connected; });
   const std::int64_t v3 = cp_.PutLayer("global", [](Json& s) { SetMaxRequests(s, 3001); });
   EXPECT_TRUE(AllAt(fleet, v3));
 }

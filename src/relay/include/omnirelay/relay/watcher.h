@@ -20,7 +20,10 @@
 //   - failover: when a stream cannot be opened or ends, the next endpoint of
 //     the list is tried after a backoff delay drawn with full jitter,
 //     uniform in [0, min(backoff_max_ms, backoff_initial_ms * 2^failures)];
-//     a stream that got its Welcome resets the backoff;
+//     a stream that got its Welcome resets the backoff; an attempt without
+//     a Welcome within connect_timeout_ms fails, and that timeout doubles
+//     with each failure since the last Welcome, up to 8x (an overloaded
+//     control plane gets the time to answer a reconnecting fleet);
 //   - pull fallback: while no stream is up, GET /v1/nodes/{id}/snapshot with
 //     If-None-Match every poll_interval_ms (first at once) against the
 //     configured http_endpoints, then those announced in Welcome, rotating on
@@ -136,7 +139,7 @@ struct WatcherOptions {
   std::int64_t staleness_threshold_ms = 60'000;  // reconcile when staler (Welcome may lower)
   std::int64_t status_interval_ms = 15'000;      // NodeStatus period on the stream
   std::int64_t rpc_timeout_ms = 5'000;           // Fetch, and each pull request
-  std::int64_t connect_timeout_ms = 3'000;       // a stream without Welcome by then fails
+  std::int64_t connect_timeout_ms = 3'000;       // a stream without Welcome by then fails (x2^n)
   std::uint64_t jitter_seed = 0;                 // 0: from std::random_device
   int max_receive_message_bytes = 64 << 20;      // the node channel's receive limit
   // Extra health/SLO figures for NodeStatus (e.g. "error_rate"); called on the worker.
