@@ -3,12 +3,16 @@
 // the rest; docs/knowledge-base/rollouts.md) through RolloutService. `-o json`
 // prints the rollout exactly as REST answers it. A server without rollouts
 // answers UNIMPLEMENTED, which these commands report as such (exit 1).
+#include <unistd.h>
+
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <chrono>
 #include <iostream>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <sstream>
 #include <thread>
 
 #include "cli.h"
@@ -59,32 +63,56 @@ Colour StateColour(const std::string& state) {
   return Colour::kNone;
 }
 
-void PrintRollout(const RolloutInfo& r, const Output& out) {
+// "[#####-----]": `done` of `total`, ten cells.
+std::string Bar(std::int64_t done, std::int64_t total) {
+  const std::int64_t cells = total <= 0 ? 0 : std::min<std::int64_t>(10, done * 10 / total);
+  return "[" + std::string(static_cast<std::size_t>(cells), '#') +
+         std::string(static_cast<std::size_t>(10 - cells), '-') + "]";
+}
+
+// A wave's count from the rollout's JSON ("-" when absent: a dry run).
+std::string Count(const Json& j, std::size_t wave, const char* key) {
+  if (!j.is_object() || !j.contains("waves") || wave >= j["waves"].size()) return "-";
+  const Json& w = j["waves"][wave];
+  return w.contains(key) && w[key].is_number_integer() ? std::to_string(w[key].get<std::int64_t>())
+                                                       : "-";
+}
+
+void PrintRollout(std::ostream& os, const RolloutInfo& r, const Output& out) {
   std::vector<std::string> scopes;
   const Json j = Json::parse(r.json, nullptr, false);
   if (j.is_object() && j.contains("scopes")) scopes = j["scopes"].get<std::vector<std::string>>();
-  std::cout << "rollout " << r.id << ": " << out.Paint(r.state, StateColour(r.state)) << ", "
-            << Version(r.version) << " (from " << Version(r.previous_version) << ") of "
-            << Joined(scopes) << (r.dry_run ? " (dry run: nothing committed)" : "") << "\n";
-  std::cout << "by " << r.author << (r.reason.empty() ? "" : " (" + r.reason + ")") << ", updated "
-            << RelativeTime(r.updated_at_ms, NowUnixMs()) << "\n";
-  Table t({"WAVE", "KIND", "SCOPES", "NODES", "ASSIGNED NEW", "STATE"});
+  os << "rollout " << r.id << ": " << out.Paint(r.state, StateColour(r.state)) << ", "
+     << Version(r.version) << " (from " << Version(r.previous_version) << ") of " << Joined(scopes)
+     << (r.dry_run ? " (dry run: nothing committed)" : "") << "\n";
+  os << "by " << r.author << (r.reason.empty() ? "" : " (" + r.reason + ")") << ", updated "
+     << RelativeTime(r.updated_at_ms, NowUnixMs()) << "\n";
+  Table t({"WAVE", "KIND", "SCOPES", "NODES", "ASSIGNED NEW", "ACKED", "NACKED", "DRIFTING",
+           "OFFLINE", "PROGRESS", "STATE"});
   for (const auto& w : r.waves) {
+    const auto i = static_cast<std::size_t>(w.index);
+    const std::string acked = Count(j, i, "acked");
+    const std::string nacked = Count(j, i, "nacked");
+    const std::string drifting = Count(j, i, "drifting");
     t.Row({std::to_string(w.index + 1) + (w.index == r.current_wave ? "*" : ""), w.kind,
-           Joined(w.scopes), std::to_string(w.nodes), std::to_string(w.assigned_new),
+           Joined(w.scopes), std::to_string(w.nodes), std::to_string(w.assigned_new), acked,
+           Table::Cell(nacked, nacked != "0" && nacked != "-" ? Colour::kRed : Colour::kNone),
+           Table::Cell(drifting,
+                       drifting != "0" && drifting != "-" ? Colour::kYellow : Colour::kNone),
+           Count(j, i, "offline"), Bar(acked == "-" ? 0 : std::stoll(acked), w.nodes),
            Table::Cell(w.state, StateColour(w.state))});
   }
-  t.Print(std::cout, out);
+  t.Print(os, out);
   // The last verdict (the gate that holds) means something only while it runs.
   if (!r.gate_message.empty() && !Finished(r.state) && r.state != "rolling_back") {
-    std::cout << "gate: " << r.gate_message << "\n";
+    os << "gate: " << r.gate_message << "\n";
   }
   if (r.rollback_version != 0) {
-    std::cout << "rolled back (" << r.rollback_reason << "): the old contents as "
-              << Version(r.rollback_version) << "\n";
+    os << "rolled back (" << r.rollback_reason << "): the old contents as "
+       << Version(r.rollback_version) << "\n";
   }
   if (r.state == "awaiting_promote") {
-    std::cout << "waiting for `omnirctl rollout promote " << r.id << "`\n";
+    os << "waiting for `omnirctl rollout promote " << r.id << "`\n";
   }
 }
 
@@ -109,7 +137,7 @@ int PrintOne(Session& s, const Result<RolloutInfo>& r) {
   if (s.out.json()) {
     std::cout << RolloutJson(*r).dump() << "\n";
   } else {
-    PrintRollout(*r, s.out);
+    PrintRollout(std::cout, *r, s.out);
   }
   return kExitOk;
 }
@@ -197,8 +225,12 @@ struct StatusArgs {
 };
 
 // Prints the rollout whenever it changes until it ends: exit 0 succeeded, 1 otherwise.
+// On a terminal the display is redrawn in place (the previous one erased);
+// otherwise each change is appended with its time, for logs.
 int Watch(Session& s, std::string id, std::int64_t interval_ms) {
+  const bool tty = ::isatty(1) == 1;
   std::string last;
+  std::size_t drawn_lines = 0;
   while (true) {
     auto rollouts = s.client.RolloutStatus(id);
     if (!rollouts.ok()) return Unsupported(s, rollouts.status());
@@ -210,9 +242,13 @@ int Watch(Session& s, std::string id, std::int64_t interval_ms) {
       if (s.out.json()) {
         std::cout << RolloutJson(r).dump() << std::endl;
       } else {
-        std::cout << "[" << FormatRfc3339Ms(NowUnixMs()) << "]\n";
-        PrintRollout(r, s.out);
-        std::cout << std::flush;
+        std::ostringstream display;
+        display << "[" << FormatRfc3339Ms(NowUnixMs()) << "]\n";
+        PrintRollout(display, r, s.out);
+        const std::string text = display.str();
+        if (tty && drawn_lines > 0) std::cout << "\x1b[" << drawn_lines << "F\x1b[J";
+        std::cout << text << std::flush;
+        drawn_lines = static_cast<std::size_t>(std::count(text.begin(), text.end(), '\n'));
       }
     }
     if (Finished(r.state)) return r.state == "succeeded" ? kExitOk : kExitError;

@@ -231,6 +231,9 @@ class DaemonImpl final : public Daemon {
         spdlog::warn("node sweep (expiry, state gauges): {}", s.ToString());
       }
     };
+    // Drift repair: sent again halfway through the updating grace, so a node
+    // that lost a notify is repaired before it would be flagged drifted.
+    feed_options.renotify_after = o.node_updating_grace / 2;
     feed_options.http_endpoints = AdvertisedHttp(o, std::move(advertised).value(), rest_->port());
     feed_options.audit_refusal = [this](std::string_view principal, std::string_view action,
                                         std::string_view scope, const Status& why) {

@@ -57,6 +57,8 @@ FeedSession::Offered FeedSession::Offer(const std::shared_ptr<const Assignment>&
     assigned_hash_ = assignment->hash;
     offered_.emplace_back(assignment->version, assignment->hash);
     if (offered_.size() > kRemembered) offered_.pop_front();
+    last_offered_ = assignment;
+    resent_ = false;
     if (writing_) {
       waiting_ = assignment;  // replaces an older one not yet handed over
       return Offered::kQueued;
@@ -74,6 +76,21 @@ bool FeedSession::WasAssigned(std::int64_t version, std::string_view hash) const
     if (v == version && h == hash) return true;
   }
   return false;
+}
+
+bool FeedSession::Resend() {
+  std::shared_ptr<FeedConnection> connection;
+  std::shared_ptr<const Assignment> again;
+  {
+    MutexLock lock(mu_);
+    if (closed_ || closing_ || writing_ || resent_ || !last_offered_) return false;
+    resent_ = true;
+    writing_ = true;
+    again = last_offered_;
+    connection = connection_;
+  }
+  connection->Notify(std::move(again));
+  return true;
 }
 
 bool FeedSession::Written() {

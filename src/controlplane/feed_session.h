@@ -58,6 +58,11 @@ class FeedSession {
   bool WasAssigned(std::int64_t version, std::string_view hash) const EXCLUDES(mu_);
   static constexpr std::size_t kRemembered = 16;
 
+  // Drift repair (node_feed.h): hands the last assignment offered to the
+  // connection once more. False when there is none, it was resent already,
+  // a Notify is being written, or the session is closing.
+  bool Resend() EXCLUDES(mu_);
+
   // The transport wrote (or dropped) the outstanding Notify: hands over the
   // waiting one, if any. True when one was handed over.
   bool Written() EXCLUDES(mu_);
@@ -84,6 +89,8 @@ class FeedSession {
   bool assigned_ GUARDED_BY(mu_) = false;
   bool writing_ GUARDED_BY(mu_) = false;  // a Notify is in the transport's hands
   std::shared_ptr<const Assignment> waiting_ GUARDED_BY(mu_);
+  std::shared_ptr<const Assignment> last_offered_ GUARDED_BY(mu_);
+  bool resent_ GUARDED_BY(mu_) = false;  // last_offered_ was resent
   // The last kRemembered assignments offered, oldest first.
   std::deque<std::pair<std::int64_t, std::string>> offered_ GUARDED_BY(mu_);
 };

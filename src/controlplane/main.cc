@@ -42,8 +42,10 @@ int main(int argc, char** argv) {
   app.add_option("--node-expiry", node_expiry,
                  "Forget a node disconnected this long (e.g. 24h, 7d; 0 = never)")
       ->capture_default_str();
-  app.add_option("--node-updating-grace", node_grace,
-                 "A node assigned a snapshot is 'updating' this long, then 'drifted'")
+  app.add_option(
+         "--node-updating-grace", node_grace,
+         "A node assigned a snapshot is 'updating' this long, then 'drifted'; halfway through, "
+         "one that has not applied it is sent it again")
       ->capture_default_str();
   app.add_option("--advertise-http", o.advertise_http,
                  "REST host:port[,host:port...] announced to nodes for the pull fallback "

@@ -61,6 +61,8 @@ class NodeFeedImpl final : public NodeFeed {
         connected_gauge_(
             metrics.gauge("omnirelay_cp_connected_nodes", "Nodes with an open feed stream")),
         hellos_(metrics.counter("omnirelay_cp_node_hellos_total", "Node hellos accepted")),
+        renotifies_(metrics.counter("omnirelay_cp_node_renotifies_total",
+                                    "Assignments sent again to a node that had not applied them")),
         acks_(metrics.counter("omnirelay_cp_node_acks_total", "Snapshot ACKs received")),
         status_reports_(metrics.counter("omnirelay_cp_node_status_reports_total",
                                         "Node status reports received")),
@@ -90,6 +92,7 @@ class NodeFeedImpl final : public NodeFeed {
                                      [this] {
                                        CloseUnauthorized({});
                                        SweepNodesWhenDue();
+                                       RepairDrift();
                                      }},
             !options_.manual_for_test) {
     for (const std::string& reason : KnownNackReasons()) {
@@ -476,6 +479,35 @@ class NodeFeedImpl final : public NodeFeed {
     fanout_.FanOut(group, std::move(assignment), group->Members(), started);
   }
 
+  // Contract 8, on the dispatcher.
+  void RepairDrift() {
+    const std::int64_t after = options_.renotify_after.count();
+    if (after <= 0) return;
+    const std::int64_t now = clock_.NowUnixMs();
+    for (const auto& group : groups_.All()) {
+      for (const auto& session : group->Members()) {
+        auto state = session->state();
+        if (!state) continue;
+        std::int64_t assigned = 0;
+        std::int64_t applied = 0;
+        bool behind = false;
+        state->Update([&](NodeRecord& r) {
+          assigned = r.assigned_version;
+          applied = r.applied_version;
+          behind = r.assigned_version > 0 && r.last_error_code.empty() &&
+                   (r.applied_version != r.assigned_version || r.applied_hash != r.assigned_hash) &&
+                   now - r.assigned_at_ms >= after;
+        });
+        if (!behind || !session->Resend()) continue;
+        renotifies_.Inc();
+        spdlog::info(
+            "node feed: node \"{}\" has not applied v{} (it reports v{}) {} ms after it was "
+            "assigned: sent again",
+            NodeIdOf(*session), assigned, applied, after);
+      }
+    }
+  }
+
   // On the dispatcher only (one handler at a time): node_sweep_ms_ needs no lock.
   void SweepNodesWhenDue() {
     if (!options_.node_sweep) return;
@@ -534,6 +566,7 @@ class NodeFeedImpl final : public NodeFeed {
 
   Gauge& connected_gauge_;
   Counter& hellos_;
+  Counter& renotifies_;
   Counter& acks_;
   Counter& status_reports_;
   Counter& refused_;

@@ -48,6 +48,13 @@ std::string RolloutApiJson(const RolloutRun& run) {
                  {"assignedNew", on_new},
                  {"state", WaveState(s, i)},
                  {"nodeIds", w.node_ids}};
+    if (i < run.progress.size()) {  // a dry run has no nodes' reports
+      const RolloutRun::WaveProgress& p = run.progress[i];
+      wave["acked"] = p.acked;
+      wave["nacked"] = p.nacked;
+      wave["drifting"] = p.drifting;
+      wave["offline"] = p.offline;
+    }
     if (!w.scopes.empty()) wave["scopes"] = stored["waves"][i]["scopes"];
     waves.push_back(std::move(wave));
   }

@@ -88,6 +88,12 @@ RolloutEngine::RolloutEngine(Store& store, SnapshotRenderer& renderer, const Clo
                                              "Wave gate evaluations by the driver, by verdict",
                                              std::string("verdict=\"") + verdict + "\"");
   }
+  for (const char* status : {"nodes", "acked", "nacked", "drifting", "offline"}) {
+    wave_nodes_[status] = &metrics.gauge(
+        "omnirelay_cp_rollout_wave_nodes",
+        "The current waves of active rollouts: their nodes, and those by what they report",
+        std::string("status=\"") + status + "\"");
+  }
   for (RolloutPhase phase :
        {RolloutPhase::kPending, RolloutPhase::kRunning, RolloutPhase::kAwaitingPromote,
         RolloutPhase::kPaused, RolloutPhase::kRollingBack, RolloutPhase::kSucceeded,
@@ -105,6 +111,23 @@ void RolloutEngine::UpdateStateGauges() {
     for (const auto& [id, run] : runs_) ++counts[std::string(RolloutPhaseName(run.state.phase))];
   }
   for (const auto& [state, gauge] : by_state_) gauge->Set(counts[state]);
+}
+
+void RolloutEngine::UpdateWaveGauges(const std::vector<std::string>& active) {
+  std::map<std::string, std::int64_t> sums;
+  for (const std::string& id : active) {
+    auto run = GetWithProgress(id);
+    if (!run.ok() || !IsActive(*run)) continue;
+    const std::size_t wave = run->state.current_wave;
+    if (wave >= run->progress.size()) continue;
+    const RolloutRun::WaveProgress& p = run->progress[wave];
+    sums["nodes"] += static_cast<std::int64_t>(run->state.waves[wave].node_ids.size());
+    sums["acked"] += p.acked;
+    sums["nacked"] += p.nacked;
+    sums["drifting"] += p.drifting;
+    sums["offline"] += p.offline;
+  }
+  for (const auto& [status, gauge] : wave_nodes_) gauge->Set(sums[status]);
 }
 
 void RolloutEngine::AuditDriver(const RolloutRun& run, std::string_view action,
@@ -239,12 +262,18 @@ Result<RolloutRun> RolloutEngine::Get(const std::string& id) const {
   return it->second;
 }
 
-std::vector<RolloutRun> RolloutEngine::List() const {
+Result<RolloutRun> RolloutEngine::GetWithProgress(const std::string& id) {
+  OMNI_ASSIGN_OR_RETURN(RolloutRun run, Get(id));
+  return WithProgress(std::move(run));
+}
+
+std::vector<RolloutRun> RolloutEngine::List() {
   std::vector<RolloutRun> out;
   {
     MutexLock lock(mu_);
     for (const auto& [id, run] : runs_) out.push_back(run);
   }
+  for (RolloutRun& run : out) run = WithProgress(std::move(run));
   std::sort(out.begin(), out.end(), [](const RolloutRun& a, const RolloutRun& b) {
     return std::tie(b.state.created_at_ms, b.state.id) <
            std::tie(a.state.created_at_ms, a.state.id);
@@ -264,7 +293,7 @@ Result<RolloutRun> RolloutEngine::Act(const std::string& id, RolloutAction actio
   if (run.state.phase == RolloutPhase::kRollingBack) {
     OMNI_RETURN_IF_ERROR(CommitRollbackOf(id));
   }
-  return Get(id);
+  return GetWithProgress(id);
 }
 
 // ---- the driver
@@ -277,6 +306,7 @@ void RolloutEngine::Tick() {
       if (IsActive(runs_.at(id))) active.push_back(id);
     }
   }
+  UpdateWaveGauges(active);
   // Nothing to drive: no lease write (a store commit, an fsync) every tick
   // of an idle daemon.
   if (active.empty()) return;

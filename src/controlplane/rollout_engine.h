@@ -67,6 +67,16 @@ struct RolloutRun {
   std::string reason;
   // Per member node: its chain (canonical text), to render its bound.
   std::map<std::string, std::string> chains;
+  // Not stored: per wave, its nodes by what they report about the version
+  // each is assigned (Get, List and Act fill it from the nodes' reports).
+  struct WaveProgress {
+    std::int64_t acked = 0;     // ACKed it
+    std::int64_t nacked = 0;    // refused it
+    std::int64_t drifting = 0;  // connected, neither (applying, or stuck: drift repair)
+    std::int64_t offline = 0;   // not connected, neither
+    friend bool operator==(const WaveProgress&, const WaveProgress&) = default;
+  };
+  std::vector<WaveProgress> progress;
 
   friend bool operator==(const RolloutRun&, const RolloutRun&) = default;
 };
@@ -123,9 +133,12 @@ class RolloutEngine final : public AssignmentSource, public NodeObserver {
   // ---- operators
   Result<RolloutRun> Act(const std::string& id, RolloutAction action) EXCLUDES(mu_);
   Result<RolloutRun> Get(const std::string& id) const EXCLUDES(mu_);
-  std::vector<RolloutRun> List() const EXCLUDES(mu_);  // newest first
+  Result<RolloutRun> GetWithProgress(const std::string& id) EXCLUDES(mu_, reports_mu_);
+  std::vector<RolloutRun> List() EXCLUDES(mu_, reports_mu_);  // newest first, with progress
   // The reports the gates read, for status (connected nodes and those seen).
   NodeReports Reports() const EXCLUDES(reports_mu_);
+  // `run` with its per-wave progress filled from the nodes' reports.
+  RolloutRun WithProgress(RolloutRun run) EXCLUDES(reports_mu_);
   // node id -> canonical chain of every node that said hello to this process.
   std::map<std::string, std::string> SeenChains() const EXCLUDES(reports_mu_);
 
@@ -184,6 +197,8 @@ class RolloutEngine final : public AssignmentSource, public NodeObserver {
   const RolloutEngineOptions options_;
   // Recounts the per-state gauges from runs_.
   void UpdateStateGauges() EXCLUDES(mu_);
+  // omnirelay_cp_rollout_wave_nodes: the current waves of `active` rollouts.
+  void UpdateWaveGauges(const std::vector<std::string>& active) EXCLUDES(mu_, reports_mu_);
   // The driver's own steps in the audit log (principal "rollout-driver").
   void AuditDriver(const RolloutRun& run, std::string_view action, const std::string& summary);
 
@@ -191,6 +206,7 @@ class RolloutEngine final : public AssignmentSource, public NodeObserver {
   std::map<std::string, Counter*> rollbacks_;    // by reason; fixed after construction
   std::map<std::string, Counter*> evaluations_;  // by verdict; fixed after construction
   std::map<std::string, Gauge*> by_state_;       // by phase; fixed after construction
+  std::map<std::string, Gauge*> wave_nodes_;     // by status; fixed after construction
   NodeFeed* feed_ = nullptr;                     // set by Start, before the thread
 
   mutable Mutex mu_;

@@ -126,6 +126,34 @@ NodeReports RolloutEngine::Reports() const {
   return out;
 }
 
+RolloutRun RolloutEngine::WithProgress(RolloutRun run) {
+  const RolloutState& s = run.state;
+  std::unordered_map<std::string, std::string> hashes;
+  // Versions as revision bounds, as the gates read them.
+  const NodeReports reports = ReportsFor(run, hashes);
+  run.progress.assign(s.waves.size(), {});
+  for (std::size_t i = 0; i < s.waves.size(); ++i) {
+    RolloutRun::WaveProgress& p = run.progress[i];
+    for (const std::string& id : s.waves[i].node_ids) {
+      const auto a = s.nodes.find(id);
+      if (a == s.nodes.end()) continue;
+      const std::int64_t version = a->second.assigned_version;
+      const auto it = reports.find(id);
+      const NodeReport* r = it == reports.end() ? nullptr : &it->second;
+      if (r != nullptr && r->acked_version >= version) {
+        ++p.acked;
+      } else if (r != nullptr && r->nacked_version == version) {
+        ++p.nacked;
+      } else if (r != nullptr && r->connected) {
+        ++p.drifting;
+      } else {
+        ++p.offline;
+      }
+    }
+  }
+  return run;
+}
+
 std::map<std::string, std::string> RolloutEngine::SeenChains() const {
   std::map<std::string, std::string> out;
   MutexLock lock(reports_mu_);

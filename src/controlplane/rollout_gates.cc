@@ -49,6 +49,7 @@ GateVerdict EvaluateWave(const WaveGateInput& in) {
   std::int64_t gen_min = std::numeric_limits<std::int64_t>::max();
   std::int64_t gen_max = std::numeric_limits<std::int64_t>::min();
   std::string diverged;
+  std::string drifting;  // the first few ids
   for (const auto& id : *in.node_ids) {
     const auto it = in.reports->find(id);
     const NodeReport* r = it == in.reports->end() ? nullptr : &it->second;
@@ -66,6 +67,9 @@ GateVerdict EvaluateWave(const WaveGateInput& in) {
     if (r == nullptr) continue;
     if (acked) ++f.acked;
     if (!acked && r->nacked_version == in.assigned_version) ++f.nacked;
+    if (!acked && r->connected) {  // rule 3, "drift"
+      if (++f.drifting <= 3) drifting += (drifting.empty() ? "" : ", ") + id;
+    }
     if (r->applied_version == in.assigned_version) {
       ++f.applied;
       const std::string* want = nullptr;
@@ -144,6 +148,13 @@ GateVerdict EvaluateWave(const WaveGateInput& in) {
 
   // Rule 3: holds.
   if (acks_short) return Hold("ack", "ack: " + acks, f);
+  if (f.drifting > 0) {
+    return Hold("drift",
+                "drift: " + std::to_string(f.drifting) + " connected node(s) have not applied v" +
+                    std::to_string(in.assigned_version) + " (" + std::to_string(f.nacked) +
+                    " refused it): " + drifting + (f.drifting > 3 ? ", ..." : ""),
+                f);
+  }
   if (f.applied < f.acked) {
     return Hold("coherence",
                 "coherence: " + std::to_string(f.applied) + "/" + std::to_string(f.acked) +

@@ -18,6 +18,9 @@
 //       ack_deadline_ms has passed since the wave started.
 //  3. Then holds, in this order, each naming its gate and figures:
 //     "ack" (ACKs / counted < min_ack_ratio; no counted node also holds here),
+//     "drift" (a counted node that is connected and has not ACKed the
+//       assigned version — it refused it, or has not applied it: the feed
+//       sends it again, node_feed.h contract 8 — names the first three),
 //     "coherence" (a node that ACKed but does not report the assigned version
 //       as applied, or discoveryGeneration max - min > the allowed skew among the counted
 //       nodes that report one),
@@ -74,6 +77,7 @@ struct GateFigures {
   std::int64_t counted = 0;           // the ACK denominator
   std::int64_t offline_excluded = 0;  // offline past the grace, not ACKed
   std::int64_t acked = 0, nacked = 0, applied = 0;
+  std::int64_t drifting = 0;  // counted, connected, not ACKed (NACKed ones included)
   double ack_ratio = 0, nack_ratio = 0;
   std::uint64_t requests = 0, baseline_requests = 0;
   double error_rate = 0, baseline_error_rate = 0;
@@ -86,8 +90,8 @@ struct GateFigures {
 
 struct GateVerdict {
   Verdict verdict = Verdict::kHold;
-  std::string
-      gate;  // the holding or breached gate: "ack", "coherence", "slo", "bake"; "" on promote
+  std::string gate;  // the holding or breached gate: "ack", "drift", "coherence", "slo", "bake"; ""
+                     // on promote
   RollbackReason reason = RollbackReason::kNone;
   std::string message;  // e.g. "ack: 3/10 counted nodes acked (0.30 < 0.95), 1 offline excluded"
   GateFigures figures;

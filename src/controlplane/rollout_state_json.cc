@@ -42,6 +42,7 @@ Json FiguresJson(const GateFigures& f) {
               {"acked", f.acked},
               {"nacked", f.nacked},
               {"applied", f.applied},
+              {"drifting", f.drifting},
               {"ackRatio", f.ack_ratio},
               {"nackRatio", f.nack_ratio},
               {"requests", f.requests},
@@ -82,6 +83,7 @@ GateFigures ReadFigures(const Json& j) {
   f.acked = j.at("acked").get<std::int64_t>();
   f.nacked = j.at("nacked").get<std::int64_t>();
   f.applied = j.at("applied").get<std::int64_t>();
+  f.drifting = j.value("drifting", std::int64_t{0});  // absent before drift repair
   f.ack_ratio = j.at("ackRatio").get<double>();
   f.nack_ratio = j.at("nackRatio").get<double>();
   f.requests = j.at("requests").get<std::uint64_t>();

@@ -200,7 +200,7 @@ Result<RolloutRun> ControlPlaneService::StartRollout(const Principal& who,
   audit.revision = revisions->back();
   audit.outcome = "ok";
   audit_->Record(audit);
-  return started;
+  return rollouts_->WithProgress(std::move(started));
 }
 
 Result<RolloutRun> ControlPlaneService::ActOnRollout(const Principal& who, const std::string& id,
@@ -227,7 +227,7 @@ Result<RolloutRun> ControlPlaneService::GetRollout(const Principal& who, const s
     if (rollouts_ == nullptr) {
       return Status(StatusCode::kUnimplemented, "this server runs no rollout engine");
     }
-    return rollouts_->Get(id);
+    return rollouts_->GetWithProgress(id);
   };
   return ReadAudited(who, kScopeConfigRead, "rollout.get", "", get,
                      [](const RolloutRun& run) { return run.state.new_version; });

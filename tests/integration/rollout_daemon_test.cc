@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 #include <httplib.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -43,7 +44,7 @@ class RolloutDaemonTest : public ::testing::Test {
             ::testing::UnitTest::GetInstance()->current_test_info()->name());
     std::filesystem::remove_all(dir_);
     daemon_ = std::make_unique<DaemonProcess>(dir_.string());
-    ASSERT_TRUE(daemon_->Start());
+    ASSERT_TRUE(daemon_->StartWithArgs(DaemonArgs(), false));
     http_ = std::make_unique<httplib::Client>("127.0.0.1", daemon_->http_port());
     http_->set_read_timeout(20, 0);
     auth_ = {{"Authorization", "Bearer " + daemon_->admin_token()}};
@@ -72,6 +73,9 @@ class RolloutDaemonTest : public ::testing::Test {
       }
     }
   }
+
+  // Extra controlplane flags of a derived fixture.
+  virtual std::vector<std::string> DaemonArgs() const { return {}; }
 
   void TearDown() override {
     nodes_.clear();
@@ -360,6 +364,92 @@ TEST_F(RolloutDaemonTest, TheLayersRolloutBlockIsTheDefaultPolicy) {
   ASSERT_TRUE(res);
   EXPECT_EQ(res->status, 400) << res->body;
   EXPECT_NE(res->body.find("/rollout/canaryPercent"), std::string::npos) << res->body;
+}
+
+// Drift repair, with a short updating grace (re-notify after 1 s, drifted
+// after 2 s): a canary that stops applying is sent its assignment again, is
+// flagged drifted, and holds the wave at the "drift" gate even though the
+// ACK ratio is met; once it applies, the rollout goes on to everyone.
+class RolloutDriftTest : public RolloutDaemonTest {
+ protected:
+  std::vector<std::string> DaemonArgs() const override { return {"--node-updating-grace", "2s"}; }
+};
+
+TEST_F(RolloutDriftTest, StuckCanaryIsRenotifiedFlaggedAndHoldsTheWave) {
+  const Json policy = {{"canaryPercent", 10},
+                       {"bakeMs", 1000},
+                       {"minAckRatio", 0.5},
+                       {"ackDeadlineMs", 600000},
+                       {"slo", {{"minRequests", 0}}}};
+  const Json started = StartRollout(policy);
+  const std::string id = started.value("id", "");
+  ASSERT_FALSE(id.empty()) << started.dump();
+  const std::vector<std::string> canary = started["waves"][0]["nodeIds"];
+  ASSERT_EQ(canary.size(), 2u) << started.dump();
+  const std::int64_t v2 = started["version"];
+  FakeNode* stuck = nullptr;
+  for (auto& node : nodes_) {
+    if (std::find(canary.begin(), canary.end(), node->id()) == canary.end()) continue;
+    auto n = node->NextNotify(std::chrono::seconds(10));
+    ASSERT_TRUE(n) << node->id() << " (canary) got nothing";
+    ASSERT_EQ(n->version(), v2);
+    if (stuck == nullptr) {
+      stuck = node.get();  // receives v2 and never applies it
+    } else {
+      ASSERT_TRUE(node->Ack(*n));
+    }
+  }
+  ASSERT_NE(stuck, nullptr);
+
+  // Re-notified: the same assignment once more.
+  auto again = stuck->NextNotify(std::chrono::seconds(20));
+  ASSERT_TRUE(again) << stuck->id() << " was not sent its assignment again";
+  EXPECT_EQ(again->version(), v2);
+
+  // Flagged: nodes?drift=true lists it as drifted.
+  Json drifted;
+  for (int i = 0; i < 100; ++i) {
+    auto res = http_->Get("/v1/nodes?drift=true", auth_);
+    ASSERT_TRUE(res && res->status == 200) << (res ? res->body : "no answer");
+    drifted = Json::parse(res->body);
+    if (drifted.dump().find("\"drifted\"") != std::string::npos) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_NE(drifted.dump().find(stuck->id()), std::string::npos) << drifted.dump();
+  EXPECT_NE(drifted.dump().find("\"drifted\""), std::string::npos) << drifted.dump();
+
+  // The wave holds at "drift", naming it, well past the bake; nobody else moves.
+  Json held;
+  for (int i = 0; i < 100; ++i) {
+    held = Rollout(id);
+    if (held.contains("gate") && held["gate"].value("gate", "") == "drift") break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_EQ(held["state"], "running") << held.dump();
+  EXPECT_EQ(held["currentWave"], 0) << held.dump();
+  ASSERT_TRUE(held.contains("gate")) << held.dump();
+  EXPECT_EQ(held["gate"]["gate"], "drift") << held.dump();
+  EXPECT_NE(held["gate"].value("message", "").find(stuck->id()), std::string::npos) << held.dump();
+  EXPECT_EQ(held["waves"][0]["drifting"], 1) << held.dump();
+  EXPECT_EQ(held["waves"][0]["acked"], 1) << held.dump();
+  for (auto& node : nodes_) {
+    if (std::find(canary.begin(), canary.end(), node->id()) != canary.end()) continue;
+    while (auto n = node->NextNotify(std::chrono::milliseconds(50))) {
+      EXPECT_NE(n->version(), v2) << node->id() << " got v2 while the canary wave was held";
+      node->Ack(*n);
+    }
+  }
+
+  // It applies: the wave promotes and the rollout completes.
+  ASSERT_TRUE(stuck->Ack(*again));
+  for (auto& node : nodes_) {
+    if (std::find(canary.begin(), canary.end(), node->id()) != canary.end()) continue;
+    auto n = node->NextNotify(std::chrono::seconds(20));
+    while (n && n->version() != v2) n = node->NextNotify(std::chrono::seconds(20));
+    ASSERT_TRUE(n) << node->id() << " never got the last wave";
+    ASSERT_TRUE(node->Ack(*n));
+  }
+  AwaitState(id, "succeeded");
 }
 
 }  // namespace

@@ -101,6 +101,33 @@ TEST_F(GatesTest, OfflineNodeLeavesDenominatorAfterGrace) {
   EXPECT_EQ(v.figures.counted, 9);
 }
 
+// With the ACK ratio met, a connected node that has not applied the version
+// (stuck, or refusing it under the NACK threshold) holds the wave at "drift",
+// named; once it ACKs, or is offline past the grace, the wave promotes.
+TEST_F(GatesTest, DriftingOrNackingNodeHoldsPromotion) {
+  policy_.min_ack_ratio = 0.8;
+  policy_.max_nack_ratio = 0.2;
+  reports_["n-3"].acked_version = reports_["n-3"].applied_version = 6;  // stuck on v6
+  reports_["n-5"].acked_version = reports_["n-5"].applied_version = 6;
+  reports_["n-5"].nacked_version = 7;  // refused v7
+  GateVerdict v = Evaluate(kStart + policy_.bake_ms);
+  EXPECT_EQ(v.verdict, Verdict::kHold);
+  EXPECT_EQ(v.gate, "drift");
+  EXPECT_EQ(v.figures.drifting, 2);
+  EXPECT_EQ(v.figures.nacked, 1);
+  EXPECT_NE(v.message.find("n-3, n-5"), std::string::npos) << v.message;
+  EXPECT_NE(v.message.find("1 refused it"), std::string::npos) << v.message;
+  // Past the ACK deadline it still holds (the ratio is met): an operator acts.
+  EXPECT_EQ(Evaluate(kStart + policy_.ack_deadline_ms).gate, "drift");
+
+  reports_["n-3"].acked_version = reports_["n-3"].applied_version = 7;
+  reports_["n-5"].connected = false;
+  reports_["n-5"].offline_since_ms = kStart;
+  v = Evaluate(kStart + policy_.bake_ms + policy_.offline_grace_ms);
+  EXPECT_EQ(v.verdict, Verdict::kPromote) << v.message;
+  EXPECT_EQ(v.figures.drifting, 0);
+}
+
 // NACKs over the ratio roll back at once.
 TEST_F(GatesTest, NackRatioRollsBack) {
   reports_["n-0"].acked_version = 6;

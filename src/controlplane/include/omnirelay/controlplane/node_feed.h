@@ -33,6 +33,12 @@
 //      omnirelay_cp_node_superseded_total and recorded as the node's last
 //      error ("superseded: ..."). While the winner is connected, a hello of
 //      an instance it superseded is closed kSuperseded at once.
+//   8. Drift repair: a connected node that has neither applied nor refused
+//      its assignment `renotify_after` after it was made is sent the same
+//      assignment once more (the exception to 3), logged and counted in
+//      omnirelay_cp_node_renotifies_total; if it still does not apply it,
+//      its state turns `drifted` (node_state.h) and a rollout wave holding
+//      it does not promote (rollout_gates.h).
 //
 // Threads: the bus thread queues events for the dispatcher thread (rounds,
 // timers); hellos and fan-out slices run on the feed's worker pool; On* may
@@ -235,6 +241,11 @@ struct NodeFeedOptions {
   // (ControlPlaneService::SweepNodes). Optional.
   std::function<void()> node_sweep;
   std::chrono::milliseconds node_sweep_interval{30'000};
+  // Drift repair: a connected node still behind its assignment this long
+  // after it — without having refused it — is sent it once more (checked
+  // with the token sweep); it turns `drifted` at the daemon's updating grace
+  // (node_state.h). 0: never.
+  std::chrono::milliseconds renotify_after{0};
   // Told what nodes say (the rollout engine); optional, must outlive the feed.
   NodeObserver* observer = nullptr;
 };

@@ -1,0 +1,75 @@
+// Drift repair in the node feed (node_feed.h, contract 8): a node that has
+// neither applied nor refused its assignment renotify_after after it is sent
+// it once more, counted; one that refused it, or applied it, is not.
+#include <gtest/gtest.h>
+
+#include "node_feed_fixture.h"
+
+namespace omnirelay::cp {
+namespace {
+
+using namespace feed_testing;  // NOLINT: the fixture and its fakes
+
+class NodeFeedDriftTest : public NodeFeedUnitTest {
+ protected:
+  void Configure(NodeFeedOptions& options) override {
+    options.renotify_after = std::chrono::seconds(15);
+  }
+  std::uint64_t Renotifies() {
+    return metrics_.counter("omnirelay_cp_node_renotifies_total", "").value();
+  }
+};
+
+TEST_F(NodeFeedDriftTest, StuckNodeIsSentItsAssignmentOnceMore) {
+  source_.Set(kUsEast, 4);
+  Stream stuck = Hello("n-1", kUsEast);
+  Stream fine = Hello("n-2", kUsEast);
+  ASSERT_EQ(stuck.conn->versions(), std::vector<std::int64_t>{4});
+  feed_->OnNotifyWritten(*stuck.session);
+  feed_->OnNotifyWritten(*fine.session);
+  const std::string hash = fine.conn->notifies[0]->hash;
+  feed_->OnAck(*fine.session, AckMsg{4, hash});
+
+  Advance(std::chrono::seconds(10));  // within renotify_after: nothing
+  EXPECT_EQ(stuck.conn->notifies.size(), 1u);
+  Advance(std::chrono::seconds(10));  // past it: the same assignment again
+  ASSERT_EQ(stuck.conn->notifies.size(), 2u);
+  EXPECT_EQ(stuck.conn->notifies[1]->hash, stuck.conn->notifies[0]->hash);
+  EXPECT_EQ(fine.conn->notifies.size(), 1u);  // it applied its assignment
+  EXPECT_EQ(Renotifies(), 1u);
+
+  // Once per assignment: still stuck, nothing more (it turns `drifted`).
+  feed_->OnNotifyWritten(*stuck.session);
+  Advance(std::chrono::seconds(30));
+  EXPECT_EQ(stuck.conn->notifies.size(), 2u);
+  EXPECT_EQ(Renotifies(), 1u);
+
+  // The resent assignment is one it may ACK.
+  feed_->OnAck(*stuck.session, AckMsg{4, hash});
+  EXPECT_EQ(StoredNode("n-1").applied_version, 4);
+}
+
+TEST_F(NodeFeedDriftTest, RefusedAssignmentIsNotSentAgain) {
+  source_.Set(kUsEast, 2);
+  Stream s = Hello("n-1", kUsEast);
+  feed_->OnNotifyWritten(*s.session);
+  feed_->OnNack(*s.session, NackMsg{2, s.conn->notifies[0]->hash, "invalid", "bad route"});
+  Advance(std::chrono::seconds(20));
+  EXPECT_EQ(s.conn->notifies.size(), 1u);
+  EXPECT_EQ(Renotifies(), 0u);
+}
+
+// A Notify still in the transport's hands is not doubled: the resend waits
+// for the next sweep after it is written.
+TEST_F(NodeFeedDriftTest, InFlightNotifyIsNotDoubled) {
+  source_.Set(kUsEast, 3);
+  Stream s = Hello("n-1", kUsEast);  // its Notify is never reported written
+  Advance(std::chrono::seconds(20));
+  EXPECT_EQ(s.conn->notifies.size(), 1u);
+  feed_->OnNotifyWritten(*s.session);
+  Advance(std::chrono::seconds(5));
+  EXPECT_EQ(s.conn->notifies.size(), 2u);
+}
+
+}  // namespace
+}  // namespace omnirelay::cp
