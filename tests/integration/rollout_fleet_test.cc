@@ -27,9 +27,11 @@ class RolloutFleetGatesTest : public RolloutFleetTest {
     EXPECT_EQ(layer.body["revision"], v3);
     EXPECT_EQ(layer.body["document"]["spec"]["dispatcher"]["maxConcurrentRequests"],
               v1_max_requests_);
+    // The driver's verdict is in the audit log (beside the rollback's layer writes).
     const Json audit = Audit("rollout.rollback");
-    ASSERT_FALSE(audit.empty());
-    EXPECT_EQ(audit[0]["principal"], "rollout-driver") << audit.dump();
+    EXPECT_TRUE(std::any_of(audit.begin(), audit.end(), [](const Json& e) {
+      return e.value("principal", "") == "rollout-driver";
+    })) << audit.dump();
   }
 };
 
@@ -121,7 +123,7 @@ TEST_F(RolloutFleetGatesTest, NackingCanaryRollsBack) {
 // ACK deadline passes the rollout rolls back; they catch up when they resume.
 TEST_F(RolloutFleetGatesTest, MissedAckDeadlineRollsBack) {
   Json policy = QuickPolicy(120'000);
-  policy["ackDeadlineMs"] = 4'000;
+  policy["ackDeadlineMs"] = 8'000;  // room for every canary to be offered the snapshot
   const Json started = StartRollout(kStallRequests, policy);
   const std::string id = started.value("id", "");
   ASSERT_FALSE(id.empty()) << started.dump();
