@@ -21,11 +21,11 @@ std::string ReadFile(const std::string& path) {
   return text;
 }
 
+}  // namespace
+
 Json SampleGlobalLayer() {
   return Json::parse(ReadFile(std::string(OMNI_SAMPLES_DIR) + "/layers/00-global.json"));
 }
-
-}  // namespace
 
 ControlPlane::ControlPlane() {
   std::random_device rd;
@@ -144,7 +144,7 @@ void Relay::Build() {
   options.trusted_keys = keys_;
   options.lkg_path = lkg_path_;
   options.node_id = id_;
-  options.verify.scope_chain = SplitCommaList(kChain);
+  options.verify.scope_chain = SplitCommaList(config_.scope_chain);
   const Clock& clock = config_.clock ? *config_.clock : SystemClock::Instance();
   host_ = std::make_unique<ConfigHost>(std::move(options), clock, metrics_);
   auto loaded = host_->LoadLastKnownGood();
@@ -154,7 +154,7 @@ void Relay::Build() {
 void Relay::StartWatcher() {
   WatcherOptions o;
   o.node_id = id_;
-  o.scope_chain = SplitCommaList(kChain);
+  o.scope_chain = SplitCommaList(config_.scope_chain);
   o.grpc_endpoints = config_.grpc_endpoints;
   o.http_endpoints = config_.http_endpoints;
   o.token = token_;

@@ -30,6 +30,9 @@ inline constexpr char kChain[] = "global,region:us-east";
 
 using test_support::Eventually;
 
+// samples/layers/00-global.json.
+Json SampleGlobalLayer();
+
 // The daemon on a temp data dir (removed by the destructor).
 class ControlPlane {
  public:
@@ -78,8 +81,9 @@ struct RelayConfig {
   std::vector<std::string> http_endpoints;
   std::int64_t poll_interval_ms = 300;
   std::int64_t staleness_threshold_ms = 60'000;
-  const Clock* clock = nullptr;  // default SystemClock
-  WatcherTls tls;                // default: plaintext
+  const Clock* clock = nullptr;      // default SystemClock
+  WatcherTls tls;                    // default: plaintext
+  std::string scope_chain = kChain;  // the relay's scope chain, comma-separated
 };
 
 // One relay: host + watcher, LKG at <dir>/<id>.lkg.
