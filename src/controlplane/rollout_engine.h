@@ -217,8 +217,9 @@ class RolloutEngine final : public AssignmentSource, public NodeObserver {
 
   mutable Mutex reports_mu_;
   struct Seen {
-    NodeReport report;
+    NodeReport report;  // report.slo: the windows of slo_version, merged
     std::string chain;
+    std::int64_t slo_version = 0;
   };
   std::unordered_map<std::string, Seen> seen_ GUARDED_BY(reports_mu_);
 

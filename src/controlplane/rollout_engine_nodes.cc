@@ -197,15 +197,17 @@ void RolloutEngine::OnNodeStatus(const std::string& node_id, const StatusMsg& st
     s.report.has_discovery_generation = true;
     s.report.discovery_generation = status.discovery_generation;
   }
-  // The node's latest window: the requests served by the version it runs
-  // (a window spanning a swap also carries the older version's: left out,
-  // so a wave's figures are the new version's and a baseline's the old's).
-  if (!status.slo.empty()) {
-    SloWindow latest;
-    for (const SloReport& r : status.slo) {
-      if (r.config_version == s.report.applied_version) latest.Merge(r.window);
-    }
-    s.report.slo = latest;
+  // The requests served by the version the node runs, every window since it
+  // applied it merged (a window spanning a swap also carries the older
+  // version's: left out, so a wave's figures are the new version's and a
+  // baseline's the old's). Each window arrives once; a new version starts
+  // from nothing.
+  if (s.slo_version != s.report.applied_version) {
+    s.slo_version = s.report.applied_version;
+    s.report.slo = SloWindow{};
+  }
+  for (const SloReport& r : status.slo) {
+    if (r.config_version == s.report.applied_version) s.report.slo.Merge(r.window);
   }
 }
 

@@ -62,7 +62,7 @@ struct NodeReport {
   std::int64_t nacked_version = 0;  // the last version it NACKed
   bool has_discovery_generation = false;
   std::int64_t discovery_generation = 0;
-  SloWindow slo;  // its latest window
+  SloWindow slo;  // every window it sent for the version it runs, merged
 };
 using NodeReports = std::unordered_map<std::string, NodeReport>;
 
