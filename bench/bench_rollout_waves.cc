@@ -233,6 +233,9 @@ int main(int argc, char** argv) {
     }
     for (std::size_t w = 0; w < 3; ++w) {
       if (w > 0) {
+        // As after each plain write: the last wave's status writes and the
+        // status reads above settle first.
+        std::this_thread::sleep_for(std::chrono::milliseconds(300));
         t0 = bench::NowNs();
         Call(daemon, "POST", "/v1/rollouts/" + id + ":promote", "", 200);
         answered = bench::NowNs();
