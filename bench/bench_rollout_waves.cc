@@ -49,7 +49,7 @@ using Json = nlohmann::json;
 
 struct Options {
   int nodes = 5000;
-  int rounds = 5;
+  int rounds = 10;
   double canary = 5;
   bool verify_distinct = true;
   int connect_batch = 500;
