@@ -16,6 +16,7 @@ declare -A LOADGEN_RUNS=(
   [bench_cas_writes]="--seconds 5 --writers 1,4,8"
   [bench_chain_validation]="--iterations 20"
   [bench_fanout]="--nodes 1000 --rounds 20 --verify every|--nodes 1000 --rounds 20 --verify distinct|--nodes 5000 --rounds 20 --verify every|--nodes 5000 --rounds 20 --verify distinct"
+  [bench_rollout_waves]="--nodes 5000 --rounds 10"
 )
 for bin in build/release/bench/bench_*; do
   name=$(basename "$bin")
