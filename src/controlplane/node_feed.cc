@@ -211,12 +211,26 @@ class NodeFeedImpl final : public NodeFeed {
       if (session && group) targets.emplace_back(std::move(session), std::move(group));
     }
     if (targets.empty()) return;
-    auto deliver = [this, targets = std::move(targets)] {
-      for (const auto& [session, group] : targets) {
-        if (auto current = group->current()) fanout_.Deliver(*session, *group, current);
-      }
-    };
-    if (!workers_.Submit(deliver)) return;  // stopping
+    // Sliced over the workers as a fan-out is (a promoted wave can be most
+    // of the fleet): at least kReassignSlice nodes a slice.
+    constexpr std::size_t kReassignSlice = 64;
+    using Targets =
+        std::vector<std::pair<std::shared_ptr<FeedSession>, std::shared_ptr<ChainGroup>>>;
+    auto shared = std::make_shared<const Targets>(std::move(targets));
+    const std::size_t n = shared->size();
+    const std::size_t slices = std::max<std::size_t>(
+        1, std::min(workers_.size(), (n + kReassignSlice - 1) / kReassignSlice));
+    for (std::size_t i = 0; i < slices; ++i) {
+      const std::size_t begin = n * i / slices;
+      const std::size_t end = n * (i + 1) / slices;
+      auto deliver = [this, shared, begin, end] {
+        for (std::size_t k = begin; k < end; ++k) {
+          const auto& [session, group] = (*shared)[k];
+          if (auto current = group->current()) fanout_.Deliver(*session, *group, current);
+        }
+      };
+      if (!workers_.Submit(deliver)) return;  // stopping
+    }
   }
 
   bool RunOnWorker(std::function<void()> task) override { return workers_.Submit(std::move(task)); }
