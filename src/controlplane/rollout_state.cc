@@ -43,6 +43,7 @@ void EnterWave(RolloutState& s, std::size_t index, std::int64_t now_ms,
   s.current_wave = index;
   s.wave_started_ms = now_ms;
   s.phase = RolloutPhase::kRunning;
+  s.last_verdict = VerdictRecord{};  // the last wave's verdict is not this one's
   for (const auto& id : s.waves[index].node_ids) Assign(s, id, s.new_version, changes);
 }
 
@@ -170,6 +171,16 @@ TickResult TickRollout(RolloutState& s, std::int64_t now_ms, const NodeReports& 
       s.phase != RolloutPhase::kPaused) {
     out.verdict = s.last_verdict;
     return out;
+  }
+  // Contract 3: a wave not reached yet keeps as its own baseline its nodes'
+  // windows on the version they still run, refreshed while they grow (not
+  // wiped by reports that restart empty, as after a daemon restart).
+  for (std::size_t w = s.current_wave + 1; w < s.waves.size(); ++w) {
+    SloWindow window;
+    for (const auto& id : s.waves[w].node_ids) {
+      if (const auto it = reports.find(id); it != reports.end()) window.Merge(it->second.slo);
+    }
+    if (window.requests > s.wave_baselines[w].requests) s.wave_baselines[w] = window;
   }
   const Wave& wave = s.waves[s.current_wave];
   WaveGateInput in;

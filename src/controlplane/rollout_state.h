@@ -26,7 +26,11 @@
 //  3. The SLO baseline of a wave is the merged window of the targeted nodes
 //     still assigned their previous version (connected ones); when those have
 //     fewer than min_requests (always so for the last wave) it is the wave's
-//     own nodes' window captured when the rollout was created.
+//     own nodes' window on their previous version: captured when the rollout
+//     was created and, until the wave is reached, refreshed by each tick
+//     when it has grown.
+//     A wave entered starts without a verdict (the last one was the
+//     previous wave's).
 //  4. Actions: promote (running, awaiting_promote: advance now, whatever the
 //     gates hold), pause (running, awaiting_promote), resume (paused), rollback
 //     (running, awaiting_promote, paused), abort (pending, running,
