@@ -369,7 +369,7 @@ TEST_F(RolloutDaemonTest, TheLayersRolloutBlockIsTheDefaultPolicy) {
 // Drift repair, with a short updating grace (re-notify after 1 s, drifted
 // after 2 s): a canary that stops applying is sent its assignment again, is
 // flagged drifted, and holds the wave at the "drift" gate even though the
-// ACK ratio is met; once it applies, the rollout goes on to everyone.
+// ACK ratio (0 here) is met; once it applies, the rollout goes on to everyone.
 class RolloutDriftTest : public RolloutDaemonTest {
  protected:
   std::vector<std::string> DaemonArgs() const override { return {"--node-updating-grace", "2s"}; }
@@ -378,14 +378,14 @@ class RolloutDriftTest : public RolloutDaemonTest {
 TEST_F(RolloutDriftTest, StuckCanaryIsRenotifiedFlaggedAndHoldsTheWave) {
   const Json policy = {{"canaryPercent", 10},
                        {"bakeMs", 1000},
-                       {"minAckRatio", 0.5},
+                       {"minAckRatio", 0.0},  // the ACK ratio never holds: "drift" must
                        {"ackDeadlineMs", 600000},
                        {"slo", {{"minRequests", 0}}}};
   const Json started = StartRollout(policy);
   const std::string id = started.value("id", "");
   ASSERT_FALSE(id.empty()) << started.dump();
   const std::vector<std::string> canary = started["waves"][0]["nodeIds"];
-  ASSERT_EQ(canary.size(), 2u) << started.dump();
+  ASSERT_GE(canary.size(), 1u) << started.dump();  // the hash decides how many
   const std::int64_t v2 = started["version"];
   FakeNode* stuck = nullptr;
   for (auto& node : nodes_) {
@@ -431,7 +431,7 @@ TEST_F(RolloutDriftTest, StuckCanaryIsRenotifiedFlaggedAndHoldsTheWave) {
   EXPECT_EQ(held["gate"]["gate"], "drift") << held.dump();
   EXPECT_NE(held["gate"].value("message", "").find(stuck->id()), std::string::npos) << held.dump();
   EXPECT_EQ(held["waves"][0]["drifting"], 1) << held.dump();
-  EXPECT_EQ(held["waves"][0]["acked"], 1) << held.dump();
+  EXPECT_EQ(held["waves"][0]["acked"], static_cast<int>(canary.size()) - 1) << held.dump();
   for (auto& node : nodes_) {
     if (std::find(canary.begin(), canary.end(), node->id()) != canary.end()) continue;
     while (auto n = node->NextNotify(std::chrono::milliseconds(50))) {
