@@ -8,6 +8,7 @@
 #include "freeze_switch.h"
 #include "node_state.h"
 #include "omnirelay/config/scope.h"
+#include "rollout_engine.h"
 #include "service_read.h"
 
 namespace omnirelay::cp {
@@ -133,6 +134,14 @@ Result<StatusSummary> ControlPlaneService::GetStatus(const Principal& who) {
     out.nodes_by_applied_version.assign(by_version.begin(), by_version.end());
     out.nodes_by_state = CountByState(nodes);
     OMNI_ASSIGN_OR_RETURN(out.freeze, freeze_->Current());
+    if (rollouts_ != nullptr) {
+      for (const RolloutRun& run : rollouts_->List()) {
+        const RolloutPhase phase = run.state.phase;
+        if (IsTerminal(phase)) continue;
+        out.rollouts.push_back(
+            {run.state.id, run.state.new_version, std::string(RolloutPhaseName(phase))});
+      }
+    }
     return out;
   };
   return ReadAudited(who, kScopeConfigRead, "status", "", status,

@@ -129,7 +129,7 @@ TEST(ApiJsonTest, LayersAndHistoryRoundTrip) {
 
 // A status summary round-trips with its per-version counts.
 TEST(ApiJsonTest, StatusRoundTrips) {
-  StatusSummary s{9, 3, 2, 1, {{8, 1}, {9, 2}}, {}, {}};
+  StatusSummary s{9, 3, 2, 1, {{8, 1}, {9, 2}}, {}, {}, {{"ro-0123456789", 9, "running"}}};
   for (const char* state : kNodeStates) s.nodes_by_state.emplace_back(state, 0);
   s.nodes_by_state[2].second = 1;  // drifted
   s.nodes_by_state[5].second = 1;  // offline
@@ -141,6 +141,10 @@ TEST(ApiJsonTest, StatusRoundTrips) {
   const StatusSummary back = RoundTrip(s);
   EXPECT_EQ(back.nodes_by_applied_version, s.nodes_by_applied_version);
   EXPECT_EQ(back.nodes_by_state, s.nodes_by_state);  // in the documented order
+  EXPECT_EQ(j["rollouts"][0]["id"], "ro-0123456789");
+  EXPECT_EQ(j["rollouts"][0]["state"], "running");
+  ASSERT_EQ(back.rollouts.size(), 1u);
+  EXPECT_EQ(back.rollouts[0].version, 9);
   EXPECT_EQ(ToJson(back), j);
   EXPECT_FALSE(j.contains("freeze")) << "only while frozen";
 }

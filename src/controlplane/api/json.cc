@@ -227,6 +227,9 @@ Json ToJson(const StatusSummary& s) {
               {"byAppliedVersion", std::move(by_version)},
               {"byState", std::move(by_state)}}},
             {"rollouts", Json::array()}};
+  for (const RolloutBrief& r : s.rollouts) {
+    j["rollouts"].push_back({{"id", r.id}, {"version", r.version}, {"state", r.state}});
+  }
   if (s.freeze.frozen) j["freeze"] = ToJson(s.freeze);
   return j;
 }
@@ -389,6 +392,18 @@ Status FromJson(const Json& j, Node* out) {
 Status FromJson(const Json& j, StatusSummary* out) {
   Reader r(j, "a status");
   r.Number("headRevision", &out->head_revision);
+  if (auto rollouts = j.is_object() ? j.find("rollouts") : j.end();
+      rollouts != j.end() && rollouts->is_array()) {
+    for (const Json& item : *rollouts) {
+      Reader ro(item, "a rollout");
+      RolloutBrief b;
+      ro.Text("id", &b.id);
+      ro.Number("version", &b.version);
+      ro.Text("state", &b.state);
+      OMNI_RETURN_IF_ERROR(ro.status());
+      out->rollouts.push_back(std::move(b));
+    }
+  }
   if (auto freeze = j.is_object() ? j.find("freeze") : j.end();
       freeze != j.end() && !freeze->is_null()) {
     OMNI_RETURN_IF_ERROR(FromJson(*freeze, &out->freeze));

@@ -139,6 +139,13 @@ struct RevertRequest {
   std::string reason;
 };
 
+// An active rollout as GET /v1/status lists it: {"id", "version", "state"}.
+struct RolloutBrief {
+  std::string id;
+  std::int64_t version = 0;
+  std::string state;
+};
+
 // GET /v1/status.
 struct StatusSummary {
   std::int64_t head_revision = 0;
@@ -150,6 +157,8 @@ struct StatusSummary {
   // (state, nodes) for every state of kNodeStates, in that order.
   std::vector<std::pair<std::string, std::int64_t>> nodes_by_state;
   FreezeState freeze;  // JSON "freeze": present only while frozen
+  // The active rollouts, newest first (JSON "rollouts", always present).
+  std::vector<RolloutBrief> rollouts;
 };
 
 // One audit log entry (GET /v1/audit).
