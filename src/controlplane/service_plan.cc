@@ -196,13 +196,15 @@ Status PlanRefusal(WriteOutcome& outcome, const std::string& failing_chain) {
       return std::any_of(outcome.diagnostics.begin(), outcome.diagnostics.end(),
                          [code](const Diagnostic& d) { return d.code == code; });
     };
-    return Status(
-        StatusCode::kInvalid,
-        "the write would leave " + std::to_string(n) + (n == 1 ? " problem" : " problems") +
-            failing_chain +
-            (has(DiagCode::kDestructiveChange) ? " (a destructive change needs confirm)" : "") +
-            (has(DiagCode::kChangeTooLarge) ? " (a large change needs allow-large-change)" : ""),
-        std::move(outcome.diagnostics));
+    // Read before the diagnostics are moved into the status.
+    const std::string needs =
+        std::string(has(DiagCode::kDestructiveChange) ? " (a destructive change needs confirm)"
+                                                      : "") +
+        (has(DiagCode::kChangeTooLarge) ? " (a large change needs allow-large-change)" : "");
+    return Status(StatusCode::kInvalid,
+                  "the write would leave " + std::to_string(n) +
+                      (n == 1 ? " problem" : " problems") + failing_chain + needs,
+                  std::move(outcome.diagnostics));
   }
   if (!outcome.blocked_nodes.empty()) {
     std::string msg = std::to_string(outcome.blocked_nodes.size()) +

@@ -84,7 +84,12 @@ void RunGuardrailCases(Stack& stack, ApiClient& client) {
         {Op::kPutLayer, "global", big},
         StatusCode::kInvalid,
         "change_too_large",
-        TooLarge},
+        [](const Reply& r) {
+          TooLarge(r);
+          EXPECT_NE(r.body.value("message", "").find("(a large change needs allow-large-change)"),
+                    std::string::npos)
+              << r.body.dump();
+        }},
        {"its dry run reports it",
         {Op::kPutLayer, "global", big, std::nullopt, /*dry_run=*/true},
         StatusCode::kOk,
