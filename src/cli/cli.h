@@ -82,6 +82,27 @@ class Cli {
 // `--scope` values are checked before any call, as usage errors.
 CLI::Validator ScopeValidator();
 
+// `rollout start`'s flags (rollout_commands.cc); `config set --rollout`
+// fills them too and runs the same start.
+struct RolloutStartOptions {
+  std::vector<std::string> files;
+  std::vector<std::string> deletes;
+  double canary = -1;  // < 0: not given
+  std::string bake;
+  bool manual = false;
+  std::string policy_file;
+  std::string reason;
+  bool dry_run = false;
+  bool confirm = false;
+  bool allow_large_change = false;
+  // `config set --scope S --rollout`: each file's metadata.scope must be S.
+  std::string expected_scope;
+};
+// Starts the rollout and prints it as `rollout start` does; the exit code.
+int RunRolloutStart(Session& s, const RolloutStartOptions& options);
+// --canary, --bake, --manual, --reason on `cmd`, into `options`.
+void AddRolloutStartFlags(CLI::App& cmd, RolloutStartOptions& options);
+
 // Registration of the command groups (one file each).
 void AddConfigCommands(CLI::App& app, Cli& cli);
 void AddValidateCommand(CLI::App& config, Cli& cli);

@@ -48,6 +48,17 @@ struct SetLayerArgs {
   bool dry_run = false;
   bool confirm = false;
   bool allow_unknown_node = false;  // stage a node: layer before the node is seen
+  bool force = false;               // write where a rollout holds the chain (audited)
+  bool allow_large_change = false;  // past the server's change limit (audited)
+};
+
+struct DeleteLayerArgs {
+  std::string scope;
+  std::optional<std::int64_t> expected_revision;
+  bool dry_run = false;
+  bool confirm = false;
+  bool force = false;               // as SetLayerArgs
+  bool allow_large_change = false;  // as SetLayerArgs
 };
 
 // `config revert`: the content revision `to_revision` of `scope` had,
@@ -86,6 +97,8 @@ struct RolloutInfo {
   std::int64_t created_at_ms = 0;
   std::int64_t updated_at_ms = 0;
   bool dry_run = false;
+  // A start's dry run: the nodes that would refuse the change (capability gating).
+  std::vector<BlockedNode> blocked_nodes;
   std::string json;  // the rollout as REST answers it (GET /v1/rollouts/{id})
 };
 
@@ -100,6 +113,7 @@ struct StartRolloutArgs {
   std::string policy_json;  // the rollout block; "" = the server's defaults
   bool dry_run = false;
   bool confirm = false;
+  bool allow_large_change = false;  // layers past the server's change limit (audited)
   std::string reason;
 };
 
@@ -118,9 +132,7 @@ class ControlClient {
   // place: kInvalid unknown_scope).
   virtual Result<LayerContext> GetLayerContext(const std::string& scope) = 0;
   virtual Result<WriteResult> SetLayer(const SetLayerArgs& args) = 0;
-  virtual Result<WriteResult> DeleteLayer(const std::string& scope,
-                                          std::optional<std::int64_t> expected_revision,
-                                          bool dry_run, bool confirm) = 0;
+  virtual Result<WriteResult> DeleteLayer(const DeleteLayerArgs& args) = 0;
   // Not a revision of the scope: kNotFound. Passes while frozen.
   virtual Result<WriteResult> RevertLayer(const RevertLayerArgs& args) = 0;
   // The freeze switch: while on, SetLayer and DeleteLayer are kFrozen.

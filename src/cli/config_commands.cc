@@ -50,13 +50,27 @@ struct SetArgs {
   bool dry_run = false;
   bool confirm = false;
   bool allow_unknown_node = false;
+  bool force = false;
+  bool allow_large_change = false;
+  bool rollout = false;
+  RolloutStartOptions rollout_options;  // --canary, --bake, --manual, --reason
 };
 
 int RunSet(Session& s, const SetArgs& a) {
+  if (a.rollout) {
+    // The write staged as a rollout: the same request as `rollout start -f FILE`.
+    RolloutStartOptions start = a.rollout_options;
+    start.files = {a.file};
+    start.expected_scope = a.scope;
+    start.dry_run = a.dry_run;
+    start.confirm = a.confirm;
+    start.allow_large_change = a.allow_large_change;
+    return RunRolloutStart(s, start);
+  }
   auto text = ReadInput(a.file, DecodeOptions{}.max_bytes);
   if (!text.ok()) return s.out.Fail(text.status());
   SetLayerArgs args{a.scope,   std::move(text).value(), std::nullopt, a.dry_run,
-                    a.confirm, a.allow_unknown_node};
+                    a.confirm, a.allow_unknown_node,    a.force,      a.allow_large_change};
   if (a.expect_revision >= 0) args.expected_revision = a.expect_revision;
   auto result = s.client.SetLayer(args);
   if (!result.ok()) return s.out.Fail(result.status());
@@ -68,6 +82,8 @@ struct DeleteArgs {
   std::int64_t expect_revision = -1;
   bool dry_run = false;
   bool confirm = false;
+  bool force = false;
+  bool allow_large_change = false;
 };
 
 int RunList(Session& s) {
@@ -233,9 +249,24 @@ void AddConfigCommands(CLI::App& app, Cli& cli) {
   cmd->add_flag("--dry-run", set->dry_run,
                 "Validate, show the change and blocking nodes; write nothing");
   cmd->add_flag("--confirm", set->confirm, "Allow destructive changes");
-  cmd->add_flag("--allow-unknown-node", set->allow_unknown_node,
-                "For a node:<id> scope: stage the layer before the node has been seen (it is "
-                "checked when the node joins and shows as render_failed if bad)");
+  CLI::Option* unknown_node =
+      cmd->add_flag("--allow-unknown-node", set->allow_unknown_node,
+                    "For a node:<id> scope: stage the layer before the node has been seen (it is "
+                    "checked when the node joins and shows as render_failed if bad)");
+  CLI::Option* force =
+      cmd->add_flag("--force", set->force,
+                    "Write even where a rollout holds the chain (audited as forced past it)");
+  cmd->add_flag("--allow-large-change", set->allow_large_change,
+                "Write a change whose diff is over the server's --max-change-entries (audited)");
+  CLI::Option* rollout = cmd->add_flag(
+      "--rollout", set->rollout,
+      "Stage the write as a rollout (as `rollout start -f FILE`): canary %, then scopes, then "
+      "the rest; prints the rollout");
+  rollout->excludes(unknown_node)->excludes(force)->excludes("--expect-revision");
+  AddRolloutStartFlags(*cmd, set->rollout_options);
+  for (const char* flag : {"--canary", "--bake", "--manual", "--reason"}) {
+    cmd->get_option(flag)->needs(rollout);
+  }
   cmd->callback([&cli, set] { cli.RunWithServer([&](Session& s) { return RunSet(s, *set); }); });
 
   auto del = std::make_shared<DeleteArgs>();
@@ -245,13 +276,16 @@ void AddConfigCommands(CLI::App& app, Cli& cli) {
       ->check(CLI::NonNegativeNumber);
   cmd->add_flag("--dry-run", del->dry_run, "Show what the removal would do; write nothing");
   cmd->add_flag("--confirm", del->confirm, "Allow destructive changes");
+  cmd->add_flag("--force", del->force,
+                "Delete even where a rollout holds the chain (audited as forced past it)");
+  cmd->add_flag("--allow-large-change", del->allow_large_change,
+                "Delete even when the diff is over the server's --max-change-entries (audited)");
   cmd->callback([&cli, del] {
     cli.RunWithServer([&](Session& s) {
-      auto r = s.client.DeleteLayer(del->scope,
-                                    del->expect_revision >= 0
-                                        ? std::optional<std::int64_t>(del->expect_revision)
-                                        : std::nullopt,
-                                    del->dry_run, del->confirm);
+      DeleteLayerArgs args{del->scope,   std::nullopt, del->dry_run,
+                           del->confirm, del->force,   del->allow_large_change};
+      if (del->expect_revision >= 0) args.expected_revision = del->expect_revision;
+      auto r = s.client.DeleteLayer(args);
       if (!r.ok()) return s.out.Fail(r.status());
       return PrintWriteResult(del->scope, *r, s.out);
     });

@@ -94,7 +94,10 @@ std::vector<Diagnostic> FromProto(const google::protobuf::RepeatedPtrField<v1::D
 
 std::vector<BlockedNode> FromProto(const google::protobuf::RepeatedPtrField<v1::BlockedNode>& in) {
   std::vector<BlockedNode> out;
-  for (const auto& b : in) out.push_back({b.node_id(), b.scope_chain(), b.reason()});
+  for (const auto& b : in) {
+    out.push_back(
+        {b.node_id(), b.scope_chain(), b.reason(), {b.missing().begin(), b.missing().end()}});
+  }
   return out;
 }
 
@@ -131,6 +134,7 @@ RolloutInfo FromProto(const v1::Rollout& r) {
   out.created_at_ms = r.created_at_ms();
   out.updated_at_ms = r.updated_at_ms();
   out.dry_run = r.dry_run();
+  out.blocked_nodes = FromProto(r.blocked_nodes());
   out.json = r.json();
   return out;
 }
@@ -186,20 +190,22 @@ class GrpcClient final : public ControlClient {
     req.set_dry_run(args.dry_run);
     req.set_confirm(args.confirm);
     req.set_allow_unknown_node(args.allow_unknown_node);
+    req.set_force(args.force);
+    req.set_allow_large_change(args.allow_large_change);
     v1::WriteResult resp;
     auto ctx = Context();
     if (auto s = Check(config_->SetLayer(ctx.get(), req, &resp)); !s.ok()) return s;
     return ToWriteResult(resp);
   }
 
-  Result<WriteResult> DeleteLayer(const std::string& scope,
-                                  std::optional<std::int64_t> expected_revision, bool dry_run,
-                                  bool confirm) override {
+  Result<WriteResult> DeleteLayer(const DeleteLayerArgs& args) override {
     v1::DeleteLayerRequest req;
-    req.set_scope(scope);
-    if (expected_revision) req.set_expected_revision(*expected_revision);
-    req.set_dry_run(dry_run);
-    req.set_confirm(confirm);
+    req.set_scope(args.scope);
+    if (args.expected_revision) req.set_expected_revision(*args.expected_revision);
+    req.set_dry_run(args.dry_run);
+    req.set_confirm(args.confirm);
+    req.set_force(args.force);
+    req.set_allow_large_change(args.allow_large_change);
     v1::WriteResult resp;
     auto ctx = Context();
     if (auto s = Check(config_->DeleteLayer(ctx.get(), req, &resp)); !s.ok()) return s;
@@ -412,6 +418,7 @@ class GrpcClient final : public ControlClient {
     req.set_policy_json(args.policy_json);
     req.set_dry_run(args.dry_run);
     req.set_confirm(args.confirm);
+    req.set_allow_large_change(args.allow_large_change);
     req.set_reason(args.reason);
     v1::Rollout resp;
     auto ctx = Context();

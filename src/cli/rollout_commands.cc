@@ -114,6 +114,18 @@ void PrintRollout(std::ostream& os, const RolloutInfo& r, const Output& out) {
   if (r.state == "awaiting_promote") {
     os << "waiting for `omnirctl rollout promote " << r.id << "`\n";
   }
+  if (!r.blocked_nodes.empty()) {
+    std::cout << out.Paint(std::to_string(r.blocked_nodes.size()) +
+                               " node(s) would refuse it (a start is refused until they "
+                               "advertise what they lack):",
+                           Colour::kRed)
+              << "\n";
+    Table blocked({"NODE", "SCOPE CHAIN", "MISSING"});
+    for (const auto& b : r.blocked_nodes) {
+      blocked.Row({b.node_id, b.scope_chain, Joined(b.missing)});
+    }
+    blocked.Print(std::cout, out);
+  }
 }
 
 // `rollout status` without an id: one line per rollout.
@@ -132,6 +144,8 @@ void PrintRollouts(const std::vector<RolloutInfo>& rollouts, const Output& out) 
   t.Print(std::cout, out);
 }
 
+// A start's dry run that names nodes which would refuse the change exits 3,
+// as `config set --dry-run` does with blocked nodes.
 int PrintOne(Session& s, const Result<RolloutInfo>& r) {
   if (!r.ok()) return Unsupported(s, r.status());
   if (s.out.json()) {
@@ -139,20 +153,8 @@ int PrintOne(Session& s, const Result<RolloutInfo>& r) {
   } else {
     PrintRollout(std::cout, *r, s.out);
   }
-  return kExitOk;
+  return r->dry_run && !r->blocked_nodes.empty() ? kExitInvalid : kExitOk;
 }
-
-struct StartArgs {
-  std::vector<std::string> files;
-  std::vector<std::string> deletes;
-  double canary = -1;  // < 0: not given
-  std::string bake;
-  bool manual = false;
-  std::string policy_file;
-  std::string reason;
-  bool dry_run = false;
-  bool confirm = false;
-};
 
 Status BadFile(const std::string& file, const std::string& path, DiagCode code,
                const std::string& why) {
@@ -176,7 +178,7 @@ Result<LayerChangeArg> ReadLayer(const std::string& file) {
 }
 
 // The rollout block: the policy file, then the flags over it.
-Result<std::string> PolicyJson(const StartArgs& a) {
+Result<std::string> PolicyJson(const RolloutStartOptions& a) {
   Json policy = Json::object();
   if (!a.policy_file.empty()) {
     auto text = ReadInput(a.policy_file, DecodeOptions{}.max_bytes);
@@ -197,7 +199,9 @@ Result<std::string> PolicyJson(const StartArgs& a) {
   return policy.empty() ? std::string() : policy.dump();
 }
 
-int RunStart(Session& s, const StartArgs& a) {
+}  // namespace
+
+int RunRolloutStart(Session& s, const RolloutStartOptions& a) {
   if (a.files.empty() && a.deletes.empty()) {
     return s.out.Fail(Status(StatusCode::kInvalidArgument,
                              "a rollout needs a change: -f LAYER.json or --delete SCOPE"));
@@ -206,6 +210,11 @@ int RunStart(Session& s, const StartArgs& a) {
   for (const auto& file : a.files) {
     auto layer = ReadLayer(file);
     if (!layer.ok()) return s.out.Fail(layer.status());
+    if (!a.expected_scope.empty() && layer->scope != a.expected_scope) {
+      return s.out.Fail(BadFile(
+          file, "/metadata/scope", DiagCode::kInvalidScope,
+          "metadata.scope is \"" + layer->scope + "\", not --scope \"" + a.expected_scope + "\""));
+    }
     args.changes.push_back(std::move(layer).value());
   }
   for (const auto& scope : a.deletes) args.changes.push_back({scope, std::nullopt});
@@ -214,9 +223,22 @@ int RunStart(Session& s, const StartArgs& a) {
   args.policy_json = std::move(policy).value();
   args.dry_run = a.dry_run;
   args.confirm = a.confirm;
+  args.allow_large_change = a.allow_large_change;
   args.reason = a.reason;
   return PrintOne(s, s.client.StartRollout(args));
 }
+
+void AddRolloutStartFlags(CLI::App& cmd, RolloutStartOptions& start) {
+  cmd.add_option("--canary", start.canary,
+                 "Percent of the targeted nodes in the canary wave (0 = none; default 5)")
+      ->check(CLI::Range(0.0, 100.0));
+  cmd.add_option("--bake", start.bake, "Minimum time per wave, e.g. 10m (default 5m)");
+  cmd.add_flag("--manual", start.manual,
+               "A wave whose gates pass waits for `rollout promote` (promotion: manual)");
+  cmd.add_option("--reason", start.reason, "Why (kept with the rollout and in the audit log)");
+}
+
+namespace {
 
 struct StatusArgs {
   std::string id;
@@ -290,7 +312,7 @@ void AddRolloutCommands(CLI::App& app, Cli& cli) {
       "rollout", "Roll a change set of layers out in waves: canary % -> scopes -> the rest");
   rollout->require_subcommand(1);
 
-  auto start = std::make_shared<StartArgs>();
+  auto start = std::make_shared<RolloutStartOptions>();
   CLI::App* cmd = rollout->add_subcommand(
       "start",
       "Commit layers (and deletes) as a rollout: the first wave gets them now, the next ones "
@@ -299,20 +321,17 @@ void AddRolloutCommands(CLI::App& app, Cli& cli) {
                   "A ConfigLayer file ('-' = stdin; repeatable); its scope is metadata.scope");
   cmd->add_option("--delete", start->deletes, "Delete this scope's layer (repeatable)")
       ->check(ScopeValidator());
-  cmd->add_option("--canary", start->canary,
-                  "Percent of the targeted nodes in the canary wave (0 = none; default 5)")
-      ->check(CLI::Range(0.0, 100.0));
-  cmd->add_option("--bake", start->bake, "Minimum time per wave, e.g. 10m (default 5m)");
-  cmd->add_flag("--manual", start->manual,
-                "A wave whose gates pass waits for `rollout promote` (promotion: manual)");
+  AddRolloutStartFlags(*cmd, *start);
   cmd->add_option("--policy", start->policy_file,
                   "The rollout block as JSON (rollouts.md Policy); the flags above override it");
-  cmd->add_option("--reason", start->reason, "Why (kept with the rollout and in the audit log)");
   cmd->add_flag("--dry-run", start->dry_run,
-                "Check the change set and plan the waves; commit nothing");
+                "Check the change set and plan the waves, naming the nodes that would refuse "
+                "it; commit nothing");
   cmd->add_flag("--confirm", start->confirm, "Allow destructive changes (as config set)");
+  cmd->add_flag("--allow-large-change", start->allow_large_change,
+                "Write layers whose diff is over the server's --max-change-entries (audited)");
   cmd->callback(
-      [&cli, start] { cli.RunWithServer([&](Session& s) { return RunStart(s, *start); }); });
+      [&cli, start] { cli.RunWithServer([&](Session& s) { return RunRolloutStart(s, *start); }); });
 
   auto status = std::make_shared<StatusArgs>();
   cmd = rollout->add_subcommand(

@@ -62,6 +62,14 @@ bool SpecDiff::empty() const {
          !dispatcher_changed && !security_changed;
 }
 
+std::size_t SpecDiff::EntryCount() const {
+  std::size_t n = 0;
+  for (const NamedChanges* c : {&clusters, &routes, &regions, &bridges}) {
+    n += c->added.size() + c->removed.size() + c->changed.size();
+  }
+  return n;
+}
+
 std::string SpecDiff::Summary() const {
   std::string out;
   AppendSection(out, "clusters", clusters);

@@ -201,6 +201,7 @@ class DaemonImpl final : public Daemon {
     ServiceOptions service_options;
     service_options.node_expiry = o.node_expiry;
     service_options.node_updating_grace = o.node_updating_grace;
+    service_options.max_change_entries = o.max_change_entries;
     service_ = std::make_unique<ControlPlaneService>(*store_, *bus_, *auth_, *renderer_, trusted_,
                                                      clock_, metrics_, service_options);
     OMNI_RETURN_IF_ERROR(EnsureAdminToken());

@@ -22,12 +22,7 @@ void ToProto(const WriteOutcome& o, v1::WriteResult* out) {
   out->set_revision(o.revision);
   for (const auto& d : o.diagnostics) ToProto(d, out->add_diagnostics());
   out->set_diff_summary(o.diff_summary);
-  for (const auto& b : o.blocked_nodes) {
-    v1::BlockedNode* node = out->add_blocked_nodes();
-    node->set_node_id(b.node_id);
-    node->set_scope_chain(b.scope_chain);
-    node->set_reason(b.reason);
-  }
+  for (const auto& b : o.blocked_nodes) ToProto(b, out->add_blocked_nodes());
   for (const auto& c : o.chains_checked) out->add_chains_checked(c);
   out->set_valid(o.diagnostics.empty());
 }
@@ -168,7 +163,8 @@ grpc::Status ConfigServiceImpl::SetLayer(Ctx* ctx, const v1::SetLayerRequest* re
   auto who = Authenticate(*ctx, "layer.put");
   if (!who.ok()) return ToGrpcStatus(who.status());
   auto outcome = service_.PutLayer(*who, req->scope(), req->document(), Expected(*req),
-                                   req->dry_run(), req->confirm(), req->allow_unknown_node());
+                                   req->dry_run(), req->confirm(), req->allow_unknown_node(),
+                                   req->force(), req->allow_large_change());
   if (!outcome.ok()) return ToGrpcStatus(outcome.status());
   ToProto(*outcome, resp);
   return grpc::Status::OK;
@@ -178,8 +174,8 @@ grpc::Status ConfigServiceImpl::DeleteLayer(Ctx* ctx, const v1::DeleteLayerReque
                                             v1::WriteResult* resp) {
   auto who = Authenticate(*ctx, "layer.delete");
   if (!who.ok()) return ToGrpcStatus(who.status());
-  auto outcome =
-      service_.DeleteLayer(*who, req->scope(), Expected(*req), req->dry_run(), req->confirm());
+  auto outcome = service_.DeleteLayer(*who, req->scope(), Expected(*req), req->dry_run(),
+                                      req->confirm(), req->force(), req->allow_large_change());
   if (!outcome.ok()) return ToGrpcStatus(outcome.status());
   ToProto(*outcome, resp);
   return grpc::Status::OK;

@@ -16,6 +16,13 @@ void ToProto(const Diagnostic& diagnostic, controlplane::v1::Diagnostic* out) {
   out->set_message(diagnostic.message);
 }
 
+void ToProto(const api::BlockedNode& node, controlplane::v1::BlockedNode* out) {
+  out->set_node_id(node.node_id);
+  out->set_scope_chain(node.scope_chain);
+  out->set_reason(node.reason);
+  for (const auto& m : node.missing) out->add_missing(m);
+}
+
 grpc::Status ToGrpcStatus(const Status& status) {
   if (status.ok()) return grpc::Status::OK;
   controlplane::v1::ErrorDetail detail;

@@ -25,6 +25,7 @@ grpc::StatusCode ToGrpcCode(StatusCode code);
 grpc::Status ToGrpcStatus(const Status& status);
 
 void ToProto(const Diagnostic& diagnostic, controlplane::v1::Diagnostic* out);
+void ToProto(const api::BlockedNode& node, controlplane::v1::BlockedNode* out);
 
 // The token of the call's "authorization: Bearer <token>" metadata; "" if absent.
 std::string BearerTokenOf(const grpc::ServerContextBase& context);

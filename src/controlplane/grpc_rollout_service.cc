@@ -53,6 +53,7 @@ void ToProto(const RolloutRun& run, bool dry_run, v1::Rollout* out) {
   out->set_created_at_ms(run.state.created_at_ms);
   out->set_updated_at_ms(run.state.updated_at_ms);
   out->set_dry_run(dry_run);
+  for (const auto& node : run.blocked_nodes) cp::ToProto(node, out->add_blocked_nodes());
   out->set_json(text);
 }
 
@@ -74,6 +75,7 @@ grpc::Status RolloutServiceImpl::Start(Ctx* ctx, const v1::StartRolloutRequest* 
   request.policy_json = req->policy_json();
   request.dry_run = req->dry_run();
   request.confirm = req->confirm();
+  request.allow_large_change = req->allow_large_change();
   request.reason = req->reason();
   auto run = service_.StartRollout(*who, request);
   if (!run.ok()) return ToGrpcStatus(run.status());

@@ -47,6 +47,11 @@ int main(int argc, char** argv) {
          "A node assigned a snapshot is 'updating' this long, then 'drifted'; halfway through, "
          "one that has not applied it is sent it again")
       ->capture_default_str();
+  app.add_option("--max-change-entries", o.max_change_entries,
+                 "Refuse a change whose diff adds, removes or changes more named entries "
+                 "(clusters, routes, regions, bridges) than this, unless the caller passes "
+                 "allow-large-change (0 = no limit)")
+      ->capture_default_str();
   app.add_option("--advertise-http", o.advertise_http,
                  "REST host:port[,host:port...] announced to nodes for the pull fallback "
                  "(default: the --http-listen host and port)");

@@ -419,6 +419,7 @@ class RestFaceImpl final : public RestFace {
              if (!request.ok()) return Fail(res, request.status());
              request->dry_run = BoolParam(req, "dryRun");
              request->confirm = BoolParam(req, "confirm");
+             request->allow_large_change = BoolParam(req, "allowLargeChange");
              auto run = service_.StartRollout(who, *request);
              if (!run.ok()) return Fail(res, run.status());
              Json out = Json::parse(RolloutApiJson(*run));
@@ -461,11 +462,12 @@ class RestFaceImpl final : public RestFace {
     const bool confirm = BoolParam(req, "confirm");
     const bool allow_unknown_node = BoolParam(req, "allowUnknownNode");
     const bool force = BoolParam(req, "force");
+    const bool allow_large_change = BoolParam(req, "allowLargeChange");
     auto outcome = document
                        ? service_.PutLayer(who, req.matches[1], *document, *expected, dry_run,
-                                           confirm, allow_unknown_node, force)
+                                           confirm, allow_unknown_node, force, allow_large_change)
                        : service_.DeleteLayer(who, req.matches[1], *expected, dry_run, confirm,
-                                              force);
+                                              force, allow_large_change);
     if (!outcome.ok()) return Fail(res, outcome.status());
     if (!dry_run) res.set_header("ETag", "\"" + std::to_string(outcome->revision) + "\"");
     Reply(res, 200, ToJson(*outcome));

@@ -2,6 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "omnirelay/api/json.h"
 #include "omnirelay/config/rfc3339.h"
 #include "rollout_engine.h"
 
@@ -73,6 +74,11 @@ std::string RolloutApiJson(const RolloutRun& run) {
   if (s.rollback_version > 0) out["rollbackVersion"] = s.rollback_version;
   if (!s.rollback_reason.empty()) out["rollbackReason"] = s.rollback_reason;
   if (!run.reason.empty()) out["reason"] = run.reason;
+  if (!run.blocked_nodes.empty()) {
+    Json blocked = Json::array();
+    for (const auto& node : run.blocked_nodes) blocked.push_back(api::ToJson(node));
+    out["blockedNodes"] = std::move(blocked);
+  }
   if (!s.last_verdict.message.empty() || !s.last_verdict.gate.empty()) {
     out["gate"] = stored["verdict"];
   }

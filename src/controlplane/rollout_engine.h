@@ -47,6 +47,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "omnirelay/api/types.h"
 #include "omnirelay/config/clock.h"
 #include "omnirelay/config/metrics.h"
 #include "omnirelay/config/mutex.h"
@@ -77,6 +78,9 @@ struct RolloutRun {
     friend bool operator==(const WaveProgress&, const WaveProgress&) = default;
   };
   std::vector<WaveProgress> progress;
+  // A start's dry run only (not stored): the nodes that would refuse the
+  // change for a capability they lack; a real start is refused instead.
+  std::vector<api::BlockedNode> blocked_nodes;
 
   friend bool operator==(const RolloutRun&, const RolloutRun&) = default;
 };

@@ -20,145 +20,6 @@
 #include "write_plan.h"
 
 namespace omnirelay::cp {
-namespace {
-
-// The node id a chain ends with ("" when it has no node scope).
-std::string NodeIdOf(const std::vector<Scope>& chain) {
-  return !chain.empty() && chain.back().level == ScopeLevel::kNode ? chain.back().name : "";
-}
-
-// The chains of known nodes that pass through `scope` and agree with `map`.
-void AddNodeChains(const Scope& scope, const ScopeMap& map,
-                   const std::vector<NodeProfile>& profiles,
-                   std::vector<std::vector<Scope>>& chains, std::set<std::string>& seen) {
-  for (const auto& profile : profiles) {
-    auto chain = ParseScopeChain(profile.scope_chain);
-    if (!chain.ok() || std::find(chain->begin(), chain->end(), scope) == chain->end()) continue;
-    const std::string node = NodeIdOf(*chain);
-    if (!map.CheckNodeChain(*chain, node).ok()) continue;
-    if (seen.insert(profile.scope_chain).second) chains.push_back(std::move(chain).value());
-  }
-}
-
-// A global write that un-places a stored layer or the chain of a known node
-// strands it (DESIGN.md §3.1): destructive, named.
-std::vector<Diagnostic> Stranded(const ScopeMap& before, const ScopeMap& after,
-                                 const std::vector<LayerRecord>& layers,
-                                 const std::vector<NodeProfile>& profiles) {
-  std::vector<Diagnostic> out;
-  for (const auto& layer : layers) {
-    auto scope = ParseScope(layer.scope);
-    if (!scope.ok() || scope->level == ScopeLevel::kGlobal || scope->level == ScopeLevel::kNode) {
-      continue;
-    }
-    if (before.Places(*scope) && !after.Places(*scope)) {
-      out.push_back({"/spec/topology", DiagCode::kDestructiveChange,
-                     "the new topology no longer places " + layer.scope +
-                         ", which has a stored layer (revision " + std::to_string(layer.revision) +
-                         "); delete that layer first"});
-    }
-  }
-  for (const auto& profile : profiles) {
-    auto chain = ParseScopeChain(profile.scope_chain);
-    if (!chain.ok()) continue;
-    const std::string node = NodeIdOf(*chain);
-    if (!before.CheckNodeChain(*chain, node).ok()) continue;
-    if (Status now = after.CheckNodeChain(*chain, node); !now.ok()) {
-      out.push_back({"/spec/topology", DiagCode::kDestructiveChange,
-                     "the new topology strands " + std::to_string(profile.nodes) +
-                         " node(s) on chain " + profile.scope_chain + " (" + now.message() + ")"});
-    }
-  }
-  return out;
-}
-
-// What PlanWrite needs from the store (DESIGN.md §3.1): the fleet by profile
-// (chain, api version, features — a cost that does not grow with the number
-// of nodes); the chains the write affects: every chain the topology forms
-// through the scope (for a global write, the new topology's) plus the known
-// nodes' chains through it, never one that skips a level; and the stored
-// layer of every scope on them. A region, cell or cluster scope the topology
-// does not place, or a node never seen (unless `allow_unknown_node`), is
-// unknown_scope.
-Result<WritePlanInput> GatherWriteInput(Store& store, PlacementCache& placements, PlanMemo& memo,
-                                        const Scope& scope,
-                                        const std::optional<std::string>& document, bool confirm,
-                                        bool allow_unknown_node) {
-  WritePlanInput input;
-  input.scope = scope;
-  input.document = document;
-  input.confirm = confirm;
-  input.memo = &memo;
-  OMNI_ASSIGN_OR_RETURN(input.profiles, store.NodeProfiles());
-  // The stored global layer's placement (a stored global that no longer
-  // decodes places nothing), parsed once per global revision.
-  auto global = store.GetLayer("global");
-  if (!global.ok() && global.status().code() != StatusCode::kNotFound) return global.status();
-  OMNI_ASSIGN_OR_RETURN(std::shared_ptr<const ScopeMap> before, placements.Of(global));
-  if (global.ok()) {
-    input.current_layers.emplace("global",
-                                 memo.Stored("global", global->revision, global->document));
-  }
-  // Writes are placed by a real topology only (no global layer: none).
-  // (Shared, not copied: the map of a large topology is not small.)
-  std::shared_ptr<const ScopeMap> placed =
-      before->unrestricted() ? std::make_shared<const ScopeMap>() : before;
-  if (scope.level == ScopeLevel::kGlobal) {
-    // The new topology decides; a document that does not decode is refused
-    // by PlanWrite with its diagnostics.
-    auto after = document ? ScopeMap::FromGlobalLayer(*document) : Result<ScopeMap>(ScopeMap());
-    const bool decoded = after.ok();
-    placed = std::make_shared<const ScopeMap>(decoded ? std::move(after).value() : ScopeMap());
-    OMNI_ASSIGN_OR_RETURN(std::vector<LayerRecord> layers, store.ListLayers());
-    if (decoded) input.stranded = Stranded(*before, *placed, layers, input.profiles);
-  }
-  const ScopeMap& map = *placed;
-
-  std::set<std::string> seen;
-  if (scope.level == ScopeLevel::kNode) {
-    auto chain = StoredNodeChain(store, scope);
-    if (!chain.ok() && chain.status().code() != StatusCode::kNotFound) return chain.status();
-    if (!chain.ok()) {
-      if (document && !allow_unknown_node) {
-        return UnknownScope("no node \"" + scope.name +
-                            "\" has been seen; to stage its layer anyway (checked when the "
-                            "node joins) write with --allow-unknown-node (REST "
-                            "?allowUnknownNode=true)");
-      }
-    } else {
-      seen.insert(ScopeChainToString(*chain));
-      input.chains.push_back(std::move(chain).value());
-    }
-  } else {
-    if (!map.Places(scope)) {
-      // unknown_scope naming the missing placement; a stranded layer may go.
-      if (document) return map.ChainOf(scope).status();
-    }
-    for (auto& chain : map.ChainsThrough(scope)) {
-      if (seen.insert(ScopeChainToString(chain)).second) input.chains.push_back(std::move(chain));
-    }
-    AddNodeChains(scope, map, input.profiles, input.chains, seen);
-  }
-  // The chains' other stored layers, in one read.
-  std::vector<std::string> wanted;
-  for (const auto& chain : input.chains) {
-    for (const Scope& member : chain) {
-      std::string name = member.ToString();
-      if (input.current_layers.count(name) > 0) continue;
-      if (std::find(wanted.begin(), wanted.end(), name) == wanted.end()) {
-        wanted.push_back(std::move(name));
-      }
-    }
-  }
-  OMNI_ASSIGN_OR_RETURN(std::vector<LayerRecord> stored, store.GetLayers(wanted));
-  for (const LayerRecord& layer : stored) {
-    input.current_layers.emplace(layer.scope,
-                                 memo.Stored(layer.scope, layer.revision, layer.document));
-  }
-  return input;
-}
-
-}  // namespace
 
 ControlPlaneService::ControlPlaneService(Store& store, Bus& bus, const Authenticator& auth,
                                          SnapshotRenderer& renderer,
@@ -318,17 +179,19 @@ Result<WriteOutcome> ControlPlaneService::PutLayer(const Principal& who, const s
                                                    const std::string& document,
                                                    std::optional<std::int64_t> expected_revision,
                                                    bool dry_run, bool confirm,
-                                                   bool allow_unknown_node, bool force) {
+                                                   bool allow_unknown_node, bool force,
+                                                   bool allow_large_change) {
   return Write(who, scope, document, expected_revision, dry_run, confirm, allow_unknown_node,
-               {"layer.put", true, "", force});
+               {"layer.put", true, "", force, allow_large_change});
 }
 
 Result<WriteOutcome> ControlPlaneService::DeleteLayer(const Principal& who,
                                                       const std::string& scope,
                                                       std::optional<std::int64_t> expected_revision,
-                                                      bool dry_run, bool confirm, bool force) {
+                                                      bool dry_run, bool confirm, bool force,
+                                                      bool allow_large_change) {
   return Write(who, scope, std::nullopt, expected_revision, dry_run, confirm, false,
-               {"layer.delete", true, "", force});
+               {"layer.delete", true, "", force, allow_large_change});
 }
 
 Result<WriteOutcome> ControlPlaneService::Write(const Principal& who, const std::string& scope_text,
@@ -376,11 +239,13 @@ Result<WriteOutcome> ControlPlaneService::Write(const Principal& who, const std:
       return refuse(cas);
     }
   }
-  auto planned = PlanLayerWrite(*scope, document, confirm, allow_unknown_node, !dry_run);
+  auto planned = PlanLayerWrite(*scope, document, confirm, allow_unknown_node, !dry_run,
+                                mode.allow_large_change);
   if (!planned.ok()) return refuse(planned.status());
   WriteOutcome& outcome = planned->outcome;
   outcome.dry_run = dry_run;
-  audit.summary = mode.note + outcome.diff_summary;
+  audit.summary =
+      mode.note + LargeChangeNote(*planned, options_.max_change_entries) + outcome.diff_summary;
   // A rollout holds the chains it stages (DESIGN.md §4 Rollouts): a plain
   // write there would reach nodes the rollout keeps back.
   if (rollouts_ != nullptr) {
@@ -389,8 +254,9 @@ Result<WriteOutcome> ControlPlaneService::Write(const Principal& who, const std:
       return refuse(
           Status(StatusCode::kRolloutInProgress,
                  "rollout " + holder +
-                     " holds a chain this write touches; wait for it, "
-                     "roll it back or abort it (REST PUT/DELETE ?force=true writes anyway)"));
+                     " holds a chain this write touches; wait for it, roll it back or abort "
+                     "it, or write anyway with omnirctl config set|delete --force (REST "
+                     "?force=true, gRPC force)"));
     }
     if (!holder.empty()) audit.summary += " (forced past rollout " + holder + ")";
   }
@@ -423,59 +289,6 @@ Result<WriteOutcome> ControlPlaneService::Write(const Principal& who, const std:
   outcome.revision = *revision;
   Publish(ChangeEvent{*revision, {scope_text}, {document ? ContentId(*document) : ""}, {}});
   return outcome;
-}
-
-Result<PlannedWrite> ControlPlaneService::PlanLayerWrite(const Scope& scope,
-                                                         const std::optional<std::string>& document,
-                                                         bool confirm, bool allow_unknown_node,
-                                                         bool keep_renders) {
-  auto input = GatherWriteInput(store_, *placements_, *plan_memo_, scope, document, confirm,
-                                allow_unknown_node);
-  if (!input.ok()) return input.status();
-  input->keep_renders = keep_renders;
-  auto plan = PlanWrite(*input);
-  if (!plan.ok()) {
-    if (plan.status().code() == StatusCode::kInvalid) validation_failures_.Inc();
-    return plan.status();
-  }
-  PlannedWrite out;
-  const ChainPlan* failing = FirstFailingChain(*plan);
-  out.failing_chain = failing ? " in chain " + failing->chain : "";
-  out.outcome.diagnostics = std::move(plan->diagnostics);
-  out.outcome.diff_summary = std::move(plan->diff_summary);
-  for (const auto& chain : plan->chains) out.outcome.chains_checked.push_back(chain.chain);
-  for (const auto& blocked : plan->blocked) {
-    auto ids = store_.NodesWithProfile(blocked.profile);
-    if (!ids.ok()) return ids.status();
-    for (auto& id : *ids)
-      out.outcome.blocked_nodes.push_back({std::move(id), blocked.chain, blocked.reason});
-  }
-  out.written = std::move(plan->written);
-  return out;
-}
-
-Status PlanRefusal(WriteOutcome& outcome, const std::string& failing_chain) {
-  if (!outcome.diagnostics.empty()) {
-    const std::size_t n = outcome.diagnostics.size();
-    const bool destructive =
-        std::any_of(outcome.diagnostics.begin(), outcome.diagnostics.end(),
-                    [](const Diagnostic& d) { return d.code == DiagCode::kDestructiveChange; });
-    return Status(StatusCode::kInvalid,
-                  "the write would leave " + std::to_string(n) +
-                      (n == 1 ? " problem" : " problems") + failing_chain +
-                      (destructive ? " (a destructive change needs confirm)" : ""),
-                  std::move(outcome.diagnostics));
-  }
-  if (!outcome.blocked_nodes.empty()) {
-    std::string msg = std::to_string(outcome.blocked_nodes.size()) +
-                      " node(s) lack a capability the new config needs: ";
-    for (std::size_t i = 0; i < outcome.blocked_nodes.size() && i < 5; ++i) {
-      if (i > 0) msg += "; ";
-      msg += outcome.blocked_nodes[i].node_id + " (" + outcome.blocked_nodes[i].reason + ")";
-    }
-    return Status(StatusCode::kMissingFeature, msg);
-  }
-  return Status::Ok();
 }
 
 Result<std::vector<Diagnostic>> ControlPlaneService::Validate(const Principal& who,

@@ -21,6 +21,11 @@ inline std::string Outcome(const Status& s) {
 // For reads whose audit entry names no revision.
 inline constexpr auto kNoRevision = [](const auto&) -> std::int64_t { return 0; };
 
+// The node id a chain ends with ("" when it has no node scope).
+inline std::string NodeIdOf(const std::vector<Scope>& chain) {
+  return !chain.empty() && chain.back().level == ScopeLevel::kNode ? chain.back().name : "";
+}
+
 // kInvalid with one unknown_scope diagnostic at /metadata/scope saying `why`.
 Status UnknownScope(const std::string& why);
 

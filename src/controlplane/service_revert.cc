@@ -71,6 +71,9 @@ Result<WriteOutcome> ControlPlaneService::RevertLayer(const Principal& who,
   if (target->deleted) mode.note += ", a delete";
   if (!reason.empty()) mode.note += ": " + reason;
   mode.note += "; ";
+  // Back to content the scope already had: the change limit does not hold
+  // up an incident's fix (a large revert is audited as allowed).
+  mode.allow_large_change = true;
   std::optional<std::string> document;
   if (!target->deleted) document = std::move(target->document);
   return Write(who, scope, document, expected_revision, dry_run, confirm,

@@ -93,6 +93,8 @@ Result<RolloutRun> ControlPlaneService::StartRollout(const Principal& who,
   std::vector<std::string> scopes;
   std::vector<std::string> chains;
   std::vector<std::string> summaries;
+  std::vector<api::BlockedNode> blocked;  // capability gating, each node once
+  std::string large_note;                 // layers over the change limit, written anyway
   for (const RolloutChange& change : request.changes) {
     auto scope = ParseScope(change.scope);
     if (!scope.ok()) return refuse(scope.status());
@@ -101,12 +103,25 @@ Result<RolloutRun> ControlPlaneService::StartRollout(const Principal& who,
                            "scope " + change.scope + " appears twice in the change set"));
     }
     scopes.push_back(change.scope);
-    auto planned = PlanLayerWrite(*scope, change.document, request.confirm, false, false);
+    auto planned = PlanLayerWrite(*scope, change.document, request.confirm, false, false,
+                                  request.allow_large_change);
     if (!planned.ok()) return refuse(planned.status());
+    // A dry run lists the nodes that would refuse the change (DESIGN.md §4
+    // Capability gating) instead of failing on them; a start is refused.
+    if (request.dry_run && planned->outcome.diagnostics.empty()) {
+      for (auto& node : planned->outcome.blocked_nodes) {
+        const bool listed = std::any_of(blocked.begin(), blocked.end(),
+                                        [&](const auto& b) { return b.node_id == node.node_id; });
+        if (!listed) blocked.push_back(std::move(node));
+      }
+      planned->outcome.blocked_nodes.clear();
+    }
     if (Status refused = PlanRefusal(planned->outcome, planned->failing_chain); !refused.ok()) {
       return refuse(refused);
     }
-    summaries.push_back(change.scope + ": " + planned->outcome.diff_summary);
+    const std::string note = LargeChangeNote(*planned, options_.max_change_entries);
+    if (!note.empty()) large_note += "; " + change.scope + ": " + note.substr(0, note.size() - 2);
+    summaries.push_back(change.scope + ": " + note + planned->outcome.diff_summary);
     for (auto& chain : planned->outcome.chains_checked) chains.push_back(std::move(chain));
   }
   audit.scope = scopes.front();
@@ -146,10 +161,14 @@ Result<RolloutRun> ControlPlaneService::StartRollout(const Principal& who,
     return run;
   };
   audit.summary = "rollout " + id + " of " + std::to_string(scopes.size()) + " layer(s) to " +
-                  std::to_string(members.size()) + " node(s)";
+                  std::to_string(members.size()) + " node(s)" + large_note;
   if (request.dry_run) {
+    if (!blocked.empty()) {
+      audit.summary += "; " + std::to_string(blocked.size()) + " node(s) would refuse it";
+    }
     auto run = plan_run(base + static_cast<std::int64_t>(request.changes.size()));
     if (!run.ok()) return refuse(run.status());
+    run->blocked_nodes = std::move(blocked);
     audit.outcome = "ok";
     audit_->Record(audit);
     return run;

@@ -242,7 +242,11 @@ void AddBlocked(const WritePlanInput& input, const ChainPlan& chain_plan, const 
     if (profile.scope_chain != chain_plan.chain) continue;
     const CapabilityGap gap = CheckCapabilities(
         kApiVersion, after.features, NodeCapabilities{{profile.api_version}, profile.features});
-    if (!gap.ok()) blocked.push_back({profile, chain_plan.chain, gap.ToString()});
+    if (gap.ok()) continue;
+    std::vector<std::string> missing = gap.missing_features;
+    if (gap.api_version_unsupported)
+      missing.insert(missing.begin(), "apiVersion " + gap.api_version);
+    blocked.push_back({profile, chain_plan.chain, gap.ToString(), std::move(missing)});
   }
 }
 
@@ -251,6 +255,17 @@ void AddBlocked(const WritePlanInput& input, const ChainPlan& chain_plan, const 
 Diagnostic InChain(Diagnostic d, const std::string& chain) {
   d.message += " (chain " + chain + ")";
   return d;
+}
+
+// Rule 8's refusal: the count, the limit and the way past it.
+Diagnostic TooLarge(std::size_t entries, std::size_t limit) {
+  return {"/spec", DiagCode::kChangeTooLarge,
+          "the change touches " + std::to_string(entries) +
+              " named entries (clusters, routes, regions, bridges added, removed or changed), "
+              "over the limit of " +
+              std::to_string(limit) +
+              "; to write it anyway pass allow-large-change (omnirctl --allow-large-change, "
+              "REST ?allowLargeChange=true)"};
 }
 
 // The first diagnostic of each (path, code) over all chains (rule 4).
@@ -308,7 +323,11 @@ Result<WritePlan> PlanWrite(const WritePlanInput& input) {
     auto [before_result, before_key] = renders.Of(chain, chain_plan.chain, /*after=*/false);
     const Render& before = *before_result;
     if (before.ok()) {
-      if (summary.empty()) summary = DiffSpecs(before.spec->spec, after.spec->spec).Summary();
+      if (summary.empty()) {
+        const SpecDiff diff = DiffSpecs(before.spec->spec, after.spec->spec);
+        summary = diff.Summary();
+        plan.changed_entries = diff.EntryCount();
+      }
       auto pair = destructive_by_pair.find(before_key + "|" + after_key);
       if (pair == destructive_by_pair.end()) {
         pair = destructive_by_pair
@@ -334,6 +353,12 @@ Result<WritePlan> PlanWrite(const WritePlanInput& input) {
     return plan;
   }
   plan.written = layers.WrittenShared();
+  if (input.max_change_entries > 0 && plan.changed_entries > input.max_change_entries) {
+    plan.large_change = true;
+    if (!input.allow_large_change) {
+      problems.Add(TooLarge(plan.changed_entries, input.max_change_entries));
+    }
+  }
   plan.diff_summary = !summary.empty()           ? summary
                       : plan.diagnostics.empty() ? "no changes"
                                                  : "not computed: the result does not validate";

@@ -28,6 +28,10 @@
 //     a feature the chain's new config needs is blocked.
 //  7. The diff summary is that of the first chain valid both before and
 //     after; "no changes", or "not computed: ..." when nothing validated.
+//  8. A change whose diff (rule 7's, SpecDiff::EntryCount: named entries
+//     added, removed or changed) counts more than `max_change_entries` (> 0)
+//     is large: a change_too_large diagnostic at /spec unless
+//     `allow_large_change` (then only `large_change` says so, for the audit).
 //
 // Cost: a service plans every write with one PlanMemo, which keeps each
 // stored layer parsed per (scope, revision) and the successful renders by the
@@ -120,6 +124,8 @@ struct WritePlanInput {
   Scope scope;                          // where the write goes
   std::optional<std::string> document;  // the new layer; nullopt deletes it
   bool confirm = false;                 // destructive changes are intended
+  std::size_t max_change_entries = 0;   // rule 8; 0 = no limit
+  bool allow_large_change = false;      // rule 8: a large change is intended
   // The stored layer of every scope on `chains` that has one.
   std::map<std::string, std::shared_ptr<const PreparedLayer>> current_layers;
   void SetCurrentLayer(const std::string& scope, const std::string& document) {
@@ -150,7 +156,8 @@ struct ChainPlan {
 struct BlockedProfile {
   NodeProfile profile;
   std::string chain;
-  std::string reason;  // CapabilityGap::ToString()
+  std::string reason;                // CapabilityGap::ToString()
+  std::vector<std::string> missing;  // api::BlockedNode::missing
 };
 
 struct WritePlan {
@@ -158,6 +165,8 @@ struct WritePlan {
   std::vector<Diagnostic> diagnostics;  // rule 4 and 5: what refuses the write
   std::vector<BlockedProfile> blocked;  // rule 6
   std::string diff_summary;             // rule 7
+  std::size_t changed_entries = 0;      // rule 8: the diff's named entries
+  bool large_change = false;            // rule 8: over the limit (allowed or not)
   // The written layer as prepared (null for a deletion): once committed at a
   // revision, PlanMemo::Remember spares the next write its preparation.
   std::shared_ptr<const PreparedLayer> written;

@@ -45,6 +45,12 @@ void RunRevertAndFreezeCases(Stack& stack, ApiClient& client);
 // not_found; a read token reads but may not act; audited.
 void RunRolloutCases(Stack& stack, ApiClient& client);
 
+// Guardrails (api_cases_guardrails.cc): change_too_large on writes and
+// rollouts and their dry runs, allowLargeChange audited; force past a
+// rollout's hold, audited; a rollout's dry run naming the nodes that would
+// refuse it (blockedNodes with what each misses), its start refused.
+void RunGuardrailCases(Stack& stack, ApiClient& client);
+
 // Every operation x every token scope: allowed or permission_denied, and
 // unauthenticated without a token; each refusal is audited.
 void RunAuthzMatrix(Stack& stack, ApiClient& client);

@@ -22,8 +22,10 @@ Stack::Stack() {
   bus_ = MakeInprocBus();
   auth_ = std::make_unique<Authenticator>(*store_, clock_);
   renderer_ = std::make_unique<SnapshotRenderer>(*store_, *key_, clock_, metrics_);
+  ServiceOptions options;
+  options.max_change_entries = 200;  // the daemon's default (--max-change-entries)
   service_ = std::make_unique<ControlPlaneService>(*store_, *bus_, *auth_, *renderer_, trusted_,
-                                                   clock_, metrics_);
+                                                   clock_, metrics_, options);
 }
 
 Stack::~Stack() {

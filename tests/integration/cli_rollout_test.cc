@@ -180,5 +180,131 @@ TEST_F(CliRolloutTest, RefusalsAndExitCodes) {
   EXPECT_NE(denied.err.find("permission_denied"), std::string::npos) << denied.err;
 }
 
+// config set --rollout stages the write as `rollout start -f FILE` does;
+// while it holds the chain a plain set or delete exits 4 naming --force, and
+// --force writes anyway; --rollout flags need --rollout and exclude --force.
+TEST_F(CliRolloutTest, ConfigSetRolloutAndForce) {
+  EXPECT_EQ(
+      Admin({"config", "set", "--scope", "global", "-f", changed_, "--canary", "5"}).exit_code, 2);
+  EXPECT_EQ(Admin({"config", "set", "--scope", "global", "-f", changed_, "--rollout", "--force"})
+                .exit_code,
+            2);
+  CliResult wrong = Admin(
+      {"config", "set", "--scope", "region:eu-west", "-f", changed_, "--rollout", "--dry-run"});
+  EXPECT_EQ(wrong.exit_code, 3) << wrong.err;
+  EXPECT_NE(wrong.err.find("invalid_scope"), std::string::npos) << wrong.err;
+
+  CliResult dry = Admin({"config", "set", "--scope", "global", "-f", changed_, "--rollout",
+                         "--canary", "25", "--dry-run", "-o", "json"});
+  ASSERT_EQ(dry.exit_code, 0) << dry.err;
+  EXPECT_EQ(dry.Json()["dryRun"], true);
+  EXPECT_EQ(dry.Json()["policy"]["canaryPercent"], 25);
+
+  CliResult start = Admin({"config", "set", "--scope", "global", "-f", changed_, "--rollout",
+                           "--canary", "25", "--bake", "1h", "--manual", "--reason", "via set"});
+  ASSERT_EQ(start.exit_code, 0) << start.err;
+  // What `rollout start` prints: the rollout and its waves.
+  EXPECT_NE(start.out.find(": running, v2 (from v1) of global"), std::string::npos) << start.out;
+  EXPECT_NE(start.out.find("canary"), std::string::npos) << start.out;
+  const Json list = Admin({"rollout", "status", "-o", "json"}).Json();
+  ASSERT_EQ(list["rollouts"].size(), 1u) << list.dump();
+  const Json rollout = list["rollouts"][0];
+  EXPECT_EQ(rollout["reason"], "via set");
+  EXPECT_EQ(rollout["policy"]["promotion"], "manual");
+  EXPECT_EQ(rollout["policy"]["bakeMs"], 3600000);
+  const std::string id = rollout.value("id", "");
+
+  Json other = Json::parse(ReadFile(changed_));
+  other["spec"]["dispatcher"]["maxConcurrentRequests"] = 11;
+  WriteFile(Scratch("other.json"), other.dump());
+  CliResult held = Admin({"config", "set", "--scope", "global", "-f", Scratch("other.json")});
+  EXPECT_EQ(held.exit_code, 4) << held.err;
+  EXPECT_NE(held.err.find("rollout_in_progress"), std::string::npos) << held.err;
+  EXPECT_NE(held.err.find("--force"), std::string::npos) << held.err;
+  EXPECT_EQ(Admin({"config", "delete", "--scope", "global", "--dry-run"}).exit_code, 4);
+
+  CliResult forced = Admin(
+      {"config", "set", "--scope", "global", "-f", Scratch("other.json"), "--force", "-o", "json"});
+  ASSERT_EQ(forced.exit_code, 0) << forced.err;
+  EXPECT_EQ(forced.Json()["revision"], 3);
+  // A forced delete passes the hold (its dry run answers for the rest).
+  CliResult del =
+      Admin({"config", "delete", "--scope", "global", "--dry-run", "--force", "-o", "json"});
+  EXPECT_NE(del.exit_code, 4) << del.err;
+  EXPECT_EQ(del.err.find("rollout_in_progress"), std::string::npos) << del.err;
+  EXPECT_EQ(del.Json()["dryRun"], true) << del.out;
+  const Json audit = Rest("/v1/audit?since=1h");
+  int forced_entries = 0;
+  for (const Json& e : audit.value("entries", Json::array())) {
+    forced_entries += e.value("action", "") == "layer.put" &&
+                      e.value("summary", "").find("forced past rollout " + id) != std::string::npos;
+  }
+  EXPECT_EQ(forced_entries, 1) << audit.dump();
+}
+
+// A change over the daemon's --max-change-entries (200 by default) exits 3
+// with change_too_large, in a dry run too, for config set and rollout start;
+// --allow-large-change passes.
+TEST_F(CliRolloutTest, LargeChangesNeedAllowLargeChange) {
+  Json big = Json::parse(ReadFile(changed_));
+  for (int i = 0; i < 250; ++i) {
+    big["spec"]["clusters"]["bulk-" + std::to_string(i)] = {{"service", "bulk"}};
+  }
+  const std::string file = Scratch("big.json");
+  WriteFile(file, big.dump());
+  CliResult set = Admin({"config", "set", "--scope", "global", "-f", file});
+  EXPECT_EQ(set.exit_code, 3) << set.err;
+  EXPECT_NE(set.err.find("change_too_large"), std::string::npos) << set.err;
+  EXPECT_NE(set.err.find("limit of 200"), std::string::npos) << set.err;
+  EXPECT_NE(set.err.find("--allow-large-change"), std::string::npos) << set.err;
+
+  CliResult dry =
+      Admin({"config", "set", "--scope", "global", "-f", file, "--dry-run", "-o", "json"});
+  EXPECT_EQ(dry.exit_code, 3) << dry.err;
+  EXPECT_EQ(dry.Json()["errors"][0]["code"], "change_too_large") << dry.out;
+  EXPECT_EQ(dry.Json()["errors"][0]["path"], "/spec") << dry.out;
+
+  CliResult rollout = Admin({"rollout", "start", "-f", file, "--dry-run"});
+  EXPECT_EQ(rollout.exit_code, 3) << rollout.err;
+  EXPECT_NE(rollout.err.find("change_too_large"), std::string::npos) << rollout.err;
+  EXPECT_EQ(Admin({"rollout", "start", "-f", file, "--dry-run", "--allow-large-change"}).exit_code,
+            0);
+
+  CliResult allowed = Admin(
+      {"config", "set", "--scope", "global", "-f", file, "--allow-large-change", "-o", "json"});
+  ASSERT_EQ(allowed.exit_code, 0) << allowed.err;
+  EXPECT_EQ(allowed.Json()["revision"], 2);
+}
+
+// A node that lacks a feature the change needs: the dry run names it (table
+// and JSON, exit 3); the start is refused missing_feature (exit 3).
+TEST_F(CliRolloutTest, DryRunNamesTheNodesThatWouldRefuse) {
+  auto old =
+      std::make_unique<test_support::FakeNode>(daemon_->grpc_address(), daemon_->admin_token(),
+                                               "old-0", "global", std::vector<std::string>{});
+  old->Hello();
+  Json dry;
+  ASSERT_TRUE(test_support::Eventually(
+      [&] {
+        dry = Admin({"rollout", "start", "-f", changed_, "--dry-run", "-o", "json"}).Json();
+        return dry.contains("blockedNodes");
+      },
+      seconds(20), milliseconds(200)))
+      << dry.dump();
+  ASSERT_EQ(dry["blockedNodes"].size(), 1u) << dry.dump();
+  EXPECT_EQ(dry["blockedNodes"][0]["nodeId"], "old-0");
+  EXPECT_EQ(dry["blockedNodes"][0]["missing"], Json::array({"shadowing"}));
+
+  CliResult table = Admin({"rollout", "start", "-f", changed_, "--dry-run"});
+  EXPECT_EQ(table.exit_code, 3) << table.err;
+  EXPECT_NE(table.out.find("1 node(s) would refuse it"), std::string::npos) << table.out;
+  EXPECT_NE(table.out.find("old-0"), std::string::npos) << table.out;
+
+  CliResult start = Admin({"rollout", "start", "-f", changed_});
+  EXPECT_EQ(start.exit_code, 3) << start.err;
+  EXPECT_NE(start.err.find("missing_feature"), std::string::npos) << start.err;
+  EXPECT_NE(start.err.find("old-0"), std::string::npos) << start.err;
+}
+
 }  // namespace
 }  // namespace omnirelay::cli::testing

@@ -47,10 +47,7 @@ class FakeClient : public ControlClient {
     return Unused();
   }
   Result<EffectiveView> Effective(const std::vector<std::string>&) override { return Unused(); }
-  Result<WriteResult> DeleteLayer(const std::string&, std::optional<std::int64_t>, bool,
-                                  bool) override {
-    return Unused();
-  }
+  Result<WriteResult> DeleteLayer(const DeleteLayerArgs&) override { return Unused(); }
   Result<WriteResult> RevertLayer(const RevertLayerArgs&) override { return Unused(); }
   Result<FreezeState> GetFreeze() override { return Unused(); }
   Result<FreezeState> SetFreeze(bool, const std::string&) override { return Unused(); }

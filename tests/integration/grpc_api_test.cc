@@ -84,8 +84,21 @@ class GrpcClient final : public ApiClient {
     Json out = {{"dryRun", w.dry_run()},
                 {"valid", w.valid()},
                 {"errors", DiagnosticsJson(w.diagnostics())},
-                {"diff", w.diff_summary()}};
+                {"diff", w.diff_summary()},
+                {"blockedNodes", BlockedJson(w.blocked_nodes())}};
     if (!w.dry_run()) out["revision"] = w.revision();
+    return out;
+  }
+
+  static Json BlockedJson(const google::protobuf::RepeatedPtrField<v1::BlockedNode>& nodes) {
+    Json out = Json::array();
+    for (const auto& b : nodes) {
+      out.push_back(
+          {{"nodeId", b.node_id()},
+           {"scopeChain", b.scope_chain()},
+           {"reason", b.reason()},
+           {"missing", Json(std::vector<std::string>(b.missing().begin(), b.missing().end()))}});
+    }
     return out;
   }
 
@@ -99,6 +112,10 @@ class GrpcClient final : public ApiClient {
   static Json RolloutJson(const v1::Rollout& r) {
     Json out = Parsed(r.json());
     if (r.dry_run()) out["dryRun"] = true;
+    // The typed blocked nodes say what the JSON says.
+    if (out.is_object()) {
+      EXPECT_EQ(BlockedJson(r.blocked_nodes()), out.value("blockedNodes", Json::array()));
+    }
     return out;
   }
 
@@ -118,6 +135,7 @@ class GrpcClient final : public ApiClient {
     req.set_reason(body.value("reason", ""));
     req.set_dry_run(c.dry_run);
     req.set_confirm(c.confirm);
+    req.set_allow_large_change(Flag(c, "allowLargeChange"));
     return req;
   }
 
@@ -134,6 +152,11 @@ class GrpcClient final : public ApiClient {
   }
 
   // An integer request option of the call, when given.
+  static bool Flag(const Call& c, const std::string& name) {
+    auto it = c.params.find(name);
+    return it != c.params.end() && it->second == "true";
+  }
+
   static std::optional<std::int64_t> Param(const Call& c, const std::string& name) {
     auto it = c.params.find(name);
     if (it == c.params.end()) return std::nullopt;
@@ -191,6 +214,8 @@ class GrpcClient final : public ApiClient {
         if (c.expected_revision) req.set_expected_revision(*c.expected_revision);
         req.set_dry_run(c.dry_run);
         req.set_confirm(c.confirm);
+        req.set_force(Flag(c, "force"));
+        req.set_allow_large_change(Flag(c, "allowLargeChange"));
         v1::WriteResult resp;
         auto s = stub_->SetLayer(&ctx, req, &resp);
         body = WriteJson(resp);
@@ -202,6 +227,8 @@ class GrpcClient final : public ApiClient {
         if (c.expected_revision) req.set_expected_revision(*c.expected_revision);
         req.set_dry_run(c.dry_run);
         req.set_confirm(c.confirm);
+        req.set_force(Flag(c, "force"));
+        req.set_allow_large_change(Flag(c, "allowLargeChange"));
         v1::WriteResult resp;
         auto s = stub_->DeleteLayer(&ctx, req, &resp);
         body = WriteJson(resp);
@@ -434,6 +461,10 @@ TEST_F(GrpcApiTest, RevertAndFreeze) {
 // The rollout cases pass through gRPC.
 TEST_F(GrpcApiTest, Rollouts) {
   RunRolloutCases(stack_, *client_);
+}
+
+TEST_F(GrpcApiTest, Guardrails) {
+  RunGuardrailCases(stack_, *client_);
 }
 
 // The shared authorization matrix passes through gRPC, and every refusal is audited.

@@ -73,8 +73,10 @@ std::int64_t ControlPlane::PutLayer(const std::string& scope,
   doc["metadata"]["scope"] = scope;
   if (edit) edit(doc["spec"]);
   httplib::Client client("127.0.0.1", http_port_);
-  auto res = client.Put("/v1/layers/" + scope, {{"Authorization", "Bearer " + admin_token_}},
-                        doc.dump(), "application/json");
+  // allowLargeChange: some tests write a large topology on purpose.
+  auto res =
+      client.Put("/v1/layers/" + scope + "?allowLargeChange=true",
+                 {{"Authorization", "Bearer " + admin_token_}}, doc.dump(), "application/json");
   EXPECT_TRUE(res) << "PUT layer: no answer";
   if (!res) return 0;
   EXPECT_EQ(res->status, 200) << res->body;

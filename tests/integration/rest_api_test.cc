@@ -187,6 +187,10 @@ TEST_F(RestApiTest, Rollouts) {
   RunRolloutCases(stack_, *client_);
 }
 
+TEST_F(RestApiTest, Guardrails) {
+  RunGuardrailCases(stack_, *client_);
+}
+
 // The shared authorization matrix passes through REST, and every refusal is audited.
 TEST_F(RestApiTest, AuthzMatrix) {
   RunAuthzMatrix(stack_, *client_);

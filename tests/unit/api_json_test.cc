@@ -85,7 +85,7 @@ TEST(ApiJsonTest, WriteResultFieldNames) {
   w.revision = 0;
   w.diagnostics = {{"/spec/routes/b", DiagCode::kDanglingCluster, "no cluster x"}};
   w.diff_summary = "routes +0 -0 ~1 (~b)";
-  w.blocked_nodes = {{"relay-1", "global", "needs feature shadowing"}};
+  w.blocked_nodes = {{"relay-1", "global", "missing features: shadowing", {"shadowing"}}};
   w.chains_checked = {"global"};
   const Json j = ToJson(w);
   EXPECT_EQ(j["dryRun"], true);
@@ -93,6 +93,7 @@ TEST(ApiJsonTest, WriteResultFieldNames) {
   EXPECT_EQ(j["errors"][0]["code"], "dangling_cluster");
   EXPECT_EQ(j["diff"], "routes +0 -0 ~1 (~b)");
   EXPECT_EQ(j["blockedNodes"][0]["nodeId"], "relay-1");
+  EXPECT_EQ(j["blockedNodes"][0]["missing"], Json::array({"shadowing"}));
   EXPECT_EQ(j["chainsChecked"], Json::array({"global"}));
   EXPECT_FALSE(j.contains("revision"));
   EXPECT_FALSE(j.contains("diagnostics"));
@@ -105,12 +106,12 @@ TEST(ApiJsonTest, WriteResultRoundTrips) {
   w.revision = 12;
   w.diagnostics = {{"", DiagCode::kParseError, "not JSON"}};
   w.diff_summary = "clusters +1";
-  w.blocked_nodes = {{"n", "global", "r"}};
+  w.blocked_nodes = {{"n", "global", "r", {"f"}}};
   w.chains_checked = {"global", "global,region:eu-west"};
   const WriteResult back = RoundTrip(w);
   EXPECT_EQ(back.revision, 12);
   EXPECT_EQ(back.diagnostics, w.diagnostics);
-  EXPECT_EQ(back.blocked_nodes.size(), 1u);
+  EXPECT_EQ(back.blocked_nodes, w.blocked_nodes);
   EXPECT_EQ(ToJson(back), ToJson(w));
 }
 

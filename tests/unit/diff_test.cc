@@ -103,6 +103,29 @@ TEST(DiffSpecsTest, Bridges) {
   EXPECT_EQ(d.bridges.changed, Strings{"use1-euw1"});
 }
 
+// EntryCount counts each added, removed and changed name over clusters,
+// routes, regions and bridges (the change_too_large guardrail's measure).
+TEST(DiffSpecsTest, EntryCountSumsNamedChanges) {
+  Spec after = ValidSpec();
+  after.clusters.push_back({"billing-v3", MakeCluster("billing")});    // +1 cluster
+  Entry(after.clusters, "billing-v1").timeout_ms = 250;                // ~1 cluster
+  Erase(after.routes, "auth");                                         // -1 route
+  after.topology.regions.push_back({"ap-south", Region{{"aps1-a"}}});  // +1 region
+  Entry(after.topology.bridges, "use1-euw1").quota_rps = 250;          // ~1 bridge
+  EXPECT_EQ(DiffSpecs(ValidSpec(), after).EntryCount(), 5u);
+}
+
+// Identical specs, and changes outside named entries, count nothing.
+TEST(DiffSpecsTest, EntryCountIgnoresUnnamedBlocks) {
+  EXPECT_EQ(DiffSpecs(ValidSpec(), ValidSpec()).EntryCount(), 0u);
+  Spec after = ValidSpec();
+  after.dispatcher.max_concurrent_requests = 400;
+  after.security.jwks_uri = "https://idp2.example/jwks.json";
+  SpecDiff d = DiffSpecs(ValidSpec(), after);
+  EXPECT_FALSE(d.empty());
+  EXPECT_EQ(d.EntryCount(), 0u);
+}
+
 // A dispatcher change is flagged.
 TEST(DiffSpecsTest, Dispatcher) {
   Spec after = ValidSpec();

@@ -205,6 +205,7 @@ TEST(WritePlanTest, CapabilityGapBlocksProfile) {
   EXPECT_EQ(plan->blocked[0].chain, "global");
   EXPECT_EQ(plan->blocked[0].profile.nodes, 3);
   EXPECT_NE(plan->blocked[0].reason.find("shadowing"), std::string::npos);
+  EXPECT_EQ(plan->blocked[0].missing, std::vector<std::string>{"shadowing"});
 }
 
 // Deleting a layer plans the chains without it: the region's override disappears.
@@ -252,6 +253,51 @@ TEST(WritePlanTest, DiffSummaryNamesTheChanges) {
   auto plan = PlanWrite(in);
   ASSERT_TRUE(plan.ok());
   EXPECT_EQ(plan->diff_summary.rfind("clusters +1 -0 ~0 (+a-v3)", 0), 0u) << plan->diff_summary;
+}
+
+// Rule 8: a diff over max_change_entries named entries is change_too_large
+// at /spec (count and limit in the message) unless allowed; allowed, the plan
+// is ok and says it was large; at the limit it is not large.
+TEST(WritePlanTest, ChangeOverTheEntryLimitIsTooLarge) {
+  Json spec = BaseSpec();
+  for (int i = 0; i < 3; ++i) spec["clusters"]["b-" + std::to_string(i)] = {{"service", "b"}};
+  spec["routes"]["a"]["weights"] = {{"a-v1", 50}, {"a-v2", 50}};  // 3 added + 1 changed
+  WritePlanInput in;
+  in.scope = ScopeOf("global");
+  in.document = Layer("global", spec);
+  in.SetCurrentLayer("global", Layer("global", BaseSpec()));
+  in.chains = {Chain("global")};
+  in.max_change_entries = 3;
+  auto plan = PlanWrite(in);
+  ASSERT_TRUE(plan.ok()) << plan.status().ToString();
+  EXPECT_FALSE(plan->ok());
+  EXPECT_EQ(plan->changed_entries, 4u);
+  EXPECT_TRUE(plan->large_change);
+  ASSERT_EQ(plan->diagnostics.size(), 1u);
+  EXPECT_EQ(plan->diagnostics[0].code, DiagCode::kChangeTooLarge);
+  EXPECT_EQ(plan->diagnostics[0].path, "/spec");
+  EXPECT_NE(plan->diagnostics[0].message.find("touches 4 named entries"), std::string::npos)
+      << plan->diagnostics[0].message;
+  EXPECT_NE(plan->diagnostics[0].message.find("limit of 3"), std::string::npos);
+
+  in.allow_large_change = true;
+  plan = PlanWrite(in);
+  ASSERT_TRUE(plan.ok());
+  EXPECT_TRUE(plan->ok());
+  EXPECT_TRUE(plan->large_change);
+
+  in.allow_large_change = false;
+  in.max_change_entries = 4;
+  plan = PlanWrite(in);
+  ASSERT_TRUE(plan.ok());
+  EXPECT_TRUE(plan->ok());
+  EXPECT_FALSE(plan->large_change);
+
+  in.max_change_entries = 0;  // no limit
+  plan = PlanWrite(in);
+  ASSERT_TRUE(plan.ok());
+  EXPECT_TRUE(plan->ok());
+  EXPECT_FALSE(plan->large_change);
 }
 
 // Rewriting the same content plans "no changes".

@@ -177,7 +177,10 @@ Json ToJson(const HistoryPage& h) {
 }
 
 Json ToJson(const BlockedNode& b) {
-  return {{"nodeId", b.node_id}, {"scopeChain", b.scope_chain}, {"reason", b.reason}};
+  return {{"nodeId", b.node_id},
+          {"scopeChain", b.scope_chain},
+          {"reason", b.reason},
+          {"missing", b.missing}};
 }
 
 Json ToJson(const WriteResult& w) {
@@ -354,6 +357,7 @@ Status FromJson(const Json& j, BlockedNode* out) {
   r.Text("nodeId", &out->node_id);
   r.Text("scopeChain", &out->scope_chain);
   r.Text("reason", &out->reason);
+  r.Texts("missing", &out->missing);
   return r.status();
 }
 

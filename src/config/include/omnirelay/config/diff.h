@@ -4,6 +4,7 @@
 // Thread safety: pure functions.
 #pragma once
 
+#include <cstddef>
 #include <string>
 #include <vector>
 
@@ -23,6 +24,10 @@ struct SpecDiff {
   bool security_changed = false;
 
   bool empty() const;
+  // The named entries added, removed or changed, over clusters, routes,
+  // regions and bridges: what the change_too_large guardrail counts (the
+  // dispatcher and security blocks are not named entries).
+  std::size_t EntryCount() const;
   // One line, no document content beyond names, e.g.
   // "clusters +1 -0 ~2 (+billing-v3 ~auth-v1 ~billing-v1); routes +0 -0 ~1 (~billing)".
   // "no changes" when empty.

@@ -10,6 +10,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -35,6 +36,8 @@ struct DaemonOptions {
   // Nodes (--node-expiry, --node-updating-grace; see ServiceOptions).
   std::chrono::milliseconds node_expiry{24LL * 3600 * 1000};
   std::chrono::milliseconds node_updating_grace{30'000};
+  // --max-change-entries (ServiceOptions::max_change_entries; 0 = no limit).
+  std::size_t max_change_entries = 200;
   TlsOptions tls;  // both faces; empty = plaintext (loopback only)
   // REST timeouts and limits (--http-* flags; defaults in http/server.h).
   http::Limits http_limits;

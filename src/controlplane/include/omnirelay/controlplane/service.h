@@ -10,6 +10,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -48,7 +49,9 @@ struct RolloutStartRequest {
   std::string policy_json;  // the `rollout` block (rollout_policy.h); "" = the defaults
   bool dry_run = false;
   bool confirm = false;  // destructive changes
-  std::string reason;    // audited, shown in status
+  // Layers over ServiceOptions::max_change_entries are written anyway (audited).
+  bool allow_large_change = false;
+  std::string reason;  // audited, shown in status
 };
 
 // A layer over the one document size limit of omni_config
@@ -60,6 +63,11 @@ struct ServiceOptions {
   std::chrono::milliseconds node_updating_grace{30'000};
   // A node disconnected longer than this is forgotten (0: never).
   std::chrono::milliseconds node_expiry{24LL * 3600 * 1000};
+  // The change_too_large guardrail (DESIGN.md §4 Guardrails): a layer write,
+  // or a layer of a rollout, whose diff adds, removes or changes more named
+  // entries than this is refused unless allow_large_change. 0 = no limit
+  // (the daemon's --max-change-entries, DaemonOptions, defaults to 200).
+  std::size_t max_change_entries = 0;
 };
 
 // The API's value types (omnirelay/api/types.h) under the names the
@@ -106,15 +114,19 @@ class ControlPlaneService {
   // place, or a node never seen unless `allow_unknown_node`), kConflict
   // (also for a dry run whose expected revision is stale), kMissingFeature
   // (blocked nodes listed in the message), kTooLarge, kInvalidArgument.
+  // A change over options.max_change_entries named entries is kInvalid with
+  // change_too_large unless `allow_large_change` (then audited as such).
   Result<WriteOutcome> PutLayer(const Principal& who, const std::string& scope,
                                 const std::string& document,
                                 std::optional<std::int64_t> expected_revision, bool dry_run,
-                                bool confirm, bool allow_unknown_node = false, bool force = false);
+                                bool confirm, bool allow_unknown_node = false, bool force = false,
+                                bool allow_large_change = false);
   // `force` (PutLayer too): write even where a rollout holds the chain (else
   // kRolloutInProgress), audited as forced.
   Result<WriteOutcome> DeleteLayer(const Principal& who, const std::string& scope,
                                    std::optional<std::int64_t> expected_revision, bool dry_run,
-                                   bool confirm, bool force = false);
+                                   bool confirm, bool force = false,
+                                   bool allow_large_change = false);
   // Commits the content that revision `to_revision` of `scope` had as a new,
   // higher revision of `scope` (versions only go up, DESIGN.md §3.3); if that
   // revision deleted the layer, the revert deletes it. Goes through what
@@ -229,8 +241,9 @@ class ControlPlaneService {
   struct WriteMode {
     std::string action;  // "layer.put", "layer.delete", "layer.revert"
     bool frozen_refuses = true;
-    std::string note;    // prefixed to the audit summary
-    bool force = false;  // past a rollout holding the chain (audited)
+    std::string note;                 // prefixed to the audit summary
+    bool force = false;               // past a rollout holding the chain (audited)
+    bool allow_large_change = false;  // past max_change_entries (audited)
   };
   Result<WriteOutcome> Write(const Principal& who, const std::string& scope,
                              const std::optional<std::string>& document,
@@ -240,7 +253,8 @@ class ControlPlaneService {
   // blocked nodes, diff and chains.
   Result<PlannedWrite> PlanLayerWrite(const Scope& scope,
                                       const std::optional<std::string>& document, bool confirm,
-                                      bool allow_unknown_node, bool keep_renders);
+                                      bool allow_unknown_node, bool keep_renders,
+                                      bool allow_large_change);
   AuditEntry Entry(const Principal& who, std::string_view action, std::string_view scope) const;
   Result<std::vector<api::Node>> NodeViews(std::vector<NodeRecord> records);
   void AuditRead(const Principal& who, std::string_view action, std::string_view scope,

@@ -71,6 +71,11 @@ struct BlockedNode {
   std::string node_id;
   std::string scope_chain;
   std::string reason;  // CapabilityGap::ToString()
+  // What it lacks: the features, and "apiVersion <v>" when it does not
+  // speak the snapshot's apiVersion (JSON "missing").
+  std::vector<std::string> missing;
+
+  friend bool operator==(const BlockedNode&, const BlockedNode&) = default;
 };
 
 // The outcome of a layer write or its dry run.
