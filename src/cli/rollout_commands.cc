@@ -115,16 +115,16 @@ void PrintRollout(std::ostream& os, const RolloutInfo& r, const Output& out) {
     os << "waiting for `omnirctl rollout promote " << r.id << "`\n";
   }
   if (!r.blocked_nodes.empty()) {
-    std::cout << out.Paint(std::to_string(r.blocked_nodes.size()) +
-                               " node(s) would refuse it (a start is refused until they "
-                               "advertise what they lack):",
-                           Colour::kRed)
-              << "\n";
+    os << out.Paint(std::to_string(r.blocked_nodes.size()) +
+                        " node(s) would refuse it (a start is refused until they "
+                        "advertise what they lack):",
+                    Colour::kRed)
+       << "\n";
     Table blocked({"NODE", "SCOPE CHAIN", "MISSING"});
     for (const auto& b : r.blocked_nodes) {
       blocked.Row({b.node_id, b.scope_chain, Joined(b.missing)});
     }
-    blocked.Print(std::cout, out);
+    blocked.Print(os, out);
   }
 }
 

@@ -45,9 +45,9 @@ bool FeedFanOut::Deliver(FeedSession& session, const ChainGroup& group,
   if (offered == FeedSession::Offered::kSent) notifies_.Inc();
   const std::int64_t now = clock_.NowUnixMs();
   who.state->Update([&](NodeRecord& r) {
-    if (r.assigned_version != assignment->version || r.assigned_hash != assignment->hash) {
-      r.assigned_at_ms = now;  // `updating` from here (node_state.h)
-    }
+    // `updating` from here (node_state.h), and drift repair counts from the
+    // last offer (a reconnected node offered its assignment again included).
+    r.assigned_at_ms = now;
     r.assigned_version = assignment->version;
     r.assigned_hash = assignment->hash;
     r.assigned_expires_at_ms = assignment->expires_at_ms;

@@ -84,6 +84,9 @@ bool FeedSession::Resend() {
   {
     MutexLock lock(mu_);
     if (closed_ || closing_ || writing_ || resent_ || !last_offered_) return false;
+    if (last_offered_->version == refused_version_ && last_offered_->hash == refused_hash_) {
+      return false;  // the same bytes would be refused again
+    }
     resent_ = true;
     writing_ = true;
     again = last_offered_;
@@ -91,6 +94,12 @@ bool FeedSession::Resend() {
   }
   connection->Notify(std::move(again));
   return true;
+}
+
+void FeedSession::MarkRefused(std::int64_t version, std::string hash) {
+  MutexLock lock(mu_);
+  refused_version_ = version;
+  refused_hash_ = std::move(hash);
 }
 
 bool FeedSession::Written() {

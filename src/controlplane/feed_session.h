@@ -59,9 +59,12 @@ class FeedSession {
   static constexpr std::size_t kRemembered = 16;
 
   // Drift repair (node_feed.h): hands the last assignment offered to the
-  // connection once more. False when there is none, it was resent already,
-  // a Notify is being written, or the session is closing.
+  // connection once more. False when there is none, it was resent already
+  // or refused by the node, a Notify is being written, or the session is
+  // closing.
   bool Resend() EXCLUDES(mu_);
+  // The node refused (NACKed) this assignment: it is not resent.
+  void MarkRefused(std::int64_t version, std::string hash) EXCLUDES(mu_);
 
   // The transport wrote (or dropped) the outstanding Notify: hands over the
   // waiting one, if any. True when one was handed over.
@@ -91,6 +94,8 @@ class FeedSession {
   std::shared_ptr<const Assignment> waiting_ GUARDED_BY(mu_);
   std::shared_ptr<const Assignment> last_offered_ GUARDED_BY(mu_);
   bool resent_ GUARDED_BY(mu_) = false;  // last_offered_ was resent
+  std::int64_t refused_version_ GUARDED_BY(mu_) = 0;
+  std::string refused_hash_ GUARDED_BY(mu_);
   // The last kRemembered assignments offered, oldest first.
   std::deque<std::pair<std::int64_t, std::string>> offered_ GUARDED_BY(mu_);
 };

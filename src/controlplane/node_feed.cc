@@ -154,6 +154,7 @@ class NodeFeedImpl final : public NodeFeed {
     if (!session.WasAssigned(nack.version, nack.hash)) {
       return RefuseReport(state, *refused_nacks_, "nack", nack.version, nack.hash);
     }
+    session.MarkRefused(nack.version, nack.hash);  // drift repair does not resend it
     RecordError(state, nack.reason.empty() ? "unknown" : nack.reason, nack.message);
     if (options_.observer) {
       options_.observer->OnNodeNack(NodeIdOf(session), nack.version, nack.hash);
@@ -508,7 +509,7 @@ class NodeFeedImpl final : public NodeFeed {
         state->Update([&](NodeRecord& r) {
           assigned = r.assigned_version;
           applied = r.applied_version;
-          behind = r.assigned_version > 0 && r.last_error_code.empty() &&
+          behind = r.assigned_version > 0 &&
                    (r.applied_version != r.assigned_version || r.applied_hash != r.assigned_hash) &&
                    now - r.assigned_at_ms >= after;
         });

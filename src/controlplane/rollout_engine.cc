@@ -267,13 +267,17 @@ Result<RolloutRun> RolloutEngine::GetWithProgress(const std::string& id) {
   return WithProgress(std::move(run));
 }
 
-std::vector<RolloutRun> RolloutEngine::List() {
+std::vector<RolloutRun> RolloutEngine::List(bool with_progress) {
   std::vector<RolloutRun> out;
   {
     MutexLock lock(mu_);
     for (const auto& [id, run] : runs_) out.push_back(run);
   }
-  for (RolloutRun& run : out) run = WithProgress(std::move(run));
+  if (with_progress) {
+    for (RolloutRun& run : out) {
+      if (IsActive(run)) run = WithProgress(std::move(run));  // finished ones: no reports read
+    }
+  }
   std::sort(out.begin(), out.end(), [](const RolloutRun& a, const RolloutRun& b) {
     return std::tie(b.state.created_at_ms, b.state.id) <
            std::tie(a.state.created_at_ms, a.state.id);
@@ -342,6 +346,7 @@ void RolloutEngine::Tick() {
       auto it = runs_.find(id);
       if (it != runs_.end() && it->second.state.generation == expected) {
         it->second.state.last_verdict = run->state.last_verdict;
+        it->second.state.wave_baselines = run->state.wave_baselines;  // stored with the next change
       }
       continue;
     }

@@ -71,7 +71,7 @@ struct RolloutRun {
   // Not stored: per wave, its nodes by what they report about the version
   // each is assigned (Get, List and Act fill it from the nodes' reports).
   struct WaveProgress {
-    std::int64_t acked = 0;     // ACKed it
+    std::int64_t acked = 0;     // ACKed it (exactly it, as the gates count)
     std::int64_t nacked = 0;    // refused it
     std::int64_t drifting = 0;  // connected, neither (applying, or stuck: drift repair)
     std::int64_t offline = 0;   // not connected, neither
@@ -138,7 +138,8 @@ class RolloutEngine final : public AssignmentSource, public NodeObserver {
   Result<RolloutRun> Act(const std::string& id, RolloutAction action) EXCLUDES(mu_);
   Result<RolloutRun> Get(const std::string& id) const EXCLUDES(mu_);
   Result<RolloutRun> GetWithProgress(const std::string& id) EXCLUDES(mu_, reports_mu_);
-  std::vector<RolloutRun> List() EXCLUDES(mu_, reports_mu_);  // newest first, with progress
+  // Newest first; the active ones with their progress unless !with_progress.
+  std::vector<RolloutRun> List(bool with_progress = true) EXCLUDES(mu_, reports_mu_);
   // The reports the gates read, for status (connected nodes and those seen).
   NodeReports Reports() const EXCLUDES(reports_mu_);
   // `run` with its per-wave progress filled from the nodes' reports.

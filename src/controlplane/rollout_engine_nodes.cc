@@ -140,7 +140,7 @@ RolloutRun RolloutEngine::WithProgress(RolloutRun run) {
       const std::int64_t version = a->second.assigned_version;
       const auto it = reports.find(id);
       const NodeReport* r = it == reports.end() ? nullptr : &it->second;
-      if (r != nullptr && r->acked_version >= version) {
+      if (r != nullptr && r->acked_version == version) {  // the gates' test
         ++p.acked;
       } else if (r != nullptr && r->nacked_version == version) {
         ++p.nacked;

@@ -145,16 +145,16 @@ GateVerdict EvaluateWave(const WaveGateInput& in) {
   if (acks_short && elapsed >= p.ack_deadline_ms) {
     return Rollback(RollbackReason::kAckDeadline, "ack", "ack_deadline: " + acks, f);
   }
+  const std::string behind = std::to_string(f.drifting) + " connected node(s) have not applied v" +
+                             std::to_string(in.assigned_version) + " (" + std::to_string(f.nacked) +
+                             " refused it): " + drifting + (f.drifting > 3 ? ", ..." : "");
+  if (f.drifting > 0 && elapsed >= p.ack_deadline_ms) {
+    return Rollback(RollbackReason::kAckDeadline, "drift", "ack_deadline: " + behind, f);
+  }
 
   // Rule 3: holds.
   if (acks_short) return Hold("ack", "ack: " + acks, f);
-  if (f.drifting > 0) {
-    return Hold("drift",
-                "drift: " + std::to_string(f.drifting) + " connected node(s) have not applied v" +
-                    std::to_string(in.assigned_version) + " (" + std::to_string(f.nacked) +
-                    " refused it): " + drifting + (f.drifting > 3 ? ", ..." : ""),
-                f);
-  }
+  if (f.drifting > 0) return Hold("drift", "drift: " + behind, f);
   if (f.applied < f.acked) {
     return Hold("coherence",
                 "coherence: " + std::to_string(f.applied) + "/" + std::to_string(f.acked) +

@@ -14,7 +14,8 @@
 //     slo_breach — with at least min_requests in the wave's merged window and
 //       in the baseline: error rate - baseline error rate > max_error_rate_delta,
 //       or p99 > max_p99_ratio * baseline p99;
-//     ack_deadline — the ACK ratio is still under min_ack_ratio once
+//     ack_deadline — the ACK ratio is still under min_ack_ratio, or a
+//       counted node still drifts (the "drift" hold below), once
 //       ack_deadline_ms has passed since the wave started.
 //  3. Then holds, in this order, each naming its gate and figures:
 //     "ack" (ACKs / counted < min_ack_ratio; no counted node also holds here),

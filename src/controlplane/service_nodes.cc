@@ -135,7 +135,7 @@ Result<StatusSummary> ControlPlaneService::GetStatus(const Principal& who) {
     out.nodes_by_state = CountByState(nodes);
     OMNI_ASSIGN_OR_RETURN(out.freeze, freeze_->Current());
     if (rollouts_ != nullptr) {
-      for (const RolloutRun& run : rollouts_->List()) {
+      for (const RolloutRun& run : rollouts_->List(/*with_progress=*/false)) {
         const RolloutPhase phase = run.state.phase;
         if (IsTerminal(phase)) continue;
         out.rollouts.push_back(

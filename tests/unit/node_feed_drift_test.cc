@@ -59,6 +59,25 @@ TEST_F(NodeFeedDriftTest, RefusedAssignmentIsNotSentAgain) {
   EXPECT_EQ(Renotifies(), 0u);
 }
 
+// An older refusal does not stop the repair of a newer assignment.
+TEST_F(NodeFeedDriftTest, OlderRefusalDoesNotStopTheRepairOfANewerAssignment) {
+  source_.Set(kUsEast, 2);
+  Stream s = Hello("n-1", kUsEast);
+  feed_->OnNotifyWritten(*s.session);
+  feed_->OnNack(*s.session, NackMsg{2, s.conn->notifies[0]->hash, "invalid", "bad route"});
+  source_.Set(kUsEast, 3);
+  ChangeEvent event;
+  event.revision = 3;
+  event.scopes = {"global"};
+  ASSERT_TRUE(bus_.Publish(event).ok());
+  feed_->RunDueForTest();
+  ASSERT_EQ(s.conn->versions(), (std::vector<std::int64_t>{2, 3}));
+  feed_->OnNotifyWritten(*s.session);
+  Advance(std::chrono::seconds(20));
+  ASSERT_EQ(s.conn->versions(), (std::vector<std::int64_t>{2, 3, 3}));
+  EXPECT_EQ(Renotifies(), 1u);
+}
+
 // A Notify still in the transport's hands is not doubled: the resend waits
 // for the next sweep after it is written.
 TEST_F(NodeFeedDriftTest, InFlightNotifyIsNotDoubled) {

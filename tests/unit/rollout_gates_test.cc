@@ -117,8 +117,12 @@ TEST_F(GatesTest, DriftingOrNackingNodeHoldsPromotion) {
   EXPECT_EQ(v.figures.nacked, 1);
   EXPECT_NE(v.message.find("n-3, n-5"), std::string::npos) << v.message;
   EXPECT_NE(v.message.find("1 refused it"), std::string::npos) << v.message;
-  // Past the ACK deadline it still holds (the ratio is met): an operator acts.
-  EXPECT_EQ(Evaluate(kStart + policy_.ack_deadline_ms).gate, "drift");
+  // Not for ever: past the ACK deadline a node still behind rolls back.
+  const GateVerdict late = Evaluate(kStart + policy_.ack_deadline_ms);
+  EXPECT_EQ(late.verdict, Verdict::kRollback);
+  EXPECT_EQ(late.reason, RollbackReason::kAckDeadline);
+  EXPECT_EQ(late.gate, "drift");
+  EXPECT_NE(late.message.find("n-3, n-5"), std::string::npos) << late.message;
 
   reports_["n-3"].acked_version = reports_["n-3"].applied_version = 7;
   reports_["n-5"].connected = false;

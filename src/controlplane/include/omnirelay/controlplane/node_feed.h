@@ -34,7 +34,8 @@
 //      error ("superseded: ..."). While the winner is connected, a hello of
 //      an instance it superseded is closed kSuperseded at once.
 //   8. Drift repair: a connected node that has neither applied nor refused
-//      its assignment `renotify_after` after it was made is sent the same
+//      its assignment `renotify_after` after it was last offered (an older
+//      refusal does not count) is sent the same
 //      assignment once more (the exception to 3), logged and counted in
 //      omnirelay_cp_node_renotifies_total; if it still does not apply it,
 //      its state turns `drifted` (node_state.h) and a rollout wave holding
