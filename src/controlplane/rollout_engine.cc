@@ -42,13 +42,20 @@ bool SharesScope(const std::vector<std::string>& a, const std::vector<std::strin
 }
 
 std::string RolloutRunToJson(const RolloutRun& run) {
-  nlohmann::json j = {{"state", nlohmann::json::parse(RolloutStateToJson(run.state))},
-                      {"scopes", run.scopes},
-                      {"base", run.base},
-                      {"author", run.author},
-                      {"reason", run.reason},
-                      {"chains", run.chains}};
-  return j.dump();
+  const nlohmann::json rest = {{"scopes", run.scopes},
+                               {"base", run.base},
+                               {"author", run.author},
+                               {"reason", run.reason},
+                               {"chains", run.chains}};
+  // The state's JSON is spliced in as text rather than parsed and dumped
+  // again (it holds every member: the bulk of a large rollout's record).
+  // "state" sorts last, so the bytes are what dumping one object would give.
+  std::string out = rest.dump();
+  out.pop_back();  // '}'
+  out += ",\"state\":";
+  out += RolloutStateToJson(run.state);
+  out += '}';
+  return out;
 }
 
 Result<RolloutRun> RolloutRunFromJson(std::string_view json) {

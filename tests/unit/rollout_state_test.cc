@@ -5,10 +5,12 @@
 
 #include <gtest/gtest.h>
 
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
 #include "omnirelay/config/clock.h"
+#include "rollout_engine.h"
 
 namespace omnirelay::cp {
 namespace {
@@ -239,6 +241,23 @@ TEST_F(RolloutStateTest, StateJsonRoundTrips) {
   round_trip(s);
   EXPECT_EQ(RolloutStateFromJson("{\"format\": 1}").status().code(), StatusCode::kInternal);
   EXPECT_FALSE(RolloutStateFromJson("nope").ok());
+}
+
+// A rollout's stored record (RolloutRunToJson splices the state's JSON in as
+// text) is exactly what dumping it as one JSON object gives, and reads back.
+TEST_F(RolloutStateTest, StoredRecordIsCanonicalJsonAndReadsBack) {
+  RolloutRun run;
+  run.state = Create();
+  run.scopes = {"global"};
+  run.base = 41;
+  run.author = "admin";
+  run.reason = "billing \"50/50\"";
+  run.chains = {{"n-1", "global,region:r0"}};
+  const std::string text = RolloutRunToJson(run);
+  EXPECT_EQ(text, nlohmann::json::parse(text).dump());
+  auto back = RolloutRunFromJson(text);
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_EQ(*back, run);
 }
 
 }  // namespace
