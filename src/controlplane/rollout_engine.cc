@@ -120,20 +120,7 @@ void RolloutEngine::UpdateStateGauges() {
   for (const auto& [state, gauge] : by_state_) gauge->Set(counts[state]);
 }
 
-void RolloutEngine::UpdateWaveGauges(const std::vector<std::string>& active) {
-  std::map<std::string, std::int64_t> sums;
-  for (const std::string& id : active) {
-    auto run = GetWithProgress(id);
-    if (!run.ok() || !IsActive(*run)) continue;
-    const std::size_t wave = run->state.current_wave;
-    if (wave >= run->progress.size()) continue;
-    const RolloutRun::WaveProgress& p = run->progress[wave];
-    sums["nodes"] += static_cast<std::int64_t>(run->state.waves[wave].node_ids.size());
-    sums["acked"] += p.acked;
-    sums["nacked"] += p.nacked;
-    sums["drifting"] += p.drifting;
-    sums["offline"] += p.offline;
-  }
+void RolloutEngine::SetWaveGauges(std::map<std::string, std::int64_t> sums) {
   for (const auto& [status, gauge] : wave_nodes_) gauge->Set(sums[status]);
 }
 
@@ -317,17 +304,19 @@ void RolloutEngine::Tick() {
       if (IsActive(runs_.at(id))) active.push_back(id);
     }
   }
-  UpdateWaveGauges(active);
+  // The current waves' progress, summed as the driver reads the reports
+  // below (zero on an idle daemon, or one that does not drive).
+  std::map<std::string, std::int64_t> wave_sums;
   // Nothing to drive: no lease write (a store commit, an fsync) every tick
   // of an idle daemon.
-  if (active.empty()) return;
+  if (active.empty()) return SetWaveGauges(std::move(wave_sums));
   auto held =
       store_.AcquireLease(kLease, options_.holder, clock_.NowUnixMs(), options_.lease_ttl_ms);
   if (!held.ok()) {
     spdlog::warn("rollout driver: lease: {}", held.status().ToString());
-    return;
+    return SetWaveGauges(std::move(wave_sums));
   }
-  if (!*held) return;  // another replica drives
+  if (!*held) return SetWaveGauges(std::move(wave_sums));  // another replica drives
   ticks_.Inc();
   for (const std::string& id : active) {
     AddNewcomers(id);
@@ -344,6 +333,15 @@ void RolloutEngine::Tick() {
     const std::int64_t expected = run->state.generation;
     const std::size_t wave_before = run->state.current_wave;
     TickResult tick = TickRollout(run->state, clock_.NowUnixMs(), reports, &hashes);
+    if (const std::size_t wave = run->state.current_wave;
+        IsActive(*run) && wave < run->state.waves.size()) {
+      const RolloutRun::WaveProgress p = ProgressOf(run->state, reports)[wave];
+      wave_sums["nodes"] += static_cast<std::int64_t>(run->state.waves[wave].node_ids.size());
+      wave_sums["acked"] += p.acked;
+      wave_sums["nacked"] += p.nacked;
+      wave_sums["drifting"] += p.drifting;
+      wave_sums["offline"] += p.offline;
+    }
     const char* verdict = tick.verdict.verdict == Verdict::kPromote    ? "promote"
                           : tick.verdict.verdict == Verdict::kRollback ? "rollback"
                                                                        : "hold";
@@ -378,6 +376,7 @@ void RolloutEngine::Tick() {
       }
     }
   }
+  SetWaveGauges(std::move(wave_sums));
 }
 
 bool RolloutEngine::Persist(RolloutRun run, std::int64_t expected,

@@ -85,6 +85,9 @@ struct RolloutRun {
   friend bool operator==(const RolloutRun&, const RolloutRun&) = default;
 };
 std::string RolloutRunToJson(const RolloutRun& run);
+// Per wave, its nodes by what `reports` (versions as revision bounds, as
+// RolloutEngine::ReportsFor gives them) say about the version each is assigned.
+std::vector<RolloutRun::WaveProgress> ProgressOf(const RolloutState& s, const NodeReports& reports);
 
 // The scopes of a canonical chain text ("global,region:eu-west,...").
 std::vector<std::string> ScopesOfChain(const std::string& chain);
@@ -202,8 +205,8 @@ class RolloutEngine final : public AssignmentSource, public NodeObserver {
   const RolloutEngineOptions options_;
   // Recounts the per-state gauges from runs_.
   void UpdateStateGauges() EXCLUDES(mu_);
-  // omnirelay_cp_rollout_wave_nodes: the current waves of `active` rollouts.
-  void UpdateWaveGauges(const std::vector<std::string>& active) EXCLUDES(mu_, reports_mu_);
+  // omnirelay_cp_rollout_wave_nodes from per-status sums ("nodes", "acked", ...).
+  void SetWaveGauges(std::map<std::string, std::int64_t> sums);
   // The driver's own steps in the audit log (principal "rollout-driver").
   void AuditDriver(const RolloutRun& run, std::string_view action, const std::string& summary);
 

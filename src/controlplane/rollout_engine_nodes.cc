@@ -126,14 +126,11 @@ NodeReports RolloutEngine::Reports() const {
   return out;
 }
 
-RolloutRun RolloutEngine::WithProgress(RolloutRun run) {
-  const RolloutState& s = run.state;
-  std::unordered_map<std::string, std::string> hashes;
-  // Versions as revision bounds, as the gates read them.
-  const NodeReports reports = ReportsFor(run, hashes);
-  run.progress.assign(s.waves.size(), {});
+std::vector<RolloutRun::WaveProgress> ProgressOf(const RolloutState& s,
+                                                 const NodeReports& reports) {
+  std::vector<RolloutRun::WaveProgress> out(s.waves.size());
   for (std::size_t i = 0; i < s.waves.size(); ++i) {
-    RolloutRun::WaveProgress& p = run.progress[i];
+    RolloutRun::WaveProgress& p = out[i];
     for (const std::string& id : s.waves[i].node_ids) {
       const auto a = s.nodes.find(id);
       if (a == s.nodes.end()) continue;
@@ -151,6 +148,13 @@ RolloutRun RolloutEngine::WithProgress(RolloutRun run) {
       }
     }
   }
+  return out;
+}
+
+RolloutRun RolloutEngine::WithProgress(RolloutRun run) {
+  std::unordered_map<std::string, std::string> hashes;
+  // Versions as revision bounds, as the gates read them.
+  run.progress = ProgressOf(run.state, ReportsFor(run, hashes));
   return run;
 }
 

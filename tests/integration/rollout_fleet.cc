@@ -249,4 +249,14 @@ bool RolloutFleetTest::Acked(const std::vector<Relay*>& relays, std::int64_t ver
       std::chrono::seconds(60), std::chrono::milliseconds(50));
 }
 
+void RolloutFleetTest::ExpectEachWavePromotedOnce() {
+  const Json promotes = Audit("rollout.promote");
+  ASSERT_EQ(promotes.size(), 2u) << promotes.dump();
+  EXPECT_NE(promotes[0]["summary"].get<std::string>().find("wave 0 passed"), std::string::npos)
+      << promotes.dump();
+  EXPECT_NE(promotes[1]["summary"].get<std::string>().find("wave 1 passed"), std::string::npos)
+      << promotes.dump();
+  EXPECT_EQ(Audit("rollout.succeeded").size(), 1u);
+}
+
 }  // namespace omnirelay::relay::testing

@@ -113,6 +113,9 @@ class RolloutFleetTest : public ::testing::Test {
   Reply SetFreeze(bool frozen, const std::string& reason = "");
   // The audit entries of `action`, oldest first.
   Json Audit(const std::string& action);
+  // The driver promoted wave 0 and wave 1 once each, in order, and the
+  // rollout succeeded once (a three-wave rollout that ended).
+  void ExpectEachWavePromotedOnce();
 
   // Every relay runs `version` with `max_requests`, and the daemon shows it
   // applied (the ACK, or the hello after a restart, reached it).
