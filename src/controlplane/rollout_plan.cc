@@ -24,21 +24,27 @@ std::string CanarySalt(std::string_view rollout_id) {
   return "rollout:" + std::string(rollout_id);
 }
 
-// WaveOfNode with the salt made once per plan rather than once per node.
-std::optional<std::size_t> WaveIndex(const RolloutNode& node, const RolloutPolicy& policy,
-                                     const std::string& salt) {
-  if (!IsTargeted(node.chain, policy)) return std::nullopt;
-  std::size_t index = 0;
-  if (const std::uint32_t bp = CanaryBasisPoints(policy); bp > 0) {
-    if (ShadowBucket(node.id, salt) < bp) return 0;
-    index = 1;
-  }
+// Rule 5: the wave of a targeted node past the canary.
+std::size_t WavePastCanary(const RolloutNode& node, const RolloutPolicy& policy) {
+  std::size_t index = CanaryBasisPoints(policy) > 0 ? 1 : 0;
   for (const auto& scopes : policy.scope_waves) {
     if (ChainContains(node.chain, scopes)) return index;
     ++index;
   }
   return index;  // the last wave
 }
+
+// WaveOfNode with the salt made once per plan rather than once per node.
+std::optional<std::size_t> WaveIndex(const RolloutNode& node, const RolloutPolicy& policy,
+                                     const std::string& salt) {
+  if (!IsTargeted(node.chain, policy)) return std::nullopt;
+  if (const std::uint32_t bp = CanaryBasisPoints(policy); bp > 0) {
+    if (ShadowBucket(node.id, salt) < bp) return 0;
+  }
+  return WavePastCanary(node, policy);
+}
+
+constexpr std::uint32_t kAllBasisPoints = 10'000;
 
 }  // namespace
 
@@ -110,6 +116,28 @@ WavePlan PlanWaves(const std::vector<RolloutNode>& nodes, const RolloutPolicy& p
       auto& from = plan.waves[std::get<2>(*best)].node_ids;
       from.erase(std::find(from.begin(), from.end(), std::get<1>(*best)));
       plan.waves.front().node_ids.push_back(std::get<1>(*best));
+    }
+  }
+  // Rule 4b: a canary the hash filled with every targeted node (two or more,
+  // under 100%) gives back the one with the largest (bucket, id), so a bad
+  // change never reaches every node at once and the SLO gate keeps a live
+  // baseline of nodes on the old version.
+  auto& canary = plan.waves.front().node_ids;
+  if (plan.waves.front().kind == WaveKind::kCanary && canary.size() >= 2 &&
+      CanaryBasisPoints(policy) < kAllBasisPoints) {
+    std::size_t placed = 0;
+    for (const auto& wave : plan.waves) placed += wave.node_ids.size();
+    if (placed == canary.size()) {
+      const auto last = std::max_element(canary.begin(), canary.end(),
+                                         [&](const std::string& a, const std::string& b) {
+                                           const std::uint32_t ba = CanaryBucket(rollout_id, a);
+                                           const std::uint32_t bb = CanaryBucket(rollout_id, b);
+                                           return ba != bb ? ba < bb : a < b;
+                                         });
+      const auto node = std::find_if(nodes.begin(), nodes.end(),
+                                     [&](const RolloutNode& n) { return n.id == *last; });
+      plan.waves[WavePastCanary(*node, policy)].node_ids.push_back(*last);
+      canary.erase(last);
     }
   }
   for (auto& wave : plan.waves) std::sort(wave.node_ids.begin(), wave.node_ids.end());

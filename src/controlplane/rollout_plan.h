@@ -16,12 +16,16 @@
 //  4. A canary the hash leaves empty while nodes are targeted gets one node:
 //     the one with the smallest (bucket, id). So a small fleet still gets a
 //     canary.
+//     4b. A canary the hash fills with every targeted node, when there are
+//     two or more and canary_percent < 100, gives back the node with the
+//     largest (bucket, id) to its rule-5 wave: a bad change never reaches
+//     every node at once, and the SLO gate keeps a live baseline.
 //  5. Past the canary, a node goes to the first scope wave one of whose
 //     scopes its chain contains, else to the last wave.
 //  6. Empty waves are kept (a node may join them later); the state machine
 //     passes through an empty wave without gating it.
 //  7. A node joining mid-rollout goes where WaveOfNode puts it: rules 1, 3
-//     and 5 (not 4, which only fills the canary of a first plan).
+//     and 5 (not 4 or 4b, which only shape the canary of a first plan).
 //  8. Node ids in each wave are sorted; the plan is the same for the same
 //     inputs in any order.
 //

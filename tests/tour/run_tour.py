@@ -466,6 +466,10 @@ def run_page(args, page):
                 status, actual = tour.run(c)
             except (TimeoutError, RuntimeError) as e:
                 print(f"{rel}:{c.line}: {show_command(c)}\n  {e}")
+                # What the daemon said last: the one clue CI keeps of a stuck page.
+                with contextlib.suppress(OSError):
+                    tail = tour._daemon_log().splitlines()[-25:]
+                    print("  controlplane log (last lines):\n" + "\n".join("  | " + t for t in tail))
                 failures += 1
                 break  # the session is stuck or gone: the page ends here
             if c.silent:

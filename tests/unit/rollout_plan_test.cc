@@ -145,6 +145,40 @@ TEST(RolloutPlanTest, SmallFleetGetsOneCanaryAndZeroPercentNone) {
   EXPECT_EQ(none.waves[0].kind, WaveKind::kRest);
 }
 
+// A canary percentage under 100 never puts every targeted node in the canary
+// (rule 4b): three nodes at 34% would, for about one rollout id in 25.
+TEST(RolloutPlanTest, CanaryNeverTakesEveryNodeUnderAHundredPercent) {
+  RolloutPolicy policy;
+  policy.canary_percent = 34;
+  const auto nodes = Fleet(3);
+  int would_take_all = 0;
+  for (int r = 0; r < 2000; ++r) {
+    const std::string id = "r-" + std::to_string(r);
+    int hashed_in = 0;
+    for (const auto& n : nodes) hashed_in += CanaryBucket(id, n.id) < 3400 ? 1 : 0;
+    would_take_all += hashed_in == 3 ? 1 : 0;
+    const WavePlan plan = PlanWaves(nodes, policy, id);
+    ASSERT_EQ(plan.waves.size(), 2u);
+    EXPECT_GE(plan.waves[0].node_ids.size(), 1u) << id;
+    EXPECT_LE(plan.waves[0].node_ids.size(), 2u) << id;
+    EXPECT_EQ(plan.waves[0].node_ids.size() + plan.waves[1].node_ids.size(), 3u) << id;
+  }
+  EXPECT_GT(would_take_all, 20);  // the case is exercised, not assumed
+  // Given back to its rule-5 wave: a scope wave when its chain is in one.
+  policy.scope_waves = {{ParseScope("region:us-east").value()}};
+  const std::vector<RolloutNode> two = {Node("a", "global,region:us-east"),
+                                        Node("b", "global,region:us-east")};
+  policy.canary_percent = 99.99;
+  for (int r = 0; r < 50; ++r) {
+    const WavePlan plan = PlanWaves(two, policy, "r-" + std::to_string(r));
+    EXPECT_EQ(plan.waves[0].node_ids.size(), 1u);
+    EXPECT_EQ(plan.waves[1].node_ids.size(), 1u);
+    EXPECT_TRUE(plan.waves[2].node_ids.empty());
+  }
+  policy.canary_percent = 100;  // the operator asked for everyone
+  EXPECT_EQ(PlanWaves(two, policy, "r-1").waves[0].node_ids.size(), 2u);
+}
+
 // Untargeted nodes are in no wave; empty waves are kept; a joiner lands where the rules say.
 TEST(RolloutPlanTest, TargetingEmptyWavesAndJoiners) {
   RolloutPolicy policy;
