@@ -87,7 +87,8 @@ CLI::Validator ScopeValidator();
 struct RolloutStartOptions {
   std::vector<std::string> files;
   std::vector<std::string> deletes;
-  double canary = -1;  // < 0: not given
+  double canary = -1;        // < 0: not given
+  double shadow_first = -1;  // < 0: not given
   std::string bake;
   bool manual = false;
   std::string policy_file;

@@ -53,7 +53,7 @@ struct SetArgs {
   bool force = false;
   bool allow_large_change = false;
   bool rollout = false;
-  RolloutStartOptions rollout_options;  // --canary, --bake, --manual, --reason
+  RolloutStartOptions rollout_options;  // --canary, --shadow-first, --bake, --manual, --reason
 };
 
 int RunSet(Session& s, const SetArgs& a) {
@@ -264,7 +264,7 @@ void AddConfigCommands(CLI::App& app, Cli& cli) {
       "the rest; prints the rollout");
   rollout->excludes(unknown_node)->excludes(force)->excludes("--expect-revision");
   AddRolloutStartFlags(*cmd, set->rollout_options);
-  for (const char* flag : {"--canary", "--bake", "--manual", "--reason"}) {
+  for (const char* flag : {"--canary", "--shadow-first", "--bake", "--manual", "--reason"}) {
     cmd->get_option(flag)->needs(rollout);
   }
   cmd->callback([&cli, set] { cli.RunWithServer([&](Session& s) { return RunSet(s, *set); }); });

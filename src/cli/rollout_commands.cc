@@ -87,6 +87,11 @@ void PrintRollout(std::ostream& os, const RolloutInfo& r, const Output& out) {
      << (r.dry_run ? " (dry run: nothing committed)" : "") << "\n";
   os << "by " << r.author << (r.reason.empty() ? "" : " (" + r.reason + ")") << ", updated "
      << RelativeTime(r.updated_at_ms, NowUnixMs()) << "\n";
+  if (j.is_object() && j.value("shadowVersion", std::int64_t{0}) > 0) {
+    os << "shadow-first: wave 1 gives every node "
+       << Version(j["shadowVersion"].get<std::int64_t>())
+       << " (the old routing, mirroring), the later waves " << Version(r.version) << "\n";
+  }
   Table t({"WAVE", "KIND", "SCOPES", "NODES", "ASSIGNED NEW", "ACKED", "NACKED", "DRIFTING",
            "OFFLINE", "PROGRESS", "STATE"});
   for (const auto& w : r.waves) {
@@ -190,6 +195,7 @@ Result<std::string> PolicyJson(const RolloutStartOptions& a) {
     }
   }
   if (a.canary >= 0) policy["canaryPercent"] = a.canary;
+  if (a.shadow_first >= 0) policy["shadowFirstPercent"] = a.shadow_first;
   if (!a.bake.empty()) {
     auto ms = api::ParseDurationMs(a.bake);
     if (!ms.ok()) return Status(StatusCode::kInvalidArgument, "--bake: " + ms.status().message());
@@ -231,6 +237,10 @@ int RunRolloutStart(Session& s, const RolloutStartOptions& a) {
 void AddRolloutStartFlags(CLI::App& cmd, RolloutStartOptions& start) {
   cmd.add_option("--canary", start.canary,
                  "Percent of the targeted nodes in the canary wave (0 = none; default 5)")
+      ->check(CLI::Range(0.0, 100.0));
+  cmd.add_option("--shadow-first", start.shadow_first,
+                 "Percent of each changed route's requests mirrored to the cluster it moves to, "
+                 "in a first wave on every node before the cut-over (0 = none, the default)")
       ->check(CLI::Range(0.0, 100.0));
   cmd.add_option("--bake", start.bake, "Minimum time per wave, e.g. 10m (default 5m)");
   cmd.add_flag("--manual", start.manual,

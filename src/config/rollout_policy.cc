@@ -144,6 +144,8 @@ Result<RolloutPolicy> ParseRolloutPolicy(std::string_view json, std::string_view
         r.Scopes(value, at, &p.target_scopes);
       } else if (key == "canaryPercent") {
         r.Number(value, at, 0, 100, false, &p.canary_percent);
+      } else if (key == "shadowFirstPercent") {
+        r.Number(value, at, 0, 100, false, &p.shadow_first_percent);
       } else if (key == "waves") {
         ReadWaves(r, value, at, p);
       } else if (key == "promotion") {
@@ -187,6 +189,7 @@ std::string RolloutPolicyToJson(const RolloutPolicy& p) {
   const Json j = {
       {"targetScopes", ScopesJson(p.target_scopes)},
       {"canaryPercent", p.canary_percent},
+      {"shadowFirstPercent", p.shadow_first_percent},
       {"waves", std::move(waves)},
       {"promotion", p.promotion == Promotion::kManual ? "manual" : "auto"},
       {"bakeMs", p.bake_ms},

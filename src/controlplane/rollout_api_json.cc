@@ -41,7 +41,9 @@ std::string RolloutApiJson(const RolloutRun& run) {
     std::int64_t on_new = 0;
     for (const auto& id : w.node_ids) {
       auto it = s.nodes.find(id);
-      if (it != s.nodes.end() && it->second.assigned_version == s.new_version) ++on_new;
+      if (it == s.nodes.end()) continue;
+      const std::int64_t v = it->second.assigned_version;  // the shadow wave's, or past it
+      if (v == WaveVersion(s, i) || v == s.new_version) ++on_new;
     }
     Json wave = {{"index", i},
                  {"kind", WaveKindName(w.kind)},
@@ -72,6 +74,7 @@ std::string RolloutApiJson(const RolloutRun& run) {
               {"createdAt", FormatRfc3339Ms(s.created_at_ms)},
               {"updatedAt", FormatRfc3339Ms(s.updated_at_ms)}};
   if (s.rollback_version > 0) out["rollbackVersion"] = s.rollback_version;
+  if (s.shadow_version > 0) out["shadowVersion"] = s.shadow_version;
   if (!s.rollback_reason.empty()) out["rollbackReason"] = s.rollback_reason;
   if (!run.reason.empty()) out["reason"] = run.reason;
   if (!run.blocked_nodes.empty()) {

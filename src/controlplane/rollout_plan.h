@@ -7,7 +7,10 @@
 //     scopes; the others are listed as untargeted and are in no wave.
 //  2. Waves, in order: the canary (when canary_percent > 0), then one wave
 //     per policy scope wave, then the rest ("everything left"). Every
-//     targeted node is in exactly one wave.
+//     targeted node is in exactly one of them — its cut-over wave. With
+//     shadow_first_percent > 0 a shadow wave comes first and lists every
+//     targeted node as well: it moves them all to the mirrored old routing
+//     before any cut-over (rollout_state.h, contract 1).
 //  3. Canary membership: CanaryBucket(rollout id, node id) < canary_percent
 //     in basis points. The bucket is the project's fixed stable hash
 //     (ShadowHash: FNV-1a 64 mixed by SplitMix64's finaliser, shadow.h) of
@@ -49,8 +52,8 @@ struct RolloutNode {
   std::vector<Scope> chain;  // global, ..., node:<id>
 };
 
-enum class WaveKind { kCanary, kScopes, kRest };
-// "canary", "scopes", "global" (the proto's names).
+enum class WaveKind { kCanary, kScopes, kRest, kShadow };
+// "canary", "scopes", "global", "shadow" (the proto's names).
 std::string_view WaveKindName(WaveKind kind);
 std::optional<WaveKind> ParseWaveKind(std::string_view name);
 
@@ -78,7 +81,8 @@ bool IsTargeted(const std::vector<Scope>& chain, const RolloutPolicy& policy);
 // The waves a policy makes, with no nodes in them yet (rule 2).
 std::vector<Wave> WaveShapes(const RolloutPolicy& policy);
 
-// The index of the node's wave in WaveShapes(policy); nullopt when untargeted (rule 7).
+// The index of the node's cut-over wave in WaveShapes(policy) (never the
+// shadow wave); nullopt when untargeted (rule 7).
 std::optional<std::size_t> WaveOfNode(const RolloutNode& node, const RolloutPolicy& policy,
                                       std::string_view rollout_id);
 

@@ -44,14 +44,16 @@ void EnterWave(RolloutState& s, std::size_t index, std::int64_t now_ms,
   s.wave_started_ms = now_ms;
   s.phase = RolloutPhase::kRunning;
   s.last_verdict = VerdictRecord{};  // the last wave's verdict is not this one's
-  for (const auto& id : s.waves[index].node_ids) Assign(s, id, s.new_version, changes);
+  const std::int64_t version = WaveVersion(s, index);
+  for (const auto& id : s.waves[index].node_ids) Assign(s, id, version, changes);
 }
 
 // Contract 3.
 SloWindow BaselineOf(const RolloutState& s, const NodeReports& reports) {
   SloWindow live;
+  const std::int64_t wave_version = WaveVersion(s, s.current_wave);
   for (const auto& [id, a] : s.nodes) {
-    if (a.assigned_version != a.previous_version) continue;
+    if (a.assigned_version >= wave_version) continue;  // not on the routing it had
     const auto it = reports.find(id);
     if (it != reports.end() && it->second.connected) live.Merge(it->second.slo);
   }
@@ -122,14 +124,22 @@ std::optional<RolloutAction> ParseRolloutAction(std::string_view name) {
 Result<RolloutState> CreateRollout(std::string id, const RolloutPolicy& policy,
                                    const std::vector<RolloutMember>& members,
                                    std::int64_t new_version, const NodeReports& reports,
-                                   std::int64_t now_ms) {
+                                   std::int64_t now_ms, std::int64_t shadow_version) {
+  const bool shadow_first = policy.shadow_first_percent > 0;
+  if (shadow_first != (shadow_version != 0) || shadow_version >= new_version) {
+    return Status(StatusCode::kInvalidArgument,
+                  shadow_first ? "a shadow-first rollout needs a shadow revision below v" +
+                                     std::to_string(new_version)
+                               : "a shadow revision needs a shadow-first policy");
+  }
+  const std::int64_t first_version = shadow_first ? shadow_version : new_version;
   std::vector<RolloutNode> nodes;
   nodes.reserve(members.size());
   for (const auto& m : members) {
-    if (m.previous_version >= new_version) {
+    if (m.previous_version >= first_version) {
       return Status(StatusCode::kInvalidArgument,
                     "node " + m.node.id + " is on v" + std::to_string(m.previous_version) +
-                        ", not below the rolled-out v" + std::to_string(new_version));
+                        ", not below the rolled-out v" + std::to_string(first_version));
     }
     nodes.push_back(m.node);
   }
@@ -138,6 +148,7 @@ Result<RolloutState> CreateRollout(std::string id, const RolloutPolicy& policy,
   s.id = std::move(id);
   s.policy = policy;
   s.new_version = new_version;
+  s.shadow_version = shadow_version;
   s.untargeted = std::move(plan.untargeted);
   s.waves = std::move(plan.waves);
   s.wave_baselines.resize(s.waves.size());
@@ -146,7 +157,7 @@ Result<RolloutState> CreateRollout(std::string id, const RolloutPolicy& policy,
   for (std::size_t w = 0; w < s.waves.size(); ++w) {
     for (const auto& node_id : s.waves[w].node_ids) {
       const std::int64_t v = previous.at(node_id);
-      s.nodes[node_id] = NodeAssignment{w, v, v};
+      s.nodes[node_id] = NodeAssignment{w, v, v};  // the shadow wave's entry is overwritten
       if (const auto it = reports.find(node_id); it != reports.end()) {
         s.wave_baselines[w].Merge(it->second.slo);
       }
@@ -187,7 +198,7 @@ TickResult TickRollout(RolloutState& s, std::int64_t now_ms, const NodeReports& 
   in.policy = &s.policy;
   in.node_ids = &wave.node_ids;
   in.reports = &reports;
-  in.assigned_version = s.new_version;
+  in.assigned_version = WaveVersion(s, s.current_wave);
   in.assigned_hashes = assigned_hashes;
   in.baseline = BaselineOf(s, reports);
   in.wave_started_ms = s.wave_started_ms;
@@ -261,7 +272,9 @@ Result<AssignmentChanges> CommitRollback(RolloutState& s, std::int64_t rollback_
   }
   AssignmentChanges changes;
   for (auto& [id, a] : s.nodes) {
-    if (a.assigned_version == s.new_version) Assign(s, id, rollback_version, changes);
+    const bool moved = a.assigned_version == s.new_version ||
+                       (s.shadow_version != 0 && a.assigned_version == s.shadow_version);
+    if (moved) Assign(s, id, rollback_version, changes);
   }
   s.rollback_version = rollback_version;
   s.phase = RolloutPhase::kRolledBack;
@@ -283,17 +296,24 @@ Result<AssignmentChanges> AddRolloutNode(RolloutState& s, const RolloutMember& m
     return Status(StatusCode::kInvalidArgument,
                   "node " + member.node.id + " is not targeted by rollout " + s.id);
   }
-  if (member.previous_version >= s.new_version) {
+  const std::int64_t first_version = s.shadow_version != 0 ? s.shadow_version : s.new_version;
+  if (member.previous_version >= first_version) {
     return Status(StatusCode::kInvalidArgument,
                   "node " + member.node.id + " is on v" + std::to_string(member.previous_version) +
-                      ", not below the rolled-out v" + std::to_string(s.new_version));
+                      ", not below the rolled-out v" + std::to_string(first_version));
   }
-  auto& ids = s.waves[*wave].node_ids;
-  ids.insert(std::lower_bound(ids.begin(), ids.end(), member.node.id), member.node.id);
+  const auto insert = [&](std::size_t w) {
+    auto& ids = s.waves[w].node_ids;
+    ids.insert(std::lower_bound(ids.begin(), ids.end(), member.node.id), member.node.id);
+  };
+  insert(*wave);
+  if (s.shadow_version != 0) insert(0);  // the shadow wave lists every targeted node
   s.nodes[member.node.id] = NodeAssignment{*wave, member.previous_version, member.previous_version};
   AssignmentChanges changes;
   if (s.phase != RolloutPhase::kPending && *wave <= s.current_wave) {
     Assign(s, member.node.id, s.new_version, changes);
+  } else if (s.phase != RolloutPhase::kPending && s.shadow_version != 0) {
+    Assign(s, member.node.id, s.shadow_version, changes);  // the shadow wave is always reached
   }
   Touch(s, now_ms);
   return changes;
@@ -302,7 +322,15 @@ Result<AssignmentChanges> AddRolloutNode(RolloutState& s, const RolloutMember& m
 std::optional<Content> ContentOf(const RolloutState& s, std::string_view node_id) {
   const auto it = s.nodes.find(std::string(node_id));
   if (it == s.nodes.end()) return std::nullopt;
-  return it->second.assigned_version == s.new_version ? Content::kNew : Content::kOld;
+  const std::int64_t v = it->second.assigned_version;
+  if (v == s.new_version) return Content::kNew;
+  if (s.shadow_version != 0 && v == s.shadow_version) return Content::kShadow;
+  return Content::kOld;
+}
+
+std::int64_t WaveVersion(const RolloutState& s, std::size_t index) {
+  const bool shadow = index < s.waves.size() && s.waves[index].kind == WaveKind::kShadow;
+  return shadow ? s.shadow_version : s.new_version;
 }
 
 }  // namespace omnirelay::cp

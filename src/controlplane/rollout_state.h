@@ -14,7 +14,12 @@
 //     moves to rollback_version, a new, higher revision carrying the old
 //     content. So a node is only ever on old content (previous or
 //     rollback_version) or new content (new_version), and the versions
-//     assigned to a node never decrease. Every function that changes
+//     assigned to a node never decrease. Shadow-first adds one step: the
+//     shadow wave (first, every targeted node) assigns shadow_version — the
+//     old routing plus mirrors — and each node's cut-over wave then assigns
+//     new_version; a rollback moves nodes on shadow_version too. A rollout
+//     that succeeds or rolls back leaves no node on shadow content; one
+//     aborted during the shadow wave may. Every function that changes
 //     assignments returns exactly the changed ones: only those nodes are
 //     notified.
 //  2. Tick evaluates the current wave (rollout_gates.h) in running,
@@ -117,6 +122,9 @@ struct RolloutState {
   std::int64_t generation = 0;
   RolloutPolicy policy;
   std::int64_t new_version = 0;
+  // Shadow-first: the revision carrying the old routing with mirrors, below
+  // new_version, that the shadow wave assigns; 0 without a shadow wave.
+  std::int64_t shadow_version = 0;
   std::int64_t rollback_version = 0;  // 0 until CommitRollback
   RolloutPhase phase = RolloutPhase::kPending;
   RolloutPhase paused_from = RolloutPhase::kRunning;
@@ -141,11 +149,18 @@ struct RolloutMember {
 
 // A pending rollout of `new_version` over `members`, planned by PlanWaves.
 // `reports` give each wave's pre-rollout SLO window (contract 3).
-// kInvalidArgument when a member's previous version is not below new_version.
+// `shadow_version` is the shadow wave's revision: required (above every
+// member's previous version, below new_version) when the policy is
+// shadow-first, 0 otherwise. kInvalidArgument when a member's previous
+// version is not below the first version the rollout assigns, or for a
+// shadow_version that does not fit the policy.
 Result<RolloutState> CreateRollout(std::string id, const RolloutPolicy& policy,
                                    const std::vector<RolloutMember>& members,
                                    std::int64_t new_version, const NodeReports& reports,
-                                   std::int64_t now_ms);
+                                   std::int64_t now_ms, std::int64_t shadow_version = 0);
+
+// The version wave `index` assigns: shadow_version for the shadow wave, else new_version.
+std::int64_t WaveVersion(const RolloutState& s, std::size_t index);
 
 // pending -> running: the first non-empty wave's nodes are assigned new_version.
 Result<AssignmentChanges> StartRollout(RolloutState& s, std::int64_t now_ms);
@@ -175,7 +190,7 @@ Result<AssignmentChanges> CommitRollback(RolloutState& s, std::int64_t rollback_
 Result<AssignmentChanges> AddRolloutNode(RolloutState& s, const RolloutMember& member,
                                          std::int64_t now_ms);
 
-enum class Content { kOld, kNew };
+enum class Content { kOld, kShadow, kNew };
 // Which content the node's assigned version carries; nullopt for a node not in the rollout.
 std::optional<Content> ContentOf(const RolloutState& s, std::string_view node_id);
 

@@ -134,6 +134,7 @@ std::string RolloutStateToJson(const RolloutState& s) {
       {"policy", Json::parse(RolloutPolicyToJson(s.policy))},
       {"newVersion", s.new_version},
       {"rollbackVersion", s.rollback_version},
+      {"shadowVersion", s.shadow_version},
       {"phase", RolloutPhaseName(s.phase)},
       {"pausedFrom", RolloutPhaseName(s.paused_from)},
       {"waves", std::move(waves)},
@@ -173,6 +174,7 @@ Result<RolloutState> RolloutStateFromJson(std::string_view json) {
     s.policy = *std::move(policy);
     s.new_version = j.at("newVersion").get<std::int64_t>();
     s.rollback_version = j.at("rollbackVersion").get<std::int64_t>();
+    s.shadow_version = j.value("shadowVersion", std::int64_t{0});  // absent before shadow-first
     s.phase = ReadPhase(j.at("phase"));
     s.paused_from = ReadPhase(j.at("pausedFrom"));
     for (const auto& w : j.at("waves")) {

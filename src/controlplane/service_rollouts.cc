@@ -11,6 +11,7 @@
 #include "omnirelay/config/decode.h"
 #include "omnirelay/config/digest.h"
 #include "rollout_engine.h"
+#include "rollout_shadow.h"
 #include "service_read.h"
 #include "service_write.h"
 
@@ -62,6 +63,48 @@ void ControlPlaneService::PublishCommit(std::int64_t revision,
                                         const std::vector<std::string>& scopes) {
   std::vector<std::string> hashes(scopes.size());
   Publish(ChangeEvent{revision, scopes, std::move(hashes), {}});
+}
+
+Result<std::vector<ShadowLayer>> ControlPlaneService::PlanShadowFirst(
+    const RolloutStartRequest& request, double percent, std::vector<api::BlockedNode>& blocked) {
+  std::vector<ShadowInput> inputs;
+  for (const RolloutChange& change : request.changes) {
+    ShadowInput in{change.scope, std::nullopt, change.document};
+    auto current = store_.GetLayer(change.scope);
+    if (current.ok()) {
+      in.before = std::move(current->document);
+    } else if (current.status().code() != StatusCode::kNotFound) {
+      return current.status();
+    }
+    inputs.push_back(std::move(in));
+  }
+  OMNI_ASSIGN_OR_RETURN(std::vector<ShadowLayer> layers, ShadowFirstLayers(inputs, percent));
+  if (layers.empty()) {
+    return Status(StatusCode::kInvalidArgument,
+                  "shadow-first: no route the change set keeps moves its weight to a cluster it "
+                  "did not use, so there is nothing to mirror (start it without "
+                  "shadowFirstPercent)");
+  }
+  for (const ShadowLayer& layer : layers) {
+    OMNI_ASSIGN_OR_RETURN(const Scope scope, ParseScope(layer.scope));
+    // Old routing plus mirrors: never destructive; its size is the change set's business.
+    OMNI_ASSIGN_OR_RETURN(PlannedWrite planned,
+                          PlanLayerWrite(scope, layer.document, true, false, false, true));
+    if (request.dry_run && planned.outcome.diagnostics.empty()) {
+      for (auto& node : planned.outcome.blocked_nodes) {
+        const bool listed = std::any_of(blocked.begin(), blocked.end(),
+                                        [&](const auto& b) { return b.node_id == node.node_id; });
+        if (!listed) blocked.push_back(std::move(node));
+      }
+      planned.outcome.blocked_nodes.clear();
+    }
+    if (Status refused = PlanRefusal(planned.outcome, planned.failing_chain); !refused.ok()) {
+      return Status(refused.code(),
+                    "the shadow-first wave's layer of " + layer.scope + ": " + refused.message(),
+                    refused.diagnostics());
+    }
+  }
+  return layers;
 }
 
 Result<RolloutRun> ControlPlaneService::StartRollout(const Principal& who,
@@ -146,13 +189,28 @@ Result<RolloutRun> ControlPlaneService::StartRollout(const Principal& who,
     members.push_back({RolloutNode{node_id, std::move(chain).value()}, base});
     member_chains[node_id] = chain_text;
   }
+  const std::string id = NewRolloutId();
+  // Shadow-first: the generated first wave's documents, staged before the
+  // change set's own and checked like them.
+  std::vector<ShadowLayer> shadows;
+  if (policy->shadow_first_percent > 0) {
+    auto planned = PlanShadowFirst(request, policy->shadow_first_percent, blocked);
+    if (!planned.ok()) return refuse(planned.status());
+    shadows = *std::move(planned);
+    std::string note;
+    for (const ShadowLayer& layer : shadows) {
+      for (const std::string& m : layer.mirrored) note += (note.empty() ? "" : ", ") + m;
+    }
+    large_note += "; shadow-first " + note;
+  }
+  const auto shadow_count = static_cast<std::int64_t>(shadows.size());
   const NodeReports reports = rollouts_->Reports();
   const std::int64_t now = clock_.NowUnixMs();
-  const std::string id = NewRolloutId();
   auto plan_run = [&](std::int64_t new_version) -> Result<RolloutRun> {
     RolloutRun run;
-    OMNI_ASSIGN_OR_RETURN(run.state,
-                          CreateRollout(id, *policy, members, new_version, reports, now));
+    const std::int64_t shadow_version = shadow_count > 0 ? base + shadow_count : 0;
+    OMNI_ASSIGN_OR_RETURN(
+        run.state, CreateRollout(id, *policy, members, new_version, reports, now, shadow_version));
     run.scopes = scopes;
     run.base = base;
     run.author = who.name;
@@ -166,7 +224,7 @@ Result<RolloutRun> ControlPlaneService::StartRollout(const Principal& who,
     if (!blocked.empty()) {
       audit.summary += "; " + std::to_string(blocked.size()) + " node(s) would refuse it";
     }
-    auto run = plan_run(base + static_cast<std::int64_t>(request.changes.size()));
+    auto run = plan_run(base + shadow_count + static_cast<std::int64_t>(request.changes.size()));
     if (!run.ok()) return refuse(run.status());
     run->blocked_nodes = std::move(blocked);
     audit.outcome = "ok";
@@ -180,6 +238,20 @@ Result<RolloutRun> ControlPlaneService::StartRollout(const Principal& who,
                          "another rollout is starting on a chain this change set touches"));
   }
   std::vector<LayerWrite> writes;
+  for (ShadowLayer& layer : shadows) {
+    LayerWrite w;
+    w.scope = layer.scope;
+    w.author = who.name;
+    w.now_ms = now;
+    w.audit = Entry(who, "layer.put", layer.scope);
+    w.audit.outcome = "ok";
+    std::string mirrored;
+    for (const std::string& m : layer.mirrored) mirrored += (mirrored.empty() ? "" : ", ") + m;
+    w.audit.summary =
+        ("staged by rollout " + id + ", shadow-first wave: mirrors " + mirrored).substr(0, 200);
+    w.document = std::move(layer.document);
+    writes.push_back(std::move(w));
+  }
   for (std::size_t i = 0; i < request.changes.size(); ++i) {
     const RolloutChange& change = request.changes[i];
     LayerWrite w;

@@ -2,7 +2,9 @@
 // node sets, gate outcomes, operator actions and joiners, every node is always
 // on exactly one of {old, new} content — its previous version, the rolled-out
 // version or the rollback revision carrying the old content, never a third —
-// and the version assigned to it never decreases.
+// and the version assigned to it never decreases. Shadow-first plans add the
+// shadow revision while the rollout runs; one that succeeds or rolls back
+// leaves no node on it.
 #include <gtest/gtest.h>
 #include <rapidcheck.h>
 #include <rapidcheck/gtest.h>
@@ -17,6 +19,7 @@ namespace omnirelay::cp {
 namespace {
 
 constexpr std::int64_t kNew = 1000;
+constexpr std::int64_t kShadow = 999;  // shadow-first plans only
 
 RolloutNode RandomNode(int i) {
   const int region = *rc::gen::inRange(0, 3);
@@ -49,11 +52,13 @@ void RandomReports(const RolloutState& s, NodeReports& reports, std::int64_t now
 }
 
 void CheckInvariant(const RolloutState& s, std::map<std::string, std::int64_t>& last) {
+  const bool ended = s.phase == RolloutPhase::kSucceeded || s.phase == RolloutPhase::kRolledBack;
   for (const auto& [id, a] : s.nodes) {
     const std::int64_t v = a.assigned_version;
     const bool old_content =
         v == a.previous_version || (s.rollback_version != 0 && v == s.rollback_version);
-    RC_ASSERT(old_content || v == kNew);
+    const bool shadow = s.shadow_version != 0 && v == kShadow;
+    RC_ASSERT(old_content || v == kNew || (shadow && !ended));
     RC_ASSERT(!(old_content && v == kNew));
     if (const auto it = last.find(id); it != last.end()) RC_ASSERT(v >= it->second);
     last[id] = v;
@@ -72,15 +77,18 @@ RC_GTEST_PROP(RolloutProperty, NodesEndOnOldOrNewAndVersionsNeverDecrease, ()) {
   policy.ack_deadline_ms = *rc::gen::inRange(1000, 20000);
   policy.offline_grace_ms = *rc::gen::inRange(0, 5000);
   policy.min_requests = 50;
+  policy.shadow_first_percent = *rc::gen::element(0.0, 0.0, 25.0);
+  const std::int64_t first = policy.shadow_first_percent > 0 ? kShadow : kNew;
 
   const int n = *rc::gen::inRange(0, 40);
   std::vector<RolloutMember> members;
   NodeReports reports;
   for (int i = 0; i < n; ++i) {
-    members.push_back({RandomNode(i), *rc::gen::inRange<std::int64_t>(1, kNew)});
+    members.push_back({RandomNode(i), *rc::gen::inRange<std::int64_t>(1, first)});
   }
   std::int64_t now = 1'000'000;
-  auto created = CreateRollout("r-prop", policy, members, kNew, reports, now);
+  auto created =
+      CreateRollout("r-prop", policy, members, kNew, reports, now, first == kShadow ? kShadow : 0);
   RC_ASSERT(created.ok());
   RolloutState s = *std::move(created);
   std::map<std::string, std::int64_t> last;
@@ -102,7 +110,7 @@ RC_GTEST_PROP(RolloutProperty, NodesEndOnOldOrNewAndVersionsNeverDecrease, ()) {
         break;
       case 1:
         (void)AddRolloutNode(
-            s, {RandomNode(100 + joined++), *rc::gen::inRange<std::int64_t>(1, kNew)}, now);
+            s, {RandomNode(100 + joined++), *rc::gen::inRange<std::int64_t>(1, first)}, now);
         break;
       default:
         RandomReports(s, reports, now);

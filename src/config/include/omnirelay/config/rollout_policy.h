@@ -9,6 +9,7 @@
 //
 //   { "targetScopes": ["region:us-east"],
 //     "canaryPercent": 5,
+//     "shadowFirstPercent": 0,
 //     "waves": [{"scopes": ["cell:use1-a"]}, {"scopes": ["region:eu-west"]}],
 //     "promotion": "auto",
 //     "bakeMs": 300000,
@@ -51,6 +52,11 @@ struct RolloutPolicy {
   // Percent (0..100, two decimals) of the targeted nodes in the canary wave;
   // 0 = no canary wave.
   double canary_percent = 5.0;
+  // Shadow-first (docs/knowledge-base/rollouts.md): when > 0, a generated
+  // first wave gives every targeted node the old routing with this percent
+  // (0..100, two decimals) of each changed route's requests mirrored to the
+  // cluster the change moves its weight to, before any node is cut over.
+  double shadow_first_percent = 0.0;
   // The named-scope waves, in order; a node goes to the first whose scopes
   // its chain contains. A last wave of everything left always follows.
   std::vector<std::vector<Scope>> scope_waves;

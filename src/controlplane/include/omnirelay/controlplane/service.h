@@ -37,6 +37,7 @@ class PlanMemo;
 class RolloutEngine;
 struct RolloutRun;
 struct PlannedWrite;
+struct ShadowLayer;
 enum class RolloutAction;  // rollout_state.h
 
 // One layer of a rollout's change set: put `document`, or delete (nullopt).
@@ -255,6 +256,12 @@ class ControlPlaneService {
                                       const std::optional<std::string>& document, bool confirm,
                                       bool allow_unknown_node, bool keep_renders,
                                       bool allow_large_change);
+  // Shadow-first (rollout_shadow.h): the generated wave's documents, each
+  // planned as a write; a dry run adds the nodes that would refuse them to
+  // `blocked`.
+  Result<std::vector<ShadowLayer>> PlanShadowFirst(const RolloutStartRequest& request,
+                                                   double percent,
+                                                   std::vector<api::BlockedNode>& blocked);
   AuditEntry Entry(const Principal& who, std::string_view action, std::string_view scope) const;
   Result<std::vector<api::Node>> NodeViews(std::vector<NodeRecord> records);
   void AuditRead(const Principal& who, std::string_view action, std::string_view scope,
