@@ -143,6 +143,8 @@ class ControlClient {
   virtual Result<EffectiveView> Effective(const std::vector<std::string>& chain) = 0;
   virtual Result<std::vector<Node>> ListNodes() = 0;
   virtual Result<StatusSummary> GetStatus() = 0;
+  // The audit chain walked by the server (GET /v1/audit/verify).
+  virtual Result<api::AuditChainReport> VerifyAudit() = 0;
   virtual Status ForgetNode(const std::string& node_id) = 0;
   // Calls `on_entry` for each entry that matches `filter`, oldest first;
   // with `follow`, keeps the stream open until `on_entry` returns false or

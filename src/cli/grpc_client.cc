@@ -226,6 +226,21 @@ class GrpcClient final : public ControlClient {
     return ToWriteResult(resp);
   }
 
+  Result<api::AuditChainReport> VerifyAudit() override {
+    v1::AuditChain resp;
+    auto ctx = Context();
+    if (auto s = Check(config_->VerifyAudit(ctx.get(), {}, &resp)); !s.ok()) return s;
+    api::AuditChainReport r;
+    r.ok = resp.ok();
+    r.entries = resp.entries();
+    r.before_chain = resp.before_chain();
+    r.head_id = resp.head_id();
+    r.head_hash = resp.head_hash();
+    r.break_id = resp.break_id();
+    r.break_reason = resp.break_reason();
+    return r;
+  }
+
   Result<FreezeState> GetFreeze() override {
     v1::Freeze resp;
     auto ctx = Context();

@@ -211,6 +211,22 @@ grpc::Status ConfigServiceImpl::SetFreeze(Ctx* ctx, const v1::SetFreezeRequest* 
   return grpc::Status::OK;
 }
 
+grpc::Status ConfigServiceImpl::VerifyAudit(Ctx* ctx, const v1::VerifyAuditRequest*,
+                                            v1::AuditChain* resp) {
+  auto who = Authenticate(*ctx, "audit.verify");
+  if (!who.ok()) return ToGrpcStatus(who.status());
+  auto report = service_.VerifyAudit(*who);
+  if (!report.ok()) return ToGrpcStatus(report.status());
+  resp->set_ok(report->ok);
+  resp->set_entries(report->entries);
+  resp->set_before_chain(report->before_chain);
+  resp->set_head_id(report->head_id);
+  resp->set_head_hash(report->head_hash);
+  resp->set_break_id(report->break_id);
+  resp->set_break_reason(report->break_reason);
+  return grpc::Status::OK;
+}
+
 grpc::Status ConfigServiceImpl::History(Ctx* ctx, const v1::HistoryRequest* req,
                                         v1::HistoryResponse* resp) {
   auto who = Authenticate(*ctx, "layer.history");

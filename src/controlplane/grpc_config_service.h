@@ -47,6 +47,8 @@ class ConfigServiceImpl final : public controlplane::v1::ConfigService::Service 
                          controlplane::v1::Freeze* resp) override;
   grpc::Status SetFreeze(Ctx* ctx, const controlplane::v1::SetFreezeRequest* req,
                          controlplane::v1::Freeze* resp) override;
+  grpc::Status VerifyAudit(Ctx* ctx, const controlplane::v1::VerifyAuditRequest* req,
+                           controlplane::v1::AuditChain* resp) override;
   grpc::Status Validate(Ctx* ctx, const controlplane::v1::ValidateRequest* req,
                         controlplane::v1::ValidateResponse* resp) override;
   grpc::Status Effective(Ctx* ctx, const controlplane::v1::EffectiveRequest* req,

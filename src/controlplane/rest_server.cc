@@ -380,6 +380,12 @@ class RestFaceImpl final : public RestFace {
     Handle(
         "/v1/audit", "GET", "audit.query",
         [this](const Principal& who, const Request& req, Response& res) { Audit(who, req, res); });
+    Handle("/v1/audit/verify", "GET", "audit.verify",
+           [this](const Principal& who, const Request&, Response& res) {
+             auto report = service_.VerifyAudit(who);
+             if (!report.ok()) return Fail(res, report.status());
+             Reply(res, 200, ToJson(*report));
+           });
     Handle("/v1/tokens", "POST", "token.create",
            [this](const Principal& who, const Request& req, Response& res) {
              auto body = api::ParseCreateTokenRequest(req.body);

@@ -411,6 +411,17 @@ Result<std::vector<AuditEntry>> ControlPlaneService::Audit(const Principal& who,
   return entries;
 }
 
+Result<api::AuditChainReport> ControlPlaneService::VerifyAudit(const Principal& who) {
+  if (Status denied = Require(who, kScopeAuditRead); !denied.ok()) {
+    AuditRead(who, "audit.verify", "", 0, denied);
+    return denied;
+  }
+  audit_->Flush();  // the walk covers every entry recorded so far
+  auto report = store_.VerifyAuditChain();
+  AuditRead(who, "audit.verify", "", 0, report.status());
+  return report;
+}
+
 Result<IssuedToken> ControlPlaneService::CreateToken(const Principal& who, const std::string& name,
                                                      const std::vector<std::string>& scopes,
                                                      std::int64_t ttl_seconds) {

@@ -22,6 +22,7 @@
 #include <utility>
 #include <vector>
 
+#include "audit_chain.h"
 #include "omnirelay/config/status.h"
 #include "omnirelay/controlplane/store.h"
 #include "store_sqlite_access.h"
@@ -521,6 +522,25 @@ class SqliteStore final : public Store {
             }
           },
           ReadAudit);
+    });
+  }
+
+  Result<api::AuditChainReport> VerifyAuditChain() override {
+    return Read([&](Connection& conn) -> Result<api::AuditChainReport> {
+      Result<Statement> walk = conn.Prepare(
+          "SELECT id, time_ms, principal, token_id, action, scope, revision, outcome, summary, "
+          "hash FROM audit ORDER BY id");
+      if (!walk.ok()) return walk.status();
+      AuditChainCheck check;
+      for (;;) {
+        Result<bool> row = walk->Step();
+        if (!row.ok()) return row.status();
+        if (!*row) break;
+        const std::optional<std::string> hash =
+            walk->IsNull(9) ? std::nullopt : std::optional<std::string>(walk->Text(9));
+        check.Add(ReadAudit(*walk), hash);
+      }
+      return check.report();
     });
   }
 

@@ -5,6 +5,8 @@
 #include <utility>
 #include <vector>
 
+#include "audit_chain.h"
+
 namespace omnirelay::cp::sqlite {
 
 // Vectors of strings are stored as JSON arrays.
@@ -127,10 +129,17 @@ RolloutRecord ReadRollout(const Statement& row) {
 }
 
 Status InsertAudit(Connection& conn, const AuditEntry& a) {
+  // The chain (audit_chain.h): the newest entry's hash, in this transaction.
+  Result<Statement> last = conn.Prepare("SELECT hash FROM audit ORDER BY id DESC LIMIT 1");
+  if (!last.ok()) return last.status();
+  Result<bool> row = last->Step();
+  if (!row.ok()) return row.status();
+  const std::string previous = *row && !last->IsNull(0) ? last->Text(0) : std::string();
   Result<Statement> stmt = conn.Prepare(
-      "INSERT INTO audit (time_ms, principal, token_id, action, scope, revision, outcome, summary) "
-      "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)");
+      "INSERT INTO audit (time_ms, principal, token_id, action, scope, revision, outcome, summary, "
+      "hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)");
   if (!stmt.ok()) return stmt.status();
+  stmt->Bind(9, AuditChainHash(previous, a));
   stmt->Bind(1, a.time_ms)
       .Bind(2, a.principal)
       .Bind(3, a.token_id)

@@ -151,6 +151,11 @@ CREATE TABLE settings (
 -- put names the generation it read.
 ALTER TABLE rollouts ADD COLUMN generation INTEGER NOT NULL DEFAULT 0;
 )sql"},
+    {"audit chain", R"sql(
+-- Each audit entry's hash over the previous entry's hash and its own fields
+-- (audit_chain.h); NULL for entries written before this migration.
+ALTER TABLE audit ADD COLUMN hash TEXT;
+)sql"},
 };
 
 constexpr char kCreateMigrationsTable[] = R"sql(

@@ -281,6 +281,17 @@ void RunBehaviourCases(Stack& stack, ApiClient& client) {
            StatusCode::kOk,
            "",
            [](const Reply& r) { EXPECT_TRUE(r.body["entries"].empty()); }},
+          {"the audit chain holds over every entry so far",
+           {Op::kVerifyAudit},
+           StatusCode::kOk,
+           "",
+           [](const Reply& r) {
+             EXPECT_EQ(r.body["ok"], true) << r.body.dump();
+             EXPECT_GT(r.body.value("entries", 0), 10) << r.body.dump();
+             EXPECT_EQ(r.body.value("beforeChain", -1), 0) << r.body.dump();
+             EXPECT_EQ(r.body["head"]["hash"].get<std::string>().size(), 64u) << r.body.dump();
+             EXPECT_FALSE(r.body.contains("firstBreak")) << r.body.dump();
+           }},
           {"audit: a scope filter that is no scope",
            {Op::kAudit, "", "", std::nullopt, false, false, {{"scope", "galaxy:far"}}},
            StatusCode::kInvalidArgument,
@@ -447,6 +458,7 @@ void RunAuthzMatrix(Stack& stack, ApiClient& client) {
       {{Op::kNodeSnapshot, "n-2", "global"}, readers},  // a node token reads only its own
       {{Op::kKeys}, readers_and_node},
       {{Op::kAudit}, auditors},
+      {{Op::kVerifyAudit}, auditors},
       {{Op::kStatus}, readers},
       {{Op::kCreateToken, "matrix-made", R"(["config:read"])"}, admins},
       {{Op::kListTokens}, admins},

@@ -110,6 +110,8 @@ const char* OpName(Op op) {
       return "Keys";
     case Op::kAudit:
       return "Audit";
+    case Op::kVerifyAudit:
+      return "VerifyAudit";
     case Op::kStatus:
       return "Status";
     case Op::kCreateToken:

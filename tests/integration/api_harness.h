@@ -86,6 +86,7 @@ enum class Op {
   kNodeSnapshot,
   kKeys,
   kAudit,
+  kVerifyAudit,
   kStatus,
   kCreateToken,
   kListTokens,

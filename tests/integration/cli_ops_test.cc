@@ -2,6 +2,7 @@
 // (contexts, token files, exit codes) against a real control plane process.
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
+#include <sqlite3.h>
 
 #include <thread>
 
@@ -105,6 +106,40 @@ TEST_F(CliOpsTest, AuditTailListsEntries) {
   EXPECT_EQ(text.out.rfind("TIME", 0), 0u);
   EXPECT_NE(text.out.find("layer.put"), std::string::npos);
   EXPECT_EQ(Admin({"audit", "tail", "--since", "soon"}).exit_code, 2);
+}
+
+// audit verify: exit 0 while the chain holds; an entry changed with an SQL
+// client on the running daemon's store is the first break (exit 3).
+TEST_F(CliOpsTest, AuditVerifyFindsAnEntryChangedByHand) {
+  ASSERT_EQ(WriteGlobal(), 1);
+  CliResult ok = Admin({"audit", "verify"});
+  ASSERT_EQ(ok.exit_code, 0) << ok.err;
+  EXPECT_EQ(ok.out.rfind("audit chain: intact, ", 0), 0u) << ok.out;
+  const Json before = Admin({"audit", "verify", "-o", "json"}).Json();
+  ASSERT_EQ(before["ok"], true) << before.dump();
+
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open((dir_ + "/data/state.db").c_str(), &db), SQLITE_OK);
+  sqlite3_busy_timeout(db, 5000);
+  const std::string edit =
+      "UPDATE audit SET outcome = 'ok', summary = 'nothing to see' WHERE id = "
+      "(SELECT MIN(id) FROM audit WHERE action = 'layer.put')";
+  ASSERT_EQ(sqlite3_exec(db, edit.c_str(), nullptr, nullptr, nullptr), SQLITE_OK);
+  sqlite3_close(db);
+
+  CliResult broken = Admin({"audit", "verify"});
+  EXPECT_EQ(broken.exit_code, 3) << broken.out << broken.err;
+  EXPECT_NE(broken.out.find("audit chain: BROKEN"), std::string::npos) << broken.out;
+  EXPECT_NE(broken.out.find("first break: entry "), std::string::npos) << broken.out;
+  CliResult json = Admin({"audit", "verify", "-o", "json"});
+  EXPECT_EQ(json.exit_code, 3);
+  const Json report = json.Json();
+  EXPECT_EQ(report["ok"], false) << report.dump();
+  EXPECT_GT(report["firstBreak"].value("id", 0), 0) << report.dump();
+  // Read-only tokens without audit:read are refused (exit 5).
+  auto [id, secret] = IssueToken("config:read", "reader");
+  WriteFile(Scratch("reader.token"), secret);
+  EXPECT_EQ(Anonymous({"--token-file", Scratch("reader.token"), "audit", "verify"}).exit_code, 5);
 }
 
 // audit tail --scope/--principal/--action/--writes-only narrow the entries

@@ -55,6 +55,7 @@ class FakeClient : public ControlClient {
   Result<std::vector<Diagnostic>> Validate(const std::string&) override { return Unused(); }
   Result<std::vector<Node>> ListNodes() override { return Unused(); }
   Result<StatusSummary> GetStatus() override { return Unused(); }
+  Result<api::AuditChainReport> VerifyAudit() override { return Unused(); }
   Status ForgetNode(const std::string&) override { return Unused(); }
   Status Audit(std::int64_t, bool, const AuditFilter&,
                const std::function<bool(const AuditEntry&)>&) override {

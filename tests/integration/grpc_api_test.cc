@@ -366,6 +366,21 @@ class GrpcClient final : public ApiClient {
         body = WriteJson(resp);
         return s;
       }
+      case Op::kVerifyAudit: {
+        v1::AuditChain resp;
+        auto s = stub_->VerifyAudit(&ctx, {}, &resp);
+        // The REST shape (api::ToJson(AuditChainReport)), from the typed fields.
+        api::AuditChainReport r;
+        r.ok = resp.ok();
+        r.entries = resp.entries();
+        r.before_chain = resp.before_chain();
+        r.head_id = resp.head_id();
+        r.head_hash = resp.head_hash();
+        r.break_id = resp.break_id();
+        r.break_reason = resp.break_reason();
+        body = api::ToJson(r);
+        return s;
+      }
       case Op::kGetFreeze: {
         v1::Freeze resp;
         auto s = stub_->GetFreeze(&ctx, {}, &resp);

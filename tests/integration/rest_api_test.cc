@@ -114,6 +114,8 @@ class RestClient final : public ApiClient {
         return http_.Get("/v1/keys", headers);
       case Op::kAudit:
         return http_.Get("/v1/audit?" + flags, headers);
+      case Op::kVerifyAudit:
+        return http_.Get("/v1/audit/verify", headers);
       case Op::kStatus:
         return http_.Get("/v1/status", headers);
       case Op::kCreateToken: {

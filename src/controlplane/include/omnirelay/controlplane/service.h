@@ -215,6 +215,9 @@ class ControlPlaneService {
   Result<std::vector<AuditEntry>> Audit(const Principal& who, std::int64_t since_ms,
                                         std::int64_t after_id, const AuditFilter& filter = {},
                                         bool follow_up = false);
+  // The audit chain walked (audit_chain.h; GET /v1/audit/verify): needs
+  // audit:read; audited as "audit.verify".
+  Result<api::AuditChainReport> VerifyAudit(const Principal& who);
   Result<StatusSummary> GetStatus(const Principal& who);
 
   // ---- tokens (admin)

@@ -209,7 +209,8 @@ class Store {
   // already revoked (it keeps its first revocation time).
   virtual Status RevokeToken(std::string_view id, std::int64_t now_ms, const AuditEntry& audit) = 0;
 
-  // ---- audit
+  // ---- audit. Every append (here and with each mutation) extends the
+  // audit chain in the same transaction (audit_chain.h).
   virtual Status AppendAudit(const std::vector<AuditEntry>& entries) = 0;
   // Entries with time_ms >= since_ms and id > after_id that match `filter`,
   // oldest first, at most `limit`. The filter is applied by the query itself
@@ -217,6 +218,10 @@ class Store {
   virtual Result<std::vector<AuditEntry>> QueryAudit(std::int64_t since_ms, std::int64_t after_id,
                                                      std::size_t limit,
                                                      const api::AuditFilter& filter = {}) = 0;
+
+  // Walks every audit entry in id order and checks the chain each append
+  // extends (audit_chain.h): the report, also when the chain is broken.
+  virtual Result<api::AuditChainReport> VerifyAuditChain() = 0;
 
   // ---- settings; each mutation carries its audit entry
   // kNotFound when `key` has no value.
@@ -226,7 +231,6 @@ class Store {
   // transaction.
   virtual Status PutSetting(std::string_view key, const std::optional<std::string>& value,
                             std::int64_t now_ms, const AuditEntry& audit) = 0;
-
 
   // ---- rollouts and leases
   // Inserts or replaces. With `expected_generation`, the stored record must

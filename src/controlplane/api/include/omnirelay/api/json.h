@@ -29,8 +29,9 @@ nlohmann::json ToJson(const WriteResult& w);
 nlohmann::json ToJson(const Node& n);
 nlohmann::json ToJson(const StatusSummary& s);
 nlohmann::json ToJson(const AuditEntry& a);
-nlohmann::json ToJson(const Token& t);        // never the secret
-nlohmann::json ToJson(const IssuedToken& t);  // the token's fields + "token": the secret
+nlohmann::json ToJson(const AuditChainReport& r);  // json_audit_chain.cc
+nlohmann::json ToJson(const Token& t);             // never the secret
+nlohmann::json ToJson(const IssuedToken& t);       // the token's fields + "token": the secret
 nlohmann::json ToJson(const EffectiveView& e);
 // {"scope", "scopeChain", "layer"? (as ToJson(Layer)), "effectiveSpec", "inheritedSpec"}
 nlohmann::json ToJson(const LayerContext& c);
@@ -53,6 +54,7 @@ Status FromJson(const nlohmann::json& j, WriteResult* out);
 Status FromJson(const nlohmann::json& j, Node* out);
 Status FromJson(const nlohmann::json& j, StatusSummary* out);
 Status FromJson(const nlohmann::json& j, AuditEntry* out);
+Status FromJson(const nlohmann::json& j, AuditChainReport* out);
 Status FromJson(const nlohmann::json& j, Token* out);
 Status FromJson(const nlohmann::json& j, IssuedToken* out);
 Status FromJson(const nlohmann::json& j, EffectiveView* out);

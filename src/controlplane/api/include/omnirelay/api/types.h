@@ -179,6 +179,19 @@ struct AuditEntry {
   std::string summary;        // diff summary or other short text; never documents or secrets
 };
 
+// GET /v1/audit/verify: the audit chain walked (docs/knowledge-base/security.md).
+// JSON {"ok", "entries", "beforeChain", "head"?: {"id", "hash"},
+// "firstBreak"?: {"id", "reason"}}.
+struct AuditChainReport {
+  bool ok = true;                 // no break
+  std::int64_t entries = 0;       // entries walked
+  std::int64_t before_chain = 0;  // written before the store had the chain
+  std::int64_t head_id = 0;       // the newest entry (0: none)
+  std::string head_hash;          // its hash ("" without one)
+  std::int64_t break_id = 0;      // the first entry that does not verify (0: none)
+  std::string break_reason;
+};
+
 // The audit actions that change something: layer writes, deletes and
 // reverts, token creation and revocation, rollout starts and steering, the
 // freeze switch — whatever their
