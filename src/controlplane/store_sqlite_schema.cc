@@ -151,6 +151,12 @@ CREATE TABLE settings (
 -- put names the generation it read.
 ALTER TABLE rollouts ADD COLUMN generation INTEGER NOT NULL DEFAULT 0;
 )sql"},
+    {"snapshot rollout labels", R"sql(
+-- A chain's snapshot as sent to nodes that read metadata.rollout: the
+-- rollout wave it names ("<id>/<wave>"), '' for the chain's own snapshot.
+-- Fetched by hash only; LatestSnapshot and SnapshotOfVersion skip them.
+ALTER TABLE snapshots ADD COLUMN rollout TEXT NOT NULL DEFAULT '';
+)sql"},
 };
 
 constexpr char kCreateMigrationsTable[] = R"sql(
