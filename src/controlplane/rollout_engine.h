@@ -199,8 +199,9 @@ class RolloutEngine final : public AssignmentSource, public NodeObserver {
   // A member's pin in `run`, labelled when it is assigned the new content.
   static Pin MemberPin(const RolloutRun& run, const NodeAssignment& member);
   // Contract 6 after a rollout succeeded: the wave that assigned the node
-  // the newest version of its chain; an entry the chain has left is dropped.
-  Pin DeliveredPin(const std::string& node_id, std::int64_t newest_version) REQUIRES(mu_);
+  // its new content, when `version` (of the snapshot it is assigned) is
+  // still that content; an entry the chain has moved past is dropped.
+  Pin DeliveredPin(const std::string& node_id, std::int64_t version) REQUIRES(mu_);
   // Records the members `run` (succeeded) gave its new content.
   void RecordDelivered(const RolloutRun& run) REQUIRES(mu_);
   // `base` labelled with the pin's rollout wave; `base` itself if that fails.

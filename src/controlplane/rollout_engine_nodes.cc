@@ -50,12 +50,11 @@ RolloutEngine::Pin RolloutEngine::MemberPin(const RolloutRun& run, const NodeAss
   return pin;
 }
 
-RolloutEngine::Pin RolloutEngine::DeliveredPin(const std::string& node_id,
-                                               std::int64_t newest_version) {
+RolloutEngine::Pin RolloutEngine::DeliveredPin(const std::string& node_id, std::int64_t version) {
   const auto it = delivered_.find(node_id);
   if (it == delivered_.end()) return {};
   const auto run = runs_.find(it->second);
-  if (run != runs_.end() && newest_version <= run->second.state.new_version) {
+  if (run != runs_.end() && version <= run->second.state.new_version) {
     const auto member = run->second.state.nodes.find(node_id);
     if (member != run->second.state.nodes.end()) return MemberPin(run->second, member->second);
   }
@@ -94,13 +93,19 @@ std::shared_ptr<const SnapshotRecord> RolloutEngine::Assigned(
   {
     MutexLock lock(mu_);
     pin = PinOf(node_id, scopes, newest ? newest->version : 0);
-    if (!pin.held && reads_rollout && newest) pin = DeliveredPin(node_id, newest->version);
   }
-  if (!pin.held) return newest;
-  std::shared_ptr<const SnapshotRecord> base =
-      newest && newest->version <= pin.bound ? newest  // nothing staged past it
-                                             : SnapshotAt(ScopeChainToString(chain), pin.bound);
-  if (!base || !reads_rollout || pin.rollout_id.empty()) return base;
+  std::shared_ptr<const SnapshotRecord> base = newest;
+  if (pin.held && !(newest && newest->version <= pin.bound)) {  // else nothing staged past it
+    base = SnapshotAt(ScopeChainToString(chain), pin.bound);
+  }
+  if (!base || !reads_rollout) return base;
+  if (pin.rollout_id.empty()) {
+    // Not a wave's new content now: still the one a succeeded rollout
+    // delivered (held at it by a later rollout's base included)?
+    MutexLock lock(mu_);
+    pin = DeliveredPin(node_id, base->version);
+  }
+  if (pin.rollout_id.empty()) return base;
   return Labelled(base, pin);
 }
 

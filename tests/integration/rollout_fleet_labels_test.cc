@@ -110,6 +110,61 @@ TEST_F(RolloutFleetLabelsTest, OldAndNewBuildsFollowARollout) {
   for (const auto& r : fleet_) EXPECT_EQ(r->watcher()->stats().nacks, 0u) << r->id();
 }
 
+// A second rollout over a region: its nodes carry its label once their wave
+// has its content; until then (held at its base, the first rollout's
+// content) and on the other region's chain, the first rollout's label stays.
+TEST_F(RolloutFleetLabelsTest, LaterRolloutRelabelsOnlyWhatItDelivers) {
+  Json first_policy = QuickPolicy(500);
+  first_policy["canaryPercent"] = 100;  // one wave: every node
+  const Json first = StartRollout(2'000, first_policy);
+  const std::string first_id = first.value("id", "");
+  ASSERT_FALSE(first_id.empty()) << first.dump();
+  ASSERT_EQ(AwaitState(first_id, "succeeded").value("state", ""), "succeeded");
+  ASSERT_TRUE(AllOn(first["version"], 2'000));
+
+  const Json region = {{"apiVersion", "omnirelay.config/v1"},
+                       {"kind", "ConfigLayer"},
+                       {"metadata", {{"scope", "region:eu-west"}, {"author", "test"}}},
+                       {"spec", {{"dispatcher", {{"maxConcurrentRequests", 2'500}}}}}};
+  const Reply posted =
+      Call("POST", "/v1/rollouts",
+           Json{{"layers", Json::array({region})}, {"policy", QuickPolicy(1'500)}}.dump());
+  ASSERT_EQ(posted.status, 201) << posted.body.dump();
+  const std::string second_id = posted.body.value("id", "");
+  std::map<std::string, std::int64_t> wave_of;
+  for (std::size_t w = 0; w < posted.body["waves"].size(); ++w) {
+    for (const auto& node : posted.body["waves"][w]["nodeIds"]) {
+      wave_of[node] = static_cast<std::int64_t>(w) + 1;
+    }
+  }
+  EXPECT_EQ(wave_of.size(), static_cast<std::size_t>(kRolloutFleet / 2));  // eu-west
+  ASSERT_EQ(AwaitState(second_id, "succeeded").value("state", ""), "succeeded");
+  const std::int64_t v3 = posted.body["version"];
+  ASSERT_TRUE(Eventually(
+      [&] {
+        for (const auto& r : fleet_) {
+          if (ChainOf(*r) == kEuWest && r->version() != v3) return false;
+        }
+        return true;
+      },
+      std::chrono::seconds(60), std::chrono::milliseconds(50)));
+  for (const auto& r : fleet_) {
+    const auto& label = r->host().Current()->snapshot().metadata.rollout;
+    EXPECT_EQ(r->watcher()->stats().nacks, 0u) << r->id();
+    if (Old(*r)) {
+      EXPECT_FALSE(label.has_value()) << r->id();
+    } else if (ChainOf(*r) == kEuWest) {
+      ASSERT_TRUE(label.has_value()) << r->id();
+      EXPECT_EQ(label->id, second_id) << r->id();
+      EXPECT_EQ(label->wave, wave_of[r->id()]) << r->id();
+    } else {
+      ASSERT_TRUE(label.has_value()) << r->id();
+      EXPECT_EQ(label->id, first_id) << r->id();
+      EXPECT_EQ(label->wave, 1) << r->id();
+    }
+  }
+}
+
 // Why the gating is needed: the labelled snapshot a new build is sent, given
 // to an old build, is refused (invalid: unknown_field /metadata/rollout).
 TEST_F(RolloutFleetLabelsTest, LabelledSnapshotIsRefusedByAnOldBuild) {
