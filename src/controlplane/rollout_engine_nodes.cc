@@ -157,9 +157,14 @@ NodeReports RolloutEngine::ReportsFor(
     if (chain != run.chains.end()) {
       const std::int64_t bound = a.assigned_version;  // (clang 14: no capture of a binding)
       if (auto snapshot = SnapshotAt(chain->second, bound)) {
-        // The rendering the node is sent (contract 6).
-        const Pin pin = MemberPin(run, a);
-        assigned_hashes[id] = it->second.reads_rollout && !pin.rollout_id.empty()
+        // The rendering the node is sent (contract 6, as Assigned decides).
+        const bool reads_rollout = it->second.reads_rollout;
+        Pin pin = MemberPin(run, a);
+        if (reads_rollout && pin.rollout_id.empty()) {
+          MutexLock lock(mu_);
+          pin = DeliveredPin(id, snapshot->version);
+        }
+        assigned_hashes[id] = reads_rollout && !pin.rollout_id.empty()
                                   ? Labelled(snapshot, pin)->hash
                                   : snapshot->hash;
         // In bounds: the snapshot of the assigned bound is the bound.
