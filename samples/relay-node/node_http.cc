@@ -3,6 +3,7 @@
 #include <chrono>
 #include <functional>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <set>
 
 #include "omnirelay/config/mutex.h"
@@ -40,12 +41,16 @@ void ReplyError(http::Response& res, const Status& status) {
 // plane last said when it ended it (e.g. "unauthenticated: token ... was
 // revoked", "superseded: instance ... was superseded by ...") is the
 // lastError; otherwise the last snapshot the host refused.
-Json HealthJson(const relay::HealthReport& h, const relay::WatcherStats& stream) {
+// `rollout`: the current snapshot's metadata.rollout, shown when it has one
+// (the rollout wave that assigned this node its version).
+Json HealthJson(const relay::HealthReport& h, const relay::WatcherStats& stream,
+                const std::optional<SnapshotRollout>& rollout) {
   Json out = {{"ready", h.ready},
               {"configVersion", h.config_version},
               {"hash", h.hash},
               {"discoveryGeneration", h.discovery_generation},
               {"stalenessMs", h.staleness_ms}};
+  if (rollout) out["rollout"] = {{"id", rollout->id}, {"wave", rollout->wave}};
   out["controlPlane"] = {{"connected", stream.stream_connected},
                          {"endpoint", stream.grpc_endpoint}};
   // Another process with this node id took over: this one follows no more
@@ -118,7 +123,10 @@ struct NodeHttp::Impl {
         {.on_io_thread = true});
     server->Route("GET", "/readyz", [this](const http::Request&, http::Response& res) {
       const relay::HealthReport h = host.health();
-      ReplyJson(res, h.ready ? 200 : 503, HealthJson(h, stream ? stream() : relay::WatcherStats{}));
+      std::optional<SnapshotRollout> rollout;
+      if (const auto current = host.Current()) rollout = current->snapshot().metadata.rollout;
+      ReplyJson(res, h.ready ? 200 : 503,
+                HealthJson(h, stream ? stream() : relay::WatcherStats{}, rollout));
     });
     server->Route("GET", "/metrics", [this](const http::Request&, http::Response& res) {
       res.set_content(metrics.RenderPrometheus(), "text/plain; version=0.0.4");

@@ -48,7 +48,12 @@ Status RequireCapabilities(std::string_view api_version,
 }
 
 NodeCapabilities LocalCapabilities() {
-  return NodeCapabilities{{std::string(kApiVersion)}, {std::string(kFeatureShadowing)}};
+  return NodeCapabilities{{std::string(kApiVersion)},
+                          {std::string(kFeatureShadowing), std::string(kFeatureRolloutInfo)}};
+}
+
+bool HasFeature(const std::vector<std::string>& features, std::string_view feature) {
+  return Contains(features, feature);
 }
 
 }  // namespace omnirelay

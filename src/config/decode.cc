@@ -11,6 +11,7 @@
 #include "decode_spec.h"
 #include "json_convert.h"
 #include "json_strict.h"
+#include "omnirelay/config/capability.h"
 #include "omnirelay/config/rollout_policy.h"
 #include "omnirelay/config/scope.h"
 
@@ -118,6 +119,18 @@ void DecodeScopeChain(Decoder& d, element el, std::vector<std::string>* out) {
   }
 }
 
+constexpr FieldRule<SnapshotRollout> kSnapshotRolloutRules[] = {
+    {"id",
+     [](Decoder& d, element v, SnapshotRollout& r) {
+       if (d.FreeText(v, &r.id) && r.id.empty())
+         d.Error(DiagCode::kOutOfRange, "must not be empty");
+     },
+     true},
+    {"wave",
+     [](Decoder& d, element v, SnapshotRollout& r) { d.IntInRange(v, 1, INT32_MAX, &r.wave); },
+     true},
+};
+
 // The metadata being read, and whether its two timestamps were valid (for
 // the check between them).
 struct SnapshotMetadataRead {
@@ -149,6 +162,19 @@ constexpr FieldRule<SnapshotMetadataRead> kSnapshotMetadataRules[] = {
     {"author", [](Decoder& d, element v, SnapshotMetadataRead& r) { d.FreeText(v, &r.m.author); }},
     {"requiredFeatures", [](Decoder& d, element v,
                             SnapshotMetadataRead& r) { d.FeatureList(v, &r.m.required_features); }},
+    // Which rollout wave assigned the snapshot: only for a reader with the
+    // feature (a node that advertised it is the only one sent it).
+    {"rollout",
+     [](Decoder& d, element v, SnapshotMetadataRead& r) {
+       SnapshotRollout rollout;
+       if (DecodeObject<SnapshotRollout>(d, v, "metadata.rollout", kSnapshotRolloutRules,
+                                         rollout)) {
+         r.m.rollout = std::move(rollout);
+       }
+     },
+     false,
+     {},
+     kFeatureRolloutInfo},
 };
 
 void DecodeSnapshotMetadata(Decoder& d, element el, SnapshotMetadata& m) {
@@ -253,6 +279,8 @@ Result<Snapshot> DecodeSnapshot(std::string_view json, const DecodeOptions& opti
     return Invalid({*err});
   }
   Decoder d("", {});
+  d.SetReaderFeatures(options.reader_features ? *options.reader_features
+                                              : LocalCapabilities().features);
   Header header{kKindSnapshot};
   Snapshot snap;
   if (DecodeHeader(d, root, header)) {

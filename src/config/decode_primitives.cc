@@ -154,4 +154,9 @@ bool Decoder::FeatureEnabled(std::string_view feature) const {
   return std::find(features_.begin(), features_.end(), feature) != features_.end();
 }
 
+bool Decoder::ReaderHas(std::string_view feature) const {
+  return std::find(reader_features_.begin(), reader_features_.end(), feature) !=
+         reader_features_.end();
+}
+
 }  // namespace omnirelay::internal

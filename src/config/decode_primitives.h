@@ -94,6 +94,12 @@ class Decoder {
 
   bool FeatureEnabled(std::string_view feature) const;
   void SetFeatures(std::vector<std::string> features) { features_ = std::move(features); }
+  // What the reader (the node decoding) supports, for fields gated by a node
+  // feature (FieldRule::reader_feature); none until set.
+  bool ReaderHas(std::string_view feature) const;
+  void SetReaderFeatures(std::vector<std::string> features) {
+    reader_features_ = std::move(features);
+  }
 
  private:
   bool CheckName(std::string_view name);
@@ -101,17 +107,21 @@ class Decoder {
   std::vector<Diagnostic> diags_;
   std::string path_;
   std::vector<std::string> features_;
+  std::vector<std::string> reader_features_;
 };
 
 // One field of an object read by table: `read` runs with the pointer at the
 // field. A field whose `feature` is not enabled is refused as unknown_field
-// (it does not exist for that document).
+// (it does not exist for that document). A field whose `reader_feature` the
+// reader lacks is refused exactly as an unknown field: a reader without the
+// feature is, for that field, a build older than it (DESIGN.md §3.3).
 template <typename Target>
 struct FieldRule {
   std::string_view name;
   void (*read)(Decoder& d, element value, Target& out);
   bool required = false;
   std::string_view feature = {};
+  std::string_view reader_feature = {};
 };
 
 // Reads the object `el` into `out` by `rules`, in document order. Reports a
@@ -129,6 +139,10 @@ bool DecodeObject(Decoder& d, element el, std::string_view what,
     Decoder::PathGuard g(d, field.key);
     std::size_t i = 0;
     while (i < rules.size() && rules[i].name != field.key) ++i;
+    if (i < rules.size() && !rules[i].reader_feature.empty() &&
+        !d.ReaderHas(rules[i].reader_feature)) {
+      i = rules.size();  // as if this build did not know it
+    }
     if (i == rules.size()) {
       d.Error(DiagCode::kUnknownField,
               "unknown field \"" + std::string(field.key) + "\" in " + std::string(what));

@@ -33,12 +33,13 @@ bool FeedFanOut::Deliver(FeedSession& session, const ChainGroup& group,
   const FeedSession::Identity who = session.identity();
   if (!who.state) return false;  // not admitted (or closed before it was)
   std::shared_ptr<const Assignment> assignment = chain_assignment;
-  auto assigned = source_.Assigned(who.node_id, group.chain, chain_assignment->snapshot);
+  auto assigned =
+      source_.Assigned(who.node_id, group.chain, chain_assignment->snapshot, who.reads_rollout);
   if (!assigned) return false;
   if (assigned != chain_assignment->snapshot) {
-    // Held back on another snapshot (a rollout): its own, encoded per node.
-    assignment = std::make_shared<const Assignment>(assigned->version, assigned->hash,
-                                                    assigned->expires_at_ms, assigned);
+    // Held back on another snapshot by a rollout, or its rollout-labelled
+    // rendering: shared with the group's other nodes sent the same.
+    assignment = group.AssignmentOf(assigned);
   }
   const auto offered = session.Offer(assignment);
   if (offered == FeedSession::Offered::kRefused) return false;

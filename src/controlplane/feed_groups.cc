@@ -62,6 +62,20 @@ std::shared_ptr<const Assignment> ChainGroup::current() const {
   return current_;
 }
 
+std::shared_ptr<const Assignment> ChainGroup::AssignmentOf(
+    const std::shared_ptr<const SnapshotRecord>& snapshot) const {
+  MutexLock lock(mu_);
+  if (current_ && current_->snapshot == snapshot) return current_;
+  for (const auto& kept : kept_) {
+    if (kept->snapshot == snapshot) return kept;
+  }
+  auto made = std::make_shared<const Assignment>(snapshot->version, snapshot->hash,
+                                                 snapshot->expires_at_ms, snapshot);
+  kept_.push_back(made);
+  if (kept_.size() > kKeptAssignments) kept_.pop_front();
+  return made;
+}
+
 bool ChainGroup::SetProblem(std::shared_ptr<const ProblemMsg> problem) {
   MutexLock lock(mu_);
   const bool same = (problem_ == nullptr && problem == nullptr) ||
@@ -106,7 +120,7 @@ std::shared_ptr<NodeState> FeedGroups::StateOf(const std::string& node_id) const
 FeedGroups::Joined FeedGroups::Join(const std::shared_ptr<FeedSession>& session,
                                     const std::string& node_id, const std::string& instance_id,
                                     const std::vector<Scope>& chain, const std::string& key,
-                                    std::shared_ptr<NodeState> state) {
+                                    std::shared_ptr<NodeState> state, bool reads_rollout) {
   Joined out;
   MutexLock lock(mu_);
   // Checked under mu_: OnClosed closes the session before it calls Leave, so
@@ -141,7 +155,7 @@ FeedGroups::Joined FeedGroups::Join(const std::shared_ptr<FeedSession>& session,
   if (!slot) slot = std::make_shared<ChainGroup>(chain, key);
   out.group = slot;
   out.state = std::move(state);
-  session->SetIdentity(FeedSession::Identity{node_id, out.state, out.group});
+  session->SetIdentity(FeedSession::Identity{node_id, out.state, out.group, reads_rollout});
   out.group->Add(session);
   out.ok = true;
   return out;

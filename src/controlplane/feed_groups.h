@@ -51,6 +51,13 @@ class ChainGroup {
   bool IsNewer(std::int64_t version, const std::string& hash, std::int64_t expires_at_ms) const
       EXCLUDES(mu_);
   std::shared_ptr<const Assignment> current() const EXCLUDES(mu_);
+  // The assignment of `snapshot` when it is not the chain's current one (a
+  // node held back by a rollout, or sent a rollout-labelled rendering): one
+  // shared Assignment per snapshot among the last kKeptAssignments asked
+  // for, so the nodes of a wave share one encoding instead of one each.
+  std::shared_ptr<const Assignment> AssignmentOf(
+      const std::shared_ptr<const SnapshotRecord>& snapshot) const EXCLUDES(mu_);
+  static constexpr std::size_t kKeptAssignments = 8;
 
   // Why the chain has no assignment now (a failed render), or null. Setting
   // one returns true when it differs from the one before (log it once).
@@ -70,6 +77,8 @@ class ChainGroup {
   bool loaded_ GUARDED_BY(mu_) = false;   // current_ is known
   bool loading_ GUARDED_BY(mu_) = false;  // a hello renders it
   std::shared_ptr<const ProblemMsg> problem_ GUARDED_BY(mu_);
+  // AssignmentOf's, newest last.
+  mutable std::deque<std::shared_ptr<const Assignment>> kept_ GUARDED_BY(mu_);
 };
 
 class FeedGroups {
@@ -92,12 +101,13 @@ class FeedGroups {
     bool first = false;  // the node was not connected before
   };
   // Makes `session` (of process `instance_id`, "" when unknown) the active
-  // one of `node_id` and a member of the group of `chain`. Refused when the
-  // session is closed (Leave ran or will run) or its instance was superseded
-  // by the node's connected one.
+  // one of `node_id` and a member of the group of `chain`; `reads_rollout`
+  // goes into its identity. Refused when the session is closed (Leave ran or
+  // will run) or its instance was superseded by the node's connected one.
   Joined Join(const std::shared_ptr<FeedSession>& session, const std::string& node_id,
               const std::string& instance_id, const std::vector<Scope>& chain,
-              const std::string& key, std::shared_ptr<NodeState> state) EXCLUDES(mu_);
+              const std::string& key, std::shared_ptr<NodeState> state, bool reads_rollout)
+      EXCLUDES(mu_);
   // Removes `session` from its group and the node registry; true when it was
   // the node's active session (the node is now disconnected).
   bool Leave(const std::shared_ptr<FeedSession>& session) EXCLUDES(mu_);

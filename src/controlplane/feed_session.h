@@ -38,6 +38,9 @@ class FeedSession {
     // Weak: the group owns its members; while this session is one, the
     // registry (FeedGroups) keeps the group alive.
     std::weak_ptr<ChainGroup> group;
+    // The hello advertised kFeatureRolloutInfo: the node may be sent the
+    // rollout-labelled rendering of its snapshot (AssignmentSource::Assigned).
+    bool reads_rollout = false;
   };
   void SetIdentity(Identity identity) EXCLUDES(mu_);
   // Empty fields until admitted.

@@ -22,6 +22,7 @@
 #include "feed_session.h"
 #include "node_status_writer.h"
 #include "node_workers.h"
+#include "omnirelay/config/capability.h"
 
 namespace omnirelay::cp {
 namespace {
@@ -388,7 +389,9 @@ class NodeFeedImpl final : public NodeFeed {
       CloseSession(*session, entered);
       return;
     }
-    FeedGroups::Joined joined = groups_.Join(session, id, hello.instance_id, *chain, key, state);
+    const bool reads_rollout = HasFeature(hello.features, kFeatureRolloutInfo);
+    FeedGroups::Joined joined =
+        groups_.Join(session, id, hello.instance_id, *chain, key, state, reads_rollout);
     if (joined.stale) {
       // A superseded instance trying again: the newest instance keeps the node.
       refused_.Inc();
@@ -420,7 +423,8 @@ class NodeFeedImpl final : public NodeFeed {
     writer_.MarkDirty(joined.state);
     hellos_.Inc();
     if (options_.observer) {
-      options_.observer->OnNodeHello(id, key, hello.current_version, hello.current_hash);
+      options_.observer->OnNodeHello(id, key, hello.current_version, hello.current_hash,
+                                     reads_rollout);
     }
     if (joined.replaced && joined.replaced != session) {
       if (joined.superseded) {

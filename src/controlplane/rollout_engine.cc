@@ -160,6 +160,15 @@ Status RolloutEngine::Load() {
       if (Holds(*run)) holding_.insert(record.id);
       runs_[record.id] = std::move(run).value();
     }
+    // Contract 6: the labels of the succeeded rollouts, the newest winning.
+    std::vector<const RolloutRun*> succeeded;
+    for (const auto& [id, run] : runs_) {
+      if (run.state.phase == RolloutPhase::kSucceeded) succeeded.push_back(&run);
+    }
+    std::sort(succeeded.begin(), succeeded.end(), [](const RolloutRun* a, const RolloutRun* b) {
+      return a->state.new_version < b->state.new_version;
+    });
+    for (const RolloutRun* run : succeeded) RecordDelivered(*run);
   }
   UpdateStateGauges();
   return Status::Ok();
@@ -398,6 +407,8 @@ bool RolloutEngine::Persist(RolloutRun run, std::int64_t expected,
   {
     MutexLock lock(mu_);
     if (released) holding_.erase(run.state.id);
+    // Before its nodes are re-offered below: they keep their labels.
+    if (run.state.phase == RolloutPhase::kSucceeded) RecordDelivered(run);
     runs_[run.state.id] = std::move(run);
   }
   UpdateStateGauges();

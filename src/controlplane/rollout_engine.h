@@ -30,6 +30,15 @@
 //     verdict commits the old contents as new revisions and the state in one
 //     store transaction. A CAS conflict reloads the rollout from the store.
 //  5. Start/Act persist (CAS) before any node is told.
+//  6. Rollout labels (DESIGN.md §3.3, Compatibility). A node that reads
+//     metadata.rollout (its hello advertised kFeatureRolloutInfo) and is
+//     assigned a rollout's new content by its wave is sent the rendering of
+//     that snapshot naming the rollout and the wave (1-based;
+//     SnapshotRenderer::WithRollout), also after the rollout succeeded, for
+//     as long as its chain has no newer version. Every other node, and every
+//     assignment that is not a wave's new content (held at base, a
+//     rollback's version, a plain write), gets the chain's own snapshot.
+//     The divergence gate expects of each node the rendering it is sent.
 //
 // Thread safety: every method may be called from any thread. The engine's
 // lock is never held across store, renderer or feed calls.
@@ -154,11 +163,11 @@ class RolloutEngine final : public AssignmentSource, public NodeObserver {
   Result<std::shared_ptr<const SnapshotRecord>> Newest(const std::vector<Scope>& chain) override;
   std::shared_ptr<const SnapshotRecord> Assigned(
       const std::string& node_id, const std::vector<Scope>& chain,
-      const std::shared_ptr<const SnapshotRecord>& newest) override;
+      const std::shared_ptr<const SnapshotRecord>& newest, bool reads_rollout) override;
 
   // ---- NodeObserver
   void OnNodeHello(const std::string& node_id, const std::string& chain, std::int64_t version,
-                   const std::string& hash) override;
+                   const std::string& hash, bool reads_rollout) override;
   void OnNodeAck(const std::string& node_id, std::int64_t version,
                  const std::string& hash) override;
   void OnNodeNack(const std::string& node_id, std::int64_t version,
@@ -179,10 +188,25 @@ class RolloutEngine final : public AssignmentSource, public NodeObserver {
   struct Pin {
     bool held = false;
     std::int64_t bound = 0;
+    // Contract 6: the rollout wave that assigned `bound` as its new
+    // content ("" and 0 when none).
+    std::string rollout_id;
+    std::int64_t wave = 0;  // 1-based
   };
   Pin PinOf(const std::string& node_id, const std::vector<std::string>& chain_scopes,
             std::int64_t newest_version) const REQUIRES(mu_);
-  bool NothingHeld() const EXCLUDES(mu_);
+  static Pin HeldAt(std::int64_t bound);
+  // A member's pin in `run`, labelled when it is assigned the new content.
+  static Pin MemberPin(const RolloutRun& run, const NodeAssignment& member);
+  // Contract 6 after a rollout succeeded: the wave that assigned the node
+  // its new content, when `version` (of the snapshot it is assigned) is
+  // still that content; an entry the chain has moved past is dropped.
+  Pin DeliveredPin(const std::string& node_id, std::int64_t version) REQUIRES(mu_);
+  // Records the members `run` (succeeded) gave its new content.
+  void RecordDelivered(const RolloutRun& run) REQUIRES(mu_);
+  // `base` labelled with the pin's rollout wave; `base` itself if that fails.
+  std::shared_ptr<const SnapshotRecord> Labelled(const std::shared_ptr<const SnapshotRecord>& base,
+                                                 const Pin& pin);
   // The snapshot of `chain` (canonical text) at `bound`; null when none.
   std::shared_ptr<const SnapshotRecord> SnapshotAt(const std::string& chain, std::int64_t bound)
       EXCLUDES(cache_mu_);
@@ -222,12 +246,16 @@ class RolloutEngine final : public AssignmentSource, public NodeObserver {
   std::map<std::string, HeldScopes> holds_ GUARDED_BY(mu_);
   // Active or aborted rollouts by id (those that may hold nodes).
   std::set<std::string> holding_ GUARDED_BY(mu_);
+  // Contract 6: node id -> the succeeded rollout that last gave it its new
+  // content (consulted for nodes that read labels, when nothing holds them).
+  std::unordered_map<std::string, std::string> delivered_ GUARDED_BY(mu_);
 
   mutable Mutex reports_mu_;
   struct Seen {
     NodeReport report;  // report.slo: the windows of slo_version, merged
     std::string chain;
     std::int64_t slo_version = 0;
+    bool reads_rollout = false;  // its last hello advertised kFeatureRolloutInfo
   };
   std::unordered_map<std::string, Seen> seen_ GUARDED_BY(reports_mu_);
 

@@ -13,16 +13,18 @@ Result<std::shared_ptr<const SnapshotRecord>> RolloutEngine::Newest(
   return renderer_.Current(chain);
 }
 
-bool RolloutEngine::NothingHeld() const {
-  MutexLock lock(mu_);
-  return holding_.empty() && holds_.empty();
+RolloutEngine::Pin RolloutEngine::HeldAt(std::int64_t bound) {
+  Pin pin;
+  pin.held = true;
+  pin.bound = bound;
+  return pin;
 }
 
 RolloutEngine::Pin RolloutEngine::PinOf(const std::string& node_id,
                                         const std::vector<std::string>& chain_scopes,
                                         std::int64_t newest_version) const {
   for (const auto& [id, hold] : holds_) {
-    if (SharesScope(chain_scopes, hold.scopes)) return {true, hold.base};
+    if (SharesScope(chain_scopes, hold.scopes)) return HeldAt(hold.base);
   }
   for (const std::string& id : holding_) {
     const RolloutRun& run = runs_.at(id);
@@ -31,18 +33,59 @@ RolloutEngine::Pin RolloutEngine::PinOf(const std::string& node_id,
     if (run.state.phase == RolloutPhase::kAborted) {
       // Contract 2: where the abort left it, until a later write moves the chain.
       if (member == run.state.nodes.end() || newest_version > run.state.new_version) continue;
-      return {true, member->second.assigned_version};
+      return MemberPin(run, member->second);
     }
-    if (member != run.state.nodes.end()) return {true, member->second.assigned_version};
-    return {true, run.base};  // not (yet) a member: what it had
+    if (member != run.state.nodes.end()) return MemberPin(run, member->second);
+    return HeldAt(run.base);  // not (yet) a member: what it had
   }
   return {};
 }
 
+RolloutEngine::Pin RolloutEngine::MemberPin(const RolloutRun& run, const NodeAssignment& member) {
+  Pin pin = HeldAt(member.assigned_version);
+  if (member.assigned_version == run.state.new_version) {
+    pin.rollout_id = run.state.id;
+    pin.wave = static_cast<std::int64_t>(member.wave) + 1;
+  }
+  return pin;
+}
+
+RolloutEngine::Pin RolloutEngine::DeliveredPin(const std::string& node_id, std::int64_t version) {
+  const auto it = delivered_.find(node_id);
+  if (it == delivered_.end()) return {};
+  const auto run = runs_.find(it->second);
+  if (run != runs_.end() && version <= run->second.state.new_version) {
+    const auto member = run->second.state.nodes.find(node_id);
+    if (member != run->second.state.nodes.end()) return MemberPin(run->second, member->second);
+  }
+  delivered_.erase(it);  // a later write moved the chain on: no label from now
+  return {};
+}
+
+void RolloutEngine::RecordDelivered(const RolloutRun& run) {
+  for (const auto& [node_id, member] : run.state.nodes) {
+    if (member.assigned_version == run.state.new_version) delivered_[node_id] = run.state.id;
+  }
+}
+
+std::shared_ptr<const SnapshotRecord> RolloutEngine::Labelled(
+    const std::shared_ptr<const SnapshotRecord>& base, const Pin& pin) {
+  auto labelled = renderer_.WithRollout(base, pin.rollout_id, pin.wave);
+  if (labelled.ok()) return *labelled;
+  // The chain's own snapshot: every node reads it.
+  spdlog::warn("rollout {}: cannot label {} for wave {}: {}", pin.rollout_id, base->hash, pin.wave,
+               labelled.status().ToString());
+  return base;
+}
+
 std::shared_ptr<const SnapshotRecord> RolloutEngine::Assigned(
     const std::string& node_id, const std::vector<Scope>& chain,
-    const std::shared_ptr<const SnapshotRecord>& newest) {
-  if (NothingHeld()) return newest;
+    const std::shared_ptr<const SnapshotRecord>& newest, bool reads_rollout) {
+  {
+    MutexLock lock(mu_);
+    const bool may_label = reads_rollout && newest && delivered_.count(node_id) != 0;
+    if (holding_.empty() && holds_.empty() && !may_label) return newest;
+  }
   std::vector<std::string> scopes;
   scopes.reserve(chain.size());
   for (const Scope& s : chain) scopes.push_back(s.ToString());
@@ -51,9 +94,19 @@ std::shared_ptr<const SnapshotRecord> RolloutEngine::Assigned(
     MutexLock lock(mu_);
     pin = PinOf(node_id, scopes, newest ? newest->version : 0);
   }
-  if (!pin.held) return newest;
-  if (newest && newest->version <= pin.bound) return newest;  // nothing staged past it
-  return SnapshotAt(ScopeChainToString(chain), pin.bound);
+  std::shared_ptr<const SnapshotRecord> base = newest;
+  if (pin.held && !(newest && newest->version <= pin.bound)) {  // else nothing staged past it
+    base = SnapshotAt(ScopeChainToString(chain), pin.bound);
+  }
+  if (!base || !reads_rollout) return base;
+  if (pin.rollout_id.empty()) {
+    // Not a wave's new content now: still the one a succeeded rollout
+    // delivered (held at it by a later rollout's base included)?
+    MutexLock lock(mu_);
+    pin = DeliveredPin(node_id, base->version);
+  }
+  if (pin.rollout_id.empty()) return base;
+  return Labelled(base, pin);
 }
 
 std::shared_ptr<const SnapshotRecord> RolloutEngine::SnapshotAt(const std::string& chain,
@@ -104,7 +157,16 @@ NodeReports RolloutEngine::ReportsFor(
     if (chain != run.chains.end()) {
       const std::int64_t bound = a.assigned_version;  // (clang 14: no capture of a binding)
       if (auto snapshot = SnapshotAt(chain->second, bound)) {
-        assigned_hashes[id] = snapshot->hash;
+        // The rendering the node is sent (contract 6, as Assigned decides).
+        const bool reads_rollout = it->second.reads_rollout;
+        Pin pin = MemberPin(run, a);
+        if (reads_rollout && pin.rollout_id.empty()) {
+          MutexLock lock(mu_);
+          pin = DeliveredPin(id, snapshot->version);
+        }
+        assigned_hashes[id] = reads_rollout && !pin.rollout_id.empty()
+                                  ? Labelled(snapshot, pin)->hash
+                                  : snapshot->hash;
         // In bounds: the snapshot of the assigned bound is the bound.
         auto translate = [&](std::int64_t& version) {
           if (version == snapshot->version) version = bound;
@@ -166,10 +228,11 @@ std::map<std::string, std::string> RolloutEngine::SeenChains() const {
 }
 
 void RolloutEngine::OnNodeHello(const std::string& node_id, const std::string& chain,
-                                std::int64_t version, const std::string& hash) {
+                                std::int64_t version, const std::string& hash, bool reads_rollout) {
   MutexLock lock(reports_mu_);
   Seen& s = seen_[node_id];
   s.chain = chain;
+  s.reads_rollout = reads_rollout;
   s.report.connected = true;
   s.report.offline_since_ms = 0;
   s.report.applied_version = version;

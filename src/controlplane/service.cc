@@ -9,6 +9,7 @@
 #include "api_json.h"
 #include "audit_log.h"
 #include "freeze_switch.h"
+#include "omnirelay/config/capability.h"
 #include "omnirelay/config/digest.h"
 #include "omnirelay/config/document_set.h"
 #include "omnirelay/config/scope.h"
@@ -327,15 +328,21 @@ Result<std::shared_ptr<const SnapshotRecord>> ControlPlaneService::NodeSnapshot(
   }
   auto fetch = [&]() -> Result<std::shared_ptr<const SnapshotRecord>> {
     std::string chain_text = scope_chain;
-    if (chain_text.empty()) {
+    // What its last hello advertised: a node that reads metadata.rollout is
+    // answered what its stream sends it (a rollout-labelled rendering).
+    bool reads_rollout = false;
+    if (chain_text.empty() || rollouts_ != nullptr) {
       auto node = store_.GetNode(node_id);
-      if (!node.ok()) {
-        if (node.status().code() != StatusCode::kNotFound) return node.status();
+      if (node.ok()) {
+        reads_rollout = HasFeature(node->features, kFeatureRolloutInfo);
+        if (chain_text.empty()) chain_text = node->scope_chain;
+      } else if (node.status().code() != StatusCode::kNotFound) {
+        return node.status();
+      } else if (chain_text.empty()) {
         return Status(StatusCode::kNotFound, "node \"" + node_id +
                                                  "\" has not said hello yet; pass its scope "
                                                  "chain with ?chain=global,region:...");
       }
-      chain_text = node->scope_chain;
     }
     auto chain = ParseScopeChain(chain_text);
     if (!chain.ok()) return chain.status();
@@ -345,7 +352,7 @@ Result<std::shared_ptr<const SnapshotRecord>> ControlPlaneService::NodeSnapshot(
     auto current = renderer_.Current(*chain);
     if (!current.ok() || rollouts_ == nullptr) return current;
     // What the stream would send it: a rollout may hold it on an older one.
-    auto assigned = rollouts_->Assigned(node_id, *chain, *current);
+    auto assigned = rollouts_->Assigned(node_id, *chain, *current, reads_rollout);
     if (!assigned) {
       return Status(StatusCode::kNotFound,
                     "no snapshot is assigned to node \"" + node_id + "\" yet");

@@ -211,7 +211,7 @@ class SqliteStore final : public Store {
     return Write([&](Connection& conn) -> Status {
       Result<Statement> stmt =
           conn.Prepare(std::string("INSERT INTO snapshots (") + kSnapshotColumns +
-                       ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (hash) DO NOTHING");
+                       ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (hash) DO NOTHING");
       if (!stmt.ok()) return stmt.status();
       stmt->Bind(1, s.hash)
           .BindBlob(2, s.snapshot)
@@ -219,7 +219,8 @@ class SqliteStore final : public Store {
           .Bind(4, s.version)
           .Bind(5, s.scope_chain)
           .Bind(6, s.created_at_ms)
-          .Bind(7, s.expires_at_ms);
+          .Bind(7, s.expires_at_ms)
+          .Bind(8, s.rollout);
       return stmt->Run();
     });
   }
@@ -239,7 +240,7 @@ class SqliteStore final : public Store {
       return One<SnapshotRecord>(
           conn,
           std::string("SELECT ") + kSnapshotColumns +
-              " FROM snapshots WHERE scope_chain = ?1 AND version = ?2"
+              " FROM snapshots WHERE scope_chain = ?1 AND version = ?2 AND rollout = ''"
               " ORDER BY expires_at_ms DESC LIMIT 1",
           [&](Statement& s) { s.Bind(1, scope_chain).Bind(2, version); }, ReadSnapshot,
           "no snapshot of version " + std::to_string(version) + " for scope chain " +
@@ -252,7 +253,7 @@ class SqliteStore final : public Store {
       return One<SnapshotRecord>(
           conn,
           std::string("SELECT ") + kSnapshotColumns +
-              " FROM snapshots WHERE scope_chain = ?1"
+              " FROM snapshots WHERE scope_chain = ?1 AND rollout = ''"
               " ORDER BY version DESC, expires_at_ms DESC LIMIT 1",
           [&](Statement& s) { s.Bind(1, scope_chain); }, ReadSnapshot,
           "no snapshot for scope chain " + Quoted(scope_chain));

@@ -62,6 +62,7 @@ SnapshotRecord ReadSnapshot(const Statement& row) {
   s.scope_chain = row.Text(4);
   s.created_at_ms = row.Int(5);
   s.expires_at_ms = row.Int(6);
+  s.rollout = row.Text(7);
   return s;
 }
 

@@ -31,7 +31,7 @@ inline constexpr char kCurrentLayerQuery[] =
     "r.created_at_ms FROM layers l JOIN revisions r ON r.revision = l.revision "
     "WHERE l.scope = ?1";
 inline constexpr char kSnapshotColumns[] =
-    "hash, snapshot, envelope, version, scope_chain, created_at_ms, expires_at_ms";
+    "hash, snapshot, envelope, version, scope_chain, created_at_ms, expires_at_ms, rollout";
 inline constexpr char kNodeColumns[] =
     "node_id, scope_chain, api_version, features, assigned_version, assigned_hash, "
     "applied_version, applied_hash, discovery_generation, last_error, health_json, connected, "

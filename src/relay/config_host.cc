@@ -34,6 +34,7 @@ struct ConfigHost::Impl {
   Impl(ConfigHostOptions options, const Clock& clock_in, MetricsRegistry& registry)
       : clock(clock_in),
         metrics(registry, options.node_id),
+        capabilities(options.verify.capabilities),
         verifier(std::move(options.trusted_keys), clock_in, std::move(options.verify)),
         slo(clock_in, &metrics.slo_dropped) {
     if (!options.lkg_path.empty()) {
@@ -44,6 +45,7 @@ struct ConfigHost::Impl {
 
   const Clock& clock;
   RelayMetrics metrics;
+  const NodeCapabilities capabilities;  // the verifier's, for readers without the lock
 
   // Applies, listener registration and key changes, one at a time.
   Mutex apply_mu;
@@ -267,6 +269,10 @@ void ConfigHost::RecordOutcome(std::int64_t config_version, bool error, double l
 
 SloRecorder& ConfigHost::slo() {
   return impl_->slo;
+}
+
+const NodeCapabilities& ConfigHost::capabilities() const {
+  return impl_->capabilities;
 }
 
 HealthReport ConfigHost::health() const {

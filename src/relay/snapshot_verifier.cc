@@ -47,18 +47,37 @@ std::string JoinChain(const std::vector<std::string>& chain) {
   return out.empty() ? "(empty)" : out;
 }
 
-// A re-signing: the same snapshot content under a later expiry.
-bool IsResigningOf(const Snapshot& candidate, const Snapshot& applied) {
-  return candidate.metadata.expires_at > applied.metadata.expires_at &&
-         candidate.metadata.scope_chain == applied.metadata.scope_chain &&
+bool SameContent(const Snapshot& candidate, const Snapshot& applied) {
+  return candidate.metadata.scope_chain == applied.metadata.scope_chain &&
          candidate.metadata.required_features == applied.metadata.required_features &&
          candidate.spec == applied.spec;
+}
+
+// A re-signing: the same snapshot content under a later expiry; or the same
+// signing (createdAt, expiresAt) naming another rollout wave, or none
+// (metadata.rollout alone differs: the control plane renders a version with
+// and without it).
+bool IsResigningOf(const Snapshot& candidate, const Snapshot& applied) {
+  if (!SameContent(candidate, applied)) return false;
+  const SnapshotMetadata& c = candidate.metadata;
+  const SnapshotMetadata& a = applied.metadata;
+  if (c.expires_at > a.expires_at) return true;
+  return c.expires_at == a.expires_at && c.created_at == a.created_at && c.rollout != a.rollout;
+}
+
+DecodeOptions ReaderOptions(const VerifierOptions& options) {
+  DecodeOptions decode = options.decode;
+  if (!decode.reader_features) decode.reader_features = options.capabilities.features;
+  return decode;
 }
 
 }  // namespace
 
 SnapshotVerifier::SnapshotVerifier(TrustedKeySet keys, const Clock& clock, VerifierOptions options)
-    : keys_(std::move(keys)), clock_(clock), options_(std::move(options)) {}
+    : keys_(std::move(keys)),
+      clock_(clock),
+      options_(std::move(options)),
+      decode_(ReaderOptions(options_)) {}
 
 Result<VerifiedSnapshot> SnapshotVerifier::Verify(std::string_view envelope_json,
                                                   std::string_view announced_hash,
@@ -84,7 +103,7 @@ Result<VerifiedSnapshot> SnapshotVerifier::Verify(std::string_view envelope_json
   }
 
   // 3. Decode (schema).
-  Result<Snapshot> decoded = DecodeSnapshot(out.payload, options_.decode);
+  Result<Snapshot> decoded = DecodeSnapshot(out.payload, decode_);
   if (!decoded.ok()) return ClassifyDecodeFailure(decoded.status());
   out.snapshot = std::move(decoded).value();
   const SnapshotMetadata& meta = out.snapshot.metadata;

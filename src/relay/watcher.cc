@@ -312,7 +312,9 @@ void Watcher::Impl::OpenStream() {
   hello.scope_chain = options.scope_chain;
   hello.api_version = options.api_version;
   hello.features = options.features;
-  if (hello.features.empty()) hello.features = LocalCapabilities().features;
+  // By default a node advertises what its host reads, no more: a feature
+  // announced that the verifier lacks would bring snapshots it refuses.
+  if (hello.features.empty()) hello.features = host.capabilities().features;
   const HealthReport health = host.health();
   hello.current_version = health.config_version;
   hello.current_hash = health.hash;

@@ -147,6 +147,7 @@ void Relay::Build() {
   options.lkg_path = lkg_path_;
   options.node_id = id_;
   options.verify.scope_chain = SplitCommaList(config_.scope_chain);
+  if (!config_.features.empty()) options.verify.capabilities.features = config_.features;
   const Clock& clock = config_.clock ? *config_.clock : SystemClock::Instance();
   host_ = std::make_unique<ConfigHost>(std::move(options), clock, metrics_);
   auto loaded = host_->LoadLastKnownGood();
@@ -160,6 +161,7 @@ void Relay::StartWatcher() {
   o.grpc_endpoints = config_.grpc_endpoints;
   o.http_endpoints = config_.http_endpoints;
   o.token = token_;
+  o.features = config_.features;  // empty: the host's
   o.tls = config_.tls;
   o.backoff_initial_ms = 50;
   o.backoff_max_ms = 500;

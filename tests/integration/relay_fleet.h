@@ -84,6 +84,10 @@ struct RelayConfig {
   const Clock* clock = nullptr;      // default SystemClock
   WatcherTls tls;                    // default: plaintext
   std::string scope_chain = kChain;  // the relay's scope chain, comma-separated
+  // What the relay supports and advertises (verifier capabilities and the
+  // hello's features); empty: this build's (LocalCapabilities()). E.g.
+  // {"shadowing"} makes a relay of a build older than rolloutInfo.
+  std::vector<std::string> features;
 };
 
 // One relay: host + watcher, LKG at <dir>/<id>.lkg.

@@ -73,6 +73,7 @@ void RolloutFleetTest::SetUp() {
   for (int i = 0; i < kRolloutFleet; ++i) {
     const std::string id = "relay-" + std::to_string(i);
     config.scope_chain = i % 2 == 0 ? kUsEast : kEuWest;
+    config.features = FeaturesOf(i);
     fleet_.push_back(std::make_unique<Relay>(id, cp_.NodeToken(id), lkg_dir_.path().string(), keys,
                                              metrics_, config));
     checks_.push_back(std::make_shared<RelayCheck>());

@@ -88,6 +88,9 @@ class RolloutFleetTest : public ::testing::Test {
   // us-east for even i, eu-west for odd i; each has a RelayCheck.
   void SetUp() override;
   void TearDown() override;
+  // The features relay `i` supports and advertises (RelayConfig::features);
+  // empty, the default: this build's.
+  virtual std::vector<std::string> FeaturesOf(int /*i*/) const { return {}; }
 
   // One REST call as admin; the body parsed (null when not JSON).
   Reply Call(const std::string& method, const std::string& path, const std::string& body = "");

@@ -84,12 +84,14 @@ TEST(CapabilityTest, RequireOk) {
   EXPECT_TRUE(RequireCapabilities(kApiVersion, {"shadowing"}, V1Node({"shadowing"})).ok());
 }
 
-// This build reports apiVersion omnirelay.config/v1 and the "shadowing" feature.
+// This build reports apiVersion omnirelay.config/v1, the "shadowing" feature
+// and the node feature "rolloutInfo" (it reads metadata.rollout).
 TEST(CapabilityTest, LocalCapabilities) {
   NodeCapabilities local = LocalCapabilities();
   EXPECT_EQ(local.api_versions, Strings{"omnirelay.config/v1"});
-  EXPECT_NE(std::find(local.features.begin(), local.features.end(), "shadowing"),
-            local.features.end());
+  EXPECT_TRUE(HasFeature(local.features, "shadowing"));
+  EXPECT_TRUE(HasFeature(local.features, "rolloutInfo"));
+  EXPECT_FALSE(HasFeature(local.features, "teleportation"));
 }
 
 // This build can apply any snapshot it can decode (v1, shadowing).

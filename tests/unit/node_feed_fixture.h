@@ -59,8 +59,12 @@ class FakeSource final : public AssignmentSource {
     return it->second;
   }
   std::shared_ptr<const SnapshotRecord> Assigned(
-      const std::string& node_id, const std::vector<Scope>& /*chain*/,
-      const std::shared_ptr<const SnapshotRecord>& chain_newest) override {
+      const std::string& node_id, const std::vector<Scope>& chain,
+      const std::shared_ptr<const SnapshotRecord>& chain_newest, bool reads_rollout) override {
+    if (reads_rollout) {
+      auto it = labelled.find(ScopeChainToString(chain));
+      if (it != labelled.end()) return it->second;
+    }
     auto it = held.find(node_id);
     return it != held.end() ? it->second : chain_newest;
   }
@@ -83,6 +87,8 @@ class FakeSource final : public AssignmentSource {
 
   std::map<std::string, std::shared_ptr<const SnapshotRecord>> newest;
   std::map<std::string, std::shared_ptr<const SnapshotRecord>> held;  // node id -> snapshot
+  // chain -> what the nodes that read rollout labels are assigned (first)
+  std::map<std::string, std::shared_ptr<const SnapshotRecord>> labelled;
   std::map<std::string, int> asked;
 };
 
@@ -170,9 +176,11 @@ class NodeFeedUnitTest : public ::testing::Test {
 
   void SayHello(const Stream& s, const std::string& node, const std::string& chain,
                 std::int64_t current_version = 0, const std::string& current_hash = "",
-                const std::string& instance_id = "") {
+                const std::string& instance_id = "",
+                const std::vector<std::string>& features = {}) {
     HelloMsg hello;
     hello.node_id = node;
+    hello.features = features;
     hello.scope_chain = SplitCommaList(chain);
     hello.api_version = "omnirelay.config/v1";
     hello.current_version = current_version;

@@ -428,6 +428,30 @@ TEST_P(StoreContractTest, LatestSnapshotOfAChain) {
   EXPECT_EQ(latest->hash, "sha256:c");
 }
 
+// A rollout-labelled rendering of a chain's snapshot is found by hash (with
+// its label) but is never the chain's latest snapshot or its snapshot of a
+// version: those are what every node may be sent.
+TEST_P(StoreContractTest, RolloutLabelledSnapshotIsFoundByHashOnly) {
+  SnapshotRecord plain;
+  plain.hash = "sha256:plain";
+  plain.scope_chain = "global";
+  plain.version = 5;
+  plain.expires_at_ms = 100;
+  ASSERT_TRUE(store_->PutSnapshot(plain).ok());
+  SnapshotRecord labelled = plain;
+  labelled.hash = "sha256:labelled";
+  labelled.expires_at_ms = 200;  // would win on expiry were it a candidate
+  labelled.rollout = "ro-1/2";
+  ASSERT_TRUE(store_->PutSnapshot(labelled).ok());
+  Result<SnapshotRecord> got = store_->GetSnapshot("sha256:labelled");
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  EXPECT_EQ(got->rollout, "ro-1/2");
+  EXPECT_EQ(got->scope_chain, "global");
+  EXPECT_EQ(store_->GetSnapshot("sha256:plain")->rollout, "");
+  EXPECT_EQ(store_->LatestSnapshot("global")->hash, "sha256:plain");
+  EXPECT_EQ(store_->SnapshotOfVersion("global", 5)->hash, "sha256:plain");
+}
+
 // Putting an existing hash again is a no-op that succeeds.
 TEST_P(StoreContractTest, PutSnapshotIsIdempotentByHash) {
   SnapshotRecord s;
@@ -837,7 +861,7 @@ TEST(SqliteStoreTest, NewerSchemaVersionIsRefused) {
   ASSERT_FALSE(opened.ok());
   EXPECT_EQ(opened.status().code(), StatusCode::kInternal);
   EXPECT_NE(
-      opened.status().message().find("schema version 999 is newer than this build knows (10)"),
+      opened.status().message().find("schema version 999 is newer than this build knows (11)"),
       std::string::npos)
       << opened.status().message();
 }

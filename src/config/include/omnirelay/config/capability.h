@@ -39,6 +39,10 @@ Status RequireCapabilities(std::string_view api_version,
                            const NodeCapabilities& node);
 
 // What this build of the library supports: used by nodes to report themselves.
+// Its features: the document features (shadowing) and rolloutInfo.
 NodeCapabilities LocalCapabilities();
+
+// Whether `features` (a node's advertised list) names `feature`.
+bool HasFeature(const std::vector<std::string>& features, std::string_view feature);
 
 }  // namespace omnirelay

@@ -14,6 +14,7 @@
 #pragma once
 
 #include <cstddef>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -30,6 +31,12 @@ inline constexpr std::size_t kDefaultMaxDepth = 64;
 struct DecodeOptions {
   std::size_t max_bytes = kDefaultMaxDocumentBytes;
   std::size_t max_depth = kDefaultMaxDepth;
+  // The features of the node reading a snapshot (NodeCapabilities::features).
+  // A snapshot field defined by a node feature (metadata.rollout:
+  // kFeatureRolloutInfo) is refused as unknown_field, with the message an
+  // older build gives, when the reader lacks the feature. nullopt: this
+  // build's own features (LocalCapabilities()), which read every field.
+  std::optional<std::vector<std::string>> reader_features;
 };
 
 // The "kind" a document declares, read without checking the rest.

@@ -21,6 +21,14 @@ inline constexpr std::string_view kKindSnapshot = "Snapshot";
 // "shadowing" gates routes.*.shadow.
 inline constexpr std::string_view kFeatureShadowing = "shadowing";
 
+// Features a node may advertise (its hello's `features`) for fields added to
+// the snapshot format after v1 (DESIGN.md §3.3, Compatibility): a snapshot
+// carries such a field only to a node that advertised the feature, and a
+// reader without it refuses the field as unknown_field, as a build older than
+// the field does. Not document features: no layer enables them.
+// "rolloutInfo" defines metadata.rollout.
+inline constexpr std::string_view kFeatureRolloutInfo = "rolloutInfo";
+
 template <typename T>
 struct Named {
   std::string name;
@@ -118,6 +126,14 @@ struct ConfigLayer {
   friend bool operator==(const ConfigLayer&, const ConfigLayer&) = default;
 };
 
+// Which rollout wave assigned a node this snapshot (metadata.rollout; only
+// for a node advertising kFeatureRolloutInfo).
+struct SnapshotRollout {
+  std::string id;         // the rollout's id, e.g. "ro-3f9c0a1b2d"
+  std::int64_t wave = 0;  // 1-based, as `omnirctl rollout status` numbers waves
+  friend bool operator==(const SnapshotRollout&, const SnapshotRollout&) = default;
+};
+
 struct SnapshotMetadata {
   std::int64_t version = 0;
   std::vector<std::string> scope_chain;
@@ -125,6 +141,7 @@ struct SnapshotMetadata {
   std::int64_t expires_at = 0;  // unix seconds (RFC 3339 UTC in JSON)
   std::string author;
   std::vector<std::string> required_features;
+  std::optional<SnapshotRollout> rollout;  // feature-gated: "rolloutInfo"
   friend bool operator==(const SnapshotMetadata&, const SnapshotMetadata&) = default;
 };
 

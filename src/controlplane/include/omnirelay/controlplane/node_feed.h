@@ -156,10 +156,14 @@ class AssignmentSource {
   // layer exists for it. Asked once per chain per dispatch round.
   virtual Result<std::shared_ptr<const SnapshotRecord>> Newest(const std::vector<Scope>& chain) = 0;
   // The snapshot `node_id` on `chain` is to run, given the chain's newest;
-  // nullptr: send it nothing now. Cheap: asked per node per round.
+  // nullptr: send it nothing now. `reads_rollout`: the node's hello
+  // advertised kFeatureRolloutInfo, so the answer may be the rendering that
+  // names the rollout wave assigning it (metadata.rollout,
+  // SnapshotRenderer::WithRollout); for any other node it never is (DESIGN.md
+  // §3.3, Compatibility). Cheap: asked per node per round.
   virtual std::shared_ptr<const SnapshotRecord> Assigned(
       const std::string& node_id, const std::vector<Scope>& chain,
-      const std::shared_ptr<const SnapshotRecord>& newest) = 0;
+      const std::shared_ptr<const SnapshotRecord>& newest, bool reads_rollout) = 0;
 };
 
 // What nodes say, as the rollout engine's gates need it. Called on feed
@@ -168,9 +172,10 @@ class AssignmentSource {
 class NodeObserver {
  public:
   virtual ~NodeObserver() = default;
-  // An admitted hello: the node's canonical chain and what it runs.
+  // An admitted hello: the node's canonical chain, what it runs, and whether
+  // it advertised kFeatureRolloutInfo.
   virtual void OnNodeHello(const std::string& node_id, const std::string& chain,
-                           std::int64_t version, const std::string& hash) = 0;
+                           std::int64_t version, const std::string& hash, bool reads_rollout) = 0;
   virtual void OnNodeAck(const std::string& node_id, std::int64_t version,
                          const std::string& hash) = 0;
   virtual void OnNodeNack(const std::string& node_id, std::int64_t version,
@@ -189,7 +194,7 @@ class NewestOnChain final : public AssignmentSource {
   }
   std::shared_ptr<const SnapshotRecord> Assigned(
       const std::string& /*node_id*/, const std::vector<Scope>& /*chain*/,
-      const std::shared_ptr<const SnapshotRecord>& newest) override {
+      const std::shared_ptr<const SnapshotRecord>& newest, bool /*reads_rollout*/) override {
     return newest;
   }
 

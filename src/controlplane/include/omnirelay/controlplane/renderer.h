@@ -12,6 +12,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "omnirelay/config/clock.h"
@@ -72,6 +73,16 @@ class SnapshotRenderer {
   // The version AtRevision(chain, bound) has (0 when none), without rendering.
   Result<std::int64_t> ChainVersionAt(const std::vector<Scope>& chain, std::int64_t bound);
 
+  // `base` (a chain's snapshot) as sent to a node that reads metadata.rollout
+  // (kFeatureRolloutInfo) and was assigned it by wave `wave` (1-based) of
+  // rollout `rollout_id`: the same document with metadata.rollout added —
+  // version, createdAt, expiresAt and spec unchanged — signed, and stored
+  // (SnapshotRecord::rollout) so that it is fetched by hash like any other.
+  // Rendered once per (base, rollout, wave): a wave's nodes share one record.
+  Result<std::shared_ptr<const SnapshotRecord>> WithRollout(
+      const std::shared_ptr<const SnapshotRecord>& base, std::string_view rollout_id,
+      std::int64_t wave);
+
  private:
   Result<EffectiveConfig> Merge(const std::vector<Scope>& chain, std::int64_t version);
   Result<EffectiveConfig> MergeDocuments(const std::vector<Scope>& chain, std::int64_t version,
@@ -96,6 +107,21 @@ class SnapshotRenderer {
   // passes kMaxOlder entries.
   std::map<std::string, std::shared_ptr<const SnapshotRecord>> older_ GUARDED_BY(mu_);
   static constexpr std::size_t kMaxOlder = 1024;
+  // WithRollout's renderings by (base hash, rollout id, wave); cleared when
+  // it passes kMaxLabelled entries.
+  struct LabelKey {
+    std::string_view base_hash;
+    std::string_view rollout_id;
+    std::int64_t wave;
+    auto operator<=>(const LabelKey&) const = default;
+  };
+  struct Labelled {
+    std::string base_hash;   // the key's views point here
+    std::string rollout_id;  // and here
+    std::shared_ptr<const SnapshotRecord> record;
+  };
+  std::map<LabelKey, std::shared_ptr<const Labelled>> labelled_ GUARDED_BY(mu_);
+  static constexpr std::size_t kMaxLabelled = 1024;
 };
 
 }  // namespace omnirelay::cp

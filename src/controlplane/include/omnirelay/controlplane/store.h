@@ -70,6 +70,10 @@ struct SnapshotRecord {
   std::string scope_chain;  // "global,region:us-east,..."
   std::int64_t created_at_ms = 0;
   std::int64_t expires_at_ms = 0;
+  // "" for the chain's own snapshot; "<rollout id>/<wave>" for its rendering
+  // with metadata.rollout (SnapshotRenderer::WithRollout), sent only to nodes
+  // that read it: found by hash, never as a chain's latest or version.
+  std::string rollout;
 };
 
 struct NodeRecord {
@@ -176,9 +180,10 @@ class Store {
   virtual Status PutSnapshot(const SnapshotRecord& snapshot) = 0;
   virtual Result<SnapshotRecord> GetSnapshot(std::string_view hash) = 0;
   // The newest snapshot stored for a scope chain (highest version, then
-  // latest expiry); kNotFound if none.
+  // latest expiry; rollout-labelled ones left out); kNotFound if none.
   virtual Result<SnapshotRecord> LatestSnapshot(std::string_view scope_chain) = 0;
-  // The snapshot of a chain at `version` that expires last; kNotFound if none.
+  // The snapshot of a chain at `version` that expires last (rollout-labelled
+  // ones left out); kNotFound if none.
   virtual Result<SnapshotRecord> SnapshotOfVersion(std::string_view scope_chain,
                                                    std::int64_t version) = 0;
 

@@ -167,6 +167,9 @@ class ConfigHost {
   // The MeshKit feed generation this node routes with (reported in health).
   void SetDiscoveryGeneration(std::int64_t generation);
   HealthReport health() const;
+  // What this host's verifier accepts (ConfigHostOptions::verify.capabilities):
+  // what the node advertises in its hello unless told otherwise.
+  const NodeCapabilities& capabilities() const;
 
   // Request outcomes for the rollout gates (slo_recorder.h): one call per
   // request, naming the version of the snapshot that served it

@@ -9,7 +9,10 @@
 //      applied": an OK no-op (the payload is not even decoded);
 //   3. decoding (schema): invalid; but a snapshot this build cannot read
 //      because of its apiVersion or a required feature it does not know is
-//      missing_feature, as in step 6;
+//      missing_feature, as in step 6. A field a node feature defines
+//      (metadata.rollout: rolloutInfo) is read only when
+//      `capabilities.features` has the feature, else refused as unknown_field
+//      (invalid), as a build older than the field refuses it;
 //   3b. scope chain: when the node configured its own chain
 //      (VerifierOptions::scope_chain), the snapshot's metadata.scopeChain
 //      must equal it: scope_mismatch (a snapshot rendered for another node);
@@ -18,8 +21,10 @@
 //      restarts): rollback. The applied version with other content is
 //      accepted only as a re-signing — identical spec, scope chain and
 //      required features, strictly later expiresAt (the control plane
-//      re-renders and re-signs a snapshot as it nears expiry) — and refused
-//      as rollback otherwise;
+//      re-renders and re-signs a snapshot as it nears expiry), or the same
+//      createdAt and expiresAt with another metadata.rollout (the same
+//      signing named by another rollout wave, or by none) — and refused as
+//      rollback otherwise;
 //   5. expiry against the injected clock, with a skew tolerance (default
 //      60 s): refused as expired when now > expiresAt + skew;
 //   6. apiVersion and required features vs the node's capabilities:
@@ -51,6 +56,9 @@ class AppliedSnapshot;
 inline constexpr std::int64_t kDefaultExpirySkewMs = 60'000;
 
 struct VerifierOptions {
+  // What the node supports: checked against each snapshot's apiVersion and
+  // requiredFeatures (step 6), and the node features it reads fields of
+  // (step 3; unless decode.reader_features says otherwise).
   NodeCapabilities capabilities = LocalCapabilities();
   // How far past expiresAt a snapshot is still accepted: bounds the damage of
   // a node clock running ahead of the control plane's.
@@ -96,6 +104,7 @@ class SnapshotVerifier {
   TrustedKeySet keys_;
   const Clock& clock_;
   VerifierOptions options_;
+  DecodeOptions decode_;  // options_.decode, reading the fields of capabilities' features
 };
 
 }  // namespace omnirelay::relay

@@ -130,7 +130,10 @@ struct WatcherOptions {
   std::string token;                        // bearer token, a "node:<id>" token with scope node
   WatcherTls tls;                           // default: plaintext
   std::string api_version = "omnirelay.config/v1";
-  std::vector<std::string> features;  // announced in Hello; default: LocalCapabilities()
+  // Announced in Hello; default: the host's capabilities().features (which
+  // default to LocalCapabilities()). A node without "rolloutInfo" here is
+  // never sent metadata.rollout.
+  std::vector<std::string> features;
   // This process's id in Hello; "" (the default): a random one per Watcher.
   std::string instance_id;
   std::int64_t backoff_initial_ms = 250;
