@@ -184,11 +184,14 @@ Result<RolloutState> RolloutStateFromJson(std::string_view json) {
     }
     s.current_wave = j.at("currentWave").get<std::size_t>();
     s.wave_started_ms = j.at("waveStartedMs").get<std::int64_t>();
-    for (const auto& [id, a] : j.at("nodes").items()) {
-      s.nodes[id] =
-          NodeAssignment{a.at("wave").get<std::size_t>(), a.at("previous").get<std::int64_t>(),
-                         a.at("assigned").get<std::int64_t>()};
-      if (s.nodes[id].wave >= s.waves.size()) throw std::out_of_range("node wave " + id);
+    const Json& nodes = j.at("nodes");
+    s.nodes.reserve(nodes.size());
+    for (const auto& [id, a] : nodes.items()) {
+      const NodeAssignment assignment{a.at("wave").get<std::size_t>(),
+                                      a.at("previous").get<std::int64_t>(),
+                                      a.at("assigned").get<std::int64_t>()};
+      if (assignment.wave >= s.waves.size()) throw std::out_of_range("node wave " + id);
+      s.nodes.Set(id, assignment);  // in id order: appended
     }
     s.untargeted = j.at("untargeted").get<std::vector<std::string>>();
     s.rollback_reason = j.at("rollbackReason").get<std::string>();
