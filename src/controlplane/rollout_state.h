@@ -223,5 +223,8 @@ std::optional<Content> ContentOf(const RolloutState& s, std::string_view node_id
 
 std::string RolloutStateToJson(const RolloutState& s);
 Result<RolloutState> RolloutStateFromJson(std::string_view json);
+// The "verdict" object of RolloutStateToJson alone (the API's "gate"), so a
+// reader of the last verdict does not dump and parse the whole state.
+std::string VerdictRecordToJson(const VerdictRecord& v);
 
 }  // namespace omnirelay::cp
