@@ -1,6 +1,7 @@
 #include "rollout_state.h"
 
 #include <algorithm>
+#include <cstddef>
 #include <stdexcept>
 #include <utility>
 
@@ -81,11 +82,23 @@ bool IdBelow(const NodeAssignments::value_type& entry, std::string_view id) {
 }  // namespace
 
 NodeAssignments::iterator NodeAssignments::LowerBound(iterator from, std::string_view id) {
-  return std::lower_bound(from, entries_.end(), id, IdBelow);
+  // Galloping: a walk's next id is usually at `from` or a few entries on,
+  // so probe 1, 2, 4, ... entries ahead before a binary search of the last
+  // step — one comparison for a dense walk, a few for a sparse one.
+  const auto end = entries_.end();
+  if (from == end || !IdBelow(*from, id)) return from;
+  std::ptrdiff_t step = 1;
+  auto low = from;  // below id
+  while (end - low > step && IdBelow(*(low + step), id)) {
+    low += step;
+    step *= 2;
+  }
+  const auto high = end - low > step ? low + step + 1 : end;
+  return std::lower_bound(low + 1, high, id, IdBelow);
 }
 
 NodeAssignments::iterator NodeAssignments::find(std::string_view id) {
-  const auto it = LowerBound(entries_.begin(), id);
+  const auto it = std::lower_bound(entries_.begin(), entries_.end(), id, IdBelow);
   return it != entries_.end() && it->first == id ? it : entries_.end();
 }
 
@@ -107,7 +120,7 @@ const NodeAssignment& NodeAssignments::at(std::string_view id) const {
 }
 
 NodeAssignment& NodeAssignments::operator[](std::string_view id) {
-  const auto it = LowerBound(entries_.begin(), id);
+  const auto it = std::lower_bound(entries_.begin(), entries_.end(), id, IdBelow);
   if (it != entries_.end() && it->first == id) return it->second;
   return entries_.emplace(it, std::string(id), NodeAssignment{})->second;
 }

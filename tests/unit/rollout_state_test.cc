@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -279,6 +280,19 @@ TEST(NodeAssignmentsTest, ReadsAndInsertsInIdOrder) {
   EXPECT_EQ(nodes.count("z"), 0u);
   EXPECT_THROW(nodes.at("z"), std::out_of_range);
   EXPECT_EQ(nodes.LowerBound(nodes.find("b"), "bb")->first, "c");
+  // A walk from any entry to any id finds what a search from the top does.
+  NodeAssignments many;
+  for (int i = 100; i < 300; i += 3) many.Set("n" + std::to_string(i), NodeAssignment{});
+  for (auto from = many.begin(); from != many.end(); ++from) {
+    for (int i = 90; i < 310; ++i) {
+      const std::string id = "n" + std::to_string(i);
+      if (id < from->first) continue;
+      const auto want =
+          std::lower_bound(many.begin(), many.end(), id,
+                           [](const auto& e, const std::string& v) { return e.first < v; });
+      ASSERT_EQ(many.LowerBound(from, id), want) << from->first << " " << id;
+    }
+  }
   NodeAssignments copy = nodes;
   EXPECT_EQ(copy, nodes);
   copy["c"].assigned_version = 8;
