@@ -621,22 +621,6 @@ TEST_P(StoreContractTest, ListNodesOrdersById) {
   EXPECT_EQ(store_->GetNode("relay-9").status().code(), StatusCode::kNotFound);
 }
 
-// ListNodeChains gives every node's id and chain, ordered by id, as ListNodes has them.
-TEST_P(StoreContractTest, ListNodeChainsOrdersById) {
-  for (const char* id : {"relay-2", "relay-1", "relay-3"}) {
-    NodeRecord n;
-    n.node_id = id;
-    n.scope_chain = std::string("global,node:") + id;
-    n.health_json = "{}";
-    ASSERT_TRUE(store_->UpsertNode(n).ok());
-  }
-  Result<std::vector<NodeChain>> chains = store_->ListNodeChains();
-  ASSERT_TRUE(chains.ok()) << chains.status().ToString();
-  EXPECT_EQ(*chains, (std::vector<NodeChain>{{"relay-1", "global,node:relay-1"},
-                                             {"relay-2", "global,node:relay-2"},
-                                             {"relay-3", "global,node:relay-3"}}));
-}
-
 // ---- tokens
 
 // A created token is found by its secret hash with all fields, and audited.
