@@ -207,18 +207,13 @@ class NodeFeedImpl final : public NodeFeed {
   }
 
   void Reassign(const std::vector<std::string>& node_ids) override {
-    std::vector<std::pair<std::shared_ptr<FeedSession>, std::shared_ptr<ChainGroup>>> targets;
-    for (const std::string& id : node_ids) {
-      auto [session, group] = groups_.SessionOf(id);
-      if (session && group) targets.emplace_back(std::move(session), std::move(group));
-    }
-    if (targets.empty()) return;
+    if (node_ids.empty()) return;
     // Sliced over the workers as a fan-out is (a promoted wave can be most
-    // of the fleet): at least kReassignSlice nodes a slice.
+    // of the fleet): at least kReassignSlice nodes a slice. Each slice finds
+    // its own nodes' sessions, so the caller (a promote's request) returns
+    // once the slices are queued.
     constexpr std::size_t kReassignSlice = 64;
-    using Targets =
-        std::vector<std::pair<std::shared_ptr<FeedSession>, std::shared_ptr<ChainGroup>>>;
-    auto shared = std::make_shared<const Targets>(std::move(targets));
+    auto shared = std::make_shared<const std::vector<std::string>>(node_ids);
     const std::size_t n = shared->size();
     const std::size_t slices = std::max<std::size_t>(
         1, std::min(workers_.size(), (n + kReassignSlice - 1) / kReassignSlice));
@@ -227,7 +222,8 @@ class NodeFeedImpl final : public NodeFeed {
       const std::size_t end = n * (i + 1) / slices;
       auto deliver = [this, shared, begin, end] {
         for (std::size_t k = begin; k < end; ++k) {
-          const auto& [session, group] = (*shared)[k];
+          auto [session, group] = groups_.SessionOf((*shared)[k]);
+          if (!session || !group) continue;
           if (auto current = group->current()) fanout_.Deliver(*session, *group, current);
         }
       };

@@ -23,6 +23,13 @@ void Reply(Response& res, int code, const Json& body) {
   res.set_content(body.dump() + "\n", kJson);
 }
 
+// A body already dumped (as RolloutApiJson gives it): not parsed to be dumped again.
+void ReplyText(Response& res, int code, std::string body) {
+  res.status = code;
+  body += '\n';
+  res.set_content(std::move(body), kJson);
+}
+
 void Fail(Response& res, const Status& status) {
   Reply(res, HttpStatusFor(status), ErrorJson(status));
 }
@@ -415,9 +422,12 @@ class RestFaceImpl final : public RestFace {
            [this](const Principal& who, const Request&, Response& res) {
              auto runs = service_.ListRollouts(who);
              if (!runs.ok()) return Fail(res, runs.status());
-             Json out = Json::array();
-             for (const auto& run : *runs) out.push_back(Json::parse(RolloutApiJson(run)));
-             Reply(res, 200, {{"rollouts", out}});
+             std::string out = "{\"rollouts\":[";
+             for (const auto& run : *runs) {
+               if (out.back() != '[') out += ',';
+               out += RolloutApiJson(run);
+             }
+             ReplyText(res, 200, out + "]}");
            });
     Handle("/v1/rollouts", "POST", "rollout.start",
            [this](const Principal& who, const Request& req, Response& res) {
@@ -428,15 +438,16 @@ class RestFaceImpl final : public RestFace {
              request->allow_large_change = BoolParam(req, "allowLargeChange");
              auto run = service_.StartRollout(who, *request);
              if (!run.ok()) return Fail(res, run.status());
+             if (!request->dry_run) return ReplyText(res, 201, RolloutApiJson(*run));
              Json out = Json::parse(RolloutApiJson(*run));
-             if (request->dry_run) out["dryRun"] = true;
-             Reply(res, request->dry_run ? 200 : 201, out);
+             out["dryRun"] = true;
+             Reply(res, 200, out);
            });
     Handle(R"(/v1/rollouts/([^/:]+))", "GET", "rollout.get",
            [this](const Principal& who, const Request& req, Response& res) {
              auto run = service_.GetRollout(who, req.matches[1]);
              if (!run.ok()) return Fail(res, run.status());
-             Reply(res, 200, Json::parse(RolloutApiJson(*run)));
+             ReplyText(res, 200, RolloutApiJson(*run));
            });
     // POST /v1/rollouts/{id}:{promote|pause|resume|rollback|abort}
     Handle(R"(/v1/rollouts/([^/:]+):([a-z]+))", "POST", "rollout.action",
@@ -456,7 +467,7 @@ class RestFaceImpl final : public RestFace {
              }
              auto run = service_.ActOnRollout(who, req.matches[1], *action, reason);
              if (!run.ok()) return Fail(res, run.status());
-             Reply(res, 200, Json::parse(RolloutApiJson(*run)));
+             ReplyText(res, 200, RolloutApiJson(*run));
            });
   }
 

@@ -33,8 +33,10 @@ std::string_view WaveState(const RolloutState& s, std::size_t index) {
 }  // namespace
 
 std::string RolloutApiJson(const RolloutRun& run) {
+  // Built from the state's fields; the parts it shares with the stored form
+  // (a wave's scopes, the policy, the verdict) through the same codecs, not
+  // by dumping and parsing the whole state (every member) per read.
   const RolloutState& s = run.state;
-  const Json stored = Json::parse(RolloutStateToJson(s));
   Json waves = Json::array();
   for (std::size_t i = 0; i < s.waves.size(); ++i) {
     const Wave& w = s.waves[i];
@@ -58,7 +60,11 @@ std::string RolloutApiJson(const RolloutRun& run) {
       wave["drifting"] = p.drifting;
       wave["offline"] = p.offline;
     }
-    if (!w.scopes.empty()) wave["scopes"] = stored["waves"][i]["scopes"];
+    if (!w.scopes.empty()) {
+      Json scopes = Json::array();
+      for (const Scope& scope : w.scopes) scopes.push_back(scope.ToString());
+      wave["scopes"] = std::move(scopes);
+    }
     waves.push_back(std::move(wave));
   }
   Json out = {{"id", s.id},
@@ -70,7 +76,7 @@ std::string RolloutApiJson(const RolloutRun& run) {
               {"currentWave", s.current_wave},
               {"waves", std::move(waves)},
               {"untargeted", s.untargeted.size()},
-              {"policy", stored["policy"]},
+              {"policy", Json::parse(RolloutPolicyToJson(s.policy))},
               {"createdAt", FormatRfc3339Ms(s.created_at_ms)},
               {"updatedAt", FormatRfc3339Ms(s.updated_at_ms)}};
   if (s.rollback_version > 0) out["rollbackVersion"] = s.rollback_version;
@@ -83,7 +89,7 @@ std::string RolloutApiJson(const RolloutRun& run) {
     out["blockedNodes"] = std::move(blocked);
   }
   if (!s.last_verdict.message.empty() || !s.last_verdict.gate.empty()) {
-    out["gate"] = stored["verdict"];
+    out["gate"] = Json::parse(VerdictRecordToJson(s.last_verdict));
   }
   return out.dump();
 }

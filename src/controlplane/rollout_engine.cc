@@ -6,6 +6,8 @@
 #include <nlohmann/json.hpp>
 #include <utility>
 
+#include "json_text.h"
+
 namespace omnirelay::cp {
 namespace {
 
@@ -42,17 +44,28 @@ bool SharesScope(const std::vector<std::string>& a, const std::vector<std::strin
 }
 
 std::string RolloutRunToJson(const RolloutRun& run) {
-  const nlohmann::json rest = {{"scopes", run.scopes},
-                               {"base", run.base},
-                               {"author", run.author},
-                               {"reason", run.reason},
-                               {"chains", run.chains}};
-  // The state's JSON is spliced in as text rather than parsed and dumped
-  // again (it holds every member: the bulk of a large rollout's record).
-  // "state" sorts last, so the bytes are what dumping one object would give.
-  std::string out = rest.dump();
-  out.pop_back();  // '}'
-  out += ",\"state\":";
+  // Text in nlohmann's key order (the bytes one dump of the record would
+  // give): the chains and the state hold an entry per member, the bulk of a
+  // large rollout's record, and cost no json values this way.
+  using json_text::AppendKey;
+  using json_text::AppendString;
+  std::string out = "{";
+  AppendKey(out, "author");
+  AppendString(out, run.author);
+  AppendKey(out, "base");
+  json_text::AppendInt(out, run.base);
+  AppendKey(out, "chains");
+  out += '{';
+  for (const auto& [id, chain] : run.chains) {
+    AppendKey(out, id);
+    AppendString(out, chain);
+  }
+  out += '}';
+  AppendKey(out, "reason");
+  AppendString(out, run.reason);
+  AppendKey(out, "scopes");
+  json_text::AppendStrings(out, run.scopes);
+  AppendKey(out, "state");
   out += RolloutStateToJson(run.state);
   out += '}';
   return out;
@@ -293,11 +306,12 @@ Result<RolloutRun> RolloutEngine::Act(const std::string& id, RolloutAction actio
   const std::int64_t expected = run.state.generation;
   OMNI_ASSIGN_OR_RETURN(AssignmentChanges changes,
                         ActOnRollout(run.state, action, clock_.NowUnixMs()));
-  if (!Persist(run, expected, changes)) {
+  const bool rolling_back = run.state.phase == RolloutPhase::kRollingBack;
+  if (!Persist(std::move(run), expected, changes)) {
     return Status(StatusCode::kConflict,
                   "rollout " + id + " changed while acting on it; look at it again and retry");
   }
-  if (run.state.phase == RolloutPhase::kRollingBack) {
+  if (rolling_back) {
     OMNI_RETURN_IF_ERROR(CommitRollbackOf(id));
   }
   return GetWithProgress(id);
@@ -338,7 +352,7 @@ void RolloutEngine::Tick() {
       continue;
     }
     std::unordered_map<std::string, std::string> hashes;
-    const NodeReports reports = ReportsFor(*run, hashes);
+    const NodeReports reports = ReportsFor(*run, &hashes);
     const std::int64_t expected = run->state.generation;
     const std::size_t wave_before = run->state.current_wave;
     TickResult tick = TickRollout(run->state, clock_.NowUnixMs(), reports, &hashes);
@@ -411,8 +425,8 @@ bool RolloutEngine::Persist(RolloutRun run, std::int64_t expected,
     if (run.state.phase == RolloutPhase::kSucceeded) RecordDelivered(run);
     runs_[run.state.id] = std::move(run);
   }
+  Reoffer(changes);  // durable and in force: the nodes first, the gauges after
   UpdateStateGauges();
-  Reoffer(changes);
   if (released && feed_ != nullptr) {
     // Nodes it held off its change set (newcomers, untargeted) follow their
     // chain's newest from now.

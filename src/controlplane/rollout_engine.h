@@ -155,7 +155,7 @@ class RolloutEngine final : public AssignmentSource, public NodeObserver {
   // The reports the gates read, for status (connected nodes and those seen).
   NodeReports Reports() const EXCLUDES(reports_mu_);
   // `run` with its per-wave progress filled from the nodes' reports.
-  RolloutRun WithProgress(RolloutRun run) EXCLUDES(reports_mu_);
+  RolloutRun WithProgress(RolloutRun run) EXCLUDES(reports_mu_, cache_mu_);
   // node id -> canonical chain of every node that said hello to this process.
   std::map<std::string, std::string> SeenChains() const EXCLUDES(reports_mu_);
 
@@ -210,9 +210,15 @@ class RolloutEngine final : public AssignmentSource, public NodeObserver {
   // The snapshot of `chain` (canonical text) at `bound`; null when none.
   std::shared_ptr<const SnapshotRecord> SnapshotAt(const std::string& chain, std::int64_t bound)
       EXCLUDES(cache_mu_);
-  // Reports of `run`'s members translated to bounds (see the header comment).
+  // Per member of `run` (in state.nodes order): the snapshot of its chain at
+  // its assigned bound; null when its chain is not known or not rendered.
+  std::vector<std::shared_ptr<const SnapshotRecord>> AssignedSnapshots(const RolloutRun& run)
+      EXCLUDES(cache_mu_);
+  // Reports of `run`'s members translated to bounds (see the header comment);
+  // with `assigned_hashes`, each member's hash of its assigned bound too.
   NodeReports ReportsFor(const RolloutRun& run,
-                         std::unordered_map<std::string, std::string>& assigned_hashes);
+                         std::unordered_map<std::string, std::string>* assigned_hashes)
+      EXCLUDES(reports_mu_, cache_mu_);
   // Persists `run` (CAS on `expected`) and re-offers `changes`; on a
   // conflict reloads the stored run. False when not persisted.
   bool Persist(RolloutRun run, std::int64_t expected, const AssignmentChanges& changes);

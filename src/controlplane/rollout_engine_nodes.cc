@@ -3,10 +3,46 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <map>
+#include <string_view>
+#include <utility>
 
 #include "rollout_engine.h"
 
 namespace omnirelay::cp {
+namespace {
+
+// In bounds: a node on the snapshot of its assigned bound is on the bound.
+void TranslateToBound(NodeReport& r, std::int64_t snapshot_version, std::int64_t bound) {
+  for (std::int64_t* version : {&r.applied_version, &r.acked_version, &r.nacked_version}) {
+    if (*version == snapshot_version) *version = bound;
+  }
+}
+
+// What a wave counts of a node's report: whether there is one, and what it
+// says (versions as bounds).
+struct Said {
+  bool reported = false;
+  bool connected = false;
+  std::int64_t acked = 0;
+  std::int64_t nacked = 0;
+};
+
+// How a wave counts a node by what it says about `version`, the one it is
+// assigned: the one rule of ProgressOf and WithProgress.
+void CountNode(RolloutRun::WaveProgress& p, const Said& said, std::int64_t version) {
+  if (said.reported && said.acked == version) {  // the gates' test
+    ++p.acked;
+  } else if (said.reported && said.nacked == version) {
+    ++p.nacked;
+  } else if (said.reported && said.connected) {
+    ++p.drifting;
+  } else {
+    ++p.offline;
+  }
+}
+
+}  // namespace
 
 Result<std::shared_ptr<const SnapshotRecord>> RolloutEngine::Newest(
     const std::vector<Scope>& chain) {
@@ -138,45 +174,68 @@ std::shared_ptr<const SnapshotRecord> RolloutEngine::SnapshotAt(const std::strin
   return *snapshot;
 }
 
+std::vector<std::shared_ptr<const SnapshotRecord>> RolloutEngine::AssignedSnapshots(
+    const RolloutRun& run) {
+  std::vector<std::shared_ptr<const SnapshotRecord>> out;
+  out.reserve(run.state.nodes.size());
+  // A rollout's members share a few chains and bounds: each snapshot is
+  // looked up once per call, and the chains (sorted by id, as the members
+  // are) are walked beside the members rather than searched.
+  std::map<std::pair<std::string_view, std::int64_t>, std::shared_ptr<const SnapshotRecord>> found;
+  auto chain = run.chains.begin();
+  for (const auto& [id, a] : run.state.nodes) {
+    while (chain != run.chains.end() && chain->first < id) ++chain;
+    if (chain == run.chains.end() || chain->first != id) {
+      out.emplace_back();
+      continue;
+    }
+    auto [at, fresh] = found.try_emplace({chain->second, a.assigned_version});
+    if (fresh) at->second = SnapshotAt(chain->second, a.assigned_version);
+    out.push_back(at->second);
+  }
+  return out;
+}
+
 NodeReports RolloutEngine::ReportsFor(
-    const RolloutRun& run, std::unordered_map<std::string, std::string>& assigned_hashes) {
+    const RolloutRun& run, std::unordered_map<std::string, std::string>* assigned_hashes) {
+  const auto snapshots = AssignedSnapshots(run);
   NodeReports out;
-  std::unordered_map<std::string, Seen> seen;
+  out.reserve(run.state.nodes.size());
+  // Whether each member (in member order) reads metadata.rollout (its hello said so).
+  std::vector<char> reads_rollout(run.state.nodes.size(), 0);
   {
-    MutexLock lock(reports_mu_);
+    MutexLock lock(reports_mu_);  // one copy of each member's report, nothing else under it
+    std::size_t j = 0;
     for (const auto& [id, a] : run.state.nodes) {
       auto it = seen_.find(id);
-      if (it != seen_.end()) seen.emplace(id, it->second);
+      if (it != seen_.end()) {
+        out.emplace(id, it->second.report);
+        reads_rollout[j] = it->second.reads_rollout ? 1 : 0;
+      }
+      ++j;
     }
   }
+  std::size_t k = 0;
   for (const auto& [id, a] : run.state.nodes) {
-    auto it = seen.find(id);
-    if (it == seen.end()) continue;  // never reported: offline since the wave began
-    NodeReport report = it->second.report;
-    const auto chain = run.chains.find(id);
-    if (chain != run.chains.end()) {
-      const std::int64_t bound = a.assigned_version;  // (clang 14: no capture of a binding)
-      if (auto snapshot = SnapshotAt(chain->second, bound)) {
-        // The rendering the node is sent (contract 6, as Assigned decides).
-        const bool reads_rollout = it->second.reads_rollout;
+    const bool reads = reads_rollout[k] != 0;
+    const std::shared_ptr<const SnapshotRecord>& snapshot = snapshots[k++];
+    if (!snapshot) continue;
+    const auto report = out.find(id);
+    if (report == out.end()) continue;  // never reported: offline since the wave began
+    if (assigned_hashes != nullptr) {
+      // The rendering the node is sent (contract 6, as Assigned decides).
+      std::string hash = snapshot->hash;
+      if (reads) {
         Pin pin = MemberPin(run, a);
-        if (reads_rollout && pin.rollout_id.empty()) {
+        if (pin.rollout_id.empty()) {
           MutexLock lock(mu_);
           pin = DeliveredPin(id, snapshot->version);
         }
-        assigned_hashes[id] = reads_rollout && !pin.rollout_id.empty()
-                                  ? Labelled(snapshot, pin)->hash
-                                  : snapshot->hash;
-        // In bounds: the snapshot of the assigned bound is the bound.
-        auto translate = [&](std::int64_t& version) {
-          if (version == snapshot->version) version = bound;
-        };
-        translate(report.applied_version);
-        translate(report.acked_version);
-        translate(report.nacked_version);
+        if (!pin.rollout_id.empty()) hash = Labelled(snapshot, pin)->hash;
       }
+      (*assigned_hashes)[id] = std::move(hash);
     }
-    out.emplace(id, std::move(report));
+    TranslateToBound(report->second, snapshot->version, a.assigned_version);
   }
   return out;
 }
@@ -192,31 +251,43 @@ std::vector<RolloutRun::WaveProgress> ProgressOf(const RolloutState& s,
                                                  const NodeReports& reports) {
   std::vector<RolloutRun::WaveProgress> out(s.waves.size());
   for (std::size_t i = 0; i < s.waves.size(); ++i) {
-    RolloutRun::WaveProgress& p = out[i];
     for (const std::string& id : s.waves[i].node_ids) {
       const auto a = s.nodes.find(id);
       if (a == s.nodes.end()) continue;
-      const std::int64_t version = a->second.assigned_version;
       const auto it = reports.find(id);
-      const NodeReport* r = it == reports.end() ? nullptr : &it->second;
-      if (r != nullptr && r->acked_version == version) {  // the gates' test
-        ++p.acked;
-      } else if (r != nullptr && r->nacked_version == version) {
-        ++p.nacked;
-      } else if (r != nullptr && r->connected) {
-        ++p.drifting;
-      } else {
-        ++p.offline;
+      Said said;
+      if (it != reports.end()) {
+        said = {true, it->second.connected, it->second.acked_version, it->second.nacked_version};
       }
+      CountNode(out[i], said, a->second.assigned_version);
     }
   }
   return out;
 }
 
 RolloutRun RolloutEngine::WithProgress(RolloutRun run) {
-  std::unordered_map<std::string, std::string> hashes;
-  // Versions as revision bounds, as the gates read them.
-  run.progress = ProgressOf(run.state, ReportsFor(run, hashes));
+  // ProgressOf over ReportsFor's reports, without building them: each
+  // member's report is read in place, only its versions copied to be
+  // translated (a status read, a start's or a promote's answer, over every
+  // member, while the nodes it just told are ACKing).
+  const RolloutState& s = run.state;
+  const auto snapshots = AssignedSnapshots(run);
+  run.progress.assign(s.waves.size(), RolloutRun::WaveProgress{});
+  std::size_t k = 0;
+  MutexLock lock(reports_mu_);
+  for (const auto& [id, a] : s.nodes) {
+    const std::shared_ptr<const SnapshotRecord>& snapshot = snapshots[k++];
+    if (a.wave >= run.progress.size()) continue;
+    const auto it = seen_.find(id);
+    Said said;
+    if (it != seen_.end()) {
+      const NodeReport& r = it->second.report;
+      said = {true, r.connected, r.acked_version, r.nacked_version};
+      if (snapshot && said.acked == snapshot->version) said.acked = a.assigned_version;
+      if (snapshot && said.nacked == snapshot->version) said.nacked = a.assigned_version;
+    }
+    CountNode(run.progress[a.wave], said, a.assigned_version);
+  }
   return run;
 }
 

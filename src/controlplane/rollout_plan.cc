@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <tuple>
+#include <utility>
 
 #include "omnirelay/config/shadow.h"
 
@@ -55,6 +56,54 @@ std::optional<std::size_t> WaveIndex(const RolloutNode& node, const RolloutPolic
 
 constexpr std::uint32_t kAllBasisPoints = 10'000;
 
+// Rule 8's sort made cheap for ids that share a prefix ("node-...", as
+// fleets name them): an id's first 8 bytes past the prefix common to all,
+// read big-endian (zeros past its end), order it as the bytes do, so most
+// comparisons are of two integers; whole ids only break ties.
+struct IdKey {
+  std::uint64_t head = 0;
+  std::string_view id;
+  std::size_t position = 0;
+};
+
+bool operator<(const IdKey& a, const IdKey& b) {
+  return std::tie(a.head, a.id, a.position) < std::tie(b.head, b.id, b.position);
+}
+
+std::size_t CommonPrefix(std::span<const RolloutNode* const> nodes) {
+  if (nodes.empty()) return 0;
+  std::string_view prefix = nodes.front()->id;
+  for (const RolloutNode* node : nodes) {
+    const std::string_view id = node->id;
+    std::size_t n = 0;
+    while (n < prefix.size() && n < id.size() && prefix[n] == id[n]) ++n;
+    prefix = prefix.substr(0, n);
+  }
+  return prefix.size();
+}
+
+std::uint64_t HeadOf(std::string_view id, std::size_t skip) {
+  std::uint64_t head = 0;
+  for (std::size_t k = skip; k < skip + 8; ++k) {
+    head = (head << 8) | (k < id.size() ? static_cast<unsigned char>(id[k]) : 0U);
+  }
+  return head;
+}
+
+std::vector<std::size_t> OrderById(std::span<const RolloutNode* const> nodes) {
+  const std::size_t skip = CommonPrefix(nodes);
+  std::vector<IdKey> keys;
+  keys.reserve(nodes.size());
+  for (std::size_t i = 0; i < nodes.size(); ++i) {
+    keys.push_back(IdKey{HeadOf(nodes[i]->id, skip), nodes[i]->id, i});
+  }
+  std::sort(keys.begin(), keys.end());
+  std::vector<std::size_t> order;
+  order.reserve(keys.size());
+  for (const IdKey& key : keys) order.push_back(key.position);
+  return order;
+}
+
 }  // namespace
 
 std::string_view WaveKindName(WaveKind kind) {
@@ -102,60 +151,77 @@ std::optional<std::size_t> WaveOfNode(const RolloutNode& node, const RolloutPoli
   return WaveIndex(node, policy, CanarySalt(rollout_id));
 }
 
-WavePlan PlanWaves(const std::vector<RolloutNode>& nodes, const RolloutPolicy& policy,
-                   std::string_view rollout_id) {
-  WavePlan plan;
-  plan.waves = WaveShapes(policy);
+WaveIndexPlan PlanWaveIndexes(std::span<const RolloutNode* const> nodes,
+                              const RolloutPolicy& policy, std::string_view rollout_id) {
+  WaveIndexPlan plan;
+  plan.wave_of.assign(nodes.size(), kUntargeted);
+  const std::uint32_t bp = CanaryBasisPoints(policy);
   const std::string salt = CanarySalt(rollout_id);
-  for (const auto& node : nodes) {
-    if (auto wave = WaveIndex(node, policy, salt)) {
-      plan.waves[*wave].node_ids.push_back(node.id);
-      if (ShadowFirst(policy)) plan.waves.front().node_ids.push_back(node.id);
-    } else {
-      plan.untargeted.push_back(node.id);
+  const std::size_t ci = CanaryIndex(policy);  // the canary's index, past a shadow wave
+  std::size_t placed = 0;
+  std::size_t in_canary = 0;
+  for (std::size_t i = 0; i < nodes.size(); ++i) {
+    if (auto wave = WaveIndex(*nodes[i], policy, salt)) {
+      plan.wave_of[i] = *wave;
+      ++placed;
+      if (bp > 0 && *wave == ci) ++in_canary;
     }
   }
   // Rule 4: a canary that the hash left empty takes the node with the
   // smallest (bucket, id) from wherever the plan put it.
-  const std::size_t ci = CanaryIndex(policy);
-  if (plan.waves[ci].kind == WaveKind::kCanary && plan.waves[ci].node_ids.empty()) {
-    std::optional<std::tuple<std::uint32_t, std::string, std::size_t>> best;
-    for (std::size_t w = ci + 1; w < plan.waves.size(); ++w) {
-      for (const auto& id : plan.waves[w].node_ids) {
-        auto candidate = std::make_tuple(CanaryBucket(rollout_id, id), id, w);
-        if (!best || candidate < *best) best = std::move(candidate);
+  if (bp > 0 && in_canary == 0 && placed > 0) {
+    std::size_t best = kUntargeted;
+    std::uint32_t best_bucket = 0;
+    for (std::size_t i = 0; i < nodes.size(); ++i) {
+      if (plan.wave_of[i] == kUntargeted) continue;
+      const std::uint32_t bucket = ShadowBucket(nodes[i]->id, salt);
+      if (best == kUntargeted || std::tie(bucket, nodes[i]->id, plan.wave_of[i]) <
+                                     std::tie(best_bucket, nodes[best]->id, plan.wave_of[best])) {
+        best = i;
+        best_bucket = bucket;
       }
     }
-    if (best) {
-      auto& from = plan.waves[std::get<2>(*best)].node_ids;
-      from.erase(std::find(from.begin(), from.end(), std::get<1>(*best)));
-      plan.waves[ci].node_ids.push_back(std::get<1>(*best));
-    }
+    plan.wave_of[best] = ci;
+    in_canary = 1;
   }
   // Rule 4b: a canary the hash filled with every targeted node (two or more,
   // under 100%) gives back the one with the largest (bucket, id), so a bad
   // change never reaches every node at once and the SLO gate keeps a live
   // baseline of nodes on the old version.
-  auto& canary = plan.waves[ci].node_ids;
-  if (plan.waves[ci].kind == WaveKind::kCanary && canary.size() >= 2 &&
-      CanaryBasisPoints(policy) < kAllBasisPoints) {
-    std::size_t placed = 0;
-    for (std::size_t w = ci; w < plan.waves.size(); ++w) placed += plan.waves[w].node_ids.size();
-    if (placed == canary.size()) {
-      const auto last = std::max_element(canary.begin(), canary.end(),
-                                         [&](const std::string& a, const std::string& b) {
-                                           const std::uint32_t ba = CanaryBucket(rollout_id, a);
-                                           const std::uint32_t bb = CanaryBucket(rollout_id, b);
-                                           return ba != bb ? ba < bb : a < b;
-                                         });
-      const auto node = std::find_if(nodes.begin(), nodes.end(),
-                                     [&](const RolloutNode& n) { return n.id == *last; });
-      plan.waves[WavePastCanary(*node, policy)].node_ids.push_back(*last);
-      canary.erase(last);
+  if (bp > 0 && bp < kAllBasisPoints && in_canary >= 2 && placed == in_canary) {
+    std::size_t last = kUntargeted;
+    std::uint32_t last_bucket = 0;
+    for (std::size_t i = 0; i < nodes.size(); ++i) {
+      if (plan.wave_of[i] != ci) continue;
+      const std::uint32_t bucket = ShadowBucket(nodes[i]->id, salt);
+      if (last == kUntargeted ||
+          std::tie(last_bucket, nodes[last]->id) < std::tie(bucket, nodes[i]->id)) {
+        last = i;
+        last_bucket = bucket;
+      }
     }
+    plan.wave_of[last] = WavePastCanary(*nodes[last], policy);
   }
-  for (auto& wave : plan.waves) std::sort(wave.node_ids.begin(), wave.node_ids.end());
-  std::sort(plan.untargeted.begin(), plan.untargeted.end());
+  plan.order = OrderById(nodes);  // rule 8: one sort of every id; waves fill in this order
+  return plan;
+}
+
+WavePlan PlanWaves(const std::vector<RolloutNode>& nodes, const RolloutPolicy& policy,
+                   std::string_view rollout_id) {
+  std::vector<const RolloutNode*> positions;
+  positions.reserve(nodes.size());
+  for (const auto& node : nodes) positions.push_back(&node);
+  const WaveIndexPlan by_index = PlanWaveIndexes(positions, policy, rollout_id);
+  WavePlan plan;
+  plan.waves = WaveShapes(policy);
+  for (const std::size_t i : by_index.order) {
+    const std::size_t wave = by_index.wave_of[i];
+    auto& ids = wave == kUntargeted ? plan.untargeted : plan.waves[wave].node_ids;
+    ids.push_back(nodes[i].id);
+    // Rule 2: the shadow wave lists every targeted node as well.
+    if (wave != kUntargeted && ShadowFirst(policy))
+      plan.waves.front().node_ids.push_back(nodes[i].id);
+  }
   return plan;
 }
 

@@ -38,6 +38,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -88,5 +89,15 @@ std::optional<std::size_t> WaveOfNode(const RolloutNode& node, const RolloutPoli
 
 WavePlan PlanWaves(const std::vector<RolloutNode>& nodes, const RolloutPolicy& policy,
                    std::string_view rollout_id);
+
+// PlanWaves by position, for a caller that keeps its own data beside each
+// node (CreateRollout): the same waves, without copying an id or a chain.
+inline constexpr std::size_t kUntargeted = static_cast<std::size_t>(-1);
+struct WaveIndexPlan {
+  std::vector<std::size_t> order;    // positions in `nodes`, by ascending id (rule 8)
+  std::vector<std::size_t> wave_of;  // per position: its wave in WaveShapes, or kUntargeted
+};
+WaveIndexPlan PlanWaveIndexes(std::span<const RolloutNode* const> nodes,
+                              const RolloutPolicy& policy, std::string_view rollout_id);
 
 }  // namespace omnirelay::cp

@@ -1,6 +1,8 @@
 #include "rollout_state.h"
 
 #include <algorithm>
+#include <cstddef>
+#include <stdexcept>
 #include <utility>
 
 namespace omnirelay::cp {
@@ -23,12 +25,26 @@ Status Refuse(const RolloutState& s, std::string_view what) {
                                            std::string(what));
 }
 
-void Assign(RolloutState& s, const std::string& id, std::int64_t version,
+void Assign(const std::string& id, NodeAssignment& a, std::int64_t version,
             AssignmentChanges& changes) {
-  NodeAssignment& a = s.nodes.at(id);
   if (a.assigned_version >= version) return;  // never lower (contract 1)
   changes.push_back({id, a.assigned_version, version});
   a.assigned_version = version;
+}
+
+// Assigns `version` to every node of `ids` (sorted, as a wave's are): one
+// walk along the sorted assignments rather than a search from the top each.
+void AssignAll(RolloutState& s, const std::vector<std::string>& ids, std::int64_t version,
+               AssignmentChanges& changes) {
+  changes.reserve(changes.size() + ids.size());
+  auto at = s.nodes.begin();
+  for (const auto& id : ids) {
+    at = s.nodes.LowerBound(at, id);
+    if (at == s.nodes.end() || at->first != id) {
+      throw std::out_of_range("rollout " + s.id + ": wave node " + id + " has no assignment");
+    }
+    Assign(id, at->second, version, changes);
+  }
 }
 
 // Enters wave `index` (passing through empty ones) or ends the rollout.
@@ -44,8 +60,7 @@ void EnterWave(RolloutState& s, std::size_t index, std::int64_t now_ms,
   s.wave_started_ms = now_ms;
   s.phase = RolloutPhase::kRunning;
   s.last_verdict = VerdictRecord{};  // the last wave's verdict is not this one's
-  const std::int64_t version = WaveVersion(s, index);
-  for (const auto& id : s.waves[index].node_ids) Assign(s, id, version, changes);
+  AssignAll(s, s.waves[index].node_ids, WaveVersion(s, index), changes);
 }
 
 // Contract 3.
@@ -61,7 +76,63 @@ SloWindow BaselineOf(const RolloutState& s, const NodeReports& reports) {
   return s.wave_baselines.at(s.current_wave);
 }
 
+bool IdBelow(const NodeAssignments::value_type& entry, std::string_view id) {
+  return entry.first < id;
+}
+
 }  // namespace
+
+NodeAssignments::iterator NodeAssignments::LowerBound(iterator from, std::string_view id) {
+  // Galloping: a walk's next id is usually at `from` or a few entries on,
+  // so probe 1, 2, 4, ... entries ahead before a binary search of the last
+  // step — one comparison for a dense walk, a few for a sparse one.
+  const auto end = entries_.end();
+  if (from == end || !IdBelow(*from, id)) return from;
+  std::ptrdiff_t step = 1;
+  auto low = from;  // below id
+  while (end - low > step && IdBelow(*(low + step), id)) {
+    low += step;
+    step *= 2;
+  }
+  const auto high = end - low > step ? low + step + 1 : end;
+  return std::lower_bound(low + 1, high, id, IdBelow);
+}
+
+NodeAssignments::iterator NodeAssignments::find(std::string_view id) {
+  const auto it = std::lower_bound(entries_.begin(), entries_.end(), id, IdBelow);
+  return it != entries_.end() && it->first == id ? it : entries_.end();
+}
+
+NodeAssignments::const_iterator NodeAssignments::find(std::string_view id) const {
+  const auto it = std::lower_bound(entries_.begin(), entries_.end(), id, IdBelow);
+  return it != entries_.end() && it->first == id ? it : entries_.end();
+}
+
+NodeAssignment& NodeAssignments::at(std::string_view id) {
+  const auto it = find(id);
+  if (it == end()) throw std::out_of_range("no assignment for node " + std::string(id));
+  return it->second;
+}
+
+const NodeAssignment& NodeAssignments::at(std::string_view id) const {
+  const auto it = find(id);
+  if (it == end()) throw std::out_of_range("no assignment for node " + std::string(id));
+  return it->second;
+}
+
+NodeAssignment& NodeAssignments::operator[](std::string_view id) {
+  const auto it = std::lower_bound(entries_.begin(), entries_.end(), id, IdBelow);
+  if (it != entries_.end() && it->first == id) return it->second;
+  return entries_.emplace(it, std::string(id), NodeAssignment{})->second;
+}
+
+void NodeAssignments::Set(std::string id, const NodeAssignment& a) {
+  if (entries_.empty() || entries_.back().first < id) {
+    entries_.emplace_back(std::move(id), a);
+  } else {
+    (*this)[id] = a;
+  }
+}
 
 std::string_view RolloutPhaseName(RolloutPhase phase) {
   switch (phase) {
@@ -133,7 +204,7 @@ Result<RolloutState> CreateRollout(std::string id, const RolloutPolicy& policy,
                                : "a shadow revision needs a shadow-first policy");
   }
   const std::int64_t first_version = shadow_first ? shadow_version : new_version;
-  std::vector<RolloutNode> nodes;
+  std::vector<const RolloutNode*> nodes;
   nodes.reserve(members.size());
   for (const auto& m : members) {
     if (m.previous_version >= first_version) {
@@ -141,26 +212,40 @@ Result<RolloutState> CreateRollout(std::string id, const RolloutPolicy& policy,
                     "node " + m.node.id + " is on v" + std::to_string(m.previous_version) +
                         ", not below the rolled-out v" + std::to_string(first_version));
     }
-    nodes.push_back(m.node);
+    nodes.push_back(&m.node);
   }
-  WavePlan plan = PlanWaves(nodes, policy, id);
+  // Planned by position: each member's previous version and report are read
+  // beside its wave, and the ids, walked once in order, fill the waves and
+  // the sorted assignments without a search.
+  const WaveIndexPlan plan = PlanWaveIndexes(nodes, policy, id);
   RolloutState s;
   s.id = std::move(id);
   s.policy = policy;
   s.new_version = new_version;
   s.shadow_version = shadow_version;
-  s.untargeted = std::move(plan.untargeted);
-  s.waves = std::move(plan.waves);
+  s.waves = WaveShapes(policy);
   s.wave_baselines.resize(s.waves.size());
-  std::unordered_map<std::string, std::int64_t> previous;
-  for (const auto& m : members) previous[m.node.id] = m.previous_version;
-  for (std::size_t w = 0; w < s.waves.size(); ++w) {
-    for (const auto& node_id : s.waves[w].node_ids) {
-      const std::int64_t v = previous.at(node_id);
-      s.nodes[node_id] = NodeAssignment{w, v, v};  // the shadow wave's entry is overwritten
-      if (const auto it = reports.find(node_id); it != reports.end()) {
-        s.wave_baselines[w].Merge(it->second.slo);
-      }
+  std::vector<std::size_t> sizes(s.waves.size(), 0);
+  std::size_t untargeted = 0;
+  for (const std::size_t wave : plan.wave_of) ++(wave == kUntargeted ? untargeted : sizes[wave]);
+  if (shadow_first) sizes.front() = members.size() - untargeted;  // every targeted node
+  for (std::size_t w = 0; w < s.waves.size(); ++w) s.waves[w].node_ids.reserve(sizes[w]);
+  s.untargeted.reserve(untargeted);
+  s.nodes.reserve(members.size() - untargeted);
+  for (const std::size_t i : plan.order) {
+    const std::string& node_id = members[i].node.id;
+    const std::size_t w = plan.wave_of[i];
+    if (w == kUntargeted) {
+      s.untargeted.push_back(node_id);
+      continue;
+    }
+    s.waves[w].node_ids.push_back(node_id);
+    if (shadow_first) s.waves.front().node_ids.push_back(node_id);  // contract 1
+    const std::int64_t v = members[i].previous_version;
+    s.nodes.Set(node_id, NodeAssignment{w, v, v});  // its cut-over wave
+    if (const auto it = reports.find(node_id); it != reports.end()) {
+      s.wave_baselines[w].Merge(it->second.slo);
+      if (shadow_first) s.wave_baselines.front().Merge(it->second.slo);
     }
   }
   s.created_at_ms = s.updated_at_ms = now_ms;
@@ -274,7 +359,7 @@ Result<AssignmentChanges> CommitRollback(RolloutState& s, std::int64_t rollback_
   for (auto& [id, a] : s.nodes) {
     const bool moved = a.assigned_version == s.new_version ||
                        (s.shadow_version != 0 && a.assigned_version == s.shadow_version);
-    if (moved) Assign(s, id, rollback_version, changes);
+    if (moved) Assign(id, a, rollback_version, changes);
   }
   s.rollback_version = rollback_version;
   s.phase = RolloutPhase::kRolledBack;
@@ -308,19 +393,20 @@ Result<AssignmentChanges> AddRolloutNode(RolloutState& s, const RolloutMember& m
   };
   insert(*wave);
   if (s.shadow_version != 0) insert(0);  // the shadow wave lists every targeted node
-  s.nodes[member.node.id] = NodeAssignment{*wave, member.previous_version, member.previous_version};
+  NodeAssignment& a = s.nodes[member.node.id];
+  a = NodeAssignment{*wave, member.previous_version, member.previous_version};
   AssignmentChanges changes;
   if (s.phase != RolloutPhase::kPending && *wave <= s.current_wave) {
-    Assign(s, member.node.id, s.new_version, changes);
+    Assign(member.node.id, a, s.new_version, changes);
   } else if (s.phase != RolloutPhase::kPending && s.shadow_version != 0) {
-    Assign(s, member.node.id, s.shadow_version, changes);  // the shadow wave is always reached
+    Assign(member.node.id, a, s.shadow_version, changes);  // the shadow wave is always reached
   }
   Touch(s, now_ms);
   return changes;
 }
 
 std::optional<Content> ContentOf(const RolloutState& s, std::string_view node_id) {
-  const auto it = s.nodes.find(std::string(node_id));
+  const auto it = s.nodes.find(node_id);
   if (it == s.nodes.end()) return std::nullopt;
   const std::int64_t v = it->second.assigned_version;
   if (v == s.new_version) return Content::kNew;

@@ -60,6 +60,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "omnirelay/config/status.h"
@@ -97,6 +98,47 @@ struct NodeAssignment {
   friend bool operator==(const NodeAssignment&, const NodeAssignment&) = default;
 };
 
+// The members' assignments by node id, as the state holds them: one vector
+// kept sorted by id (binary search; one allocation for the lot), with the
+// operations of the std::map it replaces. Entries are (id, assignment) pairs,
+// so `for (auto& [id, a] : s.nodes)` and `it->second` read as before; an id
+// must not be changed through an iterator (the order is the index).
+class NodeAssignments {
+ public:
+  using value_type = std::pair<std::string, NodeAssignment>;
+  using iterator = std::vector<value_type>::iterator;
+  using const_iterator = std::vector<value_type>::const_iterator;
+
+  iterator begin() { return entries_.begin(); }
+  iterator end() { return entries_.end(); }
+  const_iterator begin() const { return entries_.begin(); }
+  const_iterator end() const { return entries_.end(); }
+  std::size_t size() const { return entries_.size(); }
+  bool empty() const { return entries_.empty(); }
+  void reserve(std::size_t n) { entries_.reserve(n); }
+
+  iterator find(std::string_view id);
+  const_iterator find(std::string_view id) const;
+  bool contains(std::string_view id) const { return find(id) != end(); }
+  std::size_t count(std::string_view id) const { return contains(id) ? 1 : 0; }
+  // Throws std::out_of_range for an id not held (as std::map::at).
+  NodeAssignment& at(std::string_view id);
+  const NodeAssignment& at(std::string_view id) const;
+  // The id's assignment, inserted (default) where it sorts when not held.
+  NodeAssignment& operator[](std::string_view id);
+  // Sets the id's assignment; an id that sorts after every id held (as when
+  // a plan adds them in order) is appended without a search.
+  void Set(std::string id, const NodeAssignment& a);
+  // The first entry whose id is not below `id`, searching from `from` on:
+  // a walk over ids in ascending order costs one short search each.
+  iterator LowerBound(iterator from, std::string_view id);
+
+  friend bool operator==(const NodeAssignments&, const NodeAssignments&) = default;
+
+ private:
+  std::vector<value_type> entries_;  // sorted by id, ids unique
+};
+
 struct AssignmentChange {
   std::string node_id;
   std::int64_t from = 0;
@@ -132,7 +174,7 @@ struct RolloutState {
   std::vector<SloWindow> wave_baselines;  // per wave, captured at creation
   std::size_t current_wave = 0;
   std::int64_t wave_started_ms = 0;
-  std::map<std::string, NodeAssignment> nodes;
+  NodeAssignments nodes;
   std::vector<std::string> untargeted;
   std::string rollback_reason;  // RollbackReasonName, or "operator"
   VerdictRecord last_verdict;
@@ -196,5 +238,8 @@ std::optional<Content> ContentOf(const RolloutState& s, std::string_view node_id
 
 std::string RolloutStateToJson(const RolloutState& s);
 Result<RolloutState> RolloutStateFromJson(std::string_view json);
+// The "verdict" object of RolloutStateToJson alone (the API's "gate"), so a
+// reader of the last verdict does not dump and parse the whole state.
+std::string VerdictRecordToJson(const VerdictRecord& v);
 
 }  // namespace omnirelay::cp

@@ -4,6 +4,7 @@
 #include <stdexcept>
 #include <utility>
 
+#include "json_text.h"
 #include "rollout_state.h"
 
 namespace omnirelay::cp {
@@ -53,6 +54,14 @@ Json FiguresJson(const GateFigures& f) {
               {"baselineP99Ms", f.baseline_p99_ms},
               {"discoverySkew", f.discovery_skew},
               {"bakeRemainingMs", f.bake_remaining_ms}};
+}
+
+Json VerdictJson(const VerdictRecord& v) {
+  return Json{{"verdict", VerdictName(v.verdict)},
+              {"gate", v.gate},
+              {"reason", v.reason},
+              {"message", v.message},
+              {"figures", FiguresJson(v.figures)}};
 }
 
 // Reads a stored state; any shape problem throws nlohmann's exceptions,
@@ -113,46 +122,81 @@ Verdict ReadVerdict(const Json& j) {
 }  // namespace
 
 std::string RolloutStateToJson(const RolloutState& s) {
-  Json waves = Json::array();
+  // Written as text in the order nlohmann sorts the keys (the bytes one
+  // dump of the whole object would give: a unit test holds it to that), so
+  // the per-member parts — assignments, wave ids — cost no json values.
+  using json_text::AppendInt;
+  using json_text::AppendKey;
+  using json_text::AppendString;
+  using json_text::AppendStrings;
+  std::string out = "{";
+  out.reserve(64 * s.nodes.size() + 24 * s.untargeted.size() + 1024);
+  AppendKey(out, "createdAtMs");
+  AppendInt(out, s.created_at_ms);
+  AppendKey(out, "currentWave");
+  AppendInt(out, s.current_wave);
+  AppendKey(out, "format");
+  AppendInt(out, kFormat);
+  AppendKey(out, "generation");
+  AppendInt(out, s.generation);
+  AppendKey(out, "id");
+  AppendString(out, s.id);
+  AppendKey(out, "newVersion");
+  AppendInt(out, s.new_version);
+  AppendKey(out, "nodes");
+  out += '{';
+  for (const auto& [id, a] : s.nodes) {
+    AppendKey(out, id);
+    out += "{\"assigned\":";
+    AppendInt(out, a.assigned_version);
+    out += ",\"previous\":";
+    AppendInt(out, a.previous_version);
+    out += ",\"wave\":";
+    AppendInt(out, a.wave);
+    out += '}';
+  }
+  out += '}';
+  AppendKey(out, "pausedFrom");
+  AppendString(out, RolloutPhaseName(s.paused_from));
+  AppendKey(out, "phase");
+  AppendString(out, RolloutPhaseName(s.phase));
+  AppendKey(out, "policy");
+  out += Json::parse(RolloutPolicyToJson(s.policy)).dump();
+  AppendKey(out, "rollbackReason");
+  AppendString(out, s.rollback_reason);
+  AppendKey(out, "rollbackVersion");
+  AppendInt(out, s.rollback_version);
+  AppendKey(out, "shadowVersion");
+  AppendInt(out, s.shadow_version);
+  AppendKey(out, "untargeted");
+  AppendStrings(out, s.untargeted);
+  AppendKey(out, "updatedAtMs");
+  AppendInt(out, s.updated_at_ms);
+  AppendKey(out, "verdict");
+  out += VerdictJson(s.last_verdict).dump();
+  AppendKey(out, "waveStartedMs");
+  AppendInt(out, s.wave_started_ms);
+  AppendKey(out, "waves");
+  out += '[';
   for (std::size_t i = 0; i < s.waves.size(); ++i) {
     const Wave& w = s.waves[i];
-    waves.push_back(Json{{"kind", WaveKindName(w.kind)},
-                         {"scopes", ScopesJson(w.scopes)},
-                         {"nodes", w.node_ids},
-                         {"baseline", WindowJson(s.wave_baselines.at(i))}});
+    out += i == 0 ? "{" : ",{";
+    AppendKey(out, "baseline");
+    out += WindowJson(s.wave_baselines.at(i)).dump();
+    AppendKey(out, "kind");
+    AppendString(out, WaveKindName(w.kind));
+    AppendKey(out, "nodes");
+    AppendStrings(out, w.node_ids);
+    AppendKey(out, "scopes");
+    out += ScopesJson(w.scopes).dump();
+    out += '}';
   }
-  Json nodes = Json::object();
-  for (const auto& [id, a] : s.nodes) {
-    nodes[id] =
-        Json{{"wave", a.wave}, {"previous", a.previous_version}, {"assigned", a.assigned_version}};
-  }
-  const VerdictRecord& v = s.last_verdict;
-  const Json j = {
-      {"format", kFormat},
-      {"id", s.id},
-      {"generation", s.generation},
-      {"policy", Json::parse(RolloutPolicyToJson(s.policy))},
-      {"newVersion", s.new_version},
-      {"rollbackVersion", s.rollback_version},
-      {"shadowVersion", s.shadow_version},
-      {"phase", RolloutPhaseName(s.phase)},
-      {"pausedFrom", RolloutPhaseName(s.paused_from)},
-      {"waves", std::move(waves)},
-      {"currentWave", s.current_wave},
-      {"waveStartedMs", s.wave_started_ms},
-      {"nodes", std::move(nodes)},
-      {"untargeted", s.untargeted},
-      {"rollbackReason", s.rollback_reason},
-      {"verdict",
-       {{"verdict", VerdictName(v.verdict)},
-        {"gate", v.gate},
-        {"reason", v.reason},
-        {"message", v.message},
-        {"figures", FiguresJson(v.figures)}}},
-      {"createdAtMs", s.created_at_ms},
-      {"updatedAtMs", s.updated_at_ms},
-  };
-  return j.dump();
+  out += "]}";
+  return out;
+}
+
+std::string VerdictRecordToJson(const VerdictRecord& v) {
+  return VerdictJson(v).dump();
 }
 
 Result<RolloutState> RolloutStateFromJson(std::string_view json) {
@@ -186,11 +230,14 @@ Result<RolloutState> RolloutStateFromJson(std::string_view json) {
     }
     s.current_wave = j.at("currentWave").get<std::size_t>();
     s.wave_started_ms = j.at("waveStartedMs").get<std::int64_t>();
-    for (const auto& [id, a] : j.at("nodes").items()) {
-      s.nodes[id] =
-          NodeAssignment{a.at("wave").get<std::size_t>(), a.at("previous").get<std::int64_t>(),
-                         a.at("assigned").get<std::int64_t>()};
-      if (s.nodes[id].wave >= s.waves.size()) throw std::out_of_range("node wave " + id);
+    const Json& nodes = j.at("nodes");
+    s.nodes.reserve(nodes.size());
+    for (const auto& [id, a] : nodes.items()) {
+      const NodeAssignment assignment{a.at("wave").get<std::size_t>(),
+                                      a.at("previous").get<std::int64_t>(),
+                                      a.at("assigned").get<std::int64_t>()};
+      if (assignment.wave >= s.waves.size()) throw std::out_of_range("node wave " + id);
+      s.nodes.Set(id, assignment);  // in id order: appended
     }
     s.untargeted = j.at("untargeted").get<std::vector<std::string>>();
     s.rollback_reason = j.at("rollbackReason").get<std::string>();

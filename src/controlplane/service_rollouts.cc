@@ -5,7 +5,10 @@
 
 #include <algorithm>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <set>
+#include <string_view>
+#include <unordered_map>
 
 #include "audit_log.h"
 #include "omnirelay/config/decode.h"
@@ -55,6 +58,28 @@ std::string MergedPolicy(const RolloutStartRequest& request) {
     }
   }
   return merged.dump();
+}
+
+// Every known node once, by id: the stored records and the nodes connected
+// here (`seen`, whose chain wins: the one the node said last). Both inputs
+// are sorted by id; views into them.
+std::vector<std::pair<std::string_view, std::string_view>> KnownChains(
+    const std::map<std::string, std::string>& seen, const std::vector<NodeChain>& stored) {
+  std::vector<std::pair<std::string_view, std::string_view>> out;
+  out.reserve(seen.size() + stored.size());
+  auto s = seen.begin();
+  auto r = stored.begin();
+  while (s != seen.end() || r != stored.end()) {
+    if (r == stored.end() || (s != seen.end() && s->first <= r->node_id)) {
+      if (r != stored.end() && r->node_id == s->first) ++r;
+      out.emplace_back(s->first, s->second);
+      ++s;
+    } else {
+      out.emplace_back(r->node_id, r->scope_chain);
+      ++r;
+    }
+  }
+  return out;
 }
 
 }  // namespace
@@ -176,18 +201,27 @@ Result<RolloutRun> ControlPlaneService::StartRollout(const Principal& who,
   // The members: every known node whose chain the change set touches — the
   // stored records and the nodes connected here (their record may not be
   // written yet); the chain a node said last wins.
-  OMNI_ASSIGN_OR_RETURN(std::vector<NodeRecord> nodes, store_.ListNodes());
-  std::map<std::string, std::string> known = rollouts_->SeenChains();
-  for (const NodeRecord& node : nodes) known.emplace(node.node_id, node.scope_chain);
+  OMNI_ASSIGN_OR_RETURN(std::vector<NodeChain> nodes, store_.ListNodeChains());
+  const std::map<std::string, std::string> seen = rollouts_->SeenChains();
+  const std::vector<std::pair<std::string_view, std::string_view>> known = KnownChains(seen, nodes);
   std::vector<RolloutMember> members;
   std::map<std::string, std::string> member_chains;
   OMNI_ASSIGN_OR_RETURN(const std::int64_t base, store_.HeadRevision());
+  // Fleets share chains: each distinct chain text is checked and parsed once
+  // (nullopt: untouched or unparsable).
+  std::unordered_map<std::string_view, std::optional<std::vector<Scope>>> parsed;
   for (const auto& [node_id, chain_text] : known) {
-    if (!ChainTouches(chain_text, scopes)) continue;
-    auto chain = ParseScopeChain(chain_text);
-    if (!chain.ok()) continue;
-    members.push_back({RolloutNode{node_id, std::move(chain).value()}, base});
-    member_chains[node_id] = chain_text;
+    auto it = parsed.find(chain_text);
+    if (it == parsed.end()) {
+      std::optional<std::vector<Scope>> chain;
+      if (ChainTouches(std::string(chain_text), scopes)) {
+        if (auto p = ParseScopeChain(chain_text); p.ok()) chain = std::move(p).value();
+      }
+      it = parsed.emplace(chain_text, std::move(chain)).first;
+    }
+    if (!it->second) continue;
+    members.push_back({RolloutNode{std::string(node_id), *it->second}, base});
+    member_chains.emplace_hint(member_chains.end(), std::string(node_id), std::string(chain_text));
   }
   const std::string id = NewRolloutId();
   // Shadow-first: the generated first wave's documents, staged before the

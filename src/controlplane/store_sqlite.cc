@@ -332,6 +332,16 @@ class SqliteStore final : public Store {
     });
   }
 
+  Result<std::vector<NodeChain>> ListNodeChains() override {
+    return Read([&](Connection& conn) {
+      return Collect<NodeChain>(
+          conn, "SELECT node_id, scope_chain FROM nodes ORDER BY node_id", [](Statement&) {},
+          [](const Statement& row) {
+            return NodeChain{row.Text(0), row.Text(1)};
+          });
+    });
+  }
+
   Status DeleteNode(std::string_view node_id) override {
     return Write([&](Connection& conn) -> Status {
       Result<Statement> stmt = conn.Prepare("DELETE FROM nodes WHERE node_id = ?1");

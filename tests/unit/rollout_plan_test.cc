@@ -195,5 +195,45 @@ TEST(RolloutPlanTest, TargetingEmptyWavesAndJoiners) {
   EXPECT_EQ(WaveOfNode(Node("late", "global,region:eu-west"), policy, "r-1"), std::nullopt);
 }
 
+// Rule 8 holds for ids that share a prefix, differ in length or in bytes
+// past the first eight after it: each wave's ids are in byte order.
+TEST(RolloutPlanTest, WaveIdsAreInByteOrderWhateverTheirPrefix) {
+  RolloutPolicy policy;
+  policy.canary_percent = 0;
+  std::vector<RolloutNode> nodes;
+  for (const std::string id :
+       {"node-10", "node-1", "node-2", "node-12345678b", "node-12345678a", "node-", "nodf", "n\xff",
+        "node-1234567", "node-1.example", "node-10.example"}) {
+    nodes.push_back(RolloutNode{id, {ParseScope("global").value()}});
+  }
+  std::vector<std::string> want;
+  for (const auto& n : nodes) want.push_back(n.id);
+  std::sort(want.begin(), want.end());
+  const WavePlan plan = PlanWaves(nodes, policy, "r-1");
+  ASSERT_EQ(plan.waves.size(), 1u);
+  EXPECT_EQ(plan.waves[0].node_ids, want);
+}
+
+// By position, the plan is PlanWaves's: each node in its wave, ids in order.
+TEST(RolloutPlanTest, PlanByIndexesMatchesPlanWaves) {
+  RolloutPolicy policy;
+  policy.target_scopes = {ParseScope("region:us-east").value(),
+                          ParseScope("cell:eu-west-1").value()};
+  policy.scope_waves = {{ParseScope("cell:us-east-1").value()}};
+  const auto nodes = Fleet(500);
+  std::vector<const RolloutNode*> positions;
+  for (const auto& n : nodes) positions.push_back(&n);
+  const WaveIndexPlan by_index = PlanWaveIndexes(positions, policy, "r-7");
+  WavePlan rebuilt;
+  rebuilt.waves = WaveShapes(policy);
+  for (std::size_t i : by_index.order) {
+    const std::size_t w = by_index.wave_of[i];
+    (w == kUntargeted ? rebuilt.untargeted : rebuilt.waves[w].node_ids).push_back(nodes[i].id);
+  }
+  EXPECT_EQ(rebuilt, PlanWaves(nodes, policy, "r-7"));
+  EXPECT_FALSE(rebuilt.untargeted.empty());
+  EXPECT_FALSE(rebuilt.waves[0].node_ids.empty());
+}
+
 }  // namespace
 }  // namespace omnirelay::cp

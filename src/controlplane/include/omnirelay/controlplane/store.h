@@ -96,6 +96,14 @@ struct NodeRecord {
   std::int64_t assigned_expires_at_ms = 0;  // when the assigned snapshot expires
 };
 
+// A node's id and scope chain: the fleet as a rollout start plans it.
+struct NodeChain {
+  std::string node_id;
+  std::string scope_chain;
+
+  friend bool operator==(const NodeChain&, const NodeChain&) = default;
+};
+
 // The nodes that share a scope chain, api version and feature set: what a
 // write's capability check needs to know about the fleet.
 // The CAS rule every adapter applies (and a dry run checks): `expected`
@@ -193,6 +201,9 @@ class Store {
   virtual Status UpsertNodes(const std::vector<NodeRecord>& nodes) = 0;
   virtual Result<NodeRecord> GetNode(std::string_view node_id) = 0;
   virtual Result<std::vector<NodeRecord>> ListNodes() = 0;
+  // Every node's id and chain, ordered by id (ListNodes without the rest of
+  // each record, which a large fleet makes costly to read).
+  virtual Result<std::vector<NodeChain>> ListNodeChains() = 0;
   // Removes a node's record: kNotFound when there is none.
   virtual Status DeleteNode(std::string_view node_id) = 0;
   // Removes every disconnected node last seen before `cutoff_ms`; their ids.
