@@ -287,6 +287,8 @@ RolloutRun RolloutEngine::WithProgress(RolloutRun run) {
       if (snapshot && said.nacked == snapshot->version) said.nacked = a.assigned_version;
     }
     CountNode(run.progress[a.wave], said, a.assigned_version);
+    // The shadow wave lists every member too (rollout_state.h, contract 1).
+    if (s.shadow_version != 0 && a.wave != 0) CountNode(run.progress[0], said, a.assigned_version);
   }
   return run;
 }

@@ -88,6 +88,7 @@ TEST_F(RolloutFleetShadowTest, DestructiveNeedsConfirmThenShadowFirstMirrorsBefo
   }
   const Json waiting = AwaitState(id, "awaiting_promote");
   EXPECT_EQ(waiting.value("currentWave", 99), 0) << waiting.dump();
+  EXPECT_EQ(waiting["waves"][0].value("acked", -1), kRolloutFleet) << waiting.dump();
   for (auto& relay : fleet_) EXPECT_EQ(relay->version(), shadow) << relay->id();
 
   // The shadow layer is a revision of its own in the history, audited as the shadow wave's.
