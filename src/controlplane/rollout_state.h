@@ -204,7 +204,8 @@ Result<RolloutState> CreateRollout(std::string id, const RolloutPolicy& policy,
 // The version wave `index` assigns: shadow_version for the shadow wave, else new_version.
 std::int64_t WaveVersion(const RolloutState& s, std::size_t index);
 
-// pending -> running: the first non-empty wave's nodes are assigned new_version.
+// pending -> running: the first non-empty wave's nodes are assigned its
+// version (WaveVersion: shadow_version for a shadow wave, else new_version).
 Result<AssignmentChanges> StartRollout(RolloutState& s, std::int64_t now_ms);
 
 struct TickResult {
@@ -225,8 +226,9 @@ Result<AssignmentChanges> ActOnRollout(RolloutState& s, RolloutAction action, st
 Result<AssignmentChanges> CommitRollback(RolloutState& s, std::int64_t rollback_version,
                                          std::int64_t now_ms);
 
-// A node that joins while the rollout runs goes to WaveOfNode's wave and is
-// assigned new_version at once when that wave has been reached. kConflict in
+// A node that joins while the rollout runs goes to WaveOfNode's wave (and,
+// shadow-first, to the shadow wave's list) and is assigned new_version at
+// once when that wave has been reached, else shadow_version when there is one. kConflict in
 // a terminal or rolling_back phase or for a node already in; kInvalidArgument
 // for an untargeted node or a previous version not below new_version.
 Result<AssignmentChanges> AddRolloutNode(RolloutState& s, const RolloutMember& member,

@@ -151,16 +151,16 @@ CREATE TABLE settings (
 -- put names the generation it read.
 ALTER TABLE rollouts ADD COLUMN generation INTEGER NOT NULL DEFAULT 0;
 )sql"},
+    {"audit chain", R"sql(
+-- Each audit entry's hash over the previous entry's hash and its own fields
+-- (audit_chain.h); NULL for entries written before this migration.
+ALTER TABLE audit ADD COLUMN hash TEXT;
+)sql"},
     {"snapshot rollout labels", R"sql(
 -- A chain's snapshot as sent to nodes that read metadata.rollout: the
 -- rollout wave it names ("<id>/<wave>"), '' for the chain's own snapshot.
 -- Fetched by hash only; LatestSnapshot and SnapshotOfVersion skip them.
 ALTER TABLE snapshots ADD COLUMN rollout TEXT NOT NULL DEFAULT '';
-)sql"},
-    {"audit chain", R"sql(
--- Each audit entry's hash over the previous entry's hash and its own fields
--- (audit_chain.h); NULL for entries written before this migration.
-ALTER TABLE audit ADD COLUMN hash TEXT;
 )sql"},
 };
 

@@ -188,5 +188,35 @@ TEST(SqliteAuditChainTest, EntriesChangedByHandBreakTheChain) {
   EXPECT_EQ(migrated.entries, 7);
 }
 
+// A store whose newest migration is the audit chain (10, as main had it
+// before the snapshot labels came) upgrades: migration 11 adds the label
+// column, and snapshots are stored and read again.
+TEST(SqliteAuditChainTest, StoreAtTheAuditChainMigrationUpgrades) {
+  TempDir dir;
+  const std::string path = dir.path() + "/state.db";
+  ASSERT_TRUE(OpenSqliteStore({.path = path, .synchronous_full = false}).ok());
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(db,
+                         "ALTER TABLE snapshots DROP COLUMN rollout; "
+                         "DELETE FROM schema_migrations WHERE version = 11",
+                         nullptr, nullptr, nullptr),
+            SQLITE_OK);
+  sqlite3_close(db);
+  auto store = OpenSqliteStore({.path = path, .synchronous_full = false});
+  ASSERT_TRUE(store.ok()) << store.status().ToString();
+  SnapshotRecord snap;
+  snap.hash = "sha256:" + std::string(64, 'a');
+  snap.snapshot = "{}";
+  snap.envelope = "{}";
+  snap.version = 1;
+  snap.scope_chain = "global";
+  ASSERT_TRUE((*store)->PutSnapshot(snap).ok());
+  auto latest = (*store)->LatestSnapshot("global");
+  ASSERT_TRUE(latest.ok()) << latest.status().ToString();
+  EXPECT_EQ(latest->hash, snap.hash);
+  EXPECT_TRUE((*store)->VerifyAuditChain().ok());
+}
+
 }  // namespace
 }  // namespace omnirelay::cp
