@@ -34,6 +34,23 @@ std::string NewRolloutId() {
   return id;
 }
 
+// A dry run lists the nodes that would refuse a layer (DESIGN.md §4
+// Capability gating) instead of failing on them, each node once: moves the
+// outcome's blocked nodes into `blocked` (a start keeps them, and is refused).
+void CollectBlocked(WriteOutcome& outcome, std::vector<api::BlockedNode>& blocked) {
+  for (auto& node : outcome.blocked_nodes) {
+    const bool listed = std::any_of(blocked.begin(), blocked.end(),
+                                    [&](const auto& b) { return b.node_id == node.node_id; });
+    if (!listed) blocked.push_back(std::move(node));
+  }
+  outcome.blocked_nodes.clear();
+}
+
+// "billing -> billing-v3, auth -> auth-v2": what shadow-first layers mirror.
+void AppendMirrors(std::string& out, const ShadowLayer& layer) {
+  for (const std::string& m : layer.mirrored) out += (out.empty() ? "" : ", ") + m;
+}
+
 // The policy a rollout runs: the first layer's own `rollout` block (if it
 // has one), with the request's keys over it ("slo" merged key by key), so
 // `rollout start --canary 10` changes the canary and keeps the rest.
@@ -116,12 +133,7 @@ Result<std::vector<ShadowLayer>> ControlPlaneService::PlanShadowFirst(
     OMNI_ASSIGN_OR_RETURN(PlannedWrite planned,
                           PlanLayerWrite(scope, layer.document, true, false, false, true));
     if (request.dry_run && planned.outcome.diagnostics.empty()) {
-      for (auto& node : planned.outcome.blocked_nodes) {
-        const bool listed = std::any_of(blocked.begin(), blocked.end(),
-                                        [&](const auto& b) { return b.node_id == node.node_id; });
-        if (!listed) blocked.push_back(std::move(node));
-      }
-      planned.outcome.blocked_nodes.clear();
+      CollectBlocked(planned.outcome, blocked);
     }
     if (Status refused = PlanRefusal(planned.outcome, planned.failing_chain); !refused.ok()) {
       return Status(refused.code(),
@@ -174,15 +186,8 @@ Result<RolloutRun> ControlPlaneService::StartRollout(const Principal& who,
     auto planned = PlanLayerWrite(*scope, change.document, request.confirm, false, false,
                                   request.allow_large_change);
     if (!planned.ok()) return refuse(planned.status());
-    // A dry run lists the nodes that would refuse the change (DESIGN.md §4
-    // Capability gating) instead of failing on them; a start is refused.
     if (request.dry_run && planned->outcome.diagnostics.empty()) {
-      for (auto& node : planned->outcome.blocked_nodes) {
-        const bool listed = std::any_of(blocked.begin(), blocked.end(),
-                                        [&](const auto& b) { return b.node_id == node.node_id; });
-        if (!listed) blocked.push_back(std::move(node));
-      }
-      planned->outcome.blocked_nodes.clear();
+      CollectBlocked(planned->outcome, blocked);
     }
     if (Status refused = PlanRefusal(planned->outcome, planned->failing_chain); !refused.ok()) {
       return refuse(refused);
@@ -231,11 +236,9 @@ Result<RolloutRun> ControlPlaneService::StartRollout(const Principal& who,
     auto planned = PlanShadowFirst(request, policy->shadow_first_percent, blocked);
     if (!planned.ok()) return refuse(planned.status());
     shadows = *std::move(planned);
-    std::string note;
-    for (const ShadowLayer& layer : shadows) {
-      for (const std::string& m : layer.mirrored) note += (note.empty() ? "" : ", ") + m;
-    }
-    large_note += "; shadow-first " + note;
+    std::string mirrors;
+    for (const ShadowLayer& layer : shadows) AppendMirrors(mirrors, layer);
+    large_note += "; shadow-first " + mirrors;
   }
   const auto shadow_count = static_cast<std::int64_t>(shadows.size());
   const NodeReports reports = rollouts_->Reports();
@@ -279,10 +282,10 @@ Result<RolloutRun> ControlPlaneService::StartRollout(const Principal& who,
     w.now_ms = now;
     w.audit = Entry(who, "layer.put", layer.scope);
     w.audit.outcome = "ok";
-    std::string mirrored;
-    for (const std::string& m : layer.mirrored) mirrored += (mirrored.empty() ? "" : ", ") + m;
+    std::string mirrors;
+    AppendMirrors(mirrors, layer);
     w.audit.summary =
-        ("staged by rollout " + id + ", shadow-first wave: mirrors " + mirrored).substr(0, 200);
+        ("staged by rollout " + id + ", shadow-first wave: mirrors " + mirrors).substr(0, 200);
     w.document = std::move(layer.document);
     writes.push_back(std::move(w));
   }

@@ -22,6 +22,14 @@ api::AuditEntry Entry(std::int64_t id, const std::string& summary) {
   return e;
 }
 
+// Runs `sql` on the store file with an SQL client of its own, as an operator would.
+void ExecSql(const std::string& path, const std::string& sql) {
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, nullptr), SQLITE_OK) << sql;
+  sqlite3_close(db);
+}
+
 // Entries with their chained hashes, as a store appends them.
 std::vector<std::pair<api::AuditEntry, std::string>> Chain(int n) {
   std::vector<std::pair<api::AuditEntry, std::string>> out;
@@ -135,12 +143,7 @@ TEST_P(StoreContractTest, EveryAppendExtendsTheAuditChain) {
 TEST(SqliteAuditChainTest, EntriesChangedByHandBreakTheChain) {
   TempDir dir;
   const std::string path = dir.path() + "/state.db";
-  auto exec_sql = [&](const std::string& sql) {
-    sqlite3* db = nullptr;
-    ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
-    ASSERT_EQ(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, nullptr), SQLITE_OK) << sql;
-    sqlite3_close(db);
-  };
+  auto exec_sql = [&](const std::string& sql) { ExecSql(path, sql); };
   auto verify = [&] {
     auto store = OpenSqliteStore({.path = path, .synchronous_full = false});
     EXPECT_TRUE(store.ok());
@@ -195,14 +198,9 @@ TEST(SqliteAuditChainTest, StoreAtTheAuditChainMigrationUpgrades) {
   TempDir dir;
   const std::string path = dir.path() + "/state.db";
   ASSERT_TRUE(OpenSqliteStore({.path = path, .synchronous_full = false}).ok());
-  sqlite3* db = nullptr;
-  ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
-  ASSERT_EQ(sqlite3_exec(db,
-                         "ALTER TABLE snapshots DROP COLUMN rollout; "
-                         "DELETE FROM schema_migrations WHERE version = 11",
-                         nullptr, nullptr, nullptr),
-            SQLITE_OK);
-  sqlite3_close(db);
+  ExecSql(path,
+          "ALTER TABLE snapshots DROP COLUMN rollout; "
+          "DELETE FROM schema_migrations WHERE version = 11");
   auto store = OpenSqliteStore({.path = path, .synchronous_full = false});
   ASSERT_TRUE(store.ok()) << store.status().ToString();
   SnapshotRecord snap;
