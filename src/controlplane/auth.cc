@@ -107,6 +107,12 @@ Result<Principal> Authenticator::Authenticate(std::string_view token) const {
   return Principal{record->id, record->name, record->scopes, record->expires_at_ms};
 }
 
+std::string Authenticator::NameOf(std::string_view token) const {
+  if (token.substr(0, kTokenPrefix.size()) != kTokenPrefix || token.size() > 256) return "";
+  auto record = store_.FindTokenBySecretHash(Sha256Hex(token));
+  return record.ok() ? record->name : "";
+}
+
 Result<IssuedToken> Authenticator::Issue(std::string_view name,
                                          const std::vector<std::string>& scopes,
                                          std::int64_t ttl_seconds, const AuditEntry& audit) const {

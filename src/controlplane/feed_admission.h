@@ -32,6 +32,11 @@ class FeedAdmission {
   // Authenticates `bearer_token` for `hello` and parses its chain.
   Result<std::vector<Scope>> Check(std::string_view bearer_token, const HelloMsg& hello,
                                    Principal& who) const;
+  // Whether `bearer_token`, refused by Check, is the node's own token (named
+  // node:<node_id>, revoked or expired): then the refusal is the node's to see.
+  bool IsOwnToken(std::string_view bearer_token, const std::string& node_id) const {
+    return auth_.NameOf(bearer_token) == "node:" + node_id;
+  }
 
   // A new stream; false once stopping.
   bool Open(const std::shared_ptr<FeedSession>& session) EXCLUDES(mu_);

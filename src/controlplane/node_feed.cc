@@ -19,6 +19,7 @@
 #include "feed_dispatcher.h"
 #include "feed_fanout.h"
 #include "feed_groups.h"
+#include "feed_reports.h"
 #include "feed_session.h"
 #include "node_status_writer.h"
 #include "node_workers.h"
@@ -81,6 +82,9 @@ class NodeFeedImpl final : public NodeFeed {
         refused_status_(&metrics.counter("omnirelay_cp_node_reports_refused_total",
                                          "Node reports refused (never assigned, or invalid)",
                                          "kind=\"status\"")),
+        refused_hellos_(&metrics.counter("omnirelay_cp_node_reports_refused_total",
+                                         "Node reports refused (never assigned, or invalid)",
+                                         "kind=\"hello\"")),
         render_failures_(metrics.counter("omnirelay_cp_node_render_failures_total",
                                          "Chain snapshots the node feed could not render")),
         admission_(auth, options_.audit_refusal),
@@ -298,30 +302,35 @@ class NodeFeedImpl final : public NodeFeed {
     RecordError(state, error.substr(0, colon), error.substr(colon + 2));
   }
 
-  // Why a status report cannot be stored, or "": the discovery generation
-  // is non-negative; health figures are at most kMaxFigures, named by at
-  // most kMaxFigureName bytes, finite and within [0, kMaxFigure].
-  static std::string InvalidStatus(const StatusMsg& status) {
-    constexpr std::size_t kMaxFigures = 64, kMaxFigureName = 64;
-    constexpr double kMaxFigure = 1e15;
-    if (status.discovery_generation < 0) {
-      return "discoveryGeneration " + std::to_string(status.discovery_generation) + " is negative";
+  // A known node whose own token was refused (revoked or expired while it
+  // was away): the reason becomes its last error, so `nodes list` shows why
+  // it does not come back. Nodes never seen are not created for it.
+  void NoteRefusedToken(const std::string& id, const Status& why) {
+    std::shared_ptr<NodeState> state = groups_.StateOf(id);
+    if (!state) {
+      auto stored = store_.GetNode(id);
+      if (!stored.ok()) return;
+      state = std::make_shared<NodeState>(std::move(stored).value());
     }
-    if (status.health.size() > kMaxFigures) {
-      return std::to_string(status.health.size()) + " health figures (at most " +
-             std::to_string(kMaxFigures) + ")";
+    RecordError(state, why.code_name(), why.message());
+  }
+
+  // Why the snapshot a hello says the node runs is not believed ("" when it
+  // is, or when the node says it runs nothing).
+  std::string UnbelievedClaim(const HelloMsg& hello) {
+    if (hello.current_version == 0 && hello.current_hash.empty()) return "";
+    const std::string said = "version " + std::to_string(hello.current_version) + " hash \"" +
+                             hello.current_hash.substr(0, 80) + "\"";
+    auto known = store_.SnapshotVersionOf(hello.current_hash);
+    if (known.ok() && *known == hello.current_version) return "";
+    if (known.ok()) {
+      return said + " is not what this control plane signed (that hash is version " +
+             std::to_string(*known) + ")";
     }
-    for (const auto& [name, value] : status.health) {
-      if (name.empty() || name.size() > kMaxFigureName) {
-        return "a health figure name of " + std::to_string(name.size()) + " bytes";
-      }
-      if (!std::isfinite(value)) return "health figure \"" + name + "\" is not finite";
-      if (value < 0 || value > kMaxFigure) {
-        return "health figure \"" + name + "\" = " + std::to_string(value) +
-               " is outside [0, 1e15]";
-      }
+    if (known.status().code() == StatusCode::kNotFound) {
+      return said + " was never signed by this control plane";
     }
-    return "";
+    return said + " could not be checked (" + known.status().message() + ")";
   }
 
   // What a superseded instance's stream is closed with.
@@ -344,9 +353,14 @@ class NodeFeedImpl final : public NodeFeed {
       return;
     }
     Principal who;
-    auto chain = admission_.Check(session->TakeToken(), hello, who);
+    const std::string token = session->TakeToken();
+    auto chain = admission_.Check(token, hello, who);
     if (!chain.ok()) {
       refused_.Inc();
+      if (chain.status().code() == StatusCode::kUnauthenticated &&
+          admission_.IsOwnToken(token, hello.node_id)) {
+        NoteRefusedToken(hello.node_id, chain.status());
+      }
       CloseSession(*session, chain.status());
       return;
     }
@@ -375,8 +389,15 @@ class NodeFeedImpl final : public NodeFeed {
       state = std::make_shared<NodeState>(std::move(record));
     }
 
+    // What the node says it runs counts only if this control plane signed
+    // that snapshot at that version; anything else is "nothing known", so
+    // the node is sent its assignment like a new one.
+    const std::string claim_refused = UnbelievedClaim(hello);
+    const std::int64_t applied_version = claim_refused.empty() ? hello.current_version : 0;
+    const std::string applied_hash = claim_refused.empty() ? hello.current_hash : "";
+
     // Welcome goes out before any Notify: the session joins its group below.
-    session->SetReported(hello.current_version, hello.current_hash);
+    session->SetReported(applied_version, applied_hash);
     std::shared_ptr<FeedConnection> connection = session->connection();
     if (!connection) return;  // closed meanwhile
     connection->Welcome(welcome_);
@@ -405,8 +426,8 @@ class NodeFeedImpl final : public NodeFeed {
       r.scope_chain = key;
       r.api_version = hello.api_version;
       r.features = hello.features;
-      r.applied_version = hello.current_version;
-      r.applied_hash = hello.current_hash;
+      r.applied_version = applied_version;
+      r.applied_hash = applied_hash;
       r.connected = true;
       r.last_seen_ms = clock_.NowUnixMs();
       if (r.health_json.empty()) r.health_json = "{}";
@@ -418,9 +439,12 @@ class NodeFeedImpl final : public NodeFeed {
     });
     writer_.MarkDirty(joined.state);
     hellos_.Inc();
+    if (!claim_refused.empty()) {
+      refused_hellos_->Inc();
+      RecordError(joined.state, "invalid_argument", "hello refused as a report: " + claim_refused);
+    }
     if (options_.observer) {
-      options_.observer->OnNodeHello(id, key, hello.current_version, hello.current_hash,
-                                     reads_rollout);
+      options_.observer->OnNodeHello(id, key, applied_version, applied_hash, reads_rollout);
     }
     if (joined.replaced && joined.replaced != session) {
       if (joined.superseded) {
@@ -589,6 +613,7 @@ class NodeFeedImpl final : public NodeFeed {
   Counter* refused_acks_;
   Counter* refused_nacks_;
   Counter* refused_status_;
+  Counter* refused_hellos_;
   Counter& render_failures_;
   std::map<std::string, Counter*, std::less<>> nacks_;  // immutable after construction
   Counter* nack_other_ = nullptr;

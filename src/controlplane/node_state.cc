@@ -11,7 +11,9 @@ api::Node NodeView(const NodeRecord& record, std::int64_t chain_version, std::in
   api::Node n = ToApi(record);
   const std::string& code = record.last_error_code;
   if (!record.connected) {
-    if (chain_version > n.assigned_version) {
+    // A chain that did not render when the node was last seen has no
+    // version to assign it: claiming one would show drift nobody can fix.
+    if (code != "render_failed" && chain_version > n.assigned_version) {
       n.assigned_version = chain_version;
       n.assigned_hash.clear();  // not rendered for it yet
     }

@@ -7,7 +7,9 @@
 //     another instance with its node id took over (last error code
 //     "superseded"); `offline` otherwise. Its assigned version is what its
 //     chain would render now when that is newer than what it was last sent
-//     (assigned hash then unknown, ""), so drift is computed for it too.
+//     (assigned hash then unknown, ""), so drift is computed for it too —
+//     unless its chain did not render when it was last seen (last error code
+//     "render_failed", still shown): then the assignment stays as it was.
 //   - connected, last error code "render_failed": `render_failed`.
 //   - connected, applied != assigned (version or hash): `updating` within
 //     `updating_grace` of the assignment and without an error since;

@@ -234,6 +234,15 @@ class SqliteStore final : public Store {
     });
   }
 
+  Result<std::int64_t> SnapshotVersionOf(std::string_view hash) override {
+    return Read([&](Connection& conn) {
+      return One<std::int64_t>(
+          conn, "SELECT version FROM snapshots WHERE hash = ?1",
+          [&](Statement& s) { s.Bind(1, hash); }, [](Statement& s) { return s.Int(0); },
+          "no snapshot with hash " + Quoted(hash));
+    });
+  }
+
   Result<SnapshotRecord> SnapshotOfVersion(std::string_view scope_chain,
                                            std::int64_t version) override {
     return Read([&](Connection& conn) {

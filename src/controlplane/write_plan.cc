@@ -1,5 +1,6 @@
 #include "write_plan.h"
 
+#include <algorithm>
 #include <deque>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -268,6 +269,25 @@ Diagnostic TooLarge(std::size_t entries, std::size_t limit) {
               "REST ?allowLargeChange=true)"};
 }
 
+// Rule 4b: a chain that fails after the write only as it failed before it,
+// because of a layer deeper than the one written, is not the write's doing
+// (a broken node layer must not hold every write above it). A write to the
+// chain's deepest layer owns the chain and must make it render.
+bool AlreadyFailing(const WritePlanInput& input, const std::vector<Scope>& chain,
+                    const ChainPlan& chain_plan, const Render& after, Renders& renders) {
+  if (chain.empty() || chain.back() == input.scope) return false;
+  const Render& before = *renders.Of(chain, chain_plan.chain, /*after=*/false).first;
+  if (before.ok()) return false;
+  std::set<std::pair<std::string, int>> old_problems;
+  for (const auto& d : before.status.diagnostics()) {
+    old_problems.insert({d.path, static_cast<int>(d.code)});
+  }
+  const auto& now = after.status.diagnostics();
+  return std::all_of(now.begin(), now.end(), [&](const Diagnostic& d) {
+    return old_problems.count({d.path, static_cast<int>(d.code)}) > 0;
+  });
+}
+
 // The first diagnostic of each (path, code) over all chains (rule 4).
 class FirstOfEach {
  public:
@@ -310,6 +330,14 @@ Result<WritePlan> PlanWrite(const WritePlanInput& input) {
     const Render& after = *after_result;
     if (!after.ok()) {
       if (after.status.diagnostics().empty()) return after.status;
+      if (AlreadyFailing(input, chain, chain_plan, after, renders)) {
+        chain_plan.already_failing = after.status.diagnostics();
+        if (!plan.already_failing) {
+          plan.already_failing = InChain(chain_plan.already_failing[0], chain_plan.chain);
+        }
+        ++plan.already_failing_chains;
+        continue;
+      }
       chain_plan.diagnostics = after.status.diagnostics();
       for (const auto& d : chain_plan.diagnostics) problems.Add(InChain(d, chain_plan.chain));
       continue;
@@ -359,9 +387,20 @@ Result<WritePlan> PlanWrite(const WritePlanInput& input) {
       problems.Add(TooLarge(plan.changed_entries, input.max_change_entries));
     }
   }
-  plan.diff_summary = !summary.empty()           ? summary
-                      : plan.diagnostics.empty() ? "no changes"
-                                                 : "not computed: the result does not validate";
+  plan.diff_summary =
+      !summary.empty() ? summary
+      : !plan.diagnostics.empty()
+          ? "not computed: the result does not validate"
+          : (plan.already_failing_chains > 0 ? "not computed: no chain it touches renders"
+                                             : "no changes");
+  if (plan.already_failing_chains > 0) {
+    plan.diff_summary += "; " + std::to_string(plan.already_failing_chains) +
+                         " chain(s) failed to render before this write and still do, no worse "
+                         "(first: " +
+                         plan.already_failing->path + " " +
+                         std::string(diag_code_name(plan.already_failing->code)) + ": " +
+                         plan.already_failing->message + ")";
+  }
   return plan;
 }
 

@@ -20,6 +20,11 @@
 //  4. A problem in a chain is kept with that chain (ChainPlan); the plan's
 //     diagnostics hold the first of each (path, code) over all chains, its
 //     message naming the first chain it was found in.
+//  4b. Except a chain that already failed to render before the write, with
+//     every (path, code) it fails with after it, when the written scope is
+//     not the chain's deepest: that chain's problems are not the write's
+//     (ChainPlan::already_failing; the diff summary says how many and the
+//     first). A write to a failing chain's deepest layer must fix it.
 //  5. A change that removes a cluster or region still receiving traffic
 //     (diff.h CheckDestructive), and each `stranded` finding, is a
 //     destructive_change diagnostic unless `confirm`; the findings are listed
@@ -151,6 +156,9 @@ struct ChainPlan {
                                         // topology.placements when rule 3 left them out)
   std::vector<std::string> features;    // the features it requires (when valid)
   std::vector<Diagnostic> destructive;  // destructive findings against the current one
+  // Rule 4b: why it did not render before the write and still does not, no
+  // worse (then `diagnostics` is empty: not the write's doing).
+  std::vector<Diagnostic> already_failing;
 };
 
 struct BlockedProfile {
@@ -163,6 +171,9 @@ struct BlockedProfile {
 struct WritePlan {
   std::vector<ChainPlan> chains;        // one per input chain, in input order
   std::vector<Diagnostic> diagnostics;  // rule 4 and 5: what refuses the write
+  // Rule 4b: the chains left failing as they were, and the first problem.
+  std::size_t already_failing_chains = 0;
+  std::optional<Diagnostic> already_failing;
   std::vector<BlockedProfile> blocked;  // rule 6
   std::string diff_summary;             // rule 7
   std::size_t changed_entries = 0;      // rule 8: the diff's named entries

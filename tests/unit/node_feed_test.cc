@@ -72,6 +72,34 @@ TEST_F(NodeFeedUnitTest, RevocationEndsTheStreamsOfThatToken) {
   EXPECT_NE(stored->last_error.find("revoked"), std::string::npos) << stored->last_error;
 }
 
+// Finding 6: a node whose own token expired (or was revoked) while it was
+// away is refused at its next hello, and `nodes list` says why; someone
+// else's refused token changes no node, and a node never seen is not made.
+TEST_F(NodeFeedUnitTest, RefusedOwnTokenAtHelloBecomesTheNodesLastError) {
+  IssuedToken own = Issue("node:n-1", {"node"}, 60);
+  Stream first = Connect(own.secret);
+  SayHello(first, "n-1", kUsEast);
+  Ended(first);
+  Stream other = Hello("n-3", kUsEast);
+  Ended(other);
+  IssuedToken foreign = Issue("node:n-2", {"node"}, 60);
+  IssuedToken stranger = Issue("node:n-9", {"node"}, 60);
+  Advance(std::chrono::seconds(120));  // every token above has expired
+  for (auto [secret, node] : {std::pair{own.secret, "n-1"}, std::pair{foreign.secret, "n-3"},
+                              std::pair{stranger.secret, "n-9"}}) {
+    Stream again = Connect(secret);
+    SayHello(again, node, kUsEast);
+    ASSERT_TRUE(again.conn->closed) << node;
+    EXPECT_EQ(again.conn->closed->code(), StatusCode::kUnauthenticated) << node;
+  }
+  NodeRecord n1 = StoredNode("n-1");
+  EXPECT_EQ(n1.last_error_code, "unauthenticated");
+  EXPECT_NE(n1.last_error.find("has expired"), std::string::npos) << n1.last_error;
+  EXPECT_FALSE(n1.connected);
+  EXPECT_EQ(StoredNode("n-3").last_error, "");
+  EXPECT_EQ(store_->GetNode("n-9").status().code(), StatusCode::kNotFound);
+}
+
 // A hello admitted before its token's revocation arrived cannot join after it.
 TEST_F(NodeFeedUnitTest, RevokedTokenCannotJoinLater) {
   IssuedToken doomed = Issue("node:n-1", {"node"});
@@ -169,6 +197,7 @@ TEST_F(NodeFeedUnitTest, ChangeEventRendersOnlyAffectedChains) {
 // A node that reported the assigned hash in its hello is not sent it again.
 TEST_F(NodeFeedUnitTest, SnapshotTheNodeHasIsNotSent) {
   source_.Set(kUsEast, 3);
+  ASSERT_TRUE(store_->PutSnapshot(*source_.newest[kUsEast]).ok());  // as the renderer does
   Stream s = Hello("n-1", kUsEast, 3, source_.newest[kUsEast]->hash);
   EXPECT_TRUE(s.conn->notifies.empty());
   Advance(std::chrono::seconds(60));  // the refresh finds the same snapshot
@@ -316,8 +345,57 @@ TEST_F(NodeFeedUnitTest, ReportsForWhatWasNeverAssignedAreRefused) {
   EXPECT_EQ(store_->GetNode("n-1")->applied_version, 3);
 }
 
+// Finding 8: what a hello says the node runs is believed only for a
+// snapshot this control plane stored at that version; a made-up claim is
+// refused as a report (counted, the node's last error), the node counts as
+// running nothing and is sent its assignment.
+TEST_F(NodeFeedUnitTest, HelloClaimingASnapshotNeverSignedIsNotBelieved) {
+  source_.Set(kUsEast, 3);
+  ASSERT_TRUE(store_->PutSnapshot(*source_.newest[kUsEast]).ok());
+  Stream liar = Hello("n-1", kUsEast, 1'000'000'000'000'000, "sha256:fff");
+  ASSERT_EQ(liar.conn->notifies.size(), 1u);  // sent its assignment, as a new node
+  Stream wrong_version = Hello("n-2", kUsEast, 7, source_.newest[kUsEast]->hash);
+  ASSERT_EQ(wrong_version.conn->notifies.size(), 1u);
+  feed_->FlushStatusForTest();
+  for (const char* id : {"n-1", "n-2"}) {
+    auto stored = store_->GetNode(id);
+    ASSERT_TRUE(stored.ok());
+    EXPECT_EQ(stored->applied_version, 0) << id;
+    EXPECT_EQ(stored->applied_hash, "") << id;
+    EXPECT_EQ(stored->last_error_code, "invalid_argument") << id;
+  }
+  EXPECT_NE(store_->GetNode("n-1")->last_error.find("was never signed by this control plane"),
+            std::string::npos)
+      << store_->GetNode("n-1")->last_error;
+  EXPECT_NE(store_->GetNode("n-2")->last_error.find("that hash is version 3"), std::string::npos)
+      << store_->GetNode("n-2")->last_error;
+  EXPECT_EQ(RefusedReports("hello"), 2u);
+  // The honest one: believed, nothing sent, no error.
+  Stream honest = Hello("n-3", kUsEast, 3, source_.newest[kUsEast]->hash);
+  EXPECT_TRUE(honest.conn->notifies.empty());
+  feed_->FlushStatusForTest();
+  EXPECT_EQ(store_->GetNode("n-3")->applied_version, 3);
+  EXPECT_EQ(store_->GetNode("n-3")->last_error, "");
+  EXPECT_EQ(RefusedReports("hello"), 2u);
+}
+
 // Finding 8: a status report with a negative generation, a NaN or a huge
 // figure is refused with its reason and never stored.
+// A window of `requests` (with `errors`) over `window_ms`; `per_bucket`
+// samples in each of the first two latency buckets.
+SloReport Window(std::int64_t version, std::uint64_t requests, std::uint64_t errors,
+                 std::int64_t window_ms, std::uint64_t per_bucket = 0) {
+  SloReport r;
+  r.config_version = version;
+  r.window_start_ms = 1'000;
+  r.window_ms = window_ms;
+  r.window.requests = requests;
+  r.window.errors = errors;
+  r.window.latency.counts[0] = per_bucket;
+  r.window.latency.counts[1] = per_bucket;
+  return r;
+}
+
 TEST_F(NodeFeedUnitTest, InvalidStatusReportsAreRefused) {
   Stream s = Hello("n-1", kUsEast);
   feed_->OnStatus(*s.session, StatusMsg{4, {{"error_rate", 0.25}}});
@@ -326,10 +404,18 @@ TEST_F(NodeFeedUnitTest, InvalidStatusReportsAreRefused) {
     StatusMsg status;
     const char* says;
   };
-  for (const Bad& bad : {Bad{StatusMsg{-1, {}}, "discoveryGeneration -1 is negative"},
-                         Bad{StatusMsg{5, {{"error_rate", std::nan("")}}}, "is not finite"},
-                         Bad{StatusMsg{5, {{"p99_ms", 1e308}}}, "outside [0, 1e15]"},
-                         Bad{StatusMsg{5, {{"p99_ms", -3}}}, "outside [0, 1e15]"}}) {
+  for (const Bad& bad :
+       {Bad{StatusMsg{-1, {}}, "discoveryGeneration -1 is negative"},
+        Bad{StatusMsg{5, {{"error_rate", std::nan("")}}}, "is not finite"},
+        Bad{StatusMsg{5, {{"p99_ms", 1e308}}}, "outside [0, 1e15]"},
+        Bad{StatusMsg{5, {{"p99_ms", -3}}}, "outside [0, 1e15]"},
+        Bad{StatusMsg{5, {}, {Window(3, 10, 11, 1000)}}, "11 errors of 10 requests"},
+        Bad{StatusMsg{5, {}, {Window(3, UINT64_MAX, 0, 1000)}}, "at most 1e12"},
+        Bad{StatusMsg{5, {}, {Window(3, 10, 0, -5)}}, "windowMs -5"},
+        Bad{StatusMsg{5, {}, {Window(3, 10, 0, 0)}}, "windowMs 0"},
+        Bad{StatusMsg{5, {}, {Window(-1, 10, 0, 1000)}}, "negative config version"},
+        Bad{StatusMsg{5, {}, {Window(3, 10, 0, 1000, 11)}}, "latency bucket of 11"},
+        Bad{StatusMsg{5, {}, {Window(3, 10, 0, 1000, 6)}}, "12 latency samples"}}) {
     feed_->OnStatus(*s.session, bad.status);
     feed_->FlushStatusForTest();
     auto stored = store_->GetNode("n-1");
@@ -338,7 +424,12 @@ TEST_F(NodeFeedUnitTest, InvalidStatusReportsAreRefused) {
     EXPECT_EQ(stored->health_json, R"({"error_rate":0.25})") << bad.says;
     EXPECT_NE(stored->last_error.find(bad.says), std::string::npos) << stored->last_error;
   }
-  EXPECT_EQ(RefusedReports("status"), 4u);
+  EXPECT_EQ(RefusedReports("status"), 11u);
+  // A sound window passes.
+  feed_->OnStatus(*s.session, StatusMsg{6, {}, {Window(3, 10, 2, 1000, 5)}});
+  feed_->FlushStatusForTest();
+  EXPECT_EQ(store_->GetNode("n-1")->discovery_generation, 6);
+  EXPECT_EQ(RefusedReports("status"), 11u);
 }
 
 // Finding 8: only a node token bound to the id (or an admin token) may say

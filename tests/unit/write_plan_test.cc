@@ -153,6 +153,57 @@ TEST(WritePlanTest, SameProblemInTwoChainsReportedOnce) {
   EXPECT_EQ(plan->diff_summary, "not computed: the result does not validate");
 }
 
+// Rule 4b: a chain a deeper layer already broke does not hold a write
+// above it that leaves it no worse; a new problem there, or a write to the
+// broken layer itself that does not fix it, is refused.
+TEST(WritePlanTest, ChainAlreadyFailingBelowTheWriteDoesNotRefuseIt) {
+  // region:r1 routes to a cluster nobody defines; route b uses a-v2.
+  const Json broken = {{"routes",
+                        {{"a", {{"weights", {{"ghost", 100}, {"a-v1", 0}}}}},
+                         {"b", {{"service", "a"}, {"weights", {{"a-v2", 100}}}}}}}};
+  auto input = [&](const std::string& scope, Json spec) {
+    WritePlanInput in;
+    in.scope = ScopeOf(scope);
+    in.document = Layer(scope, std::move(spec));
+    in.SetCurrentLayer("global", Layer("global", BaseSpec()));
+    in.SetCurrentLayer("region:r1", Layer("region:r1", broken));
+    in.chains = {Chain("global"), Chain("global,region:r1")};
+    return in;
+  };
+  Json timeout = BaseSpec();
+  timeout["clusters"]["a-v1"]["timeoutMs"] = 250;
+  auto plan = PlanWrite(input("global", timeout));
+  ASSERT_TRUE(plan.ok()) << plan.status().ToString();
+  EXPECT_TRUE(plan->ok()) << plan->diagnostics[0].message;
+  EXPECT_TRUE(plan->chains[1].diagnostics.empty());
+  ASSERT_FALSE(plan->chains[1].already_failing.empty());
+  EXPECT_EQ(plan->chains[1].already_failing[0].code, DiagCode::kDanglingCluster);
+  EXPECT_EQ(plan->already_failing_chains, 1u);
+  EXPECT_NE(plan->diff_summary.find("1 chain(s) failed to render before this write and still do"),
+            std::string::npos)
+      << plan->diff_summary;
+  EXPECT_NE(plan->diff_summary.find("(chain global,region:r1)"), std::string::npos)
+      << plan->diff_summary;
+  EXPECT_EQ(FirstFailingChain(*plan), nullptr);
+
+  // Dropping a-v2 adds a problem to that chain (route b): refused.
+  Json drop = BaseSpec();
+  drop["clusters"].erase("a-v2");
+  auto worse = PlanWrite(input("global", drop));
+  ASSERT_TRUE(worse.ok());
+  EXPECT_FALSE(worse->ok());
+  EXPECT_EQ(FirstFailingChain(*worse), &worse->chains[1]);
+
+  // The broken layer itself, rewritten still broken: refused.
+  Json still = broken;
+  still["routes"]["b"]["weights"]["a-v2"] = 90;
+  still["routes"]["b"]["weights"]["a-v1"] = 10;
+  auto own = PlanWrite(input("region:r1", still));
+  ASSERT_TRUE(own.ok());
+  EXPECT_FALSE(own->ok());
+  EXPECT_TRUE(HasCode(own->diagnostics, DiagCode::kDanglingCluster));
+}
+
 WritePlanInput RemoveRoutedCluster(bool confirm) {
   // a-v1 takes all the traffic today; the write moves it to a-v2 and drops a-v1.
   Json spec = BaseSpec();

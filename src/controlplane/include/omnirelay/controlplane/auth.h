@@ -69,6 +69,10 @@ class Authenticator {
 
   // kUnauthenticated for a missing, malformed, unknown, revoked or expired token.
   Result<Principal> Authenticate(std::string_view bearer_token) const;
+  // The name of the stored token `bearer_token` is, whatever its state
+  // (revoked and expired ones too); "" for a malformed or unknown one. For
+  // telling a node why its own token was refused.
+  std::string NameOf(std::string_view bearer_token) const;
 
   // Validates name (CheckTokenName) and scopes, creates and stores a token
   // (with its audit entry); kConflict when a live token has the name.

@@ -187,6 +187,9 @@ class Store {
   // ---- rendered snapshots, by hash; putting an existing hash is a no-op
   virtual Status PutSnapshot(const SnapshotRecord& snapshot) = 0;
   virtual Result<SnapshotRecord> GetSnapshot(std::string_view hash) = 0;
+  // The version of the snapshot stored under `hash` (without its bytes);
+  // kNotFound if this store never held it.
+  virtual Result<std::int64_t> SnapshotVersionOf(std::string_view hash) = 0;
   // The newest snapshot stored for a scope chain (highest version, then
   // latest expiry; rollout-labelled ones left out); kNotFound if none.
   virtual Result<SnapshotRecord> LatestSnapshot(std::string_view scope_chain) = 0;
