@@ -32,17 +32,23 @@ void AuditLog::Record(AuditEntry entry) {
   if (full) cv_.NotifyOne();
 }
 
+void AuditLog::RecordNow(AuditEntry entry) {
+  Drain(std::move(entry));
+}
+
 void AuditLog::Flush() {
+  Drain(std::nullopt);
+}
+
+void AuditLog::Drain(std::optional<AuditEntry> extra) {
+  // The queue is taken under write_mu_: a batch taken later is written later.
+  MutexLock write(write_mu_);
   std::vector<AuditEntry> batch;
   {
     MutexLock lock(mu_);
     batch.swap(queue_);
   }
-  WriteBatch(std::move(batch));
-}
-
-void AuditLog::WriteBatch(std::vector<AuditEntry> batch) {
-  MutexLock lock(write_mu_);
+  if (extra) batch.push_back(std::move(*extra));
   if (batch.empty()) return;
   if (store_.AppendAudit(batch).ok()) {
     appended_.Inc(batch.size());
@@ -59,10 +65,8 @@ void AuditLog::Run() {
     while (!stopping_ && queue_.size() < max_batch_) {
       if (!cv_.WaitUntil(mu_, deadline)) break;
     }
-    std::vector<AuditEntry> batch;
-    batch.swap(queue_);
     lock.Unlock();
-    WriteBatch(std::move(batch));
+    Drain(std::nullopt);
     lock.Lock();
   }
 }

@@ -204,7 +204,7 @@ Result<WriteOutcome> ControlPlaneService::Write(const Principal& who, const std:
   auto refuse = [&](Status why) -> Status {
     audit.outcome = Outcome(why);
     audit.summary = (mode.note + why.message()).substr(0, 200);
-    audit_->Record(audit);
+    audit_->RecordNow(audit);
     return why;
   };
   if (Status denied = Require(who, kScopeConfigWrite); !denied.ok()) return refuse(denied);
@@ -489,7 +489,7 @@ Result<TokenRecord> ControlPlaneService::RevokeToken(const Principal& who,
     AuditEntry e = Entry(who, action, "");
     e.outcome = Outcome(why);
     e.summary = ("token " + name_or_id + ": " + why.message()).substr(0, 200);
-    audit_->Record(std::move(e));
+    audit_->RecordNow(std::move(e));
     return why;
   };
   auto tokens = store_.ListTokens();

@@ -89,7 +89,7 @@ Status ControlPlaneService::ForgetNode(const Principal& who, const std::string& 
   Status s = forget();
   AuditEntry audit = Entry(who, "node.forget", scope);
   audit.outcome = Outcome(s);
-  audit_->Record(audit);
+  audit_->RecordNow(audit);
   if (s.ok()) spdlog::info("forgot node {} (asked by {})", node_id, who.name);
   return s;
 }

@@ -44,7 +44,7 @@ Result<WriteOutcome> ControlPlaneService::RevertLayer(const Principal& who,
     AuditEntry e = Entry(who, dry_run ? mode.action + ".dry_run" : mode.action, scope);
     e.outcome = Outcome(why);
     e.summary = (mode.note + ": " + why.message()).substr(0, 200);
-    audit_->Record(std::move(e));
+    audit_->RecordNow(std::move(e));
     return why;
   };
   if (Status denied = Require(who, kScopeConfigWrite); !denied.ok()) return refuse(denied);
@@ -91,7 +91,7 @@ Result<api::FreezeState> ControlPlaneService::SetFreeze(const Principal& who, bo
   auto refuse = [&](Status why) -> Status {
     audit.outcome = Outcome(why);
     audit.summary = why.message().substr(0, 200);
-    audit_->Record(audit);
+    audit_->RecordNow(audit);
     return why;
   };
   if (Status denied = Require(who, kScopeRolloutWrite); !denied.ok()) return refuse(denied);

@@ -150,7 +150,7 @@ Result<RolloutRun> ControlPlaneService::StartRollout(const Principal& who,
   auto refuse = [&](Status why) -> Status {
     audit.outcome = Outcome(why);
     audit.summary = why.message().substr(0, 200);
-    audit_->Record(audit);
+    audit_->RecordNow(audit);
     return why;
   };
   for (std::string_view needed : {kScopeRolloutWrite, kScopeConfigWrite}) {
@@ -327,7 +327,7 @@ Result<RolloutRun> ControlPlaneService::StartRollout(const Principal& who,
   Publish(ChangeEvent{revisions->back(), scopes, std::move(hashes), {}});
   audit.revision = revisions->back();
   audit.outcome = "ok";
-  audit_->Record(audit);
+  audit_->RecordNow(audit);
   return rollouts_->WithProgress(std::move(started));
 }
 
@@ -346,7 +346,7 @@ Result<RolloutRun> ControlPlaneService::ActOnRollout(const Principal& who, const
   if (result.ok() && !result->scopes.empty()) audit.scope = result->scopes.front();
   audit.outcome = Outcome(result.status());
   if (!result.ok()) audit.summary = result.status().message().substr(0, 200);
-  audit_->Record(audit);
+  audit_->RecordNow(audit);
   return result;
 }
 

@@ -312,6 +312,44 @@ TEST_F(ServiceWriteTest, RefusalNamesTheFailingChain) {
                       "(chain global,region:eu-west,cell:euw1-a)"));
 }
 
+// A refused write's audit entry comes before the write that follows it
+// (it is appended before the refusal returns, not with the next batch of
+// reads), so `audit tail` lists what happened in the order it happened.
+TEST_F(ServiceWriteTest, RefusedWriteIsAuditedBeforeTheNextWrite) {
+  ASSERT_FALSE(Put("global", Layer("global", R"({"routes": {"a": {"weights": {"x": 1}}}})")).ok());
+  ASSERT_TRUE(Put("global", GlobalLayer()).ok());
+  auto entries = store_->QueryAudit(0, 0, 100);
+  ASSERT_TRUE(entries.ok());
+  std::vector<std::string> outcomes;
+  for (const auto& e : *entries) {
+    if (e.action == "layer.put") outcomes.push_back(e.outcome);
+  }
+  EXPECT_EQ(outcomes, (std::vector<std::string>{"invalid", "ok"}));
+}
+
+// A node layer staged for a node not yet seen can break that node's chain
+// once it joins; writes above it that leave the chain no worse still pass
+// (their diff says the chain was failing before), and the broken layer
+// itself can only be replaced by one that fixes it.
+TEST_F(ServiceWriteTest, ABrokenNodeLayerDoesNotHoldWritesAboveIt) {
+  ASSERT_TRUE(Put("global", GlobalLayer()).ok());
+  const std::string bad =
+      Layer("node:edge-10", R"({"routes": {"billing": {"weights": {"nowhere": 100}}}})");
+  ASSERT_TRUE(Put("node:edge-10", bad, false, /*allow_unknown_node=*/true).ok());
+  ASSERT_TRUE(AddKnownNode("edge-10", "global,region:eu-west,node:edge-10").ok());
+  auto region = Put("region:eu-west", Sample("10-region-eu-west.json"));
+  ASSERT_TRUE(region.ok()) << region.status().ToString();
+  EXPECT_NE(region->diff_summary.find("1 chain(s) failed to render before this write and still do"),
+            std::string::npos)
+      << region->diff_summary;
+  EXPECT_NE(region->diff_summary.find("chain global,region:eu-west,node:edge-10"),
+            std::string::npos)
+      << region->diff_summary;
+  auto again = Put("node:edge-10", bad);
+  ASSERT_FALSE(again.ok());
+  EXPECT_TRUE(HasDiag(again.status(), DiagCode::kDanglingCluster)) << again.status().ToString();
+}
+
 // Finding 7: a dry run with a stale expected revision says conflict, as the
 // real write would.
 TEST_F(ServiceWriteTest, DryRunHonoursExpectedRevision) {
