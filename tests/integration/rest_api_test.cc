@@ -109,6 +109,8 @@ class RestClient final : public ApiClient {
         return http_.Get("/v1/nodes", headers);
       case Op::kGetNode:
         return http_.Get("/v1/nodes/" + c.scope, headers);
+      case Op::kForgetNode:
+        return http_.Delete("/v1/nodes/" + c.scope, headers);
       case Op::kNodeSnapshot:
         return http_.Get("/v1/nodes/" + c.scope + "/snapshot?chain=" + c.body, headers);
       case Op::kKeys:
@@ -192,6 +194,11 @@ TEST_F(RestApiTest, Rollouts) {
 
 TEST_F(RestApiTest, Guardrails) {
   RunGuardrailCases(stack_, *client_);
+}
+
+// The node forget cases pass through REST (DELETE /v1/nodes/{id}).
+TEST_F(RestApiTest, ForgetNode) {
+  RunNodeForgetCases(stack_, *client_);
 }
 
 // The shared authorization matrix passes through REST, and every refusal is audited.
