@@ -21,6 +21,7 @@
 #include <sstream>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <vector>
 
 #include "node_http.h"
@@ -29,6 +30,7 @@
 #include "omnirelay/config/scope.h"
 #include "omnirelay/config/signing.h"
 #include "omnirelay/config/version.h"
+#include "omnirelay/http/server.h"
 #include "omnirelay/relay/config_host.h"
 #include "omnirelay/relay/router.h"
 #include "omnirelay/relay/watcher.h"
@@ -57,6 +59,19 @@ Result<std::string> ReadToken(const std::string& path) {
 
 void Log(const std::string& line) {
   std::fprintf(stderr, "relay-node: %s\n", line.c_str());
+}
+
+// A usage error unless `value` is host:port (http::SplitHostPort, as the
+// control plane checks its listen flags) with a host; a port to connect to
+// must not be 0.
+bool IsHostPort(const char* flag, const std::string& value, const char* example_port,
+                bool connect) {
+  auto hp = http::SplitHostPort(value);
+  if (hp.ok() && !hp->first.empty() && (!connect || hp->second > 0)) return true;
+  const std::string p(example_port);
+  Log(std::string(flag) + " \"" + value + "\" is not host:port (e.g. 127.0.0.1:" + p +
+      (connect ? ", cp.example:" : ", 0.0.0.0:") + p + ", [::1]:" + p + ")");
+  return false;
 }
 
 struct Flags {
@@ -229,6 +244,17 @@ int main(int argc, char** argv) {
   if (flags.controlplane.empty() && flags.controlplane_http.empty()) {
     std::fprintf(stderr, "relay-node: give --controlplane and/or --controlplane-http\n");
     return 2;
+  }
+  // Addresses are checked before anything is read, loaded or dialled: a
+  // bare port would otherwise fail late (--listen, exit 1) or be retried
+  // for ever (an endpoint).
+  if (!IsHostPort("--listen", flags.listen, "9080", /*connect=*/false)) return 2;
+  for (const auto& [flag, list, port] :
+       {std::tuple{"--controlplane", &flags.controlplane, "7443"},
+        std::tuple{"--controlplane-http", &flags.controlplane_http, "7080"}}) {
+    for (const std::string& endpoint : omnirelay::SplitCommaList(*list)) {
+      if (!endpoint.empty() && !IsHostPort(flag, endpoint, port, /*connect=*/true)) return 2;
+    }
   }
   return Run(flags);
 }

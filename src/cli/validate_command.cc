@@ -1,10 +1,13 @@
-// `omnirctl config validate -f FILE [-f FILE...] [--scope S] [--offline]`.
+// `omnirctl config validate -f FILE [-f FILE...] [--remote | --scope S] [--offline]`.
 //
-// Offline (no server configured, or --offline): the same library the control
-// plane and the nodes run; several files are merged in order as layers.
-// With a server configured: one document, validated by the server — with
-// --scope as a dry-run write of that scope (the document against the current
-// layers, the nodes' chains and their capabilities), else alone.
+// Offline unless --remote or --scope asks for the server (a configured
+// server or context does not change that, so a CI script behaves the same
+// everywhere): the same library the control plane and the nodes run; several
+// files are merged in order as layers. --remote: one document, validated by
+// the server alone. --scope S: one document as a dry-run write of S (the
+// document against the current layers, the nodes' chains and their
+// capabilities). --offline keeps --scope local: it then only checks that the
+// last file is for S.
 #include <CLI/CLI.hpp>
 #include <iostream>
 #include <memory>

@@ -506,11 +506,15 @@ class RestFaceImpl final : public RestFace {
   }
 
   void Audit(const Principal& who, const Request& req, Response& res) {
-    std::int64_t since_ms = 0;
+    // Without `since`, a query answers the whole log and a follow starts
+    // now: what happens from here on, as `omnirctl audit tail --follow`.
+    const bool follow = BoolParam(req, "follow");
+    const std::int64_t now_ms = SystemClock::Instance().NowUnixMs();
+    std::int64_t since_ms = follow ? now_ms : 0;
     if (req.has_param("since")) {
       auto d = ParseDurationMs(req.get_param_value("since"));
       if (!d.ok()) return Fail(res, d.status());
-      since_ms = SystemClock::Instance().NowUnixMs() - *d;
+      since_ms = now_ms - *d;
     }
     AuditFilter filter;
     if (req.has_param("scope")) filter.scope = req.get_param_value("scope");
@@ -519,7 +523,7 @@ class RestFaceImpl final : public RestFace {
     filter.writes_only = BoolParam(req, "writesOnly");
     auto first = service_.Audit(who, since_ms, 0, filter);
     if (!first.ok()) return Fail(res, first.status());
-    if (!BoolParam(req, "follow")) {
+    if (!follow) {
       Json out = Json::array();
       for (const auto& e : *first) out.push_back(ToJson(e));
       return Reply(res, 200, {{"entries", out}});

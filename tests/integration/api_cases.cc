@@ -19,6 +19,18 @@ void Run(ApiClient& client, const std::string& token, const std::vector<Case>& c
   }
 }
 
+std::vector<AuditEntry> AuditSince(Stack& stack, std::int64_t after_id) {
+  stack.service().FlushAudit();
+  auto entries = stack.store().QueryAudit(0, after_id, 100000);
+  EXPECT_TRUE(entries.ok()) << entries.status().ToString();
+  return entries.ok() ? *entries : std::vector<AuditEntry>{};
+}
+
+std::int64_t LastAuditId(Stack& stack) {
+  const std::vector<AuditEntry> all = AuditSince(stack, 0);
+  return all.empty() ? 0 : all.back().id;
+}
+
 namespace {
 
 using Json = nlohmann::json;
@@ -454,6 +466,7 @@ void RunAuthzMatrix(Stack& stack, ApiClient& client) {
       {{Op::kEffective, "global"}, readers},
       {{Op::kListNodes}, readers},
       {{Op::kGetNode, "n-1"}, readers},
+      {{Op::kForgetNode, "n-404"}, admins},
       {{Op::kNodeSnapshot, "n-1", "global"}, readers_and_node},
       {{Op::kNodeSnapshot, "n-2", "global"}, readers},  // a node token reads only its own
       {{Op::kKeys}, readers_and_node},

@@ -22,6 +22,11 @@ struct Case {
 // Runs each case with `token`, tracing its `what`.
 void Run(ApiClient& client, const std::string& token, const std::vector<Case>& cases);
 
+// The audit entries written after entry `after_id` (the recorder flushed first).
+std::vector<AuditEntry> AuditSince(Stack& stack, std::int64_t after_id);
+// The id of the newest audit entry (0: none).
+std::int64_t LastAuditId(Stack& stack);
+
 // The behaviour table: writes, CAS, validation errors with pointers,
 // guardrails, dry runs, reads, tokens. Uses GoogleTest expectations.
 void RunBehaviourCases(Stack& stack, ApiClient& client);
@@ -50,6 +55,11 @@ void RunRolloutCases(Stack& stack, ApiClient& client);
 // rollout's hold, audited; a rollout's dry run naming the nodes that would
 // refuse it (blockedNodes with what each misses), its start refused.
 void RunGuardrailCases(Stack& stack, ApiClient& client);
+
+// Forgetting a node (DELETE /v1/nodes/{id}, gRPC ForgetNode;
+// api_cases_nodes.cc): an offline node leaves the list, a connected one is a
+// conflict, an unknown one not_found; each attempt audited once.
+void RunNodeForgetCases(Stack& stack, ApiClient& client);
 
 // Every operation x every token scope: allowed or permission_denied, and
 // unauthenticated without a token; each refusal is audited.

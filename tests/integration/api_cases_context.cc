@@ -20,19 +20,6 @@ int MaxConcurrent(const Json& spec) {
   return spec["dispatcher"].value("maxConcurrentRequests", -1);
 }
 
-// The audit entries written since entry `after_id`.
-std::vector<AuditEntry> AuditSince(Stack& stack, std::int64_t after_id) {
-  stack.service().FlushAudit();
-  auto entries = stack.store().QueryAudit(0, after_id, 100000);
-  EXPECT_TRUE(entries.ok()) << entries.status().ToString();
-  return entries.ok() ? *entries : std::vector<AuditEntry>{};
-}
-
-std::int64_t LastAuditId(Stack& stack) {
-  const std::vector<AuditEntry> all = AuditSince(stack, 0);
-  return all.empty() ? 0 : all.back().id;
-}
-
 }  // namespace
 
 void RunLayerContextCases(Stack& stack, ApiClient& client) {

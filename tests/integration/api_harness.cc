@@ -104,6 +104,8 @@ const char* OpName(Op op) {
       return "ListNodes";
     case Op::kGetNode:
       return "GetNode";
+    case Op::kForgetNode:
+      return "ForgetNode";
     case Op::kNodeSnapshot:
       return "NodeSnapshot";
     case Op::kKeys:

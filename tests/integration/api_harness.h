@@ -83,6 +83,7 @@ enum class Op {
   kEffective,
   kListNodes,
   kGetNode,
+  kForgetNode,  // scope: the node id
   kNodeSnapshot,
   kKeys,
   kAudit,

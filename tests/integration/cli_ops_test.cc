@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 
+#include <memory>
 #include <thread>
 
 #include "cli_harness.h"
@@ -87,6 +88,44 @@ TEST_F(CliOpsTest, NodesDriftAndBlockedNodes) {
   CliResult write = Admin({"shadow", "enable", "--service", "billing", "--percent", "20"});
   EXPECT_EQ(write.exit_code, 3);
   EXPECT_EQ(write.err.rfind("error: missing_feature: ", 0), 0u) << write.err;
+}
+
+// nodes forget: an offline node leaves the list (exit 0), a connected one
+// is refused with conflict (exit 4), an unknown one is not_found (exit 1).
+TEST_F(CliOpsTest, NodesForgetOfflineOnly) {
+  ASSERT_EQ(WriteGlobal(), 1);
+  auto [gone_id, gone_secret] = IssueToken("node", "node:gone-1");
+  auto [live_id, live_secret] = IssueToken("node", "node:live-1");
+  auto gone = std::make_unique<test_support::FakeNode>(daemon_->grpc_address(), gone_secret,
+                                                       "gone-1", "global");
+  gone->Hello();
+  test_support::FakeNode live(daemon_->grpc_address(), live_secret, "live-1", "global");
+  live.Hello();
+  ASSERT_TRUE(Eventually([&] {
+    return Admin({"status", "-o", "json"}).Json()["nodes"]["connected"] == 2;
+  }));
+  gone.reset();  // its stream ends: offline
+  Json nodes;
+  ASSERT_TRUE(Eventually([&] {
+    nodes = Admin({"nodes", "list", "--state", "offline", "-o", "json"}).Json();
+    return nodes.is_object() && nodes["nodes"].size() == 1;
+  })) << nodes.dump();
+  EXPECT_EQ(nodes["nodes"][0]["nodeId"], "gone-1");
+
+  CliResult forgot = Admin({"nodes", "forget", "gone-1"});
+  EXPECT_EQ(forgot.exit_code, 0) << forgot.err;
+  EXPECT_EQ(forgot.out, "forgot node gone-1\n");
+  nodes = Admin({"nodes", "list", "-o", "json"}).Json();
+  ASSERT_EQ(nodes["nodes"].size(), 1u) << nodes.dump();
+  EXPECT_EQ(nodes["nodes"][0]["nodeId"], "live-1");
+
+  CliResult connected = Admin({"nodes", "forget", "live-1", "-o", "json"});
+  EXPECT_EQ(connected.exit_code, 4) << connected.err;
+  EXPECT_EQ(connected.ErrJson()["error"]["code"], "conflict") << connected.err;
+  CliResult unknown = Admin({"nodes", "forget", "nobody-1", "-o", "json"});
+  EXPECT_EQ(unknown.exit_code, 1) << unknown.err;
+  EXPECT_EQ(unknown.ErrJson()["error"]["code"], "not_found") << unknown.err;
+  EXPECT_EQ(Admin({"nodes", "list", "-o", "json"}).Json()["nodes"].size(), 1u);
 }
 
 // audit tail lists what happened, never a token secret.

@@ -280,6 +280,15 @@ class GrpcClient final : public ApiClient {
         body = {{"nodeId", resp.node_id()}, {"appliedVersion", resp.applied_version()}};
         return s;
       }
+      case Op::kForgetNode: {
+        v1::ForgetNodeRequest req;
+        req.set_node_id(c.scope);
+        v1::ForgetNodeResponse resp;
+        auto s = stub_->ForgetNode(&ctx, req, &resp);
+        // As REST answers a forget.
+        body = {{"nodeId", c.scope}, {"forgotten", true}};
+        return s;
+      }
       case Op::kNodeSnapshot: {
         v1::GetNodeSnapshotRequest req;
         req.set_node_id(c.scope);
@@ -480,6 +489,11 @@ TEST_F(GrpcApiTest, Rollouts) {
 
 TEST_F(GrpcApiTest, Guardrails) {
   RunGuardrailCases(stack_, *client_);
+}
+
+// The node forget cases pass through gRPC (ForgetNode).
+TEST_F(GrpcApiTest, ForgetNode) {
+  RunNodeForgetCases(stack_, *client_);
 }
 
 // The shared authorization matrix passes through gRPC, and every refusal is audited.

@@ -12,6 +12,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -28,12 +29,15 @@ namespace {
 
 class RelayNodeProcess {
  public:
-  // stderr goes to `stderr_path` when given; `port` 0 picks a free one.
+  // stderr goes to `stderr_path` when given; `port` 0 picks a free one
+  // (unless `args` give their own --listen).
   explicit RelayNodeProcess(std::vector<std::string> args, const std::string& stderr_path = "",
                             int port = 0) {
     port_ = port != 0 ? port : cp::testing::FreeLoopbackPort();
+    const bool own_listen = std::any_of(
+        args.begin(), args.end(), [](const std::string& a) { return a.rfind("--listen", 0) == 0; });
     args.insert(args.begin(), OMNI_RELAY_NODE_BIN);
-    args.push_back("--listen=127.0.0.1:" + std::to_string(port_));
+    if (!own_listen) args.push_back("--listen=127.0.0.1:" + std::to_string(port_));
     pid_ = fork();
     if (pid_ == 0) {
       if (!stderr_path.empty()) {
@@ -357,6 +361,39 @@ TEST(RelayNodeProcessTest, MalformedListFlagsExitTwo) {
     std::ifstream in(log_path);
     const std::string log((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
     EXPECT_NE(log.find(named), std::string::npos) << log;
+  }
+}
+
+// An address without a host is a usage error (exit 2, the flag named) before
+// anything happens: --listen before the last-known-good is loaded (it used
+// to fail late with exit 1), an endpoint before it is dialled (it used to be
+// retried for ever).
+TEST(RelayNodeProcessTest, AddressWithoutHostExitsTwo) {
+  ControlPlane cp;
+  cp.Start();
+  TempDir dir;
+  const std::string token_file = (dir.path() / "node.token").string();
+  std::ofstream(token_file) << cp.NodeToken("edge-1") << "\n";
+  const std::vector<std::pair<std::vector<std::string>, std::string>> cases = {
+      {{"--listen=30903", "--controlplane=" + cp.grpc_endpoint()}, "--listen \"30903\""},
+      {{"--controlplane=30443"}, "--controlplane \"30443\""},
+      {{"--controlplane=" + cp.grpc_endpoint() + ",:7443"}, "--controlplane \":7443\""},
+      {{"--controlplane-http=7080"}, "--controlplane-http \"7080\""},
+  };
+  for (const auto& [flags, named] : cases) {
+    std::vector<std::string> args = {"--node-id=edge-1", std::string("--scope-chain=") + kChain,
+                                     "--token-file=" + token_file,
+                                     "--trusted-keys=" + cp.trusted_keys_path()};
+    args.insert(args.end(), flags.begin(), flags.end());
+    const std::string log_path = (dir.path() / "node.log").string();
+    RelayNodeProcess node(args, log_path);
+    std::optional<int> status;
+    ASSERT_TRUE(Eventually([&] { return (status = node.Exited()).has_value(); })) << named;
+    EXPECT_EQ(*status, 2) << named;
+    std::ifstream in(log_path);
+    const std::string log((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    EXPECT_NE(log.find(named + " is not host:port"), std::string::npos) << log;
+    EXPECT_EQ(log.find("connect"), std::string::npos) << log;
   }
 }
 

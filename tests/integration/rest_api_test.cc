@@ -6,6 +6,7 @@
 #include <fstream>
 #include <set>
 #include <sstream>
+#include <thread>
 
 #include "api_cases.h"
 #include "http/raw_client.h"
@@ -108,6 +109,8 @@ class RestClient final : public ApiClient {
         return http_.Get("/v1/nodes", headers);
       case Op::kGetNode:
         return http_.Get("/v1/nodes/" + c.scope, headers);
+      case Op::kForgetNode:
+        return http_.Delete("/v1/nodes/" + c.scope, headers);
       case Op::kNodeSnapshot:
         return http_.Get("/v1/nodes/" + c.scope + "/snapshot?chain=" + c.body, headers);
       case Op::kKeys:
@@ -191,6 +194,11 @@ TEST_F(RestApiTest, Rollouts) {
 
 TEST_F(RestApiTest, Guardrails) {
   RunGuardrailCases(stack_, *client_);
+}
+
+// The node forget cases pass through REST (DELETE /v1/nodes/{id}).
+TEST_F(RestApiTest, ForgetNode) {
+  RunNodeForgetCases(stack_, *client_);
 }
 
 // The shared authorization matrix passes through REST, and every refusal is audited.
@@ -440,6 +448,57 @@ TEST_F(RestApiTest, AuditFollowStreamsWithoutHoldingAWorker) {
   }
   ::close(a);
   ::close(b);
+}
+
+// Audit follow without `since` starts now (as `omnirctl audit tail --follow`):
+// an entry written before the request is not replayed, one written after it
+// is streamed; with `since` the window before the request is replayed too.
+TEST_F(RestApiTest, AuditFollowWithoutSinceStartsNow) {
+  const std::string admin = stack_.Token({"admin"});
+  httplib::Headers auth = {{"Authorization", "Bearer " + admin}};
+  auto before =
+      client_->http().Put("/v1/layers/global", auth, LayerDoc("global"), "application/json");
+  ASSERT_TRUE(before);
+  ASSERT_EQ(before->status, 200);
+  // "Now" is a millisecond clock: let it pass the first write's entry.
+  const std::int64_t written = stack_.clock().NowUnixMs();
+  while (stack_.clock().NowUnixMs() <= written) std::this_thread::yield();
+
+  auto open = [&](const std::string& query) {
+    const int fd = http::testing::Connect(face_->port());
+    EXPECT_TRUE(http::testing::SendAll(fd, "GET /v1/audit?" + query +
+                                               " HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " +
+                                               admin + "\r\n\r\n"));
+    return fd;
+  };
+  const int from_now = open("follow=true&action=layer.put");
+  const int replayed = open("follow=true&action=layer.put&since=1h");
+  auto head = http::testing::ReadSome(from_now, std::chrono::seconds(10));
+  ASSERT_TRUE(head && head->find("200 OK") != std::string::npos) << head.value_or("(nothing)");
+  auto after = client_->http().Put(
+      "/v1/layers/global", auth,
+      LayerDoc("global", [](Json& spec) { spec["dispatcher"]["maxConcurrentRequests"] = 999; }),
+      "application/json");
+  ASSERT_TRUE(after);
+  ASSERT_EQ(after->status, 200);
+
+  // Reads a stream until the second write's entry is in it.
+  auto until_second = [](int fd, std::string got) {
+    while (got.find("\"revision\":2,") == std::string::npos) {
+      auto more = http::testing::ReadSome(fd, std::chrono::seconds(10));
+      if (!more || more->empty()) break;
+      got += *more;
+    }
+    return got;
+  };
+  const std::string now_stream = until_second(from_now, *head);
+  EXPECT_NE(now_stream.find("\"revision\":2,"), std::string::npos) << now_stream;
+  EXPECT_EQ(now_stream.find("\"revision\":1,"), std::string::npos) << now_stream;
+  const std::string since_stream = until_second(replayed, "");
+  EXPECT_NE(since_stream.find("\"revision\":1,"), std::string::npos) << since_stream;
+  EXPECT_NE(since_stream.find("\"revision\":2,"), std::string::npos) << since_stream;
+  ::close(from_now);
+  ::close(replayed);
 }
 
 // The server's own refusals keep the REST error shape: 503 past the

@@ -421,6 +421,34 @@ TEST_F(ServiceWriteTest, HistoryOfAScopeWithoutRevisionsIsNotFound) {
   EXPECT_EQ(real->revisions.size(), 1u);
 }
 
+// A history query without a limit answers one page of kHistoryDefaultLimit
+// (100) revisions, newest first, and names the `before` of the next page.
+TEST_F(ServiceWriteTest, HistoryPagesAHundredByDefault) {
+  ASSERT_EQ(api::kHistoryDefaultLimit, 100);
+  for (int i = 0; i < 101; ++i) {
+    LayerWrite write;
+    write.scope = "global";
+    write.document = GlobalLayer();
+    write.author = "test";
+    write.audit.action = "layer.put";
+    write.audit.principal = "test";
+    ASSERT_TRUE(store_->WriteLayer(write).ok());
+  }
+  auto first = service_->History(admin_, "global");
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  ASSERT_EQ(first->revisions.size(), 100u);
+  EXPECT_EQ(first->revisions.front().revision, 101);
+  EXPECT_EQ(first->revisions.back().revision, 2);
+  EXPECT_EQ(first->next_before, 2);
+  HistoryQuery older;
+  older.before = first->next_before;
+  auto last = service_->History(admin_, "global", older);
+  ASSERT_TRUE(last.ok()) << last.status().ToString();
+  ASSERT_EQ(last->revisions.size(), 1u);
+  EXPECT_EQ(last->revisions.front().revision, 1);
+  EXPECT_EQ(last->next_before, 0);
+}
+
 // CheckNotFrozen (what the rollout driver asks) follows the freeze switch:
 // OK, then frozen naming who and why, then OK again.
 TEST_F(ServiceWriteTest, CheckNotFrozenFollowsTheSwitch) {

@@ -233,7 +233,8 @@ class Store {
   virtual Status AppendAudit(const std::vector<AuditEntry>& entries) = 0;
   // Entries with time_ms >= since_ms and id > after_id that match `filter`,
   // oldest first, at most `limit`. The filter is applied by the query itself
-  // (indexed), so a page is never emptied by filtering after the limit.
+  // (checked on the rows the id cursor and the time bound select; no index
+  // per filter), so a page is never emptied by filtering after the limit.
   virtual Result<std::vector<AuditEntry>> QueryAudit(std::int64_t since_ms, std::int64_t after_id,
                                                      std::size_t limit,
                                                      const api::AuditFilter& filter = {}) = 0;
