@@ -441,7 +441,8 @@ class NodeFeedImpl final : public NodeFeed {
     hellos_.Inc();
     if (!claim_refused.empty()) {
       refused_hellos_->Inc();
-      RecordError(joined.state, "invalid_argument", "hello refused as a report: " + claim_refused);
+      RecordError(joined.state, "invalid_argument",
+                  "what the hello says the node runs is not believed: " + claim_refused);
     }
     if (options_.observer) {
       options_.observer->OnNodeHello(id, key, applied_version, applied_hash, reads_rollout);
