@@ -122,27 +122,22 @@ int RunDiff(Session& s, const DiffArgs& a) {
     return s.out.Fail(Status(StatusCode::kInvalid, a.file + " is not JSON",
                              {{"", DiagCode::kParseError, "not a JSON document"}}));
   }
-  std::int64_t current_revision = 0;
-  Json current = Json::object();
-  auto layer = s.client.GetLayer(a.scope, std::nullopt);
-  if (layer.ok()) {
-    current_revision = layer->revision;
-    current = DocumentJson(layer->document);
-  } else if (layer.status().code() != StatusCode::kNotFound) {
-    return s.out.Fail(layer.status());
-  }
-  // The server's view: validation against every affected chain, the
-  // effective change and the nodes that would refuse it.
+  // One request (one audit entry): the server's dry run — validation against
+  // every affected chain, the effective change, the nodes that would refuse
+  // it — answers the layer it would replace too.
   auto check = s.client.SetLayer({a.scope, *text, std::nullopt, /*dry_run=*/true, false});
   if (!check.ok()) return s.out.Fail(check.status());
+  const std::int64_t current_revision = check->current_revision;
+  const Json current =
+      current_revision > 0 ? DocumentJson(check->current_document) : Json::object();
   const auto changes = DiffJson(current, proposed);
   const bool ok = check->diagnostics.empty() && check->blocked_nodes.empty();
   if (s.out.json()) {
-    // The server's dry run (a write result), with the structural changes
-    // beside it; "before" / "after" are absent where the value is.
+    // The server's dry run (a write result, "currentRevision" and
+    // "currentDocument" included), with the structural changes beside it;
+    // "before" / "after" are absent where the value is.
     Json out = api::ToJson(*check);
     out["scope"] = a.scope;
-    if (current_revision > 0) out["currentRevision"] = current_revision;
     out["changes"] = Json::array();
     for (const auto& c : changes) {
       Json change = {{"op", c.op == '+'   ? "add"

@@ -151,9 +151,7 @@ class GrpcClient final : public ControlClient {
     auto ctx = Context();
     if (auto s = Check(config_->ListLayers(ctx.get(), {}, &resp)); !s.ok()) return s;
     std::vector<LayerSummary> out;
-    for (const auto& l : resp.layers()) {
-      out.push_back({l.scope(), l.revision(), l.updated_at_ms(), l.author()});
-    }
+    for (const auto& l : resp.layers()) out.push_back(ToLayerSummary(l));
     return out;
   }
 
@@ -262,6 +260,10 @@ class GrpcClient final : public ControlClient {
     return FreezeState{f.frozen(), f.reason(), f.by(), f.since_ms()};
   }
 
+  static LayerSummary ToLayerSummary(const v1::ScopeSummary& l) {
+    return LayerSummary{l.scope(), l.revision(), l.updated_at_ms(), l.author()};
+  }
+
   static Layer ToLayer(const v1::Layer& l) {
     return Layer{l.scope(), l.revision(), l.document(), l.updated_at_ms(), l.author()};
   }
@@ -274,6 +276,8 @@ class GrpcClient final : public ControlClient {
     out.diff_summary = resp.diff_summary();
     out.blocked_nodes = FromProto(resp.blocked_nodes());
     out.chains_checked.assign(resp.chains_checked().begin(), resp.chains_checked().end());
+    out.current_revision = resp.current_revision();
+    out.current_document = resp.current_document();
     return out;
   }
 
@@ -357,6 +361,10 @@ class GrpcClient final : public ControlClient {
     for (const auto& sc : resp.nodes_by_state())
       out.nodes_by_state.emplace_back(sc.state(), sc.nodes());
     if (resp.has_freeze()) out.freeze = ToFreeze(resp.freeze());
+    for (const auto& r : resp.rollouts()) {
+      out.rollouts.push_back({r.id(), r.version(), r.state(), r.current_wave(), r.wave_count()});
+    }
+    for (const auto& l : resp.layers()) out.layers.push_back(ToLayerSummary(l));
     return out;
   }
 

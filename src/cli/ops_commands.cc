@@ -163,32 +163,13 @@ int RunNodes(Session& s, const NodesArgs& args) {
   return kExitOk;
 }
 
+// One read (one audit entry): the status carries the layers and the active
+// rollouts (`rollout status` lists them all).
 int RunStatus(Session& s) {
   auto status = s.client.GetStatus();
   if (!status.ok()) return s.out.Fail(status.status());
-  auto layers = s.client.ListLayers();
-  if (!layers.ok()) return s.out.Fail(layers.status());
-  // Rollouts are optional: a server without them still has a status. Only
-  // the active ones are shown (`rollout status` lists them all).
-  auto rollouts = s.client.RolloutStatus("");
-  const bool has_rollouts = rollouts.ok();
-  if (!rollouts.ok() && rollouts.status().code() != StatusCode::kUnimplemented) {
-    return s.out.Fail(rollouts.status());
-  }
-  if (has_rollouts) {
-    std::erase_if(*rollouts, [](const RolloutInfo& r) {
-      return r.state == "succeeded" || r.state == "rolled_back" || r.state == "aborted";
-    });
-  }
   if (s.out.json()) {
-    // GET /v1/status, with the rollouts of a server that has them.
-    Json out = api::ToJson(*status);
-    if (has_rollouts) {
-      for (const auto& r : *rollouts) {
-        out["rollouts"].push_back({{"id", r.id}, {"version", r.version}, {"state", r.state}});
-      }
-    }
-    std::cout << out.dump() << "\n";
+    std::cout << api::ToJson(*status).dump() << "\n";  // GET /v1/status
     return kExitOk;
   }
   std::cout << "head revision:  " << status->head_revision << "\n";
@@ -218,20 +199,14 @@ int RunStatus(Session& s) {
   }
   std::cout << "states:         " << (states.empty() ? "-" : states) << "\n";
   std::string scopes;
-  for (const auto& l : *layers) {
+  for (const auto& l : status->layers) {
     scopes += (scopes.empty() ? "" : ", ") + l.scope + " r" + std::to_string(l.revision);
   }
   std::cout << "layers:         " << (scopes.empty() ? "none" : scopes) << "\n";
-  if (!has_rollouts) {
-    std::cout << "rollouts:       " << s.out.Paint("not supported by this server", Colour::kDim)
-              << "\n";
-  } else if (rollouts->empty()) {
-    std::cout << "rollouts:       none active\n";
-  } else {
-    for (const auto& r : *rollouts) {
-      std::cout << "rollout:        " << r.id << " v" << r.version << " " << r.state << " (wave "
-                << r.current_wave + 1 << "/" << r.waves.size() << ")\n";
-    }
+  if (status->rollouts.empty()) std::cout << "rollouts:       none active\n";
+  for (const auto& r : status->rollouts) {
+    std::cout << "rollout:        " << r.id << " v" << r.version << " " << r.state << " (wave "
+              << r.current_wave + 1 << "/" << r.wave_count << ")\n";
   }
   return kExitOk;
 }

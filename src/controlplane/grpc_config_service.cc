@@ -25,6 +25,15 @@ void ToProto(const WriteOutcome& o, v1::WriteResult* out) {
   for (const auto& b : o.blocked_nodes) ToProto(b, out->add_blocked_nodes());
   for (const auto& c : o.chains_checked) out->add_chains_checked(c);
   out->set_valid(o.diagnostics.empty());
+  out->set_current_revision(o.current_revision);
+  out->set_current_document(o.current_document);
+}
+
+void ToProto(const api::LayerSummary& l, v1::ScopeSummary* out) {
+  out->set_scope(l.scope);
+  out->set_revision(l.revision);
+  out->set_updated_at_ms(l.updated_at_ms);
+  out->set_author(l.author);
 }
 
 void ToProto(const api::Layer& l, v1::Layer* out) {
@@ -122,13 +131,7 @@ grpc::Status ConfigServiceImpl::ListLayers(Ctx* ctx, const v1::ListLayersRequest
   if (!who.ok()) return ToGrpcStatus(who.status());
   auto layers = service_.ListLayers(*who);
   if (!layers.ok()) return ToGrpcStatus(layers.status());
-  for (const auto& l : *layers) {
-    v1::ScopeSummary* s = resp->add_layers();
-    s->set_scope(l.scope);
-    s->set_revision(l.revision);
-    s->set_updated_at_ms(l.updated_at_ms);
-    s->set_author(l.author);
-  }
+  for (const auto& l : *layers) ToProto(l, resp->add_layers());
   return grpc::Status::OK;
 }
 
@@ -333,6 +336,15 @@ grpc::Status ConfigServiceImpl::GetStatus(Ctx* ctx, const v1::GetStatusRequest*,
     sc->set_nodes(count);
   }
   if (status->freeze.frozen) ToProto(status->freeze, resp->mutable_freeze());
+  for (const auto& l : status->layers) ToProto(l, resp->add_layers());
+  for (const auto& r : status->rollouts) {
+    v1::RolloutBrief* b = resp->add_rollouts();
+    b->set_id(r.id);
+    b->set_version(r.version);
+    b->set_state(r.state);
+    b->set_current_wave(r.current_wave);
+    b->set_wave_count(r.wave_count);
+  }
   return grpc::Status::OK;
 }
 

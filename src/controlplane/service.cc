@@ -227,14 +227,16 @@ Result<WriteOutcome> ControlPlaneService::Write(const Principal& who, const std:
     return refuse(Status(StatusCode::kInvalid, why, {{"", DiagCode::kParseError, why}}));
   }
 
-  if (dry_run && expected_revision) {
-    // A dry run answers what the real write would: a stale expectation is a conflict.
-    auto current = store_.GetLayer(scope_text);
-    if (!current.ok() && current.status().code() != StatusCode::kNotFound) {
-      return refuse(current.status());
-    }
+  // A dry run answers the layer it would replace (so `config diff` needs no
+  // read of its own), and what the real write would: a stale expectation is
+  // a conflict.
+  std::optional<LayerRecord> current;
+  if (dry_run) {
+    auto read = store_.GetLayer(scope_text);
+    if (!read.ok() && read.status().code() != StatusCode::kNotFound) return refuse(read.status());
+    if (read.ok()) current = std::move(read).value();
     std::optional<std::int64_t> at;
-    if (current.ok()) at = current->revision;
+    if (current) at = current->revision;
     if (Status cas = CheckExpectedRevision(scope_text, at, expected_revision); !cas.ok()) {
       conflicts_.Inc();
       return refuse(cas);
@@ -245,6 +247,10 @@ Result<WriteOutcome> ControlPlaneService::Write(const Principal& who, const std:
   if (!planned.ok()) return refuse(planned.status());
   WriteOutcome& outcome = planned->outcome;
   outcome.dry_run = dry_run;
+  if (current) {
+    outcome.current_revision = current->revision;
+    outcome.current_document = std::move(current->document);
+  }
   audit.summary =
       mode.note + LargeChangeNote(*planned, options_.max_change_entries) + outcome.diff_summary;
   // A rollout holds the chains it stages (DESIGN.md §4 Rollouts): a plain

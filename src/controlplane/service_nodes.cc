@@ -138,9 +138,15 @@ Result<StatusSummary> ControlPlaneService::GetStatus(const Principal& who) {
       for (const RolloutRun& run : rollouts_->List(/*with_progress=*/false)) {
         const RolloutPhase phase = run.state.phase;
         if (IsTerminal(phase)) continue;
-        out.rollouts.push_back(
-            {run.state.id, run.state.new_version, std::string(RolloutPhaseName(phase))});
+        out.rollouts.push_back({run.state.id, run.state.new_version,
+                                std::string(RolloutPhaseName(phase)),
+                                static_cast<std::int64_t>(run.state.current_wave),
+                                static_cast<std::int64_t>(run.state.waves.size())});
       }
+    }
+    OMNI_ASSIGN_OR_RETURN(auto layers, store_.ListLayers());
+    for (auto& l : layers) {
+      out.layers.push_back({l.scope, l.revision, l.updated_at_ms, std::move(l.author)});
     }
     return out;
   };

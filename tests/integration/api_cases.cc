@@ -132,6 +132,9 @@ void RunBehaviourCases(Stack& stack, ApiClient& client) {
              EXPECT_EQ(r.body["dryRun"], true);
              EXPECT_EQ(r.body["valid"], false);
              EXPECT_EQ(r.body["errors"][0]["code"], "destructive_change");
+             // The layer it would replace, for a diff without a read of its own.
+             EXPECT_EQ(r.body["currentRevision"], 2);
+             EXPECT_EQ(r.body["currentDocument"]["metadata"]["scope"], "global");
            }},
           {"still at revision 2 after the refusals",
            {Op::kGetLayer, "global"},
@@ -245,7 +248,16 @@ void RunBehaviourCases(Stack& stack, ApiClient& client) {
            {Op::kStatus},
            StatusCode::kOk,
            "",
-           [](const Reply& r) { EXPECT_EQ(r.body["headRevision"], 4); }},
+           [](const Reply& r) {
+             EXPECT_EQ(r.body["headRevision"], 4);
+             // Every layer (as GET /v1/layers), and no rollout active.
+             std::map<std::string, std::int64_t> layers;
+             for (const auto& l : r.body["layers"]) layers[l["scope"]] = l["revision"];
+             EXPECT_EQ(layers,
+                       (std::map<std::string, std::int64_t>{{"global", 3}, {"region:eu-west", 4}}))
+                 << r.body.dump();
+             EXPECT_EQ(r.body["rollouts"], Json::array());
+           }},
           {"audit",
            {Op::kAudit},
            StatusCode::kOk,

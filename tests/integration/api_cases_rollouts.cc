@@ -114,6 +114,18 @@ void RunRolloutCases(Stack& stack, ApiClient& client) {
           ASSERT_EQ(r.body["rollouts"].size(), 1u) << r.body.dump();
           EXPECT_EQ(r.body["rollouts"][0], started);
         }},
+       {"and the status shows it at its wave",
+        {Op::kStatus},
+        StatusCode::kOk,
+        "",
+        [&](const Reply& r) {
+          EXPECT_EQ(r.body["rollouts"], Json::array({{{"id", id},
+                                                      {"version", 2},
+                                                      {"state", "running"},
+                                                      {"currentWave", 0},
+                                                      {"waveCount", 2}}}))
+              << r.body.dump();
+        }},
        {"a read token cannot act", Action(id, "pause"), StatusCode::kPermissionDenied,
         "permission_denied"},
        {"nor start one",

@@ -120,6 +120,40 @@ TEST_F(CliConfigTest, DiffShowsChangesByPointer) {
       1u);
 }
 
+// config diff is one audited request: the dry run answers the layer it
+// would replace, so there is no layer.get beside it (text and -o json, a
+// scope with a layer and one without).
+TEST_F(CliConfigTest, DiffIsAuditedOnce) {
+  ASSERT_EQ(WriteGlobal(), 1);
+  const std::string secret = TokenSecret("config:write", "differ");
+  Json doc = Json::parse(ReadFile(Sample("layers/00-global.json")));
+  doc["spec"]["dispatcher"]["maxConcurrentRequests"] = 999;
+  WriteFile(Scratch("g.json"), doc.dump());
+
+  CliResult text = Anonymous(
+      {"--token", secret, "config", "diff", "--scope", "global", "-f", Scratch("g.json")});
+  ASSERT_EQ(text.exit_code, 0) << text.err;
+  EXPECT_EQ(text.out.rfind("--- global (revision 1)\n", 0), 0u) << text.out;
+  EXPECT_NE(text.out.find("~ /spec/dispatcher/maxConcurrentRequests: 1000 -> 999"),
+            std::string::npos)
+      << text.out;
+  CliResult json = Anonymous({"--token", secret, "config", "diff", "--scope", "global", "-f",
+                              Scratch("g.json"), "-o", "json"});
+  ASSERT_EQ(json.exit_code, 0) << json.err;
+  EXPECT_EQ(json.Json()["currentRevision"], 1);
+  EXPECT_EQ(json.Json()["currentDocument"]["spec"]["dispatcher"]["maxConcurrentRequests"], 1000);
+  ASSERT_EQ(json.Json()["changes"].size(), 1u) << json.out;
+
+  const std::string region = Sample("layers/10-region-eu-west.json");
+  CliResult fresh =
+      Anonymous({"--token", secret, "config", "diff", "--scope", "region:eu-west", "-f", region});
+  ASSERT_EQ(fresh.exit_code, 0) << fresh.err;
+  EXPECT_EQ(fresh.out.rfind("--- region:eu-west (no layer yet)\n", 0), 0u) << fresh.out;
+  EXPECT_NE(fresh.out.find("\n+ /spec: "), std::string::npos) << fresh.out;
+
+  EXPECT_EQ(AuditedActions("differ"), std::vector<std::string>(3, "layer.put.dry_run"));
+}
+
 // history lists revisions newest first; get --revision reads an old one.
 TEST_F(CliConfigTest, HistoryAndGetAtRevision) {
   ASSERT_EQ(WriteGlobal(), 1);

@@ -281,6 +281,23 @@ CliResult CliServerTest::Anonymous(std::vector<std::string> args, const Env& env
   return RunCli(args, env);
 }
 
+std::string CliServerTest::TokenSecret(const std::string& scopes, const std::string& name) {
+  CliResult r = Admin({"token", "create", "--scopes", scopes, "--name", name, "-o", "json"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  const auto j = r.Json();
+  return j.is_object() ? j.value("token", std::string()) : std::string();
+}
+
+std::vector<std::string> CliServerTest::AuditedActions(const std::string& principal) {
+  CliResult r = Admin({"audit", "tail", "--since", "5m", "--principal", principal, "-o", "json"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  std::vector<std::string> actions;
+  const auto j = r.Json();
+  if (!j.is_object()) return actions;
+  for (const auto& e : j["entries"]) actions.push_back(e.value("action", ""));
+  return actions;
+}
+
 std::int64_t CliServerTest::WriteGlobal() {
   CliResult r = Admin(
       {"config", "set", "--scope", "global", "-f", Sample("layers/00-global.json"), "-o", "json"});

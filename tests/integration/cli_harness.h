@@ -81,6 +81,11 @@ class CliServerTest : public ::testing::Test {
   CliResult Anonymous(std::vector<std::string> args, const Env& env = {});
   // Writes the sample global layer; returns its revision.
   std::int64_t WriteGlobal();
+  // A token of `scopes` named `name` (token create); its secret.
+  std::string TokenSecret(const std::string& scopes, const std::string& name);
+  // The actions of the audit entries `principal` made in the last 5 minutes,
+  // oldest first (audit tail as admin).
+  std::vector<std::string> AuditedActions(const std::string& principal);
   // A scratch file in this test's directory.
   std::string Scratch(const std::string& name) const { return dir_ + "/" + name; }
 

@@ -51,6 +51,22 @@ TEST_F(CliOpsTest, StatusSummarises) {
   EXPECT_NE(text.out.find("rollouts:       none active"), std::string::npos) << text.out;
 }
 
+// status is one audited read: the status carries the layers and the active
+// rollouts (no layer.list or rollout.list beside it), text and -o json alike.
+TEST_F(CliOpsTest, StatusIsAuditedOnce) {
+  ASSERT_EQ(WriteGlobal(), 1);
+  const std::string secret = TokenSecret("config:read", "status-reader");
+  CliResult text = Anonymous({"--token", secret, "status"});
+  ASSERT_EQ(text.exit_code, 0) << text.err;
+  EXPECT_NE(text.out.find("layers:         global r1\n"), std::string::npos) << text.out;
+  CliResult json = Anonymous({"--token", secret, "status", "-o", "json"});
+  ASSERT_EQ(json.exit_code, 0) << json.err;
+  ASSERT_EQ(json.Json()["layers"].size(), 1u) << json.out;
+  EXPECT_EQ(json.Json()["layers"][0]["scope"], "global");
+  EXPECT_EQ(json.Json()["layers"][0]["revision"], 1);
+  EXPECT_EQ(AuditedActions("status-reader"), (std::vector<std::string>{"status", "status"}));
+}
+
 // nodes list shows a connected node; --drift keeps only drifted ones; a
 // dry run names the node a shadowing config would be blocked by.
 TEST_F(CliOpsTest, NodesDriftAndBlockedNodes) {

@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "api_cases.h"
+#include "grpc_reply_json.h"
 #include "omnirelay/api/json.h"
 #include "omnirelay/config/rfc3339.h"
 #include "omnirelay/config/scope.h"
@@ -18,22 +19,6 @@
 
 namespace omnirelay::cp::testing {
 namespace {
-
-namespace v1 = controlplane::v1;
-using Json = nlohmann::json;
-
-Json Parsed(const std::string& text) {
-  Json j = Json::parse(text, nullptr, false);
-  return j.is_discarded() ? Json(text) : j;
-}
-
-Json DiagnosticsJson(const google::protobuf::RepeatedPtrField<v1::Diagnostic>& diags) {
-  Json out = Json::array();
-  for (const auto& d : diags) {
-    out.push_back({{"path", d.path()}, {"code", d.code()}, {"message", d.message()}});
-  }
-  return out;
-}
 
 StatusCode CodeNamed(const std::string& name) {
   for (int c = 0; c <= static_cast<int>(kLastStatusCode); ++c) {
@@ -80,33 +65,6 @@ class GrpcClient final : public ApiClient {
   }
 
  private:
-  static Json WriteJson(const v1::WriteResult& w) {
-    Json out = {{"dryRun", w.dry_run()},
-                {"valid", w.valid()},
-                {"errors", DiagnosticsJson(w.diagnostics())},
-                {"diff", w.diff_summary()},
-                {"blockedNodes", BlockedJson(w.blocked_nodes())}};
-    if (!w.dry_run()) out["revision"] = w.revision();
-    return out;
-  }
-
-  static Json BlockedJson(const google::protobuf::RepeatedPtrField<v1::BlockedNode>& nodes) {
-    Json out = Json::array();
-    for (const auto& b : nodes) {
-      out.push_back(
-          {{"nodeId", b.node_id()},
-           {"scopeChain", b.scope_chain()},
-           {"reason", b.reason()},
-           {"missing", Json(std::vector<std::string>(b.missing().begin(), b.missing().end()))}});
-    }
-    return out;
-  }
-
-  // The REST shape of a freeze (api::ToJson of the same fields).
-  static Json FreezeJson(const v1::Freeze& f) {
-    return api::ToJson(api::FreezeState{f.frozen(), f.reason(), f.by(), f.since_ms()});
-  }
-
   // A rollout as REST answers it: the `json` field, marked as a dry run as
   // REST marks it.
   static Json RolloutJson(const v1::Rollout& r) {
@@ -328,8 +286,7 @@ class GrpcClient final : public ApiClient {
       case Op::kStatus: {
         v1::StatusResponse resp;
         auto s = stub_->GetStatus(&ctx, {}, &resp);
-        body = {{"headRevision", resp.head_revision()}};
-        if (resp.has_freeze()) body["freeze"] = FreezeJson(resp.freeze());
+        body = StatusJson(resp);
         return s;
       }
       case Op::kCreateToken: {

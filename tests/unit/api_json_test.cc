@@ -98,6 +98,12 @@ TEST(ApiJsonTest, WriteResultFieldNames) {
   EXPECT_FALSE(j.contains("revision"));
   EXPECT_FALSE(j.contains("diagnostics"));
   EXPECT_FALSE(j.contains("diffSummary"));
+  EXPECT_FALSE(j.contains("currentRevision")) << "absent when the scope has no layer";
+  EXPECT_FALSE(j.contains("currentDocument"));
+  w.current_revision = 4;
+  w.current_document = R"({"kind":"ConfigLayer"})";
+  EXPECT_EQ(ToJson(w)["currentRevision"], 4);
+  EXPECT_EQ(ToJson(w)["currentDocument"], Json({{"kind", "ConfigLayer"}}));
 }
 
 // A write result round-trips, diagnostics and blocked nodes included.
@@ -108,8 +114,12 @@ TEST(ApiJsonTest, WriteResultRoundTrips) {
   w.diff_summary = "clusters +1";
   w.blocked_nodes = {{"n", "global", "r", {"f"}}};
   w.chains_checked = {"global", "global,region:eu-west"};
+  w.current_revision = 11;
+  w.current_document = R"({"kind":"ConfigLayer"})";
   const WriteResult back = RoundTrip(w);
   EXPECT_EQ(back.revision, 12);
+  EXPECT_EQ(back.current_revision, 11);
+  EXPECT_EQ(back.current_document, w.current_document);
   EXPECT_EQ(back.diagnostics, w.diagnostics);
   EXPECT_EQ(back.blocked_nodes, w.blocked_nodes);
   EXPECT_EQ(ToJson(back), ToJson(w));
@@ -130,7 +140,9 @@ TEST(ApiJsonTest, LayersAndHistoryRoundTrip) {
 
 // A status summary round-trips with its per-version counts.
 TEST(ApiJsonTest, StatusRoundTrips) {
-  StatusSummary s{9, 3, 2, 1, {{8, 1}, {9, 2}}, {}, {}, {{"ro-0123456789", 9, "running"}}};
+  StatusSummary s{9, 3, 2, 1, {{8, 1}, {9, 2}}, {}, {}, {}, {}};
+  s.rollouts = {{"ro-0123456789", 9, "running", 1, 3}};
+  s.layers = {{"global", 7, kT, "ops"}};
   for (const char* state : kNodeStates) s.nodes_by_state.emplace_back(state, 0);
   s.nodes_by_state[2].second = 1;  // drifted
   s.nodes_by_state[5].second = 1;  // offline
@@ -144,8 +156,15 @@ TEST(ApiJsonTest, StatusRoundTrips) {
   EXPECT_EQ(back.nodes_by_state, s.nodes_by_state);  // in the documented order
   EXPECT_EQ(j["rollouts"][0]["id"], "ro-0123456789");
   EXPECT_EQ(j["rollouts"][0]["state"], "running");
+  EXPECT_EQ(j["rollouts"][0]["currentWave"], 1);
+  EXPECT_EQ(j["rollouts"][0]["waveCount"], 3);
+  EXPECT_EQ(j["layers"][0]["scope"], "global");
+  EXPECT_EQ(j["layers"][0]["revision"], 7);
   ASSERT_EQ(back.rollouts.size(), 1u);
   EXPECT_EQ(back.rollouts[0].version, 9);
+  EXPECT_EQ(back.rollouts[0].wave_count, 3);
+  ASSERT_EQ(back.layers.size(), 1u);
+  EXPECT_EQ(back.layers[0].author, "ops");
   EXPECT_EQ(ToJson(back), j);
   EXPECT_FALSE(j.contains("freeze")) << "only while frozen";
 }

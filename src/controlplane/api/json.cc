@@ -191,6 +191,8 @@ Json ToJson(const WriteResult& w) {
             {"chainsChecked", w.chains_checked}};
   PutNumber(j, "revision", w.dry_run ? 0 : w.revision);
   PutText(j, "diff", w.diff_summary);
+  PutNumber(j, "currentRevision", w.current_revision);
+  PutDocument(j, "currentDocument", w.current_document);
   return j;
 }
 
@@ -229,9 +231,14 @@ Json ToJson(const StatusSummary& s) {
               {"drifted", s.nodes_drifted},
               {"byAppliedVersion", std::move(by_version)},
               {"byState", std::move(by_state)}}},
-            {"rollouts", Json::array()}};
+            {"rollouts", Json::array()},
+            {"layers", List(s.layers)}};
   for (const RolloutBrief& r : s.rollouts) {
-    j["rollouts"].push_back({{"id", r.id}, {"version", r.version}, {"state", r.state}});
+    j["rollouts"].push_back({{"id", r.id},
+                             {"version", r.version},
+                             {"state", r.state},
+                             {"currentWave", r.current_wave},
+                             {"waveCount", r.wave_count}});
   }
   if (s.freeze.frozen) j["freeze"] = ToJson(s.freeze);
   return j;
@@ -369,6 +376,8 @@ Status FromJson(const Json& j, WriteResult* out) {
   r.Text("diff", &out->diff_summary);
   r.Items("blockedNodes", &out->blocked_nodes);
   r.Texts("chainsChecked", &out->chains_checked);
+  r.Number("currentRevision", &out->current_revision);
+  r.Document("currentDocument", &out->current_document);
   return r.status();
 }
 
@@ -404,10 +413,13 @@ Status FromJson(const Json& j, StatusSummary* out) {
       ro.Text("id", &b.id);
       ro.Number("version", &b.version);
       ro.Text("state", &b.state);
+      ro.Number("currentWave", &b.current_wave);
+      ro.Number("waveCount", &b.wave_count);
       OMNI_RETURN_IF_ERROR(ro.status());
       out->rollouts.push_back(std::move(b));
     }
   }
+  r.Items("layers", &out->layers);
   if (auto freeze = j.is_object() ? j.find("freeze") : j.end();
       freeze != j.end() && !freeze->is_null()) {
     OMNI_RETURN_IF_ERROR(FromJson(*freeze, &out->freeze));

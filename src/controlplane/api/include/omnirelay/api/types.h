@@ -86,6 +86,11 @@ struct WriteResult {
   std::string diff_summary;             // JSON "diff": against the current effective config
   std::vector<BlockedNode> blocked_nodes;
   std::vector<std::string> chains_checked;  // scope chains validated
+  // A dry run's: the layer the write would replace (JSON "currentRevision",
+  // "currentDocument"), so a caller can diff against it without a read of
+  // its own; 0 and "" when the scope has no layer, and for a real write.
+  std::int64_t current_revision = 0;
+  std::string current_document;
 
   bool valid() const { return diagnostics.empty(); }
 };
@@ -144,11 +149,14 @@ struct RevertRequest {
   std::string reason;
 };
 
-// An active rollout as GET /v1/status lists it: {"id", "version", "state"}.
+// An active rollout as GET /v1/status lists it: {"id", "version", "state",
+// "currentWave", "waveCount"}.
 struct RolloutBrief {
   std::string id;
   std::int64_t version = 0;
   std::string state;
+  std::int64_t current_wave = 0;  // the wave it is at (0 = the first), as a rollout's
+  std::int64_t wave_count = 0;
 };
 
 // GET /v1/status.
@@ -164,6 +172,9 @@ struct StatusSummary {
   FreezeState freeze;  // JSON "freeze": present only while frozen
   // The active rollouts, newest first (JSON "rollouts", always present).
   std::vector<RolloutBrief> rollouts;
+  // Every scope with a layer, as GET /v1/layers lists them (JSON "layers",
+  // always present): `omnirctl status` needs no second read.
+  std::vector<LayerSummary> layers;
 };
 
 // One audit log entry (GET /v1/audit).
