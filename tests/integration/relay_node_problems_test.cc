@@ -39,6 +39,18 @@ Json Readyz(RelayNodeProcess& node, int* status = nullptr) {
   return res ? Json::parse(res->body, nullptr, false) : Json();
 }
 
+// /readyz once it carries a lastError (null if it never does); its HTTP
+// status in `status`.
+Json ReadyzWithLastError(RelayNodeProcess& node, int& status) {
+  Json ready;
+  const bool seen = Eventually([&] {
+    ready = Readyz(node, &status);
+    return ready.is_object() && ready.contains("lastError");
+  });
+  EXPECT_TRUE(seen) << ready;
+  return seen ? ready : Json();
+}
+
 std::string Log(const TempDir& dir, const std::string& id) {
   std::ifstream in(dir.path() / (id + ".log"));
   return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
@@ -76,12 +88,9 @@ TEST(RelayNodeProblemsTest, ChainThatDoesNotRenderShowsOnTheNode) {
   ASSERT_EQ(put->status, 200) << put->body;
 
   auto node = StartNode(cp, dir, "edge-7", std::string(kChain) + ",node:edge-7");
-  Json ready;
   int status = 0;
-  ASSERT_TRUE(Eventually([&] {
-    ready = Readyz(*node, &status);
-    return ready.is_object() && ready.contains("lastError");
-  })) << ready;
+  const Json ready = ReadyzWithLastError(*node, status);
+  ASSERT_TRUE(ready.is_object());
   EXPECT_EQ(status, 503) << ready;
   EXPECT_EQ(ready["lastError"]["code"], "render_failed") << ready;
   EXPECT_NE(ready["lastError"].value("message", "").find("node:edge-7"), std::string::npos)
@@ -125,12 +134,9 @@ TEST(RelayNodeProblemsTest, RevokedTokenShowsOnTheNodeAndInItsStatus) {
   ASSERT_TRUE(revoke);
   ASSERT_EQ(revoke->status, 200) << revoke->body;
 
-  Json ready;
   int status = 0;
-  ASSERT_TRUE(Eventually([&] {
-    ready = Readyz(*node, &status);
-    return ready.is_object() && ready.contains("lastError");
-  })) << ready;
+  const Json ready = ReadyzWithLastError(*node, status);
+  ASSERT_TRUE(ready.is_object());
   EXPECT_EQ(status, 200) << ready;  // it keeps serving what it has
   EXPECT_EQ(ready["lastError"]["code"], "unauthenticated") << ready;
   EXPECT_NE(ready["lastError"].value("message", "").find("revoked"), std::string::npos) << ready;

@@ -280,6 +280,20 @@ TEST(RelayNodeProcessTest, ExitsOneWhenItsPortIsInUse) {
   ::close(holder);
 }
 
+// Runs relay-node with `base` + `flags`, expects it to exit 2 by itself
+// (a usage error) and returns what it logged.
+std::string UsageErrorLog(const TempDir& dir, std::vector<std::string> base,
+                          const std::vector<std::string>& flags, const std::string& named) {
+  base.insert(base.end(), flags.begin(), flags.end());
+  const std::string log_path = (dir.path() / "node.log").string();
+  RelayNodeProcess node(base, log_path);
+  std::optional<int> status;
+  EXPECT_TRUE(Eventually([&] { return (status = node.Exited()).has_value(); })) << named;
+  EXPECT_EQ(status.value_or(-1), 2) << named;
+  std::ifstream in(log_path);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
 // A malformed --scope-chain or an empty endpoint in a list is a usage error
 // (exit 2, the flag named), before anything connects.
 TEST(RelayNodeProcessTest, MalformedListFlagsExitTwo) {
@@ -295,16 +309,10 @@ TEST(RelayNodeProcessTest, MalformedListFlagsExitTwo) {
        "--controlplane"},
   };
   for (const auto& [flags, named] : cases) {
-    std::vector<std::string> args = {"--node-id=edge-1", "--token-file=" + token_file,
-                                     "--trusted-keys=" + cp.trusted_keys_path()};
-    args.insert(args.end(), flags.begin(), flags.end());
-    const std::string log_path = (dir.path() / "node.log").string();
-    RelayNodeProcess node(args, log_path);
-    std::optional<int> status;
-    ASSERT_TRUE(Eventually([&] { return (status = node.Exited()).has_value(); }));
-    EXPECT_EQ(*status, 2) << named;
-    std::ifstream in(log_path);
-    const std::string log((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    const std::string log = UsageErrorLog(dir,
+                                          {"--node-id=edge-1", "--token-file=" + token_file,
+                                           "--trusted-keys=" + cp.trusted_keys_path()},
+                                          flags, named);
     EXPECT_NE(log.find(named), std::string::npos) << log;
   }
 }
@@ -326,17 +334,11 @@ TEST(RelayNodeProcessTest, AddressWithoutHostExitsTwo) {
       {{"--controlplane-http=7080"}, "--controlplane-http \"7080\""},
   };
   for (const auto& [flags, named] : cases) {
-    std::vector<std::string> args = {"--node-id=edge-1", std::string("--scope-chain=") + kChain,
-                                     "--token-file=" + token_file,
-                                     "--trusted-keys=" + cp.trusted_keys_path()};
-    args.insert(args.end(), flags.begin(), flags.end());
-    const std::string log_path = (dir.path() / "node.log").string();
-    RelayNodeProcess node(args, log_path);
-    std::optional<int> status;
-    ASSERT_TRUE(Eventually([&] { return (status = node.Exited()).has_value(); })) << named;
-    EXPECT_EQ(*status, 2) << named;
-    std::ifstream in(log_path);
-    const std::string log((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    const std::string log =
+        UsageErrorLog(dir,
+                      {"--node-id=edge-1", std::string("--scope-chain=") + kChain,
+                       "--token-file=" + token_file, "--trusted-keys=" + cp.trusted_keys_path()},
+                      flags, named);
     EXPECT_NE(log.find(named + " is not host:port"), std::string::npos) << log;
     EXPECT_EQ(log.find("connect"), std::string::npos) << log;
   }
