@@ -20,6 +20,7 @@
 #include "omnirelay/controlplane/renderer.h"
 #include "omnirelay/controlplane/service.h"
 #include "omnirelay/controlplane/store.h"
+#include "service_stack.h"
 
 namespace omnirelay::cp {
 namespace {
@@ -29,33 +30,10 @@ using Json = nlohmann::json;
 class RendererRolloutTest : public ::testing::Test {
  protected:
   RendererRolloutTest() {
-    char tmpl[] = "/tmp/omnirelay-label-XXXXXX";
-    dir_ = ::mkdtemp(tmpl);
-    key_ = std::make_unique<SigningKey>(std::move(SigningKey::Generate().value()));
-    EXPECT_TRUE(trusted_.Add(key_->public_key_raw()).ok());
-    SqliteOptions so;
-    so.path = dir_ + "/state.db";
-    so.synchronous_full = false;
-    store_ = std::move(OpenSqliteStore(so).value());
-    bus_ = MakeInprocBus();
-    auth_ = std::make_unique<Authenticator>(*store_, clock_);
-    renderer_ = std::make_unique<SnapshotRenderer>(*store_, *key_, clock_, metrics_);
-    service_ = std::make_unique<ControlPlaneService>(*store_, *bus_, *auth_, *renderer_, trusted_,
-                                                     clock_, metrics_);
-    std::ifstream in(std::string(OMNI_SAMPLES_DIR) + "/layers/00-global.json");
-    std::stringstream ss;
-    ss << in.rdbuf();
-    auto put = service_->PutLayer(admin_, "global", ss.str(), std::nullopt, false, false);
+    auto put = service_->PutLayer(admin_, "global", testing::ServiceStack::Sample("00-global.json"),
+                                  std::nullopt, false, false);
     EXPECT_TRUE(put.ok()) << put.status().ToString();
     chain_ = std::move(ParseScopeChain("global").value());
-  }
-  ~RendererRolloutTest() override {
-    service_.reset();
-    renderer_.reset();
-    auth_.reset();
-    bus_.reset();
-    store_.reset();
-    std::filesystem::remove_all(dir_);
   }
 
   std::uint64_t Renders() {
@@ -67,17 +45,16 @@ class RendererRolloutTest : public ::testing::Test {
     return base.ok() ? *base : nullptr;
   }
 
-  const Principal admin_{"bootstrap", "admin", {"admin"}};
-  std::string dir_;
-  FakeClock clock_{1'800'000'000'000};
-  MetricsRegistry metrics_;
-  std::unique_ptr<SigningKey> key_;
-  TrustedKeySet trusted_;
-  std::unique_ptr<Store> store_;
-  std::unique_ptr<Bus> bus_;
-  std::unique_ptr<Authenticator> auth_;
-  std::unique_ptr<SnapshotRenderer> renderer_;
-  std::unique_ptr<ControlPlaneService> service_;
+  std::unique_ptr<Bus> bus_ = MakeInprocBus();
+  testing::ServiceStack stack_{*bus_};
+  const Principal& admin_ = stack_.admin;
+  FakeClock& clock_ = stack_.clock;
+  MetricsRegistry& metrics_ = stack_.metrics;
+  std::unique_ptr<SigningKey>& key_ = stack_.key;
+  TrustedKeySet& trusted_ = stack_.trusted;
+  std::unique_ptr<Store>& store_ = stack_.store;
+  std::unique_ptr<SnapshotRenderer>& renderer_ = stack_.renderer;
+  std::unique_ptr<ControlPlaneService>& service_ = stack_.service;
   std::vector<Scope> chain_;
 };
 

@@ -19,6 +19,7 @@
 #include "omnirelay/controlplane/bus.h"
 #include "omnirelay/controlplane/service.h"
 #include "omnirelay/controlplane/store.h"
+#include "service_stack.h"
 
 namespace omnirelay::cp {
 namespace {
@@ -52,34 +53,7 @@ class FakeBus final : public Bus {
 
 class ServiceWriteTest : public ::testing::Test {
  protected:
-  ServiceWriteTest() {
-    char tmpl[] = "/tmp/omnirelay-write-XXXXXX";
-    dir_ = ::mkdtemp(tmpl);
-    key_ = std::make_unique<SigningKey>(std::move(SigningKey::Generate().value()));
-    EXPECT_TRUE(trusted_.Add(key_->public_key_raw()).ok());
-    SqliteOptions so;
-    so.path = dir_ + "/state.db";
-    so.synchronous_full = false;
-    store_ = std::move(OpenSqliteStore(so).value());
-    auth_ = std::make_unique<Authenticator>(*store_, clock_);
-    renderer_ = std::make_unique<SnapshotRenderer>(*store_, *key_, clock_, metrics_);
-    service_ = std::make_unique<ControlPlaneService>(*store_, bus_, *auth_, *renderer_, trusted_,
-                                                     clock_, metrics_);
-  }
-  ~ServiceWriteTest() override {
-    service_.reset();
-    renderer_.reset();
-    auth_.reset();
-    store_.reset();
-    std::filesystem::remove_all(dir_);
-  }
-
-  static std::string Sample(const std::string& name) {
-    std::ifstream in(std::string(OMNI_SAMPLES_DIR) + "/layers/" + name);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
-  }
+  static std::string Sample(const std::string& name) { return testing::ServiceStack::Sample(name); }
   static std::string GlobalLayer() { return Sample("00-global.json"); }
 
   // A layer document for `scope` with `spec` (JSON text).
@@ -116,17 +90,13 @@ class ServiceWriteTest : public ::testing::Test {
     return metrics_.counter("omnirelay_cp_bus_publish_failures_total", "").value();
   }
 
-  const Principal admin_{"bootstrap", "admin", {"admin"}};
-  std::string dir_;
-  FakeClock clock_{1'800'000'000'000};
-  MetricsRegistry metrics_;
-  std::unique_ptr<SigningKey> key_;
-  TrustedKeySet trusted_;
-  std::unique_ptr<Store> store_;
   FakeBus bus_;
-  std::unique_ptr<Authenticator> auth_;
-  std::unique_ptr<SnapshotRenderer> renderer_;
-  std::unique_ptr<ControlPlaneService> service_;
+  testing::ServiceStack stack_{bus_};
+  const Principal& admin_ = stack_.admin;
+  FakeClock& clock_ = stack_.clock;
+  MetricsRegistry& metrics_ = stack_.metrics;
+  std::unique_ptr<Store>& store_ = stack_.store;
+  std::unique_ptr<ControlPlaneService>& service_ = stack_.service;
 };
 
 // A committed write publishes its revision, its scope and the content id of
@@ -470,7 +440,8 @@ TEST_F(ServiceWriteTest, CheckNotFrozenFollowsTheSwitch) {
 TEST_F(ServiceWriteTest, AFreezeSetElsewhereCountsHere) {
   ASSERT_TRUE(Put("global", GlobalLayer()).ok());
   MetricsRegistry other_metrics;
-  ControlPlaneService other(*store_, bus_, *auth_, *renderer_, trusted_, clock_, other_metrics);
+  ControlPlaneService other(*store_, bus_, *stack_.auth, *stack_.renderer, stack_.trusted, clock_,
+                            other_metrics);
   EXPECT_TRUE(service_->CheckNotFrozen().ok());
   ASSERT_TRUE(other.SetFreeze(admin_, true, "incident 8").ok());
 
