@@ -18,9 +18,10 @@ FeedDispatcher::~FeedDispatcher() {
   Stop();
 }
 
-void FeedDispatcher::Post(const std::vector<std::string>& scopes) {
+void FeedDispatcher::Post(const std::vector<std::string>& scopes, std::int64_t revision) {
   {
     MutexLock lock(mu_);
+    oldest_revision_ = pending_ ? std::min(oldest_revision_, revision) : revision;
     pending_ = true;
     scopes_.insert(scopes_.end(), scopes.begin(), scopes.end());
   }
@@ -46,6 +47,7 @@ void FeedDispatcher::RunDue() {
     }
     if (pending_) {
       round.scopes = std::move(scopes_);
+      round.oldest_revision = oldest_revision_;
       scopes_.clear();
       pending_ = false;
       run_round = true;

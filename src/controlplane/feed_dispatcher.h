@@ -25,6 +25,9 @@ class FeedDispatcher {
   struct Round {
     std::vector<std::string> scopes;  // changed scopes (chains containing one are affected)
     bool all = false;                 // the timed refresh: every chain
+    // The oldest commit among the events merged into `scopes` (0: unknown,
+    // e.g. an event with no revision).
+    std::int64_t oldest_revision = 0;
   };
   struct Handlers {
     std::function<void(const Round&)> round;
@@ -43,7 +46,7 @@ class FeedDispatcher {
   FeedDispatcher& operator=(const FeedDispatcher&) = delete;
 
   // Queues a change of `scopes`.
-  void Post(const std::vector<std::string>& scopes) EXCLUDES(mu_);
+  void Post(const std::vector<std::string>& scopes, std::int64_t revision = 0) EXCLUDES(mu_);
   // Runs what is queued and what is due by the clock now.
   void RunDue() EXCLUDES(mu_, run_mu_);
   // Stops the thread (a running round finishes first). Idempotent.
@@ -61,6 +64,7 @@ class FeedDispatcher {
   CondVar cv_;
   std::vector<std::string> scopes_ GUARDED_BY(mu_);
   bool pending_ GUARDED_BY(mu_) = false;
+  std::int64_t oldest_revision_ GUARDED_BY(mu_) = 0;  // of the pending events
   std::int64_t next_refresh_ms_ GUARDED_BY(mu_);
   std::int64_t next_sweep_ms_ GUARDED_BY(mu_);
   bool stop_ GUARDED_BY(mu_) = false;

@@ -479,7 +479,7 @@ class NodeFeedImpl final : public NodeFeed {
   void OnChange(const ChangeEvent& event) {
     if (!event.revoked_tokens.empty()) CloseUnauthorized(event.revoked_tokens);
     if (event.scopes.empty() && event.revision == 0) return;  // nothing to render
-    dispatcher_.Post(event.scopes);
+    dispatcher_.Post(event.scopes, event.revision);
   }
 
   void Round(const FeedDispatcher::Round& round) {
@@ -491,11 +491,15 @@ class NodeFeedImpl final : public NodeFeed {
           round.all || std::any_of(round.scopes.begin(), round.scopes.end(), [&](const auto& s) {
             return std::find(group->scopes.begin(), group->scopes.end(), s) != group->scopes.end();
           });
-      if (affected) Refresh(group);
+      // A rollout's own staged commits send nobody on its chains anything
+      // (AssignmentSource::PinsChainPast): its start re-offers the first wave.
+      if (!affected) continue;
+      Refresh(group, !round.all && round.oldest_revision > 0 &&
+                         source_.PinsChainPast(group->scopes, round.oldest_revision));
     }
   }
 
-  void Refresh(const std::shared_ptr<ChainGroup>& group) {
+  void Refresh(const std::shared_ptr<ChainGroup>& group, bool render_only = false) {
     const auto started = std::chrono::steady_clock::now();
     auto snapshot = source_.Newest(group->chain);
     if (!snapshot.ok() && snapshot.status().code() != StatusCode::kNotFound) {
@@ -515,7 +519,7 @@ class NodeFeedImpl final : public NodeFeed {
     }
     auto assignment =
         std::make_shared<const Assignment>(s.version, s.hash, s.expires_at_ms, *snapshot);
-    if (!group->Advance(assignment)) return;
+    if (!group->Advance(assignment) || render_only) return;
     fanout_.FanOut(group, std::move(assignment), group->Members(), started);
   }
 

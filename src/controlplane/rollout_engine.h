@@ -52,6 +52,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <unordered_map>
 #include <vector>
@@ -152,18 +153,26 @@ class RolloutEngine final : public AssignmentSource, public NodeObserver {
   Result<RolloutRun> GetWithProgress(const std::string& id) EXCLUDES(mu_, reports_mu_);
   // Newest first; the active ones with their progress unless !with_progress.
   std::vector<RolloutRun> List(bool with_progress = true) EXCLUDES(mu_, reports_mu_);
-  // The reports the gates read, for status (connected nodes and those seen).
-  NodeReports Reports() const EXCLUDES(reports_mu_);
+  // Each member's report joined to its wave's baseline (AddToBaseline), read
+  // in place: a start copies no report.
+  void AddBaselines(RolloutState& s) const EXCLUDES(reports_mu_);
   // `run` with its per-wave progress filled from the nodes' reports.
   RolloutRun WithProgress(RolloutRun run) EXCLUDES(reports_mu_, cache_mu_);
-  // node id -> canonical chain of every node that said hello to this process.
-  std::map<std::string, std::string> SeenChains() const EXCLUDES(reports_mu_);
+  // Every node that said hello to this process or is in `stored` (sorted by
+  // node id), with the chain it said last (a hello's over the stored one),
+  // in node id order: visit(node_id, chain). Runs under the reports lock
+  // (nothing copied): `visit` must be quick and must not call the engine.
+  void VisitKnownChains(const std::vector<NodeChain>& stored,
+                        const std::function<void(std::string_view, std::string_view)>& visit) const
+      EXCLUDES(reports_mu_);
 
   // ---- AssignmentSource
   Result<std::shared_ptr<const SnapshotRecord>> Newest(const std::vector<Scope>& chain) override;
   std::shared_ptr<const SnapshotRecord> Assigned(
       const std::string& node_id, const std::vector<Scope>& chain,
       const std::shared_ptr<const SnapshotRecord>& newest, bool reads_rollout) override;
+  // An active rollout holding the chain, staged past `since`.
+  bool PinsChainPast(const std::vector<std::string>& chain_scopes, std::int64_t since) override;
 
   // ---- NodeObserver
   void OnNodeHello(const std::string& node_id, const std::string& chain, std::int64_t version,
@@ -192,6 +201,9 @@ class RolloutEngine final : public AssignmentSource, public NodeObserver {
     // content ("" and 0 when none).
     std::string rollout_id;
     std::int64_t wave = 0;  // 1-based
+    // `bound` is a revision the rollout staged (past its base): one that
+    // changed the chain, so the chain's newest below it is not yet rendered.
+    bool staged = false;
   };
   Pin PinOf(const std::string& node_id, const std::vector<std::string>& chain_scopes,
             std::int64_t newest_version) const REQUIRES(mu_);

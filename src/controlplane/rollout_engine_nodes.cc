@@ -79,6 +79,7 @@ RolloutEngine::Pin RolloutEngine::PinOf(const std::string& node_id,
 
 RolloutEngine::Pin RolloutEngine::MemberPin(const RolloutRun& run, const NodeAssignment& member) {
   Pin pin = HeldAt(member.assigned_version);
+  pin.staged = member.assigned_version > run.base;
   if (member.assigned_version == run.state.new_version) {
     pin.rollout_id = run.state.id;
     pin.wave = static_cast<std::int64_t>(member.wave) + 1;
@@ -130,10 +131,15 @@ std::shared_ptr<const SnapshotRecord> RolloutEngine::Assigned(
     MutexLock lock(mu_);
     pin = PinOf(node_id, scopes, newest ? newest->version : 0);
   }
+  // The chain's newest serves a held node at its bound, or below it when the
+  // bound is not one the rollout staged (nothing changed the chain between);
+  // otherwise the chain at the bound: past the newest for a wave told before
+  // the feed renders the rollout's commit (a start re-offers its first wave
+  // at once), below it for a node held back.
+  const bool newest_serves =
+      newest && (newest->version == pin.bound || (newest->version < pin.bound && !pin.staged));
   std::shared_ptr<const SnapshotRecord> base = newest;
-  if (pin.held && !(newest && newest->version <= pin.bound)) {  // else nothing staged past it
-    base = SnapshotAt(ScopeChainToString(chain), pin.bound);
-  }
+  if (pin.held && !newest_serves) base = SnapshotAt(ScopeChainToString(chain), pin.bound);
   if (!base || !reads_rollout) return base;
   if (pin.rollout_id.empty()) {
     // Not a wave's new content now: still the one a succeeded rollout
@@ -143,6 +149,20 @@ std::shared_ptr<const SnapshotRecord> RolloutEngine::Assigned(
   }
   if (pin.rollout_id.empty()) return base;
   return Labelled(base, pin);
+}
+
+bool RolloutEngine::PinsChainPast(const std::vector<std::string>& chain_scopes,
+                                  std::int64_t since) {
+  // PinOf's answer for every node on the chain is a pin of this run (a
+  // member's or its base) that no commit past its base moves: those are its
+  // own staged layers (writes to a held chain are refused).
+  MutexLock lock(mu_);
+  for (const std::string& id : holding_) {
+    const RolloutRun& run = runs_.at(id);
+    if (!IsTerminal(run.state.phase) && run.base < since && SharesScope(chain_scopes, run.scopes))
+      return true;
+  }
+  return false;
 }
 
 std::shared_ptr<const SnapshotRecord> RolloutEngine::SnapshotAt(const std::string& chain,
@@ -240,11 +260,12 @@ NodeReports RolloutEngine::ReportsFor(
   return out;
 }
 
-NodeReports RolloutEngine::Reports() const {
-  NodeReports out;
+void RolloutEngine::AddBaselines(RolloutState& s) const {
   MutexLock lock(reports_mu_);
-  for (const auto& [id, seen] : seen_) out.emplace(id, seen.report);
-  return out;
+  for (const auto& [id, a] : s.nodes) {
+    const auto it = seen_.find(id);
+    if (it != seen_.end()) AddToBaseline(s, a.wave, it->second.report.slo);
+  }
 }
 
 std::vector<RolloutRun::WaveProgress> ProgressOf(const RolloutState& s,
@@ -293,11 +314,27 @@ RolloutRun RolloutEngine::WithProgress(RolloutRun run) {
   return run;
 }
 
-std::map<std::string, std::string> RolloutEngine::SeenChains() const {
-  std::map<std::string, std::string> out;
+void RolloutEngine::VisitKnownChains(
+    const std::vector<NodeChain>& stored,
+    const std::function<void(std::string_view, std::string_view)>& visit) const {
   MutexLock lock(reports_mu_);
-  for (const auto& [id, seen] : seen_) out.emplace(id, seen.chain);
-  return out;
+  std::vector<std::pair<std::string_view, std::string_view>> seen;
+  seen.reserve(seen_.size());
+  for (const auto& [id, s] : seen_) seen.emplace_back(id, s.chain);
+  std::sort(seen.begin(), seen.end());
+  // Both sorted by id: one merge, a node in both visited once, as it said.
+  auto s = seen.begin();
+  auto r = stored.begin();
+  while (s != seen.end() || r != stored.end()) {
+    if (r == stored.end() || (s != seen.end() && s->first <= r->node_id)) {
+      if (r != stored.end() && r->node_id == s->first) ++r;
+      visit(s->first, s->second);
+      ++s;
+    } else {
+      visit(r->node_id, r->scope_chain);
+      ++r;
+    }
+  }
 }
 
 void RolloutEngine::OnNodeHello(const std::string& node_id, const std::string& chain,

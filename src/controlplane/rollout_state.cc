@@ -192,6 +192,11 @@ std::optional<RolloutAction> ParseRolloutAction(std::string_view name) {
   return std::nullopt;
 }
 
+void AddToBaseline(RolloutState& s, std::size_t wave, const SloWindow& window) {
+  s.wave_baselines[wave].Merge(window);
+  if (s.shadow_version != 0) s.wave_baselines.front().Merge(window);
+}
+
 Result<RolloutState> CreateRollout(std::string id, const RolloutPolicy& policy,
                                    const std::vector<RolloutMember>& members,
                                    std::int64_t new_version, const NodeReports& reports,
@@ -244,8 +249,7 @@ Result<RolloutState> CreateRollout(std::string id, const RolloutPolicy& policy,
     const std::int64_t v = members[i].previous_version;
     s.nodes.Set(node_id, NodeAssignment{w, v, v});  // its cut-over wave
     if (const auto it = reports.find(node_id); it != reports.end()) {
-      s.wave_baselines[w].Merge(it->second.slo);
-      if (shadow_first) s.wave_baselines.front().Merge(it->second.slo);
+      AddToBaseline(s, w, it->second.slo);
     }
   }
   s.created_at_ms = s.updated_at_ms = now_ms;

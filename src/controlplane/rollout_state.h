@@ -189,6 +189,11 @@ struct RolloutMember {
   std::int64_t previous_version = 0;
 };
 
+// Contract 3: a member's pre-rollout SLO window joins its wave's baseline
+// (and the shadow wave's, when the rollout has one). CreateRollout adds
+// those of `reports`; a caller holding the reports elsewhere adds them after.
+void AddToBaseline(RolloutState& s, std::size_t wave, const SloWindow& window);
+
 // A pending rollout of `new_version` over `members`, planned by PlanWaves.
 // `reports` give each wave's pre-rollout SLO window (contract 3).
 // `shadow_version` is the shadow wave's revision: required (above every

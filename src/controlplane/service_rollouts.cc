@@ -4,6 +4,7 @@
 #include <openssl/rand.h>
 
 #include <algorithm>
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <set>
@@ -77,27 +78,13 @@ std::string MergedPolicy(const RolloutStartRequest& request) {
   return merged.dump();
 }
 
-// Every known node once, by id: the stored records and the nodes connected
-// here (`seen`, whose chain wins: the one the node said last). Both inputs
-// are sorted by id; views into them.
-std::vector<std::pair<std::string_view, std::string_view>> KnownChains(
-    const std::map<std::string, std::string>& seen, const std::vector<NodeChain>& stored) {
-  std::vector<std::pair<std::string_view, std::string_view>> out;
-  out.reserve(seen.size() + stored.size());
-  auto s = seen.begin();
-  auto r = stored.begin();
-  while (s != seen.end() || r != stored.end()) {
-    if (r == stored.end() || (s != seen.end() && s->first <= r->node_id)) {
-      if (r != stored.end() && r->node_id == s->first) ++r;
-      out.emplace_back(s->first, s->second);
-      ++s;
-    } else {
-      out.emplace_back(r->node_id, r->scope_chain);
-      ++r;
-    }
+// Looks a chain's text up without building a string for it.
+struct TextHash {
+  using is_transparent = void;
+  std::size_t operator()(std::string_view text) const {
+    return std::hash<std::string_view>{}(text);
   }
-  return out;
-}
+};
 
 }  // namespace
 
@@ -206,28 +193,27 @@ Result<RolloutRun> ControlPlaneService::StartRollout(const Principal& who,
   // The members: every known node whose chain the change set touches — the
   // stored records and the nodes connected here (their record may not be
   // written yet); the chain a node said last wins.
-  OMNI_ASSIGN_OR_RETURN(std::vector<NodeChain> nodes, store_.ListNodeChains());
-  const std::map<std::string, std::string> seen = rollouts_->SeenChains();
-  const std::vector<std::pair<std::string_view, std::string_view>> known = KnownChains(seen, nodes);
+  OMNI_ASSIGN_OR_RETURN(const std::vector<NodeChain> nodes, store_.ListNodeChains());
   std::vector<RolloutMember> members;
   std::map<std::string, std::string> member_chains;
   OMNI_ASSIGN_OR_RETURN(const std::int64_t base, store_.HeadRevision());
   // Fleets share chains: each distinct chain text is checked and parsed once
   // (nullopt: untouched or unparsable).
-  std::unordered_map<std::string_view, std::optional<std::vector<Scope>>> parsed;
-  for (const auto& [node_id, chain_text] : known) {
+  std::unordered_map<std::string, std::optional<std::vector<Scope>>, TextHash, std::equal_to<>>
+      parsed;
+  rollouts_->VisitKnownChains(nodes, [&](std::string_view node_id, std::string_view chain_text) {
     auto it = parsed.find(chain_text);
     if (it == parsed.end()) {
       std::optional<std::vector<Scope>> chain;
       if (ChainTouches(std::string(chain_text), scopes)) {
         if (auto p = ParseScopeChain(chain_text); p.ok()) chain = std::move(p).value();
       }
-      it = parsed.emplace(chain_text, std::move(chain)).first;
+      it = parsed.emplace(std::string(chain_text), std::move(chain)).first;
     }
-    if (!it->second) continue;
+    if (!it->second) return;
     members.push_back({RolloutNode{std::string(node_id), *it->second}, base});
     member_chains.emplace_hint(member_chains.end(), std::string(node_id), std::string(chain_text));
-  }
+  });
   const std::string id = NewRolloutId();
   // Shadow-first: the generated first wave's documents, staged before the
   // change set's own and checked like them.
@@ -241,13 +227,13 @@ Result<RolloutRun> ControlPlaneService::StartRollout(const Principal& who,
     large_note += "; shadow-first " + mirrors;
   }
   const auto shadow_count = static_cast<std::int64_t>(shadows.size());
-  const NodeReports reports = rollouts_->Reports();
   const std::int64_t now = clock_.NowUnixMs();
   auto plan_run = [&](std::int64_t new_version) -> Result<RolloutRun> {
     RolloutRun run;
     const std::int64_t shadow_version = shadow_count > 0 ? base + shadow_count : 0;
     OMNI_ASSIGN_OR_RETURN(
-        run.state, CreateRollout(id, *policy, members, new_version, reports, now, shadow_version));
+        run.state, CreateRollout(id, *policy, members, new_version, {}, now, shadow_version));
+    rollouts_->AddBaselines(run.state);  // the reports read in place
     run.scopes = scopes;
     run.base = base;
     run.author = who.name;

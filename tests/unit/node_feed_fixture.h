@@ -65,8 +65,13 @@ class FakeSource final : public AssignmentSource {
       auto it = labelled.find(ScopeChainToString(chain));
       if (it != labelled.end()) return it->second;
     }
+    ++assigned_calls;
     auto it = held.find(node_id);
     return it != held.end() ? it->second : chain_newest;
+  }
+  bool PinsChainPast(const std::vector<std::string>& /*chain_scopes*/,
+                     std::int64_t since) override {
+    return pinned_base > 0 && since > pinned_base;
   }
 
   void Set(const std::string& chain, std::int64_t version, std::int64_t expires_at_ms = 0) {
@@ -90,6 +95,9 @@ class FakeSource final : public AssignmentSource {
   // chain -> what the nodes that read rollout labels are assigned (first)
   std::map<std::string, std::shared_ptr<const SnapshotRecord>> labelled;
   std::map<std::string, int> asked;
+  int assigned_calls = 0;
+  // PinsChainPast: every chain pinned by a "rollout" on this base (0: none).
+  std::int64_t pinned_base = 0;
 };
 
 // Delivers on the publishing thread, so a test sees the effect at once.

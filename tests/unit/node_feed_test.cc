@@ -244,6 +244,52 @@ TEST_F(NodeFeedUnitTest, AssignmentSourceDecidesPerNode) {
   EXPECT_EQ(moving.conn->versions(), (std::vector<std::int64_t>{1, 2}));
 }
 
+// A change event of commits past a pinning rollout's base (its own staged
+// layers) renders the chain but asks about no node and sends nothing: the
+// source re-offers the nodes it moves. The timed refresh that re-signs the
+// chain still visits them.
+TEST_F(NodeFeedUnitTest, CommitsPastAPinnedBaseSkipTheFanOut) {
+  source_.Set(kUsEast, 1);
+  Stream s = Hello("n-1", kUsEast);
+  feed_->OnNotifyWritten(*s.session);
+  source_.pinned_base = 1;
+  source_.Set(kUsEast, 2);
+  const int asked = source_.asked[kUsEast];
+  const int assigned = source_.assigned_calls;
+  ChangeEvent event;
+  event.scopes = {"global"};
+  event.revision = 2;
+  ASSERT_TRUE(bus_.Publish(event).ok());
+  feed_->RunDueForTest();
+  EXPECT_EQ(source_.asked[kUsEast], asked + 1);  // rendered
+  EXPECT_EQ(source_.assigned_calls, assigned);   // nobody asked about
+  EXPECT_EQ(s.conn->versions(), std::vector<std::int64_t>{1});
+  source_.Set(kUsEast, 2, 600'000);   // re-signed
+  Advance(std::chrono::seconds(60));  // the timed refresh
+  EXPECT_GT(source_.assigned_calls, assigned);
+  EXPECT_EQ(s.conn->versions(), (std::vector<std::int64_t>{1, 2}));
+}
+
+// A round that merges an older commit (at or below the pinned base) with the
+// rollout's own fans out: the pinned nodes may not have that one yet.
+TEST_F(NodeFeedUnitTest, ARoundWithACommitAtThePinnedBaseFansOut) {
+  source_.Set(kUsEast, 1);
+  Stream s = Hello("n-1", kUsEast);
+  feed_->OnNotifyWritten(*s.session);
+  source_.pinned_base = 2;
+  source_.Set(kUsEast, 3);
+  ChangeEvent older;
+  older.scopes = {"region:us-east"};
+  older.revision = 2;
+  ChangeEvent staged;
+  staged.scopes = {"global"};
+  staged.revision = 3;
+  ASSERT_TRUE(bus_.Publish(older).ok());
+  ASSERT_TRUE(bus_.Publish(staged).ok());
+  feed_->RunDueForTest();  // one round of both
+  EXPECT_EQ(s.conn->versions(), (std::vector<std::int64_t>{1, 3}));
+}
+
 // A connection still writing a Notify gets only the newest of those assigned meanwhile.
 TEST_F(NodeFeedUnitTest, SlowConsumerGetsOnlyTheNewest) {
   source_.Set(kUsEast, 1);

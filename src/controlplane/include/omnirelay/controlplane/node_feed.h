@@ -164,6 +164,18 @@ class AssignmentSource {
   virtual std::shared_ptr<const SnapshotRecord> Assigned(
       const std::string& node_id, const std::vector<Scope>& chain,
       const std::shared_ptr<const SnapshotRecord>& newest, bool reads_rollout) = 0;
+  // True when commits from revision `since` on cannot change what any node
+  // on the chain (given as its scopes' strings) is assigned, because the
+  // source pins every one of them and re-offers each itself when it moves
+  // it (a rollout that holds the chain with a base below `since`): a change
+  // event of such commits only (a rollout's own staged layers) renders the
+  // chain and skips its fan-out. The periodic refresh and a group's first
+  // load still visit every node (re-signing, newcomers). Asked per chain
+  // per round.
+  virtual bool PinsChainPast(const std::vector<std::string>& /*chain_scopes*/,
+                             std::int64_t /*since*/) {
+    return false;
+  }
 };
 
 // What nodes say, as the rollout engine's gates need it. Called on feed
