@@ -23,6 +23,8 @@ PACKAGES=(
   libgtest-dev libgmock-dev librapidcheck-dev libbenchmark-dev
   # tools the test scripts use
   curl python3 procps openssl
+  # servers the adapter tests start on loopback ports (the Redis Streams bus)
+  redis-server
 )
 
 missing=()

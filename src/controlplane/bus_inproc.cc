@@ -77,14 +77,19 @@ Result<std::unique_ptr<Bus>> OpenBus(std::string_view url) {
   if (url == "inproc" || url.empty()) return MakeInprocBus();
   // Only the scheme is quoted back: a bus url may carry a password.
   const std::string scheme(url.substr(0, url.find("://")));
-  if (scheme == "redis" || scheme == "kafka") {
+  if (scheme == "redis") {
+    OMNI_ASSIGN_OR_RETURN(RedisBusOptions options, ParseRedisBusUrl(url));
+    return OpenRedisBus(options);
+  }
+  if (scheme == "kafka") {
     return Status(StatusCode::kInvalidArgument,
-                  "bus scheme " + scheme + "://: the Redis and Kafka adapters are not built yet");
+                  "bus scheme kafka://: the Kafka adapter is not built yet; accepted: inproc or "
+                  "redis://host:port/stream");
   }
   return Status(StatusCode::kInvalidArgument,
                 "bus scheme \"" + scheme +
-                    "\" is not supported; accepted: inproc (Redis and Kafka adapters are "
-                    "not built yet)");
+                    "\" is not supported; accepted: inproc or redis://host:port/stream (a Kafka "
+                    "adapter is not built yet)");
 }
 
 }  // namespace omnirelay::cp

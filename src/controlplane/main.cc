@@ -31,7 +31,10 @@ int main(int argc, char** argv) {
                  "State directory: state.db, signing-key.pem, trusted-keys.json, admin.token")
       ->capture_default_str();
   app.add_option("--store", o.store_url, "Store URL (default sqlite://<data-dir>/state.db)");
-  app.add_option("--bus", o.bus_url, "Change bus: inproc")->capture_default_str();
+  app.add_option("--bus", o.bus_url,
+                 "Change bus: inproc (one process), or redis://[:password@]host:port/stream"
+                 "[?maxlen=N] shared by a cell's replicas (Redis Streams)")
+      ->capture_default_str();
   app.add_option("--sqlite-sync", sqlite_sync,
                  "SQLite durability: full (survives power loss) or normal (survives a crash)")
       ->check(CLI::IsMember({"full", "normal"}))

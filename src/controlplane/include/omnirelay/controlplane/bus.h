@@ -44,7 +44,25 @@ class Bus {
 // The embedded default: one process, one dispatcher thread.
 std::unique_ptr<Bus> MakeInprocBus();
 
-// Only "inproc" is accepted; anything else is refused with a clear error.
+// The Redis Streams bus (bus_redis.cc): the replicas of a cell share one
+// stream; each hands its own events to its handlers at once and everyone
+// else's as it reads them.
+struct RedisBusOptions {
+  std::string host;
+  int port = 6379;
+  std::string password;  // AUTH when set; never logged or echoed
+  std::string stream;
+  // XADD MAXLEN ~ this: the stream keeps about the newest this many events.
+  long long max_length = 10'000;
+};
+// redis://[:password@]host:port/stream[?maxlen=N]
+Result<RedisBusOptions> ParseRedisBusUrl(std::string_view url);
+// Connects (refused at once when the server cannot be reached or refuses
+// AUTH) and starts reading the stream from its current end.
+Result<std::unique_ptr<Bus>> OpenRedisBus(const RedisBusOptions& options);
+
+// "inproc" (the default) or a redis:// url (above); anything else is refused
+// with a clear error.
 Result<std::unique_ptr<Bus>> OpenBus(std::string_view url);
 
 }  // namespace omnirelay::cp
