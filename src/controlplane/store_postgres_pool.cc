@@ -1,0 +1,113 @@
+#include "store_postgres_pool.h"
+
+#include <string>
+#include <string_view>
+#include <utility>
+
+namespace omnirelay::cp::pg {
+namespace {
+
+// The first line of a libpq / libpqxx message (they run on with hints and
+// the statement text).
+std::string FirstLine(std::string_view what) {
+  std::string_view line = what.substr(0, what.find('\n'));
+  while (!line.empty() && (line.back() == ' ' || line.back() == '\r')) line.remove_suffix(1);
+  return std::string(line);
+}
+
+Status Unavailable(std::string_view why) {
+  return Status(StatusCode::kUnavailable,
+                "postgres store: the database is unreachable: " + FirstLine(why));
+}
+
+// SQLSTATE classes that mean the session is gone: 08 (connection exception),
+// 57P (the server is shutting down or was restarted).
+bool SessionLost(const std::string& sqlstate) {
+  return sqlstate.starts_with("08") || sqlstate.starts_with("57P");
+}
+
+}  // namespace
+
+Failure CurrentFailure() {
+  try {
+    throw;
+  } catch (const pqxx::in_doubt_error& e) {
+    return {Status(StatusCode::kUnavailable,
+                   "postgres store: the connection was lost while committing; the write may or "
+                   "may not have been applied: " +
+                       FirstLine(e.what())),
+            true};
+  } catch (const pqxx::broken_connection& e) {
+    return {Unavailable(e.what()), true};
+  } catch (const pqxx::unique_violation& e) {
+    return {Status(StatusCode::kConflict, "postgres store: " + FirstLine(e.what())), false};
+  } catch (const pqxx::sql_error& e) {
+    if (SessionLost(e.sqlstate())) return {Unavailable(e.what()), true};
+    // 22xxx: data the database refuses (e.g. text that is not valid UTF-8).
+    const StatusCode code =
+        e.sqlstate().starts_with("22") ? StatusCode::kInvalidArgument : StatusCode::kInternal;
+    return {
+        Status(code, "postgres store: " + FirstLine(e.what()) + " (SQLSTATE " + e.sqlstate() + ")"),
+        false};
+  } catch (const std::exception& e) {
+    return {Status(StatusCode::kInternal, "postgres store: " + FirstLine(e.what())), false};
+  } catch (...) {
+    return {Status(StatusCode::kInternal, "postgres store: unknown exception"), false};
+  }
+}
+
+Pool::Pool(std::string url, std::size_t max_open)
+    : url_(std::move(url)), max_open_(max_open > 0 ? max_open : 1) {}
+
+Result<std::unique_ptr<pqxx::connection>> Pool::Acquire(bool* reused) {
+  {
+    MutexLock lock(mu_);
+    while (idle_.empty() && open_ >= max_open_) cv_.Wait(mu_);
+    if (!idle_.empty()) {
+      std::unique_ptr<pqxx::connection> conn = std::move(idle_.back());
+      idle_.pop_back();
+      *reused = true;
+      return conn;
+    }
+    ++open_;  // reserve the slot; connect outside the lock
+  }
+  *reused = false;
+  Result<std::unique_ptr<pqxx::connection>> conn = Connect();
+  if (!conn.ok()) {
+    MutexLock lock(mu_);
+    --open_;
+    cv_.NotifyOne();
+  }
+  return conn;
+}
+
+Result<std::unique_ptr<pqxx::connection>> Pool::Connect() {
+  try {
+    return std::make_unique<pqxx::connection>(url_);
+  } catch (const pqxx::broken_connection& e) {
+    return Unavailable(e.what());
+  } catch (const std::exception& e) {
+    // A malformed connection string; libpq's message does not repeat it.
+    return Status(StatusCode::kInvalidArgument,
+                  "postgres store: cannot connect: " + FirstLine(e.what()));
+  }
+}
+
+void Pool::Release(std::unique_ptr<pqxx::connection> conn) {
+  MutexLock lock(mu_);
+  idle_.push_back(std::move(conn));
+  cv_.NotifyOne();
+}
+
+void Pool::Discard() {
+  std::vector<std::unique_ptr<pqxx::connection>> dropped;
+  {
+    MutexLock lock(mu_);
+    dropped.swap(idle_);
+    open_ -= dropped.size() + 1;  // the idle ones and the caller's
+    cv_.NotifyAll();
+  }
+  // `dropped` closes its connections here, outside the lock.
+}
+
+}  // namespace omnirelay::cp::pg
