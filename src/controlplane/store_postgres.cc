@@ -650,11 +650,24 @@ class PostgresStore final : public Store {
   const std::unique_ptr<pg::Pool> pool_;
 };
 
+// `url` with libpq's connect_timeout set unless it sets one: without it a
+// connection attempt to a host that drops packets waits for the kernel's TCP
+// timeout (minutes), holding a pool slot and the request that needed it.
+std::string WithConnectTimeout(const std::string& url, int seconds) {
+  if (seconds <= 0 || url.find("connect_timeout") != std::string::npos) return url;
+  const std::string setting = "connect_timeout=" + std::to_string(seconds);
+  if (url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+    return url + (url.find('?') == std::string::npos ? "?" : "&") + setting;
+  }
+  return url + " " + setting;  // a key=value connection string
+}
+
 }  // namespace
 
 Result<std::unique_ptr<Store>> OpenPostgresStore(const PostgresOptions& options) {
   if (options.url.empty()) return Invalid("postgres store needs a connection url");
-  auto pool = std::make_unique<pg::Pool>(options.url, options.pool_size);
+  auto pool = std::make_unique<pg::Pool>(
+      WithConnectTimeout(options.url, options.connect_timeout_seconds), options.pool_size);
   // Migrate on the pool's first connection, before the store is handed out.
   Status migrated = pool->Run([](pqxx::connection& conn) { return pg::Migrate(conn); });
   if (!migrated.ok()) return migrated;

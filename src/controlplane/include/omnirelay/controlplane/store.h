@@ -283,6 +283,9 @@ struct PostgresOptions {
   // or key=value string. Never repeated in a message: it may hold a password.
   std::string url;
   std::size_t pool_size = 4;  // connections opened on demand, at most this many
+  // libpq's connect_timeout, unless the url sets one; 0 leaves libpq's default
+  // (wait as long as TCP does).
+  int connect_timeout_seconds = 5;
 };
 
 // Opens a Postgres store, migrating its schema under an advisory lock. When
