@@ -17,6 +17,17 @@
 #include "postgres_test_server.h"
 #include "store_contract.h"
 
+// LeakSanitizer (asan build): libpqxx 6.4, the Debian 12 version, leaks the
+// PGresult of a statement whose connection broke (its result wrapper asks
+// the dead connection for its encoding, which throws before the result is
+// owned; fixed upstream in 7.x, jtv/libpqxx pull request #500). A store that
+// loses its server hits it once per broken connection (about 2 KiB), as
+// ServerDownIsUnavailableAndRecoversWithoutReopening does on purpose. The
+// adapter never handles a PGresult itself, so this names only that leak.
+extern "C" const char* __lsan_default_suppressions() {  // NOLINT: the sanitizer's hook
+  return "leak:PQmakeEmptyPGresult\n";
+}
+
 namespace omnirelay::cp {
 namespace {
 
@@ -170,6 +181,28 @@ TEST(PostgresStoreTest, ReplicasStartingTogetherMigrateOnce) {
   pqxx::connection conn(url);
   pqxx::nontransaction txn(conn);
   EXPECT_EQ(txn.exec1("SELECT COUNT(*) FROM schema_migrations")[0].as<int>(), 1);
+}
+
+// A database migrated by a newer build is refused, naming both versions,
+// rather than written to with a schema this build does not know.
+TEST(PostgresStoreTest, NewerSchemaVersionIsRefused) {
+  TempDir dir;
+  const std::string url =
+      pg_test::EnsureDatabase(pg_test::FixtureServerUrl(), pg_test::DatabaseFor(dir.path()));
+  ASSERT_TRUE(MustOpen(url));
+  {
+    pqxx::connection conn(url);
+    pqxx::nontransaction txn(conn);
+    txn.exec0(
+        "INSERT INTO schema_migrations (version, description, applied_at_ms) "
+        "VALUES (999, 'from the future', 0)");
+  }
+  Result<std::unique_ptr<Store>> opened = OpenPostgresStore({.url = url});
+  ASSERT_FALSE(opened.ok());
+  EXPECT_EQ(opened.status().code(), StatusCode::kInternal);
+  EXPECT_NE(opened.status().message().find("schema version 999 is newer than this build knows (1)"),
+            std::string::npos)
+      << opened.status().message();
 }
 
 }  // namespace
