@@ -36,23 +36,23 @@ Failure CurrentFailure() {
                    "postgres store: the connection was lost while committing; the write may or "
                    "may not have been applied: " +
                        FirstLine(e.what())),
-            true};
+            true, false};
   } catch (const pqxx::broken_connection& e) {
-    return {Unavailable(e.what()), true};
+    return {Unavailable(e.what()), true, true};
   } catch (const pqxx::unique_violation& e) {
-    return {Status(StatusCode::kConflict, "postgres store: " + FirstLine(e.what())), false};
+    return {Status(StatusCode::kConflict, "postgres store: " + FirstLine(e.what())), false, false};
   } catch (const pqxx::sql_error& e) {
-    if (SessionLost(e.sqlstate())) return {Unavailable(e.what()), true};
+    if (SessionLost(e.sqlstate())) return {Unavailable(e.what()), true, true};
     // 22xxx: data the database refuses (e.g. text that is not valid UTF-8).
     const StatusCode code =
         e.sqlstate().starts_with("22") ? StatusCode::kInvalidArgument : StatusCode::kInternal;
     return {
         Status(code, "postgres store: " + FirstLine(e.what()) + " (SQLSTATE " + e.sqlstate() + ")"),
-        false};
+        false, false};
   } catch (const std::exception& e) {
-    return {Status(StatusCode::kInternal, "postgres store: " + FirstLine(e.what())), false};
+    return {Status(StatusCode::kInternal, "postgres store: " + FirstLine(e.what())), false, false};
   } catch (...) {
-    return {Status(StatusCode::kInternal, "postgres store: unknown exception"), false};
+    return {Status(StatusCode::kInternal, "postgres store: unknown exception"), false, false};
   }
 }
 

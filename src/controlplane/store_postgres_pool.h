@@ -37,7 +37,10 @@ namespace omnirelay::cp::pg {
 // How a failure of one unit of work is handled.
 struct Failure {
   Status status;
-  bool connection_lost = false;  // drop the connection; a reused one may retry
+  bool connection_lost = false;  // drop the connection
+  // The work surely did not commit, so a reused connection's failure may be
+  // retried on a fresh one (false for a commit whose outcome is unknown).
+  bool may_retry = false;
 };
 
 // Classifies the exception being handled (call from a catch block).
@@ -73,7 +76,7 @@ class Pool {
         return failure.status;
       }
       Discard();
-      if (!(failure.connection_lost && reused && attempt == 0)) return failure.status;
+      if (!(failure.may_retry && reused && attempt == 0)) return failure.status;
     }
   }
 
