@@ -1,5 +1,7 @@
 #include "store_postgres_pool.h"
 
+#include <algorithm>
+#include <chrono>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -69,16 +71,36 @@ Result<std::unique_ptr<pqxx::connection>> Pool::Acquire(bool* reused) {
       *reused = true;
       return conn;
     }
+    const auto now = std::chrono::steady_clock::now();
+    if (!last_failure_.ok() && now < retry_at_) {
+      const auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(retry_at_ - now);
+      return Status(last_failure_.code(), last_failure_.message() + " (next attempt in " +
+                                              std::to_string(wait.count()) + " ms)");
+    }
     ++open_;  // reserve the slot; connect outside the lock
   }
   *reused = false;
   Result<std::unique_ptr<pqxx::connection>> conn = Connect();
+  MutexLock lock(mu_);
+  Connected(conn.status());
   if (!conn.ok()) {
-    MutexLock lock(mu_);
     --open_;
     cv_.NotifyOne();
   }
   return conn;
+}
+
+void Pool::Connected(const Status& outcome) {
+  constexpr std::chrono::milliseconds kFirst{50};
+  constexpr std::chrono::milliseconds kMax{2000};
+  if (outcome.ok()) {
+    backoff_ = std::chrono::milliseconds{0};
+    last_failure_ = Status::Ok();
+    return;
+  }
+  backoff_ = backoff_.count() == 0 ? kFirst : std::min(backoff_ * 2, kMax);
+  retry_at_ = std::chrono::steady_clock::now() + backoff_;
+  last_failure_ = outcome;
 }
 
 Result<std::unique_ptr<pqxx::connection>> Pool::Connect() {

@@ -10,6 +10,12 @@
 // connection can be made, Run returns kUnavailable naming the cause as libpq
 // reports it (host and port, never the password).
 //
+// Connecting backs off: after a failed attempt, calls that need a new
+// connection fail at once with the last attempt's reason until a delay has
+// passed (50 ms, doubling up to 2 s; reset by a successful connect), so an
+// outage does not turn every request into a connection attempt, and the
+// store still notices the database's return within 2 s of a call.
+//
 // Run retries once on a fresh connection when a *reused* connection turns
 // out broken before its work committed: that is the normal state of every
 // pooled connection after a server restart, and the transaction it carried
@@ -20,6 +26,7 @@
 // Thread safety: a Pool may be used from any thread concurrently.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <exception>
 #include <memory>
@@ -89,12 +96,19 @@ class Pool {
   // the idle ones go too.
   void Discard();
 
+  // Records a connect's outcome for the backoff.
+  void Connected(const Status& outcome) REQUIRES(mu_);
+
   const std::string url_;
   const std::size_t max_open_;
   Mutex mu_;
   CondVar cv_;
   std::vector<std::unique_ptr<pqxx::connection>> idle_ GUARDED_BY(mu_);
   std::size_t open_ GUARDED_BY(mu_) = 0;  // idle + leased
+  // Connect backoff: no attempt before retry_at_ after a failure.
+  std::chrono::milliseconds backoff_ GUARDED_BY(mu_){0};
+  std::chrono::steady_clock::time_point retry_at_ GUARDED_BY(mu_);
+  Status last_failure_ GUARDED_BY(mu_);
 };
 
 }  // namespace omnirelay::cp::pg

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -12,6 +13,7 @@
 #include <thread>
 #include <vector>
 
+#include "eventually.h"
 #include "omnirelay/config/status.h"
 #include "omnirelay/controlplane/store.h"
 #include "postgres_test_server.h"
@@ -149,7 +151,14 @@ TEST(PostgresStoreTest, ServerDownIsUnavailableAndRecoversWithoutReopening) {
   EXPECT_EQ(reopened.status().message().find("hunter2"), std::string::npos);
 
   PgServer("start", state);
-  Result<LayerRecord> back = store->GetLayer("global");
+  // The store's connect backoff (at most 2 s) may hold off the first calls.
+  Result<LayerRecord> back = Status(StatusCode::kUnavailable, "not tried");
+  EXPECT_TRUE(test_support::Eventually(
+      [&] {
+        back = store->GetLayer("global");
+        return back.status().code() != StatusCode::kUnavailable;
+      },
+      std::chrono::seconds(10)));
   ASSERT_TRUE(back.ok()) << back.status().ToString();
   EXPECT_EQ(back->document, "{\"v\":1}");
   Result<std::int64_t> written = store->WriteLayer(Put("global", "{\"v\":2}", 1));

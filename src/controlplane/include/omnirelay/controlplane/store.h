@@ -290,8 +290,8 @@ struct PostgresOptions {
 
 // Opens a Postgres store, migrating its schema under an advisory lock. When
 // the database cannot be reached, kUnavailable (here and from every method
-// later, while it stays unreachable; the store reconnects by itself on the
-// first call after it is back).
+// later, while it stays unreachable; the store reconnects by itself, its
+// attempts backing off up to 2 s, on a call after it is back).
 Result<std::unique_ptr<Store>> OpenPostgresStore(const PostgresOptions& options);
 
 // Parses "sqlite://<path>", "sqlite::memory:" or a "postgres://" /
