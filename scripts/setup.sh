@@ -15,6 +15,8 @@ PACKAGES=(
   # documents, crypto, storage
   nlohmann-json3-dev libsimdjson-dev libssl-dev libsqlite3-dev sqlite3
   libpqxx-dev libpq-dev
+  # the throwaway Postgres server of the store tests (scripts/pg-server.sh)
+  postgresql-15 postgresql-client-15
   # buses, REST, logs, CLI
   librdkafka-dev libhiredis-dev libcpp-httplib-dev libspdlog-dev libfmt-dev libcli11-dev
   # the event-driven HTTP server (Boost.Beast on Asio, header-only)

@@ -219,9 +219,14 @@ class DaemonImpl final : public Daemon {
     rest_options.listen = o.http_listen;
     rest_options.tls = o.tls;
     rest_options.limits = o.http_limits;
-    auto rest = StartRestFace(rest_options, *service_, *auth_, metrics_, [this] {
-      return serving_.load(std::memory_order_acquire) && store_ && store_->HeadRevision().ok() &&
-             key_;
+    // Not ready while starting, or while the store cannot be read (a
+    // Postgres store whose database is down says why).
+    auto rest = StartRestFace(rest_options, *service_, *auth_, metrics_, [this]() -> Status {
+      if (!serving_.load(std::memory_order_acquire) || !store_ || !key_) {
+        return Status(StatusCode::kUnavailable, "starting");
+      }
+      Result<std::int64_t> head = store_->HeadRevision();
+      return head.ok() ? Status::Ok() : head.status();
     });
     if (!rest.ok()) return rest.status();
     rest_ = std::move(rest).value();

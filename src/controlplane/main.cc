@@ -30,7 +30,9 @@ int main(int argc, char** argv) {
   app.add_option("--data-dir", o.data_dir,
                  "State directory: state.db, signing-key.pem, trusted-keys.json, admin.token")
       ->capture_default_str();
-  app.add_option("--store", o.store_url, "Store URL (default sqlite://<data-dir>/state.db)");
+  app.add_option("--store", o.store_url,
+                 "Store URL: sqlite://<path> (default sqlite://<data-dir>/state.db) or "
+                 "postgres://<user>@<host>:<port>/<database>");
   app.add_option("--bus", o.bus_url,
                  "Change bus: inproc (one process), or redis://[:password@]host:port/stream"
                  "[?maxlen=N] shared by a cell's replicas (Redis Streams)")

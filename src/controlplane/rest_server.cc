@@ -128,7 +128,7 @@ class AuditFollow final : public http::BodyStream {
 class RestFaceImpl final : public RestFace {
  public:
   RestFaceImpl(const RestFaceOptions& options, ControlPlaneService& service,
-               const Authenticator& auth, MetricsRegistry& metrics, std::function<bool()> ready)
+               const Authenticator& auth, MetricsRegistry& metrics, std::function<Status()> ready)
       : options_(options),
         service_(service),
         auth_(auth),
@@ -226,8 +226,12 @@ class RestFaceImpl final : public RestFace {
                    },
                    {.on_io_thread = true});
     server_->Route("GET", "/readyz", [this](const Request&, Response& res) {
-      const bool ok = ready_();
-      Reply(res, ok ? 200 : 503, {{"status", ok ? "ready" : "not ready"}});
+      const Status ready = ready_();
+      if (ready.ok()) {
+        Reply(res, 200, {{"status", "ready"}});
+      } else {
+        Reply(res, 503, {{"status", "not ready"}, {"reason", ready.ToString()}});
+      }
     });
     server_->Route("GET", "/metrics", [this](const Request&, Response& res) {
       res.set_content(metrics_.RenderPrometheus(), "text/plain; version=0.0.4");
@@ -542,7 +546,7 @@ class RestFaceImpl final : public RestFace {
   ControlPlaneService& service_;
   const Authenticator& auth_;
   MetricsRegistry& metrics_;
-  std::function<bool()> ready_;
+  std::function<Status()> ready_;
   std::unique_ptr<http::Server> server_;
   int port_ = -1;
   std::atomic<bool> stopped_{false};
@@ -553,10 +557,20 @@ class RestFaceImpl final : public RestFace {
 Result<std::unique_ptr<RestFace>> StartRestFace(const RestFaceOptions& options,
                                                 ControlPlaneService& service,
                                                 const Authenticator& auth, MetricsRegistry& metrics,
-                                                std::function<bool()> ready) {
+                                                std::function<Status()> ready) {
   auto face = std::make_unique<RestFaceImpl>(options, service, auth, metrics, std::move(ready));
   OMNI_RETURN_IF_ERROR(face->Start());
   return std::unique_ptr<RestFace>(std::move(face));
+}
+
+Result<std::unique_ptr<RestFace>> StartRestFace(const RestFaceOptions& options,
+                                                ControlPlaneService& service,
+                                                const Authenticator& auth, MetricsRegistry& metrics,
+                                                std::function<bool()> ready) {
+  return StartRestFace(
+      options, service, auth, metrics, std::function<Status()>([ready = std::move(ready)] {
+        return ready() ? Status::Ok() : Status(StatusCode::kUnavailable, "not ready");
+      }));
 }
 
 }  // namespace omnirelay::cp

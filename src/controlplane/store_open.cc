@@ -29,7 +29,8 @@ Result<std::unique_ptr<Store>> OpenStore(std::string_view url) {
   constexpr std::string_view kSqlite = "sqlite://";
   constexpr std::string_view kAccepted =
       "accepted: sqlite://<path> (e.g. sqlite://./var/controlplane/state.db or "
-      "sqlite:///abs/state.db) or sqlite::memory: (a postgres:// store is not built yet)";
+      "sqlite:///abs/state.db), sqlite::memory:, or postgres://<user>@<host>:<port>/<database> "
+      "(also postgresql://)";
   if (url == "sqlite::memory:") return OpenSqliteStore(SqliteOptions{.path = ":memory:"});
   if (url.starts_with(kSqlite)) {
     std::string path(url.substr(kSqlite.size()));
@@ -40,9 +41,8 @@ Result<std::unique_ptr<Store>> OpenStore(std::string_view url) {
     return OpenSqliteStore(SqliteOptions{.path = std::move(path)});
   }
   if (url.starts_with("postgres://") || url.starts_with("postgresql://")) {
-    // The url is not echoed: a postgres url may carry a password.
-    return Status(StatusCode::kInvalidArgument,
-                  "the Postgres store adapter is not built yet; " + std::string(kAccepted));
+    // The url is not echoed, here or by the adapter: it may carry a password.
+    return OpenPostgresStore(PostgresOptions{.url = std::string(url)});
   }
   // Only the scheme is quoted back: a store url may carry a password.
   return Status(StatusCode::kInvalidArgument, "unsupported store url scheme \"" +

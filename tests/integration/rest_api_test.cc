@@ -403,6 +403,23 @@ TEST_F(RestApiTest, MalformedHeadersAndQueries) {
   EXPECT_EQ(client_->http().Get("/v1/layers", auth)->status, 200);
 }
 
+// While not ready, /readyz is 503 and says why (e.g. the store's database is
+// unreachable), without a token.
+TEST_F(RestApiTest, NotReadySaysWhy) {
+  face_->Shutdown();
+  RestFaceOptions options;
+  options.listen = "127.0.0.1:0";
+  auto face = StartRestFace(options, stack_.service(), stack_.auth(), stack_.metrics(),
+                            [] { return Status(StatusCode::kUnavailable, "database down"); });
+  ASSERT_TRUE(face.ok()) << face.status().ToString();
+  face_ = std::move(face).value();
+  client_ = std::make_unique<RestClient>(face_->port());
+  auto ready = client_->http().Get("/readyz");
+  ASSERT_EQ(ready->status, 503);
+  EXPECT_EQ(Json::parse(ready->body)["status"], "not ready");
+  EXPECT_EQ(Json::parse(ready->body)["reason"], "unavailable: database down");
+}
+
 // A port already in use is an error, never silently shared.
 TEST_F(RestApiTest, PortInUseIsRefused) {
   RestFaceOptions options;

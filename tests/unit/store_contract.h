@@ -12,6 +12,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -45,21 +46,15 @@ struct AdapterFactory {
   bool durable = true;
 };
 
-inline const std::vector<AdapterFactory>& Adapters() {
-  static const std::vector<AdapterFactory> kAdapters = {
-      {"SqliteFile",
-       [](const std::string& dir, bool full_sync) {
-         return OpenSqliteStore({.path = dir + "/state.db", .synchronous_full = full_sync});
-       },
-       true},
-      {"SqliteMemory",
-       [](const std::string&, bool full_sync) {
-         return OpenSqliteStore({.path = ":memory:", .synchronous_full = full_sync});
-       },
-       false},
-  };
-  return kAdapters;
+// Test names and failure messages show the adapter's name.
+inline void PrintTo(const AdapterFactory& factory, std::ostream* os) {
+  *os << factory.name;
 }
+
+// The adapters the suite runs against in this test binary: SQLite's in the
+// unit tests (store_contract_sqlite.cc), Postgres in the postgres-labelled
+// tests (store_contract_postgres.cc).
+const std::vector<AdapterFactory>& Adapters();
 
 inline LayerWrite Put(std::string scope, std::string document,
                       std::optional<std::int64_t> expected) {

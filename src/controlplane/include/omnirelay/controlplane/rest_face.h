@@ -39,8 +39,14 @@ class RestFace {
   virtual void Shutdown() = 0;
 };
 
-// `ready` backs /readyz (store open, keys loaded); `auth` checks bearer
+// `ready` backs /readyz: OK when ready (store reachable, keys loaded), else
+// why not, which /readyz reports beside its 503; `auth` checks bearer
 // tokens. kUnavailable when the address cannot be bound.
+Result<std::unique_ptr<RestFace>> StartRestFace(const RestFaceOptions& options,
+                                                ControlPlaneService& service,
+                                                const Authenticator& auth, MetricsRegistry& metrics,
+                                                std::function<Status()> ready);
+// The same for a caller with no reason to give.
 Result<std::unique_ptr<RestFace>> StartRestFace(const RestFaceOptions& options,
                                                 ControlPlaneService& service,
                                                 const Authenticator& auth, MetricsRegistry& metrics,

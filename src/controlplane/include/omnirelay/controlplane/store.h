@@ -1,7 +1,8 @@
-// Store: the control plane's durable state behind one small interface. The one
-// adapter today is SQLite (store_sqlite*.cc, the embedded default); a Postgres
-// adapter is planned (the scale-out issue) and must pass the same contract
-// suite (tests/unit/store_contract_test.cc) that SQLite passes.
+// Store: the control plane's durable state behind one small interface. Two
+// adapters: SQLite (store_sqlite*.cc, the embedded default) and Postgres
+// (store_postgres*.cc, for several replicas on one database). Both pass the
+// same contract suite (tests/unit/store_contract_test.cc and the other
+// TEST_P(StoreContractTest, ...) files).
 //
 // Contract:
 // - Revisions are int64, strictly increasing and gap-free across the whole
@@ -19,6 +20,7 @@
 // adapters serialise writes internally.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -276,8 +278,25 @@ struct SqliteOptions {
 // Opens (creating and migrating as needed) a SQLite store in WAL mode.
 Result<std::unique_ptr<Store>> OpenSqliteStore(const SqliteOptions& options);
 
-// Parses "sqlite://<path>" and opens the store; any other scheme is refused
-// with a message naming the supported one.
+struct PostgresOptions {
+  // A libpq connection URI (postgres://user[:password]@host:port/dbname?...)
+  // or key=value string. Never repeated in a message: it may hold a password.
+  std::string url;
+  std::size_t pool_size = 4;  // connections opened on demand, at most this many
+  // libpq's connect_timeout, unless the url sets one; 0 leaves libpq's default
+  // (wait as long as TCP does).
+  int connect_timeout_seconds = 5;
+};
+
+// Opens a Postgres store, migrating its schema under an advisory lock. When
+// the database cannot be reached, kUnavailable (here and from every method
+// later, while it stays unreachable; the store reconnects by itself, its
+// attempts backing off up to 2 s, on a call after it is back).
+Result<std::unique_ptr<Store>> OpenPostgresStore(const PostgresOptions& options);
+
+// Parses "sqlite://<path>", "sqlite::memory:" or a "postgres://" /
+// "postgresql://" URL and opens the store; any other scheme is refused with
+// a message naming the supported ones.
 Result<std::unique_ptr<Store>> OpenStore(std::string_view url);
 
 }  // namespace omnirelay::cp

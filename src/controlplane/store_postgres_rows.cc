@@ -1,0 +1,252 @@
+#include "store_postgres_rows.h"
+
+#include <nlohmann/json.hpp>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "audit_chain.h"
+
+namespace omnirelay::cp::pg {
+namespace {
+
+std::string Text(const pqxx::field& f) {
+  return f.is_null() ? std::string() : f.as<std::string>();
+}
+
+std::int64_t Int(const pqxx::field& f) {
+  return f.is_null() ? 0 : f.as<std::int64_t>();
+}
+
+std::string Bytes(const pqxx::field& f) {
+  return f.is_null() ? std::string() : pqxx::binarystring(f).str();
+}
+
+}  // namespace
+
+std::string TextArray(const std::vector<std::string>& values) {
+  std::string out = "{";
+  for (const std::string& v : values) {
+    if (out.size() > 1) out += ',';
+    out += '"';
+    for (char c : v) {
+      if (c == '"' || c == '\\') out += '\\';
+      out += c;
+    }
+    out += '"';
+  }
+  return out + "}";
+}
+
+Result<std::string> EncodeStrings(const std::vector<std::string>& values, std::string_view what) {
+  try {
+    return nlohmann::json(values).dump();
+  } catch (const nlohmann::json::exception&) {
+    return Status(StatusCode::kInvalidArgument, std::string(what) + " must be valid UTF-8");
+  }
+}
+
+Result<std::vector<std::string>> DecodeStrings(const std::string& text, std::string_view what) {
+  const nlohmann::json json = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+  std::vector<std::string> values;
+  if (json.is_array()) {
+    for (const nlohmann::json& item : json) {
+      if (!item.is_string()) break;
+      values.push_back(item.get<std::string>());
+    }
+    if (values.size() == json.size()) return values;
+  }
+  return Status(StatusCode::kInternal,
+                "postgres store: " + std::string(what) + " is not a JSON array of strings");
+}
+
+RevisionRecord ReadRevision(const pqxx::row& row) {
+  RevisionRecord r;
+  r.revision = Int(row[0]);
+  r.scope = Text(row[1]);
+  r.deleted = row[2].as<bool>();
+  r.document = Text(row[3]);
+  r.author = Text(row[4]);
+  r.created_at_ms = Int(row[5]);
+  return r;
+}
+
+LayerRecord LayerFromRevision(RevisionRecord&& r) {
+  LayerRecord layer;
+  layer.scope = std::move(r.scope);
+  layer.revision = r.revision;
+  layer.document = std::move(r.document);
+  layer.updated_at_ms = r.created_at_ms;
+  layer.author = std::move(r.author);
+  return layer;
+}
+
+SnapshotRecord ReadSnapshot(const pqxx::row& row) {
+  SnapshotRecord s;
+  s.hash = Text(row[0]);
+  s.snapshot = Bytes(row[1]);
+  s.envelope = Bytes(row[2]);
+  s.version = Int(row[3]);
+  s.scope_chain = Text(row[4]);
+  s.created_at_ms = Int(row[5]);
+  s.expires_at_ms = Int(row[6]);
+  s.rollout = Text(row[7]);
+  return s;
+}
+
+Result<NodeRecord> ReadNode(const pqxx::row& row) {
+  NodeRecord n;
+  n.node_id = Text(row[0]);
+  n.scope_chain = Text(row[1]);
+  n.api_version = Text(row[2]);
+  Result<std::vector<std::string>> features =
+      DecodeStrings(Text(row[3]), "features of node " + Quoted(n.node_id));
+  if (!features.ok()) return features.status();
+  n.features = std::move(*features);
+  n.assigned_version = Int(row[4]);
+  n.assigned_hash = Text(row[5]);
+  n.applied_version = Int(row[6]);
+  n.applied_hash = Text(row[7]);
+  n.discovery_generation = Int(row[8]);
+  n.last_error = Text(row[9]);
+  n.health_json = Text(row[10]);
+  n.connected = row[11].as<bool>();
+  n.last_seen_ms = Int(row[12]);
+  n.last_error_code = Text(row[13]);
+  n.last_error_path = Text(row[14]);
+  n.assigned_at_ms = Int(row[15]);
+  n.assigned_expires_at_ms = Int(row[16]);
+  return n;
+}
+
+Result<TokenRecord> ReadToken(const pqxx::row& row) {
+  TokenRecord t;
+  t.id = Text(row[0]);
+  t.secret_hash = Text(row[1]);
+  t.name = Text(row[2]);
+  Result<std::vector<std::string>> scopes =
+      DecodeStrings(Text(row[3]), "scopes of token " + Quoted(t.id));
+  if (!scopes.ok()) return scopes.status();
+  t.scopes = std::move(*scopes);
+  t.created_at_ms = Int(row[4]);
+  t.expires_at_ms = Int(row[5]);
+  t.revoked_at_ms = Int(row[6]);
+  return t;
+}
+
+AuditEntry ReadAudit(const pqxx::row& row) {
+  AuditEntry a;
+  a.id = Int(row[0]);
+  a.time_ms = Int(row[1]);
+  a.principal = Text(row[2]);
+  a.token_id = Text(row[3]);
+  a.action = Text(row[4]);
+  a.scope = Text(row[5]);
+  a.revision = Int(row[6]);
+  a.outcome = Text(row[7]);
+  a.summary = Text(row[8]);
+  return a;
+}
+
+RolloutRecord ReadRollout(const pqxx::row& row) {
+  RolloutRecord r;
+  r.id = Text(row[0]);
+  r.state_json = Text(row[1]);
+  r.updated_at_ms = Int(row[2]);
+  r.generation = Int(row[3]);
+  return r;
+}
+
+std::int64_t LockHead(pqxx::work& txn) {
+  return txn.exec1("SELECT revision FROM store_head WHERE id = 1 FOR UPDATE")[0].as<std::int64_t>();
+}
+
+void SetHead(pqxx::work& txn, std::int64_t revision) {
+  txn.exec_params0("UPDATE store_head SET revision = $1 WHERE id = 1", revision);
+}
+
+void InsertAudits(pqxx::work& txn, const std::vector<AuditEntry>& entries) {
+  if (entries.empty()) return;
+  const pqxx::result last = txn.exec("SELECT hash FROM audit ORDER BY id DESC LIMIT 1");
+  std::string previous = last.empty() ? std::string() : Text(last[0][0]);
+  for (const AuditEntry& a : entries) {
+    previous = AuditChainHash(previous, a);
+    txn.exec_params0(
+        "INSERT INTO audit (time_ms, principal, token_id, action, scope, revision, outcome, "
+        "summary, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        a.time_ms, a.principal, a.token_id, a.action, a.scope, a.revision, a.outcome, a.summary,
+        previous);
+  }
+}
+
+Result<std::int64_t> ApplyLayerWrite(pqxx::work& txn, std::int64_t head, const LayerWrite& w) {
+  if (w.scope.empty()) return Status(StatusCode::kInvalidArgument, "layer write needs a scope");
+  if (w.expected_revision && *w.expected_revision < 0) {
+    return Status(StatusCode::kInvalidArgument,
+                  "expected revision must be >= 0, got " + std::to_string(*w.expected_revision));
+  }
+  const pqxx::result found =
+      txn.exec_params("SELECT revision FROM layers WHERE scope = $1", w.scope);
+  std::optional<std::int64_t> current;
+  if (!found.empty()) current = found[0][0].as<std::int64_t>();
+  OMNI_RETURN_IF_ERROR(CheckExpectedRevision(w.scope, current, w.expected_revision));
+  if (!w.document && !current) {
+    return Status(StatusCode::kNotFound, "scope " + Quoted(w.scope) + " has no layer");
+  }
+  const std::int64_t revision = head + 1;
+  const bool deleted = !w.document.has_value();
+  txn.exec_params0(
+      "INSERT INTO revisions (revision, scope, deleted, document, author, created_at_ms) "
+      "VALUES ($1, $2, $3, CASE WHEN $3 THEN NULL ELSE $4 END, $5, $6)",
+      revision, w.scope, deleted, w.document.value_or(std::string()), w.author, w.now_ms);
+  if (deleted) {
+    txn.exec_params0("DELETE FROM layers WHERE scope = $1", w.scope);
+  } else {
+    txn.exec_params0(
+        "INSERT INTO layers (scope, revision) VALUES ($1, $2) "
+        "ON CONFLICT (scope) DO UPDATE SET revision = excluded.revision",
+        w.scope, revision);
+  }
+  AuditEntry audit = w.audit;
+  audit.revision = revision;
+  InsertAudits(txn, {audit});
+  return revision;
+}
+
+Status ApplyRolloutPut(pqxx::work& txn, const RolloutRecord& r,
+                       std::optional<std::int64_t> expected_generation, bool insert_only) {
+  if (r.id.empty()) return Status(StatusCode::kInvalidArgument, "rollout needs an id");
+  if (expected_generation || insert_only) {
+    // FOR UPDATE: the generation checked is the one replaced, even when
+    // another replica advances the same rollout concurrently.
+    const pqxx::result stored =
+        txn.exec_params("SELECT generation FROM rollouts WHERE id = $1 FOR UPDATE", r.id);
+    if (insert_only && !stored.empty()) {
+      return Status(StatusCode::kConflict, "rollout " + Quoted(r.id) + " exists already");
+    }
+    if (expected_generation && stored.empty()) {
+      return Status(StatusCode::kNotFound, "no rollout " + Quoted(r.id));
+    }
+    if (expected_generation) {
+      const std::int64_t generation = stored[0][0].as<std::int64_t>();
+      if (generation != *expected_generation) {
+        return Status(StatusCode::kConflict, "rollout " + Quoted(r.id) + " is at generation " +
+                                                 std::to_string(generation) + ", not " +
+                                                 std::to_string(*expected_generation));
+      }
+    }
+  }
+  // An insert racing another replica's insert of the same id fails with a
+  // unique violation, which the pool reports as kConflict.
+  txn.exec_params0(insert_only ? "INSERT INTO rollouts (id, state_json, updated_at_ms, generation) "
+                                 "VALUES ($1, $2, $3, $4)"
+                               : "INSERT INTO rollouts (id, state_json, updated_at_ms, generation) "
+                                 "VALUES ($1, $2, $3, $4) "
+                                 "ON CONFLICT (id) DO UPDATE SET state_json = excluded.state_json, "
+                                 "updated_at_ms = excluded.updated_at_ms, "
+                                 "generation = excluded.generation",
+                   r.id, r.state_json, r.updated_at_ms, r.generation);
+  return Status::Ok();
+}
+
+}  // namespace omnirelay::cp::pg

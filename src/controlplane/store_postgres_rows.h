@@ -1,0 +1,106 @@
+// Row codecs and shared write steps of the Postgres store (store_postgres.cc):
+// how each record maps to its table's columns, and the statements more than
+// one Store method runs inside its transaction. Each SELECT lists its
+// columns with the k*Columns constant of its record, in that order.
+//
+// Thread safety: stateless functions; a transaction belongs to one thread.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <pqxx/pqxx>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "omnirelay/config/status.h"
+#include "omnirelay/controlplane/store.h"
+
+namespace omnirelay::cp::pg {
+
+inline std::string Quoted(std::string_view s) {
+  return "\"" + std::string(s) + "\"";
+}
+
+inline constexpr char kRevisionColumns[] =
+    "revision, scope, deleted, COALESCE(document, ''), author, created_at_ms";
+inline constexpr char kSnapshotColumns[] =
+    "hash, snapshot, envelope, version, scope_chain, created_at_ms, expires_at_ms, rollout";
+inline constexpr char kNodeColumns[] =
+    "node_id, scope_chain, api_version, features, assigned_version, assigned_hash, "
+    "applied_version, applied_hash, discovery_generation, last_error, health_json, connected, "
+    "last_seen_ms, last_error_code, last_error_path, assigned_at_ms, assigned_expires_at_ms";
+inline constexpr char kTokenColumns[] =
+    "id, secret_hash, name, scopes, created_at_ms, expires_at_ms, revoked_at_ms";
+inline constexpr char kAuditColumns[] =
+    "id, time_ms, principal, token_id, action, scope, revision, outcome, summary";
+inline constexpr char kRolloutColumns[] = "id, state_json, updated_at_ms, generation";
+
+// A text[] literal of `values` ({"a","b"}), quoted for the array parser:
+// one parameter for `= ANY ($1::text[])`.
+std::string TextArray(const std::vector<std::string>& values);
+
+// Every row of `rows` through `read`, which returns a record or a Result of one.
+template <typename T, typename Read>
+Result<std::vector<T>> Decode(const pqxx::result& rows, Read&& read) {
+  std::vector<T> out;
+  out.reserve(rows.size());
+  for (const pqxx::row& row : rows) {
+    auto record = read(row);
+    if constexpr (std::is_same_v<decltype(record), T>) {
+      out.push_back(std::move(record));
+    } else {
+      if (!record.ok()) return record.status();
+      out.push_back(std::move(*record));
+    }
+  }
+  return out;
+}
+
+// The first row through `read`; kNotFound with `not_found` when there is none.
+template <typename T, typename Read>
+Result<T> First(const pqxx::result& rows, Read&& read, std::string not_found) {
+  if (rows.empty()) return Status(StatusCode::kNotFound, std::move(not_found));
+  auto record = read(rows[0]);
+  if constexpr (std::is_same_v<decltype(record), T>) {
+    return record;
+  } else {
+    if (!record.ok()) return record.status();
+    return std::move(*record);
+  }
+}
+
+// Vectors of strings are stored as JSON arrays (as in the SQLite store).
+Result<std::string> EncodeStrings(const std::vector<std::string>& values, std::string_view what);
+Result<std::vector<std::string>> DecodeStrings(const std::string& text, std::string_view what);
+
+RevisionRecord ReadRevision(const pqxx::row& row);
+LayerRecord LayerFromRevision(RevisionRecord&& r);
+SnapshotRecord ReadSnapshot(const pqxx::row& row);
+Result<NodeRecord> ReadNode(const pqxx::row& row);
+Result<TokenRecord> ReadToken(const pqxx::row& row);
+AuditEntry ReadAudit(const pqxx::row& row);
+RolloutRecord ReadRollout(const pqxx::row& row);
+
+// Takes the store's write lock (the store_head row, FOR UPDATE) and returns
+// the head revision. Every transaction that assigns revisions or appends
+// audit entries calls this first.
+std::int64_t LockHead(pqxx::work& txn);
+
+// Appends audit entries, extending the chain (audit_chain.h) from the
+// newest stored hash. Requires LockHead in this transaction.
+void InsertAudits(pqxx::work& txn, const std::vector<AuditEntry>& entries);
+
+// One layer put or delete with revision `head + 1`: CAS, the revision row,
+// the head row, its audit entry. Requires LockHead; the caller advances
+// store_head (SetHead) before committing.
+Result<std::int64_t> ApplyLayerWrite(pqxx::work& txn, std::int64_t head, const LayerWrite& w);
+void SetHead(pqxx::work& txn, std::int64_t revision);
+
+// Store::PutRollout's statements; `insert_only` refuses an existing id.
+Status ApplyRolloutPut(pqxx::work& txn, const RolloutRecord& r,
+                       std::optional<std::int64_t> expected_generation, bool insert_only);
+
+}  // namespace omnirelay::cp::pg

@@ -1,0 +1,218 @@
+// The Postgres store beyond the contract suite: several stores (replicas) on
+// one database, and the database going away and coming back.
+#include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "eventually.h"
+#include "omnirelay/config/status.h"
+#include "omnirelay/controlplane/store.h"
+#include "postgres_test_server.h"
+#include "store_contract.h"
+
+// LeakSanitizer (asan build): libpqxx 6.4, the Debian 12 version, leaks the
+// PGresult of a statement whose connection broke (its result wrapper asks
+// the dead connection for its encoding, which throws before the result is
+// owned; fixed upstream in 7.x, jtv/libpqxx pull request #500). A store that
+// loses its server hits it once per broken connection (about 2 KiB), as
+// ServerDownIsUnavailableAndRecoversWithoutReopening does on purpose. The
+// adapter never handles a PGresult itself, so this names only that leak.
+extern "C" const char* __lsan_default_suppressions() {  // NOLINT: the sanitizer's hook
+  return "leak:PQmakeEmptyPGresult\n";
+}
+
+namespace omnirelay::cp {
+namespace {
+
+using store_contract::Put;
+using store_contract::TempDir;
+
+std::unique_ptr<Store> MustOpen(const std::string& url) {
+  Result<std::unique_ptr<Store>> opened = OpenPostgresStore({.url = url});
+  EXPECT_TRUE(opened.ok()) << opened.status().ToString();
+  return opened.ok() ? std::move(*opened) : nullptr;
+}
+
+// Two replicas (two stores, each with its own pool) write concurrently, 4
+// threads each, to their own scopes and to one shared scope by CAS: every
+// acknowledged write is in the history exactly once at the revision it was
+// given, and revisions are 1..N with no gap.
+TEST(PostgresStoreTest, ReplicasWritingConcurrentlyKeepRevisionsGapFree) {
+  TempDir dir;
+  const std::string url =
+      pg_test::EnsureDatabase(pg_test::FixtureServerUrl(), pg_test::DatabaseFor(dir.path()));
+  std::unique_ptr<Store> replicas[2] = {MustOpen(url), MustOpen(url)};
+  ASSERT_TRUE(replicas[0] && replicas[1]);
+
+  constexpr int kThreadsPerReplica = 4;
+  constexpr int kWritesPerThread = 60;
+  std::mutex mu;
+  std::vector<std::pair<std::int64_t, std::string>> acknowledged;  // (revision, document)
+  std::atomic<int> unexpected{0};
+  std::vector<std::thread> threads;
+  for (int r = 0; r < 2; ++r) {
+    for (int t = 0; t < kThreadsPerReplica; ++t) {
+      threads.emplace_back([&, r, t] {
+        Store& store = *replicas[r];
+        const std::string mine = "zone:r" + std::to_string(r) + "t" + std::to_string(t);
+        for (int i = 0; i < kWritesPerThread; ++i) {
+          // Alternate: a blind write to this thread's scope, a CAS on the shared one.
+          const bool shared = i % 2 == 1;
+          const std::string scope = shared ? "global" : mine;
+          const std::string document = "{\"by\":\"" + mine + "\",\"i\":" + std::to_string(i) + "}";
+          std::optional<std::int64_t> expected;
+          if (shared) {
+            Result<LayerRecord> current = store.GetLayer(scope);
+            expected = current.ok() ? current->revision : 0;
+          }
+          Result<std::int64_t> written = store.WriteLayer(Put(scope, document, expected));
+          if (written.ok()) {
+            std::lock_guard<std::mutex> lock(mu);
+            acknowledged.emplace_back(*written, document);
+          } else if (written.status().code() != StatusCode::kConflict) {
+            ++unexpected;
+            ADD_FAILURE() << written.status().ToString();
+          }
+        }
+      });
+    }
+  }
+  for (std::thread& thread : threads) thread.join();
+  ASSERT_EQ(unexpected.load(), 0);
+  // Every blind write succeeds; CAS writes on the shared scope may conflict.
+  ASSERT_GE(acknowledged.size(), std::size_t{2 * kThreadsPerReplica * kWritesPerThread / 2});
+
+  Result<std::vector<RevisionRecord>> all = replicas[1]->RevisionsSince(0, 100000);
+  ASSERT_TRUE(all.ok()) << all.status().ToString();
+  ASSERT_EQ(all->size(), acknowledged.size());
+  for (std::size_t i = 0; i < all->size(); ++i) {
+    ASSERT_EQ((*all)[i].revision, static_cast<std::int64_t>(i + 1)) << "gap or reorder";
+  }
+  for (const auto& [revision, document] : acknowledged) {
+    EXPECT_EQ((*all)[static_cast<std::size_t>(revision - 1)].document, document)
+        << "revision " << revision;
+  }
+  EXPECT_EQ(*replicas[0]->HeadRevision(), static_cast<std::int64_t>(acknowledged.size()));
+  // The audit chain the two replicas extended together is one intact chain.
+  Result<api::AuditChainReport> chain = replicas[0]->VerifyAuditChain();
+  ASSERT_TRUE(chain.ok()) << chain.status().ToString();
+  EXPECT_TRUE(chain->ok);
+  EXPECT_EQ(chain->entries, static_cast<std::int64_t>(acknowledged.size()));
+}
+
+// Runs scripts/pg-server.sh `command` on `state_dir`.
+void PgServer(const std::string& command, const std::string& state_dir) {
+  const std::string line =
+      std::string(OMNI_PG_SERVER_SCRIPT) + " " + command + " " + state_dir + " >/dev/null";
+  ASSERT_EQ(std::system(line.c_str()), 0) << line;
+}
+
+// A server of this test's own (stopping the fixture's would fail the
+// tests running beside this one): stopped, every call is kUnavailable
+// without the password of the url; restarted, the same store works again
+// without being reopened, and nothing acknowledged was lost.
+TEST(PostgresStoreTest, ServerDownIsUnavailableAndRecoversWithoutReopening) {
+  TempDir dir;
+  const std::string state = dir.path() + "/server";
+  PgServer("start", state);
+  struct Destroy {
+    std::string state;
+    ~Destroy() { PgServer("destroy", state); }
+  } destroy{state};
+
+  const std::string server = pg_test::ServerUrl(state);
+  ASSERT_FALSE(server.empty());
+  pg_test::EnsureDatabase(server, "omni_restart");
+  // A password the server does not need (trust), to check it is never echoed.
+  const std::string url =
+      "postgresql://postgres:hunter2@" + server.substr(server.find('@') + 1) + "/omni_restart";
+  std::unique_ptr<Store> store = MustOpen(url);
+  ASSERT_TRUE(store);
+  ASSERT_EQ(*store->WriteLayer(Put("global", "{\"v\":1}", 0)), 1);
+
+  PgServer("stop", state);
+  Result<std::int64_t> write = store->WriteLayer(Put("global", "{\"v\":2}", 1));
+  EXPECT_EQ(write.status().code(), StatusCode::kUnavailable) << write.status().ToString();
+  EXPECT_EQ(write.status().message().find("hunter2"), std::string::npos);
+  Result<LayerRecord> read = store->GetLayer("global");
+  EXPECT_EQ(read.status().code(), StatusCode::kUnavailable) << read.status().ToString();
+  EXPECT_EQ(read.status().message().find("hunter2"), std::string::npos);
+  Result<std::unique_ptr<Store>> reopened = OpenStore(url);
+  EXPECT_EQ(reopened.status().code(), StatusCode::kUnavailable);
+  EXPECT_EQ(reopened.status().message().find("hunter2"), std::string::npos);
+
+  PgServer("start", state);
+  // The store's connect backoff (at most 2 s) may hold off the first calls.
+  Result<LayerRecord> back = Status(StatusCode::kUnavailable, "not tried");
+  EXPECT_TRUE(test_support::Eventually(
+      [&] {
+        back = store->GetLayer("global");
+        return back.status().code() != StatusCode::kUnavailable;
+      },
+      std::chrono::seconds(10)));
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_EQ(back->document, "{\"v\":1}");
+  Result<std::int64_t> written = store->WriteLayer(Put("global", "{\"v\":2}", 1));
+  ASSERT_TRUE(written.ok()) << written.status().ToString();
+  EXPECT_EQ(*written, 2);
+  EXPECT_EQ(*store->HeadRevision(), 2);
+}
+
+// Replicas starting together on an empty database migrate it once (the
+// advisory lock), and all of them open.
+TEST(PostgresStoreTest, ReplicasStartingTogetherMigrateOnce) {
+  TempDir dir;
+  const std::string url =
+      pg_test::EnsureDatabase(pg_test::FixtureServerUrl(), pg_test::DatabaseFor(dir.path()));
+  std::vector<std::thread> threads;
+  std::atomic<int> opened{0};
+  for (int i = 0; i < 4; ++i) {
+    threads.emplace_back([&] {
+      Result<std::unique_ptr<Store>> store = OpenPostgresStore({.url = url});
+      if (store.ok()) {
+        ++opened;
+      } else {
+        ADD_FAILURE() << store.status().ToString();
+      }
+    });
+  }
+  for (std::thread& thread : threads) thread.join();
+  EXPECT_EQ(opened.load(), 4);
+  pqxx::connection conn(url);
+  pqxx::nontransaction txn(conn);
+  EXPECT_EQ(txn.exec1("SELECT COUNT(*) FROM schema_migrations")[0].as<int>(), 1);
+}
+
+// A database migrated by a newer build is refused, naming both versions,
+// rather than written to with a schema this build does not know.
+TEST(PostgresStoreTest, NewerSchemaVersionIsRefused) {
+  TempDir dir;
+  const std::string url =
+      pg_test::EnsureDatabase(pg_test::FixtureServerUrl(), pg_test::DatabaseFor(dir.path()));
+  ASSERT_TRUE(MustOpen(url));
+  {
+    pqxx::connection conn(url);
+    pqxx::nontransaction txn(conn);
+    txn.exec0(
+        "INSERT INTO schema_migrations (version, description, applied_at_ms) "
+        "VALUES (999, 'from the future', 0)");
+  }
+  Result<std::unique_ptr<Store>> opened = OpenPostgresStore({.url = url});
+  ASSERT_FALSE(opened.ok());
+  EXPECT_EQ(opened.status().code(), StatusCode::kInternal);
+  EXPECT_NE(opened.status().message().find("schema version 999 is newer than this build knows (1)"),
+            std::string::npos)
+      << opened.status().message();
+}
+
+}  // namespace
+}  // namespace omnirelay::cp
