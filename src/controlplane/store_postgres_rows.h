@@ -17,23 +17,17 @@
 
 #include "omnirelay/config/status.h"
 #include "omnirelay/controlplane/store.h"
+#include "store_rows_common.h"
 
 namespace omnirelay::cp::pg {
 
-inline std::string Quoted(std::string_view s) {
-  return "\"" + std::string(s) + "\"";
-}
+using store_rows::kNodeColumns;
+using store_rows::kNodeUpsertClause;
+using store_rows::kRevisionColumns;
+using store_rows::kSnapshotColumns;
+using store_rows::kTokenColumns;
+using store_rows::Quoted;
 
-inline constexpr char kRevisionColumns[] =
-    "revision, scope, deleted, COALESCE(document, ''), author, created_at_ms";
-inline constexpr char kSnapshotColumns[] =
-    "hash, snapshot, envelope, version, scope_chain, created_at_ms, expires_at_ms, rollout";
-inline constexpr char kNodeColumns[] =
-    "node_id, scope_chain, api_version, features, assigned_version, assigned_hash, "
-    "applied_version, applied_hash, discovery_generation, last_error, health_json, connected, "
-    "last_seen_ms, last_error_code, last_error_path, assigned_at_ms, assigned_expires_at_ms";
-inline constexpr char kTokenColumns[] =
-    "id, secret_hash, name, scopes, created_at_ms, expires_at_ms, revoked_at_ms";
 inline constexpr char kAuditColumns[] =
     "id, time_ms, principal, token_id, action, scope, revision, outcome, summary";
 inline constexpr char kRolloutColumns[] = "id, state_json, updated_at_ms, generation";
@@ -72,9 +66,11 @@ Result<T> First(const pqxx::result& rows, Read&& read, std::string not_found) {
   }
 }
 
-// Vectors of strings are stored as JSON arrays (as in the SQLite store).
-Result<std::string> EncodeStrings(const std::vector<std::string>& values, std::string_view what);
-Result<std::vector<std::string>> DecodeStrings(const std::string& text, std::string_view what);
+using store_rows::EncodeStrings;
+inline Result<std::vector<std::string>> DecodeStrings(const std::string& text,
+                                                      std::string_view what) {
+  return store_rows::DecodeStrings(text, what, "postgres store");
+}
 
 RevisionRecord ReadRevision(const pqxx::row& row);
 LayerRecord LayerFromRevision(RevisionRecord&& r);

@@ -43,6 +43,7 @@ using sqlite::EncodeStrings;
 using sqlite::InsertAudit;
 using sqlite::kCurrentLayerQuery;
 using sqlite::kNodeColumns;
+using sqlite::kNodeUpsertClause;
 using sqlite::kRevisionColumns;
 using sqlite::kSnapshotColumns;
 using sqlite::kTokenColumns;
@@ -285,17 +286,8 @@ class SqliteStore final : public Store {
     if (nodes.empty()) return Status::Ok();
     static const std::string sql =
         std::string("INSERT INTO nodes (") + kNodeColumns +
-        ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17) "
-        "ON CONFLICT (node_id) DO UPDATE SET scope_chain = excluded.scope_chain, "
-        "api_version = excluded.api_version, features = excluded.features, "
-        "assigned_version = excluded.assigned_version, assigned_hash = excluded.assigned_hash, "
-        "applied_version = excluded.applied_version, applied_hash = excluded.applied_hash, "
-        "discovery_generation = excluded.discovery_generation, "
-        "last_error = excluded.last_error, health_json = excluded.health_json, "
-        "connected = excluded.connected, last_seen_ms = excluded.last_seen_ms, "
-        "last_error_code = excluded.last_error_code, last_error_path = excluded.last_error_path, "
-        "assigned_at_ms = excluded.assigned_at_ms, "
-        "assigned_expires_at_ms = excluded.assigned_expires_at_ms";
+        ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)" +
+        kNodeUpsertClause;
     return Write([&](Connection& conn) -> Status {
       for (std::size_t i = 0; i < nodes.size(); ++i) {
         const NodeRecord& n = nodes[i];

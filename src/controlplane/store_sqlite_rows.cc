@@ -9,29 +9,6 @@
 
 namespace omnirelay::cp::sqlite {
 
-// Vectors of strings are stored as JSON arrays.
-Result<std::string> EncodeStrings(const std::vector<std::string>& values, std::string_view what) {
-  try {
-    return nlohmann::json(values).dump();
-  } catch (const nlohmann::json::exception&) {
-    return Status(StatusCode::kInvalidArgument, std::string(what) + " must be valid UTF-8");
-  }
-}
-
-Result<std::vector<std::string>> DecodeStrings(const std::string& text, std::string_view what) {
-  const nlohmann::json json = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
-  std::vector<std::string> values;
-  if (json.is_array()) {
-    for (const nlohmann::json& item : json) {
-      if (!item.is_string()) break;
-      values.push_back(item.get<std::string>());
-    }
-    if (values.size() == json.size()) return values;
-  }
-  return Status(StatusCode::kInternal,
-                "sqlite store: " + std::string(what) + " is not a JSON array of strings");
-}
-
 RevisionRecord ReadRevision(const Statement& row) {
   RevisionRecord r;
   r.revision = row.Int(0);

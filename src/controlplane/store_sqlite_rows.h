@@ -14,36 +14,29 @@
 
 #include "omnirelay/config/status.h"
 #include "omnirelay/controlplane/store.h"
+#include "store_rows_common.h"
 #include "store_sqlite_db.h"
 
 namespace omnirelay::cp::sqlite {
 
-// `s` in double quotes, for messages.
-inline std::string Quoted(std::string_view s) {
-  return "\"" + std::string(s) + "\"";
-}
+using store_rows::kNodeColumns;
+using store_rows::kNodeUpsertClause;
+using store_rows::kRevisionColumns;
+using store_rows::kSnapshotColumns;
+using store_rows::kTokenColumns;
+using store_rows::Quoted;
 
-inline constexpr char kRevisionColumns[] =
-    "revision, scope, deleted, COALESCE(document, ''), author, created_at_ms";
 // A scope's current layer (its head revision), one row or none.
 inline constexpr char kCurrentLayerQuery[] =
     "SELECT r.revision, r.scope, r.deleted, COALESCE(r.document, ''), r.author, "
     "r.created_at_ms FROM layers l JOIN revisions r ON r.revision = l.revision "
     "WHERE l.scope = ?1";
-inline constexpr char kSnapshotColumns[] =
-    "hash, snapshot, envelope, version, scope_chain, created_at_ms, expires_at_ms, rollout";
-inline constexpr char kNodeColumns[] =
-    "node_id, scope_chain, api_version, features, assigned_version, assigned_hash, "
-    "applied_version, applied_hash, discovery_generation, last_error, health_json, connected, "
-    "last_seen_ms, last_error_code, last_error_path, assigned_at_ms, assigned_expires_at_ms";
-inline constexpr char kTokenColumns[] =
-    "id, secret_hash, name, scopes, created_at_ms, expires_at_ms, revoked_at_ms";
 
-// Vectors of strings are stored as JSON arrays; kInvalidArgument if a
-// string is not valid UTF-8.
-Result<std::string> EncodeStrings(const std::vector<std::string>& values, std::string_view what);
-// kInternal if `text` is not a JSON array of strings.
-Result<std::vector<std::string>> DecodeStrings(const std::string& text, std::string_view what);
+using store_rows::EncodeStrings;
+inline Result<std::vector<std::string>> DecodeStrings(const std::string& text,
+                                                      std::string_view what) {
+  return store_rows::DecodeStrings(text, what, "sqlite store");
+}
 
 RevisionRecord ReadRevision(const Statement& row);
 LayerRecord LayerFromRevision(RevisionRecord&& r);

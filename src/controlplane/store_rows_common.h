@@ -1,0 +1,53 @@
+// What the SQLite and Postgres stores write alike: the column lists their
+// tables share, the node upsert's update clause, and vectors of strings
+// stored as JSON arrays. Each adapter's rows header brings these into its
+// own namespace.
+//
+// Thread safety: constants and stateless functions.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "omnirelay/config/status.h"
+
+namespace omnirelay::cp::store_rows {
+
+// `s` in double quotes, for messages.
+inline std::string Quoted(std::string_view s) {
+  return "\"" + std::string(s) + "\"";
+}
+
+inline constexpr char kRevisionColumns[] =
+    "revision, scope, deleted, COALESCE(document, ''), author, created_at_ms";
+inline constexpr char kSnapshotColumns[] =
+    "hash, snapshot, envelope, version, scope_chain, created_at_ms, expires_at_ms, rollout";
+inline constexpr char kNodeColumns[] =
+    "node_id, scope_chain, api_version, features, assigned_version, assigned_hash, "
+    "applied_version, applied_hash, discovery_generation, last_error, health_json, connected, "
+    "last_seen_ms, last_error_code, last_error_path, assigned_at_ms, assigned_expires_at_ms";
+// After "INSERT INTO nodes (kNodeColumns) VALUES (...)": a known node's row
+// takes every column of the new one.
+inline constexpr char kNodeUpsertClause[] =
+    " ON CONFLICT (node_id) DO UPDATE SET scope_chain = excluded.scope_chain, "
+    "api_version = excluded.api_version, features = excluded.features, "
+    "assigned_version = excluded.assigned_version, assigned_hash = excluded.assigned_hash, "
+    "applied_version = excluded.applied_version, applied_hash = excluded.applied_hash, "
+    "discovery_generation = excluded.discovery_generation, "
+    "last_error = excluded.last_error, health_json = excluded.health_json, "
+    "connected = excluded.connected, last_seen_ms = excluded.last_seen_ms, "
+    "last_error_code = excluded.last_error_code, last_error_path = excluded.last_error_path, "
+    "assigned_at_ms = excluded.assigned_at_ms, "
+    "assigned_expires_at_ms = excluded.assigned_expires_at_ms";
+inline constexpr char kTokenColumns[] =
+    "id, secret_hash, name, scopes, created_at_ms, expires_at_ms, revoked_at_ms";
+
+// kInvalidArgument if a string is not valid UTF-8.
+Result<std::string> EncodeStrings(const std::vector<std::string>& values, std::string_view what);
+// kInternal, naming `adapter` ("sqlite store"), if `text` is not a JSON
+// array of strings.
+Result<std::vector<std::string>> DecodeStrings(const std::string& text, std::string_view what,
+                                               std::string_view adapter);
+
+}  // namespace omnirelay::cp::store_rows
