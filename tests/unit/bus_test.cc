@@ -69,18 +69,22 @@ TEST(InprocBusTest, UnsubscribeStopsDelivery) {
   EXPECT_EQ(dropped.revisions().size(), 1u);
 }
 
-// Only inproc is available; other URLs explain themselves.
+// inproc and redis:// (bus_redis_test.cc) are available; other URLs explain
+// themselves.
 TEST(InprocBusTest, OpenBusUrls) {
   EXPECT_TRUE(OpenBus("inproc").ok());
   EXPECT_EQ(OpenBus("redis://127.0.0.1:6379").status().code(), StatusCode::kInvalidArgument);
   EXPECT_EQ(OpenBus("carrier-pigeon").status().code(), StatusCode::kInvalidArgument);
-  // Refusals quote the scheme only, never credentials in the url.
-  for (const char* url :
-       {"redis://:hunter2@127.0.0.1:6379/s", "kafka://u:hunter2@b/t", "amqp://u:hunter2@b"}) {
+  // Refusals never quote credentials in the url.
+  for (const char* url : {"kafka://u:hunter2@b/t", "amqp://u:hunter2@b", "redis://:hunter2@b/s"}) {
     const Status s = OpenBus(url).status();
     EXPECT_EQ(s.code(), StatusCode::kInvalidArgument) << url;
     EXPECT_EQ(s.message().find("hunter2"), std::string::npos) << s.message();
   }
+  // A Redis server that cannot be reached (port 1: nothing listens there).
+  const Status down = OpenBus("redis://:hunter2@127.0.0.1:1/s").status();
+  EXPECT_EQ(down.code(), StatusCode::kUnavailable) << down.ToString();
+  EXPECT_EQ(down.message().find("hunter2"), std::string::npos) << down.message();
 }
 
 }  // namespace
