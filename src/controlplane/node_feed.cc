@@ -501,6 +501,10 @@ class NodeFeedImpl final : public NodeFeed {
 
   void Refresh(const std::shared_ptr<ChainGroup>& group, bool render_only = false) {
     const auto started = std::chrono::steady_clock::now();
+    // Only a group whose nodes were all offered its current snapshot may skip
+    // them: not one still loading (its first nodes wait for this render) nor
+    // one whose nodes were told a render problem instead.
+    if (render_only && (!group->current() || group->problem())) render_only = false;
     auto snapshot = source_.Newest(group->chain);
     if (!snapshot.ok() && snapshot.status().code() != StatusCode::kNotFound) {
       render_failures_.Inc();

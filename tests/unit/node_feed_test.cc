@@ -246,8 +246,8 @@ TEST_F(NodeFeedUnitTest, AssignmentSourceDecidesPerNode) {
 
 // A change event of commits past a pinning rollout's base (its own staged
 // layers) renders the chain but asks about no node and sends nothing: the
-// source re-offers the nodes it moves. The timed refresh that re-signs the
-// chain still visits them.
+// source re-offers the nodes it moves. The timed refresh visits them when it
+// re-signs the chain (not before: nothing new to send).
 TEST_F(NodeFeedUnitTest, CommitsPastAPinnedBaseSkipTheFanOut) {
   source_.Set(kUsEast, 1);
   Stream s = Hello("n-1", kUsEast);
@@ -268,6 +268,22 @@ TEST_F(NodeFeedUnitTest, CommitsPastAPinnedBaseSkipTheFanOut) {
   Advance(std::chrono::seconds(60));  // the timed refresh
   EXPECT_GT(source_.assigned_calls, assigned);
   EXPECT_EQ(s.conn->versions(), (std::vector<std::int64_t>{1, 2}));
+}
+
+// A chain whose group has nothing yet (its first node waits for the first
+// render) or whose nodes were told a render problem is sent as usual, pinned
+// or not.
+TEST_F(NodeFeedUnitTest, APinnedRoundStillServesAGroupWithNothingYet) {
+  Stream s = Hello("n-1", kUsEast);  // nothing to render yet: waits
+  ASSERT_TRUE(s.conn->versions().empty());
+  source_.pinned_base = 1;
+  source_.Set(kUsEast, 2);
+  ChangeEvent event;
+  event.scopes = {"global"};
+  event.revision = 2;
+  ASSERT_TRUE(bus_.Publish(event).ok());
+  feed_->RunDueForTest();
+  EXPECT_EQ(s.conn->versions(), std::vector<std::int64_t>{2});
 }
 
 // A round that merges an older commit (at or below the pinned base) with the

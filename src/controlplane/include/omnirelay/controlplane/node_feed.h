@@ -169,9 +169,9 @@ class AssignmentSource {
   // source pins every one of them and re-offers each itself when it moves
   // it (a rollout that holds the chain with a base below `since`): a change
   // event of such commits only (a rollout's own staged layers) renders the
-  // chain and skips its fan-out. The periodic refresh and a group's first
-  // load still visit every node (re-signing, newcomers). Asked per chain
-  // per round.
+  // chain and skips its fan-out — unless the chain's group has nothing yet
+  // or its nodes were told a render problem. The periodic refresh still
+  // visits every node when it re-signs the chain. Asked per chain per round.
   virtual bool PinsChainPast(const std::vector<std::string>& /*chain_scopes*/,
                              std::int64_t /*since*/) {
     return false;
