@@ -76,6 +76,12 @@ std::unique_ptr<Bus> MakeInprocBus() {
 Result<std::unique_ptr<Bus>> OpenBus(std::string_view url) {
   if (url == "inproc" || url.empty()) return MakeInprocBus();
   // Only the scheme is quoted back: a bus url may carry a password.
+  if (url.find("://") == std::string_view::npos) {
+    // Not quoted: a mistyped url may still hold a password.
+    return Status(StatusCode::kInvalidArgument,
+                  "the bus is not inproc nor a url (scheme://...); accepted: inproc or "
+                  "redis://host:port/stream");
+  }
   const std::string scheme(url.substr(0, url.find("://")));
   if (scheme == "redis") {
     OMNI_ASSIGN_OR_RETURN(RedisBusOptions options, ParseRedisBusUrl(url));

@@ -9,12 +9,18 @@
 //   <json>. A failed append returns kUnavailable (the service logs and counts
 //   it; the commit stands, and the feed's timed refresh repairs what another
 //   replica missed). While Redis is down, appends are not retried more often
-//   than once a second, so commits never wait on a dead server each time.
+//   than once a second. The append runs on the committing thread: a server
+//   that refuses connections fails it at once, but one that hangs holds that
+//   commit's answer (and those queued behind it) for up to the connect and
+//   command timeouts, 0.5 s + 1 s, once a second.
 // - A reader thread XREADs (BLOCK) from the last id it handed on and passes
 //   every entry of another origin to the handlers, in stream order. After a
 //   lost connection it reconnects with backoff and resumes from that id; a
-//   stream that went back below it (a server restarted without persistence)
-//   is read from its start.
+//   stream that went back below it (a server restarted without persistence,
+//   or one that lost its last writes) is read from its start: events are
+//   wake-ups (re-render these scopes, close streams of these revoked
+//   tokens), so handing on some twice costs work, never correctness, while
+//   skipping one would leave nodes behind until the next timed refresh.
 // hiredis stays in this file.
 #include <hiredis/hiredis.h>
 #include <openssl/rand.h>
@@ -255,7 +261,6 @@ class RedisBus final : public Bus {
         }
         if (reported) spdlog::info("redis bus: reconnected; resuming after {}", last);
         reported = false;
-        backoff = kRetryFloor;
         conn = std::move(c).value();
       }
       const std::string block = std::to_string(kBlockMs);
@@ -269,8 +274,12 @@ class RedisBus final : public Bus {
                      r ? std::string(Str(r.get())) : std::string(conn->errstr));
         reported = true;
         conn.reset();
+        Sleep(backoff);  // an error the server keeps giving is not retried in a spin
+        backoff = std::min(backoff * 2,
+                           std::chrono::duration_cast<std::chrono::milliseconds>(kRetryCeiling));
         continue;
       }
+      backoff = kRetryFloor;                       // a read went through
       if (r->type != REDIS_REPLY_ARRAY) continue;  // nil: nothing within the block
       for (std::size_t s = 0; s < r->elements; ++s) {
         const redisReply* stream = r->element[s];

@@ -202,19 +202,22 @@ TEST(RedisBusTest, ReplicasSeeEachOthersEventsOnce) {
   ASSERT_TRUE(a->Publish(Event(7)).ok());
   ASSERT_TRUE(a->Publish(Event(8)).ok());
   ASSERT_TRUE(b->Publish(Event(9)).ok());
-  ASSERT_TRUE(seen_a.WaitFor(3));
-  ASSERT_TRUE(seen_b.WaitFor(3));
-  std::this_thread::sleep_for(500ms);  // nothing more arrives (no echo of one's own)
+  // A last event from each side: in stream order it comes after any echo of
+  // one's own, so once it arrived nothing earlier can still come.
+  ASSERT_TRUE(b->Publish(Event(10)).ok());
+  ASSERT_TRUE(a->Publish(Event(11)).ok());
+  ASSERT_TRUE(seen_a.WaitFor(5));
+  ASSERT_TRUE(seen_b.WaitFor(5));
   auto sorted = [](std::vector<std::int64_t> v) {
     std::sort(v.begin(), v.end());
     return v;
   };
-  EXPECT_EQ(sorted(seen_a.revisions()), (std::vector<std::int64_t>{7, 8, 9}));
-  EXPECT_EQ(sorted(seen_b.revisions()), (std::vector<std::int64_t>{7, 8, 9}));
+  EXPECT_EQ(sorted(seen_a.revisions()), (std::vector<std::int64_t>{7, 8, 9, 10, 11}));
+  EXPECT_EQ(sorted(seen_b.revisions()), (std::vector<std::int64_t>{7, 8, 9, 10, 11}));
   // Another replica's events keep their order and every field.
   std::vector<ChangeEvent> from_a;
   for (const auto& e : seen_b.events()) {
-    if (e.revision != 9) from_a.push_back(e);
+    if (e.revision == 7 || e.revision == 8) from_a.push_back(e);
   }
   ASSERT_EQ(from_a.size(), 2u);
   EXPECT_EQ(from_a[0].revision, 7);
@@ -254,9 +257,9 @@ TEST(RedisBusTest, ServerRestartedReaderResumesWithoutLoss) {
   ASSERT_TRUE(published.ok()) << published.ToString();
   ASSERT_TRUE(a->Publish(Event(4)).ok());
   ASSERT_TRUE(seen_b.WaitFor(3));
-  std::this_thread::sleep_for(300ms);
   // Event 2 was never in the stream (the repair is the feed's timed refresh);
-  // 3 and 4 arrive once each, in order, and 1 is not handed on again.
+  // 3 and 4 arrive once each, in order, and 1 is not handed on again (4 is
+  // the stream's last entry: nothing can follow it).
   EXPECT_EQ(seen_b.revisions(), (std::vector<std::int64_t>{1, 3, 4}));
 }
 

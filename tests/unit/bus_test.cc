@@ -76,7 +76,8 @@ TEST(InprocBusTest, OpenBusUrls) {
   EXPECT_EQ(OpenBus("redis://127.0.0.1:6379").status().code(), StatusCode::kInvalidArgument);
   EXPECT_EQ(OpenBus("carrier-pigeon").status().code(), StatusCode::kInvalidArgument);
   // Refusals never quote credentials in the url.
-  for (const char* url : {"kafka://u:hunter2@b/t", "amqp://u:hunter2@b", "redis://:hunter2@b/s"}) {
+  for (const char* url : {"kafka://u:hunter2@b/t", "amqp://u:hunter2@b", "redis://:hunter2@b/s",
+                          "redis//:hunter2@b:1/s"}) {
     const Status s = OpenBus(url).status();
     EXPECT_EQ(s.code(), StatusCode::kInvalidArgument) << url;
     EXPECT_EQ(s.message().find("hunter2"), std::string::npos) << s.message();
