@@ -50,6 +50,9 @@
 namespace omnirelay::cp {
 namespace {
 
+using store_rows::Invalid;
+using store_rows::LimitParam;
+
 using pg::Decode;
 using pg::First;
 using pg::kAuditColumns;
@@ -62,15 +65,6 @@ using pg::kTokenColumns;
 using pg::Quoted;
 
 using ReadTxn = pqxx::transaction<pqxx::repeatable_read, pqxx::read_only>;
-
-std::int64_t LimitParam(std::size_t limit) {
-  constexpr auto kMax = static_cast<std::size_t>(std::numeric_limits<std::int64_t>::max());
-  return static_cast<std::int64_t>(limit < kMax ? limit : kMax);
-}
-
-Status Invalid(std::string message) {
-  return Status(StatusCode::kInvalidArgument, std::move(message));
-}
 
 class PostgresStore final : public Store {
  public:

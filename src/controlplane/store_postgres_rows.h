@@ -26,6 +26,7 @@ using store_rows::kNodeUpsertClause;
 using store_rows::kRevisionColumns;
 using store_rows::kSnapshotColumns;
 using store_rows::kTokenColumns;
+using store_rows::LayerFromRevision;
 using store_rows::Quoted;
 
 inline constexpr char kAuditColumns[] =
@@ -73,7 +74,6 @@ inline Result<std::vector<std::string>> DecodeStrings(const std::string& text,
 }
 
 RevisionRecord ReadRevision(const pqxx::row& row);
-LayerRecord LayerFromRevision(RevisionRecord&& r);
 SnapshotRecord ReadSnapshot(const pqxx::row& row);
 Result<NodeRecord> ReadNode(const pqxx::row& row);
 Result<TokenRecord> ReadToken(const pqxx::row& row);

@@ -6,11 +6,16 @@
 // Thread safety: constants and stateless functions.
 #pragma once
 
+#include <cstddef>
+#include <cstdint>
+#include <limits>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "omnirelay/config/status.h"
+#include "omnirelay/controlplane/store.h"
 
 namespace omnirelay::cp::store_rows {
 
@@ -42,6 +47,27 @@ inline constexpr char kNodeUpsertClause[] =
     "assigned_expires_at_ms = excluded.assigned_expires_at_ms";
 inline constexpr char kTokenColumns[] =
     "id, secret_hash, name, scopes, created_at_ms, expires_at_ms, revoked_at_ms";
+
+// A list limit as a bound SQL parameter (size_t's largest clamped).
+inline std::int64_t LimitParam(std::size_t limit) {
+  constexpr auto kMax = static_cast<std::size_t>(std::numeric_limits<std::int64_t>::max());
+  return static_cast<std::int64_t>(limit < kMax ? limit : kMax);
+}
+
+inline Status Invalid(std::string message) {
+  return Status(StatusCode::kInvalidArgument, std::move(message));
+}
+
+// A scope's layer as its head revision row says it.
+inline LayerRecord LayerFromRevision(RevisionRecord&& r) {
+  LayerRecord layer;
+  layer.scope = std::move(r.scope);
+  layer.revision = r.revision;
+  layer.document = std::move(r.document);
+  layer.updated_at_ms = r.created_at_ms;
+  layer.author = std::move(r.author);
+  return layer;
+}
 
 // kInvalidArgument if a string is not valid UTF-8.
 Result<std::string> EncodeStrings(const std::vector<std::string>& values, std::string_view what);

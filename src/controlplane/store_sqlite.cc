@@ -34,6 +34,9 @@
 namespace omnirelay::cp {
 namespace {
 
+using store_rows::Invalid;
+using store_rows::LimitParam;
+
 using sqlite::AuditQuery;
 using sqlite::BuildAuditQuery;
 using sqlite::Collect;
@@ -64,15 +67,6 @@ using sqlite::Transaction;
 using sqlite::WriteSetting;
 
 constexpr std::size_t kMaxReaders = 4;
-
-std::int64_t LimitParam(std::size_t limit) {
-  constexpr auto kMax = static_cast<std::size_t>(std::numeric_limits<std::int64_t>::max());
-  return static_cast<std::int64_t>(limit < kMax ? limit : kMax);
-}
-
-Status Invalid(std::string message) {
-  return Status(StatusCode::kInvalidArgument, std::move(message));
-}
 
 class SqliteStore final : public Store {
  public:

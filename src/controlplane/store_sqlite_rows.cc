@@ -20,16 +20,6 @@ RevisionRecord ReadRevision(const Statement& row) {
   return r;
 }
 
-LayerRecord LayerFromRevision(RevisionRecord&& r) {
-  LayerRecord layer;
-  layer.scope = std::move(r.scope);
-  layer.revision = r.revision;
-  layer.document = std::move(r.document);
-  layer.updated_at_ms = r.created_at_ms;
-  layer.author = std::move(r.author);
-  return layer;
-}
-
 SnapshotRecord ReadSnapshot(const Statement& row) {
   SnapshotRecord s;
   s.hash = row.Text(0);

@@ -24,6 +24,7 @@ using store_rows::kNodeUpsertClause;
 using store_rows::kRevisionColumns;
 using store_rows::kSnapshotColumns;
 using store_rows::kTokenColumns;
+using store_rows::LayerFromRevision;
 using store_rows::Quoted;
 
 // A scope's current layer (its head revision), one row or none.
@@ -39,7 +40,6 @@ inline Result<std::vector<std::string>> DecodeStrings(const std::string& text,
 }
 
 RevisionRecord ReadRevision(const Statement& row);
-LayerRecord LayerFromRevision(RevisionRecord&& r);
 SnapshotRecord ReadSnapshot(const Statement& row);
 Result<NodeRecord> ReadNode(const Statement& row);
 Result<TokenRecord> ReadToken(const Statement& row);

@@ -189,16 +189,25 @@ TEST(RedisBusTest, UnreachableServerIsRefusedAtOpen) {
   EXPECT_NE(bus.status().message().find("127.0.0.1"), std::string::npos) << bus.status().message();
 }
 
+// Two replicas a and b on one stream, each recording what its handlers get.
+class TwoReplicasTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    a = Open(server, "events");
+    b = Open(server, "events");
+    ASSERT_TRUE(a && b);
+    a->Subscribe([this](const ChangeEvent& e) { seen_a.Add(e); });
+    b->Subscribe([this](const ChangeEvent& e) { seen_b.Add(e); });
+  }
+
+  RedisServer server;
+  Seen seen_a, seen_b;  // before the buses: their reader threads end first
+  std::unique_ptr<Bus> a, b;
+};
+
 // Each replica hands its own events to its handlers once and everyone
 // else's as it reads them, with every field intact.
-TEST(RedisBusTest, ReplicasSeeEachOthersEventsOnce) {
-  RedisServer server;
-  auto a = Open(server, "events");
-  auto b = Open(server, "events");
-  ASSERT_TRUE(a && b);
-  Seen seen_a, seen_b;
-  a->Subscribe([&](const ChangeEvent& e) { seen_a.Add(e); });
-  b->Subscribe([&](const ChangeEvent& e) { seen_b.Add(e); });
+TEST_F(TwoReplicasTest, ReplicasSeeEachOthersEventsOnce) {
   ASSERT_TRUE(a->Publish(Event(7)).ok());
   ASSERT_TRUE(a->Publish(Event(8)).ok());
   ASSERT_TRUE(b->Publish(Event(9)).ok());
@@ -230,14 +239,7 @@ TEST(RedisBusTest, ReplicasSeeEachOthersEventsOnce) {
 // the publisher's own handlers still get them; once it is back, a reader that
 // was cut off resumes after the last entry it handed on and loses nothing
 // appended since.
-TEST(RedisBusTest, ServerRestartedReaderResumesWithoutLoss) {
-  RedisServer server;
-  auto a = Open(server, "events");
-  auto b = Open(server, "events");
-  ASSERT_TRUE(a && b);
-  Seen seen_a, seen_b;
-  a->Subscribe([&](const ChangeEvent& e) { seen_a.Add(e); });
-  b->Subscribe([&](const ChangeEvent& e) { seen_b.Add(e); });
+TEST_F(TwoReplicasTest, ServerRestartedReaderResumesWithoutLoss) {
   ASSERT_TRUE(a->Publish(Event(1)).ok());
   ASSERT_TRUE(seen_b.WaitFor(1));
 
