@@ -25,8 +25,10 @@ PACKAGES=(
   libgtest-dev libgmock-dev librapidcheck-dev libbenchmark-dev
   # tools the test scripts use
   curl python3 procps openssl
-  # servers the adapter tests start on loopback ports (the Redis Streams bus)
-  redis-server
+  # servers the adapter tests start on loopback ports: the Redis Streams bus,
+  # and the JVM that runs the Kafka broker (scripts/kafka-server.sh fetches
+  # Apache Kafka's jars; Debian ships no broker)
+  redis-server openjdk-17-jre-headless
 )
 
 missing=()

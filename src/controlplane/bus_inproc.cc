@@ -73,29 +73,37 @@ std::unique_ptr<Bus> MakeInprocBus() {
   return std::make_unique<InprocBus>();
 }
 
-Result<std::unique_ptr<Bus>> OpenBus(std::string_view url) {
-  if (url == "inproc" || url.empty()) return MakeInprocBus();
+Result<std::unique_ptr<Bus>> OpenBus(std::string_view url, const BusOpenOptions& options) {
+  constexpr const char* kAccepted =
+      "accepted: inproc, redis://host:port/stream or kafka://host:port[,host:port...]/topic";
+  const bool inproc = url == "inproc" || url.empty();
+  if (inproc) {
+    if (!options.properties.empty()) {
+      return Status(StatusCode::kInvalidArgument, "--bus-opt applies to a kafka:// bus only");
+    }
+    return MakeInprocBus();
+  }
   // Only the scheme is quoted back: a bus url may carry a password.
   if (url.find("://") == std::string_view::npos) {
     // Not quoted: a mistyped url may still hold a password.
     return Status(StatusCode::kInvalidArgument,
-                  "the bus is not inproc nor a url (scheme://...); accepted: inproc or "
-                  "redis://host:port/stream");
+                  std::string("the bus is not inproc nor a url (scheme://...); ") + kAccepted);
   }
   const std::string scheme(url.substr(0, url.find("://")));
-  if (scheme == "redis") {
-    OMNI_ASSIGN_OR_RETURN(RedisBusOptions options, ParseRedisBusUrl(url));
-    return OpenRedisBus(options);
-  }
   if (scheme == "kafka") {
-    return Status(StatusCode::kInvalidArgument,
-                  "bus scheme kafka://: the Kafka adapter is not built yet; accepted: inproc or "
-                  "redis://host:port/stream");
+    OMNI_ASSIGN_OR_RETURN(KafkaBusOptions kafka, ParseKafkaBusUrl(url, options.properties));
+    kafka.on_undelivered = options.on_undelivered;
+    return OpenKafkaBus(kafka);
+  }
+  if (!options.properties.empty()) {
+    return Status(StatusCode::kInvalidArgument, "--bus-opt applies to a kafka:// bus only");
+  }
+  if (scheme == "redis") {
+    OMNI_ASSIGN_OR_RETURN(RedisBusOptions redis, ParseRedisBusUrl(url));
+    return OpenRedisBus(redis);
   }
   return Status(StatusCode::kInvalidArgument,
-                "bus scheme \"" + scheme +
-                    "\" is not supported; accepted: inproc or redis://host:port/stream (a Kafka "
-                    "adapter is not built yet)");
+                "bus scheme \"" + scheme + "\" is not supported; " + kAccepted);
 }
 
 }  // namespace omnirelay::cp

@@ -23,7 +23,6 @@
 //   skipping one would leave nodes behind until the next timed refresh.
 // hiredis stays in this file.
 #include <hiredis/hiredis.h>
-#include <openssl/rand.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -31,20 +30,21 @@
 #include <charconv>
 #include <chrono>
 #include <memory>
-#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <thread>
 #include <utility>
 #include <vector>
 
+#include "bus_codec.h"
 #include "omnirelay/config/mutex.h"
 #include "omnirelay/controlplane/bus.h"
 
 namespace omnirelay::cp {
 namespace {
 
-using Json = nlohmann::json;
+using bus_codec::EventFromJson;
+using bus_codec::EventToJson;
 using Clock = std::chrono::steady_clock;
 
 constexpr auto kConnectTimeout = std::chrono::milliseconds(500);
@@ -73,41 +73,6 @@ timeval ToTimeval(std::chrono::milliseconds ms) {
                  static_cast<suseconds_t>((ms.count() % 1000) * 1000)};
 }
 
-std::string RandomOrigin() {
-  unsigned char bytes[8];
-  if (RAND_bytes(bytes, sizeof bytes) != 1) return "replica";
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  for (unsigned char b : bytes) {
-    out += kHex[b >> 4];
-    out += kHex[b & 15];
-  }
-  return out;
-}
-
-std::string EventToJson(const ChangeEvent& e) {
-  return Json{{"revision", e.revision},
-              {"scopes", e.scopes},
-              {"hashes", e.hashes},
-              {"revokedTokens", e.revoked_tokens}}
-      .dump();
-}
-
-std::optional<ChangeEvent> EventFromJson(std::string_view text) {
-  Json j = Json::parse(text, nullptr, false);
-  if (!j.is_object()) return std::nullopt;
-  try {
-    ChangeEvent e;
-    e.revision = j.value("revision", std::int64_t{0});
-    e.scopes = j.value("scopes", std::vector<std::string>{});
-    e.hashes = j.value("hashes", std::vector<std::string>{});
-    e.revoked_tokens = j.value("revokedTokens", std::vector<std::string>{});
-    return e;
-  } catch (const Json::exception&) {
-    return std::nullopt;
-  }
-}
-
 // A stream entry id "ms-seq" as a pair, for comparing two ids.
 std::pair<std::uint64_t, std::uint64_t> IdParts(std::string_view id) {
   std::pair<std::uint64_t, std::uint64_t> out{0, 0};
@@ -128,7 +93,7 @@ std::string_view Str(const redisReply* r) {
 class RedisBus final : public Bus {
  public:
   explicit RedisBus(RedisBusOptions o)
-      : options_(std::move(o)), origin_(RandomOrigin()), local_(MakeInprocBus()) {}
+      : options_(std::move(o)), origin_(bus_codec::RandomOrigin()), local_(MakeInprocBus()) {}
 
   // Connects once (a wrong address or password is refused at start) and
   // starts the reader from the stream's current end.

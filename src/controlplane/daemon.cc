@@ -190,7 +190,12 @@ class DaemonImpl final : public Daemon {
       if (!store.ok()) return store.status();
       store_ = std::move(store).value();
     }
-    auto bus = OpenBus(o.bus_url);
+    BusOpenOptions bus_options;
+    bus_options.properties = o.bus_options;
+    Counter& undelivered =
+        metrics_.counter("omnirelay_cp_bus_publish_failures_total", kBusPublishFailuresHelp);
+    bus_options.on_undelivered = [&undelivered] { undelivered.Inc(); };
+    auto bus = OpenBus(o.bus_url, bus_options);
     if (!bus.ok()) return bus.status();
     bus_ = std::move(bus).value();
 

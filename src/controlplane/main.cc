@@ -34,9 +34,14 @@ int main(int argc, char** argv) {
                  "Store URL: sqlite://<path> (default sqlite://<data-dir>/state.db) or "
                  "postgres://<user>@<host>:<port>/<database>");
   app.add_option("--bus", o.bus_url,
-                 "Change bus: inproc (one process), or redis://[:password@]host:port/stream"
-                 "[?maxlen=N] shared by a cell's replicas (Redis Streams)")
+                 "Change bus: inproc (one process); shared by a cell's replicas: "
+                 "redis://[:password@]host:port/stream[?maxlen=N] (Redis Streams) or "
+                 "kafka://host:port[,host:port...]/topic (Kafka)")
       ->capture_default_str();
+  app.add_option("--bus-opt", o.bus_options,
+                 "A librdkafka property of a kafka:// bus, key=value (repeatable; e.g. "
+                 "security.protocol=SASL_SSL, sasl.username=..., message.timeout.ms=5000)")
+      ->allow_extra_args(false);
   app.add_option("--sqlite-sync", sqlite_sync,
                  "SQLite durability: full (survives power loss) or normal (survives a crash)")
       ->check(CLI::IsMember({"full", "normal"}))

@@ -42,8 +42,8 @@ ControlPlaneService::ControlPlaneService(Store& store, Bus& bus, const Authentic
                                  "Layer writes refused by a CAS conflict")),
       validation_failures_(metrics.counter("omnirelay_cp_validation_failures_total",
                                            "Layer writes refused by validation or guardrails")),
-      publish_failures_(metrics.counter("omnirelay_cp_bus_publish_failures_total",
-                                        "Change events the bus refused to publish")),
+      publish_failures_(
+          metrics.counter("omnirelay_cp_bus_publish_failures_total", kBusPublishFailuresHelp)),
       nodes_expired_(metrics.counter("omnirelay_cp_nodes_expired_total",
                                      "Disconnected nodes forgotten after the node expiry")) {
   for (const char* state : api::kNodeStates) {

@@ -17,13 +17,15 @@
 #include <thread>
 #include <vector>
 
-#include "omnirelay/config/mutex.h"
+#include "bus_events.h"
 #include "omnirelay/controlplane/bus.h"
 
 namespace omnirelay::cp {
 namespace {
 
 using namespace std::chrono_literals;
+using testing::Event;
+using testing::Seen;
 
 int FreePort() {
   const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
@@ -115,46 +117,6 @@ class RedisServer {
   std::string dir_;
   pid_t pid_ = -1;
 };
-
-// What one replica's handler saw.
-class Seen {
- public:
-  void Add(const ChangeEvent& e) {
-    MutexLock lock(mu_);
-    events_.push_back(e);
-  }
-  std::vector<ChangeEvent> events() const {
-    MutexLock lock(mu_);
-    return events_;
-  }
-  std::vector<std::int64_t> revisions() const {
-    std::vector<std::int64_t> out;
-    for (const auto& e : events()) out.push_back(e.revision);
-    return out;
-  }
-  bool WaitFor(std::size_t n, std::chrono::milliseconds timeout = 10s) const {
-    const auto until = std::chrono::steady_clock::now() + timeout;
-    while (std::chrono::steady_clock::now() < until) {
-      if (events().size() >= n) return true;
-      std::this_thread::sleep_for(10ms);
-    }
-    return false;
-  }
-
- private:
-  mutable Mutex mu_;
-  std::vector<ChangeEvent> events_ GUARDED_BY(mu_);
-};
-
-ChangeEvent Event(std::int64_t revision) {
-  ChangeEvent e;
-  e.revision = revision;
-  e.scopes = {"global", "region:eu-west"};
-  e.hashes = {"sha256:aa", ""};
-  e.revoked_tokens =
-      revision % 2 == 0 ? std::vector<std::string>{"tok-1"} : std::vector<std::string>{};
-  return e;
-}
 
 std::unique_ptr<Bus> Open(const RedisServer& server, const std::string& stream,
                           const std::string& query = "") {

@@ -1,7 +1,7 @@
 // Change events after each commit (DESIGN.md §4 Bus): {revision, scopes,
 // hashes}. Every replica consumes them and wakes the node streams it holds.
-// The one adapter today is in-process (bus_inproc.cc, the default); Redis
-// Streams and Kafka adapters are planned (the scale-out issue).
+// Adapters: in-process (bus_inproc.cc, the default, one replica), Redis
+// Streams (bus_redis.cc) and Kafka (bus_kafka.cc), shared by a cell's replicas.
 //
 // Thread safety: Publish and Subscribe may be called from any thread.
 #pragma once
@@ -10,6 +10,8 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
 
 #include "omnirelay/config/status.h"
@@ -29,6 +31,12 @@ struct ChangeEvent {
   // were opened with them.
   std::vector<std::string> revoked_tokens;
 };
+
+// The help text of omnirelay_cp_bus_publish_failures_total, counted by the
+// service (a publish refused at once) and by the daemon (an event a shared bus
+// took but could not deliver).
+inline constexpr const char* kBusPublishFailuresHelp =
+    "Change events other replicas may have missed: refused by the bus, or not delivered in time";
 
 class Bus {
  public:
@@ -61,8 +69,32 @@ Result<RedisBusOptions> ParseRedisBusUrl(std::string_view url);
 // AUTH) and starts reading the stream from its current end.
 Result<std::unique_ptr<Bus>> OpenRedisBus(const RedisBusOptions& options);
 
-// "inproc" (the default) or a redis:// url (above); anything else is refused
-// with a clear error.
-Result<std::unique_ptr<Bus>> OpenBus(std::string_view url);
+// The Kafka bus (bus_kafka.cc): the replicas of a cell share one topic; each
+// produces its events (keyed by its origin, so one replica's events keep their
+// order) and consumes every partition from the end it found at start.
+struct KafkaBusOptions {
+  std::string brokers;  // host:port[,host:port...]
+  std::string topic;
+  // librdkafka properties (--bus-opt key=value), applied over the bus's
+  // defaults; values are never logged or echoed (they may be credentials).
+  std::vector<std::pair<std::string, std::string>> properties;
+  // Called (on a bus thread) for each event the brokers did not take in time.
+  std::function<void()> on_undelivered;
+};
+// kafka://host:port[,host:port...]/topic, plus "key=value" properties.
+Result<KafkaBusOptions> ParseKafkaBusUrl(std::string_view url,
+                                         const std::vector<std::string>& properties);
+// Checks every property, reads the topic's partitions (creating the topic
+// where the brokers auto-create; up to 10 s) and their current ends: refused
+// when the brokers cannot be reached or a property is wrong.
+Result<std::unique_ptr<Bus>> OpenKafkaBus(const KafkaBusOptions& options);
+
+struct BusOpenOptions {
+  std::vector<std::string> properties;   // --bus-opt key=value (kafka:// only)
+  std::function<void()> on_undelivered;  // kafka:// only (above)
+};
+// "inproc" (the default), a redis:// or a kafka:// url (above); anything else
+// is refused with a clear error.
+Result<std::unique_ptr<Bus>> OpenBus(std::string_view url, const BusOpenOptions& options = {});
 
 }  // namespace omnirelay::cp

@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "omnirelay/config/file_system.h"
 #include "omnirelay/config/status.h"
@@ -28,6 +29,8 @@ struct DaemonOptions {
   std::string data_dir = "./var/controlplane";
   std::string store_url;  // default: sqlite://<data_dir>/state.db
   std::string bus_url = "inproc";
+  // --bus-opt key=value: librdkafka properties of a kafka:// bus.
+  std::vector<std::string> bus_options;
   // The REST address announced to nodes for the pull fallback; default: the
   // --http-listen host (127.0.0.1 when it is a wildcard) and the bound port.
   std::string advertise_http;
