@@ -200,6 +200,7 @@ class KafkaBus final : public Bus, private RdKafka::DeliveryReportCb, private Rd
 
   int Subscribe(Handler handler) override { return local_->Subscribe(std::move(handler)); }
   void Unsubscribe(int id) override { local_->Unsubscribe(id); }
+  void DeliverLocally(const ChangeEvent& event) override { (void)local_->Publish(event); }
 
  private:
   // The topic's partition count; a topic the brokers create on first use

@@ -156,6 +156,7 @@ class RedisBus final : public Bus {
 
   int Subscribe(Handler handler) override { return local_->Subscribe(std::move(handler)); }
   void Unsubscribe(int id) override { local_->Unsubscribe(id); }
+  void DeliverLocally(const ChangeEvent& event) override { (void)local_->Publish(event); }
 
  private:
   Result<Context> Connect() {

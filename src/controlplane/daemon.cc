@@ -26,6 +26,7 @@
 #include "omnirelay/http/server.h"
 #include "placement_cache.h"
 #include "rollout_engine.h"
+#include "store_poll.h"
 
 namespace omnirelay::cp {
 namespace {
@@ -258,6 +259,15 @@ class DaemonImpl final : public Daemon {
     feed_ =
         MakeNodeFeed(std::move(feed_options), *auth_, *rollouts_, *store_, *bus_, clock_, metrics_);
     rollouts_->Start(feed_.get());
+    // Replicas may share this store: a commit whose bus event was lost still
+    // reaches the nodes held here (one process on SQLite publishes all its own).
+    const bool shared =
+        store_url.rfind("sqlite://", 0) != 0 || !(o.bus_url.empty() || o.bus_url == "inproc");
+    if (shared && o.store_poll.count() > 0) {
+      StorePollOptions poll_options;
+      poll_options.interval = o.store_poll;
+      store_poll_ = std::make_unique<StorePoll>(*store_, *bus_, metrics_, poll_options);
+    }
 
     GrpcFaceOptions grpc_options;
     grpc_options.listen = o.grpc_listen;
@@ -303,6 +313,7 @@ class DaemonImpl final : public Daemon {
   void StopParts() {
     if (stopped_) return;
     stopped_ = true;
+    store_poll_.reset();  // no repair event into a closing feed
     if (rest_) rest_->Shutdown();
     if (grpc_) grpc_->Shutdown();
     if (rollouts_) rollouts_->Stop();  // no driver pass re-offers to a closing feed
@@ -359,6 +370,7 @@ class DaemonImpl final : public Daemon {
   TrustedKeySet trusted_;
   std::unique_ptr<Store> store_;
   std::unique_ptr<Bus> bus_;
+  std::unique_ptr<StorePoll> store_poll_;
   std::unique_ptr<Authenticator> auth_;
   std::unique_ptr<SnapshotRenderer> renderer_;
   std::unique_ptr<ControlPlaneService> service_;

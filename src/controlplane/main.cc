@@ -17,6 +17,7 @@ int main(int argc, char** argv) {
   DaemonOptions o;
   std::string log_format = "text", log_level = "info", sqlite_sync = "full", ttl = "7d";
   std::string header_timeout = "10s", body_timeout = "30s", idle_timeout = "60s";
+  std::string store_poll = "1s";
   CLI::App app{
       "controlplane - the OmniRelay runtime-config control plane.\n"
       "Holds config layers per scope, validates and stores them as CAS revisions, signs\n"
@@ -42,6 +43,11 @@ int main(int argc, char** argv) {
                  "A librdkafka property of a kafka:// bus, key=value (repeatable; e.g. "
                  "security.protocol=SASL_SSL, sasl.username=..., message.timeout.ms=5000)")
       ->allow_extra_args(false);
+  app.add_option("--store-poll", store_poll,
+                 "With a Postgres store or a shared bus: how often to read the store's head, so "
+                 "that a commit whose bus event was lost still reaches this replica's nodes "
+                 "(within two periods) (0 = off)")
+      ->capture_default_str();
   app.add_option("--sqlite-sync", sqlite_sync,
                  "SQLite durability: full (survives power loss) or normal (survives a crash)")
       ->check(CLI::IsMember({"full", "normal"}))
@@ -133,6 +139,17 @@ int main(int argc, char** argv) {
                  "controlplane: --node-expiry \"%s\" must be 0 (never) or a duration of at least "
                  "1m\n",
                  node_expiry.c_str());
+    return 2;
+  }
+  if (store_poll == "0") {
+    o.store_poll = std::chrono::milliseconds(0);
+  } else if (auto ms = omnirelay::api::ParseDurationMs(store_poll); ms.ok() && *ms >= 100) {
+    o.store_poll = std::chrono::milliseconds(*ms);
+  } else {
+    std::fprintf(stderr,
+                 "controlplane: --store-poll \"%s\" must be 0 (off) or a duration of at least "
+                 "100ms\n",
+                 store_poll.c_str());
     return 2;
   }
   if (auto ms = omnirelay::api::ParseDurationMs(node_grace); ms.ok() && *ms >= 1000) {

@@ -47,6 +47,10 @@ class Bus {
   // heavy work elsewhere. Subscribing returns an id for Unsubscribe.
   virtual int Subscribe(Handler handler) = 0;
   virtual void Unsubscribe(int id) = 0;
+  // Hands `event` to this process's handlers only, never to other replicas:
+  // the store poll's repair of an event this replica missed (store_poll.h).
+  // A bus of one process publishes it.
+  virtual void DeliverLocally(const ChangeEvent& event) { (void)Publish(event); }
 };
 
 // The embedded default: one process, one dispatcher thread.

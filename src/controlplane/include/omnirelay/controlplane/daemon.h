@@ -39,6 +39,10 @@ struct DaemonOptions {
   // Nodes (--node-expiry, --node-updating-grace; see ServiceOptions).
   std::chrono::milliseconds node_expiry{24LL * 3600 * 1000};
   std::chrono::milliseconds node_updating_grace{30'000};
+  // The store poll (store_poll.h): how often a replica reads the store's head
+  // to repair a missed bus event. Runs with a Postgres store or a shared bus;
+  // 0 turns it off.
+  std::chrono::milliseconds store_poll{1000};
   // --max-change-entries (ServiceOptions::max_change_entries; 0 = no limit).
   std::size_t max_change_entries = 200;
   TlsOptions tls;  // both faces; empty = plaintext (loopback only)
