@@ -85,6 +85,7 @@ struct Flags {
   std::string listen = "127.0.0.1:9080";
   std::int64_t backoff_max_ms = 15'000;
   std::int64_t poll_interval_ms = 5'000;
+  std::int64_t failback_interval_ms = 30'000;
   std::int64_t staleness_threshold_ms = 60'000;
   std::int64_t status_interval_ms = 15'000;
   relay::WatcherTls tls;
@@ -144,6 +145,7 @@ int Run(const Flags& flags) {
   watch.log = [](const std::string& line) { Log(line); };
   watch.backoff_max_ms = flags.backoff_max_ms;
   watch.poll_interval_ms = flags.poll_interval_ms;
+  watch.failback_interval_ms = flags.failback_interval_ms;
   watch.staleness_threshold_ms = flags.staleness_threshold_ms;
   watch.status_interval_ms = flags.status_interval_ms;
   relay::Watcher watcher(watch, host, clock, metrics);
@@ -195,7 +197,8 @@ int main(int argc, char** argv) {
                  "Its scope chain, e.g. global,region:us-east,cell:use1-a")
       ->required();
   app.add_option("--controlplane", flags.controlplane,
-                 "Control-plane gRPC endpoints host:port[,host:port...], tried in turn");
+                 "Control-plane gRPC endpoints host:port[,host:port...], tried in turn; the "
+                 "first is preferred (fail-back: see --failback-interval-ms)");
   app.add_option(
       "--controlplane-http", flags.controlplane_http,
       "Control-plane REST endpoints for the pull fallback (also announced on the stream)");
@@ -207,6 +210,11 @@ int main(int argc, char** argv) {
   app.add_option("--lkg", flags.lkg, "Last-known-good snapshot file (and PATH.state)");
   app.add_option("--listen", flags.listen, "HTTP listen address")->capture_default_str();
   app.add_option("--backoff-max-ms", flags.backoff_max_ms, "Reconnect backoff cap")
+      ->capture_default_str();
+  app.add_option("--failback-interval-ms", flags.failback_interval_ms,
+                 "While streaming from another than the first --controlplane endpoint, probe the "
+                 "first about this often (jittered 0.5-1.5x) and move back when it answers (0: "
+                 "never)")
       ->capture_default_str();
   app.add_option("--poll-interval-ms", flags.poll_interval_ms,
                  "Pull period while the stream is down")

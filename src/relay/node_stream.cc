@@ -67,6 +67,14 @@ std::shared_ptr<grpc::Channel> MakeChannel(const StreamOptions& options,
 
 }  // namespace
 
+bool ProbeEndpoint(const StreamOptions& options, std::int64_t timeout_ms) {
+  auto creds = Credentials(options.tls);
+  if (!creds.ok()) return false;
+  std::shared_ptr<grpc::Channel> channel = MakeChannel(options, std::move(creds).value());
+  return channel->WaitForConnected(std::chrono::system_clock::now() +
+                                   std::chrono::milliseconds(timeout_ms));
+}
+
 struct NodeStream::Impl {
   using Stream = grpc::ClientReaderWriter<v1::NodeMessage, v1::ServerMessage>;
 

@@ -65,6 +65,11 @@ struct StreamOptions {
   std::int64_t connect_timeout_ms = 3'000;
 };
 
+// Whether a gRPC connection (TCP, TLS, HTTP/2 settings) to
+// `options.endpoint` comes up within `timeout_ms`: the fail-back probe.
+// Blocks; opens no call.
+bool ProbeEndpoint(const StreamOptions& options, std::int64_t timeout_ms);
+
 class NodeStream {
  public:
   NodeStream(const StreamOptions& options, StreamHello hello, std::function<void()> wake);

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <atomic>
 #include <deque>
+#include <future>
 #include <limits>
 #include <thread>
 #include <utility>
@@ -154,6 +155,7 @@ struct Watcher::Impl {
                                      NodeLabel(options.node_id))) {
     puller.AddEndpoints(options.http_endpoints);
     UpdateStats([&](WatcherStats& s) { s.instance_id = instance_id; });
+    failback_rng.seed(options.jitter_seed != 0 ? options.jitter_seed + 1 : std::random_device{}());
   }
 
   Counter& PullCounter(MetricsRegistry& m, std::string_view result) {
@@ -177,6 +179,10 @@ struct Watcher::Impl {
   }
   void HandleNotify(StreamEvent& event);  // takes the event's envelope
   void StreamEnded();
+  // Fail-back (WatcherOptions::failback_interval_ms): when the next probe of
+  // the preferred endpoint is due, and what a probe's answer leads to.
+  void ScheduleFailBack();
+  void MaybeFailBack(std::int64_t now);
   // Superseded: the stream ended and no other follows (no pulls either).
   void StopFollowing();
   void SendStatus();
@@ -236,6 +242,11 @@ struct Watcher::Impl {
   std::string refused_hash;  // the last envelope refused: not applied again from a pull
   // The control plane said another instance took over: follow no more.
   bool superseded = false;
+  // Fail-back to grpc_endpoints[0] while the stream is up to another one.
+  std::int64_t next_failback_at = 0;  // 0: none due
+  bool failing_back = false;          // the stream was cancelled to move back
+  std::mt19937_64 failback_rng;
+  std::future<bool> failback_probe;  // a probe in flight (joins on destruction)
 
   mutable Mutex stats_mu;
   WatcherStats stats GUARDED_BY(stats_mu);
@@ -267,6 +278,7 @@ void Watcher::Impl::Run() {
       OpenStream();
     }
     if (welcomed && now >= next_status_at) SendStatus();
+    if (welcomed && next_failback_at > 0) MaybeFailBack(now);
     if (follow && puller.has_endpoints() && now >= NextPullAt(now)) PullNow();
 
     now = clock.MonotonicMs();
@@ -276,11 +288,15 @@ void Watcher::Impl::Run() {
     }
     if (stream && !welcomed) wake_at = std::min(wake_at, stream_opened_at + ConnectTimeoutMs());
     if (welcomed) wake_at = std::min(wake_at, next_status_at);
+    if (welcomed && next_failback_at > 0 && !failback_probe.valid()) {
+      wake_at = std::min(wake_at, next_failback_at);  // a probe's end notifies the waiter
+    }
     if (follow && puller.has_endpoints()) wake_at = std::min(wake_at, NextPullAt(now));
     if (wake_at == std::numeric_limits<std::int64_t>::max()) wake_at = now + 60'000;
     if (!waiter->WaitMs(std::max<std::int64_t>(wake_at - now, 0))) break;
   }
-  stream.reset();  // cancels the call and joins its reader
+  stream.reset();                                     // cancels the call and joins its reader
+  if (failback_probe.valid()) failback_probe.wait();  // bounded by the connect timeout
   connected_gauge.Set(0);
   UpdateStats([](WatcherStats& s) { s.stream_connected = false; });
 }
@@ -358,6 +374,7 @@ void Watcher::Impl::HandleEvent(StreamEvent& event) {
       });
       Log("node stream up to " + stream_endpoint);
       down_logged = false;
+      ScheduleFailBack();
       SendStatus();
       break;
     case StreamEvent::Kind::kNotify:
@@ -440,6 +457,21 @@ void Watcher::Impl::HandleNotify(StreamEvent& event) {
 void Watcher::Impl::StreamEnded() {
   const bool was_welcomed = welcomed;
   if (superseded) return StopFollowing();
+  if (failing_back) {
+    // Ended on purpose: straight to the preferred endpoint, no backoff.
+    failing_back = false;
+    stream.reset();
+    welcomed = false;
+    connected_gauge.Set(0);
+    endpoint_index = 0;
+    next_connect_at = clock.MonotonicMs();
+    UpdateStats([&](WatcherStats& s) {
+      s.stream_connected = false;
+      s.last_stream_end = "moved back to the preferred endpoint";
+      ++s.failbacks;
+    });
+    return;
+  }
   if (was_welcomed) {
     // What the control plane said last (a revoked token, a refused chain)
     // is the reason; without one it is the transport's.
@@ -474,6 +506,44 @@ void Watcher::Impl::StreamEnded() {
     s.backoff_delays_ms.push_back(delay);
     if (s.backoff_delays_ms.size() > kKept) s.backoff_delays_ms.erase(s.backoff_delays_ms.begin());
   });
+}
+
+void Watcher::Impl::ScheduleFailBack() {
+  const std::size_t n = options.grpc_endpoints.size();
+  if (options.failback_interval_ms <= 0 || n < 2 || endpoint_index % n == 0) {
+    next_failback_at = 0;
+    return;
+  }
+  const std::int64_t interval = options.failback_interval_ms;
+  std::uniform_int_distribution<std::int64_t> jitter(interval / 2, interval + interval / 2);
+  next_failback_at = clock.MonotonicMs() + jitter(failback_rng);
+}
+
+void Watcher::Impl::MaybeFailBack(std::int64_t now) {
+  if (!failback_probe.valid()) {
+    if (now < next_failback_at) return;
+    internal::StreamOptions probe;
+    probe.endpoint = options.grpc_endpoints.front();
+    probe.tls = options.tls;
+    probe.connect_timeout_ms = options.connect_timeout_ms;
+    failback_probe = std::async(std::launch::async, [probe, w = waiter.get()] {
+      const bool up = internal::ProbeEndpoint(probe, probe.connect_timeout_ms);
+      w->Notify();
+      return up;
+    });
+    return;
+  }
+  if (failback_probe.wait_for(std::chrono::seconds(0)) != std::future_status::ready) return;
+  const bool up = failback_probe.get();
+  if (!up || !stream) {
+    ScheduleFailBack();  // still away: ask again later
+    return;
+  }
+  Log("the preferred control-plane endpoint " + options.grpc_endpoints.front() +
+      " answers again: moving the node stream back to it from " + stream_endpoint);
+  next_failback_at = 0;
+  failing_back = true;
+  stream->Cancel();  // its end arrives as an event (StreamEnded)
 }
 
 void Watcher::Impl::StopFollowing() {

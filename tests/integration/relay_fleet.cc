@@ -166,6 +166,7 @@ void Relay::StartWatcher() {
   o.backoff_initial_ms = 50;
   o.backoff_max_ms = 500;
   o.poll_interval_ms = config_.poll_interval_ms;
+  o.failback_interval_ms = config_.failback_interval_ms;
   o.staleness_threshold_ms = config_.staleness_threshold_ms;
   o.connect_timeout_ms = 2'000;
   o.rpc_timeout_ms = 2'000;

@@ -81,9 +81,10 @@ struct RelayConfig {
   std::vector<std::string> http_endpoints;
   std::int64_t poll_interval_ms = 300;
   std::int64_t staleness_threshold_ms = 60'000;
-  const Clock* clock = nullptr;      // default SystemClock
-  WatcherTls tls;                    // default: plaintext
-  std::string scope_chain = kChain;  // the relay's scope chain, comma-separated
+  std::int64_t failback_interval_ms = 30'000;  // WatcherOptions::failback_interval_ms
+  const Clock* clock = nullptr;                // default SystemClock
+  WatcherTls tls;                              // default: plaintext
+  std::string scope_chain = kChain;            // the relay's scope chain, comma-separated
   // What the relay supports and advertises (verifier capabilities and the
   // hello's features); empty: this build's (LocalCapabilities()). E.g.
   // {"shadowing"} makes a relay of a build older than rolloutInfo.

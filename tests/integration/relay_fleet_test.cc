@@ -274,6 +274,55 @@ TEST_F(RelayFleetTest, DaemonStopAndRestartOnFailoverEndpoint) {
   EXPECT_TRUE(AllAt(fleet, v2));
 }
 
+// Fail-back: relays list a preferred endpoint first (here a proxy to the
+// daemon, standing in for the replica in their own cell) and the daemon's
+// own port second. When the preferred one stops answering they stream from
+// the second; once it answers again they move back to it by themselves
+// (probed every ~400 ms here, 30 s by default), and keep converging.
+TEST_F(RelayFleetTest, RelaysFailBackToThePreferredEndpoint) {
+  const std::int64_t v1 = cp_.PutLayer("global");
+  TcpProxy preferred(cp_.grpc_port());
+  RelayConfig config = Direct();
+  const std::string preferred_endpoint = "127.0.0.1:" + std::to_string(preferred.port());
+  config.grpc_endpoints = {preferred_endpoint, cp_.grpc_endpoint()};
+  config.failback_interval_ms = 400;
+  constexpr int kRelays = 10;
+  auto fleet = StartFleet(cp_, kRelays, config, metrics_, lkg_dir_.path().string());
+  ASSERT_TRUE(AllAt(fleet, v1));
+  auto all_on = [&](const std::string& endpoint) {
+    return [&fleet, endpoint] {
+      for (const auto& r : fleet) {
+        const WatcherStats s = r->watcher()->stats();
+        if (!s.stream_connected || s.grpc_endpoint != endpoint) return false;
+      }
+      return true;
+    };
+  };
+  auto on = [](const std::string& endpoint) {
+    return [endpoint](const WatcherStats& s) {
+      return s.stream_connected && s.grpc_endpoint == endpoint;
+    };
+  };
+  ASSERT_TRUE(Eventually(all_on(preferred_endpoint), std::chrono::seconds(60)))
+      << Unconnected(fleet, on(preferred_endpoint));
+
+  preferred.SetBlocked(true);  // the preferred replica is gone
+  ASSERT_TRUE(Eventually(all_on(cp_.grpc_endpoint()), std::chrono::seconds(60)))
+      << Unconnected(fleet, on(cp_.grpc_endpoint()));
+  // Probes of a preferred endpoint that does not answer move nobody.
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  EXPECT_TRUE(all_on(cp_.grpc_endpoint())()) << Unconnected(fleet, on(cp_.grpc_endpoint()));
+  const std::int64_t v2 = cp_.PutLayer("global", [](Json& s) { SetMaxRequests(s, 3100); });
+  ASSERT_TRUE(AllAt(fleet, v2));
+
+  preferred.SetBlocked(false);  // it is back
+  ASSERT_TRUE(Eventually(all_on(preferred_endpoint), std::chrono::seconds(60)))
+      << Unconnected(fleet, on(preferred_endpoint));
+  for (const auto& r : fleet) EXPECT_GE(r->watcher()->stats().failbacks, 1u) << r->id();
+  const std::int64_t v3 = cp_.PutLayer("global", [](Json& s) { SetMaxRequests(s, 3101); });
+  EXPECT_TRUE(AllAt(fleet, v3));
+}
+
 // A relay restarted while the control plane is down is ready at once from
 // its last-known-good file, at the version it had.
 TEST_F(RelayFleetTest, RelayRestartedWithDaemonDownIsReadyFromLkg) {

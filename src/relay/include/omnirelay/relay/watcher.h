@@ -143,8 +143,14 @@ struct WatcherOptions {
   std::int64_t status_interval_ms = 15'000;      // NodeStatus period on the stream
   std::int64_t rpc_timeout_ms = 5'000;           // Fetch, and each pull request
   std::int64_t connect_timeout_ms = 3'000;       // a stream without Welcome by then fails (x2^n)
-  std::uint64_t jitter_seed = 0;                 // 0: from std::random_device
-  int max_receive_message_bytes = 64 << 20;      // the node channel's receive limit
+  // Fail-back: while the stream is up to another endpoint than the first
+  // listed (the preferred one, e.g. the replica in the node's own cell), the
+  // first is probed (a gRPC connection, nothing more) about this often,
+  // jittered to 0.5-1.5x so a fleet does not move back at once; when it
+  // answers, the stream moves back to it. 0: stay where the stream is.
+  std::int64_t failback_interval_ms = 30'000;
+  std::uint64_t jitter_seed = 0;             // 0: from std::random_device
+  int max_receive_message_bytes = 64 << 20;  // the node channel's receive limit
   // Extra health/SLO figures for NodeStatus (e.g. "error_rate"); called on the worker.
   std::function<std::map<std::string, double>()> health_figures;
   // One line per state change worth an operator's attention, called on the
@@ -175,6 +181,7 @@ struct WatcherStats {
   std::string problem_code, problem_message, problem_path;
   std::uint64_t problems = 0;
   std::string last_stream_end;  // why the last stream ended (gRPC status)
+  std::uint64_t failbacks = 0;  // streams moved back to the preferred (first) endpoint
   std::string last_pull_error;
   std::string instance_id;  // the one this watcher says hello with
   // Another instance of the node id took over: no more streams or pulls.
