@@ -78,9 +78,16 @@ bool DaemonProcess::StartWithArgs(const std::vector<std::string>& extra_args, bo
   return false;
 }
 
-bool DaemonProcess::StartOnce(const std::vector<std::string>& extra_args, bool tls) {
-  http_port_ = FreeLoopbackPort();
-  grpc_port_ = FreeLoopbackPort();
+bool DaemonProcess::RestartOnSamePorts(const std::vector<std::string>& extra_args) {
+  return http_port_ > 0 && StartOnce(extra_args, /*tls=*/false, /*same_ports=*/true);
+}
+
+bool DaemonProcess::StartOnce(const std::vector<std::string>& extra_args, bool tls,
+                              bool same_ports) {
+  if (!same_ports) {
+    http_port_ = FreeLoopbackPort();
+    grpc_port_ = FreeLoopbackPort();
+  }
   std::vector<std::string> args = {OMNI_CONTROLPLANE_BIN, "--data-dir=" + data_dir_,
                                    "--http-listen=127.0.0.1:" + std::to_string(http_port_),
                                    "--grpc-listen=127.0.0.1:" + std::to_string(grpc_port_),
@@ -135,6 +142,7 @@ int DaemonProcess::Stop() {
 }
 
 std::string DaemonProcess::admin_token() const {
+  if (!admin_token_override_.empty()) return admin_token_override_;
   std::ifstream in(data_dir_ + "/admin.token");
   std::string token;
   std::getline(in, token);

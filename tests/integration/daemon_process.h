@@ -25,6 +25,13 @@ class DaemonProcess {
   // The gRPC address, "127.0.0.1:<port>".
   std::string grpc_address() const { return "127.0.0.1:" + std::to_string(grpc_port_); }
 
+  // Starts it again on the ports of its last start (a replica coming back at
+  // the address its nodes know); one attempt.
+  bool RestartOnSamePorts(const std::vector<std::string>& extra_args);
+  // The admin token that readiness checks use, for a daemon that writes
+  // none of its own (a replica joining a store that has tokens).
+  void set_admin_token(std::string token) { admin_token_override_ = std::move(token); }
+
   // SIGKILL, no shutdown of any kind; waits for the process to be reaped.
   void Kill9();
   // SIGTERM; returns the exit status (or -1).
@@ -36,12 +43,13 @@ class DaemonProcess {
   const std::string& data_dir() const { return data_dir_; }
 
  private:
-  bool StartOnce(const std::vector<std::string>& extra_args, bool tls);
+  bool StartOnce(const std::vector<std::string>& extra_args, bool tls, bool same_ports = false);
 
   std::string data_dir_;
   int http_port_ = 0;
   int grpc_port_ = 0;
   pid_t pid_ = -1;
+  std::string admin_token_override_;
 };
 
 // A free TCP port on 127.0.0.1 below the ephemeral range (bound once and
