@@ -1,8 +1,10 @@
-// CAS write throughput through the REST API on SQLite (synchronous=FULL):
-// an in-process control plane (real store, real REST face on a loopback port)
-// and W writer threads, each doing read-modify-write with If-Match on its own
-// scope for a fixed time. Prints one JSON object per writer count.
-//   bench_cas_writes [--seconds S] [--writers 1,4,8]
+// CAS write throughput through the REST API on SQLite (synchronous=FULL), or
+// on the store named by --store (a Postgres url): an in-process control plane
+// (real store, real REST face on a loopback port) and W writer threads, each
+// doing read-modify-write with If-Match on its own scope for a fixed time.
+// Prints one JSON object per writer count.
+//   bench_cas_writes [--seconds S] [--writers 1,4,8] [--store postgres://...]
+// (bench/pg_cas_vs_pgbench.sh runs it next to pgbench on one server.)
 // Loopback only; stops by itself.
 #include <httplib.h>
 
@@ -44,7 +46,8 @@ std::string Layer(const std::string& scope, int timeout_ms) {
   return doc.dump();
 }
 
-nlohmann::json Run(ControlPlaneService& service, int port, int writers, double seconds) {
+nlohmann::json Run(ControlPlaneService& service, int port, int writers, double seconds,
+                   const std::string& store_kind) {
   // A name names one live token: one per round.
   static std::atomic<int> tokens{0};
   const std::string token =
@@ -92,7 +95,7 @@ nlohmann::json Run(ControlPlaneService& service, int port, int writers, double s
     });
   }
   for (auto& t : threads) t.join();
-  return {{"benchmark", "cas_writes_rest_sqlite_full"},
+  return {{"benchmark", "cas_writes_rest_" + store_kind},
           {"writers", writers},
           {"seconds", seconds},
           {"writes", writes.load()},
@@ -106,6 +109,7 @@ nlohmann::json Run(ControlPlaneService& service, int port, int writers, double s
 int main(int argc, char** argv) {
   double seconds = 5;
   std::vector<int> writer_counts = {1, 4, 8};
+  std::string store_url;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string flag = argv[i];
     if (flag == "--seconds") {
@@ -114,13 +118,17 @@ int main(int argc, char** argv) {
       writer_counts.clear();
       for (const std::string& item : SplitCommaList(argv[i + 1]))
         writer_counts.push_back(std::stoi(item));
+    } else if (flag == "--store") {
+      store_url = argv[i + 1];
     } else {
-      std::fprintf(stderr, "usage: bench_cas_writes [--seconds S] [--writers 1,4,8]\n");
+      std::fprintf(stderr,
+                   "usage: bench_cas_writes [--seconds S] [--writers 1,4,8] [--store URL]\n");
       return 2;
     }
   }
   {
-    bench::InprocControlPlane cp(/*synchronous_full=*/true);
+    bench::InprocControlPlane cp(/*synchronous_full=*/true, store_url);
+    const std::string store_kind = store_url.empty() ? "sqlite_full" : "postgres";
     ControlPlaneService& service = cp.service;
     RestFaceOptions options;
     options.listen = "127.0.0.1:0";
@@ -144,7 +152,7 @@ int main(int argc, char** argv) {
     }
     nlohmann::json results = nlohmann::json::array();
     for (int writers : writer_counts)
-      results.push_back(Run(service, face->port(), writers, seconds));
+      results.push_back(Run(service, face->port(), writers, seconds, store_kind));
     for (const auto& result : results) std::printf("%s\n", result.dump().c_str());
     face->Shutdown();
   }

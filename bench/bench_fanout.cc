@@ -5,6 +5,15 @@
 //   bench_fanout [--nodes N] [--rounds R] [--chains C] [--daemon PATH]
 //                [--sqlite-sync full|normal] [--client-bdp-probe on|off]
 //                [--verify every|distinct]
+//                [--replicas K --replica-arg ARG...]
+//
+// --replicas K (with --replica-arg --store=postgres://... and
+// --replica-arg --bus=redis://... or kafka://..., each passed to every
+// replica): K daemons of one cell, sharing the first one's signing key; node
+// i streams from replica i % K, writes go to the first, and the per-node
+// latency is also given apart for the nodes of the first replica (local) and
+// of the others (cross-replica: the bus in between).
+// bench/fanout_replicas.sh starts Postgres and the bus and runs this.
 //
 // The daemon runs as a child on a fresh data dir and free ports. After the N
 // nodes have said hello and applied the first snapshot, each round writes the
@@ -60,6 +69,8 @@ struct Options {
   std::string sqlite_sync = "full";
   bool client_bdp_probe = false;
   bool verify_distinct = false;
+  int replicas = 1;
+  std::vector<std::string> replica_args;
 };
 
 Options Parse(int argc, char** argv) {
@@ -88,27 +99,18 @@ Options Parse(int argc, char** argv) {
       const std::string v = next();
       if (v != "every" && v != "distinct") Die("--verify takes every or distinct");
       o.verify_distinct = v == "distinct";
+    } else if (a == "--replicas") {
+      o.replicas = std::stoi(next());
+    } else if (a == "--replica-arg") {
+      o.replica_args.push_back(next());
     } else {
       Die("unknown flag " + a +
           " (flags: --nodes --rounds --chains --connect-batch --daemon --sqlite-sync "
-          "--client-bdp-probe on|off --verify every|distinct)");
+          "--client-bdp-probe on|off --verify every|distinct --replicas --replica-arg)");
     }
   }
   if (o.nodes < 1 || o.rounds < 1 || o.chains < 1) Die("--nodes, --rounds, --chains must be >= 1");
   return o;
-}
-
-std::int64_t Write(v1::ConfigService::Stub& config, const std::string& admin, int round,
-                   const std::vector<std::string>& chains) {
-  grpc::ClientContext ctx;
-  ctx.AddMetadata("authorization", "Bearer " + admin);
-  v1::SetLayerRequest req;
-  req.set_scope("global");
-  req.set_document(omnirelay::bench::GlobalLayer(round, chains));
-  v1::WriteResult result;
-  grpc::Status s = config.SetLayer(&ctx, req, &result);
-  if (!s.ok()) Die("SetLayer: " + s.error_message());
-  return result.revision();
 }
 
 }  // namespace
@@ -118,20 +120,17 @@ int main(int argc, char** argv) {
   ::signal(SIGPIPE, SIG_IGN);
   // As the daemon does (grpc_face.cc): Debian's absl leaves deadlock detection on.
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
-  omnirelay::bench::DaemonChild daemon(o.daemon, o.sqlite_sync);
-  auto config = v1::ConfigService::NewStub(daemon.channel());
-  const std::string& admin = daemon.admin_token();
-
-  const std::vector<std::string> regions = {"us-east", "eu-west", "ap-south", "sa-east"};
-  std::vector<std::string> chains;
-  for (int c = 0; c < o.chains; ++c) {
-    chains.push_back(
-        c == 0 ? "global"
-               : "global,region:" + regions[static_cast<std::size_t>(c - 1) % regions.size()] +
-                     (c > static_cast<int>(regions.size()) ? ",cell:c" + std::to_string(c) : ""));
+  omnirelay::bench::DaemonChild daemon(o.daemon, o.sqlite_sync, o.replica_args);
+  std::vector<std::unique_ptr<omnirelay::bench::DaemonChild>> others;
+  std::vector<const omnirelay::bench::DaemonChild*> replicas = {&daemon};
+  for (int k = 1; k < o.replicas; ++k) {
+    others.push_back(std::make_unique<omnirelay::bench::DaemonChild>(o.daemon, o.sqlite_sync,
+                                                                     o.replica_args, &daemon));
+    replicas.push_back(others.back().get());
   }
+  const std::vector<std::string> chains = omnirelay::bench::BenchChains(o.chains);
 
-  Write(*config, admin, 0, chains);
+  omnirelay::bench::WriteGlobal(daemon, 0, chains);
   std::this_thread::sleep_for(std::chrono::milliseconds(500));
   const long rss_before = omnirelay::bench::RssKiB(daemon.pid());
 
@@ -141,14 +140,14 @@ int main(int argc, char** argv) {
     node_chains.push_back(chains[static_cast<std::size_t>(i % o.chains)]);
   }
   const auto connect_start = Clock::now();
-  auto nodes = omnirelay::bench::ConnectFleet(fleet, daemon, node_chains, o.connect_batch,
+  auto nodes = omnirelay::bench::ConnectFleet(fleet, replicas, node_chains, o.connect_batch,
                                               o.client_bdp_probe);
   const double connect_s = std::chrono::duration<double>(Clock::now() - connect_start).count();
   // Idle: let coalesced status writes and allocator churn settle before measuring.
   std::this_thread::sleep_for(std::chrono::seconds(3));
   const long rss_idle = omnirelay::bench::RssKiB(daemon.pid());
 
-  std::vector<double> per_node_ms, all_nodes_ms, received_ms;
+  std::vector<double> per_node_ms, all_nodes_ms, received_ms, local_ms, cross_ms;
   per_node_ms.reserve(static_cast<std::size_t>(o.nodes) * o.rounds);
   int incomplete = 0;
   const double daemon_cpu0 = CpuSeconds(daemon.pid()), self_cpu0 = CpuSeconds(::getpid());
@@ -156,7 +155,7 @@ int main(int argc, char** argv) {
   for (int r = 1; r <= o.rounds; ++r) {
     const auto round_start = Clock::now();
     const std::int64_t before = fleet.verified_total.load();
-    const std::int64_t revision = Write(*config, admin, r, chains);
+    const std::int64_t revision = omnirelay::bench::WriteGlobal(daemon, r, chains);
     const std::int64_t acked_ns = Clock::now().time_since_epoch().count();
     if (!fleet.WaitTotal(before + o.nodes, std::chrono::seconds(60))) ++incomplete;
     double worst = 0;
@@ -165,6 +164,7 @@ int main(int argc, char** argv) {
       // A node may verify before the write's response reaches the client: 0.
       const double ms = std::max<double>(0, (fleet.verified_at_ns[i].load() - acked_ns) / 1e6);
       per_node_ms.push_back(ms);
+      (i % o.replicas == 0 ? local_ms : cross_ms).push_back(ms);
       received_ms.push_back(std::max<double>(0, (fleet.received_at_ns[i].load() - acked_ns) / 1e6));
       worst = std::max(worst, ms);
     }
@@ -192,6 +192,13 @@ int main(int argc, char** argv) {
               Sample(metrics, "omnirelay_cp_node_acks_total"));
 
   omnirelay::bench::DisconnectFleet(fleet, nodes);
+  if (o.replicas > 1) {
+    std::printf(
+        "  replicas=%d: nodes of the writing replica p50 %.1f ms p99 %.1f ms; of the others "
+        "(cross-replica) p50 %.1f ms p99 %.1f ms\n",
+        o.replicas, Percentile(local_ms, 0.5), Percentile(local_ms, 0.99),
+        Percentile(cross_ms, 0.5), Percentile(cross_ms, 0.99));
+  }
 
   const double per_stream_kib =
       static_cast<double>(rss_idle - rss_before) / static_cast<double>(o.nodes);
@@ -227,7 +234,14 @@ int main(int argc, char** argv) {
                   {"incomplete_rounds", incomplete},
                   {"verify", o.verify_distinct ? "distinct" : "every"},
                   {"verifications", fleet.verify_count.load()},
-                  {"verify_mean_us", verify_us}};
+                  {"verify_mean_us", verify_us},
+                  {"replicas", o.replicas}};
+  if (o.replicas > 1) {
+    summary["local_p50_ms"] = Percentile(local_ms, 0.5);
+    summary["local_p99_ms"] = Percentile(local_ms, 0.99);
+    summary["cross_replica_p50_ms"] = Percentile(cross_ms, 0.5);
+    summary["cross_replica_p99_ms"] = Percentile(cross_ms, 0.99);
+  }
   std::printf("%s\n", summary.dump().c_str());
   return fleet.failures.load() == 0 && incomplete == 0 ? 0 : 1;
 }

@@ -1,5 +1,6 @@
 // An in-process control plane for the load generators (bench_cas_writes,
-// bench_chain_validation): a SQLite store in a temporary directory, an
+// bench_chain_validation): a SQLite store in a temporary directory (or a
+// store given by url), an
 // in-process bus, a fresh signing key and the service over them — the
 // daemon's parts without its listeners. Removes its directory when done.
 #pragma once
@@ -24,10 +25,13 @@ namespace omnirelay::bench {
 class InprocControlPlane {
  public:
   // `synchronous_full`: SQLite FULL (an acknowledged write survives power loss).
-  explicit InprocControlPlane(bool synchronous_full)
-      : store(std::move(
-            cp::OpenSqliteStore({.path = dir + "/state.db", .synchronous_full = synchronous_full})
-                .value())) {
+  // `store_url` non-empty: that store (e.g. postgres://...) instead of SQLite.
+  explicit InprocControlPlane(bool synchronous_full, const std::string& store_url = "")
+      : store(std::move(store_url.empty()
+                            ? cp::OpenSqliteStore(
+                                  {.path = dir + "/state.db", .synchronous_full = synchronous_full})
+                                  .value()
+                            : cp::OpenStore(store_url).value())) {
     (void)trusted.Add(key.public_key_raw());
   }
   ~InprocControlPlane() { std::filesystem::remove_all(dir); }

@@ -19,6 +19,7 @@
 
 #include "omnirelay/config/digest.h"
 #include "omnirelay/config/scope.h"
+#include "omnirelay/controlplane/v1/config_service.grpc.pb.h"
 
 namespace omnirelay::bench {
 namespace {
@@ -125,9 +126,15 @@ double Sample(const std::string& metrics, const std::string& name) {
   return at == std::string::npos ? 0 : std::strtod(metrics.c_str() + at + key.size(), nullptr);
 }
 
-DaemonChild::DaemonChild(const std::string& binary, const std::string& sqlite_sync) {
+DaemonChild::DaemonChild(const std::string& binary, const std::string& sqlite_sync,
+                         const std::vector<std::string>& extra_args, const DaemonChild* key_from) {
   char tmpl[] = "/tmp/bench-fleet-XXXXXX";
   dir_ = ::mkdtemp(tmpl);
+  if (key_from != nullptr) {
+    for (const char* file : {"/signing-key.pem", "/trusted-keys.json"}) {
+      std::filesystem::copy_file(key_from->dir() + file, dir_ + file);
+    }
+  }
   const int grpc_port = FreePort();
   http_port_ = FreePort();
   target_ = "127.0.0.1:" + std::to_string(grpc_port);
@@ -135,9 +142,14 @@ DaemonChild::DaemonChild(const std::string& binary, const std::string& sqlite_sy
   if (pid_ < 0) Die("fork");
   if (pid_ == 0) {
     const std::string h = "127.0.0.1:" + std::to_string(http_port_);
-    ::execl(binary.c_str(), binary.c_str(), "--data-dir", dir_.c_str(), "--grpc-listen",
-            target_.c_str(), "--http-listen", h.c_str(), "--log-level", "warn", "--sqlite-sync",
-            sqlite_sync.c_str(), static_cast<char*>(nullptr));
+    std::vector<std::string> args = {binary,  "--data-dir",    dir_,       "--grpc-listen",
+                                     target_, "--http-listen", h,          "--log-level",
+                                     "warn",  "--sqlite-sync", sqlite_sync};
+    args.insert(args.end(), extra_args.begin(), extra_args.end());
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    ::execv(binary.c_str(), argv.data());
     std::perror("exec controlplane");
     std::_Exit(127);
   }
@@ -147,7 +159,9 @@ DaemonChild::DaemonChild(const std::string& binary, const std::string& sqlite_sy
     ::kill(pid_, SIGKILL);
     Die("the daemon did not start");
   }
-  admin_ = ReadFile(dir_ + "/admin.token");
+  admin_ = std::filesystem::exists(dir_ + "/admin.token") || key_from == nullptr
+               ? ReadFile(dir_ + "/admin.token")
+               : key_from->admin_token();
   admin_.erase(admin_.find_last_not_of("\n ") + 1);
   auto keys = TrustedKeySet::Load(dir_ + "/trusted-keys.json");
   if (admin_.empty() || !keys.ok()) Die("no admin token or trusted keys in " + dir_);
@@ -279,7 +293,9 @@ void Node::OnWriteDone(bool ok) {
   }
 }
 
-void Node::OnDone(const grpc::Status&) {
+void Node::OnDone(const grpc::Status& status) {
+  end_code_ = status.error_code();
+  done_ = true;
   fleet_.ended++;
   fleet_.cv.notify_all();
 }
@@ -307,12 +323,46 @@ void Node::Handle(const v1::Notify& n) {
   }
 }
 
+std::vector<std::string> BenchChains(int count) {
+  const std::vector<std::string> regions = {"us-east", "eu-west", "ap-south", "sa-east"};
+  std::vector<std::string> chains;
+  for (int c = 0; c < count; ++c) {
+    chains.push_back(
+        c == 0 ? "global"
+               : "global,region:" + regions[static_cast<std::size_t>(c - 1) % regions.size()] +
+                     (c > static_cast<int>(regions.size()) ? ",cell:c" + std::to_string(c) : ""));
+  }
+  return chains;
+}
+
+std::int64_t WriteGlobal(const DaemonChild& daemon, int round,
+                         const std::vector<std::string>& chains) {
+  auto config = v1::ConfigService::NewStub(daemon.channel());
+  grpc::ClientContext ctx;
+  ctx.AddMetadata("authorization", "Bearer " + daemon.admin_token());
+  v1::SetLayerRequest req;
+  req.set_scope("global");
+  req.set_document(GlobalLayer(round, chains));
+  v1::WriteResult result;
+  grpc::Status s = config->SetLayer(&ctx, req, &result);
+  if (!s.ok()) Die("SetLayer: " + s.error_message());
+  return result.revision();
+}
+
 std::vector<std::unique_ptr<Node>> ConnectFleet(Fleet& fleet, const DaemonChild& daemon,
+                                                const std::vector<std::string>& chains, int batch,
+                                                bool bdp_probe) {
+  return ConnectFleet(fleet, std::vector<const DaemonChild*>{&daemon}, chains, batch, bdp_probe);
+}
+
+std::vector<std::unique_ptr<Node>> ConnectFleet(Fleet& fleet,
+                                                const std::vector<const DaemonChild*>& daemons,
                                                 const std::vector<std::string>& chains, int batch,
                                                 bool bdp_probe) {
   std::vector<std::unique_ptr<Node>> nodes;
   const int n = static_cast<int>(chains.size());
   for (int i = 0; i < n; ++i) {
+    const DaemonChild& daemon = *daemons[static_cast<std::size_t>(i) % daemons.size()];
     nodes.push_back(std::make_unique<Node>(fleet, i, daemon.target(), daemon.admin_token(),
                                            chains[static_cast<std::size_t>(i)], bdp_probe));
     nodes.back()->Start();

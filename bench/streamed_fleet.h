@@ -58,12 +58,19 @@ double Sample(const std::string& metrics, const std::string& name);
 class DaemonChild {
  public:
   // Starts `binary` and waits until its gRPC port answers (30 s).
-  DaemonChild(const std::string& binary, const std::string& sqlite_sync);
+  // `extra_args` are appended (e.g. --store, --bus); `key_from`: another
+  // replica of the same cell, whose signing key and trusted keys are copied
+  // into this one's data dir before it starts (and whose admin token it uses
+  // when it writes none of its own).
+  DaemonChild(const std::string& binary, const std::string& sqlite_sync,
+              const std::vector<std::string>& extra_args = {},
+              const DaemonChild* key_from = nullptr);
   ~DaemonChild();
   DaemonChild(const DaemonChild&) = delete;
   DaemonChild& operator=(const DaemonChild&) = delete;
 
   pid_t pid() const { return pid_; }
+  const std::string& dir() const { return dir_; }
   const std::string& target() const { return target_; }  // gRPC, host:port
   int http_port() const { return http_port_; }
   const std::string& admin_token() const { return admin_; }
@@ -85,6 +92,12 @@ class DaemonChild {
 // place every region and cell of `chains` (the control plane refuses a node
 // chain it does not place).
 std::string GlobalLayer(int round, const std::vector<std::string>& chains);
+// `count` scope chains: "global", then one per region, then cells of them.
+std::vector<std::string> BenchChains(int count);
+// Writes GlobalLayer(round, chains) through the daemon's ConfigService; the
+// revision (dies on a refusal).
+std::int64_t WriteGlobal(const DaemonChild& daemon, int round,
+                         const std::vector<std::string>& chains);
 
 // What every node reports into: the newest version each verified, and when.
 struct Fleet {
@@ -134,6 +147,9 @@ class Node final : public grpc::ClientBidiReactor<controlplane::v1::NodeMessage,
 
   void Start();
   void Cancel() { ctx_.TryCancel(); }
+  // The stream ended (OnDone ran); with the status code it ended with.
+  bool done() const { return done_.load(); }
+  grpc::StatusCode end_code() const { return end_code_.load(); }
 
   void OnReadDone(bool ok) override;
   void OnWriteDone(bool ok) override;
@@ -153,12 +169,19 @@ class Node final : public grpc::ClientBidiReactor<controlplane::v1::NodeMessage,
   bool writing_ = false;                                      // GUARDED_BY(mu_)
   controlplane::v1::NodeMessage out_;                         // GUARDED_BY(mu_)
   std::optional<controlplane::v1::NodeMessage> pending_ack_;  // GUARDED_BY(mu_)
+  std::atomic<bool> done_{false};
+  std::atomic<grpc::StatusCode> end_code_{grpc::StatusCode::OK};
 };
 
 // Starts one Node per entry of `chains` (node i on chains[i]), `batch` at a
 // time, each batch waiting for its nodes' first snapshot (60 s); dies if
 // they do not get it.
 std::vector<std::unique_ptr<Node>> ConnectFleet(Fleet& fleet, const DaemonChild& daemon,
+                                                const std::vector<std::string>& chains, int batch,
+                                                bool bdp_probe);
+// The same over several replicas: node i streams from daemons[i % size].
+std::vector<std::unique_ptr<Node>> ConnectFleet(Fleet& fleet,
+                                                const std::vector<const DaemonChild*>& daemons,
                                                 const std::vector<std::string>& chains, int batch,
                                                 bool bdp_probe);
 // Cancels every stream and waits (30 s) for them to end; leaks the nodes

@@ -13,12 +13,15 @@
 # The server's directory lives under /tmp and belongs to the `postgres` user
 # (initdb and the server refuse to run as root). Authentication is `trust`,
 # which is fine for a loopback-only server holding test data. fsync is off:
-# these are test databases, thrown away with the directory.
+# these are test databases, thrown away with the directory (PG_FSYNC=on below
+# turns it on).
 #
-# Env: PG_BIN (default /usr/lib/postgresql/15/bin).
+# Env: PG_BIN (default /usr/lib/postgresql/15/bin); PG_FSYNC=on for a server
+# that flushes like a real one (fsync and full_page_writes; the benchmarks).
 set -euo pipefail
 
 PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
+PG_FSYNC=${PG_FSYNC:-off}
 cmd=${1:-}
 state=${2:-}
 if [[ -z "$cmd" || -z "$state" ]]; then
@@ -77,8 +80,8 @@ start() {
   local port
   for port in "${ports[@]}"; do
     if as_pg "$PG_BIN/pg_ctl" start -w -t 30 -D "$dir/pgdata" -l "$dir/server.log" \
-      -o "-p $port -k $dir/socket -c listen_addresses=127.0.0.1 -c fsync=off \
--c full_page_writes=off -c max_connections=200" >/dev/null 2>&1; then
+      -o "-p $port -k $dir/socket -c listen_addresses=127.0.0.1 -c fsync=$PG_FSYNC \
+-c full_page_writes=$PG_FSYNC -c max_connections=200" >/dev/null 2>&1; then
       echo "$port" >"$state/port"
       echo "postgresql://postgres@127.0.0.1:$port" >"$state/url"
       cat "$state/url"
