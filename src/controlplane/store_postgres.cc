@@ -20,7 +20,7 @@
 //
 // Writes that assign no revision and append no audit entry (snapshots,
 // nodes, rollouts, leases) do not take the lock: each is one statement or
-// locks only its own row.
+// locks only its own row (a chain's snapshot: an advisory lock on its chain).
 //
 // Reads are single statements (autocommit) or, when they need one state for
 // several statements, a REPEATABLE READ read-only transaction.
@@ -214,12 +214,18 @@ class PostgresStore final : public Store {
     if (s.hash.empty()) return Invalid("snapshot needs a hash");
     return pool_->Run([&](pqxx::connection& conn) -> Status {
       pqxx::nontransaction txn(conn);
-      txn.exec_params0(std::string("INSERT INTO snapshots (") + kSnapshotColumns +
-                           ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8) "
-                           "ON CONFLICT (hash) DO NOTHING",
-                       s.hash, pqxx::binarystring(s.snapshot), pqxx::binarystring(s.envelope),
-                       s.version, s.scope_chain, s.created_at_ms, s.expires_at_ms, s.rollout);
+      pg::InsertSnapshot(txn, s);
       return Status::Ok();
+    });
+  }
+
+  Result<SnapshotRecord> PutChainSnapshot(const SnapshotRecord& s,
+                                          std::int64_t fresh_after_ms) override {
+    return pool_->Run([&](pqxx::connection& conn) -> Result<SnapshotRecord> {
+      pqxx::work txn(conn);
+      OMNI_ASSIGN_OR_RETURN(SnapshotRecord kept, pg::ApplyChainSnapshotPut(txn, s, fresh_after_ms));
+      txn.commit();
+      return kept;
     });
   }
 
@@ -571,6 +577,17 @@ class PostgresStore final : public Store {
       pg::InsertAudits(txn, {audit});
       txn.commit();
       return Status::Ok();
+    });
+  }
+
+  Result<SettingRecord> PutSettingIfAbsent(std::string_view key, std::string_view value,
+                                           std::int64_t now_ms, const AuditEntry& audit) override {
+    return pool_->Run([&](pqxx::connection& conn) -> Result<SettingRecord> {
+      pqxx::work txn(conn);
+      OMNI_ASSIGN_OR_RETURN(SettingRecord now,
+                            pg::ApplySettingIfAbsent(txn, key, value, now_ms, audit));
+      txn.commit();
+      return now;
     });
   }
 

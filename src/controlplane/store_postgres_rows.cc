@@ -22,6 +22,9 @@ std::string Bytes(const pqxx::field& f) {
   return f.is_null() ? std::string() : pqxx::binarystring(f).str();
 }
 
+// The class (first key) of the advisory locks PutChainSnapshot takes per chain.
+constexpr int kChainSnapshotLockClass = 0x4f4d4e49;  // "OMNI"
+
 }  // namespace
 
 std::string TextArray(const std::vector<std::string>& values) {
@@ -215,6 +218,49 @@ Status ApplyRolloutPut(pqxx::work& txn, const RolloutRecord& r,
                                  "generation = excluded.generation",
                    r.id, r.state_json, r.updated_at_ms, r.generation);
   return Status::Ok();
+}
+
+void InsertSnapshot(pqxx::transaction_base& txn, const SnapshotRecord& s) {
+  txn.exec_params0(std::string("INSERT INTO snapshots (") + kSnapshotColumns +
+                       ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (hash) DO NOTHING",
+                   s.hash, pqxx::binarystring(s.snapshot), pqxx::binarystring(s.envelope),
+                   s.version, s.scope_chain, s.created_at_ms, s.expires_at_ms, s.rollout);
+}
+
+Result<SnapshotRecord> ApplyChainSnapshotPut(pqxx::work& txn, const SnapshotRecord& s,
+                                             std::int64_t fresh_after_ms) {
+  if (s.hash.empty() || !s.rollout.empty()) {
+    return Status(StatusCode::kInvalidArgument, "a chain snapshot needs a hash and no rollout");
+  }
+  // The two-key form: its key space is apart from the migration's one-key lock.
+  txn.exec_params("SELECT pg_advisory_xact_lock($1::int4, hashtext($2))", kChainSnapshotLockClass,
+                  s.scope_chain);
+  // READ COMMITTED: this statement sees what a replica that held the lock
+  // before committed.
+  const pqxx::result kept = txn.exec_params(
+      std::string("SELECT ") + kSnapshotColumns +
+          " FROM snapshots WHERE scope_chain = $1 AND version = $2 AND rollout = '' "
+          "AND expires_at_ms > $3 ORDER BY expires_at_ms DESC LIMIT 1",
+      s.scope_chain, s.version, fresh_after_ms);
+  if (!kept.empty()) return ReadSnapshot(kept[0]);
+  InsertSnapshot(txn, s);
+  return s;
+}
+
+Result<SettingRecord> ApplySettingIfAbsent(pqxx::work& txn, std::string_view key,
+                                           std::string_view value, std::int64_t now_ms,
+                                           const AuditEntry& audit) {
+  if (key.empty()) return Status(StatusCode::kInvalidArgument, "a setting needs a key");
+  LockHead(txn);
+  const std::string name(key);
+  const pqxx::result stored =
+      txn.exec_params("SELECT key, value, updated_at_ms FROM settings WHERE key = $1", name);
+  if (!stored.empty())
+    return SettingRecord{Text(stored[0][0]), Text(stored[0][1]), Int(stored[0][2])};
+  txn.exec_params0("INSERT INTO settings (key, value, updated_at_ms) VALUES ($1, $2, $3)", name,
+                   std::string(value), now_ms);
+  InsertAudits(txn, {audit});
+  return SettingRecord{name, std::string(value), now_ms};
 }
 
 }  // namespace omnirelay::cp::pg

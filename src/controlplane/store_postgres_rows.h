@@ -99,4 +99,19 @@ void SetHead(pqxx::work& txn, std::int64_t revision);
 Status ApplyRolloutPut(pqxx::work& txn, const RolloutRecord& r,
                        std::optional<std::int64_t> expected_generation, bool insert_only);
 
+// Store::PutSnapshot's statement: a hash stored already is left as it is.
+void InsertSnapshot(pqxx::transaction_base& txn, const SnapshotRecord& s);
+
+// Store::PutChainSnapshot: under a transaction-scoped advisory lock on the
+// chain (so replicas storing one chain take turns), the fresh snapshot of
+// the chain and version already stored, else `s` inserted.
+Result<SnapshotRecord> ApplyChainSnapshotPut(pqxx::work& txn, const SnapshotRecord& s,
+                                             std::int64_t fresh_after_ms);
+
+// Store::PutSettingIfAbsent: the stored value, else `value` written with
+// its audit entry. Takes LockHead (the audit chain) first.
+Result<SettingRecord> ApplySettingIfAbsent(pqxx::work& txn, std::string_view key,
+                                           std::string_view value, std::int64_t now_ms,
+                                           const AuditEntry& audit);
+
 }  // namespace omnirelay::cp::pg

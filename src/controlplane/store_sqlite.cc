@@ -202,22 +202,13 @@ class SqliteStore final : public Store {
   // ---- snapshots
 
   Status PutSnapshot(const SnapshotRecord& s) override {
-    if (s.hash.empty()) return Invalid("snapshot needs a hash");
-    return Write([&](Connection& conn) -> Status {
-      Result<Statement> stmt =
-          conn.Prepare(std::string("INSERT INTO snapshots (") + kSnapshotColumns +
-                       ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (hash) DO NOTHING");
-      if (!stmt.ok()) return stmt.status();
-      stmt->Bind(1, s.hash)
-          .BindBlob(2, s.snapshot)
-          .BindBlob(3, s.envelope)
-          .Bind(4, s.version)
-          .Bind(5, s.scope_chain)
-          .Bind(6, s.created_at_ms)
-          .Bind(7, s.expires_at_ms)
-          .Bind(8, s.rollout);
-      return stmt->Run();
-    });
+    return Write([&](Connection& conn) { return sqlite::InsertSnapshot(conn, s); });
+  }
+
+  Result<SnapshotRecord> PutChainSnapshot(const SnapshotRecord& s,
+                                          std::int64_t fresh_after_ms) override {
+    return Write(
+        [&](Connection& conn) { return sqlite::ApplyChainSnapshotPut(conn, s, fresh_after_ms); });
   }
 
   Result<SnapshotRecord> GetSnapshot(std::string_view hash) override {
@@ -562,6 +553,13 @@ class SqliteStore final : public Store {
     return Write([&](Connection& conn) -> Status {
       OMNI_RETURN_IF_ERROR(WriteSetting(conn, key, value, now_ms));
       return InsertAudit(conn, audit);
+    });
+  }
+
+  Result<SettingRecord> PutSettingIfAbsent(std::string_view key, std::string_view value,
+                                           std::int64_t now_ms, const AuditEntry& audit) override {
+    return Write([&](Connection& conn) {
+      return sqlite::ApplySettingIfAbsent(conn, key, value, now_ms, audit);
     });
   }
 

@@ -122,4 +122,50 @@ Result<bool> ApplyLease(Connection& conn, std::string_view name, std::string_vie
   return *row && held->Text(0) == holder;
 }
 
+Status InsertSnapshot(Connection& conn, const SnapshotRecord& s) {
+  if (s.hash.empty()) return Status(StatusCode::kInvalidArgument, "snapshot needs a hash");
+  Result<Statement> insert =
+      conn.Prepare(std::string("INSERT INTO snapshots (") + kSnapshotColumns +
+                   ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (hash) DO NOTHING");
+  if (!insert.ok()) return insert.status();
+  insert->Bind(1, s.hash)
+      .BindBlob(2, s.snapshot)
+      .BindBlob(3, s.envelope)
+      .Bind(4, s.version)
+      .Bind(5, s.scope_chain)
+      .Bind(6, s.created_at_ms)
+      .Bind(7, s.expires_at_ms)
+      .Bind(8, s.rollout);
+  return insert->Run();
+}
+
+Result<SnapshotRecord> ApplyChainSnapshotPut(Connection& conn, const SnapshotRecord& s,
+                                             std::int64_t fresh_after_ms) {
+  if (s.hash.empty() || !s.rollout.empty()) {
+    return Status(StatusCode::kInvalidArgument, "a chain snapshot needs a hash and no rollout");
+  }
+  Result<Statement> kept =
+      conn.Prepare(std::string("SELECT ") + kSnapshotColumns +
+                   " FROM snapshots WHERE scope_chain = ?1 AND version = ?2 AND rollout = '' "
+                   "AND expires_at_ms > ?3 ORDER BY expires_at_ms DESC LIMIT 1");
+  if (!kept.ok()) return kept.status();
+  kept->Bind(1, s.scope_chain).Bind(2, s.version).Bind(3, fresh_after_ms);
+  Result<bool> row = kept->Step();
+  if (!row.ok()) return row.status();
+  if (*row) return ReadSnapshot(*kept);
+  OMNI_RETURN_IF_ERROR(InsertSnapshot(conn, s));
+  return s;
+}
+
+Result<SettingRecord> ApplySettingIfAbsent(Connection& conn, std::string_view key,
+                                           std::string_view value, std::int64_t now_ms,
+                                           const AuditEntry& audit) {
+  if (key.empty()) return Status(StatusCode::kInvalidArgument, "a setting needs a key");
+  Result<SettingRecord> stored = ReadSetting(conn, key);
+  if (stored.ok() || stored.status().code() != StatusCode::kNotFound) return stored;
+  OMNI_RETURN_IF_ERROR(WriteSetting(conn, key, std::string(value), now_ms));
+  OMNI_RETURN_IF_ERROR(InsertAudit(conn, audit));
+  return SettingRecord{std::string(key), std::string(value), now_ms};
+}
+
 }  // namespace omnirelay::cp::sqlite

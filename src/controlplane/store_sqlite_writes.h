@@ -1,6 +1,7 @@
 // Write transactions of the SQLite store that more than one Store method
-// runs (a layer write alone or in a change set), and the rollout and lease
-// rows. Each runs on the writer connection inside the caller's transaction.
+// runs (a layer write alone or in a change set), the rollout and lease
+// rows, and the insert-if-absent writes of a cell's shared values. Each runs on the writer
+// connection inside the caller's transaction.
 //
 // Thread safety: stateless; the writer connection is the caller's.
 #pragma once
@@ -30,5 +31,18 @@ Status ApplyRolloutPut(Connection& conn, const RolloutRecord& r,
 // Store::AcquireLease's statements.
 Result<bool> ApplyLease(Connection& conn, std::string_view name, std::string_view holder,
                         std::int64_t now_ms, std::int64_t ttl_ms);
+
+// Store::PutSnapshot's statement: a hash stored already is left as it is.
+Status InsertSnapshot(Connection& conn, const SnapshotRecord& s);
+
+// Store::PutChainSnapshot: the fresh snapshot of the chain and version
+// already stored, else `s` inserted.
+Result<SnapshotRecord> ApplyChainSnapshotPut(Connection& conn, const SnapshotRecord& s,
+                                             std::int64_t fresh_after_ms);
+
+// Store::PutSettingIfAbsent: the stored value, else `value` written with its audit entry.
+Result<SettingRecord> ApplySettingIfAbsent(Connection& conn, std::string_view key,
+                                           std::string_view value, std::int64_t now_ms,
+                                           const AuditEntry& audit);
 
 }  // namespace omnirelay::cp::sqlite

@@ -188,6 +188,15 @@ class Store {
 
   // ---- rendered snapshots, by hash; putting an existing hash is a no-op
   virtual Status PutSnapshot(const SnapshotRecord& snapshot) = 0;
+  // A chain's own snapshot (rollout ""), kept once per (chain, version) for
+  // every replica of a cell: when the store already holds one of the same
+  // chain and version that expires after `fresh_after_ms` (another replica,
+  // or an earlier call, rendered it first), nothing is written and that one
+  // (the one expiring last) is returned; otherwise `snapshot` is stored and
+  // returned. Atomic across replicas: two that render one version together
+  // keep the first one stored, so both serve the same bytes.
+  virtual Result<SnapshotRecord> PutChainSnapshot(const SnapshotRecord& snapshot,
+                                                  std::int64_t fresh_after_ms) = 0;
   virtual Result<SnapshotRecord> GetSnapshot(std::string_view hash) = 0;
   // The version of the snapshot stored under `hash` (without its bytes);
   // kNotFound if this store never held it.
@@ -253,6 +262,13 @@ class Store {
   // transaction.
   virtual Status PutSetting(std::string_view key, const std::optional<std::string>& value,
                             std::int64_t now_ms, const AuditEntry& audit) = 0;
+  // Sets `key` to `value` only when `key` has no value: returns the value
+  // it has now — `value`, or the one already there (another replica's,
+  // left as it is). `audit` commits only with a write. Atomic across
+  // replicas: of several racing, exactly one writes.
+  virtual Result<SettingRecord> PutSettingIfAbsent(std::string_view key, std::string_view value,
+                                                   std::int64_t now_ms,
+                                                   const AuditEntry& audit) = 0;
 
   // ---- rollouts and leases
   // Inserts or replaces. With `expected_generation`, the stored record must
