@@ -94,8 +94,7 @@ Result<std::shared_ptr<const SnapshotRecord>> SnapshotRenderer::Current(
   }
   const std::string key = ScopeChainToString(chain);
   const std::int64_t now = clock_.NowUnixMs();
-  const auto refresh_ms =
-      static_cast<std::int64_t>(options_.ttl_seconds * 1000.0 * options_.refresh_fraction);
+  const std::int64_t refresh_ms = RefreshMs();
   auto fresh = [&](const SnapshotRecord& r) {
     return r.version == *version && r.expires_at_ms - now > refresh_ms;
   };
@@ -129,6 +128,10 @@ Result<std::shared_ptr<const SnapshotRecord>> SnapshotRenderer::Current(
   return rendered;
 }
 
+std::int64_t SnapshotRenderer::RefreshMs() const {
+  return static_cast<std::int64_t>(options_.ttl_seconds * 1000.0 * options_.refresh_fraction);
+}
+
 Result<std::shared_ptr<const SnapshotRecord>> SnapshotRenderer::Render(
     const std::vector<Scope>& chain, EffectiveConfig effective, bool current) {
   const std::int64_t now_ms = clock_.NowUnixMs();
@@ -159,7 +162,12 @@ Result<std::shared_ptr<const SnapshotRecord>> SnapshotRenderer::Render(
   record->scope_chain = ScopeChainToString(chain);
   record->created_at_ms = created_s * 1000;
   record->expires_at_ms = expires_s * 1000;
-  OMNI_RETURN_IF_ERROR(store_.PutSnapshot(*record));
+  // Kept once per (chain, version) for the whole cell: when another replica
+  // stored a fresh one first, that one is served here too (same bytes, same
+  // hash, same createdAt/expiresAt) and this rendering is dropped.
+  OMNI_ASSIGN_OR_RETURN(SnapshotRecord kept,
+                        store_.PutChainSnapshot(*record, now_ms + RefreshMs()));
+  if (kept.hash != record->hash) *record = std::move(kept);
   renders_.Inc();
   std::shared_ptr<const SnapshotRecord> out = std::move(record);
   MutexLock lock(mu_);

@@ -52,8 +52,7 @@ Result<std::shared_ptr<const SnapshotRecord>> SnapshotRenderer::AtRevision(
                   "no layer had been written for " + key + " by revision " + std::to_string(bound));
   }
   const std::int64_t now = clock_.NowUnixMs();
-  const auto refresh_ms =
-      static_cast<std::int64_t>(options_.ttl_seconds * 1000.0 * options_.refresh_fraction);
+  const std::int64_t refresh_ms = RefreshMs();
   auto fresh = [&](const SnapshotRecord& r) { return r.expires_at_ms - now > refresh_ms; };
   const std::string older_key = key + "@" + std::to_string(at.version);
   {

@@ -2,8 +2,10 @@
 // §4 Snapshots). A chain's version is the newest revision that touched any
 // scope on it, so an unrelated write never changes a chain's snapshot, and
 // identical content is rendered once: cached by chain and version in memory,
-// and found again in the store after a restart, so the same version keeps the
-// same bytes and hash. Snapshots are re-rendered and re-signed before they expire.
+// and found again in the store after a restart or by another replica of the
+// cell (Store::PutChainSnapshot keeps the first rendering of a version), so
+// the same version keeps the same bytes and hash on every replica. Snapshots are re-rendered and
+// re-signed before they expire.
 //
 // Thread safety: all methods may be called from any thread.
 #pragma once
@@ -87,7 +89,11 @@ class SnapshotRenderer {
   Result<EffectiveConfig> Merge(const std::vector<Scope>& chain, std::int64_t version);
   Result<EffectiveConfig> MergeDocuments(const std::vector<Scope>& chain, std::int64_t version,
                                          const std::vector<std::string>& documents);
-  // Signs and stores; `current` caches it as the chain's newest.
+  // A snapshot expiring within this many ms is re-signed (RendererOptions).
+  std::int64_t RefreshMs() const;
+  // Signs and stores — or, when a fresh one of the version is stored
+  // already (another replica's), takes that one; `current` caches it as the
+  // chain's newest.
   Result<std::shared_ptr<const SnapshotRecord>> Render(const std::vector<Scope>& chain,
                                                        EffectiveConfig effective,
                                                        bool current = true);
