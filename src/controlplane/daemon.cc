@@ -10,6 +10,7 @@
 #include <cstring>
 #include <tuple>
 
+#include "cell_identity.h"
 #include "omnirelay/config/clock.h"
 #include "omnirelay/config/file_system.h"
 #include "omnirelay/config/metrics.h"
@@ -90,15 +91,28 @@ Result<int> LockDataDir(const std::string& dir) {
   return fd;
 }
 
-Result<SigningKey> LoadOrCreateKey(FileSystem& files, const std::string& path) {
-  if (files.Exists(path)) {
-    struct stat st {};
-    if (::stat(path.c_str(), &st) == 0 && (st.st_mode & 077) != 0) {
-      return Status(StatusCode::kPermissionDenied,
-                    "signing key " + path + " is readable by other users; chmod 600 it");
-    }
-    return SigningKey::LoadPem(path, files);
+Result<SigningKey> LoadKey(FileSystem& files, const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) == 0 && (st.st_mode & 077) != 0) {
+    return Status(StatusCode::kPermissionDenied,
+                  "signing key " + path + " is readable by other users; chmod 600 it");
   }
+  return SigningKey::LoadPem(path, files);
+}
+
+// --signing-key: a key provisioned to this replica (the cell's), read as it
+// is; never created or rewritten.
+Result<SigningKey> LoadProvisionedKey(FileSystem& files, const std::string& path) {
+  if (!files.Exists(path)) {
+    return Status(
+        StatusCode::kInvalidArgument,
+        "--signing-key " + path + ": no such file (the cell's Ed25519 key, PKCS#8 PEM, mode 0600)");
+  }
+  return LoadKey(files, path);
+}
+
+Result<SigningKey> LoadOrCreateKey(FileSystem& files, const std::string& path) {
+  if (files.Exists(path)) return LoadKey(files, path);
   auto key = SigningKey::Generate();
   if (!key.ok()) return key.status();
   OMNI_RETURN_IF_ERROR(key->SavePem(path, files));
@@ -170,15 +184,19 @@ class DaemonImpl final : public Daemon {
       if (files_->Exists(data_dir_ + name)) fresh_ = false;
     }
 
-    auto key = LoadOrCreateKey(*files_, data_dir_ + "/signing-key.pem");
+    const std::string key_file =
+        o.signing_key_file.empty() ? data_dir_ + "/signing-key.pem" : o.signing_key_file;
+    auto key = o.signing_key_file.empty() ? LoadOrCreateKey(*files_, key_file)
+                                          : LoadProvisionedKey(*files_, key_file);
     if (!key.ok()) return key.status();
     key_ = std::make_unique<SigningKey>(std::move(key).value());
     auto trusted = EnsureTrustedKeys(*files_, trusted_keys_path(), *key_);
     if (!trusted.ok()) return trusted.status();
     trusted_ = std::move(trusted).value();
 
-    const std::string store_url =
-        o.store_url.empty() ? "sqlite://" + data_dir_ + "/state.db" : o.store_url;
+    const std::string own_store = "sqlite://" + data_dir_ + "/state.db";
+    const std::string store_url = o.store_url.empty() ? own_store : o.store_url;
+    shared_store_ = store_url != own_store;
     if (store_url.rfind("sqlite://", 0) == 0) {
       SqliteOptions so;
       so.path = store_url.substr(std::string_view("sqlite://").size());
@@ -191,6 +209,9 @@ class DaemonImpl final : public Daemon {
       if (!store.ok()) return store.status();
       store_ = std::move(store).value();
     }
+    // One cell, one key (cell_identity.h): checked before anything signs.
+    OMNI_RETURN_IF_ERROR(ClaimCellKey(*store_, *key_, key_file, clock_.NowUnixMs()));
+    cell_key_recorded_ = true;
     BusOpenOptions bus_options;
     bus_options.properties = o.bus_options;
     Counter& undelivered =
@@ -210,7 +231,7 @@ class DaemonImpl final : public Daemon {
     service_options.max_change_entries = o.max_change_entries;
     service_ = std::make_unique<ControlPlaneService>(*store_, *bus_, *auth_, *renderer_, trusted_,
                                                      clock_, metrics_, service_options);
-    OMNI_RETURN_IF_ERROR(EnsureAdminToken());
+    OMNI_RETURN_IF_ERROR(EnsureAdminToken(o.issue_admin_token));
     RolloutEngineOptions rollout_options;
     rollout_options.publish = [this](std::int64_t revision,
                                      const std::vector<std::string>& scopes) {
@@ -296,13 +317,18 @@ class DaemonImpl final : public Daemon {
   // lock — removes the state it created in a new data dir (signing key,
   // trusted keys, admin token, database), so a retry with fixed flags starts
   // from scratch rather than from a half-made dir; then lets the lock go.
+  // A store outside the data dir (a cell's Postgres) keeps what this start
+  // wrote to it — the cell's key id, the first admin token — so the key and
+  // the token file that match them stay too.
   void AbandonStart() {
     StopParts();
     if (fresh_) {
-      for (const char* name : {"/signing-key.pem", "/trusted-keys.json", "/admin.token",
-                               "/state.db", "/state.db-wal", "/state.db-shm"}) {
-        (void)files_->Remove(data_dir_ + name);
+      std::vector<std::string> made = {"/state.db", "/state.db-wal", "/state.db-shm"};
+      if (!shared_store_ || !cell_key_recorded_) {
+        made.insert(made.end(), {"/signing-key.pem", "/trusted-keys.json"});
       }
+      if (!shared_store_ || !admin_token_issued_) made.push_back("/admin.token");
+      for (const std::string& name : made) (void)files_->Remove(data_dir_ + name);
       spdlog::info("the start failed: removed the state it created in {}", data_dir_);
     }
     ReleaseLock();
@@ -337,23 +363,49 @@ class DaemonImpl final : public Daemon {
     }
   }
 
-  // On first start (no admin.token file) an admin token is issued and written
-  // 0600; the log names the file, never the token.
-  Status EnsureAdminToken() {
+  // The cell's first admin token: issued and written 0600 to admin.token
+  // only when the store holds no token at all (the cell's first start); the
+  // log names the file, never the token. A replica joining a store that has
+  // tokens writes none and says where one comes from. `recover`
+  // (--issue-admin-token) issues one whatever the store holds, named
+  // admin-<unix time> when it has tokens: the way back when every admin
+  // token is lost.
+  Status EnsureAdminToken(bool recover) {
     const std::string path = admin_token_path();
-    if (files_->Exists(path)) return Status::Ok();
+    if (files_->Exists(path)) {
+      if (!recover) return Status::Ok();
+      return Status(StatusCode::kInvalidArgument,
+                    "--issue-admin-token: " + path +
+                        " exists; it holds an admin token already (move it away to issue another)");
+    }
+    OMNI_ASSIGN_OR_RETURN(std::vector<TokenRecord> tokens, store_->ListTokens());
+    if (!tokens.empty() && !recover) {
+      spdlog::info(
+          "no admin token made: the store already holds {} token(s) (this cell's first replica "
+          "made the first admin token, in its data dir's admin.token); use that one, or create "
+          "another with an admin token: omnirctl token create --name NAME --scopes admin (or, "
+          "when every admin token is lost, start once with --issue-admin-token)",
+          tokens.size());
+      return Status::Ok();
+    }
     AuditEntry audit;
     audit.time_ms = clock_.NowUnixMs();
     audit.principal = "controlplane";
     audit.action = "token.create";
     audit.outcome = "ok";
-    auto issued = auth_->Issue("admin", {"admin"}, 0, audit);
-    if (!issued.ok() && issued.status().code() == StatusCode::kConflict) {
-      // admin.token was deleted to mint another while the first admin token
-      // lives: a name names one live token, so this one is admin-<time>.
-      issued = auth_->Issue("admin-" + std::to_string(audit.time_ms / 1000), {"admin"}, 0, audit);
+    const std::string name =
+        tokens.empty() ? std::string("admin") : "admin-" + std::to_string(audit.time_ms / 1000);
+    auto issued = auth_->Issue(name, {"admin"}, 0, audit);
+    if (!issued.ok() && issued.status().code() == StatusCode::kConflict && !recover) {
+      // Another replica starting on the same empty store made it first (a
+      // name names one live token): the cell has its first admin token.
+      spdlog::info(
+          "no admin token made: another replica of this cell made the first one just now (in "
+          "its data dir's admin.token)");
+      return Status::Ok();
     }
     if (!issued.ok()) return issued.status();
+    admin_token_issued_ = true;
     OMNI_RETURN_IF_ERROR(WriteFileAtomically(*files_, path, issued->secret + "\n", 0600));
     spdlog::info("created admin token {} ({}); it is in {} (mode 0600)", issued->record.id,
                  issued->record.name, path);
@@ -361,9 +413,12 @@ class DaemonImpl final : public Daemon {
   }
 
   std::string data_dir_;
-  FileSystem* files_ = nullptr;  // set by Init
-  int lock_fd_ = -1;             // the data-dir lock, held until Shutdown
-  bool fresh_ = false;           // Init found none of our state in the data dir
+  FileSystem* files_ = nullptr;      // set by Init
+  int lock_fd_ = -1;                 // the data-dir lock, held until Shutdown
+  bool fresh_ = false;               // Init found none of our state in the data dir
+  bool shared_store_ = false;        // the store is not the data dir's state.db
+  bool cell_key_recorded_ = false;   // the store records this replica's key as the cell's
+  bool admin_token_issued_ = false;  // this start issued the first admin token
   SystemClock clock_;
   MetricsRegistry metrics_;
   std::unique_ptr<SigningKey> key_;

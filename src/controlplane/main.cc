@@ -24,6 +24,13 @@ int main(int argc, char** argv) {
       "one snapshot per scope chain and pushes it to nodes. Serves gRPC (operators and\n"
       "the node feed) and REST/JSON (/v1/..., /healthz, /readyz, /metrics)."};
   app.name("controlplane");
+  app.footer(
+      "Several replicas of a cell (one --store postgres://..., one --bus) sign with one key:\n"
+      "give each the first replica's signing-key.pem and trusted-keys.json (copied into its\n"
+      "--data-dir before its first start) or --signing-key FILE. The store records the cell's\n"
+      "key id at the first start; a replica with another key exits 1 naming both ids. Only\n"
+      "the first start on an empty store writes admin.token; later replicas write none\n"
+      "(use the first one's, or omnirctl token create --scopes admin).");
   app.set_version_flag("--version", omnirelay::VersionText("controlplane"));
   app.set_config("--config", "", "Read options from a TOML file (keys as the long flags)");
   app.add_option("--grpc-listen", o.grpc_listen, "gRPC address")->capture_default_str();
@@ -34,6 +41,13 @@ int main(int argc, char** argv) {
   app.add_option("--store", o.store_url,
                  "Store URL: sqlite://<path> (default sqlite://<data-dir>/state.db) or "
                  "postgres://<user>@<host>:<port>/<database>");
+  app.add_option("--signing-key", o.signing_key_file,
+                 "The cell's Ed25519 signing key (PKCS#8 PEM, mode 0600), provisioned to every "
+                 "replica of the cell; read, never created (default: <data-dir>/signing-key.pem, "
+                 "created on first start)");
+  app.add_flag("--issue-admin-token", o.issue_admin_token,
+               "Issue an admin token into <data-dir>/admin.token (which must not exist) although "
+               "the store holds tokens: the way back when every admin token is lost");
   app.add_option("--bus", o.bus_url,
                  "Change bus: inproc (one process); shared by a cell's replicas: "
                  "redis://[:password@]host:port/stream[?maxlen=N] (Redis Streams) or "

@@ -47,12 +47,15 @@ void ControlPlane::Start(int grpc_port, int http_port) {
   options.http_listen = "127.0.0.1:" + std::to_string(http_port);
   options.data_dir = dir_;
   options.sqlite_synchronous_full = false;
+  if (configure_) configure_(options);
   auto daemon = cp::Daemon::Start(options);
   ASSERT_TRUE(daemon.ok()) << daemon.status().ToString();
   daemon_ = std::move(daemon).value();
   grpc_port_ = daemon_->grpc_port();
   http_port_ = daemon_->http_port();
-  admin_token_ = ReadFile(daemon_->admin_token_path());
+  if (std::filesystem::exists(daemon_->admin_token_path())) {
+    admin_token_ = ReadFile(daemon_->admin_token_path());
+  }
 }
 
 void ControlPlane::Stop() {

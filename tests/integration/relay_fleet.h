@@ -39,8 +39,16 @@ class ControlPlane {
   ControlPlane();
   ~ControlPlane();
 
-  // grpc_port / http_port 0: any free port.
+  // Changes the options of every later Start (e.g. a shared store, a
+  // provisioned signing key: a replica of a cell).
+  void Configure(std::function<void(cp::DaemonOptions&)> configure) {
+    configure_ = std::move(configure);
+  }
+  // grpc_port / http_port 0: any free port. The admin token is read from the
+  // data dir's admin.token when there is one (a cell's later replicas have
+  // none: UseAdminToken gives them the first one's).
   void Start(int grpc_port = 0, int http_port = 0);
+  void UseAdminToken(std::string token) { admin_token_ = std::move(token); }
   void Stop();
   bool running() const { return daemon_ != nullptr; }
 
@@ -69,6 +77,7 @@ class ControlPlane {
 
  private:
   std::string dir_;
+  std::function<void(cp::DaemonOptions&)> configure_;
   std::unique_ptr<cp::Daemon> daemon_;
   int grpc_port_ = 0;
   int http_port_ = 0;

@@ -3,8 +3,15 @@
 // DaemonOptions; integration tests start a Daemon in-process on port 0.
 //
 // First start in an empty data dir creates (modes in brackets):
-//   state.db (store, 0600 via umask), signing-key.pem [0600],
-//   trusted-keys.json [0644: public keys to hand to nodes], admin.token [0600].
+//   state.db (store, 0600 via umask), signing-key.pem [0600, unless
+//   --signing-key names the key], trusted-keys.json [0644: public keys to
+//   hand to nodes], admin.token [0600, only when the store holds no token].
+//
+// Several replicas of a cell share one store (postgres://...) and must sign
+// with one key (cell_identity.h): each is provisioned the cell's key (its
+// signing-key.pem copied into the data dir, or --signing-key FILE); the
+// store records the cell's key id at the first start and a replica with
+// another key fails to start (kConflict) naming both.
 //
 // Thread safety: Start on one thread; Shutdown from any thread, once.
 #pragma once
@@ -28,6 +35,14 @@ struct DaemonOptions {
   std::string http_listen = "127.0.0.1:7080";
   std::string data_dir = "./var/controlplane";
   std::string store_url;  // default: sqlite://<data_dir>/state.db
+  // --signing-key: the cell's key, provisioned to this replica (read, never
+  // created or written); "" = <data_dir>/signing-key.pem, created if missing.
+  std::string signing_key_file;
+  // --issue-admin-token: issue an admin token into <data_dir>/admin.token
+  // (which must not exist) even when the store holds tokens — the way back
+  // when every admin token is lost. Otherwise only a start on a store with
+  // no token at all issues one.
+  bool issue_admin_token = false;
   std::string bus_url = "inproc";
   // --bus-opt key=value: librdkafka properties of a kafka:// bus.
   std::vector<std::string> bus_options;
