@@ -8,6 +8,8 @@
 
 #include <atomic>
 #include <cstring>
+#include <filesystem>
+#include <string_view>
 #include <tuple>
 
 #include "cell_identity.h"
@@ -89,6 +91,16 @@ Result<int> LockDataDir(const std::string& dir) {
     spdlog::warn("cannot write the pid into {}: {}", path, std::strerror(errno));
   }
   return fd;
+}
+
+// Whether `store_url` is the data dir's own state.db (however the path is
+// spelt), rather than a store other daemons may share.
+bool IsDataDirStore(const std::string& store_url, const std::string& data_dir) {
+  constexpr std::string_view kSqlite = "sqlite://";
+  if (store_url.rfind(kSqlite, 0) != 0) return false;
+  std::error_code ignored;
+  const auto path = std::filesystem::weakly_canonical(store_url.substr(kSqlite.size()), ignored);
+  return path == std::filesystem::weakly_canonical(data_dir + "/state.db", ignored);
 }
 
 Result<SigningKey> LoadKey(FileSystem& files, const std::string& path) {
@@ -194,9 +206,9 @@ class DaemonImpl final : public Daemon {
     if (!trusted.ok()) return trusted.status();
     trusted_ = std::move(trusted).value();
 
-    const std::string own_store = "sqlite://" + data_dir_ + "/state.db";
-    const std::string store_url = o.store_url.empty() ? own_store : o.store_url;
-    shared_store_ = store_url != own_store;
+    const std::string store_url =
+        o.store_url.empty() ? "sqlite://" + data_dir_ + "/state.db" : o.store_url;
+    shared_store_ = !IsDataDirStore(store_url, data_dir_);
     if (store_url.rfind("sqlite://", 0) == 0) {
       SqliteOptions so;
       so.path = store_url.substr(std::string_view("sqlite://").size());

@@ -115,5 +115,30 @@ TEST_F(DaemonDataDirTest, UnwritableDataDirFailsStart) {
       << daemon.status().message();
 }
 
+// A failed first start on the data dir's own state.db, its path spelt
+// another way, still leaves the new data dir empty: nothing outside it
+// refers to its key or admin token.
+TEST_F(DaemonDataDirTest, FailedStartOnOwnStoreSpeltAnotherWayLeavesNothing) {
+  TempDir other;
+  DaemonOptions holder;
+  holder.data_dir = (other.path() / "data").string();
+  holder.grpc_listen = "127.0.0.1:0";
+  holder.http_listen = "127.0.0.1:0";
+  holder.sqlite_synchronous_full = false;
+  auto held = Daemon::Start(holder);  // holds a gRPC port
+  ASSERT_TRUE(held.ok()) << held.status().ToString();
+  DaemonOptions options;
+  options.data_dir = data_dir_.string();
+  options.store_url = "sqlite://" + (data_dir_ / ".." / "data" / "state.db").string();
+  options.grpc_listen = "127.0.0.1:" + std::to_string((*held)->grpc_port());
+  options.http_listen = "127.0.0.1:0";
+  options.sqlite_synchronous_full = false;
+  auto daemon = Daemon::Start(options);
+  ASSERT_FALSE(daemon.ok());
+  for (const char* name : {"signing-key.pem", "trusted-keys.json", "admin.token", "state.db"}) {
+    EXPECT_FALSE(std::filesystem::exists(data_dir_ / name)) << name;
+  }
+}
+
 }  // namespace
 }  // namespace omnirelay::cp
