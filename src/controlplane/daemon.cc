@@ -9,6 +9,7 @@
 #include <atomic>
 #include <cstring>
 #include <filesystem>
+#include <random>
 #include <string_view>
 #include <tuple>
 
@@ -153,6 +154,15 @@ Result<TrustedKeySet> EnsureTrustedKeys(FileSystem& files, const std::string& pa
   return set;
 }
 
+// The rollout lease's holder: this process among a cell's replicas
+// (host, pid and a random part, so a restarted process is another holder).
+std::string LeaseHolderName() {
+  char host[256] = {};
+  if (::gethostname(host, sizeof host - 1) != 0) std::strcpy(host, "host");
+  std::random_device rd;
+  return std::string(host) + ":" + std::to_string(::getpid()) + ":" + std::to_string(rd() % 100000);
+}
+
 class DaemonImpl final : public Daemon {
  public:
   int http_port() const override { return rest_ ? rest_->port() : -1; }
@@ -245,6 +255,7 @@ class DaemonImpl final : public Daemon {
                                                      clock_, metrics_, service_options);
     OMNI_RETURN_IF_ERROR(EnsureAdminToken(o.issue_admin_token));
     RolloutEngineOptions rollout_options;
+    rollout_options.holder = LeaseHolderName();
     rollout_options.publish = [this](std::int64_t revision,
                                      const std::vector<std::string>& scopes) {
       service_->PublishCommit(revision, scopes);

@@ -319,7 +319,63 @@ Result<RolloutRun> RolloutEngine::Act(const std::string& id, RolloutAction actio
 
 // ---- the driver
 
+void RolloutEngine::FollowStore() {
+  Result<std::vector<RolloutRecord>> heads = store_.ListRolloutHeads();
+  if (!heads.ok()) return;  // the store's outage is reported elsewhere; next tick
+  std::vector<std::string> stale;
+  {
+    MutexLock lock(mu_);
+    for (const RolloutRecord& head : *heads) {
+      if (holds_.count(head.id) != 0) continue;  // being started here: Register has it
+      auto it = runs_.find(head.id);
+      if (it == runs_.end() || it->second.state.generation < head.generation) {
+        stale.push_back(head.id);
+      }
+    }
+  }
+  for (const std::string& id : stale) {
+    Result<RolloutRecord> stored = store_.GetRollout(id);
+    if (!stored.ok()) continue;
+    Result<RolloutRun> run = RolloutRunFromJson(stored->state_json);
+    if (!run.ok()) {
+      spdlog::error("rollout {}: {} (left alone)", id, run.status().ToString());
+      continue;
+    }
+    std::vector<std::string> scopes = run->scopes;
+    {
+      MutexLock lock(mu_);
+      auto it = runs_.find(id);
+      if (holds_.count(id) != 0 ||
+          (it != runs_.end() && it->second.state.generation >= run->state.generation)) {
+        continue;  // moved here meanwhile
+      }
+      spdlog::info("rollout {}: now {} at wave {} (generation {}, from the store)", id,
+                   RolloutPhaseName(run->state.phase), run->state.current_wave,
+                   run->state.generation);
+      if (Holds(*run)) {
+        holding_.insert(id);
+      } else {
+        holding_.erase(id);
+      }
+      if (run->state.phase == RolloutPhase::kSucceeded) RecordDelivered(*run);
+      runs_[id] = std::move(run).value();
+    }
+    if (feed_ != nullptr) {
+      std::vector<std::string> ids;
+      {
+        MutexLock lock(reports_mu_);
+        for (const auto& [node, seen] : seen_) {
+          if (ChainTouches(seen.chain, scopes)) ids.push_back(node);
+        }
+      }
+      feed_->Reassign(ids);  // nodes already holding their answer are sent nothing
+    }
+  }
+  if (!stale.empty()) UpdateStateGauges();
+}
+
 void RolloutEngine::Tick() {
+  FollowStore();
   std::vector<std::string> active;
   {
     MutexLock lock(mu_);

@@ -112,8 +112,11 @@ Result<RolloutRun> RolloutRunFromJson(std::string_view json);
 
 struct RolloutEngineOptions {
   std::chrono::milliseconds tick_interval{1000};
-  std::int64_t lease_ttl_ms = 15'000;
-  std::string holder = "controlplane";  // this process, for the lease
+  // The driver lease: renewed every tick by its holder while a rollout is
+  // active; when the holder dies, another replica takes it within about
+  // lease_ttl_ms + tick_interval.
+  std::int64_t lease_ttl_ms = 10'000;
+  std::string holder = "controlplane";  // this process, for the lease: unique per replica
   bool manual_for_test = false;         // no thread: RunDueForTest() ticks
   // Announces a commit the engine made (a rollback): the service's Publish.
   std::function<void(std::int64_t revision, const std::vector<std::string>& scopes)> publish;
@@ -184,8 +187,15 @@ class RolloutEngine final : public AssignmentSource, public NodeObserver {
   void OnNodeStatus(const std::string& node_id, const StatusMsg& status) override;
   void OnNodeGone(const std::string& node_id) override;
 
-  // One driver pass now (what the thread does every tick_interval).
+  // One driver pass now (what the thread does every tick_interval): first
+  // FollowStore, then, holding the lease, the active rollouts' ticks.
   void Tick();
+  // Replicas of a cell share the store: a rollout another replica started,
+  // advanced, rolled back or finished (a stored generation newer than the one
+  // held here) is read again and the nodes connected here on its chains are
+  // re-offered what it assigns them now. Run by every Tick, so within one
+  // tick_interval; the lease holder's own changes are already here.
+  void FollowStore();
   void RunDueForTest() { Tick(); }
 
  private:

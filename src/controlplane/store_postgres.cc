@@ -623,6 +623,16 @@ class PostgresStore final : public Store {
     });
   }
 
+  Result<std::vector<RolloutRecord>> ListRolloutHeads() override {
+    return pool_->Run([&](pqxx::connection& conn) {
+      pqxx::nontransaction txn(conn);
+      return Decode<RolloutRecord>(
+          txn.exec(
+              "SELECT id, '' AS state_json, updated_at_ms, generation FROM rollouts ORDER BY id"),
+          pg::ReadRollout);
+    });
+  }
+
   Result<bool> AcquireLease(std::string_view name, std::string_view holder, std::int64_t now_ms,
                             std::int64_t ttl_ms) override {
     if (name.empty() || holder.empty() || ttl_ms <= 0) {

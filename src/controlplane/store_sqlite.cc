@@ -588,6 +588,14 @@ class SqliteStore final : public Store {
     });
   }
 
+  Result<std::vector<RolloutRecord>> ListRolloutHeads() override {
+    return Read([&](Connection& conn) {
+      return Collect<RolloutRecord>(
+          conn, "SELECT id, '', updated_at_ms, generation FROM rollouts ORDER BY id",
+          [](Statement&) {}, ReadRollout);
+    });
+  }
+
   Result<bool> AcquireLease(std::string_view name, std::string_view holder, std::int64_t now_ms,
                             std::int64_t ttl_ms) override {
     return Write(

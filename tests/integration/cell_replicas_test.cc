@@ -309,6 +309,57 @@ TEST_P(CellTest, PostgresRestartedUnderLoadLosesNothing) {
           std::chrono::duration_cast<std::chrono::milliseconds>(resumed).count()));
 }
 
+// A rollout started on A is seen by every replica (each reads the store's
+// rollouts every tick); A holds the driver lease. kill -9 of A mid-rollout:
+// after the lease's time-to-live another replica takes the lease and
+// finishes the rollout, and every relay ends on its version.
+TEST_P(CellTest, ARolloutOutlivesTheReplicaThatDroveIt) {
+  StartRelays();
+  ASSERT_TRUE(AllAt(fleet_, Put(A(), 999)));
+  Json changed = SampleGlobalLayer();
+  changed["spec"]["dispatcher"]["maxConcurrentRequests"] = 1234;
+  const Json policy = {{"canaryPercent", 25},
+                       {"bakeMs", 3000},
+                       {"minAckRatio", 1.0},
+                       {"ackDeadlineMs", 60000},
+                       {"slo", {{"minRequests", 0}}}};
+  const Json body = {{"layers", Json::array({changed})}, {"policy", policy}, {"reason", "cell"}};
+  httplib::Client a("127.0.0.1", A().http_port());
+  const httplib::Headers auth = {{"Authorization", "Bearer " + admin_}};
+  auto started = a.Post("/v1/rollouts", auth, body.dump(), "application/json");
+  ASSERT_TRUE(started && started->status == 201) << (started ? started->body : "no answer");
+  const Json rollout = Json::parse(started->body);
+  const std::string id = rollout["id"];
+  const std::int64_t version = rollout["version"];
+  auto state_on = [&](DaemonProcess& d) {
+    httplib::Client c("127.0.0.1", d.http_port());
+    auto res = c.Get("/v1/rollouts/" + id, auth);
+    return res && res->status == 200 ? Json::parse(res->body) : Json();
+  };
+  // B and C know the rollout (from the store) while A drives its canary.
+  ASSERT_TRUE(Eventually([&] { return !state_on(*replicas_[1]).is_null(); }));
+  ASSERT_TRUE(Eventually([&] { return !state_on(*replicas_[2]).is_null(); }));
+  A().Kill9();
+  const auto killed = std::chrono::steady_clock::now();
+  Json last;
+  const bool done = Eventually(
+      [&] {
+        last = state_on(*replicas_[1]);
+        return last.value("state", "") == "succeeded";
+      },
+      std::chrono::seconds(90));
+  ASSERT_TRUE(done) << last.dump();
+  const auto finished = std::chrono::steady_clock::now() - killed;
+  // C follows the store within a tick.
+  EXPECT_TRUE(
+      Eventually([&] { return state_on(*replicas_[2]).value("state", "") == "succeeded"; }));
+  EXPECT_TRUE(AllAt(fleet_, version));
+  std::printf("cell(%s): rollout %s finished by another replica %lld ms after its driver died\n",
+              GetParam().c_str(), id.c_str(),
+              static_cast<long long>(
+                  std::chrono::duration_cast<std::chrono::milliseconds>(finished).count()));
+}
+
 INSTANTIATE_TEST_SUITE_P(Buses, CellTest, ::testing::Values("kafka", "redis"),
                          [](const auto& p) { return p.param; });
 

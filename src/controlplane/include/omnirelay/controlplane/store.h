@@ -278,6 +278,9 @@ class Store {
                             std::optional<std::int64_t> expected_generation = std::nullopt) = 0;
   virtual Result<RolloutRecord> GetRollout(std::string_view id) = 0;
   virtual Result<std::vector<RolloutRecord>> ListRollouts() = 0;
+  // Every rollout without its state_json (id, updated_at_ms, generation): what
+  // a replica polls to notice a rollout another replica started or moved.
+  virtual Result<std::vector<RolloutRecord>> ListRolloutHeads() = 0;
   // Takes or renews the lease `name` for `holder` until now_ms + ttl_ms:
   // true when `holder` holds it now (it was free, expired, or already its),
   // false while another holder's lease runs.
