@@ -749,6 +749,15 @@ TEST_P(StoreContractTest, RolloutsPutGetList) {
   EXPECT_EQ((*all)[0].id, "r1");
   EXPECT_EQ((*all)[1].id, "r2");
   EXPECT_EQ(store_->GetRollout("r9").status().code(), StatusCode::kNotFound);
+  // The heads: every rollout by id with its generation, without its state.
+  Result<std::vector<RolloutRecord>> heads = store_->ListRolloutHeads();
+  ASSERT_TRUE(heads.ok()) << heads.status().ToString();
+  ASSERT_EQ(heads->size(), 2u);
+  EXPECT_EQ((*heads)[0].id, "r1");
+  EXPECT_EQ((*heads)[1].id, "r2");
+  EXPECT_EQ((*heads)[1].updated_at_ms, 3);
+  EXPECT_EQ((*heads)[1].generation, r2->generation);
+  EXPECT_TRUE((*heads)[1].state_json.empty());
 }
 
 // ---- durability and concurrency
