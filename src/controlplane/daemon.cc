@@ -264,6 +264,12 @@ class DaemonImpl final : public Daemon {
                                                 std::move(rollout_options));
     OMNI_RETURN_IF_ERROR(rollouts_->Load());
     service_->AttachRollouts(rollouts_.get());
+    // Before the node feed subscribes (handlers run in subscription order): a
+    // commit of another replica's rollout start is known here as a rollout
+    // before the feed renders it, so no node sees a staged revision early.
+    rollout_follow_ = bus_->Subscribe([this](const ChangeEvent& event) {
+      if (event.revision > 0) rollouts_->FollowStore();
+    });
 
     RestFaceOptions rest_options;
     rest_options.listen = o.http_listen;
@@ -363,6 +369,9 @@ class DaemonImpl final : public Daemon {
     if (stopped_) return;
     stopped_ = true;
     store_poll_.reset();  // no repair event into a closing feed
+    if (bus_ && rollout_follow_ != 0)
+      bus_->Unsubscribe(rollout_follow_);  // waits for a running one
+    rollout_follow_ = 0;
     if (rest_) rest_->Shutdown();
     if (grpc_) grpc_->Shutdown();
     if (rollouts_) rollouts_->Stop();  // no driver pass re-offers to a closing feed
@@ -449,6 +458,7 @@ class DaemonImpl final : public Daemon {
   std::unique_ptr<Store> store_;
   std::unique_ptr<Bus> bus_;
   std::unique_ptr<StorePoll> store_poll_;
+  int rollout_follow_ = 0;  // the bus subscription that calls RolloutEngine::FollowStore
   std::unique_ptr<Authenticator> auth_;
   std::unique_ptr<SnapshotRenderer> renderer_;
   std::unique_ptr<ControlPlaneService> service_;

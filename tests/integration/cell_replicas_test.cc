@@ -118,7 +118,6 @@ class CellTest : public ::testing::TestWithParam<std::string> {
     for (std::size_t k = 0; k < replicas_.size(); ++k) {
       RelayConfig config;
       config.failback_interval_ms = 500;
-      config.features = features_;
       for (std::size_t j = 0; j < replicas_.size(); ++j) {
         const DaemonProcess& d = *replicas_[(k + j) % replicas_.size()];
         config.grpc_endpoints.push_back(d.grpc_address());
@@ -179,7 +178,6 @@ class CellTest : public ::testing::TestWithParam<std::string> {
   std::string admin_;
   MetricsRegistry metrics_;
   std::vector<std::unique_ptr<Relay>> fleet_;
-  std::vector<std::string> features_;  // the relays' (empty: this build's)
 };
 
 // A write on any replica reaches the relays on every replica, over the bus.
@@ -316,11 +314,7 @@ TEST_P(CellTest, PostgresRestartedUnderLoadLosesNothing) {
 // after the lease's time-to-live another replica takes the lease and
 // finishes the rollout, and every relay ends on its version.
 TEST_P(CellTest, ARolloutOutlivesTheReplicaThatDroveIt) {
-  // Relays that do not read metadata.rollout: with it, the driver judges a
-  // canary on another replica divergent (that replica's labelled rendering
-  // hashes differently; see deployment.md, "Rollouts in a cell").
-  features_ = {"shadowing"};
-  StartRelays();
+  StartRelays();  // reading metadata.rollout (this build's features)
   ASSERT_TRUE(AllAt(fleet_, Put(A(), 999)));
   Json changed = SampleGlobalLayer();
   changed["spec"]["dispatcher"]["maxConcurrentRequests"] = 1234;
