@@ -238,7 +238,6 @@ NodeReports RolloutEngine::ReportsFor(
   // A cell of replicas: members connected to another replica report there,
   // and what its node status writer stored stands in (applied and ACKed
   // version, connection; no SLO windows).
-  std::vector<char> remote(run.state.nodes.size(), 0);
   if (out.size() < run.state.nodes.size()) {
     if (Result<std::vector<NodeRecord>> stored = store_.ListNodes(); stored.ok()) {
       std::unordered_map<std::string_view, const NodeRecord*> by_id;
@@ -258,7 +257,6 @@ NodeReports RolloutEngine::ReportsFor(
           report.has_discovery_generation = r.discovery_generation > 0;
           report.discovery_generation = r.discovery_generation;
           out.emplace(id, std::move(report));
-          remote[j] = 1;
           reads_rollout[j] = std::find(r.features.begin(), r.features.end(), kFeatureRolloutInfo) !=
                                      r.features.end()
                                  ? 1
@@ -271,15 +269,11 @@ NodeReports RolloutEngine::ReportsFor(
   std::size_t k = 0;
   for (const auto& [id, a] : run.state.nodes) {
     const bool reads = reads_rollout[k] != 0;
-    // The labelled rendering another replica sent its node is its own
-    // (signed there, its own createdAt): no hash to hold it to here. The
-    // chain's own snapshot is the one the store keeps, the same everywhere.
-    const bool unknown_bytes = remote[k] != 0 && reads;
     const std::shared_ptr<const SnapshotRecord>& snapshot = snapshots[k++];
     if (!snapshot) continue;
     const auto report = out.find(id);
     if (report == out.end()) continue;  // never reported: offline since the wave began
-    if (assigned_hashes != nullptr && !unknown_bytes) {
+    if (assigned_hashes != nullptr) {
       // The rendering the node is sent (contract 6, as Assigned decides).
       std::string hash = snapshot->hash;
       if (reads) {

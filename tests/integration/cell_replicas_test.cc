@@ -22,6 +22,7 @@
 #include "daemon_process.h"
 #include "redis_server.h"
 #include "relay_fleet.h"
+#include "run_script.h"
 #include "snapshot_fixtures.h"
 #include "unit/postgres_test_server.h"
 
@@ -30,24 +31,13 @@ namespace {
 
 using cp::testing::DaemonProcess;
 using cp::testing::RedisServer;
+using testing_support::RunScript;
 
 constexpr int kRelaysPerReplica = 4;
 
 std::string Random() {
   std::random_device rd;
   return std::to_string(rd()) + std::to_string(rd());
-}
-
-// Runs a script; its stdout without the trailing newline.
-std::string RunScript(const std::string& command) {
-  std::string out;
-  FILE* p = ::popen(command.c_str(), "r");
-  if (p == nullptr) return out;
-  char buf[256];
-  while (std::fgets(buf, sizeof buf, p) != nullptr) out += buf;
-  EXPECT_EQ(::pclose(p), 0) << command << "\n" << out;
-  while (!out.empty() && out.back() == '\n') out.pop_back();
-  return out;
 }
 
 std::string HttpOf(const DaemonProcess& d) {
@@ -160,6 +150,18 @@ class CellTest : public ::testing::TestWithParam<std::string> {
     return out;
   }
 
+  // History(d), expecting it gap-free and holding every `acknowledged` revision.
+  std::vector<std::int64_t> StoredGapFree(DaemonProcess& d,
+                                          const std::vector<std::int64_t>& acknowledged) {
+    const std::vector<std::int64_t> history = History(d);
+    for (std::size_t i = 1; i < history.size(); ++i) {
+      EXPECT_EQ(history[i], history[i - 1] + 1) << "gap after revision " << history[i - 1];
+    }
+    const std::set<std::int64_t> stored(history.begin(), history.end());
+    for (std::int64_t v : acknowledged) EXPECT_EQ(stored.count(v), 1u) << "revision " << v;
+    return history;
+  }
+
   bool AllStreamingFromTheirOwn() {
     for (std::size_t k = 0; k < replicas_.size(); ++k) {
       for (int i = 0; i < kRelaysPerReplica; ++i) {
@@ -216,13 +218,8 @@ TEST_P(CellTest, KillNineOfAReplicaLosesNoAcknowledgedWrite) {
   ASSERT_GE(acknowledged.size(), 3u);
 
   // Nothing acknowledged is missing, and the revisions have no gap.
-  const std::vector<std::int64_t> history = History(*replicas_[2]);
+  const std::vector<std::int64_t> history = StoredGapFree(*replicas_[2], acknowledged);
   ASSERT_FALSE(history.empty());
-  for (std::size_t i = 1; i < history.size(); ++i) {
-    EXPECT_EQ(history[i], history[i - 1] + 1) << "gap after revision " << history[i - 1];
-  }
-  const std::set<std::int64_t> stored(history.begin(), history.end());
-  for (std::int64_t v : acknowledged) EXPECT_EQ(stored.count(v), 1u) << "revision " << v;
 
   // A's relays fail over to B or C and converge on a write there.
   const auto t0 = std::chrono::steady_clock::now();
@@ -289,13 +286,8 @@ TEST_P(CellTest, PostgresRestartedUnderLoadLosesNothing) {
   EXPECT_GT(before_outage, 0u);
   EXPECT_GT(refused.load(), 0) << "the outage refused no write: was the server stopped?";
 
-  const std::vector<std::int64_t> history = History(*replicas_[2]);
+  const std::vector<std::int64_t> history = StoredGapFree(*replicas_[2], acknowledged);
   ASSERT_FALSE(history.empty());
-  for (std::size_t i = 1; i < history.size(); ++i) {
-    EXPECT_EQ(history[i], history[i - 1] + 1) << "gap after revision " << history[i - 1];
-  }
-  const std::set<std::int64_t> stored(history.begin(), history.end());
-  for (std::int64_t v : acknowledged) EXPECT_EQ(stored.count(v), 1u) << "revision " << v;
   // A's pooled connections broke with the server: a request that finds
   // one broken is refused once (unavailable) and the next reconnects.
   std::int64_t last = 0;

@@ -21,6 +21,7 @@
 
 #include "bus_events.h"
 #include "omnirelay/controlplane/bus.h"
+#include "run_script.h"
 
 namespace omnirelay::cp {
 namespace {
@@ -28,22 +29,11 @@ namespace {
 using namespace std::chrono_literals;
 using testing::Event;
 using testing::Seen;
+using testing_support::RunScript;
 
 // What this old broker needs from librdkafka 2.x.
 const std::vector<std::string> kOldBroker = {"api.version.request=false",
                                              "broker.version.fallback=0.9.0.1"};
-
-std::string Run(const std::string& command) {
-  std::string out;
-  FILE* p = ::popen(command.c_str(), "r");
-  if (p == nullptr) return out;
-  char buf[256];
-  while (std::fgets(buf, sizeof buf, p) != nullptr) out += buf;
-  const int rc = ::pclose(p);
-  EXPECT_EQ(rc, 0) << command << "\n" << out;
-  while (!out.empty() && (out.back() == '\n' || out.back() == ' ')) out.pop_back();
-  return out;
-}
 
 // A broker of the test's own (scripts/kafka-server.sh): Stop/Start keep its
 // data and port.
@@ -54,9 +44,9 @@ class Broker {
     state_ = ::mkdtemp(tmpl);
     Start();
   }
-  ~Broker() { Run(Script("destroy")); }
-  void Start() { brokers_ = Run(Script("start")); }
-  void Stop() { Run(Script("stop")); }
+  ~Broker() { RunScript(Script("destroy")); }
+  void Start() { brokers_ = RunScript(Script("start")); }
+  void Stop() { RunScript(Script("stop")); }
   const std::string& brokers() const { return brokers_; }
 
  private:
@@ -194,11 +184,12 @@ TEST(KafkaBusTest, ALateReplicaStartsAtTheEnd) {
   const std::string topic = FreshTopic();
   auto a = Open(brokers, topic);
   ASSERT_TRUE(a);
-  for (int i = 1; i <= 3; ++i) ASSERT_TRUE(a->Publish(Event(i)).ok());
-  Seen first;
-  auto witness = Open(brokers, topic);  // proves 1-3 reached the broker
+  Seen seen_witness;
+  auto witness = Open(brokers, topic);
   ASSERT_TRUE(witness);
-  std::this_thread::sleep_for(500ms);
+  witness->Subscribe([&](const ChangeEvent& e) { seen_witness.Add(e); });
+  for (int i = 1; i <= 3; ++i) ASSERT_TRUE(a->Publish(Event(i)).ok());
+  ASSERT_TRUE(seen_witness.WaitFor(3));  // 1-3 are in the topic
   Seen seen_late;
   auto late = Open(brokers, topic);
   ASSERT_TRUE(late);
