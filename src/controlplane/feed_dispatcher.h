@@ -1,6 +1,7 @@
 // Internal: the node feed's timing. Collects change events (scopes touched)
 // and runs, on one thread, a round for them; every `refresh_interval` a round
-// over every chain; every `sweep_interval` the token sweep. All deadlines are
+// over every chain; every `sweep_interval` the token sweep; a retry asked for
+// (RetryAfter) when its delay is up. All deadlines are
 // read from the injected Clock (MonotonicMs), so a test that runs without the
 // thread drives everything with RunDue() and a FakeClock.
 //
@@ -47,6 +48,11 @@ class FeedDispatcher {
 
   // Queues a change of `scopes`.
   void Post(const std::vector<std::string>& scopes, std::int64_t revision = 0) EXCLUDES(mu_);
+  // Queues a round for `scopes` no later than `delay` from now (a render the
+  // store could not serve, tried again): retries asked for before it runs
+  // share its round, at the earliest deadline asked for.
+  void RetryAfter(const std::vector<std::string>& scopes, std::chrono::milliseconds delay)
+      EXCLUDES(mu_);
   // Runs what is queued and what is due by the clock now.
   void RunDue() EXCLUDES(mu_, run_mu_);
   // Stops the thread (a running round finishes first). Idempotent.
@@ -67,6 +73,8 @@ class FeedDispatcher {
   std::int64_t oldest_revision_ GUARDED_BY(mu_) = 0;  // of the pending events
   std::int64_t next_refresh_ms_ GUARDED_BY(mu_);
   std::int64_t next_sweep_ms_ GUARDED_BY(mu_);
+  std::vector<std::string> retry_scopes_ GUARDED_BY(mu_);
+  std::int64_t next_retry_ms_ GUARDED_BY(mu_) = 0;  // 0: no retry queued
   bool stop_ GUARDED_BY(mu_) = false;
   std::thread thread_;  // last: starts after the members it uses
 };

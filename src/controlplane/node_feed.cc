@@ -29,6 +29,8 @@ namespace omnirelay::cp {
 namespace {
 
 constexpr std::size_t kMaxErrorText = 512;
+// How soon a render the store could not serve is tried again.
+constexpr std::chrono::milliseconds kStoreRetry{500};
 
 std::string Truncated(std::string text) {
   if (text.size() > kMaxErrorText) text.resize(kMaxErrorText);
@@ -87,6 +89,9 @@ class NodeFeedImpl final : public NodeFeed {
                                          "kind=\"hello\"")),
         render_failures_(metrics.counter("omnirelay_cp_node_render_failures_total",
                                          "Chain snapshots the node feed could not render")),
+        render_retries_(
+            metrics.counter("omnirelay_cp_node_render_retries_total",
+                            "Chain renders tried again because the store was unavailable")),
         admission_(auth, options_.audit_refusal),
         workers_(WorkerThreads(options_)),
         writer_(store, metrics, clock, options_.status_delay, !options_.manual_for_test),
@@ -506,6 +511,25 @@ class NodeFeedImpl final : public NodeFeed {
     // one whose nodes were told a render problem instead.
     if (render_only && (!group->current() || group->problem())) render_only = false;
     auto snapshot = source_.Newest(group->chain);
+    if (!snapshot.ok() && snapshot.status().code() == StatusCode::kUnavailable) {
+      // The store could not be read (Postgres restarting, a pooled
+      // connection found broken): not the chain's problem, so its nodes keep
+      // what they were offered and are told nothing; the chain renders again
+      // in kStoreRetry, and again until the store answers.
+      render_retries_.Inc();
+      if (!store_retrying_.exchange(true)) {  // once per outage, not per chain and try
+        spdlog::warn(
+            "node feed: the store is unavailable ({}); chains are rendered again every "
+            "{} ms until it answers",
+            snapshot.status().message(), kStoreRetry.count());
+      }
+      group->Advance(nullptr);
+      dispatcher_.RetryAfter(group->scopes, kStoreRetry);
+      return;
+    }
+    if (store_retrying_.exchange(false)) {
+      spdlog::info("node feed: the store answers again; rendering resumed");
+    }
     if (!snapshot.ok() && snapshot.status().code() != StatusCode::kNotFound) {
       render_failures_.Inc();
       ReportRenderFailure(group, snapshot.status());
@@ -624,10 +648,12 @@ class NodeFeedImpl final : public NodeFeed {
   Counter* refused_status_;
   Counter* refused_hellos_;
   Counter& render_failures_;
+  Counter& render_retries_;
   std::map<std::string, Counter*, std::less<>> nacks_;  // immutable after construction
   Counter* nack_other_ = nullptr;
   std::atomic<std::size_t> connected_{0};
-  std::int64_t node_sweep_ms_ = 0;  // the last node sweep (dispatcher only)
+  std::atomic<bool> store_retrying_{false};  // a render met an unavailable store
+  std::int64_t node_sweep_ms_ = 0;           // the last node sweep (dispatcher only)
 
   FeedAdmission admission_;
   FeedGroups groups_;

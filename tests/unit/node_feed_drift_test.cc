@@ -1,6 +1,8 @@
 // Drift repair in the node feed (node_feed.h, contract 8): a node that has
 // neither applied nor refused its assignment renotify_after after it is sent
-// it once more, counted; one that refused it, or applied it, is not.
+// it once more, counted; one that refused it, or applied it, is not. And a
+// change the store could not render at its event (unavailable) reaches the
+// nodes when the store answers again, not at the next timed refresh.
 #include <gtest/gtest.h>
 
 #include "node_feed_fixture.h"
@@ -88,6 +90,78 @@ TEST_F(NodeFeedDriftTest, InFlightNotifyIsNotDoubled) {
   feed_->OnNotifyWritten(*s.session);
   Advance(std::chrono::seconds(5));
   EXPECT_EQ(s.conn->notifies.size(), 2u);
+}
+
+std::uint64_t RenderRetries(MetricsRegistry& metrics) {
+  return metrics.counter("omnirelay_cp_node_render_retries_total", "").value();
+}
+
+// The store down at a change event (Postgres restarting): the nodes are told
+// no problem, keep what they have, and get the change within half a second
+// of the store answering, retried until it does.
+TEST_F(NodeFeedDriftTest, ChangeTheStoreCouldNotServeIsRetriedUntilItCan) {
+  source_.Set(kUsEast, 1);
+  Stream s = Hello("n-1", kUsEast);
+  feed_->OnNotifyWritten(*s.session);
+  feed_->OnAck(*s.session, AckMsg{1, s.conn->notifies[0]->hash});
+
+  source_.Set(kUsEast, 2);
+  source_.unavailable.insert(kUsEast);
+  ChangeEvent event;
+  event.revision = 2;
+  event.scopes = {"region:us-east"};
+  ASSERT_TRUE(bus_.Publish(event).ok());
+  feed_->RunDueForTest();
+  EXPECT_EQ(source_.asked[kUsEast], 2);
+  EXPECT_EQ(RenderRetries(metrics_), 1u);
+  Advance(std::chrono::milliseconds(499));  // not yet
+  EXPECT_EQ(source_.asked[kUsEast], 2);
+  Advance(std::chrono::milliseconds(1));  // tried again, still down: again later
+  EXPECT_EQ(source_.asked[kUsEast], 3);
+  Advance(std::chrono::milliseconds(500));
+  EXPECT_EQ(source_.asked[kUsEast], 4);
+  EXPECT_EQ(s.conn->versions(), std::vector<std::int64_t>{1});
+  EXPECT_TRUE(s.conn->problems.empty());  // not the chain's problem
+  EXPECT_EQ(StoredNode("n-1").last_error_code, "");
+
+  source_.unavailable.clear();
+  Advance(std::chrono::milliseconds(500));
+  EXPECT_EQ(s.conn->versions(), (std::vector<std::int64_t>{1, 2}));
+  EXPECT_EQ(RenderRetries(metrics_), 3u);
+  Advance(std::chrono::seconds(5));  // nothing more is retried
+  EXPECT_EQ(source_.asked[kUsEast], 5);
+}
+
+// A node whose first render meets the store down gets its snapshot when the
+// store answers, with no render problem in between.
+TEST_F(NodeFeedDriftTest, FirstRenderTheStoreCouldNotServeIsRetried) {
+  source_.Set(kUsEast, 7);
+  source_.unavailable.insert(kUsEast);
+  Stream s = Hello("n-1", kUsEast);
+  EXPECT_TRUE(s.conn->notifies.empty());
+  EXPECT_TRUE(s.conn->problems.empty());
+  source_.unavailable.clear();
+  Advance(std::chrono::milliseconds(500));
+  EXPECT_EQ(s.conn->versions(), std::vector<std::int64_t>{7});
+}
+
+// A render that fails for any other reason is still the chain's problem,
+// told to its nodes, and not retried before the next event or refresh.
+TEST_F(NodeFeedDriftTest, OtherRenderFailuresAreNotRetried) {
+  source_.Set(kUsEast, 1);
+  Stream s = Hello("n-1", kUsEast);
+  source_.broken.insert(kUsEast);
+  ChangeEvent event;
+  event.revision = 2;
+  event.scopes = {"region:us-east"};
+  ASSERT_TRUE(bus_.Publish(event).ok());
+  feed_->RunDueForTest();
+  ASSERT_EQ(s.conn->problems.size(), 1u);
+  EXPECT_EQ(s.conn->problems[0].code, "render_failed");
+  const int asked = source_.asked[kUsEast];
+  Advance(std::chrono::seconds(5));
+  EXPECT_EQ(source_.asked[kUsEast], asked);
+  EXPECT_EQ(RenderRetries(metrics_), 0u);
 }
 
 }  // namespace

@@ -10,6 +10,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -54,6 +55,12 @@ class FakeSource final : public AssignmentSource {
   Result<std::shared_ptr<const SnapshotRecord>> Newest(const std::vector<Scope>& chain) override {
     const std::string key = ScopeChainToString(chain);
     ++asked[key];
+    if (unavailable.count(key) != 0) {
+      return Status(StatusCode::kUnavailable, "the store is unreachable (test)");
+    }
+    if (broken.count(key) != 0) {
+      return Status(StatusCode::kInvalidArgument, "the chain does not validate (test)");
+    }
     auto it = newest.find(key);
     if (it == newest.end()) return Status(StatusCode::kNotFound, "nothing for " + key);
     return it->second;
@@ -95,6 +102,8 @@ class FakeSource final : public AssignmentSource {
   // chain -> what the nodes that read rollout labels are assigned (first)
   std::map<std::string, std::shared_ptr<const SnapshotRecord>> labelled;
   std::map<std::string, int> asked;
+  std::set<std::string> unavailable;  // chains whose Newest fails kUnavailable
+  std::set<std::string> broken;       // chains whose Newest fails kInvalidArgument
   int assigned_calls = 0;
   // PinsChainPast: every chain pinned by a "rollout" on this base (0: none).
   std::int64_t pinned_base = 0;
