@@ -18,6 +18,11 @@
 // serialised at the database, exactly as SQLite's single writer does in one
 // process.
 //
+// Layer writes (WriteLayer, WriteLayers) go through a WriteBatcher
+// (store_postgres_batch.h): those that queue in this process behind a commit
+// share the next transaction, one lock and one WAL flush for the lot, each
+// in a savepoint of its own.
+//
 // Writes that assign no revision and append no audit entry (snapshots,
 // nodes, rollouts, leases) do not take the lock: each is one statement or
 // locks only its own row (a chain's snapshot: an advisory lock on its chain).
@@ -43,6 +48,7 @@
 #include "audit_chain.h"
 #include "omnirelay/config/status.h"
 #include "omnirelay/controlplane/store.h"
+#include "store_postgres_batch.h"
 #include "store_postgres_pool.h"
 #include "store_postgres_rows.h"
 #include "store_postgres_schema.h"
@@ -68,42 +74,43 @@ using ReadTxn = pqxx::transaction<pqxx::repeatable_read, pqxx::read_only>;
 
 class PostgresStore final : public Store {
  public:
-  explicit PostgresStore(std::unique_ptr<pg::Pool> pool) : pool_(std::move(pool)) {}
+  explicit PostgresStore(std::unique_ptr<pg::Pool> pool)
+      : pool_(std::move(pool)), batcher_(*pool_, kMaxBatch) {}
 
   // ---- layers and revisions
 
   Result<std::int64_t> WriteLayer(const LayerWrite& w) override {
-    return pool_->Run([&](pqxx::connection& conn) -> Result<std::int64_t> {
-      pqxx::work txn(conn);
-      const std::int64_t head = pg::LockHead(txn);
-      OMNI_ASSIGN_OR_RETURN(std::int64_t revision, pg::ApplyLayerWrite(txn, head, w));
-      pg::SetHead(txn, revision);
-      txn.commit();
-      return revision;
-    });
+    std::int64_t revision = 0;
+    const Status written =
+        batcher_.Run([&](pqxx::transaction_base& txn, pg::WriteCursor& at) -> Status {
+          OMNI_ASSIGN_OR_RETURN(revision, pg::ApplyLayerWrite(txn, at, w));
+          return Status::Ok();
+        });
+    if (!written.ok()) return written;
+    return revision;
   }
 
   Result<std::vector<std::int64_t>> WriteLayers(
       const std::vector<LayerWrite>& writes, const MakeRollout& make_rollout,
       std::optional<std::int64_t> expected_generation) override {
     if (writes.empty()) return Invalid("a change set needs at least one layer write");
-    return pool_->Run([&](pqxx::connection& conn) -> Result<std::vector<std::int64_t>> {
-      pqxx::work txn(conn);
-      std::int64_t head = pg::LockHead(txn);
-      std::vector<std::int64_t> revisions;
-      for (const LayerWrite& w : writes) {
-        OMNI_ASSIGN_OR_RETURN(head, pg::ApplyLayerWrite(txn, head, w));
-        revisions.push_back(head);
-      }
-      if (make_rollout) {
-        OMNI_ASSIGN_OR_RETURN(RolloutRecord rollout, make_rollout(revisions));
-        OMNI_RETURN_IF_ERROR(pg::ApplyRolloutPut(txn, rollout, expected_generation,
-                                                 !expected_generation.has_value()));
-      }
-      pg::SetHead(txn, head);
-      txn.commit();
-      return revisions;
-    });
+    std::vector<std::int64_t> revisions;
+    const Status written =
+        batcher_.Run([&](pqxx::transaction_base& txn, pg::WriteCursor& at) -> Status {
+          revisions.clear();  // a run again starts afresh (WriteBatcher::Write)
+          for (const LayerWrite& w : writes) {
+            OMNI_ASSIGN_OR_RETURN(std::int64_t revision, pg::ApplyLayerWrite(txn, at, w));
+            revisions.push_back(revision);
+          }
+          if (make_rollout) {
+            OMNI_ASSIGN_OR_RETURN(RolloutRecord rollout, make_rollout(revisions));
+            OMNI_RETURN_IF_ERROR(pg::ApplyRolloutPut(txn, rollout, expected_generation,
+                                                     !expected_generation.has_value()));
+          }
+          return Status::Ok();
+        });
+    if (!written.ok()) return written;
+    return revisions;
   }
 
   Result<LayerRecord> GetLayer(std::string_view scope,
@@ -660,7 +667,11 @@ class PostgresStore final : public Store {
   static constexpr char kQualifiedRevisionColumns[] =
       "r.revision, r.scope, r.deleted, COALESCE(r.document, ''), r.author, r.created_at_ms";
 
+  // Layer writes that queue behind a commit share the next (group commit).
+  static constexpr std::size_t kMaxBatch = 64;
+
   const std::unique_ptr<pg::Pool> pool_;
+  pg::WriteBatcher batcher_;  // after pool_: it uses it
 };
 
 // `url` with libpq's connect_timeout set unless it sets one: without it a

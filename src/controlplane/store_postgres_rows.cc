@@ -128,15 +128,11 @@ RolloutRecord ReadRollout(const pqxx::row& row) {
   return r;
 }
 
-std::int64_t LockHead(pqxx::work& txn) {
+std::int64_t LockHead(pqxx::transaction_base& txn) {
   return txn.exec1("SELECT revision FROM store_head WHERE id = 1 FOR UPDATE")[0].as<std::int64_t>();
 }
 
-void SetHead(pqxx::work& txn, std::int64_t revision) {
-  txn.exec_params0("UPDATE store_head SET revision = $1 WHERE id = 1", revision);
-}
-
-void InsertAudits(pqxx::work& txn, const std::vector<AuditEntry>& entries) {
+void InsertAudits(pqxx::transaction_base& txn, const std::vector<AuditEntry>& entries) {
   if (entries.empty()) return;
   const pqxx::result last = txn.exec("SELECT hash FROM audit ORDER BY id DESC LIMIT 1");
   std::string previous = last.empty() ? std::string() : Text(last[0][0]);
@@ -150,41 +146,70 @@ void InsertAudits(pqxx::work& txn, const std::vector<AuditEntry>& entries) {
   }
 }
 
-Result<std::int64_t> ApplyLayerWrite(pqxx::work& txn, std::int64_t head, const LayerWrite& w) {
+Result<std::int64_t> ApplyLayerWrite(pqxx::transaction_base& txn, WriteCursor& at,
+                                     const LayerWrite& w) {
   if (w.scope.empty()) return Status(StatusCode::kInvalidArgument, "layer write needs a scope");
   if (w.expected_revision && *w.expected_revision < 0) {
     return Status(StatusCode::kInvalidArgument,
                   "expected revision must be >= 0, got " + std::to_string(*w.expected_revision));
   }
-  const pqxx::result found =
-      txn.exec_params("SELECT revision FROM layers WHERE scope = $1", w.scope);
+  // One read: the scope's revision and, the first time, the audit tip. A
+  // statement of its own after LockHead's, so (READ COMMITTED) it sees what
+  // the lock's previous holder committed.
   std::optional<std::int64_t> current;
-  if (!found.empty()) current = found[0][0].as<std::int64_t>();
+  if (at.audit_tip) {
+    const pqxx::result found =
+        txn.exec_params("SELECT revision FROM layers WHERE scope = $1", w.scope);
+    if (!found.empty()) current = found[0][0].as<std::int64_t>();
+  } else {
+    const pqxx::row found = txn.exec_params1(
+        "SELECT (SELECT revision FROM layers WHERE scope = $1), "
+        "(SELECT hash FROM audit ORDER BY id DESC LIMIT 1)",
+        w.scope);
+    if (!found[0].is_null()) current = found[0].as<std::int64_t>();
+    at.audit_tip = found[1].is_null() ? std::string() : Text(found[1]);
+  }
   OMNI_RETURN_IF_ERROR(CheckExpectedRevision(w.scope, current, w.expected_revision));
   if (!w.document && !current) {
     return Status(StatusCode::kNotFound, "scope " + Quoted(w.scope) + " has no layer");
   }
-  const std::int64_t revision = head + 1;
+  const std::int64_t revision = at.head + 1;
   const bool deleted = !w.document.has_value();
-  txn.exec_params0(
-      "INSERT INTO revisions (revision, scope, deleted, document, author, created_at_ms) "
-      "VALUES ($1, $2, $3, CASE WHEN $3 THEN NULL ELSE $4 END, $5, $6)",
-      revision, w.scope, deleted, w.document.value_or(std::string()), w.author, w.now_ms);
-  if (deleted) {
-    txn.exec_params0("DELETE FROM layers WHERE scope = $1", w.scope);
-  } else {
-    txn.exec_params0(
-        "INSERT INTO layers (scope, revision) VALUES ($1, $2) "
-        "ON CONFLICT (scope) DO UPDATE SET revision = excluded.revision",
-        w.scope, revision);
-  }
   AuditEntry audit = w.audit;
   audit.revision = revision;
-  InsertAudits(txn, {audit});
+  const std::string hash = AuditChainHash(*at.audit_tip, audit);
+  // One write: the revision, the layer, the audit entry and the head, as
+  // data-modifying CTEs (the layer's foreign key to its revision is checked
+  // at the statement's end, when the revision row is there).
+  static const std::string kPut =
+      "WITH r AS (INSERT INTO revisions (revision, scope, deleted, document, author, "
+      "created_at_ms) VALUES ($1, $2, FALSE, $3, $4, $5)), "
+      "l AS (INSERT INTO layers (scope, revision) VALUES ($2, $1) "
+      "ON CONFLICT (scope) DO UPDATE SET revision = excluded.revision), "
+      "a AS (INSERT INTO audit (time_ms, principal, token_id, action, scope, revision, outcome, "
+      "summary, hash) VALUES ($6, $7, $8, $9, $10, $1, $11, $12, $13)) "
+      "UPDATE store_head SET revision = $1 WHERE id = 1";
+  static const std::string kDelete =
+      "WITH r AS (INSERT INTO revisions (revision, scope, deleted, document, author, "
+      "created_at_ms) VALUES ($1, $2, TRUE, NULL, $3, $4)), "
+      "l AS (DELETE FROM layers WHERE scope = $2), "
+      "a AS (INSERT INTO audit (time_ms, principal, token_id, action, scope, revision, outcome, "
+      "summary, hash) VALUES ($5, $6, $7, $8, $9, $1, $10, $11, $12)) "
+      "UPDATE store_head SET revision = $1 WHERE id = 1";
+  if (deleted) {
+    txn.exec_params0(kDelete, revision, w.scope, w.author, w.now_ms, audit.time_ms, audit.principal,
+                     audit.token_id, audit.action, audit.scope, audit.outcome, audit.summary, hash);
+  } else {
+    txn.exec_params0(kPut, revision, w.scope, *w.document, w.author, w.now_ms, audit.time_ms,
+                     audit.principal, audit.token_id, audit.action, audit.scope, audit.outcome,
+                     audit.summary, hash);
+  }
+  at.head = revision;
+  at.audit_tip = hash;
   return revision;
 }
 
-Status ApplyRolloutPut(pqxx::work& txn, const RolloutRecord& r,
+Status ApplyRolloutPut(pqxx::transaction_base& txn, const RolloutRecord& r,
                        std::optional<std::int64_t> expected_generation, bool insert_only) {
   if (r.id.empty()) return Status(StatusCode::kInvalidArgument, "rollout needs an id");
   if (expected_generation || insert_only) {

@@ -83,20 +83,28 @@ RolloutRecord ReadRollout(const pqxx::row& row);
 // Takes the store's write lock (the store_head row, FOR UPDATE) and returns
 // the head revision. Every transaction that assigns revisions or appends
 // audit entries calls this first.
-std::int64_t LockHead(pqxx::work& txn);
+std::int64_t LockHead(pqxx::transaction_base& txn);
 
 // Appends audit entries, extending the chain (audit_chain.h) from the
 // newest stored hash. Requires LockHead in this transaction.
-void InsertAudits(pqxx::work& txn, const std::vector<AuditEntry>& entries);
+void InsertAudits(pqxx::transaction_base& txn, const std::vector<AuditEntry>& entries);
 
-// One layer put or delete with revision `head + 1`: CAS, the revision row,
-// the head row, its audit entry. Requires LockHead; the caller advances
-// store_head (SetHead) before committing.
-Result<std::int64_t> ApplyLayerWrite(pqxx::work& txn, std::int64_t head, const LayerWrite& w);
-void SetHead(pqxx::work& txn, std::int64_t revision);
+// Where a transaction holding LockHead is: the head revision and, once read,
+// the newest audit hash (what the next entry chains from). Layer writes
+// advance it; a caller that rolls back a write (to a savepoint) restores it.
+struct WriteCursor {
+  std::int64_t head = 0;
+  std::optional<std::string> audit_tip;  // unknown until the first write reads it
+};
+
+// One layer put or delete with revision `at.head + 1`: CAS, the revision
+// row, the layer row, its audit entry and store_head, in two statements (one
+// read, one write). Requires LockHead; advances `at`.
+Result<std::int64_t> ApplyLayerWrite(pqxx::transaction_base& txn, WriteCursor& at,
+                                     const LayerWrite& w);
 
 // Store::PutRollout's statements; `insert_only` refuses an existing id.
-Status ApplyRolloutPut(pqxx::work& txn, const RolloutRecord& r,
+Status ApplyRolloutPut(pqxx::transaction_base& txn, const RolloutRecord& r,
                        std::optional<std::int64_t> expected_generation, bool insert_only);
 
 // Store::PutSnapshot's statement: a hash stored already is left as it is.

@@ -1,0 +1,78 @@
+// Group commit for the Postgres store's layer writes (store_postgres.cc).
+// Every write that assigns revisions holds the store_head row lock until
+// its commit, so on one database writes run one at a time and each waits
+// for its own WAL flush. A WriteBatcher lets the writes that queue up
+// behind a commit in this process share the next one: one transaction,
+// one lock, one flush for up to `max_batch` writes.
+//
+// The first caller to find no batch running leads: it takes the queue (its
+// own write first among them, in arrival order), runs it on one pooled
+// connection, and wakes the rest with their outcomes. In a batch each write
+// runs inside its own savepoint, so one that fails (a CAS conflict, a
+// refused value) is rolled back alone and told why, and the others commit.
+// A write whose statement the server refuses ends the transaction (libpqxx
+// 6.4), so then the batch is abandoned and its writes run again one by one.
+// A failure of the batch itself (the connection lost, the commit in doubt,
+// a transaction found unsound before its commit) is every member's outcome. A write alone runs with
+// no savepoint, exactly as it did before batching.
+//
+// Thread safety: Run may be called from any thread concurrently.
+#pragma once
+
+#include <cstddef>
+#include <deque>
+#include <functional>
+#include <pqxx/pqxx>
+#include <vector>
+
+#include "omnirelay/config/mutex.h"
+#include "omnirelay/config/status.h"
+#include "store_postgres_pool.h"
+#include "store_postgres_rows.h"
+
+namespace omnirelay::cp::pg {
+
+class WriteBatcher {
+ public:
+  // Statements under the store's write lock (LockHead taken), advancing
+  // `at`. It may run more than once (Pool::Run's retry on a fresh
+  // connection), so it sets its results afresh on each run.
+  using Write = std::function<Status(pqxx::transaction_base& txn, WriteCursor& at)>;
+
+  WriteBatcher(Pool& pool, std::size_t max_batch);
+  WriteBatcher(const WriteBatcher&) = delete;
+  WriteBatcher& operator=(const WriteBatcher&) = delete;
+
+  // Runs `write` in the next batch and returns its outcome once committed
+  // (or refused).
+  Status Run(const Write& write) EXCLUDES(mu_);
+
+  // Writes run so far, the batches that carried them, and the writes of
+  // abandoned batches run again alone.
+  struct Counts {
+    std::size_t writes = 0;
+    std::size_t batches = 0;
+    std::size_t rerun = 0;
+  };
+  Counts counts() const EXCLUDES(mu_);
+
+ private:
+  struct Job {
+    const Write* write;
+    Status status;
+    bool done = false;  // under mu_
+  };
+  // The number of writes run again alone (0: none).
+  std::size_t RunBatch(const std::vector<Job*>& batch);
+  Status RunAlone(const Write& write);
+
+  Pool& pool_;
+  const std::size_t max_batch_;
+  mutable Mutex mu_;
+  CondVar cv_;
+  std::deque<Job*> queue_ GUARDED_BY(mu_);
+  bool leading_ GUARDED_BY(mu_) = false;  // a batch is running
+  Counts counts_ GUARDED_BY(mu_);
+};
+
+}  // namespace omnirelay::cp::pg
