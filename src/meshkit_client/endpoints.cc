@@ -1,0 +1,198 @@
+#include "omnirelay/meshkit/endpoints.h"
+
+#include <algorithm>
+#include <array>
+
+namespace omnirelay::meshkit {
+namespace {
+
+constexpr std::size_t kMaxText = 253;  // a DNS name's length; ids and labels too
+
+constexpr std::array<std::string_view, 4> kHealthNames = {"unknown", "healthy", "unhealthy",
+                                                          "draining"};
+
+Status Invalid(std::string message) {
+  return Status(StatusCode::kInvalidArgument, std::move(message));
+}
+
+EndpointSet::Key KeyOf(const Endpoint& e) {
+  return {e.service, e.cluster};
+}
+
+}  // namespace
+
+std::string_view HealthName(Health health) {
+  return kHealthNames[static_cast<std::size_t>(health)];
+}
+
+std::optional<Health> ParseHealth(std::string_view name) {
+  for (std::size_t i = 0; i < kHealthNames.size(); ++i) {
+    if (kHealthNames[i] == name) return static_cast<Health>(i);
+  }
+  return std::nullopt;
+}
+
+Status CheckEndpoint(const Endpoint& e) {
+  const std::pair<std::string_view, const std::string*> required[] = {{"memberId", &e.member_id},
+                                                                      {"address", &e.address},
+                                                                      {"service", &e.service},
+                                                                      {"cluster", &e.cluster}};
+  for (const auto& [name, value] : required) {
+    if (value->empty()) return Invalid(std::string(name) + " is required");
+  }
+  const std::pair<std::string_view, const std::string*> texts[] = {
+      {"memberId", &e.member_id}, {"address", &e.address}, {"service", &e.service},
+      {"cluster", &e.cluster},    {"cell", &e.cell},       {"region", &e.region},
+      {"zone", &e.zone}};
+  for (const auto& [name, value] : texts) {
+    if (value->size() > kMaxText) {
+      return Invalid(std::string(name) + " is longer than " + std::to_string(kMaxText) + " bytes");
+    }
+  }
+  if (e.port == 0) return Invalid("port must be 1-65535");
+  if (e.weight == 0) return Invalid("weight must be at least 1");
+  return Status::Ok();
+}
+
+EndpointSet::EndpointSet(std::string feed_id, std::uint64_t generation, Clusters clusters)
+    : feed_id_(std::move(feed_id)), generation_(generation), clusters_(std::move(clusters)) {
+  for (const auto& [key, members] : clusters_) size_ += members->endpoints.size();
+}
+
+const ClusterEndpoints* EndpointSet::Find(std::string_view service,
+                                          std::string_view cluster) const {
+  const auto it = clusters_.find(std::pair<std::string_view, std::string_view>(service, cluster));
+  return it == clusters_.end() ? nullptr : it->second.get();
+}
+
+EndpointTable::EndpointTable(Limits limits) : limits_(limits) {}
+
+const std::string& EndpointTable::feed_id() const {
+  static const std::string kNone;
+  return current_ ? current_->feed_id() : kNone;
+}
+
+void EndpointTable::Clear() {
+  members_.clear();
+  by_cluster_.clear();
+  current_.reset();
+}
+
+Status EndpointTable::ApplySnapshot(const std::string& feed_id, std::uint64_t generation,
+                                    std::vector<Endpoint> endpoints) {
+  if (generation == 0) return Invalid("a snapshot's generation must be at least 1");
+  if (endpoints.size() > limits_.max_endpoints) {
+    return Invalid("a snapshot of " + std::to_string(endpoints.size()) +
+                   " endpoints is over the limit of " + std::to_string(limits_.max_endpoints));
+  }
+  std::unordered_map<std::string, Endpoint> members;
+  members.reserve(endpoints.size());
+  for (std::size_t i = 0; i < endpoints.size(); ++i) {
+    Status ok = CheckEndpoint(endpoints[i]);
+    if (!ok.ok()) return Invalid("endpoint " + std::to_string(i) + ": " + ok.message());
+    const std::string id = endpoints[i].member_id;
+    if (!members.emplace(id, std::move(endpoints[i])).second) {
+      return Invalid("member \"" + id + "\" appears twice");
+    }
+  }
+  members_ = std::move(members);
+  by_cluster_.clear();
+  std::set<EndpointSet::Key> touched;
+  for (const auto& [id, e] : members_) {
+    by_cluster_[KeyOf(e)].insert(id);
+    touched.insert(KeyOf(e));
+  }
+  Publish(feed_id, generation, touched, /*from_scratch=*/true);
+  return Status::Ok();
+}
+
+Status EndpointTable::ApplyDelta(const EndpointsDelta& d) {
+  if (!current_) return Status(StatusCode::kConflict, "a delta before any snapshot");
+  if (d.base_generation != current_->generation()) {
+    return Status(StatusCode::kConflict,
+                  "a delta on generation " + std::to_string(d.base_generation) +
+                      " while this client holds " + std::to_string(current_->generation()));
+  }
+  if (d.generation <= d.base_generation) {
+    return Invalid("a delta's generation " + std::to_string(d.generation) +
+                   " is not above its base " + std::to_string(d.base_generation));
+  }
+  // Check everything before changing anything.
+  std::set<std::string> gone;
+  for (const std::string& id : d.removed) {
+    if (members_.count(id) == 0) return Invalid("the delta removes unknown member \"" + id + "\"");
+    gone.insert(id);
+  }
+  std::set<std::string> upserted;
+  std::size_t added = 0;
+  for (std::size_t i = 0; i < d.upserted.size(); ++i) {
+    Status ok = CheckEndpoint(d.upserted[i]);
+    if (!ok.ok()) return Invalid("upserted endpoint " + std::to_string(i) + ": " + ok.message());
+    const std::string& id = d.upserted[i].member_id;
+    if (!upserted.insert(id).second) return Invalid("member \"" + id + "\" upserted twice");
+    if (members_.count(id) == 0 || gone.count(id) != 0) ++added;
+  }
+  for (const auto& [id, health] : d.health) {
+    if (upserted.count(id) == 0 && (members_.count(id) == 0 || gone.count(id) != 0)) {
+      return Invalid("the delta changes the health of unknown member \"" + id + "\"");
+    }
+  }
+  const std::size_t after = members_.size() - gone.size() + added;
+  if (after > limits_.max_endpoints) {
+    return Invalid("the delta would hold " + std::to_string(after) +
+                   " endpoints, over the limit of " + std::to_string(limits_.max_endpoints));
+  }
+
+  std::set<EndpointSet::Key> touched;
+  const auto drop = [&](const std::string& id) {
+    auto it = members_.find(id);
+    if (it == members_.end()) return;
+    const EndpointSet::Key key = KeyOf(it->second);
+    touched.insert(key);
+    auto members = by_cluster_.find(key);
+    members->second.erase(id);
+    if (members->second.empty()) by_cluster_.erase(members);
+    members_.erase(it);
+  };
+  for (const std::string& id : d.removed) drop(id);
+  for (const Endpoint& e : d.upserted) {
+    drop(e.member_id);  // it may have moved to another cluster
+    touched.insert(KeyOf(e));
+    by_cluster_[KeyOf(e)].insert(e.member_id);
+    members_[e.member_id] = e;
+  }
+  for (const auto& [id, health] : d.health) {
+    Endpoint& e = members_.at(id);
+    if (e.health == health) continue;
+    e.health = health;
+    touched.insert(KeyOf(e));
+  }
+  Publish(current_->feed_id(), d.generation, touched, /*from_scratch=*/false);
+  return Status::Ok();
+}
+
+void EndpointTable::Publish(const std::string& feed_id, std::uint64_t generation,
+                            const std::set<EndpointSet::Key>& touched, bool from_scratch) {
+  EndpointSet::Clusters clusters;
+  if (!from_scratch && current_) clusters = current_->clusters();  // shares the untouched
+  for (const EndpointSet::Key& key : touched) {
+    auto ids = by_cluster_.find(key);
+    if (ids == by_cluster_.end()) {
+      clusters.erase(key);
+      continue;
+    }
+    auto built = std::make_shared<ClusterEndpoints>();
+    built->service = key.first;
+    built->cluster = key.second;
+    built->endpoints.reserve(ids->second.size());
+    for (const std::string& id : ids->second) {  // a std::set: sorted by member id
+      const Endpoint& e = members_.at(id);
+      built->endpoints.push_back(e);
+      if (e.routable()) ++built->routable;
+    }
+    clusters[key] = std::move(built);
+  }
+  current_ = std::make_shared<const EndpointSet>(feed_id, generation, std::move(clusters));
+}
+
+}  // namespace omnirelay::meshkit

@@ -1,0 +1,142 @@
+// MeshKit endpoints as OmniRelay holds them: the members of each (service,
+// routing cluster) with their health, tagged with the feed's generation
+// (proto/meshkit/v1/discovery.proto; docs/knowledge-base/meshkit-feed.md).
+//
+// EndpointSet is immutable and shared: a consumer routes with one while the
+// feed builds the next. EndpointTable applies the feed in order (a snapshot
+// replaces everything, a delta must apply to the generation held) and builds
+// each new set from the previous one, so the clusters a delta does not touch
+// are the same objects in both.
+//
+// Thread safety: EndpointSet and ClusterEndpoints are immutable and may be
+// read from any thread. EndpointTable is not thread-safe (one feed's thread).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "omnirelay/config/status.h"
+
+namespace omnirelay::meshkit {
+
+enum class Health : std::uint8_t { kUnknown, kHealthy, kUnhealthy, kDraining };
+// "unknown", "healthy", "unhealthy", "draining".
+std::string_view HealthName(Health health);
+std::optional<Health> ParseHealth(std::string_view name);
+
+struct Endpoint {
+  std::string member_id;  // stable identity, unique in a feed
+  std::string address;
+  std::uint16_t port = 0;
+  std::string service;
+  std::string cluster;  // the routing cluster (a config cluster name)
+  std::string cell;
+  std::string region;
+  std::string zone;  // optional
+  Health health = Health::kUnknown;
+  std::uint32_t weight = 1;  // relative, >= 1
+
+  // Only healthy members take new requests (draining ones finish theirs).
+  bool routable() const { return health == Health::kHealthy; }
+  friend bool operator==(const Endpoint&, const Endpoint&) = default;
+};
+
+// The feed's limits on one endpoint; kInvalidArgument naming the field.
+Status CheckEndpoint(const Endpoint& endpoint);
+
+// The members of one (service, cluster), by member id.
+struct ClusterEndpoints {
+  std::string service;
+  std::string cluster;
+  std::vector<Endpoint> endpoints;  // sorted by member_id
+  std::size_t routable = 0;         // how many are routable()
+};
+
+class EndpointSet {
+ public:
+  using Key = std::pair<std::string, std::string>;  // (service, cluster)
+  // Orders keys, and finds one by a pair of string_views without a copy.
+  struct KeyLess {
+    using is_transparent = void;
+    template <typename A, typename B>
+    bool operator()(const A& a, const B& b) const {
+      return std::pair<std::string_view, std::string_view>(a.first, a.second) <
+             std::pair<std::string_view, std::string_view>(b.first, b.second);
+    }
+  };
+  using Clusters = std::map<Key, std::shared_ptr<const ClusterEndpoints>, KeyLess>;
+
+  EndpointSet(std::string feed_id, std::uint64_t generation, Clusters clusters);
+
+  const std::string& feed_id() const { return feed_id_; }
+  std::uint64_t generation() const { return generation_; }
+  std::size_t size() const { return size_; }  // endpoints in all clusters
+  const Clusters& clusters() const { return clusters_; }
+  // The members of (service, cluster); null when it has none.
+  const ClusterEndpoints* Find(std::string_view service, std::string_view cluster) const;
+
+ private:
+  std::string feed_id_;
+  std::uint64_t generation_;
+  Clusters clusters_;
+  std::size_t size_ = 0;
+};
+
+struct Limits {
+  std::size_t max_endpoints = 100'000;  // a snapshot or delta beyond it is refused
+};
+
+// A delta as applied: removed, then upserted, then health changes.
+struct EndpointsDelta {
+  std::uint64_t base_generation = 0;
+  std::uint64_t generation = 0;
+  std::vector<std::string> removed;
+  std::vector<Endpoint> upserted;
+  std::vector<std::pair<std::string, Health>> health;  // member id, new health
+};
+
+class EndpointTable {
+ public:
+  explicit EndpointTable(Limits limits = {});
+
+  // Replaces everything. kInvalidArgument (nothing changed) for a malformed
+  // snapshot: generation 0, an invalid endpoint, a member id twice, over
+  // the limit.
+  Status ApplySnapshot(const std::string& feed_id, std::uint64_t generation,
+                       std::vector<Endpoint> endpoints);
+  // kConflict when the delta does not apply to the generation held (a gap:
+  // watch again from a snapshot), kInvalidArgument when it is malformed
+  // (generation not above its base, an invalid endpoint, a removal or
+  // health change of an unknown member, over the limit); nothing changes
+  // on an error.
+  Status ApplyDelta(const EndpointsDelta& delta);
+
+  // The newest set; null before the first snapshot.
+  const std::shared_ptr<const EndpointSet>& current() const { return current_; }
+  std::uint64_t generation() const { return current_ ? current_->generation() : 0; }
+  const std::string& feed_id() const;
+  // Forgets everything (the next message must be a snapshot).
+  void Clear();
+
+ private:
+  // Rebuilds the clusters named in `touched` from members_ on top of the
+  // current set.
+  void Publish(const std::string& feed_id, std::uint64_t generation,
+               const std::set<EndpointSet::Key>& touched, bool from_scratch);
+
+  const Limits limits_;
+  std::unordered_map<std::string, Endpoint> members_;             // by member id
+  std::map<EndpointSet::Key, std::set<std::string>> by_cluster_;  // member ids
+  std::shared_ptr<const EndpointSet> current_;
+};
+
+}  // namespace omnirelay::meshkit

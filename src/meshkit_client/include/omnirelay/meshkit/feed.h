@@ -1,0 +1,154 @@
+// Where a consumer's MeshKit endpoints come from: the gRPC feed
+// (GrpcFeedClient: proto/meshkit/v1/discovery.proto) or a JSON file
+// (FileSource: development and tests). Both keep an EndpointTable on a
+// thread of their own and publish each new EndpointSet; Current() is a
+// lock-free read of the newest, for request paths.
+//
+//   meshkit::GrpcFeedOptions o;
+//   o.target = "127.0.0.1:7600";
+//   o.selector.services = {"billing"};
+//   auto feed = meshkit::GrpcFeedClient::Start(o);
+//   ...
+//   if (auto set = feed->Current()) route with set->Find("billing", "billing-v1")
+//
+// Thread safety: every method may be called from any thread; listeners run
+// on the source's thread, one at a time, in generation order.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "omnirelay/config/mutex.h"
+#include "omnirelay/config/status.h"
+#include "omnirelay/meshkit/endpoints.h"
+
+namespace omnirelay::meshkit {
+
+// Told each newly published set.
+using Listener = std::function<void(const std::shared_ptr<const EndpointSet>&)>;
+
+// What a feed has done so far.
+struct FeedStats {
+  bool connected = false;        // a stream is open (gRPC); the file was read (file)
+  std::uint64_t generation = 0;  // of Current()
+  std::string feed_id;           // of Current()
+  std::uint64_t snapshots = 0;   // snapshots applied
+  std::uint64_t deltas = 0;      // deltas applied
+  std::uint64_t gaps = 0;        // deltas that did not apply to what was held
+  std::uint64_t resets = 0;      // snapshots of another feed instance or an older generation
+  std::uint64_t refused = 0;     // malformed messages / file contents (nothing applied)
+  std::uint64_t reconnects = 0;  // streams opened after the first
+  Status last_error;             // the newest failure (OK when none yet)
+};
+
+class EndpointSource {
+ public:
+  virtual ~EndpointSource() = default;
+
+  // The newest endpoint set; null until the first one.
+  std::shared_ptr<const EndpointSet> Current() const {
+    return current_.load(std::memory_order_acquire);
+  }
+  std::uint64_t generation() const {
+    const auto set = Current();
+    return set ? set->generation() : 0;
+  }
+  FeedStats stats() const EXCLUDES(stats_mu_);
+
+ protected:
+  EndpointSource(Listener listener) : listener_(std::move(listener)) {}
+  // Publishes the table's current set and tells the listener.
+  void Publish(const std::shared_ptr<const EndpointSet>& set);
+  template <typename Fn>
+  void UpdateStats(Fn&& fn) EXCLUDES(stats_mu_) {
+    MutexLock lock(stats_mu_);
+    fn(stats_);
+  }
+
+ private:
+  const Listener listener_;
+  std::atomic<std::shared_ptr<const EndpointSet>> current_;
+  mutable Mutex stats_mu_;
+  FeedStats stats_ GUARDED_BY(stats_mu_);
+};
+
+// A JSON file of endpoints, read again whenever its content changes:
+//   {"endpoints": [{"memberId": "billing-1", "address": "10.0.0.7", "port": 8080,
+//                   "service": "billing", "cluster": "billing-v1", "cell": "use1-a",
+//                   "region": "us-east", "zone": "a", "health": "healthy",
+//                   "weight": 1}]}
+// (health: healthy | unhealthy | draining | unknown; weight and zone optional).
+// Every change is a new generation (1, 2, ...) of the feed "file:<path>". A
+// file that does not parse or check is refused with a JSON Pointer to what
+// is wrong and the set before it stays.
+struct FileSourceOptions {
+  std::string path;
+  std::chrono::milliseconds poll_interval{250};
+  Limits limits;
+  Listener on_change;
+};
+
+class FileSource final : public EndpointSource {
+ public:
+  // Reads the file once: an error when it cannot be read or is refused.
+  static Result<std::unique_ptr<FileSource>> Start(FileSourceOptions options);
+  ~FileSource() override;  // stops polling
+
+  // Reads the file now (what the poll does): OK when it was applied or had
+  // not changed.
+  Status Reload() EXCLUDES(mu_);
+
+ private:
+  explicit FileSource(FileSourceOptions options);
+  void Poll() EXCLUDES(mu_);
+
+  const FileSourceOptions options_;
+  Mutex mu_;  // one Reload at a time
+  EndpointTable table_ GUARDED_BY(mu_);
+  std::string last_content_ GUARDED_BY(mu_);
+  bool read_once_ GUARDED_BY(mu_) = false;
+  Mutex stop_mu_;
+  CondVar stop_cv_;
+  bool stop_ GUARDED_BY(stop_mu_) = false;
+  std::thread thread_;
+};
+
+// The Discovery.Watch stream: bootstraps, applies deltas, resumes from the
+// generation it holds after a disconnect, watches again from a snapshot
+// after a gap, reconnects with exponential backoff and jitter.
+struct GrpcFeedOptions {
+  std::string target;   // host:port
+  std::string ca_file;  // PEM: TLS to the feed; empty: plaintext (loopback, development)
+  std::string client_id;
+  struct Selector {
+    std::vector<std::string> services, clusters, cells, regions;
+  } selector;
+  std::chrono::milliseconds initial_backoff{250};
+  std::chrono::milliseconds max_backoff{10'000};
+  std::size_t max_message_bytes = 64 << 20;  // one snapshot must fit
+  Limits limits;
+  Listener on_change;
+};
+
+class GrpcFeedClient final : public EndpointSource {
+ public:
+  // Starts watching on a thread of its own; it does not wait for the first
+  // snapshot (Current() stays null until then).
+  static Result<std::unique_ptr<GrpcFeedClient>> Start(GrpcFeedOptions options);
+  ~GrpcFeedClient() override;  // Stop()
+  // Ends the stream and the thread. Idempotent.
+  void Stop();
+
+ private:
+  struct Impl;
+  explicit GrpcFeedClient(GrpcFeedOptions options);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace omnirelay::meshkit

@@ -1,0 +1,173 @@
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "omnirelay/config/diagnostic.h"
+#include "omnirelay/meshkit/feed.h"
+
+namespace omnirelay::meshkit {
+
+FeedStats EndpointSource::stats() const {
+  FeedStats out;
+  {
+    MutexLock lock(stats_mu_);
+    out = stats_;
+  }
+  if (const auto set = Current()) {
+    out.generation = set->generation();
+    out.feed_id = set->feed_id();
+  }
+  return out;
+}
+
+void EndpointSource::Publish(const std::shared_ptr<const EndpointSet>& set) {
+  current_.store(set, std::memory_order_release);
+  if (listener_) listener_(set);
+}
+
+namespace {
+
+Status Refused(const std::string& path, const std::string& pointer, const std::string& what) {
+  return Status(StatusCode::kInvalidArgument,
+                "endpoints file " + path + ": " + (pointer.empty() ? "" : pointer + ": ") + what);
+}
+
+// One endpoint object at `pointer`.
+Result<Endpoint> DecodeEndpoint(const nlohmann::json& j, const std::string& pointer,
+                                const std::string& path) {
+  if (!j.is_object()) return Refused(path, pointer, "must be an object");
+  Endpoint e;
+  for (const auto& [key, value] : j.items()) {
+    const std::string at = JoinPointer(pointer, key);
+    std::string* text = key == "memberId"  ? &e.member_id
+                        : key == "address" ? &e.address
+                        : key == "service" ? &e.service
+                        : key == "cluster" ? &e.cluster
+                        : key == "cell"    ? &e.cell
+                        : key == "region"  ? &e.region
+                        : key == "zone"    ? &e.zone
+                                           : nullptr;
+    if (text != nullptr) {
+      if (!value.is_string()) return Refused(path, at, "must be a string");
+      *text = value.get<std::string>();
+    } else if (key == "port") {
+      if (!value.is_number_integer() || value.get<std::int64_t>() < 1 ||
+          value.get<std::int64_t>() > 65535) {
+        return Refused(path, at, "must be an integer 1-65535");
+      }
+      e.port = static_cast<std::uint16_t>(value.get<std::int64_t>());
+    } else if (key == "weight") {
+      if (!value.is_number_integer() || value.get<std::int64_t>() < 1 ||
+          value.get<std::int64_t>() > 1'000'000) {
+        return Refused(path, at, "must be an integer 1-1000000");
+      }
+      e.weight = static_cast<std::uint32_t>(value.get<std::int64_t>());
+    } else if (key == "health") {
+      const auto health = value.is_string() ? ParseHealth(value.get<std::string>()) : std::nullopt;
+      if (!health) return Refused(path, at, "must be healthy, unhealthy, draining or unknown");
+      e.health = *health;
+    } else {
+      return Refused(path, at, "unknown field");
+    }
+  }
+  Status ok = CheckEndpoint(e);
+  if (!ok.ok()) return Refused(path, pointer, ok.message());
+  return e;
+}
+
+Result<std::vector<Endpoint>> DecodeFile(const std::string& content, const std::string& path) {
+  nlohmann::json j = nlohmann::json::parse(content, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded()) return Refused(path, "", "not valid JSON");
+  if (!j.is_object()) return Refused(path, "", "must be an object with \"endpoints\"");
+  for (const auto& [key, value] : j.items()) {
+    if (key != "endpoints") return Refused(path, JoinPointer("", key), "unknown field");
+  }
+  const auto list = j.find("endpoints");
+  if (list == j.end() || !list->is_array()) {
+    return Refused(path, "/endpoints", "must be an array");
+  }
+  std::vector<Endpoint> out;
+  out.reserve(list->size());
+  for (std::size_t i = 0; i < list->size(); ++i) {
+    Result<Endpoint> e = DecodeEndpoint((*list)[i], "/endpoints/" + std::to_string(i), path);
+    if (!e.ok()) return e.status();
+    out.push_back(std::move(*e));
+  }
+  return out;
+}
+
+}  // namespace
+
+FileSource::FileSource(FileSourceOptions options)
+    : EndpointSource(options.on_change), options_(std::move(options)), table_(options_.limits) {}
+
+Result<std::unique_ptr<FileSource>> FileSource::Start(FileSourceOptions options) {
+  if (options.path.empty()) {
+    return Status(StatusCode::kInvalidArgument, "an endpoints file source needs a path");
+  }
+  std::unique_ptr<FileSource> source(new FileSource(std::move(options)));
+  OMNI_RETURN_IF_ERROR(source->Reload());
+  if (source->options_.poll_interval.count() > 0) {
+    source->thread_ = std::thread([s = source.get()] { s->Poll(); });
+  }
+  return source;
+}
+
+FileSource::~FileSource() {
+  {
+    MutexLock lock(stop_mu_);
+    stop_ = true;
+  }
+  stop_cv_.NotifyAll();
+  if (thread_.joinable()) thread_.join();
+}
+
+Status FileSource::Reload() {
+  MutexLock lock(mu_);
+  std::ifstream in(options_.path, std::ios::binary);
+  if (!in) {
+    Status why(StatusCode::kIoError, "endpoints file " + options_.path + " cannot be read");
+    UpdateStats([&](FeedStats& s) { s.last_error = why; });
+    return why;
+  }
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  std::string content = buffer.str();
+  if (read_once_ && content == last_content_) return Status::Ok();
+  Result<std::vector<Endpoint>> endpoints = DecodeFile(content, options_.path);
+  Status applied = endpoints.ok()
+                       ? table_.ApplySnapshot("file:" + options_.path, table_.generation() + 1,
+                                              std::move(*endpoints))
+                       : endpoints.status();
+  if (!applied.ok() && endpoints.ok()) {
+    applied = Refused(options_.path, "/endpoints", applied.message());
+  }
+  read_once_ = true;
+  last_content_ = std::move(content);  // a refused content is not tried again until it changes
+  if (!applied.ok()) {
+    UpdateStats([&](FeedStats& s) {
+      ++s.refused;
+      s.last_error = applied;
+    });
+    return applied;
+  }
+  UpdateStats([&](FeedStats& s) {
+    s.connected = true;
+    ++s.snapshots;
+  });
+  Publish(table_.current());
+  return Status::Ok();
+}
+
+void FileSource::Poll() {
+  MutexLock lock(stop_mu_);
+  while (!stop_) {
+    stop_cv_.WaitUntil(stop_mu_, std::chrono::steady_clock::now() + options_.poll_interval);
+    if (stop_) break;
+    lock.Unlock();
+    (void)Reload();  // a refusal is in stats(); the set before it stays
+    lock.Lock();
+  }
+}
+
+}  // namespace omnirelay::meshkit
