@@ -4,7 +4,9 @@
 //   /healthz  200 while the process runs
 //   /readyz   200 once a valid snapshot is applied (503 before), with health
 //   /metrics  Prometheus text: relay and watcher figures
-//   /route?route=NAME&key=KEY  {"version", "cluster", "shadow", "failover"}
+//   /route?route=NAME&key=KEY  {"version", "cluster", "shadow", "failover"}, and
+//                              with --meshkit the member to send it to:
+//                              "endpoint", "failedOver", "discoveryGeneration"
 // Every /route answer is recorded for the rollout gates (ConfigHost::
 // RecordOutcome) and reported with the node's status. --fail-cluster makes
 // the requests routed to a cluster fail (503); --synthetic-rps sends the node
@@ -31,6 +33,7 @@
 #include "omnirelay/config/signing.h"
 #include "omnirelay/config/version.h"
 #include "omnirelay/http/server.h"
+#include "omnirelay/meshkit/feed.h"
 #include "omnirelay/relay/config_host.h"
 #include "omnirelay/relay/router.h"
 #include "omnirelay/relay/watcher.h"
@@ -92,7 +95,41 @@ struct Flags {
   std::vector<std::string> fail_clusters;
   double synthetic_rps = 0;
   std::string synthetic_route;
+  std::string meshkit;  // host:port of a Discovery feed, or an endpoints JSON file
 };
+
+// The MeshKit endpoint source named by --meshkit: an existing file is a
+// FileSource (polled), anything else a host:port for GrpcFeedClient. Each new
+// set's generation becomes the node's discoveryGeneration (reported to the
+// control plane with its status, shown by /readyz).
+Result<std::unique_ptr<meshkit::EndpointSource>> StartMeshKit(const std::string& where,
+                                                              relay::ConfigHost& host) {
+  auto told = [&host](const std::shared_ptr<const meshkit::EndpointSet>& set) {
+    host.SetDiscoveryGeneration(static_cast<std::int64_t>(set->generation()));
+    Log("MeshKit endpoints: generation " + std::to_string(set->generation()) + ", " +
+        std::to_string(set->size()) + " endpoints in " + std::to_string(set->clusters().size()) +
+        " clusters");
+  };
+  struct stat st {};
+  if (::stat(where.c_str(), &st) == 0) {
+    meshkit::FileSourceOptions o;
+    o.path = where;
+    o.on_change = told;
+    auto source = meshkit::FileSource::Start(std::move(o));
+    if (!source.ok()) return source.status();
+    return std::unique_ptr<meshkit::EndpointSource>(std::move(*source));
+  }
+  if (!IsHostPort("--meshkit", where, "7600", /*connect=*/true)) {
+    return Status(StatusCode::kInvalidArgument,
+                  "--meshkit names neither an existing endpoints file nor host:port");
+  }
+  meshkit::GrpcFeedOptions o;
+  o.target = where;
+  o.on_change = told;
+  auto client = meshkit::GrpcFeedClient::Start(std::move(o));
+  if (!client.ok()) return client.status();
+  return std::unique_ptr<meshkit::EndpointSource>(std::move(*client));
+}
 
 int Run(const Flags& flags) {
   auto token = ReadToken(flags.token_file);
@@ -150,8 +187,17 @@ int Run(const Flags& flags) {
   watch.status_interval_ms = flags.status_interval_ms;
   relay::Watcher watcher(watch, host, clock, metrics);
 
+  std::unique_ptr<meshkit::EndpointSource> discovery;
+  if (!flags.meshkit.empty()) {
+    auto started_feed = StartMeshKit(flags.meshkit, host);
+    if (!started_feed.ok()) return Log("--meshkit: " + started_feed.status().ToString()), 2;
+    discovery = std::move(*started_feed);
+  }
+  relay_node::NodeHttp::Endpoints endpoints;
+  if (discovery) endpoints = [&discovery] { return discovery->Current(); };
   relay_node::NodeHttp http(
-      host, *router, metrics, [&watcher] { return watcher.stats(); }, flags.fail_clusters);
+      host, *router, metrics, [&watcher] { return watcher.stats(); }, flags.fail_clusters,
+      endpoints);
   auto port = http.Bind(flags.listen);
   if (!port.ok()) return Log(port.status().ToString()), 1;
   Status started = watcher.Start();
@@ -238,6 +284,10 @@ int main(int argc, char** argv) {
   app.add_option("--synthetic-rps", flags.synthetic_rps,
                  "Send itself this many /route requests per second on loopback (0: none)")
       ->capture_default_str();
+  app.add_option("--meshkit", flags.meshkit,
+                 "MeshKit endpoints: host:port of a Discovery feed (gRPC Watch), or a JSON "
+                 "endpoints file (read again when it changes); /route then names the member to "
+                 "send each request to");
   app.add_option("--synthetic-route", flags.synthetic_route,
                  "The route of the synthetic requests (with --synthetic-rps)");
   CLI11_PARSE(app, argc, argv);

@@ -8,6 +8,7 @@
 
 #include "omnirelay/config/mutex.h"
 #include "omnirelay/http/server.h"
+#include "omnirelay/relay/endpoint_join.h"
 
 namespace omnirelay::relay_node {
 namespace {
@@ -85,14 +86,23 @@ struct NodeHttp::Impl {
 
   std::function<relay::WatcherStats()> stream;
   const std::set<std::string, std::less<>> fail_clusters;
+  const NodeHttp::Endpoints endpoints;
 
   Impl(relay::ConfigHost& h, const relay::Router& r, MetricsRegistry& m,
-       std::function<relay::WatcherStats()> s, std::vector<std::string> fail)
+       std::function<relay::WatcherStats()> s, std::vector<std::string> fail, NodeHttp::Endpoints e)
       : host(h),
         router(r),
         metrics(m),
         stream(std::move(s)),
-        fail_clusters(fail.begin(), fail.end()) {}
+        fail_clusters(fail.begin(), fail.end()),
+        endpoints(std::move(e)) {}
+
+  static Json EndpointJson(const meshkit::Endpoint& e) {
+    Json out = {{"memberId", e.member_id}, {"address", e.address}, {"port", e.port}};
+    if (!e.cell.empty()) out["cell"] = e.cell;
+    if (!e.zone.empty()) out["zone"] = e.zone;
+    return out;
+  }
 
   // The answer to /route for `snapshot`; the caller records its outcome.
   void Route(const relay::AppliedSnapshot& snapshot, const http::Request& req,
@@ -100,20 +110,36 @@ struct NodeHttp::Impl {
     auto decision =
         router.Route(snapshot, req.get_param_value("route"), req.get_param_value("key"));
     if (!decision.ok()) return ReplyError(res, decision.status());
-    if (fail_clusters.contains(decision->cluster)) {
-      return ReplyError(
-          res, Status(StatusCode::kUnavailable, "cluster " + std::string(decision->cluster) +
-                                                    " is failing (--fail-cluster)"));
+    Json body = {{"version", snapshot.version()}, {"cluster", std::string(decision->cluster)}};
+    std::string_view cluster = decision->cluster;
+    std::string_view shadow = decision->shadow_cluster;
+    if (endpoints) {
+      // Joined with MeshKit's endpoints: the member to send it to, after
+      // failover when the chosen cluster has no healthy member.
+      const auto set = endpoints();
+      if (!set) {
+        return ReplyError(res, Status(StatusCode::kUnavailable,
+                                      "no MeshKit endpoints yet (the feed has sent nothing)"));
+      }
+      auto joined = relay::JoinEndpoints(*decision, *set);
+      if (!joined.ok()) return ReplyError(res, joined.status());
+      cluster = joined->cluster;
+      shadow = joined->shadow_cluster;
+      body["cluster"] = std::string(cluster);
+      body["endpoint"] = EndpointJson(*joined->endpoint);
+      body["failedOver"] = joined->failover_index > 0;
+      body["discoveryGeneration"] = set->generation();
+      if (joined->shadow != nullptr) body["shadowEndpoint"] = EndpointJson(*joined->shadow);
+    }
+    if (fail_clusters.contains(cluster)) {
+      return ReplyError(res, Status(StatusCode::kUnavailable, "cluster " + std::string(cluster) +
+                                                                  " is failing (--fail-cluster)"));
     }
     Json failover = Json::array();
     for (const std::string& c : decision->failover) failover.push_back(c);
-    Json shadow = decision->shadow_cluster.empty() ? Json(nullptr)
-                                                   : Json(std::string(decision->shadow_cluster));
-    ReplyJson(res, 200,
-              {{"version", snapshot.version()},
-               {"cluster", std::string(decision->cluster)},
-               {"shadow", shadow},
-               {"failover", failover}});
+    body["shadow"] = shadow.empty() ? Json(nullptr) : Json(std::string(shadow));
+    body["failover"] = std::move(failover);
+    ReplyJson(res, 200, body);
   }
 
   void Routes() {
@@ -152,9 +178,9 @@ struct NodeHttp::Impl {
 
 NodeHttp::NodeHttp(relay::ConfigHost& host, const relay::Router& router, MetricsRegistry& metrics,
                    std::function<relay::WatcherStats()> stream,
-                   std::vector<std::string> fail_clusters)
+                   std::vector<std::string> fail_clusters, Endpoints endpoints)
     : impl_(std::make_unique<Impl>(host, router, metrics, std::move(stream),
-                                   std::move(fail_clusters))) {}
+                                   std::move(fail_clusters), std::move(endpoints))) {}
 
 NodeHttp::~NodeHttp() {
   Stop();

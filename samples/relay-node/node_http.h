@@ -1,6 +1,9 @@
 // The relay node's HTTP face: /healthz, /readyz, /metrics, /route.
 //
-// /route reports each answer it gives with a snapshot to the rollout gates
+// /route answers the decision for a request: its cluster by weight, the
+// failover order, the shadow decision and, with MeshKit endpoints, the member
+// to send it to (after failover) and the discovery generation it came from.
+// It reports each answer it gives with a snapshot to the rollout gates
 // (ConfigHost::RecordOutcome: the version that routed it, error = a 5xx,
 // latency = its handling time). Requests whose route resolves to one of
 // `fail_clusters` are answered 503 (and so recorded as errors): the switch
@@ -21,6 +24,7 @@
 
 #include "omnirelay/config/metrics.h"
 #include "omnirelay/config/status.h"
+#include "omnirelay/meshkit/endpoints.h"
 #include "omnirelay/relay/config_host.h"
 #include "omnirelay/relay/router.h"
 #include "omnirelay/relay/watcher.h"
@@ -31,9 +35,12 @@ class NodeHttp {
  public:
   // `stream`: the watcher's view of its control-plane stream, shown by
   // /readyz (a refusal such as a revoked token is its lastError).
+  // `endpoints`: MeshKit's current endpoint set (--meshkit), joined with each
+  // /route decision (relay/endpoint_join.h); empty: answers name clusters only.
+  using Endpoints = std::function<std::shared_ptr<const meshkit::EndpointSet>()>;
   NodeHttp(relay::ConfigHost& host, const relay::Router& router, MetricsRegistry& metrics,
            std::function<relay::WatcherStats()> stream,
-           std::vector<std::string> fail_clusters = {});
+           std::vector<std::string> fail_clusters = {}, Endpoints endpoints = {});
   ~NodeHttp();
 
   // Binds host:port (port 0: any) and starts serving; the bound port after.

@@ -7,6 +7,7 @@ namespace omnirelay::meshkit {
 namespace {
 
 constexpr std::size_t kMaxText = 253;  // a DNS name's length; ids and labels too
+constexpr std::uint32_t kMaxWeight = 1'000'000;
 
 constexpr std::array<std::string_view, 4> kHealthNames = {"unknown", "healthy", "unhealthy",
                                                           "draining"};
@@ -50,19 +51,71 @@ Status CheckEndpoint(const Endpoint& e) {
     }
   }
   if (e.port == 0) return Invalid("port must be 1-65535");
-  if (e.weight == 0) return Invalid("weight must be at least 1");
+  if (e.weight == 0 || e.weight > kMaxWeight) {
+    return Invalid("weight must be 1-" + std::to_string(kMaxWeight));
+  }
   return Status::Ok();
 }
 
+const Endpoint* ClusterEndpoints::Pick(std::uint64_t hash) const {
+  const std::size_t n = routable_members.size();
+  if (n == 0) return nullptr;
+  // The high half picks the slot, the low half tosses the coin (multiply and
+  // shift: no division, and the same hash always lands the same way).
+  const auto slot = static_cast<std::size_t>(((hash >> 32) * n) >> 32);
+  __extension__ typedef unsigned __int128 Wide;  // total_weight may pass 2^32
+  const auto coin =
+      static_cast<std::uint64_t>((static_cast<Wide>(hash & 0xffffffffULL) * total_weight) >> 32);
+  const std::size_t k = coin < keep[slot] ? slot : alias[slot];
+  return &endpoints[routable_members[k]];
+}
+
+namespace {
+
+// Vose's alias method over `weights` (each >= 1), in integers: slot i's own
+// share is keep[i] out of `total`, the rest of its slot goes to alias[i].
+void BuildAliasTable(const std::vector<std::uint64_t>& weights, std::uint64_t total,
+                     std::vector<std::uint64_t>& keep, std::vector<std::uint32_t>& alias) {
+  const std::size_t n = weights.size();
+  keep.assign(n, total);
+  alias.resize(n);
+  std::vector<std::uint64_t> scaled(n);  // weight * n: a slot is worth `total`
+  std::vector<std::uint32_t> small, large;
+  for (std::size_t i = 0; i < n; ++i) {
+    alias[i] = static_cast<std::uint32_t>(i);
+    scaled[i] = weights[i] * n;
+    (scaled[i] < total ? small : large).push_back(static_cast<std::uint32_t>(i));
+  }
+  while (!small.empty() && !large.empty()) {
+    const std::uint32_t s = small.back();
+    small.pop_back();
+    const std::uint32_t l = large.back();
+    keep[s] = scaled[s];
+    alias[s] = l;
+    scaled[l] -= total - scaled[s];
+    if (scaled[l] < total) {
+      large.pop_back();
+      small.push_back(l);
+    }
+  }
+  // What is left holds exactly one slot each (keep = total).
+}
+
+}  // namespace
+
 EndpointSet::EndpointSet(std::string feed_id, std::uint64_t generation, Clusters clusters)
     : feed_id_(std::move(feed_id)), generation_(generation), clusters_(std::move(clusters)) {
-  for (const auto& [key, members] : clusters_) size_ += members->endpoints.size();
+  index_.reserve(clusters_.size());
+  for (const auto& [key, members] : clusters_) {
+    size_ += members->endpoints.size();
+    index_.emplace(ViewKey(key.first, key.second), members.get());
+  }
 }
 
 const ClusterEndpoints* EndpointSet::Find(std::string_view service,
                                           std::string_view cluster) const {
-  const auto it = clusters_.find(std::pair<std::string_view, std::string_view>(service, cluster));
-  return it == clusters_.end() ? nullptr : it->second.get();
+  const auto it = index_.find(ViewKey(service, cluster));
+  return it == index_.end() ? nullptr : it->second;
 }
 
 EndpointTable::EndpointTable(Limits limits) : limits_(limits) {}
@@ -185,11 +238,18 @@ void EndpointTable::Publish(const std::string& feed_id, std::uint64_t generation
     built->service = key.first;
     built->cluster = key.second;
     built->endpoints.reserve(ids->second.size());
+    std::vector<std::uint64_t> weights;
     for (const std::string& id : ids->second) {  // a std::set: sorted by member id
       const Endpoint& e = members_.at(id);
+      if (e.routable()) {
+        built->routable_members.push_back(static_cast<std::uint32_t>(built->endpoints.size()));
+        weights.push_back(e.weight);
+        built->total_weight += e.weight;
+      }
       built->endpoints.push_back(e);
-      if (e.routable()) ++built->routable;
     }
+    built->routable = built->routable_members.size();
+    BuildAliasTable(weights, built->total_weight, built->keep, built->alias);
     clusters[key] = std::move(built);
   }
   current_ = std::make_shared<const EndpointSet>(feed_id, generation, std::move(clusters));

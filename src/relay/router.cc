@@ -58,13 +58,17 @@ std::shared_ptr<const RoutingTable> RoutingTable::Build(const Spec& spec) {
 
   // Failover orders, back to back in names_.
   table->names_.reserve(spec.clusters.size() * 2);
+  table->services_.reserve(spec.clusters.size() * 2);
   table->failover_.reserve(spec.clusters.size());
   std::vector<std::uint32_t> order;
   for (std::uint32_t i = 0; i < spec.clusters.size(); ++i) {
     ComputeFailoverOrder(spec, index, i, order);
     const Span span{static_cast<std::uint32_t>(table->names_.size()),
                     static_cast<std::uint32_t>(order.size())};
-    for (std::uint32_t c : order) table->names_.push_back(spec.clusters[c].name);
+    for (std::uint32_t c : order) {
+      table->names_.push_back(spec.clusters[c].name);
+      table->services_.push_back(spec.clusters[c].value.service);
+    }
     table->failover_.emplace(spec.clusters[i].name, span);
   }
 
@@ -128,12 +132,17 @@ const RoutingTable::Choice& RoutingTable::Pick(const RouteEntry& entry, std::uin
 Result<RouteDecision> RoutingTable::Route(std::string_view route, std::string_view key) const {
   const RouteEntry* entry = Find(route);
   if (entry == nullptr) return UnknownRoute(route);
-  const Choice& choice = Pick(*entry, key);
+  const std::uint64_t key_hash = ShadowHash(
+      key, std::string_view(salts_).substr(entry->weights_salt.begin, entry->weights_salt.size));
+  const Choice& choice = Pick(*entry, key_hash);
   RouteDecision decision;
+  decision.key_hash = key_hash;
   decision.failover = Names(choice.failover);
+  decision.failover_services = Services(choice.failover);
   decision.cluster = decision.failover.front();
   if (omnirelay::ShouldShadow(key, entry->shadow_basis_points, route)) {
     decision.shadow_cluster = names_[entry->shadow_cluster];
+    decision.shadow_service = services_[entry->shadow_cluster];
   }
   return decision;
 }

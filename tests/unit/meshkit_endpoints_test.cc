@@ -3,6 +3,9 @@
 // clusters a delta does not touch are shared with the set before it.
 #include <gtest/gtest.h>
 
+#include <cmath>
+#include <map>
+
 #include "omnirelay/meshkit/endpoints.h"
 
 namespace omnirelay::meshkit {
@@ -107,6 +110,47 @@ TEST(EndpointTableTest, MalformedMessagesChangeNothing) {
       t.ApplyDelta(EndpointsDelta{1, 2, {}, {E("b", "v"), E("c", "v"), E("d", "v")}, {}}).code(),
       StatusCode::kInvalidArgument);  // 4 > 3
   EXPECT_EQ(t.current(), held);
+}
+
+// The alias table: over many hashes each routable member is picked in
+// proportion to its weight (within 4 standard deviations), unroutable ones
+// never; the same hash picks the same member.
+TEST(EndpointTableTest, PickFollowsWeights) {
+  EndpointTable t;
+  std::vector<Endpoint> members;
+  std::uint64_t total = 0;
+  for (int i = 0; i < 10; ++i) {
+    Endpoint e = E("m" + std::to_string(i), "v1", i == 4 ? Health::kUnhealthy : Health::kHealthy);
+    e.weight = static_cast<std::uint32_t>(1 + i * i);  // 1, 2, 5, ..., 82
+    if (e.routable()) total += e.weight;
+    members.push_back(e);
+  }
+  ASSERT_TRUE(t.ApplySnapshot("f1", 1, members).ok());
+  const ClusterEndpoints* c = t.current()->Find("billing", "v1");
+  ASSERT_EQ(c->routable, 9u);
+  constexpr int kPicks = 200'000;
+  std::map<std::string, int> hits;
+  std::uint64_t x = 88172645463325252ULL;  // xorshift64: uniform hashes
+  for (int i = 0; i < kPicks; ++i) {
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    const Endpoint* e = c->Pick(x);
+    ASSERT_NE(e, nullptr);
+    ++hits[e->member_id];
+    ASSERT_EQ(c->Pick(x), e);
+  }
+  EXPECT_EQ(hits.count("m4"), 0u);
+  for (const Endpoint& e : members) {
+    if (!e.routable()) continue;
+    const double p = static_cast<double>(e.weight) / static_cast<double>(total);
+    const double sigma = std::sqrt(kPicks * p * (1 - p));
+    EXPECT_LE(std::abs(hits[e.member_id] - kPicks * p), 4 * sigma)
+        << e.member_id << " weight " << e.weight << ": " << hits[e.member_id];
+  }
+  Endpoint heavy = E("x", "v1");
+  heavy.weight = 1'000'001;
+  EXPECT_EQ(CheckEndpoint(heavy).code(), StatusCode::kInvalidArgument);
 }
 
 TEST(EndpointTableTest, HealthNamesRoundTrip) {

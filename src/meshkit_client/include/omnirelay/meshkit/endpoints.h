@@ -53,12 +53,27 @@ struct Endpoint {
 // The feed's limits on one endpoint; kInvalidArgument naming the field.
 Status CheckEndpoint(const Endpoint& endpoint);
 
-// The members of one (service, cluster), by member id.
+// The members of one (service, cluster), by member id, with what a weighted
+// choice among the routable ones needs (built once, when the cluster
+// changes).
 struct ClusterEndpoints {
   std::string service;
   std::string cluster;
   std::vector<Endpoint> endpoints;  // sorted by member_id
   std::size_t routable = 0;         // how many are routable()
+  // An alias table over the routable members (Vose): slot k keeps member
+  // routable_members[k] when the coin falls below keep[k] (out of
+  // total_weight), else goes to routable_members[alias[k]]. Each member is
+  // chosen in proportion to its weight with two reads, whatever the count.
+  std::vector<std::uint32_t> routable_members;  // indexes into `endpoints`
+  std::vector<std::uint64_t> keep;
+  std::vector<std::uint32_t> alias;  // slots
+  std::uint64_t total_weight = 0;
+
+  // A routable member chosen by weight from `hash` (the same hash, the same
+  // member while the cluster is unchanged); null when none is routable.
+  // Allocation-free, constant time.
+  const Endpoint* Pick(std::uint64_t hash) const;
 };
 
 class EndpointSet {
@@ -76,19 +91,33 @@ class EndpointSet {
   using Clusters = std::map<Key, std::shared_ptr<const ClusterEndpoints>, KeyLess>;
 
   EndpointSet(std::string feed_id, std::uint64_t generation, Clusters clusters);
+  EndpointSet(const EndpointSet&) = delete;  // index_ points into clusters_
+  EndpointSet& operator=(const EndpointSet&) = delete;
 
   const std::string& feed_id() const { return feed_id_; }
   std::uint64_t generation() const { return generation_; }
   std::size_t size() const { return size_; }  // endpoints in all clusters
   const Clusters& clusters() const { return clusters_; }
-  // The members of (service, cluster); null when it has none.
+  // The members of (service, cluster); null when it has none. One hash
+  // lookup, no allocation.
   const ClusterEndpoints* Find(std::string_view service, std::string_view cluster) const;
 
  private:
+  using ViewKey = std::pair<std::string_view, std::string_view>;
+  struct ViewHash {
+    std::size_t operator()(const ViewKey& k) const {
+      const std::size_t a = std::hash<std::string_view>{}(k.first);
+      return a ^ (std::hash<std::string_view>{}(k.second) + 0x9e3779b97f4a7c15ULL + (a << 6) +
+                  (a >> 2));
+    }
+  };
+
   std::string feed_id_;
   std::uint64_t generation_;
   Clusters clusters_;
   std::size_t size_ = 0;
+  // Views into clusters_' keys (map nodes do not move).
+  std::unordered_map<ViewKey, const ClusterEndpoints*, ViewHash> index_;
 };
 
 struct Limits {

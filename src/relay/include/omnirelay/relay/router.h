@@ -45,6 +45,13 @@ struct RouteDecision {
   std::string_view cluster;               // chosen by weight
   std::span<const std::string> failover;  // `cluster`, then where to go when it fails
   std::string_view shadow_cluster;        // where to mirror this request; "" = not mirrored
+  // The service of each cluster in `failover` (same index), and of the
+  // shadow cluster: what MeshKit's endpoints are keyed by (endpoint_join.h).
+  std::span<const std::string> failover_services;
+  std::string_view shadow_service;
+  // The request key's hash the weights used: the join picks the member from
+  // it, so the key is hashed once per request.
+  std::uint64_t key_hash = 0;
 };
 
 class RoutingTable {
@@ -103,11 +110,15 @@ class RoutingTable {
   std::span<const std::string> Names(Span span) const {
     return {names_.data() + span.begin, span.size};
   }
+  std::span<const std::string> Services(Span span) const {
+    return {services_.data() + span.begin, span.size};
+  }
 
-  std::vector<std::string> names_;  // every cluster's failover order, back to back
-  std::vector<Choice> choices_;     // every route's weighted choices, back to back
-  std::string salts_;               // every route's weights salt, back to back
-  NameMap<Span> failover_;          // cluster -> its failover order in names_
+  std::vector<std::string> names_;     // every cluster's failover order, back to back
+  std::vector<std::string> services_;  // the service of each names_ entry
+  std::vector<Choice> choices_;        // every route's weighted choices, back to back
+  std::string salts_;                  // every route's weights salt, back to back
+  NameMap<Span> failover_;             // cluster -> its failover order in names_
   NameMap<RouteEntry> routes_;
 };
 
