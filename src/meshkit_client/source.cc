@@ -20,9 +20,30 @@ FeedStats EndpointSource::stats() const {
   return out;
 }
 
+namespace {
+std::atomic<std::uint64_t> g_next_uid{1};
+}  // namespace
+
+EndpointSource::EndpointSource(Listener listener)
+    : listener_(std::move(listener)), uid_(g_next_uid.fetch_add(1, std::memory_order_relaxed)) {}
+
 void EndpointSource::Publish(const std::shared_ptr<const EndpointSet>& set) {
-  current_.store(set, std::memory_order_release);
+  {
+    MutexLock lock(set_mu_);
+    current_ = set;
+    // Under the lock: a reader that sees this count reads this set or a newer one.
+    published_.fetch_add(1, std::memory_order_release);
+  }
   if (listener_) listener_(set);
+}
+
+const std::shared_ptr<const EndpointSet>& EndpointSource::CurrentSlow() const {
+  internal::SourceCache& cache = internal::tls_source_cache;
+  MutexLock lock(set_mu_);
+  cache.uid = uid_;
+  cache.published = published_.load(std::memory_order_relaxed);
+  cache.set = current_;
+  return cache.set;
 }
 
 namespace {

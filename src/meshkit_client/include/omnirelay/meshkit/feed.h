@@ -1,8 +1,8 @@
 // Where a consumer's MeshKit endpoints come from: the gRPC feed
 // (GrpcFeedClient: proto/meshkit/v1/discovery.proto) or a JSON file
 // (FileSource: development and tests). Both keep an EndpointTable on a
-// thread of their own and publish each new EndpointSet; Current() is a
-// lock-free read of the newest, for request paths.
+// thread of their own and publish each new EndpointSet; Current() reads the
+// newest without a lock while nothing new was published, for request paths.
 //
 //   meshkit::GrpcFeedOptions o;
 //   o.target = "127.0.0.1:7600";
@@ -47,13 +47,36 @@ struct FeedStats {
   Status last_error;             // the newest failure (OK when none yet)
 };
 
+namespace internal {
+// One thread's cache of the set of the source it read last (most processes
+// have one feed): its uid, the publication it holds, and the set.
+struct SourceCache {
+  std::uint64_t uid = 0;
+  std::uint64_t published = 0;
+  std::shared_ptr<const EndpointSet> set;
+};
+inline thread_local SourceCache tls_source_cache;
+}  // namespace internal
+
 class EndpointSource {
  public:
   virtual ~EndpointSource() = default;
+  EndpointSource(const EndpointSource&) = delete;
+  EndpointSource& operator=(const EndpointSource&) = delete;
 
-  // The newest endpoint set; null until the first one.
-  std::shared_ptr<const EndpointSet> Current() const {
-    return current_.load(std::memory_order_acquire);
+  // The newest endpoint set; null until the first one. The request path:
+  // while nothing new was published since this thread's last call, one
+  // atomic load and no lock (each thread keeps the set it read, like
+  // relay::ConfigHost::Current()); after a publication, one short lock. The
+  // reference stays valid until this thread's next Current() on any source;
+  // copy it to keep the set longer.
+  const std::shared_ptr<const EndpointSet>& Current() const {
+    internal::SourceCache& cache = internal::tls_source_cache;
+    if (cache.uid == uid_ && cache.published == published_.load(std::memory_order_acquire))
+        [[likely]] {
+      return cache.set;
+    }
+    return CurrentSlow();
   }
   std::uint64_t generation() const {
     const auto set = Current();
@@ -62,9 +85,9 @@ class EndpointSource {
   FeedStats stats() const EXCLUDES(stats_mu_);
 
  protected:
-  EndpointSource(Listener listener) : listener_(std::move(listener)) {}
-  // Publishes the table's current set and tells the listener.
-  void Publish(const std::shared_ptr<const EndpointSet>& set);
+  explicit EndpointSource(Listener listener);
+  // Publishes `set` (the table's newest) and tells the listener.
+  void Publish(const std::shared_ptr<const EndpointSet>& set) EXCLUDES(set_mu_);
   template <typename Fn>
   void UpdateStats(Fn&& fn) EXCLUDES(stats_mu_) {
     MutexLock lock(stats_mu_);
@@ -72,8 +95,13 @@ class EndpointSource {
   }
 
  private:
+  const std::shared_ptr<const EndpointSet>& CurrentSlow() const EXCLUDES(set_mu_);
+
   const Listener listener_;
-  std::atomic<std::shared_ptr<const EndpointSet>> current_;
+  const std::uint64_t uid_;                  // process-unique, never 0
+  std::atomic<std::uint64_t> published_{0};  // publications so far
+  mutable Mutex set_mu_;
+  std::shared_ptr<const EndpointSet> current_ GUARDED_BY(set_mu_);
   mutable Mutex stats_mu_;
   FeedStats stats_ GUARDED_BY(stats_mu_);
 };
