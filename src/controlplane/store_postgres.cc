@@ -40,9 +40,9 @@
 #include <utility>
 #include <vector>
 
-#include "audit_chain.h"
 #include "omnirelay/config/status.h"
 #include "omnirelay/controlplane/store.h"
+#include "store_postgres_maintenance.h"
 #include "store_postgres_pool.h"
 #include "store_postgres_rows.h"
 #include "store_postgres_schema.h"
@@ -529,17 +529,26 @@ class PostgresStore final : public Store {
   }
 
   Result<api::AuditChainReport> VerifyAuditChain() override {
-    return pool_->Run([&](pqxx::connection& conn) -> Result<api::AuditChainReport> {
-      ReadTxn txn(conn);
-      AuditChainCheck check;
-      for (const pqxx::row& row :
-           txn.exec(std::string("SELECT ") + kAuditColumns + ", hash FROM audit ORDER BY id")) {
-        check.Add(pg::ReadAudit(row), row[9].is_null()
-                                          ? std::nullopt
-                                          : std::optional<std::string>(row[9].as<std::string>()));
-      }
-      return check.report();
+    return pool_->Run([](pqxx::connection& conn) { return pg::VerifyAuditChain(conn); });
+  }
+
+  // ---- retention (store_postgres_maintenance.cc): each batch one transaction
+
+  Result<AuditPruneResult> PruneAudit(std::int64_t cutoff_ms, std::int64_t keep_newest,
+                                      std::size_t batch) override {
+    return pool_->Run([&](pqxx::connection& conn) {
+      return pg::PruneAudit(conn, cutoff_ms, keep_newest, batch);
     });
+  }
+
+  Result<std::vector<std::string>> SnapshotsToPrune(const SnapshotRetention& retention,
+                                                    std::size_t limit) override {
+    return pool_->Run(
+        [&](pqxx::connection& conn) { return pg::SnapshotsToPrune(conn, retention, limit); });
+  }
+
+  Result<std::int64_t> DeleteSnapshots(const std::vector<std::string>& hashes) override {
+    return pool_->Run([&](pqxx::connection& conn) { return pg::DeleteSnapshots(conn, hashes); });
   }
 
   // ---- settings

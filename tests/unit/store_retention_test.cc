@@ -1,0 +1,159 @@
+// Retention (store.h, "retention"): the audit log and the rendered snapshots
+// are pruned in small batches by age and by count, the audit chain still
+// verifies from its anchor, and what a node or a rollout may still need is
+// kept. Part of the Store contract suite: runs on every adapter.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <string>
+#include <vector>
+
+#include "store_contract.h"
+
+namespace omnirelay::cp {
+namespace {
+
+using namespace store_contract;  // NOLINT: the suite's own fixture and builders
+
+// Appends `n` entries timed first_ms, first_ms + 1, ...
+void AppendEntries(Store& store, int n, std::int64_t first_ms) {
+  std::vector<AuditEntry> entries;
+  for (int i = 0; i < n; ++i) entries.push_back(Audit("layer.get", first_ms + i));
+  ASSERT_TRUE(store.AppendAudit(entries).ok());
+}
+
+// Prunes batch by batch until a batch removes nothing; the total removed.
+std::int64_t PruneAuditFully(Store& store, std::int64_t cutoff_ms, std::int64_t keep_newest,
+                             std::size_t batch) {
+  std::int64_t total = 0;
+  for (;;) {
+    Result<AuditPruneResult> r = store.PruneAudit(cutoff_ms, keep_newest, batch);
+    EXPECT_TRUE(r.ok()) << r.status().ToString();
+    if (!r.ok() || r->deleted == 0) return total;
+    EXPECT_LE(r->deleted, static_cast<std::int64_t>(batch));
+    total += r->deleted;
+  }
+}
+
+void ExpectChainIntact(Store& store, std::int64_t entries) {
+  Result<api::AuditChainReport> report = store.VerifyAuditChain();
+  ASSERT_TRUE(report.ok()) << report.status().ToString();
+  EXPECT_TRUE(report->ok) << report->break_id << ": " << report->break_reason;
+  EXPECT_EQ(report->entries, entries);
+}
+
+// By age: the entries older than the cutoff go, in batches no larger than
+// asked; the chain verifies from the anchor, before and after new appends.
+TEST_P(StoreContractTest, AuditPrunedByAgeStillVerifies) {
+  AppendEntries(*store_, 10, 1000);  // times 1000..1009
+  const std::vector<AuditEntry> before = AllAudit();
+  EXPECT_EQ(PruneAuditFully(*store_, 1005, 0, 2), 5);
+  const std::vector<AuditEntry> after = AllAudit();
+  ASSERT_EQ(after.size(), 5u);
+  EXPECT_EQ(after.front().time_ms, 1005);
+  Result<api::AuditChainReport> report = store_->VerifyAuditChain();
+  ASSERT_TRUE(report.ok());
+  EXPECT_TRUE(report->ok) << report->break_reason;
+  EXPECT_EQ(report->anchor_id, before[4].id);
+  EXPECT_EQ(report->anchor_hash.size(), 64u);
+  AppendEntries(*store_, 3, 2000);
+  ExpectChainIntact(*store_, 8);
+}
+
+// By count: the newest N stay, the rest go.
+TEST_P(StoreContractTest, AuditPrunedByCountKeepsTheNewest) {
+  AppendEntries(*store_, 20, 1000);
+  EXPECT_EQ(PruneAuditFully(*store_, 0, 5, 1000), 15);
+  const std::vector<AuditEntry> left = AllAudit();
+  ASSERT_EQ(left.size(), 5u);
+  EXPECT_EQ(left.front().time_ms, 1015);
+  EXPECT_EQ(left.back().time_ms, 1019);
+  ExpectChainIntact(*store_, 5);
+  // Without limits nothing goes.
+  EXPECT_EQ(PruneAuditFully(*store_, 0, 0, 1000), 0);
+}
+
+// Pruning is a prefix: an entry newer than the cutoff stops it, even when
+// older ones (a batched read entry stamped earlier) come after it.
+TEST_P(StoreContractTest, AuditPruneStopsAtTheFirstEntryItKeeps) {
+  ASSERT_TRUE(
+      store_->AppendAudit({Audit("a", 1000), Audit("b", 5000), Audit("c", 1001), Audit("d", 6000)})
+          .ok());
+  EXPECT_EQ(PruneAuditFully(*store_, 2000, 0, 100), 1);
+  EXPECT_EQ(AllAudit().front().action, "b");
+  ExpectChainIntact(*store_, 3);
+}
+
+// The newest entry is never pruned, so the next append extends the chain
+// from it and verification goes on.
+TEST_P(StoreContractTest, AuditPruneKeepsTheNewestEntry) {
+  AppendEntries(*store_, 4, 1000);
+  EXPECT_EQ(PruneAuditFully(*store_, 1'000'000, 0, 100), 3);
+  ASSERT_EQ(AllAudit().size(), 1u);
+  ASSERT_TRUE(store_->WriteLayer(Put("global", "{}", 0)).ok());
+  ExpectChainIntact(*store_, 2);
+}
+
+// Snapshots: old ones go unless they are among their chain's newest, at or
+// above the version an unfinished rollout may assign, or held by a node.
+TEST_P(StoreContractTest, SnapshotRetentionKeepsWhatMayStillBeServed) {
+  auto put = [&](const std::string& hash, const std::string& chain, std::int64_t version,
+                 std::int64_t created, const std::string& rollout = "") {
+    SnapshotRecord s;
+    s.hash = hash;
+    s.scope_chain = chain;
+    s.version = version;
+    s.created_at_ms = created;
+    s.expires_at_ms = created + 100;
+    s.rollout = rollout;
+    ASSERT_TRUE(store_->PutSnapshot(s).ok());
+  };
+  for (int v = 1; v <= 6; ++v) put("sha256:g" + std::to_string(v), "global", v, 1000 + v);
+  put("sha256:r1", "global,region:a", 1, 1001);
+  put("sha256:r2", "global,region:a", 2, 1002);
+  put("sha256:l3", "global", 3, 1003, "ro-1/0");
+  NodeRecord n;
+  n.node_id = "n1";
+  n.scope_chain = "global";
+  n.assigned_hash = "sha256:g1";
+  n.applied_hash = "sha256:g2";
+  n.health_json = "{}";
+  ASSERT_TRUE(store_->UpsertNode(n).ok());
+
+  auto candidates = [&](SnapshotRetention r) {
+    Result<std::vector<std::string>> got = store_->SnapshotsToPrune(r, 100);
+    EXPECT_TRUE(got.ok()) << got.status().ToString();
+    std::vector<std::string> hashes = got.ok() ? *got : std::vector<std::string>{};
+    std::sort(hashes.begin(), hashes.end());
+    return hashes;
+  };
+  using V = std::vector<std::string>;
+  // Every chain's two newest stay (the labelled one is its own group), g1
+  // and g2 are the node's.
+  EXPECT_EQ(candidates({.cutoff_ms = 5000, .keep_per_chain = 2}), (V{"sha256:g3", "sha256:g4"}));
+  EXPECT_EQ(candidates({.cutoff_ms = 5000, .keep_per_chain = 0}),
+            (V{"sha256:g3", "sha256:g4", "sha256:g5", "sha256:g6", "sha256:l3", "sha256:r1",
+               "sha256:r2"}));
+  EXPECT_EQ(candidates({.cutoff_ms = 1004, .keep_per_chain = 1}), (V{"sha256:g3", "sha256:r1"}));
+  EXPECT_EQ(candidates({.cutoff_ms = 5000, .keep_per_chain = 2, .keep_from_version = 4}),
+            (V{"sha256:g3"}));
+  // The limit takes the oldest first.
+  Result<std::vector<std::string>> one =
+      store_->SnapshotsToPrune({.cutoff_ms = 5000, .keep_per_chain = 0}, 1);
+  ASSERT_TRUE(one.ok());
+  EXPECT_EQ(*one, (V{"sha256:r1"}));
+
+  // A snapshot a node is given between the choice and the delete stays.
+  n.assigned_hash = "sha256:g4";
+  ASSERT_TRUE(store_->UpsertNode(n).ok());
+  Result<std::int64_t> deleted = store_->DeleteSnapshots({"sha256:g3", "sha256:g4", "sha256:g2"});
+  ASSERT_TRUE(deleted.ok()) << deleted.status().ToString();
+  EXPECT_EQ(*deleted, 1);
+  EXPECT_EQ(store_->GetSnapshot("sha256:g3").status().code(), StatusCode::kNotFound);
+  EXPECT_TRUE(store_->GetSnapshot("sha256:g4").ok());
+  EXPECT_TRUE(store_->GetSnapshot("sha256:g2").ok());
+  EXPECT_EQ(*store_->DeleteSnapshots({}), 0);
+}
+
+}  // namespace
+}  // namespace omnirelay::cp
