@@ -65,13 +65,14 @@ Result<RetentionPass> StoreRetention::RunPass() {
   Status status = PruneAudit(pass);
   if (status.ok()) status = PruneSnapshots(pass);
   if (pass.audit_pruned + pass.snapshots_pruned > 0) {
+    // Ages in whole seconds, as the flags read them (0 = off).
     const std::string summary =
         "pruned " + std::to_string(pass.audit_pruned) + " audit entries and " +
-        std::to_string(pass.snapshots_pruned) + " snapshots (audit: max age " +
-        std::to_string(options_.audit_max_age_ms / 1000) + " s, max entries " +
-        std::to_string(options_.audit_max_entries) + "; snapshots: max age " +
-        std::to_string(options_.snapshot_max_age_ms / 1000) + " s, newest " +
-        std::to_string(options_.snapshot_keep_per_chain) + " per chain kept; 0 = off)";
+        std::to_string(pass.snapshots_pruned) + " snapshots (limits: audit " +
+        std::to_string(options_.audit_max_age_ms / 1000) + "s, " +
+        std::to_string(options_.audit_max_entries) + " entries; snapshots " +
+        std::to_string(options_.snapshot_max_age_ms / 1000) + "s, newest " +
+        std::to_string(options_.snapshot_keep_per_chain) + " per chain kept)";
     spdlog::info("retention: {} in {} ms", summary, clock_.MonotonicMs() - started);
     AuditEntry audit;
     audit.time_ms = clock_.NowUnixMs();
