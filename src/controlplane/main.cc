@@ -59,8 +59,12 @@ struct StoreCommands {
   void Add(CLI::App& app) {
     backup_cmd = app.add_subcommand(
         "backup",
-        "Copy a running (or stopped) daemon's SQLite store, signing key and trusted keys into a "
-        "new directory, without stopping its writes");
+        "Copy a daemon's SQLite store, signing key and trusted keys into a new directory while "
+        "it serves (its writes go on)");
+    backup_cmd->footer(
+        "The --to dir gets state.db, signing-key.pem, trusted-keys.json and manifest.json (0600).\n"
+        "Exit status: 0 done, 1 failed, 2 a usage error or a --to dir that is not empty. A\n"
+        "Postgres store is backed up with pg_dump (docs/knowledge-base/deployment.md).");
     backup_cmd->add_option("--data-dir", backup.data_dir, "The daemon's data dir")->required();
     backup_cmd->add_option("--store", backup.store_url,
                            "sqlite://<path> when the store is not <data-dir>/state.db");
@@ -72,6 +76,9 @@ struct StoreCommands {
         ->required();
     restore_cmd = app.add_subcommand(
         "restore", "Check a backup and put it into a new data dir; never overwrites");
+    restore_cmd->footer(
+        "Exit status: 0 restored, 1 failed, 2 a usage error or a data dir that already holds a\n"
+        "state.db or key, 3 a backup that is damaged or does not match itself (nothing written).");
     restore_cmd->add_option("--from", restore_from, "A directory made by controlplane backup")
         ->required();
     restore_cmd->add_option("--data-dir", restore_dir, "The new data dir")->required();
