@@ -244,7 +244,9 @@ Result<BackupManifest> RestoreBackup(const std::string& from, const std::string&
                           Connection::Open(state, SQLITE_OPEN_READONLY, 5000));
     OMNI_ASSIGN_OR_RETURN(found, Describe(*copy));
   }
-  if (found.head_revision != m.head_revision || found.key_id != m.key_id) {
+  // A store that records no key yet (never started) is described by its key file's id.
+  if (found.head_revision != m.head_revision ||
+      (!found.key_id.empty() && found.key_id != m.key_id)) {
     return Damaged("state.db (head " + std::to_string(found.head_revision) + ", key " +
                    found.key_id + ") is not what the manifest describes");
   }
