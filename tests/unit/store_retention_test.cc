@@ -3,6 +3,7 @@
 // verifies from its anchor, and what a node or a rollout may still need is
 // kept. Part of the Store contract suite: runs on every adapter.
 #include <gtest/gtest.h>
+#include <sqlite3.h>
 
 #include <algorithm>
 #include <string>
@@ -153,6 +154,28 @@ TEST_P(StoreContractTest, SnapshotRetentionKeepsWhatMayStillBeServed) {
   EXPECT_TRUE(store_->GetSnapshot("sha256:g4").ok());
   EXPECT_TRUE(store_->GetSnapshot("sha256:g2").ok());
   EXPECT_EQ(*store_->DeleteSnapshots({}), 0);
+}
+
+// The anchor does not hide a removal by hand: the entry after the anchor
+// removed with an SQL client breaks the chain at the entry after it.
+TEST(SqliteRetentionTest, EntryAfterTheAnchorRemovedByHandBreaksTheChain) {
+  TempDir dir;
+  const std::string path = dir.path() + "/state.db";
+  auto store = OpenSqliteStore({.path = path, .synchronous_full = false});
+  ASSERT_TRUE(store.ok());
+  AppendEntries(**store, 10, 1000);
+  EXPECT_EQ(PruneAuditFully(**store, 1004, 0, 100), 4);
+  const std::vector<AuditEntry> left = *(*store)->QueryAudit(0, 0, 100);
+  ASSERT_EQ(left.size(), 6u);
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+  const std::string sql = "DELETE FROM audit WHERE id = " + std::to_string(left[0].id);
+  ASSERT_EQ(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, nullptr), SQLITE_OK);
+  sqlite3_close(db);
+  Result<api::AuditChainReport> report = (*store)->VerifyAuditChain();
+  ASSERT_TRUE(report.ok());
+  EXPECT_FALSE(report->ok);
+  EXPECT_EQ(report->break_id, left[1].id);
 }
 
 }  // namespace
