@@ -29,12 +29,6 @@ std::string PgBin(const char* program) {
          program;
 }
 
-std::unique_ptr<Store> MustOpen(const std::string& url) {
-  Result<std::unique_ptr<Store>> opened = OpenPostgresStore({.url = url});
-  EXPECT_TRUE(opened.ok()) << opened.status().ToString();
-  return opened.ok() ? std::move(*opened) : nullptr;
-}
-
 TEST(PostgresStoreTest, PgDumpAndPgRestoreBringTheStoreBack) {
   TempDir dir;
   const std::string server = pg_test::FixtureServerUrl();
@@ -42,8 +36,9 @@ TEST(PostgresStoreTest, PgDumpAndPgRestoreBringTheStoreBack) {
   const std::string from = pg_test::EnsureDatabase(server, from_db);
   const std::string to = pg_test::EnsureDatabase(server, from_db + "_restored");
   {
-    std::unique_ptr<Store> store = MustOpen(from);
-    ASSERT_TRUE(store);
+    Result<std::unique_ptr<Store>> opened = OpenPostgresStore({.url = from});
+    ASSERT_TRUE(opened.ok()) << opened.status().ToString();
+    Store* store = opened->get();
     ASSERT_TRUE(store->WriteLayer(Put("global", "{\"a\":1}", 0)).ok());
     ASSERT_TRUE(store->WriteLayer(Put("global", "{\"a\":2}", 1)).ok());
     ASSERT_TRUE(store->WriteLayer(Put("region:x", "{}", 0)).ok());
@@ -57,8 +52,9 @@ TEST(PostgresStoreTest, PgDumpAndPgRestoreBringTheStoreBack) {
   ASSERT_EQ(std::system((PgBin("pg_dump") + " -Fc -f " + dump + " '" + from + "'").c_str()), 0);
   ASSERT_EQ(std::system((PgBin("pg_restore") + " --no-owner -d '" + to + "' " + dump).c_str()), 0);
 
-  std::unique_ptr<Store> restored = MustOpen(to);
-  ASSERT_TRUE(restored);
+  Result<std::unique_ptr<Store>> reopened = OpenPostgresStore({.url = to});
+  ASSERT_TRUE(reopened.ok()) << reopened.status().ToString();
+  Store* restored = reopened->get();
   EXPECT_EQ(*restored->HeadRevision(), 3);
   EXPECT_EQ(restored->GetLayer("global")->document, "{\"a\":2}");
   EXPECT_EQ(restored->History("global", 0, 10)->size(), 2u);
