@@ -229,6 +229,10 @@ Result<BackupManifest> BackupSqlite(const BackupOptions& o) {
 
 Result<BackupManifest> RestoreBackup(const std::string& from, const std::string& data_dir) {
   FileSystem& files = RealFileSystem();
+  std::error_code error;
+  if (!fs::is_directory(from, error)) {
+    return Status(StatusCode::kInvalidArgument, "no backup at " + from + ": not a directory");
+  }
   Result<std::string> text = files.ReadFile(from + "/" + kManifest, kMaxSmallFile);
   if (!text.ok()) return Damaged("no readable " + from + "/" + kManifest);
   OMNI_ASSIGN_OR_RETURN(BackupManifest m, ManifestFromJson(*text));
@@ -269,7 +273,6 @@ Result<BackupManifest> RestoreBackup(const std::string& from, const std::string&
   OMNI_RETURN_IF_ERROR(CopySmallFile(from + "/" + kKey, data_dir + "/" + kKey, 0600));
   OMNI_RETURN_IF_ERROR(CopySmallFile(from + "/" + kTrusted, data_dir + "/" + kTrusted, 0644));
   const std::string partial = data_dir + "/" + kState + ".restore";
-  std::error_code error;
   fs::copy_file(state, partial, fs::copy_options::overwrite_existing, error);
   if (!error) fs::permissions(partial, fs::perms::owner_read | fs::perms::owner_write, error);
   if (!error) fs::rename(partial, data_dir + "/" + kState, error);
