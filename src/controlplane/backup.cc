@@ -1,9 +1,12 @@
 #include "backup.h"
 
+#include <fcntl.h>
 #include <openssl/evp.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <array>
+#include <cerrno>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -104,6 +107,15 @@ Result<BackupManifest> Describe(Connection& conn) {
   return m;
 }
 
+// fsync of a file written by copy_file, before it is renamed into place.
+bool SyncFile(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  const bool synced = ::fsync(fd) == 0;
+  ::close(fd);
+  return synced;
+}
+
 bool IsEmptyDir(const std::string& dir) {
   std::error_code error;
   return !fs::exists(dir, error) || (fs::is_directory(dir, error) && fs::is_empty(dir, error));
@@ -138,6 +150,7 @@ Status CopyDatabase(const std::string& from, const std::string& to, const Backup
     if (copy == nullptr) return sqlite::SqliteStatus(dst->handle(), SQLITE_ERROR, "backup");
     int rc = SQLITE_OK;
     while (rc == SQLITE_OK || rc == SQLITE_BUSY || rc == SQLITE_LOCKED) {
+      if (rc != SQLITE_OK) sqlite3_sleep(10);  // busy: another process holds a lock; retry
       rc = sqlite3_backup_step(copy, kPagesPerStep);
       const int total = sqlite3_backup_pagecount(copy);
       if (options.progress) options.progress(total - sqlite3_backup_remaining(copy), total);
@@ -275,6 +288,7 @@ Result<BackupManifest> RestoreBackup(const std::string& from, const std::string&
   const std::string partial = data_dir + "/" + kState + ".restore";
   fs::copy_file(state, partial, fs::copy_options::overwrite_existing, error);
   if (!error) fs::permissions(partial, fs::perms::owner_read | fs::perms::owner_write, error);
+  if (!error && !SyncFile(partial)) error = std::error_code(errno, std::generic_category());
   if (!error) fs::rename(partial, data_dir + "/" + kState, error);
   if (error) return Io("cannot put state.db in " + data_dir + ": " + error.message());
   OMNI_RETURN_IF_ERROR(files.SyncDirectory(data_dir));
