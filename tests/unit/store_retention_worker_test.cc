@@ -4,10 +4,8 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
-#include <atomic>
 #include <chrono>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "omnirelay/config/clock.h"
@@ -31,13 +29,6 @@ std::unique_ptr<Store> OpenFileStore(const TempDir& dir) {
   return store.ok() ? std::move(*store) : nullptr;
 }
 
-void AppendOld(Store& store, int n, std::int64_t time_ms) {
-  for (int done = 0; done < n; done += 1000) {
-    std::vector<AuditEntry> chunk(std::min(1000, n - done), Audit("layer.get", time_ms));
-    ASSERT_TRUE(store.AppendAudit(chunk).ok());
-  }
-}
-
 RetentionOptions Manual() {
   RetentionOptions o;
   o.manual_for_test = true;
@@ -52,8 +43,8 @@ TEST(StoreRetentionTest, PassPrunesOldAuditAndAuditsItself) {
   auto store = OpenFileStore(dir);
   FakeClock clock;
   MetricsRegistry metrics;
-  AppendOld(*store, 2500, clock.NowUnixMs() - 100 * kDayMs);
-  AppendOld(*store, 10, clock.NowUnixMs());
+  store_contract::AppendAuditAt(*store, 2500, clock.NowUnixMs() - 100 * kDayMs);
+  store_contract::AppendAuditAt(*store, 10, clock.NowUnixMs());
   StoreRetention retention(*store, clock, metrics, Manual());
   Result<RetentionPass> pass = retention.RunPass();
   ASSERT_TRUE(pass.ok()) << pass.status().ToString();
@@ -91,64 +82,6 @@ TEST(StoreRetentionTest, LowestVersionInUseReadsUnfinishedRollouts) {
   EXPECT_EQ(LowestVersionInUse({r_done, r_running}), 5);
   EXPECT_EQ(LowestVersionInUse({r_done}), 0);
   EXPECT_EQ(LowestVersionInUse({{"ro-x", "not json", 0, 0}}), 1);
-}
-
-// Writes go on while a pass removes a large backlog: none fails and none
-// waits longer than a few batches (each batch is one short group of the
-// group writer), although the whole pass takes much longer.
-TEST(StoreRetentionTest, WritesDoNotWaitForAPass) {
-  TempDir dir;
-  auto store = OpenFileStore(dir);
-  FakeClock clock;
-  MetricsRegistry metrics;
-  constexpr int kBacklog = 60'000;
-  AppendOld(*store, kBacklog, clock.NowUnixMs() - 100 * kDayMs);
-  RetentionOptions options = Manual();
-  options.pause = std::chrono::milliseconds(2);
-  StoreRetention retention(*store, clock, metrics, options);
-
-  std::atomic<bool> done{false};
-  std::atomic<int> writes{0}, failures{0};
-  std::atomic<long> worst_ms{0};
-  std::thread writer([&] {
-    std::int64_t revision = 0;
-    while (!done.load()) {
-      const auto start = std::chrono::steady_clock::now();
-      LayerWrite w = Put("global", "{\"n\":" + std::to_string(revision) + "}", revision);
-      w.audit.time_ms = clock.NowUnixMs();  // new entries: not the pass's to prune
-      Result<std::int64_t> r = store->WriteLayer(w);
-      const long ms = static_cast<long>(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                            std::chrono::steady_clock::now() - start)
-                                            .count());
-      worst_ms.store(std::max(worst_ms.load(), ms));
-      if (r.ok()) {
-        revision = *r;
-        writes.fetch_add(1);
-      } else {
-        failures.fetch_add(1);
-      }
-    }
-  });
-  const auto started = std::chrono::steady_clock::now();
-  Result<RetentionPass> pass = retention.RunPass();
-  const auto pass_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                           std::chrono::steady_clock::now() - started)
-                           .count();
-  done.store(true);
-  writer.join();
-  ASSERT_TRUE(pass.ok()) << pass.status().ToString();
-  EXPECT_EQ(pass->audit_pruned, kBacklog);
-  EXPECT_EQ(failures.load(), 0);
-  EXPECT_GT(writes.load(), 10) << "writes stalled during the pass (" << pass_ms << " ms)";
-  // Were writes held for the whole pass (one long transaction), the slowest
-  // would take about as long as the pass.
-  EXPECT_LT(worst_ms.load(), std::min<long>(500, static_cast<long>(pass_ms) / 2))
-      << "pass took " << pass_ms << " ms";
-  std::printf("pass %lld ms for %d entries; %d writes meanwhile, the slowest %ld ms\n",
-              static_cast<long long>(pass_ms), kBacklog, writes.load(), worst_ms.load());
-  auto report = store->VerifyAuditChain();
-  ASSERT_TRUE(report.ok());
-  EXPECT_TRUE(report->ok) << report->break_reason;
 }
 
 }  // namespace
