@@ -91,8 +91,9 @@ struct StoreCommands {
 
   // -1 when no subcommand was given, else the exit status.
   int Run() {
+    if (!backup_cmd->parsed() && !restore_cmd->parsed()) return -1;
     const bool json = output == "json";
-    ::umask(077);
+    ::umask(077);  // what it makes holds the private key
     if (backup_cmd->parsed()) {
       backup.now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                           std::chrono::system_clock::now().time_since_epoch())
@@ -117,7 +118,7 @@ struct StoreCommands {
       }
       return 0;
     }
-    if (restore_cmd->parsed()) {
+    {
       auto m = omnirelay::cp::RestoreBackup(restore_from, restore_dir);
       if (!m.ok()) {
         std::fprintf(stderr, "controlplane restore: %s\n", m.status().ToString().c_str());
@@ -130,7 +131,6 @@ struct StoreCommands {
       }
       return 0;
     }
-    return -1;
   }
 };
 
