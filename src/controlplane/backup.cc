@@ -19,6 +19,7 @@
 
 #include "cell_identity.h"
 #include "omnirelay/config/file_system.h"
+#include "omnirelay/config/rfc3339.h"
 #include "omnirelay/config/signing.h"
 #include "store_sqlite_db.h"
 #include "store_sqlite_schema.h"
@@ -166,7 +167,7 @@ Status CopyDatabase(const std::string& from, const std::string& to, const Backup
 
 std::string ManifestToJson(const BackupManifest& m) {
   nlohmann::json j = {{"format", m.format},
-                      {"createdAtMs", m.created_at_ms},
+                      {"createdAt", FormatRfc3339Ms(m.created_at_ms)},
                       {"headRevision", m.head_revision},
                       {"schemaVersion", m.schema_version},
                       {"keyId", m.key_id},
@@ -181,7 +182,9 @@ Result<BackupManifest> ManifestFromJson(const std::string& text) {
   BackupManifest m;
   try {
     if (!j.is_object() || j.at("format").get<std::int64_t>() != 1) throw std::exception();
-    m.created_at_ms = j.at("createdAtMs").get<std::int64_t>();
+    Result<std::int64_t> created = ParseRfc3339(j.at("createdAt").get<std::string>());
+    if (!created.ok()) throw std::exception();
+    m.created_at_ms = *created * 1000;
     m.head_revision = j.at("headRevision").get<std::int64_t>();
     m.schema_version = j.at("schemaVersion").get<std::int64_t>();
     m.key_id = j.at("keyId").get<std::string>();

@@ -6,7 +6,7 @@
 // the copy is one committed state (WAL: writers never wait for it; the WAL
 // only grows until the copy ends). The copy is checked (integrity_check,
 // schema version) and described by a manifest, manifest.json: format,
-// created_at, head revision, schema version, the cell's key id, row counts
+// createdAt, head revision, schema version, the cell's key id, row counts
 // and the SHA-256 of state.db. The backup dir also holds signing-key.pem
 // (the private key: the dir is made 0700, every file 0600) and
 // trusted-keys.json.
@@ -36,7 +36,7 @@ namespace omnirelay::cp {
 
 struct BackupManifest {
   std::int64_t format = 1;
-  std::int64_t created_at_ms = 0;
+  std::int64_t created_at_ms = 0;  // "createdAt" in RFC 3339, whole seconds
   std::int64_t head_revision = 0;
   std::int64_t schema_version = 0;
   std::string key_id;        // the cell's, as the store records it
