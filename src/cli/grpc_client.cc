@@ -236,6 +236,8 @@ class GrpcClient final : public ControlClient {
     r.head_hash = resp.head_hash();
     r.break_id = resp.break_id();
     r.break_reason = resp.break_reason();
+    r.anchor_id = resp.anchor_id();
+    r.anchor_hash = resp.anchor_hash();
     return r;
   }
 

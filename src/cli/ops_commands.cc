@@ -47,6 +47,10 @@ int RunAuditVerify(Session& s) {
     std::cout << "audit chain: " << (r.ok ? "intact" : "BROKEN") << ", " << r.entries << " entries";
     if (r.before_chain > 0) std::cout << " (" << r.before_chain << " before the chain began)";
     std::cout << "\n";
+    if (r.anchor_id != 0) {
+      std::cout << "pruned:      entries up to " << r.anchor_id
+                << " (retention); the chain continues from its hash\n";
+    }
     if (r.head_id != 0) {
       std::cout << "head:        entry " << r.head_id
                 << (r.head_hash.empty() ? "" : " " + r.head_hash) << "\n";

@@ -28,6 +28,13 @@ std::string AuditChainHash(std::string_view previous, const api::AuditEntry& e) 
   return Sha256Hex(bytes);
 }
 
+void AuditChainCheck::StartAfter(std::int64_t anchor_id, const std::string& anchor_hash) {
+  report_.anchor_id = anchor_id;
+  report_.anchor_hash = anchor_hash;
+  chained_ = !anchor_hash.empty();
+  previous_ = anchor_hash;
+}
+
 void AuditChainCheck::Add(const api::AuditEntry& e, const std::optional<std::string>& stored) {
   api::AuditChainReport& r = report_;
   ++r.entries;

@@ -16,7 +16,12 @@
 //     entry without a hash, or whose hash is not AuditChainHash(the previous
 //     stored hash, its fields), is the first break; later entries are
 //     counted but not judged.
-//  3. A chain only shows what changed *inside* it: removing the newest
+//  3. Retention prunes a prefix of the chain (Store::PruneAudit) and keeps
+//     an anchor: the id and hash of the newest entry it removed. A check
+//     started from it (StartAfter) judges the first remaining entry against
+//     the anchor's hash, as if the pruned entries were still there; removing
+//     the entry just after the anchor by hand still breaks the chain.
+//  4. A chain only shows what changed *inside* it: removing the newest
 //     entries leaves a shorter valid chain, and whoever can write the store
 //     can recompute every hash after an edit. Comparing the head (id and
 //     hash) with one recorded elsewhere catches both.
@@ -38,6 +43,10 @@ std::string AuditChainHash(std::string_view previous, const api::AuditEntry& e);
 
 class AuditChainCheck {
  public:
+  // Contract 3: the walk continues a chain whose entries up to `anchor_id`
+  // were pruned; call before the first Add. An empty `anchor_hash` (the
+  // last pruned entry predates the chain) starts nothing.
+  void StartAfter(std::int64_t anchor_id, const std::string& anchor_hash);
   void Add(const api::AuditEntry& e, const std::optional<std::string>& stored_hash);
   const api::AuditChainReport& report() const { return report_; }
 

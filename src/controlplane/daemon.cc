@@ -31,6 +31,7 @@
 #include "placement_cache.h"
 #include "rollout_engine.h"
 #include "store_poll.h"
+#include "store_retention.h"
 
 namespace omnirelay::cp {
 namespace {
@@ -319,6 +320,14 @@ class DaemonImpl final : public Daemon {
       store_poll_ = std::make_unique<StorePoll>(*store_, *bus_, metrics_, poll_options);
     }
 
+    RetentionOptions retention;
+    retention.interval = o.retention_interval;
+    retention.audit_max_age_ms = o.audit_retention.count();
+    retention.audit_max_entries = o.audit_max_entries;
+    retention.snapshot_max_age_ms = o.snapshot_retention.count();
+    retention.snapshot_keep_per_chain = o.snapshot_keep;
+    retention_ = std::make_unique<StoreRetention>(*store_, clock_, metrics_, retention);
+
     GrpcFaceOptions grpc_options;
     grpc_options.listen = o.grpc_listen;
     grpc_options.tls = std::move(tls).value();
@@ -368,6 +377,7 @@ class DaemonImpl final : public Daemon {
   void StopParts() {
     if (stopped_) return;
     stopped_ = true;
+    retention_.reset();   // waits for a batch in flight
     store_poll_.reset();  // no repair event into a closing feed
     if (bus_ && rollout_follow_ != 0)
       bus_->Unsubscribe(rollout_follow_);  // waits for a running one
@@ -458,6 +468,7 @@ class DaemonImpl final : public Daemon {
   std::unique_ptr<Store> store_;
   std::unique_ptr<Bus> bus_;
   std::unique_ptr<StorePoll> store_poll_;
+  std::unique_ptr<StoreRetention> retention_;
   int rollout_follow_ = 0;  // the bus subscription that calls RolloutEngine::FollowStore
   std::unique_ptr<Authenticator> auth_;
   std::unique_ptr<SnapshotRenderer> renderer_;

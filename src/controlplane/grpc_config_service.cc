@@ -227,6 +227,8 @@ grpc::Status ConfigServiceImpl::VerifyAudit(Ctx* ctx, const v1::VerifyAuditReque
   resp->set_head_hash(report->head_hash);
   resp->set_break_id(report->break_id);
   resp->set_break_reason(report->break_reason);
+  resp->set_anchor_id(report->anchor_id);
+  resp->set_anchor_hash(report->anchor_hash);
   return grpc::Status::OK;
 }
 

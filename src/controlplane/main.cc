@@ -1,16 +1,140 @@
 // controlplane: the OmniRelay runtime-config control plane daemon.
 #include <signal.h>
 #include <spdlog/spdlog.h>
+#include <sys/stat.h>
 
 #include <CLI/CLI.hpp>
 #include <chrono>
 #include <cstdio>
 #include <tuple>
 
+#include "backup.h"
 #include "logging.h"
 #include "omnirelay/api/duration.h"
 #include "omnirelay/config/version.h"
 #include "omnirelay/controlplane/daemon.h"
+
+namespace {
+
+// Exit statuses of backup and restore (controlplane.md): 0 done, 1 failed
+// (I/O, an unreadable store), 2 a usage error or a target that is not
+// empty, 3 a backup that is damaged or does not match itself.
+int ExitStatusOf(const omnirelay::Status& s) {
+  switch (s.code()) {
+    case omnirelay::StatusCode::kInvalidArgument:
+    case omnirelay::StatusCode::kConflict:
+      return 2;
+    case omnirelay::StatusCode::kInvalid:
+    case omnirelay::StatusCode::kHashMismatch:
+      return 3;
+    default:
+      return 1;
+  }
+}
+
+void PrintManifest(const omnirelay::cp::BackupManifest& m, const std::string& verb,
+                   const std::string& dir, bool json) {
+  if (json) {
+    std::printf("%s", omnirelay::cp::ManifestToJson(m).c_str());
+    return;
+  }
+  std::printf("%s %s: head revision %lld, schema %lld, cell key %s\n", verb.c_str(), dir.c_str(),
+              static_cast<long long>(m.head_revision), static_cast<long long>(m.schema_version),
+              m.key_id.c_str());
+  std::printf("  state.db %lld bytes, sha256 %s\n ", static_cast<long long>(m.state_bytes),
+              m.state_sha256.c_str());
+  for (const auto& [table, rows] : m.counts) {
+    std::printf(" %s %lld", table.c_str(), static_cast<long long>(rows));
+  }
+  std::printf("\n");
+}
+
+// `controlplane backup` and `controlplane restore` (backup.h).
+struct StoreCommands {
+  omnirelay::cp::BackupOptions backup;
+  std::string restore_from, restore_dir, output = "text";
+  CLI::App* backup_cmd = nullptr;
+  CLI::App* restore_cmd = nullptr;
+
+  void Add(CLI::App& app) {
+    backup_cmd = app.add_subcommand(
+        "backup",
+        "Copy a daemon's SQLite store, signing key and trusted keys into a new directory while "
+        "it serves (its writes go on)");
+    backup_cmd->footer(
+        "The --to dir gets state.db, signing-key.pem, trusted-keys.json and manifest.json (0600).\n"
+        "Exit status: 0 done, 1 failed, 2 a usage error or a --to dir that is not empty. A\n"
+        "Postgres store is backed up with pg_dump (docs/knowledge-base/deployment.md).");
+    backup_cmd->add_option("--data-dir", backup.data_dir, "The daemon's data dir")->required();
+    backup_cmd->add_option("--store", backup.store_url,
+                           "sqlite://<path> when the store is not <data-dir>/state.db");
+    backup_cmd->add_option("--signing-key", backup.signing_key_file,
+                           "The cell's key file when the daemon runs with --signing-key");
+    backup_cmd
+        ->add_option("--to", backup.out_dir,
+                     "A new or empty directory (made 0700: it holds the private key)")
+        ->required();
+    restore_cmd = app.add_subcommand(
+        "restore", "Check a backup and put it into a new data dir; never overwrites");
+    restore_cmd->footer(
+        "Exit status: 0 restored, 1 failed, 2 a usage error or a data dir that already holds a\n"
+        "state.db or key, 3 a backup that is damaged or does not match itself (nothing written).");
+    restore_cmd->add_option("--from", restore_from, "A directory made by controlplane backup")
+        ->required();
+    restore_cmd->add_option("--data-dir", restore_dir, "The new data dir")->required();
+    for (CLI::App* cmd : {backup_cmd, restore_cmd}) {
+      cmd->add_option("-o,--output", output, "text or json (the manifest)")
+          ->check(CLI::IsMember({"text", "json"}))
+          ->capture_default_str();
+    }
+  }
+
+  // -1 when no subcommand was given, else the exit status.
+  int Run() {
+    if (!backup_cmd->parsed() && !restore_cmd->parsed()) return -1;
+    const bool json = output == "json";
+    ::umask(077);  // what it makes holds the private key
+    if (backup_cmd->parsed()) {
+      backup.now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                          std::chrono::system_clock::now().time_since_epoch())
+                          .count();
+      backup.progress = [](std::int64_t done, std::int64_t total) {
+        if (total > 4096) {  // over one step: say how far it is
+          std::fprintf(stderr, "copied %lld of %lld pages (%lld%%)\n", static_cast<long long>(done),
+                       static_cast<long long>(total), static_cast<long long>(done * 100 / total));
+        }
+      };
+      auto m = omnirelay::cp::BackupSqlite(backup);
+      if (!m.ok()) {
+        std::fprintf(stderr, "controlplane backup: %s\n", m.status().ToString().c_str());
+        return ExitStatusOf(m.status());
+      }
+      PrintManifest(*m, "backed up into", backup.out_dir, json);
+      if (!json) {
+        std::printf(
+            "  %s holds the cell's private signing key (signing-key.pem): keep it as secret as "
+            "the data dir\n",
+            backup.out_dir.c_str());
+      }
+      return 0;
+    }
+    {
+      auto m = omnirelay::cp::RestoreBackup(restore_from, restore_dir);
+      if (!m.ok()) {
+        std::fprintf(stderr, "controlplane restore: %s\n", m.status().ToString().c_str());
+        return ExitStatusOf(m.status());
+      }
+      PrintManifest(*m, "restored into", restore_dir, json);
+      if (!json) {
+        std::printf("  start it: controlplane --data-dir %s (the backup's tokens work again)\n",
+                    restore_dir.c_str());
+      }
+      return 0;
+    }
+  }
+};
+
+}  // namespace
 
 int main(int argc, char** argv) {
   using namespace omnirelay::cp;
@@ -77,6 +201,26 @@ int main(int argc, char** argv) {
          "A node assigned a snapshot is 'updating' this long, then 'drifted'; halfway through, "
          "one that has not applied it is sent it again")
       ->capture_default_str();
+  std::string audit_retention = "90d", snapshot_retention = "30d", retention_interval = "1m";
+  app.add_option("--audit-retention", audit_retention,
+                 "Remove audit entries older than this, oldest first (e.g. 30d; 0 = keep by age); "
+                 "the audit chain still verifies from its anchor")
+      ->capture_default_str();
+  app.add_option("--audit-max-entries", o.audit_max_entries,
+                 "Keep at most this many audit entries, the newest (0 = no limit)")
+      ->capture_default_str();
+  app.add_option("--snapshot-retention", snapshot_retention,
+                 "Remove rendered snapshots older than this, except each chain's newest "
+                 "--snapshot-keep and any a node holds or an unfinished rollout may assign (0 = "
+                 "keep all)")
+      ->capture_default_str();
+  app.add_option("--snapshot-keep", o.snapshot_keep,
+                 "Rendered snapshots kept per scope chain whatever their age")
+      ->capture_default_str();
+  app.add_option("--retention-interval", retention_interval,
+                 "How often retention runs (in batches of 1,000 audit entries / 100 snapshots, "
+                 "one short transaction each)")
+      ->capture_default_str();
   app.add_option("--max-change-entries", o.max_change_entries,
                  "Refuse a change whose diff adds, removes or changes more named entries "
                  "(clusters, routes, regions, bridges) than this, unless the caller passes "
@@ -112,6 +256,9 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error")
       ->capture_default_str();
+  StoreCommands store_commands;
+  store_commands.Add(app);
+  app.require_subcommand(0, 1);
   try {
     app.parse(argc, argv);
   } catch (const CLI::Success& e) {
@@ -120,6 +267,7 @@ int main(int argc, char** argv) {
     app.exit(e);
     return 2;
   }
+  if (int status = store_commands.Run(); status >= 0) return status;
   if (auto s = SetupLogging(log_format, log_level); !s.ok()) {
     std::fprintf(stderr, "controlplane: %s\n", s.message().c_str());
     return 2;
@@ -144,34 +292,32 @@ int main(int argc, char** argv) {
     *out = std::chrono::milliseconds(*ms);
   }
   o.sqlite_synchronous_full = sqlite_sync == "full";
-  if (node_expiry == "0") {
-    o.node_expiry = std::chrono::milliseconds(0);
-  } else if (auto ms = omnirelay::api::ParseDurationMs(node_expiry); ms.ok() && *ms >= 60'000) {
-    o.node_expiry = std::chrono::milliseconds(*ms);
-  } else {
-    std::fprintf(stderr,
-                 "controlplane: --node-expiry \"%s\" must be 0 (never) or a duration of at least "
-                 "1m\n",
-                 node_expiry.c_str());
-    return 2;
-  }
-  if (store_poll == "0") {
-    o.store_poll = std::chrono::milliseconds(0);
-  } else if (auto ms = omnirelay::api::ParseDurationMs(store_poll); ms.ok() && *ms >= 100) {
-    o.store_poll = std::chrono::milliseconds(*ms);
-  } else {
-    std::fprintf(stderr,
-                 "controlplane: --store-poll \"%s\" must be 0 (off) or a duration of at least "
-                 "100ms\n",
-                 store_poll.c_str());
-    return 2;
-  }
-  if (auto ms = omnirelay::api::ParseDurationMs(node_grace); ms.ok() && *ms >= 1000) {
-    o.node_updating_grace = std::chrono::milliseconds(*ms);
-  } else {
-    std::fprintf(stderr,
-                 "controlplane: --node-updating-grace \"%s\" must be a duration of at least 1s\n",
-                 node_grace.c_str());
+  // A duration of at least `min_ms` into `out` (with `off`, "0" too: that
+  // setting off); a usage error otherwise.
+  auto duration_flag = [](const char* flag, const std::string& text, std::int64_t min_ms,
+                          const char* min_text, const char* off, std::chrono::milliseconds* out) {
+    if (off != nullptr && text == "0") {
+      *out = std::chrono::milliseconds(0);
+      return true;
+    }
+    if (auto ms = omnirelay::api::ParseDurationMs(text); ms.ok() && *ms >= min_ms) {
+      *out = std::chrono::milliseconds(*ms);
+      return true;
+    }
+    std::fprintf(stderr, "controlplane: %s \"%s\" must be %s%s%sa duration of at least %s\n", flag,
+                 text.c_str(), off ? "0 (" : "", off ? off : "", off ? ") or " : "", min_text);
+    return false;
+  };
+  if (!duration_flag("--node-expiry", node_expiry, 60'000, "1m", "never", &o.node_expiry) ||
+      !duration_flag("--store-poll", store_poll, 100, "100ms", "off", &o.store_poll) ||
+      !duration_flag("--node-updating-grace", node_grace, 1000, "1s", nullptr,
+                     &o.node_updating_grace) ||
+      !duration_flag("--audit-retention", audit_retention, 60'000, "1m", "keep by age",
+                     &o.audit_retention) ||
+      !duration_flag("--snapshot-retention", snapshot_retention, 60'000, "1m", "keep all",
+                     &o.snapshot_retention) ||
+      !duration_flag("--retention-interval", retention_interval, 100, "100ms", nullptr,
+                     &o.retention_interval)) {
     return 2;
   }
 

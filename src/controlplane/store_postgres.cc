@@ -45,10 +45,10 @@
 #include <utility>
 #include <vector>
 
-#include "audit_chain.h"
 #include "omnirelay/config/status.h"
 #include "omnirelay/controlplane/store.h"
 #include "store_postgres_batch.h"
+#include "store_postgres_maintenance.h"
 #include "store_postgres_pool.h"
 #include "store_postgres_rows.h"
 #include "store_postgres_schema.h"
@@ -417,30 +417,7 @@ class PostgresStore final : public Store {
     if (!scopes.ok()) return scopes.status();
     return pool_->Run([&](pqxx::connection& conn) -> Status {
       pqxx::work txn(conn);
-      pg::LockHead(txn);  // it appends audit; also orders the name check
-      const pqxx::result clash =
-          txn.exec_params("SELECT id = $1 FROM tokens WHERE id = $1 OR secret_hash = $2 LIMIT 1",
-                          t.id, t.secret_hash);
-      if (!clash.empty()) {
-        return Status(StatusCode::kConflict, clash[0][0].as<bool>()
-                                                 ? "token " + Quoted(t.id) + " already exists"
-                                                 : "a token with this secret already exists");
-      }
-      // A name names one live token: revoked ones free it.
-      const pqxx::result named = txn.exec_params(
-          "SELECT id FROM tokens WHERE name = $1 AND revoked_at_ms = 0 ORDER BY id LIMIT 1",
-          t.name);
-      if (!named.empty()) {
-        return Status(StatusCode::kConflict, "a token named " + Quoted(t.name) +
-                                                 " already exists (id " +
-                                                 named[0][0].as<std::string>() +
-                                                 "); revoke it first or choose another name");
-      }
-      txn.exec_params0(std::string("INSERT INTO tokens (") + kTokenColumns +
-                           ") VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                       t.id, t.secret_hash, t.name, *scopes, t.created_at_ms, t.expires_at_ms,
-                       t.revoked_at_ms);
-      pg::InsertAudits(txn, {audit});
+      OMNI_RETURN_IF_ERROR(pg::ApplyTokenCreate(txn, t, *scopes, audit));
       txn.commit();
       return Status::Ok();
     });
@@ -536,17 +513,26 @@ class PostgresStore final : public Store {
   }
 
   Result<api::AuditChainReport> VerifyAuditChain() override {
-    return pool_->Run([&](pqxx::connection& conn) -> Result<api::AuditChainReport> {
-      ReadTxn txn(conn);
-      AuditChainCheck check;
-      for (const pqxx::row& row :
-           txn.exec(std::string("SELECT ") + kAuditColumns + ", hash FROM audit ORDER BY id")) {
-        check.Add(pg::ReadAudit(row), row[9].is_null()
-                                          ? std::nullopt
-                                          : std::optional<std::string>(row[9].as<std::string>()));
-      }
-      return check.report();
+    return pool_->Run([](pqxx::connection& conn) { return pg::VerifyAuditChain(conn); });
+  }
+
+  // ---- retention (store_postgres_maintenance.cc): each batch one transaction
+
+  Result<AuditPruneResult> PruneAudit(std::int64_t cutoff_ms, std::int64_t keep_newest,
+                                      std::size_t batch) override {
+    return pool_->Run([&](pqxx::connection& conn) {
+      return pg::PruneAudit(conn, cutoff_ms, keep_newest, batch);
     });
+  }
+
+  Result<std::vector<std::string>> SnapshotsToPrune(const SnapshotRetention& retention,
+                                                    std::size_t limit) override {
+    return pool_->Run(
+        [&](pqxx::connection& conn) { return pg::SnapshotsToPrune(conn, retention, limit); });
+  }
+
+  Result<std::int64_t> DeleteSnapshots(const std::vector<std::string>& hashes) override {
+    return pool_->Run([&](pqxx::connection& conn) { return pg::DeleteSnapshots(conn, hashes); });
   }
 
   // ---- settings

@@ -288,4 +288,29 @@ Result<SettingRecord> ApplySettingIfAbsent(pqxx::work& txn, std::string_view key
   return SettingRecord{name, std::string(value), now_ms};
 }
 
+Status ApplyTokenCreate(pqxx::work& txn, const TokenRecord& t, const std::string& scopes,
+                        const AuditEntry& audit) {
+  LockHead(txn);  // it appends audit; also orders the name check
+  const pqxx::result clash = txn.exec_params(
+      "SELECT id = $1 FROM tokens WHERE id = $1 OR secret_hash = $2 LIMIT 1", t.id, t.secret_hash);
+  if (!clash.empty()) {
+    return Status(StatusCode::kConflict, clash[0][0].as<bool>()
+                                             ? "token " + Quoted(t.id) + " already exists"
+                                             : "a token with this secret already exists");
+  }
+  // A name names one live token: revoked ones free it.
+  const pqxx::result named = txn.exec_params(
+      "SELECT id FROM tokens WHERE name = $1 AND revoked_at_ms = 0 ORDER BY id LIMIT 1", t.name);
+  if (!named.empty()) {
+    return Status(StatusCode::kConflict,
+                  "a token named " + Quoted(t.name) + " already exists (id " +
+                      named[0][0].as<std::string>() + "); revoke it first or choose another name");
+  }
+  txn.exec_params0(
+      std::string("INSERT INTO tokens (") + kTokenColumns + ") VALUES ($1, $2, $3, $4, $5, $6, $7)",
+      t.id, t.secret_hash, t.name, scopes, t.created_at_ms, t.expires_at_ms, t.revoked_at_ms);
+  InsertAudits(txn, {audit});
+  return Status::Ok();
+}
+
 }  // namespace omnirelay::cp::pg

@@ -122,4 +122,9 @@ Result<SettingRecord> ApplySettingIfAbsent(pqxx::work& txn, std::string_view key
                                            std::string_view value, std::int64_t now_ms,
                                            const AuditEntry& audit);
 
+// Store::CreateToken's statements (LockHead first: it appends audit and
+// orders the name check); `scopes` encoded.
+Status ApplyTokenCreate(pqxx::work& txn, const TokenRecord& t, const std::string& scopes,
+                        const AuditEntry& audit);
+
 }  // namespace omnirelay::cp::pg

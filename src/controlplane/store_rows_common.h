@@ -76,4 +76,39 @@ Result<std::string> EncodeStrings(const std::vector<std::string>& values, std::s
 Result<std::vector<std::string>> DecodeStrings(const std::string& text, std::string_view what,
                                                std::string_view adapter);
 
+// ---- retention, alike in both adapters
+
+// The setting that holds the audit chain's anchor: {"id": N, "hash": "..."}.
+inline constexpr char kAuditAnchorKey[] = "audit.anchor";
+std::string EncodeAuditAnchor(std::int64_t id, std::string_view hash);
+// {0, ""} for an empty `text` (nothing pruned yet); kInternal if malformed.
+Result<AuditPruneResult> DecodeAuditAnchor(const std::string& text, std::string_view adapter);
+
+// One audit row as PruneAudit's walk of the oldest entries reads it.
+struct AuditPruneRow {
+  std::int64_t id = 0;
+  std::int64_t time_ms = 0;
+  std::string hash;  // "" for an entry that predates the chain
+};
+// How many of `oldest` (the oldest entries, in id order, none of them the
+// newest entry `newest_id`) PruneAudit removes: the prefix of those older
+// than `cutoff_ms` (0: no age rule) or with an id at most newest_id -
+// keep_newest (0: no count rule). Ids count entries: gap-free in SQLite,
+// nearly so in Postgres (a rolled-back append skips one), so the count rule
+// keeps at most keep_newest entries.
+std::size_t AuditPrefixToPrune(const std::vector<AuditPruneRow>& oldest, std::int64_t newest_id,
+                               std::int64_t cutoff_ms, std::int64_t keep_newest);
+
+// The SQL of retention's snapshot statements, one text for both adapters
+// but for what `d` says of the dialect.
+struct SqlDialect {
+  const char* p[4];      // the placeholders "?1".. (SQLite), "$1::bigint".. (Postgres)
+  const char* collate;   // appended to the nodes' hash columns ("" or " COLLATE \"C\"")
+  const char* elements;  // a table of a JSON array's text elements, given the placeholder
+};
+// SnapshotsToPrune: parameters cutoff_ms, keep_per_chain, keep_from_version, limit.
+std::string SnapshotsToPruneQuery(const SqlDialect& d);
+// DeleteSnapshots: one parameter, the hashes (as `elements` reads them).
+std::string DeleteSnapshotsStatement(const SqlDialect& d);
+
 }  // namespace omnirelay::cp::store_rows

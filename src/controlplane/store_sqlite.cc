@@ -22,11 +22,11 @@
 #include <utility>
 #include <vector>
 
-#include "audit_chain.h"
 #include "omnirelay/config/status.h"
 #include "omnirelay/controlplane/store.h"
 #include "store_sqlite_access.h"
 #include "store_sqlite_db.h"
+#include "store_sqlite_maintenance.h"
 #include "store_sqlite_rows.h"
 #include "store_sqlite_schema.h"
 #include "store_sqlite_writes.h"
@@ -523,22 +523,24 @@ class SqliteStore final : public Store {
   }
 
   Result<api::AuditChainReport> VerifyAuditChain() override {
-    return Read([&](Connection& conn) -> Result<api::AuditChainReport> {
-      Result<Statement> walk = conn.Prepare(
-          "SELECT id, time_ms, principal, token_id, action, scope, revision, outcome, summary, "
-          "hash FROM audit ORDER BY id");
-      if (!walk.ok()) return walk.status();
-      AuditChainCheck check;
-      for (;;) {
-        Result<bool> row = walk->Step();
-        if (!row.ok()) return row.status();
-        if (!*row) break;
-        const std::optional<std::string> hash =
-            walk->IsNull(9) ? std::nullopt : std::optional<std::string>(walk->Text(9));
-        check.Add(ReadAudit(*walk), hash);
-      }
-      return check.report();
-    });
+    return Read([](Connection& conn) { return sqlite::VerifyAuditChain(conn); });
+  }
+
+  // ---- retention (store_sqlite_maintenance.cc): each batch one small write
+
+  Result<AuditPruneResult> PruneAudit(std::int64_t cutoff_ms, std::int64_t keep_newest,
+                                      std::size_t batch) override {
+    return Write(
+        [&](Connection& conn) { return sqlite::PruneAudit(conn, cutoff_ms, keep_newest, batch); });
+  }
+
+  Result<std::vector<std::string>> SnapshotsToPrune(const SnapshotRetention& retention,
+                                                    std::size_t limit) override {
+    return Read([&](Connection& conn) { return sqlite::SnapshotsToPrune(conn, retention, limit); });
+  }
+
+  Result<std::int64_t> DeleteSnapshots(const std::vector<std::string>& hashes) override {
+    return Write([&](Connection& conn) { return sqlite::DeleteSnapshots(conn, hashes); });
   }
 
   // ---- settings

@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <filesystem>
 #include <functional>
@@ -89,6 +90,14 @@ inline AuditEntry Audit(std::string action, std::int64_t time_ms) {
   a.action = std::move(action);
   a.outcome = "ok";
   return a;
+}
+
+// Appends `n` entries all timed `time_ms`, 1,000 per transaction.
+inline void AppendAuditAt(Store& store, int n, std::int64_t time_ms) {
+  for (int done = 0; done < n; done += 1000) {
+    std::vector<AuditEntry> chunk(std::min(1000, n - done), Audit("layer.get", time_ms));
+    ASSERT_TRUE(store.AppendAudit(chunk).ok());
+  }
 }
 
 inline TokenRecord Token(std::string id, std::string secret_hash, std::int64_t created_at_ms) {

@@ -12,6 +12,10 @@ Json ToJson(const AuditChainReport& r) {
     if (!r.head_hash.empty()) j["head"]["hash"] = r.head_hash;
   }
   if (r.break_id != 0) j["firstBreak"] = {{"id", r.break_id}, {"reason", r.break_reason}};
+  if (r.anchor_id != 0) {
+    j["prunedThrough"] = {{"id", r.anchor_id}};
+    if (!r.anchor_hash.empty()) j["prunedThrough"]["hash"] = r.anchor_hash;
+  }
   return j;
 }
 
@@ -19,7 +23,7 @@ Status FromJson(const Json& j, AuditChainReport* out) {
   const Status bad(StatusCode::kInvalidArgument,
                    "an audit chain report is {\"ok\": bool, \"entries\", \"beforeChain\": "
                    "integers, \"head\"?: {\"id\", \"hash\"?}, \"firstBreak\"?: {\"id\", "
-                   "\"reason\"}}");
+                   "\"reason\"}, \"prunedThrough\"?: {\"id\", \"hash\"?}}");
   if (!j.is_object() || !j.contains("ok") || !j["ok"].is_boolean()) return bad;
   AuditChainReport r;
   r.ok = j["ok"].get<bool>();
@@ -44,6 +48,11 @@ Status FromJson(const Json& j, AuditChainReport* out) {
     const Json& b = j["firstBreak"];
     fine = fine && b.is_object() && integer(b, "id", &r.break_id) &&
            text(b, "reason", &r.break_reason);
+  }
+  if (j.contains("prunedThrough")) {
+    const Json& a = j["prunedThrough"];
+    fine =
+        fine && a.is_object() && integer(a, "id", &r.anchor_id) && text(a, "hash", &r.anchor_hash);
   }
   if (!fine) return bad;
   *out = std::move(r);

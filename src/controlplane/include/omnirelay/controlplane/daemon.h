@@ -58,6 +58,14 @@ struct DaemonOptions {
   // to repair a missed bus event. Runs with a Postgres store or a shared bus;
   // 0 turns it off.
   std::chrono::milliseconds store_poll{1000};
+  // Retention (store_retention.h): --audit-retention, --audit-max-entries,
+  // --snapshot-retention, --snapshot-keep (0 = that limit off) and how often
+  // a pass runs (--retention-interval).
+  std::chrono::milliseconds audit_retention{90LL * 24 * 3600 * 1000};
+  std::int64_t audit_max_entries = 1'000'000;
+  std::chrono::milliseconds snapshot_retention{30LL * 24 * 3600 * 1000};
+  std::int64_t snapshot_keep = 10;
+  std::chrono::milliseconds retention_interval{60'000};
   // --max-change-entries (ServiceOptions::max_change_entries; 0 = no limit).
   std::size_t max_change_entries = 200;
   TlsOptions tls;  // both faces; empty = plaintext (loopback only)

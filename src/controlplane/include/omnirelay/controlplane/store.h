@@ -139,6 +139,27 @@ struct SettingRecord {
   std::int64_t updated_at_ms = 0;
 };
 
+// Which rendered snapshots retention may delete (Store::SnapshotsToPrune).
+// A snapshot is kept when any rule keeps it: created at or after
+// `cutoff_ms`; among the `keep_per_chain` newest of its chain (and rollout
+// label), by version then expiry; at or above `keep_from_version` (0: no
+// such rule; the daemon passes the lowest version an unfinished rollout can
+// still assign); or assigned to or applied by a known node.
+struct SnapshotRetention {
+  std::int64_t cutoff_ms = 0;
+  std::int64_t keep_per_chain = 0;
+  std::int64_t keep_from_version = 0;
+};
+
+// What a batch of audit pruning did (Store::PruneAudit).
+struct AuditPruneResult {
+  std::int64_t deleted = 0;
+  // The chain's anchor after the batch: the id and hash of the newest entry
+  // ever pruned (0 and "" while none was); VerifyAuditChain starts from it.
+  std::int64_t anchor_id = 0;
+  std::string anchor_hash;
+};
+
 struct RolloutRecord {
   std::string id;
   std::string state_json;
@@ -252,7 +273,27 @@ class Store {
 
   // Walks every audit entry in id order and checks the chain each append
   // extends (audit_chain.h): the report, also when the chain is broken.
+  // After pruning, the walk starts from the anchor (the newest pruned
+  // entry's hash), read in the same transaction as the entries.
   virtual Result<api::AuditChainReport> VerifyAuditChain() = 0;
+
+  // ---- retention (store_retention.h calls these batch by batch)
+  // Removes at most `batch` of the oldest audit entries, in one short
+  // transaction: a prefix in id order of entries that are older than
+  // `cutoff_ms` (0: no age rule) or not among the `keep_newest` newest ids
+  // (0: no count rule). The newest entry is never removed (the next append
+  // extends the chain from it). The anchor moves to the last one removed,
+  // in the same transaction, so the remaining chain still verifies.
+  virtual Result<AuditPruneResult> PruneAudit(std::int64_t cutoff_ms, std::int64_t keep_newest,
+                                              std::size_t batch) = 0;
+  // The hashes of at most `limit` snapshots that `retention` does not keep,
+  // oldest first: one read, no lock on writers.
+  virtual Result<std::vector<std::string>> SnapshotsToPrune(const SnapshotRetention& retention,
+                                                            std::size_t limit) = 0;
+  // Deletes the snapshots of `hashes` in one transaction, except any that a
+  // node is assigned or has applied by then (checked in that transaction);
+  // the number deleted.
+  virtual Result<std::int64_t> DeleteSnapshots(const std::vector<std::string>& hashes) = 0;
 
   // ---- settings; each mutation carries its audit entry
   // kNotFound when `key` has no value.

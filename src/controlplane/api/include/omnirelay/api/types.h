@@ -201,6 +201,10 @@ struct AuditChainReport {
   std::string head_hash;          // its hash ("" without one)
   std::int64_t break_id = 0;      // the first entry that does not verify (0: none)
   std::string break_reason;
+  // Retention's anchor: the newest entry pruned (0: none was), whose hash
+  // the first remaining entry extends.
+  std::int64_t anchor_id = 0;
+  std::string anchor_hash;
 };
 
 // The audit actions that change something: layer writes, deletes and
