@@ -104,12 +104,15 @@ struct NodeHttp::Impl {
     return out;
   }
 
-  // The answer to /route for `snapshot`; the caller records its outcome.
-  void Route(const relay::AppliedSnapshot& snapshot, const http::Request& req,
+  // The answer to /route for `snapshot`. True when the caller is to record
+  // its outcome against the snapshot's version: not when the answer says
+  // nothing of the config (MeshKit has sent no endpoints yet), which would
+  // count a slow feed as errors of a good version in the rollout gates.
+  bool Route(const relay::AppliedSnapshot& snapshot, const http::Request& req,
              http::Response& res) {
     auto decision =
         router.Route(snapshot, req.get_param_value("route"), req.get_param_value("key"));
-    if (!decision.ok()) return ReplyError(res, decision.status());
+    if (!decision.ok()) return ReplyError(res, decision.status()), true;
     Json body = {{"version", snapshot.version()}, {"cluster", std::string(decision->cluster)}};
     std::string_view cluster = decision->cluster;
     std::string_view shadow = decision->shadow_cluster;
@@ -118,11 +121,14 @@ struct NodeHttp::Impl {
       // failover when the chosen cluster has no healthy member.
       const auto set = endpoints();
       if (!set) {
-        return ReplyError(res, Status(StatusCode::kUnavailable,
-                                      "no MeshKit endpoints yet (the feed has sent nothing)"));
+        ReplyError(res, Status(StatusCode::kUnavailable,
+                               "no MeshKit endpoints yet (the feed has sent nothing)"));
+        return false;
       }
+      // No healthy member anywhere in the order is recorded: a version that
+      // routes to an empty cluster is what the gates are there to catch.
       auto joined = relay::JoinEndpoints(*decision, *set);
-      if (!joined.ok()) return ReplyError(res, joined.status());
+      if (!joined.ok()) return ReplyError(res, joined.status()), true;
       cluster = joined->cluster;
       shadow = joined->shadow_cluster;
       body["cluster"] = std::string(cluster);
@@ -132,14 +138,16 @@ struct NodeHttp::Impl {
       if (joined->shadow != nullptr) body["shadowEndpoint"] = EndpointJson(*joined->shadow);
     }
     if (fail_clusters.contains(cluster)) {
-      return ReplyError(res, Status(StatusCode::kUnavailable, "cluster " + std::string(cluster) +
-                                                                  " is failing (--fail-cluster)"));
+      ReplyError(res, Status(StatusCode::kUnavailable,
+                             "cluster " + std::string(cluster) + " is failing (--fail-cluster)"));
+      return true;
     }
     Json failover = Json::array();
     for (const std::string& c : decision->failover) failover.push_back(c);
     body["shadow"] = shadow.empty() ? Json(nullptr) : Json(std::string(shadow));
     body["failover"] = std::move(failover);
     ReplyJson(res, 200, body);
+    return true;
   }
 
   void Routes() {
@@ -168,7 +176,7 @@ struct NodeHttp::Impl {
         // Not recorded: no version served it.
         return ReplyError(res, Status(StatusCode::kUnavailable, "no snapshot yet (not ready)"));
       }
-      Route(*snapshot, req, res);
+      if (!Route(*snapshot, req, res)) return;
       const std::chrono::duration<double, std::milli> took =
           std::chrono::steady_clock::now() - started;
       host.RecordOutcome(snapshot->version(), res.status >= 500, took.count());

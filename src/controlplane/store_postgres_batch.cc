@@ -25,7 +25,20 @@ Status WriteBatcher::Run(const Write& write) {
       queue_.pop_front();
     }
     lock.Unlock();
-    const std::size_t rerun = RunBatch(batch);
+    std::size_t rerun = 0;
+    try {
+      rerun = RunBatch(batch);
+    } catch (...) {
+      // Out of memory, in practice (Pool::Run turns libpqxx's exceptions into
+      // a Status): the members are told, never left waiting for a leader.
+      const Failure failure = CurrentFailure();
+      for (Job* member : batch) {
+        member->status = Status(StatusCode::kInternal,
+                                "postgres store: a batch of writes failed; each may or may not "
+                                "have been applied: " +
+                                    failure.status.message());
+      }
+    }
     lock.Lock();
     counts_.rerun += rerun;
     for (Job* member : batch) member->done = true;

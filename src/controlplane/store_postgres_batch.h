@@ -5,8 +5,9 @@
 // behind a commit in this process share the next one: one transaction,
 // one lock, one flush for up to `max_batch` writes.
 //
-// The first caller to find no batch running leads: it takes the queue (its
-// own write first among them, in arrival order), runs it on one pooled
+// The first caller to find no batch running leads: it takes the queue's
+// first `max_batch` writes in arrival order (a caller whose write is not
+// among them waits for a later batch), runs them on one pooled
 // connection, and wakes the rest with their outcomes. In a batch each write
 // runs inside its own savepoint, so one that fails (a CAS conflict, a
 // refused value) is rolled back alone and told why, and the others commit.

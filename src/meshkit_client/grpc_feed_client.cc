@@ -81,9 +81,12 @@ struct GrpcFeedClient::Impl {
     while (!Stopping()) {
       if (!first) self.UpdateStats([](FeedStats& s) { ++s.reconnects; });
       first = false;
-      const bool received = WatchOnce();
-      if (received) backoff = options.initial_backoff;  // it worked for a while
-      // Full jitter over [backoff/2, backoff].
+      // The backoff starts over only after a stream that applied something: a
+      // server that keeps sending what this client refuses (or cannot hold)
+      // is retried less and less often, not every 250 ms.
+      const bool applied = WatchOnce();
+      if (applied) backoff = options.initial_backoff;
+      // Jitter: a wait drawn from [backoff/2, backoff].
       std::uniform_int_distribution<std::int64_t> spread(backoff.count() / 2, backoff.count());
       const auto wait = std::chrono::milliseconds(spread(jitter));
       {
@@ -99,7 +102,7 @@ struct GrpcFeedClient::Impl {
     return stop;
   }
 
-  // One stream; true when it carried at least one message.
+  // One stream; true when a message of it was applied.
   bool WatchOnce() {
     auto creds = Credentials();
     if (!creds.ok()) {
@@ -134,11 +137,14 @@ struct GrpcFeedClient::Impl {
     }
     auto reader = stub->Watch(&context, request);
     bool received = false;
+    bool applied = false;
     v1::WatchResponse message;
     while (reader->Read(&message)) {
       if (!received) self.UpdateStats([](FeedStats& s) { s.connected = true; });
       received = true;
-      if (!Handle(message)) {
+      const Outcome outcome = Handle(message);
+      applied = applied || outcome == Outcome::kApplied;
+      if (outcome == Outcome::kStartOver) {
         context.TryCancel();  // watch again from a snapshot
         break;
       }
@@ -149,16 +155,25 @@ struct GrpcFeedClient::Impl {
       active = nullptr;
     }
     self.UpdateStats([](FeedStats& s) { s.connected = false; });
-    if (!end.ok() && end.error_code() != grpc::StatusCode::CANCELLED) {
+    if (end.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED) {
+      // A message over max_message_bytes: refused like a malformed one (the
+      // next stream asks for a snapshot; the backoff keeps growing).
+      Refused(Status(StatusCode::kTooLarge, "a message over " +
+                                                std::to_string(options.max_message_bytes) +
+                                                " bytes: " + end.error_message()));
+    } else if (!end.ok() && end.error_code() != grpc::StatusCode::CANCELLED) {
       Failed(Status(StatusCode::kUnavailable, "MeshKit feed " + options.target + ": " +
                                                   end.error_message() + " (gRPC code " +
                                                   std::to_string(end.error_code()) + ")"));
     }
-    return received;
+    return applied;
   }
 
-  // Applies one message; false when the stream must start over from a snapshot.
-  bool Handle(const v1::WatchResponse& message) {
+  enum class Outcome { kApplied, kSkipped, kStartOver };
+
+  // Applies one message; kStartOver when the stream must start over from a
+  // snapshot (a gap, a refusal).
+  Outcome Handle(const v1::WatchResponse& message) {
     if (message.has_snapshot()) {
       const auto& s = message.snapshot();
       const bool reset = table.current() &&
@@ -169,7 +184,7 @@ struct GrpcFeedClient::Impl {
       const Status applied = table.ApplySnapshot(s.feed_id(), s.generation(), std::move(endpoints));
       if (!applied.ok()) {
         Refused(applied);
-        return false;
+        return Outcome::kStartOver;
       }
       bootstrap_next = false;
       self.UpdateStats([&](FeedStats& st) {
@@ -177,7 +192,7 @@ struct GrpcFeedClient::Impl {
         if (reset) ++st.resets;
       });
       self.Publish(table.current());
-      return true;
+      return Outcome::kApplied;
     }
     if (message.has_delta()) {
       const auto& d = message.delta();
@@ -195,17 +210,17 @@ struct GrpcFeedClient::Impl {
           st.last_error = applied;
         });
         bootstrap_next = true;
-        return false;
+        return Outcome::kStartOver;
       }
       if (!applied.ok()) {
         Refused(applied);
-        return false;
+        return Outcome::kStartOver;
       }
       self.UpdateStats([](FeedStats& st) { ++st.deltas; });
       self.Publish(table.current());
-      return true;
+      return Outcome::kApplied;
     }
-    return true;  // a kind this client does not know: skipped
+    return Outcome::kSkipped;  // a kind this client does not know
   }
 
   void Refused(const Status& why) {

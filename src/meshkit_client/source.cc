@@ -13,11 +13,21 @@ FeedStats EndpointSource::stats() const {
     MutexLock lock(stats_mu_);
     out = stats_;
   }
-  if (const auto set = Current()) {
+  std::shared_ptr<const EndpointSet> set;
+  {
+    MutexLock lock(set_mu_);
+    set = current_;
+  }
+  if (set) {
     out.generation = set->generation();
     out.feed_id = set->feed_id();
   }
   return out;
+}
+
+std::uint64_t EndpointSource::generation() const {
+  MutexLock lock(set_mu_);
+  return current_ ? current_->generation() : 0;
 }
 
 namespace {

@@ -99,7 +99,15 @@ TEST(MeshKitEndpointsSoakTest, DeltasWhileTwoThreadsRoute) {
           ++refused;  // every cluster in its order unhealthy at that moment
           continue;
         }
-        if (choice->endpoint->cluster != choice->cluster || !choice->endpoint->routable()) {
+        // The member is one of the set this thread read (not of a set
+        // published since, or freed), in the cluster the answer names, and
+        // healthy in that set.
+        const ClusterEndpoints* in_cluster = set->Find("billing", choice->cluster);
+        const bool in_set =
+            in_cluster != nullptr && choice->endpoint >= in_cluster->endpoints.data() &&
+            choice->endpoint < in_cluster->endpoints.data() + in_cluster->endpoints.size();
+        if (!in_set || choice->endpoint->cluster != choice->cluster ||
+            !choice->endpoint->routable()) {
           ++inconsistent;
         }
         ++routed;

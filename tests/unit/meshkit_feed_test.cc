@@ -250,6 +250,11 @@ TEST_F(GrpcFeedTest, MalformedDeltaIsRefusedAndFollowedByASnapshot) {
   EXPECT_EQ(stats.refused, 1u);
   EXPECT_NE(stats.last_error.message().find("port"), std::string::npos)
       << stats.last_error.ToString();
+  // The snapshot the next stream gets replaces what was held.
+  server_.Send(Snapshot("f1", 7, {Ep("b", "v1"), Ep("c", "v1")}));
+  ASSERT_TRUE(AtGeneration(*feed, 7));
+  EXPECT_EQ(feed->Current()->size(), 2u);
+  EXPECT_EQ(feed->stats().snapshots, 2u);
 }
 
 TEST(GrpcFeedNoServerTest, KeepsTryingWithBackoffAndSaysWhy) {

@@ -57,6 +57,13 @@ class EndpointJoinTest : public ::testing::Test {
     d.health = {{id, health}};
     ASSERT_TRUE(table_endpoints_.ApplyDelta(d).ok());
   }
+  // The `skip`-th key (k0, k1, ...) whose weights choose `cluster`.
+  std::string KeyRoutedTo(const std::string& cluster, int skip = 0) {
+    for (int i = 0;; ++i) {
+      const std::string k = "k" + std::to_string(i);
+      if (table_->PickCluster("billing", k).value() == cluster && skip-- == 0) return k;
+    }
+  }
   Result<EndpointChoice> Join(const std::string& key) {
     auto decision = table_->Route("billing", key);
     EXPECT_TRUE(decision.ok());
@@ -95,12 +102,7 @@ TEST_F(EndpointJoinTest, MembersByWeightWithinBoundsAndStickyPerKey) {
 TEST_F(EndpointJoinTest, FailsOverWhenAClusterHasNoHealthyMember) {
   Feed({Member("a", "billing-v1"), Member("b", "billing-v1", 1, Health::kDraining),
         Member("c", "billing-v2"), Member("dr", "billing-dr"), Member("eu", "billing-eu")});
-  // A key the weights send to billing-v1.
-  std::string key;
-  for (int i = 0; key.empty(); ++i) {
-    const std::string k = "k" + std::to_string(i);
-    if (table_->PickCluster("billing", k).value() == "billing-v1") key = k;
-  }
+  const std::string key = KeyRoutedTo("billing-v1");
   EXPECT_EQ(Join(key)->endpoint->member_id, "a");  // b is draining
   SetHealth("a", Health::kUnhealthy);
   auto choice = Join(key);
@@ -148,10 +150,20 @@ TEST_F(EndpointJoinTest, ShadowTargetsResolvedInTheirOwnCluster) {
 // Endpoints of another service under the same cluster name are not used:
 // the join is by (service, cluster) as the snapshot names them.
 TEST_F(EndpointJoinTest, JoinsByServiceAndCluster) {
+  const std::string key = KeyRoutedTo("billing-v1");
   Endpoint other = Member("x", "billing-v1");
   other.service = "payments";
-  Feed({other});
-  EXPECT_EQ(Join("k1").status().code(), StatusCode::kUnavailable);
+  Feed({other, Member("y", "billing-v1"), Member("dr", "billing-dr")});
+  for (int i = 0; i < 50; ++i) {
+    const std::string k = KeyRoutedTo("billing-v1", i);
+    EXPECT_EQ(Join(k)->endpoint->member_id, "y") << k;
+  }
+  // With only the other service's member there, billing-v1 has none: failover.
+  Feed({other, Member("dr", "billing-dr")});
+  auto choice = Join(key);
+  ASSERT_TRUE(choice.ok()) << choice.status().ToString();
+  EXPECT_EQ(choice->cluster, "billing-dr");
+  EXPECT_EQ(choice->failover_index, 1u);
 }
 
 }  // namespace

@@ -68,8 +68,9 @@ class EndpointSource {
   // while nothing new was published since this thread's last call, one
   // atomic load and no lock (each thread keeps the set it read, like
   // relay::ConfigHost::Current()); after a publication, one short lock. The
-  // reference stays valid until this thread's next Current() on any source;
-  // copy it to keep the set longer.
+  // reference stays valid until this thread's next Current() on any source
+  // (generation() and stats() leave it alone); copy the shared_ptr to keep
+  // the set, and the Endpoint pointers a join returns, longer.
   const std::shared_ptr<const EndpointSet>& Current() const {
     internal::SourceCache& cache = internal::tls_source_cache;
     if (cache.uid == uid_ && cache.published == published_.load(std::memory_order_acquire))
@@ -78,10 +79,10 @@ class EndpointSource {
     }
     return CurrentSlow();
   }
-  std::uint64_t generation() const {
-    const auto set = Current();
-    return set ? set->generation() : 0;
-  }
+  // The newest set's generation (0: none yet). Reads under the lock, not
+  // through this thread's cache, so a reference Current() returned stays
+  // what it was.
+  std::uint64_t generation() const EXCLUDES(set_mu_);
   FeedStats stats() const EXCLUDES(stats_mu_);
 
  protected:
