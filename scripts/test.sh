@@ -25,6 +25,12 @@ if [[ ${OMNI_TEST_SANITIZERS:-1} != 0 ]]; then
   echo "== asan build (ASan + UBSan)"
   ./scripts/build.sh asan
   echo "== asan tests"
+  # LeakSanitizer's suppressions name functions (a libpqxx 6.4 leak,
+  # tests/unit/store_postgres_test.cc): they match only in symbolized
+  # stacks. clang pulls in llvm-14, whose llvm-symbolizer is not on PATH
+  # unless Debian's `llvm` package is installed too.
+  symbolizer=$(command -v llvm-symbolizer || ls /usr/lib/llvm-*/bin/llvm-symbolizer 2>/dev/null | tail -n 1 || true)
+  if [[ -n $symbolizer ]]; then export ASAN_SYMBOLIZER_PATH=$symbolizer; fi
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     ctest --test-dir build/asan -j "$jobs" --timeout 600
 
