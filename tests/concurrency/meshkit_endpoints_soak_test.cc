@@ -5,10 +5,8 @@
 // the generation never going backwards on a thread), the process's memory
 // must stay flat (old sets are freed), and the sanitizer must say nothing.
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <atomic>
-#include <fstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -17,25 +15,14 @@
 #include "omnirelay/meshkit/feed.h"
 #include "omnirelay/relay/endpoint_join.h"
 #include "omnirelay/relay/router.h"
+#include "process_memory.h"
 #include "snapshot_fixtures.h"
-
-// AddressSanitizer keeps freed memory in quarantine (up to 256 MiB), so the
-// resident size grows whether or not anything leaks; there LeakSanitizer
-// checks for leaks at exit instead.
-#if defined(__SANITIZE_ADDRESS__)
-constexpr bool kQuarantinedHeap = true;
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-constexpr bool kQuarantinedHeap = true;
-#else
-constexpr bool kQuarantinedHeap = false;
-#endif
-#else
-constexpr bool kQuarantinedHeap = false;
-#endif
 
 namespace omnirelay::meshkit {
 namespace {
+
+using test_support::kUnderAsan;
+using test_support::RssBytes;
 
 constexpr int kDeltas = 100'000;
 constexpr int kMembersPerCluster = 25;  // small: each delta rebuilds what it touches
@@ -59,13 +46,6 @@ Endpoint Member(int i, Health health) {
   e.weight = 1 + static_cast<std::uint32_t>(i % 5);
   e.health = health;
   return e;
-}
-
-std::size_t ResidentBytes() {
-  std::ifstream statm("/proc/self/statm");
-  std::size_t pages = 0, resident = 0;
-  statm >> pages >> resident;
-  return resident * static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
 }
 
 TEST(MeshKitEndpointsSoakTest, DeltasWhileTwoThreadsRoute) {
@@ -116,7 +96,7 @@ TEST(MeshKitEndpointsSoakTest, DeltasWhileTwoThreadsRoute) {
     });
   }
 
-  std::size_t rss_early = 0;
+  std::int64_t rss_early = 0;
   std::uint64_t generation = 1;
   for (int d = 0; d < kDeltas; ++d) {
     EndpointsDelta delta;
@@ -138,26 +118,27 @@ TEST(MeshKitEndpointsSoakTest, DeltasWhileTwoThreadsRoute) {
       break;
     }
     source.Put(feed.current());
-    if (d == kDeltas / 10) rss_early = ResidentBytes();
+    if (d == kDeltas / 10) rss_early = RssBytes();
   }
   done.store(true, std::memory_order_release);
   for (auto& t : routers) t.join();
-  const std::size_t rss_late = ResidentBytes();
+  const std::int64_t rss_late = RssBytes();
 
   EXPECT_EQ(inconsistent.load(), 0);
   EXPECT_GT(routed.load(), 1000);
   EXPECT_EQ(source.generation(), generation);
   // Flat: 90,000 more deltas grow the process by less than 16 MiB (each set
   // is ~25 KiB; a leak of one per delta would be gigabytes).
-  if (!kQuarantinedHeap) {
-    EXPECT_LT(rss_late, rss_early + (16u << 20))
+  if (!kUnderAsan) {  // its quarantine keeps freed memory (process_memory.h)
+    EXPECT_LT(rss_late, rss_early + (std::int64_t{16} << 20))
         << "resident " << rss_early / 1024 << " KiB after 10% of the deltas, " << rss_late / 1024
         << " KiB at the end";
   }
   std::printf(
       "routed %ld requests (%ld refused: no healthy member) during %d deltas; resident "
-      "%zu -> %zu KiB\n",
-      routed.load(), refused.load(), kDeltas, rss_early / 1024, rss_late / 1024);
+      "%lld -> %lld KiB\n",
+      routed.load(), refused.load(), kDeltas, static_cast<long long>(rss_early / 1024),
+      static_cast<long long>(rss_late / 1024));
 }
 
 }  // namespace

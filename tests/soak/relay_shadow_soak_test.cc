@@ -19,35 +19,19 @@
 
 #include "daemon_process.h"
 #include "omnirelay/relay/router.h"
+#include "process_memory.h"
 #include "relay_fleet.h"
 #include "snapshot_fixtures.h"
 
 namespace omnirelay::relay::testing {
 namespace {
 
-#if defined(__SANITIZE_ADDRESS__)
-constexpr bool kUnderAsan = true;
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-constexpr bool kUnderAsan = true;
-#else
-constexpr bool kUnderAsan = false;
-#endif
-#else
-constexpr bool kUnderAsan = false;
-#endif
+using test_support::kUnderAsan;
+using test_support::RssBytes;
 
 long EnvOr(const char* name, long fallback) {
   const char* v = std::getenv(name);
   return v != nullptr && *v != '\0' ? std::strtol(v, nullptr, 10) : fallback;
-}
-
-// Resident set size of this process, bytes.
-std::int64_t RssBytes() {
-  std::ifstream in("/proc/self/statm");
-  std::int64_t pages = 0, resident = 0;
-  in >> pages >> resident;
-  return resident * sysconf(_SC_PAGESIZE);
 }
 
 std::string ReadAll(const std::string& path) {

@@ -68,11 +68,7 @@ TEST_F(NodeFeedDriftTest, OlderRefusalDoesNotStopTheRepairOfANewerAssignment) {
   feed_->OnNotifyWritten(*s.session);
   feed_->OnNack(*s.session, NackMsg{2, s.conn->notifies[0]->hash, "invalid", "bad route"});
   source_.Set(kUsEast, 3);
-  ChangeEvent event;
-  event.revision = 3;
-  event.scopes = {"global"};
-  ASSERT_TRUE(bus_.Publish(event).ok());
-  feed_->RunDueForTest();
+  Commit("global", 3);
   ASSERT_EQ(s.conn->versions(), (std::vector<std::int64_t>{2, 3}));
   feed_->OnNotifyWritten(*s.session);
   Advance(std::chrono::seconds(20));
@@ -107,11 +103,7 @@ TEST_F(NodeFeedDriftTest, ChangeTheStoreCouldNotServeIsRetriedUntilItCan) {
 
   source_.Set(kUsEast, 2);
   source_.unavailable.insert(kUsEast);
-  ChangeEvent event;
-  event.revision = 2;
-  event.scopes = {"region:us-east"};
-  ASSERT_TRUE(bus_.Publish(event).ok());
-  feed_->RunDueForTest();
+  Commit("region:us-east", 2);
   EXPECT_EQ(source_.asked[kUsEast], 2);
   EXPECT_EQ(RenderRetries(metrics_), 1u);
   Advance(std::chrono::milliseconds(499));  // not yet
@@ -151,11 +143,7 @@ TEST_F(NodeFeedDriftTest, OtherRenderFailuresAreNotRetried) {
   source_.Set(kUsEast, 1);
   Stream s = Hello("n-1", kUsEast);
   source_.broken.insert(kUsEast);
-  ChangeEvent event;
-  event.revision = 2;
-  event.scopes = {"region:us-east"};
-  ASSERT_TRUE(bus_.Publish(event).ok());
-  feed_->RunDueForTest();
+  Commit("region:us-east", 2);
   ASSERT_EQ(s.conn->problems.size(), 1u);
   EXPECT_EQ(s.conn->problems[0].code, "render_failed");
   const int asked = source_.asked[kUsEast];

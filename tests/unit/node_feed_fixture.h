@@ -229,6 +229,15 @@ class NodeFeedUnitTest : public ::testing::Test {
   // What a transport does when the feed closed its stream.
   void Ended(const Stream& s) { feed_->OnClosed(s.session); }
 
+  // A commit of `revision` touching `scope`, heard on the bus and handled.
+  void Commit(const std::string& scope, std::int64_t revision) {
+    ChangeEvent event;
+    event.revision = revision;
+    event.scopes = {scope};
+    ASSERT_TRUE(bus_.Publish(event).ok());
+    feed_->RunDueForTest();
+  }
+
   void Advance(std::chrono::milliseconds by) {
     clock_.AdvanceMs(by.count());
     feed_->RunDueForTest();
