@@ -11,6 +11,7 @@ constexpr std::uint32_t kMaxWeight = 1'000'000;
 
 constexpr std::array<std::string_view, 4> kHealthNames = {"unknown", "healthy", "unhealthy",
                                                           "draining"};
+constexpr std::array<std::string_view, 4> kBridgeStateNames = {"unknown", "up", "down", "flapping"};
 
 Status Invalid(std::string message) {
   return Status(StatusCode::kInvalidArgument, std::move(message));
@@ -103,8 +104,43 @@ void BuildAliasTable(const std::vector<std::uint64_t>& weights, std::uint64_t to
 
 }  // namespace
 
-EndpointSet::EndpointSet(std::string feed_id, std::uint64_t generation, Clusters clusters)
-    : feed_id_(std::move(feed_id)), generation_(generation), clusters_(std::move(clusters)) {
+std::string_view BridgeStateName(BridgeState state) {
+  return kBridgeStateNames[static_cast<std::size_t>(state)];
+}
+
+std::optional<BridgeState> ParseBridgeState(std::string_view name) {
+  for (std::size_t i = 0; i < kBridgeStateNames.size(); ++i) {
+    if (kBridgeStateNames[i] == name) return static_cast<BridgeState>(i);
+  }
+  return std::nullopt;
+}
+
+bool BridgeStatus::Joins(std::string_view a, std::string_view b) const {
+  return cells.size() == 2 &&
+         ((cells[0] == a && cells[1] == b) || (cells[0] == b && cells[1] == a));
+}
+
+Status CheckBridge(const BridgeStatus& b) {
+  if (b.name.empty() || b.name.size() > kMaxText) {
+    return Invalid("a bridge needs a name of 1-" + std::to_string(kMaxText) + " characters");
+  }
+  if (b.cells.size() != 2 || b.cells[0].empty() || b.cells[1].empty() || b.cells[0] == b.cells[1] ||
+      b.cells[0].size() > kMaxText || b.cells[1].size() > kMaxText) {
+    return Invalid("bridge \"" + b.name + "\" must join exactly two distinct named cells");
+  }
+  if (b.detail.size() > 4 * kMaxText) {
+    return Invalid("bridge \"" + b.name + "\": detail over " + std::to_string(4 * kMaxText) +
+                   " characters");
+  }
+  return Status::Ok();
+}
+
+EndpointSet::EndpointSet(std::string feed_id, std::uint64_t generation, Clusters clusters,
+                         std::vector<BridgeStatus> bridges)
+    : feed_id_(std::move(feed_id)),
+      generation_(generation),
+      clusters_(std::move(clusters)),
+      bridges_(std::move(bridges)) {
   index_.reserve(clusters_.size());
   for (const auto& [key, members] : clusters_) {
     size_ += members->endpoints.size();
@@ -128,11 +164,13 @@ const std::string& EndpointTable::feed_id() const {
 void EndpointTable::Clear() {
   members_.clear();
   by_cluster_.clear();
+  bridges_.clear();
   current_.reset();
 }
 
 Status EndpointTable::ApplySnapshot(const std::string& feed_id, std::uint64_t generation,
-                                    std::vector<Endpoint> endpoints) {
+                                    std::vector<Endpoint> endpoints,
+                                    std::vector<BridgeStatus> bridges) {
   if (generation == 0) return Invalid("a snapshot's generation must be at least 1");
   if (endpoints.size() > limits_.max_endpoints) {
     return Invalid("a snapshot of " + std::to_string(endpoints.size()) +
@@ -148,7 +186,17 @@ Status EndpointTable::ApplySnapshot(const std::string& feed_id, std::uint64_t ge
       return Invalid("member \"" + id + "\" appears twice");
     }
   }
+  std::map<std::string, BridgeStatus> bridge_map;
+  for (BridgeStatus& b : bridges) {
+    Status ok = CheckBridge(b);
+    if (!ok.ok()) return ok;
+    const std::string name = b.name;
+    if (!bridge_map.emplace(name, std::move(b)).second) {
+      return Invalid("bridge \"" + name + "\" appears twice");
+    }
+  }
   members_ = std::move(members);
+  bridges_ = std::move(bridge_map);
   by_cluster_.clear();
   std::set<EndpointSet::Key> touched;
   for (const auto& [id, e] : members_) {
@@ -190,6 +238,18 @@ Status EndpointTable::ApplyDelta(const EndpointsDelta& d) {
       return Invalid("the delta changes the health of unknown member \"" + id + "\"");
     }
   }
+  for (const std::string& name : d.removed_bridges) {
+    if (bridges_.count(name) == 0)
+      return Invalid("the delta removes unknown bridge \"" + name + "\"");
+  }
+  std::set<std::string> bridge_names;
+  for (const BridgeStatus& b : d.bridges) {
+    Status ok = CheckBridge(b);
+    if (!ok.ok()) return ok;
+    if (!bridge_names.insert(b.name).second) {
+      return Invalid("bridge \"" + b.name + "\" appears twice in the delta");
+    }
+  }
   const std::size_t after = members_.size() - gone.size() + added;
   if (after > limits_.max_endpoints) {
     return Invalid("the delta would hold " + std::to_string(after) +
@@ -220,6 +280,8 @@ Status EndpointTable::ApplyDelta(const EndpointsDelta& d) {
     e.health = health;
     touched.insert(KeyOf(e));
   }
+  for (const std::string& name : d.removed_bridges) bridges_.erase(name);
+  for (const BridgeStatus& b : d.bridges) bridges_[b.name] = b;
   Publish(current_->feed_id(), d.generation, touched, /*from_scratch=*/false);
   return Status::Ok();
 }
@@ -252,7 +314,11 @@ void EndpointTable::Publish(const std::string& feed_id, std::uint64_t generation
     BuildAliasTable(weights, built->total_weight, built->keep, built->alias);
     clusters[key] = std::move(built);
   }
-  current_ = std::make_shared<const EndpointSet>(feed_id, generation, std::move(clusters));
+  std::vector<BridgeStatus> bridges;
+  bridges.reserve(bridges_.size());
+  for (const auto& [name, b] : bridges_) bridges.push_back(b);  // sorted by name
+  current_ = std::make_shared<const EndpointSet>(feed_id, generation, std::move(clusters),
+                                                 std::move(bridges));
 }
 
 }  // namespace omnirelay::meshkit

@@ -45,6 +45,27 @@ Endpoint FromProto(const v1::Endpoint& p) {
   return e;
 }
 
+BridgeStatus FromProto(const v1::BridgeStatus& p) {
+  BridgeStatus b;
+  b.name = p.name();
+  b.cells.assign(p.cells().begin(), p.cells().end());
+  switch (p.state()) {
+    case v1::BRIDGE_UP:
+      b.state = BridgeState::kUp;
+      break;
+    case v1::BRIDGE_DOWN:
+      b.state = BridgeState::kDown;
+      break;
+    case v1::BRIDGE_FLAPPING:
+      b.state = BridgeState::kFlapping;
+      break;
+    default:
+      b.state = BridgeState::kUnknown;
+  }
+  b.detail = p.detail();
+  return b;
+}
+
 }  // namespace
 
 struct GrpcFeedClient::Impl {
@@ -181,7 +202,10 @@ struct GrpcFeedClient::Impl {
       std::vector<Endpoint> endpoints;
       endpoints.reserve(static_cast<std::size_t>(s.endpoints_size()));
       for (const auto& e : s.endpoints()) endpoints.push_back(FromProto(e));
-      const Status applied = table.ApplySnapshot(s.feed_id(), s.generation(), std::move(endpoints));
+      std::vector<BridgeStatus> bridges;
+      for (const auto& b : s.bridges()) bridges.push_back(FromProto(b));
+      const Status applied = table.ApplySnapshot(s.feed_id(), s.generation(), std::move(endpoints),
+                                                 std::move(bridges));
       if (!applied.ok()) {
         Refused(applied);
         return Outcome::kStartOver;
@@ -203,6 +227,8 @@ struct GrpcFeedClient::Impl {
       for (const auto& e : d.upserted()) delta.upserted.push_back(FromProto(e));
       for (const auto& h : d.health())
         delta.health.emplace_back(h.member_id(), FromProto(h.health()));
+      delta.removed_bridges.assign(d.removed_bridges().begin(), d.removed_bridges().end());
+      for (const auto& b : d.bridges()) delta.bridges.push_back(FromProto(b));
       const Status applied = table.ApplyDelta(delta);
       if (applied.code() == StatusCode::kConflict) {
         self.UpdateStats([&](FeedStats& st) {

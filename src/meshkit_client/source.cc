@@ -1,3 +1,6 @@
+#include <sys/stat.h>
+
+#include <charconv>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -106,23 +109,68 @@ Result<Endpoint> DecodeEndpoint(const nlohmann::json& j, const std::string& poin
   return e;
 }
 
-Result<std::vector<Endpoint>> DecodeFile(const std::string& content, const std::string& path) {
+// One bridge object at `pointer`.
+Result<BridgeStatus> DecodeBridge(const nlohmann::json& j, const std::string& pointer,
+                                  const std::string& path) {
+  if (!j.is_object()) return Refused(path, pointer, "must be an object");
+  BridgeStatus b;
+  for (const auto& [key, value] : j.items()) {
+    const std::string at = JoinPointer(pointer, key);
+    if (key == "name" || key == "detail") {
+      if (!value.is_string()) return Refused(path, at, "must be a string");
+      (key == "name" ? b.name : b.detail) = value.get<std::string>();
+    } else if (key == "cells") {
+      if (!value.is_array()) return Refused(path, at, "must be an array of two cells");
+      for (const auto& cell : value) {
+        if (!cell.is_string()) return Refused(path, at, "must be an array of two cells");
+        b.cells.push_back(cell.get<std::string>());
+      }
+    } else if (key == "state") {
+      const auto state =
+          value.is_string() ? ParseBridgeState(value.get<std::string>()) : std::nullopt;
+      if (!state) return Refused(path, at, "must be up, down, flapping or unknown");
+      b.state = *state;
+    } else {
+      return Refused(path, at, "unknown field");
+    }
+  }
+  Status ok = CheckBridge(b);
+  if (!ok.ok()) return Refused(path, pointer, ok.message());
+  return b;
+}
+
+struct FileContents {
+  std::vector<Endpoint> endpoints;
+  std::vector<BridgeStatus> bridges;
+};
+
+Result<FileContents> DecodeFile(const std::string& content, const std::string& path) {
   nlohmann::json j = nlohmann::json::parse(content, nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded()) return Refused(path, "", "not valid JSON");
   if (!j.is_object()) return Refused(path, "", "must be an object with \"endpoints\"");
   for (const auto& [key, value] : j.items()) {
-    if (key != "endpoints") return Refused(path, JoinPointer("", key), "unknown field");
+    if (key != "endpoints" && key != "bridges") {
+      return Refused(path, JoinPointer("", key), "unknown field");
+    }
   }
   const auto list = j.find("endpoints");
   if (list == j.end() || !list->is_array()) {
     return Refused(path, "/endpoints", "must be an array");
   }
-  std::vector<Endpoint> out;
-  out.reserve(list->size());
+  FileContents out;
+  out.endpoints.reserve(list->size());
   for (std::size_t i = 0; i < list->size(); ++i) {
     Result<Endpoint> e = DecodeEndpoint((*list)[i], "/endpoints/" + std::to_string(i), path);
     if (!e.ok()) return e.status();
-    out.push_back(std::move(*e));
+    out.endpoints.push_back(std::move(*e));
+  }
+  if (const auto bridges = j.find("bridges"); bridges != j.end()) {
+    if (!bridges->is_array()) return Refused(path, "/bridges", "must be an array");
+    for (std::size_t i = 0; i < bridges->size(); ++i) {
+      Result<BridgeStatus> b = DecodeBridge((*bridges)[i], "/bridges/" + std::to_string(i), path);
+      if (!b.ok()) return b.status();
+      out.bridges.push_back(std::move(*b));
+    }
   }
   return out;
 }
@@ -165,14 +213,12 @@ Status FileSource::Reload() {
   buffer << in.rdbuf();
   std::string content = buffer.str();
   if (read_once_ && content == last_content_) return Status::Ok();
-  Result<std::vector<Endpoint>> endpoints = DecodeFile(content, options_.path);
-  Status applied = endpoints.ok()
-                       ? table_.ApplySnapshot("file:" + options_.path, table_.generation() + 1,
-                                              std::move(*endpoints))
-                       : endpoints.status();
-  if (!applied.ok() && endpoints.ok()) {
-    applied = Refused(options_.path, "/endpoints", applied.message());
-  }
+  Result<FileContents> decoded = DecodeFile(content, options_.path);
+  Status applied = decoded.ok() ? table_.ApplySnapshot(
+                                      "file:" + options_.path, table_.generation() + 1,
+                                      std::move(decoded->endpoints), std::move(decoded->bridges))
+                                : decoded.status();
+  if (!applied.ok() && decoded.ok()) applied = Refused(options_.path, "", applied.message());
   read_once_ = true;
   last_content_ = std::move(content);  // a refused content is not tried again until it changes
   if (!applied.ok()) {
@@ -199,6 +245,36 @@ void FileSource::Poll() {
     (void)Reload();  // a refusal is in stats(); the set before it stays
     lock.Lock();
   }
+}
+
+Result<std::unique_ptr<EndpointSource>> StartEndpointSource(EndpointSourceOptions options) {
+  struct stat st {};
+  if (!options.where.empty() && ::stat(options.where.c_str(), &st) == 0) {
+    FileSourceOptions o;
+    o.path = options.where;
+    o.on_change = std::move(options.on_change);
+    auto source = FileSource::Start(std::move(o));
+    if (!source.ok()) return source.status();
+    return std::unique_ptr<EndpointSource>(std::move(*source));
+  }
+  const std::size_t colon = options.where.rfind(':');
+  int port = 0;
+  const char* digits = options.where.data() + colon + 1;
+  const char* end = options.where.data() + options.where.size();
+  if (colon == std::string::npos || colon == 0 || std::from_chars(digits, end, port).ptr != end ||
+      digits == end || port < 1 || port > 65535) {
+    return Status(StatusCode::kInvalidArgument,
+                  "MeshKit source \"" + options.where +
+                      "\" is neither an existing endpoints file nor host:port");
+  }
+  GrpcFeedOptions o;
+  o.target = options.where;
+  o.client_id = std::move(options.client_id);
+  o.ca_file = std::move(options.ca_file);
+  o.on_change = std::move(options.on_change);
+  auto client = GrpcFeedClient::Start(std::move(o));
+  if (!client.ok()) return client.status();
+  return std::unique_ptr<EndpointSource>(std::move(*client));
 }
 
 }  // namespace omnirelay::meshkit

@@ -160,5 +160,36 @@ TEST(EndpointTableTest, HealthNamesRoundTrip) {
   EXPECT_FALSE(ParseHealth("up").has_value());
 }
 
+// Bridges: a snapshot replaces them, a delta upserts and removes by name,
+// and a malformed one changes nothing.
+TEST(EndpointTableTest, BridgesBySnapshotAndDelta) {
+  EndpointTable t;
+  const BridgeStatus down{"use1-euw1", {"use1-a", "euw1-a"}, BridgeState::kDown, ""};
+  const BridgeStatus up{"use1-aps1", {"use1-a", "aps1-a"}, BridgeState::kUp, ""};
+  ASSERT_TRUE(t.ApplySnapshot("f1", 1, {E("a", "v1")}, {down, up}).ok());
+  ASSERT_EQ(t.current()->bridges().size(), 2u);
+  EXPECT_EQ(t.current()->bridges()[0].name, "use1-aps1");  // sorted by name
+  EndpointsDelta d{1, 2, {}, {}, {}};
+  BridgeStatus recovered = down;
+  recovered.state = BridgeState::kUp;
+  d.bridges = {recovered};
+  d.removed_bridges = {"use1-aps1"};
+  ASSERT_TRUE(t.ApplyDelta(d).ok());
+  ASSERT_EQ(t.current()->bridges().size(), 1u);
+  EXPECT_TRUE(t.current()->bridges()[0].up());
+  EXPECT_EQ(BridgeStateName(BridgeState::kFlapping), "flapping");
+  EXPECT_EQ(ParseBridgeState("down"), BridgeState::kDown);
+
+  EndpointsDelta unknown{2, 3, {}, {}, {}};
+  unknown.removed_bridges = {"nope"};
+  EXPECT_EQ(t.ApplyDelta(unknown).code(), StatusCode::kInvalidArgument);
+  EndpointsDelta same_cell{2, 3, {}, {}, {}};
+  same_cell.bridges = {BridgeStatus{"x", {"use1-a", "use1-a"}, BridgeState::kUp, ""}};
+  EXPECT_EQ(t.ApplyDelta(same_cell).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(t.ApplySnapshot("f1", 3, {}, {down, down}).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(t.generation(), 2u);  // nothing changed
+  EXPECT_TRUE(t.current()->bridges()[0].up());
+}
+
 }  // namespace
 }  // namespace omnirelay::meshkit

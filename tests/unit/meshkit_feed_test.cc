@@ -369,6 +369,58 @@ TEST_F(FileSourceTest, RefusedFileKeepsTheSetBeforeAndSaysWhere) {
   EXPECT_EQ((*source)->generation(), 2u);
 }
 
+// Bridges ride along: parsed, published with the set, refused with a pointer.
+TEST_F(FileSourceTest, BridgesAreReadWithTheEndpoints) {
+  Write(R"({"endpoints":[)" + One("a") +
+        R"(],"bridges":[{"name":"use1-euw1","cells":["use1-a","euw1-a"],"state":"flapping",)"
+        R"("detail":"3 flaps in 60s"}]})");
+  FileSourceOptions o;
+  o.path = path_;
+  o.poll_interval = std::chrono::milliseconds(0);
+  auto source = FileSource::Start(o);
+  ASSERT_TRUE(source.ok()) << source.status().ToString();
+  const auto set = (*source)->Current();
+  ASSERT_EQ(set->bridges().size(), 1u);
+  EXPECT_EQ(set->bridges()[0].state, BridgeState::kFlapping);
+  EXPECT_EQ(set->bridges()[0].detail, "3 flaps in 60s");
+  EXPECT_TRUE(set->bridges()[0].Joins("euw1-a", "use1-a"));
+  EXPECT_FALSE(set->bridges()[0].up());
+  Write(R"({"endpoints":[],"bridges":[{"name":"b","cells":["use1-a","use1-a"],"state":"up"}]})");
+  Status s = (*source)->Reload();
+  EXPECT_NE(s.message().find("/bridges/0"), std::string::npos) << s.ToString();
+  Write(R"({"endpoints":[],"bridges":[{"name":"b","cells":["x","y"],"state":"sideways"}]})");
+  s = (*source)->Reload();
+  EXPECT_NE(s.message().find("/bridges/0/state"), std::string::npos) << s.ToString();
+  EXPECT_EQ((*source)->Current()->bridges().size(), 1u);  // the set before stays
+}
+
+// Bridges over the gRPC feed: in the snapshot, then a delta's new record.
+TEST_F(GrpcFeedTest, BridgesFromSnapshotAndDelta) {
+  auto feed = Start();
+  server_.Request(1);
+  v1::WatchResponse snap = Snapshot("f1", 1, {Ep("a", "v1")});
+  auto* b = snap.mutable_snapshot()->add_bridges();
+  b->set_name("use1-euw1");
+  b->add_cells("use1-a");
+  b->add_cells("euw1-a");
+  b->set_state(v1::BRIDGE_DOWN);
+  server_.Send(snap);
+  ASSERT_TRUE(AtGeneration(*feed, 1));
+  EXPECT_EQ(feed->Current()->bridges().at(0).state, BridgeState::kDown);
+  v1::WatchResponse up = Delta(1, 2, {});
+  auto* changed = up.mutable_delta()->add_bridges();
+  *changed = *b;
+  changed->set_state(v1::BRIDGE_UP);
+  server_.Send(up);
+  ASSERT_TRUE(AtGeneration(*feed, 2));
+  EXPECT_TRUE(feed->Current()->bridges().at(0).up());
+  v1::WatchResponse gone = Delta(2, 3, {});
+  gone.mutable_delta()->add_removed_bridges("use1-euw1");
+  server_.Send(gone);
+  ASSERT_TRUE(AtGeneration(*feed, 3));
+  EXPECT_TRUE(feed->Current()->bridges().empty());
+}
+
 TEST_F(FileSourceTest, MissingOrBadFileAtStartIsAnError) {
   FileSourceOptions o;
   o.path = path_;

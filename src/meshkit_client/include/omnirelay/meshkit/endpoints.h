@@ -53,6 +53,30 @@ struct Endpoint {
 // The feed's limits on one endpoint; kInvalidArgument naming the field.
 Status CheckEndpoint(const Endpoint& endpoint);
 
+// A cross-cell bridge as MeshKit sees it (its bridge relays forward
+// membership between two cells). Only the control plane reads these: it
+// pauses cross-cell rollout waves while a bridge between their cells is not
+// up (docs/knowledge-base/rollouts.md). Unknown counts as not up.
+enum class BridgeState : std::uint8_t { kUnknown, kUp, kDown, kFlapping };
+// "unknown", "up", "down", "flapping".
+std::string_view BridgeStateName(BridgeState state);
+std::optional<BridgeState> ParseBridgeState(std::string_view name);
+
+struct BridgeStatus {
+  std::string name;                // the topology's bridge name
+  std::vector<std::string> cells;  // the two cells it joins
+  BridgeState state = BridgeState::kUnknown;
+  std::string detail;  // MeshKit's words, e.g. "3 flaps in 60s" (optional)
+
+  bool up() const { return state == BridgeState::kUp; }
+  // Whether it joins cells `a` and `b` (either order).
+  bool Joins(std::string_view a, std::string_view b) const;
+  friend bool operator==(const BridgeStatus&, const BridgeStatus&) = default;
+};
+
+// A name, and exactly two distinct non-empty cells; kInvalidArgument.
+Status CheckBridge(const BridgeStatus& bridge);
+
 // The members of one (service, cluster), by member id, with what a weighted
 // choice among the routable ones needs (built once, when the cluster
 // changes).
@@ -90,7 +114,8 @@ class EndpointSet {
   };
   using Clusters = std::map<Key, std::shared_ptr<const ClusterEndpoints>, KeyLess>;
 
-  EndpointSet(std::string feed_id, std::uint64_t generation, Clusters clusters);
+  EndpointSet(std::string feed_id, std::uint64_t generation, Clusters clusters,
+              std::vector<BridgeStatus> bridges = {});
   EndpointSet(const EndpointSet&) = delete;  // index_ points into clusters_
   EndpointSet& operator=(const EndpointSet&) = delete;
 
@@ -98,6 +123,8 @@ class EndpointSet {
   std::uint64_t generation() const { return generation_; }
   std::size_t size() const { return size_; }  // endpoints in all clusters
   const Clusters& clusters() const { return clusters_; }
+  // The bridges the feed reports, sorted by name.
+  const std::vector<BridgeStatus>& bridges() const { return bridges_; }
   // The members of (service, cluster); null when it has none. One hash
   // lookup, no allocation.
   const ClusterEndpoints* Find(std::string_view service, std::string_view cluster) const;
@@ -115,6 +142,7 @@ class EndpointSet {
   std::string feed_id_;
   std::uint64_t generation_;
   Clusters clusters_;
+  std::vector<BridgeStatus> bridges_;
   std::size_t size_ = 0;
   // Views into clusters_' keys (map nodes do not move).
   std::unordered_map<ViewKey, const ClusterEndpoints*, ViewHash> index_;
@@ -124,13 +152,16 @@ struct Limits {
   std::size_t max_endpoints = 100'000;  // a snapshot or delta beyond it is refused
 };
 
-// A delta as applied: removed, then upserted, then health changes.
+// A delta as applied: removed, then upserted, then health changes; bridges
+// the same way (a bridge's new record replaces the one of its name).
 struct EndpointsDelta {
   std::uint64_t base_generation = 0;
   std::uint64_t generation = 0;
   std::vector<std::string> removed;
   std::vector<Endpoint> upserted;
   std::vector<std::pair<std::string, Health>> health;  // member id, new health
+  std::vector<std::string> removed_bridges{};          // bridge names
+  std::vector<BridgeStatus> bridges{};                 // new or changed bridges
 };
 
 class EndpointTable {
@@ -138,15 +169,15 @@ class EndpointTable {
   explicit EndpointTable(Limits limits = {});
 
   // Replaces everything. kInvalidArgument (nothing changed) for a malformed
-  // snapshot: generation 0, an invalid endpoint, a member id twice, over
-  // the limit.
+  // snapshot: generation 0, an invalid endpoint or bridge, a member id or
+  // bridge name twice, over the limit.
   Status ApplySnapshot(const std::string& feed_id, std::uint64_t generation,
-                       std::vector<Endpoint> endpoints);
+                       std::vector<Endpoint> endpoints, std::vector<BridgeStatus> bridges = {});
   // kConflict when the delta does not apply to the generation held (a gap:
   // watch again from a snapshot), kInvalidArgument when it is malformed
-  // (generation not above its base, an invalid endpoint, a removal or
-  // health change of an unknown member, over the limit); nothing changes
-  // on an error.
+  // (generation not above its base, an invalid endpoint or bridge, a
+  // removal or health change of an unknown member, the removal of an
+  // unknown bridge, over the limit); nothing changes on an error.
   Status ApplyDelta(const EndpointsDelta& delta);
 
   // The newest set; null before the first snapshot.
@@ -165,6 +196,7 @@ class EndpointTable {
   const Limits limits_;
   std::unordered_map<std::string, Endpoint> members_;             // by member id
   std::map<EndpointSet::Key, std::set<std::string>> by_cluster_;  // member ids
+  std::map<std::string, BridgeStatus> bridges_;                   // by name
   std::shared_ptr<const EndpointSet> current_;
 };
 

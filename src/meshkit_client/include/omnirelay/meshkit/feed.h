@@ -111,8 +111,11 @@ class EndpointSource {
 //   {"endpoints": [{"memberId": "billing-1", "address": "10.0.0.7", "port": 8080,
 //                   "service": "billing", "cluster": "billing-v1", "cell": "use1-a",
 //                   "region": "us-east", "zone": "a", "health": "healthy",
-//                   "weight": 1}]}
-// (health: healthy | unhealthy | draining | unknown; weight and zone optional).
+//                   "weight": 1}],
+//    "bridges": [{"name": "use1-euw1", "cells": ["use1-a", "euw1-a"], "state": "up",
+//                 "detail": "..."}]}
+// (health: healthy | unhealthy | draining | unknown; weight and zone optional;
+// bridges optional, state: up | down | flapping | unknown, detail optional).
 // Every change is a new generation (1, 2, ...) of the feed "file:<path>". A
 // file that does not parse or check is refused with a JSON Pointer to what
 // is wrong and the set before it stays.
@@ -179,5 +182,18 @@ class GrpcFeedClient final : public EndpointSource {
   explicit GrpcFeedClient(GrpcFeedOptions options);
   std::unique_ptr<Impl> impl_;
 };
+
+// What a `--meshkit WHERE` flag means (samples/relay-node, controlplane): an
+// existing file is a FileSource, polled; anything else must be host:port of
+// a Discovery feed (GrpcFeedClient, plaintext unless `ca_file`).
+// kInvalidArgument when WHERE is neither; a file is read once before this
+// returns (its errors are returned), a feed is not waited for.
+struct EndpointSourceOptions {
+  std::string where;
+  std::string client_id;  // the feed's logs
+  std::string ca_file;
+  Listener on_change;
+};
+Result<std::unique_ptr<EndpointSource>> StartEndpointSource(EndpointSourceOptions options);
 
 }  // namespace omnirelay::meshkit
