@@ -105,30 +105,21 @@ struct Flags {
 Result<std::unique_ptr<meshkit::EndpointSource>> StartMeshKit(const std::string& where,
                                                               relay::ConfigHost& host) {
   auto told = [&host](const std::shared_ptr<const meshkit::EndpointSet>& set) {
-    host.SetDiscoveryGeneration(static_cast<std::int64_t>(set->generation()));
+    host.SetDiscoveryGeneration(static_cast<std::int64_t>(set->generation()), set->feed_id());
     Log("MeshKit endpoints: generation " + std::to_string(set->generation()) + ", " +
         std::to_string(set->size()) + " endpoints in " + std::to_string(set->clusters().size()) +
         " clusters");
   };
-  struct stat st {};
-  if (::stat(where.c_str(), &st) == 0) {
-    meshkit::FileSourceOptions o;
-    o.path = where;
-    o.on_change = told;
-    auto source = meshkit::FileSource::Start(std::move(o));
-    if (!source.ok()) return source.status();
-    return std::unique_ptr<meshkit::EndpointSource>(std::move(*source));
-  }
-  if (!IsHostPort("--meshkit", where, "7600", /*connect=*/true)) {
+  if (::access(where.c_str(), F_OK) != 0 &&
+      !IsHostPort("--meshkit", where, "7600", /*connect=*/true)) {
     return Status(StatusCode::kInvalidArgument,
                   "--meshkit names neither an existing endpoints file nor host:port");
   }
-  meshkit::GrpcFeedOptions o;
-  o.target = where;
+  meshkit::EndpointSourceOptions o;
+  o.where = where;
+  o.client_id = "relay-node";
   o.on_change = told;
-  auto client = meshkit::GrpcFeedClient::Start(std::move(o));
-  if (!client.ok()) return client.status();
-  return std::unique_ptr<meshkit::EndpointSource>(std::move(*client));
+  return meshkit::StartEndpointSource(std::move(o));
 }
 
 int Run(const Flags& flags) {

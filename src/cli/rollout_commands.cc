@@ -112,6 +112,30 @@ void PrintRollout(std::ostream& os, const RolloutInfo& r, const Output& out) {
   if (!r.gate_message.empty() && !Finished(r.state) && r.state != "rolling_back") {
     os << "gate: " << r.gate_message << "\n";
   }
+  if (!Finished(r.state) && j.is_object() && j.contains("gate")) {
+    const Json figures = j["gate"].value("figures", Json::object());
+    const Json d = figures.value("discovery", Json::object());
+    const std::string state = d.value("state", "");
+    if (state == "none") {
+      os << "meshkit: not connected (no controlplane --meshkit): cluster_health, bridge and "
+            "feed-generation gates skipped\n";
+    } else if (state == "waiting") {
+      os << "meshkit: connected, no endpoints received yet\n";
+    } else if (state == "connected") {
+      os << "meshkit: feed " << d.value("feedId", "") << " at generation "
+         << d.value("feedGeneration", std::int64_t{0});
+      std::string clusters;
+      for (const Json& c : d.value("clusters", Json::array())) {
+        clusters += (clusters.empty() ? "" : ", ") + c.value("cluster", "") + " " +
+                    std::to_string(c.value("healthy", std::int64_t{0})) + "/" +
+                    std::to_string(c.value("total", std::int64_t{0}));
+      }
+      os << "; healthy endpoints where the wave is: " << (clusters.empty() ? "none" : clusters);
+      const auto down = d.value("bridgesDown", std::vector<std::string>{});
+      if (!down.empty()) os << "; bridges not up: " << Joined(down);
+      os << "\n";
+    }
+  }
   if (r.rollback_version != 0) {
     os << "rolled back (" << r.rollback_reason << "): the old contents as "
        << Version(r.rollback_version) << "\n";

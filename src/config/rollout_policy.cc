@@ -171,6 +171,8 @@ Result<RolloutPolicy> ParseRolloutPolicy(std::string_view json, std::string_view
         ReadSlo(r, value, at, p);
       } else if (key == "maxDiscoveryGenerationSkew") {
         r.Integer(value, at, 0, &p.max_discovery_generation_skew);
+      } else if (key == "minClusterHealthyRatio") {
+        r.Number(value, at, 0, 1, false, &p.min_cluster_healthy_ratio);
       } else {
         r.Add(at, DiagCode::kUnknownField, "unknown field \"" + key + "\"");
       }
@@ -202,6 +204,7 @@ std::string RolloutPolicyToJson(const RolloutPolicy& p) {
         {"maxP99Ratio", p.max_p99_ratio},
         {"minRequests", p.min_requests}}},
       {"maxDiscoveryGenerationSkew", p.max_discovery_generation_skew},
+      {"minClusterHealthyRatio", p.min_cluster_healthy_ratio},
   };
   return j.dump();
 }

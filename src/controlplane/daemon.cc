@@ -28,6 +28,7 @@
 #include "omnirelay/controlplane/service.h"
 #include "omnirelay/controlplane/store.h"
 #include "omnirelay/http/server.h"
+#include "omnirelay/meshkit/feed.h"
 #include "placement_cache.h"
 #include "rollout_engine.h"
 #include "store_poll.h"
@@ -255,8 +256,37 @@ class DaemonImpl final : public Daemon {
     service_ = std::make_unique<ControlPlaneService>(*store_, *bus_, *auth_, *renderer_, trusted_,
                                                      clock_, metrics_, service_options);
     OMNI_RETURN_IF_ERROR(EnsureAdminToken(o.issue_admin_token));
+    if (!o.meshkit.empty()) {
+      Gauge& generation = metrics_.gauge("omnirelay_cp_meshkit_generation",
+                                         "The MeshKit feed generation the rollout gates read");
+      Gauge& bridges_down = metrics_.gauge(
+          "omnirelay_cp_meshkit_bridges_down",
+          "Bridges MeshKit reports not up (cross-cell rollout waves wait while one joins "
+          "their cells)");
+      meshkit::EndpointSourceOptions mo;
+      mo.where = o.meshkit;
+      mo.client_id = "controlplane:" + LeaseHolderName();
+      mo.ca_file = o.meshkit_ca_file;
+      mo.on_change = [&generation,
+                      &bridges_down](const std::shared_ptr<const meshkit::EndpointSet>& set) {
+        generation.Set(static_cast<std::int64_t>(set->generation()));
+        std::int64_t down = 0;
+        for (const meshkit::BridgeStatus& b : set->bridges()) down += b.up() ? 0 : 1;
+        if (down != bridges_down.value()) {
+          spdlog::info("MeshKit generation {}: {} bridge(s) not up", set->generation(), down);
+        }
+        bridges_down.Set(down);
+      };
+      auto source = meshkit::StartEndpointSource(std::move(mo));
+      if (!source.ok()) {
+        return Status(source.status().code(), "--meshkit: " + source.status().message());
+      }
+      discovery_ = std::move(*source);
+      spdlog::info("MeshKit: rollout gates read {}", o.meshkit);
+    }
     RolloutEngineOptions rollout_options;
     rollout_options.holder = LeaseHolderName();
+    rollout_options.discovery = discovery_.get();
     rollout_options.publish = [this](std::int64_t revision,
                                      const std::vector<std::string>& scopes) {
       service_->PublishCommit(revision, scopes);
@@ -392,6 +422,7 @@ class DaemonImpl final : public Daemon {
     feed_.reset();
     service_.reset();
     rollouts_.reset();
+    discovery_.reset();  // after the engine that reads it
     renderer_.reset();
     auth_.reset();
     bus_.reset();
@@ -474,7 +505,8 @@ class DaemonImpl final : public Daemon {
   std::unique_ptr<SnapshotRenderer> renderer_;
   std::unique_ptr<ControlPlaneService> service_;
   std::unique_ptr<PlacementCache> placements_;
-  std::unique_ptr<RolloutEngine> rollouts_;  // the feed's AssignmentSource
+  std::unique_ptr<meshkit::EndpointSource> discovery_;  // --meshkit; null: none
+  std::unique_ptr<RolloutEngine> rollouts_;             // the feed's AssignmentSource
   std::unique_ptr<NodeFeed> feed_;
   std::unique_ptr<RestFace> rest_;
   std::unique_ptr<GrpcFace> grpc_;

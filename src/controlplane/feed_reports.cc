@@ -45,6 +45,10 @@ std::string InvalidStatus(const StatusMsg& status) {
   if (status.discovery_generation < 0) {
     return "discoveryGeneration " + std::to_string(status.discovery_generation) + " is negative";
   }
+  if (constexpr std::size_t kMaxFeedId = 512; status.discovery_feed_id.size() > kMaxFeedId) {
+    return "a discovery feed id of " + std::to_string(status.discovery_feed_id.size()) +
+           " bytes (at most " + std::to_string(kMaxFeedId) + ")";
+  }
   if (status.health.size() > kMaxFigures) {
     return std::to_string(status.health.size()) + " health figures (at most " +
            std::to_string(kMaxFigures) + ")";

@@ -55,6 +55,7 @@ HelloMsg ToHello(v1::Hello& h) {
 StatusMsg ToStatus(const v1::NodeStatus& s) {
   StatusMsg out;
   out.discovery_generation = s.discovery_generation();
+  out.discovery_feed_id = s.discovery_feed_id();
   out.health.assign(s.health().begin(), s.health().end());
   out.slo.reserve(static_cast<std::size_t>(s.slo_size()));
   for (const v1::SloReport& r : s.slo()) {

@@ -226,6 +226,14 @@ int main(int argc, char** argv) {
                  "(clusters, routes, regions, bridges) than this, unless the caller passes "
                  "allow-large-change (0 = no limit)")
       ->capture_default_str();
+  app.add_option("--meshkit", o.meshkit,
+                 "MeshKit for the rollout gates: an endpoints JSON file (polled) or host:port of "
+                 "a Discovery feed. Enables the cluster-health gate (policy "
+                 "minClusterHealthyRatio), pauses cross-cell waves while a bridge between their "
+                 "cells is down, and compares nodes' discoveryGeneration with the feed's "
+                 "(default: none; those gates are skipped)");
+  app.add_option("--meshkit-ca", o.meshkit_ca_file,
+                 "PEM CA bundle: TLS to the --meshkit feed (default: plaintext, loopback only)");
   app.add_option("--advertise-http", o.advertise_http,
                  "REST host:port[,host:port...] announced to nodes for the pull fallback "
                  "(default: the --http-listen host and port)");

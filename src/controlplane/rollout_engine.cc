@@ -4,9 +4,12 @@
 
 #include <algorithm>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <utility>
 
 #include "json_text.h"
+#include "omnirelay/meshkit/feed.h"
+#include "rollout_discovery.h"
 
 namespace omnirelay::cp {
 namespace {
@@ -411,7 +414,13 @@ void RolloutEngine::Tick() {
     const NodeReports reports = ReportsFor(*run, &hashes);
     const std::int64_t expected = run->state.generation;
     const std::size_t wave_before = run->state.current_wave;
-    TickResult tick = TickRollout(run->state, clock_.NowUnixMs(), reports, &hashes);
+    std::optional<WaveDiscovery> discovery;
+    if (options_.discovery != nullptr) {
+      const std::shared_ptr<const meshkit::EndpointSet> set = options_.discovery->Current();
+      discovery = DiscoveryForWave(set, run->state, run->chains);
+    }
+    TickResult tick = TickRollout(run->state, clock_.NowUnixMs(), reports, &hashes,
+                                  discovery ? &*discovery : nullptr);
     if (const std::size_t wave = run->state.current_wave;
         IsActive(*run) && wave < run->state.waves.size()) {
       const RolloutRun::WaveProgress p = ProgressOf(run->state, reports)[wave];

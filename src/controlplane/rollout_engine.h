@@ -66,6 +66,10 @@
 #include "omnirelay/controlplane/store.h"
 #include "rollout_state.h"
 
+namespace omnirelay::meshkit {
+class EndpointSource;
+}  // namespace omnirelay::meshkit
+
 namespace omnirelay::cp {
 
 // A rollout as the engine keeps and stores it: the state machine's state and
@@ -118,6 +122,10 @@ struct RolloutEngineOptions {
   std::int64_t lease_ttl_ms = 10'000;
   std::string holder = "controlplane";  // this process, for the lease: unique per replica
   bool manual_for_test = false;         // no thread: RunDueForTest() ticks
+  // The daemon's MeshKit connection (--meshkit), or null: the gates that
+  // need one are skipped (rollout_gates.h, rollout_discovery.h). Outlives
+  // the engine.
+  const meshkit::EndpointSource* discovery = nullptr;
   // Announces a commit the engine made (a rollback): the service's Publish.
   std::function<void(std::int64_t revision, const std::vector<std::string>& scopes)> publish;
 };

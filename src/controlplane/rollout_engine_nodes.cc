@@ -7,6 +7,7 @@
 #include <string_view>
 #include <utility>
 
+#include "rollout_discovery.h"
 #include "rollout_engine.h"
 
 namespace omnirelay::cp {
@@ -266,6 +267,12 @@ NodeReports RolloutEngine::ReportsFor(
       }
     }
   }
+  // Each member's cell, for the cross-cell gates (rollout_gates.h).
+  for (auto& [id, report] : out) {
+    if (const auto chain = run.chains.find(id); chain != run.chains.end()) {
+      report.cell = PlaceOfChain(chain->second).cell;
+    }
+  }
   std::size_t k = 0;
   for (const auto& [id, a] : run.state.nodes) {
     const bool reads = reads_rollout[k] != 0;
@@ -404,6 +411,7 @@ void RolloutEngine::OnNodeStatus(const std::string& node_id, const StatusMsg& st
   if (status.discovery_generation > 0) {
     s.report.has_discovery_generation = true;
     s.report.discovery_generation = status.discovery_generation;
+    s.report.discovery_feed_id = status.discovery_feed_id;
   }
   // The requests served by the version the node runs, every window since it
   // applied it merged (a window spanning a swap also carries the older

@@ -2,7 +2,10 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <limits>
+#include <map>
+#include <set>
 
 namespace omnirelay::cp {
 namespace {
@@ -41,13 +44,43 @@ std::string_view RollbackReasonName(RollbackReason reason) {
   return "";
 }
 
+namespace {
+
+// The counted nodes' discoveryGeneration range on one feed, with who holds
+// each end (for the message).
+struct GenerationRange {
+  std::int64_t min = std::numeric_limits<std::int64_t>::max();
+  std::int64_t max = std::numeric_limits<std::int64_t>::min();
+  std::string min_id, max_id;
+  void Add(const std::string& id, std::int64_t g) {
+    if (g < min) min = g, min_id = id;
+    if (g > max) max = g, max_id = id;
+  }
+};
+
+std::string CellOf(const NodeReport& r) {
+  return r.cell.empty() ? "no cell" : "cell " + r.cell;
+}
+
+}  // namespace
+
 GateVerdict EvaluateWave(const WaveGateInput& in) {
   const RolloutPolicy& p = *in.policy;
+  const WaveDiscovery* d = in.discovery;
   GateFigures f;
   f.nodes = static_cast<std::int64_t>(in.node_ids->size());
+  if (d != nullptr) {
+    f.discovery = d->received ? "connected" : "waiting";
+    f.feed_id = d->feed_id;
+    f.feed_generation = d->generation;
+    f.clusters = d->clusters;
+    f.bridges_down = d->bridges_down;
+  }
   SloWindow window;
-  std::int64_t gen_min = std::numeric_limits<std::int64_t>::max();
-  std::int64_t gen_max = std::numeric_limits<std::int64_t>::min();
+  std::map<std::string, GenerationRange> generations;  // by feed id
+  std::string feed_lagging;                            // the node furthest from the feed
+  std::set<std::string> cells;
+  std::map<std::string, std::pair<std::int64_t, std::int64_t>> cell_apply;  // cell: applied, acked
   std::string diverged;
   std::string drifting;  // the first few ids
   for (const auto& id : *in.node_ids) {
@@ -65,7 +98,12 @@ GateVerdict EvaluateWave(const WaveGateInput& in) {
     }
     ++f.counted;
     if (r == nullptr) continue;
-    if (acked) ++f.acked;
+    cells.insert(r->cell);
+    if (acked) {
+      ++f.acked;
+      ++cell_apply[r->cell].second;
+      if (r->applied_version == in.assigned_version) ++cell_apply[r->cell].first;
+    }
     if (!acked && r->nacked_version == in.assigned_version) ++f.nacked;
     if (!acked && r->connected) {  // rule 3, "drift"
       if (++f.drifting <= 3) drifting += (drifting.empty() ? "" : ", ") + id;
@@ -88,12 +126,30 @@ GateVerdict EvaluateWave(const WaveGateInput& in) {
                  std::to_string(in.assigned_version);
     }
     if (r->has_discovery_generation) {
-      gen_min = std::min(gen_min, r->discovery_generation);
-      gen_max = std::max(gen_max, r->discovery_generation);
+      generations[r->discovery_feed_id].Add(id, r->discovery_generation);
+      if (d != nullptr && d->received && !r->discovery_feed_id.empty() &&
+          r->discovery_feed_id == d->feed_id) {
+        const std::int64_t lag = std::llabs(d->generation - r->discovery_generation);
+        if (feed_lagging.empty() || lag > f.feed_lag) {
+          f.feed_lag = lag;
+          feed_lagging = id + " (" + CellOf(*r) + ") reports discoveryGeneration " +
+                         std::to_string(r->discovery_generation);
+        }
+      }
     }
     window.Merge(r->slo);
   }
-  if (gen_max >= gen_min) f.discovery_skew = gen_max - gen_min;
+  const GenerationRange* widest = nullptr;
+  for (const auto& [feed, range] : generations) {
+    if (widest == nullptr || range.max - range.min > f.discovery_skew) {
+      f.discovery_skew = range.max - range.min;
+      widest = &range;
+    }
+  }
+  for (const std::string& cell : cells) {
+    if (!cell.empty()) f.cells.push_back(cell);
+  }
+  const bool cross_cell = f.cells.size() >= 2;
   const double counted = static_cast<double>(f.counted);
   f.ack_ratio = f.counted == 0 ? 0.0 : static_cast<double>(f.acked) / counted;
   f.nack_ratio = f.counted == 0 ? 0.0 : static_cast<double>(f.nacked) / counted;
@@ -155,17 +211,78 @@ GateVerdict EvaluateWave(const WaveGateInput& in) {
   // Rule 3: holds.
   if (acks_short) return Hold("ack", "ack: " + acks, f);
   if (f.drifting > 0) return Hold("drift", "drift: " + behind, f);
+  if (cross_cell && !f.bridges_down.empty()) {
+    std::string names;
+    for (const std::string& b : f.bridges_down) names += (names.empty() ? "" : ", ") + b;
+    std::string joined;
+    for (const std::string& c : f.cells) joined += (joined.empty() ? "" : ", ") + c;
+    return Hold("bridge",
+                "bridge: cross-cell wave (cells " + joined + ") paused while MeshKit reports " +
+                    names + "; it resumes when the bridge is up",
+                f);
+  }
   if (f.applied < f.acked) {
+    std::string lagging;  // cross-cell: which cells lag
+    if (cross_cell) {
+      for (const auto& [cell, counts] : cell_apply) {
+        if (counts.first < counts.second) {
+          lagging += std::string(lagging.empty() ? " (" : ", ") +
+                     (cell.empty() ? "no cell" : cell) + " " + std::to_string(counts.first) + "/" +
+                     std::to_string(counts.second);
+        }
+      }
+      if (!lagging.empty()) lagging += ")";
+    }
     return Hold("coherence",
                 "coherence: " + std::to_string(f.applied) + "/" + std::to_string(f.acked) +
-                    " acked nodes apply v" + std::to_string(in.assigned_version),
+                    " acked nodes apply v" + std::to_string(in.assigned_version) + lagging,
                 f);
   }
   if (f.discovery_skew > p.max_discovery_generation_skew) {
+    std::string who;
+    if (widest != nullptr) {
+      const auto where = [&](const std::string& id) {
+        const auto it = in.reports->find(id);
+        return it == in.reports->end() ? std::string() : " (" + CellOf(it->second) + ")";
+      };
+      who = ": " + widest->min_id + where(widest->min_id) + " at " + std::to_string(widest->min) +
+            ", " + widest->max_id + where(widest->max_id) + " at " + std::to_string(widest->max);
+    }
     return Hold("coherence",
                 "coherence: discoveryGeneration skew " + std::to_string(f.discovery_skew) + " > " +
-                    std::to_string(p.max_discovery_generation_skew),
+                    std::to_string(p.max_discovery_generation_skew) + who,
                 f);
+  }
+  if (f.feed_lag > p.max_discovery_generation_skew) {
+    return Hold("coherence",
+                "coherence: " + feed_lagging + ", MeshKit feed " + f.feed_id + " is at " +
+                    std::to_string(f.feed_generation) + " (difference " +
+                    std::to_string(f.feed_lag) + " > " +
+                    std::to_string(p.max_discovery_generation_skew) + ")",
+                f);
+  }
+  if (d != nullptr && p.min_cluster_healthy_ratio > 0) {
+    if (!d->received) {
+      return Hold("cluster_health", "cluster_health: no endpoints from MeshKit yet", f);
+    }
+    if (f.clusters.empty()) {
+      return Hold("cluster_health",
+                  "cluster_health: MeshKit (generation " + std::to_string(f.feed_generation) +
+                      ") has no endpoint where the wave's nodes are",
+                  f);
+    }
+    for (const ClusterHealthFigure& c : f.clusters) {
+      const double ratio = static_cast<double>(c.healthy) / static_cast<double>(c.total);
+      if (ratio < p.min_cluster_healthy_ratio) {
+        return Hold("cluster_health",
+                    "cluster_health: " + c.cluster + " (" + c.service + ") has " +
+                        std::to_string(c.healthy) + "/" + std::to_string(c.total) +
+                        " endpoints healthy (" + Fixed(ratio) + " < " +
+                        Fixed(p.min_cluster_healthy_ratio) + ") at MeshKit generation " +
+                        std::to_string(f.feed_generation),
+                    f);
+      }
+    }
   }
   if (!slo_judgeable) {
     return Hold("slo",

@@ -22,11 +22,25 @@
 //     "drift" (a counted node that is connected and has not ACKed the
 //       assigned version — it refused it, or has not applied it: the feed
 //       sends it again, node_feed.h contract 8 — names the first three),
+//     "bridge" (with a MeshKit connection: the wave is cross-cell — its
+//       counted nodes are in two or more cells — and the feed reports a
+//       bridge joining two of those cells not up: down, flapping or
+//       unknown; the wave waits until MeshKit reports it up),
 //     "coherence" (a node that ACKed but does not report the assigned version
-//       as applied, or discoveryGeneration max - min > the allowed skew among the counted
-//       nodes that report one),
+//       as applied — the message names the cells that lag when the wave is
+//       cross-cell —, or discoveryGeneration max - min > the allowed skew
+//       among the counted nodes that report one from the same feed (nodes on
+//       different MeshKit feeds number their generations independently), or,
+//       with a MeshKit connection, a counted node on the control plane's
+//       feed whose generation differs from the feed's by more than the skew),
+//     "cluster_health" (with a MeshKit connection and min_cluster_healthy_ratio
+//       > 0: no endpoint set received yet, no endpoint where the wave's nodes
+//       are, or a target cluster whose healthy share of endpoints is under
+//       the ratio — rollout_discovery.h says which clusters are targets),
 //     "slo" (fewer than min_requests in the wave or the baseline),
 //     "bake" (less than bake_ms since the wave started).
+//     Without a MeshKit connection "bridge", "cluster_health" and the feed
+//     comparison are skipped, and the figures say so (discovery "none").
 //  4. Otherwise promote. Promotion mode (manual/auto) is the state machine's.
 //  5. The SLO window of a wave merges its counted nodes' windows: request and
 //     error counts add, histograms add bucket by bucket.
@@ -63,7 +77,9 @@ struct NodeReport {
   std::int64_t nacked_version = 0;  // the last version it NACKed
   bool has_discovery_generation = false;
   std::int64_t discovery_generation = 0;
-  SloWindow slo;  // every window it sent for the version it runs, merged
+  std::string discovery_feed_id;  // the MeshKit feed instance it reports; "" unknown
+  std::string cell;               // the cell its chain names; "" none
+  SloWindow slo;                  // every window it sent for the version it runs, merged
 };
 using NodeReports = std::unordered_map<std::string, NodeReport>;
 
@@ -72,6 +88,13 @@ enum class RollbackReason { kNone, kSloBreach, kNackRatio, kAckDeadline, kDiverg
 // "slo_breach", "nack_ratio", "ack_deadline", "divergence" ("" for kNone);
 // "operator" is the state machine's name for an operator's rollback.
 std::string_view RollbackReasonName(RollbackReason reason);
+
+// One routing cluster's endpoints where the wave's nodes are (MeshKit).
+struct ClusterHealthFigure {
+  std::string service, cluster;
+  std::int64_t healthy = 0, total = 0;
+  friend bool operator==(const ClusterHealthFigure&, const ClusterHealthFigure&) = default;
+};
 
 struct GateFigures {
   std::int64_t nodes = 0;             // in the wave
@@ -85,17 +108,40 @@ struct GateFigures {
   double p99_ms = 0, baseline_p99_ms = 0;
   std::int64_t discovery_skew = 0;
   std::int64_t bake_remaining_ms = 0;
+  // MeshKit: "none" (no connection: its gates skipped), "waiting" (connected,
+  // no endpoint set yet), "connected".
+  std::string discovery = "none";
+  std::string feed_id;
+  std::int64_t feed_generation = 0;
+  std::int64_t feed_lag = 0;  // largest |node - feed| among counted nodes on the feed
+  std::vector<ClusterHealthFigure> clusters;  // the wave's target clusters
+  std::vector<std::string> cells;             // the counted nodes' cells, sorted
+  std::vector<std::string> bridges_down;      // "name (state)" joining two of `cells`
 
   friend bool operator==(const GateFigures&, const GateFigures&) = default;
 };
 
 struct GateVerdict {
   Verdict verdict = Verdict::kHold;
-  std::string gate;  // the holding or breached gate: "ack", "drift", "coherence", "slo", "bake"; ""
-                     // on promote
+  std::string gate;  // the holding or breached gate: "ack", "drift", "bridge", "coherence",
+                     // "cluster_health", "slo", "bake"; "" on promote
   RollbackReason reason = RollbackReason::kNone;
   std::string message;  // e.g. "ack: 3/10 counted nodes acked (0.30 < 0.95), 1 offline excluded"
   GateFigures figures;
+};
+
+// What the control plane's MeshKit connection says about one wave
+// (rollout_discovery.h builds it).
+struct WaveDiscovery {
+  bool received = false;  // an endpoint set has arrived
+  std::string feed_id;
+  std::int64_t generation = 0;
+  std::vector<ClusterHealthFigure> clusters;  // the target clusters, sorted
+  // Bridges not up joining two cells of the wave's nodes: "name (state)".
+  std::vector<std::string> bridges_down;
+  // The same for the next wave: a promotion into it waits (TickRollout).
+  std::vector<std::string> next_wave_bridges_down;
+  friend bool operator==(const WaveDiscovery&, const WaveDiscovery&) = default;
 };
 
 struct WaveGateInput {
@@ -109,6 +155,8 @@ struct WaveGateInput {
   SloWindow baseline;
   std::int64_t wave_started_ms = 0;
   std::int64_t now_ms = 0;
+  // null: no MeshKit connection (the gates that need one are skipped).
+  const WaveDiscovery* discovery = nullptr;
 };
 
 GateVerdict EvaluateWave(const WaveGateInput& in);

@@ -265,7 +265,8 @@ Result<AssignmentChanges> StartRollout(RolloutState& s, std::int64_t now_ms) {
 }
 
 TickResult TickRollout(RolloutState& s, std::int64_t now_ms, const NodeReports& reports,
-                       const std::unordered_map<std::string, std::string>* assigned_hashes) {
+                       const std::unordered_map<std::string, std::string>* assigned_hashes,
+                       const WaveDiscovery* discovery) {
   TickResult out;
   if (s.phase != RolloutPhase::kRunning && s.phase != RolloutPhase::kAwaitingPromote &&
       s.phase != RolloutPhase::kPaused) {
@@ -292,7 +293,20 @@ TickResult TickRollout(RolloutState& s, std::int64_t now_ms, const NodeReports& 
   in.baseline = BaselineOf(s, reports);
   in.wave_started_ms = s.wave_started_ms;
   in.now_ms = now_ms;
-  const GateVerdict v = EvaluateWave(in);
+  in.discovery = discovery;
+  GateVerdict v = EvaluateWave(in);
+  if (v.verdict == Verdict::kPromote && discovery != nullptr &&
+      !discovery->next_wave_bridges_down.empty() && s.current_wave + 1 < s.waves.size()) {
+    std::string names;
+    for (const std::string& b : discovery->next_wave_bridges_down) {
+      names += (names.empty() ? "" : ", ") + b;
+    }
+    v.verdict = Verdict::kHold;
+    v.gate = "bridge";
+    v.message = "bridge: wave " + std::to_string(s.current_wave + 2) +
+                " is cross-cell and MeshKit reports " + names +
+                "; promotion waits until the bridge is up";
+  }
   s.last_verdict = VerdictRecord{v.verdict, v.gate, std::string(RollbackReasonName(v.reason)),
                                  v.message, v.figures};
   out.verdict = s.last_verdict;

@@ -36,8 +36,26 @@ Json WindowJson(const SloWindow& w) {
   return Json{{"requests", w.requests}, {"errors", w.errors}, {"latency", w.latency.counts}};
 }
 
+Json DiscoveryJson(const GateFigures& f) {
+  Json clusters = Json::array();
+  for (const ClusterHealthFigure& c : f.clusters) {
+    clusters.push_back(Json{{"service", c.service},
+                            {"cluster", c.cluster},
+                            {"healthy", c.healthy},
+                            {"total", c.total}});
+  }
+  return Json{{"state", f.discovery},
+              {"feedId", f.feed_id},
+              {"feedGeneration", f.feed_generation},
+              {"feedLag", f.feed_lag},
+              {"clusters", std::move(clusters)},
+              {"bridgesDown", f.bridges_down}};
+}
+
 Json FiguresJson(const GateFigures& f) {
   return Json{{"nodes", f.nodes},
+              {"cells", f.cells},
+              {"discovery", DiscoveryJson(f)},
               {"counted", f.counted},
               {"offlineExcluded", f.offline_excluded},
               {"acked", f.acked},
@@ -103,6 +121,20 @@ GateFigures ReadFigures(const Json& j) {
   f.baseline_p99_ms = j.at("baselineP99Ms").get<double>();
   f.discovery_skew = j.at("discoverySkew").get<std::int64_t>();
   f.bake_remaining_ms = j.at("bakeRemainingMs").get<std::int64_t>();
+  // Absent before MeshKit gates (a state stored by an older daemon).
+  f.cells = j.value("cells", std::vector<std::string>{});
+  if (const auto d = j.find("discovery"); d != j.end()) {
+    f.discovery = d->at("state").get<std::string>();
+    f.feed_id = d->at("feedId").get<std::string>();
+    f.feed_generation = d->at("feedGeneration").get<std::int64_t>();
+    f.feed_lag = d->at("feedLag").get<std::int64_t>();
+    for (const Json& c : d->at("clusters")) {
+      f.clusters.push_back(ClusterHealthFigure{
+          c.at("service").get<std::string>(), c.at("cluster").get<std::string>(),
+          c.at("healthy").get<std::int64_t>(), c.at("total").get<std::int64_t>()});
+    }
+    f.bridges_down = d->at("bridgesDown").get<std::vector<std::string>>();
+  }
   return f;
 }
 

@@ -68,6 +68,7 @@ struct ConfigHost::Impl {
   Status last_error GUARDED_BY(health_mu);
   std::int64_t last_error_unix_ms GUARDED_BY(health_mu) = 0;
   Status last_lkg_error GUARDED_BY(health_mu);
+  std::string discovery_feed_id GUARDED_BY(health_mu);
 
   SnapshotPtr CurrentCopy() const {
     MutexLock lock(publish_mu);
@@ -259,7 +260,9 @@ void ConfigHost::MarkFresh() {
   impl_->MarkFresh();
 }
 
-void ConfigHost::SetDiscoveryGeneration(std::int64_t generation) {
+void ConfigHost::SetDiscoveryGeneration(std::int64_t generation, std::string feed_id) {
+  MutexLock lock(impl_->health_mu);  // the pair changes together
+  impl_->discovery_feed_id = std::move(feed_id);
   impl_->discovery_generation.store(generation, std::memory_order_relaxed);
 }
 
@@ -286,8 +289,9 @@ HealthReport ConfigHost::health() const {
     h.staleness_ms = std::max<std::int64_t>(
         0, impl_->clock.MonotonicMs() - impl_->fresh_mono_ms.load(std::memory_order_relaxed));
   }
-  h.discovery_generation = impl_->discovery_generation.load(std::memory_order_relaxed);
   MutexLock lock(impl_->health_mu);
+  h.discovery_generation = impl_->discovery_generation.load(std::memory_order_relaxed);
+  h.discovery_feed_id = impl_->discovery_feed_id;
   h.last_error = impl_->last_error;
   h.last_error_unix_ms = impl_->last_error_unix_ms;
   h.last_lkg_error = impl_->last_lkg_error;

@@ -239,12 +239,14 @@ bool NodeStream::SendNack(std::int64_t version, const std::string& hash, const s
 }
 
 bool NodeStream::SendStatus(std::int64_t config_version, std::int64_t discovery_generation,
+                            const std::string& discovery_feed_id,
                             const std::map<std::string, double>& health,
                             const std::vector<SloReport>& slo) {
   v1::NodeMessage m;
   v1::NodeStatus* s = m.mutable_status();
   s->set_config_version(config_version);
   s->set_discovery_generation(discovery_generation);
+  s->set_discovery_feed_id(discovery_feed_id);
   for (const auto& [name, value] : health) (*s->mutable_health())[name] = value;
   for (const SloReport& r : slo) {
     v1::SloReport* out = s->add_slo();

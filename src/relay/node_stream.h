@@ -87,7 +87,7 @@ class NodeStream {
   bool SendNack(std::int64_t version, const std::string& hash, const std::string& reason,
                 const std::string& message);
   bool SendStatus(std::int64_t config_version, std::int64_t discovery_generation,
-                  const std::map<std::string, double>& health,
+                  const std::string& discovery_feed_id, const std::map<std::string, double>& health,
                   const std::vector<SloReport>& slo = {});
 
   // NodeFeed.Fetch on this stream's channel: the signed envelope of `hash`.

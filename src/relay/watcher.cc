@@ -581,7 +581,10 @@ void Watcher::Impl::SendStatus() {
   // The recorder's window goes once (taken and reset): a write that fails on
   // a broken stream loses it rather than risk counting it twice.
   const std::vector<SloReport> slo = host.slo().TakeWindow();
-  if (!stream->SendStatus(health.config_version, health.discovery_generation, figures, slo)) return;
+  if (!stream->SendStatus(health.config_version, health.discovery_generation,
+                          health.discovery_feed_id, figures, slo)) {
+    return;
+  }
   for (const SloReport& r : slo) {
     slo_requests_counter.Inc(r.window.requests);
     slo_errors_counter.Inc(r.window.errors);

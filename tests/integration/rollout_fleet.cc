@@ -63,6 +63,7 @@ Json QuickPolicy(std::int64_t bake_ms) {
 }
 
 void RolloutFleetTest::SetUp() {
+  cp_.Configure([this](cp::DaemonOptions& o) { ConfigureDaemon(o); });
   cp_.Start();
   v1_ = cp_.PutLayer("global");
   v1_max_requests_ = SampleGlobalLayer()["spec"]["dispatcher"]["maxConcurrentRequests"];
@@ -70,9 +71,9 @@ void RolloutFleetTest::SetUp() {
   RelayConfig config;
   config.grpc_endpoints = {cp_.grpc_endpoint()};
   config.http_endpoints = {cp_.http_endpoint()};
-  for (int i = 0; i < kRolloutFleet; ++i) {
+  for (int i = 0; i < FleetSize(); ++i) {
     const std::string id = "relay-" + std::to_string(i);
-    config.scope_chain = i % 2 == 0 ? kUsEast : kEuWest;
+    config.scope_chain = ChainOf(i);
     config.features = FeaturesOf(i);
     fleet_.push_back(std::make_unique<Relay>(id, cp_.NodeToken(id), lkg_dir_.path().string(), keys,
                                              metrics_, config));

@@ -91,6 +91,12 @@ class RolloutFleetTest : public ::testing::Test {
   // The features relay `i` supports and advertises (RelayConfig::features);
   // empty, the default: this build's.
   virtual std::vector<std::string> FeaturesOf(int /*i*/) const { return {}; }
+  // How many relays, and relay `i`'s scope chain (default: kRolloutFleet,
+  // alternating kUsEast / kEuWest).
+  virtual int FleetSize() const { return kRolloutFleet; }
+  virtual std::string ChainOf(int i) const { return i % 2 == 0 ? kUsEast : kEuWest; }
+  // The daemon's options before it starts (default: as they are).
+  virtual void ConfigureDaemon(cp::DaemonOptions& /*options*/) const {}
 
   // One REST call as admin; the body parsed (null when not JSON).
   Reply Call(const std::string& method, const std::string& path, const std::string& body = "");

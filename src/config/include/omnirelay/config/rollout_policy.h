@@ -16,7 +16,8 @@
 //     "minAckRatio": 0.95, "ackDeadlineMs": 600000, "offlineGraceMs": 120000,
 //     "maxNackRatio": 0.05,
 //     "slo": {"maxErrorRateDelta": 0.01, "maxP99Ratio": 1.5, "minRequests": 500},
-//     "maxDiscoveryGenerationSkew": 10 }
+//     "maxDiscoveryGenerationSkew": 10,
+//     "minClusterHealthyRatio": 0.9 }
 //
 // Contract:
 //  1. Unknown keys are unknown_field; a value of the wrong JSON type is
@@ -76,6 +77,10 @@ struct RolloutPolicy {
   std::int64_t min_requests = 500;     // in the wave and in the baseline, before a verdict
   // Largest allowed difference of the discoveryGeneration the wave's nodes report.
   std::int64_t max_discovery_generation_skew = 10;
+  // With a MeshKit connection: the share of each target cluster's endpoints
+  // (where the wave's nodes are) that must be healthy before the wave is
+  // promoted; 0 = the gate is off (the default).
+  double min_cluster_healthy_ratio = 0.0;
 
   friend bool operator==(const RolloutPolicy&, const RolloutPolicy&) = default;
 };

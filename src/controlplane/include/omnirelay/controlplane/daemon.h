@@ -68,7 +68,12 @@ struct DaemonOptions {
   std::chrono::milliseconds retention_interval{60'000};
   // --max-change-entries (ServiceOptions::max_change_entries; 0 = no limit).
   std::size_t max_change_entries = 200;
-  TlsOptions tls;  // both faces; empty = plaintext (loopback only)
+  // --meshkit: the optional MeshKit connection the rollout gates read
+  // (an endpoints JSON file, or host:port of a Discovery feed; "" = none:
+  // cluster-health, bridge and feed-generation gates are skipped).
+  std::string meshkit;
+  std::string meshkit_ca_file;  // --meshkit-ca: TLS to the feed
+  TlsOptions tls;               // both faces; empty = plaintext (loopback only)
   // REST timeouts and limits (--http-* flags; defaults in http/server.h).
   http::Limits http_limits;
   // Where the data dir's files (key, trusted keys, admin token) are written;

@@ -104,6 +104,9 @@ struct StatusMsg {
   // they add up. A report whose histogram had the wrong number of buckets
   // keeps its counts with an empty histogram (window.latency all zero).
   std::vector<SloReport> slo{};  // {}: aggregate initialisers may leave it out
+  // The MeshKit feed instance discovery_generation counts in ("" unknown):
+  // the rollout gates compare generations of one feed only.
+  std::string discovery_feed_id{};
 };
 
 // ---- what a node is told

@@ -87,6 +87,7 @@ struct HealthReport {
   std::uint64_t generation = 0;
   std::int64_t expires_at_ms = 0;
   std::int64_t discovery_generation = 0;
+  std::string discovery_feed_id;  // the MeshKit feed instance it counts in; "" unknown
   // Since the last successful apply or MarkFresh(); -1 while not ready.
   std::int64_t staleness_ms = -1;
   Status last_error;  // the most recent refusal (OK when none yet); kept after later successes
@@ -164,8 +165,10 @@ class ConfigHost {
 
   // The control plane confirmed the current snapshot is up to date.
   void MarkFresh();
-  // The MeshKit feed generation this node routes with (reported in health).
-  void SetDiscoveryGeneration(std::int64_t generation);
+  // The MeshKit feed generation this node routes with, and the feed
+  // instance (EndpointSet::feed_id) it counts in: reported in health and to
+  // the control plane, whose rollout gates compare generations of one feed.
+  void SetDiscoveryGeneration(std::int64_t generation, std::string feed_id = "");
   HealthReport health() const;
   // What this host's verifier accepts (ConfigHostOptions::verify.capabilities):
   // what the node advertises in its hello unless told otherwise.

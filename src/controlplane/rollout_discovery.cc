@@ -1,0 +1,104 @@
+#include "rollout_discovery.h"
+
+#include <set>
+#include <string_view>
+
+#include "rollout_engine.h"
+
+namespace omnirelay::cp {
+namespace {
+
+std::vector<NodePlace> PlacesOf(const std::vector<std::string>& node_ids,
+                                const std::map<std::string, std::string>& chains) {
+  std::vector<NodePlace> out;
+  out.reserve(node_ids.size());
+  for (const std::string& id : node_ids) {
+    const auto it = chains.find(id);
+    out.push_back(it == chains.end() ? NodePlace{} : PlaceOfChain(it->second));
+  }
+  return out;
+}
+
+std::vector<std::string> CellsOf(const std::vector<NodePlace>& places) {
+  std::set<std::string> cells;
+  for (const NodePlace& p : places) {
+    if (!p.cell.empty()) cells.insert(p.cell);
+  }
+  return {cells.begin(), cells.end()};
+}
+
+}  // namespace
+
+NodePlace PlaceOfChain(const std::string& chain) {
+  NodePlace out;
+  for (const std::string& scope : ScopesOfChain(chain)) {
+    const std::string_view s = scope;
+    if (s.starts_with("region:")) out.region = scope.substr(7);
+    if (s.starts_with("cell:")) out.cell = scope.substr(5);
+  }
+  return out;
+}
+
+std::vector<ClusterHealthFigure> TargetClusters(const meshkit::EndpointSet& set,
+                                                const std::vector<NodePlace>& places) {
+  bool everywhere = false;
+  std::set<std::string, std::less<>> cells, regions;
+  for (const NodePlace& p : places) {
+    if (!p.cell.empty()) {
+      cells.insert(p.cell);
+    } else if (!p.region.empty()) {
+      regions.insert(p.region);
+    } else {
+      everywhere = true;
+    }
+  }
+  std::vector<ClusterHealthFigure> out;
+  for (const auto& [key, members] : set.clusters()) {
+    ClusterHealthFigure figure{key.first, key.second, 0, 0};
+    for (const meshkit::Endpoint& e : members->endpoints) {
+      if (!everywhere && cells.count(e.cell) == 0 && regions.count(e.region) == 0) continue;
+      ++figure.total;
+      if (e.routable()) ++figure.healthy;
+    }
+    if (figure.total > 0) out.push_back(std::move(figure));  // the map is sorted by key
+  }
+  return out;
+}
+
+std::vector<std::string> BridgesDown(const meshkit::EndpointSet& set,
+                                     const std::vector<std::string>& cells) {
+  std::vector<std::string> out;
+  if (cells.size() < 2) return out;
+  const std::set<std::string, std::less<>> wanted(cells.begin(), cells.end());
+  for (const meshkit::BridgeStatus& b : set.bridges()) {  // sorted by name
+    if (b.up() || b.cells.size() != 2) continue;
+    if (wanted.count(b.cells[0]) != 0 && wanted.count(b.cells[1]) != 0) {
+      out.push_back(b.name + " (" + std::string(meshkit::BridgeStateName(b.state)) +
+                    (b.detail.empty() ? "" : ": " + b.detail) + ")");
+    }
+  }
+  return out;
+}
+
+WaveDiscovery DiscoveryForWave(const std::shared_ptr<const meshkit::EndpointSet>& set,
+                               const RolloutState& state,
+                               const std::map<std::string, std::string>& chains) {
+  WaveDiscovery out;
+  if (!set) return out;
+  out.received = true;
+  out.feed_id = set->feed_id();
+  out.generation = static_cast<std::int64_t>(set->generation());
+  if (state.current_wave < state.waves.size()) {
+    const std::vector<NodePlace> places =
+        PlacesOf(state.waves[state.current_wave].node_ids, chains);
+    out.clusters = TargetClusters(*set, places);
+    out.bridges_down = BridgesDown(*set, CellsOf(places));
+  }
+  if (state.current_wave + 1 < state.waves.size()) {
+    out.next_wave_bridges_down =
+        BridgesDown(*set, CellsOf(PlacesOf(state.waves[state.current_wave + 1].node_ids, chains)));
+  }
+  return out;
+}
+
+}  // namespace omnirelay::cp
