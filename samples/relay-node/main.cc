@@ -151,7 +151,7 @@ int Run(const Flags& flags) {
   host_options.lkg_path = flags.lkg;
   host_options.verify.scope_chain = chain;
   relay::ConfigHost host(std::move(host_options), clock, metrics);
-  auto router = relay::Router::Attach(host);
+  auto router = relay::Router::Attach(host, &metrics, flags.node_id);
   if (!router.ok()) return Log(router.status().ToString()), 1;
 
   if (!flags.lkg.empty()) {
@@ -191,6 +191,10 @@ int Run(const Flags& flags) {
       endpoints);
   auto port = http.Bind(flags.listen);
   if (!port.ok()) return Log(port.status().ToString()), 1;
+  if (relay::RelayCell(chain).empty()) {
+    Log("scope chain names no cell: bridge export/deny rules are not applied (every cluster is "
+        "reachable)");
+  }
   Status started = watcher.Start();
   if (!started.ok()) return Log(started.ToString()), 2;
   Log("node " + flags.node_id + " listening on " + flags.listen.substr(0, flags.listen.rfind(':')) +

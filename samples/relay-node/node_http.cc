@@ -116,6 +116,7 @@ struct NodeHttp::Impl {
     Json body = {{"version", snapshot.version()}, {"cluster", std::string(decision->cluster)}};
     std::string_view cluster = decision->cluster;
     std::string_view shadow = decision->shadow_cluster;
+    std::size_t failover_index = 0;
     if (endpoints) {
       // Joined with MeshKit's endpoints: the member to send it to, after
       // failover when the chosen cluster has no healthy member.
@@ -131,6 +132,7 @@ struct NodeHttp::Impl {
       if (!joined.ok()) return ReplyError(res, joined.status()), true;
       cluster = joined->cluster;
       shadow = joined->shadow_cluster;
+      failover_index = joined->failover_index;
       body["cluster"] = std::string(cluster);
       body["endpoint"] = EndpointJson(*joined->endpoint);
       body["failedOver"] = joined->failover_index > 0;
@@ -142,10 +144,17 @@ struct NodeHttp::Impl {
                              "cluster " + std::string(cluster) + " is failing (--fail-cluster)"));
       return true;
     }
+    // Sent as decided: JoinEndpoints counted its own choice.
+    if (!endpoints) relay::CountRouted(*decision, 0, !shadow.empty());
     Json failover = Json::array();
     for (const std::string& c : decision->failover) failover.push_back(c);
     body["shadow"] = shadow.empty() ? Json(nullptr) : Json(std::string(shadow));
     body["failover"] = std::move(failover);
+    const std::string& cell = router.Table(snapshot)->cell();
+    body["cell"] = cell.empty() ? Json(nullptr) : Json(cell);
+    if (const relay::BridgeCrossing* bridge = decision->failover_bridges[failover_index]) {
+      body["crossCell"] = {{"bridge", bridge->bridge}, {"cell", bridge->cell}};
+    }
     ReplyJson(res, 200, body);
     return true;
   }

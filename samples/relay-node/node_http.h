@@ -3,6 +3,10 @@
 // /route answers the decision for a request: its cluster by weight, the
 // failover order, the shadow decision and, with MeshKit endpoints, the member
 // to send it to (after failover) and the discovery generation it came from.
+// `cell` is the node's cell the bridge rules apply for (null: its chain names
+// none, so they are not applied; relay/router.h), `crossCell` the bridge and
+// far cell when the request leaves the cell; a route the bridges leave
+// nowhere to go is a 503 whose message starts "no_route:".
 // It reports each answer it gives with a snapshot to the rollout gates
 // (ConfigHost::RecordOutcome: the version that routed it, error = a 5xx,
 // latency = its handling time). Requests whose route resolves to one of
@@ -39,8 +43,8 @@ class NodeHttp {
   // /route decision (relay/endpoint_join.h); empty: answers name clusters only.
   using Endpoints = std::function<std::shared_ptr<const meshkit::EndpointSet>()>;
   NodeHttp(relay::ConfigHost& host, const relay::Router& router, MetricsRegistry& metrics,
-           std::function<relay::WatcherStats()> stream,
-           std::vector<std::string> fail_clusters = {}, Endpoints endpoints = {});
+           std::function<relay::WatcherStats()> stream, std::vector<std::string> fail_clusters = {},
+           Endpoints endpoints = {});
   ~NodeHttp();
 
   // Binds host:port (port 0: any) and starts serving; the bound port after.

@@ -51,6 +51,7 @@ Result<EndpointChoice> JoinEndpoints(const RouteDecision& decision,
     choice.shadow = MemberFor(endpoints, decision.shadow_service, decision.shadow_cluster, hash);
     if (choice.shadow != nullptr) choice.shadow_cluster = decision.shadow_cluster;
   }
+  CountRouted(decision, choice.failover_index, choice.shadow != nullptr);
   return choice;
 }
 

@@ -24,7 +24,7 @@ std::string Escape(std::string_view value) {
 }
 
 std::string NodeLabel(std::string_view node_id) {
-  return node_id.empty() ? std::string() : "node=\"" + Escape(node_id) + "\"";
+  return LabelSet(node_id, {});
 }
 
 // Registered up front so dashboards see every reason at 0.
@@ -36,6 +36,21 @@ constexpr StatusCode kRefusalReasons[] = {
 };
 
 }  // namespace
+
+std::string LabelSet(std::string_view node_id,
+                     std::initializer_list<std::pair<std::string_view, std::string_view>> labels) {
+  std::string out;
+  auto add = [&out](std::string_view name, std::string_view value) {
+    if (!out.empty()) out += ',';
+    out += name;
+    out += "=\"";
+    out += Escape(value);
+    out += '"';
+  };
+  if (!node_id.empty()) add("node", node_id);
+  for (const auto& [name, value] : labels) add(name, value);
+  return out;
+}
 
 RelayMetrics::RelayMetrics(MetricsRegistry& registry, std::string_view node_id)
     : apply_seconds(registry.histogram("omnirelay_relay_snapshot_apply_seconds",
@@ -50,6 +65,7 @@ RelayMetrics::RelayMetrics(MetricsRegistry& registry, std::string_view node_id)
                                    "config versions in one window than the recorder keeps.",
                                    NodeLabel(node_id))),
       registry_(registry),
+      node_id_(node_id),
       node_label_(NodeLabel(node_id)),
       applied_(registry.counter(kApplies, kAppliesHelp, Labels("outcome", "applied"))),
       already_applied_(
@@ -65,13 +81,7 @@ RelayMetrics::RelayMetrics(MetricsRegistry& registry, std::string_view node_id)
 }
 
 std::string RelayMetrics::Labels(std::string_view name, std::string_view value) const {
-  std::string out = node_label_;
-  if (!out.empty()) out += ',';
-  out += name;
-  out += "=\"";
-  out += Escape(value);
-  out += '"';
-  return out;
+  return LabelSet(node_id_, {{name, value}});
 }
 
 void RelayMetrics::CountRefusal(StatusCode reason) {

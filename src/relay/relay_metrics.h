@@ -14,14 +14,21 @@
 #pragma once
 
 #include <cstdint>
+#include <initializer_list>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include "omnirelay/config/metrics.h"
 #include "omnirelay/config/status.h"
 #include "omnirelay/relay/config_host.h"
 
 namespace omnirelay::relay {
+
+// A rendered label set: node="<id>" first when `node_id` is not empty, then
+// each name="value" in order, values escaped.
+std::string LabelSet(std::string_view node_id,
+                     std::initializer_list<std::pair<std::string_view, std::string_view>> labels);
 
 class RelayMetrics {
  public:
@@ -39,6 +46,7 @@ class RelayMetrics {
   std::string Labels(std::string_view name, std::string_view value) const;
 
   MetricsRegistry& registry_;
+  const std::string node_id_;
   const std::string node_label_;  // `node="<id>"` or ""
   Counter& applied_;
   Counter& already_applied_;

@@ -1,7 +1,9 @@
 // Properties of the routing table over arbitrary (also invalid) specs: the
 // failover order is a duplicate-free breadth-first closure that starts with
 // the cluster and stops at cycles; weighted choice only picks clusters with
-// weight and is deterministic by key.
+// weight and is deterministic by key; with bridges, a decision is the
+// unbridged order of the weights' choice less exactly the clusters the
+// bridges refuse (router.h, rules 2-3), or no_route when that is empty.
 #include <gtest/gtest.h>
 #include <rapidcheck.h>
 #include <rapidcheck/gtest.h>
@@ -97,6 +99,71 @@ RC_GTEST_PROP(RelayRoutingProperty, ChoiceHasWeight,
   RC_ASSERT(weight_of(*by_key) > 0);
   RC_ASSERT(weight_of(*by_random) > 0);
   RC_ASSERT(*table->PickCluster("r", key) == *by_key);
+}
+
+// Rule 2, said again independently: may a relay in `from` reach `c`?
+bool Permitted(const Spec& spec, const std::string& from, const Cluster& c) {
+  if (c.cell.empty() || c.cell == from) return true;
+  auto has = [](const std::vector<std::string>& list, const std::string& x) {
+    return std::find(list.begin(), list.end(), x) != list.end();
+  };
+  return std::any_of(spec.topology.bridges.begin(), spec.topology.bridges.end(), [&](auto& b) {
+    return has(b.value.cells, from) && has(b.value.cells, c.cell) &&
+           has(b.value.export_services, c.service) && !has(b.value.deny_services, c.service);
+  });
+}
+
+// Clusters in cells "", a, b, c of services s and t; up to 3 bridges over
+// random cell pairs exporting and denying random services; the relay in a.
+RC_GTEST_PROP(RelayRoutingProperty, BridgesRemoveExactlyRefusedClusters, (const std::string& key)) {
+  Spec spec = GenFailoverSpec();
+  const std::vector<std::string> cells = {"", "a", "b", "c"}, services = {"s", "t"};
+  Route route;
+  for (auto& c : spec.clusters) {
+    c.value.cell = *rc::gen::elementOf(cells);
+    c.value.service = *rc::gen::elementOf(services);
+    route.weights.push_back({c.name, *rc::gen::inRange(1, 4)});
+  }
+  spec.routes.push_back({"r", route});
+  auto some_services = [&] {
+    std::vector<std::string> out;
+    for (const std::string& service : services) {
+      if (*rc::gen::arbitrary<bool>()) out.push_back(service);
+    }
+    return out;
+  };
+  const int bridges = *rc::gen::inRange(0, 4);
+  for (int i = 0; i < bridges; ++i) {
+    Bridge b;
+    b.cells = {*rc::gen::elementOf(cells), *rc::gen::elementOf(cells)};
+    b.export_services = some_services();
+    b.deny_services = some_services();
+    spec.topology.bridges.push_back({"b" + std::to_string(i), b});
+  }
+  std::map<std::string, const Cluster*> by_name;
+  for (const auto& c : spec.clusters) by_name.emplace(c.name, &c.value);
+
+  auto open = RoutingTable::Build(spec);
+  auto table = RoutingTable::Build(spec, {"a", nullptr, ""});
+  const std::string weighted(*table->PickCluster("r", key));
+  std::vector<std::string> expected;
+  for (const std::string& c : open->FailoverOrder(weighted)) {
+    if (Permitted(spec, "a", *by_name.at(c))) expected.push_back(c);
+  }
+  auto decision = table->Route("r", key);
+  if (expected.empty()) {
+    RC_ASSERT(decision.status().code() == StatusCode::kUnavailable);
+    RC_ASSERT(decision.status().message().rfind("no_route: ", 0) == 0);
+  } else {
+    RC_ASSERT(decision.ok());
+    RC_ASSERT(std::vector<std::string>(decision->failover.begin(), decision->failover.end()) ==
+              expected);
+    RC_ASSERT(decision->cluster == expected.front());
+    for (std::size_t i = 0; i < expected.size(); ++i) {
+      const Cluster& c = *by_name.at(expected[i]);
+      RC_ASSERT((decision->failover_bridges[i] != nullptr) == (!c.cell.empty() && c.cell != "a"));
+    }
+  }
 }
 
 }  // namespace

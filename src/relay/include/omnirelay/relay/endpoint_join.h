@@ -19,6 +19,11 @@
 // resolved the same way in its own cluster, with no failover: a mirror that
 // has nowhere to go is dropped, never redirected.
 //
+// Bridges (router.h, rules 3, 4 and 6): the decision's failover order and
+// shadow target hold only clusters the relay's bridges permit, so the walk
+// never reaches a refused one; the join counts the request (and the mirror it
+// resolved) in omnirelay_relay_bridge_routed_total when they cross a bridge.
+//
 // Thread safety: a pure function over immutable inputs; allocation-free
 // unless it fails.
 #pragma once
