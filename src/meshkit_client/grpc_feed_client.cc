@@ -275,6 +275,9 @@ Result<std::unique_ptr<GrpcFeedClient>> GrpcFeedClient::Start(GrpcFeedOptions op
   }
   std::unique_ptr<GrpcFeedClient> client(new GrpcFeedClient(std::move(options)));
   Impl* impl = client->impl_.get();
+  // A CA file that cannot be read now is a mistake of the caller's, said at
+  // once; each stream reads it again (a renewed CA is used on the next one).
+  if (auto creds = impl->Credentials(); !creds.ok()) return creds.status();
   impl->thread = std::thread([impl] { impl->Run(); });
   return client;
 }

@@ -19,6 +19,7 @@
 #include "eventually.h"
 #include "meshkit/v1/discovery.grpc.pb.h"
 #include "omnirelay/meshkit/feed.h"
+#include "test_pki.h"
 
 namespace omnirelay::meshkit {
 namespace {
@@ -31,9 +32,10 @@ using test_support::Eventually;
 // with UNAVAILABLE.
 class FakeMeshKit final : public v1::Discovery::Service {
  public:
-  FakeMeshKit() {
+  explicit FakeMeshKit(
+      std::shared_ptr<grpc::ServerCredentials> credentials = grpc::InsecureServerCredentials()) {
     grpc::ServerBuilder builder;
-    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port_);
+    builder.AddListeningPort("127.0.0.1:0", credentials, &port_);
     builder.RegisterService(this);
     server_ = builder.BuildAndStart();
   }
@@ -285,6 +287,42 @@ TEST(GrpcFeedNoServerTest, KeepsTryingWithBackoffAndSaysWhy) {
   EXPECT_EQ((*feed)->Current(), nullptr);
   (*feed)->Stop();  // returns although no stream ever opened
   EXPECT_EQ(GrpcFeedClient::Start(GrpcFeedOptions{}).status().code(), StatusCode::kInvalidArgument);
+}
+
+// ---- TLS to the feed (GrpcFeedOptions::ca_file; controlplane --meshkit-ca)
+
+TEST(GrpcFeedTlsTest, VerifiesTheFeedAgainstTheGivenCa) {
+  cp::testing::Pki pki;
+  ASSERT_TRUE(pki.ok());
+  grpc::SslServerCredentialsOptions tls;
+  tls.pem_key_cert_pairs.push_back({pki.pem("server.key"), pki.pem("server.crt")});
+  FakeMeshKit server(grpc::SslServerCredentials(tls));
+
+  GrpcFeedOptions o;
+  o.target = server.target();
+  o.ca_file = pki.path("ca.crt");
+  o.initial_backoff = std::chrono::milliseconds(20);
+  o.max_backoff = std::chrono::milliseconds(100);
+  auto trusted = GrpcFeedClient::Start(o);
+  ASSERT_TRUE(trusted.ok()) << trusted.status().ToString();
+  server.Request(1);
+  server.Send(Snapshot("f1", 1, {Ep("a", "v1")}));
+  ASSERT_TRUE(Eventually([&] { return (*trusted)->generation() == 1; }));
+  (*trusted)->Stop();
+
+  // A feed whose certificate another CA signed is never read from.
+  o.ca_file = pki.path("rogue-ca.crt");
+  auto rogue = GrpcFeedClient::Start(o);
+  ASSERT_TRUE(rogue.ok()) << rogue.status().ToString();
+  ASSERT_TRUE(Eventually([&] { return !(*rogue)->stats().last_error.ok(); }));
+  EXPECT_FALSE((*rogue)->stats().connected);
+  EXPECT_EQ((*rogue)->generation(), 0u);
+  // A CA file that is not there: refused at start, naming it.
+  o.ca_file = pki.path("missing.crt");
+  const auto missing = GrpcFeedClient::Start(o);
+  ASSERT_FALSE(missing.ok());
+  EXPECT_NE(missing.status().message().find("missing.crt"), std::string::npos)
+      << missing.status().ToString();
 }
 
 // ---- FileSource

@@ -155,8 +155,11 @@ class FileSource final : public EndpointSource {
 // generation it holds after a disconnect, watches again from a snapshot
 // after a gap, reconnects with exponential backoff and jitter.
 struct GrpcFeedOptions {
-  std::string target;   // host:port
-  std::string ca_file;  // PEM: TLS to the feed; empty: plaintext (loopback, development)
+  std::string target;  // host:port
+  // PEM: TLS to the feed, verified against this CA bundle; empty: plaintext
+  // (loopback, development). Read at Start (kIoError when it cannot be) and
+  // again for every stream, so a renewed bundle is used from the next one.
+  std::string ca_file;
   std::string client_id;
   struct Selector {
     std::vector<std::string> services, clusters, cells, regions;
