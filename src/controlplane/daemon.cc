@@ -267,15 +267,23 @@ class DaemonImpl final : public Daemon {
       mo.where = o.meshkit;
       mo.client_id = "controlplane:" + LeaseHolderName();
       mo.ca_file = o.meshkit_ca_file;
-      mo.on_change = [&generation,
-                      &bridges_down](const std::shared_ptr<const meshkit::EndpointSet>& set) {
+      // Runs on the source's thread, one set at a time: `said` is its own.
+      mo.on_change = [&generation, &bridges_down, said = std::string("")](
+                         const std::shared_ptr<const meshkit::EndpointSet>& set) mutable {
         generation.Set(static_cast<std::int64_t>(set->generation()));
         std::int64_t down = 0;
-        for (const meshkit::BridgeStatus& b : set->bridges()) down += b.up() ? 0 : 1;
-        if (down != bridges_down.value()) {
-          spdlog::info("MeshKit generation {}: {} bridge(s) not up", set->generation(), down);
+        std::string which;
+        for (const meshkit::BridgeStatus& b : set->bridges()) {
+          if (b.up()) continue;
+          ++down;
+          which += (which.empty() ? "" : ", ") + b.Describe();
         }
         bridges_down.Set(down);
+        if (which != said) {  // a change of bridges, not every generation
+          spdlog::info("MeshKit generation {}: {}", set->generation(),
+                       which.empty() ? "every bridge up" : "bridges not up: " + which);
+          said = which;
+        }
       };
       auto source = meshkit::StartEndpointSource(std::move(mo));
       if (!source.ok()) {

@@ -73,8 +73,7 @@ std::vector<std::string> BridgesDown(const meshkit::EndpointSet& set,
   for (const meshkit::BridgeStatus& b : set.bridges()) {  // sorted by name
     if (b.up() || b.cells.size() != 2) continue;
     if (wanted.count(b.cells[0]) != 0 && wanted.count(b.cells[1]) != 0) {
-      out.push_back(b.name + " (" + std::string(meshkit::BridgeStateName(b.state)) +
-                    (b.detail.empty() ? "" : ": " + b.detail) + ")");
+      out.push_back(b.Describe());
     }
   }
   return out;

@@ -120,6 +120,11 @@ bool BridgeStatus::Joins(std::string_view a, std::string_view b) const {
          ((cells[0] == a && cells[1] == b) || (cells[0] == b && cells[1] == a));
 }
 
+std::string BridgeStatus::Describe() const {
+  return name + " (" + std::string(BridgeStateName(state)) + (detail.empty() ? "" : ": " + detail) +
+         ")";
+}
+
 Status CheckBridge(const BridgeStatus& b) {
   if (b.name.empty() || b.name.size() > kMaxText) {
     return Invalid("a bridge needs a name of 1-" + std::to_string(kMaxText) + " characters");

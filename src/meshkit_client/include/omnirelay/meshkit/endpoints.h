@@ -71,6 +71,8 @@ struct BridgeStatus {
   bool up() const { return state == BridgeState::kUp; }
   // Whether it joins cells `a` and `b` (either order).
   bool Joins(std::string_view a, std::string_view b) const;
+  // For operators: "use1-euw1 (down: relay pair lost)", "use1-euw1 (up)".
+  std::string Describe() const;
   friend bool operator==(const BridgeStatus&, const BridgeStatus&) = default;
 };
 
