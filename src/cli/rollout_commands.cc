@@ -131,6 +131,8 @@ void PrintRollout(std::ostream& os, const RolloutInfo& r, const Output& out) {
                     std::to_string(c.value("total", std::int64_t{0}));
       }
       os << "; healthy endpoints where the wave is: " << (clusters.empty() ? "none" : clusters);
+      const auto uncovered = d.value("uncovered", std::vector<std::string>{});
+      if (!uncovered.empty()) os << "; not in this feed (not judged): " << Joined(uncovered);
       const auto down = d.value("bridgesDown", std::vector<std::string>{});
       if (!down.empty()) os << "; bridges not up: " << Joined(down);
       os << "\n";

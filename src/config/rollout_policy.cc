@@ -171,6 +171,8 @@ Result<RolloutPolicy> ParseRolloutPolicy(std::string_view json, std::string_view
         ReadSlo(r, value, at, p);
       } else if (key == "maxDiscoveryGenerationSkew") {
         r.Integer(value, at, 0, &p.max_discovery_generation_skew);
+      } else if (key == "maxDiscoveryLagMs") {
+        r.Integer(value, at, 0, &p.max_discovery_lag_ms);
       } else if (key == "minClusterHealthyRatio") {
         r.Number(value, at, 0, 1, false, &p.min_cluster_healthy_ratio);
       } else {
@@ -188,7 +190,7 @@ Result<RolloutPolicy> ParseRolloutPolicy(std::string_view json, std::string_view
 std::string RolloutPolicyToJson(const RolloutPolicy& p) {
   Json waves = Json::array();
   for (const auto& w : p.scope_waves) waves.push_back(Json{{"scopes", ScopesJson(w)}});
-  const Json j = {
+  Json j = {
       {"targetScopes", ScopesJson(p.target_scopes)},
       {"canaryPercent", p.canary_percent},
       {"shadowFirstPercent", p.shadow_first_percent},
@@ -204,8 +206,14 @@ std::string RolloutPolicyToJson(const RolloutPolicy& p) {
         {"maxP99Ratio", p.max_p99_ratio},
         {"minRequests", p.min_requests}}},
       {"maxDiscoveryGenerationSkew", p.max_discovery_generation_skew},
-      {"minClusterHealthyRatio", p.min_cluster_healthy_ratio},
   };
+  const RolloutPolicy defaults;
+  if (p.max_discovery_lag_ms != defaults.max_discovery_lag_ms) {
+    j["maxDiscoveryLagMs"] = p.max_discovery_lag_ms;
+  }
+  if (p.min_cluster_healthy_ratio != defaults.min_cluster_healthy_ratio) {
+    j["minClusterHealthyRatio"] = p.min_cluster_healthy_ratio;
+  }
   return j.dump();
 }
 

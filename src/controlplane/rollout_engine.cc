@@ -377,6 +377,33 @@ void RolloutEngine::FollowStore() {
   if (!stale.empty()) UpdateStateGauges();
 }
 
+FeedView RolloutEngine::ObserveFeed() {
+  FeedView view;
+  if (options_.discovery == nullptr) return view;
+  view.set = options_.discovery->Current();  // copied: the reference is this thread's
+  view.connected = options_.discovery->stats().connected;
+  MutexLock lock(feed_mu_);
+  if (view.set) {
+    const auto generation = static_cast<std::int64_t>(view.set->generation());
+    // A new feed instance numbers from 1 again: its history starts over.
+    if (view.set->feed_id() != feed_id_) {
+      feed_id_ = view.set->feed_id();
+      feed_history_.clear();
+    }
+    if (feed_history_.empty() || feed_history_.back().second != generation) {
+      feed_history_.emplace_back(clock_.NowUnixMs(), generation);
+    }
+    // Enough to judge any lag a policy allows in practice: 10 minutes, at most 1,024 entries.
+    const std::int64_t horizon = clock_.NowUnixMs() - 10 * 60'000;
+    while (feed_history_.size() > 1024 ||
+           (feed_history_.size() > 1 && feed_history_[1].first < horizon)) {
+      feed_history_.pop_front();
+    }
+  }
+  view.history.assign(feed_history_.begin(), feed_history_.end());
+  return view;
+}
+
 void RolloutEngine::Tick() {
   FollowStore();
   std::vector<std::string> active;
@@ -400,6 +427,7 @@ void RolloutEngine::Tick() {
   }
   if (!*held) return SetWaveGauges(std::move(wave_sums));  // another replica drives
   ticks_.Inc();
+  const FeedView feed = ObserveFeed();
   for (const std::string& id : active) {
     AddNewcomers(id);
     auto run = Get(id);
@@ -415,10 +443,7 @@ void RolloutEngine::Tick() {
     const std::int64_t expected = run->state.generation;
     const std::size_t wave_before = run->state.current_wave;
     std::optional<WaveDiscovery> discovery;
-    if (options_.discovery != nullptr) {
-      const std::shared_ptr<const meshkit::EndpointSet> set = options_.discovery->Current();
-      discovery = DiscoveryForWave(set, run->state, run->chains);
-    }
+    if (options_.discovery != nullptr) discovery = DiscoveryForWave(feed, run->state, run->chains);
     TickResult tick = TickRollout(run->state, clock_.NowUnixMs(), reports, &hashes,
                                   discovery ? &*discovery : nullptr);
     if (const std::size_t wave = run->state.current_wave;

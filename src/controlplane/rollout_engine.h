@@ -46,6 +46,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -64,6 +65,7 @@
 #include "omnirelay/controlplane/node_feed.h"
 #include "omnirelay/controlplane/renderer.h"
 #include "omnirelay/controlplane/store.h"
+#include "rollout_discovery.h"
 #include "rollout_state.h"
 
 namespace omnirelay::meshkit {
@@ -258,6 +260,9 @@ class RolloutEngine final : public AssignmentSource, public NodeObserver {
   void AddNewcomers(const std::string& id);
   void Reoffer(const AssignmentChanges& changes);
   void Run();
+  // The MeshKit feed at this tick, with when each generation was first seen
+  // (feed_history_, updated here; the driver's only).
+  FeedView ObserveFeed() EXCLUDES(feed_mu_);
 
   Store& store_;
   SnapshotRenderer& renderer_;
@@ -294,6 +299,10 @@ class RolloutEngine final : public AssignmentSource, public NodeObserver {
     bool reads_rollout = false;  // its last hello advertised kFeatureRolloutInfo
   };
   std::unordered_map<std::string, Seen> seen_ GUARDED_BY(reports_mu_);
+
+  Mutex feed_mu_;
+  std::string feed_id_ GUARDED_BY(feed_mu_);
+  std::deque<std::pair<std::int64_t, std::int64_t>> feed_history_ GUARDED_BY(feed_mu_);
 
   Mutex cache_mu_;
   std::map<std::string, std::shared_ptr<const SnapshotRecord>> at_cache_ GUARDED_BY(cache_mu_);

@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cstdio>
-#include <cstdlib>
 #include <limits>
 #include <map>
 #include <set>
@@ -62,6 +61,19 @@ std::string CellOf(const NodeReport& r) {
   return r.cell.empty() ? "no cell" : "cell " + r.cell;
 }
 
+double Healthy(const ClusterHealthFigure& c) {
+  return static_cast<double>(c.healthy) / static_cast<double>(c.total);
+}
+
+// Since when a node reporting `generation` has been behind the feed: when the
+// control plane first saw a newer one; -1 when it is not behind.
+std::int64_t BehindSince(const WaveDiscovery& d, std::int64_t generation) {
+  const auto newer = std::upper_bound(
+      d.history.begin(), d.history.end(), generation,
+      [](std::int64_t g, const std::pair<std::int64_t, std::int64_t>& h) { return g < h.second; });
+  return newer == d.history.end() ? -1 : newer->first;
+}
+
 }  // namespace
 
 GateVerdict EvaluateWave(const WaveGateInput& in) {
@@ -73,8 +85,9 @@ GateVerdict EvaluateWave(const WaveGateInput& in) {
     f.discovery = d->received ? "connected" : "waiting";
     f.feed_id = d->feed_id;
     f.feed_generation = d->generation;
-    f.clusters = d->clusters;
-    f.bridges_down = d->bridges_down;
+    f.clusters = d->clusters;  // sorted and cut below
+    f.uncovered = d->uncovered;
+    if (d->cross_cell) f.bridges_down = d->bridges_down;
   }
   SloWindow window;
   std::map<std::string, GenerationRange> generations;  // by feed id
@@ -129,9 +142,9 @@ GateVerdict EvaluateWave(const WaveGateInput& in) {
       generations[r->discovery_feed_id].Add(id, r->discovery_generation);
       if (d != nullptr && d->received && !r->discovery_feed_id.empty() &&
           r->discovery_feed_id == d->feed_id) {
-        const std::int64_t lag = std::llabs(d->generation - r->discovery_generation);
-        if (feed_lagging.empty() || lag > f.feed_lag) {
-          f.feed_lag = lag;
+        const std::int64_t since = BehindSince(*d, r->discovery_generation);
+        if (since >= 0 && in.now_ms - since > f.feed_lag_ms) {
+          f.feed_lag_ms = in.now_ms - since;
           feed_lagging = id + " (" + CellOf(*r) + ") reports discoveryGeneration " +
                          std::to_string(r->discovery_generation);
         }
@@ -150,6 +163,13 @@ GateVerdict EvaluateWave(const WaveGateInput& in) {
     if (!cell.empty()) f.cells.push_back(cell);
   }
   const bool cross_cell = f.cells.size() >= 2;
+  // The clusters judged (all), and those shown: the lowest healthy share first.
+  const std::vector<ClusterHealthFigure> targets = f.clusters;
+  std::stable_sort(f.clusters.begin(), f.clusters.end(),
+                   [](const ClusterHealthFigure& a, const ClusterHealthFigure& b) {
+                     return Healthy(a) < Healthy(b);
+                   });
+  if (f.clusters.size() > kMaxClusterFigures) f.clusters.resize(kMaxClusterFigures);
   const double counted = static_cast<double>(f.counted);
   f.ack_ratio = f.counted == 0 ? 0.0 : static_cast<double>(f.acked) / counted;
   f.nack_ratio = f.counted == 0 ? 0.0 : static_cast<double>(f.nacked) / counted;
@@ -211,7 +231,7 @@ GateVerdict EvaluateWave(const WaveGateInput& in) {
   // Rule 3: holds.
   if (acks_short) return Hold("ack", "ack: " + acks, f);
   if (f.drifting > 0) return Hold("drift", "drift: " + behind, f);
-  if (cross_cell && !f.bridges_down.empty()) {
+  if (!f.bridges_down.empty()) {  // set only for a cross-cell wave
     std::string names;
     for (const std::string& b : f.bridges_down) names += (names.empty() ? "" : ", ") + b;
     std::string joined;
@@ -253,31 +273,24 @@ GateVerdict EvaluateWave(const WaveGateInput& in) {
                     std::to_string(p.max_discovery_generation_skew) + who,
                 f);
   }
-  if (f.feed_lag > p.max_discovery_generation_skew) {
+  if (f.feed_lag_ms > p.max_discovery_lag_ms) {
     return Hold("coherence",
-                "coherence: " + feed_lagging + ", MeshKit feed " + f.feed_id + " is at " +
-                    std::to_string(f.feed_generation) + " (difference " +
-                    std::to_string(f.feed_lag) + " > " +
-                    std::to_string(p.max_discovery_generation_skew) + ")",
+                "coherence: " + feed_lagging + ", behind MeshKit feed " + f.feed_id + " (at " +
+                    std::to_string(f.feed_generation) + ") for " +
+                    Fixed(static_cast<double>(f.feed_lag_ms) / 1000, 1) + "s (more than " +
+                    Fixed(static_cast<double>(p.max_discovery_lag_ms) / 1000, 1) + "s)",
                 f);
   }
   if (d != nullptr && p.min_cluster_healthy_ratio > 0) {
     if (!d->received) {
       return Hold("cluster_health", "cluster_health: no endpoints from MeshKit yet", f);
     }
-    if (f.clusters.empty()) {
-      return Hold("cluster_health",
-                  "cluster_health: MeshKit (generation " + std::to_string(f.feed_generation) +
-                      ") has no endpoint where the wave's nodes are",
-                  f);
-    }
-    for (const ClusterHealthFigure& c : f.clusters) {
-      const double ratio = static_cast<double>(c.healthy) / static_cast<double>(c.total);
-      if (ratio < p.min_cluster_healthy_ratio) {
+    for (const ClusterHealthFigure& c : targets) {
+      if (Healthy(c) < p.min_cluster_healthy_ratio) {
         return Hold("cluster_health",
                     "cluster_health: " + c.cluster + " (" + c.service + ") has " +
                         std::to_string(c.healthy) + "/" + std::to_string(c.total) +
-                        " endpoints healthy (" + Fixed(ratio) + " < " +
+                        " endpoints healthy (" + Fixed(Healthy(c)) + " < " +
                         Fixed(p.min_cluster_healthy_ratio) + ") at MeshKit generation " +
                         std::to_string(f.feed_generation),
                     f);

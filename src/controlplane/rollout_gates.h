@@ -23,20 +23,24 @@
 //       assigned version — it refused it, or has not applied it: the feed
 //       sends it again, node_feed.h contract 8 — names the first three),
 //     "bridge" (with a MeshKit connection: the wave is cross-cell — its
-//       counted nodes are in two or more cells — and the feed reports a
-//       bridge joining two of those cells not up: down, flapping or
-//       unknown; the wave waits until MeshKit reports it up),
+//       nodes' chains name two or more cells — and a bridge joining two of
+//       those cells is not known to be up: the feed reports it down,
+//       flapping or unknown, or the feed has sent nothing yet or is
+//       disconnected; the wave waits until MeshKit reports it up),
 //     "coherence" (a node that ACKed but does not report the assigned version
 //       as applied — the message names the cells that lag when the wave is
 //       cross-cell —, or discoveryGeneration max - min > the allowed skew
 //       among the counted nodes that report one from the same feed (nodes on
 //       different MeshKit feeds number their generations independently), or,
 //       with a MeshKit connection, a counted node on the control plane's
-//       feed whose generation differs from the feed's by more than the skew),
+//       feed that has been behind it for longer than max_discovery_lag_ms:
+//       its generation is below one the control plane saw that long ago —
+//       a node ahead of the control plane is never held),
 //     "cluster_health" (with a MeshKit connection and min_cluster_healthy_ratio
-//       > 0: no endpoint set received yet, no endpoint where the wave's nodes
-//       are, or a target cluster whose healthy share of endpoints is under
-//       the ratio — rollout_discovery.h says which clusters are targets),
+//       > 0: no endpoint set received yet, or a target cluster whose healthy
+//       share of endpoints is under the ratio — rollout_discovery.h says
+//       which clusters are targets; places the feed does not cover are not
+//       judged),
 //     "slo" (fewer than min_requests in the wave or the baseline),
 //     "bake" (less than bake_ms since the wave started).
 //     Without a MeshKit connection "bridge", "cluster_health" and the feed
@@ -54,6 +58,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "omnirelay/config/slo_window.h"
@@ -113,10 +118,14 @@ struct GateFigures {
   std::string discovery = "none";
   std::string feed_id;
   std::int64_t feed_generation = 0;
-  std::int64_t feed_lag = 0;  // largest |node - feed| among counted nodes on the feed
-  std::vector<ClusterHealthFigure> clusters;  // the wave's target clusters
-  std::vector<std::string> cells;             // the counted nodes' cells, sorted
-  std::vector<std::string> bridges_down;      // "name (state)" joining two of `cells`
+  // The longest a counted node on the feed has been behind it (0: none is).
+  std::int64_t feed_lag_ms = 0;
+  // The wave's target clusters, the lowest healthy share first, at most
+  // kMaxClusterFigures of them (the gate judges all).
+  std::vector<ClusterHealthFigure> clusters;
+  std::vector<std::string> uncovered;     // the wave's cells/regions the feed has no endpoint in
+  std::vector<std::string> cells;         // the counted nodes' cells, sorted
+  std::vector<std::string> bridges_down;  // what keeps a cross-cell wave, or the next, waiting
 
   friend bool operator==(const GateFigures&, const GateFigures&) = default;
 };
@@ -130,17 +139,27 @@ struct GateVerdict {
   GateFigures figures;
 };
 
+inline constexpr std::size_t kMaxClusterFigures = 20;
+
 // What the control plane's MeshKit connection says about one wave
 // (rollout_discovery.h builds it).
 struct WaveDiscovery {
   bool received = false;  // an endpoint set has arrived
   std::string feed_id;
   std::int64_t generation = 0;
-  std::vector<ClusterHealthFigure> clusters;  // the target clusters, sorted
-  // Bridges not up joining two cells of the wave's nodes: "name (state)".
+  // When the control plane first saw each generation it held: (unix ms,
+  // generation), both ascending; the newest is `generation`.
+  std::vector<std::pair<std::int64_t, std::int64_t>> history;
+  std::vector<ClusterHealthFigure> clusters;  // the target clusters, sorted by (service, cluster)
+  std::vector<std::string> uncovered;         // places of the wave the feed does not cover
+  bool cross_cell = false;                    // the wave's nodes' chains name 2+ cells
+  // What keeps a cross-cell wave waiting: bridges not up between its cells
+  // ("name (state)"), or why no bridge is known to be up.
   std::vector<std::string> bridges_down;
-  // The same for the next wave: a promotion into it waits (TickRollout).
+  // The same for the next wave that has nodes: a promotion into it waits
+  // (TickRollout); next_wave is its index.
   std::vector<std::string> next_wave_bridges_down;
+  std::size_t next_wave = 0;
   friend bool operator==(const WaveDiscovery&, const WaveDiscovery&) = default;
 };
 

@@ -296,16 +296,17 @@ TickResult TickRollout(RolloutState& s, std::int64_t now_ms, const NodeReports& 
   in.discovery = discovery;
   GateVerdict v = EvaluateWave(in);
   if (v.verdict == Verdict::kPromote && discovery != nullptr &&
-      !discovery->next_wave_bridges_down.empty() && s.current_wave + 1 < s.waves.size()) {
+      !discovery->next_wave_bridges_down.empty()) {
     std::string names;
     for (const std::string& b : discovery->next_wave_bridges_down) {
       names += (names.empty() ? "" : ", ") + b;
     }
     v.verdict = Verdict::kHold;
     v.gate = "bridge";
-    v.message = "bridge: wave " + std::to_string(s.current_wave + 2) +
+    v.message = "bridge: wave " + std::to_string(discovery->next_wave + 1) +
                 " is cross-cell and MeshKit reports " + names +
                 "; promotion waits until the bridge is up";
+    v.figures.bridges_down = discovery->next_wave_bridges_down;
   }
   s.last_verdict = VerdictRecord{v.verdict, v.gate, std::string(RollbackReasonName(v.reason)),
                                  v.message, v.figures};

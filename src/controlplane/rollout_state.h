@@ -222,8 +222,9 @@ struct TickResult {
 // assigned version), when given, lets the divergence gate compare hashes.
 // `discovery` (null: no MeshKit connection) feeds the MeshKit gates of the
 // current wave; a promote verdict becomes a "bridge" hold while its
-// next_wave_bridges_down is not empty (the next wave is cross-cell and a
-// bridge between its cells is not up). An operator's promote still moves.
+// next_wave_bridges_down is not empty (the next wave that has nodes is
+// cross-cell and a bridge between its cells is not known to be up). An
+// operator's promote still moves.
 TickResult TickRollout(
     RolloutState& s, std::int64_t now_ms, const NodeReports& reports,
     const std::unordered_map<std::string, std::string>* assigned_hashes = nullptr,

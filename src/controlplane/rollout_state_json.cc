@@ -47,8 +47,9 @@ Json DiscoveryJson(const GateFigures& f) {
   return Json{{"state", f.discovery},
               {"feedId", f.feed_id},
               {"feedGeneration", f.feed_generation},
-              {"feedLag", f.feed_lag},
+              {"feedLagMs", f.feed_lag_ms},
               {"clusters", std::move(clusters)},
+              {"uncovered", f.uncovered},
               {"bridgesDown", f.bridges_down}};
 }
 
@@ -127,7 +128,8 @@ GateFigures ReadFigures(const Json& j) {
     f.discovery = d->at("state").get<std::string>();
     f.feed_id = d->at("feedId").get<std::string>();
     f.feed_generation = d->at("feedGeneration").get<std::int64_t>();
-    f.feed_lag = d->at("feedLag").get<std::int64_t>();
+    f.feed_lag_ms = d->at("feedLagMs").get<std::int64_t>();
+    f.uncovered = d->at("uncovered").get<std::vector<std::string>>();
     for (const Json& c : d->at("clusters")) {
       f.clusters.push_back(ClusterHealthFigure{
           c.at("service").get<std::string>(), c.at("cluster").get<std::string>(),

@@ -1,4 +1,5 @@
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <charconv>
 #include <fstream>
@@ -177,8 +178,22 @@ Result<FileContents> DecodeFile(const std::string& content, const std::string& p
 
 }  // namespace
 
+namespace {
+// This process's file feeds are instances of their own: another process (a
+// relay, the control plane) reading the same path numbers its generations
+// independently, so the ids differ and nobody compares them.
+std::string FileFeedId(const std::string& path) {
+  char host[256] = {};
+  if (::gethostname(host, sizeof host - 1) != 0) host[0] = '\0';
+  return "file:" + path + "@" + host + "/" + std::to_string(::getpid());
+}
+}  // namespace
+
 FileSource::FileSource(FileSourceOptions options)
-    : EndpointSource(options.on_change), options_(std::move(options)), table_(options_.limits) {}
+    : EndpointSource(options.on_change),
+      options_(std::move(options)),
+      feed_id_(FileFeedId(options_.path)),
+      table_(options_.limits) {}
 
 Result<std::unique_ptr<FileSource>> FileSource::Start(FileSourceOptions options) {
   if (options.path.empty()) {
@@ -214,9 +229,9 @@ Status FileSource::Reload() {
   std::string content = buffer.str();
   if (read_once_ && content == last_content_) return Status::Ok();
   Result<FileContents> decoded = DecodeFile(content, options_.path);
-  Status applied = decoded.ok() ? table_.ApplySnapshot(
-                                      "file:" + options_.path, table_.generation() + 1,
-                                      std::move(decoded->endpoints), std::move(decoded->bridges))
+  Status applied = decoded.ok() ? table_.ApplySnapshot(feed_id_, table_.generation() + 1,
+                                                       std::move(decoded->endpoints),
+                                                       std::move(decoded->bridges))
                                 : decoded.status();
   if (!applied.ok() && decoded.ok()) applied = Refused(options_.path, "", applied.message());
   read_once_ = true;

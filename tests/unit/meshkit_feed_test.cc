@@ -364,7 +364,8 @@ TEST_F(FileSourceTest, EveryChangeIsANewGeneration) {
   auto source = FileSource::Start(o);
   ASSERT_TRUE(source.ok()) << source.status().ToString();
   EXPECT_EQ((*source)->generation(), 1u);
-  EXPECT_EQ((*source)->Current()->feed_id(), "file:" + path_);
+  EXPECT_EQ((*source)->Current()->feed_id().rfind("file:" + path_ + "@", 0), 0u)
+      << (*source)->Current()->feed_id();
   Write(R"({"endpoints":[)" + One("a") + "," + One("b", R"(,"weight":3,"zone":"b")") + "]}");
   ASSERT_TRUE(Eventually([&] { return (*source)->generation() == 2; }));
   const ClusterEndpoints* c = (*source)->Current()->Find("billing", "billing-v1");

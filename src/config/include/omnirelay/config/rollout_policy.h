@@ -17,7 +17,7 @@
 //     "maxNackRatio": 0.05,
 //     "slo": {"maxErrorRateDelta": 0.01, "maxP99Ratio": 1.5, "minRequests": 500},
 //     "maxDiscoveryGenerationSkew": 10,
-//     "minClusterHealthyRatio": 0.9 }
+//     "maxDiscoveryLagMs": 60000, "minClusterHealthyRatio": 0.9 }
 //
 // Contract:
 //  1. Unknown keys are unknown_field; a value of the wrong JSON type is
@@ -26,8 +26,11 @@
 //     path inside the block, so a document model embedding the block passes
 //     "/rollout" and gets pointers into the whole document.
 //  2. Every problem is reported (not only the first), in document order.
-//  3. RolloutPolicyToJson writes every field; parsing its output gives back
-//     an equal policy (the rollout state stores its policy this way).
+//  3. RolloutPolicyToJson writes every field (but the MeshKit ones,
+//     maxDiscoveryLagMs and minClusterHealthyRatio, only when they differ
+//     from their defaults, so a daemon older than them still reads a stored
+//     policy that does not use them); parsing its output gives back an equal
+//     policy (the rollout state stores its policy this way).
 //
 // Lives in omni_config: the document model embeds the block in a
 // ConfigLayer (decode.h), offline validation included.
@@ -77,6 +80,10 @@ struct RolloutPolicy {
   std::int64_t min_requests = 500;     // in the wave and in the baseline, before a verdict
   // Largest allowed difference of the discoveryGeneration the wave's nodes report.
   std::int64_t max_discovery_generation_skew = 10;
+  // With a MeshKit connection: how long a node may stay behind the feed
+  // generation the control plane saw (nodes report every status interval,
+  // 15 s by default, so less than two of those would hold healthy waves).
+  std::int64_t max_discovery_lag_ms = 60'000;
   // With a MeshKit connection: the share of each target cluster's endpoints
   // (where the wave's nodes are) that must be healthy before the wave is
   // promoted; 0 = the gate is off (the default).

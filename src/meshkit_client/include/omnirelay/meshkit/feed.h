@@ -116,7 +116,9 @@ class EndpointSource {
 //                 "detail": "..."}]}
 // (health: healthy | unhealthy | draining | unknown; weight and zone optional;
 // bridges optional, state: up | down | flapping | unknown, detail optional).
-// Every change is a new generation (1, 2, ...) of the feed "file:<path>". A
+// Every change is a new generation (1, 2, ...) of the feed
+// "file:<path>@<host>/<pid>" (an instance of this process's own: another
+// process reading the same file counts its own generations). A
 // file that does not parse or check is refused with a JSON Pointer to what
 // is wrong and the set before it stays.
 struct FileSourceOptions {
@@ -141,6 +143,7 @@ class FileSource final : public EndpointSource {
   void Poll() EXCLUDES(mu_);
 
   const FileSourceOptions options_;
+  const std::string feed_id_;
   Mutex mu_;  // one Reload at a time
   EndpointTable table_ GUARDED_BY(mu_);
   std::string last_content_ GUARDED_BY(mu_);
