@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "eventually.h"
+#include "loopback_http_server.h"
 #include "omnirelay/config/clock.h"
 #include "omnirelay/config/metrics.h"
 #include "omnirelay/relay/config_host.h"
@@ -224,55 +225,58 @@ class LateControlPlane {
  public:
   LateControlPlane(const FakeClock& clock, const ConfigHost& host, std::string before,
                    std::string after, bool fail_first_after)
-      : clock_(clock), host_(host) {
-    server_.Get(R"(/v1/nodes/.*)", [=, this](const httplib::Request&, httplib::Response& res) {
-      if (clock_.NowUnixMs() < kExpiredAtMs) {
-        res.set_content(before, "application/json");
-        return;
-      }
-      if (after_.fetch_add(1) == 0) {
-        first_after_ms_ = clock_.NowUnixMs();
-        saw_expired_ = host_.health().expired;
-        saw_ready_ = host_.ready();
-        saw_serving_ = host_.Current() != nullptr;
-        if (fail_first_after) {
-          res.status = 503;
-          return;
-        }
-      }
-      res.set_content(after, "application/json");
-    });
-    port_ = server_.bind_to_any_port("127.0.0.1");
-    thread_ = std::thread([this] { server_.listen_after_bind(); });
-    while (!server_.is_running()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  }
-  ~LateControlPlane() {
-    server_.stop();
-    thread_.join();
-  }
-  std::string endpoint() const { return "127.0.0.1:" + std::to_string(port_); }
+      : clock_(clock), host_(host), http_([=, this](httplib::Server& server) {
+          server.Get(R"(/v1/nodes/.*)", [=, this](const httplib::Request&, httplib::Response& res) {
+            Answer(res, before, after, fail_first_after);
+          });
+        }) {}
+  std::string endpoint() const { return http_.endpoint(); }
   int pulls_after_expiry() const { return after_.load(); }
 
   std::atomic<std::int64_t> first_after_ms_{0};
   std::atomic<bool> saw_expired_{false}, saw_ready_{false}, saw_serving_{false};
 
  private:
+  void Answer(httplib::Response& res, const std::string& before, const std::string& after,
+              bool fail_first_after) {
+    if (clock_.NowUnixMs() < kExpiredAtMs) {
+      res.set_content(before, "application/json");
+      return;
+    }
+    if (after_.fetch_add(1) == 0) {
+      first_after_ms_ = clock_.NowUnixMs();
+      saw_expired_ = host_.health().expired;
+      saw_ready_ = host_.ready();
+      saw_serving_ = host_.Current() != nullptr;
+      if (fail_first_after) {
+        res.status = 503;
+        return;
+      }
+    }
+    res.set_content(after, "application/json");
+  }
+
   const FakeClock& clock_;
   const ConfigHost& host_;
-  httplib::Server server_;
-  int port_ = 0;
   std::atomic<int> after_{0};
-  std::thread thread_;
+  test_support::LoopbackHttpServer http_;  // last: stopped before the rest goes
 };
 
-WatcherOptions PullOnly(const std::string& endpoint, std::int64_t poll_ms) {
+// A started watcher that only pulls, from `cp`, every `poll_ms`, on the
+// fixture's clock up to a horizon after the expiry and the pulls that follow.
+std::unique_ptr<Watcher> FollowByPull(const LateControlPlane& cp, std::int64_t poll_ms,
+                                      ConfigHost& host, FakeClock& clock,
+                                      MetricsRegistry& metrics) {
   WatcherOptions o;
   o.node_id = "n-1";
   o.scope_chain = {"global", "region:us-east"};
   o.token = "t";
-  o.http_endpoints = {endpoint};
+  o.http_endpoints = {cp.endpoint()};
   o.poll_interval_ms = poll_ms;
-  return o;
+  auto watcher = std::make_unique<Watcher>(
+      o, host, clock, metrics, std::make_unique<HorizonWaiter>(clock, kT0Ms + 1'000'000));
+  EXPECT_TRUE(watcher->Start().ok());
+  return watcher;
 }
 
 // keep_serving under a watcher: at the expiry (not at the next poll, an
@@ -281,11 +285,9 @@ WatcherOptions PullOnly(const std::string& endpoint, std::int64_t poll_ms) {
 TEST_F(RelayExpiryTest, WatcherPullsAtExpiryAndRecoversKeepingServing) {
   auto host = MakeHost(OnExpiry::kKeepServing);
   LateControlPlane cp(clock_, *host, ShortLived(), Resigned(), /*fail_first_after=*/false);
-  Watcher watcher(PullOnly(cp.endpoint(), 3'600'000), *host, clock_, metrics_,
-                  std::make_unique<HorizonWaiter>(clock_, kT0Ms + 1'000'000));
-  ASSERT_TRUE(watcher.Start().ok());
+  auto watcher = FollowByPull(cp, 3'600'000, *host, clock_, metrics_);
   ASSERT_TRUE(Eventually([&] { return cp.pulls_after_expiry() >= 1 && !host->health().expired; }));
-  watcher.Stop();
+  watcher->Stop();
   EXPECT_EQ(cp.first_after_ms_.load(), kExpiredAtMs);  // woken for it
   EXPECT_TRUE(cp.saw_expired_.load());
   EXPECT_TRUE(cp.saw_ready_.load());
@@ -293,7 +295,7 @@ TEST_F(RelayExpiryTest, WatcherPullsAtExpiryAndRecoversKeepingServing) {
   EXPECT_TRUE(host->ready());
   EXPECT_EQ(Expirations(), 1u);
   EXPECT_EQ(GaugeValue("omnirelay_relay_snapshot_expired"), 0);
-  EXPECT_EQ(watcher.stats().pulls_applied, 2u);  // the snapshot, then its re-signing
+  EXPECT_EQ(watcher->stats().pulls_applied, 2u);  // the snapshot, then its re-signing
 }
 
 // fail_closed under a watcher: at the expiry the node stops serving and
@@ -302,11 +304,9 @@ TEST_F(RelayExpiryTest, WatcherPullsAtExpiryAndRecoversKeepingServing) {
 TEST_F(RelayExpiryTest, WatcherFailsClosedUntilAPullBringsAFreshSnapshot) {
   auto host = MakeHost(OnExpiry::kFailClosed);
   LateControlPlane cp(clock_, *host, ShortLived(), Resigned(), /*fail_first_after=*/true);
-  Watcher watcher(PullOnly(cp.endpoint(), 100'000), *host, clock_, metrics_,
-                  std::make_unique<HorizonWaiter>(clock_, kT0Ms + 1'000'000));
-  ASSERT_TRUE(watcher.Start().ok());
+  auto watcher = FollowByPull(cp, 100'000, *host, clock_, metrics_);
   ASSERT_TRUE(Eventually([&] { return cp.pulls_after_expiry() >= 2 && host->ready(); }));
-  watcher.Stop();
+  watcher->Stop();
   EXPECT_EQ(cp.first_after_ms_.load(), kExpiredAtMs);
   EXPECT_TRUE(cp.saw_expired_.load());
   EXPECT_FALSE(cp.saw_ready_.load());
@@ -314,7 +314,7 @@ TEST_F(RelayExpiryTest, WatcherFailsClosedUntilAPullBringsAFreshSnapshot) {
   ASSERT_NE(host->Current(), nullptr);
   EXPECT_FALSE(host->health().expired);
   EXPECT_EQ(Expirations(), 1u);
-  EXPECT_GE(watcher.stats().pulls_failed, 1u);
+  EXPECT_GE(watcher->stats().pulls_failed, 1u);
 }
 
 }  // namespace
