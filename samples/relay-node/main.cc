@@ -2,7 +2,9 @@
 // librelay's Watcher (node stream, ETag pull fallback, endpoint failover),
 // keeps its last-known-good snapshot on disk, and answers
 //   /healthz  200 while the process runs
-//   /readyz   200 once a valid snapshot is applied (503 before), with health
+//   /readyz   200 once a valid snapshot is applied (503 before), with health;
+//             "stale" when the snapshot in force expired without a renewal
+//             (then 503 with --on-expiry fail_closed, which also refuses /route)
 //   /metrics  Prometheus text: relay and watcher figures
 //   /route?route=NAME&key=KEY  {"version", "cluster", "shadow", "failover"}, and
 //                              with --meshkit the member to send it to:
@@ -96,6 +98,7 @@ struct Flags {
   double synthetic_rps = 0;
   std::string synthetic_route;
   std::string meshkit;  // host:port of a Discovery feed, or an endpoints JSON file
+  std::string on_expiry = "keep_serving";
 };
 
 // The MeshKit endpoint source named by --meshkit: an existing file is a
@@ -150,6 +153,7 @@ int Run(const Flags& flags) {
   host_options.trusted_keys = std::move(keys).value();
   host_options.lkg_path = flags.lkg;
   host_options.verify.scope_chain = chain;
+  host_options.on_expiry = *relay::ParseOnExpiry(flags.on_expiry);  // checked by the flag
   relay::ConfigHost host(std::move(host_options), clock, metrics);
   auto router = relay::Router::Attach(host, &metrics, flags.node_id);
   if (!router.ok()) return Log(router.status().ToString()), 1;
@@ -157,7 +161,8 @@ int Run(const Flags& flags) {
   if (!flags.lkg.empty()) {
     auto loaded = host.LoadLastKnownGood();
     if (loaded.ok()) {
-      Log("ready from last-known-good version " + std::to_string(loaded->snapshot->version()));
+      Log("ready from last-known-good version " + std::to_string(loaded->snapshot->version()) +
+          (host.health().expired ? " (expired: kept serving, --on-expiry keep_serving)" : ""));
     } else if (loaded.status().code() != StatusCode::kNotFound) {
       Log("last-known-good refused: " + loaded.status().ToString());
     }
@@ -262,6 +267,13 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--staleness-threshold-ms", flags.staleness_threshold_ms,
                  "Reconcile by pull when the snapshot was not confirmed for this long")
+      ->capture_default_str();
+  app.add_option("--on-expiry", flags.on_expiry,
+                 "When the snapshot in force expires without a renewal (the control plane "
+                 "stopped re-signing, or updates are withheld): keep_serving routes on with it, "
+                 "fail_closed answers /route 503 and /readyz 503 until a fresh one applies; "
+                 "either way /readyz says stale and the node pulls")
+      ->check(CLI::IsMember({"keep_serving", "fail_closed"}))
       ->capture_default_str();
   app.add_option("--tls-ca", flags.tls.ca_file,
                  "PEM CA of the control plane's certificate: speak TLS (gRPC and https pull)");

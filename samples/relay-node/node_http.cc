@@ -52,6 +52,12 @@ Json HealthJson(const relay::HealthReport& h, const relay::WatcherStats& stream,
               {"discoveryGeneration", h.discovery_generation},
               {"stalenessMs", h.staleness_ms}};
   if (rollout) out["rollout"] = {{"id", rollout->id}, {"wave", rollout->wave}};
+  // The snapshot in force expired without a renewal (freeze protection).
+  if (h.expired) {
+    out["stale"] = {{"reason", "expired"},
+                    {"expiresAtMs", h.expires_at_ms},
+                    {"onExpiry", relay::OnExpiryName(h.on_expiry)}};
+  }
   out["controlPlane"] = {{"connected", stream.stream_connected},
                          {"endpoint", stream.grpc_endpoint}};
   // Another process with this node id took over: this one follows no more
@@ -183,6 +189,13 @@ struct NodeHttp::Impl {
       const auto& snapshot = host.Current();
       if (!snapshot) {
         // Not recorded: no version served it.
+        const relay::HealthReport h = host.health();
+        if (h.expired) {
+          return ReplyError(res, Status(StatusCode::kUnavailable,
+                                        "snapshot version " + std::to_string(h.config_version) +
+                                            " expired without a renewal: failing closed "
+                                            "(--on-expiry fail_closed)"));
+        }
         return ReplyError(res, Status(StatusCode::kUnavailable, "no snapshot yet (not ready)"));
       }
       if (!Route(*snapshot, req, res)) return;

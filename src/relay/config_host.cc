@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <limits>
 #include <optional>
 #include <string>
 #include <utility>
@@ -30,11 +31,25 @@ Status WithContext(const Status& status, const std::string& context) {
 
 }  // namespace
 
+std::string_view OnExpiryName(OnExpiry on_expiry) {
+  return on_expiry == OnExpiry::kFailClosed ? "fail_closed" : "keep_serving";
+}
+
+Result<OnExpiry> ParseOnExpiry(std::string_view name) {
+  for (OnExpiry value : {OnExpiry::kKeepServing, OnExpiry::kFailClosed}) {
+    if (name == OnExpiryName(value)) return value;
+  }
+  return Status(StatusCode::kInvalidArgument,
+                "on-expiry \"" + std::string(name) + "\" is neither keep_serving nor fail_closed");
+}
+
 struct ConfigHost::Impl {
   Impl(ConfigHostOptions options, const Clock& clock_in, MetricsRegistry& registry)
       : clock(clock_in),
         metrics(registry, options.node_id),
         capabilities(options.verify.capabilities),
+        on_expiry(options.on_expiry),
+        expiry_skew_ms(options.verify.expiry_skew_ms),
         verifier(std::move(options.trusted_keys), clock_in, std::move(options.verify)),
         slo(clock_in, &metrics.slo_dropped) {
     if (!options.lkg_path.empty()) {
@@ -46,6 +61,8 @@ struct ConfigHost::Impl {
   const Clock& clock;
   RelayMetrics metrics;
   const NodeCapabilities capabilities;  // the verifier's, for readers without the lock
+  const OnExpiry on_expiry;
+  const std::int64_t expiry_skew_ms;  // the verifier's: "expired" means the same for both
 
   // Applies, listener registration and key changes, one at a time.
   Mutex apply_mu;
@@ -54,10 +71,12 @@ struct ConfigHost::Impl {
   std::vector<std::shared_ptr<IConfigListener>> listeners GUARDED_BY(apply_mu);
   std::int64_t version_floor GUARDED_BY(apply_mu) = 0;
   std::uint64_t last_generation GUARDED_BY(apply_mu) = 0;
+  std::string expiry_counted_hash GUARDED_BY(apply_mu);  // the snapshot whose expiry counted
 
   // The published snapshot; it and ConfigHost::generation_ change together.
   mutable Mutex publish_mu;
-  SnapshotPtr current GUARDED_BY(publish_mu);
+  SnapshotPtr current GUARDED_BY(publish_mu);    // in force, even while withheld
+  bool withheld GUARDED_BY(publish_mu) = false;  // fail-closed: Current() gives null
 
   std::atomic<std::int64_t> discovery_generation{0};
   std::atomic<std::int64_t> fresh_mono_ms{0};
@@ -70,9 +89,17 @@ struct ConfigHost::Impl {
   Status last_lkg_error GUARDED_BY(health_mu);
   std::string discovery_feed_id GUARDED_BY(health_mu);
 
-  SnapshotPtr CurrentCopy() const {
+  SnapshotPtr CurrentCopy(bool* is_withheld = nullptr) const {
     MutexLock lock(publish_mu);
+    if (is_withheld != nullptr) *is_withheld = withheld;
     return current;
+  }
+
+  // Wall ms until `s` expires (rule 1 of the header: "expired" once negative);
+  // never for a snapshot without expiresAt (only test hooks publish those).
+  std::int64_t ExpiresInMs(const AppliedSnapshot& s) const {
+    if (s.expires_at_ms() <= 0) return std::numeric_limits<std::int64_t>::max();
+    return s.expires_at_ms() + expiry_skew_ms - clock.NowUnixMs();
   }
 
   void MarkFresh() { fresh_mono_ms.store(clock.MonotonicMs(), std::memory_order_relaxed); }
@@ -110,19 +137,51 @@ struct ConfigHost::Impl {
     for (const auto& listener : listeners) listener->Commit(applied);
   }
 
+  // Swaps `next` in; it is served unless it is expired under fail-closed
+  // (a listener added to a withheld snapshot republishes it withheld).
   void Publish(ConfigHost& host, SnapshotPtr next) REQUIRES(apply_mu) {
     last_generation = next->generation();
     const std::int64_t version = next->version();
+    const bool expired = ExpiresInMs(*next) < 0;
+    const bool serve = !expired || on_expiry == OnExpiry::kKeepServing;
     SnapshotPtr previous;  // released after the lock, on this thread
     {
       MutexLock lock(publish_mu);
       previous = std::exchange(current, std::move(next));
+      withheld = !serve;
       host.generation_.store(last_generation, std::memory_order_release);
     }
-    host.ready_.store(true, std::memory_order_release);
+    host.ready_.store(serve, std::memory_order_release);
     version_floor = std::max(version_floor, version);
     MarkFresh();
-    metrics.Published(version);
+    metrics.Published(version, expired, serve);
+  }
+
+  // Rule 2-4 of the header.
+  ExpiryCheck CheckExpiry(ConfigHost& host) REQUIRES(apply_mu) {
+    ExpiryCheck out;
+    const SnapshotPtr in_force = CurrentCopy();
+    if (!in_force) return out;
+    const std::int64_t left = ExpiresInMs(*in_force);
+    if (left >= 0) {
+      if (left != std::numeric_limits<std::int64_t>::max()) out.expires_in_ms = left + 1;
+      return out;
+    }
+    out.expired = true;
+    if (expiry_counted_hash == in_force->hash()) return out;
+    expiry_counted_hash = in_force->hash();
+    out.newly_expired = true;
+    const bool serve = on_expiry == OnExpiry::kKeepServing;
+    if (!serve) {
+      // A swap to nothing: every thread's next Current() takes the slow path.
+      ++last_generation;
+      MutexLock lock(publish_mu);
+      withheld = true;
+      host.generation_.store(last_generation, std::memory_order_release);
+    }
+    host.ready_.store(serve, std::memory_order_release);
+    metrics.CountExpiry(serve);
+    return out;
   }
 
   void SaveLastKnownGood(const AppliedSnapshot& applied) REQUIRES(apply_mu) {
@@ -134,11 +193,13 @@ struct ConfigHost::Impl {
     last_lkg_error = std::move(saved);
   }
 
+  // `in_force_hash`: the last-known-good's, accepted expired (header rule 6).
   Result<ApplyOutcome> ApplyLocked(ConfigHost& host, std::string_view envelope_json,
-                                   std::string_view announced_hash, bool save) REQUIRES(apply_mu) {
+                                   std::string_view announced_hash, bool save,
+                                   std::string_view in_force_hash = {}) REQUIRES(apply_mu) {
     const SnapshotPtr current_snapshot = CurrentCopy();
-    Result<VerifiedSnapshot> verified =
-        verifier.Verify(envelope_json, announced_hash, current_snapshot.get(), version_floor);
+    Result<VerifiedSnapshot> verified = verifier.Verify(
+        envelope_json, announced_hash, current_snapshot.get(), version_floor, in_force_hash);
     if (!verified.ok()) return Refuse(verified.status());
     if (verified->verdict == Verdict::kAlreadyApplied) {
       MarkFresh();
@@ -178,7 +239,7 @@ const std::shared_ptr<const AppliedSnapshot>& ConfigHost::CurrentSlow() const {
   SnapshotPtr previous;  // released after the lock
   {
     MutexLock lock(impl_->publish_mu);
-    previous = std::exchange(slot.snapshot, impl_->current);
+    previous = std::exchange(slot.snapshot, impl_->withheld ? nullptr : impl_->current);
     slot.generation = generation_.load(std::memory_order_relaxed);
     slot.owner = uid_;
   }
@@ -199,7 +260,9 @@ Result<ApplyOutcome> ConfigHost::LoadLastKnownGood() {
   MutexLock lock(impl_->apply_mu);
   if (!impl_->lkg) return Status(StatusCode::kNotFound, "no last-known-good path configured");
   Result<LkgState> state = impl_->lkg->ReadState();
+  std::string in_force_hash;  // accepted expired when keeping serving (header rule 6)
   if (state.ok()) {
+    if (impl_->on_expiry == OnExpiry::kKeepServing) in_force_hash = state->hash;
     impl_->version_floor = std::max(impl_->version_floor, state->highest_version);
   } else if (state.status().code() != StatusCode::kNotFound) {
     // Without the recorded floor a replayed envelope cannot be told apart.
@@ -211,7 +274,8 @@ Result<ApplyOutcome> ConfigHost::LoadLastKnownGood() {
     if (envelope.status().code() == StatusCode::kNotFound) return envelope.status();
     return impl_->Refuse(envelope.status());
   }
-  Result<ApplyOutcome> outcome = impl_->ApplyLocked(*this, *envelope, {}, /*save=*/false);
+  Result<ApplyOutcome> outcome =
+      impl_->ApplyLocked(*this, *envelope, {}, /*save=*/false, in_force_hash);
   if (!outcome.ok()) {
     return WithContext(outcome.status(), "last-known-good " + impl_->lkg->envelope_path());
   }
@@ -222,6 +286,7 @@ Result<ApplyOutcome> ConfigHost::LoadLastKnownGood() {
         0, impl_->clock.NowUnixMs() - outcome->snapshot->snapshot().metadata.created_at * 1000);
     impl_->fresh_mono_ms.store(impl_->clock.MonotonicMs() - age_ms, std::memory_order_relaxed);
   }
+  impl_->CheckExpiry(*this);  // an expired one kept (rule 6) counts now
   return outcome;
 }
 
@@ -260,6 +325,11 @@ void ConfigHost::MarkFresh() {
   impl_->MarkFresh();
 }
 
+ExpiryCheck ConfigHost::CheckExpiry() {
+  MutexLock lock(impl_->apply_mu);
+  return impl_->CheckExpiry(*this);
+}
+
 void ConfigHost::SetDiscoveryGeneration(std::int64_t generation, std::string feed_id) {
   MutexLock lock(impl_->health_mu);  // the pair changes together
   impl_->discovery_feed_id = std::move(feed_id);
@@ -280,8 +350,11 @@ const NodeCapabilities& ConfigHost::capabilities() const {
 
 HealthReport ConfigHost::health() const {
   HealthReport h;
-  if (const SnapshotPtr current_snapshot = impl_->CurrentCopy()) {
-    h.ready = true;
+  h.on_expiry = impl_->on_expiry;
+  bool withheld = false;
+  if (const SnapshotPtr current_snapshot = impl_->CurrentCopy(&withheld)) {
+    h.ready = !withheld;
+    h.expired = impl_->ExpiresInMs(*current_snapshot) < 0;
     h.config_version = current_snapshot->version();
     h.hash = current_snapshot->hash();
     h.generation = current_snapshot->generation();

@@ -73,8 +73,17 @@ RelayMetrics::RelayMetrics(MetricsRegistry& registry, std::string_view node_id)
       resigned_(registry.counter(kApplies, kAppliesHelp, Labels("outcome", "resigned"))),
       version_(registry.gauge("omnirelay_relay_config_version",
                               "Version of the snapshot this node applied (0: none).", node_label_)),
-      ready_(registry.gauge("omnirelay_relay_ready", "1 once this node has a valid snapshot.",
-                            node_label_)) {
+      ready_(registry.gauge("omnirelay_relay_ready",
+                            "1 while this node serves a valid snapshot (0 before the first, and "
+                            "while an expired one is withheld: on_expiry fail_closed).",
+                            node_label_)),
+      expired_(registry.gauge("omnirelay_relay_snapshot_expired",
+                              "1 while the snapshot in force is past its expiresAt (plus skew) "
+                              "without a renewal: the node is stale.",
+                              node_label_)),
+      expirations_(registry.counter("omnirelay_relay_snapshot_expirations_total",
+                                    "Snapshots that expired while in force (counted once each).",
+                                    node_label_)) {
   for (StatusCode reason : kRefusalReasons) {
     registry_.counter(kRefusals, kRefusalsHelp, Labels("reason", status_code_name(reason)));
   }
@@ -102,9 +111,16 @@ void RelayMetrics::CountApply(ApplyKind kind) {
   }
 }
 
-void RelayMetrics::Published(std::int64_t version) {
+void RelayMetrics::Published(std::int64_t version, bool expired, bool serving) {
   version_.Set(version);
-  ready_.Set(1);
+  expired_.Set(expired ? 1 : 0);
+  ready_.Set(serving ? 1 : 0);
+}
+
+void RelayMetrics::CountExpiry(bool serving) {
+  expirations_.Inc();
+  expired_.Set(1);
+  ready_.Set(serving ? 1 : 0);
 }
 
 }  // namespace omnirelay::relay

@@ -4,7 +4,10 @@
 //   omnirelay_relay_snapshot_applies_total{outcome="applied|already_applied|resigned"}
 //   omnirelay_relay_snapshot_apply_seconds   histogram of Apply() calls (any outcome)
 //   omnirelay_relay_config_version           the applied version
-//   omnirelay_relay_ready                    1 once a snapshot is applied
+//   omnirelay_relay_ready                    1 while a snapshot is served (0 before the
+//                                            first, and while fail-closed withholds one)
+//   omnirelay_relay_snapshot_expired         1 while the snapshot in force is past its expiry
+//   omnirelay_relay_snapshot_expirations_total  snapshots that expired in force (once each)
 //   omnirelay_relay_lkg_write_failures_total
 //   omnirelay_relay_slo_dropped_total        outcomes SloRecorder dropped (slo_recorder.h, rule 4)
 //
@@ -36,7 +39,11 @@ class RelayMetrics {
 
   void CountRefusal(StatusCode reason);
   void CountApply(ApplyKind kind);
-  void Published(std::int64_t version);
+  // A swap to `version`; `expired` when it is past its expiry already (a
+  // keep-serving restart), `serving` unless fail-closed withholds it.
+  void Published(std::int64_t version, bool expired, bool serving);
+  // The snapshot in force was found expired (once per snapshot).
+  void CountExpiry(bool serving);
 
   Histogram& apply_seconds;
   Counter& lkg_write_failures;
@@ -53,6 +60,8 @@ class RelayMetrics {
   Counter& resigned_;
   Gauge& version_;
   Gauge& ready_;
+  Gauge& expired_;
+  Counter& expirations_;
 };
 
 }  // namespace omnirelay::relay

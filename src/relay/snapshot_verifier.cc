@@ -82,7 +82,8 @@ SnapshotVerifier::SnapshotVerifier(TrustedKeySet keys, const Clock& clock, Verif
 Result<VerifiedSnapshot> SnapshotVerifier::Verify(std::string_view envelope_json,
                                                   std::string_view announced_hash,
                                                   const AppliedSnapshot* current,
-                                                  std::int64_t version_floor) const {
+                                                  std::int64_t version_floor,
+                                                  std::string_view in_force_hash) const {
   // 1. Signature and key.
   Result<VerifiedPayload> verified =
       VerifyEnvelope(envelope_json, keys_, kSnapshotPayloadType, options_.max_envelope_bytes);
@@ -141,7 +142,8 @@ Result<VerifiedSnapshot> SnapshotVerifier::Verify(std::string_view envelope_json
   // 5. Expiry.
   const std::int64_t now_ms = clock_.NowUnixMs();
   const std::int64_t expires_ms = meta.expires_at * 1000;
-  if (now_ms > expires_ms + options_.expiry_skew_ms) {
+  if (now_ms > expires_ms + options_.expiry_skew_ms &&
+      (in_force_hash.empty() || in_force_hash != out.hash)) {
     return Status(StatusCode::kExpired, VersionText(meta.version) + " expired at " +
                                             FormatRfc3339(meta.expires_at) + ", " +
                                             std::to_string((now_ms - expires_ms) / 1000) +

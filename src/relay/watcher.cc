@@ -12,6 +12,7 @@
 #include "omnirelay/config/capability.h"
 #include "omnirelay/config/files.h"
 #include "omnirelay/config/mutex.h"
+#include "omnirelay/config/rfc3339.h"
 #include "snapshot_puller.h"
 
 namespace omnirelay::relay {
@@ -28,36 +29,6 @@ constexpr std::size_t kKept = 64;
 std::string_view SupersededCode() {
   return status_code_name(StatusCode::kSuperseded);
 }
-
-class SystemWaiter final : public Waiter {
- public:
-  bool WaitMs(std::int64_t ms) override {
-    const auto deadline =
-        std::chrono::steady_clock::now() + std::chrono::milliseconds(std::max<std::int64_t>(ms, 0));
-    MutexLock lock(mu_);
-    while (!interrupted_ && !notified_) {
-      if (!cv_.WaitUntil(mu_, deadline)) break;
-    }
-    notified_ = false;
-    return !interrupted_;
-  }
-  void Interrupt() override {
-    MutexLock lock(mu_);
-    interrupted_ = true;
-    cv_.NotifyAll();
-  }
-  void Notify() override {
-    MutexLock lock(mu_);
-    notified_ = true;
-    cv_.NotifyAll();
-  }
-
- private:
-  Mutex mu_;
-  CondVar cv_;
-  bool interrupted_ GUARDED_BY(mu_) = false;
-  bool notified_ GUARDED_BY(mu_) = false;
-};
 
 std::string JoinCsv(const std::vector<std::string>& parts) {
   std::string out;
@@ -90,27 +61,6 @@ std::string Labels(const std::string& node_id, std::string_view name, std::strin
 }
 
 }  // namespace
-
-std::unique_ptr<Waiter> MakeSystemWaiter() {
-  return std::make_unique<SystemWaiter>();
-}
-
-Backoff::Backoff(std::int64_t initial_ms, std::int64_t max_ms, std::uint64_t seed)
-    : initial_ms_(std::max<std::int64_t>(initial_ms, 1)),
-      max_ms_(std::max(max_ms, std::max<std::int64_t>(initial_ms, 1))),
-      rng_(seed != 0 ? seed : std::random_device{}()) {}
-
-std::int64_t Backoff::CeilingMs() const {
-  std::int64_t ceiling = initial_ms_;
-  for (int i = 0; i < failures_ && ceiling < max_ms_; ++i) ceiling *= 2;
-  return std::min(ceiling, max_ms_);
-}
-
-std::int64_t Backoff::NextDelayMs() {
-  const std::int64_t ceiling = CeilingMs();
-  if (failures_ < 62) ++failures_;
-  return std::uniform_int_distribution<std::int64_t>(0, ceiling)(rng_);
-}
 
 struct Watcher::Impl {
   Impl(WatcherOptions o, ConfigHost& h, const Clock& c, MetricsRegistry& m,
@@ -187,6 +137,8 @@ struct Watcher::Impl {
   void StopFollowing();
   void SendStatus();
   void PullNow();
+  // The snapshot in force expired without a renewal: say so, pull at once.
+  void SnapshotExpired();
   std::int64_t ReconcileThresholdMs() const {
     return reconcile_ms > 0 ? std::min(reconcile_ms, options.staleness_threshold_ms)
                             : options.staleness_threshold_ms;
@@ -280,6 +232,10 @@ void Watcher::Impl::Run() {
     if (welcomed && now >= next_status_at) SendStatus();
     if (welcomed && next_failback_at > 0) MaybeFailBack(now);
     if (follow && puller.has_endpoints() && now >= NextPullAt(now)) PullNow();
+    // Freeze protection: the host applies its on_expiry setting; we pull
+    // (at once: SnapshotExpired makes the pull due now).
+    const ExpiryCheck expiry = host.CheckExpiry();
+    if (expiry.newly_expired) SnapshotExpired();
 
     now = clock.MonotonicMs();
     std::int64_t wake_at = std::numeric_limits<std::int64_t>::max();
@@ -292,6 +248,7 @@ void Watcher::Impl::Run() {
       wake_at = std::min(wake_at, next_failback_at);  // a probe's end notifies the waiter
     }
     if (follow && puller.has_endpoints()) wake_at = std::min(wake_at, NextPullAt(now));
+    if (expiry.expires_in_ms >= 0) wake_at = std::min(wake_at, now + expiry.expires_in_ms);
     if (wake_at == std::numeric_limits<std::int64_t>::max()) wake_at = now + 60'000;
     if (!waiter->WaitMs(std::max<std::int64_t>(wake_at - now, 0))) break;
   }
@@ -312,6 +269,8 @@ std::int64_t Watcher::Impl::NextPullAt(std::int64_t now) const {
   if (!welcomed) return next_pull_at;
   // Stream up: reconcile once the host is staler than the threshold.
   const HealthReport health = host.health();
+  // Expired: pulled at once (SnapshotExpired), then every poll_interval_ms.
+  if (health.expired) return next_pull_at;
   if (!health.ready || health.staleness_ms < 0) {
     // Nothing applied yet: the control plane notifies once it has a snapshot.
     return std::max(next_pull_at, welcomed_at + ReconcileThresholdMs());
@@ -578,6 +537,7 @@ void Watcher::Impl::SendStatus() {
   if (health.staleness_ms >= 0) figures["staleness_ms"] = static_cast<double>(health.staleness_ms);
   if (health.expires_at_ms > 0)
     figures["expires_at_ms"] = static_cast<double>(health.expires_at_ms);
+  if (health.config_version > 0) figures["snapshot_expired"] = health.expired ? 1 : 0;
   // The recorder's window goes once (taken and reset): a write that fails on
   // a broken stream loses it rather than risk counting it twice.
   const std::vector<SloReport> slo = host.slo().TakeWindow();
@@ -590,6 +550,18 @@ void Watcher::Impl::SendStatus() {
     slo_errors_counter.Inc(r.window.errors);
   }
   if (!slo.empty()) UpdateStats([&](WatcherStats& s) { s.slo_reports_sent += slo.size(); });
+}
+
+void Watcher::Impl::SnapshotExpired() {
+  const HealthReport health = host.health();
+  Log("snapshot version " + std::to_string(health.config_version) +
+      " expired without a renewal (expiresAt " + FormatRfc3339(health.expires_at_ms / 1000) +
+      "); " +
+      (health.on_expiry == OnExpiry::kFailClosed ? "failing closed: serving nothing"
+                                                 : "keeping serving it") +
+      " until a fresh one applies; pulling now");
+  next_pull_at = clock.MonotonicMs();
+  SendStatus();  // the control plane sees it at once
 }
 
 void Watcher::Impl::PullNow() {

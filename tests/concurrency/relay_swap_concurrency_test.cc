@@ -2,7 +2,8 @@
 // tsan preset): reader threads read Current() continuously while snapshots are
 // swapped 100,000 times; every read must be self-consistent (the snapshot's
 // version matches fields derived from its spec and its routing table), never
-// go backwards, and produce no sanitizer report.
+// go backwards, and produce no sanitizer report; the same while a fail-closed
+// host withholds each expired snapshot in turn (reads then see null).
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -42,13 +43,17 @@ struct ReaderStats {
   std::atomic<std::uint64_t> reads{0};
   std::atomic<std::uint64_t> inconsistent{0};
   std::atomic<std::uint64_t> backwards{0};
+  std::atomic<std::uint64_t> nulls{0};
 };
 
 // Checks one read of `host`; `last_version` / `last_generation` are the reader's previous read.
 void CheckRead(const ConfigHost& host, const Router& router, std::int64_t& last_version,
                std::uint64_t& last_generation, std::uint64_t iteration, ReaderStats& stats) {
   const std::shared_ptr<const AppliedSnapshot>& snap = host.Current();
-  if (snap == nullptr) return;
+  if (snap == nullptr) {
+    stats.nulls.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
   stats.reads.fetch_add(1, std::memory_order_relaxed);
   const std::int64_t version = snap->version();
   const RoutingTable* table = router.Table(*snap);
@@ -64,6 +69,7 @@ void CheckRead(const ConfigHost& host, const Router& router, std::int64_t& last_
   if (iteration % 64 == 0) {
     // Now and then keep a copy past the next read, and route on it.
     std::shared_ptr<const AppliedSnapshot> kept = host.Current();
+    if (kept == nullptr) return;  // withheld meanwhile (fail_closed)
     auto decision = router.Route(*kept, "auth", "key-" + std::to_string(iteration));
     if (!decision.ok() || decision->cluster != "auth-v1") {
       stats.inconsistent.fetch_add(1, std::memory_order_relaxed);
@@ -152,6 +158,58 @@ TEST(RelaySwapConcurrencyTest, ReadersOfSeveralHosts) {
   EXPECT_EQ(stats.inconsistent.load(), 0u);
   EXPECT_EQ(stats.backwards.load(), 0u);
   for (const ConfigHost& host : hosts) EXPECT_EQ(host.Current()->version(), kSwapsPerHost);
+}
+
+// Fail-closed withholding is a swap like any other: readers see each snapshot
+// whole or null, never one withheld before it, while a writer applies a
+// short-lived snapshot, lets it expire and has the host withhold it, in turn.
+TEST(RelaySwapConcurrencyTest, ReadersWhileExpiredSnapshotsAreWithheld) {
+  constexpr int kCycles = kSwaps / 5;
+  FakeClock clock;
+  MetricsRegistry metrics;
+  ConfigHostOptions options;
+  options.on_expiry = OnExpiry::kFailClosed;
+  ConfigHost host(std::move(options), clock, metrics);
+  auto router = Router::Attach(host);
+  ASSERT_TRUE(router.ok());
+  const Snapshot base = BaseSnapshot();
+
+  std::atomic<bool> done{false};
+  ReaderStats stats;
+  std::vector<std::thread> readers;
+  for (int r = 0; r < kReaders; ++r) {
+    readers.emplace_back([&] {
+      std::int64_t last_version = 0;
+      std::uint64_t last_generation = 0;
+      for (std::uint64_t i = 0; !done.load(std::memory_order_acquire); ++i) {
+        CheckRead(host, *router, last_version, last_generation, i, stats);
+      }
+    });
+  }
+  for (int v = 1; v <= kCycles; ++v) {
+    Snapshot next = Variant(base, v);
+    next.metadata.expires_at = clock.NowUnixMs() / 1000 + 1;
+    if (!host.ApplyDecodedForTest(std::move(next)).ok()) {
+      ADD_FAILURE() << "swap " << v << " failed";
+      break;
+    }
+    clock.AdvanceMs(1'000 + kDefaultExpirySkewMs + 1'000);
+    if (!host.CheckExpiry().newly_expired) {
+      ADD_FAILURE() << "version " << v << " did not expire";
+      break;
+    }
+  }
+  done.store(true, std::memory_order_release);
+  for (auto& t : readers) t.join();
+
+  EXPECT_EQ(host.generation(), static_cast<std::uint64_t>(2 * kCycles));
+  EXPECT_EQ(host.Current(), nullptr);
+  EXPECT_FALSE(host.ready());
+  EXPECT_GT(stats.reads.load() + stats.nulls.load(), 0u);
+  EXPECT_EQ(stats.inconsistent.load(), 0u);
+  EXPECT_EQ(stats.backwards.load(), 0u);
+  EXPECT_EQ(metrics.counter("omnirelay_relay_snapshot_expirations_total", "").value(),
+            static_cast<std::uint64_t>(kCycles));
 }
 
 }  // namespace

@@ -35,9 +35,10 @@ void WriteAll(const std::filesystem::path& path, const std::string& data) {
 class RelayLkgTest : public ::testing::Test {
  protected:
   // A node process: a host over the shared LKG path (a "restart" is a new one).
-  std::unique_ptr<ConfigHost> StartNode() {
+  std::unique_ptr<ConfigHost> StartNode(OnExpiry on_expiry = OnExpiry::kKeepServing) {
     ConfigHostOptions options;
     options.trusted_keys = signer_.keys();
+    options.on_expiry = on_expiry;
     options.lkg_path = lkg_path_.string();
     return std::make_unique<ConfigHost>(std::move(options), clock_, metrics_);
   }
@@ -179,14 +180,15 @@ TEST_F(RelayLkgTest, CorruptedStateFileIsRefused) {
   EXPECT_FALSE(restarted->ready());
 }
 
-// An LKG envelope that expired while the node was down is refused.
-TEST_F(RelayLkgTest, ExpiredEnvelopeIsRefused) {
+// An LKG envelope that expired while the node was down is refused under
+// on_expiry fail_closed (keep_serving: relay_expiry_test.cc).
+TEST_F(RelayLkgTest, ExpiredEnvelopeIsRefusedWhenFailingClosed) {
   {
     auto node = StartNode();
     ASSERT_TRUE(node->Apply(signer_.Sign(SnapshotDoc(5, kFakeNowUnixS + 600))).ok());
   }
   clock_.AdvanceMs(3600 * 1000);
-  auto restarted = StartNode();
+  auto restarted = StartNode(OnExpiry::kFailClosed);
   auto loaded = restarted->LoadLastKnownGood();
   ASSERT_FALSE(loaded.ok());
   EXPECT_EQ(loaded.status().code(), StatusCode::kExpired);

@@ -4,10 +4,9 @@
 #include <httplib.h>
 
 #include <atomic>
-#include <chrono>
 #include <string>
-#include <thread>
 
+#include "loopback_http_server.h"
 #include "snapshot_puller.h"
 
 namespace omnirelay::relay::internal {
@@ -36,29 +35,21 @@ TEST(RefusalCodeTest, AnEndpointsTroubleIsUnavailable) {
 // A loopback HTTP server answering every snapshot pull with one fixed reply.
 class FixedServer {
  public:
-  FixedServer(int status, std::string body) {
-    server_.Get(R"(/v1/nodes/.*)",
-                [this, status, body](const httplib::Request&, httplib::Response& res) {
-                  ++hits_;
-                  res.status = status;
-                  res.set_content(body, "application/json");
-                });
-    port_ = server_.bind_to_any_port("127.0.0.1");
-    thread_ = std::thread([this] { server_.listen_after_bind(); });
-    while (!server_.is_running()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  }
-  ~FixedServer() {
-    server_.stop();
-    thread_.join();
-  }
-  std::string endpoint() const { return "127.0.0.1:" + std::to_string(port_); }
+  FixedServer(int status, std::string body)
+      : http_([this, status, body](httplib::Server& server) {
+          server.Get(R"(/v1/nodes/.*)",
+                     [this, status, body](const httplib::Request&, httplib::Response& res) {
+                       ++hits_;
+                       res.status = status;
+                       res.set_content(body, "application/json");
+                     });
+        }) {}
+  std::string endpoint() const { return http_.endpoint(); }
   int hits() const { return hits_.load(); }
 
  private:
-  httplib::Server server_;
-  int port_ = 0;
-  std::atomic<int> hits_{0};
-  std::thread thread_;
+  std::atomic<int> hits_{0};  // before http_: handlers may run until it is gone
+  test_support::LoopbackHttpServer http_;
 };
 
 TEST(SnapshotPullerTest, AChainRefusalIsFinalAndTheNextEndpointIsNotAsked) {

@@ -32,6 +32,32 @@
 // makes the older envelope look replayed, and the node waits for the control
 // plane rather than accept it).
 //
+// Expiry of the snapshot in force (freeze protection, relay.md "When the
+// snapshot in force expires"). The control plane re-signs a snapshot well
+// before its expiresAt; a node that gets no renewal — a control plane that
+// stopped re-signing, or a path that withholds updates — finds it expired:
+//   1. "expired" means what it means for an incoming snapshot (verifier step
+//      5): now > expiresAt + VerifierOptions::expiry_skew_ms, on the host's
+//      clock. health().expired reads it from the clock at each call.
+//   2. CheckExpiry() acts on it, off the request path: the first call that
+//      finds the snapshot in force expired counts it once
+//      (omnirelay_relay_snapshot_expirations_total, the gauge
+//      omnirelay_relay_snapshot_expired = 1) and applies
+//      ConfigHostOptions::on_expiry. The Watcher calls it when the expiry is
+//      due and then pulls; an embedder without a Watcher calls it from a timer.
+//   3. kKeepServing (default): Current() goes on returning the expired
+//      snapshot; ready() stays true; health says expired.
+//   4. kFailClosed: the snapshot is withheld — Current() returns null and
+//      ready() is false (a swap to nothing: the generation goes up, so every
+//      thread's next read sees it) — while health() still names the expired
+//      version. Current() costs the same in both modes.
+//   5. Applying a snapshot that has not expired (a re-signing of the same
+//      version included) ends it: served again, ready, the gauge back to 0.
+//   6. Restart: LoadLastKnownGood() refuses an expired envelope as `expired`
+//      under kFailClosed; under kKeepServing it accepts it when it is exactly
+//      the snapshot the state file says was in force (its content id), all
+//      other checks unchanged, and counts it as in rule 2.
+//
 // Thread safety: every method may be called from any thread. The host must
 // outlive every thread's last call; several hosts per process are fine.
 #pragma once
@@ -55,6 +81,15 @@
 
 namespace omnirelay::relay {
 
+// What the host does with the snapshot in force once it expires (rules at the top).
+enum class OnExpiry {
+  kKeepServing,  // go on routing with it; health says expired
+  kFailClosed,   // serve nothing (Current() null, not ready) until a fresh one applies
+};
+// "keep_serving" | "fail_closed", and back (kInvalidArgument for anything else).
+std::string_view OnExpiryName(OnExpiry on_expiry);
+Result<OnExpiry> ParseOnExpiry(std::string_view name);
+
 struct ConfigHostOptions {
   TrustedKeySet trusted_keys;
   VerifierOptions verify;
@@ -67,6 +102,9 @@ struct ConfigHostOptions {
   // Added as node="<id>" to this host's metrics when several hosts share a
   // registry; "" adds no label.
   std::string node_id;
+  // Per deployment: availability (keep serving a config nobody renewed) or
+  // security (refuse to serve one past its expiry). See the top, rule 3-4.
+  OnExpiry on_expiry = OnExpiry::kKeepServing;
 };
 
 enum class ApplyKind {
@@ -93,6 +131,19 @@ struct HealthReport {
   Status last_error;  // the most recent refusal (OK when none yet); kept after later successes
   std::int64_t last_error_unix_ms = 0;
   Status last_lkg_error;  // the most recent failure to write the last-known-good files
+  // The snapshot in force is past its expiry (rule 1): the node is stale.
+  // Under kFailClosed `ready` is false once CheckExpiry acted, while
+  // config_version, hash and expires_at_ms still name the expired snapshot.
+  bool expired = false;
+  OnExpiry on_expiry = OnExpiry::kKeepServing;  // the host's setting
+};
+
+// What CheckExpiry found.
+struct ExpiryCheck {
+  bool expired = false;        // the snapshot in force is past its expiry
+  bool newly_expired = false;  // this call found it first: counted, on_expiry applied
+  // Wall ms until it expires (rule 1); -1 when expired or no snapshot can expire.
+  std::int64_t expires_in_ms = -1;
 };
 
 namespace internal {
@@ -122,7 +173,8 @@ class ConfigHost {
   ConfigHost(const ConfigHost&) = delete;
   ConfigHost& operator=(const ConfigHost&) = delete;
 
-  // The hot path: the current snapshot, null until ready(). See the top.
+  // The hot path: the current snapshot, null until ready() (and, under
+  // kFailClosed, while the one in force is expired). See the top.
   const std::shared_ptr<const AppliedSnapshot>& Current() const {
     const std::uint64_t generation = generation_.load(std::memory_order_acquire);
     const internal::ThreadCacheTable& table = internal::tls_cache_table;
@@ -133,7 +185,8 @@ class ConfigHost {
     }
     return CurrentSlow();
   }
-  // Increases by one per swap; 0 before the first snapshot.
+  // Increases by one per swap (withholding an expired snapshot, rule 4,
+  // counts as one); 0 before the first snapshot.
   std::uint64_t generation() const { return generation_.load(std::memory_order_acquire); }
   bool ready() const { return ready_.load(std::memory_order_acquire); }
 
@@ -145,7 +198,8 @@ class ConfigHost {
   // Start-up: reads the recorded highest version (from then on a floor for
   // every apply) and re-verifies and applies the last-known-good envelope.
   // kNotFound when no path is configured or nothing was saved yet; a refusal
-  // (rollback for a replayed older envelope, expired, ...) otherwise.
+  // (rollback for a replayed older envelope, expired, ...) otherwise. An
+  // expired envelope: see rule 6 at the top.
   Result<ApplyOutcome> LoadLastKnownGood();
 
   // Registers a listener for the host's lifetime, called after those before
@@ -163,8 +217,12 @@ class ConfigHost {
   // Replaces the trusted key set (key rotation); applies after this use it.
   void SetTrustedKeys(TrustedKeySet keys);
 
-  // The control plane confirmed the current snapshot is up to date.
+  // The control plane confirmed the current snapshot is up to date (this
+  // does not renew an expired one: only a later expiresAt does).
   void MarkFresh();
+  // Rule 2 at the top: call when the snapshot in force may have expired
+  // (expires_in_ms says when). Serialised with applies; not for the request path.
+  ExpiryCheck CheckExpiry();
   // The MeshKit feed generation this node routes with, and the feed
   // instance (EndpointSet::feed_id) it counts in: reported in health and to
   // the control plane, whose rollout gates compare generations of one feed.

@@ -26,7 +26,9 @@
 //      signing named by another rollout wave, or by none) — and refused as
 //      rollback otherwise;
 //   5. expiry against the injected clock, with a skew tolerance (default
-//      60 s): refused as expired when now > expiresAt + skew;
+//      60 s): refused as expired when now > expiresAt + skew — unless its
+//      content id is `in_force_hash`, the snapshot that was in force when the
+//      node stopped (a keep-serving restart, config_host.h rule 6);
 //   6. apiVersion and required features vs the node's capabilities:
 //      missing_feature;
 //   7. graph validation (ValidateSpec; with step 3 this is
@@ -92,9 +94,11 @@ class SnapshotVerifier {
 
   // Verifies `envelope_json` against what is applied (`current`, null when
   // nothing is) and the persisted `version_floor`. `announced_hash` is the
-  // "sha256:<hex>" the control plane announced, or empty.
+  // "sha256:<hex>" the control plane announced, or empty. `in_force_hash`:
+  // see step 5 (empty: no exception).
   Result<VerifiedSnapshot> Verify(std::string_view envelope_json, std::string_view announced_hash,
-                                  const AppliedSnapshot* current, std::int64_t version_floor) const;
+                                  const AppliedSnapshot* current, std::int64_t version_floor,
+                                  std::string_view in_force_hash = {}) const;
 
   const VerifierOptions& options() const { return options_; }
   const TrustedKeySet& trusted_keys() const { return keys_; }

@@ -32,6 +32,13 @@
 //     staleness exceeds the threshold: staleness_threshold_ms, or the
 //     Welcome's reconcile_interval_ms when that is shorter (before the first
 //     snapshot: that long after the Welcome, then every poll_interval_ms).
+//   - expiry (freeze protection): the worker wakes when the snapshot in
+//     force is due to expire and calls ConfigHost::CheckExpiry(), which
+//     applies the host's on_expiry setting (config_host.h); when it finds it
+//     newly expired, the watcher logs it, sends a NodeStatus at once (the
+//     figure snapshot_expired = 1, with every status while it lasts) and
+//     pulls now, stream up or not, then every poll_interval_ms until a
+//     fresh snapshot (a re-signing, or a newer version) applies.
 // A refused snapshot keeps the current one (ConfigHost) and is not applied
 // again from the pull while the control plane keeps serving the same bytes.
 //   - superseded: every Hello carries the watcher's instance id (random per
