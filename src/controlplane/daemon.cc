@@ -256,6 +256,9 @@ class DaemonImpl final : public Daemon {
     service_ = std::make_unique<ControlPlaneService>(*store_, *bus_, *auth_, *renderer_, trusted_,
                                                      clock_, metrics_, service_options);
     OMNI_RETURN_IF_ERROR(EnsureAdminToken(o.issue_admin_token));
+    if (o.meshkit.empty() && !o.meshkit_ca_file.empty()) {
+      return Status(StatusCode::kInvalidArgument, "--meshkit-ca needs --meshkit host:port");
+    }
     if (!o.meshkit.empty()) {
       Gauge& generation = metrics_.gauge("omnirelay_cp_meshkit_generation",
                                          "The MeshKit feed generation the rollout gates read");

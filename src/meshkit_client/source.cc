@@ -265,6 +265,11 @@ void FileSource::Poll() {
 Result<std::unique_ptr<EndpointSource>> StartEndpointSource(EndpointSourceOptions options) {
   struct stat st {};
   if (!options.where.empty() && ::stat(options.where.c_str(), &st) == 0) {
+    if (!options.ca_file.empty()) {
+      return Status(
+          StatusCode::kInvalidArgument,
+          "a CA bundle applies to a host:port feed, not to the endpoints file " + options.where);
+    }
     FileSourceOptions o;
     o.path = options.where;
     o.on_change = std::move(options.on_change);
