@@ -192,8 +192,9 @@ class GrpcFeedClient final : public EndpointSource {
 // What a `--meshkit WHERE` flag means (samples/relay-node, controlplane): an
 // existing file is a FileSource, polled; anything else must be host:port of
 // a Discovery feed (GrpcFeedClient, plaintext unless `ca_file`).
-// kInvalidArgument when WHERE is neither, or is a file and `ca_file` is set; a file is read once
-// before this returns (its errors are returned), a feed is not waited for.
+// kInvalidArgument when WHERE is neither, or is a file and `ca_file` is
+// set; a file is read once before this returns (its errors are returned), a
+// feed is not waited for.
 struct EndpointSourceOptions {
   std::string where;
   std::string client_id;  // the feed's logs
