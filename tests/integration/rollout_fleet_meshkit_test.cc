@@ -6,6 +6,7 @@
 // healthy share and goes on when it recovers; without a connection the
 // rollout says its MeshKit gates are skipped.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <fstream>
 
@@ -158,6 +159,34 @@ TEST_F(RolloutMeshKitTest, WaveHoldsUntilItsClustersAreHealthy) {
   WriteFeed("up", 2);
   const Json last = AwaitState(id, "succeeded");
   EXPECT_TRUE(AllOn(started["version"], 2'000));
+}
+
+// Relays that report the control plane's own feed instance but stay behind
+// it longer than maxDiscoveryLagMs hold the wave at "coherence"; once they
+// report the feed's generation the wave goes on. (The daemon runs in this
+// process, so its file feed's id — file:<path>@<host>/<pid> — is known here;
+// the relays report it as librelay's hosts do, through their status.)
+TEST_F(RolloutMeshKitTest, NodesBehindTheFeedHoldTheWave) {
+  RewriteFeed("up", 2);  // generation 2
+  char host[256] = {};
+  ASSERT_EQ(::gethostname(host, sizeof host - 1), 0);
+  const std::string feed_id = "file:" + FeedPath() + "@" + host + "/" + std::to_string(::getpid());
+  for (auto& relay : fleet_) relay->host().SetDiscoveryGeneration(1, feed_id);
+  Json policy = QuickPolicy(4'000);
+  policy["canaryPercent"] = 0;
+  policy["maxDiscoveryLagMs"] = 1'000;
+  const Json started = StartRollout(2'000, policy);
+  const std::string id = started.value("id", "");
+  ASSERT_FALSE(id.empty()) << started.dump();
+  Json held;
+  ASSERT_TRUE(HeldAt(id, "coherence", held)) << held.dump();
+  EXPECT_NE(held["gate"]["message"].get<std::string>().find(
+                "reports discoveryGeneration 1, behind MeshKit feed " + feed_id + " (at 2)"),
+            std::string::npos)
+      << held.dump();
+  EXPECT_EQ(held["gate"]["figures"]["discovery"]["feedId"], feed_id) << held.dump();
+  for (auto& relay : fleet_) relay->host().SetDiscoveryGeneration(2, feed_id);
+  AwaitState(id, "succeeded");
 }
 
 // Without --meshkit the rollout runs on its other gates and says the
