@@ -40,12 +40,6 @@ Result<std::string> ReadIdToken(const std::string& path) {
   return token;
 }
 
-std::string Join(const std::vector<std::string>& parts) {
-  std::string out;
-  for (const auto& p : parts) out += (out.empty() ? "" : ",") + p;
-  return out;
-}
-
 int RunLogin(Session& s, std::int64_t ttl_seconds, const std::string& out) {
   auto issued = s.client.Login(ttl_seconds);
   if (!issued.ok()) return s.out.Fail(issued.status());
