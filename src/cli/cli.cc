@@ -209,7 +209,7 @@ bool Cli::ServerConfigured() {
   return !context.ok() || context->has_value();
 }
 
-Result<ConnectionSettings> Cli::ResolveSettings() {
+Result<ConnectionSettings> Cli::ResolveSettings(bool read_token) {
   auto loaded = LoadContext(flags_.context);
   if (!loaded.ok()) return loaded.status();
   const ContextEntry context = loaded->value_or(ContextEntry{});
@@ -236,6 +236,7 @@ Result<ConnectionSettings> Cli::ResolveSettings() {
     if (*ms <= 0) return Status(StatusCode::kInvalidArgument, "--timeout must be positive");
     s.timeout = std::chrono::milliseconds(*ms);
   }
+  if (!read_token) return s;
   if (!flags_.token.empty() && !flags_.token_file.empty()) {
     return Status(StatusCode::kInvalidArgument, "give --token or --token-file, not both");
   }
@@ -261,7 +262,27 @@ void Cli::RunWithServer(const std::function<int(Session&)>& body) {
     exit_code_ = out_->Fail(settings.status());
     return;
   }
-  auto client = NewGrpcClient(*settings);
+  Run(*settings, body);
+}
+
+void Cli::RunWithBearer(const std::string& bearer, const std::function<int(Session&)>& body) {
+  auto settings = ResolveSettings(/*read_token=*/false);
+  if (!settings.ok()) {
+    exit_code_ = out_->Fail(settings.status());
+    return;
+  }
+  settings->token = bearer;
+  Run(*settings, body);
+}
+
+Result<std::string> Cli::ContextTokenFile() {
+  auto loaded = LoadContext(flags_.context);
+  if (!loaded.ok()) return loaded.status();
+  return loaded->has_value() ? (*loaded)->token_file : std::string();
+}
+
+void Cli::Run(const ConnectionSettings& settings, const std::function<int(Session&)>& body) {
+  auto client = NewGrpcClient(settings);
   if (!client.ok()) {
     exit_code_ = out_->Fail(client.status());
     return;

@@ -62,6 +62,13 @@ class Cli {
   // the run (printed on stderr).
   void RunWithServer(const std::function<int(Session&)>& body);
 
+  // As RunWithServer, with `bearer` as the token instead of the one the flags,
+  // environment or context name (which is not read: it may not exist yet).
+  void RunWithBearer(const std::string& bearer, const std::function<int(Session&)>& body);
+
+  // The selected context's tokenFile ("" when there is no context or it has none).
+  Result<std::string> ContextTokenFile();
+
   // Sets the exit code for a usage error found after parsing and prints it.
   void UsageError(const std::string& message);
 
@@ -70,10 +77,13 @@ class Cli {
   // returns the usage exit code.
   int ParseFailure(const std::string& message, const std::vector<std::string>& args);
 
-  // The connection settings after flag > environment > context > default.
-  Result<ConnectionSettings> ResolveSettings();
+  // The connection settings after flag > environment > context > default;
+  // without `read_token`, no token is looked for.
+  Result<ConnectionSettings> ResolveSettings(bool read_token = true);
 
  private:
+  void Run(const ConnectionSettings& settings, const std::function<int(Session&)>& body);
+
   GlobalFlags flags_;
   std::unique_ptr<Output> out_;
   int exit_code_ = 0;
@@ -113,5 +123,6 @@ void AddFreezeCommands(CLI::App& rollout, Cli& cli);  // rollout freeze|unfreeze
 void AddShadowCommands(CLI::App& app, Cli& cli);
 void AddOpsCommands(CLI::App& app, Cli& cli);  // audit, status, nodes
 void AddTokenCommands(CLI::App& app, Cli& cli);
+void AddLoginCommand(CLI::App& app, Cli& cli);  // login --id-token (login_command.cc)
 
 }  // namespace omnirelay::cli

@@ -158,6 +158,9 @@ class ControlClient {
   // By id, or by the name of one live token; the token as revoked (as it
   // would be, with dry_run). Already revoked: kConflict.
   virtual Result<Token> RevokeToken(const std::string& name_or_id, bool dry_run) = 0;
+  // `omnirctl login`: with an OIDC ID token as this client's bearer token,
+  // a short-lived token of its identity (0 = the server's default lifetime).
+  virtual Result<IssuedToken> Login(std::int64_t ttl_seconds) = 0;
 
   virtual Result<RolloutInfo> StartRollout(const StartRolloutArgs& args) = 0;
   // One rollout by id (unknown: kNotFound), or all of them, newest first,

@@ -406,6 +406,15 @@ class GrpcClient final : public ControlClient {
     return IssuedToken{FromProto(resp.token()), resp.secret()};
   }
 
+  Result<IssuedToken> Login(std::int64_t ttl_seconds) override {
+    v1::LoginRequest req;
+    req.set_ttl_seconds(ttl_seconds);
+    v1::CreateTokenResponse resp;
+    auto ctx = Context();
+    if (auto s = Check(config_->Login(ctx.get(), req, &resp)); !s.ok()) return s;
+    return IssuedToken{FromProto(resp.token()), resp.secret()};
+  }
+
   Result<std::vector<Token>> ListTokens() override {
     v1::ListTokensResponse resp;
     auto ctx = Context();

@@ -67,6 +67,7 @@ int main(int argc, char** argv) {
   AddShadowCommands(app, cli);
   AddOpsCommands(app, cli);
   AddTokenCommands(app, cli);
+  AddLoginCommand(app, cli);
   // Commands run from their callbacks, after every flag is parsed.
   app.parse_complete_callback([&cli] { cli.Prepare(); });
 

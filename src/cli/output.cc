@@ -132,6 +132,12 @@ std::int64_t NowUnixMs() {
       .count();
 }
 
+std::string Join(const std::vector<std::string>& parts, const char* sep) {
+  std::string out;
+  for (const auto& p : parts) out += (out.empty() ? "" : sep) + p;
+  return out;
+}
+
 std::string RelativeTime(std::int64_t unix_ms, std::int64_t now_ms) {
   if (unix_ms == 0) return "-";
   const bool future = unix_ms > now_ms;

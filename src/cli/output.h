@@ -68,5 +68,7 @@ class Table {
 std::int64_t NowUnixMs();
 // "12s ago", "3m ago", "2h ago", "5d ago", "in 3h"; "-" for 0.
 std::string RelativeTime(std::int64_t unix_ms, std::int64_t now_ms);
+// "a,b,c" (or with another separator): scopes and the like in one cell or line.
+std::string Join(const std::vector<std::string>& parts, const char* sep = ",");
 
 }  // namespace omnirelay::cli

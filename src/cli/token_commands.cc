@@ -27,12 +27,6 @@ struct CreateArgs {
   bool dry_run = false;
 };
 
-std::string Join(const std::vector<std::string>& parts, const char* sep = ",") {
-  std::string out;
-  for (const auto& p : parts) out += (out.empty() ? "" : sep) + p;
-  return out;
-}
-
 int RunCreate(Session& s, const CreateArgs& a) {
   std::int64_t ttl_seconds = 0;
   if (!a.ttl.empty()) {

@@ -6,6 +6,7 @@
 
 #include "omnirelay/config/digest.h"
 #include "omnirelay/config/scope.h"
+#include "omnirelay/controlplane/oidc.h"
 
 namespace omnirelay::cp {
 namespace {
@@ -30,6 +31,14 @@ Status Unauthenticated(std::string message) {
   return Status(StatusCode::kUnauthenticated, std::move(message));
 }
 
+constexpr std::string_view kOidcPrefix = "oidc:";
+
+std::string Join(const std::vector<std::string>& items) {
+  std::string out;
+  for (const auto& i : items) out += (out.empty() ? "" : ", ") + i;
+  return out;
+}
+
 }  // namespace
 
 Status CheckTokenName(std::string_view name, bool node_token) {
@@ -47,6 +56,9 @@ Status CheckTokenName(std::string_view name, bool node_token) {
   }
   // node:<id> says "this node": only a node token bound to it may carry it.
   if (node_name) return refuse("node:<id> names a node token; only a \"node\" token may use it");
+  if (name.rfind(kOidcPrefix, 0) == 0) {
+    return refuse("oidc:... names an OIDC identity's login token (omnirctl login)");
+  }
   if (name.empty() || name.size() > kMaxTokenNameBytes) {
     return refuse("a token name is 1-" + std::to_string(kMaxTokenNameBytes) + " characters");
   }
@@ -89,8 +101,33 @@ std::string_view BearerToken(std::string_view header) {
   return header.substr(kBearer.size());
 }
 
+Result<Principal> Authenticator::AuthenticateIdToken(std::string_view id_token) const {
+  if (oidc_ == nullptr) {
+    return Unauthenticated("ID tokens are not accepted: this control plane has no --oidc-issuer");
+  }
+  auto claims = oidc_->Verify(id_token);
+  if (!claims.ok()) return Unauthenticated("id token refused: " + claims.status().message());
+  Principal p;
+  p.name = OidcPrincipalName(*claims);
+  // Audited as a token id: a digest prefix, so one ID token's calls can be
+  // told apart without recording the token.
+  p.token_id = "idt-" + Sha256Hex(id_token).substr(0, 12);
+  p.scopes = ScopesOfGroups(oidc_->options().group_scopes, claims->groups);
+  p.expires_at_ms = claims->expires_at_ms;
+  p.id_token = true;
+  if (p.scopes.empty()) {
+    return Status(StatusCode::kPermissionDenied, p.name + ": none of its groups (" +
+                                                     Join(claims->groups) +
+                                                     ") maps to a scope (--oidc-group-scopes)");
+  }
+  return p;
+}
+
 Result<Principal> Authenticator::Authenticate(std::string_view token) const {
   if (token.empty()) return Unauthenticated("a bearer token is required");
+  if (token.substr(0, kTokenPrefix.size()) != kTokenPrefix && LooksLikeJwt(token)) {
+    return AuthenticateIdToken(token);
+  }
   if (token.substr(0, kTokenPrefix.size()) != kTokenPrefix || token.size() > 256) {
     return Unauthenticated("malformed token");
   }
@@ -134,19 +171,57 @@ Result<IssuedToken> Authenticator::Issue(std::string_view name,
   OMNI_RETURN_IF_ERROR(CheckTokenName(name, is_node));
   if (ttl_seconds < 0) return Status(StatusCode::kInvalidArgument, "ttl must not be negative");
 
-  IssuedToken issued;
-  TokenRecord& r = issued.record;
-  r.id = RandomHex(kIdHexChars / 2);
-  issued.secret = std::string(kTokenPrefix) + r.id + "_" + RandomHex(kSecretBytes);
-  r.secret_hash = Sha256Hex(issued.secret);
+  TokenRecord r;
   r.name = std::string(name);
   r.scopes = scopes;
   r.created_at_ms = clock_.NowUnixMs();
   r.expires_at_ms = ttl_seconds == 0 ? 0 : r.created_at_ms + ttl_seconds * 1000;
+  return Save(std::move(r), "", audit);
+}
+
+Result<IssuedToken> Authenticator::Save(TokenRecord r, std::string summary_note,
+                                        const AuditEntry& audit) const {
+  IssuedToken issued;
+  r.id = RandomHex(kIdHexChars / 2);
+  issued.secret = std::string(kTokenPrefix) + r.id + "_" + RandomHex(kSecretBytes);
+  r.secret_hash = Sha256Hex(issued.secret);
   AuditEntry entry = audit;
-  entry.summary = "token " + r.id + " for " + r.name;
+  entry.summary = "token " + r.id + " for " + r.name + summary_note;
   OMNI_RETURN_IF_ERROR(store_.CreateToken(r, entry));
+  issued.record = std::move(r);
   return issued;
+}
+
+Result<IssuedToken> Authenticator::Login(const Principal& who, std::int64_t ttl_seconds,
+                                         const AuditEntry& audit) const {
+  if (!who.id_token || who.name.rfind(kOidcPrefix, 0) != 0) {
+    return Status(StatusCode::kInvalidArgument,
+                  "login exchanges an OIDC ID token: present one as the bearer token");
+  }
+  if (ttl_seconds < 0) return Status(StatusCode::kInvalidArgument, "ttl must not be negative");
+  const std::int64_t now = clock_.NowUnixMs();
+  if (ttl_seconds == 0 || ttl_seconds > kLoginTokenMaxTtlSeconds) {
+    ttl_seconds = kLoginTokenMaxTtlSeconds;
+  }
+  TokenRecord r;
+  r.name = who.name;
+  r.scopes = who.scopes;
+  r.created_at_ms = now;
+  r.expires_at_ms = std::min(now + ttl_seconds * 1000, who.expires_at_ms);
+  if (r.expires_at_ms <= now) return Unauthenticated("id token refused: expired");
+  // One live login per identity: the previous one goes (a name names one
+  // live token, rule 4).
+  OMNI_ASSIGN_OR_RETURN(std::vector<TokenRecord> tokens, store_.ListTokens());
+  std::string replaced;
+  for (const auto& t : tokens) {
+    if (t.name != who.name || t.revoked_at_ms != 0) continue;
+    AuditEntry revoke = audit;
+    revoke.action = "token.revoke";
+    revoke.summary = "token " + t.id + " for " + t.name + " (replaced by a new login)";
+    OMNI_RETURN_IF_ERROR(store_.RevokeToken(t.id, now, revoke));
+    replaced += " " + t.id;
+  }
+  return Save(std::move(r), replaced.empty() ? "" : " (replaces" + replaced + ")", audit);
 }
 
 }  // namespace omnirelay::cp

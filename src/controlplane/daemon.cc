@@ -23,6 +23,7 @@
 #include "omnirelay/controlplane/bus.h"
 #include "omnirelay/controlplane/grpc_face.h"
 #include "omnirelay/controlplane/node_feed.h"
+#include "omnirelay/controlplane/oidc.h"
 #include "omnirelay/controlplane/renderer.h"
 #include "omnirelay/controlplane/rest_face.h"
 #include "omnirelay/controlplane/service.h"
@@ -247,7 +248,8 @@ class DaemonImpl final : public Daemon {
 
     RendererOptions ro;
     ro.ttl_seconds = o.snapshot_ttl_seconds;
-    auth_ = std::make_unique<Authenticator>(*store_, clock_);
+    OMNI_RETURN_IF_ERROR(StartOidc(o));
+    auth_ = std::make_unique<Authenticator>(*store_, clock_, oidc_.get());
     renderer_ = std::make_unique<SnapshotRenderer>(*store_, *key_, clock_, metrics_, ro);
     ServiceOptions service_options;
     service_options.node_expiry = o.node_expiry;
@@ -447,6 +449,30 @@ class DaemonImpl final : public Daemon {
     }
   }
 
+  // --oidc-*: the ID-token verifier, when an issuer is configured (a JWKS
+  // that cannot be read or parsed, or a bad group map, stops the start).
+  Status StartOidc(const DaemonOptions& o) {
+    if (o.oidc_issuer.empty() && o.oidc_audience.empty() && o.oidc_jwks_file.empty() &&
+        o.oidc_group_scopes.empty()) {
+      return Status::Ok();
+    }
+    OidcOptions oidc;
+    oidc.policy.issuer = o.oidc_issuer;
+    oidc.policy.audience = o.oidc_audience;
+    oidc.policy.clock_skew_ms = o.oidc_clock_skew.count();
+    oidc.policy.groups_claim = o.oidc_groups_claim;
+    oidc.jwks_file = o.oidc_jwks_file;
+    OMNI_ASSIGN_OR_RETURN(oidc.group_scopes, ParseGroupScopes(o.oidc_group_scopes));
+    if (oidc.group_scopes.empty()) {
+      return Status(StatusCode::kInvalidArgument,
+                    "--oidc-group-scopes: map at least one group to scopes");
+    }
+    OMNI_ASSIGN_OR_RETURN(oidc_, IdTokenVerifier::Create(std::move(oidc), *files_, clock_));
+    spdlog::info("OIDC: ID tokens of {} for audience {} accepted, keys from {}", o.oidc_issuer,
+                 o.oidc_audience, o.oidc_jwks_file);
+    return Status::Ok();
+  }
+
   // The cell's first admin token: issued and written 0600 to admin.token
   // only when the store holds no token at all (the cell's first start); the
   // log names the file, never the token. A replica joining a store that has
@@ -512,6 +538,7 @@ class DaemonImpl final : public Daemon {
   std::unique_ptr<StorePoll> store_poll_;
   std::unique_ptr<StoreRetention> retention_;
   int rollout_follow_ = 0;  // the bus subscription that calls RolloutEngine::FollowStore
+  std::unique_ptr<IdTokenVerifier> oidc_;  // --oidc-*; null: ID tokens not accepted
   std::unique_ptr<Authenticator> auth_;
   std::unique_ptr<SnapshotRenderer> renderer_;
   std::unique_ptr<ControlPlaneService> service_;

@@ -404,6 +404,20 @@ grpc::Status ConfigServiceImpl::CreateToken(Ctx* ctx, const v1::CreateTokenReque
   return grpc::Status::OK;
 }
 
+grpc::Status ConfigServiceImpl::Login(Ctx* ctx, const v1::LoginRequest* req,
+                                      v1::CreateTokenResponse* resp) {
+  auto who = Authenticate(*ctx, "token.login");
+  if (!who.ok()) return ToGrpcStatus(who.status());
+  if (req->ttl_seconds() < 0) {
+    return ToGrpcStatus(Status(StatusCode::kInvalidArgument, "ttl must not be negative"));
+  }
+  auto issued = service_.Login(*who, req->ttl_seconds());
+  if (!issued.ok()) return ToGrpcStatus(issued.status());
+  ToProto(issued->record, resp->mutable_token());
+  resp->set_secret(issued->secret);
+  return grpc::Status::OK;
+}
+
 grpc::Status ConfigServiceImpl::ListTokens(Ctx* ctx, const v1::ListTokensRequest*,
                                            v1::ListTokensResponse* resp) {
   auto who = Authenticate(*ctx, "token.list");

@@ -67,6 +67,8 @@ class ConfigServiceImpl final : public controlplane::v1::ConfigService::Service 
                      grpc::ServerWriter<controlplane::v1::AuditEntry>* writer) override;
   grpc::Status CreateToken(Ctx* ctx, const controlplane::v1::CreateTokenRequest* req,
                            controlplane::v1::CreateTokenResponse* resp) override;
+  grpc::Status Login(Ctx* ctx, const controlplane::v1::LoginRequest* req,
+                     controlplane::v1::CreateTokenResponse* resp) override;
   grpc::Status ListTokens(Ctx* ctx, const controlplane::v1::ListTokensRequest* req,
                           controlplane::v1::ListTokensResponse* resp) override;
   grpc::Status RevokeToken(Ctx* ctx, const controlplane::v1::RevokeTokenRequest* req,

@@ -242,6 +242,25 @@ int main(int argc, char** argv) {
   app.add_option("--tls-key", o.tls.key_file, "PEM private key of --tls-cert");
   app.add_option("--tls-client-ca", o.tls.client_ca_file,
                  "PEM CA bundle: require client certificates signed by it (mTLS)");
+  std::string oidc_skew = "60s";
+  app.add_option("--oidc-issuer", o.oidc_issuer,
+                 "Accept OIDC ID tokens (JWT: RS256, ES256, EdDSA) of this issuer (the exact "
+                 "\"iss\") as bearer tokens and for omnirctl login (default: none accepted)");
+  app.add_option("--oidc-audience", o.oidc_audience,
+                 "The client id the ID tokens must name in \"aud\"");
+  app.add_option("--oidc-jwks", o.oidc_jwks_file,
+                 "The issuer's public keys: a JWKS file, re-read every 5s and at once (at most "
+                 "once a second) for an unknown kid");
+  app.add_option("--oidc-group-scopes", o.oidc_group_scopes,
+                 "Scopes per group: group=scope[+scope],... (repeatable; e.g. "
+                 "admins=admin,ops=config:read+config:write); a token whose groups map to no "
+                 "scope is refused")
+      ->allow_extra_args(false);
+  app.add_option("--oidc-groups-claim", o.oidc_groups_claim,
+                 "The claim that holds the groups (a string or an array of strings)")
+      ->capture_default_str();
+  app.add_option("--oidc-clock-skew", oidc_skew, "Leeway for the ID tokens' exp, nbf and iat")
+      ->capture_default_str();
   app.add_option("--http-max-connections", o.http_limits.max_connections,
                  "REST connections open at once; past it a new one is answered 503 and closed")
       ->capture_default_str();
@@ -300,6 +319,12 @@ int main(int argc, char** argv) {
     *out = std::chrono::milliseconds(*ms);
   }
   o.sqlite_synchronous_full = sqlite_sync == "full";
+  if (o.oidc_jwks_file.rfind("https://", 0) == 0 || o.oidc_jwks_file.rfind("http://", 0) == 0) {
+    std::fprintf(stderr,
+                 "controlplane: --oidc-jwks takes a file; fetching a JWKS URL is not supported "
+                 "yet (fetch it into a file, e.g. from cron, and name the file)\n");
+    return 2;
+  }
   // A duration of at least `min_ms` into `out` (with `off`, "0" too: that
   // setting off); a usage error otherwise.
   auto duration_flag = [](const char* flag, const std::string& text, std::int64_t min_ms,
@@ -325,7 +350,8 @@ int main(int argc, char** argv) {
       !duration_flag("--snapshot-retention", snapshot_retention, 60'000, "1m", "keep all",
                      &o.snapshot_retention) ||
       !duration_flag("--retention-interval", retention_interval, 100, "100ms", nullptr,
-                     &o.retention_interval)) {
+                     &o.retention_interval) ||
+      !duration_flag("--oidc-clock-skew", oidc_skew, 0, "0s", nullptr, &o.oidc_clock_skew)) {
     return 2;
   }
 

@@ -405,6 +405,15 @@ class RestFaceImpl final : public RestFace {
              if (!issued.ok()) return Fail(res, issued.status());
              Reply(res, 201, ToJson(*issued));
            });
+    // An OIDC ID token as the bearer, exchanged for a short-lived token.
+    Handle("/v1/login", "POST", "token.login",
+           [this](const Principal& who, const Request& req, Response& res) {
+             auto ttl = api::ParseLoginRequest(req.body);
+             if (!ttl.ok()) return Fail(res, ttl.status());
+             auto issued = service_.Login(who, *ttl);
+             if (!issued.ok()) return Fail(res, issued.status());
+             Reply(res, 201, ToJson(*issued));
+           });
     Handle("/v1/tokens", "GET", "token.list",
            [this](const Principal& who, const Request&, Response& res) {
              auto tokens = service_.ListTokens(who);

@@ -449,6 +449,14 @@ Result<IssuedToken> ControlPlaneService::CreateToken(const Principal& who, const
   return issued;
 }
 
+Result<IssuedToken> ControlPlaneService::Login(const Principal& who, std::int64_t ttl_seconds) {
+  AuditEntry audit = Entry(who, "token.login", "");
+  audit.outcome = "ok";
+  auto issued = auth_.Login(who, ttl_seconds, audit);
+  if (!issued.ok()) AuditRead(who, "token.login", "", 0, issued.status());
+  return issued;
+}
+
 Result<std::vector<TokenRecord>> ControlPlaneService::ListTokens(const Principal& who) {
   auto list = [&]() -> Result<std::vector<TokenRecord>> {
     auto tokens = store_.ListTokens();

@@ -107,6 +107,63 @@ TEST_F(AuthTest, InvalidIssueRequests) {
             StatusCode::kInvalidArgument);
 }
 
+// An OIDC identity as Authenticate gives it (id_token set), expiring at `exp_ms`.
+Principal OidcPrincipal(std::int64_t exp_ms) {
+  Principal p{"idt-0123456789ab", "oidc:idp.example.com/alice", {"config:read"}, exp_ms};
+  p.id_token = true;
+  return p;
+}
+
+// Login issues a token of the identity's name and scopes for at most an hour.
+TEST_F(AuthTest, LoginIssuesAnHourAtMost) {
+  const std::int64_t now = clock_.NowUnixMs();
+  auto t = auth().Login(OidcPrincipal(now + 10 * 3600 * 1000), 0, AuditEntry{});
+  ASSERT_TRUE(t.ok()) << t.status().ToString();
+  EXPECT_EQ(t->record.name, "oidc:idp.example.com/alice");
+  EXPECT_EQ(t->record.scopes, std::vector<std::string>{"config:read"});
+  EXPECT_EQ(t->record.expires_at_ms, now + kLoginTokenMaxTtlSeconds * 1000);
+  auto p = auth().Authenticate(t->secret);
+  ASSERT_TRUE(p.ok());
+  EXPECT_EQ(p->name, "oidc:idp.example.com/alice");
+  EXPECT_FALSE(p->id_token);
+}
+
+// A login token never outlives the ID token it was exchanged for.
+TEST_F(AuthTest, LoginStopsAtTheIdTokensExpiry) {
+  const std::int64_t now = clock_.NowUnixMs();
+  auto t = auth().Login(OidcPrincipal(now + 120'000), 3600, AuditEntry{});
+  ASSERT_TRUE(t.ok());
+  EXPECT_EQ(t->record.expires_at_ms, now + 120'000);
+  EXPECT_EQ(auth().Login(OidcPrincipal(now), 0, AuditEntry{}).status().code(),
+            StatusCode::kUnauthenticated);
+}
+
+// A new login of the same identity revokes its previous login token.
+TEST_F(AuthTest, NewLoginReplacesThePrevious) {
+  const Principal who = OidcPrincipal(clock_.NowUnixMs() + 3600 * 1000);
+  auto first = auth().Login(who, 0, AuditEntry{});
+  auto second = auth().Login(who, 0, AuditEntry{});
+  ASSERT_TRUE(first.ok() && second.ok());
+  EXPECT_EQ(auth().Authenticate(first->secret).status().code(), StatusCode::kUnauthenticated);
+  EXPECT_TRUE(auth().Authenticate(second->secret).ok());
+}
+
+// Only an ID token's holder logs in; only Login names a token oidc:...
+TEST_F(AuthTest, LoginNeedsAnIdToken) {
+  Principal stored = OidcPrincipal(0);
+  stored.id_token = false;
+  EXPECT_EQ(auth().Login(stored, 0, AuditEntry{}).status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(CheckTokenName("oidc:idp.example.com", false).code(), StatusCode::kInvalid);
+  EXPECT_FALSE(auth().Issue("oidc:idp.example.com", {"admin"}, 0, AuditEntry{}).ok());
+}
+
+// Without --oidc-issuer a JWT-shaped bearer is refused, saying why.
+TEST_F(AuthTest, IdTokenWithoutOidcIsRefused) {
+  auto p = auth().Authenticate("eyJhbGciOiJFZERTQSJ9.e30.c2ln");
+  EXPECT_EQ(p.status().code(), StatusCode::kUnauthenticated);
+  EXPECT_NE(p.status().message().find("--oidc-issuer"), std::string::npos);
+}
+
 // BearerToken extracts the token from an Authorization header.
 TEST(BearerTokenTest, ParsesHeader) {
   EXPECT_EQ(BearerToken("Bearer abc"), "abc");

@@ -550,4 +550,20 @@ Result<CreateTokenRequest> ParseCreateTokenRequest(std::string_view body) {
   return out;
 }
 
+Result<std::int64_t> ParseLoginRequest(std::string_view body) {
+  const Status shape(StatusCode::kInvalidArgument,
+                     "body must be empty or {\"ttlSeconds\": N} (optional, whole seconds >= 0)");
+  if (body.find_first_not_of(" \t\r\n") == std::string_view::npos) return std::int64_t{0};
+  const nlohmann::json j = nlohmann::json::parse(body, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded() || !j.is_object()) return shape;
+  std::int64_t ttl = 0;
+  for (const auto& [key, value] : j.items()) {
+    if (key != "ttlSeconds" || !value.is_number_integer() || value.get<std::int64_t>() < 0) {
+      return shape;
+    }
+    ttl = value.get<std::int64_t>();
+  }
+  return ttl;
+}
+
 }  // namespace omnirelay::api

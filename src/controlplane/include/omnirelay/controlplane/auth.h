@@ -7,6 +7,11 @@
 // scope is bound to one node ("node:<id>" principal) and may only read that
 // node's snapshot and report that node's status.
 //
+// An OIDC ID token (oidc.h) is accepted as a bearer too when the daemon is
+// configured with an issuer: its holder is the principal
+// "oidc:<issuer host>/<sub>" with the scopes its groups map to, until the ID
+// token expires. Login exchanges one for a stored token of that name.
+//
 // Thread safety: Authenticator methods may be called from any thread.
 #pragma once
 
@@ -38,6 +43,8 @@ bool IsKnownTokenScope(std::string_view scope);
 //     fits in a URL path segment and a table cell).
 //  4. A name names one live token (the store refuses a second while the
 //     first is not revoked).
+//  5. "oidc:..." names the tokens Login issues to an OIDC identity; no
+//     other token may be named so.
 // Rules 1-3 are checked here: kInvalid with an invalid_name diagnostic at
 // "/name" (the token request's field), else OK.
 inline constexpr std::size_t kMaxTokenNameBytes = 128;
@@ -48,6 +55,7 @@ struct Principal {
   std::string name;  // "admin", "ci-deployer", "node:relay-1", ...
   std::vector<std::string> scopes;
   std::int64_t expires_at_ms = 0;  // 0 = never
+  bool id_token = false;           // authenticated by an OIDC ID token (nothing stored)
 
   // True when the token carries `scope` directly or through an implication.
   bool Has(std::string_view scope) const;
@@ -63,11 +71,20 @@ struct IssuedToken {
   std::string secret;  // the bearer token; shown once, never stored or logged
 };
 
+class IdTokenVerifier;
+
+// Login tokens: 1 hour unless asked for less; never past the ID token's exp.
+inline constexpr std::int64_t kLoginTokenMaxTtlSeconds = 3600;
+
 class Authenticator {
  public:
-  Authenticator(Store& store, const Clock& clock) : store_(store), clock_(clock) {}
+  // `oidc` (may be null: no ID tokens accepted) must outlive this.
+  Authenticator(Store& store, const Clock& clock, const IdTokenVerifier* oidc = nullptr)
+      : store_(store), clock_(clock), oidc_(oidc) {}
 
-  // kUnauthenticated for a missing, malformed, unknown, revoked or expired token.
+  // kUnauthenticated for a missing, malformed, unknown, revoked or expired
+  // token, or a refused ID token (its reason first in the message);
+  // kPermissionDenied for an ID token none of whose groups maps to a scope.
   Result<Principal> Authenticate(std::string_view bearer_token) const;
   // The name of the stored token `bearer_token` is, whatever its state
   // (revoked and expired ones too); "" for a malformed or unknown one. For
@@ -80,9 +97,22 @@ class Authenticator {
   Result<IssuedToken> Issue(std::string_view name, const std::vector<std::string>& scopes,
                             std::int64_t ttl_seconds, const AuditEntry& audit) const;
 
+  // The token an ID token's holder (`who`, id_token set) logs in with: named
+  // as `who`, with its scopes, for ttl_seconds (0 or more than
+  // kLoginTokenMaxTtlSeconds: that maximum) but never past who's expiry.
+  // The identity's previous live login token is revoked (one live login per
+  // identity). kInvalidArgument when `who` did not present an ID token.
+  Result<IssuedToken> Login(const Principal& who, std::int64_t ttl_seconds,
+                            const AuditEntry& audit) const;
+
  private:
+  Result<Principal> AuthenticateIdToken(std::string_view id_token) const;
+  Result<IssuedToken> Save(TokenRecord record, std::string summary_note,
+                           const AuditEntry& audit) const;
+
   Store& store_;
   const Clock& clock_;
+  const IdTokenVerifier* oidc_;
 };
 
 // Extracts the token from an "Authorization: Bearer <token>" header value ("" if absent).

@@ -74,6 +74,13 @@ struct DaemonOptions {
   std::string meshkit;
   std::string meshkit_ca_file;  // --meshkit-ca: TLS to the feed
   TlsOptions tls;               // both faces; empty = plaintext (loopback only)
+  // --oidc-*: operator identity (oidc.h). All empty = ID tokens are not
+  // accepted; issuer, audience and jwks go together.
+  std::string oidc_issuer, oidc_audience;
+  std::string oidc_jwks_file;  // a JWKS file, re-read when it changes
+  std::string oidc_groups_claim = "groups";
+  std::chrono::milliseconds oidc_clock_skew{60'000};
+  std::vector<std::string> oidc_group_scopes;  // "group=scope[+scope],..."
   // REST timeouts and limits (--http-* flags; defaults in http/server.h).
   http::Limits http_limits;
   // Where the data dir's files (key, trusted keys, admin token) are written;

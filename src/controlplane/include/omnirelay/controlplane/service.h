@@ -224,6 +224,10 @@ class ControlPlaneService {
   Result<IssuedToken> CreateToken(const Principal& who, const std::string& name,
                                   const std::vector<std::string>& scopes, std::int64_t ttl_seconds);
   Result<std::vector<TokenRecord>> ListTokens(const Principal& who);
+  // `omnirctl login` (POST /v1/login): an OIDC ID token's holder gets a
+  // short-lived token of its own name and scopes (Authenticator::Login);
+  // audited as "token.login". Needs no scope beyond the mapped ones.
+  Result<IssuedToken> Login(const Principal& who, std::int64_t ttl_seconds);
   // Revokes the token `name_or_id` names: its id, else the one live token
   // of that name (a name only revoked tokens had is kConflict "already
   // revoked"). Returns the token as revoked — as it would be, for a dry run,

@@ -66,5 +66,7 @@ Status FromJson(const nlohmann::json& j, FreezeState* out);
 Result<CreateTokenRequest> ParseCreateTokenRequest(std::string_view body);
 Result<SetFreezeRequest> ParseSetFreezeRequest(std::string_view body);
 Result<RevertRequest> ParseRevertRequest(std::string_view body);
+// POST /v1/login: "" or {} or {"ttlSeconds": N}; the requested lifetime (0 = the default).
+Result<std::int64_t> ParseLoginRequest(std::string_view body);
 
 }  // namespace omnirelay::api

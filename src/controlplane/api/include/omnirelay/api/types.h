@@ -208,14 +208,14 @@ struct AuditChainReport {
 };
 
 // The audit actions that change something: layer writes, deletes and
-// reverts, token creation and revocation, rollout starts and steering, the
-// freeze switch — whatever their
+// reverts, token creation (a login's too) and revocation, rollout starts
+// and steering, the freeze switch — whatever their
 // outcome (a refused write is still a write attempt). Reads, dry runs
 // ("layer.put.dry_run") and node hellos are not writes. GET
 // /v1/audit?writesOnly=true (omnirctl audit tail --writes-only) keeps these.
-inline constexpr std::array<std::string_view, 9> kWriteActions = {
-    "layer.put",     "layer.delete",   "layer.revert", "token.create", "token.revoke",
-    "rollout.start", "rollout.action", "freeze.set",   "freeze.clear"};
+inline constexpr std::array<std::string_view, 10> kWriteActions = {
+    "layer.put",    "layer.delete",  "layer.revert",   "token.create", "token.login",
+    "token.revoke", "rollout.start", "rollout.action", "freeze.set",   "freeze.clear"};
 
 inline bool IsWriteAction(std::string_view action) {
   for (std::string_view write : kWriteActions) {
