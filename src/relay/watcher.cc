@@ -192,6 +192,12 @@ struct Watcher::Impl {
   std::int64_t next_pull_at = 0;
   std::int64_t reconcile_ms = 0;
   std::string refused_hash;  // the last envelope refused: not applied again from a pull
+  // An envelope a pull refused that the control plane has not been told of:
+  // when the stream then offers the same bytes (a pull at expiry racing the
+  // push), the NACK carries that refusal without verifying them again, so
+  // one refusal is counted once.
+  std::string pull_refused_hash;
+  Status pull_refused_why;
   // The control plane said another instance took over: follow no more.
   bool superseded = false;
   // Fail-back to grpc_endpoints[0] while the stream is up to another one.
@@ -377,6 +383,15 @@ void Watcher::Impl::HandleEvent(StreamEvent& event) {
 }
 
 void Watcher::Impl::HandleNotify(StreamEvent& event) {
+  if (!event.hash.empty() && event.hash == pull_refused_hash) {
+    pull_refused_hash.clear();
+    stream->SendNack(event.version, event.hash, std::string(pull_refused_why.code_name()),
+                     pull_refused_why.message());
+    nacks_counter.Inc();
+    UpdateStats([](WatcherStats& s) { ++s.nacks; });
+    SendStatus();
+    return;
+  }
   std::string envelope = std::move(event.envelope);  // up to 64 KiB inline: no copy
   if (envelope.empty()) {
     Result<std::string> fetched = stream->Fetch(event.hash, options.rpc_timeout_ms);
@@ -395,6 +410,7 @@ void Watcher::Impl::HandleNotify(StreamEvent& event) {
   LogApply(outcome, "notify");
   if (outcome.ok()) {
     refused_hash.clear();
+    pull_refused_hash.clear();
     stream->SendAck(event.version, event.hash);
     acks_counter.Inc();
     UpdateStats([](WatcherStats& s) {
@@ -590,10 +606,13 @@ void Watcher::Impl::PullNow() {
   LogApply(outcome, "pull from " + reply->endpoint);
   if (!outcome.ok()) {
     refused_hash = reply->hash;
+    pull_refused_hash = reply->hash;
+    pull_refused_why = outcome.status();
     pull_refused.Inc();
     return;
   }
   refused_hash.clear();
+  pull_refused_hash.clear();
   pull_applied.Inc();
   UpdateStats([](WatcherStats& s) { ++s.pulls_applied; });
   if (welcomed) {
