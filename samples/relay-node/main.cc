@@ -113,12 +113,7 @@ Result<std::unique_ptr<meshkit::EndpointSource>> StartMeshKit(const std::string&
         std::to_string(set->size()) + " endpoints in " + std::to_string(set->clusters().size()) +
         " clusters");
   };
-  if (::access(where.c_str(), F_OK) != 0 &&
-      !IsHostPort("--meshkit", where, "7600", /*connect=*/true)) {
-    return Status(StatusCode::kInvalidArgument,
-                  "--meshkit names neither an existing endpoints file nor host:port");
-  }
-  meshkit::EndpointSourceOptions o;
+  meshkit::EndpointSourceOptions o;  // it says when `where` is neither a file nor host:port
   o.where = where;
   o.client_id = "relay-node";
   o.on_change = told;

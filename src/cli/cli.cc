@@ -139,22 +139,27 @@ Result<std::string> ReadTokenFile(const std::string& path, const Output& out) {
   if ((st.st_mode & (S_IRGRP | S_IROTH)) != 0) {
     out.Warn("token file " + path + " is readable by group or others; chmod 600 it");
   }
-  auto text = ReadFileLimited(path, kMaxTokenFileBytes);
-  if (!text.ok()) {
-    return Status(StatusCode::kIoError, "cannot read token file " + path + " (" +
-                                            std::string(text.status().code_name()) + ")");
-  }
-  std::string token = std::move(text).value();
-  const auto first = token.find_first_not_of(" \t\r\n");
-  if (first == std::string::npos) {
-    return Status(StatusCode::kInvalidArgument, "token file " + path + " is empty");
-  }
-  token.erase(0, first);
-  token.erase(token.find_last_not_of(" \t\r\n") + 1);
-  return token;
+  return ReadSecretFile(path, kMaxTokenFileBytes, "token file");
 }
 
 }  // namespace
+
+Result<std::string> ReadSecretFile(const std::string& path, std::size_t max_bytes,
+                                   const std::string& what) {
+  auto text = ReadFileLimited(path, max_bytes);
+  if (!text.ok()) {
+    return Status(StatusCode::kIoError, "cannot read " + what + " " + path + " (" +
+                                            std::string(text.status().code_name()) + ")");
+  }
+  std::string secret = std::move(text).value();
+  const auto first = secret.find_first_not_of(" \t\r\n");
+  if (first == std::string::npos) {
+    return Status(StatusCode::kInvalidArgument, what + " " + path + " is empty");
+  }
+  secret.erase(0, first);
+  secret.erase(secret.find_last_not_of(" \t\r\n") + 1);
+  return secret;
+}
 
 void Cli::AddGlobalFlags(CLI::App& app) {
   app.add_option("--server", flags_.server,

@@ -92,6 +92,12 @@ class Cli {
 // `--scope` values are checked before any call, as usage errors.
 CLI::Validator ScopeValidator();
 
+// A secret kept in a file (a token, an ID token): at most `max_bytes`,
+// surrounding whitespace trimmed. kIoError "cannot read <what> <path>
+// (<code>)", kInvalidArgument "<what> <path> is empty".
+Result<std::string> ReadSecretFile(const std::string& path, std::size_t max_bytes,
+                                   const std::string& what);
+
 // `rollout start`'s flags (rollout_commands.cc); `config set --rollout`
 // fills them too and runs the same start.
 struct RolloutStartOptions {

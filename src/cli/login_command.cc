@@ -25,21 +25,6 @@ struct LoginArgs {
   std::string ttl;
 };
 
-Result<std::string> ReadIdToken(const std::string& path) {
-  auto text = ReadFileLimited(path, kMaxIdTokenFileBytes);
-  if (!text.ok()) {
-    return Status(StatusCode::kIoError, "cannot read the ID token file " + path + " (" +
-                                            std::string(text.status().code_name()) + ")");
-  }
-  std::string token = std::move(text).value();
-  token.erase(0, token.find_first_not_of(" \t\r\n"));
-  token.erase(token.find_last_not_of(" \t\r\n") + 1);
-  if (token.empty()) {
-    return Status(StatusCode::kInvalidArgument, "the ID token file " + path + " is empty");
-  }
-  return token;
-}
-
 int RunLogin(Session& s, std::int64_t ttl_seconds, const std::string& out) {
   auto issued = s.client.Login(ttl_seconds);
   if (!issued.ok()) return s.out.Fail(issued.status());
@@ -101,7 +86,7 @@ void AddLoginCommand(CLI::App& app, Cli& cli) {
       return cli.UsageError(
           "no --token-out and no context with a tokenFile: say where the token goes");
     }
-    auto id_token = ReadIdToken(args->id_token_file);
+    auto id_token = ReadSecretFile(args->id_token_file, kMaxIdTokenFileBytes, "the ID token file");
     if (!id_token.ok()) {
       cli.set_exit_code(cli.out().Fail(id_token.status()));
       return;

@@ -114,9 +114,13 @@ std::shared_ptr<const JwkSet> IdTokenVerifier::Keys(bool kid_missed) const {
 }
 
 Result<IdTokenClaims> IdTokenVerifier::Verify(std::string_view token) const {
-  auto claims = VerifyIdToken(token, *Keys(false), options_.policy, clock_.NowUnixMs());
+  const std::shared_ptr<const JwkSet> keys = Keys(false);
+  auto claims = VerifyIdToken(token, *keys, options_.policy, clock_.NowUnixMs());
   if (!claims.ok() && IdTokenRefusalReason(claims.status()) == "unknown_kid") {
-    claims = VerifyIdToken(token, *Keys(true), options_.policy, clock_.NowUnixMs());
+    // Verified again only when the forced reload brought another key set.
+    if (const auto again = Keys(true); again != keys) {
+      claims = VerifyIdToken(token, *again, options_.policy, clock_.NowUnixMs());
+    }
   }
   return claims;
 }

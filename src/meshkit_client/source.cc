@@ -1,12 +1,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <charconv>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "omnirelay/config/diagnostic.h"
+#include "omnirelay/http/server.h"
 #include "omnirelay/meshkit/feed.h"
 
 namespace omnirelay::meshkit {
@@ -277,12 +277,8 @@ Result<std::unique_ptr<EndpointSource>> StartEndpointSource(EndpointSourceOption
     if (!source.ok()) return source.status();
     return std::unique_ptr<EndpointSource>(std::move(*source));
   }
-  const std::size_t colon = options.where.rfind(':');
-  int port = 0;
-  const char* digits = options.where.data() + colon + 1;
-  const char* end = options.where.data() + options.where.size();
-  if (colon == std::string::npos || colon == 0 || std::from_chars(digits, end, port).ptr != end ||
-      digits == end || port < 1 || port > 65535) {
+  const auto host_port = http::SplitHostPort(options.where);
+  if (!host_port.ok() || host_port->first.empty() || host_port->second <= 0) {
     return Status(StatusCode::kInvalidArgument,
                   "MeshKit source \"" + options.where +
                       "\" is neither an existing endpoints file nor host:port");

@@ -78,7 +78,6 @@ struct ConfigHost::Impl {
   SnapshotPtr current GUARDED_BY(publish_mu);    // in force, even while withheld
   bool withheld GUARDED_BY(publish_mu) = false;  // fail-closed: Current() gives null
 
-  std::atomic<std::int64_t> discovery_generation{0};
   std::atomic<std::int64_t> fresh_mono_ms{0};
 
   SloRecorder slo;  // thread-safe on its own
@@ -87,6 +86,8 @@ struct ConfigHost::Impl {
   Status last_error GUARDED_BY(health_mu);
   std::int64_t last_error_unix_ms GUARDED_BY(health_mu) = 0;
   Status last_lkg_error GUARDED_BY(health_mu);
+  // What SetDiscoveryGeneration said last; the pair changes together.
+  std::int64_t discovery_generation GUARDED_BY(health_mu) = 0;
   std::string discovery_feed_id GUARDED_BY(health_mu);
 
   SnapshotPtr CurrentCopy(bool* is_withheld = nullptr) const {
@@ -333,7 +334,7 @@ ExpiryCheck ConfigHost::CheckExpiry() {
 void ConfigHost::SetDiscoveryGeneration(std::int64_t generation, std::string feed_id) {
   MutexLock lock(impl_->health_mu);  // the pair changes together
   impl_->discovery_feed_id = std::move(feed_id);
-  impl_->discovery_generation.store(generation, std::memory_order_relaxed);
+  impl_->discovery_generation = generation;
 }
 
 void ConfigHost::RecordOutcome(std::int64_t config_version, bool error, double latency_ms) {
@@ -363,7 +364,7 @@ HealthReport ConfigHost::health() const {
         0, impl_->clock.MonotonicMs() - impl_->fresh_mono_ms.load(std::memory_order_relaxed));
   }
   MutexLock lock(impl_->health_mu);
-  h.discovery_generation = impl_->discovery_generation.load(std::memory_order_relaxed);
+  h.discovery_generation = impl_->discovery_generation;
   h.discovery_feed_id = impl_->discovery_feed_id;
   h.last_error = impl_->last_error;
   h.last_error_unix_ms = impl_->last_error_unix_ms;

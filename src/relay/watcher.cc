@@ -13,6 +13,7 @@
 #include "omnirelay/config/files.h"
 #include "omnirelay/config/mutex.h"
 #include "omnirelay/config/rfc3339.h"
+#include "relay_metrics.h"
 #include "snapshot_puller.h"
 
 namespace omnirelay::relay {
@@ -39,10 +40,6 @@ std::string JoinCsv(const std::vector<std::string>& parts) {
   return out;
 }
 
-std::string NodeLabel(const std::string& node_id) {
-  return node_id.empty() ? std::string() : "node=\"" + node_id + "\"";
-}
-
 // 64 random bits in hex: tells this process's streams from another's.
 std::string RandomInstanceId() {
   std::random_device rd;
@@ -50,13 +47,6 @@ std::string RandomInstanceId() {
   static constexpr char kHex[] = "0123456789abcdef";
   std::string out(16, '0');
   for (int i = 0; i < 16; ++i) out[i] = kHex[(bits >> (60 - 4 * i)) & 0xf];
-  return out;
-}
-
-std::string Labels(const std::string& node_id, std::string_view name, std::string_view value) {
-  std::string out = NodeLabel(node_id);
-  if (!out.empty()) out += ',';
-  out += std::string(name) + "=\"" + std::string(value) + "\"";
   return out;
 }
 
@@ -75,34 +65,34 @@ struct Watcher::Impl {
                options.tls),
         connected_gauge(m.gauge("omnirelay_relay_watcher_stream_connected",
                                 "1 while the node stream to the control plane is up",
-                                NodeLabel(options.node_id))),
+                                LabelSet(options.node_id, {}))),
         welcomed_counter(m.counter("omnirelay_relay_watcher_streams_total",
                                    "Node streams opened, by outcome",
-                                   Labels(options.node_id, "outcome", "welcomed"))),
+                                   LabelSet(options.node_id, {{"outcome", "welcomed"}}))),
         failed_counter(m.counter("omnirelay_relay_watcher_streams_total",
                                  "Node streams opened, by outcome",
-                                 Labels(options.node_id, "outcome", "failed"))),
+                                 LabelSet(options.node_id, {{"outcome", "failed"}}))),
         pull_applied(PullCounter(m, "applied")),
         pull_not_modified(PullCounter(m, "not_modified")),
         pull_refused(PullCounter(m, "refused")),
         pull_failed(PullCounter(m, "failed")),
         acks_counter(m.counter("omnirelay_relay_watcher_acks_total", "Notifies ACKed",
-                               NodeLabel(options.node_id))),
+                               LabelSet(options.node_id, {}))),
         nacks_counter(m.counter("omnirelay_relay_watcher_nacks_total", "Notifies NACKed",
-                                NodeLabel(options.node_id))),
+                                LabelSet(options.node_id, {}))),
         problems_counter(m.counter("omnirelay_relay_watcher_problems_total",
                                    "Problems the control plane reported (it sends nothing now)",
-                                   NodeLabel(options.node_id))),
+                                   LabelSet(options.node_id, {}))),
         superseded_counter(m.counter("omnirelay_relay_watcher_superseded_total",
                                      "Node streams ended because another instance of this node id "
                                      "took over (the watcher then stops following)",
-                                     NodeLabel(options.node_id))),
+                                     LabelSet(options.node_id, {}))),
         slo_requests_counter(m.counter("omnirelay_relay_watcher_slo_requests_total",
                                        "Requests reported to the control plane in SLO windows",
-                                       NodeLabel(options.node_id))),
+                                       LabelSet(options.node_id, {}))),
         slo_errors_counter(m.counter("omnirelay_relay_watcher_slo_errors_total",
                                      "Failed requests reported to the control plane in SLO windows",
-                                     NodeLabel(options.node_id))) {
+                                     LabelSet(options.node_id, {}))) {
     puller.AddEndpoints(options.http_endpoints);
     UpdateStats([&](WatcherStats& s) { s.instance_id = instance_id; });
     failback_rng.seed(options.jitter_seed != 0 ? options.jitter_seed + 1 : std::random_device{}());
@@ -111,7 +101,7 @@ struct Watcher::Impl {
   Counter& PullCounter(MetricsRegistry& m, std::string_view result) {
     return m.counter("omnirelay_relay_watcher_pulls_total",
                      "Snapshot pulls over HTTP (fallback and reconcile), by result",
-                     Labels(options.node_id, "result", result));
+                     LabelSet(options.node_id, {{"result", result}}));
   }
 
   void Run();
@@ -136,6 +126,8 @@ struct Watcher::Impl {
   // Superseded: the stream ended and no other follows (no pulls either).
   void StopFollowing();
   void SendStatus();
+  // NACKs `version`/`hash` on the stream for `why`, counted.
+  void Nack(std::int64_t version, const std::string& hash, const Status& why);
   void PullNow();
   // The snapshot in force expired without a renewal: say so, pull at once.
   void SnapshotExpired();
@@ -192,12 +184,12 @@ struct Watcher::Impl {
   std::int64_t next_pull_at = 0;
   std::int64_t reconcile_ms = 0;
   std::string refused_hash;  // the last envelope refused: not applied again from a pull
-  // An envelope a pull refused that the control plane has not been told of:
-  // when the stream then offers the same bytes (a pull at expiry racing the
-  // push), the NACK carries that refusal without verifying them again, so
-  // one refusal is counted once.
-  std::string pull_refused_hash;
-  Status pull_refused_why;
+  Status refused_why;        // why it was refused
+  // A pull refused refused_hash and the control plane has not been told: when
+  // the stream then offers the same bytes (a pull at expiry racing the push),
+  // the NACK carries that refusal without verifying them again, so one
+  // refusal is counted once.
+  bool refusal_unsent = false;
   // The control plane said another instance took over: follow no more.
   bool superseded = false;
   // Fail-back to grpc_endpoints[0] while the stream is up to another one.
@@ -383,12 +375,9 @@ void Watcher::Impl::HandleEvent(StreamEvent& event) {
 }
 
 void Watcher::Impl::HandleNotify(StreamEvent& event) {
-  if (!event.hash.empty() && event.hash == pull_refused_hash) {
-    pull_refused_hash.clear();
-    stream->SendNack(event.version, event.hash, std::string(pull_refused_why.code_name()),
-                     pull_refused_why.message());
-    nacks_counter.Inc();
-    UpdateStats([](WatcherStats& s) { ++s.nacks; });
+  if (refusal_unsent && event.hash == refused_hash) {
+    refusal_unsent = false;
+    Nack(event.version, event.hash, refused_why);
     SendStatus();
     return;
   }
@@ -410,7 +399,7 @@ void Watcher::Impl::HandleNotify(StreamEvent& event) {
   LogApply(outcome, "notify");
   if (outcome.ok()) {
     refused_hash.clear();
-    pull_refused_hash.clear();
+    refusal_unsent = false;
     stream->SendAck(event.version, event.hash);
     acks_counter.Inc();
     UpdateStats([](WatcherStats& s) {
@@ -421,12 +410,17 @@ void Watcher::Impl::HandleNotify(StreamEvent& event) {
     });
   } else {
     refused_hash = event.hash;
-    stream->SendNack(event.version, event.hash, std::string(outcome.status().code_name()),
-                     outcome.status().message());
-    nacks_counter.Inc();
-    UpdateStats([](WatcherStats& s) { ++s.nacks; });
+    refused_why = outcome.status();
+    refusal_unsent = false;
+    Nack(event.version, event.hash, refused_why);
   }
   SendStatus();
+}
+
+void Watcher::Impl::Nack(std::int64_t version, const std::string& hash, const Status& why) {
+  stream->SendNack(version, hash, std::string(why.code_name()), why.message());
+  nacks_counter.Inc();
+  UpdateStats([](WatcherStats& s) { ++s.nacks; });
 }
 
 void Watcher::Impl::StreamEnded() {
@@ -606,13 +600,13 @@ void Watcher::Impl::PullNow() {
   LogApply(outcome, "pull from " + reply->endpoint);
   if (!outcome.ok()) {
     refused_hash = reply->hash;
-    pull_refused_hash = reply->hash;
-    pull_refused_why = outcome.status();
+    refused_why = outcome.status();
+    refusal_unsent = true;
     pull_refused.Inc();
     return;
   }
   refused_hash.clear();
-  pull_refused_hash.clear();
+  refusal_unsent = false;
   pull_applied.Inc();
   UpdateStats([](WatcherStats& s) { ++s.pulls_applied; });
   if (welcomed) {
