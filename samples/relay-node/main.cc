@@ -22,6 +22,7 @@
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <fstream>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -30,6 +31,8 @@
 
 #include "node_http.h"
 #include "omnirelay/config/clock.h"
+#include "omnirelay/config/files.h"
+#include "omnirelay/config/key_set.h"
 #include "omnirelay/config/metrics.h"
 #include "omnirelay/config/scope.h"
 #include "omnirelay/config/signing.h"
@@ -120,11 +123,35 @@ Result<std::unique_ptr<meshkit::EndpointSource>> StartMeshKit(const std::string&
   return meshkit::StartEndpointSource(std::move(o));
 }
 
+// --trusted-keys: a plain trusted-keys.json, or a key-set envelope (key
+// rotation: `omnirctl keys rotate --out FILE`), checked against its own roots.
+struct Trust {
+  TrustedKeySet keys;
+  std::optional<SignedKeySet> key_set;
+};
+
+Result<Trust> LoadTrust(const std::string& path) {
+  auto text = ReadFileLimited(path, 1 << 20);
+  if (!text.ok()) return Status(text.status().code(), path + ": " + text.status().message());
+  Trust trust;
+  if (LooksLikeKeySetEnvelope(*text)) {
+    auto set = VerifyKeySetSelf(*text);
+    if (!set.ok()) return Status(set.status().code(), path + ": " + set.status().message());
+    trust.keys = set->set.online_keys;
+    trust.key_set = std::move(set).value();
+    return trust;
+  }
+  auto keys = TrustedKeySet::Load(path);
+  if (!keys.ok()) return keys.status();
+  trust.keys = std::move(keys).value();
+  return trust;
+}
+
 int Run(const Flags& flags) {
   auto token = ReadToken(flags.token_file);
   if (!token.ok()) return Log(token.status().ToString()), 2;
-  auto keys = TrustedKeySet::Load(flags.trusted_keys);
-  if (!keys.ok()) return Log(keys.status().ToString()), 2;
+  auto trust = LoadTrust(flags.trusted_keys);
+  if (!trust.ok()) return Log(trust.status().ToString()), 2;
   if (auto parsed = ParseScopeChain(flags.scope_chain); !parsed.ok()) {
     return Log("--scope-chain: " + parsed.status().ToString()), 2;
   }
@@ -145,7 +172,8 @@ int Run(const Flags& flags) {
   MetricsRegistry metrics;
   const Clock& clock = SystemClock::Instance();
   relay::ConfigHostOptions host_options;
-  host_options.trusted_keys = std::move(keys).value();
+  host_options.trusted_keys = std::move(trust->keys);
+  host_options.key_set = std::move(trust->key_set);
   host_options.lkg_path = flags.lkg;
   host_options.verify.scope_chain = chain;
   host_options.on_expiry = *relay::ParseOnExpiry(flags.on_expiry);  // checked by the flag
@@ -246,7 +274,9 @@ int main(int argc, char** argv) {
   app.add_option("--token-file", flags.token_file, "File holding the node's bearer token")
       ->required();
   app.add_option("--trusted-keys", flags.trusted_keys,
-                 "trusted-keys.json from the control plane's data dir")
+                 "trusted-keys.json from the control plane's data dir, or a key set "
+                 "(`omnirctl keys rotate --out FILE`): then newer key sets are fetched and "
+                 "kept beside --lkg")
       ->required();
   app.add_option("--lkg", flags.lkg, "Last-known-good snapshot file (and PATH.state)");
   app.add_option("--listen", flags.listen, "HTTP listen address")->capture_default_str();

@@ -130,5 +130,6 @@ void AddShadowCommands(CLI::App& app, Cli& cli);
 void AddOpsCommands(CLI::App& app, Cli& cli);  // audit, status, nodes
 void AddTokenCommands(CLI::App& app, Cli& cli);
 void AddLoginCommand(CLI::App& app, Cli& cli);  // login --id-token (login_command.cc)
+void AddKeysCommands(CLI::App& app, Cli& cli);  // keys generate|list|rotate|revoke
 
 }  // namespace omnirelay::cli

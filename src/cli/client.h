@@ -72,6 +72,12 @@ struct RevertLayerArgs {
   bool confirm = false;
 };
 
+// GetKeySets' answer: the envelopes after the version asked for.
+struct KeySetChainView {
+  std::int64_t latest_version = 0;                             // 0: the cell has no key set
+  std::vector<std::pair<std::int64_t, std::string>> key_sets;  // (version, envelope)
+};
+
 // Rollouts (rollout_service.proto): a change set of layers reaching the
 // nodes in waves (docs/knowledge-base/rollouts.md).
 struct RolloutWaveInfo {
@@ -161,6 +167,12 @@ class ControlClient {
   // `omnirctl login`: with an OIDC ID token as this client's bearer token,
   // a short-lived token of its identity (0 = the server's default lifetime).
   virtual Result<IssuedToken> Login(std::int64_t ttl_seconds) = 0;
+  // Key rotation (keys_commands.cc): trusted-keys.json as served; the key-set
+  // envelopes after a version, oldest first, with the newest version; and
+  // publishing the next one (its version).
+  virtual Result<std::string> GetTrustedKeys() = 0;
+  virtual Result<KeySetChainView> GetKeySets(std::int64_t after_version) = 0;
+  virtual Result<std::int64_t> PublishKeySet(const std::string& envelope) = 0;
 
   virtual Result<RolloutInfo> StartRollout(const StartRolloutArgs& args) = 0;
   // One rollout by id (unknown: kNotFound), or all of them, newest first,

@@ -415,6 +415,36 @@ class GrpcClient final : public ControlClient {
     return IssuedToken{FromProto(resp.token()), resp.secret()};
   }
 
+  Result<std::string> GetTrustedKeys() override {
+    v1::GetKeysResponse resp;
+    auto ctx = Context();
+    if (auto s = Check(config_->GetKeys(ctx.get(), {}, &resp)); !s.ok()) return s;
+    return resp.trusted_keys();
+  }
+
+  Result<KeySetChainView> GetKeySets(std::int64_t after_version) override {
+    v1::GetKeySetsRequest req;
+    req.set_after_version(after_version);
+    v1::GetKeySetsResponse resp;
+    auto ctx = Context();
+    if (auto s = Check(config_->GetKeySets(ctx.get(), req, &resp)); !s.ok()) return s;
+    KeySetChainView view;
+    view.latest_version = resp.latest_version();
+    for (const auto& entry : resp.key_sets()) {
+      view.key_sets.emplace_back(entry.version(), entry.envelope());
+    }
+    return view;
+  }
+
+  Result<std::int64_t> PublishKeySet(const std::string& envelope) override {
+    v1::PublishKeySetRequest req;
+    req.set_envelope(envelope);
+    v1::PublishKeySetResponse resp;
+    auto ctx = Context();
+    if (auto s = Check(config_->PublishKeySet(ctx.get(), req, &resp)); !s.ok()) return s;
+    return resp.version();
+  }
+
   Result<std::vector<Token>> ListTokens() override {
     v1::ListTokensResponse resp;
     auto ctx = Context();

@@ -68,6 +68,7 @@ int main(int argc, char** argv) {
   AddOpsCommands(app, cli);
   AddTokenCommands(app, cli);
   AddLoginCommand(app, cli);
+  AddKeysCommands(app, cli);
   // Commands run from their callbacks, after every flag is parsed.
   app.parse_complete_callback([&cli] { cli.Prepare(); });
 

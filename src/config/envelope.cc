@@ -2,6 +2,7 @@
 #include <openssl/err.h>
 #include <openssl/evp.h>
 
+#include <algorithm>
 #include <nlohmann/json.hpp>
 #include <optional>
 
@@ -132,82 +133,155 @@ Status DecodeEnvelopeFields(element root, EnvelopeFields* out) {
 
 Result<std::string> SignEnvelope(const SigningKey& key, std::string_view payload_type,
                                  std::string_view payload) {
+  return SignEnvelopeWithAll({&key}, payload_type, payload);
+}
+
+Result<std::string> SignEnvelopeWithAll(const std::vector<const SigningKey*>& keys,
+                                        std::string_view payload_type, std::string_view payload) {
+  if (keys.empty() || keys.size() > kMaxSignatures) {
+    return Status(StatusCode::kInvalidArgument,
+                  "an envelope carries 1 to " + std::to_string(kMaxSignatures) +
+                      " signatures, asked for " + std::to_string(keys.size()));
+  }
   // Escaping goes through nlohmann; it throws on invalid UTF-8, which must
   // not cross this API. The base64 texts need no escaping.
-  std::string type_json, key_id_json;
+  std::string type_json;
+  std::vector<std::string> key_id_json(keys.size());
   try {
     type_json = nlohmann::json(payload_type).dump();
-    key_id_json = nlohmann::json(key.key_id()).dump();
+    for (std::size_t i = 0; i < keys.size(); ++i) {
+      key_id_json[i] = nlohmann::json(keys[i]->key_id()).dump();
+    }
   } catch (const nlohmann::json::exception&) {
     return Status(StatusCode::kInvalidArgument, "payload type is not valid UTF-8");
   }
   std::string pae = PaeHeader(payload_type, payload.size());
   pae.reserve(pae.size() + payload.size());
   pae += payload;
-  Result<std::string> sig = key.Sign(pae);
-  if (!sig.ok()) return sig.status();
+  std::vector<std::string> sig_b64(keys.size());
+  for (std::size_t i = 0; i < keys.size(); ++i) {
+    Result<std::string> sig = keys[i]->Sign(pae);
+    if (!sig.ok()) return sig.status();
+    sig_b64[i] = Base64Encode(*sig);
+  }
   pae.clear();
   pae.shrink_to_fit();
 
   const std::string payload_b64 = Base64Encode(payload);
-  const std::string sig_b64 = Base64Encode(*sig);
   std::string out;
-  out.reserve(payload_b64.size() + type_json.size() + key_id_json.size() + sig_b64.size() + 80);
+  out.reserve(payload_b64.size() + type_json.size() + keys.size() * 160 + 64);
   out += "{\"payloadType\":";
   out += type_json;
   out += ",\"payload\":\"";
   out += payload_b64;
-  out += "\",\"signatures\":[{\"keyid\":";
-  out += key_id_json;
-  out += ",\"sig\":\"";
-  out += sig_b64;
-  out += "\"}]}";
+  out += "\",\"signatures\":[";
+  for (std::size_t i = 0; i < keys.size(); ++i) {
+    if (i > 0) out += ',';
+    out += "{\"keyid\":";
+    out += key_id_json[i];
+    out += ",\"sig\":\"";
+    out += sig_b64[i];
+    out += "\"}";
+  }
+  out += "]}";
   return out;
 }
 
-Result<VerifiedPayload> VerifyEnvelope(std::string_view envelope_json, const TrustedKeySet& keys,
-                                       std::string_view expected_payload_type,
-                                       std::size_t max_envelope_bytes) {
+namespace {
+
+// An envelope parsed, its payload type checked and PAE(type, payload) built:
+// what both verifiers start from. `env`'s views point into the parser.
+struct PreparedEnvelope {
+  EnvelopeFields env;
+  std::string pae;  // header + payload, the signed bytes
+  std::size_t header_size = 0;
+  std::vector<std::string> sigs;  // decoded, one per env.signatures entry
+};
+
+Status PrepareEnvelope(std::string_view envelope_json, std::string_view expected_payload_type,
+                       std::size_t max_envelope_bytes, simdjson::dom::parser& parser,
+                       PreparedEnvelope* out) {
   if (envelope_json.size() > max_envelope_bytes) {
     return Status(StatusCode::kTooLarge, "envelope of " + std::to_string(envelope_json.size()) +
                                              " bytes is over the limit of " +
                                              std::to_string(max_envelope_bytes));
   }
-  thread_local simdjson::dom::parser thread_parser;
-  std::optional<simdjson::dom::parser> own_parser;
-  simdjson::dom::parser* parser = &thread_parser;
-  if (envelope_json.size() > kReusableParserBytes) parser = &own_parser.emplace();
-
   element root;
   if (auto diag = internal::ParseStrict(envelope_json, {max_envelope_bytes, kEnvelopeMaxDepth},
-                                        *parser, &root)) {
+                                        parser, &root)) {
     return Malformed(diag->path.empty() ? diag->message : diag->message + " at " + diag->path);
   }
-  EnvelopeFields env;
+  EnvelopeFields& env = out->env;
   OMNI_RETURN_IF_ERROR(DecodeEnvelopeFields(root, &env));
   if (env.payload_type != expected_payload_type) {
     return Status(StatusCode::kInvalidArgument, "payload type \"" + std::string(env.payload_type) +
                                                     "\" is not the expected \"" +
                                                     std::string(expected_payload_type) + "\"");
   }
-
   // PAE(type, payload) in one buffer, the payload decoded in place after the
   // header: the signed bytes are exactly the bytes returned.
   const std::size_t payload_size = Base64DecodedSize(env.payload_b64);
-  std::string pae = PaeHeader(env.payload_type, payload_size);
-  const std::size_t header_size = pae.size();
-  pae.reserve(header_size + payload_size);
-  if (Status s = Base64DecodeAppend(env.payload_b64, pae); !s.ok()) {
+  out->pae = PaeHeader(env.payload_type, payload_size);
+  out->header_size = out->pae.size();
+  out->pae.reserve(out->header_size + payload_size);
+  if (Status s = Base64DecodeAppend(env.payload_b64, out->pae); !s.ok()) {
     return Malformed("payload: " + s.message());
   }
-  std::vector<std::string> sigs(env.signatures.size());
-  for (std::size_t i = 0; i < sigs.size(); ++i) {
+  out->sigs.resize(env.signatures.size());
+  for (std::size_t i = 0; i < out->sigs.size(); ++i) {
     Result<std::string> sig = Base64Decode(env.signatures[i].sig_b64);
     if (!sig.ok()) {
       return Malformed("signatures[" + std::to_string(i) + "].sig: " + sig.status().message());
     }
-    sigs[i] = std::move(sig).value();
+    out->sigs[i] = std::move(sig).value();
   }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Result<SignersReport> VerifyEnvelopeSigners(std::string_view envelope_json,
+                                            const TrustedKeySet& keys,
+                                            std::string_view expected_payload_type,
+                                            std::size_t max_envelope_bytes) {
+  simdjson::dom::parser parser;
+  PreparedEnvelope p;
+  OMNI_RETURN_IF_ERROR(
+      PrepareEnvelope(envelope_json, expected_payload_type, max_envelope_bytes, parser, &p));
+  SignersReport report;
+  for (std::size_t i = 0; i < p.sigs.size(); ++i) {
+    const std::string_view key_id = p.env.signatures[i].key_id;
+    const TrustedKey* key = keys.Find(key_id);
+    if (key == nullptr) {
+      report.unknown.emplace_back(key_id);
+    } else if (key->revoked) {
+      report.revoked.push_back(key->key_id);
+    } else if (!VerifyEd25519(key->public_key, p.sigs[i], p.pae)) {
+      report.bad.push_back(key->key_id);
+    } else if (std::find(report.verified.begin(), report.verified.end(), key->key_id) ==
+               report.verified.end()) {
+      report.verified.push_back(key->key_id);  // a key signing twice counts once
+    }
+  }
+  p.pae.erase(0, p.header_size);
+  report.payload = std::move(p.pae);
+  return report;
+}
+
+Result<VerifiedPayload> VerifyEnvelope(std::string_view envelope_json, const TrustedKeySet& keys,
+                                       std::string_view expected_payload_type,
+                                       std::size_t max_envelope_bytes) {
+  thread_local simdjson::dom::parser thread_parser;
+  std::optional<simdjson::dom::parser> own_parser;
+  simdjson::dom::parser* parser = &thread_parser;
+  if (envelope_json.size() > kReusableParserBytes) parser = &own_parser.emplace();
+  PreparedEnvelope p;
+  OMNI_RETURN_IF_ERROR(
+      PrepareEnvelope(envelope_json, expected_payload_type, max_envelope_bytes, *parser, &p));
+  EnvelopeFields& env = p.env;
+  std::vector<std::string>& sigs = p.sigs;
+  std::string& pae = p.pae;
+  const std::size_t header_size = p.header_size;
 
   // The most specific failure wins: bad_signature, then revoked_key, then unknown_key.
   std::optional<Status> failure;

@@ -6,6 +6,7 @@
 #include <optional>
 
 #include "json_strict.h"
+#include "key_list.h"
 #include "omnirelay/config/digest.h"
 #include "omnirelay/config/file_system.h"
 #include "omnirelay/config/signing.h"
@@ -98,6 +99,27 @@ Status DecodeKeyEntry(element entry, const std::string& at, TrustedKey* out) {
 
 }  // namespace
 
+Status internal::DecodeTrustedKeyList(simdjson::dom::array list, const std::string& at,
+                                      TrustedKeySet* out) {
+  std::size_t i = 0;
+  for (element entry : list) {
+    const std::string entry_at = at + "/" + std::to_string(i);
+    TrustedKey key;
+    OMNI_RETURN_IF_ERROR(DecodeKeyEntry(entry, entry_at, &key));
+    std::vector<TrustedKey>& keys = KeyListAccess::Keys(*out);
+    for (std::size_t j = 0; j < keys.size(); ++j) {
+      if (keys[j].key_id == key.key_id) {
+        return KeyFileInvalid(entry_at + "/keyId", DiagCode::kInvalidName,
+                              "key " + key.key_id + " is listed twice (also at " + at + "/" +
+                                  std::to_string(j) + ")");
+      }
+    }
+    keys.push_back(std::move(key));
+    ++i;
+  }
+  return Status::Ok();
+}
+
 Status TrustedKeySet::Add(std::string_view raw_public_key) {
   if (raw_public_key.size() != kEd25519PublicKeyBytes) {
     return Status(StatusCode::kInvalidArgument, "an ed25519 public key has 32 bytes, got " +
@@ -158,21 +180,7 @@ Result<TrustedKeySet> TrustedKeySet::FromJson(std::string_view json) {
     return KeyFileInvalid("/keys", DiagCode::kMissingField, "required field \"keys\" is missing");
   }
   TrustedKeySet set;
-  std::size_t i = 0;
-  for (element entry : *list) {
-    const std::string at = "/keys/" + std::to_string(i);
-    TrustedKey key;
-    OMNI_RETURN_IF_ERROR(DecodeKeyEntry(entry, at, &key));
-    for (std::size_t j = 0; j < set.keys_.size(); ++j) {
-      if (set.keys_[j].key_id == key.key_id) {
-        return KeyFileInvalid(
-            at + "/keyId", DiagCode::kInvalidName,
-            "key " + key.key_id + " is listed twice (also at /keys/" + std::to_string(j) + ")");
-      }
-    }
-    set.keys_.push_back(std::move(key));
-    ++i;
-  }
+  OMNI_RETURN_IF_ERROR(internal::DecodeTrustedKeyList(*list, "/keys", &set));
   return set;
 }
 

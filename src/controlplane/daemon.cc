@@ -14,6 +14,7 @@
 #include <tuple>
 
 #include "cell_identity.h"
+#include "key_sets.h"
 #include "omnirelay/config/clock.h"
 #include "omnirelay/config/file_system.h"
 #include "omnirelay/config/metrics.h"
@@ -235,7 +236,12 @@ class DaemonImpl final : public Daemon {
       store_ = std::move(store).value();
     }
     // One cell, one key (cell_identity.h): checked before anything signs.
-    OMNI_RETURN_IF_ERROR(ClaimCellKey(*store_, *key_, key_file, clock_.NowUnixMs()));
+    // Once the cell has key sets (key_sets.h) they say which keys may sign.
+    OMNI_ASSIGN_OR_RETURN(const bool has_key_sets,
+                          CheckKeyAgainstKeySets(*store_, *key_, key_file));
+    if (!has_key_sets) {
+      OMNI_RETURN_IF_ERROR(ClaimCellKey(*store_, *key_, key_file, clock_.NowUnixMs()));
+    }
     cell_key_recorded_ = true;
     BusOpenOptions bus_options;
     bus_options.properties = o.bus_options;
@@ -255,6 +261,7 @@ class DaemonImpl final : public Daemon {
     service_options.node_expiry = o.node_expiry;
     service_options.node_updating_grace = o.node_updating_grace;
     service_options.max_change_entries = o.max_change_entries;
+    service_options.signing_key_id = key_->key_id();
     service_ = std::make_unique<ControlPlaneService>(*store_, *bus_, *auth_, *renderer_, trusted_,
                                                      clock_, metrics_, service_options);
     OMNI_RETURN_IF_ERROR(EnsureAdminToken(o.issue_admin_token));

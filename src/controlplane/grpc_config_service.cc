@@ -448,4 +448,29 @@ grpc::Status ConfigServiceImpl::GetKeys(Ctx* ctx, const v1::GetKeysRequest*,
   return grpc::Status::OK;
 }
 
+grpc::Status ConfigServiceImpl::GetKeySets(Ctx* ctx, const v1::GetKeySetsRequest* req,
+                                           v1::GetKeySetsResponse* resp) {
+  auto who = Authenticate(*ctx, "keysets.get");
+  if (!who.ok()) return ToGrpcStatus(who.status());
+  auto chain = service_.KeySets(*who, req->after_version());
+  if (!chain.ok()) return ToGrpcStatus(chain.status());
+  resp->set_latest_version(chain->latest_version);
+  for (const auto& [version, envelope] : chain->key_sets) {
+    v1::KeySetEntry* entry = resp->add_key_sets();
+    entry->set_version(version);
+    entry->set_envelope(envelope);
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status ConfigServiceImpl::PublishKeySet(Ctx* ctx, const v1::PublishKeySetRequest* req,
+                                              v1::PublishKeySetResponse* resp) {
+  auto who = Authenticate(*ctx, "keyset.publish");
+  if (!who.ok()) return ToGrpcStatus(who.status());
+  auto version = service_.PublishKeySet(*who, req->envelope());
+  if (!version.ok()) return ToGrpcStatus(version.status());
+  resp->set_version(*version);
+  return grpc::Status::OK;
+}
+
 }  // namespace omnirelay::cp

@@ -75,6 +75,10 @@ class ConfigServiceImpl final : public controlplane::v1::ConfigService::Service 
                            controlplane::v1::RevokeTokenResponse* resp) override;
   grpc::Status GetKeys(Ctx* ctx, const controlplane::v1::GetKeysRequest* req,
                        controlplane::v1::GetKeysResponse* resp) override;
+  grpc::Status GetKeySets(Ctx* ctx, const controlplane::v1::GetKeySetsRequest* req,
+                          controlplane::v1::GetKeySetsResponse* resp) override;
+  grpc::Status PublishKeySet(Ctx* ctx, const controlplane::v1::PublishKeySetRequest* req,
+                             controlplane::v1::PublishKeySetResponse* resp) override;
 
  private:
   // The caller's principal; a refusal is audited under `action`.

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <limits>
 #include <nlohmann/json.hpp>
 
 #include "omnirelay/config/decode.h"
@@ -96,7 +97,7 @@ Result<std::shared_ptr<const SnapshotRecord>> SnapshotRenderer::Current(
   const std::int64_t now = clock_.NowUnixMs();
   const std::int64_t refresh_ms = RefreshMs();
   auto fresh = [&](const SnapshotRecord& r) {
-    return r.version == *version && r.expires_at_ms - now > refresh_ms;
+    return r.version == *version && r.expires_at_ms - now > refresh_ms && SignedByOwnKey(r);
   };
   {
     MutexLock lock(mu_);
@@ -114,7 +115,8 @@ Result<std::shared_ptr<const SnapshotRecord>> SnapshotRenderer::Current(
   }
   // What this control plane (or a previous run of it) already signed for this
   // version: re-using it keeps the bytes, and so the hash, stable.
-  if (auto stored = store_.LatestSnapshot(key); stored.ok() && fresh(*stored)) {
+  auto stored = store_.LatestSnapshot(key);
+  if (stored.ok() && fresh(*stored)) {
     std::shared_ptr<const SnapshotRecord> out =
         std::make_shared<const SnapshotRecord>(std::move(stored).value());
     MutexLock lock(mu_);
@@ -123,9 +125,28 @@ Result<std::shared_ptr<const SnapshotRecord>> SnapshotRenderer::Current(
   }
   auto effective = Merge(chain, *version);  // version already known
   if (!effective.ok()) return effective.status();
-  auto rendered = Render(chain, std::move(effective).value());
+  auto rendered = Render(chain, std::move(effective).value(), true, ResignAfter(stored, *version));
   render_seconds_.Observe(SecondsSince(start));
   return rendered;
+}
+
+std::int64_t SnapshotRenderer::ResignAfter(const Result<SnapshotRecord>& stored,
+                                           std::int64_t version) const {
+  // A stored rendering of this version signed by another key (a rotation):
+  // the new one must differ in its bytes — the same bytes keep the same
+  // content id, which nodes already hold with the old signature — and expire
+  // later, or nodes would not take it as a re-signing of their version.
+  if (!stored.ok() || stored->version != version || SignedByOwnKey(*stored)) return 0;
+  return stored->expires_at_ms / 1000 + 1;
+}
+
+bool SnapshotRenderer::SignedByOwnKey(const SnapshotRecord& r) const {
+  // SignEnvelope ends an envelope with its one signature: the key id sits
+  // in the last ~150 bytes, so a cache hit never scans a large envelope.
+  constexpr std::size_t kTail = 256;
+  const std::string_view env(r.envelope);
+  const std::string_view tail = env.size() > kTail ? env.substr(env.size() - kTail) : env;
+  return tail.find(key_.key_id()) != std::string_view::npos;
 }
 
 std::int64_t SnapshotRenderer::RefreshMs() const {
@@ -133,10 +154,11 @@ std::int64_t SnapshotRenderer::RefreshMs() const {
 }
 
 Result<std::shared_ptr<const SnapshotRecord>> SnapshotRenderer::Render(
-    const std::vector<Scope>& chain, EffectiveConfig effective, bool current) {
+    const std::vector<Scope>& chain, EffectiveConfig effective, bool current,
+    std::int64_t min_expires_s) {
   const std::int64_t now_ms = clock_.NowUnixMs();
   const std::int64_t created_s = now_ms / 1000;
-  const std::int64_t expires_s = created_s + options_.ttl_seconds;
+  const std::int64_t expires_s = std::max(created_s + options_.ttl_seconds, min_expires_s);
   nlohmann::json scope_chain = nlohmann::json::array();
   for (const auto& s : chain) scope_chain.push_back(s.ToString());
   nlohmann::json doc = {{"apiVersion", kApiVersion},
@@ -167,6 +189,18 @@ Result<std::shared_ptr<const SnapshotRecord>> SnapshotRenderer::Render(
   // hash, same createdAt/expiresAt) and this rendering is dropped.
   OMNI_ASSIGN_OR_RETURN(SnapshotRecord kept,
                         store_.PutChainSnapshot(*record, now_ms + RefreshMs()));
+  if (kept.hash != record->hash && !SignedByOwnKey(kept)) {
+    // Fresh, but signed by another key (a rotation: this replica now signs
+    // with the new key, the stored one with the old): this one replaces it,
+    // so the old key can be revoked once every replica has moved. Nodes take
+    // a re-signing of their version only with a later expiry: one rendered
+    // in the same second as the stored one expires a second after it.
+    if (kept.expires_at_ms >= record->expires_at_ms) {
+      return Render(chain, std::move(effective), current, kept.expires_at_ms / 1000 + 1);
+    }
+    OMNI_ASSIGN_OR_RETURN(
+        kept, store_.PutChainSnapshot(*record, std::numeric_limits<std::int64_t>::max()));
+  }
   if (kept.hash != record->hash) *record = std::move(kept);
   renders_.Inc();
   std::shared_ptr<const SnapshotRecord> out = std::move(record);

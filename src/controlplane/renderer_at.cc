@@ -53,7 +53,9 @@ Result<std::shared_ptr<const SnapshotRecord>> SnapshotRenderer::AtRevision(
   }
   const std::int64_t now = clock_.NowUnixMs();
   const std::int64_t refresh_ms = RefreshMs();
-  auto fresh = [&](const SnapshotRecord& r) { return r.expires_at_ms - now > refresh_ms; };
+  auto fresh = [&](const SnapshotRecord& r) {
+    return r.expires_at_ms - now > refresh_ms && SignedByOwnKey(r);
+  };
   const std::string older_key = key + "@" + std::to_string(at.version);
   {
     MutexLock lock(mu_);
@@ -66,7 +68,8 @@ Result<std::shared_ptr<const SnapshotRecord>> SnapshotRenderer::AtRevision(
     auto it = older_.find(older_key);
     if (it != older_.end() && fresh(*it->second)) return it->second;
   }
-  if (auto stored = store_.SnapshotOfVersion(key, at.version); stored.ok() && fresh(*stored)) {
+  auto stored = store_.SnapshotOfVersion(key, at.version);
+  if (stored.ok() && fresh(*stored)) {
     std::shared_ptr<const SnapshotRecord> out =
         std::make_shared<const SnapshotRecord>(std::move(stored).value());
     MutexLock lock(mu_);
@@ -75,7 +78,8 @@ Result<std::shared_ptr<const SnapshotRecord>> SnapshotRenderer::AtRevision(
     return out;
   }
   OMNI_ASSIGN_OR_RETURN(EffectiveConfig effective, MergeDocuments(chain, at.version, at.documents));
-  auto rendered = Render(chain, std::move(effective), /*current=*/false);
+  auto rendered =
+      Render(chain, std::move(effective), /*current=*/false, ResignAfter(stored, at.version));
   render_seconds_.Observe(
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
   return rendered;

@@ -382,6 +382,29 @@ class RestFaceImpl final : public RestFace {
              if (!keys.ok()) return Fail(res, keys.status());
              res.set_content(*keys, kJson);
            });
+    // Key rotation: the chain of key sets (strings: each envelope's exact bytes).
+    Handle("/v1/keysets", "GET", "keysets.get",
+           [this](const Principal& who, const Request& req, Response& res) {
+             std::int64_t after = 0;
+             if (req.has_param("after")) {
+               auto parsed = ParseInt(req.get_param_value("after"), "after");
+               if (!parsed.ok()) return Fail(res, parsed.status());
+               after = *parsed;
+             }
+             auto chain = service_.KeySets(who, after);
+             if (!chain.ok()) return Fail(res, chain.status());
+             Json sets = Json::array();
+             for (const auto& [version, envelope] : chain->key_sets) {
+               sets.push_back({{"version", version}, {"envelope", envelope}});
+             }
+             Reply(res, 200, {{"latestVersion", chain->latest_version}, {"keySets", sets}});
+           });
+    Handle("/v1/keysets", "POST", "keyset.publish",
+           [this](const Principal& who, const Request& req, Response& res) {
+             auto version = service_.PublishKeySet(who, req.body);
+             if (!version.ok()) return Fail(res, version.status());
+             Reply(res, 201, {{"version", *version}});
+           });
     Handle("/v1/status", "GET", "status",
            [this](const Principal& who, const Request&, Response& res) {
              auto status = service_.GetStatus(who);

@@ -395,13 +395,6 @@ Result<std::shared_ptr<const SnapshotRecord>> ControlPlaneService::SnapshotByHas
   return std::make_shared<const SnapshotRecord>(std::move(record).value());
 }
 
-Result<std::string> ControlPlaneService::TrustedKeys(const Principal& who) {
-  Status allowed = who.Has(kScopeNode) ? Status::Ok() : Require(who, kScopeConfigRead);
-  AuditRead(who, "keys.get", "", 0, allowed);
-  if (!allowed.ok()) return allowed;
-  return trusted_keys_.ToJson();
-}
-
 Result<std::vector<AuditEntry>> ControlPlaneService::Audit(const Principal& who,
                                                            std::int64_t since_ms,
                                                            std::int64_t after_id,

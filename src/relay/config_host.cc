@@ -1,6 +1,7 @@
 #include "omnirelay/relay/config_host.h"
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <limits>
 #include <optional>
@@ -8,6 +9,7 @@
 #include <utility>
 #include <vector>
 
+#include "key_set_trust.h"
 #include "lkg_store.h"
 #include "omnirelay/config/mutex.h"
 #include "relay_metrics.h"
@@ -50,12 +52,48 @@ struct ConfigHost::Impl {
         capabilities(options.verify.capabilities),
         on_expiry(options.on_expiry),
         expiry_skew_ms(options.verify.expiry_skew_ms),
-        verifier(std::move(options.trusted_keys), clock_in, std::move(options.verify)),
+        verifier(
+            options.key_set ? options.key_set->set.online_keys : std::move(options.trusted_keys),
+            clock_in, std::move(options.verify)),
         slo(clock_in, &metrics.slo_dropped) {
-    if (!options.lkg_path.empty()) {
-      FileSystem& fs = options.file_system ? *options.file_system : RealFileSystem();
-      lkg.emplace(std::move(options.lkg_path), fs);
+    FileSystem& fs = options.file_system ? *options.file_system : RealFileSystem();
+    if (options.key_set) {
+      MutexLock lock(apply_mu);
+      key_sets.emplace(std::move(*options.key_set),
+                       options.lkg_path.empty() ? "" : options.lkg_path + ".keysets", fs);
+      if (Status loaded = key_sets->LoadPersisted(); !loaded.ok()) NoteKeySetError(loaded);
+      verifier.set_trusted_keys(key_sets->online_keys());
+      metrics.key_set_version.Set(static_cast<double>(key_sets->version()));
+      key_set_version.store(key_sets->version(), std::memory_order_relaxed);
     }
+    if (!options.lkg_path.empty()) lkg.emplace(std::move(options.lkg_path), fs);
+  }
+
+  // Rotation: the key sets after the trusted one, from the source; whether
+  // the trusted online keys changed.
+  bool CatchUpKeySets() REQUIRES(apply_mu) {
+    if (!key_sets || !key_set_source) return false;
+    const std::int64_t before = key_sets->version();
+    Result<std::vector<std::string>> fetched = key_set_source(before);
+    if (!fetched.ok()) {
+      NoteKeySetError(fetched.status());
+      return false;
+    }
+    Result<bool> advanced = key_sets->Advance(*fetched);
+    if (!advanced.ok()) {
+      metrics.key_set_refusals.Inc();
+      NoteKeySetError(advanced.status());
+    }
+    if (key_sets->version() == before) return false;
+    verifier.set_trusted_keys(key_sets->online_keys());
+    metrics.key_set_version.Set(static_cast<double>(key_sets->version()));
+    key_set_version.store(key_sets->version(), std::memory_order_relaxed);
+    return true;
+  }
+
+  void NoteKeySetError(const Status& why) {
+    MutexLock lock(health_mu);
+    last_key_set_error = why;
   }
 
   const Clock& clock;
@@ -67,7 +105,10 @@ struct ConfigHost::Impl {
   // Applies, listener registration and key changes, one at a time.
   Mutex apply_mu;
   SnapshotVerifier verifier GUARDED_BY(apply_mu);
-  std::optional<LkgStore> lkg GUARDED_BY(apply_mu);  // set at construction
+  std::optional<LkgStore> lkg GUARDED_BY(apply_mu);                    // set at construction
+  std::optional<internal::KeySetTrust> key_sets GUARDED_BY(apply_mu);  // with options.key_set
+  KeySetSource key_set_source GUARDED_BY(apply_mu);
+  std::atomic<std::int64_t> key_set_version{0};  // key_sets->version(), for health() unlocked
   std::vector<std::shared_ptr<IConfigListener>> listeners GUARDED_BY(apply_mu);
   std::int64_t version_floor GUARDED_BY(apply_mu) = 0;
   std::uint64_t last_generation GUARDED_BY(apply_mu) = 0;
@@ -89,6 +130,7 @@ struct ConfigHost::Impl {
   // What SetDiscoveryGeneration said last; the pair changes together.
   std::int64_t discovery_generation GUARDED_BY(health_mu) = 0;
   std::string discovery_feed_id GUARDED_BY(health_mu);
+  Status last_key_set_error GUARDED_BY(health_mu);
 
   SnapshotPtr CurrentCopy(bool* is_withheld = nullptr) const {
     MutexLock lock(publish_mu);
@@ -201,6 +243,11 @@ struct ConfigHost::Impl {
     const SnapshotPtr current_snapshot = CurrentCopy();
     Result<VerifiedSnapshot> verified = verifier.Verify(
         envelope_json, announced_hash, current_snapshot.get(), version_floor, in_force_hash);
+    // Signed by a key this node does not know yet: a rotation it missed.
+    if (!verified.ok() && verified.status().code() == StatusCode::kUnknownKey && CatchUpKeySets()) {
+      verified = verifier.Verify(envelope_json, announced_hash, current_snapshot.get(),
+                                 version_floor, in_force_hash);
+    }
     if (!verified.ok()) return Refuse(verified.status());
     if (verified->verdict == Verdict::kAlreadyApplied) {
       MarkFresh();
@@ -322,6 +369,23 @@ void ConfigHost::SetTrustedKeys(TrustedKeySet keys) {
   impl_->verifier.set_trusted_keys(std::move(keys));
 }
 
+void ConfigHost::SetKeySetSource(KeySetSource source) {
+  MutexLock lock(impl_->apply_mu);
+  impl_->key_set_source = std::move(source);
+}
+
+Result<bool> ConfigHost::RefreshKeySets() {
+  MutexLock lock(impl_->apply_mu);
+  if (!impl_->key_sets || !impl_->key_set_source) return false;
+  const std::int64_t before = impl_->key_sets->version();
+  const bool moved = impl_->CatchUpKeySets();
+  if (!moved && impl_->key_sets->version() == before) {
+    MutexLock health(impl_->health_mu);
+    if (!impl_->last_key_set_error.ok()) return impl_->last_key_set_error;
+  }
+  return moved;
+}
+
 void ConfigHost::MarkFresh() {
   impl_->MarkFresh();
 }
@@ -369,6 +433,8 @@ HealthReport ConfigHost::health() const {
   h.last_error = impl_->last_error;
   h.last_error_unix_ms = impl_->last_error_unix_ms;
   h.last_lkg_error = impl_->last_lkg_error;
+  h.key_set_version = impl_->key_set_version.load(std::memory_order_relaxed);
+  h.last_key_set_error = impl_->last_key_set_error;
   return h;
 }
 

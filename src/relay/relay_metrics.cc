@@ -64,6 +64,14 @@ RelayMetrics::RelayMetrics(MetricsRegistry& registry, std::string_view node_id)
                                    "Request outcomes not reported for the rollout gates: more "
                                    "config versions in one window than the recorder keeps.",
                                    NodeLabel(node_id))),
+      key_set_version(registry.gauge("omnirelay_relay_key_set_version",
+                                     "Version of the key set this node trusts (0: a plain "
+                                     "trusted-keys.json, no rotation).",
+                                     NodeLabel(node_id))),
+      key_set_refusals(registry.counter("omnirelay_relay_key_set_refusals_total",
+                                        "Key sets fetched from the control plane and refused "
+                                        "(skipped version, too few root signatures, ...).",
+                                        NodeLabel(node_id))),
       registry_(registry),
       node_id_(node_id),
       node_label_(NodeLabel(node_id)),

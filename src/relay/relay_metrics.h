@@ -48,6 +48,8 @@ class RelayMetrics {
   Histogram& apply_seconds;
   Counter& lkg_write_failures;
   Counter& slo_dropped;
+  Gauge& key_set_version;     // the key set trusted (0: a plain trusted-keys.json)
+  Counter& key_set_refusals;  // key sets fetched and refused
 
  private:
   std::string Labels(std::string_view name, std::string_view value) const;

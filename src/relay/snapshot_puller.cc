@@ -36,6 +36,26 @@ std::string QueryEscape(const std::string& text) {
   return out;
 }
 
+// A client for one request to `endpoint` (https with `tls` enabled).
+std::unique_ptr<httplib::Client> MakeClient(const std::string& endpoint, const WatcherTls& tls,
+                                            std::int64_t timeout_ms) {
+  std::unique_ptr<httplib::Client> client =
+      tls.enabled()
+          ? std::make_unique<httplib::Client>("https://" + endpoint, tls.cert_file, tls.key_file)
+          : std::make_unique<httplib::Client>("http://" + endpoint);
+  if (tls.enabled()) {
+    client->set_ca_cert_path(tls.ca_file.c_str());
+    client->enable_server_certificate_verification(true);
+  }
+  const auto seconds = static_cast<time_t>(timeout_ms / 1000);
+  const auto micros = static_cast<time_t>((timeout_ms % 1000) * 1000);
+  client->set_connection_timeout(std::min<time_t>(seconds, 2), seconds >= 2 ? 0 : micros);
+  client->set_read_timeout(seconds, micros);
+  client->set_write_timeout(seconds, micros);
+  client->set_keep_alive(false);
+  return client;
+}
+
 }  // namespace
 
 SnapshotPuller::SnapshotPuller(std::string node_id, std::string scope_chain_csv, std::string token,
@@ -81,23 +101,49 @@ Result<PullReply> SnapshotPuller::Pull(const std::string& current_hash) {
   return last;
 }
 
+Result<std::vector<std::string>> SnapshotPuller::FetchKeySets(std::int64_t after_version) {
+  if (endpoints_.empty()) return Status(StatusCode::kUnavailable, "no control-plane HTTP endpoint");
+  Status last(StatusCode::kUnavailable, "no control-plane HTTP endpoint answered");
+  const std::string path = "/v1/keysets?after=" + std::to_string(after_version);
+  for (std::size_t tried = 0; tried < endpoints_.size(); ++tried) {
+    const std::string& endpoint = endpoints_[(next_ + tried) % endpoints_.size()];
+    std::unique_ptr<httplib::Client> client = MakeClient(endpoint, tls_, timeout_ms_);
+    httplib::Result res = client->Get(path, {{"Authorization", "Bearer " + token_}});
+    if (!res) {
+      last = Status(StatusCode::kUnavailable,
+                    "GET " + endpoint + path + ": " + httplib::to_string(res.error()));
+      continue;
+    }
+    if (res->status != 200) {
+      Status refused(RefusalCode(res->status, res->body), "GET " + endpoint + path + ": HTTP " +
+                                                              std::to_string(res->status) + " " +
+                                                              res->body.substr(0, 512));
+      if (refused.code() != StatusCode::kUnavailable) return refused;
+      last = refused;
+      continue;
+    }
+    const nlohmann::json body = nlohmann::json::parse(res->body, nullptr, false);
+    if (!body.is_object() || !body.contains("keySets") || !body["keySets"].is_array()) {
+      return Status(StatusCode::kInvalidArgument,
+                    "GET " + endpoint + path + ": not a key-set list (no \"keySets\" array)");
+    }
+    std::vector<std::string> envelopes;
+    for (const auto& entry : body["keySets"]) {
+      if (!entry.is_object() || !entry.contains("envelope") || !entry["envelope"].is_string()) {
+        return Status(StatusCode::kInvalidArgument,
+                      "GET " + endpoint + path + ": a key set without an \"envelope\" string");
+      }
+      envelopes.push_back(entry["envelope"].get<std::string>());
+    }
+    return envelopes;
+  }
+  return last;
+}
+
 Result<PullReply> SnapshotPuller::PullFrom(const std::string& endpoint,
                                            const std::string& current_hash) {
-  std::unique_ptr<httplib::Client> made =
-      tls_.enabled()
-          ? std::make_unique<httplib::Client>("https://" + endpoint, tls_.cert_file, tls_.key_file)
-          : std::make_unique<httplib::Client>("http://" + endpoint);
+  std::unique_ptr<httplib::Client> made = MakeClient(endpoint, tls_, timeout_ms_);
   httplib::Client& client = *made;
-  if (tls_.enabled()) {
-    client.set_ca_cert_path(tls_.ca_file.c_str());
-    client.enable_server_certificate_verification(true);
-  }
-  const auto seconds = static_cast<time_t>(timeout_ms_ / 1000);
-  const auto micros = static_cast<time_t>((timeout_ms_ % 1000) * 1000);
-  client.set_connection_timeout(std::min<time_t>(seconds, 2), seconds >= 2 ? 0 : micros);
-  client.set_read_timeout(seconds, micros);
-  client.set_write_timeout(seconds, micros);
-  client.set_keep_alive(false);
   httplib::Headers headers = {{"Authorization", "Bearer " + token_}};
   if (!current_hash.empty()) headers.emplace("If-None-Match", "\"" + current_hash + "\"");
   const std::string path =

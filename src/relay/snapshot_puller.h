@@ -44,6 +44,9 @@ class SnapshotPuller {
   // kUnavailable when none answered; the control plane's refusal (e.g.
   // kPermissionDenied, kNotFound) when one answered with an error.
   Result<PullReply> Pull(const std::string& current_hash);
+  // Key rotation: GET /v1/keysets?after=N, the envelopes oldest first (the
+  // host verifies them; nothing here is trusted). Same endpoints and failover.
+  Result<std::vector<std::string>> FetchKeySets(std::int64_t after_version);
 
  private:
   Result<PullReply> PullFrom(const std::string& endpoint, const std::string& current_hash);

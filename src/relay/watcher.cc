@@ -94,9 +94,14 @@ struct Watcher::Impl {
                                      "Failed requests reported to the control plane in SLO windows",
                                      LabelSet(options.node_id, {}))) {
     puller.AddEndpoints(options.http_endpoints);
+    // Key rotation: the host asks for newer key sets from this thread (its
+    // applies run here), over the pull's endpoints. Cleared by Stop.
+    host.SetKeySetSource([this](std::int64_t after) { return puller.FetchKeySets(after); });
     UpdateStats([&](WatcherStats& s) { s.instance_id = instance_id; });
     failback_rng.seed(options.jitter_seed != 0 ? options.jitter_seed + 1 : std::random_device{}());
   }
+
+  ~Impl() { host.SetKeySetSource(nullptr); }  // the source points at `puller`
 
   Counter& PullCounter(MetricsRegistry& m, std::string_view result) {
     return m.counter("omnirelay_relay_watcher_pulls_total",
@@ -181,6 +186,7 @@ struct Watcher::Impl {
   std::int64_t welcomed_at = 0;
   std::int64_t next_connect_at = 0;
   std::int64_t next_status_at = 0;
+  std::int64_t next_key_sets_at = 0;  // RefreshKeySets (first at once)
   std::int64_t next_pull_at = 0;
   std::int64_t reconcile_ms = 0;
   std::string refused_hash;  // the last envelope refused: not applied again from a pull
@@ -230,6 +236,15 @@ void Watcher::Impl::Run() {
     if (welcomed && now >= next_status_at) SendStatus();
     if (welcomed && next_failback_at > 0) MaybeFailBack(now);
     if (follow && puller.has_endpoints() && now >= NextPullAt(now)) PullNow();
+    if (follow && puller.has_endpoints() && options.key_set_poll_interval_ms > 0 &&
+        now >= next_key_sets_at) {
+      next_key_sets_at = now + options.key_set_poll_interval_ms;
+      if (Result<bool> moved = host.RefreshKeySets(); !moved.ok()) {
+        Log("key sets: " + moved.status().message());
+      } else if (*moved) {
+        Log("key sets: now trusting version " + std::to_string(host.health().key_set_version));
+      }
+    }
     // Freeze protection: the host applies its on_expiry setting; we pull
     // (at once: SnapshotExpired makes the pull due now).
     const ExpiryCheck expiry = host.CheckExpiry();
@@ -245,7 +260,10 @@ void Watcher::Impl::Run() {
     if (welcomed && next_failback_at > 0 && !failback_probe.valid()) {
       wake_at = std::min(wake_at, next_failback_at);  // a probe's end notifies the waiter
     }
-    if (follow && puller.has_endpoints()) wake_at = std::min(wake_at, NextPullAt(now));
+    if (follow && puller.has_endpoints()) {
+      wake_at = std::min(wake_at, NextPullAt(now));
+      if (options.key_set_poll_interval_ms > 0) wake_at = std::min(wake_at, next_key_sets_at);
+    }
     if (expiry.expires_in_ms >= 0) wake_at = std::min(wake_at, now + expiry.expires_in_ms);
     if (wake_at == std::numeric_limits<std::int64_t>::max()) wake_at = now + 60'000;
     if (!waiter->WaitMs(std::max<std::int64_t>(wake_at - now, 0))) break;

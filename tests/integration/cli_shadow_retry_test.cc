@@ -68,6 +68,9 @@ class FakeClient : public ControlClient {
   Result<std::vector<Token>> ListTokens() override { return Unused(); }
   Result<Token> RevokeToken(const std::string&, bool) override { return Unused(); }
   Result<IssuedToken> Login(std::int64_t) override { return Unused(); }
+  Result<std::string> GetTrustedKeys() override { return Unused(); }
+  Result<KeySetChainView> GetKeySets(std::int64_t) override { return Unused(); }
+  Result<std::int64_t> PublishKeySet(const std::string&) override { return Unused(); }
   Result<RolloutInfo> StartRollout(const StartRolloutArgs&) override { return Unused(); }
   Result<std::vector<RolloutInfo>> RolloutStatus(const std::string&) override { return Unused(); }
   Result<RolloutInfo> ActOnRollout(RolloutAction, const std::string&, const std::string&) override {

@@ -147,6 +147,7 @@ Relay::~Relay() {
 void Relay::Build() {
   ConfigHostOptions options;
   options.trusted_keys = keys_;
+  options.key_set = config_.key_set;
   options.lkg_path = lkg_path_;
   options.node_id = id_;
   options.verify.scope_chain = SplitCommaList(config_.scope_chain);
@@ -174,6 +175,7 @@ void Relay::StartWatcher() {
   o.connect_timeout_ms = 2'000;
   o.rpc_timeout_ms = 2'000;
   o.status_interval_ms = 1'000;
+  o.key_set_poll_interval_ms = config_.key_set_poll_interval_ms;
   const Clock& clock = config_.clock ? *config_.clock : SystemClock::Instance();
   watcher_ = std::make_unique<Watcher>(o, *host_, clock, metrics_);
   ASSERT_TRUE(watcher_->Start().ok());

@@ -10,12 +10,14 @@
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "eventually.h"
 #include "omnirelay/config/clock.h"
+#include "omnirelay/config/key_set.h"
 #include "omnirelay/config/metrics.h"
 #include "omnirelay/config/signing.h"
 #include "omnirelay/controlplane/daemon.h"
@@ -98,6 +100,10 @@ struct RelayConfig {
   // hello's features); empty: this build's (LocalCapabilities()). E.g.
   // {"shadowing"} makes a relay of a build older than rolloutInfo.
   std::vector<std::string> features;
+  // Key rotation: the key set the relay starts from (then `keys` is unused),
+  // and WatcherOptions::key_set_poll_interval_ms.
+  std::optional<SignedKeySet> key_set;
+  std::int64_t key_set_poll_interval_ms = 300'000;
 };
 
 // One relay: host + watcher, LKG at <dir>/<id>.lkg.

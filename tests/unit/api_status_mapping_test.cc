@@ -12,6 +12,9 @@ TEST(StatusMappingTest, HttpStatusOfEachCode) {
   EXPECT_EQ(HttpStatusFor(StatusCode::kOk), 200);
   EXPECT_EQ(HttpStatusFor(StatusCode::kInvalidArgument), 400);
   EXPECT_EQ(HttpStatusFor(StatusCode::kInvalid), 400);
+  EXPECT_EQ(HttpStatusFor(StatusCode::kBadSignature), 400);  // a key set offered
+  EXPECT_EQ(HttpStatusFor(StatusCode::kUnknownKey), 400);
+  EXPECT_EQ(HttpStatusFor(StatusCode::kRevokedKey), 400);
   EXPECT_EQ(HttpStatusFor(StatusCode::kUnauthenticated), 401);
   EXPECT_EQ(HttpStatusFor(StatusCode::kPermissionDenied), 403);
   EXPECT_EQ(HttpStatusFor(StatusCode::kNotFound), 404);

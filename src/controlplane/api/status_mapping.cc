@@ -8,6 +8,9 @@ int HttpStatusFor(StatusCode code) {
       return 200;
     case StatusCode::kInvalidArgument:
     case StatusCode::kInvalid:
+    case StatusCode::kBadSignature:  // a signed document offered (a key set) that does not verify
+    case StatusCode::kUnknownKey:
+    case StatusCode::kRevokedKey:
       return 400;
     case StatusCode::kUnauthenticated:
       return 401;
@@ -63,6 +66,9 @@ GrpcCode GrpcCodeFor(StatusCode code) {
       return GrpcCode::kOk;
     case StatusCode::kInvalidArgument:
     case StatusCode::kInvalid:
+    case StatusCode::kBadSignature:
+    case StatusCode::kUnknownKey:
+    case StatusCode::kRevokedKey:
       return GrpcCode::kInvalidArgument;
     case StatusCode::kNotFound:
       return GrpcCode::kNotFound;

@@ -95,6 +95,11 @@ struct TrustedKey {
 // that is not KeyIdFor(publicKey) and a keyId listed twice are rejected with
 // kInvalid (one diagnostic pointing at the field). A revoked key stays listed
 // so that its signatures are reported as revoked_key, not unknown_key.
+class TrustedKeySet;
+namespace internal {
+struct KeyListAccess;
+}
+
 class TrustedKeySet {
  public:
   TrustedKeySet() = default;
@@ -118,6 +123,7 @@ class TrustedKeySet {
   const std::vector<TrustedKey>& keys() const { return keys_; }
 
  private:
+  friend struct internal::KeyListAccess;
   std::vector<TrustedKey> keys_;
 };
 
@@ -125,6 +131,28 @@ class TrustedKeySet {
 // fields in the order payloadType, payload, signatures).
 Result<std::string> SignEnvelope(const SigningKey& key, std::string_view payload_type,
                                  std::string_view payload);
+
+// Signs `payload` once with each of `keys` (1 to 16, in order): one envelope
+// carrying one signature per key (a key set signed by several root keys).
+Result<std::string> SignEnvelopeWithAll(const std::vector<const SigningKey*>& keys,
+                                        std::string_view payload_type, std::string_view payload);
+
+// Who signed an envelope, for callers that count signatures against a
+// threshold (key sets) instead of accepting any one.
+struct SignersReport {
+  std::string payload;                // the exact signed bytes
+  std::vector<std::string> verified;  // distinct listed, non-revoked keys whose signature verifies
+  std::vector<std::string> bad;       // listed keys whose signature does not verify
+  std::vector<std::string> revoked;   // signatures by keys the set has revoked (never counted)
+  std::vector<std::string> unknown;   // signatures by keys the set does not list
+};
+// Parses an envelope like VerifyEnvelope (same kTooLarge / kInvalidArgument
+// refusals) and reports every signature against `keys` without deciding:
+// an envelope no key verifies is still returned, with `verified` empty.
+Result<SignersReport> VerifyEnvelopeSigners(std::string_view envelope_json,
+                                            const TrustedKeySet& keys,
+                                            std::string_view expected_payload_type,
+                                            std::size_t max_envelope_bytes = 1 << 20);
 
 struct VerifiedPayload {
   std::string payload;  // the exact signed bytes

@@ -91,12 +91,20 @@ class SnapshotRenderer {
                                          const std::vector<std::string>& documents);
   // A snapshot expiring within this many ms is re-signed (RendererOptions).
   std::int64_t RefreshMs() const;
+  // Whether `r` carries this renderer's key's signature: one signed by
+  // another key (before a key rotation) is re-signed, not served.
+  bool SignedByOwnKey(const SnapshotRecord& r) const;
+  // Render's min_expires_s when `stored` (the store's rendering of
+  // `version`) is signed by another key: a second after it; else 0.
+  std::int64_t ResignAfter(const Result<SnapshotRecord>& stored, std::int64_t version) const;
   // Signs and stores — or, when a fresh one of the version is stored
   // already (another replica's), takes that one; `current` caches it as the
   // chain's newest.
+  // `min_expires_s`: expire no earlier (replacing another key's signing).
   Result<std::shared_ptr<const SnapshotRecord>> Render(const std::vector<Scope>& chain,
                                                        EffectiveConfig effective,
-                                                       bool current = true);
+                                                       bool current = true,
+                                                       std::int64_t min_expires_s = 0);
 
   Store& store_;
   const SigningKey& key_;

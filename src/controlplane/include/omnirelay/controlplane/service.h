@@ -69,6 +69,9 @@ struct ServiceOptions {
   // entries than this is refused unless allow_large_change. 0 = no limit
   // (the daemon's --max-change-entries, DaemonOptions, defaults to 200).
   std::size_t max_change_entries = 0;
+  // The key this replica signs snapshots with: a key set that drops or
+  // revokes it is refused (PublishKeySet).
+  std::string signing_key_id;
 };
 
 // The API's value types (omnirelay/api/types.h) under the names the
@@ -82,6 +85,11 @@ using LayerContext = api::LayerContext;
 using HistoryQuery = api::HistoryQuery;
 using HistoryPage = api::HistoryPage;
 using AuditFilter = api::AuditFilter;
+
+struct KeySetChain {
+  std::int64_t latest_version = 0;
+  std::vector<std::pair<std::int64_t, std::string>> key_sets;  // (version, envelope)
+};
 
 class ControlPlaneService {
  public:
@@ -205,7 +213,15 @@ class ControlPlaneService {
   Result<std::shared_ptr<const SnapshotRecord>> SnapshotByHash(const Principal& who,
                                                                const std::string& hash,
                                                                const std::string& node_chain = "");
+  // trusted-keys.json: with key sets (key_sets.h), the newest set's online keys.
   Result<std::string> TrustedKeys(const Principal& who);
+  // Key rotation (docs/knowledge-base/signing.md): the stored key-set
+  // envelopes after `after_version`, oldest first, and the newest version (0:
+  // none). Node tokens and config:read.
+  Result<KeySetChain> KeySets(const Principal& who, std::int64_t after_version);
+  // Stores `envelope` as the cell's next key set (admin): checked against
+  // the newest stored (key_sets.h) and against this replica's signing key.
+  Result<std::int64_t> PublishKeySet(const Principal& who, std::string_view envelope);
 
   // ---- audit, status
   // `follow_up`: a later poll of the same follow request, which is not

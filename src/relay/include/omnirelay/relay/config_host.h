@@ -65,12 +65,15 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
 #include "omnirelay/config/clock.h"
 #include "omnirelay/config/file_system.h"
+#include "omnirelay/config/key_set.h"
 #include "omnirelay/config/metrics.h"
 #include "omnirelay/config/signing.h"
 #include "omnirelay/config/status.h"
@@ -90,8 +93,20 @@ enum class OnExpiry {
 std::string_view OnExpiryName(OnExpiry on_expiry);
 Result<OnExpiry> ParseOnExpiry(std::string_view name);
 
+// Asks the control plane for the key sets after a version (the Watcher
+// installs one: GET /v1/keysets?after=N); the envelopes, oldest first.
+using KeySetSource = std::function<Result<std::vector<std::string>>(std::int64_t after_version)>;
+
 struct ConfigHostOptions {
   TrustedKeySet trusted_keys;
+  // Key rotation (omnirelay/config/key_set.h): when set, the key set this
+  // node was given (VerifyKeySetSelf'd by the caller). Its online keys are
+  // trusted instead of trusted_keys; newer sets are accepted only as the
+  // next version signed by enough root keys, fetched through the
+  // KeySetSource when a snapshot names an unknown key (and by
+  // RefreshKeySets), and kept in lkg_path + ".keysets" so a restart trusts
+  // the newest set reached.
+  std::optional<SignedKeySet> key_set;
   VerifierOptions verify;
   // Where the last applied envelope is kept ("" = nowhere); the highest
   // applied version goes to lkg_path + ".state".
@@ -136,6 +151,8 @@ struct HealthReport {
   // config_version, hash and expires_at_ms still name the expired snapshot.
   bool expired = false;
   OnExpiry on_expiry = OnExpiry::kKeepServing;  // the host's setting
+  std::int64_t key_set_version = 0;             // 0: a plain trusted key set, no rotation
+  Status last_key_set_error;                    // the last key set refused, or fetch failed
 };
 
 // What CheckExpiry found.
@@ -214,8 +231,16 @@ class ConfigHost {
     return StateSlot<T>(*index);
   }
 
-  // Replaces the trusted key set (key rotation); applies after this use it.
+  // Replaces the trusted key set; applies after this use it. For hosts
+  // without key sets (with them, use RefreshKeySets).
   void SetTrustedKeys(TrustedKeySet keys);
+  // Where newer key sets come from (ConfigHostOptions::key_set); the Watcher
+  // sets it. Called under the apply lock, from Apply and RefreshKeySets.
+  void SetKeySetSource(KeySetSource source);
+  // Fetches and walks the key sets after the trusted one: whether it moved
+  // (false, doing nothing, without key sets or a source). A refusal keeps
+  // the sets accepted before it and is returned.
+  Result<bool> RefreshKeySets();
 
   // The control plane confirmed the current snapshot is up to date (this
   // does not renew an expired one: only a later expiresAt does).

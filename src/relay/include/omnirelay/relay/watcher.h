@@ -41,6 +41,10 @@
 //     fresh snapshot (a re-signing, or a newer version) applies.
 // A refused snapshot keeps the current one (ConfigHost) and is not applied
 // again from the pull while the control plane keeps serving the same bytes.
+//   - key sets (rotation, hosts given one): every key_set_poll_interval_ms
+//     (first at once) GET /v1/keysets?after=<trusted version> over the pull's
+//     endpoints, walked by ConfigHost::RefreshKeySets; the host also asks
+//     at once when a snapshot names a key it does not know;
 //   - superseded: every Hello carries the watcher's instance id (random per
 //     Watcher, i.e. per process start; the same on its reconnects). When the
 //     control plane ends the stream as "superseded" (another process with
@@ -148,8 +152,12 @@ struct WatcherOptions {
   std::int64_t poll_interval_ms = 5'000;         // pull period while no stream is up
   std::int64_t staleness_threshold_ms = 60'000;  // reconcile when staler (Welcome may lower)
   std::int64_t status_interval_ms = 15'000;      // NodeStatus period on the stream
-  std::int64_t rpc_timeout_ms = 5'000;           // Fetch, and each pull request
-  std::int64_t connect_timeout_ms = 3'000;       // a stream without Welcome by then fails (x2^n)
+  // Key rotation: how often the host's key sets are refreshed over the pull's
+  // endpoints (ConfigHost::RefreshKeySets; also at once on an unknown key).
+  // 0: only on an unknown key. Hosts without key sets ignore it.
+  std::int64_t key_set_poll_interval_ms = 300'000;
+  std::int64_t rpc_timeout_ms = 5'000;      // Fetch, and each pull request
+  std::int64_t connect_timeout_ms = 3'000;  // a stream without Welcome by then fails (x2^n)
   // Fail-back: while the stream is up to another endpoint than the first
   // listed (the preferred one, e.g. the replica in the node's own cell), the
   // first is probed (a gRPC connection, nothing more) about this often,

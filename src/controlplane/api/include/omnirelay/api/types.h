@@ -213,9 +213,10 @@ struct AuditChainReport {
 // outcome (a refused write is still a write attempt). Reads, dry runs
 // ("layer.put.dry_run") and node hellos are not writes. GET
 // /v1/audit?writesOnly=true (omnirctl audit tail --writes-only) keeps these.
-inline constexpr std::array<std::string_view, 10> kWriteActions = {
-    "layer.put",    "layer.delete",  "layer.revert",   "token.create", "token.login",
-    "token.revoke", "rollout.start", "rollout.action", "freeze.set",   "freeze.clear"};
+inline constexpr std::array<std::string_view, 11> kWriteActions = {
+    "layer.put",   "layer.delete", "layer.revert",  "token.create",
+    "token.login", "token.revoke", "rollout.start", "rollout.action",
+    "freeze.set",  "freeze.clear", "keyset.publish"};
 
 inline bool IsWriteAction(std::string_view action) {
   for (std::string_view write : kWriteActions) {
