@@ -171,17 +171,17 @@ std::shared_ptr<const JwkSet> IdTokenVerifier::Keys(bool kid_missed) const {
   // With a refresher thread logins fetch only for a missed kid, or while
   // there is no set at all (at the retry pace).
   const bool due = now >= next_fetch_ms_ && (!options_.background_refresh || !keys_);
+  if (forced) {
+    forced_once_ = true;
+    forced_at_ms_ = now;
+  }
   if (fetching_) {
     // A fetch in flight: a login that needs it (a missed kid, no set yet)
-    // waits for its outcome, and it counts as this login's forced fetch.
+    // waits for its outcome, which counts as this login's forced fetch.
     if (forced || !keys_) {
       while (fetching_) fetched_.Wait(mu_);
     }
     return keys_;
-  }
-  if (forced) {
-    forced_once_ = true;
-    forced_at_ms_ = now;
   }
   if (forced || due) FetchNow();
   return keys_;

@@ -2,7 +2,9 @@
 // OpenSSL; the rule numbers are oidc_source.h's.
 #include "omnirelay/controlplane/oidc_source.h"
 
+#include <arpa/inet.h>
 #include <httplib.h>
+#include <netinet/in.h>
 #include <openssl/x509.h>
 
 #include <algorithm>
@@ -31,8 +33,14 @@ std::string_view Trim(std::string_view text) {
   return text;
 }
 
+// localhost, or an address literal in 127.0.0.0/8 or ::1 (a name such as
+// 127.example.com is not loopback, whatever it starts with).
 bool IsLoopbackHost(const std::string& host) {
-  return host == "localhost" || host == "::1" || host.rfind("127.", 0) == 0;
+  if (host == "localhost") return true;
+  in_addr v4{};
+  if (::inet_pton(AF_INET, host.c_str(), &v4) == 1) return (ntohl(v4.s_addr) >> 24) == 127;
+  in6_addr v6{};
+  return ::inet_pton(AF_INET6, host.c_str(), &v6) == 1 && IN6_IS_ADDR_LOOPBACK(&v6);
 }
 
 // cpp-httplib names its errors by their enum; the log says what happened.

@@ -349,7 +349,9 @@ TEST(JwksCacheControlTest, MaxAge) {
 TEST(JwksUrlRulesTest, PlainHttpOnlyToLoopback) {
   for (const char* bad :
        {"http://idp.example.com/jwks", "http://10.0.0.7:8080/jwks", "http://[fe80::1]/jwks",
-        "ftp://idp/jwks", "https://user@idp/jwks", "https:///jwks", "https://idp:99999/jwks"}) {
+        "http://127.evil.example/jwks", "http://localhost.evil.example/jwks",
+        "http://127.0.0.1.nip.io/jwks", "ftp://idp/jwks", "https://user@idp/jwks", "https:///jwks",
+        "https://idp:99999/jwks"}) {
     JwksUrlOptions u;
     u.url = bad;
     auto s = JwksUrlSource(u);
@@ -358,9 +360,9 @@ TEST(JwksUrlRulesTest, PlainHttpOnlyToLoopback) {
   JwksUrlOptions u;
   u.url = "http://idp.example.com/jwks";
   EXPECT_NE(JwksUrlSource(u).status().message().find("loopback"), std::string::npos);
-  for (const char* good :
-       {"http://127.0.0.1:8080/jwks", "http://localhost/jwks", "http://[::1]:9000/jwks",
-        "https://idp.example.com", "https://[2001:db8::1]:8443/realms/ops/certs"}) {
+  for (const char* good : {"http://127.0.0.1:8080/jwks", "http://localhost/jwks",
+                           "http://127.1.2.3/", "http://[::1]:9000/jwks", "https://idp.example.com",
+                           "https://[2001:db8::1]:8443/realms/ops/certs"}) {
     u.url = good;
     EXPECT_TRUE(JwksUrlSource(u).ok()) << good;
   }
