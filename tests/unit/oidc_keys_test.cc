@@ -6,6 +6,7 @@
 #include <future>
 #include <thread>
 
+#include "eventually.h"
 #include "jwt_signer.h"
 #include "omnirelay/controlplane/oidc.h"
 
@@ -169,6 +170,25 @@ TEST_F(OidcKeysTest, UnknownKidFetchesAreRateLimited) {
   source_->Serve(JwksOf({&Key(1), &Key(2)}));
   EXPECT_TRUE(v->Verify(Token(2)).ok());
   EXPECT_EQ(source_->fetches(), 3);
+}
+
+// With background_refresh a thread of the verifier fetches when the set is
+// due (fresh_for_ms after the last fetch); logins meanwhile use the set in
+// force and never fetch for it.
+TEST_F(OidcKeysTest, BackgroundRefreshFetchesWhenDue) {
+  serve_ = JwksOf({&Key(1)});
+  OidcOptions o;
+  o.background_refresh = true;
+  auto v = Make(o);
+  EXPECT_EQ(source_->fetches(), 1);
+  clock_.AdvanceMs(59'999);
+  EXPECT_TRUE(v->Verify(Token(1)).ok());
+  EXPECT_EQ(source_->fetches(), 1);
+  source_->Serve(JwksOf({&Key(2)}));
+  clock_.AdvanceMs(1);
+  EXPECT_TRUE(test_support::Eventually([&] { return source_->fetches() == 2; }));
+  EXPECT_TRUE(test_support::Eventually([&] { return v->Verify(Token(2)).ok(); }));
+  EXPECT_EQ(source_->fetches(), 2);
 }
 
 }  // namespace
