@@ -262,11 +262,12 @@ int main(int argc, char** argv) {
                  "URL: the timeout of one JWKS fetch (to connect, and to receive the answer)")
       ->capture_default_str();
   app.add_option("--oidc-jwks-cache-min", jwks_cache_min,
-                 "URL: the least time a fetched JWKS is used before the next fetch (also the time "
+                 "URL: the shortest wait before a fetched JWKS is fetched again (also the wait "
                  "when the answer has no max-age)")
       ->capture_default_str();
   app.add_option("--oidc-jwks-cache-max", jwks_cache_max,
-                 "URL: the most time a fetched JWKS is used, whatever its max-age says")
+                 "URL: the longest wait before a fetched JWKS is fetched again, whatever its "
+                 "max-age says (an old set is never dropped: it stays until a fetch replaces it)")
       ->capture_default_str();
   app.add_option("--oidc-jwks-refetch-interval", jwks_refetch,
                  "URL: the least time between two fetches forced by a token naming an unknown kid")
