@@ -106,6 +106,9 @@ Result<Principal> Authenticator::AuthenticateIdToken(std::string_view id_token) 
     return Unauthenticated("ID tokens are not accepted: this control plane has no --oidc-issuer");
   }
   auto claims = oidc_->Verify(id_token);
+  if (!claims.ok() && claims.status().code() == StatusCode::kUnavailable) {
+    return Status(StatusCode::kUnavailable, "id token not checked: " + claims.status().message());
+  }
   if (!claims.ok()) return Unauthenticated("id token refused: " + claims.status().message());
   Principal p;
   p.name = OidcPrincipalName(*claims);

@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstring>
 #include <filesystem>
@@ -25,6 +26,7 @@
 #include "omnirelay/controlplane/grpc_face.h"
 #include "omnirelay/controlplane/node_feed.h"
 #include "omnirelay/controlplane/oidc.h"
+#include "omnirelay/controlplane/oidc_source.h"
 #include "omnirelay/controlplane/renderer.h"
 #include "omnirelay/controlplane/rest_face.h"
 #include "omnirelay/controlplane/service.h"
@@ -456,11 +458,16 @@ class DaemonImpl final : public Daemon {
     }
   }
 
-  // --oidc-*: the ID-token verifier, when an issuer is configured (a JWKS
-  // that cannot be read or parsed, or a bad group map, stops the start).
+  // --oidc-*: the ID-token verifier, when an issuer is configured. A JWKS
+  // file that cannot be read or parsed, a URL refused by its rules, or a bad
+  // group map stops the start; a URL whose provider cannot be reached does
+  // not (ID tokens are refused `unavailable` until a fetch brings keys).
   Status StartOidc(const DaemonOptions& o) {
-    if (o.oidc_issuer.empty() && o.oidc_audience.empty() && o.oidc_jwks_file.empty() &&
+    if (o.oidc_issuer.empty() && o.oidc_audience.empty() && o.oidc_jwks.empty() &&
         o.oidc_group_scopes.empty()) {
+      if (!o.oidc_jwks_ca_file.empty()) {
+        return Status(StatusCode::kInvalidArgument, "--oidc-jwks-ca needs --oidc-jwks URL");
+      }
       return Status::Ok();
     }
     OidcOptions oidc;
@@ -468,16 +475,57 @@ class DaemonImpl final : public Daemon {
     oidc.policy.audience = o.oidc_audience;
     oidc.policy.clock_skew_ms = o.oidc_clock_skew.count();
     oidc.policy.groups_claim = o.oidc_groups_claim;
-    oidc.jwks_file = o.oidc_jwks_file;
     OMNI_ASSIGN_OR_RETURN(oidc.group_scopes, ParseGroupScopes(o.oidc_group_scopes));
     if (oidc.group_scopes.empty()) {
       return Status(StatusCode::kInvalidArgument,
                     "--oidc-group-scopes: map at least one group to scopes");
     }
-    OMNI_ASSIGN_OR_RETURN(oidc_, IdTokenVerifier::Create(std::move(oidc), *files_, clock_));
+    std::unique_ptr<JwksSource> source;
+    if (IsJwksUrl(o.oidc_jwks)) {
+      JwksUrlOptions url;
+      url.url = o.oidc_jwks;
+      url.ca_file = o.oidc_jwks_ca_file;
+      url.timeout_ms = o.oidc_jwks_timeout.count();
+      url.min_fresh_ms = o.oidc_jwks_cache_min.count();
+      url.max_fresh_ms = o.oidc_jwks_cache_max.count();
+      OMNI_ASSIGN_OR_RETURN(source, JwksUrlSource(std::move(url)));
+      oidc.keys_required_at_start = false;
+      oidc.background_refresh = true;
+      oidc.forced_fetch_every_ms = o.oidc_jwks_refetch_interval.count();
+      oidc.retry_first_ms = 1'000;
+      oidc.retry_max_ms = std::max<std::int64_t>(o.oidc_jwks_cache_min.count(), 1'000);
+    } else if (!o.oidc_jwks.empty()) {
+      if (!o.oidc_jwks_ca_file.empty()) {
+        return Status(StatusCode::kInvalidArgument, "--oidc-jwks-ca needs an https:// --oidc-jwks");
+      }
+      source = JwksFileSource(o.oidc_jwks, *files_);
+    }
+    oidc.on_fetch = [where = o.oidc_jwks](const JwksFetchEvent& e) { LogJwksFetch(where, e); };
+    OMNI_ASSIGN_OR_RETURN(
+        oidc_, IdTokenVerifier::Create(std::move(oidc), std::move(source), clock_, &metrics_));
     spdlog::info("OIDC: ID tokens of {} for audience {} accepted, keys from {}", o.oidc_issuer,
-                 o.oidc_audience, o.oidc_jwks_file);
+                 o.oidc_audience, o.oidc_jwks);
     return Status::Ok();
+  }
+
+  // What a JWKS fetch did, in the log: a new set, and every failure (with
+  // what stays in force); an unchanged set is not news.
+  static void LogJwksFetch(const std::string& where, const JwksFetchEvent& e) {
+    if (e.status.ok()) {
+      if (e.changed) spdlog::info("OIDC: key set from {} in force ({} keys)", where, e.keys);
+      return;
+    }
+    if (e.keys == 0) {
+      spdlog::warn(
+          "OIDC: JWKS fetch from {} failed ({} in a row): {}; no key set yet: ID tokens are "
+          "refused as unavailable",
+          where, e.failures_in_a_row, e.status.message());
+    } else {
+      spdlog::warn(
+          "OIDC: JWKS fetch from {} failed ({} in a row): {}; the last good set ({} keys, "
+          "fetched {} s ago) stays in force",
+          where, e.failures_in_a_row, e.status.message(), e.keys, e.set_age_ms / 1000);
+    }
   }
 
   // The cell's first admin token: issued and written 0600 to admin.token

@@ -248,9 +248,30 @@ int main(int argc, char** argv) {
                  "\"iss\") as bearer tokens and for omnirctl login (default: none accepted)");
   app.add_option("--oidc-audience", o.oidc_audience,
                  "The client id the ID tokens must name in \"aud\"");
-  app.add_option("--oidc-jwks", o.oidc_jwks_file,
-                 "The issuer's public keys: a JWKS file, re-read every 5s and at once (at most "
-                 "once a second) for an unknown kid");
+  app.add_option("--oidc-jwks", o.oidc_jwks,
+                 "The issuer's public keys: a JWKS file (re-read every 5s, and at once, at most "
+                 "once a second, for an unknown kid) or an https:// URL (fetched as its "
+                 "Cache-Control max-age says, within --oidc-jwks-cache-min/max; http:// only to "
+                 "a loopback host)");
+  std::string jwks_timeout = "5s", jwks_cache_min = "1m", jwks_cache_max = "24h",
+              jwks_refetch = "10s";
+  app.add_option("--oidc-jwks-ca", o.oidc_jwks_ca_file,
+                 "PEM CA bundle the --oidc-jwks URL's certificate must chain to (default: the "
+                 "system trust store)");
+  app.add_option("--oidc-jwks-timeout", jwks_timeout,
+                 "URL: the timeout of one JWKS fetch (to connect, and to receive the answer)")
+      ->capture_default_str();
+  app.add_option("--oidc-jwks-cache-min", jwks_cache_min,
+                 "URL: the shortest wait before a fetched JWKS is fetched again (also the wait "
+                 "when the answer has no max-age)")
+      ->capture_default_str();
+  app.add_option("--oidc-jwks-cache-max", jwks_cache_max,
+                 "URL: the longest wait before a fetched JWKS is fetched again, whatever its "
+                 "max-age says (an old set is never dropped: it stays until a fetch replaces it)")
+      ->capture_default_str();
+  app.add_option("--oidc-jwks-refetch-interval", jwks_refetch,
+                 "URL: the least time between two fetches forced by a token naming an unknown kid")
+      ->capture_default_str();
   app.add_option("--oidc-group-scopes", o.oidc_group_scopes,
                  "Scopes per group: group=scope[+scope],... (repeatable; e.g. "
                  "admins=admin,ops=config:read+config:write); a token whose groups map to no "
@@ -319,12 +340,6 @@ int main(int argc, char** argv) {
     *out = std::chrono::milliseconds(*ms);
   }
   o.sqlite_synchronous_full = sqlite_sync == "full";
-  if (o.oidc_jwks_file.rfind("https://", 0) == 0 || o.oidc_jwks_file.rfind("http://", 0) == 0) {
-    std::fprintf(stderr,
-                 "controlplane: --oidc-jwks takes a file; fetching a JWKS URL is not supported "
-                 "yet (fetch it into a file, e.g. from cron, and name the file)\n");
-    return 2;
-  }
   // A duration of at least `min_ms` into `out` (with `off`, "0" too: that
   // setting off); a usage error otherwise.
   auto duration_flag = [](const char* flag, const std::string& text, std::int64_t min_ms,
@@ -351,7 +366,15 @@ int main(int argc, char** argv) {
                      &o.snapshot_retention) ||
       !duration_flag("--retention-interval", retention_interval, 100, "100ms", nullptr,
                      &o.retention_interval) ||
-      !duration_flag("--oidc-clock-skew", oidc_skew, 0, "0s", nullptr, &o.oidc_clock_skew)) {
+      !duration_flag("--oidc-clock-skew", oidc_skew, 0, "0s", nullptr, &o.oidc_clock_skew) ||
+      !duration_flag("--oidc-jwks-timeout", jwks_timeout, 100, "100ms", nullptr,
+                     &o.oidc_jwks_timeout) ||
+      !duration_flag("--oidc-jwks-cache-min", jwks_cache_min, 1000, "1s", nullptr,
+                     &o.oidc_jwks_cache_min) ||
+      !duration_flag("--oidc-jwks-cache-max", jwks_cache_max, 1000, "1s", nullptr,
+                     &o.oidc_jwks_cache_max) ||
+      !duration_flag("--oidc-jwks-refetch-interval", jwks_refetch, 100, "100ms", nullptr,
+                     &o.oidc_jwks_refetch_interval)) {
     return 2;
   }
 

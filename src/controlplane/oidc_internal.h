@@ -4,6 +4,7 @@
 
 #include <openssl/evp.h>
 
+#include <array>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -14,6 +15,11 @@
 
 namespace omnirelay::cp {
 namespace internal {
+
+// The stable reasons a VerifyIdToken refusal starts with (oidc.h).
+inline constexpr std::array<std::string_view, 10> kRefusalReasons = {
+    "malformed",    "alg_not_allowed", "unknown_kid", "key_mismatch",  "bad_signature",
+    "wrong_issuer", "wrong_audience",  "expired",     "not_yet_valid", "missing_claim"};
 
 struct PkeyFree {
   void operator()(EVP_PKEY* p) const { EVP_PKEY_free(p); }

@@ -18,9 +18,6 @@ using internal::KeyType;
 using Json = nlohmann::json;
 
 constexpr std::string_view kMissingClaim = "missing_claim";
-constexpr std::array<std::string_view, 10> kReasons = {
-    "malformed",    "alg_not_allowed", "unknown_kid", "key_mismatch",  "bad_signature",
-    "wrong_issuer", "wrong_audience",  "expired",     "not_yet_valid", kMissingClaim};
 
 Status Refuse(std::string_view reason, const std::string& detail) {
   return Status(StatusCode::kUnauthenticated, std::string(reason) + ": " + detail);
@@ -226,7 +223,7 @@ std::string_view IdTokenRefusalReason(const Status& status) {
   if (status.ok()) return {};
   const std::string_view message = status.message();
   const std::string_view head = message.substr(0, message.find(':'));
-  for (std::string_view r : kReasons) {
+  for (std::string_view r : internal::kRefusalReasons) {
     if (head == r) return r;
   }
   return {};

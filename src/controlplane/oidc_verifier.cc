@@ -1,4 +1,4 @@
-// IdTokenVerifier and the group-to-scope map (oidc.h).
+// The group-to-scope map and the principal name (oidc.h).
 #include <algorithm>
 #include <set>
 
@@ -7,8 +7,6 @@
 
 namespace omnirelay::cp {
 namespace {
-
-constexpr std::int64_t kForcedReloadEveryMs = 1'000;
 
 std::vector<std::string> Split(std::string_view text, char sep) {
   std::vector<std::string> out;
@@ -70,59 +68,6 @@ std::string OidcPrincipalName(const IdTokenClaims& claims) {
   }
   host = host.substr(0, host.find('/'));
   return "oidc:" + std::string(host) + "/" + claims.subject;
-}
-
-Result<std::unique_ptr<IdTokenVerifier>> IdTokenVerifier::Create(OidcOptions options,
-                                                                 FileSystem& fs,
-                                                                 const Clock& clock) {
-  if (options.policy.issuer.empty() || options.policy.audience.empty() ||
-      options.jwks_file.empty()) {
-    return Status(StatusCode::kInvalidArgument,
-                  "OIDC needs --oidc-issuer, --oidc-audience and --oidc-jwks together");
-  }
-  std::unique_ptr<IdTokenVerifier> v(new IdTokenVerifier(std::move(options), fs, clock));
-  {
-    MutexLock lock(v->mu_);
-    if (Status loaded = v->Reload(); !loaded.ok()) {
-      return Status(StatusCode::kInvalidArgument, "--oidc-jwks: " + loaded.message());
-    }
-  }
-  return v;
-}
-
-Status IdTokenVerifier::Reload() const {
-  checked_at_ms_ = clock_.MonotonicMs();
-  OMNI_ASSIGN_OR_RETURN(std::string text, fs_.ReadFile(options_.jwks_file, kMaxJwksBytes));
-  if (keys_ && text == jwks_text_) return Status::Ok();
-  OMNI_ASSIGN_OR_RETURN(std::shared_ptr<const JwkSet> keys, JwkSet::Parse(text));
-  keys_ = std::move(keys);
-  jwks_text_ = std::move(text);
-  return Status::Ok();
-}
-
-std::shared_ptr<const JwkSet> IdTokenVerifier::Keys(bool kid_missed) const {
-  MutexLock lock(mu_);
-  const std::int64_t now = clock_.MonotonicMs();
-  const bool due = now - checked_at_ms_ >= options_.jwks_recheck_ms;
-  const bool forced = kid_missed && now - forced_at_ms_ >= kForcedReloadEveryMs;
-  if (due || forced) {
-    if (forced) forced_at_ms_ = now;
-    // A file that cannot be read or parsed now keeps the last good set.
-    (void)Reload();
-  }
-  return keys_;
-}
-
-Result<IdTokenClaims> IdTokenVerifier::Verify(std::string_view token) const {
-  const std::shared_ptr<const JwkSet> keys = Keys(false);
-  auto claims = VerifyIdToken(token, *keys, options_.policy, clock_.NowUnixMs());
-  if (!claims.ok() && IdTokenRefusalReason(claims.status()) == "unknown_kid") {
-    // Verified again only when the forced reload brought another key set.
-    if (const auto again = Keys(true); again != keys) {
-      claims = VerifyIdToken(token, *again, options_.policy, clock_.NowUnixMs());
-    }
-  }
-  return claims;
 }
 
 }  // namespace omnirelay::cp

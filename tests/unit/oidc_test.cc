@@ -278,8 +278,7 @@ TEST_F(OidcTest, VerifierReloadsTheJwksFile) {
   FakeClock clock(kNow);
   OidcOptions o;
   o.policy = Policy();
-  o.jwks_file = path;
-  auto v = IdTokenVerifier::Create(o, RealFileSystem(), clock);
+  auto v = IdTokenVerifier::Create(o, JwksFileSource(path, RealFileSystem()), clock);
   ASSERT_TRUE(v.ok()) << v.status().ToString();
   EXPECT_TRUE((*v)->Verify(rsa_.Sign(Claims())).ok());
   EXPECT_EQ(IdTokenRefusalReason((*v)->Verify(ec_.Sign(Claims())).status()), "unknown_kid");
@@ -293,8 +292,10 @@ TEST_F(OidcTest, VerifierReloadsTheJwksFile) {
   EXPECT_TRUE((*v)->Verify(ec_.Sign(Claims())).ok()) << "the last good set stays";
   std::filesystem::remove_all(dir);
 
-  o.jwks_file = (dir / "missing.json").string();
-  EXPECT_EQ(IdTokenVerifier::Create(o, RealFileSystem(), clock).status().code(),
+  EXPECT_EQ(IdTokenVerifier::Create(
+                o, JwksFileSource((dir / "missing.json").string(), RealFileSystem()), clock)
+                .status()
+                .code(),
             StatusCode::kInvalidArgument);
 }
 

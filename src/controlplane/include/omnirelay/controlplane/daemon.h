@@ -77,7 +77,13 @@ struct DaemonOptions {
   // --oidc-*: operator identity (oidc.h). All empty = ID tokens are not
   // accepted; issuer, audience and jwks go together.
   std::string oidc_issuer, oidc_audience;
-  std::string oidc_jwks_file;  // a JWKS file, re-read when it changes
+  // A JWKS file (re-read every 5 s) or an https:// URL (oidc_source.h).
+  std::string oidc_jwks;
+  std::string oidc_jwks_ca_file;  // --oidc-jwks-ca: private CA of the URL
+  std::chrono::milliseconds oidc_jwks_timeout{5'000};
+  std::chrono::milliseconds oidc_jwks_cache_min{60'000};         // max-age floor
+  std::chrono::milliseconds oidc_jwks_cache_max{86'400'000};     // max-age ceiling
+  std::chrono::milliseconds oidc_jwks_refetch_interval{10'000};  // URL: unknown-kid fetches
   std::string oidc_groups_claim = "groups";
   std::chrono::milliseconds oidc_clock_skew{60'000};
   std::vector<std::string> oidc_group_scopes;  // "group=scope[+scope],..."

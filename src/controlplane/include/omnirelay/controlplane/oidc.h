@@ -29,18 +29,21 @@
 //
 // Thread safety: JwkSet is immutable once parsed; VerifyIdToken and the
 // parsers may be called from any thread. IdTokenVerifier is safe to call
-// from any thread.
+// from any thread; its source's Fetch runs without its lock held.
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 #include "omnirelay/config/clock.h"
 #include "omnirelay/config/file_system.h"
+#include "omnirelay/config/metrics.h"
 #include "omnirelay/config/mutex.h"
 #include "omnirelay/config/status.h"
 
@@ -107,43 +110,103 @@ std::vector<std::string> ScopesOfGroups(const GroupScopes& map,
 // "oidc:<host of iss>/<sub>": the principal an ID token's holder is audited as.
 std::string OidcPrincipalName(const IdTokenClaims& claims);
 
-struct OidcOptions {
-  IdTokenPolicy policy;
-  std::string jwks_file;                 // read at start, re-read when it changes
-  std::int64_t jwks_recheck_ms = 5'000;  // how often the file is looked at again
-  GroupScopes group_scopes;
+// Where the JWKS comes from: a file (JwksFileSource) or an HTTPS URL
+// (oidc_source.h). Fetch is called by one thread at a time.
+struct JwksDocument {
+  std::string text;
+  std::int64_t fresh_for_ms = 0;  // how long it is current before the next fetch
+};
+class JwksSource {
+ public:
+  virtual ~JwksSource() = default;
+  virtual Result<JwksDocument> Fetch() = 0;
+  virtual const std::string& where() const = 0;  // the path or URL, for messages
 };
 
-// The daemon's ID-token check: the JWKS file read through `fs` (at start,
-// then at most every jwks_recheck_ms, and at once — at most once a second —
-// when a token names a kid the set lacks, as a provider rotating keys does);
-// a new set replaces the old only when it parses. Verification itself is
-// VerifyIdToken with the clock's wall time.
+// The JWKS file read through `fs`, current for `recheck_ms`.
+std::unique_ptr<JwksSource> JwksFileSource(std::string path, FileSystem& fs,
+                                           std::int64_t recheck_ms = 5'000);
+
+// What one fetch did, for the daemon's log (never holds a key or a token).
+struct JwksFetchEvent {
+  Status status;                 // Ok, or why the fetch or its set was refused
+  bool changed = false;          // a new key set took over
+  std::size_t keys = 0;          // keys of the set in force (0: none yet)
+  int failures_in_a_row = 0;     // 0 after a success
+  std::int64_t set_age_ms = -1;  // age of the set in force, -1 when none
+};
+
+struct OidcOptions {
+  IdTokenPolicy policy;
+  GroupScopes group_scopes;
+  // An unknown kid fetches again at once, at most this often (a provider
+  // rotating its keys); a login naming it waits for that fetch.
+  std::int64_t forced_fetch_every_ms = 1'000;
+  // After a failed fetch the next is due after retry_first_ms, doubling up
+  // to retry_max_ms; the last good set stays in force meanwhile.
+  std::int64_t retry_first_ms = 5'000;
+  std::int64_t retry_max_ms = 5'000;
+  // True: Create fails when the first fetch does (a file). False: Create
+  // succeeds without keys, and ID tokens are refused kUnavailable until a
+  // fetch brings a set (a URL whose provider may be down at start).
+  bool keys_required_at_start = true;
+  // True: a thread of the verifier fetches when the set is due, so no login
+  // waits for it. False: the login that finds the set due fetches.
+  bool background_refresh = false;
+  std::function<void(const JwksFetchEvent&)> on_fetch;  // called after each fetch
+};
+
+// The daemon's ID-token check: the key set comes from a JwksSource (fetched
+// at start, again when the fetched document says it is due, and at once,
+// rate-limited, when a token names a kid the set lacks, as a provider
+// rotating keys does); a new set replaces the old only when it parses.
+// Verification itself is VerifyIdToken with the clock's wall time.
+// Metrics (when a registry is given): omnirelay_cp_oidc_logins_total{result},
+// omnirelay_cp_oidc_jwks_fetches_total{result="ok|failed"},
+// omnirelay_cp_oidc_jwks_age_seconds.
 class IdTokenVerifier {
  public:
-  // Reads and parses the JWKS file: kInvalidArgument when it is missing or
-  // refused (the daemon does not start without a usable set).
-  static Result<std::unique_ptr<IdTokenVerifier>> Create(OidcOptions options, FileSystem& fs,
-                                                         const Clock& clock);
+  // kInvalidArgument when the first fetch fails and keys_required_at_start.
+  static Result<std::unique_ptr<IdTokenVerifier>> Create(OidcOptions options,
+                                                         std::unique_ptr<JwksSource> source,
+                                                         const Clock& clock,
+                                                         MetricsRegistry* metrics = nullptr);
+  ~IdTokenVerifier();
 
+  // A refusal is kUnauthenticated (oidc.h rules) or kUnavailable
+  // ("unavailable: ...") while no key set has been fetched.
   Result<IdTokenClaims> Verify(std::string_view token) const;
   const OidcOptions& options() const { return options_; }
 
  private:
-  IdTokenVerifier(OidcOptions options, FileSystem& fs, const Clock& clock)
-      : options_(std::move(options)), fs_(fs), clock_(clock) {}
-  // The current set, re-read first when due (or `kid_missed` allows it).
+  struct Metrics;
+  IdTokenVerifier(OidcOptions options, std::unique_ptr<JwksSource> source, const Clock& clock,
+                  MetricsRegistry* metrics);
+  // The current set (null: none yet), fetched first when due (or when
+  // `kid_missed` and the rate limit allow it).
   std::shared_ptr<const JwkSet> Keys(bool kid_missed) const;
-  Status Reload() const REQUIRES(mu_);
+  // Fetches with mu_ released meanwhile (one fetch at a time).
+  void FetchNow() const REQUIRES(mu_);
+  void RefreshLoop();
+  void Count(const Status& status) const;
 
   const OidcOptions options_;
-  FileSystem& fs_;
+  const std::unique_ptr<JwksSource> source_;
   const Clock& clock_;
+  std::unique_ptr<Metrics> metrics_;
   mutable Mutex mu_;
+  mutable CondVar fetched_;  // a fetch ended, or stop_
   mutable std::shared_ptr<const JwkSet> keys_ GUARDED_BY(mu_);
   mutable std::string jwks_text_ GUARDED_BY(mu_);
-  mutable std::int64_t checked_at_ms_ GUARDED_BY(mu_) = 0;
-  mutable std::int64_t forced_at_ms_ GUARDED_BY(mu_) = -1'000'000;
+  mutable Status last_error_ GUARDED_BY(mu_);
+  mutable bool fetching_ GUARDED_BY(mu_) = false;
+  mutable bool stop_ GUARDED_BY(mu_) = false;
+  mutable int failures_ GUARDED_BY(mu_) = 0;
+  mutable std::int64_t fetched_at_ms_ GUARDED_BY(mu_) = 0;  // last good fetch
+  mutable std::int64_t next_fetch_ms_ GUARDED_BY(mu_) = 0;
+  mutable std::int64_t forced_at_ms_ GUARDED_BY(mu_) = 0;
+  mutable bool forced_once_ GUARDED_BY(mu_) = false;
+  std::thread refresher_;  // background_refresh only
 };
 
 }  // namespace omnirelay::cp
