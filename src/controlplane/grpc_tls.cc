@@ -51,7 +51,8 @@ std::string PeerCertificatePem(const grpc_auth_context* context) {
 void CheckPeer(void* raw, grpc_auth_context* context, const grpc_metadata*, std::size_t,
                grpc_process_auth_metadata_done_cb done, void* user_data) {
   auto* state = static_cast<CredentialsState*>(raw);
-  const PeerIdentityPolicy& policy = state->tls->Current()->client_ids;
+  const std::shared_ptr<const TlsMaterial> tls = state->tls->Current();  // held while used
+  const PeerIdentityPolicy& policy = tls->client_ids;
   Status verdict =
       policy.enabled() ? policy.CheckCertificatePem(PeerCertificatePem(context)) : Status::Ok();
   if (verdict.ok()) {
