@@ -155,7 +155,9 @@ struct NodeStream::Impl {
       }
       Push(std::move(event));
     }
-    if (!said_hello) context.TryCancel();
+    // A hello that could not be written means the call already ended (a
+    // server that refused it, a broken connection): Finish() has its status.
+    // Cancelling here would hide that status behind CANCELLED.
     MutexLock write_lock(write_mu);
     {
       MutexLock lock(mu);
