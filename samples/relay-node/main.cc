@@ -307,6 +307,11 @@ int main(int argc, char** argv) {
   app.add_option("--tls-key", flags.tls.key_file, "PEM private key of --tls-cert");
   app.add_option("--tls-server-name", flags.tls.server_name,
                  "Name to verify in the gRPC server certificate (default: the endpoint host)");
+  app.add_option("--tls-server-spiffe-id", flags.tls.server_spiffe_ids,
+                 "SPIFFE ID the control plane's certificate must carry (URI SAN), exact or a "
+                 "prefix ending in /*; repeatable, any one matching admits. A server without "
+                 "it is refused before the token is sent (stream and pull)")
+      ->allow_extra_args(false);
   app.add_option("--status-interval-ms", flags.status_interval_ms,
                  "How often the node reports its status and SLO window to the control plane")
       ->capture_default_str();

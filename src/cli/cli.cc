@@ -5,7 +5,9 @@
 //   {"currentContext": "prod",
 //    "contexts": {"prod": {"server": "cp.prod:7443", "tokenFile": "prod.token",
 //                          "ca": "ca.pem", "cert": "me.pem", "key": "me.key",
-//                          "tlsServerName": "cp.prod", "timeout": "10s"}}}
+//                          "tlsServerName": "cp.prod",
+//                          "tlsServerSpiffeId": "spiffe://prod.example/controlplane",
+//                          "timeout": "10s"}}}
 // Relative paths are relative to the file's directory; "~/" is $HOME. The
 // file never holds a token itself, only the path of a token file.
 #include "cli.h"
@@ -36,7 +38,7 @@ std::string Env(const char* name) {
 
 struct ContextEntry {
   std::string name;
-  std::string server, token_file, ca, cert, key, tls_server_name, timeout;
+  std::string server, token_file, ca, cert, key, tls_server_name, tls_server_spiffe_id, timeout;
 };
 
 struct ContextsFile {
@@ -117,6 +119,8 @@ Result<std::optional<ContextEntry>> LoadContext(const std::string& wanted) {
       entry.key = ResolvePath(v, dir);
     } else if (key == "tlsServerName") {
       entry.tls_server_name = v;
+    } else if (key == "tlsServerSpiffeId") {
+      entry.tls_server_spiffe_id = v;
     } else if (key == "timeout") {
       entry.timeout = v;
     } else {
@@ -177,6 +181,11 @@ void Cli::AddGlobalFlags(CLI::App& app) {
   app.add_option("--key", flags_.key, "PEM client private key (mTLS; with --cert)");
   app.add_option("--tls-server-name", flags_.tls_server_name,
                  "Name to verify in the server certificate (default: the --server host)");
+  app.add_option("--tls-server-spiffe-id", flags_.tls_server_spiffe_ids,
+                 "SPIFFE ID the server certificate must carry (URI SAN), exact or a prefix "
+                 "ending in /*; repeatable, any one matching admits. Checked before the token "
+                 "is sent")
+      ->allow_extra_args(false);
   app.add_option("--context", flags_.context,
                  "Context from the contexts file (env OMNIRCTL_CONFIG; default "
                  "~/.config/omnirctl/config)");
@@ -231,6 +240,10 @@ Result<ConnectionSettings> Cli::ResolveSettings(bool read_token) {
   s.cert_file = pick({flags_.cert, context.cert});
   s.key_file = pick({flags_.key, context.key});
   s.tls_server_name = pick({flags_.tls_server_name, context.tls_server_name});
+  s.server_spiffe_ids = flags_.tls_server_spiffe_ids;
+  if (s.server_spiffe_ids.empty() && !context.tls_server_spiffe_id.empty()) {
+    s.server_spiffe_ids = {context.tls_server_spiffe_id};
+  }
   if (s.cert_file.empty() != s.key_file.empty()) {
     return Status(StatusCode::kInvalidArgument, "--cert and --key go together");
   }

@@ -30,6 +30,7 @@ struct GlobalFlags {
   std::string output = "table";
   std::string timeout;
   std::string ca, cert, key, tls_server_name;
+  std::vector<std::string> tls_server_spiffe_ids;
   std::string context;
 };
 

@@ -191,6 +191,11 @@ struct ConnectionSettings {
   // cert + key add a client certificate (mTLS).
   std::string ca_file, cert_file, key_file;
   std::string tls_server_name;  // overrides the name checked in the server cert
+  // SPIFFE ID patterns (peer_identity.h) the server certificate must match
+  // before a call (and its token) is sent; empty = not checked. The files
+  // are read by each invocation (nothing is cached), so a rotated
+  // certificate is simply used by the next command.
+  std::vector<std::string> server_spiffe_ids;
 };
 
 // Builds a client (no connection is made until the first call). Fails only

@@ -9,9 +9,11 @@
 #include "client.h"
 #include "omnirelay/api/status_mapping.h"
 #include "omnirelay/config/files.h"
+#include "omnirelay/config/peer_identity.h"
 #include "omnirelay/controlplane/v1/config_service.grpc.pb.h"
 #include "omnirelay/controlplane/v1/errors.pb.h"
 #include "omnirelay/controlplane/v1/rollout_service.grpc.pb.h"
+#include "omnirelay/grpc_peer/server_identity.h"
 
 namespace omnirelay::cli {
 namespace {
@@ -56,6 +58,12 @@ Status FromGrpc(const grpc::Status& s, const ConnectionSettings& settings) {
   if (has_detail) diagnostics = FromProto(detail.diagnostics());
   const auto grpc_code = static_cast<api::GrpcCode>(s.error_code());  // the same integers
   StatusCode code = api::StatusCodeForGrpc(grpc_code, has_detail ? detail.status() : "");
+  // The server's certificate lacks the --tls-server-spiffe-id asked for:
+  // nothing was sent; a denial (exit 5), not an outage to retry.
+  if (const auto at = s.error_message().find("server identity: "); at != std::string::npos) {
+    return Status(StatusCode::kPermissionDenied,
+                  "refused the server at " + server + ": " + s.error_message().substr(at));
+  }
   switch (s.error_code()) {
     case grpc::StatusCode::UNAVAILABLE:
       if (has_detail) break;
@@ -567,6 +575,10 @@ Result<std::unique_ptr<ControlClient>> NewGrpcClient(const ConnectionSettings& s
   std::shared_ptr<grpc::ChannelCredentials> creds;
   const bool tls =
       !settings.ca_file.empty() || !settings.cert_file.empty() || !settings.key_file.empty();
+  if (!tls && !settings.server_spiffe_ids.empty()) {
+    return Status(StatusCode::kInvalidArgument,
+                  "--tls-server-spiffe-id needs TLS (--ca, or --cert and --key)");
+  }
   if (!tls) {
     creds = grpc::InsecureChannelCredentials();
   } else {
@@ -588,6 +600,12 @@ Result<std::unique_ptr<ControlClient>> NewGrpcClient(const ConnectionSettings& s
       options.pem_private_key = *key;
     }
     creds = grpc::SslCredentials(options);
+    OMNI_ASSIGN_OR_RETURN(
+        PeerIdentityPolicy server_ids,
+        PeerIdentityPolicy::Parse(settings.server_spiffe_ids, "--tls-server-spiffe-id"));
+    if (server_ids.enabled()) {
+      creds = grpc::CompositeChannelCredentials(creds, ServerIdentityCheck(std::move(server_ids)));
+    }
   }
   grpc::ChannelArguments args;
   if (!settings.tls_server_name.empty()) {

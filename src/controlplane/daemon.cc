@@ -37,6 +37,7 @@
 #include "rollout_engine.h"
 #include "store_poll.h"
 #include "store_retention.h"
+#include "tls_watcher.h"
 
 namespace omnirelay::cp {
 namespace {
@@ -194,6 +195,7 @@ class DaemonImpl final : public Daemon {
     // Flags first: a wrong TLS setup must not leave a half-made data dir behind.
     auto tls = LoadTls(o.tls);
     if (!tls.ok()) return tls.status();
+    if (o.tls.enabled()) tls_ = std::make_shared<TlsState>(*tls);
     auto advertised = SplitNonEmptyCommaList(o.advertise_http, "--advertise-http");
     if (!advertised.ok()) return advertised.status();
     if (!o.tls.enabled() && !IsLoopbackListen(o.grpc_listen)) {
@@ -326,7 +328,7 @@ class DaemonImpl final : public Daemon {
 
     RestFaceOptions rest_options;
     rest_options.listen = o.http_listen;
-    rest_options.tls = o.tls;
+    rest_options.tls = *tls;
     rest_options.limits = o.http_limits;
     // Not ready while starting, or while the store cannot be read (a
     // Postgres store whose database is down says why).
@@ -382,10 +384,16 @@ class DaemonImpl final : public Daemon {
 
     GrpcFaceOptions grpc_options;
     grpc_options.listen = o.grpc_listen;
-    grpc_options.tls = std::move(tls).value();
+    grpc_options.tls = tls_;
     auto grpc = StartGrpcFace(grpc_options, *service_, *auth_, *feed_, *store_, metrics_);
     if (!grpc.ok()) return grpc.status();
     grpc_ = std::move(grpc).value();
+    // Both faces read the files' new content from here on (the REST face
+    // through UseTls, the gRPC face from tls_ at its next handshake).
+    if (tls_) {
+      tls_watcher_ = std::make_unique<TlsWatcher>(
+          tls_, metrics_, [this](const TlsMaterial& next) { return rest_->UseTls(next); });
+    }
     // Ready only now: a probe that passed before the gRPC face listened
     // would send nodes to a port that refuses them.
     serving_.store(true, std::memory_order_release);
@@ -395,7 +403,10 @@ class DaemonImpl final : public Daemon {
   }
 
   Status ReloadTls() override {
-    return rest_ ? rest_->ReloadTls() : Status(StatusCode::kUnavailable, "REST face not started");
+    if (!tls_watcher_) {
+      return Status(StatusCode::kInvalidArgument, "no TLS configured to reload");
+    }
+    return tls_watcher_->CheckNow();
   }
 
   void Shutdown() override {
@@ -429,8 +440,9 @@ class DaemonImpl final : public Daemon {
   void StopParts() {
     if (stopped_) return;
     stopped_ = true;
-    retention_.reset();   // waits for a batch in flight
-    store_poll_.reset();  // no repair event into a closing feed
+    tls_watcher_.reset();  // no reload into a closing face
+    retention_.reset();    // waits for a batch in flight
+    store_poll_.reset();   // no repair event into a closing feed
     if (bus_ && rollout_follow_ != 0)
       bus_->Unsubscribe(rollout_follow_);  // waits for a running one
     rollout_follow_ = 0;
@@ -603,6 +615,8 @@ class DaemonImpl final : public Daemon {
   std::unique_ptr<NodeFeed> feed_;
   std::unique_ptr<RestFace> rest_;
   std::unique_ptr<GrpcFace> grpc_;
+  std::shared_ptr<TlsState> tls_;            // null: plaintext
+  std::unique_ptr<TlsWatcher> tls_watcher_;  // certificate hot reload (both faces)
   bool stopped_ = false;
   std::atomic<bool> serving_{false};  // every face is up (backs /readyz)
 };

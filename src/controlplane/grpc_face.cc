@@ -14,6 +14,7 @@
 #include "grpc_errors.h"
 #include "grpc_node_stream.h"
 #include "grpc_rollout_service.h"
+#include "grpc_tls.h"
 #include "omnirelay/controlplane/v1/node_feed.grpc.pb.h"
 
 namespace omnirelay::cp {
@@ -103,16 +104,6 @@ class NodeFeedService final : public NodeFeedBase {
   Histogram& fetch_seconds_;
 };
 
-std::shared_ptr<grpc::ServerCredentials> ServerCredentials(const TlsMaterial& tls) {
-  if (!tls.files.enabled()) return grpc::InsecureServerCredentials();
-  grpc::SslServerCredentialsOptions ssl(
-      tls.files.mutual() ? GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY
-                         : GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE);
-  ssl.pem_root_certs = tls.client_ca_pem;
-  ssl.pem_key_cert_pairs.push_back({tls.key_pem, tls.cert_pem});
-  return grpc::SslServerCredentials(ssl);
-}
-
 class GrpcFaceImpl final : public GrpcFace {
  public:
   GrpcFaceImpl(const GrpcFaceOptions& options, ControlPlaneService& service,
@@ -121,13 +112,19 @@ class GrpcFaceImpl final : public GrpcFace {
         feed_(feed),
         feed_service_(feed, service, auth, options.inline_envelope_bytes, metrics),
         config_(service, auth, store),
-        rollouts_(service, auth) {}
+        rollouts_(service, auth),
+        peer_refusals_(metrics.counter(
+            "omnirelay_cp_peer_refusals_total",
+            "Calls (gRPC) or connections (REST) refused: the client certificate's SPIFFE ID "
+            "matches no --tls-client-spiffe-id",
+            "face=\"grpc\"")) {}
 
   ~GrpcFaceImpl() override { Shutdown(); }
 
   Status Start() {
     grpc::ServerBuilder builder;
-    builder.AddListeningPort(options_.listen, ServerCredentials(options_.tls), &port_);
+    builder.AddListeningPort(options_.listen, GrpcServerCredentials(options_.tls, peer_refusals_),
+                             &port_);
     builder.RegisterService(&feed_service_);
     builder.RegisterService(&config_);
     builder.RegisterService(&rollouts_);
@@ -151,10 +148,13 @@ class GrpcFaceImpl final : public GrpcFace {
       return Status(StatusCode::kUnavailable, "gRPC: cannot listen on " + options_.listen +
                                                   " (address in use, not permitted, or malformed)");
     }
+    const auto tls = options_.tls ? options_.tls->Current() : nullptr;
     spdlog::info("gRPC listening on {} (port {}, {})", options_.listen, port_,
-                 !options_.tls.files.enabled() ? "plaintext"
-                 : options_.tls.files.mutual() ? "mTLS"
-                                               : "TLS");
+                 !tls                   ? "plaintext"
+                 : !tls->files.mutual() ? "TLS"
+                 : tls->client_ids.enabled()
+                     ? "mTLS, client SPIFFE IDs " + tls->client_ids.Describe()
+                     : "mTLS");
     return Status::Ok();
   }
 
@@ -175,6 +175,7 @@ class GrpcFaceImpl final : public GrpcFace {
   NodeFeedService feed_service_;
   ConfigServiceImpl config_;
   RolloutServiceImpl rollouts_;
+  Counter& peer_refusals_;
   int port_ = 0;
   std::once_flag shutdown_once_;
   std::unique_ptr<grpc::Server> server_;  // last: destroyed first

@@ -242,6 +242,17 @@ int main(int argc, char** argv) {
   app.add_option("--tls-key", o.tls.key_file, "PEM private key of --tls-cert");
   app.add_option("--tls-client-ca", o.tls.client_ca_file,
                  "PEM CA bundle: require client certificates signed by it (mTLS)");
+  app.add_option("--tls-client-spiffe-id", o.tls.client_spiffe_ids,
+                 "With --tls-client-ca: a SPIFFE ID a client certificate must carry as its URI "
+                 "SAN, exact (spiffe://td/relay/eu-1) or a prefix ending in /* "
+                 "(spiffe://td/relay/*); repeatable, any one matching admits (default: any "
+                 "certificate of the client CA)")
+      ->allow_extra_args(false);
+  std::string tls_reload = "5s";
+  app.add_option("--tls-reload-interval", tls_reload,
+                 "How often the --tls-* files are checked for new content, reloaded for new "
+                 "connections on both faces without a restart (0 = only on SIGHUP)")
+      ->capture_default_str();
   std::string oidc_skew = "60s";
   app.add_option("--oidc-issuer", o.oidc_issuer,
                  "Accept OIDC ID tokens (JWT: RS256, ES256, EdDSA) of this issuer (the exact "
@@ -374,7 +385,9 @@ int main(int argc, char** argv) {
       !duration_flag("--oidc-jwks-cache-max", jwks_cache_max, 1000, "1s", nullptr,
                      &o.oidc_jwks_cache_max) ||
       !duration_flag("--oidc-jwks-refetch-interval", jwks_refetch, 100, "100ms", nullptr,
-                     &o.oidc_jwks_refetch_interval)) {
+                     &o.oidc_jwks_refetch_interval) ||
+      !duration_flag("--tls-reload-interval", tls_reload, 100, "100ms", "off",
+                     &o.tls.reload_interval)) {
     return 2;
   }
 
@@ -395,11 +408,11 @@ int main(int argc, char** argv) {
     return daemon.status().code() == omnirelay::StatusCode::kInvalidArgument ? 2 : 1;
   }
   int sig = 0;
-  // SIGHUP: re-read the TLS certificate and key for new REST connections.
+  // SIGHUP: re-read the TLS files now, for new connections on both faces.
   while (sigwait(&signals, &sig) == 0 && sig == SIGHUP) {
     const omnirelay::Status reloaded = (*daemon)->ReloadTls();
     if (reloaded.ok()) {
-      spdlog::info("SIGHUP: REST TLS material reloaded");
+      spdlog::info("SIGHUP: TLS files checked (reloaded if they changed)");
     } else {
       spdlog::warn("SIGHUP: TLS not reloaded: {}", reloaded.ToString());
     }

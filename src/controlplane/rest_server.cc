@@ -1,3 +1,5 @@
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
 #include <charconv>
 #include <memory>
@@ -138,19 +140,32 @@ class RestFaceImpl final : public RestFace {
   ~RestFaceImpl() override { Shutdown(); }
 
   Status Start() {
-    auto tls = LoadTls(options_.tls);
-    if (!tls.ok()) return tls.status();
     http::ServerOptions o;
     o.listen = options_.listen;
     o.limits = options_.limits;
     o.io_threads = options_.io_threads;
     o.worker_threads = options_.worker_threads;
-    o.tls = PemOf(*tls);
+    o.tls = PemOf(options_.tls);
+    if (options_.tls.client_ids.enabled()) {
+      Counter& refused = metrics_.counter(
+          "omnirelay_cp_peer_refusals_total",
+          "Calls (gRPC) or connections (REST) refused: the client certificate's SPIFFE ID "
+          "matches no --tls-client-spiffe-id",
+          "face=\"rest\"");
+      o.check_peer = [policy = options_.tls.client_ids, &refused](std::string_view der) {
+        const Status verdict = policy.CheckCertificateDer(der);
+        if (verdict.ok()) return std::string();
+        refused.Inc();
+        spdlog::warn("REST: connection refused: {}", verdict.message());
+        return verdict.message();
+      };
+    }
     o.render_error = [](int, std::string_view code, std::string_view message, Response& res) {
-      const StatusCode c = code == "not_found"     ? StatusCode::kNotFound
-                           : code == "too_large"   ? StatusCode::kTooLarge
-                           : code == "unavailable" ? StatusCode::kUnavailable
-                                                   : StatusCode::kInvalidArgument;
+      const StatusCode c = code == "not_found"           ? StatusCode::kNotFound
+                           : code == "too_large"         ? StatusCode::kTooLarge
+                           : code == "unavailable"       ? StatusCode::kUnavailable
+                           : code == "permission_denied" ? StatusCode::kPermissionDenied
+                                                         : StatusCode::kInvalidArgument;
       res.set_content(ErrorJson(Status(c, std::string(message))).dump() + "\n", kJson);
     };
     Counter& requests =
@@ -180,13 +195,11 @@ class RestFaceImpl final : public RestFace {
 
   int port() const override { return port_; }
 
-  Status ReloadTls() override {
-    if (!options_.tls.enabled()) {
+  Status UseTls(const TlsMaterial& tls) override {
+    if (!options_.tls.files.enabled()) {
       return Status(StatusCode::kInvalidArgument, "REST: no TLS configured to reload");
     }
-    auto tls = LoadTls(options_.tls);
-    if (!tls.ok()) return tls.status();
-    return server_->ReloadTls(PemOf(*tls));
+    return server_->ReloadTls(PemOf(tls));
   }
 
   void Shutdown() override {

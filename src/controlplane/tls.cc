@@ -71,6 +71,11 @@ Result<TlsMaterial> LoadTls(const TlsOptions& options) {
   if (options.cert_file.empty() != options.key_file.empty()) {
     return Status(StatusCode::kInvalidArgument, "--tls-cert and --tls-key must be given together");
   }
+  if (!options.client_spiffe_ids.empty() && !options.mutual()) {
+    return Status(StatusCode::kInvalidArgument,
+                  "--tls-client-spiffe-id needs --tls-client-ca (client certificates are checked "
+                  "only under mTLS)");
+  }
   if (!options.enabled()) {
     if (options.mutual()) {
       return Status(StatusCode::kInvalidArgument,
@@ -95,6 +100,8 @@ Result<TlsMaterial> LoadTls(const TlsOptions& options) {
                                             "certificate \"" +
                                             options.cert_file + "\"");
   }
+  OMNI_ASSIGN_OR_RETURN(out.client_ids, PeerIdentityPolicy::Parse(options.client_spiffe_ids,
+                                                                  "--tls-client-spiffe-id"));
   if (options.mutual()) {
     auto ca = ReadPem(options.client_ca_file, "client CA");
     if (!ca.ok()) return ca.status();

@@ -60,7 +60,27 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
       keep_alive_ = false;
       return SendError(503, "unavailable", "the server is at its connection limit; retry later");
     }
+    if constexpr (kTls) {
+      if (std::string why = PeerRefusal(); !why.empty()) {
+        keep_alive_ = false;
+        return SendError(403, "permission_denied", why);
+      }
+    }
     ReadRequest();
+  }
+
+  // Why check_peer refuses this connection's client certificate ("" = admitted).
+  std::string PeerRefusal() {
+    if (!server_.options.check_peer) return "";
+    X509* peer = SSL_get1_peer_certificate(stream_.native_handle());
+    if (peer == nullptr) return "";  // no client certificate: mTLS off for this context
+    unsigned char* der = nullptr;
+    const int length = i2d_X509(peer, &der);
+    X509_free(peer);
+    if (length <= 0) return "the client certificate cannot be encoded";
+    std::string bytes(reinterpret_cast<const char*>(der), static_cast<std::size_t>(length));
+    OPENSSL_free(der);
+    return server_.options.check_peer(bytes);
   }
 
   // Idle until a first byte (idle_timeout, or header_timeout on a fresh

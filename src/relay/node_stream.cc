@@ -11,6 +11,7 @@
 #include "omnirelay/config/mutex.h"
 #include "omnirelay/controlplane/v1/errors.pb.h"
 #include "omnirelay/controlplane/v1/node_feed.grpc.pb.h"
+#include "omnirelay/grpc_peer/server_identity.h"
 
 namespace omnirelay::relay::internal {
 namespace {
@@ -18,26 +19,24 @@ namespace {
 namespace v1 = controlplane::v1;
 
 // The channel credentials for `tls`: TLS with the given CA (and a client
-// certificate for mTLS), or plaintext when no CA is configured. The files are
-// read now, on every connection attempt, so rotated ones are picked up.
-Result<std::shared_ptr<grpc::ChannelCredentials>> Credentials(const WatcherTls& tls) {
-  if (!tls.enabled()) return grpc::InsecureChannelCredentials();
-  constexpr std::size_t kMaxPem = 1 << 20;
-  grpc::SslCredentialsOptions ssl;
-  auto read = [&](const std::string& path, std::string& out) -> Status {
-    auto text = ReadFileLimited(path, kMaxPem);
-    if (!text.ok()) {
-      return Status(StatusCode::kIoError, "TLS file " + path + ": " + text.status().message());
-    }
-    out = std::move(text).value();
-    return Status::Ok();
-  };
-  OMNI_RETURN_IF_ERROR(read(tls.ca_file, ssl.pem_root_certs));
-  if (!tls.cert_file.empty() || !tls.key_file.empty()) {
-    OMNI_RETURN_IF_ERROR(read(tls.cert_file, ssl.pem_cert_chain));
-    OMNI_RETURN_IF_ERROR(read(tls.key_file, ssl.pem_private_key));
+// certificate for mTLS), or plaintext when no CA is configured; with server
+// SPIFFE IDs, a call leaves only for a server carrying one (server_identity.h).
+// The files are read now, on every connection attempt (client_tls.h).
+// `reread` false: the material last read, without reading the files again.
+Result<std::shared_ptr<grpc::ChannelCredentials>> Credentials(const std::shared_ptr<ClientTls>& tls,
+                                                              bool reread = true) {
+  if (!tls) return grpc::InsecureChannelCredentials();
+  std::shared_ptr<const ClientTlsMaterial> material = reread ? nullptr : tls->Last();
+  if (!material) {
+    OMNI_ASSIGN_OR_RETURN(material, tls->Load());
   }
-  return grpc::SslCredentials(ssl);
+  grpc::SslCredentialsOptions ssl;
+  ssl.pem_root_certs = material->ca_pem;
+  ssl.pem_cert_chain = material->cert_pem;
+  ssl.pem_private_key = material->key_pem;
+  auto creds = grpc::SslCredentials(ssl);
+  if (!tls->server_ids().enabled()) return creds;
+  return grpc::CompositeChannelCredentials(creds, ServerIdentityCheck(tls->server_ids()));
 }
 
 std::shared_ptr<grpc::Channel> MakeChannel(const StreamOptions& options,
@@ -61,14 +60,17 @@ std::shared_ptr<grpc::Channel> MakeChannel(const StreamOptions& options,
               static_cast<int>(std::clamp<std::int64_t>(options.connect_timeout_ms, 100, 600'000)));
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1'000);
-  if (!options.tls.server_name.empty()) args.SetSslTargetNameOverride(options.tls.server_name);
+  if (options.tls && !options.tls->options().server_name.empty()) {
+    args.SetSslTargetNameOverride(options.tls->options().server_name);
+  }
   return grpc::CreateCustomChannel(options.endpoint, std::move(creds), args);
 }
 
 }  // namespace
 
 bool ProbeEndpoint(const StreamOptions& options, std::int64_t timeout_ms) {
-  auto creds = Credentials(options.tls);
+  // Off the worker thread: no file read (and no log line) from here.
+  auto creds = Credentials(options.tls, /*reread=*/false);
   if (!creds.ok()) return false;
   std::shared_ptr<grpc::Channel> channel = MakeChannel(options, std::move(creds).value());
   return channel->WaitForConnected(std::chrono::system_clock::now() +
@@ -153,7 +155,9 @@ struct NodeStream::Impl {
       }
       Push(std::move(event));
     }
-    if (!said_hello) context.TryCancel();
+    // A hello that could not be written means the call already ended (a
+    // server that refused it, a broken connection): Finish() has its status.
+    // Cancelling here would hide that status behind CANCELLED.
     MutexLock write_lock(write_mu);
     {
       MutexLock lock(mu);

@@ -19,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "client_tls.h"
 #include "omnirelay/config/slo_window.h"
 #include "omnirelay/config/status.h"
 #include "omnirelay/relay/watcher.h"
@@ -58,7 +59,7 @@ struct StreamEvent {
 struct StreamOptions {
   std::string endpoint;  // host:port
   std::string token;
-  WatcherTls tls;
+  std::shared_ptr<ClientTls> tls;  // null: plaintext
   int max_receive_message_bytes = 64 << 20;
   // How long the connection (TCP, TLS, HTTP/2 settings) may take; the
   // watcher cancels a stream without Welcome at the same bound.

@@ -1,6 +1,10 @@
 #include "snapshot_puller.h"
 
 #include <httplib.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+#include <openssl/x509_vfy.h>
 
 #include <algorithm>
 #include <cctype>
@@ -9,6 +13,7 @@
 #include <utility>
 
 #include "omnirelay/api/status_mapping.h"
+#include "omnirelay/http/server.h"
 
 namespace omnirelay::relay::internal {
 namespace {
@@ -36,30 +41,120 @@ std::string QueryEscape(const std::string& text) {
   return out;
 }
 
-// A client for one request to `endpoint` (https with `tls` enabled).
-std::unique_ptr<httplib::Client> MakeClient(const std::string& endpoint, const WatcherTls& tls,
-                                            std::int64_t timeout_ms) {
-  std::unique_ptr<httplib::Client> client =
-      tls.enabled()
-          ? std::make_unique<httplib::Client>("https://" + endpoint, tls.cert_file, tls.key_file)
-          : std::make_unique<httplib::Client>("http://" + endpoint);
-  if (tls.enabled()) {
-    client->set_ca_cert_path(tls.ca_file.c_str());
-    client->enable_server_certificate_verification(true);
+// The server-certificate check of one https pull: the chain verified
+// against the relay's CA alone (not the system store httplib would add),
+// then the server SPIFFE IDs; `refusal` says why a handshake was refused.
+struct ServerCheck {
+  X509_STORE* store = nullptr;  // owned
+  const PeerIdentityPolicy* ids = nullptr;
+  std::string refusal;
+  ~ServerCheck() { X509_STORE_free(store); }
+};
+
+// OpenSSL's certificate verification, replaced for this client's context.
+int VerifyServer(X509_STORE_CTX* ctx, void* arg) {
+  auto* check = static_cast<ServerCheck*>(arg);
+  X509* leaf = X509_STORE_CTX_get0_cert(ctx);
+  std::unique_ptr<X509_STORE_CTX, decltype(&X509_STORE_CTX_free)> own(X509_STORE_CTX_new(),
+                                                                      &X509_STORE_CTX_free);
+  if (!own ||
+      X509_STORE_CTX_init(own.get(), check->store, leaf, X509_STORE_CTX_get0_untrusted(ctx)) != 1) {
+    X509_STORE_CTX_set_error(ctx, X509_V_ERR_OUT_OF_MEM);
+    return 0;
+  }
+  X509_STORE_CTX_set_default(own.get(), "ssl_server");
+  if (X509_verify_cert(own.get()) != 1) {
+    const int error = X509_STORE_CTX_get_error(own.get());
+    check->refusal =
+        std::string("server certificate not verified: ") + X509_verify_cert_error_string(error);
+    X509_STORE_CTX_set_error(ctx, error);
+    return 0;
+  }
+  if (check->ids->enabled()) {
+    auto id = SpiffeIdOf(*leaf);
+    const Status verdict =
+        id.ok() ? check->ids->Check(*id) : check->ids->Check(std::nullopt, id.status().message());
+    if (!verdict.ok()) {
+      check->refusal = "server identity: " + verdict.message();
+      X509_STORE_CTX_set_error(ctx, X509_V_ERR_APPLICATION_VERIFICATION);
+      return 0;
+    }
+  }
+  X509_STORE_CTX_set_error(ctx, X509_V_OK);
+  return 1;
+}
+
+// An https client for `endpoint` with `material`, its server check in `check`.
+Result<std::unique_ptr<httplib::ClientImpl>> HttpsClient(const std::string& endpoint,
+                                                         const ClientTlsMaterial& material,
+                                                         const PeerIdentityPolicy& ids,
+                                                         ServerCheck& check) {
+  auto host_port = http::SplitHostPort(endpoint);
+  if (!host_port.ok()) return Status(StatusCode::kUnavailable, host_port.status().message());
+  using X509Ptr = std::unique_ptr<X509, decltype(&X509_free)>;
+  using BioPtr = std::unique_ptr<BIO, decltype(&BIO_free)>;
+  const auto bio = [](const std::string& pem) {
+    return BioPtr(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())), &BIO_free);
+  };
+  check.ids = &ids;
+  check.store = X509_STORE_new();
+  BioPtr ca = bio(material.ca_pem);
+  while (X509* cert = PEM_read_bio_X509(ca.get(), nullptr, nullptr, nullptr)) {
+    X509_STORE_add_cert(check.store, cert);
+    X509_free(cert);
+  }
+  ERR_clear_error();
+  std::unique_ptr<httplib::SSLClient> client;
+  if (material.cert_pem.empty()) {
+    client = std::make_unique<httplib::SSLClient>(host_port->first, host_port->second);
+  } else {
+    BioPtr cert_bio = bio(material.cert_pem);
+    BioPtr key_bio = bio(material.key_pem);
+    X509Ptr cert(PEM_read_bio_X509(cert_bio.get(), nullptr, nullptr, nullptr), &X509_free);
+    std::unique_ptr<EVP_PKEY, decltype(&EVP_PKEY_free)> key(
+        PEM_read_bio_PrivateKey(key_bio.get(), nullptr, nullptr, nullptr), &EVP_PKEY_free);
+    ERR_clear_error();
+    if (!cert || !key)
+      return Status(StatusCode::kUnavailable, "the TLS client key pair is unusable");
+    client = std::make_unique<httplib::SSLClient>(host_port->first, host_port->second, cert.get(),
+                                                  key.get());
+  }
+  client->enable_server_certificate_verification(true);
+  SSL_CTX_set_cert_verify_callback(client->ssl_context(), &VerifyServer, &check);
+  return std::unique_ptr<httplib::ClientImpl>(std::move(client));
+}
+
+// A client for one request to `endpoint`: https with `tls` (its files read
+// now; `check` holds the server check and must outlive the client).
+Result<std::unique_ptr<httplib::ClientImpl>> MakeClient(const std::string& endpoint,
+                                                        const std::shared_ptr<ClientTls>& tls,
+                                                        std::int64_t timeout_ms,
+                                                        ServerCheck& check) {
+  std::unique_ptr<httplib::ClientImpl> made;
+  if (tls) {
+    auto material = tls->Load();
+    if (!material.ok()) return Status(StatusCode::kUnavailable, material.status().message());
+    auto tls_client = HttpsClient(endpoint, **material, tls->server_ids(), check);
+    if (!tls_client.ok()) return tls_client.status();
+    made = std::move(tls_client).value();
+  } else {
+    auto host_port = http::SplitHostPort(endpoint);
+    if (!host_port.ok()) return Status(StatusCode::kUnavailable, host_port.status().message());
+    made = std::make_unique<httplib::ClientImpl>(host_port->first, host_port->second);
   }
   const auto seconds = static_cast<time_t>(timeout_ms / 1000);
   const auto micros = static_cast<time_t>((timeout_ms % 1000) * 1000);
-  client->set_connection_timeout(std::min<time_t>(seconds, 2), seconds >= 2 ? 0 : micros);
-  client->set_read_timeout(seconds, micros);
-  client->set_write_timeout(seconds, micros);
-  client->set_keep_alive(false);
-  return client;
+  made->set_connection_timeout(std::min<time_t>(seconds, 2), seconds >= 2 ? 0 : micros);
+  made->set_read_timeout(seconds, micros);
+  made->set_write_timeout(seconds, micros);
+  made->set_keep_alive(false);
+  return made;
 }
 
 }  // namespace
 
 SnapshotPuller::SnapshotPuller(std::string node_id, std::string scope_chain_csv, std::string token,
-                               std::int64_t timeout_ms, WatcherTls tls)
+                               std::int64_t timeout_ms, std::shared_ptr<ClientTls> tls)
     : node_id_(std::move(node_id)),
       chain_(std::move(scope_chain_csv)),
       token_(std::move(token)),
@@ -107,11 +202,17 @@ Result<std::vector<std::string>> SnapshotPuller::FetchKeySets(std::int64_t after
   const std::string path = "/v1/keysets?after=" + std::to_string(after_version);
   for (std::size_t tried = 0; tried < endpoints_.size(); ++tried) {
     const std::string& endpoint = endpoints_[(next_ + tried) % endpoints_.size()];
-    std::unique_ptr<httplib::Client> client = MakeClient(endpoint, tls_, timeout_ms_);
-    httplib::Result res = client->Get(path, {{"Authorization", "Bearer " + token_}});
+    ServerCheck check;
+    auto client = MakeClient(endpoint, tls_, timeout_ms_, check);
+    if (!client.ok()) {
+      last = client.status();
+      continue;
+    }
+    httplib::Result res = (*client)->Get(path, {{"Authorization", "Bearer " + token_}});
     if (!res) {
       last = Status(StatusCode::kUnavailable,
-                    "GET " + endpoint + path + ": " + httplib::to_string(res.error()));
+                    "GET " + endpoint + path + ": " +
+                        (check.refusal.empty() ? httplib::to_string(res.error()) : check.refusal));
       continue;
     }
     if (res->status != 200) {
@@ -142,8 +243,10 @@ Result<std::vector<std::string>> SnapshotPuller::FetchKeySets(std::int64_t after
 
 Result<PullReply> SnapshotPuller::PullFrom(const std::string& endpoint,
                                            const std::string& current_hash) {
-  std::unique_ptr<httplib::Client> made = MakeClient(endpoint, tls_, timeout_ms_);
-  httplib::Client& client = *made;
+  ServerCheck check;
+  auto made = MakeClient(endpoint, tls_, timeout_ms_, check);
+  if (!made.ok()) return made.status();
+  httplib::ClientImpl& client = **made;
   httplib::Headers headers = {{"Authorization", "Bearer " + token_}};
   if (!current_hash.empty()) headers.emplace("If-None-Match", "\"" + current_hash + "\"");
   const std::string path =
@@ -151,7 +254,8 @@ Result<PullReply> SnapshotPuller::PullFrom(const std::string& endpoint,
   httplib::Result res = client.Get(path, headers);
   if (!res) {
     return Status(StatusCode::kUnavailable,
-                  "GET " + endpoint + path + ": " + httplib::to_string(res.error()));
+                  "GET " + endpoint + path + ": " +
+                      (check.refusal.empty() ? httplib::to_string(res.error()) : check.refusal));
   }
   PullReply out;
   out.endpoint = endpoint;

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "client_tls.h"
 #include "omnirelay/config/status.h"
 #include "omnirelay/relay/watcher.h"
 
@@ -31,10 +32,12 @@ StatusCode RefusalCode(int http_status, const std::string& body);
 
 class SnapshotPuller {
  public:
-  // With `tls` enabled the pull is https, verified against tls.ca_file (and
-  // presents tls.cert_file for mTLS); the endpoint's host is what is verified.
+  // With `tls` the pull is https, verified against its CA only (not the
+  // system's), presenting its client certificate for mTLS; the endpoint's
+  // host is what is verified, and with server SPIFFE IDs the certificate
+  // must carry one, or the request is not sent. Null: plain http.
   SnapshotPuller(std::string node_id, std::string scope_chain_csv, std::string token,
-                 std::int64_t timeout_ms, WatcherTls tls = {});
+                 std::int64_t timeout_ms, std::shared_ptr<ClientTls> tls = nullptr);
 
   // Configured endpoints first, announced ones appended (deduplicated).
   void AddEndpoints(const std::vector<std::string>& endpoints);
@@ -55,7 +58,7 @@ class SnapshotPuller {
   std::string chain_;
   std::string token_;
   std::int64_t timeout_ms_;
-  WatcherTls tls_;
+  std::shared_ptr<ClientTls> tls_;
   std::vector<std::string> endpoints_;
   std::size_t next_ = 0;
 };

@@ -50,6 +50,20 @@ std::string RandomInstanceId() {
   return out;
 }
 
+// The TLS client material of `o`, or null for plaintext. Server SPIFFE
+// patterns that do not parse are refused by Start() before any use.
+std::shared_ptr<internal::ClientTls> MakeClientTls(const WatcherOptions& o, MetricsRegistry& m,
+                                                   std::function<void(const std::string&)> log) {
+  if (!o.tls.enabled()) return nullptr;
+  auto ids = PeerIdentityPolicy::Parse(o.tls.server_spiffe_ids, "server SPIFFE ID");
+  Counter& failures = m.counter(
+      "omnirelay_relay_tls_reload_failures_total",
+      "TLS client files (CA, certificate, key) that did not load; the last good ones stayed in use",
+      LabelSet(o.node_id, {}));
+  return std::make_shared<internal::ClientTls>(o.tls, ids.ok() ? *ids : PeerIdentityPolicy(),
+                                               &failures, std::move(log));
+}
+
 }  // namespace
 
 struct Watcher::Impl {
@@ -61,8 +75,9 @@ struct Watcher::Impl {
         clock(c),
         waiter(w ? std::move(w) : MakeSystemWaiter()),
         backoff(options.backoff_initial_ms, options.backoff_max_ms, options.jitter_seed),
+        client_tls(MakeClientTls(options, m, [this](const std::string& line) { Log(line); })),
         puller(options.node_id, JoinCsv(options.scope_chain), options.token, options.rpc_timeout_ms,
-               options.tls),
+               client_tls),
         connected_gauge(m.gauge("omnirelay_relay_watcher_stream_connected",
                                 "1 while the node stream to the control plane is up",
                                 LabelSet(options.node_id, {}))),
@@ -156,6 +171,7 @@ struct Watcher::Impl {
   const Clock& clock;
   std::unique_ptr<Waiter> waiter;
   Backoff backoff;
+  const std::shared_ptr<internal::ClientTls> client_tls;  // null: plaintext
   SnapshotPuller puller;
   Gauge& connected_gauge;
   Counter& welcomed_counter;
@@ -313,7 +329,7 @@ void Watcher::Impl::OpenStream() {
   internal::StreamOptions stream_options;
   stream_options.endpoint = endpoint;
   stream_options.token = options.token;
-  stream_options.tls = options.tls;
+  stream_options.tls = client_tls;
   stream_options.max_receive_message_bytes = options.max_receive_message_bytes;
   stream_options.connect_timeout_ms = ConnectTimeoutMs();
   welcomed = false;
@@ -511,7 +527,7 @@ void Watcher::Impl::MaybeFailBack(std::int64_t now) {
     if (now < next_failback_at) return;
     internal::StreamOptions probe;
     probe.endpoint = options.grpc_endpoints.front();
-    probe.tls = options.tls;
+    probe.tls = client_tls;
     probe.connect_timeout_ms = options.connect_timeout_ms;
     failback_probe = std::async(std::launch::async, [probe, w = waiter.get()] {
       const bool up = internal::ProbeEndpoint(probe, probe.connect_timeout_ms);
@@ -651,22 +667,7 @@ Status Watcher::Start() {
   if (o.grpc_endpoints.empty() && o.http_endpoints.empty()) {
     return Status(StatusCode::kInvalidArgument, "watcher needs a control-plane endpoint");
   }
-  if (o.tls.cert_file.empty() != o.tls.key_file.empty()) {
-    return Status(StatusCode::kInvalidArgument,
-                  "a TLS client certificate needs its key (and the reverse)");
-  }
-  if (!o.tls.enabled() && (!o.tls.cert_file.empty() || !o.tls.server_name.empty())) {
-    return Status(StatusCode::kInvalidArgument,
-                  "TLS client options need the CA of the control plane (tls.ca_file)");
-  }
-  for (const std::string* file : {&o.tls.ca_file, &o.tls.cert_file, &o.tls.key_file}) {
-    if (file->empty()) continue;
-    // Read once here so a typo fails the start, not every reconnect.
-    if (auto text = ReadFileLimited(*file, 1 << 20); !text.ok()) {
-      return Status(StatusCode::kInvalidArgument,
-                    "TLS file " + *file + ": " + text.status().message());
-    }
-  }
+  OMNI_RETURN_IF_ERROR(internal::CheckClientTlsOptions(o.tls));
   impl_->started = true;
   impl_->worker = std::thread([impl = impl_.get()] { impl->Run(); });
   return Status::Ok();

@@ -382,5 +382,47 @@ TEST_F(ServerTest, ReloadTlsServesTheNewCertificateToNewConnections) {
   EXPECT_EQ(HttpsStatus(port(), before, false), -1);
 }
 
+// Rule 6: check_peer sees the client's certificate (DER) after the
+// handshake; a refusal is one 403 permission_denied carrying its reason,
+// and no handler runs.
+TEST_F(ServerTest, CheckPeerRefusesWith403BeforeAnyHandler) {
+  Pki pki;
+  ASSERT_TRUE(pki.ok());
+  ServerOptions o;
+  o.tls = TlsFrom(pki, true);
+  std::atomic<int> checked{0};
+  std::atomic<bool> refuse{true};
+  o.check_peer = [&](std::string_view der) {
+    ++checked;
+    EXPECT_GT(der.size(), 100u);     // a whole certificate
+    EXPECT_EQ(der.front(), '\x30');  // DER: a SEQUENCE
+    return refuse.load() ? std::string("not this one") : std::string();
+  };
+  std::atomic<int> handled{0};
+  server_ = std::make_unique<Server>(std::move(o));
+  server_->Route("GET", "/v1/x", [&](const Request&, Response& res) {
+    ++handled;
+    res.set_content("{}", "application/json");
+  });
+  ASSERT_TRUE(server_->Start().ok());
+  httplib::SSLClient cli("127.0.0.1", server_->port(), pki.path("client.crt"),
+                         pki.path("client.key"));
+  cli.set_ca_cert_path(pki.path("ca.crt").c_str());
+  cli.enable_server_certificate_verification(true);
+  cli.set_connection_timeout(5);
+  auto refused = cli.Get("/v1/x");
+  ASSERT_TRUE(refused);
+  EXPECT_EQ(refused->status, 403);
+  EXPECT_NE(refused->body.find("\"permission_denied\""), std::string::npos) << refused->body;
+  EXPECT_NE(refused->body.find("not this one"), std::string::npos) << refused->body;
+  EXPECT_EQ(handled.load(), 0);
+  refuse = false;
+  auto admitted = cli.Get("/v1/x");
+  ASSERT_TRUE(admitted);
+  EXPECT_EQ(admitted->status, 200);
+  EXPECT_EQ(handled.load(), 1);
+  EXPECT_EQ(checked.load(), 2);
+}
+
 }  // namespace
 }  // namespace omnirelay::http

@@ -26,13 +26,19 @@ class CliTlsTest : public ::testing::Test {
         "k='-newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes'\n"
         "openssl req -x509 $k -keyout ca.key -out ca.pem -days 2 -subj /CN=test-ca\n"
         "openssl req $k -keyout server.key -out server.csr -subj /CN=localhost\n"
-        "printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\\n' > server.ext\n"
+        "printf 'subjectAltName=IP:127.0.0.1,DNS:localhost,URI:spiffe://test.example/cp\\n' "
+        "> server.ext\n"
         "openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial "
         "-out server.pem -days 2 -extfile server.ext\n"
         "openssl req $k -keyout client.key -out client.csr -subj /CN=omnirctl\n"
         "printf 'extendedKeyUsage=clientAuth\\n' > client.ext\n"
         "openssl x509 -req -in client.csr -CA ca.pem -CAkey ca.key -CAcreateserial "
-        "-out client.pem -days 2 -extfile client.ext\n";
+        "-out client.pem -days 2 -extfile client.ext\n"
+        "openssl req $k -keyout alice.key -out alice.csr -subj /CN=alice\n"
+        "printf 'extendedKeyUsage=clientAuth\\nsubjectAltName=URI:spiffe://test.example/ops/alice"
+        "\\n' > alice.ext\n"
+        "openssl x509 -req -in alice.csr -CA ca.pem -CAkey ca.key -CAcreateserial "
+        "-out alice.pem -days 2 -extfile alice.ext\n";
     WriteFile(dir_ + "/gen.sh", script, 0700);
     ASSERT_EQ(std::system(("sh '" + dir_ + "/gen.sh' >'" + dir_ + "/gen.log' 2>&1").c_str()), 0)
         << ReadFile(dir_ + "/gen.log");
@@ -42,10 +48,10 @@ class CliTlsTest : public ::testing::Test {
     if (!HasFailure() && !dir_.empty()) std::filesystem::remove_all(dir_);
   }
 
-  void StartDaemon(bool mutual) {
+  void StartDaemon(bool mutual, std::vector<std::string> args = {}) {
     daemon_ = std::make_unique<cp::testing::DaemonProcess>(dir_ + "/data");
-    std::vector<std::string> args = {"--tls-cert=" + dir_ + "/server.pem",
-                                     "--tls-key=" + dir_ + "/server.key"};
+    args.push_back("--tls-cert=" + dir_ + "/server.pem");
+    args.push_back("--tls-key=" + dir_ + "/server.key");
     if (mutual) args.push_back("--tls-client-ca=" + dir_ + "/ca.pem");
     ASSERT_TRUE(daemon_->StartWithArgs(args, /*tls=*/true)) << "the TLS daemon did not start";
   }
@@ -91,6 +97,43 @@ TEST_F(CliTlsTest, MutualTls) {
   EXPECT_EQ(wrong_name.exit_code, 6) << wrong_name.err;
   CliResult missing = Run({"--ca", dir_ + "/nope.pem", "status"});
   EXPECT_EQ(missing.exit_code, 1) << missing.err;
+}
+
+// --tls-server-spiffe-id: the server certificate's SPIFFE ID must match,
+// or nothing is sent and the command is denied (exit 5), naming both IDs.
+TEST_F(CliTlsTest, ServerSpiffeId) {
+  StartDaemon(/*mutual=*/false);
+  const std::string ca = dir_ + "/ca.pem";
+  CliResult exact =
+      Run({"--ca", ca, "--tls-server-spiffe-id", "spiffe://test.example/cp", "status"});
+  EXPECT_EQ(exact.exit_code, 0) << exact.err;
+  CliResult prefix =
+      Run({"--ca", ca, "--tls-server-spiffe-id", "spiffe://test.example/*", "status"});
+  EXPECT_EQ(prefix.exit_code, 0) << prefix.err;
+  CliResult wrong =
+      Run({"--ca", ca, "--tls-server-spiffe-id", "spiffe://test.example/other", "status"});
+  EXPECT_EQ(wrong.exit_code, 5) << wrong.err;
+  EXPECT_NE(wrong.err.find("peer_not_allowed"), std::string::npos) << wrong.err;
+  EXPECT_NE(wrong.err.find("\"spiffe://test.example/cp\""), std::string::npos) << wrong.err;
+  EXPECT_NE(wrong.err.find("spiffe://test.example/other"), std::string::npos) << wrong.err;
+  CliResult bad = Run({"--ca", ca, "--tls-server-spiffe-id", "spiffe://Bad/x", "status"});
+  EXPECT_EQ(bad.exit_code, 2) << bad.err;
+  CliResult plaintext = Run({"--tls-server-spiffe-id", "spiffe://test.example/cp", "status"});
+  EXPECT_EQ(plaintext.exit_code, 2) << plaintext.err;
+}
+
+// The daemon's --tls-client-spiffe-id through the real binaries: a client
+// certificate with an allowed ID is served, one without is denied (exit 5).
+TEST_F(CliTlsTest, DaemonChecksClientSpiffeIds) {
+  StartDaemon(/*mutual=*/true, {"--tls-client-spiffe-id=spiffe://test.example/ops/*"});
+  const std::string ca = dir_ + "/ca.pem";
+  CliResult alice =
+      Run({"--ca", ca, "--cert", dir_ + "/alice.pem", "--key", dir_ + "/alice.key", "status"});
+  EXPECT_EQ(alice.exit_code, 0) << alice.err;
+  CliResult anonymous =
+      Run({"--ca", ca, "--cert", dir_ + "/client.pem", "--key", dir_ + "/client.key", "status"});
+  EXPECT_EQ(anonymous.exit_code, 5) << anonymous.err;
+  EXPECT_NE(anonymous.err.find("peer_not_allowed"), std::string::npos) << anonymous.err;
 }
 
 }  // namespace

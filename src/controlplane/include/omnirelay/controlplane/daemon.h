@@ -103,8 +103,9 @@ class Daemon {
   virtual int grpc_port() const = 0;
   virtual std::string admin_token_path() const = 0;
   virtual std::string trusted_keys_path() const = 0;
-  // Re-reads the TLS files for the REST face (SIGHUP); new connections use
-  // them. kInvalidArgument without TLS; the old material stays on an error.
+  // Re-reads the TLS files now for both faces (SIGHUP; they are also
+  // watched every TlsOptions::reload_interval); new connections use them.
+  // kInvalidArgument without TLS; the old material stays on an error.
   virtual Status ReloadTls() = 0;
   // Stops accepting, closes node streams, flushes audit, closes the store.
   virtual void Shutdown() = 0;

@@ -25,8 +25,9 @@ struct GrpcFaceOptions {
   std::string listen = "127.0.0.1:7443";  // port 0 picks a free port (tests)
   // Envelopes up to this size ride inside the notify (no second round trip).
   std::size_t inline_envelope_bytes = 64 << 10;
-  // Certificates and keys (see tls.h); empty = plaintext.
-  TlsMaterial tls;
+  // Certificates and keys in force (see tls.h), read at every handshake;
+  // null = plaintext.
+  std::shared_ptr<TlsState> tls;
 };
 
 class GrpcFace {

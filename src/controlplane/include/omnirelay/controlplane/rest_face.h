@@ -4,7 +4,12 @@
 // bearer token; errors are 4xx/5xx with {"code","message","details"}, the
 // server's own refusals (404, 413, 431, 503) included.
 //
-// Thread safety: port() and ReloadTls() from any thread; Shutdown() once,
+// With client SPIFFE patterns (tls.h), a connection whose client
+// certificate matches none is answered 403 `permission_denied` with the
+// `peer_not_allowed: ...` reason right after the handshake, then closed;
+// logged and counted (omnirelay_cp_peer_refusals_total{face="rest"}).
+//
+// Thread safety: port() and UseTls() from any thread; Shutdown() once,
 // from any thread.
 #pragma once
 
@@ -26,16 +31,16 @@ struct RestFaceOptions {
   int io_threads = 1;                     // connections are spread over these loops
   int worker_threads = 8;                 // handlers (store calls) at once, up to 2x this
   int max_follow_seconds = 3600;          // audit ?follow=true streams at most this long
-  TlsOptions tls;                         // certificate files (see tls.h); empty = plaintext
+  TlsMaterial tls;                        // loaded certificates (see tls.h); none = plaintext
 };
 
 class RestFace {
  public:
   virtual ~RestFace() = default;
   virtual int port() const = 0;
-  // Re-reads the TLS files; connections accepted afterwards use them. On an
-  // error the current certificate stays in use.
-  virtual Status ReloadTls() = 0;
+  // New TLS material (same files, new content) for connections accepted
+  // afterwards. On an error the current certificate stays in use.
+  virtual Status UseTls(const TlsMaterial& tls) = 0;
   virtual void Shutdown() = 0;
 };
 

@@ -31,7 +31,10 @@
 //     it says so, when the client goes away, or at Shutdown().
 //  6. TLS when a certificate is given; a client CA makes client certificates
 //     required and verified (mTLS). ReloadTls() swaps the certificate for
-//     connections accepted afterwards; open ones keep theirs.
+//     connections accepted afterwards; open ones keep theirs. With
+//     `check_peer` set, a connection whose verified client certificate it
+//     refuses is answered one `403` (code `permission_denied`, the reason as
+//     the message) right after the handshake and closed; no handler runs.
 //  7. The listen port is exclusive (no SO_REUSEPORT): a port in use is an
 //     error from Start().
 //
@@ -134,6 +137,9 @@ struct ServerOptions {
   Gauge* connections_open = nullptr;
   Counter* connections_refused = nullptr;
   Counter* connections_timed_out = nullptr;
+  // mTLS only: called on the I/O thread after each handshake with the
+  // client's leaf certificate (DER); a non-empty result is why it is refused.
+  std::function<std::string(std::string_view peer_der)> check_peer;
 };
 
 struct RouteOptions {

@@ -122,13 +122,20 @@ class Backoff {
 
 // TLS to the control plane, for both the node stream and the pull fallback.
 // Empty ca_file: plaintext (loopback / trusted networks only). The files are
-// read on every connection attempt, so rotated certificates are picked up on
-// the next reconnect.
+// read on every connection attempt, so rotated certificates are used from
+// the next connection on; files that do not load (unreadable, a key that is
+// not the certificate's) leave the last good ones in use, logged and
+// counted (omnirelay_relay_tls_reload_failures_total).
 struct WatcherTls {
   std::string ca_file;      // PEM CA bundle that signed the control plane's certificate
   std::string cert_file;    // PEM client certificate, for a daemon that requires mTLS
   std::string key_file;     // its private key
   std::string server_name;  // name to verify in the gRPC server certificate ("" = the host)
+  // SPIFFE IDs (exact, or a prefix ending in /*: peer_identity.h) one of
+  // which the control plane's certificate must carry; empty = not checked.
+  // A server without one is refused before the token is sent, on the
+  // stream and on the pull, and the refusal names expected and seen IDs.
+  std::vector<std::string> server_spiffe_ids;
 
   bool enabled() const { return !ca_file.empty(); }
 };
