@@ -6,6 +6,11 @@
 //             "stale" when the snapshot in force expired without a renewal
 //             (then 503 with --on-expiry fail_closed, which also refuses /route)
 //   /metrics  Prometheus text: relay and watcher figures
+//   /capability?name=CAP  200 while the capability (jwt:NAME, ca:NAME,
+//             mtls:IDENTITY, ext_authz:NAME) may be used, 503 artefact_expired
+//             once its artefact's notAfter passed, 404 without an artefact;
+//             /readyz lists the capabilities failing closed (still 200)
+//   /artefacts the snapshot's rotated artefacts: capability, notAfter, state
 //   /route?route=NAME&key=KEY  {"version", "cluster", "shadow", "failover"}, and
 //                              with --meshkit the member to send it to:
 //                              "endpoint", "failedOver", "discoveryGeneration"
@@ -20,8 +25,10 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <chrono>
 #include <cstdio>
 #include <fstream>
+#include <map>
 #include <optional>
 #include <sstream>
 #include <string>
@@ -34,11 +41,13 @@
 #include "omnirelay/config/files.h"
 #include "omnirelay/config/key_set.h"
 #include "omnirelay/config/metrics.h"
+#include "omnirelay/config/mutex.h"
 #include "omnirelay/config/scope.h"
 #include "omnirelay/config/signing.h"
 #include "omnirelay/config/version.h"
 #include "omnirelay/http/server.h"
 #include "omnirelay/meshkit/feed.h"
+#include "omnirelay/relay/artefacts.h"
 #include "omnirelay/relay/config_host.h"
 #include "omnirelay/relay/router.h"
 #include "omnirelay/relay/watcher.h"
@@ -102,6 +111,52 @@ struct Flags {
   std::string synthetic_route;
   std::string meshkit;  // host:port of a Discovery feed, or an endpoints JSON file
   std::string on_expiry = "keep_serving";
+  std::vector<std::string> certificate_sources;  // IDENTITY=channel|IDENTITY=files:CERT,KEY
+};
+
+// --certificate-source, each identity once (never both a channel and files).
+Result<relay::ArtefactOptions> ArtefactOptionsFrom(const Flags& flags) {
+  relay::ArtefactOptions options;
+  for (const std::string& text : flags.certificate_sources) {
+    OMNI_ASSIGN_OR_RETURN(auto source, relay::ParseCertificateSource(text));
+    if (options.certificate_sources.contains(source.first)) {
+      return Status(StatusCode::kInvalidArgument,
+                    "identity \"" + source.first +
+                        "\" is given twice: its certificates come from files or from the "
+                        "config channel, never both");
+    }
+    options.certificate_sources.insert(std::move(source));
+  }
+  options.log = [](const std::string& line) { Log(line); };
+  return options;
+}
+
+// Runs Artefacts::CheckExpiry about once a second (metrics and log lines
+// for artefacts that expire in force; Check itself reads the clock).
+class ArtefactExpiryTimer {
+ public:
+  explicit ArtefactExpiryTimer(relay::Artefacts& artefacts)
+      : thread_([this, &artefacts] {
+          MutexLock lock(mu_);
+          while (!stop_) {
+            artefacts.CheckExpiry();
+            cv_.WaitUntil(mu_, std::chrono::steady_clock::now() + std::chrono::seconds(1));
+          }
+        }) {}
+  ~ArtefactExpiryTimer() {
+    {
+      MutexLock lock(mu_);
+      stop_ = true;
+      cv_.NotifyAll();
+    }
+    thread_.join();
+  }
+
+ private:
+  Mutex mu_;
+  CondVar cv_;
+  bool stop_ GUARDED_BY(mu_) = false;
+  std::thread thread_;  // last: starts once the members above exist
 };
 
 // The MeshKit endpoint source named by --meshkit: an existing file is a
@@ -180,6 +235,14 @@ int Run(const Flags& flags) {
   relay::ConfigHost host(std::move(host_options), clock, metrics);
   auto router = relay::Router::Attach(host, &metrics, flags.node_id);
   if (!router.ok()) return Log(router.status().ToString()), 1;
+  auto artefact_options = ArtefactOptionsFrom(flags);
+  if (!artefact_options.ok()) {
+    return Log("--certificate-source: " + artefact_options.status().ToString()), 2;
+  }
+  auto artefacts =
+      relay::Artefacts::Attach(host, std::move(artefact_options).value(), clock, &metrics);
+  if (!artefacts.ok()) return Log("--certificate-source: " + artefacts.status().ToString()), 2;
+  ArtefactExpiryTimer artefact_timer(**artefacts);
 
   if (!flags.lkg.empty()) {
     auto loaded = host.LoadLastKnownGood();
@@ -204,6 +267,11 @@ int Run(const Flags& flags) {
   watch.failback_interval_ms = flags.failback_interval_ms;
   watch.staleness_threshold_ms = flags.staleness_threshold_ms;
   watch.status_interval_ms = flags.status_interval_ms;
+  // Capabilities failing closed on an expired artefact, in the node's status.
+  watch.health_figures = [&artefacts] {
+    return std::map<std::string, double>{
+        {"artefacts_failing_closed", static_cast<double>((*artefacts)->FailingClosed().size())}};
+  };
   relay::Watcher watcher(watch, host, clock, metrics);
 
   std::unique_ptr<meshkit::EndpointSource> discovery;
@@ -216,7 +284,7 @@ int Run(const Flags& flags) {
   if (discovery) endpoints = [&discovery] { return discovery->Current(); };
   relay_node::NodeHttp http(
       host, *router, metrics, [&watcher] { return watcher.stats(); }, flags.fail_clusters,
-      endpoints);
+      endpoints, artefacts->get());
   auto port = http.Bind(flags.listen);
   if (!port.ok()) return Log(port.status().ToString()), 1;
   if (relay::RelayCell(chain).empty()) {
@@ -300,6 +368,11 @@ int main(int argc, char** argv) {
                  "either way /readyz says stale and the node pulls")
       ->check(CLI::IsMember({"keep_serving", "fail_closed"}))
       ->capture_default_str();
+  app.add_option("--certificate-source", flags.certificate_sources,
+                 "Where an identity's certificates come from (repeatable): IDENTITY=channel "
+                 "(the snapshot's spec.security.certificates.IDENTITY; the default) or "
+                 "IDENTITY=files:CERT,KEY (e.g. mounted by Istio SDS; a channel one is then "
+                 "ignored). Never both: an identity given twice is refused");
   app.add_option("--tls-ca", flags.tls.ca_file,
                  "PEM CA of the control plane's certificate: speak TLS (gRPC and https pull)");
   app.add_option("--tls-cert", flags.tls.cert_file,

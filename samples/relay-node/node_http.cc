@@ -7,6 +7,7 @@
 #include <set>
 
 #include "omnirelay/config/mutex.h"
+#include "omnirelay/config/rfc3339.h"
 #include "omnirelay/http/server.h"
 #include "omnirelay/relay/endpoint_join.h"
 
@@ -79,6 +80,26 @@ Json HealthJson(const relay::HealthReport& h, const relay::WatcherStats& stream,
   return out;
 }
 
+// What /readyz says of the capabilities failing closed on an expired
+// artefact (relay/artefacts.h, rule 2): the node stays ready for routing.
+Json FailingClosedJson(const std::vector<relay::CapabilityFailure>& failing) {
+  Json out = Json::array();
+  for (const relay::CapabilityFailure& f : failing) {
+    out.push_back({{"capability", f.capability},
+                   {"reason", f.reason},
+                   {"artefact", f.artefact},
+                   {"notAfter", FormatRfc3339Ms(f.not_after_ms)}});
+  }
+  return out;
+}
+
+// The reason a Check refusal starts with ("artefact_expired: ..."), or its code.
+std::string RefusalReason(const Status& status) {
+  const std::string& m = status.message();
+  const auto colon = m.find(": ");
+  return colon == std::string::npos ? std::string(status.code_name()) : m.substr(0, colon);
+}
+
 }  // namespace
 
 struct NodeHttp::Impl {
@@ -93,15 +114,48 @@ struct NodeHttp::Impl {
   std::function<relay::WatcherStats()> stream;
   const std::set<std::string, std::less<>> fail_clusters;
   const NodeHttp::Endpoints endpoints;
+  const relay::Artefacts* const artefacts;
 
   Impl(relay::ConfigHost& h, const relay::Router& r, MetricsRegistry& m,
-       std::function<relay::WatcherStats()> s, std::vector<std::string> fail, NodeHttp::Endpoints e)
+       std::function<relay::WatcherStats()> s, std::vector<std::string> fail, NodeHttp::Endpoints e,
+       const relay::Artefacts* a)
       : host(h),
         router(r),
         metrics(m),
         stream(std::move(s)),
         fail_clusters(fail.begin(), fail.end()),
-        endpoints(std::move(e)) {}
+        endpoints(std::move(e)),
+        artefacts(a) {}
+
+  void ArtefactRoutes() {
+    server->Route("GET", "/capability", [this](const http::Request& req, http::Response& res) {
+      const std::string name = req.get_param_value("name");
+      const Status checked = artefacts->Check(name);
+      if (checked.ok()) return ReplyJson(res, 200, {{"capability", name}, {"ok", true}});
+      ReplyJson(res, HttpStatusFor(checked.code()),
+                {{"capability", name},
+                 {"ok", false},
+                 {"error", {{"code", RefusalReason(checked)}, {"message", checked.message()}}}});
+    });
+    server->Route("GET", "/artefacts", [this](const http::Request&, http::Response& res) {
+      const auto set = artefacts->Current();
+      if (!set) {
+        return ReplyError(res, Status(StatusCode::kUnavailable, "no snapshot yet (not ready)"));
+      }
+      Json list = Json::array();
+      for (const relay::GuardedCapability& c : set->capabilities()) {
+        const Status checked = artefacts->Check(c.capability);
+        list.push_back({{"capability", c.capability},
+                        {"artefact", c.artefact},
+                        {"notAfter", FormatRfc3339Ms(c.not_after_ms)},
+                        {"state", checked.ok() ? "serving" : RefusalReason(checked)}});
+      }
+      Json files = Json::array();
+      for (const std::string& identity : set->files_identities()) files.push_back(identity);
+      ReplyJson(res, 200,
+                {{"version", set->version()}, {"artefacts", list}, {"filesIdentities", files}});
+    });
+  }
 
   static Json EndpointJson(const meshkit::Endpoint& e) {
     Json out = {{"memberId", e.member_id}, {"address", e.address}, {"port", e.port}};
@@ -174,8 +228,13 @@ struct NodeHttp::Impl {
       const relay::HealthReport h = host.health();
       std::optional<SnapshotRollout> rollout;
       if (const auto current = host.Current()) rollout = current->snapshot().metadata.rollout;
-      ReplyJson(res, h.ready ? 200 : 503,
-                HealthJson(h, stream ? stream() : relay::WatcherStats{}, rollout));
+      Json body = HealthJson(h, stream ? stream() : relay::WatcherStats{}, rollout);
+      if (artefacts != nullptr) {
+        if (auto failing = artefacts->FailingClosed(); !failing.empty()) {
+          body["failingClosed"] = FailingClosedJson(failing);
+        }
+      }
+      ReplyJson(res, h.ready ? 200 : 503, body);
     });
     server->Route("GET", "/metrics", [this](const http::Request&, http::Response& res) {
       res.set_content(metrics.RenderPrometheus(), "text/plain; version=0.0.4");
@@ -203,14 +262,16 @@ struct NodeHttp::Impl {
           std::chrono::steady_clock::now() - started;
       host.RecordOutcome(snapshot->version(), res.status >= 500, took.count());
     });
+    if (artefacts != nullptr) ArtefactRoutes();
   }
 };
 
 NodeHttp::NodeHttp(relay::ConfigHost& host, const relay::Router& router, MetricsRegistry& metrics,
                    std::function<relay::WatcherStats()> stream,
-                   std::vector<std::string> fail_clusters, Endpoints endpoints)
+                   std::vector<std::string> fail_clusters, Endpoints endpoints,
+                   const relay::Artefacts* artefacts)
     : impl_(std::make_unique<Impl>(host, router, metrics, std::move(stream),
-                                   std::move(fail_clusters), std::move(endpoints))) {}
+                                   std::move(fail_clusters), std::move(endpoints), artefacts)) {}
 
 NodeHttp::~NodeHttp() {
   Stop();

@@ -29,6 +29,7 @@
 #include "omnirelay/config/metrics.h"
 #include "omnirelay/config/status.h"
 #include "omnirelay/meshkit/endpoints.h"
+#include "omnirelay/relay/artefacts.h"
 #include "omnirelay/relay/config_host.h"
 #include "omnirelay/relay/router.h"
 #include "omnirelay/relay/watcher.h"
@@ -41,10 +42,12 @@ class NodeHttp {
   // /readyz (a refusal such as a revoked token is its lastError).
   // `endpoints`: MeshKit's current endpoint set (--meshkit), joined with each
   // /route decision (relay/endpoint_join.h); empty: answers name clusters only.
+  // `artefacts` (may be null; must outlive this): serves /capability and
+  // /artefacts, and /readyz lists the capabilities failing closed.
   using Endpoints = std::function<std::shared_ptr<const meshkit::EndpointSet>()>;
   NodeHttp(relay::ConfigHost& host, const relay::Router& router, MetricsRegistry& metrics,
            std::function<relay::WatcherStats()> stream, std::vector<std::string> fail_clusters = {},
-           Endpoints endpoints = {});
+           Endpoints endpoints = {}, const relay::Artefacts* artefacts = nullptr);
   ~NodeHttp();
 
   // Binds host:port (port 0: any) and starts serving; the bound port after.

@@ -49,7 +49,8 @@ Status RequireCapabilities(std::string_view api_version,
 
 NodeCapabilities LocalCapabilities() {
   return NodeCapabilities{{std::string(kApiVersion)},
-                          {std::string(kFeatureShadowing), std::string(kFeatureRolloutInfo)}};
+                          {std::string(kFeatureShadowing), std::string(kFeatureArtefacts),
+                           std::string(kFeatureRolloutInfo)}};
 }
 
 bool HasFeature(const std::vector<std::string>& features, std::string_view feature) {

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "decode_artefacts.h"
 #include "decode_primitives.h"
 #include "decode_spec.h"
 #include "json_convert.h"
@@ -214,7 +215,7 @@ simdjson::dom::parser& ParserFor(std::string_view json, simdjson::dom::parser& o
 }  // namespace
 
 bool IsKnownFeature(std::string_view feature) {
-  return feature == kFeatureShadowing;
+  return feature == kFeatureShadowing || feature == kFeatureArtefacts;
 }
 
 Result<std::string> PeekKind(std::string_view json, const DecodeOptions& options) {
@@ -244,6 +245,9 @@ Result<ParsedLayer> ParseLayer(std::string_view json, const DecodeOptions& optio
     return Invalid({*err});
   }
   Decoder d("", {});
+  // Private keys are refused wherever they sit, before any merge (a layer is
+  // a patch, schema-checked only once merged) and whatever else is wrong.
+  internal::FindPrivateKeyMaterial(d, root);
   Header header{kKindLayer};
   ParsedLayer layer;
   if (DecodeHeader(d, root, header)) {

@@ -1,5 +1,7 @@
 #include "decode_spec.h"
 
+#include "decode_artefacts.h"
+
 namespace omnirelay::internal {
 namespace {
 
@@ -90,6 +92,16 @@ constexpr FieldRule<Security> kSecurityRules[] = {
          d.Error(DiagCode::kOutOfRange, "jwksUri must be an https:// URL of at most 2048 bytes");
        }
      }},
+    // Rotated artefacts (decode_artefacts.h), only where "artefacts" is enabled.
+    {"caBundles", [](Decoder& d, element v, Security& s) { DecodeCaBundles(d, v, s.ca_bundles); },
+     false, kFeatureArtefacts},
+    {"certificates",
+     [](Decoder& d, element v, Security& s) { DecodeCertificates(d, v, s.certificates); }, false,
+     kFeatureArtefacts},
+    {"jwks", [](Decoder& d, element v, Security& s) { DecodeJwkSets(d, v, s.jwks); }, false,
+     kFeatureArtefacts},
+    {"extAuthz", [](Decoder& d, element v, Security& s) { DecodeExtAuthz(d, v, s.ext_authz); },
+     false, kFeatureArtefacts},
 };
 
 // ---- topology

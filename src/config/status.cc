@@ -129,6 +129,10 @@ std::string_view diag_code_name(DiagCode code) {
       return "render_failed";
     case DiagCode::kChangeTooLarge:
       return "change_too_large";
+    case DiagCode::kPrivateKeyMaterial:
+      return "private_key_material";
+    case DiagCode::kInvalidCertificate:
+      return "invalid_certificate";
   }
   return "parse_error";
 }

@@ -21,8 +21,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   (void)ValidateDocuments({{"fuzz", std::string(text)}}, options);
   // The node-facing path.
   (void)DecodeAndValidateSnapshot(text, options);
-  // A bare spec with the gated feature on, and the input as a merge patch.
-  (void)DecodeSpec(text, {"shadowing"}, options);
+  // A bare spec with the gated features on, and the input as a merge patch.
+  (void)DecodeSpec(text, {"shadowing", "artefacts"}, options);
   (void)MergePatch(R"({"clusters":{"a":{"service":"s"}}})", text, options);
   return 0;
 }

@@ -61,6 +61,12 @@ void RunGuardrailCases(Stack& stack, ApiClient& client);
 // conflict, an unknown one not_found; each attempt audited once.
 void RunNodeForgetCases(Stack& stack, ApiClient& client);
 
+// Rotated artefacts (api_cases_artefacts.cc): private keys refused with
+// private_key_material at their pointer (write, dry run, validate), never
+// stored or audited; a layer with artefacts refused while a targeted node
+// lacks the "artefacts" feature, written for one that has it.
+void RunArtefactCases(Stack& stack, ApiClient& client);
+
 // Every operation x every token scope: allowed or permission_denied, and
 // unauthenticated without a token; each refusal is audited.
 void RunAuthzMatrix(Stack& stack, ApiClient& client);

@@ -28,6 +28,8 @@ check "global layer is valid" 0 $?
 check "four layers merged are valid" 0 $?
 "$omnirctl" config validate -f "$samples/snapshot-euw1-a.json" >/dev/null
 check "snapshot is valid" 0 $?
+"$omnirctl" config validate -f "$L/00-global.json" -f "$samples/artefacts/region-us-east.json" >/dev/null
+check "a node layer with rotated artefacts is valid" 0 $?
 "$omnirctl" config validate -f - <"$L/00-global.json" >/dev/null
 check "stdin is read with -f -" 0 $?
 

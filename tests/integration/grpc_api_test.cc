@@ -220,7 +220,10 @@ class GrpcClient final : public ApiClient {
         SetChain(c.scope, req.mutable_scope_chain());
         v1::EffectiveResponse resp;
         auto s = stub_->Effective(&ctx, req, &resp);
-        body = {{"version", resp.version()}, {"spec", Parsed(resp.spec())}};
+        body = {{"version", resp.version()},
+                {"spec", Parsed(resp.spec())},
+                {"features",
+                 Json(std::vector<std::string>(resp.features().begin(), resp.features().end()))}};
         return s;
       }
       case Op::kListNodes: {
@@ -446,6 +449,10 @@ TEST_F(GrpcApiTest, Rollouts) {
 
 TEST_F(GrpcApiTest, Guardrails) {
   RunGuardrailCases(stack_, *client_);
+}
+
+TEST_F(GrpcApiTest, Artefacts) {
+  RunArtefactCases(stack_, *client_);
 }
 
 // The node forget cases pass through gRPC (ForgetNode).

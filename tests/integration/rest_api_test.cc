@@ -196,6 +196,10 @@ TEST_F(RestApiTest, Guardrails) {
   RunGuardrailCases(stack_, *client_);
 }
 
+TEST_F(RestApiTest, Artefacts) {
+  RunArtefactCases(stack_, *client_);
+}
+
 // The node forget cases pass through REST (DELETE /v1/nodes/{id}).
 TEST_F(RestApiTest, ForgetNode) {
   RunNodeForgetCases(stack_, *client_);

@@ -31,10 +31,17 @@ enum class DiagCode {
   kScopeMismatch,      // scope_mismatch: a chain that disagrees with the topology
   kRenderFailed,       // render_failed: a node's chain merges to an invalid spec
   kChangeTooLarge,     // change_too_large: more entries changed than the limit allows
+
+  // private_key_material: a private key (a PEM "... PRIVATE KEY" block, a
+  // private JWK member) anywhere in a document.
+  kPrivateKeyMaterial,
+  // invalid_certificate: PEM that is not certificates, or an artefact whose
+  // notAfter is later than a certificate in it expires.
+  kInvalidCertificate,
 };
 
 // The last code: loops over every code end here.
-inline constexpr DiagCode kLastDiagCode = DiagCode::kChangeTooLarge;
+inline constexpr DiagCode kLastDiagCode = DiagCode::kInvalidCertificate;
 
 std::string_view diag_code_name(DiagCode code);
 // The code with that stable name; nullopt for a name this build does not know.

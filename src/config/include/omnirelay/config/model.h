@@ -18,8 +18,12 @@ inline constexpr std::string_view kKindLayer = "ConfigLayer";
 inline constexpr std::string_view kKindSnapshot = "Snapshot";
 
 // Features a document may enable (metadata.features / requiredFeatures).
-// "shadowing" gates routes.*.shadow.
+// "shadowing" gates routes.*.shadow; "artefacts" gates the rotated
+// artefacts of spec.security (caBundles, certificates, jwks, extAuthz): a
+// snapshot carrying them requires the feature, so a node that does not
+// advertise it is never sent one (the control plane refuses the publish).
 inline constexpr std::string_view kFeatureShadowing = "shadowing";
+inline constexpr std::string_view kFeatureArtefacts = "artefacts";
 
 // Features a node may advertise (its hello's `features`) for fields added to
 // the snapshot format after v1 (DESIGN.md §3.3, Compatibility): a snapshot
@@ -99,8 +103,45 @@ struct Topology {
   friend bool operator==(const Topology&, const Topology&) = default;
 };
 
+// Rotated artefacts (feature "artefacts"): public material only, each with
+// its own notAfter (unix seconds; RFC 3339 UTC in JSON), after which a node
+// refuses the capability it guards. Private keys are refused at decode
+// (private_key_material): any config:read token can read a layer.
+struct CaBundle {
+  std::string pem;  // one or more CERTIFICATE blocks
+  std::int64_t not_after = 0;
+  friend bool operator==(const CaBundle&, const CaBundle&) = default;
+};
+
+// A workload identity's leaf certificate and its chain (leaf first); the
+// private key stays with the workload.
+struct LeafCertificate {
+  std::string chain_pem;
+  std::int64_t not_after = 0;
+  friend bool operator==(const LeafCertificate&, const LeafCertificate&) = default;
+};
+
+// A JWKS document's public keys, each kept as canonical JSON text (sorted
+// keys), so a verifier reads them with its own JWK code.
+struct JwkSet {
+  std::vector<std::string> keys;
+  std::int64_t not_after = 0;
+  friend bool operator==(const JwkSet&, const JwkSet&) = default;
+};
+
+// An external-authorization service: "https://host[:port][/path]" or "host:port".
+struct ExtAuthz {
+  std::string endpoint;
+  std::int64_t not_after = 0;
+  friend bool operator==(const ExtAuthz&, const ExtAuthz&) = default;
+};
+
 struct Security {
-  std::string jwks_uri;  // "" when absent
+  std::string jwks_uri;                              // "" when absent
+  std::vector<Named<CaBundle>> ca_bundles;           // feature-gated: "artefacts"
+  std::vector<Named<LeafCertificate>> certificates;  // by identity; feature-gated
+  std::vector<Named<JwkSet>> jwks;                   // feature-gated
+  std::vector<Named<ExtAuthz>> ext_authz;            // feature-gated
   friend bool operator==(const Security&, const Security&) = default;
 };
 
