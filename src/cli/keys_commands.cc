@@ -24,6 +24,7 @@ struct RotateArgs {
   std::vector<std::string> add_online;      // PEM files whose public halves become online keys
   std::vector<std::string> revoke;          // online key ids to revoke
   std::string out;                          // also write the new envelope here
+  std::string trust;                        // the key set the operator trusts (pinned)
 };
 
 Result<std::vector<SigningKey>> LoadKeys(const std::vector<std::string>& files) {
@@ -37,8 +38,36 @@ Result<std::vector<SigningKey>> LoadKeys(const std::vector<std::string>& files) 
 }
 
 // The newest key set the server has, or nullopt (then its trusted-keys.json
-// is where version 1 starts).
-Result<std::optional<SignedKeySet>> Latest(ControlClient& client) {
+// is where version 1 starts). With `trust` (a key set file the operator
+// keeps), the server's chain is walked from it as a node would walk it, so
+// a control plane serving a forged "newest" set cannot get root keys to sign
+// on top of it; without it only the set's own signatures are checked (what
+// `keys list` shows).
+Result<std::optional<SignedKeySet>> Latest(ControlClient& client, const std::string& trust = "") {
+  if (!trust.empty()) {
+    auto text = ReadFileLimited(trust, 1 << 20);
+    if (!text.ok()) return Status(text.status().code(), trust + ": " + text.status().message());
+    auto pinned = VerifyKeySetSelf(*text);
+    if (!pinned.ok()) {
+      return Status(pinned.status().code(), trust + ": " + pinned.status().message());
+    }
+    OMNI_ASSIGN_OR_RETURN(KeySetChainView after, client.GetKeySets(pinned->set.version));
+    if (after.latest_version < pinned->set.version) {
+      return Status(StatusCode::kConflict,
+                    "the server's newest key set is version " +
+                        std::to_string(after.latest_version) + ", older than version " +
+                        std::to_string(pinned->set.version) + " in " + trust +
+                        ": not the control plane (or the store) that file came from?");
+    }
+    std::vector<std::string> chain;
+    for (auto& [version, envelope] : after.key_sets) chain.push_back(std::move(envelope));
+    auto walked = VerifyKeySetChain(*pinned, chain);
+    if (!walked.ok()) {
+      return Status(walked.status().code(), "the server's key sets do not chain from " + trust +
+                                                ": " + walked.status().message());
+    }
+    return std::optional<SignedKeySet>(std::move(walked).value());
+  }
   OMNI_ASSIGN_OR_RETURN(KeySetChainView chain, client.GetKeySets(0));
   if (chain.key_sets.empty()) return std::optional<SignedKeySet>();
   Result<SignedKeySet> latest = VerifyKeySetSelf(chain.key_sets.back().second);
@@ -121,8 +150,16 @@ int RunRotate(Session& s, const RotateArgs& a) {
   if (!next_roots.ok()) return s.out.Fail(next_roots.status());
   auto added = LoadKeys(a.add_online);
   if (!added.ok()) return s.out.Fail(added.status());
-  auto latest = Latest(s.client);
+  auto latest = Latest(s.client, a.trust);
   if (!latest.ok()) return s.out.Fail(latest.status());
+  if (*latest && a.trust.empty()) {
+    return s.out.Fail(Status(
+        StatusCode::kInvalidArgument,
+        "the control plane has key set version " + std::to_string((*latest)->set.version) +
+            ": give the key set you trust with --trust FILE (the file an earlier `keys rotate "
+            "--out` wrote), so the chain it serves is checked before your root keys sign on top "
+            "of it"));
+  }
 
   KeySet next;
   if (*latest) {
@@ -191,6 +228,11 @@ int RunRotate(Session& s, const RotateArgs& a) {
 void AddSignerFlags(CLI::App& cmd, RotateArgs& a) {
   cmd.add_option("--root-key", a.root_keys,
                  "A root key's PEM file (repeat up to the threshold); read here, never sent")
+      ->check(CLI::ExistingFile);
+  cmd.add_option("--trust", a.trust,
+                 "The key set you trust (a file an earlier rotate wrote with --out): the "
+                 "server's chain is checked from it before anything is signed; required once "
+                 "the control plane has a key set")
       ->check(CLI::ExistingFile);
   cmd.add_option("--out", a.out,
                  "Also write the signed key set here (what new nodes are given as "

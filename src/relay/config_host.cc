@@ -45,6 +45,12 @@ Result<OnExpiry> ParseOnExpiry(std::string_view name) {
                 "on-expiry \"" + std::string(name) + "\" is neither keep_serving nor fail_closed");
 }
 
+namespace {
+bool Moved(const Result<bool>& caught_up) {
+  return caught_up.ok() && *caught_up;
+}
+}  // namespace
+
 struct ConfigHost::Impl {
   Impl(ConfigHostOptions options, const Clock& clock_in, MetricsRegistry& registry)
       : clock(clock_in),
@@ -70,25 +76,38 @@ struct ConfigHost::Impl {
   }
 
   // Rotation: the key sets after the trusted one, from the source; whether
-  // the trusted online keys changed.
-  bool CatchUpKeySets() REQUIRES(apply_mu) {
+  // the trusted online keys changed, or why this attempt failed (kept for
+  // health too). Sets accepted before a refusal stay accepted.
+  Result<bool> CatchUpKeySets(bool on_unknown_key) REQUIRES(apply_mu) {
     if (!key_sets || !key_set_source) return false;
+    // At most one fetch a second for unknown keys: a stream of envelopes
+    // naming them (a compromised mirror) costs one request a second.
+    if (on_unknown_key) {
+      const std::int64_t now = clock.MonotonicMs();
+      if (last_key_set_fetch_ms != 0 && now - last_key_set_fetch_ms < kKeySetFetchSpacingMs) {
+        return false;
+      }
+      last_key_set_fetch_ms = now;
+    }
     const std::int64_t before = key_sets->version();
     Result<std::vector<std::string>> fetched = key_set_source(before);
     if (!fetched.ok()) {
       NoteKeySetError(fetched.status());
-      return false;
+      return fetched.status();
     }
     Result<bool> advanced = key_sets->Advance(*fetched);
     if (!advanced.ok()) {
       metrics.key_set_refusals.Inc();
       NoteKeySetError(advanced.status());
     }
-    if (key_sets->version() == before) return false;
-    verifier.set_trusted_keys(key_sets->online_keys());
-    metrics.key_set_version.Set(static_cast<double>(key_sets->version()));
-    key_set_version.store(key_sets->version(), std::memory_order_relaxed);
-    return true;
+    if (key_sets->version() != before) {
+      verifier.set_trusted_keys(key_sets->online_keys());
+      metrics.key_set_version.Set(static_cast<double>(key_sets->version()));
+      key_set_version.store(key_sets->version(), std::memory_order_relaxed);
+    }
+    if (!advanced.ok()) return advanced.status();
+    NoteKeySetError(Status::Ok());  // this attempt went through
+    return key_sets->version() != before;
   }
 
   void NoteKeySetError(const Status& why) {
@@ -108,6 +127,8 @@ struct ConfigHost::Impl {
   std::optional<LkgStore> lkg GUARDED_BY(apply_mu);                    // set at construction
   std::optional<internal::KeySetTrust> key_sets GUARDED_BY(apply_mu);  // with options.key_set
   KeySetSource key_set_source GUARDED_BY(apply_mu);
+  std::int64_t last_key_set_fetch_ms GUARDED_BY(apply_mu) = 0;  // monotonic; 0 = never
+  static constexpr std::int64_t kKeySetFetchSpacingMs = 1000;
   std::atomic<std::int64_t> key_set_version{0};  // key_sets->version(), for health() unlocked
   std::vector<std::shared_ptr<IConfigListener>> listeners GUARDED_BY(apply_mu);
   std::int64_t version_floor GUARDED_BY(apply_mu) = 0;
@@ -244,7 +265,8 @@ struct ConfigHost::Impl {
     Result<VerifiedSnapshot> verified = verifier.Verify(
         envelope_json, announced_hash, current_snapshot.get(), version_floor, in_force_hash);
     // Signed by a key this node does not know yet: a rotation it missed.
-    if (!verified.ok() && verified.status().code() == StatusCode::kUnknownKey && CatchUpKeySets()) {
+    if (!verified.ok() && verified.status().code() == StatusCode::kUnknownKey &&
+        Moved(CatchUpKeySets(/*on_unknown_key=*/true))) {
       verified = verifier.Verify(envelope_json, announced_hash, current_snapshot.get(),
                                  version_floor, in_force_hash);
     }
@@ -376,14 +398,7 @@ void ConfigHost::SetKeySetSource(KeySetSource source) {
 
 Result<bool> ConfigHost::RefreshKeySets() {
   MutexLock lock(impl_->apply_mu);
-  if (!impl_->key_sets || !impl_->key_set_source) return false;
-  const std::int64_t before = impl_->key_sets->version();
-  const bool moved = impl_->CatchUpKeySets();
-  if (!moved && impl_->key_sets->version() == before) {
-    MutexLock health(impl_->health_mu);
-    if (!impl_->last_key_set_error.ok()) return impl_->last_key_set_error;
-  }
-  return moved;
+  return impl_->CatchUpKeySets(/*on_unknown_key=*/false);
 }
 
 void ConfigHost::MarkFresh() {

@@ -109,8 +109,9 @@ struct Watcher::Impl {
                                      "Failed requests reported to the control plane in SLO windows",
                                      LabelSet(options.node_id, {}))) {
     puller.AddEndpoints(options.http_endpoints);
-    // Key rotation: the host asks for newer key sets from this thread (its
-    // applies run here), over the pull's endpoints. Cleared by Stop.
+    // Key rotation: the host asks for newer key sets from the thread that
+    // applies — this worker; a host fed by a Watcher must not be applied from
+    // another thread while it runs — over the pull's endpoints. Cleared by ~Impl.
     host.SetKeySetSource([this](std::int64_t after) { return puller.FetchKeySets(after); });
     UpdateStats([&](WatcherStats& s) { s.instance_id = instance_id; });
     failback_rng.seed(options.jitter_seed != 0 ? options.jitter_seed + 1 : std::random_device{}());
@@ -259,6 +260,9 @@ void Watcher::Impl::Run() {
         Log("key sets: " + moved.status().message());
       } else if (*moved) {
         Log("key sets: now trusting version " + std::to_string(host.health().key_set_version));
+        refused_hash.clear();  // an envelope refused before may verify now: pull it again
+        refusal_unsent = false;
+        next_pull_at = now;
       }
     }
     // Freeze protection: the host applies its on_expiry setting; we pull

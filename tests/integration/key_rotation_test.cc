@@ -39,6 +39,15 @@ class KeyRotationTest : public ::testing::Test {
     if (!res) return {0, ""};
     return {res->status, res->body};
   }
+  // Version 1: the key the daemon signs with online, root_ the only root.
+  KeySet V1() {
+    KeySet v1;
+    v1.version = 1;
+    v1.created_at = "2026-12-06T18:00:00Z";
+    EXPECT_TRUE(v1.root_keys.Add(root_.public_key_raw()).ok());
+    v1.online_keys = cp_.TrustedKeys();
+    return v1;
+  }
   KeySet Next(const KeySet& from) {
     KeySet next = from;
     next.version += 1;
@@ -66,12 +75,7 @@ class KeyRotationTest : public ::testing::Test {
 };
 
 TEST_F(KeyRotationTest, RelayMissingThreeRotationsCatchesUpAndRestartTrustsOnlyTheNewChain) {
-  // Version 1: the daemon's key online, root_ the only root.
-  KeySet v1;
-  v1.version = 1;
-  v1.created_at = "2026-12-06T18:00:00Z";
-  ASSERT_TRUE(v1.root_keys.Add(root_.public_key_raw()).ok());
-  v1.online_keys = cp_.TrustedKeys();
+  const KeySet v1 = V1();
   auto [status1, body1] = Publish(Signed(v1));
   ASSERT_EQ(status1, 201) << body1;
   SignedKeySet configured = std::move(VerifyKeySetSelf(Signed(v1))).value();
@@ -80,6 +84,9 @@ TEST_F(KeyRotationTest, RelayMissingThreeRotationsCatchesUpAndRestartTrustsOnlyT
   config.grpc_endpoints = {cp_.grpc_endpoint()};
   config.http_endpoints = {cp_.http_endpoint()};
   config.key_set = configured;
+  // No periodic poll: the relay must catch up because a snapshot names a key
+  // it does not know (ConfigHost's unknown_key path).
+  config.key_set_poll_interval_ms = 0;
   Relay relay("relay-1", cp_.NodeToken("relay-1"), lkg_dir_, TrustedKeySet(), metrics_, config);
   relay.StartWatcher();
   ASSERT_TRUE(Eventually([&] { return relay.version() >= 1; }));
@@ -137,11 +144,7 @@ TEST_F(KeyRotationTest, RelayMissingThreeRotationsCatchesUpAndRestartTrustsOnlyT
 }
 
 TEST_F(KeyRotationTest, DaemonRefusesBadKeySetsAndReadTokensCannotPublish) {
-  KeySet v1;
-  v1.version = 1;
-  v1.created_at = "2026-12-06T18:00:00Z";
-  ASSERT_TRUE(v1.root_keys.Add(root_.public_key_raw()).ok());
-  v1.online_keys = cp_.TrustedKeys();
+  const KeySet v1 = V1();
   // The first set must be version 1.
   KeySet v5 = v1;
   v5.version = 5;
@@ -182,11 +185,7 @@ TEST_F(KeyRotationTest, DaemonRefusesBadKeySetsAndReadTokensCannotPublish) {
 }
 
 TEST_F(KeyRotationTest, DaemonWithAKeyTheKeySetDoesNotListRefusesToStart) {
-  KeySet v1;
-  v1.version = 1;
-  v1.created_at = "2026-12-06T18:00:00Z";
-  ASSERT_TRUE(v1.root_keys.Add(root_.public_key_raw()).ok());
-  v1.online_keys = cp_.TrustedKeys();
+  const KeySet v1 = V1();
   ASSERT_EQ(Publish(Signed(v1)).first, 201);
   const std::string stray = SaveKey(NewKey(), "stray.pem");
   cp_.Stop();

@@ -152,7 +152,11 @@ TEST_F(KeySetTest, LeakedOnlineKeyCannotPublishAKeySet) {
       VerifyNextKeySet(V1(), Sign(Make(2, {&root_c}, 1, {&online_4}), {&online_1, &root_c}));
   ASSERT_FALSE(next.ok());
   EXPECT_EQ(next.status().code(), StatusCode::kUnknownKey) << next.status().message();
-  // A key in both roles is refused outright.
+  // Signed by the leaked online key alone: no trusted root signed.
+  Result<SignedKeySet> alone =
+      VerifyNextKeySet(V1(), Sign(Make(2, {&root_c}, 1, {&online_4}), {&online_1}));
+  EXPECT_EQ(alone.status().code(), StatusCode::kUnknownKey) << alone.status().message();
+  // A set naming the leaked key a root as well is refused before any signature.
   EXPECT_EQ(VerifyNextKeySet(V1(), Sign(forged, {&online_1, &online_4})).status().code(),
             StatusCode::kInvalid);
 }

@@ -235,7 +235,9 @@ class ConfigHost {
   // without key sets (with them, use RefreshKeySets).
   void SetTrustedKeys(TrustedKeySet keys);
   // Where newer key sets come from (ConfigHostOptions::key_set); the Watcher
-  // sets it. Called under the apply lock, from Apply and RefreshKeySets.
+  // sets it. Called under the apply lock, on the thread that calls Apply or
+  // RefreshKeySets; for unknown keys at most once a second (an Apply within
+  // a second of the last such fetch does not fetch).
   void SetKeySetSource(KeySetSource source);
   // Fetches and walks the key sets after the trusted one: whether it moved
   // (false, doing nothing, without key sets or a source). A refusal keeps
