@@ -196,8 +196,11 @@ Result<Trust> LoadTrust(const std::string& path) {
     trust.key_set = std::move(set).value();
     return trust;
   }
-  auto keys = TrustedKeySet::Load(path);
-  if (!keys.ok()) return keys.status();
+  auto keys = TrustedKeySet::FromJson(*text);  // the bytes read above, not the file again
+  if (!keys.ok()) {
+    return Status(keys.status().code(), path + ": " + keys.status().message(),
+                  keys.status().diagnostics());
+  }
   trust.keys = std::move(keys).value();
   return trust;
 }

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "json_strict.h"
@@ -19,6 +20,12 @@ struct KeyListAccess {
 // at `at`/<index>/<field>) what TrustedKeySet::FromJson refuses: unknown or
 // missing fields, another algorithm, a key not 32 bytes, a keyId not
 // derived from its key, a key listed twice.
-Status DecodeTrustedKeyList(simdjson::dom::array list, const std::string& at, TrustedKeySet* out);
+// `document` names the document in the summary ("key set", "trusted key set").
+Status DecodeTrustedKeyList(simdjson::dom::array list, const std::string& at,
+                            std::string_view document, TrustedKeySet* out);
+
+// kInvalid: "<document> is invalid: <message> (at <path>)", one diagnostic.
+Status KeyDocumentInvalid(std::string_view document, std::string path, DiagCode code,
+                          std::string message);
 
 }  // namespace omnirelay::internal

@@ -17,11 +17,10 @@ using simdjson::dom::element_type;
 constexpr std::size_t kMaxKeySetBytes = 256 << 10;
 constexpr std::size_t kKeySetMaxDepth = 8;
 
+constexpr std::string_view kKeySet = "key set";
+
 Status KeySetInvalid(std::string path, DiagCode code, std::string message) {
-  std::string summary = "key set is invalid: " + message;
-  if (!path.empty()) summary += " (at " + path + ")";
-  return Status(StatusCode::kInvalid, std::move(summary),
-                {Diagnostic{std::move(path), code, std::move(message)}});
+  return internal::KeyDocumentInvalid(kKeySet, std::move(path), code, std::move(message));
 }
 
 Status WrongType(const std::string& at, std::string_view want, element value) {
@@ -50,12 +49,7 @@ Status DecodeKeys(element value, const std::string& at, TrustedKeySet* out) {
                          "expected 1 to " + std::to_string(kMaxKeySetKeys) + " keys, got " +
                              std::to_string(list.size()));
   }
-  Status decoded = internal::DecodeTrustedKeyList(list, at, out);
-  if (!decoded.ok() && !decoded.diagnostics().empty()) {
-    const Diagnostic& d = decoded.diagnostics().front();
-    return KeySetInvalid(d.path, d.code, d.message);
-  }
-  return decoded;
+  return internal::DecodeTrustedKeyList(list, at, kKeySet, out);
 }
 
 // How many of `keys` signed validly, with what went wrong for the message.

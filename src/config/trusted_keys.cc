@@ -22,17 +22,17 @@ constexpr std::string_view kAlgorithmEd25519 = "ed25519";
 constexpr std::size_t kMaxKeyFileBytes = 1 << 20;
 constexpr std::size_t kKeyFileMaxDepth = 8;
 
+constexpr std::string_view kTrustedKeySet = "trusted key set";
+
 Status KeyFileInvalid(std::string path, DiagCode code, std::string message) {
-  std::string summary = "trusted key set is invalid: " + message;
-  if (!path.empty()) summary += " (at " + path + ")";
-  return Status(StatusCode::kInvalid, std::move(summary),
-                {Diagnostic{std::move(path), code, std::move(message)}});
+  return internal::KeyDocumentInvalid(kTrustedKeySet, std::move(path), code, std::move(message));
 }
 
-Status DecodeKeyEntry(element entry, const std::string& at, TrustedKey* out) {
+Status DecodeKeyEntry(element entry, const std::string& at, std::string_view document,
+                      TrustedKey* out) {
   if (entry.type() != element_type::OBJECT) {
-    return KeyFileInvalid(
-        at, DiagCode::kTypeMismatch,
+    return internal::KeyDocumentInvalid(
+        document, at, DiagCode::kTypeMismatch,
         "expected an object, got " + std::string(internal::JsonTypeName(entry.type())));
   }
   std::optional<std::string_view> key_id, algorithm, public_key_b64;
@@ -41,8 +41,8 @@ Status DecodeKeyEntry(element entry, const std::string& at, TrustedKey* out) {
     const std::string field_at = JoinPointer(at, field.key);
     auto want_string = [&](std::optional<std::string_view>* slot) -> Status {
       if (field.value.type() != element_type::STRING) {
-        return KeyFileInvalid(
-            field_at, DiagCode::kTypeMismatch,
+        return internal::KeyDocumentInvalid(
+            document, field_at, DiagCode::kTypeMismatch,
             "expected a string, got " + std::string(internal::JsonTypeName(field.value.type())));
       }
       *slot = field.value.get_string().value_unsafe();
@@ -56,41 +56,44 @@ Status DecodeKeyEntry(element entry, const std::string& at, TrustedKey* out) {
       OMNI_RETURN_IF_ERROR(want_string(&public_key_b64));
     } else if (field.key == "revoked") {
       if (field.value.type() != element_type::BOOL) {
-        return KeyFileInvalid(
-            field_at, DiagCode::kTypeMismatch,
+        return internal::KeyDocumentInvalid(
+            document, field_at, DiagCode::kTypeMismatch,
             "expected a boolean, got " + std::string(internal::JsonTypeName(field.value.type())));
       }
       revoked = field.value.get_bool().value_unsafe();
     } else {
-      return KeyFileInvalid(field_at, DiagCode::kUnknownField,
-                            "unknown field \"" + std::string(field.key) + "\" in a trusted key");
+      return internal::KeyDocumentInvalid(
+          document, field_at, DiagCode::kUnknownField,
+          "unknown field \"" + std::string(field.key) + "\" in a trusted key");
     }
   }
   for (auto [name, value] : {std::pair{"keyId", &key_id}, std::pair{"algorithm", &algorithm},
                              std::pair{"publicKey", &public_key_b64}}) {
     if (!value->has_value()) {
-      return KeyFileInvalid(JoinPointer(at, name), DiagCode::kMissingField,
-                            "required field \"" + std::string(name) + "\" is missing");
+      return internal::KeyDocumentInvalid(
+          document, JoinPointer(at, name), DiagCode::kMissingField,
+          "required field \"" + std::string(name) + "\" is missing");
     }
   }
   if (*algorithm != kAlgorithmEd25519) {
-    return KeyFileInvalid(
-        JoinPointer(at, "algorithm"), DiagCode::kOutOfRange,
+    return internal::KeyDocumentInvalid(
+        document, JoinPointer(at, "algorithm"), DiagCode::kOutOfRange,
         "unsupported algorithm \"" + std::string(*algorithm) + "\" (only \"ed25519\")");
   }
   Result<std::string> raw = Base64Decode(*public_key_b64);
   if (!raw.ok()) {
-    return KeyFileInvalid(JoinPointer(at, "publicKey"), DiagCode::kOutOfRange,
-                          std::string(raw.status().message()));
+    return internal::KeyDocumentInvalid(document, JoinPointer(at, "publicKey"),
+                                        DiagCode::kOutOfRange, std::string(raw.status().message()));
   }
   if (raw->size() != kEd25519PublicKeyBytes) {
-    return KeyFileInvalid(JoinPointer(at, "publicKey"), DiagCode::kOutOfRange,
-                          "an ed25519 public key has 32 bytes, got " + std::to_string(raw->size()));
+    return internal::KeyDocumentInvalid(
+        document, JoinPointer(at, "publicKey"), DiagCode::kOutOfRange,
+        "an ed25519 public key has 32 bytes, got " + std::to_string(raw->size()));
   }
   std::string derived = KeyIdFor(*raw);
   if (*key_id != derived) {
-    return KeyFileInvalid(
-        JoinPointer(at, "keyId"), DiagCode::kInvalidName,
+    return internal::KeyDocumentInvalid(
+        document, JoinPointer(at, "keyId"), DiagCode::kInvalidName,
         "keyId \"" + std::string(*key_id) + "\" does not match its public key (" + derived + ")");
   }
   *out = TrustedKey{std::move(derived), std::move(raw).value(), revoked};
@@ -99,19 +102,27 @@ Status DecodeKeyEntry(element entry, const std::string& at, TrustedKey* out) {
 
 }  // namespace
 
+Status internal::KeyDocumentInvalid(std::string_view document, std::string path, DiagCode code,
+                                    std::string message) {
+  std::string summary = std::string(document) + " is invalid: " + message;
+  if (!path.empty()) summary += " (at " + path + ")";
+  return Status(StatusCode::kInvalid, std::move(summary),
+                {Diagnostic{std::move(path), code, std::move(message)}});
+}
+
 Status internal::DecodeTrustedKeyList(simdjson::dom::array list, const std::string& at,
-                                      TrustedKeySet* out) {
+                                      std::string_view document, TrustedKeySet* out) {
   std::size_t i = 0;
   for (element entry : list) {
     const std::string entry_at = at + "/" + std::to_string(i);
     TrustedKey key;
-    OMNI_RETURN_IF_ERROR(DecodeKeyEntry(entry, entry_at, &key));
+    OMNI_RETURN_IF_ERROR(DecodeKeyEntry(entry, entry_at, document, &key));
     std::vector<TrustedKey>& keys = KeyListAccess::Keys(*out);
     for (std::size_t j = 0; j < keys.size(); ++j) {
       if (keys[j].key_id == key.key_id) {
-        return KeyFileInvalid(entry_at + "/keyId", DiagCode::kInvalidName,
-                              "key " + key.key_id + " is listed twice (also at " + at + "/" +
-                                  std::to_string(j) + ")");
+        return KeyDocumentInvalid(document, entry_at + "/keyId", DiagCode::kInvalidName,
+                                  "key " + key.key_id + " is listed twice (also at " + at + "/" +
+                                      std::to_string(j) + ")");
       }
     }
     keys.push_back(std::move(key));
@@ -180,7 +191,7 @@ Result<TrustedKeySet> TrustedKeySet::FromJson(std::string_view json) {
     return KeyFileInvalid("/keys", DiagCode::kMissingField, "required field \"keys\" is missing");
   }
   TrustedKeySet set;
-  OMNI_RETURN_IF_ERROR(internal::DecodeTrustedKeyList(*list, "/keys", &set));
+  OMNI_RETURN_IF_ERROR(internal::DecodeTrustedKeyList(*list, "/keys", kTrustedKeySet, &set));
   return set;
 }
 

@@ -125,19 +125,9 @@ Result<std::shared_ptr<const SnapshotRecord>> SnapshotRenderer::Current(
   }
   auto effective = Merge(chain, *version);  // version already known
   if (!effective.ok()) return effective.status();
-  auto rendered = Render(chain, std::move(effective).value(), true, ResignAfter(stored, *version));
+  auto rendered = Render(chain, std::move(effective).value());
   render_seconds_.Observe(SecondsSince(start));
   return rendered;
-}
-
-std::int64_t SnapshotRenderer::ResignAfter(const Result<SnapshotRecord>& stored,
-                                           std::int64_t version) const {
-  // A stored rendering of this version signed by another key (a rotation):
-  // the new one must differ in its bytes — the same bytes keep the same
-  // content id, which nodes already hold with the old signature — and expire
-  // later, or nodes would not take it as a re-signing of their version.
-  if (!stored.ok() || stored->version != version || SignedByOwnKey(*stored)) return 0;
-  return stored->expires_at_ms / 1000 + 1;
 }
 
 bool SnapshotRenderer::SignedByOwnKey(const SnapshotRecord& r) const {
@@ -189,12 +179,14 @@ Result<std::shared_ptr<const SnapshotRecord>> SnapshotRenderer::Render(
   // hash, same createdAt/expiresAt) and this rendering is dropped.
   OMNI_ASSIGN_OR_RETURN(SnapshotRecord kept,
                         store_.PutChainSnapshot(*record, now_ms + RefreshMs()));
-  if (kept.hash != record->hash && !SignedByOwnKey(kept)) {
+  if (!SignedByOwnKey(kept)) {
     // Fresh, but signed by another key (a rotation: this replica now signs
     // with the new key, the stored one with the old): this one replaces it,
     // so the old key can be revoked once every replica has moved. Nodes take
-    // a re-signing of their version only with a later expiry: one rendered
-    // in the same second as the stored one expires a second after it.
+    // a re-signing of their version only with a later expiry, and one
+    // rendered in the same second as the stored one has its very bytes (the
+    // same content id, which nodes hold with the old signature): such a
+    // rendering expires a second after the stored one.
     if (kept.expires_at_ms >= record->expires_at_ms) {
       return Render(chain, std::move(effective), current, kept.expires_at_ms / 1000 + 1);
     }

@@ -68,8 +68,7 @@ Result<std::shared_ptr<const SnapshotRecord>> SnapshotRenderer::AtRevision(
     auto it = older_.find(older_key);
     if (it != older_.end() && fresh(*it->second)) return it->second;
   }
-  auto stored = store_.SnapshotOfVersion(key, at.version);
-  if (stored.ok() && fresh(*stored)) {
+  if (auto stored = store_.SnapshotOfVersion(key, at.version); stored.ok() && fresh(*stored)) {
     std::shared_ptr<const SnapshotRecord> out =
         std::make_shared<const SnapshotRecord>(std::move(stored).value());
     MutexLock lock(mu_);
@@ -78,8 +77,7 @@ Result<std::shared_ptr<const SnapshotRecord>> SnapshotRenderer::AtRevision(
     return out;
   }
   OMNI_ASSIGN_OR_RETURN(EffectiveConfig effective, MergeDocuments(chain, at.version, at.documents));
-  auto rendered =
-      Render(chain, std::move(effective), /*current=*/false, ResignAfter(stored, at.version));
+  auto rendered = Render(chain, std::move(effective), /*current=*/false);
   render_seconds_.Observe(
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
   return rendered;

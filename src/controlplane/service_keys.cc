@@ -33,7 +33,7 @@ Result<KeySetChain> ControlPlaneService::KeySets(const Principal& who, std::int6
   chain.latest_version = version;
   if (chain.key_sets.empty() && after_version > 0) {
     // Asked from a version the cell has not reached, or exactly its newest.
-    OMNI_ASSIGN_OR_RETURN(std::optional<SignedKeySet> latest, LatestKeySet(store_));
+    OMNI_ASSIGN_OR_RETURN(std::optional<SignedKeySet> latest, LatestKeySet(store_, after_version));
     chain.latest_version = latest ? latest->set.version : 0;
   }
   return chain;

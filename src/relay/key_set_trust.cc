@@ -38,50 +38,47 @@ Status KeySetTrust::LoadPersisted() {
     error_ = Status(chain.status().code(), persist_path_ + ": " + chain.status().message());
     return error_;
   }
-  // Entries the configured set already covers (an operator gave the node a
-  // newer file since) are dropped; the rest must chain from it.
-  std::vector<std::string> newer;
-  for (std::string& envelope : *chain) {
-    Result<SignedKeySet> self = VerifyKeySetSelf(envelope);
-    if (self.ok() && self->set.version <= configured_.set.version) continue;
-    newer.push_back(std::move(envelope));
-  }
-  Result<SignedKeySet> walked = VerifyKeySetChain(configured_, newer);
+  // Walked as Advance walks: entries the configured set already covers (an
+  // operator gave the node a newer file since) are skipped, the rest must
+  // chain from it.
+  Status walked = Walk(*chain);
   if (!walked.ok()) {
-    error_ = Status(walked.status().code(), persist_path_ +
-                                                " does not chain from the configured "
-                                                "key set version " +
-                                                std::to_string(configured_.set.version) + ": " +
-                                                walked.status().message());
+    trusted_ = configured_;
+    accepted_.clear();
+    error_ = Status(walked.code(), persist_path_ +
+                                       " does not chain from the configured key set "
+                                       "version " +
+                                       std::to_string(configured_.set.version) + ": " +
+                                       walked.message());
     return error_;
   }
-  trusted_ = std::move(walked).value();
-  accepted_ = std::move(newer);
   return Status::Ok();
 }
 
-Result<bool> KeySetTrust::Advance(const std::vector<std::string>& envelopes) {
-  bool changed = false;
-  Status refused;
+Status KeySetTrust::Walk(const std::vector<std::string>& envelopes) {
   for (const std::string& envelope : envelopes) {
     Result<SignedKeySet> next = VerifyNextKeySet(trusted_.set, envelope);
     if (!next.ok()) {
       if (next.status().code() == StatusCode::kRollback) continue;  // already trusted
-      refused = next.status();
-      break;
+      return next.status();
     }
     trusted_ = std::move(next).value();
     accepted_.push_back(envelope);
-    changed = true;
   }
-  if (changed) {
+  return Status::Ok();
+}
+
+Result<bool> KeySetTrust::Advance(const std::vector<std::string>& envelopes) {
+  const std::int64_t before = version();
+  Status refused = Walk(envelopes);
+  if (version() != before) {
     if (Status saved = Persist(); !saved.ok() && refused.ok()) refused = saved;
   }
   if (!refused.ok()) {
     error_ = refused;
     return refused;
   }
-  return changed;
+  return version() != before;
 }
 
 Status KeySetTrust::Persist() {

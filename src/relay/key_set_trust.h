@@ -47,6 +47,9 @@ class KeySetTrust {
   const Status& error() const { return error_; }
 
  private:
+  // Accepts each of `envelopes` that is the next version from the trusted
+  // set (not newer: skipped); stops at the first refusal.
+  Status Walk(const std::vector<std::string>& envelopes);
   Status Persist();
 
   SignedKeySet configured_;

@@ -94,9 +94,6 @@ class SnapshotRenderer {
   // Whether `r` carries this renderer's key's signature: one signed by
   // another key (before a key rotation) is re-signed, not served.
   bool SignedByOwnKey(const SnapshotRecord& r) const;
-  // Render's min_expires_s when `stored` (the store's rendering of
-  // `version`) is signed by another key: a second after it; else 0.
-  std::int64_t ResignAfter(const Result<SnapshotRecord>& stored, std::int64_t version) const;
   // Signs and stores — or, when a fresh one of the version is stored
   // already (another replica's), takes that one; `current` caches it as the
   // chain's newest.
