@@ -73,9 +73,19 @@ struct ParsedUrl {
 };
 
 Result<ParsedUrl> ParseUrl(const std::string& url) {
+  // A control byte, a space or a NUL has no place in a URL; a NUL would also
+  // cut the host short where the C resolver reads it (127.0.0.1\0evil). The
+  // message shows such bytes as '?' so they never reach a log raw.
+  std::string shown = url;
+  bool control = false;
+  for (char& c : shown) {
+    const auto byte = static_cast<unsigned char>(c);
+    if (byte <= 0x20 || byte == 0x7f) c = '?', control = true;
+  }
   const auto refuse = [&](const std::string& why) {
-    return Status(StatusCode::kInvalidArgument, "--oidc-jwks " + url + ": " + why);
+    return Status(StatusCode::kInvalidArgument, "--oidc-jwks " + shown + ": " + why);
   };
+  if (control) return refuse("a control character or space in the URL");
   ParsedUrl out;
   std::string_view rest = url;
   if (rest.rfind(kHttps, 0) == 0) {
@@ -102,7 +112,7 @@ Result<ParsedUrl> ParseUrl(const std::string& url) {
   }
   out.host = host_port->first;
   out.port = host_port->second;
-  if (out.path.find_first_of(" \r\n#") != std::string::npos) return refuse("a bad path");
+  if (out.path.find('#') != std::string::npos) return refuse("a bad path");
   if (!out.tls && !IsLoopbackHost(Lower(out.host))) {
     return refuse(
         "http:// is only for a loopback host (localhost, 127.0.0.0/8, ::1); keys fetched in "

@@ -360,6 +360,19 @@ TEST(JwksUrlRulesTest, PlainHttpOnlyToLoopback) {
   JwksUrlOptions u;
   u.url = "http://idp.example.com/jwks";
   EXPECT_NE(JwksUrlSource(u).status().message().find("loopback"), std::string::npos);
+  // A NUL would end the host where the resolver reads it (found by the fuzzer),
+  // and control bytes or spaces belong in no URL.
+  using namespace std::string_literals;
+  for (const std::string& bad :
+       {"http://127.0.0.1\0.evil.example/jwks"s,
+        "http://127.0.0.1\x1f"
+        "080/jwks"s,
+        "https://idp/jw ks"s, "https://idp/jwks\r\nX: y"s, "https://idp\x7f/jwks"s}) {
+    u.url = bad;
+    auto s = JwksUrlSource(u);
+    EXPECT_EQ(s.status().code(), StatusCode::kInvalidArgument);
+    EXPECT_NE(s.status().message().find("control character"), std::string::npos);
+  }
   for (const char* good : {"http://127.0.0.1:8080/jwks", "http://localhost/jwks",
                            "http://127.1.2.3/", "http://[::1]:9000/jwks", "https://idp.example.com",
                            "https://[2001:db8::1]:8443/realms/ops/certs"}) {
