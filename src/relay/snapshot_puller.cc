@@ -151,15 +151,45 @@ Result<std::unique_ptr<httplib::ClientImpl>> MakeClient(const std::string& endpo
   return made;
 }
 
+// GET with the answer's body capped at `limit` bytes (a larger one is cut
+// off, `over` set, and the result is an error): a misbehaving endpoint never
+// makes the node hold an unbounded answer. The body lands in res->body.
+httplib::Result GetCapped(httplib::ClientImpl& client, const std::string& path,
+                          const httplib::Headers& headers, std::size_t limit, bool& over) {
+  std::string body;
+  over = false;
+  httplib::Result res = client.Get(path, headers, [&](const char* data, std::size_t n) {
+    if (body.size() + n > limit) {
+      over = true;
+      return false;
+    }
+    body.append(data, n);
+    return true;
+  });
+  if (res) res->body = std::move(body);
+  return res;
+}
+
+// Why a GET got no answer: the server check's refusal, a body over the cap,
+// or cpp-httplib's error.
+std::string NoAnswer(const httplib::Result& res, const ServerCheck& check, bool over,
+                     std::size_t limit) {
+  if (!check.refusal.empty()) return check.refusal;
+  if (over) return "the answer is larger than " + std::to_string(limit) + " bytes";
+  return httplib::to_string(res.error());
+}
+
 }  // namespace
 
 SnapshotPuller::SnapshotPuller(std::string node_id, std::string scope_chain_csv, std::string token,
-                               std::int64_t timeout_ms, std::shared_ptr<ClientTls> tls)
+                               std::int64_t timeout_ms, std::shared_ptr<ClientTls> tls,
+                               std::size_t max_snapshot_bytes)
     : node_id_(std::move(node_id)),
       chain_(std::move(scope_chain_csv)),
       token_(std::move(token)),
       timeout_ms_(timeout_ms),
-      tls_(std::move(tls)) {}
+      tls_(std::move(tls)),
+      max_snapshot_bytes_(max_snapshot_bytes) {}
 
 void SnapshotPuller::AddEndpoints(const std::vector<std::string>& endpoints) {
   for (const std::string& e : endpoints) {
@@ -208,11 +238,12 @@ Result<std::vector<std::string>> SnapshotPuller::FetchKeySets(std::int64_t after
       last = client.status();
       continue;
     }
-    httplib::Result res = (*client)->Get(path, {{"Authorization", "Bearer " + token_}});
+    bool over = false;
+    httplib::Result res = GetCapped(**client, path, {{"Authorization", "Bearer " + token_}},
+                                    kMaxKeySetListBytes, over);
     if (!res) {
-      last = Status(StatusCode::kUnavailable,
-                    "GET " + endpoint + path + ": " +
-                        (check.refusal.empty() ? httplib::to_string(res.error()) : check.refusal));
+      last = Status(StatusCode::kUnavailable, "GET " + endpoint + path + ": " +
+                                                  NoAnswer(res, check, over, kMaxKeySetListBytes));
       continue;
     }
     if (res->status != 200) {
@@ -223,18 +254,27 @@ Result<std::vector<std::string>> SnapshotPuller::FetchKeySets(std::int64_t after
       last = refused;
       continue;
     }
+    // An answer that is not a key-set list (a proxy's page, a truncated body)
+    // is that endpoint's trouble: the next one is tried, as for a 5xx.
     const nlohmann::json body = nlohmann::json::parse(res->body, nullptr, false);
     if (!body.is_object() || !body.contains("keySets") || !body["keySets"].is_array()) {
-      return Status(StatusCode::kInvalidArgument,
+      last = Status(StatusCode::kUnavailable,
                     "GET " + endpoint + path + ": not a key-set list (no \"keySets\" array)");
+      continue;
     }
     std::vector<std::string> envelopes;
+    bool well_formed = true;
     for (const auto& entry : body["keySets"]) {
       if (!entry.is_object() || !entry.contains("envelope") || !entry["envelope"].is_string()) {
-        return Status(StatusCode::kInvalidArgument,
-                      "GET " + endpoint + path + ": a key set without an \"envelope\" string");
+        well_formed = false;
+        break;
       }
       envelopes.push_back(entry["envelope"].get<std::string>());
+    }
+    if (!well_formed) {
+      last = Status(StatusCode::kUnavailable,
+                    "GET " + endpoint + path + ": a key set without an \"envelope\" string");
+      continue;
     }
     return envelopes;
   }
@@ -251,11 +291,11 @@ Result<PullReply> SnapshotPuller::PullFrom(const std::string& endpoint,
   if (!current_hash.empty()) headers.emplace("If-None-Match", "\"" + current_hash + "\"");
   const std::string path =
       "/v1/nodes/" + QueryEscape(node_id_) + "/snapshot?chain=" + QueryEscape(chain_);
-  httplib::Result res = client.Get(path, headers);
+  bool over = false;
+  httplib::Result res = GetCapped(client, path, headers, max_snapshot_bytes_, over);
   if (!res) {
-    return Status(StatusCode::kUnavailable,
-                  "GET " + endpoint + path + ": " +
-                      (check.refusal.empty() ? httplib::to_string(res.error()) : check.refusal));
+    return Status(StatusCode::kUnavailable, "GET " + endpoint + path + ": " +
+                                                NoAnswer(res, check, over, max_snapshot_bytes_));
   }
   PullReply out;
   out.endpoint = endpoint;

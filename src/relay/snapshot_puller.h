@@ -30,14 +30,22 @@ struct PullReply {
 // endpoint's trouble, kUnavailable, and the next endpoint is tried.
 StatusCode RefusalCode(int http_status, const std::string& body);
 
+inline constexpr std::size_t kDefaultMaxSnapshotBytes = 64u << 20;
+// The same bound as a persisted chain (key_set_trust.cc).
+inline constexpr std::size_t kMaxKeySetListBytes = 8u << 20;
+
 class SnapshotPuller {
  public:
   // With `tls` the pull is https, verified against its CA only (not the
   // system's), presenting its client certificate for mTLS; the endpoint's
   // host is what is verified, and with server SPIFFE IDs the certificate
   // must carry one, or the request is not sent. Null: plain http.
+  // An answer's body is capped: a snapshot at `max_snapshot_bytes` (the
+  // watcher passes its node channel's receive limit), a key-set list at
+  // kMaxKeySetListBytes; a larger one counts as no answer (kUnavailable).
   SnapshotPuller(std::string node_id, std::string scope_chain_csv, std::string token,
-                 std::int64_t timeout_ms, std::shared_ptr<ClientTls> tls = nullptr);
+                 std::int64_t timeout_ms, std::shared_ptr<ClientTls> tls = nullptr,
+                 std::size_t max_snapshot_bytes = kDefaultMaxSnapshotBytes);
 
   // Configured endpoints first, announced ones appended (deduplicated).
   void AddEndpoints(const std::vector<std::string>& endpoints);
@@ -59,6 +67,7 @@ class SnapshotPuller {
   std::string token_;
   std::int64_t timeout_ms_;
   std::shared_ptr<ClientTls> tls_;
+  std::size_t max_snapshot_bytes_;
   std::vector<std::string> endpoints_;
   std::size_t next_ = 0;
 };

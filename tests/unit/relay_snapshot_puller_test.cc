@@ -1,5 +1,6 @@
 // The pull fallback's reading of refusals: the control plane's own answer
-// about this node is final, an endpoint's trouble moves on to the next one.
+// about this node is final, an endpoint's trouble moves on to the next one;
+// answers are size-capped, and a key-set fetch reads the list or moves on.
 #include <gtest/gtest.h>
 #include <httplib.h>
 
@@ -32,12 +33,13 @@ TEST(RefusalCodeTest, AnEndpointsTroubleIsUnavailable) {
   EXPECT_EQ(RefusalCode(409, R"({"code":"no_such_code"})"), StatusCode::kUnavailable);
 }
 
-// A loopback HTTP server answering every snapshot pull with one fixed reply.
+// A loopback HTTP server answering every snapshot pull and key-set fetch with
+// one fixed reply.
 class FixedServer {
  public:
   FixedServer(int status, std::string body)
       : http_([this, status, body](httplib::Server& server) {
-          server.Get(R"(/v1/nodes/.*)",
+          server.Get(R"(/v1/(nodes/.*|keysets))",
                      [this, status, body](const httplib::Request&, httplib::Response& res) {
                        ++hits_;
                        res.status = status;
@@ -74,6 +76,58 @@ TEST(SnapshotPullerTest, AProxysConflictPageMovesOnToTheNextEndpoint) {
   EXPECT_EQ(reply.status().code(), StatusCode::kPermissionDenied) << reply.status().ToString();
   EXPECT_EQ(proxy.hits(), 1);
   EXPECT_EQ(control_plane.hits(), 1);
+}
+
+// An answer over the cap is not held whole: it counts as no answer, and the
+// next endpoint is asked.
+TEST(SnapshotPullerTest, AnAnswerOverTheCapMovesOnToTheNextEndpoint) {
+  FixedServer huge(200, std::string(5000, 'x'));
+  FixedServer small(200, "an envelope");
+  SnapshotPuller puller("edge-1", "global,node:edge-1", "token", 2000, nullptr, 1000);
+  puller.AddEndpoints({huge.endpoint()});
+  auto alone = puller.Pull("");
+  ASSERT_FALSE(alone.ok());
+  EXPECT_EQ(alone.status().code(), StatusCode::kUnavailable);
+  EXPECT_NE(alone.status().message().find("larger than 1000 bytes"), std::string::npos)
+      << alone.status().ToString();
+  puller.AddEndpoints({small.endpoint()});
+  auto reply = puller.Pull("");
+  ASSERT_TRUE(reply.ok()) << reply.status().ToString();
+  EXPECT_EQ(reply->envelope, "an envelope");
+  EXPECT_EQ(reply->endpoint, small.endpoint());
+}
+
+TEST(SnapshotPullerTest, KeySetsComeFromTheFirstEndpointThatAnswersAList) {
+  FixedServer proxy(200, "<html>a captive portal</html>");
+  FixedServer malformed(200, R"({"keySets":[{"version":2}]})");
+  FixedServer control_plane(
+      200, R"({"latestVersion":3,"keySets":[{"envelope":"e2"},{"envelope":"e3"}]})");
+  SnapshotPuller puller("edge-1", "global,node:edge-1", "token", 2000);
+  puller.AddEndpoints({proxy.endpoint(), malformed.endpoint(), control_plane.endpoint()});
+  auto sets = puller.FetchKeySets(1);
+  ASSERT_TRUE(sets.ok()) << sets.status().ToString();
+  EXPECT_EQ(*sets, (std::vector<std::string>{"e2", "e3"}));
+  EXPECT_EQ(proxy.hits(), 1);
+  EXPECT_EQ(malformed.hits(), 1);
+
+  SnapshotPuller only_bad("edge-1", "global,node:edge-1", "token", 2000);
+  only_bad.AddEndpoints({proxy.endpoint(), malformed.endpoint()});
+  auto none = only_bad.FetchKeySets(1);
+  ASSERT_FALSE(none.ok());
+  EXPECT_EQ(none.status().code(), StatusCode::kUnavailable);
+  EXPECT_NE(none.status().message().find("envelope"), std::string::npos)
+      << none.status().ToString();
+}
+
+TEST(SnapshotPullerTest, AKeySetListOverItsCapIsRefused) {
+  FixedServer huge(200, std::string(kMaxKeySetListBytes + 1, ' '));
+  SnapshotPuller puller("edge-1", "global,node:edge-1", "token", 5000);
+  puller.AddEndpoints({huge.endpoint()});
+  auto sets = puller.FetchKeySets(0);
+  ASSERT_FALSE(sets.ok());
+  EXPECT_EQ(sets.status().code(), StatusCode::kUnavailable);
+  EXPECT_NE(sets.status().message().find("larger than"), std::string::npos)
+      << sets.status().ToString();
 }
 
 }  // namespace
