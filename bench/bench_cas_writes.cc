@@ -2,8 +2,11 @@
 // on the store named by --store (a Postgres url): an in-process control plane
 // (real store, real REST face on a loopback port) and W writer threads, each
 // doing read-modify-write with If-Match on its own scope for a fixed time.
-// Prints one JSON object per writer count.
+// Each writer keeps one HTTP connection (--connections per-write: a new one
+// for every write, as this program did before 2026-12-06). Prints one JSON
+// object per writer count.
 //   bench_cas_writes [--seconds S] [--writers 1,4,8] [--store postgres://...]
+//                    [--connections kept|per-write]
 // (bench/pg_cas_vs_pgbench.sh runs it next to pgbench on one server.)
 // Loopback only; stops by itself.
 #include <httplib.h>
@@ -36,18 +39,31 @@ using namespace omnirelay::cp;
 
 namespace {
 
-std::string Layer(const std::string& scope, int timeout_ms) {
-  std::ifstream in(std::string(OMNI_SAMPLES_DIR) + "/layers/00-global.json");
-  std::stringstream ss;
-  ss << in.rdbuf();
-  nlohmann::json doc = nlohmann::json::parse(ss.str());
+// The sample global layer, read and parsed once.
+const nlohmann::json& SampleLayer() {
+  static const nlohmann::json doc = [] {
+    std::ifstream in(std::string(OMNI_SAMPLES_DIR) + "/layers/00-global.json");
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return nlohmann::json::parse(ss.str());
+  }();
+  return doc;
+}
+
+// The sample layer for `scope`, with one field changed per write.
+std::string Layer(nlohmann::json& doc, const std::string& scope, int timeout_ms) {
   doc["metadata"]["scope"] = scope;
   doc["spec"]["clusters"]["billing-v1"]["timeoutMs"] = timeout_ms;
   return doc.dump();
 }
 
+std::string Layer(const std::string& scope, int timeout_ms) {
+  nlohmann::json doc = SampleLayer();
+  return Layer(doc, scope, timeout_ms);
+}
+
 nlohmann::json Run(ControlPlaneService& service, int port, int writers, double seconds,
-                   const std::string& store_kind) {
+                   const std::string& store_kind, bool keep_alive) {
   // A name names one live token: one per round.
   static std::atomic<int> tokens{0};
   const std::string token =
@@ -65,6 +81,13 @@ nlohmann::json Run(ControlPlaneService& service, int port, int writers, double s
   for (int w = 0; w < writers; ++w) {
     threads.emplace_back([&, w] {
       httplib::Client client("127.0.0.1", port);
+      // One connection per writer, as pgbench keeps one per client; without
+      // it every write also pays a TCP connect and close.
+      client.set_keep_alive(keep_alive);
+      // cpp-httplib writes a request's headers and body apart: with Nagle
+      // on, a kept connection waits out the server's delayed ACK (~40 ms).
+      client.set_tcp_nodelay(true);
+      nlohmann::json doc = SampleLayer();
       const httplib::Headers auth = {{"Authorization", "Bearer " + token}};
       const std::string scope =
           "cluster:bench-" + std::to_string(this_round) + "-" + std::to_string(w);
@@ -73,7 +96,7 @@ nlohmann::json Run(ControlPlaneService& service, int port, int writers, double s
       while (std::chrono::steady_clock::now() < deadline) {
         httplib::Headers h = auth;
         h.emplace("If-Match", "\"" + std::to_string(revision) + "\"");
-        auto res = client.Put("/v1/layers/" + scope, h, Layer(scope, 100 + (n++ % 900)),
+        auto res = client.Put("/v1/layers/" + scope, h, Layer(doc, scope, 100 + (n++ % 900)),
                               "application/json");
         if (!res) {
           ++errors;
@@ -97,6 +120,7 @@ nlohmann::json Run(ControlPlaneService& service, int port, int writers, double s
   for (auto& t : threads) t.join();
   return {{"benchmark", "cas_writes_rest_" + store_kind},
           {"writers", writers},
+          {"connections", keep_alive ? "kept" : "per-write"},
           {"seconds", seconds},
           {"writes", writes.load()},
           {"writes_per_second", static_cast<double>(writes.load()) / seconds},
@@ -110,6 +134,7 @@ int main(int argc, char** argv) {
   double seconds = 5;
   std::vector<int> writer_counts = {1, 4, 8};
   std::string store_url;
+  bool keep_alive = true;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string flag = argv[i];
     if (flag == "--seconds") {
@@ -120,9 +145,13 @@ int main(int argc, char** argv) {
         writer_counts.push_back(std::stoi(item));
     } else if (flag == "--store") {
       store_url = argv[i + 1];
+    } else if (flag == "--connections" &&
+               (std::string(argv[i + 1]) == "kept" || std::string(argv[i + 1]) == "per-write")) {
+      keep_alive = std::string(argv[i + 1]) == "kept";
     } else {
       std::fprintf(stderr,
-                   "usage: bench_cas_writes [--seconds S] [--writers 1,4,8] [--store URL]\n");
+                   "usage: bench_cas_writes [--seconds S] [--writers 1,4,8] [--store URL] "
+                   "[--connections kept|per-write]\n");
       return 2;
     }
   }
@@ -152,7 +181,7 @@ int main(int argc, char** argv) {
     }
     nlohmann::json results = nlohmann::json::array();
     for (int writers : writer_counts)
-      results.push_back(Run(service, face->port(), writers, seconds, store_kind));
+      results.push_back(Run(service, face->port(), writers, seconds, store_kind, keep_alive));
     for (const auto& result : results) std::printf("%s\n", result.dump().c_str());
     face->Shutdown();
   }
