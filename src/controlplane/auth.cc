@@ -134,7 +134,7 @@ Result<Principal> Authenticator::Authenticate(std::string_view token) const {
   if (token.substr(0, kTokenPrefix.size()) != kTokenPrefix || token.size() > 256) {
     return Unauthenticated("malformed token");
   }
-  auto record = store_.FindTokenBySecretHash(Sha256Hex(token));
+  auto record = FindToken(Sha256Hex(token));
   if (!record.ok()) {
     if (record.status().code() == StatusCode::kNotFound) return Unauthenticated("unknown token");
     return record.status();
@@ -145,6 +145,36 @@ Result<Principal> Authenticator::Authenticate(std::string_view token) const {
     return Unauthenticated("token " + record->id + " has expired");
   }
   return Principal{record->id, record->name, record->scopes, record->expires_at_ms};
+}
+
+Result<TokenRecord> Authenticator::FindToken(const std::string& secret_hash) const {
+  // At most this many cached tokens: past it the cache starts again (a
+  // flood of distinct valid tokens costs store reads, never memory).
+  constexpr std::size_t kMaxCachedTokens = 10'000;
+  const std::int64_t now = clock_.NowUnixMs();
+  {
+    MutexLock lock(cache_mu_);
+    auto it = cache_.find(secret_hash);
+    if (it != cache_.end() && now >= it->second.read_at_ms &&
+        now - it->second.read_at_ms < kTokenCacheMs) {
+      return it->second.record;
+    }
+  }
+  auto record = store_.FindTokenBySecretHash(secret_hash);
+  if (!record.ok()) return record;
+  MutexLock lock(cache_mu_);
+  if (cache_.size() >= kMaxCachedTokens) cache_.clear();
+  cache_[secret_hash] = CachedToken{*record, now};
+  return record;
+}
+
+void Authenticator::Forget(const std::vector<std::string>& token_ids) const {
+  MutexLock lock(cache_mu_);
+  for (auto it = cache_.begin(); it != cache_.end();) {
+    const bool named =
+        std::find(token_ids.begin(), token_ids.end(), it->second.record.id) != token_ids.end();
+    it = named ? cache_.erase(it) : std::next(it);
+  }
 }
 
 std::string Authenticator::NameOf(std::string_view token) const {
@@ -222,6 +252,7 @@ Result<IssuedToken> Authenticator::Login(const Principal& who, std::int64_t ttl_
     revoke.action = "token.revoke";
     revoke.summary = "token " + t.id + " for " + t.name + " (replaced by a new login)";
     OMNI_RETURN_IF_ERROR(store_.RevokeToken(t.id, now, revoke));
+    Forget({t.id});
     replaced += " " + t.id;
   }
   return Save(std::move(r), replaced.empty() ? "" : " (replaces" + replaced + ")", audit);

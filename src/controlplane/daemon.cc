@@ -260,6 +260,11 @@ class DaemonImpl final : public Daemon {
     ro.ttl_seconds = o.snapshot_ttl_seconds;
     OMNI_RETURN_IF_ERROR(StartOidc(o));
     auth_ = std::make_unique<Authenticator>(*store_, clock_, oidc_.get());
+    // A token revoked through another replica (its bus event, or the store
+    // poll's repair of a lost one) leaves this replica's token cache.
+    revocations_follow_ = bus_->Subscribe([this](const ChangeEvent& event) {
+      if (!event.revoked_tokens.empty()) auth_->Forget(event.revoked_tokens);
+    });
     renderer_ = std::make_unique<SnapshotRenderer>(*store_, *key_, clock_, metrics_, ro);
     ServiceOptions service_options;
     service_options.node_expiry = o.node_expiry;
@@ -446,6 +451,8 @@ class DaemonImpl final : public Daemon {
     if (bus_ && rollout_follow_ != 0)
       bus_->Unsubscribe(rollout_follow_);  // waits for a running one
     rollout_follow_ = 0;
+    if (bus_ && revocations_follow_ != 0) bus_->Unsubscribe(revocations_follow_);
+    revocations_follow_ = 0;
     if (rest_) rest_->Shutdown();
     if (grpc_) grpc_->Shutdown();
     if (rollouts_) rollouts_->Stop();  // no driver pass re-offers to a closing feed
@@ -604,7 +611,8 @@ class DaemonImpl final : public Daemon {
   std::unique_ptr<Bus> bus_;
   std::unique_ptr<StorePoll> store_poll_;
   std::unique_ptr<StoreRetention> retention_;
-  int rollout_follow_ = 0;  // the bus subscription that calls RolloutEngine::FollowStore
+  int rollout_follow_ = 0;      // the bus subscription that calls RolloutEngine::FollowStore
+  int revocations_follow_ = 0;  // the one that calls Authenticator::Forget
   std::unique_ptr<IdTokenVerifier> oidc_;  // --oidc-*; null: ID tokens not accepted
   std::unique_ptr<Authenticator> auth_;
   std::unique_ptr<SnapshotRenderer> renderer_;

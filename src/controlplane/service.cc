@@ -518,6 +518,7 @@ Result<TokenRecord> ControlPlaneService::RevokeToken(const Principal& who,
     return token;
   }
   if (Status s = store_.RevokeToken(token.id, now, audit); !s.ok()) return refuse(s);
+  auth_.Forget({token.id});  // refused here from the next request on
   token.revoked_at_ms = now;
   ChangeEvent revoked;
   revoked.revoked_tokens.push_back(token.id);

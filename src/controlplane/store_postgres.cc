@@ -52,6 +52,7 @@
 #include "store_postgres_pool.h"
 #include "store_postgres_rows.h"
 #include "store_postgres_schema.h"
+#include "store_profile_cache.h"
 
 namespace omnirelay::cp {
 namespace {
@@ -316,6 +317,7 @@ class PostgresStore final : public Store {
                          n.assigned_expires_at_ms);
       }
       txn.commit();
+      profiles_.Saw(nodes);
       return Status::Ok();
     });
   }
@@ -358,6 +360,7 @@ class PostgresStore final : public Store {
       if (txn.exec_params("DELETE FROM nodes WHERE node_id = $1", key).affected_rows() == 0) {
         return Status(StatusCode::kNotFound, "no node with id " + Quoted(node_id));
       }
+      profiles_.Drop();
       return Status::Ok();
     });
   }
@@ -368,6 +371,7 @@ class PostgresStore final : public Store {
       const pqxx::result rows = txn.exec_params(
           "DELETE FROM nodes WHERE NOT connected AND last_seen_ms < $1 RETURNING node_id",
           cutoff_ms);
+      if (!rows.empty()) profiles_.Drop();
       std::vector<std::string> ids;
       for (const pqxx::row& row : rows) ids.push_back(row[0].as<std::string>());
       std::sort(ids.begin(), ids.end());
@@ -375,8 +379,13 @@ class PostgresStore final : public Store {
     });
   }
 
+  // Cached (store_profile_cache.h): a write's capability check costs no
+  // round trip while the fleet's profiles stand.
   Result<std::vector<NodeProfile>> NodeProfiles() override {
-    return pool_->Run([&](pqxx::connection& conn) {
+    if (auto kept = profiles_.Fresh()) return *std::move(kept);
+    const std::uint64_t generation = profiles_.generation();
+    const auto read_at = NodeProfileCache::Clock::now();
+    auto read = pool_->Run([&](pqxx::connection& conn) {
       pqxx::nontransaction txn(conn);
       return Decode<NodeProfile>(
           txn.exec("SELECT scope_chain, api_version, features, COUNT(*) FROM nodes "
@@ -392,6 +401,8 @@ class PostgresStore final : public Store {
             return p;
           });
     });
+    if (read.ok()) profiles_.Keep(*read, generation, read_at);
+    return read;
   }
 
   Result<std::vector<std::string>> NodesWithProfile(const NodeProfile& profile) override {
@@ -658,6 +669,7 @@ class PostgresStore final : public Store {
 
   const std::unique_ptr<pg::Pool> pool_;
   pg::WriteBatcher batcher_;  // after pool_: it uses it
+  NodeProfileCache profiles_;
 };
 
 // `url` with libpq's connect_timeout set unless it sets one: without it a

@@ -71,6 +71,46 @@ TEST_F(AuthTest, RevokedTokenIsRefused) {
   EXPECT_EQ(auth().Authenticate(t.secret).status().code(), StatusCode::kUnauthenticated);
 }
 
+// A token read from the store is used again for kTokenCacheMs; a revocation
+// this process learns of (Forget) counts at once, one it does not hear of
+// (another replica's, its bus event lost) once that time has passed.
+TEST_F(AuthTest, TokenReadsAreCachedBrieflyAndForgetEndsThem) {
+  Authenticator a(*store_, clock_);
+  IssuedToken t = Issue("cached", {"config:read"});
+  ASSERT_TRUE(a.Authenticate(t.secret).ok());
+  ASSERT_TRUE(store_->RevokeToken(t.record.id, clock_.NowUnixMs(), AuditEntry{}).ok());
+  EXPECT_TRUE(a.Authenticate(t.secret).ok());  // not heard of yet
+  a.Forget({t.record.id});
+  EXPECT_EQ(a.Authenticate(t.secret).status().code(), StatusCode::kUnauthenticated);
+
+  IssuedToken u = Issue("cached-unheard", {"config:read"});
+  ASSERT_TRUE(a.Authenticate(u.secret).ok());
+  ASSERT_TRUE(store_->RevokeToken(u.record.id, clock_.NowUnixMs(), AuditEntry{}).ok());
+  clock_.AdvanceMs(kTokenCacheMs - 1);
+  EXPECT_TRUE(a.Authenticate(u.secret).ok());
+  clock_.AdvanceMs(1);
+  EXPECT_EQ(a.Authenticate(u.secret).status().code(), StatusCode::kUnauthenticated);
+
+  // A cached token still expires on time; an unknown one is never cached.
+  IssuedToken v = Issue("cached-short", {"config:read"}, 1);
+  ASSERT_TRUE(a.Authenticate(v.secret).ok());
+  clock_.AdvanceMs(1000);
+  EXPECT_EQ(a.Authenticate(v.secret).status().code(), StatusCode::kUnauthenticated);
+}
+
+// A login that replaces the previous one refuses it at once through the same
+// Authenticator (its cache forgets the replaced token).
+TEST_F(AuthTest, NewLoginForgetsTheReplacedTokenAtOnce) {
+  Authenticator a(*store_, clock_);
+  const Principal who{
+      "", "oidc:idp.example.com/alice", {"config:read"}, clock_.NowUnixMs() + 3600 * 1000, true};
+  auto first = a.Login(who, 0, AuditEntry{});
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  ASSERT_TRUE(a.Authenticate(first->secret).ok());
+  ASSERT_TRUE(a.Login(who, 0, AuditEntry{}).ok());
+  EXPECT_EQ(a.Authenticate(first->secret).status().code(), StatusCode::kUnauthenticated);
+}
+
 // admin implies every scope; config:write implies config:read and nothing else.
 TEST_F(AuthTest, ScopeImplications) {
   Principal admin{"a", "admin", {"admin"}};

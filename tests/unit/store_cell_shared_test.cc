@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <chrono>
 #include <memory>
 #include <set>
 #include <string>
@@ -83,6 +84,33 @@ TEST_P(StoreContractTest, ChainSnapshotIsStoredWhenTheKeptOneIsNotFresh) {
   auto of3 = store_->SnapshotOfVersion(kChainText, 3);
   ASSERT_TRUE(of3.ok()) << of3.status().ToString();
   EXPECT_EQ(of3->hash, resigned.hash);
+}
+
+// A node recorded through another replica shows in this one's profiles
+// within a second (the Postgres adapter's cache, store_profile_cache.h; the
+// bound checked is looser, for loaded CI machines).
+TEST_P(StoreContractTest, AnotherReplicasNodeProfileCountsWithinASecond) {
+  if (!GetParam().durable) GTEST_SKIP() << "in-memory adapter: no second replica";
+  Result<std::unique_ptr<Store>> other = GetParam().open(dir_.path(), false);
+  ASSERT_TRUE(other.ok()) << other.status().ToString();
+  ASSERT_TRUE(store_->NodeProfiles().ok());  // an answer this replica may keep
+  NodeRecord n;
+  n.node_id = "relay-b";
+  n.scope_chain = "global,region:us-east";
+  n.api_version = "omnirelay.config/v1";
+  n.features = {"shadowing"};
+  n.health_json = "{}";
+  ASSERT_TRUE((*other)->UpsertNode(n).ok());
+  const auto start = std::chrono::steady_clock::now();
+  bool seen = false;
+  while (!seen && std::chrono::steady_clock::now() - start < std::chrono::seconds(5)) {
+    auto profiles = store_->NodeProfiles();
+    ASSERT_TRUE(profiles.ok()) << profiles.status().ToString();
+    seen = profiles->size() == 1 && (*profiles)[0].features == n.features;
+    if (!seen) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  ASSERT_TRUE(seen);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(3));
 }
 
 // Two replicas rendering one version at once, each with its own clock:

@@ -627,6 +627,18 @@ TEST_P(StoreContractTest, NodeProfilesGroupTheFleet) {
   EXPECT_EQ(*store_->NodesWithProfile(eu_shadow), std::vector<std::string>{"a-3"});
   eu_shadow.scope_chain = "global,region:none";
   EXPECT_TRUE(store_->NodesWithProfile(eu_shadow)->empty());
+
+  // A node with a new profile, or one gone, counts at the next read, even
+  // where the adapter keeps its answer (Postgres, store_profile_cache.h).
+  add("c-1", "global,region:ap", {"artefacts"});
+  profiles = store_->NodeProfiles();
+  ASSERT_TRUE(profiles.ok()) << profiles.status().ToString();
+  EXPECT_EQ(profiles->size(), 4u);
+  ASSERT_TRUE(store_->DeleteNode("b-1").ok());
+  profiles = store_->NodeProfiles();
+  ASSERT_TRUE(profiles.ok()) << profiles.status().ToString();
+  EXPECT_EQ(profiles->size(), 3u);
+  EXPECT_EQ((*profiles)[0].scope_chain, "global,region:ap");
 }
 
 // ListNodes returns every node ordered by id; an unknown node is kNotFound.

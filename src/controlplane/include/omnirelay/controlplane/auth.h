@@ -18,9 +18,11 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "omnirelay/config/clock.h"
+#include "omnirelay/config/mutex.h"
 #include "omnirelay/config/status.h"
 #include "omnirelay/controlplane/store.h"
 
@@ -76,6 +78,13 @@ class IdTokenVerifier;
 // Login tokens: 1 hour unless asked for less; never past the ID token's exp.
 inline constexpr std::int64_t kLoginTokenMaxTtlSeconds = 3600;
 
+// How long a stored token read by Authenticate is used again without reading
+// the store (a request costs no store round trip). A revocation made through
+// this replica counts at once (Forget); one made through another replica
+// counts when its bus event arrives (the daemon calls Forget), and at the
+// latest after this long when that event is lost.
+inline constexpr std::int64_t kTokenCacheMs = 1000;
+
 class Authenticator {
  public:
   // `oidc` (may be null: no ID tokens accepted) must outlive this.
@@ -105,7 +114,19 @@ class Authenticator {
   Result<IssuedToken> Login(const Principal& who, std::int64_t ttl_seconds,
                             const AuditEntry& audit) const;
 
+  // Drops these tokens (by id) from the read cache: the next request with
+  // one reads the store. Called for every revocation this process learns of.
+  void Forget(const std::vector<std::string>& token_ids) const EXCLUDES(cache_mu_);
+
  private:
+  struct CachedToken {
+    TokenRecord record;
+    std::int64_t read_at_ms = 0;
+  };
+  // The stored token with this secret hash: from the cache when read less
+  // than kTokenCacheMs ago, else from the store (a found one is cached).
+  Result<TokenRecord> FindToken(const std::string& secret_hash) const EXCLUDES(cache_mu_);
+
   Result<Principal> AuthenticateIdToken(std::string_view id_token) const;
   Result<IssuedToken> Save(TokenRecord record, std::string summary_note,
                            const AuditEntry& audit) const;
@@ -113,6 +134,8 @@ class Authenticator {
   Store& store_;
   const Clock& clock_;
   const IdTokenVerifier* oidc_;
+  mutable Mutex cache_mu_;
+  mutable std::unordered_map<std::string, CachedToken> cache_ GUARDED_BY(cache_mu_);
 };
 
 // Extracts the token from an "Authorization: Bearer <token>" header value ("" if absent).

@@ -245,7 +245,10 @@ class Store {
   virtual Result<std::vector<std::string>> DeleteNodesOfflineSince(std::int64_t cutoff_ms) = 0;
   // The distinct profiles of the known nodes with their counts, ordered by
   // (scope_chain, api_version, features). Cost grows with the number of
-  // profiles, not with the fleet (an index covers it).
+  // profiles, not with the fleet (an index covers it). The Postgres adapter
+  // answers from a cache (store_profile_cache.h): a profile upserted through
+  // this store object counts at once, one written through another replica
+  // within a second, and the counts may be as old.
   virtual Result<std::vector<NodeProfile>> NodeProfiles() = 0;
   // The ids of the nodes with exactly `profile` (its `nodes` is ignored), by id.
   virtual Result<std::vector<std::string>> NodesWithProfile(const NodeProfile& profile) = 0;
