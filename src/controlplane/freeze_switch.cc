@@ -86,4 +86,9 @@ Status FreezeSwitch::Refusal(const api::FreezeState& state, std::string_view wha
   return Status(StatusCode::kFrozen, std::move(message));
 }
 
+Status FreezeSwitch::RefusalOfStored(const std::string& stored_value, std::string_view what) {
+  OMNI_ASSIGN_OR_RETURN(api::FreezeState state, Decode(stored_value));
+  return Refusal(state, what);
+}
+
 }  // namespace omnirelay::cp

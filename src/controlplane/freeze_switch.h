@@ -4,8 +4,9 @@
 // store read.
 //
 // The cache is this replica's view: read at start, refreshed by every change
-// made here and by every Current(). What refuses a layer write reads the
-// store (Current), so a freeze set through another replica counts at once;
+// made here and by every Current(). A layer write is refused by the store
+// itself, in its transaction (LayerWrite::refused_by_setting), so a freeze set
+// through another replica counts at once, at no extra read;
 // CheckNotFrozen (new rollouts) reads Recent(): the cache, re-read at most
 // once per kFreezeMaxAgeMs, so such a freeze counts there within that time.
 //
@@ -41,6 +42,9 @@ class FreezeSwitch {
 
   // kFrozen naming who froze, when and why; OK when `state` is not frozen.
   static Status Refusal(const api::FreezeState& state, std::string_view what);
+  // The same, from the setting's stored value (a store's kFrozen refusal of
+  // a LayerWrite with refused_by_setting = kFreezeSettingKey carries it).
+  static Status RefusalOfStored(const std::string& stored_value, std::string_view what);
 
  private:
   void Cache(const api::FreezeState& state, std::int64_t read_at_ms) EXCLUDES(mu_);

@@ -210,11 +210,15 @@ Result<WriteOutcome> ControlPlaneService::Write(const Principal& who, const std:
   if (Status denied = Require(who, kScopeConfigWrite); !denied.ok()) return refuse(denied);
   auto scope = ParseScope(scope_text);
   if (!scope.ok()) return refuse(scope.status());
-  if (mode.frozen_refuses) {
-    // The stored state (a freeze set through another replica counts at once).
+  const char* what = document ? "a layer write" : "a layer delete";
+  // Frozen is said before anything else is checked. The store refuses a real
+  // write in its own transaction (below), so a freeze set through another
+  // replica counts at once without a read here; a dry run, or a freeze this
+  // replica knows of (its cache, re-read at most once a second), reads the
+  // stored state first, so an unfreeze made elsewhere is never missed.
+  if (mode.frozen_refuses && (dry_run || freeze_->Recent().frozen)) {
     auto freeze = freeze_->Current();
     if (!freeze.ok()) return refuse(freeze.status());
-    const char* what = document ? "a layer write" : "a layer delete";
     if (Status frozen = FreezeSwitch::Refusal(*freeze, what); !frozen.ok()) return refuse(frozen);
   }
   if (document && document->find_first_not_of(" \t\r\n") == std::string::npos) {
@@ -286,9 +290,13 @@ Result<WriteOutcome> ControlPlaneService::Write(const Principal& who, const std:
   write.now_ms = clock_.NowUnixMs();
   write.audit = audit;
   write.audit.outcome = "ok";
+  if (mode.frozen_refuses) write.refused_by_setting = kFreezeSettingKey;
   auto revision = store_.WriteLayer(write);
   if (!revision.ok()) {
     if (revision.status().code() == StatusCode::kConflict) conflicts_.Inc();
+    if (revision.status().code() == StatusCode::kFrozen) {
+      return refuse(FreezeSwitch::RefusalOfStored(revision.status().message(), what));
+    }
     return refuse(revision.status());
   }
   writes_.Inc();

@@ -12,6 +12,7 @@
 #include <unordered_map>
 
 #include "audit_log.h"
+#include "freeze_switch.h"
 #include "omnirelay/config/decode.h"
 #include "omnirelay/config/digest.h"
 #include "rollout_engine.h"
@@ -298,10 +299,16 @@ Result<RolloutRun> ControlPlaneService::StartRollout(const Principal& who,
     OMNI_ASSIGN_OR_RETURN(first_wave, cp::StartRollout(started.state, now));
     return RolloutRecord{id, RolloutRunToJson(started), now, started.state.generation};
   };
+  // A freeze set through another replica since CheckNotFrozen counts at the
+  // commit (the store reads it under its write lock).
+  for (LayerWrite& w : writes) w.refused_by_setting = kFreezeSettingKey;
   auto revisions = store_.WriteLayers(writes, make);
   if (!revisions.ok()) {
     rollouts_->Release(id);
     if (revisions.status().code() == StatusCode::kConflict) conflicts_.Inc();
+    if (revisions.status().code() == StatusCode::kFrozen) {
+      return refuse(FreezeSwitch::RefusalOfStored(revisions.status().message(), "a new rollout"));
+    }
     return refuse(revisions.status());
   }
   writes_.Inc();

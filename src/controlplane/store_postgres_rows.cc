@@ -153,21 +153,19 @@ Result<std::int64_t> ApplyLayerWrite(pqxx::transaction_base& txn, WriteCursor& a
     return Status(StatusCode::kInvalidArgument,
                   "expected revision must be >= 0, got " + std::to_string(*w.expected_revision));
   }
-  // One read: the scope's revision and, the first time, the audit tip. A
-  // statement of its own after LockHead's, so (READ COMMITTED) it sees what
-  // the lock's previous holder committed.
+  // One read: the scope's revision, the first time the audit tip, and the
+  // setting that refuses the write. A statement of its own after LockHead's,
+  // so (READ COMMITTED) it sees what the lock's previous holder committed.
   std::optional<std::int64_t> current;
-  if (at.audit_tip) {
-    const pqxx::result found =
-        txn.exec_params("SELECT revision FROM layers WHERE scope = $1", w.scope);
-    if (!found.empty()) current = found[0][0].as<std::int64_t>();
-  } else {
-    const pqxx::row found = txn.exec_params1(
-        "SELECT (SELECT revision FROM layers WHERE scope = $1), "
-        "(SELECT hash FROM audit ORDER BY id DESC LIMIT 1)",
-        w.scope);
-    if (!found[0].is_null()) current = found[0].as<std::int64_t>();
-    at.audit_tip = found[1].is_null() ? std::string() : Text(found[1]);
+  const pqxx::row found = txn.exec_params1(
+      "SELECT (SELECT revision FROM layers WHERE scope = $1), "
+      "CASE WHEN $2 THEN (SELECT hash FROM audit ORDER BY id DESC LIMIT 1) END, "
+      "(SELECT value FROM settings WHERE key = $3)",
+      w.scope, !at.audit_tip.has_value(), w.refused_by_setting);
+  if (!found[0].is_null()) current = found[0].as<std::int64_t>();
+  if (!at.audit_tip) at.audit_tip = found[1].is_null() ? std::string() : Text(found[1]);
+  if (!w.refused_by_setting.empty() && !found[2].is_null()) {
+    return Status(StatusCode::kFrozen, Text(found[2]));
   }
   OMNI_RETURN_IF_ERROR(CheckExpectedRevision(w.scope, current, w.expected_revision));
   if (!w.document && !current) {

@@ -30,6 +30,14 @@ Result<std::int64_t> ApplyLayerWrite(Connection& conn, const LayerWrite& w) {
     return Status(StatusCode::kInvalidArgument,
                   "expected revision must be >= 0, got " + std::to_string(*w.expected_revision));
   }
+  if (!w.refused_by_setting.empty()) {
+    Result<Statement> setting = conn.Prepare("SELECT value FROM settings WHERE key = ?1");
+    if (!setting.ok()) return setting.status();
+    setting->Bind(1, w.refused_by_setting);
+    Result<bool> row = setting->Step();
+    if (!row.ok()) return row.status();
+    if (*row) return Status(StatusCode::kFrozen, setting->Text(0));
+  }
   Result<std::optional<std::int64_t>> current = CurrentRevision(conn, w.scope);
   if (!current.ok()) return current.status();
   OMNI_RETURN_IF_ERROR(CheckExpectedRevision(w.scope, *current, w.expected_revision));

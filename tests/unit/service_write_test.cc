@@ -117,6 +117,30 @@ TEST_F(ServiceWriteTest, ChangeEventCarriesLayerHashes) {
   EXPECT_EQ(events[1].hashes, std::vector<std::string>{""});
 }
 
+// A freeze stored by another replica (this one's cache says not frozen)
+// refuses a write at its commit, worded as any freeze refusal; an unfreeze
+// made elsewhere lets the next write through at once.
+TEST_F(ServiceWriteTest, AFreezeThroughAnotherReplicaRefusesAtTheCommit) {
+  ASSERT_TRUE(Put("global", GlobalLayer()).ok());
+  AuditEntry audit;
+  audit.action = "freeze.set";
+  audit.outcome = "ok";
+  ASSERT_TRUE(store_
+                  ->PutSetting("freeze", R"({"reason":"incident 9","by":"bob","sinceMs":5})",
+                               clock_.NowUnixMs(), audit)
+                  .ok());
+  auto refused = Put("region:us-east", Layer("region:us-east", "{}"));
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), StatusCode::kFrozen);
+  EXPECT_NE(refused.status().message().find("a layer write refused: changes are frozen by bob"),
+            std::string::npos)
+      << refused.status().ToString();
+  EXPECT_NE(refused.status().message().find("incident 9"), std::string::npos);
+  ASSERT_TRUE(store_->PutSetting("freeze", std::nullopt, clock_.NowUnixMs(), audit).ok());
+  auto written = Put("region:us-east", Layer("region:us-east", "{}"));
+  EXPECT_TRUE(written.ok()) << written.status().ToString();
+}
+
 // A dry run commits nothing and publishes nothing.
 TEST_F(ServiceWriteTest, DryRunPublishesNothing) {
   auto put = service_->PutLayer(admin_, "global", GlobalLayer(), std::nullopt, true, false);

@@ -64,6 +64,34 @@ TEST_P(StoreContractTest, SettingNeedsAKey) {
   EXPECT_TRUE(AllAudit().empty());
 }
 
+// A layer write with refused_by_setting is refused (kFrozen, the stored value
+// as its message) while that setting exists, writing nothing, audit
+// included; alone, in a change set, and not once the setting is removed.
+TEST_P(StoreContractTest, ASettingRefusesTheWritesThatNameIt) {
+  ASSERT_TRUE(
+      store_->PutSetting("freeze", "{\"why\":\"incident 7\"}", 10, SettingAudit("freeze.set"))
+          .ok());
+  LayerWrite guarded = Put("global", "{}", std::nullopt);
+  guarded.refused_by_setting = "freeze";
+  auto refused = store_->WriteLayer(guarded);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), StatusCode::kFrozen);
+  EXPECT_EQ(refused.status().message(), "{\"why\":\"incident 7\"}");
+  auto in_a_set = store_->WriteLayers({Put("region:eu", "{}", std::nullopt), guarded}, nullptr);
+  EXPECT_EQ(in_a_set.status().code(), StatusCode::kFrozen);
+  EXPECT_EQ(Head(), 0);
+  EXPECT_EQ(AllAudit().size(), 1u);  // the freeze's own entry
+
+  LayerWrite other = guarded;
+  other.refused_by_setting = "another-setting";
+  EXPECT_TRUE(store_->WriteLayer(other).ok());  // a revert names none
+  ASSERT_TRUE(store_->PutSetting("freeze", std::nullopt, 20, SettingAudit("freeze.clear")).ok());
+  guarded.expected_revision.reset();
+  auto written = store_->WriteLayer(guarded);
+  ASSERT_TRUE(written.ok()) << written.status().ToString();
+  EXPECT_EQ(*written, 2);
+}
+
 // A setting survives closing and reopening the store.
 TEST_P(StoreContractTest, SettingSurvivesReopen) {
   if (!GetParam().durable) GTEST_SKIP() << "in-memory adapter";

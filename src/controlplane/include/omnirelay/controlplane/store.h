@@ -62,6 +62,10 @@ struct LayerWrite {
   std::string author;
   std::int64_t now_ms = 0;
   AuditEntry audit;  // appended in the same transaction, revision filled in
+  // Non-empty: the write is refused with kFrozen, whose message is that
+  // setting's stored value, when the setting exists at commit (read under the
+  // store's write lock, so a freeze set through any replica counts).
+  std::string refused_by_setting;
 };
 
 struct SnapshotRecord {
@@ -183,7 +187,7 @@ class Store {
   virtual Result<std::int64_t> WriteLayer(const LayerWrite& write) = 0;
   // A change set: every write in order, each its own revision (and audit
   // entry), in one transaction — all or none; the first refused write (CAS,
-  // a delete of a missing layer) refuses the set. With `make_rollout`, its
+  // a delete of a missing layer, its refused_by_setting) refuses the set. With `make_rollout`, its
   // record is put in the same transaction: a new one (kConflict if the id
   // exists) without `expected_generation`, else by CAS as PutRollout.
   virtual Result<std::vector<std::int64_t>> WriteLayers(
