@@ -41,6 +41,11 @@ Result<std::shared_ptr<const ScopeMap>> PlacementCache::Of(const Result<LayerRec
   return map;
 }
 
+std::shared_ptr<const ScopeMap> PlacementCache::Cached() const {
+  MutexLock lock(mu_);
+  return map_;
+}
+
 Status PlacementCache::CheckNodeChain(const std::vector<Scope>& chain, const std::string& node_id) {
   OMNI_ASSIGN_OR_RETURN(std::shared_ptr<const ScopeMap> map, Current());
   return map->CheckNodeChain(chain, node_id);

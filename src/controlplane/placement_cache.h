@@ -33,12 +33,16 @@ class PlacementCache {
   // cache keeps it only when it is not older than what it holds.
   Result<std::shared_ptr<const ScopeMap>> Of(const Result<LayerRecord>& global) EXCLUDES(mu_);
 
+  // The map last cached, with no store read (null when none yet): a guess
+  // that a caller confirms with Of() on the global layer it reads.
+  std::shared_ptr<const ScopeMap> Cached() const EXCLUDES(mu_);
+
   // ScopeMap::CheckNodeChain against the current map.
   Status CheckNodeChain(const std::vector<Scope>& chain, const std::string& node_id) EXCLUDES(mu_);
 
  private:
   Store& store_;
-  Mutex mu_;
+  mutable Mutex mu_;
   std::int64_t head_ GUARDED_BY(mu_) = -1;             // head revision last looked at
   std::int64_t global_revision_ GUARDED_BY(mu_) = -1;  // 0: no global layer
   std::shared_ptr<const ScopeMap> map_ GUARDED_BY(mu_);

@@ -3,6 +3,8 @@
 // fleet, the chains through the scope, their stored layers — gathered for
 // PlanWrite (write_plan.h), and how a plan that is not ok() is refused.
 #include <algorithm>
+#include <map>
+#include <memory>
 #include <set>
 
 #include "omnirelay/config/scope.h"
@@ -60,6 +62,76 @@ std::vector<Diagnostic> Stranded(const ScopeMap& before, const ScopeMap& after,
   return out;
 }
 
+// The chains through a region, cell or cluster `scope` on `map`: every
+// chain the topology forms through it plus the known nodes' chains through
+// it. A scope `map` does not place is unknown_scope for a write (a stranded
+// layer may still be deleted).
+Status TopologyChains(const Scope& scope, const ScopeMap& map, bool writes_document,
+                      const std::vector<NodeProfile>& profiles,
+                      std::vector<std::vector<Scope>>& chains, std::set<std::string>& seen) {
+  if (!map.Places(scope) && writes_document) return map.ChainOf(scope).status();
+  for (auto& chain : map.ChainsThrough(scope)) {
+    if (seen.insert(ScopeChainToString(chain)).second) chains.push_back(std::move(chain));
+  }
+  AddNodeChains(scope, map, profiles, chains, seen);
+  return Status::Ok();
+}
+
+// The scopes of `chains` not in `have`, each once, in chain order.
+std::vector<std::string> LayersToRead(
+    const std::vector<std::vector<Scope>>& chains,
+    const std::map<std::string, std::shared_ptr<const PreparedLayer>>& have) {
+  std::vector<std::string> wanted;
+  for (const auto& chain : chains) {
+    for (const Scope& member : chain) {
+      std::string name = member.ToString();
+      if (have.count(name) > 0) continue;
+      if (std::find(wanted.begin(), wanted.end(), name) == wanted.end()) {
+        wanted.push_back(std::move(name));
+      }
+    }
+  }
+  return wanted;
+}
+
+// The common write, one round trip for its layers: a region, cell or cluster
+// scope under the topology the placement cache holds. The chains are worked
+// out on that map and their layers read together with the global layer; when
+// the global layer read is the one the map came from, `input` is complete
+// (true). Otherwise (the topology changed since) nothing is kept and the
+// caller reads as usual.
+Result<bool> GatherOnCachedTopology(Store& store, PlacementCache& placements, PlanMemo& memo,
+                                    const Scope& scope, WritePlanInput& input) {
+  if (scope.level == ScopeLevel::kGlobal || scope.level == ScopeLevel::kNode) return false;
+  const std::shared_ptr<const ScopeMap> guess = placements.Cached();
+  if (!guess || guess->unrestricted()) return false;
+  std::vector<std::vector<Scope>> chains;
+  std::set<std::string> seen;
+  if (!TopologyChains(scope, *guess, input.document.has_value(), input.profiles, chains, seen)
+           .ok()) {
+    return false;  // the usual path says why, on the topology as stored now
+  }
+  std::vector<std::string> wanted = LayersToRead(chains, {});
+  if (std::find(wanted.begin(), wanted.end(), "global") == wanted.end()) {
+    wanted.push_back("global");
+  }
+  OMNI_ASSIGN_OR_RETURN(std::vector<LayerRecord> stored, store.GetLayers(wanted));
+  const auto global_it = std::find_if(stored.begin(), stored.end(),
+                                      [](const LayerRecord& l) { return l.scope == "global"; });
+  const Result<LayerRecord> global =
+      global_it == stored.end()
+          ? Result<LayerRecord>(Status(StatusCode::kNotFound, "scope \"global\" has no layer"))
+          : Result<LayerRecord>(*global_it);
+  OMNI_ASSIGN_OR_RETURN(std::shared_ptr<const ScopeMap> before, placements.Of(global));
+  if (before != guess) return false;
+  input.chains = std::move(chains);
+  for (const LayerRecord& layer : stored) {
+    input.current_layers.emplace(layer.scope,
+                                 memo.Stored(layer.scope, layer.revision, layer.document));
+  }
+  return true;
+}
+
 // What PlanWrite needs from the store (DESIGN.md §3.1): the fleet by profile
 // (chain, api version, features — a cost that does not grow with the number
 // of nodes); the chains the write affects: every chain the topology forms
@@ -78,6 +150,9 @@ Result<WritePlanInput> GatherWriteInput(Store& store, PlacementCache& placements
   input.confirm = confirm;
   input.memo = &memo;
   OMNI_ASSIGN_OR_RETURN(input.profiles, store.NodeProfiles());
+  OMNI_ASSIGN_OR_RETURN(const bool gathered,
+                        GatherOnCachedTopology(store, placements, memo, scope, input));
+  if (gathered) return input;
   // The stored global layer's placement (a stored global that no longer
   // decodes places nothing), parsed once per global revision.
   auto global = store.GetLayer("global");
@@ -118,26 +193,11 @@ Result<WritePlanInput> GatherWriteInput(Store& store, PlacementCache& placements
       input.chains.push_back(std::move(chain).value());
     }
   } else {
-    if (!map.Places(scope)) {
-      // unknown_scope naming the missing placement; a stranded layer may go.
-      if (document) return map.ChainOf(scope).status();
-    }
-    for (auto& chain : map.ChainsThrough(scope)) {
-      if (seen.insert(ScopeChainToString(chain)).second) input.chains.push_back(std::move(chain));
-    }
-    AddNodeChains(scope, map, input.profiles, input.chains, seen);
+    OMNI_RETURN_IF_ERROR(
+        TopologyChains(scope, map, document.has_value(), input.profiles, input.chains, seen));
   }
   // The chains' other stored layers, in one read.
-  std::vector<std::string> wanted;
-  for (const auto& chain : input.chains) {
-    for (const Scope& member : chain) {
-      std::string name = member.ToString();
-      if (input.current_layers.count(name) > 0) continue;
-      if (std::find(wanted.begin(), wanted.end(), name) == wanted.end()) {
-        wanted.push_back(std::move(name));
-      }
-    }
-  }
+  const std::vector<std::string> wanted = LayersToRead(input.chains, input.current_layers);
   OMNI_ASSIGN_OR_RETURN(std::vector<LayerRecord> stored, store.GetLayers(wanted));
   for (const LayerRecord& layer : stored) {
     input.current_layers.emplace(layer.scope,
