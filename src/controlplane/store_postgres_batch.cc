@@ -77,6 +77,9 @@ std::size_t WriteBatcher::RunBatch(const std::vector<Job*>& batch) {
     member_threw = false;
     pqxx::work txn(conn);
     WriteCursor at{LockHead(txn), std::nullopt};
+    // How the previous member's savepoint ends, sent with the next statement
+    // (one round trip less per member while the head lock is held).
+    std::string ending;
     for (std::size_t i = 0; i < batch.size(); ++i) {
       // A write that returns an error is rolled back to its savepoint. One
       // whose statement the server refuses cannot be: libpqxx 6.4 ends the
@@ -85,7 +88,7 @@ std::size_t WriteBatcher::RunBatch(const std::vector<Job*>& batch) {
       // its subtransaction sends SAVEPOINT before exec() only, not before
       // exec_params().)
       const WriteCursor before = at;
-      txn.exec0("SAVEPOINT omni_write");
+      txn.exec0(ending + "SAVEPOINT omni_write");
       Status outcome;
       try {
         outcome = (*batch[i]->write)(txn, at);
@@ -95,18 +98,16 @@ std::size_t WriteBatcher::RunBatch(const std::vector<Job*>& batch) {
         member_threw = true;
         return failure.status;
       }
-      if (!outcome.ok()) {
-        txn.exec0("ROLLBACK TO SAVEPOINT omni_write");
-        at = before;
-      }
-      txn.exec0("RELEASE SAVEPOINT omni_write");
+      ending = outcome.ok() ? "RELEASE SAVEPOINT omni_write; "
+                            : "ROLLBACK TO SAVEPOINT omni_write; RELEASE SAVEPOINT omni_write; ";
+      if (!outcome.ok()) at = before;
       outcomes[i] = std::move(outcome);
     }
     // Proof the transaction is sound before it commits: a COMMIT in an
     // aborted transaction is answered as a rollback, not an error, which
     // would tell every member it committed when none did.
     const std::int64_t head =
-        txn.exec1("SELECT revision FROM store_head WHERE id = 1")[0].as<std::int64_t>();
+        txn.exec1(ending + "SELECT revision FROM store_head WHERE id = 1")[0].as<std::int64_t>();
     if (head != at.head) {
       return Status(StatusCode::kInternal, "postgres store: a batch of writes ended at revision " +
                                                std::to_string(head) + ", not " +
