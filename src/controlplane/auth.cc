@@ -147,34 +147,47 @@ Result<Principal> Authenticator::Authenticate(std::string_view token) const {
   return Principal{record->id, record->name, record->scopes, record->expires_at_ms};
 }
 
-Result<TokenRecord> Authenticator::FindToken(const std::string& secret_hash) const {
-  // At most this many cached tokens: past it the cache starts again (a
-  // flood of distinct valid tokens costs store reads, never memory).
-  constexpr std::size_t kMaxCachedTokens = 10'000;
-  const std::int64_t now = clock_.NowUnixMs();
-  {
-    MutexLock lock(cache_mu_);
-    auto it = cache_.find(secret_hash);
-    if (it != cache_.end() && now >= it->second.read_at_ms &&
-        now - it->second.read_at_ms < kTokenCacheMs) {
-      return it->second.record;
-    }
+std::optional<TokenRecord> TokenCache::Fresh(const std::string& secret_hash,
+                                             std::int64_t now_ms) const {
+  MutexLock lock(mu_);
+  auto it = entries_.find(secret_hash);
+  if (it == entries_.end() || now_ms < it->second.read_at_ms ||
+      now_ms - it->second.read_at_ms >= kTokenCacheMs) {
+    return std::nullopt;
   }
-  auto record = store_.FindTokenBySecretHash(secret_hash);
-  if (!record.ok()) return record;
-  MutexLock lock(cache_mu_);
-  if (cache_.size() >= kMaxCachedTokens) cache_.clear();
-  cache_[secret_hash] = CachedToken{*record, now};
-  return record;
+  return it->second.record;
 }
 
-void Authenticator::Forget(const std::vector<std::string>& token_ids) const {
-  MutexLock lock(cache_mu_);
-  for (auto it = cache_.begin(); it != cache_.end();) {
+std::uint64_t TokenCache::forgets() const {
+  MutexLock lock(mu_);
+  return forgets_;
+}
+
+void TokenCache::Keep(const std::string& secret_hash, const TokenRecord& record,
+                      std::int64_t read_at_ms, std::uint64_t forgets_at_read) {
+  MutexLock lock(mu_);
+  if (forgets_ != forgets_at_read) return;
+  if (entries_.size() >= kMaxCachedTokens) entries_.clear();
+  entries_[secret_hash] = Entry{record, read_at_ms};
+}
+
+void TokenCache::Forget(const std::vector<std::string>& token_ids) {
+  MutexLock lock(mu_);
+  ++forgets_;
+  for (auto it = entries_.begin(); it != entries_.end();) {
     const bool named =
         std::find(token_ids.begin(), token_ids.end(), it->second.record.id) != token_ids.end();
-    it = named ? cache_.erase(it) : std::next(it);
+    it = named ? entries_.erase(it) : std::next(it);
   }
+}
+
+Result<TokenRecord> Authenticator::FindToken(const std::string& secret_hash) const {
+  const std::int64_t now = clock_.NowUnixMs();
+  if (auto kept = cache_.Fresh(secret_hash, now)) return *std::move(kept);
+  const std::uint64_t forgets = cache_.forgets();
+  auto record = store_.FindTokenBySecretHash(secret_hash);
+  if (record.ok()) cache_.Keep(secret_hash, *record, now, forgets);
+  return record;
 }
 
 std::string Authenticator::NameOf(std::string_view token) const {

@@ -211,11 +211,12 @@ Result<WriteOutcome> ControlPlaneService::Write(const Principal& who, const std:
   auto scope = ParseScope(scope_text);
   if (!scope.ok()) return refuse(scope.status());
   const char* what = document ? "a layer write" : "a layer delete";
-  // Frozen is said before anything else is checked. The store refuses a real
-  // write in its own transaction (below), so a freeze set through another
-  // replica counts at once without a read here; a dry run, or a freeze this
-  // replica knows of (its cache, re-read at most once a second), reads the
-  // stored state first, so an unfreeze made elsewhere is never missed.
+  // The store refuses a real write in its own transaction (below), so a
+  // freeze set through another replica counts at once without a read here
+  // (until this replica's cache knows of it, within a second, such a write
+  // is refused at its commit, after its other checks). A dry run, or a
+  // freeze this replica knows of, is said before anything else, read from
+  // the store first, so an unfreeze made elsewhere is never missed.
   if (mode.frozen_refuses && (dry_run || freeze_->Recent().frozen)) {
     auto freeze = freeze_->Current();
     if (!freeze.ok()) return refuse(freeze.status());

@@ -50,28 +50,29 @@ class NodeProfileCache {
             Clock::time_point read_at = Clock::now()) EXCLUDES(mu_) {
     MutexLock lock(mu_);
     if (read_generation != generation_) return;
+    if (kept_ && read_at < read_at_) return;  // a slower, older read
     kept_ = std::move(profiles);
     kept_generation_ = read_generation;
     read_at_ = read_at;
   }
-  // Rule 2: `nodes` were written here (called after their commit). With no
-  // answer kept, a read may be in flight that missed them: it is not kept.
+  // Rule 2: `nodes` were written here (called after their commit). A read
+  // in flight may have missed them: it is never kept (rule 4). The kept
+  // answer stays only when it already lists every one of their profiles.
   void Saw(const std::vector<NodeRecord>& nodes) EXCLUDES(mu_) {
     MutexLock lock(mu_);
-    if (!kept_) {
-      ++generation_;
-      return;
-    }
+    ++generation_;
+    if (!kept_) return;
     for (const NodeRecord& n : nodes) {
       const bool known = std::any_of(kept_->begin(), kept_->end(), [&](const NodeProfile& p) {
         return p.scope_chain == n.scope_chain && p.api_version == n.api_version &&
                p.features == n.features;
       });
       if (!known) {
-        DropLocked();
+        kept_.reset();
         return;
       }
     }
+    kept_generation_ = generation_;
   }
   void Drop() EXCLUDES(mu_) {
     MutexLock lock(mu_);

@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <limits>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <utility>
@@ -183,13 +184,14 @@ std::string NoAnswer(const httplib::Result& res, const ServerCheck& check, bool 
 
 SnapshotPuller::SnapshotPuller(std::string node_id, std::string scope_chain_csv, std::string token,
                                std::int64_t timeout_ms, std::shared_ptr<ClientTls> tls,
-                               std::size_t max_snapshot_bytes)
+                               std::int64_t max_snapshot_bytes)
     : node_id_(std::move(node_id)),
       chain_(std::move(scope_chain_csv)),
       token_(std::move(token)),
       timeout_ms_(timeout_ms),
       tls_(std::move(tls)),
-      max_snapshot_bytes_(max_snapshot_bytes) {}
+      max_snapshot_bytes_(max_snapshot_bytes > 0 ? static_cast<std::size_t>(max_snapshot_bytes)
+                                                 : std::numeric_limits<std::size_t>::max()) {}
 
 void SnapshotPuller::AddEndpoints(const std::vector<std::string>& endpoints) {
   for (const std::string& e : endpoints) {

@@ -30,7 +30,7 @@ struct PullReply {
 // endpoint's trouble, kUnavailable, and the next endpoint is tried.
 StatusCode RefusalCode(int http_status, const std::string& body);
 
-inline constexpr std::size_t kDefaultMaxSnapshotBytes = 64u << 20;
+inline constexpr std::int64_t kDefaultMaxSnapshotBytes = 64 << 20;
 // The same bound as a persisted chain (key_set_trust.cc).
 inline constexpr std::size_t kMaxKeySetListBytes = 8u << 20;
 
@@ -41,11 +41,12 @@ class SnapshotPuller {
   // host is what is verified, and with server SPIFFE IDs the certificate
   // must carry one, or the request is not sent. Null: plain http.
   // An answer's body is capped: a snapshot at `max_snapshot_bytes` (the
-  // watcher passes its node channel's receive limit), a key-set list at
-  // kMaxKeySetListBytes; a larger one counts as no answer (kUnavailable).
+  // watcher passes its node channel's receive limit; 0 or less, as gRPC's
+  // -1: no cap), a key-set list at kMaxKeySetListBytes; a larger one counts
+  // as no answer (kUnavailable).
   SnapshotPuller(std::string node_id, std::string scope_chain_csv, std::string token,
                  std::int64_t timeout_ms, std::shared_ptr<ClientTls> tls = nullptr,
-                 std::size_t max_snapshot_bytes = kDefaultMaxSnapshotBytes);
+                 std::int64_t max_snapshot_bytes = kDefaultMaxSnapshotBytes);
 
   // Configured endpoints first, announced ones appended (deduplicated).
   void AddEndpoints(const std::vector<std::string>& endpoints);

@@ -98,6 +98,38 @@ TEST_F(AuthTest, TokenReadsAreCachedBrieflyAndForgetEndsThem) {
   EXPECT_EQ(a.Authenticate(v.secret).status().code(), StatusCode::kUnauthenticated);
 }
 
+// A read that a Forget overlapped is not kept: its record may predate the
+// revocation, which would otherwise be undone for a second.
+TEST(TokenCacheTest, AReadOverlappedByAForgetIsNotKept) {
+  TokenCache cache;
+  TokenRecord record;
+  record.id = "tok-1";
+  const std::uint64_t started = cache.forgets();
+  cache.Forget({"tok-1"});  // the revocation lands while the store is read
+  cache.Keep("hash-1", record, 1000, started);
+  EXPECT_FALSE(cache.Fresh("hash-1", 1000));
+  cache.Keep("hash-1", record, 1000, cache.forgets());
+  ASSERT_TRUE(cache.Fresh("hash-1", 1000 + kTokenCacheMs - 1));
+  EXPECT_FALSE(cache.Fresh("hash-1", 1000 + kTokenCacheMs));
+  EXPECT_FALSE(cache.Fresh("hash-1", 999));  // a clock that went back reads again
+  cache.Forget({"tok-other"});
+  EXPECT_TRUE(cache.Fresh("hash-1", 1000));
+  cache.Forget({"tok-1"});
+  EXPECT_FALSE(cache.Fresh("hash-1", 1000));
+}
+
+// The cache holds at most kMaxCachedTokens records.
+TEST(TokenCacheTest, ItIsBounded) {
+  TokenCache cache;
+  TokenRecord record;
+  for (std::size_t i = 0; i <= TokenCache::kMaxCachedTokens; ++i) {
+    record.id = "tok-" + std::to_string(i);
+    cache.Keep("hash-" + std::to_string(i), record, 1000, cache.forgets());
+  }
+  EXPECT_FALSE(cache.Fresh("hash-0", 1000));  // started again when full
+  EXPECT_TRUE(cache.Fresh("hash-" + std::to_string(TokenCache::kMaxCachedTokens), 1000));
+}
+
 // A login that replaces the previous one refuses it at once through the same
 // Authenticator (its cache forgets the replaced token).
 TEST_F(AuthTest, NewLoginForgetsTheReplacedTokenAtOnce) {

@@ -97,6 +97,18 @@ TEST(SnapshotPullerTest, AnAnswerOverTheCapMovesOnToTheNextEndpoint) {
   EXPECT_EQ(reply->endpoint, small.endpoint());
 }
 
+// gRPC's "no limit" (-1, or 0) caps nothing.
+TEST(SnapshotPullerTest, ANonPositiveLimitCapsNothing) {
+  FixedServer big(200, std::string(5000, 'x'));
+  for (const std::int64_t limit : {std::int64_t{-1}, std::int64_t{0}}) {
+    SnapshotPuller puller("edge-1", "global,node:edge-1", "token", 2000, nullptr, limit);
+    puller.AddEndpoints({big.endpoint()});
+    auto reply = puller.Pull("");
+    ASSERT_TRUE(reply.ok()) << limit << ": " << reply.status().ToString();
+    EXPECT_EQ(reply->envelope.size(), 5000u);
+  }
+}
+
 TEST(SnapshotPullerTest, KeySetsComeFromTheFirstEndpointThatAnswersAList) {
   FixedServer proxy(200, "<html>a captive portal</html>");
   FixedServer malformed(200, R"({"keySets":[{"version":2}]})");

@@ -60,5 +60,22 @@ TEST(NodeProfileCacheTest, AReadThatRacedWithAWriteIsNotKept) {
   EXPECT_TRUE(cache.Fresh(t0));
 }
 
+// A write of a profile the kept answer lists still stops a read in flight
+// from being kept (the kept answer may be expired and the read, begun after
+// every node of that profile went elsewhere, may lack it); the kept answer
+// stays. An older read never replaces a newer answer.
+TEST(NodeProfileCacheTest, AKnownProfileStillStopsAReadInFlight) {
+  NodeProfileCache cache;
+  const Clock::time_point t0 = Clock::now();
+  cache.Keep({Profile("global", {"shadowing"})}, cache.generation(), t0);
+  const std::uint64_t started = cache.generation();
+  cache.Saw({Node("global", {"shadowing"})});
+  cache.Keep({}, started, t0 + std::chrono::milliseconds(5));  // the read that lacks it
+  ASSERT_TRUE(cache.Fresh(t0));
+  EXPECT_EQ(cache.Fresh(t0)->size(), 1u);
+  cache.Keep({}, cache.generation(), t0 - std::chrono::milliseconds(5));  // older than kept
+  EXPECT_EQ(cache.Fresh(t0)->size(), 1u);
+}
+
 }  // namespace
 }  // namespace omnirelay::cp

@@ -15,7 +15,9 @@
 // Thread safety: Authenticator methods may be called from any thread.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -85,6 +87,35 @@ inline constexpr std::int64_t kLoginTokenMaxTtlSeconds = 3600;
 // latest after this long when that event is lost.
 inline constexpr std::int64_t kTokenCacheMs = 1000;
 
+// The Authenticator's cache of stored tokens by secret hash: a record read
+// less than kTokenCacheMs ago is used again. A read that a Forget overlapped
+// is not kept (its record may predate the revocation). At most
+// kMaxCachedTokens records: past it the cache starts again, so a flood of
+// distinct valid tokens costs store reads, never memory.
+class TokenCache {
+ public:
+  static constexpr std::size_t kMaxCachedTokens = 10'000;
+
+  // The record read for `secret_hash` less than kTokenCacheMs before `now_ms`.
+  std::optional<TokenRecord> Fresh(const std::string& secret_hash, std::int64_t now_ms) const
+      EXCLUDES(mu_);
+  // Where a store read starts: Keep its record with this.
+  std::uint64_t forgets() const EXCLUDES(mu_);
+  void Keep(const std::string& secret_hash, const TokenRecord& record, std::int64_t read_at_ms,
+            std::uint64_t forgets_at_read) EXCLUDES(mu_);
+  // Drops these tokens (by id); a read in flight is not kept.
+  void Forget(const std::vector<std::string>& token_ids) EXCLUDES(mu_);
+
+ private:
+  struct Entry {
+    TokenRecord record;
+    std::int64_t read_at_ms = 0;
+  };
+  mutable Mutex mu_;
+  std::unordered_map<std::string, Entry> entries_ GUARDED_BY(mu_);
+  std::uint64_t forgets_ GUARDED_BY(mu_) = 0;  // Forget calls so far
+};
+
 class Authenticator {
  public:
   // `oidc` (may be null: no ID tokens accepted) must outlive this.
@@ -116,16 +147,12 @@ class Authenticator {
 
   // Drops these tokens (by id) from the read cache: the next request with
   // one reads the store. Called for every revocation this process learns of.
-  void Forget(const std::vector<std::string>& token_ids) const EXCLUDES(cache_mu_);
+  void Forget(const std::vector<std::string>& token_ids) const { cache_.Forget(token_ids); }
 
  private:
-  struct CachedToken {
-    TokenRecord record;
-    std::int64_t read_at_ms = 0;
-  };
   // The stored token with this secret hash: from the cache when read less
   // than kTokenCacheMs ago, else from the store (a found one is cached).
-  Result<TokenRecord> FindToken(const std::string& secret_hash) const EXCLUDES(cache_mu_);
+  Result<TokenRecord> FindToken(const std::string& secret_hash) const;
 
   Result<Principal> AuthenticateIdToken(std::string_view id_token) const;
   Result<IssuedToken> Save(TokenRecord record, std::string summary_note,
@@ -134,8 +161,7 @@ class Authenticator {
   Store& store_;
   const Clock& clock_;
   const IdTokenVerifier* oidc_;
-  mutable Mutex cache_mu_;
-  mutable std::unordered_map<std::string, CachedToken> cache_ GUARDED_BY(cache_mu_);
+  mutable TokenCache cache_;
 };
 
 // Extracts the token from an "Authorization: Bearer <token>" header value ("" if absent).
