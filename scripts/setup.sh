@@ -10,6 +10,10 @@ PACKAGES=(
   # clang's sanitizer and libFuzzer runtimes: a recommends of clang, which
   # --no-install-recommends below leaves out
   libclang-rt-14-dev
+  # llvm-symbolizer (also a recommends): the asan tests' LeakSanitizer
+  # suppressions name functions, which match only in symbolized stacks; on a
+  # bare machine without it the known libpqxx 6.4 leak failed a store test
+  llvm-14
   # APIs
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   # documents, crypto, storage
