@@ -125,26 +125,18 @@ void ReadPem(Decoder& d, element v, PemArtefactRead& r) {
   r.pem_ok = true;
 }
 
-void ReadNotAfter(Decoder& d, element v, std::int64_t* out, bool* ok) {
-  *ok = d.Timestamp(v, out);
+void ReadNotAfter(Decoder& d, element v, PemArtefactRead& r) {
+  r.not_after_ok = d.Timestamp(v, &r.not_after);
 }
 
 constexpr FieldRule<PemArtefactRead> kCaBundleRules[] = {
     {"pem", ReadPem, true},
-    {"notAfter",
-     [](Decoder& d, element v, PemArtefactRead& r) {
-       ReadNotAfter(d, v, &r.not_after, &r.not_after_ok);
-     },
-     true},
+    {"notAfter", ReadNotAfter, true},
 };
 
 constexpr FieldRule<PemArtefactRead> kCertificateRules[] = {
     {"chainPem", ReadPem, true},
-    {"notAfter",
-     [](Decoder& d, element v, PemArtefactRead& r) {
-       ReadNotAfter(d, v, &r.not_after, &r.not_after_ok);
-     },
-     true},
+    {"notAfter", ReadNotAfter, true},
 };
 
 // An artefact must not outlive a certificate it carries: the node would

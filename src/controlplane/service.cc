@@ -74,6 +74,13 @@ AuditEntry ControlPlaneService::Entry(const Principal& who, std::string_view act
   return e;
 }
 
+Status ControlPlaneService::Refuse(AuditEntry& audit, Status why, std::string_view note) const {
+  audit.outcome = Outcome(why);
+  audit.summary = (std::string(note) + why.message()).substr(0, 200);
+  audit_->RecordNow(audit);
+  return why;
+}
+
 void ControlPlaneService::AuditRead(const Principal& who, std::string_view action,
                                     std::string_view scope, std::int64_t revision,
                                     const Status& outcome) {
@@ -201,12 +208,7 @@ Result<WriteOutcome> ControlPlaneService::Write(const Principal& who, const std:
                                                 bool dry_run, bool confirm, bool allow_unknown_node,
                                                 const WriteMode& mode) {
   AuditEntry audit = Entry(who, dry_run ? mode.action + ".dry_run" : mode.action, scope_text);
-  auto refuse = [&](Status why) -> Status {
-    audit.outcome = Outcome(why);
-    audit.summary = (mode.note + why.message()).substr(0, 200);
-    audit_->RecordNow(audit);
-    return why;
-  };
+  auto refuse = [&](Status why) { return Refuse(audit, std::move(why), mode.note); };
   if (Status denied = Require(who, kScopeConfigWrite); !denied.ok()) return refuse(denied);
   auto scope = ParseScope(scope_text);
   if (!scope.ok()) return refuse(scope.status());

@@ -42,12 +42,7 @@ Result<KeySetChain> ControlPlaneService::KeySets(const Principal& who, std::int6
 Result<std::int64_t> ControlPlaneService::PublishKeySet(const Principal& who,
                                                         std::string_view envelope) {
   AuditEntry audit = Entry(who, "keyset.publish", "");
-  auto refuse = [&](Status why) -> Status {
-    audit.outcome = Outcome(why);
-    audit.summary = why.message().substr(0, 200);
-    audit_->RecordNow(audit);
-    return why;
-  };
+  auto refuse = [&](Status why) { return Refuse(audit, std::move(why)); };
   if (Status denied = Require(who, kScopeAdmin); !denied.ok()) return refuse(denied);
   Result<SignedKeySet> stored =
       cp::PublishKeySet(store_, envelope, options_.signing_key_id, clock_.NowUnixMs(), audit);

@@ -88,12 +88,7 @@ Result<api::FreezeState> ControlPlaneService::GetFreeze(const Principal& who) {
 Result<api::FreezeState> ControlPlaneService::SetFreeze(const Principal& who, bool frozen,
                                                         const std::string& reason) {
   AuditEntry audit = Entry(who, frozen ? "freeze.set" : "freeze.clear", "");
-  auto refuse = [&](Status why) -> Status {
-    audit.outcome = Outcome(why);
-    audit.summary = why.message().substr(0, 200);
-    audit_->RecordNow(audit);
-    return why;
-  };
+  auto refuse = [&](Status why) { return Refuse(audit, std::move(why)); };
   if (Status denied = Require(who, kScopeRolloutWrite); !denied.ok()) return refuse(denied);
   if (frozen && reason.find_first_not_of(" \t\r\n") == std::string::npos) {
     return refuse(Status(StatusCode::kInvalidArgument,

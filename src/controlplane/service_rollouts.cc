@@ -135,12 +135,7 @@ Result<std::vector<ShadowLayer>> ControlPlaneService::PlanShadowFirst(
 Result<RolloutRun> ControlPlaneService::StartRollout(const Principal& who,
                                                      const RolloutStartRequest& request) {
   AuditEntry audit = Entry(who, request.dry_run ? "rollout.start.dry_run" : "rollout.start", "");
-  auto refuse = [&](Status why) -> Status {
-    audit.outcome = Outcome(why);
-    audit.summary = why.message().substr(0, 200);
-    audit_->RecordNow(audit);
-    return why;
-  };
+  auto refuse = [&](Status why) { return Refuse(audit, std::move(why)); };
   for (std::string_view needed : {kScopeRolloutWrite, kScopeConfigWrite}) {
     if (Status denied = Require(who, needed); !denied.ok()) return refuse(denied);
   }

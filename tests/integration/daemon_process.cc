@@ -51,8 +51,6 @@ bool DaemonProcess::Start() {
   return StartWithArgs({}, /*tls=*/false);
 }
 
-namespace {
-
 bool AcceptsConnections(int port) {
   const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in addr{};
@@ -63,8 +61,6 @@ bool AcceptsConnections(int port) {
   ::close(fd);
   return ok;
 }
-
-}  // namespace
 
 bool DaemonProcess::StartWithArgs(const std::vector<std::string>& extra_args, bool tls) {
   // A port can still be taken between the pick and the child's bind (another

@@ -10,6 +10,9 @@
 
 namespace omnirelay::cp::testing {
 
+// Whether something accepts TCP connections on 127.0.0.1:`port` now.
+bool AcceptsConnections(int port);
+
 class DaemonProcess {
  public:
   // `data_dir` is created if missing and kept (the caller removes it).

@@ -78,7 +78,8 @@ class JwksServer {
       ::execvp("python3", argv.data());
       ::_exit(127);
     }
-    ASSERT_TRUE(Eventually([&] { return Accepting(); }, std::chrono::seconds(10)))
+    ASSERT_TRUE(
+        Eventually([&] { return testing::AcceptsConnections(port_); }, std::chrono::seconds(10)))
         << "jwks_server.py did not listen on " << port_;
   }
   void Stop() {
@@ -101,17 +102,6 @@ class JwksServer {
   }
 
  private:
-  bool Accepting() const {
-    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    addr.sin_port = htons(static_cast<std::uint16_t>(port_));
-    const bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
-    ::close(fd);
-    return ok;
-  }
-
   std::string root_;
   const testing::Pki& pki_;
   int max_age_;

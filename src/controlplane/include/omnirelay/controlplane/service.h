@@ -286,6 +286,9 @@ class ControlPlaneService {
                                                    double percent,
                                                    std::vector<api::BlockedNode>& blocked);
   AuditEntry Entry(const Principal& who, std::string_view action, std::string_view scope) const;
+  // Records `audit` as refused by `why` (its outcome; `note` and the message,
+  // cut to 200 bytes, as its summary) and returns `why`.
+  Status Refuse(AuditEntry& audit, Status why, std::string_view note = "") const;
   Result<std::vector<api::Node>> NodeViews(std::vector<NodeRecord> records);
   void AuditRead(const Principal& who, std::string_view action, std::string_view scope,
                  std::int64_t revision, const Status& outcome);
