@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <functional>
 #include <limits>
 #include <nlohmann/json.hpp>
 
@@ -107,7 +108,7 @@ Result<std::shared_ptr<const SnapshotRecord>> SnapshotRenderer::Current(
   // One render at a time: two callers missing the cache together would sign
   // two different copies (createdAt) of one version, and nodes holding one
   // would be sent the other. The second finds the first's in the cache.
-  MutexLock rendering(render_mu_);
+  MutexLock rendering(RenderLock(key));
   {
     MutexLock lock(mu_);
     auto it = cache_.find(key);
@@ -128,6 +129,10 @@ Result<std::shared_ptr<const SnapshotRecord>> SnapshotRenderer::Current(
   auto rendered = Render(chain, std::move(effective).value());
   render_seconds_.Observe(SecondsSince(start));
   return rendered;
+}
+
+Mutex& SnapshotRenderer::RenderLock(std::string_view chain) {
+  return render_mu_[std::hash<std::string_view>{}(chain) % kRenderStripes];
 }
 
 bool SnapshotRenderer::SignedByOwnKey(const SnapshotRecord& r) const {

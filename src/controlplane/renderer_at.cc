@@ -62,7 +62,7 @@ Result<std::shared_ptr<const SnapshotRecord>> SnapshotRenderer::AtRevision(
     auto it = older_.find(older_key);
     if (it != older_.end() && fresh(*it->second)) return it->second;
   }
-  MutexLock rendering(render_mu_);  // see Current
+  MutexLock rendering(RenderLock(key));  // see Current
   {
     MutexLock lock(mu_);
     auto it = older_.find(older_key);

@@ -19,9 +19,9 @@ Result<std::shared_ptr<const SnapshotRecord>> SnapshotRenderer::WithRollout(
     MutexLock lock(mu_);
     if (auto it = labelled_.find(key); it != labelled_.end()) return it->second->record;
   }
-  // One rendering at a time (see Current): a wave's nodes asking together
+  // One rendering of a chain at a time (see Current): a wave's nodes asking together
   // get one signing between them.
-  MutexLock rendering(render_mu_);
+  MutexLock rendering(RenderLock(base->scope_chain));
   {
     MutexLock lock(mu_);
     if (auto it = labelled_.find(key); it != labelled_.end()) return it->second->record;

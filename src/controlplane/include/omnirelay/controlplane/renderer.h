@@ -111,7 +111,14 @@ class SnapshotRenderer {
   Histogram& render_seconds_;
   Histogram& sign_seconds_;
 
-  Mutex render_mu_ ACQUIRED_BEFORE(mu_);  // serialises renders (Current, AtRevision)
+  // Serialise the renders of one chain (Current, AtRevision, WithRollout):
+  // two callers missing the cache together must not sign two copies of one
+  // version. Different chains render side by side (a change set touching
+  // several chains, a rollout's first wave on several), their store writes
+  // sharing a group commit. Striped by the chain's text.
+  static constexpr std::size_t kRenderStripes = 32;
+  Mutex& RenderLock(std::string_view chain);
+  Mutex render_mu_[kRenderStripes];
   Mutex mu_;
   std::map<std::string, std::shared_ptr<const SnapshotRecord>> cache_ GUARDED_BY(mu_);
   // AtRevision's older versions, by "<chain>@<version>"; cleared when it
