@@ -9,8 +9,10 @@
 namespace omnirelay::cp {
 namespace {
 
-// Records per transaction: bounds how long one batch holds the writer.
-constexpr std::size_t kMaxBatch = 1000;
+// Records per transaction: bounds how long one batch holds the writer, so a
+// layer write or a rollout's promotion queued behind a notify round's
+// status waits for one chunk (a few ms), not for the whole round.
+constexpr std::size_t kMaxBatch = 250;
 
 }  // namespace
 
