@@ -64,6 +64,10 @@ std::string RolloutRunToJson(const RolloutRun& run) {
     AppendString(out, chain);
   }
   out += '}';
+  if (run.members_pending) {
+    AppendKey(out, "membersPending");
+    out += "true";
+  }
   AppendKey(out, "reason");
   AppendString(out, run.reason);
   AppendKey(out, "scopes");
@@ -87,6 +91,7 @@ Result<RolloutRun> RolloutRunFromJson(std::string_view json) {
     run.author = j.value("author", std::string());
     run.reason = j.value("reason", std::string());
     run.chains = j.value("chains", std::map<std::string, std::string>{});
+    run.members_pending = j.value("membersPending", false);
   } catch (const nlohmann::json::exception& e) {
     return Status(StatusCode::kInternal, std::string("stored rollout: ") + e.what());
   }
@@ -99,7 +104,10 @@ RolloutEngine::RolloutEngine(Store& store, SnapshotRenderer& renderer, const Clo
       renderer_(renderer),
       clock_(clock),
       options_(std::move(options)),
-      ticks_(metrics.counter("omnirelay_cp_rollout_ticks_total", "Rollout driver passes")) {
+      ticks_(metrics.counter("omnirelay_cp_rollout_ticks_total", "Rollout driver passes")),
+      completed_(metrics.counter("omnirelay_cp_rollout_members_completed_total",
+                                 "Rollout starts that told their canary first, whose other "
+                                 "members then joined (rollout_engine.h contract 7)")) {
   for (const char* reason :
        {"slo_breach", "nack_ratio", "ack_deadline", "divergence", "operator"}) {
     rollbacks_[reason] =
@@ -305,6 +313,12 @@ std::vector<RolloutRun> RolloutEngine::List(bool with_progress) {
 }
 
 Result<RolloutRun> RolloutEngine::Act(const std::string& id, RolloutAction action) {
+  // Contract 7: an action reads the whole rollout, never a start's first wave alone.
+  if (Status complete = CompleteMembers(id); !complete.ok()) {
+    if (complete.code() == StatusCode::kNotFound) return complete;
+    return Status(StatusCode::kUnavailable, "rollout " + id + " is still joining its members (" +
+                                                complete.message() + "); retry");
+  }
   OMNI_ASSIGN_OR_RETURN(RolloutRun run, Get(id));
   const std::int64_t expected = run.state.generation;
   OMNI_ASSIGN_OR_RETURN(AssignmentChanges changes,
@@ -429,9 +443,13 @@ void RolloutEngine::Tick() {
   ticks_.Inc();
   const FeedView feed = ObserveFeed();
   for (const std::string& id : active) {
+    if (Status complete = CompleteMembers(id); !complete.ok()) {
+      spdlog::warn("rollout {}: members not joined yet: {}", id, complete.ToString());
+      continue;  // contract 7: no gate reads a partial rollout
+    }
     AddNewcomers(id);
     auto run = Get(id);
-    if (!run.ok()) continue;
+    if (!run.ok() || run->members_pending) continue;
     if (run->state.phase == RolloutPhase::kRollingBack) {
       if (Status s = CommitRollbackOf(id); !s.ok()) {
         spdlog::error("rollout {}: rollback commit failed: {}", id, s.ToString());
@@ -584,36 +602,6 @@ Status RolloutEngine::CommitRollbackOf(const std::string& id) {
   if (options_.publish) options_.publish(revisions->back(), run.scopes);
   Reoffer(changes);
   return Status::Ok();
-}
-
-void RolloutEngine::AddNewcomers(const std::string& id) {
-  auto run = Get(id);
-  if (!run.ok() || run->state.phase == RolloutPhase::kRollingBack) return;
-  std::vector<std::pair<std::string, std::string>> newcomers;  // id, chain
-  {
-    MutexLock lock(reports_mu_);
-    for (const auto& [node, seen] : seen_) {
-      if (run->state.nodes.count(node) != 0 || run->chains.count(node) != 0) continue;
-      if (ChainTouches(seen.chain, run->scopes)) newcomers.emplace_back(node, seen.chain);
-    }
-  }
-  if (newcomers.empty()) return;
-  const std::int64_t expected = run->state.generation;
-  AssignmentChanges changes;
-  bool added = false;
-  for (const auto& [node, chain_text] : newcomers) {
-    auto chain = ParseScopeChain(chain_text);
-    if (!chain.ok()) continue;
-    RolloutMember member{RolloutNode{node, std::move(chain).value()}, run->base};
-    run->chains[node] = chain_text;  // remembered even when untargeted: asked once
-    added = true;
-    auto joined = AddRolloutNode(run->state, member, clock_.NowUnixMs());
-    if (joined.ok()) changes.insert(changes.end(), joined->begin(), joined->end());
-  }
-  if (added) {
-    if (run->state.generation == expected) ++run->state.generation;  // the chains moved
-    Persist(std::move(run).value(), expected, changes);
-  }
 }
 
 void RolloutEngine::Reoffer(const AssignmentChanges& changes) {

@@ -39,6 +39,16 @@
 //     assignment that is not a wave's new content (held at base, a
 //     rollback's version, a plain write), gets the chain's own snapshot.
 //     The divergence gate expects of each node the rendering it is sent.
+//  7. A start may commit and tell its canary before it plans the rest
+//     (RolloutRun::members_pending): its first wave is then the connected
+//     nodes the canary hash picks (plan rule 3), which equal the full
+//     plan's canary among them whenever rules 4 and 4b do not fire — the
+//     service checks that, else it plans in full first. CompleteMembers
+//     joins every other known node (the stored records and those said
+//     hello here) where WaveOfNode puts it, CAS-persisted; the driver runs
+//     it before it ticks such a rollout, and Act before it acts, so a
+//     restart between the two completes it, and no gate reads a partial
+//     rollout.
 //
 // Thread safety: every method may be called from any thread. The engine's
 // lock is never held across store, renderer or feed calls.
@@ -84,6 +94,11 @@ struct RolloutRun {
   std::string reason;
   // Per member node: its chain (canonical text), to render its bound.
   std::map<std::string, std::string> chains;
+  // A start that told its first wave before it planned the rest (contract
+  // 7): the members are the first wave's connected nodes only until
+  // CompleteMembers joins every other known node; no wave is gated or
+  // promoted before that. Stored ("membersPending", only when true).
+  bool members_pending = false;
   // Not stored: per wave, its nodes by what they report about the version
   // each is assigned (Get, List and Act fill it from the nodes' reports).
   struct WaveProgress {
@@ -155,6 +170,20 @@ class RolloutEngine final : public AssignmentSource, public NodeObserver {
   // Replaces the hold `run.state.id` by the committed, started rollout and
   // re-offers its first wave.
   void Register(RolloutRun run, const AssignmentChanges& first_wave) EXCLUDES(mu_);
+  // Contract 7: joins every known node the rollout's change set touches and
+  // that is not in it yet, and clears members_pending. Ok when done (or
+  // nothing was pending); the store's error otherwise (the driver retries).
+  Status CompleteMembers(const std::string& id) EXCLUDES(mu_, reports_mu_, join_mu_);
+  // VisitKnownChains without the stored records and in no particular order:
+  // the nodes that said hello to this process.
+  void VisitSeenChains(const std::function<void(std::string_view, std::string_view)>& visit) const
+      EXCLUDES(reports_mu_);
+  // Waits, at most `cap`, until every node of `run`'s current wave that is
+  // connected here has answered (ACK or NACK) a version past run.base: a
+  // start completes its members once its canary has what it was told, not
+  // while the same cores deliver it (contract 7).
+  void AwaitCurrentWave(const RolloutRun& run, std::chrono::milliseconds cap) const
+      EXCLUDES(reports_mu_);
   // Contract 3: the id of the active rollout or hold whose scopes share one
   // of `chains` (canonical texts of known chains) with `scopes`; "" if none.
   std::string HolderOf(const std::vector<std::string>& scopes,
@@ -257,7 +286,13 @@ class RolloutEngine final : public AssignmentSource, public NodeObserver {
   // Commits the old contents of a rolling-back run as new revisions.
   Status CommitRollbackOf(const std::string& id);
   // Joins nodes that said hello on a held chain since they were planned.
-  void AddNewcomers(const std::string& id);
+  void AddNewcomers(const std::string& id) EXCLUDES(join_mu_);
+  // Joins `candidates` (node id, chain text; not in the run) that the run's
+  // change set touches, clears members_pending and persists by CAS on the
+  // run's generation. With `baselines`, each joined node's report joins its
+  // wave's baseline (as at creation). False when not persisted.
+  bool Join(RolloutRun run, const std::vector<std::pair<std::string, std::string>>& candidates,
+            bool baselines) REQUIRES(join_mu_);
   void Reoffer(const AssignmentChanges& changes);
   void Run();
   // The MeshKit feed at this tick, with when each generation was first seen
@@ -276,6 +311,7 @@ class RolloutEngine final : public AssignmentSource, public NodeObserver {
   void AuditDriver(const RolloutRun& run, std::string_view action, const std::string& summary);
 
   Counter& ticks_;
+  Counter& completed_;  // CompleteMembers that joined a canary-first start's members
   std::map<std::string, Counter*> rollbacks_;    // by reason; fixed after construction
   std::map<std::string, Counter*> evaluations_;  // by verdict; fixed after construction
   std::map<std::string, Gauge*> by_state_;       // by phase; fixed after construction
@@ -299,6 +335,9 @@ class RolloutEngine final : public AssignmentSource, public NodeObserver {
     bool reads_rollout = false;  // its last hello advertised kFeatureRolloutInfo
   };
   std::unordered_map<std::string, Seen> seen_ GUARDED_BY(reports_mu_);
+
+  // One join (CompleteMembers, AddNewcomers) at a time in this process.
+  Mutex join_mu_;
 
   Mutex feed_mu_;
   std::string feed_id_ GUARDED_BY(feed_mu_);

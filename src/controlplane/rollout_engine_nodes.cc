@@ -3,7 +3,9 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <chrono>
 #include <map>
+#include <optional>
 #include <string_view>
 #include <utility>
 
@@ -373,6 +375,115 @@ void RolloutEngine::VisitKnownChains(
       ++r;
     }
   }
+}
+
+void RolloutEngine::AwaitCurrentWave(const RolloutRun& run, std::chrono::milliseconds cap) const {
+  const RolloutState& s = run.state;
+  if (s.current_wave >= s.waves.size()) return;
+  const std::vector<std::string>& ids = s.waves[s.current_wave].node_ids;
+  const auto until = std::chrono::steady_clock::now() + cap;
+  auto answered = [&] {
+    MutexLock lock(reports_mu_);
+    for (const std::string& id : ids) {
+      const auto it = seen_.find(id);
+      if (it == seen_.end() || !it->second.report.connected) continue;
+      const NodeReport& r = it->second.report;
+      if (r.acked_version <= run.base && r.nacked_version <= run.base) return false;
+    }
+    return true;
+  };
+  while (!answered() && std::chrono::steady_clock::now() < until) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+}
+
+void RolloutEngine::VisitSeenChains(
+    const std::function<void(std::string_view, std::string_view)>& visit) const {
+  MutexLock lock(reports_mu_);
+  for (const auto& [id, s] : seen_) visit(id, s.chain);
+}
+
+// ---- joining members (contract 7, newcomers)
+
+Status RolloutEngine::CompleteMembers(const std::string& id) {
+  MutexLock serial(join_mu_);
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    OMNI_ASSIGN_OR_RETURN(RolloutRun run, Get(id));
+    if (!run.members_pending) return Status::Ok();
+    OMNI_ASSIGN_OR_RETURN(const std::vector<NodeChain> stored, store_.ListNodeChains());
+    std::vector<std::pair<std::string, std::string>> candidates;  // id, chain
+    VisitKnownChains(stored, [&](std::string_view node, std::string_view chain) {
+      const std::string node_id(node);
+      if (run.chains.count(node_id) == 0) candidates.emplace_back(node_id, std::string(chain));
+    });
+    if (Join(std::move(run), candidates, true)) return Status::Ok();
+  }
+  return Status(StatusCode::kConflict, "rollout " + id + " kept changing while it was joined");
+}
+
+void RolloutEngine::AddNewcomers(const std::string& id) {
+  MutexLock serial(join_mu_);
+  auto run = Get(id);
+  if (!run.ok() || run->members_pending || run->state.phase == RolloutPhase::kRollingBack) return;
+  std::vector<std::pair<std::string, std::string>> newcomers;  // id, chain
+  {
+    MutexLock lock(reports_mu_);
+    for (const auto& [node, seen] : seen_) {
+      if (run->state.nodes.count(node) != 0 || run->chains.count(node) != 0) continue;
+      if (ChainTouches(seen.chain, run->scopes)) newcomers.emplace_back(node, seen.chain);
+    }
+  }
+  if (newcomers.empty()) return;
+  Join(std::move(run).value(), newcomers, false);
+}
+
+bool RolloutEngine::Join(RolloutRun run,
+                         const std::vector<std::pair<std::string, std::string>>& candidates,
+                         bool baselines) {
+  const std::int64_t expected = run.state.generation;
+  // Fleets share chains: each distinct text is checked and parsed once.
+  std::unordered_map<std::string_view, std::optional<std::vector<Scope>>> parsed;
+  std::vector<RolloutMember> members;
+  for (const auto& [node, chain_text] : candidates) {
+    auto it = parsed.find(chain_text);
+    if (it == parsed.end()) {
+      std::optional<std::vector<Scope>> chain;
+      if (ChainTouches(chain_text, run.scopes)) {
+        if (auto p = ParseScopeChain(chain_text); p.ok()) chain = std::move(p).value();
+      }
+      it = parsed.emplace(chain_text, std::move(chain)).first;
+    }
+    if (!it->second) continue;
+    members.push_back(RolloutMember{RolloutNode{node, *it->second}, run.base});
+    run.chains[node] = chain_text;  // remembered even when untargeted: asked once
+  }
+  AssignmentChanges changes;
+  const bool open = !IsTerminal(run.state.phase) && run.state.phase != RolloutPhase::kRollingBack;
+  if (open && !members.empty()) {
+    std::vector<std::size_t> joined;
+    auto added = AddRolloutNodes(run.state, members, clock_.NowUnixMs(), &joined);
+    if (!added.ok()) {
+      spdlog::error("rollout {}: nodes not joined: {}", run.state.id, added.status().ToString());
+      return false;
+    }
+    changes = std::move(added).value();
+    if (baselines) {
+      MutexLock lock(reports_mu_);
+      for (const std::size_t i : joined) {
+        const auto it = seen_.find(members[i].node.id);
+        if (it == seen_.end()) continue;
+        AddToBaseline(run.state, run.state.nodes.at(members[i].node.id).wave,
+                      it->second.report.slo);
+      }
+    }
+  }
+  if (members.empty() && !run.members_pending) return true;
+  const bool completes = run.members_pending;
+  run.members_pending = false;
+  if (run.state.generation == expected) ++run.state.generation;  // the chains moved
+  if (!Persist(std::move(run), expected, changes)) return false;
+  if (completes) completed_.Inc();
+  return true;
 }
 
 void RolloutEngine::OnNodeHello(const std::string& node_id, const std::string& chain,

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstddef>
+#include <iterator>
 #include <stdexcept>
 #include <utility>
 
@@ -132,6 +133,22 @@ void NodeAssignments::Set(std::string id, const NodeAssignment& a) {
   } else {
     (*this)[id] = a;
   }
+}
+
+void NodeAssignments::Merge(std::vector<value_type> more) {
+  if (more.empty()) return;
+  if (entries_.empty() || entries_.back().first < more.front().first) {
+    entries_.insert(entries_.end(), std::make_move_iterator(more.begin()),
+                    std::make_move_iterator(more.end()));
+    return;
+  }
+  std::vector<value_type> merged;
+  merged.reserve(entries_.size() + more.size());
+  std::merge(std::make_move_iterator(entries_.begin()), std::make_move_iterator(entries_.end()),
+             std::make_move_iterator(more.begin()), std::make_move_iterator(more.end()),
+             std::back_inserter(merged),
+             [](const value_type& a, const value_type& b) { return a.first < b.first; });
+  entries_ = std::move(merged);
 }
 
 std::string_view RolloutPhaseName(RolloutPhase phase) {
@@ -420,6 +437,92 @@ Result<AssignmentChanges> AddRolloutNode(RolloutState& s, const RolloutMember& m
   } else if (s.phase != RolloutPhase::kPending && s.shadow_version != 0) {
     Assign(member.node.id, a, s.shadow_version, changes);  // the shadow wave is always reached
   }
+  Touch(s, now_ms);
+  return changes;
+}
+
+namespace {
+
+// Merges `more` (sorted) into the sorted `ids`.
+void MergeIds(std::vector<std::string>& ids, std::vector<std::string> more) {
+  if (more.empty()) return;
+  std::vector<std::string> merged;
+  merged.reserve(ids.size() + more.size());
+  std::merge(std::make_move_iterator(ids.begin()), std::make_move_iterator(ids.end()),
+             std::make_move_iterator(more.begin()), std::make_move_iterator(more.end()),
+             std::back_inserter(merged));
+  ids = std::move(merged);
+}
+
+}  // namespace
+
+Result<AssignmentChanges> AddRolloutNodes(RolloutState& s,
+                                          const std::vector<RolloutMember>& members,
+                                          std::int64_t now_ms, std::vector<std::size_t>* joined) {
+  if (IsTerminal(s.phase) || s.phase == RolloutPhase::kRollingBack) {
+    return Refuse(s, "add nodes");
+  }
+  const std::int64_t first_version = s.shadow_version != 0 ? s.shadow_version : s.new_version;
+  std::vector<std::size_t> placed;  // indexes into members
+  std::vector<std::size_t> wave_of(members.size(), kUntargeted);
+  std::vector<std::string> untargeted;
+  for (std::size_t i = 0; i < members.size(); ++i) {
+    const RolloutMember& m = members[i];
+    if (s.nodes.contains(m.node.id) ||
+        std::binary_search(s.untargeted.begin(), s.untargeted.end(), m.node.id)) {
+      continue;
+    }
+    const auto wave = WaveOfNode(m.node, s.policy, s.id);
+    if (!wave) {
+      untargeted.push_back(m.node.id);
+      continue;
+    }
+    if (m.previous_version >= first_version) {
+      return Status(StatusCode::kInvalidArgument,
+                    "node " + m.node.id + " is on v" + std::to_string(m.previous_version) +
+                        ", not below the rolled-out v" + std::to_string(first_version));
+    }
+    wave_of[i] = *wave;
+    placed.push_back(i);
+  }
+  const auto by_id = [&](std::size_t a, std::size_t b) {
+    return members[a].node.id < members[b].node.id;
+  };
+  std::sort(placed.begin(), placed.end(), by_id);
+  placed.erase(std::unique(placed.begin(), placed.end(),
+                           [&](std::size_t a, std::size_t b) {
+                             return members[a].node.id == members[b].node.id;
+                           }),
+               placed.end());
+  std::sort(untargeted.begin(), untargeted.end());
+  untargeted.erase(std::unique(untargeted.begin(), untargeted.end()), untargeted.end());
+  if (joined != nullptr) *joined = placed;
+  if (placed.empty() && untargeted.empty()) return AssignmentChanges{};
+
+  std::vector<std::vector<std::string>> added(s.waves.size());
+  std::vector<NodeAssignments::value_type> entries;
+  entries.reserve(placed.size());
+  AssignmentChanges changes;
+  const bool started = s.phase != RolloutPhase::kPending;
+  for (const std::size_t i : placed) {
+    const std::string& id = members[i].node.id;
+    const std::size_t w = wave_of[i];
+    added[w].push_back(id);
+    if (s.shadow_version != 0) added.front().push_back(id);  // every targeted node
+    const std::int64_t v = members[i].previous_version;
+    NodeAssignment a{w, v, v};
+    if (started && w <= s.current_wave) {
+      Assign(id, a, s.new_version, changes);
+    } else if (started && s.shadow_version != 0) {
+      Assign(id, a, s.shadow_version, changes);  // the shadow wave is always reached
+    }
+    entries.emplace_back(id, a);
+  }
+  s.nodes.Merge(std::move(entries));
+  for (std::size_t w = 0; w < s.waves.size(); ++w) {
+    MergeIds(s.waves[w].node_ids, std::move(added[w]));
+  }
+  MergeIds(s.untargeted, std::move(untargeted));
   Touch(s, now_ms);
   return changes;
 }

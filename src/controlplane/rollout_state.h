@@ -132,6 +132,8 @@ class NodeAssignments {
   // The first entry whose id is not below `id`, searching from `from` on:
   // a walk over ids in ascending order costs one short search each.
   iterator LowerBound(iterator from, std::string_view id);
+  // Adds `more` (sorted by id, ids unique and none held): one merge.
+  void Merge(std::vector<value_type> more);
 
   friend bool operator==(const NodeAssignments&, const NodeAssignments&) = default;
 
@@ -244,6 +246,18 @@ Result<AssignmentChanges> CommitRollback(RolloutState& s, std::int64_t rollback_
 // for an untargeted node or a previous version not below new_version.
 Result<AssignmentChanges> AddRolloutNode(RolloutState& s, const RolloutMember& member,
                                          std::int64_t now_ms);
+
+// AddRolloutNode for many members at once (a rollout's members joined after
+// its first wave), in one merge rather than an insertion each: the same
+// wave, assignment and refusals per node, except that a member already in
+// the rollout or listed untargeted is skipped, and an untargeted one is
+// listed in `untargeted` (as CreateRollout lists them). `joined` (when
+// given) receives each member that went into a wave, by its index in
+// `members`. The generation moves once when anything was added.
+Result<AssignmentChanges> AddRolloutNodes(RolloutState& s,
+                                          const std::vector<RolloutMember>& members,
+                                          std::int64_t now_ms,
+                                          std::vector<std::size_t>* joined = nullptr);
 
 enum class Content { kOld, kShadow, kNew };
 // Which content the node's assigned version carries; nullopt for a node not in the rollout.

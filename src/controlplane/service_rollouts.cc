@@ -4,6 +4,8 @@
 #include <openssl/rand.h>
 
 #include <algorithm>
+#include <chrono>
+#include <cmath>
 #include <functional>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -78,6 +80,10 @@ std::string MergedPolicy(const RolloutStartRequest& request) {
   }
   return merged.dump();
 }
+
+// How long a start that told its canary first waits for the canary's
+// answers before it plans the other waves (rollout_engine.h contract 7).
+constexpr std::chrono::milliseconds kCanaryFirstWait{500};
 
 // Looks a chain's text up without building a string for it.
 struct TextHash {
@@ -186,18 +192,14 @@ Result<RolloutRun> ControlPlaneService::StartRollout(const Principal& who,
                          "rollout " + holder + " holds a chain this change set touches"));
   }
 
-  // The members: every known node whose chain the change set touches — the
-  // stored records and the nodes connected here (their record may not be
-  // written yet); the chain a node said last wins.
-  OMNI_ASSIGN_OR_RETURN(const std::vector<NodeChain> nodes, store_.ListNodeChains());
-  std::vector<RolloutMember> members;
-  std::map<std::string, std::string> member_chains;
+  const std::string id = NewRolloutId();
   OMNI_ASSIGN_OR_RETURN(const std::int64_t base, store_.HeadRevision());
   // Fleets share chains: each distinct chain text is checked and parsed once
   // (nullopt: untouched or unparsable).
   std::unordered_map<std::string, std::optional<std::vector<Scope>>, TextHash, std::equal_to<>>
       parsed;
-  rollouts_->VisitKnownChains(nodes, [&](std::string_view node_id, std::string_view chain_text) {
+  auto touched_chain =
+      [&](std::string_view chain_text) -> const std::optional<std::vector<Scope>>& {
     auto it = parsed.find(chain_text);
     if (it == parsed.end()) {
       std::optional<std::vector<Scope>> chain;
@@ -206,11 +208,54 @@ Result<RolloutRun> ControlPlaneService::StartRollout(const Principal& who,
       }
       it = parsed.emplace(std::string(chain_text), std::move(chain)).first;
     }
-    if (!it->second) return;
-    members.push_back({RolloutNode{std::string(node_id), *it->second}, base});
-    member_chains.emplace_hint(member_chains.end(), std::string(node_id), std::string(chain_text));
-  });
-  const std::string id = NewRolloutId();
+    return it->second;
+  };
+  std::vector<RolloutMember> members;
+  std::map<std::string, std::string> member_chains;
+  // The canary told first (rollout_engine.h contract 7): the nodes known
+  // here whose hash puts them in the canary are the first wave; every other
+  // member joins right after they are told. Only where the full plan's
+  // canary is that set among them: the hash picked some but not every
+  // targeted node (plan rules 4 and 4b do not fire), no shadow wave.
+  bool canary_first = false;
+  if (!request.dry_run && policy->shadow_first_percent == 0 && policy->canary_percent > 0) {
+    std::size_t targeted = 0;
+    const auto canary_bp = static_cast<std::uint32_t>(std::lround(policy->canary_percent * 100.0));
+    // Per distinct chain text: its parsed chain when the policy targets it.
+    std::unordered_map<std::string_view, const std::vector<Scope>*> targets;
+    rollouts_->VisitSeenChains([&](std::string_view node_id, std::string_view chain_text) {
+      auto it = targets.find(chain_text);
+      if (it == targets.end()) {
+        const auto& chain = touched_chain(chain_text);
+        const bool on = chain && IsTargeted(*chain, *policy);
+        // Keyed by the text `parsed` owns, which outlives this visit.
+        it = targets.emplace(parsed.find(chain_text)->first, on ? &*chain : nullptr).first;
+      }
+      if (it->second == nullptr) return;
+      ++targeted;
+      if (CanaryBucket(id, node_id) >= canary_bp) return;
+      members.push_back({RolloutNode{std::string(node_id), *it->second}, base});
+      member_chains.emplace(std::string(node_id), std::string(chain_text));
+    });
+    canary_first = !members.empty() && members.size() < targeted;
+    if (!canary_first) {
+      members.clear();
+      member_chains.clear();
+    }
+  }
+  if (!canary_first) {
+    // The members: every known node whose chain the change set touches — the
+    // stored records and the nodes connected here (their record may not be
+    // written yet); the chain a node said last wins.
+    OMNI_ASSIGN_OR_RETURN(const std::vector<NodeChain> nodes, store_.ListNodeChains());
+    rollouts_->VisitKnownChains(nodes, [&](std::string_view node_id, std::string_view chain_text) {
+      const auto& chain = touched_chain(chain_text);
+      if (!chain) return;
+      members.push_back({RolloutNode{std::string(node_id), *chain}, base});
+      member_chains.emplace_hint(member_chains.end(), std::string(node_id),
+                                 std::string(chain_text));
+    });
+  }
   // Shadow-first: the generated first wave's documents, staged before the
   // change set's own and checked like them.
   std::vector<ShadowLayer> shadows;
@@ -227,8 +272,15 @@ Result<RolloutRun> ControlPlaneService::StartRollout(const Principal& who,
   auto plan_run = [&](std::int64_t new_version) -> Result<RolloutRun> {
     RolloutRun run;
     const std::int64_t shadow_version = shadow_count > 0 ? base + shadow_count : 0;
-    OMNI_ASSIGN_OR_RETURN(
-        run.state, CreateRollout(id, *policy, members, new_version, {}, now, shadow_version));
+    if (canary_first) {
+      // Planned by WaveOfNode (rules 1, 3 and 5), as CompleteMembers joins the rest.
+      OMNI_ASSIGN_OR_RETURN(run.state, CreateRollout(id, *policy, {}, new_version, {}, now));
+      OMNI_RETURN_IF_ERROR(AddRolloutNodes(run.state, members, now).status());
+      run.members_pending = true;
+    } else {
+      OMNI_ASSIGN_OR_RETURN(
+          run.state, CreateRollout(id, *policy, members, new_version, {}, now, shadow_version));
+    }
     rollouts_->AddBaselines(run.state);  // the reports read in place
     run.scopes = scopes;
     run.base = base;
@@ -237,8 +289,11 @@ Result<RolloutRun> ControlPlaneService::StartRollout(const Principal& who,
     run.chains = member_chains;
     return run;
   };
-  audit.summary = "rollout " + id + " of " + std::to_string(scopes.size()) + " layer(s) to " +
-                  std::to_string(members.size()) + " node(s)" + large_note;
+  auto summary = [&](std::size_t nodes) {
+    return "rollout " + id + " of " + std::to_string(scopes.size()) + " layer(s) to " +
+           std::to_string(nodes) + " node(s)" + large_note;
+  };
+  audit.summary = summary(members.size());
   if (request.dry_run) {
     if (!blocked.empty()) {
       audit.summary += "; " + std::to_string(blocked.size()) + " node(s) would refuse it";
@@ -315,6 +370,20 @@ Result<RolloutRun> ControlPlaneService::StartRollout(const Principal& who,
   Publish(ChangeEvent{revisions->back(), scopes, std::move(hashes), {}});
   audit.revision = revisions->back();
   audit.outcome = "ok";
+  if (canary_first) {
+    // The canary is told; now every other member (contract 7), once the
+    // canary has answered or after kCanaryFirstWait. Should the store fail
+    // here, the driver joins them before it gates anything.
+    rollouts_->AwaitCurrentWave(started, kCanaryFirstWait);
+    const Status complete = rollouts_->CompleteMembers(id);
+    auto run = rollouts_->Get(id);
+    if (run.ok()) started = *std::move(run);
+    audit.summary = summary(started.chains.size());
+    if (!complete.ok()) {
+      audit.summary += "; the members past the canary join at the driver's next pass (" +
+                       complete.message() + ")";
+    }
+  }
   audit_->RecordNow(audit);
   return rollouts_->WithProgress(std::move(started));
 }

@@ -50,6 +50,8 @@ class Stack {
   // nothing); TickRollouts runs one driver pass, as the daemon does each second.
   void EnableRollouts();
   void TickRollouts();
+  // The engine EnableRollouts attached (null before).
+  RolloutEngine* rollouts() { return rollouts_.get(); }
 
  private:
   std::string dir_;

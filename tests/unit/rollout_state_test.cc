@@ -221,6 +221,71 @@ TEST_F(RolloutStateTest, JoinerIsPlacedAndAssigned) {
             StatusCode::kInvalidArgument);
 }
 
+// AddRolloutNodes is AddRolloutNode for many at once: the same waves,
+// assignments and changes as joining them one by one (in a started rollout
+// and in a pending one), members already in it skipped, an untargeted one
+// listed; a rolled-back rollout refuses them.
+TEST_F(RolloutStateTest, BulkJoinMatchesJoiningOneByOne) {
+  policy_.target_scopes = {ParseScope("region:r1").value(), ParseScope("region:r2").value()};
+  std::vector<RolloutMember> joiners;
+  for (int i = 0; i < 30; ++i) {
+    const std::string id = "j-" + std::to_string((i * 7) % 30);  // not in id order
+    const std::string region = i % 3 == 0 ? "r1" : i % 3 == 1 ? "r2" : "r3";
+    joiners.push_back(
+        {{id, ParseScopeChain("global,region:" + region + ",node:" + id).value()}, kOld});
+  }
+  joiners.push_back(members_[3]);  // already in: skipped
+  for (const bool started : {false, true}) {
+    RolloutState one = Create();
+    if (started) {
+      ASSERT_TRUE(StartRollout(one, clock_.NowUnixMs()).ok());
+      Obey(one);
+      TickAfter(one, policy_.bake_ms);  // into region r1: the canary and r1 reached
+      ASSERT_EQ(one.current_wave, 1u);
+    }
+    RolloutState bulk = one;
+    AssignmentChanges by_one;
+    std::vector<std::string> untargeted = one.untargeted;
+    for (const RolloutMember& m : joiners) {
+      if (one.nodes.contains(m.node.id)) continue;
+      auto changes = AddRolloutNode(one, m, clock_.NowUnixMs());
+      if (!changes.ok()) {
+        ASSERT_EQ(changes.status().code(), StatusCode::kInvalidArgument) << m.node.id;
+        untargeted.push_back(m.node.id);  // region r3: not a target
+        continue;
+      }
+      by_one.insert(by_one.end(), changes->begin(), changes->end());
+    }
+    std::sort(untargeted.begin(), untargeted.end());
+    std::vector<std::size_t> joined;
+    const std::int64_t generation = bulk.generation;
+    auto changes = AddRolloutNodes(bulk, joiners, clock_.NowUnixMs(), &joined);
+    ASSERT_TRUE(changes.ok()) << changes.status().ToString();
+    EXPECT_EQ(joined.size(), 20u);  // the r1 and r2 joiners
+    EXPECT_EQ(bulk.nodes, one.nodes);
+    EXPECT_EQ(bulk.waves, one.waves);
+    EXPECT_EQ(bulk.untargeted, untargeted);
+    auto by_id = [](const AssignmentChange& a, const AssignmentChange& b) {
+      return a.node_id < b.node_id;
+    };
+    std::sort(by_one.begin(), by_one.end(), by_id);
+    std::sort(changes->begin(), changes->end(), by_id);
+    EXPECT_EQ(*changes, by_one);
+    EXPECT_EQ(by_one.empty(), !started);         // a pending rollout assigns nobody yet
+    EXPECT_EQ(bulk.generation, generation + 1);  // once for the lot
+    // Again: nothing new, nothing changes (the generation included).
+    const RolloutState before = bulk;
+    auto again = AddRolloutNodes(bulk, joiners, clock_.NowUnixMs());
+    ASSERT_TRUE(again.ok());
+    EXPECT_TRUE(again->empty());
+    EXPECT_EQ(bulk, before);
+  }
+  RolloutState s = Create();
+  ASSERT_TRUE(StartRollout(s, clock_.NowUnixMs()).ok());
+  ASSERT_TRUE(ActOnRollout(s, RolloutAction::kRollback, clock_.NowUnixMs()).ok());
+  EXPECT_EQ(AddRolloutNodes(s, joiners, clock_.NowUnixMs()).status().code(), StatusCode::kConflict);
+}
+
 // The stored form reads back equal, in every phase reached here.
 TEST_F(RolloutStateTest, StateJsonRoundTrips) {
   policy_.promotion = Promotion::kManual;
@@ -254,11 +319,15 @@ TEST_F(RolloutStateTest, StoredRecordIsCanonicalJsonAndReadsBack) {
   run.author = "admin";
   run.reason = "billing \"50/50\"";
   run.chains = {{"n-1", "global,region:r0"}};
-  const std::string text = RolloutRunToJson(run);
-  EXPECT_EQ(text, nlohmann::json::parse(text).dump());
-  auto back = RolloutRunFromJson(text);
-  ASSERT_TRUE(back.ok()) << back.status().ToString();
-  EXPECT_EQ(*back, run);
+  for (const bool pending : {false, true}) {
+    run.members_pending = pending;  // a canary-first start's first record
+    const std::string text = RolloutRunToJson(run);
+    EXPECT_EQ(text, nlohmann::json::parse(text).dump());
+    EXPECT_EQ(text.find("membersPending") != std::string::npos, pending);  // old bytes kept
+    auto back = RolloutRunFromJson(text);
+    ASSERT_TRUE(back.ok()) << back.status().ToString();
+    EXPECT_EQ(*back, run);
+  }
 }
 
 // The assignments read as the map they replace: by id, in id order, a

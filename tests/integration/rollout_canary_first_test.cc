@@ -1,0 +1,204 @@
+// A rollout start that tells its canary before it plans the other waves
+// (rollout_engine.h contract 7), in-process (api_harness.h Stack: the real
+// service, engine and SQLite store, the driver ticked by hand): the members
+// it joins afterwards, and a stored start left half-planned (a restart
+// between the two steps) completed by the driver before any gate reads it.
+// Either way the rollout ends exactly as the one-step plan (PlanWaves) of
+// every known node would have made it.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "api_harness.h"
+#include "rollout_engine.h"
+
+namespace omnirelay::cp::testing {
+namespace {
+
+constexpr char kUsEast[] = "global,region:us-east";
+constexpr char kEuWest[] = "global,region:eu-west";
+const Principal kAdmin{"bootstrap", "admin", {"admin"}};
+
+class RolloutCanaryFirstTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    stack_.EnableRollouts();
+    auto put =
+        stack_.service().PutLayer(kAdmin, "global", LayerDoc("global"), std::nullopt, false, false);
+    ASSERT_TRUE(put.ok()) << put.status().ToString();
+    base_ = put->revision;
+  }
+
+  // `n` nodes only in the store (their records, not connected here).
+  void StoreNodes(const std::string& prefix, int n, const std::string& chain) {
+    std::vector<NodeRecord> records;
+    for (int i = 0; i < n; ++i) {
+      NodeRecord r;
+      r.node_id = prefix + std::to_string(i);
+      r.scope_chain = chain;
+      r.applied_version = base_;
+      r.api_version = "omnirelay.config/v1";
+      r.features = {"shadowing", "rolloutInfo"};
+      records.push_back(r);
+      known_[r.node_id] = chain;
+    }
+    ASSERT_TRUE(stack_.store().UpsertNodes(records).ok());
+  }
+
+  // `n` nodes that said hello to this process (no record written yet).
+  void SeeNodes(const std::string& prefix, int n, const std::string& chain) {
+    for (int i = 0; i < n; ++i) {
+      const std::string id = prefix + std::to_string(i);
+      stack_.rollouts()->OnNodeHello(id, chain, base_, "", false);
+      known_[id] = chain;
+    }
+  }
+
+  std::string ChangedGlobal() const {
+    return LayerDoc(
+        "global", [](nlohmann::json& spec) { spec["dispatcher"]["maxConcurrentRequests"] = 777; });
+  }
+
+  // The waves PlanWaves makes of every known node for rollout `id`.
+  WavePlan OneStepPlan(const std::string& id, const RolloutPolicy& policy) const {
+    std::vector<RolloutNode> nodes;
+    for (const auto& [node, chain] : known_) {
+      nodes.push_back({node, ParseScopeChain(chain).value()});
+    }
+    return PlanWaves(nodes, policy, id);
+  }
+
+  RolloutRun Stored(const std::string& id) {
+    auto record = stack_.store().GetRollout(id);
+    EXPECT_TRUE(record.ok()) << record.status().ToString();
+    auto run = RolloutRunFromJson(record.ok() ? record->state_json : "");
+    EXPECT_TRUE(run.ok()) << run.status().ToString();
+    return run.ok() ? *std::move(run) : RolloutRun{};
+  }
+
+  std::uint64_t Completed() {
+    return stack_.metrics()
+        .counter("omnirelay_cp_rollout_members_completed_total",
+                 "Rollout starts that told their canary first, whose other members then joined "
+                 "(rollout_engine.h contract 7)")
+        .value();
+  }
+
+  Stack stack_;
+  std::int64_t base_ = 0;
+  std::map<std::string, std::string> known_;  // node id -> chain
+};
+
+// The canary among the nodes seen here is told first; the start's answer and
+// its stored record then hold every known node — the stored ones included —
+// in the waves the one-step plan gives them.
+TEST_F(RolloutCanaryFirstTest, StartJoinsEveryMemberAfterTheCanary) {
+  SeeNodes("seen-", 40, kEuWest);
+  StoreNodes("stored-", 40, kUsEast);
+  RolloutStartRequest request;
+  request.changes.push_back({"global", ChangedGlobal()});
+  request.policy_json =
+      R"({"canaryPercent": 25, "waves": [{"scopes": ["region:eu-west"]}], "promotion": "manual"})";
+  const std::uint64_t completed_before = Completed();
+  auto started = stack_.service().StartRollout(kAdmin, request);
+  ASSERT_TRUE(started.ok()) << started.status().ToString();
+  const RolloutState& s = started->state;
+  ASSERT_EQ(s.waves.size(), 3u);
+
+  // With 40 seen nodes at 25%, the hash picks some of them and not all
+  // (each of the two odds 0.75^40 or 0.25^40): the canary-first path.
+  std::size_t seen_in_canary = 0;
+  for (const std::string& node : s.waves[0].node_ids) seen_in_canary += node.rfind("seen-", 0) == 0;
+  EXPECT_GT(seen_in_canary, 0u);
+  EXPECT_LT(seen_in_canary, 40u);
+  EXPECT_EQ(Completed(), completed_before + 1);
+
+  EXPECT_FALSE(started->members_pending);
+  EXPECT_EQ(s.nodes.size(), 80u);
+  EXPECT_EQ(started->chains.size(), 80u);
+  const WavePlan plan = OneStepPlan(s.id, s.policy);
+  for (std::size_t w = 0; w < s.waves.size(); ++w) {
+    EXPECT_EQ(s.waves[w].node_ids, plan.waves[w].node_ids) << "wave " << w;
+  }
+  // Only the canary is assigned the new version; the stored nodes of the
+  // canary too (they are told when they connect).
+  for (const auto& [node, a] : s.nodes) {
+    EXPECT_EQ(a.assigned_version, a.wave == 0 ? s.new_version : base_) << node;
+    EXPECT_EQ(a.previous_version, base_) << node;
+  }
+  const RolloutRun stored = Stored(s.id);
+  EXPECT_FALSE(stored.members_pending);
+  EXPECT_EQ(stored.state.nodes, s.nodes);
+  EXPECT_EQ(stored.state.waves, s.waves);
+}
+
+// A start whose second step never ran (the record as the first one stores
+// it: the canary's seen nodes only, members pending): the driver joins the
+// rest before it gates, so a promotion moves into a wave that has its nodes
+// rather than passing over an empty one to `succeeded`.
+TEST_F(RolloutCanaryFirstTest, DriverCompletesAPendingStartBeforeItsGates) {
+  StoreNodes("node-", 60, kUsEast);
+  const std::int64_t base = base_;
+
+  // As the service's first step writes it (its new version past `base`:
+  // nothing here reads that revision's content).
+  auto policy = ParseRolloutPolicy(
+      R"({"canaryPercent": 50, "promotion": "manual", "bakeMs": 600000,
+          "ackDeadlineMs": 600000, "slo": {"minRequests": 0}})");
+  ASSERT_TRUE(policy.ok()) << policy.status().ToString();
+  const std::string id = "ro-pending0001";
+  const std::int64_t now = stack_.clock().NowUnixMs();
+  RolloutRun run;
+  run.state = CreateRollout(id, *policy, {}, base + 1, {}, now).value();
+  std::vector<RolloutMember> canary;
+  for (const auto& [node, chain] : known_) {
+    if (CanaryBucket(id, node) < 5000 && canary.size() < 3) {
+      canary.push_back({RolloutNode{node, ParseScopeChain(chain).value()}, base});
+      run.chains[node] = chain;
+    }
+  }
+  ASSERT_FALSE(canary.empty());
+  ASSERT_TRUE(AddRolloutNodes(run.state, canary, now).ok());
+  ASSERT_TRUE(StartRollout(run.state, now).ok());
+  run.scopes = {"global"};
+  run.base = base;
+  run.members_pending = true;
+  ASSERT_TRUE(stack_.store()
+                  .PutRollout({id, RolloutRunToJson(run), now, run.state.generation}, std::nullopt)
+                  .ok());
+  ASSERT_TRUE(RolloutRunFromJson(RolloutRunToJson(run))->members_pending);
+
+  // As a daemon restarted on this store (or another replica) finds it: the
+  // driver's pass reads the record, joins the other nodes, then gates.
+  stack_.TickRollouts();
+  const RolloutRun done = Stored(id);
+  EXPECT_FALSE(done.members_pending);
+  EXPECT_EQ(done.state.nodes.size(), 60u);
+  const WavePlan plan = OneStepPlan(id, *policy);
+  // The canary told before is in the canary; every other node where the
+  // one-step plan puts it (PlanWaves' rules 4 and 4b do not fire at 50% of 60).
+  for (const RolloutMember& m : canary) {
+    EXPECT_EQ(done.state.nodes.at(m.node.id).wave, 0u) << m.node.id;
+  }
+  ASSERT_EQ(done.state.waves.size(), plan.waves.size());
+  for (std::size_t w = 0; w < plan.waves.size(); ++w) {
+    EXPECT_EQ(done.state.waves[w].node_ids, plan.waves[w].node_ids) << "wave " << w;
+  }
+  EXPECT_EQ(done.state.phase, RolloutPhase::kRunning);
+
+  // The operator's promotion: into the last wave and its nodes, not past it.
+  auto promoted = stack_.service().ActOnRollout(kAdmin, id, RolloutAction::kPromote, "go");
+  ASSERT_TRUE(promoted.ok()) << promoted.status().ToString();
+  EXPECT_EQ(promoted->state.phase, RolloutPhase::kRunning);
+  EXPECT_EQ(promoted->state.current_wave, 1u);
+  ASSERT_FALSE(promoted->state.waves[1].node_ids.empty());
+  for (const std::string& node : promoted->state.waves[1].node_ids) {
+    EXPECT_EQ(promoted->state.nodes.at(node).assigned_version, base + 1) << node;
+  }
+}
+
+}  // namespace
+}  // namespace omnirelay::cp::testing
