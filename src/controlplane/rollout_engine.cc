@@ -57,11 +57,20 @@ std::string RolloutRunToJson(const RolloutRun& run) {
   AppendString(out, run.author);
   AppendKey(out, "base");
   json_text::AppendInt(out, run.base);
-  AppendKey(out, "chains");
+  // The members' chains grouped by chain text (fleets share a few chains):
+  // each text once, then its nodes' ids (sorted, as run.chains keeps them).
+  std::map<std::string_view, std::vector<std::string_view>> by_chain;
+  for (const auto& [id, chain] : run.chains) by_chain[chain].push_back(id);
+  AppendKey(out, "chainMembers");
   out += '{';
-  for (const auto& [id, chain] : run.chains) {
-    AppendKey(out, id);
-    AppendString(out, chain);
+  for (const auto& [chain, ids] : by_chain) {
+    AppendKey(out, chain);
+    out += '[';
+    for (std::size_t i = 0; i < ids.size(); ++i) {
+      if (i > 0) out += ',';
+      AppendString(out, ids[i]);
+    }
+    out += ']';
   }
   out += '}';
   if (run.members_pending) {
@@ -90,7 +99,13 @@ Result<RolloutRun> RolloutRunFromJson(std::string_view json) {
     run.base = j.value("base", std::int64_t{0});
     run.author = j.value("author", std::string());
     run.reason = j.value("reason", std::string());
-    run.chains = j.value("chains", std::map<std::string, std::string>{});
+    if (const auto grouped = j.find("chainMembers"); grouped != j.end()) {
+      for (const auto& [chain, ids] : grouped->items()) {
+        for (const auto& id : ids) run.chains.emplace(id.get<std::string>(), chain);
+      }
+    } else {
+      run.chains = j.value("chains", std::map<std::string, std::string>{});  // before 2026-12-07
+    }
     run.members_pending = j.value("membersPending", false);
   } catch (const nlohmann::json::exception& e) {
     return Status(StatusCode::kInternal, std::string("stored rollout: ") + e.what());
