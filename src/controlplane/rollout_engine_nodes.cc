@@ -406,6 +406,13 @@ void RolloutEngine::VisitSeenChains(
 // ---- joining members (contract 7, newcomers)
 
 Status RolloutEngine::CompleteMembers(const std::string& id) {
+  {
+    // The common case (every driver pass, every action) without a copy of the run.
+    MutexLock lock(mu_);
+    const auto it = runs_.find(id);
+    if (it == runs_.end()) return Status(StatusCode::kNotFound, "no rollout \"" + id + "\"");
+    if (!it->second.members_pending) return Status::Ok();
+  }
   MutexLock serial(join_mu_);
   for (int attempt = 0; attempt < 3; ++attempt) {
     OMNI_ASSIGN_OR_RETURN(RolloutRun run, Get(id));
