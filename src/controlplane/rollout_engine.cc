@@ -57,20 +57,11 @@ std::string RolloutRunToJson(const RolloutRun& run) {
   AppendString(out, run.author);
   AppendKey(out, "base");
   json_text::AppendInt(out, run.base);
-  // The members' chains grouped by chain text (fleets share a few chains):
-  // each text once, then its nodes' ids (sorted, as run.chains keeps them).
-  std::map<std::string_view, std::vector<std::string_view>> by_chain;
-  for (const auto& [id, chain] : run.chains) by_chain[chain].push_back(id);
-  AppendKey(out, "chainMembers");
+  AppendKey(out, "chains");
   out += '{';
-  for (const auto& [chain, ids] : by_chain) {
-    AppendKey(out, chain);
-    out += '[';
-    for (std::size_t i = 0; i < ids.size(); ++i) {
-      if (i > 0) out += ',';
-      AppendString(out, ids[i]);
-    }
-    out += ']';
+  for (const auto& [id, chain] : run.chains) {
+    AppendKey(out, id);
+    AppendString(out, chain);
   }
   out += '}';
   if (run.members_pending) {
@@ -99,13 +90,7 @@ Result<RolloutRun> RolloutRunFromJson(std::string_view json) {
     run.base = j.value("base", std::int64_t{0});
     run.author = j.value("author", std::string());
     run.reason = j.value("reason", std::string());
-    if (const auto grouped = j.find("chainMembers"); grouped != j.end()) {
-      for (const auto& [chain, ids] : grouped->items()) {
-        for (const auto& id : ids) run.chains.emplace(id.get<std::string>(), chain);
-      }
-    } else {
-      run.chains = j.value("chains", std::map<std::string, std::string>{});  // before 2026-12-07
-    }
+    run.chains = j.value("chains", std::map<std::string, std::string>{});
     run.members_pending = j.value("membersPending", false);
   } catch (const nlohmann::json::exception& e) {
     return Status(StatusCode::kInternal, std::string("stored rollout: ") + e.what());
@@ -268,6 +253,7 @@ void RolloutEngine::Register(RolloutRun run, const AssignmentChanges& first_wave
     const std::string id = run.state.id;
     holds_.erase(id);
     if (Holds(run)) holding_.insert(id);
+    if (run.members_pending) started_here_.insert(id);
     runs_[id] = std::move(run);
   }
   UpdateStateGauges();
@@ -329,7 +315,7 @@ std::vector<RolloutRun> RolloutEngine::List(bool with_progress) {
 
 Result<RolloutRun> RolloutEngine::Act(const std::string& id, RolloutAction action) {
   // Contract 7: an action reads the whole rollout, never a start's first wave alone.
-  if (Status complete = CompleteMembers(id); !complete.ok()) {
+  if (Status complete = CompleteMembers(id, false); !complete.ok()) {
     if (complete.code() == StatusCode::kNotFound) return complete;
     return Status(StatusCode::kUnavailable, "rollout " + id + " is still joining its members (" +
                                                 complete.message() + "); retry");
@@ -458,8 +444,10 @@ void RolloutEngine::Tick() {
   ticks_.Inc();
   const FeedView feed = ObserveFeed();
   for (const std::string& id : active) {
-    if (Status complete = CompleteMembers(id); !complete.ok()) {
-      spdlog::warn("rollout {}: members not joined yet: {}", id, complete.ToString());
+    if (Status complete = CompleteMembers(id, false); !complete.ok()) {
+      if (complete.code() != StatusCode::kUnavailable) {
+        spdlog::warn("rollout {}: members not joined yet: {}", id, complete.ToString());
+      }
       continue;  // contract 7: no gate reads a partial rollout
     }
     AddNewcomers(id);

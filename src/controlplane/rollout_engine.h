@@ -40,15 +40,22 @@
 //     rollback's version, a plain write), gets the chain's own snapshot.
 //     The divergence gate expects of each node the rendering it is sent.
 //  7. A start may commit and tell its canary before it plans the rest
-//     (RolloutRun::members_pending): its first wave is then the connected
-//     nodes the canary hash picks (plan rule 3), which equal the full
-//     plan's canary among them whenever rules 4 and 4b do not fire — the
-//     service checks that, else it plans in full first. CompleteMembers
+//     (RolloutRun::members_pending): its first wave is then the nodes that
+//     said hello to this process that the canary hash picks (plan rule 3),
+//     which equal the full plan's canary among them whenever rules 4 and 4b
+//     do not fire — the service checks that on the nodes it knows at the
+//     start, else it plans in full first (a node that changes its chain in
+//     between may still leave a canary rule 4b would have trimmed: the
+//     completion places nodes as joiners are placed). CompleteMembers
 //     joins every other known node (the stored records and those said
 //     hello here) where WaveOfNode puts it, CAS-persisted; the driver runs
 //     it before it ticks such a rollout, and Act before it acts, so a
 //     restart between the two completes it, and no gate reads a partial
-//     rollout.
+//     rollout. Until then, a node not yet joined that the canary hash picks
+//     is pinned as the canary member it will join as (so another replica's
+//     canary nodes are told when it reads the pending record); the driver of
+//     another replica leaves the joining to the starter for
+//     kForeignPendingMs (it knows nodes not stored yet).
 //
 // Thread safety: every method may be called from any thread. The engine's
 // lock is never held across store, renderer or feed calls.
@@ -173,7 +180,12 @@ class RolloutEngine final : public AssignmentSource, public NodeObserver {
   // Contract 7: joins every known node the rollout's change set touches and
   // that is not in it yet, and clears members_pending. Ok when done (or
   // nothing was pending); the store's error otherwise (the driver retries).
-  Status CompleteMembers(const std::string& id) EXCLUDES(mu_, reports_mu_, join_mu_);
+  // Without `now`, a rollout started by another process is left to that
+  // process for kForeignPendingMs after its creation (kUnavailable): it
+  // knows the nodes that said hello to it and are not stored yet.
+  Status CompleteMembers(const std::string& id, bool now = true)
+      EXCLUDES(mu_, reports_mu_, join_mu_);
+  static constexpr std::int64_t kForeignPendingMs = 5'000;
   // VisitKnownChains without the stored records and in no particular order:
   // the nodes that said hello to this process.
   void VisitSeenChains(const std::function<void(std::string_view, std::string_view)>& visit) const
@@ -257,6 +269,10 @@ class RolloutEngine final : public AssignmentSource, public NodeObserver {
   Pin PinOf(const std::string& node_id, const std::vector<std::string>& chain_scopes,
             std::int64_t newest_version) const REQUIRES(mu_);
   static Pin HeldAt(std::int64_t bound);
+  // Contract 7: whether the canary hash picks a node not yet joined to
+  // `run` (members pending) whose chain holds `chain_scopes`.
+  static bool InPendingCanary(const RolloutRun& run, const std::string& node_id,
+                              const std::vector<std::string>& chain_scopes);
   // A member's pin in `run`, labelled when it is assigned the new content.
   static Pin MemberPin(const RolloutRun& run, const NodeAssignment& member);
   // Contract 6 after a rollout succeeded: the wave that assigned the node
@@ -323,6 +339,8 @@ class RolloutEngine final : public AssignmentSource, public NodeObserver {
   std::map<std::string, HeldScopes> holds_ GUARDED_BY(mu_);
   // Active or aborted rollouts by id (those that may hold nodes).
   std::set<std::string> holding_ GUARDED_BY(mu_);
+  // Rollouts this process registered with members pending (contract 7).
+  std::set<std::string> started_here_ GUARDED_BY(mu_);
   // Contract 6: node id -> the succeeded rollout that last gave it its new
   // content (consulted for nodes that read labels, when nothing holds them).
   std::unordered_map<std::string, std::string> delivered_ GUARDED_BY(mu_);

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <map>
 #include <optional>
 #include <string_view>
@@ -59,6 +60,23 @@ RolloutEngine::Pin RolloutEngine::HeldAt(std::int64_t bound) {
   return pin;
 }
 
+bool RolloutEngine::InPendingCanary(const RolloutRun& run, const std::string& node_id,
+                                    const std::vector<std::string>& chain_scopes) {
+  const RolloutState& s = run.state;
+  // Only while the canary (wave 0: no shadow wave in such a start) runs.
+  if (s.phase != RolloutPhase::kRunning || s.current_wave != 0 || s.waves.empty() ||
+      s.waves.front().kind != WaveKind::kCanary || s.shadow_version != 0) {
+    return false;
+  }
+  const bool targeted = std::any_of(
+      s.policy.target_scopes.begin(), s.policy.target_scopes.end(), [&](const Scope& target) {
+        return std::find(chain_scopes.begin(), chain_scopes.end(), target.ToString()) !=
+               chain_scopes.end();
+      });
+  const auto bp = static_cast<std::uint32_t>(std::lround(s.policy.canary_percent * 100.0));
+  return targeted && CanaryBucket(s.id, node_id) < bp;
+}
+
 RolloutEngine::Pin RolloutEngine::PinOf(const std::string& node_id,
                                         const std::vector<std::string>& chain_scopes,
                                         std::int64_t newest_version) const {
@@ -75,6 +93,12 @@ RolloutEngine::Pin RolloutEngine::PinOf(const std::string& node_id,
       return MemberPin(run, member->second);
     }
     if (member != run.state.nodes.end()) return MemberPin(run, member->second);
+    // Contract 7: a start that told its canary first and has not joined the
+    // rest yet (here, or on the replica that started it): a node the canary
+    // hash picks is what it will join as, a canary member.
+    if (run.members_pending && InPendingCanary(run, node_id, chain_scopes)) {
+      return MemberPin(run, NodeAssignment{0, run.base, run.state.new_version});
+    }
     return HeldAt(run.base);  // not (yet) a member: what it had
   }
   return {};
@@ -405,13 +429,18 @@ void RolloutEngine::VisitSeenChains(
 
 // ---- joining members (contract 7, newcomers)
 
-Status RolloutEngine::CompleteMembers(const std::string& id) {
+Status RolloutEngine::CompleteMembers(const std::string& id, bool now) {
   {
     // The common case (every driver pass, every action) without a copy of the run.
     MutexLock lock(mu_);
     const auto it = runs_.find(id);
     if (it == runs_.end()) return Status(StatusCode::kNotFound, "no rollout \"" + id + "\"");
     if (!it->second.members_pending) return Status::Ok();
+    const std::int64_t age = clock_.NowUnixMs() - it->second.state.created_at_ms;
+    if (!now && started_here_.count(id) == 0 && age < kForeignPendingMs) {
+      return Status(StatusCode::kUnavailable,
+                    "another replica started it and is joining its members");
+    }
   }
   MutexLock serial(join_mu_);
   for (int attempt = 0; attempt < 3; ++attempt) {
@@ -488,8 +517,13 @@ bool RolloutEngine::Join(RolloutRun run,
   const bool completes = run.members_pending;
   run.members_pending = false;
   if (run.state.generation == expected) ++run.state.generation;  // the chains moved
+  const std::string id = run.state.id;
   if (!Persist(std::move(run), expected, changes)) return false;
-  if (completes) completed_.Inc();
+  if (completes) {
+    completed_.Inc();
+    MutexLock lock(mu_);
+    started_here_.erase(id);
+  }
   return true;
 }
 

@@ -142,9 +142,13 @@ TEST_F(RolloutCanaryFirstTest, StartJoinsEveryMemberAfterTheCanary) {
 TEST_F(RolloutCanaryFirstTest, DriverCompletesAPendingStartBeforeItsGates) {
   StoreNodes("node-", 60, kUsEast);
   const std::int64_t base = base_;
+  // The staged revision (written plainly here, as the first step commits it).
+  auto staged =
+      stack_.service().PutLayer(kAdmin, "global", ChangedGlobal(), std::nullopt, false, false);
+  ASSERT_TRUE(staged.ok()) << staged.status().ToString();
+  const std::int64_t v = staged->revision;
 
-  // As the service's first step writes it (its new version past `base`:
-  // nothing here reads that revision's content).
+  // As the service's first step writes it.
   auto policy = ParseRolloutPolicy(
       R"({"canaryPercent": 50, "promotion": "manual", "bakeMs": 600000,
           "ackDeadlineMs": 600000, "slo": {"minRequests": 0}})");
@@ -152,7 +156,7 @@ TEST_F(RolloutCanaryFirstTest, DriverCompletesAPendingStartBeforeItsGates) {
   const std::string id = "ro-pending0001";
   const std::int64_t now = stack_.clock().NowUnixMs();
   RolloutRun run;
-  run.state = CreateRollout(id, *policy, {}, base + 1, {}, now).value();
+  run.state = CreateRollout(id, *policy, {}, v, {}, now).value();
   std::vector<RolloutMember> canary;
   for (const auto& [node, chain] : known_) {
     if (CanaryBucket(id, node) < 5000 && canary.size() < 3) {
@@ -171,8 +175,34 @@ TEST_F(RolloutCanaryFirstTest, DriverCompletesAPendingStartBeforeItsGates) {
                   .ok());
   ASSERT_TRUE(RolloutRunFromJson(RolloutRunToJson(run))->members_pending);
 
-  // As a daemon restarted on this store (or another replica) finds it: the
-  // driver's pass reads the record, joins the other nodes, then gates.
+  // Started by another process a moment ago: that process knows nodes not
+  // stored yet, so this one leaves the joining to it — no gate, no action.
+  stack_.TickRollouts();
+  EXPECT_TRUE(Stored(id).members_pending);
+  // Meanwhile every node the canary hash picks is assigned the new version
+  // (a canary member, or one it will join as), every other node its base.
+  const auto chain = ParseScopeChain(kUsEast).value();
+  auto newest = stack_.renderer().Current(chain);
+  ASSERT_TRUE(newest.ok()) << newest.status().ToString();
+  ASSERT_EQ((*newest)->version, v);
+  for (const auto& [node, node_chain] : known_) {
+    auto assigned = stack_.rollouts()->Assigned(node, chain, *newest, false);
+    ASSERT_TRUE(assigned) << node;
+    EXPECT_EQ(assigned->version, CanaryBucket(id, node) < 5000 ? v : base) << node;
+  }
+  auto early = stack_.service().ActOnRollout(kAdmin, id, RolloutAction::kPromote, "early");
+  EXPECT_EQ(early.status().code(), StatusCode::kUnavailable) << early.status().ToString();
+  EXPECT_TRUE(Stored(id).members_pending);
+
+  // The same record RolloutEngine::kForeignPendingMs old (its starter died
+  // before it joined them; or a daemon restarted on this store): the
+  // driver's pass joins the other nodes, then gates.
+  const std::int64_t expected = run.state.generation;
+  run.state.created_at_ms -= RolloutEngine::kForeignPendingMs;
+  ++run.state.generation;
+  ASSERT_TRUE(stack_.store()
+                  .PutRollout({id, RolloutRunToJson(run), now, run.state.generation}, expected)
+                  .ok());
   stack_.TickRollouts();
   const RolloutRun done = Stored(id);
   EXPECT_FALSE(done.members_pending);
@@ -196,7 +226,7 @@ TEST_F(RolloutCanaryFirstTest, DriverCompletesAPendingStartBeforeItsGates) {
   EXPECT_EQ(promoted->state.current_wave, 1u);
   ASSERT_FALSE(promoted->state.waves[1].node_ids.empty());
   for (const std::string& node : promoted->state.waves[1].node_ids) {
-    EXPECT_EQ(promoted->state.nodes.at(node).assigned_version, base + 1) << node;
+    EXPECT_EQ(promoted->state.nodes.at(node).assigned_version, v) << node;
   }
 }
 
