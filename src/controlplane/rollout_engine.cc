@@ -78,6 +78,18 @@ std::string RolloutRunToJson(const RolloutRun& run) {
   return out;
 }
 
+const std::optional<std::vector<Scope>>& TouchedChains::Of(std::string_view chain_text) {
+  auto it = parsed_.find(chain_text);
+  if (it == parsed_.end()) {
+    std::optional<std::vector<Scope>> chain;
+    if (ChainTouches(std::string(chain_text), scopes_)) {
+      if (auto p = ParseScopeChain(chain_text); p.ok()) chain = std::move(p).value();
+    }
+    it = parsed_.emplace(std::string(chain_text), std::move(chain)).first;
+  }
+  return it->second;
+}
+
 Result<RolloutRun> RolloutRunFromJson(std::string_view json) {
   auto j = nlohmann::json::parse(json, nullptr, false);
   if (j.is_discarded() || !j.is_object() || !j.contains("state")) {

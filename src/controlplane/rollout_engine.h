@@ -136,6 +136,25 @@ bool SharesScope(const std::vector<std::string>& a, const std::vector<std::strin
 inline bool ChainTouches(const std::string& chain, const std::vector<std::string>& scopes) {
   return SharesScope(ScopesOfChain(chain), scopes);
 }
+// The chains a change set over `scopes` touches, each distinct chain text
+// checked and parsed once (fleets share a few chains): Of gives the parsed
+// chain, or nullopt when the text is untouched or unparsable.
+class TouchedChains {
+ public:
+  explicit TouchedChains(const std::vector<std::string>& scopes) : scopes_(scopes) {}
+  const std::optional<std::vector<Scope>>& Of(std::string_view chain_text);
+
+ private:
+  struct TextHash {  // looks a text up without building a string for it
+    using is_transparent = void;
+    std::size_t operator()(std::string_view text) const {
+      return std::hash<std::string_view>{}(text);
+    }
+  };
+  const std::vector<std::string>& scopes_;
+  std::unordered_map<std::string, std::optional<std::vector<Scope>>, TextHash, std::equal_to<>>
+      parsed_;
+};
 Result<RolloutRun> RolloutRunFromJson(std::string_view json);
 
 struct RolloutEngineOptions {
@@ -266,13 +285,14 @@ class RolloutEngine final : public AssignmentSource, public NodeObserver {
     // changed the chain, so the chain's newest below it is not yet rendered.
     bool staged = false;
   };
-  Pin PinOf(const std::string& node_id, const std::vector<std::string>& chain_scopes,
-            std::int64_t newest_version) const REQUIRES(mu_);
+  Pin PinOf(const std::string& node_id, const std::vector<Scope>& chain,
+            const std::vector<std::string>& chain_scopes, std::int64_t newest_version) const
+      REQUIRES(mu_);
   static Pin HeldAt(std::int64_t bound);
-  // Contract 7: whether the canary hash picks a node not yet joined to
-  // `run` (members pending) whose chain holds `chain_scopes`.
+  // Contract 7: whether the canary hash picks a node on `chain` not yet
+  // joined to `run` (members pending) while its canary runs.
   static bool InPendingCanary(const RolloutRun& run, const std::string& node_id,
-                              const std::vector<std::string>& chain_scopes);
+                              const std::vector<Scope>& chain);
   // A member's pin in `run`, labelled when it is assigned the new content.
   static Pin MemberPin(const RolloutRun& run, const NodeAssignment& member);
   // Contract 6 after a rollout succeeded: the wave that assigned the node

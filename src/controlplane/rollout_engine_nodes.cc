@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <chrono>
-#include <cmath>
 #include <map>
 #include <optional>
 #include <string_view>
@@ -61,23 +60,15 @@ RolloutEngine::Pin RolloutEngine::HeldAt(std::int64_t bound) {
 }
 
 bool RolloutEngine::InPendingCanary(const RolloutRun& run, const std::string& node_id,
-                                    const std::vector<std::string>& chain_scopes) {
+                                    const std::vector<Scope>& chain) {
   const RolloutState& s = run.state;
   // Only while the canary (wave 0: no shadow wave in such a start) runs.
-  if (s.phase != RolloutPhase::kRunning || s.current_wave != 0 || s.waves.empty() ||
-      s.waves.front().kind != WaveKind::kCanary || s.shadow_version != 0) {
-    return false;
-  }
-  const bool targeted = std::any_of(
-      s.policy.target_scopes.begin(), s.policy.target_scopes.end(), [&](const Scope& target) {
-        return std::find(chain_scopes.begin(), chain_scopes.end(), target.ToString()) !=
-               chain_scopes.end();
-      });
-  const auto bp = static_cast<std::uint32_t>(std::lround(s.policy.canary_percent * 100.0));
-  return targeted && CanaryBucket(s.id, node_id) < bp;
+  const bool canary_runs = s.phase == RolloutPhase::kRunning && s.current_wave == 0 &&
+                           !s.waves.empty() && s.waves.front().kind == WaveKind::kCanary;
+  return canary_runs && IsTargeted(chain, s.policy) && InCanary(s.policy, s.id, node_id);
 }
 
-RolloutEngine::Pin RolloutEngine::PinOf(const std::string& node_id,
+RolloutEngine::Pin RolloutEngine::PinOf(const std::string& node_id, const std::vector<Scope>& chain,
                                         const std::vector<std::string>& chain_scopes,
                                         std::int64_t newest_version) const {
   for (const auto& [id, hold] : holds_) {
@@ -96,7 +87,7 @@ RolloutEngine::Pin RolloutEngine::PinOf(const std::string& node_id,
     // Contract 7: a start that told its canary first and has not joined the
     // rest yet (here, or on the replica that started it): a node the canary
     // hash picks is what it will join as, a canary member.
-    if (run.members_pending && InPendingCanary(run, node_id, chain_scopes)) {
+    if (run.members_pending && InPendingCanary(run, node_id, chain)) {
       return MemberPin(run, NodeAssignment{0, run.base, run.state.new_version});
     }
     return HeldAt(run.base);  // not (yet) a member: what it had
@@ -156,7 +147,7 @@ std::shared_ptr<const SnapshotRecord> RolloutEngine::Assigned(
   Pin pin;
   {
     MutexLock lock(mu_);
-    pin = PinOf(node_id, scopes, newest ? newest->version : 0);
+    pin = PinOf(node_id, chain, scopes, newest ? newest->version : 0);
   }
   // The chain's newest serves a held node at its bound, or below it when the
   // bound is not one the rollout staged (nothing changed the chain between);
@@ -477,20 +468,12 @@ bool RolloutEngine::Join(RolloutRun run,
                          const std::vector<std::pair<std::string, std::string>>& candidates,
                          bool baselines) {
   const std::int64_t expected = run.state.generation;
-  // Fleets share chains: each distinct text is checked and parsed once.
-  std::unordered_map<std::string_view, std::optional<std::vector<Scope>>> parsed;
+  TouchedChains touched(run.scopes);
   std::vector<RolloutMember> members;
   for (const auto& [node, chain_text] : candidates) {
-    auto it = parsed.find(chain_text);
-    if (it == parsed.end()) {
-      std::optional<std::vector<Scope>> chain;
-      if (ChainTouches(chain_text, run.scopes)) {
-        if (auto p = ParseScopeChain(chain_text); p.ok()) chain = std::move(p).value();
-      }
-      it = parsed.emplace(chain_text, std::move(chain)).first;
-    }
-    if (!it->second) continue;
-    members.push_back(RolloutMember{RolloutNode{node, *it->second}, run.base});
+    const auto& chain = touched.Of(chain_text);
+    if (!chain) continue;
+    members.push_back(RolloutMember{RolloutNode{node, *chain}, run.base});
     run.chains[node] = chain_text;  // remembered even when untargeted: asked once
   }
   AssignmentChanges changes;

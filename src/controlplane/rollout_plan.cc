@@ -131,6 +131,11 @@ std::uint32_t CanaryBucket(std::string_view rollout_id, std::string_view node_id
   return ShadowBucket(node_id, CanarySalt(rollout_id));
 }
 
+bool InCanary(const RolloutPolicy& policy, std::string_view rollout_id, std::string_view node_id) {
+  const std::uint32_t bp = CanaryBasisPoints(policy);
+  return bp > 0 && CanaryBucket(rollout_id, node_id) < bp;
+}
+
 bool IsTargeted(const std::vector<Scope>& chain, const RolloutPolicy& policy) {
   return ChainContains(chain, policy.target_scopes);
 }

@@ -75,6 +75,8 @@ struct WavePlan {
 
 // The node's canary bucket in [0, 10000) (rule 3).
 std::uint32_t CanaryBucket(std::string_view rollout_id, std::string_view node_id);
+// Rule 3: whether the hash puts the node in the canary (a policy with a canary).
+bool InCanary(const RolloutPolicy& policy, std::string_view rollout_id, std::string_view node_id);
 
 // Rule 1.
 bool IsTargeted(const std::vector<Scope>& chain, const RolloutPolicy& policy);

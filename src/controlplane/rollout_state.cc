@@ -412,33 +412,11 @@ Result<AssignmentChanges> AddRolloutNode(RolloutState& s, const RolloutMember& m
     return Status(StatusCode::kConflict,
                   "node " + member.node.id + " is already in rollout " + s.id);
   }
-  const auto wave = WaveOfNode(member.node, s.policy, s.id);
-  if (!wave) {
+  if (!WaveOfNode(member.node, s.policy, s.id)) {
     return Status(StatusCode::kInvalidArgument,
                   "node " + member.node.id + " is not targeted by rollout " + s.id);
   }
-  const std::int64_t first_version = s.shadow_version != 0 ? s.shadow_version : s.new_version;
-  if (member.previous_version >= first_version) {
-    return Status(StatusCode::kInvalidArgument,
-                  "node " + member.node.id + " is on v" + std::to_string(member.previous_version) +
-                      ", not below the rolled-out v" + std::to_string(first_version));
-  }
-  const auto insert = [&](std::size_t w) {
-    auto& ids = s.waves[w].node_ids;
-    ids.insert(std::lower_bound(ids.begin(), ids.end(), member.node.id), member.node.id);
-  };
-  insert(*wave);
-  if (s.shadow_version != 0) insert(0);  // the shadow wave lists every targeted node
-  NodeAssignment& a = s.nodes[member.node.id];
-  a = NodeAssignment{*wave, member.previous_version, member.previous_version};
-  AssignmentChanges changes;
-  if (s.phase != RolloutPhase::kPending && *wave <= s.current_wave) {
-    Assign(member.node.id, a, s.new_version, changes);
-  } else if (s.phase != RolloutPhase::kPending && s.shadow_version != 0) {
-    Assign(member.node.id, a, s.shadow_version, changes);  // the shadow wave is always reached
-  }
-  Touch(s, now_ms);
-  return changes;
+  return AddRolloutNodes(s, {member}, now_ms);  // placed, checked and assigned there
 }
 
 namespace {

@@ -5,7 +5,6 @@
 
 #include <algorithm>
 #include <chrono>
-#include <cmath>
 #include <functional>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -84,14 +83,6 @@ std::string MergedPolicy(const RolloutStartRequest& request) {
 // How long a start that told its canary first waits for the canary's
 // answers before it plans the other waves (rollout_engine.h contract 7).
 constexpr std::chrono::milliseconds kCanaryFirstWait{500};
-
-// Looks a chain's text up without building a string for it.
-struct TextHash {
-  using is_transparent = void;
-  std::size_t operator()(std::string_view text) const {
-    return std::hash<std::string_view>{}(text);
-  }
-};
 
 }  // namespace
 
@@ -194,22 +185,7 @@ Result<RolloutRun> ControlPlaneService::StartRollout(const Principal& who,
 
   const std::string id = NewRolloutId();
   OMNI_ASSIGN_OR_RETURN(const std::int64_t base, store_.HeadRevision());
-  // Fleets share chains: each distinct chain text is checked and parsed once
-  // (nullopt: untouched or unparsable).
-  std::unordered_map<std::string, std::optional<std::vector<Scope>>, TextHash, std::equal_to<>>
-      parsed;
-  auto touched_chain =
-      [&](std::string_view chain_text) -> const std::optional<std::vector<Scope>>& {
-    auto it = parsed.find(chain_text);
-    if (it == parsed.end()) {
-      std::optional<std::vector<Scope>> chain;
-      if (ChainTouches(std::string(chain_text), scopes)) {
-        if (auto p = ParseScopeChain(chain_text); p.ok()) chain = std::move(p).value();
-      }
-      it = parsed.emplace(std::string(chain_text), std::move(chain)).first;
-    }
-    return it->second;
-  };
+  TouchedChains touched(scopes);
   std::vector<RolloutMember> members;
   std::map<std::string, std::string> member_chains;
   // The canary told first (rollout_engine.h contract 7): the nodes known
@@ -220,21 +196,12 @@ Result<RolloutRun> ControlPlaneService::StartRollout(const Principal& who,
   bool canary_first = false;
   if (!request.dry_run && policy->shadow_first_percent == 0 && policy->canary_percent > 0) {
     std::size_t targeted = 0;
-    const auto canary_bp = static_cast<std::uint32_t>(std::lround(policy->canary_percent * 100.0));
-    // Per distinct chain text: its parsed chain when the policy targets it.
-    std::unordered_map<std::string_view, const std::vector<Scope>*> targets;
     rollouts_->VisitSeenChains([&](std::string_view node_id, std::string_view chain_text) {
-      auto it = targets.find(chain_text);
-      if (it == targets.end()) {
-        const auto& chain = touched_chain(chain_text);
-        const bool on = chain && IsTargeted(*chain, *policy);
-        // Keyed by the text `parsed` owns, which outlives this visit.
-        it = targets.emplace(parsed.find(chain_text)->first, on ? &*chain : nullptr).first;
-      }
-      if (it->second == nullptr) return;
+      const auto& chain = touched.Of(chain_text);
+      if (!chain || !IsTargeted(*chain, *policy)) return;
       ++targeted;
-      if (CanaryBucket(id, node_id) >= canary_bp) return;
-      members.push_back({RolloutNode{std::string(node_id), *it->second}, base});
+      if (!InCanary(*policy, id, node_id)) return;
+      members.push_back({RolloutNode{std::string(node_id), *chain}, base});
       member_chains.emplace(std::string(node_id), std::string(chain_text));
     });
     canary_first = !members.empty() && members.size() < targeted;
@@ -249,7 +216,7 @@ Result<RolloutRun> ControlPlaneService::StartRollout(const Principal& who,
     // written yet); the chain a node said last wins.
     OMNI_ASSIGN_OR_RETURN(const std::vector<NodeChain> nodes, store_.ListNodeChains());
     rollouts_->VisitKnownChains(nodes, [&](std::string_view node_id, std::string_view chain_text) {
-      const auto& chain = touched_chain(chain_text);
+      const auto& chain = touched.Of(chain_text);
       if (!chain) return;
       members.push_back({RolloutNode{std::string(node_id), *chain}, base});
       member_chains.emplace_hint(member_chains.end(), std::string(node_id),

@@ -76,15 +76,11 @@ class NodeProfileCache {
   }
   void Drop() EXCLUDES(mu_) {
     MutexLock lock(mu_);
-    DropLocked();
-  }
-
- private:
-  void DropLocked() REQUIRES(mu_) {
     kept_.reset();
     ++generation_;
   }
 
+ private:
   mutable Mutex mu_;
   std::uint64_t generation_ GUARDED_BY(mu_) = 0;
   std::optional<std::vector<NodeProfile>> kept_ GUARDED_BY(mu_);
