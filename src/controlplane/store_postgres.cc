@@ -3,8 +3,9 @@
 //
 // Revisions, and the order of the audit chain: every transaction that
 // assigns revisions or appends audit entries first locks the single row of
-// store_head (SELECT ... FOR UPDATE), then checks its CAS expectations,
-// writes, advances store_head to its last revision and commits. The row lock
+// store_head (an UPDATE that advances its seq: LockHead), then checks its
+// CAS expectations, writes, advances store_head to its last revision and
+// commits. The row lock
 // is held to the commit, so these transactions run one at a time across all
 // replicas, each one seeing (READ COMMITTED: every statement takes a fresh
 // snapshot, after the lock was granted) everything its predecessor
@@ -20,8 +21,13 @@
 //
 // Layer writes (WriteLayer, WriteLayers) go through a WriteBatcher
 // (store_postgres_batch.h): those that queue in this process behind a commit
-// share the next transaction, one lock and one WAL flush for the lot, each
-// in a savepoint of its own.
+// share the next transaction, one lock and one WAL flush for the lot. A
+// layer write is one prepared statement that is also the lock: the batcher
+// knows the head, seq and audit tip its last commit left, and the statement
+// applies only if seq is unchanged (nobody else held the lock since), so a
+// write alone is BEGIN, that statement and COMMIT; if another replica wrote
+// in between, the lock is taken and the statement runs again
+// (store_postgres_rows.h ApplyLayerWrite).
 //
 // Writes that assign no revision and append no audit entry (snapshots,
 // nodes, rollouts, leases) do not take the lock: each is one statement or
@@ -82,11 +88,12 @@ class PostgresStore final : public Store {
 
   Result<std::int64_t> WriteLayer(const LayerWrite& w) override {
     std::int64_t revision = 0;
-    const Status written =
-        batcher_.Run([&](pqxx::transaction_base& txn, pg::WriteCursor& at) -> Status {
+    const Status written = batcher_.Run(
+        [&](pqxx::transaction_base& txn, pg::WriteCursor& at) -> Status {
           OMNI_ASSIGN_OR_RETURN(revision, pg::ApplyLayerWrite(txn, at, w));
           return Status::Ok();
-        });
+        },
+        /*single_statement=*/true);
     if (!written.ok()) return written;
     return revision;
   }
@@ -119,12 +126,12 @@ class PostgresStore final : public Store {
     const std::string key(scope);
     if (!at_revision) {
       return pool_->Run([&](pqxx::connection& conn) -> Result<LayerRecord> {
+        static const std::string kSql = std::string("SELECT ") + kQualifiedRevisionColumns +
+                                        " FROM layers l JOIN revisions r ON r.revision = "
+                                        "l.revision WHERE l.scope = $1";
         pqxx::nontransaction txn(conn);
         return First<LayerRecord>(
-            txn.exec_params(std::string("SELECT ") + kQualifiedRevisionColumns +
-                                " FROM layers l JOIN revisions r ON r.revision = l.revision "
-                                "WHERE l.scope = $1",
-                            key),
+            txn.exec_params(kSql, key),
             [](const pqxx::row& row) { return pg::LayerFromRevision(pg::ReadRevision(row)); },
             "scope " + Quoted(scope) + " has no layer");
       });
@@ -172,12 +179,14 @@ class PostgresStore final : public Store {
     sorted.erase(std::unique(sorted.begin(), sorted.end()), sorted.end());
     return pool_->Run([&](pqxx::connection& conn) {
       // One statement, so one state: the scopes as an array parameter.
+      // Not prepared: a generic plan made while `revisions` is small scans
+      // it whole, and keeps doing so as it grows.
+      static const std::string kSql = std::string("SELECT ") + kQualifiedRevisionColumns +
+                                      " FROM layers l JOIN revisions r ON r.revision = l.revision "
+                                      "WHERE l.scope = ANY ($1::text[]) ORDER BY l.scope";
       pqxx::nontransaction txn(conn);
       return Decode<LayerRecord>(
-          txn.exec_params(std::string("SELECT ") + kQualifiedRevisionColumns +
-                              " FROM layers l JOIN revisions r ON r.revision = l.revision "
-                              "WHERE l.scope = ANY ($1::text[]) ORDER BY l.scope",
-                          pg::TextArray(sorted)),
+          txn.exec_params(kSql, pg::TextArray(sorted)),
           [](const pqxx::row& row) { return pg::LayerFromRevision(pg::ReadRevision(row)); });
     });
   }

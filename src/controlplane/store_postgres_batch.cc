@@ -9,8 +9,8 @@ namespace omnirelay::cp::pg {
 WriteBatcher::WriteBatcher(Pool& pool, std::size_t max_batch)
     : pool_(pool), max_batch_(max_batch > 0 ? max_batch : 1) {}
 
-Status WriteBatcher::Run(const Write& write) {
-  Job job{&write, Status::Ok()};
+Status WriteBatcher::Run(const Write& write, bool single_statement) {
+  Job job{&write, single_statement, Status::Ok()};
   MutexLock lock(mu_);
   queue_.push_back(&job);
   while (!job.done) {
@@ -24,10 +24,11 @@ Status WriteBatcher::Run(const Write& write) {
       batch.push_back(queue_.front());
       queue_.pop_front();
     }
+    std::optional<WriteCursor> known = known_;
     lock.Unlock();
     std::size_t rerun = 0;
     try {
-      rerun = RunBatch(batch);
+      rerun = RunBatch(batch, known);
     } catch (...) {
       // Out of memory, in practice (Pool::Run turns libpqxx's exceptions into
       // a Status): the members are told, never left waiting for a leader.
@@ -40,6 +41,7 @@ Status WriteBatcher::Run(const Write& write) {
       }
     }
     lock.Lock();
+    known_ = std::move(known);
     counts_.rerun += rerun;
     for (Job* member : batch) member->done = true;
     ++counts_.batches;
@@ -55,28 +57,56 @@ WriteBatcher::Counts WriteBatcher::counts() const {
   return counts_;
 }
 
-Status WriteBatcher::RunAlone(const Write& write) {
-  return pool_.Run([&](pqxx::connection& conn) -> Status {
-    pqxx::work txn(conn);
-    WriteCursor at{LockHead(txn), std::nullopt};
-    OMNI_RETURN_IF_ERROR(write(txn, at));
-    txn.commit();
-    return Status::Ok();
-  });
+namespace {
+
+// A transaction's cursor: where the last commit left the store, not locked
+// yet; or, when that is not known, the lock taken and the cursor read.
+WriteCursor Start(pqxx::transaction_base& txn, const std::optional<WriteCursor>& known) {
+  WriteCursor at = known.value_or(WriteCursor{});
+  at.locked = false;
+  if (!known) LockCursor(txn, at);
+  return at;
 }
 
-std::size_t WriteBatcher::RunBatch(const std::vector<Job*>& batch) {
+}  // namespace
+
+// `known` changes only after a commit, to the state committed: a cursor
+// whose seq is still the stored one then proves its head and audit tip
+// right. A transaction that fails or rolls back leaves the stored seq as it
+// was, so the cursor from before stays true (or is found stale by its seq).
+Status WriteBatcher::RunAlone(const Write& write, std::optional<WriteCursor>& known) {
+  std::optional<WriteCursor> committed;
+  const Status outcome = pool_.Run([&](pqxx::connection& conn) -> Status {
+    committed.reset();
+    pqxx::work txn(conn);
+    WriteCursor at = Start(txn, known);
+    OMNI_RETURN_IF_ERROR(write(txn, at));
+    txn.commit();
+    if (at.locked) committed = at;
+    return Status::Ok();
+  });
+  if (committed) {
+    committed->locked = false;
+    known = committed;
+  }
+  return outcome;
+}
+
+std::size_t WriteBatcher::RunBatch(const std::vector<Job*>& batch,
+                                   std::optional<WriteCursor>& known) {
   if (batch.size() == 1) {
-    batch.front()->status = RunAlone(*batch.front()->write);
+    batch.front()->status = RunAlone(*batch.front()->write, known);
     return 0;
   }
   std::vector<Status> outcomes;
   bool member_threw = false;
-  const Status committed = pool_.Run([&](pqxx::connection& conn) -> Status {
+  std::optional<WriteCursor> committed;
+  const Status outcome = pool_.Run([&](pqxx::connection& conn) -> Status {
     outcomes.assign(batch.size(), Status::Ok());
     member_threw = false;
+    committed.reset();
     pqxx::work txn(conn);
-    WriteCursor at{LockHead(txn), std::nullopt};
+    WriteCursor at = Start(txn, known);
     // How the previous member's savepoint ends, sent with the next statement
     // (one round trip less per member while the head lock is held).
     std::string ending;
@@ -86,42 +116,58 @@ std::size_t WriteBatcher::RunBatch(const std::vector<Job*>& batch) {
       // whole transaction on a failed statement, so the batch is abandoned
       // and each write runs again alone (below). (Savepoints by hand, too:
       // its subtransaction sends SAVEPOINT before exec() only, not before
-      // exec_params().)
+      // exec_params().) A single statement that refuses changes nothing
+      // but, perhaps, the lock it took: it needs no savepoint, and its
+      // cursor stays as the write left it.
+      const bool savepoint = !batch[i]->single_statement;
       const WriteCursor before = at;
-      txn.exec0(ending + "SAVEPOINT omni_write");
-      Status outcome;
+      if (savepoint) {
+        txn.exec0(ending + "SAVEPOINT omni_write");
+        ending.clear();
+      } else if (!ending.empty()) {
+        txn.exec0(ending);
+        ending.clear();
+      }
+      Status member;
       try {
-        outcome = (*batch[i]->write)(txn, at);
+        member = (*batch[i]->write)(txn, at);
       } catch (...) {
         const Failure failure = CurrentFailure();
         if (failure.connection_lost) throw;  // the batch's failure (Pool::Run)
         member_threw = true;
         return failure.status;
       }
-      ending = outcome.ok() ? "RELEASE SAVEPOINT omni_write; "
-                            : "ROLLBACK TO SAVEPOINT omni_write; RELEASE SAVEPOINT omni_write; ";
-      if (!outcome.ok()) at = before;
-      outcomes[i] = std::move(outcome);
+      if (savepoint) {
+        ending = member.ok() ? "RELEASE SAVEPOINT omni_write; "
+                             : "ROLLBACK TO SAVEPOINT omni_write; RELEASE SAVEPOINT omni_write; ";
+        if (!member.ok()) at = before;
+      }
+      outcomes[i] = std::move(member);
     }
+    if (!at.locked) return Status::Ok();  // nothing was written: nothing to commit
     // Proof the transaction is sound before it commits: a COMMIT in an
     // aborted transaction is answered as a rollback, not an error, which
     // would tell every member it committed when none did.
-    const std::int64_t head =
-        txn.exec1(ending + "SELECT revision FROM store_head WHERE id = 1")[0].as<std::int64_t>();
-    if (head != at.head) {
+    const pqxx::row head = txn.exec1(ending + "SELECT revision, seq FROM store_head WHERE id = 1");
+    if (head[0].as<std::int64_t>() != at.head || head[1].as<std::int64_t>() != at.seq) {
       return Status(StatusCode::kInternal, "postgres store: a batch of writes ended at revision " +
-                                               std::to_string(head) + ", not " +
+                                               head[0].as<std::string>() + ", not " +
                                                std::to_string(at.head) + "; rolled back");
     }
     txn.commit();
+    committed = at;
     return Status::Ok();
   });
   if (member_threw) {  // nothing committed: each on its own, in order
-    for (Job* member : batch) member->status = RunAlone(*member->write);
+    for (Job* member : batch) member->status = RunAlone(*member->write, known);
     return batch.size();
   }
+  if (committed) {
+    committed->locked = false;
+    known = committed;
+  }
   for (std::size_t i = 0; i < batch.size(); ++i) {
-    batch[i]->status = committed.ok() ? std::move(outcomes[i]) : committed;
+    batch[i]->status = outcome.ok() ? std::move(outcomes[i]) : outcome;
   }
   return 0;
 }

@@ -10,7 +10,15 @@
 // among them waits for a later batch), runs them on one pooled
 // connection, and wakes the rest with their outcomes. In a batch each write
 // runs inside its own savepoint, so one that fails (a CAS conflict, a
-// refused value) is rolled back alone and told why, and the others commit.
+// refused value) is rolled back alone and told why, and the others commit;
+// a write declared a single statement (ApplyLayerWrite, which changes
+// nothing when it refuses) needs none.
+//
+// The batcher keeps where its last commit left the store (WriteCursor: head,
+// seq, audit tip) and starts the next transaction from it without taking
+// the lock first: its first layer write is then the lock, applied only if
+// nobody held the lock since (else ApplyLayerWrite takes it and writes
+// again). A write alone is then BEGIN, one statement and COMMIT.
 // A write whose statement the server refuses ends the transaction (libpqxx
 // 6.4), so then the batch is abandoned and its writes run again one by one.
 // A failure of the batch itself (the connection lost, the commit in doubt,
@@ -23,6 +31,7 @@
 #include <cstddef>
 #include <deque>
 #include <functional>
+#include <optional>
 #include <pqxx/pqxx>
 #include <vector>
 
@@ -35,9 +44,11 @@ namespace omnirelay::cp::pg {
 
 class WriteBatcher {
  public:
-  // Statements under the store's write lock (LockHead taken), advancing
-  // `at`. It may run more than once (Pool::Run's retry on a fresh
-  // connection), so it sets its results afresh on each run.
+  // Statements of one write, advancing `at`; the cursor may not hold the
+  // lock yet (`at.locked`): ApplyLayerWrite takes it, and any other
+  // statement that needs it must LockCursor first. It may run more than
+  // once (Pool::Run's retry on a fresh connection), so it sets its results
+  // afresh on each run.
   using Write = std::function<Status(pqxx::transaction_base& txn, WriteCursor& at)>;
 
   WriteBatcher(Pool& pool, std::size_t max_batch);
@@ -45,8 +56,9 @@ class WriteBatcher {
   WriteBatcher& operator=(const WriteBatcher&) = delete;
 
   // Runs `write` in the next batch and returns its outcome once committed
-  // (or refused).
-  Status Run(const Write& write) EXCLUDES(mu_);
+  // (or refused). `single_statement`: the write is one ApplyLayerWrite,
+  // which changes nothing when it fails, so it needs no savepoint.
+  Status Run(const Write& write, bool single_statement = false) EXCLUDES(mu_);
 
   // Writes run so far, the batches that carried them, and the writes of
   // abandoned batches run again alone.
@@ -60,12 +72,14 @@ class WriteBatcher {
  private:
   struct Job {
     const Write* write;
+    bool single_statement = false;
     Status status;
     bool done = false;  // under mu_
   };
-  // The number of writes run again alone (0: none).
-  std::size_t RunBatch(const std::vector<Job*>& batch);
-  Status RunAlone(const Write& write);
+  // The number of writes run again alone (0: none). `known`: where the
+  // last commit left the store, updated by this batch's commit.
+  std::size_t RunBatch(const std::vector<Job*>& batch, std::optional<WriteCursor>& known);
+  Status RunAlone(const Write& write, std::optional<WriteCursor>& known);
 
   Pool& pool_;
   const std::size_t max_batch_;
@@ -73,6 +87,9 @@ class WriteBatcher {
   CondVar cv_;
   std::deque<Job*> queue_ GUARDED_BY(mu_);
   bool leading_ GUARDED_BY(mu_) = false;  // a batch is running
+  // Where this batcher's last commit left the store (unlocked), if known;
+  // the leader takes it for its batch and puts it back.
+  std::optional<WriteCursor> known_ GUARDED_BY(mu_);
   Counts counts_ GUARDED_BY(mu_);
 };
 

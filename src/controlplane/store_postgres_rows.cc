@@ -128,8 +128,21 @@ RolloutRecord ReadRollout(const pqxx::row& row) {
   return r;
 }
 
-std::int64_t LockHead(pqxx::transaction_base& txn) {
-  return txn.exec1("SELECT revision FROM store_head WHERE id = 1 FOR UPDATE")[0].as<std::int64_t>();
+Head LockHead(pqxx::transaction_base& txn) {
+  const pqxx::row row =
+      txn.exec1("UPDATE store_head SET seq = seq + 1 WHERE id = 1 RETURNING revision, seq");
+  return {row[0].as<std::int64_t>(), row[1].as<std::int64_t>()};
+}
+
+void LockCursor(pqxx::transaction_base& txn, WriteCursor& at) {
+  const Head head = LockHead(txn);
+  if (!at.audit_tip || head.seq != at.seq + 1) {
+    const pqxx::result last = txn.exec("SELECT hash FROM audit ORDER BY id DESC LIMIT 1");
+    at.audit_tip = last.empty() ? std::string() : Text(last[0][0]);
+  }
+  at.head = head.revision;
+  at.seq = head.seq;
+  at.locked = true;
 }
 
 void InsertAudits(pqxx::transaction_base& txn, const std::vector<AuditEntry>& entries) {
@@ -146,6 +159,59 @@ void InsertAudits(pqxx::transaction_base& txn, const std::vector<AuditEntry>& en
   }
 }
 
+namespace {
+
+// The whole of a layer write as one statement (ApplyLayerWrite). The head
+// row's UPDATE carries every condition, so it is also the write lock: when
+// seq is not $14 (someone took the lock since this cursor was current), the
+// CAS ($15: -1 any, 0 absent, else that revision) or a refusing setting ($16,
+// '' for none) says no, it updates nothing and the inserts, which read its
+// row, insert nothing. The last SELECT reads the statement's snapshot, from
+// before its own changes: the new seq when applied, the scope's revision
+// and the setting for the refusal. (The layer's foreign key to its revision
+// is checked at the statement's end, when the revision row is there.)
+constexpr char kHeadUpdate[] =
+    "WITH h AS (UPDATE store_head SET revision = $1::bigint, seq = seq + 1 "
+    "WHERE id = 1 AND seq = $14::bigint AND revision = $1::bigint - 1 "
+    "AND ($15::bigint < 0 OR COALESCE((SELECT revision FROM layers WHERE scope = $2::text), 0) "
+    "= $15::bigint) "
+    "AND ($16::text = '' OR NOT EXISTS (SELECT 1 FROM settings WHERE key = $16::text)) ";
+constexpr char kAuditInsert[] =
+    "a AS (INSERT INTO audit (time_ms, principal, token_id, action, scope, revision, outcome, "
+    "summary, hash) SELECT $6::bigint, $7::text, $8::text, $9::text, $10::text, $1::bigint, "
+    "$11::text, $12::text, $13::text FROM h) "
+    "SELECT (SELECT seq FROM h), (SELECT revision FROM layers WHERE scope = $2::text), "
+    "(SELECT value FROM settings WHERE key = $16::text)";
+
+const std::string& LayerPutStatement() {
+  static const std::string sql =
+      std::string(kHeadUpdate) +
+      "RETURNING seq), "
+      "r AS (INSERT INTO revisions (revision, scope, deleted, document, author, created_at_ms) "
+      "SELECT $1::bigint, $2::text, FALSE, $3::text, $4::text, $5::bigint FROM h), "
+      "l AS (INSERT INTO layers (scope, revision) SELECT $2::text, $1::bigint FROM h "
+      "ON CONFLICT (scope) DO UPDATE SET revision = excluded.revision), " +
+      kAuditInsert;
+  return sql;
+}
+
+// A delete also needs the layer to exist ($3 and $4 are unused: the same
+// parameters as a put keep one call).
+const std::string& LayerDeleteStatement() {
+  static const std::string sql =
+      std::string(kHeadUpdate) +
+      "AND EXISTS (SELECT 1 FROM layers WHERE scope = $2::text) "
+      "AND ($3::text IS NULL OR TRUE) "
+      "RETURNING seq), "
+      "r AS (INSERT INTO revisions (revision, scope, deleted, document, author, created_at_ms) "
+      "SELECT $1::bigint, $2::text, TRUE, NULL, $4::text, $5::bigint FROM h), "
+      "l AS (DELETE FROM layers WHERE scope = $2::text AND EXISTS (SELECT 1 FROM h)), " +
+      kAuditInsert;
+  return sql;
+}
+
+}  // namespace
+
 Result<std::int64_t> ApplyLayerWrite(pqxx::transaction_base& txn, WriteCursor& at,
                                      const LayerWrite& w) {
   if (w.scope.empty()) return Status(StatusCode::kInvalidArgument, "layer write needs a scope");
@@ -153,58 +219,47 @@ Result<std::int64_t> ApplyLayerWrite(pqxx::transaction_base& txn, WriteCursor& a
     return Status(StatusCode::kInvalidArgument,
                   "expected revision must be >= 0, got " + std::to_string(*w.expected_revision));
   }
-  // One read: the scope's revision, the first time the audit tip, and the
-  // setting that refuses the write. A statement of its own after LockHead's,
-  // so (READ COMMITTED) it sees what the lock's previous holder committed.
-  std::optional<std::int64_t> current;
-  const pqxx::row found = txn.exec_params1(
-      "SELECT (SELECT revision FROM layers WHERE scope = $1), "
-      "CASE WHEN $2 THEN (SELECT hash FROM audit ORDER BY id DESC LIMIT 1) END, "
-      "(SELECT value FROM settings WHERE key = $3)",
-      w.scope, !at.audit_tip.has_value(), w.refused_by_setting);
-  if (!found[0].is_null()) current = found[0].as<std::int64_t>();
-  if (!at.audit_tip) at.audit_tip = found[1].is_null() ? std::string() : Text(found[1]);
-  if (!w.refused_by_setting.empty() && !found[2].is_null()) {
-    return Status(StatusCode::kFrozen, Text(found[2]));
-  }
-  OMNI_RETURN_IF_ERROR(CheckExpectedRevision(w.scope, current, w.expected_revision));
-  if (!w.document && !current) {
-    return Status(StatusCode::kNotFound, "scope " + Quoted(w.scope) + " has no layer");
-  }
-  const std::int64_t revision = at.head + 1;
+  if (!at.audit_tip) LockCursor(txn, at);
   const bool deleted = !w.document.has_value();
-  AuditEntry audit = w.audit;
-  audit.revision = revision;
-  const std::string hash = AuditChainHash(*at.audit_tip, audit);
-  // One write: the revision, the layer, the audit entry and the head, as
-  // data-modifying CTEs (the layer's foreign key to its revision is checked
-  // at the statement's end, when the revision row is there).
-  static const std::string kPut =
-      "WITH r AS (INSERT INTO revisions (revision, scope, deleted, document, author, "
-      "created_at_ms) VALUES ($1, $2, FALSE, $3, $4, $5)), "
-      "l AS (INSERT INTO layers (scope, revision) VALUES ($2, $1) "
-      "ON CONFLICT (scope) DO UPDATE SET revision = excluded.revision), "
-      "a AS (INSERT INTO audit (time_ms, principal, token_id, action, scope, revision, outcome, "
-      "summary, hash) VALUES ($6, $7, $8, $9, $10, $1, $11, $12, $13)) "
-      "UPDATE store_head SET revision = $1 WHERE id = 1";
-  static const std::string kDelete =
-      "WITH r AS (INSERT INTO revisions (revision, scope, deleted, document, author, "
-      "created_at_ms) VALUES ($1, $2, TRUE, NULL, $3, $4)), "
-      "l AS (DELETE FROM layers WHERE scope = $2), "
-      "a AS (INSERT INTO audit (time_ms, principal, token_id, action, scope, revision, outcome, "
-      "summary, hash) VALUES ($5, $6, $7, $8, $9, $1, $10, $11, $12)) "
-      "UPDATE store_head SET revision = $1 WHERE id = 1";
-  if (deleted) {
-    txn.exec_params0(kDelete, revision, w.scope, w.author, w.now_ms, audit.time_ms, audit.principal,
-                     audit.token_id, audit.action, audit.scope, audit.outcome, audit.summary, hash);
-  } else {
-    txn.exec_params0(kPut, revision, w.scope, *w.document, w.author, w.now_ms, audit.time_ms,
+  const std::int64_t expected = w.expected_revision.value_or(-1);
+  for (;;) {
+    const std::int64_t revision = at.head + 1;
+    AuditEntry audit = w.audit;
+    audit.revision = revision;
+    const std::string hash = AuditChainHash(*at.audit_tip, audit);
+    const pqxx::row row =
+        ExecPrepared(txn, deleted ? "omni_layer_delete" : "omni_layer_put",
+                     deleted ? LayerDeleteStatement() : LayerPutStatement(), revision, w.scope,
+                     w.document.value_or(std::string()), w.author, w.now_ms, audit.time_ms,
                      audit.principal, audit.token_id, audit.action, audit.scope, audit.outcome,
-                     audit.summary, hash);
+                     audit.summary, hash, at.seq, expected, w.refused_by_setting)
+            .at(0);
+    if (!row[0].is_null()) {
+      at.head = revision;
+      at.seq = row[0].as<std::int64_t>();
+      at.audit_tip = hash;
+      at.locked = true;
+      return revision;
+    }
+    if (!at.locked) {
+      // Someone took the lock since this cursor was current, or the write is
+      // refused: under the lock, the statement's answer is final.
+      LockCursor(txn, at);
+      continue;
+    }
+    if (!w.refused_by_setting.empty() && !row[2].is_null()) {
+      return Status(StatusCode::kFrozen, Text(row[2]));
+    }
+    std::optional<std::int64_t> current;
+    if (!row[1].is_null()) current = row[1].as<std::int64_t>();
+    OMNI_RETURN_IF_ERROR(CheckExpectedRevision(w.scope, current, w.expected_revision));
+    if (deleted && !current) {
+      return Status(StatusCode::kNotFound, "scope " + Quoted(w.scope) + " has no layer");
+    }
+    return Status(StatusCode::kInternal, "postgres store: the write to " + Quoted(w.scope) +
+                                             " was not applied under the write lock (head " +
+                                             std::to_string(at.head) + ")");
   }
-  at.head = revision;
-  at.audit_tip = hash;
-  return revision;
 }
 
 Status ApplyRolloutPut(pqxx::transaction_base& txn, const RolloutRecord& r,

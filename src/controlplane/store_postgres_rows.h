@@ -80,28 +80,63 @@ Result<TokenRecord> ReadToken(const pqxx::row& row);
 AuditEntry ReadAudit(const pqxx::row& row);
 RolloutRecord ReadRollout(const pqxx::row& row);
 
-// Takes the store's write lock (the store_head row, FOR UPDATE) and returns
-// the head revision. Every transaction that assigns revisions or appends
-// audit entries calls this first.
-std::int64_t LockHead(pqxx::transaction_base& txn);
+// Where the store's write lock stands: the head revision and store_head.seq,
+// which every holder of the lock advances by one.
+struct Head {
+  std::int64_t revision = 0;
+  std::int64_t seq = 0;
+};
+
+// Takes the store's write lock (the store_head row) and returns where it
+// stands, seq already advanced: an UPDATE rather than SELECT ... FOR UPDATE,
+// so that a writer which checks seq without the lock (ApplyLayerWrite on a
+// cursor known from an earlier commit) finds it moved. Every transaction
+// that assigns revisions or appends audit entries calls this, or writes
+// through ApplyLayerWrite, first.
+Head LockHead(pqxx::transaction_base& txn);
 
 // Appends audit entries, extending the chain (audit_chain.h) from the
 // newest stored hash. Requires LockHead in this transaction.
 void InsertAudits(pqxx::transaction_base& txn, const std::vector<AuditEntry>& entries);
 
-// Where a transaction holding LockHead is: the head revision and, once read,
-// the newest audit hash (what the next entry chains from). Layer writes
-// advance it; a caller that rolls back a write (to a savepoint) restores it.
+// Where a layer-writing transaction is: the head revision, store_head.seq,
+// the newest audit hash (what the next entry chains from), and whether the
+// transaction holds the write lock. A cursor not yet locked is what this
+// process saw at its last commit (WriteBatcher keeps it): a write on it is
+// applied only if seq is still that, which proves nobody took the lock
+// since, so head and audit tip are still right. Layer writes advance it; a
+// caller that rolls back a write (to a savepoint) restores it.
 struct WriteCursor {
   std::int64_t head = 0;
-  std::optional<std::string> audit_tip;  // unknown until the first write reads it
+  std::int64_t seq = 0;
+  std::optional<std::string> audit_tip;  // unknown until read (or known from a commit)
+  bool locked = false;
 };
 
-// One layer put or delete with revision `at.head + 1`: CAS, the revision
-// row, the layer row, its audit entry and store_head, in two statements (one
-// read, one write). Requires LockHead; advances `at`.
+// Takes the lock for `at` (LockHead): head and seq from the row; the audit
+// tip kept when seq shows nobody held the lock since `at` was current, else
+// read (a statement of its own after the lock's: READ COMMITTED, so it sees
+// what the lock's previous holder committed).
+void LockCursor(pqxx::transaction_base& txn, WriteCursor& at);
+
+// One layer put or delete with revision `at.head + 1`: CAS, the freeze
+// setting, the revision row, the layer row, its audit entry and store_head
+// in one prepared statement, applied only when store_head.seq is `at.seq`.
+// On a cursor not yet locked that statement is the whole write: when it is
+// not applied (someone else wrote since, or the write is refused) the lock
+// is taken (LockCursor) and it runs again, and a refusal under the lock is
+// the answer. A refused write changes nothing. Advances `at` (then locked).
 Result<std::int64_t> ApplyLayerWrite(pqxx::transaction_base& txn, WriteCursor& at,
                                      const LayerWrite& w);
+
+// Runs the statement `sql` prepared on this connection under `name` (libpqxx
+// prepares it on the server on its first use there).
+template <typename... Args>
+pqxx::result ExecPrepared(pqxx::transaction_base& txn, const char* name, const std::string& sql,
+                          Args&&... args) {
+  txn.conn().prepare(name, sql);  // a repeat with the same text is a lookup
+  return txn.exec_prepared(name, std::forward<Args>(args)...);
+}
 
 // Store::PutRollout's statements; `insert_only` refuses an existing id.
 Status ApplyRolloutPut(pqxx::transaction_base& txn, const RolloutRecord& r,

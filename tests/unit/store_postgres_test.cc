@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <pqxx/pqxx>
 #include <set>
 #include <string>
 #include <thread>
@@ -18,6 +19,7 @@
 #include "omnirelay/controlplane/store.h"
 #include "postgres_test_server.h"
 #include "store_contract.h"
+#include "store_postgres_schema.h"
 
 // LeakSanitizer (asan build): libpqxx 6.4, the Debian 12 version, leaks the
 // PGresult of a statement whose connection broke (its result wrapper asks
@@ -109,6 +111,85 @@ TEST(PostgresStoreTest, ReplicasWritingConcurrentlyKeepRevisionsGapFree) {
   EXPECT_EQ(chain->entries, static_cast<std::int64_t>(acknowledged.size()));
 }
 
+// store_head.seq as stored: every holder of the write lock advances it.
+std::int64_t StoredSeq(const std::string& url) {
+  pqxx::connection conn(url);
+  pqxx::nontransaction txn(conn);
+  return txn.exec1("SELECT seq FROM store_head WHERE id = 1")[0].as<std::int64_t>();
+}
+
+// A store that wrote last writes again as one statement on the cursor its
+// commit left (seq advances by one: no separate lock); after another
+// replica's layer write, audit append or freeze, its cursor is stale, the
+// statement applies nothing, and the write is done again under the lock
+// (seq advances by two) and chains from the newest audit entry; a freeze
+// set elsewhere refuses it; a CAS conflict on a known cursor is told as
+// such and leaves the cursor good for the next write.
+TEST(PostgresStoreTest, AWriteOnAKnownCursorIsOneStatementAndAStaleOneTakesTheLock) {
+  TempDir dir;
+  const std::string url =
+      pg_test::EnsureDatabase(pg_test::FixtureServerUrl(), pg_test::DatabaseFor(dir.path()));
+  std::unique_ptr<Store> a = MustOpen(url);
+  std::unique_ptr<Store> b = MustOpen(url);
+  ASSERT_TRUE(a && b);
+  auto write = [](Store& store, const std::string& scope, int v,
+                  std::optional<std::int64_t> expected = std::nullopt) {
+    return store.WriteLayer(Put(scope, "{\"v\":" + std::to_string(v) + "}", expected));
+  };
+
+  ASSERT_EQ(*write(*a, "zone:a", 1), 1);  // no cursor yet: locked first
+  std::int64_t seq = StoredSeq(url);
+  ASSERT_EQ(*write(*a, "zone:a", 2), 2);
+  EXPECT_EQ(StoredSeq(url), seq + 1) << "a write on a known cursor is one statement";
+
+  // Another replica writes: a's cursor is stale.
+  ASSERT_EQ(*write(*b, "zone:b", 1), 3);
+  seq = StoredSeq(url);
+  ASSERT_EQ(*write(*a, "zone:a", 3), 4);
+  EXPECT_EQ(StoredSeq(url), seq + 2) << "a stale cursor takes the lock";
+
+  // Another replica appends audit only (no revision): a's next entry
+  // chains from it.
+  ASSERT_TRUE(b->AppendAudit({store_contract::Audit("layer.read", 2000)}).ok());
+  ASSERT_EQ(*write(*a, "zone:a", 4), 5);
+
+  // A CAS conflict on a known cursor, then a write on the same cursor.
+  Result<std::int64_t> stale = write(*a, "zone:a", 5, /*expected=*/1);
+  EXPECT_EQ(stale.status().code(), StatusCode::kConflict) << stale.status().ToString();
+  ASSERT_EQ(*write(*a, "zone:a", 6, /*expected=*/5), 6);
+
+  // A freeze set through another replica refuses a's write on its cursor.
+  LayerWrite frozen = Put("zone:a", "{\"v\":7}", std::nullopt);
+  frozen.refused_by_setting = "freeze";
+  ASSERT_TRUE(
+      b->PutSetting("freeze", "incident 42", 3000, store_contract::Audit("freeze.set", 3000)).ok());
+  Result<std::int64_t> refused = a->WriteLayer(frozen);
+  EXPECT_EQ(refused.status().code(), StatusCode::kFrozen) << refused.status().ToString();
+  EXPECT_EQ(refused.status().message(), "incident 42");
+  ASSERT_TRUE(
+      b->PutSetting("freeze", std::nullopt, 4000, store_contract::Audit("freeze.clear", 4000))
+          .ok());
+  // Deletes take the same path: one of a layer that is not there is told so.
+  Result<std::int64_t> missing = a->WriteLayer(store_contract::Delete("zone:none", std::nullopt));
+  EXPECT_EQ(missing.status().code(), StatusCode::kNotFound) << missing.status().ToString();
+  ASSERT_EQ(*a->WriteLayer(frozen), 7);
+  ASSERT_EQ(*a->WriteLayer(store_contract::Delete("zone:b", 3)), 8);
+
+  Result<std::vector<RevisionRecord>> all = b->RevisionsSince(0, 100);
+  ASSERT_TRUE(all.ok());
+  ASSERT_EQ(all->size(), 8u);
+  for (std::size_t i = 0; i < all->size(); ++i) {
+    EXPECT_EQ((*all)[i].revision, static_cast<std::int64_t>(i + 1));
+  }
+  EXPECT_TRUE((*all)[7].deleted);
+  EXPECT_EQ(a->GetLayer("zone:a")->document, "{\"v\":7}");
+  EXPECT_EQ(b->GetLayer("zone:b").status().code(), StatusCode::kNotFound);
+  Result<api::AuditChainReport> chain = b->VerifyAuditChain();
+  ASSERT_TRUE(chain.ok()) << chain.status().ToString();
+  EXPECT_TRUE(chain->ok) << chain->break_id << ": " << chain->break_reason;
+  EXPECT_EQ(chain->entries, 8 + 3);  // the writes, the audit append, the freeze and its clear
+}
+
 // Runs scripts/pg-server.sh `command` on `state_dir`.
 void PgServer(const std::string& command, const std::string& state_dir) {
   const std::string line =
@@ -189,7 +270,8 @@ TEST(PostgresStoreTest, ReplicasStartingTogetherMigrateOnce) {
   EXPECT_EQ(opened.load(), 4);
   pqxx::connection conn(url);
   pqxx::nontransaction txn(conn);
-  EXPECT_EQ(txn.exec1("SELECT COUNT(*) FROM schema_migrations")[0].as<int>(), 1);
+  EXPECT_EQ(txn.exec1("SELECT COUNT(*) FROM schema_migrations")[0].as<std::int64_t>(),
+            pg::KnownSchemaVersion());
 }
 
 // A database migrated by a newer build is refused, naming both versions,
@@ -209,7 +291,8 @@ TEST(PostgresStoreTest, NewerSchemaVersionIsRefused) {
   Result<std::unique_ptr<Store>> opened = OpenPostgresStore({.url = url});
   ASSERT_FALSE(opened.ok());
   EXPECT_EQ(opened.status().code(), StatusCode::kInternal);
-  EXPECT_NE(opened.status().message().find("schema version 999 is newer than this build knows (1)"),
+  EXPECT_NE(opened.status().message().find("schema version 999 is newer than this build knows (" +
+                                           std::to_string(pg::KnownSchemaVersion()) + ")"),
             std::string::npos)
       << opened.status().message();
 }
