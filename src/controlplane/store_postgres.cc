@@ -5,7 +5,8 @@
 // assigns revisions or appends audit entries first locks the single row of
 // store_head (an UPDATE that advances its seq: LockHead), then checks its
 // CAS expectations, writes, advances store_head to its last revision and
-// commits. The row lock
+// commits. (A layer write may instead lock it with its own statement, whose
+// checks then rest on seq: see below.) The row lock
 // is held to the commit, so these transactions run one at a time across all
 // replicas, each one seeing (READ COMMITTED: every statement takes a fresh
 // snapshot, after the lock was granted) everything its predecessor
@@ -142,7 +143,7 @@ class PostgresStore final : public Store {
       // One snapshot: the head and the version come from one state.
       ReadTxn txn(conn);
       const std::int64_t head =
-          txn.exec1("SELECT revision FROM store_head WHERE id = 1")[0].as<std::int64_t>();
+          txn.exec1("SELECT head FROM store_head WHERE id = 1")[0].as<std::int64_t>();
       if (at > head) {
         return Status(StatusCode::kNotFound, "revision " + std::to_string(at) +
                                                  " does not exist yet (head is " +
@@ -221,7 +222,7 @@ class PostgresStore final : public Store {
   Result<std::int64_t> HeadRevision() override {
     return pool_->Run([&](pqxx::connection& conn) -> Result<std::int64_t> {
       pqxx::nontransaction txn(conn);
-      return txn.exec1("SELECT revision FROM store_head WHERE id = 1")[0].as<std::int64_t>();
+      return txn.exec1("SELECT head FROM store_head WHERE id = 1")[0].as<std::int64_t>();
     });
   }
 
@@ -597,9 +598,10 @@ class PostgresStore final : public Store {
                                            std::int64_t now_ms, const AuditEntry& audit) override {
     return pool_->Run([&](pqxx::connection& conn) -> Result<SettingRecord> {
       pqxx::work txn(conn);
+      bool written = false;
       OMNI_ASSIGN_OR_RETURN(SettingRecord now,
-                            pg::ApplySettingIfAbsent(txn, key, value, now_ms, audit));
-      txn.commit();
+                            pg::ApplySettingIfAbsent(txn, key, value, now_ms, audit, &written));
+      if (written) txn.commit();  // else rolled back: nothing changed
       return now;
     });
   }

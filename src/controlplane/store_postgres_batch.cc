@@ -24,7 +24,7 @@ Status WriteBatcher::Run(const Write& write, bool single_statement) {
       batch.push_back(queue_.front());
       queue_.pop_front();
     }
-    std::optional<WriteCursor> known = known_;
+    std::optional<Known> known = known_;
     lock.Unlock();
     std::size_t rerun = 0;
     try {
@@ -57,56 +57,56 @@ WriteBatcher::Counts WriteBatcher::counts() const {
   return counts_;
 }
 
-namespace {
-
-// A transaction's cursor: where the last commit left the store, not locked
-// yet; or, when that is not known, the lock taken and the cursor read.
-WriteCursor Start(pqxx::transaction_base& txn, const std::optional<WriteCursor>& known) {
-  WriteCursor at = known.value_or(WriteCursor{});
+WriteCursor WriteBatcher::Start(pqxx::transaction_base& txn, const std::optional<Known>& known,
+                                std::uint64_t* generation) const {
+  // Read after the connection was leased: a break since `known` was made
+  // (this attempt's connection is then a new one) has moved it.
+  *generation = pool_.generation();
+  const bool current = known && known->generation == *generation;
+  WriteCursor at = current ? known->cursor : WriteCursor{};
   at.locked = false;
-  if (!known) LockCursor(txn, at);
+  if (!current) LockCursor(txn, at);
   return at;
 }
-
-}  // namespace
 
 // `known` changes only after a commit, to the state committed: a cursor
 // whose seq is still the stored one then proves its head and audit tip
 // right. A transaction that fails or rolls back leaves the stored seq as it
 // was, so the cursor from before stays true (or is found stale by its seq).
-Status WriteBatcher::RunAlone(const Write& write, std::optional<WriteCursor>& known) {
-  std::optional<WriteCursor> committed;
+Status WriteBatcher::RunAlone(const Write& write, std::optional<Known>& known) {
+  std::optional<Known> committed;
   const Status outcome = pool_.Run([&](pqxx::connection& conn) -> Status {
     committed.reset();
     pqxx::work txn(conn);
-    WriteCursor at = Start(txn, known);
+    std::uint64_t generation = 0;
+    WriteCursor at = Start(txn, known, &generation);
     OMNI_RETURN_IF_ERROR(write(txn, at));
     txn.commit();
-    if (at.locked) committed = at;
+    if (at.locked) committed = Known{at, generation};
     return Status::Ok();
   });
   if (committed) {
-    committed->locked = false;
+    committed->cursor.locked = false;
     known = committed;
   }
   return outcome;
 }
 
-std::size_t WriteBatcher::RunBatch(const std::vector<Job*>& batch,
-                                   std::optional<WriteCursor>& known) {
+std::size_t WriteBatcher::RunBatch(const std::vector<Job*>& batch, std::optional<Known>& known) {
   if (batch.size() == 1) {
     batch.front()->status = RunAlone(*batch.front()->write, known);
     return 0;
   }
   std::vector<Status> outcomes;
   bool member_threw = false;
-  std::optional<WriteCursor> committed;
+  std::optional<Known> committed;
   const Status outcome = pool_.Run([&](pqxx::connection& conn) -> Status {
     outcomes.assign(batch.size(), Status::Ok());
     member_threw = false;
     committed.reset();
     pqxx::work txn(conn);
-    WriteCursor at = Start(txn, known);
+    std::uint64_t generation = 0;
+    WriteCursor at = Start(txn, known, &generation);
     // How the previous member's savepoint ends, sent with the next statement
     // (one round trip less per member while the head lock is held).
     std::string ending;
@@ -144,18 +144,25 @@ std::size_t WriteBatcher::RunBatch(const std::vector<Job*>& batch,
       }
       outcomes[i] = std::move(member);
     }
-    if (!at.locked) return Status::Ok();  // nothing was written: nothing to commit
     // Proof the transaction is sound before it commits: a COMMIT in an
     // aborted transaction is answered as a rollback, not an error, which
-    // would tell every member it committed when none did.
-    const pqxx::row head = txn.exec1(ending + "SELECT revision, seq FROM store_head WHERE id = 1");
-    if (head[0].as<std::int64_t>() != at.head || head[1].as<std::int64_t>() != at.seq) {
-      return Status(StatusCode::kInternal, "postgres store: a batch of writes ended at revision " +
-                                               head[0].as<std::string>() + ", not " +
-                                               std::to_string(at.head) + "; rolled back");
+    // would tell every member it committed when none did. (Without the lock
+    // no member wrote through it; a member's other statements, if any, were
+    // checked by libpqxx as they ran.)
+    if (at.locked) {
+      const pqxx::row head = txn.exec1(ending + "SELECT head, seq FROM store_head WHERE id = 1");
+      if (head[0].as<std::int64_t>() != at.head || head[1].as<std::int64_t>() != at.seq) {
+        return Status(StatusCode::kInternal,
+                      "postgres store: a batch of writes ended at revision " +
+                          head[0].as<std::string>() + " (lock count " + head[1].as<std::string>() +
+                          "), not " + std::to_string(at.head) + " (" + std::to_string(at.seq) +
+                          "); rolled back");
+      }
+    } else if (!ending.empty()) {
+      txn.exec0(ending);
     }
     txn.commit();
-    committed = at;
+    if (at.locked) committed = Known{at, generation};
     return Status::Ok();
   });
   if (member_threw) {  // nothing committed: each on its own, in order
@@ -163,7 +170,7 @@ std::size_t WriteBatcher::RunBatch(const std::vector<Job*>& batch,
     return batch.size();
   }
   if (committed) {
-    committed->locked = false;
+    committed->cursor.locked = false;
     known = committed;
   }
   for (std::size_t i = 0; i < batch.size(); ++i) {

@@ -18,7 +18,9 @@
 // seq, audit tip) and starts the next transaction from it without taking
 // the lock first: its first layer write is then the lock, applied only if
 // nobody held the lock since (else ApplyLayerWrite takes it and writes
-// again). A write alone is then BEGIN, one statement and COMMIT.
+// again). A write alone is then BEGIN, one statement and COMMIT. The cursor
+// is forgotten when the pool's connections break (Pool::generation): the
+// server behind them may be a standby that never saw that commit.
 // A write whose statement the server refuses ends the transaction (libpqxx
 // 6.4), so then the batch is abandoned and its writes run again one by one.
 // A failure of the batch itself (the connection lost, the commit in doubt,
@@ -29,6 +31,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <deque>
 #include <functional>
 #include <optional>
@@ -76,10 +79,19 @@ class WriteBatcher {
     Status status;
     bool done = false;  // under mu_
   };
+  // Where a commit left the store, and the pool generation it was made in.
+  struct Known {
+    WriteCursor cursor;
+    std::uint64_t generation = 0;
+  };
   // The number of writes run again alone (0: none). `known`: where the
   // last commit left the store, updated by this batch's commit.
-  std::size_t RunBatch(const std::vector<Job*>& batch, std::optional<WriteCursor>& known);
-  Status RunAlone(const Write& write, std::optional<WriteCursor>& known);
+  std::size_t RunBatch(const std::vector<Job*>& batch, std::optional<Known>& known);
+  Status RunAlone(const Write& write, std::optional<Known>& known);
+  // A transaction's cursor: `known`'s, not locked yet, when it is of the
+  // pool's current generation; else the lock taken and the cursor read.
+  WriteCursor Start(pqxx::transaction_base& txn, const std::optional<Known>& known,
+                    std::uint64_t* generation) const;
 
   Pool& pool_;
   const std::size_t max_batch_;
@@ -89,7 +101,7 @@ class WriteBatcher {
   bool leading_ GUARDED_BY(mu_) = false;  // a batch is running
   // Where this batcher's last commit left the store (unlocked), if known;
   // the leader takes it for its batch and puts it back.
-  std::optional<WriteCursor> known_ GUARDED_BY(mu_);
+  std::optional<Known> known_ GUARDED_BY(mu_);
   Counts counts_ GUARDED_BY(mu_);
 };
 

@@ -115,6 +115,11 @@ Result<std::unique_ptr<pqxx::connection>> Pool::Connect() {
   }
 }
 
+std::uint64_t Pool::generation() const {
+  MutexLock lock(mu_);
+  return generation_;
+}
+
 void Pool::Release(std::unique_ptr<pqxx::connection> conn) {
   MutexLock lock(mu_);
   idle_.push_back(std::move(conn));
@@ -127,6 +132,7 @@ void Pool::Discard() {
     MutexLock lock(mu_);
     dropped.swap(idle_);
     open_ -= dropped.size() + 1;  // the idle ones and the caller's
+    ++generation_;
     cv_.NotifyAll();
   }
   // `dropped` closes its connections here, outside the lock.

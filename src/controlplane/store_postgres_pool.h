@@ -28,6 +28,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <exception>
 #include <memory>
 #include <pqxx/pqxx>
@@ -57,6 +58,12 @@ class Pool {
  public:
   // `url` is a libpq connection string or URI; it is never put in a message.
   Pool(std::string url, std::size_t max_open);
+
+  // How many times the pool has thrown its connections away (a connection
+  // broke). What a caller learned from the database before a change of
+  // generation may describe a server that is gone (a failover to a standby
+  // that had not received the last commits), so such knowledge is dropped.
+  std::uint64_t generation() const EXCLUDES(mu_);
   Pool(const Pool&) = delete;
   Pool& operator=(const Pool&) = delete;
 
@@ -101,10 +108,11 @@ class Pool {
 
   const std::string url_;
   const std::size_t max_open_;
-  Mutex mu_;
+  mutable Mutex mu_;
   CondVar cv_;
   std::vector<std::unique_ptr<pqxx::connection>> idle_ GUARDED_BY(mu_);
   std::size_t open_ GUARDED_BY(mu_) = 0;  // idle + leased
+  std::uint64_t generation_ GUARDED_BY(mu_) = 0;
   // Connect backoff: no attempt before retry_at_ after a failure.
   std::chrono::milliseconds backoff_ GUARDED_BY(mu_){0};
   std::chrono::steady_clock::time_point retry_at_ GUARDED_BY(mu_);

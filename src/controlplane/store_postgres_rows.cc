@@ -130,7 +130,7 @@ RolloutRecord ReadRollout(const pqxx::row& row) {
 
 Head LockHead(pqxx::transaction_base& txn) {
   const pqxx::row row =
-      txn.exec1("UPDATE store_head SET seq = seq + 1 WHERE id = 1 RETURNING revision, seq");
+      txn.exec1("UPDATE store_head SET seq = seq + 1 WHERE id = 1 RETURNING head, seq");
   return {row[0].as<std::int64_t>(), row[1].as<std::int64_t>()};
 }
 
@@ -166,13 +166,17 @@ namespace {
 // seq is not $14 (someone took the lock since this cursor was current), the
 // CAS ($15: -1 any, 0 absent, else that revision) or a refusing setting ($16,
 // '' for none) says no, it updates nothing and the inserts, which read its
-// row, insert nothing. The last SELECT reads the statement's snapshot, from
-// before its own changes: the new seq when applied, the scope's revision
-// and the setting for the refusal. (The layer's foreign key to its revision
-// is checked at the statement's end, when the revision row is there.)
+// row, insert nothing. The last SELECT gives the new seq (the UPDATE's
+// RETURNING; NULL when nothing was applied) and, from the statement's
+// snapshot, before its own changes, the scope's revision and the setting:
+// the refusal's reasons. The subqueries read that snapshot, taken before
+// the row lock was granted; that is sound because seq unchanged proves
+// nobody committed under the lock in between. (The layer's foreign key to
+// its revision is checked at the statement's end, when the revision row is
+// there.)
 constexpr char kHeadUpdate[] =
-    "WITH h AS (UPDATE store_head SET revision = $1::bigint, seq = seq + 1 "
-    "WHERE id = 1 AND seq = $14::bigint AND revision = $1::bigint - 1 "
+    "WITH h AS (UPDATE store_head SET head = $1::bigint, seq = seq + 1 "
+    "WHERE id = 1 AND seq = $14::bigint AND head = $1::bigint - 1 "
     "AND ($15::bigint < 0 OR COALESCE((SELECT revision FROM layers WHERE scope = $2::text), 0) "
     "= $15::bigint) "
     "AND ($16::text = '' OR NOT EXISTS (SELECT 1 FROM settings WHERE key = $16::text)) ";
@@ -195,8 +199,9 @@ const std::string& LayerPutStatement() {
   return sql;
 }
 
-// A delete also needs the layer to exist ($3 and $4 are unused: the same
-// parameters as a put keep one call).
+// A delete also needs the layer to exist. It takes the same parameters as a
+// put, so that one call runs either; $3, the document, is unused and is
+// named once only so that the server can give it a type.
 const std::string& LayerDeleteStatement() {
   static const std::string sql =
       std::string(kHeadUpdate) +
@@ -327,8 +332,9 @@ Result<SnapshotRecord> ApplyChainSnapshotPut(pqxx::work& txn, const SnapshotReco
 
 Result<SettingRecord> ApplySettingIfAbsent(pqxx::work& txn, std::string_view key,
                                            std::string_view value, std::int64_t now_ms,
-                                           const AuditEntry& audit) {
+                                           const AuditEntry& audit, bool* written) {
   if (key.empty()) return Status(StatusCode::kInvalidArgument, "a setting needs a key");
+  *written = false;
   LockHead(txn);
   const std::string name(key);
   const pqxx::result stored =
@@ -338,6 +344,7 @@ Result<SettingRecord> ApplySettingIfAbsent(pqxx::work& txn, std::string_view key
   txn.exec_params0("INSERT INTO settings (key, value, updated_at_ms) VALUES ($1, $2, $3)", name,
                    std::string(value), now_ms);
   InsertAudits(txn, {audit});
+  *written = true;
   return SettingRecord{name, std::string(value), now_ms};
 }
 

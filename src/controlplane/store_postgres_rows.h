@@ -152,10 +152,12 @@ Result<SnapshotRecord> ApplyChainSnapshotPut(pqxx::work& txn, const SnapshotReco
                                              std::int64_t fresh_after_ms);
 
 // Store::PutSettingIfAbsent: the stored value, else `value` written with
-// its audit entry. Takes LockHead (the audit chain) first.
+// its audit entry (`*written` says which). Takes LockHead (the audit chain)
+// first: a caller that wrote nothing rolls back rather than commit the
+// lock's advance of store_head.seq.
 Result<SettingRecord> ApplySettingIfAbsent(pqxx::work& txn, std::string_view key,
                                            std::string_view value, std::int64_t now_ms,
-                                           const AuditEntry& audit);
+                                           const AuditEntry& audit, bool* written);
 
 // Store::CreateToken's statements (LockHead first: it appends audit and
 // orders the name check); `scopes` encoded.

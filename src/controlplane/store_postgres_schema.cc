@@ -25,8 +25,8 @@ constexpr MigrationStep kSteps[] = {
     {"initial schema", R"sql(
 -- The store's head: the last revision assigned. Every transaction that
 -- assigns revisions or appends audit entries locks this one row first
--- (SELECT ... FOR UPDATE; an UPDATE of seq since migration 2), which
--- serialises them across every replica; see store_postgres.cc.
+-- (SELECT ... FOR UPDATE), which serialises them across every replica;
+-- see store_postgres.cc.
 CREATE TABLE store_head (
   id       INTEGER PRIMARY KEY CHECK (id = 1),
   revision BIGINT  NOT NULL
@@ -132,7 +132,11 @@ CREATE TABLE leases (
     {"store_head.seq: advanced by every holder of the write lock", R"sql(
 -- A layer write on a cursor this replica knows from its last commit checks
 -- seq instead of taking the lock first (store_postgres_rows.h WriteCursor);
--- LockHead advances it, so such a check sees every other holder.
+-- the lock is now an UPDATE that advances seq, so such a check sees every
+-- other holder. A build from before this step takes the lock without
+-- advancing seq: the head column is renamed so that such a build, still
+-- running beside a newer one, fails every write loudly instead.
+ALTER TABLE store_head RENAME COLUMN revision TO head;
 ALTER TABLE store_head ADD COLUMN seq BIGINT NOT NULL DEFAULT 0;
 )sql"},
 };

@@ -63,8 +63,9 @@ struct LayerWrite {
   std::int64_t now_ms = 0;
   AuditEntry audit;  // appended in the same transaction, revision filled in
   // Non-empty: the write is refused with kFrozen, whose message is that
-  // setting's stored value, when the setting exists at commit (read under the
-  // store's write lock, so a freeze set through any replica counts).
+  // setting's stored value, when the setting exists at commit (checked in
+  // the order of the store's write lock, so a freeze set through any replica
+  // counts).
   std::string refused_by_setting;
 };
 
