@@ -130,7 +130,12 @@ Result<std::int64_t> ApplyLayerWrite(pqxx::transaction_base& txn, WriteCursor& a
                                      const LayerWrite& w);
 
 // Runs the statement `sql` prepared on this connection under `name` (libpqxx
-// prepares it on the server on its first use there).
+// prepares it on the server on its first use there). Postgres plans a
+// prepared statement once for all parameters from its sixth run on, with
+// the table sizes of that moment, until an ANALYZE of a table it reads: a
+// statement whose good plan depends on a table having grown (a join into
+// `revisions`, say) must stay unprepared (benchmarks.md, "A layer write as
+// one statement").
 template <typename... Args>
 pqxx::result ExecPrepared(pqxx::transaction_base& txn, const char* name, const std::string& sql,
                           Args&&... args) {
