@@ -204,6 +204,11 @@ TEST_P(StoreContractTest, GetLayersReadsTheExistingCurrentLayers) {
   Result<std::vector<LayerRecord>> none = store_->GetLayers({});
   ASSERT_TRUE(none.ok());
   EXPECT_TRUE(none->empty());
+  // More scopes than a chain has, repeats among them (the Postgres adapter
+  // reads up to five scopes with another statement than more).
+  ExpectTheTwoCurrentLayers(store_->GetLayers(
+      {"zone:b", "region:us-east", "global", "zone:c", "zone:d", "zone:e", "global", "cell:x"}));
+  ExpectTheTwoCurrentLayers(store_->GetLayers({"global", "zone:b", "global", "region:us-east"}));
 }
 
 // History lists a scope's puts and deletes newest first, at most `limit`.
