@@ -126,16 +126,10 @@ class PostgresStore final : public Store {
                                std::optional<std::int64_t> at_revision) override {
     const std::string key(scope);
     if (!at_revision) {
-      return pool_->Run([&](pqxx::connection& conn) -> Result<LayerRecord> {
-        static const std::string kSql = std::string("SELECT ") + kQualifiedRevisionColumns +
-                                        " FROM layers l JOIN revisions r ON r.revision = "
-                                        "l.revision WHERE l.scope = $1";
-        pqxx::nontransaction txn(conn);
-        return First<LayerRecord>(
-            txn.exec_params(kSql, key),
-            [](const pqxx::row& row) { return pg::LayerFromRevision(pg::ReadRevision(row)); },
-            "scope " + Quoted(scope) + " has no layer");
-      });
+      OMNI_ASSIGN_OR_RETURN(std::vector<LayerRecord> found, GetLayers({key}));
+      if (found.empty())
+        return Status(StatusCode::kNotFound, "scope " + Quoted(scope) + " has no layer");
+      return std::move(found.front());
     }
     const std::int64_t at = *at_revision;
     if (at < 0) return Invalid("revision must be >= 0, got " + std::to_string(at));
@@ -167,42 +161,17 @@ class PostgresStore final : public Store {
     return pool_->Run([&](pqxx::connection& conn) {
       pqxx::nontransaction txn(conn);
       return Decode<LayerRecord>(
-          txn.exec(std::string("SELECT ") + kQualifiedRevisionColumns +
+          txn.exec(std::string("SELECT ") + pg::kQualifiedRevisionColumns +
                    " FROM layers l JOIN revisions r ON r.revision = l.revision ORDER BY l.scope"),
-          [](const pqxx::row& row) { return pg::LayerFromRevision(pg::ReadRevision(row)); });
+          pg::ReadLayer);
     });
   }
 
   Result<std::vector<LayerRecord>> GetLayers(const std::vector<std::string>& scopes) override {
     if (scopes.empty()) return std::vector<LayerRecord>{};
-    std::vector<std::string> sorted = scopes;
-    std::sort(sorted.begin(), sorted.end());
-    sorted.erase(std::unique(sorted.begin(), sorted.end()), sorted.end());
-    auto decode = [](const pqxx::result& rows) {
-      return Decode<LayerRecord>(
-          rows, [](const pqxx::row& row) { return pg::LayerFromRevision(pg::ReadRevision(row)); });
-    };
-    if (sorted.size() <= kChainReadArms) {
-      // A write's chain (at most five scopes): prepared, since each arm is
-      // two lookups by primary key, whose generic plan is an index scan
-      // whatever the tables' sizes when it was made. Unused arms look up
-      // "", which no scope is. One statement, so one state.
-      sorted.resize(kChainReadArms);
-      return pool_->Run([&](pqxx::connection& conn) {
-        pqxx::nontransaction txn(conn);
-        return decode(pg::ExecPrepared(txn, "omni_chain_layers", ChainReadStatement(), sorted[0],
-                                       sorted[1], sorted[2], sorted[3], sorted[4]));
-      });
-    }
     return pool_->Run([&](pqxx::connection& conn) {
-      // One statement, so one state: the scopes as an array parameter. Not
-      // prepared: its generic plan, made while `revisions` is small, would
-      // scan it whole, and keep doing so as it grows.
-      static const std::string kSql = std::string("SELECT ") + kQualifiedRevisionColumns +
-                                      " FROM layers l JOIN revisions r ON r.revision = l.revision "
-                                      "WHERE l.scope = ANY ($1::text[]) ORDER BY l.scope";
       pqxx::nontransaction txn(conn);
-      return decode(txn.exec_params(kSql, pg::TextArray(sorted)));
+      return pg::ReadCurrentLayers(txn, scopes);
     });
   }
 
@@ -685,26 +654,6 @@ class PostgresStore final : public Store {
   }
 
  private:
-  // kRevisionColumns for `revisions r` joined with `layers l`.
-  static constexpr char kQualifiedRevisionColumns[] =
-      "r.revision, r.scope, r.deleted, COALESCE(r.document, ''), r.author, r.created_at_ms";
-
-  // GetLayers of at most this many scopes (a chain: global, region, cell,
-  // cluster, node) is one prepared statement of as many arms.
-  static constexpr std::size_t kChainReadArms = 5;
-  static const std::string& ChainReadStatement() {
-    static const std::string sql = [] {
-      std::string out;
-      for (std::size_t i = 1; i <= kChainReadArms; ++i) {
-        out += std::string(out.empty() ? "" : " UNION ALL ") + "SELECT " + kRevisionColumns +
-               " FROM revisions WHERE revision = (SELECT revision FROM layers WHERE scope = $" +
-               std::to_string(i) + "::text)";
-      }
-      return out + " ORDER BY 2";
-    }();
-    return sql;
-  }
-
   // Layer writes that queue behind a commit share the next (group commit).
   static constexpr std::size_t kMaxBatch = 64;
 

@@ -1,5 +1,6 @@
 #include "store_postgres_rows.h"
 
+#include <algorithm>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <utility>
@@ -50,6 +51,36 @@ RevisionRecord ReadRevision(const pqxx::row& row) {
   r.author = Text(row[4]);
   r.created_at_ms = Int(row[5]);
   return r;
+}
+
+LayerRecord ReadLayer(const pqxx::row& row) {
+  return LayerFromRevision(ReadRevision(row));
+}
+
+Result<std::vector<LayerRecord>> ReadCurrentLayers(pqxx::transaction_base& txn,
+                                                   std::vector<std::string> scopes) {
+  std::sort(scopes.begin(), scopes.end());
+  scopes.erase(std::unique(scopes.begin(), scopes.end()), scopes.end());
+  constexpr std::size_t kArms = 5;
+  if (scopes.size() > kArms) {
+    static const std::string kSql = std::string("SELECT ") + kQualifiedRevisionColumns +
+                                    " FROM layers l JOIN revisions r ON r.revision = l.revision "
+                                    "WHERE l.scope = ANY ($1::text[]) ORDER BY l.scope";
+    return Decode<LayerRecord>(txn.exec_params(kSql, TextArray(scopes)), ReadLayer);
+  }
+  static const std::string kChainSql = [] {
+    std::string out;
+    for (std::size_t i = 1; i <= kArms; ++i) {
+      out += std::string(out.empty() ? "" : " UNION ALL ") + "SELECT " + kRevisionColumns +
+             " FROM revisions WHERE revision = (SELECT revision FROM layers WHERE scope = $" +
+             std::to_string(i) + "::text)";
+    }
+    return out + " ORDER BY 2";
+  }();
+  scopes.resize(kArms);  // unused arms look up "", which no scope is
+  return Decode<LayerRecord>(ExecPrepared(txn, "omni_chain_layers", kChainSql, scopes[0], scopes[1],
+                                          scopes[2], scopes[3], scopes[4]),
+                             ReadLayer);
 }
 
 SnapshotRecord ReadSnapshot(const pqxx::row& row) {
@@ -187,32 +218,26 @@ constexpr char kAuditInsert[] =
     "SELECT (SELECT seq FROM h), (SELECT revision FROM layers WHERE scope = $2::text), "
     "(SELECT value FROM settings WHERE key = $16::text)";
 
-const std::string& LayerPutStatement() {
-  static const std::string sql =
-      std::string(kHeadUpdate) +
-      "RETURNING seq), "
-      "r AS (INSERT INTO revisions (revision, scope, deleted, document, author, created_at_ms) "
-      "SELECT $1::bigint, $2::text, FALSE, $3::text, $4::text, $5::bigint FROM h), "
-      "l AS (INSERT INTO layers (scope, revision) SELECT $2::text, $1::bigint FROM h "
-      "ON CONFLICT (scope) DO UPDATE SET revision = excluded.revision), " +
-      kAuditInsert;
-  return sql;
-}
-
-// A delete also needs the layer to exist. It takes the same parameters as a
-// put, so that one call runs either; $3, the document, is unused and is
-// named once only so that the server can give it a type.
-const std::string& LayerDeleteStatement() {
-  static const std::string sql =
-      std::string(kHeadUpdate) +
-      "AND EXISTS (SELECT 1 FROM layers WHERE scope = $2::text) "
-      "AND ($3::text IS NULL OR TRUE) "
-      "RETURNING seq), "
-      "r AS (INSERT INTO revisions (revision, scope, deleted, document, author, created_at_ms) "
-      "SELECT $1::bigint, $2::text, TRUE, NULL, $4::text, $5::bigint FROM h), "
-      "l AS (DELETE FROM layers WHERE scope = $2::text AND EXISTS (SELECT 1 FROM h)), " +
-      kAuditInsert;
-  return sql;
+// A put, or a delete: the delete also needs the layer to exist, stores a
+// NULL document (NULLIF: $3 is named, so that the server can give it a
+// type, though a delete has none) and removes the layer row. Both take the
+// same parameters, so that one call runs either.
+const std::string& LayerWriteStatement(bool deleted) {
+  auto build = [](bool del) {
+    return std::string(kHeadUpdate) +
+           (del ? "AND EXISTS (SELECT 1 FROM layers WHERE scope = $2::text) " : "") +
+           "RETURNING seq), "
+           "r AS (INSERT INTO revisions (revision, scope, deleted, document, author, "
+           "created_at_ms) SELECT $1::bigint, $2::text, " +
+           (del ? "TRUE, NULLIF($3::text, $3::text)" : "FALSE, $3::text") +
+           ", $4::text, $5::bigint FROM h), " +
+           (del ? "l AS (DELETE FROM layers WHERE scope = $2::text AND EXISTS (SELECT 1 FROM h)), "
+                : "l AS (INSERT INTO layers (scope, revision) SELECT $2::text, $1::bigint FROM h "
+                  "ON CONFLICT (scope) DO UPDATE SET revision = excluded.revision), ") +
+           kAuditInsert;
+  };
+  static const std::string put = build(false), del = build(true);
+  return deleted ? del : put;
 }
 
 }  // namespace
@@ -234,7 +259,7 @@ Result<std::int64_t> ApplyLayerWrite(pqxx::transaction_base& txn, WriteCursor& a
     const std::string hash = AuditChainHash(*at.audit_tip, audit);
     const pqxx::row row =
         ExecPrepared(txn, deleted ? "omni_layer_delete" : "omni_layer_put",
-                     deleted ? LayerDeleteStatement() : LayerPutStatement(), revision, w.scope,
+                     LayerWriteStatement(deleted), revision, w.scope,
                      w.document.value_or(std::string()), w.author, w.now_ms, audit.time_ms,
                      audit.principal, audit.token_id, audit.action, audit.scope, audit.outcome,
                      audit.summary, hash, at.seq, expected, w.refused_by_setting)

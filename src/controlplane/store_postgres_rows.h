@@ -32,6 +32,9 @@ using store_rows::Quoted;
 inline constexpr char kAuditColumns[] =
     "id, time_ms, principal, token_id, action, scope, revision, outcome, summary";
 inline constexpr char kRolloutColumns[] = "id, state_json, updated_at_ms, generation";
+// kRevisionColumns for `revisions r` joined with `layers l`.
+inline constexpr char kQualifiedRevisionColumns[] =
+    "r.revision, r.scope, r.deleted, COALESCE(r.document, ''), r.author, r.created_at_ms";
 
 // A text[] literal of `values` ({"a","b"}), quoted for the array parser:
 // one parameter for `= ANY ($1::text[])`.
@@ -74,6 +77,7 @@ inline Result<std::vector<std::string>> DecodeStrings(const std::string& text,
 }
 
 RevisionRecord ReadRevision(const pqxx::row& row);
+LayerRecord ReadLayer(const pqxx::row& row);  // a row of k(Qualified)RevisionColumns
 SnapshotRecord ReadSnapshot(const pqxx::row& row);
 Result<NodeRecord> ReadNode(const pqxx::row& row);
 Result<TokenRecord> ReadToken(const pqxx::row& row);
@@ -142,6 +146,16 @@ pqxx::result ExecPrepared(pqxx::transaction_base& txn, const char* name, const s
   txn.conn().prepare(name, sql);  // a repeat with the same text is a lookup
   return txn.exec_prepared(name, std::forward<Args>(args)...);
 }
+
+// Store::GetLayers: the current layers of `scopes` that have one, in scope
+// order, read in one statement (one state). Up to five scopes (a write's
+// chain: global, region, cell, cluster, node) it is prepared, five arms of
+// two primary-key lookups each, whose generic plan is an index scan
+// whatever the tables' sizes when it was made; more scopes are read with a
+// join that is not prepared (its generic plan, made while `revisions` is
+// small, would scan it whole).
+Result<std::vector<LayerRecord>> ReadCurrentLayers(pqxx::transaction_base& txn,
+                                                   std::vector<std::string> scopes);
 
 // Store::PutRollout's statements; `insert_only` refuses an existing id.
 Status ApplyRolloutPut(pqxx::transaction_base& txn, const RolloutRecord& r,

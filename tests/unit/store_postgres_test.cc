@@ -129,6 +129,15 @@ TEST(PostgresStoreTest, ReplicasWritingConcurrentlyKeepRevisionsGapFree) {
   EXPECT_EQ(chain->entries, static_cast<std::int64_t>(acknowledged.size()) + other_entries.load());
 }
 
+// A fresh database and two stores (replicas) on it.
+struct TwoReplicas {
+  TempDir dir;
+  std::string url =
+      pg_test::EnsureDatabase(pg_test::FixtureServerUrl(), pg_test::DatabaseFor(dir.path()));
+  std::unique_ptr<Store> a = MustOpen(url);
+  std::unique_ptr<Store> b = MustOpen(url);
+};
+
 // store_head.seq as stored: every holder of the write lock advances it.
 std::int64_t StoredSeq(const std::string& url) {
   pqxx::connection conn(url);
@@ -144,12 +153,11 @@ std::int64_t StoredSeq(const std::string& url) {
 // set elsewhere refuses it; a CAS conflict on a known cursor is told as
 // such and leaves the cursor good for the next write.
 TEST(PostgresStoreTest, AWriteOnAKnownCursorIsOneStatementAndAStaleOneTakesTheLock) {
-  TempDir dir;
-  const std::string url =
-      pg_test::EnsureDatabase(pg_test::FixtureServerUrl(), pg_test::DatabaseFor(dir.path()));
-  std::unique_ptr<Store> a = MustOpen(url);
-  std::unique_ptr<Store> b = MustOpen(url);
-  ASSERT_TRUE(a && b);
+  TwoReplicas replicas;
+  ASSERT_TRUE(replicas.a && replicas.b);
+  const std::string& url = replicas.url;
+  Store* a = replicas.a.get();
+  Store* b = replicas.b.get();
   auto write = [](Store& store, const std::string& scope, int v,
                   std::optional<std::int64_t> expected = std::nullopt) {
     return store.WriteLayer(Put(scope, "{\"v\":" + std::to_string(v) + "}", expected));
@@ -215,12 +223,11 @@ TEST(PostgresStoreTest, AWriteOnAKnownCursorIsOneStatementAndAStaleOneTakesTheLo
 // cursor (its connections broke since it was made): its next write chains
 // from b's entry, and the chain stays intact.
 TEST(PostgresStoreTest, ACursorFromBeforeTheConnectionsBrokeIsNotTrusted) {
-  TempDir dir;
-  const std::string url =
-      pg_test::EnsureDatabase(pg_test::FixtureServerUrl(), pg_test::DatabaseFor(dir.path()));
-  std::unique_ptr<Store> a = MustOpen(url);
-  std::unique_ptr<Store> b = MustOpen(url);
-  ASSERT_TRUE(a && b);
+  TwoReplicas replicas;
+  ASSERT_TRUE(replicas.a && replicas.b);
+  const std::string& url = replicas.url;
+  Store* a = replicas.a.get();
+  Store* b = replicas.b.get();
   ASSERT_EQ(*a->WriteLayer(Put("zone:a", "{\"v\":1}", std::nullopt)), 1);
   ASSERT_EQ(*a->WriteLayer(Put("zone:a", "{\"v\":2}", std::nullopt)), 2);
   {
