@@ -1,10 +1,22 @@
 #include "store_postgres_batch.h"
 
+#include <poll.h>
+
 #include <optional>
 #include <string>
 #include <utility>
 
 namespace omnirelay::cp::pg {
+namespace {
+
+// Whether the server has shut this connection down (its end closed: the
+// socket reads end-of-file), without reading or sending anything.
+bool PeerClosed(const pqxx::connection& conn) {
+  pollfd p{conn.sock(), POLLIN | POLLRDHUP, 0};
+  return ::poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL)) != 0;
+}
+
+}  // namespace
 
 WriteBatcher::WriteBatcher(Pool& pool, std::size_t max_batch)
     : pool_(pool), max_batch_(max_batch > 0 ? max_batch : 1) {}
@@ -54,7 +66,9 @@ Status WriteBatcher::Run(const Write& write, bool single_statement) {
 
 WriteBatcher::Counts WriteBatcher::counts() const {
   MutexLock lock(mu_);
-  return counts_;
+  Counts out = counts_;
+  out.autocommit = autocommit_.load(std::memory_order_relaxed);
+  return out;
 }
 
 WriteCursor WriteBatcher::Start(pqxx::transaction_base& txn, const std::optional<Known>& known,
@@ -65,6 +79,8 @@ WriteCursor WriteBatcher::Start(pqxx::transaction_base& txn, const std::optional
   const bool current = known && known->generation == *generation;
   WriteCursor at = current ? known->cursor : WriteCursor{};
   at.locked = false;
+  at.autocommit = false;
+  at.needs_lock = false;
   if (!current) LockCursor(txn, at);
   return at;
 }
@@ -73,8 +89,54 @@ WriteCursor WriteBatcher::Start(pqxx::transaction_base& txn, const std::optional
 // whose seq is still the stored one then proves its head and audit tip
 // right. A transaction that fails or rolls back leaves the stored seq as it
 // was, so the cursor from before stays true (or is found stale by its seq).
-Status WriteBatcher::RunAlone(const Write& write, std::optional<Known>& known) {
+Status WriteBatcher::RunAlone(const Write& write, bool single_statement,
+                              std::optional<Known>& known) {
   std::optional<Known> committed;
+  if (single_statement) {
+    // One statement on a known cursor needs no transaction around it: in
+    // autocommit it is one round trip instead of three (BEGIN, it, COMMIT).
+    // It is atomic alone, and when it is not applied it changed nothing, so
+    // it runs again below in a transaction that takes the lock.
+    bool needs_lock = true;
+    const Status outcome = pool_.Run([&](pqxx::connection& conn) -> Status {
+      committed.reset();
+      needs_lock = true;
+      const std::uint64_t generation = pool_.generation();  // after the lease (Start)
+      if (!known || known->generation != generation) return Status::Ok();
+      // A pooled connection the server has closed since (a restart, a
+      // terminated backend) is found here, before anything is sent, so the
+      // pool may retry on a fresh one; past this point a lost connection
+      // leaves the write in doubt.
+      if (PeerClosed(conn)) throw pqxx::broken_connection("the server closed the connection");
+      pqxx::nontransaction txn(conn);
+      WriteCursor at = known->cursor;
+      at.locked = false;
+      at.autocommit = true;
+      Status written;
+      try {
+        written = write(txn, at);
+      } catch (...) {
+        // Sent and perhaps committed, with the answer lost: never run again
+        // on another connection, which would apply it twice.
+        const Failure failure = CurrentFailure();
+        if (failure.connection_lost) throw pqxx::in_doubt_error(failure.status.message());
+        throw;
+      }
+      needs_lock = at.needs_lock;
+      if (needs_lock) return Status::Ok();
+      at.autocommit = false;
+      if (written.ok() && at.locked) committed = Known{at, generation};
+      return written;
+    });
+    if (!needs_lock || !outcome.ok()) {
+      if (outcome.ok()) autocommit_.fetch_add(1, std::memory_order_relaxed);
+      if (committed) {
+        committed->cursor.locked = false;
+        known = committed;
+      }
+      return outcome;
+    }
+  }
   const Status outcome = pool_.Run([&](pqxx::connection& conn) -> Status {
     committed.reset();
     pqxx::work txn(conn);
@@ -94,7 +156,7 @@ Status WriteBatcher::RunAlone(const Write& write, std::optional<Known>& known) {
 
 std::size_t WriteBatcher::RunBatch(const std::vector<Job*>& batch, std::optional<Known>& known) {
   if (batch.size() == 1) {
-    batch.front()->status = RunAlone(*batch.front()->write, known);
+    batch.front()->status = RunAlone(*batch.front()->write, batch.front()->single_statement, known);
     return 0;
   }
   std::vector<Status> outcomes;
@@ -166,7 +228,9 @@ std::size_t WriteBatcher::RunBatch(const std::vector<Job*>& batch, std::optional
     return Status::Ok();
   });
   if (member_threw) {  // nothing committed: each on its own, in order
-    for (Job* member : batch) member->status = RunAlone(*member->write, known);
+    for (Job* member : batch) {
+      member->status = RunAlone(*member->write, member->single_statement, known);
+    }
     return batch.size();
   }
   if (committed) {

@@ -18,7 +18,9 @@
 // seq, audit tip) and starts the next transaction from it without taking
 // the lock first: its first layer write is then the lock, applied only if
 // nobody held the lock since (else ApplyLayerWrite takes it and writes
-// again). A write alone is then BEGIN, one statement and COMMIT. The cursor
+// again). A single-statement write alone on a known cursor runs in
+// autocommit, one round trip; when it is not applied there (someone else
+// held the lock since) it runs again in a transaction. The cursor
 // is forgotten when the pool's connections break (Pool::generation): the
 // server behind them may be a standby that never saw that commit.
 // A write whose statement the server refuses ends the transaction (libpqxx
@@ -30,6 +32,7 @@
 // Thread safety: Run may be called from any thread concurrently.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <deque>
@@ -63,12 +66,14 @@ class WriteBatcher {
   // which changes nothing when it fails, so it needs no savepoint.
   Status Run(const Write& write, bool single_statement = false) EXCLUDES(mu_);
 
-  // Writes run so far, the batches that carried them, and the writes of
-  // abandoned batches run again alone.
+  // Writes run so far, the batches that carried them, the writes of
+  // abandoned batches run again alone, and the writes applied in
+  // autocommit (one statement alone on a known cursor).
   struct Counts {
     std::size_t writes = 0;
     std::size_t batches = 0;
     std::size_t rerun = 0;
+    std::size_t autocommit = 0;
   };
   Counts counts() const EXCLUDES(mu_);
 
@@ -87,7 +92,7 @@ class WriteBatcher {
   // The number of writes run again alone (0: none). `known`: where the
   // last commit left the store, updated by this batch's commit.
   std::size_t RunBatch(const std::vector<Job*>& batch, std::optional<Known>& known);
-  Status RunAlone(const Write& write, std::optional<Known>& known);
+  Status RunAlone(const Write& write, bool single_statement, std::optional<Known>& known);
   // A transaction's cursor: `known`'s, not locked yet, when it is of the
   // pool's current generation; else the lock taken and the cursor read.
   WriteCursor Start(pqxx::transaction_base& txn, const std::optional<Known>& known,
@@ -103,6 +108,7 @@ class WriteBatcher {
   // the leader takes it for its batch and puts it back.
   std::optional<Known> known_ GUARDED_BY(mu_);
   Counts counts_ GUARDED_BY(mu_);
+  std::atomic<std::size_t> autocommit_{0};  // Counts::autocommit
 };
 
 }  // namespace omnirelay::cp::pg

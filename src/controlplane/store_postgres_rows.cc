@@ -249,7 +249,17 @@ Result<std::int64_t> ApplyLayerWrite(pqxx::transaction_base& txn, WriteCursor& a
     return Status(StatusCode::kInvalidArgument,
                   "expected revision must be >= 0, got " + std::to_string(*w.expected_revision));
   }
-  if (!at.audit_tip) LockCursor(txn, at);
+  // On an autocommit cursor the lock could not be held past one statement.
+  auto needs_lock = [&at] {
+    at.needs_lock = true;
+    return Status(StatusCode::kInternal,
+                  "postgres store: the write needs the store's write lock (run it in a "
+                  "transaction)");
+  };
+  if (!at.audit_tip) {
+    if (at.autocommit) return needs_lock();
+    LockCursor(txn, at);
+  }
   const bool deleted = !w.document.has_value();
   const std::int64_t expected = w.expected_revision.value_or(-1);
   for (;;) {
@@ -274,6 +284,7 @@ Result<std::int64_t> ApplyLayerWrite(pqxx::transaction_base& txn, WriteCursor& a
     if (!at.locked) {
       // Someone took the lock since this cursor was current, or the write is
       // refused: under the lock, the statement's answer is final.
+      if (at.autocommit) return needs_lock();
       LockCursor(txn, at);
       continue;
     }

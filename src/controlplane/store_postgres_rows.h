@@ -115,6 +115,12 @@ struct WriteCursor {
   std::int64_t seq = 0;
   std::optional<std::string> audit_tip;  // unknown until read (or known from a commit)
   bool locked = false;
+  // The statements run in autocommit (no transaction around them), so the
+  // lock cannot be taken and held: a layer write that is not applied on the
+  // unlocked cursor changes nothing and sets `needs_lock` instead, for the
+  // caller to run it again in a transaction.
+  bool autocommit = false;
+  bool needs_lock = false;
 };
 
 // Takes the lock for `at` (LockHead): head and seq from the row; the audit
@@ -129,7 +135,8 @@ void LockCursor(pqxx::transaction_base& txn, WriteCursor& at);
 // On a cursor not yet locked that statement is the whole write: when it is
 // not applied (someone else wrote since, or the write is refused) the lock
 // is taken (LockCursor) and it runs again, and a refusal under the lock is
-// the answer. A refused write changes nothing. Advances `at` (then locked).
+// the answer (on an autocommit cursor: `needs_lock`, and an error). A
+// refused write changes nothing. Advances `at` (then locked).
 Result<std::int64_t> ApplyLayerWrite(pqxx::transaction_base& txn, WriteCursor& at,
                                      const LayerWrite& w);
 

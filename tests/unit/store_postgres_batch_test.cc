@@ -145,5 +145,53 @@ TEST(PostgresWriteBatcherTest, AWriteTheServerRefusesFailsAloneAndTheRestCommit)
   EXPECT_EQ(chain->entries, 3);
 }
 
+// A write alone that is one statement runs in autocommit on the cursor the
+// last commit left (one round trip); on no cursor, or one another writer
+// made stale, it runs in a transaction that takes the lock; a pooled
+// connection the server closed meanwhile is replaced before anything is
+// sent, so the write is retried, not left in doubt. Revisions stay gap-free
+// and the audit chain whole.
+TEST(PostgresWriteBatcherTest, AWriteAloneOnAKnownCursorRunsInAutocommit) {
+  Database db;
+  pg::WriteBatcher batcher(db.pool, 64);
+  auto single = [&](const std::string& scope) {
+    return batcher.Run(LayerPut(scope, "{}"), /*single_statement=*/true);
+  };
+  ASSERT_TRUE(single("zone:a").ok());
+  EXPECT_EQ(batcher.counts().autocommit, 0u) << "no cursor yet: a transaction takes the lock";
+  ASSERT_TRUE(single("zone:a").ok());
+  EXPECT_EQ(batcher.counts().autocommit, 1u);
+
+  // Another writer: the statement is not applied on the stale cursor and
+  // runs again under the lock.
+  ASSERT_TRUE(db.store->WriteLayer(Put("zone:other", "{}", std::nullopt)).ok());
+  ASSERT_TRUE(single("zone:a").ok());
+  EXPECT_EQ(batcher.counts().autocommit, 1u);
+  ASSERT_TRUE(single("zone:a").ok());
+  EXPECT_EQ(batcher.counts().autocommit, 2u);
+
+  // The server ends every other session (as a restart would).
+  {
+    pqxx::connection conn(db.url);
+    pqxx::nontransaction txn(conn);
+    txn.exec(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+        "WHERE datname = current_database() AND pid <> pg_backend_pid()");
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));  // the sessions' ends arrive
+  const Status after = single("zone:a");
+  EXPECT_TRUE(after.ok()) << after.ToString();
+  ASSERT_TRUE(single("zone:a").ok());
+  EXPECT_EQ(batcher.counts().autocommit, 3u);
+
+  EXPECT_EQ(ScopesInOrder(*db.store),
+            (std::vector<std::string>{"zone:a", "zone:a", "zone:other", "zone:a", "zone:a",
+                                      "zone:a", "zone:a"}));
+  auto chain = db.store->VerifyAuditChain();
+  ASSERT_TRUE(chain.ok()) << chain.status().ToString();
+  EXPECT_TRUE(chain->ok) << chain->break_id << ": " << chain->break_reason;
+  EXPECT_EQ(chain->entries, 7);
+}
+
 }  // namespace
 }  // namespace omnirelay::cp
