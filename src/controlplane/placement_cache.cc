@@ -46,6 +46,12 @@ std::shared_ptr<const ScopeMap> PlacementCache::Cached() const {
   return map_;
 }
 
+std::pair<std::shared_ptr<const ScopeMap>, std::int64_t> PlacementCache::CachedWithRevision()
+    const {
+  MutexLock lock(mu_);
+  return {map_, global_revision_};
+}
+
 Status PlacementCache::CheckNodeChain(const std::vector<Scope>& chain, const std::string& node_id) {
   OMNI_ASSIGN_OR_RETURN(std::shared_ptr<const ScopeMap> map, Current());
   return map->CheckNodeChain(chain, node_id);

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "omnirelay/config/mutex.h"
@@ -36,6 +37,9 @@ class PlacementCache {
   // The map last cached, with no store read (null when none yet): a guess
   // that a caller confirms with Of() on the global layer it reads.
   std::shared_ptr<const ScopeMap> Cached() const EXCLUDES(mu_);
+  // The same, with the revision of the global layer it was parsed from (0:
+  // none), so that a caller may confirm it on a global layer it remembers.
+  std::pair<std::shared_ptr<const ScopeMap>, std::int64_t> CachedWithRevision() const EXCLUDES(mu_);
 
   // ScopeMap::CheckNodeChain against the current map.
   Status CheckNodeChain(const std::vector<Scope>& chain, const std::string& node_id) EXCLUDES(mu_);

@@ -40,6 +40,10 @@ ControlPlaneService::ControlPlaneService(Store& store, Bus& bus, const Authentic
       writes_(metrics.counter("omnirelay_cp_layer_writes_total", "Layer writes committed")),
       conflicts_(metrics.counter("omnirelay_cp_cas_conflicts_total",
                                  "Layer writes refused by a CAS conflict")),
+      write_replans_(metrics.counter(
+          "omnirelay_cp_write_replans_total",
+          "Layer writes planned again because a chain layer they were validated with changed "
+          "before their commit")),
       validation_failures_(metrics.counter("omnirelay_cp_validation_failures_total",
                                            "Layer writes refused by validation or guardrails")),
       publish_failures_(
@@ -249,64 +253,97 @@ Result<WriteOutcome> ControlPlaneService::Write(const Principal& who, const std:
       return refuse(cas);
     }
   }
-  auto planned = PlanLayerWrite(*scope, document, confirm, allow_unknown_node, !dry_run,
-                                mode.allow_large_change);
-  if (!planned.ok()) return refuse(planned.status());
-  WriteOutcome& outcome = planned->outcome;
-  outcome.dry_run = dry_run;
-  if (current) {
-    outcome.current_revision = current->revision;
-    outcome.current_document = std::move(current->document);
-  }
-  audit.summary =
-      mode.note + LargeChangeNote(*planned, options_.max_change_entries) + outcome.diff_summary;
-  // A rollout holds the chains it stages (DESIGN.md §4 Rollouts): a plain
-  // write there would reach nodes the rollout keeps back.
-  if (rollouts_ != nullptr) {
-    const std::string holder = rollouts_->HolderOf({scope_text}, outcome.chains_checked);
-    if (!holder.empty() && !mode.force) {
-      return refuse(
-          Status(StatusCode::kRolloutInProgress,
-                 "rollout " + holder +
-                     " holds a chain this write touches; wait for it, roll it back or abort "
-                     "it, or write anyway with omnirctl config set|delete --force (REST "
-                     "?force=true, gRPC force)"));
+  // The store applies the write only while the chain's layers it was
+  // validated with are still current (LayerWrite::checked_layers): one that
+  // finds a layer moved (another write landed in between, here or through
+  // another replica) is planned again on layers read now, up to
+  // kWriteAttempts plans. The first plan of a real write uses the layers
+  // this process last read or wrote, when it remembers them all (no store
+  // read: the common case of a writer that wrote last).
+  constexpr int kWriteAttempts = 3;
+  for (int attempt = 1;; ++attempt) {
+    auto planned = PlanLayerWrite(*scope, document, confirm, allow_unknown_node, !dry_run,
+                                  mode.allow_large_change, /*from_memo=*/!dry_run && attempt == 1);
+    if (!planned.ok()) return refuse(planned.status());
+    WriteOutcome& outcome = planned->outcome;
+    outcome.dry_run = dry_run;
+    if (current) {
+      outcome.current_revision = current->revision;
+      outcome.current_document = std::move(current->document);
     }
-    if (!holder.empty()) audit.summary += " (forced past rollout " + holder + ")";
-  }
+    audit.summary =
+        mode.note + LargeChangeNote(*planned, options_.max_change_entries) + outcome.diff_summary;
+    // A rollout holds the chains it stages (DESIGN.md §4 Rollouts): a plain
+    // write there would reach nodes the rollout keeps back.
+    if (rollouts_ != nullptr) {
+      const std::string holder = rollouts_->HolderOf({scope_text}, outcome.chains_checked);
+      if (!holder.empty() && !mode.force) {
+        return refuse(
+            Status(StatusCode::kRolloutInProgress,
+                   "rollout " + holder +
+                       " holds a chain this write touches; wait for it, roll it back or abort "
+                       "it, or write anyway with omnirctl config set|delete --force (REST "
+                       "?force=true, gRPC force)"));
+      }
+      if (!holder.empty()) audit.summary += " (forced past rollout " + holder + ")";
+    }
 
-  if (dry_run) {
-    audit.outcome = outcome.diagnostics.empty() && outcome.blocked_nodes.empty() ? "ok" : "invalid";
-    audit_->Record(audit);
+    if (dry_run) {
+      audit.outcome =
+          outcome.diagnostics.empty() && outcome.blocked_nodes.empty() ? "ok" : "invalid";
+      audit_->Record(audit);
+      return outcome;
+    }
+    if (Status refused = PlanRefusal(outcome, planned->failing_chain); !refused.ok()) {
+      validation_failures_.Inc();
+      return refuse(refused);
+    }
+
+    LayerWrite write;
+    write.scope = scope_text;
+    write.document = document;
+    write.expected_revision = expected_revision;
+    write.author = who.name;
+    write.now_ms = clock_.NowUnixMs();
+    write.audit = audit;
+    write.audit.outcome = "ok";
+    if (mode.frozen_refuses) write.refused_by_setting = kFreezeSettingKey;
+    write.checked_layers = std::move(planned->checked);
+    auto revision = store_.WriteLayer(write);
+    if (!revision.ok()) {
+      if (revision.status().code() == StatusCode::kConflict && !write.checked_layers.empty() &&
+          attempt < kWriteAttempts) {
+        // The CAS is final; a checked layer that moved is planned again.
+        Status cas = CasStillHolds(scope_text, expected_revision);
+        if (cas.ok()) {
+          write_replans_.Inc();
+          continue;
+        }
+        if (cas.code() == StatusCode::kConflict) conflicts_.Inc();
+        return refuse(cas);
+      }
+      if (revision.status().code() == StatusCode::kConflict) conflicts_.Inc();
+      if (revision.status().code() == StatusCode::kFrozen) {
+        return refuse(FreezeSwitch::RefusalOfStored(revision.status().message(), what));
+      }
+      return refuse(revision.status());
+    }
+    writes_.Inc();
+    plan_memo_->Remember(scope_text, *revision, planned->written);
+    outcome.revision = *revision;
+    Publish(ChangeEvent{*revision, {scope_text}, {document ? ContentId(*document) : ""}, {}});
     return outcome;
   }
-  if (Status refused = PlanRefusal(outcome, planned->failing_chain); !refused.ok()) {
-    validation_failures_.Inc();
-    return refuse(refused);
-  }
+}
 
-  LayerWrite write;
-  write.scope = scope_text;
-  write.document = document;
-  write.expected_revision = expected_revision;
-  write.author = who.name;
-  write.now_ms = clock_.NowUnixMs();
-  write.audit = audit;
-  write.audit.outcome = "ok";
-  if (mode.frozen_refuses) write.refused_by_setting = kFreezeSettingKey;
-  auto revision = store_.WriteLayer(write);
-  if (!revision.ok()) {
-    if (revision.status().code() == StatusCode::kConflict) conflicts_.Inc();
-    if (revision.status().code() == StatusCode::kFrozen) {
-      return refuse(FreezeSwitch::RefusalOfStored(revision.status().message(), what));
-    }
-    return refuse(revision.status());
-  }
-  writes_.Inc();
-  if (planned->written) plan_memo_->Remember(scope_text, *revision, planned->written);
-  outcome.revision = *revision;
-  Publish(ChangeEvent{*revision, {scope_text}, {document ? ContentId(*document) : ""}, {}});
-  return outcome;
+Status ControlPlaneService::CasStillHolds(const std::string& scope,
+                                          std::optional<std::int64_t> expected_revision) {
+  if (!expected_revision) return Status::Ok();
+  auto read = store_.GetLayer(scope);
+  if (!read.ok() && read.status().code() != StatusCode::kNotFound) return read.status();
+  std::optional<std::int64_t> at;
+  if (read.ok()) at = read->revision;
+  return CheckExpectedRevision(scope, at, expected_revision);
 }
 
 Result<std::vector<Diagnostic>> ControlPlaneService::Validate(const Principal& who,

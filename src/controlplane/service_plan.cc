@@ -94,16 +94,58 @@ std::vector<std::string> LayersToRead(
   return wanted;
 }
 
-// The common write, one round trip for its layers: a region, cell or cluster
-// scope under the topology the placement cache holds. The chains are worked
-// out on that map and their layers read together with the global layer; when
-// the global layer read is the one the map came from, `input` is complete
-// (true). Otherwise (the topology changed since) nothing is kept and the
-// caller reads as usual.
+// Scope -> the revision of its stored layer a plan used (0: none): the
+// write's LayerWrite::checked_layers.
+using Checked = std::map<std::string, std::int64_t>;
+
+// Every scope of `wanted` read fresh: its layer in `input` (prepared through
+// the memo, which also learns which have none) and in `checked`.
+void KeepRead(PlanMemo& memo, const std::vector<std::string>& wanted,
+              const std::vector<LayerRecord>& stored, WritePlanInput& input, Checked& checked) {
+  for (const std::string& name : wanted) checked.emplace(name, 0);
+  for (const LayerRecord& layer : stored) {
+    checked[layer.scope] = layer.revision;
+    input.current_layers.emplace(layer.scope,
+                                 memo.Stored(layer.scope, layer.revision, layer.document));
+  }
+  for (const std::string& name : wanted) {
+    if (checked[name] == 0) memo.NoteNone(name);
+  }
+}
+
+// The layers of `wanted` as this process last read or wrote them (no store
+// read), when it remembers every one and the global layer it remembers is
+// the one `global_revision` names (the map the chains were formed on).
+bool FromMemo(PlanMemo& memo, const std::vector<std::string>& wanted, std::int64_t global_revision,
+              WritePlanInput& input, Checked& checked) {
+  Checked seen;
+  std::map<std::string, std::shared_ptr<const PreparedLayer>> layers;
+  for (const std::string& name : wanted) {
+    std::optional<PlanMemo::Latest> latest = memo.LatestOf(name);
+    if (!latest) return false;
+    seen[name] = latest->revision;
+    if (latest->layer) layers.emplace(name, std::move(latest->layer));
+  }
+  if (seen["global"] != global_revision) return false;
+  input.current_layers = std::move(layers);
+  checked = std::move(seen);
+  return true;
+}
+
+// The common write, at most one round trip for its layers: a region, cell
+// or cluster scope under the topology the placement cache holds. The chains
+// are worked out on that map; with `from_memo`, their layers (and the
+// global layer's) are the ones the memo remembers, when it remembers every
+// one and that global layer is the map's (`*used_memo`: no read at all);
+// else they are read together with the global layer, and when that global
+// layer is the one the map came from, `input` is complete (true).
+// Otherwise (the topology changed since) nothing is kept and the caller
+// reads as usual.
 Result<bool> GatherOnCachedTopology(Store& store, PlacementCache& placements, PlanMemo& memo,
-                                    const Scope& scope, WritePlanInput& input) {
+                                    const Scope& scope, bool from_memo, WritePlanInput& input,
+                                    Checked& checked, bool* used_memo) {
   if (scope.level == ScopeLevel::kGlobal || scope.level == ScopeLevel::kNode) return false;
-  const std::shared_ptr<const ScopeMap> guess = placements.Cached();
+  const auto [guess, global_revision] = placements.CachedWithRevision();
   if (!guess || guess->unrestricted()) return false;
   std::vector<std::vector<Scope>> chains;
   std::set<std::string> seen;
@@ -115,6 +157,11 @@ Result<bool> GatherOnCachedTopology(Store& store, PlacementCache& placements, Pl
   if (std::find(wanted.begin(), wanted.end(), "global") == wanted.end()) {
     wanted.push_back("global");
   }
+  if (from_memo && FromMemo(memo, wanted, global_revision, input, checked)) {
+    input.chains = std::move(chains);
+    *used_memo = true;
+    return true;
+  }
   OMNI_ASSIGN_OR_RETURN(std::vector<LayerRecord> stored, store.GetLayers(wanted));
   const auto global_it = std::find_if(stored.begin(), stored.end(),
                                       [](const LayerRecord& l) { return l.scope == "global"; });
@@ -125,10 +172,7 @@ Result<bool> GatherOnCachedTopology(Store& store, PlacementCache& placements, Pl
   OMNI_ASSIGN_OR_RETURN(std::shared_ptr<const ScopeMap> before, placements.Of(global));
   if (before != guess) return false;
   input.chains = std::move(chains);
-  for (const LayerRecord& layer : stored) {
-    input.current_layers.emplace(layer.scope,
-                                 memo.Stored(layer.scope, layer.revision, layer.document));
-  }
+  KeepRead(memo, wanted, stored, input, checked);
   return true;
 }
 
@@ -143,21 +187,25 @@ Result<bool> GatherOnCachedTopology(Store& store, PlacementCache& placements, Pl
 Result<WritePlanInput> GatherWriteInput(Store& store, PlacementCache& placements, PlanMemo& memo,
                                         const Scope& scope,
                                         const std::optional<std::string>& document, bool confirm,
-                                        bool allow_unknown_node) {
+                                        bool allow_unknown_node, bool from_memo, Checked& checked,
+                                        bool* used_memo) {
   WritePlanInput input;
   input.scope = scope;
   input.document = document;
   input.confirm = confirm;
   input.memo = &memo;
   OMNI_ASSIGN_OR_RETURN(input.profiles, store.NodeProfiles());
-  OMNI_ASSIGN_OR_RETURN(const bool gathered,
-                        GatherOnCachedTopology(store, placements, memo, scope, input));
+  OMNI_ASSIGN_OR_RETURN(
+      const bool gathered,
+      GatherOnCachedTopology(store, placements, memo, scope, from_memo, input, checked, used_memo));
   if (gathered) return input;
+  checked.clear();
   // The stored global layer's placement (a stored global that no longer
   // decodes places nothing), parsed once per global revision.
   auto global = store.GetLayer("global");
   if (!global.ok() && global.status().code() != StatusCode::kNotFound) return global.status();
   OMNI_ASSIGN_OR_RETURN(std::shared_ptr<const ScopeMap> before, placements.Of(global));
+  checked["global"] = global.ok() ? global->revision : 0;
   if (global.ok()) {
     input.current_layers.emplace("global",
                                  memo.Stored("global", global->revision, global->document));
@@ -174,6 +222,7 @@ Result<WritePlanInput> GatherWriteInput(Store& store, PlacementCache& placements
     placed = std::make_shared<const ScopeMap>(decoded ? std::move(after).value() : ScopeMap());
     OMNI_ASSIGN_OR_RETURN(std::vector<LayerRecord> layers, store.ListLayers());
     if (decoded) input.stranded = Stranded(*before, *placed, layers, input.profiles);
+    for (const LayerRecord& layer : layers) checked[layer.scope] = layer.revision;
   }
   const ScopeMap& map = *placed;
 
@@ -199,10 +248,7 @@ Result<WritePlanInput> GatherWriteInput(Store& store, PlacementCache& placements
   // The chains' other stored layers, in one read.
   const std::vector<std::string> wanted = LayersToRead(input.chains, input.current_layers);
   OMNI_ASSIGN_OR_RETURN(std::vector<LayerRecord> stored, store.GetLayers(wanted));
-  for (const LayerRecord& layer : stored) {
-    input.current_layers.emplace(layer.scope,
-                                 memo.Stored(layer.scope, layer.revision, layer.document));
-  }
+  KeepRead(memo, wanted, stored, input, checked);
   return input;
 }
 
@@ -211,15 +257,24 @@ Result<WritePlanInput> GatherWriteInput(Store& store, PlacementCache& placements
 Result<PlannedWrite> ControlPlaneService::PlanLayerWrite(const Scope& scope,
                                                          const std::optional<std::string>& document,
                                                          bool confirm, bool allow_unknown_node,
-                                                         bool keep_renders,
-                                                         bool allow_large_change) {
+                                                         bool keep_renders, bool allow_large_change,
+                                                         bool from_memo) {
+  Checked checked;
+  bool used_memo = false;
   auto input = GatherWriteInput(store_, *placements_, *plan_memo_, scope, document, confirm,
-                                allow_unknown_node);
+                                allow_unknown_node, from_memo, checked, &used_memo);
   if (!input.ok()) return input.status();
   input->keep_renders = keep_renders;
   input->max_change_entries = options_.max_change_entries;
   input->allow_large_change = allow_large_change;
   auto plan = PlanWrite(*input);
+  if (used_memo && (!plan.ok() || !plan->diagnostics.empty() || !plan->blocked.empty())) {
+    // What the memo remembers is a guess (the store's check at the commit
+    // makes a write on it safe): a write it would refuse is planned again on
+    // layers read now, so nothing is refused for a stale memory.
+    return PlanLayerWrite(scope, document, confirm, allow_unknown_node, keep_renders,
+                          allow_large_change, /*from_memo=*/false);
+  }
   if (!plan.ok()) {
     if (plan.status().code() == StatusCode::kInvalid) validation_failures_.Inc();
     return plan.status();
@@ -240,6 +295,8 @@ Result<PlannedWrite> ControlPlaneService::PlanLayerWrite(const Scope& scope,
   out.written = std::move(plan->written);
   out.large_change = plan->large_change;
   out.changed_entries = plan->changed_entries;
+  for (const auto& [name, revision] : checked) out.checked.push_back({name, revision});
+  out.from_memo = used_memo;
   return out;
 }
 

@@ -25,6 +25,18 @@ Status CheckExpectedRevision(std::string_view scope, std::optional<std::int64_t>
   return Status(StatusCode::kConflict, std::move(message));
 }
 
+Status CheckCheckedLayer(std::string_view scope, std::optional<std::int64_t> current,
+                         std::int64_t checked) {
+  if (current.value_or(0) == checked) return Status::Ok();
+  const std::string now =
+      current ? "is at revision " + std::to_string(*current) : std::string("has no layer now");
+  const std::string then =
+      checked > 0 ? "revision " + std::to_string(checked) : std::string("no layer");
+  return Status(StatusCode::kConflict, "scope \"" + std::string(scope) + "\" " + now +
+                                           ", but the write was validated with " + then +
+                                           " there; validate it again");
+}
+
 Result<std::unique_ptr<Store>> OpenStore(std::string_view url) {
   constexpr std::string_view kSqlite = "sqlite://";
   constexpr std::string_view kAccepted =

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <nlohmann/json.hpp>
+#include <optional>
+#include <sstream>
 #include <string>
 #include <utility>
 #include <vector>
@@ -38,6 +40,15 @@ std::string TextArray(const std::vector<std::string>& values) {
       out += c;
     }
     out += '"';
+  }
+  return out + "}";
+}
+
+std::string IntArray(const std::vector<std::int64_t>& values) {
+  std::string out = "{";
+  for (const std::int64_t v : values) {
+    if (out.size() > 1) out += ',';
+    out += std::to_string(v);
   }
   return out + "}";
 }
@@ -200,23 +211,35 @@ namespace {
 // row, insert nothing. The last SELECT gives the new seq (the UPDATE's
 // RETURNING; NULL when nothing was applied) and, from the statement's
 // snapshot, before its own changes, the scope's revision and the setting:
-// the refusal's reasons. The subqueries read that snapshot, taken before
+// the refusal's reasons (the last: a checked layer that moved, as "scope
+// checked-revision [current]"). The subqueries read that snapshot, taken before
 // the row lock was granted; that is sound because seq unchanged proves
 // nobody committed under the lock in between. (The layer's foreign key to
 // its revision is checked at the statement's end, when the revision row is
 // there.)
+// The checked layers ($17 scopes, $18 their revisions, 0 for none) whose
+// scope's layer is not that one now (LayerWrite::checked_layers), as a CTE
+// both the lock's condition and the answer read: a correlated lookup by
+// primary key per checked scope, not a join (the generic plan of a join
+// made while `layers` is small would scan it).
 constexpr char kHeadUpdate[] =
-    "WITH h AS (UPDATE store_head SET head = $1::bigint, seq = seq + 1 "
+    "WITH moved AS (SELECT c.scope, c.revision, (SELECT l.revision FROM layers l "
+    "WHERE l.scope = c.scope) AS now FROM unnest($17::text[], $18::bigint[]) AS c(scope, "
+    "revision)), "
+    "h AS (UPDATE store_head SET head = $1::bigint, seq = seq + 1 "
     "WHERE id = 1 AND seq = $14::bigint AND head = $1::bigint - 1 "
     "AND ($15::bigint < 0 OR COALESCE((SELECT revision FROM layers WHERE scope = $2::text), 0) "
     "= $15::bigint) "
-    "AND ($16::text = '' OR NOT EXISTS (SELECT 1 FROM settings WHERE key = $16::text)) ";
+    "AND ($16::text = '' OR NOT EXISTS (SELECT 1 FROM settings WHERE key = $16::text)) "
+    "AND NOT EXISTS (SELECT 1 FROM moved WHERE COALESCE(now, 0) <> revision) ";
 constexpr char kAuditInsert[] =
     "a AS (INSERT INTO audit (time_ms, principal, token_id, action, scope, revision, outcome, "
     "summary, hash) SELECT $6::bigint, $7::text, $8::text, $9::text, $10::text, $1::bigint, "
     "$11::text, $12::text, $13::text FROM h) "
     "SELECT (SELECT seq FROM h), (SELECT revision FROM layers WHERE scope = $2::text), "
-    "(SELECT value FROM settings WHERE key = $16::text)";
+    "(SELECT value FROM settings WHERE key = $16::text), "
+    "(SELECT scope || ' ' || revision || ' ' || COALESCE(now::text, '') FROM moved "
+    "WHERE COALESCE(now, 0) <> revision LIMIT 1)";
 
 // A put, or a delete: the delete also needs the layer to exist, stores a
 // NULL document (NULLIF: $3 is named, so that the server can give it a
@@ -262,6 +285,12 @@ Result<std::int64_t> ApplyLayerWrite(pqxx::transaction_base& txn, WriteCursor& a
   }
   const bool deleted = !w.document.has_value();
   const std::int64_t expected = w.expected_revision.value_or(-1);
+  std::vector<std::string> checked_scopes;
+  std::vector<std::int64_t> checked_revisions;
+  for (const LayerWrite::CheckedLayer& checked : w.checked_layers) {
+    checked_scopes.push_back(checked.scope);
+    checked_revisions.push_back(checked.revision);
+  }
   for (;;) {
     const std::int64_t revision = at.head + 1;
     AuditEntry audit = w.audit;
@@ -272,7 +301,8 @@ Result<std::int64_t> ApplyLayerWrite(pqxx::transaction_base& txn, WriteCursor& a
                      LayerWriteStatement(deleted), revision, w.scope,
                      w.document.value_or(std::string()), w.author, w.now_ms, audit.time_ms,
                      audit.principal, audit.token_id, audit.action, audit.scope, audit.outcome,
-                     audit.summary, hash, at.seq, expected, w.refused_by_setting)
+                     audit.summary, hash, at.seq, expected, w.refused_by_setting,
+                     TextArray(checked_scopes), IntArray(checked_revisions))
             .at(0);
     if (!row[0].is_null()) {
       at.head = revision;
@@ -294,6 +324,14 @@ Result<std::int64_t> ApplyLayerWrite(pqxx::transaction_base& txn, WriteCursor& a
     std::optional<std::int64_t> current;
     if (!row[1].is_null()) current = row[1].as<std::int64_t>();
     OMNI_RETURN_IF_ERROR(CheckExpectedRevision(w.scope, current, w.expected_revision));
+    if (!row[3].is_null()) {  // "scope checked-revision [current-revision]"
+      std::istringstream moved(Text(row[3]));
+      std::string scope;
+      std::int64_t checked = 0;
+      std::optional<std::int64_t> now;
+      if (std::int64_t n = 0; moved >> scope >> checked && moved >> n) now = n;
+      return CheckCheckedLayer(scope, now, checked);
+    }
     if (deleted && !current) {
       return Status(StatusCode::kNotFound, "scope " + Quoted(w.scope) + " has no layer");
     }

@@ -41,6 +41,12 @@ Result<std::int64_t> ApplyLayerWrite(Connection& conn, const LayerWrite& w) {
   Result<std::optional<std::int64_t>> current = CurrentRevision(conn, w.scope);
   if (!current.ok()) return current.status();
   OMNI_RETURN_IF_ERROR(CheckExpectedRevision(w.scope, *current, w.expected_revision));
+  for (const LayerWrite::CheckedLayer& checked : w.checked_layers) {
+    Result<std::optional<std::int64_t>> now =
+        checked.scope == w.scope ? *current : CurrentRevision(conn, checked.scope);
+    if (!now.ok()) return now.status();
+    OMNI_RETURN_IF_ERROR(CheckCheckedLayer(checked.scope, *now, checked.revision));
+  }
   if (!w.document && !*current) {
     return Status(StatusCode::kNotFound, "scope " + Quoted(w.scope) + " has no layer");
   }

@@ -430,6 +430,20 @@ void PlanMemo::Remember(const std::string& scope, std::int64_t revision,
   if (revision >= entry.revision) entry = {revision, std::move(layer)};
 }
 
+void PlanMemo::NoteNone(const std::string& scope) {
+  MutexLock lock(mu_);
+  if (stored_.size() >= max_layers_ && stored_.count(scope) == 0) stored_.clear();
+  stored_[scope] = {0, nullptr};
+}
+
+std::optional<PlanMemo::Latest> PlanMemo::LatestOf(const std::string& scope) {
+  MutexLock lock(mu_);
+  auto it = stored_.find(scope);
+  if (it == stored_.end()) return std::nullopt;
+  if (!it->second.layer) return Latest{};
+  return Latest{it->second.revision, it->second.layer};
+}
+
 std::shared_ptr<const RenderedSpec> PlanMemo::FindRender(const std::string& key) {
   MutexLock lock(mu_);
   auto it = renders_.find(key);

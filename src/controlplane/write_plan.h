@@ -97,9 +97,21 @@ class PlanMemo {
   // The stored layer of `scope` at `revision`, prepared on first use.
   std::shared_ptr<const PreparedLayer> Stored(const std::string& scope, std::int64_t revision,
                                               const std::string& document) EXCLUDES(mu_);
-  // `layer` is what `scope` holds from `revision` on (a write just committed).
+  // `layer` is what `scope` holds from `revision` on (a write just committed;
+  // null: the layer was deleted).
   void Remember(const std::string& scope, std::int64_t revision,
                 std::shared_ptr<const PreparedLayer> layer) EXCLUDES(mu_);
+  // A read found no layer at `scope` (it replaces what was remembered: a
+  // read is newer than a layer another replica may have deleted since).
+  void NoteNone(const std::string& scope) EXCLUDES(mu_);
+  // What `scope` held when this process last read or wrote it: the revision
+  // (0 and a null layer: none), or nullopt when it does not remember. Only
+  // a guess at the current layer: another replica may have written since.
+  struct Latest {
+    std::int64_t revision = 0;
+    std::shared_ptr<const PreparedLayer> layer;
+  };
+  std::optional<Latest> LatestOf(const std::string& scope) EXCLUDES(mu_);
 
   // The render keyed `key`, or null.
   std::shared_ptr<const RenderedSpec> FindRender(const std::string& key) EXCLUDES(mu_);

@@ -141,6 +141,83 @@ TEST_F(ServiceWriteTest, AFreezeThroughAnotherReplicaRefusesAtTheCommit) {
   EXPECT_TRUE(written.ok()) << written.status().ToString();
 }
 
+// Another service on the same store: another replica of the cell, with a
+// memory (PlanMemo) of its own.
+struct OtherReplica {
+  explicit OtherReplica(testing::ServiceStack& stack, Bus& bus)
+      : service(*stack.store, bus, *stack.auth, *stack.renderer, stack.trusted, stack.clock,
+                metrics) {}
+  MetricsRegistry metrics;
+  ControlPlaneService service;
+};
+
+constexpr char kExtraCluster[] =
+    R"({"clusters": {"extra": {"service": "auth", "region": "eu-west", "cell": "euw1-a"}}})";
+constexpr char kRouteToExtra[] =
+    R"({"routes": {"auth": {"weights": {"auth-v1": null, "extra": 100}}}})";
+
+// A write is validated on the chain's layers this replica remembers (no
+// read); when another replica changed one of them since, the store refuses
+// the commit (checked_layers) and the write is planned again on the layers
+// read now: here it would leave a route to a cluster the other replica
+// removed, so it is refused and nothing is stored.
+TEST_F(ServiceWriteTest, AWriteValidatedOnALayerAnotherReplicaChangedIsPlannedAgain) {
+  ASSERT_TRUE(Put("global", GlobalLayer()).ok());
+  ASSERT_TRUE(Put("region:eu-west", Layer("region:eu-west", kExtraCluster)).ok());
+  auto cell = Put("cell:euw1-a", Layer("cell:euw1-a", "{}"));
+  ASSERT_TRUE(cell.ok()) << cell.status().ToString();
+  OtherReplica other(stack_, bus_);
+  auto removed = other.service.DeleteLayer(admin_, "region:eu-west", std::nullopt, false, false);
+  ASSERT_TRUE(removed.ok()) << removed.status().ToString();
+
+  auto stale = Put("cell:euw1-a", Layer("cell:euw1-a", kRouteToExtra));
+  ASSERT_FALSE(stale.ok());
+  EXPECT_EQ(stale.status().code(), StatusCode::kInvalid) << stale.status().ToString();
+  EXPECT_TRUE(HasDiag(stale.status(), DiagCode::kDanglingCluster)) << stale.status().ToString();
+  EXPECT_EQ(metrics_.counter("omnirelay_cp_write_replans_total", "").value(), 1u)
+      << "the first plan was made on the remembered layers";
+  auto stored = store_->GetLayer("cell:euw1-a");
+  ASSERT_TRUE(stored.ok());
+  EXPECT_EQ(stored->revision, cell->revision);
+}
+
+// The other way round: a write the remembered layers would refuse, valid on
+// the layers as stored now (another replica added what it needs), is not
+// refused for a stale memory: it is planned again on a read and stored.
+TEST_F(ServiceWriteTest, AWriteRefusedOnlyByAStaleMemoryIsStored) {
+  ASSERT_TRUE(Put("global", GlobalLayer()).ok());
+  ASSERT_TRUE(Put("region:eu-west", Layer("region:eu-west", "{}")).ok());
+  ASSERT_TRUE(Put("cell:euw1-a", Layer("cell:euw1-a", "{}")).ok());
+  OtherReplica other(stack_, bus_);
+  auto added = other.service.PutLayer(
+      admin_, "region:eu-west", Layer("region:eu-west", kExtraCluster), std::nullopt, false, false);
+  ASSERT_TRUE(added.ok()) << added.status().ToString();
+
+  auto written = Put("cell:euw1-a", Layer("cell:euw1-a", kRouteToExtra));
+  EXPECT_TRUE(written.ok()) << written.status().ToString();
+  EXPECT_EQ(metrics_.counter("omnirelay_cp_validation_failures_total", "").value(), 0u);
+}
+
+// A CAS conflict stays final: the write is not planned again.
+TEST_F(ServiceWriteTest, ACasConflictIsNotPlannedAgain) {
+  ASSERT_TRUE(Put("global", GlobalLayer()).ok());
+  auto cell = Put("cell:euw1-a", Layer("cell:euw1-a", "{}"));
+  ASSERT_TRUE(cell.ok());
+  OtherReplica other(stack_, bus_);
+  ASSERT_TRUE(
+      other.service
+          .PutLayer(admin_, "cell:euw1-a", Layer("cell:euw1-a", "{}"), cell->revision, false, false)
+          .ok());
+  auto stale = service_->PutLayer(admin_, "cell:euw1-a", Layer("cell:euw1-a", "{}"), cell->revision,
+                                  false, false);
+  EXPECT_EQ(stale.status().code(), StatusCode::kConflict) << stale.status().ToString();
+  EXPECT_EQ(stale.status().message(), "scope \"cell:euw1-a\" is at revision " +
+                                          std::to_string(cell->revision + 1) + ", not " +
+                                          std::to_string(cell->revision));
+  EXPECT_EQ(metrics_.counter("omnirelay_cp_write_replans_total", "").value(), 0u);
+  EXPECT_EQ(metrics_.counter("omnirelay_cp_cas_conflicts_total", "").value(), 1u);
+}
+
 // A dry run commits nothing and publishes nothing.
 TEST_F(ServiceWriteTest, DryRunPublishesNothing) {
   auto put = service_->PutLayer(admin_, "global", GlobalLayer(), std::nullopt, true, false);

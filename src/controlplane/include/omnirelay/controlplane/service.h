@@ -273,12 +273,18 @@ class ControlPlaneService {
                              const std::optional<std::string>& document,
                              std::optional<std::int64_t> expected_revision, bool dry_run,
                              bool confirm, bool allow_unknown_node, const WriteMode& mode);
+  // OK when `expected_revision` (absent: any) is still the scope's current
+  // revision, read now; its kConflict otherwise.
+  Status CasStillHolds(const std::string& scope, std::optional<std::int64_t> expected_revision);
   // Plans one layer write (no CAS, no commit): WriteOutcome's diagnostics,
-  // blocked nodes, diff and chains.
+  // blocked nodes, diff and chains, and the stored layers it validated with.
+  // `from_memo`: on the chain's layers as this process last read or wrote
+  // them when it remembers them all (no store read); a plan on them that
+  // would be refused is made again on layers read now.
   Result<PlannedWrite> PlanLayerWrite(const Scope& scope,
                                       const std::optional<std::string>& document, bool confirm,
                                       bool allow_unknown_node, bool keep_renders,
-                                      bool allow_large_change);
+                                      bool allow_large_change, bool from_memo = false);
   // Shadow-first (rollout_shadow.h): the generated wave's documents, each
   // planned as a write; a dry run adds the nodes that would refuse them to
   // `blocked`.
@@ -315,6 +321,7 @@ class ControlPlaneService {
   std::unique_ptr<FreezeSwitch> freeze_;        // the stored freeze, cached
   Counter& writes_;
   Counter& conflicts_;
+  Counter& write_replans_;
   Counter& validation_failures_;
   Counter& publish_failures_;
   Counter& nodes_expired_;

@@ -67,6 +67,17 @@ struct LayerWrite {
   // the order of the store's write lock, so a freeze set through any replica
   // counts).
   std::string refused_by_setting;
+  // The stored layers the write was validated with (the plan's view of its
+  // chains): each scope and the revision of its layer then, 0 for none. The
+  // write is applied only if every one is still the scope's current layer,
+  // checked under the write lock after the freeze and the CAS; otherwise it
+  // changes nothing and fails with kConflict (CheckCheckedLayer), so a
+  // write is never stored beside a chain layer its validation did not see.
+  struct CheckedLayer {
+    std::string scope;
+    std::int64_t revision = 0;
+  };
+  std::vector<CheckedLayer> checked_layers;
 };
 
 struct SnapshotRecord {
@@ -111,14 +122,20 @@ struct NodeChain {
   friend bool operator==(const NodeChain&, const NodeChain&) = default;
 };
 
-// The nodes that share a scope chain, api version and feature set: what a
-// write's capability check needs to know about the fleet.
 // The CAS rule every adapter applies (and a dry run checks): `expected`
 // absent passes; 0 means the scope has no layer; else it must be the
 // scope's current revision. kConflict naming the current revision otherwise.
 Status CheckExpectedRevision(std::string_view scope, std::optional<std::int64_t> current,
                              std::optional<std::int64_t> expected);
 
+// The rule for LayerWrite::checked_layers, every adapter's: the layer of
+// `scope` is still the one checked (`checked` 0: still none); else
+// kConflict saying how it moved.
+Status CheckCheckedLayer(std::string_view scope, std::optional<std::int64_t> current,
+                         std::int64_t checked);
+
+// The nodes that share a scope chain, api version and feature set: what a
+// write's capability check needs to know about the fleet.
 struct NodeProfile {
   std::string scope_chain;
   std::string api_version;
