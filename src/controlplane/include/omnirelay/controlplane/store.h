@@ -367,7 +367,7 @@ struct PostgresOptions {
   // A libpq connection URI (postgres://user[:password]@host:port/dbname?...)
   // or key=value string. Never repeated in a message: it may hold a password.
   std::string url;
-  std::size_t pool_size = 4;  // connections opened on demand, at most this many
+  std::size_t pool_size = 8;  // connections opened on demand, at most this many
   // libpq's connect_timeout, unless the url sets one; 0 leaves libpq's default
   // (wait as long as TCP does).
   int connect_timeout_seconds = 5;
