@@ -311,16 +311,19 @@ Result<WriteOutcome> ControlPlaneService::Write(const Principal& who, const std:
     write.checked_layers = std::move(planned->checked);
     auto revision = store_.WriteLayer(write);
     if (!revision.ok()) {
-      if (revision.status().code() == StatusCode::kConflict && !write.checked_layers.empty() &&
-          attempt < kWriteAttempts) {
-        // The CAS is final; a checked layer that moved is planned again.
+      if (revision.status().code() == StatusCode::kConflict && !write.checked_layers.empty()) {
+        // The CAS is final; a checked layer that moved is planned again, and
+        // after the last plan its conflict is the answer (not a CAS one).
         Status cas = CasStillHolds(scope_text, expected_revision);
-        if (cas.ok()) {
+        if (!cas.ok()) {
+          if (cas.code() == StatusCode::kConflict) conflicts_.Inc();
+          return refuse(cas);
+        }
+        if (attempt < kWriteAttempts) {
           write_replans_.Inc();
           continue;
         }
-        if (cas.code() == StatusCode::kConflict) conflicts_.Inc();
-        return refuse(cas);
+        return refuse(revision.status());
       }
       if (revision.status().code() == StatusCode::kConflict) conflicts_.Inc();
       if (revision.status().code() == StatusCode::kFrozen) {
@@ -331,7 +334,11 @@ Result<WriteOutcome> ControlPlaneService::Write(const Principal& who, const std:
     writes_.Inc();
     plan_memo_->Remember(scope_text, *revision, planned->written);
     outcome.revision = *revision;
-    Publish(ChangeEvent{*revision, {scope_text}, {document ? ContentId(*document) : ""}, {}});
+    // The written layer's content id, hashed once by the plan.
+    std::string content_id;
+    if (document)
+      content_id = planned->written ? planned->written->content_id : ContentId(*document);
+    Publish(ChangeEvent{*revision, {scope_text}, {std::move(content_id)}, {}});
     return outcome;
   }
 }

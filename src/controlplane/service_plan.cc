@@ -99,17 +99,23 @@ std::vector<std::string> LayersToRead(
 using Checked = std::map<std::string, std::int64_t>;
 
 // Every scope of `wanted` read fresh: its layer in `input` (prepared through
-// the memo, which also learns which have none) and in `checked`.
+// the memo, which also learns which have none) and in `checked`. A scope
+// `checked` holds already keeps the revision an earlier read of this plan
+// saw: if the two reads disagree, the commit conflicts and the write is
+// planned again.
 void KeepRead(PlanMemo& memo, const std::vector<std::string>& wanted,
               const std::vector<LayerRecord>& stored, WritePlanInput& input, Checked& checked) {
-  for (const std::string& name : wanted) checked.emplace(name, 0);
+  std::set<std::string> found;
   for (const LayerRecord& layer : stored) {
-    checked[layer.scope] = layer.revision;
+    found.insert(layer.scope);
+    checked.emplace(layer.scope, layer.revision);
     input.current_layers.emplace(layer.scope,
                                  memo.Stored(layer.scope, layer.revision, layer.document));
   }
   for (const std::string& name : wanted) {
-    if (checked[name] == 0) memo.NoteNone(name);
+    if (found.count(name) > 0) continue;
+    checked.emplace(name, 0);
+    memo.NoteNone(name);
   }
 }
 
@@ -222,7 +228,16 @@ Result<WritePlanInput> GatherWriteInput(Store& store, PlacementCache& placements
     placed = std::make_shared<const ScopeMap>(decoded ? std::move(after).value() : ScopeMap());
     OMNI_ASSIGN_OR_RETURN(std::vector<LayerRecord> layers, store.ListLayers());
     if (decoded) input.stranded = Stranded(*before, *placed, layers, input.profiles);
-    for (const LayerRecord& layer : layers) checked[layer.scope] = layer.revision;
+    // Every stored layer as listed (the stranded check's view), and every
+    // scope the old topology places that had none: a layer another writer
+    // stores there before this commit makes it conflict (and plan again), so
+    // no layer is stranded unseen.
+    for (const LayerRecord& layer : layers) checked.emplace(layer.scope, layer.revision);
+    if (!before->unrestricted()) {
+      for (const auto& chain : before->ChainsThrough(scope)) {
+        for (const Scope& member : chain) checked.emplace(member.ToString(), 0);
+      }
+    }
   }
   const ScopeMap& map = *placed;
 
@@ -296,7 +311,6 @@ Result<PlannedWrite> ControlPlaneService::PlanLayerWrite(const Scope& scope,
   out.large_change = plan->large_change;
   out.changed_entries = plan->changed_entries;
   for (const auto& [name, revision] : checked) out.checked.push_back({name, revision});
-  out.from_memo = used_memo;
   return out;
 }
 

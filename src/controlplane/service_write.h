@@ -19,10 +19,8 @@ struct PlannedWrite {
   // write_plan.h rule 8: over the change limit (refused unless allowed).
   bool large_change = false;
   std::size_t changed_entries = 0;
-  // The stored layers the plan validated with (LayerWrite::checked_layers),
-  // and whether they came from the memo (PlanMemo::LatestOf) with no read.
+  // The stored layers the plan validated with (LayerWrite::checked_layers).
   std::vector<LayerWrite::CheckedLayer> checked;
-  bool from_memo = false;
 };
 
 // The audit note of a large change written anyway (write_plan.h rule 8),

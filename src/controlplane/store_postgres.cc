@@ -26,9 +26,9 @@
 // layer write is one prepared statement that is also the lock: the batcher
 // knows the head, seq and audit tip its last commit left, and the statement
 // applies only if seq is unchanged (nobody else held the lock since), so a
-// write alone is BEGIN, that statement and COMMIT; if another replica wrote
-// in between, the lock is taken and the statement runs again
-// (store_postgres_rows.h ApplyLayerWrite).
+// write alone is that statement in autocommit; if another replica wrote in
+// between, it runs again in a transaction that takes the lock first
+// (store_postgres_rows.h ApplyLayerWrite, store_postgres_batch.h).
 //
 // Writes that assign no revision and append no audit entry (snapshots,
 // nodes, rollouts, leases) do not take the lock: each is one statement or

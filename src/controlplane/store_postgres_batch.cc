@@ -9,11 +9,15 @@
 namespace omnirelay::cp::pg {
 namespace {
 
-// Whether the server has shut this connection down (its end closed: the
-// socket reads end-of-file), without reading or sending anything.
+// Whether this idle connection may be gone, without reading or sending
+// anything: not open, its server's end closed, or anything waiting to be
+// read. An idle session is sent nothing unasked (no LISTEN here) but the
+// error that ends it, which arrives just before the end, so input counts
+// as the end too; at worst a healthy connection is replaced.
 bool PeerClosed(const pqxx::connection& conn) {
+  if (conn.sock() < 0) return true;  // libpqxx holds no open connection
   pollfd p{conn.sock(), POLLIN | POLLRDHUP, 0};
-  return ::poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL)) != 0;
+  return ::poll(&p, 1, 0) > 0 && p.revents != 0;
 }
 
 }  // namespace
@@ -115,11 +119,10 @@ Status WriteBatcher::RunAlone(const Write& write, bool single_statement,
       Status written;
       try {
         written = write(txn, at);
-      } catch (...) {
+      } catch (const std::exception& e) {
         // Sent and perhaps committed, with the answer lost: never run again
         // on another connection, which would apply it twice.
-        const Failure failure = CurrentFailure();
-        if (failure.connection_lost) throw pqxx::in_doubt_error(failure.status.message());
+        if (CurrentFailure().connection_lost) throw pqxx::in_doubt_error(e.what());
         throw;
       }
       needs_lock = at.needs_lock;
@@ -137,11 +140,14 @@ Status WriteBatcher::RunAlone(const Write& write, bool single_statement,
       return outcome;
     }
   }
+  // After a miss in autocommit the cursor is surely stale: the lock first.
+  const bool lock_first = single_statement;
   const Status outcome = pool_.Run([&](pqxx::connection& conn) -> Status {
     committed.reset();
     pqxx::work txn(conn);
     std::uint64_t generation = 0;
     WriteCursor at = Start(txn, known, &generation);
+    if (lock_first && !at.locked) LockCursor(txn, at);
     OMNI_RETURN_IF_ERROR(write(txn, at));
     txn.commit();
     if (at.locked) committed = Known{at, generation};

@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <nlohmann/json.hpp>
 #include <optional>
-#include <sstream>
 #include <string>
 #include <utility>
 #include <vector>
@@ -211,8 +210,9 @@ namespace {
 // row, insert nothing. The last SELECT gives the new seq (the UPDATE's
 // RETURNING; NULL when nothing was applied) and, from the statement's
 // snapshot, before its own changes, the scope's revision and the setting:
-// the refusal's reasons (the last: a checked layer that moved, as "scope
-// checked-revision [current]"). The subqueries read that snapshot, taken before
+// the refusal's reasons (the last three: the first checked layer, in the
+// order given, that moved: its scope, the revision checked, the current
+// one). The subqueries read that snapshot, taken before
 // the row lock was granted; that is sound because seq unchanged proves
 // nobody committed under the lock in between. (The layer's foreign key to
 // its revision is checked at the statement's end, when the revision row is
@@ -224,8 +224,8 @@ namespace {
 // made while `layers` is small would scan it).
 constexpr char kHeadUpdate[] =
     "WITH moved AS (SELECT c.scope, c.revision, (SELECT l.revision FROM layers l "
-    "WHERE l.scope = c.scope) AS now FROM unnest($17::text[], $18::bigint[]) AS c(scope, "
-    "revision)), "
+    "WHERE l.scope = c.scope) AS now, c.i FROM unnest($17::text[], $18::bigint[]) "
+    "WITH ORDINALITY AS c(scope, revision, i)), "
     "h AS (UPDATE store_head SET head = $1::bigint, seq = seq + 1 "
     "WHERE id = 1 AND seq = $14::bigint AND head = $1::bigint - 1 "
     "AND ($15::bigint < 0 OR COALESCE((SELECT revision FROM layers WHERE scope = $2::text), 0) "
@@ -238,8 +238,8 @@ constexpr char kAuditInsert[] =
     "$11::text, $12::text, $13::text FROM h) "
     "SELECT (SELECT seq FROM h), (SELECT revision FROM layers WHERE scope = $2::text), "
     "(SELECT value FROM settings WHERE key = $16::text), "
-    "(SELECT scope || ' ' || revision || ' ' || COALESCE(now::text, '') FROM moved "
-    "WHERE COALESCE(now, 0) <> revision LIMIT 1)";
+    "m.scope, m.revision, m.now FROM (SELECT 1) AS one LEFT JOIN (SELECT scope, revision, now "
+    "FROM moved WHERE COALESCE(now, 0) <> revision ORDER BY i LIMIT 1) AS m ON TRUE";
 
 // A put, or a delete: the delete also needs the layer to exist, stores a
 // NULL document (NULLIF: $3 is named, so that the server can give it a
@@ -324,13 +324,10 @@ Result<std::int64_t> ApplyLayerWrite(pqxx::transaction_base& txn, WriteCursor& a
     std::optional<std::int64_t> current;
     if (!row[1].is_null()) current = row[1].as<std::int64_t>();
     OMNI_RETURN_IF_ERROR(CheckExpectedRevision(w.scope, current, w.expected_revision));
-    if (!row[3].is_null()) {  // "scope checked-revision [current-revision]"
-      std::istringstream moved(Text(row[3]));
-      std::string scope;
-      std::int64_t checked = 0;
+    if (!row[3].is_null()) {  // the first checked layer that moved
       std::optional<std::int64_t> now;
-      if (std::int64_t n = 0; moved >> scope >> checked && moved >> n) now = n;
-      return CheckCheckedLayer(scope, now, checked);
+      if (!row[5].is_null()) now = row[5].as<std::int64_t>();
+      return CheckCheckedLayer(Text(row[3]), now, row[4].as<std::int64_t>());
     }
     if (deleted && !current) {
       return Status(StatusCode::kNotFound, "scope " + Quoted(w.scope) + " has no layer");

@@ -425,6 +425,7 @@ std::shared_ptr<const PreparedLayer> PlanMemo::Stored(const std::string& scope,
 void PlanMemo::Remember(const std::string& scope, std::int64_t revision,
                         std::shared_ptr<const PreparedLayer> layer) {
   MutexLock lock(mu_);
+  none_.erase(scope);
   if (stored_.size() >= max_layers_ && stored_.count(scope) == 0) stored_.clear();
   StoredEntry& entry = stored_[scope];
   if (revision >= entry.revision) entry = {revision, std::move(layer)};
@@ -432,14 +433,18 @@ void PlanMemo::Remember(const std::string& scope, std::int64_t revision,
 
 void PlanMemo::NoteNone(const std::string& scope) {
   MutexLock lock(mu_);
-  if (stored_.size() >= max_layers_ && stored_.count(scope) == 0) stored_.clear();
-  stored_[scope] = {0, nullptr};
+  stored_.erase(scope);
+  if (none_.size() >= max_none_) none_.clear();
+  none_.insert(scope);
 }
 
 std::optional<PlanMemo::Latest> PlanMemo::LatestOf(const std::string& scope) {
   MutexLock lock(mu_);
   auto it = stored_.find(scope);
-  if (it == stored_.end()) return std::nullopt;
+  if (it == stored_.end()) {
+    if (none_.count(scope) > 0) return Latest{};
+    return std::nullopt;
+  }
   if (!it->second.layer) return Latest{};
   return Latest{it->second.revision, it->second.layer};
 }

@@ -56,6 +56,7 @@
 #include <optional>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "omnirelay/config/decode.h"
@@ -87,12 +88,15 @@ std::shared_ptr<const PreparedLayer> PrepareLayer(const std::string& scope,
 
 // Prepared stored layers and successful renders, shared by one service's
 // writes. Bounded: past `max_layers` prepared layers they are all dropped
-// (they are re-prepared on use); past `max_render_bytes` of rendered spec
-// text the oldest renders go first.
+// (they are re-prepared on use); past `max_none` scopes known to have no
+// layer (a cluster's node scopes, mostly) those are dropped, apart from the
+// layers; past `max_render_bytes` of rendered spec text the oldest renders
+// go first.
 class PlanMemo {
  public:
-  explicit PlanMemo(std::size_t max_layers = 4096, std::size_t max_render_bytes = 32u << 20)
-      : max_layers_(max_layers), max_render_bytes_(max_render_bytes) {}
+  explicit PlanMemo(std::size_t max_layers = 4096, std::size_t max_render_bytes = 32u << 20,
+                    std::size_t max_none = 65536)
+      : max_layers_(max_layers), max_render_bytes_(max_render_bytes), max_none_(max_none) {}
 
   // The stored layer of `scope` at `revision`, prepared on first use.
   std::shared_ptr<const PreparedLayer> Stored(const std::string& scope, std::int64_t revision,
@@ -128,9 +132,10 @@ class PlanMemo {
     std::int64_t revision = 0;
     std::shared_ptr<const PreparedLayer> layer;
   };
-  const std::size_t max_layers_, max_render_bytes_;
+  const std::size_t max_layers_, max_render_bytes_, max_none_;
   Mutex mu_;
   std::unordered_map<std::string, StoredEntry> stored_ GUARDED_BY(mu_);
+  std::unordered_set<std::string> none_ GUARDED_BY(mu_);  // read and found without a layer
   std::unordered_map<std::string, std::shared_ptr<const RenderedSpec>> renders_ GUARDED_BY(mu_);
   std::deque<std::string> render_order_ GUARDED_BY(mu_);  // oldest first
   std::size_t render_bytes_ GUARDED_BY(mu_) = 0;
