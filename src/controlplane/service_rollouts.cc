@@ -149,6 +149,10 @@ Result<RolloutRun> ControlPlaneService::StartRollout(const Principal& who,
   auto policy = ParseRolloutPolicy(MergedPolicy(request));
   if (!policy.ok()) return refuse(policy.status());
 
+  // The head before anything is planned: the commit takes the revision
+  // after it or is refused (`make` below), so no write that lands while the
+  // layers are validated goes unseen by their validation.
+  OMNI_ASSIGN_OR_RETURN(const std::int64_t base, store_.HeadRevision());
   // Each layer is checked as a write would be, against every chain it touches.
   std::vector<std::string> scopes;
   std::vector<std::string> chains;
@@ -184,7 +188,6 @@ Result<RolloutRun> ControlPlaneService::StartRollout(const Principal& who,
   }
 
   const std::string id = NewRolloutId();
-  OMNI_ASSIGN_OR_RETURN(const std::int64_t base, store_.HeadRevision());
   TouchedChains touched(scopes);
   std::vector<RolloutMember> members;
   std::map<std::string, std::string> member_chains;
