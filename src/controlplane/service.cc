@@ -243,13 +243,8 @@ Result<WriteOutcome> ControlPlaneService::Write(const Principal& who, const std:
   // a conflict.
   std::optional<LayerRecord> current;
   if (dry_run) {
-    auto read = store_.GetLayer(scope_text);
-    if (!read.ok() && read.status().code() != StatusCode::kNotFound) return refuse(read.status());
-    if (read.ok()) current = std::move(read).value();
-    std::optional<std::int64_t> at;
-    if (current) at = current->revision;
-    if (Status cas = CheckExpectedRevision(scope_text, at, expected_revision); !cas.ok()) {
-      conflicts_.Inc();
+    if (Status cas = CheckCasNow(scope_text, expected_revision, &current); !cas.ok()) {
+      if (cas.code() == StatusCode::kConflict) conflicts_.Inc();
       return refuse(cas);
     }
   }
@@ -314,7 +309,7 @@ Result<WriteOutcome> ControlPlaneService::Write(const Principal& who, const std:
       if (revision.status().code() == StatusCode::kConflict && !write.checked_layers.empty()) {
         // The CAS is final; a checked layer that moved is planned again, and
         // after the last plan its conflict is the answer (not a CAS one).
-        Status cas = CasStillHolds(scope_text, expected_revision);
+        Status cas = CheckCasNow(scope_text, expected_revision);
         if (!cas.ok()) {
           if (cas.code() == StatusCode::kConflict) conflicts_.Inc();
           return refuse(cas);
@@ -343,13 +338,15 @@ Result<WriteOutcome> ControlPlaneService::Write(const Principal& who, const std:
   }
 }
 
-Status ControlPlaneService::CasStillHolds(const std::string& scope,
-                                          std::optional<std::int64_t> expected_revision) {
-  if (!expected_revision) return Status::Ok();
+Status ControlPlaneService::CheckCasNow(const std::string& scope,
+                                        std::optional<std::int64_t> expected_revision,
+                                        std::optional<LayerRecord>* current) {
+  if (!expected_revision && current == nullptr) return Status::Ok();
   auto read = store_.GetLayer(scope);
   if (!read.ok() && read.status().code() != StatusCode::kNotFound) return read.status();
   std::optional<std::int64_t> at;
   if (read.ok()) at = read->revision;
+  if (read.ok() && current != nullptr) *current = std::move(read).value();
   return CheckExpectedRevision(scope, at, expected_revision);
 }
 

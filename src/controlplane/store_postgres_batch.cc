@@ -42,9 +42,9 @@ Status WriteBatcher::Run(const Write& write, bool single_statement) {
     }
     std::optional<Known> known = known_;
     lock.Unlock();
-    std::size_t rerun = 0;
+    Counts added;
     try {
-      rerun = RunBatch(batch, known);
+      added = RunBatch(batch, known);
     } catch (...) {
       // Out of memory, in practice (Pool::Run turns libpqxx's exceptions into
       // a Status): the members are told, never left waiting for a leader.
@@ -58,7 +58,8 @@ Status WriteBatcher::Run(const Write& write, bool single_statement) {
     }
     lock.Lock();
     known_ = std::move(known);
-    counts_.rerun += rerun;
+    counts_.rerun += added.rerun;
+    counts_.autocommit += added.autocommit;
     for (Job* member : batch) member->done = true;
     ++counts_.batches;
     counts_.writes += batch.size();
@@ -70,9 +71,16 @@ Status WriteBatcher::Run(const Write& write, bool single_statement) {
 
 WriteBatcher::Counts WriteBatcher::counts() const {
   MutexLock lock(mu_);
-  Counts out = counts_;
-  out.autocommit = autocommit_.load(std::memory_order_relaxed);
-  return out;
+  return counts_;
+}
+
+bool WriteBatcher::Known::Current(std::uint64_t pool_generation) const {
+  return generation == pool_generation;
+}
+
+WriteBatcher::Known WriteBatcher::Known::Committed(WriteCursor at, std::uint64_t generation) {
+  at.locked = at.autocommit = at.needs_lock = false;
+  return Known{std::move(at), generation};
 }
 
 WriteCursor WriteBatcher::Start(pqxx::transaction_base& txn, const std::optional<Known>& known,
@@ -80,11 +88,8 @@ WriteCursor WriteBatcher::Start(pqxx::transaction_base& txn, const std::optional
   // Read after the connection was leased: a break since `known` was made
   // (this attempt's connection is then a new one) has moved it.
   *generation = pool_.generation();
-  const bool current = known && known->generation == *generation;
+  const bool current = known && known->Current(*generation);
   WriteCursor at = current ? known->cursor : WriteCursor{};
-  at.locked = false;
-  at.autocommit = false;
-  at.needs_lock = false;
   if (!current) LockCursor(txn, at);
   return at;
 }
@@ -94,8 +99,13 @@ WriteCursor WriteBatcher::Start(pqxx::transaction_base& txn, const std::optional
 // right. A transaction that fails or rolls back leaves the stored seq as it
 // was, so the cursor from before stays true (or is found stale by its seq).
 Status WriteBatcher::RunAlone(const Write& write, bool single_statement,
-                              std::optional<Known>& known) {
+                              std::optional<Known>& known, Counts& added) {
   std::optional<Known> committed;
+  // Where the work left the store, for the next write: known only after a
+  // commit (a rolled-back one left seq as it was, so `known` stays true).
+  auto adopt = [&] {
+    if (committed) known = std::move(committed);
+  };
   if (single_statement) {
     // One statement on a known cursor needs no transaction around it: in
     // autocommit it is one round trip instead of three (BEGIN, it, COMMIT).
@@ -106,7 +116,7 @@ Status WriteBatcher::RunAlone(const Write& write, bool single_statement,
       committed.reset();
       needs_lock = true;
       const std::uint64_t generation = pool_.generation();  // after the lease (Start)
-      if (!known || known->generation != generation) return Status::Ok();
+      if (!known || !known->Current(generation)) return Status::Ok();
       // A pooled connection the server has closed since (a restart, a
       // terminated backend) is found here, before anything is sent, so the
       // pool may retry on a fresh one; past this point a lost connection
@@ -114,7 +124,6 @@ Status WriteBatcher::RunAlone(const Write& write, bool single_statement,
       if (PeerClosed(conn)) throw pqxx::broken_connection("the server closed the connection");
       pqxx::nontransaction txn(conn);
       WriteCursor at = known->cursor;
-      at.locked = false;
       at.autocommit = true;
       Status written;
       try {
@@ -126,44 +135,39 @@ Status WriteBatcher::RunAlone(const Write& write, bool single_statement,
         throw;
       }
       needs_lock = at.needs_lock;
-      if (needs_lock) return Status::Ok();
-      at.autocommit = false;
-      if (written.ok() && at.locked) committed = Known{at, generation};
+      if (needs_lock) return Status::Ok();  // runs again below
+      if (written.ok() && at.locked) committed = Known::Committed(at, generation);
       return written;
     });
     if (!needs_lock || !outcome.ok()) {
-      if (outcome.ok()) autocommit_.fetch_add(1, std::memory_order_relaxed);
-      if (committed) {
-        committed->cursor.locked = false;
-        known = committed;
-      }
+      if (outcome.ok()) ++added.autocommit;
+      adopt();
       return outcome;
     }
   }
-  // After a miss in autocommit the cursor is surely stale: the lock first.
-  const bool lock_first = single_statement;
   const Status outcome = pool_.Run([&](pqxx::connection& conn) -> Status {
     committed.reset();
     pqxx::work txn(conn);
     std::uint64_t generation = 0;
     WriteCursor at = Start(txn, known, &generation);
-    if (lock_first && !at.locked) LockCursor(txn, at);
+    // After a miss in autocommit the cursor is surely stale: the lock first.
+    if (single_statement && !at.locked) LockCursor(txn, at);
     OMNI_RETURN_IF_ERROR(write(txn, at));
     txn.commit();
-    if (at.locked) committed = Known{at, generation};
+    if (at.locked) committed = Known::Committed(at, generation);
     return Status::Ok();
   });
-  if (committed) {
-    committed->cursor.locked = false;
-    known = committed;
-  }
+  adopt();
   return outcome;
 }
 
-std::size_t WriteBatcher::RunBatch(const std::vector<Job*>& batch, std::optional<Known>& known) {
+WriteBatcher::Counts WriteBatcher::RunBatch(const std::vector<Job*>& batch,
+                                            std::optional<Known>& known) {
+  Counts added;
   if (batch.size() == 1) {
-    batch.front()->status = RunAlone(*batch.front()->write, batch.front()->single_statement, known);
-    return 0;
+    batch.front()->status =
+        RunAlone(*batch.front()->write, batch.front()->single_statement, known, added);
+    return added;
   }
   std::vector<Status> outcomes;
   bool member_threw = false;
@@ -234,23 +238,21 @@ std::size_t WriteBatcher::RunBatch(const std::vector<Job*>& batch, std::optional
       txn.exec0(ending);
     }
     txn.commit();
-    if (at.locked) committed = Known{at, generation};
+    if (at.locked) committed = Known::Committed(at, generation);
     return Status::Ok();
   });
   if (member_threw) {  // nothing committed: each on its own, in order
     for (Job* member : batch) {
-      member->status = RunAlone(*member->write, member->single_statement, known);
+      member->status = RunAlone(*member->write, member->single_statement, known, added);
     }
-    return batch.size();
+    added.rerun = batch.size();
+    return added;
   }
-  if (committed) {
-    committed->cursor.locked = false;
-    known = committed;
-  }
+  if (committed) known = std::move(committed);
   for (std::size_t i = 0; i < batch.size(); ++i) {
     batch[i]->status = outcome.ok() ? std::move(outcomes[i]) : outcome;
   }
-  return 0;
+  return added;
 }
 
 }  // namespace omnirelay::cp::pg

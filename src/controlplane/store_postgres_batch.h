@@ -32,7 +32,6 @@
 // Thread safety: Run may be called from any thread concurrently.
 #pragma once
 
-#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <deque>
@@ -84,15 +83,22 @@ class WriteBatcher {
     Status status;
     bool done = false;  // under mu_
   };
-  // Where a commit left the store, and the pool generation it was made in.
+  // Where a commit left the store (a cursor not locked), and the pool
+  // generation it was made in.
   struct Known {
     WriteCursor cursor;
     std::uint64_t generation = 0;
+    // Made in the pool's current generation: to be trusted.
+    bool Current(std::uint64_t pool_generation) const;
+    // `at` as a transaction or statement left it once committed.
+    static Known Committed(WriteCursor at, std::uint64_t generation);
   };
-  // The number of writes run again alone (0: none). `known`: where the
-  // last commit left the store, updated by this batch's commit.
-  std::size_t RunBatch(const std::vector<Job*>& batch, std::optional<Known>& known);
-  Status RunAlone(const Write& write, bool single_statement, std::optional<Known>& known);
+  // What the batch adds to Counts beyond its writes and itself (rerun,
+  // autocommit). `known`: where the last commit left the store, updated by
+  // this batch's commit.
+  Counts RunBatch(const std::vector<Job*>& batch, std::optional<Known>& known);
+  Status RunAlone(const Write& write, bool single_statement, std::optional<Known>& known,
+                  Counts& added);
   // A transaction's cursor: `known`'s, not locked yet, when it is of the
   // pool's current generation; else the lock taken and the cursor read.
   WriteCursor Start(pqxx::transaction_base& txn, const std::optional<Known>& known,
@@ -108,7 +114,6 @@ class WriteBatcher {
   // the leader takes it for its batch and puts it back.
   std::optional<Known> known_ GUARDED_BY(mu_);
   Counts counts_ GUARDED_BY(mu_);
-  std::atomic<std::size_t> autocommit_{0};  // Counts::autocommit
 };
 
 }  // namespace omnirelay::cp::pg

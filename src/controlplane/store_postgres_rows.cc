@@ -212,16 +212,16 @@ namespace {
 // snapshot, before its own changes, the scope's revision and the setting:
 // the refusal's reasons (the last three: the first checked layer, in the
 // order given, that moved: its scope, the revision checked, the current
-// one). The subqueries read that snapshot, taken before
-// the row lock was granted; that is sound because seq unchanged proves
-// nobody committed under the lock in between. (The layer's foreign key to
-// its revision is checked at the statement's end, when the revision row is
-// there.)
-// The checked layers ($17 scopes, $18 their revisions, 0 for none) whose
-// scope's layer is not that one now (LayerWrite::checked_layers), as a CTE
-// both the lock's condition and the answer read: a correlated lookup by
-// primary key per checked scope, not a join (the generic plan of a join
-// made while `layers` is small would scan it).
+// one). The subqueries read that snapshot, taken before the row lock was
+// granted; that is sound because seq unchanged proves nobody committed
+// under the lock in between. (The layer's foreign key to its revision is
+// checked at the statement's end, when the revision row is there.)
+//
+// The checked layers ($17 scopes, $18 their revisions, 0 for none;
+// LayerWrite::checked_layers) are the CTE `moved`, which both the lock's
+// condition and the answer read: a correlated lookup by primary key per
+// checked scope, not a join (the generic plan of a join made while `layers`
+// is small would scan it).
 constexpr char kHeadUpdate[] =
     "WITH moved AS (SELECT c.scope, c.revision, (SELECT l.revision FROM layers l "
     "WHERE l.scope = c.scope) AS now, c.i FROM unnest($17::text[], $18::bigint[]) "

@@ -132,12 +132,14 @@ struct WriteCursor {
 void LockCursor(pqxx::transaction_base& txn, WriteCursor& at);
 
 // One layer put or delete with revision `at.head + 1`: CAS, the freeze
-// setting, the checked layers (LayerWrite::checked_layers), the revision row, the layer row, its
-// audit entry and store_head in one prepared statement, applied only when store_head.seq is
-// `at.seq`. On a cursor not yet locked that statement is the whole write: when it is not applied
-// (someone else wrote since, or the write is refused) the lock is taken (LockCursor) and it runs
-// again, and a refusal under the lock is the answer (on an autocommit cursor: `needs_lock`, and an
-// error). A refused write changes nothing. Advances `at` (then locked).
+// setting, the checked layers (LayerWrite::checked_layers), the revision
+// row, the layer row, its audit entry and store_head in one prepared
+// statement, applied only when store_head.seq is `at.seq`. On a cursor not
+// yet locked that statement is the whole write: when it is not applied
+// (someone else wrote since, or the write is refused) the lock is taken
+// (LockCursor) and it runs again, and a refusal under the lock is the
+// answer (on an autocommit cursor: `needs_lock`, and an error). A refused
+// write changes nothing. Advances `at` (then locked).
 Result<std::int64_t> ApplyLayerWrite(pqxx::transaction_base& txn, WriteCursor& at,
                                      const LayerWrite& w);
 

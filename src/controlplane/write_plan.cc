@@ -427,7 +427,7 @@ void PlanMemo::Remember(const std::string& scope, std::int64_t revision,
   MutexLock lock(mu_);
   none_.erase(scope);
   if (stored_.size() >= max_layers_ && stored_.count(scope) == 0) stored_.clear();
-  StoredEntry& entry = stored_[scope];
+  Latest& entry = stored_[scope];
   if (revision >= entry.revision) entry = {revision, std::move(layer)};
 }
 
@@ -445,8 +445,8 @@ std::optional<PlanMemo::Latest> PlanMemo::LatestOf(const std::string& scope) {
     if (none_.count(scope) > 0) return Latest{};
     return std::nullopt;
   }
-  if (!it->second.layer) return Latest{};
-  return Latest{it->second.revision, it->second.layer};
+  if (!it->second.layer) return Latest{};  // deleted at that revision: none
+  return it->second;
 }
 
 std::shared_ptr<const RenderedSpec> PlanMemo::FindRender(const std::string& key) {

@@ -128,13 +128,9 @@ class PlanMemo {
   Counts counts() EXCLUDES(mu_);
 
  private:
-  struct StoredEntry {
-    std::int64_t revision = 0;
-    std::shared_ptr<const PreparedLayer> layer;
-  };
   const std::size_t max_layers_, max_render_bytes_, max_none_;
   Mutex mu_;
-  std::unordered_map<std::string, StoredEntry> stored_ GUARDED_BY(mu_);
+  std::unordered_map<std::string, Latest> stored_ GUARDED_BY(mu_);  // null layer: deleted
   std::unordered_set<std::string> none_ GUARDED_BY(mu_);  // read and found without a layer
   std::unordered_map<std::string, std::shared_ptr<const RenderedSpec>> renders_ GUARDED_BY(mu_);
   std::deque<std::string> render_order_ GUARDED_BY(mu_);  // oldest first

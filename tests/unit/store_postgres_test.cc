@@ -155,62 +155,59 @@ std::int64_t StoredSeq(const std::string& url) {
 TEST(PostgresStoreTest, AWriteOnAKnownCursorIsOneStatementAndAStaleOneTakesTheLock) {
   TwoReplicas replicas;
   ASSERT_TRUE(replicas.a && replicas.b);
-  const std::string& url = replicas.url;
-  Store* a = replicas.a.get();
-  Store* b = replicas.b.get();
+  Store &a = *replicas.a, &b = *replicas.b;
   auto write = [](Store& store, const std::string& scope, int v,
                   std::optional<std::int64_t> expected = std::nullopt) {
     return store.WriteLayer(Put(scope, "{\"v\":" + std::to_string(v) + "}", expected));
   };
 
-  ASSERT_EQ(*write(*a, "zone:a", 1), 1);  // no cursor yet: locked first
-  std::int64_t seq = StoredSeq(url);
-  ASSERT_EQ(*write(*a, "zone:a", 2), 2);
-  EXPECT_EQ(StoredSeq(url), seq + 1) << "a write on a known cursor is one statement";
+  ASSERT_EQ(*write(a, "zone:a", 1), 1);  // no cursor yet: locked first
+  std::int64_t seq = StoredSeq(replicas.url);
+  ASSERT_EQ(*write(a, "zone:a", 2), 2);
+  EXPECT_EQ(StoredSeq(replicas.url), seq + 1) << "a write on a known cursor is one statement";
 
   // Another replica writes: a's cursor is stale.
-  ASSERT_EQ(*write(*b, "zone:b", 1), 3);
-  seq = StoredSeq(url);
-  ASSERT_EQ(*write(*a, "zone:a", 3), 4);
-  EXPECT_EQ(StoredSeq(url), seq + 2) << "a stale cursor takes the lock";
+  ASSERT_EQ(*write(b, "zone:b", 1), 3);
+  seq = StoredSeq(replicas.url);
+  ASSERT_EQ(*write(a, "zone:a", 3), 4);
+  EXPECT_EQ(StoredSeq(replicas.url), seq + 2) << "a stale cursor takes the lock";
 
   // Another replica appends audit only (no revision): a's next entry
   // chains from it.
-  ASSERT_TRUE(b->AppendAudit({store_contract::Audit("layer.read", 2000)}).ok());
-  ASSERT_EQ(*write(*a, "zone:a", 4), 5);
+  ASSERT_TRUE(b.AppendAudit({store_contract::Audit("layer.read", 2000)}).ok());
+  ASSERT_EQ(*write(a, "zone:a", 4), 5);
 
   // A CAS conflict on a known cursor, then a write on the same cursor.
-  Result<std::int64_t> stale = write(*a, "zone:a", 5, /*expected=*/1);
+  Result<std::int64_t> stale = write(a, "zone:a", 5, /*expected=*/1);
   EXPECT_EQ(stale.status().code(), StatusCode::kConflict) << stale.status().ToString();
-  ASSERT_EQ(*write(*a, "zone:a", 6, /*expected=*/5), 6);
+  ASSERT_EQ(*write(a, "zone:a", 6, /*expected=*/5), 6);
 
   // A freeze set through another replica refuses a's write on its cursor.
   LayerWrite frozen = Put("zone:a", "{\"v\":7}", std::nullopt);
   frozen.refused_by_setting = "freeze";
   ASSERT_TRUE(
-      b->PutSetting("freeze", "incident 42", 3000, store_contract::Audit("freeze.set", 3000)).ok());
-  Result<std::int64_t> refused = a->WriteLayer(frozen);
+      b.PutSetting("freeze", "incident 42", 3000, store_contract::Audit("freeze.set", 3000)).ok());
+  Result<std::int64_t> refused = a.WriteLayer(frozen);
   EXPECT_EQ(refused.status().code(), StatusCode::kFrozen) << refused.status().ToString();
   EXPECT_EQ(refused.status().message(), "incident 42");
   ASSERT_TRUE(
-      b->PutSetting("freeze", std::nullopt, 4000, store_contract::Audit("freeze.clear", 4000))
-          .ok());
+      b.PutSetting("freeze", std::nullopt, 4000, store_contract::Audit("freeze.clear", 4000)).ok());
   // Deletes take the same path: one of a layer that is not there is told so.
-  Result<std::int64_t> missing = a->WriteLayer(store_contract::Delete("zone:none", std::nullopt));
+  Result<std::int64_t> missing = a.WriteLayer(store_contract::Delete("zone:none", std::nullopt));
   EXPECT_EQ(missing.status().code(), StatusCode::kNotFound) << missing.status().ToString();
-  ASSERT_EQ(*a->WriteLayer(frozen), 7);
-  ASSERT_EQ(*a->WriteLayer(store_contract::Delete("zone:b", 3)), 8);
+  ASSERT_EQ(*a.WriteLayer(frozen), 7);
+  ASSERT_EQ(*a.WriteLayer(store_contract::Delete("zone:b", 3)), 8);
 
-  Result<std::vector<RevisionRecord>> all = b->RevisionsSince(0, 100);
+  Result<std::vector<RevisionRecord>> all = b.RevisionsSince(0, 100);
   ASSERT_TRUE(all.ok());
   ASSERT_EQ(all->size(), 8u);
   for (std::size_t i = 0; i < all->size(); ++i) {
     EXPECT_EQ((*all)[i].revision, static_cast<std::int64_t>(i + 1));
   }
   EXPECT_TRUE((*all)[7].deleted);
-  EXPECT_EQ(a->GetLayer("zone:a")->document, "{\"v\":7}");
-  EXPECT_EQ(b->GetLayer("zone:b").status().code(), StatusCode::kNotFound);
-  Result<api::AuditChainReport> chain = b->VerifyAuditChain();
+  EXPECT_EQ(a.GetLayer("zone:a")->document, "{\"v\":7}");
+  EXPECT_EQ(b.GetLayer("zone:b").status().code(), StatusCode::kNotFound);
+  Result<api::AuditChainReport> chain = b.VerifyAuditChain();
   ASSERT_TRUE(chain.ok()) << chain.status().ToString();
   EXPECT_TRUE(chain->ok) << chain->break_id << ": " << chain->break_reason;
   EXPECT_EQ(chain->entries, 8 + 3);  // the writes, the audit append, the freeze and its clear
@@ -225,13 +222,11 @@ TEST(PostgresStoreTest, AWriteOnAKnownCursorIsOneStatementAndAStaleOneTakesTheLo
 TEST(PostgresStoreTest, ACursorFromBeforeTheConnectionsBrokeIsNotTrusted) {
   TwoReplicas replicas;
   ASSERT_TRUE(replicas.a && replicas.b);
-  const std::string& url = replicas.url;
-  Store* a = replicas.a.get();
-  Store* b = replicas.b.get();
-  ASSERT_EQ(*a->WriteLayer(Put("zone:a", "{\"v\":1}", std::nullopt)), 1);
-  ASSERT_EQ(*a->WriteLayer(Put("zone:a", "{\"v\":2}", std::nullopt)), 2);
+  Store &a = *replicas.a, &b = *replicas.b;
+  ASSERT_EQ(*a.WriteLayer(Put("zone:a", "{\"v\":1}", std::nullopt)), 1);
+  ASSERT_EQ(*a.WriteLayer(Put("zone:a", "{\"v\":2}", std::nullopt)), 2);
   {
-    pqxx::connection conn(url);
+    pqxx::connection conn(replicas.url);
     pqxx::work txn(conn);
     txn.exec0("DELETE FROM audit WHERE id = (SELECT MAX(id) FROM audit)");
     txn.exec0("UPDATE layers SET revision = 1 WHERE scope = 'zone:a'");
@@ -246,17 +241,17 @@ TEST(PostgresStoreTest, ACursorFromBeforeTheConnectionsBrokeIsNotTrusted) {
     txn.commit();
   }
   // b's first write may meet its own broken connection: retried inside.
-  ASSERT_EQ(*b->WriteLayer(Put("zone:b", "{}", std::nullopt)), 2);
-  ASSERT_EQ(StoredSeq(url), 3) << "the simulation needs a's cursor's lock count";
-  ASSERT_EQ(*a->WriteLayer(Put("zone:a", "{\"v\":3}", std::nullopt)), 3);
-  Result<api::AuditChainReport> chain = a->VerifyAuditChain();
+  ASSERT_EQ(*b.WriteLayer(Put("zone:b", "{}", std::nullopt)), 2);
+  ASSERT_EQ(StoredSeq(replicas.url), 3) << "the simulation needs a's cursor's lock count";
+  ASSERT_EQ(*a.WriteLayer(Put("zone:a", "{\"v\":3}", std::nullopt)), 3);
+  Result<api::AuditChainReport> chain = a.VerifyAuditChain();
   ASSERT_TRUE(chain.ok()) << chain.status().ToString();
   EXPECT_TRUE(chain->ok) << chain->break_id << ": " << chain->break_reason;
   EXPECT_EQ(chain->entries, 3);
 
   // A build from before schema 2 takes the lock on the head column's old
   // name: beside this one it fails instead of taking the lock unseen.
-  pqxx::connection conn(url);
+  pqxx::connection conn(replicas.url);
   pqxx::work txn(conn);
   EXPECT_THROW(txn.exec("SELECT revision FROM store_head WHERE id = 1 FOR UPDATE"),
                pqxx::undefined_column);

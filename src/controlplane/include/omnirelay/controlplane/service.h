@@ -273,9 +273,12 @@ class ControlPlaneService {
                              const std::optional<std::string>& document,
                              std::optional<std::int64_t> expected_revision, bool dry_run,
                              bool confirm, bool allow_unknown_node, const WriteMode& mode);
-  // OK when `expected_revision` (absent: any) is still the scope's current
-  // revision, read now; its kConflict otherwise.
-  Status CasStillHolds(const std::string& scope, std::optional<std::int64_t> expected_revision);
+  // OK when `expected_revision` (absent: any) is the scope's current
+  // revision, read now (no read when absent and `current` is null); its
+  // kConflict otherwise, or the read's error. `current`, if given, gets the
+  // layer read.
+  Status CheckCasNow(const std::string& scope, std::optional<std::int64_t> expected_revision,
+                     std::optional<LayerRecord>* current = nullptr);
   // Plans one layer write (no CAS, no commit): WriteOutcome's diagnostics,
   // blocked nodes, diff and chains, and the stored layers it validated with.
   // `from_memo`: on the chain's layers as this process last read or wrote
