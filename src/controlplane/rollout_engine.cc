@@ -260,6 +260,21 @@ void RolloutEngine::Release(const std::string& hold_id) {
 }
 
 void RolloutEngine::Register(RolloutRun run, const AssignmentChanges& first_wave) {
+  // The first wave's snapshots are of a revision just committed, which no
+  // chain has rendered yet: rendered first, one chain per worker, so the
+  // chains render side by side and each node's delivery below finds its
+  // snapshot made instead of rendering chain after chain itself.
+  if (feed_ != nullptr) {
+    std::set<std::pair<std::string, std::int64_t>> firsts;  // chain, version
+    for (const AssignmentChange& c : first_wave) {
+      if (auto chain = run.chains.find(c.node_id); chain != run.chains.end()) {
+        firsts.emplace(chain->second, c.to);
+      }
+    }
+    for (const auto& first : firsts) {
+      feed_->RunOnWorker([this, first] { SnapshotAt(first.first, first.second); });
+    }
+  }
   {
     MutexLock lock(mu_);
     const std::string id = run.state.id;
@@ -390,16 +405,8 @@ void RolloutEngine::FollowStore() {
       if (run->state.phase == RolloutPhase::kSucceeded) RecordDelivered(*run);
       runs_[id] = std::move(run).value();
     }
-    if (feed_ != nullptr) {
-      std::vector<std::string> ids;
-      {
-        MutexLock lock(reports_mu_);
-        for (const auto& [node, seen] : seen_) {
-          if (ChainTouches(seen.chain, scopes)) ids.push_back(node);
-        }
-      }
-      feed_->Reassign(ids);  // nodes already holding their answer are sent nothing
-    }
+    // Nodes already holding their answer are sent nothing.
+    if (feed_ != nullptr) feed_->Reassign(SeenTouching(scopes));
   }
   if (!stale.empty()) UpdateStateGauges();
 }
@@ -553,14 +560,7 @@ bool RolloutEngine::Persist(RolloutRun run, std::int64_t expected,
   if (released && feed_ != nullptr) {
     // Nodes it held off its change set (newcomers, untargeted) follow their
     // chain's newest from now.
-    std::vector<std::string> ids;
-    {
-      MutexLock lock(reports_mu_);
-      for (const auto& [id, seen] : seen_) {
-        if (ChainTouches(seen.chain, scopes)) ids.push_back(id);
-      }
-    }
-    feed_->Reassign(ids);
+    feed_->Reassign(SeenTouching(scopes));
   }
   return true;
 }

@@ -205,9 +205,13 @@ class RolloutEngine final : public AssignmentSource, public NodeObserver {
   Status CompleteMembers(const std::string& id, bool now = true)
       EXCLUDES(mu_, reports_mu_, join_mu_);
   static constexpr std::int64_t kForeignPendingMs = 5'000;
-  // VisitKnownChains without the stored records and in no particular order:
-  // the nodes that said hello to this process.
-  void VisitSeenChains(const std::function<void(std::string_view, std::string_view)>& visit) const
+  // The nodes that said hello to this process, chain by chain (the chain
+  // each said last): visit(chain, node ids), once per chain, in no
+  // particular order. Work that depends on the chain alone is done once per
+  // chain, not once per node. Runs under the reports lock (nothing copied):
+  // `visit` must be quick and must not call the engine.
+  void VisitSeenByChain(
+      const std::function<void(std::string_view, const std::vector<std::string>&)>& visit) const
       EXCLUDES(reports_mu_);
   // Waits, at most `cap`, until every node of `run`'s current wave that is
   // connected here has answered (ACK or NACK) a version past run.base: a
@@ -373,6 +377,13 @@ class RolloutEngine final : public AssignmentSource, public NodeObserver {
     bool reads_rollout = false;  // its last hello advertised kFeatureRolloutInfo
   };
   std::unordered_map<std::string, Seen> seen_ GUARDED_BY(reports_mu_);
+  // seen_'s node ids by the chain each said last in a hello: each node that
+  // said one is in exactly one list, its Seen::chain's (nodes are never
+  // forgotten).
+  std::map<std::string, std::vector<std::string>, std::less<>> by_chain_ GUARDED_BY(reports_mu_);
+  // The seen nodes on a chain one of `scopes` is on.
+  std::vector<std::string> SeenTouching(const std::vector<std::string>& scopes) const
+      EXCLUDES(reports_mu_);
 
   // One join (CompleteMembers, AddNewcomers) at a time in this process.
   Mutex join_mu_;

@@ -412,10 +412,19 @@ void RolloutEngine::AwaitCurrentWave(const RolloutRun& run, std::chrono::millise
   }
 }
 
-void RolloutEngine::VisitSeenChains(
-    const std::function<void(std::string_view, std::string_view)>& visit) const {
+void RolloutEngine::VisitSeenByChain(
+    const std::function<void(std::string_view, const std::vector<std::string>&)>& visit) const {
   MutexLock lock(reports_mu_);
-  for (const auto& [id, s] : seen_) visit(id, s.chain);
+  for (const auto& [chain, ids] : by_chain_) visit(chain, ids);
+}
+
+std::vector<std::string> RolloutEngine::SeenTouching(const std::vector<std::string>& scopes) const {
+  std::vector<std::string> out;
+  MutexLock lock(reports_mu_);
+  for (const auto& [chain, ids] : by_chain_) {
+    if (ChainTouches(chain, scopes)) out.insert(out.end(), ids.begin(), ids.end());
+  }
+  return out;
 }
 
 // ---- joining members (contract 7, newcomers)
@@ -455,9 +464,12 @@ void RolloutEngine::AddNewcomers(const std::string& id) {
   std::vector<std::pair<std::string, std::string>> newcomers;  // id, chain
   {
     MutexLock lock(reports_mu_);
-    for (const auto& [node, seen] : seen_) {
-      if (run->state.nodes.count(node) != 0 || run->chains.count(node) != 0) continue;
-      if (ChainTouches(seen.chain, run->scopes)) newcomers.emplace_back(node, seen.chain);
+    for (const auto& [chain, ids] : by_chain_) {
+      if (!ChainTouches(chain, run->scopes)) continue;
+      for (const std::string& node : ids) {
+        if (run->state.nodes.count(node) != 0 || run->chains.count(node) != 0) continue;
+        newcomers.emplace_back(node, chain);
+      }
     }
   }
   if (newcomers.empty()) return;
@@ -513,7 +525,21 @@ bool RolloutEngine::Join(RolloutRun run,
 void RolloutEngine::OnNodeHello(const std::string& node_id, const std::string& chain,
                                 std::int64_t version, const std::string& hash, bool reads_rollout) {
   MutexLock lock(reports_mu_);
-  Seen& s = seen_[node_id];
+  auto [it, fresh] = seen_.try_emplace(node_id);
+  Seen& s = it->second;
+  if (fresh || s.chain != chain || s.chain.empty()) {
+    // Off the chain it said before, if any (a report may have created its entry).
+    if (auto old = by_chain_.find(s.chain); !fresh && old != by_chain_.end()) {
+      std::vector<std::string>& ids = old->second;
+      if (auto at = std::find(ids.begin(), ids.end(), node_id); at != ids.end()) {
+        *at = std::move(ids.back());
+        ids.pop_back();
+      }
+      if (ids.empty()) by_chain_.erase(old);
+    }
+    std::vector<std::string>& ids = by_chain_[chain];
+    if (fresh || std::find(ids.begin(), ids.end(), node_id) == ids.end()) ids.push_back(node_id);
+  }
   s.chain = chain;
   s.reads_rollout = reads_rollout;
   s.report.connected = true;

@@ -132,8 +132,14 @@ std::uint32_t CanaryBucket(std::string_view rollout_id, std::string_view node_id
 }
 
 bool InCanary(const RolloutPolicy& policy, std::string_view rollout_id, std::string_view node_id) {
-  const std::uint32_t bp = CanaryBasisPoints(policy);
-  return bp > 0 && CanaryBucket(rollout_id, node_id) < bp;
+  return CanaryTest(policy, rollout_id)(node_id);
+}
+
+CanaryTest::CanaryTest(const RolloutPolicy& policy, std::string_view rollout_id)
+    : basis_points_(CanaryBasisPoints(policy)), salt_(CanarySalt(rollout_id)) {}
+
+bool CanaryTest::operator()(std::string_view node_id) const {
+  return basis_points_ > 0 && ShadowBucket(node_id, salt_) < basis_points_;
 }
 
 bool IsTargeted(const std::vector<Scope>& chain, const RolloutPolicy& policy) {

@@ -77,6 +77,16 @@ struct WavePlan {
 std::uint32_t CanaryBucket(std::string_view rollout_id, std::string_view node_id);
 // Rule 3: whether the hash puts the node in the canary (a policy with a canary).
 bool InCanary(const RolloutPolicy& policy, std::string_view rollout_id, std::string_view node_id);
+// InCanary for many nodes of one rollout: the salt is made once.
+class CanaryTest {
+ public:
+  CanaryTest(const RolloutPolicy& policy, std::string_view rollout_id);
+  bool operator()(std::string_view node_id) const;
+
+ private:
+  std::uint32_t basis_points_;
+  std::string salt_;
+};
 
 // Rule 1.
 bool IsTargeted(const std::vector<Scope>& chain, const RolloutPolicy& policy);

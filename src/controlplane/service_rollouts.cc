@@ -199,14 +199,18 @@ Result<RolloutRun> ControlPlaneService::StartRollout(const Principal& who,
   bool canary_first = false;
   if (!request.dry_run && policy->shadow_first_percent == 0 && policy->canary_percent > 0) {
     std::size_t targeted = 0;
-    rollouts_->VisitSeenChains([&](std::string_view node_id, std::string_view chain_text) {
-      const auto& chain = touched.Of(chain_text);
-      if (!chain || !IsTargeted(*chain, *policy)) return;
-      ++targeted;
-      if (!InCanary(*policy, id, node_id)) return;
-      members.push_back({RolloutNode{std::string(node_id), *chain}, base});
-      member_chains.emplace(std::string(node_id), std::string(chain_text));
-    });
+    const CanaryTest in_canary(*policy, id);
+    rollouts_->VisitSeenByChain(
+        [&](std::string_view chain_text, const std::vector<std::string>& node_ids) {
+          const auto& chain = touched.Of(chain_text);
+          if (!chain || !IsTargeted(*chain, *policy)) return;
+          targeted += node_ids.size();
+          for (const std::string& node_id : node_ids) {
+            if (!in_canary(node_id)) continue;
+            members.push_back({RolloutNode{node_id, *chain}, base});
+            member_chains.emplace(node_id, std::string(chain_text));
+          }
+        });
     canary_first = !members.empty() && members.size() < targeted;
     if (!canary_first) {
       members.clear();

@@ -135,6 +135,40 @@ TEST_F(RolloutCanaryFirstTest, StartJoinsEveryMemberAfterTheCanary) {
   EXPECT_EQ(stored.state.waves, s.waves);
 }
 
+// The seen nodes are read chain by chain (RolloutEngine::VisitSeenByChain):
+// a node planned once, on the chain its last hello said — one that moved
+// chains, one that said the same hello twice, one whose report came before
+// its hello — exactly as the one-step plan places them.
+TEST_F(RolloutCanaryFirstTest, ASeenNodeIsPlannedOnceOnTheChainItSaidLast) {
+  SeeNodes("seen-", 40, kEuWest);
+  for (int i = 0; i < 20; ++i) {  // half of them move to us-east
+    const std::string id = "seen-" + std::to_string(i);
+    stack_.rollouts()->OnNodeHello(id, kUsEast, base_, "", false);
+    known_[id] = kUsEast;
+  }
+  stack_.rollouts()->OnNodeHello("seen-30", kEuWest, base_, "", false);  // the same hello again
+  stack_.rollouts()->OnNodeAck("early-0", base_, "");                    // a report, then its hello
+  stack_.rollouts()->OnNodeHello("early-0", kEuWest, base_, "", false);
+  known_["early-0"] = kEuWest;
+  stack_.rollouts()->OnNodeHello("seen-0", kEuWest, base_, "", false);  // and back again
+  known_["seen-0"] = kEuWest;
+
+  RolloutStartRequest request;
+  request.changes.push_back({"global", ChangedGlobal()});
+  request.policy_json =
+      R"({"canaryPercent": 25, "waves": [{"scopes": ["region:eu-west"]}], "promotion": "manual"})";
+  auto started = stack_.service().StartRollout(kAdmin, request);
+  ASSERT_TRUE(started.ok()) << started.status().ToString();
+  const RolloutState& s = started->state;
+  ASSERT_EQ(s.waves.size(), 3u);
+  EXPECT_EQ(s.nodes.size(), 41u);
+  const WavePlan plan = OneStepPlan(s.id, s.policy);
+  for (std::size_t w = 0; w < s.waves.size(); ++w) {
+    EXPECT_EQ(s.waves[w].node_ids, plan.waves[w].node_ids) << "wave " << w;
+  }
+  for (const auto& [node, chain] : known_) EXPECT_EQ(started->chains.at(node), chain) << node;
+}
+
 // A start whose second step never ran (the record as the first one stores
 // it: the canary's seen nodes only, members pending): the driver joins the
 // rest before it gates, so a promotion moves into a wave that has its nodes
