@@ -265,9 +265,14 @@ void RolloutEngine::Register(RolloutRun run, const AssignmentChanges& first_wave
   // chains render side by side and each node's delivery below finds its
   // snapshot made instead of rendering chain after chain itself.
   if (feed_ != nullptr) {
+    // The changes come in node id order (a wave's ids are sorted), as the
+    // chains do: one walk beside them, no search per node (a change out of
+    // that order only goes without its warm-up).
     std::set<std::pair<std::string, std::int64_t>> firsts;  // chain, version
+    auto chain = run.chains.begin();
     for (const AssignmentChange& c : first_wave) {
-      if (auto chain = run.chains.find(c.node_id); chain != run.chains.end()) {
+      while (chain != run.chains.end() && chain->first < c.node_id) ++chain;
+      if (chain != run.chains.end() && chain->first == c.node_id) {
         firsts.emplace(chain->second, c.to);
       }
     }
