@@ -263,12 +263,15 @@ void RolloutEngine::Register(RolloutRun run, const AssignmentChanges& first_wave
   // The first wave's snapshots are of a revision just committed, which no
   // chain has rendered yet: rendered first, one chain per worker, so the
   // chains render side by side and each node's delivery below finds its
-  // snapshot made instead of rendering chain after chain itself.
+  // snapshot made instead of rendering chain after chain itself. (Only a
+  // start needs this: a promotion's revision was rendered for its first
+  // wave, and a rollback's is published, so the feed renders it for every
+  // node on its chains in any case.)
   if (feed_ != nullptr) {
     // The changes come in node id order (a wave's ids are sorted), as the
     // chains do: one walk beside them, no search per node (a change out of
     // that order only goes without its warm-up).
-    std::set<std::pair<std::string, std::int64_t>> firsts;  // chain, version
+    std::set<std::pair<std::string_view, std::int64_t>> firsts;  // chain, version
     auto chain = run.chains.begin();
     for (const AssignmentChange& c : first_wave) {
       while (chain != run.chains.end() && chain->first < c.node_id) ++chain;
@@ -276,8 +279,10 @@ void RolloutEngine::Register(RolloutRun run, const AssignmentChanges& first_wave
         firsts.emplace(chain->second, c.to);
       }
     }
-    for (const auto& first : firsts) {
-      feed_->RunOnWorker([this, first] { SnapshotAt(first.first, first.second); });
+    for (const auto& [chain_text, version] : firsts) {
+      feed_->RunOnWorker([this, chain_text = std::string(chain_text), version = version] {
+        SnapshotAt(chain_text, version);
+      });
     }
   }
   {

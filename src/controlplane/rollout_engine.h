@@ -375,10 +375,11 @@ class RolloutEngine final : public AssignmentSource, public NodeObserver {
     std::string chain;
     std::int64_t slo_version = 0;
     bool reads_rollout = false;  // its last hello advertised kFeatureRolloutInfo
+    bool listed = false;         // in by_chain_, under `chain` (it said a hello)
   };
   std::unordered_map<std::string, Seen> seen_ GUARDED_BY(reports_mu_);
-  // seen_'s node ids by the chain each said last in a hello: each node that
-  // said one is in exactly one list, its Seen::chain's (nodes are never
+  // seen_'s node ids by the chain each said last in a hello: each listed
+  // node is in exactly one list, its Seen::chain's (nodes are never
   // forgotten).
   std::map<std::string, std::vector<std::string>, std::less<>> by_chain_ GUARDED_BY(reports_mu_);
   // The seen nodes on a chain one of `scopes` is on.

@@ -525,20 +525,17 @@ bool RolloutEngine::Join(RolloutRun run,
 void RolloutEngine::OnNodeHello(const std::string& node_id, const std::string& chain,
                                 std::int64_t version, const std::string& hash, bool reads_rollout) {
   MutexLock lock(reports_mu_);
-  auto [it, fresh] = seen_.try_emplace(node_id);
-  Seen& s = it->second;
-  if (fresh || s.chain != chain || s.chain.empty()) {
-    // Off the chain it said before, if any (a report may have created its entry).
-    if (auto old = by_chain_.find(s.chain); !fresh && old != by_chain_.end()) {
+  Seen& s = seen_[node_id];
+  if (!s.listed || s.chain != chain) {
+    if (s.listed) {  // off the chain it said before
+      auto old = by_chain_.find(s.chain);
       std::vector<std::string>& ids = old->second;
-      if (auto at = std::find(ids.begin(), ids.end(), node_id); at != ids.end()) {
-        *at = std::move(ids.back());
-        ids.pop_back();
-      }
+      *std::find(ids.begin(), ids.end(), node_id) = std::move(ids.back());
+      ids.pop_back();
       if (ids.empty()) by_chain_.erase(old);
     }
-    std::vector<std::string>& ids = by_chain_[chain];
-    if (fresh || std::find(ids.begin(), ids.end(), node_id) == ids.end()) ids.push_back(node_id);
+    by_chain_[chain].push_back(node_id);
+    s.listed = true;
   }
   s.chain = chain;
   s.reads_rollout = reads_rollout;

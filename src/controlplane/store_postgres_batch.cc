@@ -1,26 +1,10 @@
 #include "store_postgres_batch.h"
 
-#include <poll.h>
-
 #include <optional>
 #include <string>
 #include <utility>
 
 namespace omnirelay::cp::pg {
-namespace {
-
-// Whether this idle connection may be gone, without reading or sending
-// anything: not open, its server's end closed, or anything waiting to be
-// read. An idle session is sent nothing unasked (no LISTEN here) but the
-// error that ends it, which arrives just before the end, so input counts
-// as the end too; at worst a healthy connection is replaced.
-bool PeerClosed(const pqxx::connection& conn) {
-  if (conn.sock() < 0) return true;  // libpqxx holds no open connection
-  pollfd p{conn.sock(), POLLIN | POLLRDHUP, 0};
-  return ::poll(&p, 1, 0) > 0 && p.revents != 0;
-}
-
-}  // namespace
 
 WriteBatcher::WriteBatcher(Pool& pool, std::size_t max_batch)
     : pool_(pool), max_batch_(max_batch > 0 ? max_batch : 1) {}
@@ -84,13 +68,13 @@ WriteBatcher::Known WriteBatcher::Known::Committed(WriteCursor at, std::uint64_t
 }
 
 WriteCursor WriteBatcher::Start(pqxx::transaction_base& txn, const std::optional<Known>& known,
-                                std::uint64_t* generation) const {
+                                bool lock_first, std::uint64_t* generation) const {
   // Read after the connection was leased: a break since `known` was made
   // (this attempt's connection is then a new one) has moved it.
   *generation = pool_.generation();
   const bool current = known && known->Current(*generation);
   WriteCursor at = current ? known->cursor : WriteCursor{};
-  if (!current) LockCursor(txn, at);
+  if (!current || lock_first) LockCursor(txn, at);
   return at;
 }
 
@@ -106,39 +90,31 @@ Status WriteBatcher::RunAlone(const Write& write, bool single_statement,
   auto adopt = [&] {
     if (committed) known = std::move(committed);
   };
-  if (single_statement) {
+  if (single_statement && known && known->Current(pool_.generation())) {
     // One statement on a known cursor needs no transaction around it: in
     // autocommit it is one round trip instead of three (BEGIN, it, COMMIT).
     // It is atomic alone, and when it is not applied it changed nothing, so
-    // it runs again below in a transaction that takes the lock.
+    // it runs again below in a transaction that takes the lock. The pool
+    // checks a reused connection before it is sent, and a connection lost
+    // after that leaves the write in doubt (Pool::Commits::kAsItGoes).
     bool needs_lock = true;
-    const Status outcome = pool_.Run([&](pqxx::connection& conn) -> Status {
-      committed.reset();
-      needs_lock = true;
-      const std::uint64_t generation = pool_.generation();  // after the lease (Start)
-      if (!known || !known->Current(generation)) return Status::Ok();
-      // A pooled connection the server has closed since (a restart, a
-      // terminated backend) is found here, before anything is sent, so the
-      // pool may retry on a fresh one; past this point a lost connection
-      // leaves the write in doubt.
-      if (PeerClosed(conn)) throw pqxx::broken_connection("the server closed the connection");
-      pqxx::nontransaction txn(conn);
-      WriteCursor at = known->cursor;
-      at.autocommit = true;
-      Status written;
-      try {
-        written = write(txn, at);
-      } catch (const std::exception& e) {
-        // Sent and perhaps committed, with the answer lost: never run again
-        // on another connection, which would apply it twice.
-        if (CurrentFailure().connection_lost) throw pqxx::in_doubt_error(e.what());
-        throw;
-      }
-      needs_lock = at.needs_lock;
-      if (needs_lock) return Status::Ok();  // runs again below
-      if (written.ok() && at.locked) committed = Known::Committed(at, generation);
-      return written;
-    });
+    const Status outcome = pool_.Run(
+        [&](pqxx::connection& conn) -> Status {
+          committed.reset();
+          needs_lock = true;
+          // Read after the lease: a connection replaced since moved it.
+          const std::uint64_t generation = pool_.generation();
+          if (!known->Current(generation)) return Status::Ok();
+          pqxx::nontransaction txn(conn);
+          WriteCursor at = known->cursor;
+          at.autocommit = true;
+          const Status written = write(txn, at);
+          needs_lock = at.needs_lock;
+          if (needs_lock) return Status::Ok();  // runs again below
+          if (written.ok() && at.locked) committed = Known::Committed(at, generation);
+          return written;
+        },
+        Pool::Commits::kAsItGoes);
     if (!needs_lock || !outcome.ok()) {
       if (outcome.ok()) ++added.autocommit;
       adopt();
@@ -149,9 +125,8 @@ Status WriteBatcher::RunAlone(const Write& write, bool single_statement,
     committed.reset();
     pqxx::work txn(conn);
     std::uint64_t generation = 0;
-    WriteCursor at = Start(txn, known, &generation);
     // After a miss in autocommit the cursor is surely stale: the lock first.
-    if (single_statement && !at.locked) LockCursor(txn, at);
+    WriteCursor at = Start(txn, known, single_statement, &generation);
     OMNI_RETURN_IF_ERROR(write(txn, at));
     txn.commit();
     if (at.locked) committed = Known::Committed(at, generation);
@@ -178,7 +153,7 @@ WriteBatcher::Counts WriteBatcher::RunBatch(const std::vector<Job*>& batch,
     committed.reset();
     pqxx::work txn(conn);
     std::uint64_t generation = 0;
-    WriteCursor at = Start(txn, known, &generation);
+    WriteCursor at = Start(txn, known, /*lock_first=*/false, &generation);
     // How the previous member's savepoint ends, sent with the next statement
     // (one round trip less per member while the head lock is held).
     std::string ending;

@@ -100,8 +100,9 @@ class WriteBatcher {
   Status RunAlone(const Write& write, bool single_statement, std::optional<Known>& known,
                   Counts& added);
   // A transaction's cursor: `known`'s, not locked yet, when it is of the
-  // pool's current generation; else the lock taken and the cursor read.
-  WriteCursor Start(pqxx::transaction_base& txn, const std::optional<Known>& known,
+  // pool's current generation and not `lock_first`; else the lock taken and
+  // the cursor read.
+  WriteCursor Start(pqxx::transaction_base& txn, const std::optional<Known>& known, bool lock_first,
                     std::uint64_t* generation) const;
 
   Pool& pool_;

@@ -1,5 +1,7 @@
 #include "store_postgres_pool.h"
 
+#include <poll.h>
+
 #include <algorithm>
 #include <chrono>
 #include <string>
@@ -28,23 +30,32 @@ bool SessionLost(const std::string& sqlstate) {
   return sqlstate.starts_with("08") || sqlstate.starts_with("57P");
 }
 
+// A lost connection that leaves the work in doubt.
+Failure InDoubt(std::string_view what) {
+  return {Status(StatusCode::kUnavailable,
+                 "postgres store: the connection was lost while committing; the write may or "
+                 "may not have been applied: " +
+                     FirstLine(what)),
+          true, false};
+}
+
 }  // namespace
 
-Failure CurrentFailure() {
+Failure CurrentFailure(bool in_doubt) {
   try {
     throw;
   } catch (const pqxx::in_doubt_error& e) {
-    return {Status(StatusCode::kUnavailable,
-                   "postgres store: the connection was lost while committing; the write may or "
-                   "may not have been applied: " +
-                       FirstLine(e.what())),
-            true, false};
+    return InDoubt(e.what());
   } catch (const pqxx::broken_connection& e) {
+    if (in_doubt) return InDoubt(e.what());
     return {Unavailable(e.what()), true, true};
   } catch (const pqxx::unique_violation& e) {
     return {Status(StatusCode::kConflict, "postgres store: " + FirstLine(e.what())), false, false};
   } catch (const pqxx::sql_error& e) {
-    if (SessionLost(e.sqlstate())) return {Unavailable(e.what()), true, true};
+    if (SessionLost(e.sqlstate())) {
+      if (in_doubt) return InDoubt(e.what());
+      return {Unavailable(e.what()), true, true};
+    }
     // 22xxx: data the database refuses (e.g. text that is not valid UTF-8).
     const StatusCode code =
         e.sqlstate().starts_with("22") ? StatusCode::kInvalidArgument : StatusCode::kInternal;
@@ -56,6 +67,12 @@ Failure CurrentFailure() {
   } catch (...) {
     return {Status(StatusCode::kInternal, "postgres store: unknown exception"), false, false};
   }
+}
+
+bool PeerClosed(const pqxx::connection& conn) {
+  if (conn.sock() < 0) return true;  // libpqxx holds no open connection
+  pollfd p{conn.sock(), POLLIN | POLLRDHUP, 0};
+  return ::poll(&p, 1, 0) > 0 && p.revents != 0;
 }
 
 Pool::Pool(std::string url, std::size_t max_open)

@@ -23,6 +23,13 @@
 // lost while COMMIT was in flight (pqxx::in_doubt_error) is not retried: the
 // write may or may not have landed, and the caller is told so.
 //
+// Work whose statements commit as they go (autocommit: Commits::kAsItGoes)
+// cannot be retried that way, since its first statement may have landed
+// alone. A reused connection is checked before such work is sent
+// (PeerClosed: the server's end closed, or anything waiting to be read) and
+// replaced when it may be gone; once the work runs, a lost connection
+// leaves it in doubt: never run again, reported as the lost commit above.
+//
 // Thread safety: a Pool may be used from any thread concurrently.
 #pragma once
 
@@ -52,7 +59,16 @@ struct Failure {
 };
 
 // Classifies the exception being handled (call from a catch block).
-Failure CurrentFailure();
+// `in_doubt`: a lost connection left the work in doubt (work that commits
+// as it goes), as a lost commit does.
+Failure CurrentFailure(bool in_doubt = false);
+
+// Whether this idle connection may be gone, without reading or sending
+// anything: not open, its server's end closed, or anything waiting to be
+// read. An idle session is sent nothing unasked (no LISTEN here) but the
+// error that ends it, which arrives just before the end, so input counts
+// as the end too; at worst a healthy connection is replaced.
+bool PeerClosed(const pqxx::connection& conn);
 
 class Pool {
  public:
@@ -67,23 +83,35 @@ class Pool {
   Pool(const Pool&) = delete;
   Pool& operator=(const Pool&) = delete;
 
+  // How the work given to Run commits (see above).
+  enum class Commits {
+    kAtTheEnd,  // in a transaction: retried once when a reused connection breaks
+    kAsItGoes,  // in autocommit: a reused connection checked first, never retried
+  };
+
   // Runs `fn(pqxx::connection&)`, returning Status or Result<T>, on a
   // leased connection; libpqxx exceptions become a Status. `fn` may run
   // twice (see above), so it must build its results afresh on each call.
   template <typename Fn>
-  auto Run(Fn&& fn) -> std::invoke_result_t<Fn&, pqxx::connection&> {
+  auto Run(Fn&& fn, Commits commits = Commits::kAtTheEnd)
+      -> std::invoke_result_t<Fn&, pqxx::connection&> {
     using R = std::invoke_result_t<Fn&, pqxx::connection&>;
+    const bool as_it_goes = commits == Commits::kAsItGoes;
     for (int attempt = 0;; ++attempt) {
       bool reused = false;
       Result<std::unique_ptr<pqxx::connection>> conn = Acquire(&reused);
       if (!conn.ok()) return conn.status();
+      if (as_it_goes && reused && attempt == 0 && PeerClosed(**conn)) {
+        Discard();  // nothing was sent: a fresh connection
+        continue;
+      }
       Failure failure;
       try {
         R result = fn(**conn);
         Release(std::move(*conn));
         return result;
       } catch (...) {
-        failure = CurrentFailure();
+        failure = CurrentFailure(as_it_goes);
       }
       if (!failure.connection_lost && (*conn)->is_open()) {
         Release(std::move(*conn));

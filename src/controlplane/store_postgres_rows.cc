@@ -12,6 +12,16 @@
 namespace omnirelay::cp::pg {
 namespace {
 
+// A Postgres bigint[] literal of `values`.
+std::string IntArray(const std::vector<std::int64_t>& values) {
+  std::string out = "{";
+  for (const std::int64_t v : values) {
+    if (out.size() > 1) out += ',';
+    out += std::to_string(v);
+  }
+  return out + "}";
+}
+
 std::string Text(const pqxx::field& f) {
   return f.is_null() ? std::string() : f.as<std::string>();
 }
@@ -39,15 +49,6 @@ std::string TextArray(const std::vector<std::string>& values) {
       out += c;
     }
     out += '"';
-  }
-  return out + "}";
-}
-
-std::string IntArray(const std::vector<std::int64_t>& values) {
-  std::string out = "{";
-  for (const std::int64_t v : values) {
-    if (out.size() > 1) out += ',';
-    out += std::to_string(v);
   }
   return out + "}";
 }
@@ -285,11 +286,18 @@ Result<std::int64_t> ApplyLayerWrite(pqxx::transaction_base& txn, WriteCursor& a
   }
   const bool deleted = !w.document.has_value();
   const std::int64_t expected = w.expected_revision.value_or(-1);
-  std::vector<std::string> checked_scopes;
-  std::vector<std::int64_t> checked_revisions;
-  for (const LayerWrite::CheckedLayer& checked : w.checked_layers) {
-    checked_scopes.push_back(checked.scope);
-    checked_revisions.push_back(checked.revision);
+  // The checked layers as the statement's two array parameters, made once
+  // (the statement may run again after taking the lock).
+  std::string checked_scopes, checked_revisions;
+  {
+    std::vector<std::string> scopes;
+    std::vector<std::int64_t> revisions;
+    for (const LayerWrite::CheckedLayer& checked : w.checked_layers) {
+      scopes.push_back(checked.scope);
+      revisions.push_back(checked.revision);
+    }
+    checked_scopes = TextArray(scopes);
+    checked_revisions = IntArray(revisions);
   }
   for (;;) {
     const std::int64_t revision = at.head + 1;
@@ -301,8 +309,8 @@ Result<std::int64_t> ApplyLayerWrite(pqxx::transaction_base& txn, WriteCursor& a
                      LayerWriteStatement(deleted), revision, w.scope,
                      w.document.value_or(std::string()), w.author, w.now_ms, audit.time_ms,
                      audit.principal, audit.token_id, audit.action, audit.scope, audit.outcome,
-                     audit.summary, hash, at.seq, expected, w.refused_by_setting,
-                     TextArray(checked_scopes), IntArray(checked_revisions))
+                     audit.summary, hash, at.seq, expected, w.refused_by_setting, checked_scopes,
+                     checked_revisions)
             .at(0);
     if (!row[0].is_null()) {
       at.head = revision;

@@ -39,8 +39,6 @@ inline constexpr char kQualifiedRevisionColumns[] =
 // A text[] literal of `values` ({"a","b"}), quoted for the array parser:
 // one parameter for `= ANY ($1::text[])`.
 std::string TextArray(const std::vector<std::string>& values);
-// A Postgres bigint[] literal of `values`.
-std::string IntArray(const std::vector<std::int64_t>& values);
 
 // Every row of `rows` through `read`, which returns a record or a Result of one.
 template <typename T, typename Read>

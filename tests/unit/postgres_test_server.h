@@ -14,12 +14,14 @@
 #include <gtest/gtest.h>
 
 #include <cctype>
+#include <chrono>
 #include <cstdlib>
 #include <fstream>
 #include <mutex>
 #include <pqxx/pqxx>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -94,6 +96,24 @@ inline void DropCreatedDatabases() {
       // The server is gone (a test stopped it); its data dir goes with it.
     }
   }
+}
+
+// Ends every other session of the database at `url` (as a server restart
+// would for its clients) and waits until they are gone (at most 10 s):
+// true when they are. Each query runs in its own transaction: within one,
+// pg_stat_activity would keep showing what it showed first.
+inline bool TerminateOtherSessions(const std::string& url) {
+  pqxx::connection conn(url);
+  pqxx::nontransaction txn(conn);
+  const std::string others =
+      " FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()";
+  txn.exec("SELECT pg_terminate_backend(pid)" + others);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (txn.exec1("SELECT count(*)" + others)[0].as<int>() > 0) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return true;
 }
 
 }  // namespace omnirelay::cp::pg_test

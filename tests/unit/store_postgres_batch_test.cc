@@ -172,18 +172,7 @@ TEST(PostgresWriteBatcherTest, AWriteAloneOnAKnownCursorRunsInAutocommit) {
 
   // The server ends every other session (as a restart would), and they are
   // gone before the next write.
-  {
-    pqxx::connection conn(db.url);
-    pqxx::nontransaction txn(conn);
-    const std::string others =
-        " FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()";
-    txn.exec("SELECT pg_terminate_backend(pid)" + others);
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-    while (txn.exec1("SELECT count(*)" + others)[0].as<int>() > 0) {
-      ASSERT_LT(std::chrono::steady_clock::now(), deadline) << "the sessions did not end";
-      std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    }
-  }
+  ASSERT_TRUE(pg_test::TerminateOtherSessions(db.url)) << "the sessions did not end";
   const Status after = single("zone:a");
   EXPECT_TRUE(after.ok()) << after.ToString();
   ASSERT_TRUE(single("zone:a").ok());

@@ -235,11 +235,9 @@ TEST(PostgresStoreTest, ACursorFromBeforeTheConnectionsBrokeIsNotTrusted) {
     // lock, then its statement) then ends on exactly the count a's cursor
     // holds, as another history on a standby may.
     txn.exec0("UPDATE store_head SET head = head - 1, seq = seq - 2 WHERE id = 1");
-    txn.exec(
-        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-        "WHERE datname = current_database() AND pid <> pg_backend_pid()");
     txn.commit();
   }
+  ASSERT_TRUE(pg_test::TerminateOtherSessions(replicas.url));
   // b's first write may meet its own broken connection: retried inside.
   ASSERT_EQ(*b.WriteLayer(Put("zone:b", "{}", std::nullopt)), 2);
   ASSERT_EQ(StoredSeq(replicas.url), 3) << "the simulation needs a's cursor's lock count";
