@@ -269,10 +269,13 @@ TEST_F(StoreOpsTest, RestoreRefusesANonEmptyTargetAndADamagedBackup) {
   EXPECT_FALSE(fs::exists(Path("c") + "/state.db"));
 }
 
+// The audit table's row count, or -1 when it could not be read (the daemon
+// may hold the write lock): callers must treat -1 as "not known", never as small.
 std::int64_t AuditRows(const std::string& db_path) {
   sqlite3* db = nullptr;
   std::int64_t rows = -1;
   if (sqlite3_open_v2(db_path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK) {
+    sqlite3_busy_timeout(db, 1000);
     sqlite3_stmt* stmt = nullptr;
     if (sqlite3_prepare_v2(db, "SELECT COUNT(*) FROM audit", -1, &stmt, nullptr) == SQLITE_OK &&
         sqlite3_step(stmt) == SQLITE_ROW) {
@@ -303,7 +306,10 @@ TEST_F(StoreOpsTest, AuditStaysBoundedWhileReadsAreAudited) {
   EXPECT_LT(most, reads / 4) << "the audit table grew with the " << reads << " reads";
   std::printf("%lld audited reads; the audit table held at most %lld entries\n",
               static_cast<long long>(reads), static_cast<long long>(most));
-  test_support::Eventually([&] { return AuditRows(Path("a") + "/state.db") <= 101; });
+  ASSERT_TRUE(test_support::Eventually([&] {
+    const std::int64_t rows = AuditRows(Path("a") + "/state.db");
+    return rows >= 0 && rows <= 101;
+  })) << "the audit table never came down to its limit";
   const Json report = api.Get("/v1/audit/verify");
   EXPECT_EQ(report["ok"], true) << report.dump();
   EXPECT_GT(report["prunedThrough"]["id"].get<std::int64_t>(), reads - 200) << report.dump();
