@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <cassert>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <utility>
@@ -46,24 +47,33 @@ bool SharesScope(const std::vector<std::string>& a, const std::vector<std::strin
   });
 }
 
-std::string RolloutRunToJson(const RolloutRun& run) {
-  // Text in nlohmann's key order (the bytes one dump of the record would
-  // give): the chains and the state hold an entry per member, the bulk of a
-  // large rollout's record, and cost no json values this way.
+namespace {
+
+// A run's record text around its state's (`state`): the run's own fields in
+// nlohmann's key order (the bytes one dump of the record would give), with
+// each member's chain when `chains` is given (format 1; format 2 keeps them
+// with the members). The chains hold an entry per member, the bulk of a
+// large rollout's record, and cost no json values this way.
+std::string RunRecordText(const RolloutRun& run, const std::map<std::string, std::string>* chains,
+                          std::string_view state) {
   using json_text::AppendKey;
   using json_text::AppendString;
-  std::string out = "{";
+  std::string out;
+  out.reserve(state.size() + 512 + (chains != nullptr ? 48 * chains->size() : 0));
+  out = "{";
   AppendKey(out, "author");
   AppendString(out, run.author);
   AppendKey(out, "base");
   json_text::AppendInt(out, run.base);
-  AppendKey(out, "chains");
-  out += '{';
-  for (const auto& [id, chain] : run.chains) {
-    AppendKey(out, id);
-    AppendString(out, chain);
+  if (chains != nullptr) {
+    AppendKey(out, "chains");
+    out += '{';
+    for (const auto& [id, chain] : *chains) {
+      AppendKey(out, id);
+      AppendString(out, chain);
+    }
+    out += '}';
   }
-  out += '}';
   if (run.members_pending) {
     AppendKey(out, "membersPending");
     out += "true";
@@ -73,9 +83,15 @@ std::string RolloutRunToJson(const RolloutRun& run) {
   AppendKey(out, "scopes");
   json_text::AppendStrings(out, run.scopes);
   AppendKey(out, "state");
-  out += RolloutStateToJson(run.state);
+  out += state;
   out += '}';
   return out;
+}
+
+}  // namespace
+
+std::string RolloutRunToJson(const RolloutRun& run) {
+  return RunRecordText(run, &run.chains, RolloutStateToJson(run.state));
 }
 
 const std::optional<std::vector<Scope>>& TouchedChains::Of(std::string_view chain_text) {
@@ -88,6 +104,44 @@ const std::optional<std::vector<Scope>>& TouchedChains::Of(std::string_view chai
     it = parsed_.emplace(std::string(chain_text), std::move(chain)).first;
   }
   return it->second;
+}
+
+RolloutRecord RolloutRecordOf(const RolloutRun& run, std::int64_t updated_at_ms,
+                              bool with_members) {
+  RolloutStateParts parts;
+  if (with_members) {
+    parts = RolloutStateToParts(run.state, run.chains);
+  } else {
+    parts.head = RolloutStateHead(run.state);
+  }
+  RolloutRecord record;
+  record.id = run.state.id;
+  record.updated_at_ms = updated_at_ms;
+  record.generation = run.state.generation;
+  record.state_json = RunRecordText(run, nullptr, parts.head);
+  record.members_json = std::move(parts.members);
+  return record;
+}
+
+Result<RolloutRun> RolloutRunFromRecord(const RolloutRecord& record) {
+  if (record.members_json.empty()) return RolloutRunFromJson(record.state_json);
+  auto j = nlohmann::json::parse(record.state_json, nullptr, false);
+  if (j.is_discarded() || !j.is_object() || !j.contains("state")) {
+    return Status(StatusCode::kInternal, "stored rollout is not a rollout record");
+  }
+  RolloutRun run;
+  OMNI_ASSIGN_OR_RETURN(run.state,
+                        RolloutStateFromParts(j["state"].dump(), record.members_json, &run.chains));
+  try {
+    run.scopes = j.value("scopes", std::vector<std::string>{});
+    run.base = j.value("base", std::int64_t{0});
+    run.author = j.value("author", std::string());
+    run.reason = j.value("reason", std::string());
+    run.members_pending = j.value("membersPending", false);
+  } catch (const nlohmann::json::exception& e) {
+    return Status(StatusCode::kInternal, std::string("stored rollout: ") + e.what());
+  }
+  return run;
 }
 
 Result<RolloutRun> RolloutRunFromJson(std::string_view json) {
@@ -119,7 +173,15 @@ RolloutEngine::RolloutEngine(Store& store, SnapshotRenderer& renderer, const Clo
       ticks_(metrics.counter("omnirelay_cp_rollout_ticks_total", "Rollout driver passes")),
       completed_(metrics.counter("omnirelay_cp_rollout_members_completed_total",
                                  "Rollout starts that told their canary first, whose other "
-                                 "members then joined (rollout_engine.h contract 7)")) {
+                                 "members then joined (rollout_engine.h contract 7)")),
+      members_kept_(metrics.counter("omnirelay_cp_rollout_record_writes_total",
+                                    "Rollout records the driver stored, by whether the members "
+                                    "part was kept (a promotion) or written again",
+                                    "members=\"kept\"")),
+      members_written_(metrics.counter("omnirelay_cp_rollout_record_writes_total",
+                                       "Rollout records the driver stored, by whether the members "
+                                       "part was kept (a promotion) or written again",
+                                       "members=\"written\"")) {
   for (const char* reason :
        {"slo_breach", "nack_ratio", "ack_deadline", "divergence", "operator"}) {
     rollbacks_[reason] =
@@ -184,11 +246,12 @@ Status RolloutEngine::Load() {
   {
     MutexLock lock(mu_);
     for (const RolloutRecord& record : stored) {
-      auto run = RolloutRunFromJson(record.state_json);
+      auto run = RolloutRunFromRecord(record);
       if (!run.ok()) {
         spdlog::error("rollout {}: {} (left alone)", record.id, run.status().ToString());
         continue;
       }
+      NoteStoredMembers(record);
       if (IsActive(*run)) {
         spdlog::info("rollout {}: resuming in phase {} at wave {}", record.id,
                      RolloutPhaseName(run->state.phase), run->state.current_wave);
@@ -259,7 +322,8 @@ void RolloutEngine::Release(const std::string& hold_id) {
   holds_.erase(hold_id);
 }
 
-void RolloutEngine::Register(RolloutRun run, const AssignmentChanges& first_wave) {
+void RolloutEngine::Register(RolloutRun run, const AssignmentChanges& first_wave,
+                             std::string members_json) {
   // The first wave's snapshots are of a revision just committed, which no
   // chain has rendered yet: rendered first, one chain per worker, so the
   // chains render side by side and each node's delivery below finds its
@@ -291,6 +355,7 @@ void RolloutEngine::Register(RolloutRun run, const AssignmentChanges& first_wave
     holds_.erase(id);
     if (Holds(run)) holding_.insert(id);
     if (run.members_pending) started_here_.insert(id);
+    stored_members_[id] = StoredMembers{run.state.generation, std::move(members_json)};
     runs_[id] = std::move(run);
   }
   UpdateStateGauges();
@@ -362,7 +427,7 @@ Result<RolloutRun> RolloutEngine::Act(const std::string& id, RolloutAction actio
   OMNI_ASSIGN_OR_RETURN(AssignmentChanges changes,
                         ActOnRollout(run.state, action, clock_.NowUnixMs()));
   const bool rolling_back = run.state.phase == RolloutPhase::kRollingBack;
-  if (!Persist(std::move(run), expected, changes)) {
+  if (!Persist(std::move(run), expected, changes, Members::kAsStored)) {
     return Status(StatusCode::kConflict,
                   "rollout " + id + " changed while acting on it; look at it again and retry");
   }
@@ -391,7 +456,7 @@ void RolloutEngine::FollowStore() {
   for (const std::string& id : stale) {
     Result<RolloutRecord> stored = store_.GetRollout(id);
     if (!stored.ok()) continue;
-    Result<RolloutRun> run = RolloutRunFromJson(stored->state_json);
+    Result<RolloutRun> run = RolloutRunFromRecord(*stored);
     if (!run.ok()) {
       spdlog::error("rollout {}: {} (left alone)", id, run.status().ToString());
       continue;
@@ -413,6 +478,7 @@ void RolloutEngine::FollowStore() {
         holding_.erase(id);
       }
       if (run->state.phase == RolloutPhase::kSucceeded) RecordDelivered(*run);
+      NoteStoredMembers(*stored);
       runs_[id] = std::move(run).value();
     }
     // Nodes already holding their answer are sent nothing.
@@ -518,7 +584,7 @@ void RolloutEngine::Tick() {
       }
       continue;
     }
-    if (!Persist(*run, expected, tick.changes)) continue;
+    if (!Persist(*run, expected, tick.changes, Members::kAsStored)) continue;
     if (run->state.phase == RolloutPhase::kSucceeded) {
       AuditDriver(*run, "rollout.succeeded", "every wave passed");
     } else if (run->state.current_wave != wave_before) {
@@ -542,24 +608,60 @@ void RolloutEngine::Tick() {
   SetWaveGauges(std::move(wave_sums));
 }
 
-bool RolloutEngine::Persist(RolloutRun run, std::int64_t expected,
-                            const AssignmentChanges& changes) {
-  RolloutRecord record{run.state.id, RolloutRunToJson(run), clock_.NowUnixMs(),
-                       run.state.generation};
+void RolloutEngine::NoteStoredMembers(const RolloutRecord& record) {
+  if (record.members_json.empty()) {
+    stored_members_.erase(record.id);  // format 1: the next put writes them
+  } else {
+    stored_members_[record.id] = StoredMembers{record.generation, record.members_json};
+  }
+}
+
+bool RolloutEngine::Persist(RolloutRun run, std::int64_t expected, const AssignmentChanges& changes,
+                            Members members) {
+  // A promotion changes no member: the stored members stay as they are and
+  // only the head (a few KB, however large the rollout) is built and written.
+  bool stored_at_expected = false;
+  {
+    MutexLock lock(mu_);
+    const auto known = stored_members_.find(run.state.id);
+    stored_at_expected = known != stored_members_.end() && known->second.generation == expected;
+  }
+  const bool keep = members == Members::kAsStored && stored_at_expected;
+  RolloutRecord record = RolloutRecordOf(run, clock_.NowUnixMs(), /*with_members=*/!keep);
+  if (keep) {
+    record.members_unchanged = true;
+#ifndef NDEBUG
+    const std::string built = RolloutRecordOf(run, 0).members_json;
+    MutexLock lock(mu_);
+    assert(built == stored_members_.at(run.state.id).text && "Persist: members changed");
+#endif
+  } else if (stored_at_expected) {
+    MutexLock lock(mu_);  // changed, or not: a join that added nobody keeps them too
+    record.members_unchanged = stored_members_.at(run.state.id).text == record.members_json;
+  }
   if (Status put = store_.PutRollout(record, expected); !put.ok()) {
     spdlog::warn("rollout {}: not persisted ({}); reloading it", run.state.id, put.ToString());
-    if (auto stored = store_.GetRollout(run.state.id); stored.ok()) {
-      if (auto reloaded = RolloutRunFromJson(stored->state_json); reloaded.ok()) {
-        MutexLock lock(mu_);
-        runs_[run.state.id] = std::move(reloaded).value();
-      }
+    Result<RolloutRecord> stored = store_.GetRollout(run.state.id);
+    Result<RolloutRun> reloaded =
+        stored.ok() ? RolloutRunFromRecord(*stored) : Result<RolloutRun>(stored.status());
+    MutexLock lock(mu_);
+    stored_members_.erase(run.state.id);
+    if (reloaded.ok()) {
+      NoteStoredMembers(*stored);
+      runs_[run.state.id] = std::move(reloaded).value();
     }
     return false;
   }
+  (record.members_unchanged ? members_kept_ : members_written_).Inc();
   const bool released = !Holds(run);
   std::vector<std::string> scopes = run.scopes;
   {
     MutexLock lock(mu_);
+    if (record.members_unchanged) {
+      stored_members_[run.state.id].generation = record.generation;  // the text stays
+    } else {
+      NoteStoredMembers(record);
+    }
     if (released) holding_.erase(run.state.id);
     // Before its nodes are re-offered below: they keep their labels.
     if (run.state.phase == RolloutPhase::kSucceeded) RecordDelivered(run);
@@ -604,23 +706,27 @@ Status RolloutEngine::CommitRollbackOf(const std::string& id) {
   }
   const std::int64_t expected = run.state.generation;
   RolloutRun committed = run;
+  RolloutRecord record;
   AssignmentChanges changes;
   auto make = [&](const std::vector<std::int64_t>& revisions) -> Result<RolloutRecord> {
     committed = run;
     OMNI_ASSIGN_OR_RETURN(changes, CommitRollback(committed.state, revisions.back(), now));
-    return RolloutRecord{id, RolloutRunToJson(committed), now, committed.state.generation};
+    record = RolloutRecordOf(committed, now);
+    return record;
   };
   if (writes.empty()) {
     return Status(StatusCode::kInternal, "rollout " + id + " has nothing to roll back");
   }
   auto revisions = store_.WriteLayers(writes, make, expected);
   if (!revisions.ok()) return revisions.status();
+  members_written_.Inc();
   if (auto it = rollbacks_.find(run.state.rollback_reason); it != rollbacks_.end()) {
     it->second->Inc();
   }
   {
     MutexLock lock(mu_);
     holding_.erase(id);
+    NoteStoredMembers(record);
     runs_[id] = committed;
   }
   UpdateStateGauges();

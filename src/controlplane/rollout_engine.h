@@ -122,6 +122,18 @@ struct RolloutRun {
 
   friend bool operator==(const RolloutRun&, const RolloutRun&) = default;
 };
+// The record the daemon stores (format 2, rollout_state.h contract 7): the
+// run's own fields and the state's head in state_json, the members (with
+// their chains) in members_json. generation is the state's.
+// Without `with_members`, members_json is left empty (the caller knows the
+// stored one is the run's: RolloutRecord::members_unchanged).
+RolloutRecord RolloutRecordOf(const RolloutRun& run, std::int64_t updated_at_ms,
+                              bool with_members = true);
+// A stored record in either format (format 1: members_json empty).
+Result<RolloutRun> RolloutRunFromRecord(const RolloutRecord& record);
+// Format 1, everything in one object (chains included): what daemons stored
+// before the members were kept apart. Read by RolloutRunFromRecord; written
+// only to make such records.
 std::string RolloutRunToJson(const RolloutRun& run);
 // Per wave, its nodes by what `reports` (versions as revision bounds, as
 // RolloutEngine::ReportsFor gives them) say about the version each is assigned.
@@ -195,7 +207,10 @@ class RolloutEngine final : public AssignmentSource, public NodeObserver {
   void Release(const std::string& hold_id) EXCLUDES(mu_);
   // Replaces the hold `run.state.id` by the committed, started rollout and
   // re-offers its first wave.
-  void Register(RolloutRun run, const AssignmentChanges& first_wave) EXCLUDES(mu_);
+  // `members_json`: the record's, as committed (Persist writes the members
+  // again only when they change).
+  void Register(RolloutRun run, const AssignmentChanges& first_wave, std::string members_json)
+      EXCLUDES(mu_);
   // Contract 7: joins every known node the rollout's change set touches and
   // that is not in it yet, and clears members_pending. Ok when done (or
   // nothing was pending); the store's error otherwise (the driver retries).
@@ -322,7 +337,14 @@ class RolloutEngine final : public AssignmentSource, public NodeObserver {
       EXCLUDES(reports_mu_, cache_mu_);
   // Persists `run` (CAS on `expected`) and re-offers `changes`; on a
   // conflict reloads the stored run. False when not persisted.
-  bool Persist(RolloutRun run, std::int64_t expected, const AssignmentChanges& changes);
+  // kAsStored: the caller changed `run` only through TickRollout,
+  // ActOnRollout or CommitRollback since it was stored at `expected`, which
+  // touch no member (their ids, waves, previous versions, the wave and
+  // untargeted lists, the chains): the members part is then neither built
+  // nor written (a debug build builds it and checks that claim).
+  enum class Members { kAsStored, kChanged };
+  bool Persist(RolloutRun run, std::int64_t expected, const AssignmentChanges& changes,
+               Members members);
   // Commits the old contents of a rolling-back run as new revisions.
   Status CommitRollbackOf(const std::string& id);
   // Joins nodes that said hello on a held chain since they were planned.
@@ -351,7 +373,9 @@ class RolloutEngine final : public AssignmentSource, public NodeObserver {
   void AuditDriver(const RolloutRun& run, std::string_view action, const std::string& summary);
 
   Counter& ticks_;
-  Counter& completed_;  // CompleteMembers that joined a canary-first start's members
+  Counter& completed_;        // CompleteMembers that joined a canary-first start's members
+  Counter& members_kept_;     // records stored with the members part left as it was
+  Counter& members_written_;  // records stored with the members part written
   std::map<std::string, Counter*> rollbacks_;    // by reason; fixed after construction
   std::map<std::string, Counter*> evaluations_;  // by verdict; fixed after construction
   std::map<std::string, Gauge*> by_state_;       // by phase; fixed after construction
@@ -360,6 +384,15 @@ class RolloutEngine final : public AssignmentSource, public NodeObserver {
 
   mutable Mutex mu_;
   std::map<std::string, RolloutRun> runs_ GUARDED_BY(mu_);  // every stored rollout
+  // Per rollout: its members_json as stored at `generation` (written or
+  // read here). A put expecting that generation whose members text is the
+  // same leaves the stored one alone (RolloutRecord::members_unchanged).
+  struct StoredMembers {
+    std::int64_t generation = 0;
+    std::string text;
+  };
+  std::map<std::string, StoredMembers> stored_members_ GUARDED_BY(mu_);
+  void NoteStoredMembers(const RolloutRecord& record) REQUIRES(mu_);
   std::map<std::string, HeldScopes> holds_ GUARDED_BY(mu_);
   // Active or aborted rollouts by id (those that may hold nodes).
   std::set<std::string> holding_ GUARDED_BY(mu_);

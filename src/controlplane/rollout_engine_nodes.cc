@@ -513,7 +513,7 @@ bool RolloutEngine::Join(RolloutRun run,
   run.members_pending = false;
   if (run.state.generation == expected) ++run.state.generation;  // the chains moved
   const std::string id = run.state.id;
-  if (!Persist(std::move(run), expected, changes)) return false;
+  if (!Persist(std::move(run), expected, changes, Members::kChanged)) return false;
   if (completes) {
     completed_.Inc();
     MutexLock lock(mu_);

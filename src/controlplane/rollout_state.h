@@ -47,7 +47,9 @@
 //     assignment: the CAS token of the stored state. The last verdict is
 //     refreshed on every tick without it (status, not progress).
 //  7. RolloutStateToJson is deterministic (sorted keys, nodes by id);
-//     RolloutStateFromJson(RolloutStateToJson(s)) == s.
+//     RolloutStateFromJson(RolloutStateToJson(s)) == s. The same holds for
+//     the two parts of RolloutStateToParts (format 2), which the daemon
+//     stores; it still reads format 1.
 //
 // Thread safety: values and pure functions; the caller serialises changes to
 // one rollout (one replica drives rollouts: a lease in the store).
@@ -265,6 +267,30 @@ std::optional<Content> ContentOf(const RolloutState& s, std::string_view node_id
 
 std::string RolloutStateToJson(const RolloutState& s);
 Result<RolloutState> RolloutStateFromJson(std::string_view json);
+
+// Contract 7, format 2: the state in two parts, for a store that keeps them
+// apart (RolloutRecord::members_json) so that a promotion rewrites the
+// small one alone. `members` changes only when the members do: the ids, with
+// each one's wave, previous version and chain (from `chains`, node id ->
+// chain text; each text stored once), the waves' and the untargeted lists.
+// `head` holds the rest, each member's assigned version included where it
+// is not the one its wave, the phase and the rollout's versions imply.
+// RolloutStateFromParts(parts...) == s, with `chains` read back when given.
+struct RolloutStateParts {
+  std::string head;
+  std::string members;
+};
+RolloutStateParts RolloutStateToParts(const RolloutState& s,
+                                      const std::map<std::string, std::string>& chains);
+// RolloutStateToParts(s, ...).head alone, for a writer whose members part is stored already.
+std::string RolloutStateHead(const RolloutState& s);
+Result<RolloutState> RolloutStateFromParts(std::string_view head, std::string_view members,
+                                           std::map<std::string, std::string>* chains);
+// The state of a stored rollout record in either format: format 2 (members
+// apart, the head under "state"), or format 1 (members_json empty; the whole
+// state under "state", or the bare state object).
+Result<RolloutState> RolloutStateOfRecord(std::string_view state_json,
+                                          std::string_view members_json);
 // The "verdict" object of RolloutStateToJson alone (the API's "gate"), so a
 // reader of the last verdict does not dump and parse the whole state.
 std::string VerdictRecordToJson(const VerdictRecord& v);

@@ -1,7 +1,10 @@
 // The stored form of a rollout's state (rollout_state.h, contract 7): the one
 // JSON codec of RolloutState, written into RolloutRecord::state_json.
+#include <algorithm>
 #include <nlohmann/json.hpp>
 #include <stdexcept>
+#include <string_view>
+#include <unordered_map>
 #include <utility>
 
 #include "json_text.h"
@@ -12,7 +15,8 @@ namespace {
 
 using Json = nlohmann::json;
 
-constexpr int kFormat = 1;
+constexpr int kFormat = 1;       // everything in one object
+constexpr int kFormatApart = 2;  // a head and the members apart (RolloutStateToParts)
 
 std::string_view VerdictName(Verdict v) {
   switch (v) {
@@ -155,41 +159,68 @@ Verdict ReadVerdict(const Json& j) {
 
 }  // namespace
 
-std::string RolloutStateToJson(const RolloutState& s) {
-  // Written as text in the order nlohmann sorts the keys (the bytes one
-  // dump of the whole object would give: a unit test holds it to that), so
-  // the per-member parts — assignments, wave ids — cost no json values.
+namespace {
+
+// Format 2 (RolloutStateToParts): the version a member's wave, the phase and
+// the rollout's versions imply it is assigned; the head lists only the
+// members assigned otherwise (none, unless a node joined late or the state
+// was made by hand). Only the size of the head depends on this rule, never
+// what reads back.
+std::int64_t ImpliedAssignment(const RolloutState& s, const NodeAssignment& a) {
+  std::int64_t v = a.previous_version;
+  if (s.phase != RolloutPhase::kPending) {
+    if (s.shadow_version != 0) v = std::max(v, s.shadow_version);
+    if (a.wave <= s.current_wave) v = std::max(v, s.new_version);
+  }
+  if (s.rollback_version != 0 && v > a.previous_version) v = s.rollback_version;
+  return v;
+}
+
+// The keys both formats share, in nlohmann's order, written into `out`
+// after its opening brace; `full` adds format 1's per-member keys (nodes,
+// untargeted, the waves' node lists), else format 2's head keys.
+void AppendState(std::string& out, const RolloutState& s, bool full) {
   using json_text::AppendInt;
   using json_text::AppendKey;
   using json_text::AppendString;
   using json_text::AppendStrings;
-  std::string out = "{";
-  out.reserve(64 * s.nodes.size() + 24 * s.untargeted.size() + 1024);
+  if (!full) {
+    AppendKey(out, "assignedApart");
+    out += '{';
+    for (const auto& [id, a] : s.nodes) {
+      if (a.assigned_version == ImpliedAssignment(s, a)) continue;
+      AppendKey(out, id);
+      AppendInt(out, a.assigned_version);
+    }
+    out += '}';
+  }
   AppendKey(out, "createdAtMs");
   AppendInt(out, s.created_at_ms);
   AppendKey(out, "currentWave");
   AppendInt(out, s.current_wave);
   AppendKey(out, "format");
-  AppendInt(out, kFormat);
+  AppendInt(out, full ? kFormat : kFormatApart);
   AppendKey(out, "generation");
   AppendInt(out, s.generation);
   AppendKey(out, "id");
   AppendString(out, s.id);
   AppendKey(out, "newVersion");
   AppendInt(out, s.new_version);
-  AppendKey(out, "nodes");
-  out += '{';
-  for (const auto& [id, a] : s.nodes) {
-    AppendKey(out, id);
-    out += "{\"assigned\":";
-    AppendInt(out, a.assigned_version);
-    out += ",\"previous\":";
-    AppendInt(out, a.previous_version);
-    out += ",\"wave\":";
-    AppendInt(out, a.wave);
+  if (full) {
+    AppendKey(out, "nodes");
+    out += '{';
+    for (const auto& [id, a] : s.nodes) {
+      AppendKey(out, id);
+      out += "{\"assigned\":";
+      AppendInt(out, a.assigned_version);
+      out += ",\"previous\":";
+      AppendInt(out, a.previous_version);
+      out += ",\"wave\":";
+      AppendInt(out, a.wave);
+      out += '}';
+    }
     out += '}';
   }
-  out += '}';
   AppendKey(out, "pausedFrom");
   AppendString(out, RolloutPhaseName(s.paused_from));
   AppendKey(out, "phase");
@@ -202,8 +233,10 @@ std::string RolloutStateToJson(const RolloutState& s) {
   AppendInt(out, s.rollback_version);
   AppendKey(out, "shadowVersion");
   AppendInt(out, s.shadow_version);
-  AppendKey(out, "untargeted");
-  AppendStrings(out, s.untargeted);
+  if (full) {
+    AppendKey(out, "untargeted");
+    AppendStrings(out, s.untargeted);
+  }
   AppendKey(out, "updatedAtMs");
   AppendInt(out, s.updated_at_ms);
   AppendKey(out, "verdict");
@@ -219,51 +252,195 @@ std::string RolloutStateToJson(const RolloutState& s) {
     out += WindowJson(s.wave_baselines.at(i)).dump();
     AppendKey(out, "kind");
     AppendString(out, WaveKindName(w.kind));
-    AppendKey(out, "nodes");
-    AppendStrings(out, w.node_ids);
+    if (full) {
+      AppendKey(out, "nodes");
+      AppendStrings(out, w.node_ids);
+    }
     AppendKey(out, "scopes");
     out += ScopesJson(w.scopes).dump();
     out += '}';
   }
-  out += "]}";
+  out += ']';
+}
+
+// Every node id the members part names (assignments, chains, wave lists,
+// untargeted), sorted and unique: the index its arrays share. The
+// assignments and the chains come sorted and are merged; ids only in a wave
+// list or untargeted (none, in a state the engine made) are added after.
+std::vector<std::string_view> MemberIndex(const RolloutState& s,
+                                          const std::map<std::string, std::string>& chains) {
+  std::vector<std::string_view> ids;
+  ids.reserve(std::max(s.nodes.size(), chains.size()));
+  auto a = s.nodes.begin();
+  auto c = chains.begin();
+  while (a != s.nodes.end() || c != chains.end()) {
+    if (c == chains.end() || (a != s.nodes.end() && a->first < c->first)) {
+      ids.push_back((a++)->first);
+    } else if (a == s.nodes.end() || c->first < a->first) {
+      ids.push_back((c++)->first);
+    } else {
+      ids.push_back(a->first);
+      ++a;
+      ++c;
+    }
+  }
+  std::vector<std::string_view> extra;
+  auto missing = [&](std::string_view id) {
+    return !std::binary_search(ids.begin(), ids.end(), id);
+  };
+  for (const Wave& w : s.waves) {
+    for (const std::string& id : w.node_ids) {
+      if (!s.nodes.contains(id) && missing(id)) extra.push_back(id);
+    }
+  }
+  for (const std::string& id : s.untargeted) {
+    if (chains.count(id) == 0 && !s.nodes.contains(id) && missing(id)) extra.push_back(id);
+  }
+  if (!extra.empty()) {
+    ids.insert(ids.end(), extra.begin(), extra.end());
+    std::sort(ids.begin(), ids.end());
+    ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+  }
+  return ids;
+}
+
+// The positions of `list` in `ids` (every one is there), as a JSON array.
+// Lists come sorted, as a wave's are: each search starts where the last one
+// ended; an id below the last goes back to the start.
+void AppendPositions(std::string& out, const std::vector<std::string_view>& ids,
+                     const std::vector<std::string>& list) {
+  out += '[';
+  auto from = ids.begin();
+  for (std::size_t i = 0; i < list.size(); ++i) {
+    if (from != ids.begin() && list[i] <= *(from - 1)) from = ids.begin();
+    from = std::lower_bound(from, ids.end(), std::string_view(list[i]));
+    if (i != 0) out += ',';
+    json_text::AppendInt(out, from - ids.begin());
+    ++from;
+  }
+  out += ']';
+}
+
+}  // namespace
+
+std::string RolloutStateToJson(const RolloutState& s) {
+  // Written as text in the order nlohmann sorts the keys (the bytes one
+  // dump of the whole object would give: a unit test holds it to that), so
+  // the per-member parts — assignments, wave ids — cost no json values.
+  std::string out = "{";
+  out.reserve(64 * s.nodes.size() + 24 * s.untargeted.size() + 1024);
+  AppendState(out, s, /*full=*/true);
+  out += '}';
   return out;
+}
+
+std::string RolloutStateHead(const RolloutState& s) {
+  std::string head = "{";
+  AppendState(head, s, /*full=*/false);
+  head += '}';
+  return head;
+}
+
+RolloutStateParts RolloutStateToParts(const RolloutState& s,
+                                      const std::map<std::string, std::string>& chains) {
+  using json_text::AppendInt;
+  using json_text::AppendKey;
+  RolloutStateParts parts;
+  parts.head = RolloutStateHead(s);
+
+  const std::vector<std::string_view> ids = MemberIndex(s, chains);
+  std::string& out = parts.members;
+  out.reserve(32 * ids.size() + 8 * s.untargeted.size() + 1024);
+  // Chain texts, each once (a fleet shares a few), and each id's position
+  // among them (-1: none known).
+  std::vector<std::string_view> texts;
+  std::unordered_map<std::string_view, std::size_t> text_at;
+  std::string chain_of = "[";
+  std::string wave_of = "[";
+  std::string previous = "[";
+  auto a = s.nodes.begin();
+  auto c = chains.begin();
+  for (std::size_t i = 0; i < ids.size(); ++i) {
+    const std::string_view id = ids[i];
+    const char* comma = i == 0 ? "" : ",";
+    while (a != s.nodes.end() && a->first < id) ++a;
+    while (c != chains.end() && c->first < id) ++c;
+    chain_of += comma;
+    if (c != chains.end() && c->first == id) {
+      const auto [at, added] = text_at.try_emplace(c->second, texts.size());
+      if (added) texts.push_back(c->second);
+      AppendInt(chain_of, at->second);
+    } else {
+      chain_of += "-1";
+    }
+    wave_of += comma;
+    previous += comma;
+    if (a != s.nodes.end() && a->first == id) {
+      AppendInt(wave_of, a->second.wave);
+      AppendInt(previous, a->second.previous_version);
+    } else {
+      wave_of += "-1";  // not a member (untargeted, or a chain remembered)
+      previous += '0';
+    }
+  }
+  out = "{";
+  AppendKey(out, "chainOf");
+  out += chain_of;
+  out += ']';
+  AppendKey(out, "chains");
+  json_text::AppendStrings(out, texts);
+  AppendKey(out, "format");
+  AppendInt(out, kFormatApart);
+  AppendKey(out, "ids");
+  json_text::AppendStrings(out, ids);
+  AppendKey(out, "previous");
+  out += previous;
+  out += ']';
+  AppendKey(out, "untargeted");
+  AppendPositions(out, ids, s.untargeted);
+  AppendKey(out, "waveOf");
+  out += wave_of;
+  out += ']';
+  AppendKey(out, "waves");
+  out += '[';
+  for (std::size_t w = 0; w < s.waves.size(); ++w) {
+    if (w != 0) out += ',';
+    AppendPositions(out, ids, s.waves[w].node_ids);
+  }
+  out += "]}";
+  return parts;
 }
 
 std::string VerdictRecordToJson(const VerdictRecord& v) {
   return VerdictJson(v).dump();
 }
 
-Result<RolloutState> RolloutStateFromJson(std::string_view json) {
-  const Json j = Json::parse(json, nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded() || !j.is_object()) {
-    return Status(StatusCode::kInternal, "stored rollout state is not a JSON object");
+namespace {
+
+// Reads the keys both formats share; `full`: format 1's per-member keys too.
+// Shape problems throw (the callers turn them into one Status).
+void ReadState(const Json& j, RolloutState& s, bool full) {
+  s.id = j.at("id").get<std::string>();
+  s.generation = j.at("generation").get<std::int64_t>();
+  auto policy = ParseRolloutPolicy(j.at("policy").dump(), "/policy");
+  if (!policy.ok()) throw std::invalid_argument(policy.status().message());
+  s.policy = *std::move(policy);
+  s.new_version = j.at("newVersion").get<std::int64_t>();
+  s.rollback_version = j.at("rollbackVersion").get<std::int64_t>();
+  s.shadow_version = j.value("shadowVersion", std::int64_t{0});  // absent before shadow-first
+  s.phase = ReadPhase(j.at("phase"));
+  s.paused_from = ReadPhase(j.at("pausedFrom"));
+  for (const auto& w : j.at("waves")) {
+    auto kind = ParseWaveKind(w.at("kind").get<std::string>());
+    if (!kind) throw std::invalid_argument("unknown wave kind " + w.at("kind").dump());
+    s.waves.push_back(
+        Wave{*kind, ReadScopes(w.at("scopes")),
+             full ? w.at("nodes").get<std::vector<std::string>>() : std::vector<std::string>{}});
+    s.wave_baselines.push_back(ReadWindow(w.at("baseline")));
   }
-  RolloutState s;
-  try {
-    if (j.at("format").get<int>() != kFormat) {
-      return Status(StatusCode::kInternal, "stored rollout state has format " +
-                                               j.at("format").dump() + ", not " +
-                                               std::to_string(kFormat));
-    }
-    s.id = j.at("id").get<std::string>();
-    s.generation = j.at("generation").get<std::int64_t>();
-    auto policy = ParseRolloutPolicy(j.at("policy").dump(), "/policy");
-    if (!policy.ok()) return Status(StatusCode::kInternal, policy.status().message());
-    s.policy = *std::move(policy);
-    s.new_version = j.at("newVersion").get<std::int64_t>();
-    s.rollback_version = j.at("rollbackVersion").get<std::int64_t>();
-    s.shadow_version = j.value("shadowVersion", std::int64_t{0});  // absent before shadow-first
-    s.phase = ReadPhase(j.at("phase"));
-    s.paused_from = ReadPhase(j.at("pausedFrom"));
-    for (const auto& w : j.at("waves")) {
-      auto kind = ParseWaveKind(w.at("kind").get<std::string>());
-      if (!kind) throw std::invalid_argument("unknown wave kind " + w.at("kind").dump());
-      s.waves.push_back(
-          Wave{*kind, ReadScopes(w.at("scopes")), w.at("nodes").get<std::vector<std::string>>()});
-      s.wave_baselines.push_back(ReadWindow(w.at("baseline")));
-    }
-    s.current_wave = j.at("currentWave").get<std::size_t>();
-    s.wave_started_ms = j.at("waveStartedMs").get<std::int64_t>();
+  s.current_wave = j.at("currentWave").get<std::size_t>();
+  s.wave_started_ms = j.at("waveStartedMs").get<std::int64_t>();
+  if (full) {
     const Json& nodes = j.at("nodes");
     s.nodes.reserve(nodes.size());
     for (const auto& [id, a] : nodes.items()) {
@@ -274,21 +451,125 @@ Result<RolloutState> RolloutStateFromJson(std::string_view json) {
       s.nodes.Set(id, assignment);  // in id order: appended
     }
     s.untargeted = j.at("untargeted").get<std::vector<std::string>>();
-    s.rollback_reason = j.at("rollbackReason").get<std::string>();
-    const Json& v = j.at("verdict");
-    s.last_verdict =
-        VerdictRecord{ReadVerdict(v.at("verdict")), v.at("gate").get<std::string>(),
-                      v.at("reason").get<std::string>(), v.at("message").get<std::string>(),
-                      ReadFigures(v.at("figures"))};
-    s.created_at_ms = j.at("createdAtMs").get<std::int64_t>();
-    s.updated_at_ms = j.at("updatedAtMs").get<std::int64_t>();
-  } catch (const std::exception& e) {
-    return Status(StatusCode::kInternal, std::string("stored rollout state: ") + e.what());
   }
+  s.rollback_reason = j.at("rollbackReason").get<std::string>();
+  const Json& v = j.at("verdict");
+  s.last_verdict = VerdictRecord{ReadVerdict(v.at("verdict")), v.at("gate").get<std::string>(),
+                                 v.at("reason").get<std::string>(),
+                                 v.at("message").get<std::string>(), ReadFigures(v.at("figures"))};
+  s.created_at_ms = j.at("createdAtMs").get<std::int64_t>();
+  s.updated_at_ms = j.at("updatedAtMs").get<std::int64_t>();
+}
+
+Status CheckFormat(const Json& j, int want, std::string_view what) {
+  if (j.at("format").get<int>() == want) return Status::Ok();
+  return Status(StatusCode::kInternal, std::string(what) + " has format " + j.at("format").dump() +
+                                           ", not " + std::to_string(want));
+}
+
+Status CheckWaves(const RolloutState& s) {
   if (s.waves.empty() || s.current_wave >= s.waves.size()) {
     return Status(StatusCode::kInternal, "stored rollout state: current wave out of range");
   }
+  return Status::Ok();
+}
+
+// The members part of format 2 joined to the state read from its head.
+void ReadMembers(const Json& m, RolloutState& s, std::map<std::string, std::string>* chains) {
+  const auto ids = m.at("ids").get<std::vector<std::string>>();
+  const auto wave_of = m.at("waveOf").get<std::vector<std::int64_t>>();
+  const auto previous = m.at("previous").get<std::vector<std::int64_t>>();
+  const auto chain_of = m.at("chainOf").get<std::vector<std::int64_t>>();
+  const auto texts = m.at("chains").get<std::vector<std::string>>();
+  if (wave_of.size() != ids.size() || previous.size() != ids.size() ||
+      chain_of.size() != ids.size()) {
+    throw std::invalid_argument("members: arrays of unequal length");
+  }
+  auto id_at = [&](const Json& position) -> const std::string& {
+    return ids.at(position.get<std::size_t>());
+  };
+  for (std::size_t i = 0; i < ids.size(); ++i) {
+    if (i > 0 && !(ids[i - 1] < ids[i])) throw std::invalid_argument("members: ids not sorted");
+    if (wave_of[i] >= 0) {
+      const auto wave = static_cast<std::size_t>(wave_of[i]);
+      if (wave >= s.waves.size()) throw std::out_of_range("node wave " + ids[i]);
+      NodeAssignment a{wave, previous[i], 0};
+      a.assigned_version = ImpliedAssignment(s, a);
+      s.nodes.Set(ids[i], a);  // in id order: appended
+    }
+    if (chains != nullptr && chain_of[i] >= 0) {
+      chains->emplace_hint(chains->end(), ids[i], texts.at(static_cast<std::size_t>(chain_of[i])));
+    }
+  }
+  const Json& lists = m.at("waves");
+  if (lists.size() != s.waves.size()) throw std::invalid_argument("members: wave count");
+  for (std::size_t w = 0; w < s.waves.size(); ++w) {
+    s.waves[w].node_ids.reserve(lists[w].size());
+    for (const Json& at : lists[w]) s.waves[w].node_ids.push_back(id_at(at));
+  }
+  for (const Json& at : m.at("untargeted")) s.untargeted.push_back(id_at(at));
+}
+
+}  // namespace
+
+Result<RolloutState> RolloutStateFromJson(std::string_view json) {
+  const Json j = Json::parse(json, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded() || !j.is_object()) {
+    return Status(StatusCode::kInternal, "stored rollout state is not a JSON object");
+  }
+  RolloutState s;
+  try {
+    OMNI_RETURN_IF_ERROR(CheckFormat(j, kFormat, "stored rollout state"));
+    ReadState(j, s, /*full=*/true);
+  } catch (const std::exception& e) {
+    return Status(StatusCode::kInternal, std::string("stored rollout state: ") + e.what());
+  }
+  OMNI_RETURN_IF_ERROR(CheckWaves(s));
   return s;
+}
+
+Result<RolloutState> RolloutStateFromParts(std::string_view head, std::string_view members,
+                                           std::map<std::string, std::string>* chains) {
+  const Json h = Json::parse(head, nullptr, /*allow_exceptions=*/false);
+  const Json m = Json::parse(members, nullptr, /*allow_exceptions=*/false);
+  if (h.is_discarded() || !h.is_object() || m.is_discarded() || !m.is_object()) {
+    return Status(StatusCode::kInternal, "stored rollout state is not two JSON objects");
+  }
+  RolloutState s;
+  std::map<std::string, std::string> read_chains;
+  try {
+    OMNI_RETURN_IF_ERROR(CheckFormat(h, kFormatApart, "stored rollout state"));
+    OMNI_RETURN_IF_ERROR(CheckFormat(m, kFormatApart, "stored rollout members"));
+    ReadState(h, s, /*full=*/false);
+    OMNI_RETURN_IF_ERROR(CheckWaves(s));
+    ReadMembers(m, s, chains != nullptr ? &read_chains : nullptr);
+    for (const auto& [id, version] : h.at("assignedApart").items()) {
+      const auto it = s.nodes.find(id);
+      if (it == s.nodes.end()) throw std::out_of_range("assignment of a non-member " + id);
+      it->second.assigned_version = version.get<std::int64_t>();
+    }
+  } catch (const std::exception& e) {
+    return Status(StatusCode::kInternal, std::string("stored rollout state: ") + e.what());
+  }
+  if (chains != nullptr) *chains = std::move(read_chains);
+  return s;
+}
+
+Result<RolloutState> RolloutStateOfRecord(std::string_view state_json,
+                                          std::string_view members_json) {
+  if (!members_json.empty()) {
+    const Json j = Json::parse(state_json, nullptr, /*allow_exceptions=*/false);
+    if (j.is_discarded() || !j.is_object() || !j.contains("state")) {
+      return Status(StatusCode::kInternal, "stored rollout is not a rollout record");
+    }
+    return RolloutStateFromParts(j["state"].dump(), members_json, nullptr);
+  }
+  // Format 1: the whole state, alone or inside a rollout record.
+  const Json j = Json::parse(state_json, nullptr, /*allow_exceptions=*/false);
+  if (!j.is_discarded() && j.is_object() && j.contains("state")) {
+    return RolloutStateFromJson(j["state"].dump());
+  }
+  return RolloutStateFromJson(state_json);
 }
 
 }  // namespace omnirelay::cp

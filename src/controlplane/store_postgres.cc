@@ -625,8 +625,8 @@ class PostgresStore final : public Store {
     return pool_->Run([&](pqxx::connection& conn) {
       pqxx::nontransaction txn(conn);
       return Decode<RolloutRecord>(
-          txn.exec(
-              "SELECT id, '' AS state_json, updated_at_ms, generation FROM rollouts ORDER BY id"),
+          txn.exec("SELECT id, '' AS state_json, updated_at_ms, generation, '' AS members_json "
+                   "FROM rollouts ORDER BY id"),
           pg::ReadRollout);
     });
   }

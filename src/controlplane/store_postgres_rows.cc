@@ -167,6 +167,7 @@ RolloutRecord ReadRollout(const pqxx::row& row) {
   r.state_json = Text(row[1]);
   r.updated_at_ms = Int(row[2]);
   r.generation = Int(row[3]);
+  r.members_json = Text(row[4]);
   return r;
 }
 
@@ -369,16 +370,27 @@ Status ApplyRolloutPut(pqxx::transaction_base& txn, const RolloutRecord& r,
       }
     }
   }
+  if (expected_generation && r.members_unchanged) {
+    // The row is locked at the expected generation (above): its members are
+    // the writer's.
+    txn.exec_params0(
+        "UPDATE rollouts SET state_json = $2, updated_at_ms = $3, generation = $4 WHERE id = $1",
+        r.id, r.state_json, r.updated_at_ms, r.generation);
+    return Status::Ok();
+  }
   // An insert racing another replica's insert of the same id fails with a
   // unique violation, which the pool reports as kConflict.
-  txn.exec_params0(insert_only ? "INSERT INTO rollouts (id, state_json, updated_at_ms, generation) "
-                                 "VALUES ($1, $2, $3, $4)"
-                               : "INSERT INTO rollouts (id, state_json, updated_at_ms, generation) "
-                                 "VALUES ($1, $2, $3, $4) "
+  txn.exec_params0(insert_only ? "INSERT INTO rollouts "
+                                 "(id, state_json, updated_at_ms, generation, members_json) "
+                                 "VALUES ($1, $2, $3, $4, $5)"
+                               : "INSERT INTO rollouts "
+                                 "(id, state_json, updated_at_ms, generation, members_json) "
+                                 "VALUES ($1, $2, $3, $4, $5) "
                                  "ON CONFLICT (id) DO UPDATE SET state_json = excluded.state_json, "
                                  "updated_at_ms = excluded.updated_at_ms, "
-                                 "generation = excluded.generation",
-                   r.id, r.state_json, r.updated_at_ms, r.generation);
+                                 "generation = excluded.generation, "
+                                 "members_json = excluded.members_json",
+                   r.id, r.state_json, r.updated_at_ms, r.generation, r.members_json);
   return Status::Ok();
 }
 

@@ -31,7 +31,7 @@ using store_rows::Quoted;
 
 inline constexpr char kAuditColumns[] =
     "id, time_ms, principal, token_id, action, scope, revision, outcome, summary";
-inline constexpr char kRolloutColumns[] = "id, state_json, updated_at_ms, generation";
+inline constexpr char kRolloutColumns[] = "id, state_json, updated_at_ms, generation, members_json";
 // kRevisionColumns for `revisions r` joined with `layers l`.
 inline constexpr char kQualifiedRevisionColumns[] =
     "r.revision, r.scope, r.deleted, COALESCE(r.document, ''), r.author, r.created_at_ms";

@@ -139,6 +139,12 @@ CREATE TABLE leases (
 ALTER TABLE store_head RENAME COLUMN revision TO head;
 ALTER TABLE store_head ADD COLUMN seq BIGINT NOT NULL DEFAULT 0;
 )sql"},
+    {"rollout members apart", R"sql(
+-- A rollout's members (RolloutRecord::members_json) beside its state: a
+-- promotion rewrites the state alone. '' for a record holding both in
+-- state_json, as every record before this step does.
+ALTER TABLE rollouts ADD COLUMN members_json TEXT NOT NULL DEFAULT '';
+)sql"},
 };
 
 constexpr char kCreateMigrationsTable[] = R"sql(

@@ -131,7 +131,7 @@ std::int64_t LowestVersionInUse(const std::vector<RolloutRecord>& rollouts) {
     if (version > 0 && (lowest == 0 || version < lowest)) lowest = version;
   };
   for (const RolloutRecord& record : rollouts) {
-    Result<RolloutState> state = RolloutStateFromJson(record.state_json);
+    Result<RolloutState> state = RolloutStateOfRecord(record.state_json, record.members_json);
     if (!state.ok()) return 1;  // unreadable: assume it needs everything
     if (IsTerminal(state->phase)) continue;
     for (std::int64_t v : {state->new_version, state->shadow_version, state->rollback_version}) {

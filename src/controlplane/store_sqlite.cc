@@ -577,7 +577,9 @@ class SqliteStore final : public Store {
   Result<RolloutRecord> GetRollout(std::string_view id) override {
     return Read([&](Connection& conn) {
       return One<RolloutRecord>(
-          conn, "SELECT id, state_json, updated_at_ms, generation FROM rollouts WHERE id = ?1",
+          conn,
+          "SELECT id, state_json, updated_at_ms, generation, members_json FROM rollouts "
+          "WHERE id = ?1",
           [&](Statement& s) { s.Bind(1, id); }, ReadRollout, "no rollout " + Quoted(id));
     });
   }
@@ -585,7 +587,9 @@ class SqliteStore final : public Store {
   Result<std::vector<RolloutRecord>> ListRollouts() override {
     return Read([&](Connection& conn) {
       return Collect<RolloutRecord>(
-          conn, "SELECT id, state_json, updated_at_ms, generation FROM rollouts ORDER BY id",
+          conn,
+          "SELECT id, state_json, updated_at_ms, generation, members_json FROM rollouts "
+          "ORDER BY id",
           [](Statement&) {}, ReadRollout);
     });
   }
@@ -593,7 +597,7 @@ class SqliteStore final : public Store {
   Result<std::vector<RolloutRecord>> ListRolloutHeads() override {
     return Read([&](Connection& conn) {
       return Collect<RolloutRecord>(
-          conn, "SELECT id, '', updated_at_ms, generation FROM rollouts ORDER BY id",
+          conn, "SELECT id, '', updated_at_ms, generation, '' FROM rollouts ORDER BY id",
           [](Statement&) {}, ReadRollout);
     });
   }

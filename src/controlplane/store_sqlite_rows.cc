@@ -93,6 +93,7 @@ RolloutRecord ReadRollout(const Statement& row) {
   r.state_json = row.Text(1);
   r.updated_at_ms = row.Int(2);
   r.generation = row.Int(3);
+  r.members_json = row.Text(4);
   return r;
 }
 

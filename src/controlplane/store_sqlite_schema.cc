@@ -162,6 +162,12 @@ ALTER TABLE audit ADD COLUMN hash TEXT;
 -- Fetched by hash only; LatestSnapshot and SnapshotOfVersion skip them.
 ALTER TABLE snapshots ADD COLUMN rollout TEXT NOT NULL DEFAULT '';
 )sql"},
+    {"rollout members apart", R"sql(
+-- A rollout's members (RolloutRecord::members_json) beside its state: a
+-- promotion rewrites the state alone. '' for a record holding both in
+-- state_json, as every record before this step does.
+ALTER TABLE rollouts ADD COLUMN members_json TEXT NOT NULL DEFAULT '';
+)sql"},
 };
 
 constexpr char kCreateMigrationsTable[] = R"sql(

@@ -105,12 +105,27 @@ Status ApplyRolloutPut(Connection& conn, const RolloutRecord& r,
                                                std::to_string(*expected_generation));
     }
   }
+  if (expected_generation && r.members_unchanged) {
+    // The row exists at the expected generation (checked above): its
+    // members are the writer's.
+    Result<Statement> stmt = conn.Prepare(
+        "UPDATE rollouts SET state_json = ?2, updated_at_ms = ?3, generation = ?4 WHERE id = ?1");
+    if (!stmt.ok()) return stmt.status();
+    stmt->Bind(1, r.id).Bind(2, r.state_json).Bind(3, r.updated_at_ms).Bind(4, r.generation);
+    return stmt->Run();
+  }
   Result<Statement> stmt = conn.Prepare(
-      "INSERT INTO rollouts (id, state_json, updated_at_ms, generation) VALUES (?1, ?2, ?3, ?4) "
+      "INSERT INTO rollouts (id, state_json, updated_at_ms, generation, members_json) "
+      "VALUES (?1, ?2, ?3, ?4, ?5) "
       "ON CONFLICT (id) DO UPDATE SET state_json = excluded.state_json, "
-      "updated_at_ms = excluded.updated_at_ms, generation = excluded.generation");
+      "updated_at_ms = excluded.updated_at_ms, generation = excluded.generation, "
+      "members_json = excluded.members_json");
   if (!stmt.ok()) return stmt.status();
-  stmt->Bind(1, r.id).Bind(2, r.state_json).Bind(3, r.updated_at_ms).Bind(4, r.generation);
+  stmt->Bind(1, r.id)
+      .Bind(2, r.state_json)
+      .Bind(3, r.updated_at_ms)
+      .Bind(4, r.generation)
+      .Bind(5, r.members_json);
   return stmt->Run();
 }
 

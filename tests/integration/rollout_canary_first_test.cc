@@ -74,7 +74,7 @@ class RolloutCanaryFirstTest : public ::testing::Test {
   RolloutRun Stored(const std::string& id) {
     auto record = stack_.store().GetRollout(id);
     EXPECT_TRUE(record.ok()) << record.status().ToString();
-    auto run = RolloutRunFromJson(record.ok() ? record->state_json : "");
+    auto run = RolloutRunFromRecord(record.ok() ? *record : RolloutRecord{});
     EXPECT_TRUE(run.ok()) << run.status().ToString();
     return run.ok() ? *std::move(run) : RolloutRun{};
   }

@@ -13,6 +13,7 @@
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <regex>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -187,6 +188,16 @@ TEST_F(RolloutDaemonTest, CanaryThenEveryoneAfterTheGatesPass) {
   }
   const Json done = AwaitState(id, "succeeded");
   EXPECT_EQ(done["waves"][1]["state"], "passed");
+  // The promotion stored the record's small part alone: the members part
+  // (every node's wave and chain) was written when they were known, not again.
+  auto metrics = http_->Get("/metrics");
+  ASSERT_TRUE(metrics && metrics->status == 200);
+  std::smatch kept;
+  ASSERT_TRUE(std::regex_search(
+      metrics->body, kept,
+      std::regex(R"(omnirelay_cp_rollout_record_writes_total\{members="kept"\} (\d+))")))
+      << metrics->body;
+  EXPECT_GE(std::stoll(kept[1]), 1) << metrics->body;
 }
 
 // A canary that NACKs rolls the rollout back at once: the canary is moved to

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -309,6 +310,68 @@ TEST_F(RolloutStateTest, StateJsonRoundTrips) {
   EXPECT_FALSE(RolloutStateFromJson("nope").ok());
 }
 
+// Format 2: the two parts read back to the same state and chains in every
+// phase; a promotion and a rollback leave the members part byte for byte
+// as it was, and the head then lists no member's assignment (each is the
+// one its wave implies); a late joiner changes the members; an assignment
+// no rule implies is kept in the head and read back.
+TEST_F(RolloutStateTest, MembersPartChangesOnlyWithTheMembers) {
+  policy_.promotion = Promotion::kManual;
+  std::map<std::string, std::string> chains;
+  for (const RolloutMember& m : members_) {
+    chains[m.node.id] = "global," + m.node.chain.at(1).ToString();
+  }
+  chains["z-untargeted"] = "global,region:r9";  // a chain remembered for a non-member
+  auto round_trip = [&](const RolloutState& st) -> RolloutStateParts {
+    RolloutStateParts parts = RolloutStateToParts(st, chains);
+    std::map<std::string, std::string> chains_back;
+    auto back = RolloutStateFromParts(parts.head, parts.members, &chains_back);
+    EXPECT_TRUE(back.ok()) << back.status().ToString();
+    if (back.ok()) {
+      EXPECT_EQ(*back, st);
+    }
+    EXPECT_EQ(chains_back, chains);
+    EXPECT_EQ(RolloutStateOfRecord("{\"state\":" + parts.head + "}", parts.members).value(), st);
+    return parts;
+  };
+  auto apart = [](const RolloutStateParts& p) {
+    return nlohmann::json::parse(p.head).at("assignedApart").size();
+  };
+  RolloutState s = Create();
+  s.untargeted.push_back("z-untargeted");
+  const RolloutStateParts created = round_trip(s);
+  ASSERT_TRUE(StartRollout(s, clock_.NowUnixMs()).ok());
+  const RolloutStateParts started = round_trip(s);
+  EXPECT_EQ(started.members, created.members);
+  EXPECT_EQ(apart(started), 0u);
+  Obey(s);
+  ASSERT_TRUE(ActOnRollout(s, RolloutAction::kPromote, clock_.NowUnixMs()).ok());
+  const RolloutStateParts promoted = round_trip(s);
+  EXPECT_EQ(promoted.members, created.members);
+  EXPECT_EQ(apart(promoted), 0u);
+  ASSERT_TRUE(ActOnRollout(s, RolloutAction::kRollback, clock_.NowUnixMs()).ok());
+  ASSERT_TRUE(CommitRollback(s, kNew + 2, clock_.NowUnixMs()).ok());
+  const RolloutStateParts rolled_back = round_trip(s);
+  EXPECT_EQ(rolled_back.members, created.members);
+  EXPECT_EQ(apart(rolled_back), 0u);
+
+  RolloutState joined = Create();
+  ASSERT_TRUE(StartRollout(joined, clock_.NowUnixMs()).ok());
+  const RolloutMember late{{"n-late", ParseScopeChain("global,region:r2").value()}, kOld - 3};
+  ASSERT_TRUE(AddRolloutNode(joined, late, clock_.NowUnixMs()).ok());
+  chains["n-late"] = "global,region:r2";
+  EXPECT_NE(round_trip(joined).members, created.members);
+  joined.nodes.at("n-3").assigned_version = kOld + 7;  // no rule gives this
+  const RolloutStateParts odd = round_trip(joined);
+  EXPECT_EQ(apart(odd), 1u);
+  EXPECT_NE(odd.head.find("\"n-3\":47"), std::string::npos) << odd.head;
+
+  // Damaged parts are refused, not half read.
+  EXPECT_FALSE(RolloutStateFromParts(odd.head, "{}", nullptr).ok());
+  EXPECT_FALSE(RolloutStateFromParts(odd.head, created.members.substr(1), nullptr).ok());
+  EXPECT_FALSE(RolloutStateFromParts(RolloutStateToJson(joined), odd.members, nullptr).ok());
+}
+
 // A rollout's stored record (RolloutRunToJson splices the state's JSON in as
 // text) is exactly what dumping it as one JSON object gives, and reads back.
 TEST_F(RolloutStateTest, StoredRecordIsCanonicalJsonAndReadsBack) {
@@ -327,6 +390,15 @@ TEST_F(RolloutStateTest, StoredRecordIsCanonicalJsonAndReadsBack) {
     auto back = RolloutRunFromJson(text);
     ASSERT_TRUE(back.ok()) << back.status().ToString();
     EXPECT_EQ(*back, run);
+    // As the daemon stores it now (format 2), and as a daemon before stored
+    // it (format 1, no members_json): both read back the same run.
+    const RolloutRecord record = RolloutRecordOf(run, 99);
+    EXPECT_EQ(record.id, run.state.id);
+    EXPECT_EQ(record.generation, run.state.generation);
+    EXPECT_EQ(record.state_json, nlohmann::json::parse(record.state_json).dump());
+    EXPECT_EQ(record.state_json.find("n-1"), std::string::npos);  // members apart
+    EXPECT_EQ(RolloutRunFromRecord(record).value(), run);
+    EXPECT_EQ(RolloutRunFromRecord({run.state.id, text, 99, run.state.generation}).value(), run);
   }
 }
 

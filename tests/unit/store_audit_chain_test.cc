@@ -200,7 +200,8 @@ TEST(SqliteAuditChainTest, StoreAtTheAuditChainMigrationUpgrades) {
   ASSERT_TRUE(OpenSqliteStore({.path = path, .synchronous_full = false}).ok());
   ExecSql(path,
           "ALTER TABLE snapshots DROP COLUMN rollout; "
-          "DELETE FROM schema_migrations WHERE version = 11");
+          "ALTER TABLE rollouts DROP COLUMN members_json; "
+          "DELETE FROM schema_migrations WHERE version >= 11");
   auto store = OpenSqliteStore({.path = path, .synchronous_full = false});
   ASSERT_TRUE(store.ok()) << store.status().ToString();
   SnapshotRecord snap;

@@ -777,6 +777,44 @@ TEST_P(StoreContractTest, RolloutsPutGetList) {
   EXPECT_TRUE((*heads)[1].state_json.empty());
 }
 
+// A rollout's members are kept beside its state: a put that names the
+// generation it expects and says its members are unchanged rewrites the
+// state alone (what a promotion writes); every other put writes both.
+TEST_P(StoreContractTest, RolloutMembersStayUntilAPutRewritesThem) {
+  ASSERT_TRUE(store_->PutRollout({"r1", "{\"head\":0}", 1, 1, "{\"members\":0}"}).ok());
+  auto stored = [&] { return store_->GetRollout("r1").value(); };
+  EXPECT_EQ(stored().members_json, "{\"members\":0}");
+
+  RolloutRecord promoted{"r1", "{\"head\":1}", 2, 2, "not written"};
+  promoted.members_unchanged = true;
+  ASSERT_TRUE(store_->PutRollout(promoted, 1).ok());
+  EXPECT_EQ(stored().state_json, "{\"head\":1}");
+  EXPECT_EQ(stored().generation, 2);
+  EXPECT_EQ(stored().updated_at_ms, 2);
+  EXPECT_EQ(stored().members_json, "{\"members\":0}");
+  // The CAS still decides: a stale generation writes nothing.
+  promoted.state_json = "{\"head\":9}";
+  EXPECT_EQ(store_->PutRollout(promoted, 1).code(), StatusCode::kConflict);
+  EXPECT_EQ(stored().state_json, "{\"head\":1}");
+
+  // Members changed (a node joined): both written.
+  ASSERT_TRUE(store_->PutRollout({"r1", "{\"head\":2}", 3, 3, "{\"members\":1}"}, 2).ok());
+  EXPECT_EQ(stored().members_json, "{\"members\":1}");
+  // Without an expected generation the flag is not trusted: both written.
+  RolloutRecord blind{"r1", "{\"head\":3}", 4, 4, "{\"members\":2}"};
+  blind.members_unchanged = true;
+  ASSERT_TRUE(store_->PutRollout(blind).ok());
+  EXPECT_EQ(stored().members_json, "{\"members\":2}");
+  auto all = store_->ListRollouts();
+  ASSERT_TRUE(all.ok()) << all.status().ToString();
+  ASSERT_EQ(all->size(), 1u);
+  EXPECT_EQ((*all)[0].members_json, "{\"members\":2}");
+  EXPECT_TRUE(store_->ListRolloutHeads()->at(0).members_json.empty());
+  // A record of the format before (everything in state_json) clears them.
+  ASSERT_TRUE(store_->PutRollout({"r1", "{\"whole\":1}", 5, 5}, 4).ok());
+  EXPECT_EQ(stored().members_json, "");
+}
+
 // ---- durability and concurrency
 
 // With full durability, everything written is there after closing and reopening.

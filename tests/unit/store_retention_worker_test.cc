@@ -10,6 +10,7 @@
 
 #include "omnirelay/config/clock.h"
 #include "omnirelay/config/metrics.h"
+#include "rollout_engine.h"
 #include "rollout_state.h"
 #include "store_contract.h"
 #include "store_retention.h"
@@ -82,6 +83,16 @@ TEST(StoreRetentionTest, LowestVersionInUseReadsUnfinishedRollouts) {
   EXPECT_EQ(LowestVersionInUse({r_done, r_running}), 5);
   EXPECT_EQ(LowestVersionInUse({r_done}), 0);
   EXPECT_EQ(LowestVersionInUse({{"ro-x", "not json", 0, 0}}), 1);
+  // The records as daemons store them: the state inside a rollout record,
+  // with the members apart (format 2) or not (format 1).
+  RolloutRun run;
+  run.state = running;
+  run.chains = {{"n1", "global"}, {"n2", "global"}};
+  EXPECT_EQ(LowestVersionInUse({RolloutRecordOf(run, 0)}), 5);
+  EXPECT_EQ(LowestVersionInUse({{"ro-1", RolloutRunToJson(run), 0, 0}}), 5);
+  run.state = done;
+  EXPECT_EQ(LowestVersionInUse({RolloutRecordOf(run, 0)}), 0);
+  EXPECT_EQ(LowestVersionInUse({{"ro-0", RolloutRunToJson(run), 0, 0}}), 0);
 }
 
 }  // namespace

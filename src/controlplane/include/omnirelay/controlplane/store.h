@@ -189,6 +189,16 @@ struct RolloutRecord {
   // The CAS token of the state (RolloutState::generation): a put may name
   // the generation it expects the stored record to have.
   std::int64_t generation = 0;
+  // The part of a large rollout that changes only when its members do (who
+  // they are, their waves and chains): kept beside state_json so that a
+  // promotion writes the small part alone. "" in records of a format that
+  // held everything in state_json.
+  std::string members_json{};  // (braces: brace-initialised records may leave it out)
+  // On a put with an expected generation: the stored members_json is this
+  // record's already (the writer read or wrote it at that generation), so
+  // only state_json, updated_at_ms and generation are written. Ignored
+  // otherwise (an insert, or a put without CAS, writes both). Not read back.
+  bool members_unchanged = false;
 };
 
 // Makes the rollout record of a change set inside its transaction, from the
@@ -344,7 +354,8 @@ class Store {
                             std::optional<std::int64_t> expected_generation = std::nullopt) = 0;
   virtual Result<RolloutRecord> GetRollout(std::string_view id) = 0;
   virtual Result<std::vector<RolloutRecord>> ListRollouts() = 0;
-  // Every rollout without its state_json (id, updated_at_ms, generation): what
+  // Every rollout without its state_json and members_json (id,
+  // updated_at_ms, generation): what
   // a replica polls to notice a rollout another replica started or moved.
   virtual Result<std::vector<RolloutRecord>> ListRolloutHeads() = 0;
   // Takes or renews the lease `name` for `holder` until now_ms + ttl_ms:
