@@ -21,6 +21,7 @@
 
 #include "omnirelay/config/status.h"
 #include "omnirelay/controlplane/store.h"
+#include "store_sqlite_schema.h"
 
 namespace omnirelay::cp {
 namespace {
@@ -924,9 +925,9 @@ TEST(SqliteStoreTest, NewerSchemaVersionIsRefused) {
   Result<std::unique_ptr<Store>> opened = OpenSqliteStore({.path = path});
   ASSERT_FALSE(opened.ok());
   EXPECT_EQ(opened.status().code(), StatusCode::kInternal);
-  EXPECT_NE(
-      opened.status().message().find("schema version 999 is newer than this build knows (11)"),
-      std::string::npos)
+  EXPECT_NE(opened.status().message().find("schema version 999 is newer than this build knows (" +
+                                           std::to_string(sqlite::KnownSchemaVersion()) + ")"),
+            std::string::npos)
       << opened.status().message();
 }
 
