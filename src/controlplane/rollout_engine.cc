@@ -123,12 +123,18 @@ RolloutRecord RolloutRecordOf(const RolloutRun& run, std::int64_t updated_at_ms,
   return record;
 }
 
-Result<RolloutRun> RolloutRunFromRecord(const RolloutRecord& record) {
-  if (record.members_json.empty()) return RolloutRunFromJson(record.state_json);
+Result<RolloutRun> RolloutRunFromRecord(const RolloutRecord& record, bool* members_apart) {
+  if (members_apart != nullptr) *members_apart = false;
   auto j = nlohmann::json::parse(record.state_json, nullptr, false);
   if (j.is_discarded() || !j.is_object() || !j.contains("state")) {
     return Status(StatusCode::kInternal, "stored rollout is not a rollout record");
   }
+  // The head names its format: a record an older build rewrote whole is
+  // format 1 even when a members part from before is still stored beside it.
+  if (record.members_json.empty() || !IsMembersApartHead(j["state"])) {
+    return RolloutRunFromJson(record.state_json);
+  }
+  if (members_apart != nullptr) *members_apart = true;
   RolloutRun run;
   OMNI_ASSIGN_OR_RETURN(run.state,
                         RolloutStateFromParts(j["state"].dump(), record.members_json, &run.chains));
@@ -246,12 +252,13 @@ Status RolloutEngine::Load() {
   {
     MutexLock lock(mu_);
     for (const RolloutRecord& record : stored) {
-      auto run = RolloutRunFromRecord(record);
+      bool apart = false;
+      auto run = RolloutRunFromRecord(record, &apart);
       if (!run.ok()) {
         spdlog::error("rollout {}: {} (left alone)", record.id, run.status().ToString());
         continue;
       }
-      NoteStoredMembers(record);
+      NoteStoredMembers(record, apart);
       if (IsActive(*run)) {
         spdlog::info("rollout {}: resuming in phase {} at wave {}", record.id,
                      RolloutPhaseName(run->state.phase), run->state.current_wave);
@@ -456,7 +463,8 @@ void RolloutEngine::FollowStore() {
   for (const std::string& id : stale) {
     Result<RolloutRecord> stored = store_.GetRollout(id);
     if (!stored.ok()) continue;
-    Result<RolloutRun> run = RolloutRunFromRecord(*stored);
+    bool apart = false;
+    Result<RolloutRun> run = RolloutRunFromRecord(*stored, &apart);
     if (!run.ok()) {
       spdlog::error("rollout {}: {} (left alone)", id, run.status().ToString());
       continue;
@@ -478,7 +486,7 @@ void RolloutEngine::FollowStore() {
         holding_.erase(id);
       }
       if (run->state.phase == RolloutPhase::kSucceeded) RecordDelivered(*run);
-      NoteStoredMembers(*stored);
+      NoteStoredMembers(*stored, apart);
       runs_[id] = std::move(run).value();
     }
     // Nodes already holding their answer are sent nothing.
@@ -608,8 +616,8 @@ void RolloutEngine::Tick() {
   SetWaveGauges(std::move(wave_sums));
 }
 
-void RolloutEngine::NoteStoredMembers(const RolloutRecord& record) {
-  if (record.members_json.empty()) {
+void RolloutEngine::NoteStoredMembers(const RolloutRecord& record, bool apart) {
+  if (!apart || record.members_json.empty()) {
     stored_members_.erase(record.id);  // format 1: the next put writes them
   } else {
     stored_members_[record.id] = StoredMembers{record.generation, record.members_json};
@@ -628,26 +636,38 @@ bool RolloutEngine::Persist(RolloutRun run, std::int64_t expected, const Assignm
   }
   const bool keep = members == Members::kAsStored && stored_at_expected;
   RolloutRecord record = RolloutRecordOf(run, clock_.NowUnixMs(), /*with_members=*/!keep);
+  // The cache may have moved since (another thread's put or reload): the
+  // entry is looked up again, and only an entry still at `expected` counts.
+  // (Keeping stays right when it moved: the stored members at `expected`
+  // were the run's, and a store past `expected` refuses the put.)
+  auto at_expected = [&]() REQUIRES(mu_) -> const StoredMembers* {
+    const auto known = stored_members_.find(run.state.id);
+    return known != stored_members_.end() && known->second.generation == expected ? &known->second
+                                                                                  : nullptr;
+  };
   if (keep) {
     record.members_unchanged = true;
 #ifndef NDEBUG
     const std::string built = RolloutRecordOf(run, 0).members_json;
     MutexLock lock(mu_);
-    assert(built == stored_members_.at(run.state.id).text && "Persist: members changed");
+    const StoredMembers* known = at_expected();
+    assert((known == nullptr || built == known->text) && "Persist: members changed");
 #endif
   } else if (stored_at_expected) {
     MutexLock lock(mu_);  // changed, or not: a join that added nobody keeps them too
-    record.members_unchanged = stored_members_.at(run.state.id).text == record.members_json;
+    const StoredMembers* known = at_expected();
+    record.members_unchanged = known != nullptr && known->text == record.members_json;
   }
   if (Status put = store_.PutRollout(record, expected); !put.ok()) {
     spdlog::warn("rollout {}: not persisted ({}); reloading it", run.state.id, put.ToString());
     Result<RolloutRecord> stored = store_.GetRollout(run.state.id);
+    bool apart = false;
     Result<RolloutRun> reloaded =
-        stored.ok() ? RolloutRunFromRecord(*stored) : Result<RolloutRun>(stored.status());
+        stored.ok() ? RolloutRunFromRecord(*stored, &apart) : Result<RolloutRun>(stored.status());
     MutexLock lock(mu_);
     stored_members_.erase(run.state.id);
     if (reloaded.ok()) {
-      NoteStoredMembers(*stored);
+      NoteStoredMembers(*stored, apart);
       runs_[run.state.id] = std::move(reloaded).value();
     }
     return false;
@@ -657,10 +677,13 @@ bool RolloutEngine::Persist(RolloutRun run, std::int64_t expected, const Assignm
   std::vector<std::string> scopes = run.scopes;
   {
     MutexLock lock(mu_);
-    if (record.members_unchanged) {
-      stored_members_[run.state.id].generation = record.generation;  // the text stays
+    if (!record.members_unchanged) {
+      NoteStoredMembers(record, /*apart=*/true);
+    } else if (auto known = stored_members_.find(run.state.id);
+               known != stored_members_.end() && known->second.generation == expected) {
+      known->second.generation = record.generation;  // the text stays
     } else {
-      NoteStoredMembers(record);
+      stored_members_.erase(run.state.id);  // moved meanwhile: the next put writes them
     }
     if (released) holding_.erase(run.state.id);
     // Before its nodes are re-offered below: they keep their labels.
@@ -726,7 +749,7 @@ Status RolloutEngine::CommitRollbackOf(const std::string& id) {
   {
     MutexLock lock(mu_);
     holding_.erase(id);
-    NoteStoredMembers(record);
+    NoteStoredMembers(record, /*apart=*/true);
     runs_[id] = committed;
   }
   UpdateStateGauges();

@@ -129,8 +129,10 @@ struct RolloutRun {
 // stored one is the run's: RolloutRecord::members_unchanged).
 RolloutRecord RolloutRecordOf(const RolloutRun& run, std::int64_t updated_at_ms,
                               bool with_members = true);
-// A stored record in either format (format 1: members_json empty).
-Result<RolloutRun> RolloutRunFromRecord(const RolloutRecord& record);
+// A stored record in either format, chosen by the format its state names
+// (format 1 ignores members_json); `members_apart` (when given) says
+// whether it was format 2.
+Result<RolloutRun> RolloutRunFromRecord(const RolloutRecord& record, bool* members_apart = nullptr);
 // Format 1, everything in one object (chains included): what daemons stored
 // before the members were kept apart. Read by RolloutRunFromRecord; written
 // only to make such records.
@@ -392,7 +394,8 @@ class RolloutEngine final : public AssignmentSource, public NodeObserver {
     std::string text;
   };
   std::map<std::string, StoredMembers> stored_members_ GUARDED_BY(mu_);
-  void NoteStoredMembers(const RolloutRecord& record) REQUIRES(mu_);
+  // `apart`: the record is format 2 (its members_json is the members part).
+  void NoteStoredMembers(const RolloutRecord& record, bool apart) REQUIRES(mu_);
   std::map<std::string, HeldScopes> holds_ GUARDED_BY(mu_);
   // Active or aborted rollouts by id (those that may hold nodes).
   std::set<std::string> holding_ GUARDED_BY(mu_);

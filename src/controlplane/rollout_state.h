@@ -58,6 +58,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <map>
+#include <nlohmann/json_fwd.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -286,9 +287,12 @@ RolloutStateParts RolloutStateToParts(const RolloutState& s,
 std::string RolloutStateHead(const RolloutState& s);
 Result<RolloutState> RolloutStateFromParts(std::string_view head, std::string_view members,
                                            std::map<std::string, std::string>* chains);
-// The state of a stored rollout record in either format: format 2 (members
-// apart, the head under "state"), or format 1 (members_json empty; the whole
-// state under "state", or the bare state object).
+// Whether a stored state object (a record's "state") is a format 2 head.
+bool IsMembersApartHead(const nlohmann::json& state);
+// The state of a stored rollout record in either format, chosen by the
+// format its state names: format 2 (members apart, the head under "state"),
+// or format 1 (the whole state under "state", or the bare state object;
+// members_json ignored).
 Result<RolloutState> RolloutStateOfRecord(std::string_view state_json,
                                           std::string_view members_json);
 // The "verdict" object of RolloutStateToJson alone (the API's "gate"), so a

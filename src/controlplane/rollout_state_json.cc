@@ -555,21 +555,22 @@ Result<RolloutState> RolloutStateFromParts(std::string_view head, std::string_vi
   return s;
 }
 
+bool IsMembersApartHead(const nlohmann::json& state) {
+  if (!state.is_object()) return false;
+  const auto format = state.find("format");
+  return format != state.end() && format->is_number_integer() && *format == kFormatApart;
+}
+
 Result<RolloutState> RolloutStateOfRecord(std::string_view state_json,
                                           std::string_view members_json) {
-  if (!members_json.empty()) {
-    const Json j = Json::parse(state_json, nullptr, /*allow_exceptions=*/false);
-    if (j.is_discarded() || !j.is_object() || !j.contains("state")) {
-      return Status(StatusCode::kInternal, "stored rollout is not a rollout record");
-    }
-    return RolloutStateFromParts(j["state"].dump(), members_json, nullptr);
-  }
-  // Format 1: the whole state, alone or inside a rollout record.
   const Json j = Json::parse(state_json, nullptr, /*allow_exceptions=*/false);
   if (!j.is_discarded() && j.is_object() && j.contains("state")) {
-    return RolloutStateFromJson(j["state"].dump());
+    if (!members_json.empty() && IsMembersApartHead(j["state"])) {
+      return RolloutStateFromParts(j["state"].dump(), members_json, nullptr);
+    }
+    return RolloutStateFromJson(j["state"].dump());  // format 1 inside a rollout record
   }
-  return RolloutStateFromJson(state_json);
+  return RolloutStateFromJson(state_json);  // format 1, the bare state
 }
 
 }  // namespace omnirelay::cp

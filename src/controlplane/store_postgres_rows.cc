@@ -353,8 +353,10 @@ Status ApplyRolloutPut(pqxx::transaction_base& txn, const RolloutRecord& r,
   if (expected_generation || insert_only) {
     // FOR UPDATE: the generation checked is the one replaced, even when
     // another replica advances the same rollout concurrently.
-    const pqxx::result stored =
-        txn.exec_params("SELECT generation FROM rollouts WHERE id = $1 FOR UPDATE", r.id);
+    const pqxx::result stored = txn.exec_params(
+        "SELECT generation, members_json <> '' FROM rollouts WHERE id = $1 "
+        "FOR UPDATE",
+        r.id);
     if (insert_only && !stored.empty()) {
       return Status(StatusCode::kConflict, "rollout " + Quoted(r.id) + " exists already");
     }
@@ -367,6 +369,11 @@ Status ApplyRolloutPut(pqxx::transaction_base& txn, const RolloutRecord& r,
         return Status(StatusCode::kConflict, "rollout " + Quoted(r.id) + " is at generation " +
                                                  std::to_string(generation) + ", not " +
                                                  std::to_string(*expected_generation));
+      }
+      if (r.members_unchanged && !stored[0][1].as<bool>()) {
+        return Status(
+            StatusCode::kConflict,
+            "rollout " + Quoted(r.id) + " has no members part stored to keep; write it whole");
       }
     }
   }

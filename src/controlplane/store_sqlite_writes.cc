@@ -88,7 +88,8 @@ Status ApplyRolloutPut(Connection& conn, const RolloutRecord& r,
                        std::optional<std::int64_t> expected_generation, bool insert_only) {
   if (r.id.empty()) return Status(StatusCode::kInvalidArgument, "rollout needs an id");
   if (expected_generation || insert_only) {
-    Result<Statement> stored = conn.Prepare("SELECT generation FROM rollouts WHERE id = ?1");
+    Result<Statement> stored =
+        conn.Prepare("SELECT generation, members_json <> '' FROM rollouts WHERE id = ?1");
     if (!stored.ok()) return stored.status();
     stored->Bind(1, r.id);
     Result<bool> row = stored->Step();
@@ -103,6 +104,11 @@ Status ApplyRolloutPut(Connection& conn, const RolloutRecord& r,
       return Status(StatusCode::kConflict, "rollout " + Quoted(r.id) + " is at generation " +
                                                std::to_string(stored->Int(0)) + ", not " +
                                                std::to_string(*expected_generation));
+    }
+    if (expected_generation && r.members_unchanged && stored->Int(1) == 0) {
+      return Status(
+          StatusCode::kConflict,
+          "rollout " + Quoted(r.id) + " has no members part stored to keep; write it whole");
     }
   }
   if (expected_generation && r.members_unchanged) {

@@ -399,6 +399,18 @@ TEST_F(RolloutStateTest, StoredRecordIsCanonicalJsonAndReadsBack) {
     EXPECT_EQ(record.state_json.find("n-1"), std::string::npos);  // members apart
     EXPECT_EQ(RolloutRunFromRecord(record).value(), run);
     EXPECT_EQ(RolloutRunFromRecord({run.state.id, text, 99, run.state.generation}).value(), run);
+    // A format 1 record beside a members part from before (an older build
+    // rewrote it whole): the head's format decides, the stale part is ignored.
+    bool apart = true;
+    EXPECT_EQ(
+        RolloutRunFromRecord(
+            {run.state.id, text, 99, run.state.generation, record.members_json + "stale"}, &apart)
+            .value(),
+        run);
+    EXPECT_FALSE(apart);
+    EXPECT_EQ(RolloutStateOfRecord(text, "stale").value(), run.state);
+    ASSERT_TRUE(RolloutRunFromRecord(record, &apart).ok());
+    EXPECT_TRUE(apart);
   }
 }
 

@@ -814,6 +814,11 @@ TEST_P(StoreContractTest, RolloutMembersStayUntilAPutRewritesThem) {
   // A record of the format before (everything in state_json) clears them.
   ASSERT_TRUE(store_->PutRollout({"r1", "{\"whole\":1}", 5, 5}, 4).ok());
   EXPECT_EQ(stored().members_json, "");
+  // ... and then there is nothing to keep: a head alone is refused.
+  RolloutRecord head_only{"r1", "{\"head\":6}", 6, 6};
+  head_only.members_unchanged = true;
+  EXPECT_EQ(store_->PutRollout(head_only, 5).code(), StatusCode::kConflict);
+  EXPECT_EQ(stored().state_json, "{\"whole\":1}");
 }
 
 // ---- durability and concurrency
