@@ -263,60 +263,96 @@ void AppendState(std::string& out, const RolloutState& s, bool full) {
   out += ']';
 }
 
+// Finds the ids of a list in the sorted `ids`, in the list's order. Lists
+// come sorted (a wave's, the untargeted): the search walks forward, a
+// comparison per id passed over; an id below the one before searches from
+// the start. The cursor stays on a found id, so a repeated one finds it too.
+class IdFinder {
+ public:
+  explicit IdFinder(const std::vector<std::string_view>& ids) : ids_(ids), at_(ids.begin()) {}
+  static constexpr std::size_t kNone = static_cast<std::size_t>(-1);
+  std::size_t Find(std::string_view id) {
+    if (id < last_) at_ = std::lower_bound(ids_.begin(), ids_.end(), id);
+    last_ = id;
+    while (at_ != ids_.end() && *at_ < id) ++at_;
+    return at_ != ids_.end() && *at_ == id ? static_cast<std::size_t>(at_ - ids_.begin()) : kNone;
+  }
+
+ private:
+  const std::vector<std::string_view>& ids_;
+  std::vector<std::string_view>::const_iterator at_;
+  std::string_view last_;
+};
+
 // Every node id the members part names (assignments, chains, wave lists,
-// untargeted), sorted and unique: the index its arrays share. The
-// assignments and the chains come sorted and are merged; ids only in a wave
-// list or untargeted (none, in a state the engine made) are added after.
-std::vector<std::string_view> MemberIndex(const RolloutState& s,
-                                          const std::map<std::string, std::string>& chains) {
+// untargeted), sorted and unique: the index its arrays share, with each
+// id's assignment and chain (null: none). The assignments and the chains
+// come sorted and are merged; ids only in a wave list or untargeted (none,
+// in a state the engine made) are added after, and then each id's
+// assignment and chain are looked up.
+struct MemberRows {
   std::vector<std::string_view> ids;
-  ids.reserve(std::max(s.nodes.size(), chains.size()));
+  std::vector<const NodeAssignment*> assignments;
+  std::vector<const std::string*> chains;
+  // The positions in `ids` of each wave's list and of the untargeted.
+  std::vector<std::vector<std::size_t>> waves;
+  std::vector<std::size_t> untargeted;
+};
+
+MemberRows MemberIndex(const RolloutState& s, const std::map<std::string, std::string>& chains) {
+  MemberRows rows;
+  const std::size_t most = s.nodes.size() + chains.size();
+  rows.ids.reserve(most);
+  rows.assignments.reserve(most);
+  rows.chains.reserve(most);
   auto a = s.nodes.begin();
   auto c = chains.begin();
   while (a != s.nodes.end() || c != chains.end()) {
-    if (c == chains.end() || (a != s.nodes.end() && a->first < c->first)) {
-      ids.push_back((a++)->first);
-    } else if (a == s.nodes.end() || c->first < a->first) {
-      ids.push_back((c++)->first);
-    } else {
-      ids.push_back(a->first);
-      ++a;
-      ++c;
-    }
+    const bool take_a = a != s.nodes.end() && (c == chains.end() || !(c->first < a->first));
+    const bool take_c = c != chains.end() && (a == s.nodes.end() || !(a->first < c->first));
+    rows.ids.push_back(take_a ? std::string_view(a->first) : std::string_view(c->first));
+    rows.assignments.push_back(take_a ? &(a++)->second : nullptr);
+    rows.chains.push_back(take_c ? &(c++)->second : nullptr);
   }
   std::vector<std::string_view> extra;
-  auto missing = [&](std::string_view id) {
-    return !std::binary_search(ids.begin(), ids.end(), id);
-  };
-  for (const Wave& w : s.waves) {
-    for (const std::string& id : w.node_ids) {
-      if (!s.nodes.contains(id) && missing(id)) extra.push_back(id);
+  auto place = [&](const std::vector<std::string>& list, std::vector<std::size_t>& positions) {
+    IdFinder finder(rows.ids);
+    positions.clear();
+    positions.reserve(list.size());
+    for (const std::string& id : list) {
+      positions.push_back(finder.Find(id));
+      if (positions.back() == IdFinder::kNone) extra.push_back(id);
     }
-  }
-  for (const std::string& id : s.untargeted) {
-    if (chains.count(id) == 0 && !s.nodes.contains(id) && missing(id)) extra.push_back(id);
-  }
+  };
+  auto place_all = [&] {
+    rows.waves.resize(s.waves.size());
+    for (std::size_t w = 0; w < s.waves.size(); ++w) place(s.waves[w].node_ids, rows.waves[w]);
+    place(s.untargeted, rows.untargeted);
+  };
+  place_all();
   if (!extra.empty()) {
+    std::vector<std::string_view>& ids = rows.ids;
     ids.insert(ids.end(), extra.begin(), extra.end());
     std::sort(ids.begin(), ids.end());
     ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+    rows.assignments.clear();
+    rows.chains.clear();
+    for (const std::string_view id : ids) {
+      const auto found_a = s.nodes.find(id);
+      const auto found_c = chains.find(std::string(id));
+      rows.assignments.push_back(found_a != s.nodes.end() ? &found_a->second : nullptr);
+      rows.chains.push_back(found_c != chains.end() ? &found_c->second : nullptr);
+    }
+    place_all();  // every id is there now
   }
-  return ids;
+  return rows;
 }
 
-// The positions of `list` in `ids` (every one is there), as a JSON array.
-// Lists come sorted, as a wave's are: each search starts where the last one
-// ended; an id below the last goes back to the start.
-void AppendPositions(std::string& out, const std::vector<std::string_view>& ids,
-                     const std::vector<std::string>& list) {
+void AppendPositions(std::string& out, const std::vector<std::size_t>& positions) {
   out += '[';
-  auto from = ids.begin();
-  for (std::size_t i = 0; i < list.size(); ++i) {
-    if (from != ids.begin() && list[i] <= *(from - 1)) from = ids.begin();
-    from = std::lower_bound(from, ids.end(), std::string_view(list[i]));
+  for (std::size_t i = 0; i < positions.size(); ++i) {
     if (i != 0) out += ',';
-    json_text::AppendInt(out, from - ids.begin());
-    ++from;
+    json_text::AppendInt(out, positions[i]);
   }
   out += ']';
 }
@@ -348,7 +384,8 @@ RolloutStateParts RolloutStateToParts(const RolloutState& s,
   RolloutStateParts parts;
   parts.head = RolloutStateHead(s);
 
-  const std::vector<std::string_view> ids = MemberIndex(s, chains);
+  const MemberRows rows = MemberIndex(s, chains);
+  const std::vector<std::string_view>& ids = rows.ids;
   std::string& out = parts.members;
   out.reserve(32 * ids.size() + 8 * s.untargeted.size() + 1024);
   // Chain texts, each once (a fleet shares a few), and each id's position
@@ -358,26 +395,25 @@ RolloutStateParts RolloutStateToParts(const RolloutState& s,
   std::string chain_of = "[";
   std::string wave_of = "[";
   std::string previous = "[";
-  auto a = s.nodes.begin();
-  auto c = chains.begin();
+  chain_of.reserve(4 * ids.size());
+  wave_of.reserve(3 * ids.size());
+  previous.reserve(8 * ids.size());
   for (std::size_t i = 0; i < ids.size(); ++i) {
-    const std::string_view id = ids[i];
-    const char* comma = i == 0 ? "" : ",";
-    while (a != s.nodes.end() && a->first < id) ++a;
-    while (c != chains.end() && c->first < id) ++c;
-    chain_of += comma;
-    if (c != chains.end() && c->first == id) {
-      const auto [at, added] = text_at.try_emplace(c->second, texts.size());
-      if (added) texts.push_back(c->second);
+    if (i != 0) {
+      chain_of += ',';
+      wave_of += ',';
+      previous += ',';
+    }
+    if (const std::string* chain = rows.chains[i]; chain != nullptr) {
+      const auto [at, added] = text_at.try_emplace(*chain, texts.size());
+      if (added) texts.push_back(*chain);
       AppendInt(chain_of, at->second);
     } else {
       chain_of += "-1";
     }
-    wave_of += comma;
-    previous += comma;
-    if (a != s.nodes.end() && a->first == id) {
-      AppendInt(wave_of, a->second.wave);
-      AppendInt(previous, a->second.previous_version);
+    if (const NodeAssignment* a = rows.assignments[i]; a != nullptr) {
+      AppendInt(wave_of, a->wave);
+      AppendInt(previous, a->previous_version);
     } else {
       wave_of += "-1";  // not a member (untargeted, or a chain remembered)
       previous += '0';
@@ -397,7 +433,7 @@ RolloutStateParts RolloutStateToParts(const RolloutState& s,
   out += previous;
   out += ']';
   AppendKey(out, "untargeted");
-  AppendPositions(out, ids, s.untargeted);
+  AppendPositions(out, rows.untargeted);
   AppendKey(out, "waveOf");
   out += wave_of;
   out += ']';
@@ -405,7 +441,7 @@ RolloutStateParts RolloutStateToParts(const RolloutState& s,
   out += '[';
   for (std::size_t w = 0; w < s.waves.size(); ++w) {
     if (w != 0) out += ',';
-    AppendPositions(out, ids, s.waves[w].node_ids);
+    AppendPositions(out, rows.waves[w]);
   }
   out += "]}";
   return parts;

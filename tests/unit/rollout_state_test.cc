@@ -339,6 +339,11 @@ TEST_F(RolloutStateTest, MembersPartChangesOnlyWithTheMembers) {
   };
   RolloutState s = Create();
   s.untargeted.push_back("z-untargeted");
+  // An id in a list only (no assignment, no chain): indexed all the same.
+  RolloutState listed_only = s;
+  listed_only.untargeted.push_back("zz-listed-only");
+  listed_only.waves.back().node_ids.push_back("zz-listed-only");
+  round_trip(listed_only);
   const RolloutStateParts created = round_trip(s);
   ASSERT_TRUE(StartRollout(s, clock_.NowUnixMs()).ok());
   const RolloutStateParts started = round_trip(s);
