@@ -160,14 +160,20 @@ void BM_PlanAndTick(benchmark::State& state) {
 }
 BENCHMARK(BM_PlanAndTick)->Arg(kNodes)->Unit(benchmark::kMillisecond);
 
+// A started three-wave rollout over `members`.
+RolloutState Started(const std::vector<RolloutMember>& members) {
+  RolloutState s =
+      CreateRollout("rollout-1", ThreeWaves(), members, 42, Reports(members, 41), kNow).value();
+  (void)StartRollout(s, kNow);
+  return s;
+}
+
 // The stored record of a started rollout of 10,000 nodes in its two parts
 // (rollout_state.h contract 7, format 2): what a start and a join build
 // inside their store write, and the head alone, what a promotion builds.
 void BM_RecordParts(benchmark::State& state) {
   const auto members = Fleet(static_cast<int>(state.range(0)));
-  RolloutState s =
-      CreateRollout("rollout-1", ThreeWaves(), members, 42, Reports(members, 41), kNow).value();
-  (void)StartRollout(s, kNow);
+  const RolloutState s = Started(members);
   std::map<std::string, std::string> chains;
   for (const auto& m : members) {
     chains.emplace(m.node.id, m.node.chain[0].ToString() + "," + m.node.chain[1].ToString() + "," +
@@ -185,10 +191,7 @@ void BM_RecordParts(benchmark::State& state) {
 BENCHMARK(BM_RecordParts)->Arg(kNodes)->Unit(benchmark::kMillisecond);
 
 void BM_RecordHead(benchmark::State& state) {
-  const auto members = Fleet(static_cast<int>(state.range(0)));
-  RolloutState s =
-      CreateRollout("rollout-1", ThreeWaves(), members, 42, Reports(members, 41), kNow).value();
-  (void)StartRollout(s, kNow);
+  const RolloutState s = Started(Fleet(static_cast<int>(state.range(0))));
   std::size_t bytes = 0;
   for (auto _ : state) {
     std::string head = RolloutStateHead(s);

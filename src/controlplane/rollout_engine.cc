@@ -4,11 +4,9 @@
 
 #include <algorithm>
 #include <cassert>
-#include <nlohmann/json.hpp>
 #include <optional>
 #include <utility>
 
-#include "json_text.h"
 #include "omnirelay/meshkit/feed.h"
 #include "rollout_discovery.h"
 
@@ -47,53 +45,6 @@ bool SharesScope(const std::vector<std::string>& a, const std::vector<std::strin
   });
 }
 
-namespace {
-
-// A run's record text around its state's (`state`): the run's own fields in
-// nlohmann's key order (the bytes one dump of the record would give), with
-// each member's chain when `chains` is given (format 1; format 2 keeps them
-// with the members). The chains hold an entry per member, the bulk of a
-// large rollout's record, and cost no json values this way.
-std::string RunRecordText(const RolloutRun& run, const std::map<std::string, std::string>* chains,
-                          std::string_view state) {
-  using json_text::AppendKey;
-  using json_text::AppendString;
-  std::string out;
-  out.reserve(state.size() + 512 + (chains != nullptr ? 48 * chains->size() : 0));
-  out = "{";
-  AppendKey(out, "author");
-  AppendString(out, run.author);
-  AppendKey(out, "base");
-  json_text::AppendInt(out, run.base);
-  if (chains != nullptr) {
-    AppendKey(out, "chains");
-    out += '{';
-    for (const auto& [id, chain] : *chains) {
-      AppendKey(out, id);
-      AppendString(out, chain);
-    }
-    out += '}';
-  }
-  if (run.members_pending) {
-    AppendKey(out, "membersPending");
-    out += "true";
-  }
-  AppendKey(out, "reason");
-  AppendString(out, run.reason);
-  AppendKey(out, "scopes");
-  json_text::AppendStrings(out, run.scopes);
-  AppendKey(out, "state");
-  out += state;
-  out += '}';
-  return out;
-}
-
-}  // namespace
-
-std::string RolloutRunToJson(const RolloutRun& run) {
-  return RunRecordText(run, &run.chains, RolloutStateToJson(run.state));
-}
-
 const std::optional<std::vector<Scope>>& TouchedChains::Of(std::string_view chain_text) {
   auto it = parsed_.find(chain_text);
   if (it == parsed_.end()) {
@@ -104,70 +55,6 @@ const std::optional<std::vector<Scope>>& TouchedChains::Of(std::string_view chai
     it = parsed_.emplace(std::string(chain_text), std::move(chain)).first;
   }
   return it->second;
-}
-
-RolloutRecord RolloutRecordOf(const RolloutRun& run, std::int64_t updated_at_ms,
-                              bool with_members) {
-  RolloutStateParts parts;
-  if (with_members) {
-    parts = RolloutStateToParts(run.state, run.chains);
-  } else {
-    parts.head = RolloutStateHead(run.state);
-  }
-  RolloutRecord record;
-  record.id = run.state.id;
-  record.updated_at_ms = updated_at_ms;
-  record.generation = run.state.generation;
-  record.state_json = RunRecordText(run, nullptr, parts.head);
-  record.members_json = std::move(parts.members);
-  return record;
-}
-
-Result<RolloutRun> RolloutRunFromRecord(const RolloutRecord& record, bool* members_apart) {
-  if (members_apart != nullptr) *members_apart = false;
-  auto j = nlohmann::json::parse(record.state_json, nullptr, false);
-  if (j.is_discarded() || !j.is_object() || !j.contains("state")) {
-    return Status(StatusCode::kInternal, "stored rollout is not a rollout record");
-  }
-  // The head names its format: a record an older build rewrote whole is
-  // format 1 even when a members part from before is still stored beside it.
-  if (record.members_json.empty() || !IsMembersApartHead(j["state"])) {
-    return RolloutRunFromJson(record.state_json);
-  }
-  if (members_apart != nullptr) *members_apart = true;
-  RolloutRun run;
-  OMNI_ASSIGN_OR_RETURN(run.state,
-                        RolloutStateFromParts(j["state"].dump(), record.members_json, &run.chains));
-  try {
-    run.scopes = j.value("scopes", std::vector<std::string>{});
-    run.base = j.value("base", std::int64_t{0});
-    run.author = j.value("author", std::string());
-    run.reason = j.value("reason", std::string());
-    run.members_pending = j.value("membersPending", false);
-  } catch (const nlohmann::json::exception& e) {
-    return Status(StatusCode::kInternal, std::string("stored rollout: ") + e.what());
-  }
-  return run;
-}
-
-Result<RolloutRun> RolloutRunFromJson(std::string_view json) {
-  auto j = nlohmann::json::parse(json, nullptr, false);
-  if (j.is_discarded() || !j.is_object() || !j.contains("state")) {
-    return Status(StatusCode::kInternal, "stored rollout is not a rollout record");
-  }
-  RolloutRun run;
-  OMNI_ASSIGN_OR_RETURN(run.state, RolloutStateFromJson(j["state"].dump()));
-  try {
-    run.scopes = j.value("scopes", std::vector<std::string>{});
-    run.base = j.value("base", std::int64_t{0});
-    run.author = j.value("author", std::string());
-    run.reason = j.value("reason", std::string());
-    run.chains = j.value("chains", std::map<std::string, std::string>{});
-    run.members_pending = j.value("membersPending", false);
-  } catch (const nlohmann::json::exception& e) {
-    return Status(StatusCode::kInternal, std::string("stored rollout: ") + e.what());
-  }
-  return run;
 }
 
 RolloutEngine::RolloutEngine(Store& store, SnapshotRenderer& renderer, const Clock& clock,
@@ -258,7 +145,7 @@ Status RolloutEngine::Load() {
         spdlog::error("rollout {}: {} (left alone)", record.id, run.status().ToString());
         continue;
       }
-      NoteStoredMembers(record, apart);
+      NoteMembersStored(record.id, record.generation, apart);
       if (IsActive(*run)) {
         spdlog::info("rollout {}: resuming in phase {} at wave {}", record.id,
                      RolloutPhaseName(run->state.phase), run->state.current_wave);
@@ -329,8 +216,7 @@ void RolloutEngine::Release(const std::string& hold_id) {
   holds_.erase(hold_id);
 }
 
-void RolloutEngine::Register(RolloutRun run, const AssignmentChanges& first_wave,
-                             std::string members_json) {
+void RolloutEngine::Register(RolloutRun run, const AssignmentChanges& first_wave) {
   // The first wave's snapshots are of a revision just committed, which no
   // chain has rendered yet: rendered first, one chain per worker, so the
   // chains render side by side and each node's delivery below finds its
@@ -362,7 +248,7 @@ void RolloutEngine::Register(RolloutRun run, const AssignmentChanges& first_wave
     holds_.erase(id);
     if (Holds(run)) holding_.insert(id);
     if (run.members_pending) started_here_.insert(id);
-    stored_members_[id] = StoredMembers{run.state.generation, std::move(members_json)};
+    members_stored_at_[id] = run.state.generation;  // committed in two parts by the start
     runs_[id] = std::move(run);
   }
   UpdateStateGauges();
@@ -486,7 +372,7 @@ void RolloutEngine::FollowStore() {
         holding_.erase(id);
       }
       if (run->state.phase == RolloutPhase::kSucceeded) RecordDelivered(*run);
-      NoteStoredMembers(*stored, apart);
+      NoteMembersStored(id, stored->generation, apart);
       runs_[id] = std::move(run).value();
     }
     // Nodes already holding their answer are sent nothing.
@@ -616,11 +502,11 @@ void RolloutEngine::Tick() {
   SetWaveGauges(std::move(wave_sums));
 }
 
-void RolloutEngine::NoteStoredMembers(const RolloutRecord& record, bool apart) {
-  if (!apart || record.members_json.empty()) {
-    stored_members_.erase(record.id);  // format 1: the next put writes them
+void RolloutEngine::NoteMembersStored(const std::string& id, std::int64_t generation, bool apart) {
+  if (apart) {
+    members_stored_at_[id] = generation;
   } else {
-    stored_members_[record.id] = StoredMembers{record.generation, record.members_json};
+    members_stored_at_.erase(id);  // format 1: the next put writes them
   }
 }
 
@@ -628,36 +514,23 @@ bool RolloutEngine::Persist(RolloutRun run, std::int64_t expected, const Assignm
                             Members members) {
   // A promotion changes no member: the stored members stay as they are and
   // only the head (a few KB, however large the rollout) is built and written.
-  bool stored_at_expected = false;
-  {
+  // (Keeping stays right if the note moves after this look: the stored
+  // members at `expected` were the run's, and a store past it refuses the put.)
+  bool keep = false;
+  if (members == Members::kAsStored) {
     MutexLock lock(mu_);
-    const auto known = stored_members_.find(run.state.id);
-    stored_at_expected = known != stored_members_.end() && known->second.generation == expected;
-  }
-  const bool keep = members == Members::kAsStored && stored_at_expected;
-  RolloutRecord record = RolloutRecordOf(run, clock_.NowUnixMs(), /*with_members=*/!keep);
-  // The cache may have moved since (another thread's put or reload): the
-  // entry is looked up again, and only an entry still at `expected` counts.
-  // (Keeping stays right when it moved: the stored members at `expected`
-  // were the run's, and a store past `expected` refuses the put.)
-  auto at_expected = [&]() REQUIRES(mu_) -> const StoredMembers* {
-    const auto known = stored_members_.find(run.state.id);
-    return known != stored_members_.end() && known->second.generation == expected ? &known->second
-                                                                                  : nullptr;
-  };
-  if (keep) {
-    record.members_unchanged = true;
+    const auto known = members_stored_at_.find(run.state.id);
+    keep = known != members_stored_at_.end() && known->second == expected;
 #ifndef NDEBUG
-    const std::string built = RolloutRecordOf(run, 0).members_json;
-    MutexLock lock(mu_);
-    const StoredMembers* known = at_expected();
-    assert((known == nullptr || built == known->text) && "Persist: members changed");
+    const auto held = runs_.find(run.state.id);
+    assert(
+        (!keep || held == runs_.end() || held->second.state.generation != expected ||
+         RolloutRecordOf(run, 0).members_json == RolloutRecordOf(held->second, 0).members_json) &&
+        "Persist: members changed");
 #endif
-  } else if (stored_at_expected) {
-    MutexLock lock(mu_);  // changed, or not: a join that added nobody keeps them too
-    const StoredMembers* known = at_expected();
-    record.members_unchanged = known != nullptr && known->text == record.members_json;
   }
+  RolloutRecord record = RolloutRecordOf(run, clock_.NowUnixMs(), /*with_members=*/!keep);
+  record.members_unchanged = keep;
   if (Status put = store_.PutRollout(record, expected); !put.ok()) {
     spdlog::warn("rollout {}: not persisted ({}); reloading it", run.state.id, put.ToString());
     Result<RolloutRecord> stored = store_.GetRollout(run.state.id);
@@ -665,9 +538,9 @@ bool RolloutEngine::Persist(RolloutRun run, std::int64_t expected, const Assignm
     Result<RolloutRun> reloaded =
         stored.ok() ? RolloutRunFromRecord(*stored, &apart) : Result<RolloutRun>(stored.status());
     MutexLock lock(mu_);
-    stored_members_.erase(run.state.id);
+    members_stored_at_.erase(run.state.id);
     if (reloaded.ok()) {
-      NoteStoredMembers(*stored, apart);
+      NoteMembersStored(run.state.id, stored->generation, apart);
       runs_[run.state.id] = std::move(reloaded).value();
     }
     return false;
@@ -677,13 +550,11 @@ bool RolloutEngine::Persist(RolloutRun run, std::int64_t expected, const Assignm
   std::vector<std::string> scopes = run.scopes;
   {
     MutexLock lock(mu_);
-    if (!record.members_unchanged) {
-      NoteStoredMembers(record, /*apart=*/true);
-    } else if (auto known = stored_members_.find(run.state.id);
-               known != stored_members_.end() && known->second.generation == expected) {
-      known->second.generation = record.generation;  // the text stays
+    if (const auto known = members_stored_at_.find(run.state.id);
+        !keep || (known != members_stored_at_.end() && known->second == expected)) {
+      members_stored_at_[run.state.id] = record.generation;
     } else {
-      stored_members_.erase(run.state.id);  // moved meanwhile: the next put writes them
+      members_stored_at_.erase(run.state.id);  // moved meanwhile: the next put writes them
     }
     if (released) holding_.erase(run.state.id);
     // Before its nodes are re-offered below: they keep their labels.
@@ -729,13 +600,11 @@ Status RolloutEngine::CommitRollbackOf(const std::string& id) {
   }
   const std::int64_t expected = run.state.generation;
   RolloutRun committed = run;
-  RolloutRecord record;
   AssignmentChanges changes;
   auto make = [&](const std::vector<std::int64_t>& revisions) -> Result<RolloutRecord> {
     committed = run;
     OMNI_ASSIGN_OR_RETURN(changes, CommitRollback(committed.state, revisions.back(), now));
-    record = RolloutRecordOf(committed, now);
-    return record;
+    return RolloutRecordOf(committed, now);
   };
   if (writes.empty()) {
     return Status(StatusCode::kInternal, "rollout " + id + " has nothing to roll back");
@@ -749,7 +618,7 @@ Status RolloutEngine::CommitRollbackOf(const std::string& id) {
   {
     MutexLock lock(mu_);
     holding_.erase(id);
-    NoteStoredMembers(record, /*apart=*/true);
+    members_stored_at_[id] = committed.state.generation;  // written in two parts above
     runs_[id] = committed;
   }
   UpdateStateGauges();

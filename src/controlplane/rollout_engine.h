@@ -209,10 +209,8 @@ class RolloutEngine final : public AssignmentSource, public NodeObserver {
   void Release(const std::string& hold_id) EXCLUDES(mu_);
   // Replaces the hold `run.state.id` by the committed, started rollout and
   // re-offers its first wave.
-  // `members_json`: the record's, as committed (Persist writes the members
-  // again only when they change).
-  void Register(RolloutRun run, const AssignmentChanges& first_wave, std::string members_json)
-      EXCLUDES(mu_);
+  // The start committed it with RolloutRecordOf (format 2).
+  void Register(RolloutRun run, const AssignmentChanges& first_wave) EXCLUDES(mu_);
   // Contract 7: joins every known node the rollout's change set touches and
   // that is not in it yet, and clears members_pending. Ok when done (or
   // nothing was pending); the store's error otherwise (the driver retries).
@@ -343,7 +341,8 @@ class RolloutEngine final : public AssignmentSource, public NodeObserver {
   // ActOnRollout or CommitRollback since it was stored at `expected`, which
   // touch no member (their ids, waves, previous versions, the wave and
   // untargeted lists, the chains): the members part is then neither built
-  // nor written (a debug build builds it and checks that claim).
+  // nor written (a debug build checks that claim against runs_).
+  // kChanged: the members part is written.
   enum class Members { kAsStored, kChanged };
   bool Persist(RolloutRun run, std::int64_t expected, const AssignmentChanges& changes,
                Members members);
@@ -386,16 +385,13 @@ class RolloutEngine final : public AssignmentSource, public NodeObserver {
 
   mutable Mutex mu_;
   std::map<std::string, RolloutRun> runs_ GUARDED_BY(mu_);  // every stored rollout
-  // Per rollout: its members_json as stored at `generation` (written or
-  // read here). A put expecting that generation whose members text is the
-  // same leaves the stored one alone (RolloutRecord::members_unchanged).
-  struct StoredMembers {
-    std::int64_t generation = 0;
-    std::string text;
-  };
-  std::map<std::string, StoredMembers> stored_members_ GUARDED_BY(mu_);
-  // `apart`: the record is format 2 (its members_json is the members part).
-  void NoteStoredMembers(const RolloutRecord& record, bool apart) REQUIRES(mu_);
+  // Per rollout stored in format 2: the generation at which this process
+  // wrote or read its members part, which is then runs_'s. A put expecting
+  // that generation may leave the stored part alone
+  // (RolloutRecord::members_unchanged).
+  std::map<std::string, std::int64_t> members_stored_at_ GUARDED_BY(mu_);
+  // `apart`: the record read or written at `generation` is format 2.
+  void NoteMembersStored(const std::string& id, std::int64_t generation, bool apart) REQUIRES(mu_);
   std::map<std::string, HeldScopes> holds_ GUARDED_BY(mu_);
   // Active or aborted rollouts by id (those that may hold nodes).
   std::set<std::string> holding_ GUARDED_BY(mu_);

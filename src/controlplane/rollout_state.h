@@ -268,6 +268,8 @@ std::optional<Content> ContentOf(const RolloutState& s, std::string_view node_id
 
 std::string RolloutStateToJson(const RolloutState& s);
 Result<RolloutState> RolloutStateFromJson(std::string_view json);
+// The same, from the object already parsed (as inside a stored record).
+Result<RolloutState> ReadRolloutState(const nlohmann::json& state);
 
 // Contract 7, format 2: the state in two parts, for a store that keeps them
 // apart (RolloutRecord::members_json) so that a promotion rewrites the
@@ -286,6 +288,8 @@ RolloutStateParts RolloutStateToParts(const RolloutState& s,
 // RolloutStateToParts(s, ...).head alone, for a writer whose members part is stored already.
 std::string RolloutStateHead(const RolloutState& s);
 Result<RolloutState> RolloutStateFromParts(std::string_view head, std::string_view members,
+                                           std::map<std::string, std::string>* chains);
+Result<RolloutState> ReadRolloutStateParts(const nlohmann::json& head, std::string_view members,
                                            std::map<std::string, std::string>* chains);
 // Whether a stored state object (a record's "state") is a format 2 head.
 bool IsMembersApartHead(const nlohmann::json& state);

@@ -548,11 +548,8 @@ void ReadMembers(const Json& m, RolloutState& s, std::map<std::string, std::stri
 
 }  // namespace
 
-Result<RolloutState> RolloutStateFromJson(std::string_view json) {
-  const Json j = Json::parse(json, nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded() || !j.is_object()) {
-    return Status(StatusCode::kInternal, "stored rollout state is not a JSON object");
-  }
+Result<RolloutState> ReadRolloutState(const nlohmann::json& j) {
+  if (!j.is_object()) return Status(StatusCode::kInternal, "stored rollout state is not an object");
   RolloutState s;
   try {
     OMNI_RETURN_IF_ERROR(CheckFormat(j, kFormat, "stored rollout state"));
@@ -564,22 +561,27 @@ Result<RolloutState> RolloutStateFromJson(std::string_view json) {
   return s;
 }
 
-Result<RolloutState> RolloutStateFromParts(std::string_view head, std::string_view members,
+Result<RolloutState> RolloutStateFromJson(std::string_view json) {
+  const Json j = Json::parse(json, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded()) return Status(StatusCode::kInternal, "stored rollout state is not JSON");
+  return ReadRolloutState(j);
+}
+
+Result<RolloutState> ReadRolloutStateParts(const nlohmann::json& head, std::string_view members,
                                            std::map<std::string, std::string>* chains) {
-  const Json h = Json::parse(head, nullptr, /*allow_exceptions=*/false);
   const Json m = Json::parse(members, nullptr, /*allow_exceptions=*/false);
-  if (h.is_discarded() || !h.is_object() || m.is_discarded() || !m.is_object()) {
+  if (!head.is_object() || m.is_discarded() || !m.is_object()) {
     return Status(StatusCode::kInternal, "stored rollout state is not two JSON objects");
   }
   RolloutState s;
   std::map<std::string, std::string> read_chains;
   try {
-    OMNI_RETURN_IF_ERROR(CheckFormat(h, kFormatApart, "stored rollout state"));
+    OMNI_RETURN_IF_ERROR(CheckFormat(head, kFormatApart, "stored rollout state"));
     OMNI_RETURN_IF_ERROR(CheckFormat(m, kFormatApart, "stored rollout members"));
-    ReadState(h, s, /*full=*/false);
+    ReadState(head, s, /*full=*/false);
     OMNI_RETURN_IF_ERROR(CheckWaves(s));
     ReadMembers(m, s, chains != nullptr ? &read_chains : nullptr);
-    for (const auto& [id, version] : h.at("assignedApart").items()) {
+    for (const auto& [id, version] : head.at("assignedApart").items()) {
       const auto it = s.nodes.find(id);
       if (it == s.nodes.end()) throw std::out_of_range("assignment of a non-member " + id);
       it->second.assigned_version = version.get<std::int64_t>();
@@ -591,6 +593,13 @@ Result<RolloutState> RolloutStateFromParts(std::string_view head, std::string_vi
   return s;
 }
 
+Result<RolloutState> RolloutStateFromParts(std::string_view head, std::string_view members,
+                                           std::map<std::string, std::string>* chains) {
+  const Json h = Json::parse(head, nullptr, /*allow_exceptions=*/false);
+  if (h.is_discarded()) return Status(StatusCode::kInternal, "stored rollout state is not JSON");
+  return ReadRolloutStateParts(h, members, chains);
+}
+
 bool IsMembersApartHead(const nlohmann::json& state) {
   if (!state.is_object()) return false;
   const auto format = state.find("format");
@@ -600,13 +609,13 @@ bool IsMembersApartHead(const nlohmann::json& state) {
 Result<RolloutState> RolloutStateOfRecord(std::string_view state_json,
                                           std::string_view members_json) {
   const Json j = Json::parse(state_json, nullptr, /*allow_exceptions=*/false);
-  if (!j.is_discarded() && j.is_object() && j.contains("state")) {
-    if (!members_json.empty() && IsMembersApartHead(j["state"])) {
-      return RolloutStateFromParts(j["state"].dump(), members_json, nullptr);
-    }
-    return RolloutStateFromJson(j["state"].dump());  // format 1 inside a rollout record
+  if (j.is_discarded()) return Status(StatusCode::kInternal, "stored rollout is not JSON");
+  const auto state = j.is_object() ? j.find("state") : j.end();
+  if (state == j.end()) return ReadRolloutState(j);  // format 1, the bare state
+  if (!members_json.empty() && IsMembersApartHead(*state)) {
+    return ReadRolloutStateParts(*state, members_json, nullptr);
   }
-  return RolloutStateFromJson(state_json);  // format 1, the bare state
+  return ReadRolloutState(*state);  // format 1 inside a rollout record
 }
 
 }  // namespace omnirelay::cp

@@ -313,7 +313,6 @@ Result<RolloutRun> ControlPlaneService::StartRollout(const Principal& who,
     writes.push_back(std::move(w));
   }
   RolloutRun started;
-  RolloutRecord record;
   AssignmentChanges first_wave;
   auto make = [&](const std::vector<std::int64_t>& revisions) -> Result<RolloutRecord> {
     if (revisions.front() != base + 1) {
@@ -322,8 +321,7 @@ Result<RolloutRun> ControlPlaneService::StartRollout(const Principal& who,
     }
     OMNI_ASSIGN_OR_RETURN(started, plan_run(revisions.back()));
     OMNI_ASSIGN_OR_RETURN(first_wave, cp::StartRollout(started.state, now));
-    record = RolloutRecordOf(started, now);
-    return record;
+    return RolloutRecordOf(started, now);
   };
   // A freeze set through another replica since CheckNotFrozen counts at the
   // commit (the store reads it under its write lock).
@@ -338,7 +336,7 @@ Result<RolloutRun> ControlPlaneService::StartRollout(const Principal& who,
     return refuse(revisions.status());
   }
   writes_.Inc();
-  rollouts_->Register(started, first_wave, std::move(record.members_json));
+  rollouts_->Register(started, first_wave);
   std::vector<std::string> hashes;
   for (const RolloutChange& change : request.changes) {
     hashes.push_back(change.document ? ContentId(*change.document) : "");
