@@ -10,6 +10,7 @@
 // (bench/pg_cas_vs_pgbench.sh runs it next to pgbench on one server.)
 // Loopback only; stops by itself.
 #include <httplib.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -64,14 +65,18 @@ std::string Layer(const std::string& scope, int timeout_ms) {
 
 nlohmann::json Run(ControlPlaneService& service, int port, int writers, double seconds,
                    const std::string& store_kind, bool keep_alive) {
-  // A name names one live token: one per round.
+  // A name names one live token: one per round and process (a store given
+  // with --store may hold an earlier run's).
   static std::atomic<int> tokens{0};
-  const std::string token =
-      service
-          .CreateToken(Principal{"bench", "admin", {"admin"}}, "bench-" + std::to_string(tokens++),
-                       {"config:write"}, 0)
-          .value()
-          .secret;
+  const std::string name = "bench-" + std::to_string(::getpid()) + "-" + std::to_string(tokens++);
+  auto created =
+      service.CreateToken(Principal{"bench", "admin", {"admin"}}, name, {"config:write"}, 0);
+  if (!created.ok()) {
+    std::fprintf(stderr, "bench_cas_writes: token %s: %s\n", name.c_str(),
+                 created.status().message().c_str());
+    std::exit(1);
+  }
+  const std::string token = created->secret;
   std::atomic<long> writes{0}, conflicts{0}, errors{0};
   const auto deadline = std::chrono::steady_clock::now() +
                         std::chrono::milliseconds(static_cast<long>(seconds * 1000));

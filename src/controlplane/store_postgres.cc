@@ -28,7 +28,9 @@
 // applies only if seq is unchanged (nobody else held the lock since), so a
 // write alone is that statement in autocommit; if another replica wrote in
 // between, it runs again in a transaction that takes the lock first
-// (store_postgres_rows.h ApplyLayerWrite, store_postgres_batch.h).
+// (store_postgres_rows.h ApplyLayerWrite, store_postgres_batch.h). Puts
+// that queue together are first tried as one statement in autocommit
+// (ApplyLayerWritesAsOne): one round trip and one flush for the batch.
 //
 // Writes that assign no revision and append no audit entry (snapshots,
 // nodes, rollouts, leases) do not take the lock: each is one statement or
@@ -88,15 +90,7 @@ class PostgresStore final : public Store {
   // ---- layers and revisions
 
   Result<std::int64_t> WriteLayer(const LayerWrite& w) override {
-    std::int64_t revision = 0;
-    const Status written = batcher_.Run(
-        [&](pqxx::transaction_base& txn, pg::WriteCursor& at) -> Status {
-          OMNI_ASSIGN_OR_RETURN(revision, pg::ApplyLayerWrite(txn, at, w));
-          return Status::Ok();
-        },
-        /*single_statement=*/true);
-    if (!written.ok()) return written;
-    return revision;
+    return batcher_.RunLayerWrite(w);
   }
 
   Result<std::vector<std::int64_t>> WriteLayers(

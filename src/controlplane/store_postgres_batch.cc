@@ -10,7 +10,28 @@ WriteBatcher::WriteBatcher(Pool& pool, std::size_t max_batch)
     : pool_(pool), max_batch_(max_batch > 0 ? max_batch : 1) {}
 
 Status WriteBatcher::Run(const Write& write, bool single_statement) {
-  Job job{&write, single_statement, Status::Ok()};
+  Job job;
+  job.write = &write;
+  job.single_statement = single_statement;
+  return Enqueue(job);
+}
+
+Result<std::int64_t> WriteBatcher::RunLayerWrite(const LayerWrite& w) {
+  std::int64_t revision = 0;
+  const Write write = [&](pqxx::transaction_base& txn, WriteCursor& at) -> Status {
+    OMNI_ASSIGN_OR_RETURN(revision, ApplyLayerWrite(txn, at, w));
+    return Status::Ok();
+  };
+  Job job;
+  job.write = &write;
+  job.single_statement = true;
+  job.layer = &w;
+  job.revision = &revision;
+  OMNI_RETURN_IF_ERROR(Enqueue(job));
+  return revision;
+}
+
+Status WriteBatcher::Enqueue(Job& job) {
   MutexLock lock(mu_);
   queue_.push_back(&job);
   while (!job.done) {
@@ -44,6 +65,7 @@ Status WriteBatcher::Run(const Write& write, bool single_statement) {
     known_ = std::move(known);
     counts_.rerun += added.rerun;
     counts_.autocommit += added.autocommit;
+    counts_.fused += added.fused;
     for (Job* member : batch) member->done = true;
     ++counts_.batches;
     counts_.writes += batch.size();
@@ -136,6 +158,52 @@ Status WriteBatcher::RunAlone(const Write& write, bool single_statement,
   return outcome;
 }
 
+bool WriteBatcher::RunFused(const std::vector<Job*>& batch, std::optional<Known>& known,
+                            Counts& added) {
+  if (!known || !known->Current(pool_.generation())) return false;
+  std::vector<const LayerWrite*> writes;
+  for (const Job* member : batch) {
+    if (member->layer == nullptr || member->revision == nullptr) return false;
+    writes.push_back(member->layer);
+  }
+  if (!LayerWritesFuse(writes)) return false;
+  const std::int64_t head = known->cursor.head;
+  std::optional<Known> committed;
+  const Status outcome = pool_.Run(
+      [&](pqxx::connection& conn) -> Status {
+        committed.reset();
+        // Read after the lease: a connection replaced since moved it.
+        const std::uint64_t generation = pool_.generation();
+        if (!known->Current(generation)) return Status::Ok();
+        pqxx::nontransaction txn(conn);
+        WriteCursor at = known->cursor;
+        try {
+          // Not applied (or not for one statement): write by write.
+          const Result<bool> applied = ApplyLayerWritesAsOne(txn, at, writes);
+          if (applied.ok() && *applied) committed = Known::Committed(at, generation);
+        } catch (...) {
+          // A statement the server refused changed nothing (autocommit):
+          // the writes run one by one, each told its own outcome. A lost
+          // connection leaves the batch in doubt (Pool::Run says so).
+          if (CurrentFailure().connection_lost) throw;
+        }
+        return Status::Ok();
+      },
+      Pool::Commits::kAsItGoes);
+  if (outcome.ok() && !committed) return false;  // not applied: write by write
+  if (outcome.ok()) {
+    known = std::move(committed);
+    for (std::size_t i = 0; i < batch.size(); ++i) {
+      *batch[i]->revision = head + static_cast<std::int64_t>(i) + 1;
+      batch[i]->status = Status::Ok();
+    }
+    ++added.fused;
+  } else {
+    for (Job* member : batch) member->status = outcome;
+  }
+  return true;
+}
+
 WriteBatcher::Counts WriteBatcher::RunBatch(const std::vector<Job*>& batch,
                                             std::optional<Known>& known) {
   Counts added;
@@ -144,6 +212,7 @@ WriteBatcher::Counts WriteBatcher::RunBatch(const std::vector<Job*>& batch,
         RunAlone(*batch.front()->write, batch.front()->single_statement, known, added);
     return added;
   }
+  if (RunFused(batch, known, added)) return added;
   std::vector<Status> outcomes;
   bool member_threw = false;
   std::optional<Known> committed;

@@ -29,6 +29,14 @@
 // a transaction found unsound before its commit) is every member's outcome. A write alone runs with
 // no savepoint, exactly as it did before batching.
 //
+// Layer puts given through RunLayerWrite that queue together (two or more
+// on a known cursor, LayerWritesFuse) are first tried as one statement in
+// autocommit (ApplyLayerWritesAsOne): one round trip and one flush for the
+// batch instead of BEGIN, a statement each and COMMIT. It applies all of
+// them or none; when one would be refused (or another replica wrote since)
+// it changes nothing and the batch runs as above, where each write is told
+// its own outcome.
+//
 // Thread safety: Run may be called from any thread concurrently.
 #pragma once
 
@@ -65,24 +73,36 @@ class WriteBatcher {
   // which changes nothing when it fails, so it needs no savepoint.
   Status Run(const Write& write, bool single_statement = false) EXCLUDES(mu_);
 
+  // One layer write (ApplyLayerWrite) in the next batch: its revision once
+  // committed, or why not. Such writes may share one statement (above).
+  Result<std::int64_t> RunLayerWrite(const LayerWrite& w) EXCLUDES(mu_);
+
   // Writes run so far, the batches that carried them, the writes of
   // abandoned batches run again alone, and the writes applied in
-  // autocommit (one statement alone on a known cursor).
+  // autocommit (one statement alone on a known cursor), and the batches
+  // applied as one statement.
   struct Counts {
     std::size_t writes = 0;
     std::size_t batches = 0;
     std::size_t rerun = 0;
     std::size_t autocommit = 0;
+    std::size_t fused = 0;
   };
   Counts counts() const EXCLUDES(mu_);
 
  private:
   struct Job {
-    const Write* write;
+    const Write* write = nullptr;
     bool single_statement = false;
     Status status;
     bool done = false;  // under mu_
+    // A layer write (RunLayerWrite): what it writes, and where its revision
+    // goes when the batch applies it as part of one statement.
+    const LayerWrite* layer = nullptr;
+    std::int64_t* revision = nullptr;
   };
+  // Queues `job` and returns once it is done (leading batches meanwhile).
+  Status Enqueue(Job& job) EXCLUDES(mu_);
   // Where a commit left the store (a cursor not locked), and the pool
   // generation it was made in.
   struct Known {
@@ -99,6 +119,10 @@ class WriteBatcher {
   Counts RunBatch(const std::vector<Job*>& batch, std::optional<Known>& known);
   Status RunAlone(const Write& write, bool single_statement, std::optional<Known>& known,
                   Counts& added);
+  // The batch as one statement, when its writes allow it: true when that
+  // decided every member's outcome (applied, or the batch failed), false
+  // when the batch is to run write by write.
+  bool RunFused(const std::vector<Job*>& batch, std::optional<Known>& known, Counts& added);
   // A transaction's cursor: `known`'s, not locked yet, when it is of the
   // pool's current generation and not `lock_first`; else the lock taken and
   // the cursor read.

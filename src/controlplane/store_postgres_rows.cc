@@ -347,6 +347,134 @@ Result<std::int64_t> ApplyLayerWrite(pqxx::transaction_base& txn, WriteCursor& a
   }
 }
 
+namespace {
+
+// ApplyLayerWritesAsOne's statement for `n` writes: $1 the head before them,
+// $2 store_head.seq, $3/$4 every write's checked layers (scopes, revisions),
+// $5 the refusing settings; then per write (w.i = 1..n) 13 parameters:
+// scope, document, author, created_at_ms, the CAS ($15 of the single
+// statement) and its audit entry (time_ms, principal, token_id, action,
+// scope, outcome, summary, hash). Each insert reads `w`, a CTE scanned in
+// the VALUES' order with no join, so the audit ids (the sequence, drawn
+// under the head row's lock) follow the hash chain's order. As in the
+// single statement, the subqueries read the statement's snapshot, sound
+// because seq unchanged proves nobody committed under the lock since.
+constexpr int kFusedFirst = 6;      // the first write's first parameter
+constexpr int kFusedPerWrite = 13;  // parameters per write
+constexpr std::size_t kFusedMost = 64;
+
+std::string FusedStatement(std::size_t n) {
+  std::string values;
+  for (std::size_t i = 0; i < n; ++i) {
+    const int p = kFusedFirst + static_cast<int>(i) * kFusedPerWrite;
+    auto arg = [&](int k, const char* type) { return "$" + std::to_string(p + k) + "::" + type; };
+    values += (i == 0 ? "(" : ", (") + std::to_string(i + 1) + ", " + arg(0, "text") + ", " +
+              arg(1, "text") + ", " + arg(2, "text") + ", " + arg(3, "bigint") + ", " +
+              arg(4, "bigint") + ", " + arg(5, "bigint") + ", " + arg(6, "text") + ", " +
+              arg(7, "text") + ", " + arg(8, "text") + ", " + arg(9, "text") + ", " +
+              arg(10, "text") + ", " + arg(11, "text") + ", " + arg(12, "text") + ")";
+  }
+  return "WITH w (i, scope, document, author, created_at_ms, expected, time_ms, principal, "
+         "token_id, action, audit_scope, outcome, summary, hash) AS (VALUES " +
+         values +
+         "), moved AS (SELECT c.revision, (SELECT l.revision FROM layers l "
+         "WHERE l.scope = c.scope) AS now FROM unnest($3::text[], $4::bigint[]) "
+         "AS c(scope, revision)), "
+         "h AS (UPDATE store_head SET head = $1::bigint + " +
+         std::to_string(n) +
+         ", seq = seq + 1 WHERE id = 1 AND seq = $2::bigint AND head = $1::bigint "
+         "AND NOT EXISTS (SELECT 1 FROM w WHERE w.expected >= 0 AND COALESCE((SELECT "
+         "l.revision FROM layers l WHERE l.scope = w.scope), 0) <> w.expected) "
+         "AND NOT EXISTS (SELECT 1 FROM settings WHERE key = ANY ($5::text[])) "
+         "AND NOT EXISTS (SELECT 1 FROM moved WHERE COALESCE(now, 0) <> revision) "
+         "RETURNING seq), "
+         "r AS (INSERT INTO revisions (revision, scope, deleted, document, author, "
+         "created_at_ms) SELECT $1::bigint + w.i, w.scope, FALSE, w.document, w.author, "
+         "w.created_at_ms FROM w WHERE EXISTS (SELECT 1 FROM h)), "
+         "l AS (INSERT INTO layers (scope, revision) SELECT w.scope, $1::bigint + w.i FROM w "
+         "WHERE EXISTS (SELECT 1 FROM h) "
+         "ON CONFLICT (scope) DO UPDATE SET revision = excluded.revision), "
+         "a AS (INSERT INTO audit (time_ms, principal, token_id, action, scope, revision, "
+         "outcome, summary, hash) SELECT w.time_ms, w.principal, w.token_id, w.action, "
+         "w.audit_scope, $1::bigint + w.i, w.outcome, w.summary, w.hash FROM w "
+         "WHERE EXISTS (SELECT 1 FROM h)) "
+         "SELECT seq FROM h";
+}
+
+// The statement for `n` writes and its prepared name, made once each.
+const std::pair<std::string, std::string>& Fused(std::size_t n) {
+  static const std::vector<std::pair<std::string, std::string>> statements = [] {
+    std::vector<std::pair<std::string, std::string>> out(kFusedMost + 1);
+    for (std::size_t k = 2; k <= kFusedMost; ++k) {
+      out[k] = {"omni_layer_puts_" + std::to_string(k), FusedStatement(k)};
+    }
+    return out;
+  }();
+  return statements[n];
+}
+
+}  // namespace
+
+bool LayerWritesFuse(const std::vector<const LayerWrite*>& writes) {
+  if (writes.size() < 2 || writes.size() > kFusedMost) return false;
+  std::vector<std::string_view> scopes;
+  for (const LayerWrite* w : writes) {
+    if (!w->document || w->scope.empty()) return false;
+    if (w->expected_revision && *w->expected_revision < 0) return false;
+    scopes.push_back(w->scope);
+  }
+  std::sort(scopes.begin(), scopes.end());
+  if (std::adjacent_find(scopes.begin(), scopes.end()) != scopes.end()) return false;
+  for (const LayerWrite* w : writes) {
+    for (const LayerWrite::CheckedLayer& checked : w->checked_layers) {
+      if (checked.scope != w->scope &&
+          std::binary_search(scopes.begin(), scopes.end(), std::string_view(checked.scope))) {
+        return false;
+      }
+    }
+  }
+  return true;
+}
+
+Result<bool> ApplyLayerWritesAsOne(pqxx::transaction_base& txn, WriteCursor& at,
+                                   const std::vector<const LayerWrite*>& writes) {
+  if (!LayerWritesFuse(writes) || !at.audit_tip) {
+    return Status(StatusCode::kInternal, "postgres store: these writes cannot be applied as one");
+  }
+  std::vector<std::string> checked_scopes, settings;
+  std::vector<std::int64_t> checked_revisions;
+  std::vector<std::string> params;
+  params.reserve(writes.size() * kFusedPerWrite);
+  std::string tip = *at.audit_tip;
+  for (std::size_t i = 0; i < writes.size(); ++i) {
+    const LayerWrite& w = *writes[i];
+    for (const LayerWrite::CheckedLayer& checked : w.checked_layers) {
+      checked_scopes.push_back(checked.scope);
+      checked_revisions.push_back(checked.revision);
+    }
+    if (!w.refused_by_setting.empty()) settings.push_back(w.refused_by_setting);
+    AuditEntry audit = w.audit;
+    audit.revision = at.head + static_cast<std::int64_t>(i) + 1;
+    tip = AuditChainHash(tip, audit);
+    for (std::string value : {w.scope, *w.document, w.author, std::to_string(w.now_ms),
+                              std::to_string(w.expected_revision.value_or(-1)),
+                              std::to_string(audit.time_ms), audit.principal, audit.token_id,
+                              audit.action, audit.scope, audit.outcome, audit.summary, tip}) {
+      params.push_back(std::move(value));
+    }
+  }
+  const auto& [name, sql] = Fused(writes.size());
+  const pqxx::result rows = ExecPrepared(
+      txn, name.c_str(), sql, at.head, at.seq, TextArray(checked_scopes),
+      IntArray(checked_revisions), TextArray(settings), pqxx::prepare::make_dynamic_params(params));
+  if (rows.empty() || rows[0][0].is_null()) return false;
+  at.head += static_cast<std::int64_t>(writes.size());
+  at.seq = rows[0][0].as<std::int64_t>();
+  at.audit_tip = std::move(tip);
+  at.locked = true;
+  return true;
+}
+
 Status ApplyRolloutPut(pqxx::transaction_base& txn, const RolloutRecord& r,
                        std::optional<std::int64_t> expected_generation, bool insert_only) {
   if (r.id.empty()) return Status(StatusCode::kInvalidArgument, "rollout needs an id");

@@ -141,6 +141,25 @@ void LockCursor(pqxx::transaction_base& txn, WriteCursor& at);
 Result<std::int64_t> ApplyLayerWrite(pqxx::transaction_base& txn, WriteCursor& at,
                                      const LayerWrite& w);
 
+// Several layer puts as one statement, for a batch of writes that queue
+// together (WriteBatcher): revisions `at.head + 1` .. `at.head + n` in the
+// order given, each write's CAS, refusing setting and checked layers, every
+// revision row, layer row and audit entry (chained in that order) and
+// store_head, applied only when store_head.seq is `at.seq` and every write
+// would be applied; otherwise nothing is (false), and the caller runs them
+// one by one (ApplyLayerWrite), which says which one refuses and why. Only
+// for writes that LayerWritesFuse; `at` must know its audit tip. On success
+// advances `at` (locked) and returns true.
+Result<bool> ApplyLayerWritesAsOne(pqxx::transaction_base& txn, WriteCursor& at,
+                                   const std::vector<const LayerWrite*>& writes);
+
+// Whether `writes` may be applied by ApplyLayerWritesAsOne: at least two,
+// all puts (a delete runs alone), no two to one scope, and none validated
+// with (LayerWrite::checked_layers) a scope another of them writes — one
+// after the other, such a write would find that layer moved and be planned
+// again, which one statement reading the state before them all cannot see.
+bool LayerWritesFuse(const std::vector<const LayerWrite*>& writes);
+
 // Runs the statement `sql` prepared on this connection under `name` (libpqxx
 // prepares it on the server on its first use there). Postgres plans a
 // prepared statement once for all parameters from its sixth run on, with

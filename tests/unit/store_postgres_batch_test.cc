@@ -187,5 +187,182 @@ TEST(PostgresWriteBatcherTest, AWriteAloneOnAKnownCursorRunsInAutocommit) {
   EXPECT_EQ(chain->entries, 7);
 }
 
+// Holds a first batch for 300 ms (`hold`, or a layer put), then queues the
+// layer writes `writes` behind it through RunLayerWrite, in order; returns
+// their outcomes (revisions).
+std::vector<Result<std::int64_t>> LayerWritesBehindABatch(
+    pg::WriteBatcher& batcher, const std::vector<LayerWrite>& writes,
+    pg::WriteBatcher::Write hold_write = LayerPut("zone:hold", "{}")) {
+  std::promise<void> running;
+  const pg::WriteBatcher::Write hold = [&](pqxx::transaction_base& txn, pg::WriteCursor& at) {
+    running.set_value();
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));  // the others queue meanwhile
+    return hold_write(txn, at);
+  };
+  std::thread leader([&] { EXPECT_TRUE(batcher.Run(hold).ok()); });
+  running.get_future().wait();
+  std::vector<std::future<Result<std::int64_t>>> outcomes;
+  for (const LayerWrite& w : writes) {
+    outcomes.push_back(
+        std::async(std::launch::async, [&batcher, &w] { return batcher.RunLayerWrite(w); }));
+    std::this_thread::sleep_for(std::chrono::milliseconds(30));  // keep the queue's order
+  }
+  leader.join();
+  std::vector<Result<std::int64_t>> got;
+  for (auto& f : outcomes) got.push_back(f.get());
+  return got;
+}
+
+LayerWrite Checked(LayerWrite w, std::vector<LayerWrite::CheckedLayer> checked) {
+  w.checked_layers = std::move(checked);
+  return w;
+}
+
+void ExpectChainWhole(Store& store, std::int64_t entries) {
+  auto chain = store.VerifyAuditChain();
+  ASSERT_TRUE(chain.ok()) << chain.status().ToString();
+  EXPECT_TRUE(chain->ok) << chain->break_id << ": " << chain->break_reason;
+  EXPECT_EQ(chain->entries, entries);
+}
+
+// Layer puts that queue together on a known cursor are one statement: each
+// gets the next revision in queue order, its layer and revision rows and
+// its audit entry, chained in that order (the chain's check reads the audit
+// by id, so ids follow the queue too).
+TEST(PostgresWriteBatcherTest, LayerPutsQueuedTogetherAreAppliedAsOneStatement) {
+  Database db;
+  ASSERT_TRUE(db.store->WriteLayer(Put("global", "{}", std::nullopt)).ok());  // rev 1
+  pg::WriteBatcher batcher(db.pool, 64);
+  std::vector<LayerWrite> writes;
+  for (int i = 0; i < 5; ++i) {
+    const std::string scope = "zone:w" + std::to_string(i);
+    // Each validated with the global layer (which none of them writes).
+    writes.push_back(Checked(Put(scope, "{\"i\":" + std::to_string(i) + "}", /*expected=*/0),
+                             {{"global", 1}, {scope, 0}}));
+  }
+  const auto got = LayerWritesBehindABatch(batcher, writes);
+  for (std::size_t i = 0; i < got.size(); ++i) {
+    ASSERT_TRUE(got[i].ok()) << got[i].status().ToString();
+    EXPECT_EQ(*got[i], std::int64_t(i) + 3);  // after global (1) and the hold (2)
+  }
+  EXPECT_EQ(batcher.counts().fused, 1u);
+  EXPECT_EQ(batcher.counts().batches, 2u);
+  EXPECT_EQ(ScopesInOrder(*db.store),
+            (std::vector<std::string>{"global", "zone:hold", "zone:w0", "zone:w1", "zone:w2",
+                                      "zone:w3", "zone:w4"}));
+  for (int i = 0; i < 5; ++i) {
+    auto layer = db.store->GetLayer("zone:w" + std::to_string(i));
+    ASSERT_TRUE(layer.ok()) << layer.status().ToString();
+    EXPECT_EQ(layer->revision, i + 3);
+    EXPECT_EQ(layer->document, "{\"i\":" + std::to_string(i) + "}");
+  }
+  ExpectChainWhole(*db.store, 7);
+
+  // The cursor it left is known: the next write alone is one statement too.
+  ASSERT_TRUE(batcher.RunLayerWrite(Put("zone:w0", "{}", std::nullopt)).ok());
+  EXPECT_EQ(batcher.counts().autocommit, 1u);
+  ExpectChainWhole(*db.store, 8);
+}
+
+// When one of them would be refused the statement applies none, and the
+// batch runs write by write: the refused one is told why, the rest commit.
+TEST(PostgresWriteBatcherTest, APutThatWouldBeRefusedSendsTheBatchWriteByWrite) {
+  Database db;
+  ASSERT_TRUE(db.store->WriteLayer(Put("zone:a", "{\"v\":1}", std::nullopt)).ok());  // rev 1
+  pg::WriteBatcher batcher(db.pool, 64);
+  const auto got = LayerWritesBehindABatch(
+      batcher, {Put("zone:b", "{}", std::nullopt), Put("zone:a", "{\"v\":2}", /*expected=*/7),
+                Put("zone:c", "{}", std::nullopt)});
+  ASSERT_TRUE(got[0].ok()) << got[0].status().ToString();
+  EXPECT_EQ(got[1].status().code(), StatusCode::kConflict) << got[1].status().ToString();
+  ASSERT_TRUE(got[2].ok()) << got[2].status().ToString();
+  EXPECT_EQ(*got[0], 3);
+  EXPECT_EQ(*got[2], 4);
+  EXPECT_EQ(batcher.counts().fused, 0u);
+  EXPECT_EQ(ScopesInOrder(*db.store),
+            (std::vector<std::string>{"zone:a", "zone:hold", "zone:b", "zone:c"}));
+  EXPECT_EQ(db.store->GetLayer("zone:a")->document, "{\"v\":1}");
+  ExpectChainWhole(*db.store, 4);
+}
+
+// A freeze refuses every put of the batch that names it, as one by one.
+TEST(PostgresWriteBatcherTest, AFreezeRefusesEveryPutOfTheBatch) {
+  Database db;
+  AuditEntry audit;
+  audit.principal = "alice";
+  audit.action = "freeze";
+  audit.outcome = "ok";
+  ASSERT_TRUE(db.store->PutSetting("freeze", std::string("incident 7"), 1000, audit).ok());
+  pg::WriteBatcher batcher(db.pool, 64);
+  // Its commit leaves the cursor known, with the freeze already set.
+  ASSERT_TRUE(batcher.RunLayerWrite(Put("zone:x", "{}", std::nullopt)).ok());
+  std::vector<LayerWrite> writes;
+  for (const char* scope : {"zone:a", "zone:b"}) {
+    LayerWrite w = Put(scope, "{}", std::nullopt);
+    w.refused_by_setting = "freeze";
+    writes.push_back(w);
+  }
+  const auto got = LayerWritesBehindABatch(batcher, writes, [](auto&, auto&) {
+    return Status::Ok();  // takes no lock: the cursor stays the one zone:x left
+  });
+  for (const auto& r : got) {
+    EXPECT_EQ(r.status().code(), StatusCode::kFrozen) << r.status().ToString();
+    EXPECT_EQ(r.status().message(), "incident 7");
+  }
+  EXPECT_EQ(batcher.counts().fused, 0u);
+  EXPECT_FALSE(db.store->GetLayer("zone:a").ok());
+  ExpectChainWhole(*db.store, 2);
+}
+
+// Puts that depend on each other are not one statement: two to one scope
+// both commit, in order; a put validated with a layer another put of the
+// batch writes finds it moved, as it would one after the other.
+TEST(PostgresWriteBatcherTest, PutsThatDependOnEachOtherRunWriteByWrite) {
+  Database db;
+  pg::WriteBatcher batcher(db.pool, 64);
+  auto got = LayerWritesBehindABatch(batcher, {Put("zone:a", "{\"v\":1}", std::nullopt),
+                                               Put("zone:a", "{\"v\":2}", std::nullopt)});
+  ASSERT_TRUE(got[0].ok() && got[1].ok());
+  EXPECT_EQ(*got[1], *got[0] + 1);
+  EXPECT_EQ(db.store->GetLayer("zone:a")->document, "{\"v\":2}");
+  EXPECT_EQ(batcher.counts().fused, 0u);
+
+  const std::int64_t a = *got[1];
+  got = LayerWritesBehindABatch(
+      batcher, {Put("zone:a", "{\"v\":3}", std::nullopt),
+                Checked(Put("zone:b", "{}", std::nullopt), {{"zone:a", a}, {"zone:b", 0}})});
+  ASSERT_TRUE(got[0].ok()) << got[0].status().ToString();
+  EXPECT_EQ(got[1].status().code(), StatusCode::kConflict) << got[1].status().ToString();
+  EXPECT_EQ(batcher.counts().fused, 0u);
+  EXPECT_FALSE(db.store->GetLayer("zone:b").ok());
+  ExpectChainWhole(*db.store, 5);
+}
+
+// Another writer since this batcher's last commit: the statement is not
+// applied on the stale cursor, and the batch runs under the lock instead.
+TEST(PostgresWriteBatcherTest, AnotherWriterSinceTheLastCommitSendsTheBatchUnderTheLock) {
+  Database db;
+  pg::WriteBatcher batcher(db.pool, 64);
+  ASSERT_TRUE(batcher.RunLayerWrite(Put("zone:x", "{}", std::nullopt)).ok());     // rev 1, known
+  ASSERT_TRUE(db.store->WriteLayer(Put("zone:other", "{}", std::nullopt)).ok());  // rev 2
+  const auto got = LayerWritesBehindABatch(
+      batcher, {Put("zone:a", "{}", std::nullopt), Put("zone:b", "{}", std::nullopt)},
+      [](auto&, auto&) { return Status::Ok(); });
+  ASSERT_TRUE(got[0].ok() && got[1].ok());
+  EXPECT_EQ(*got[0], 3);
+  EXPECT_EQ(*got[1], 4);
+  EXPECT_EQ(batcher.counts().fused, 0u);
+  // Its commit left a known cursor: the next batch is one statement.
+  const auto next = LayerWritesBehindABatch(
+      batcher, {Put("zone:c", "{}", std::nullopt), Put("zone:d", "{}", std::nullopt)},
+      [](auto&, auto&) { return Status::Ok(); });
+  ASSERT_TRUE(next[0].ok() && next[1].ok());
+  EXPECT_EQ(*next[1], 6);
+  EXPECT_EQ(batcher.counts().fused, 1u);
+  EXPECT_EQ(ScopesInOrder(*db.store), (std::vector<std::string>{"zone:x", "zone:other", "zone:a",
+                                                                "zone:b", "zone:c", "zone:d"}));
+  ExpectChainWhole(*db.store, 6);
+}
+
 }  // namespace
 }  // namespace omnirelay::cp
