@@ -207,41 +207,48 @@ namespace {
 // The whole of a layer write as one statement (ApplyLayerWrite). The head
 // row's UPDATE carries every condition, so it is also the write lock: when
 // seq is not $14 (someone took the lock since this cursor was current), the
-// CAS ($15: -1 any, 0 absent, else that revision) or a refusing setting ($16,
-// '' for none) says no, it updates nothing and the inserts, which read its
-// row, insert nothing. The last SELECT gives the new seq (the UPDATE's
-// RETURNING; NULL when nothing was applied) and, from the statement's
-// snapshot, before its own changes, the scope's revision and the setting:
-// the refusal's reasons (the last three: the first checked layer, in the
-// order given, that moved: its scope, the revision checked, the current
-// one). The subqueries read that snapshot, taken before the row lock was
-// granted; that is sound because seq unchanged proves nobody committed
-// under the lock in between. (The layer's foreign key to its revision is
-// checked at the statement's end, when the revision row is there.)
+// CAS ($15: -1 any, 0 absent, else that revision), a refusing setting ($16,
+// '' for none) or a checked layer that moved says no, it updates nothing
+// and the inserts, which read its row, insert nothing. It answers the new
+// seq (the UPDATE's RETURNING), or no row when nothing was applied; a
+// refusal's reasons are read then, apart (kRefusalReasons): a write refused
+// is rare, and the reasons' three lookups and sort cost every write when
+// the statement read them too. The subqueries read the statement's
+// snapshot, taken before the row lock was granted; that is sound because
+// seq unchanged proves nobody committed under the lock in between. (The
+// layer's foreign key to its revision is checked at the statement's end,
+// when the revision row is there.)
 //
 // The checked layers ($17 scopes, $18 their revisions, 0 for none;
-// LayerWrite::checked_layers) are the CTE `moved`, which both the lock's
-// condition and the answer read: a correlated lookup by primary key per
+// LayerWrite::checked_layers): a correlated lookup by primary key per
 // checked scope, not a join (the generic plan of a join made while `layers`
 // is small would scan it).
 constexpr char kHeadUpdate[] =
-    "WITH moved AS (SELECT c.scope, c.revision, (SELECT l.revision FROM layers l "
-    "WHERE l.scope = c.scope) AS now, c.i FROM unnest($17::text[], $18::bigint[]) "
-    "WITH ORDINALITY AS c(scope, revision, i)), "
-    "h AS (UPDATE store_head SET head = $1::bigint, seq = seq + 1 "
+    "WITH h AS (UPDATE store_head SET head = $1::bigint, seq = seq + 1 "
     "WHERE id = 1 AND seq = $14::bigint AND head = $1::bigint - 1 "
     "AND ($15::bigint < 0 OR COALESCE((SELECT revision FROM layers WHERE scope = $2::text), 0) "
     "= $15::bigint) "
     "AND ($16::text = '' OR NOT EXISTS (SELECT 1 FROM settings WHERE key = $16::text)) "
-    "AND NOT EXISTS (SELECT 1 FROM moved WHERE COALESCE(now, 0) <> revision) ";
+    "AND NOT EXISTS (SELECT 1 FROM unnest($17::text[], $18::bigint[]) AS c(scope, revision) "
+    "WHERE COALESCE((SELECT l.revision FROM layers l WHERE l.scope = c.scope), 0) "
+    "<> c.revision) ";
 constexpr char kAuditInsert[] =
     "a AS (INSERT INTO audit (time_ms, principal, token_id, action, scope, revision, outcome, "
     "summary, hash) SELECT $6::bigint, $7::text, $8::text, $9::text, $10::text, $1::bigint, "
     "$11::text, $12::text, $13::text FROM h) "
-    "SELECT (SELECT seq FROM h), (SELECT revision FROM layers WHERE scope = $2::text), "
-    "(SELECT value FROM settings WHERE key = $16::text), "
-    "m.scope, m.revision, m.now FROM (SELECT 1) AS one LEFT JOIN (SELECT scope, revision, now "
-    "FROM moved WHERE COALESCE(now, 0) <> revision ORDER BY i LIMIT 1) AS m ON TRUE";
+    "SELECT seq FROM h";
+
+// Why a layer write was refused under the lock: the scope's revision ($1),
+// the refusing setting's value ($2), and the first checked layer ($3
+// scopes, $4 revisions), in the order given, that moved: its scope, the
+// revision checked, the current one.
+constexpr char kRefusalReasons[] =
+    "SELECT (SELECT revision FROM layers WHERE scope = $1::text), "
+    "(SELECT value FROM settings WHERE key = $2::text), m.scope, m.revision, m.now "
+    "FROM (SELECT 1) AS one LEFT JOIN (SELECT c.scope, c.revision, (SELECT l.revision "
+    "FROM layers l WHERE l.scope = c.scope) AS now, c.i FROM unnest($3::text[], $4::bigint[]) "
+    "WITH ORDINALITY AS c(scope, revision, i)) AS m "
+    "ON COALESCE(m.now, 0) <> m.revision ORDER BY m.i LIMIT 1";
 
 // A put, or a delete: the delete also needs the layer to exist, stores a
 // NULL document (NULLIF: $3 is named, so that the server can give it a
@@ -305,17 +312,14 @@ Result<std::int64_t> ApplyLayerWrite(pqxx::transaction_base& txn, WriteCursor& a
     AuditEntry audit = w.audit;
     audit.revision = revision;
     const std::string hash = AuditChainHash(*at.audit_tip, audit);
-    const pqxx::row row =
-        ExecPrepared(txn, deleted ? "omni_layer_delete" : "omni_layer_put",
-                     LayerWriteStatement(deleted), revision, w.scope,
-                     w.document.value_or(std::string()), w.author, w.now_ms, audit.time_ms,
-                     audit.principal, audit.token_id, audit.action, audit.scope, audit.outcome,
-                     audit.summary, hash, at.seq, expected, w.refused_by_setting, checked_scopes,
-                     checked_revisions)
-            .at(0);
-    if (!row[0].is_null()) {
+    const pqxx::result applied = ExecPrepared(
+        txn, deleted ? "omni_layer_delete" : "omni_layer_put", LayerWriteStatement(deleted),
+        revision, w.scope, w.document.value_or(std::string()), w.author, w.now_ms, audit.time_ms,
+        audit.principal, audit.token_id, audit.action, audit.scope, audit.outcome, audit.summary,
+        hash, at.seq, expected, w.refused_by_setting, checked_scopes, checked_revisions);
+    if (!applied.empty() && !applied[0][0].is_null()) {
       at.head = revision;
-      at.seq = row[0].as<std::int64_t>();
+      at.seq = applied[0][0].as<std::int64_t>();
       at.audit_tip = hash;
       at.locked = true;
       return revision;
@@ -327,16 +331,20 @@ Result<std::int64_t> ApplyLayerWrite(pqxx::transaction_base& txn, WriteCursor& a
       LockCursor(txn, at);
       continue;
     }
-    if (!w.refused_by_setting.empty() && !row[2].is_null()) {
-      return Status(StatusCode::kFrozen, Text(row[2]));
+    // Refused under the lock: why (what the statement saw, as nobody else
+    // can write while the lock is held).
+    const pqxx::row why = txn.exec_params1(kRefusalReasons, w.scope, w.refused_by_setting,
+                                           checked_scopes, checked_revisions);
+    if (!w.refused_by_setting.empty() && !why[1].is_null()) {
+      return Status(StatusCode::kFrozen, Text(why[1]));
     }
     std::optional<std::int64_t> current;
-    if (!row[1].is_null()) current = row[1].as<std::int64_t>();
+    if (!why[0].is_null()) current = why[0].as<std::int64_t>();
     OMNI_RETURN_IF_ERROR(CheckExpectedRevision(w.scope, current, w.expected_revision));
-    if (!row[3].is_null()) {  // the first checked layer that moved
+    if (!why[2].is_null()) {  // the first checked layer that moved
       std::optional<std::int64_t> now;
-      if (!row[5].is_null()) now = row[5].as<std::int64_t>();
-      return CheckCheckedLayer(Text(row[3]), now, row[4].as<std::int64_t>());
+      if (!why[4].is_null()) now = why[4].as<std::int64_t>();
+      return CheckCheckedLayer(Text(why[2]), now, why[3].as<std::int64_t>());
     }
     if (deleted && !current) {
       return Status(StatusCode::kNotFound, "scope " + Quoted(w.scope) + " has no layer");
