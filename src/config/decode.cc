@@ -272,7 +272,9 @@ Result<ParsedLayer> ParseLayer(std::string_view json, const DecodeOptions& optio
     }
   }
   if (!diagnostics.empty()) return Invalid(std::move(diagnostics));
-  layer.spec_json = internal::ToNlohmann(header.spec).dump();
+  auto tree = std::make_shared<const nlohmann::json>(internal::ToNlohmann(header.spec));
+  layer.spec_json = tree->dump();
+  layer.spec_tree = std::move(tree);
   return layer;
 }
 

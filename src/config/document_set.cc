@@ -91,17 +91,14 @@ void CheckPlacement(const std::vector<DocumentInput>& inputs, const std::vector<
 Result<EffectiveSpec> MergeLayers(const std::vector<ParsedLayer>& layers,
                                   const DecodeOptions& options) {
   EffectiveSpec out;
-  std::vector<std::string> specs;
-  specs.reserve(layers.size());
   for (const auto& layer : layers) {
-    specs.push_back(layer.spec_json);
     for (const auto& f : layer.metadata.features) {
       if (std::find(out.features.begin(), out.features.end(), f) == out.features.end()) {
         out.features.push_back(f);
       }
     }
   }
-  auto merged = MergeSpecs(specs, options);
+  auto merged = MergeLayerSpecs(layers, options);
   if (!merged.ok()) return merged.status();
   out.spec_json = std::move(merged).value();
   return out;

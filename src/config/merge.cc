@@ -47,6 +47,21 @@ Result<std::string> MergeSpecs(const std::vector<std::string>& spec_jsons,
   return merged.dump();
 }
 
+Result<std::string> MergeLayerSpecs(const std::vector<ParsedLayer>& layers,
+                                    const DecodeOptions& options) {
+  Json merged = Json::object();
+  for (const ParsedLayer& layer : layers) {
+    if (layer.spec_tree != nullptr) {
+      merged.merge_patch(*layer.spec_tree);
+      continue;
+    }
+    auto patch = Parse(layer.spec_json, options);
+    if (!patch.ok()) return patch.status();
+    merged.merge_patch(*patch);
+  }
+  return merged.dump();
+}
+
 Result<std::string> CanonicalJson(std::string_view json, const DecodeOptions& options) {
   auto value = Parse(json, options);
   if (!value.ok()) return value.status();

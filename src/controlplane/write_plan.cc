@@ -46,7 +46,13 @@ std::shared_ptr<const PreparedLayer> Prepare(const std::string& scope, const std
                                              Result<ParsedLayer> parsed) {
   PreparedLayer layer{ContentId(document), std::move(parsed), false, std::nullopt, {}, {}};
   if (!layer.parsed.ok()) return std::make_shared<const PreparedLayer>(std::move(layer));
-  nlohmann::json spec = nlohmann::json::parse(layer.parsed->spec_json, nullptr, false);
+  // The tree ParseLayer kept (a copy only where placements are cut below).
+  nlohmann::json parsed_here;
+  if (layer.parsed->spec_tree == nullptr) {
+    parsed_here = nlohmann::json::parse(layer.parsed->spec_json, nullptr, false);
+  }
+  const nlohmann::json& spec =
+      layer.parsed->spec_tree != nullptr ? *layer.parsed->spec_tree : parsed_here;
   if (spec.is_discarded() || !spec.is_object()) {
     layer.touches_placement = true;
     layer.clusters.replaced = layer.regions.replaced = true;
@@ -74,7 +80,12 @@ std::shared_ptr<const PreparedLayer> Prepare(const std::string& scope, const std
     }
     if (scope == "global") {
       ParsedLayer lean = *layer.parsed;
-      if (topology->is_object() && topology->erase("placements") > 0) lean.spec_json = spec.dump();
+      if (topology->is_object() && topology->contains("placements")) {
+        auto cut = std::make_shared<nlohmann::json>(spec);
+        (*cut)["topology"].erase("placements");
+        lean.spec_json = cut->dump();
+        lean.spec_tree = std::move(cut);
+      }
       layer.lean = std::move(lean);
     }
   } else if (scope == "global") {

@@ -5,6 +5,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "omnirelay/config/decode.h"
 #include "omnirelay/config/merge.h"
 
 namespace omnirelay {
@@ -104,6 +105,35 @@ RC_GTEST_PROP(MergeProperty, EqualsRfc7386Reference, ()) {
   Json library = target;
   library.merge_patch(patch);
   RC_ASSERT(library.dump() == expected);
+}
+
+// A chain's merge reads each layer's kept tree (ParseLayer's spec_tree)
+// instead of its text: the same bytes as merging the texts, whether every
+// layer, some or none keep a tree, and the tree ParseLayer keeps is its
+// spec_json parsed.
+RC_GTEST_PROP(MergeProperty, MergingKeptTreesEqualsMergingTexts, ()) {
+  std::vector<std::string> texts;
+  std::vector<ParsedLayer> layers;
+  const int n = *rc::gen::inRange(1, 5);
+  for (int i = 0; i < n; ++i) {
+    const Json spec = GenObject(true);
+    const Json doc = {{"apiVersion", "omnirelay.config/v1"},
+                      {"kind", "ConfigLayer"},
+                      {"metadata", {{"scope", "global"}}},
+                      {"spec", spec}};
+    auto parsed = ParseLayer(doc.dump());
+    RC_ASSERT(parsed.ok());
+    RC_ASSERT(parsed->spec_tree != nullptr);
+    RC_ASSERT(parsed->spec_tree->dump() == parsed->spec_json);
+    if (*rc::gen::arbitrary<bool>()) parsed->spec_tree.reset();  // as a layer made by hand
+    texts.push_back(parsed->spec_json);
+    layers.push_back(std::move(parsed).value());
+  }
+  auto from_texts = MergeSpecs(texts);
+  auto from_layers = MergeLayerSpecs(layers);
+  RC_ASSERT(from_texts.ok());
+  RC_ASSERT(from_layers.ok());
+  RC_ASSERT(*from_layers == *from_texts);
 }
 
 }  // namespace

@@ -14,6 +14,8 @@
 #pragma once
 
 #include <cstddef>
+#include <memory>
+#include <nlohmann/json_fwd.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -49,6 +51,10 @@ Result<std::string> PeekKind(std::string_view json, const DecodeOptions& options
 struct ParsedLayer {
   LayerMetadata metadata;
   std::string spec_json;  // canonical: sorted keys, no insignificant whitespace
+  // `spec_json` parsed, when whoever made it kept the tree (ParseLayer
+  // does), so that a merge or a reader need not parse the text again;
+  // null otherwise. Whoever changes spec_json sets or resets it.
+  std::shared_ptr<const nlohmann::json> spec_tree;
   // The layer's `rollout` block (its default rollout policy, every field
   // written: RolloutPolicyToJson); "" when it has none.
   std::string rollout_json;

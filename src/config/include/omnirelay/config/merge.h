@@ -26,6 +26,11 @@ Result<std::string> MergePatch(std::string_view target_json, std::string_view pa
 Result<std::string> MergeSpecs(const std::vector<std::string>& spec_jsons,
                                const DecodeOptions& options = {});
 
+// MergeSpecs over layers: each layer's spec_tree when it has one (no parse),
+// else its spec_json.
+Result<std::string> MergeLayerSpecs(const std::vector<ParsedLayer>& layers,
+                                    const DecodeOptions& options = {});
+
 // The canonical form of a JSON text.
 Result<std::string> CanonicalJson(std::string_view json, const DecodeOptions& options = {});
 
