@@ -5,11 +5,23 @@
 // Each writer keeps one HTTP connection (--connections per-write: a new one
 // for every write, as this program did before 2026-12-06). Prints one JSON
 // object per writer count.
+//
+// --client raw (the default since 2026-12-07): each writer speaks HTTP/1.1
+// on its socket itself, a request in one send and the answer read by its
+// Content-Length, as a lean client (curl, Go's net/http, pgbench's libpq
+// loop) does. --client httplib: cpp-httplib, which sends a request's headers
+// and body apart and polls the socket before each read and write: on this
+// 2-core machine its writers took about a sixth of the process's CPU,
+// competing with the control plane they measure.
 //   bench_cas_writes [--seconds S] [--writers 1,4,8] [--store postgres://...]
-//                    [--connections kept|per-write]
+//                    [--connections kept|per-write] [--client raw|httplib]
 // (bench/pg_cas_vs_pgbench.sh runs it next to pgbench on one server.)
 // Loopback only; stops by itself.
+#include <arpa/inet.h>
 #include <httplib.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -17,8 +29,10 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
@@ -63,8 +77,140 @@ std::string Layer(const std::string& scope, int timeout_ms) {
   return Layer(doc, scope, timeout_ms);
 }
 
+// A status and body; status -1: the connection failed.
+struct Reply {
+  int status = -1;
+  std::string body;
+};
+
+// A writer's HTTP client (--client).
+class Client {
+ public:
+  virtual ~Client() = default;
+  virtual Reply Call(const char* method, const std::string& path, const std::string& token,
+                     const std::string& if_match, const std::string& body) = 0;
+};
+
+class HttplibClient final : public Client {
+ public:
+  HttplibClient(int port, bool keep_alive) : client_("127.0.0.1", port) {
+    // As pgbench keeps one connection per client; without it every write
+    // also pays a TCP connect and close.
+    client_.set_keep_alive(keep_alive);
+    // cpp-httplib writes a request's headers and body apart: with Nagle on,
+    // a kept connection waits out the server's delayed ACK (~40 ms).
+    client_.set_tcp_nodelay(true);
+  }
+  Reply Call(const char* method, const std::string& path, const std::string& token,
+             const std::string& if_match, const std::string& body) override {
+    httplib::Headers h = {{"Authorization", "Bearer " + token}};
+    if (!if_match.empty()) h.emplace("If-Match", if_match);
+    auto res = std::string(method) == "PUT" ? client_.Put(path, h, body, "application/json")
+                                            : client_.Get(path, h);
+    if (!res) return {};
+    return {res->status, res->body};
+  }
+
+ private:
+  httplib::Client client_;
+};
+
+// HTTP/1.1 by hand on one socket: a request in one send, the answer read to
+// its Content-Length (the control plane's answers always carry one).
+class RawClient final : public Client {
+ public:
+  RawClient(int port, bool keep_alive) : port_(port), keep_alive_(keep_alive) {}
+  ~RawClient() override { Close(); }
+
+  Reply Call(const char* method, const std::string& path, const std::string& token,
+             const std::string& if_match, const std::string& body) override {
+    std::string request = std::string(method) + " " + path +
+                          " HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer " + token + "\r\n";
+    if (!if_match.empty()) request += "If-Match: " + if_match + "\r\n";
+    if (!keep_alive_) request += "Connection: close\r\n";
+    if (!body.empty()) {
+      request +=
+          "Content-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) +
+          "\r\n";
+    }
+    request += "\r\n" + body;
+    if (fd_ < 0 && !Connect()) return {};
+    Reply reply;
+    if (!SendAll(request) || !Read(&reply)) {
+      Close();
+      return {};
+    }
+    if (!keep_alive_ || close_after_) Close();
+    return reply;
+  }
+
+ private:
+  bool Connect() {
+    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    if (fd_ < 0) return false;
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(static_cast<std::uint16_t>(port_));
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    const int one = 1;
+    ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    if (::connect(fd_, reinterpret_cast<const sockaddr*>(&addr), sizeof(addr)) != 0) {
+      Close();
+      return false;
+    }
+    return true;
+  }
+  void Close() {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = -1;
+    buffer_.clear();
+  }
+  bool SendAll(const std::string& data) {
+    for (std::size_t sent = 0; sent < data.size();) {
+      const ssize_t n = ::send(fd_, data.data() + sent, data.size() - sent, MSG_NOSIGNAL);
+      if (n <= 0) return false;
+      sent += static_cast<std::size_t>(n);
+    }
+    return true;
+  }
+  bool Fill() {
+    char chunk[16384];
+    const ssize_t n = ::recv(fd_, chunk, sizeof(chunk), 0);
+    if (n <= 0) return false;
+    buffer_.append(chunk, static_cast<std::size_t>(n));
+    return true;
+  }
+  bool Read(Reply* reply) {
+    std::size_t end;
+    while ((end = buffer_.find("\r\n\r\n")) == std::string::npos) {
+      if (!Fill()) return false;
+    }
+    const std::string head = buffer_.substr(0, end);
+    if (head.size() < 12 || head.compare(0, 5, "HTTP/") != 0) return false;
+    reply->status = std::atoi(head.c_str() + 9);
+    std::string lower = head;
+    for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    const std::size_t length_at = lower.find("\r\ncontent-length:");
+    if (length_at == std::string::npos) return false;
+    const std::size_t length = static_cast<std::size_t>(std::atol(lower.c_str() + length_at + 17));
+    close_after_ = lower.find("\r\nconnection: close") != std::string::npos;
+    while (buffer_.size() < end + 4 + length) {
+      if (!Fill()) return false;
+    }
+    reply->body = buffer_.substr(end + 4, length);
+    buffer_.erase(0, end + 4 + length);
+    return true;
+  }
+
+  const int port_;
+  const bool keep_alive_;
+  int fd_ = -1;
+  bool close_after_ = false;
+  std::string buffer_;
+};
+
 nlohmann::json Run(ControlPlaneService& service, int port, int writers, double seconds,
-                   const std::string& store_kind, bool keep_alive) {
+                   const std::string& store_kind, bool keep_alive, bool raw) {
   // A name names one live token: one per round and process (a store given
   // with --store may hold an earlier run's).
   static std::atomic<int> tokens{0};
@@ -85,36 +231,33 @@ nlohmann::json Run(ControlPlaneService& service, int port, int writers, double s
   const int this_round = round++;
   for (int w = 0; w < writers; ++w) {
     threads.emplace_back([&, w] {
-      httplib::Client client("127.0.0.1", port);
-      // One connection per writer, as pgbench keeps one per client; without
-      // it every write also pays a TCP connect and close.
-      client.set_keep_alive(keep_alive);
-      // cpp-httplib writes a request's headers and body apart: with Nagle
-      // on, a kept connection waits out the server's delayed ACK (~40 ms).
-      client.set_tcp_nodelay(true);
+      std::unique_ptr<Client> client;
+      if (raw) {
+        client = std::make_unique<RawClient>(port, keep_alive);
+      } else {
+        client = std::make_unique<HttplibClient>(port, keep_alive);
+      }
       nlohmann::json doc = SampleLayer();
-      const httplib::Headers auth = {{"Authorization", "Bearer " + token}};
       const std::string scope =
           "cluster:bench-" + std::to_string(this_round) + "-" + std::to_string(w);
+      const std::string path = "/v1/layers/" + scope;
       std::int64_t revision = 0;  // 0: must not exist yet
       int n = 0;
       while (std::chrono::steady_clock::now() < deadline) {
-        httplib::Headers h = auth;
-        h.emplace("If-Match", "\"" + std::to_string(revision) + "\"");
-        auto res = client.Put("/v1/layers/" + scope, h, Layer(doc, scope, 100 + (n++ % 900)),
-                              "application/json");
-        if (!res) {
+        const Reply res = client->Call("PUT", path, token, "\"" + std::to_string(revision) + "\"",
+                                       Layer(doc, scope, 100 + (n++ % 900)));
+        if (res.status < 0) {
           ++errors;
           return;
         }
-        if (res->status == 200) {
-          revision = nlohmann::json::parse(res->body)["revision"].get<std::int64_t>();
+        if (res.status == 200) {
+          revision = nlohmann::json::parse(res.body)["revision"].get<std::int64_t>();
           ++writes;
-        } else if (res->status == 409) {
+        } else if (res.status == 409) {
           ++conflicts;
-          auto get = client.Get("/v1/layers/" + scope, auth);
-          if (get && get->status == 200) {
-            revision = nlohmann::json::parse(get->body)["revision"].get<std::int64_t>();
+          const Reply get = client->Call("GET", path, token, "", "");
+          if (get.status == 200) {
+            revision = nlohmann::json::parse(get.body)["revision"].get<std::int64_t>();
           }
         } else {
           ++errors;
@@ -126,6 +269,7 @@ nlohmann::json Run(ControlPlaneService& service, int port, int writers, double s
   return {{"benchmark", "cas_writes_rest_" + store_kind},
           {"writers", writers},
           {"connections", keep_alive ? "kept" : "per-write"},
+          {"client", raw ? "raw" : "httplib"},
           {"seconds", seconds},
           {"writes", writes.load()},
           {"writes_per_second", static_cast<double>(writes.load()) / seconds},
@@ -140,6 +284,7 @@ int main(int argc, char** argv) {
   std::vector<int> writer_counts = {1, 4, 8};
   std::string store_url;
   bool keep_alive = true;
+  bool raw = true;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string flag = argv[i];
     if (flag == "--seconds") {
@@ -153,10 +298,13 @@ int main(int argc, char** argv) {
     } else if (flag == "--connections" &&
                (std::string(argv[i + 1]) == "kept" || std::string(argv[i + 1]) == "per-write")) {
       keep_alive = std::string(argv[i + 1]) == "kept";
+    } else if (flag == "--client" &&
+               (std::string(argv[i + 1]) == "raw" || std::string(argv[i + 1]) == "httplib")) {
+      raw = std::string(argv[i + 1]) == "raw";
     } else {
       std::fprintf(stderr,
                    "usage: bench_cas_writes [--seconds S] [--writers 1,4,8] [--store URL] "
-                   "[--connections kept|per-write]\n");
+                   "[--connections kept|per-write] [--client raw|httplib]\n");
       return 2;
     }
   }
@@ -186,7 +334,7 @@ int main(int argc, char** argv) {
     }
     nlohmann::json results = nlohmann::json::array();
     for (int writers : writer_counts)
-      results.push_back(Run(service, face->port(), writers, seconds, store_kind, keep_alive));
+      results.push_back(Run(service, face->port(), writers, seconds, store_kind, keep_alive, raw));
     for (const auto& result : results) std::printf("%s\n", result.dump().c_str());
     face->Shutdown();
   }

@@ -5,6 +5,7 @@
 # runs for each client count N:
 #   pgbench -b simple-update -c N -j min(N,2) -T SECONDS   (scale 1)
 #   bench_cas_writes --store postgres://.../omni_bench_N --writers N --seconds SECONDS
+#                    --client ${BENCH_CLIENT:-raw}   (raw, or httplib: bench_cas_writes.cc)
 # (a fresh database per run; its transaction count from pg_stat_database is
 # added to the result as store_commits and store_commits_per_write)
 # and prints one JSON object per run, then the ratio per N; removes the server.
@@ -14,6 +15,7 @@ cd "$(dirname "$0")/.."
 seconds=${1:-10}
 clients=${2:-1,8}
 bin=${BENCH_BIN:-build/release/bench/bench_cas_writes}
+client=${BENCH_CLIENT:-raw}
 [[ -x "$bin" ]] || {
   echo "build it first: ./scripts/build.sh release bench_cas_writes" >&2
   exit 1
@@ -33,7 +35,7 @@ for n in "${counts[@]}"; do
   theirs[$n]=$tps
   echo "{\"benchmark\":\"pgbench_simple_update\",\"clients\":$n,\"seconds\":$seconds,\"tps\":$tps}"
   psql -q "$url/postgres" -c "CREATE DATABASE omni_bench_$n" >/dev/null  # a fresh store per run
-  line=$("$bin" --store "$url/omni_bench_$n" --writers "$n" --seconds "$seconds")
+  line=$("$bin" --store "$url/omni_bench_$n" --writers "$n" --seconds "$seconds" --client "$client")
   commits=$(psql -Atq "$url/postgres" -c "SELECT xact_commit FROM pg_stat_database WHERE datname = 'omni_bench_$n'")
   line=$(python3 -c 'import json,sys; j=json.loads(sys.argv[1]); j["store_commits"]=int(sys.argv[2]); j["store_commits_per_write"]=round(int(sys.argv[2])/max(j["writes"],1),2); print(json.dumps(j,separators=(",",":")))' "$line" "$commits")
   echo "$line"
