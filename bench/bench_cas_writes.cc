@@ -26,7 +26,10 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cctype>
+#include <cerrno>
 #include <chrono>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -128,20 +131,27 @@ class RawClient final : public Client {
                           " HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer " + token + "\r\n";
     if (!if_match.empty()) request += "If-Match: " + if_match + "\r\n";
     if (!keep_alive_) request += "Connection: close\r\n";
-    if (!body.empty()) {
+    if (std::string(method) != "GET") {
       request +=
           "Content-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) +
           "\r\n";
     }
     request += "\r\n" + body;
-    if (fd_ < 0 && !Connect()) return {};
-    Reply reply;
-    if (!SendAll(request) || !Read(&reply)) {
+    // A kept connection the server closed meanwhile fails before anything
+    // is read: once, the request goes again on a fresh one.
+    for (int attempt = 0; attempt < 2; ++attempt) {
+      const bool fresh = fd_ < 0;
+      if (fresh && !Connect()) return {};
+      Reply reply;
+      bool read_any = false;
+      if (SendAll(request) && Read(&reply, &read_any)) {
+        if (!keep_alive_ || close_after_) Close();
+        return reply;
+      }
       Close();
-      return {};
+      if (fresh || read_any) break;
     }
-    if (!keep_alive_ || close_after_) Close();
-    return reply;
+    return {};
   }
 
  private:
@@ -168,6 +178,7 @@ class RawClient final : public Client {
   bool SendAll(const std::string& data) {
     for (std::size_t sent = 0; sent < data.size();) {
       const ssize_t n = ::send(fd_, data.data() + sent, data.size() - sent, MSG_NOSIGNAL);
+      if (n < 0 && errno == EINTR) continue;
       if (n <= 0) return false;
       sent += static_cast<std::size_t>(n);
     }
@@ -175,15 +186,21 @@ class RawClient final : public Client {
   }
   bool Fill() {
     char chunk[16384];
-    const ssize_t n = ::recv(fd_, chunk, sizeof(chunk), 0);
+    ssize_t n;
+    do {
+      n = ::recv(fd_, chunk, sizeof(chunk), 0);
+    } while (n < 0 && errno == EINTR);
     if (n <= 0) return false;
     buffer_.append(chunk, static_cast<std::size_t>(n));
     return true;
   }
-  bool Read(Reply* reply) {
+  // The answer (its Content-Length says where it ends; every answer of the
+  // control plane carries one); `read_any`: some of it arrived.
+  bool Read(Reply* reply, bool* read_any) {
     std::size_t end;
     while ((end = buffer_.find("\r\n\r\n")) == std::string::npos) {
       if (!Fill()) return false;
+      *read_any = true;
     }
     const std::string head = buffer_.substr(0, end);
     if (head.size() < 12 || head.compare(0, 5, "HTTP/") != 0) return false;

@@ -650,6 +650,7 @@ class PostgresStore final : public Store {
  private:
   // Layer writes that queue behind a commit share the next (group commit).
   static constexpr std::size_t kMaxBatch = 64;
+  static_assert(kMaxBatch <= pg::kMostLayerWritesAsOne, "a whole batch may be one statement");
 
   const std::unique_ptr<pg::Pool> pool_;
   pg::WriteBatcher batcher_;  // after pool_: it uses it

@@ -184,8 +184,9 @@ bool WriteBatcher::RunFused(const std::vector<Job*>& batch, std::optional<Known>
         } catch (...) {
           // A statement the server refused changed nothing (autocommit):
           // the writes run one by one, each told its own outcome. A lost
-          // connection leaves the batch in doubt (Pool::Run says so).
-          if (CurrentFailure().connection_lost) throw;
+          // connection, or a session the error ended, leaves the batch in
+          // doubt and the connection dropped (Pool::Run).
+          if (CurrentFailure().connection_lost || !conn.is_open()) throw;
         }
         return Status::Ok();
       },

@@ -37,7 +37,8 @@
 // it changes nothing and the batch runs as above, where each write is told
 // its own outcome.
 //
-// Thread safety: Run may be called from any thread concurrently.
+// Thread safety: Run and RunLayerWrite may be called from any thread
+// concurrently.
 #pragma once
 
 #include <cstddef>
@@ -114,7 +115,7 @@ class WriteBatcher {
     static Known Committed(WriteCursor at, std::uint64_t generation);
   };
   // What the batch adds to Counts beyond its writes and itself (rerun,
-  // autocommit). `known`: where the last commit left the store, updated by
+  // autocommit, fused). `known`: where the last commit left the store, updated by
   // this batch's commit.
   Counts RunBatch(const std::vector<Job*>& batch, std::optional<Known>& known);
   Status RunAlone(const Write& write, bool single_statement, std::optional<Known>& known,

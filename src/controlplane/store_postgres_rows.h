@@ -96,7 +96,7 @@ struct Head {
 // so that a writer which checks seq without the lock (ApplyLayerWrite on a
 // cursor known from an earlier commit) finds it moved. Every transaction
 // that assigns revisions or appends audit entries calls this, or writes
-// through ApplyLayerWrite, first.
+// through ApplyLayerWrite or ApplyLayerWritesAsOne, first.
 Head LockHead(pqxx::transaction_base& txn);
 
 // Appends audit entries, extending the chain (audit_chain.h) from the
@@ -153,11 +153,14 @@ Result<std::int64_t> ApplyLayerWrite(pqxx::transaction_base& txn, WriteCursor& a
 Result<bool> ApplyLayerWritesAsOne(pqxx::transaction_base& txn, WriteCursor& at,
                                    const std::vector<const LayerWrite*>& writes);
 
-// Whether `writes` may be applied by ApplyLayerWritesAsOne: at least two,
-// all puts (a delete runs alone), no two to one scope, and none validated
-// with (LayerWrite::checked_layers) a scope another of them writes — one
-// after the other, such a write would find that layer moved and be planned
-// again, which one statement reading the state before them all cannot see.
+// Whether `writes` may be applied by ApplyLayerWritesAsOne: two to
+// kMostLayerWritesAsOne, all puts (a batch with a delete runs write by
+// write), their documents 1 MiB at most together, no two to one scope, and
+// none validated with (LayerWrite::checked_layers) a scope another of them
+// writes — one after the other, such a write would find that layer moved
+// and be planned again, which one statement reading the state before them
+// all cannot see (stricter than needed when the other one comes later).
+inline constexpr std::size_t kMostLayerWritesAsOne = 64;
 bool LayerWritesFuse(const std::vector<const LayerWrite*>& writes);
 
 // Runs the statement `sql` prepared on this connection under `name` (libpqxx

@@ -38,6 +38,10 @@ Result<ParsedLayer> ParseWrittenLayer(const std::string& document, const std::st
   return parsed;
 }
 
+// A prepared layer keeps its spec's tree (ParsedLayer::spec_tree) only up to
+// this size of spec text: a tree takes several times its text's memory.
+constexpr std::size_t kMostTreeBytes = 64u << 10;
+
 // Prepares a layer: one parse of its spec answers whether it says anything
 // about topology.regions or topology.placements (or replaces topology as a
 // whole), which cluster and region names it sets or deletes, and (for the
@@ -81,8 +85,16 @@ std::shared_ptr<const PreparedLayer> Prepare(const std::string& scope, const std
     if (scope == "global") {
       ParsedLayer lean = *layer.parsed;
       if (topology->is_object() && topology->contains("placements")) {
-        auto cut = std::make_shared<nlohmann::json>(spec);
-        (*cut)["topology"].erase("placements");
+        // Copied member by member, all but the placements (the bulk of a
+        // large fleet's global layer).
+        auto cut = std::make_shared<nlohmann::json>(nlohmann::json::object());
+        for (const auto& [key, value] : spec.items()) {
+          if (key != "topology") (*cut)[key] = value;
+        }
+        nlohmann::json& cut_topology = (*cut)["topology"] = nlohmann::json::object();
+        for (const auto& [key, value] : topology->items()) {
+          if (key != "placements") cut_topology[key] = value;
+        }
         lean.spec_json = cut->dump();
         lean.spec_tree = std::move(cut);
       }
@@ -91,6 +103,10 @@ std::shared_ptr<const PreparedLayer> Prepare(const std::string& scope, const std
   } else if (scope == "global") {
     layer.lean = *layer.parsed;
   }
+  // The memo keeps prepared layers by count, not bytes: a large spec keeps
+  // its text only (its merges parse it, as before trees were kept).
+  if (layer.parsed->spec_json.size() > kMostTreeBytes) layer.parsed->spec_tree.reset();
+  if (layer.lean && layer.lean->spec_json.size() > kMostTreeBytes) layer.lean->spec_tree.reset();
   return std::make_shared<const PreparedLayer>(std::move(layer));
 }
 

@@ -77,8 +77,10 @@ struct PreparedLayer {
     std::optional<std::map<std::string, bool>> map;  // nullopt: the spec has no such map
     bool replaced = false;  // the map (or topology) is null or not an object
   };
-  std::string content_id;           // ContentId of the document: its identity in render keys
-  Result<ParsedLayer> parsed;       // a stored layer that no longer parses fails its chains
+  std::string content_id;  // ContentId of the document: its identity in render keys
+  // A stored layer that no longer parses fails its chains. Its spec_tree is
+  // kept only for a spec of at most 64 KiB of text (write_plan.cc).
+  Result<ParsedLayer> parsed;
   bool touches_placement = false;   // says anything about topology.regions/placements
   std::optional<ParsedLayer> lean;  // a global layer without topology.placements
   Names clusters, regions;

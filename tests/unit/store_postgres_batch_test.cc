@@ -21,6 +21,7 @@
 namespace omnirelay::cp {
 namespace {
 
+using store_contract::Delete;
 using store_contract::Put;
 using store_contract::TempDir;
 
@@ -336,6 +337,52 @@ TEST(PostgresWriteBatcherTest, PutsThatDependOnEachOtherRunWriteByWrite) {
   EXPECT_EQ(batcher.counts().fused, 0u);
   EXPECT_FALSE(db.store->GetLayer("zone:b").ok());
   ExpectChainWhole(*db.store, 5);
+}
+
+// A statement the server refuses (text that is not UTF-8) changes nothing
+// in autocommit: the batch runs write by write, and only that write fails.
+TEST(PostgresWriteBatcherTest, AStatementTheServerRefusesRunsTheBatchWriteByWrite) {
+  Database db;
+  pg::WriteBatcher batcher(db.pool, 64);
+  const auto got =
+      LayerWritesBehindABatch(batcher, {Put("zone:a", "{}", std::nullopt),
+                                        Put("zone:bad", "{\"v\":\"\xff\"}", std::nullopt),
+                                        Put("zone:c", "{}", std::nullopt)});
+  ASSERT_TRUE(got[0].ok()) << got[0].status().ToString();
+  EXPECT_EQ(got[1].status().code(), StatusCode::kInvalidArgument) << got[1].status().ToString();
+  ASSERT_TRUE(got[2].ok()) << got[2].status().ToString();
+  EXPECT_EQ(batcher.counts().fused, 0u);
+  EXPECT_EQ(batcher.counts().rerun, 3u);
+  EXPECT_EQ(ScopesInOrder(*db.store), (std::vector<std::string>{"zone:hold", "zone:a", "zone:c"}));
+  ExpectChainWhole(*db.store, 3);
+}
+
+// Which batches may be one statement (no server needed).
+TEST(PostgresWriteBatcherTest, WhichLayerWritesFuse) {
+  auto fuse = [](const std::vector<LayerWrite>& writes) {
+    std::vector<const LayerWrite*> ptrs;
+    for (const LayerWrite& w : writes) ptrs.push_back(&w);
+    return pg::LayerWritesFuse(ptrs);
+  };
+  const LayerWrite a = Put("zone:a", "{}", std::nullopt), b = Put("zone:b", "{}", 3);
+  EXPECT_TRUE(fuse({a, b}));
+  EXPECT_FALSE(fuse({a})) << "one write alone is ApplyLayerWrite's";
+  EXPECT_FALSE(fuse({a, a})) << "two to one scope";
+  EXPECT_FALSE(fuse({a, Delete("zone:b", std::nullopt)})) << "a delete";
+  EXPECT_FALSE(fuse({a, Put("", "{}", std::nullopt)})) << "no scope";
+  EXPECT_FALSE(fuse({a, Put("zone:b", "{}", -1)})) << "a CAS ApplyLayerWrite refuses";
+  EXPECT_FALSE(fuse({a, Checked(b, {{"zone:a", 0}})})) << "b validated with a's layer";
+  EXPECT_TRUE(fuse({a, Checked(b, {{"zone:b", 3}, {"global", 1}})})) << "its own and others'";
+  std::vector<LayerWrite> many;
+  for (std::size_t i = 0; i <= pg::kMostLayerWritesAsOne; ++i) {
+    many.push_back(Put("zone:" + std::to_string(i), "{}", std::nullopt));
+  }
+  EXPECT_FALSE(fuse(many)) << "more than one statement takes";
+  many.pop_back();
+  EXPECT_TRUE(fuse(many));
+  const std::string half(600u << 10, ' ');
+  EXPECT_FALSE(fuse({Put("zone:a", half, std::nullopt), Put("zone:b", half, std::nullopt)}))
+      << "over 1 MiB of documents";
 }
 
 // Another writer since this batcher's last commit: the statement is not

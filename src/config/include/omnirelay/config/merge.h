@@ -27,7 +27,8 @@ Result<std::string> MergeSpecs(const std::vector<std::string>& spec_jsons,
                                const DecodeOptions& options = {});
 
 // MergeSpecs over layers: each layer's spec_tree when it has one (no parse),
-// else its spec_json.
+// else its spec_json. A tree is not checked against `options`' limits again:
+// ParseLayer made it under its own (by default the same).
 Result<std::string> MergeLayerSpecs(const std::vector<ParsedLayer>& layers,
                                     const DecodeOptions& options = {});
 
