@@ -17,22 +17,15 @@
 //                    [--connections kept|per-write] [--client raw|httplib]
 // (bench/pg_cas_vs_pgbench.sh runs it next to pgbench on one server.)
 // Loopback only; stops by itself.
-#include <arpa/inet.h>
 #include <httplib.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
-#include <cctype>
-#include <cerrno>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <memory>
@@ -42,6 +35,7 @@
 #include <thread>
 #include <vector>
 
+#include "http/raw_client.h"
 #include "inproc_control_plane.h"
 #include "omnirelay/config/clock.h"
 #include "omnirelay/config/metrics.h"
@@ -118,8 +112,9 @@ class HttplibClient final : public Client {
   httplib::Client client_;
 };
 
-// HTTP/1.1 by hand on one socket: a request in one send, the answer read to
-// its Content-Length (the control plane's answers always carry one).
+// HTTP/1.1 by hand on one socket (tests/http/raw_client.h): a request in
+// one send, the answer read to its Content-Length (the control plane's
+// answers always carry one).
 class RawClient final : public Client {
  public:
   RawClient(int port, bool keep_alive) : port_(port), keep_alive_(keep_alive) {}
@@ -141,13 +136,15 @@ class RawClient final : public Client {
     // is read: once, the request goes again on a fresh one.
     for (int attempt = 0; attempt < 2; ++attempt) {
       const bool fresh = fd_ < 0;
-      if (fresh && !Connect()) return {};
-      Reply reply;
-      bool read_any = false;
-      if (SendAll(request) && Read(&reply, &read_any)) {
-        if (!keep_alive_ || close_after_) Close();
-        return reply;
+      if (fresh && (fd_ = http::testing::Connect(port_)) < 0) return {};
+      if (http::testing::SendAll(fd_, request)) {
+        auto reply = http::testing::ReadResponse(fd_, carry_, std::chrono::seconds(30));
+        if (reply) {
+          if (!keep_alive_) Close();
+          return {reply->status, std::move(reply->body)};
+        }
       }
+      const bool read_any = !carry_.empty();
       Close();
       if (fresh || read_any) break;
     }
@@ -155,75 +152,16 @@ class RawClient final : public Client {
   }
 
  private:
-  bool Connect() {
-    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
-    if (fd_ < 0) return false;
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons(static_cast<std::uint16_t>(port_));
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    const int one = 1;
-    ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    if (::connect(fd_, reinterpret_cast<const sockaddr*>(&addr), sizeof(addr)) != 0) {
-      Close();
-      return false;
-    }
-    return true;
-  }
   void Close() {
     if (fd_ >= 0) ::close(fd_);
     fd_ = -1;
-    buffer_.clear();
-  }
-  bool SendAll(const std::string& data) {
-    for (std::size_t sent = 0; sent < data.size();) {
-      const ssize_t n = ::send(fd_, data.data() + sent, data.size() - sent, MSG_NOSIGNAL);
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) return false;
-      sent += static_cast<std::size_t>(n);
-    }
-    return true;
-  }
-  bool Fill() {
-    char chunk[16384];
-    ssize_t n;
-    do {
-      n = ::recv(fd_, chunk, sizeof(chunk), 0);
-    } while (n < 0 && errno == EINTR);
-    if (n <= 0) return false;
-    buffer_.append(chunk, static_cast<std::size_t>(n));
-    return true;
-  }
-  // The answer (its Content-Length says where it ends; every answer of the
-  // control plane carries one); `read_any`: some of it arrived.
-  bool Read(Reply* reply, bool* read_any) {
-    std::size_t end;
-    while ((end = buffer_.find("\r\n\r\n")) == std::string::npos) {
-      if (!Fill()) return false;
-      *read_any = true;
-    }
-    const std::string head = buffer_.substr(0, end);
-    if (head.size() < 12 || head.compare(0, 5, "HTTP/") != 0) return false;
-    reply->status = std::atoi(head.c_str() + 9);
-    std::string lower = head;
-    for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    const std::size_t length_at = lower.find("\r\ncontent-length:");
-    if (length_at == std::string::npos) return false;
-    const std::size_t length = static_cast<std::size_t>(std::atol(lower.c_str() + length_at + 17));
-    close_after_ = lower.find("\r\nconnection: close") != std::string::npos;
-    while (buffer_.size() < end + 4 + length) {
-      if (!Fill()) return false;
-    }
-    reply->body = buffer_.substr(end + 4, length);
-    buffer_.erase(0, end + 4 + length);
-    return true;
+    carry_.clear();
   }
 
   const int port_;
   const bool keep_alive_;
   int fd_ = -1;
-  bool close_after_ = false;
-  std::string buffer_;
+  std::string carry_;  // bytes read past the last answer
 };
 
 nlohmann::json Run(ControlPlaneService& service, int port, int writers, double seconds,

@@ -24,6 +24,14 @@ Result<Json> Parse(std::string_view text, const DecodeOptions& options) {
   return internal::ToNlohmann(root);
 }
 
+// `merged` patched with the spec text `spec` (RFC 7386).
+Status PatchWith(Json& merged, std::string_view spec, const DecodeOptions& options) {
+  auto patch = Parse(spec, options);
+  if (!patch.ok()) return patch.status();
+  merged.merge_patch(*patch);
+  return Status::Ok();
+}
+
 }  // namespace
 
 Result<std::string> MergePatch(std::string_view target_json, std::string_view patch_json,
@@ -39,11 +47,7 @@ Result<std::string> MergePatch(std::string_view target_json, std::string_view pa
 Result<std::string> MergeSpecs(const std::vector<std::string>& spec_jsons,
                                const DecodeOptions& options) {
   Json merged = Json::object();
-  for (const auto& spec : spec_jsons) {
-    auto patch = Parse(spec, options);
-    if (!patch.ok()) return patch.status();
-    merged.merge_patch(*patch);
-  }
+  for (const auto& spec : spec_jsons) OMNI_RETURN_IF_ERROR(PatchWith(merged, spec, options));
   return merged.dump();
 }
 
@@ -53,11 +57,9 @@ Result<std::string> MergeLayerSpecs(const std::vector<ParsedLayer>& layers,
   for (const ParsedLayer& layer : layers) {
     if (layer.spec_tree != nullptr) {
       merged.merge_patch(*layer.spec_tree);
-      continue;
+    } else {
+      OMNI_RETURN_IF_ERROR(PatchWith(merged, layer.spec_json, options));
     }
-    auto patch = Parse(layer.spec_json, options);
-    if (!patch.ok()) return patch.status();
-    merged.merge_patch(*patch);
   }
   return merged.dump();
 }

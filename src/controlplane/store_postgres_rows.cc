@@ -55,6 +55,28 @@ std::string TextArray(const std::vector<std::string>& values) {
   return out + "}";
 }
 
+namespace {
+
+// The checked layers (LayerWrite::checked_layers) of `writes`, in order, as
+// a layer write statement's two array parameters.
+struct CheckedArrays {
+  std::string scopes;     // text[]
+  std::string revisions;  // bigint[]
+};
+CheckedArrays CheckedArraysOf(const std::vector<const LayerWrite*>& writes) {
+  std::vector<std::string> scopes;
+  std::vector<std::int64_t> revisions;
+  for (const LayerWrite* w : writes) {
+    for (const LayerWrite::CheckedLayer& c : w->checked_layers) {
+      scopes.push_back(c.scope);
+      revisions.push_back(c.revision);
+    }
+  }
+  return {TextArray(scopes), IntArray(revisions)};
+}
+
+}  // namespace
+
 RevisionRecord ReadRevision(const pqxx::row& row) {
   RevisionRecord r;
   r.revision = Int(row[0]);
@@ -296,19 +318,8 @@ Result<std::int64_t> ApplyLayerWrite(pqxx::transaction_base& txn, WriteCursor& a
   }
   const bool deleted = !w.document.has_value();
   const std::int64_t expected = w.expected_revision.value_or(-1);
-  // The checked layers as the statement's two array parameters, made once
-  // (the statement may run again after taking the lock).
-  std::string checked_scopes, checked_revisions;
-  {
-    std::vector<std::string> scopes;
-    std::vector<std::int64_t> revisions;
-    for (const LayerWrite::CheckedLayer& checked : w.checked_layers) {
-      scopes.push_back(checked.scope);
-      revisions.push_back(checked.revision);
-    }
-    checked_scopes = TextArray(scopes);
-    checked_revisions = IntArray(revisions);
-  }
+  // Made once: the statement may run again after taking the lock.
+  const CheckedArrays checked = CheckedArraysOf({&w});
   for (;;) {
     const std::int64_t revision = at.head + 1;
     AuditEntry audit = w.audit;
@@ -318,7 +329,7 @@ Result<std::int64_t> ApplyLayerWrite(pqxx::transaction_base& txn, WriteCursor& a
         txn, deleted ? "omni_layer_delete" : "omni_layer_put", LayerWriteStatement(deleted),
         revision, w.scope, w.document.value_or(std::string()), w.author, w.now_ms, audit.time_ms,
         audit.principal, audit.token_id, audit.action, audit.scope, audit.outcome, audit.summary,
-        hash, at.seq, expected, w.refused_by_setting, checked_scopes, checked_revisions);
+        hash, at.seq, expected, w.refused_by_setting, checked.scopes, checked.revisions);
     if (!applied.empty() && !applied[0][0].is_null()) {
       at.head = revision;
       at.seq = applied[0][0].as<std::int64_t>();
@@ -336,7 +347,7 @@ Result<std::int64_t> ApplyLayerWrite(pqxx::transaction_base& txn, WriteCursor& a
     // Refused under the lock: why (what the statement saw, as nobody else
     // can write while the lock is held).
     const pqxx::row why = txn.exec_params1(kRefusalReasons, w.scope, w.refused_by_setting,
-                                           checked_scopes, checked_revisions);
+                                           checked.scopes, checked.revisions);
     if (!w.refused_by_setting.empty() && !why[1].is_null()) {
       return Status(StatusCode::kFrozen, Text(why[1]));
     }
@@ -457,17 +468,13 @@ Result<bool> ApplyLayerWritesAsOne(pqxx::transaction_base& txn, WriteCursor& at,
   if (!LayerWritesFuse(writes) || !at.audit_tip) {
     return Status(StatusCode::kInternal, "postgres store: these writes cannot be applied as one");
   }
-  std::vector<std::string> checked_scopes, settings;
-  std::vector<std::int64_t> checked_revisions;
+  std::vector<std::string> settings;
   std::vector<std::string> params;
   params.reserve(writes.size() * kFusedPerWrite);
+  const CheckedArrays checked = CheckedArraysOf(writes);
   std::string tip = *at.audit_tip;
   for (std::size_t i = 0; i < writes.size(); ++i) {
     const LayerWrite& w = *writes[i];
-    for (const LayerWrite::CheckedLayer& checked : w.checked_layers) {
-      checked_scopes.push_back(checked.scope);
-      checked_revisions.push_back(checked.revision);
-    }
     if (!w.refused_by_setting.empty()) settings.push_back(w.refused_by_setting);
     AuditEntry audit = w.audit;
     audit.revision = at.head + static_cast<std::int64_t>(i) + 1;
@@ -487,9 +494,9 @@ Result<bool> ApplyLayerWritesAsOne(pqxx::transaction_base& txn, WriteCursor& at,
     params.push_back(tip);
   }
   const auto& [name, sql] = Fused(writes.size());
-  const pqxx::result rows = ExecPrepared(
-      txn, name.c_str(), sql, at.head, at.seq, TextArray(checked_scopes),
-      IntArray(checked_revisions), TextArray(settings), pqxx::prepare::make_dynamic_params(params));
+  const pqxx::result rows =
+      ExecPrepared(txn, name.c_str(), sql, at.head, at.seq, checked.scopes, checked.revisions,
+                   TextArray(settings), pqxx::prepare::make_dynamic_params(params));
   if (rows.empty() || rows[0][0].is_null()) return false;
   at.head += static_cast<std::int64_t>(writes.size());
   at.seq = rows[0][0].as<std::int64_t>();

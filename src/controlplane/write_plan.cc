@@ -451,11 +451,19 @@ std::shared_ptr<const PreparedLayer> PlanMemo::Stored(const std::string& scope,
 
 void PlanMemo::Remember(const std::string& scope, std::int64_t revision,
                         std::shared_ptr<const PreparedLayer> layer) {
+  // What it replaces is freed after the lock (a layer's tree is thousands
+  // of small blocks), so that other writes' plans do not wait on it.
+  std::unordered_map<std::string, Latest> dropped;
+  Latest replaced;
   MutexLock lock(mu_);
   none_.erase(scope);
-  if (stored_.size() >= max_layers_ && stored_.count(scope) == 0) stored_.clear();
+  if (stored_.size() >= max_layers_ && stored_.count(scope) == 0) dropped.swap(stored_);
   Latest& entry = stored_[scope];
-  if (revision >= entry.revision) entry = {revision, std::move(layer)};
+  if (revision >= entry.revision) {
+    replaced = std::move(entry);
+    entry = {revision, std::move(layer)};
+  }
+  lock.Unlock();
 }
 
 void PlanMemo::NoteNone(const std::string& scope) {

@@ -42,27 +42,47 @@ pg::WriteBatcher::Write LayerPut(std::string scope, std::string document,
   };
 }
 
-// Holds the first batch for 300 ms, then queues `writes` behind it in
-// order; returns their outcomes.
-std::vector<Status> QueuedBehindABatch(pg::WriteBatcher& batcher,
-                                       const std::vector<pg::WriteBatcher::Write>& writes) {
+// Holds a first batch for 300 ms (`hold_write` after the wait), then calls
+// `queue(k)` for k = 0..n-1 on threads of their own, in order, each one
+// queueing a write behind it; returns what they returned.
+template <typename Queue>
+auto BehindABatch(pg::WriteBatcher& batcher, std::size_t n, Queue queue,
+                  pg::WriteBatcher::Write hold_write) {
   std::promise<void> running;
   const pg::WriteBatcher::Write hold = [&](pqxx::transaction_base& txn, pg::WriteCursor& at) {
     running.set_value();
     std::this_thread::sleep_for(std::chrono::milliseconds(300));  // the others queue meanwhile
-    return LayerPut("zone:hold", "{}")(txn, at);
+    return hold_write(txn, at);
   };
   std::thread leader([&] { EXPECT_TRUE(batcher.Run(hold).ok()); });
   running.get_future().wait();
-  std::vector<std::future<Status>> outcomes;
-  for (const auto& w : writes) {
-    outcomes.push_back(std::async(std::launch::async, [&batcher, w] { return batcher.Run(w); }));
+  std::vector<std::future<decltype(queue(std::size_t{0}))>> outcomes;
+  for (std::size_t k = 0; k < n; ++k) {
+    outcomes.push_back(std::async(std::launch::async, [&queue, k] { return queue(k); }));
     std::this_thread::sleep_for(std::chrono::milliseconds(30));  // keep the queue's order
   }
   leader.join();
-  std::vector<Status> got;
+  std::vector<decltype(queue(std::size_t{0}))> got;
   for (auto& f : outcomes) got.push_back(f.get());
   return got;
+}
+
+// `writes` queued behind a batch that holds the lock (a layer put).
+std::vector<Status> QueuedBehindABatch(pg::WriteBatcher& batcher,
+                                       const std::vector<pg::WriteBatcher::Write>& writes) {
+  return BehindABatch(
+      batcher, writes.size(), [&](std::size_t k) { return batcher.Run(writes[k]); },
+      LayerPut("zone:hold", "{}"));
+}
+
+// Layer writes queued through RunLayerWrite behind `hold_write` (by
+// default a layer put); their revisions, or why not.
+std::vector<Result<std::int64_t>> LayerWritesBehindABatch(
+    pg::WriteBatcher& batcher, const std::vector<LayerWrite>& writes,
+    pg::WriteBatcher::Write hold_write = LayerPut("zone:hold", "{}")) {
+  return BehindABatch(
+      batcher, writes.size(), [&](std::size_t k) { return batcher.RunLayerWrite(writes[k]); },
+      std::move(hold_write));
 }
 
 std::vector<std::string> ScopesInOrder(Store& store) {
@@ -186,32 +206,6 @@ TEST(PostgresWriteBatcherTest, AWriteAloneOnAKnownCursorRunsInAutocommit) {
   ASSERT_TRUE(chain.ok()) << chain.status().ToString();
   EXPECT_TRUE(chain->ok) << chain->break_id << ": " << chain->break_reason;
   EXPECT_EQ(chain->entries, 7);
-}
-
-// Holds a first batch for 300 ms (`hold`, or a layer put), then queues the
-// layer writes `writes` behind it through RunLayerWrite, in order; returns
-// their outcomes (revisions).
-std::vector<Result<std::int64_t>> LayerWritesBehindABatch(
-    pg::WriteBatcher& batcher, const std::vector<LayerWrite>& writes,
-    pg::WriteBatcher::Write hold_write = LayerPut("zone:hold", "{}")) {
-  std::promise<void> running;
-  const pg::WriteBatcher::Write hold = [&](pqxx::transaction_base& txn, pg::WriteCursor& at) {
-    running.set_value();
-    std::this_thread::sleep_for(std::chrono::milliseconds(300));  // the others queue meanwhile
-    return hold_write(txn, at);
-  };
-  std::thread leader([&] { EXPECT_TRUE(batcher.Run(hold).ok()); });
-  running.get_future().wait();
-  std::vector<std::future<Result<std::int64_t>>> outcomes;
-  for (const LayerWrite& w : writes) {
-    outcomes.push_back(
-        std::async(std::launch::async, [&batcher, &w] { return batcher.RunLayerWrite(w); }));
-    std::this_thread::sleep_for(std::chrono::milliseconds(30));  // keep the queue's order
-  }
-  leader.join();
-  std::vector<Result<std::int64_t>> got;
-  for (auto& f : outcomes) got.push_back(f.get());
-  return got;
 }
 
 LayerWrite Checked(LayerWrite w, std::vector<LayerWrite::CheckedLayer> checked) {
