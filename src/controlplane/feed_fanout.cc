@@ -41,24 +41,27 @@ bool FeedFanOut::Deliver(FeedSession& session, const ChainGroup& group,
     // rendering: shared with the group's other nodes sent the same.
     assignment = group.AssignmentOf(assigned);
   }
-  const auto offered = session.Offer(assignment);
+  const std::int64_t now = clock_.NowUnixMs();
+  // Recorded before the Notify leaves: the node's ACK or NACK of it may be
+  // handled before Offer returns.
+  const auto offered = session.Offer(assignment, [&] {
+    who.state->Update([&](NodeRecord& r) {
+      // `updating` from here (node_state.h), and drift repair counts from the
+      // last offer (a reconnected node offered its assignment again included).
+      r.assigned_at_ms = now;
+      r.assigned_version = assignment->version;
+      r.assigned_hash = assignment->hash;
+      r.assigned_expires_at_ms = assignment->expires_at_ms;
+      // A chain that renders again is no longer the node's problem.
+      if (r.last_error_code == "render_failed") {
+        r.last_error.clear();
+        r.last_error_code.clear();
+        r.last_error_path.clear();
+      }
+    });
+  });
   if (offered == FeedSession::Offered::kRefused) return false;
   if (offered == FeedSession::Offered::kSent) notifies_.Inc();
-  const std::int64_t now = clock_.NowUnixMs();
-  who.state->Update([&](NodeRecord& r) {
-    // `updating` from here (node_state.h), and drift repair counts from the
-    // last offer (a reconnected node offered its assignment again included).
-    r.assigned_at_ms = now;
-    r.assigned_version = assignment->version;
-    r.assigned_hash = assignment->hash;
-    r.assigned_expires_at_ms = assignment->expires_at_ms;
-    // A chain that renders again is no longer the node's problem.
-    if (r.last_error_code == "render_failed") {
-      r.last_error.clear();
-      r.last_error_code.clear();
-      r.last_error_path.clear();
-    }
-  });
   writer_.MarkDirty(who.state);
   return true;
 }

@@ -43,7 +43,8 @@ void FeedSession::SetReported(std::int64_t version, std::string hash) {
   assigned_hash_ = std::move(hash);
 }
 
-FeedSession::Offered FeedSession::Offer(const std::shared_ptr<const Assignment>& assignment) {
+FeedSession::Offered FeedSession::Offer(const std::shared_ptr<const Assignment>& assignment,
+                                        const std::function<void()>& accepted) {
   std::shared_ptr<FeedConnection> connection;
   {
     MutexLock lock(mu_);
@@ -59,6 +60,7 @@ FeedSession::Offered FeedSession::Offer(const std::shared_ptr<const Assignment>&
     if (offered_.size() > kRemembered) offered_.pop_front();
     last_offered_ = assignment;
     resent_ = false;
+    if (accepted) accepted();
     if (writing_) {
       waiting_ = assignment;  // replaces an older one not yet handed over
       return Offered::kQueued;

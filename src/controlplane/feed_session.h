@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -53,8 +54,13 @@ class FeedSession {
   // Offers `assignment`: false when the node has it already or something
   // newer, or the session is closed. Otherwise it is handed to the connection
   // now, or replaces the one waiting while a Notify is being written.
+  // `accepted` runs once the offer is taken and before the Notify can reach
+  // the node (under the session's lock, so it must not call back into the
+  // session): what it records is in place when the node's ACK or NACK of
+  // that Notify arrives.
   enum class Offered { kRefused, kSent, kQueued };
-  Offered Offer(const std::shared_ptr<const Assignment>& assignment) EXCLUDES(mu_);
+  Offered Offer(const std::shared_ptr<const Assignment>& assignment,
+                const std::function<void()>& accepted = {}) EXCLUDES(mu_);
   // True when (version, hash) is among the last kRemembered assignments
   // this session offered (sent or queued): the only ones an ACK or NACK may
   // name.
