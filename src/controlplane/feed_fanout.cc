@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <functional>
 #include <utility>
 
 namespace omnirelay::cp {
@@ -84,10 +85,12 @@ void FeedFanOut::FanOut(std::shared_ptr<const ChainGroup> group,
   auto shared = std::make_shared<Shared>();
   shared->members = std::move(members);
   shared->remaining = slices;
+  std::vector<std::function<void()>> tasks;
+  tasks.reserve(slices);
   for (std::size_t i = 0; i < slices; ++i) {
     const std::size_t begin = n * i / slices;
     const std::size_t end = n * (i + 1) / slices;
-    (void)workers_.Submit([this, shared, group, chain_assignment, begin, end, started] {
+    tasks.emplace_back([this, shared, group, chain_assignment, begin, end, started] {
       for (std::size_t k = begin; k < end; ++k) {
         Deliver(*shared->members[k], *group, chain_assignment);
       }
@@ -96,6 +99,7 @@ void FeedFanOut::FanOut(std::shared_ptr<const ChainGroup> group,
       }
     });
   }
+  (void)workers_.SubmitAll(std::move(tasks));  // false: stopping
 }
 
 }  // namespace omnirelay::cp

@@ -25,6 +25,26 @@ bool NodeWorkers::Submit(std::function<void()> task) {
   return true;
 }
 
+bool NodeWorkers::SubmitAll(std::vector<std::function<void()>> tasks) {
+  {
+    MutexLock lock(mu_);
+    if (stopping_) return false;
+    if (count_ != 0) {
+      for (auto& task : tasks) queue_.push_back(std::move(task));
+    }
+  }
+  if (count_ == 0) {
+    for (auto& task : tasks) task();
+    return true;
+  }
+  if (tasks.size() == 1) {
+    cv_.NotifyOne();
+  } else {
+    cv_.NotifyAll();
+  }
+  return true;
+}
+
 void NodeWorkers::Stop() {
   {
     MutexLock lock(mu_);

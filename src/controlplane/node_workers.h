@@ -26,6 +26,10 @@ class NodeWorkers {
 
   // False (and `task` dropped) once stopping.
   bool Submit(std::function<void()> task) EXCLUDES(mu_);
+  // The slices of one fan-out, queued together: every worker may start one
+  // at once (submitted one by one, a caller preempted between two Submits
+  // would hold the later slices back while a worker idles).
+  bool SubmitAll(std::vector<std::function<void()>> tasks) EXCLUDES(mu_);
   void Stop() EXCLUDES(mu_);
   // How many tasks run at once (1 for the inline pool).
   std::size_t size() const { return count_ == 0 ? 1 : count_; }
