@@ -148,10 +148,10 @@ std::int64_t SnapshotRenderer::RefreshMs() const {
   return static_cast<std::int64_t>(options_.ttl_seconds * 1000.0 * options_.refresh_fraction);
 }
 
-Result<std::shared_ptr<const SnapshotRecord>> SnapshotRenderer::Render(
-    const std::vector<Scope>& chain, EffectiveConfig effective, bool current,
-    std::int64_t min_expires_s) {
-  const std::int64_t now_ms = clock_.NowUnixMs();
+Result<std::shared_ptr<SnapshotRecord>> SnapshotRenderer::Sign(const std::vector<Scope>& chain,
+                                                               const EffectiveConfig& effective,
+                                                               std::int64_t now_ms,
+                                                               std::int64_t min_expires_s) {
   const std::int64_t created_s = now_ms / 1000;
   const std::int64_t expires_s = std::max(created_s + options_.ttl_seconds, min_expires_s);
   nlohmann::json scope_chain = nlohmann::json::array();
@@ -179,6 +179,34 @@ Result<std::shared_ptr<const SnapshotRecord>> SnapshotRenderer::Render(
   record->scope_chain = ScopeChainToString(chain);
   record->created_at_ms = created_s * 1000;
   record->expires_at_ms = expires_s * 1000;
+  return record;
+}
+
+Result<std::shared_ptr<const SnapshotRecord>> SnapshotRenderer::RenderUnstored(
+    const std::vector<Scope>& chain, std::int64_t version,
+    const std::vector<std::string>& documents) {
+  const auto start = std::chrono::steady_clock::now();
+  OMNI_ASSIGN_OR_RETURN(EffectiveConfig effective, MergeDocuments(chain, version, documents));
+  OMNI_ASSIGN_OR_RETURN(std::shared_ptr<SnapshotRecord> record,
+                        Sign(chain, effective, clock_.NowUnixMs(), 0));
+  renders_.Inc();
+  render_seconds_.Observe(SecondsSince(start));
+  return std::shared_ptr<const SnapshotRecord>(std::move(record));
+}
+
+void SnapshotRenderer::Adopt(std::shared_ptr<const SnapshotRecord> stored) {
+  if (!stored) return;
+  MutexLock lock(mu_);
+  auto& cached = cache_[stored->scope_chain];
+  if (!cached || cached->version <= stored->version) cached = std::move(stored);
+}
+
+Result<std::shared_ptr<const SnapshotRecord>> SnapshotRenderer::Render(
+    const std::vector<Scope>& chain, EffectiveConfig effective, bool current,
+    std::int64_t min_expires_s) {
+  const std::int64_t now_ms = clock_.NowUnixMs();
+  OMNI_ASSIGN_OR_RETURN(std::shared_ptr<SnapshotRecord> record,
+                        Sign(chain, effective, now_ms, min_expires_s));
   // Kept once per (chain, version) for the whole cell: when another replica
   // stored a fresh one first, that one is served here too (same bytes, same
   // hash, same createdAt/expiresAt) and this rendering is dropped.

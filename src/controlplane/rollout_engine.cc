@@ -216,14 +216,17 @@ void RolloutEngine::Release(const std::string& hold_id) {
   holds_.erase(hold_id);
 }
 
-void RolloutEngine::Register(RolloutRun run, const AssignmentChanges& first_wave) {
+void RolloutEngine::Register(RolloutRun run, const AssignmentChanges& first_wave,
+                             const std::vector<std::shared_ptr<const SnapshotRecord>>& rendered) {
   // The first wave's snapshots are of a revision just committed, which no
-  // chain has rendered yet: rendered first, one chain per worker, so the
-  // chains render side by side and each node's delivery below finds its
-  // snapshot made instead of rendering chain after chain itself. (Only a
-  // start needs this: a promotion's revision was rendered for its first
-  // wave, and a rollback's is published, so the feed renders it for every
-  // node on its chains in any case.)
+  // chain has rendered yet, unless the start rendered it and stored it with
+  // its commit (`rendered`: a canary told first). The others are rendered
+  // first, one chain per worker, so the chains render side by side and each
+  // node's delivery below finds its snapshot made instead of rendering
+  // chain after chain itself. (Only a start needs this: a promotion's
+  // revision was rendered for its first wave, and a rollback's is
+  // published, so the feed renders it for every node on its chains in any
+  // case.)
   if (feed_ != nullptr) {
     // The changes come in node id order (a wave's ids are sorted), as the
     // chains do: one walk beside them, no search per node (a change out of
@@ -237,6 +240,17 @@ void RolloutEngine::Register(RolloutRun run, const AssignmentChanges& first_wave
       }
     }
     for (const auto& [chain_text, version] : firsts) {
+      auto made =
+          std::find_if(rendered.begin(), rendered.end(),
+                       [text = chain_text](const auto& r) { return r && r->scope_chain == text; });
+      if (made != rendered.end()) {
+        // Stored by the start's commit: the chain at its bound, as
+        // SnapshotAt would have rendered it.
+        MutexLock lock(cache_mu_);
+        if (at_cache_.size() >= 4096) at_cache_.clear();
+        at_cache_[std::string(chain_text) + "@" + std::to_string(version)] = *made;
+        continue;
+      }
       feed_->RunOnWorker([this, chain_text = std::string(chain_text), version = version] {
         SnapshotAt(chain_text, version);
       });

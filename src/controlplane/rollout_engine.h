@@ -55,7 +55,12 @@
 //     is pinned as the canary member it will join as (so another replica's
 //     canary nodes are told when it reads the pending record); the driver of
 //     another replica leaves the joining to the starter for
-//     kForeignPendingMs (it knows nodes not stored yet).
+//     kForeignPendingMs (it knows nodes not stored yet). Such a start
+//     renders its canary's chains before its commit and stores their
+//     snapshots in it (RolloutRecord::snapshots; Register takes them), so
+//     neither a render nor a snapshot write stands between the commit and
+//     the canary's first Notify; a chain that does not render there is
+//     rendered after the commit, as for any other start.
 //
 // Thread safety: every method may be called from any thread. The engine's
 // lock is never held across store, renderer or feed calls.
@@ -209,8 +214,12 @@ class RolloutEngine final : public AssignmentSource, public NodeObserver {
   void Release(const std::string& hold_id) EXCLUDES(mu_);
   // Replaces the hold `run.state.id` by the committed, started rollout and
   // re-offers its first wave.
-  // The start committed it with RolloutRecordOf (format 2).
-  void Register(RolloutRun run, const AssignmentChanges& first_wave) EXCLUDES(mu_);
+  // The start committed it with RolloutRecordOf (format 2), and with it
+  // `rendered`: snapshots of first-wave chains at the start's revisions
+  // (RolloutRecord::snapshots), which their nodes are sent without a render.
+  void Register(RolloutRun run, const AssignmentChanges& first_wave,
+                const std::vector<std::shared_ptr<const SnapshotRecord>>& rendered = {})
+      EXCLUDES(mu_);
   // Contract 7: joins every known node the rollout's change set touches and
   // that is not in it yet, and clears members_pending. Ok when done (or
   // nothing was pending); the store's error otherwise (the driver retries).

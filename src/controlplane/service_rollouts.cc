@@ -6,6 +6,8 @@
 #include <algorithm>
 #include <chrono>
 #include <functional>
+#include <map>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <set>
@@ -35,6 +37,48 @@ std::string NewRolloutId() {
     id += kHex[b & 0xf];
   }
   return id;
+}
+
+// The snapshots of the canary's chains at the change set's revisions,
+// rendered before its commit, which stores them (rollout_engine.h contract
+// 7: no render or snapshot write between the commit and the canary's
+// first notify). Change i commits as revision base + 1 + i (the commit is
+// refused otherwise), so a chain's version is that of the last change on
+// it. A chain that does not render here is rendered after the commit, as
+// before (an empty answer: every chain).
+std::vector<std::shared_ptr<const SnapshotRecord>> RenderCanaryChains(
+    Store& store, SnapshotRenderer& renderer, const std::vector<RolloutChange>& changes,
+    std::int64_t base, const std::map<std::string, std::string>& member_chains) {
+  std::set<std::string_view> chains;
+  for (const auto& [node_id, chain] : member_chains) chains.insert(chain);
+  std::vector<std::shared_ptr<const SnapshotRecord>> out;
+  for (std::string_view text : chains) {
+    auto chain = ParseScopeChain(text);
+    if (!chain.ok()) continue;
+    auto stored = ChainLayers(store, *chain);
+    if (!stored.ok()) return {};
+    std::int64_t version = 0;
+    std::vector<std::string> documents;
+    for (const Scope& scope : *chain) {
+      const std::string name = scope.ToString();
+      std::optional<std::size_t> staged;
+      for (std::size_t i = 0; i < changes.size(); ++i) {
+        if (changes[i].scope == name) staged = i;
+      }
+      if (staged) {
+        version = base + 1 + static_cast<std::int64_t>(*staged);  // later than any stored
+        if (changes[*staged].document) documents.push_back(*changes[*staged].document);
+        continue;
+      }
+      auto layer = std::find_if(stored->begin(), stored->end(),
+                                [&](const LayerRecord& r) { return r.scope == name; });
+      if (layer != stored->end()) documents.push_back(std::move(layer->document));
+    }
+    if (version == 0 || documents.empty()) continue;  // not the set's, or no layer left
+    auto rendered = renderer.RenderUnstored(*chain, version, documents);
+    if (rendered.ok()) out.push_back(*std::move(rendered));
+  }
+  return out;
 }
 
 // A dry run lists the nodes that would refuse a layer (DESIGN.md §4
@@ -312,6 +356,9 @@ Result<RolloutRun> ControlPlaneService::StartRollout(const Principal& who,
     w.audit.summary = ("staged by rollout " + id + ": " + summaries[i]).substr(0, 200);
     writes.push_back(std::move(w));
   }
+  const std::vector<std::shared_ptr<const SnapshotRecord>> rendered =
+      canary_first ? RenderCanaryChains(store_, renderer_, request.changes, base, member_chains)
+                   : std::vector<std::shared_ptr<const SnapshotRecord>>{};
   RolloutRun started;
   AssignmentChanges first_wave;
   auto make = [&](const std::vector<std::int64_t>& revisions) -> Result<RolloutRecord> {
@@ -321,7 +368,9 @@ Result<RolloutRun> ControlPlaneService::StartRollout(const Principal& who,
     }
     OMNI_ASSIGN_OR_RETURN(started, plan_run(revisions.back()));
     OMNI_ASSIGN_OR_RETURN(first_wave, cp::StartRollout(started.state, now));
-    return RolloutRecordOf(started, now);
+    RolloutRecord record = RolloutRecordOf(started, now);
+    for (const auto& snapshot : rendered) record.snapshots.push_back(*snapshot);
+    return record;
   };
   // A freeze set through another replica since CheckNotFrozen counts at the
   // commit (the store reads it under its write lock).
@@ -336,7 +385,8 @@ Result<RolloutRun> ControlPlaneService::StartRollout(const Principal& who,
     return refuse(revisions.status());
   }
   writes_.Inc();
-  rollouts_->Register(started, first_wave);
+  for (const auto& snapshot : rendered) renderer_.Adopt(snapshot);
+  rollouts_->Register(started, first_wave, rendered);
   std::vector<std::string> hashes;
   for (const RolloutChange& change : request.changes) {
     hashes.push_back(change.document ? ContentId(*change.document) : "");

@@ -9,10 +9,13 @@
 
 #include <cmath>
 #include <map>
+#include <mutex>
 #include <string>
 #include <vector>
 
 #include "api_harness.h"
+#include "eventually.h"
+#include "omnirelay/config/signing.h"
 #include "rollout_engine.h"
 
 namespace omnirelay::cp::testing {
@@ -261,6 +264,72 @@ TEST_F(RolloutCanaryFirstTest, DriverCompletesAPendingStartBeforeItsGates) {
   ASSERT_FALSE(promoted->state.waves[1].node_ids.empty());
   for (const std::string& node : promoted->state.waves[1].node_ids) {
     EXPECT_EQ(promoted->state.nodes.at(node).assigned_version, v) << node;
+  }
+}
+
+// The canary's chains are rendered before the start's commit and stored in
+// it (RolloutRecord::snapshots): when the commit's change event is
+// published their snapshots are in the store already — at each chain's own
+// version (a chain the set's last layer does not touch keeps an earlier
+// one) — and they are the renderer's current ones, the same spec a render
+// after the commit gives. (This stack has no node feed, so nothing else
+// renders them before the start's answer.)
+TEST_F(RolloutCanaryFirstTest, TheCanarysChainsAreStoredWithTheStartsCommit) {
+  SeeNodes("us-", 40, kUsEast);
+  SeeNodes("eu-", 40, kEuWest);
+  RolloutStartRequest request;
+  request.changes.push_back({"global", ChangedGlobal()});
+  request.changes.push_back({"region:eu-west", LayerDoc("region:eu-west")});
+  request.policy_json = R"({"canaryPercent": 25, "promotion": "manual"})";
+  const std::map<std::string, std::int64_t> versions = {{kUsEast, base_ + 1}, {kEuWest, base_ + 2}};
+
+  std::mutex mu;
+  std::map<std::string, std::string> at_publish;  // chain -> hash stored then ("" if none)
+  const int subscription = stack_.bus().Subscribe([&](const ChangeEvent& event) {
+    if (event.revision != base_ + 2) return;
+    std::lock_guard<std::mutex> lock(mu);
+    for (const auto& [chain, version] : versions) {
+      auto stored = stack_.store().SnapshotOfVersion(chain, version);
+      at_publish[chain] = stored.ok() ? stored->hash : "";
+    }
+  });
+  auto started = stack_.service().StartRollout(kAdmin, request);
+  ASSERT_TRUE(started.ok()) << started.status().ToString();
+  ASSERT_TRUE(test_support::Eventually([&] {
+    std::lock_guard<std::mutex> lock(mu);
+    return at_publish.size() == versions.size();
+  }));
+  stack_.bus().Unsubscribe(subscription);
+  EXPECT_EQ(started->state.new_version, base_ + 2);
+
+  std::lock_guard<std::mutex> lock(mu);
+  for (const auto& [chain_text, version] : versions) {
+    SCOPED_TRACE(chain_text);
+    // Both chains hold canary nodes (40 each at 25%).
+    std::size_t in_canary = 0;
+    for (const std::string& node : started->state.waves[0].node_ids) {
+      in_canary += started->chains.at(node) == chain_text;
+    }
+    ASSERT_GT(in_canary, 0u);
+    ASSERT_FALSE(at_publish[chain_text].empty()) << "not stored by the commit";
+    auto stored = stack_.store().GetSnapshot(at_publish[chain_text]);
+    ASSERT_TRUE(stored.ok()) << stored.status().ToString();
+    EXPECT_EQ(stored->version, version);
+    auto verified = VerifyEnvelope(stored->envelope, stack_.trusted_keys(), kSnapshotPayloadType);
+    ASSERT_TRUE(verified.ok()) << verified.status().ToString();
+    EXPECT_EQ(verified->payload, stored->snapshot);
+
+    const auto chain = ParseScopeChain(chain_text).value();
+    auto current = stack_.renderer().Current(chain);
+    ASSERT_TRUE(current.ok()) << current.status().ToString();
+    EXPECT_EQ((*current)->hash, stored->hash);
+    auto effective = stack_.renderer().Effective(chain);
+    ASSERT_TRUE(effective.ok()) << effective.status().ToString();
+    const nlohmann::json snapshot = nlohmann::json::parse(stored->snapshot);
+    EXPECT_EQ(snapshot["spec"], nlohmann::json::parse(effective->spec_json));
+    EXPECT_EQ(snapshot["metadata"]["version"], version);
+    EXPECT_EQ(snapshot["metadata"]["scopeChain"],
+              nlohmann::json::array({"global", chain_text.substr(7)}));
   }
 }
 

@@ -75,6 +75,19 @@ class SnapshotRenderer {
   // The version AtRevision(chain, bound) has (0 when none), without rendering.
   Result<std::int64_t> ChainVersionAt(const std::vector<Scope>& chain, std::int64_t bound);
 
+  // The snapshot of `chain` at `version` made of `documents` (its layers in
+  // force then, in chain order), merged, validated and signed but neither
+  // stored nor cached: a change set renders the chains of its first wave
+  // before its commit and stores them in it (RolloutRecord::snapshots), so
+  // that no render and no snapshot write sits between the commit and its
+  // first nodes. Adopt it once stored.
+  Result<std::shared_ptr<const SnapshotRecord>> RenderUnstored(
+      const std::vector<Scope>& chain, std::int64_t version,
+      const std::vector<std::string>& documents);
+  // `stored` (a RenderUnstored snapshot its caller committed) is its
+  // chain's current snapshot, unless one of a newer version is cached.
+  void Adopt(std::shared_ptr<const SnapshotRecord> stored) EXCLUDES(mu_);
+
   // `base` (a chain's snapshot) as sent to a node that reads metadata.rollout
   // (kFeatureRolloutInfo) and was assigned it by wave `wave` (1-based) of
   // rollout `rollout_id`: the same document with metadata.rollout added —
@@ -102,6 +115,10 @@ class SnapshotRenderer {
                                                        EffectiveConfig effective,
                                                        bool current = true,
                                                        std::int64_t min_expires_s = 0);
+  // The signed, unstored record of `effective` created at `now_ms`.
+  Result<std::shared_ptr<SnapshotRecord>> Sign(const std::vector<Scope>& chain,
+                                               const EffectiveConfig& effective,
+                                               std::int64_t now_ms, std::int64_t min_expires_s);
 
   Store& store_;
   const SigningKey& key_;

@@ -199,6 +199,11 @@ struct RolloutRecord {
   // only state_json, updated_at_ms and generation are written. Ignored
   // otherwise (an insert, or a put without CAS, writes both). Not read back.
   bool members_unchanged = false;
+  // Only with WriteLayers: chain snapshots of the change set's own revisions
+  // (SnapshotRenderer::RenderUnstored), stored as PutSnapshot would in the
+  // same transaction; a version this new has no other rendering to keep
+  // instead. Not read back (GetSnapshot and the rest find them).
+  std::vector<SnapshotRecord> snapshots{};
 };
 
 // Makes the rollout record of a change set inside its transaction, from the
