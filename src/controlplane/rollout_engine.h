@@ -58,9 +58,11 @@
 //     kForeignPendingMs (it knows nodes not stored yet). Such a start
 //     renders its canary's chains before its commit and stores their
 //     snapshots in it (RolloutRecord::snapshots; Register takes them), so
-//     neither a render nor a snapshot write stands between the commit and
-//     the canary's first Notify; a chain that does not render there is
-//     rendered after the commit, as for any other start.
+//     neither a render nor a snapshot write of a chain's own snapshot
+//     stands between the commit and the canary's first Notify (a node that
+//     reads metadata.rollout still waits for its wave's labelled copy,
+//     signed and stored on first use); a chain that does not render there
+//     is rendered after the commit, as for any other start.
 //
 // Thread safety: every method may be called from any thread. The engine's
 // lock is never held across store, renderer or feed calls.

@@ -41,11 +41,12 @@ std::string NewRolloutId() {
 
 // The snapshots of the canary's chains at the change set's revisions,
 // rendered before its commit, which stores them (rollout_engine.h contract
-// 7: no render or snapshot write between the commit and the canary's
-// first notify). Change i commits as revision base + 1 + i (the commit is
-// refused otherwise), so a chain's version is that of the last change on
-// it. A chain that does not render here is rendered after the commit, as
-// before (an empty answer: every chain).
+// 7: no render or snapshot write of a chain's own snapshot between the
+// commit and the canary's first notify). With no shadow layers, change i
+// commits as revision base + 1 + i (the commit is refused otherwise), so a
+// chain's version is that of the last change in the set on it. A chain that
+// does not render here is rendered after the commit, as before (an empty
+// answer: every chain).
 std::vector<std::shared_ptr<const SnapshotRecord>> RenderCanaryChains(
     Store& store, SnapshotRenderer& renderer, const std::vector<RolloutChange>& changes,
     std::int64_t base, const std::map<std::string, std::string>& member_chains) {
@@ -66,7 +67,9 @@ std::vector<std::shared_ptr<const SnapshotRecord>> RenderCanaryChains(
         if (changes[i].scope == name) staged = i;
       }
       if (staged) {
-        version = base + 1 + static_cast<std::int64_t>(*staged);  // later than any stored
+        // Later than any stored; the highest of the chain's changes wins
+        // (a deeper scope's change may come earlier in the set).
+        version = std::max(version, base + 1 + static_cast<std::int64_t>(*staged));
         if (changes[*staged].document) documents.push_back(*changes[*staged].document);
         continue;
       }
@@ -357,8 +360,9 @@ Result<RolloutRun> ControlPlaneService::StartRollout(const Principal& who,
     writes.push_back(std::move(w));
   }
   const std::vector<std::shared_ptr<const SnapshotRecord>> rendered =
-      canary_first ? RenderCanaryChains(store_, renderer_, request.changes, base, member_chains)
-                   : std::vector<std::shared_ptr<const SnapshotRecord>>{};
+      canary_first && shadows.empty()
+          ? RenderCanaryChains(store_, renderer_, request.changes, base, member_chains)
+          : std::vector<std::shared_ptr<const SnapshotRecord>>{};
   RolloutRun started;
   AssignmentChanges first_wave;
   auto make = [&](const std::vector<std::int64_t>& revisions) -> Result<RolloutRecord> {

@@ -269,24 +269,26 @@ TEST_F(RolloutCanaryFirstTest, DriverCompletesAPendingStartBeforeItsGates) {
 
 // The canary's chains are rendered before the start's commit and stored in
 // it (RolloutRecord::snapshots): when the commit's change event is
-// published their snapshots are in the store already — at each chain's own
-// version (a chain the set's last layer does not touch keeps an earlier
-// one) — and they are the renderer's current ones, the same spec a render
-// after the commit gives. (This stack has no node feed, so nothing else
-// renders them before the start's answer.)
+// published their snapshots are in the store already — each at its chain's
+// version, the highest revision of the set's changes on it (eu-west's deeper
+// change comes first in the set; the last change is not on that chain) —
+// and they are the renderer's current ones, the same spec a render after
+// the commit gives. (This stack has no node feed, so nothing else renders
+// them before the start's answer.)
 TEST_F(RolloutCanaryFirstTest, TheCanarysChainsAreStoredWithTheStartsCommit) {
-  SeeNodes("us-", 40, kUsEast);
-  SeeNodes("eu-", 40, kEuWest);
+  SeeNodes("us-", 60, kUsEast);
+  SeeNodes("eu-", 60, kEuWest);
   RolloutStartRequest request;
-  request.changes.push_back({"global", ChangedGlobal()});
-  request.changes.push_back({"region:eu-west", LayerDoc("region:eu-west")});
+  request.changes.push_back({"region:eu-west", LayerDoc("region:eu-west")});  // base + 1
+  request.changes.push_back({"global", ChangedGlobal()});                     // base + 2
+  request.changes.push_back({"region:us-east", LayerDoc("region:us-east")});  // base + 3
   request.policy_json = R"({"canaryPercent": 25, "promotion": "manual"})";
-  const std::map<std::string, std::int64_t> versions = {{kUsEast, base_ + 1}, {kEuWest, base_ + 2}};
+  const std::map<std::string, std::int64_t> versions = {{kUsEast, base_ + 3}, {kEuWest, base_ + 2}};
 
   std::mutex mu;
   std::map<std::string, std::string> at_publish;  // chain -> hash stored then ("" if none)
   const int subscription = stack_.bus().Subscribe([&](const ChangeEvent& event) {
-    if (event.revision != base_ + 2) return;
+    if (event.revision != base_ + 3) return;
     std::lock_guard<std::mutex> lock(mu);
     for (const auto& [chain, version] : versions) {
       auto stored = stack_.store().SnapshotOfVersion(chain, version);
@@ -300,12 +302,12 @@ TEST_F(RolloutCanaryFirstTest, TheCanarysChainsAreStoredWithTheStartsCommit) {
     return at_publish.size() == versions.size();
   }));
   stack_.bus().Unsubscribe(subscription);
-  EXPECT_EQ(started->state.new_version, base_ + 2);
+  EXPECT_EQ(started->state.new_version, base_ + 3);
 
   std::lock_guard<std::mutex> lock(mu);
   for (const auto& [chain_text, version] : versions) {
     SCOPED_TRACE(chain_text);
-    // Both chains hold canary nodes (40 each at 25%).
+    // Both chains hold canary nodes (60 each at 25%: none at all, 0.75^60).
     std::size_t in_canary = 0;
     for (const std::string& node : started->state.waves[0].node_ids) {
       in_canary += started->chains.at(node) == chain_text;

@@ -13,9 +13,11 @@
 namespace omnirelay::cp {
 namespace {
 
-// SubmitAll queues every slice in one step: with two workers, two slices
-// that each wait for the other run at once (one after the other would wait
-// forever; the test gives up after 10 s).
+// SubmitAll queues every slice and wakes the workers: with two workers,
+// two slices that each wait for the other run at once (a slice left
+// unqueued, or a worker left asleep, fails it after 10 s). What SubmitAll
+// adds over two Submits (no preemption of the submitter between them) is
+// not something a test can provoke reliably.
 TEST(NodeWorkersTest, SlicesSubmittedTogetherRunSideBySide) {
   NodeWorkers workers(2);
   // Both workers asleep, waiting for work: each slice must wake one.

@@ -57,7 +57,8 @@ TEST_P(StoreContractTest, AChangeSetStoresItsRolloutsSnapshotsWithIt) {
   EXPECT_EQ(stored->state_json, "{\"head\":1}");
 }
 
-// A set refused (by a CAS, or by its rollout's record) stores none of them.
+// A set refused (by a CAS, by its rollout's record, or by one of the
+// snapshots) stores none of them.
 TEST_P(StoreContractTest, ARefusedChangeSetStoresNoneOfItsSnapshots) {
   MustWrite(Put("global", "{}", std::nullopt));  // 1
   auto make = [](const std::vector<std::int64_t>& revisions) -> Result<RolloutRecord> {
@@ -75,6 +76,21 @@ TEST_P(StoreContractTest, ARefusedChangeSetStoresNoneOfItsSnapshots) {
   EXPECT_EQ(store_->GetSnapshot("sha256:us").status().code(), StatusCode::kNotFound);
   EXPECT_EQ(store_->LatestSnapshot("global,region:us").status().code(), StatusCode::kNotFound);
   EXPECT_EQ(store_->HeadRevision().value(), 1);
+
+  // A snapshot the store refuses (no hash) takes the layers, the record and
+  // the other snapshots with it.
+  auto unnamed = [](const std::vector<std::int64_t>& revisions) -> Result<RolloutRecord> {
+    RolloutRecord r{"r2", "{\"head\":1}", 7, 1, "{\"members\":1}"};
+    r.snapshots = {ChainSnapshot("sha256:us", "global,region:us", revisions.back()),
+                   ChainSnapshot("", "global,region:eu", revisions.back())};
+    return r;
+  };
+  auto refused = store_->WriteLayers({Put("global", "{\"g\":2}", 1)}, unnamed);
+  EXPECT_EQ(refused.status().code(), StatusCode::kInvalidArgument) << refused.status().ToString();
+  EXPECT_EQ(store_->GetSnapshot("sha256:us").status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(store_->GetRollout("r2").status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(store_->HeadRevision().value(), 1);
+  EXPECT_EQ(store_->GetLayer("global")->document, "{}");
 }
 
 }  // namespace
