@@ -45,7 +45,7 @@ class FakePullServer {
                 });
     port_ = server_.bind_to_any_port("127.0.0.1");
     thread_ = std::thread([this] { server_.listen_after_bind(); });
-    Eventually([this] { return server_.is_running(); });
+    EXPECT_TRUE(Eventually([this] { return server_.is_running(); }));
   }
   ~FakePullServer() {
     server_.stop();

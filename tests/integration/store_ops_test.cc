@@ -154,10 +154,10 @@ TEST_F(StoreOpsTest, BackupWhileWritingRestoresIntoAFreshDaemon) {
       written[Json::parse(r->body)["revision"].get<std::int64_t>()] = n;
     }
   });
-  test_support::Eventually([&] {
+  EXPECT_TRUE(test_support::Eventually([&] {
     std::lock_guard<std::mutex> lock(mu);
     return written.size() >= 5;
-  });
+  }));
   const Outcome backup =
       Controlplane("backup --data-dir " + Path("a") + " --to " + Path("b") + " -o json");
   std::size_t during = 0;
@@ -165,10 +165,10 @@ TEST_F(StoreOpsTest, BackupWhileWritingRestoresIntoAFreshDaemon) {
     std::lock_guard<std::mutex> lock(mu);
     during = written.size();
   }
-  test_support::Eventually([&] {  // the writer goes on after the backup
+  EXPECT_TRUE(test_support::Eventually([&] {  // the writer goes on after the backup
     std::lock_guard<std::mutex> lock(mu);
     return written.size() >= during + 5;
-  });
+  }));
   stop.store(true);
   writer.join();
   ASSERT_EQ(backup.status, 0) << backup.out;
