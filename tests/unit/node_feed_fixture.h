@@ -29,6 +29,7 @@ class FakeConnection final : public FeedConnection {
   void Welcome(const WelcomeMsg& welcome) override { welcomes.push_back(welcome); }
   void Notify(std::shared_ptr<const Assignment> assignment) override {
     notifies.push_back(std::move(assignment));
+    if (on_notify) on_notify(*notifies.back());
   }
   void Problem(const ProblemMsg& problem) override { problems.push_back(problem); }
   void Close(const Status& why) override {
@@ -47,6 +48,8 @@ class FakeConnection final : public FeedConnection {
   std::vector<ProblemMsg> problems;
   std::optional<Status> closed;
   bool reading = false;
+  // Runs inside Notify, as a node that answers before the feed's call returns.
+  std::function<void(const Assignment&)> on_notify;
 };
 
 // Snapshots set by the test; counts how often each chain was asked for.

@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include "feed_session.h"
 #include "node_feed_fixture.h"
 
 namespace omnirelay::cp {
@@ -381,6 +382,28 @@ TEST_F(NodeFeedUnitTest, NackIsRecordedAsLastError) {
   auto stored = store_->GetNode("n-1");
   ASSERT_TRUE(stored.ok());
   EXPECT_EQ(stored->last_error, "invalid: bad route");
+}
+
+// The node's record holds its assignment before the Notify leaves: a node
+// that answers at once (here, inside the connection's Notify) has its NACK
+// recorded against the version it was sent, not against none.
+TEST_F(NodeFeedUnitTest, AssignmentIsRecordedBeforeTheNotifyLeaves) {
+  source_.Set(kUsEast, 1);
+  Stream s = Hello("n-1", kUsEast);
+  ASSERT_EQ(s.conn->notifies.size(), 1u);
+  feed_->OnNotifyWritten(*s.session);
+  std::optional<NodeRecord> seen_at_nack;
+  s.conn->on_notify = [&](const Assignment& sent) {
+    feed_->OnNack(*s.session, NackMsg{sent.version, sent.hash, "invalid", "refused at once"});
+    seen_at_nack = s.session->state()->Copy();
+  };
+  source_.Set(kUsEast, 2);
+  Commit("global", 2);
+  ASSERT_EQ(s.conn->notifies.size(), 2u);
+  ASSERT_TRUE(seen_at_nack);
+  EXPECT_EQ(seen_at_nack->assigned_version, 2);
+  EXPECT_EQ(seen_at_nack->assigned_hash, s.conn->notifies[1]->hash);
+  EXPECT_EQ(seen_at_nack->last_error, "invalid: refused at once");
 }
 
 // Finding 8: an ACK or NACK for a (version, hash) never assigned to the
