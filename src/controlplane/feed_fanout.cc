@@ -44,8 +44,9 @@ bool FeedFanOut::Deliver(FeedSession& session, const ChainGroup& group,
   }
   const std::int64_t now = clock_.NowUnixMs();
   // Recorded before the Notify leaves: the node's ACK or NACK of it may be
-  // handled before Offer returns.
-  const auto offered = session.Offer(assignment, [&] {
+  // handled before Offer returns. (Passed by reference: no std::function
+  // allocation per node of a fan-out.)
+  auto record = [&] {
     who.state->Update([&](NodeRecord& r) {
       // `updating` from here (node_state.h), and drift repair counts from the
       // last offer (a reconnected node offered its assignment again included).
@@ -60,7 +61,8 @@ bool FeedFanOut::Deliver(FeedSession& session, const ChainGroup& group,
         r.last_error_path.clear();
       }
     });
-  });
+  };
+  const auto offered = session.Offer(assignment, std::ref(record));
   if (offered == FeedSession::Offered::kRefused) return false;
   if (offered == FeedSession::Offered::kSent) notifies_.Inc();
   writer_.MarkDirty(who.state);
@@ -72,7 +74,7 @@ void FeedFanOut::FanOut(std::shared_ptr<const ChainGroup> group,
                         std::vector<std::shared_ptr<FeedSession>> members,
                         std::chrono::steady_clock::time_point started) {
   const std::size_t n = members.size();
-  const std::size_t slices = std::min(workers_.size(), (n + kMinSlice - 1) / kMinSlice);
+  const std::size_t slices = workers_.SliceCount(n, kMinSlice);
   if (slices <= 1) {
     for (const auto& session : members) Deliver(*session, *group, chain_assignment);
     fanout_seconds_.Observe(SecondsSince(started));
@@ -85,21 +87,16 @@ void FeedFanOut::FanOut(std::shared_ptr<const ChainGroup> group,
   auto shared = std::make_shared<Shared>();
   shared->members = std::move(members);
   shared->remaining = slices;
-  std::vector<std::function<void()>> tasks;
-  tasks.reserve(slices);
-  for (std::size_t i = 0; i < slices; ++i) {
-    const std::size_t begin = n * i / slices;
-    const std::size_t end = n * (i + 1) / slices;
-    tasks.emplace_back([this, shared, group, chain_assignment, begin, end, started] {
-      for (std::size_t k = begin; k < end; ++k) {
-        Deliver(*shared->members[k], *group, chain_assignment);
-      }
-      if (shared->remaining.fetch_sub(1, std::memory_order_acq_rel) == 1) {
-        fanout_seconds_.Observe(SecondsSince(started));
-      }
-    });
-  }
-  (void)workers_.SubmitAll(std::move(tasks));  // false: stopping
+  (void)workers_.SubmitSlices(  // false: stopping
+      n, slices,
+      [this, shared, group, chain_assignment, started](std::size_t begin, std::size_t end) {
+        for (std::size_t k = begin; k < end; ++k) {
+          Deliver(*shared->members[k], *group, chain_assignment);
+        }
+        if (shared->remaining.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+          fanout_seconds_.Observe(SecondsSince(started));
+        }
+      });
 }
 
 }  // namespace omnirelay::cp

@@ -224,22 +224,15 @@ class NodeFeedImpl final : public NodeFeed {
     constexpr std::size_t kReassignSlice = 64;
     auto shared = std::make_shared<const std::vector<std::string>>(node_ids);
     const std::size_t n = shared->size();
-    const std::size_t slices = std::max<std::size_t>(
-        1, std::min(workers_.size(), (n + kReassignSlice - 1) / kReassignSlice));
-    std::vector<std::function<void()>> tasks;
-    tasks.reserve(slices);
-    for (std::size_t i = 0; i < slices; ++i) {
-      const std::size_t begin = n * i / slices;
-      const std::size_t end = n * (i + 1) / slices;
-      tasks.emplace_back([this, shared, begin, end] {
-        for (std::size_t k = begin; k < end; ++k) {
-          auto [session, group] = groups_.SessionOf((*shared)[k]);
-          if (!session || !group) continue;
-          if (auto current = group->current()) fanout_.Deliver(*session, *group, current);
-        }
-      });
-    }
-    (void)workers_.SubmitAll(std::move(tasks));  // false: stopping
+    (void)workers_.SubmitSlices(  // false: stopping
+        n, workers_.SliceCount(n, kReassignSlice),
+        [this, shared](std::size_t begin, std::size_t end) {
+          for (std::size_t k = begin; k < end; ++k) {
+            auto [session, group] = groups_.SessionOf((*shared)[k]);
+            if (!session || !group) continue;
+            if (auto current = group->current()) fanout_.Deliver(*session, *group, current);
+          }
+        });
   }
 
   bool RunOnWorker(std::function<void()> task) override { return workers_.Submit(std::move(task)); }

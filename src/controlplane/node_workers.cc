@@ -1,5 +1,7 @@
 #include "node_workers.h"
 
+#include <algorithm>
+
 namespace omnirelay::cp {
 
 NodeWorkers::NodeWorkers(std::size_t threads) : count_(threads) {
@@ -43,6 +45,22 @@ bool NodeWorkers::SubmitAll(std::vector<std::function<void()>> tasks) {
     cv_.NotifyAll();
   }
   return true;
+}
+
+std::size_t NodeWorkers::SliceCount(std::size_t n, std::size_t min_slice) const {
+  if (n == 0) return 0;
+  return std::max<std::size_t>(1, std::min(size(), (n + min_slice - 1) / min_slice));
+}
+
+bool NodeWorkers::SubmitSlices(std::size_t n, std::size_t slices,
+                               const std::function<void(std::size_t, std::size_t)>& run) {
+  std::vector<std::function<void()>> tasks;
+  tasks.reserve(slices);
+  for (std::size_t i = 0; i < slices; ++i) {
+    tasks.emplace_back(
+        [run, begin = n * i / slices, end = n * (i + 1) / slices] { run(begin, end); });
+  }
+  return SubmitAll(std::move(tasks));
 }
 
 void NodeWorkers::Stop() {

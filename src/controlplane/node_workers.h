@@ -30,6 +30,14 @@ class NodeWorkers {
   // at once (submitted one by one, a caller preempted between two Submits
   // would hold the later slices back while a worker idles).
   bool SubmitAll(std::vector<std::function<void()>> tasks) EXCLUDES(mu_);
+  // A fan-out of `n` items: as many slices as workers, but none smaller than
+  // `min_slice` items (at least one when n > 0).
+  std::size_t SliceCount(std::size_t n, std::size_t min_slice) const;
+  // Queues `slices` tasks together (SubmitAll), task i running `run(begin,
+  // end)` over the i-th of `slices` consecutive ranges of [0, n).
+  bool SubmitSlices(std::size_t n, std::size_t slices,
+                    const std::function<void(std::size_t begin, std::size_t end)>& run)
+      EXCLUDES(mu_);
   void Stop() EXCLUDES(mu_);
   // How many tasks run at once (1 for the inline pool).
   std::size_t size() const { return count_ == 0 ? 1 : count_; }

@@ -246,9 +246,7 @@ void RolloutEngine::Register(RolloutRun run, const AssignmentChanges& first_wave
       if (made != rendered.end()) {
         // Stored by the start's commit: the chain at its bound, as
         // SnapshotAt would have rendered it.
-        MutexLock lock(cache_mu_);
-        if (at_cache_.size() >= 4096) at_cache_.clear();
-        at_cache_[std::string(chain_text) + "@" + std::to_string(version)] = *made;
+        KeepSnapshotAt(chain_text, version, *made);
         continue;
       }
       feed_->RunOnWorker([this, chain_text = std::string(chain_text), version = version] {

@@ -337,6 +337,9 @@ class RolloutEngine final : public AssignmentSource, public NodeObserver {
   // The snapshot of `chain` (canonical text) at `bound`; null when none.
   std::shared_ptr<const SnapshotRecord> SnapshotAt(const std::string& chain, std::int64_t bound)
       EXCLUDES(cache_mu_);
+  // What SnapshotAt(chain, bound) answers from now on (while fresh).
+  void KeepSnapshotAt(std::string_view chain, std::int64_t bound,
+                      std::shared_ptr<const SnapshotRecord> snapshot) EXCLUDES(cache_mu_);
   // Per member of `run` (in state.nodes order): the snapshot of its chain at
   // its assigned bound; null when its chain is not known or not rendered.
   std::vector<std::shared_ptr<const SnapshotRecord>> AssignedSnapshots(const RolloutRun& run)

@@ -206,10 +206,15 @@ std::shared_ptr<const SnapshotRecord> RolloutEngine::SnapshotAt(const std::strin
     }
     return nullptr;
   }
+  KeepSnapshotAt(chain, bound, *snapshot);
+  return *snapshot;
+}
+
+void RolloutEngine::KeepSnapshotAt(std::string_view chain, std::int64_t bound,
+                                   std::shared_ptr<const SnapshotRecord> snapshot) {
   MutexLock lock(cache_mu_);
   if (at_cache_.size() >= 4096) at_cache_.clear();
-  at_cache_[key] = *snapshot;
-  return *snapshot;
+  at_cache_[std::string(chain) + "@" + std::to_string(bound)] = std::move(snapshot);
 }
 
 std::vector<std::shared_ptr<const SnapshotRecord>> RolloutEngine::AssignedSnapshots(

@@ -50,17 +50,23 @@ std::string NewRolloutId() {
 std::vector<std::shared_ptr<const SnapshotRecord>> RenderCanaryChains(
     Store& store, SnapshotRenderer& renderer, const std::vector<RolloutChange>& changes,
     std::int64_t base, const std::map<std::string, std::string>& member_chains) {
-  std::set<std::string_view> chains;
-  for (const auto& [node_id, chain] : member_chains) chains.insert(chain);
-  std::vector<std::shared_ptr<const SnapshotRecord>> out;
-  for (std::string_view text : chains) {
+  std::set<std::string_view> texts;
+  for (const auto& [node_id, chain] : member_chains) texts.insert(chain);
+  std::vector<std::vector<Scope>> chains;
+  std::set<std::string> scopes;  // every chain's, read in one go
+  for (std::string_view text : texts) {
     auto chain = ParseScopeChain(text);
     if (!chain.ok()) continue;
-    auto stored = ChainLayers(store, *chain);
-    if (!stored.ok()) return {};
+    for (const Scope& scope : *chain) scopes.insert(scope.ToString());
+    chains.push_back(*std::move(chain));
+  }
+  auto stored = store.GetLayers({scopes.begin(), scopes.end()});
+  if (!stored.ok()) return {};
+  std::vector<std::shared_ptr<const SnapshotRecord>> out;
+  for (const std::vector<Scope>& chain : chains) {
     std::int64_t version = 0;
     std::vector<std::string> documents;
-    for (const Scope& scope : *chain) {
+    for (const Scope& scope : chain) {
       const std::string name = scope.ToString();
       std::optional<std::size_t> staged;
       for (std::size_t i = 0; i < changes.size(); ++i) {
@@ -75,10 +81,10 @@ std::vector<std::shared_ptr<const SnapshotRecord>> RenderCanaryChains(
       }
       auto layer = std::find_if(stored->begin(), stored->end(),
                                 [&](const LayerRecord& r) { return r.scope == name; });
-      if (layer != stored->end()) documents.push_back(std::move(layer->document));
+      if (layer != stored->end()) documents.push_back(layer->document);
     }
     if (version == 0 || documents.empty()) continue;  // not the set's, or no layer left
-    auto rendered = renderer.RenderUnstored(*chain, version, documents);
+    auto rendered = renderer.RenderUnstored(chain, version, documents);
     if (rendered.ok()) out.push_back(*std::move(rendered));
   }
   return out;
@@ -373,7 +379,7 @@ Result<RolloutRun> ControlPlaneService::StartRollout(const Principal& who,
     OMNI_ASSIGN_OR_RETURN(started, plan_run(revisions.back()));
     OMNI_ASSIGN_OR_RETURN(first_wave, cp::StartRollout(started.state, now));
     RolloutRecord record = RolloutRecordOf(started, now);
-    for (const auto& snapshot : rendered) record.snapshots.push_back(*snapshot);
+    record.snapshots = rendered;
     return record;
   };
   // A freeze set through another replica since CheckNotFrozen counts at the

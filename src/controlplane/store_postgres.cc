@@ -109,10 +109,7 @@ class PostgresStore final : public Store {
             OMNI_ASSIGN_OR_RETURN(RolloutRecord rollout, make_rollout(revisions));
             OMNI_RETURN_IF_ERROR(pg::ApplyRolloutPut(txn, rollout, expected_generation,
                                                      !expected_generation.has_value()));
-            for (const SnapshotRecord& s : rollout.snapshots) {
-              if (s.hash.empty()) return Invalid("snapshot needs a hash");
-              pg::InsertSnapshot(txn, s);
-            }
+            OMNI_RETURN_IF_ERROR(pg::InsertSnapshots(txn, rollout.snapshots));
           }
           return Status::Ok();
         });

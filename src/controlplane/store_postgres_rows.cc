@@ -566,6 +566,15 @@ void InsertSnapshot(pqxx::transaction_base& txn, const SnapshotRecord& s) {
                    s.version, s.scope_chain, s.created_at_ms, s.expires_at_ms, s.rollout);
 }
 
+Status InsertSnapshots(pqxx::transaction_base& txn,
+                       const std::vector<std::shared_ptr<const SnapshotRecord>>& snapshots) {
+  for (const auto& s : snapshots) {
+    if (s->hash.empty()) return Status(StatusCode::kInvalidArgument, "snapshot needs a hash");
+    InsertSnapshot(txn, *s);
+  }
+  return Status::Ok();
+}
+
 Result<SnapshotRecord> ApplyChainSnapshotPut(pqxx::work& txn, const SnapshotRecord& s,
                                              std::int64_t fresh_after_ms) {
   if (s.hash.empty() || !s.rollout.empty()) {

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <pqxx/pqxx>
 #include <string>
@@ -193,6 +194,10 @@ Status ApplyRolloutPut(pqxx::transaction_base& txn, const RolloutRecord& r,
 
 // Store::PutSnapshot's statement: a hash stored already is left as it is.
 void InsertSnapshot(pqxx::transaction_base& txn, const SnapshotRecord& s);
+// The same for each of a change set's snapshots (RolloutRecord::snapshots);
+// kInvalidArgument for one without a hash, as the SQLite adapter.
+Status InsertSnapshots(pqxx::transaction_base& txn,
+                       const std::vector<std::shared_ptr<const SnapshotRecord>>& snapshots);
 
 // Store::PutChainSnapshot: under a transaction-scoped advisory lock on the
 // chain (so replicas storing one chain take turns), the fresh snapshot of

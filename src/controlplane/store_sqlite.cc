@@ -93,9 +93,7 @@ class SqliteStore final : public Store {
         OMNI_ASSIGN_OR_RETURN(RolloutRecord rollout, make_rollout(revisions));
         OMNI_RETURN_IF_ERROR(sqlite::ApplyRolloutPut(conn, rollout, expected_generation,
                                                      !expected_generation.has_value()));
-        for (const SnapshotRecord& s : rollout.snapshots) {
-          OMNI_RETURN_IF_ERROR(sqlite::InsertSnapshot(conn, s));
-        }
+        OMNI_RETURN_IF_ERROR(sqlite::InsertSnapshots(conn, rollout.snapshots));
       }
       return revisions;
     });

@@ -157,6 +157,12 @@ Result<bool> ApplyLease(Connection& conn, std::string_view name, std::string_vie
   return *row && held->Text(0) == holder;
 }
 
+Status InsertSnapshots(Connection& conn,
+                       const std::vector<std::shared_ptr<const SnapshotRecord>>& snapshots) {
+  for (const auto& s : snapshots) OMNI_RETURN_IF_ERROR(InsertSnapshot(conn, *s));
+  return Status::Ok();
+}
+
 Status InsertSnapshot(Connection& conn, const SnapshotRecord& s) {
   if (s.hash.empty()) return Status(StatusCode::kInvalidArgument, "snapshot needs a hash");
   Result<Statement> insert =

@@ -34,6 +34,9 @@ Result<bool> ApplyLease(Connection& conn, std::string_view name, std::string_vie
 
 // Store::PutSnapshot's statement: a hash stored already is left as it is.
 Status InsertSnapshot(Connection& conn, const SnapshotRecord& s);
+// The same for each of a change set's snapshots (RolloutRecord::snapshots).
+Status InsertSnapshots(Connection& conn,
+                       const std::vector<std::shared_ptr<const SnapshotRecord>>& snapshots);
 
 // Store::PutChainSnapshot: the fresh snapshot of the chain and version
 // already stored, else `s` inserted.

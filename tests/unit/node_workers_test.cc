@@ -8,6 +8,7 @@
 #include <chrono>
 #include <functional>
 #include <thread>
+#include <utility>
 #include <vector>
 
 namespace omnirelay::cp {
@@ -56,6 +57,24 @@ TEST(NodeWorkersTest, InlinePoolRunsSlicesInOrderAndAStoppedOneRefuses) {
   EXPECT_FALSE(pool.SubmitAll(std::move(late)));
   EXPECT_FALSE(pool.Submit([&] { ran = true; }));
   EXPECT_FALSE(ran);
+}
+
+// A fan-out's slices: one per worker at most, none under the minimum, and
+// together they cover every item once, in order.
+TEST(NodeWorkersTest, SlicesCoverEveryItemOnce) {
+  NodeWorkers two(2);
+  EXPECT_EQ(two.SliceCount(0, 64), 0u);
+  EXPECT_EQ(two.SliceCount(1, 64), 1u);
+  EXPECT_EQ(two.SliceCount(64, 64), 1u);
+  EXPECT_EQ(two.SliceCount(65, 64), 2u);
+  EXPECT_EQ(two.SliceCount(5000, 64), 2u);
+  two.Stop();
+
+  NodeWorkers inline_pool(0);
+  std::vector<std::pair<std::size_t, std::size_t>> ranges;
+  ASSERT_TRUE(inline_pool.SubmitSlices(
+      10, 3, [&](std::size_t begin, std::size_t end) { ranges.emplace_back(begin, end); }));
+  EXPECT_EQ(ranges, (std::vector<std::pair<std::size_t, std::size_t>>{{0, 3}, {3, 6}, {6, 10}}));
 }
 
 }  // namespace

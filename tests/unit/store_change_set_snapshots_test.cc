@@ -4,6 +4,7 @@
 // contract suite: runs on every adapter.
 #include <gtest/gtest.h>
 
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -15,16 +16,17 @@ namespace {
 
 using namespace store_contract;  // NOLINT: the suite's own fixture and builders
 
-SnapshotRecord ChainSnapshot(const std::string& hash, const std::string& chain,
-                             std::int64_t version) {
-  SnapshotRecord s;
-  s.hash = hash;
-  s.snapshot = "{\"chain\":\"" + chain + "\"}";
-  s.envelope = "{\"payload\":\"" + hash + "\"}";
-  s.version = version;
-  s.scope_chain = chain;
-  s.created_at_ms = 1000;
-  s.expires_at_ms = 2000;
+std::shared_ptr<const SnapshotRecord> ChainSnapshot(const std::string& hash,
+                                                    const std::string& chain,
+                                                    std::int64_t version) {
+  auto s = std::make_shared<SnapshotRecord>();
+  s->hash = hash;
+  s->snapshot = "{\"chain\":\"" + chain + "\"}";
+  s->envelope = "{\"payload\":\"" + hash + "\"}";
+  s->version = version;
+  s->scope_chain = chain;
+  s->created_at_ms = 1000;
+  s->expires_at_ms = 2000;
   return s;
 }
 

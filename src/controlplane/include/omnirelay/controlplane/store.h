@@ -202,8 +202,9 @@ struct RolloutRecord {
   // Only with WriteLayers: chain snapshots of the change set's own revisions
   // (SnapshotRenderer::RenderUnstored), stored as PutSnapshot would in the
   // same transaction; a version this new has no other rendering to keep
-  // instead. Not read back (GetSnapshot and the rest find them).
-  std::vector<SnapshotRecord> snapshots{};
+  // instead. Shared, not copied, under the store's write lock. Not read
+  // back (GetSnapshot and the rest find them).
+  std::vector<std::shared_ptr<const SnapshotRecord>> snapshots{};
 };
 
 // Makes the rollout record of a change set inside its transaction, from the
