@@ -13,7 +13,7 @@
 
 #include <map>
 #include <string>
-#include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "rollout_plan.h"
@@ -62,7 +62,7 @@ std::string HashOf(std::int64_t version) {
 // Every node connected, on `version` (ACKed and applied, with its hash), with
 // an SLO window and a discovery generation: every gate has figures to read.
 NodeReports Reports(const std::vector<RolloutMember>& members, std::int64_t version) {
-  NodeReports reports;
+  std::vector<NodeReports::value_type> reports;
   reports.reserve(members.size());
   for (const auto& m : members) {
     NodeReport r;
@@ -75,18 +75,17 @@ NodeReports Reports(const std::vector<RolloutMember>& members, std::int64_t vers
     r.slo.errors = 2;
     r.slo.latency.Record(12, 900);
     r.slo.latency.Record(80, 100);
-    reports.emplace(m.node.id, r);
+    reports.emplace_back(m.node.id, r);
   }
-  return reports;
+  return NodeReports::FromEntries(std::move(reports));  // sorted by id, as the driver's are
 }
 
 // node id -> hash of its assigned version, as the driver passes them.
-std::unordered_map<std::string, std::string> Hashes(const std::vector<RolloutMember>& members,
-                                                    std::int64_t version) {
-  std::unordered_map<std::string, std::string> hashes;
+AssignedHashes Hashes(const std::vector<RolloutMember>& members, std::int64_t version) {
+  std::vector<AssignedHashes::value_type> hashes;
   hashes.reserve(members.size());
-  for (const auto& m : members) hashes.emplace(m.node.id, HashOf(version));
-  return hashes;
+  for (const auto& m : members) hashes.emplace_back(m.node.id, HashOf(version));
+  return AssignedHashes::FromEntries(std::move(hashes));
 }
 
 void BM_PlanWaves(benchmark::State& state) {

@@ -460,7 +460,7 @@ void RolloutEngine::Tick() {
       }
       continue;
     }
-    std::unordered_map<std::string, std::string> hashes;
+    AssignedHashes hashes;
     const NodeReports reports = ReportsFor(*run, &hashes);
     const std::int64_t expected = run->state.generation;
     const std::size_t wave_before = run->state.current_wave;

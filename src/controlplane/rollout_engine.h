@@ -346,8 +346,7 @@ class RolloutEngine final : public AssignmentSource, public NodeObserver {
       EXCLUDES(cache_mu_);
   // Reports of `run`'s members translated to bounds (see the header comment);
   // with `assigned_hashes`, each member's hash of its assigned bound too.
-  NodeReports ReportsFor(const RolloutRun& run,
-                         std::unordered_map<std::string, std::string>* assigned_hashes)
+  NodeReports ReportsFor(const RolloutRun& run, AssignedHashes* assigned_hashes)
       EXCLUDES(reports_mu_, cache_mu_);
   // Persists `run` (CAS on `expected`) and re-offers `changes`; on a
   // conflict reloads the stored run. False when not persisted.

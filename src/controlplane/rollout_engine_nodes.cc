@@ -239,13 +239,14 @@ std::vector<std::shared_ptr<const SnapshotRecord>> RolloutEngine::AssignedSnapsh
   return out;
 }
 
-NodeReports RolloutEngine::ReportsFor(
-    const RolloutRun& run, std::unordered_map<std::string, std::string>* assigned_hashes) {
+NodeReports RolloutEngine::ReportsFor(const RolloutRun& run, AssignedHashes* assigned_hashes) {
   const auto snapshots = AssignedSnapshots(run);
+  // Built in member (id) order, so every entry is appended (id_sorted.h).
   NodeReports out;
   out.reserve(run.state.nodes.size());
   // Whether each member (in member order) reads metadata.rollout (its hello said so).
   std::vector<char> reads_rollout(run.state.nodes.size(), 0);
+  std::size_t missing = 0;
   {
     MutexLock lock(reports_mu_);  // one copy of each member's report, nothing else under it
     std::size_t j = 0;
@@ -254,22 +255,26 @@ NodeReports RolloutEngine::ReportsFor(
       if (it != seen_.end()) {
         out.emplace(id, it->second.report);
         reads_rollout[j] = it->second.reads_rollout ? 1 : 0;
+      } else {
+        ++missing;
       }
       ++j;
     }
   }
   // A cell of replicas: members connected to another replica report there,
   // and what its node status writer stored stands in (applied and ACKed
-  // version, connection; no SLO windows).
-  if (out.size() < run.state.nodes.size()) {
+  // version, connection; no SLO windows). Merged in once, in id order.
+  if (missing > 0) {
     if (Result<std::vector<NodeRecord>> stored = store_.ListNodes(); stored.ok()) {
       std::unordered_map<std::string_view, const NodeRecord*> by_id;
       for (const NodeRecord& r : *stored) by_id.emplace(r.node_id, &r);
+      std::vector<NodeReports::value_type> more;
+      NodeReports::Walk reported(out);
       std::size_t j = 0;
       for (const auto& [id, a] : run.state.nodes) {
         const auto it = by_id.find(id);
-        if (out.count(id) == 0 && it != by_id.end() &&
-            (it->second->connected || it->second->last_seen_ms > 0)) {
+        if (it != by_id.end() && (it->second->connected || it->second->last_seen_ms > 0) &&
+            reported.Find(id) == nullptr) {
           const NodeRecord& r = *it->second;
           NodeReport report;
           report.connected = r.connected;
@@ -279,7 +284,7 @@ NodeReports RolloutEngine::ReportsFor(
           report.acked_version = r.applied_version;
           report.has_discovery_generation = r.discovery_generation > 0;
           report.discovery_generation = r.discovery_generation;
-          out.emplace(id, std::move(report));
+          more.emplace_back(id, std::move(report));
           reads_rollout[j] = std::find(r.features.begin(), r.features.end(), kFeatureRolloutInfo) !=
                                      r.features.end()
                                  ? 1
@@ -287,6 +292,7 @@ NodeReports RolloutEngine::ReportsFor(
         }
         ++j;
       }
+      out.Merge(std::move(more));
     }
   }
   // Each member's cell, for the cross-cell gates (rollout_gates.h).
@@ -295,13 +301,16 @@ NodeReports RolloutEngine::ReportsFor(
       report.cell = PlaceOfChain(chain->second).cell;
     }
   }
+  if (assigned_hashes != nullptr) assigned_hashes->reserve(out.size());
+  auto report = out.begin();
   std::size_t k = 0;
   for (const auto& [id, a] : run.state.nodes) {
     const bool reads = reads_rollout[k] != 0;
     const std::shared_ptr<const SnapshotRecord>& snapshot = snapshots[k++];
-    if (!snapshot) continue;
-    const auto report = out.find(id);
-    if (report == out.end()) continue;  // never reported: offline since the wave began
+    report = out.LowerBound(report, id);
+    if (!snapshot || report == out.end() || report->first != id) {
+      continue;  // never reported: offline since the wave began
+    }
     if (assigned_hashes != nullptr) {
       // The rendering the node is sent (contract 6, as Assigned decides).
       std::string hash = snapshot->hash;
@@ -313,7 +322,7 @@ NodeReports RolloutEngine::ReportsFor(
         }
         if (!pin.rollout_id.empty()) hash = Labelled(snapshot, pin)->hash;
       }
-      (*assigned_hashes)[id] = std::move(hash);
+      assigned_hashes->Set(id, std::move(hash));  // in id order: appended
     }
     TranslateToBound(report->second, snapshot->version, a.assigned_version);
   }
@@ -332,15 +341,16 @@ std::vector<RolloutRun::WaveProgress> ProgressOf(const RolloutState& s,
                                                  const NodeReports& reports) {
   std::vector<RolloutRun::WaveProgress> out(s.waves.size());
   for (std::size_t i = 0; i < s.waves.size(); ++i) {
-    for (const std::string& id : s.waves[i].node_ids) {
-      const auto a = s.nodes.find(id);
-      if (a == s.nodes.end()) continue;
-      const auto it = reports.find(id);
+    NodeAssignments::Walk assignments(s.nodes);
+    NodeReports::Walk walk(reports);
+    for (const std::string& id : s.waves[i].node_ids) {  // sorted: two walks
+      const NodeAssignment* a = assignments.Find(id);
+      if (a == nullptr) continue;
       Said said;
-      if (it != reports.end()) {
-        said = {true, it->second.connected, it->second.acked_version, it->second.nacked_version};
+      if (const NodeReport* r = walk.Find(id)) {
+        said = {true, r->connected, r->acked_version, r->nacked_version};
       }
-      CountNode(out[i], said, a->second.assigned_version);
+      CountNode(out[i], said, a->assigned_version);
     }
   }
   return out;

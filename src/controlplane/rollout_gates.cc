@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <limits>
 #include <map>
+#include <optional>
 #include <set>
 
 namespace omnirelay::cp {
@@ -96,9 +97,12 @@ GateVerdict EvaluateWave(const WaveGateInput& in) {
   std::map<std::string, std::pair<std::int64_t, std::int64_t>> cell_apply;  // cell: applied, acked
   std::string diverged;
   std::string drifting;  // the first few ids
+  // The wave's ids are sorted: the reports and hashes are read in one walk each.
+  NodeReports::Walk reports(*in.reports);
+  std::optional<AssignedHashes::Walk> hashes;
+  if (in.assigned_hashes != nullptr) hashes.emplace(*in.assigned_hashes);
   for (const auto& id : *in.node_ids) {
-    const auto it = in.reports->find(id);
-    const NodeReport* r = it == in.reports->end() ? nullptr : &it->second;
+    const NodeReport* r = reports.Find(id);
     const bool acked = r != nullptr && r->acked_version == in.assigned_version;
     if (!acked) {  // rule 1: offline past the grace leaves the denominator
       const bool connected = r != nullptr && r->connected;
@@ -123,12 +127,7 @@ GateVerdict EvaluateWave(const WaveGateInput& in) {
     }
     if (r->applied_version == in.assigned_version) {
       ++f.applied;
-      const std::string* want = nullptr;
-      if (in.assigned_hashes != nullptr) {
-        if (const auto h = in.assigned_hashes->find(id); h != in.assigned_hashes->end()) {
-          want = &h->second;
-        }
-      }
+      const std::string* want = hashes ? hashes->Find(id) : nullptr;
       if (want != nullptr && !r->applied_hash.empty() && r->applied_hash != *want &&
           diverged.empty()) {
         diverged = id + " applies v" + std::to_string(r->applied_version) + " with hash " +

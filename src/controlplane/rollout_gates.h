@@ -57,10 +57,10 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <utility>
 #include <vector>
 
+#include "id_sorted.h"
 #include "omnirelay/config/slo_window.h"
 #include "rollout_policy.h"
 
@@ -86,7 +86,10 @@ struct NodeReport {
   std::string cell;               // the cell its chain names; "" none
   SloWindow slo;                  // every window it sent for the version it runs, merged
 };
-using NodeReports = std::unordered_map<std::string, NodeReport>;
+// By node id, sorted (id_sorted.h): the engine builds and reads them in id order.
+using NodeReports = IdSorted<NodeReport>;
+// Node id -> the hash rendered for its assigned version.
+using AssignedHashes = IdSorted<std::string>;
 
 enum class Verdict { kHold, kPromote, kRollback };
 enum class RollbackReason { kNone, kSloBreach, kNackRatio, kAckDeadline, kDivergence };
@@ -170,7 +173,7 @@ struct WaveGateInput {
   std::int64_t assigned_version = 0;
   // node id -> the hash rendered for its assigned version; nullptr (or a
   // node missing from it): hashes are not compared.
-  const std::unordered_map<std::string, std::string>* assigned_hashes = nullptr;
+  const AssignedHashes* assigned_hashes = nullptr;
   SloWindow baseline;
   std::int64_t wave_started_ms = 0;
   std::int64_t now_ms = 0;

@@ -66,8 +66,12 @@ struct IdKey {
   std::size_t position = 0;
 };
 
-bool operator<(const IdKey& a, const IdKey& b) {
-  return std::tie(a.head, a.id, a.position) < std::tie(b.head, b.id, b.position);
+// The heads decide unless equal (one integer comparison, inlined in the sort).
+inline bool operator<(const IdKey& a, const IdKey& b) {
+  if (a.head != b.head) [[likely]]
+    return a.head < b.head;
+  if (const int c = a.id.compare(b.id); c != 0) return c < 0;
+  return a.position < b.position;
 }
 
 std::size_t CommonPrefix(std::span<const RolloutNode* const> nodes) {

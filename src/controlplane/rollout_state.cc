@@ -68,88 +68,17 @@ void EnterWave(RolloutState& s, std::size_t index, std::int64_t now_ms,
 SloWindow BaselineOf(const RolloutState& s, const NodeReports& reports) {
   SloWindow live;
   const std::int64_t wave_version = WaveVersion(s, s.current_wave);
+  NodeReports::Walk walk(reports);
   for (const auto& [id, a] : s.nodes) {
     if (a.assigned_version >= wave_version) continue;  // not on the routing it had
-    const auto it = reports.find(id);
-    if (it != reports.end() && it->second.connected) live.Merge(it->second.slo);
+    const NodeReport* r = walk.Find(id);
+    if (r != nullptr && r->connected) live.Merge(r->slo);
   }
   if (live.requests >= static_cast<std::uint64_t>(s.policy.min_requests)) return live;
   return s.wave_baselines.at(s.current_wave);
 }
 
-bool IdBelow(const NodeAssignments::value_type& entry, std::string_view id) {
-  return entry.first < id;
-}
-
 }  // namespace
-
-NodeAssignments::iterator NodeAssignments::LowerBound(iterator from, std::string_view id) {
-  // Galloping: a walk's next id is usually at `from` or a few entries on,
-  // so probe 1, 2, 4, ... entries ahead before a binary search of the last
-  // step — one comparison for a dense walk, a few for a sparse one.
-  const auto end = entries_.end();
-  if (from == end || !IdBelow(*from, id)) return from;
-  std::ptrdiff_t step = 1;
-  auto low = from;  // below id
-  while (end - low > step && IdBelow(*(low + step), id)) {
-    low += step;
-    step *= 2;
-  }
-  const auto high = end - low > step ? low + step + 1 : end;
-  return std::lower_bound(low + 1, high, id, IdBelow);
-}
-
-NodeAssignments::iterator NodeAssignments::find(std::string_view id) {
-  const auto it = std::lower_bound(entries_.begin(), entries_.end(), id, IdBelow);
-  return it != entries_.end() && it->first == id ? it : entries_.end();
-}
-
-NodeAssignments::const_iterator NodeAssignments::find(std::string_view id) const {
-  const auto it = std::lower_bound(entries_.begin(), entries_.end(), id, IdBelow);
-  return it != entries_.end() && it->first == id ? it : entries_.end();
-}
-
-NodeAssignment& NodeAssignments::at(std::string_view id) {
-  const auto it = find(id);
-  if (it == end()) throw std::out_of_range("no assignment for node " + std::string(id));
-  return it->second;
-}
-
-const NodeAssignment& NodeAssignments::at(std::string_view id) const {
-  const auto it = find(id);
-  if (it == end()) throw std::out_of_range("no assignment for node " + std::string(id));
-  return it->second;
-}
-
-NodeAssignment& NodeAssignments::operator[](std::string_view id) {
-  const auto it = std::lower_bound(entries_.begin(), entries_.end(), id, IdBelow);
-  if (it != entries_.end() && it->first == id) return it->second;
-  return entries_.emplace(it, std::string(id), NodeAssignment{})->second;
-}
-
-void NodeAssignments::Set(std::string id, const NodeAssignment& a) {
-  if (entries_.empty() || entries_.back().first < id) {
-    entries_.emplace_back(std::move(id), a);
-  } else {
-    (*this)[id] = a;
-  }
-}
-
-void NodeAssignments::Merge(std::vector<value_type> more) {
-  if (more.empty()) return;
-  if (entries_.empty() || entries_.back().first < more.front().first) {
-    entries_.insert(entries_.end(), std::make_move_iterator(more.begin()),
-                    std::make_move_iterator(more.end()));
-    return;
-  }
-  std::vector<value_type> merged;
-  merged.reserve(entries_.size() + more.size());
-  std::merge(std::make_move_iterator(entries_.begin()), std::make_move_iterator(entries_.end()),
-             std::make_move_iterator(more.begin()), std::make_move_iterator(more.end()),
-             std::back_inserter(merged),
-             [](const value_type& a, const value_type& b) { return a.first < b.first; });
-  entries_ = std::move(merged);
-}
 
 std::string_view RolloutPhaseName(RolloutPhase phase) {
   switch (phase) {
@@ -254,6 +183,7 @@ Result<RolloutState> CreateRollout(std::string id, const RolloutPolicy& policy,
   for (std::size_t w = 0; w < s.waves.size(); ++w) s.waves[w].node_ids.reserve(sizes[w]);
   s.untargeted.reserve(untargeted);
   s.nodes.reserve(members.size() - untargeted);
+  NodeReports::Walk before(reports);
   for (const std::size_t i : plan.order) {
     const std::string& node_id = members[i].node.id;
     const std::size_t w = plan.wave_of[i];
@@ -265,9 +195,7 @@ Result<RolloutState> CreateRollout(std::string id, const RolloutPolicy& policy,
     if (shadow_first) s.waves.front().node_ids.push_back(node_id);  // contract 1
     const std::int64_t v = members[i].previous_version;
     s.nodes.Set(node_id, NodeAssignment{w, v, v});  // its cut-over wave
-    if (const auto it = reports.find(node_id); it != reports.end()) {
-      AddToBaseline(s, w, it->second.slo);
-    }
+    if (const NodeReport* r = before.Find(node_id)) AddToBaseline(s, w, r->slo);
   }
   s.created_at_ms = s.updated_at_ms = now_ms;
   return s;
@@ -282,8 +210,7 @@ Result<AssignmentChanges> StartRollout(RolloutState& s, std::int64_t now_ms) {
 }
 
 TickResult TickRollout(RolloutState& s, std::int64_t now_ms, const NodeReports& reports,
-                       const std::unordered_map<std::string, std::string>* assigned_hashes,
-                       const WaveDiscovery* discovery) {
+                       const AssignedHashes* assigned_hashes, const WaveDiscovery* discovery) {
   TickResult out;
   if (s.phase != RolloutPhase::kRunning && s.phase != RolloutPhase::kAwaitingPromote &&
       s.phase != RolloutPhase::kPaused) {
@@ -295,8 +222,9 @@ TickResult TickRollout(RolloutState& s, std::int64_t now_ms, const NodeReports& 
   // wiped by reports that restart empty, as after a daemon restart).
   for (std::size_t w = s.current_wave + 1; w < s.waves.size(); ++w) {
     SloWindow window;
+    NodeReports::Walk walk(reports);
     for (const auto& id : s.waves[w].node_ids) {
-      if (const auto it = reports.find(id); it != reports.end()) window.Merge(it->second.slo);
+      if (const NodeReport* r = walk.Find(id)) window.Merge(r->slo);
     }
     if (window.requests > s.wave_baselines[w].requests) s.wave_baselines[w] = window;
   }

@@ -62,10 +62,10 @@
 #include <optional>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <utility>
 #include <vector>
 
+#include "id_sorted.h"
 #include "omnirelay/config/status.h"
 #include "rollout_gates.h"
 #include "rollout_plan.h"
@@ -101,48 +101,9 @@ struct NodeAssignment {
   friend bool operator==(const NodeAssignment&, const NodeAssignment&) = default;
 };
 
-// The members' assignments by node id, as the state holds them: one vector
-// kept sorted by id (binary search; one allocation for the lot), with the
-// operations of the std::map it replaces. Entries are (id, assignment) pairs,
-// so `for (auto& [id, a] : s.nodes)` and `it->second` read as before; an id
-// must not be changed through an iterator (the order is the index).
-class NodeAssignments {
- public:
-  using value_type = std::pair<std::string, NodeAssignment>;
-  using iterator = std::vector<value_type>::iterator;
-  using const_iterator = std::vector<value_type>::const_iterator;
-
-  iterator begin() { return entries_.begin(); }
-  iterator end() { return entries_.end(); }
-  const_iterator begin() const { return entries_.begin(); }
-  const_iterator end() const { return entries_.end(); }
-  std::size_t size() const { return entries_.size(); }
-  bool empty() const { return entries_.empty(); }
-  void reserve(std::size_t n) { entries_.reserve(n); }
-
-  iterator find(std::string_view id);
-  const_iterator find(std::string_view id) const;
-  bool contains(std::string_view id) const { return find(id) != end(); }
-  std::size_t count(std::string_view id) const { return contains(id) ? 1 : 0; }
-  // Throws std::out_of_range for an id not held (as std::map::at).
-  NodeAssignment& at(std::string_view id);
-  const NodeAssignment& at(std::string_view id) const;
-  // The id's assignment, inserted (default) where it sorts when not held.
-  NodeAssignment& operator[](std::string_view id);
-  // Sets the id's assignment; an id that sorts after every id held (as when
-  // a plan adds them in order) is appended without a search.
-  void Set(std::string id, const NodeAssignment& a);
-  // The first entry whose id is not below `id`, searching from `from` on:
-  // a walk over ids in ascending order costs one short search each.
-  iterator LowerBound(iterator from, std::string_view id);
-  // Adds `more` (sorted by id, ids unique and none held): one merge.
-  void Merge(std::vector<value_type> more);
-
-  friend bool operator==(const NodeAssignments&, const NodeAssignments&) = default;
-
- private:
-  std::vector<value_type> entries_;  // sorted by id, ids unique
-};
+// The members' assignments by node id, as the state holds them: sorted by
+// id (id_sorted.h), with the operations of the std::map it replaced.
+using NodeAssignments = IdSorted<NodeAssignment>;
 
 struct AssignmentChange {
   std::string node_id;
@@ -230,10 +191,9 @@ struct TickResult {
 // next_wave_bridges_down is not empty (the next wave that has nodes is
 // cross-cell and a bridge between its cells is not known to be up). An
 // operator's promote still moves.
-TickResult TickRollout(
-    RolloutState& s, std::int64_t now_ms, const NodeReports& reports,
-    const std::unordered_map<std::string, std::string>* assigned_hashes = nullptr,
-    const WaveDiscovery* discovery = nullptr);
+TickResult TickRollout(RolloutState& s, std::int64_t now_ms, const NodeReports& reports,
+                       const AssignedHashes* assigned_hashes = nullptr,
+                       const WaveDiscovery* discovery = nullptr);
 
 // Contract 4.
 Result<AssignmentChanges> ActOnRollout(RolloutState& s, RolloutAction action, std::int64_t now_ms);

@@ -157,7 +157,7 @@ TEST_F(GatesTest, SloBreachRollsBackAndFewRequestsHold) {
 
 // A node on the assigned version with another hash, or above it, is divergence.
 TEST_F(GatesTest, DivergenceRollsBack) {
-  std::unordered_map<std::string, std::string> hashes;
+  AssignedHashes hashes;
   for (const auto& id : ids_) {
     hashes[id] = "sha256:good";
     reports_[id].applied_hash = "sha256:good";

@@ -419,43 +419,5 @@ TEST_F(RolloutStateTest, StoredRecordIsCanonicalJsonAndReadsBack) {
   }
 }
 
-// The assignments read as the map they replace: by id, in id order, a
-// missing id inserted where it sorts, equal when the entries are.
-TEST(NodeAssignmentsTest, ReadsAndInsertsInIdOrder) {
-  NodeAssignments nodes;
-  nodes.Set("b", NodeAssignment{0, 1, 1});
-  nodes.Set("d", NodeAssignment{1, 1, 2});
-  nodes.Set("a", NodeAssignment{1, 3, 3});  // out of order: placed by search
-  nodes["c"].assigned_version = 7;
-  nodes.Set("b", NodeAssignment{2, 1, 5});  // replaces
-  std::vector<std::string> ids;
-  for (const auto& [id, a] : nodes) ids.push_back(id);
-  EXPECT_EQ(ids, (std::vector<std::string>{"a", "b", "c", "d"}));
-  EXPECT_EQ(nodes.at("b").assigned_version, 5);
-  EXPECT_EQ(nodes.find("c")->second.assigned_version, 7);
-  EXPECT_EQ(nodes.find("e"), nodes.end());
-  EXPECT_TRUE(nodes.contains("d"));
-  EXPECT_EQ(nodes.count("z"), 0u);
-  EXPECT_THROW(nodes.at("z"), std::out_of_range);
-  EXPECT_EQ(nodes.LowerBound(nodes.find("b"), "bb")->first, "c");
-  // A walk from any entry to any id finds what a search from the top does.
-  NodeAssignments many;
-  for (int i = 100; i < 300; i += 3) many.Set("n" + std::to_string(i), NodeAssignment{});
-  for (auto from = many.begin(); from != many.end(); ++from) {
-    for (int i = 90; i < 310; ++i) {
-      const std::string id = "n" + std::to_string(i);
-      if (id < from->first) continue;
-      const auto want =
-          std::lower_bound(many.begin(), many.end(), id,
-                           [](const auto& e, const std::string& v) { return e.first < v; });
-      ASSERT_EQ(many.LowerBound(from, id), want) << from->first << " " << id;
-    }
-  }
-  NodeAssignments copy = nodes;
-  EXPECT_EQ(copy, nodes);
-  copy["c"].assigned_version = 8;
-  EXPECT_NE(copy, nodes);
-}
-
 }  // namespace
 }  // namespace omnirelay::cp
