@@ -27,7 +27,10 @@
 // waves' node counts differ a little from the regions'; a wave of k nodes is
 // compared with the plain fan-out time at k nodes, interpolated linearly
 // between the two plain sizes measured around k (medians over the rounds).
-// Target: each wave <= 1.2 x that plain figure. Prints text and one JSON line.
+// Target: each wave <= 1.2 x that plain figure. Prints text and one JSON line;
+// in the JSON each plain write and wave also carries what the simulated
+// fleet spent on it ("fleet": real verifications, one per distinct envelope,
+// and the time its nodes waited for one another's verification; medians).
 #include <absl/synchronization/mutex.h>
 #include <signal.h>
 
@@ -117,11 +120,28 @@ Json Call(const bench::DaemonChild& d, const std::string& method, const std::str
   return Json::parse(r.body, nullptr, false);
 }
 
+// What the simulated fleet spent verifying during one timed operation, per
+// round: real verifications (one per distinct envelope, --verify distinct)
+// and the time its nodes waited for each other's verification.
+struct FleetWork {
+  std::vector<double> verifications;
+  std::vector<double> wait_ms;
+  void Add(const bench::Fleet& fleet, std::int64_t count0, std::int64_t wait0_ns) {
+    verifications.push_back(static_cast<double>(fleet.verify_count.load() - count0));
+    wait_ms.push_back(static_cast<double>(fleet.verify_wait_ns_total.load() - wait0_ns) / 1e6);
+  }
+  Json ToJson() const {
+    return {{"verifications_p50", bench::Percentile(verifications, 0.5)},
+            {"verify_wait_p50_ms", bench::Percentile(wait_ms, 0.5)}};
+  }
+};
+
 struct Plain {
   std::string scope;
   std::vector<int> nodes;
   std::vector<double> ms;         // PUT sent -> last node ACKed
   std::vector<double> answer_ms;  // PUT answered -> last node ACKed
+  FleetWork fleet;                // what the fleet's verification cost in it
 };
 
 struct WaveFigures {
@@ -129,6 +149,7 @@ struct WaveFigures {
   std::vector<double> ms;          // promote sent -> last node ACKed
   std::vector<double> request_ms;  // promote sent -> its answer
   std::vector<double> answer_ms;   // promote answered -> last node ACKed
+  FleetWork fleet;
 };
 
 // Plain fan-out at k nodes from the measured (nodes, median ms) points:
@@ -177,10 +198,10 @@ int main(int argc, char** argv) {
   const int n_canary_region = std::max(1, static_cast<int>(o.nodes * o.canary / 100));
   const int n_scope_region = o.nodes / 4;
   std::vector<std::string> node_chains;
-  std::vector<Plain> plains = {{"global", {}, {}, {}},
-                               {"region:ap-south", {}, {}, {}},
-                               {"region:eu-west", {}, {}, {}},
-                               {"region:us-east", {}, {}, {}}};
+  std::vector<Plain> plains = {{"global", {}, {}, {}, {}},
+                               {"region:ap-south", {}, {}, {}, {}},
+                               {"region:eu-west", {}, {}, {}, {}},
+                               {"region:us-east", {}, {}, {}, {}}};
   for (int i = 0; i < o.nodes; ++i) {
     const int region = i < n_canary_region ? 0 : i < n_canary_region + n_scope_region ? 1 : 2;
     node_chains.push_back(kChains[region]);
@@ -205,6 +226,8 @@ int main(int argc, char** argv) {
     for (Plain& p : plains) {
       const std::string doc = p.scope == "global" ? bench::GlobalLayer(++doc_round, chains)
                                                   : RegionLayer(p.scope.substr(7), r);
+      const std::int64_t count0 = fleet.verify_count.load();
+      const std::int64_t wait0 = fleet.verify_wait_ns_total.load();
       const std::int64_t t0 = bench::NowNs();
       const Json w = Call(daemon, "PUT", "/v1/layers/" + p.scope, doc, 200);
       const std::int64_t answered = bench::NowNs();
@@ -212,12 +235,15 @@ int main(int argc, char** argv) {
       if (!fleet.WaitVersion(p.nodes, revision, std::chrono::seconds(60))) ++incomplete;
       p.ms.push_back(LastVerifiedMs(fleet, p.nodes, t0));
       p.answer_ms.push_back(LastVerifiedMs(fleet, p.nodes, answered));
+      p.fleet.Add(fleet, count0, wait0);
       std::this_thread::sleep_for(std::chrono::milliseconds(300));
     }
     // 2. The rollout, wave by wave.
     const Json body = {{"layers", {Json::parse(bench::GlobalLayer(++doc_round, chains))}},
                        {"policy", policy},
                        {"reason", "bench_rollout_waves round " + std::to_string(r)}};
+    std::int64_t count0 = fleet.verify_count.load();
+    std::int64_t wait0 = fleet.verify_wait_ns_total.load();
     std::int64_t t0 = bench::NowNs();
     Json run = Call(daemon, "POST", "/v1/rollouts", body.dump(), 201);
     std::int64_t answered = bench::NowNs();
@@ -236,6 +262,8 @@ int main(int argc, char** argv) {
         // As after each plain write: the last wave's status writes and the
         // status reads above settle first.
         std::this_thread::sleep_for(std::chrono::milliseconds(300));
+        count0 = fleet.verify_count.load();
+        wait0 = fleet.verify_wait_ns_total.load();
         t0 = bench::NowNs();
         Call(daemon, "POST", "/v1/rollouts/" + id + ":promote", "", 200);
         answered = bench::NowNs();
@@ -244,6 +272,7 @@ int main(int argc, char** argv) {
       waves[w].ms.push_back(LastVerifiedMs(fleet, members[w], t0));
       waves[w].request_ms.push_back(static_cast<double>(answered - t0) / 1e6);
       waves[w].answer_ms.push_back(LastVerifiedMs(fleet, members[w], answered));
+      waves[w].fleet.Add(fleet, count0, wait0);
       for (std::size_t later = w + 1; later < 3; ++later) {
         for (int i : members[later]) early += fleet.version[i].load() >= version ? 1 : 0;
       }
@@ -271,7 +300,8 @@ int main(int argc, char** argv) {
                           {"nodes", p.nodes.size()},
                           {"p50_ms", p50},
                           {"max_ms", max},
-                          {"from_answer_p50_ms", answer}});
+                          {"from_answer_p50_ms", answer},
+                          {"fleet", p.fleet.ToJson()}});
   }
   Json wave_json = Json::array();
   bool met = incomplete == 0 && early == 0 && unconfirmed == 0;
@@ -295,6 +325,7 @@ int main(int argc, char** argv) {
                          {"request_p50_ms", bench::Percentile(waves[w].request_ms, 0.5)},
                          {"from_answer_p50_ms", bench::Percentile(waves[w].answer_ms, 0.5)},
                          {"plain_at_nodes_ms", plain},
+                         {"fleet", waves[w].fleet.ToJson()},
                          {"ratio", ratio}});
   }
   std::printf(

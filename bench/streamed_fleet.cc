@@ -200,7 +200,9 @@ std::string GlobalLayer(int round, const std::vector<std::string>& chains) {
 std::optional<std::string> Fleet::Verify(const std::string& envelope) {
   std::unique_lock lock(verified_mu, std::defer_lock);
   if (verify_distinct) {
+    const auto waited = SteadyClock::now();
     lock.lock();  // nodes with the same bytes wait for the one verification
+    verify_wait_ns_total += (SteadyClock::now() - waited).count();
     for (const auto& [bytes, payload] : verified) {
       if (bytes == envelope) return payload;  // the same bytes, compared in full
     }

@@ -126,6 +126,10 @@ struct Fleet {
   std::deque<std::pair<std::string, std::string>> verified;  // GUARDED_BY(verified_mu)
   std::atomic<std::int64_t> verify_ns_total{0};
   std::atomic<std::int64_t> verify_count{0};
+  // --verify distinct: time nodes waited for verified_mu (one node's real
+  // verification holds it: nodes of other envelopes wait too, which a real
+  // fleet, each node on its own machine, does not).
+  std::atomic<std::int64_t> verify_wait_ns_total{0};
 
   std::vector<std::atomic<std::int64_t>> version;
   std::vector<std::atomic<std::int64_t>> received_at_ns;  // the Notify arrived

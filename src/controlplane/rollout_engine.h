@@ -242,7 +242,8 @@ class RolloutEngine final : public AssignmentSource, public NodeObserver {
   // Waits, at most `cap`, until every node of `run`'s current wave that is
   // connected here has answered (ACK or NACK) a version past run.base: a
   // start completes its members once its canary has what it was told, not
-  // while the same cores deliver it (contract 7).
+  // while the same cores deliver it (contract 7). Nodes are checked in wave
+  // order, each until it has answered; one found offline is not waited for.
   void AwaitCurrentWave(const RolloutRun& run, std::chrono::milliseconds cap) const
       EXCLUDES(reports_mu_);
   // Contract 3: the id of the active rollout or hold whose scopes share one

@@ -136,17 +136,16 @@ std::shared_ptr<const SnapshotRecord> RolloutEngine::Labelled(
 std::shared_ptr<const SnapshotRecord> RolloutEngine::Assigned(
     const std::string& node_id, const std::vector<Scope>& chain,
     const std::shared_ptr<const SnapshotRecord>& newest, bool reads_rollout) {
+  Pin pin;
   {
+    // One lock for the common case's check and, past it, the pin (a fan-out
+    // asks for every node of a wave, two workers at once).
     MutexLock lock(mu_);
     const bool may_label = reads_rollout && newest && delivered_.count(node_id) != 0;
     if (holding_.empty() && holds_.empty() && !may_label) return newest;
-  }
-  std::vector<std::string> scopes;
-  scopes.reserve(chain.size());
-  for (const Scope& s : chain) scopes.push_back(s.ToString());
-  Pin pin;
-  {
-    MutexLock lock(mu_);
+    std::vector<std::string> scopes;
+    scopes.reserve(chain.size());
+    for (const Scope& s : chain) scopes.push_back(s.ToString());
     pin = PinOf(node_id, chain, scopes, newest ? newest->version : 0);
   }
   // The chain's newest serves a held node at its bound, or below it when the
@@ -412,10 +411,14 @@ void RolloutEngine::AwaitCurrentWave(const RolloutRun& run, std::chrono::millise
   if (s.current_wave >= s.waves.size()) return;
   const std::vector<std::string>& ids = s.waves[s.current_wave].node_ids;
   const auto until = std::chrono::steady_clock::now() + cap;
+  // A node that answered stays answered (its versions only grow), so each
+  // poll resumes at the first one that had not: the wave's nodes are read
+  // about once in all, not once per poll while the same cores deliver it.
+  std::size_t next = 0;
   auto answered = [&] {
     MutexLock lock(reports_mu_);
-    for (const std::string& id : ids) {
-      const auto it = seen_.find(id);
+    for (; next < ids.size(); ++next) {
+      const auto it = seen_.find(ids[next]);
       if (it == seen_.end() || !it->second.report.connected) continue;
       const NodeReport& r = it->second.report;
       if (r.acked_version <= run.base && r.nacked_version <= run.base) return false;
