@@ -21,6 +21,7 @@
 #pragma once
 
 #include <algorithm>
+#include <cassert>
 #include <cstddef>
 #include <iterator>
 #include <stdexcept>
@@ -71,8 +72,16 @@ class IdSorted {
   T& operator[](std::string_view id) { return emplace(std::string(id), T{}).first->second; }
   // Sets the id's value, replacing one held.
   void Set(std::string id, T value) {
-    auto [it, fresh] = emplace(std::move(id), std::move(value));
-    if (!fresh) it->second = std::move(value);  // not moved from when not inserted
+    if (entries_.empty() || entries_.back().first < id) {
+      entries_.emplace_back(std::move(id), std::move(value));
+      return;
+    }
+    const auto it = std::lower_bound(entries_.begin(), entries_.end(), id, IdBelow);
+    if (it != entries_.end() && it->first == id) {
+      it->second = std::move(value);
+    } else {
+      entries_.emplace(it, std::move(id), std::move(value));
+    }
   }
   // As std::map::emplace: the entry, and whether it was inserted (a held id keeps its value).
   std::pair<iterator, bool> emplace(std::string id, T value) {
@@ -96,6 +105,11 @@ class IdSorted {
   // Adds `more` (sorted by id, ids unique and none held): one merge.
   void Merge(std::vector<value_type> more) {
     if (more.empty()) return;
+    assert(std::adjacent_find(more.begin(), more.end(),
+                              [](const value_type& a, const value_type& b) {
+                                return !(a.first < b.first);
+                              }) == more.end() &&
+           "IdSorted::Merge: ids not sorted and unique");
     if (entries_.empty() || entries_.back().first < more.front().first) {
       entries_.insert(entries_.end(), std::make_move_iterator(more.begin()),
                       std::make_move_iterator(more.end()));

@@ -268,28 +268,30 @@ NodeReports RolloutEngine::ReportsFor(const RolloutRun& run, AssignedHashes* ass
       std::unordered_map<std::string_view, const NodeRecord*> by_id;
       for (const NodeRecord& r : *stored) by_id.emplace(r.node_id, &r);
       std::vector<NodeReports::value_type> more;
-      NodeReports::Walk reported(out);
-      std::size_t j = 0;
-      for (const auto& [id, a] : run.state.nodes) {
-        const auto it = by_id.find(id);
-        if (it != by_id.end() && (it->second->connected || it->second->last_seen_ms > 0) &&
-            reported.Find(id) == nullptr) {
-          const NodeRecord& r = *it->second;
-          NodeReport report;
-          report.connected = r.connected;
-          report.offline_since_ms = r.connected ? 0 : r.last_seen_ms;
-          report.applied_version = r.applied_version;
-          report.applied_hash = r.applied_hash;
-          report.acked_version = r.applied_version;
-          report.has_discovery_generation = r.discovery_generation > 0;
-          report.discovery_generation = r.discovery_generation;
-          more.emplace_back(id, std::move(report));
-          reads_rollout[j] = std::find(r.features.begin(), r.features.end(), kFeatureRolloutInfo) !=
-                                     r.features.end()
-                                 ? 1
-                                 : 0;
+      {
+        NodeReports::Walk reported(out);  // ends before the Merge below changes `out`
+        std::size_t j = 0;
+        for (const auto& [id, a] : run.state.nodes) {
+          const auto it = by_id.find(id);
+          if (it != by_id.end() && (it->second->connected || it->second->last_seen_ms > 0) &&
+              reported.Find(id) == nullptr) {
+            const NodeRecord& r = *it->second;
+            NodeReport report;
+            report.connected = r.connected;
+            report.offline_since_ms = r.connected ? 0 : r.last_seen_ms;
+            report.applied_version = r.applied_version;
+            report.applied_hash = r.applied_hash;
+            report.acked_version = r.applied_version;
+            report.has_discovery_generation = r.discovery_generation > 0;
+            report.discovery_generation = r.discovery_generation;
+            more.emplace_back(id, std::move(report));
+            reads_rollout[j] = std::find(r.features.begin(), r.features.end(),
+                                         kFeatureRolloutInfo) != r.features.end()
+                                   ? 1
+                                   : 0;
+          }
+          ++j;
         }
-        ++j;
       }
       out.Merge(std::move(more));
     }
@@ -411,9 +413,10 @@ void RolloutEngine::AwaitCurrentWave(const RolloutRun& run, std::chrono::millise
   if (s.current_wave >= s.waves.size()) return;
   const std::vector<std::string>& ids = s.waves[s.current_wave].node_ids;
   const auto until = std::chrono::steady_clock::now() + cap;
-  // A node that answered stays answered (its versions only grow), so each
-  // poll resumes at the first one that had not: the wave's nodes are read
-  // about once in all, not once per poll while the same cores deliver it.
+  // A node that answered is not read again (an ACK or NACK past the base is
+  // all the wait asks of it), so each poll resumes at the first one that had
+  // not: the wave's nodes are read about once in all, not once per poll
+  // while the same cores deliver it.
   std::size_t next = 0;
   auto answered = [&] {
     MutexLock lock(reports_mu_);

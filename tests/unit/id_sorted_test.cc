@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "rollout_gates.h"
 #include "rollout_state.h"
 
 namespace omnirelay::cp {
@@ -42,6 +43,21 @@ TEST(IdSortedTest, ReadsAndInsertsInIdOrder) {
   EXPECT_EQ(copy, nodes);
   copy["c"].assigned_version = 8;
   EXPECT_NE(copy, nodes);
+}
+
+// Set replaces a held value with the one given, whatever the value's type
+// (a string moved from once would be empty), and inserts where the id sorts.
+TEST(IdSortedTest, SetReplacesAHeldValueWithTheOneGiven) {
+  AssignedHashes hashes;
+  hashes.Set("b", "sha256:one");
+  hashes.Set("b", "sha256:two");  // the last id: replaced, not appended
+  hashes.Set("c", "sha256:three");
+  hashes.Set("b", "sha256:four");  // not the last id: found by search
+  hashes.Set("a", "sha256:five");  // inserted before the rest
+  EXPECT_EQ(hashes.at("b"), "sha256:four");
+  EXPECT_EQ(hashes.at("c"), "sha256:three");
+  EXPECT_EQ(hashes.at("a"), "sha256:five");
+  EXPECT_EQ(hashes.size(), 3u);
 }
 
 // A gallop from any entry to any id not below it finds what a search from

@@ -70,6 +70,41 @@ class RolloutStateTest : public ::testing::Test {
   NodeReports reports_;
 };
 
+// Contract 3: each wave's baseline at creation is the merged window of the
+// reports of exactly its own nodes — read by one walk over the sorted
+// reports, whose id order ("n-10" before "n-2") is not the members' order,
+// and which hold reports of nodes that are not members at all.
+TEST_F(RolloutStateTest, EachWavesBaselineMergesTheReportsOfItsOwnNodes) {
+  NodeReports reports;
+  std::map<std::string, std::uint64_t> requests;  // by id, for the expected sums
+  for (int i = 0; i < 40; i += 3) {               // a subset of the members...
+    const std::string id = "n-" + std::to_string(i);
+    NodeReport r = Healthy(kOld);
+    r.slo.requests = static_cast<std::uint64_t>(100 + i);
+    reports[id] = r;
+    requests[id] = r.slo.requests;
+  }
+  for (const char* stranger : {"m-1", "n-", "n-100", "o-0"}) {  // ...and non-members
+    reports[stranger] = Healthy(kOld);
+  }
+  auto created = CreateRollout("r-1", policy_, members_, kNew, reports, clock_.NowUnixMs());
+  ASSERT_TRUE(created.ok()) << created.status().ToString();
+  const RolloutState& s = *created;
+  std::uint64_t total = 0;
+  for (std::size_t w = 0; w < s.waves.size(); ++w) {
+    std::uint64_t want = 0;
+    for (const std::string& id : s.waves[w].node_ids) {
+      const auto it = requests.find(id);
+      if (it != requests.end()) want += it->second;
+    }
+    EXPECT_EQ(s.wave_baselines[w].requests, want) << "wave " << w;
+    total += want;
+  }
+  std::uint64_t all = 0;
+  for (const auto& [id, n] : requests) all += n;
+  EXPECT_EQ(total, all);  // every member's report counted once, no stranger's
+}
+
 // A healthy rollout passes all three waves and ends with every node on the new version.
 TEST_F(RolloutStateTest, ThreeWavesPromoteToCompletion) {
   RolloutState s = Create();
