@@ -5,12 +5,20 @@
 // the same run (issue 11, item 10).
 //
 //   bench_rollout_waves [--nodes N] [--rounds R] [--canary PERCENT]
-//                       [--verify distinct|every] [--daemon PATH]
+//                       [--verify distinct|every] [--layout spread|blocks]
+//                       [--daemon PATH]
 //
 // The fleet (streamed_fleet.h: one gRPC connection and stream per node,
 // every Notify verified, then ACKed) is split over three regions sized like
 // the waves: ap-south holds canary% of the nodes, eu-west a quarter, us-east
-// the rest. Each round:
+// the rest. With --layout spread (the default) each region's nodes are
+// spread evenly over the order in which the nodes connect, as a region's
+// nodes are in a real fleet and as the canary (drawn by hash) always is;
+// --layout blocks connects each region's nodes as one block (ap-south first),
+// which the figures before 2026-12-07 22:30 UTC used: there a plain write to
+// a region reaches nodes whose state was allocated together, while the
+// canary reaches nodes spread over all of them (docs/benchmarks.md). Each
+// round:
 //  1. plain writes: the global layer (all N nodes), then a layer at each
 //     region (its nodes only); each timed from the moment the PUT is sent to
 //     the moment the last node it reaches verified the new version and sent
@@ -56,6 +64,7 @@ struct Options {
   double canary = 5;
   bool verify_distinct = true;
   int connect_batch = 500;
+  bool spread = true;  // --layout spread|blocks (the header says what each is)
   std::string daemon = OMNI_CONTROLPLANE_BIN;
 };
 
@@ -77,10 +86,15 @@ Options Parse(int argc, char** argv) {
       const std::string v = next();
       if (v != "every" && v != "distinct") bench::Die("--verify takes every or distinct");
       o.verify_distinct = v == "distinct";
+    } else if (a == "--layout") {
+      const std::string v = next();
+      if (v != "blocks" && v != "spread") bench::Die("--layout takes blocks or spread");
+      o.spread = v == "spread";
     } else if (a == "--daemon") {
       o.daemon = next();
     } else {
-      bench::Die("unknown flag " + a + " (flags: --nodes --rounds --canary --verify --daemon)");
+      bench::Die("unknown flag " + a +
+                 " (flags: --nodes --rounds --canary --verify --layout --daemon)");
     }
   }
   if (o.nodes < 20 || o.rounds < 1 || o.canary <= 0 || o.canary >= 50) {
@@ -193,8 +207,10 @@ int main(int argc, char** argv) {
   int doc_round = 0;
   Call(daemon, "PUT", "/v1/layers/global", bench::GlobalLayer(doc_round, chains), 200);
 
-  // Node i's region: the first canary% of the nodes in ap-south, the next
-  // quarter in eu-west, the rest in us-east.
+  // Node i's region (nodes connect in index order). Spread: every
+  // (N / ap-south's count)-th node in ap-south, then eu-west's evenly among
+  // the others, the rest in us-east. Blocks: the first canary% of the nodes
+  // in ap-south, the next quarter in eu-west, the rest in us-east.
   const int n_canary_region = std::max(1, static_cast<int>(o.nodes * o.canary / 100));
   const int n_scope_region = o.nodes / 4;
   std::vector<std::string> node_chains;
@@ -202,8 +218,28 @@ int main(int argc, char** argv) {
                                {"region:ap-south", {}, {}, {}, {}},
                                {"region:eu-west", {}, {}, {}, {}},
                                {"region:us-east", {}, {}, {}, {}}};
+  std::vector<int> region_of(static_cast<std::size_t>(o.nodes), 2);
+  if (o.spread) {
+    for (int k = 0; k < n_canary_region; ++k) {
+      region_of[static_cast<std::size_t>(std::int64_t{k} * o.nodes / n_canary_region)] = 0;
+    }
+    std::vector<std::size_t> rest;
+    for (std::size_t i = 0; i < region_of.size(); ++i) {
+      if (region_of[i] == 2) rest.push_back(i);
+    }
+    for (int k = 0; k < n_scope_region; ++k) {
+      region_of[rest[static_cast<std::size_t>(k) * rest.size() /
+                     static_cast<std::size_t>(n_scope_region)]] = 1;
+    }
+  } else {
+    for (int i = 0; i < o.nodes; ++i) {
+      region_of[static_cast<std::size_t>(i)] = i < n_canary_region                    ? 0
+                                               : i < n_canary_region + n_scope_region ? 1
+                                                                                      : 2;
+    }
+  }
   for (int i = 0; i < o.nodes; ++i) {
-    const int region = i < n_canary_region ? 0 : i < n_canary_region + n_scope_region ? 1 : 2;
+    const int region = region_of[static_cast<std::size_t>(i)];
     node_chains.push_back(kChains[region]);
     plains[0].nodes.push_back(i);
     plains[static_cast<std::size_t>(region) + 1].nodes.push_back(i);
@@ -286,8 +322,10 @@ int main(int argc, char** argv) {
 
   std::vector<std::pair<double, double>> points;
   Json plain_json = Json::array();
-  std::printf("nodes=%d rounds=%d canary=%.1f%% verify=%s; connect+first snapshot %.1f s\n",
-              o.nodes, o.rounds, o.canary, o.verify_distinct ? "distinct" : "every", connect_s);
+  std::printf(
+      "nodes=%d rounds=%d canary=%.1f%% verify=%s layout=%s; connect+first snapshot %.1f s\n",
+      o.nodes, o.rounds, o.canary, o.verify_distinct ? "distinct" : "every",
+      o.spread ? "spread" : "blocks", connect_s);
   for (const Plain& p : plains) {
     const double p50 = bench::Percentile(p.ms, 0.5), max = bench::Percentile(p.ms, 1.0);
     points.emplace_back(static_cast<double>(p.nodes.size()), p50);
@@ -332,13 +370,18 @@ int main(int argc, char** argv) {
       "  incomplete waits %d, nodes ahead of their wave %d, waves not confirmed by the "
       "daemon %d, verification failures %d\n",
       incomplete, early, unconfirmed, fleet.failures.load());
-  const Json summary = {
-      {"nodes", o.nodes},           {"rounds", o.rounds},
-      {"canary_percent", o.canary}, {"verify", o.verify_distinct ? "distinct" : "every"},
-      {"plain", plain_json},        {"waves", wave_json},
-      {"incomplete", incomplete},   {"early", early},
-      {"unconfirmed", unconfirmed}, {"verification_failures", fleet.failures.load()},
-      {"target_met", met}};
+  const Json summary = {{"nodes", o.nodes},
+                        {"rounds", o.rounds},
+                        {"canary_percent", o.canary},
+                        {"verify", o.verify_distinct ? "distinct" : "every"},
+                        {"layout", o.spread ? "spread" : "blocks"},
+                        {"plain", plain_json},
+                        {"waves", wave_json},
+                        {"incomplete", incomplete},
+                        {"early", early},
+                        {"unconfirmed", unconfirmed},
+                        {"verification_failures", fleet.failures.load()},
+                        {"target_met", met}};
   std::printf("%s\n", summary.dump().c_str());
   return incomplete == 0 && early == 0 && unconfirmed == 0 && fleet.failures.load() == 0 ? 0 : 1;
 }
