@@ -140,7 +140,12 @@ Json Call(const bench::DaemonChild& d, const std::string& method, const std::str
 struct FleetWork {
   std::vector<double> verifications;
   std::vector<double> wait_ms;
-  void Add(const bench::Fleet& fleet, std::int64_t count0, std::int64_t wait0_ns) {
+  std::int64_t count0 = 0, wait0_ns = 0;  // the fleet's counters when the operation began
+  void Begin(const bench::Fleet& fleet) {
+    count0 = fleet.verify_count.load();
+    wait0_ns = fleet.verify_wait_ns_total.load();
+  }
+  void End(const bench::Fleet& fleet) {
     verifications.push_back(static_cast<double>(fleet.verify_count.load() - count0));
     wait_ms.push_back(static_cast<double>(fleet.verify_wait_ns_total.load() - wait0_ns) / 1e6);
   }
@@ -262,8 +267,7 @@ int main(int argc, char** argv) {
     for (Plain& p : plains) {
       const std::string doc = p.scope == "global" ? bench::GlobalLayer(++doc_round, chains)
                                                   : RegionLayer(p.scope.substr(7), r);
-      const std::int64_t count0 = fleet.verify_count.load();
-      const std::int64_t wait0 = fleet.verify_wait_ns_total.load();
+      p.fleet.Begin(fleet);
       const std::int64_t t0 = bench::NowNs();
       const Json w = Call(daemon, "PUT", "/v1/layers/" + p.scope, doc, 200);
       const std::int64_t answered = bench::NowNs();
@@ -271,15 +275,14 @@ int main(int argc, char** argv) {
       if (!fleet.WaitVersion(p.nodes, revision, std::chrono::seconds(60))) ++incomplete;
       p.ms.push_back(LastVerifiedMs(fleet, p.nodes, t0));
       p.answer_ms.push_back(LastVerifiedMs(fleet, p.nodes, answered));
-      p.fleet.Add(fleet, count0, wait0);
+      p.fleet.End(fleet);
       std::this_thread::sleep_for(std::chrono::milliseconds(300));
     }
     // 2. The rollout, wave by wave.
     const Json body = {{"layers", {Json::parse(bench::GlobalLayer(++doc_round, chains))}},
                        {"policy", policy},
                        {"reason", "bench_rollout_waves round " + std::to_string(r)}};
-    std::int64_t count0 = fleet.verify_count.load();
-    std::int64_t wait0 = fleet.verify_wait_ns_total.load();
+    waves[0].fleet.Begin(fleet);
     std::int64_t t0 = bench::NowNs();
     Json run = Call(daemon, "POST", "/v1/rollouts", body.dump(), 201);
     std::int64_t answered = bench::NowNs();
@@ -298,8 +301,7 @@ int main(int argc, char** argv) {
         // As after each plain write: the last wave's status writes and the
         // status reads above settle first.
         std::this_thread::sleep_for(std::chrono::milliseconds(300));
-        count0 = fleet.verify_count.load();
-        wait0 = fleet.verify_wait_ns_total.load();
+        waves[w].fleet.Begin(fleet);
         t0 = bench::NowNs();
         Call(daemon, "POST", "/v1/rollouts/" + id + ":promote", "", 200);
         answered = bench::NowNs();
@@ -308,7 +310,7 @@ int main(int argc, char** argv) {
       waves[w].ms.push_back(LastVerifiedMs(fleet, members[w], t0));
       waves[w].request_ms.push_back(static_cast<double>(answered - t0) / 1e6);
       waves[w].answer_ms.push_back(LastVerifiedMs(fleet, members[w], answered));
-      waves[w].fleet.Add(fleet, count0, wait0);
+      waves[w].fleet.End(fleet);
       for (std::size_t later = w + 1; later < 3; ++later) {
         for (int i : members[later]) early += fleet.version[i].load() >= version ? 1 : 0;
       }

@@ -72,12 +72,8 @@ class IdSorted {
   T& operator[](std::string_view id) { return emplace(std::string(id), T{}).first->second; }
   // Sets the id's value, replacing one held.
   void Set(std::string id, T value) {
-    if (entries_.empty() || entries_.back().first < id) {
-      entries_.emplace_back(std::move(id), std::move(value));
-      return;
-    }
-    const auto it = std::lower_bound(entries_.begin(), entries_.end(), id, IdBelow);
-    if (it != entries_.end() && it->first == id) {
+    const auto [it, held] = Slot(id);
+    if (held) {
       it->second = std::move(value);
     } else {
       entries_.emplace(it, std::move(id), std::move(value));
@@ -85,12 +81,8 @@ class IdSorted {
   }
   // As std::map::emplace: the entry, and whether it was inserted (a held id keeps its value).
   std::pair<iterator, bool> emplace(std::string id, T value) {
-    if (entries_.empty() || entries_.back().first < id) {
-      entries_.emplace_back(std::move(id), std::move(value));
-      return {std::prev(entries_.end()), true};
-    }
-    const auto it = std::lower_bound(entries_.begin(), entries_.end(), id, IdBelow);
-    if (it != entries_.end() && it->first == id) return {it, false};
+    const auto [it, held] = Slot(id);
+    if (held) return {it, false};
     return {entries_.emplace(it, std::move(id), std::move(value)), true};
   }
 
@@ -162,6 +154,14 @@ class IdSorted {
     }
     const It high = end - low > step ? low + step + 1 : end;
     return std::lower_bound(low + 1, high, id, IdBelow);
+  }
+
+  // Where `id` is held, or would be inserted (contract 3: the end, without a
+  // search, when it sorts after every id held), and whether it is held.
+  std::pair<iterator, bool> Slot(std::string_view id) {
+    if (entries_.empty() || entries_.back().first < id) return {entries_.end(), false};
+    const auto it = std::lower_bound(entries_.begin(), entries_.end(), id, IdBelow);
+    return {it, it->first == id};  // not the end: the last id is not below `id`
   }
 
   template <typename Vec>

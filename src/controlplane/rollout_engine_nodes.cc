@@ -245,7 +245,6 @@ NodeReports RolloutEngine::ReportsFor(const RolloutRun& run, AssignedHashes* ass
   out.reserve(run.state.nodes.size());
   // Whether each member (in member order) reads metadata.rollout (its hello said so).
   std::vector<char> reads_rollout(run.state.nodes.size(), 0);
-  std::size_t missing = 0;
   {
     MutexLock lock(reports_mu_);  // one copy of each member's report, nothing else under it
     std::size_t j = 0;
@@ -254,8 +253,6 @@ NodeReports RolloutEngine::ReportsFor(const RolloutRun& run, AssignedHashes* ass
       if (it != seen_.end()) {
         out.emplace(id, it->second.report);
         reads_rollout[j] = it->second.reads_rollout ? 1 : 0;
-      } else {
-        ++missing;
       }
       ++j;
     }
@@ -263,7 +260,7 @@ NodeReports RolloutEngine::ReportsFor(const RolloutRun& run, AssignedHashes* ass
   // A cell of replicas: members connected to another replica report there,
   // and what its node status writer stored stands in (applied and ACKed
   // version, connection; no SLO windows). Merged in once, in id order.
-  if (missing > 0) {
+  if (out.size() < run.state.nodes.size()) {
     if (Result<std::vector<NodeRecord>> stored = store_.ListNodes(); stored.ok()) {
       std::unordered_map<std::string_view, const NodeRecord*> by_id;
       for (const NodeRecord& r : *stored) by_id.emplace(r.node_id, &r);
