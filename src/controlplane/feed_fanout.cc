@@ -29,20 +29,54 @@ FeedFanOut::FeedFanOut(AssignmentSource& source, NodeWorkers& workers, NodeStatu
           "omnirelay_cp_fanout_seconds",
           "From a change event to the last notify of its fan-out handed to the transport")) {}
 
-bool FeedFanOut::Deliver(FeedSession& session, const ChainGroup& group,
+bool FeedFanOut::Deliver(const std::shared_ptr<FeedSession>& session, const ChainGroup& group,
                          const std::shared_ptr<const Assignment>& chain_assignment) {
-  const FeedSession::Identity who = session.identity();
-  if (!who.state) return false;  // not admitted (or closed before it was)
-  std::shared_ptr<const Assignment> assignment = chain_assignment;
-  auto assigned =
-      source_.Assigned(who.node_id, group.chain, chain_assignment->snapshot, who.reads_rollout);
-  if (!assigned) return false;
-  if (assigned != chain_assignment->snapshot) {
-    // Held back on another snapshot by a rollout, or its rollout-labelled
-    // rendering: shared with the group's other nodes sent the same.
-    assignment = group.AssignmentOf(assigned);
+  return DeliverAll(std::span(&session, 1), group, chain_assignment) == 1;
+}
+
+std::size_t FeedFanOut::DeliverAll(std::span<const std::shared_ptr<FeedSession>> sessions,
+                                   const ChainGroup& group,
+                                   const std::shared_ptr<const Assignment>& chain_assignment) {
+  // The admitted ones (a session closed before its hello was admitted has no
+  // state), asked about together.
+  struct Admitted {
+    FeedSession* session;
+    FeedSession::Identity who;
+  };
+  std::vector<Admitted> admitted;
+  admitted.reserve(sessions.size());
+  for (const auto& session : sessions) {
+    FeedSession::Identity who = session->identity();
+    if (who.state) admitted.push_back(Admitted{session.get(), std::move(who)});
   }
+  std::vector<AssignmentSource::Ask> asks;
+  asks.reserve(admitted.size());
+  for (const Admitted& a : admitted) asks.push_back({&a.who.node_id, a.who.reads_rollout});
+  std::vector<std::shared_ptr<const SnapshotRecord>> assigned;
+  source_.AssignedMany(group.chain, group.scopes, chain_assignment->snapshot, asks, &assigned);
+
+  // Held back on another snapshot by a rollout, or its rollout-labelled
+  // rendering: shared with the group's other nodes sent the same (looked up
+  // once per distinct snapshot here).
+  std::vector<std::shared_ptr<const Assignment>> others;
+  auto assignment_of = [&](const std::shared_ptr<const SnapshotRecord>& snapshot) {
+    if (snapshot == chain_assignment->snapshot) return chain_assignment;
+    for (const auto& a : others) {
+      if (a->snapshot == snapshot) return a;
+    }
+    return others.emplace_back(group.AssignmentOf(snapshot));
+  };
   const std::int64_t now = clock_.NowUnixMs();
+  std::size_t handed = 0;
+  for (std::size_t k = 0; k < admitted.size(); ++k) {
+    if (!assigned[k]) continue;
+    if (Offer(*admitted[k].session, admitted[k].who, assignment_of(assigned[k]), now)) ++handed;
+  }
+  return handed;
+}
+
+bool FeedFanOut::Offer(FeedSession& session, const FeedSession::Identity& who,
+                       const std::shared_ptr<const Assignment>& assignment, std::int64_t now) {
   // Recorded before the Notify leaves: the node's ACK or NACK of it may be
   // handled before Offer returns. (Passed by reference: no std::function
   // allocation per node of a fan-out.)
@@ -76,7 +110,7 @@ void FeedFanOut::FanOut(std::shared_ptr<const ChainGroup> group,
   const std::size_t n = members.size();
   const std::size_t slices = workers_.SliceCount(n, kMinSlice);
   if (slices <= 1) {
-    for (const auto& session : members) Deliver(*session, *group, chain_assignment);
+    DeliverAll(members, *group, chain_assignment);
     fanout_seconds_.Observe(SecondsSince(started));
     return;
   }
@@ -90,9 +124,8 @@ void FeedFanOut::FanOut(std::shared_ptr<const ChainGroup> group,
   (void)workers_.SubmitSlices(  // false: stopping
       n, slices,
       [this, shared, group, chain_assignment, started](std::size_t begin, std::size_t end) {
-        for (std::size_t k = begin; k < end; ++k) {
-          Deliver(*shared->members[k], *group, chain_assignment);
-        }
+        DeliverAll(std::span(shared->members).subspan(begin, end - begin), *group,
+                   chain_assignment);
         if (shared->remaining.fetch_sub(1, std::memory_order_acq_rel) == 1) {
           fanout_seconds_.Observe(SecondsSince(started));
         }

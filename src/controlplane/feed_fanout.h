@@ -8,7 +8,10 @@
 #pragma once
 
 #include <chrono>
+#include <cstddef>
+#include <cstdint>
 #include <memory>
+#include <span>
 #include <vector>
 
 #include "feed_groups.h"
@@ -33,13 +36,24 @@ class FeedFanOut {
               std::chrono::steady_clock::time_point started);
   // Offers to one session what its node is assigned, given the chain's
   // assignment. True when it was handed over or queued.
-  bool Deliver(FeedSession& session, const ChainGroup& group,
+  bool Deliver(const std::shared_ptr<FeedSession>& session, const ChainGroup& group,
                const std::shared_ptr<const Assignment>& chain_assignment);
+  // The same for several sessions of `group`, whose nodes' assignments are
+  // asked for together (AssignmentSource::AssignedMany). Returns how many
+  // were handed over or queued.
+  std::size_t DeliverAll(std::span<const std::shared_ptr<FeedSession>> sessions,
+                         const ChainGroup& group,
+                         const std::shared_ptr<const Assignment>& chain_assignment);
 
   // A Notify handed to a connection.
   void CountNotifySent() { notifies_.Inc(); }
 
  private:
+  // Offers `assignment` to the session, recording it in the node's status
+  // (as of `now`) before the Notify can leave.
+  bool Offer(FeedSession& session, const FeedSession::Identity& who,
+             const std::shared_ptr<const Assignment>& assignment, std::int64_t now);
+
   AssignmentSource& source_;
   const Clock& clock_;
   NodeWorkers& workers_;

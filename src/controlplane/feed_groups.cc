@@ -185,18 +185,21 @@ std::vector<std::shared_ptr<ChainGroup>> FeedGroups::All() const {
   return out;
 }
 
-std::pair<std::shared_ptr<FeedSession>, std::shared_ptr<ChainGroup>> FeedGroups::SessionOf(
-    const std::string& node_id) const {
-  std::shared_ptr<FeedSession> session;
+std::vector<std::pair<std::shared_ptr<FeedSession>, std::shared_ptr<ChainGroup>>>
+FeedGroups::SessionsOf(std::span<const std::string> node_ids) const {
+  std::vector<std::pair<std::shared_ptr<FeedSession>, std::shared_ptr<ChainGroup>>> out;
+  out.reserve(node_ids.size());
   {
     MutexLock lock(mu_);
-    auto it = nodes_.find(node_id);
-    if (it == nodes_.end()) return {};
-    session = it->second.session.lock();
+    for (const std::string& id : node_ids) {
+      auto it = nodes_.find(id);
+      if (it == nodes_.end()) continue;
+      if (auto session = it->second.session.lock()) out.emplace_back(std::move(session), nullptr);
+    }
   }
-  if (!session) return {};
-  std::shared_ptr<ChainGroup> group = session->identity().group.lock();
-  return {std::move(session), std::move(group)};
+  for (auto& [session, group] : out) group = session->group();
+  std::erase_if(out, [](const auto& found) { return found.second == nullptr; });
+  return out;
 }
 
 std::string FeedGroups::ChainOf(const std::string& node_id) const {

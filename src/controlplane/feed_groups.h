@@ -13,8 +13,10 @@
 #include <deque>
 #include <map>
 #include <memory>
+#include <span>
 #include <string>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "node_status_writer.h"
@@ -113,9 +115,10 @@ class FeedGroups {
   bool Leave(const std::shared_ptr<FeedSession>& session) EXCLUDES(mu_);
 
   std::vector<std::shared_ptr<ChainGroup>> All() const EXCLUDES(mu_);
-  // The node's active session and its group; nulls when not connected here.
-  std::pair<std::shared_ptr<FeedSession>, std::shared_ptr<ChainGroup>> SessionOf(
-      const std::string& node_id) const EXCLUDES(mu_);
+  // The active session of each node connected here, with its group, in the
+  // order given (nodes not connected here left out); one lock for them all.
+  std::vector<std::pair<std::shared_ptr<FeedSession>, std::shared_ptr<ChainGroup>>> SessionsOf(
+      std::span<const std::string> node_ids) const EXCLUDES(mu_);
   std::string ChainOf(const std::string& node_id) const EXCLUDES(mu_);
 
  private:

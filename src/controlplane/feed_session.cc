@@ -35,6 +35,11 @@ std::shared_ptr<NodeState> FeedSession::state() const {
   return identity_.state;
 }
 
+std::shared_ptr<ChainGroup> FeedSession::group() const {
+  MutexLock lock(mu_);
+  return identity_.group.lock();
+}
+
 void FeedSession::SetReported(std::int64_t version, std::string hash) {
   MutexLock lock(mu_);
   if (assigned_) return;

@@ -47,6 +47,8 @@ class FeedSession {
   // Empty fields until admitted.
   Identity identity() const EXCLUDES(mu_);
   std::shared_ptr<NodeState> state() const EXCLUDES(mu_);
+  // Its group while it is a member (null before the hello, after Leave).
+  std::shared_ptr<ChainGroup> group() const EXCLUDES(mu_);
 
   // What the node reported having in its hello (the base for deduplication).
   void SetReported(std::int64_t version, std::string hash) EXCLUDES(mu_);

@@ -12,6 +12,7 @@
 #include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <span>
 #include <thread>
 #include <utility>
 
@@ -227,10 +228,20 @@ class NodeFeedImpl final : public NodeFeed {
     (void)workers_.SubmitSlices(  // false: stopping
         n, workers_.SliceCount(n, kReassignSlice),
         [this, shared](std::size_t begin, std::size_t end) {
-          for (std::size_t k = begin; k < end; ++k) {
-            auto [session, group] = groups_.SessionOf((*shared)[k]);
-            if (!session || !group) continue;
-            if (auto current = group->current()) fanout_.Deliver(*session, *group, current);
+          // The slice's sessions found under one lock, then delivered a
+          // chain group at a time: one question to the source per group.
+          auto found = groups_.SessionsOf(std::span(*shared).subspan(begin, end - begin));
+          std::stable_sort(found.begin(), found.end(), [](const auto& a, const auto& b) {
+            return a.second.get() < b.second.get();
+          });
+          std::vector<std::shared_ptr<FeedSession>> sessions;
+          for (std::size_t i = 0; i < found.size();) {
+            const std::shared_ptr<ChainGroup>& group = found[i].second;
+            sessions.clear();
+            for (; i < found.size() && found[i].second == group; ++i) {
+              sessions.push_back(std::move(found[i].first));
+            }
+            if (auto current = group->current()) fanout_.DeliverAll(sessions, *group, current);
           }
         });
   }
@@ -469,7 +480,7 @@ class NodeFeedImpl final : public NodeFeed {
     }
     connection->ResumeReading();
     if (auto current = joined.group->current()) {
-      fanout_.Deliver(*session, *joined.group, current);
+      fanout_.Deliver(session, *joined.group, current);
     } else if (auto problem = joined.group->problem()) {
       TellProblem(*session, *problem);
     }

@@ -76,6 +76,7 @@
 #include <memory>
 #include <optional>
 #include <set>
+#include <span>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -275,6 +276,10 @@ class RolloutEngine final : public AssignmentSource, public NodeObserver {
   std::shared_ptr<const SnapshotRecord> Assigned(
       const std::string& node_id, const std::vector<Scope>& chain,
       const std::shared_ptr<const SnapshotRecord>& newest, bool reads_rollout) override;
+  // One lock for all of them; each distinct pin rendered (or labelled) once.
+  void AssignedMany(const std::vector<Scope>& chain, const std::vector<std::string>& chain_scopes,
+                    const std::shared_ptr<const SnapshotRecord>& newest, std::span<const Ask> asks,
+                    std::vector<std::shared_ptr<const SnapshotRecord>>* out) override;
   // An active rollout holding the chain, staged past `since`.
   bool PinsChainPast(const std::vector<std::string>& chain_scopes, std::int64_t since) override;
 

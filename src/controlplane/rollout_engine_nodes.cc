@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <iterator>
 #include <map>
 #include <optional>
 #include <string_view>
@@ -136,36 +137,91 @@ std::shared_ptr<const SnapshotRecord> RolloutEngine::Labelled(
 std::shared_ptr<const SnapshotRecord> RolloutEngine::Assigned(
     const std::string& node_id, const std::vector<Scope>& chain,
     const std::shared_ptr<const SnapshotRecord>& newest, bool reads_rollout) {
-  Pin pin;
+  std::vector<std::string> scopes;
+  scopes.reserve(chain.size());
+  for (const Scope& s : chain) scopes.push_back(s.ToString());
+  const Ask ask{&node_id, reads_rollout};
+  std::vector<std::shared_ptr<const SnapshotRecord>> out;
+  AssignedMany(chain, scopes, newest, std::span<const Ask>(&ask, 1), &out);
+  return out.front();
+}
+
+void RolloutEngine::AssignedMany(const std::vector<Scope>& chain,
+                                 const std::vector<std::string>& chain_scopes,
+                                 const std::shared_ptr<const SnapshotRecord>& newest,
+                                 std::span<const Ask> asks,
+                                 std::vector<std::shared_ptr<const SnapshotRecord>>* out) {
+  out->assign(asks.size(), newest);
+  // Per node: its pin, when it has one to decide (the common case, nothing
+  // held and no label to keep, answers the chain's newest).
+  std::vector<std::optional<Pin>> pins(asks.size());
   {
-    // One lock for the common case's check and, past it, the pin (a fan-out
-    // asks for every node of a wave, two workers at once).
+    // One lock for every node's check and pin (a wave's nodes on one chain,
+    // two workers at once).
     MutexLock lock(mu_);
-    const bool may_label = reads_rollout && newest && delivered_.count(node_id) != 0;
-    if (holding_.empty() && holds_.empty() && !may_label) return newest;
-    std::vector<std::string> scopes;
-    scopes.reserve(chain.size());
-    for (const Scope& s : chain) scopes.push_back(s.ToString());
-    pin = PinOf(node_id, chain, scopes, newest ? newest->version : 0);
+    const bool free = holding_.empty() && holds_.empty();
+    if (free && (delivered_.empty() || !newest)) return;
+    const std::int64_t newest_version = newest ? newest->version : 0;
+    for (std::size_t k = 0; k < asks.size(); ++k) {
+      const bool may_label =
+          asks[k].reads_rollout && newest && delivered_.count(*asks[k].node_id) != 0;
+      if (free && !may_label) continue;
+      pins[k] = PinOf(*asks[k].node_id, chain, chain_scopes, newest_version);
+    }
   }
   // The chain's newest serves a held node at its bound, or below it when the
   // bound is not one the rollout staged (nothing changed the chain between);
   // otherwise the chain at the bound: past the newest for a wave told before
   // the feed renders the rollout's commit (a start re-offers its first wave
-  // at once), below it for a node held back.
-  const bool newest_serves =
-      newest && (newest->version == pin.bound || (newest->version < pin.bound && !pin.staged));
-  std::shared_ptr<const SnapshotRecord> base = newest;
-  if (pin.held && !newest_serves) base = SnapshotAt(ScopeChainToString(chain), pin.bound);
-  if (!base || !reads_rollout) return base;
-  if (pin.rollout_id.empty()) {
+  // at once), below it for a node held back. Each bound rendered once.
+  std::vector<std::pair<std::int64_t, std::shared_ptr<const SnapshotRecord>>> at_bound;
+  std::string chain_text;
+  std::vector<std::size_t> unlabelled;  // nodes reading labels, pinned to none
+  for (std::size_t k = 0; k < asks.size(); ++k) {
+    if (!pins[k]) continue;
+    const Pin& pin = *pins[k];
+    const bool newest_serves =
+        newest && (newest->version == pin.bound || (newest->version < pin.bound && !pin.staged));
+    if (pin.held && !newest_serves) {
+      auto it = std::find_if(at_bound.begin(), at_bound.end(),
+                             [&](const auto& b) { return b.first == pin.bound; });
+      if (it == at_bound.end()) {
+        if (chain_text.empty()) chain_text = ScopeChainToString(chain);
+        at_bound.emplace_back(pin.bound, SnapshotAt(chain_text, pin.bound));
+        it = std::prev(at_bound.end());
+      }
+      (*out)[k] = it->second;
+    }
+    if ((*out)[k] && asks[k].reads_rollout && pin.rollout_id.empty()) unlabelled.push_back(k);
+  }
+  if (!unlabelled.empty()) {
     // Not a wave's new content now: still the one a succeeded rollout
     // delivered (held at it by a later rollout's base included)?
     MutexLock lock(mu_);
-    pin = DeliveredPin(node_id, base->version);
+    for (std::size_t k : unlabelled) {
+      pins[k] = DeliveredPin(*asks[k].node_id, (*out)[k]->version);
+    }
   }
-  if (pin.rollout_id.empty()) return base;
-  return Labelled(base, pin);
+  // Each (snapshot, wave) labelled once.
+  struct Label {
+    const SnapshotRecord* base;
+    const Pin* pin;
+    std::shared_ptr<const SnapshotRecord> labelled;
+  };
+  std::vector<Label> labels;
+  for (std::size_t k = 0; k < asks.size(); ++k) {
+    if (!pins[k] || !(*out)[k] || !asks[k].reads_rollout || pins[k]->rollout_id.empty()) continue;
+    const Pin& pin = *pins[k];
+    auto it = std::find_if(labels.begin(), labels.end(), [&](const Label& l) {
+      return l.base == (*out)[k].get() && l.pin->wave == pin.wave &&
+             l.pin->rollout_id == pin.rollout_id;
+    });
+    if (it == labels.end()) {
+      labels.push_back(Label{(*out)[k].get(), &pin, Labelled((*out)[k], pin)});
+      it = std::prev(labels.end());
+    }
+    (*out)[k] = it->labelled;
+  }
 }
 
 bool RolloutEngine::PinsChainPast(const std::vector<std::string>& chain_scopes,

@@ -227,6 +227,35 @@ TEST_F(RolloutCanaryFirstTest, DriverCompletesAPendingStartBeforeItsGates) {
     ASSERT_TRUE(assigned) << node;
     EXPECT_EQ(assigned->version, CanaryBucket(id, node) < 5000 ? v : base) << node;
   }
+  // Asked together, as a fan-out's slice asks, every node gets what it gets
+  // asked alone; a canary node that reads labels gets the rendering naming
+  // the rollout, any other canary node the chain's newest as it is.
+  std::vector<std::string> ids;
+  for (const auto& [node, node_chain] : known_) ids.push_back(node);
+  std::vector<AssignmentSource::Ask> asks;
+  for (std::size_t k = 0; k < ids.size(); ++k) asks.push_back({&ids[k], k % 2 == 0});
+  std::vector<std::string> scopes;
+  for (const Scope& s : chain) scopes.push_back(s.ToString());
+  std::vector<std::shared_ptr<const SnapshotRecord>> many;
+  stack_.rollouts()->AssignedMany(chain, scopes, *newest, asks, &many);
+  ASSERT_EQ(many.size(), ids.size());
+  std::size_t labelled = 0;
+  for (std::size_t k = 0; k < ids.size(); ++k) {
+    auto one = stack_.rollouts()->Assigned(ids[k], chain, *newest, asks[k].reads_rollout);
+    ASSERT_TRUE(one && many[k]) << ids[k];
+    EXPECT_EQ(many[k]->hash, one->hash) << ids[k];
+    if (CanaryBucket(id, ids[k]) >= 5000) {
+      EXPECT_EQ(many[k]->version, base) << ids[k];
+    } else if (asks[k].reads_rollout) {
+      EXPECT_EQ(many[k]->version, v) << ids[k];
+      EXPECT_NE(many[k]->hash, (*newest)->hash) << ids[k];
+      EXPECT_NE(many[k]->snapshot.find(id), std::string::npos) << ids[k];
+      ++labelled;
+    } else {
+      EXPECT_EQ(many[k], *newest) << ids[k];
+    }
+  }
+  EXPECT_GT(labelled, 0u);
   auto early = stack_.service().ActOnRollout(kAdmin, id, RolloutAction::kPromote, "early");
   EXPECT_EQ(early.status().code(), StatusCode::kUnavailable) << early.status().ToString();
   EXPECT_TRUE(Stored(id).members_pending);

@@ -54,6 +54,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -167,6 +168,27 @@ class AssignmentSource {
   virtual std::shared_ptr<const SnapshotRecord> Assigned(
       const std::string& node_id, const std::vector<Scope>& chain,
       const std::shared_ptr<const SnapshotRecord>& newest, bool reads_rollout) = 0;
+  // One node of an AssignedMany call.
+  struct Ask {
+    const std::string* node_id = nullptr;
+    bool reads_rollout = false;
+  };
+  // Assigned for several nodes on one chain at once (a slice of a fan-out, a
+  // wave's nodes on one chain): (*out)[k] is what Assigned answers for
+  // asks[k]. `chain_scopes` are `chain`'s scopes as strings. A source that
+  // can decide them together (one lock, one rendering per distinct answer)
+  // overrides it; this one asks node by node.
+  virtual void AssignedMany(const std::vector<Scope>& chain,
+                            const std::vector<std::string>& /*chain_scopes*/,
+                            const std::shared_ptr<const SnapshotRecord>& newest,
+                            std::span<const Ask> asks,
+                            std::vector<std::shared_ptr<const SnapshotRecord>>* out) {
+    out->clear();
+    out->reserve(asks.size());
+    for (const Ask& ask : asks) {
+      out->push_back(Assigned(*ask.node_id, chain, newest, ask.reads_rollout));
+    }
+  }
   // True when commits from revision `since` on cannot change what any node
   // on the chain (given as its scopes' strings) is assigned, because the
   // source pins every one of them and re-offers each itself when it moves
@@ -211,6 +233,12 @@ class NewestOnChain final : public AssignmentSource {
       const std::string& /*node_id*/, const std::vector<Scope>& /*chain*/,
       const std::shared_ptr<const SnapshotRecord>& newest, bool /*reads_rollout*/) override {
     return newest;
+  }
+  void AssignedMany(const std::vector<Scope>& /*chain*/,
+                    const std::vector<std::string>& /*chain_scopes*/,
+                    const std::shared_ptr<const SnapshotRecord>& newest, std::span<const Ask> asks,
+                    std::vector<std::shared_ptr<const SnapshotRecord>>* out) override {
+    out->assign(asks.size(), newest);
   }
 
  private:
