@@ -429,6 +429,17 @@ class RolloutEngine final : public AssignmentSource, public NodeObserver {
     bool listed = false;         // in by_chain_, under `chain` (it said a hello)
   };
   std::unordered_map<std::string, Seen> seen_ GUARDED_BY(reports_mu_);
+  // visit(node_id, assignment, its Seen or null) for each of `members` in
+  // order, under reports_mu_ taken kReportsChunk members at a time: the
+  // feed's ACK, NACK and status handling (the transport's threads, busy
+  // while a wave is being told) waits for one chunk at most, never for a
+  // walk over all the members of a large rollout (a status answer's
+  // progress, a tick's reports). `visit` runs under the lock: quick, and no
+  // engine calls.
+  template <typename Visit>
+  void VisitMemberReports(const NodeAssignments& members, Visit&& visit) const
+      EXCLUDES(reports_mu_);
+  static constexpr std::size_t kReportsChunk = 256;
   // seen_'s node ids by the chain each said last in a hello: each listed
   // node is in exactly one list, its Seen::chain's (nodes are never
   // forgotten).

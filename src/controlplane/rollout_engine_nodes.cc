@@ -294,6 +294,17 @@ std::vector<std::shared_ptr<const SnapshotRecord>> RolloutEngine::AssignedSnapsh
   return out;
 }
 
+template <typename Visit>
+void RolloutEngine::VisitMemberReports(const NodeAssignments& members, Visit&& visit) const {
+  for (auto member = members.begin(); member != members.end();) {
+    MutexLock lock(reports_mu_);
+    for (std::size_t n = 0; n < kReportsChunk && member != members.end(); ++n, ++member) {
+      const auto it = seen_.find(member->first);
+      visit(member->first, member->second, it == seen_.end() ? nullptr : &it->second);
+    }
+  }
+}
+
 NodeReports RolloutEngine::ReportsFor(const RolloutRun& run, AssignedHashes* assigned_hashes) {
   const auto snapshots = AssignedSnapshots(run);
   // Built in member (id) order, so every entry is appended (id_sorted.h).
@@ -302,16 +313,16 @@ NodeReports RolloutEngine::ReportsFor(const RolloutRun& run, AssignedHashes* ass
   // Whether each member (in member order) reads metadata.rollout (its hello said so).
   std::vector<char> reads_rollout(run.state.nodes.size(), 0);
   {
-    MutexLock lock(reports_mu_);  // one copy of each member's report, nothing else under it
+    // One copy of each member's report, nothing else under the lock.
     std::size_t j = 0;
-    for (const auto& [id, a] : run.state.nodes) {
-      auto it = seen_.find(id);
-      if (it != seen_.end()) {
-        out.emplace(id, it->second.report);
-        reads_rollout[j] = it->second.reads_rollout ? 1 : 0;
-      }
-      ++j;
-    }
+    VisitMemberReports(run.state.nodes,
+                       [&](const std::string& id, const NodeAssignment& /*a*/, const Seen* seen) {
+                         if (seen != nullptr) {
+                           out.emplace(id, seen->report);
+                           reads_rollout[j] = seen->reads_rollout ? 1 : 0;
+                         }
+                         ++j;
+                       });
   }
   // A cell of replicas: members connected to another replica report there,
   // and what its node status writer stored stands in (applied and ACKed
@@ -419,22 +430,24 @@ RolloutRun RolloutEngine::WithProgress(RolloutRun run) {
   const auto snapshots = AssignedSnapshots(run);
   run.progress.assign(s.waves.size(), RolloutRun::WaveProgress{});
   std::size_t k = 0;
-  MutexLock lock(reports_mu_);
-  for (const auto& [id, a] : s.nodes) {
-    const std::shared_ptr<const SnapshotRecord>& snapshot = snapshots[k++];
-    if (a.wave >= run.progress.size()) continue;
-    const auto it = seen_.find(id);
-    Said said;
-    if (it != seen_.end()) {
-      const NodeReport& r = it->second.report;
-      said = {true, r.connected, r.acked_version, r.nacked_version};
-      if (snapshot && said.acked == snapshot->version) said.acked = a.assigned_version;
-      if (snapshot && said.nacked == snapshot->version) said.nacked = a.assigned_version;
-    }
-    CountNode(run.progress[a.wave], said, a.assigned_version);
-    // The shadow wave lists every member too (rollout_state.h, contract 1).
-    if (s.shadow_version != 0 && a.wave != 0) CountNode(run.progress[0], said, a.assigned_version);
-  }
+  VisitMemberReports(s.nodes,
+                     [&](const std::string& /*id*/, const NodeAssignment& a, const Seen* seen) {
+                       const std::shared_ptr<const SnapshotRecord>& snapshot = snapshots[k++];
+                       if (a.wave >= run.progress.size()) return;
+                       Said said;
+                       if (seen != nullptr) {
+                         const NodeReport& r = seen->report;
+                         said = {true, r.connected, r.acked_version, r.nacked_version};
+                         if (snapshot && said.acked == snapshot->version)
+                           said.acked = a.assigned_version;
+                         if (snapshot && said.nacked == snapshot->version)
+                           said.nacked = a.assigned_version;
+                       }
+                       CountNode(run.progress[a.wave], said, a.assigned_version);
+                       // The shadow wave lists every member too (rollout_state.h, contract 1).
+                       if (s.shadow_version != 0 && a.wave != 0)
+                         CountNode(run.progress[0], said, a.assigned_version);
+                     });
   return run;
 }
 
