@@ -1,10 +1,11 @@
 // Internal: hands a chain's new assignment to every member of its group.
 // The members are split into contiguous slices, one per worker, so the
-// per-connection cost (the transport's write) runs in parallel; per member it
-// asks the AssignmentSource which snapshot the node is to run, offers it to
-// the session (deduplicated there) and marks the node's status dirty.
+// per-connection cost (the transport's write) runs in parallel. Each slice
+// asks the AssignmentSource once which snapshot each of its nodes is to run
+// (AssignedMany); per member it offers that to the session (deduplicated
+// there) and marks the node's status dirty.
 //
-// Thread safety: Deliver and FanOut may be called from any thread.
+// Thread safety: Deliver, DeliverAll and FanOut may be called from any thread.
 #pragma once
 
 #include <chrono>

@@ -47,7 +47,8 @@ class FeedSession {
   // Empty fields until admitted.
   Identity identity() const EXCLUDES(mu_);
   std::shared_ptr<NodeState> state() const EXCLUDES(mu_);
-  // Its group while it is a member (null before the hello, after Leave).
+  // The group its hello joined (null before the hello, or once that group
+  // is gone); after Leave it may still name a group that lives on.
   std::shared_ptr<ChainGroup> group() const EXCLUDES(mu_);
 
   // What the node reported having in its hello (the base for deduplication).

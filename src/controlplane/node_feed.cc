@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -232,7 +233,7 @@ class NodeFeedImpl final : public NodeFeed {
           // chain group at a time: one question to the source per group.
           auto found = groups_.SessionsOf(std::span(*shared).subspan(begin, end - begin));
           std::stable_sort(found.begin(), found.end(), [](const auto& a, const auto& b) {
-            return a.second.get() < b.second.get();
+            return std::less<>()(a.second.get(), b.second.get());
           });
           std::vector<std::shared_ptr<FeedSession>> sessions;
           for (std::size_t i = 0; i < found.size();) {

@@ -276,7 +276,9 @@ class RolloutEngine final : public AssignmentSource, public NodeObserver {
   std::shared_ptr<const SnapshotRecord> Assigned(
       const std::string& node_id, const std::vector<Scope>& chain,
       const std::shared_ptr<const SnapshotRecord>& newest, bool reads_rollout) override;
-  // One lock for all of them; each distinct pin rendered (or labelled) once.
+  // The pins of all of them under one lock (and, for label-reading nodes
+  // pinned by no wave, a second pass for their delivered labels); each
+  // distinct bound rendered and each (snapshot, rollout, wave) labelled once.
   void AssignedMany(const std::vector<Scope>& chain, const std::vector<std::string>& chain_scopes,
                     const std::shared_ptr<const SnapshotRecord>& newest, std::span<const Ask> asks,
                     std::vector<std::shared_ptr<const SnapshotRecord>>* out) override;

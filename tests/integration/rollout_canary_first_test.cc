@@ -8,8 +8,10 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <functional>
 #include <map>
 #include <mutex>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -88,6 +90,50 @@ class RolloutCanaryFirstTest : public ::testing::Test {
                  "Rollout starts that told their canary first, whose other members then joined "
                  "(rollout_engine.h contract 7)")
         .value();
+  }
+
+  // Asks the engine about every known node at once, as a fan-out's slice
+  // does (AssignedMany; every other node reading labels), and checks each
+  // answer: what the node gets asked alone (Assigned), at version(node),
+  // and for a node reading labels the rendering that names rollout `id`
+  // and wave label_wave(node) (1-based; 0: none). Any other answer at the
+  // newest's version is the chain's newest itself. All nodes on `chain`.
+  void ExpectBatch(const std::string& chain, const std::string& id,
+                   const std::function<std::int64_t(const std::string&)>& version,
+                   const std::function<std::int64_t(const std::string&)>& label_wave) {
+    const auto scope_chain = ParseScopeChain(chain).value();
+    auto newest = stack_.renderer().Current(scope_chain);
+    ASSERT_TRUE(newest.ok()) << newest.status().ToString();
+    std::vector<std::string> ids;
+    for (const auto& [node, node_chain] : known_) ids.push_back(node);
+    std::vector<AssignmentSource::Ask> asks;
+    for (std::size_t k = 0; k < ids.size(); ++k) asks.push_back({&ids[k], k % 2 == 0});
+    std::vector<std::string> scopes;
+    for (const Scope& s : scope_chain) scopes.push_back(s.ToString());
+    std::vector<std::shared_ptr<const SnapshotRecord>> many;
+    stack_.rollouts()->AssignedMany(scope_chain, scopes, *newest, asks, &many);
+    ASSERT_EQ(many.size(), ids.size());
+    std::set<std::int64_t> waves_labelled;
+    for (std::size_t k = 0; k < ids.size(); ++k) {
+      const std::string& node = ids[k];
+      auto one = stack_.rollouts()->Assigned(node, scope_chain, *newest, asks[k].reads_rollout);
+      ASSERT_TRUE(one && many[k]) << node;
+      EXPECT_EQ(many[k]->hash, one->hash) << node;
+      EXPECT_EQ(many[k]->version, version(node)) << node;
+      const std::int64_t wave = asks[k].reads_rollout ? label_wave(node) : 0;
+      if (wave > 0) {
+        const std::string label =
+            R"("rollout":{"id":")" + id + R"(","wave":)" + std::to_string(wave) + "}";
+        EXPECT_NE(many[k]->snapshot.find(label), std::string::npos) << node << " wave " << wave;
+        waves_labelled.insert(wave);
+      } else {
+        EXPECT_EQ(many[k]->snapshot.find(R"("rollout":)"), std::string::npos) << node;
+        if (many[k]->version == (*newest)->version) {
+          EXPECT_EQ(many[k], *newest) << node;
+        }
+      }
+    }
+    EXPECT_FALSE(waves_labelled.empty());  // the batch did label some node
   }
 
   Stack stack_;
@@ -227,35 +273,10 @@ TEST_F(RolloutCanaryFirstTest, DriverCompletesAPendingStartBeforeItsGates) {
     ASSERT_TRUE(assigned) << node;
     EXPECT_EQ(assigned->version, CanaryBucket(id, node) < 5000 ? v : base) << node;
   }
-  // Asked together, as a fan-out's slice asks, every node gets what it gets
-  // asked alone; a canary node that reads labels gets the rendering naming
-  // the rollout, any other canary node the chain's newest as it is.
-  std::vector<std::string> ids;
-  for (const auto& [node, node_chain] : known_) ids.push_back(node);
-  std::vector<AssignmentSource::Ask> asks;
-  for (std::size_t k = 0; k < ids.size(); ++k) asks.push_back({&ids[k], k % 2 == 0});
-  std::vector<std::string> scopes;
-  for (const Scope& s : chain) scopes.push_back(s.ToString());
-  std::vector<std::shared_ptr<const SnapshotRecord>> many;
-  stack_.rollouts()->AssignedMany(chain, scopes, *newest, asks, &many);
-  ASSERT_EQ(many.size(), ids.size());
-  std::size_t labelled = 0;
-  for (std::size_t k = 0; k < ids.size(); ++k) {
-    auto one = stack_.rollouts()->Assigned(ids[k], chain, *newest, asks[k].reads_rollout);
-    ASSERT_TRUE(one && many[k]) << ids[k];
-    EXPECT_EQ(many[k]->hash, one->hash) << ids[k];
-    if (CanaryBucket(id, ids[k]) >= 5000) {
-      EXPECT_EQ(many[k]->version, base) << ids[k];
-    } else if (asks[k].reads_rollout) {
-      EXPECT_EQ(many[k]->version, v) << ids[k];
-      EXPECT_NE(many[k]->hash, (*newest)->hash) << ids[k];
-      EXPECT_NE(many[k]->snapshot.find(id), std::string::npos) << ids[k];
-      ++labelled;
-    } else {
-      EXPECT_EQ(many[k], *newest) << ids[k];
-    }
-  }
-  EXPECT_GT(labelled, 0u);
+  // Asked together: the canary labelled as wave 1, the rest held at base.
+  ExpectBatch(
+      kUsEast, id, [&](const std::string& n) { return CanaryBucket(id, n) < 5000 ? v : base; },
+      [&](const std::string& n) { return CanaryBucket(id, n) < 5000 ? 1 : 0; });
   auto early = stack_.service().ActOnRollout(kAdmin, id, RolloutAction::kPromote, "early");
   EXPECT_EQ(early.status().code(), StatusCode::kUnavailable) << early.status().ToString();
   EXPECT_TRUE(Stored(id).members_pending);
@@ -294,6 +315,19 @@ TEST_F(RolloutCanaryFirstTest, DriverCompletesAPendingStartBeforeItsGates) {
   for (const std::string& node : promoted->state.waves[1].node_ids) {
     EXPECT_EQ(promoted->state.nodes.at(node).assigned_version, v) << node;
   }
+  // Every node on the new version now, each labelled with its own wave:
+  // one snapshot, two labels.
+  auto wave_of = [&](const std::string& n) {
+    return static_cast<std::int64_t>(promoted->state.nodes.at(n).wave) + 1;
+  };
+  ExpectBatch(
+      kUsEast, id, [&](const std::string&) { return v; }, wave_of);
+  // Succeeded: nothing holds the chain, and each node keeps its wave's label.
+  auto finished = stack_.service().ActOnRollout(kAdmin, id, RolloutAction::kPromote, "done");
+  ASSERT_TRUE(finished.ok()) << finished.status().ToString();
+  ASSERT_EQ(finished->state.phase, RolloutPhase::kSucceeded);
+  ExpectBatch(
+      kUsEast, id, [&](const std::string&) { return v; }, wave_of);
 }
 
 // The canary's chains are rendered before the start's commit and stored in

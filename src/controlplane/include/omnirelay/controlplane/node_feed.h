@@ -164,7 +164,8 @@ class AssignmentSource {
   // advertised kFeatureRolloutInfo, so the answer may be the rendering that
   // names the rollout wave assigning it (metadata.rollout,
   // SnapshotRenderer::WithRollout); for any other node it never is (DESIGN.md
-  // §3.3, Compatibility). Cheap: asked per node per round.
+  // §3.3, Compatibility). The feed asks through AssignedMany, a slice of a
+  // chain's nodes at a time; the pull fallback asks one node.
   virtual std::shared_ptr<const SnapshotRecord> Assigned(
       const std::string& node_id, const std::vector<Scope>& chain,
       const std::shared_ptr<const SnapshotRecord>& newest, bool reads_rollout) = 0;
